@@ -1,0 +1,38 @@
+#pragma once
+/// Pointwise activations: relu, leaky_relu<slope>, relu6, clip<lo, hi>, sigmoid, tanh,
+/// elu<alpha>, gelu (erf form), gelu_tanh, silu. Shape-preserving, no parameters.
+#include "strata/layers/layer.hpp"
+
+namespace strata {
+
+/// A pointwise activation described by `A`.
+template <ActDesc A>
+struct Activation : NodeBase {
+  static_assert(A.kind != Act::none, "activation: no function given");
+  static_assert(A.kind != Act::clip || A.alpha < A.beta,
+                "clip: the lower bound must be below the upper bound");
+  static constexpr LayerDesc desc{.kind = LayerKind::activation, .act = A};
+  static constexpr Problem check(TensorSpec) { return Problem::none; }
+  static constexpr TensorSpec out(TensorSpec in) { return in; }
+  static constexpr ParamList params(TensorSpec) { return ParamList{}; }
+  static constexpr std::int64_t flops(TensorSpec in) { return in.shape.numel(); }
+};
+
+inline constexpr Activation<ActDesc{Act::relu}> relu{};
+template <float Slope>
+inline constexpr Activation<ActDesc{Act::leaky_relu, Slope}> leaky_relu{};
+inline constexpr Activation<ActDesc{Act::clip, 0.0f, 6.0f}> relu6{};
+/// nn.Hardtanh(lo, hi): min(max(x, lo), hi).
+template <float Lo, float Hi>
+inline constexpr Activation<ActDesc{Act::clip, Lo, Hi}> clip{};
+inline constexpr Activation<ActDesc{Act::sigmoid}> sigmoid{};
+inline constexpr Activation<ActDesc{Act::tanh}> tanh{};
+template <float Alpha = 1.0f>
+inline constexpr Activation<ActDesc{Act::elu, Alpha}> elu{};
+/// nn.GELU() — the exact (erf) form.
+inline constexpr Activation<ActDesc{Act::gelu}> gelu{};
+/// nn.GELU(approximate="tanh").
+inline constexpr Activation<ActDesc{Act::gelu_tanh}> gelu_tanh{};
+inline constexpr Activation<ActDesc{Act::silu}> silu{};
+
+}  // namespace strata

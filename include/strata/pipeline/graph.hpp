@@ -1,0 +1,430 @@
+#pragma once
+/// Lowering at compile time: a declaration becomes a Graph of rows (one per declared node, for
+/// names and summary), parameters (PyTorch state_dict names), tensors and fused ops.
+/// Fusion is a rewrite of this op list: conv(+bias) → batch_norm → (+ residual) → activation
+/// become one op; dense → activation one op; flatten and dropout become no op at all.
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+
+#include "strata/core/fixed_string.hpp"
+#include "strata/pipeline/node.hpp"
+
+namespace strata {
+
+/// The kinds of executed op after lowering.
+enum class OpKind : std::uint8_t {
+  conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add
+};
+
+[[nodiscard]] constexpr std::string_view op_kind_name(OpKind k) {
+  constexpr std::string_view names[] = {"conv",    "dense",           "batch_norm", "activation",
+                                        "max_pool", "avg_pool",       "global_avg_pool",
+                                        "softmax", "log_softmax",     "add"};
+  return names[static_cast<int>(k)];
+}
+
+[[nodiscard]] constexpr std::string_view act_name(Act a) {
+  constexpr std::string_view names[] = {"none", "relu", "leaky_relu", "clip", "sigmoid",
+                                        "tanh", "elu",  "gelu",       "gelu_tanh", "silu"};
+  return names[static_cast<int>(a)];
+}
+
+[[nodiscard]] constexpr std::string_view layer_kind_name(const LayerDesc& d) {
+  switch (d.kind) {
+    case LayerKind::conv: return "conv";
+    case LayerKind::batch_norm: return "batch_norm";
+    case LayerKind::activation: return act_name(d.act.kind);
+    case LayerKind::max_pool: return "max_pool";
+    case LayerKind::avg_pool: return "avg_pool";
+    case LayerKind::global_avg_pool: return "global_avg_pool";
+    case LayerKind::flatten: return "flatten";
+    case LayerKind::dense: return "dense";
+    case LayerKind::softmax: return "softmax";
+    case LayerKind::log_softmax: return "log_softmax";
+    case LayerKind::dropout: return "dropout";
+  }
+  return "?";
+}
+
+/// One declared node: a leaf layer or a composite ("sequential", "residual").
+struct LayerRow {
+  Name name;                   ///< full path: "layer1.0.conv1", or "3" in an nn.Sequential
+  std::string_view kind{};     ///< "conv", "relu", "sequential", "residual", ...
+  LayerDesc desc{};            ///< leaf layers only
+  bool composite = false;
+  int depth = 0;               ///< 0 for top-level stages
+  TensorSpec in{};
+  TensorSpec out{};
+  int first_param = 0;
+  int param_count = 0;
+  std::int64_t params = 0;     ///< learnable parameter count (subtree, for composites)
+  std::int64_t flops = 0;      ///< per image (subtree, for composites)
+};
+
+/// One parameter tensor with its PyTorch state_dict name.
+struct ParamEntry {
+  Name name;
+  ParamSpec spec{};
+  int row = -1;
+};
+
+/// One activation tensor (per image) and its life: produced by op `producer` (-1: the network
+/// input), read last by op `last_use`.
+struct TensorEntry {
+  TensorSpec spec{};
+  int producer = -1;
+  int last_use = -1;
+  int uses = 0;
+};
+
+/// One executed op, possibly several declared layers fused. `weight`/`bias` index the
+/// conv/dense parameters; `bn` the first of batch_norm's (weight, bias, running_mean,
+/// running_var); `in2` the residual added before `act`.
+struct Op {
+  OpKind kind = OpKind::conv;
+  LayerDesc layer{};
+  TensorSpec in_spec{};
+  TensorSpec out_spec{};
+  int in = -1;
+  int in2 = -1;
+  int out = -1;
+  int weight = -1;
+  int bias = -1;
+  int bn = -1;
+  float bn_eps = 0.0f;
+  ActDesc act{};
+  Name label;               ///< the fused layers' names, "layer1.0.conv2+bn2+add+relu"
+  std::int64_t flops = 0;   ///< per image, from the cost model
+};
+
+/// Capacities of a Graph.
+struct GraphCounts {
+  int rows = 0;
+  int params = 0;
+  int ops = 0;
+  int tensors = 0;
+  constexpr GraphCounts operator+(GraphCounts o) const {
+    return {rows + o.rows, params + o.params, ops + o.ops, tensors + o.tensors};
+  }
+};
+
+/// The lowered network.
+template <GraphCounts C>
+struct Graph {
+  LayerRow rows[std::max(C.rows, 1)]{};
+  ParamEntry params[std::max(C.params, 1)]{};
+  Op ops[std::max(C.ops, 1)]{};
+  TensorEntry tensors[std::max(C.tensors, 1)]{};
+  int num_rows = 0;
+  int num_params = 0;
+  int num_ops = 0;
+  int num_tensors = 0;
+  int input = 0;   ///< tensor id of the network input
+  int output = 0;  ///< tensor id of the network output
+
+  [[nodiscard]] constexpr std::int64_t learnable_params() const {
+    std::int64_t n = 0;
+    for (int i = 0; i < num_params; ++i) {
+      if (params[i].spec.learnable) {
+        n += params[i].spec.numel();
+      }
+    }
+    return n;
+  }
+  [[nodiscard]] constexpr std::int64_t flops() const {
+    std::int64_t n = 0;
+    for (int i = 0; i < num_ops; ++i) {
+      n += ops[i].flops;
+    }
+    return n;
+  }
+  /// Index of the parameter named `name`, or -1.
+  [[nodiscard]] constexpr int find_param(std::string_view name) const {
+    for (int i = 0; i < num_params; ++i) {
+      if (params[i].name.view() == name) {
+        return i;
+      }
+    }
+    return -1;
+  }
+};
+
+namespace detail {
+
+/// Upper bounds on what a node adds to a graph.
+template <class N>
+struct NodeCounts;
+template <class N>
+  requires LeafLayer<N>
+struct NodeCounts<N> {
+  static constexpr GraphCounts value{1, N::params(TensorSpec{chw(1, 1, 1)}).count, 1, 1};
+};
+template <>
+struct NodeCounts<Identity> {
+  static constexpr GraphCounts value{};
+};
+template <class... Ns>
+struct NodeCounts<Chain<Ns...>> {
+  static constexpr GraphCounts value = (GraphCounts{} + ... + NodeCounts<Ns>::value);
+};
+template <FixedString S, class N>
+struct NodeCounts<Named<S, N>> {
+  static constexpr GraphCounts value = NodeCounts<N>::value + GraphCounts{1, 0, 0, 0};
+};
+template <class M, class S, ActDesc P>
+struct NodeCounts<Residual<M, S, P>> {
+  static constexpr GraphCounts value =
+      NodeCounts<M>::value + NodeCounts<S>::value + GraphCounts{1, 0, 1, 1};
+};
+
+/// Where a node sits: its parent's path, its own name part, whether that part was given by
+/// `named` (else it is a position), and its depth.
+struct Ctx {
+  Name parent;
+  Name self;
+  bool explicit_name = false;
+  int depth = 0;
+  [[nodiscard]] constexpr Name path() const { return parent.dot(self.view()); }
+};
+
+/// A value flowing through the graph: a tensor id and its type at this point (flatten changes
+/// the type, not the tensor).
+struct Val {
+  int tensor = 0;
+  TensorSpec spec{};
+};
+
+/// `other` relative to `base`: the part after their common dotted prefix.
+constexpr std::string_view relative_name(std::string_view base, std::string_view other) {
+  std::size_t cut = 0;
+  for (std::size_t i = 0; i < base.size() && i < other.size() && base[i] == other[i]; ++i) {
+    if (base[i] == '.') {
+      cut = i + 1;
+    }
+  }
+  return other.substr(cut);
+}
+
+template <class G>
+constexpr int add_tensor(G& g, TensorSpec spec, int producer) {
+  g.tensors[g.num_tensors] = TensorEntry{spec, producer, -1, 0};
+  return g.num_tensors++;
+}
+
+template <class G>
+constexpr void use_tensor(G& g, int t, int op) {
+  g.tensors[t].uses += 1;
+  g.tensors[t].last_use = op;
+}
+
+template <class G>
+constexpr Val add_op(G& g, Op op, Val in, TensorSpec out_spec, int in2 = -1) {
+  const int index = g.num_ops++;
+  op.in = in.tensor;
+  op.in_spec = in.spec;
+  op.out_spec = out_spec;
+  op.in2 = in2;
+  use_tensor(g, in.tensor, index);
+  if (in2 >= 0) {
+    use_tensor(g, in2, index);
+  }
+  op.out = add_tensor(g, out_spec, index);
+  g.ops[index] = op;
+  return {op.out, out_spec};
+}
+
+/// The last op, when it produced `t` and nothing has read `t` yet: then a following layer may be
+/// fused into it.
+template <class G>
+constexpr Op* fusable_producer(G& g, int t) {
+  if (g.num_ops == 0 || g.tensors[t].producer != g.num_ops - 1 || g.tensors[t].uses != 0) {
+    return nullptr;
+  }
+  return &g.ops[g.num_ops - 1];
+}
+
+template <class N, class G>
+constexpr Val visit(G& g, Val in, const Ctx& ctx);
+
+template <class L, class G>
+constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
+  constexpr LayerDesc d = L::desc;
+  const TensorSpec out = L::out(in.spec);
+  const ParamList pl = L::params(in.spec);
+  const int row = g.num_rows++;
+  const int first_param = g.num_params;
+  std::int64_t learnable = 0;
+  for (int i = 0; i < pl.count; ++i) {
+    g.params[g.num_params++] = ParamEntry{ctx.path().dot(pl.items[i].suffix), pl.items[i], row};
+    if (pl.items[i].learnable) {
+      learnable += pl.items[i].numel();
+    }
+  }
+  const std::int64_t flops = L::flops(in.spec);
+  g.rows[row] = LayerRow{ctx.path(), layer_kind_name(d), d, false, ctx.depth, in.spec, out,
+                         first_param, pl.count, learnable, flops};
+  // The name that stands for this layer in an op's label: its path if it has parameters or a
+  // name of its own, else its kind ("relu").
+  const bool labelled_by_name = pl.count > 0 || ctx.explicit_name;
+
+  if (d.kind == LayerKind::flatten || d.kind == LayerKind::dropout) {
+    return {in.tensor, out};
+  }
+  if (Op* p = fusable_producer(g, in.tensor)) {
+    const bool plain = p->act.kind == Act::none && p->in2 < 0;
+    const bool fuse_bn = d.kind == LayerKind::batch_norm && p->kind == OpKind::conv && p->bn < 0 && plain;
+    const bool fuse_act = d.kind == LayerKind::activation && plain &&
+                          (p->kind == OpKind::conv || p->kind == OpKind::dense ||
+                           p->kind == OpKind::batch_norm || p->kind == OpKind::add);
+    if (fuse_bn || fuse_act) {
+      if (fuse_bn) {
+        p->bn = first_param;
+        p->bn_eps = d.eps;
+      } else {
+        p->act = d.act;
+      }
+      p->label.append("+");
+      p->label.append(labelled_by_name ? relative_name(p->label.view(), ctx.path().view())
+                                       : layer_kind_name(d));
+      p->flops += flops;
+      g.tensors[in.tensor].spec = out;
+      return {in.tensor, out};
+    }
+  }
+  Op op{};
+  op.layer = d;
+  op.flops = flops;
+  op.label = labelled_by_name ? ctx.path() : Name(layer_kind_name(d));
+  switch (d.kind) {
+    case LayerKind::conv: op.kind = OpKind::conv; break;
+    case LayerKind::dense: op.kind = OpKind::dense; break;
+    case LayerKind::batch_norm:
+      op.kind = OpKind::batch_norm;
+      op.bn = first_param;
+      op.bn_eps = d.eps;
+      break;
+    case LayerKind::activation:
+      op.kind = OpKind::activation;
+      op.act = d.act;
+      break;
+    case LayerKind::max_pool: op.kind = OpKind::max_pool; break;
+    case LayerKind::avg_pool: op.kind = OpKind::avg_pool; break;
+    case LayerKind::global_avg_pool: op.kind = OpKind::global_avg_pool; break;
+    case LayerKind::softmax: op.kind = OpKind::softmax; break;
+    case LayerKind::log_softmax: op.kind = OpKind::log_softmax; break;
+    default: break;
+  }
+  if (op.kind == OpKind::conv || op.kind == OpKind::dense) {
+    op.weight = first_param;
+    op.bias = d.bias ? first_param + 1 : -1;
+  }
+  return add_op(g, op, in, out);
+}
+
+template <class G, class... Ns>
+constexpr Val visit_chain(G& g, Val in, const Ctx& ctx, Chain<Ns...>*) {
+  int index = 0;
+  [[maybe_unused]] const Name path = ctx.path();
+  ((in = visit<Ns>(g, in, Ctx{path, Name().append_int(index++), false, ctx.depth})), ...);
+  return in;
+}
+
+template <class N, class G>
+constexpr Val visit(G& g, Val in, const Ctx& ctx) {
+  if constexpr (LeafLayer<N>) {
+    return visit_leaf<N>(g, in, ctx);
+  } else if constexpr (std::is_same_v<N, Identity>) {
+    return in;
+  } else if constexpr (is_chain_v<N>) {
+    // A chain inside a named scope or a residual: its children are numbered under its path.
+    return visit_chain(g, in, ctx, static_cast<N*>(nullptr));
+  } else if constexpr (is_named_v<N>) {
+    return [&]<FixedString S, class Inner>(Named<S, Inner>*) {
+      const Ctx named_ctx{ctx.parent, Name(S.view()), true, ctx.depth};
+      if constexpr (is_chain_v<Inner>) {
+        const int row = g.num_rows++;
+        const int params_before = g.num_params;
+        const int ops_before = g.num_ops;
+        const Val out = visit<Inner>(g, in, Ctx{named_ctx.parent, named_ctx.self, true,
+                                                ctx.depth + 1});
+        LayerRow r{named_ctx.path(), "sequential", {}, true, ctx.depth, in.spec, out.spec,
+                   params_before, g.num_params - params_before};
+        for (int i = params_before; i < g.num_params; ++i) {
+          r.params += g.params[i].spec.learnable ? g.params[i].spec.numel() : 0;
+        }
+        for (int i = ops_before; i < g.num_ops; ++i) {
+          r.flops += g.ops[i].flops;
+        }
+        g.rows[row] = r;
+        return out;
+      } else {
+        return visit<Inner>(g, in, named_ctx);
+      }
+    }(static_cast<N*>(nullptr));
+  } else {
+    static_assert(is_residual_v<N>);
+    return [&]<class M, class S, ActDesc P>(Residual<M, S, P>*) {
+      const int row = g.num_rows++;
+      const int params_before = g.num_params;
+      const int ops_before = g.num_ops;
+      const Name path = ctx.path();
+      // The shortcut runs first so that its result exists when the main branch's last op adds
+      // it; the main branch's children are named directly under the block.
+      const Val s = visit<S>(g, in, Ctx{path, Name("shortcut"), false, ctx.depth + 1});
+      const Val m = visit<M>(g, in, Ctx{ctx.parent, ctx.self, ctx.explicit_name, ctx.depth + 1});
+      Val out = m;
+      Op* p = fusable_producer(g, m.tensor);
+      if (p != nullptr && p->kind == OpKind::conv && p->act.kind == Act::none && p->in2 < 0 &&
+          s.tensor != m.tensor) {
+        p->in2 = s.tensor;
+        use_tensor(g, s.tensor, g.num_ops - 1);
+        p->label.append("+add");
+        p->flops += m.spec.shape.numel();
+      } else {
+        Op op{};
+        op.kind = OpKind::add;
+        op.label = path;
+        op.label.append("+add");
+        op.flops = m.spec.shape.numel();
+        out = add_op(g, op, m, m.spec, s.tensor);
+        p = &g.ops[g.num_ops - 1];
+      }
+      if constexpr (P.kind != Act::none) {
+        p->act = P;
+        p->label.append("+");
+        p->label.append(act_name(P.kind));
+        p->flops += m.spec.shape.numel();
+      }
+      LayerRow r{path, "residual", {}, true, ctx.depth, in.spec, out.spec, params_before,
+                 g.num_params - params_before};
+      for (int i = params_before; i < g.num_params; ++i) {
+        r.params += g.params[i].spec.learnable ? g.params[i].spec.numel() : 0;
+      }
+      for (int i = ops_before; i < g.num_ops; ++i) {
+        r.flops += g.ops[i].flops;
+      }
+      g.rows[row] = r;
+      return out;
+    }(static_cast<N*>(nullptr));
+  }
+}
+
+template <class Body, TensorSpec In>
+inline constexpr GraphCounts graph_capacity = NodeCounts<Body>::value + GraphCounts{0, 0, 0, 1};
+
+}  // namespace detail
+
+/// The lowered graph of the chain `Body` fed a tensor of type `In`. Its arrays are sized by upper
+/// bounds known from the types alone; the num_* members say how much is used.
+template <class Body, TensorSpec In>
+consteval Graph<detail::graph_capacity<Body, In>> build_graph() {
+  Graph<detail::graph_capacity<Body, In>> g{};
+  g.input = detail::add_tensor(g, In, -1);
+  const detail::Val out =
+      detail::visit_chain(g, detail::Val{g.input, In}, detail::Ctx{}, static_cast<Body*>(nullptr));
+  g.output = out.tensor;
+  return g;
+}
+
+}  // namespace strata

@@ -1,0 +1,134 @@
+#pragma once
+/// Compile-time shape inference over nodes, and the readable errors it raises: the stage
+/// index, the layer, and the shapes involved appear in the compiler's message.
+#include <type_traits>
+
+#include "strata/pipeline/node.hpp"
+
+namespace strata {
+
+/// The result of pushing a tensor of type `In` through node `N`: `out`, or the first problem,
+/// which layer (`culprit`) had it and what it was fed (`culprit_in`; `other` is the second
+/// shape of a residual whose branches disagree).
+template <class N, TensorSpec In>
+struct Infer;
+
+template <class N, TensorSpec In>
+  requires LeafLayer<N>
+struct Infer<N, In> {
+  static constexpr Problem problem = N::check(In);
+  static constexpr TensorSpec out = problem == Problem::none ? N::out(In) : In;
+  using culprit = N;
+  static constexpr TensorSpec culprit_in = In;
+  static constexpr TensorSpec other = In;
+};
+
+template <TensorSpec In>
+struct Infer<Identity, In> {
+  static constexpr Problem problem = Problem::none;
+  static constexpr TensorSpec out = In;
+  using culprit = Identity;
+  static constexpr TensorSpec culprit_in = In;
+  static constexpr TensorSpec other = In;
+};
+
+namespace detail {
+template <TensorSpec In, class... Ns>
+struct InferSeq : Infer<Identity, In> {};
+
+template <bool Ok, class Head, class... Rest>
+struct InferSeqStep : Head {};  // the head failed: its problem stands, the rest is not looked at
+template <class Head, class... Rest>
+struct InferSeqStep<true, Head, Rest...> : InferSeq<Head::out, Rest...> {};
+
+template <TensorSpec In, class N, class... Rest>
+struct InferSeq<In, N, Rest...>
+    : InferSeqStep<Infer<N, In>::problem == Problem::none, Infer<N, In>, Rest...> {};
+}  // namespace detail
+
+template <class... Ns, TensorSpec In>
+struct Infer<Chain<Ns...>, In> : detail::InferSeq<In, Ns...> {};
+
+template <FixedString S, class N, TensorSpec In>
+struct Infer<Named<S, N>, In> : Infer<N, In> {};
+
+template <class M, class S, ActDesc P, TensorSpec In>
+struct Infer<Residual<M, S, P>, In> {
+ private:
+  using IM = Infer<M, In>;
+  using IS = Infer<S, In>;
+  static constexpr bool branch_failed = IM::problem != Problem::none || IS::problem != Problem::none;
+  using failed = std::conditional_t<IM::problem != Problem::none, IM, IS>;
+
+ public:
+  static constexpr Problem problem =
+      branch_failed ? failed::problem
+                    : (IM::out.shape == IS::out.shape ? Problem::none : Problem::branches_disagree);
+  static constexpr TensorSpec out = IM::out;
+  using culprit = std::conditional_t<branch_failed, typename failed::culprit, Residual<M, S, P>>;
+  static constexpr TensorSpec culprit_in = branch_failed ? failed::culprit_in : IM::out;
+  static constexpr TensorSpec other = branch_failed ? failed::other : IS::out;
+};
+
+namespace diag {
+/// The stage (0-based, counted from the input) where the declaration went wrong.
+template <int Index>
+struct stage {};
+/// Shapes as they appear in the messages: input<C, H, W> or input<features>.
+template <int... Dims>
+struct input {};
+template <int... Dims>
+struct main_branch_output {};
+template <int... Dims>
+struct shortcut_output {};
+
+template <template <int...> class T, int Rank, int C, int H, int W>
+struct shape_as {
+  using type = T<C, H, W>;
+};
+template <template <int...> class T, int C, int H, int W>
+struct shape_as<T, 1, C, H, W> {
+  using type = T<C>;
+};
+#define STRATA_DIAG_SHAPE(T, s) typename shape_as<T, (s).rank, (s).c, (s).h, (s).w>::type
+
+/// One static_assert per problem; only the failing one fires. Read the template arguments:
+/// Stage, Layer, and the shapes.
+template <Problem P, class Stage, class Layer, class Shape1, class Shape2>
+struct shape_error {
+  static_assert(P != Problem::needs_chw_input,
+                "strata: this layer needs a (C,H,W) input but is fed a flat feature vector "
+                "(see Stage, Layer and input below)");
+  static_assert(P != Problem::groups_do_not_divide_input,
+                "strata: conv: groups must divide the input channels "
+                "(see Stage, Layer and input below)");
+  static_assert(P != Problem::window_larger_than_input,
+                "strata: the window of this layer is larger than its (padded) input "
+                "(see Stage, Layer and input below)");
+  static_assert(P != Problem::needs_flat_input,
+                "strata: dense needs a flat input: put flatten before it "
+                "(see Stage, Layer and input below)");
+  static_assert(P != Problem::in_features_mismatch,
+                "strata: dense: its in_features differ from the features it is fed "
+                "(see Stage, Layer and input below)");
+  static_assert(P != Problem::branches_disagree,
+                "strata: residual: the main branch and the shortcut produce different shapes "
+                "(see Stage, main_branch_output and shortcut_output below)");
+};
+
+/// Instantiates the error for the failed inference `I` at top-level stage `StageIndex`.
+template <int StageIndex, class I>
+constexpr void report() {
+  if constexpr (I::problem == Problem::branches_disagree) {
+    [[maybe_unused]] shape_error<I::problem, stage<StageIndex>, typename I::culprit,
+                                 STRATA_DIAG_SHAPE(main_branch_output, I::culprit_in.shape),
+                                 STRATA_DIAG_SHAPE(shortcut_output, I::other.shape)> e;
+  } else {
+    [[maybe_unused]] shape_error<I::problem, stage<StageIndex>, typename I::culprit,
+                                 STRATA_DIAG_SHAPE(input, I::culprit_in.shape), void> e;
+  }
+}
+#undef STRATA_DIAG_SHAPE
+}  // namespace diag
+
+}  // namespace strata

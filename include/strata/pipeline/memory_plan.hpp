@@ -1,0 +1,119 @@
+#pragma once
+/// The static memory plan: every activation tensor gets an offset in one arena, chosen at
+/// compile time from the tensors' lifetimes, so that no two live tensors overlap. Sizes are
+/// per image; at batch N everything scales by N (offset × N), since tensors are batch-major.
+#include <algorithm>
+#include <cstdint>
+
+#include "strata/pipeline/graph.hpp"
+
+namespace strata {
+
+/// Bytes one image's tensor of type `spec` takes when stored as `dtype` in `layout`. NHWC with
+/// a 16-bit type pads channels to a multiple of 8 (tensor-core alignment); every size is
+/// rounded up to 16 bytes so that offsets × batch stay 16-byte aligned.
+[[nodiscard]] constexpr std::int64_t tensor_bytes(TensorSpec spec, DType dtype, Layout layout) {
+  std::int64_t c = spec.shape.c;
+  if (layout == Layout::nhwc && dtype != DType::f32) {
+    c = (c + 7) / 8 * 8;
+  }
+  const std::int64_t bytes = c * spec.shape.h * spec.shape.w * dtype_size(dtype);
+  return (bytes + 15) / 16 * 16;
+}
+
+/// Where one tensor lives (per image) and when: from op `first` to op `last`, inclusive.
+struct TensorPlacement {
+  std::int64_t offset = 0;
+  std::int64_t bytes = 0;
+  int first = 0;
+  int last = 0;
+};
+
+/// The plan for one graph, one element type and one layout.
+template <int N>
+struct MemoryPlan {
+  TensorPlacement tensors[N]{};
+  int num_tensors = N;
+  std::int64_t activation_bytes = 0;  ///< arena bytes per image
+  std::int64_t peak_bytes = 0;        ///< most bytes live at once, per image (a lower bound)
+  DType dtype = DType::f32;
+  Layout layout = Layout::nchw;
+
+  /// Arena bytes for a batch of `batch` images.
+  [[nodiscard]] constexpr std::int64_t arena_bytes(int batch) const {
+    return activation_bytes * batch;
+  }
+  /// Offset of tensor `t` in the arena for a batch of `batch` images.
+  [[nodiscard]] constexpr std::int64_t offset(int t, int batch) const {
+    return tensors[t].offset * batch;
+  }
+  /// Whether tensors `a` and `b` are ever live at the same op.
+  [[nodiscard]] constexpr bool live_together(int a, int b) const {
+    return tensors[a].first <= tensors[b].last && tensors[b].first <= tensors[a].last;
+  }
+  /// Whether tensors `a` and `b` share any arena byte.
+  [[nodiscard]] constexpr bool overlap(int a, int b) const {
+    return tensors[a].offset < tensors[b].offset + tensors[b].bytes &&
+           tensors[b].offset < tensors[a].offset + tensors[a].bytes;
+  }
+};
+
+/// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list, then offsets by "greedy by
+/// size" (largest tensor first, each at the lowest offset clear of every tensor live with it).
+/// A linear chain becomes two alternating regions (ping-pong); a residual's skip tensor stays
+/// live, and placed, until the op that adds it.
+template <class G>
+consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
+  constexpr int n = static_cast<int>(sizeof(g.tensors) / sizeof(g.tensors[0]));
+  MemoryPlan<n> p{};
+  p.num_tensors = g.num_tensors;
+  p.dtype = dtype;
+  p.layout = layout;
+  for (int t = 0; t < g.num_tensors; ++t) {
+    const TensorEntry& e = g.tensors[t];
+    p.tensors[t].bytes = tensor_bytes(e.spec, dtype, layout);
+    p.tensors[t].first = e.producer < 0 ? 0 : e.producer;
+    p.tensors[t].last = t == g.output ? g.num_ops : std::max(e.last_use, p.tensors[t].first);
+  }
+  for (int step = 0; step <= g.num_ops; ++step) {
+    std::int64_t live = 0;
+    for (int t = 0; t < g.num_tensors; ++t) {
+      if (p.tensors[t].first <= step && step <= p.tensors[t].last) {
+        live += p.tensors[t].bytes;
+      }
+    }
+    p.peak_bytes = std::max(p.peak_bytes, live);
+  }
+  int order[n]{};
+  for (int t = 0; t < g.num_tensors; ++t) {
+    order[t] = t;
+  }
+  std::sort(order, order + g.num_tensors, [&](int a, int b) {
+    if (p.tensors[a].bytes != p.tensors[b].bytes) {
+      return p.tensors[a].bytes > p.tensors[b].bytes;
+    }
+    return a < b;
+  });
+  bool placed[n]{};
+  for (int i = 0; i < g.num_tensors; ++i) {
+    const int t = order[i];
+    std::int64_t offset = 0;
+    bool moved = true;
+    while (moved) {  // raise the offset past every placed, co-live tensor it would overlap
+      moved = false;
+      for (int u = 0; u < g.num_tensors; ++u) {
+        if (placed[u] && p.live_together(t, u) && offset < p.tensors[u].offset + p.tensors[u].bytes &&
+            p.tensors[u].offset < offset + p.tensors[t].bytes) {
+          offset = p.tensors[u].offset + p.tensors[u].bytes;
+          moved = true;
+        }
+      }
+    }
+    p.tensors[t].offset = offset;
+    placed[t] = true;
+    p.activation_bytes = std::max(p.activation_bytes, offset + p.tensors[t].bytes);
+  }
+  return p;
+}
+
+}  // namespace strata

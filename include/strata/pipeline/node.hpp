@@ -1,0 +1,120 @@
+#pragma once
+/// The composite nodes of a declaration — Chain (a | b | c), Named (named<"conv1">(x)),
+/// Residual (residual(main, shortcut)) — the Node concept, and `|` between layers.
+#include <type_traits>
+
+#include "strata/core/fixed_string.hpp"
+#include "strata/layers/layer.hpp"
+
+namespace strata {
+
+/// Layers composed with `|` before an input is attached: checked when the chain is attached
+/// to an input, where each element becomes a stage of its own.
+template <class... Ns>
+struct Chain : NodeBase {};
+
+/// A node under a name, so parameter names follow PyTorch's modules: `named<"fc">(dense<10>)`
+/// gives "fc.weight"; a named chain numbers its children like nn.Sequential ("downsample.0").
+template <FixedString S, class N>
+struct Named : NodeBase {
+  static_assert(S.view().size() > 0, "named: the name must not be empty");
+};
+
+/// The identity shortcut of a residual block.
+struct Identity : NodeBase {};
+
+/// out = Post(Main(x) + Shortcut(x)); Post is an activation or Act::none. The main branch's
+/// children are named by position (or their own names), the shortcut by its own name.
+template <class Main, class Shortcut, ActDesc Post>
+struct Residual : NodeBase {};
+
+template <class T>
+inline constexpr bool is_chain_v = false;
+template <class... Ns>
+inline constexpr bool is_chain_v<Chain<Ns...>> = true;
+
+template <class T>
+inline constexpr bool is_named_v = false;
+template <FixedString S, class N>
+inline constexpr bool is_named_v<Named<S, N>> = true;
+
+template <class T>
+inline constexpr bool is_residual_v = false;
+template <class M, class S, ActDesc P>
+inline constexpr bool is_residual_v<Residual<M, S, P>> = true;
+
+/// Anything that can stand on the right of `|`: a leaf layer or a composite node.
+template <class T>
+concept Node = LeafLayer<T> || is_chain_v<T> || is_named_v<T> || is_residual_v<T> ||
+               std::is_same_v<T, Identity>;
+
+namespace diag {
+/// Shown in the diagnostics when the right of `|` is not a Strata layer.
+template <class What>
+struct not_a_layer {
+  static_assert(Node<What>,
+                "strata: the right-hand side of '|' is not a Strata layer (see 'What' below)");
+};
+}  // namespace diag
+
+namespace detail {
+template <class A, class B>
+constexpr auto chain_concat(A, B) {
+  if constexpr (!Node<B>) {
+    [[maybe_unused]] diag::not_a_layer<B> error;
+    return A{};
+  } else {
+    using AC = std::conditional_t<is_chain_v<A>, A, Chain<A>>;
+    using BC = std::conditional_t<is_chain_v<B>, B, Chain<B>>;
+    return []<class... As, class... Bs>(Chain<As...>, Chain<Bs...>) {
+      return Chain<As..., Bs...>{};
+    }(AC{}, BC{});
+  }
+}
+}  // namespace detail
+
+/// layer | layer → Chain. Found by ADL for Strata nodes only.
+template <class A, class B>
+  requires(Node<A> && std::is_base_of_v<NodeBase, A>)
+constexpr auto operator|(A a, B b) {
+  return detail::chain_concat(a, b);
+}
+
+/// Gives a node a name: parameter names become "<name>.<param>".
+template <FixedString S, class N>
+  requires Node<N>
+constexpr Named<S, N> named(N) {
+  return {};
+}
+
+namespace detail {
+template <auto Post>
+consteval ActDesc post_activation() {
+  if constexpr (std::is_same_v<decltype(Post), const Identity> ||
+                std::is_same_v<decltype(Post), Identity>) {
+    return ActDesc{};
+  } else {
+    static_assert(LeafLayer<std::remove_cvref_t<decltype(Post)>> &&
+                      std::remove_cvref_t<decltype(Post)>::desc.kind == LayerKind::activation,
+                  "residual: what follows the addition must be an activation, e.g. residual<relu>");
+    return std::remove_cvref_t<decltype(Post)>::desc.act;
+  }
+}
+}  // namespace detail
+
+/// A residual block with the identity shortcut: out = Post(main(x) + x), e.g.
+/// `residual<relu>(conv<64, 3, ConvOpts{.padding = 1}> | batch_norm)`.
+template <auto Post = Identity{}, class M>
+  requires Node<M>
+constexpr Residual<M, Identity, detail::post_activation<Post>()> residual(M) {
+  return {};
+}
+/// A residual block with a projection shortcut: out = Post(main(x) + shortcut(x)), e.g.
+/// `residual<relu>(main, named<"downsample">(conv<128, 1, ConvOpts{.stride = 2}> | batch_norm))`.
+template <auto Post = Identity{}, class M, class S>
+  requires(Node<M> && Node<S>)
+constexpr Residual<M, S, detail::post_activation<Post>()> residual(M, S) {
+  return {};
+}
+
+}  // namespace strata
