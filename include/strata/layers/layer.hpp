@@ -99,6 +99,9 @@ concept LeafLayer = std::is_empty_v<L> && requires(TensorSpec in) {
 /// (floor, or ceil with the rule that the last window must start inside the input or left
 /// padding). Returns <= 0 when the window does not fit.
 [[nodiscard]] constexpr int window_out(int in, int k, int s, int p, int d, bool ceil_mode) {
+  if (k <= 0 || s <= 0 || d <= 0) {
+    return 1;  // a bad layer parameter, already reported by the layer's own static_assert
+  }
   const int span = d * (k - 1) + 1;
   const int num = in + 2 * p - span;
   if (num < 0) {

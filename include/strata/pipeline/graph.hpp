@@ -168,9 +168,10 @@ template <class... Ns>
 struct NodeCounts<Chain<Ns...>> {
   static constexpr GraphCounts value = (GraphCounts{} + ... + NodeCounts<Ns>::value);
 };
-template <FixedString S, class N>
-struct NodeCounts<Named<S, N>> {
-  static constexpr GraphCounts value = NodeCounts<N>::value + GraphCounts{1, 0, 0, 0};
+template <class N>
+  requires is_named_v<N>
+struct NodeCounts<N> {
+  static constexpr GraphCounts value = NodeCounts<typename N::inner>::value + GraphCounts{1, 0, 0, 0};
 };
 template <class M, class S, ActDesc P>
 struct NodeCounts<Residual<M, S, P>> {
@@ -340,8 +341,8 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
     // A chain inside a named scope or a residual: its children are numbered under its path.
     return visit_chain(g, in, ctx, static_cast<N*>(nullptr));
   } else if constexpr (is_named_v<N>) {
-    return [&]<FixedString S, class Inner>(Named<S, Inner>*) {
-      const Ctx named_ctx{ctx.parent, Name(S.view()), true, ctx.depth};
+    return [&]<class Inner>(Inner*) {
+      const Ctx named_ctx{ctx.parent, Name(N::name), true, ctx.depth};
       if constexpr (is_chain_v<Inner>) {
         const int row = g.num_rows++;
         const int params_before = g.num_params;
@@ -361,7 +362,7 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       } else {
         return visit<Inner>(g, in, named_ctx);
       }
-    }(static_cast<N*>(nullptr));
+    }(static_cast<typename N::inner*>(nullptr));
   } else {
     static_assert(is_residual_v<N>);
     return [&]<class M, class S, ActDesc P>(Residual<M, S, P>*) {

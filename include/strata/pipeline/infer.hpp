@@ -49,8 +49,9 @@ struct InferSeq<In, N, Rest...>
 template <class... Ns, TensorSpec In>
 struct Infer<Chain<Ns...>, In> : detail::InferSeq<In, Ns...> {};
 
-template <FixedString S, class N, TensorSpec In>
-struct Infer<Named<S, N>, In> : Infer<N, In> {};
+template <class N, TensorSpec In>
+  requires is_named_v<N>
+struct Infer<N, In> : Infer<typename N::inner, In> {};
 
 template <class M, class S, ActDesc P, TensorSpec In>
 struct Infer<Residual<M, S, P>, In> {

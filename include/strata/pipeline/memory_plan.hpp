@@ -58,10 +58,10 @@ struct MemoryPlan {
   }
 };
 
-/// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list, then offsets by "greedy by
-/// size" (largest tensor first, each at the lowest offset clear of every tensor live with it).
-/// A linear chain becomes two alternating regions (ping-pong); a residual's skip tensor stays
-/// live, and placed, until the op that adds it.
+/// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list, then offsets. A linear
+/// chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
+/// is placed "greedy by size" (largest tensor first, each at the lowest offset clear of every
+/// tensor live with it), so a residual's skip tensor keeps its place until the op that adds it.
 template <class G>
 consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   constexpr int n = static_cast<int>(sizeof(g.tensors) / sizeof(g.tensors[0]));
@@ -84,6 +84,21 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
     }
     p.peak_bytes = std::max(p.peak_bytes, live);
   }
+  // A linear chain (each tensor read only by the op right after its producer): alternate the
+  // tensors between the bottom and the top of an arena of exactly the peak size — ping-pong.
+  bool chain = true;
+  for (int t = 0; t < g.num_tensors; ++t) {
+    chain = chain && p.tensors[t].last <= p.tensors[t].first + 1;
+  }
+  if (chain) {
+    p.activation_bytes = p.peak_bytes;
+    for (int t = 0; t < g.num_tensors; ++t) {
+      const int step = g.tensors[t].producer + 1;  // the input is step 0
+      p.tensors[t].offset = step % 2 == 0 ? 0 : p.peak_bytes - p.tensors[t].bytes;
+    }
+    return p;
+  }
+  // Otherwise greedy by size.
   int order[n]{};
   for (int t = 0; t < g.num_tensors; ++t) {
     order[t] = t;

@@ -1,6 +1,7 @@
 #pragma once
 /// The composite nodes of a declaration — Chain (a | b | c), Named (named<"conv1">(x)),
 /// Residual (residual(main, shortcut)) — the Node concept, and `|` between layers.
+#include <string_view>
 #include <type_traits>
 
 #include "strata/core/fixed_string.hpp"
@@ -18,6 +19,11 @@ struct Chain : NodeBase {};
 template <FixedString S, class N>
 struct Named : NodeBase {
   static_assert(S.view().size() > 0, "named: the name must not be empty");
+  // Members rather than partial specialisations on S: nvcc's front end cannot deduce a
+  // class-type template parameter whose type is itself deduced.
+  using inner = N;
+  static constexpr std::string_view name = S.view();
+  static constexpr bool is_named_node = true;
 };
 
 /// The identity shortcut of a residual block.
@@ -34,9 +40,7 @@ template <class... Ns>
 inline constexpr bool is_chain_v<Chain<Ns...>> = true;
 
 template <class T>
-inline constexpr bool is_named_v = false;
-template <FixedString S, class N>
-inline constexpr bool is_named_v<Named<S, N>> = true;
+inline constexpr bool is_named_v = requires { requires T::is_named_node; };
 
 template <class T>
 inline constexpr bool is_residual_v = false;

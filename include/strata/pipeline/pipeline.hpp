@@ -25,9 +25,6 @@ struct PipelineError {
 /// A network: input tensor type `In`, then the stages `Ns...` in order (stage i is Ns[i]).
 template <TensorSpec In, class... Ns>
 struct Pipeline {
-  static_assert(In.shape.c > 0 && In.shape.h > 0 && In.shape.w > 0,
-                "input: channels, height and width must be positive");
-
   using Body = Chain<Ns...>;
   /// The type of the network's input, per image.
   static constexpr TensorSpec input_spec = In;
@@ -90,7 +87,10 @@ struct Pipeline {
 /// The start of every declaration: one image of C channels, H rows, W columns (the batch is a
 /// run-time value). Layout and dtype say how the caller's input is stored.
 template <int C, int H, int W, Layout L = Layout::nchw, DType D = DType::f32>
-inline constexpr Pipeline<TensorSpec{chw(C, H, W), L, D}> input{};
+inline constexpr Pipeline<TensorSpec{chw(C, H, W), L, D}> input = [] {
+  static_assert(C > 0 && H > 0 && W > 0, "input: channels, height and width must be positive");
+  return Pipeline<TensorSpec{chw(C, H, W), L, D}>{};
+}();
 
 template <class T>
 inline constexpr bool is_pipeline_v = false;

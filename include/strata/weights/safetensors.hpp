@@ -32,10 +32,13 @@ static_assert(std::endian::native == std::endian::little,
               "safetensors: the data section is little-endian and is read in place");
 
 /// Element type of a safetensors tensor, as spelled in the header ("F32", "BF16", "BOOL", ...).
+/// The second row is accepted so that real files holding such tensors open; to_f32 rejects it.
+// clang-format off
 enum class StDType : std::uint8_t {
   f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean,
-  u64, u32, u16, f8_e4m3, f8_e5m2  // accepted so real files open; to_f32 rejects them
+  u64, u32, u16, f8_e4m3, f8_e5m2
 };
+// clang-format on
 
 /// The header's spelling of `d`, e.g. "F32".
 [[nodiscard]] constexpr std::string_view dtype_name(StDType d) {
@@ -62,21 +65,31 @@ enum class StDType : std::uint8_t {
 /// Bytes per element of `d`.
 [[nodiscard]] constexpr std::size_t dtype_size(StDType d) {
   switch (d) {
-    case StDType::f64: case StDType::i64: case StDType::u64: return 8;
-    case StDType::f32: case StDType::i32: case StDType::u32: return 4;
-    case StDType::f16: case StDType::bf16: case StDType::i16: case StDType::u16: return 2;
-    case StDType::i8: case StDType::u8: case StDType::boolean:
-    case StDType::f8_e4m3: case StDType::f8_e5m2: return 1;
+    case StDType::f64:
+    case StDType::i64:
+    case StDType::u64: return 8;
+    case StDType::f32:
+    case StDType::i32:
+    case StDType::u32: return 4;
+    case StDType::f16:
+    case StDType::bf16:
+    case StDType::i16:
+    case StDType::u16: return 2;
+    case StDType::i8:
+    case StDType::u8:
+    case StDType::boolean:
+    case StDType::f8_e4m3:
+    case StDType::f8_e5m2: return 1;
   }
   return 1;
 }
 
 /// The StDType spelled `name` in a header ("F32"), or nullopt when it is not one Strata knows.
 [[nodiscard]] constexpr std::optional<StDType> parse_st_dtype(std::string_view name) {
-  constexpr StDType all[] = {StDType::f64,  StDType::f32,    StDType::f16,    StDType::bf16,
-                             StDType::i64,  StDType::i32,    StDType::i16,    StDType::i8,
-                             StDType::u8,   StDType::boolean, StDType::u64,   StDType::u32,
-                             StDType::u16,  StDType::f8_e4m3, StDType::f8_e5m2};
+  constexpr StDType all[] = {StDType::f64, StDType::f32,     StDType::f16,    StDType::bf16,
+                             StDType::i64, StDType::i32,     StDType::i16,    StDType::i8,
+                             StDType::u8,  StDType::boolean, StDType::u64,    StDType::u32,
+                             StDType::u16, StDType::f8_e4m3, StDType::f8_e5m2};
   for (StDType d : all) {
     if (dtype_name(d) == name) {
       return d;
@@ -121,7 +134,7 @@ inline constexpr std::size_t max_listed_problems = 100;
   if (j.is_structured()) {
     return std::string("a JSON ") + j.type_name();
   }
-  std::string s = j.dump(-1, ' ', true);
+  std::string s = j.dump(-1, ' ', true, Json::error_handler_t::replace);  // never throws
   if (s.size() > limit) {
     s.resize(limit);
     s += "...";
@@ -131,10 +144,10 @@ inline constexpr std::size_t max_listed_problems = 100;
 
 /// A tensor name for an error message: as is when printable, else quoted and escaped.
 [[nodiscard]] inline std::string show_name(const std::string& name) {
-  const bool plain = !name.empty() && name.size() <= 200 &&
-                     std::none_of(name.begin(), name.end(), [](char c) {
-                       return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '"';
-                     });
+  const bool plain =
+      !name.empty() && name.size() <= 200 && std::none_of(name.begin(), name.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '"';
+      });
   return plain ? name : show(Json(name), 200);
 }
 
@@ -234,10 +247,10 @@ class KeyScanner {
   using Uint = Json::number_unsigned_t;
   using Float = Json::number_float_t;
 
-  std::vector<std::string> order;  // top-level keys in header order, each once
-  std::map<std::string, std::size_t> top_repeats;                   // name -> extra occurrences
+  std::vector<std::string> order;                  // top-level keys in header order, each once
+  std::map<std::string, std::size_t> top_repeats;  // name -> extra occurrences
   std::vector<std::pair<std::string, std::string>> nested_repeats;  // (top-level name, key)
-  std::string error;  // the parse error, if any
+  std::string error;                                                // the parse error, if any
 
   bool null() { return true; }
   bool boolean(bool) { return true; }
@@ -308,8 +321,9 @@ struct ParsedHeader {
   }
   out.order = std::move(scan.order);
   for (const auto& [name, extra] : scan.top_repeats) {
-    problems.add(name, std::string(name == "__metadata__" ? "duplicate key" : "duplicate tensor name") +
-                           " (it appears " + std::to_string(extra + 1) + " times in the header)");
+    problems.add(name,
+                 std::string(name == "__metadata__" ? "duplicate key" : "duplicate tensor name") +
+                     " (it appears " + std::to_string(extra + 1) + " times in the header)");
   }
   for (const auto& [name, key] : scan.nested_repeats) {
     problems.add(name, "duplicate key " + show(Json(key)) + " in its entry");
@@ -407,8 +421,8 @@ struct ParsedHeader {
   if (!begin || !end) {
     return out;
   }
-  const std::string offsets = "data_offsets [" + std::to_string(*begin) + ", " +
-                              std::to_string(*end) + "]";
+  const std::string offsets =
+      "data_offsets [" + std::to_string(*begin) + ", " + std::to_string(*end) + "]";
   if (*end < *begin) {
     problems.add(name, offsets + " end before they begin");
     return out;
@@ -444,10 +458,10 @@ inline void check_overlaps(const std::vector<TensorInfo>& tensors, Problems& pro
   const TensorInfo* reach = nullptr;  // the tensor reaching furthest so far
   for (const TensorInfo* t : sorted) {
     if (reach != nullptr && t->begin < reach->end) {
-      problems.add(t->name, "bytes [" + std::to_string(t->begin) + ", " +
-                                std::to_string(t->end) + ") overlap those of " +
-                                show_name(reach->name) + " [" + std::to_string(reach->begin) +
-                                ", " + std::to_string(reach->end) + ")");
+      problems.add(t->name, "bytes [" + std::to_string(t->begin) + ", " + std::to_string(t->end) +
+                                ") overlap those of " + show_name(reach->name) + " [" +
+                                std::to_string(reach->begin) + ", " + std::to_string(reach->end) +
+                                ")");
     }
     if (reach == nullptr || t->end > reach->end) {
       reach = t;
@@ -484,8 +498,8 @@ class SafetensorsFile {
     const std::string source = path.string();
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
-      throw Error(source + ": cannot open: " +
-                  (ec ? ec.message() : std::string("not a regular file")));
+      throw Error(source +
+                  ": cannot open: " + (ec ? ec.message() : std::string("not a regular file")));
     }
     const std::uintmax_t size = std::filesystem::file_size(path, ec);
     if (ec) {
@@ -498,8 +512,8 @@ class SafetensorsFile {
     std::vector<std::byte> bytes(static_cast<std::size_t>(size));
     in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     if (static_cast<std::uintmax_t>(in.gcount()) != size) {
-      throw Error(source + ": read " + std::to_string(in.gcount()) + " of " +
-                  std::to_string(size) + " bytes");
+      throw Error(source + ": read " + std::to_string(in.gcount()) + " of " + std::to_string(size) +
+                  " bytes");
     }
     return from_bytes(std::move(bytes), source);
   }
@@ -524,8 +538,9 @@ class SafetensorsFile {
       problems.raise(source_name);
     }
     if (header_len > after) {
-      problems.add("header length " + std::to_string(header_len) + " runs past the end of the file (" +
-                   std::to_string(after) + " bytes after the length): the file is truncated");
+      problems.add("header length " + std::to_string(header_len) +
+                   " runs past the end of the file (" + std::to_string(after) +
+                   " bytes after the length): the file is truncated");
       problems.raise(source_name);
     }
     const auto header_size = static_cast<std::size_t>(header_len);
@@ -575,16 +590,16 @@ class SafetensorsFile {
     if (const TensorInfo* t = find(name)) {
       return *t;
     }
-    throw Error(source_ + ": no tensor named " + std::string(name));
+    throw Error(source_ + ": no tensor named " + detail::safetensors::show_name(std::string(name)));
   }
 
   /// The raw little-endian bytes of `t`, which must describe a range inside this file.
   [[nodiscard]] std::span<const std::byte> bytes(const TensorInfo& t) const {
     const std::size_t data_size = bytes_.size() - data_offset_;
     if (t.begin > t.end || t.end > data_size) {
-      throw Error(source_ + ": " + t.name + ": byte range [" + std::to_string(t.begin) + ", " +
-                  std::to_string(t.end) + ") lies outside the data section (" +
-                  std::to_string(data_size) + " bytes)");
+      throw Error(source_ + ": " + detail::safetensors::show_name(t.name) + ": byte range [" +
+                  std::to_string(t.begin) + ", " + std::to_string(t.end) +
+                  ") lies outside the data section (" + std::to_string(data_size) + " bytes)");
     }
     return std::span<const std::byte>(bytes_).subspan(data_offset_ + t.begin, t.end - t.begin);
   }
@@ -597,8 +612,9 @@ class SafetensorsFile {
     const bool convertible = t.dtype == StDType::f32 || t.dtype == StDType::f16 ||
                              t.dtype == StDType::bf16 || t.dtype == StDType::f64;
     if (!convertible) {
-      throw Error(source_ + ": " + t.name + ": cannot convert dtype " +
-                  std::string(dtype_name(t.dtype)) + " to f32 (only F32, F16, BF16 and F64)");
+      throw Error(source_ + ": " + detail::safetensors::show_name(t.name) +
+                  ": cannot convert dtype " + std::string(dtype_name(t.dtype)) +
+                  " to f32 (only F32, F16, BF16 and F64)");
     }
     const std::size_t n = raw.size() / size;
     std::vector<float> out(n);
@@ -634,7 +650,7 @@ class SafetensorsFile {
   void read_metadata(const nlohmann::json& j, detail::safetensors::Problems& problems) {
     namespace st = detail::safetensors;
     if (!j.is_object()) {
-      problems.add("__metadata__", "is " + st::kind(j) + ", not an object of strings");
+      problems.add("__metadata__", "entry is " + st::kind(j) + ", not an object of strings");
       return;
     }
     for (const auto& [key, value] : j.items()) {
@@ -742,7 +758,8 @@ inline void write_safetensors(const std::filesystem::path& path,
   if (!out) {
     throw Error(path.string() + ": cannot open for writing");
   }
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   out.flush();
   if (!out) {
     throw Error(path.string() + ": write failed");

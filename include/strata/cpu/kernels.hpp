@@ -1,0 +1,188 @@
+#pragma once
+/// The CPU reference's ops: plain loops over NCHW f32, one function per op kind, written to be
+/// obviously correct (accumulation in double where it matters). Each works on one image.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "strata/pipeline/graph.hpp"
+
+namespace strata::cpu {
+
+/// act(x) for one value.
+[[nodiscard]] inline float activate(ActDesc a, float x) {
+  switch (a.kind) {
+    case Act::none: return x;
+    case Act::relu: return x > 0.0f ? x : 0.0f;
+    case Act::leaky_relu: return x > 0.0f ? x : a.alpha * x;
+    case Act::clip: return std::min(std::max(x, a.alpha), a.beta);
+    case Act::sigmoid: return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(x))));
+    case Act::tanh: return static_cast<float>(std::tanh(static_cast<double>(x)));
+    case Act::elu:
+      return x > 0.0f ? x : static_cast<float>(a.alpha * std::expm1(static_cast<double>(x)));
+    case Act::gelu: {
+      const double v = x;
+      return static_cast<float>(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
+    }
+    case Act::gelu_tanh: {
+      const double v = x;
+      const double k = std::sqrt(2.0 / 3.14159265358979323846);
+      return static_cast<float>(0.5 * v * (1.0 + std::tanh(k * (v + 0.044715 * v * v * v))));
+    }
+    case Act::silu: {
+      const double v = x;
+      return static_cast<float>(v / (1.0 + std::exp(-v)));
+    }
+  }
+  return x;
+}
+
+/// Convolution of one image: in (C,H,W) → out (O,OH,OW), weight (O, C/g, kh, kw), bias (O),
+/// then + residual (same shape as out, may be null), then the activation.
+inline void conv(const Op& op, const float* in, const float* weight, const float* bias,
+                 const float* residual, float* out) {
+  const LayerDesc& d = op.layer;
+  const Shape is = op.in_spec.shape;
+  const Shape os = op.out_spec.shape;
+  const int cpg = is.c / d.groups;          // input channels per group
+  const int opg = d.out_channels / d.groups;  // output channels per group
+  const int plane = os.h * os.w;
+  for (int o = 0; o < os.c; ++o) {
+    float* dst = out + static_cast<std::int64_t>(o) * plane;
+    std::fill(dst, dst + plane, bias[o]);
+    const int g = o / opg;
+    for (int ci = 0; ci < cpg; ++ci) {
+      const float* src = in + static_cast<std::int64_t>(g * cpg + ci) * is.h * is.w;
+      for (int ky = 0; ky < d.kernel.h; ++ky) {
+        for (int kx = 0; kx < d.kernel.w; ++kx) {
+          const float w = weight[((static_cast<std::int64_t>(o) * cpg + ci) * d.kernel.h + ky) * d.kernel.w + kx];
+          for (int oy = 0; oy < os.h; ++oy) {
+            const int iy = oy * d.stride.h - d.padding.h + ky * d.dilation.h;
+            if (iy < 0 || iy >= is.h) {
+              continue;
+            }
+            for (int ox = 0; ox < os.w; ++ox) {
+              const int ix = ox * d.stride.w - d.padding.w + kx * d.dilation.w;
+              if (ix >= 0 && ix < is.w) {
+                dst[oy * os.w + ox] += w * src[iy * is.w + ix];
+              }
+            }
+          }
+        }
+      }
+    }
+    for (int i = 0; i < plane; ++i) {
+      const float r = residual != nullptr ? residual[static_cast<std::int64_t>(o) * plane + i] : 0.0f;
+      dst[i] = activate(op.act, dst[i] + r);
+    }
+  }
+}
+
+/// Fully connected layer of one image: in (K) → out (N) = act(W·in + b), W (N, K).
+inline void dense(const Op& op, const float* in, const float* weight, const float* bias, float* out) {
+  const int k = op.in_spec.shape.c;
+  const int n = op.out_spec.shape.c;
+  for (int o = 0; o < n; ++o) {
+    double acc = bias[o];
+    const float* w = weight + static_cast<std::int64_t>(o) * k;
+    for (int i = 0; i < k; ++i) {
+      acc += static_cast<double>(w[i]) * in[i];
+    }
+    out[o] = activate(op.act, static_cast<float>(acc));
+  }
+}
+
+/// Per-channel y = act(x·scale + shift) (a stand-alone batch_norm).
+inline void scale_shift(const Op& op, const float* in, const float* scale, const float* shift,
+                        float* out) {
+  const Shape s = op.in_spec.shape;
+  const std::int64_t plane = static_cast<std::int64_t>(s.h) * s.w;
+  for (int c = 0; c < s.c; ++c) {
+    for (std::int64_t i = 0; i < plane; ++i) {
+      out[c * plane + i] = activate(op.act, in[c * plane + i] * scale[c] + shift[c]);
+    }
+  }
+}
+
+/// Elementwise act(a (+ b)).
+inline void pointwise(const Op& op, const float* a, const float* b, float* out) {
+  const std::int64_t n = op.in_spec.shape.numel();
+  for (std::int64_t i = 0; i < n; ++i) {
+    out[i] = activate(op.act, b != nullptr ? a[i] + b[i] : a[i]);
+  }
+}
+
+/// Max or average pooling of one image with PyTorch's window rules: padding, ceil_mode (a
+/// window starting in the right/bottom padding is dropped), and for average pooling the
+/// divisor: the window clipped to the padded input (count_include_pad) or to the input.
+inline void pool(const Op& op, const float* in, float* out) {
+  const LayerDesc& d = op.layer;
+  const Shape is = op.in_spec.shape;
+  const Shape os = op.out_spec.shape;
+  const bool is_max = op.kind == OpKind::max_pool;
+  for (int c = 0; c < is.c; ++c) {
+    const float* src = in + static_cast<std::int64_t>(c) * is.h * is.w;
+    for (int oy = 0; oy < os.h; ++oy) {
+      for (int ox = 0; ox < os.w; ++ox) {
+        int y0 = oy * d.stride.h - d.padding.h;
+        int x0 = ox * d.stride.w - d.padding.w;
+        int y1 = std::min(y0 + d.kernel.h, is.h + d.padding.h);
+        int x1 = std::min(x0 + d.kernel.w, is.w + d.padding.w);
+        const int padded_count = (y1 - y0) * (x1 - x0);
+        y0 = std::max(y0, 0);
+        x0 = std::max(x0, 0);
+        y1 = std::min(y1, is.h);
+        x1 = std::min(x1, is.w);
+        double acc = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
+        for (int y = y0; y < y1; ++y) {
+          for (int x = x0; x < x1; ++x) {
+            const double v = src[y * is.w + x];
+            acc = is_max ? std::max(acc, v) : acc + v;
+          }
+        }
+        if (!is_max) {
+          const int count = d.count_include_pad ? padded_count : (y1 - y0) * (x1 - x0);
+          acc /= count;
+        }
+        out[(static_cast<std::int64_t>(c) * os.h + oy) * os.w + ox] = static_cast<float>(acc);
+      }
+    }
+  }
+}
+
+/// Mean over H and W per channel.
+inline void global_avg_pool(const Op& op, const float* in, float* out) {
+  const Shape s = op.in_spec.shape;
+  const std::int64_t plane = static_cast<std::int64_t>(s.h) * s.w;
+  for (int c = 0; c < s.c; ++c) {
+    double acc = 0.0;
+    for (std::int64_t i = 0; i < plane; ++i) {
+      acc += in[c * plane + i];
+    }
+    out[c] = static_cast<float>(acc / static_cast<double>(plane));
+  }
+}
+
+/// softmax / log_softmax over channels (features), per pixel for a (C,H,W) input.
+inline void softmax(const Op& op, const float* in, float* out) {
+  const Shape s = op.in_spec.shape;
+  const std::int64_t plane = static_cast<std::int64_t>(s.h) * s.w;
+  for (std::int64_t p = 0; p < plane; ++p) {
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int c = 0; c < s.c; ++c) {
+      mx = std::max(mx, static_cast<double>(in[c * plane + p]));
+    }
+    double sum = 0.0;
+    for (int c = 0; c < s.c; ++c) {
+      sum += std::exp(static_cast<double>(in[c * plane + p]) - mx);
+    }
+    for (int c = 0; c < s.c; ++c) {
+      const double z = static_cast<double>(in[c * plane + p]) - mx;
+      out[c * plane + p] = static_cast<float>(op.kind == OpKind::softmax ? std::exp(z) / sum
+                                                                         : z - std::log(sum));
+    }
+  }
+}
+
+}  // namespace strata::cpu
