@@ -1,6 +1,8 @@
 #pragma once
 /// Strata's host umbrella: the DSL, lowering, memory plan, weights and the CPU reference.
 #include "strata/core/dtype.hpp"
+#include "strata/cpu/cpu_engine.hpp"
+#include "strata/cpu/kernels.hpp"
 #include "strata/core/error.hpp"
 #include "strata/core/fixed_string.hpp"
 #include "strata/core/shape.hpp"
@@ -18,3 +20,6 @@
 #include "strata/pipeline/node.hpp"
 #include "strata/pipeline/pipeline.hpp"
 #include "strata/pipeline/summary.hpp"
+#include "strata/weights/fold.hpp"
+#include "strata/weights/safetensors.hpp"
+#include "strata/weights/weights.hpp"

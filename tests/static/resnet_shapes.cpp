@@ -77,6 +77,11 @@ constexpr bool plan_is_sound() {
 static_assert(plan_is_sound<ResNet18>());
 static_assert(plan_is_sound<ResNet50>());
 static_assert(ResNet18::plan.activation_bytes == ResNet18::plan.peak_bytes);
+// A block right at the network input: the input is the skip tensor, live across both convs.
+using InputBlock = decltype(input<16, 8, 8> | models::basic_block<16, 1, false>());
+static_assert(plan_is_sound<InputBlock>());
+static_assert(InputBlock::plan.tensors[InputBlock::graph.input].last == 1);
+static_assert(InputBlock::plan.activation_bytes == 3 * 16 * 8 * 8 * 4);
 static_assert(ResNet50::plan.activation_bytes == ResNet50::plan.peak_bytes);
 // The first block: its input (conv1's pooled output) is live through both of the block's convs.
 static_assert(ResNet18::plan.tensors[ResNet18::graph.ops[2].in].last == 3);

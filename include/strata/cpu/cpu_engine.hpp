@@ -85,7 +85,9 @@ class CpuEngine {
     const float* in = tensor(op.in, batch);
     const float* in2 = op.in2 >= 0 ? tensor(op.in2, batch) : nullptr;
     float* out = tensor(op.out, batch);
+#if defined(_OPENMP)
 #pragma omp parallel for schedule(static)
+#endif
     for (int n = 0; n < batch; ++n) {
       const float* xi = in + n * in_n;
       const float* ri = in2 != nullptr ? in2 + n * out_n : nullptr;

@@ -16,6 +16,12 @@ enum class LayerKind : std::uint8_t {
   flatten, dense, softmax, log_softmax, dropout
 };
 
+/// The kinds of executed op after lowering (declared here, before the layer constants that
+/// share these names).
+enum class OpKind : std::uint8_t {
+  conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add
+};
+
 /// Pointwise activation functions; `clip` covers relu6 (0, 6) and hardtanh.
 enum class Act : std::uint8_t { none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu };
 

@@ -12,11 +12,6 @@
 
 namespace strata {
 
-/// The kinds of executed op after lowering.
-enum class OpKind : std::uint8_t {
-  conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add
-};
-
 [[nodiscard]] constexpr std::string_view op_kind_name(OpKind k) {
   constexpr std::string_view names[] = {"conv",    "dense",           "batch_norm", "activation",
                                         "max_pool", "avg_pool",       "global_avg_pool",

@@ -88,7 +88,7 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   // tensors between the bottom and the top of an arena of exactly the peak size — ping-pong.
   bool chain = true;
   for (int t = 0; t < g.num_tensors; ++t) {
-    chain = chain && p.tensors[t].last <= p.tensors[t].first + 1;
+    chain = chain && p.tensors[t].last <= g.tensors[t].producer + 1;
   }
   if (chain) {
     p.activation_bytes = p.peak_bytes;

@@ -16,9 +16,10 @@ struct Chain : NodeBase {};
 
 /// A node under a name, so parameter names follow PyTorch's modules: `named<"fc">(dense<10>)`
 /// gives "fc.weight"; a named chain numbers its children like nn.Sequential ("downsample.0").
+/// The empty name adds no part: `named<"">(block)` puts the block's own names ("conv1.weight")
+/// directly under its parent, as for a custom nn.Module exported on its own.
 template <FixedString S, class N>
 struct Named : NodeBase {
-  static_assert(S.view().size() > 0, "named: the name must not be empty");
   // Members rather than partial specialisations on S: nvcc's front end cannot deduce a
   // class-type template parameter whose type is itself deduced.
   using inner = N;

@@ -39,7 +39,7 @@ inline bool is_float_dtype(StDType d) {
 
 inline bool is_integer_dtype(StDType d) {
   return d == StDType::i64 || d == StDType::i32 || d == StDType::i16 || d == StDType::i8 ||
-         d == StDType::u8;
+         d == StDType::u64 || d == StDType::u32 || d == StDType::u16 || d == StDType::u8;
 }
 
 /// Checks `file` against the parameter list and converts every parameter to f32; throws one
