@@ -57,16 +57,25 @@ inline void conv(const Op& op, const float* in, const float* weight, const float
       for (int ky = 0; ky < d.kernel.h; ++ky) {
         for (int kx = 0; kx < d.kernel.w; ++kx) {
           const float w = weight[((static_cast<std::int64_t>(o) * cpg + ci) * d.kernel.h + ky) * d.kernel.w + kx];
+          // The output columns whose input column ix = ox·s − p + kx·d lies inside the image.
+          const int x_off = kx * d.dilation.w - d.padding.w;
+          int ox_begin = 0;
+          while (ox_begin < os.w && ox_begin * d.stride.w + x_off < 0) {
+            ++ox_begin;
+          }
+          int ox_end = os.w;
+          while (ox_end > ox_begin && (ox_end - 1) * d.stride.w + x_off >= is.w) {
+            --ox_end;
+          }
           for (int oy = 0; oy < os.h; ++oy) {
             const int iy = oy * d.stride.h - d.padding.h + ky * d.dilation.h;
             if (iy < 0 || iy >= is.h) {
               continue;
             }
-            for (int ox = 0; ox < os.w; ++ox) {
-              const int ix = ox * d.stride.w - d.padding.w + kx * d.dilation.w;
-              if (ix >= 0 && ix < is.w) {
-                dst[oy * os.w + ox] += w * src[iy * is.w + ix];
-              }
+            float* drow = dst + oy * os.w;
+            const float* srow = src + iy * is.w;
+            for (int ox = ox_begin; ox < ox_end; ++ox) {
+              drow[ox] += w * srow[ox * d.stride.w + x_off];
             }
           }
         }

@@ -723,10 +723,15 @@ struct TensorToWrite {
                   " bytes of data but " + std::string(dtype_name(t.dtype)) + " " +
                   detail::safetensors::show_list(t.shape) + " needs " + std::to_string(*needed));
     }
-    header += (header.size() > 1 ? "," : "") + quoted(t.name) + ":{\"dtype\":\"" +
-              std::string(dtype_name(t.dtype)) + "\",\"shape\":[";
+    // Appends piece by piece (g++ 12 warns wrongly, -Wrestrict, on "literal" + std::string).
+    header += header.size() > 1 ? "," : "";
+    header += quoted(t.name);
+    header += ":{\"dtype\":\"";
+    header += dtype_name(t.dtype);
+    header += "\",\"shape\":[";
     for (std::size_t i = 0; i < t.shape.size(); ++i) {
-      header += (i == 0 ? "" : ",") + std::to_string(t.shape[i]);
+      header += i == 0 ? "" : ",";
+      header += std::to_string(t.shape[i]);
     }
     header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
               std::to_string(offset + t.data.size()) + "]}";

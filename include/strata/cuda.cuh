@@ -1,0 +1,13 @@
+#pragma once
+/// Strata's full umbrella for nvcc translation units: the host library, the CUDA backend's
+/// host headers (Engine, wrappers) and the kernels' definitions (kernels.cuh). Host C++ files
+/// include strata/cuda/engine.hpp instead and link the one nvcc unit strata/cuda/kernels.cu.
+#include "strata/strata.hpp"
+#include "strata/cuda/algo_cache.hpp"
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/cublaslt.hpp"
+#include "strata/cuda/cudnn.hpp"
+#include "strata/cuda/engine.hpp"
+#include "strata/cuda/kernels.cuh"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/resources.hpp"

@@ -1,0 +1,289 @@
+#pragma once
+/// Strata's own CUDA kernels and their launchers (declared in kernels.hpp; compiled once, in
+/// kernels.cu). The kernels: layout/precision conversion, the pointwise epilogue (scale,
+/// shift, residual, activation), max/avg pooling with PyTorch's window rules, global average
+/// pooling and softmax/log_softmax (f32 arithmetic, one warp per row, shuffles).
+/// Activations are stored as `T` (float, __half, __nv_bfloat16); every reduction and every
+/// activation function is computed in f32.
+/// Layouts: NCHW (f32) or NHWC with `cp` channels per pixel (16-bit: cp = C rounded up to 8;
+/// the padded channels hold finite values, zeros where a kernel writes them).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/layers/layer.hpp"
+
+namespace strata::cuda::kernels {
+namespace device {
+
+template <class T>
+__device__ __forceinline__ float load(const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return *p;
+  } else if constexpr (std::is_same_v<T, __half>) {
+    return __half2float(*p);
+  } else {
+    return __bfloat162float(*p);
+  }
+}
+
+template <class T>
+__device__ __forceinline__ void store(T* p, float v) {
+  if constexpr (std::is_same_v<T, float>) {
+    *p = v;
+  } else if constexpr (std::is_same_v<T, __half>) {
+    *p = __float2half_rn(v);
+  } else {
+    *p = __float2bfloat16_rn(v);
+  }
+}
+
+/// act(x) in f32, the same functions as the CPU reference.
+__device__ __forceinline__ float activate(ActDesc a, float x) {
+  switch (a.kind) {
+    case Act::none: return x;
+    case Act::relu: return x > 0.0f ? x : 0.0f;
+    case Act::leaky_relu: return x > 0.0f ? x : a.alpha * x;
+    case Act::clip: return fminf(fmaxf(x, a.alpha), a.beta);
+    case Act::sigmoid: return 1.0f / (1.0f + expf(-x));
+    case Act::tanh: return tanhf(x);
+    case Act::elu: return x > 0.0f ? x : a.alpha * expm1f(x);
+    case Act::gelu: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case Act::gelu_tanh: {
+      const float k = 0.79788456080286536f;  // sqrt(2/pi)
+      return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+    }
+    case Act::silu: return x / (1.0f + expf(-x));
+  }
+  return x;
+}
+
+/// Grid size for `n` elements at 256 threads per block (grid-stride loops cover the rest).
+[[nodiscard]] inline unsigned blocks_for(std::int64_t n, int threads = 256) {
+  const std::int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > 1048576 ? 1048576 : b));
+}
+
+/// Copies/converts a (N, C, HW) tensor from `src` (element type S, strides `ss`) to `dst`
+/// (type D, strides `ds`, `dcp` channel slots per pixel: slots ≥ c are written as 0).
+/// One thread per destination element, destination order (coalesced writes).
+template <class S, class D>
+__global__ void convert_kernel(const S* __restrict__ src, Strides ss, D* __restrict__ dst, Strides ds,
+                        int n, int c, int dcp, int hw, bool dst_nhwc) {
+  const std::int64_t total = static_cast<std::int64_t>(n) * dcp * hw;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    int ch;
+    std::int64_t p;
+    std::int64_t img;
+    if (dst_nhwc) {
+      ch = static_cast<int>(i % dcp);
+      p = (i / dcp) % hw;
+      img = i / (static_cast<std::int64_t>(dcp) * hw);
+    } else {
+      p = i % hw;
+      ch = static_cast<int>((i / hw) % dcp);
+      img = i / (static_cast<std::int64_t>(dcp) * hw);
+    }
+    const float v = ch < c ? load(src + img * ss.image + p * ss.pixel + ch * ss.channel) : 0.0f;
+    store(dst + img * ds.image + p * ds.pixel + ch * ds.channel, v);
+  }
+}
+
+/// y = act(x·scale[c] + shift[c] + z), elementwise over a dense (N, ·) tensor of `total`
+/// elements; scale, shift (f32, per channel slot) and z may be null. Channel of element i:
+/// NHWC: i mod cp; NCHW: (i / hw) mod cp. Channel slots ≥ c_real are written as 0.
+/// x and y may alias (in-place epilogue).
+template <class T>
+__global__ void pointwise_kernel(const T* x, const T* z, T* y, const float* __restrict__ scale,
+                          const float* __restrict__ shift, ActDesc act, std::int64_t total,
+                          int cp, int hw, int c_real, bool nhwc) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const int ch = nhwc ? static_cast<int>(i % cp) : static_cast<int>((i / hw) % cp);
+    float v = load(x + i);
+    if (scale != nullptr) {
+      v *= scale[ch];
+    }
+    if (shift != nullptr) {
+      v += shift[ch];
+    }
+    if (z != nullptr) {
+      v += load(z + i);
+    }
+    store(y + i, ch < c_real ? activate(act, v) : 0.0f);
+  }
+}
+
+/// Max or average pooling with PyTorch's rules (see cpu::pool): the window is clipped to the
+/// padded input for the divisor with count_include_pad, else to the input. One thread per
+/// output element; `c` is the number of channel slots (cp in NHWC).
+template <class T>
+__global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, PoolShape s, bool nhwc) {
+  const std::int64_t total = static_cast<std::int64_t>(s.n) * s.c * s.oh * s.ow;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    int ch, ox, oy;
+    std::int64_t img;
+    if (nhwc) {
+      ch = static_cast<int>(i % s.c);
+      ox = static_cast<int>((i / s.c) % s.ow);
+      oy = static_cast<int>((i / (static_cast<std::int64_t>(s.c) * s.ow)) % s.oh);
+      img = i / (static_cast<std::int64_t>(s.c) * s.ow * s.oh);
+    } else {
+      ox = static_cast<int>(i % s.ow);
+      oy = static_cast<int>((i / s.ow) % s.oh);
+      ch = static_cast<int>((i / (static_cast<std::int64_t>(s.ow) * s.oh)) % s.c);
+      img = i / (static_cast<std::int64_t>(s.c) * s.ow * s.oh);
+    }
+    int y0 = oy * s.sh - s.ph;
+    int x0 = ox * s.sw - s.pw;
+    int y1 = min(y0 + s.kh, s.h + s.ph);
+    int x1 = min(x0 + s.kw, s.w + s.pw);
+    const int padded_count = (y1 - y0) * (x1 - x0);
+    y0 = max(y0, 0);
+    x0 = max(x0, 0);
+    y1 = min(y1, s.h);
+    x1 = min(x1, s.w);
+    const std::int64_t plane = static_cast<std::int64_t>(s.h) * s.w;
+    const T* base = nhwc ? x + img * plane * s.c + ch : x + (img * s.c + ch) * plane;
+    const std::int64_t step = nhwc ? s.c : 1;
+    float acc = s.is_max ? -INFINITY : 0.0f;
+    for (int yy = y0; yy < y1; ++yy) {
+      for (int xx = x0; xx < x1; ++xx) {
+        const float v = load(base + (static_cast<std::int64_t>(yy) * s.w + xx) * step);
+        acc = s.is_max ? fmaxf(acc, v) : acc + v;
+      }
+    }
+    if (!s.is_max) {
+      acc /= static_cast<float>(s.count_include_pad ? padded_count : (y1 - y0) * (x1 - x0));
+    }
+    store(y + i, acc);
+  }
+}
+
+/// Mean over H·W per (image, channel slot), f32 accumulation. NCHW: one warp per output
+/// (contiguous plane, shuffle reduction); NHWC: one thread per output (coalesced over channels).
+template <class T>
+__global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int n, int c, int hw,
+                                bool nhwc) {
+  const std::int64_t outputs = static_cast<std::int64_t>(n) * c;
+  if (nhwc) {
+    for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+         i < outputs; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+      const std::int64_t img = i / c;
+      const int ch = static_cast<int>(i % c);
+      const T* base = x + img * hw * c + ch;
+      float acc = 0.0f;
+      for (int p = 0; p < hw; ++p) {
+        acc += load(base + static_cast<std::int64_t>(p) * c);
+      }
+      store(y + i, acc / static_cast<float>(hw));
+    }
+    return;
+  }
+  const int lane = threadIdx.x & 31;
+  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x / 32);
+  for (std::int64_t wi = (blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x) / 32;
+       wi < outputs; wi += warps) {
+    const T* base = x + wi * hw;
+    float acc = 0.0f;
+    for (int p = lane; p < hw; p += 32) {
+      acc += load(base + p);
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+      acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    }
+    if (lane == 0) {
+      store(y + wi, acc / static_cast<float>(hw));
+    }
+  }
+}
+
+/// softmax (or log_softmax) over the `c` channels of each of n·hw rows, one warp per row,
+/// f32 throughout (max, then Σexp, both by shuffles). Output slots c..ocp-1 (NHWC padding of
+/// the output, ocp ≥ c) are written as 0.
+template <class S, class D>
+__global__ void softmax_kernel(const S* __restrict__ x, Strides xs, D* __restrict__ y, Strides ys,
+                        int n, int c, int ocp, int hw, bool log_softmax) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t rows = static_cast<std::int64_t>(n) * hw;
+  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x / 32);
+  for (std::int64_t r = (blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x) / 32;
+       r < rows; r += warps) {
+    const std::int64_t img = r / hw;
+    const std::int64_t p = r % hw;
+    const S* xr = x + img * xs.image + p * xs.pixel;
+    D* yr = y + img * ys.image + p * ys.pixel;
+    float mx = -INFINITY;
+    for (int ch = lane; ch < c; ch += 32) {
+      mx = fmaxf(mx, load(xr + ch * xs.channel));
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    }
+    float sum = 0.0f;
+    for (int ch = lane; ch < c; ch += 32) {
+      sum += expf(load(xr + ch * xs.channel) - mx);
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+      sum += __shfl_xor_sync(0xffffffffu, sum, off);
+    }
+    const float log_sum = logf(sum);
+    for (int ch = lane; ch < ocp; ch += 32) {
+      float v = 0.0f;
+      if (ch < c) {
+        const float zc = load(xr + ch * xs.channel) - mx;
+        v = log_softmax ? zc - log_sum : expf(zc) / sum;
+      }
+      store(yr + ch * ys.channel, v);
+    }
+  }
+}
+
+
+}  // namespace device
+
+template <class S, class D>
+void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp, int hw,
+             bool dst_nhwc, cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(n) * dcp * hw;
+  device::convert_kernel<S, D><<<device::blocks_for(work), 256, 0, stream>>>(src, ss, dst, ds, n, c, dcp, hw, dst_nhwc);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+template <class T>
+void pointwise(const T* x, const T* z, T* y, const float* scale, const float* shift, ActDesc act,
+               std::int64_t total, int cp, int hw, int c_real, bool nhwc, cudaStream_t stream) {
+  device::pointwise_kernel<T><<<device::blocks_for(total), 256, 0, stream>>>(x, z, y, scale, shift, act, total, cp, hw, c_real, nhwc);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+template <class T>
+void pool(const T* x, T* y, PoolShape s, bool nhwc, cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * s.c * s.oh * s.ow;
+  device::pool_kernel<T><<<device::blocks_for(work), 256, 0, stream>>>(x, y, s, nhwc);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+template <class T>
+void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStream_t stream) {
+  const std::int64_t outputs = static_cast<std::int64_t>(n) * c;
+  device::global_avg_pool_kernel<T><<<device::blocks_for(nhwc ? outputs : outputs * 32), 256, 0, stream>>>(x, y, n, c, hw, nhwc);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+template <class S, class D>
+void softmax(const S* x, Strides xs, D* y, Strides ys, int n, int c, int ocp, int hw,
+             bool log_softmax, cudaStream_t stream) {
+  const std::int64_t rows = static_cast<std::int64_t>(n) * hw;
+  device::softmax_kernel<S, D><<<device::blocks_for(rows * 32), 256, 0, stream>>>(x, xs, y, ys, n, c, ocp, hw, log_softmax);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace strata::cuda::kernels
