@@ -1,0 +1,45 @@
+// Loads torchvision's own ResNet-18/50 state_dicts (written by make_resnet_io.py) with no
+// renaming, runs them on the CPU reference and compares with torchvision's output: relative
+// error must be below 1e-5. Usage: resnet_vs_torchvision DIR
+#include <cmath>
+#include <iostream>
+#include <string>
+
+#include <strata/models/resnet.hpp>
+#include <strata/strata.hpp>
+
+using namespace strata;
+
+template <class Net>
+bool check(const std::string& dir, const std::string& name) {
+  const auto weights = Weights<Net>::load(dir + "/" + name + ".weights.safetensors");
+  const auto io = SafetensorsFile::open(dir + "/" + name + ".io.safetensors");
+  const auto in = io.to_f32(io.at("input"));
+  const auto expected = io.to_f32(io.at("output"));
+  const int batch = static_cast<int>(io.at("input").shape.at(0));
+  CpuEngine<Net> engine(weights, batch);
+  std::vector<float> out(expected.size(), std::nanf(""));
+  engine.forward(in, out, batch);
+  double num = 0.0;
+  double den = 0.0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    num += (static_cast<double>(out[i]) - expected[i]) * (static_cast<double>(out[i]) - expected[i]);
+    den += static_cast<double>(expected[i]) * expected[i];
+  }
+  const double err = std::sqrt(num / den);
+  std::cout << name << ": relative error " << err << " against torchvision\n";
+  return err < 1e-5;
+}
+
+int main(int argc, char** argv) try {
+  if (argc != 2) {
+    std::cerr << "usage: resnet_vs_torchvision DIR\n";
+    return 2;
+  }
+  const bool ok = check<models::ResNet18>(argv[1], "resnet18") &
+                  check<models::ResNet50>(argv[1], "resnet50");
+  return ok ? 0 : 1;
+} catch (const std::exception& e) {
+  std::cerr << "resnet_vs_torchvision: " << e.what() << "\n";
+  return 1;
+}
