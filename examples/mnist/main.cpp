@@ -4,7 +4,8 @@
 // CUDA), otherwise on the CPU reference.
 //
 //   mnist [--images F] [--labels F] [--weights F] [--reference F] [--cpu] [--precision f32|f16]
-//         [--batch N] [--min-accuracy A] [--min-agreement A]
+//         [--batch N] [--min-accuracy A] [--min-agreement A] [--require-gpu]
+// --require-gpu: exit 77 ("skipped") when no GPU can be used, for the GPU-labelled test.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -41,6 +42,7 @@ struct Options {
   std::string weights = dir + "/mnist_cnn.safetensors";
   std::string reference = dir + "/data/pytorch_reference.txt";
   bool cpu = false;
+  bool require_gpu = false;
   std::string precision = "f32";
   int batch = 500;
   double min_accuracy = 0.0;
@@ -68,6 +70,8 @@ Options parse(int argc, char** argv) {
       o.reference = value();
     } else if (a == "--cpu") {
       o.cpu = true;
+    } else if (a == "--require-gpu") {
+      o.require_gpu = true;
     } else if (a == "--precision") {
       o.precision = value();
     } else if (a == "--batch") {
@@ -112,6 +116,15 @@ int argmax(const float* p, int n) { return static_cast<int>(std::max_element(p, 
 
 int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv);
+#if defined(STRATA_EXAMPLE_CUDA)
+  const bool gpu_usable = !opt.cpu && cuda::device_available();
+#else
+  const bool gpu_usable = false;
+#endif
+  if (opt.require_gpu && !gpu_usable) {
+    std::cout << "SKIPPED: no CUDA device (or built without CUDA)\n";
+    return 77;
+  }
   Net::summary();
 
   const auto images = mnist::read_idx_images(opt.images);
@@ -146,7 +159,7 @@ int main(int argc, char** argv) try {
 
   bool ran = false;
 #if defined(STRATA_EXAMPLE_CUDA)
-  if (!opt.cpu && cuda::device_available()) {
+  if (gpu_usable) {
     auto go = [&]<DType P>() {
       cuda::Engine<Net, P> engine(weights, cuda::EngineOptions{.max_batch = batch});
       backend = std::string("CUDA engine on ") + cuda::device_name() + ", " +
