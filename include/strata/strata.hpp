@@ -1,5 +1,6 @@
 #pragma once
 /// Strata's host umbrella: the DSL, lowering, memory plan, weights and the CPU reference.
+#include "strata/core/compare.hpp"
 #include "strata/core/dtype.hpp"
 #include "strata/cpu/cpu_engine.hpp"
 #include "strata/cpu/kernels.hpp"

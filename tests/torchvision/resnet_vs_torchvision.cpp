@@ -20,13 +20,7 @@ bool check(const std::string& dir, const std::string& name) {
   CpuEngine<Net> engine(weights, batch);
   std::vector<float> out(expected.size(), std::nanf(""));
   engine.forward(in, out, batch);
-  double num = 0.0;
-  double den = 0.0;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    num += (static_cast<double>(out[i]) - expected[i]) * (static_cast<double>(out[i]) - expected[i]);
-    den += static_cast<double>(expected[i]) * expected[i];
-  }
-  const double err = std::sqrt(num / den);
+  const double err = relative_error(out, expected);
   std::cout << name << ": relative error " << err << " against torchvision\n";
   return err < 1e-5;
 }

@@ -318,6 +318,20 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
   return add_op(g, op, in, out);
 }
 
+/// Stores the row of a composite node whose parameters start at `r.first_param` and whose ops
+/// start at `ops_before`, with its subtree's parameter and FLOP totals.
+template <class G>
+constexpr void set_composite_row(G& g, int row, LayerRow r, int ops_before) {
+  r.param_count = g.num_params - r.first_param;
+  for (int i = r.first_param; i < g.num_params; ++i) {
+    r.params += g.params[i].spec.learnable ? g.params[i].spec.numel() : 0;
+  }
+  for (int i = ops_before; i < g.num_ops; ++i) {
+    r.flops += g.ops[i].flops;
+  }
+  g.rows[row] = r;
+}
+
 template <class G, class... Ns>
 constexpr Val visit_chain(G& g, Val in, const Ctx& ctx, Chain<Ns...>*) {
   int index = 0;
@@ -344,15 +358,9 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
         const int ops_before = g.num_ops;
         const Val out = visit<Inner>(g, in, Ctx{named_ctx.parent, named_ctx.self, true,
                                                 ctx.depth + 1});
-        LayerRow r{named_ctx.path(), "sequential", {}, true, ctx.depth, in.spec, out.spec,
-                   params_before, g.num_params - params_before};
-        for (int i = params_before; i < g.num_params; ++i) {
-          r.params += g.params[i].spec.learnable ? g.params[i].spec.numel() : 0;
-        }
-        for (int i = ops_before; i < g.num_ops; ++i) {
-          r.flops += g.ops[i].flops;
-        }
-        g.rows[row] = r;
+        set_composite_row(g, row, LayerRow{named_ctx.path(), "sequential", {}, true, ctx.depth,
+                                           in.spec, out.spec, params_before},
+                          ops_before);
         return out;
       } else {
         return visit<Inner>(g, in, named_ctx);
@@ -392,15 +400,9 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
         p->label.append(act_name(P.kind));
         p->flops += m.spec.shape.numel();
       }
-      LayerRow r{path, "residual", {}, true, ctx.depth, in.spec, out.spec, params_before,
-                 g.num_params - params_before};
-      for (int i = params_before; i < g.num_params; ++i) {
-        r.params += g.params[i].spec.learnable ? g.params[i].spec.numel() : 0;
-      }
-      for (int i = ops_before; i < g.num_ops; ++i) {
-        r.flops += g.ops[i].flops;
-      }
-      g.rows[row] = r;
+      set_composite_row(
+          g, row, LayerRow{path, "residual", {}, true, ctx.depth, in.spec, out.spec, params_before},
+          ops_before);
       return out;
     }(static_cast<N*>(nullptr));
   }
