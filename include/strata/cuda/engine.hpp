@@ -25,6 +25,7 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "strata/core/dtype.hpp"
@@ -200,6 +201,34 @@ class Engine {
   [[nodiscard]] cudaStream_t stream() const { return stream_.get(); }
   [[nodiscard]] int max_batch() const { return options_.max_batch; }
   [[nodiscard]] const EngineStats& stats() const { return stats_; }
+  /// GPU time per op at `batch` (µs, mean over `iters` eager runs timed with events around each
+  /// op; launch gaps excluded), in op order, with "input"/"output" conversions first and last.
+  /// For reports; allocates events, so not for the hot path.
+  [[nodiscard]] std::vector<std::pair<std::string, float>> profile(int batch, int iters = 20) {
+    check_batch(batch, "profile");
+    BatchPlan& bp = graph_for(batch, stream_.get());
+    const auto& g = Network::graph;
+    std::vector<Event> ev;
+    for (int i = 0; i < g.num_ops + 2; ++i) {
+      ev.push_back(Event::create());
+    }
+    std::vector<double> total(static_cast<std::size_t>(g.num_ops) + 1, 0.0);
+    for (int it = 0; it < iters; ++it) {
+      run_all(bp, batch, stream_.get(), &ev);
+      stream_.synchronize();
+      for (int i = 0; i <= g.num_ops; ++i) {
+        total[static_cast<std::size_t>(i)] += ev[static_cast<std::size_t>(i) + 1].elapsed_ms_since(ev[static_cast<std::size_t>(i)]);
+      }
+    }
+    std::vector<std::pair<std::string, float>> out;
+    out.emplace_back("input conversion", static_cast<float>(total[0] * 1000.0 / iters));
+    for (int i = 0; i < g.num_ops; ++i) {
+      out.emplace_back(std::string(g.ops[i].label.view()),
+                       static_cast<float>(total[static_cast<std::size_t>(i) + 1] * 1000.0 / iters));
+    }
+    return out;
+  }
+
   /// One line per op: label, what runs it (library call or Strata kernel), for batch `batch`
   /// once planned.
   [[nodiscard]] std::string describe(int batch) const {
@@ -211,7 +240,10 @@ class Engine {
       const OpKind k = g.ops[i].kind;
       if (k == OpKind::conv) {
         const bool fused = it != batches_.end() && it->second.ops[i].fused;
-        os << (fused ? "cudnnConvolutionBiasActivationForward" : "cudnnConvolutionForward + strata pointwise")
+        const bool direct = it != batches_.end() && it->second.ops[i].direct;
+        os << (direct ? "strata conv_direct (bias, add, act fused)"
+                      : fused ? "cudnnConvolutionBiasActivationForward"
+                              : "cudnnConvolutionForward + strata pointwise")
            << " algo " << (it != batches_.end() ? static_cast<int>(it->second.ops[i].algo) : -1);
       } else if (k == OpKind::dense) {
         os << "cublasLtMatmul (epilogue " << (g.ops[i].act.kind == Act::relu ? "RELU_BIAS" : "BIAS")
@@ -255,6 +287,7 @@ class Engine {
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     std::size_t workspace = 0;
     bool fused = false;
+    bool direct = false;  // Strata's direct convolution kernel (cuDNN has no algorithm)
     MatmulDesc mm;
     MatrixLayout a, b, d;
     cublasLtMatmulAlgo_t lt_algo{};
@@ -503,9 +536,11 @@ class Engine {
         return {static_cast<int>(perf[i].algo), static_cast<int>(perf[i].mathType), perf[i].memory};
       }
     }
-    STRATA_CHECK(false, "cuDNN's heuristics offer no convolution algorithm within "
-                            << limit << " workspace bytes for layer '" << detail::current_layer << "'");
-    return {};
+    // 16-bit: Strata's direct convolution kernel (algo -1); f32 NCHW always has an algorithm.
+    STRATA_CHECK(P != DType::f32, "cuDNN's heuristics offer no convolution algorithm within "
+                                      << limit << " workspace bytes for layer '"
+                                      << detail::current_layer << "'");
+    return {-1, 0, 0};
   }
 
   /// Chooses every convolution's algorithm at max_batch (heuristics, cache, or timing).
@@ -542,11 +577,14 @@ class Engine {
           }
           cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
           int n = 0;
-          STRATA_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+          const cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(
               cudnn_.get(), pl.x.get(), tensor(op.in, mb), pl.w.get(),
               shared_->ops[static_cast<std::size_t>(i)].weight.get(), pl.conv.get(), pl.y.get(),
               tensor(op.out, mb), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, find_ws.get(),
-              find_ws.bytes()));
+              find_ws.bytes());
+          if (st != CUDNN_STATUS_SUCCESS) {
+            n = 0;  // nothing cuDNN can run: the heuristics (or the direct kernel) decide
+          }
           bool found = false;
           for (int j = 0; j < n && !found; ++j) {
             if (perf[j].status == CUDNN_STATUS_SUCCESS && math_ok(perf[j].mathType)) {
@@ -581,12 +619,22 @@ class Engine {
       if (op.kind == OpKind::conv) {
         const AlgoChoice& c = shared_->algos[static_cast<std::size_t>(i)];
         describe_conv(op, batch, pl, math_for(c.math));
+        if (c.algo < 0) {
+          pl.direct = true;
+          pl.fused = false;
+          continue;
+        }
         pl.algo = static_cast<cudnnConvolutionFwdAlgo_t>(c.algo);
         std::size_t ws = 0;
         const cudnnStatus_t st = cudnnGetConvolutionForwardWorkspaceSize(
             cudnn_.get(), pl.x.get(), pl.w.get(), pl.conv.get(), pl.y.get(), pl.algo, &ws);
         if (st != CUDNN_STATUS_SUCCESS || (ws_limit > 0 && ws > ws_limit)) {
           const AlgoChoice h = heuristic_choice(pl, ws_limit > 0 ? ws_limit : std::size_t{1} << 30);
+          if (h.algo < 0) {
+            pl.direct = true;
+            pl.fused = false;
+            continue;
+          }
           pl.algo = static_cast<cudnnConvolutionFwdAlgo_t>(h.algo);
           pl.conv.set_math(math_for(h.math));
           STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
@@ -693,8 +741,11 @@ class Engine {
   }
 
   /// The whole network on `s`: input conversion, every op, output conversion.
-  void run_all(BatchPlan& bp, int batch, cudaStream_t s) {
+  void run_all(BatchPlan& bp, int batch, cudaStream_t s, std::vector<Event>* events = nullptr) {
     const auto& g = Network::graph;
+    if (events != nullptr) {
+      (*events)[0].record(s);
+    }
     {
       const LayerScope scope("input");
       const Shape is = Network::input_spec.shape;
@@ -713,6 +764,9 @@ class Engine {
     for (int i = 0; i < g.num_ops; ++i) {
       const bool last_to_out = g.ops[i].out == g.output &&
                                (g.ops[i].kind == OpKind::softmax || g.ops[i].kind == OpKind::log_softmax);
+      if (events != nullptr) {
+        (*events)[static_cast<std::size_t>(i) + 1].record(s);  // end of the previous step
+      }
       run_op(i, bp.ops[static_cast<std::size_t>(i)], batch, s, last_to_out);
       output_written = output_written || last_to_out;
     }
@@ -726,6 +780,9 @@ class Engine {
       kernels::convert<T, float>(static_cast<const T*>(tensor(g.output, batch)), ss,
                                  d_out_.as<float>(), kernels::nchw_strides(os.c, hw), batch, os.c,
                                  os.c, hw, false, s);
+    }
+    if (events != nullptr) {
+      events->back().record(s);  // the last op's time includes the output conversion
     }
   }
 
@@ -748,6 +805,16 @@ class Engine {
         const float one = 1.0f;
         const float zero = 0.0f;
         const ConvGeom cg = conv_geom(op);
+        if (pl.direct) {
+          const LayerDesc& d = op.layer;
+          const kernels::ConvShape cs{batch, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow,
+                                      d.kernel.h, d.kernel.w, d.stride.h, d.stride.w,
+                                      d.padding.h, d.padding.w, d.dilation.h, d.dilation.w,
+                                      cg.groups, cg.fcg};
+          kernels::conv_direct<T>(x, static_cast<const T*>(w.weight.get()),
+                                  static_cast<const float*>(w.bias_f32.get()), z, y, cs, op.act, s);
+          return;
+        }
         if (pl.fused) {
           const float alpha2 = z != nullptr ? 1.0f : 0.0f;
           const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
@@ -763,7 +830,8 @@ class Engine {
           if (st != CUDNN_STATUS_NOT_SUPPORTED || cs != cudaStreamCaptureStatusNone) {
             STRATA_CUDNN_CHECK(st);
           }
-          (void)cudnnGetLastErrorString(nullptr, 0);
+          char cleared[256];
+          cudnnGetLastErrorString(cleared, sizeof(cleared));
           pl.fused = false;  // cuDNN declined this configuration: conv + Strata epilogue
         }
         STRATA_CUDNN_CHECK(cudnnConvolutionForward(cudnn_.get(), &one, pl.x.get(), x, pl.w.get(),

@@ -247,7 +247,58 @@ __global__ void softmax_kernel(const S* __restrict__ x, Strides xs, D* __restric
 }
 
 
+/// One thread per output element (image, oy, ox, channel slot), channel fastest.
+template <class T>
+__global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
+                                   const float* __restrict__ bias, const T* z, T* y, ConvShape s,
+                                   ActDesc act) {
+  const std::int64_t total = static_cast<std::int64_t>(s.n) * s.oh * s.ow * s.kp;
+  const int k_per_group = s.kd / s.groups;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const int k = static_cast<int>(i % s.kp);
+    if (k >= s.k || k >= s.kd) {
+      store(y + i, 0.0f);
+      continue;
+    }
+    const int ox = static_cast<int>((i / s.kp) % s.ow);
+    const int oy = static_cast<int>((i / (static_cast<std::int64_t>(s.kp) * s.ow)) % s.oh);
+    const std::int64_t img = i / (static_cast<std::int64_t>(s.kp) * s.ow * s.oh);
+    const int g = k / k_per_group;
+    float acc = bias != nullptr ? bias[k] : 0.0f;
+    for (int ky = 0; ky < s.kh; ++ky) {
+      const int iy = oy * s.sh - s.ph + ky * s.dh;
+      if (iy < 0 || iy >= s.h) {
+        continue;
+      }
+      for (int kx = 0; kx < s.kw; ++kx) {
+        const int ix = ox * s.sw - s.pw + kx * s.dw;
+        if (ix < 0 || ix >= s.w) {
+          continue;
+        }
+        const T* xp = x + ((img * s.h + iy) * s.w + ix) * s.cp + static_cast<std::int64_t>(g) * s.cg;
+        const T* wp = w + ((static_cast<std::int64_t>(k) * s.kh + ky) * s.kw + kx) * s.cg;
+        for (int ci = 0; ci < s.cg; ++ci) {
+          acc += load(xp + ci) * load(wp + ci);
+        }
+      }
+    }
+    if (z != nullptr) {
+      acc += load(z + i);
+    }
+    store(y + i, activate(act, acc));
+  }
+}
+
 }  // namespace device
+
+template <class T>
+void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
+                 ActDesc act, cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * s.oh * s.ow * s.kp;
+  device::conv_direct_kernel<T><<<device::blocks_for(work), 256, 0, stream>>>(x, w, bias, z, y, s, act);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
 
 template <class S, class D>
 void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp, int hw,

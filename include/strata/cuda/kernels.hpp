@@ -39,6 +39,20 @@ struct PoolShape {
   bool count_include_pad;
 };
 
+/// A convolution in NHWC storage for the direct kernel: `cg` input channels per group as stored
+/// (group g reads channels g·cg ..), `kd` filter rows (K, kh, kw, cg), `kp` output channel slots
+/// (slots >= k are written as 0).
+struct ConvShape {
+  int n, cp, h, w, k, kd, kp, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups, cg;
+};
+
+/// Direct convolution, NHWC, f32 accumulation, with the epilogue fused:
+/// y = act(conv(x, w) + bias[k] + z). The fallback for convolutions cuDNN has no algorithm
+/// for (16-bit grouped convolutions whose channels are not a multiple of 8).
+template <class T>
+void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape shape,
+                 ActDesc act, cudaStream_t stream);
+
 /// Copies/converts (N, C, HW) from src (strides ss) to dst (strides ds, dcp channel slots per
 /// pixel; slots >= c are written as 0).
 template <class S, class D>

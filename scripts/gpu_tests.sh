@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds and runs Strata's GPU tests on a machine with an NVIDIA GPU, in one command:
+#   scripts/gpu_tests.sh [--bench] [--no-sanitizer]
+# 1. finds cuDNN: $CUDNN_ROOT, the CUDA install, the system, or PyTorch's nvidia.cudnn package
+#    (its lib directory also goes on LD_LIBRARY_PATH);
+# 2. configures (CMAKE_CUDA_ARCHITECTURES=90 unless $CUDA_ARCH says otherwise) and builds the GPU
+#    test binary and the benchmark with all cores;
+# 3. runs `ctest -L gpu --output-on-failure`;
+# 4. runs compute-sanitizer memcheck on the GPU test binary (every test but ResNet-18, whose
+#    cuDNN kernels run too slowly under the sanitizer; STRATA_SANITIZE_ALL=1 includes it);
+# 5. with --bench, prints the time per forward of the canonical networks.
+# A folder .deps/ in the repository (git-ignored) may hold nlohmann/json and doctest for machines
+# that lack them: include/nlohmann, include/doctest, share/cmake/nlohmann_json.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build-gpu}
+JOBS=${JOBS:-$(nproc)}
+ARCH=${CUDA_ARCH:-90}
+BENCH=0
+SANITIZE=1
+for a in "$@"; do
+  case "$a" in
+    --bench) BENCH=1 ;;
+    --no-sanitizer) SANITIZE=0 ;;
+    *) echo "usage: $0 [--bench] [--no-sanitizer]" >&2; exit 2 ;;
+  esac
+done
+
+CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")")}
+export PATH="$CUDA_HOME/bin:$PATH"
+
+has_cudnn() { [ -f "$1/include/cudnn.h" ] || [ -f "$1/include/cudnn_version.h" ]; }
+CUDNN=${CUDNN_ROOT:-}
+if [ -z "$CUDNN" ]; then
+  if has_cudnn "$CUDA_HOME"; then
+    CUDNN=$CUDA_HOME
+  elif [ -f /usr/include/cudnn.h ] || [ -f /usr/include/x86_64-linux-gnu/cudnn.h ]; then
+    CUDNN=/usr
+  else
+    CUDNN=$(python3 -c "import nvidia.cudnn as m; print(m.__path__[0])" 2>/dev/null || true)
+  fi
+fi
+if [ -z "$CUDNN" ]; then
+  echo "gpu_tests.sh: cuDNN not found (set CUDNN_ROOT)" >&2
+  exit 1
+fi
+for d in "$CUDNN/lib" "$CUDNN/lib64"; do
+  if [ -d "$d" ]; then
+    export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+done
+echo "gpu_tests.sh: CUDA $CUDA_HOME, cuDNN $CUDNN, build $BUILD, $JOBS jobs"
+
+EXTRA=()
+if [ -d "$ROOT/.deps" ]; then
+  EXTRA+=("-DCMAKE_PREFIX_PATH=$ROOT/.deps")
+  export DOCTEST_ROOT="$ROOT/.deps"
+fi
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
+  -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DCUDNN_ROOT="$CUDNN" \
+  -DSTRATA_BUILD_EXAMPLES=OFF -DSTRATA_BUILD_BENCHMARKS=OFF "${EXTRA[@]}" >"$BUILD.configure.log" 2>&1 ||
+  { cat "$BUILD.configure.log"; exit 1; }
+grep -E "strata:" "$BUILD.configure.log" || true
+cmake --build "$BUILD" --target strata_gpu_tests strata_gpu_bench -j"$JOBS"
+
+STATUS=0
+ctest --test-dir "$BUILD" -L gpu --output-on-failure || STATUS=1
+
+if [ "$SANITIZE" = 1 ]; then
+  FILTER=(--test-case-exclude=*ResNet-18*)
+  [ "${STRATA_SANITIZE_ALL:-0}" = 1 ] && FILTER=()
+  echo "gpu_tests.sh: compute-sanitizer --tool memcheck on strata_gpu_tests ${FILTER[*]}"
+  compute-sanitizer --tool memcheck --error-exitcode 3 \
+    "$BUILD/tests/gpu/strata_gpu_tests" "${FILTER[@]}" || STATUS=1
+fi
+
+if [ "$BENCH" = 1 ]; then
+  "$BUILD/tests/gpu/strata_gpu_bench" || STATUS=1
+fi
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+exit $STATUS

@@ -1,0 +1,98 @@
+#pragma once
+// Shared helpers of the GPU tests: random inputs, the CPU reference, relative error, and the
+// check that runs one network on the GPU in one precision at several batch sizes.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "strata/cpu/cpu_engine.hpp"
+#include "strata/cuda/engine.hpp"
+#include "strata/strata.hpp"
+
+namespace strata_test {
+
+using strata::DType;
+
+inline std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float lo = -1.0f,
+                                        float hi = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) {
+    x = dist(rng);
+  }
+  return v;
+}
+
+/// ‖a − b‖ / ‖b‖ over the first n values; infinity if any value of a is not finite.
+inline double rel_error(std::span<const float> a, std::span<const float> b, std::size_t n) {
+  double num = 0.0;
+  double den = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(a[i])) {
+      return std::numeric_limits<double>::infinity();
+    }
+    const double d = static_cast<double>(a[i]) - b[i];
+    num += d * d;
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+[[nodiscard]] constexpr double tolerance(DType p) { return p == DType::f32 ? 1e-4 : 1e-2; }
+
+/// The CPU reference's output for `batch` images of input `in`.
+template <class Net>
+std::vector<float> cpu_reference(const strata::Weights<Net>& w, const std::vector<float>& in,
+                                 int batch) {
+  using N = std::remove_cvref_t<Net>;
+  strata::CpuEngine<Net> cpu(w, batch);
+  std::vector<float> out(static_cast<std::size_t>(batch * N::output_spec.shape.numel()));
+  cpu.forward(in, out, batch);
+  return out;
+}
+
+/// Runs `Net` in precision P at each batch size in `batches` (outputs poisoned with NaN first)
+/// and compares with `ref` (the CPU's output for the first max_batch images of `in`).
+template <class Net, DType P>
+void check_engine(const strata::Weights<Net>& w, const std::vector<float>& in,
+                  const std::vector<float>& ref, int max_batch, const std::vector<int>& batches,
+                  const char* name) {
+  using N = std::remove_cvref_t<Net>;
+  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+  strata::cuda::EngineOptions opt;
+  opt.max_batch = max_batch;
+  opt.capture_batches = {1};
+  strata::cuda::Engine<Net, P> gpu(w, opt);
+  for (int b : batches) {
+    std::vector<float> out(static_cast<std::size_t>(b) * out_n,
+                           std::numeric_limits<float>::quiet_NaN());
+    gpu.infer(in, out, b);
+    const double err = rel_error(out, ref, out.size());
+    INFO(std::string(name) << " " << strata::dtype_name(P) << " batch " << b << " rel. error " << err);
+    MESSAGE(std::string(name) << " " << strata::dtype_name(P) << " batch " << b << ": rel. error " << err);
+    CHECK(err < tolerance(P));
+  }
+}
+
+/// check_engine in all three precisions, for random weights and inputs.
+template <class Net>
+void check_all_precisions(int max_batch, std::vector<int> batches, const char* name,
+                          std::uint64_t seed = 1) {
+  using N = std::remove_cvref_t<Net>;
+  const auto w = strata::Weights<Net>::random(seed);
+  const auto in = random_floats(
+      static_cast<std::size_t>(max_batch * N::input_spec.shape.numel()), seed + 100);
+  const auto ref = cpu_reference<Net>(w, in, max_batch);
+  check_engine<Net, DType::f32>(w, in, ref, max_batch, batches, name);
+  check_engine<Net, DType::f16>(w, in, ref, max_batch, batches, name);
+  check_engine<Net, DType::bf16>(w, in, ref, max_batch, batches, name);
+}
+
+}  // namespace strata_test

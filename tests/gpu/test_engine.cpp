@@ -1,0 +1,144 @@
+// The Engine's contract: batch limits, bad weight files, device-pointer forward, contexts
+// sharing weights across threads, and the persistent algorithm cache.
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "gpu_test.hpp"
+#include "strata/models/mnist_cnn.hpp"
+
+namespace {
+using namespace strata;
+using Mnist = models::MnistCnn;
+constexpr std::size_t kIn = 28 * 28;
+constexpr std::size_t kOut = 10;
+
+std::filesystem::path temp_path(const char* name) {
+  return std::filesystem::temp_directory_path() / name;
+}
+}  // namespace
+
+TEST_CASE("a batch above the maximum or below 1 is an error naming both numbers") {
+  const auto w = Weights<Mnist>::random(1);
+  cuda::Engine<Mnist, DType::f32> gpu(w, {.max_batch = 4});
+  std::vector<float> in(5 * kIn, 0.5f);
+  std::vector<float> out(5 * kOut);
+  try {
+    gpu.infer(in, out, 5);
+    FAIL("no error for batch 5 > 4");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find('5') != std::string::npos);
+    CHECK(m.find('4') != std::string::npos);
+  }
+  CHECK_THROWS_AS(gpu.infer(in, out, 0), Error);
+  CHECK_THROWS_AS(gpu.forward(gpu.input_buffer(), gpu.output_buffer(), 7, gpu.stream()), Error);
+  CHECK_THROWS_AS((cuda::Engine<Mnist, DType::f16>(w, {.max_batch = 0})), Error);
+}
+
+TEST_CASE("a bad weights file is an error before any GPU work") {
+  const auto path = temp_path("strata_gpu_bad_weights.safetensors");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << "this is not a safetensors file";
+  }
+  CHECK_THROWS_AS((cuda::Engine<Mnist, DType::f16>::from_file(path, {.max_batch = 2})), Error);
+  // A well-formed file with the wrong shapes names the tensor.
+  using Other = std::remove_cv_t<decltype(input<1, 28, 28> | flatten | dense<10>)>;
+  Weights<Other>::random(3).save(path);
+  try {
+    (void)cuda::Engine<Mnist, DType::f32>::from_file(path, {.max_batch = 2});
+    FAIL("no error for a file of another network");
+  } catch (const Error& e) {
+    MESSAGE(e.what());
+    CHECK(std::string(e.what()).find("0.weight") != std::string::npos);
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("forward on device pointers and a user stream, graphs captured on first use") {
+  const auto w = Weights<Mnist>::random(5);
+  const int b = 9;
+  const auto in = strata_test::random_floats(b * kIn, 6);
+  const auto ref = strata_test::cpu_reference<Mnist>(w, in, b);
+  cuda::Engine<Mnist, DType::f16> gpu(w, {.max_batch = 16});
+  cuda::DeviceBuffer d_in(in.size() * sizeof(float));
+  cuda::DeviceBuffer d_out(b * kOut * sizeof(float));
+  cuda::Stream s = cuda::Stream::create();
+  STRATA_CUDA_CHECK(cudaMemcpy(d_in.get(), in.data(), in.size() * sizeof(float), cudaMemcpyHostToDevice));
+  STRATA_CUDA_CHECK(cudaMemset(d_out.get(), 0xff, d_out.bytes()));  // NaN poison
+  gpu.forward(d_in.as<float>(), d_out.as<float>(), b, s.get());
+  s.synchronize();
+  std::vector<float> out(b * kOut);
+  STRATA_CUDA_CHECK(cudaMemcpy(out.data(), d_out.get(), d_out.bytes(), cudaMemcpyDeviceToHost));
+  CHECK(strata_test::rel_error(out, ref, out.size()) < 1e-2);
+  CHECK(gpu.stats().graphs_captured == 1);
+  MESSAGE("\n" << gpu.describe(b));
+}
+
+TEST_CASE("four threads, four contexts sharing one set of device weights") {
+  const auto w = Weights<Mnist>::random(7);
+  const int b = 8;
+  cuda::Engine<Mnist, DType::f32> engine(w, {.max_batch = b, .capture_batches = {b}});
+  std::vector<cuda::Engine<Mnist, DType::f32>> contexts;
+  for (int t = 0; t < 4; ++t) {
+    contexts.push_back(engine.context());
+  }
+  std::vector<std::vector<float>> ins;
+  std::vector<std::vector<float>> refs;
+  for (int t = 0; t < 4; ++t) {
+    ins.push_back(strata_test::random_floats(b * kIn, 40 + t));
+    refs.push_back(strata_test::cpu_reference<Mnist>(w, ins.back(), b));
+  }
+  std::vector<double> errors(4, 1.0);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        std::vector<float> out(b * kOut);
+        double worst = 0.0;
+        for (int rep = 0; rep < 20; ++rep) {
+          std::fill(out.begin(), out.end(), std::numeric_limits<float>::quiet_NaN());
+          contexts[t].infer(ins[t], out, b);
+          worst = std::max(worst, strata_test::rel_error(out, refs[t], out.size()));
+        }
+        errors[t] = worst;
+      } catch (...) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  CHECK(failures.load() == 0);
+  for (int t = 0; t < 4; ++t) {
+    INFO("thread " << t);
+    CHECK(errors[t] < 1e-4);
+  }
+}
+
+TEST_CASE("measured tuning writes the algorithm cache; a second start does not re-time") {
+  const auto path = temp_path("strata_gpu_algo_cache.txt");
+  std::filesystem::remove(path);
+  const auto w = Weights<Mnist>::random(9);
+  const cuda::EngineOptions opt{.max_batch = 32, .tuning = cuda::Tuning::measured, .algo_cache = path};
+  const auto in = strata_test::random_floats(32 * kIn, 10);
+  const auto ref = strata_test::cpu_reference<Mnist>(w, in, 32);
+  {
+    cuda::Engine<Mnist, DType::f16> first(w, opt);
+    CHECK(first.stats().convs_timed == 2);
+    CHECK(first.stats().convs_from_cache == 0);
+  }
+  CHECK(std::filesystem::exists(path));
+  cuda::Engine<Mnist, DType::f16> second(w, opt);
+  CHECK(second.stats().convs_timed == 0);
+  CHECK(second.stats().convs_from_cache == 2);
+  std::vector<float> out(32 * kOut, std::numeric_limits<float>::quiet_NaN());
+  second.infer(in, out, 32);
+  CHECK(strata_test::rel_error(out, ref, out.size()) < 1e-2);
+  std::filesystem::remove(path);
+}

@@ -1,0 +1,80 @@
+// Every layer type on the GPU against the CPU reference, in f32, f16 and bf16, at batch sizes
+// 1, 3, 17 and the maximum (20), outputs poisoned before each run.
+#include "gpu_test.hpp"
+#include "strata/models/resnet.hpp"
+
+namespace {
+
+using namespace strata;
+using strata_test::check_all_precisions;
+
+const std::vector<int> kBatches{1, 3, 17, 20};
+constexpr int kMax = 20;
+
+// Strided, grouped (6 channels in 3 groups: not a multiple of 8), dilated, depthwise, 1×3
+// convolutions; bias and no bias; fused relu, unfused relu6 and none.
+constexpr auto conv_net = input<6, 12, 12>
+    | conv<12, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 3}> | relu
+    | conv<16, 3, ConvOpts{.padding = 2, .dilation = 2}> | batch_norm | relu6
+    | conv<16, 3, ConvOpts{.padding = 1, .groups = 16, .bias = false}> | batch_norm | relu
+    | conv<8, HW{1, 3}, ConvOpts{.padding = HW{0, 1}}>
+    | conv<10, 2, ConvOpts{.stride = 2}>;
+using ConvNet = std::remove_cv_t<decltype(conv_net)>;
+
+// Every activation fused after a conv, and stand-alone after pooling; a stand-alone batch_norm.
+constexpr auto act_net = input<4, 8, 8>
+    | conv<8, 3, ConvOpts{.padding = 1}> | sigmoid | conv<8, 1> | strata::tanh | conv<8, 1> | elu<1.0f>
+    | conv<8, 1> | gelu | conv<8, 1> | gelu_tanh | conv<8, 1> | silu | conv<12, 1>
+    | leaky_relu<0.1f> | conv<8, 1> | clip<-0.5f, 0.5f> | max_pool<2> | silu
+    | batch_norm | relu | avg_pool<2> | batch_norm | conv<8, 1> | relu;
+using ActNet = std::remove_cv_t<decltype(act_net)>;
+
+// Pools with padding, ceil_mode, count_include_pad on and off, global average, log_softmax.
+constexpr auto pool_net = input<3, 11, 11>
+    | conv<5, 3, ConvOpts{.padding = 1}>
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true}>
+    | avg_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false}>
+    | avg_pool<3, PoolOpts{.stride = 1, .padding = 1}>
+    | avg_pool<2, PoolOpts{.ceil_mode = true}>
+    | global_avg_pool | flatten | dense<7> | log_softmax;
+using PoolNet = std::remove_cv_t<decltype(pool_net)>;
+
+// Dense layers: flatten of a 1-channel image (padding to 8 channels in 16-bit storage),
+// relu, sigmoid (unfused epilogue), none; softmax.
+constexpr auto dense_net = input<1, 5, 5> | flatten | dense<37> | relu | dense<20> | sigmoid
+    | dense<9> | softmax;
+using DenseNet = std::remove_cv_t<decltype(dense_net)>;
+
+// Residual blocks: basic (identity and projection shortcuts), bottleneck (projection and
+// identity), and an addition that does not fuse into a conv (main branch ends in relu).
+constexpr auto residual_net = input<16, 8, 8>
+    | models::basic_block<16, 1, false>() | models::basic_block<24, 2, true>()
+    | models::bottleneck<8, 1, true>() | models::bottleneck<8, 1, false>()
+    | residual<relu>(conv<32, 3, ConvOpts{.padding = 1}> | relu)
+    | global_avg_pool | flatten | dense<5>;
+using ResidualNet = std::remove_cv_t<decltype(residual_net)>;
+
+// Softmax over the channels of a (C,H,W) tensor, per pixel.
+constexpr auto channel_softmax_net = input<3, 4, 5> | conv<10, 1> | softmax;
+using ChannelSoftmaxNet = std::remove_cv_t<decltype(channel_softmax_net)>;
+
+}  // namespace
+
+TEST_CASE("conv variants: stride, groups, dilation, depthwise, rectangular kernels") {
+  check_all_precisions<ConvNet>(kMax, kBatches, "conv", 11);
+}
+TEST_CASE("every activation, stand-alone batch_norm and activation") {
+  check_all_precisions<ActNet>(kMax, kBatches, "activations", 12);
+}
+TEST_CASE("max/avg pools with padding, ceil_mode, count_include_pad; global pool; log_softmax") {
+  check_all_precisions<PoolNet>(kMax, kBatches, "pools", 13);
+}
+TEST_CASE("dense layers with bias epilogues, flatten, softmax") {
+  check_all_precisions<DenseNet>(kMax, kBatches, "dense", 14);
+}
+TEST_CASE("residual blocks: basic, bottleneck, unfused add") {
+  check_all_precisions<ResidualNet>(kMax, kBatches, "residual", 15);
+}
+TEST_CASE("softmax over channels of a (C,H,W) tensor") {
+  check_all_precisions<ChannelSoftmaxNet>(kMax, kBatches, "channel softmax", 16);
+}
