@@ -1,0 +1,499 @@
+// strata_bench: Strata's side of one benchmark case of BENCHMARKS.md (M1, M2, R1, R2, R3) in
+// one precision and batch, or the GPU's two ceilings (--ceilings). Appends one JSON line per
+// measurement to --out-json and prints it. docs/benchmarks.md says how the numbers are used.
+//
+//   strata_bench --case R2 --precision f16 [--batch 256] [--weights F | --save-weights F]
+//                [--input F | --save-input F] [--dump-output F] [--out-json F] [--commit SHA]
+//                [--tuning heuristic|measured] [--algo-cache F] [--repeats 9] [--iters N]
+//   strata_bench --ceilings [--out-json F]
+//
+// Timing: warm-up (at least 200 ms of GPU work), then `repeats` runs of `iters` back-to-back
+// forward() calls between two CUDA events; reported: median, min and max of time per forward.
+// Exit codes: 0 done, 1 error (also written as a JSON line with "status": "ERROR"), 2 bad
+// arguments, 77 no CUDA device.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fill_random.hpp"
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/engine.hpp"
+#include "strata/cuda/resources.hpp"
+#include "strata/models/mnist_cnn.hpp"
+#include "strata/models/resnet.hpp"
+
+namespace {
+
+using Json = nlohmann::json;
+using strata::DType;
+
+/// Seed of the random weights of every network (the same weights in every precision).
+constexpr std::uint64_t weights_seed = 20261121;
+/// Seed of the random inputs U(0, 1).
+constexpr std::uint64_t input_seed = 7;
+
+/// One row of BENCHMARKS.md's case table: id, network, default batch.
+struct CaseInfo {
+  std::string_view id;
+  std::string_view network;
+  int batch;
+};
+constexpr CaseInfo cases[] = {
+    {"M1", "mnist_cnn", 1},  {"M2", "mnist_cnn", 4096}, {"R1", "resnet18", 1},
+    {"R2", "resnet18", 256}, {"R3", "resnet50", 256},
+};
+
+/// Command-line options (see the file comment).
+struct Args {
+  std::string case_id;
+  std::string precision = "f16";
+  int batch = 0;  // 0: the case's default
+  std::string weights, save_weights, input, save_input, dump_output, out_json, commit, algo_cache;
+  bool measured = false;
+  bool ceilings = false;
+  int repeats = 9;
+  int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
+  double target_ms = 50.0;   // GPU time per repeat when calibrating
+  double warmup_ms = 200.0;  // GPU time of warm-up before the first repeat
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::cerr << "strata_bench: " << problem << "\n"
+            << "usage: strata_bench --case M1|M2|R1|R2|R3 --precision f32|f16|bf16 [--batch N]\n"
+               "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
+               "         [--dump-output F] [--out-json F] [--commit SHA]\n"
+               "         [--tuning heuristic|measured] [--algo-cache F] [--repeats R] [--iters N]\n"
+               "       strata_bench --ceilings [--out-json F]\n";
+  std::exit(2);
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  auto value = [&](int& i) -> std::string {
+    if (i + 1 >= argc) {
+      usage(std::string(argv[i]) + " needs a value");
+    }
+    return argv[++i];
+  };
+  auto number = [&](int& i) {
+    const std::string v = value(i);
+    try {
+      return std::stoi(v);
+    } catch (const std::exception&) {
+      usage(std::string(argv[i - 1]) + ": '" + v + "' is not a number");
+    }
+  };
+  // Options taking a string value, by name.
+  const std::pair<std::string_view, std::string Args::*> strings[] = {
+      {"--case", &Args::case_id},
+      {"--precision", &Args::precision},
+      {"--weights", &Args::weights},
+      {"--save-weights", &Args::save_weights},
+      {"--input", &Args::input},
+      {"--save-input", &Args::save_input},
+      {"--dump-output", &Args::dump_output},
+      {"--out-json", &Args::out_json},
+      {"--commit", &Args::commit},
+      {"--algo-cache", &Args::algo_cache}};
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view k = argv[i];
+    const auto s = std::find_if(std::begin(strings), std::end(strings),
+                                [&](const auto& e) { return e.first == k; });
+    if (s != std::end(strings)) {
+      a.*(s->second) = value(i);
+    } else if (k == "--batch") {
+      a.batch = number(i);
+    } else if (k == "--repeats") {
+      a.repeats = number(i);
+    } else if (k == "--iters") {
+      a.iters = number(i);
+    } else if (k == "--ceilings") {
+      a.ceilings = true;
+    } else if (k == "--tuning") {
+      const std::string t = value(i);
+      if (t != "heuristic" && t != "measured") {
+        usage("--tuning is heuristic or measured, not '" + t + "'");
+      }
+      a.measured = t == "measured";
+    } else {
+      usage(k == "--help" || k == "-h" ? "help" : "unknown argument '" + std::string(k) + "'");
+    }
+  }
+  if (!a.ceilings && a.case_id.empty()) {
+    usage("give --case or --ceilings");
+  }
+  if (a.precision != "f32" && a.precision != "f16" && a.precision != "bf16") {
+    usage("--precision is f32, f16 or bf16, not '" + a.precision + "'");
+  }
+  if (a.repeats < 7) {
+    usage("--repeats must be at least 7 (BENCHMARKS.md: median of at least 7 repeats)");
+  }
+  return a;
+}
+
+/// Prints `j` as one line and appends it to --out-json (when given).
+void emit(const Args& a, const Json& j) {
+  const std::string line = j.dump();
+  std::cout << line << std::endl;
+  if (!a.out_json.empty()) {
+    std::ofstream out(a.out_json, std::ios::app);
+    out << line << "\n";
+    if (!out) {
+      throw strata::Error(a.out_json + ": cannot append");
+    }
+  }
+}
+
+/// The device's name and the library versions, for every JSON line.
+Json device_info() {
+  int device = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop{};
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  int runtime = 0;
+  int driver = 0;
+  STRATA_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+  STRATA_CUDA_CHECK(cudaDriverGetVersion(&driver));
+  return {{"gpu", prop.name},
+          {"sm", std::to_string(prop.major) + std::to_string(prop.minor)},
+          {"cuda_runtime", runtime},
+          {"cuda_driver", driver},
+          {"cudnn", static_cast<long>(cudnnGetVersion())}};
+}
+
+/// GPU time per call, in microseconds: median, min and max over the repeats.
+struct Timing {
+  double median_us = 0, min_us = 0, max_us = 0;
+  int iters = 0, repeats = 0;
+};
+
+/// Times `launch` (which enqueues one unit of work on `s`): `repeats` runs of `iters` calls
+/// between two CUDA events, after a warm-up that also calibrates `iters` when not given.
+Timing time_gpu(const std::function<void()>& launch, cudaStream_t s, const Args& a) {
+  const strata::cuda::Event start = strata::cuda::Event::create();
+  const strata::cuda::Event stop = strata::cuda::Event::create();
+  auto run = [&](int n) {
+    start.record(s);
+    for (int i = 0; i < n; ++i) {
+      launch();
+    }
+    stop.record(s);
+    stop.synchronize();
+    return static_cast<double>(stop.elapsed_ms_since(start));
+  };
+  // Warm-up doubles as calibration: clocks settle and the time per call is estimated.
+  double warm_ms = 0.0;
+  int warm_calls = 0;
+  double per_call_ms = 0.0;
+  for (int n = 1;; n = std::min(n * 2, 1 << 14)) {
+    const double ms = run(n);
+    warm_ms += ms;
+    warm_calls += n;
+    per_call_ms = ms / n;
+    if (warm_ms >= a.warmup_ms && warm_calls >= 10) {
+      break;
+    }
+  }
+  Timing t;
+  t.repeats = a.repeats;
+  t.iters = a.iters > 0 ? a.iters
+                        : static_cast<int>(std::clamp(
+                              std::ceil(a.target_ms / std::max(per_call_ms, 1e-6)), 3.0, 100000.0));
+  std::vector<double> us;
+  for (int r = 0; r < a.repeats; ++r) {
+    us.push_back(run(t.iters) * 1000.0 / t.iters);
+  }
+  std::sort(us.begin(), us.end());
+  t.median_us = us[us.size() / 2];
+  t.min_us = us.front();
+  t.max_us = us.back();
+  return t;
+}
+
+Json timing_json(const Timing& t) {
+  return {{"median_us", t.median_us},
+          {"min_us", t.min_us},
+          {"max_us", t.max_us},
+          {"iters", t.iters},
+          {"repeats", t.repeats}};
+}
+
+/// The ceilings of BENCHMARKS.md: a large device-to-device copy (GB/s counting bytes read and
+/// written) and large square GEMMs through cuBLAS in f16, bf16 and f32 (TFLOP/s, 2·m·n·k).
+int run_ceilings(const Args& a) {
+  namespace sc = strata::cuda;
+  const Json dev = device_info();
+  const sc::Stream stream = sc::Stream::create();
+  const cudaStream_t s = stream.get();
+  {
+    const std::size_t bytes = std::size_t{1} << 30;  // 1 GiB each way: far beyond the L2
+    const sc::DeviceBuffer src(bytes);
+    const sc::DeviceBuffer dst(bytes);
+    strata_bench::fill_random(src.get(), bytes / sizeof(float), strata_bench::FillType::f32, s);
+    const Timing t = time_gpu(
+        [&] {
+          STRATA_CUDA_CHECK(
+              cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, s));
+        },
+        s, a);
+    Json j = dev;
+    j.update({{"kind", "ceiling"},
+              {"name", "copy_d2d"},
+              {"bytes", 2 * bytes},
+              {"gb_per_s", 2.0 * static_cast<double>(bytes) / (t.median_us * 1e3)}});
+    j.update(timing_json(t));
+    emit(a, j);
+  }
+  cublasHandle_t handle = nullptr;
+  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
+    throw strata::Error("cublasCreate failed");
+  }
+  struct HandleGuard {
+    cublasHandle_t h;
+    ~HandleGuard() { (void)cublasDestroy(h); }
+  } guard{handle};
+  STRATA_CUBLAS_CHECK(cublasSetStream(handle, s));
+  // Default math mode: no TF32 for f32 (the f32 cases run without TF32 on both sides).
+  STRATA_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+  struct GemmCase {
+    const char* name;
+    cudaDataType_t type;
+    strata_bench::FillType fill;
+    std::size_t elem;
+  };
+  for (const GemmCase g : {GemmCase{"gemm_f16", CUDA_R_16F, strata_bench::FillType::f16, 2},
+                           GemmCase{"gemm_bf16", CUDA_R_16BF, strata_bench::FillType::bf16, 2},
+                           GemmCase{"gemm_f32", CUDA_R_32F, strata_bench::FillType::f32, 4}}) {
+    const int n = 8192;
+    const std::size_t elems = static_cast<std::size_t>(n) * n;
+    const sc::DeviceBuffer A(elems * g.elem);
+    const sc::DeviceBuffer B(elems * g.elem);
+    const sc::DeviceBuffer C(elems * g.elem);
+    strata_bench::fill_random(A.get(), elems, g.fill, s);
+    strata_bench::fill_random(B.get(), elems, g.fill, s);
+    const float alpha = 1.0f;
+    const float beta = 0.0f;
+    const Timing t = time_gpu(
+        [&] {
+          STRATA_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha,
+                                           A.get(), g.type, n, B.get(), g.type, n, &beta, C.get(),
+                                           g.type, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        },
+        s, a);
+    const double flops = 2.0 * n * static_cast<double>(n) * n;
+    Json j = dev;
+    j.update({{"kind", "ceiling"},
+              {"name", g.name},
+              {"m", n},
+              {"n", n},
+              {"k", n},
+              {"flops", flops},
+              {"tflop_per_s", flops / (t.median_us * 1e6)}});
+    j.update(timing_json(t));
+    emit(a, j);
+  }
+  return 0;
+}
+
+/// `batch` images of U(0, 1) noise, or the tensor "input" of a safetensors file.
+std::vector<float> make_input(const Args& a, std::int64_t per_image, int batch) {
+  const std::size_t n = static_cast<std::size_t>(per_image) * static_cast<std::size_t>(batch);
+  if (!a.input.empty()) {
+    const strata::SafetensorsFile f = strata::SafetensorsFile::open(a.input);
+    std::vector<float> v = f.to_f32(f.at("input"));
+    STRATA_CHECK(v.size() == n, a.input << ": tensor 'input' holds " << v.size()
+                                        << " values, batch " << batch << " needs " << n);
+    return v;
+  }
+  std::mt19937_64 rng(input_seed + static_cast<std::uint64_t>(batch));
+  std::uniform_real_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) {
+    x = dist(rng);
+  }
+  return v;
+}
+
+/// Writes `values` as the f32 tensor `name` of shape `shape` to a safetensors file.
+void save_tensor(const std::string& path, const std::string& name, std::vector<std::int64_t> shape,
+                 std::span<const float> values) {
+  strata::TensorToWrite t;
+  t.name = name;
+  t.dtype = strata::StDType::f32;
+  t.shape = std::move(shape);
+  t.data.resize(values.size_bytes());
+  std::memcpy(t.data.data(), values.data(), values.size_bytes());
+  strata::write_safetensors(path, {t});
+}
+
+/// (N, C, H, W), or (N, C) where H = W = 1 (PyTorch's shape after a dense layer).
+std::vector<std::int64_t> batch_shape(strata::Shape s, int batch) {
+  if (s.h == 1 && s.w == 1) {
+    return {batch, s.c};
+  }
+  return {batch, s.c, s.h, s.w};
+}
+
+/// One case on Strata: build, time forward() and infer(), dump the output, write a JSON line.
+template <class Net, DType P>
+int run_case(const Args& a, const CaseInfo& c, int batch) {
+  namespace sc = strata::cuda;
+  using N = std::remove_cvref_t<Net>;
+  constexpr std::int64_t in_numel = N::input_spec.shape.numel();
+  constexpr std::int64_t out_numel = N::output_spec.shape.numel();
+
+  const strata::Weights<Net> w = a.weights.empty() ? strata::Weights<Net>::random(weights_seed)
+                                                   : strata::Weights<Net>::load(a.weights);
+  if (!a.save_weights.empty()) {
+    w.save(a.save_weights);
+  }
+  const std::vector<float> in = make_input(a, in_numel, batch);
+  if (!a.save_input.empty()) {
+    save_tensor(a.save_input, "input", batch_shape(N::input_spec.shape, batch), in);
+  }
+
+  sc::EngineOptions opt;
+  opt.max_batch = batch;
+  opt.tuning = a.measured ? sc::Tuning::measured : sc::Tuning::heuristic;
+  opt.algo_cache = a.algo_cache;
+  opt.capture_batches = {batch};
+  const auto t0 = std::chrono::steady_clock::now();
+  sc::Engine<Net, P> engine(w, opt);
+  const double build_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // GPU time: the input sits in the engine's own device buffer and forward() writes to its own
+  // output buffer, as PyTorch's captured graph reads and writes static tensors (no copies).
+  const sc::Stream stream = sc::Stream::create();
+  const cudaStream_t s = stream.get();
+  STRATA_CUDA_CHECK(cudaMemcpy(engine.input_buffer(), in.data(), in.size() * sizeof(float),
+                               cudaMemcpyHostToDevice));
+  const Timing t = time_gpu(
+      [&] { engine.forward(engine.input_buffer(), engine.output_buffer(), batch, s); }, s, a);
+
+  // Host wall latency of infer(): host input -> device -> forward -> host output, synchronised.
+  std::vector<float> out(static_cast<std::size_t>(out_numel) * static_cast<std::size_t>(batch));
+  std::vector<double> walls;
+  double wall_total_us = 0.0;
+  for (int i = 0; i < 5; ++i) {
+    engine.infer(in, out, batch);
+  }
+  while (walls.size() < 10 || (walls.size() < 2000 && wall_total_us < 300e3)) {
+    const auto w0 = std::chrono::steady_clock::now();
+    engine.infer(in, out, batch);
+    walls.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - w0).count());
+    wall_total_us += walls.back();
+  }
+  std::sort(walls.begin(), walls.end());
+
+  // The output of the same inputs, for the accuracy check against PyTorch.
+  engine.infer(in, out, batch);
+  const auto nonfinite =
+      std::count_if(out.begin(), out.end(), [](float v) { return !std::isfinite(v); });
+  if (!a.dump_output.empty()) {
+    save_tensor(a.dump_output, "output", batch_shape(N::output_spec.shape, batch), out);
+  }
+
+  Json j = device_info();
+  j.update({{"kind", "timing"},
+            {"side", "strata"},
+            {"case", c.id},
+            {"network", c.network},
+            {"precision", std::string(strata::dtype_name(P))},
+            {"batch", batch},
+            {"tuning", a.measured ? "measured" : "heuristic"},
+            {"io", "engine buffers"},
+            {"host_wall_us", walls[walls.size() / 2]},
+            {"host_wall_calls", walls.size()},
+            {"images_per_s", batch * 1e6 / t.median_us},
+            {"flops_per_image", N::flops},
+            {"param_count", N::param_count},
+            {"input_numel", in_numel},
+            {"output_numel", out_numel},
+            {"build_s", build_s},
+            {"nonfinite_outputs", nonfinite},
+            {"weights", a.weights.empty() ? a.save_weights : a.weights},
+            {"input", a.input.empty() ? a.save_input : a.input},
+            {"output", a.dump_output},
+            {"commit", a.commit},
+            {"status", nonfinite == 0 ? "ok" : "NONFINITE"}});
+  j.update(timing_json(t));
+  emit(a, j);
+  return nonfinite == 0 ? 0 : 1;
+}
+
+template <class Net>
+int run_network(const Args& a, const CaseInfo& c, int batch) {
+  if (a.precision == "f32") {
+    return run_case<Net, DType::f32>(a, c, batch);
+  }
+  if (a.precision == "f16") {
+    return run_case<Net, DType::f16>(a, c, batch);
+  }
+  return run_case<Net, DType::bf16>(a, c, batch);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = parse_args(argc, argv);
+  const CaseInfo* c = nullptr;
+  for (const CaseInfo& ci : cases) {
+    c = ci.id == a.case_id ? &ci : c;
+  }
+  if (!a.ceilings && c == nullptr) {
+    usage("unknown case '" + a.case_id + "' (M1, M2, R1, R2 or R3)");
+  }
+  const int batch = a.ceilings ? 0 : (a.batch > 0 ? a.batch : c->batch);
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    std::printf("SKIPPED: no CUDA device\n");
+    return 77;
+  }
+  try {
+    if (a.ceilings) {
+      return run_ceilings(a);
+    }
+    if (c->network == "mnist_cnn") {
+      return run_network<strata::models::MnistCnn>(a, *c, batch);
+    }
+    if (c->network == "resnet18") {
+      return run_network<strata::models::ResNet18>(a, *c, batch);
+    }
+    return run_network<strata::models::ResNet50>(a, *c, batch);
+  } catch (const std::exception& e) {
+    std::cerr << "strata_bench: " << e.what() << "\n";
+    try {
+      Json j{{"kind", a.ceilings ? "ceiling" : "timing"},
+             {"side", "strata"},
+             {"case", a.ceilings ? "" : std::string(c->id)},
+             {"precision", a.precision},
+             {"batch", batch},
+             {"status", "ERROR"},
+             {"error", e.what()},
+             {"commit", a.commit}};
+      emit(a, j);
+    } catch (const std::exception&) {
+      // The error is already on stderr.
+    }
+    return 1;
+  }
+}

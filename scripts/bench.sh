@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The benchmarks of BENCHMARKS.md in one command, on a machine with an NVIDIA GPU:
+#   scripts/bench.sh [--quick] [--compile-budget-s S] [--tuning heuristic|measured]
+#                    [--cases "M1 R2"] [--build-dir DIR]
+# 1. finds cuDNN ($CUDNN_ROOT, else PyTorch's nvidia.cudnn package, so both sides run the same
+#    cuDNN, else the CUDA install or the system) and puts its lib/ on LD_LIBRARY_PATH;
+# 2. configures and builds strata_bench (Release, sm_90 unless $CUDA_ARCH says otherwise, all
+#    cores); a git-ignored .deps/ folder may hold nlohmann/json for machines that lack it;
+# 3. measures the ceilings (device-to-device copy, cuBLAS GEMMs);
+# 4. runs every case on Strata (writing the weights, inputs and outputs as safetensors files);
+# 5. runs benchmarks/pytorch_bench.py on the same files: checks Strata's outputs, then times
+#    PyTorch eager, CUDA graph and (unless --quick) torch.compile within a compile budget;
+# 6. runs benchmarks/report.py: docs/benchmarks.md, docs/benchmarks/results.json and chart.png;
+#    prints the table last.
+# Raw files go to BUILD_DIR/run/; when $OUT is set, the results and the log are copied there.
+# About 3 minutes with --quick on an H100, about 8 without.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=$ROOT/build-bench
+JOBS=${JOBS:-$(nproc)}
+ARCH=${CUDA_ARCH:-90}
+PY=${PYTHON:-python3}
+QUICK=0
+BUDGET=210
+TUNING=heuristic
+ONLY=""
+ARGS="$*"
+
+usage() {
+  sed -n '2,3p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --compile-budget-s) BUDGET=${2:?}; shift ;;
+    --tuning) TUNING=${2:?}; shift ;;
+    --cases) ONLY=${2:?}; shift ;;
+    --build-dir) BUILD=${2:?}; shift ;;
+    *) usage ;;
+  esac
+  shift
+done
+
+WORK=$BUILD/run
+rm -rf "$WORK"
+mkdir -p "$WORK"
+LOG=$WORK/bench.log
+exec > >(tee "$LOG") 2>&1
+START=$(date +%s)
+say() { echo "== bench.sh [$(($(date +%s) - START)) s] $*"; }
+
+# --- 1. toolchain and cuDNN -------------------------------------------------------------------
+CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")")}
+export PATH="$CUDA_HOME/bin:$PATH"
+CUDNN=${CUDNN_ROOT:-}
+if [ -z "$CUDNN" ]; then
+  CUDNN=$("$PY" -c "import nvidia.cudnn as m; print(m.__path__[0])" 2>/dev/null || true)
+fi
+if [ -z "$CUDNN" ]; then
+  for d in "$CUDA_HOME" /usr; do
+    if [ -f "$d/include/cudnn.h" ] || [ -f "$d/include/x86_64-linux-gnu/cudnn.h" ]; then
+      CUDNN=$d
+      break
+    fi
+  done
+fi
+if [ -z "$CUDNN" ]; then
+  echo "bench.sh: cuDNN not found (set CUDNN_ROOT)" >&2
+  exit 1
+fi
+for d in "$CUDNN/lib" "$CUDNN/lib64"; do
+  if [ -d "$d" ]; then
+    export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+done
+PREFIX=${CMAKE_PREFIX_PATH:-}
+if [ -d "$ROOT/.deps" ]; then
+  PREFIX="$ROOT/.deps${PREFIX:+;$PREFIX}"
+fi
+COMMIT=${STRATA_COMMIT:-$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
+if [ "$COMMIT" != unknown ] && [ -z "${STRATA_COMMIT:-}" ] &&
+   [ -n "$(git -C "$ROOT" status --porcelain -- include benchmarks 2>/dev/null)" ]; then
+  COMMIT="$COMMIT+uncommitted"
+fi
+say "cuDNN $CUDNN; commit $COMMIT; $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'nvidia-smi not found')"
+
+# --- 2. build ---------------------------------------------------------------------------------
+say "configure + build strata_bench in $BUILD ($JOBS jobs)"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
+  -DSTRATA_BUILD_TESTS=OFF -DSTRATA_BUILD_EXAMPLES=OFF -DSTRATA_BUILD_BENCHMARKS=ON \
+  -DCUDNN_ROOT="$CUDNN" ${PREFIX:+"-DCMAKE_PREFIX_PATH=$PREFIX"} > "$WORK/configure.log" ||
+  { cat "$WORK/configure.log"; exit 1; }
+cmake --build "$BUILD" --target strata_bench -j "$JOBS"
+BENCH=$BUILD/benchmarks/strata_bench
+
+# --- 3. ceilings ------------------------------------------------------------------------------
+say "ceilings"
+rc=0
+"$BENCH" --ceilings --out-json "$WORK/ceilings.jsonl" --commit "$COMMIT" || rc=$?
+if [ "$rc" = 77 ]; then
+  echo "bench.sh: no CUDA device; nothing measured" >&2
+  exit 77
+fi
+
+# --- 4. Strata's side -------------------------------------------------------------------------
+# case precision batch, in the order of BENCHMARKS.md
+CASES=("M1 f32 1" "M1 f16 1" "M1 bf16 1"
+       "M2 f16 4096" "M2 f32 4096" "M2 bf16 4096"
+       "R1 f16 1" "R1 f32 1"
+       "R2 f16 256" "R2 f32 256"
+       "R3 f16 1" "R3 f16 256")
+network() { case "$1" in M*) echo mnist_cnn ;; R3) echo resnet50 ;; *) echo resnet18 ;; esac; }
+in_shape() { case "$1" in M*) echo 1x28x28 ;; *) echo 3x224x224 ;; esac; }
+touch "$WORK/strata.jsonl"
+for c in "${CASES[@]}"; do
+  read -r id prec batch <<< "$c"
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $id "* ]]; then
+    continue
+  fi
+  net=$(network "$id")
+  w=$WORK/weights_$net.safetensors
+  x=$WORK/input_$(in_shape "$id")_b$batch.safetensors
+  if [ -f "$w" ]; then wa=(--weights "$w"); else wa=(--save-weights "$w"); fi
+  if [ -f "$x" ]; then xa=(--input "$x"); else xa=(--save-input "$x"); fi
+  say "strata $id $prec batch $batch"
+  before=$(wc -l < "$WORK/strata.jsonl")
+  rc=0
+  timeout 300 "$BENCH" --case "$id" --precision "$prec" --batch "$batch" "${wa[@]}" "${xa[@]}" \
+    --dump-output "$WORK/output_${id}_${prec}_b$batch.safetensors" --tuning "$TUNING" \
+    --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
+  if [ "$rc" != 0 ] && [ "$(wc -l < "$WORK/strata.jsonl")" = "$before" ]; then
+    # It died without saying why (a crash or the timeout): record the case as an error.
+    printf '{"kind":"timing","side":"strata","case":"%s","network":"%s","precision":"%s","batch":%s,"status":"ERROR","error":"strata_bench exited with status %s","commit":"%s"}\n' \
+      "$id" "$net" "$prec" "$batch" "$rc" "$COMMIT" >> "$WORK/strata.jsonl"
+  fi
+done
+
+# --- 5. PyTorch's side ------------------------------------------------------------------------
+say "pytorch (checks, eager, CUDA graph$([ $QUICK = 1 ] && echo '' || echo ", torch.compile within $BUDGET s"))"
+PYARGS=(--strata "$WORK/strata.jsonl" --out-json "$WORK/pytorch.jsonl" --compile-budget-s "$BUDGET")
+if [ $QUICK = 1 ]; then PYARGS+=(--quick); fi
+"$PY" "$ROOT/benchmarks/pytorch_bench.py" "${PYARGS[@]}" || say "pytorch_bench.py failed (status $?)"
+
+# --- 6. report --------------------------------------------------------------------------------
+say "report"
+"$PY" "$ROOT/benchmarks/report.py" --work "$WORK" --command "scripts/bench.sh${ARGS:+ $ARGS}" \
+  > "$WORK/table.md"
+say "done in $(($(date +%s) - START)) s"
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$OUT"
+  cp "$ROOT/docs/benchmarks.md" "$ROOT/docs/benchmarks/results.json" "$WORK/strata.jsonl" \
+    "$WORK/pytorch.jsonl" "$WORK/ceilings.jsonl" "$LOG" "$OUT/" 2>/dev/null || true
+  cp "$ROOT/docs/benchmarks/chart.png" "$OUT/" 2>/dev/null || true
+fi
+cat "$WORK/table.md"
