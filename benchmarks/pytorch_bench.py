@@ -276,7 +276,7 @@ def check_and_time(c, args, emit):
     """Pass 1 for one case: the accuracy check, then the eager and CUDA graph sides.
     Returns True when Strata's output passed the check."""
     device = args.device
-    has_output = c.get("status") == "ok" and c.get("output") and Path(c["output"]).exists()
+    has_output = c.get("status") != "ERROR" and c.get("output") and Path(c["output"]).exists()
     if not has_output:
         emit(kind="check", status="ERROR", **case_fields(c),
              error="strata_bench gave no output: " + str(c.get("error", c.get("status"))))

@@ -117,7 +117,7 @@ def merge(strata_lines, pytorch_lines):
         k = key_of(s)
         chk = checks.get(k)
         if s.get("status") != "ok":
-            status = "ERROR"
+            status = s.get("status") or "ERROR"  # ERROR, NONFINITE
         elif chk is None:
             status = "unchecked"
         else:
