@@ -306,6 +306,12 @@ def results_section(meta, rows, ceil, targets, has_chart, chart_rel):
         "",
         main_table(rows),
         "",
+        "Times are GPU time per forward (CUDA events, median of the repeats). PyTorch ÷ Strata "
+        "above 1 means Strata is faster. Roofline floor = max(FLOPs ÷ the GEMM ceiling of the "
+        "precision, bytes ÷ the copy ceiling), bytes = parameters × element size + batch × "
+        "(input + output) × 4; \"of floor\" = floor ÷ Strata's time. A case whose output failed "
+        "the check shows no Strata time.",
+        "",
         "PyTorch's sides (µs per forward, median):",
         "",
         sides_table(rows),
