@@ -7,6 +7,7 @@
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/cublaslt.hpp"
 #include "strata/cuda/cudnn.hpp"
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/engine.hpp"
 #include "strata/cuda/kernels.cuh"
 #include "strata/cuda/kernels.hpp"

@@ -58,7 +58,7 @@ void bench(const char* name, int batch, int iters) {
               name, std::string(dtype_name(P)).c_str(), batch, runs[3], runs.front(), runs.back(),
               batch * 1e6 / runs[3], batch == 1 ? "" : "n/a ", wall_us);
   if (std::getenv("STRATA_PROFILE") != nullptr) {
-    for (const auto& [label, us] : e.profile(batch, 10)) {
+    for (const auto& [label, us] : e.profile(batch, batch >= 256 ? 10 : 100)) {
       std::printf("PROFILE %s %s b%d  %-40s %9.1f us\n", name, std::string(dtype_name(P)).c_str(),
                   batch, label.c_str(), us);
     }

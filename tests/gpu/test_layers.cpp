@@ -58,7 +58,22 @@ using ResidualNet = std::remove_cv_t<decltype(residual_net)>;
 constexpr auto channel_softmax_net = input<3, 4, 5> | conv<10, 1> | softmax;
 using ChannelSoftmaxNet = std::remove_cv_t<decltype(channel_softmax_net)>;
 
+// Stride-2 first layers with few input channels (stored space-to-depth in 16-bit): odd and
+// even kernels, rectangular input, padding that leaves partial blocks at the edges.
+constexpr auto stem_net = input<3, 33, 30>
+    | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | conv<8, 3, ConvOpts{.padding = 1}>;
+using StemNet = std::remove_cv_t<decltype(stem_net)>;
+constexpr auto stem_net2 = input<2, 9, 11> | conv<8, HW{4, 3}, ConvOpts{.stride = 2, .padding = HW{1, 0}}>
+    | max_pool<2, PoolOpts{.ceil_mode = true}>;
+using StemNet2 = std::remove_cv_t<decltype(stem_net2)>;
+
 }  // namespace
+
+TEST_CASE("stride-2 first convolutions (space-to-depth input in 16-bit)") {
+  check_all_precisions<StemNet>(kMax, kBatches, "stem 7x7/2", 17);
+  check_all_precisions<StemNet2>(kMax, kBatches, "stem 4x3/2", 18);
+}
 
 TEST_CASE("conv variants: stride, groups, dilation, depthwise, rectangular kernels") {
   check_all_precisions<ConvNet>(kMax, kBatches, "conv", 11);

@@ -1,6 +1,7 @@
 #pragma once
 /// A persistent cache of measured convolution algorithms: one line per layer signature,
-/// "key<TAB>algo<TAB>math_type<TAB>workspace_bytes", where the key names the GPU, the cuDNN
+/// "key<TAB>algo<TAB>math_type<TAB>workspace_bytes<TAB>fuse"
+/// (algo -1: Strata's direct convolution kernel), where the key names the GPU, the cuDNN
 /// version, the precision and the convolution's exact shape. A second start that finds a key
 /// does not time that layer again.
 #include <cstddef>
@@ -19,6 +20,7 @@ struct AlgoChoice {
   int algo = 0;       ///< cudnnConvolutionFwdAlgo_t
   int math = 0;       ///< cudnnMathType_t
   std::size_t workspace = 0;
+  int fuse = 1;       ///< 1: conv+bias+add+relu as one cuDNN call where allowed; 0: conv + epilogue
 };
 
 /// The cache file's contents in memory. Thread-safe; `save` rewrites the file atomically
@@ -57,9 +59,9 @@ class AlgoCache {
       if (!out) {
         return;
       }
-      out << "# strata cuDNN algorithm cache: key\talgo\tmath\tworkspace\n";
+      out << "# strata cuDNN algorithm cache: key\talgo\tmath\tworkspace\tfuse\n";
       for (const auto& [key, c] : entries_) {
-        out << key << '\t' << c.algo << '\t' << c.math << '\t' << c.workspace << '\n';
+        out << key << '\t' << c.algo << '\t' << c.math << '\t' << c.workspace << '\t' << c.fuse << '\n';
       }
     }
     std::filesystem::rename(tmp, path_, ec);
@@ -84,6 +86,9 @@ class AlgoCache {
       std::istringstream rest(line.substr(t1 + 1));
       AlgoChoice c;
       if (rest >> c.algo >> c.math >> c.workspace) {
+        if (!(rest >> c.fuse)) {
+          c.fuse = 1;
+        }
         entries_[line.substr(0, t1)] = c;
       }
     }

@@ -34,6 +34,7 @@
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/cublaslt.hpp"
 #include "strata/cuda/cudnn.hpp"
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/weights/fold.hpp"
@@ -201,30 +202,49 @@ class Engine {
   [[nodiscard]] cudaStream_t stream() const { return stream_.get(); }
   [[nodiscard]] int max_batch() const { return options_.max_batch; }
   [[nodiscard]] const EngineStats& stats() const { return stats_; }
-  /// GPU time per op at `batch` (µs, mean over `iters` eager runs timed with events around each
-  /// op; launch gaps excluded), in op order, with "input"/"output" conversions first and last.
-  /// For reports; allocates events, so not for the hot path.
-  [[nodiscard]] std::vector<std::pair<std::string, float>> profile(int batch, int iters = 20) {
+  /// GPU time per step at `batch` (µs per replay, median of 5 × `iters` replays of a graph
+  /// holding that step alone: "input", each op's label, "output"). For reports: it captures
+  /// graphs and creates events.
+  [[nodiscard]] std::vector<std::pair<std::string, float>> profile(int batch, int iters = 50) {
     check_batch(batch, "profile");
     BatchPlan& bp = graph_for(batch, stream_.get());
     const auto& g = Network::graph;
-    std::vector<Event> ev;
-    for (int i = 0; i < g.num_ops + 2; ++i) {
-      ev.push_back(Event::create());
-    }
-    std::vector<double> total(static_cast<std::size_t>(g.num_ops) + 1, 0.0);
-    for (int it = 0; it < iters; ++it) {
-      run_all(bp, batch, stream_.get(), &ev);
-      stream_.synchronize();
-      for (int i = 0; i <= g.num_ops; ++i) {
-        total[static_cast<std::size_t>(i)] += ev[static_cast<std::size_t>(i) + 1].elapsed_ms_since(ev[static_cast<std::size_t>(i)]);
-      }
-    }
+    const Event a = Event::create();
+    const Event b = Event::create();
     std::vector<std::pair<std::string, float>> out;
-    out.emplace_back("input conversion", static_cast<float>(total[0] * 1000.0 / iters));
-    for (int i = 0; i < g.num_ops; ++i) {
-      out.emplace_back(std::string(g.ops[i].label.view()),
-                       static_cast<float>(total[static_cast<std::size_t>(i) + 1] * 1000.0 / iters));
+    for (int k = -1; k <= g.num_ops; ++k) {
+      if (k == g.num_ops && !needs_output_step()) {
+        break;
+      }
+      STRATA_CUDA_CHECK(cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeThreadLocal));
+      try {
+        run_step(bp, batch, stream_.get(), k);
+      } catch (...) {
+        cudaGraph_t dropped = nullptr;
+        (void)cudaStreamEndCapture(stream_.get(), &dropped);
+        if (dropped != nullptr) {
+          (void)cudaGraphDestroy(dropped);
+        }
+        throw;
+      }
+      cudaGraph_t raw = nullptr;
+      STRATA_CUDA_CHECK(cudaStreamEndCapture(stream_.get(), &raw));
+      const Graph graph(raw);
+      const GraphExec exec = GraphExec::instantiate(graph);
+      exec.launch(stream_.get());
+      std::vector<float> runs;
+      for (int r = 0; r < 5; ++r) {
+        a.record(stream_.get());
+        for (int it = 0; it < iters; ++it) {
+          exec.launch(stream_.get());
+        }
+        b.record(stream_.get());
+        b.synchronize();
+        runs.push_back(b.elapsed_ms_since(a) * 1000.0f / static_cast<float>(iters));
+      }
+      std::sort(runs.begin(), runs.end());
+      out.emplace_back(k < 0 ? std::string("input") : k < g.num_ops ? std::string(g.ops[k].label.view()) : std::string("output"),
+                       runs[2]);
     }
     return out;
   }
@@ -241,7 +261,8 @@ class Engine {
       if (k == OpKind::conv) {
         const bool fused = it != batches_.end() && it->second.ops[i].fused;
         const bool direct = it != batches_.end() && it->second.ops[i].direct;
-        os << (direct ? "strata conv_direct (bias, add, act fused)"
+        os << (conv_geom(g.ops[i]).s2d ? "[space-to-depth input] " : "")
+           << (direct ? "strata conv_direct (bias, add, act fused)"
                       : fused ? "cudnnConvolutionBiasActivationForward"
                               : "cudnnConvolutionForward + strata pointwise")
            << " algo " << (it != batches_.end() ? static_cast<int>(it->second.ops[i].algo) : -1);
@@ -277,6 +298,8 @@ class Engine {
     int c, cp, h, w, k, kp, oh, ow, groups;
     bool packed;  // channel dims padded (c→cp, k→kp) and packed; else true dims, padded strides
     int xc, kd, fcg;
+    int kh, kw, sh, sw, ph, pw, dh, dw;  // as executed (space-to-depth changes them)
+    bool s2d;     // the input was stored space-to-depth (see is_s2d)
   };
   /// Descriptors and choices of one op at one batch size.
   struct OpPlan {
@@ -301,11 +324,55 @@ class Engine {
   static constexpr int pad(int c) { return layout == Layout::nhwc ? (c + 7) / 8 * 8 : c; }
   static constexpr std::size_t lt_workspace = std::size_t{4} << 20;
 
+  /// Whether conv `op` reads the network input stored space-to-depth: a 16-bit first layer with
+  /// stride 2 and fewer than 8 input channels (ResNet's 7×7 stem) becomes a stride-1 conv with
+  /// ⌈k/2⌉ taps over 4·C channels of 2×2 pixel blocks — the same sums, 4× the channels per tap,
+  /// which suits tensor cores far better than C padded to 8.
+  static bool is_s2d(const Op& op) {
+    const auto& g = Network::graph;
+    if (P == DType::f32 || op.kind != OpKind::conv || op.in != g.input ||
+        g.tensors[g.input].uses != 1 || Network::input_spec.layout != Layout::nchw) {
+      return false;
+    }
+    const LayerDesc& d = op.layer;
+    const Shape is = Network::input_spec.shape;
+    if (d.stride.h != 2 || d.stride.w != 2 || d.dilation.h != 1 || d.dilation.w != 1 ||
+        d.groups != 1 || is.c >= 8 || d.kernel.h < 2 || d.kernel.w < 2) {
+      return false;
+    }
+    const Shape s = s2d_shape(op);
+    const auto& plan = Network::template plan_for<P, layout>;
+    return static_cast<std::int64_t>(pad(s.c)) * s.h * s.w * dtype_size(P) <=
+           plan.tensors[g.input].bytes;
+  }
+  /// The space-to-depth input of a stride-2 conv: 4·C channels ((c, dy, dx) order), blocks of
+  /// the zero-padded input, as many as the ⌈k/2⌉-tap stride-1 conv needs.
+  static Shape s2d_shape(const Op& op) {
+    const Shape is = Network::input_spec.shape;
+    const int oh = op.out_spec.shape.h;
+    const int ow = op.out_spec.shape.w;
+    return chw(4 * is.c, oh - 1 + (op.layer.kernel.h + 1) / 2, ow - 1 + (op.layer.kernel.w + 1) / 2);
+  }
+  /// The op that reads the input space-to-depth, or -1.
+  static int s2d_op() {
+    const auto& g = Network::graph;
+    for (int i = 0; i < g.num_ops; ++i) {
+      if (is_s2d(g.ops[i])) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
   /// The storage shape of tensor t: its producer's output (before any flatten), or the input.
   static Shape storage_shape(int t) {
     const auto& g = Network::graph;
     const int p = g.tensors[t].producer;
-    return p < 0 ? Network::input_spec.shape : g.ops[p].out_spec.shape;
+    if (p < 0) {
+      const int k = s2d_op();
+      return k >= 0 ? s2d_shape(g.ops[k]) : Network::input_spec.shape;
+    }
+    return g.ops[p].out_spec.shape;
   }
   static std::int64_t storage_bytes(int t) {
     const Shape s = storage_shape(t);
@@ -323,11 +390,25 @@ class Engine {
     g.oh = op.out_spec.shape.h;
     g.ow = op.out_spec.shape.w;
     g.groups = op.layer.groups;
+    g.s2d = is_s2d(op);
+    const LayerDesc& d = op.layer;
+    g.kh = g.s2d ? (d.kernel.h + 1) / 2 : d.kernel.h;
+    g.kw = g.s2d ? (d.kernel.w + 1) / 2 : d.kernel.w;
+    g.sh = g.s2d ? 1 : d.stride.h;
+    g.sw = g.s2d ? 1 : d.stride.w;
+    g.ph = g.s2d ? 0 : d.padding.h;
+    g.pw = g.s2d ? 0 : d.padding.w;
+    g.dh = d.dilation.h;
+    g.dw = d.dilation.w;
     g.packed = g.groups == 1 || (g.c == g.cp && g.k == g.kp);
     g.xc = g.packed ? g.cp : g.c;
     g.kd = g.packed ? g.kp : g.k;
     g.fcg = g.xc / g.groups;
     return g;
+  }
+  static kernels::ConvShape direct_shape(const ConvGeom& cg, int batch) {
+    return {batch, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow, cg.kh, cg.kw,
+            cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg};
   }
   static int dense_kin(const Op& op) {
     const Shape s = storage_shape(op.in);
@@ -399,19 +480,24 @@ class Engine {
       };
       if (op.kind == OpKind::conv) {
         const ConvGeom cg = conv_geom(op);
-        const int kh = op.layer.kernel.h;
+        const int kh = op.layer.kernel.h;  // as declared
         const int kw = op.layer.kernel.w;
-        const int cpg = cg.c / cg.groups;  // true input channels per group
-        std::vector<float> w(static_cast<std::size_t>(cg.kd) * kh * kw * cg.fcg, 0.0f);
+        const int cpg = (cg.s2d ? cg.c / 4 : cg.c) / cg.groups;  // true input channels per group
+        std::vector<float> w(static_cast<std::size_t>(cg.kd) * cg.kh * cg.kw * cg.fcg, 0.0f);
         for (int o = 0; o < cg.k; ++o) {
           for (int ci = 0; ci < cpg; ++ci) {
             for (int y = 0; y < kh; ++y) {
               for (int x = 0; x < kw; ++x) {
                 const float v = p.weight[((static_cast<std::size_t>(o) * cpg + ci) * kh + y) * kw + x];
+                // Space-to-depth: tap (y, x) of channel ci is tap (y/2, x/2) of channel
+                // (ci, y%2, x%2).
+                const int ty = cg.s2d ? y / 2 : y;
+                const int tx = cg.s2d ? x / 2 : x;
+                const int tc = cg.s2d ? (ci * 2 + y % 2) * 2 + x % 2 : ci;
                 const std::size_t dst =
                     layout == Layout::nchw
-                        ? ((static_cast<std::size_t>(o) * cg.fcg + ci) * kh + y) * kw + x
-                        : ((static_cast<std::size_t>(o) * kh + y) * kw + x) * cg.fcg + ci;
+                        ? ((static_cast<std::size_t>(o) * cg.fcg + tc) * cg.kh + ty) * cg.kw + tx
+                        : ((static_cast<std::size_t>(o) * cg.kh + ty) * cg.kw + tx) * cg.fcg + tc;
                 w[dst] = v;
               }
             }
@@ -481,9 +567,8 @@ class Engine {
     std::ostringstream os;
     os << shared_->gpu << "|cudnn" << cudnnGetVersion() << "|" << dtype_name(P) << "|n" << batch
        << ",c" << cg.xc << ",h" << cg.h << ",w" << cg.w << ",k" << cg.kd << ",r"
-       << op.layer.kernel.h << "x" << op.layer.kernel.w << ",s" << op.layer.stride.h << "x"
-       << op.layer.stride.w << ",p" << op.layer.padding.h << "x" << op.layer.padding.w << ",d"
-       << op.layer.dilation.h << "x" << op.layer.dilation.w << ",g" << cg.groups
+       << cg.kh << "x" << cg.kw << ",s" << cg.sh << "x" << cg.sw << ",p" << cg.ph << "x" << cg.pw
+       << ",d" << cg.dh << "x" << cg.dw << ",g" << cg.groups
        << (cg.packed ? ",packed" : ",strided");
     return os.str();
   }
@@ -497,8 +582,8 @@ class Engine {
     pl.w = FilterDesc::create();
     pl.conv = ConvDesc::create();
     pl.act = ActivationDesc::create();
-    const int kh = op.layer.kernel.h;
-    const int kw = op.layer.kernel.w;
+    const int kh = cg.kh;
+    const int kw = cg.kw;
     if (layout == Layout::nchw) {
       pl.x.set(P, batch, cg.c, cg.h, cg.w, cg.c * cg.h * cg.w, cg.h * cg.w, cg.w, 1);
       pl.y.set(P, batch, cg.k, cg.oh, cg.ow, cg.k * cg.oh * cg.ow, cg.oh * cg.ow, cg.ow, 1);
@@ -509,8 +594,7 @@ class Engine {
       pl.w.set(P, CUDNN_TENSOR_NHWC, cg.kd, cg.fcg, kh, kw);
     }
     pl.bias.set(P, 1, cg.kd, 1, 1, cg.kd, 1, 1, 1);
-    pl.conv.set(op.layer.padding.h, op.layer.padding.w, op.layer.stride.h, op.layer.stride.w,
-                op.layer.dilation.h, op.layer.dilation.w, cg.groups, math);
+    pl.conv.set(cg.ph, cg.pw, cg.sh, cg.sw, cg.dh, cg.dw, cg.groups, math);
     pl.act.set(CUDNN_ACTIVATION_RELU);
     pl.fused = cg.packed && op.act.kind == Act::relu;
   }
@@ -533,14 +617,14 @@ class Engine {
     for (int i = 0; i < n; ++i) {
       if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType) &&
           perf[i].memory <= limit) {
-        return {static_cast<int>(perf[i].algo), static_cast<int>(perf[i].mathType), perf[i].memory};
+        return {static_cast<int>(perf[i].algo), static_cast<int>(perf[i].mathType), perf[i].memory, 1};
       }
     }
     // 16-bit: Strata's direct convolution kernel (algo -1); f32 NCHW always has an algorithm.
     STRATA_CHECK(P != DType::f32, "cuDNN's heuristics offer no convolution algorithm within "
                                       << limit << " workspace bytes for layer '"
                                       << detail::current_layer << "'");
-    return {-1, 0, 0};
+    return {-1, 0, 0, 0};
   }
 
   /// Chooses every convolution's algorithm at max_batch (heuristics, cache, or timing).
@@ -561,8 +645,13 @@ class Engine {
       OpPlan pl;
       describe_conv(op, mb, pl, P == DType::f32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
       AlgoChoice choice;
+      const ConvGeom cg = conv_geom(op);
+      const int window = cg.kh * cg.kw * cg.fcg;
       if (options_.tuning == Tuning::heuristic) {
-        choice = heuristic_choice(pl, std::size_t{1} << 30);
+        // A first layer with few input channels (padded to 8) is a small dot product per output:
+        // Strata's direct kernel beats cuDNN's implicit GEMM on the padded channels there.
+        const bool tiny_first = P != DType::f32 && cg.groups == 1 && cg.c < cg.cp && window <= 72;
+        choice = tiny_first ? AlgoChoice{-1, 0, 0, 0} : heuristic_choice(pl, std::size_t{1} << 30);
       } else {
         const std::string key = algo_key(op, mb);
         if (auto c = cache->find(key)) {
@@ -585,15 +674,33 @@ class Engine {
           if (st != CUDNN_STATUS_SUCCESS) {
             n = 0;  // nothing cuDNN can run: the heuristics (or the direct kernel) decide
           }
+          // Time every workable candidate as it will run: cuDNN's algorithms fused
+          // (conv+bias+add+relu in one call, where allowed) and unfused (conv, then Strata's
+          // epilogue), and for 16-bit Strata's direct kernel; keep the fastest.
+          float best_ms = 1e30f;
           bool found = false;
-          for (int j = 0; j < n && !found; ++j) {
-            if (perf[j].status == CUDNN_STATUS_SUCCESS && math_ok(perf[j].mathType)) {
-              choice = {static_cast<int>(perf[j].algo), static_cast<int>(perf[j].mathType), perf[j].memory};
-              found = true;
+          for (int j = 0; j < n; ++j) {
+            if (perf[j].status != CUDNN_STATUS_SUCCESS || !math_ok(perf[j].mathType) ||
+                perf[j].memory > find_ws.bytes()) {
+              continue;
+            }
+            pl.algo = perf[j].algo;
+            pl.conv.set_math(math_for(static_cast<int>(perf[j].mathType)));
+            for (int fuse = pl.fused ? 1 : 0; fuse >= 0; --fuse) {
+              const float ms = time_conv(op, i, pl, fuse == 1, mb, find_ws);
+              if (ms < best_ms) {
+                best_ms = ms;
+                choice = {static_cast<int>(perf[j].algo), static_cast<int>(perf[j].mathType),
+                          perf[j].memory, fuse};
+                found = true;
+              }
             }
           }
           if (!found) {
             choice = heuristic_choice(pl, find_ws.bytes());
+          }
+          if (P != DType::f32 && window <= 576 && (choice.algo < 0 || time_direct(op, i, mb) < best_ms)) {
+            choice = {-1, 0, 0, 0};
           }
           cache->put(key, choice);
           ++stats_.convs_timed;
@@ -604,6 +711,52 @@ class Engine {
     if (cache) {
       cache->save();
     }
+  }
+
+  /// Milliseconds per run of conv op `i` through cuDNN with `pl`'s algorithm, fused or not
+  /// (best of 3 after a warm-up); 1e30 when cuDNN declines.
+  float time_conv(const Op& op, int i, OpPlan& pl, bool fused, int batch, const DeviceBuffer& ws) {
+    const OpWeights& w = shared_->ops[static_cast<std::size_t>(i)];
+    const Event a = Event::create();
+    const Event b = Event::create();
+    float best = 1e30f;
+    for (int rep = 0; rep < 4; ++rep) {
+      a.record(stream_.get());
+      const cudnnStatus_t st = conv_call(op, w, pl, fused, tensor(op.in, batch), nullptr,
+                                         tensor(op.out, batch), ws, batch, stream_.get());
+      b.record(stream_.get());
+      b.synchronize();
+      if (st != CUDNN_STATUS_SUCCESS) {
+        char cleared[256];
+        cudnnGetLastErrorString(cleared, sizeof(cleared));
+        return 1e30f;
+      }
+      if (rep > 0) {
+        best = std::min(best, b.elapsed_ms_since(a));
+      }
+    }
+    return best;
+  }
+
+  /// Milliseconds per run of the direct convolution kernel for op `i` at `batch` (best of 3).
+  float time_direct(const Op& op, int i, int batch) {
+    const kernels::ConvShape cs = direct_shape(conv_geom(op), batch);
+    const OpWeights& w = shared_->ops[static_cast<std::size_t>(i)];
+    const Event a = Event::create();
+    const Event b = Event::create();
+    float best = 1e30f;
+    for (int rep = 0; rep < 4; ++rep) {
+      a.record(stream_.get());
+      kernels::conv_direct<T>(tensor(op.in, batch), static_cast<const T*>(w.weight.get()),
+                              static_cast<const float*>(w.bias_f32.get()), nullptr,
+                              tensor(op.out, batch), cs, op.act, stream_.get());
+      b.record(stream_.get());
+      b.synchronize();
+      if (rep > 0) {
+        best = std::min(best, b.elapsed_ms_since(a));
+      }
+    }
+    return best;
   }
 
   /// Descriptors and choices for all ops at `batch`; `ws_limit` = 0 means "no workspace yet"
@@ -619,6 +772,7 @@ class Engine {
       if (op.kind == OpKind::conv) {
         const AlgoChoice& c = shared_->algos[static_cast<std::size_t>(i)];
         describe_conv(op, batch, pl, math_for(c.math));
+        pl.fused = pl.fused && c.fuse != 0;
         if (c.algo < 0) {
           pl.direct = true;
           pl.fused = false;
@@ -741,14 +895,33 @@ class Engine {
   }
 
   /// The whole network on `s`: input conversion, every op, output conversion.
-  void run_all(BatchPlan& bp, int batch, cudaStream_t s, std::vector<Event>* events = nullptr) {
+  /// Whether op i writes the user's output directly (a final softmax/log_softmax, in f32).
+  static bool writes_user_output(int i) {
+    const Op& op = Network::graph.ops[i];
+    return op.out == Network::graph.output &&
+           (op.kind == OpKind::softmax || op.kind == OpKind::log_softmax);
+  }
+  /// Whether an output conversion step follows the ops.
+  static bool needs_output_step() {
     const auto& g = Network::graph;
-    if (events != nullptr) {
-      (*events)[0].record(s);
-    }
-    {
+    return g.num_ops == 0 || !writes_user_output(g.num_ops - 1);
+  }
+
+  /// Step k of the network on `s`: -1 the input conversion, 0..num_ops-1 the ops, num_ops the
+  /// output conversion (when needed).
+  void run_step(BatchPlan& bp, int batch, cudaStream_t s, int k) {
+    const auto& g = Network::graph;
+    if (k < 0) {
       const LayerScope scope("input");
       const Shape is = Network::input_spec.shape;
+      if (const int so = s2d_op(); so >= 0) {
+        const Op& op = g.ops[so];
+        const Shape ss = s2d_shape(op);
+        kernels::space_to_depth<T>(static_cast<const float*>(d_in_.as<float>()), tensor(g.input, batch),
+                                   batch, is.c, is.h, is.w, ss.h, ss.w, pad(ss.c),
+                                   op.layer.padding.h, op.layer.padding.w, s);
+        return;
+      }
       const int hw = is.h * is.w;
       const kernels::Strides ss = Network::input_spec.layout == Layout::nhwc
                                       ? kernels::nhwc_strides(is.c, hw)
@@ -759,18 +932,9 @@ class Engine {
       kernels::convert<float, T>(static_cast<const float*>(d_in_.as<float>()), ss,
                                  tensor(g.input, batch), ds, batch, is.c, cp, hw,
                                  layout == Layout::nhwc, s);
-    }
-    bool output_written = false;
-    for (int i = 0; i < g.num_ops; ++i) {
-      const bool last_to_out = g.ops[i].out == g.output &&
-                               (g.ops[i].kind == OpKind::softmax || g.ops[i].kind == OpKind::log_softmax);
-      if (events != nullptr) {
-        (*events)[static_cast<std::size_t>(i) + 1].record(s);  // end of the previous step
-      }
-      run_op(i, bp.ops[static_cast<std::size_t>(i)], batch, s, last_to_out);
-      output_written = output_written || last_to_out;
-    }
-    if (!output_written) {
+    } else if (k < g.num_ops) {
+      run_op(k, bp.ops[static_cast<std::size_t>(k)], batch, s, writes_user_output(k));
+    } else if (needs_output_step()) {
       const LayerScope scope("output");
       const Shape os = storage_shape(g.output);
       const int hw = os.h * os.w;
@@ -781,9 +945,42 @@ class Engine {
                                  d_out_.as<float>(), kernels::nchw_strides(os.c, hw), batch, os.c,
                                  os.c, hw, false, s);
     }
-    if (events != nullptr) {
-      events->back().record(s);  // the last op's time includes the output conversion
+  }
+
+  /// The whole network on `s`: input conversion, every op, output conversion.
+  void run_all(BatchPlan& bp, int batch, cudaStream_t s) {
+    for (int k = -1; k <= Network::graph.num_ops; ++k) {
+      run_step(bp, batch, s, k);
     }
+  }
+
+  /// One convolution through cuDNN: fused (conv + bias + z + relu in one call) or conv then
+  /// Strata's epilogue (bias + z + activation). Returns cuDNN's status (launch errors of the
+  /// epilogue throw).
+  cudnnStatus_t conv_call(const Op& op, const OpWeights& w, const OpPlan& pl, bool fused,
+                          const T* x, const T* z, T* y, const DeviceBuffer& ws, int batch,
+                          cudaStream_t s) const {
+    const float one = 1.0f;
+    const float zero = 0.0f;
+    if (fused) {
+      const float alpha2 = z != nullptr ? 1.0f : 0.0f;
+      return cudnnConvolutionBiasActivationForward(
+          cudnn_.get(), &one, pl.x.get(), x, pl.w.get(), w.weight.get(), pl.conv.get(), pl.algo,
+          ws.get(), ws.bytes(), &alpha2, pl.y.get(),
+          z != nullptr ? static_cast<const void*>(z) : static_cast<const void*>(y), pl.bias.get(),
+          w.bias.get(), pl.act.get(), pl.y.get(), y);
+    }
+    const cudnnStatus_t st =
+        cudnnConvolutionForward(cudnn_.get(), &one, pl.x.get(), x, pl.w.get(), w.weight.get(),
+                                pl.conv.get(), pl.algo, ws.get(), ws.bytes(), &zero, pl.y.get(), y);
+    if (st != CUDNN_STATUS_SUCCESS) {
+      return st;
+    }
+    const ConvGeom cg = conv_geom(op);
+    const std::int64_t total = static_cast<std::int64_t>(batch) * cg.kp * cg.oh * cg.ow;
+    kernels::pointwise<T>(y, z, y, nullptr, static_cast<const float*>(w.bias_f32.get()), op.act,
+                          total, cg.kp, cg.oh * cg.ow, cg.k, layout == Layout::nhwc, s);
+    return CUDNN_STATUS_SUCCESS;
   }
 
   void run_op(int i, OpPlan& pl, int batch, cudaStream_t s, bool to_user_out) {
@@ -802,44 +999,31 @@ class Engine {
     const std::int64_t out_total = static_cast<std::int64_t>(batch) * out_cp * out_hw;
     switch (op.kind) {
       case OpKind::conv: {
-        const float one = 1.0f;
-        const float zero = 0.0f;
         const ConvGeom cg = conv_geom(op);
         if (pl.direct) {
-          const LayerDesc& d = op.layer;
-          const kernels::ConvShape cs{batch, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow,
-                                      d.kernel.h, d.kernel.w, d.stride.h, d.stride.w,
-                                      d.padding.h, d.padding.w, d.dilation.h, d.dilation.w,
-                                      cg.groups, cg.fcg};
+          const kernels::ConvShape cs = direct_shape(cg, batch);
           kernels::conv_direct<T>(x, static_cast<const T*>(w.weight.get()),
                                   static_cast<const float*>(w.bias_f32.get()), z, y, cs, op.act, s);
           return;
         }
-        if (pl.fused) {
-          const float alpha2 = z != nullptr ? 1.0f : 0.0f;
-          const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
-              cudnn_.get(), &one, pl.x.get(), x, pl.w.get(), w.weight.get(), pl.conv.get(),
-              pl.algo, workspace_.get(), workspace_.bytes(), &alpha2, pl.y.get(),
-              z != nullptr ? static_cast<const void*>(z) : static_cast<const void*>(y),
-              pl.bias.get(), w.bias.get(), pl.act.get(), pl.y.get(), y);
-          if (st == CUDNN_STATUS_SUCCESS) {
-            return;
-          }
+        cudnnStatus_t st = conv_call(op, w, pl, pl.fused, x, z, y, workspace_, batch, s);
+        if (st != CUDNN_STATUS_SUCCESS && pl.fused) {
           cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
           STRATA_CUDA_CHECK(cudaStreamIsCapturing(s, &cs));
           if (st != CUDNN_STATUS_NOT_SUPPORTED || cs != cudaStreamCaptureStatusNone) {
-            STRATA_CUDNN_CHECK(st);
+            detail::throw_call_error("cuDNN", "cudnnConvolutionBiasActivationForward", STRATA_HERE,
+                                     static_cast<long>(st), detail::cudnn_message(st));
           }
           char cleared[256];
           cudnnGetLastErrorString(cleared, sizeof(cleared));
           pl.fused = false;  // cuDNN declined this configuration: conv + Strata epilogue
+          st = conv_call(op, w, pl, false, x, z, y, workspace_, batch, s);
         }
-        STRATA_CUDNN_CHECK(cudnnConvolutionForward(cudnn_.get(), &one, pl.x.get(), x, pl.w.get(),
-                                                   w.weight.get(), pl.conv.get(), pl.algo,
-                                                   workspace_.get(), workspace_.bytes(), &zero,
-                                                   pl.y.get(), y));
-        kernels::pointwise<T>(y, z, y, nullptr, static_cast<const float*>(w.bias_f32.get()),
-                              op.act, out_total, out_cp, out_hw, cg.k, nhwc, s);
+        if (st != CUDNN_STATUS_SUCCESS) {
+          detail::throw_call_error(
+              "cuDNN", pl.fused ? "cudnnConvolutionBiasActivationForward" : "cudnnConvolutionForward",
+              STRATA_HERE, static_cast<long>(st), detail::cudnn_message(st));
+        }
         return;
       }
       case OpKind::dense: {

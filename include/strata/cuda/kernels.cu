@@ -11,6 +11,8 @@ namespace strata::cuda::kernels {
                              std::int64_t, int, int, int, bool, cudaStream_t);                   \
   template void conv_direct<T>(const T*, const T*, const float*, const T*, T*, ConvShape,      \
                                ActDesc, cudaStream_t);                                           \
+  template void space_to_depth<T>(const float*, T*, int, int, int, int, int, int, int, int, int, \
+                                  cudaStream_t);                                                 \
   template void pool<T>(const T*, T*, PoolShape, bool, cudaStream_t);                            \
   template void global_avg_pool<T>(const T*, T*, int, int, int, bool, cudaStream_t);             \
   template void softmax<T, float>(const T*, Strides, float*, Strides, int, int, int, int, bool,  \

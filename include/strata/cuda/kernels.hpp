@@ -53,6 +53,13 @@ template <class T>
 void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape shape,
                  ActDesc act, cudaStream_t stream);
 
+/// f32 NCHW (n, c, h, w) → 16-bit NHWC space-to-depth blocks (n, sh, sw, scp): channel
+/// (ci·2 + dy)·2 + dx of block (Y, X) is input pixel (2Y + dy − pad_h, 2X + dx − pad_w) of
+/// channel ci (0 outside the input; slots >= 4c are 0).
+template <class T>
+void space_to_depth(const float* src, T* dst, int n, int c, int h, int w, int sh, int sw, int scp,
+                    int pad_h, int pad_w, cudaStream_t stream);
+
 /// Copies/converts (N, C, HW) from src (strides ss) to dst (strides ds, dcp channel slots per
 /// pixel; slots >= c are written as 0).
 template <class S, class D>
