@@ -261,8 +261,10 @@ class Engine {
       if (k == OpKind::conv) {
         const bool fused = it != batches_.end() && it->second.ops[i].fused;
         const bool direct = it != batches_.end() && it->second.ops[i].direct;
+        const bool gemm = it != batches_.end() && it->second.ops[i].gemm;
         os << (conv_geom(g.ops[i]).s2d ? "[space-to-depth input] " : "")
-           << (direct ? "strata conv_direct (bias, add, act fused)"
+           << (gemm ? "cublasLtMatmul (1x1 conv as GEMM, bias/add/relu in the epilogue)"
+               : direct ? "strata conv_direct (bias, add, act fused)"
                       : fused ? "cudnnConvolutionBiasActivationForward"
                               : "cudnnConvolutionForward + strata pointwise")
            << " algo " << (it != batches_.end() ? static_cast<int>(it->second.ops[i].algo) : -1);
@@ -310,7 +312,8 @@ class Engine {
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     std::size_t workspace = 0;
     bool fused = false;
-    bool direct = false;  // Strata's direct convolution kernel (cuDNN has no algorithm)
+    bool direct = false;  // Strata's direct convolution kernel (algo -1)
+    bool gemm = false;    // a 1×1 convolution on cuBLASLt (algo -2)
     MatmulDesc mm;
     MatrixLayout a, b, d;
     cublasLtMatmulAlgo_t lt_algo{};
@@ -651,7 +654,9 @@ class Engine {
         // A first layer with few input channels (padded to 8) is a small dot product per output:
         // Strata's direct kernel beats cuDNN's implicit GEMM on the padded channels there.
         const bool tiny_first = P != DType::f32 && cg.groups == 1 && cg.c < cg.cp && window <= 72;
-        choice = tiny_first ? AlgoChoice{-1, 0, 0, 0} : heuristic_choice(pl, std::size_t{1} << 30);
+        choice = tiny_first ? AlgoChoice{-1, 0, 0, 0}
+                 : gemm_ok(cg) ? AlgoChoice{-2, 0, 0, 0}
+                               : heuristic_choice(pl, std::size_t{1} << 30);
       } else {
         const std::string key = algo_key(op, mb);
         if (auto c = cache->find(key)) {
@@ -699,8 +704,15 @@ class Engine {
           if (!found) {
             choice = heuristic_choice(pl, find_ws.bytes());
           }
-          if (P != DType::f32 && window <= 576 && (choice.algo < 0 || time_direct(op, i, mb) < best_ms)) {
-            choice = {-1, 0, 0, 0};
+          if (P != DType::f32 && window <= 576) {
+            const float ms = time_direct(op, i, mb);
+            if (choice.algo < 0 || ms < best_ms) {
+              choice = {-1, 0, 0, 0};
+              best_ms = ms;
+            }
+          }
+          if (gemm_ok(cg) && time_gemm(op, i, mb, find_ws) < best_ms) {
+            choice = {-2, 0, 0, 0};
           }
           cache->put(key, choice);
           ++stats_.convs_timed;
@@ -759,6 +771,105 @@ class Engine {
     return best;
   }
 
+  /// cuBLASLt plan for D (mp × cols) = W (mp × kin, stored row-major) · X (kin × cols), all
+  /// column-major with features as rows, + bias (per row) + activation (relu in the epilogue,
+  /// others as a Strata kernel after), + C (= D's layout) when beta = 1.
+  void lt_plan(OpPlan& pl, int kin, int mp, std::int64_t cols, const void* bias, ActDesc act) const {
+    pl.mm = MatmulDesc::create();
+    pl.mm.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+    pl.mm.set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    const bool relu = act.kind == Act::relu;
+    pl.act_after = !relu && act.kind != Act::none;
+    pl.mm.set(CUBLASLT_MATMUL_DESC_EPILOGUE, relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS);
+    pl.mm.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+    const cudaDataType_t bias_type = cublas_type(P);
+    pl.mm.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
+    // Column-major view: D (mp × n) = Wᵀ-stored (kin × mp)ᵀ · X (kin × n): features are rows.
+    pl.a = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(mp), kin);
+    pl.b = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(cols), kin);
+    pl.d = MatrixLayout::create(P, static_cast<std::uint64_t>(mp), static_cast<std::uint64_t>(cols), mp);
+    const MatmulPreference pref = MatmulPreference::create();
+    pref.set_max_workspace(lt_workspace);
+    cublasLtMatmulHeuristicResult_t result{};
+    int count = 0;
+    STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_.get(), pl.mm.get(), pl.a.get(),
+                                                       pl.b.get(), pl.d.get(), pl.d.get(),
+                                                       pref.get(), 1, &result, &count));
+    STRATA_CHECK(count > 0, "cuBLASLt has no algorithm for layer '" << detail::current_layer
+                                                                     << "' with " << cols
+                                                                     << " columns");
+    pl.lt_algo = result.algo;
+  }
+
+  /// Whether a conv is a plain GEMM over pixels (16-bit NHWC, 1×1, no padding, one group):
+  /// then it runs on cuBLASLt (strided: after a Strata subsampling copy).
+  static bool gemm_ok(const ConvGeom& cg) {
+    return P != DType::f32 && cg.kh == 1 && cg.kw == 1 && cg.ph == 0 && cg.pw == 0 &&
+           cg.groups == 1 && !cg.s2d && cg.packed;
+  }
+  /// Scratch bytes the GEMM path needs at `batch` (the subsampled input), after Lt's workspace.
+  static std::size_t gemm_scratch(const ConvGeom& cg, int batch) {
+    if (cg.sh == 1 && cg.sw == 1) {
+      return 0;
+    }
+    return static_cast<std::size_t>(batch) * cg.oh * cg.ow * cg.cp * sizeof(T);
+  }
+  void plan_gemm(const Op& op, int i, int batch, OpPlan& pl) const {
+    const ConvGeom cg = conv_geom(op);
+    pl.gemm = true;
+    pl.fused = false;
+    lt_plan(pl, cg.cp, cg.kp, static_cast<std::int64_t>(batch) * cg.oh * cg.ow,
+            shared_->ops[static_cast<std::size_t>(i)].bias.get(), op.act);
+    pl.workspace = lt_workspace + gemm_scratch(cg, batch);
+  }
+  /// A 1×1 convolution as a GEMM: [subsample], D = W·X + bias (+ z, beta = 1), relu in the
+  /// epilogue, other activations after.
+  void gemm_call(const Op& op, const OpWeights& w, const OpPlan& pl, const T* x, const T* z, T* y,
+                 const DeviceBuffer& ws, int batch, cudaStream_t s) const {
+    const ConvGeom cg = conv_geom(op);
+    const T* src = x;
+    if (gemm_scratch(cg, batch) > 0) {
+      T* scratch = reinterpret_cast<T*>(ws.as<std::uint8_t>() + lt_workspace);
+      kernels::subsample<T>(x, scratch, batch, cg.h, cg.w, cg.cp, cg.oh, cg.ow, cg.sh, cg.sw, s);
+      src = scratch;
+    }
+    const float one = 1.0f;
+    const float beta = z != nullptr ? 1.0f : 0.0f;
+    const void* c = z != nullptr ? static_cast<const void*>(z) : static_cast<const void*>(y);
+    STRATA_CUBLAS_CHECK(cublasLtMatmul(lt_.get(), pl.mm.get(), &one, w.weight.get(), pl.a.get(),
+                                       src, pl.b.get(), &beta, c, pl.d.get(), y, pl.d.get(),
+                                       &pl.lt_algo, ws.get(), lt_workspace, s));
+    if (pl.act_after) {
+      const std::int64_t total = static_cast<std::int64_t>(batch) * cg.kp * cg.oh * cg.ow;
+      kernels::pointwise<T>(y, nullptr, y, nullptr, nullptr, op.act, total, cg.kp, cg.oh * cg.ow,
+                            cg.k, true, s);
+    }
+  }
+  /// Milliseconds per run of the GEMM path for op `i` at `batch` (best of 3), 1e30 if the
+  /// scratch does not fit `ws`.
+  float time_gemm(const Op& op, int i, int batch, const DeviceBuffer& ws) {
+    const ConvGeom cg = conv_geom(op);
+    if (lt_workspace + gemm_scratch(cg, batch) > ws.bytes()) {
+      return 1e30f;
+    }
+    OpPlan pl;
+    plan_gemm(op, i, batch, pl);
+    const OpWeights& w = shared_->ops[static_cast<std::size_t>(i)];
+    const Event a = Event::create();
+    const Event b = Event::create();
+    float best = 1e30f;
+    for (int rep = 0; rep < 4; ++rep) {
+      a.record(stream_.get());
+      gemm_call(op, w, pl, tensor(op.in, batch), nullptr, tensor(op.out, batch), ws, batch, stream_.get());
+      b.record(stream_.get());
+      b.synchronize();
+      if (rep > 0) {
+        best = std::min(best, b.elapsed_ms_since(a));
+      }
+    }
+    return best;
+  }
+
   /// Descriptors and choices for all ops at `batch`; `ws_limit` = 0 means "no workspace yet"
   /// (construction: any size the shared choice needs).
   BatchPlan make_plan(int batch, std::size_t ws_limit) const {
@@ -773,6 +884,10 @@ class Engine {
         const AlgoChoice& c = shared_->algos[static_cast<std::size_t>(i)];
         describe_conv(op, batch, pl, math_for(c.math));
         pl.fused = pl.fused && c.fuse != 0;
+        if (c.algo == -2 && gemm_ok(conv_geom(op))) {
+          plan_gemm(op, i, batch, pl);
+          continue;
+        }
         if (c.algo < 0) {
           pl.direct = true;
           pl.fused = false;
@@ -796,32 +911,8 @@ class Engine {
         }
         pl.workspace = ws;
       } else if (op.kind == OpKind::dense) {
-        const int kin = dense_kin(op);
-        const int mp = pad(op.layer.out_channels);
-        pl.mm = MatmulDesc::create();
-        pl.mm.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
-        pl.mm.set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
-        const bool relu = op.act.kind == Act::relu;
-        pl.act_after = !relu && op.act.kind != Act::none;
-        pl.mm.set(CUBLASLT_MATMUL_DESC_EPILOGUE, relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS);
-        const void* bias = shared_->ops[static_cast<std::size_t>(i)].bias.get();
-        pl.mm.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-        const cudaDataType_t bias_type = cublas_type(P);
-        pl.mm.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
-        // Column-major view: D (mp × n) = Wᵀ-stored (kin × mp)ᵀ · X (kin × n): features are rows.
-        pl.a = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(mp), kin);
-        pl.b = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(batch), kin);
-        pl.d = MatrixLayout::create(P, static_cast<std::uint64_t>(mp), static_cast<std::uint64_t>(batch), mp);
-        const MatmulPreference pref = MatmulPreference::create();
-        pref.set_max_workspace(lt_workspace);
-        cublasLtMatmulHeuristicResult_t result{};
-        int count = 0;
-        STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_.get(), pl.mm.get(), pl.a.get(),
-                                                           pl.b.get(), pl.d.get(), pl.d.get(),
-                                                           pref.get(), 1, &result, &count));
-        STRATA_CHECK(count > 0, "cuBLASLt has no algorithm for dense layer '"
-                                    << op.label.view() << "' at batch " << batch);
-        pl.lt_algo = result.algo;
+        lt_plan(pl, dense_kin(op), pad(op.layer.out_channels), batch,
+                shared_->ops[static_cast<std::size_t>(i)].bias.get(), op.act);
         pl.workspace = lt_workspace;
       }
     }
@@ -1000,6 +1091,10 @@ class Engine {
     switch (op.kind) {
       case OpKind::conv: {
         const ConvGeom cg = conv_geom(op);
+        if (pl.gemm) {
+          gemm_call(op, w, pl, x, z, y, workspace_, batch, s);
+          return;
+        }
         if (pl.direct) {
           const kernels::ConvShape cs = direct_shape(cg, batch);
           kernels::conv_direct<T>(x, static_cast<const T*>(w.weight.get()),

@@ -13,6 +13,7 @@ namespace strata::cuda::kernels {
                                ActDesc, cudaStream_t);                                           \
   template void space_to_depth<T>(const float*, T*, int, int, int, int, int, int, int, int, int, \
                                   cudaStream_t);                                                 \
+  template void subsample<T>(const T*, T*, int, int, int, int, int, int, int, int, cudaStream_t); \
   template void pool<T>(const T*, T*, PoolShape, bool, cudaStream_t);                            \
   template void global_avg_pool<T>(const T*, T*, int, int, int, bool, cudaStream_t);             \
   template void softmax<T, float>(const T*, Strides, float*, Strides, int, int, int, int, bool,  \

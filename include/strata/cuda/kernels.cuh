@@ -471,7 +471,44 @@ __global__ void space_to_depth_kernel(const float* __restrict__ src, T* __restri
   }
 }
 
+template <class T, class I>
+__global__ void subsample_kernel(const T* __restrict__ src, T* __restrict__ dst, int n, int h,
+                                 int w, int cp, int oh, int ow, int sh, int sw) {
+  const int groups = cp / 8;
+  const I total = static_cast<I>(n) * oh * ow * groups;
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const int g = static_cast<int>(i % groups);
+    const I pix = i / groups;
+    const int ox = static_cast<int>(pix % ow);
+    const int oy = static_cast<int>((pix / ow) % oh);
+    const I img = pix / (static_cast<I>(ow) * oh);
+    const T* s = src + ((img * h + static_cast<I>(oy) * sh) * w + static_cast<I>(ox) * sw) * cp + g * 8;
+    T* d = dst + pix * cp + g * 8;
+    if constexpr (sizeof(T) == 2) {
+      *reinterpret_cast<uint4*>(d) = *reinterpret_cast<const uint4*>(s);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        d[j] = s[j];
+      }
+    }
+  }
+}
+
 }  // namespace device
+
+template <class T>
+void subsample(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow, int sh, int sw,
+               cudaStream_t stream) {
+  const std::int64_t total = static_cast<std::int64_t>(n) * oh * ow * (cp / 8);
+  if (fits32(static_cast<std::int64_t>(n) * h * w * cp)) {
+    device::subsample_kernel<T, int><<<device::blocks_for(total), 256, 0, stream>>>(src, dst, n, h, w, cp, oh, ow, sh, sw);
+  } else {
+    device::subsample_kernel<T, std::int64_t><<<device::blocks_for(total), 256, 0, stream>>>(src, dst, n, h, w, cp, oh, ow, sh, sw);
+  }
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
 
 template <class T>
 void space_to_depth(const float* src, T* dst, int n, int c, int h, int w, int sh, int sw, int scp,

@@ -60,6 +60,12 @@ template <class T>
 void space_to_depth(const float* src, T* dst, int n, int c, int h, int w, int sh, int sw, int scp,
                     int pad_h, int pad_w, cudaStream_t stream);
 
+/// NHWC (n, h, w, cp) → (n, oh, ow, cp) taking pixel (oy·sh, ox·sw): the input of a strided 1×1
+/// convolution run as a GEMM. cp must be a multiple of 8 (16-byte copies).
+template <class T>
+void subsample(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow, int sh, int sw,
+               cudaStream_t stream);
+
 /// Copies/converts (N, C, HW) from src (strides ss) to dst (strides ds, dcp channel slots per
 /// pixel; slots >= c are written as 0).
 template <class S, class D>
