@@ -410,8 +410,9 @@ class Engine {
     return g;
   }
   static kernels::ConvShape direct_shape(const ConvGeom& cg, int batch) {
+    const int creal = cg.groups == 1 ? cg.c : cg.fcg;
     return {batch, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow, cg.kh, cg.kw,
-            cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg};
+            cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, creal};
   }
   static int dense_kin(const Op& op) {
     const Shape s = storage_shape(op.in);

@@ -44,6 +44,7 @@ struct PoolShape {
 /// (slots >= k are written as 0).
 struct ConvShape {
   int n, cp, h, w, k, kd, kp, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups, cg;
+  int creal;  ///< input channels per group that hold data (≤ cg; the rest are zero padding)
 };
 
 /// Direct convolution, NHWC, f32 accumulation, with the epilogue fused:
