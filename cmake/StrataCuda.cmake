@@ -45,13 +45,28 @@ if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY)
 endif()
 message(STATUS "strata: cuDNN ${CUDNN_INCLUDE_DIR} ${CUDNN_LIBRARY}")
 
+# CMake < 3.27 does not know that nvcc 12+ supports C++20 and rejects cuda_std_20; tell it.
+if(NOT "cuda_std_20" IN_LIST CMAKE_CUDA_COMPILE_FEATURES)
+  list(APPEND CMAKE_CUDA_COMPILE_FEATURES cuda_std_20)
+  set(CMAKE_CUDA20_COMPILE_FEATURES cuda_std_20)
+  set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+  set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+endif()
+
+# Strata's CUDA kernels: the one nvcc translation unit (kernels.cu), instantiated for f32, f16
+# and bf16. Everything that names a network type (Engine, tests, examples) is host C++: nvcc's
+# host code generation cannot name types with class-type template arguments.
+add_library(strata_cuda_kernels STATIC ${PROJECT_SOURCE_DIR}/include/strata/cuda/kernels.cu)
+target_link_libraries(strata_cuda_kernels PUBLIC strata::strata CUDA::cudart CUDA::cublas
+                      CUDA::cublasLt "${CUDNN_LIBRARY}")
+target_include_directories(strata_cuda_kernels SYSTEM PUBLIC "${CUDNN_INCLUDE_DIR}"
+                           ${CUDAToolkit_INCLUDE_DIRS})
+target_compile_features(strata_cuda_kernels PRIVATE cuda_std_20)
+target_compile_options(strata_cuda_kernels PRIVATE
+  $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcudafe=--diag_suppress=177>)
+
+# strata::cuda: the host library plus the CUDA backend (link it; include strata/cuda/engine.hpp).
 add_library(strata_cuda INTERFACE)
 add_library(strata::cuda ALIAS strata_cuda)
-target_link_libraries(strata_cuda INTERFACE strata::strata CUDA::cudart CUDA::cublas CUDA::cublasLt
-                      "${CUDNN_LIBRARY}")
-target_include_directories(strata_cuda SYSTEM INTERFACE "${CUDNN_INCLUDE_DIR}")
-target_compile_features(strata_cuda INTERFACE cuda_std_20)
-target_compile_options(strata_cuda INTERFACE
-  $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcudafe=--diag_suppress=177>)
-set_target_properties(strata_cuda PROPERTIES EXPORT_NAME cuda)
+target_link_libraries(strata_cuda INTERFACE strata_cuda_kernels)
 set(STRATA_HAVE_CUDA ON)

@@ -4,8 +4,8 @@
 # 1. finds cuDNN: $CUDNN_ROOT, the CUDA install, the system, or PyTorch's nvidia.cudnn package
 #    (its lib directory also goes on LD_LIBRARY_PATH);
 # 2. configures (CMAKE_CUDA_ARCHITECTURES=90 unless $CUDA_ARCH says otherwise) and builds the GPU
-#    test binary and the benchmark with all cores;
-# 3. runs `ctest -L gpu --output-on-failure`;
+#    test binary, the benchmark and the MNIST example with all cores;
+# 3. runs `ctest -L gpu --output-on-failure` (the GPU tests and the MNIST example on the GPU);
 # 4. runs compute-sanitizer memcheck on the GPU test binary (every test but ResNet-18, whose
 #    cuDNN kernels run too slowly under the sanitizer; STRATA_SANITIZE_ALL=1 includes it);
 # 5. with --bench, prints the time per forward of the canonical networks.
@@ -58,10 +58,10 @@ if [ -d "$ROOT/.deps" ]; then
 fi
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
   -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DCUDNN_ROOT="$CUDNN" \
-  -DSTRATA_BUILD_EXAMPLES=OFF -DSTRATA_BUILD_BENCHMARKS=OFF "${EXTRA[@]}" >"$BUILD.configure.log" 2>&1 ||
+  -DSTRATA_BUILD_EXAMPLES=ON -DSTRATA_BUILD_BENCHMARKS=OFF "${EXTRA[@]}" >"$BUILD.configure.log" 2>&1 ||
   { cat "$BUILD.configure.log"; exit 1; }
 grep -E "strata:" "$BUILD.configure.log" || true
-cmake --build "$BUILD" --target strata_gpu_tests strata_gpu_bench -j"$JOBS"
+cmake --build "$BUILD" --target strata_gpu_tests strata_gpu_bench mnist -j"$JOBS"
 
 STATUS=0
 ctest --test-dir "$BUILD" -L gpu --output-on-failure || STATUS=1

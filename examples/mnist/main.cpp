@@ -21,7 +21,8 @@
 
 #include "idx.hpp"
 #if defined(STRATA_EXAMPLE_CUDA)
-#include <strata/cuda.cuh>
+#include <strata/cuda/device.hpp>
+#include <strata/cuda/engine.hpp>
 #endif
 
 using namespace strata;
