@@ -11,4 +11,5 @@
 #include "strata/cuda/engine.hpp"
 #include "strata/cuda/kernels.cuh"
 #include "strata/cuda/kernels.hpp"
+#include "strata/cuda/profiler.hpp"
 #include "strata/cuda/resources.hpp"

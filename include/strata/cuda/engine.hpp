@@ -15,6 +15,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <nvtx3/nvToolsExt.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -41,6 +42,16 @@
 #include "strata/weights/weights.hpp"
 
 namespace strata::cuda {
+
+/// An NVTX range for the lifetime of the object (header-only NVTX 3: no library to link; a no-op
+/// unless a tool such as Nsight Systems is attached).
+class NvtxRange {
+ public:
+  explicit NvtxRange(const char* name) { nvtxRangePushA(name); }
+  ~NvtxRange() { nvtxRangePop(); }
+  NvtxRange(const NvtxRange&) = delete;
+  NvtxRange& operator=(const NvtxRange&) = delete;
+};
 
 /// How convolution algorithms are chosen: cuDNN's heuristics (instant), or by timing every
 /// candidate once at construction (results kept in EngineOptions::algo_cache).
@@ -117,6 +128,7 @@ template <class Net, DType P>
 class Engine {
  public:
   using Network = std::remove_cvref_t<Net>;
+  static constexpr DType precision = P;
   using T = typename StorageOf<P>::type;
   /// Storage layout of activations: NCHW for f32, NHWC (channels padded to 8) for 16-bit.
   static constexpr Layout layout = P == DType::f32 ? Layout::nchw : Layout::nhwc;
@@ -216,6 +228,10 @@ class Engine {
       if (k == g.num_ops && !needs_output_step()) {
         break;
       }
+      const std::string name = k < 0              ? std::string("input")
+                               : k < g.num_ops ? std::string(g.ops[k].label.view())
+                                               : std::string("output");
+      const NvtxRange range(name.c_str());  // one range per step, for Nsight Systems
       STRATA_CUDA_CHECK(cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeThreadLocal));
       try {
         run_step(bp, batch, stream_.get(), k);
@@ -243,8 +259,7 @@ class Engine {
         runs.push_back(b.elapsed_ms_since(a) * 1000.0f / static_cast<float>(iters));
       }
       std::sort(runs.begin(), runs.end());
-      out.emplace_back(k < 0 ? std::string("input") : k < g.num_ops ? std::string(g.ops[k].label.view()) : std::string("output"),
-                       runs[2]);
+      out.emplace_back(name, runs[2]);
     }
     return out;
   }

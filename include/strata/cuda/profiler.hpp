@@ -1,0 +1,177 @@
+#pragma once
+/// The per-layer profiler (TensorRT's IProfiler in spirit) and the memory report. For every
+/// executed op — named after the declared layers it fused, "layer1.0.conv2+bn2+add+relu" — its
+/// GPU time, share of the total, FLOPs and bytes from the compile-time cost model, and the
+/// achieved TFLOP/s and GB/s against measured ceilings. Printed as a table; the rows are data.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <iomanip>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/engine.hpp"
+#include "strata/pipeline/memory_plan.hpp"
+
+namespace strata::cuda {
+
+/// The GPU's measured ceilings (0 = unknown): dense f16 tensor TFLOP/s and device-memory GB/s
+/// (bytes read + written), as the benchmark measures them.
+struct Ceilings {
+  double tflops = 0.0;
+  double gbs = 0.0;
+};
+
+/// One step of a forward: an op (or the input/output conversion), its time and cost.
+struct LayerProfile {
+  std::string label;         ///< "conv1+bn1+relu", or "input" / "output"
+  std::string kind;          ///< "conv", "dense", ..., "convert"
+  double us = 0.0;           ///< GPU time per forward, median
+  double share = 0.0;        ///< of the sum over steps
+  std::int64_t flops = 0;    ///< for the whole batch
+  std::int64_t bytes = 0;    ///< activations read and written + weights read, whole batch
+  double tflops = 0.0;       ///< achieved
+  double gbs = 0.0;          ///< achieved
+  double roofline = 0.0;     ///< floor time / measured time (1 = at the ceiling); 0 if unknown
+};
+
+/// A profile of one engine at one batch size.
+struct ProfileReport {
+  std::string network;
+  std::string precision;
+  int batch = 0;
+  Ceilings ceilings{};
+  std::vector<LayerProfile> steps;
+  double total_us = 0.0;  ///< sum of the steps (each timed alone, so a little above one replay)
+
+  /// The table: step, kind, µs, share, GFLOP, MB, TFLOP/s, GB/s, fraction of the roofline.
+  void print(std::ostream& os) const {
+    const auto flags = os.flags();
+    os << "Per-layer profile: " << network << ", " << precision << ", batch " << batch
+       << " (GPU time per step, each step replayed alone)\n";
+    os << std::left << std::setw(40) << "op" << std::setw(9) << "kind" << std::right
+       << std::setw(10) << "us" << std::setw(8) << "share" << std::setw(10) << "GFLOP"
+       << std::setw(10) << "MB" << std::setw(9) << "TFLOP/s" << std::setw(9) << "GB/s"
+       << std::setw(10) << "roofline" << "\n";
+    os << std::fixed;
+    for (const LayerProfile& s : steps) {
+      std::string label = s.label.size() > 39 ? s.label.substr(0, 36) + "..." : s.label;
+      os << std::left << std::setw(40) << label << std::setw(9) << s.kind << std::right
+         << std::setprecision(1) << std::setw(10) << s.us << std::setw(7) << 100.0 * s.share
+         << "%" << std::setprecision(3) << std::setw(10) << s.flops / 1e9 << std::setw(10)
+         << s.bytes / 1e6 << std::setprecision(1) << std::setw(9) << s.tflops << std::setw(9)
+         << s.gbs << std::setw(9) << (s.roofline > 0 ? 100.0 * s.roofline : 0.0) << "%\n";
+    }
+    os << std::setprecision(1) << "total " << total_us << " us";
+    if (ceilings.tflops > 0) {
+      os << "; ceilings " << ceilings.tflops << " TFLOP/s, " << ceilings.gbs << " GB/s";
+    }
+    os << "\n";
+    os.flags(flags);
+  }
+};
+
+/// Profiles `engine` at `batch`: each step's GPU time (Engine::profile), joined with the
+/// compile-time cost model of its op.
+template <class Net, DType P>
+[[nodiscard]] ProfileReport profile_layers(Engine<Net, P>& engine, int batch,
+                                           std::string network_name = {}, Ceilings ceilings = {},
+                                           int iters = 50) {
+  using Network = std::remove_cvref_t<Net>;
+  constexpr auto& g = Network::graph;
+  constexpr Layout layout = P == DType::f32 ? Layout::nchw : Layout::nhwc;
+  const auto times = engine.profile(batch, iters);
+  ProfileReport r;
+  r.network = std::move(network_name);
+  r.precision = std::string(dtype_name(P));
+  r.batch = batch;
+  r.ceilings = ceilings;
+  auto activation = [&](TensorSpec spec) { return tensor_bytes(spec, P, layout) * batch; };
+  for (const auto& [label, us] : times) {
+    LayerProfile s;
+    s.label = label;
+    s.us = us;
+    const Op* op = nullptr;
+    for (int i = 0; i < g.num_ops; ++i) {
+      if (g.ops[i].label.view() == label) {
+        op = &g.ops[i];
+        break;
+      }
+    }
+    if (op != nullptr) {
+      s.kind = std::string(op_kind_name(op->kind));
+      s.flops = op->flops * batch;
+      s.bytes = activation(op->in_spec) + activation(op->out_spec) +
+                (op->in2 >= 0 ? activation(op->out_spec) : 0);
+      if (op->weight >= 0) {
+        s.bytes += g.params[op->weight].spec.numel() * dtype_size(P);
+      }
+      if (op->bias >= 0 || op->bn >= 0) {
+        s.bytes += static_cast<std::int64_t>(op->layer.out_channels) * dtype_size(P);
+      }
+    } else {  // the f32 input/output conversion: read f32, write the storage type (or back)
+      s.kind = "convert";
+      const TensorSpec spec = label == "input" ? Network::input_spec : Network::output_spec;
+      s.bytes = spec.shape.numel() * batch * 4 + tensor_bytes(spec, P, layout) * batch;
+    }
+    s.tflops = s.us > 0 ? static_cast<double>(s.flops) / (s.us * 1e6) : 0.0;
+    s.gbs = s.us > 0 ? static_cast<double>(s.bytes) / (s.us * 1e3) : 0.0;
+    if (ceilings.tflops > 0 && ceilings.gbs > 0 && s.us > 0) {
+      const double floor_us = std::max(static_cast<double>(s.flops) / (ceilings.tflops * 1e6),
+                                       static_cast<double>(s.bytes) / (ceilings.gbs * 1e3));
+      s.roofline = floor_us / s.us;
+    }
+    r.total_us += s.us;
+    r.steps.push_back(std::move(s));
+  }
+  for (LayerProfile& s : r.steps) {
+    s.share = r.total_us > 0 ? s.us / r.total_us : 0.0;
+  }
+  return r;
+}
+
+/// Device memory of one engine: what the plan and construction asked for, and what the device
+/// actually lost (cudaMemGetInfo before and after construction, handles included).
+struct MemoryReport {
+  std::int64_t planned_arena = 0;    ///< Net::plan_for<P, layout>.arena_bytes(max_batch)
+  std::int64_t arena = 0;            ///< allocated for activations
+  std::int64_t workspace = 0;        ///< the shared cuDNN/cuBLASLt workspace
+  std::int64_t weights = 0;          ///< folded, converted, padded weights
+  std::int64_t device_taken = 0;     ///< free memory before construction − after
+
+  void print(std::ostream& os) const {
+    os << "Memory: planned arena " << planned_arena << " B, arena " << arena << " B, workspace "
+       << workspace << " B, weights " << weights << " B; device memory taken "
+       << device_taken << " B (handles, I/O buffers and allocator granularity included)\n";
+  }
+};
+
+/// Builds an engine with `make()` (a callable returning Engine<Net, P>) and reports its memory.
+template <class Make>
+[[nodiscard]] auto build_and_measure(Make&& make) {
+  STRATA_CUDA_CHECK(cudaFree(nullptr));  // create the context first: not the engine's memory
+  std::size_t free_before = 0;
+  std::size_t free_after = 0;
+  std::size_t total = 0;
+  STRATA_CUDA_CHECK(cudaMemGetInfo(&free_before, &total));
+  auto engine = make();
+  STRATA_CUDA_CHECK(cudaDeviceSynchronize());
+  STRATA_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
+  using E = decltype(engine);
+  using Network = typename E::Network;
+  constexpr DType p = E::precision;
+  constexpr Layout layout = p == DType::f32 ? Layout::nchw : Layout::nhwc;
+  MemoryReport m;
+  m.planned_arena = Network::template plan_for<p, layout>.arena_bytes(engine.max_batch());
+  m.arena = static_cast<std::int64_t>(engine.stats().arena_bytes);
+  m.workspace = static_cast<std::int64_t>(engine.stats().workspace_bytes);
+  m.weights = static_cast<std::int64_t>(engine.stats().weight_bytes);
+  m.device_taken = static_cast<std::int64_t>(free_before) - static_cast<std::int64_t>(free_after);
+  return std::pair<E, MemoryReport>(std::move(engine), m);
+}
+
+}  // namespace strata::cuda

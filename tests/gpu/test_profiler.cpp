@@ -1,0 +1,46 @@
+// The per-layer profiler and the memory report on a real engine.
+#include <sstream>
+
+#include <strata/cuda/profiler.hpp>
+#include <strata/models/resnet.hpp>
+
+#include "gpu_test.hpp"
+
+using namespace strata;
+
+TEST_CASE("per-layer profile of a residual network: every op, named after its fused layers") {
+  using Net = decltype(input<16, 16, 16> | models::basic_block<32, 2, true>() | global_avg_pool |
+                       flatten | named<"fc">(dense<10>) | softmax);
+  auto [engine, memory] = cuda::build_and_measure([] {
+    return cuda::Engine<Net, DType::f16>(Weights<Net>::random(3), cuda::EngineOptions{.max_batch = 8});
+  });
+  const auto report = cuda::profile_layers(engine, 8, "block", cuda::Ceilings{700.0, 3000.0}, 10);
+  std::ostringstream os;
+  report.print(os);
+  MESSAGE(os.str());
+  memory.print(os);
+  MESSAGE(os.str());
+  int ops_seen = 0;
+  double share = 0.0;
+  for (const auto& s : report.steps) {
+    CHECK(s.us > 0.0);
+    share += s.share;
+    if (s.kind != "convert") {
+      ++ops_seen;
+      CHECK(s.bytes > 0);
+    }
+  }
+  CHECK(ops_seen == Net::graph.num_ops);
+  CHECK(share == doctest::Approx(1.0).epsilon(1e-6));
+  CHECK(os.str().find("conv2+bn2+add+relu") != std::string::npos);
+  CHECK(os.str().find("downsample.0+1") != std::string::npos);
+  // The conv ops carry the cost model's FLOPs, scaled by the batch.
+  for (const auto& s : report.steps) {
+    if (s.label == "conv1+bn1+relu") {
+      CHECK(s.flops == Net::graph.ops[1].flops * 8);
+    }
+  }
+  CHECK(memory.arena >= memory.planned_arena);
+  CHECK(memory.weights > 0);
+  CHECK(memory.device_taken >= memory.arena + memory.weights);
+}
