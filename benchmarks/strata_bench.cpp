@@ -35,6 +35,7 @@
 #include "fill_random.hpp"
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/engine.hpp"
+#include "strata/cuda/profiler.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/models/mnist_cnn.hpp"
 #include "strata/models/resnet.hpp"
@@ -68,6 +69,9 @@ struct Args {
   std::string weights, save_weights, input, save_input, dump_output, out_json, commit, algo_cache;
   bool measured = false;
   bool ceilings = false;
+  bool profile = false;         // print the per-layer profile and add it to the JSON line
+  double ceil_tflops = 0.0;     // measured ceilings for the profile's roofline column
+  double ceil_gbs = 0.0;
   int repeats = 9;
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
   double target_ms = 50.0;   // GPU time per repeat when calibrating
@@ -80,6 +84,7 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--algo-cache F] [--repeats R] [--iters N]\n"
+               "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n";
   std::exit(2);
 }
@@ -126,6 +131,12 @@ Args parse_args(int argc, char** argv) {
       a.iters = number(i);
     } else if (k == "--ceilings") {
       a.ceilings = true;
+    } else if (k == "--profile") {
+      a.profile = true;
+    } else if (k == "--ceiling-tflops") {
+      a.ceil_tflops = std::stod(value(i));
+    } else if (k == "--ceiling-gbs") {
+      a.ceil_gbs = std::stod(value(i));
     } else if (k == "--tuning") {
       const std::string t = value(i);
       if (t != "heuristic" && t != "measured") {
@@ -375,7 +386,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
   opt.algo_cache = a.algo_cache;
   opt.capture_batches = {batch};
   const auto t0 = std::chrono::steady_clock::now();
-  sc::Engine<Net, P> engine(w, opt);
+  auto [engine, memory] = sc::build_and_measure([&] { return sc::Engine<Net, P>(w, opt); });
   const double build_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -436,6 +447,24 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"commit", a.commit},
             {"status", nonfinite == 0 ? "ok" : "NONFINITE"}});
   j.update(timing_json(t));
+  j["memory"] = Json{{"planned_arena_bytes", memory.planned_arena},
+                     {"arena_bytes", memory.arena},
+                     {"workspace_bytes", memory.workspace},
+                     {"weight_bytes", memory.weights},
+                     {"device_taken_bytes", memory.device_taken}};
+  if (a.profile) {
+    const sc::ProfileReport p = sc::profile_layers(engine, batch, std::string(c.network) + " " + std::string(c.id),
+                                                   sc::Ceilings{a.ceil_tflops, a.ceil_gbs}, 20);
+    p.print(std::cout);
+    memory.print(std::cout);
+    Json steps = Json::array();
+    for (const sc::LayerProfile& l : p.steps) {
+      steps.push_back({{"op", l.label}, {"kind", l.kind}, {"us", l.us}, {"share", l.share},
+                       {"flops", l.flops}, {"bytes", l.bytes}, {"tflop_per_s", l.tflops},
+                       {"gb_per_s", l.gbs}, {"roofline_fraction", l.roofline}});
+    }
+    j["profile"] = steps;
+  }
   emit(a, j);
   return nonfinite == 0 ? 0 : 1;
 }

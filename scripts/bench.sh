@@ -112,6 +112,16 @@ CASES=("M1 f32 1" "M1 f16 1" "M1 bf16 1"
        "R3 f16 1" "R3 f16 256")
 network() { case "$1" in M*) echo mnist_cnn ;; R3) echo resnet50 ;; *) echo resnet18 ;; esac; }
 in_shape() { case "$1" in M*) echo 1x28x28 ;; *) echo 3x224x224 ;; esac; }
+# The per-layer profiles' roofline column uses the f16 GEMM and copy ceilings just measured.
+CEIL_ARGS=()
+if [ -s "$WORK/ceilings.jsonl" ]; then
+  read -r CEIL_TF CEIL_GB < <("$PY" -c '
+import json, sys
+c = {j["name"]: j.get("gb_per_s") or j.get("tflop_per_s") for j in map(json.loads, open(sys.argv[1]))
+     if j.get("kind") == "ceiling" and j.get("status", "ok") == "ok"}
+print(c.get("gemm_f16", 0), c.get("copy_d2d", 0))' "$WORK/ceilings.jsonl" || echo "0 0")
+  CEIL_ARGS=(--ceiling-tflops "${CEIL_TF:-0}" --ceiling-gbs "${CEIL_GB:-0}")
+fi
 touch "$WORK/strata.jsonl"
 for c in "${CASES[@]}"; do
   read -r id prec batch <<< "$c"
@@ -128,7 +138,7 @@ for c in "${CASES[@]}"; do
   rc=0
   timeout 300 "$BENCH" --case "$id" --precision "$prec" --batch "$batch" "${wa[@]}" "${xa[@]}" \
     --dump-output "$WORK/output_${id}_${prec}_b$batch.safetensors" --tuning "$TUNING" \
-    --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
+    --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
   if [ "$rc" != 0 ] && [ "$(wc -l < "$WORK/strata.jsonl")" = "$before" ]; then
     # It died without saying why (a crash or the timeout): record the case as an error.
     printf '{"kind":"timing","side":"strata","case":"%s","network":"%s","precision":"%s","batch":%s,"status":"ERROR","error":"strata_bench exited with status %s","commit":"%s"}\n' \
