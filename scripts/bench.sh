@@ -22,7 +22,7 @@ ARCH=${CUDA_ARCH:-90}
 PY=${PYTHON:-python3}
 QUICK=0
 BUDGET=210
-TUNING=heuristic
+TUNING=measured  # TensorRT-style: time the candidate algorithms at engine construction
 ONLY=""
 ARGS="$*"
 
