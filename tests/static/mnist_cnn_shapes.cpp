@@ -42,6 +42,8 @@ static_assert(Net::graph.ops[0].kind == OpKind::conv && Net::graph.ops[0].bn == 
               Net::graph.ops[0].act.kind == Act::relu);
 static_assert(Net::graph.ops[0].label.view() == "0+1+relu");
 static_assert(Net::graph.ops[1].kind == OpKind::max_pool);
+static_assert(Net::graph.ops[1].label.view() == "max_pool#3");  // unnamed: kind and position
+static_assert(Net::graph.ops[3].label.view() == "max_pool#7");
 static_assert(Net::graph.ops[4].kind == OpKind::dense && Net::graph.ops[4].act.kind == Act::relu);
 static_assert(Net::graph.ops[4].in_spec.shape == features(3136));
 static_assert(Net::graph.ops[5].kind == OpKind::dense && Net::graph.ops[5].act.kind == Act::none);

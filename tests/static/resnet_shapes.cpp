@@ -55,6 +55,21 @@ static_assert(ResNet18::graph.ops[6].label.view() == "layer2.0.downsample.0+1");
 static_assert(ResNet18::graph.ops[8].in2 == ResNet18::graph.ops[6].out);  // projection shortcut
 static_assert(ResNet50::graph.num_ops == 2 + 16 * 3 + 4 + 2);
 
+// Every op's label is unique (profiles are keyed by it).
+template <class Net>
+constexpr bool labels_unique() {
+  for (int a = 0; a < Net::graph.num_ops; ++a) {
+    for (int b = a + 1; b < Net::graph.num_ops; ++b) {
+      if (Net::graph.ops[a].label.view() == Net::graph.ops[b].label.view()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+static_assert(labels_unique<ResNet18>() && labels_unique<ResNet50>());
+static_assert(labels_unique<decltype(input<1, 28, 28> | max_pool<2> | relu | max_pool<2> | relu)>());
+
 // The plan of residual networks: no live overlap; the skip tensor stays live until the add.
 template <class Net>
 constexpr bool plan_is_sound() {

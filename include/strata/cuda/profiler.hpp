@@ -91,17 +91,14 @@ template <class Net, DType P>
   r.batch = batch;
   r.ceilings = ceilings;
   auto activation = [&](TensorSpec spec) { return tensor_bytes(spec, P, layout) * batch; };
-  for (const auto& [label, us] : times) {
+  // Engine::profile's steps: "input", then op 0 .. num_ops-1, then "output" when there is one.
+  for (std::size_t k = 0; k < times.size(); ++k) {
+    const auto& [label, us] = times[k];
     LayerProfile s;
     s.label = label;
     s.us = us;
-    const Op* op = nullptr;
-    for (int i = 0; i < g.num_ops; ++i) {
-      if (g.ops[i].label.view() == label) {
-        op = &g.ops[i];
-        break;
-      }
-    }
+    const int i = static_cast<int>(k) - 1;
+    const Op* op = i >= 0 && i < g.num_ops ? &g.ops[i] : nullptr;
     if (op != nullptr) {
       s.kind = std::string(op_kind_name(op->kind));
       s.flops = op->flops * batch;

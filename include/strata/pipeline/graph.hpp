@@ -291,7 +291,9 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
   Op op{};
   op.layer = d;
   op.flops = flops;
-  op.label = labelled_by_name ? ctx.path() : Name(layer_kind_name(d));
+  // An unnamed, parameterless op is labelled by its kind and position ("max_pool#3"), so that
+  // every op's label is unique (profiles are keyed by it).
+  op.label = labelled_by_name ? ctx.path() : Name(layer_kind_name(d)).append("#").append(ctx.path().view());
   switch (d.kind) {
     case LayerKind::conv: op.kind = OpKind::conv; break;
     case LayerKind::dense: op.kind = OpKind::dense; break;
