@@ -20,6 +20,8 @@ template <class Net>
 class CpuEngine {
  public:
   using Network = std::remove_cvref_t<Net>;
+  static_assert(Network::input_spec.dtype == DType::f32,
+                "CpuEngine: the CPU reference reads f32 input; declare input<C, H, W> with DType::f32");
   static constexpr std::int64_t input_numel = Network::input_spec.shape.numel();
   static constexpr std::int64_t output_numel = Network::output_spec.shape.numel();
 
