@@ -741,50 +741,87 @@ class Engine {
     }
   }
 
-  /// Milliseconds per run of conv op `i` through cuDNN with `pl`'s algorithm, fused or not
-  /// (best of 3 after a warm-up); 1e30 when cuDNN declines.
-  float time_conv(const Op& op, int i, OpPlan& pl, bool fused, int batch, const DeviceBuffer& ws) {
-    const OpWeights& w = shared_->ops[static_cast<std::size_t>(i)];
+  /// Milliseconds per run of `call(stream)` — which enqueues one run and returns false when the
+  /// library declines — timed as the engine will run it: captured into a CUDA graph and replayed
+  /// back to back, median of 5 timings. Timing single eager launches instead counts the host's
+  /// launch cost, which a graph removes, and misranks candidates at small batches. 1e30 when the
+  /// call declines or cannot be captured.
+  template <class Call>
+  float time_captured(Call&& call) {
+    const cudaStream_t s = stream_.get();
+    if (!call(s)) {  // an eager run first: the library may decline, or set itself up lazily
+      return 1e30f;
+    }
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
+    if (cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return 1e30f;
+    }
+    bool ok = false;
+    try {
+      ok = call(s);
+    } catch (...) {
+      ok = false;
+    }
+    cudaGraph_t raw = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(s, &raw);
+    if (!ok || ended != cudaSuccess || raw == nullptr) {
+      if (raw != nullptr) {
+        (void)cudaGraphDestroy(raw);
+      }
+      (void)cudaGetLastError();
+      return 1e30f;
+    }
+    const Graph graph(raw);
+    const GraphExec exec = GraphExec::instantiate(graph);
     const Event a = Event::create();
     const Event b = Event::create();
-    float best = 1e30f;
-    for (int rep = 0; rep < 4; ++rep) {
-      a.record(stream_.get());
-      const cudnnStatus_t st = conv_call(op, w, pl, fused, tensor(op.in, batch), nullptr,
-                                         tensor(op.out, batch), ws, batch, stream_.get());
-      b.record(stream_.get());
+    exec.launch(s);  // warm-up, and a first estimate of the run's length
+    a.record(s);
+    exec.launch(s);
+    b.record(s);
+    b.synchronize();
+    const int iters = b.elapsed_ms_since(a) > 0.5f ? 2 : 10;
+    std::vector<float> runs;
+    for (int r = 0; r < 5; ++r) {
+      a.record(s);
+      for (int it = 0; it < iters; ++it) {
+        exec.launch(s);
+      }
+      b.record(s);
       b.synchronize();
+      runs.push_back(b.elapsed_ms_since(a) / static_cast<float>(iters));
+    }
+    std::sort(runs.begin(), runs.end());
+    return runs[2];
+  }
+
+  /// Milliseconds per run of conv op `i` through cuDNN with `pl`'s algorithm, fused or not;
+  /// 1e30 when cuDNN declines.
+  float time_conv(const Op& op, int i, OpPlan& pl, bool fused, int batch, const DeviceBuffer& ws) {
+    const OpWeights& w = shared_->ops[static_cast<std::size_t>(i)];
+    return time_captured([&](cudaStream_t s) {
+      const cudnnStatus_t st = conv_call(op, w, pl, fused, tensor(op.in, batch), nullptr,
+                                         tensor(op.out, batch), ws, batch, s);
       if (st != CUDNN_STATUS_SUCCESS) {
         char cleared[256];
         cudnnGetLastErrorString(cleared, sizeof(cleared));
-        return 1e30f;
+        return false;
       }
-      if (rep > 0) {
-        best = std::min(best, b.elapsed_ms_since(a));
-      }
-    }
-    return best;
+      return true;
+    });
   }
 
-  /// Milliseconds per run of the direct convolution kernel for op `i` at `batch` (best of 3).
+  /// Milliseconds per run of the direct convolution kernel for op `i` at `batch`.
   float time_direct(const Op& op, int i, int batch) {
     const kernels::ConvShape cs = direct_shape(conv_geom(op), batch);
     const OpWeights& w = shared_->ops[static_cast<std::size_t>(i)];
-    const Event a = Event::create();
-    const Event b = Event::create();
-    float best = 1e30f;
-    for (int rep = 0; rep < 4; ++rep) {
-      a.record(stream_.get());
+    return time_captured([&](cudaStream_t s) {
       kernels::conv_direct<T>(tensor(op.in, batch), static_cast<const T*>(w.weight.get()),
                               static_cast<const float*>(w.bias_f32.get()), nullptr,
-                              tensor(op.out, batch), cs, op.act, stream_.get());
-      b.record(stream_.get());
-      b.synchronize();
-      if (rep > 0) {
-        best = std::min(best, b.elapsed_ms_since(a));
-      }
-    }
-    return best;
+                              tensor(op.out, batch), cs, op.act, s);
+      return cudaPeekAtLastError() == cudaSuccess;
+    });
   }
 
   /// cuBLASLt plan for D (mp × cols) = W (mp × kin, stored row-major) · X (kin × cols), all
@@ -861,8 +898,8 @@ class Engine {
                             cg.k, true, s);
     }
   }
-  /// Milliseconds per run of the GEMM path for op `i` at `batch` (best of 3), 1e30 if the
-  /// scratch does not fit `ws`.
+  /// Milliseconds per run of the GEMM path for op `i` at `batch`, 1e30 if the scratch does not
+  /// fit `ws`.
   float time_gemm(const Op& op, int i, int batch, const DeviceBuffer& ws) {
     const ConvGeom cg = conv_geom(op);
     if (lt_workspace + gemm_scratch(cg, batch) > ws.bytes()) {
@@ -871,19 +908,10 @@ class Engine {
     OpPlan pl;
     plan_gemm(op, i, batch, pl);
     const OpWeights& w = shared_->ops[static_cast<std::size_t>(i)];
-    const Event a = Event::create();
-    const Event b = Event::create();
-    float best = 1e30f;
-    for (int rep = 0; rep < 4; ++rep) {
-      a.record(stream_.get());
-      gemm_call(op, w, pl, tensor(op.in, batch), nullptr, tensor(op.out, batch), ws, batch, stream_.get());
-      b.record(stream_.get());
-      b.synchronize();
-      if (rep > 0) {
-        best = std::min(best, b.elapsed_ms_since(a));
-      }
-    }
-    return best;
+    return time_captured([&](cudaStream_t s) {
+      gemm_call(op, w, pl, tensor(op.in, batch), nullptr, tensor(op.out, batch), ws, batch, s);
+      return true;
+    });
   }
 
   /// Descriptors and choices for all ops at `batch`; `ws_limit` = 0 means "no workspace yet"
