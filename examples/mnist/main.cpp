@@ -139,6 +139,9 @@ int main(int argc, char** argv) try {
                 std::to_string(images.count) + " images");
   }
   const int count = images.count;
+  if (count == 0) {
+    throw Error(opt.images + ": holds no images");
+  }
   std::vector<float> x(static_cast<std::size_t>(count) * 784);
   for (std::size_t i = 0; i < x.size(); ++i) {
     x[i] = static_cast<float>(images.pixels[i]) / 255.0f;  // as train.py: pixel / 255

@@ -103,3 +103,28 @@ TEST_CASE("summary() lists every layer with its shape, and the fused ops") {
   CHECK(s.find("layer1.0.conv2+bn2+add+relu") != std::string::npos);
   CHECK(s.find("fc  dense -> 1000") != std::string::npos);
 }
+
+TEST_CASE("a residual whose main branch starts with relu adds the un-activated input") {
+  // out = relu(y) + y for y = conv(x): negative y must survive through the shortcut.
+  using Net = decltype(input<1, 3, 3> | conv<2, 1> | residual(relu));
+  const auto w = Weights<Net>::random(4);
+  CpuEngine<Net> engine(w, 1);
+  const auto x = random_vector(9, 21);
+  std::vector<float> out(18);
+  engine.forward(x, out, 1);
+  int negative = 0;
+  for (int o = 0; o < 2; ++o) {
+    for (int p = 0; p < 9; ++p) {
+      const float y = w["0.weight"][static_cast<std::size_t>(o)] * x[static_cast<std::size_t>(p)] +
+                      w["0.bias"][static_cast<std::size_t>(o)];
+      negative += y < 0.0f;
+      CHECK(out[static_cast<std::size_t>(o * 9 + p)] == doctest::Approx((y > 0 ? y : 0.0f) + y));
+    }
+  }
+  CHECK(negative > 0);  // the case that the wrong fusion got wrong is exercised
+}
+
+TEST_CASE("relu keeps NaN, as PyTorch does") {
+  CHECK(std::isnan(cpu::activate(ActDesc{Act::relu}, std::nanf(""))));
+  CHECK(cpu::activate(ActDesc{Act::relu}, -2.0f) == 0.0f);
+}

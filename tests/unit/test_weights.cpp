@@ -100,7 +100,7 @@ TEST_CASE("a wrong dtype is named") {
   auto tensors = good_tensors();
   tensors[1].dtype = StDType::i32;
   const std::string e = load_error(tensors);
-  CHECK(e.find("tensor '0.bias' has dtype I32, expected F32, F16 or BF16") != std::string::npos);
+  CHECK(e.find("tensor '0.bias' has dtype I32, expected F32, F16, BF16 or F64") != std::string::npos);
 }
 
 TEST_CASE("an unexpected tensor is named") {
@@ -144,10 +144,14 @@ TEST_CASE("a truncated file fails before anything is bound") {
   CHECK_THROWS_AS((void)Weights<Net>::load(dir / "does_not_exist.safetensors"), Error);
 }
 
-TEST_CASE("NaN weights are refused") {
+TEST_CASE("NaN and infinite weights are refused, every such tensor named") {
   auto tensors = good_tensors();
   tensors[0] = f32_tensor("0.weight", {3, 2, 3, 3}, std::numeric_limits<float>::quiet_NaN());
-  CHECK(load_error(tensors).find("'0.weight' holds a NaN") != std::string::npos);
+  auto more = tensors;
+  more[7] = f32_tensor("head.bias", {5}, std::numeric_limits<float>::infinity());
+  const std::string e = load_error(more);
+  CHECK(e.find("'0.weight' holds a NaN or infinity") != std::string::npos);
+  CHECK(e.find("'head.bias' holds a NaN or infinity") != std::string::npos);  // both, at once
 }
 
 TEST_CASE("save then load round-trips, as PyTorch's load_state_dict would read it") {

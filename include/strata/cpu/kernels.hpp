@@ -14,7 +14,7 @@ namespace strata::cpu {
 [[nodiscard]] inline float activate(ActDesc a, float x) {
   switch (a.kind) {
     case Act::none: return x;
-    case Act::relu: return x > 0.0f ? x : 0.0f;
+    case Act::relu: return x > 0.0f || std::isnan(x) ? x : 0.0f;  // NaN stays NaN, as PyTorch
     case Act::leaky_relu: return x > 0.0f ? x : a.alpha * x;
     case Act::clip: return std::min(std::max(x, a.alpha), a.beta);
     case Act::sigmoid: return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(x))));

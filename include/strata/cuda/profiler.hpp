@@ -107,8 +107,10 @@ template <class Net, DType P>
       if (op->weight >= 0) {
         s.bytes += g.params[op->weight].spec.numel() * dtype_size(P);
       }
-      if (op->bias >= 0 || op->bn >= 0) {
-        s.bytes += static_cast<std::int64_t>(op->layer.out_channels) * dtype_size(P);
+      if (op->bias >= 0 || op->bn >= 0) {  // a bias, or a folded / stand-alone scale and shift
+        const std::int64_t c = op->kind == OpKind::batch_norm ? 2 * op->in_spec.shape.c
+                                                                : op->layer.out_channels;
+        s.bytes += c * dtype_size(P);
       }
     } else {  // the f32 input/output conversion: read f32, write the storage type (or back)
       s.kind = "convert";

@@ -109,11 +109,13 @@ concept LeafLayer = std::is_empty_v<L> && requires(TensorSpec in) {
     return 1;  // a bad layer parameter, already reported by the layer's own static_assert
   }
   const int span = d * (k - 1) + 1;
-  const int num = in + 2 * p - span;
+  // As PyTorch: ceil mode rounds up before the fit is judged, and then drops a last window that
+  // would start in the right padding.
+  const int num = in + 2 * p - span + (ceil_mode ? s - 1 : 0);
   if (num < 0) {
     return 0;
   }
-  int out = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
+  int out = num / s + 1;
   if (ceil_mode && (out - 1) * s >= in + p) {
     --out;
   }

@@ -268,9 +268,12 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
     return {in.tensor, out};
   }
   if (Op* p = fusable_producer(g, in.tensor)) {
-    const bool plain = p->act.kind == Act::none && p->in2 < 0;
-    const bool fuse_bn = d.kind == LayerKind::batch_norm && p->kind == OpKind::conv && p->bn < 0 && plain;
-    const bool fuse_act = d.kind == LayerKind::activation && plain &&
+    // batch_norm folds into a conv's weights, so only before any residual add or activation;
+    // an activation applies last, so it may also follow a fused (or stand-alone) add.
+    const bool no_act = p->act.kind == Act::none;
+    const bool fuse_bn =
+        d.kind == LayerKind::batch_norm && p->kind == OpKind::conv && p->bn < 0 && no_act && p->in2 < 0;
+    const bool fuse_act = d.kind == LayerKind::activation && no_act &&
                           (p->kind == OpKind::conv || p->kind == OpKind::dense ||
                            p->kind == OpKind::batch_norm || p->kind == OpKind::add);
     if (fuse_bn || fuse_act) {
@@ -284,8 +287,7 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
       p->label.append(labelled_by_name ? relative_name(p->label.view(), ctx.path().view())
                                        : layer_kind_name(d));
       p->flops += flops;
-      g.tensors[in.tensor].spec = out;
-      return {in.tensor, out};
+      return {in.tensor, out};  // the stored tensor keeps its producer's shape (flatten is a view)
     }
   }
   Op op{};
@@ -375,6 +377,9 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       const int params_before = g.num_params;
       const int ops_before = g.num_ops;
       const Name path = ctx.path();
+      // Both branches read the block's input: count that read now, so that no layer at the start
+      // of either branch fuses into (and changes) the op that produced it.
+      g.tensors[in.tensor].uses += 1;
       // The shortcut runs first so that its result exists when the main branch's last op adds
       // it; the main branch's children are named directly under the block.
       const Val s = visit<S>(g, in, Ctx{path, Name("shortcut"), false, ctx.depth + 1});

@@ -69,7 +69,7 @@ inline std::vector<std::vector<float>> bind_params(const SafetensorsFile& file,
     }
     if (!is_float_dtype(t->dtype)) {
       problems.push_back("tensor '" + name + "' has dtype " + std::string(dtype_name(t->dtype)) +
-                         ", expected F32, F16 or BF16");
+                         ", expected F32, F16, BF16 or F64");
     }
     bool same = static_cast<int>(t->shape.size()) == p.spec.rank;
     for (int i = 0; same && i < p.spec.rank; ++i) {
@@ -103,10 +103,20 @@ inline std::vector<std::vector<float>> bind_params(const SafetensorsFile& file,
     values[i] = file.to_f32(*file.find(std::string(params[i].name.view())));
     for (float v : values[i]) {
       if (!std::isfinite(v)) {
-        throw Error(file.source() + ": tensor '" + std::string(params[i].name.view()) +
-                    "' holds a NaN or infinity");
+        problems.push_back("tensor '" + std::string(params[i].name.view()) +
+                           "' holds a NaN or infinity");
+        break;
       }
     }
+  }
+  if (!problems.empty()) {
+    std::ostringstream os;
+    os << file.source() << ": the weights are not all finite (" << problems.size()
+       << (problems.size() == 1 ? " tensor" : " tensors") << "):";
+    for (const std::string& p : problems) {
+      os << "\n  - " << p;
+    }
+    throw Error(os.str());
   }
   return values;
 }
@@ -114,11 +124,30 @@ inline std::vector<std::vector<float>> bind_params(const SafetensorsFile& file,
 }  // namespace detail
 
 /// The parameters of network `Net` in f32, indexed as `Net::graph.params`.
+namespace detail {
+/// Whether every parameter of graph `g` has its own name (named<""> around two chains can make
+/// two share one, and then one tensor of the file would feed both).
+template <class G>
+constexpr bool unique_param_names(const G& g) {
+  for (int a = 0; a < g.num_params; ++a) {
+    for (int b = a + 1; b < g.num_params; ++b) {
+      if (g.params[a].name.view() == g.params[b].name.view()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+}  // namespace detail
+
 template <class Net>
   requires Network<Net>
 class Weights {
  public:
   using Network = std::remove_cvref_t<Net>;
+  static_assert(detail::unique_param_names(Network::graph),
+                "Weights: two parameters of this network have the same name; give the layers "
+                "distinct names (named<\"\"> around several chains numbers each from 0)");
 
   /// Reads and checks a safetensors file; throws strata::Error naming every problem.
   [[nodiscard]] static Weights load(const std::filesystem::path& path) {
@@ -170,7 +199,9 @@ class Weights {
 
   /// Parameter `index` of `Net::graph.params` (empty for num_batches_tracked).
   [[nodiscard]] std::span<const float> param(int index) const {
-    return values_.at(static_cast<std::size_t>(index));
+    STRATA_CHECK(index >= 0 && index < static_cast<int>(values_.size()),
+                 "Weights::param: index " << index << " is outside [0, " << values_.size() << ")");
+    return values_[static_cast<std::size_t>(index)];
   }
   /// The parameter with this state_dict name; throws strata::Error if the network has none.
   [[nodiscard]] std::span<const float> operator[](std::string_view name) const {
