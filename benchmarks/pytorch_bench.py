@@ -16,7 +16,8 @@ safetensors files of its weights, input and output), and for each case:
      back-to-back calls between two CUDA events; median, min and max of time per call. The
      inputs sit on the device, in the side's dtype and layout, before timing starts (as
      Strata's sit in its engine's input buffer). Host wall latency: host f32 input to host
-     f32 output, synchronised, median over many calls.
+     f32 output, synchronised, median over many calls; pageable host memory at both ends, as
+     strata_bench gives Strata's Engine::infer.
 
 Writes one JSON line per check and per side to --out-json. `--device cpu --iters 2` is a dry
 run on the CPU (eager only, wall-clock timer) for testing this script without a GPU.
@@ -198,7 +199,7 @@ def side_graph(model, x_dev, x_host, args):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         static_out = model(static_in)
-    out_host = torch.empty(static_out.shape, dtype=torch.float32, pin_memory=True)
+    out_host = torch.empty(static_out.shape, dtype=torch.float32)  # pageable, as Strata's
 
     def wall():
         static_in.copy_(x_host, non_blocking=True)
@@ -293,7 +294,7 @@ def check_and_time(c, args, emit):
              tolerance=tol, reference="pytorch f32 eager, TF32 off",
              nonfinite_outputs=int((~torch.isfinite(strata_out)).sum()))
     model, x_dev = as_side(model, x, c["precision"], device)
-    x_host = x.pin_memory() if device == "cuda" else x
+    x_host = x  # pageable host memory, as strata_bench gives Engine::infer (a std::vector)
     timer = "cuda events" if device == "cuda" else "wall clock (cpu dry run)"
     for side, run in [("eager", side_eager)] + ([("graph", side_graph)] if device == "cuda" else []):
         try:
@@ -311,7 +312,7 @@ def compile_case(c, args, emit):
     model, x, ref = prepare(c, args.device)
     model, x_dev = as_side(model, x, c["precision"], args.device)
     with torch.inference_mode():
-        timing, wall, out, compile_s = side_compile(model, x_dev, x.pin_memory(), args)
+        timing, wall, out, compile_s = side_compile(model, x_dev, x, args)
     timing_line(emit, c, "pytorch_compile", timing, wall, out, ref, compile_s=compile_s,
                 mode="reduce-overhead", timer="cuda events")
 
