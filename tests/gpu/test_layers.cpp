@@ -54,6 +54,16 @@ constexpr auto residual_net = input<16, 8, 8>
     | global_avg_pool | flatten | dense<5>;
 using ResidualNet = std::remove_cv_t<decltype(residual_net)>;
 
+// Fusion edges: a residual whose main branch starts with relu (stand-alone relu, stand-alone
+// add: the shortcut reads the conv's un-activated output); an activation fused into a
+// stand-alone add and into a conv that adds; relu fused across flatten (the f16 plan keeps the
+// conv's padded channels).
+constexpr auto fusion_edge_net = input<4, 6, 6> | conv<8, 1> | residual(relu)
+    | residual(max_pool<3, PoolOpts{.stride = 1, .padding = 1}>) | relu
+    | residual(conv<8, 3, ConvOpts{.padding = 1}> | batch_norm) | gelu
+    | conv<3, 1> | flatten | relu | dense<4>;
+using FusionEdgeNet = std::remove_cv_t<decltype(fusion_edge_net)>;
+
 // Softmax over the channels of a (C,H,W) tensor, per pixel.
 constexpr auto channel_softmax_net = input<3, 4, 5> | conv<10, 1> | softmax;
 using ChannelSoftmaxNet = std::remove_cv_t<decltype(channel_softmax_net)>;
@@ -89,6 +99,9 @@ TEST_CASE("dense layers with bias epilogues, flatten, softmax") {
 }
 TEST_CASE("residual blocks: basic, bottleneck, unfused add") {
   check_all_precisions<ResidualNet>(kMax, kBatches, "residual", 15);
+}
+TEST_CASE("fusion edges: residual starting with relu, activation after add, relu after flatten") {
+  check_all_precisions<FusionEdgeNet>(kMax, kBatches, "fusion edges", 19);
 }
 TEST_CASE("softmax over channels of a (C,H,W) tensor") {
   check_all_precisions<ChannelSoftmaxNet>(kMax, kBatches, "channel softmax", 16);
