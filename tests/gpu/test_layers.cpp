@@ -101,7 +101,10 @@ TEST_CASE("residual blocks: basic, bottleneck, unfused add") {
   check_all_precisions<ResidualNet>(kMax, kBatches, "residual", 15);
 }
 TEST_CASE("fusion edges: residual starting with relu, activation after add, relu after flatten") {
-  check_all_precisions<FusionEdgeNet>(kMax, kBatches, "fusion edges", 19);
+  // This net compounds rounding (three residual adds, gelu, 4 outputs): on an H200, f16 gave
+  // 1.0e-3 to 2.2e-3 and bf16 (8x coarser rounding) 0.9e-2 to 1.6e-2; a wrong fusion gives an
+  // error of order 1. bf16 is held to 3e-2 here, the benchmarks' bf16 bound.
+  check_all_precisions<FusionEdgeNet>(kMax, kBatches, "fusion edges", 19, 3e-2);
 }
 TEST_CASE("softmax over channels of a (C,H,W) tensor") {
   check_all_precisions<ChannelSoftmaxNet>(kMax, kBatches, "channel softmax", 16);
