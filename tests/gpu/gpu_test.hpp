@@ -30,19 +30,11 @@ inline std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float
   return v;
 }
 
-/// ‖a − b‖ / ‖b‖ over the first n values; infinity if any value of a is not finite.
-inline double rel_error(std::span<const float> a, std::span<const float> b, std::size_t n) {
-  double num = 0.0;
-  double den = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(a[i])) {
-      return std::numeric_limits<double>::infinity();
-    }
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+/// strata::relative_error of `a` against the first a.size() values of `ref`, with NaN mapped to
+/// infinity so that std::max over several runs cannot drop it.
+inline double rel_error(std::span<const float> a, std::span<const float> ref, std::size_t n) {
+  const double e = strata::relative_error(a.first(n), ref.first(n));
+  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
 }
 
 [[nodiscard]] constexpr double tolerance(DType p) { return p == DType::f32 ? 1e-4 : 1e-2; }

@@ -42,6 +42,21 @@ inline bool is_integer_dtype(StDType d) {
          d == StDType::u64 || d == StDType::u32 || d == StDType::u16 || d == StDType::u8;
 }
 
+/// Throws one strata::Error "<what> (N <noun>s):" listing `problems`, one per line, if any.
+inline void throw_if_any(const std::vector<std::string>& problems, const std::string& what,
+                         const char* noun) {
+  if (problems.empty()) {
+    return;
+  }
+  std::ostringstream os;
+  os << what << " (" << problems.size() << " " << noun << (problems.size() == 1 ? "" : "s")
+     << "):";
+  for (const std::string& p : problems) {
+    os << "\n  - " << p;
+  }
+  throw Error(os.str());
+}
+
 /// Checks `file` against the parameter list and converts every parameter to f32; throws one
 /// strata::Error listing all problems.
 inline std::vector<std::vector<float>> bind_params(const SafetensorsFile& file,
@@ -86,15 +101,7 @@ inline std::vector<std::vector<float>> bind_params(const SafetensorsFile& file,
                          ": the network has no parameter of that name");
     }
   }
-  if (!problems.empty()) {
-    std::ostringstream os;
-    os << file.source() << ": the weights do not match the network (" << problems.size()
-       << (problems.size() == 1 ? " problem" : " problems") << "):";
-    for (const std::string& s : problems) {
-      os << "\n  - " << s;
-    }
-    throw Error(os.str());
-  }
+  throw_if_any(problems, file.source() + ": the weights do not match the network", "problem");
   std::vector<std::vector<float>> values(params.size());
   for (std::size_t i = 0; i < params.size(); ++i) {
     if (params[i].spec.integer) {
@@ -109,15 +116,7 @@ inline std::vector<std::vector<float>> bind_params(const SafetensorsFile& file,
       }
     }
   }
-  if (!problems.empty()) {
-    std::ostringstream os;
-    os << file.source() << ": the weights are not all finite (" << problems.size()
-       << (problems.size() == 1 ? " tensor" : " tensors") << "):";
-    for (const std::string& p : problems) {
-      os << "\n  - " << p;
-    }
-    throw Error(os.str());
-  }
+  throw_if_any(problems, file.source() + ": the weights are not all finite", "tensor");
   return values;
 }
 
