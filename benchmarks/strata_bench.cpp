@@ -4,7 +4,7 @@
 //
 //   strata_bench --case R2 --precision f16 [--batch 256] [--weights F | --save-weights F]
 //                [--input F | --save-input F] [--dump-output F] [--out-json F] [--commit SHA]
-//                [--tuning heuristic|measured] [--algo-cache F] [--repeats 9] [--iters N]
+//                [--tuning heuristic|measured] [--tuning-cache F] [--repeats 9] [--iters N]
 //   strata_bench --ceilings [--out-json F]
 //
 // Timing: warm-up (at least 200 ms of GPU work), then `repeats` runs of `iters` back-to-back
@@ -66,7 +66,7 @@ struct Args {
   std::string case_id;
   std::string precision = "f16";
   int batch = 0;  // 0: the case's default
-  std::string weights, save_weights, input, save_input, dump_output, out_json, commit, algo_cache;
+  std::string weights, save_weights, input, save_input, dump_output, out_json, commit, tuning_cache;
   bool measured = false;
   bool ceilings = false;
   bool profile = false;         // print the per-layer profile and add it to the JSON line
@@ -83,7 +83,7 @@ struct Args {
             << "usage: strata_bench --case M1|M2|R1|R2|R3 --precision f32|f16|bf16 [--batch N]\n"
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
-               "         [--tuning heuristic|measured] [--algo-cache F] [--repeats R] [--iters N]\n"
+               "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n";
   std::exit(2);
@@ -116,7 +116,7 @@ Args parse_args(int argc, char** argv) {
       {"--dump-output", &Args::dump_output},
       {"--out-json", &Args::out_json},
       {"--commit", &Args::commit},
-      {"--algo-cache", &Args::algo_cache}};
+      {"--tuning-cache", &Args::tuning_cache}};
   for (int i = 1; i < argc; ++i) {
     const std::string_view k = argv[i];
     const auto s = std::find_if(std::begin(strings), std::end(strings),
@@ -383,7 +383,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
   sc::EngineOptions opt;
   opt.max_batch = batch;
   opt.tuning = a.measured ? sc::Tuning::measured : sc::Tuning::heuristic;
-  opt.algo_cache = a.algo_cache;
+  opt.tuning_cache = a.tuning_cache;
   opt.capture_batches = {batch};
   const auto t0 = std::chrono::steady_clock::now();
   auto [engine, memory] = sc::build_and_measure([&] { return sc::Engine<Net, P>(w, opt); });

@@ -122,10 +122,10 @@ TEST_CASE("four threads, four contexts sharing one set of device weights") {
 }
 
 TEST_CASE("measured tuning writes the algorithm cache; a second start does not re-time") {
-  const auto path = temp_path("strata_gpu_algo_cache.txt");
+  const auto path = temp_path("strata_gpu_tuning_cache.txt");
   std::filesystem::remove(path);
   const auto w = Weights<Mnist>::random(9);
-  const cuda::EngineOptions opt{.max_batch = 32, .tuning = cuda::Tuning::measured, .algo_cache = path};
+  const cuda::EngineOptions opt{.max_batch = 32, .tuning = cuda::Tuning::measured, .tuning_cache = path};
   const auto in = strata_test::random_floats(32 * kIn, 10);
   const auto ref = strata_test::cpu_reference<Mnist>(w, in, 32);
   {

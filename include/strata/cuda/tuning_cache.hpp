@@ -1,10 +1,9 @@
 #pragma once
-/// A persistent cache of measured convolution algorithms: one line per layer signature,
-/// "key<TAB>algo<TAB>math_type<TAB>workspace_bytes<TAB>fuse"
-/// (algo -1: Strata's direct convolution kernel), where the key names the GPU, the cuDNN
-/// version, the precision and the convolution's exact shape. A second start that finds a key
-/// does not time that layer again.
-#include <cstddef>
+/// A persistent cache of measured tactic choices: one line per op signature,
+/// "key<TAB>tactic<TAB>algo<TAB>math<TAB>fuse", where the key names the GPU, the cuDNN version,
+/// the precision, the batch and the op's exact shape, and the rest is the chosen Variant. A
+/// second start that finds a key does not time that op again; a line naming a tactic this
+/// build does not have is ignored (the op is timed again and the line replaced).
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,24 +12,18 @@
 #include <sstream>
 #include <string>
 
-namespace strata::cuda {
+#include "strata/cuda/tactic.hpp"
 
-/// One chosen convolution algorithm.
-struct AlgoChoice {
-  int algo = 0;       ///< cudnnConvolutionFwdAlgo_t
-  int math = 0;       ///< cudnnMathType_t
-  std::size_t workspace = 0;
-  int fuse = 1;       ///< 1: conv+bias+add+relu as one cuDNN call where allowed; 0: conv + epilogue
-};
+namespace strata::cuda {
 
 /// The cache file's contents in memory. Thread-safe; `save` rewrites the file atomically
 /// (write beside, then rename).
-class AlgoCache {
+class TuningCache {
  public:
-  AlgoCache() = default;
-  explicit AlgoCache(std::filesystem::path path) : path_(std::move(path)) { load(); }
+  TuningCache() = default;
+  explicit TuningCache(std::filesystem::path path) : path_(std::move(path)) { load(); }
 
-  [[nodiscard]] std::optional<AlgoChoice> find(const std::string& key) const {
+  [[nodiscard]] std::optional<Variant> find(const std::string& key) const {
     const std::lock_guard lock(mutex_);
     const auto it = entries_.find(key);
     if (it == entries_.end()) {
@@ -38,9 +31,9 @@ class AlgoCache {
     }
     return it->second;
   }
-  void put(const std::string& key, AlgoChoice c) {
+  void put(const std::string& key, Variant v) {
     const std::lock_guard lock(mutex_);
-    entries_[key] = c;
+    entries_[key] = std::move(v);
   }
   /// Writes the cache file (no-op without a path). Failures to write are ignored: the cache
   /// only saves time.
@@ -59,9 +52,10 @@ class AlgoCache {
       if (!out) {
         return;
       }
-      out << "# strata cuDNN algorithm cache: key\talgo\tmath\tworkspace\tfuse\n";
-      for (const auto& [key, c] : entries_) {
-        out << key << '\t' << c.algo << '\t' << c.math << '\t' << c.workspace << '\t' << c.fuse << '\n';
+      out << "# strata tuning cache: key\ttactic\talgo\tmath\tfuse\n";
+      for (const auto& [key, v] : entries_) {
+        out << key << '\t' << v.tactic << '\t' << v.algo << '\t' << v.math << '\t' << v.fuse
+            << '\n';
       }
     }
     std::filesystem::rename(tmp, path_, ec);
@@ -84,18 +78,15 @@ class AlgoCache {
         continue;
       }
       std::istringstream rest(line.substr(t1 + 1));
-      AlgoChoice c;
-      if (rest >> c.algo >> c.math >> c.workspace) {
-        if (!(rest >> c.fuse)) {
-          c.fuse = 1;
-        }
-        entries_[line.substr(0, t1)] = c;
+      Variant v;
+      if (rest >> v.tactic >> v.algo >> v.math >> v.fuse) {
+        entries_[line.substr(0, t1)] = v;
       }
     }
   }
 
   std::filesystem::path path_;
-  std::map<std::string, AlgoChoice> entries_;
+  std::map<std::string, Variant> entries_;
   mutable std::mutex mutex_;
 };
 

@@ -1,0 +1,33 @@
+#pragma once
+/// What a cuda::Engine is built for (EngineOptions) and what building it did (EngineStats).
+#include <cstddef>
+#include <filesystem>
+#include <vector>
+
+namespace strata::cuda {
+
+/// How tactics are chosen for ops with several ways to run: each tactic's heuristic claim
+/// (instant), or by timing every candidate inside a CUDA graph at construction (results kept in
+/// EngineOptions::tuning_cache).
+enum class Tuning { heuristic, measured };
+
+/// What an Engine is built for.
+struct EngineOptions {
+  int max_batch = 1;                       ///< largest batch forward() accepts
+  Tuning tuning = Tuning::heuristic;
+  std::filesystem::path tuning_cache{};    ///< measured choices, read and written (optional)
+  std::vector<int> capture_batches{};      ///< graphs captured at construction; others on first use
+};
+
+/// What construction did, for tests and reports.
+struct EngineStats {
+  int convs_timed = 0;        ///< convolutions whose tactic this construction chose by timing
+  int convs_from_cache = 0;   ///< convolutions whose measured choice came from the cache file
+  int convs_fused = 0;        ///< convolutions run as one cuDNN conv+bias+(add)+relu call
+  int graphs_captured = 0;
+  std::size_t arena_bytes = 0;
+  std::size_t workspace_bytes = 0;
+  std::size_t weight_bytes = 0;
+};
+
+}  // namespace strata::cuda

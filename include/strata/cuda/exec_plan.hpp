@@ -1,0 +1,131 @@
+#pragma once
+/// The executable plan of a network at one batch size: its steps in order — the input
+/// conversion, one prepared Step per op, the output conversion when the last op does not write
+/// the caller's output itself — and the CUDA graph they were captured into.
+#include <nvtx3/nvToolsExt.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/graph_capture.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/resources.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/kernel_ops.hpp"
+
+namespace strata::cuda {
+
+/// An NVTX range for the lifetime of the object (header-only NVTX 3: no library to link; a no-op
+/// unless a tool such as Nsight Systems is attached).
+class NvtxRange {
+ public:
+  explicit NvtxRange(const char* name) { nvtxRangePushA(name); }
+  ~NvtxRange() { nvtxRangePop(); }
+  NvtxRange(const NvtxRange&) = delete;
+  NvtxRange& operator=(const NvtxRange&) = delete;
+};
+
+/// One step of a plan under the name a user reads: "input", an op's label, "output".
+struct PlannedStep {
+  std::string label;
+  std::unique_ptr<Step> step;
+};
+
+/// The steps of one batch size and their graph.
+class ExecPlan {
+ public:
+  std::vector<PlannedStep> steps;
+  GraphExec graph;  ///< empty until captured
+
+  /// The workspace every step fits in.
+  [[nodiscard]] std::size_t workspace_bytes() const {
+    std::size_t ws = 0;
+    for (const PlannedStep& p : steps) {
+      ws = std::max(ws, p.step->workspace_bytes());
+    }
+    return ws;
+  }
+  /// Enqueues every step on `s` (each failure names its step's label).
+  void run(cudaStream_t s, const DeviceBuffer& ws) const {
+    for (const PlannedStep& p : steps) {
+      const LayerScope scope(p.label);
+      p.step->launch(s, ws.get(), ws.bytes());
+    }
+  }
+  /// Runs once eagerly (library set-up stays out of the graph, and a step whose library declines
+  /// a variant falls back here), then captures the graph.
+  void capture(cudaStream_t s, const DeviceBuffer& ws) {
+    run(s, ws);
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
+    graph = capture_graph(s, [&](cudaStream_t cs) { run(cs, ws); });
+  }
+  /// GPU time per step (µs per replay, median, of a graph holding that step alone), with an
+  /// NVTX range per step.
+  [[nodiscard]] std::vector<std::pair<std::string, float>> profile(cudaStream_t s,
+                                                                   const DeviceBuffer& ws,
+                                                                   int iters) const {
+    std::vector<std::pair<std::string, float>> out;
+    for (const PlannedStep& p : steps) {
+      const NvtxRange range(p.label.c_str());
+      const LayerScope scope(p.label);
+      const GraphExec exec =
+          capture_graph(s, [&](cudaStream_t cs) { p.step->launch(cs, ws.get(), ws.bytes()); });
+      out.emplace_back(p.label, time_graph(exec, s, iters) * 1000.0f);
+    }
+    return out;
+  }
+};
+
+/// The input conversion: the caller's f32 input (its declared layout) into the arena in the
+/// storage type and layout (space-to-depth when an op reads it so).
+template <DType P>
+[[nodiscard]] std::unique_ptr<Step> input_step(const NetDesc& net, const float* in, void* arena,
+                                               int batch) {
+  using T = storage_t<P>;
+  T* dst = reinterpret_cast<T*>(static_cast<std::uint8_t*>(arena) + net.input_offset * batch);
+  const Shape is = net.in_shape;
+  if (net.s2d_op >= 0) {
+    const OpDesc& op = net.ops[static_cast<std::size_t>(net.s2d_op)];
+    const Shape ss = net.s2d_shape;
+    const int scp = channel_slots(ss.c, P);
+    const HW pad = op.layer.padding;
+    return tactics::kernel_step("strata space_to_depth (f32 in)", [=](cudaStream_t s) {
+      kernels::space_to_depth<T>(in, dst, batch, is.c, is.h, is.w, ss.h, ss.w, scp, pad.h, pad.w,
+                                 s);
+    });
+  }
+  const int hw = is.h * is.w;
+  const kernels::Strides ss = net.in_layout == Layout::nhwc ? kernels::nhwc_strides(is.c, hw)
+                                                            : kernels::nchw_strides(is.c, hw);
+  const int cp = channel_slots(is.c, P);
+  const bool nhwc = net.layout == Layout::nhwc;
+  const kernels::Strides ds = nhwc ? kernels::nhwc_strides(cp, hw) : kernels::nchw_strides(cp, hw);
+  return tactics::kernel_step("strata convert (f32 in)", [=](cudaStream_t s) {
+    kernels::convert<float, T>(in, ss, dst, ds, batch, is.c, cp, hw, nhwc, s);
+  });
+}
+
+/// The output conversion: the stored output tensor into the caller's f32 output (NCHW order,
+/// which is also PyTorch's flatten order).
+template <DType P>
+[[nodiscard]] std::unique_ptr<Step> output_step(const NetDesc& net, const void* arena, float* out,
+                                                int batch) {
+  using T = storage_t<P>;
+  const T* src =
+      reinterpret_cast<const T*>(static_cast<const std::uint8_t*>(arena) + net.output_offset * batch);
+  const Shape os = net.out_storage;
+  const int hw = os.h * os.w;
+  const int cp = channel_slots(os.c, P);
+  const kernels::Strides ss = net.layout == Layout::nhwc ? kernels::nhwc_strides(cp, hw)
+                                                         : kernels::nchw_strides(cp, hw);
+  return tactics::kernel_step("strata convert (f32 out)", [=](cudaStream_t s) {
+    kernels::convert<T, float>(src, ss, out, kernels::nchw_strides(os.c, hw), batch, os.c, os.c,
+                               hw, false, s);
+  });
+}
+
+}  // namespace strata::cuda

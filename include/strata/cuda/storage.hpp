@@ -1,0 +1,324 @@
+#pragma once
+/// How the CUDA backend stores a network's tensors and weights, per precision: f32 runs NCHW;
+/// f16/bf16 run NHWC with channels zero-padded to a multiple of 8 (tensor cores), and a 16-bit
+/// stride-2 first conv with fewer than 8 input channels reads its input space-to-depth. Pure
+/// constexpr/host code with no CUDA header, so the rules are tested with a plain host compiler.
+///
+/// `NetStorage<Net, P>::describe()` turns the compile-time graph into `NetDesc`, a run-time,
+/// network-independent description (storage shapes, conv geometry, arena offsets per image)
+/// from which the tactics, the tuner and the executor work without naming the network's type.
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "strata/core/dtype.hpp"
+#include "strata/core/error.hpp"
+#include "strata/core/shape.hpp"
+#include "strata/pipeline/pipeline.hpp"
+
+namespace strata::cuda {
+
+/// The activation layout the CUDA backend uses for precision `p`.
+[[nodiscard]] constexpr Layout storage_layout(DType p) {
+  return p == DType::f32 ? Layout::nchw : Layout::nhwc;
+}
+
+/// Channel slots per pixel for `c` channels in precision `p`: c (f32), c rounded up to 8
+/// (16-bit: every pixel's channels are 16-byte aligned, as tensor cores want).
+[[nodiscard]] constexpr int channel_slots(int c, DType p) {
+  return storage_layout(p) == Layout::nhwc ? (c + 7) / 8 * 8 : c;
+}
+
+/// Geometry of one convolution in storage terms (as executed: space-to-depth changes the
+/// kernel, stride and padding).
+struct ConvGeom {
+  int c = 0, cp = 0;   ///< input channels, and slots per pixel
+  int h = 0, w = 0;    ///< input height, width
+  int k = 0, kp = 0;   ///< output channels, and slots per pixel
+  int oh = 0, ow = 0;  ///< output height, width
+  int groups = 1;
+  /// Channel dims padded (c→cp, k→kp) and packed; otherwise true dims with padded strides (a
+  /// grouped 16-bit conv whose channels are not multiples of 8).
+  bool packed = true;
+  int xc = 0;   ///< input channels as the library sees them (cp when packed, else c)
+  int kd = 0;   ///< filter rows (kp when packed, else k)
+  int fcg = 0;  ///< filter input channels per group (xc / groups)
+  int kh = 0, kw = 0, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  bool s2d = false;  ///< the input is stored space-to-depth
+
+  /// Multiply-adds per output element (the direct kernel's dot-product length).
+  [[nodiscard]] constexpr int window() const { return kh * kw * fcg; }
+};
+
+/// One op of the network in storage terms, independent of the network's type.
+struct OpDesc {
+  int index = 0;
+  std::string label;          ///< "layer1.0.conv2+bn2+add+relu"
+  OpKind kind = OpKind::conv;
+  LayerDesc layer{};
+  ActDesc act{};
+  Shape in_shape{};           ///< the stored input (the producer's shape: flatten is a view)
+  Shape out_shape{};
+  int in_cp = 0;              ///< channel slots of the input
+  int out_cp = 0;             ///< channel slots of the output
+  bool has_residual = false;  ///< a tensor `z` is added before the activation
+  std::int64_t in_offset = 0;   ///< arena offsets per image (× batch at batch N)
+  std::int64_t z_offset = -1;
+  std::int64_t out_offset = 0;
+  /// A final softmax/log_softmax writes the caller's f32 output itself (no output step).
+  bool writes_user_output = false;
+  ConvGeom conv{};            ///< conv ops only
+  int dense_kin = 0;          ///< dense ops: input slots per image (flatten order permuted)
+};
+
+/// The whole network in storage terms: its ops, the input and output conversions, the arena.
+struct NetDesc {
+  DType precision = DType::f32;
+  Layout layout = Layout::nchw;
+  std::vector<OpDesc> ops;
+  Shape in_shape{};                 ///< as declared (the caller's f32 input)
+  Layout in_layout = Layout::nchw;  ///< the caller's layout
+  std::int64_t input_offset = 0;    ///< where the converted input lives (per image)
+  int s2d_op = -1;                  ///< the op that reads the input space-to-depth, or -1
+  Shape s2d_shape{};                ///< the space-to-depth input's shape when s2d_op >= 0
+  Shape out_storage{};              ///< the stored output tensor
+  Shape out_shape{};                ///< as declared (the caller's f32 output)
+  std::int64_t output_offset = 0;
+  bool needs_output_step = true;    ///< the last op does not write the caller's output itself
+  std::int64_t arena_per_image = 0;
+};
+
+/// The storage rules of network `Net` in precision `P`, as constexpr functions.
+template <class Net, DType P>
+  requires Network<Net>
+struct NetStorage {
+  using Network = std::remove_cvref_t<Net>;
+  static constexpr Layout layout = storage_layout(P);
+  static constexpr const auto& graph = Network::graph;
+  static constexpr const auto& plan = Network::template plan_for<P, layout>;
+
+  static constexpr int pad(int c) { return channel_slots(c, P); }
+
+  /// The space-to-depth input of a stride-2 conv: 4·C channels ((c, dy, dx) order), blocks of
+  /// the zero-padded input, as many as the ⌈k/2⌉-tap stride-1 conv needs.
+  static constexpr Shape s2d_shape(const Op& op) {
+    const Shape is = Network::input_spec.shape;
+    const int oh = op.out_spec.shape.h;
+    const int ow = op.out_spec.shape.w;
+    return chw(4 * is.c, oh - 1 + (op.layer.kernel.h + 1) / 2,
+               ow - 1 + (op.layer.kernel.w + 1) / 2);
+  }
+
+  /// Whether conv `op` reads the network input stored space-to-depth: a 16-bit first layer with
+  /// stride 2 and fewer than 8 input channels (ResNet's 7×7 stem) becomes a stride-1 conv with
+  /// ⌈k/2⌉ taps over 4·C channels of 2×2 pixel blocks — the same sums, 4× the channels per tap,
+  /// which suits tensor cores far better than C padded to 8.
+  static constexpr bool is_s2d(const Op& op) {
+    if (P == DType::f32 || op.kind != OpKind::conv || op.in != graph.input ||
+        graph.tensors[graph.input].uses != 1 || Network::input_spec.layout != Layout::nchw) {
+      return false;
+    }
+    const LayerDesc& d = op.layer;
+    const Shape is = Network::input_spec.shape;
+    if (d.stride.h != 2 || d.stride.w != 2 || d.dilation.h != 1 || d.dilation.w != 1 ||
+        d.groups != 1 || is.c >= 8 || d.kernel.h < 2 || d.kernel.w < 2) {
+      return false;
+    }
+    const Shape s = s2d_shape(op);
+    return static_cast<std::int64_t>(pad(s.c)) * s.h * s.w * dtype_size(P) <=
+           plan.tensors[graph.input].bytes;
+  }
+
+  /// The op that reads the input space-to-depth, or -1.
+  static constexpr int s2d_op() {
+    for (int i = 0; i < graph.num_ops; ++i) {
+      if (is_s2d(graph.ops[i])) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /// The storage shape of tensor t: its producer's output (before any flatten), or the input.
+  static constexpr Shape storage_shape(int t) {
+    const int p = graph.tensors[t].producer;
+    if (p < 0) {
+      const int k = s2d_op();
+      return k >= 0 ? s2d_shape(graph.ops[k]) : Network::input_spec.shape;
+    }
+    return graph.ops[p].out_spec.shape;
+  }
+  static constexpr std::int64_t storage_bytes(int t) {
+    const Shape s = storage_shape(t);
+    return static_cast<std::int64_t>(pad(s.c)) * s.h * s.w * dtype_size(P);
+  }
+  /// Whether every tensor's storage fits its slot in the memory plan (the plan pads as stored).
+  static constexpr bool fits_plan() {
+    for (int t = 0; t < graph.num_tensors; ++t) {
+      if (storage_bytes(t) > plan.tensors[t].bytes) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static constexpr ConvGeom conv_geom(const Op& op) {
+    ConvGeom g{};
+    const Shape is = storage_shape(op.in);
+    const LayerDesc& d = op.layer;
+    g.c = is.c;
+    g.cp = pad(is.c);
+    g.h = is.h;
+    g.w = is.w;
+    g.k = d.out_channels;
+    g.kp = pad(g.k);
+    g.oh = op.out_spec.shape.h;
+    g.ow = op.out_spec.shape.w;
+    g.groups = d.groups;
+    g.s2d = is_s2d(op);
+    g.kh = g.s2d ? (d.kernel.h + 1) / 2 : d.kernel.h;
+    g.kw = g.s2d ? (d.kernel.w + 1) / 2 : d.kernel.w;
+    g.sh = g.s2d ? 1 : d.stride.h;
+    g.sw = g.s2d ? 1 : d.stride.w;
+    g.ph = g.s2d ? 0 : d.padding.h;
+    g.pw = g.s2d ? 0 : d.padding.w;
+    g.dh = d.dilation.h;
+    g.dw = d.dilation.w;
+    g.packed = g.groups == 1 || (g.c == g.cp && g.k == g.kp);
+    g.xc = g.packed ? g.cp : g.c;
+    g.kd = g.packed ? g.kp : g.k;
+    g.fcg = g.xc / g.groups;
+    return g;
+  }
+
+  static constexpr int dense_kin(const Op& op) {
+    const Shape s = storage_shape(op.in);
+    return pad(s.c) * s.h * s.w;
+  }
+
+  /// Whether op i writes the caller's output directly (a final softmax/log_softmax, in f32).
+  static constexpr bool writes_user_output(int i) {
+    const Op& op = graph.ops[i];
+    return op.out == graph.output &&
+           (op.kind == OpKind::softmax || op.kind == OpKind::log_softmax);
+  }
+  static constexpr bool needs_output_step() {
+    return graph.num_ops == 0 || !writes_user_output(graph.num_ops - 1);
+  }
+
+  /// The network in storage terms (see NetDesc).
+  [[nodiscard]] static NetDesc describe() {
+    NetDesc n;
+    n.precision = P;
+    n.layout = layout;
+    n.in_shape = Network::input_spec.shape;
+    n.in_layout = Network::input_spec.layout;
+    n.input_offset = plan.tensors[graph.input].offset;
+    n.s2d_op = s2d_op();
+    if (n.s2d_op >= 0) {
+      n.s2d_shape = s2d_shape(graph.ops[n.s2d_op]);
+    }
+    n.out_storage = storage_shape(graph.output);
+    n.out_shape = Network::output_spec.shape;
+    n.output_offset = plan.tensors[graph.output].offset;
+    n.needs_output_step = needs_output_step();
+    n.arena_per_image = plan.activation_bytes;
+    for (int i = 0; i < graph.num_ops; ++i) {
+      const Op& op = graph.ops[i];
+      OpDesc d;
+      d.index = i;
+      d.label = std::string(op.label.view());
+      d.kind = op.kind;
+      d.layer = op.layer;
+      d.act = op.act;
+      d.in_shape = storage_shape(op.in);
+      d.out_shape = op.out_spec.shape;
+      d.in_cp = pad(d.in_shape.c);
+      d.out_cp = pad(d.out_shape.c);
+      d.has_residual = op.in2 >= 0;
+      d.in_offset = plan.tensors[op.in].offset;
+      d.z_offset = op.in2 >= 0 ? plan.tensors[op.in2].offset : -1;
+      d.out_offset = plan.tensors[op.out].offset;
+      d.writes_user_output = writes_user_output(i);
+      if (op.kind == OpKind::conv) {
+        d.conv = conv_geom(op);
+      } else if (op.kind == OpKind::dense) {
+        d.dense_kin = dense_kin(op);
+      }
+      n.ops.push_back(std::move(d));
+    }
+    return n;
+  }
+};
+
+/// Conv weights (O, C/g, kh, kw) in f32, PyTorch's order, rearranged as the backend stores
+/// them: OIHW (f32) or (Kd, kh, kw, C/g) with output channels padded (16-bit); a space-to-depth
+/// conv's tap (y, x) of channel ci becomes tap (y/2, x/2) of channel (ci, y%2, x%2).
+[[nodiscard]] inline std::vector<float> conv_weights_stored(const ConvGeom& cg,
+                                                            const LayerDesc& d, Layout layout,
+                                                            const std::vector<float>& w) {
+  const int kh = d.kernel.h;  // as declared
+  const int kw = d.kernel.w;
+  const int cpg = (cg.s2d ? cg.c / 4 : cg.c) / cg.groups;  // true input channels per group
+  STRATA_CHECK(w.size() == static_cast<std::size_t>(cg.k) * cpg * kh * kw,
+               "conv_weights_stored: " << w.size() << " weights, the layer has "
+                                       << static_cast<std::size_t>(cg.k) * cpg * kh * kw);
+  std::vector<float> out(static_cast<std::size_t>(cg.kd) * cg.kh * cg.kw * cg.fcg, 0.0f);
+  for (int o = 0; o < cg.k; ++o) {
+    for (int ci = 0; ci < cpg; ++ci) {
+      for (int y = 0; y < kh; ++y) {
+        for (int x = 0; x < kw; ++x) {
+          const float v = w[((static_cast<std::size_t>(o) * cpg + ci) * kh + y) * kw + x];
+          const int ty = cg.s2d ? y / 2 : y;
+          const int tx = cg.s2d ? x / 2 : x;
+          const int tc = cg.s2d ? (ci * 2 + y % 2) * 2 + x % 2 : ci;
+          const std::size_t dst =
+              layout == Layout::nchw
+                  ? ((static_cast<std::size_t>(o) * cg.fcg + tc) * cg.kh + ty) * cg.kw + tx
+                  : ((static_cast<std::size_t>(o) * cg.kh + ty) * cg.kw + tx) * cg.fcg + tc;
+          out[dst] = v;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/// Dense weights (out, in) in f32 as stored: (out padded to slots) × kin, where NHWC storage
+/// permutes the columns from PyTorch's flatten order (c, h, w) to (h, w, c slot), so that
+/// flatten moves no data.
+[[nodiscard]] inline std::vector<float> dense_weights_stored(const OpDesc& op, DType p,
+                                                             const std::vector<float>& w) {
+  const Shape s = op.in_shape;
+  const int hw = s.h * s.w;
+  const int cinp = op.in_cp;
+  const int kin = op.dense_kin;
+  const int m = op.layer.out_channels;
+  const int mp = channel_slots(m, p);
+  const std::size_t in_features = static_cast<std::size_t>(s.c) * hw;
+  STRATA_CHECK(w.size() == static_cast<std::size_t>(m) * in_features,
+               "dense_weights_stored: " << w.size() << " weights, the layer has "
+                                        << static_cast<std::size_t>(m) * in_features);
+  std::vector<float> out(static_cast<std::size_t>(mp) * kin, 0.0f);
+  for (int o = 0; o < m; ++o) {
+    for (std::size_t j = 0; j < in_features; ++j) {
+      const std::size_t c = j / static_cast<std::size_t>(hw);
+      const std::size_t px = j % static_cast<std::size_t>(hw);
+      const std::size_t col = storage_layout(p) == Layout::nchw ? j : px * cinp + c;
+      out[static_cast<std::size_t>(o) * kin + col] = w[o * in_features + j];
+    }
+  }
+  return out;
+}
+
+/// `v` zero-extended to `n` entries (per-channel vectors padded to the channel slots).
+[[nodiscard]] inline std::vector<float> padded(const std::vector<float>& v, int n) {
+  std::vector<float> out(static_cast<std::size_t>(n), 0.0f);
+  for (std::size_t i = 0; i < v.size() && i < out.size(); ++i) {
+    out[i] = v[i];
+  }
+  return out;
+}
+
+}  // namespace strata::cuda

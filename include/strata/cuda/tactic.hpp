@@ -1,0 +1,120 @@
+#pragma once
+/// A tactic is one way to run an op on the GPU (cuDNN's legacy fused convolution, a cuBLASLt
+/// matmul, Strata's direct convolution kernel, a pointwise kernel, ...), behind one small
+/// interface: whether it applies to an op, the variant it would pick without timing, the
+/// variants worth timing, and `prepare`, which makes a `Step` — the op ready to launch at one
+/// batch size, with its workspace need. The tuner (tuner.hpp) chooses among tactics; the
+/// executor (exec_plan.hpp) launches the steps. A tactic sees ops as `OpDesc` (storage.hpp),
+/// never the network's type, so each is compiled once per precision.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strata/core/dtype.hpp"
+#include "strata/cuda/device_weights.hpp"
+#include "strata/cuda/storage.hpp"
+
+namespace strata::cuda {
+
+/// The library handles of one execution context (every context owns its own, bound to its
+/// stream).
+struct Libraries {
+  cudnnHandle_t cudnn = nullptr;
+  cublasLtHandle_t lt = nullptr;
+};
+
+/// Device pointers of one op at one batch size: arena tensors in the storage type, and the
+/// caller's f32 output for an op that writes it (OpDesc::writes_user_output).
+struct OpIo {
+  const void* x = nullptr;
+  const void* z = nullptr;  ///< the residual added before the activation, or null
+  void* y = nullptr;
+  float* user_out = nullptr;
+};
+
+/// Which variant of which tactic runs an op: the tactic's name and up to three integers of its
+/// own (cuDNN: algorithm, math type, fused or not). This is what the tuning cache stores.
+struct Variant {
+  std::string tactic;
+  int algo = 0;
+  int math = 0;
+  int fuse = 0;
+  friend bool operator==(const Variant&, const Variant&) = default;
+};
+
+/// A variant a tactic would use without timing, and how strongly it claims the op: the tuner's
+/// heuristic choice is the claim of lowest rank among applicable tactics.
+struct Claim {
+  Variant variant;
+  int rank = 0;
+};
+
+/// Ranks of heuristic claims (lower wins).
+namespace rank {
+inline constexpr int only = 0;       ///< the one way Strata runs this kind of op
+inline constexpr int tailored = 5;   ///< a Strata kernel that suits exactly this op's shape
+inline constexpr int special = 10;   ///< a tactic made for this kind of op's shape
+inline constexpr int library = 50;   ///< a library's own heuristic pick
+inline constexpr int fallback = 90;  ///< when nothing else can run it
+}  // namespace rank
+
+/// One op prepared for one batch size: descriptors made, plans chosen. `launch` enqueues it.
+class Step {
+ public:
+  virtual ~Step() = default;
+  /// Bytes this step needs in the execution context's shared workspace.
+  [[nodiscard]] virtual std::size_t workspace_bytes() const { return 0; }
+  /// Enqueues the op on `s` (possibly under stream capture); `ws` is the shared workspace.
+  /// Throws strata::Error (call, layer, library message) on failure.
+  virtual void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) = 0;
+  /// What runs the op, for Engine::describe ("cudnnConvolutionBiasActivationForward algo 1").
+  [[nodiscard]] virtual std::string describe() const = 0;
+  /// Whether the step stopped running the variant it was prepared with (a library declined it
+  /// at run time and the step fell back): a timing of it does not count for that variant.
+  [[nodiscard]] virtual bool fell_back() const { return false; }
+  /// Whether a convolution and its epilogue run as one cuDNN call (EngineStats::convs_fused).
+  [[nodiscard]] virtual bool library_fused() const { return false; }
+};
+
+/// One way to run ops of some kind in precision P. Stateless: everything per op and batch
+/// lives in the Step it prepares.
+template <DType P>
+class Tactic {
+ public:
+  virtual ~Tactic() = default;
+  /// A short, stable name ("cudnn_conv"), stored in the tuning cache and shown by describe().
+  [[nodiscard]] virtual std::string_view name() const = 0;
+  /// Whether this tactic can run `op` at all (kind, geometry, precision).
+  [[nodiscard]] virtual bool applicable(const OpDesc& op) const = 0;
+  /// The variant this tactic would run `op` with at `batch` without timing, and its claim's
+  /// rank; nothing when it does not claim the op untimed.
+  [[nodiscard]] virtual std::optional<Claim> heuristic(const OpDesc& op, int batch,
+                                                       std::size_t ws_limit,
+                                                       const Libraries& lib) const = 0;
+  /// The variants worth timing for `op` at `batch` with at most `ws_limit` workspace bytes.
+  [[nodiscard]] virtual std::vector<Variant> candidates(const OpDesc& op, int batch,
+                                                        std::size_t ws_limit,
+                                                        const Libraries& lib) const {
+    auto h = heuristic(op, batch, ws_limit, lib);
+    return h ? std::vector<Variant>{h->variant} : std::vector<Variant>{};
+  }
+  /// `op` prepared at `batch` with variant `v` on buffers `io`; throws strata::Error when the
+  /// variant cannot run here (the caller then chooses another).
+  [[nodiscard]] virtual std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v,
+                                                      int batch, const OpWeights& w,
+                                                      const OpIo& io,
+                                                      const Libraries& lib) const = 0;
+};
+
+/// The device element type of precision P (float, __half, __nv_bfloat16).
+template <DType P>
+using storage_t = typename StorageOf<P>::type;
+
+}  // namespace strata::cuda

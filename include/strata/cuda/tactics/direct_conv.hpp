@@ -1,0 +1,74 @@
+#pragma once
+/// Tactic `direct_conv`: Strata's direct NHWC convolution kernel (16-bit), bias, residual and
+/// any activation fused. It wins for first layers with few input channels (a short dot product
+/// per output, where cuDNN's implicit GEMM works on the zero padding), and it is the fallback for
+/// convolutions cuDNN has no algorithm for (grouped convs whose channels are not multiples of 8).
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/tactic.hpp"
+
+namespace strata::cuda::tactics {
+
+template <DType P>
+class DirectConv final : public Tactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "direct_conv"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return P != DType::f32 && op.kind == OpKind::conv;
+  }
+  /// A first layer with few input channels (padded to 8) is claimed outright; any other conv
+  /// only as the fallback.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+                                               const Libraries&) const override {
+    const ConvGeom& cg = op.conv;
+    const bool tiny_first = cg.groups == 1 && cg.c < cg.cp && cg.window() <= 72;
+    return Claim{{std::string(name())}, tiny_first ? rank::tailored : rank::fallback};
+  }
+  /// Timed only where the dot product is short enough to stand a chance.
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    if (op.conv.window() > 576) {
+      return {};
+    }
+    return {Variant{std::string(name())}};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    return std::make_unique<DirectStep>(op, w, io, batch);
+  }
+
+ private:
+  class DirectStep final : public Step {
+   public:
+    DirectStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch)
+        : act_(op.act), w_(w), io_(io) {
+      const ConvGeom& cg = op.conv;
+      const int creal = cg.groups == 1 ? cg.c : cg.fcg;
+      shape_ = {batch, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow, cg.kh, cg.kw,
+                cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, creal};
+    }
+    [[nodiscard]] std::string describe() const override {
+      return "strata conv_direct (bias, add, act fused)";
+    }
+    void launch(cudaStream_t s, void*, std::size_t) override {
+      kernels::conv_direct<T>(static_cast<const T*>(io_.x), w_.weight.template as<const T>(),
+                              w_.bias_f32.template as<const float>(),
+                              static_cast<const T*>(io_.z), static_cast<T*>(io_.y), shape_, act_,
+                              s);
+    }
+
+   private:
+    ActDesc act_;
+    const OpWeights& w_;
+    OpIo io_;
+    kernels::ConvShape shape_{};
+  };
+};
+
+}  // namespace strata::cuda::tactics

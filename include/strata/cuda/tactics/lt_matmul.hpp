@@ -1,0 +1,171 @@
+#pragma once
+/// Tactics on cuBLASLt: `lt_dense` (a dense layer) and `lt_conv1x1` (a 16-bit 1×1 convolution
+/// over NHWC pixels, which is a GEMM; strided ones subsample first). Both compute, column-major
+/// with features as rows, D (mp × cols) = Wᵀ-stored (kin × mp)ᵀ · X (kin × cols) + bias (per
+/// row) [+ C, the residual], relu in the epilogue and other activations as a Strata kernel after.
+#include <cublasLt.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/cublaslt.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/tactic.hpp"
+
+namespace strata::cuda::tactics {
+
+/// cuBLASLt's workspace for one matmul.
+inline constexpr std::size_t lt_workspace = std::size_t{4} << 20;
+
+/// One matmul planned for one batch: layouts, epilogue, cuBLASLt's heuristic algorithm.
+template <DType P>
+class LtMatmulStep final : public Step {
+  using T = storage_t<P>;
+  static constexpr bool nhwc = storage_layout(P) == Layout::nhwc;
+
+ public:
+  /// kin: reduction length; mp: output rows (feature slots); cols: output columns.
+  /// act_total/act_hw: elements and pixels per channel slot of the output (for an activation
+  /// run after the matmul); scratch: bytes of a strided conv's subsampled input.
+  LtMatmulStep(const OpDesc& op, const OpWeights& w, const OpIo& io, const Libraries& lib,
+               int batch, int kin, int mp, std::int64_t cols, std::int64_t act_total,
+               int act_hw, std::size_t scratch)
+      : op_(op), w_(w), io_(io), lib_(lib), batch_(batch), act_total_(act_total),
+        act_hw_(act_hw), scratch_(scratch) {
+    mm_ = MatmulDesc::create();
+    mm_.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+    mm_.set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    const bool relu = op.act.kind == Act::relu;
+    act_after_ = !relu && op.act.kind != Act::none;
+    mm_.set(CUBLASLT_MATMUL_DESC_EPILOGUE, relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS);
+    mm_.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, w.bias.get());
+    const cudaDataType_t bias_type = cublas_type(P);
+    mm_.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
+    a_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(mp), kin);
+    b_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(cols), kin);
+    d_ = MatrixLayout::create(P, static_cast<std::uint64_t>(mp), static_cast<std::uint64_t>(cols), mp);
+    const MatmulPreference pref = MatmulPreference::create();
+    pref.set_max_workspace(lt_workspace);
+    cublasLtMatmulHeuristicResult_t result{};
+    int count = 0;
+    STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lib.lt, mm_.get(), a_.get(), b_.get(),
+                                                       d_.get(), d_.get(), pref.get(), 1, &result,
+                                                       &count));
+    STRATA_CHECK(count > 0, "cuBLASLt has no algorithm for layer '" << op.label << "' with "
+                                                                     << cols << " columns");
+    algo_ = result.algo;
+  }
+
+  [[nodiscard]] std::size_t workspace_bytes() const override { return lt_workspace + scratch_; }
+  [[nodiscard]] std::string describe() const override {
+    std::string s = op_.kind == OpKind::conv ? "cublasLtMatmul (1x1 conv as GEMM"
+                                             : "cublasLtMatmul (dense";
+    s += scratch_ > 0 ? ", subsampled input" : "";
+    s += op_.act.kind == Act::relu ? ", epilogue RELU_BIAS)" : ", epilogue BIAS)";
+    if (act_after_) {
+      s += " + strata pointwise";
+    }
+    return s;
+  }
+
+  void launch(cudaStream_t s, void* ws, std::size_t) override {
+    const T* src = static_cast<const T*>(io_.x);
+    if (scratch_ > 0) {  // a strided 1×1 conv: its input pixels gathered first
+      const ConvGeom& cg = op_.conv;
+      T* scratch = reinterpret_cast<T*>(static_cast<std::uint8_t*>(ws) + lt_workspace);
+      kernels::subsample<T>(src, scratch, batch_, cg.h, cg.w, cg.cp, cg.oh, cg.ow, cg.sh,
+                            cg.sw, s);
+      src = scratch;
+    }
+    const float one = 1.0f;
+    const float beta = io_.z != nullptr ? 1.0f : 0.0f;
+    const void* c = io_.z != nullptr ? io_.z : io_.y;
+    STRATA_CUBLAS_CHECK(cublasLtMatmul(lib_.lt, mm_.get(), &one, w_.weight.get(), a_.get(), src,
+                                       b_.get(), &beta, c, d_.get(), io_.y, d_.get(), &algo_, ws,
+                                       lt_workspace, s));
+    if (act_after_) {
+      T* y = static_cast<T*>(io_.y);
+      kernels::pointwise<T>(y, nullptr, y, nullptr, nullptr, op_.act, act_total_, op_.out_cp,
+                            act_hw_, op_.out_shape.c, nhwc, s);
+    }
+  }
+
+ private:
+  OpDesc op_;
+  const OpWeights& w_;
+  OpIo io_;
+  Libraries lib_;
+  int batch_;
+  std::int64_t act_total_;
+  int act_hw_;
+  std::size_t scratch_;
+  bool act_after_ = false;
+  MatmulDesc mm_;
+  MatrixLayout a_, b_, d_;
+  cublasLtMatmulAlgo_t algo_{};
+};
+
+/// `lt_dense`: every dense layer.
+template <DType P>
+class LtDense final : public Tactic<P> {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "lt_dense"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return op.kind == OpKind::dense;
+  }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+                                               const Libraries&) const override {
+    return Claim{{std::string(name())}, rank::only};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries& lib) const override {
+    return std::make_unique<LtMatmulStep<P>>(op, w, io, lib, batch, op.dense_kin, op.out_cp, batch,
+                                             static_cast<std::int64_t>(batch) * op.out_cp, 1, 0);
+  }
+};
+
+/// `lt_conv1x1`: a 16-bit 1×1 convolution with no padding and one group, packed channels.
+template <DType P>
+class LtConv1x1 final : public Tactic<P> {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "lt_conv1x1"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    const ConvGeom& cg = op.conv;
+    return P != DType::f32 && op.kind == OpKind::conv && cg.kh == 1 && cg.kw == 1 &&
+           cg.ph == 0 && cg.pw == 0 && cg.groups == 1 && !cg.s2d && cg.packed;
+  }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+                                               const Libraries&) const override {
+    return Claim{{std::string(name())}, rank::special};
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t ws_limit,
+                                                const Libraries&) const override {
+    if (lt_workspace + scratch(op.conv, batch) > ws_limit) {
+      return {};
+    }
+    return {Variant{std::string(name())}};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries& lib) const override {
+    const ConvGeom& cg = op.conv;
+    const std::int64_t pixels = static_cast<std::int64_t>(batch) * cg.oh * cg.ow;
+    return std::make_unique<LtMatmulStep<P>>(op, w, io, lib, batch, cg.cp, cg.kp, pixels,
+                                             pixels * cg.kp, cg.oh * cg.ow, scratch(cg, batch));
+  }
+
+ private:
+  /// Bytes of the subsampled input of a strided 1×1 conv at `batch` (0 when not strided).
+  static std::size_t scratch(const ConvGeom& cg, int batch) {
+    if (cg.sh == 1 && cg.sw == 1) {
+      return 0;
+    }
+    return static_cast<std::size_t>(batch) * cg.oh * cg.ow * cg.cp * sizeof(storage_t<P>);
+  }
+};
+
+}  // namespace strata::cuda::tactics

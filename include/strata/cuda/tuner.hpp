@@ -1,0 +1,166 @@
+#pragma once
+/// The tuner: which variant of which tactic runs each op. Heuristically, the lowest-ranked claim
+/// among the applicable tactics; measured (TensorRT's tactic selection), every candidate of
+/// every applicable tactic prepared at the largest batch, timed as it will run — captured into a
+/// CUDA graph and replayed — and the fastest kept, in a persistent cache keyed by GPU, cuDNN
+/// version, precision, batch and the op's shape.
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "strata/core/error.hpp"
+#include "strata/cuda/engine_options.hpp"
+#include "strata/cuda/graph_capture.hpp"
+#include "strata/cuda/resources.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/registry.hpp"
+#include "strata/cuda/tuning_cache.hpp"
+
+namespace strata::cuda {
+
+/// The heuristic choice for `op` at `batch` within `ws_limit` workspace bytes: the claim of
+/// lowest rank among the applicable tactics (ties: registry order). Throws when no tactic
+/// claims the op.
+template <DType P>
+[[nodiscard]] Variant heuristic_variant(const OpDesc& op, int batch, std::size_t ws_limit,
+                                        const Libraries& lib) {
+  std::optional<Claim> best;
+  std::string tried;
+  for (const Tactic<P>* t : all_tactics<P>()) {
+    if (!t->applicable(op)) {
+      continue;
+    }
+    tried += tried.empty() ? "" : ", ";
+    tried += t->name();
+    if (auto c = t->heuristic(op, batch, ws_limit, lib); c && (!best || c->rank < best->rank)) {
+      best = std::move(c);
+    }
+  }
+  STRATA_CHECK(best.has_value(), "cuda::Engine: no tactic can run layer '"
+                                     << op.label << "' at batch " << batch << " within "
+                                     << ws_limit << " workspace bytes (applicable: "
+                                     << (tried.empty() ? "none" : tried) << ")");
+  return best->variant;
+}
+
+/// The tuning cache's key of `op` at `batch`: GPU, cuDNN version, precision, and the op's
+/// exact shape in storage terms.
+[[nodiscard]] inline std::string tuning_key(const OpDesc& op, int batch, DType p,
+                                            const std::string& gpu) {
+  std::ostringstream os;
+  os << gpu << "|cudnn" << cudnnGetVersion() << "|" << dtype_name(p) << "|n" << batch << ","
+     << op_kind_name(op.kind);
+  if (op.kind == OpKind::conv) {
+    const ConvGeom& cg = op.conv;
+    os << ",c" << cg.xc << ",h" << cg.h << ",w" << cg.w << ",k" << cg.kd << ",r" << cg.kh << "x"
+       << cg.kw << ",s" << cg.sh << "x" << cg.sw << ",p" << cg.ph << "x" << cg.pw << ",d" << cg.dh
+       << "x" << cg.dw << ",g" << cg.groups << (cg.packed ? ",packed" : ",strided");
+  } else {
+    os << ",in" << op.in_shape.c << "x" << op.in_shape.h << "x" << op.in_shape.w << ",out"
+       << op.out_shape.c << "x" << op.out_shape.h << "x" << op.out_shape.w;
+  }
+  os << ",act" << static_cast<int>(op.act.kind) << (op.has_residual ? ",add" : "");
+  return os.str();
+}
+
+/// Milliseconds per run of `step` on `s`, timed as the engine will run it (captured into a
+/// graph, replayed back to back, median); an eager run first, so that a library may decline or
+/// set itself up. Infinity when the step fails, falls back, or cannot be captured.
+[[nodiscard]] inline float time_step(Step& step, cudaStream_t s, const DeviceBuffer& ws) {
+  constexpr float never = 1e30f;
+  try {
+    step.launch(s, ws.get(), ws.bytes());
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
+  } catch (const Error&) {
+    (void)cudaGetLastError();
+    return never;
+  }
+  if (step.fell_back()) {
+    return never;
+  }
+  const auto exec =
+      try_capture_graph(s, [&](cudaStream_t cs) { step.launch(cs, ws.get(), ws.bytes()); });
+  return exec ? time_graph(*exec, s) : never;
+}
+
+/// Chooses the variant of every op of `net` at `exec`'s largest batch, as `options` say, and
+/// counts what it did in `stats`. `exec` (an Executor) provides the stream, the library
+/// handles and the op's buffers to time on; `weights` the op's parameters.
+template <DType P, class Exec>
+[[nodiscard]] std::vector<Variant> choose_variants(const NetDesc& net,
+                                                   const DeviceWeights<P>& weights, Exec& exec,
+                                                   const EngineOptions& options,
+                                                   EngineStats& stats) {
+  const int mb = options.max_batch;
+  const Libraries lib = exec.libraries();
+  std::vector<Variant> chosen;
+  chosen.reserve(net.ops.size());
+  if (options.tuning == Tuning::heuristic) {
+    for (const OpDesc& op : net.ops) {
+      const LayerScope scope(op.label);
+      chosen.push_back(heuristic_variant<P>(op, mb, std::size_t{1} << 30, lib));
+    }
+    return chosen;
+  }
+  TuningCache cache(options.tuning_cache);
+  DeviceBuffer find_ws;  // for timing: as large as any sane candidate needs, made on first use
+  for (const OpDesc& op : net.ops) {
+    const LayerScope scope(op.label);
+    const std::string key = tuning_key(op, mb, P, weights.gpu());
+    if (auto c = cache.find(key)) {
+      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->applicable(op)) {
+        chosen.push_back(*c);
+        stats.convs_from_cache += op.kind == OpKind::conv;
+        continue;
+      }
+    }
+    if (find_ws.get() == nullptr) {
+      std::size_t free_b = 0;
+      std::size_t total_b = 0;
+      STRATA_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+      find_ws = DeviceBuffer(std::min<std::size_t>(std::size_t{256} << 20, free_b / 4));
+    }
+    std::vector<std::pair<const Tactic<P>*, Variant>> candidates;
+    for (const Tactic<P>* t : all_tactics<P>()) {
+      if (t->applicable(op)) {
+        for (Variant& v : t->candidates(op, mb, find_ws.bytes(), lib)) {
+          candidates.emplace_back(t, std::move(v));
+        }
+      }
+    }
+    if (candidates.size() <= 1) {  // nothing to choose between: no timing, nothing cached
+      chosen.push_back(heuristic_variant<P>(op, mb, find_ws.bytes(), lib));
+      continue;
+    }
+    float best_ms = 1e30f;
+    std::optional<Variant> best;
+    for (const auto& [t, v] : candidates) {
+      std::unique_ptr<Step> step;
+      try {
+        step = t->prepare(op, v, mb, weights.op(op.index), exec.io(op, mb), lib);
+      } catch (const Error&) {
+        continue;  // this variant cannot run here
+      }
+      if (step->workspace_bytes() > find_ws.bytes()) {
+        continue;
+      }
+      if (const float ms = time_step(*step, exec.stream(), find_ws); ms < best_ms) {
+        best_ms = ms;
+        best = v;
+      }
+    }
+    chosen.push_back(best ? *best : heuristic_variant<P>(op, mb, find_ws.bytes(), lib));
+    cache.put(key, chosen.back());
+    stats.convs_timed += op.kind == OpKind::conv;
+  }
+  cache.save();
+  return chosen;
+}
+
+}  // namespace strata::cuda
