@@ -7,8 +7,18 @@ execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build
                   -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix
                 COMMAND_ERROR_IS_FATAL ANY)
 execute_process(COMMAND ${CMAKE_COMMAND} --install ${WORK_DIR}/build COMMAND_ERROR_IS_FATAL ANY)
+# CONSUMER_ARGS: extra -D settings for the consumer (cuDNN's location, other prefixes).
+set(_prefix "${WORK_DIR}/prefix")
+set(_args "")
+foreach(a ${CONSUMER_ARGS})
+  if(a MATCHES "^-DCMAKE_PREFIX_PATH=(.+)$")
+    string(APPEND _prefix ";${CMAKE_MATCH_1}")
+  elseif(NOT a MATCHES "=$")
+    list(APPEND _args "${a}")
+  endif()
+endforeach()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/consumer
-                  -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix COMMAND_ERROR_IS_FATAL ANY)
+                  "-DCMAKE_PREFIX_PATH=${_prefix}" ${_args} COMMAND_ERROR_IS_FATAL ANY)
 execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/consumer COMMAND_ERROR_IS_FATAL ANY)
 execute_process(COMMAND ${WORK_DIR}/consumer/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out)
 message("${out}")

@@ -10,4 +10,5 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/strataConfigVersion
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/strataConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/strataConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/StrataCudaTarget.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/strata)

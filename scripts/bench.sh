@@ -18,7 +18,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-bench
 JOBS=${JOBS:-$(nproc)}
-ARCH=${CUDA_ARCH:-90}
 PY=${PYTHON:-python3}
 QUICK=0
 BUDGET=210
@@ -87,7 +86,7 @@ say "cuDNN $CUDNN; commit $COMMIT; $(nvidia-smi --query-gpu=name,driver_version 
 
 # --- 2. build ---------------------------------------------------------------------------------
 say "configure + build strata_bench in $BUILD ($JOBS jobs)"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
   -DSTRATA_BUILD_TESTS=OFF -DSTRATA_BUILD_EXAMPLES=OFF -DSTRATA_BUILD_BENCHMARKS=ON \
   -DCUDNN_ROOT="$CUDNN" ${PREFIX:+"-DCMAKE_PREFIX_PATH=$PREFIX"} > "$WORK/configure.log" ||
   { cat "$WORK/configure.log"; exit 1; }

@@ -3,8 +3,8 @@
 #   scripts/gpu_tests.sh [--bench] [--no-sanitizer]
 # 1. finds cuDNN: $CUDNN_ROOT, the CUDA install, the system, or PyTorch's nvidia.cudnn package
 #    (its lib directory also goes on LD_LIBRARY_PATH);
-# 2. configures (CMAKE_CUDA_ARCHITECTURES=90 unless $CUDA_ARCH says otherwise) and builds the GPU
-#    test binary, the benchmark and the MNIST example with all cores;
+# 2. configures and builds the GPU test binary, the benchmark and the MNIST example with all
+#    cores (plain C++: Strata's kernels are compiled at run time by NVRTC);
 # 3. runs `ctest -L gpu --output-on-failure` (the GPU tests and the MNIST example on the GPU);
 # 4. runs compute-sanitizer memcheck on the GPU test binary (every test but ResNet-18, whose
 #    cuDNN kernels run too slowly under the sanitizer; STRATA_SANITIZE_ALL=1 includes it);
@@ -15,7 +15,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build-gpu}
 JOBS=${JOBS:-$(nproc)}
-ARCH=${CUDA_ARCH:-90}
 BENCH=0
 SANITIZE=1
 for a in "$@"; do
@@ -56,8 +55,7 @@ if [ -d "$ROOT/.deps" ]; then
   EXTRA+=("-DCMAKE_PREFIX_PATH=$ROOT/.deps")
   export DOCTEST_ROOT="$ROOT/.deps"
 fi
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
-  -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DCUDNN_ROOT="$CUDNN" \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCUDNN_ROOT="$CUDNN" \
   -DSTRATA_BUILD_EXAMPLES=ON -DSTRATA_BUILD_BENCHMARKS=OFF "${EXTRA[@]}" >"$BUILD.configure.log" 2>&1 ||
   { cat "$BUILD.configure.log"; exit 1; }
 grep -E "strata:" "$BUILD.configure.log" || true

@@ -6,8 +6,8 @@
 /// disk (tuner.hpp, tactics/); a CUDA graph captured per listed batch size (exec_plan.hpp).
 /// `forward` allocates nothing and replays a graph.
 ///
-/// Host C++ (compile with g++/clang or nvcc); the kernels it launches are compiled once, by
-/// nvcc, in strata/cuda/kernels.cu, which a program using the Engine links (strata::cuda).
+/// Header-only host C++ (g++ or clang; link strata::cuda): Strata's own kernels are compiled at
+/// run time by NVRTC for the GPU at hand and cached on disk (kernels.hpp, rtc/).
 ///
 /// Storage (storage.hpp): f32 runs NCHW; f16/bf16 run NHWC with channels zero-padded to a
 /// multiple of 8 (tensor cores), invisibly: the caller's input is always f32 in the declared

@@ -2,6 +2,7 @@
 /// What a cuda::Engine is built for (EngineOptions) and what building it did (EngineStats).
 #include <cstddef>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace strata::cuda {
@@ -28,6 +29,11 @@ struct EngineStats {
   std::size_t arena_bytes = 0;
   std::size_t workspace_bytes = 0;
   std::size_t weight_bytes = 0;
+  /// Strata's run-time compiled kernels for this precision, as first made ready in this process:
+  /// compiled by NVRTC or read from the disk cache, then loaded (milliseconds).
+  double kernels_compile_ms = 0.0;
+  double kernels_load_ms = 0.0;
+  bool kernels_from_disk = false;
 };
 
 }  // namespace strata::cuda

@@ -21,6 +21,7 @@
 #include "strata/cuda/device_weights.hpp"
 #include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/exec_plan.hpp"
+#include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/registry.hpp"
@@ -46,6 +47,10 @@ class Executor {
     int count = 0;
     STRATA_CUDA_CHECK(cudaGetDeviceCount(&count));
     STRATA_CHECK(count > 0, "cuda::Engine: no CUDA device");
+    const rtc::BuildInfo& k = kernels::library<storage_t<P>>().info();  // compiled or cached
+    stats_.kernels_compile_ms = k.compile_ms;
+    stats_.kernels_load_ms = k.load_ms;
+    stats_.kernels_from_disk = k.from_disk;
     stream_ = Stream::create();
     cudnn_ = CudnnHandle::create();
     cudnn_.set_stream(stream_.get());

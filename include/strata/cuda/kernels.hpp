@@ -1,10 +1,8 @@
 #pragma once
-/// Declarations of Strata's CUDA kernels' host-side launchers (host-compilable). The kernels
-/// themselves live in kernels.cuh and are compiled once, by nvcc, in kernels.cu: a program
-/// using strata::cuda adds that one source file (nvcc cannot emit host code that names types
-/// with class-type template arguments, such as a network's Pipeline<...> type, so everything
-/// that names a network is host C++ and only these launchers, which name element types only,
-/// go through nvcc).
+/// Strata's own CUDA kernels, as host-callable launchers. The kernels (kernel_source.hpp) are
+/// compiled at run time by NVRTC for the GPU at hand — once per element type and architecture,
+/// then read from the disk cache (rtc/compiler.hpp) — so a program using the CUDA backend is
+/// plain host C++: no nvcc, no Strata library to build or link.
 ///
 /// Element types T: float, __half, __nv_bfloat16. Layouts: NCHW (f32) or NHWC with `cp`
 /// channel slots per pixel (16-bit: C rounded up to 8).
@@ -12,8 +10,20 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstddef>
+#include <initializer_list>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
 
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/rtc/compiler.hpp"
+#include "strata/cuda/rtc/library.hpp"
 #include "strata/layers/layer.hpp"
 
 namespace strata::cuda::kernels {
@@ -47,51 +57,246 @@ struct ConvShape {
   int creal;  ///< input channels per group that hold data (≤ cg; the rest are zero padding)
 };
 
+// The kernels take these structs by value: their layout must be what kernel_source.hpp declares.
+static_assert(sizeof(Strides) == 24 && sizeof(PoolShape) == 52 && sizeof(ConvShape) == 80 &&
+                  sizeof(ActDesc) == 12 && offsetof(ActDesc, alpha) == 4 &&
+                  offsetof(PoolShape, is_max) == 48,
+              "kernels: a parameter struct no longer matches its mirror in kernel_source.hpp");
+
+namespace detail {
+
+/// The name of element type T in kernel_source.hpp.
+template <class T>
+[[nodiscard]] constexpr const char* rtc_type() {
+  if constexpr (std::is_same_v<T, float>) {
+    return "float";
+  } else if constexpr (std::is_same_v<T, __half>) {
+    return "strata_rtc::f16";
+  } else {
+    static_assert(std::is_same_v<T, __nv_bfloat16>, "kernels: T is float, __half or __nv_bfloat16");
+    return "strata_rtc::bf16";
+  }
+}
+
+/// "strata_rtc::name<a, b, ...>".
+[[nodiscard]] inline std::string kernel_name(const char* name, std::initializer_list<const char*> args) {
+  std::string s = std::string("strata_rtc::") + name + "<";
+  bool first = true;
+  for (const char* a : args) {
+    s += first ? "" : ", ";
+    s += a;
+    first = false;
+  }
+  return s + ">";
+}
+
+/// Every instantiation the launchers use for storage type T (float kernels included where a
+/// 16-bit engine converts from or to f32).
+template <class T>
+[[nodiscard]] std::vector<std::string> instantiations() {
+  const char* t = rtc_type<T>();
+  constexpr bool half = !std::is_same_v<T, float>;
+  std::vector<std::string> n;
+  for (const char* i : {"int", "long long"}) {
+    n.push_back(kernel_name("convert_kernel", {"float", t, i}));
+    n.push_back(kernel_name("pointwise_kernel", {t, i}));
+    n.push_back(kernel_name("pool_kernel", {t, i}));
+    n.push_back(kernel_name("space_to_depth_kernel", {t, i}));
+    n.push_back(kernel_name("subsample_kernel", {t, i}));
+    if (half) {
+      n.push_back(kernel_name("convert_kernel", {t, "float", i}));
+      n.push_back(kernel_name("nchw_to_nhwc8_kernel", {t, i}));
+      n.push_back(kernel_name("pointwise8_kernel", {t, i}));
+      n.push_back(kernel_name("pool8_kernel", {t, i}));
+    }
+  }
+  n.push_back(kernel_name("global_avg_pool_kernel", {t}));
+  n.push_back(kernel_name("conv_direct_kernel", {t}));
+  n.push_back(kernel_name("softmax_kernel", {t, "float"}));
+  if (half) {
+    n.push_back(kernel_name("softmax_kernel", {t, t}));
+  }
+  return n;
+}
+
+}  // namespace detail
+
+/// The kernels for storage type T on the current device's architecture: compiled (or read
+/// from the disk cache) and loaded on first use, then kept for the life of the program.
+/// Thread-safe.
+template <class T>
+[[nodiscard]] const rtc::Library& library() {
+  static std::mutex mutex;
+  // Never freed: unloading at exit could run after the CUDA runtime has shut down.
+  static auto* by_arch = new std::vector<std::pair<int, std::unique_ptr<rtc::Library>>>();
+  const int arch = rtc::current_arch();
+  const std::lock_guard lock(mutex);
+  for (const auto& [a, lib] : *by_arch) {
+    if (a == arch) {
+      return *lib;
+    }
+  }
+  const std::vector<std::string> names = detail::instantiations<T>();
+  const std::string program = std::string("strata_kernels_") +
+                              (std::is_same_v<T, float> ? "f32"
+                               : std::is_same_v<T, __half> ? "f16"
+                                                           : "bf16");
+  const rtc::Compiled c = rtc::compile(kernel_source, program, names, arch);
+  by_arch->emplace_back(arch, std::make_unique<rtc::Library>(c, names));
+  return *by_arch->back().second;
+}
+
+namespace detail {
+
+/// Whether 32-bit indices cover `n` elements.
+[[nodiscard]] inline bool fits32(std::int64_t n) { return n < (std::int64_t{1} << 31) - 65536; }
+
+/// Grid size for `n` items at 256 threads per block (grid-stride loops cover the rest).
+[[nodiscard]] inline unsigned blocks_for(std::int64_t n, int threads = 256) {
+  const std::int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > 1048576 ? 1048576 : b));
+}
+
+/// The index type's name in the source.
+[[nodiscard]] inline const char* index_type(bool small) { return small ? "int" : "long long"; }
+
+/// Launches kernel `name` of T's library over `work` items, 256 threads per block.
+template <class T, class... Args>
+void run(const std::string& name, std::int64_t work, cudaStream_t s, Args... args) {
+  rtc::launch(library<T>().kernel(name), blocks_for(work), 256, s, args...);
+}
+
+}  // namespace detail
+
 /// Direct convolution, NHWC, f32 accumulation, with the epilogue fused:
 /// y = act(conv(x, w) + bias[k] + z). The fallback for convolutions cuDNN has no algorithm
 /// for (16-bit grouped convolutions whose channels are not a multiple of 8).
 template <class T>
-void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape shape,
-                 ActDesc act, cudaStream_t stream);
+void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
+                 ActDesc act, cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * s.oh * s.ow * s.kp;
+  detail::run<T>(detail::kernel_name("conv_direct_kernel", {detail::rtc_type<T>()}), work, stream,
+                 x, w, bias, z, y, s, act);
+}
 
 /// f32 NCHW (n, c, h, w) → 16-bit NHWC space-to-depth blocks (n, sh, sw, scp): channel
 /// (ci·2 + dy)·2 + dx of block (Y, X) is input pixel (2Y + dy − pad_h, 2X + dx − pad_w) of
 /// channel ci (0 outside the input; slots >= 4c are 0).
 template <class T>
 void space_to_depth(const float* src, T* dst, int n, int c, int h, int w, int sh, int sw, int scp,
-                    int pad_h, int pad_w, cudaStream_t stream);
+                    int pad_h, int pad_w, cudaStream_t stream) {
+  const std::int64_t blocks = static_cast<std::int64_t>(n) * sh * sw;
+  const bool small =
+      detail::fits32(blocks * scp) && detail::fits32(static_cast<std::int64_t>(n) * c * h * w);
+  detail::run<T>(detail::kernel_name("space_to_depth_kernel",
+                                     {detail::rtc_type<T>(), detail::index_type(small)}),
+                 blocks, stream, src, dst, n, c, h, w, sh, sw, scp, pad_h, pad_w);
+}
 
 /// NHWC (n, h, w, cp) → (n, oh, ow, cp) taking pixel (oy·sh, ox·sw): the input of a strided 1×1
 /// convolution run as a GEMM. cp must be a multiple of 8 (16-byte copies).
 template <class T>
 void subsample(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow, int sh, int sw,
-               cudaStream_t stream);
+               cudaStream_t stream) {
+  const std::int64_t total = static_cast<std::int64_t>(n) * oh * ow * (cp / 8);
+  const bool small = detail::fits32(static_cast<std::int64_t>(n) * h * w * cp);
+  detail::run<T>(detail::kernel_name("subsample_kernel",
+                                     {detail::rtc_type<T>(), detail::index_type(small)}),
+                 total, stream, src, dst, n, h, w, cp, oh, ow, sh, sw);
+}
 
 /// Copies/converts (N, C, HW) from src (strides ss) to dst (strides ds, dcp channel slots per
-/// pixel; slots >= c are written as 0).
+/// pixel; slots >= c are written as 0). One of S, D is float.
 template <class S, class D>
 void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp, int hw,
-             bool dst_nhwc, cudaStream_t stream);
+             bool dst_nhwc, cudaStream_t stream) {
+  using T = std::conditional_t<std::is_same_v<S, float>, D, S>;  // the library it lives in
+  const std::int64_t work = static_cast<std::int64_t>(n) * dcp * hw;
+  const bool small = detail::fits32(work);
+  if constexpr (std::is_same_v<S, float> && !std::is_same_v<D, float>) {
+    // The common input case: dense f32 NCHW to 16-bit NHWC.
+    if (dst_nhwc && dcp % 8 == 0 && ss.pixel == 1 && ss.channel == hw &&
+        ss.image == static_cast<std::int64_t>(c) * hw && ds.channel == 1 && ds.pixel == dcp) {
+      detail::run<T>(detail::kernel_name("nchw_to_nhwc8_kernel",
+                                         {detail::rtc_type<D>(), detail::index_type(small)}),
+                     static_cast<std::int64_t>(n) * hw, stream, src, dst, n, c, dcp, hw);
+      return;
+    }
+  }
+  if constexpr (std::is_same_v<S, D>) {
+    // Same type, same dense layout: a copy.
+    if (dcp == c && ss.image == ds.image && ss.pixel == ds.pixel && ss.channel == ds.channel &&
+        ss.image == static_cast<std::int64_t>(c) * hw) {
+      STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(work) * sizeof(S),
+                                        cudaMemcpyDeviceToDevice, stream));
+      return;
+    }
+  }
+  detail::run<T>(detail::kernel_name("convert_kernel", {detail::rtc_type<S>(), detail::rtc_type<D>(),
+                                                        detail::index_type(small)}),
+                 work, stream, src, ss, dst, ds, n, c, dcp, hw, dst_nhwc);
+}
 
 /// y = act(x·scale[ch] + shift[ch] + z) over `total` elements of a dense (N, ·) tensor; scale,
 /// shift (f32, per channel slot) and z may be null; channel slots >= c_real are written as 0.
 /// x and y may alias.
 template <class T>
 void pointwise(const T* x, const T* z, T* y, const float* scale, const float* shift, ActDesc act,
-               std::int64_t total, int cp, int hw, int c_real, bool nhwc, cudaStream_t stream);
+               std::int64_t total, int cp, int hw, int c_real, bool nhwc, cudaStream_t stream) {
+  const bool small = detail::fits32(total);
+  const char* t = detail::rtc_type<T>();
+  if (nhwc && cp % 8 == 0 && !std::is_same_v<T, float>) {
+    const std::int64_t vectors = total / 8;
+    const std::string k = detail::kernel_name("pointwise8_kernel", {t, detail::index_type(small)});
+    if (small) {
+      detail::run<T>(k, vectors, stream, x, z, y, scale, shift, act, static_cast<int>(vectors), cp,
+                     c_real);
+    } else {
+      detail::run<T>(k, vectors, stream, x, z, y, scale, shift, act,
+                     static_cast<long long>(vectors), cp, c_real);
+    }
+    return;
+  }
+  const std::string k = detail::kernel_name("pointwise_kernel", {t, detail::index_type(small)});
+  if (small) {
+    detail::run<T>(k, total, stream, x, z, y, scale, shift, act, static_cast<int>(total), cp, hw,
+                   c_real, nhwc);
+  } else {
+    detail::run<T>(k, total, stream, x, z, y, scale, shift, act, static_cast<long long>(total), cp,
+                   hw, c_real, nhwc);
+  }
+}
 
 /// Max or average pooling with PyTorch's window rules (padding, ceil_mode, count_include_pad).
 template <class T>
-void pool(const T* x, T* y, PoolShape shape, bool nhwc, cudaStream_t stream);
+void pool(const T* x, T* y, PoolShape s, bool nhwc, cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * s.c * s.oh * s.ow;
+  const std::int64_t in_elems = static_cast<std::int64_t>(s.n) * s.c * s.h * s.w;
+  const char* i = detail::index_type(detail::fits32(std::max(work, in_elems)));
+  const char* t = detail::rtc_type<T>();
+  if (nhwc && s.c % 8 == 0 && !std::is_same_v<T, float>) {
+    detail::run<T>(detail::kernel_name("pool8_kernel", {t, i}), work / 8, stream, x, y, s);
+  } else {
+    detail::run<T>(detail::kernel_name("pool_kernel", {t, i}), work, stream, x, y, s, nhwc);
+  }
+}
 
 /// Mean over H·W for each of n × c channel slots (f32 accumulation).
 template <class T>
-void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStream_t stream);
+void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStream_t stream) {
+  const std::int64_t outputs = static_cast<std::int64_t>(n) * c;
+  detail::run<T>(detail::kernel_name("global_avg_pool_kernel", {detail::rtc_type<T>()}),
+                 nhwc ? outputs : outputs * 32, stream, x, y, n, c, hw, nhwc);
+}
 
 /// softmax / log_softmax over c channels for each of n·hw rows (f32, one warp per row);
-/// output slots c..ocp-1 are written as 0.
+/// output slots c..ocp-1 are written as 0. D is S or float.
 template <class S, class D>
 void softmax(const S* x, Strides xs, D* y, Strides ys, int n, int c, int ocp, int hw,
-             bool log_softmax, cudaStream_t stream);
+             bool log_softmax, cudaStream_t stream) {
+  const std::int64_t rows = static_cast<std::int64_t>(n) * hw;
+  detail::run<S>(detail::kernel_name("softmax_kernel", {detail::rtc_type<S>(), detail::rtc_type<D>()}),
+                 rows * 32, stream, x, xs, y, ys, n, c, ocp, hw, log_softmax);
+}
 
 }  // namespace strata::cuda::kernels

@@ -1,50 +1,71 @@
 #pragma once
-/// Strata's own CUDA kernels and their launchers (declared in kernels.hpp; compiled once, in
-/// kernels.cu). The kernels: layout/precision conversion, the pointwise epilogue (scale,
-/// shift, residual, activation), max/avg pooling with PyTorch's window rules, global average
-/// pooling and softmax/log_softmax (f32 arithmetic, one warp per row, shuffles).
-/// Activations are stored as `T` (float, __half, __nv_bfloat16); every reduction and every
-/// activation function is computed in f32.
-/// Layouts: NCHW (f32) or NHWC with `cp` channels per pixel (16-bit: cp = C rounded up to 8;
-/// the padded channels hold finite values, zeros where a kernel writes them).
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
-#include <algorithm>
-#include <cstdint>
-#include <type_traits>
-
-#include "strata/cuda/check.hpp"
-#include "strata/cuda/kernels.hpp"
-#include "strata/layers/layer.hpp"
+/// The source of Strata's generic CUDA kernels (layout and precision conversion, the pointwise
+/// epilogue, pooling, softmax, the direct convolution, space-to-depth, subsampling), compiled at
+/// run time by NVRTC for the GPU at hand and cached on disk (strata/cuda/rtc/). Templates on the
+/// element type (float, strata_rtc::f16, strata_rtc::bf16) and the index type (int, or long
+/// long when a tensor needs 64-bit indices); the launchers are in strata/cuda/kernels.hpp.
+#include <string_view>
 
 namespace strata::cuda::kernels {
 
-/// Whether 32-bit indices cover `n` elements.
-[[nodiscard]] inline bool fits32(std::int64_t n) { return n < (std::int64_t{1} << 31) - 65536; }
+/// The kernels' CUDA C++ source (namespace strata_rtc).
+inline constexpr std::string_view kernel_source = R"strata_rtc(
+// Strata's CUDA kernels, compiled at run time by NVRTC (strata/cuda/rtc/): self-contained —
+// no header is included, so no CUDA include path is needed where the engine runs. The
+// parameter structs mirror the host's (strata/cuda/kernels.hpp, strata/layers/layer.hpp)
+// member for member. Every value is computed in f32; 16-bit types are stored as their bits
+// and converted with the same PTX instructions cuda_fp16.h / cuda_bf16.h use.
+namespace strata_rtc {
 
-namespace device {
+template <class A, class B> struct is_same { static constexpr bool value = false; };
+template <class A> struct is_same<A, A> { static constexpr bool value = true; };
+
+/// IEEE half and bfloat16, as stored (2 bytes each).
+struct alignas(2) f16 { unsigned short bits; };
+struct alignas(2) bf16 { unsigned short bits; };
+
+enum class Act : unsigned char { none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu };
+struct ActDesc { Act kind; float alpha; float beta; };
+struct Strides { long long image; long long pixel; long long channel; };
+struct PoolShape { int n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw; bool is_max; bool count_include_pad; };
+struct ConvShape { int n, cp, h, w, k, kd, kp, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups, cg; int creal; };
+
+__device__ __forceinline__ float to_float(f16 h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h.bits));
+  return f;
+}
+__device__ __forceinline__ float to_float(bf16 b) {
+  return __uint_as_float(static_cast<unsigned>(b.bits) << 16);
+}
+__device__ __forceinline__ f16 to_f16(float f) {
+  f16 h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(f));
+  return h;
+}
+__device__ __forceinline__ bf16 to_bf16(float f) {
+  bf16 b;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b.bits) : "f"(f));
+  return b;
+}
 
 template <class T>
 __device__ __forceinline__ float load(const T* p) {
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (is_same<T, float>::value) {
     return *p;
-  } else if constexpr (std::is_same_v<T, __half>) {
-    return __half2float(*p);
   } else {
-    return __bfloat162float(*p);
+    return to_float(*p);
   }
 }
 
 template <class T>
 __device__ __forceinline__ void store(T* p, float v) {
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (is_same<T, float>::value) {
     *p = v;
-  } else if constexpr (std::is_same_v<T, __half>) {
-    *p = __float2half_rn(v);
+  } else if constexpr (is_same<T, f16>::value) {
+    *p = to_f16(v);
   } else {
-    *p = __float2bfloat16_rn(v);
+    *p = to_bf16(v);
   }
 }
 
@@ -68,17 +89,12 @@ __device__ __forceinline__ float activate(ActDesc a, float x) {
   return x;
 }
 
-/// Grid size for `n` elements at 256 threads per block (grid-stride loops cover the rest).
-[[nodiscard]] inline unsigned blocks_for(std::int64_t n, int threads = 256) {
-  const std::int64_t b = (n + threads - 1) / threads;
-  return static_cast<unsigned>(b < 1 ? 1 : (b > 1048576 ? 1048576 : b));
-}
 
 /// 8 consecutive 16-bit (or f32) values as f32, through one 16-byte access for 16-bit types
 /// (the pointer must then be 16-byte aligned).
 template <class T>
 __device__ __forceinline__ void load8(const T* p, float (&v)[8]) {
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (is_same<T, float>::value) {
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       v[j] = p[j];
@@ -95,7 +111,7 @@ __device__ __forceinline__ void load8(const T* p, float (&v)[8]) {
 
 template <class T>
 __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (is_same<T, float>::value) {
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       p[j] = v[j];
@@ -255,7 +271,7 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, PoolShap
     const I plane = static_cast<I>(s.h) * s.w;
     const T* base = nhwc ? x + img * plane * s.c + ch : x + (img * s.c + ch) * plane;
     const I step = nhwc ? s.c : 1;
-    float acc = s.is_max ? -INFINITY : 0.0f;
+    float acc = s.is_max ? -__int_as_float(0x7f800000) : 0.0f;
     for (int yy = y0; yy < y1; ++yy) {
       for (int xx = x0; xx < x1; ++xx) {
         const float v = load(base + (static_cast<I>(yy) * s.w + xx) * step);
@@ -294,7 +310,7 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
     float acc[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      acc[j] = s.is_max ? -INFINITY : 0.0f;
+      acc[j] = s.is_max ? -__int_as_float(0x7f800000) : 0.0f;
     }
     for (int yy = y0; yy < y1; ++yy) {
       for (int xx = x0; xx < x1; ++xx) {
@@ -323,24 +339,24 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
 template <class T>
 __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int n, int c, int hw,
                                 bool nhwc) {
-  const std::int64_t outputs = static_cast<std::int64_t>(n) * c;
+  const long long outputs = static_cast<long long>(n) * c;
   if (nhwc) {
-    for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-         i < outputs; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-      const std::int64_t img = i / c;
+    for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+         i < outputs; i += static_cast<long long>(gridDim.x) * blockDim.x) {
+      const long long img = i / c;
       const int ch = static_cast<int>(i % c);
       const T* base = x + img * hw * c + ch;
       float acc = 0.0f;
       for (int p = 0; p < hw; ++p) {
-        acc += load(base + static_cast<std::int64_t>(p) * c);
+        acc += load(base + static_cast<long long>(p) * c);
       }
       store(y + i, acc / static_cast<float>(hw));
     }
     return;
   }
   const int lane = threadIdx.x & 31;
-  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x / 32);
-  for (std::int64_t wi = (blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x) / 32;
+  const long long warps = static_cast<long long>(gridDim.x) * (blockDim.x / 32);
+  for (long long wi = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) / 32;
        wi < outputs; wi += warps) {
     const T* base = x + wi * hw;
     float acc = 0.0f;
@@ -363,15 +379,15 @@ template <class S, class D>
 __global__ void softmax_kernel(const S* __restrict__ x, Strides xs, D* __restrict__ y, Strides ys,
                         int n, int c, int ocp, int hw, bool log_softmax) {
   const int lane = threadIdx.x & 31;
-  const std::int64_t rows = static_cast<std::int64_t>(n) * hw;
-  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x / 32);
-  for (std::int64_t r = (blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x) / 32;
+  const long long rows = static_cast<long long>(n) * hw;
+  const long long warps = static_cast<long long>(gridDim.x) * (blockDim.x / 32);
+  for (long long r = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) / 32;
        r < rows; r += warps) {
-    const std::int64_t img = r / hw;
-    const std::int64_t p = r % hw;
+    const long long img = r / hw;
+    const long long p = r % hw;
     const S* xr = x + img * xs.image + p * xs.pixel;
     D* yr = y + img * ys.image + p * ys.pixel;
-    float mx = -INFINITY;
+    float mx = -__int_as_float(0x7f800000);
     for (int ch = lane; ch < c; ch += 32) {
       mx = fmaxf(mx, load(xr + ch * xs.channel));
     }
@@ -403,19 +419,19 @@ template <class T>
 __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                    const float* __restrict__ bias, const T* z, T* y, ConvShape s,
                                    ActDesc act) {
-  const std::int64_t total = static_cast<std::int64_t>(s.n) * s.oh * s.ow * s.kp;
+  const long long total = static_cast<long long>(s.n) * s.oh * s.ow * s.kp;
   const int k_per_group = s.kd / s.groups;
   const bool vec = sizeof(T) == 2 && s.cg % 8 == 0 && s.creal == s.cg && s.cp % 8 == 0;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const int k = static_cast<int>(i % s.kp);
     if (k >= s.k || k >= s.kd) {
       store(y + i, 0.0f);
       continue;
     }
     const int ox = static_cast<int>((i / s.kp) % s.ow);
-    const int oy = static_cast<int>((i / (static_cast<std::int64_t>(s.kp) * s.ow)) % s.oh);
-    const std::int64_t img = i / (static_cast<std::int64_t>(s.kp) * s.ow * s.oh);
+    const int oy = static_cast<int>((i / (static_cast<long long>(s.kp) * s.ow)) % s.oh);
+    const long long img = i / (static_cast<long long>(s.kp) * s.ow * s.oh);
     const int g = k / k_per_group;
     float acc = bias != nullptr ? bias[k] : 0.0f;
     for (int ky = 0; ky < s.kh; ++ky) {
@@ -428,8 +444,8 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
         if (ix < 0 || ix >= s.w) {
           continue;
         }
-        const T* xp = x + ((img * s.h + iy) * s.w + ix) * s.cp + static_cast<std::int64_t>(g) * s.cg;
-        const T* wp = w + ((static_cast<std::int64_t>(k) * s.kh + ky) * s.kw + kx) * s.cg;
+        const T* xp = x + ((img * s.h + iy) * s.w + ix) * s.cp + static_cast<long long>(g) * s.cg;
+        const T* wp = w + ((static_cast<long long>(k) * s.kh + ky) * s.kw + kx) * s.cg;
         if (vec) {  // 16-byte loads of 8 channels (input and filter rows 16-byte aligned)
           for (int ci = 0; ci < s.cg; ci += 8) {
             float xv[8];
@@ -510,126 +526,7 @@ __global__ void subsample_kernel(const T* __restrict__ src, T* __restrict__ dst,
   }
 }
 
-}  // namespace device
-
-template <class T>
-void subsample(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow, int sh, int sw,
-               cudaStream_t stream) {
-  const std::int64_t total = static_cast<std::int64_t>(n) * oh * ow * (cp / 8);
-  if (fits32(static_cast<std::int64_t>(n) * h * w * cp)) {
-    device::subsample_kernel<T, int><<<device::blocks_for(total), 256, 0, stream>>>(src, dst, n, h, w, cp, oh, ow, sh, sw);
-  } else {
-    device::subsample_kernel<T, std::int64_t><<<device::blocks_for(total), 256, 0, stream>>>(src, dst, n, h, w, cp, oh, ow, sh, sw);
-  }
-  STRATA_CUDA_CHECK(cudaGetLastError());
-}
-
-template <class T>
-void space_to_depth(const float* src, T* dst, int n, int c, int h, int w, int sh, int sw, int scp,
-                    int pad_h, int pad_w, cudaStream_t stream) {
-  const std::int64_t blocks = static_cast<std::int64_t>(n) * sh * sw;
-  if (fits32(blocks * scp) && fits32(static_cast<std::int64_t>(n) * c * h * w)) {
-    device::space_to_depth_kernel<T, int><<<device::blocks_for(blocks), 256, 0, stream>>>(src, dst, n, c, h, w, sh, sw, scp, pad_h, pad_w);
-  } else {
-    device::space_to_depth_kernel<T, std::int64_t><<<device::blocks_for(blocks), 256, 0, stream>>>(src, dst, n, c, h, w, sh, sw, scp, pad_h, pad_w);
-  }
-  STRATA_CUDA_CHECK(cudaGetLastError());
-}
-
-template <class T>
-void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
-                 ActDesc act, cudaStream_t stream) {
-  const std::int64_t work = static_cast<std::int64_t>(s.n) * s.oh * s.ow * s.kp;
-  device::conv_direct_kernel<T><<<device::blocks_for(work), 256, 0, stream>>>(x, w, bias, z, y, s, act);
-  STRATA_CUDA_CHECK(cudaGetLastError());
-}
-
-
-template <class S, class D>
-void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp, int hw,
-             bool dst_nhwc, cudaStream_t stream) {
-  const std::int64_t work = static_cast<std::int64_t>(n) * dcp * hw;
-  if constexpr (std::is_same_v<S, float> && !std::is_same_v<D, float>) {
-    // The common input case: dense f32 NCHW to 16-bit NHWC.
-    if (dst_nhwc && dcp % 8 == 0 && ss.pixel == 1 && ss.channel == hw &&
-        ss.image == static_cast<std::int64_t>(c) * hw && ds.channel == 1 && ds.pixel == dcp) {
-      const std::int64_t pixels = static_cast<std::int64_t>(n) * hw;
-      if (fits32(work)) {
-        device::nchw_to_nhwc8_kernel<D, int><<<device::blocks_for(pixels), 256, 0, stream>>>(src, dst, n, c, dcp, hw);
-      } else {
-        device::nchw_to_nhwc8_kernel<D, std::int64_t><<<device::blocks_for(pixels), 256, 0, stream>>>(src, dst, n, c, dcp, hw);
-      }
-      STRATA_CUDA_CHECK(cudaGetLastError());
-      return;
-    }
-  }
-  if constexpr (std::is_same_v<S, D>) {
-    // Same type, same dense layout: a copy.
-    if (dcp == c && ss.image == ds.image && ss.pixel == ds.pixel && ss.channel == ds.channel &&
-        ss.image == static_cast<std::int64_t>(c) * hw) {
-      STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(work) * sizeof(S),
-                                        cudaMemcpyDeviceToDevice, stream));
-      return;
-    }
-  }
-  if (fits32(work)) {
-    device::convert_kernel<S, D, int><<<device::blocks_for(work), 256, 0, stream>>>(src, ss, dst, ds, n, c, dcp, hw, dst_nhwc);
-  } else {
-    device::convert_kernel<S, D, std::int64_t><<<device::blocks_for(work), 256, 0, stream>>>(src, ss, dst, ds, n, c, dcp, hw, dst_nhwc);
-  }
-  STRATA_CUDA_CHECK(cudaGetLastError());
-}
-
-template <class T>
-void pointwise(const T* x, const T* z, T* y, const float* scale, const float* shift, ActDesc act,
-               std::int64_t total, int cp, int hw, int c_real, bool nhwc, cudaStream_t stream) {
-  if (nhwc && cp % 8 == 0 && !std::is_same_v<T, float>) {
-    const std::int64_t vectors = total / 8;
-    if (fits32(total)) {
-      device::pointwise8_kernel<T, int><<<device::blocks_for(vectors), 256, 0, stream>>>(x, z, y, scale, shift, act, static_cast<int>(vectors), cp, c_real);
-    } else {
-      device::pointwise8_kernel<T, std::int64_t><<<device::blocks_for(vectors), 256, 0, stream>>>(x, z, y, scale, shift, act, vectors, cp, c_real);
-    }
-  } else if (fits32(total)) {
-    device::pointwise_kernel<T, int><<<device::blocks_for(total), 256, 0, stream>>>(x, z, y, scale, shift, act, static_cast<int>(total), cp, hw, c_real, nhwc);
-  } else {
-    device::pointwise_kernel<T, std::int64_t><<<device::blocks_for(total), 256, 0, stream>>>(x, z, y, scale, shift, act, total, cp, hw, c_real, nhwc);
-  }
-  STRATA_CUDA_CHECK(cudaGetLastError());
-}
-
-template <class T>
-void pool(const T* x, T* y, PoolShape s, bool nhwc, cudaStream_t stream) {
-  const std::int64_t work = static_cast<std::int64_t>(s.n) * s.c * s.oh * s.ow;
-  const std::int64_t in_elems = static_cast<std::int64_t>(s.n) * s.c * s.h * s.w;
-  const bool small = fits32(std::max(work, in_elems));
-  if (nhwc && s.c % 8 == 0 && !std::is_same_v<T, float>) {
-    if (small) {
-      device::pool8_kernel<T, int><<<device::blocks_for(work / 8), 256, 0, stream>>>(x, y, s);
-    } else {
-      device::pool8_kernel<T, std::int64_t><<<device::blocks_for(work / 8), 256, 0, stream>>>(x, y, s);
-    }
-  } else if (small) {
-    device::pool_kernel<T, int><<<device::blocks_for(work), 256, 0, stream>>>(x, y, s, nhwc);
-  } else {
-    device::pool_kernel<T, std::int64_t><<<device::blocks_for(work), 256, 0, stream>>>(x, y, s, nhwc);
-  }
-  STRATA_CUDA_CHECK(cudaGetLastError());
-}
-
-template <class T>
-void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStream_t stream) {
-  const std::int64_t outputs = static_cast<std::int64_t>(n) * c;
-  device::global_avg_pool_kernel<T><<<device::blocks_for(nhwc ? outputs : outputs * 32), 256, 0, stream>>>(x, y, n, c, hw, nhwc);
-  STRATA_CUDA_CHECK(cudaGetLastError());
-}
-
-template <class S, class D>
-void softmax(const S* x, Strides xs, D* y, Strides ys, int n, int c, int ocp, int hw,
-             bool log_softmax, cudaStream_t stream) {
-  const std::int64_t rows = static_cast<std::int64_t>(n) * hw;
-  device::softmax_kernel<S, D><<<device::blocks_for(rows * 32), 256, 0, stream>>>(x, xs, y, ys, n, c, ocp, hw, log_softmax);
-  STRATA_CUDA_CHECK(cudaGetLastError());
-}
+}  // namespace strata_rtc
+)strata_rtc";
 
 }  // namespace strata::cuda::kernels

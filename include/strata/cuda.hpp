@@ -1,7 +1,7 @@
 #pragma once
-/// Strata's full umbrella for nvcc translation units: the host library, the CUDA backend's
-/// host headers (Engine, wrappers) and the kernels' definitions (kernels.cuh). Host C++ files
-/// include strata/cuda/engine.hpp instead and link the one nvcc unit strata/cuda/kernels.cu.
+/// Strata's full umbrella: the host library and the CUDA backend (Engine, tactics, profiler,
+/// RAII wrappers, the run-time compiled kernels). Plain host C++: compile with g++ or clang and
+/// link strata::cuda (CUDA runtime, NVRTC, cuBLAS(Lt), cuDNN); nothing of Strata's is built.
 #include "strata/strata.hpp"
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/cublaslt.hpp"
@@ -13,10 +13,12 @@
 #include "strata/cuda/exec_plan.hpp"
 #include "strata/cuda/executor.hpp"
 #include "strata/cuda/graph_capture.hpp"
-#include "strata/cuda/kernels.cuh"
+#include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/profiler.hpp"
 #include "strata/cuda/resources.hpp"
+#include "strata/cuda/rtc/compiler.hpp"
+#include "strata/cuda/rtc/library.hpp"
 #include "strata/cuda/storage.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/registry.hpp"

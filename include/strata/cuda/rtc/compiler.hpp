@@ -1,0 +1,223 @@
+#pragma once
+/// Run-time compilation of CUDA C++ with NVRTC, cached on disk: the source is compiled for one
+/// GPU architecture to a cubin with the named template instantiations, and the result — cubin
+/// and mangled names — is kept in a file named by a hash of everything that determines it
+/// (source, instantiations, options, architecture, NVRTC's version). A second compilation of
+/// the same program, in this process or a later one, reads the file instead. Host C++: needs
+/// nvrtc.h and libnvrtc, no GPU (loading the result needs one: see library.hpp).
+#include <nvrtc.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "strata/core/error.hpp"
+
+namespace strata::cuda::rtc {
+
+/// A compiled program: the cubin, the mangled name of each requested instantiation (same
+/// order), and how it was obtained.
+struct Compiled {
+  std::string cubin;
+  std::vector<std::string> lowered;
+  double ms = 0.0;         ///< time to compile, or to read the cached file
+  bool from_disk = false;  ///< read from the cache rather than compiled
+  std::filesystem::path file;  ///< the cache file (empty when there is no cache directory)
+};
+
+/// Where compiled kernels are cached: $STRATA_KERNEL_CACHE ("none" turns the disk cache off),
+/// else $XDG_CACHE_HOME/strata, else $HOME/.cache/strata, else the temporary directory's
+/// strata-kernels.
+[[nodiscard]] inline std::filesystem::path default_cache_dir() {
+  if (const char* d = std::getenv("STRATA_KERNEL_CACHE"); d != nullptr && *d != '\0') {
+    return std::string_view(d) == "none" ? std::filesystem::path{} : std::filesystem::path(d);
+  }
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0') {
+    return std::filesystem::path(x) / "strata";
+  }
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') {
+    return std::filesystem::path(h) / ".cache" / "strata";
+  }
+  std::error_code ec;
+  return std::filesystem::temp_directory_path(ec) / "strata-kernels";
+}
+
+namespace detail {
+
+inline void nvrtc_check(nvrtcResult r, const char* call, std::string_view program) {
+  STRATA_CHECK(r == NVRTC_SUCCESS, "NVRTC call failed: " << call << " -> " << nvrtcGetErrorString(r)
+                                                          << " (program '" << program << "')");
+}
+
+/// FNV-1a, 64 bits: names the cache file (a collision would need the same program name too,
+/// and the file also records the names it was compiled for, which are checked on reading).
+[[nodiscard]] inline std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull) {
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+/// Owns an nvrtcProgram.
+class Program {
+ public:
+  Program(std::string_view source, const std::string& name) {
+    const std::string src(source);
+    nvrtc_check(nvrtcCreateProgram(&p_, src.c_str(), name.c_str(), 0, nullptr, nullptr),
+                "nvrtcCreateProgram", name);
+  }
+  ~Program() {
+    if (p_ != nullptr) {
+      (void)nvrtcDestroyProgram(&p_);
+    }
+  }
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+  [[nodiscard]] nvrtcProgram get() const { return p_; }
+  [[nodiscard]] std::string log() const {
+    std::size_t n = 0;
+    if (nvrtcGetProgramLogSize(p_, &n) != NVRTC_SUCCESS || n <= 1) {
+      return {};
+    }
+    std::string s(n, '\0');
+    (void)nvrtcGetProgramLog(p_, s.data());
+    s.resize(n - 1);
+    return s;
+  }
+
+ private:
+  nvrtcProgram p_ = nullptr;
+};
+
+inline constexpr std::string_view file_magic = "strata-rtc-cubin 1";
+
+/// Reads a cache file written by write_cached for exactly `names`; false if absent or unusable.
+inline bool read_cached(const std::filesystem::path& file, const std::vector<std::string>& names,
+                        Compiled& out) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return false;
+  }
+  std::string line;
+  std::size_t count = 0;
+  if (!std::getline(in, line) || line != file_magic || !(in >> count) || count != names.size()) {
+    return false;
+  }
+  in.ignore(1);
+  std::vector<std::string> lowered(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string name;
+    if (!std::getline(in, name, '\t') || name != names[i] || !std::getline(in, lowered[i])) {
+      return false;
+    }
+  }
+  std::ostringstream rest;
+  rest << in.rdbuf();
+  out.cubin = rest.str();
+  out.lowered = std::move(lowered);
+  return out.cubin.size() > 16;
+}
+
+/// Writes the cache file beside, then renames it into place (readers never see half a file).
+/// Failures are ignored: the cache only saves time.
+inline void write_cached(const std::filesystem::path& file, const std::vector<std::string>& names,
+                         const Compiled& c) {
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  const std::filesystem::path tmp =
+      file.string() + ".tmp" + std::to_string(fnv1a(std::to_string(std::rand())));
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      return;
+    }
+    out << file_magic << "\n" << names.size() << "\n";
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      out << names[i] << '\t' << c.lowered[i] << '\n';
+    }
+    out.write(c.cubin.data(), static_cast<std::streamsize>(c.cubin.size()));
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      return;
+    }
+  }
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+  }
+}
+
+}  // namespace detail
+
+/// Compiles `source` (program name `name`, for messages and the cache file's name) for
+/// compute capability `arch` (90 for sm_90) with the template instantiations `names` (as
+/// written in the source: "ns::kernel<float, int>"), or reads the result from `cache_dir`
+/// (empty: no disk cache). Throws strata::Error with NVRTC's log when compilation fails.
+[[nodiscard]] inline Compiled compile(std::string_view source, const std::string& name,
+                                      const std::vector<std::string>& names, int arch,
+                                      const std::filesystem::path& cache_dir = default_cache_dir()) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string arch_opt = "--gpu-architecture=sm_" + std::to_string(arch);
+  const std::vector<const char*> options{arch_opt.c_str(), "-std=c++17"};
+  int major = 0;
+  int minor = 0;
+  detail::nvrtc_check(nvrtcVersion(&major, &minor), "nvrtcVersion", name);
+  std::uint64_t key = detail::fnv1a(source);
+  for (const std::string& n : names) {
+    key = detail::fnv1a(n, detail::fnv1a("\n", key));
+  }
+  for (const char* o : options) {
+    key = detail::fnv1a(o, detail::fnv1a("\n", key));
+  }
+  key = detail::fnv1a("nvrtc " + std::to_string(major) + "." + std::to_string(minor), key);
+  Compiled out;
+  auto elapsed = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  if (!cache_dir.empty()) {
+    std::ostringstream file;
+    file << name << "-sm" << arch << "-" << std::hex << key << ".cubin";
+    out.file = cache_dir / file.str();
+    if (detail::read_cached(out.file, names, out)) {
+      out.from_disk = true;
+      out.ms = elapsed();
+      return out;
+    }
+  }
+  const detail::Program program(source, name + ".cu");
+  for (const std::string& n : names) {
+    detail::nvrtc_check(nvrtcAddNameExpression(program.get(), n.c_str()), "nvrtcAddNameExpression",
+                        name);
+  }
+  const nvrtcResult r =
+      nvrtcCompileProgram(program.get(), static_cast<int>(options.size()), options.data());
+  STRATA_CHECK(r == NVRTC_SUCCESS, "NVRTC could not compile '" << name << "' for sm_" << arch
+                                                               << ": " << nvrtcGetErrorString(r)
+                                                               << "\n" << program.log());
+  std::size_t size = 0;
+  detail::nvrtc_check(nvrtcGetCUBINSize(program.get(), &size), "nvrtcGetCUBINSize", name);
+  out.cubin.resize(size);
+  detail::nvrtc_check(nvrtcGetCUBIN(program.get(), out.cubin.data()), "nvrtcGetCUBIN", name);
+  for (const std::string& n : names) {
+    const char* lowered = nullptr;
+    detail::nvrtc_check(nvrtcGetLoweredName(program.get(), n.c_str(), &lowered),
+                        "nvrtcGetLoweredName", name);
+    out.lowered.emplace_back(lowered);
+  }
+  out.ms = elapsed();
+  if (!out.file.empty()) {
+    detail::write_cached(out.file, names, out);
+  }
+  return out;
+}
+
+}  // namespace strata::cuda::rtc

@@ -1,0 +1,92 @@
+#pragma once
+/// A compiled program loaded on the GPU with the CUDA runtime's context-independent library
+/// API (cudaLibraryLoadData, CUDA 12+), its kernels looked up by the name expressions they were
+/// compiled for, and launched with cudaLaunchKernel.
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/rtc/compiler.hpp"
+
+namespace strata::cuda::rtc {
+
+/// How a library was made ready, for reports: compiled or read from the disk cache, then loaded.
+struct BuildInfo {
+  double compile_ms = 0.0;  ///< NVRTC, or reading the cache file
+  double load_ms = 0.0;     ///< cudaLibraryLoadData and the kernel look-ups
+  bool from_disk = false;
+  std::string file;         ///< the cache file
+};
+
+/// A loaded program. Move-only; unloaded on destruction.
+class Library {
+ public:
+  /// Loads `c` (compiled for the instantiations `names`) on the GPU.
+  Library(const Compiled& c, const std::vector<std::string>& names) {
+    const auto start = std::chrono::steady_clock::now();
+    STRATA_CUDA_CHECK(cudaLibraryLoadData(&lib_, c.cubin.data(), nullptr, nullptr, 0, nullptr,
+                                          nullptr, 0));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      cudaKernel_t k = nullptr;
+      STRATA_CUDA_CHECK(cudaLibraryGetKernel(&k, lib_, c.lowered[i].c_str()));
+      kernels_.emplace(names[i], k);
+    }
+    info_.compile_ms = c.ms;
+    info_.from_disk = c.from_disk;
+    info_.file = c.file.string();
+    info_.load_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
+  Library(Library&& o) noexcept
+      : lib_(std::exchange(o.lib_, nullptr)), kernels_(std::move(o.kernels_)), info_(o.info_) {}
+  Library& operator=(Library&&) = delete;
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+  ~Library() {
+    if (lib_ != nullptr) {
+      (void)cudaLibraryUnload(lib_);
+    }
+  }
+
+  /// The kernel compiled for name expression `name`; throws if there is none.
+  [[nodiscard]] cudaKernel_t kernel(const std::string& name) const {
+    const auto it = kernels_.find(name);
+    STRATA_CHECK(it != kernels_.end(), "strata: no run-time compiled kernel '" << name << "'");
+    return it->second;
+  }
+  [[nodiscard]] const BuildInfo& info() const { return info_; }
+
+ private:
+  cudaLibrary_t lib_ = nullptr;
+  std::map<std::string, cudaKernel_t, std::less<>> kernels_;
+  BuildInfo info_;
+};
+
+/// Launches `k` with `grid` × `block` threads on `s`; `args` must match the kernel's parameters
+/// in type and order (pointers, int, long long, bool, and structs of the same layout).
+template <class... Args>
+void launch(cudaKernel_t k, unsigned grid, unsigned block, cudaStream_t s, Args... args) {
+  void* params[] = {static_cast<void*>(&args)..., nullptr};
+  STRATA_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(grid), dim3(block),
+                                     params, 0, s));
+}
+
+/// The compute capability of the current device as one number (90 for sm_90).
+[[nodiscard]] inline int current_arch() {
+  int device = 0;
+  int major = 0;
+  int minor = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return major * 10 + minor;
+}
+
+}  // namespace strata::cuda::rtc

@@ -1,0 +1,80 @@
+// Run-time compilation (strata/cuda/rtc/compiler.hpp) without a GPU: Strata's kernel source
+// compiles with NVRTC for every element type, the disk cache returns exactly what was compiled,
+// a changed program misses it, a damaged file is recompiled, and a compile error names the
+// program and carries NVRTC's log.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <strata/cuda/kernels.hpp>
+
+using namespace strata;
+namespace rtc = strata::cuda::rtc;
+namespace kernels = strata::cuda::kernels;
+
+namespace {
+std::filesystem::path fresh_dir(const char* name) {
+  const auto d = std::filesystem::temp_directory_path() / name;
+  std::filesystem::remove_all(d);
+  return d;
+}
+}  // namespace
+
+TEST_CASE("Strata's kernels compile for every element type, and the cache returns them") {
+  const auto dir = fresh_dir("strata_rtc_test_cache");
+  const std::vector<std::vector<std::string>> programs{kernels::detail::instantiations<float>(),
+                                                       kernels::detail::instantiations<__half>(),
+                                                       kernels::detail::instantiations<__nv_bfloat16>()};
+  int k = 0;
+  for (const auto& names : programs) {
+    const std::string name = "kernels" + std::to_string(k++);
+    const rtc::Compiled cold = rtc::compile(kernels::kernel_source, name, names, 90, dir);
+    CHECK_FALSE(cold.from_disk);
+    CHECK(cold.cubin.size() > 10000);
+    REQUIRE(cold.lowered.size() == names.size());
+    for (const std::string& l : cold.lowered) {
+      CHECK(l.rfind("_Z", 0) == 0);  // a mangled C++ name
+    }
+    const rtc::Compiled warm = rtc::compile(kernels::kernel_source, name, names, 90, dir);
+    CHECK(warm.from_disk);
+    CHECK(warm.cubin == cold.cubin);
+    CHECK(warm.lowered == cold.lowered);
+    MESSAGE(name << ": " << names.size() << " kernels, compiled in " << cold.ms
+                 << " ms, read back in " << warm.ms << " ms");
+  }
+}
+
+TEST_CASE("a changed program misses the cache; a damaged cache file is compiled again") {
+  const auto dir = fresh_dir("strata_rtc_test_cache2");
+  const std::vector<std::string> names{"k<float>"};
+  const std::string a = "template <class T> __global__ void k(T* p) { *p = T(1); }";
+  const std::string b = "template <class T> __global__ void k(T* p) { *p = T(2); }";
+  const rtc::Compiled first = rtc::compile(a, "tiny", names, 90, dir);
+  const rtc::Compiled other = rtc::compile(b, "tiny", names, 90, dir);
+  CHECK_FALSE(other.from_disk);
+  CHECK(other.file != first.file);
+  CHECK(other.cubin != first.cubin);
+  // Truncate the first program's file: the next compile must not trust it.
+  std::filesystem::resize_file(first.file, 20);
+  const rtc::Compiled again = rtc::compile(a, "tiny", names, 90, dir);
+  CHECK_FALSE(again.from_disk);
+  CHECK(again.cubin == first.cubin);
+  CHECK(rtc::compile(a, "tiny", names, 90, dir).from_disk);  // and the file is whole again
+  CHECK(rtc::compile(a, "tiny", names, 80, dir).file != first.file);  // another architecture
+}
+
+TEST_CASE("a compile error names the program and carries NVRTC's log") {
+  const std::string bad = "__global__ void k(float* p) { *p = undeclared_thing; }";
+  try {
+    (void)rtc::compile(bad, "broken_program", {}, 90, {});
+    FAIL("no error for a broken program");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("broken_program") != std::string::npos);
+    CHECK(m.find("undeclared_thing") != std::string::npos);
+  }
+}
