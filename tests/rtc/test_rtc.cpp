@@ -32,14 +32,14 @@ TEST_CASE("Strata's kernels compile for every element type, and the cache return
   int k = 0;
   for (const auto& names : programs) {
     const std::string name = "kernels" + std::to_string(k++);
-    const rtc::Compiled cold = rtc::compile(kernels::kernel_source, name, names, 90, dir);
+    const rtc::Compiled cold = rtc::compile(kernels::kernel_source(), name, names, 90, dir);
     CHECK_FALSE(cold.from_disk);
     CHECK(cold.cubin.size() > 10000);
     REQUIRE(cold.lowered.size() == names.size());
     for (const std::string& l : cold.lowered) {
       CHECK(l.rfind("_Z", 0) == 0);  // a mangled C++ name
     }
-    const rtc::Compiled warm = rtc::compile(kernels::kernel_source, name, names, 90, dir);
+    const rtc::Compiled warm = rtc::compile(kernels::kernel_source(), name, names, 90, dir);
     CHECK(warm.from_disk);
     CHECK(warm.cubin == cold.cubin);
     CHECK(warm.lowered == cold.lowered);

@@ -56,9 +56,14 @@ class Engine {
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch)) {
     NetDesc net = NetStorage<Net, P>::describe();
     DeviceWeights<P> w(weights, net);
+    std::unique_ptr<FusedNetwork> fused;
+    if (net.fused_fits && options_.fused_max_batch > 0) {
+      fused = std::make_unique<FusedNetwork>(net);
+    }
     auto variants = choose_variants<P>(net, w, *exec_, options_, exec_->stats());
-    model_ = std::make_shared<const Model<P>>(
-        Model<P>{std::move(net), std::move(w), std::move(variants)});
+    model_ = std::make_shared<const Model<P>>(Model<P>{std::move(net), std::move(w),
+                                                       std::move(variants), std::move(fused),
+                                                       options_.fused_max_batch});
     exec_->build(model_, options_.capture_batches);
   }
 
@@ -135,6 +140,14 @@ class Engine {
     return plan.profile(stream(), exec_->workspace(), iters);
   }
 
+  /// The path `batch` takes: "fused network" (one kernel) or "per-op".
+  [[nodiscard]] std::string path(int batch) const {
+    check_batch(batch, "path");
+    return exec_->path(batch);
+  }
+  /// Whether the network fits the fused-network kernel, and why (not).
+  static constexpr FusedFit fused_fit = NetStorage<Net, P>::fused_fit();
+
   /// One line per step at `batch`: its label and what runs it (library call or Strata kernel).
   [[nodiscard]] std::string describe(int batch) {
     check_batch(batch, "describe");
@@ -152,6 +165,8 @@ class Engine {
 
   static EngineOptions checked(EngineOptions o) {
     STRATA_CHECK(o.max_batch >= 1, "cuda::Engine: max_batch must be at least 1, got " << o.max_batch);
+    STRATA_CHECK(o.fused_max_batch >= 0,
+                 "cuda::Engine: fused_max_batch must be 0 or more, got " << o.fused_max_batch);
     for (int b : o.capture_batches) {
       STRATA_CHECK(b >= 1 && b <= o.max_batch, "cuda::Engine: capture batch "
                                                    << b << " is outside [1, " << o.max_batch

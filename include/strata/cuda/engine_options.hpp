@@ -18,6 +18,9 @@ struct EngineOptions {
   Tuning tuning = Tuning::heuristic;
   std::filesystem::path tuning_cache{};    ///< measured choices, read and written (optional)
   std::vector<int> capture_batches{};      ///< graphs captured at construction; others on first use
+  /// Batches up to this size run as one fused kernel when the network fits (NetStorage::fused_fit);
+  /// larger ones take the per-op path. 0: always per-op.
+  int fused_max_batch = 16;
 };
 
 /// What construction did, for tests and reports.
@@ -34,6 +37,11 @@ struct EngineStats {
   double kernels_compile_ms = 0.0;
   double kernels_load_ms = 0.0;
   bool kernels_from_disk = false;
+  /// The fused-network kernel: whether this engine has one (the network fits and
+  /// fused_max_batch > 0), and how its construction went (compiled, or read from the disk cache).
+  bool fused_network = false;
+  double fused_compile_ms = 0.0;
+  bool fused_from_disk = false;
 };
 
 }  // namespace strata::cuda

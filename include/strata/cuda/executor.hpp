@@ -21,6 +21,7 @@
 #include "strata/cuda/device_weights.hpp"
 #include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/exec_plan.hpp"
+#include "strata/cuda/fused_network.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/cuda/tactic.hpp"
@@ -35,6 +36,8 @@ struct Model {
   NetDesc net;
   DeviceWeights<P> weights;
   std::vector<Variant> variants;  ///< per op, chosen at the largest batch
+  std::unique_ptr<FusedNetwork> fused;  ///< the whole network as one kernel, when it fits
+  int fused_max_batch = 0;              ///< batches up to this run `fused`
 };
 
 /// One execution context (see the file comment). Move-only; to be used by one thread at a time.
@@ -93,6 +96,11 @@ class Executor {
     workspace_ = DeviceBuffer(ws);
     stats_.workspace_bytes = ws;
     stats_.weight_bytes = model_->weights.bytes();
+    if (model_->fused) {
+      stats_.fused_network = true;
+      stats_.fused_compile_ms = model_->fused->info().compile_ms;
+      stats_.fused_from_disk = model_->fused->info().from_disk;
+    }
     for (int b : capture_batches) {
       capture(b);
     }
@@ -135,6 +143,11 @@ class Executor {
   [[nodiscard]] EngineStats& stats() { return stats_; }
   [[nodiscard]] const EngineStats& stats() const { return stats_; }
 
+  /// Whether `batch` runs as the fused-network kernel ("fused network") or op by op ("per-op").
+  [[nodiscard]] const char* path(int batch) const {
+    return model_->fused && batch <= model_->fused_max_batch ? "fused network" : "per-op";
+  }
+
   /// One line per step at `batch` (planned if it was not): its label and what runs it.
   [[nodiscard]] std::string describe(int batch) {
     auto it = plans_.find(batch);
@@ -156,6 +169,12 @@ class Executor {
     const Model<P>& m = *model_;
     const Libraries lib = libraries();
     ExecPlan plan;
+    if (m.fused && batch <= m.fused_max_batch) {  // the whole network, one launch
+      plan.steps.push_back({"network", std::make_unique<FusedNetworkStep<P>>(
+                                           *m.fused, m.net, m.weights, d_in_.as<float>(),
+                                           d_out_.as<float>(), arena_.get(), batch)});
+      return plan;
+    }
     plan.steps.push_back({"input", input_step<P>(m.net, d_in_.as<float>(), arena_.get(), batch)});
     for (const OpDesc& op : m.net.ops) {
       const LayerScope scope(op.label);

@@ -4,12 +4,14 @@
 /// run time by NVRTC for the GPU at hand and cached on disk (strata/cuda/rtc/). Templates on the
 /// element type (float, strata_rtc::f16, strata_rtc::bf16) and the index type (int, or long
 /// long when a tensor needs 64-bit indices); the launchers are in strata/cuda/kernels.hpp.
+#include <string>
 #include <string_view>
 
 namespace strata::cuda::kernels {
 
-/// The kernels' CUDA C++ source (namespace strata_rtc).
-inline constexpr std::string_view kernel_source = R"strata_rtc(
+/// What every run-time compiled Strata kernel starts with (namespace strata_rtc): the parameter
+/// structs, 16-bit conversions, load/store in f32, the activations, 8-wide 16-byte access.
+inline constexpr std::string_view kernel_prelude = R"strata_rtc(
 // Strata's CUDA kernels, compiled at run time by NVRTC (strata/cuda/rtc/): self-contained —
 // no header is included, so no CUDA include path is needed where the engine runs. The
 // parameter structs mirror the host's (strata/cuda/kernels.hpp, strata/layers/layer.hpp)
@@ -126,6 +128,13 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
     *reinterpret_cast<uint4*>(p) = raw;
   }
 }
+
+}  // namespace strata_rtc
+)strata_rtc";
+
+/// The generic kernels, after the prelude.
+inline constexpr std::string_view kernel_bodies = R"strata_rtc(
+namespace strata_rtc {
 
 /// Copies/converts a (N, C, HW) tensor from `src` (element type S, strides `ss`) to `dst`
 /// (type D, strides `ds`, `dcp` channel slots per pixel: slots ≥ c are written as 0).
@@ -528,5 +537,10 @@ __global__ void subsample_kernel(const T* __restrict__ src, T* __restrict__ dst,
 
 }  // namespace strata_rtc
 )strata_rtc";
+
+/// The generic kernels' whole source.
+[[nodiscard]] inline std::string kernel_source() {
+  return std::string(kernel_prelude) + std::string(kernel_bodies);
+}
 
 }  // namespace strata::cuda::kernels

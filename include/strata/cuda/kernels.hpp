@@ -141,7 +141,7 @@ template <class T>
                               (std::is_same_v<T, float> ? "f32"
                                : std::is_same_v<T, __half> ? "f16"
                                                            : "bf16");
-  const rtc::Compiled c = rtc::compile(kernel_source, program, names, arch);
+  const rtc::Compiled c = rtc::compile(kernel_source(), program, names, arch);
   by_arch->emplace_back(arch, std::make_unique<rtc::Library>(c, names));
   return *by_arch->back().second;
 }

@@ -91,31 +91,48 @@ template <class Net, DType P>
   r.batch = batch;
   r.ceilings = ceilings;
   auto activation = [&](TensorSpec spec) { return tensor_bytes(spec, P, layout) * batch; };
-  // Engine::profile's steps: "input", then op 0 .. num_ops-1, then "output" when there is one.
-  for (std::size_t k = 0; k < times.size(); ++k) {
-    const auto& [label, us] = times[k];
+  auto op_bytes = [&](const Op& op) {
+    std::int64_t b = activation(op.in_spec) + activation(op.out_spec) +
+                     (op.in2 >= 0 ? activation(op.out_spec) : 0);
+    if (op.weight >= 0) {
+      b += g.params[op.weight].spec.numel() * dtype_size(P);
+    }
+    if (op.bias >= 0 || op.bn >= 0) {  // a bias, or a folded / stand-alone scale and shift
+      const std::int64_t c = op.kind == OpKind::batch_norm ? 2 * op.in_spec.shape.c
+                                                           : op.layer.out_channels;
+      b += c * dtype_size(P);
+    }
+    return b;
+  };
+  auto convert_bytes = [&](TensorSpec spec) {  // read f32, write the storage type (or back)
+    return spec.shape.numel() * batch * 4 + tensor_bytes(spec, P, layout) * batch;
+  };
+  // Engine::profile's steps: "input", one per op (its label), "output" when there is one; or
+  // "network", the fused kernel doing all of it in one launch.
+  for (const auto& [label, us] : times) {
     LayerProfile s;
     s.label = label;
     s.us = us;
-    const int i = static_cast<int>(k) - 1;
-    const Op* op = i >= 0 && i < g.num_ops ? &g.ops[i] : nullptr;
+    const Op* op = nullptr;
+    for (int i = 0; i < g.num_ops; ++i) {
+      if (g.ops[i].label.view() == label) {
+        op = &g.ops[i];
+      }
+    }
     if (op != nullptr) {
       s.kind = std::string(op_kind_name(op->kind));
       s.flops = op->flops * batch;
-      s.bytes = activation(op->in_spec) + activation(op->out_spec) +
-                (op->in2 >= 0 ? activation(op->out_spec) : 0);
-      if (op->weight >= 0) {
-        s.bytes += g.params[op->weight].spec.numel() * dtype_size(P);
+      s.bytes = op_bytes(*op);
+    } else if (label == "network") {  // the fused kernel: input and output once, every weight
+      s.kind = "fused";
+      s.flops = g.flops() * batch;
+      s.bytes = convert_bytes(Network::input_spec) + Network::output_spec.shape.numel() * batch * 4;
+      for (int i = 0; i < g.num_params; ++i) {
+        s.bytes += g.params[i].spec.learnable ? g.params[i].spec.numel() * dtype_size(P) : 0;
       }
-      if (op->bias >= 0 || op->bn >= 0) {  // a bias, or a folded / stand-alone scale and shift
-        const std::int64_t c = op->kind == OpKind::batch_norm ? 2 * op->in_spec.shape.c
-                                                                : op->layer.out_channels;
-        s.bytes += c * dtype_size(P);
-      }
-    } else {  // the f32 input/output conversion: read f32, write the storage type (or back)
+    } else {
       s.kind = "convert";
-      const TensorSpec spec = label == "input" ? Network::input_spec : Network::output_spec;
-      s.bytes = spec.shape.numel() * batch * 4 + tensor_bytes(spec, P, layout) * batch;
+      s.bytes = convert_bytes(label == "input" ? Network::input_spec : Network::output_spec);
     }
     s.tflops = s.us > 0 ? static_cast<double>(s.flops) / (s.us * 1e6) : 0.0;
     s.gbs = s.us > 0 ? static_cast<double>(s.bytes) / (s.us * 1e3) : 0.0;

@@ -87,7 +87,23 @@ struct NetDesc {
   std::int64_t output_offset = 0;
   bool needs_output_step = true;    ///< the last op does not write the caller's output itself
   std::int64_t arena_per_image = 0;
+  /// Whether the whole network may run as one fused kernel (fused_network.hpp), and why not.
+  bool fused_fits = false;
+  std::string fused_reason;
+  std::int64_t flops_per_image = 0;
 };
+
+/// Whether a network is small enough to run as one fused kernel, and the reason when it is not.
+struct FusedFit {
+  bool fits = false;
+  const char* reason = "";
+};
+
+/// The fused-network kernel's limits: it keeps one image's work inside one thread-block cluster,
+/// so it is for small networks (the MNIST CNN is 8.5 MFLOP and 0.42 M parameters).
+inline constexpr std::int64_t fused_max_flops = 64'000'000;      ///< per image
+inline constexpr std::int64_t fused_max_params = 4'000'000;      ///< weights read per image
+inline constexpr int fused_max_ops = 64;
 
 /// The storage rules of network `Net` in precision `P`, as constexpr functions.
 template <class Net, DType P>
@@ -207,6 +223,23 @@ struct NetStorage {
     return graph.num_ops == 0 || !writes_user_output(graph.num_ops - 1);
   }
 
+  /// Whether the whole network fits the fused-network kernel (see FusedFit).
+  static constexpr FusedFit fused_fit() {
+    if (graph.num_ops > fused_max_ops) {
+      return {false, "more ops than the fused-network kernel takes (64)"};
+    }
+    if (graph.flops() > fused_max_flops) {
+      return {false, "over 64 MFLOP per image: the per-op path uses the whole GPU better"};
+    }
+    if (graph.learnable_params() > fused_max_params) {
+      return {false, "over 4 M parameters: too many weights to stream per image"};
+    }
+    if (s2d_op() >= 0) {
+      return {false, "the first conv reads its input space-to-depth (per-op path only)"};
+    }
+    return {true, "fits: the whole network runs as one kernel at small batches"};
+  }
+
   /// The network in storage terms (see NetDesc).
   [[nodiscard]] static NetDesc describe() {
     NetDesc n;
@@ -224,6 +257,9 @@ struct NetStorage {
     n.output_offset = plan.tensors[graph.output].offset;
     n.needs_output_step = needs_output_step();
     n.arena_per_image = plan.activation_bytes;
+    n.fused_fits = fused_fit().fits;
+    n.fused_reason = fused_fit().reason;
+    n.flops_per_image = graph.flops();
     for (int i = 0; i < graph.num_ops; ++i) {
       const Op& op = graph.ops[i];
       OpDesc d;
