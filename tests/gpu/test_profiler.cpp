@@ -32,14 +32,20 @@ TEST_CASE("per-layer profile of a residual network: every op, named after its fu
   }
   CHECK(ops_seen == Net::graph.num_ops);
   CHECK(share == doctest::Approx(1.0).epsilon(1e-6));
-  CHECK(os.str().find("conv2+bn2+add+relu") != std::string::npos);
-  CHECK(os.str().find("downsample.0+1") != std::string::npos);
+  // Labels: the block is stage 0 of an unnamed chain, its layers named as in torchvision.
+  CHECK(os.str().find("0.conv2+bn2+add+relu") != std::string::npos);
+  CHECK(os.str().find("0.downsample.conv0+bn1") != std::string::npos);
+  CHECK(os.str().find("global_avg_pool1") != std::string::npos);
+  CHECK(os.str().find("softmax4") != std::string::npos);
   // The conv ops carry the cost model's FLOPs, scaled by the batch.
+  bool conv1_seen = false;
   for (const auto& s : report.steps) {
-    if (s.label == "conv1+bn1+relu") {
+    if (s.label == "0.conv1+bn1+relu") {
+      conv1_seen = true;
       CHECK(s.flops == Net::graph.ops[1].flops * 8);
     }
   }
+  CHECK(conv1_seen);
   CHECK(memory.arena >= memory.planned_arena);
   CHECK(memory.weights > 0);
   CHECK(memory.device_taken >= memory.arena + memory.weights);

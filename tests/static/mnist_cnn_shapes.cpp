@@ -40,10 +40,15 @@ static_assert(Net::graph.find_param("10.weight") == -1);  // relu has no paramet
 static_assert(Net::graph.num_ops == 7);
 static_assert(Net::graph.ops[0].kind == OpKind::conv && Net::graph.ops[0].bn == 2 &&
               Net::graph.ops[0].act.kind == Act::relu);
-static_assert(Net::graph.ops[0].label.view() == "0+1+relu");
 static_assert(Net::graph.ops[1].kind == OpKind::max_pool);
-static_assert(Net::graph.ops[1].label.view() == "max_pool#3");  // unnamed: kind and position
-static_assert(Net::graph.ops[3].label.view() == "max_pool#7");
+// Labels: unnamed layers are written as kind and position, batch_norm as "bn".
+static_assert(Net::graph.ops[0].label.view() == "conv0+bn1+relu2");
+static_assert(Net::graph.ops[1].label.view() == "max_pool3");
+static_assert(Net::graph.ops[2].label.view() == "conv4+bn5+relu6");
+static_assert(Net::graph.ops[3].label.view() == "max_pool7");
+static_assert(Net::graph.ops[4].label.view() == "dense9+relu10");
+static_assert(Net::graph.ops[5].label.view() == "dense11");
+static_assert(Net::graph.ops[6].label.view() == "softmax12");
 static_assert(Net::graph.ops[4].kind == OpKind::dense && Net::graph.ops[4].act.kind == Act::relu);
 static_assert(Net::graph.ops[4].in_spec.shape == features(3136));
 static_assert(Net::graph.ops[5].kind == OpKind::dense && Net::graph.ops[5].act.kind == Act::none);

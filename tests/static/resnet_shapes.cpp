@@ -1,5 +1,7 @@
 // torchvision's ResNet-18 and ResNet-50 declared in the DSL: parameter counts equal PyTorch's,
 // stage shapes, state_dict names, fusion and the memory plan of residual blocks.
+#include <algorithm>
+
 #include <strata/models/resnet.hpp>
 
 using namespace strata;
@@ -48,14 +50,27 @@ static_assert(ResNet50::flops > 8'100'000'000 && ResNet50::flops < 8'300'000'000
 // Fusion: every conv's batch_norm is folded in, the residual add and relu join the block's last
 // conv; the downsample branch is one op.
 static_assert(ResNet18::graph.num_ops == 23);
-static_assert(ResNet18::graph.ops[0].label.view() == "conv1+bn1+relu");
-static_assert(ResNet18::graph.ops[3].label.view() == "layer1.0.conv2+bn2+add+relu");
 static_assert(ResNet18::graph.ops[3].in2 == ResNet18::graph.ops[2].in);  // identity shortcut
-static_assert(ResNet18::graph.ops[6].label.view() == "layer2.0.downsample.0+1");
 static_assert(ResNet18::graph.ops[8].in2 == ResNet18::graph.ops[6].out);  // projection shortcut
 static_assert(ResNet50::graph.num_ops == 2 + 16 * 3 + 4 + 2);
 
-// Every op's label is unique (profiles are keyed by it).
+// Labels: torchvision's names as given, fused parts relative to the first; the unnamed relu fused
+// into a named conv by its kind; the unnamed children of the named downsample by kind and position.
+static_assert(ResNet18::graph.ops[0].label.view() == "conv1+bn1+relu");
+static_assert(ResNet18::graph.ops[1].label.view() == "maxpool");
+static_assert(ResNet18::graph.ops[2].label.view() == "layer1.0.conv1+bn1+relu");
+static_assert(ResNet18::graph.ops[3].label.view() == "layer1.0.conv2+bn2+add+relu");
+static_assert(ResNet18::graph.ops[4].label.view() == "layer1.1.conv1+bn1+relu");
+static_assert(ResNet18::graph.ops[5].label.view() == "layer1.1.conv2+bn2+add+relu");
+static_assert(ResNet18::graph.ops[6].label.view() == "layer2.0.downsample.conv0+bn1");
+static_assert(ResNet18::graph.ops[7].label.view() == "layer2.0.conv1+bn1+relu");
+static_assert(ResNet18::graph.ops[21].label.view() == "avgpool");
+static_assert(ResNet18::graph.ops[22].label.view() == "fc");
+static_assert(ResNet50::graph.ops[2].label.view() == "layer1.0.downsample.conv0+bn1");
+static_assert(ResNet50::graph.ops[4].label.view() == "layer1.0.conv2+bn2+relu");
+static_assert(ResNet50::graph.ops[53].label.view() == "layer4.2.conv3+bn3+add+relu");
+
+// Every op's label is unique (profiles are keyed by it), and the longest fits a Name with room.
 template <class Net>
 constexpr bool labels_unique() {
   for (int a = 0; a < Net::graph.num_ops; ++a) {
@@ -67,8 +82,18 @@ constexpr bool labels_unique() {
   }
   return true;
 }
+template <class Net>
+constexpr int longest_label() {
+  int n = 0;
+  for (int i = 0; i < Net::graph.num_ops; ++i) {
+    n = std::max(n, Net::graph.ops[i].label.size);
+  }
+  return n;
+}
 static_assert(labels_unique<ResNet18>() && labels_unique<ResNet50>());
 static_assert(labels_unique<decltype(input<1, 28, 28> | max_pool<2> | relu | max_pool<2> | relu)>());
+static_assert(longest_label<ResNet50>() == 29);  // "layer1.0.downsample.conv0+bn1"
+static_assert(longest_label<ResNet50>() * 3 < Name::capacity);
 
 // The plan of residual networks: no live overlap; the skip tensor stays live until the add.
 template <class Net>

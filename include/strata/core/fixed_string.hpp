@@ -18,8 +18,9 @@ struct FixedString {
   [[nodiscard]] constexpr std::string_view view() const { return {data, N - 1}; }
 };
 
-/// A bounded string built at compile time. Longer names are a compile error (the capacity is
-/// generous: torchvision's longest is 35 characters).
+/// A bounded string built at compile time: parameter names and op labels. Longer ones are a
+/// compile error, never cut short (the capacity is generous: torchvision's longest parameter name
+/// is 35 characters, ResNet-50's longest op label 29).
 struct Name {
   static constexpr int capacity = 96;
   char data[capacity]{};
@@ -31,7 +32,8 @@ struct Name {
   constexpr Name& append(std::string_view s) {
     for (char ch : s) {
       if (size + 1 >= capacity) {
-        throw "strata::Name: name longer than 95 characters";  // a compile error in constexpr
+        // Not a constant expression, so the compiler stops here and shows this line.
+        throw "strata::Name: a parameter name or op label longer than 95 characters";
       }
       data[size++] = ch;
     }

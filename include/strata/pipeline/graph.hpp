@@ -42,6 +42,12 @@ namespace strata {
   return "?";
 }
 
+/// The kind as written in op labels: layer_kind_name, but "bn" for batch_norm (as torchvision
+/// names its batch norms: "conv0+bn1+relu2" reads as "layer1.0.conv1+bn1+relu" does).
+[[nodiscard]] constexpr std::string_view label_kind_name(const LayerDesc& d) {
+  return d.kind == LayerKind::batch_norm ? std::string_view("bn") : layer_kind_name(d);
+}
+
 /// One declared node: a leaf layer or a composite ("sequential", "residual").
 struct LayerRow {
   Name name;                   ///< full path: "layer1.0.conv1", or "3" in an nn.Sequential
@@ -89,8 +95,9 @@ struct Op {
   int bn = -1;
   float bn_eps = 0.0f;
   ActDesc act{};
-  Name label;               ///< the fused layers' names, "layer1.0.conv2+bn2+add+relu"
+  Name label;               ///< the fused layers' names: "layer1.0.conv2+bn2+add+relu"
   std::int64_t flops = 0;   ///< per image, from the cost model
+  bool named_label = false; ///< the first fused layer has a user-given name (see label_name)
 };
 
 /// Capacities of a Graph.
@@ -174,15 +181,35 @@ struct NodeCounts<Residual<M, S, P>> {
       NodeCounts<M>::value + NodeCounts<S>::value + GraphCounts{1, 0, 1, 1};
 };
 
-/// Where a node sits: its parent's path, its own name part, whether that part was given by
-/// `named` (else it is a position), and its depth.
+/// How a node's own name part was given.
+enum class NamePart : std::uint8_t {
+  position,  ///< its index in a chain ("3"), as nn.Sequential numbers its children
+  named,     ///< by named<"...">: the user's (or torchvision's) name
+  shortcut,  ///< "shortcut": a residual's shortcut that has no name of its own
+};
+
+/// Where a node sits: its parent's path, its own name part and how it was given, and its depth.
 struct Ctx {
   Name parent;
   Name self;
-  bool explicit_name = false;
+  NamePart part = NamePart::position;
   int depth = 0;
   [[nodiscard]] constexpr Name path() const { return parent.dot(self.view()); }
 };
+
+/// How a node of kind `kind` ("conv", "bn", "residual") at `ctx` is written in op labels: a
+/// user-given name as given ("layer1.0.conv1", "fc"); a position with the kind before it, the
+/// rest of the path kept ("conv0", "1.relu2", "layer2.0.downsample.conv0"); an unnamed shortcut
+/// as its path and kind ("1.shortcut.conv").
+constexpr Name label_name(const Ctx& ctx, std::string_view kind) {
+  switch (ctx.part) {
+    case NamePart::named:  // named<""> at the top has an empty path
+      return ctx.path().empty() ? Name(kind) : ctx.path();
+    case NamePart::position: return ctx.parent.dot(Name(kind).append(ctx.self.view()).view());
+    case NamePart::shortcut: break;
+  }
+  return ctx.path().dot(kind);
+}
 
 /// A value flowing through the graph: a tensor id and its type at this point (flatten changes
 /// the type, not the tensor).
@@ -260,9 +287,8 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
   const std::int64_t flops = L::flops(in.spec);
   g.rows[row] = LayerRow{ctx.path(), layer_kind_name(d), d, false, ctx.depth, in.spec, out,
                          first_param, pl.count, learnable, flops};
-  // The name that stands for this layer in an op's label: its path if it has parameters or a
-  // name of its own, else its kind ("relu").
-  const bool labelled_by_name = pl.count > 0 || ctx.explicit_name;
+  // How this layer is written in an op's label: see label_name.
+  const Name own = label_name(ctx, label_kind_name(d));
 
   if (d.kind == LayerKind::flatten || d.kind == LayerKind::dropout) {
     return {in.tensor, out};
@@ -283,9 +309,16 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
       } else {
         p->act = d.act;
       }
+      // Written relative to the first part ("layer1.0.conv1+bn1", "1.conv0+bn1"); a layer
+      // without a name of its own fused into a named one by its kind alone ("conv1+bn1+relu":
+      // it is the named layer's activation, as torchvision's shared `relu` module).
       p->label.append("+");
-      p->label.append(labelled_by_name ? relative_name(p->label.view(), ctx.path().view())
-                                       : layer_kind_name(d));
+      if (ctx.part != NamePart::named && p->named_label) {
+        p->label.append(label_kind_name(d));
+      } else {
+        const std::string_view rel = relative_name(p->label.view(), own.view());
+        p->label.append(rel.empty() ? label_kind_name(d) : rel);
+      }
       p->flops += flops;
       return {in.tensor, out};  // the stored tensor keeps its producer's shape (flatten is a view)
     }
@@ -293,9 +326,8 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
   Op op{};
   op.layer = d;
   op.flops = flops;
-  // An unnamed, parameterless op is labelled by its kind and position ("max_pool#3"), so that
-  // every op's label is unique (profiles are keyed by it).
-  op.label = labelled_by_name ? ctx.path() : Name(layer_kind_name(d)).append("#").append(ctx.path().view());
+  op.label = own;
+  op.named_label = ctx.part == NamePart::named;
   switch (d.kind) {
     case LayerKind::conv: op.kind = OpKind::conv; break;
     case LayerKind::dense: op.kind = OpKind::dense; break;
@@ -340,7 +372,8 @@ template <class G, class... Ns>
 constexpr Val visit_chain(G& g, Val in, const Ctx& ctx, Chain<Ns...>*) {
   int index = 0;
   [[maybe_unused]] const Name path = ctx.path();
-  ((in = visit<Ns>(g, in, Ctx{path, Name().append_int(index++), false, ctx.depth})), ...);
+  ((in = visit<Ns>(g, in, Ctx{path, Name().append_int(index++), NamePart::position, ctx.depth})),
+   ...);
   return in;
 }
 
@@ -355,12 +388,12 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
     return visit_chain(g, in, ctx, static_cast<N*>(nullptr));
   } else if constexpr (is_named_v<N>) {
     return [&]<class Inner>(Inner*) {
-      const Ctx named_ctx{ctx.parent, Name(N::name), true, ctx.depth};
+      const Ctx named_ctx{ctx.parent, Name(N::name), NamePart::named, ctx.depth};
       if constexpr (is_chain_v<Inner>) {
         const int row = g.num_rows++;
         const int params_before = g.num_params;
         const int ops_before = g.num_ops;
-        const Val out = visit<Inner>(g, in, Ctx{named_ctx.parent, named_ctx.self, true,
+        const Val out = visit<Inner>(g, in, Ctx{named_ctx.parent, named_ctx.self, NamePart::named,
                                                 ctx.depth + 1});
         set_composite_row(g, row, LayerRow{named_ctx.path(), "sequential", {}, true, ctx.depth,
                                            in.spec, out.spec, params_before},
@@ -382,8 +415,8 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       g.tensors[in.tensor].uses += 1;
       // The shortcut runs first so that its result exists when the main branch's last op adds
       // it; the main branch's children are named directly under the block.
-      const Val s = visit<S>(g, in, Ctx{path, Name("shortcut"), false, ctx.depth + 1});
-      const Val m = visit<M>(g, in, Ctx{ctx.parent, ctx.self, ctx.explicit_name, ctx.depth + 1});
+      const Val s = visit<S>(g, in, Ctx{path, Name("shortcut"), NamePart::shortcut, ctx.depth + 1});
+      const Val m = visit<M>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
       Val out = m;
       Op* p = fusable_producer(g, m.tensor);
       if (p != nullptr && p->kind == OpKind::conv && p->act.kind == Act::none && p->in2 < 0 &&
@@ -395,8 +428,9 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       } else {
         Op op{};
         op.kind = OpKind::add;
-        op.label = path;
+        op.label = label_name(ctx, "residual");  // "residual3+add", "block+add"
         op.label.append("+add");
+        op.named_label = ctx.part == NamePart::named;
         op.flops = m.spec.shape.numel();
         out = add_op(g, op, m, m.spec, s.tensor);
         p = &g.ops[g.num_ops - 1];
@@ -415,6 +449,27 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
   }
 }
 
+/// Makes every op's label unique (profiles and NVTX ranges are keyed by it): a label already
+/// taken by an earlier op gets "#2", "#3", ... — parameterless layers may share a user-given
+/// name, as a PyTorch module called twice does ("pool", "pool#2").
+template <class G>
+constexpr void make_labels_unique(G& g) {
+  for (int i = 1; i < g.num_ops; ++i) {
+    const Name base = g.ops[i].label;
+    for (int n = 2;; ++n) {
+      bool taken = false;
+      for (int j = 0; j < i && !taken; ++j) {
+        taken = g.ops[j].label.view() == g.ops[i].label.view();
+      }
+      if (!taken) {
+        break;
+      }
+      g.ops[i].label = base;
+      g.ops[i].label.append("#").append_int(n);
+    }
+  }
+}
+
 template <class Body, TensorSpec In>
 inline constexpr GraphCounts graph_capacity = NodeCounts<Body>::value + GraphCounts{0, 0, 0, 1};
 
@@ -429,6 +484,7 @@ consteval Graph<detail::graph_capacity<Body, In>> build_graph() {
   const detail::Val out =
       detail::visit_chain(g, detail::Val{g.input, In}, detail::Ctx{}, static_cast<Body*>(nullptr));
   g.output = out.tensor;
+  detail::make_labels_unique(g);
   return g;
 }
 

@@ -1,11 +1,12 @@
 #pragma once
 /// summary(): a torchinfo-like table of a lowered graph (layer, output shape, parameters,
 /// FLOPs), and the fused op list. Host only, no GPU needed.
+#include <algorithm>
 #include <cstdint>
-#include <iomanip>
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "strata/pipeline/graph.hpp"
 
@@ -78,36 +79,71 @@ namespace strata {
   return os.str();
 }
 
-/// Prints the layer table of `g` (input type `in`), then its totals and fused ops.
+namespace detail {
+
+/// Prints `rows` (the first one the header) in columns as wide as their widest cell, two spaces
+/// apart, after `indent` spaces; column c is right-aligned where `right[c]`. With `rule`, a line
+/// of '=' as wide as the table goes under the header and after the last row. Widths come from the
+/// content, so any index, shape or name lines up; a left-aligned last column is not padded.
+inline void print_table(std::ostream& os, const std::vector<std::vector<std::string>>& rows,
+                        const std::vector<bool>& right, std::size_t indent, bool rule) {
+  std::vector<std::size_t> width(right.size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  std::size_t total = indent;
+  for (std::size_t c = 0; c < width.size(); ++c) {
+    total += width[c] + (c > 0 ? 2 : 0);
+  }
+  const std::string pad(indent, ' ');
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    std::string line = pad;
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      const std::string& cell = rows[r][c];
+      const std::string fill(width[c] - cell.size(), ' ');
+      line += c > 0 ? "  " : "";
+      const bool last = c + 1 == rows[r].size();
+      line += right[c] ? fill + cell : (last ? cell : cell + fill);
+    }
+    os << line << "\n";
+    if (rule && (r == 0 || r + 1 == rows.size())) {
+      os << std::string(total, '=') << "\n";
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Prints the layer table of `g` (input type `in`): one row per declared node, its path (indented
+/// by depth), type, output shape, parameters and FLOPs per image; then the totals and the fused
+/// ops that run, by label, with their output shapes and FLOPs.
 template <class G>
 void print_summary(std::ostream& os, const G& g, TensorSpec in, std::int64_t activation_bytes) {
-  const auto old_flags = os.flags();
-  os << std::left << std::setw(44) << "Layer" << std::setw(18) << "Output shape" << std::right
-     << std::setw(12) << "Params" << std::setw(16) << "FLOPs" << "\n"
-     << std::string(90, '=') << "\n";
-  os << std::left << std::setw(44) << "input" << std::setw(18) << shape_string(in.shape)
-     << std::right << std::setw(12) << "-" << std::setw(16) << "-" << "\n";
+  std::vector<std::vector<std::string>> layers;
+  layers.push_back({"Layer", "Type", "Output shape", "Params", "FLOPs"});
+  layers.push_back({"input", "", shape_string(in.shape), "-", "-"});
   for (int i = 0; i < g.num_rows; ++i) {
     const LayerRow& r = g.rows[i];
-    std::string label(static_cast<std::size_t>(2 * r.depth), ' ');
-    label += std::string(r.name.view());
-    label += "  ";
-    label += r.composite ? std::string(r.kind) : describe(r.desc);
-    if (label.size() > 43) {
-      label = label.substr(0, 40) + "...";
-    }
-    os << std::left << std::setw(44) << label << std::setw(18) << shape_string(r.out.shape)
-       << std::right << std::setw(12) << r.params << std::setw(16) << r.flops << "\n";
+    const std::string indent(static_cast<std::size_t>(2 * r.depth), ' ');
+    layers.push_back({indent + std::string(r.name.view()),
+                      r.composite ? std::string(r.kind) : describe(r.desc),
+                      shape_string(r.out.shape), std::to_string(r.params),
+                      std::to_string(r.flops)});
   }
-  os << std::string(90, '=') << "\n"
-     << "Parameters:            " << g.learnable_params() << "\n"
+  detail::print_table(os, layers, {false, false, false, true, true}, 0, true);
+  os << "Parameters:            " << g.learnable_params() << "\n"
      << "FLOPs per image:       " << g.flops() << "\n"
      << "Activations per image: " << activation_bytes << " bytes (f32 arena)\n"
      << "Fused ops (" << g.num_ops << "):\n";
+  std::vector<std::vector<std::string>> ops;
+  ops.push_back({"#", "Op", "Output shape", "FLOPs"});
   for (int i = 0; i < g.num_ops; ++i) {
-    os << "  " << std::setw(3) << i << "  " << g.ops[i].label.view() << "\n";
+    ops.push_back({std::to_string(i), std::string(g.ops[i].label.view()),
+                   shape_string(g.ops[i].out_spec.shape), std::to_string(g.ops[i].flops)});
   }
-  os.flags(old_flags);
+  detail::print_table(os, ops, {true, false, false, true}, 2, false);
 }
 
 }  // namespace strata
