@@ -12,7 +12,9 @@ TEST_CASE("per-layer profile of a residual network: every op, named after its fu
   using Net = decltype(input<16, 16, 16> | models::basic_block<32, 2, true>() | global_avg_pool |
                        flatten | named<"fc">(dense<10>) | softmax);
   auto [engine, memory] = cuda::build_and_measure([] {
-    return cuda::Engine<Net, DType::f16>(Weights<Net>::random(3), cuda::EngineOptions{.max_batch = 8});
+    // The per-op path, so that every op has its row (the fused path is one row: below).
+    return cuda::Engine<Net, DType::f16>(Weights<Net>::random(3),
+                                         cuda::EngineOptions{.max_batch = 8, .fused_max_batch = 0});
   });
   const auto report = cuda::profile_layers(engine, 8, "block", cuda::Ceilings{700.0, 3000.0}, 10);
   std::ostringstream os;
@@ -49,4 +51,23 @@ TEST_CASE("per-layer profile of a residual network: every op, named after its fu
   CHECK(memory.arena >= memory.planned_arena);
   CHECK(memory.weights > 0);
   CHECK(memory.device_taken >= memory.arena + memory.weights);
+}
+
+TEST_CASE("per-layer profile of the fused-network path: one row with the whole network's cost") {
+  using Net = decltype(input<16, 16, 16> | models::basic_block<32, 2, true>() | global_avg_pool |
+                       flatten | named<"fc">(dense<10>) | softmax);
+  cuda::Engine<Net, DType::f16> engine(Weights<Net>::random(3), {.max_batch = 4});
+  REQUIRE(engine.path(4) == "fused network");
+  const auto report = cuda::profile_layers(engine, 4, "block", cuda::Ceilings{700.0, 3000.0}, 10);
+  std::ostringstream os;
+  report.print(os);
+  MESSAGE(os.str());
+  REQUIRE(report.steps.size() == 1);
+  const auto& s = report.steps[0];
+  CHECK(s.label == "network");
+  CHECK(s.kind == "fused");
+  CHECK(s.us > 0.0);
+  CHECK(s.flops == Net::graph.flops() * 4);
+  CHECK(s.bytes > Net::param_count * 2);  // every weight once, in f16
+  CHECK(s.roofline > 0.0);
 }
