@@ -3,9 +3,9 @@
 /// the network's description (every shape, stride, padding, activation and arena offset a
 /// literal) and compiled by NVRTC like Strata's other kernels. One image is worked on by one
 /// cluster of thread blocks (Hopper): the ops run in order, each spread over all the cluster's
-/// threads, with a hardware cluster barrier between them; tensors live in the engine's arena
-/// (the same storage layout as the per-op path, so the two can be compared op by op), weights are
-/// read through L1/L2. Several images run on several clusters. The input conversion and the
+/// threads, with a hardware cluster barrier between them; tensors live in the engine's arena in
+/// the per-op path's storage layout, image-major (each image its own slice of the plan's
+/// per-image size), weights are read through L1/L2. Several images run on several clusters. The input conversion and the
 /// output (or the final softmax) happen inside the kernel: a forward is one launch.
 #include <cuda_runtime.h>
 
@@ -27,9 +27,11 @@
 
 namespace strata::cuda {
 
-/// Thread blocks per cluster (one image each) and threads per block of the fused kernel.
-inline constexpr int fused_cluster = 8;
-inline constexpr int fused_threads = 256;
+/// Threads per block of the fused kernel, and the thread blocks per cluster (one image per
+/// cluster): 16 where the GPU allows that non-portable size (Hopper), else 8.
+inline constexpr int fused_threads = 1024;
+inline constexpr int fused_cluster_large = 16;
+inline constexpr int fused_cluster_portable = 8;
 
 /// The fused kernel's parameters: the caller's f32 input and output, the arena, the batch, and
 /// each op's parameters (indexed as the network's ops).
@@ -50,8 +52,8 @@ namespace detail {
 /// Writes the generated source, one op at a time.
 class FusedWriter {
  public:
-  explicit FusedWriter(const NetDesc& net)
-      : net_(net), nhwc_(net.layout == Layout::nhwc),
+  FusedWriter(const NetDesc& net, int cluster)
+      : net_(net), cluster_(cluster), nhwc_(net.layout == Layout::nhwc),
         t_(net.precision == DType::f32   ? "float"
            : net.precision == DType::f16 ? "strata_rtc::f16"
                                          : "strata_rtc::bf16") {}
@@ -75,9 +77,14 @@ __device__ __forceinline__ unsigned cluster_rank() {
   asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
   return r;
 }
+// Image-major: image i owns bytes [i·A, (i+1)·A) of the arena (A = the plan's bytes per image)
+// and places its tensors at the plan's per-image offsets. Clusters run ahead of each other, so
+// the per-op path's layout (each tensor batch-major at offset × batch) would let one image's
+// tensor overlap another image's tensor that the plan put at the same offset.
 template <class U>
-__device__ __forceinline__ U* tensor(const Params& p, long long offset, long long numel, int img) {
-  return reinterpret_cast<U*>(p.arena + offset * p.batch) + static_cast<long long>(img) * numel;
+__device__ __forceinline__ U* tensor(const Params& p, long long offset, long long, int img) {
+  return reinterpret_cast<U*>(p.arena + static_cast<long long>(img) * )" << net_.arena_per_image
+        << R"( + offset);
 }
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -90,13 +97,13 @@ __device__ __forceinline__ float warp_max(float v) {
 }  // namespace strata_net
 
 extern "C" __global__ void __cluster_dims__()"
-        << fused_cluster << R"(, 1, 1) __launch_bounds__()" << fused_threads
-        << R"() strata_network(strata_net::Params p) {
+        << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
+        << R"(, 1) strata_network(strata_net::Params p) {
   using namespace strata_net;
   const int tid = static_cast<int>(cluster_rank()) * blockDim.x + threadIdx.x;
-  const int nthreads = )" << fused_cluster * fused_threads << R"(;
-  const int clusters = gridDim.x / )" << fused_cluster << R"(;
-  for (int img = blockIdx.x / )" << fused_cluster << R"(; img < p.batch; img += clusters) {
+  const int nthreads = )" << cluster_ * fused_threads << R"(;
+  const int clusters = gridDim.x / )" << cluster_ << R"(;
+  for (int img = blockIdx.x / )" << cluster_ << R"(; img < p.batch; img += clusters) {
 )";
     input();
     for (const OpDesc& op : net_.ops) {
@@ -388,6 +395,7 @@ extern "C" __global__ void __cluster_dims__()"
   }
 
   const NetDesc& net_;
+  int cluster_;
   bool nhwc_;
   const char* t_;
   std::ostringstream os_;
@@ -395,34 +403,51 @@ extern "C" __global__ void __cluster_dims__()"
 
 }  // namespace detail
 
-/// The CUDA source of the fused kernel for `net` (which must fit: NetDesc::fused_fits).
-[[nodiscard]] inline std::string fused_network_source(const NetDesc& net) {
+/// The CUDA source of the fused kernel for `net` (which must fit: NetDesc::fused_fits), for
+/// clusters of `cluster` thread blocks.
+[[nodiscard]] inline std::string fused_network_source(const NetDesc& net, int cluster) {
   STRATA_CHECK(net.fused_fits, "fused network: " << net.fused_reason);
-  return detail::FusedWriter(net).source();
+  return detail::FusedWriter(net, cluster).source();
 }
 
 /// The compiled fused kernel of one network on the current GPU (compiled or read from the disk
 /// cache on construction).
 class FusedNetwork {
  public:
-  explicit FusedNetwork(const NetDesc& net)
-      : lib_(rtc::compile(fused_network_source(net), "strata_network", {"strata_network"},
-                          rtc::current_arch()),
-             {"strata_network"}) {
+  explicit FusedNetwork(const NetDesc& net) {
     int device = 0;
     STRATA_CUDA_CHECK(cudaGetDevice(&device));
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
+    const std::vector<std::string> names{"strata_network"};
+    cluster_ = fused_cluster_large;
+    lib_ = std::make_unique<rtc::Library>(
+        rtc::compile(fused_network_source(net, cluster_), "strata_network", names,
+                     rtc::current_arch()),
+        names);
+    // 16 blocks per cluster is a non-portable size: allowed per kernel, where the GPU has it.
+    if (cudaKernelSetAttributeForDevice(lib_->kernel("strata_network"),
+                                        cudaFuncAttributeNonPortableClusterSizeAllowed, 1,
+                                        device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      cluster_ = fused_cluster_portable;
+      lib_ = std::make_unique<rtc::Library>(
+          rtc::compile(fused_network_source(net, cluster_), "strata_network", names,
+                       rtc::current_arch()),
+          names);
+    }
   }
-  [[nodiscard]] const rtc::BuildInfo& info() const { return lib_.info(); }
-  [[nodiscard]] cudaKernel_t kernel() const { return lib_.kernel("strata_network"); }
+  [[nodiscard]] const rtc::BuildInfo& info() const { return lib_->info(); }
+  [[nodiscard]] cudaKernel_t kernel() const { return lib_->kernel("strata_network"); }
+  [[nodiscard]] int cluster() const { return cluster_; }
   /// Clusters to launch for `batch` images: one per image, up to as many as the GPU holds.
   [[nodiscard]] int clusters(int batch) const {
-    return std::max(1, std::min(batch, sms_ / fused_cluster));
+    return std::max(1, std::min(batch, sms_ / cluster_));
   }
 
  private:
-  rtc::Library lib_;
+  std::unique_ptr<rtc::Library> lib_;
   int sms_ = 0;
+  int cluster_ = fused_cluster_portable;
 };
 
 /// The step that runs a whole network with its fused kernel at one batch size.
@@ -449,11 +474,11 @@ class FusedNetworkStep final : public Step {
   [[nodiscard]] std::string describe() const override {
     std::ostringstream os;
     os << "strata fused network kernel (" << fn_.clusters(batch_) << " clusters of "
-       << fused_cluster << " blocks)";
+       << fn_.cluster() << " blocks of " << fused_threads << " threads)";
     return os.str();
   }
   void launch(cudaStream_t s, void*, std::size_t) override {
-    rtc::launch(fn_.kernel(), static_cast<unsigned>(fn_.clusters(batch_) * fused_cluster),
+    rtc::launch(fn_.kernel(), static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
                 fused_threads, s, p_);
   }
 
