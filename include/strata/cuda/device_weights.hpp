@@ -38,9 +38,6 @@ struct OpWeights {
   DeviceBuffer bias_f32;   ///< f32, padded (Strata's epilogues)
   DeviceBuffer scale_f32;  ///< stand-alone batch_norm, padded
   DeviceBuffer shift_f32;
-  /// The fused-network kernel's conv filters: f32 (values rounded to P first), laid out
-  /// (kh, kw, C/g, K) with output channels fastest, so one load serves several outputs.
-  DeviceBuffer fused_f32;
 };
 
 namespace detail {
@@ -90,9 +87,6 @@ class DeviceWeights {
       OpWeights& ow = ops_[static_cast<std::size_t>(d.index)];
       if (d.kind == OpKind::conv) {
         put(ow.weight, conv_weights_stored(d.conv, d.layer, net.layout, p.weight), true);
-        if (net.fused_fits) {
-          put(ow.fused_f32, fused_conv_weights(d, p.weight), false);
-        }
         const std::vector<float> b = padded(p.bias, d.conv.kp);
         put(ow.bias, b, true);
         put(ow.bias_f32, b, false);
@@ -104,32 +98,6 @@ class DeviceWeights {
         put(ow.shift_f32, padded(p.bias, d.in_cp), false);
       }
     }
-  }
-
-  /// Conv weights (O, C/g, kh, kw) as the fused kernel reads them: (kh, kw, C/g, K), f32 holding
-  /// P's values.
-  static std::vector<float> fused_conv_weights(const OpDesc& d, const std::vector<float>& w) {
-    const int k = d.layer.out_channels;
-    const int cpg = d.conv.c / d.conv.groups;
-    const int kh = d.layer.kernel.h;
-    const int kw = d.layer.kernel.w;
-    std::vector<float> out(w.size());
-    for (int o = 0; o < k; ++o) {
-      for (int ci = 0; ci < cpg; ++ci) {
-        for (int y = 0; y < kh; ++y) {
-          for (int x = 0; x < kw; ++x) {
-            float v = w[((static_cast<std::size_t>(o) * cpg + ci) * kh + y) * kw + x];
-            if constexpr (P == DType::f16) {
-              v = half_to_float(float_to_half(v));
-            } else if constexpr (P == DType::bf16) {
-              v = bf16_to_float(float_to_bf16(v));
-            }
-            out[((static_cast<std::size_t>(y) * kw + x) * cpg + ci) * k + o] = v;
-          }
-        }
-      }
-    }
-    return out;
   }
 
   [[nodiscard]] const OpWeights& op(int i) const { return ops_.at(static_cast<std::size_t>(i)); }

@@ -197,37 +197,26 @@ extern "C" __global__ void __cluster_dims__()"
         << "      }\n    }\n";
   }
 
-  /// A convolution: each work item is one output pixel and `kb` consecutive output channels,
-  /// its input-channel sum split over `split` neighbouring lanes (then added by shuffles). The
-  /// filters are f32, (kh, kw, C/g, K), so one load serves the item's kb channels.
   void conv(const OpDesc& op) {
     const ConvGeom& g = op.conv;
-    const int cpg = g.c / g.groups;  // real input channels per group
-    const int kpg = g.k / g.groups;  // output channels per group
-    const int kb = kpg % 4 == 0 ? 4 : kpg % 2 == 0 ? 2 : 1;
-    int split = 1;
-    while (split < 8 && cpg % (split * 2) == 0 && cpg / (split * 2) >= 4) {
-      split *= 2;
-    }
+    const int cpg = g.c / g.groups;    // real input channels per group
+    const int kpg = g.k / g.groups;    // output channels per group
     const int oslots = nhwc_ ? g.kp : g.k;
-    const int pixels = g.oh * g.ow;
-    const std::int64_t items = static_cast<std::int64_t>(pixels) * (g.k / kb);
-    const std::int64_t lanes = (items * split + 31) / 32 * 32;  // whole warps: shuffles below
+    const Shape os{oslots, op.out_shape.h, op.out_shape.w, 3};
     ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
     ptr("Y", false, "T", op.out_offset, numel(oslots, op.out_shape));
     if (op.has_residual) {
       ptr("Z", true, "T", op.z_offset, numel(oslots, op.out_shape));
     }
-    os_ << "      const float* w = static_cast<const float*>(p.w[" << op.index << "]);\n"
+    os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
         << "      const float* bias = p.bf[" << op.index << "];\n"
-        << "      for (int t = tid; t < " << lanes << "; t += nthreads) {\n"
-        << "        const int item = t / " << split << "; const int part = t % " << split << ";\n"
-        << "        const bool live = item < " << items << ";\n"
-        << "        const int kg = item % " << g.k / kb << "; const int px = item / " << g.k / kb << ";\n"
-        << "        const int k0 = kg * " << kb << "; const int oy = px / " << g.ow << "; const int ox = px % " << g.ow << ";\n"
-        << "        const int grp = k0 / " << kpg << ";\n"
-        << "        float acc[" << kb << "] = {};\n"
-        << "        if (live) {\n"
+        << "      for (int e = tid; e < " << os.numel() << "; e += nthreads) {\n";
+    decode(oslots, g.oh, g.ow);
+    os_ << "        const int k = c; const int oy = y; const int ox = x;\n"
+        << "        float acc = 0.0f;\n"
+        << "        if (k < " << g.k << ") {\n"
+        << "          const int grp = k / " << kpg << ";\n"
+        << "          acc = bias[k];\n"
         << "          #pragma unroll\n"
         << "          for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
         << "            const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
@@ -235,42 +224,44 @@ extern "C" __global__ void __cluster_dims__()"
         << "            #pragma unroll\n"
         << "            for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
         << "              const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
-        << "              if (ix < 0 || ix >= " << g.w << ") continue;\n"
-        << "              const float* wt = w + ((ky * " << g.kw << " + kx) * " << cpg << ") * " << g.k << " + k0;\n"
-        << "              #pragma unroll 4\n"
-        << "              for (int ci = part; ci < " << cpg << "; ci += " << split << ") {\n"
-        << "                const float xv = load(X + " << at("grp * " + std::to_string(cpg) + " + ci", "iy", "ix", op.in_cp, g.h, g.w) << ");\n"
-        << "                const float* wc = wt + ci * " << g.k << ";\n";
-    if (kb == 4 && g.k % 4 == 0) {
-      os_ << "                const float4 wv = *reinterpret_cast<const float4*>(wc);\n"
-          << "                acc[0] += xv * wv.x; acc[1] += xv * wv.y; acc[2] += xv * wv.z; acc[3] += xv * wv.w;\n";
+        << "              if (ix < 0 || ix >= " << g.w << ") continue;\n";
+    // Filters: OIHW (f32) or (Kd, kh, kw, fcg) (16-bit), fcg weights per tap.
+    const std::string wrow = nhwc_ ? "w + ((k * " + std::to_string(g.kh) + " + ky) * " +
+                                         std::to_string(g.kw) + " + kx) * " + std::to_string(g.fcg)
+                                   : "";
+    const bool vec = nhwc_ && cpg % 8 == 0 && op.in_cp % 8 == 0 && g.fcg % 8 == 0;
+    if (nhwc_) {
+      os_ << "              const T* xp = X + (iy * " << g.w << " + ix) * " << op.in_cp
+          << " + grp * " << cpg << ";\n"
+          << "              const T* wp = " << wrow << ";\n";
+      if (vec) {
+        os_ << "              #pragma unroll\n"
+            << "              for (int ci = 0; ci < " << cpg << "; ci += 8) {\n"
+            << "                float xv[8], wv[8];\n"
+            << "                load8(xp + ci, xv);\n"
+            << "                load8(wp + ci, wv);\n"
+            << "                #pragma unroll\n"
+            << "                for (int j = 0; j < 8; ++j) acc += xv[j] * wv[j];\n"
+            << "              }\n";
+      } else {
+        os_ << "              #pragma unroll\n"
+            << "              for (int ci = 0; ci < " << cpg << "; ++ci) acc += load(xp + ci) * load(wp + ci);\n";
+      }
     } else {
-      os_ << "                #pragma unroll\n"
-          << "                for (int j = 0; j < " << kb << "; ++j) acc[j] += xv * wc[j];\n";
+      os_ << "              for (int ci = 0; ci < " << cpg << "; ++ci) {\n"
+          << "                acc += load(X + ((grp * " << cpg << " + ci) * " << g.h
+          << " + iy) * " << g.w << " + ix) * load(w + ((k * " << g.fcg << " + ci) * " << g.kh
+          << " + ky) * " << g.kw << " + kx);\n"
+          << "              }\n";
     }
-    os_ << "              }\n            }\n          }\n        }\n";
-    if (split > 1) {
-      os_ << "        #pragma unroll\n"
-          << "        for (int j = 0; j < " << kb << "; ++j) {\n"
-          << "          for (int o = " << split / 2 << "; o > 0; o >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);\n"
-          << "        }\n";
-    }
-    os_ << "        if (live && part == 0) {\n"
-        << "          #pragma unroll\n"
-        << "          for (int j = 0; j < " << kb << "; ++j) {\n"
-        << "            const int e = " << at("k0 + j", "oy", "ox", oslots, g.oh, g.ow) << ";\n"
-        << "            float v = acc[j] + bias[k0 + j];\n";
+    os_ << "            }\n          }\n";
     if (op.has_residual) {
-      os_ << "            v += load(Z + e);\n";
+      os_ << "          acc += load(Z + e);\n";
     }
-    os_ << "            store(Y + e, activate(" << act(op.act) << ", v));\n"
-        << "          }\n        }\n      }\n";
-    if (oslots > g.k) {  // 16-bit channel padding: written as 0
-      os_ << "      for (int t = tid; t < " << pixels * (oslots - g.k) << "; t += nthreads) {\n"
-          << "        const int px = t / " << oslots - g.k << "; const int c = " << g.k << " + t % " << oslots - g.k << ";\n"
-          << "        store(Y + " << at("c", "px / " + std::to_string(g.ow), "px % " + std::to_string(g.ow), oslots, g.oh, g.ow) << ", 0.0f);\n"
-          << "      }\n";
-    }
+    os_ << "          acc = activate(" << act(op.act) << ", acc);\n"
+        << "        }\n"
+        << "        store(Y + e, acc);\n"
+        << "      }\n";
   }
 
   void dense(const OpDesc& op) {
@@ -473,7 +464,7 @@ class FusedNetworkStep final : public Step {
     for (const OpDesc& op : net.ops) {
       const OpWeights& ow = w.op(op.index);
       const auto i = static_cast<std::size_t>(op.index);
-      p_.w[i] = op.kind == OpKind::conv ? ow.fused_f32.get() : ow.weight.get();
+      p_.w[i] = ow.weight.get();
       p_.b[i] = ow.bias.get();
       p_.bf[i] = ow.bias_f32.template as<const float>();
       p_.sc[i] = ow.scale_f32.template as<const float>();
