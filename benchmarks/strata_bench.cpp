@@ -73,6 +73,7 @@ struct Args {
   double ceil_tflops = 0.0;     // measured ceilings for the profile's roofline column
   double ceil_gbs = 0.0;
   int repeats = 9;
+  int fused_max_batch = 0;   // EngineOptions::fused_max_batch (the fused-network kernel)
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
   double target_ms = 50.0;   // GPU time per repeat when calibrating
   double warmup_ms = 200.0;  // GPU time of warm-up before the first repeat
@@ -84,6 +85,7 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
+               "         [--fused-max-batch N]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n";
   std::exit(2);
@@ -127,6 +129,8 @@ Args parse_args(int argc, char** argv) {
       a.batch = number(i);
     } else if (k == "--repeats") {
       a.repeats = number(i);
+    } else if (k == "--fused-max-batch") {
+      a.fused_max_batch = number(i);
     } else if (k == "--iters") {
       a.iters = number(i);
     } else if (k == "--ceilings") {
@@ -384,6 +388,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
   opt.max_batch = batch;
   opt.tuning = a.measured ? sc::Tuning::measured : sc::Tuning::heuristic;
   opt.tuning_cache = a.tuning_cache;
+  opt.fused_max_batch = a.fused_max_batch;
   opt.capture_batches = {batch};
   const auto t0 = std::chrono::steady_clock::now();
   auto [engine, memory] = sc::build_and_measure([&] { return sc::Engine<Net, P>(w, opt); });
@@ -440,6 +445,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"input_numel", in_numel},
             {"output_numel", out_numel},
             {"build_s", build_s},
+            {"path", engine.path(batch)},
             {"kernels_compile_ms", engine.stats().kernels_compile_ms},
             {"kernels_load_ms", engine.stats().kernels_load_ms},
             {"kernels_from_disk", engine.stats().kernels_from_disk},

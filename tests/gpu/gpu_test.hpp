@@ -71,6 +71,21 @@ void check_engine(const strata::Weights<Net>& w, const std::vector<float>& in,
     MESSAGE(std::string(name) << " " << strata::dtype_name(P) << " batch " << b << ": rel. error " << err);
     CHECK(err < (tol > 0.0 ? tol : tolerance(P)));
   }
+  // The same network through the fused-network kernel, where it fits (batches 1 and 3).
+  if constexpr (strata::cuda::NetStorage<Net, P>::fused_fit().fits) {
+    opt.fused_max_batch = 3;
+    strata::cuda::Engine<Net, P> fused(w, opt);
+    for (int b : {1, 3}) {
+      REQUIRE(fused.path(b) == "fused network");
+      std::vector<float> out(static_cast<std::size_t>(b) * out_n,
+                             std::numeric_limits<float>::quiet_NaN());
+      fused.infer(in, out, b);
+      const double err = rel_error(out, ref, out.size());
+      MESSAGE(std::string(name) << " " << strata::dtype_name(P) << " batch " << b
+                                << " fused: rel. error " << err);
+      CHECK(err < (tol > 0.0 ? tol : tolerance(P)));
+    }
+  }
 }
 
 /// check_engine in all three precisions, for random weights and inputs (`bf16_tol` > 0 replaces

@@ -56,7 +56,7 @@ TEST_CASE("per-layer profile of a residual network: every op, named after its fu
 TEST_CASE("per-layer profile of the fused-network path: one row with the whole network's cost") {
   using Net = decltype(input<16, 16, 16> | models::basic_block<32, 2, true>() | global_avg_pool |
                        flatten | named<"fc">(dense<10>) | softmax);
-  cuda::Engine<Net, DType::f16> engine(Weights<Net>::random(3), {.max_batch = 4});
+  cuda::Engine<Net, DType::f16> engine(Weights<Net>::random(3), {.max_batch = 4, .fused_max_batch = 4});
   REQUIRE(engine.path(4) == "fused network");
   const auto report = cuda::profile_layers(engine, 4, "block", cuda::Ceilings{700.0, 3000.0}, 10);
   std::ostringstream os;

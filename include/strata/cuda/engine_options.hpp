@@ -19,8 +19,9 @@ struct EngineOptions {
   std::filesystem::path tuning_cache{};    ///< measured choices, read and written (optional)
   std::vector<int> capture_batches{};      ///< graphs captured at construction; others on first use
   /// Batches up to this size run as one fused kernel when the network fits (NetStorage::fused_fit);
-  /// larger ones take the per-op path. 0: always per-op.
-  int fused_max_batch = 16;
+  /// larger ones take the per-op path. 0 (the default, until the fused kernel beats the per-op
+  /// path: docs/cuda_backend.md): always per-op.
+  int fused_max_batch = 0;
 };
 
 /// What construction did, for tests and reports.
