@@ -26,7 +26,17 @@ inline constexpr Activation<ActDesc{Act::clip, 0.0f, 6.0f}> relu6{};
 template <float Lo, float Hi>
 inline constexpr Activation<ActDesc{Act::clip, Lo, Hi}> clip{};
 inline constexpr Activation<ActDesc{Act::sigmoid}> sigmoid{};
-inline constexpr Activation<ActDesc{Act::tanh}> tanh{};
+/// nn.Tanh. Unlike the other layers, `tanh` is a function returning the layer: with
+/// `using namespace strata;` and <cmath>, a constant named tanh would clash with ::tanh, while a
+/// function joins ::tanh's overload set. `| tanh` and `named<"...">(tanh)` pick this overload
+/// (operator| and named take its pointer type), and `tanh(0.5)` still calls the C library's.
+using Tanh = Activation<ActDesc{Act::tanh}>;
+namespace detail {
+struct TanhTag {};
+}  // namespace detail
+[[nodiscard]] constexpr Tanh tanh(detail::TanhTag = {}) { return {}; }
+/// The type of `tanh` named without calling it.
+using TanhFunction = Tanh (*)(detail::TanhTag);
 template <float Alpha = 1.0f>
 inline constexpr Activation<ActDesc{Act::elu, Alpha}> elu{};
 /// nn.GELU() — the exact (erf) form.

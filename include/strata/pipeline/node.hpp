@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "strata/core/fixed_string.hpp"
+#include "strata/layers/activation.hpp"
 #include "strata/layers/layer.hpp"
 
 namespace strata {
@@ -57,7 +58,9 @@ namespace diag {
 /// Shown in the diagnostics when the right of `|` is not a Strata layer.
 template <class What>
 struct not_a_layer {
-  static_assert(Node<What>,
+  // A Strata layer whose own parameter check failed (clang then treats its type as invalid)
+  // has already been reported: no second error for it.
+  static_assert(Node<What> || std::is_base_of_v<NodeBase, What>,
                 "strata: the right-hand side of '|' is not a Strata layer (see 'What' below)");
 };
 }  // namespace diag
@@ -85,10 +88,21 @@ constexpr auto operator|(A a, B b) {
   return detail::chain_concat(a, b);
 }
 
+/// layer | tanh: the function strata::tanh stands for its layer (see activation.hpp).
+template <class A>
+  requires(Node<A> && std::is_base_of_v<NodeBase, A>)
+constexpr auto operator|(A a, TanhFunction) {
+  return detail::chain_concat(a, Tanh{});
+}
+
 /// Gives a node a name: parameter names become "<name>.<param>".
 template <FixedString S, class N>
   requires Node<N>
 constexpr Named<S, N> named(N) {
+  return {};
+}
+template <FixedString S>
+constexpr Named<S, Tanh> named(TanhFunction) {
   return {};
 }
 

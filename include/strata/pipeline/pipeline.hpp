@@ -20,6 +20,7 @@ struct PipelineError {
   friend constexpr PipelineError operator|(PipelineError, R) {
     return {};
   }
+  friend constexpr PipelineError operator|(PipelineError, TanhFunction) { return {}; }
 };
 
 /// A network: input tensor type `In`, then the stages `Ns...` in order (stage i is Ns[i]).
@@ -64,6 +65,9 @@ struct Pipeline {
   static void summary(std::ostream& os = std::cout) {
     print_summary(os, graph, In, plan.activation_bytes);
   }
+
+  /// pipeline | tanh (a function: see activation.hpp).
+  friend constexpr auto operator|(Pipeline p, TanhFunction) { return p | Tanh{}; }
 
   template <class R>
   friend constexpr auto operator|(Pipeline, R) {

@@ -3,6 +3,8 @@
 /// PyTorch's `save_file(model.state_dict(), path)` writes it) and checked against the network's
 /// parameter list — names, shapes, dtypes — with every problem reported at once. Nothing is
 /// half-loaded: either all parameters are there and right, or strata::Error is thrown.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <cstdint>
@@ -128,14 +130,15 @@ namespace detail {
 /// two share one, and then one tensor of the file would feed both).
 template <class G>
 constexpr bool unique_param_names(const G& g) {
-  for (int a = 0; a < g.num_params; ++a) {
-    for (int b = a + 1; b < g.num_params; ++b) {
-      if (g.params[a].name.view() == g.params[b].name.view()) {
-        return false;
-      }
-    }
+  // Sorted, then neighbours compared: O(n log n) string compares, within every compiler's
+  // constexpr step budget for ResNet-50's 320 parameters (all pairs was not, for clang).
+  std::array<std::string_view, std::extent_v<decltype(G::params)>> names{};
+  for (int i = 0; i < g.num_params; ++i) {
+    names[static_cast<std::size_t>(i)] = g.params[i].name.view();
   }
-  return true;
+  const auto end = names.begin() + g.num_params;
+  std::sort(names.begin(), end);
+  return std::adjacent_find(names.begin(), end) == end;
 }
 }  // namespace detail
 
