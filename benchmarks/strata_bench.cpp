@@ -449,6 +449,8 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"kernels_compile_ms", engine.stats().kernels_compile_ms},
             {"kernels_load_ms", engine.stats().kernels_load_ms},
             {"kernels_from_disk", engine.stats().kernels_from_disk},
+            {"fused_compile_ms", engine.stats().fused_compile_ms},
+            {"fused_from_disk", engine.stats().fused_from_disk},
             {"nonfinite_outputs", nonfinite},
             {"weights", a.weights.empty() ? a.save_weights : a.weights},
             {"input", a.input.empty() ? a.save_input : a.input},
