@@ -5,6 +5,8 @@
 
 #include <strata/strata.hpp>
 
+#include "label_checks.hpp"
+
 using namespace strata;
 
 template <class Net>
@@ -21,17 +23,6 @@ constexpr bool labels_are(std::initializer_list<std::string_view> want) {
   return true;
 }
 
-template <class Net>
-constexpr bool labels_unique() {
-  for (int a = 0; a < Net::graph.num_ops; ++a) {
-    for (int b = a + 1; b < Net::graph.num_ops; ++b) {
-      if (Net::graph.ops[a].label.view() == Net::graph.ops[b].label.view()) {
-        return false;
-      }
-    }
-  }
-  return true;
-}
 
 constexpr auto pad1 = ConvOpts{.padding = 1};
 constexpr auto same_pool = PoolOpts{.stride = 1, .padding = 1};

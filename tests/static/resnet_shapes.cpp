@@ -4,6 +4,8 @@
 
 #include <strata/models/resnet.hpp>
 
+#include "label_checks.hpp"
+
 using namespace strata;
 using models::ResNet18;
 using models::ResNet50;
@@ -71,17 +73,6 @@ static_assert(ResNet50::graph.ops[4].label.view() == "layer1.0.conv2+bn2+relu");
 static_assert(ResNet50::graph.ops[53].label.view() == "layer4.2.conv3+bn3+add+relu");
 
 // Every op's label is unique (profiles are keyed by it), and the longest fits a Name with room.
-template <class Net>
-constexpr bool labels_unique() {
-  for (int a = 0; a < Net::graph.num_ops; ++a) {
-    for (int b = a + 1; b < Net::graph.num_ops; ++b) {
-      if (Net::graph.ops[a].label.view() == Net::graph.ops[b].label.view()) {
-        return false;
-      }
-    }
-  }
-  return true;
-}
 template <class Net>
 constexpr int longest_label() {
   int n = 0;
