@@ -52,7 +52,9 @@ TEST_CASE("ResNet's 7x7 stride-2 stem reads its input space-to-depth in 16-bit o
 TEST_CASE("the MNIST CNN in storage terms") {
   using S = NetStorage<Mnist, DType::f16>;
   const cuda::NetDesc n = S::describe();
-  REQUIRE(n.ops.size() == static_cast<std::size_t>(Mnist::graph.num_ops));
+  // Both pools run fused into their convs: 7 network ops, 5 executed ops.
+  static_assert(S::fused_pools() == 2);
+  REQUIRE(n.ops.size() == static_cast<std::size_t>(Mnist::graph.num_ops - 2));
   CHECK(n.s2d_op == -1);  // stride 1: no space-to-depth
   CHECK(n.ops[0].conv.c == 1);
   CHECK(n.ops[0].conv.cp == 8);
@@ -67,8 +69,52 @@ TEST_CASE("the MNIST CNN in storage terms") {
   CHECK_FALSE(n.needs_output_step);
   CHECK(n.arena_per_image == Mnist::plan_for<DType::f16, Layout::nhwc>.activation_bytes);
   for (const cuda::OpDesc& op : n.ops) {
-    CHECK(op.label == std::string(Mnist::graph.ops[op.index].label.view()));
+    const std::string own(Mnist::graph.ops[op.index].label.view());
+    CHECK(op.label == (op.pool ? own + "+" + op.pool->label : own));
   }
+}
+
+TEST_CASE("a max/avg pool that only reads a conv's output runs fused into that conv") {
+  using S = NetStorage<Mnist, DType::f16>;
+  constexpr auto& g = Mnist::graph;
+  constexpr auto& plan = Mnist::plan_for<DType::f16, Layout::nhwc>;
+  static_assert(S::pool_fuses_into(0) && S::pool_fuses_into(2));
+  static_assert(!S::pool_fuses_into(1) && !S::pool_fuses_into(4));  // a pool; a dense
+  const cuda::NetDesc n = S::describe();
+  const cuda::OpDesc& c0 = n.ops[0];
+  REQUIRE(c0.pool.has_value());
+  CHECK(c0.label == "conv0+bn1+relu2+max_pool3");
+  CHECK(c0.pool->index == 1);
+  CHECK(c0.pool->kind == OpKind::max_pool);
+  // The conv keeps its unpooled map's shape and slot; the op's result is the pool's output,
+  // where the next op reads it.
+  CHECK(c0.out_shape == chw(32, 28, 28));
+  CHECK(c0.out_offset == plan.tensors[g.ops[0].out].offset);
+  CHECK(c0.pool->out_shape == chw(32, 14, 14));
+  CHECK(c0.pool->out_cp == 32);
+  CHECK(c0.pool->out_offset == plan.tensors[g.ops[1].out].offset);
+  CHECK(n.ops[1].in_offset == c0.pool->out_offset);
+  CHECK(n.ops[1].label == "conv4+bn5+relu6+max_pool7");
+  CHECK(&n.op_at(2) == &n.ops[1]);
+  CHECK_THROWS_AS((void)n.op_at(1), Error);  // index 1 runs inside op 0
+  // The stand-alone pool of the fused pair reads the unpooled map.
+  const cuda::OpDesc p = cuda::pool_op(c0);
+  CHECK(p.kind == OpKind::max_pool);
+  CHECK(p.label == "max_pool3");
+  CHECK(p.in_shape == c0.out_shape);
+  CHECK(p.in_offset == c0.out_offset);
+  CHECK(p.out_offset == c0.pool->out_offset);
+  CHECK(p.layer.kernel.h == 2);
+  CHECK(p.layer.stride.w == 2);
+
+  // ResNet's stem: conv1+bn1+relu, then maxpool (3x3, stride 2, padding 1).
+  using R = NetStorage<models::ResNet18, DType::f16>;
+  static_assert(R::pool_fuses_into(0) && R::fused_pools() == 1);
+  CHECK(R::describe().ops[0].label == "conv1+bn1+relu+maxpool");
+  // A pool whose input is also read elsewhere (a residual branch) is not fused.
+  using Shared = decltype(input<4, 8, 8> | conv<8, 3, ConvOpts{.padding = 1}> |
+                          residual(max_pool<3, PoolOpts{.stride = 1, .padding = 1}>));
+  static_assert(!NetStorage<Shared, DType::f16>::pool_fuses_into(0));
 }
 
 TEST_CASE("space-to-depth weights give the same sums as the stride-2 convolution") {

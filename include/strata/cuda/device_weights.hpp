@@ -80,7 +80,7 @@ class DeviceWeights {
     device_ = device;
     gpu_ = device_name(device);
     const auto& g = std::remove_cvref_t<Net>::graph;
-    ops_.resize(net.ops.size());
+    ops_.resize(static_cast<std::size_t>(g.num_ops));
     for (const OpDesc& d : net.ops) {
       const LayerScope scope(d.label);
       const OpParams p = fold_op_params(g.ops[d.index], weights.all());

@@ -89,7 +89,7 @@ template <DType P>
   T* dst = reinterpret_cast<T*>(static_cast<std::uint8_t*>(arena) + net.input_offset * batch);
   const Shape is = net.in_shape;
   if (net.s2d_op >= 0) {
-    const OpDesc& op = net.ops[static_cast<std::size_t>(net.s2d_op)];
+    const OpDesc& op = net.op_at(net.s2d_op);
     const Shape ss = net.s2d_shape;
     const int scp = channel_slots(ss.c, P);
     const HW pad = op.layer.padding;

@@ -35,7 +35,7 @@ template <DType P>
 struct Model {
   NetDesc net;
   DeviceWeights<P> weights;
-  std::vector<Variant> variants;  ///< per op, chosen at the largest batch
+  std::vector<Variant> variants;  ///< per op of net.ops (in order), chosen at the largest batch
   std::unique_ptr<FusedNetwork> fused;  ///< the whole network as one kernel, when it fits
   int fused_max_batch = 0;              ///< batches up to this run `fused`
 };
@@ -129,6 +129,7 @@ class Executor {
     io.x = a + op.in_offset * batch;
     io.z = op.z_offset >= 0 ? a + op.z_offset * batch : nullptr;
     io.y = a + op.out_offset * batch;
+    io.pooled = op.pool ? a + op.pool->out_offset * batch : nullptr;
     io.user_out = d_out_.as<float>();
     return io;
   }
@@ -176,14 +177,14 @@ class Executor {
       return plan;
     }
     plan.steps.push_back({"input", input_step<P>(m.net, d_in_.as<float>(), arena_.get(), batch)});
-    for (const OpDesc& op : m.net.ops) {
+    for (std::size_t i = 0; i < m.net.ops.size(); ++i) {
+      const OpDesc& op = m.net.ops[i];
       const LayerScope scope(op.label);
-      const auto i = static_cast<std::size_t>(op.index);
       const OpWeights& w = m.weights.op(op.index);
       std::unique_ptr<Step> step;
       if (const Tactic<P>* t = find_tactic<P>(m.variants[i].tactic); t != nullptr) {
         try {
-          step = t->prepare(op, m.variants[i], batch, w, io(op, batch), lib);
+          step = prepare_step(*t, op, m.variants[i], batch, w, io(op, batch), lib);
         } catch (const Error&) {
           step.reset();
         }
@@ -191,7 +192,7 @@ class Executor {
       if (!step || (ws_limit > 0 && step->workspace_bytes() > ws_limit)) {
         const Variant h =
             heuristic_variant<P>(op, batch, ws_limit > 0 ? ws_limit : std::size_t{1} << 30, lib);
-        step = find_tactic<P>(h.tactic)->prepare(op, h, batch, w, io(op, batch), lib);
+        step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch), lib);
       }
       plan.steps.push_back({op.label, std::move(step)});
     }

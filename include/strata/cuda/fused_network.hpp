@@ -121,6 +121,12 @@ extern "C" __global__ void __cluster_dims__()"
         case OpKind::log_softmax: softmax(op); break;
       }
       os_ << "    }\n";
+      if (op.pool) {  // the conv's fused pool: its own phase here
+        const OpDesc p = pool_op(op);
+        os_ << "    cluster_sync();\n    {  // op " << p.index << ": " << p.label << "\n";
+        pool(p);
+        os_ << "    }\n";
+      }
     }
     if (net_.needs_output_step) {
       os_ << "    cluster_sync();\n";

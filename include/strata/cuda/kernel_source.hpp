@@ -247,9 +247,33 @@ __global__ void pointwise8_kernel(const T* x, const T* z, T* y, const float* __r
   }
 }
 
-/// Max or average pooling with PyTorch's rules (see cpu::pool): the window is clipped to the
-/// padded input for the divisor with count_include_pad, else to the input. One thread per
-/// output element; `c` is the number of channel slots (cp in NHWC).
+/// The input rows [y0, y1) and columns [x0, x1) of pooled output (oy, ox) under PyTorch's rules
+/// (see cpu::pool), and the average's divisor: the window clipped to the padded input with
+/// count_include_pad, else to the input.
+struct PoolWindow { int y0, x0, y1, x1; float divisor; };
+__device__ __forceinline__ PoolWindow pool_window(const PoolShape& s, int oy, int ox) {
+  PoolWindow r;
+  r.y0 = oy * s.sh - s.ph;
+  r.x0 = ox * s.sw - s.pw;
+  r.y1 = min(r.y0 + s.kh, s.h + s.ph);
+  r.x1 = min(r.x0 + s.kw, s.w + s.pw);
+  const int padded_count = (r.y1 - r.y0) * (r.x1 - r.x0);
+  r.y0 = max(r.y0, 0);
+  r.x0 = max(r.x0, 0);
+  r.y1 = min(r.y1, s.h);
+  r.x1 = min(r.x1, s.w);
+  r.divisor = static_cast<float>(s.count_include_pad ? padded_count : (r.y1 - r.y0) * (r.x1 - r.x0));
+  return r;
+}
+__device__ __forceinline__ float pool_start(const PoolShape& s) {
+  return s.is_max ? -__int_as_float(0x7f800000) : 0.0f;
+}
+__device__ __forceinline__ float pool_add(const PoolShape& s, float acc, float v) {
+  return s.is_max ? fmaxf(acc, v) : acc + v;
+}
+
+/// Max or average pooling (pool_window's rules). One thread per output element; `c` is the
+/// number of channel slots (cp in NHWC).
 template <class T, class I>
 __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, PoolShape s, bool nhwc) {
   const I total = static_cast<I>(s.n) * s.c * s.oh * s.ow;
@@ -268,29 +292,17 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, PoolShap
       ch = static_cast<int>((i / (static_cast<I>(s.ow) * s.oh)) % s.c);
       img = i / (static_cast<I>(s.c) * s.ow * s.oh);
     }
-    int y0 = oy * s.sh - s.ph;
-    int x0 = ox * s.sw - s.pw;
-    int y1 = min(y0 + s.kh, s.h + s.ph);
-    int x1 = min(x0 + s.kw, s.w + s.pw);
-    const int padded_count = (y1 - y0) * (x1 - x0);
-    y0 = max(y0, 0);
-    x0 = max(x0, 0);
-    y1 = min(y1, s.h);
-    x1 = min(x1, s.w);
+    const PoolWindow win = pool_window(s, oy, ox);
     const I plane = static_cast<I>(s.h) * s.w;
     const T* base = nhwc ? x + img * plane * s.c + ch : x + (img * s.c + ch) * plane;
     const I step = nhwc ? s.c : 1;
-    float acc = s.is_max ? -__int_as_float(0x7f800000) : 0.0f;
-    for (int yy = y0; yy < y1; ++yy) {
-      for (int xx = x0; xx < x1; ++xx) {
-        const float v = load(base + (static_cast<I>(yy) * s.w + xx) * step);
-        acc = s.is_max ? fmaxf(acc, v) : acc + v;
+    float acc = pool_start(s);
+    for (int yy = win.y0; yy < win.y1; ++yy) {
+      for (int xx = win.x0; xx < win.x1; ++xx) {
+        acc = pool_add(s, acc, load(base + (static_cast<I>(yy) * s.w + xx) * step));
       }
     }
-    if (!s.is_max) {
-      acc /= static_cast<float>(s.count_include_pad ? padded_count : (y1 - y0) * (x1 - x0));
-    }
-    store(y + i, acc);
+    store(y + i, s.is_max ? acc : acc / win.divisor);
   }
 }
 
@@ -306,37 +318,27 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
     const int ox = static_cast<int>(rest % s.ow);
     const int oy = static_cast<int>((rest / s.ow) % s.oh);
     const I img = rest / (static_cast<I>(s.ow) * s.oh);
-    int y0 = oy * s.sh - s.ph;
-    int x0 = ox * s.sw - s.pw;
-    int y1 = min(y0 + s.kh, s.h + s.ph);
-    int x1 = min(x0 + s.kw, s.w + s.pw);
-    const int padded_count = (y1 - y0) * (x1 - x0);
-    y0 = max(y0, 0);
-    x0 = max(x0, 0);
-    y1 = min(y1, s.h);
-    x1 = min(x1, s.w);
+    const PoolWindow win = pool_window(s, oy, ox);
     const T* base = x + img * s.h * s.w * s.c + cg * 8;
     float acc[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      acc[j] = s.is_max ? -__int_as_float(0x7f800000) : 0.0f;
+      acc[j] = pool_start(s);
     }
-    for (int yy = y0; yy < y1; ++yy) {
-      for (int xx = x0; xx < x1; ++xx) {
+    for (int yy = win.y0; yy < win.y1; ++yy) {
+      for (int xx = win.x0; xx < win.x1; ++xx) {
         float v[8];
         load8(base + (static_cast<I>(yy) * s.w + xx) * s.c, v);
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-          acc[j] = s.is_max ? fmaxf(acc[j], v[j]) : acc[j] + v[j];
+          acc[j] = pool_add(s, acc[j], v[j]);
         }
       }
     }
     if (!s.is_max) {
-      const float inv =
-          1.0f / static_cast<float>(s.count_include_pad ? padded_count : (y1 - y0) * (x1 - x0));
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        acc[j] *= inv;
+        acc[j] /= win.divisor;
       }
     }
     store8(y + rest * s.c + cg * 8, acc);
@@ -423,14 +425,58 @@ __global__ void softmax_kernel(const S* __restrict__ x, Strides xs, D* __restric
 }
 
 
+/// bias[k] + the convolution's sum for output (img, oy, ox, k) of group g.
+template <class T>
+__device__ __forceinline__ float conv_sum(const T* __restrict__ x, const T* __restrict__ w,
+                                          const float* __restrict__ bias, const ConvShape& s,
+                                          long long img, int oy, int ox, int k, bool vec) {
+  const int g = k / (s.kd / s.groups);
+  float acc = bias != nullptr ? bias[k] : 0.0f;
+  for (int ky = 0; ky < s.kh; ++ky) {
+    const int iy = oy * s.sh - s.ph + ky * s.dh;
+    if (iy < 0 || iy >= s.h) {
+      continue;
+    }
+    for (int kx = 0; kx < s.kw; ++kx) {
+      const int ix = ox * s.sw - s.pw + kx * s.dw;
+      if (ix < 0 || ix >= s.w) {
+        continue;
+      }
+      const T* xp = x + ((img * s.h + iy) * s.w + ix) * s.cp + static_cast<long long>(g) * s.cg;
+      const T* wp = w + ((static_cast<long long>(k) * s.kh + ky) * s.kw + kx) * s.cg;
+      if (vec) {  // 16-byte loads of 8 channels (input and filter rows 16-byte aligned)
+        for (int ci = 0; ci < s.cg; ci += 8) {
+          float xv[8];
+          float wv[8];
+          load8(xp + ci, xv);
+          load8(wp + ci, wv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            acc += xv[j] * wv[j];
+          }
+        }
+      } else {
+        for (int ci = 0; ci < s.creal; ++ci) {  // padded channels have zero weights: skipped
+          acc += load(xp + ci) * load(wp + ci);
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+template <class T>
+__device__ __forceinline__ bool conv_vec(const ConvShape& s) {
+  return sizeof(T) == 2 && s.cg % 8 == 0 && s.creal == s.cg && s.cp % 8 == 0;
+}
+
 /// One thread per output element (image, oy, ox, channel slot), channel fastest.
 template <class T>
 __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                    const float* __restrict__ bias, const T* z, T* y, ConvShape s,
                                    ActDesc act) {
   const long long total = static_cast<long long>(s.n) * s.oh * s.ow * s.kp;
-  const int k_per_group = s.kd / s.groups;
-  const bool vec = sizeof(T) == 2 && s.cg % 8 == 0 && s.creal == s.cg && s.cp % 8 == 0;
+  const bool vec = conv_vec<T>(s);
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
        i < total; i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const int k = static_cast<int>(i % s.kp);
@@ -441,42 +487,46 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
     const int ox = static_cast<int>((i / s.kp) % s.ow);
     const int oy = static_cast<int>((i / (static_cast<long long>(s.kp) * s.ow)) % s.oh);
     const long long img = i / (static_cast<long long>(s.kp) * s.ow * s.oh);
-    const int g = k / k_per_group;
-    float acc = bias != nullptr ? bias[k] : 0.0f;
-    for (int ky = 0; ky < s.kh; ++ky) {
-      const int iy = oy * s.sh - s.ph + ky * s.dh;
-      if (iy < 0 || iy >= s.h) {
-        continue;
-      }
-      for (int kx = 0; kx < s.kw; ++kx) {
-        const int ix = ox * s.sw - s.pw + kx * s.dw;
-        if (ix < 0 || ix >= s.w) {
-          continue;
-        }
-        const T* xp = x + ((img * s.h + iy) * s.w + ix) * s.cp + static_cast<long long>(g) * s.cg;
-        const T* wp = w + ((static_cast<long long>(k) * s.kh + ky) * s.kw + kx) * s.cg;
-        if (vec) {  // 16-byte loads of 8 channels (input and filter rows 16-byte aligned)
-          for (int ci = 0; ci < s.cg; ci += 8) {
-            float xv[8];
-            float wv[8];
-            load8(xp + ci, xv);
-            load8(wp + ci, wv);
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              acc += xv[j] * wv[j];
-            }
-          }
-        } else {
-          for (int ci = 0; ci < s.creal; ++ci) {  // padded channels have zero weights: skipped
-            acc += load(xp + ci) * load(wp + ci);
-          }
-        }
-      }
-    }
+    float acc = conv_sum(x, w, bias, s, img, oy, ox, k, vec);
     if (z != nullptr) {
       acc += load(z + i);
     }
     store(y + i, activate(act, acc));
+  }
+}
+
+/// The conv+pool fusion: one thread per *pooled* output element (image, py, px, channel slot),
+/// channel fastest; it computes act(conv + bias + z) at every position of its pool window and
+/// pools them, so the unpooled map is never stored. `p` is the pool over the conv's output
+/// (p.h = s.oh, p.w = s.ow, p.c = s.kp); `z` (or null) is at the conv's resolution.
+template <class T>
+__global__ void conv_pool_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
+                                        const float* __restrict__ bias, const T* z, T* y,
+                                        ConvShape s, PoolShape p, ActDesc act) {
+  const long long total = static_cast<long long>(s.n) * p.oh * p.ow * s.kp;
+  const bool vec = conv_vec<T>(s);
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const int k = static_cast<int>(i % s.kp);
+    if (k >= s.k || k >= s.kd) {
+      store(y + i, 0.0f);
+      continue;
+    }
+    const int px = static_cast<int>((i / s.kp) % p.ow);
+    const int py = static_cast<int>((i / (static_cast<long long>(s.kp) * p.ow)) % p.oh);
+    const long long img = i / (static_cast<long long>(s.kp) * p.ow * p.oh);
+    const PoolWindow win = pool_window(p, py, px);
+    float acc = pool_start(p);
+    for (int oy = win.y0; oy < win.y1; ++oy) {
+      for (int ox = win.x0; ox < win.x1; ++ox) {
+        float v = conv_sum(x, w, bias, s, img, oy, ox, k, vec);
+        if (z != nullptr) {
+          v += load(z + ((img * s.oh + oy) * s.ow + ox) * s.kp + k);
+        }
+        acc = pool_add(p, acc, activate(act, v));
+      }
+    }
+    store(y + i, p.is_max ? acc : acc / win.divisor);
   }
 }
 

@@ -112,6 +112,7 @@ template <class T>
   }
   n.push_back(kernel_name("global_avg_pool_kernel", {t}));
   n.push_back(kernel_name("conv_direct_kernel", {t}));
+  n.push_back(kernel_name("conv_pool_direct_kernel", {t}));
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
   if (half) {
     n.push_back(kernel_name("softmax_kernel", {t, t}));
@@ -177,6 +178,16 @@ void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, Co
   const std::int64_t work = static_cast<std::int64_t>(s.n) * s.oh * s.ow * s.kp;
   detail::run<T>(detail::kernel_name("conv_direct_kernel", {detail::rtc_type<T>()}), work, stream,
                  x, w, bias, z, y, s, act);
+}
+
+/// conv_direct with a max/avg pool `p` over its output fused: y (the pooled map) =
+/// pool(act(conv(x, w) + bias[k] + z)); the unpooled map is never stored.
+template <class T>
+void conv_pool_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
+                      PoolShape p, ActDesc act, cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * p.oh * p.ow * s.kp;
+  detail::run<T>(detail::kernel_name("conv_pool_direct_kernel", {detail::rtc_type<T>()}), work,
+                 stream, x, w, bias, z, y, s, p, act);
 }
 
 /// f32 NCHW (n, c, h, w) → 16-bit NHWC space-to-depth blocks (n, sh, sw, scp): channel

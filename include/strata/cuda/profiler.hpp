@@ -53,14 +53,14 @@ struct ProfileReport {
     const auto flags = os.flags();
     os << "Per-layer profile: " << network << ", " << precision << ", batch " << batch
        << " (GPU time per step, each step replayed alone)\n";
-    os << std::left << std::setw(40) << "op" << std::setw(9) << "kind" << std::right
+    os << std::left << std::setw(40) << "op" << std::setw(16) << "kind" << std::right
        << std::setw(10) << "us" << std::setw(8) << "share" << std::setw(10) << "GFLOP"
        << std::setw(10) << "MB" << std::setw(9) << "TFLOP/s" << std::setw(9) << "GB/s"
        << std::setw(10) << "roofline" << "\n";
     os << std::fixed;
     for (const LayerProfile& s : steps) {
       std::string label = s.label.size() > 39 ? s.label.substr(0, 36) + "..." : s.label;
-      os << std::left << std::setw(40) << label << std::setw(9) << s.kind << std::right
+      os << std::left << std::setw(40) << label << std::setw(16) << s.kind << std::right
          << std::setprecision(1) << std::setw(10) << s.us << std::setw(7) << 100.0 * s.share
          << "%" << std::setprecision(3) << std::setw(10) << s.flops / 1e9 << std::setw(10)
          << s.bytes / 1e6 << std::setprecision(1) << std::setw(9) << s.tflops << std::setw(9)
@@ -114,12 +114,23 @@ template <class Net, DType P>
     s.label = label;
     s.us = us;
     const Op* op = nullptr;
+    const Op* pool = nullptr;  // a conv's fused pool: the step is labelled "conv…+pool…"
     for (int i = 0; i < g.num_ops; ++i) {
       if (g.ops[i].label.view() == label) {
         op = &g.ops[i];
+      } else if (i + 1 < g.num_ops && label.size() > g.ops[i].label.view().size() &&
+                 label.starts_with(g.ops[i].label.view()) &&
+                 label.substr(g.ops[i].label.view().size()) ==
+                     "+" + std::string(g.ops[i + 1].label.view())) {
+        op = &g.ops[i];
+        pool = &g.ops[i + 1];
       }
     }
-    if (op != nullptr) {
+    if (op != nullptr && pool != nullptr) {  // the unpooled map is not counted: ideally unstored
+      s.kind = std::string(op_kind_name(op->kind)) + "+" + std::string(op_kind_name(pool->kind));
+      s.flops = (op->flops + pool->flops) * batch;
+      s.bytes = op_bytes(*op) - activation(op->out_spec) + activation(pool->out_spec);
+    } else if (op != nullptr) {
       s.kind = std::string(op_kind_name(op->kind));
       s.flops = op->flops * batch;
       s.bytes = op_bytes(*op);

@@ -9,6 +9,7 @@
 /// from which the tactics, the tuner and the executor work without naming the network's type.
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -51,6 +52,19 @@ struct ConvGeom {
   [[nodiscard]] constexpr int window() const { return kh * kw * fcg; }
 };
 
+/// A max/avg pool that reads only a conv's output, run as part of that conv (the conv+pool
+/// fusion): tactics that can pool in their epilogue write the pooled map directly, so the
+/// unpooled map never reaches memory; the others write it to its arena slot, then pool.
+struct PoolEpilogue {
+  int index = 0;              ///< the pool's op index in the network
+  std::string label;          ///< "max_pool3"
+  OpKind kind = OpKind::max_pool;
+  LayerDesc layer{};
+  Shape out_shape{};          ///< the pooled map
+  int out_cp = 0;
+  std::int64_t out_offset = 0;  ///< arena offset per image of the pooled map
+};
+
 /// One op of the network in storage terms, independent of the network's type.
 struct OpDesc {
   int index = 0;
@@ -70,7 +84,27 @@ struct OpDesc {
   bool writes_user_output = false;
   ConvGeom conv{};            ///< conv ops only
   int dense_kin = 0;          ///< dense ops: input slots per image (flatten order permuted)
+  /// conv ops only: the pool fused into this op (out_shape/out_offset stay the unpooled map's;
+  /// the op's result is the pool's output).
+  std::optional<PoolEpilogue> pool;
 };
+
+/// The stand-alone pool op of a conv op's fused pool: it reads the conv's (unpooled) output.
+[[nodiscard]] inline OpDesc pool_op(const OpDesc& conv) {
+  const PoolEpilogue& p = conv.pool.value();
+  OpDesc d;
+  d.index = p.index;
+  d.label = p.label;
+  d.kind = p.kind;
+  d.layer = p.layer;
+  d.in_shape = conv.out_shape;
+  d.out_shape = p.out_shape;
+  d.in_cp = conv.out_cp;
+  d.out_cp = p.out_cp;
+  d.in_offset = conv.out_offset;
+  d.out_offset = p.out_offset;
+  return d;
+}
 
 /// The whole network in storage terms: its ops, the input and output conversions, the arena.
 struct NetDesc {
@@ -91,6 +125,18 @@ struct NetDesc {
   bool fused_fits = false;
   std::string fused_reason;
   std::int64_t flops_per_image = 0;
+
+  /// The op of network index `i` (an op may carry the next one fused, so positions and
+  /// indices differ).
+  [[nodiscard]] const OpDesc& op_at(int i) const {
+    for (const OpDesc& op : ops) {
+      if (op.index == i) {
+        return op;
+      }
+    }
+    STRATA_CHECK(false, "NetDesc: no op with index " << i);
+    return ops.front();
+  }
 };
 
 /// Whether a network is small enough to run as one fused kernel, and the reason when it is not.
@@ -223,6 +269,26 @@ struct NetStorage {
     return graph.num_ops == 0 || !writes_user_output(graph.num_ops - 1);
   }
 
+  /// Whether op i is a conv whose output only the next op reads, a max/avg pool: the pool
+  /// then runs as part of the conv (PoolEpilogue).
+  static constexpr bool pool_fuses_into(int i) {
+    if (i + 1 >= graph.num_ops || graph.ops[i].kind != OpKind::conv) {
+      return false;
+    }
+    const Op& conv = graph.ops[i];
+    const Op& next = graph.ops[i + 1];
+    return (next.kind == OpKind::max_pool || next.kind == OpKind::avg_pool) &&
+           next.in == conv.out && graph.tensors[conv.out].uses == 1 && conv.out != graph.output;
+  }
+  /// How many pools run fused into their conv.
+  static constexpr int fused_pools() {
+    int n = 0;
+    for (int i = 0; i < graph.num_ops; ++i) {
+      n += pool_fuses_into(i) ? 1 : 0;
+    }
+    return n;
+  }
+
   /// Whether the whole network fits the fused-network kernel (see FusedFit).
   static constexpr FusedFit fused_fit() {
     if (graph.num_ops > fused_max_ops) {
@@ -279,6 +345,18 @@ struct NetStorage {
       d.writes_user_output = writes_user_output(i);
       if (op.kind == OpKind::conv) {
         d.conv = conv_geom(op);
+        if (pool_fuses_into(i)) {
+          const Op& p = graph.ops[i + 1];
+          d.pool = PoolEpilogue{i + 1,
+                                std::string(p.label.view()),
+                                p.kind,
+                                p.layer,
+                                p.out_spec.shape,
+                                pad(p.out_spec.shape.c),
+                                plan.tensors[p.out].offset};
+          d.label += "+" + d.pool->label;
+          ++i;  // the pool runs as part of this op
+        }
       } else if (op.kind == OpKind::dense) {
         d.dense_kin = dense_kin(op);
       }

@@ -66,6 +66,12 @@ template <DType P>
        << op.out_shape.c << "x" << op.out_shape.h << "x" << op.out_shape.w;
   }
   os << ",act" << static_cast<int>(op.act.kind) << (op.has_residual ? ",add" : "");
+  if (op.pool) {
+    const LayerDesc& d = op.pool->layer;
+    os << "," << op_kind_name(op.pool->kind) << d.kernel.h << "x" << d.kernel.w << ",s"
+       << d.stride.h << "x" << d.stride.w << ",p" << d.padding.h << "x" << d.padding.w
+       << (d.ceil_mode ? ",ceil" : "") << (d.count_include_pad ? ",cip" : "");
+  }
   return os.str();
 }
 
@@ -143,7 +149,7 @@ template <DType P, class Exec>
     for (const auto& [t, v] : candidates) {
       std::unique_ptr<Step> step;
       try {
-        step = t->prepare(op, v, mb, weights.op(op.index), exec.io(op, mb), lib);
+        step = prepare_step(*t, op, v, mb, weights.op(op.index), exec.io(op, mb), lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here
       }

@@ -3,6 +3,8 @@
 /// any activation fused. It wins for first layers with few input channels (a short dot product
 /// per output, where cuDNN's implicit GEMM works on the zero padding), and it is the fallback for
 /// convolutions cuDNN has no algorithm for (grouped convs whose channels are not multiples of 8).
+/// It runs a fused max/avg pool itself (conv+pool fusion): each thread computes the conv outputs
+/// of one pooling window and writes only the pooled value.
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +23,7 @@ class DirectConv final : public Tactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && op.kind == OpKind::conv;
   }
+  [[nodiscard]] bool fuses_pool() const override { return true; }
   /// A first layer with few input channels (padded to 8) is claimed outright; any other conv
   /// only as the fallback.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
@@ -47,27 +50,43 @@ class DirectConv final : public Tactic<P> {
   class DirectStep final : public Step {
    public:
     DirectStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch)
-        : act_(op.act), w_(w), io_(io) {
+        : act_(op.act), w_(w), io_(io), pooled_(op.pool.has_value()) {
       const ConvGeom& cg = op.conv;
       const int creal = cg.groups == 1 ? cg.c : cg.fcg;
       shape_ = {batch, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow, cg.kh, cg.kw,
                 cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, creal};
+      if (pooled_) {
+        const PoolEpilogue& p = *op.pool;
+        const LayerDesc& d = p.layer;
+        pool_ = {batch, cg.kp, cg.oh, cg.ow, p.out_shape.h, p.out_shape.w, d.kernel.h, d.kernel.w,
+                 d.stride.h, d.stride.w, d.padding.h, d.padding.w, p.kind == OpKind::max_pool,
+                 d.count_include_pad};
+      }
     }
     [[nodiscard]] std::string describe() const override {
-      return "strata conv_direct (bias, add, act fused)";
+      return pooled_ ? "strata conv_pool_direct (bias, add, act, pool fused)"
+                     : "strata conv_direct (bias, add, act fused)";
     }
     void launch(cudaStream_t s, void*, std::size_t) override {
-      kernels::conv_direct<T>(static_cast<const T*>(io_.x), w_.weight.template as<const T>(),
-                              w_.bias_f32.template as<const float>(),
-                              static_cast<const T*>(io_.z), static_cast<T*>(io_.y), shape_, act_,
-                              s);
+      const T* x = static_cast<const T*>(io_.x);
+      const T* w = w_.weight.template as<const T>();
+      const float* b = w_.bias_f32.template as<const float>();
+      const T* z = static_cast<const T*>(io_.z);
+      if (pooled_) {
+        kernels::conv_pool_direct<T>(x, w, b, z, static_cast<T*>(io_.pooled), shape_, pool_, act_,
+                                     s);
+      } else {
+        kernels::conv_direct<T>(x, w, b, z, static_cast<T*>(io_.y), shape_, act_, s);
+      }
     }
 
    private:
     ActDesc act_;
     const OpWeights& w_;
     OpIo io_;
+    bool pooled_ = false;
     kernels::ConvShape shape_{};
+    kernels::PoolShape pool_{};
   };
 };
 

@@ -1,6 +1,11 @@
 #pragma once
 /// Every tactic the engine may use, in one list: adding a way to run an op is its own header
 /// under tactics/ and one line here. Order breaks ties between equal heuristic claims.
+#include <algorithm>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "strata/cuda/tactic.hpp"
@@ -25,6 +30,66 @@ template <DType P>
                                                   &lt_dense,    &pointwise,  &pool,
                                                   &softmax};
   return list;
+}
+
+/// Several steps run as one op (a conv, then its fused pool).
+class StepSequence final : public Step {
+ public:
+  explicit StepSequence(std::vector<std::unique_ptr<Step>> parts) : parts_(std::move(parts)) {}
+  [[nodiscard]] std::size_t workspace_bytes() const override {
+    std::size_t b = 0;
+    for (const auto& p : parts_) {
+      b = std::max(b, p->workspace_bytes());
+    }
+    return b;
+  }
+  void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
+    for (const auto& p : parts_) {
+      p->launch(s, ws, ws_bytes);
+    }
+  }
+  [[nodiscard]] std::string describe() const override {
+    std::ostringstream os;
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      os << (i > 0 ? ", then " : "") << parts_[i]->describe();
+    }
+    return os.str();
+  }
+  [[nodiscard]] bool fell_back() const override {
+    for (const auto& p : parts_) {
+      if (p->fell_back()) {
+        return true;
+      }
+    }
+    return false;
+  }
+  [[nodiscard]] bool library_fused() const override {
+    return !parts_.empty() && parts_.front()->library_fused();
+  }
+
+ private:
+  std::vector<std::unique_ptr<Step>> parts_;
+};
+
+/// `op` prepared with tactic `t` (variant `v`) at `batch` — and, for a conv with a fused pool
+/// that `t` does not run itself, followed by Strata's pool kernel from the unpooled map's arena
+/// slot (io.y) to the pooled map (io.pooled). Every caller prepares ops through this, so a
+/// tactic's timing always covers the whole op.
+template <DType P>
+[[nodiscard]] std::unique_ptr<Step> prepare_step(const Tactic<P>& t, const OpDesc& op,
+                                                 const Variant& v, int batch, const OpWeights& w,
+                                                 const OpIo& io, const Libraries& lib) {
+  if (!op.pool || t.fuses_pool()) {
+    return t.prepare(op, v, batch, w, io, lib);
+  }
+  std::vector<std::unique_ptr<Step>> parts;
+  parts.push_back(t.prepare(op, v, batch, w, io, lib));
+  OpIo pio;
+  pio.x = io.y;
+  pio.y = io.pooled;
+  static const tactics::Pool<P> pool;
+  parts.push_back(pool.prepare(pool_op(op), Variant{std::string(pool.name())}, batch, w, pio, lib));
+  return std::make_unique<StepSequence>(std::move(parts));
 }
 
 /// The tactic named `name` for precision P, or null.
