@@ -78,7 +78,56 @@ constexpr auto stem_net2 = input<2, 9, 11> | conv<8, HW{4, 3}, ConvOpts{.stride 
     | max_pool<2, PoolOpts{.ceil_mode = true}>;
 using StemNet2 = std::remove_cv_t<decltype(stem_net2)>;
 
+// Conv+pool fusion: pools that only read a conv's output run inside that conv's step — in
+// 16-bit, Strata's direct kernel pools in its epilogue where its heuristic claims the conv (few
+// input channels), else cuDNN's conv is followed by the pool kernel. Overlapping padded windows,
+// ceil mode, an average that does not count padding, output channels not a multiple of 8, a
+// conv that adds a residual (direct and cuDNN) before its pool.
+constexpr auto conv_pool_net = input<3, 13, 13>
+    | conv<12, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}>
+    | conv<16, 3, ConvOpts{.padding = 1}> | gelu
+    | avg_pool<2, PoolOpts{.ceil_mode = true, .count_include_pad = false}>
+    | residual(conv<16, 3, ConvOpts{.padding = 1}> | batch_norm) | relu
+    | avg_pool<3, PoolOpts{.stride = 2, .padding = 1}>
+    | flatten | dense<6>;
+using ConvPoolNet = std::remove_cv_t<decltype(conv_pool_net)>;
+constexpr auto conv_add_pool_net = input<4, 9, 9>
+    | residual(conv<4, 3, ConvOpts{.padding = 1}> | batch_norm) | relu
+    | max_pool<2, PoolOpts{.ceil_mode = true}> | conv<5, 1> | elu<0.5f>
+    | avg_pool<3, PoolOpts{.stride = 1, .padding = 1}>;
+using ConvAddPoolNet = std::remove_cv_t<decltype(conv_add_pool_net)>;
+
 }  // namespace
+
+TEST_CASE("conv+pool fusion: the direct kernel's pooled epilogue, and conv then pool in one step") {
+  static_assert(cuda::NetStorage<ConvPoolNet, DType::f16>::fused_pools() == 3);
+  static_assert(cuda::NetStorage<ConvAddPoolNet, DType::f16>::fused_pools() == 2);
+  check_all_precisions<ConvPoolNet>(kMax, kBatches, "conv+pool", 21);
+  check_all_precisions<ConvAddPoolNet>(kMax, kBatches, "conv+add+pool", 22);
+  // Which way each fused pair ran (heuristic tuning): the 3- and 4-channel first convs by the
+  // direct kernel, pooling in its epilogue; the 12- and 16-channel ones by cuDNN, then the pool
+  // kernel; in f32 (no direct kernel) always the latter.
+  cuda::EngineOptions opt;
+  opt.max_batch = 2;
+  const std::string f16 =
+      cuda::Engine<ConvPoolNet, DType::f16>(Weights<ConvPoolNet>::random(1), opt).describe(2);
+  INFO(f16);
+  CHECK(f16.find("conv0+bn1+relu2+max_pool3: strata conv_pool_direct") != std::string::npos);
+  CHECK(f16.find("conv4+gelu5+avg_pool6: cudnn") != std::string::npos);
+  CHECK(f16.find("then strata pool") != std::string::npos);
+  CHECK(f16.find("\nmax_pool3:") == std::string::npos);  // no stand-alone pool step
+  const std::string add16 = cuda::Engine<ConvAddPoolNet, DType::bf16>(
+                                Weights<ConvAddPoolNet>::random(2), opt).describe(2);
+  INFO(add16);
+  CHECK(add16.find("+max_pool") != std::string::npos);
+  CHECK(add16.find("strata conv_pool_direct") != std::string::npos);
+  const std::string f32 =
+      cuda::Engine<ConvPoolNet, DType::f32>(Weights<ConvPoolNet>::random(1), opt).describe(2);
+  INFO(f32);
+  CHECK(f32.find("conv_pool_direct") == std::string::npos);
+  CHECK(f32.find("conv0+bn1+relu2+max_pool3: cudnn") != std::string::npos);
+}
 
 TEST_CASE("stride-2 first convolutions (space-to-depth input in 16-bit)") {
   check_all_precisions<StemNet>(kMax, kBatches, "stem 7x7/2", 17);

@@ -270,16 +270,8 @@ struct NetStorage {
   }
 
   /// Whether op i is a conv whose output only the next op reads, a max/avg pool: the pool
-  /// then runs as part of the conv (PoolEpilogue).
-  static constexpr bool pool_fuses_into(int i) {
-    if (i + 1 >= graph.num_ops || graph.ops[i].kind != OpKind::conv) {
-      return false;
-    }
-    const Op& conv = graph.ops[i];
-    const Op& next = graph.ops[i + 1];
-    return (next.kind == OpKind::max_pool || next.kind == OpKind::avg_pool) &&
-           next.in == conv.out && graph.tensors[conv.out].uses == 1 && conv.out != graph.output;
-  }
+  /// then runs as part of the conv (PoolEpilogue; the memory plan allows for it).
+  static constexpr bool pool_fuses_into(int i) { return pool_fuses_into_conv(graph, i); }
   /// How many pools run fused into their conv.
   static constexpr int fused_pools() {
     int n = 0;

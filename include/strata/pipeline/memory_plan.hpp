@@ -58,8 +58,22 @@ struct MemoryPlan {
   }
 };
 
-/// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list, then offsets. A linear
-/// chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
+/// Whether op i of `g` is a conv whose output only op i + 1 reads, a max/avg pool: a backend may
+/// run the pair as one op that writes the pooled map directly (conv+pool fusion; the CUDA
+/// engine does). The memory plan keeps the conv's inputs live through the pool for that.
+template <class G>
+[[nodiscard]] constexpr bool pool_fuses_into_conv(const G& g, int i) {
+  if (i < 0 || i + 1 >= g.num_ops || g.ops[i].kind != OpKind::conv) {
+    return false;
+  }
+  const auto& conv = g.ops[i];
+  const auto& next = g.ops[i + 1];
+  return (next.kind == OpKind::max_pool || next.kind == OpKind::avg_pool) && next.in == conv.out &&
+         g.tensors[conv.out].uses == 1 && conv.out != g.output;
+}
+
+/// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list (with pool_fuses_into_conv's
+/// rule), then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
 /// is placed "greedy by size" (largest tensor first, each at the lowest offset clear of every
 /// tensor live with it), so a residual's skip tensor keeps its place until the op that adds it.
 template <class G>
@@ -74,6 +88,17 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
     p.tensors[t].bytes = tensor_bytes(e.spec, dtype, layout);
     p.tensors[t].first = e.producer < 0 ? 0 : e.producer;
     p.tensors[t].last = t == g.output ? g.num_ops : std::max(e.last_use, p.tensors[t].first);
+  }
+  // A conv with a fused pool still reads its input (and residual) while it writes the pooled
+  // map: they stay live through the pool's step, so that the pooled map is placed clear of them.
+  for (int i = 0; i < g.num_ops; ++i) {
+    if (pool_fuses_into_conv(g, i)) {
+      for (const int t : {g.ops[i].in, g.ops[i].in2}) {
+        if (t >= 0) {
+          p.tensors[t].last = std::max(p.tensors[t].last, i + 1);
+        }
+      }
+    }
   }
   for (int step = 0; step <= g.num_ops; ++step) {
     std::int64_t live = 0;
