@@ -24,9 +24,11 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -74,6 +76,7 @@ struct Args {
   double ceil_gbs = 0.0;
   int repeats = 9;
   int fused_max_batch = 0;   // EngineOptions::fused_max_batch (the fused-network kernel)
+  bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
   double target_ms = 50.0;   // GPU time per repeat when calibrating
   double warmup_ms = 200.0;  // GPU time of warm-up before the first repeat
@@ -85,7 +88,7 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N]\n"
+               "         [--fused-max-batch N] [--tf32]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n";
   std::exit(2);
@@ -129,6 +132,8 @@ Args parse_args(int argc, char** argv) {
       a.batch = number(i);
     } else if (k == "--repeats") {
       a.repeats = number(i);
+    } else if (k == "--tf32") {
+      a.tf32 = true;
     } else if (k == "--fused-max-batch") {
       a.fused_max_batch = number(i);
     } else if (k == "--iters") {
@@ -389,6 +394,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
   opt.tuning = a.measured ? sc::Tuning::measured : sc::Tuning::heuristic;
   opt.tuning_cache = a.tuning_cache;
   opt.fused_max_batch = a.fused_max_batch;
+  opt.allow_tf32 = a.tf32;
   opt.capture_batches = {batch};
   const auto t0 = std::chrono::steady_clock::now();
   auto [engine, memory] = sc::build_and_measure([&] { return sc::Engine<Net, P>(w, opt); });
@@ -446,6 +452,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"output_numel", out_numel},
             {"build_s", build_s},
             {"path", engine.path(batch)},
+            {"tf32", a.tf32 && P == strata::DType::f32},
             {"kernels_compile_ms", engine.stats().kernels_compile_ms},
             {"kernels_load_ms", engine.stats().kernels_load_ms},
             {"kernels_from_disk", engine.stats().kernels_from_disk},
@@ -467,10 +474,20 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
     const sc::ProfileReport p = sc::profile_layers(engine, batch, std::string(c.network) + " " + std::string(c.id),
                                                    sc::Ceilings{a.ceil_tflops, a.ceil_gbs}, 20);
     p.print(std::cout);
+    // What runs each step (the tactic the tuner chose), "label: what" per line.
+    const std::string runs = engine.describe(batch);
+    std::cout << "What runs each step:\n" << runs;
+    std::map<std::string, std::string> tactic;
+    std::istringstream lines(runs);
+    for (std::string line; std::getline(lines, line);) {
+      if (const auto colon = line.find(": "); colon != std::string::npos) {
+        tactic[line.substr(0, colon)] = line.substr(colon + 2);
+      }
+    }
     memory.print(std::cout);
     Json steps = Json::array();
     for (const sc::LayerProfile& l : p.steps) {
-      steps.push_back({{"op", l.label}, {"kind", l.kind}, {"us", l.us}, {"share", l.share},
+      steps.push_back({{"op", l.label}, {"kind", l.kind}, {"runs", tactic[l.label]}, {"us", l.us}, {"share", l.share},
                        {"flops", l.flops}, {"bytes", l.bytes}, {"tflop_per_s", l.tflops},
                        {"gb_per_s", l.gbs}, {"roofline_fraction", l.roofline}});
     }

@@ -11,3 +11,36 @@ TEST_CASE("MNIST CNN against the CPU reference") {
 TEST_CASE("ResNet-18 against the CPU reference") {
   strata_test::check_all_precisions<strata::models::ResNet18>(18, {1, 3, 17, 18}, "resnet18", 22);
 }
+
+TEST_CASE("ResNet-18 in f32 with TF32 tensor cores allowed, against the CPU reference") {
+  using Net = strata::models::ResNet18;
+  constexpr int kMax = 17;
+  const auto w = strata::Weights<Net>::random(23);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(kMax * Net::input_spec.shape.numel()), 123);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, kMax);
+  strata::cuda::EngineOptions opt;
+  opt.max_batch = kMax;
+  opt.allow_tf32 = true;
+  strata::cuda::Engine<Net, strata::DType::f32> tf32(w, opt);
+  // Every convolution and the classifier may use TF32 (10-bit mantissa inputs, f32
+  // accumulation): a bound of 1e-2 over 18 layers, where f32 proper holds 1e-4.
+  const std::string runs = tf32.describe(kMax);
+  INFO(runs);
+  CHECK(runs.find("(TF32 allowed)") != std::string::npos);
+  CHECK(runs.find("TF32)") != std::string::npos);  // the dense layer through cuBLASLt
+  const std::size_t out_n = static_cast<std::size_t>(Net::output_spec.shape.numel());
+  for (int b : {1, 3, kMax}) {
+    std::vector<float> out(static_cast<std::size_t>(b) * out_n,
+                           std::numeric_limits<float>::quiet_NaN());
+    tf32.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("resnet18 f32+tf32 batch " << b << ": rel. error " << err);
+    CHECK(err < 1e-2);
+  }
+  // Without the option, f32 means f32: no TF32 anywhere.
+  opt.allow_tf32 = false;
+  opt.max_batch = 1;
+  CHECK(strata::cuda::Engine<Net, strata::DType::f32>(w, opt).describe(1).find("TF32") ==
+        std::string::npos);
+}

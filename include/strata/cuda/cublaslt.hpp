@@ -52,12 +52,14 @@ class LtHandle {
   Unique<cublasLtHandle_t, detail::DestroyLt> h_;
 };
 
-/// A matmul descriptor: compute type f32 (never TF32), scale type f32.
+/// A matmul descriptor: compute type f32 (TF32 tensor cores for f32 data only when `tf32`),
+/// scale type f32.
 class MatmulDesc {
  public:
-  [[nodiscard]] static MatmulDesc create() {
+  [[nodiscard]] static MatmulDesc create(bool tf32 = false) {
     cublasLtMatmulDesc_t d = nullptr;
-    STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(
+        &d, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
     return MatmulDesc(d);
   }
   MatmulDesc() = default;

@@ -53,7 +53,8 @@ class Engine {
   /// Builds everything for batches up to options.max_batch (see the file comment).
   Engine(const Weights<Net>& weights, EngineOptions options)
       : options_(checked(std::move(options))),
-        exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch)) {
+        exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
+                                            options_.allow_tf32)) {
     NetDesc net = NetStorage<Net, P>::describe();
     DeviceWeights<P> w(weights, net);
     std::unique_ptr<FusedNetwork> fused;
@@ -159,7 +160,8 @@ class Engine {
   Engine(std::shared_ptr<const Model<P>> model, EngineOptions options)
       : options_(std::move(options)),
         model_(std::move(model)),
-        exec_(std::make_unique<Executor<P>>(model_->net, options_.max_batch)) {
+        exec_(std::make_unique<Executor<P>>(model_->net, options_.max_batch,
+                                            options_.allow_tf32)) {
     exec_->build(model_, options_.capture_batches);
   }
 

@@ -22,6 +22,10 @@ struct EngineOptions {
   /// larger ones take the per-op path. 0 (the default, until the fused kernel beats the per-op
   /// path: docs/cuda_backend.md): always per-op.
   int fused_max_batch = 0;
+  /// f32 engines only: let convolutions and matmuls use TF32 tensor cores (f32 storage and
+  /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
+  /// relative error instead of 1e-6. Off by default, as in TensorRT and PyTorch's convolutions.
+  bool allow_tf32 = false;
 };
 
 /// What construction did, for tests and reports.

@@ -46,7 +46,8 @@ class Executor {
  public:
   /// Creates the stream and handles and allocates every buffer for batches up to `max_batch`
   /// of `net`; no plan yet (see build).
-  Executor(const NetDesc& net, int max_batch) : max_batch_(max_batch) {
+  Executor(const NetDesc& net, int max_batch, bool tf32 = false)
+      : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32) {
     int count = 0;
     STRATA_CUDA_CHECK(cudaGetDeviceCount(&count));
     STRATA_CHECK(count > 0, "cuda::Engine: no CUDA device");
@@ -134,7 +135,7 @@ class Executor {
     return io;
   }
 
-  [[nodiscard]] Libraries libraries() const { return {cudnn_.get(), lt_.get()}; }
+  [[nodiscard]] Libraries libraries() const { return {cudnn_.get(), lt_.get(), tf32_}; }
   [[nodiscard]] cudaStream_t stream() const { return stream_.get(); }
   [[nodiscard]] const DeviceBuffer& workspace() const { return workspace_; }
   [[nodiscard]] float* input_buffer() const { return d_in_.as<float>(); }
@@ -213,6 +214,7 @@ class Executor {
   }
 
   int max_batch_ = 1;
+  bool tf32_ = false;
   std::shared_ptr<const Model<P>> model_;
   EngineStats stats_{};
   Stream stream_;

@@ -28,6 +28,7 @@ namespace strata::cuda {
 struct Libraries {
   cudnnHandle_t cudnn = nullptr;
   cublasLtHandle_t lt = nullptr;
+  bool tf32 = false;  ///< f32 math may use TF32 tensor cores (EngineOptions::allow_tf32)
 };
 
 /// Device pointers of one op at one batch size: arena tensors in the storage type, and the

@@ -52,9 +52,10 @@ template <DType P>
 /// The tuning cache's key of `op` at `batch`: GPU, cuDNN version, precision, and the op's
 /// exact shape in storage terms.
 [[nodiscard]] inline std::string tuning_key(const OpDesc& op, int batch, DType p,
-                                            const std::string& gpu) {
+                                            const std::string& gpu, bool tf32 = false) {
   std::ostringstream os;
-  os << gpu << "|cudnn" << cudnnGetVersion() << "|" << dtype_name(p) << "|n" << batch << ","
+  os << gpu << "|cudnn" << cudnnGetVersion() << "|" << dtype_name(p) << (tf32 ? "+tf32" : "")
+     << "|n" << batch << ","
      << op_kind_name(op.kind);
   if (op.kind == OpKind::conv) {
     const ConvGeom& cg = op.conv;
@@ -118,7 +119,7 @@ template <DType P, class Exec>
   DeviceBuffer find_ws;  // for timing: as large as any sane candidate needs, made on first use
   for (const OpDesc& op : net.ops) {
     const LayerScope scope(op.label);
-    const std::string key = tuning_key(op, mb, P, weights.gpu());
+    const std::string key = tuning_key(op, mb, P, weights.gpu(), lib.tf32);
     if (auto c = cache.find(key)) {
       if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->applicable(op)) {
         chosen.push_back(*c);

@@ -3,7 +3,8 @@
 /// conv + bias + residual + relu as one cudnnConvolutionBiasActivationForward call, where the
 /// channels are packed and the activation is relu or none — or the convolution alone followed
 /// by Strata's pointwise epilogue (bias, residual, any activation). Variants: cuDNN's
-/// algorithm, its math type, fused or not. f32 uses FMA math only (no TF32).
+/// algorithm, its math type, fused or not. f32 uses FMA math only, unless the context allows
+/// TF32 (EngineOptions::allow_tf32).
 #include <cudnn.h>
 
 #include <cstdint>
@@ -58,7 +59,8 @@ class CudnnConv final : public Tactic<P> {
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries& lib) const override {
     auto s = std::make_unique<ConvStep>(op, w, io, lib, batch);
-    s->d = describe_conv(op, batch, math_for(v.math));
+    s->math = math_for(v.math, lib.tf32);
+    s->d = describe_conv(op, batch, s->math);
     s->algo = static_cast<cudnnConvolutionFwdAlgo_t>(v.algo);
     s->fused = v.fuse != 0 && fusable(op);
     STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
@@ -90,6 +92,9 @@ class CudnnConv final : public Tactic<P> {
       os << (fused ? "cudnnConvolutionBiasActivationForward"
                    : "cudnnConvolutionForward + strata pointwise")
          << " algo " << static_cast<int>(algo);
+      if (P == DType::f32 && math != CUDNN_FMA_MATH) {
+        os << " (TF32 allowed)";
+      }
       return os.str();
     }
 
@@ -151,6 +156,7 @@ class CudnnConv final : public Tactic<P> {
     int batch_;
     Descs d;
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    cudnnMathType_t math = CUDNN_DEFAULT_MATH;
     std::size_t workspace = 0;
     bool fused = false;
     bool declined = false;
@@ -160,12 +166,13 @@ class CudnnConv final : public Tactic<P> {
   /// identity is not offered by the legacy call, so relu only).
   static bool fusable(const OpDesc& op) { return op.conv.packed && op.act.kind == Act::relu; }
 
-  /// Whether a math type may be used: f32 must be real f32 (no TF32 tensor-op math).
-  static bool math_ok(cudnnMathType_t m) {
-    return P != DType::f32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
+  /// Whether a math type may be used: f32 must be real f32 (no TF32 tensor-op math) unless
+  /// the context allows TF32.
+  static bool math_ok(cudnnMathType_t m, bool tf32) {
+    return P != DType::f32 || tf32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
   }
-  static cudnnMathType_t math_for(int chosen) {
-    return P == DType::f32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(chosen);
+  static cudnnMathType_t math_for(int chosen, bool tf32) {
+    return P == DType::f32 && !tf32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(chosen);
   }
 
   static Descs describe_conv(const OpDesc& op, int batch, cudnnMathType_t math) {
@@ -196,7 +203,8 @@ class CudnnConv final : public Tactic<P> {
   static std::vector<cudnnConvolutionFwdAlgoPerf_t> ranked(const OpDesc& op, int batch,
                                                            const Libraries& lib,
                                                            std::size_t ws_limit) {
-    const Descs s = describe_conv(op, batch, P == DType::f32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
+    const Descs s = describe_conv(
+        op, batch, P == DType::f32 && !lib.tf32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
     STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
@@ -204,7 +212,7 @@ class CudnnConv final : public Tactic<P> {
         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
     std::vector<cudnnConvolutionFwdAlgoPerf_t> out;
     for (int i = 0; i < n; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType) &&
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, lib.tf32) &&
           perf[i].memory <= ws_limit) {
         out.push_back(perf[i]);
       }

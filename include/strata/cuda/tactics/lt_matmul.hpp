@@ -35,7 +35,8 @@ class LtMatmulStep final : public Step {
                int act_hw, std::size_t scratch)
       : op_(op), w_(w), io_(io), lib_(lib), batch_(batch), act_total_(act_total),
         act_hw_(act_hw), scratch_(scratch) {
-    mm_ = MatmulDesc::create();
+    tf32_ = P == DType::f32 && lib.tf32;
+    mm_ = MatmulDesc::create(tf32_);
     mm_.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
     mm_.set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
     const bool relu = op.act.kind == Act::relu;
@@ -64,7 +65,8 @@ class LtMatmulStep final : public Step {
     std::string s = op_.kind == OpKind::conv ? "cublasLtMatmul (1x1 conv as GEMM"
                                              : "cublasLtMatmul (dense";
     s += scratch_ > 0 ? ", subsampled input" : "";
-    s += op_.act.kind == Act::relu ? ", epilogue RELU_BIAS)" : ", epilogue BIAS)";
+    s += op_.act.kind == Act::relu ? ", epilogue RELU_BIAS" : ", epilogue BIAS";
+    s += tf32_ ? ", TF32)" : ")";
     if (act_after_) {
       s += " + strata pointwise";
     }
@@ -103,6 +105,7 @@ class LtMatmulStep final : public Step {
   int act_hw_;
   std::size_t scratch_;
   bool act_after_ = false;
+  bool tf32_ = false;
   MatmulDesc mm_;
   MatrixLayout a_, b_, d_;
   cublasLtMatmulAlgo_t algo_{};
