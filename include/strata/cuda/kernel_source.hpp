@@ -530,6 +530,109 @@ __global__ void conv_pool_direct_kernel(const T* __restrict__ x, const T* __rest
   }
 }
 
+/// conv_pool_direct_kernel with 8 output channels per thread (one 16-byte store), for 16-bit
+/// storage where each thread's 8 channels lie in one group: threads of a warp cover 32/(kp/8)
+/// neighbouring pixels, so the input values each thread loads once serve 8 channels, the
+/// filter loads are shared by the warp's pixels, and the stores are contiguous. A pool of 1x1,
+/// stride 1 is the plain conv.
+template <class T>
+__global__ void conv_pool8_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
+                                         const float* __restrict__ bias, const T* z, T* y,
+                                         ConvShape s, PoolShape p, ActDesc act) {
+  const int kgroups = s.kp / 8;
+  const long long total = static_cast<long long>(s.n) * p.oh * p.ow * kgroups;
+  const bool vec = conv_vec<T>(s);
+  const int per_group = s.kd / s.groups;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const int k0 = static_cast<int>(i % kgroups) * 8;
+    const long long pix = i / kgroups;
+    const int px = static_cast<int>(pix % p.ow);
+    const int py = static_cast<int>((pix / p.ow) % p.oh);
+    const long long img = pix / (static_cast<long long>(p.ow) * p.oh);
+    const int g = min(k0, s.kd - 1) / per_group;
+    // Rows of the filter for the 8 channels (rows past kd repeat the last one; their
+    // results are dropped).
+    const T* wk[8];
+    float b[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int k = min(k0 + j, s.kd - 1);
+      wk[j] = w + static_cast<long long>(k) * s.kh * s.kw * s.cg;
+      b[j] = bias != nullptr ? bias[k] : 0.0f;
+    }
+    const PoolWindow win = pool_window(p, py, px);
+    float acc[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      acc[j] = pool_start(p);
+    }
+    for (int oy = win.y0; oy < win.y1; ++oy) {
+      for (int ox = win.x0; ox < win.x1; ++ox) {
+        float v[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          v[j] = b[j];
+        }
+        for (int ky = 0; ky < s.kh; ++ky) {
+          const int iy = oy * s.sh - s.ph + ky * s.dh;
+          if (iy < 0 || iy >= s.h) {
+            continue;
+          }
+          for (int kx = 0; kx < s.kw; ++kx) {
+            const int ix = ox * s.sw - s.pw + kx * s.dw;
+            if (ix < 0 || ix >= s.w) {
+              continue;
+            }
+            const T* xp = x + ((img * s.h + iy) * s.w + ix) * s.cp + static_cast<long long>(g) * s.cg;
+            const int tap = (ky * s.kw + kx) * s.cg;
+            if (vec) {
+              for (int ci = 0; ci < s.cg; ci += 8) {
+                float xv[8];
+                load8(xp + ci, xv);
+#pragma unroll
+                for (int j = 0; j < 8; ++j) {
+                  float wv[8];
+                  load8(wk[j] + tap + ci, wv);
+#pragma unroll
+                  for (int c = 0; c < 8; ++c) {
+                    v[j] += xv[c] * wv[c];
+                  }
+                }
+              }
+            } else {
+              for (int ci = 0; ci < s.creal; ++ci) {  // padded channels have zero weights
+                const float xv = load(xp + ci);
+#pragma unroll
+                for (int j = 0; j < 8; ++j) {
+                  v[j] += xv * load(wk[j] + tap + ci);
+                }
+              }
+            }
+          }
+        }
+        if (z != nullptr) {
+          float zv[8];
+          load8(z + ((img * s.oh + oy) * s.ow + ox) * s.kp + k0, zv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            v[j] += zv[j];
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          acc[j] = pool_add(p, acc[j], activate(act, v[j]));
+        }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      acc[j] = k0 + j < s.k && k0 + j < s.kd ? (p.is_max ? acc[j] : acc[j] / win.divisor) : 0.0f;
+    }
+    store8(y + pix * s.kp + k0, acc);
+  }
+}
+
 /// One thread per output block (image, Y, X), scp/8 16-byte stores.
 template <class T, class I>
 __global__ void space_to_depth_kernel(const float* __restrict__ src, T* __restrict__ dst, int n,

@@ -113,6 +113,9 @@ template <class T>
   n.push_back(kernel_name("global_avg_pool_kernel", {t}));
   n.push_back(kernel_name("conv_direct_kernel", {t}));
   n.push_back(kernel_name("conv_pool_direct_kernel", {t}));
+  if (half) {
+    n.push_back(kernel_name("conv_pool8_direct_kernel", {t}));
+  }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
   if (half) {
     n.push_back(kernel_name("softmax_kernel", {t, t}));
@@ -185,9 +188,12 @@ void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, Co
 template <class T>
 void conv_pool_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
                       PoolShape p, ActDesc act, cudaStream_t stream) {
-  const std::int64_t work = static_cast<std::int64_t>(s.n) * p.oh * p.ow * s.kp;
-  detail::run<T>(detail::kernel_name("conv_pool_direct_kernel", {detail::rtc_type<T>()}), work,
-                 stream, x, w, bias, z, y, s, p, act);
+  // 8 channels per thread where they lie in one group (16-bit storage: kp is a multiple of 8).
+  const bool by8 = sizeof(T) == 2 && s.kp % 8 == 0 && (s.groups == 1 || (s.kd / s.groups) % 8 == 0);
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * p.oh * p.ow * (by8 ? s.kp / 8 : s.kp);
+  detail::run<T>(detail::kernel_name(by8 ? "conv_pool8_direct_kernel" : "conv_pool_direct_kernel",
+                                     {detail::rtc_type<T>()}),
+                 work, stream, x, w, bias, z, y, s, p, act);
 }
 
 /// f32 NCHW (n, c, h, w) → 16-bit NHWC space-to-depth blocks (n, sh, sw, scp): channel
