@@ -531,18 +531,31 @@ __global__ void conv_pool_direct_kernel(const T* __restrict__ x, const T* __rest
 }
 
 /// conv_pool_direct_kernel with 8 output channels per thread (one 16-byte store), for 16-bit
-/// storage where each thread's 8 channels lie in one group: threads of a warp cover 32/(kp/8)
-/// neighbouring pixels, so the input values each thread loads once serve 8 channels, the
-/// filter loads are shared by the warp's pixels, and the stores are contiguous. A pool of 1x1,
+/// storage where each thread's 8 channels lie in one group. Each block first stages the filter
+/// in shared memory as f32, (tap, input channel, output channel slot) — kh·kw·cin·kp floats,
+/// cin = cg where the input loads 8 channels at a time, else the channels that hold data — so a
+/// thread reads its 8 channels' weights as two 16-byte loads. Neighbouring threads take the
+/// channel groups of one pixel, then the next pixel: stores are contiguous. A pool of 1x1,
 /// stride 1 is the plain conv.
 template <class T>
 __global__ void conv_pool8_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                          const float* __restrict__ bias, const T* z, T* y,
                                          ConvShape s, PoolShape p, ActDesc act) {
+  extern __shared__ float4 shared_filter[];
+  float* sw = reinterpret_cast<float*>(shared_filter);
+  const bool vec = conv_vec<T>(s);
+  const int cin = vec ? s.cg : s.creal;
+  const int taps = s.kh * s.kw;
+  const int per_group = s.kd / s.groups;
+  for (int e = threadIdx.x; e < taps * cin * s.kp; e += blockDim.x) {
+    const int k = e % s.kp;
+    const int ci = (e / s.kp) % cin;
+    const int tap = e / (s.kp * cin);
+    sw[e] = k < s.kd ? load(w + (static_cast<long long>(k) * taps + tap) * s.cg + ci) : 0.0f;
+  }
+  __syncthreads();
   const int kgroups = s.kp / 8;
   const long long total = static_cast<long long>(s.n) * p.oh * p.ow * kgroups;
-  const bool vec = conv_vec<T>(s);
-  const int per_group = s.kd / s.groups;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
        i < total; i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const int k0 = static_cast<int>(i % kgroups) * 8;
@@ -551,15 +564,10 @@ __global__ void conv_pool8_direct_kernel(const T* __restrict__ x, const T* __res
     const int py = static_cast<int>((pix / p.ow) % p.oh);
     const long long img = pix / (static_cast<long long>(p.ow) * p.oh);
     const int g = min(k0, s.kd - 1) / per_group;
-    // Rows of the filter for the 8 channels (rows past kd repeat the last one; their
-    // results are dropped).
-    const T* wk[8];
     float b[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const int k = min(k0 + j, s.kd - 1);
-      wk[j] = w + static_cast<long long>(k) * s.kh * s.kw * s.cg;
-      b[j] = bias != nullptr ? bias[k] : 0.0f;
+      b[j] = bias != nullptr && k0 + j < s.kd ? bias[k0 + j] : 0.0f;
     }
     const PoolWindow win = pool_window(p, py, px);
     float acc[8];
@@ -585,27 +593,24 @@ __global__ void conv_pool8_direct_kernel(const T* __restrict__ x, const T* __res
               continue;
             }
             const T* xp = x + ((img * s.h + iy) * s.w + ix) * s.cp + static_cast<long long>(g) * s.cg;
-            const int tap = (ky * s.kw + kx) * s.cg;
-            if (vec) {
-              for (int ci = 0; ci < s.cg; ci += 8) {
-                float xv[8];
+            const float4* wt = shared_filter + ((ky * s.kw + kx) * cin * s.kp + k0) / 4;
+            for (int ci = 0; ci < cin; ci += 8) {
+              float xv[8];
+              if (vec) {
                 load8(xp + ci, xv);
+              } else {
 #pragma unroll
-                for (int j = 0; j < 8; ++j) {
-                  float wv[8];
-                  load8(wk[j] + tap + ci, wv);
-#pragma unroll
-                  for (int c = 0; c < 8; ++c) {
-                    v[j] += xv[c] * wv[c];
-                  }
+                for (int c = 0; c < 8; ++c) {
+                  xv[c] = ci + c < cin ? load(xp + ci + c) : 0.0f;
                 }
               }
-            } else {
-              for (int ci = 0; ci < s.creal; ++ci) {  // padded channels have zero weights
-                const float xv = load(xp + ci);
 #pragma unroll
-                for (int j = 0; j < 8; ++j) {
-                  v[j] += xv * load(wk[j] + tap + ci);
+              for (int c = 0; c < 8; ++c) {
+                if (ci + c < cin) {
+                  const float4 w0 = wt[(ci + c) * s.kp / 4];
+                  const float4 w1 = wt[(ci + c) * s.kp / 4 + 1];
+                  v[0] += xv[c] * w0.x; v[1] += xv[c] * w0.y; v[2] += xv[c] * w0.z; v[3] += xv[c] * w0.w;
+                  v[4] += xv[c] * w1.x; v[5] += xv[c] * w1.y; v[6] += xv[c] * w1.z; v[7] += xv[c] * w1.w;
                 }
               }
             }

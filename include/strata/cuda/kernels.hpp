@@ -183,17 +183,34 @@ void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, Co
                  x, w, bias, z, y, s, act);
 }
 
+/// The shared-memory filter of conv_pool8_direct_kernel for `s` in bytes, or 0 where that kernel
+/// does not apply (f32 storage, 8 channels spanning two groups, a filter over 32 KiB).
+template <class T>
+[[nodiscard]] std::size_t conv_pool8_filter_bytes(const ConvShape& s) {
+  const bool vec = s.cg % 8 == 0 && s.creal == s.cg && s.cp % 8 == 0;
+  const std::size_t bytes = static_cast<std::size_t>(s.kh) * s.kw * (vec ? s.cg : s.creal) * s.kp * 4;
+  const bool fits = sizeof(T) == 2 && s.kp % 8 == 0 &&
+                    (s.groups == 1 || (s.kd / s.groups) % 8 == 0) && bytes <= (32u << 10);
+  return fits ? bytes : 0;
+}
+
 /// conv_direct with a max/avg pool `p` over its output fused: y (the pooled map) =
 /// pool(act(conv(x, w) + bias[k] + z)); the unpooled map is never stored.
 template <class T>
 void conv_pool_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
                       PoolShape p, ActDesc act, cudaStream_t stream) {
-  // 8 channels per thread where they lie in one group (16-bit storage: kp is a multiple of 8).
-  const bool by8 = sizeof(T) == 2 && s.kp % 8 == 0 && (s.groups == 1 || (s.kd / s.groups) % 8 == 0);
-  const std::int64_t work = static_cast<std::int64_t>(s.n) * p.oh * p.ow * (by8 ? s.kp / 8 : s.kp);
-  detail::run<T>(detail::kernel_name(by8 ? "conv_pool8_direct_kernel" : "conv_pool_direct_kernel",
-                                     {detail::rtc_type<T>()}),
-                 work, stream, x, w, bias, z, y, s, p, act);
+  const std::size_t filter = conv_pool8_filter_bytes<T>(s);
+  if (filter > 0) {
+    const std::int64_t work = static_cast<std::int64_t>(s.n) * p.oh * p.ow * (s.kp / 8);
+    rtc::launch_shared(library<T>().kernel(detail::kernel_name(
+                           "conv_pool8_direct_kernel", {detail::rtc_type<T>()})),
+                       std::min(detail::blocks_for(work), 8192u), 256, filter, stream, x, w, bias,
+                       z, y, s, p, act);
+    return;
+  }
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * p.oh * p.ow * s.kp;
+  detail::run<T>(detail::kernel_name("conv_pool_direct_kernel", {detail::rtc_type<T>()}), work,
+                 stream, x, w, bias, z, y, s, p, act);
 }
 
 /// f32 NCHW (n, c, h, w) → 16-bit NHWC space-to-depth blocks (n, sh, sw, scp): channel

@@ -69,13 +69,21 @@ class Library {
   BuildInfo info_;
 };
 
-/// Launches `k` with `grid` × `block` threads on `s`; `args` must match the kernel's parameters
-/// in type and order (pointers, int, long long, bool, and structs of the same layout).
+/// Launches `k` with `grid` × `block` threads and `shared` bytes of dynamic shared memory per
+/// block (at most 48 KiB) on `s`; `args` must match the kernel's parameters in type and order
+/// (pointers, int, long long, bool, and structs of the same layout).
 template <class... Args>
-void launch(cudaKernel_t k, unsigned grid, unsigned block, cudaStream_t s, Args... args) {
+void launch_shared(cudaKernel_t k, unsigned grid, unsigned block, std::size_t shared,
+                   cudaStream_t s, Args... args) {
   void* params[] = {static_cast<void*>(&args)..., nullptr};
   STRATA_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(grid), dim3(block),
-                                     params, 0, s));
+                                     params, shared, s));
+}
+
+/// launch_shared without dynamic shared memory.
+template <class... Args>
+void launch(cudaKernel_t k, unsigned grid, unsigned block, cudaStream_t s, Args... args) {
+  launch_shared(k, grid, block, 0, s, args...);
 }
 
 /// The compute capability of the current device as one number (90 for sm_90).
