@@ -5,6 +5,7 @@
 /// convolutions cuDNN has no algorithm for (grouped convs whose channels are not multiples of 8).
 /// It runs a fused max/avg pool itself (conv+pool fusion): each thread computes the conv outputs
 /// of one pooling window and writes only the pooled value.
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,12 +25,19 @@ class DirectConv final : public Tactic<P> {
     return P != DType::f32 && op.kind == OpKind::conv;
   }
   [[nodiscard]] bool fuses_pool() const override { return true; }
-  /// A first layer with few input channels (padded to 8) is claimed outright; any other conv
-  /// only as the fallback.
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+  /// A first layer with few input channels (padded to 8) is claimed outright — with a fused
+  /// pool only at small batches: at batch 4096 the MNIST CNN's first conv+pool took 883 µs here
+  /// against 276 µs for cuDNN's conv then the pool kernel (H200; docs/cuda_backend.md). Any
+  /// other conv only as the fallback.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     const ConvGeom& cg = op.conv;
-    const bool tiny_first = cg.groups == 1 && cg.c < cg.cp && cg.window() <= 72;
+    bool tiny_first = cg.groups == 1 && cg.c < cg.cp && cg.window() <= 72;
+    if (op.pool) {
+      const std::int64_t pooled = static_cast<std::int64_t>(batch) * op.pool->out_cp *
+                                  op.pool->out_shape.h * op.pool->out_shape.w;
+      tiny_first = tiny_first && pooled <= (std::int64_t{1} << 20);
+    }
     return Claim{{std::string(name())}, tiny_first ? rank::tailored : rank::fallback};
   }
   /// Timed only where the dot product is short enough to stand a chance.
