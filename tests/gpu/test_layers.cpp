@@ -1,5 +1,7 @@
 // Every layer type on the GPU against the CPU reference, in f32, f16 and bf16, at batch sizes
 // 1, 3, 17 and the maximum (20), outputs poisoned before each run.
+#include <filesystem>
+
 #include "gpu_test.hpp"
 #include "strata/models/resnet.hpp"
 
@@ -100,33 +102,84 @@ using ConvAddPoolNet = std::remove_cv_t<decltype(conv_add_pool_net)>;
 
 }  // namespace
 
-TEST_CASE("conv+pool fusion: the direct kernel's pooled epilogue, and conv then pool in one step") {
+TEST_CASE("conv+pool fusion against the CPU reference; heuristic tuning runs conv then pool in one step") {
   static_assert(cuda::NetStorage<ConvPoolNet, DType::f16>::fused_pools() == 3);
   static_assert(cuda::NetStorage<ConvAddPoolNet, DType::f16>::fused_pools() == 2);
   check_all_precisions<ConvPoolNet>(kMax, kBatches, "conv+pool", 21);
   check_all_precisions<ConvAddPoolNet>(kMax, kBatches, "conv+add+pool", 22);
-  // Which way each fused pair ran (heuristic tuning): the 3- and 4-channel first convs by the
-  // direct kernel, pooling in its epilogue; the 12- and 16-channel ones by cuDNN, then the pool
-  // kernel; in f32 (no direct kernel) always the latter.
+  // Which way each fused pair runs under heuristic tuning: every conv+pool as the conv (the
+  // direct kernel for the 3-channel first conv, cuDNN for the others) then the pool kernel, in
+  // one step; never a stand-alone pool step.
   cuda::EngineOptions opt;
   opt.max_batch = 2;
-  const std::string f16 =
-      cuda::Engine<ConvPoolNet, DType::f16>(Weights<ConvPoolNet>::random(1), opt).describe(2);
+  const auto w = Weights<ConvPoolNet>::random(1);
+  const std::string f16 = cuda::Engine<ConvPoolNet, DType::f16>(w, opt).describe(2);
   INFO(f16);
-  CHECK(f16.find("conv0+bn1+relu2+max_pool3: strata conv_pool_direct") != std::string::npos);
+  CHECK(f16.find("conv0+bn1+relu2+max_pool3: strata conv_direct (bias, add, act fused), then "
+                 "strata pool") != std::string::npos);
   CHECK(f16.find("conv4+gelu5+avg_pool6: cudnn") != std::string::npos);
-  CHECK(f16.find("then strata pool") != std::string::npos);
-  CHECK(f16.find("\nmax_pool3:") == std::string::npos);  // no stand-alone pool step
-  const std::string add16 = cuda::Engine<ConvAddPoolNet, DType::bf16>(
-                                Weights<ConvAddPoolNet>::random(2), opt).describe(2);
-  INFO(add16);
-  CHECK(add16.find("+max_pool") != std::string::npos);
-  CHECK(add16.find("strata conv_pool_direct") != std::string::npos);
-  const std::string f32 =
-      cuda::Engine<ConvPoolNet, DType::f32>(Weights<ConvPoolNet>::random(1), opt).describe(2);
+  CHECK(f16.find("\nmax_pool3:") == std::string::npos);
+  const std::string f32 = cuda::Engine<ConvPoolNet, DType::f32>(w, opt).describe(2);
   INFO(f32);
-  CHECK(f32.find("conv_pool_direct") == std::string::npos);
   CHECK(f32.find("conv0+bn1+relu2+max_pool3: cudnn") != std::string::npos);
+}
+
+namespace {
+/// Runs Net in precision P with every conv+pool op that the direct kernel can run forced onto
+/// its pooled epilogue (a tuning-cache file that names that variant), and compares with the CPU.
+template <class Net, DType P>
+void check_pooled_direct(const char* name, std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  constexpr int kB = 5;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(kB * N::input_spec.shape.numel()), seed + 100);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
+  const std::filesystem::path cache =
+      std::filesystem::temp_directory_path() / ("strata_pooled_direct_" + std::string(name));
+  std::filesystem::remove(cache);
+  int forced = 0;
+  {
+    cuda::TuningCache c(cache);
+    for (const cuda::OpDesc& op : cuda::NetStorage<Net, P>::describe().ops) {
+      if (op.pool) {
+        c.put(cuda::tuning_key(op, kB, P, cuda::device_name(0)), {"direct_conv", 0, 0, 1});
+        ++forced;
+      }
+    }
+    c.save();
+  }
+  cuda::EngineOptions opt;
+  opt.max_batch = kB;
+  opt.tuning = cuda::Tuning::measured;
+  opt.tuning_cache = cache;
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  std::size_t pooled = 0;
+  for (std::size_t at = runs.find("strata conv_pool_direct"); at != std::string::npos;
+       at = runs.find("strata conv_pool_direct", at + 1)) {
+    ++pooled;
+  }
+  CHECK(pooled == static_cast<std::size_t>(forced));
+  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+  for (int b : {1, kB}) {
+    std::vector<float> out(static_cast<std::size_t>(b) * out_n,
+                           std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE(name << " " << dtype_name(P) << " pooled direct, batch " << b << ": rel. error " << err);
+    CHECK(err < 1e-2);
+  }
+  std::filesystem::remove(cache);
+}
+}  // namespace
+
+TEST_CASE("conv+pool fusion: the direct kernel's pooled epilogue, forced through the tuning cache") {
+  check_pooled_direct<ConvPoolNet, DType::f16>("conv+pool", 31);
+  check_pooled_direct<ConvPoolNet, DType::bf16>("conv+pool", 32);
+  check_pooled_direct<ConvAddPoolNet, DType::f16>("conv+add+pool", 33);
+  check_pooled_direct<ConvAddPoolNet, DType::bf16>("conv+add+pool", 34);
 }
 
 TEST_CASE("stride-2 first convolutions (space-to-depth input in 16-bit)") {

@@ -95,10 +95,10 @@ class Tactic {
   [[nodiscard]] virtual std::string_view name() const = 0;
   /// Whether this tactic can run `op` at all (kind, geometry, precision).
   [[nodiscard]] virtual bool applicable(const OpDesc& op) const = 0;
-  /// Whether its steps run a conv's fused pool (OpDesc::pool) themselves, writing only the
-  /// pooled map (OpIo::pooled). For the other tactics, prepare_step (registry.hpp) follows the
-  /// conv with Strata's pool kernel over the unpooled map's arena slot.
-  [[nodiscard]] virtual bool fuses_pool() const { return false; }
+  /// Whether variant `v`'s steps run a conv's fused pool (OpDesc::pool) themselves, writing
+  /// only the pooled map (OpIo::pooled). Otherwise prepare_step (registry.hpp) follows the conv
+  /// with Strata's pool kernel over the unpooled map's arena slot.
+  [[nodiscard]] virtual bool fuses_pool(const Variant&) const { return false; }
   /// The variant this tactic would run `op` with at `batch` without timing, and its claim's
   /// rank; nothing when it does not claim the op untimed.
   [[nodiscard]] virtual std::optional<Claim> heuristic(const OpDesc& op, int batch,

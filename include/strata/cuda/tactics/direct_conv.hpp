@@ -24,20 +24,19 @@ class DirectConv final : public Tactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && op.kind == OpKind::conv;
   }
-  [[nodiscard]] bool fuses_pool() const override { return true; }
-  /// A first layer with few input channels (padded to 8) is claimed outright — with a fused
-  /// pool only at small batches: at batch 4096 the MNIST CNN's first conv+pool took 883 µs here
-  /// against 276 µs for cuDNN's conv then the pool kernel (H200; docs/cuda_backend.md). Any
-  /// other conv only as the fallback.
+  /// Variant fuse = 1 pools in the kernel's epilogue; fuse = 0 writes the conv's map and leaves
+  /// the pool to the pool kernel.
+  [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse != 0; }
+  /// A first layer with few input channels (padded to 8) is claimed outright at small batches
+  /// (up to 2^20 outputs; at the MNIST CNN's batch 4096 cuDNN is 9x faster: docs/cuda_backend.md),
+  /// without pooling in the kernel (the pooled epilogue measured slower; measured tuning times
+  /// both). Any other conv only as the fallback.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     const ConvGeom& cg = op.conv;
-    bool tiny_first = cg.groups == 1 && cg.c < cg.cp && cg.window() <= 72;
-    if (op.pool) {
-      const std::int64_t pooled = static_cast<std::int64_t>(batch) * op.pool->out_cp *
-                                  op.pool->out_shape.h * op.pool->out_shape.w;
-      tiny_first = tiny_first && pooled <= (std::int64_t{1} << 20);
-    }
+    const std::int64_t outputs = static_cast<std::int64_t>(batch) * cg.kp * cg.oh * cg.ow;
+    const bool tiny_first = cg.groups == 1 && cg.c < cg.cp && cg.window() <= 72 &&
+                            outputs <= (std::int64_t{1} << 20);
     return Claim{{std::string(name())}, tiny_first ? rank::tailored : rank::fallback};
   }
   /// Timed only where the dot product is short enough to stand a chance.
@@ -46,19 +45,22 @@ class DirectConv final : public Tactic<P> {
     if (op.conv.window() > 576) {
       return {};
     }
+    if (op.pool) {
+      return {Variant{std::string(name())}, Variant{std::string(name()), 0, 0, 1}};
+    }
     return {Variant{std::string(name())}};
   }
-  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    return std::make_unique<DirectStep>(op, w, io, batch);
+    return std::make_unique<DirectStep>(op, w, io, batch, fuses_pool(v));
   }
 
  private:
   class DirectStep final : public Step {
    public:
-    DirectStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch)
-        : act_(op.act), w_(w), io_(io), pooled_(op.pool.has_value()) {
+    DirectStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, bool pool)
+        : act_(op.act), w_(w), io_(io), pooled_(pool && op.pool.has_value()) {
       const ConvGeom& cg = op.conv;
       const int creal = cg.groups == 1 ? cg.c : cg.fcg;
       shape_ = {batch, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow, cg.kh, cg.kw,

@@ -72,14 +72,14 @@ class StepSequence final : public Step {
 };
 
 /// `op` prepared with tactic `t` (variant `v`) at `batch` — and, for a conv with a fused pool
-/// that `t` does not run itself, followed by Strata's pool kernel from the unpooled map's arena
+/// that the variant does not run itself, followed by Strata's pool kernel from the unpooled map's arena
 /// slot (io.y) to the pooled map (io.pooled). Every caller prepares ops through this, so a
 /// tactic's timing always covers the whole op.
 template <DType P>
 [[nodiscard]] std::unique_ptr<Step> prepare_step(const Tactic<P>& t, const OpDesc& op,
                                                  const Variant& v, int batch, const OpWeights& w,
                                                  const OpIo& io, const Libraries& lib) {
-  if (!op.pool || t.fuses_pool()) {
+  if (!op.pool || t.fuses_pool(v)) {
     return t.prepare(op, v, batch, w, io, lib);
   }
   std::vector<std::unique_ptr<Step>> parts;
