@@ -168,7 +168,7 @@ void check_pooled_direct(const char* name, std::uint64_t seed) {
                            std::numeric_limits<float>::quiet_NaN());
     e.infer(in, out, b);
     const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE(name << " " << dtype_name(P) << " pooled direct, batch " << b << ": rel. error " << err);
+    MESSAGE(std::string(name) << " " << dtype_name(P) << " pooled direct, batch " << b << ": rel. error " << err);
     CHECK(err < 1e-2);
   }
   std::filesystem::remove(cache);
