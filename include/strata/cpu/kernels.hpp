@@ -34,6 +34,19 @@ namespace strata::cpu {
       const double v = x;
       return static_cast<float>(v / (1.0 + std::exp(-v)));
     }
+    case Act::hardswish: {
+      const double v = x;
+      return static_cast<float>(v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0);
+    }
+    case Act::hardsigmoid: {
+      const double v = x;
+      return static_cast<float>(std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0);
+    }
+    case Act::mish: {
+      // softplus as log1p(exp(x)): in double it overflows only past x = 709, where tanh is 1.
+      const double v = x;
+      return static_cast<float>(v * std::tanh(std::log1p(std::exp(v))));
+    }
   }
   return x;
 }

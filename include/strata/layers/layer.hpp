@@ -22,8 +22,12 @@ enum class OpKind : std::uint8_t {
   conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add
 };
 
-/// Pointwise activation functions; `clip` covers relu6 (0, 6) and hardtanh.
-enum class Act : std::uint8_t { none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu };
+/// Pointwise activation functions; `clip` covers relu6 (0, 6) and hardtanh. New functions go at
+/// the end: the CUDA backend's kernels mirror this list up to silu.
+enum class Act : std::uint8_t {
+  none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu,
+  hardswish, hardsigmoid, mish
+};
 
 /// An activation with its constants: leaky_relu slope = alpha; clip [alpha, beta]; elu alpha.
 struct ActDesc {

@@ -20,8 +20,10 @@ namespace strata {
 }
 
 [[nodiscard]] constexpr std::string_view act_name(Act a) {
-  constexpr std::string_view names[] = {"none", "relu", "leaky_relu", "clip", "sigmoid",
-                                        "tanh", "elu",  "gelu",       "gelu_tanh", "silu"};
+  constexpr std::string_view names[] = {"none",      "relu",      "leaky_relu",  "clip",
+                                        "sigmoid",   "tanh",      "elu",         "gelu",
+                                        "gelu_tanh", "silu",      "hardswish",   "hardsigmoid",
+                                        "mish"};
   return names[static_cast<int>(a)];
 }
 

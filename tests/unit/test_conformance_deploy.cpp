@@ -1,0 +1,29 @@
+// Conformance with PyTorch for the layers of the networks people deploy (MobileNetV3, U-Net,
+// Inception-style blocks, YOLO's SPP): hardswish, hardsigmoid, mish, upsample, adaptive average
+// pooling, concat, channel gates (squeeze-excite) and conv_transpose. Each case is a fixture of
+// make_fixtures.py; where its files have not been generated yet (they need PyTorch), the case
+// says SKIPPED and which command writes them, and CTest reports this file as skipped.
+#include "unit/conformance.hpp"
+
+using namespace strata;
+using strata::testing::fixture_present;
+using strata::testing::run_case;
+
+#define STRATA_CONFORMANCE(name, ...)                                                      \
+  TEST_CASE("matches PyTorch: " name) {                                                    \
+    using Net = std::remove_cv_t<decltype(__VA_ARGS__)>;                                   \
+    if (!fixture_present(name)) {                                                          \
+      MESSAGE("SKIPPED: fixture '" name "' is absent from " << strata::testing::fixtures   \
+              << "; write it with python3 tests/fixtures/make_fixtures.py (needs torch)"); \
+      return;                                                                              \
+    }                                                                                      \
+    const double err = run_case<Net>(name);                                                \
+    INFO("relative error " << err);                                                        \
+    CHECK(err < 1e-5);                                                                     \
+  }
+
+STRATA_CONFORMANCE("act_hardswish", input<4, 5, 5> | hardswish)
+STRATA_CONFORMANCE("act_hardsigmoid", input<4, 5, 5> | hardsigmoid)
+STRATA_CONFORMANCE("act_mish", input<4, 5, 5> | mish)
+STRATA_CONFORMANCE("conv_bn_hardswish",
+                   input<3, 6, 6> | conv<8, 3, ConvOpts{.padding = 1, .bias = false}> | batch_norm | hardswish)
