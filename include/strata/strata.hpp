@@ -15,6 +15,7 @@
 #include "strata/layers/layer.hpp"
 #include "strata/layers/pool.hpp"
 #include "strata/layers/softmax.hpp"
+#include "strata/layers/upsample.hpp"
 #include "strata/pipeline/graph.hpp"
 #include "strata/pipeline/infer.hpp"
 #include "strata/pipeline/memory_plan.hpp"

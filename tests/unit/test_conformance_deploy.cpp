@@ -27,3 +27,10 @@ STRATA_CONFORMANCE("act_hardsigmoid", input<4, 5, 5> | hardsigmoid)
 STRATA_CONFORMANCE("act_mish", input<4, 5, 5> | mish)
 STRATA_CONFORMANCE("conv_bn_hardswish",
                    input<3, 6, 6> | conv<8, 3, ConvOpts{.padding = 1, .bias = false}> | batch_norm | hardswish)
+STRATA_CONFORMANCE("adaptive_avg_pool", input<4, 7, 5> | adaptive_avg_pool<3, 2>)
+STRATA_CONFORMANCE("adaptive_avg_pool_up", input<2, 3, 3> | adaptive_avg_pool<4>)
+STRATA_CONFORMANCE("upsample_nearest", input<3, 4, 5> | upsample<HW{2, 3}>)
+STRATA_CONFORMANCE("upsample_bilinear", input<3, 4, 5> | upsample<2, UpsampleOpts{.mode = Interp::bilinear}>)
+STRATA_CONFORMANCE("upsample_bilinear_align",
+                   input<3, 4, 5> |
+                       upsample<HW{3, 2}, UpsampleOpts{.mode = Interp::bilinear, .align_corners = true}>)

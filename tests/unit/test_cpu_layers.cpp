@@ -75,3 +75,57 @@ TEST_CASE("an activation after a conv fuses into it, whichever function it is") 
   const auto w = weights_of<Net>({{"0.weight", {1, 1, 1, 1}, {2.0f}}, {"0.bias", {1}, {-1.0f}}});
   check_near(run<Net>(w, {-1, 0, 1, 2}), {0, -1.0 / 3, 2.0 / 3, 3});
 }
+
+TEST_CASE("upsample nearest repeats each pixel by the scale factors") {
+  using Net = decltype(input<1, 2, 2> | upsample<HW{2, 3}> | flatten);
+  static_assert(Net::output_spec.shape == features(24));
+  check_near(run<Net>({1, 2, 3, 4}), {1, 1, 1, 2, 2, 2,  //
+                                      1, 1, 1, 2, 2, 2,  //
+                                      3, 3, 3, 4, 4, 4,  //
+                                      3, 3, 3, 4, 4, 4});
+}
+
+TEST_CASE("upsample bilinear, align_corners false: half-pixel centres, clamped at the edges") {
+  // 1-D from (a, b) by 2: sources −0.25→0, 0.25, 0.75, 1.25→ b: a, ¾a+¼b, ¼a+¾b, b. On the plane
+  // 2y + x (values 0, 1, 2, 3) that is 2·(0, .25, .75, 1)ᵧ + (0, .25, .75, 1)ₓ.
+  using Net = decltype(input<1, 2, 2> | upsample<2, UpsampleOpts{.mode = Interp::bilinear}> | flatten);
+  check_near(run<Net>({0, 1, 2, 3}), {0.0, 0.25, 0.75, 1.0,   //
+                                      0.5, 0.75, 1.25, 1.5,   //
+                                      1.5, 1.75, 2.25, 2.5,   //
+                                      2.0, 2.25, 2.75, 3.0});
+}
+
+TEST_CASE("upsample bilinear, align_corners true: corners coincide, scale (in-1)/(out-1)") {
+  // Rows 2 → 4: sources 0, 1/3, 2/3, 1; columns 3 → 6: sources 0, 0.4, 0.8, 1.2, 1.6, 2.
+  // On the plane 10y + x every output is 10·row source + column source.
+  using Net = decltype(input<1, 2, 3> |
+                       upsample<2, UpsampleOpts{.mode = Interp::bilinear, .align_corners = true}> |
+                       flatten);
+  const auto out = run<Net>({0, 1, 2, 10, 11, 12});
+  std::vector<double> want;
+  for (double y : {0.0, 1.0 / 3, 2.0 / 3, 1.0}) {
+    for (double x : {0.0, 0.4, 0.8, 1.2, 1.6, 2.0}) {
+      want.push_back(10 * y + x);
+    }
+  }
+  check_near(out, want);
+  CHECK(out[6 + 1] == doctest::Approx(10.0 / 3 + 0.4));  // row 1, column 1, by hand
+}
+
+TEST_CASE("adaptive_avg_pool: PyTorch's start and end indices, overlapping windows") {
+  // 5 rows → 3: [0, 2), [1, 4), [3, 5); 5 columns → 2: [0, 3), [2, 5). On the plane 5y + x the
+  // mean is 5·(0.5, 2, 3.5)ᵧ + (1, 3)ₓ.
+  using Net = decltype(input<1, 5, 5> | adaptive_avg_pool<3, 2> | flatten);
+  std::vector<float> x(25);
+  for (int i = 0; i < 25; ++i) {
+    x[static_cast<std::size_t>(i)] = static_cast<float>(i);
+  }
+  check_near(run<Net>(x), {3.5, 5.5, 11, 13, 18.5, 20.5});
+  // An output larger than the input repeats pixels: 2 → 3 takes [0, 1), [0, 2), [1, 2).
+  using Up = decltype(input<1, 1, 2> | adaptive_avg_pool<1, 3> | flatten);
+  check_near(run<Up>({2, 4}), {2, 3, 4});
+  // To 1x1 it is global average pooling.
+  using One = decltype(input<2, 3, 3> | adaptive_avg_pool<1>);
+  static_assert(One::graph.ops[0].kind == OpKind::global_avg_pool);
+  static_assert(Net::graph.ops[0].kind == OpKind::adaptive_avg_pool);
+}

@@ -105,6 +105,8 @@ class CpuEngine {
         case OpKind::global_avg_pool: cpu::global_avg_pool(op, xi, yo); break;
         case OpKind::softmax:
         case OpKind::log_softmax: cpu::softmax(op, xi, yo); break;
+        case OpKind::upsample: cpu::upsample(op, xi, yo); break;
+        case OpKind::adaptive_avg_pool: cpu::adaptive_avg_pool(op, xi, yo); break;
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "strata/layers/pool.hpp"
 #include "strata/pipeline/graph.hpp"
 
 namespace strata::cpu {
@@ -183,6 +184,82 @@ inline void global_avg_pool(const Op& op, const float* in, float* out) {
       acc += in[c * plane + i];
     }
     out[c] = static_cast<float>(acc / static_cast<double>(plane));
+  }
+}
+
+/// Where output pixel `dst` samples the input along one dimension for bilinear interpolation, as
+/// PyTorch's area_pixel_compute_source_index: with align_corners the corners coincide (scale
+/// (in−1)/(out−1)); without, pixel centres are scaled by 1/factor and the result clamped at 0.
+[[nodiscard]] inline double linear_source(int dst, int in_size, int out_size, int factor,
+                                          bool align_corners) {
+  if (align_corners) {
+    return out_size > 1 ? dst * static_cast<double>(in_size - 1) / (out_size - 1) : 0.0;
+  }
+  const double src = (dst + 0.5) / factor - 0.5;
+  return src < 0.0 ? 0.0 : src;
+}
+
+/// The two source indices and the second one's weight for output pixel `dst` (bilinear).
+struct LinearTap {
+  int i0 = 0;
+  int i1 = 0;
+  double w1 = 0.0;
+};
+[[nodiscard]] inline LinearTap linear_tap(int dst, int in_size, int out_size, int factor,
+                                          bool align_corners) {
+  const double src = linear_source(dst, in_size, out_size, factor, align_corners);
+  LinearTap t;
+  t.i0 = std::min(static_cast<int>(src), in_size - 1);
+  t.i1 = std::min(t.i0 + 1, in_size - 1);
+  t.w1 = src - t.i0;
+  return t;
+}
+
+/// Upsampling of one image by integer factors: nearest (source pixel ⌊dst/factor⌋) or bilinear.
+inline void upsample(const Op& op, const float* in, float* out) {
+  const LayerDesc& d = op.layer;
+  const Shape is = op.in_spec.shape;
+  const Shape os = op.out_spec.shape;
+  for (int c = 0; c < is.c; ++c) {
+    const float* src = in + static_cast<std::int64_t>(c) * is.h * is.w;
+    float* dst = out + static_cast<std::int64_t>(c) * os.h * os.w;
+    for (int oy = 0; oy < os.h; ++oy) {
+      const LinearTap ty = linear_tap(oy, is.h, os.h, d.scale.h, d.align_corners);
+      for (int ox = 0; ox < os.w; ++ox) {
+        if (d.interp == Interp::nearest) {
+          dst[oy * os.w + ox] = src[(oy / d.scale.h) * is.w + ox / d.scale.w];
+          continue;
+        }
+        const LinearTap tx = linear_tap(ox, is.w, os.w, d.scale.w, d.align_corners);
+        const double top = (1.0 - tx.w1) * src[ty.i0 * is.w + tx.i0] + tx.w1 * src[ty.i0 * is.w + tx.i1];
+        const double bottom = (1.0 - tx.w1) * src[ty.i1 * is.w + tx.i0] + tx.w1 * src[ty.i1 * is.w + tx.i1];
+        dst[oy * os.w + ox] = static_cast<float>((1.0 - ty.w1) * top + ty.w1 * bottom);
+      }
+    }
+  }
+}
+
+/// Adaptive average pooling of one image: output pixel (oy, ox) is the mean of the input's
+/// rows [⌊oy·H/OH⌋, ⌈(oy+1)·H/OH⌉) and columns likewise (adaptive_window).
+inline void adaptive_avg_pool(const Op& op, const float* in, float* out) {
+  const Shape is = op.in_spec.shape;
+  const Shape os = op.out_spec.shape;
+  for (int c = 0; c < is.c; ++c) {
+    const float* src = in + static_cast<std::int64_t>(c) * is.h * is.w;
+    for (int oy = 0; oy < os.h; ++oy) {
+      const HW rows = adaptive_window(oy, is.h, os.h);
+      for (int ox = 0; ox < os.w; ++ox) {
+        const HW cols = adaptive_window(ox, is.w, os.w);
+        double acc = 0.0;
+        for (int y = rows.h; y < rows.w; ++y) {
+          for (int x = cols.h; x < cols.w; ++x) {
+            acc += src[y * is.w + x];
+          }
+        }
+        out[(static_cast<std::int64_t>(c) * os.h + oy) * os.w + ox] =
+            static_cast<float>(acc / ((rows.w - rows.h) * (cols.w - cols.h)));
+      }
+    }
   }
 }
 

@@ -13,14 +13,18 @@ namespace strata {
 /// The kinds of leaf layer.
 enum class LayerKind : std::uint8_t {
   conv, batch_norm, activation, max_pool, avg_pool, global_avg_pool,
-  flatten, dense, softmax, log_softmax, dropout
+  flatten, dense, softmax, log_softmax, dropout, upsample, adaptive_avg_pool
 };
 
 /// The kinds of executed op after lowering (declared here, before the layer constants that
-/// share these names).
+/// share these names). New kinds go at the end: the CUDA backend runs the kinds up to `add`.
 enum class OpKind : std::uint8_t {
-  conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add
+  conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add,
+  upsample, adaptive_avg_pool
 };
+
+/// How upsample computes a new pixel: the nearest source pixel, or bilinear interpolation.
+enum class Interp : std::uint8_t { nearest, bilinear };
 
 /// Pointwise activation functions; `clip` covers relu6 (0, 6) and hardtanh. New functions go at
 /// the end: the CUDA backend's kernels mirror this list up to silu.
@@ -53,6 +57,10 @@ struct LayerDesc {
   float eps = 1e-5f;               ///< batch_norm
   int in_features = 0;             ///< dense: the declared input features (0: inferred)
   ActDesc act{};                   ///< activation
+  HW scale{1};                     ///< upsample: the integer scale factor (h, w)
+  Interp interp = Interp::nearest; ///< upsample
+  bool align_corners = false;      ///< upsample (bilinear)
+  HW out_size{1};                  ///< adaptive_avg_pool: the output's (H, W)
 };
 
 /// Why a layer rejects its input. `none` means it accepts it.

@@ -13,9 +13,9 @@
 namespace strata {
 
 [[nodiscard]] constexpr std::string_view op_kind_name(OpKind k) {
-  constexpr std::string_view names[] = {"conv",    "dense",           "batch_norm", "activation",
-                                        "max_pool", "avg_pool",       "global_avg_pool",
-                                        "softmax", "log_softmax",     "add"};
+  constexpr std::string_view names[] = {"conv",     "dense",    "batch_norm",      "activation",
+                                        "max_pool", "avg_pool", "global_avg_pool", "softmax",
+                                        "log_softmax", "add",   "upsample",        "adaptive_avg_pool"};
   return names[static_cast<int>(k)];
 }
 
@@ -40,6 +40,8 @@ namespace strata {
     case LayerKind::softmax: return "softmax";
     case LayerKind::log_softmax: return "log_softmax";
     case LayerKind::dropout: return "dropout";
+    case LayerKind::upsample: return "upsample";
+    case LayerKind::adaptive_avg_pool: return "adaptive_avg_pool";
   }
   return "?";
 }
@@ -347,6 +349,11 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
     case LayerKind::global_avg_pool: op.kind = OpKind::global_avg_pool; break;
     case LayerKind::softmax: op.kind = OpKind::softmax; break;
     case LayerKind::log_softmax: op.kind = OpKind::log_softmax; break;
+    case LayerKind::upsample: op.kind = OpKind::upsample; break;
+    case LayerKind::adaptive_avg_pool:
+      // To 1x1 it is global average pooling, which every backend runs.
+      op.kind = d.out_size == HW{1} ? OpKind::global_avg_pool : OpKind::adaptive_avg_pool;
+      break;
     default: break;
   }
   if (op.kind == OpKind::conv || op.kind == OpKind::dense) {

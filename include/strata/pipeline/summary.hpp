@@ -61,6 +61,19 @@ namespace strata {
         os << " ceil";
       }
       break;
+    case LayerKind::upsample:
+      os << " x" << d.scale.h;
+      if (d.scale.w != d.scale.h) {
+        os << "x" << d.scale.w;
+      }
+      os << (d.interp == Interp::nearest ? " nearest" : " bilinear");
+      if (d.align_corners) {
+        os << " align_corners";
+      }
+      break;
+    case LayerKind::adaptive_avg_pool:
+      os << " -> " << d.out_size.h << "x" << d.out_size.w;
+      break;
     case LayerKind::dense:
       os << " -> " << d.out_channels;
       if (!d.bias) {
