@@ -34,3 +34,19 @@ STRATA_CONFORMANCE("upsample_bilinear", input<3, 4, 5> | upsample<2, UpsampleOpt
 STRATA_CONFORMANCE("upsample_bilinear_align",
                    input<3, 4, 5> |
                        upsample<HW{3, 2}, UpsampleOpts{.mode = Interp::bilinear, .align_corners = true}>)
+STRATA_CONFORMANCE("concat_inception",
+                   input<3, 7, 7> | conv<8, 1> |
+                       concat(named<"b1">(conv<4, 1> | batch_norm | relu),
+                              named<"b2">(conv<4, 1> | relu | conv<6, 3, ConvOpts{.padding = 1}>),
+                              named<"b3">(max_pool<3, PoolOpts{.stride = 1, .padding = 1}> | conv<3, 1>),
+                              named<"b4">(identity)))
+STRATA_CONFORMANCE("concat_spp",
+                   input<3, 9, 9> | conv<4, 1> |
+                       concat(identity, max_pool<5, PoolOpts{.stride = 1, .padding = 2}>,
+                              max_pool<9, PoolOpts{.stride = 1, .padding = 4}>,
+                              max_pool<13, PoolOpts{.stride = 1, .padding = 6}>) |
+                       conv<5, 1>)
+STRATA_CONFORMANCE("concat_nested_flat",
+                   input<2, 5, 5> |
+                       concat(conv<3, 1>, concat(identity, avg_pool<3, PoolOpts{.stride = 1, .padding = 1}>)) |
+                       global_avg_pool | flatten | concat(dense<4>, identity))

@@ -129,3 +129,47 @@ TEST_CASE("adaptive_avg_pool: PyTorch's start and end indices, overlapping windo
   static_assert(One::graph.ops[0].kind == OpKind::global_avg_pool);
   static_assert(Net::graph.ops[0].kind == OpKind::adaptive_avg_pool);
 }
+
+TEST_CASE("concat: branches write their channel slices, the identity is copied, images stay apart") {
+  // Channels: x, then conv 1x1 → (2x + 1, −x), then the 3x3 max pool (stride 1, padding 1) of
+  // a 2x2 image, which is its maximum everywhere.
+  using Net = decltype(input<1, 2, 2> |
+                       concat(identity, conv<2, 1>, max_pool<3, PoolOpts{.stride = 1, .padding = 1}>) |
+                       flatten);
+  static_assert(Net::output_spec.shape == features(16));
+  static_assert(Net::graph.find_param("0.1.weight") == 0 && Net::graph.find_param("0.1.bias") == 1);
+  // The conv and the pool write into the output; only the identity needs a copy.
+  static_assert(Net::graph.num_ops == 3 && Net::graph.ops[2].kind == OpKind::copy);
+  static_assert(Net::graph.ops[2].label.view() == "0.copy0");
+  const auto w = weights_of<Net>({{"0.1.weight", {2, 1, 1, 1}, {2.0f, -1.0f}},
+                                  {"0.1.bias", {2}, {1.0f, 0.0f}}});
+  CpuEngine<Net> engine(w, 2);
+  std::vector<float> out(32, std::nanf(""));
+  engine.forward(std::vector<float>{1, 2, 3, 4, -1, -2, -3, -4}, out, 2);
+  check_near(std::vector<float>(out.begin(), out.begin() + 16),
+             {1, 2, 3, 4, 3, 5, 7, 9, -1, -2, -3, -4, 4, 4, 4, 4});
+  check_near(std::vector<float>(out.begin() + 16, out.end()),
+             {-1, -2, -3, -4, -1, -3, -5, -7, 1, 2, 3, 4, -1, -1, -1, -1});
+}
+
+TEST_CASE("concat: nested, of flat features, and as a residual's main branch") {
+  // A nested concat's slices move into the outer output: (x, (x, 3x)) with conv 1x1 weight 3.
+  using Nested = decltype(input<1, 1, 2> | concat(identity, concat(identity, conv<1, 1>)) | flatten);
+  const auto wn = weights_of<Nested>({{"0.1.1.weight", {1, 1, 1, 1}, {3.0f}}, {"0.1.1.bias", {1}, {0.0f}}});
+  check_near(run<Nested>(wn, {1, 2}), {1, 2, 1, 2, 3, 6});
+  // Flat features: (dense(x), x).
+  using Flat = decltype(input<2, 1, 1> | flatten | concat(dense<1>, identity));
+  const auto wf = weights_of<Flat>({{"1.0.weight", {1, 2}, {1.0f, 10.0f}}, {"1.0.bias", {1}, {0.5f}}});
+  check_near(run<Flat>(wf, {2, 3}), {32.5, 2, 3});
+  // A concat as a residual's main branch: the add reads the assembled output.
+  using Res = decltype(input<1, 1, 2> | conv<2, 1> |
+                       residual<relu>(concat(conv<1, 1>, conv<1, 1>)) | flatten);
+  const auto wr = weights_of<Res>({{"0.weight", {2, 1, 1, 1}, {1.0f, 1.0f}},
+                                   {"0.bias", {2}, {0.0f, 0.0f}},
+                                   {"1.0.weight", {1, 2, 1, 1}, {1.0f, 0.0f}},
+                                   {"1.0.bias", {1}, {0.0f}},
+                                   {"1.1.weight", {1, 2, 1, 1}, {-2.0f, 0.0f}},
+                                   {"1.1.bias", {1}, {0.0f}}});
+  // y = (x, x); main = (x, −2x); out = relu(main + y) = (relu(2x), relu(−x)).
+  check_near(run<Res>(wr, {1, -3}), {2, 0, 0, 3});
+}

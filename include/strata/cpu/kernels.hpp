@@ -263,6 +263,11 @@ inline void adaptive_avg_pool(const Op& op, const float* in, float* out) {
   }
 }
 
+/// One image copied (into its channel slice of a concat's output).
+inline void copy(const Op& op, const float* in, float* out) {
+  std::copy(in, in + op.in_spec.shape.numel(), out);
+}
+
 /// softmax / log_softmax over channels (features), per pixel for a (C,H,W) input.
 inline void softmax(const Op& op, const float* in, float* out) {
   const Shape s = op.in_spec.shape;

@@ -115,10 +115,15 @@ struct NetStorage {
   static constexpr const auto& plan = Network::template plan_for<P, layout>;
 
   /// Whether this backend runs every op: the op kinds up to `add` and activations up to `silu`
-  /// (later ones, e.g. hardswish, run on CpuEngine only so far).
+  /// (later ones, e.g. hardswish, run on CpuEngine only so far), and no concat (channel slices).
   static constexpr bool supported() {
     for (int i = 0; i < graph.num_ops; ++i) {
       if (graph.ops[i].kind > OpKind::add || graph.ops[i].act.kind > Act::silu) {
+        return false;
+      }
+    }
+    for (int t = 0; t < graph.num_tensors; ++t) {
+      if (graph.tensors[t].view_of >= 0) {
         return false;
       }
     }

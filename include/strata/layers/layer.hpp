@@ -20,7 +20,8 @@ enum class LayerKind : std::uint8_t {
 /// share these names). New kinds go at the end: the CUDA backend runs the kinds up to `add`.
 enum class OpKind : std::uint8_t {
   conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add,
-  upsample, adaptive_avg_pool
+  upsample, adaptive_avg_pool,
+  copy  ///< a tensor copied into its channel slice of a concat's output
 };
 
 /// How upsample computes a new pixel: the nearest source pixel, or bilinear interpolation.
@@ -72,6 +73,7 @@ enum class Problem : std::uint8_t {
   needs_flat_input,           ///< dense fed a (C,H,W) tensor: flatten first
   in_features_mismatch,       ///< dense: declared in_features differ from the input's
   branches_disagree,          ///< residual: main and shortcut outputs differ
+  concat_branches_disagree,   ///< concat: branch outputs differ in H×W (or flat and not)
 };
 
 /// One parameter tensor of a layer: the name's last part ("weight"), its dims, whether it is a
