@@ -21,6 +21,7 @@
 #include "strata/pipeline/memory_plan.hpp"
 #include "strata/pipeline/node.hpp"
 #include "strata/pipeline/pipeline.hpp"
+#include "strata/pipeline/squeeze_excite.hpp"
 #include "strata/pipeline/summary.hpp"
 #include "strata/weights/fold.hpp"
 #include "strata/weights/safetensors.hpp"

@@ -50,3 +50,7 @@ STRATA_CONFORMANCE("concat_nested_flat",
                    input<2, 5, 5> |
                        concat(conv<3, 1>, concat(identity, avg_pool<3, PoolOpts{.stride = 1, .padding = 1}>)) |
                        global_avg_pool | flatten | concat(dense<4>, identity))
+STRATA_CONFORMANCE("squeeze_excite", input<8, 5, 5> | named<"">(squeeze_excite<8, 4>))
+STRATA_CONFORMANCE("squeeze_excite_mobilenet",
+                   input<4, 5, 5> | conv<16, 1, ConvOpts{.bias = false}> | batch_norm | hardswish |
+                       squeeze_excite<16, 8, relu, hardsigmoid> | conv<6, 1>)

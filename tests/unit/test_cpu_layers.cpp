@@ -173,3 +173,29 @@ TEST_CASE("concat: nested, of flat features, and as a residual's main branch") {
   // y = (x, x); main = (x, −2x); out = relu(main + y) = (relu(2x), relu(−x)).
   check_near(run<Res>(wr, {1, -3}), {2, 0, 0, 3});
 }
+
+TEST_CASE("multiply: a (C,1,1) gate scales each channel") {
+  // Gate = conv 1x1 (2 → 2) of the per-channel means; x = channel 0 (1, 3), channel 1 (2, 6):
+  // means (2, 4); gate = (0.5·2, 1·4 − 1) = (1, 3) → out (1, 3, 6, 18).
+  using Net = decltype(input<2, 1, 2> | multiply(global_avg_pool | conv<2, 1>) | flatten);
+  static_assert(Net::graph.find_param("0.1.weight") == 0);
+  static_assert(Net::graph.ops[Net::graph.num_ops - 1].kind == OpKind::multiply);
+  static_assert(Net::graph.ops[Net::graph.num_ops - 1].label.view() == "multiply0+mul");
+  const auto w = weights_of<Net>({{"0.1.weight", {2, 2, 1, 1}, {0.5f, 0.0f, 0.0f, 1.0f}},
+                                  {"0.1.bias", {2}, {0.0f, -1.0f}}});
+  check_near(run<Net>(w, {1, 3, 2, 6}), {1, 3, 6, 18});
+}
+
+TEST_CASE("squeeze_excite: torchvision's SqueezeExcitation, with hardsigmoid as in MobileNetV3") {
+  using Net = decltype(input<2, 1, 2> | named<"">(squeeze_excite<2, 1, relu, hardsigmoid>) | flatten);
+  static_assert(Net::graph.num_params == 4);
+  static_assert(Net::graph.find_param("fc1.weight") == 0 && Net::graph.find_param("fc1.bias") == 1);
+  static_assert(Net::graph.find_param("fc2.weight") == 2 && Net::graph.find_param("fc2.bias") == 3);
+  // means (2, 4); fc1 = relu(2 + 4 − 3) = 3; fc2 = (1·3 − 3, 2·3 − 3) = (0, 3);
+  // hardsigmoid → (0.5, 1); out = (0.5, 1.5, 2, 6).
+  const auto w = weights_of<Net>({{"fc1.weight", {1, 2, 1, 1}, {1.0f, 1.0f}},
+                                  {"fc1.bias", {1}, {-3.0f}},
+                                  {"fc2.weight", {2, 1, 1, 1}, {1.0f, 2.0f}},
+                                  {"fc2.bias", {2}, {-3.0f, -3.0f}}});
+  check_near(run<Net>(w, {1, 3, 2, 6}), {0.5, 1.5, 2, 6});
+}

@@ -120,6 +120,7 @@ class CpuEngine {
         case OpKind::upsample: cpu::upsample(op, xi, yo); break;
         case OpKind::adaptive_avg_pool: cpu::adaptive_avg_pool(op, xi, yo); break;
         case OpKind::copy: cpu::copy(op, xi, yo); break;
+        case OpKind::multiply: cpu::channel_scale(op, xi, ri, yo); break;
       }
     }
   }

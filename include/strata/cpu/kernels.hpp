@@ -263,6 +263,17 @@ inline void adaptive_avg_pool(const Op& op, const float* in, float* out) {
   }
 }
 
+/// A channel gate on one image: out (C,H,W) = x · gate, the gate (C) broadcast over H and W.
+inline void channel_scale(const Op& op, const float* x, const float* gate, float* out) {
+  const Shape s = op.in_spec.shape;
+  const std::int64_t plane = static_cast<std::int64_t>(s.h) * s.w;
+  for (int c = 0; c < s.c; ++c) {
+    for (std::int64_t i = 0; i < plane; ++i) {
+      out[c * plane + i] = x[c * plane + i] * gate[c];
+    }
+  }
+}
+
 /// One image copied (into its channel slice of a concat's output).
 inline void copy(const Op& op, const float* in, float* out) {
   std::copy(in, in + op.in_spec.shape.numel(), out);

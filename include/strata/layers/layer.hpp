@@ -21,7 +21,8 @@ enum class LayerKind : std::uint8_t {
 enum class OpKind : std::uint8_t {
   conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add,
   upsample, adaptive_avg_pool,
-  copy  ///< a tensor copied into its channel slice of a concat's output
+  copy,     ///< a tensor copied into its channel slice of a concat's output
+  multiply  ///< x (C,H,W) times a gate (C,1,1), per channel
 };
 
 /// How upsample computes a new pixel: the nearest source pixel, or bilinear interpolation.
@@ -74,6 +75,7 @@ enum class Problem : std::uint8_t {
   in_features_mismatch,       ///< dense: declared in_features differ from the input's
   branches_disagree,          ///< residual: main and shortcut outputs differ
   concat_branches_disagree,   ///< concat: branch outputs differ in H×W (or flat and not)
+  gate_shape_mismatch,        ///< multiply: the gate is not (C,1,1) for a (C,H,W) input
 };
 
 /// One parameter tensor of a layer: the name's last part ("weight"), its dims, whether it is a

@@ -16,7 +16,7 @@ namespace strata {
   constexpr std::string_view names[] = {"conv",     "dense",    "batch_norm",      "activation",
                                         "max_pool", "avg_pool", "global_avg_pool", "softmax",
                                         "log_softmax", "add",   "upsample",        "adaptive_avg_pool",
-                                        "copy"};
+                                        "copy",     "multiply"};
   return names[static_cast<int>(k)];
 }
 
@@ -189,6 +189,10 @@ template <class M, class S, ActDesc P>
 struct NodeCounts<Residual<M, S, P>> {
   static constexpr GraphCounts value =
       NodeCounts<M>::value + NodeCounts<S>::value + GraphCounts{1, 0, 1, 1};
+};
+template <class G>
+struct NodeCounts<Multiply<G>> {
+  static constexpr GraphCounts value = NodeCounts<G>::value + GraphCounts{1, 0, 1, 1};
 };
 // A row, the output, and for each branch at most a copy op and its slice.
 template <class... Bs>
@@ -491,6 +495,27 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
     return visit_chain(g, in, ctx, static_cast<N*>(nullptr));
   } else if constexpr (is_concat_v<N>) {
     return visit_concat(g, in, ctx, static_cast<N*>(nullptr));
+  } else if constexpr (is_multiply_v<N>) {
+    return [&]<class Gate>(Multiply<Gate>*) {
+      const int row = g.num_rows++;
+      const int params_before = g.num_params;
+      const int ops_before = g.num_ops;
+      // The gate reads the block's input, and so does the product: nothing at the start of the
+      // gate may fuse into the op that produced it.
+      g.tensors[in.tensor].uses += 1;
+      const Val gate = visit<Gate>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
+      Op op{};
+      op.kind = OpKind::multiply;
+      op.label = label_name(ctx, "multiply");  // "multiply3+mul", "block.2+mul"
+      op.label.append("+mul");
+      op.named_label = ctx.part == NamePart::named;
+      op.flops = in.spec.shape.numel();
+      const Val out = add_op(g, op, in, in.spec, gate.tensor);
+      set_composite_row(
+          g, row, LayerRow{ctx.path(), "multiply", {}, true, ctx.depth, in.spec, out.spec, params_before},
+          ops_before);
+      return out;
+    }(static_cast<N*>(nullptr));
   } else if constexpr (is_named_v<N>) {
     return [&]<class Inner>(Inner*) {
       const Ctx named_ctx{ctx.parent, Name(N::name), NamePart::named, ctx.depth};

@@ -18,6 +18,8 @@ template <int... Dims>
 struct main_branch_output {};
 template <int... Dims>
 struct shortcut_output {};
+template <int... Dims>
+struct gate_output {};
 
 template <template <int...> class T, int Rank, int C, int H, int W>
 struct shape_as {
@@ -104,6 +106,25 @@ struct Infer<Residual<M, S, P>, In> {
   using branch_outputs = typename failed::branch_outputs;
 };
 
+template <class G, TensorSpec In>
+struct Infer<Multiply<G>, In> {
+ private:
+  using IG = Infer<G, In>;
+  static constexpr bool gate_failed = IG::problem != Problem::none;
+
+ public:
+  static constexpr Problem problem =
+      gate_failed ? IG::problem
+                  : (!In.shape.flat() && IG::out.shape == chw(In.shape.c, 1, 1)
+                         ? Problem::none
+                         : Problem::gate_shape_mismatch);
+  static constexpr TensorSpec out = In;
+  using culprit = std::conditional_t<gate_failed, typename IG::culprit, Multiply<G>>;
+  static constexpr TensorSpec culprit_in = gate_failed ? IG::culprit_in : In;
+  static constexpr TensorSpec other = gate_failed ? IG::other : IG::out;
+  using branch_outputs = typename IG::branch_outputs;
+};
+
 namespace detail {
 /// The first of `Is` whose problem is not none, or the last.
 template <class I, class... Is>
@@ -185,6 +206,9 @@ struct shape_error {
   static_assert(P != Problem::branches_disagree,
                 "strata: residual: the main branch and the shortcut produce different shapes "
                 "(see Stage, main_branch_output and shortcut_output below)");
+  static_assert(P != Problem::gate_shape_mismatch,
+                "strata: multiply: the gate branch must produce one value per channel, (C, 1, 1), "
+                "for a (C, H, W) input (see Stage, input and gate_output below)");
   static_assert(P != Problem::concat_branches_disagree,
                 "strata: concat: the branches produce different heights and widths, or flat and "
                 "(C,H,W) outputs (see Stage and branch_outputs below: every branch's output)");
@@ -196,6 +220,10 @@ constexpr void report() {
   if constexpr (I::problem == Problem::concat_branches_disagree) {
     [[maybe_unused]] shape_error<I::problem, stage<StageIndex>, typename I::culprit,
                                  typename I::branch_outputs, void> e;
+  } else if constexpr (I::problem == Problem::gate_shape_mismatch) {
+    [[maybe_unused]] shape_error<I::problem, stage<StageIndex>, typename I::culprit,
+                                 STRATA_DIAG_SHAPE(input, I::culprit_in.shape),
+                                 STRATA_DIAG_SHAPE(gate_output, I::other.shape)> e;
   } else if constexpr (I::problem == Problem::branches_disagree) {
     [[maybe_unused]] shape_error<I::problem, stage<StageIndex>, typename I::culprit,
                                  STRATA_DIAG_SHAPE(main_branch_output, I::culprit_in.shape),

@@ -45,6 +45,11 @@ struct Residual : NodeBase {};
 template <class... Branches>
 struct Concat : NodeBase {};
 
+/// out = x · Gate(x), the gate (C,1,1) broadcast over H and W: a channel gate such as
+/// squeeze-and-excitation. The gate's children are named directly under the block.
+template <class Gate>
+struct Multiply : NodeBase {};
+
 template <class T>
 inline constexpr bool is_chain_v = false;
 template <class... Ns>
@@ -63,10 +68,15 @@ inline constexpr bool is_concat_v = false;
 template <class... Bs>
 inline constexpr bool is_concat_v<Concat<Bs...>> = true;
 
+template <class T>
+inline constexpr bool is_multiply_v = false;
+template <class G>
+inline constexpr bool is_multiply_v<Multiply<G>> = true;
+
 /// Anything that can stand on the right of `|`: a leaf layer or a composite node.
 template <class T>
 concept Node = LeafLayer<T> || is_chain_v<T> || is_named_v<T> || is_residual_v<T> ||
-               is_concat_v<T> || std::is_same_v<T, Identity>;
+               is_concat_v<T> || is_multiply_v<T> || std::is_same_v<T, Identity>;
 
 namespace diag {
 /// Shown in the diagnostics when the right of `|` is not a Strata layer.
@@ -169,6 +179,14 @@ constexpr auto concat(Bs...) {
   } else {
     return Concat<Identity>{};  // reported above; nothing cascades
   }
+}
+
+/// A channel gate: out = x · gate(x), where the gate branch reads x and produces (C,1,1), e.g.
+/// `multiply(global_avg_pool | conv<4, 1> | relu | conv<16, 1> | sigmoid)` on 16 channels.
+template <class G>
+  requires Node<G>
+constexpr Multiply<G> multiply(G) {
+  return {};
 }
 
 }  // namespace strata
