@@ -10,6 +10,7 @@
 #include "strata/layers/activation.hpp"
 #include "strata/layers/batch_norm.hpp"
 #include "strata/layers/conv.hpp"
+#include "strata/layers/conv_transpose.hpp"
 #include "strata/layers/dense.hpp"
 #include "strata/layers/flatten.hpp"
 #include "strata/layers/layer.hpp"

@@ -54,3 +54,13 @@ STRATA_CONFORMANCE("squeeze_excite", input<8, 5, 5> | named<"">(squeeze_excite<8
 STRATA_CONFORMANCE("squeeze_excite_mobilenet",
                    input<4, 5, 5> | conv<16, 1, ConvOpts{.bias = false}> | batch_norm | hardswish |
                        squeeze_excite<16, 8, relu, hardsigmoid> | conv<6, 1>)
+STRATA_CONFORMANCE("conv_transpose_unet", input<4, 5, 5> | conv_transpose<3, 2, ConvTransposeOpts{.stride = 2}>)
+STRATA_CONFORMANCE("conv_transpose_full",
+                   input<4, 5, 4> |
+                       conv_transpose<6, HW{3, 2},
+                                      ConvTransposeOpts{.stride = HW{2, 3}, .padding = HW{1, 0},
+                                                        .output_padding = HW{1, 2}, .dilation = HW{2, 1},
+                                                        .groups = 2, .bias = false}>)
+STRATA_CONFORMANCE("conv_transpose_bn_relu",
+                   input<3, 4, 4> | conv_transpose<5, 3, ConvTransposeOpts{.stride = 2, .padding = 1}> |
+                       batch_norm | relu)

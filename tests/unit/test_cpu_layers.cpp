@@ -199,3 +199,38 @@ TEST_CASE("squeeze_excite: torchvision's SqueezeExcitation, with hardsigmoid as 
                                   {"fc2.bias", {2}, {-3.0f, -3.0f}}});
   check_near(run<Net>(w, {1, 3, 2, 6}), {0.5, 1.5, 2, 6});
 }
+
+TEST_CASE("conv_transpose: stride, padding and output_padding by hand") {
+  // Kernel 2, stride 2: each input pixel stamps x·w into its own 2x2 block.
+  using Up = decltype(input<1, 2, 2> | conv_transpose<1, 2, ConvTransposeOpts{.stride = 2}> | flatten);
+  static_assert(Up::graph.params[0].spec.dims[0] == 1 && Up::graph.params[0].spec.dims[1] == 1);
+  const auto wu = weights_of<Up>({{"0.weight", {1, 1, 2, 2}, {1, 10, 100, 1000}}, {"0.bias", {1}, {0}}});
+  check_near(run<Up>(wu, {1, 2, 3, 4}), {1, 10, 2, 20, 100, 1000, 200, 2000,  //
+                                         3, 30, 4, 40, 300, 3000, 400, 4000});
+  // Kernel 3 of ones, stride 2, padding 1, output_padding 1: (2 − 1)·2 − 2 + 2 + 1 + 1 = 4. Output
+  // row oy gathers input rows iy with 2·iy − 1 + ky = oy: row 0 ← {0}, 1 ← {0, 1}, 2, 3 ← {1}.
+  using Pad = decltype(input<1, 2, 2> |
+                       conv_transpose<1, 3, ConvTransposeOpts{.stride = 2, .padding = 1, .output_padding = 1,
+                                                              .bias = false}> |
+                       flatten);
+  static_assert(Pad::output_spec.shape == features(16));
+  const auto wp = weights_of<Pad>({{"0.weight", {1, 1, 3, 3}, std::vector<float>(9, 1.0f)}});
+  check_near(run<Pad>(wp, {1, 2, 3, 4}), {1, 3, 2, 2, 4, 10, 6, 6, 3, 7, 4, 4, 3, 7, 4, 4});
+}
+
+TEST_CASE("conv_transpose: groups, and batch_norm folded into it") {
+  // 2 groups, 2 → 4 channels, 1x1: weight (2, 2, 1, 1) = ci0 → (1, 2), ci1 → (3, 4). On x = (1, 2):
+  // (1, 2, 6, 8); batch_norm (mean 1, 0, 0, 0; var 4, 1, 1, 1; γ 1, 2, 1, 1; β 0, 0, 0, 0.5)
+  // → (0, 4, 6, 8.5).
+  using Net = decltype(input<2, 1, 1> | conv_transpose<4, 1, ConvTransposeOpts{.groups = 2, .bias = false}> |
+                       batch_norm | flatten);
+  static_assert(Net::graph.num_ops == 1 && Net::graph.ops[0].bn >= 0);
+  static_assert(Net::graph.ops[0].label.view() == "conv_transpose0+bn1");
+  const float e = 1e-5f;
+  const auto w = weights_of<Net>({{"0.weight", {2, 2, 1, 1}, {1, 2, 3, 4}},
+                                  {"1.weight", {4}, {1, 2, 1, 1}},
+                                  {"1.bias", {4}, {0, 0, 0, 0.5f}},
+                                  {"1.running_mean", {4}, {1, 0, 0, 0}},
+                                  {"1.running_var", {4}, {4 - e, 1 - e, 1 - e, 1 - e}}});
+  check_near(run<Net>(w, {1, 2}), {0, 4, 6, 8.5});
+}

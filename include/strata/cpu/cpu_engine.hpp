@@ -121,6 +121,9 @@ class CpuEngine {
         case OpKind::adaptive_avg_pool: cpu::adaptive_avg_pool(op, xi, yo); break;
         case OpKind::copy: cpu::copy(op, xi, yo); break;
         case OpKind::multiply: cpu::channel_scale(op, xi, ri, yo); break;
+        case OpKind::conv_transpose:
+          cpu::conv_transpose(op, xi, p.weight.data(), p.bias.data(), yo);
+          break;
       }
     }
   }

@@ -102,6 +102,50 @@ inline void conv(const Op& op, const float* in, const float* weight, const float
   }
 }
 
+/// Transposed convolution of one image: in (C,H,W) → out (O,OH,OW), weight (C, O/g, kh, kw),
+/// bias (O): input pixel (iy, ix) adds w·x to output (iy·s − p + ky·d, ix·s − p + kx·d); then
+/// the activation.
+inline void conv_transpose(const Op& op, const float* in, const float* weight, const float* bias,
+                           float* out) {
+  const LayerDesc& d = op.layer;
+  const Shape is = op.in_spec.shape;
+  const Shape os = op.out_spec.shape;
+  const int cpg = is.c / d.groups;
+  const int opg = d.out_channels / d.groups;
+  const std::int64_t plane = static_cast<std::int64_t>(os.h) * os.w;
+  for (int o = 0; o < os.c; ++o) {
+    std::fill(out + o * plane, out + (o + 1) * plane, bias[o]);
+  }
+  for (int ci = 0; ci < is.c; ++ci) {
+    const int g = ci / cpg;
+    const float* src = in + static_cast<std::int64_t>(ci) * is.h * is.w;
+    for (int j = 0; j < opg; ++j) {
+      float* dst = out + (g * opg + j) * plane;
+      const float* w = weight + (static_cast<std::int64_t>(ci) * opg + j) * d.kernel.h * d.kernel.w;
+      for (int ky = 0; ky < d.kernel.h; ++ky) {
+        for (int kx = 0; kx < d.kernel.w; ++kx) {
+          const float wv = w[ky * d.kernel.w + kx];
+          for (int iy = 0; iy < is.h; ++iy) {
+            const int oy = iy * d.stride.h - d.padding.h + ky * d.dilation.h;
+            if (oy < 0 || oy >= os.h) {
+              continue;
+            }
+            for (int ix = 0; ix < is.w; ++ix) {
+              const int ox = ix * d.stride.w - d.padding.w + kx * d.dilation.w;
+              if (ox >= 0 && ox < os.w) {
+                dst[oy * os.w + ox] += wv * src[iy * is.w + ix];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  for (std::int64_t i = 0; i < os.c * plane; ++i) {
+    out[i] = activate(op.act, out[i]);
+  }
+}
+
 /// Fully connected layer of one image: in (K) → out (N) = act(W·in + b), W (N, K).
 inline void dense(const Op& op, const float* in, const float* weight, const float* bias, float* out) {
   const int k = op.in_spec.shape.c;

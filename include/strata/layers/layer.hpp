@@ -13,7 +13,7 @@ namespace strata {
 /// The kinds of leaf layer.
 enum class LayerKind : std::uint8_t {
   conv, batch_norm, activation, max_pool, avg_pool, global_avg_pool,
-  flatten, dense, softmax, log_softmax, dropout, upsample, adaptive_avg_pool
+  flatten, dense, softmax, log_softmax, dropout, upsample, adaptive_avg_pool, conv_transpose
 };
 
 /// The kinds of executed op after lowering (declared here, before the layer constants that
@@ -22,7 +22,8 @@ enum class OpKind : std::uint8_t {
   conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add,
   upsample, adaptive_avg_pool,
   copy,     ///< a tensor copied into its channel slice of a concat's output
-  multiply  ///< x (C,H,W) times a gate (C,1,1), per channel
+  multiply,  ///< x (C,H,W) times a gate (C,1,1), per channel
+  conv_transpose
 };
 
 /// How upsample computes a new pixel: the nearest source pixel, or bilinear interpolation.
@@ -63,6 +64,7 @@ struct LayerDesc {
   Interp interp = Interp::nearest; ///< upsample
   bool align_corners = false;      ///< upsample (bilinear)
   HW out_size{1};                  ///< adaptive_avg_pool: the output's (H, W)
+  HW output_padding{0};            ///< conv_transpose
 };
 
 /// Why a layer rejects its input. `none` means it accepts it.
@@ -76,6 +78,8 @@ enum class Problem : std::uint8_t {
   branches_disagree,          ///< residual: main and shortcut outputs differ
   concat_branches_disagree,   ///< concat: branch outputs differ in H×W (or flat and not)
   gate_shape_mismatch,        ///< multiply: the gate is not (C,1,1) for a (C,H,W) input
+  transpose_groups_do_not_divide_input,  ///< conv_transpose: input channels % groups != 0
+  transpose_no_output,        ///< conv_transpose: the padding leaves an output of size <= 0
 };
 
 /// One parameter tensor of a layer: the name's last part ("weight"), its dims, whether it is a

@@ -16,7 +16,7 @@ namespace strata {
   constexpr std::string_view names[] = {"conv",     "dense",    "batch_norm",      "activation",
                                         "max_pool", "avg_pool", "global_avg_pool", "softmax",
                                         "log_softmax", "add",   "upsample",        "adaptive_avg_pool",
-                                        "copy",     "multiply"};
+                                        "copy",     "multiply", "conv_transpose"};
   return names[static_cast<int>(k)];
 }
 
@@ -43,6 +43,7 @@ namespace strata {
     case LayerKind::dropout: return "dropout";
     case LayerKind::upsample: return "upsample";
     case LayerKind::adaptive_avg_pool: return "adaptive_avg_pool";
+    case LayerKind::conv_transpose: return "conv_transpose";
   }
   return "?";
 }
@@ -319,10 +320,11 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
     // batch_norm folds into a conv's weights, so only before any residual add or activation;
     // an activation applies last, so it may also follow a fused (or stand-alone) add.
     const bool no_act = p->act.kind == Act::none;
+    const bool conv_like = p->kind == OpKind::conv || p->kind == OpKind::conv_transpose;
     const bool fuse_bn =
-        d.kind == LayerKind::batch_norm && p->kind == OpKind::conv && p->bn < 0 && no_act && p->in2 < 0;
+        d.kind == LayerKind::batch_norm && conv_like && p->bn < 0 && no_act && p->in2 < 0;
     const bool fuse_act = d.kind == LayerKind::activation && no_act &&
-                          (p->kind == OpKind::conv || p->kind == OpKind::dense ||
+                          (conv_like || p->kind == OpKind::dense ||
                            p->kind == OpKind::batch_norm || p->kind == OpKind::add);
     if (fuse_bn || fuse_act) {
       if (fuse_bn) {
@@ -368,13 +370,14 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
     case LayerKind::softmax: op.kind = OpKind::softmax; break;
     case LayerKind::log_softmax: op.kind = OpKind::log_softmax; break;
     case LayerKind::upsample: op.kind = OpKind::upsample; break;
+    case LayerKind::conv_transpose: op.kind = OpKind::conv_transpose; break;
     case LayerKind::adaptive_avg_pool:
       // To 1x1 it is global average pooling, which every backend runs.
       op.kind = d.out_size == HW{1} ? OpKind::global_avg_pool : OpKind::adaptive_avg_pool;
       break;
     default: break;
   }
-  if (op.kind == OpKind::conv || op.kind == OpKind::dense) {
+  if (op.kind == OpKind::conv || op.kind == OpKind::dense || op.kind == OpKind::conv_transpose) {
     op.weight = first_param;
     op.bias = d.bias ? first_param + 1 : -1;
   }

@@ -206,6 +206,12 @@ struct shape_error {
   static_assert(P != Problem::branches_disagree,
                 "strata: residual: the main branch and the shortcut produce different shapes "
                 "(see Stage, main_branch_output and shortcut_output below)");
+  static_assert(P != Problem::transpose_groups_do_not_divide_input,
+                "strata: conv_transpose: groups must divide the input channels "
+                "(see Stage, Layer and input below)");
+  static_assert(P != Problem::transpose_no_output,
+                "strata: conv_transpose: the padding leaves no output "
+                "(see Stage, Layer and input below)");
   static_assert(P != Problem::gate_shape_mismatch,
                 "strata: multiply: the gate branch must produce one value per channel, (C, 1, 1), "
                 "for a (C, H, W) input (see Stage, input and gate_output below)");

@@ -40,9 +40,11 @@ namespace strata {
   };
   switch (d.kind) {
     case LayerKind::conv:
+    case LayerKind::conv_transpose:
       os << " " << d.kernel.h << "x" << d.kernel.w;
       hw("s", d.stride, 1);
       hw("p", d.padding, 0);
+      hw("op", d.output_padding, 0);
       hw("d", d.dilation, 1);
       if (d.groups != 1) {
         os << " g" << d.groups;
