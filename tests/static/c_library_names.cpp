@@ -14,9 +14,10 @@
 using namespace strata;
 
 constexpr auto every_layer = input<3, 8, 8> | conv<8, 3, ConvOpts{.padding = 1}> | batch_norm
+    | conv_transpose<8, 1> | concat(identity, relu) | multiply(global_avg_pool) | squeeze_excite<16, 4>
     | relu | leaky_relu<0.1f> | relu6 | clip<-1.0f, 1.0f> | sigmoid | tanh | elu<1.0f> | gelu
-    | gelu_tanh | silu | dropout<0.5f> | max_pool<2> | avg_pool<2> | batch_norm_eps<1e-3f>
-    | global_avg_pool | flatten | dense<4> | softmax;
+    | gelu_tanh | silu | hardswish | hardsigmoid | mish | dropout<0.5f> | max_pool<2> | avg_pool<2> | batch_norm_eps<1e-3f>
+    | upsample<2> | adaptive_avg_pool<3> | global_avg_pool | flatten | dense<4> | softmax;
 constexpr auto composites = input<2, 4, 4> | named<"act">(tanh) | conv<2, 1> | tanh
     | residual(conv<2, 1> | tanh) | tanh | residual<relu>(conv<2, 1>, conv<2, 1>) | flatten
     | dense<3> | log_softmax;

@@ -2,44 +2,15 @@
 // PyTorch) holds a module's state_dict, an input and PyTorch's output; the same network declared
 // in the DSL, loaded from that state_dict and run on the CPU reference must match it to a
 // relative error below 1e-5.
-#include <doctest/doctest.h>
-
-#include <cmath>
-#include <string>
-
 #include <strata/models/mnist_cnn.hpp>
 #include <strata/models/resnet.hpp>
-#include <strata/strata.hpp>
+
+#include "unit/conformance.hpp"
 
 using namespace strata;
+using strata::testing::run_case;
 
 namespace {
-
-const std::string fixtures = STRATA_FIXTURES_DIR;
-
-/// Loads `<name>.weights.safetensors` into Net, runs `<name>.io.safetensors`'s input and returns
-/// ‖strata − pytorch‖ / ‖pytorch‖.
-template <class Net>
-double run_case(const std::string& name) {
-  const auto weights = Weights<Net>::load(fixtures + "/" + name + ".weights.safetensors");
-  const auto io = SafetensorsFile::open(fixtures + "/" + name + ".io.safetensors");
-  const TensorInfo* in_info = io.find("input");
-  const TensorInfo* out_info = io.find("output");
-  REQUIRE(in_info != nullptr);
-  REQUIRE(out_info != nullptr);
-  const std::vector<float> in = io.to_f32(*in_info);
-  const std::vector<float> expected = io.to_f32(*out_info);
-  const int batch = static_cast<int>(in_info->shape.at(0));
-  REQUIRE(in.size() == static_cast<std::size_t>(batch * Net::input_spec.shape.numel()));
-  REQUIRE(expected.size() == static_cast<std::size_t>(batch * Net::output_spec.shape.numel()));
-  CpuEngine<Net> engine(weights, batch);
-  std::vector<float> out(expected.size(), std::nanf(""));
-  engine.forward(in, out, batch);
-  for (float v : out) {
-    REQUIRE(std::isfinite(v));
-  }
-  return relative_error(out, expected);
-}
 
 #define STRATA_CONFORMANCE(name, ...)                       \
   TEST_CASE("matches PyTorch: " name) {                     \

@@ -75,15 +75,27 @@ class CpuEngine {
   [[nodiscard]] std::span<const float> arena() const { return arena_; }
 
  private:
+  /// Where tensor `t` starts at batch `batch`; a concat's slice starts at its channel offset
+  /// within its base's first image (NCHW: a slice of an image is contiguous).
   float* tensor(int t, int batch) {
-    return arena_.data() + Network::plan.offset(t, batch) / 4;
+    const TensorEntry& e = Network::graph.tensors[t];
+    const int base = e.view_of >= 0 ? e.view_of : t;
+    const Shape s = Network::graph.tensors[base].spec.shape;
+    return arena_.data() + Network::plan.offset(base, batch) / 4 +
+           static_cast<std::int64_t>(e.channel_offset) * s.h * s.w;
+  }
+  /// Floats from one image of tensor `t` to the next: its base's per-image size for a slice.
+  static constexpr std::int64_t image_stride(int t) {
+    const TensorEntry& e = Network::graph.tensors[t];
+    return Network::graph.tensors[e.view_of >= 0 ? e.view_of : t].spec.shape.numel();
   }
 
   void run_op(int i, int batch) {
     const Op& op = Network::graph.ops[i];
     const OpParams& p = params_[static_cast<std::size_t>(i)];
-    const std::int64_t in_n = op.in_spec.shape.numel();
-    const std::int64_t out_n = op.out_spec.shape.numel();
+    const std::int64_t in_n = image_stride(op.in);
+    const std::int64_t in2_n = op.in2 >= 0 ? image_stride(op.in2) : 0;
+    const std::int64_t out_n = image_stride(op.out);
     const float* in = tensor(op.in, batch);
     const float* in2 = op.in2 >= 0 ? tensor(op.in2, batch) : nullptr;
     float* out = tensor(op.out, batch);
@@ -92,7 +104,7 @@ class CpuEngine {
 #endif
     for (int n = 0; n < batch; ++n) {
       const float* xi = in + n * in_n;
-      const float* ri = in2 != nullptr ? in2 + n * out_n : nullptr;
+      const float* ri = in2 != nullptr ? in2 + n * in2_n : nullptr;
       float* yo = out + n * out_n;
       switch (op.kind) {
         case OpKind::conv: cpu::conv(op, xi, p.weight.data(), p.bias.data(), ri, yo); break;
@@ -105,6 +117,13 @@ class CpuEngine {
         case OpKind::global_avg_pool: cpu::global_avg_pool(op, xi, yo); break;
         case OpKind::softmax:
         case OpKind::log_softmax: cpu::softmax(op, xi, yo); break;
+        case OpKind::upsample: cpu::upsample(op, xi, yo); break;
+        case OpKind::adaptive_avg_pool: cpu::adaptive_avg_pool(op, xi, yo); break;
+        case OpKind::copy: cpu::copy(op, xi, yo); break;
+        case OpKind::multiply: cpu::channel_scale(op, xi, ri, yo); break;
+        case OpKind::conv_transpose:
+          cpu::conv_transpose(op, xi, p.weight.data(), p.bias.data(), yo);
+          break;
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "strata/layers/pool.hpp"
 #include "strata/pipeline/graph.hpp"
 
 namespace strata::cpu {
@@ -33,6 +34,19 @@ namespace strata::cpu {
     case Act::silu: {
       const double v = x;
       return static_cast<float>(v / (1.0 + std::exp(-v)));
+    }
+    case Act::hardswish: {
+      const double v = x;
+      return static_cast<float>(v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0);
+    }
+    case Act::hardsigmoid: {
+      const double v = x;
+      return static_cast<float>(std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0);
+    }
+    case Act::mish: {
+      // softplus as log1p(exp(x)): in double it overflows only past x = 709, where tanh is 1.
+      const double v = x;
+      return static_cast<float>(v * std::tanh(std::log1p(std::exp(v))));
     }
   }
   return x;
@@ -85,6 +99,50 @@ inline void conv(const Op& op, const float* in, const float* weight, const float
       const float r = residual != nullptr ? residual[static_cast<std::int64_t>(o) * plane + i] : 0.0f;
       dst[i] = activate(op.act, dst[i] + r);
     }
+  }
+}
+
+/// Transposed convolution of one image: in (C,H,W) → out (O,OH,OW), weight (C, O/g, kh, kw),
+/// bias (O): input pixel (iy, ix) adds w·x to output (iy·s − p + ky·d, ix·s − p + kx·d); then
+/// the activation.
+inline void conv_transpose(const Op& op, const float* in, const float* weight, const float* bias,
+                           float* out) {
+  const LayerDesc& d = op.layer;
+  const Shape is = op.in_spec.shape;
+  const Shape os = op.out_spec.shape;
+  const int cpg = is.c / d.groups;
+  const int opg = d.out_channels / d.groups;
+  const std::int64_t plane = static_cast<std::int64_t>(os.h) * os.w;
+  for (int o = 0; o < os.c; ++o) {
+    std::fill(out + o * plane, out + (o + 1) * plane, bias[o]);
+  }
+  for (int ci = 0; ci < is.c; ++ci) {
+    const int g = ci / cpg;
+    const float* src = in + static_cast<std::int64_t>(ci) * is.h * is.w;
+    for (int j = 0; j < opg; ++j) {
+      float* dst = out + (g * opg + j) * plane;
+      const float* w = weight + (static_cast<std::int64_t>(ci) * opg + j) * d.kernel.h * d.kernel.w;
+      for (int ky = 0; ky < d.kernel.h; ++ky) {
+        for (int kx = 0; kx < d.kernel.w; ++kx) {
+          const float wv = w[ky * d.kernel.w + kx];
+          for (int iy = 0; iy < is.h; ++iy) {
+            const int oy = iy * d.stride.h - d.padding.h + ky * d.dilation.h;
+            if (oy < 0 || oy >= os.h) {
+              continue;
+            }
+            for (int ix = 0; ix < is.w; ++ix) {
+              const int ox = ix * d.stride.w - d.padding.w + kx * d.dilation.w;
+              if (ox >= 0 && ox < os.w) {
+                dst[oy * os.w + ox] += wv * src[iy * is.w + ix];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  for (std::int64_t i = 0; i < os.c * plane; ++i) {
+    out[i] = activate(op.act, out[i]);
   }
 }
 
@@ -171,6 +229,98 @@ inline void global_avg_pool(const Op& op, const float* in, float* out) {
     }
     out[c] = static_cast<float>(acc / static_cast<double>(plane));
   }
+}
+
+/// Where output pixel `dst` samples the input along one dimension for bilinear interpolation, as
+/// PyTorch's area_pixel_compute_source_index: with align_corners the corners coincide (scale
+/// (in−1)/(out−1)); without, pixel centres are scaled by 1/factor and the result clamped at 0.
+[[nodiscard]] inline double linear_source(int dst, int in_size, int out_size, int factor,
+                                          bool align_corners) {
+  if (align_corners) {
+    return out_size > 1 ? dst * static_cast<double>(in_size - 1) / (out_size - 1) : 0.0;
+  }
+  const double src = (dst + 0.5) / factor - 0.5;
+  return src < 0.0 ? 0.0 : src;
+}
+
+/// The two source indices and the second one's weight for output pixel `dst` (bilinear).
+struct LinearTap {
+  int i0 = 0;
+  int i1 = 0;
+  double w1 = 0.0;
+};
+[[nodiscard]] inline LinearTap linear_tap(int dst, int in_size, int out_size, int factor,
+                                          bool align_corners) {
+  const double src = linear_source(dst, in_size, out_size, factor, align_corners);
+  LinearTap t;
+  t.i0 = std::min(static_cast<int>(src), in_size - 1);
+  t.i1 = std::min(t.i0 + 1, in_size - 1);
+  t.w1 = src - t.i0;
+  return t;
+}
+
+/// Upsampling of one image by integer factors: nearest (source pixel ⌊dst/factor⌋) or bilinear.
+inline void upsample(const Op& op, const float* in, float* out) {
+  const LayerDesc& d = op.layer;
+  const Shape is = op.in_spec.shape;
+  const Shape os = op.out_spec.shape;
+  for (int c = 0; c < is.c; ++c) {
+    const float* src = in + static_cast<std::int64_t>(c) * is.h * is.w;
+    float* dst = out + static_cast<std::int64_t>(c) * os.h * os.w;
+    for (int oy = 0; oy < os.h; ++oy) {
+      const LinearTap ty = linear_tap(oy, is.h, os.h, d.scale.h, d.align_corners);
+      for (int ox = 0; ox < os.w; ++ox) {
+        if (d.interp == Interp::nearest) {
+          dst[oy * os.w + ox] = src[(oy / d.scale.h) * is.w + ox / d.scale.w];
+          continue;
+        }
+        const LinearTap tx = linear_tap(ox, is.w, os.w, d.scale.w, d.align_corners);
+        const double top = (1.0 - tx.w1) * src[ty.i0 * is.w + tx.i0] + tx.w1 * src[ty.i0 * is.w + tx.i1];
+        const double bottom = (1.0 - tx.w1) * src[ty.i1 * is.w + tx.i0] + tx.w1 * src[ty.i1 * is.w + tx.i1];
+        dst[oy * os.w + ox] = static_cast<float>((1.0 - ty.w1) * top + ty.w1 * bottom);
+      }
+    }
+  }
+}
+
+/// Adaptive average pooling of one image: output pixel (oy, ox) is the mean of the input's
+/// rows [⌊oy·H/OH⌋, ⌈(oy+1)·H/OH⌉) and columns likewise (adaptive_window).
+inline void adaptive_avg_pool(const Op& op, const float* in, float* out) {
+  const Shape is = op.in_spec.shape;
+  const Shape os = op.out_spec.shape;
+  for (int c = 0; c < is.c; ++c) {
+    const float* src = in + static_cast<std::int64_t>(c) * is.h * is.w;
+    for (int oy = 0; oy < os.h; ++oy) {
+      const HW rows = adaptive_window(oy, is.h, os.h);
+      for (int ox = 0; ox < os.w; ++ox) {
+        const HW cols = adaptive_window(ox, is.w, os.w);
+        double acc = 0.0;
+        for (int y = rows.h; y < rows.w; ++y) {
+          for (int x = cols.h; x < cols.w; ++x) {
+            acc += src[y * is.w + x];
+          }
+        }
+        out[(static_cast<std::int64_t>(c) * os.h + oy) * os.w + ox] =
+            static_cast<float>(acc / ((rows.w - rows.h) * (cols.w - cols.h)));
+      }
+    }
+  }
+}
+
+/// A channel gate on one image: out (C,H,W) = x · gate, the gate (C) broadcast over H and W.
+inline void channel_scale(const Op& op, const float* x, const float* gate, float* out) {
+  const Shape s = op.in_spec.shape;
+  const std::int64_t plane = static_cast<std::int64_t>(s.h) * s.w;
+  for (int c = 0; c < s.c; ++c) {
+    for (std::int64_t i = 0; i < plane; ++i) {
+      out[c * plane + i] = x[c * plane + i] * gate[c];
+    }
+  }
+}
+
+/// One image copied (into its channel slice of a concat's output).
+inline void copy(const Op& op, const float* in, float* out) {
+  std::copy(in, in + op.in_spec.shape.numel(), out);
 }
 
 /// softmax / log_softmax over channels (features), per pixel for a (C,H,W) input.

@@ -160,6 +160,24 @@ struct NetStorage {
   static constexpr const auto& graph = Network::graph;
   static constexpr const auto& plan = Network::template plan_for<P, layout>;
 
+  /// Whether this backend runs every op: the op kinds up to `add` and activations up to `silu`
+  /// (later ones, e.g. hardswish, run on CpuEngine only so far), and no concat (channel slices).
+  static constexpr bool supported() {
+    for (int i = 0; i < graph.num_ops; ++i) {
+      if (graph.ops[i].kind > OpKind::add || graph.ops[i].act.kind > Act::silu) {
+        return false;
+      }
+    }
+    for (int t = 0; t < graph.num_tensors; ++t) {
+      if (graph.tensors[t].view_of >= 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+  static_assert(supported(), "strata: cuda::Engine: a layer of this network is not yet supported "
+                             "on the CUDA backend (docs/layers.md says which); run it on CpuEngine");
+
   static constexpr int pad(int c) { return channel_slots(c, P); }
 
   /// The space-to-depth input of a stride-2 conv: 4·C channels ((c, dy, dx) order), blocks of

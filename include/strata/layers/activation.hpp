@@ -1,6 +1,7 @@
 #pragma once
 /// Pointwise activations: relu, leaky_relu<slope>, relu6, clip<lo, hi>, sigmoid, tanh,
-/// elu<alpha>, gelu (erf form), gelu_tanh, silu. Shape-preserving, no parameters.
+/// elu<alpha>, gelu (erf form), gelu_tanh, silu, hardswish, hardsigmoid, mish. Shape-preserving,
+/// no parameters.
 #include "strata/layers/layer.hpp"
 
 namespace strata {
@@ -44,5 +45,11 @@ inline constexpr Activation<ActDesc{Act::gelu}> gelu{};
 /// nn.GELU(approximate="tanh").
 inline constexpr Activation<ActDesc{Act::gelu_tanh}> gelu_tanh{};
 inline constexpr Activation<ActDesc{Act::silu}> silu{};
+/// nn.Hardswish: x · relu6(x + 3) / 6 (MobileNetV3).
+inline constexpr Activation<ActDesc{Act::hardswish}> hardswish{};
+/// nn.Hardsigmoid: relu6(x + 3) / 6 (MobileNetV3's squeeze-excite gate).
+inline constexpr Activation<ActDesc{Act::hardsigmoid}> hardsigmoid{};
+/// nn.Mish: x · tanh(softplus(x)) (YOLOv4).
+inline constexpr Activation<ActDesc{Act::mish}> mish{};
 
 }  // namespace strata

@@ -13,17 +13,28 @@ namespace strata {
 /// The kinds of leaf layer.
 enum class LayerKind : std::uint8_t {
   conv, batch_norm, activation, max_pool, avg_pool, global_avg_pool,
-  flatten, dense, softmax, log_softmax, dropout
+  flatten, dense, softmax, log_softmax, dropout, upsample, adaptive_avg_pool, conv_transpose
 };
 
 /// The kinds of executed op after lowering (declared here, before the layer constants that
-/// share these names).
+/// share these names). New kinds go at the end: the CUDA backend runs the kinds up to `add`.
 enum class OpKind : std::uint8_t {
-  conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add
+  conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add,
+  upsample, adaptive_avg_pool,
+  copy,     ///< a tensor copied into its channel slice of a concat's output
+  multiply,  ///< x (C,H,W) times a gate (C,1,1), per channel
+  conv_transpose
 };
 
-/// Pointwise activation functions; `clip` covers relu6 (0, 6) and hardtanh.
-enum class Act : std::uint8_t { none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu };
+/// How upsample computes a new pixel: the nearest source pixel, or bilinear interpolation.
+enum class Interp : std::uint8_t { nearest, bilinear };
+
+/// Pointwise activation functions; `clip` covers relu6 (0, 6) and hardtanh. New functions go at
+/// the end: the CUDA backend's kernels mirror this list up to silu.
+enum class Act : std::uint8_t {
+  none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu,
+  hardswish, hardsigmoid, mish
+};
 
 /// An activation with its constants: leaky_relu slope = alpha; clip [alpha, beta]; elu alpha.
 struct ActDesc {
@@ -49,6 +60,11 @@ struct LayerDesc {
   float eps = 1e-5f;               ///< batch_norm
   int in_features = 0;             ///< dense: the declared input features (0: inferred)
   ActDesc act{};                   ///< activation
+  HW scale{1};                     ///< upsample: the integer scale factor (h, w)
+  Interp interp = Interp::nearest; ///< upsample
+  bool align_corners = false;      ///< upsample (bilinear)
+  HW out_size{1};                  ///< adaptive_avg_pool: the output's (H, W)
+  HW output_padding{0};            ///< conv_transpose
 };
 
 /// Why a layer rejects its input. `none` means it accepts it.
@@ -60,6 +76,10 @@ enum class Problem : std::uint8_t {
   needs_flat_input,           ///< dense fed a (C,H,W) tensor: flatten first
   in_features_mismatch,       ///< dense: declared in_features differ from the input's
   branches_disagree,          ///< residual: main and shortcut outputs differ
+  concat_branches_disagree,   ///< concat: branch outputs differ in H×W (or flat and not)
+  gate_shape_mismatch,        ///< multiply: the gate is not (C,1,1) for a (C,H,W) input
+  transpose_groups_do_not_divide_input,  ///< conv_transpose: input channels % groups != 0
+  transpose_no_output,        ///< conv_transpose: the padding leaves an output of size <= 0
 };
 
 /// One parameter tensor of a layer: the name's last part ("weight"), its dims, whether it is a

@@ -1,6 +1,7 @@
 #pragma once
 /// Pooling: max_pool and avg_pool (nn.MaxPool2d / nn.AvgPool2d: kernel, stride, padding,
-/// ceil_mode, count_include_pad), and global_avg_pool (nn.AdaptiveAvgPool2d(1)).
+/// ceil_mode, count_include_pad), global_avg_pool (nn.AdaptiveAvgPool2d(1)) and
+/// adaptive_avg_pool<H, W> (nn.AdaptiveAvgPool2d((H, W))).
 #include "strata/layers/layer.hpp"
 
 namespace strata {
@@ -70,5 +71,43 @@ struct GlobalAvgPool : NodeBase {
   static constexpr std::int64_t flops(TensorSpec in) { return in.shape.numel(); }
 };
 inline constexpr GlobalAvgPool global_avg_pool{};
+
+/// The window of output row (or column) `o` of an adaptive pool from `in` to `out` rows:
+/// [⌊o·in/out⌋, ⌈(o+1)·in/out⌉), PyTorch's start and end indices.
+[[nodiscard]] constexpr HW adaptive_window(int o, int in, int out) {
+  return HW{o * in / out, ((o + 1) * in + out - 1) / out};
+}
+
+/// Mean over windows chosen so the output is (C, Out.h, Out.w) whatever the input's H and W, as
+/// nn.AdaptiveAvgPool2d((h, w)); windows may overlap (and repeat pixels when the output is larger).
+template <HW Out>
+struct AdaptiveAvgPool : NodeBase {
+  static_assert(Out.h > 0 && Out.w > 0, "adaptive_avg_pool: the output size must be positive");
+  static constexpr LayerDesc desc{.kind = LayerKind::adaptive_avg_pool, .out_size = Out};
+  static constexpr Problem check(TensorSpec in) {
+    return in.shape.flat() ? Problem::needs_chw_input : Problem::none;
+  }
+  static constexpr TensorSpec out(TensorSpec in) {
+    in.shape = chw(in.shape.c, Out.h, Out.w);
+    return in;
+  }
+  static constexpr ParamList params(TensorSpec) { return ParamList{}; }
+  /// One addition per input pixel of each window.
+  static constexpr std::int64_t flops(TensorSpec in) {
+    std::int64_t rows = 0;
+    std::int64_t cols = 0;
+    for (int o = 0; o < Out.h; ++o) {
+      rows += adaptive_window(o, in.shape.h, Out.h).w - adaptive_window(o, in.shape.h, Out.h).h;
+    }
+    for (int o = 0; o < Out.w; ++o) {
+      cols += adaptive_window(o, in.shape.w, Out.w).w - adaptive_window(o, in.shape.w, Out.w).h;
+    }
+    return in.shape.c * rows * cols;
+  }
+};
+/// `adaptive_avg_pool<7>`, `adaptive_avg_pool<3, 2>`, as nn.AdaptiveAvgPool2d(7) / ((3, 2)).
+/// `adaptive_avg_pool<1>` runs as global_avg_pool.
+template <int H, int W = H>
+inline constexpr AdaptiveAvgPool<HW{H, W}> adaptive_avg_pool{};
 
 }  // namespace strata

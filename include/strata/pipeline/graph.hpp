@@ -13,15 +13,18 @@
 namespace strata {
 
 [[nodiscard]] constexpr std::string_view op_kind_name(OpKind k) {
-  constexpr std::string_view names[] = {"conv",    "dense",           "batch_norm", "activation",
-                                        "max_pool", "avg_pool",       "global_avg_pool",
-                                        "softmax", "log_softmax",     "add"};
+  constexpr std::string_view names[] = {"conv",     "dense",    "batch_norm",      "activation",
+                                        "max_pool", "avg_pool", "global_avg_pool", "softmax",
+                                        "log_softmax", "add",   "upsample",        "adaptive_avg_pool",
+                                        "copy",     "multiply", "conv_transpose"};
   return names[static_cast<int>(k)];
 }
 
 [[nodiscard]] constexpr std::string_view act_name(Act a) {
-  constexpr std::string_view names[] = {"none", "relu", "leaky_relu", "clip", "sigmoid",
-                                        "tanh", "elu",  "gelu",       "gelu_tanh", "silu"};
+  constexpr std::string_view names[] = {"none",      "relu",      "leaky_relu",  "clip",
+                                        "sigmoid",   "tanh",      "elu",         "gelu",
+                                        "gelu_tanh", "silu",      "hardswish",   "hardsigmoid",
+                                        "mish"};
   return names[static_cast<int>(a)];
 }
 
@@ -38,6 +41,9 @@ namespace strata {
     case LayerKind::softmax: return "softmax";
     case LayerKind::log_softmax: return "log_softmax";
     case LayerKind::dropout: return "dropout";
+    case LayerKind::upsample: return "upsample";
+    case LayerKind::adaptive_avg_pool: return "adaptive_avg_pool";
+    case LayerKind::conv_transpose: return "conv_transpose";
   }
   return "?";
 }
@@ -71,12 +77,17 @@ struct ParamEntry {
 };
 
 /// One activation tensor (per image) and its life: produced by op `producer` (-1: the network
-/// input), read last by op `last_use`.
+/// input), read last by op `last_use`. A concat's output is `assembled` from channel slices, each
+/// a `view_of` it from `channel_offset` on, written by its own op (`producer` is the first of
+/// them); a view has no storage of its own.
 struct TensorEntry {
   TensorSpec spec{};
   int producer = -1;
   int last_use = -1;
   int uses = 0;
+  int view_of = -1;
+  int channel_offset = 0;
+  bool assembled = false;
 };
 
 /// One executed op, possibly several declared layers fused. `weight`/`bias` index the
@@ -180,6 +191,17 @@ struct NodeCounts<Residual<M, S, P>> {
   static constexpr GraphCounts value =
       NodeCounts<M>::value + NodeCounts<S>::value + GraphCounts{1, 0, 1, 1};
 };
+template <class G>
+struct NodeCounts<Multiply<G>> {
+  static constexpr GraphCounts value = NodeCounts<G>::value + GraphCounts{1, 0, 1, 1};
+};
+// A row, the output, and for each branch at most a copy op and its slice.
+template <class... Bs>
+struct NodeCounts<Concat<Bs...>> {
+  static constexpr int n = static_cast<int>(sizeof...(Bs));
+  static constexpr GraphCounts value =
+      (GraphCounts{1, 0, n, 1 + n} + ... + NodeCounts<Bs>::value);
+};
 
 /// How a node's own name part was given.
 enum class NamePart : std::uint8_t {
@@ -261,7 +283,8 @@ constexpr Val add_op(G& g, Op op, Val in, TensorSpec out_spec, int in2 = -1) {
 /// fused into it.
 template <class G>
 constexpr Op* fusable_producer(G& g, int t) {
-  if (g.num_ops == 0 || g.tensors[t].producer != g.num_ops - 1 || g.tensors[t].uses != 0) {
+  if (g.num_ops == 0 || g.tensors[t].producer != g.num_ops - 1 || g.tensors[t].uses != 0 ||
+      g.tensors[t].assembled || g.tensors[t].view_of >= 0) {
     return nullptr;
   }
   return &g.ops[g.num_ops - 1];
@@ -297,10 +320,11 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
     // batch_norm folds into a conv's weights, so only before any residual add or activation;
     // an activation applies last, so it may also follow a fused (or stand-alone) add.
     const bool no_act = p->act.kind == Act::none;
+    const bool conv_like = p->kind == OpKind::conv || p->kind == OpKind::conv_transpose;
     const bool fuse_bn =
-        d.kind == LayerKind::batch_norm && p->kind == OpKind::conv && p->bn < 0 && no_act && p->in2 < 0;
+        d.kind == LayerKind::batch_norm && conv_like && p->bn < 0 && no_act && p->in2 < 0;
     const bool fuse_act = d.kind == LayerKind::activation && no_act &&
-                          (p->kind == OpKind::conv || p->kind == OpKind::dense ||
+                          (conv_like || p->kind == OpKind::dense ||
                            p->kind == OpKind::batch_norm || p->kind == OpKind::add);
     if (fuse_bn || fuse_act) {
       if (fuse_bn) {
@@ -345,9 +369,15 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
     case LayerKind::global_avg_pool: op.kind = OpKind::global_avg_pool; break;
     case LayerKind::softmax: op.kind = OpKind::softmax; break;
     case LayerKind::log_softmax: op.kind = OpKind::log_softmax; break;
+    case LayerKind::upsample: op.kind = OpKind::upsample; break;
+    case LayerKind::conv_transpose: op.kind = OpKind::conv_transpose; break;
+    case LayerKind::adaptive_avg_pool:
+      // To 1x1 it is global average pooling, which every backend runs.
+      op.kind = d.out_size == HW{1} ? OpKind::global_avg_pool : OpKind::adaptive_avg_pool;
+      break;
     default: break;
   }
-  if (op.kind == OpKind::conv || op.kind == OpKind::dense) {
+  if (op.kind == OpKind::conv || op.kind == OpKind::dense || op.kind == OpKind::conv_transpose) {
     op.weight = first_param;
     op.bias = d.bias ? first_param + 1 : -1;
   }
@@ -377,6 +407,86 @@ constexpr Val visit_chain(G& g, Val in, const Ctx& ctx, Chain<Ns...>*) {
   return in;
 }
 
+/// Makes tensor `t` the slice of `base` from channel `c0` on; a nested concat's slices move with it.
+template <class G>
+constexpr void make_view(G& g, int t, int base, int c0) {
+  for (int u = 0; u < g.num_tensors; ++u) {
+    if (g.tensors[u].view_of == t) {
+      g.tensors[u].view_of = base;
+      g.tensors[u].channel_offset += c0;
+    }
+  }
+  g.tensors[t].view_of = base;
+  g.tensors[t].channel_offset = c0;
+  g.tensors[t].assembled = false;
+}
+
+/// The context of a concat's branch `index`: by its own name when named, else by position.
+template <class B>
+constexpr Ctx branch_ctx(const Name& path, int index, int depth) {
+  if constexpr (is_named_v<B>) {
+    return Ctx{path, Name(B::name), NamePart::named, depth};
+  } else {
+    return Ctx{path, Name().append_int(index), NamePart::position, depth};
+  }
+}
+
+/// Lowers concat(Bs...) at `ctx`: each branch from `in`; a branch whose result is a tensor its own
+/// ops wrote and nothing read yet writes straight into its channel slice of the output (it becomes
+/// a view); any other (the identity, a flatten or dropout alone) is copied there by a `copy` op.
+template <class G, class... Bs>
+constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
+  const int row = g.num_rows++;
+  const int params_before = g.num_params;
+  const int ops_before = g.num_ops;
+  const Name path = ctx.path();
+  // Every branch reads the block's input: count that read now, so that nothing at the start of a
+  // branch fuses into (and changes) the op that produced it.
+  g.tensors[in.tensor].uses += 1;
+  constexpr int n = static_cast<int>(sizeof...(Bs));
+  Val outs[n]{};
+  Ctx ctxs[n]{};
+  int index = 0;
+  ((ctxs[index] = branch_ctx<Bs>(path, index, ctx.depth + 1),
+    outs[index] = visit<Bs>(g, in, Ctx{path, Name().append_int(index), NamePart::position,
+                                       ctx.depth + 1}),
+    ++index),
+   ...);
+  const Shape first = outs[0].spec.shape;
+  Shape joined = first;
+  joined.c = 0;
+  for (int i = 0; i < n; ++i) {
+    joined.c += outs[i].spec.shape.c;
+  }
+  const TensorSpec out_spec{joined, in.spec.layout, in.spec.dtype};
+  const int out = add_tensor(g, out_spec, -1);
+  g.tensors[out].assembled = true;
+  int first_writer = g.num_ops;
+  int c0 = 0;
+  for (int i = 0; i < n; ++i) {
+    const TensorEntry& b = g.tensors[outs[i].tensor];
+    if (b.producer >= ops_before && b.uses == 0 && b.view_of < 0) {
+      first_writer = std::min(first_writer, b.producer);
+      make_view(g, outs[i].tensor, out, c0);
+    } else {
+      Op op{};
+      op.kind = OpKind::copy;
+      op.label = ctxs[i].part == NamePart::named ? ctxs[i].path().dot("copy")
+                                                 : label_name(ctxs[i], "copy");
+      op.named_label = ctxs[i].part == NamePart::named;
+      const Val v = add_op(g, op, outs[i], outs[i].spec);
+      first_writer = std::min(first_writer, g.num_ops - 1);
+      make_view(g, v.tensor, out, c0);
+    }
+    c0 += outs[i].spec.shape.c;
+  }
+  g.tensors[out].producer = first_writer;
+  set_composite_row(
+      g, row, LayerRow{path, "concat", {}, true, ctx.depth, in.spec, out_spec, params_before},
+      ops_before);
+  return {out, out_spec};
+}
+
 template <class N, class G>
 constexpr Val visit(G& g, Val in, const Ctx& ctx) {
   if constexpr (LeafLayer<N>) {
@@ -386,6 +496,29 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
   } else if constexpr (is_chain_v<N>) {
     // A chain inside a named scope or a residual: its children are numbered under its path.
     return visit_chain(g, in, ctx, static_cast<N*>(nullptr));
+  } else if constexpr (is_concat_v<N>) {
+    return visit_concat(g, in, ctx, static_cast<N*>(nullptr));
+  } else if constexpr (is_multiply_v<N>) {
+    return [&]<class Gate>(Multiply<Gate>*) {
+      const int row = g.num_rows++;
+      const int params_before = g.num_params;
+      const int ops_before = g.num_ops;
+      // The gate reads the block's input, and so does the product: nothing at the start of the
+      // gate may fuse into the op that produced it.
+      g.tensors[in.tensor].uses += 1;
+      const Val gate = visit<Gate>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
+      Op op{};
+      op.kind = OpKind::multiply;
+      op.label = label_name(ctx, "multiply");  // "multiply3+mul", "block.2+mul"
+      op.label.append("+mul");
+      op.named_label = ctx.part == NamePart::named;
+      op.flops = in.spec.shape.numel();
+      const Val out = add_op(g, op, in, in.spec, gate.tensor);
+      set_composite_row(
+          g, row, LayerRow{ctx.path(), "multiply", {}, true, ctx.depth, in.spec, out.spec, params_before},
+          ops_before);
+      return out;
+    }(static_cast<N*>(nullptr));
   } else if constexpr (is_named_v<N>) {
     return [&]<class Inner>(Inner*) {
       const Ctx named_ctx{ctx.parent, Name(N::name), NamePart::named, ctx.depth};

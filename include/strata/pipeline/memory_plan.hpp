@@ -21,12 +21,15 @@ namespace strata {
   return (bytes + 15) / 16 * 16;
 }
 
-/// Where one tensor lives (per image) and when: from op `first` to op `last`, inclusive.
+/// Where one tensor lives (per image) and when: from op `first` to op `last`, inclusive. A
+/// channel slice of a concat's output (`view_of` >= 0) has its base's offset and life; where its
+/// channels start within each image is the backend's to compute (see TensorEntry).
 struct TensorPlacement {
   std::int64_t offset = 0;
   std::int64_t bytes = 0;
   int first = 0;
   int last = 0;
+  int view_of = -1;
 };
 
 /// The plan for one graph, one element type and one layout.
@@ -51,6 +54,8 @@ struct MemoryPlan {
   [[nodiscard]] constexpr bool live_together(int a, int b) const {
     return tensors[a].first <= tensors[b].last && tensors[b].first <= tensors[a].last;
   }
+  /// Whether tensor `t` has storage of its own (is not a channel slice of another).
+  [[nodiscard]] constexpr bool owns_storage(int t) const { return tensors[t].view_of < 0; }
   /// Whether tensors `a` and `b` share any arena byte.
   [[nodiscard]] constexpr bool overlap(int a, int b) const {
     return tensors[a].offset < tensors[b].offset + tensors[b].bytes &&
@@ -76,6 +81,7 @@ template <class G>
 /// rule), then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
 /// is placed "greedy by size" (largest tensor first, each at the lowest offset clear of every
 /// tensor live with it), so a residual's skip tensor keeps its place until the op that adds it.
+/// A concat's output is live from its first slice's writer on; its slices take its place.
 template <class G>
 consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   constexpr int n = static_cast<int>(sizeof(g.tensors) / sizeof(g.tensors[0]));
@@ -83,11 +89,14 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   p.num_tensors = g.num_tensors;
   p.dtype = dtype;
   p.layout = layout;
+  bool views = false;
   for (int t = 0; t < g.num_tensors; ++t) {
     const TensorEntry& e = g.tensors[t];
     p.tensors[t].bytes = tensor_bytes(e.spec, dtype, layout);
     p.tensors[t].first = e.producer < 0 ? 0 : e.producer;
     p.tensors[t].last = t == g.output ? g.num_ops : std::max(e.last_use, p.tensors[t].first);
+    p.tensors[t].view_of = e.view_of;
+    views = views || e.view_of >= 0;
   }
   // A conv with a fused pool still reads its input (and residual) while it writes the pooled
   // map: they stay live through the pool's step, so that the pooled map is placed clear of them.
@@ -103,7 +112,7 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   for (int step = 0; step <= g.num_ops; ++step) {
     std::int64_t live = 0;
     for (int t = 0; t < g.num_tensors; ++t) {
-      if (p.tensors[t].first <= step && step <= p.tensors[t].last) {
+      if (p.owns_storage(t) && p.tensors[t].first <= step && step <= p.tensors[t].last) {
         live += p.tensors[t].bytes;
       }
     }
@@ -111,7 +120,7 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   }
   // A linear chain (each tensor read only by the op right after its producer): alternate the
   // tensors between the bottom and the top of an arena of exactly the peak size — ping-pong.
-  bool chain = true;
+  bool chain = !views;
   for (int t = 0; t < g.num_tensors; ++t) {
     chain = chain && p.tensors[t].last <= g.tensors[t].producer + 1;
   }
@@ -125,17 +134,20 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   }
   // Otherwise greedy by size.
   int order[n]{};
+  int count = 0;
   for (int t = 0; t < g.num_tensors; ++t) {
-    order[t] = t;
+    if (p.owns_storage(t)) {
+      order[count++] = t;
+    }
   }
-  std::sort(order, order + g.num_tensors, [&](int a, int b) {
+  std::sort(order, order + count, [&](int a, int b) {
     if (p.tensors[a].bytes != p.tensors[b].bytes) {
       return p.tensors[a].bytes > p.tensors[b].bytes;
     }
     return a < b;
   });
   bool placed[n]{};
-  for (int i = 0; i < g.num_tensors; ++i) {
+  for (int i = 0; i < count; ++i) {
     const int t = order[i];
     std::int64_t offset = 0;
     bool moved = true;
@@ -152,6 +164,14 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
     p.tensors[t].offset = offset;
     placed[t] = true;
     p.activation_bytes = std::max(p.activation_bytes, offset + p.tensors[t].bytes);
+  }
+  for (int t = 0; t < g.num_tensors; ++t) {
+    if (!p.owns_storage(t)) {
+      const TensorPlacement& base = p.tensors[p.tensors[t].view_of];
+      p.tensors[t].offset = base.offset;
+      p.tensors[t].first = base.first;
+      p.tensors[t].last = base.last;
+    }
   }
   return p;
 }

@@ -1,6 +1,7 @@
 #pragma once
 /// The composite nodes of a declaration — Chain (a | b | c), Named (named<"conv1">(x)),
-/// Residual (residual(main, shortcut)) — the Node concept, and `|` between layers.
+/// Residual (residual(main, shortcut)), Concat (concat(a, b, ...)) — the Node concept, and `|`
+/// between layers.
 #include <string_view>
 #include <type_traits>
 
@@ -28,13 +29,26 @@ struct Named : NodeBase {
   static constexpr bool is_named_node = true;
 };
 
-/// The identity shortcut of a residual block.
+/// The identity: the shortcut of a residual block, or a concat branch that passes its input on.
 struct Identity : NodeBase {};
+/// `identity`, e.g. `concat(identity, max_pool<3, PoolOpts{.stride = 1, .padding = 1}>)`.
+inline constexpr Identity identity{};
 
 /// out = Post(Main(x) + Shortcut(x)); Post is an activation or Act::none. The main branch's
 /// children are named by position (or their own names), the shortcut by its own name.
 template <class Main, class Shortcut, ActDesc Post>
 struct Residual : NodeBase {};
+
+/// Branches that all read the same input, their outputs joined along channels (torch.cat(..., 1)).
+/// Unnamed branches are numbered under the block as an nn.ModuleList numbers its children ("0",
+/// "1.0"); a named<"branch1x1">(...) branch goes by its name.
+template <class... Branches>
+struct Concat : NodeBase {};
+
+/// out = x · Gate(x), the gate (C,1,1) broadcast over H and W: a channel gate such as
+/// squeeze-and-excitation. The gate's children are named directly under the block.
+template <class Gate>
+struct Multiply : NodeBase {};
 
 template <class T>
 inline constexpr bool is_chain_v = false;
@@ -49,10 +63,20 @@ inline constexpr bool is_residual_v = false;
 template <class M, class S, ActDesc P>
 inline constexpr bool is_residual_v<Residual<M, S, P>> = true;
 
+template <class T>
+inline constexpr bool is_concat_v = false;
+template <class... Bs>
+inline constexpr bool is_concat_v<Concat<Bs...>> = true;
+
+template <class T>
+inline constexpr bool is_multiply_v = false;
+template <class G>
+inline constexpr bool is_multiply_v<Multiply<G>> = true;
+
 /// Anything that can stand on the right of `|`: a leaf layer or a composite node.
 template <class T>
 concept Node = LeafLayer<T> || is_chain_v<T> || is_named_v<T> || is_residual_v<T> ||
-               std::is_same_v<T, Identity>;
+               is_concat_v<T> || is_multiply_v<T> || std::is_same_v<T, Identity>;
 
 namespace diag {
 /// Shown in the diagnostics when the right of `|` is not a Strata layer.
@@ -133,6 +157,35 @@ constexpr Residual<M, Identity, detail::post_activation<Post>()> residual(M) {
 template <auto Post = Identity{}, class M, class S>
   requires(Node<M> && Node<S>)
 constexpr Residual<M, S, detail::post_activation<Post>()> residual(M, S) {
+  return {};
+}
+
+namespace detail {
+/// The node an argument stands for: `tanh` (a function, see activation.hpp) is the Tanh layer.
+template <class T>
+using as_node_t = std::conditional_t<std::is_same_v<T, TanhFunction>, Tanh, T>;
+}  // namespace detail
+
+/// Branches joined along channels: out = torch.cat([b(x) for b in branches], 1). Every branch
+/// (a layer, a chain, named<...>, residual, identity, another concat) reads the block's input; all
+/// must produce the same H and W (or all be flat).
+template <class... Bs>
+constexpr auto concat(Bs...) {
+  static_assert(sizeof...(Bs) > 0, "concat: give it at least one branch");
+  static_assert((Node<detail::as_node_t<Bs>> && ...),
+                "concat: every branch must be a Strata layer or node (see Bs below)");
+  if constexpr (sizeof...(Bs) > 0 && (Node<detail::as_node_t<Bs>> && ...)) {
+    return Concat<detail::as_node_t<Bs>...>{};
+  } else {
+    return Concat<Identity>{};  // reported above; nothing cascades
+  }
+}
+
+/// A channel gate: out = x · gate(x), where the gate branch reads x and produces (C,1,1), e.g.
+/// `multiply(global_avg_pool | conv<4, 1> | relu | conv<16, 1> | sigmoid)` on 16 channels.
+template <class G>
+  requires Node<G>
+constexpr Multiply<G> multiply(G) {
   return {};
 }
 

@@ -40,9 +40,11 @@ namespace strata {
   };
   switch (d.kind) {
     case LayerKind::conv:
+    case LayerKind::conv_transpose:
       os << " " << d.kernel.h << "x" << d.kernel.w;
       hw("s", d.stride, 1);
       hw("p", d.padding, 0);
+      hw("op", d.output_padding, 0);
       hw("d", d.dilation, 1);
       if (d.groups != 1) {
         os << " g" << d.groups;
@@ -60,6 +62,19 @@ namespace strata {
       if (d.ceil_mode) {
         os << " ceil";
       }
+      break;
+    case LayerKind::upsample:
+      os << " x" << d.scale.h;
+      if (d.scale.w != d.scale.h) {
+        os << "x" << d.scale.w;
+      }
+      os << (d.interp == Interp::nearest ? " nearest" : " bilinear");
+      if (d.align_corners) {
+        os << " align_corners";
+      }
+      break;
+    case LayerKind::adaptive_avg_pool:
+      os << " -> " << d.out_size.h << "x" << d.out_size.w;
       break;
     case LayerKind::dense:
       os << " -> " << d.out_channels;

@@ -12,8 +12,8 @@
 
 namespace strata {
 
-/// The arrays one op computes with, in f32 and PyTorch's order: conv (O, C/g, kh, kw) and
-/// dense (out, in) weights with a bias of O entries (zeros when the layer has none, BN folded
+/// The arrays one op computes with, in f32 and PyTorch's order: conv (O, C/g, kh, kw),
+/// conv_transpose (C, O/g, kh, kw) and dense (out, in) weights with a bias of O entries (zeros when the layer has none, BN folded
 /// in); batch_norm: weight = scale, bias = shift. Empty for ops without parameters.
 struct OpParams {
   std::vector<float> weight;
@@ -54,11 +54,35 @@ inline void batch_norm_scale_shift(std::span<const float> gamma, std::span<const
     r.bias.assign(shift.begin(), shift.end());
     return r;
   }
-  if (op.kind != OpKind::conv && op.kind != OpKind::dense) {
+  if (op.kind != OpKind::conv && op.kind != OpKind::dense && op.kind != OpKind::conv_transpose) {
     return r;
   }
   const std::vector<float>& w = params[op.weight];
   const std::size_t out = static_cast<std::size_t>(op.layer.out_channels);
+  if (op.kind == OpKind::conv_transpose) {
+    // Output channel o = g·(O/g) + j is dim 1 of the weights of input channels of group g.
+    const std::size_t in = static_cast<std::size_t>(op.in_spec.shape.c);
+    const std::size_t groups = static_cast<std::size_t>(op.layer.groups);
+    const std::size_t opg = out / groups;
+    const std::size_t taps = w.size() / (in * opg);
+    r.weight.resize(w.size());
+    r.bias.assign(out, 0.0f);
+    for (std::size_t ci = 0; ci < in; ++ci) {
+      for (std::size_t j = 0; j < opg; ++j) {
+        const std::size_t o = ci / (in / groups) * opg + j;
+        const double s = op.bn >= 0 ? scale[o] : 1.0;
+        for (std::size_t t = 0; t < taps; ++t) {
+          const std::size_t i = (ci * opg + j) * taps + t;
+          r.weight[i] = static_cast<float>(static_cast<double>(w[i]) * s);
+        }
+      }
+    }
+    for (std::size_t o = 0; o < out; ++o) {
+      const double b = op.bias >= 0 ? static_cast<double>(params[op.bias][o]) : 0.0;
+      r.bias[o] = static_cast<float>(op.bn >= 0 ? b * scale[o] + shift[o] : b);
+    }
+    return r;
+  }
   const std::size_t per_out = w.size() / out;
   r.weight.resize(w.size());
   r.bias.assign(out, 0.0f);
