@@ -279,6 +279,20 @@ constexpr Val add_op(G& g, Op op, Val in, TensorSpec out_spec, int in2 = -1) {
   return {op.out, out_spec};
 }
 
+/// A stand-alone two-input elementwise op (a residual's add, a gate's multiply) of `in` and
+/// tensor `other`, labelled after its block: "residual3+add", "block.2+mul".
+template <class G>
+constexpr Val add_elementwise_op(G& g, const Ctx& ctx, OpKind kind, std::string_view block,
+                                 std::string_view suffix, Val in, int other) {
+  Op op{};
+  op.kind = kind;
+  op.label = label_name(ctx, block);
+  op.label.append(suffix);
+  op.named_label = ctx.part == NamePart::named;
+  op.flops = in.spec.shape.numel();
+  return add_op(g, op, in, in.spec, other);
+}
+
 /// The last op, when it produced `t` and nothing has read `t` yet: then a following layer may be
 /// fused into it.
 template <class G>
@@ -507,13 +521,8 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       // gate may fuse into the op that produced it.
       g.tensors[in.tensor].uses += 1;
       const Val gate = visit<Gate>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
-      Op op{};
-      op.kind = OpKind::multiply;
-      op.label = label_name(ctx, "multiply");  // "multiply3+mul", "block.2+mul"
-      op.label.append("+mul");
-      op.named_label = ctx.part == NamePart::named;
-      op.flops = in.spec.shape.numel();
-      const Val out = add_op(g, op, in, in.spec, gate.tensor);
+      const Val out = add_elementwise_op(g, ctx, OpKind::multiply, "multiply", "+mul", in,
+                                         gate.tensor);
       set_composite_row(
           g, row, LayerRow{ctx.path(), "multiply", {}, true, ctx.depth, in.spec, out.spec, params_before},
           ops_before);
@@ -559,13 +568,7 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
         p->label.append("+add");
         p->flops += m.spec.shape.numel();
       } else {
-        Op op{};
-        op.kind = OpKind::add;
-        op.label = label_name(ctx, "residual");  // "residual3+add", "block+add"
-        op.label.append("+add");
-        op.named_label = ctx.part == NamePart::named;
-        op.flops = m.spec.shape.numel();
-        out = add_op(g, op, m, m.spec, s.tensor);
+        out = add_elementwise_op(g, ctx, OpKind::add, "residual", "+add", m, s.tensor);
         p = &g.ops[g.num_ops - 1];
       }
       if constexpr (P.kind != Act::none) {

@@ -3,8 +3,9 @@
 /// any activation fused. It wins for first layers with few input channels (a short dot product
 /// per output, where cuDNN's implicit GEMM works on the zero padding), and it is the fallback for
 /// convolutions cuDNN has no algorithm for (grouped convs whose channels are not multiples of 8).
-/// It runs a fused max/avg pool itself (conv+pool fusion): each thread computes the conv outputs
-/// of one pooling window and writes only the pooled value.
+/// For a conv with a fused max/avg pool it has two variants: the pooled epilogue (each thread
+/// computes the conv outputs of one pooling window and writes only the pooled value) and the
+/// plain conv, which prepare_step follows with the pool kernel.
 #include <cstdint>
 #include <memory>
 #include <optional>
