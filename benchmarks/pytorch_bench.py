@@ -6,12 +6,14 @@ safetensors files of its weights, input and output), and for each case:
 
   1. checks Strata's output against PyTorch's f32 output of the same weights and inputs
      (TF32 off): relative error |a - b| / |b| below 1e-4 for f32, 1e-2 for f16, 3e-2 for bf16
-     (BENCHMARKS.md sets no bf16 bound; bf16 rounds 8x coarser than f16). A case that fails is
-     written as FAILED, and its Strata time is never reported;
+     (BENCHMARKS.md sets no bf16 bound; bf16 rounds 8x coarser than f16), 1e-2 for an f32 case
+     Strata ran with TF32 allowed ("tf32": true). A case that fails is written as FAILED, and
+     its Strata time is never reported;
   2. times PyTorch in the case's precision, each side in torch.inference_mode():
        pytorch_eager    cudnn.benchmark on; channels_last and .half()/.bfloat16() for 16-bit
        pytorch_graph    the same model captured once in a torch.cuda.CUDAGraph, replayed
        pytorch_compile  torch.compile(mode="reduce-overhead"), within a total compile budget
+     with TF32 allowed in PyTorch too (cudnn.allow_tf32, matmul.allow_tf32) for a TF32 case;
      Timing as strata_bench: warm-up (>= 200 ms of GPU work), then `repeats` runs of `iters`
      back-to-back calls between two CUDA events; median, min and max of time per call. The
      inputs sit on the device, in the side's dtype and layout, before timing starts (as
@@ -38,11 +40,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-TOLERANCE = {"f32": 1e-4, "f16": 1e-2, "bf16": 3e-2}
+TOLERANCE = {"f32": 1e-4, "f16": 1e-2, "bf16": 3e-2, "tf32": 1e-2}
 DTYPE = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 # torch.compile's budget goes first to the cases BENCHMARKS.md compares with torch.compile.
-COMPILE_PRIORITY = [("M2", "f16", 4096), ("R2", "f16", 256), ("R3", "f16", 256),
-                    ("M1", "f16", 1), ("M1", "f32", 1), ("R1", "f16", 1), ("R3", "f16", 1)]
+COMPILE_PRIORITY = [("M2", "f16", 4096, False), ("R2", "f16", 256, False),
+                    ("R3", "f16", 256, False), ("M1", "f16", 1, False), ("M1", "f32", 1, False),
+                    ("R1", "f16", 1, False), ("R3", "f16", 1, False), ("R2", "f32", 256, True)]
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -249,16 +252,24 @@ class Writer:
 
 
 def case_key(c):
-    return (c["case"], c["precision"], int(c["batch"]))
+    return (c["case"], c["precision"], int(c["batch"]), bool(c.get("tf32")))
 
 
 def case_fields(c):
     return dict(case=c["case"], network=c.get("network"), precision=c["precision"],
-                batch=c["batch"])
+                batch=c["batch"], tf32=bool(c.get("tf32")))
+
+
+def set_tf32(on):
+    """TF32 tensor-core math for f32 convolutions and matmuls: on only for the timing of a case
+    Strata ran with TF32 allowed (--tf32); references are always computed with it off."""
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
 
 
 def prepare(c, device):
     """The case's model (f32, CPU), its host input, and PyTorch's f32 reference output."""
+    set_tf32(False)
     model = build_model(c["network"], c["weights"])
     x = load_safetensors(c["input"])["input"].float()
     with torch.inference_mode():
@@ -288,11 +299,12 @@ def check_and_time(c, args, emit):
     if has_output:
         strata_out = load_safetensors(c["output"])["output"].float()
         err = rel_err(strata_out, ref)
-        tol = TOLERANCE[c["precision"]]
+        tol = TOLERANCE["tf32" if c.get("tf32") else c["precision"]]
         strata_ok = err < tol  # a NaN fails too
         emit(kind="check", status="ok" if strata_ok else "FAILED", **case_fields(c), rel_err=err,
              tolerance=tol, reference="pytorch f32 eager, TF32 off",
              nonfinite_outputs=int((~torch.isfinite(strata_out)).sum()))
+    set_tf32(bool(c.get("tf32")))
     model, x_dev = as_side(model, x, c["precision"], device)
     x_host = x  # pageable host memory, as strata_bench gives Engine::infer (a std::vector)
     timer = "cuda events" if device == "cuda" else "wall clock (cpu dry run)"
@@ -310,6 +322,7 @@ def check_and_time(c, args, emit):
 def compile_case(c, args, emit):
     """Pass 2 for one case: the torch.compile(mode="reduce-overhead") side."""
     model, x, ref = prepare(c, args.device)
+    set_tf32(bool(c.get("tf32")))
     model, x_dev = as_side(model, x, c["precision"], args.device)
     with torch.inference_mode():
         timing, wall, out, compile_s = side_compile(model, x_dev, x, args)

@@ -64,6 +64,8 @@ TARGETS = [
     ("R2", "f16", 256, ">= 1.75x torch.compile", _ratio("pytorch_compile", 1.75)),
     ("R3", "f16", 256, "<= 5 ms per batch of 256 (>= 51k images/s)", _le("median_us", 5000.0)),
     ("R3", "f16", 256, ">= 2.1x torch.compile", _ratio("pytorch_compile", 2.1)),
+    ("R2", "f32+tf32", 256, "not slower than the best PyTorch side (TF32 on both sides)",
+     _ratio("best", 1.0)),
 ]
 
 
@@ -74,8 +76,13 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def precision_label(j):
+    """The precision as reported: "f32+tf32" for an f32 case run with TF32 allowed."""
+    return j.get("precision") + ("+tf32" if j.get("tf32") else "")
+
+
 def key_of(j):
-    return (j.get("case"), j.get("precision"), int(j.get("batch") or 0))
+    return (j.get("case"), precision_label(j), int(j.get("batch") or 0))
 
 
 def ceilings_of(lines):
@@ -141,7 +148,7 @@ def merge(strata_lines, pytorch_lines):
         if roof and strata:
             roof["fraction_of_floor"] = roof["floor_us"] / strata["median_us"]
         rows.append({
-            "case": s.get("case"), "network": s.get("network"), "precision": s.get("precision"),
+            "case": s.get("case"), "network": s.get("network"), "precision": precision_label(s),
             "batch": int(s.get("batch") or 0), "status": status, "strata": strata,
             "check": {f: (chk or {}).get(f) for f in ("status", "rel_err", "tolerance", "error")},
             "strata_error": s.get("error"),
@@ -284,7 +291,51 @@ def chart(rows, path):
     return True
 
 
-def results_section(meta, rows, ceil, targets, has_chart, chart_rel):
+def stream_rows(lines, rows):
+    """R2-stream lines (strata_bench and pytorch_stream.py), with the R2 f16 row's GPU-only
+    images/s of the same run for BENCHMARKS.md's target."""
+    r2 = next((r for r in rows if (r["case"], r["precision"], r["batch"]) == ("R2", "f16", 256)
+               and r["strata"]), None)
+    out = []
+    for j in lines:
+        if j.get("kind") != "stream":
+            continue
+        out.append({"side": j.get("side"), "precision": j.get("precision"),
+                    "batch": j.get("batch"), "status": j.get("status"),
+                    "images_per_s": j.get("stream_images_per_s"),
+                    "gpu_only_images_per_s": j.get("gpu_only_images_per_s"),
+                    "vs_own_gpu_only": j.get("stream_vs_gpu_only"),
+                    "vs_r2_gpu_only": (j["stream_images_per_s"] / r2["strata"]["images_per_s"])
+                    if r2 and j.get("stream_images_per_s") else None})
+    return out
+
+
+def stream_table(srows):
+    if not srows:
+        return ""
+    lines = ["| R2-stream side | precision | batch | images/s host to host | GPU-only images/s "
+             "(same run) | stream ÷ GPU-only | stream ÷ Strata R2 GPU-only |", "|" + "---|" * 7]
+    for r in srows:
+        f = (lambda v: "–" if v is None else f"{v:,.0f}")
+        g = (lambda v: "–" if v is None else f"{v:.2f}")
+        lines.append(f"| {r['side']} | {r['precision']} | {r['batch']} | {f(r['images_per_s'])} | "
+                     f"{f(r['gpu_only_images_per_s'])} | {g(r['vs_own_gpu_only'])} | "
+                     f"{g(r['vs_r2_gpu_only'])} |")
+    return "\n".join(lines)
+
+
+def stream_target(srows):
+    s = next((r for r in srows if r["side"] == "strata" and r["status"] == "ok"), None)
+    if s is None:
+        return {"case": "R2-stream", "precision": "f16", "batch": 256,
+                "target": ">= 80% of the R2 GPU-only throughput", "state": "not measured"}
+    ratio = s["vs_r2_gpu_only"] or s["vs_own_gpu_only"]
+    return {"case": "R2-stream", "precision": s["precision"], "batch": s["batch"],
+            "target": ">= 80% of the R2 GPU-only throughput",
+            "state": ("met" if ratio >= 0.8 else "not met") + f" ({ratio:.2f})"}
+
+
+def results_section(meta, rows, ceil, targets, has_chart, chart_rel, srows=()):
     c = ceil
     ceil_line = ", ".join(f"{name} {c[name]:,.0f} {unit}" for name, unit in
                           [("copy_d2d", "GB/s"), ("gemm_f16", "TFLOP/s"),
@@ -316,6 +367,17 @@ def results_section(meta, rows, ceil, targets, has_chart, chart_rel):
         "",
         sides_table(rows),
         "",
+    ]
+    if srows:
+        parts += [
+            "R2-stream: batches of 256 8-bit HWC images from page-locked host memory to host "
+            "results, ImageNet normalization on the GPU (Strata: Engine::enqueue with 2 I/O "
+            "slots; PyTorch: benchmarks/pytorch_stream.py), median images/s over the repeats:",
+            "",
+            stream_table(srows),
+            "",
+        ]
+    parts += [
         "### Targets (BENCHMARKS.md)",
         "",
         targets_list(targets),
@@ -355,6 +417,9 @@ def main():
     if not rows:
         sys.exit(f"report.py: no Strata results in {work}/strata.jsonl")
     targets = evaluate_targets(rows)
+    srows = stream_rows(read_jsonl(work / "stream.jsonl"), rows)
+    if srows:
+        targets.append(stream_target(srows))
     first = next((j for j in strata_lines if j.get("gpu")), {})
     torch_line = next((j for j in pytorch_lines if j.get("torch")), {})
     for r in rows:
@@ -373,6 +438,7 @@ def main():
         out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         results = {"meta": meta, "ceilings": ceil, "rows": rows, "targets": targets,
+                   "stream": srows,
                    "roofline": "floor = max(FLOPs / GEMM ceiling of the precision, bytes / copy "
                                "ceiling); bytes = params x element size + batch x (input + "
                                "output) x 4; fraction_of_floor = floor / Strata median"}
@@ -382,7 +448,8 @@ def main():
         rel = Path(out / "chart.png").resolve().relative_to(doc.resolve().parent) \
             if (out / "chart.png").resolve().is_relative_to(doc.resolve().parent) \
             else (out / "chart.png")
-        write_doc(doc, results_section(meta, rows, ceil, targets, has_chart, rel.as_posix()))
+        write_doc(doc, results_section(meta, rows, ceil, targets, has_chart, rel.as_posix(),
+                                       srows))
     print()
     if meta["synthetic"]:
         print("SYNTHETIC TEST DATA - not a measurement")
@@ -391,6 +458,9 @@ def main():
     print()
     print(targets_list(targets))
     print()
+    if srows:
+        print(stream_table(srows))
+        print()
     print(table)
 
 

@@ -5,6 +5,7 @@
 //   strata_bench --case R2 --precision f16 [--batch 256] [--weights F | --save-weights F]
 //                [--input F | --save-input F] [--dump-output F] [--out-json F] [--commit SHA]
 //                [--tuning heuristic|measured] [--tuning-cache F] [--repeats 9] [--iters N]
+//   strata_bench --case R2-stream --precision f16   (8-bit images from pinned memory, enqueue)
 //   strata_bench --ceilings [--out-json F]
 //
 // Timing: warm-up (at least 200 ms of GPU work), then `repeats` runs of `iters` back-to-back
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "fill_random.hpp"
+#include "strata/core/compare.hpp"
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/engine.hpp"
 #include "strata/cuda/profiler.hpp"
@@ -60,7 +62,7 @@ struct CaseInfo {
 };
 constexpr CaseInfo cases[] = {
     {"M1", "mnist_cnn", 1},  {"M2", "mnist_cnn", 4096}, {"R1", "resnet18", 1},
-    {"R2", "resnet18", 256}, {"R3", "resnet50", 256},
+    {"R2", "resnet18", 256}, {"R3", "resnet50", 256}, {"R2-stream", "resnet18", 256},
 };
 
 /// Command-line options (see the file comment).
@@ -497,8 +499,124 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
   return nonfinite == 0 ? 0 : 1;
 }
 
+/// A streaming case (R2-stream): batches of 8-bit HWC images from page-locked host memory to
+/// host results through Engine::enqueue (ImageNet normalization on the GPU), as many batches
+/// as fill about --target-ms × 4 per repeat, images/s host to host; next to the same engine's
+/// GPU-only throughput (forward() on its own buffers) in the same run.
+template <class Net, DType P>
+int run_stream(const Args& a, const CaseInfo& c, int batch) {
+  namespace sc = strata::cuda;
+  using N = std::remove_cvref_t<Net>;
+  constexpr std::int64_t in_numel = N::input_spec.shape.numel();
+  constexpr std::int64_t out_numel = N::output_spec.shape.numel();
+  const strata::Weights<Net> w = a.weights.empty() ? strata::Weights<Net>::random(weights_seed)
+                                                   : strata::Weights<Net>::load(a.weights);
+  sc::EngineOptions opt;
+  opt.max_batch = batch;
+  opt.tuning = a.measured ? sc::Tuning::measured : sc::Tuning::heuristic;
+  opt.tuning_cache = a.tuning_cache;
+  opt.allow_tf32 = a.tf32;
+  opt.capture_batches = {batch};
+  opt.input = {.format = sc::InputFormat::u8_hwc,
+               .scale = 1.0f / 255.0f,
+               .mean = {0.485f, 0.456f, 0.406f},
+               .stddev = {0.229f, 0.224f, 0.225f}};
+  opt.io_slots = 2;
+  sc::Engine<Net, P> engine(w, opt);
+
+  // Distinct batches of random bytes in page-locked memory, cycled through.
+  constexpr int distinct = 4;
+  const std::size_t in_per_batch = static_cast<std::size_t>(in_numel) * batch;
+  const std::size_t out_per_batch = static_cast<std::size_t>(out_numel) * batch;
+  sc::PinnedBuffer in(in_per_batch * distinct);
+  sc::PinnedBuffer out(out_per_batch * distinct * sizeof(float));
+  std::mt19937_64 rng(input_seed);
+  for (std::size_t i = 0; i < in.bytes(); ++i) {
+    in.as<std::uint8_t>()[i] = static_cast<std::uint8_t>(rng() & 0xffu);
+  }
+  auto enqueue = [&](int k) {
+    const int d = k % distinct;
+    return engine.enqueue(
+        std::span<const std::uint8_t>(in.as<std::uint8_t>() + d * in_per_batch, in_per_batch),
+        std::span<float>(out.as<float>() + d * out_per_batch, out_per_batch), batch);
+  };
+
+  // GPU only: forward() on the engine's own buffers, the same engine.
+  STRATA_CUDA_CHECK(cudaMemcpy(engine.template input_buffer<std::uint8_t>(), in.get(),
+                               in_per_batch, cudaMemcpyHostToDevice));
+  const Timing t = time_gpu(
+      [&] {
+        engine.forward(engine.template input_buffer<std::uint8_t>(), engine.output_buffer(), batch,
+                       engine.stream());
+      },
+      engine.stream(), a);
+
+  // Host to host, overlapped: warm up, then repeats of `count` batches back to back.
+  for (int k = 0; k < 2 * distinct; ++k) {
+    (void)enqueue(k);
+  }
+  engine.synchronize();
+  const int count = std::max(8, static_cast<int>(std::ceil(4 * a.target_ms * 1000.0 / t.median_us)));
+  std::vector<double> rates;
+  for (int r = 0; r < a.repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int k = 0; k < count; ++k) {
+      (void)enqueue(k);
+    }
+    engine.synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(count * batch / s);
+  }
+  std::sort(rates.begin(), rates.end());
+  const double stream_rate = rates[rates.size() / 2];
+  const double gpu_rate = batch * 1e6 / t.median_us;
+
+  // The streamed output of batch 0 against infer() on the same bytes.
+  (void)enqueue(0);
+  engine.synchronize();
+  std::vector<float> streamed(out.as<float>(), out.as<float>() + out_per_batch);
+  std::vector<float> direct(out_per_batch);
+  engine.infer(std::span<const std::uint8_t>(in.as<std::uint8_t>(), in_per_batch), direct, batch);
+  const double err = strata::relative_error(std::span<const float>(streamed), std::span<const float>(direct));
+  const auto nonfinite =
+      std::count_if(direct.begin(), direct.end(), [](float v) { return !std::isfinite(v); });
+  const bool ok = nonfinite == 0 && err < 1e-6;
+
+  Json j = device_info();
+  j.update({{"kind", "stream"},
+            {"side", "strata"},
+            {"case", c.id},
+            {"network", c.network},
+            {"precision", std::string(strata::dtype_name(P))},
+            {"batch", batch},
+            {"tuning", a.measured ? "measured" : "heuristic"},
+            {"io", "u8 HWC, pinned host to pinned host, enqueue with 2 I/O slots"},
+            {"batches_per_repeat", count},
+            {"stream_images_per_s", stream_rate},
+            {"stream_images_per_s_min", rates.front()},
+            {"stream_images_per_s_max", rates.back()},
+            {"gpu_only_images_per_s", gpu_rate},
+            {"stream_vs_gpu_only", stream_rate / gpu_rate},
+            {"stream_vs_infer_rel_error", err},
+            {"nonfinite_outputs", nonfinite},
+            {"commit", a.commit},
+            {"status", ok ? "ok" : "FAILED"}});
+  j.update(timing_json(t));
+  emit(a, j);
+  return ok ? 0 : 1;
+}
+
 template <class Net>
 int run_network(const Args& a, const CaseInfo& c, int batch) {
+  if (c.id.ends_with("-stream")) {
+    if (a.precision == "f32") {
+      return run_stream<Net, DType::f32>(a, c, batch);
+    }
+    if (a.precision == "f16") {
+      return run_stream<Net, DType::f16>(a, c, batch);
+    }
+    return run_stream<Net, DType::bf16>(a, c, batch);
+  }
   if (a.precision == "f32") {
     return run_case<Net, DType::f32>(a, c, batch);
   }
@@ -517,7 +635,7 @@ int main(int argc, char** argv) {
     c = ci.id == a.case_id ? &ci : c;
   }
   if (!a.ceilings && c == nullptr) {
-    usage("unknown case '" + a.case_id + "' (M1, M2, R1, R2 or R3)");
+    usage("unknown case '" + a.case_id + "' (M1, M2, R1, R2, R3 or R2-stream)");
   }
   const int batch = a.ceilings ? 0 : (a.batch > 0 ? a.batch : c->batch);
   int count = 0;

@@ -107,7 +107,7 @@ fi
 CASES=("M1 f32 1" "M1 f16 1" "M1 bf16 1"
        "M2 f16 4096" "M2 f32 4096" "M2 bf16 4096"
        "R1 f16 1" "R1 f32 1"
-       "R2 f16 256" "R2 f32 256"
+       "R2 f16 256" "R2 f32 256" "R2 f32+tf32 256"
        "R3 f16 1" "R3 f16 256")
 network() { case "$1" in M*) echo mnist_cnn ;; R3) echo resnet50 ;; *) echo resnet18 ;; esac; }
 in_shape() { case "$1" in M*) echo 1x28x28 ;; *) echo 3x224x224 ;; esac; }
@@ -135,7 +135,9 @@ for c in "${CASES[@]}"; do
   say "strata $id $prec batch $batch"
   before=$(wc -l < "$WORK/strata.jsonl")
   rc=0
-  timeout 300 "$BENCH" --case "$id" --precision "$prec" --batch "$batch" "${wa[@]}" "${xa[@]}" \
+  tf=()
+  if [[ "$prec" == *+tf32 ]]; then tf=(--tf32); fi
+  timeout 300 "$BENCH" --case "$id" --precision "${prec%+tf32}" "${tf[@]}" --batch "$batch" "${wa[@]}" "${xa[@]}" \
     --dump-output "$WORK/output_${id}_${prec}_b$batch.safetensors" --tuning "$TUNING" \
     --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
   if [ "$rc" != 0 ] && [ "$(wc -l < "$WORK/strata.jsonl")" = "$before" ]; then
@@ -144,6 +146,18 @@ for c in "${CASES[@]}"; do
       "$id" "$net" "$prec" "$batch" "$rc" "$COMMIT" >> "$WORK/strata.jsonl"
   fi
 done
+
+# R2-stream: 8-bit images from page-locked memory, host to host (Engine::enqueue), then PyTorch's.
+if [ -z "$ONLY" ] || [[ " $ONLY " == *" R2-stream "* ]]; then
+  say "strata R2-stream f16 batch 256"
+  w=$WORK/weights_resnet18.safetensors
+  if [ -f "$w" ]; then wa=(--weights "$w"); else wa=(--save-weights "$w"); fi
+  timeout 300 "$BENCH" --case R2-stream --precision f16 --batch 256 "${wa[@]}" --tuning "$TUNING" \
+    --out-json "$WORK/stream.jsonl" --commit "$COMMIT" || say "strata R2-stream failed"
+  say "pytorch R2-stream f16 batch 256"
+  "$PY" "$ROOT/benchmarks/pytorch_stream.py" --batch 256 --precision f16 \
+    --out-json "$WORK/stream.jsonl" || say "pytorch_stream.py failed (status $?)"
+fi
 
 # --- 5. PyTorch's side ------------------------------------------------------------------------
 say "pytorch (checks, eager, CUDA graph$([ $QUICK = 1 ] && echo '' || echo ", torch.compile within $BUDGET s"))"
@@ -159,7 +173,7 @@ say "done in $(($(date +%s) - START)) s"
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT"
   cp "$ROOT/docs/benchmarks.md" "$ROOT/docs/benchmarks/results.json" "$WORK/strata.jsonl" \
-    "$WORK/pytorch.jsonl" "$WORK/ceilings.jsonl" "$LOG" "$OUT/" 2>/dev/null || true
+    "$WORK/pytorch.jsonl" "$WORK/ceilings.jsonl" "$WORK/stream.jsonl" "$LOG" "$OUT/" 2>/dev/null || true
   cp "$ROOT/docs/benchmarks/chart.png" "$OUT/" 2>/dev/null || true
 fi
 cat "$WORK/table.md"

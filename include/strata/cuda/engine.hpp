@@ -10,14 +10,23 @@
 /// run time by NVRTC for the GPU at hand and cached on disk (kernels.hpp, rtc/).
 ///
 /// Storage (storage.hpp): f32 runs NCHW; f16/bf16 run NHWC with channels zero-padded to a
-/// multiple of 8 (tensor cores), invisibly: the caller's input is always f32 in the declared
-/// layout and the output f32 (NCHW order). Arithmetic accumulates in f32; softmax runs in f32.
+/// multiple of 8 (tensor cores), invisibly: the caller's input is f32 in the declared layout
+/// (or f16, or 8-bit HWC images with the normalization done on the GPU: InputOptions) and the
+/// output f32 (NCHW order). Arithmetic accumulates in f32; softmax runs in f32.
+///
+/// Three ways in: `forward` (device buffers, the caller's stream), `infer` (any host memory,
+/// returns with the result) and `enqueue` (page-locked host memory, returns at once; batch k+1's
+/// upload overlaps batch k's compute and batch k−1's download).
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <ranges>
 #include <span>
 #include <string>
 #include <utility>
@@ -33,6 +42,52 @@
 #include "strata/weights/weights.hpp"
 
 namespace strata::cuda {
+
+/// The element type of InputFormat F on the host: float, __half or std::uint8_t.
+template <class In>
+inline constexpr bool is_input_type_v = std::is_same_v<In, float> || std::is_same_v<In, __half> ||
+                                        std::is_same_v<In, std::uint8_t>;
+template <class In>
+  requires is_input_type_v<In>
+[[nodiscard]] constexpr InputFormat input_format_of() {
+  return std::is_same_v<In, float> ? InputFormat::f32
+         : std::is_same_v<In, __half> ? InputFormat::f16
+                                      : InputFormat::u8_hwc;
+}
+
+/// A contiguous range of one of the input types (std::vector<float>, std::span<const
+/// std::uint8_t>, a PinnedBuffer's span, ...).
+template <class R>
+concept InputRange = std::ranges::contiguous_range<R> &&
+                     is_input_type_v<std::remove_cv_t<std::ranges::range_value_t<R>>>;
+
+/// `r` as a span of const elements.
+template <InputRange R>
+[[nodiscard]] auto as_span(const R& r) {
+  using In = std::remove_cv_t<std::ranges::range_value_t<R>>;
+  return std::span<const In>(std::ranges::data(r), std::ranges::size(r));
+}
+
+/// A batch handed to Engine::enqueue: done once its output is in the caller's buffer.
+class Pending {
+ public:
+  explicit Pending(cudaEvent_t done) : done_(done) {}
+  /// Blocks until the output is in place. (The event is the I/O slot's: once io_slots more
+  /// batches have been enqueued, wait() may also wait for the later one to arrive.)
+  void wait() const { STRATA_CUDA_CHECK(cudaEventSynchronize(done_)); }
+  /// Whether the output is in place, without blocking.
+  [[nodiscard]] bool ready() const {
+    const cudaError_t e = cudaEventQuery(done_);
+    if (e == cudaErrorNotReady) {
+      return false;
+    }
+    STRATA_CUDA_CHECK(e);
+    return true;
+  }
+
+ private:
+  cudaEvent_t done_;
+};
 
 /// A network `Net` compiled for one GPU in precision `P`. One Engine is one execution context
 /// (its own arena, workspace, stream, library handles and graphs), to be used by one thread at
@@ -54,7 +109,8 @@ class Engine {
   Engine(const Weights<Net>& weights, EngineOptions options)
       : options_(checked(std::move(options))),
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
-                                            options_.allow_tf32)) {
+                                            options_.allow_tf32, options_.input,
+                                            options_.io_slots)) {
     NetDesc net = NetStorage<Net, P>::describe();
     DeviceWeights<P> w(weights, net);
     std::unique_ptr<FusedNetwork> fused;
@@ -84,16 +140,21 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
   ~Engine() = default;
 
-  /// Runs `batch` images on `stream`: `d_in` holds batch × input floats (device, f32, the
-  /// declared layout), `d_out` receives batch × output floats (device, f32). Replays the
-  /// batch's CUDA graph (captured on first use of a batch size not captured at construction:
-  /// that first call synchronizes and prepares the batch, but allocates no device memory of
-  /// Strata's). Passing input_buffer()/output_buffer() avoids the two device copies.
-  void forward(const float* d_in, float* d_out, int batch, cudaStream_t stream) {
+  /// Runs `batch` images on `stream`: `d_in` holds batch × input values (device, in the
+  /// engine's input format: float, __half or std::uint8_t — EngineOptions::input), `d_out`
+  /// receives batch × output floats (device). Replays the batch's CUDA graph (captured on first
+  /// use of a batch size not captured at construction: that first call synchronizes and
+  /// prepares the batch, but allocates no device memory of Strata's). Passing
+  /// input_buffer()/output_buffer() avoids the two device copies.
+  template <class In>
+    requires is_input_type_v<In>
+  void forward(const In* d_in, float* d_out, int batch, cudaStream_t stream) {
     check_batch(batch, "forward");
+    check_format<In>("forward");
     ExecPlan& plan = exec_->plan_for(batch, stream);
-    if (d_in != input_buffer()) {
-      STRATA_CUDA_CHECK(cudaMemcpyAsync(input_buffer(), d_in, in_bytes(batch),
+    exec_->finish_enqueued();  // an earlier enqueue() may still use slot 0
+    if (static_cast<const void*>(d_in) != exec_->input_buffer()) {
+      STRATA_CUDA_CHECK(cudaMemcpyAsync(exec_->input_buffer(), d_in, in_bytes(batch),
                                         cudaMemcpyDeviceToDevice, stream));
     }
     plan.graph.launch(stream);
@@ -103,22 +164,27 @@ class Engine {
     }
   }
 
-  /// Host in, host out: pinned staging, asynchronous copies and a graph replay on the
-  /// engine's stream; returns when `out` holds the result.
-  void infer(std::span<const float> in, std::span<float> out, int batch) {
-    check_batch(batch, "infer");
-    const std::size_t in_n = static_cast<std::size_t>(batch * input_numel);
-    const std::size_t out_n = static_cast<std::size_t>(batch * output_numel);
-    STRATA_CHECK(in.size() >= in_n, "Engine::infer: input holds " << in.size() << " floats, batch "
-                                                                   << batch << " needs " << in_n);
-    STRATA_CHECK(out.size() >= out_n, "Engine::infer: output holds " << out.size()
-                                                                     << " floats, batch " << batch
-                                                                     << " needs " << out_n);
+  /// Host in, host out, any host memory: returns when `out` holds the result. The input goes
+  /// through pinned staging in pieces, so copying piece i+1 into the staging overlaps piece i's
+  /// transfer; then a graph replay on the engine's stream.
+  template <InputRange R>
+  void infer(const R& input, std::span<float> out, int batch) {
+    const auto in = as_span(input);
+    check_io(in, out, batch, "infer");
     const cudaStream_t s = stream();
     ExecPlan& plan = exec_->plan_for(batch, s);
-    std::memcpy(exec_->pinned_input(), in.data(), in_bytes(batch));
-    STRATA_CUDA_CHECK(cudaMemcpyAsync(input_buffer(), exec_->pinned_input(), in_bytes(batch),
-                                      cudaMemcpyHostToDevice, s));
+    exec_->finish_enqueued();  // an earlier enqueue() may still use slot 0
+    const auto* src = reinterpret_cast<const std::uint8_t*>(in.data());
+    auto* staging = static_cast<std::uint8_t*>(exec_->pinned_input());
+    auto* dst = static_cast<std::uint8_t*>(exec_->input_buffer());
+    const std::size_t total = in_bytes(batch);
+    constexpr std::size_t piece = std::size_t{4} << 20;
+    for (std::size_t off = 0; off < total; off += piece) {
+      const std::size_t n = std::min(piece, total - off);
+      std::memcpy(staging + off, src + off, n);
+      STRATA_CUDA_CHECK(
+          cudaMemcpyAsync(dst + off, staging + off, n, cudaMemcpyHostToDevice, s));
+    }
     plan.graph.launch(s);
     STRATA_CUDA_CHECK(cudaMemcpyAsync(exec_->pinned_output(), output_buffer(), out_bytes(batch),
                                       cudaMemcpyDeviceToHost, s));
@@ -126,9 +192,33 @@ class Engine {
     std::memcpy(out.data(), exec_->pinned_output(), out_bytes(batch));
   }
 
-  /// The engine's own device input (max_batch × input floats) and output buffers.
-  [[nodiscard]] float* input_buffer() const { return exec_->input_buffer(); }
+  /// Host to host without waiting: `in` and `out` must be page-locked host memory
+  /// (PinnedBuffer, cudaHostAlloc, cudaHostRegister) or device memory, and stay untouched until
+  /// the returned Pending is done. Batches run in order on the engine's stream; with
+  /// EngineOptions::io_slots = 2 batch k+1's upload overlaps batch k's compute and batch k−1's
+  /// download, so a stream of batches runs at the speed of the slowest of the three.
+  template <InputRange R>
+  [[nodiscard]] Pending enqueue(const R& input, std::span<float> out, int batch) {
+    const auto in = as_span(input);
+    check_io(in, out, batch, "enqueue");
+    check_not_pageable(in.data(), "input");
+    check_not_pageable(out.data(), "output");
+    return Pending(exec_->enqueue(in.data(), in_bytes(batch), out.data(), out_bytes(batch), batch));
+  }
+
+  /// Waits for everything this engine context has enqueued.
+  void synchronize() const { exec_->synchronize(); }
+
+  /// The engine's own device input (max_batch × input values, of the input format's type In)
+  /// and output buffers.
+  template <class In = float>
+    requires is_input_type_v<In>
+  [[nodiscard]] In* input_buffer() const {
+    check_format<In>("input_buffer");
+    return static_cast<In*>(exec_->input_buffer());
+  }
   [[nodiscard]] float* output_buffer() const { return exec_->output_buffer(); }
+  [[nodiscard]] InputFormat input_format() const { return options_.input.format; }
   [[nodiscard]] cudaStream_t stream() const { return exec_->stream(); }
   [[nodiscard]] int max_batch() const { return options_.max_batch; }
   [[nodiscard]] const EngineStats& stats() const { return exec_->stats(); }
@@ -161,7 +251,8 @@ class Engine {
       : options_(std::move(options)),
         model_(std::move(model)),
         exec_(std::make_unique<Executor<P>>(model_->net, options_.max_batch,
-                                            options_.allow_tf32)) {
+                                            options_.allow_tf32, options_.input,
+                                            options_.io_slots)) {
     exec_->build(model_, options_.capture_batches);
   }
 
@@ -169,6 +260,27 @@ class Engine {
     STRATA_CHECK(o.max_batch >= 1, "cuda::Engine: max_batch must be at least 1, got " << o.max_batch);
     STRATA_CHECK(o.fused_max_batch >= 0,
                  "cuda::Engine: fused_max_batch must be 0 or more, got " << o.fused_max_batch);
+    STRATA_CHECK(o.io_slots >= 1, "cuda::Engine: io_slots must be at least 1, got " << o.io_slots);
+    const InputOptions& in = o.input;
+    constexpr auto channels = static_cast<std::size_t>(Network::input_spec.shape.c);
+    STRATA_CHECK(in.mean.empty() || in.mean.size() == channels,
+                 "cuda::Engine: input.mean holds " << in.mean.size() << " values; the input has "
+                                                   << channels << " channels");
+    STRATA_CHECK(in.stddev.empty() || in.stddev.size() == channels,
+                 "cuda::Engine: input.stddev holds " << in.stddev.size()
+                                                     << " values; the input has " << channels
+                                                     << " channels");
+    for (std::size_t c = 0; c < in.stddev.size(); ++c) {
+      STRATA_CHECK(in.stddev[c] != 0.0f && std::isfinite(in.stddev[c]),
+                   "cuda::Engine: input.stddev[" << c << "] is " << in.stddev[c]
+                                                 << "; it must be finite and not 0");
+    }
+    STRATA_CHECK(std::isfinite(in.scale) && in.scale != 0.0f,
+                 "cuda::Engine: input.scale is " << in.scale << "; it must be finite and not 0");
+    STRATA_CHECK(o.fused_max_batch == 0 || (in.format == InputFormat::f32 && !in.normalizes()),
+                 "cuda::Engine: the fused-network path (fused_max_batch "
+                     << o.fused_max_batch << ") reads f32 input without normalization; input is "
+                     << input_format_name(in.format) << (in.normalizes() ? ", normalized" : ""));
     for (int b : o.capture_batches) {
       STRATA_CHECK(b >= 1 && b <= o.max_batch, "cuda::Engine: capture batch "
                                                    << b << " is outside [1, " << o.max_batch
@@ -182,8 +294,42 @@ class Engine {
                                   << options_.max_batch
                                   << "], the maximum this engine was built for");
   }
-  static std::size_t in_bytes(int batch) {
-    return static_cast<std::size_t>(batch * input_numel) * sizeof(float);
+  template <class In>
+  void check_format(const char* what) const {
+    STRATA_CHECK(input_format_of<In>() == options_.input.format,
+                 "cuda::Engine::" << what << ": the input is "
+                                  << input_format_name(input_format_of<In>())
+                                  << " but this engine was built for "
+                                  << input_format_name(options_.input.format)
+                                  << " input (EngineOptions::input.format)");
+  }
+  template <class In>
+  void check_io(std::span<const In> in, std::span<float> out, int batch, const char* what) const {
+    check_batch(batch, what);
+    check_format<In>(what);
+    const std::size_t in_n = static_cast<std::size_t>(batch * input_numel);
+    const std::size_t out_n = static_cast<std::size_t>(batch * output_numel);
+    STRATA_CHECK(in.size() >= in_n, "cuda::Engine::" << what << ": the input holds " << in.size()
+                                                     << " values, batch " << batch << " needs "
+                                                     << in_n);
+    STRATA_CHECK(out.size() >= out_n, "cuda::Engine::" << what << ": the output holds "
+                                                       << out.size() << " floats, batch " << batch
+                                                       << " needs " << out_n);
+  }
+  static void check_not_pageable(const void* p, const char* which) {
+    cudaPointerAttributes a{};
+    STRATA_CUDA_CHECK(cudaPointerGetAttributes(&a, p));
+    STRATA_CHECK(a.type != cudaMemoryTypeUnregistered,
+                 "cuda::Engine::enqueue: the "
+                     << which
+                     << " is pageable host memory; enqueue needs page-locked memory "
+                        "(strata::cuda::PinnedBuffer, cudaHostAlloc or cudaHostRegister) or "
+                        "device memory to overlap transfers with compute; infer() takes any "
+                        "host memory");
+  }
+  std::size_t in_bytes(int batch) const {
+    return static_cast<std::size_t>(batch * input_numel) *
+           static_cast<std::size_t>(input_format_size(options_.input.format));
   }
   static std::size_t out_bytes(int batch) {
     return static_cast<std::size_t>(batch * output_numel) * sizeof(float);

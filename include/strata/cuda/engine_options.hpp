@@ -12,6 +12,44 @@ namespace strata::cuda {
 /// EngineOptions::tuning_cache).
 enum class Tuning { heuristic, measured };
 
+/// The form of the caller's input (forward, infer, enqueue). Whatever the form, the engine
+/// converts it on the GPU, in the step that writes the network's input in storage form, into
+/// the precision and layout it runs in — with the normalization of InputOptions applied there,
+/// so no separate normalization pass and no f32 copy of the batch exist anywhere.
+enum class InputFormat {
+  f32,     ///< float, in the declared layout (NCHW, or NHWC for input<..., Layout::nhwc>)
+  f16,     ///< IEEE half (__half), in the declared layout
+  u8_hwc,  ///< bytes, height × width × channels per image: decoded 8-bit images as they come
+};
+
+[[nodiscard]] constexpr const char* input_format_name(InputFormat f) {
+  switch (f) {
+    case InputFormat::f32: return "f32";
+    case InputFormat::f16: return "f16";
+    case InputFormat::u8_hwc: return "u8 HWC";
+  }
+  return "?";
+}
+
+/// Bytes per input element.
+[[nodiscard]] constexpr int input_format_size(InputFormat f) {
+  return f == InputFormat::f32 ? 4 : f == InputFormat::f16 ? 2 : 1;
+}
+
+/// The caller's input form and its per-channel normalization, x' = (x · scale − mean[c]) /
+/// stddev[c], applied on the GPU before the first layer (torchvision's preprocessing of 8-bit
+/// images: scale 1/255, mean {0.485, 0.456, 0.406}, stddev {0.229, 0.224, 0.225}). mean and
+/// stddev are empty (no per-channel step) or hold one value per input channel.
+struct InputOptions {
+  InputFormat format = InputFormat::f32;
+  float scale = 1.0f;
+  std::vector<float> mean{};
+  std::vector<float> stddev{};
+
+  /// Whether the input is changed at all on its way in.
+  [[nodiscard]] bool normalizes() const { return scale != 1.0f || !mean.empty(); }
+};
+
 /// What an Engine is built for.
 struct EngineOptions {
   int max_batch = 1;                       ///< largest batch forward() accepts
@@ -26,6 +64,12 @@ struct EngineOptions {
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
   /// relative error instead of 1e-6. Off by default, as in TensorRT and PyTorch's convolutions.
   bool allow_tf32 = false;
+  /// The caller's input form and normalization (InputOptions).
+  InputOptions input{};
+  /// Device input/output buffer pairs: enqueue() cycles through them, so with 2 (the default)
+  /// batch k+1's upload overlaps batch k's compute and batch k−1's download. 1 halves the I/O
+  /// buffers' device memory; enqueue() then waits for the previous batch's download.
+  int io_slots = 2;
 };
 
 /// What construction did, for tests and reports.

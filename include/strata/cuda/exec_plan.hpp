@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "strata/cuda/check.hpp"
+#include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/graph_capture.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
@@ -80,33 +81,54 @@ class ExecPlan {
   }
 };
 
-/// The input conversion: the caller's f32 input (its declared layout) into the arena in the
-/// storage type and layout (space-to-depth when an op reads it so).
+/// Where the caller's input is and in what form: `data` on the device, `format`, and the
+/// per-channel normalization as 2 floats per channel (x·a + b) on the device, or null.
+struct InputSource {
+  const void* data = nullptr;
+  InputFormat format = InputFormat::f32;
+  const float* affine = nullptr;
+};
+
+/// The input conversion: the caller's input (its format and layout) into the arena in the
+/// storage type and layout (space-to-depth when an op reads it so), normalized on the way.
 template <DType P>
-[[nodiscard]] std::unique_ptr<Step> input_step(const NetDesc& net, const float* in, void* arena,
+[[nodiscard]] std::unique_ptr<Step> input_step(const NetDesc& net, InputSource in, void* arena,
                                                int batch) {
   using T = storage_t<P>;
   T* dst = reinterpret_cast<T*>(static_cast<std::uint8_t*>(arena) + net.input_offset * batch);
   const Shape is = net.in_shape;
-  if (net.s2d_op >= 0) {
-    const OpDesc& op = net.op_at(net.s2d_op);
-    const Shape ss = net.s2d_shape;
-    const int scp = channel_slots(ss.c, P);
-    const HW pad = op.layer.padding;
-    return tactics::kernel_step("strata space_to_depth (f32 in)", [=](cudaStream_t s) {
-      kernels::space_to_depth<T>(in, dst, batch, is.c, is.h, is.w, ss.h, ss.w, scp, pad.h, pad.w,
-                                 s);
-    });
-  }
   const int hw = is.h * is.w;
-  const kernels::Strides ss = net.in_layout == Layout::nhwc ? kernels::nhwc_strides(is.c, hw)
-                                                            : kernels::nchw_strides(is.c, hw);
-  const int cp = channel_slots(is.c, P);
-  const bool nhwc = net.layout == Layout::nhwc;
-  const kernels::Strides ds = nhwc ? kernels::nhwc_strides(cp, hw) : kernels::nchw_strides(cp, hw);
-  return tactics::kernel_step("strata convert (f32 in)", [=](cudaStream_t s) {
-    kernels::convert<float, T>(in, ss, dst, ds, batch, is.c, cp, hw, nhwc, s);
-  });
+  const bool hwc = net.in_layout == Layout::nhwc || in.format == InputFormat::u8_hwc;
+  const kernels::Strides ss = hwc ? kernels::nhwc_strides(is.c, hw) : kernels::nchw_strides(is.c, hw);
+  const std::string what = std::string(input_format_name(in.format)) + " in" +
+                           (in.affine != nullptr ? ", normalized" : "");
+  // The launch for source element type S.
+  auto with_source = [&]<class S>(const S* src) -> std::unique_ptr<Step> {
+    const float* affine = in.affine;
+    if (net.s2d_op >= 0) {
+      const OpDesc& op = net.op_at(net.s2d_op);
+      const Shape sd = net.s2d_shape;
+      const int scp = channel_slots(sd.c, P);
+      const HW pad = op.layer.padding;
+      return tactics::kernel_step("strata space_to_depth (" + what + ")", [=](cudaStream_t s) {
+        kernels::space_to_depth<S, T>(src, ss, dst, batch, is.c, is.h, is.w, sd.h, sd.w, scp,
+                                      pad.h, pad.w, affine, s);
+      });
+    }
+    const int cp = channel_slots(is.c, P);
+    const bool nhwc = net.layout == Layout::nhwc;
+    const kernels::Strides ds =
+        nhwc ? kernels::nhwc_strides(cp, hw) : kernels::nchw_strides(cp, hw);
+    return tactics::kernel_step("strata convert (" + what + ")", [=](cudaStream_t s) {
+      kernels::convert<S, T>(src, ss, dst, ds, batch, is.c, cp, hw, nhwc, s, affine);
+    });
+  };
+  switch (in.format) {
+    case InputFormat::f16: return with_source(static_cast<const __half*>(in.data));
+    case InputFormat::u8_hwc: return with_source(static_cast<const std::uint8_t*>(in.data));
+    case InputFormat::f32: break;
+  }
+  return with_source(static_cast<const float*>(in.data));
 }
 
 /// The output conversion: the stored output tensor into the caller's f32 output (NCHW order,

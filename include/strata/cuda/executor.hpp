@@ -40,14 +40,40 @@ struct Model {
   int fused_max_batch = 0;              ///< batches up to this run `fused`
 };
 
+/// The per-channel normalization x·scale − mean[c]) / stddev[c] as x·a[c] + b[c], 2 floats per
+/// channel of `channels`.
+[[nodiscard]] inline std::vector<float> input_affine(const InputOptions& in, int channels) {
+  std::vector<float> ab(2 * static_cast<std::size_t>(channels));
+  for (int c = 0; c < channels; ++c) {
+    const float sd = in.stddev.empty() ? 1.0f : in.stddev[static_cast<std::size_t>(c)];
+    const float mean = in.mean.empty() ? 0.0f : in.mean[static_cast<std::size_t>(c)];
+    ab[2 * static_cast<std::size_t>(c)] = in.scale / sd;
+    ab[2 * static_cast<std::size_t>(c) + 1] = -mean / sd;
+  }
+  return ab;
+}
+
+/// One pair of device input/output buffers and the events that order their use by enqueue():
+/// the upload into `in` waits for `computed` (the last graph that read it has finished), the
+/// graph waits for `uploaded` and for `downloaded` (the last download from `out`).
+struct IoSlot {
+  DeviceBuffer in;
+  DeviceBuffer out;
+  Event uploaded;
+  Event computed;
+  Event downloaded;
+};
+
 /// One execution context (see the file comment). Move-only; to be used by one thread at a time.
 template <DType P>
 class Executor {
  public:
-  /// Creates the stream and handles and allocates every buffer for batches up to `max_batch`
-  /// of `net`; no plan yet (see build).
-  Executor(const NetDesc& net, int max_batch, bool tf32 = false)
-      : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32) {
+  /// Creates the streams and handles and allocates every buffer for batches up to `max_batch`
+  /// of `net` (input in `input`'s form, `io_slots` input/output buffer pairs); no plan yet (see
+  /// build).
+  Executor(const NetDesc& net, int max_batch, bool tf32 = false, const InputOptions& input = {},
+           int io_slots = 1)
+      : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), format_(input.format) {
     int count = 0;
     STRATA_CUDA_CHECK(cudaGetDeviceCount(&count));
     STRATA_CHECK(count > 0, "cuda::Engine: no CUDA device");
@@ -63,11 +89,25 @@ class Executor {
     arena_ = DeviceBuffer(static_cast<std::size_t>(net.arena_per_image) * mb);
     // Zeroed once so that channel padding never holds NaN bits.
     STRATA_CUDA_CHECK(cudaMemset(arena_.get(), 0, arena_.bytes()));
-    d_in_ = DeviceBuffer(static_cast<std::size_t>(net.in_shape.numel()) * mb * sizeof(float));
-    d_out_ = DeviceBuffer(static_cast<std::size_t>(net.out_shape.numel()) * mb * sizeof(float));
-    STRATA_CUDA_CHECK(cudaMemset(d_in_.get(), 0, d_in_.bytes()));
-    pinned_in_ = PinnedBuffer(d_in_.bytes());
-    pinned_out_ = PinnedBuffer(d_out_.bytes());
+    const std::size_t in_bytes = static_cast<std::size_t>(net.in_shape.numel()) * mb *
+                                 static_cast<std::size_t>(input_format_size(input.format));
+    const std::size_t out_bytes = static_cast<std::size_t>(net.out_shape.numel()) * mb * sizeof(float);
+    for (int i = 0; i < std::max(io_slots, 1); ++i) {
+      IoSlot& slot = slots_.emplace_back(IoSlot{DeviceBuffer(in_bytes), DeviceBuffer(out_bytes),
+                                                Event::create(false), Event::create(false),
+                                                Event::create(false)});
+      STRATA_CUDA_CHECK(cudaMemset(slot.in.get(), 0, slot.in.bytes()));
+    }
+    if (input.normalizes()) {
+      const std::vector<float> ab = input_affine(input, static_cast<int>(net.in_shape.c));
+      affine_ = DeviceBuffer(ab.size() * sizeof(float));
+      STRATA_CUDA_CHECK(
+          cudaMemcpy(affine_.get(), ab.data(), affine_.bytes(), cudaMemcpyHostToDevice));
+    }
+    pinned_in_ = PinnedBuffer(in_bytes);
+    pinned_out_ = PinnedBuffer(out_bytes);
+    upload_ = Stream::create();
+    download_ = Stream::create();
     stats_.arena_bytes = arena_.bytes();
   }
   Executor(Executor&&) noexcept = default;
@@ -75,8 +115,10 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
   ~Executor() {
-    if (stream_.get() != nullptr) {
-      (void)cudaStreamSynchronize(stream_.get());
+    for (const Stream* s : {&stream_, &upload_, &download_}) {
+      if (s->get() != nullptr) {
+        (void)cudaStreamSynchronize(s->get());
+      }
     }
   }
 
@@ -90,9 +132,9 @@ class Executor {
     batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
     std::size_t ws = 0;
     for (int b : batches) {
-      ExecPlan p = make_plan(b, 0);
+      ExecPlan p = make_plan(b, 0, 0);
       ws = std::max(ws, p.workspace_bytes());
-      plans_.emplace(b, std::move(p));
+      plans_.emplace(std::pair{b, 0}, std::move(p));
     }
     workspace_ = DeviceBuffer(ws);
     stats_.workspace_bytes = ws;
@@ -105,43 +147,92 @@ class Executor {
     for (int b : capture_batches) {
       capture(b);
     }
-    const ExecPlan& top = plans_.at(max_batch_);
+    const ExecPlan& top = plans_.at({max_batch_, 0});
     for (const PlannedStep& s : top.steps) {
       stats_.convs_fused += s.step->library_fused();
     }
   }
 
-  /// The plan for `batch` with its graph, capturing it first if needed (after `user_stream`'s
-  /// pending work, which may still read the output buffer).
-  ExecPlan& plan_for(int batch, cudaStream_t user_stream) {
-    auto it = plans_.find(batch);
+  /// The plan for `batch` reading and writing I/O slot `slot`, with its graph, capturing it
+  /// first if needed (after `user_stream`'s pending work, which may still read the output
+  /// buffer, and after every enqueued batch).
+  ExecPlan& plan_for(int batch, cudaStream_t user_stream, int slot = 0) {
+    auto it = plans_.find({batch, slot});
     if (it != plans_.end() && it->second.graph) {
       return it->second;
     }
     STRATA_CUDA_CHECK(cudaStreamSynchronize(user_stream));
-    capture(batch);
-    return plans_.at(batch);
+    synchronize();
+    capture(batch, slot);
+    return plans_.at({batch, slot});
   }
 
-  /// Device pointers of `op` at `batch`.
-  [[nodiscard]] OpIo io(const OpDesc& op, int batch) const {
+  /// Enqueues one batch, host to host (or device to device): `in` (in_bytes, page-locked host
+  /// or device memory) is uploaded into the next I/O slot on the upload stream, the batch's
+  /// graph runs on the engine's stream, and the result is downloaded into `out` (out_bytes) on
+  /// the download stream. Returns the event recorded after the download. Nothing here blocks
+  /// the host unless the slot's graph has not been captured yet.
+  cudaEvent_t enqueue(const void* in, std::size_t in_bytes, float* out, std::size_t out_bytes,
+                      int batch) {
+    enqueued_ = true;
+    const int k = next_slot_;
+    IoSlot& slot = slots_[static_cast<std::size_t>(k)];
+    ExecPlan& plan = plan_for(batch, stream_.get(), k);
+    next_slot_ = (next_slot_ + 1) % static_cast<int>(slots_.size());
+    // Upload once the last graph that read this slot has finished.
+    STRATA_CUDA_CHECK(cudaStreamWaitEvent(upload_.get(), slot.computed.get(), 0));
+    STRATA_CUDA_CHECK(cudaMemcpyAsync(slot.in.get(), in, in_bytes, cudaMemcpyDefault, upload_.get()));
+    slot.uploaded.record(upload_.get());
+    // Compute once uploaded and once the last download from this slot's output is done.
+    STRATA_CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), slot.uploaded.get(), 0));
+    STRATA_CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), slot.downloaded.get(), 0));
+    plan.graph.launch(stream_.get());
+    slot.computed.record(stream_.get());
+    // Download once computed.
+    STRATA_CUDA_CHECK(cudaStreamWaitEvent(download_.get(), slot.computed.get(), 0));
+    STRATA_CUDA_CHECK(
+        cudaMemcpyAsync(out, slot.out.get(), out_bytes, cudaMemcpyDefault, download_.get()));
+    slot.downloaded.record(download_.get());
+    return slot.downloaded.get();
+  }
+
+  /// Waits for the batches enqueue() has handed out, if any since the last wait (forward and
+  /// infer use I/O slot 0 on the engine's stream; an enqueued batch may still be using it).
+  void finish_enqueued() {
+    if (enqueued_) {
+      synchronize();
+      enqueued_ = false;
+    }
+  }
+
+  /// Waits for everything enqueued on the context's three streams.
+  void synchronize() const {
+    stream_.synchronize();
+    upload_.synchronize();
+    download_.synchronize();
+  }
+
+  /// Device pointers of `op` at `batch`, writing the output of I/O slot `slot`.
+  [[nodiscard]] OpIo io(const OpDesc& op, int batch, int slot = 0) const {
     std::uint8_t* a = arena_.as<std::uint8_t>();
     OpIo io;
     io.x = a + op.in_offset * batch;
     io.z = op.z_offset >= 0 ? a + op.z_offset * batch : nullptr;
     io.y = a + op.out_offset * batch;
     io.pooled = op.pool ? a + op.pool->out_offset * batch : nullptr;
-    io.user_out = d_out_.as<float>();
+    io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     return io;
   }
 
   [[nodiscard]] Libraries libraries() const { return {cudnn_.get(), lt_.get(), tf32_}; }
   [[nodiscard]] cudaStream_t stream() const { return stream_.get(); }
   [[nodiscard]] const DeviceBuffer& workspace() const { return workspace_; }
-  [[nodiscard]] float* input_buffer() const { return d_in_.as<float>(); }
-  [[nodiscard]] float* output_buffer() const { return d_out_.as<float>(); }
-  [[nodiscard]] float* pinned_input() const { return pinned_in_.as<float>(); }
+  /// I/O slot 0's device buffers (forward and infer use slot 0) and the pinned staging of infer.
+  [[nodiscard]] void* input_buffer() const { return slots_.front().in.get(); }
+  [[nodiscard]] float* output_buffer() const { return slots_.front().out.as<float>(); }
+  [[nodiscard]] void* pinned_input() const { return pinned_in_.get(); }
   [[nodiscard]] float* pinned_output() const { return pinned_out_.as<float>(); }
+  [[nodiscard]] InputFormat input_format() const { return format_; }
   [[nodiscard]] EngineStats& stats() { return stats_; }
   [[nodiscard]] const EngineStats& stats() const { return stats_; }
 
@@ -152,9 +243,9 @@ class Executor {
 
   /// One line per step at `batch` (planned if it was not): its label and what runs it.
   [[nodiscard]] std::string describe(int batch) {
-    auto it = plans_.find(batch);
+    auto it = plans_.find({batch, 0});
     if (it == plans_.end()) {
-      it = plans_.emplace(batch, make_plan(batch, workspace_.bytes())).first;
+      it = plans_.emplace(std::pair{batch, 0}, make_plan(batch, 0, workspace_.bytes())).first;
     }
     std::ostringstream os;
     for (const PlannedStep& s : it->second.steps) {
@@ -164,20 +255,23 @@ class Executor {
   }
 
  private:
-  /// The steps of `batch`. Each op runs its chosen variant; where that variant cannot run at
-  /// this batch (or needs more than `ws_limit` workspace bytes, 0 = any), the heuristic choice
-  /// at this batch within the limit does.
-  [[nodiscard]] ExecPlan make_plan(int batch, std::size_t ws_limit) const {
+  /// The steps of `batch` on I/O slot `slot`. Each op runs its chosen variant; where that
+  /// variant cannot run at this batch (or needs more than `ws_limit` workspace bytes, 0 = any),
+  /// the heuristic choice at this batch within the limit does.
+  [[nodiscard]] ExecPlan make_plan(int batch, int slot, std::size_t ws_limit) const {
     const Model<P>& m = *model_;
     const Libraries lib = libraries();
+    const IoSlot& s = slots_[static_cast<std::size_t>(slot)];
     ExecPlan plan;
-    if (m.fused && batch <= m.fused_max_batch) {  // the whole network, one launch
+    if (m.fused && batch <= m.fused_max_batch) {  // the whole network, one launch (f32 input)
       plan.steps.push_back({"network", std::make_unique<FusedNetworkStep<P>>(
-                                           *m.fused, m.net, m.weights, d_in_.as<float>(),
-                                           d_out_.as<float>(), arena_.get(), batch)});
+                                           *m.fused, m.net, m.weights, s.in.as<float>(),
+                                           s.out.as<float>(), arena_.get(), batch)});
       return plan;
     }
-    plan.steps.push_back({"input", input_step<P>(m.net, d_in_.as<float>(), arena_.get(), batch)});
+    plan.steps.push_back(
+        {"input", input_step<P>(m.net, {s.in.get(), format_, affine_.as<float>()}, arena_.get(),
+                                batch)});
     for (std::size_t i = 0; i < m.net.ops.size(); ++i) {
       const OpDesc& op = m.net.ops[i];
       const LayerScope scope(op.label);
@@ -185,7 +279,7 @@ class Executor {
       std::unique_ptr<Step> step;
       if (const Tactic<P>* t = find_tactic<P>(m.variants[i].tactic); t != nullptr) {
         try {
-          step = prepare_step(*t, op, m.variants[i], batch, w, io(op, batch), lib);
+          step = prepare_step(*t, op, m.variants[i], batch, w, io(op, batch, slot), lib);
         } catch (const Error&) {
           step.reset();
         }
@@ -193,21 +287,21 @@ class Executor {
       if (!step || (ws_limit > 0 && step->workspace_bytes() > ws_limit)) {
         const Variant h =
             heuristic_variant<P>(op, batch, ws_limit > 0 ? ws_limit : std::size_t{1} << 30, lib);
-        step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch), lib);
+        step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
       }
       plan.steps.push_back({op.label, std::move(step)});
     }
     if (m.net.needs_output_step) {
       plan.steps.push_back(
-          {"output", output_step<P>(m.net, arena_.get(), d_out_.as<float>(), batch)});
+          {"output", output_step<P>(m.net, arena_.get(), s.out.as<float>(), batch)});
     }
     return plan;
   }
 
-  void capture(int batch) {
-    auto it = plans_.find(batch);
+  void capture(int batch, int slot = 0) {
+    auto it = plans_.find({batch, slot});
     if (it == plans_.end()) {
-      it = plans_.emplace(batch, make_plan(batch, workspace_.bytes())).first;
+      it = plans_.emplace(std::pair{batch, slot}, make_plan(batch, slot, workspace_.bytes())).first;
     }
     it->second.capture(stream_.get(), workspace_);
     ++stats_.graphs_captured;
@@ -215,6 +309,9 @@ class Executor {
 
   int max_batch_ = 1;
   bool tf32_ = false;
+  InputFormat format_ = InputFormat::f32;
+  int next_slot_ = 0;  ///< the I/O slot the next enqueue() uses
+  bool enqueued_ = false;  ///< enqueue() was used since the last finish_enqueued()
   std::shared_ptr<const Model<P>> model_;
   EngineStats stats_{};
   Stream stream_;
@@ -222,11 +319,13 @@ class Executor {
   LtHandle lt_;
   DeviceBuffer arena_;
   DeviceBuffer workspace_;
-  DeviceBuffer d_in_;
-  DeviceBuffer d_out_;
+  DeviceBuffer affine_;  ///< the input normalization (input_affine), empty when there is none
+  std::vector<IoSlot> slots_;
   PinnedBuffer pinned_in_;
   PinnedBuffer pinned_out_;
-  std::map<int, ExecPlan> plans_;
+  Stream upload_;
+  Stream download_;
+  std::map<std::pair<int, int>, ExecPlan> plans_;  ///< by (batch, I/O slot)
 };
 
 }  // namespace strata::cuda

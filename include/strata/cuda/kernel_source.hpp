@@ -55,9 +55,17 @@ template <class T>
 __device__ __forceinline__ float load(const T* p) {
   if constexpr (is_same<T, float>::value) {
     return *p;
+  } else if constexpr (is_same<T, unsigned char>::value) {
+    return static_cast<float>(*p);
   } else {
     return to_float(*p);
   }
+}
+
+/// An input value after the caller's per-channel normalization: x·affine[2c] + affine[2c+1]
+/// (affine null: x).
+__device__ __forceinline__ float normalize(float x, const float* affine, int c) {
+  return affine == nullptr ? x : fmaf(x, affine[2 * c], affine[2 * c + 1]);
 }
 
 template <class T>
@@ -137,12 +145,14 @@ inline constexpr std::string_view kernel_bodies = R"strata_rtc(
 namespace strata_rtc {
 
 /// Copies/converts a (N, C, HW) tensor from `src` (element type S, strides `ss`) to `dst`
-/// (type D, strides `ds`, `dcp` channel slots per pixel: slots ≥ c are written as 0).
-/// One thread per destination element, destination order (coalesced writes). I: index type
-/// (32-bit when the tensor allows: 64-bit division is slow).
+/// (type D, strides `ds`, `dcp` channel slots per pixel: slots ≥ c are written as 0), with the
+/// input normalization `affine` (may be null). One thread per destination element, destination
+/// order (coalesced writes). I: index type (32-bit when the tensor allows: 64-bit division is
+/// slow).
 template <class S, class D, class I>
 __global__ void convert_kernel(const S* __restrict__ src, Strides ss, D* __restrict__ dst, Strides ds,
-                               int n, int c, int dcp, int hw, bool dst_nhwc) {
+                               int n, int c, int dcp, int hw, bool dst_nhwc,
+                               const float* __restrict__ affine) {
   const I total = static_cast<I>(n) * dcp * hw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -159,29 +169,32 @@ __global__ void convert_kernel(const S* __restrict__ src, Strides ss, D* __restr
       img = i / (static_cast<I>(dcp) * hw);
     }
     const float v = ch < static_cast<I>(c)
-                        ? load(src + img * ss.image + p * ss.pixel + ch * ss.channel)
+                        ? normalize(load(src + img * ss.image + p * ss.pixel + ch * ss.channel),
+                                    affine, static_cast<int>(ch))
                         : 0.0f;
     store(dst + img * ds.image + p * ds.pixel + ch * ds.channel, v);
   }
 }
 
-/// f32 NCHW → 16-bit NHWC with cp (multiple of 8) slots: one thread per pixel, reads coalesced
-/// across pixels, writes cp/8 16-byte vectors.
-template <class D, class I>
-__global__ void nchw_to_nhwc8_kernel(const float* __restrict__ src, D* __restrict__ dst, int n,
-                                     int c, int cp, int hw) {
+/// A dense (N, C, HW) input (element type S: f32, f16 or u8; strides `ss`, NCHW or HWC) →
+/// 16-bit NHWC with cp (multiple of 8) slots, normalized by `affine` (may be null): one thread
+/// per pixel, cp/8 16-byte stores.
+template <class S, class D, class I>
+__global__ void to_nhwc8_kernel(const S* __restrict__ src, Strides ss, D* __restrict__ dst, int n,
+                                int c, int cp, int hw, const float* __restrict__ affine) {
   const I pixels = static_cast<I>(n) * hw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < pixels;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
     const I img = i / hw;
     const I p = i - img * hw;
-    const float* s = src + img * c * hw + p;
+    const S* s = src + img * ss.image + p * ss.pixel;
     D* d = dst + i * cp;
     for (int g = 0; g < cp; g += 8) {
       float v[8];
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        v[j] = g + j < c ? s[static_cast<I>(g + j) * hw] : 0.0f;
+        v[j] = g + j < c ? normalize(load(s + static_cast<I>(g + j) * ss.channel), affine, g + j)
+                         : 0.0f;
       }
       store8(d + g, v);
     }
@@ -638,18 +651,20 @@ __global__ void conv_pool8_direct_kernel(const T* __restrict__ x, const T* __res
   }
 }
 
-/// One thread per output block (image, Y, X), scp/8 16-byte stores.
-template <class T, class I>
-__global__ void space_to_depth_kernel(const float* __restrict__ src, T* __restrict__ dst, int n,
-                                      int c, int h, int w, int sh, int sw, int scp, int pad_h,
-                                      int pad_w) {
+/// One thread per output block (image, Y, X), scp/8 16-byte stores. The source (element type S:
+/// f32, f16 or u8; strides `ss`) is normalized by `affine` (may be null); positions outside the
+/// image are 0, as the convolution's zero padding of the normalized input.
+template <class S, class T, class I>
+__global__ void space_to_depth_kernel(const S* __restrict__ src, Strides ss, T* __restrict__ dst,
+                                      int n, int c, int h, int w, int sh, int sw, int scp,
+                                      int pad_h, int pad_w, const float* __restrict__ affine) {
   const I blocks = static_cast<I>(n) * sh * sw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < blocks;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
     const int bx = static_cast<int>(i % sw);
     const int by = static_cast<int>((i / sw) % sh);
     const I img = i / (static_cast<I>(sw) * sh);
-    const float* s = src + img * c * h * w;
+    const S* s = src + img * ss.image;
     T* d = dst + i * scp;
     for (int g = 0; g < scp; g += 8) {
       float v[8];
@@ -660,7 +675,8 @@ __global__ void space_to_depth_kernel(const float* __restrict__ src, T* __restri
         const int y = 2 * by + (ch / 2) % 2 - pad_h;
         const int x = 2 * bx + ch % 2 - pad_w;
         v[j] = ci < c && y >= 0 && y < h && x >= 0 && x < w
-                   ? s[(static_cast<I>(ci) * h + y) * w + x]
+                   ? normalize(load(s + (static_cast<I>(y) * w + x) * ss.pixel + ci * ss.channel),
+                               affine, ci)
                    : 0.0f;
       }
       store8(d + g, v);

@@ -72,8 +72,11 @@ template <class T>
     return "float";
   } else if constexpr (std::is_same_v<T, __half>) {
     return "strata_rtc::f16";
+  } else if constexpr (std::is_same_v<T, std::uint8_t>) {
+    return "unsigned char";  // an input format only (uint8 images)
   } else {
-    static_assert(std::is_same_v<T, __nv_bfloat16>, "kernels: T is float, __half or __nv_bfloat16");
+    static_assert(std::is_same_v<T, __nv_bfloat16>,
+                  "kernels: T is float, __half, __nv_bfloat16 (or std::uint8_t for an input)");
     return "strata_rtc::bf16";
   }
 }
@@ -98,14 +101,19 @@ template <class T>
   constexpr bool half = !std::is_same_v<T, float>;
   std::vector<std::string> n;
   for (const char* i : {"int", "long long"}) {
-    n.push_back(kernel_name("convert_kernel", {"float", t, i}));
+    // The caller's input (f32, f16 or u8) into storage type T.
+    for (const char* in : {"float", "strata_rtc::f16", "unsigned char"}) {
+      n.push_back(kernel_name("convert_kernel", {in, t, i}));
+      n.push_back(kernel_name("space_to_depth_kernel", {in, t, i}));
+      if (half) {
+        n.push_back(kernel_name("to_nhwc8_kernel", {in, t, i}));
+      }
+    }
     n.push_back(kernel_name("pointwise_kernel", {t, i}));
     n.push_back(kernel_name("pool_kernel", {t, i}));
-    n.push_back(kernel_name("space_to_depth_kernel", {t, i}));
     n.push_back(kernel_name("subsample_kernel", {t, i}));
     if (half) {
       n.push_back(kernel_name("convert_kernel", {t, "float", i}));
-      n.push_back(kernel_name("nchw_to_nhwc8_kernel", {t, i}));
       n.push_back(kernel_name("pointwise8_kernel", {t, i}));
       n.push_back(kernel_name("pool8_kernel", {t, i}));
     }
@@ -213,18 +221,20 @@ void conv_pool_direct(const T* x, const T* w, const float* bias, const T* z, T* 
                  stream, x, w, bias, z, y, s, p, act);
 }
 
-/// f32 NCHW (n, c, h, w) → 16-bit NHWC space-to-depth blocks (n, sh, sw, scp): channel
-/// (ci·2 + dy)·2 + dx of block (Y, X) is input pixel (2Y + dy − pad_h, 2X + dx − pad_w) of
-/// channel ci (0 outside the input; slots >= 4c are 0).
-template <class T>
-void space_to_depth(const float* src, T* dst, int n, int c, int h, int w, int sh, int sw, int scp,
-                    int pad_h, int pad_w, cudaStream_t stream) {
+/// An input (element type S: float, __half or std::uint8_t; strides `ss`, image (c, h, w)) →
+/// 16-bit NHWC space-to-depth blocks (n, sh, sw, scp): channel (ci·2 + dy)·2 + dx of block (Y, X)
+/// is input pixel (2Y + dy − pad_h, 2X + dx − pad_w) of channel ci, normalized by `affine` (may
+/// be null; 0 outside the input; slots >= 4c are 0).
+template <class S, class T>
+void space_to_depth(const S* src, Strides ss, T* dst, int n, int c, int h, int w, int sh, int sw,
+                    int scp, int pad_h, int pad_w, const float* affine, cudaStream_t stream) {
   const std::int64_t blocks = static_cast<std::int64_t>(n) * sh * sw;
   const bool small =
       detail::fits32(blocks * scp) && detail::fits32(static_cast<std::int64_t>(n) * c * h * w);
   detail::run<T>(detail::kernel_name("space_to_depth_kernel",
-                                     {detail::rtc_type<T>(), detail::index_type(small)}),
-                 blocks, stream, src, dst, n, c, h, w, sh, sw, scp, pad_h, pad_w);
+                                     {detail::rtc_type<S>(), detail::rtc_type<T>(),
+                                      detail::index_type(small)}),
+                 blocks, stream, src, ss, dst, n, c, h, w, sh, sw, scp, pad_h, pad_w, affine);
 }
 
 /// NHWC (n, h, w, cp) → (n, oh, ow, cp) taking pixel (oy·sh, ox·sw): the input of a strided 1×1
@@ -240,27 +250,33 @@ void subsample(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow
 }
 
 /// Copies/converts (N, C, HW) from src (strides ss) to dst (strides ds, dcp channel slots per
-/// pixel; slots >= c are written as 0). One of S, D is float.
+/// pixel; slots >= c are written as 0), normalizing by `affine` (2 floats per channel: x·a + b;
+/// may be null). Either D is float and S the storage type (an output), or D is the storage type
+/// and S float, __half or std::uint8_t (an input).
 template <class S, class D>
 void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp, int hw,
-             bool dst_nhwc, cudaStream_t stream) {
-  using T = std::conditional_t<std::is_same_v<S, float>, D, S>;  // the library it lives in
+             bool dst_nhwc, cudaStream_t stream, const float* affine = nullptr) {
+  // The library it lives in: the storage type's.
+  constexpr bool output = std::is_same_v<D, float> && !std::is_same_v<S, float> &&
+                          !std::is_same_v<S, std::uint8_t>;
+  using T = std::conditional_t<output, S, D>;
   const std::int64_t work = static_cast<std::int64_t>(n) * dcp * hw;
   const bool small = detail::fits32(work);
-  if constexpr (std::is_same_v<S, float> && !std::is_same_v<D, float>) {
-    // The common input case: dense f32 NCHW to 16-bit NHWC.
-    if (dst_nhwc && dcp % 8 == 0 && ss.pixel == 1 && ss.channel == hw &&
-        ss.image == static_cast<std::int64_t>(c) * hw && ds.channel == 1 && ds.pixel == dcp) {
-      detail::run<T>(detail::kernel_name("nchw_to_nhwc8_kernel",
-                                         {detail::rtc_type<D>(), detail::index_type(small)}),
-                     static_cast<std::int64_t>(n) * hw, stream, src, dst, n, c, dcp, hw);
+  if constexpr (!std::is_same_v<D, float>) {
+    // An input to 16-bit NHWC: one thread per pixel, 16-byte stores.
+    if (dst_nhwc && dcp % 8 == 0 && ds.channel == 1 && ds.pixel == dcp) {
+      detail::run<T>(detail::kernel_name("to_nhwc8_kernel", {detail::rtc_type<S>(),
+                                                             detail::rtc_type<D>(),
+                                                             detail::index_type(small)}),
+                     static_cast<std::int64_t>(n) * hw, stream, src, ss, dst, n, c, dcp, hw,
+                     affine);
       return;
     }
   }
   if constexpr (std::is_same_v<S, D>) {
-    // Same type, same dense layout: a copy.
-    if (dcp == c && ss.image == ds.image && ss.pixel == ds.pixel && ss.channel == ds.channel &&
-        ss.image == static_cast<std::int64_t>(c) * hw) {
+    // Same type, same dense layout, no normalization: a copy.
+    if (affine == nullptr && dcp == c && ss.image == ds.image && ss.pixel == ds.pixel &&
+        ss.channel == ds.channel && ss.image == static_cast<std::int64_t>(c) * hw) {
       STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(work) * sizeof(S),
                                         cudaMemcpyDeviceToDevice, stream));
       return;
@@ -268,7 +284,7 @@ void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp
   }
   detail::run<T>(detail::kernel_name("convert_kernel", {detail::rtc_type<S>(), detail::rtc_type<D>(),
                                                         detail::index_type(small)}),
-                 work, stream, src, ss, dst, ds, n, c, dcp, hw, dst_nhwc);
+                 work, stream, src, ss, dst, ds, n, c, dcp, hw, dst_nhwc, affine);
 }
 
 /// y = act(x·scale[ch] + shift[ch] + z) over `total` elements of a dense (N, ·) tensor; scale,
