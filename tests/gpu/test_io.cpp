@@ -77,7 +77,7 @@ void check_u8(const cuda::InputOptions& io, const char* name) {
                            std::numeric_limits<float>::quiet_NaN());
     gpu.infer(bytes, out, b);
     const double err = rel_error(out, ref, out.size());
-    MESSAGE(name << " " << dtype_name(P) << " u8 HWC batch " << b << ": rel. error " << err);
+    MESSAGE(std::string(name) << " " << dtype_name(P) << " u8 HWC batch " << b << ": rel. error " << err);
     CHECK(err < tolerance(P));
   }
 }
