@@ -107,16 +107,16 @@ TEST_CASE("conv+pool fusion against the CPU reference; heuristic tuning runs con
   static_assert(cuda::NetStorage<ConvAddPoolNet, DType::f16>::fused_pools() == 2);
   check_all_precisions<ConvPoolNet>(kMax, kBatches, "conv+pool", 21);
   check_all_precisions<ConvAddPoolNet>(kMax, kBatches, "conv+add+pool", 22);
-  // Which way each fused pair runs under heuristic tuning: every conv+pool as the conv (the
-  // direct kernel for the 3-channel first conv, cuDNN for the others) then the pool kernel, in
-  // one step; never a stand-alone pool step.
+  // Which way each fused pair runs under heuristic tuning: the 3-channel first conv as a kernel
+  // generated for it, pooling inside; the others as cuDNN's conv then the pool kernel, in one
+  // step; never a stand-alone pool step.
   cuda::EngineOptions opt;
   opt.max_batch = 2;
   const auto w = Weights<ConvPoolNet>::random(1);
   const std::string f16 = cuda::Engine<ConvPoolNet, DType::f16>(w, opt).describe(2);
   INFO(f16);
-  CHECK(f16.find("conv0+bn1+relu2+max_pool3: strata conv_direct (bias, add, act fused), then "
-                 "strata pool") != std::string::npos);
+  CHECK(f16.find("conv0+bn1+relu2+max_pool3: strata generated conv 3x3 3->12 + max_pool 3x3 "
+                 "(shapes compiled in; bias, act, pool fused)") != std::string::npos);
   CHECK(f16.find("conv4+gelu5+avg_pool6: cudnn") != std::string::npos);
   CHECK(f16.find("\nmax_pool3:") == std::string::npos);
   const std::string f32 = cuda::Engine<ConvPoolNet, DType::f32>(w, opt).describe(2);
@@ -125,10 +125,11 @@ TEST_CASE("conv+pool fusion against the CPU reference; heuristic tuning runs con
 }
 
 namespace {
-/// Runs Net in precision P with every conv+pool op that the direct kernel can run forced onto
-/// its pooled epilogue (a tuning-cache file that names that variant), and compares with the CPU.
+/// Runs Net in precision P with every conv+pool op that tactic `v` can run forced onto variant
+/// `v` (a tuning-cache file that names it), checks that describe() shows `shows` once per forced
+/// op, and compares with the CPU.
 template <class Net, DType P>
-void check_pooled_direct(const char* name, std::uint64_t seed) {
+void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, const char* shows) {
   using N = std::remove_cvref_t<Net>;
   constexpr int kB = 5;
   const auto w = Weights<Net>::random(seed);
@@ -142,11 +143,12 @@ void check_pooled_direct(const char* name, std::uint64_t seed) {
   {
     cuda::TuningCache c(cache);
     for (const cuda::OpDesc& op : cuda::NetStorage<Net, P>::describe().ops) {
-      if (op.pool) {
-        c.put(cuda::tuning_key(op, kB, P, cuda::device_name(0)), {"direct_conv", 0, 0, 1});
+      if (op.pool && cuda::find_tactic<P>(v.tactic)->applicable(op)) {
+        c.put(cuda::tuning_key(op, kB, P, cuda::device_name(0)), v);
         ++forced;
       }
     }
+    REQUIRE(forced > 0);
     c.save();
   }
   cuda::EngineOptions opt;
@@ -157,8 +159,7 @@ void check_pooled_direct(const char* name, std::uint64_t seed) {
   const std::string runs = e.describe(kB);
   INFO(runs);
   std::size_t pooled = 0;
-  for (std::size_t at = runs.find("strata conv_pool_direct"); at != std::string::npos;
-       at = runs.find("strata conv_pool_direct", at + 1)) {
+  for (std::size_t at = runs.find(shows); at != std::string::npos; at = runs.find(shows, at + 1)) {
     ++pooled;
   }
   CHECK(pooled == static_cast<std::size_t>(forced));
@@ -168,7 +169,8 @@ void check_pooled_direct(const char* name, std::uint64_t seed) {
                            std::numeric_limits<float>::quiet_NaN());
     e.infer(in, out, b);
     const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE(std::string(name) << " " << dtype_name(P) << " pooled direct, batch " << b << ": rel. error " << err);
+    MESSAGE(std::string(name) << " " << dtype_name(P) << " forced " << v.tactic << " fuse "
+                              << v.fuse << ", batch " << b << ": rel. error " << err);
     CHECK(err < 1e-2);
   }
   std::filesystem::remove(cache);
@@ -176,11 +178,60 @@ void check_pooled_direct(const char* name, std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("conv+pool fusion: the direct kernel's pooled epilogue, forced through the tuning cache") {
-  check_pooled_direct<ConvPoolNet, DType::f16>("conv+pool", 31);
-  check_pooled_direct<ConvPoolNet, DType::bf16>("conv+pool", 32);
-  check_pooled_direct<ConvAddPoolNet, DType::f16>("conv+add+pool", 33);
-  check_pooled_direct<ConvAddPoolNet, DType::bf16>("conv+add+pool", 34);
+  const cuda::Variant pooled{"direct_conv", 0, 0, 1};
+  check_forced<ConvPoolNet, DType::f16>("conv+pool", 31, pooled, "strata conv_pool_direct");
+  check_forced<ConvPoolNet, DType::bf16>("conv+pool", 32, pooled, "strata conv_pool_direct");
+  check_forced<ConvAddPoolNet, DType::f16>("conv+add+pool", 33, pooled, "strata conv_pool_direct");
+  check_forced<ConvAddPoolNet, DType::bf16>("conv+add+pool", 34, pooled, "strata conv_pool_direct");
 }
+
+namespace {
+// First convs for the generated kernel (tactics/generated_conv.hpp): 1 and 3 input channels,
+// odd sizes, dilation, stride 2 with padding 2 (not read space-to-depth: the input is read by
+// two convs), a 1×1 stride-2 shortcut, K not a multiple of 8, a fused average pool with
+// overlapping padded windows, ceil mode and count_include_pad off.
+constexpr auto generated_net = input<1, 17, 19>
+    | conv<10, 3, ConvOpts{.padding = 2, .dilation = 2}> | batch_norm | elu<0.5f>
+    | avg_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false}>
+    | conv<8, 3, ConvOpts{.padding = 1}> | relu | flatten | dense<6>;
+using GeneratedNet = std::remove_cv_t<decltype(generated_net)>;
+constexpr auto generated_net2 = input<3, 15, 13>
+    | residual<relu>(conv<12, 5, ConvOpts{.stride = 2, .padding = 2}> | batch_norm | relu
+                         | conv<12, 3, ConvOpts{.padding = 1}> | batch_norm,
+                     conv<12, 1, ConvOpts{.stride = 2}>)
+    | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<5>;
+using GeneratedNet2 = std::remove_cv_t<decltype(generated_net2)>;
+}  // namespace
+
+TEST_CASE("generated first-layer convs (shapes compiled in), pooling inside or not") {
+  check_all_precisions<GeneratedNet>(kMax, kBatches, "generated conv+avg_pool", 41);
+  check_all_precisions<GeneratedNet2>(kMax, kBatches, "generated strided convs", 42);
+  const std::string runs =
+      cuda::Engine<GeneratedNet, DType::f16>(Weights<GeneratedNet>::random(1), {.max_batch = 2})
+          .describe(2);
+  INFO(runs);
+  CHECK(runs.find("conv0+bn1+elu2+avg_pool3: strata generated conv 3x3 1->10 + avg_pool 3x3 "
+                  "(shapes compiled in; bias, act, pool fused)") != std::string::npos);
+  const std::string runs2 =
+      cuda::Engine<GeneratedNet2, DType::bf16>(Weights<GeneratedNet2>::random(1), {.max_batch = 2})
+          .describe(2);
+  INFO(runs2);
+  CHECK(runs2.find("strata generated conv 5x5 3->12 (shapes compiled in; bias, act fused)") !=
+        std::string::npos);
+  CHECK(runs2.find("strata generated conv 1x1 3->12 (shapes compiled in; bias, act fused)") !=
+        std::string::npos);
+  // The other variants, forced: the generated conv writing its map, then the pool kernel; and
+  // pooling inside for the 3-channel conv of ConvPoolNet.
+  const cuda::Variant plain{"generated_conv", 0, 0, 0};
+  const cuda::Variant pooled{"generated_conv", 0, 0, 1};
+  check_forced<GeneratedNet, DType::f16>("generated", 43, plain,
+                                         "(shapes compiled in; bias, act fused), then strata pool");
+  check_forced<GeneratedNet, DType::bf16>("generated", 44, plain,
+                                          "(shapes compiled in; bias, act fused), then strata pool");
+  check_forced<ConvPoolNet, DType::f16>("conv+pool", 45, pooled, "bias, act, pool fused");
+  check_forced<ConvPoolNet, DType::bf16>("conv+pool", 46, pooled, "bias, act, pool fused");
+}
+
 
 TEST_CASE("stride-2 first convolutions (space-to-depth input in 16-bit)") {
   check_all_precisions<StemNet>(kMax, kBatches, "stem 7x7/2", 17);

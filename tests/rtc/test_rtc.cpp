@@ -11,6 +11,8 @@
 #include <vector>
 
 #include <strata/cuda/kernels.hpp>
+#include <strata/cuda/tactics/generated_conv.hpp>
+#include <strata/models/mnist_cnn.hpp>
 
 using namespace strata;
 namespace rtc = strata::cuda::rtc;
@@ -45,6 +47,27 @@ TEST_CASE("Strata's kernels compile for every element type, and the cache return
     CHECK(warm.lowered == cold.lowered);
     MESSAGE(name << ": " << names.size() << " kernels, compiled in " << cold.ms
                  << " ms, read back in " << warm.ms << " ms");
+  }
+}
+
+TEST_CASE("a generated conv's source compiles, with and without its pool, in f16 and bf16") {
+  const auto dir = fresh_dir("strata_rtc_test_generated");
+  const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  const cuda::OpDesc& conv1 = net.ops.front();
+  REQUIRE(conv1.pool.has_value());
+  REQUIRE(cuda::tactics::generated::fits(conv1));
+  CHECK_FALSE(cuda::tactics::generated::fits(net.ops[1]));  // 32 input channels
+  for (const bool pooled : {true, false}) {
+    const std::string src = cuda::tactics::generated::source(conv1, pooled);
+    CHECK(src.find("constexpr int YH = " + std::to_string(pooled ? 14 : 28) + ";") !=
+          std::string::npos);
+    for (const char* t : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+      const std::vector<std::string> names{std::string("strata_rtc::generated_conv<") + t + ">"};
+      const rtc::Compiled c = rtc::compile(src, "generated", names, 90, dir);
+      CHECK(c.cubin.size() > 1000);
+      MESSAGE(std::string("generated conv") << (pooled ? "+pool " : " ") << t << ": compiled in "
+                                            << c.ms << " ms");
+    }
   }
 }
 

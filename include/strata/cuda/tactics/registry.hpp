@@ -11,6 +11,7 @@
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
 #include "strata/cuda/tactics/direct_conv.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/lt_matmul.hpp"
 
@@ -19,6 +20,7 @@ namespace strata::cuda {
 /// The tactics for precision P (stateless objects that live for the program).
 template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
+  static const tactics::GeneratedConv<P> generated_conv;
   static const tactics::DirectConv<P> direct_conv;
   static const tactics::LtConv1x1<P> lt_conv1x1;
   static const tactics::CudnnConv<P> cudnn_conv;
@@ -26,9 +28,9 @@ template <DType P>
   static const tactics::Pointwise<P> pointwise;
   static const tactics::Pool<P> pool;
   static const tactics::Softmax<P> softmax;
-  static const std::vector<const Tactic<P>*> list{&direct_conv, &lt_conv1x1, &cudnn_conv,
-                                                  &lt_dense,    &pointwise,  &pool,
-                                                  &softmax};
+  static const std::vector<const Tactic<P>*> list{&generated_conv, &direct_conv, &lt_conv1x1,
+                                                  &cudnn_conv,     &lt_dense,    &pointwise,
+                                                  &pool,           &softmax};
   return list;
 }
 

@@ -1,0 +1,286 @@
+#pragma once
+/// Tactic `generated_conv`: a convolution (16-bit NHWC, one group, no residual) with a short dot
+/// product per output — the first layer of a gray or RGB network — as a kernel generated for
+/// this one op: every shape, stride, padding, the activation and the fused max/avg pool are
+/// literals in its source, which NVRTC compiles when the op is first prepared (cached on disk,
+/// and in the process by source). One block per image: the image (with its zero padding) and
+/// the filter are staged in shared memory as f32, and each thread computes 8 output channels of
+/// one output pixel — of every conv position of a pooling window when the pool is fused, so the
+/// unpooled map is never stored. Where the generic direct kernel (direct_conv.hpp) spends its
+/// time on run-time index arithmetic and bounds checks, this one has none left: the loops over
+/// taps, channels and window positions are unrolled, the padding is in shared memory.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/rtc/compiler.hpp"
+#include "strata/cuda/rtc/library.hpp"
+#include "strata/cuda/tactic.hpp"
+
+namespace strata::cuda::tactics {
+
+namespace generated {
+
+/// Shared memory a generated conv stages per block: the zero-padded image and the filter, f32.
+struct Staging {
+  std::int64_t image_bytes = 0;
+  std::int64_t filter_bytes = 0;
+};
+
+[[nodiscard]] inline Staging staging(const ConvGeom& g) {
+  return {static_cast<std::int64_t>(g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c * 4,
+          static_cast<std::int64_t>(g.kh) * g.kw * g.c * g.kp * 4};
+}
+
+/// Whether a generated kernel is made for `op`: a 16-bit conv whose input channels are fewer
+/// than their slots (a first layer: cuDNN's implicit GEMM would multiply the zero padding), one
+/// group, no residual, not read space-to-depth, output slots in groups of 8, a dot product of at
+/// most 72 terms (unrolled), and the image and filter within 40 KiB of shared memory together.
+[[nodiscard]] inline bool fits(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  const Staging s = staging(g);
+  return op.kind == OpKind::conv && g.c < g.cp && g.groups == 1 && g.packed && !g.s2d &&
+         !op.has_residual && g.kp % 8 == 0 && g.kh * g.kw * g.c <= 72 &&
+         s.image_bytes + s.filter_bytes <= (40 << 10);
+}
+
+/// The kernel's source for `op` (pooled: with its fused pool), element type `t` ("strata_rtc::f16").
+[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled) {
+  const ConvGeom& g = op.conv;
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr int " << name << " = " << v << ";\n";
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "'.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(256) generated_conv(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
+    << "    T* __restrict__ y) {\n";
+  constant("H", g.h);
+  constant("W", g.w);
+  constant("CP", g.cp);
+  constant("C", g.c);
+  constant("FCG", g.fcg);
+  constant("KH", g.kh);
+  constant("KW", g.kw);
+  constant("SH", g.sh);
+  constant("SW", g.sw);
+  constant("PH", g.ph);
+  constant("PW", g.pw);
+  constant("DH", g.dh);
+  constant("DW", g.dw);
+  constant("OH", g.oh);
+  constant("OW", g.ow);
+  constant("K", g.k);
+  constant("KP", g.kp);
+  const bool pool = pooled && op.pool.has_value();
+  const LayerDesc pd = pool ? op.pool->layer : LayerDesc{};
+  constant("QH", pool ? pd.kernel.h : 1);  // conv positions per pooled output
+  constant("QW", pool ? pd.kernel.w : 1);
+  constant("PSH", pool ? pd.stride.h : 1);
+  constant("PSW", pool ? pd.stride.w : 1);
+  constant("PPH", pool ? pd.padding.h : 0);
+  constant("PPW", pool ? pd.padding.w : 0);
+  constant("YH", pool ? op.pool->out_shape.h : g.oh);
+  constant("YW", pool ? op.pool->out_shape.w : g.ow);
+  const bool is_max = !pool || op.pool->kind == OpKind::max_pool;
+  o << "  constexpr bool IS_MAX = " << (is_max ? "true" : "false") << ";\n"
+    << "  constexpr PoolShape pool{0, KP, OH, OW, YH, YW, QH, QW, PSH, PSW, PPH, PPW, IS_MAX, "
+    << (pd.count_include_pad ? "true" : "false") << "};\n"
+    << "  constexpr ActDesc act{static_cast<Act>(" << static_cast<int>(op.act.kind) << "), "
+    << std::hexfloat << op.act.alpha << "f, " << op.act.beta << "f};\n"
+    << std::defaultfloat;
+  o << R"src(  constexpr int HP = H + 2 * PH;
+  constexpr int WP = W + 2 * PW;
+  constexpr int TAPS = KH * KW;
+  constexpr int KG = KP / 8;
+  __shared__ float sx[HP * WP * C];
+  __shared__ float4 sw4[TAPS * C * KP / 4];
+  __shared__ float sb[KP];
+  float* swf = reinterpret_cast<float*>(sw4);
+  const long long img = blockIdx.x;
+  for (int e = threadIdx.x; e < TAPS * C * KP; e += blockDim.x) {
+    const int k = e % KP;
+    const int c = (e / KP) % C;
+    const int tap = e / (KP * C);
+    swf[e] = k < K ? load(w + (k * TAPS + tap) * FCG + c) : 0.0f;
+  }
+  for (int k = threadIdx.x; k < KP; k += blockDim.x) {
+    sb[k] = bias != nullptr && k < K ? bias[k] : 0.0f;
+  }
+  const T* xi = x + img * (H * W * CP);
+  for (int e = threadIdx.x; e < HP * WP * C; e += blockDim.x) {
+    const int c = e % C;
+    const int px = (e / C) % WP - PW;
+    const int py = e / (C * WP) - PH;
+    sx[e] = py >= 0 && py < H && px >= 0 && px < W ? load(xi + (py * W + px) * CP + c) : 0.0f;
+  }
+  __syncthreads();
+  for (int item = threadIdx.x; item < YH * YW * KG; item += blockDim.x) {
+    const int k0 = (item % KG) * 8;
+    const int pix = item / KG;
+    const int py = pix / YW;
+    const int px = pix % YW;
+    const int oy0 = py * PSH - PPH;
+    const int ox0 = px * PSW - PPW;
+    float v[QH * QW][8];
+#pragma unroll
+    for (int q = 0; q < QH * QW; ++q) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        v[q][j] = sb[k0 + j];
+      }
+    }
+#pragma unroll
+    for (int tap = 0; tap < TAPS; ++tap) {
+      const int ky = tap / KW;
+      const int kx = tap % KW;
+#pragma unroll
+      for (int c = 0; c < C; ++c) {
+        const float4 w0 = sw4[((tap * C + c) * KP + k0) / 4];
+        const float4 w1 = sw4[((tap * C + c) * KP + k0) / 4 + 1];
+#pragma unroll
+        for (int q = 0; q < QH * QW; ++q) {
+          // A window position outside the conv's output is computed on a clamped one and
+          // ignored below.
+          const int oy = min(max(oy0 + q / QW, 0), OH - 1);
+          const int ox = min(max(ox0 + q % QW, 0), OW - 1);
+          const float xv = sx[((oy * SH + ky * DH) * WP + ox * SW + kx * DW) * C + c];
+          v[q][0] += xv * w0.x; v[q][1] += xv * w0.y; v[q][2] += xv * w0.z; v[q][3] += xv * w0.w;
+          v[q][4] += xv * w1.x; v[q][5] += xv * w1.y; v[q][6] += xv * w1.z; v[q][7] += xv * w1.w;
+        }
+      }
+    }
+    float out[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      out[j] = pool_start(pool);
+    }
+#pragma unroll
+    for (int q = 0; q < QH * QW; ++q) {
+      const int oy = oy0 + q / QW;
+      const int ox = ox0 + q % QW;
+      if (oy >= 0 && oy < OH && ox >= 0 && ox < OW) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          out[j] = pool_add(pool, out[j], activate(act, v[q][j]));
+        }
+      }
+    }
+    const float divisor = IS_MAX ? 1.0f : pool_window(pool, py, px).divisor;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      out[j] = k0 + j < K ? (IS_MAX ? out[j] : out[j] / divisor) : 0.0f;
+    }
+    store8(y + ((img * YH + py) * YW + px) * KP + k0, out);
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+/// The loaded kernel for `src` (compiled by NVRTC, or read from the disk cache), kept for the
+/// life of the program per source and architecture. Thread-safe.
+[[nodiscard]] inline cudaKernel_t kernel(const std::string& src, const std::string& name,
+                                         rtc::BuildInfo* info = nullptr) {
+  static std::mutex mutex;
+  // Never freed: unloading at exit could run after the CUDA runtime has shut down.
+  static auto* loaded = new std::map<std::pair<int, std::string>, std::unique_ptr<rtc::Library>>();
+  const int arch = rtc::current_arch();
+  const std::lock_guard lock(mutex);
+  auto it = loaded->find({arch, src});
+  if (it == loaded->end()) {
+    const std::vector<std::string> names{name};
+    it = loaded
+             ->emplace(std::pair{arch, src},
+                       std::make_unique<rtc::Library>(
+                           rtc::compile(src, "strata_generated_conv", names, arch), names))
+             .first;
+  }
+  if (info != nullptr) {
+    *info = it->second->info();
+  }
+  return it->second->kernel(name);
+}
+
+}  // namespace generated
+
+template <DType P>
+class GeneratedConv final : public Tactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "generated_conv"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return P != DType::f32 && generated::fits(op);
+  }
+  /// Variant fuse = 1 pools in the kernel (the pooled map only is written); fuse = 0 writes the
+  /// conv's map and leaves the pool to the pool kernel.
+  [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse != 0; }
+  /// Claimed ahead of the generic direct kernel, pooling in the kernel where a pool is fused.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+                                               const Libraries&) const override {
+    return Claim{{std::string(name()), 0, 0, op.pool ? 1 : 0}, rank::tailored - 1};
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    if (op.pool) {
+      return {Variant{std::string(name()), 0, 0, 1}, Variant{std::string(name())}};
+    }
+    return {Variant{std::string(name())}};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    const bool pooled = fuses_pool(v) && op.pool.has_value();
+    const std::string kernel_name =
+        std::string("strata_rtc::generated_conv<") + kernels::detail::rtc_type<T>() + ">";
+    const cudaKernel_t k = generated::kernel(generated::source(op, pooled), kernel_name);
+    return std::make_unique<GeneratedStep>(op, w, io, batch, pooled, k);
+  }
+
+ private:
+  class GeneratedStep final : public Step {
+   public:
+    GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, bool pooled,
+                  cudaKernel_t k)
+        : w_(w), io_(io), batch_(batch), pooled_(pooled), kernel_(k) {
+      const ConvGeom& g = op.conv;
+      std::ostringstream d;
+      d << "strata generated conv " << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
+      if (pooled_) {
+        d << " + " << (op.pool->kind == OpKind::max_pool ? "max" : "avg") << "_pool "
+          << op.pool->layer.kernel.h << "x" << op.pool->layer.kernel.w;
+      }
+      d << " (shapes compiled in; bias, act" << (pooled_ ? ", pool" : "") << " fused)";
+      what_ = d.str();
+    }
+    [[nodiscard]] std::string describe() const override { return what_; }
+    void launch(cudaStream_t s, void*, std::size_t) override {
+      const T* x = static_cast<const T*>(io_.x);
+      const T* w = w_.weight.template as<const T>();
+      const float* b = w_.bias_f32.template as<const float>();
+      T* y = static_cast<T*>(pooled_ ? io_.pooled : io_.y);
+      rtc::launch(kernel_, static_cast<unsigned>(batch_), 256, s, x, w, b, y);
+    }
+
+   private:
+    const OpWeights& w_;
+    OpIo io_;
+    int batch_ = 1;
+    bool pooled_ = false;
+    cudaKernel_t kernel_ = nullptr;
+    std::string what_;
+  };
+};
+
+}  // namespace strata::cuda::tactics
