@@ -220,6 +220,22 @@ TEST_CASE("generated first-layer convs (shapes compiled in), pooling inside or n
         std::string::npos);
   CHECK(runs2.find("strata generated conv 1x1 3->12 (shapes compiled in; bias, act fused)") !=
         std::string::npos);
+  // Bands of output rows per block: how many depends on the batch and the GPU's SMs (2 × SMs
+  // blocks at least); these batches give every row, a few rows and whole images per block.
+  {
+    constexpr int kBig = 300;
+    const auto w = Weights<GeneratedNet>::random(47);
+    const auto in = strata_test::random_floats(kBig * 17 * 19, 48);
+    const auto ref = strata_test::cpu_reference<GeneratedNet>(w, in, kBig);
+    cuda::Engine<GeneratedNet, DType::f16> e(w, {.max_batch = kBig});
+    for (int b : {2, 40, 100, kBig}) {
+      std::vector<float> out(static_cast<std::size_t>(b) * 6, std::numeric_limits<float>::quiet_NaN());
+      e.infer(in, out, b);
+      const double err = strata_test::rel_error(out, ref, out.size());
+      MESSAGE("generated conv+avg_pool f16 batch " << b << ": rel. error " << err);
+      CHECK(err < 1e-2);
+    }
+  }
   // The other variants, forced: the generated conv writing its map, then the pool kernel; and
   // pooling inside for the 3-channel conv of ConvPoolNet.
   const cuda::Variant plain{"generated_conv", 0, 0, 0};

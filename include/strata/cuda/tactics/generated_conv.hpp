@@ -3,12 +3,14 @@
 /// product per output — the first layer of a gray or RGB network — as a kernel generated for
 /// this one op: every shape, stride, padding, the activation and the fused max/avg pool are
 /// literals in its source, which NVRTC compiles when the op is first prepared (cached on disk,
-/// and in the process by source). One block per image: the image (with its zero padding) and
-/// the filter are staged in shared memory as f32, and each thread computes 8 output channels of
+/// and in the process by source). One block per image, or per band of its output rows at small
+/// batches (enough blocks to fill the GPU): the input rows it reads (with their zero padding)
+/// and the filter are staged in shared memory as f32, and each thread computes 8 output channels of
 /// one output pixel — of every conv position of a pooling window when the pool is fused, so the
 /// unpooled map is never stored. Where the generic direct kernel (direct_conv.hpp) spends its
 /// time on run-time index arithmetic and bounds checks, this one has none left: the loops over
 /// taps, channels and window positions are unrolled, the padding is in shared memory.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -16,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -61,9 +64,9 @@ struct Staging {
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(256) generated_conv(\n"
+    << "template <class T>\n__global__ void __launch_bounds__(256, 3) generated_conv(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y) {\n";
+    << "    T* __restrict__ y, int splits) {\n";
   constant("H", g.h);
   constant("W", g.w);
   constant("CP", g.cp);
@@ -106,7 +109,17 @@ struct Staging {
   __shared__ float4 sw4[TAPS * C * KP / 4];
   __shared__ float sb[KP];
   float* swf = reinterpret_cast<float*>(sw4);
-  const long long img = blockIdx.x;
+  // Block b computes output rows [r0, r1) of image b / splits: at small batches an image's rows
+  // spread over several blocks (each stages only the input rows it reads).
+  const long long img = blockIdx.x / splits;
+  const int part = blockIdx.x % splits;
+  const int r0 = part * YH / splits;
+  const int r1 = (part + 1) * YH / splits;
+  // Padded input rows read by output rows [r0, r1): conv rows of their pooling windows, clamped.
+  const int cy0 = min(max(r0 * PSH - PPH, 0), OH - 1);
+  const int cy1 = min(max((r1 - 1) * PSH - PPH + QH - 1, 0), OH - 1);
+  const int iy0 = cy0 * SH;
+  const int iy1 = cy1 * SH + (KH - 1) * DH + 1;
   for (int e = threadIdx.x; e < TAPS * C * KP; e += blockDim.x) {
     const int k = e % KP;
     const int c = (e / KP) % C;
@@ -117,14 +130,14 @@ struct Staging {
     sb[k] = bias != nullptr && k < K ? bias[k] : 0.0f;
   }
   const T* xi = x + img * (H * W * CP);
-  for (int e = threadIdx.x; e < HP * WP * C; e += blockDim.x) {
+  for (int e = iy0 * WP * C + threadIdx.x; e < iy1 * WP * C; e += blockDim.x) {
     const int c = e % C;
     const int px = (e / C) % WP - PW;
     const int py = e / (C * WP) - PH;
     sx[e] = py >= 0 && py < H && px >= 0 && px < W ? load(xi + (py * W + px) * CP + c) : 0.0f;
   }
   __syncthreads();
-  for (int item = threadIdx.x; item < YH * YW * KG; item += blockDim.x) {
+  for (int item = r0 * YW * KG + threadIdx.x; item < r1 * YW * KG; item += blockDim.x) {
     const int k0 = (item % KG) * 8;
     const int pix = item / KG;
     const int py = pix / YW;
@@ -194,14 +207,17 @@ struct Staging {
                                          rtc::BuildInfo* info = nullptr) {
   static std::mutex mutex;
   // Never freed: unloading at exit could run after the CUDA runtime has shut down.
-  static auto* loaded = new std::map<std::pair<int, std::string>, std::unique_ptr<rtc::Library>>();
+  // By architecture, instantiation name and source (one source serves f16 and bf16).
+  using Key = std::tuple<int, std::string, std::string>;
+  static auto* loaded = new std::map<Key, std::unique_ptr<rtc::Library>>();
   const int arch = rtc::current_arch();
   const std::lock_guard lock(mutex);
-  auto it = loaded->find({arch, src});
+  Key key{arch, name, src};
+  auto it = loaded->find(key);
   if (it == loaded->end()) {
     const std::vector<std::string> names{name};
     it = loaded
-             ->emplace(std::pair{arch, src},
+             ->emplace(std::move(key),
                        std::make_unique<rtc::Library>(
                            rtc::compile(src, "strata_generated_conv", names, arch), names))
              .first;
@@ -245,15 +261,23 @@ class GeneratedConv final : public Tactic<P> {
     const std::string kernel_name =
         std::string("strata_rtc::generated_conv<") + kernels::detail::rtc_type<T>() + ">";
     const cudaKernel_t k = generated::kernel(generated::source(op, pooled), kernel_name);
-    return std::make_unique<GeneratedStep>(op, w, io, batch, pooled, k);
+    // Enough blocks to fill the GPU twice over: rows of an image split over blocks at small
+    // batches.
+    int device = 0;
+    int sms = 0;
+    STRATA_CUDA_CHECK(cudaGetDevice(&device));
+    STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const int rows = pooled ? op.pool->out_shape.h : op.conv.oh;
+    const int splits = std::clamp((2 * sms + batch - 1) / batch, 1, rows);
+    return std::make_unique<GeneratedStep>(op, w, io, batch, pooled, k, splits);
   }
 
  private:
   class GeneratedStep final : public Step {
    public:
     GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, bool pooled,
-                  cudaKernel_t k)
-        : w_(w), io_(io), batch_(batch), pooled_(pooled), kernel_(k) {
+                  cudaKernel_t k, int splits)
+        : w_(w), io_(io), batch_(batch), splits_(splits), pooled_(pooled), kernel_(k) {
       const ConvGeom& g = op.conv;
       std::ostringstream d;
       d << "strata generated conv " << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
@@ -270,13 +294,14 @@ class GeneratedConv final : public Tactic<P> {
       const T* w = w_.weight.template as<const T>();
       const float* b = w_.bias_f32.template as<const float>();
       T* y = static_cast<T*>(pooled_ ? io_.pooled : io_.y);
-      rtc::launch(kernel_, static_cast<unsigned>(batch_), 256, s, x, w, b, y);
+      rtc::launch(kernel_, static_cast<unsigned>(batch_ * splits_), 256, s, x, w, b, y, splits_);
     }
 
    private:
     const OpWeights& w_;
     OpIo io_;
     int batch_ = 1;
+    int splits_ = 1;  ///< blocks per image
     bool pooled_ = false;
     cudaKernel_t kernel_ = nullptr;
     std::string what_;
