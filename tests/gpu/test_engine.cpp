@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "gpu_test.hpp"
@@ -141,4 +142,34 @@ TEST_CASE("measured tuning writes the algorithm cache; a second start does not r
   second.infer(in, out, 32);
   CHECK(strata_test::rel_error(out, ref, out.size()) < 1e-2);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("summary(): the network, then the engine's storage, fused-kernel fit, path and steps") {
+  const auto w = Weights<Mnist>::random(1);
+  cuda::Engine<Mnist, DType::f16> fused(w, {.max_batch = 8, .fused_max_batch = 2});
+  std::ostringstream a;
+  fused.summary(a, 1);
+  const std::string s = a.str();
+  INFO(s);
+  CHECK(s.find("conv0+bn1+relu2") != std::string::npos);  // Net::summary's fused ops
+  CHECK(s.find("CUDA engine: f16, activations stored NHWC (channels padded to multiples of 8); "
+               "batches 1..8; input f32") != std::string::npos);
+  CHECK(s.find("Fused-network kernel: the network fits; batches up to 2 run it") != std::string::npos);
+  CHECK(s.find("Path at batch 1: fused network") != std::string::npos);
+  std::ostringstream b;
+  fused.summary(b);  // max_batch: per-op, one line per step
+  CHECK(b.str().find("Path at batch 8: per-op") != std::string::npos);
+  CHECK(b.str().find("  dense9+relu10: cublasLtMatmul") != std::string::npos);
+  // A network that does not fit says why.
+  using Big = std::remove_cv_t<decltype(input<3, 64, 64> | conv<64, 7, ConvOpts{.stride = 2, .padding = 3}>
+                                        | relu | conv<128, 3, ConvOpts{.padding = 1}> | relu
+                                        | global_avg_pool | flatten | dense<10>)>;
+  static_assert(!cuda::NetStorage<Big, DType::f32>::fused_fit().fits);
+  cuda::Engine<Big, DType::f32> big(Weights<Big>::random(2), {.max_batch = 2});
+  std::ostringstream c;
+  big.summary(c);
+  INFO(c.str());
+  CHECK(c.str().find(std::string("Fused-network kernel: does not fit: ") +
+                     cuda::NetStorage<Big, DType::f32>::fused_fit().reason) != std::string::npos);
+  CHECK_THROWS_AS(big.summary(c, 3), Error);
 }

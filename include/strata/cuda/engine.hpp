@@ -27,7 +27,9 @@
 #include <filesystem>
 #include <memory>
 #include <ranges>
+#include <ostream>
 #include <span>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -243,6 +245,38 @@ class Engine {
   [[nodiscard]] std::string describe(int batch) {
     check_batch(batch, "describe");
     return exec_->describe(batch);
+  }
+
+  /// The network's summary (Net::summary: layers, shapes, parameters, fused ops), then what this
+  /// engine made of it: precision and storage, the input form, whether the network fits the
+  /// fused-network kernel (and why not) and which path `batch` takes, what runs each step at
+  /// `batch` (0: max_batch), and the device memory it holds.
+  void summary(std::ostream& os, int batch = 0) {
+    const int b = batch == 0 ? options_.max_batch : batch;
+    check_batch(b, "summary");
+    Network::summary(os);
+    const InputOptions& in = options_.input;
+    const EngineStats& st = stats();
+    os << "CUDA engine: " << dtype_name(P) << ", activations stored " << layout_name(layout)
+       << (layout == Layout::nhwc ? " (channels padded to multiples of 8)" : "")
+       << (options_.allow_tf32 && P == DType::f32 ? ", TF32 allowed" : "") << "; batches 1.."
+       << options_.max_batch << "; input " << input_format_name(in.format)
+       << (in.normalizes() ? ", normalized on the GPU" : "") << "\n";
+    os << "Fused-network kernel: "
+       << (fused_fit.fits ? std::string("the network fits") : "does not fit: " + std::string(fused_fit.reason));
+    if (fused_fit.fits) {
+      os << (options_.fused_max_batch > 0
+                 ? "; batches up to " + std::to_string(options_.fused_max_batch) + " run it"
+                 : std::string("; off (EngineOptions::fused_max_batch = 0)"));
+    }
+    os << "\nPath at batch " << b << ": " << path(b) << "\nSteps at batch " << b << ":\n";
+    std::istringstream steps(describe(b));
+    for (std::string line; std::getline(steps, line);) {
+      os << "  " << line << "\n";
+    }
+    os << "Device memory: arena " << st.arena_bytes << " B, workspace " << st.workspace_bytes
+       << " B, weights " << st.weight_bytes << " B, " << options_.io_slots
+       << " input/output buffer pair(s)\n";
   }
 
  private:
