@@ -483,35 +483,11 @@ __device__ __forceinline__ bool conv_vec(const ConvShape& s) {
   return sizeof(T) == 2 && s.cg % 8 == 0 && s.creal == s.cg && s.cp % 8 == 0;
 }
 
-/// One thread per output element (image, oy, ox, channel slot), channel fastest.
-template <class T>
-__global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
-                                   const float* __restrict__ bias, const T* z, T* y, ConvShape s,
-                                   ActDesc act) {
-  const long long total = static_cast<long long>(s.n) * s.oh * s.ow * s.kp;
-  const bool vec = conv_vec<T>(s);
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
-       i < total; i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const int k = static_cast<int>(i % s.kp);
-    if (k >= s.k || k >= s.kd) {
-      store(y + i, 0.0f);
-      continue;
-    }
-    const int ox = static_cast<int>((i / s.kp) % s.ow);
-    const int oy = static_cast<int>((i / (static_cast<long long>(s.kp) * s.ow)) % s.oh);
-    const long long img = i / (static_cast<long long>(s.kp) * s.ow * s.oh);
-    float acc = conv_sum(x, w, bias, s, img, oy, ox, k, vec);
-    if (z != nullptr) {
-      acc += load(z + i);
-    }
-    store(y + i, activate(act, acc));
-  }
-}
-
-/// The conv+pool fusion: one thread per *pooled* output element (image, py, px, channel slot),
-/// channel fastest; it computes act(conv + bias + z) at every position of its pool window and
-/// pools them, so the unpooled map is never stored. `p` is the pool over the conv's output
-/// (p.h = s.oh, p.w = s.ow, p.c = s.kp); `z` (or null) is at the conv's resolution.
+/// The direct convolution, with the conv+pool fusion: one thread per *pooled* output element
+/// (image, py, px, channel slot), channel fastest; it computes act(conv + bias + z) at every
+/// position of its pool window and pools them, so the unpooled map is never stored. `p` is the
+/// pool over the conv's output (p.h = s.oh, p.w = s.ow, p.c = s.kp); `z` (or null) is at the
+/// conv's resolution. The plain convolution is the 1×1 max pool of stride 1 (conv_direct).
 template <class T>
 __global__ void conv_pool_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                         const float* __restrict__ bias, const T* z, T* y,

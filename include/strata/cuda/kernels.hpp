@@ -119,7 +119,6 @@ template <class T>
     }
   }
   n.push_back(kernel_name("global_avg_pool_kernel", {t}));
-  n.push_back(kernel_name("conv_direct_kernel", {t}));
   n.push_back(kernel_name("conv_pool_direct_kernel", {t}));
   if (half) {
     n.push_back(kernel_name("conv_pool8_direct_kernel", {t}));
@@ -180,15 +179,21 @@ void run(const std::string& name, std::int64_t work, cudaStream_t s, Args... arg
 
 }  // namespace detail
 
+/// The window of a pool that leaves a conv's output as it is: 1×1, stride 1, max.
+[[nodiscard]] inline PoolShape identity_pool(const ConvShape& s) {
+  return {s.n, s.kp, s.oh, s.ow, s.oh, s.ow, 1, 1, 1, 1, 0, 0, true, true};
+}
+
 /// Direct convolution, NHWC, f32 accumulation, with the epilogue fused:
 /// y = act(conv(x, w) + bias[k] + z). The fallback for convolutions cuDNN has no algorithm
-/// for (16-bit grouped convolutions whose channels are not a multiple of 8).
+/// for (16-bit grouped convolutions whose channels are not a multiple of 8). The pooled kernel
+/// with identity_pool (one kernel for both).
 template <class T>
 void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
                  ActDesc act, cudaStream_t stream) {
   const std::int64_t work = static_cast<std::int64_t>(s.n) * s.oh * s.ow * s.kp;
-  detail::run<T>(detail::kernel_name("conv_direct_kernel", {detail::rtc_type<T>()}), work, stream,
-                 x, w, bias, z, y, s, act);
+  detail::run<T>(detail::kernel_name("conv_pool_direct_kernel", {detail::rtc_type<T>()}), work,
+                 stream, x, w, bias, z, y, s, identity_pool(s), act);
 }
 
 /// The shared-memory filter of conv_pool8_direct_kernel for `s` in bytes, or 0 where that kernel
