@@ -64,9 +64,9 @@ struct Staging {
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(256, 3) generated_conv(\n"
+    << "template <class T>\n__global__ void __launch_bounds__(256) generated_conv(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y, int splits) {\n";
+    << "    T* __restrict__ y, int splits, long long units) {\n";
   constant("H", g.h);
   constant("W", g.w);
   constant("CP", g.cp);
@@ -111,8 +111,22 @@ struct Staging {
   float* swf = reinterpret_cast<float*>(sw4);
   // Block b computes output rows [r0, r1) of image b / splits: at small batches an image's rows
   // spread over several blocks (each stages only the input rows it reads).
-  const long long img = blockIdx.x / splits;
-  const int part = blockIdx.x % splits;
+  // The filter, read in its own order (coalesced): rows (KP, TAPS, FCG), channels >= C skipped.
+  for (int e = threadIdx.x; e < KP * TAPS * FCG; e += blockDim.x) {
+    const int c = e % FCG;
+    if (c < C) {
+      const int tap = (e / FCG) % TAPS;
+      const int k = e / (FCG * TAPS);
+      swf[(tap * C + c) * KP + k] = load(w + e);
+    }
+  }
+  for (int k = threadIdx.x; k < KP; k += blockDim.x) {
+    sb[k] = bias != nullptr && k < K ? bias[k] : 0.0f;
+  }
+  // Each block takes units (image, band of rows) in turn; the filter stays staged.
+  for (long long unit = blockIdx.x; unit < units; unit += gridDim.x) {
+  const long long img = unit / splits;
+  const int part = static_cast<int>(unit % splits);
   const int r0 = part * YH / splits;
   const int r1 = (part + 1) * YH / splits;
   // Padded input rows read by output rows [r0, r1): conv rows of their pooling windows, clamped.
@@ -120,15 +134,6 @@ struct Staging {
   const int cy1 = min(max((r1 - 1) * PSH - PPH + QH - 1, 0), OH - 1);
   const int iy0 = cy0 * SH;
   const int iy1 = cy1 * SH + (KH - 1) * DH + 1;
-  for (int e = threadIdx.x; e < TAPS * C * KP; e += blockDim.x) {
-    const int k = e % KP;
-    const int c = (e / KP) % C;
-    const int tap = e / (KP * C);
-    swf[e] = k < K ? load(w + (k * TAPS + tap) * FCG + c) : 0.0f;
-  }
-  for (int k = threadIdx.x; k < KP; k += blockDim.x) {
-    sb[k] = bias != nullptr && k < K ? bias[k] : 0.0f;
-  }
   const T* xi = x + img * (H * W * CP);
   for (int e = iy0 * WP * C + threadIdx.x; e < iy1 * WP * C; e += blockDim.x) {
     const int c = e % C;
@@ -194,6 +199,8 @@ struct Staging {
       out[j] = k0 + j < K ? (IS_MAX ? out[j] : out[j] / divisor) : 0.0f;
     }
     store8(y + ((img * YH + py) * YW + px) * KP + k0, out);
+  }
+  __syncthreads();  // the next unit overwrites the staged rows
   }
 }
 }  // namespace strata_rtc
@@ -269,15 +276,18 @@ class GeneratedConv final : public Tactic<P> {
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     const int rows = pooled ? op.pool->out_shape.h : op.conv.oh;
     const int splits = std::clamp((2 * sms + batch - 1) / batch, 1, rows);
-    return std::make_unique<GeneratedStep>(op, w, io, batch, pooled, k, splits);
+    // Persistent blocks (8 per SM at most) walk the units, so the filter is staged once per block.
+    const long long units = static_cast<long long>(batch) * splits;
+    const auto grid = static_cast<unsigned>(std::min<long long>(units, 8LL * sms));
+    return std::make_unique<GeneratedStep>(op, w, io, splits, units, grid, pooled, k);
   }
 
  private:
   class GeneratedStep final : public Step {
    public:
-    GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, bool pooled,
-                  cudaKernel_t k, int splits)
-        : w_(w), io_(io), batch_(batch), splits_(splits), pooled_(pooled), kernel_(k) {
+    GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int splits,
+                  long long units, unsigned grid, bool pooled, cudaKernel_t k)
+        : w_(w), io_(io), splits_(splits), units_(units), grid_(grid), pooled_(pooled), kernel_(k) {
       const ConvGeom& g = op.conv;
       std::ostringstream d;
       d << "strata generated conv " << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
@@ -294,14 +304,15 @@ class GeneratedConv final : public Tactic<P> {
       const T* w = w_.weight.template as<const T>();
       const float* b = w_.bias_f32.template as<const float>();
       T* y = static_cast<T*>(pooled_ ? io_.pooled : io_.y);
-      rtc::launch(kernel_, static_cast<unsigned>(batch_ * splits_), 256, s, x, w, b, y, splits_);
+      rtc::launch(kernel_, grid_, 256, s, x, w, b, y, splits_, units_);
     }
 
    private:
     const OpWeights& w_;
     OpIo io_;
-    int batch_ = 1;
-    int splits_ = 1;  ///< blocks per image
+    int splits_ = 1;       ///< bands of output rows per image
+    long long units_ = 1;  ///< batch × splits
+    unsigned grid_ = 1;
     bool pooled_ = false;
     cudaKernel_t kernel_ = nullptr;
     std::string what_;
