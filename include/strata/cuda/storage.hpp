@@ -65,6 +65,36 @@ struct PoolEpilogue {
   std::int64_t out_offset = 0;  ///< arena offset per image of the pooled map
 };
 
+/// Element strides of a tensor as stored: channel `c` of pixel `p` of image `n` is at
+/// n·image + p·pixel + c·channel.
+struct ElemStrides {
+  std::int64_t image = 0;
+  std::int64_t pixel = 0;
+  std::int64_t channel = 0;
+};
+
+/// Where an op whose result is a concat branch writes it: a channel slice of the concat's output
+/// (the memory plan's `view_of`). The slice starts `c0` channels into every pixel of the output,
+/// whatever c0 is: the output keeps one dense layout (NHWC: pad8 of the total channels per
+/// pixel), which every consumer reads as usual. The writer writes `write` slots per pixel — its
+/// own `c` channels, and the last slice also the output's padding slots, as zeros — so slices
+/// never overlap. Tactics that write through strides do it in place; for the others
+/// prepare_step (tactics/registry.hpp) runs the op into the arena's staging area and a strided
+/// copy writes the slice.
+struct OutSlice {
+  int c0 = 0;                    ///< the slice's first channel (feature, in a flat concat)
+  int c = 0;                     ///< channels the op produces
+  int write = 0;                 ///< channel slots written per pixel (see above)
+  std::int64_t elem_offset = 0;  ///< elements from an image's start to the slice's first one
+  ElemStrides strides;           ///< the slice's strides (those of the concat's output)
+  /// A (C,H,W) result landing in a flat concat's features, in flatten order (c, y, x): NHWC
+  /// storage must be rearranged, so only a strided copy writes it there.
+  bool flatten = false;
+  /// 16-bit NHWC: the slice starts on a 16-byte boundary and holds whole groups of 8 slots, so a
+  /// vectorised writer may write it (always true in f32).
+  bool aligned = false;
+};
+
 /// One op of the network in storage terms, independent of the network's type.
 struct OpDesc {
   int index = 0;
@@ -87,6 +117,8 @@ struct OpDesc {
   /// conv ops only: the pool fused into this op (out_shape/out_offset stay the unpooled map's;
   /// the op's result is the pool's output).
   std::optional<PoolEpilogue> pool;
+  /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
+  std::optional<OutSlice> slice;
 };
 
 /// The stand-alone pool op of a conv op's fused pool: it reads the conv's (unpooled) output.
@@ -103,6 +135,7 @@ struct OpDesc {
   d.out_cp = p.out_cp;
   d.in_offset = conv.out_offset;
   d.out_offset = p.out_offset;
+  d.slice = conv.slice;
   return d;
 }
 
@@ -120,7 +153,11 @@ struct NetDesc {
   Shape out_shape{};                ///< as declared (the caller's f32 output)
   std::int64_t output_offset = 0;
   bool needs_output_step = true;    ///< the last op does not write the caller's output itself
-  std::int64_t arena_per_image = 0;
+  std::int64_t arena_per_image = 0;  ///< the memory plan's arena, then the staging area
+  /// Where an op writing a concat's slice through a tactic that cannot write strided output puts
+  /// its result first (per image, after the memory plan's tensors; see OutSlice).
+  std::int64_t staging_offset = 0;
+  std::int64_t staging_bytes = 0;
   /// Whether the whole network may run as one fused kernel (fused_network.hpp), and why not.
   bool fused_fits = false;
   std::string fused_reason;
@@ -160,23 +197,40 @@ struct NetStorage {
   static constexpr const auto& graph = Network::graph;
   static constexpr const auto& plan = Network::template plan_for<P, layout>;
 
-  /// Whether this backend runs every op: the op kinds up to `add` and activations up to `silu`
-  /// (later ones, e.g. hardswish, run on CpuEngine only so far), and no concat (channel slices).
-  static constexpr bool supported() {
+  /// Whether the network has an op of kind `k`.
+  static constexpr bool has_op(OpKind k) {
     for (int i = 0; i < graph.num_ops; ++i) {
-      if (graph.ops[i].kind > OpKind::add || graph.ops[i].act.kind > Act::silu) {
-        return false;
+      if (graph.ops[i].kind == k) {
+        return true;
       }
     }
+    return false;
+  }
+  /// Whether a tensor is a channel slice of a concat's output.
+  static constexpr bool has_slices() {
     for (int t = 0; t < graph.num_tensors; ++t) {
       if (graph.tensors[t].view_of >= 0) {
-        return false;
+        return true;
       }
     }
-    return true;
+    return false;
   }
-  static_assert(supported(), "strata: cuda::Engine: a layer of this network is not yet supported "
-                             "on the CUDA backend (docs/layers.md says which); run it on CpuEngine");
+  // What this backend does not run yet: one message per layer, naming it.
+  static_assert(!has_op(OpKind::upsample),
+                "strata: cuda::Engine: upsample is not yet supported on the CUDA backend; run the "
+                "network on CpuEngine");
+  static_assert(!has_op(OpKind::adaptive_avg_pool),
+                "strata: cuda::Engine: adaptive_avg_pool (to anything but 1x1) is not yet "
+                "supported on the CUDA backend; run the network on CpuEngine");
+  static_assert(!has_op(OpKind::multiply),
+                "strata: cuda::Engine: multiply / squeeze_excite is not yet supported on the CUDA "
+                "backend; run the network on CpuEngine");
+  static_assert(!has_slices() && !has_op(OpKind::copy),
+                "strata: cuda::Engine: concat is not yet supported on the CUDA backend; run the "
+                "network on CpuEngine");
+  static_assert(!has_op(OpKind::conv_transpose),
+                "strata: cuda::Engine: conv_transpose is not yet supported on the CUDA backend; "
+                "run the network on CpuEngine");
 
   static constexpr int pad(int c) { return channel_slots(c, P); }
 
