@@ -5,11 +5,13 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <strata/cuda/storage.hpp>
 #include <strata/models/mnist_cnn.hpp>
 #include <strata/models/resnet.hpp>
+#include <strata/strata.hpp>
 
 using namespace strata;
 using cuda::NetStorage;
@@ -187,4 +189,150 @@ TEST_CASE("dense weights in NHWC storage follow the pixel-major, channel-slot or
   CHECK(s[2 * 16] == 0.0f);      // a padding row
   const std::vector<float> f = cuda::dense_weights_stored(op, DType::f32, w);
   CHECK(f.size() == 2 * 16);
+}
+
+namespace {
+// 6 + 3 + 6 + 4 = 19 channels: slices at 0, 6, 9, 15 (16-bit: 24 slots per pixel).
+using ConcatNet = decltype(input<5, 9, 9> | conv<6, 1> |
+                        concat(identity, conv<3, 3, ConvOpts{.padding = 1}> | batch_norm | relu,
+                               max_pool<3, PoolOpts{.stride = 1, .padding = 1}>,
+                               conv<4, 1> | sigmoid) |
+                        conv<7, 3, ConvOpts{.padding = 1}>);
+// A flat concat: a lone flatten (copied) and a conv's output, flattened, of a (5,2,2) tensor.
+using FlatConcatNet = decltype(input<3, 2, 2> | conv<5, 1> | relu |
+                            concat(flatten, conv<2, 1> | flatten) | dense<3>);
+}  // namespace
+
+TEST_CASE("concat: each branch's writer knows its channel slice of the output") {
+  using S = NetStorage<ConcatNet, DType::f16>;
+  static_assert(S::has_slices() && S::fits_plan());
+  const cuda::NetDesc n = S::describe();
+  std::vector<cuda::OutSlice> slices;
+  std::vector<std::string> writers;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.slice) {
+      slices.push_back(*op.slice);
+      writers.push_back(op.label);
+    }
+  }
+  REQUIRE(slices.size() == 4);
+  // Branches in op order: conv+bn+relu (1), max_pool (2), conv+sigmoid (3), then the identity's
+  // copy, added when the block is lowered.
+  CHECK(writers == std::vector<std::string>{"1.1.conv0+bn1+relu2", "1.max_pool2",
+                                            "1.3.conv0+sigmoid1", "1.copy0"});
+  const int c0[] = {6, 9, 15, 0};
+  const int c[] = {3, 6, 4, 6};
+  const int write[] = {3, 6, 24 - 15, 6};  // the last slice also zeroes the padding slots 19..23
+  for (std::size_t i = 0; i < 4; ++i) {
+    INFO(writers[i]);
+    CHECK(slices[i].c0 == c0[i]);
+    CHECK(slices[i].c == c[i]);
+    CHECK(slices[i].write == write[i]);
+    CHECK(slices[i].elem_offset == c0[i]);
+    CHECK(slices[i].strides.pixel == 24);
+    CHECK(slices[i].strides.channel == 1);
+    CHECK(slices[i].strides.image == 24 * 81);
+    CHECK_FALSE(slices[i].flatten);
+    CHECK_FALSE(slices[i].aligned);  // no slice both starts and ends on a multiple of 8
+  }
+  // The consumer reads the whole output: 19 channels in 24 slots.
+  CHECK(n.ops.back().in_shape == chw(19, 9, 9));
+  CHECK(n.ops.back().in_cp == 24);
+  // Every writer's result fits the staging area, placed after the memory plan's arena.
+  constexpr auto& plan = ConcatNet::plan_for<DType::f16, Layout::nhwc>;
+  CHECK(n.staging_offset == plan.activation_bytes);
+  CHECK(n.staging_bytes == 8 * 81 * 2);
+  CHECK(n.arena_per_image == plan.activation_bytes + n.staging_bytes);
+
+  // f32 (NCHW): a slice of an image is contiguous; only the image stride is the output's.
+  const cuda::NetDesc f = NetStorage<ConcatNet, DType::f32>::describe();
+  for (const cuda::OpDesc& op : f.ops) {
+    if (op.slice) {
+      CHECK(op.slice->strides.image == 19 * 81);
+      CHECK(op.slice->strides.pixel == 1);
+      CHECK(op.slice->strides.channel == 81);
+      CHECK(op.slice->elem_offset == op.slice->c0 * 81);
+      CHECK(op.slice->write == op.slice->c);
+      CHECK(op.slice->aligned);
+    }
+  }
+  // Aligned slices: 8 + 16 channels.
+  using Aligned = decltype(input<8, 4, 4> | concat(conv<8, 1>, conv<16, 1>));
+  for (const cuda::OpDesc& op : NetStorage<Aligned, DType::bf16>::describe().ops) {
+    REQUIRE(op.slice);
+    CHECK(op.slice->aligned);
+    CHECK(op.slice->strides.pixel == 24);
+  }
+}
+
+TEST_CASE("concat: a conv's fused pool writes the slice; flattened tensors fill a flat concat") {
+  using Pooled = decltype(input<4, 6, 6> |
+                          concat(identity, conv<5, 3, ConvOpts{.padding = 1}> |
+                                               max_pool<3, PoolOpts{.stride = 1, .padding = 1}>));
+  const cuda::NetDesc p = NetStorage<Pooled, DType::f16>::describe();
+  REQUIRE(p.ops[0].pool.has_value());
+  REQUIRE(p.ops[0].slice.has_value());  // the pooled map is the slice, not the conv's own map
+  CHECK(p.ops[0].slice->c0 == 4);
+  CHECK(p.ops[0].slice->c == 5);
+  CHECK(p.ops[0].slice->write == 16 - 4);
+  CHECK(cuda::pool_op(p.ops[0]).slice->c0 == 4);
+
+  const cuda::NetDesc n = NetStorage<FlatConcatNet, DType::f16>::describe();
+  std::vector<cuda::OutSlice> s;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.slice) {
+      s.push_back(*op.slice);
+    }
+  }
+  REQUIRE(s.size() == 2);
+  // conv<2, 1> | flatten: 8 features from 20 on, feature = c·4 + pixel.
+  CHECK(s[0].flatten);
+  CHECK(s[0].c0 == 20);
+  CHECK(s[0].strides.image == 32);  // 28 features in 32 slots
+  CHECK(s[0].strides.pixel == 1);
+  CHECK(s[0].strides.channel == 4);
+  // The lone flatten is a copy of the (5,2,2) tensor as stored (8 slots per pixel).
+  CHECK(s[1].flatten);
+  CHECK(s[1].c0 == 0);
+  CHECK(s[1].c == 5);
+  const cuda::OpDesc& copy = n.ops[2];
+  CHECK(copy.kind == OpKind::copy);
+  CHECK(copy.in_shape == chw(5, 2, 2));
+  CHECK(copy.in_cp == 8);
+  CHECK(n.ops.back().in_shape.c == 28);
+  CHECK(n.ops.back().in_cp == 32);
+}
+
+TEST_CASE("the fused-network kernel refuses the deployment layers by name") {
+  CHECK(std::string(NetStorage<ConcatNet, DType::f16>::fused_fit().reason).find("concat") == 0);
+  using Up = decltype(input<2, 4, 4> | upsample<2>);
+  CHECK(std::string(NetStorage<Up, DType::f16>::fused_fit().reason).find("upsample") == 0);
+  using Ct = decltype(input<2, 4, 4> | conv_transpose<3, 2>);
+  CHECK(std::string(NetStorage<Ct, DType::f32>::fused_fit().reason).find("conv_transpose") == 0);
+  using Se = decltype(input<8, 4, 4> | squeeze_excite<8, 2>);
+  CHECK(std::string(NetStorage<Se, DType::f32>::fused_fit().reason).find("multiply") == 0);
+  using Ad = decltype(input<2, 4, 4> | adaptive_avg_pool<2>);
+  CHECK(std::string(NetStorage<Ad, DType::f32>::fused_fit().reason).find("adaptive_avg_pool") == 0);
+  using Act3 = decltype(input<2, 4, 4> | conv<3, 1> | mish | hardswish | hardsigmoid);
+  CHECK(NetStorage<Act3, DType::f16>::fused_fit().fits);  // the activations it runs
+}
+
+TEST_CASE("conv_transpose weights are stored (O, kh, kw, C/g) for Strata's gather kernel") {
+  // C = 4 in 2 groups, O = 6 (3 per group), 1x2 taps; PyTorch's order (C, O/g, kh, kw).
+  cuda::OpDesc op;
+  op.kind = OpKind::conv_transpose;
+  op.in_shape = chw(4, 3, 3);
+  op.layer.out_channels = 6;
+  op.layer.groups = 2;
+  op.layer.kernel = HW{1, 2};
+  std::vector<float> w(4 * 3 * 2);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i);
+  const std::vector<float> s = cuda::conv_transpose_weights_stored(op, w);
+  REQUIRE(s.size() == w.size());
+  // Output 4 = group 1, j = 1; tap 1; input channel 3 (2nd of its group) ← w[3][1][0][1].
+  CHECK(s[(4 * 2 + 1) * 2 + 1] == w[(3 * 3 + 1) * 2 + 1]);
+  // Output 0 = group 0, j = 0; tap 0; input channel 1 ← w[1][0][0][0].
+  CHECK(s[(0 * 2 + 0) * 2 + 1] == w[(1 * 3 + 0) * 2 + 0]);
+  op.layer.out_channels = 5;  // weights of another layer
+  CHECK_THROWS_AS((void)cuda::conv_transpose_weights_stored(op, w), Error);
 }

@@ -93,6 +93,9 @@ class DeviceWeights {
       } else if (d.kind == OpKind::dense) {
         put(ow.weight, dense_weights_stored(d, P, p.weight), true);
         put(ow.bias, padded(p.bias, channel_slots(d.layer.out_channels, P)), true);
+      } else if (d.kind == OpKind::conv_transpose) {
+        put(ow.weight, conv_transpose_weights_stored(d, p.weight), true);
+        put(ow.bias_f32, padded(p.bias, d.out_cp), false);
       } else if (d.kind == OpKind::batch_norm) {
         put(ow.scale_f32, padded(p.weight, d.in_cp), false);
         put(ow.shift_f32, padded(p.bias, d.in_cp), false);

@@ -87,6 +87,7 @@ class Executor {
     lt_ = LtHandle::create();
     const auto mb = static_cast<std::size_t>(max_batch);
     arena_ = DeviceBuffer(static_cast<std::size_t>(net.arena_per_image) * mb);
+    staging_offset_ = net.staging_offset;
     // Zeroed once so that channel padding never holds NaN bits.
     STRATA_CUDA_CHECK(cudaMemset(arena_.get(), 0, arena_.bytes()));
     const std::size_t in_bytes = static_cast<std::size_t>(net.in_shape.numel()) * mb *
@@ -216,11 +217,15 @@ class Executor {
   [[nodiscard]] OpIo io(const OpDesc& op, int batch, int slot = 0) const {
     std::uint8_t* a = arena_.as<std::uint8_t>();
     OpIo io;
+    // A concat's slice starts elem_offset elements into its output's first image.
+    const std::int64_t slice =
+        op.slice ? op.slice->elem_offset * static_cast<std::int64_t>(sizeof(storage_t<P>)) : 0;
     io.x = a + op.in_offset * batch;
     io.z = op.z_offset >= 0 ? a + op.z_offset * batch : nullptr;
-    io.y = a + op.out_offset * batch;
-    io.pooled = op.pool ? a + op.pool->out_offset * batch : nullptr;
+    io.y = a + op.out_offset * batch + (op.pool ? 0 : slice);
+    io.pooled = op.pool ? a + op.pool->out_offset * batch + slice : nullptr;
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
+    io.staging = a + staging_offset_ * batch;
     return io;
   }
 
@@ -312,6 +317,7 @@ class Executor {
   InputFormat format_ = InputFormat::f32;
   int next_slot_ = 0;  ///< the I/O slot the next enqueue() uses
   bool enqueued_ = false;  ///< enqueue() was used since the last finish_enqueued()
+  std::int64_t staging_offset_ = 0;  ///< per image (NetDesc::staging_offset)
   std::shared_ptr<const Model<P>> model_;
   EngineStats stats_{};
   Stream stream_;

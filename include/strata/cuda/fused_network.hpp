@@ -119,7 +119,7 @@ extern "C" __global__ void __cluster_dims__()"
         case OpKind::global_avg_pool: global_avg_pool(op); break;
         case OpKind::softmax:
         case OpKind::log_softmax: softmax(op); break;
-        default: break;  // other kinds never get here: NetStorage refuses them at compile time
+        default: break;  // other kinds never get here: NetStorage::fused_fit refuses them
       }
       os_ << "    }\n";
       if (op.pool) {  // the conv's fused pool: its own phase here

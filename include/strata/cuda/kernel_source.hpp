@@ -26,11 +26,15 @@ template <class A> struct is_same<A, A> { static constexpr bool value = true; };
 struct alignas(2) f16 { unsigned short bits; };
 struct alignas(2) bf16 { unsigned short bits; };
 
-enum class Act : unsigned char { none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu };
+enum class Act : unsigned char {
+  none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu, hardswish, hardsigmoid, mish
+};
 struct ActDesc { Act kind; float alpha; float beta; };
 struct Strides { long long image; long long pixel; long long channel; };
 struct PoolShape { int n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw; bool is_max; bool count_include_pad; };
 struct ConvShape { int n, cp, h, w, k, kd, kp, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups, cg; int creal; };
+struct ResizeShape { int n, c, h, w, oh, ow, sh, sw; bool bilinear; bool align_corners; };
+struct ConvTShape { int n, c, h, w, k, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups; };
 
 __device__ __forceinline__ float to_float(f16 h) {
   float f;
@@ -95,6 +99,13 @@ __device__ __forceinline__ float activate(ActDesc a, float x) {
       return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
     }
     case Act::silu: return x / (1.0f + expf(-x));
+    case Act::hardswish: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case Act::hardsigmoid: return fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case Act::mish: {
+      // softplus(x) = log1p(exp(x)), which is x itself (in f32) past 20, where exp would overflow.
+      const float sp = x > 20.0f ? x : log1pf(expf(x));
+      return x * tanhf(sp);
+    }
   }
   return x;
 }
@@ -688,9 +699,213 @@ __global__ void subsample_kernel(const T* __restrict__ src, T* __restrict__ dst,
 }  // namespace strata_rtc
 )strata_rtc";
 
+/// The generic kernels of the layers added with concat (upsample, adaptive average pooling, the
+/// channel gate, the transposed convolution). Each reads a dense tensor with strides `xs` and
+/// writes through strides `ys` — its own tensor, or its channel slice of a concat's output
+/// (storage.hpp, OutSlice) — `write` channel slots per pixel, slots at or past the op's `c`
+/// channels as 0. One thread per output element, channel fastest in NHWC (coalesced).
+inline constexpr std::string_view kernel_bodies_layers = R"strata_rtc(
+namespace strata_rtc {
+
+/// Output element i of (n, write, oh·ow) in iteration order: channel fastest (NHWC) or pixel
+/// fastest (NCHW).
+struct OutIndex { long long img; int ch; int pixel; };
+template <class I>
+__device__ __forceinline__ OutIndex out_index(I i, int write, int pixels, bool nhwc) {
+  OutIndex r;
+  if (nhwc) {
+    r.ch = static_cast<int>(i % write);
+    r.pixel = static_cast<int>((i / write) % pixels);
+  } else {
+    r.pixel = static_cast<int>(i % pixels);
+    r.ch = static_cast<int>((i / pixels) % write);
+  }
+  r.img = static_cast<long long>(i / (static_cast<I>(write) * pixels));
+  return r;
+}
+
+/// Where output pixel `dst` samples the input along one dimension for bilinear interpolation
+/// (cpu::linear_tap): the two source indices and the second one's weight.
+struct LinearTap { int i0; int i1; float w1; };
+__device__ __forceinline__ LinearTap linear_tap(int dst, int in_size, int out_size, int factor,
+                                                bool align_corners) {
+  float src;
+  if (align_corners) {
+    src = out_size > 1 ? static_cast<float>(dst) * static_cast<float>(in_size - 1) /
+                             static_cast<float>(out_size - 1)
+                       : 0.0f;
+  } else {
+    src = fmaxf((static_cast<float>(dst) + 0.5f) / static_cast<float>(factor) - 0.5f, 0.0f);
+  }
+  LinearTap t;
+  t.i0 = min(static_cast<int>(src), in_size - 1);
+  t.i1 = min(t.i0 + 1, in_size - 1);
+  t.w1 = src - static_cast<float>(t.i0);
+  return t;
+}
+
+/// nn.Upsample by integer factors (s.sh, s.sw): nearest (source ⌊dst/factor⌋) or bilinear with
+/// PyTorch's align_corners rule.
+template <class T, class I>
+__global__ void upsample_kernel(const T* __restrict__ x, Strides xs, T* __restrict__ y, Strides ys,
+                                ResizeShape s, int write, bool nhwc) {
+  const int pixels = s.oh * s.ow;
+  const I total = static_cast<I>(s.n) * write * pixels;
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const OutIndex o = out_index(i, write, pixels, nhwc);
+    const int oy = o.pixel / s.ow;
+    const int ox = o.pixel - oy * s.ow;
+    float v = 0.0f;
+    if (o.ch < s.c) {
+      const T* base = x + o.img * xs.image + o.ch * xs.channel;
+      if (!s.bilinear) {
+        v = load(base + (static_cast<long long>(oy / s.sh) * s.w + ox / s.sw) * xs.pixel);
+      } else {
+        const LinearTap ty = linear_tap(oy, s.h, s.oh, s.sh, s.align_corners);
+        const LinearTap tx = linear_tap(ox, s.w, s.ow, s.sw, s.align_corners);
+        const T* r0 = base + static_cast<long long>(ty.i0) * s.w * xs.pixel;
+        const T* r1 = base + static_cast<long long>(ty.i1) * s.w * xs.pixel;
+        const float top = (1.0f - tx.w1) * load(r0 + tx.i0 * xs.pixel) + tx.w1 * load(r0 + tx.i1 * xs.pixel);
+        const float bottom = (1.0f - tx.w1) * load(r1 + tx.i0 * xs.pixel) + tx.w1 * load(r1 + tx.i1 * xs.pixel);
+        v = (1.0f - ty.w1) * top + ty.w1 * bottom;
+      }
+    }
+    store(y + o.img * ys.image + static_cast<long long>(o.pixel) * ys.pixel + o.ch * ys.channel, v);
+  }
+}
+
+/// nn.AdaptiveAvgPool2d((oh, ow)): output (oy, ox) is the mean of rows [⌊oy·h/oh⌋,
+/// ⌈(oy+1)·h/oh⌉) and columns likewise (windows may overlap), f32 accumulation.
+template <class T, class I>
+__global__ void adaptive_avg_pool_kernel(const T* __restrict__ x, Strides xs, T* __restrict__ y,
+                                         Strides ys, ResizeShape s, int write, bool nhwc) {
+  const int pixels = s.oh * s.ow;
+  const I total = static_cast<I>(s.n) * write * pixels;
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const OutIndex o = out_index(i, write, pixels, nhwc);
+    const int oy = o.pixel / s.ow;
+    const int ox = o.pixel - oy * s.ow;
+    float v = 0.0f;
+    if (o.ch < s.c) {
+      const int y0 = oy * s.h / s.oh;
+      const int y1 = ((oy + 1) * s.h + s.oh - 1) / s.oh;
+      const int x0 = ox * s.w / s.ow;
+      const int x1 = ((ox + 1) * s.w + s.ow - 1) / s.ow;
+      const T* base = x + o.img * xs.image + o.ch * xs.channel;
+      float acc = 0.0f;
+      for (int yy = y0; yy < y1; ++yy) {
+        for (int xx = x0; xx < x1; ++xx) {
+          acc += load(base + (static_cast<long long>(yy) * s.w + xx) * xs.pixel);
+        }
+      }
+      v = acc / static_cast<float>((y1 - y0) * (x1 - x0));
+    }
+    store(y + o.img * ys.image + static_cast<long long>(o.pixel) * ys.pixel + o.ch * ys.channel, v);
+  }
+}
+
+/// A channel gate: y = act(x · gate[img, ch]) for the `c` channels of `hw` pixels; the gate is
+/// (n, C, 1, 1) stored with `gate_image` elements per image (channel stride 1 in both layouts).
+template <class T, class I>
+__global__ void channel_gate_kernel(const T* __restrict__ x, Strides xs, const T* __restrict__ gate,
+                                    long long gate_image, T* __restrict__ y, Strides ys, int n,
+                                    int c, int hw, int write, ActDesc act, bool nhwc) {
+  const I total = static_cast<I>(n) * write * hw;
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const OutIndex o = out_index(i, write, hw, nhwc);
+    float v = 0.0f;
+    if (o.ch < c) {
+      v = activate(act, load(x + o.img * xs.image + static_cast<long long>(o.pixel) * xs.pixel +
+                             o.ch * xs.channel) *
+                            load(gate + o.img * gate_image + o.ch));
+    }
+    store(y + o.img * ys.image + static_cast<long long>(o.pixel) * ys.pixel + o.ch * ys.channel, v);
+  }
+}
+
+/// channel_gate_kernel for 16-bit NHWC with cp (a multiple of 8) slots: 8 channels per thread,
+/// 16-byte accesses. x is dense (n·hw pixels of cp slots), the gate (n, cp), y has `y_pixel`
+/// slots per pixel (a multiple of 8, and y 16-byte aligned) of which the first cp are written.
+template <class T, class I>
+__global__ void channel_gate8_kernel(const T* __restrict__ x, const T* __restrict__ gate,
+                                     T* __restrict__ y, long long y_pixel, int n, int c, int cp,
+                                     int hw, ActDesc act) {
+  const int groups = cp / 8;
+  const I total = static_cast<I>(n) * hw * groups;
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const int ch0 = static_cast<int>(i % groups) * 8;
+    const I pix = i / groups;
+    const I img = pix / hw;
+    float v[8];
+    float g[8];
+    load8(x + pix * cp + ch0, v);
+    load8(gate + img * cp + ch0, g);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      v[j] = ch0 + j < c ? activate(act, v[j] * g[j]) : 0.0f;
+    }
+    store8(y + static_cast<long long>(pix) * y_pixel + ch0, v);
+  }
+}
+
+/// nn.ConvTranspose2d as a gather: output (oy, ox) of channel o (group g = o / (k/groups)) sums
+/// x[ci, iy, ix]·w over the group's input channels ci and the taps (ky, kx) with
+/// iy·sh = oy + ph − ky·dh (and likewise ix), then bias, then the activation. Weights are stored
+/// (k, kh, kw, c/groups); bias (f32, per output slot) may be null.
+template <class T>
+__global__ void conv_transpose_kernel(const T* __restrict__ x, Strides xs, const T* __restrict__ w,
+                                      const float* __restrict__ bias, T* __restrict__ y, Strides ys,
+                                      ConvTShape s, int write, ActDesc act, bool nhwc) {
+  const int pixels = s.oh * s.ow;
+  const long long total = static_cast<long long>(s.n) * write * pixels;
+  const int cpg = s.c / s.groups;
+  const int opg = s.k / s.groups;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const OutIndex o = out_index(i, write, pixels, nhwc);
+    float v = 0.0f;
+    if (o.ch < s.k) {
+      const int oy = o.pixel / s.ow;
+      const int ox = o.pixel - oy * s.ow;
+      const int g = o.ch / opg;
+      float acc = bias != nullptr ? bias[o.ch] : 0.0f;
+      const T* xg = x + o.img * xs.image + static_cast<long long>(g) * cpg * xs.channel;
+      for (int ky = 0; ky < s.kh; ++ky) {
+        const int ty = oy + s.ph - ky * s.dh;
+        if (ty < 0 || ty % s.sh != 0 || ty / s.sh >= s.h) {
+          continue;
+        }
+        const int iy = ty / s.sh;
+        for (int kx = 0; kx < s.kw; ++kx) {
+          const int tx = ox + s.pw - kx * s.dw;
+          if (tx < 0 || tx % s.sw != 0 || tx / s.sw >= s.w) {
+            continue;
+          }
+          const int ix = tx / s.sw;
+          const T* xp = xg + (static_cast<long long>(iy) * s.w + ix) * xs.pixel;
+          const T* wp = w + ((static_cast<long long>(o.ch) * s.kh + ky) * s.kw + kx) * cpg;
+          for (int ci = 0; ci < cpg; ++ci) {
+            acc += load(xp + ci * xs.channel) * load(wp + ci);
+          }
+        }
+      }
+      v = activate(act, acc);
+    }
+    store(y + o.img * ys.image + static_cast<long long>(o.pixel) * ys.pixel + o.ch * ys.channel, v);
+  }
+}
+
+}  // namespace strata_rtc
+)strata_rtc";
+
 /// The generic kernels' whole source.
 [[nodiscard]] inline std::string kernel_source() {
-  return std::string(kernel_prelude) + std::string(kernel_bodies);
+  return std::string(kernel_prelude) + std::string(kernel_bodies) +
+         std::string(kernel_bodies_layers);
 }
 
 }  // namespace strata::cuda::kernels

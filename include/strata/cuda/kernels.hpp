@@ -57,11 +57,29 @@ struct ConvShape {
   int creal;  ///< input channels per group that hold data (≤ cg; the rest are zero padding)
 };
 
+/// Upsampling (factors sh, sw) or adaptive average pooling of (n, c, h, w) to (oh, ow).
+struct ResizeShape {
+  int n, c, h, w, oh, ow, sh, sw;
+  bool bilinear;
+  bool align_corners;
+};
+
+/// A transposed convolution: input (n, c, h, w), output (k, oh, ow), PyTorch's kernel, stride,
+/// padding, dilation and groups (output_padding is in oh, ow).
+struct ConvTShape {
+  int n, c, h, w, k, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups;
+};
+
 // The kernels take these structs by value: their layout must be what kernel_source.hpp declares.
+static_assert(sizeof(ResizeShape) == 36 && offsetof(ResizeShape, bilinear) == 32 &&
+                  sizeof(ConvTShape) == 64,
+              "kernels: a parameter struct no longer matches its mirror in kernel_source.hpp");
 static_assert(sizeof(Strides) == 24 && sizeof(PoolShape) == 52 && sizeof(ConvShape) == 80 &&
                   sizeof(ActDesc) == 12 && offsetof(ActDesc, alpha) == 4 &&
                   offsetof(PoolShape, is_max) == 48,
               "kernels: a parameter struct no longer matches its mirror in kernel_source.hpp");
+static_assert(static_cast<int>(Act::mish) == 12,
+              "kernels: strata::Act changed: kernel_source.hpp's Act and activate() mirror it");
 
 namespace detail {
 
@@ -112,7 +130,12 @@ template <class T>
     n.push_back(kernel_name("pointwise_kernel", {t, i}));
     n.push_back(kernel_name("pool_kernel", {t, i}));
     n.push_back(kernel_name("subsample_kernel", {t, i}));
+    n.push_back(kernel_name("upsample_kernel", {t, i}));
+    n.push_back(kernel_name("adaptive_avg_pool_kernel", {t, i}));
+    n.push_back(kernel_name("channel_gate_kernel", {t, i}));
     if (half) {
+      n.push_back(kernel_name("convert_kernel", {t, t, i}));  // a copy into a concat's slice
+      n.push_back(kernel_name("channel_gate8_kernel", {t, i}));
       n.push_back(kernel_name("convert_kernel", {t, "float", i}));
       n.push_back(kernel_name("pointwise8_kernel", {t, i}));
       n.push_back(kernel_name("pool8_kernel", {t, i}));
@@ -120,6 +143,7 @@ template <class T>
   }
   n.push_back(kernel_name("global_avg_pool_kernel", {t}));
   n.push_back(kernel_name("conv_pool_direct_kernel", {t}));
+  n.push_back(kernel_name("conv_transpose_kernel", {t}));
   if (half) {
     n.push_back(kernel_name("conv_pool8_direct_kernel", {t}));
   }
@@ -352,6 +376,65 @@ void softmax(const S* x, Strides xs, D* y, Strides ys, int n, int c, int ocp, in
   const std::int64_t rows = static_cast<std::int64_t>(n) * hw;
   detail::run<S>(detail::kernel_name("softmax_kernel", {detail::rtc_type<S>(), detail::rtc_type<D>()}),
                  rows * 32, stream, x, xs, y, ys, n, c, ocp, hw, log_softmax);
+}
+
+/// nn.Upsample (nearest or bilinear, integer factors) of a dense tensor (strides xs) into y
+/// (strides ys), `write` channel slots per pixel (slots >= s.c written as 0).
+template <class T>
+void upsample(const T* x, Strides xs, T* y, Strides ys, ResizeShape s, int write, bool nhwc,
+              cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * write * s.oh * s.ow;
+  detail::run<T>(detail::kernel_name("upsample_kernel",
+                                     {detail::rtc_type<T>(), detail::index_type(detail::fits32(work))}),
+                 work, stream, x, xs, y, ys, s, write, nhwc);
+}
+
+/// nn.AdaptiveAvgPool2d((s.oh, s.ow)) of a dense tensor (strides xs) into y (strides ys),
+/// `write` channel slots per pixel (slots >= s.c written as 0).
+template <class T>
+void adaptive_avg_pool(const T* x, Strides xs, T* y, Strides ys, ResizeShape s, int write,
+                       bool nhwc, cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * write * s.oh * s.ow;
+  detail::run<T>(detail::kernel_name("adaptive_avg_pool_kernel",
+                                     {detail::rtc_type<T>(), detail::index_type(detail::fits32(work))}),
+                 work, stream, x, xs, y, ys, s, write, nhwc);
+}
+
+/// A channel gate: y = act(x · gate), the gate (n, c) broadcast over hw pixels; x has strides xs,
+/// the gate `gate_image` elements per image, y strides ys, `write` slots written per pixel
+/// (slots >= c as 0). `vec8`: 16-bit NHWC with x dense over cp slots, the gate cp per image,
+/// y's pixel stride a multiple of 8, y 16-byte aligned and write == cp — 16-byte accesses.
+template <class T>
+void channel_gate(const T* x, Strides xs, const T* gate, std::int64_t gate_image, T* y,
+                  Strides ys, int n, int c, int cp, int hw, int write, ActDesc act, bool nhwc,
+                  bool vec8, cudaStream_t stream) {
+  const char* t = detail::rtc_type<T>();
+  if constexpr (!std::is_same_v<T, float>) {
+    if (vec8) {
+      const std::int64_t elems = static_cast<std::int64_t>(n) * hw * std::max<std::int64_t>(cp, ys.pixel);
+      const std::int64_t work = static_cast<std::int64_t>(n) * hw * (cp / 8);
+      detail::run<T>(detail::kernel_name("channel_gate8_kernel",
+                                         {t, detail::index_type(detail::fits32(elems))}),
+                     work, stream, x, gate, y, static_cast<long long>(ys.pixel), n, c, cp, hw, act);
+      return;
+    }
+  }
+  const std::int64_t work = static_cast<std::int64_t>(n) * write * hw;
+  detail::run<T>(detail::kernel_name("channel_gate_kernel",
+                                     {t, detail::index_type(detail::fits32(work))}),
+                 work, stream, x, xs, gate, static_cast<long long>(gate_image), y, ys, n, c, hw,
+                 write, act, nhwc);
+}
+
+/// nn.ConvTranspose2d (folded batch_norm in w and bias) + activation, direct: x dense (strides
+/// xs), weights (k, kh, kw, c/groups), bias f32 per output slot (or null), y strides ys, `write`
+/// slots per pixel (slots >= s.k written as 0).
+template <class T>
+void conv_transpose(const T* x, Strides xs, const T* w, const float* bias, T* y, Strides ys,
+                    ConvTShape s, int write, ActDesc act, bool nhwc, cudaStream_t stream) {
+  const std::int64_t work = static_cast<std::int64_t>(s.n) * write * s.oh * s.ow;
+  detail::run<T>(detail::kernel_name("conv_transpose_kernel", {detail::rtc_type<T>()}), work,
+                 stream, x, xs, w, bias, y, ys, s, write, act, nhwc);
 }
 
 }  // namespace strata::cuda::kernels

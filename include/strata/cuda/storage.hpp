@@ -7,6 +7,7 @@
 /// `NetStorage<Net, P>::describe()` turns the compile-time graph into `NetDesc`, a run-time,
 /// network-independent description (storage shapes, conv geometry, arena offsets per image)
 /// from which the tactics, the tuner and the executor work without naming the network's type.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <optional>
@@ -65,6 +66,36 @@ struct PoolEpilogue {
   std::int64_t out_offset = 0;  ///< arena offset per image of the pooled map
 };
 
+/// Element strides of a tensor as stored: channel `c` of pixel `p` of image `n` is at
+/// n·image + p·pixel + c·channel.
+struct ElemStrides {
+  std::int64_t image = 0;
+  std::int64_t pixel = 0;
+  std::int64_t channel = 0;
+};
+
+/// Where an op whose result is a concat branch writes it: a channel slice of the concat's output
+/// (the memory plan's `view_of`). The slice starts `c0` channels into every pixel of the output,
+/// whatever c0 is: the output keeps one dense layout (NHWC: pad8 of the total channels per
+/// pixel), which every consumer reads as usual. The writer writes `write` slots per pixel — its
+/// own `c` channels, and the last slice also the output's padding slots, as zeros — so slices
+/// never overlap. Tactics that write through strides do it in place; for the others
+/// prepare_step (tactics/registry.hpp) runs the op into the arena's staging area and a strided
+/// copy writes the slice.
+struct OutSlice {
+  int c0 = 0;                    ///< the slice's first channel (feature, in a flat concat)
+  int c = 0;                     ///< channels the op produces
+  int write = 0;                 ///< channel slots written per pixel (see above)
+  std::int64_t elem_offset = 0;  ///< elements from an image's start to the slice's first one
+  ElemStrides strides;           ///< the slice's strides (those of the concat's output)
+  /// A (C,H,W) result landing in a flat concat's features, in flatten order (c, y, x): NHWC
+  /// storage must be rearranged, so only a strided copy writes it there.
+  bool flatten = false;
+  /// 16-bit NHWC: the slice starts on a 16-byte boundary and holds whole groups of 8 slots, so a
+  /// vectorised writer may write it (always true in f32).
+  bool aligned = false;
+};
+
 /// One op of the network in storage terms, independent of the network's type.
 struct OpDesc {
   int index = 0;
@@ -87,6 +118,8 @@ struct OpDesc {
   /// conv ops only: the pool fused into this op (out_shape/out_offset stay the unpooled map's;
   /// the op's result is the pool's output).
   std::optional<PoolEpilogue> pool;
+  /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
+  std::optional<OutSlice> slice;
 };
 
 /// The stand-alone pool op of a conv op's fused pool: it reads the conv's (unpooled) output.
@@ -103,6 +136,7 @@ struct OpDesc {
   d.out_cp = p.out_cp;
   d.in_offset = conv.out_offset;
   d.out_offset = p.out_offset;
+  d.slice = conv.slice;
   return d;
 }
 
@@ -120,7 +154,11 @@ struct NetDesc {
   Shape out_shape{};                ///< as declared (the caller's f32 output)
   std::int64_t output_offset = 0;
   bool needs_output_step = true;    ///< the last op does not write the caller's output itself
-  std::int64_t arena_per_image = 0;
+  std::int64_t arena_per_image = 0;  ///< the memory plan's arena, then the staging area
+  /// Where an op writing a concat's slice through a tactic that cannot write strided output puts
+  /// its result first (per image, after the memory plan's tensors; see OutSlice).
+  std::int64_t staging_offset = 0;
+  std::int64_t staging_bytes = 0;
   /// Whether the whole network may run as one fused kernel (fused_network.hpp), and why not.
   bool fused_fits = false;
   std::string fused_reason;
@@ -160,24 +198,24 @@ struct NetStorage {
   static constexpr const auto& graph = Network::graph;
   static constexpr const auto& plan = Network::template plan_for<P, layout>;
 
-  /// Whether this backend runs every op: the op kinds up to `add` and activations up to `silu`
-  /// (later ones, e.g. hardswish, run on CpuEngine only so far), and no concat (channel slices).
-  static constexpr bool supported() {
+  /// Whether the network has an op of kind `k`.
+  static constexpr bool has_op(OpKind k) {
     for (int i = 0; i < graph.num_ops; ++i) {
-      if (graph.ops[i].kind > OpKind::add || graph.ops[i].act.kind > Act::silu) {
-        return false;
+      if (graph.ops[i].kind == k) {
+        return true;
       }
     }
+    return false;
+  }
+  /// Whether a tensor is a channel slice of a concat's output.
+  static constexpr bool has_slices() {
     for (int t = 0; t < graph.num_tensors; ++t) {
       if (graph.tensors[t].view_of >= 0) {
-        return false;
+        return true;
       }
     }
-    return true;
+    return false;
   }
-  static_assert(supported(), "strata: cuda::Engine: a layer of this network is not yet supported "
-                             "on the CUDA backend (docs/layers.md says which); run it on CpuEngine");
-
   static constexpr int pad(int c) { return channel_slots(c, P); }
 
   /// The space-to-depth input of a stride-2 conv: 4·C channels ((c, dy, dx) order), blocks of
@@ -220,12 +258,21 @@ struct NetStorage {
     return -1;
   }
 
-  /// The storage shape of tensor t: its producer's output (before any flatten), or the input.
+  /// The storage shape of tensor t: a concat's output as declared; what a copy writes into its
+  /// slice as the copy's input is stored; otherwise its producer's output (before any flatten),
+  /// or the input.
   static constexpr Shape storage_shape(int t) {
-    const int p = graph.tensors[t].producer;
+    const TensorEntry& e = graph.tensors[t];
+    if (e.assembled) {
+      return e.spec.shape;
+    }
+    const int p = e.producer;
     if (p < 0) {
       const int k = s2d_op();
       return k >= 0 ? s2d_shape(graph.ops[k]) : Network::input_spec.shape;
+    }
+    if (graph.ops[p].kind == OpKind::copy) {
+      return storage_shape(graph.ops[p].in);
     }
     return graph.ops[p].out_spec.shape;
   }
@@ -234,13 +281,57 @@ struct NetStorage {
     return static_cast<std::int64_t>(pad(s.c)) * s.h * s.w * dtype_size(P);
   }
   /// Whether every tensor's storage fits its slot in the memory plan (the plan pads as stored).
+  /// A concat's slice has no slot of its own: it is written into its output's, or through the
+  /// staging area (OutSlice).
   static constexpr bool fits_plan() {
     for (int t = 0; t < graph.num_tensors; ++t) {
-      if (storage_bytes(t) > plan.tensors[t].bytes) {
+      if (graph.tensors[t].view_of < 0 && storage_bytes(t) > plan.tensors[t].bytes) {
         return false;
       }
     }
     return true;
+  }
+
+  /// Where tensor t, a channel slice of a concat's output (view_of >= 0), lies in that output,
+  /// and how its writer writes it (see OutSlice).
+  static constexpr OutSlice slice_of(int t) {
+    const TensorEntry& e = graph.tensors[t];
+    const Shape b = graph.tensors[e.view_of].spec.shape;  // the concat's output
+    const Shape src = storage_shape(t);
+    const int hw = src.h * src.w;
+    OutSlice s;
+    s.c0 = e.channel_offset;
+    s.c = src.c;
+    s.flatten = hw != b.h * b.w;  // only into a flat concat's features
+    if (layout == Layout::nchw) {  // an image's slice is contiguous: only the image stride differs
+      s.strides = {static_cast<std::int64_t>(b.c) * b.h * b.w, 1, hw};
+      s.elem_offset = static_cast<std::int64_t>(s.c0) * b.h * b.w;
+      s.write = s.c;
+      s.aligned = true;
+      return s;
+    }
+    const int slots = pad(b.c);
+    s.elem_offset = s.c0;
+    if (s.flatten) {  // feature (c·hw + p) of the flat output
+      s.strides = {slots, 1, hw};
+      s.write = s.c;
+      return s;
+    }
+    s.strides = {static_cast<std::int64_t>(hw) * slots, slots, 1};
+    // The last slice also zeroes the output's padding slots.
+    s.write = s.c0 + s.c == b.c ? slots - s.c0 : s.c;
+    s.aligned = s.c0 % 8 == 0 && s.write % 8 == 0;
+    return s;
+  }
+  /// Bytes per image of the staging area: the largest result written into a slice.
+  static constexpr std::int64_t staging_bytes() {
+    std::int64_t most = 0;
+    for (int t = 0; t < graph.num_tensors; ++t) {
+      if (graph.tensors[t].view_of >= 0 && graph.tensors[t].producer >= 0) {
+        most = std::max(most, (storage_bytes(t) + 15) / 16 * 16);
+      }
+    }
+    return most;
   }
 
   static constexpr ConvGeom conv_geom(const Op& op) {
@@ -301,6 +392,24 @@ struct NetStorage {
 
   /// Whether the whole network fits the fused-network kernel (see FusedFit).
   static constexpr FusedFit fused_fit() {
+    if (has_slices() || has_op(OpKind::copy)) {
+      return {false, "concat is not run by the fused-network kernel yet (per-op path only)"};
+    }
+    if (has_op(OpKind::upsample)) {
+      return {false, "upsample is not run by the fused-network kernel yet (per-op path only)"};
+    }
+    if (has_op(OpKind::adaptive_avg_pool)) {
+      return {false,
+              "adaptive_avg_pool is not run by the fused-network kernel yet (per-op path only)"};
+    }
+    if (has_op(OpKind::multiply)) {
+      return {false, "multiply (a channel gate) is not run by the fused-network kernel yet "
+                     "(per-op path only)"};
+    }
+    if (has_op(OpKind::conv_transpose)) {
+      return {false,
+              "conv_transpose is not run by the fused-network kernel yet (per-op path only)"};
+    }
     if (graph.num_ops > fused_max_ops) {
       return {false, "more ops than the fused-network kernel takes (64)"};
     }
@@ -332,7 +441,9 @@ struct NetStorage {
     n.out_shape = Network::output_spec.shape;
     n.output_offset = plan.tensors[graph.output].offset;
     n.needs_output_step = needs_output_step();
-    n.arena_per_image = plan.activation_bytes;
+    n.staging_offset = plan.activation_bytes;
+    n.staging_bytes = staging_bytes();
+    n.arena_per_image = plan.activation_bytes + n.staging_bytes;
     n.fused_fits = fused_fit().fits;
     n.fused_reason = fused_fit().reason;
     n.flops_per_image = graph.flops();
@@ -345,7 +456,7 @@ struct NetStorage {
       d.layer = op.layer;
       d.act = op.act;
       d.in_shape = storage_shape(op.in);
-      d.out_shape = op.out_spec.shape;
+      d.out_shape = storage_shape(op.out);
       d.in_cp = pad(d.in_shape.c);
       d.out_cp = pad(d.out_shape.c);
       d.has_residual = op.in2 >= 0;
@@ -365,10 +476,16 @@ struct NetStorage {
                                 pad(p.out_spec.shape.c),
                                 plan.tensors[p.out].offset};
           d.label += "+" + d.pool->label;
+          if (graph.tensors[p.out].view_of >= 0) {
+            d.slice = slice_of(p.out);
+          }
           ++i;  // the pool runs as part of this op
         }
       } else if (op.kind == OpKind::dense) {
         d.dense_kin = dense_kin(op);
+      }
+      if (!d.pool && graph.tensors[op.out].view_of >= 0) {
+        d.slice = slice_of(op.out);
       }
       n.ops.push_back(std::move(d));
     }
@@ -431,6 +548,36 @@ struct NetStorage {
       const std::size_t px = j % static_cast<std::size_t>(hw);
       const std::size_t col = storage_layout(p) == Layout::nchw ? j : px * cinp + c;
       out[static_cast<std::size_t>(o) * kin + col] = w[o * in_features + j];
+    }
+  }
+  return out;
+}
+
+/// Transposed-conv weights (C, O/g, kh, kw) in f32, PyTorch's order (batch_norm folded), as
+/// Strata's conv_transpose kernel reads them: (O, kh, kw, C/g) — for output channel o of group g,
+/// the taps, then the group's input channels, contiguous as NHWC input pixels are.
+[[nodiscard]] inline std::vector<float> conv_transpose_weights_stored(const OpDesc& op,
+                                                                      const std::vector<float>& w) {
+  const int c = op.in_shape.c;
+  const int o_all = op.layer.out_channels;
+  const int g = op.layer.groups;
+  const int kh = op.layer.kernel.h;
+  const int kw = op.layer.kernel.w;
+  const int cpg = c / g;
+  const int opg = o_all / g;
+  const std::size_t taps = static_cast<std::size_t>(kh) * kw;
+  STRATA_CHECK(w.size() == static_cast<std::size_t>(c) * opg * taps,
+               "conv_transpose_weights_stored: " << w.size() << " weights, the layer has "
+                                                 << static_cast<std::size_t>(c) * opg * taps);
+  std::vector<float> out(w.size(), 0.0f);
+  for (int ci = 0; ci < c; ++ci) {
+    const int group = ci / cpg;
+    for (int j = 0; j < opg; ++j) {
+      const int o = group * opg + j;
+      for (std::size_t t = 0; t < taps; ++t) {
+        out[(static_cast<std::size_t>(o) * taps + t) * cpg + ci % cpg] =
+            w[(static_cast<std::size_t>(ci) * opg + j) * taps + t];
+      }
     }
   }
   return out;

@@ -39,6 +39,9 @@ struct OpIo {
   void* y = nullptr;
   void* pooled = nullptr;  ///< the fused pool's output (OpDesc::pool), or null
   float* user_out = nullptr;
+  /// The arena's staging area (NetDesc::staging_offset): where an op whose concat slice its
+  /// tactic cannot write puts its result before prepare_step's copy into the slice.
+  void* staging = nullptr;
 };
 
 /// Which variant of which tactic runs an op: the tactic's name and up to three integers of its
@@ -99,6 +102,11 @@ class Tactic {
   /// only the pooled map (OpIo::pooled). Otherwise prepare_step (registry.hpp) follows the conv
   /// with Strata's pool kernel over the unpooled map's arena slot.
   [[nodiscard]] virtual bool fuses_pool(const Variant&) const { return false; }
+  /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
+  /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
+  /// slice's first element). Otherwise prepare_step has the op write a dense result into the
+  /// staging area and copies it into the slice.
+  [[nodiscard]] virtual bool writes_slice(const OpDesc&) const { return false; }
   /// The variant this tactic would run `op` with at `batch` without timing, and its claim's
   /// rank; nothing when it does not claim the op untimed.
   [[nodiscard]] virtual std::optional<Claim> heuristic(const OpDesc& op, int batch,

@@ -63,6 +63,12 @@ template <DType P>
        << cg.kw << ",s" << cg.sh << "x" << cg.sw << ",p" << cg.ph << "x" << cg.pw << ",d" << cg.dh
        << "x" << cg.dw << ",g" << cg.groups << (cg.packed ? ",packed" : ",strided");
   } else {
+    if (op.kind == OpKind::conv_transpose) {
+      const LayerDesc& d = op.layer;
+      os << ",r" << d.kernel.h << "x" << d.kernel.w << ",s" << d.stride.h << "x" << d.stride.w
+         << ",p" << d.padding.h << "x" << d.padding.w << ",d" << d.dilation.h << "x"
+         << d.dilation.w << ",g" << d.groups;
+    }
     os << ",in" << op.in_shape.c << "x" << op.in_shape.h << "x" << op.in_shape.w << ",out"
        << op.out_shape.c << "x" << op.out_shape.h << "x" << op.out_shape.w;
   }

@@ -17,7 +17,7 @@ enum class LayerKind : std::uint8_t {
 };
 
 /// The kinds of executed op after lowering (declared here, before the layer constants that
-/// share these names). New kinds go at the end: the CUDA backend runs the kinds up to `add`.
+/// share these names). New kinds go at the end.
 enum class OpKind : std::uint8_t {
   conv, dense, batch_norm, activation, max_pool, avg_pool, global_avg_pool, softmax, log_softmax, add,
   upsample, adaptive_avg_pool,
@@ -30,7 +30,8 @@ enum class OpKind : std::uint8_t {
 enum class Interp : std::uint8_t { nearest, bilinear };
 
 /// Pointwise activation functions; `clip` covers relu6 (0, 6) and hardtanh. New functions go at
-/// the end: the CUDA backend's kernels mirror this list up to silu.
+/// the end: the CUDA backend's kernels mirror this list (cuda/kernel_source.hpp's Act and
+/// activate(), checked by a static_assert in cuda/kernels.hpp).
 enum class Act : std::uint8_t {
   none, relu, leaky_relu, clip, sigmoid, tanh, elu, gelu, gelu_tanh, silu,
   hardswish, hardsigmoid, mish

@@ -1,8 +1,10 @@
 #pragma once
 /// Tactics for the ops Strata always runs with its own kernels, one launch each:
 /// `pointwise` (a stand-alone batch_norm, activation or residual add), `pool` (max/avg pooling
-/// with PyTorch's window rules, global average pooling) and `softmax` (softmax/log_softmax in
-/// f32; a final one writes the caller's f32 output itself).
+/// with PyTorch's window rules, global average pooling), `softmax` (softmax/log_softmax in
+/// f32; a final one writes the caller's f32 output itself), `upsample`, `adaptive_pool`,
+/// `channel_gate` (multiply: x times a per-channel gate) and `copy` (a concat's branch that
+/// writes nothing of its own). The last four write a concat's channel slice in place.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,6 +32,49 @@ class KernelStep final : public Step {
 template <class Launch>
 [[nodiscard]] std::unique_ptr<Step> kernel_step(std::string what, Launch launch) {
   return std::make_unique<KernelStep<Launch>>(std::move(what), std::move(launch));
+}
+
+/// Dense strides of a stored tensor with `cp` channel slots and `hw` pixels in precision P.
+template <DType P>
+[[nodiscard]] kernels::Strides dense_strides(int cp, int hw) {
+  return storage_layout(P) == Layout::nhwc ? kernels::nhwc_strides(cp, hw)
+                                           : kernels::nchw_strides(cp, hw);
+}
+
+/// How an op writes its result: the strides and the channel slots written per pixel — its own
+/// dense tensor (out_cp slots), or its concat slice (OpDesc::slice).
+struct OutView {
+  kernels::Strides strides;
+  int write = 0;
+};
+template <DType P>
+[[nodiscard]] OutView out_view(const OpDesc& op) {
+  if (op.slice) {
+    const ElemStrides& s = op.slice->strides;
+    return {{s.image, s.pixel, s.channel}, op.slice->write};
+  }
+  return {dense_strides<P>(op.out_cp, op.out_shape.h * op.out_shape.w), op.out_cp};
+}
+
+/// A strided copy of a dense result (`shape`, `cp` slots per pixel) at `src` into the concat
+/// slice `slice` at `dst`: the copy op's step, and the second half of a staged slice write.
+template <DType P>
+[[nodiscard]] std::unique_ptr<Step> slice_copy_step(Shape shape, int cp, const OutSlice& slice,
+                                                    const void* src, void* dst, int batch) {
+  using T = storage_t<P>;
+  const int hw = shape.h * shape.w;
+  const kernels::Strides ss = dense_strides<P>(cp, hw);
+  const kernels::Strides ds{slice.strides.image, slice.strides.pixel, slice.strides.channel};
+  const bool nhwc_order = storage_layout(P) == Layout::nhwc && !slice.flatten;
+  const T* s = static_cast<const T*>(src);
+  T* d = static_cast<T*>(dst);
+  const int c = shape.c;
+  const int write = slice.write;
+  return kernel_step("strata copy into the concat's channels " + std::to_string(slice.c0) + ".." +
+                         std::to_string(slice.c0 + c - 1),
+                     [=](cudaStream_t st) {
+                       kernels::convert<T, T>(s, ss, d, ds, batch, c, write, hw, nhwc_order, st);
+                     });
 }
 
 /// The shared shape of the single-kernel tactics: the one way to run their ops.
@@ -133,6 +178,105 @@ class Softmax final : public KernelTactic<P> {
     return kernel_step("strata softmax", [=](cudaStream_t s) {
       kernels::softmax<T, T>(x, xs, y, ys, batch, is.c, ocp, hw, log, s);
     });
+  }
+};
+
+/// `upsample` (nearest or bilinear, integer factors) and `adaptive_pool` (adaptive average
+/// pooling to any size but 1×1, which runs as global_avg_pool): one thread per output element.
+template <DType P>
+class Resize final : public KernelTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  explicit Resize(OpKind kind) : kind_(kind) {}
+  [[nodiscard]] std::string_view name() const override {
+    return kind_ == OpKind::upsample ? "upsample" : "adaptive_pool";
+  }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override { return op.kind == kind_; }
+  [[nodiscard]] bool writes_slice(const OpDesc&) const override { return true; }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+                                              const OpWeights&, const OpIo& io,
+                                              const Libraries&) const override {
+    const bool nhwc = storage_layout(P) == Layout::nhwc;
+    const Shape is = op.in_shape;
+    const Shape os = op.out_shape;
+    const LayerDesc& d = op.layer;
+    const kernels::ResizeShape rs{batch, is.c, is.h, is.w, os.h, os.w, d.scale.h, d.scale.w,
+                                  d.interp == Interp::bilinear, d.align_corners};
+    const kernels::Strides xs = dense_strides<P>(op.in_cp, is.h * is.w);
+    const OutView out = out_view<P>(op);
+    const T* x = static_cast<const T*>(io.x);
+    T* y = static_cast<T*>(io.y);
+    if (kind_ == OpKind::upsample) {
+      return kernel_step(rs.bilinear ? "strata upsample (bilinear)" : "strata upsample (nearest)",
+                         [=](cudaStream_t s) {
+                           kernels::upsample<T>(x, xs, y, out.strides, rs, out.write, nhwc, s);
+                         });
+    }
+    return kernel_step("strata adaptive_avg_pool", [=](cudaStream_t s) {
+      kernels::adaptive_avg_pool<T>(x, xs, y, out.strides, rs, out.write, nhwc, s);
+    });
+  }
+
+ private:
+  OpKind kind_;
+};
+
+/// `channel_gate`: multiply, y = x · gate with the gate (C,1,1) — the result of the gate branch,
+/// its activation already applied by the op that produced it — broadcast over H×W. 16-bit NHWC
+/// uses 16-byte accesses (8 channels per thread) unless the output is an unaligned concat slice.
+template <DType P>
+class ChannelGate final : public KernelTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "channel_gate"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return op.kind == OpKind::multiply;
+  }
+  [[nodiscard]] bool writes_slice(const OpDesc&) const override { return true; }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+                                              const OpWeights&, const OpIo& io,
+                                              const Libraries&) const override {
+    const bool nhwc = storage_layout(P) == Layout::nhwc;
+    const Shape is = op.in_shape;
+    const int hw = is.h * is.w;
+    const int cp = op.in_cp;
+    const kernels::Strides xs = dense_strides<P>(cp, hw);
+    const OutView out = out_view<P>(op);
+    // The gate (C,1,1) has one pixel of `cp` slots (NHWC) or C values (NCHW) per image.
+    const std::int64_t gate_image = cp;
+    const bool vec8 = nhwc && P != DType::f32 && cp % 8 == 0 &&
+                      (!op.slice || (op.slice->aligned && !op.slice->flatten && out.write == cp));
+    const T* x = static_cast<const T*>(io.x);
+    const T* gate = static_cast<const T*>(io.z);
+    T* y = static_cast<T*>(io.y);
+    const int c = is.c;
+    const ActDesc act = op.act;
+    return kernel_step(vec8 ? "strata channel_gate (8 channels per thread)" : "strata channel_gate",
+                       [=](cudaStream_t s) {
+                         kernels::channel_gate<T>(x, xs, gate, gate_image, y, out.strides, batch,
+                                                  c, cp, hw, out.write, act, nhwc, vec8, s);
+                       });
+  }
+};
+
+/// `copy`: a concat's branch that writes nothing of its own (the identity, a lone flatten or
+/// dropout), copied into its channel slice.
+template <DType P>
+class Copy final : public KernelTactic<P> {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "copy"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return op.kind == OpKind::copy;
+  }
+  [[nodiscard]] bool writes_slice(const OpDesc&) const override { return true; }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+                                              const OpWeights&, const OpIo& io,
+                                              const Libraries&) const override {
+    STRATA_CHECK(op.slice.has_value(),
+                 "cuda::Engine: copy op '" << op.label << "' writes no concat slice");
+    return slice_copy_step<P>(op.in_shape, op.in_cp, *op.slice, io.x, io.y, batch);
   }
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/conv_transpose.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
 #include "strata/cuda/tactics/direct_conv.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
@@ -28,9 +29,15 @@ template <DType P>
   static const tactics::Pointwise<P> pointwise;
   static const tactics::Pool<P> pool;
   static const tactics::Softmax<P> softmax;
-  static const std::vector<const Tactic<P>*> list{&generated_conv, &direct_conv, &lt_conv1x1,
-                                                  &cudnn_conv,     &lt_dense,    &pointwise,
-                                                  &pool,           &softmax};
+  static const tactics::Resize<P> upsample(OpKind::upsample);
+  static const tactics::Resize<P> adaptive_pool(OpKind::adaptive_avg_pool);
+  static const tactics::ChannelGate<P> channel_gate;
+  static const tactics::Copy<P> copy;
+  static const tactics::ConvTransposeDirect<P> conv_transpose_direct;
+  static const std::vector<const Tactic<P>*> list{
+      &generated_conv, &direct_conv,   &lt_conv1x1,   &cudnn_conv, &lt_dense,
+      &pointwise,      &pool,          &softmax,      &upsample,   &adaptive_pool,
+      &channel_gate,   &copy,          &conv_transpose_direct};
   return list;
 }
 
@@ -77,10 +84,28 @@ class StepSequence final : public Step {
 /// that the variant does not run itself, followed by Strata's pool kernel from the unpooled map's arena
 /// slot (io.y) to the pooled map (io.pooled). Every caller prepares ops through this, so a
 /// tactic's timing always covers the whole op.
+///
+/// An op whose result is a concat's channel slice (OpDesc::slice) that tactic `t` cannot write
+/// itself runs as if it had a tensor of its own, placed in the arena's staging area, followed by
+/// a strided copy into the slice — so every tactic runs every concat branch correctly, and the
+/// ones that write through strides (Tactic::writes_slice) skip the copy.
 template <DType P>
 [[nodiscard]] std::unique_ptr<Step> prepare_step(const Tactic<P>& t, const OpDesc& op,
                                                  const Variant& v, int batch, const OpWeights& w,
                                                  const OpIo& io, const Libraries& lib) {
+  if (op.slice && !t.writes_slice(op)) {
+    OpDesc dense = op;
+    dense.slice.reset();
+    OpIo staged = io;
+    (op.pool ? staged.pooled : staged.y) = io.staging;
+    const Shape result = op.pool ? op.pool->out_shape : op.out_shape;
+    const int cp = op.pool ? op.pool->out_cp : op.out_cp;
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(prepare_step(t, dense, v, batch, w, staged, lib));
+    parts.push_back(tactics::slice_copy_step<P>(result, cp, *op.slice, io.staging,
+                                                op.pool ? io.pooled : io.y, batch));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
   if (!op.pool || t.fuses_pool(v)) {
     return t.prepare(op, v, batch, w, io, lib);
   }

@@ -1,8 +1,0 @@
-// A network with a layer the CUDA backend does not run yet (hardswish) fails to compile for
-// cuda::Engine with one message, rather than running wrong; CpuEngine runs it.
-// expect: cuda::Engine: a layer of this network is not yet supported on the CUDA backend
-#include <strata/cuda/storage.hpp>
-#include <strata/strata.hpp>
-using namespace strata;
-using Net = decltype(input<3, 8, 8> | conv<4, 3> | hardswish);
-int main() { return static_cast<int>(cuda::NetStorage<Net, DType::f32>::describe().ops.size()); }

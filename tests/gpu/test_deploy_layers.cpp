@@ -1,0 +1,150 @@
+// The layers of deployment networks (MobileNet, Inception, U-Net) on the GPU against the CPU
+// reference, in f32, f16 and bf16 at batches 1, 3 and 17, outputs poisoned before each run:
+// hardswish/hardsigmoid/mish, upsample, adaptive_avg_pool, concat (channel slices at offsets and
+// of sizes that are not multiples of 8, nested, flat, with a fused conv+pool branch, inside a
+// residual), channel gates (squeeze-excite), conv_transpose with every option.
+#include <string>
+
+#include "gpu_test.hpp"
+
+namespace {
+
+using namespace strata;
+using strata_test::check_all_precisions;
+
+const std::vector<int> kBatches{1, 3, 17};
+constexpr int kMax = 17;
+
+// The three activations fused into convs (cuDNN conv + Strata epilogue; 16-bit 1x1 convs as
+// cuBLASLt GEMMs with the activation after), stand-alone after a pool and a batch_norm, and after
+// a dense layer.
+constexpr auto act_net = input<5, 6, 7>
+    | conv<12, 3, ConvOpts{.padding = 1}> | hardswish | conv<8, 1> | mish
+    | conv<10, 1> | hardsigmoid | batch_norm | mish | max_pool<2> | hardswish
+    | conv<9, 3, ConvOpts{.padding = 1}> | batch_norm | hardsigmoid
+    | flatten | dense<6> | mish;
+using ActNet = std::remove_cv_t<decltype(act_net)>;
+
+// Bilinear with align_corners at factors (2, 3), nearest at 2, bilinear without align_corners
+// at (3, 2); channels not a multiple of 8.
+constexpr auto upsample_net = input<5, 4, 5> | conv<6, 1>
+    | upsample<HW{2, 3}, UpsampleOpts{.mode = Interp::bilinear, .align_corners = true}>
+    | conv<4, 3, ConvOpts{.padding = 1}> | upsample<2>
+    | upsample<HW{3, 2}, UpsampleOpts{.mode = Interp::bilinear}> | conv<3, 1>;
+using UpsampleNet = std::remove_cv_t<decltype(upsample_net)>;
+
+// Adaptive average pooling 7x11 → 3x5 (overlapping windows), then up to 4x7 (repeated pixels),
+// then 1x1 (global average pooling).
+constexpr auto adaptive_net = input<6, 7, 11> | conv<10, 3, ConvOpts{.padding = 1}>
+    | adaptive_avg_pool<3, 5> | conv<5, 1> | relu | adaptive_avg_pool<4, 7>
+    | adaptive_avg_pool<1> | flatten | dense<3>;
+using AdaptiveNet = std::remove_cv_t<decltype(adaptive_net)>;
+
+// concat of identity (a copy), conv+bn+relu, max_pool and conv+sigmoid branches: 6 + 3 + 6 + 4 =
+// 19 channels, every slice but the first at an offset that is not a multiple of 8; then a conv.
+constexpr auto concat_net = input<5, 9, 9> | conv<6, 1>
+    | concat(identity, conv<3, 3, ConvOpts{.padding = 1}> | batch_norm | relu,
+             max_pool<3, PoolOpts{.stride = 1, .padding = 1}>, conv<4, 1> | sigmoid)
+    | conv<7, 3, ConvOpts{.padding = 1}>;
+using ConcatNet = std::remove_cv_t<decltype(concat_net)>;
+
+// Slices on 8-channel boundaries (8 + 16 + 8), a conv+pool branch (the pool fused into the conv,
+// writing the slice), a channel gate writing its slice, a concat as a residual's main branch,
+// and a concat as the network's output.
+constexpr auto concat_aligned_net = input<8, 6, 6>
+    | concat(conv<8, 1>, conv<16, 3, ConvOpts{.padding = 1}> | relu,
+             multiply(global_avg_pool | conv<8, 1> | sigmoid))
+    | residual<relu>(concat(conv<12, 1>, conv<20, 3, ConvOpts{.padding = 1}> | max_pool<3, PoolOpts{.stride = 1, .padding = 1}>))
+    | concat(conv<5, 1> | gelu, identity, avg_pool<3, PoolOpts{.stride = 1, .padding = 1}>);
+using ConcatAlignedNet = std::remove_cv_t<decltype(concat_aligned_net)>;
+
+// Nested concats (the inner one's slices move into the outer output) and flat concats: a dense
+// layer and the identity over features; flatten of (C,H,W) tensors — a lone flatten (a copy) and
+// a conv's output — into a flat concat (NHWC storage is rearranged into flatten order).
+constexpr auto concat_flat_net = input<2, 5, 5>
+    | concat(conv<3, 1>, concat(identity, avg_pool<3, PoolOpts{.stride = 1, .padding = 1}>))
+    | conv<5, 1> | relu
+    | concat(flatten, conv<2, 1> | flatten, global_avg_pool | flatten)
+    | dense<9> | concat(dense<4> | tanh, identity) | dense<6>;
+using ConcatFlatNet = std::remove_cv_t<decltype(concat_flat_net)>;
+
+// Squeeze-excite as MobileNetV3 has it (hardswish before, hardsigmoid gate), and torchvision's
+// default (relu, sigmoid) on 12 channels (not a multiple of 8).
+constexpr auto se_net = input<4, 6, 6> | conv<16, 1> | batch_norm | hardswish
+    | squeeze_excite<16, 8, relu, hardsigmoid> | conv<12, 3, ConvOpts{.padding = 1}>
+    | squeeze_excite<12, 4> | conv<6, 1>;
+using SeNet = std::remove_cv_t<decltype(se_net)>;
+
+// conv_transpose: stride 2, output_padding 1, groups 2, dilation 2, padding 1, then batch_norm
+// (folded) and hardswish; a rectangular kernel with stride (2, 1) and no bias, then mish; an
+// output_padding below the dilation but not below the stride (1 and 1).
+constexpr auto conv_transpose_net = input<4, 5, 6>
+    | conv_transpose<6, 3, ConvTransposeOpts{.stride = 2, .padding = 1, .output_padding = 1,
+                                             .dilation = 2, .groups = 2}>
+    | batch_norm | hardswish
+    | conv_transpose<5, HW{2, 3}, ConvTransposeOpts{.stride = HW{2, 1}, .bias = false}> | mish
+    | conv_transpose<3, 3, ConvTransposeOpts{.padding = 1, .output_padding = 1, .dilation = 2}>;
+using ConvTransposeNet = std::remove_cv_t<decltype(conv_transpose_net)>;
+
+// A U-Net step: down, up by conv_transpose, concat with the skip, conv.
+constexpr auto unet_net = input<3, 8, 8> | conv<8, 3, ConvOpts{.padding = 1}> | relu
+    | concat(identity, max_pool<2> | conv<12, 3, ConvOpts{.padding = 1}> | relu
+                           | conv_transpose<6, 2, ConvTransposeOpts{.stride = 2}> | relu)
+    | conv<4, 3, ConvOpts{.padding = 1}>;
+using UnetNet = std::remove_cv_t<decltype(unet_net)>;
+
+template <class Net, DType P>
+std::string describe(int batch) {
+  cuda::EngineOptions opt;
+  opt.max_batch = batch;
+  const auto w = Weights<Net>::random(1);
+  return cuda::Engine<Net, P>(w, opt).describe(batch);
+}
+
+}  // namespace
+
+TEST_CASE("hardswish, hardsigmoid, mish: fused into conv and dense epilogues, and stand-alone") {
+  check_all_precisions<ActNet>(kMax, kBatches, "hardswish/hardsigmoid/mish", 41);
+}
+
+TEST_CASE("upsample: nearest and bilinear, align_corners on and off, factors (2,3) and (3,2)") {
+  check_all_precisions<UpsampleNet>(kMax, kBatches, "upsample", 42);
+}
+
+TEST_CASE("adaptive_avg_pool: 7x11 to 3x5, up to 4x7, and to 1x1") {
+  check_all_precisions<AdaptiveNet>(kMax, kBatches, "adaptive_avg_pool", 43);
+}
+
+TEST_CASE("concat: identity, conv, max_pool branches at unaligned channel offsets, then a conv") {
+  static_assert(!cuda::NetStorage<ConcatNet, DType::f16>::fused_fit().fits);
+  check_all_precisions<ConcatNet>(kMax, kBatches, "concat", 44);
+  // In 16-bit the identity is copied into its slice, and the convolutions (cuDNN) write a dense
+  // result into the staging area, then a strided copy writes their slices.
+  const std::string f16 = describe<ConcatNet, DType::f16>(3);
+  INFO(f16);
+  CHECK(f16.find("strata copy into the concat's channels 0..5") != std::string::npos);
+  CHECK(f16.find("then strata copy into the concat's channels 6..8") != std::string::npos);
+}
+
+TEST_CASE("concat: aligned slices, a conv+pool branch, a channel gate branch, in a residual, as the output") {
+  check_all_precisions<ConcatAlignedNet>(kMax, kBatches, "concat aligned", 45);
+}
+
+TEST_CASE("concat: nested, and flat (dense, identity, flatten of (C,H,W) tensors)") {
+  check_all_precisions<ConcatFlatNet>(kMax, kBatches, "concat flat", 46);
+}
+
+TEST_CASE("squeeze_excite / multiply: hardsigmoid and sigmoid gates, 16 and 12 channels") {
+  check_all_precisions<SeNet>(kMax, kBatches, "squeeze_excite", 47);
+  const std::string f16 = describe<SeNet, DType::f16>(3);
+  INFO(f16);
+  CHECK(f16.find("strata channel_gate (8 channels per thread)") != std::string::npos);
+}
+
+TEST_CASE("conv_transpose: stride, output_padding, groups, dilation, folded batch_norm, activations") {
+  check_all_precisions<ConvTransposeNet>(kMax, kBatches, "conv_transpose", 48);
+}
+
+TEST_CASE("a U-Net step: max_pool, conv, conv_transpose up, concat with the skip") {
+  check_all_precisions<UnetNet>(kMax, kBatches, "unet step", 49);
+}
