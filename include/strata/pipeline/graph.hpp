@@ -186,6 +186,10 @@ template <class N>
 struct NodeCounts<N> {
   static constexpr GraphCounts value = NodeCounts<typename N::inner>::value + GraphCounts{1, 0, 0, 0};
 };
+template <class C>
+struct NodeCounts<Sequential<C>> {
+  static constexpr GraphCounts value = NodeCounts<C>::value + GraphCounts{1, 0, 0, 0};
+};
 template <class M, class S, ActDesc P>
 struct NodeCounts<Residual<M, S, P>> {
   static constexpr GraphCounts value =
@@ -501,6 +505,19 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
   return {out, out_spec};
 }
 
+/// The context of a block's inner node (a residual's main branch, a gate) whose children are
+/// named directly under the block at `ctx`: a chain numbers them under the block's path; a single
+/// named node is a child of the block ("features.3" + named<"conv"> → "features.3.conv"); a single
+/// unnamed layer stands for the block itself ("features.3.weight").
+template <class Inner>
+constexpr Ctx inner_ctx(const Ctx& ctx) {
+  if constexpr (is_named_v<Inner>) {
+    return Ctx{ctx.path(), Name(), NamePart::position, ctx.depth + 1};
+  } else {
+    return Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1};
+  }
+}
+
 template <class N, class G>
 constexpr Val visit(G& g, Val in, const Ctx& ctx) {
   if constexpr (LeafLayer<N>) {
@@ -520,7 +537,7 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       // The gate reads the block's input, and so does the product: nothing at the start of the
       // gate may fuse into the op that produced it.
       g.tensors[in.tensor].uses += 1;
-      const Val gate = visit<Gate>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
+      const Val gate = visit<Gate>(g, in, inner_ctx<Gate>(ctx));
       const Val out = add_elementwise_op(g, ctx, OpKind::multiply, "multiply", "+mul", in,
                                          gate.tensor);
       set_composite_row(
@@ -528,6 +545,17 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
           ops_before);
       return out;
     }(static_cast<N*>(nullptr));
+  } else if constexpr (is_sequential_v<N>) {
+    // Its chain numbers its children under this node's own path ("features.3.0").
+    const int row = g.num_rows++;
+    const int params_before = g.num_params;
+    const int ops_before = g.num_ops;
+    const Val out =
+        visit<typename N::chain>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
+    set_composite_row(g, row, LayerRow{ctx.path(), "sequential", {}, true, ctx.depth, in.spec,
+                                       out.spec, params_before},
+                      ops_before);
+    return out;
   } else if constexpr (is_named_v<N>) {
     return [&]<class Inner>(Inner*) {
       const Ctx named_ctx{ctx.parent, Name(N::name), NamePart::named, ctx.depth};
@@ -558,7 +586,7 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       // The shortcut runs first so that its result exists when the main branch's last op adds
       // it; the main branch's children are named directly under the block.
       const Val s = visit<S>(g, in, Ctx{path, Name("shortcut"), NamePart::shortcut, ctx.depth + 1});
-      const Val m = visit<M>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
+      const Val m = visit<M>(g, in, inner_ctx<M>(ctx));
       Val out = m;
       Op* p = fusable_producer(g, m.tensor);
       if (p != nullptr && p->kind == OpKind::conv && p->act.kind == Act::none && p->in2 < 0 &&
