@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 #include "strata/core/fixed_string.hpp"
+#include "strata/core/name_set.hpp"
 #include "strata/pipeline/node.hpp"
 
 namespace strata {
@@ -319,14 +321,15 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
   const int row = g.num_rows++;
   const int first_param = g.num_params;
   std::int64_t learnable = 0;
+  const Name path = ctx.path();  // built once: names are built a character at a time
   for (int i = 0; i < pl.count; ++i) {
-    g.params[g.num_params++] = ParamEntry{ctx.path().dot(pl.items[i].suffix), pl.items[i], row};
+    g.params[g.num_params++] = ParamEntry{path.dot(pl.items[i].suffix), pl.items[i], row};
     if (pl.items[i].learnable) {
       learnable += pl.items[i].numel();
     }
   }
   const std::int64_t flops = L::flops(in.spec);
-  g.rows[row] = LayerRow{ctx.path(), layer_kind_name(d), d, false, ctx.depth, in.spec, out,
+  g.rows[row] = LayerRow{path, layer_kind_name(d), d, false, ctx.depth, in.spec, out,
                          first_param, pl.count, learnable, flops};
   // How this layer is written in an op's label: see label_name.
   const Name own = label_name(ctx, label_kind_name(d));
@@ -426,9 +429,10 @@ constexpr Val visit_chain(G& g, Val in, const Ctx& ctx, Chain<Ns...>*) {
 }
 
 /// Makes tensor `t` the slice of `base` from channel `c0` on; a nested concat's slices move with it.
+/// Those slices were made after tensor `first` (the first made inside the enclosing concat).
 template <class G>
-constexpr void make_view(G& g, int t, int base, int c0) {
-  for (int u = 0; u < g.num_tensors; ++u) {
+constexpr void make_view(G& g, int t, int base, int c0, int first) {
+  for (int u = first; u < g.num_tensors; ++u) {
     if (g.tensors[u].view_of == t) {
       g.tensors[u].view_of = base;
       g.tensors[u].channel_offset += c0;
@@ -457,6 +461,7 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
   const int row = g.num_rows++;
   const int params_before = g.num_params;
   const int ops_before = g.num_ops;
+  const int tensors_before = g.num_tensors;
   const Name path = ctx.path();
   // Every branch reads the block's input: count that read now, so that nothing at the start of a
   // branch fuses into (and changes) the op that produced it.
@@ -485,7 +490,7 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
     const TensorEntry& b = g.tensors[outs[i].tensor];
     if (b.producer >= ops_before && b.uses == 0 && b.view_of < 0) {
       first_writer = std::min(first_writer, b.producer);
-      make_view(g, outs[i].tensor, out, c0);
+      make_view(g, outs[i].tensor, out, c0, tensors_before);
     } else {
       Op op{};
       op.kind = OpKind::copy;
@@ -494,7 +499,7 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
       op.named_label = ctxs[i].part == NamePart::named;
       const Val v = add_op(g, op, outs[i], outs[i].spec);
       first_writer = std::min(first_writer, g.num_ops - 1);
-      make_view(g, v.tensor, out, c0);
+      make_view(g, v.tensor, out, c0, tensors_before);
     }
     c0 += outs[i].spec.shape.c;
   }
@@ -615,19 +620,14 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
 
 /// Makes every op's label unique (profiles and NVTX ranges are keyed by it): a label already
 /// taken by an earlier op gets "#2", "#3", ... — parameterless layers may share a user-given
-/// name, as a PyTorch module called twice does ("pool", "pool#2").
+/// name, as a PyTorch module called twice does ("pool", "pool#2"). A hash set of the labels so
+/// far keeps this linear in the ops (all pairs would exceed clang's constexpr steps on DenseNet).
 template <class G>
 constexpr void make_labels_unique(G& g) {
-  for (int i = 1; i < g.num_ops; ++i) {
+  NameSet<static_cast<int>(std::extent_v<decltype(G::ops)>)> seen{};
+  for (int i = 0; i < g.num_ops; ++i) {
     const Name base = g.ops[i].label;
-    for (int n = 2;; ++n) {
-      bool taken = false;
-      for (int j = 0; j < i && !taken; ++j) {
-        taken = g.ops[j].label.view() == g.ops[i].label.view();
-      }
-      if (!taken) {
-        break;
-      }
+    for (int n = 2; !seen.insert(g.ops[i].label.view()); ++n) {
       g.ops[i].label = base;
       g.ops[i].label.append("#").append_int(n);
     }
