@@ -33,6 +33,12 @@ static_assert(row_out("features.denseblock3").shape == chw(1024, 14, 14));
 static_assert(row_out("features.transition3").shape == chw(512, 7, 7));
 static_assert(row_out("features.denseblock4").shape == chw(1024, 7, 7));
 
+// numbered<"denselayer", I> builds the names torchvision makes in a loop.
+static_assert(numbered<"denselayer", 7>.view() == "denselayer7");
+static_assert(numbered<"denselayer", 24>.view() == "denselayer24");
+static_assert(numbered<"transition", 0>.view() == "transition0");
+static_assert(numbered<"", 105>.view() == "105");
+
 constexpr int find(std::string_view name) { return DenseNet121::graph.find_param(name); }
 constexpr const ParamSpec& spec(std::string_view name) {
   return DenseNet121::graph.params[find(name)].spec;
