@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Conformance with torchvision's real ResNet-18/50, where a Python with torch and torchvision
-# exists (PYTHON, else python3, else Debian's /usr/bin/python3); reports SKIPPED otherwise.
-# Usage: run.sh BINARY WORKDIR
+# Conformance with real torchvision models, where a Python with torch and torchvision exists
+# (PYTHON, else python3, else Debian's /usr/bin/python3); reports SKIPPED otherwise. SCRIPT (in
+# this folder) writes the weights and torchvision's outputs to WORKDIR; BINARY checks Strata's
+# against them. Usage: run.sh SCRIPT BINARY WORKDIR
 set -euo pipefail
-bin="$1"
-work="$2"
+script="$1"
+bin="$2"
+work="$3"
 here="$(cd "$(dirname "$0")" && pwd)"
 python=""
 for p in "${PYTHON:-}" python3 /usr/bin/python3; do
@@ -18,5 +20,5 @@ if [ -z "$python" ]; then
   exit 0
 fi
 mkdir -p "$work"
-"$python" "$here/make_resnet_io.py" "$work"
+"$python" "$here/$script" "$work"
 "$bin" "$work"

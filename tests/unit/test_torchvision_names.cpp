@@ -5,10 +5,11 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include <strata/models/resnet.hpp>
+
+#include "state_dict_manifest.hpp"
 
 using namespace strata;
 
@@ -17,23 +18,7 @@ template <class Net>
 void check_manifest(const std::string& file) {
   std::ifstream f(std::string(STRATA_FIXTURES_DIR) + "/" + file);
   REQUIRE(f.good());
-  const auto manifest = nlohmann::json::parse(f);
-  const auto& tensors = manifest.at("tensors");
-  CHECK(manifest.at("parameters").get<std::int64_t>() == Net::param_count);
-  REQUIRE(static_cast<int>(tensors.size()) == Net::graph.num_params);
-  for (const auto& t : tensors) {
-    const std::string name = t.at("name").get<std::string>();
-    INFO("tensor " << name);
-    const int i = Net::graph.find_param(name);
-    REQUIRE(i >= 0);
-    const ParamEntry& p = Net::graph.params[i];
-    const auto shape = t.at("shape").get<std::vector<std::int64_t>>();
-    REQUIRE(static_cast<int>(shape.size()) == p.spec.rank);
-    for (int d = 0; d < p.spec.rank; ++d) {
-      CHECK(shape[static_cast<std::size_t>(d)] == p.spec.dims[d]);
-    }
-    CHECK((t.at("dtype").get<std::string>() == "int64") == p.spec.integer);
-  }
+  check_state_dict_manifest<Net>(nlohmann::json::parse(f));
 }
 }  // namespace
 

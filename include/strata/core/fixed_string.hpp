@@ -18,6 +18,27 @@ struct FixedString {
   [[nodiscard]] constexpr std::string_view view() const { return {data, N - 1}; }
 };
 
+namespace detail {
+constexpr std::size_t decimal_digits(int v) { return v < 10 ? 1 : 1 + decimal_digits(v / 10); }
+}  // namespace detail
+
+/// `S` followed by the decimal digits of `I` (≥ 0): `numbered<"denselayer", 3>` is "denselayer3",
+/// for modules that PyTorch code names in a loop ("denselayer%d" % (i + 1)).
+template <FixedString S, int I>
+inline constexpr auto numbered = [] {
+  static_assert(I >= 0, "numbered: the number must not be negative");
+  constexpr std::size_t prefix = S.view().size();
+  constexpr std::size_t digits = detail::decimal_digits(I < 0 ? 0 : I);
+  char text[prefix + digits + 1]{};
+  for (std::size_t i = 0; i < prefix; ++i) {
+    text[i] = S.data[i];
+  }
+  for (std::size_t i = 0, v = static_cast<std::size_t>(I < 0 ? 0 : I); i < digits; ++i, v /= 10) {
+    text[prefix + digits - 1 - i] = static_cast<char>('0' + v % 10);
+  }
+  return FixedString<prefix + digits + 1>(text);
+}();
+
 /// A bounded string built at compile time: parameter names and op labels. Longer ones are a
 /// compile error, never cut short (the capacity is generous: torchvision's longest parameter name
 /// is 35 characters, ResNet-50's longest op label 29).
@@ -30,11 +51,13 @@ struct Name {
   constexpr Name(std::string_view s) { append(s); }  // NOLINT: implicit from a view
 
   constexpr Name& append(std::string_view s) {
+    if (size + static_cast<int>(s.size()) >= capacity) {
+      // Not a constant expression, so the compiler stops here and shows this line.
+      throw "strata::Name: a parameter name or op label longer than 95 characters";
+    }
+    // One statement per character: compilers count constexpr evaluation steps (clang stops at
+    // 1,048,576 by default), and a big network's names are built a character at a time.
     for (char ch : s) {
-      if (size + 1 >= capacity) {
-        // Not a constant expression, so the compiler stops here and shows this line.
-        throw "strata::Name: a parameter name or op label longer than 95 characters";
-      }
       data[size++] = ch;
     }
     return *this;

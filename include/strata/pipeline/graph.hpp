@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 #include "strata/core/fixed_string.hpp"
+#include "strata/core/name_set.hpp"
 #include "strata/pipeline/node.hpp"
 
 namespace strata {
@@ -186,6 +188,10 @@ template <class N>
 struct NodeCounts<N> {
   static constexpr GraphCounts value = NodeCounts<typename N::inner>::value + GraphCounts{1, 0, 0, 0};
 };
+template <class C>
+struct NodeCounts<Sequential<C>> {
+  static constexpr GraphCounts value = NodeCounts<C>::value + GraphCounts{1, 0, 0, 0};
+};
 template <class M, class S, ActDesc P>
 struct NodeCounts<Residual<M, S, P>> {
   static constexpr GraphCounts value =
@@ -315,14 +321,15 @@ constexpr Val visit_leaf(G& g, Val in, const Ctx& ctx) {
   const int row = g.num_rows++;
   const int first_param = g.num_params;
   std::int64_t learnable = 0;
+  const Name path = ctx.path();  // built once: names are built a character at a time
   for (int i = 0; i < pl.count; ++i) {
-    g.params[g.num_params++] = ParamEntry{ctx.path().dot(pl.items[i].suffix), pl.items[i], row};
+    g.params[g.num_params++] = ParamEntry{path.dot(pl.items[i].suffix), pl.items[i], row};
     if (pl.items[i].learnable) {
       learnable += pl.items[i].numel();
     }
   }
   const std::int64_t flops = L::flops(in.spec);
-  g.rows[row] = LayerRow{ctx.path(), layer_kind_name(d), d, false, ctx.depth, in.spec, out,
+  g.rows[row] = LayerRow{path, layer_kind_name(d), d, false, ctx.depth, in.spec, out,
                          first_param, pl.count, learnable, flops};
   // How this layer is written in an op's label: see label_name.
   const Name own = label_name(ctx, label_kind_name(d));
@@ -422,9 +429,10 @@ constexpr Val visit_chain(G& g, Val in, const Ctx& ctx, Chain<Ns...>*) {
 }
 
 /// Makes tensor `t` the slice of `base` from channel `c0` on; a nested concat's slices move with it.
+/// Those slices were made after tensor `first` (the first made inside the enclosing concat).
 template <class G>
-constexpr void make_view(G& g, int t, int base, int c0) {
-  for (int u = 0; u < g.num_tensors; ++u) {
+constexpr void make_view(G& g, int t, int base, int c0, int first) {
+  for (int u = first; u < g.num_tensors; ++u) {
     if (g.tensors[u].view_of == t) {
       g.tensors[u].view_of = base;
       g.tensors[u].channel_offset += c0;
@@ -453,6 +461,7 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
   const int row = g.num_rows++;
   const int params_before = g.num_params;
   const int ops_before = g.num_ops;
+  const int tensors_before = g.num_tensors;
   const Name path = ctx.path();
   // Every branch reads the block's input: count that read now, so that nothing at the start of a
   // branch fuses into (and changes) the op that produced it.
@@ -481,7 +490,7 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
     const TensorEntry& b = g.tensors[outs[i].tensor];
     if (b.producer >= ops_before && b.uses == 0 && b.view_of < 0) {
       first_writer = std::min(first_writer, b.producer);
-      make_view(g, outs[i].tensor, out, c0);
+      make_view(g, outs[i].tensor, out, c0, tensors_before);
     } else {
       Op op{};
       op.kind = OpKind::copy;
@@ -490,7 +499,7 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
       op.named_label = ctxs[i].part == NamePart::named;
       const Val v = add_op(g, op, outs[i], outs[i].spec);
       first_writer = std::min(first_writer, g.num_ops - 1);
-      make_view(g, v.tensor, out, c0);
+      make_view(g, v.tensor, out, c0, tensors_before);
     }
     c0 += outs[i].spec.shape.c;
   }
@@ -499,6 +508,19 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
       g, row, LayerRow{path, "concat", {}, true, ctx.depth, in.spec, out_spec, params_before},
       ops_before);
   return {out, out_spec};
+}
+
+/// The context of a block's inner node (a residual's main branch, a gate) whose children are
+/// named directly under the block at `ctx`: a chain numbers them under the block's path; a single
+/// named node is a child of the block ("features.3" + named<"conv"> → "features.3.conv"); a single
+/// unnamed layer stands for the block itself ("features.3.weight").
+template <class Inner>
+constexpr Ctx inner_ctx(const Ctx& ctx) {
+  if constexpr (is_named_v<Inner>) {
+    return Ctx{ctx.path(), Name(), NamePart::position, ctx.depth + 1};
+  } else {
+    return Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1};
+  }
 }
 
 template <class N, class G>
@@ -520,7 +542,7 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       // The gate reads the block's input, and so does the product: nothing at the start of the
       // gate may fuse into the op that produced it.
       g.tensors[in.tensor].uses += 1;
-      const Val gate = visit<Gate>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
+      const Val gate = visit<Gate>(g, in, inner_ctx<Gate>(ctx));
       const Val out = add_elementwise_op(g, ctx, OpKind::multiply, "multiply", "+mul", in,
                                          gate.tensor);
       set_composite_row(
@@ -528,6 +550,17 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
           ops_before);
       return out;
     }(static_cast<N*>(nullptr));
+  } else if constexpr (is_sequential_v<N>) {
+    // Its chain numbers its children under this node's own path ("features.3.0").
+    const int row = g.num_rows++;
+    const int params_before = g.num_params;
+    const int ops_before = g.num_ops;
+    const Val out =
+        visit<typename N::chain>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
+    set_composite_row(g, row, LayerRow{ctx.path(), "sequential", {}, true, ctx.depth, in.spec,
+                                       out.spec, params_before},
+                      ops_before);
+    return out;
   } else if constexpr (is_named_v<N>) {
     return [&]<class Inner>(Inner*) {
       const Ctx named_ctx{ctx.parent, Name(N::name), NamePart::named, ctx.depth};
@@ -558,7 +591,7 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
       // The shortcut runs first so that its result exists when the main branch's last op adds
       // it; the main branch's children are named directly under the block.
       const Val s = visit<S>(g, in, Ctx{path, Name("shortcut"), NamePart::shortcut, ctx.depth + 1});
-      const Val m = visit<M>(g, in, Ctx{ctx.parent, ctx.self, ctx.part, ctx.depth + 1});
+      const Val m = visit<M>(g, in, inner_ctx<M>(ctx));
       Val out = m;
       Op* p = fusable_producer(g, m.tensor);
       if (p != nullptr && p->kind == OpKind::conv && p->act.kind == Act::none && p->in2 < 0 &&
@@ -587,19 +620,14 @@ constexpr Val visit(G& g, Val in, const Ctx& ctx) {
 
 /// Makes every op's label unique (profiles and NVTX ranges are keyed by it): a label already
 /// taken by an earlier op gets "#2", "#3", ... — parameterless layers may share a user-given
-/// name, as a PyTorch module called twice does ("pool", "pool#2").
+/// name, as a PyTorch module called twice does ("pool", "pool#2"). A hash set of the labels so
+/// far keeps this linear in the ops (all pairs would exceed clang's constexpr steps on DenseNet).
 template <class G>
 constexpr void make_labels_unique(G& g) {
-  for (int i = 1; i < g.num_ops; ++i) {
+  NameSet<static_cast<int>(std::extent_v<decltype(G::ops)>)> seen{};
+  for (int i = 0; i < g.num_ops; ++i) {
     const Name base = g.ops[i].label;
-    for (int n = 2;; ++n) {
-      bool taken = false;
-      for (int j = 0; j < i && !taken; ++j) {
-        taken = g.ops[j].label.view() == g.ops[i].label.view();
-      }
-      if (!taken) {
-        break;
-      }
+    for (int n = 2; !seen.insert(g.ops[i].label.view()); ++n) {
       g.ops[i].label = base;
       g.ops[i].label.append("#").append_int(n);
     }

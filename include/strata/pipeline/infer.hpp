@@ -87,6 +87,9 @@ template <class N, TensorSpec In>
   requires is_named_v<N>
 struct Infer<N, In> : Infer<typename N::inner, In> {};
 
+template <class C, TensorSpec In>
+struct Infer<Sequential<C>, In> : Infer<C, In> {};
+
 template <class M, class S, ActDesc P, TensorSpec In>
 struct Infer<Residual<M, S, P>, In> {
  private:

@@ -1,7 +1,7 @@
 #pragma once
 /// The composite nodes of a declaration — Chain (a | b | c), Named (named<"conv1">(x)),
-/// Residual (residual(main, shortcut)), Concat (concat(a, b, ...)) — the Node concept, and `|`
-/// between layers.
+/// Sequential (sequential(a | b)), Residual (residual(main, shortcut)), Concat (concat(a, b, ...)),
+/// Multiply (multiply(gate)) — the Node concept, and `|` between layers.
 #include <string_view>
 #include <type_traits>
 
@@ -27,6 +27,16 @@ struct Named : NodeBase {
   using inner = N;
   static constexpr std::string_view name = S.view();
   static constexpr bool is_named_node = true;
+};
+
+/// A chain kept as one child of the chain it stands in, as an nn.Sequential inside an
+/// nn.Sequential: at position 3 of `named<"features">(...)`, `sequential(conv | bn | relu6)` has
+/// "features.3.0.weight", "features.3.1.running_mean"; a named child goes by its name under that
+/// position (`sequential(named<"conv">(...))` → "features.3.conv.…", as a module with an attribute
+/// `conv`). `|` alone would splice the chain's layers into the enclosing chain. `C` is a Chain.
+template <class C>
+struct Sequential : NodeBase {
+  using chain = C;
 };
 
 /// The identity: the shortcut of a residual block, or a concat branch that passes its input on.
@@ -59,6 +69,11 @@ template <class T>
 inline constexpr bool is_named_v = requires { requires T::is_named_node; };
 
 template <class T>
+inline constexpr bool is_sequential_v = false;
+template <class C>
+inline constexpr bool is_sequential_v<Sequential<C>> = true;
+
+template <class T>
 inline constexpr bool is_residual_v = false;
 template <class M, class S, ActDesc P>
 inline constexpr bool is_residual_v<Residual<M, S, P>> = true;
@@ -75,8 +90,9 @@ inline constexpr bool is_multiply_v<Multiply<G>> = true;
 
 /// Anything that can stand on the right of `|`: a leaf layer or a composite node.
 template <class T>
-concept Node = LeafLayer<T> || is_chain_v<T> || is_named_v<T> || is_residual_v<T> ||
-               is_concat_v<T> || is_multiply_v<T> || std::is_same_v<T, Identity>;
+concept Node = LeafLayer<T> || is_chain_v<T> || is_named_v<T> || is_sequential_v<T> ||
+               is_residual_v<T> || is_concat_v<T> || is_multiply_v<T> ||
+               std::is_same_v<T, Identity>;
 
 namespace diag {
 /// Shown in the diagnostics when the right of `|` is not a Strata layer.
@@ -178,6 +194,24 @@ constexpr auto concat(Bs...) {
     return Concat<detail::as_node_t<Bs>...>{};
   } else {
     return Concat<Identity>{};  // reported above; nothing cascades
+  }
+}
+
+/// A chain (or a single node) kept as one child where it stands, numbered under its own position:
+/// `named<"features">(sequential(conv<32, 3, ConvOpts{.stride = 2, .padding = 1, .bias = false}> |
+/// batch_norm | relu6) | ...)` is torchvision's features.0 = Conv2dNormActivation
+/// ("features.0.0.weight", "features.0.1.weight", ...).
+template <class N>
+constexpr auto sequential(N) {
+  using Inner = detail::as_node_t<N>;
+  static_assert(Node<Inner>,
+                "sequential: its argument must be a Strata layer or node (see N below)");
+  if constexpr (is_chain_v<Inner>) {
+    return Sequential<Inner>{};
+  } else if constexpr (Node<Inner>) {
+    return Sequential<Chain<Inner>>{};
+  } else {
+    return Sequential<Chain<Identity>>{};  // reported above; nothing cascades
   }
 }
 

@@ -1,0 +1,114 @@
+// torchvision's DenseNet-121 declared in the DSL: parameter count equal to PyTorch's, the growing
+// concatenation's shapes, state_dict names, and how a dense layer lowers (its new channels written
+// straight into their slice of the block's output, the input copied into the rest).
+#include <strata/models/densenet.hpp>
+
+using namespace strata;
+using models::DenseNet121;
+
+// sum(p.numel() for p in torchvision.models.densenet121().parameters())
+static_assert(DenseNet121::param_count == 7978856);
+
+// Stages: features, relu, global_avg_pool, flatten, classifier.
+static_assert(DenseNet121::num_stages == 5);
+static_assert(DenseNet121::stage_output(0).shape == chw(1024, 7, 7));
+static_assert(DenseNet121::output_spec.shape == features(1000));
+
+// Inside features: each dense block adds layers · 32 channels, each transition halves them.
+constexpr TensorSpec row_out(std::string_view name) {
+  for (int r = 0; r < DenseNet121::graph.num_rows; ++r) {
+    if (DenseNet121::graph.rows[r].name.view() == name) {
+      return DenseNet121::graph.rows[r].out;
+    }
+  }
+  return {};
+}
+static_assert(row_out("features.pool0").shape == chw(64, 56, 56));
+static_assert(row_out("features.denseblock1.denselayer1").shape == chw(96, 56, 56));
+static_assert(row_out("features.denseblock1").shape == chw(256, 56, 56));
+static_assert(row_out("features.transition1").shape == chw(128, 28, 28));
+static_assert(row_out("features.denseblock2").shape == chw(512, 28, 28));
+static_assert(row_out("features.transition2").shape == chw(256, 14, 14));
+static_assert(row_out("features.denseblock3").shape == chw(1024, 14, 14));
+static_assert(row_out("features.transition3").shape == chw(512, 7, 7));
+static_assert(row_out("features.denseblock4").shape == chw(1024, 7, 7));
+
+// numbered<"denselayer", I> builds the names torchvision makes in a loop.
+static_assert(numbered<"denselayer", 7>.view() == "denselayer7");
+static_assert(numbered<"denselayer", 24>.view() == "denselayer24");
+static_assert(numbered<"transition", 0>.view() == "transition0");
+static_assert(numbered<"", 105>.view() == "105");
+
+constexpr int find(std::string_view name) { return DenseNet121::graph.find_param(name); }
+constexpr const ParamSpec& spec(std::string_view name) {
+  return DenseNet121::graph.params[find(name)].spec;
+}
+// 58 dense layers (2 convs, 2 batch norms), 3 transitions (1 conv, 1 batch norm), conv0, norm0,
+// norm5, the classifier's 2.
+static_assert(DenseNet121::graph.num_params == 58 * (2 + 2 * 5) + 3 * (1 + 5) + 1 + 5 + 5 + 2);
+static_assert(find("features.conv0.weight") == 0);
+static_assert(find("features.norm0.num_batches_tracked") == 5);
+static_assert(find("features.denseblock1.denselayer1.norm1.weight") == 6);
+static_assert(find("features.denseblock1.denselayer6.conv2.weight") >= 0);
+static_assert(find("features.denseblock1.denselayer7.conv2.weight") == -1);
+static_assert(find("features.denseblock3.denselayer24.norm2.running_var") >= 0);
+static_assert(find("features.denseblock4.denselayer16.conv1.weight") >= 0);
+static_assert(find("features.transition3.norm.running_mean") >= 0);
+static_assert(find("features.transition4.conv.weight") == -1);
+static_assert(find("features.norm5.bias") >= 0);
+static_assert(find("classifier.weight") >= 0 && find("classifier.bias") >= 0);
+// A dense layer reads all the channels before it: denselayer5 of block 3 reads 256 + 4 · 32.
+static_assert(spec("features.denseblock3.denselayer5.norm1.weight").dims[0] == 384);
+static_assert(spec("features.denseblock3.denselayer5.conv1.weight").dims[0] == 128);
+static_assert(spec("features.denseblock3.denselayer5.conv1.weight").dims[1] == 384);
+static_assert(spec("features.denseblock3.denselayer5.conv2.weight").dims[0] == 32);
+static_assert(spec("features.denseblock3.denselayer5.conv2.weight").dims[2] == 3);
+static_assert(spec("features.transition2.conv.weight").dims[0] == 256);
+static_assert(spec("features.transition2.conv.weight").dims[1] == 512);
+static_assert(spec("classifier.weight").dims[1] == 1024);
+
+// Ops per dense layer: norm1+relu1 (reads the block's running concatenation, so the batch norm
+// cannot fold into a conv), conv1+norm2+relu2, conv2 into its slice, a copy of the input into the
+// rest; per transition: norm+relu, conv, pool. The stem, pool0, norm5+relu, the pool, classifier.
+static_assert(DenseNet121::graph.num_ops == 1 + 1 + 58 * 4 + 3 * 3 + 1 + 1 + 1);
+constexpr auto& g = DenseNet121::graph;
+static_assert(g.ops[2].label.view() == "features.denseblock1.denselayer1.norm1+relu1");
+static_assert(g.ops[2].kind == OpKind::batch_norm && g.ops[2].act.kind == Act::relu);
+static_assert(g.ops[3].label.view() == "features.denseblock1.denselayer1.conv1+norm2+relu2");
+static_assert(g.ops[4].label.view() == "features.denseblock1.denselayer1.conv2");
+static_assert(g.ops[5].label.view() == "features.denseblock1.denselayer1.copy0");
+static_assert(g.ops[5].kind == OpKind::copy && g.ops[5].in == g.ops[2].in);
+// conv2 writes channels 64..95 of the layer's output; the copy writes 0..63 of it.
+static_assert(g.tensors[g.ops[4].out].view_of == g.tensors[g.ops[5].out].view_of);
+static_assert(g.tensors[g.ops[4].out].channel_offset == 64);
+static_assert(g.tensors[g.ops[5].out].channel_offset == 0);
+// The next layer reads that output whole.
+static_assert(g.ops[6].in == g.tensors[g.ops[4].out].view_of);
+static_assert(g.ops[g.num_ops - 3].label.view() == "features.norm5+relu");
+// torchvision's names alone make every op's label unique: none needed a "#2" (comparing every pair
+// of labels here, as labels_unique does, would exceed clang's constexpr step budget).
+constexpr bool no_label_renamed() {
+  for (int i = 0; i < g.num_ops; ++i) {
+    if (g.ops[i].label.view().find('#') != std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(no_label_renamed());
+
+// The plan: views take no storage, and nothing live at once overlaps.
+constexpr bool plan_is_sound() {
+  constexpr auto& p = DenseNet121::plan;
+  for (int a = 0; a < g.num_tensors; ++a) {
+    for (int b = a + 1; b < g.num_tensors; ++b) {
+      if (p.owns_storage(a) && p.owns_storage(b) && p.live_together(a, b) && p.overlap(a, b)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+static_assert(plan_is_sound());
+
+int main() {}

@@ -1,0 +1,54 @@
+// Loads the state_dicts of torchvision's MobileNetV2, EfficientNet-B0, DenseNet-121 and of the
+// U-Net of unet.py (written by make_models_io.py) with no renaming, runs each on the CPU reference
+// and compares with PyTorch's output: relative error (‖a − b‖ / ‖b‖) must be below 1e-5.
+// Usage: models_vs_torchvision DIR
+#include <cmath>
+#include <iostream>
+#include <string>
+
+#include <strata/models/densenet.hpp>
+#include <strata/models/efficientnet.hpp>
+#include <strata/models/mobilenet_v2.hpp>
+#include <strata/models/unet.hpp>
+#include <strata/strata.hpp>
+
+using namespace strata;
+
+namespace {
+template <class Net>
+bool check(const std::string& dir, const std::string& name) {
+  try {
+    const auto weights = Weights<Net>::load(dir + "/" + name + ".weights.safetensors");
+    const auto io = SafetensorsFile::open(dir + "/" + name + ".io.safetensors");
+    const auto in = io.to_f32(io.at("input"));
+    const auto expected = io.to_f32(io.at("output"));
+    const int batch = static_cast<int>(io.at("input").shape.at(0));
+    CpuEngine<Net> engine(weights, batch);
+    std::vector<float> out(expected.size(), std::nanf(""));
+    engine.forward(in, out, batch);
+    const double err = relative_error(out, expected);
+    const bool ok = err < 1e-5;
+    std::cout << name << ": relative error " << err << " against PyTorch"
+              << (ok ? "" : " — FAILED (limit 1e-5)") << "\n";
+    return ok;
+  } catch (const std::exception& e) {
+    std::cout << name << ": FAILED: " << e.what() << "\n";
+    return false;
+  }
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: models_vs_torchvision DIR\n";
+    return 2;
+  }
+  const std::string dir = argv[1];
+  bool ok = true;  // every model runs, whatever the ones before it say
+  ok = check<models::MobileNetV2>(dir, "mobilenet_v2") && ok;
+  ok = check<models::EfficientNetB0>(dir, "efficientnet_b0") && ok;
+  ok = check<models::DenseNet121>(dir, "densenet121") && ok;
+  ok = check<models::UNet>(dir, "unet") && ok;
+  ok = check<models::UNetBilinear>(dir, "unet_bilinear") && ok;
+  return ok ? 0 : 1;
+}
