@@ -45,7 +45,10 @@ DTYPE = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 # torch.compile's budget goes first to the cases BENCHMARKS.md compares with torch.compile.
 COMPILE_PRIORITY = [("M2", "f16", 4096, False), ("R2", "f16", 256, False),
                     ("R3", "f16", 256, False), ("M1", "f16", 1, False), ("M1", "f32", 1, False),
-                    ("R1", "f16", 1, False), ("R3", "f16", 1, False), ("R2", "f32", 256, True)]
+                    ("R1", "f16", 1, False), ("R3", "f16", 1, False), ("R2", "f32", 256, True),
+                    ("MV2", "f16", 256, False), ("EB0", "f16", 256, False),
+                    ("D121", "f16", 256, False), ("MV2", "f16", 1, False),
+                    ("EB0", "f16", 1, False), ("D121", "f16", 1, False)]
 
 
 # --- files -----------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ TARGETS = [
     ("R3", "f16", 256, ">= 2.1x torch.compile", _ratio("pytorch_compile", 2.1)),
     ("R2", "f32+tf32", 256, "not slower than the best PyTorch side (TF32 on both sides)",
      _ratio("best", 1.0)),
-]
+] + [(case, "f16", b, ">= 2x the best PyTorch side", _ratio("best", 2.0))
+     for case in ("MV2", "EB0", "D121") for b in (1, 256)]
 
 
 def read_jsonl(path):

@@ -41,7 +41,10 @@
 #include "strata/cuda/engine.hpp"
 #include "strata/cuda/profiler.hpp"
 #include "strata/cuda/resources.hpp"
+#include "strata/models/densenet.hpp"
+#include "strata/models/efficientnet.hpp"
 #include "strata/models/mnist_cnn.hpp"
+#include "strata/models/mobilenet_v2.hpp"
 #include "strata/models/resnet.hpp"
 
 namespace {
@@ -63,6 +66,8 @@ struct CaseInfo {
 constexpr CaseInfo cases[] = {
     {"M1", "mnist_cnn", 1},  {"M2", "mnist_cnn", 4096}, {"R1", "resnet18", 1},
     {"R2", "resnet18", 256}, {"R3", "resnet50", 256}, {"R2-stream", "resnet18", 256},
+    // The deployable networks of issue 12 (torchvision definitions), f16 only.
+    {"MV2", "mobilenet_v2", 256}, {"EB0", "efficientnet_b0", 256}, {"D121", "densenet121", 256},
 };
 
 /// Command-line options (see the file comment).
@@ -635,7 +640,7 @@ int main(int argc, char** argv) {
     c = ci.id == a.case_id ? &ci : c;
   }
   if (!a.ceilings && c == nullptr) {
-    usage("unknown case '" + a.case_id + "' (M1, M2, R1, R2, R3 or R2-stream)");
+    usage("unknown case '" + a.case_id + "' (M1, M2, R1, R2, R3, R2-stream, MV2, EB0 or D121)");
   }
   const int batch = a.ceilings ? 0 : (a.batch > 0 ? a.batch : c->batch);
   int count = 0;
@@ -652,6 +657,19 @@ int main(int argc, char** argv) {
     }
     if (c->network == "resnet18") {
       return run_network<strata::models::ResNet18>(a, *c, batch);
+    }
+    if (c->network == "mobilenet_v2" || c->network == "efficientnet_b0" ||
+        c->network == "densenet121") {
+      if (a.precision != "f16") {
+        usage("case " + a.case_id + " runs in f16 only");
+      }
+      if (c->network == "mobilenet_v2") {
+        return run_case<strata::models::MobileNetV2, DType::f16>(a, *c, batch);
+      }
+      if (c->network == "efficientnet_b0") {
+        return run_case<strata::models::EfficientNetB0, DType::f16>(a, *c, batch);
+      }
+      return run_case<strata::models::DenseNet121, DType::f16>(a, *c, batch);
     }
     return run_network<strata::models::ResNet50>(a, *c, batch);
   } catch (const std::exception& e) {

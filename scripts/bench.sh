@@ -108,9 +108,15 @@ CASES=("M1 f32 1" "M1 f16 1" "M1 bf16 1"
        "M2 f16 4096" "M2 f32 4096" "M2 bf16 4096"
        "R1 f16 1" "R1 f32 1"
        "R2 f16 256" "R2 f32 256" "R2 f32+tf32 256"
-       "R3 f16 1" "R3 f16 256")
-network() { case "$1" in M*) echo mnist_cnn ;; R3) echo resnet50 ;; *) echo resnet18 ;; esac; }
-in_shape() { case "$1" in M*) echo 1x28x28 ;; *) echo 3x224x224 ;; esac; }
+       "R3 f16 1" "R3 f16 256"
+       "MV2 f16 1" "MV2 f16 256" "EB0 f16 1" "EB0 f16 256" "D121 f16 1" "D121 f16 256")
+network() {
+  case "$1" in
+    M1 | M2) echo mnist_cnn ;; R3) echo resnet50 ;; MV2) echo mobilenet_v2 ;;
+    EB0) echo efficientnet_b0 ;; D121) echo densenet121 ;; *) echo resnet18 ;;
+  esac
+}
+in_shape() { case "$1" in M1 | M2) echo 1x28x28 ;; *) echo 3x224x224 ;; esac; }
 # The per-layer profiles' roofline column uses the f16 GEMM and copy ceilings just measured.
 CEIL_ARGS=()
 if [ -s "$WORK/ceilings.jsonl" ]; then
