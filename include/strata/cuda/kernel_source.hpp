@@ -370,22 +370,47 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
 }
 
 /// Mean over H·W per (image, channel slot), f32 accumulation. NCHW: one warp per output
-/// (contiguous plane, shuffle reduction); NHWC: one thread per output (coalesced over channels).
+/// (contiguous plane, shuffle reduction). NHWC (blocks of 256 threads): one block per (image,
+/// 32 channel slots) — 32 lanes along the channels (coalesced), 8 phases along the pixels,
+/// summed in shared memory — so a large map (an SE gate's pool over 112×112) is read by many
+/// threads, not one per channel.
 template <class T>
 __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int n, int c, int hw,
                                 bool nhwc) {
   const long long outputs = static_cast<long long>(n) * c;
   if (nhwc) {
-    for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
-         i < outputs; i += static_cast<long long>(gridDim.x) * blockDim.x) {
-      const long long img = i / c;
-      const int ch = static_cast<int>(i % c);
-      const T* base = x + img * hw * c + ch;
-      float acc = 0.0f;
-      for (int p = 0; p < hw; ++p) {
-        acc += load(base + static_cast<long long>(p) * c);
+    __shared__ float part[8][33];
+    const int tx = threadIdx.x & 31;
+    const int ty = threadIdx.x >> 5;
+    const int groups = (c + 31) / 32;
+    const long long units = static_cast<long long>(n) * groups;
+    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+      const long long img = u / groups;
+      const int ch = static_cast<int>(u % groups) * 32 + tx;
+      float a0 = 0.0f;
+      float a1 = 0.0f;
+      if (ch < c) {
+        const T* base = x + img * hw * c + ch;
+        int p = ty;
+        for (; p + 8 < hw; p += 16) {
+          a0 += load(base + static_cast<long long>(p) * c);
+          a1 += load(base + static_cast<long long>(p + 8) * c);
+        }
+        for (; p < hw; p += 8) {
+          a0 += load(base + static_cast<long long>(p) * c);
+        }
       }
-      store(y + i, acc / static_cast<float>(hw));
+      part[ty][tx] = a0 + a1;
+      __syncthreads();
+      if (ty == 0 && ch < c) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          sum += part[j][tx];
+        }
+        store(y + img * c + ch, sum / static_cast<float>(hw));
+      }
+      __syncthreads();
     }
     return;
   }

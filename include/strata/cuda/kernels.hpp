@@ -363,9 +363,14 @@ void pool(const T* x, T* y, PoolShape s, bool nhwc, cudaStream_t stream) {
 /// Mean over H·W for each of n × c channel slots (f32 accumulation).
 template <class T>
 void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStream_t stream) {
-  const std::int64_t outputs = static_cast<std::int64_t>(n) * c;
-  detail::run<T>(detail::kernel_name("global_avg_pool_kernel", {detail::rtc_type<T>()}),
-                 nhwc ? outputs : outputs * 32, stream, x, y, n, c, hw, nhwc);
+  const std::string k = detail::kernel_name("global_avg_pool_kernel", {detail::rtc_type<T>()});
+  if (nhwc) {  // a block of 256 per (image, 32 channel slots)
+    const std::int64_t units = static_cast<std::int64_t>(n) * ((c + 31) / 32);
+    rtc::launch(library<T>().kernel(k), static_cast<unsigned>(std::min<std::int64_t>(units, 1 << 20)),
+                256, stream, x, y, n, c, hw, nhwc);
+    return;
+  }
+  detail::run<T>(k, static_cast<std::int64_t>(n) * c * 32, stream, x, y, n, c, hw, nhwc);
 }
 
 /// softmax / log_softmax over c channels for each of n·hw rows (f32, one warp per row);
