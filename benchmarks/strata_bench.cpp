@@ -378,6 +378,41 @@ std::vector<std::int64_t> batch_shape(strata::Shape s, int batch) {
   return {batch, s.c, s.h, s.w};
 }
 
+/// The case's weights: --weights, or random ones from a fixed seed.
+template <class Net>
+strata::Weights<Net> case_weights(const Args& a) {
+  return a.weights.empty() ? strata::Weights<Net>::random(weights_seed)
+                           : strata::Weights<Net>::load(a.weights);
+}
+
+/// EngineOptions from the command line, for batches up to `batch` (captured at construction).
+strata::cuda::EngineOptions case_options(const Args& a, int batch) {
+  strata::cuda::EngineOptions opt;
+  opt.max_batch = batch;
+  opt.tuning = a.measured ? strata::cuda::Tuning::measured : strata::cuda::Tuning::heuristic;
+  opt.tuning_cache = a.tuning_cache;
+  opt.fused_max_batch = a.fused_max_batch;
+  opt.allow_tf32 = a.tf32;
+  opt.capture_batches = {batch};
+  return opt;
+}
+
+/// The fields every JSON line of a case starts with (the device's, then the case's).
+Json case_json(const Args& a, const CaseInfo& c, strata::DType p, int batch, const char* kind,
+               const char* io) {
+  Json j = device_info();
+  j.update({{"kind", kind},
+            {"side", "strata"},
+            {"case", c.id},
+            {"network", c.network},
+            {"precision", std::string(strata::dtype_name(p))},
+            {"batch", batch},
+            {"tuning", a.measured ? "measured" : "heuristic"},
+            {"io", io},
+            {"commit", a.commit}});
+  return j;
+}
+
 /// One case on Strata: build, time forward() and infer(), dump the output, write a JSON line.
 template <class Net, DType P>
 int run_case(const Args& a, const CaseInfo& c, int batch) {
@@ -386,8 +421,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
   constexpr std::int64_t in_numel = N::input_spec.shape.numel();
   constexpr std::int64_t out_numel = N::output_spec.shape.numel();
 
-  const strata::Weights<Net> w = a.weights.empty() ? strata::Weights<Net>::random(weights_seed)
-                                                   : strata::Weights<Net>::load(a.weights);
+  const strata::Weights<Net> w = case_weights<Net>(a);
   if (!a.save_weights.empty()) {
     w.save(a.save_weights);
   }
@@ -396,13 +430,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
     save_tensor(a.save_input, "input", batch_shape(N::input_spec.shape, batch), in);
   }
 
-  sc::EngineOptions opt;
-  opt.max_batch = batch;
-  opt.tuning = a.measured ? sc::Tuning::measured : sc::Tuning::heuristic;
-  opt.tuning_cache = a.tuning_cache;
-  opt.fused_max_batch = a.fused_max_batch;
-  opt.allow_tf32 = a.tf32;
-  opt.capture_batches = {batch};
+  const sc::EngineOptions opt = case_options(a, batch);
   const auto t0 = std::chrono::steady_clock::now();
   auto [engine, memory] = sc::build_and_measure([&] { return sc::Engine<Net, P>(w, opt); });
   const double build_s =
@@ -441,16 +469,8 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
     save_tensor(a.dump_output, "output", batch_shape(N::output_spec.shape, batch), out);
   }
 
-  Json j = device_info();
-  j.update({{"kind", "timing"},
-            {"side", "strata"},
-            {"case", c.id},
-            {"network", c.network},
-            {"precision", std::string(strata::dtype_name(P))},
-            {"batch", batch},
-            {"tuning", a.measured ? "measured" : "heuristic"},
-            {"io", "engine buffers"},
-            {"host_wall_us", walls[walls.size() / 2]},
+  Json j = case_json(a, c, P, batch, "timing", "engine buffers");
+  j.update({{"host_wall_us", walls[walls.size() / 2]},
             {"host_wall_calls", walls.size()},
             {"images_per_s", batch * 1e6 / t.median_us},
             {"flops_per_image", N::flops},
@@ -469,7 +489,6 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"weights", a.weights.empty() ? a.save_weights : a.weights},
             {"input", a.input.empty() ? a.save_input : a.input},
             {"output", a.dump_output},
-            {"commit", a.commit},
             {"status", nonfinite == 0 ? "ok" : "NONFINITE"}});
   j.update(timing_json(t));
   j["memory"] = Json{{"planned_arena_bytes", memory.planned_arena},
@@ -514,14 +533,9 @@ int run_stream(const Args& a, const CaseInfo& c, int batch) {
   using N = std::remove_cvref_t<Net>;
   constexpr std::int64_t in_numel = N::input_spec.shape.numel();
   constexpr std::int64_t out_numel = N::output_spec.shape.numel();
-  const strata::Weights<Net> w = a.weights.empty() ? strata::Weights<Net>::random(weights_seed)
-                                                   : strata::Weights<Net>::load(a.weights);
-  sc::EngineOptions opt;
-  opt.max_batch = batch;
-  opt.tuning = a.measured ? sc::Tuning::measured : sc::Tuning::heuristic;
-  opt.tuning_cache = a.tuning_cache;
-  opt.allow_tf32 = a.tf32;
-  opt.capture_batches = {batch};
+  const strata::Weights<Net> w = case_weights<Net>(a);
+  sc::EngineOptions opt = case_options(a, batch);
+  opt.fused_max_batch = 0;  // the fused-network kernel reads f32 input only
   opt.input = {.format = sc::InputFormat::u8_hwc,
                .scale = 1.0f / 255.0f,
                .mean = {0.485f, 0.456f, 0.406f},
@@ -587,16 +601,9 @@ int run_stream(const Args& a, const CaseInfo& c, int batch) {
       std::count_if(direct.begin(), direct.end(), [](float v) { return !std::isfinite(v); });
   const bool ok = nonfinite == 0 && err < 1e-6;
 
-  Json j = device_info();
-  j.update({{"kind", "stream"},
-            {"side", "strata"},
-            {"case", c.id},
-            {"network", c.network},
-            {"precision", std::string(strata::dtype_name(P))},
-            {"batch", batch},
-            {"tuning", a.measured ? "measured" : "heuristic"},
-            {"io", "u8 HWC, pinned host to pinned host, enqueue with 2 I/O slots"},
-            {"batches_per_repeat", count},
+  Json j = case_json(a, c, P, batch, "stream",
+                     "u8 HWC, pinned host to pinned host, enqueue with 2 I/O slots");
+  j.update({{"batches_per_repeat", count},
             {"stream_images_per_s", stream_rate},
             {"stream_images_per_s_min", rates.front()},
             {"stream_images_per_s_max", rates.back()},
@@ -604,7 +611,6 @@ int run_stream(const Args& a, const CaseInfo& c, int batch) {
             {"stream_vs_gpu_only", stream_rate / gpu_rate},
             {"stream_vs_infer_rel_error", err},
             {"nonfinite_outputs", nonfinite},
-            {"commit", a.commit},
             {"status", ok ? "ok" : "FAILED"}});
   j.update(timing_json(t));
   emit(a, j);

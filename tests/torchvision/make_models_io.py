@@ -9,11 +9,11 @@ Usage: python3 make_models_io.py DIR [--manifests FIXTURES_DIR]"""
 import argparse
 import json
 import os
-import struct
 
 import torch
 import torchvision
 
+from safetensors_writer import save
 from unet import UNet
 
 MODELS = {
@@ -23,21 +23,6 @@ MODELS = {
     "unet": (lambda: UNet(bilinear=False), (3, 64, 64)),
     "unet_bilinear": (lambda: UNet(bilinear=True), (3, 64, 64)),
 }
-
-
-def save(path, tensors, metadata):
-    header, data = {"__metadata__": metadata}, b""
-    for k, v in tensors.items():
-        v = v.detach().contiguous()
-        dtype = {torch.float32: "F32", torch.int64: "I64"}[v.dtype]
-        payload = v.numpy().tobytes()
-        header[k] = {"dtype": dtype, "shape": list(v.shape),
-                     "data_offsets": [len(data), len(data) + len(payload)]}
-        data += payload
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
 
 
 def write_manifest(path, name, model):

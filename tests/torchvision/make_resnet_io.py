@@ -1,31 +1,15 @@
 """Writes torchvision ResNet-18/50 (random init, non-trivial BN statistics, eval mode) state_dicts
 and one batch of input/output to DIR as safetensors, with no safetensors package needed.
 Usage: python3 make_resnet_io.py DIR"""
-import json
-import struct
 import sys
 
 import torch
 import torchvision
 
+from safetensors_writer import save
+
 out_dir = sys.argv[1]
 torch.manual_seed(0)
-
-
-def save(path, tensors):
-    header, data = {}, b""
-    for k, v in tensors.items():
-        v = v.contiguous()
-        dtype = {torch.float32: "F32", torch.int64: "I64"}[v.dtype]
-        payload = v.numpy().tobytes()
-        header[k] = {"dtype": dtype, "shape": list(v.shape),
-                     "data_offsets": [len(data), len(data) + len(payload)]}
-        data += payload
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
-
 
 for name in ["resnet18", "resnet50"]:
     model = getattr(torchvision.models, name)().eval()

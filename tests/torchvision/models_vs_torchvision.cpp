@@ -12,31 +12,11 @@
 #include <strata/models/unet.hpp>
 #include <strata/strata.hpp>
 
+#include "check_against_torch.hpp"
+
 using namespace strata;
 
-namespace {
-template <class Net>
-bool check(const std::string& dir, const std::string& name) {
-  try {
-    const auto weights = Weights<Net>::load(dir + "/" + name + ".weights.safetensors");
-    const auto io = SafetensorsFile::open(dir + "/" + name + ".io.safetensors");
-    const auto in = io.to_f32(io.at("input"));
-    const auto expected = io.to_f32(io.at("output"));
-    const int batch = static_cast<int>(io.at("input").shape.at(0));
-    CpuEngine<Net> engine(weights, batch);
-    std::vector<float> out(expected.size(), std::nanf(""));
-    engine.forward(in, out, batch);
-    const double err = relative_error(out, expected);
-    const bool ok = err < 1e-5;
-    std::cout << name << ": relative error " << err << " against PyTorch"
-              << (ok ? "" : " — FAILED (limit 1e-5)") << "\n";
-    return ok;
-  } catch (const std::exception& e) {
-    std::cout << name << ": FAILED: " << e.what() << "\n";
-    return false;
-  }
-}
-}  // namespace
+using strata_conformance::check;
 
 int main(int argc, char** argv) {
   if (argc != 2) {

@@ -8,22 +8,11 @@
 #include <strata/models/resnet.hpp>
 #include <strata/strata.hpp>
 
+#include "check_against_torch.hpp"
+
 using namespace strata;
 
-template <class Net>
-bool check(const std::string& dir, const std::string& name) {
-  const auto weights = Weights<Net>::load(dir + "/" + name + ".weights.safetensors");
-  const auto io = SafetensorsFile::open(dir + "/" + name + ".io.safetensors");
-  const auto in = io.to_f32(io.at("input"));
-  const auto expected = io.to_f32(io.at("output"));
-  const int batch = static_cast<int>(io.at("input").shape.at(0));
-  CpuEngine<Net> engine(weights, batch);
-  std::vector<float> out(expected.size(), std::nanf(""));
-  engine.forward(in, out, batch);
-  const double err = relative_error(out, expected);
-  std::cout << name << ": relative error " << err << " against torchvision\n";
-  return err < 1e-5;
-}
+using strata_conformance::check;
 
 int main(int argc, char** argv) try {
   if (argc != 2) {
