@@ -13,7 +13,7 @@ import os
 import torch
 import torchvision
 
-from safetensors_writer import save
+from conformance_io import randomize_batch_norm, save
 from unet import UNet
 
 MODELS = {
@@ -45,12 +45,7 @@ def main():
     for i, (name, (make, chw)) in enumerate(MODELS.items()):
         torch.manual_seed(1000 + i)  # per model, so adding one leaves the others unchanged
         model = make().eval()
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.uniform_(-0.5, 0.5)
+        randomize_batch_norm(model)
         x = torch.rand(2, *chw)
         with torch.no_grad():
             y = model(x)

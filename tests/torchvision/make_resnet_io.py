@@ -6,19 +6,14 @@ import sys
 import torch
 import torchvision
 
-from safetensors_writer import save
+from conformance_io import randomize_batch_norm, save
 
 out_dir = sys.argv[1]
 torch.manual_seed(0)
 
 for name in ["resnet18", "resnet50"]:
     model = getattr(torchvision.models, name)().eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
+    randomize_batch_norm(model)
     x = torch.rand(2, 3, 224, 224)
     with torch.no_grad():
         y = model(x)

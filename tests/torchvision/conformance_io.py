@@ -1,5 +1,7 @@
-"""save(path, tensors, metadata=None): torch tensors (f32, i64) to a safetensors file, with no
-safetensors package needed — shared by the torchvision conformance scripts of this folder."""
+"""What the torchvision conformance scripts of this folder share: save(path, tensors,
+metadata=None) writes torch tensors (f32, i64) as a safetensors file with no safetensors package
+needed; randomize_batch_norm(model) gives every BatchNorm2d non-trivial statistics and affine
+parameters, so that folding them is really exercised."""
 import json
 import struct
 
@@ -19,3 +21,12 @@ def save(path, tensors, metadata=None):
     text += b" " * (-len(text) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def randomize_batch_norm(model):
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
