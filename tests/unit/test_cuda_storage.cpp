@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <strata/cuda/engine_options.hpp>
 #include <strata/cuda/storage.hpp>
 #include <strata/models/mnist_cnn.hpp>
 #include <strata/models/resnet.hpp>
@@ -335,4 +336,31 @@ TEST_CASE("conv_transpose weights are stored (O, kh, kw, C/g) for Strata's gathe
   CHECK(s[(0 * 2 + 0) * 2 + 1] == w[(1 * 3 + 0) * 2 + 0]);
   op.layer.out_channels = 5;  // weights of another layer
   CHECK_THROWS_AS((void)cuda::conv_transpose_weights_stored(op, w), Error);
+}
+
+TEST_CASE("input normalization folds to x·a + b per channel, as the input kernels apply it") {
+  const strata::cuda::InputOptions imagenet{.format = strata::cuda::InputFormat::u8_hwc,
+                                            .scale = 1.0f / 255.0f,
+                                            .mean = {0.485f, 0.456f, 0.406f},
+                                            .stddev = {0.229f, 0.224f, 0.225f}};
+  CHECK(imagenet.normalizes());
+  const std::vector<float> ab = strata::cuda::input_affine(imagenet, 3);
+  REQUIRE(ab.size() == 6);
+  for (int c = 0; c < 3; ++c) {
+    for (const int byte : {0, 17, 255}) {
+      const float want = (static_cast<float>(byte) / 255.0f - imagenet.mean[c]) / imagenet.stddev[c];
+      CHECK(std::fma(static_cast<float>(byte), ab[2 * c], ab[2 * c + 1]) ==
+            doctest::Approx(want).epsilon(1e-6));
+    }
+  }
+  // Scale only (no mean/stddev), and nothing at all.
+  const strata::cuda::InputOptions scale{.scale = 0.5f};
+  CHECK(scale.normalizes());
+  CHECK(strata::cuda::input_affine(scale, 2) == std::vector<float>{0.5f, 0.0f, 0.5f, 0.0f});
+  CHECK_FALSE(strata::cuda::InputOptions{}.normalizes());
+  const strata::cuda::InputOptions stddev_only{.stddev = {2.0f}};
+  CHECK(stddev_only.normalizes());
+  CHECK(strata::cuda::input_affine(stddev_only, 1) == std::vector<float>{0.5f, -0.0f});
+  CHECK(strata::cuda::input_format_size(strata::cuda::InputFormat::u8_hwc) == 1);
+  CHECK(std::string(strata::cuda::input_format_name(strata::cuda::InputFormat::f16)) == "f16");
 }

@@ -147,7 +147,9 @@ class Engine {
   /// receives batch × output floats (device). Replays the batch's CUDA graph (captured on first
   /// use of a batch size not captured at construction: that first call synchronizes and
   /// prepares the batch, but allocates no device memory of Strata's). Passing
-  /// input_buffer()/output_buffer() avoids the two device copies.
+  /// input_buffer()/output_buffer() avoids the two device copies. The work is on `stream`, which
+  /// the engine does not track: synchronize it before calling infer(), enqueue() or profile()
+  /// (they run on the engine's own streams and share its buffers).
   template <class In>
     requires is_input_type_v<In>
   void forward(const In* d_in, float* d_out, int batch, cudaStream_t stream) {
@@ -229,6 +231,7 @@ class Engine {
   /// "input", each op's label, "output"). For reports: it captures graphs and creates events.
   [[nodiscard]] std::vector<std::pair<std::string, float>> profile(int batch, int iters = 50) {
     check_batch(batch, "profile");
+    exec_->finish_enqueued();  // the steps write slot 0, which an enqueued batch may still use
     const ExecPlan& plan = exec_->plan_for(batch, stream());
     return plan.profile(stream(), exec_->workspace(), iters);
   }

@@ -47,8 +47,23 @@ struct InputOptions {
   std::vector<float> stddev{};
 
   /// Whether the input is changed at all on its way in.
-  [[nodiscard]] bool normalizes() const { return scale != 1.0f || !mean.empty(); }
+  [[nodiscard]] bool normalizes() const {
+    return scale != 1.0f || !mean.empty() || !stddev.empty();
+  }
 };
+
+/// The per-channel normalization (x·scale − mean[c]) / stddev[c] as x·a[c] + b[c]: a, b for each
+/// of `channels` channels, interleaved (what the input conversion kernels read).
+[[nodiscard]] inline std::vector<float> input_affine(const InputOptions& in, int channels) {
+  std::vector<float> ab(2 * static_cast<std::size_t>(channels));
+  for (int c = 0; c < channels; ++c) {
+    const float sd = in.stddev.empty() ? 1.0f : in.stddev[static_cast<std::size_t>(c)];
+    const float mean = in.mean.empty() ? 0.0f : in.mean[static_cast<std::size_t>(c)];
+    ab[2 * static_cast<std::size_t>(c)] = in.scale / sd;
+    ab[2 * static_cast<std::size_t>(c) + 1] = -mean / sd;
+  }
+  return ab;
+}
 
 /// What an Engine is built for.
 struct EngineOptions {

@@ -40,19 +40,6 @@ struct Model {
   int fused_max_batch = 0;              ///< batches up to this run `fused`
 };
 
-/// The per-channel normalization x·scale − mean[c]) / stddev[c] as x·a[c] + b[c], 2 floats per
-/// channel of `channels`.
-[[nodiscard]] inline std::vector<float> input_affine(const InputOptions& in, int channels) {
-  std::vector<float> ab(2 * static_cast<std::size_t>(channels));
-  for (int c = 0; c < channels; ++c) {
-    const float sd = in.stddev.empty() ? 1.0f : in.stddev[static_cast<std::size_t>(c)];
-    const float mean = in.mean.empty() ? 0.0f : in.mean[static_cast<std::size_t>(c)];
-    ab[2 * static_cast<std::size_t>(c)] = in.scale / sd;
-    ab[2 * static_cast<std::size_t>(c) + 1] = -mean / sd;
-  }
-  return ab;
-}
-
 /// One pair of device input/output buffers and the events that order their use by enqueue():
 /// the upload into `in` waits for `computed` (the last graph that read it has finished), the
 /// graph waits for `uploaded` and for `downloaded` (the last download from `out`).
@@ -89,7 +76,7 @@ class Executor {
     arena_ = DeviceBuffer(static_cast<std::size_t>(net.arena_per_image) * mb);
     staging_offset_ = net.staging_offset;
     // Zeroed once so that channel padding never holds NaN bits.
-    STRATA_CUDA_CHECK(cudaMemset(arena_.get(), 0, arena_.bytes()));
+    STRATA_CUDA_CHECK(cudaMemsetAsync(arena_.get(), 0, arena_.bytes(), stream_.get()));
     const std::size_t in_bytes = static_cast<std::size_t>(net.in_shape.numel()) * mb *
                                  static_cast<std::size_t>(input_format_size(input.format));
     const std::size_t out_bytes = static_cast<std::size_t>(net.out_shape.numel()) * mb * sizeof(float);
@@ -97,7 +84,7 @@ class Executor {
       IoSlot& slot = slots_.emplace_back(IoSlot{DeviceBuffer(in_bytes), DeviceBuffer(out_bytes),
                                                 Event::create(false), Event::create(false),
                                                 Event::create(false)});
-      STRATA_CUDA_CHECK(cudaMemset(slot.in.get(), 0, slot.in.bytes()));
+      STRATA_CUDA_CHECK(cudaMemsetAsync(slot.in.get(), 0, slot.in.bytes(), stream_.get()));
     }
     if (input.normalizes()) {
       const std::vector<float> ab = input_affine(input, static_cast<int>(net.in_shape.c));
@@ -110,9 +97,11 @@ class Executor {
     upload_ = Stream::create();
     download_ = Stream::create();
     stats_.arena_bytes = arena_.bytes();
+    stream_.synchronize();  // the zeroing, before anything reads these buffers
   }
   Executor(Executor&&) noexcept = default;
-  Executor& operator=(Executor&&) noexcept = default;
+  // Not move-assignable: the target's in-flight work would need the destructor's waits first.
+  Executor& operator=(Executor&&) = delete;
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
   ~Executor() {

@@ -184,7 +184,11 @@ template <class T>
 namespace detail {
 
 /// Whether 32-bit indices cover `n` elements.
-[[nodiscard]] inline bool fits32(std::int64_t n) { return n < (std::int64_t{1} << 31) - 65536; }
+/// (Below 2^31 − 2^28: a grid-stride loop of at most 2^20 blocks × 256 threads must not step past
+/// INT_MAX.)
+[[nodiscard]] inline bool fits32(std::int64_t n) {
+  return n < (std::int64_t{1} << 31) - (std::int64_t{1} << 28);
+}
 
 /// Grid size for `n` items at 256 threads per block (grid-stride loops cover the rest).
 [[nodiscard]] inline unsigned blocks_for(std::int64_t n, int threads = 256) {
@@ -291,7 +295,7 @@ void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp
   using T = std::conditional_t<output, S, D>;
   const std::int64_t work = static_cast<std::int64_t>(n) * dcp * hw;
   const bool small = detail::fits32(work);
-  if constexpr (!std::is_same_v<D, float>) {
+  if constexpr (!std::is_same_v<D, float> && !std::is_same_v<S, D>) {
     // An input to 16-bit NHWC: one thread per pixel, 16-byte stores.
     if (dst_nhwc && dcp % 8 == 0 && ds.channel == 1 && ds.pixel == dcp) {
       detail::run<T>(detail::kernel_name("to_nhwc8_kernel", {detail::rtc_type<S>(),

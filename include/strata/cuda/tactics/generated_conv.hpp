@@ -46,13 +46,13 @@ struct Staging {
 /// Whether a generated kernel is made for `op`: a 16-bit conv whose input channels are fewer
 /// than their slots (a first layer: cuDNN's implicit GEMM would multiply the zero padding), one
 /// group, no residual, not read space-to-depth, output slots in groups of 8, a dot product of at
-/// most 72 terms (unrolled), and the image and filter within 40 KiB of shared memory together.
+/// most 72 terms (unrolled), and the image, filter and bias within 40 KiB of shared memory.
 [[nodiscard]] inline bool fits(const OpDesc& op) {
   const ConvGeom& g = op.conv;
   const Staging s = staging(g);
   return op.kind == OpKind::conv && g.c < g.cp && g.groups == 1 && g.packed && !g.s2d &&
          !op.has_residual && g.kp % 8 == 0 && g.kh * g.kw * g.c <= 72 &&
-         s.image_bytes + s.filter_bytes <= (40 << 10);
+         s.image_bytes + s.filter_bytes + std::int64_t{4} * g.kp <= (40 << 10);
 }
 
 /// The kernel's source for `op` (pooled: with its fused pool), element type `t` ("strata_rtc::f16").
