@@ -3,6 +3,7 @@
 /// RAII wrappers, the run-time compiled kernels). Plain host C++: compile with g++ or clang and
 /// link strata::cuda (CUDA runtime, NVRTC, cuBLAS(Lt), cuDNN); nothing of Strata's is built.
 #include "strata/strata.hpp"
+#include "strata/cuda/batch_split.hpp"
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/cublaslt.hpp"
 #include "strata/cuda/cudnn.hpp"
@@ -10,6 +11,7 @@
 #include "strata/cuda/device_weights.hpp"
 #include "strata/cuda/engine.hpp"
 #include "strata/cuda/engine_options.hpp"
+#include "strata/cuda/engine_pool.hpp"
 #include "strata/cuda/exec_plan.hpp"
 #include "strata/cuda/executor.hpp"
 #include "strata/cuda/graph_capture.hpp"

@@ -2,12 +2,14 @@
 // sharing weights across threads, and the persistent algorithm cache.
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "gpu_test.hpp"
+#include "strata/cuda/engine_pool.hpp"
 #include "strata/models/mnist_cnn.hpp"
 
 namespace {
@@ -172,4 +174,37 @@ TEST_CASE("summary(): the network, then the engine's storage, fused-kernel fit, 
   CHECK(c.str().find(std::string("Fused-network kernel: does not fit: ") +
                      cuda::NetStorage<Big, DType::f32>::fused_fit().reason) != std::string::npos);
   CHECK_THROWS_AS(big.summary(c, 3), Error);
+}
+
+TEST_CASE("EnginePool: an engine per visible GPU; a batch split over them; a stream of batches") {
+  int count = 0;
+  STRATA_CUDA_CHECK(cudaGetDeviceCount(&count));
+  const auto w = Weights<Mnist>::random(9);
+  cuda::EnginePool<Mnist, DType::f16> pool(w, {.max_batch = 6});
+  CHECK(pool.size() == count);
+  CHECK(pool.max_batch() == 6 * count);
+  const int batch = pool.max_batch();
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(batch) * kIn, 19);
+  const auto ref = strata_test::cpu_reference<Mnist>(w, in, batch);
+  std::vector<float> out(static_cast<std::size_t>(batch) * kOut,
+                         std::numeric_limits<float>::quiet_NaN());
+  pool.infer(in, out, batch);
+  const double err = strata_test::rel_error(out, ref, out.size());
+  MESSAGE("EnginePool of " << count << " GPU(s), batch " << batch << ": rel. error " << err);
+  CHECK(err < 1e-2);
+  CHECK_THROWS_AS(pool.infer(in, out, batch + 1), Error);
+  CHECK_THROWS_AS((cuda::EnginePool<Mnist, DType::f16>(w, {.max_batch = 2}, {count})), Error);
+  // A stream of batches from page-locked memory, handed to the engines in turn.
+  cuda::PinnedBuffer pin_in(in.size() * sizeof(float));
+  cuda::PinnedBuffer pin_out(out.size() * sizeof(float));
+  std::memcpy(pin_in.get(), in.data(), pin_in.bytes());
+  std::vector<cuda::Pending> pending;
+  for (int k = 0; k < count; ++k) {
+    pending.push_back(pool.enqueue(
+        std::span<const float>(pin_in.as<float>() + k * 6 * kIn, 6 * kIn),
+        std::span<float>(pin_out.as<float>() + k * 6 * kOut, 6 * kOut), 6));
+  }
+  pool.synchronize();
+  const std::span<const float> streamed(pin_out.as<float>(), out.size());
+  CHECK(strata_test::rel_error(streamed, ref, out.size()) < 1e-2);
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <strata/cuda/batch_split.hpp>
 #include <strata/cuda/engine_options.hpp>
 #include <strata/cuda/storage.hpp>
 #include <strata/models/mnist_cnn.hpp>
@@ -363,4 +364,36 @@ TEST_CASE("input normalization folds to x·a + b per channel, as the input kerne
   CHECK(strata::cuda::input_affine(stddev_only, 1) == std::vector<float>{0.5f, -0.0f});
   CHECK(strata::cuda::input_format_size(strata::cuda::InputFormat::u8_hwc) == 1);
   CHECK(std::string(strata::cuda::input_format_name(strata::cuda::InputFormat::f16)) == "f16");
+}
+
+TEST_CASE("an EnginePool's batch shares: contiguous, as equal as possible, none empty or too big") {
+  using strata::cuda::BatchShare;
+  using strata::cuda::split_batch;
+  CHECK(split_batch(256, 2, 128) == std::vector<BatchShare>{{0, 128}, {128, 128}});
+  CHECK(split_batch(7, 3, 4) == std::vector<BatchShare>{{0, 3}, {3, 2}, {5, 2}});
+  CHECK(split_batch(2, 4, 8) == std::vector<BatchShare>{{0, 1}, {1, 1}});  // no empty share
+  CHECK(split_batch(5, 1, 5) == std::vector<BatchShare>{{0, 5}});
+  for (int engines = 1; engines <= 5; ++engines) {
+    for (int batch = 1; batch <= engines * 6; ++batch) {
+      const auto shares = split_batch(batch, engines, 6);
+      int next = 0;
+      for (const BatchShare& s : shares) {
+        CHECK(s.first == next);
+        CHECK(s.count >= 1);
+        CHECK(s.count <= 6);
+        CHECK(s.count - shares.back().count <= 1);
+        next += s.count;
+      }
+      CHECK(next == batch);
+    }
+  }
+  try {
+    (void)split_batch(13, 2, 6);
+    FAIL("no error for a batch above the pool's maximum");
+  } catch (const strata::Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("13") != std::string::npos);
+    CHECK(m.find("[1, 12]") != std::string::npos);
+  }
+  CHECK_THROWS_AS((void)split_batch(0, 2, 6), strata::Error);
 }
