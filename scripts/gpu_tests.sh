@@ -6,8 +6,9 @@
 # 2. configures and builds the GPU test binary, the benchmark and the MNIST example with all
 #    cores (plain C++: Strata's kernels are compiled at run time by NVRTC);
 # 3. runs `ctest -L gpu --output-on-failure` (the GPU tests and the MNIST example on the GPU);
-# 4. runs compute-sanitizer memcheck on the GPU test binary (every test but ResNet-18, whose
-#    cuDNN kernels run too slowly under the sanitizer; STRATA_SANITIZE_ALL=1 includes it);
+# 4. runs compute-sanitizer memcheck on the GPU test binary (every test but the whole-network
+#    ones, whose cuDNN kernels run too slowly under the sanitizer; STRATA_SANITIZE_ALL=1 includes
+#    them), and racecheck on the tests of the kernels that share memory within a block;
 # 5. with --bench, prints the time per forward of the canonical networks.
 # A folder .deps/ in the repository (git-ignored) may hold nlohmann/json and doctest for machines
 # that lack them: include/nlohmann, include/doctest, share/cmake/nlohmann_json.
@@ -65,11 +66,19 @@ STATUS=0
 ctest --test-dir "$BUILD" -L gpu --output-on-failure || STATUS=1
 
 if [ "$SANITIZE" = 1 ]; then
-  FILTER=(--test-case-exclude=*ResNet-18*)
+  # The whole-network tests (ResNet-18, MobileNetV2, EfficientNet-B0, DenseNet-121) run their cuDNN
+  # kernels too slowly under instrumentation; STRATA_SANITIZE_ALL=1 includes them.
+  FILTER=(--test-case-exclude=*ResNet-18*,*MobileNetV2*,*EfficientNet*,*DenseNet*)
   [ "${STRATA_SANITIZE_ALL:-0}" = 1 ] && FILTER=()
   echo "gpu_tests.sh: compute-sanitizer --tool memcheck on strata_gpu_tests ${FILTER[*]}"
   compute-sanitizer --tool memcheck --error-exitcode 3 \
     "$BUILD/tests/gpu/strata_gpu_tests" "${FILTER[@]}" || STATUS=1
+  # Shared-memory races in Strata's kernels that stage data per block (generated convs, the
+  # pooled direct conv, global pooling of the squeeze-excite gates and pools).
+  RACE=(--test-case=*generated*,*pooled epilogue*,*max/avg pools*,*squeeze_excite*)
+  echo "gpu_tests.sh: compute-sanitizer --tool racecheck on strata_gpu_tests ${RACE[*]}"
+  compute-sanitizer --tool racecheck --error-exitcode 3 \
+    "$BUILD/tests/gpu/strata_gpu_tests" "${RACE[@]}" || STATUS=1
 fi
 
 if [ "$BENCH" = 1 ]; then
