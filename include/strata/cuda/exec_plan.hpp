@@ -117,8 +117,7 @@ template <DType P>
     }
     const int cp = channel_slots(is.c, P);
     const bool nhwc = net.layout == Layout::nhwc;
-    const kernels::Strides ds =
-        nhwc ? kernels::nhwc_strides(cp, hw) : kernels::nchw_strides(cp, hw);
+    const kernels::Strides ds = tactics::dense_strides<P>(cp, hw);
     return tactics::kernel_step("strata convert (" + what + ")", [=](cudaStream_t s) {
       kernels::convert<S, T>(src, ss, dst, ds, batch, is.c, cp, hw, nhwc, s, affine);
     });
@@ -142,8 +141,7 @@ template <DType P>
   const Shape os = net.out_storage;
   const int hw = os.h * os.w;
   const int cp = channel_slots(os.c, P);
-  const kernels::Strides ss = net.layout == Layout::nhwc ? kernels::nhwc_strides(cp, hw)
-                                                         : kernels::nchw_strides(cp, hw);
+  const kernels::Strides ss = tactics::dense_strides<P>(cp, hw);
   return tactics::kernel_step("strata convert (f32 out)", [=](cudaStream_t s) {
     kernels::convert<T, float>(src, ss, out, kernels::nchw_strides(os.c, hw), batch, os.c, os.c,
                                hw, false, s);

@@ -226,7 +226,6 @@ class Executor {
   [[nodiscard]] float* output_buffer() const { return slots_.front().out.as<float>(); }
   [[nodiscard]] void* pinned_input() const { return pinned_in_.get(); }
   [[nodiscard]] float* pinned_output() const { return pinned_out_.as<float>(); }
-  [[nodiscard]] InputFormat input_format() const { return format_; }
   [[nodiscard]] EngineStats& stats() { return stats_; }
   [[nodiscard]] const EngineStats& stats() const { return stats_; }
 

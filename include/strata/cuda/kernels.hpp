@@ -387,24 +387,14 @@ void softmax(const S* x, Strides xs, D* y, Strides ys, int n, int c, int ocp, in
                  rows * 32, stream, x, xs, y, ys, n, c, ocp, hw, log_softmax);
 }
 
-/// nn.Upsample (nearest or bilinear, integer factors) of a dense tensor (strides xs) into y
-/// (strides ys), `write` channel slots per pixel (slots >= s.c written as 0).
+/// nn.Upsample (`upsample`: nearest or bilinear, integer factors) or nn.AdaptiveAvgPool2d((s.oh,
+/// s.ow)) of a dense tensor (strides xs) into y (strides ys), `write` channel slots per pixel
+/// (slots >= s.c written as 0).
 template <class T>
-void upsample(const T* x, Strides xs, T* y, Strides ys, ResizeShape s, int write, bool nhwc,
-              cudaStream_t stream) {
+void resize(bool upsample, const T* x, Strides xs, T* y, Strides ys, ResizeShape s, int write,
+            bool nhwc, cudaStream_t stream) {
   const std::int64_t work = static_cast<std::int64_t>(s.n) * write * s.oh * s.ow;
-  detail::run<T>(detail::kernel_name("upsample_kernel",
-                                     {detail::rtc_type<T>(), detail::index_type(detail::fits32(work))}),
-                 work, stream, x, xs, y, ys, s, write, nhwc);
-}
-
-/// nn.AdaptiveAvgPool2d((s.oh, s.ow)) of a dense tensor (strides xs) into y (strides ys),
-/// `write` channel slots per pixel (slots >= s.c written as 0).
-template <class T>
-void adaptive_avg_pool(const T* x, Strides xs, T* y, Strides ys, ResizeShape s, int write,
-                       bool nhwc, cudaStream_t stream) {
-  const std::int64_t work = static_cast<std::int64_t>(s.n) * write * s.oh * s.ow;
-  detail::run<T>(detail::kernel_name("adaptive_avg_pool_kernel",
+  detail::run<T>(detail::kernel_name(upsample ? "upsample_kernel" : "adaptive_avg_pool_kernel",
                                      {detail::rtc_type<T>(), detail::index_type(detail::fits32(work))}),
                  work, stream, x, xs, y, ys, s, write, nhwc);
 }

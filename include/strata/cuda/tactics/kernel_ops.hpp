@@ -158,11 +158,9 @@ class Softmax final : public KernelTactic<P> {
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
                                               const OpWeights&, const OpIo& io,
                                               const Libraries&) const override {
-    const bool nhwc = storage_layout(P) == Layout::nhwc;
     const Shape is = op.in_shape;
     const int hw = is.h * is.w;
-    const kernels::Strides xs =
-        nhwc ? kernels::nhwc_strides(op.in_cp, hw) : kernels::nchw_strides(op.in_cp, hw);
+    const kernels::Strides xs = dense_strides<P>(op.in_cp, hw);
     const bool log = op.kind == OpKind::log_softmax;
     const T* x = static_cast<const T*>(io.x);
     if (op.writes_user_output) {
@@ -173,7 +171,7 @@ class Softmax final : public KernelTactic<P> {
       });
     }
     const int ocp = op.out_cp;
-    const kernels::Strides ys = nhwc ? kernels::nhwc_strides(ocp, hw) : kernels::nchw_strides(ocp, hw);
+    const kernels::Strides ys = dense_strides<P>(ocp, hw);
     T* y = static_cast<T*>(io.y);
     return kernel_step("strata softmax", [=](cudaStream_t s) {
       kernels::softmax<T, T>(x, xs, y, ys, batch, is.c, ocp, hw, log, s);
@@ -207,15 +205,13 @@ class Resize final : public KernelTactic<P> {
     const OutView out = out_view<P>(op);
     const T* x = static_cast<const T*>(io.x);
     T* y = static_cast<T*>(io.y);
-    if (kind_ == OpKind::upsample) {
-      return kernel_step(rs.bilinear ? "strata upsample (bilinear)" : "strata upsample (nearest)",
-                         [=](cudaStream_t s) {
-                           kernels::upsample<T>(x, xs, y, out.strides, rs, out.write, nhwc, s);
-                         });
-    }
-    return kernel_step("strata adaptive_avg_pool", [=](cudaStream_t s) {
-      kernels::adaptive_avg_pool<T>(x, xs, y, out.strides, rs, out.write, nhwc, s);
-    });
+    const bool up = kind_ == OpKind::upsample;
+    return kernel_step(!up ? "strata adaptive_avg_pool"
+                       : rs.bilinear ? "strata upsample (bilinear)"
+                                     : "strata upsample (nearest)",
+                       [=](cudaStream_t s) {
+                         kernels::resize<T>(up, x, xs, y, out.strides, rs, out.write, nhwc, s);
+                       });
   }
 
  private:
