@@ -93,6 +93,22 @@ constexpr auto unet_net = input<3, 8, 8> | conv<8, 3, ConvOpts{.padding = 1}> | 
     | conv<4, 3, ConvOpts{.padding = 1}>;
 using UnetNet = std::remove_cv_t<decltype(unet_net)>;
 
+// MBConv-like blocks for Strata's depthwise kernel: a 1x1 expansion + SiLU (20 channels: 24 slots)
+// whose activation moves into the 3x3 depthwise conv's read; a squeeze-excite gate over a 56x56
+// map (its global pool split over blocks at small batches); a hardswish expansion into a 5x5
+// stride-2 dilation-2 depthwise conv (40 channels: a partial 32-channel chunk); a ReLU6 1x1 into
+// a 7x7 depthwise conv with the residual added; a grouped (not depthwise) conv; a final pool.
+constexpr auto depthwise_net = input<6, 56, 56>
+    | conv<20, 1> | batch_norm | silu
+    | conv<20, 3, ConvOpts{.padding = 1, .groups = 20}> | batch_norm | silu
+    | multiply(global_avg_pool | conv<6, 1> | silu | conv<20, 1> | sigmoid)
+    | conv<40, 1> | hardswish
+    | conv<40, 5, ConvOpts{.stride = 2, .padding = 4, .dilation = 2, .groups = 40}> | relu6
+    | residual(conv<40, 1> | relu6 | conv<40, 7, ConvOpts{.padding = 3, .groups = 40}>)
+    | conv<16, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 8}>
+    | global_avg_pool | flatten | dense<5>;
+using DepthwiseNet = std::remove_cv_t<decltype(depthwise_net)>;
+
 template <class Net, DType P>
 std::string describe(int batch) {
   cuda::EngineOptions opt;
@@ -147,4 +163,28 @@ TEST_CASE("conv_transpose: stride, output_padding, groups, dilation, folded batc
 
 TEST_CASE("a U-Net step: max_pool, conv, conv_transpose up, concat with the skip") {
   check_all_precisions<UnetNet>(kMax, kBatches, "unet step", 49);
+}
+
+TEST_CASE("depthwise convs: 3x3, 5x5 stride 2 dilation 2, 7x7 with a residual; producers' activations applied on load") {
+  static_assert(!cuda::NetStorage<DepthwiseNet, DType::f16>::fused_fit().fits);
+  check_all_precisions<DepthwiseNet>(kMax, kBatches, "depthwise", 49);
+  for (const std::string& d : {describe<DepthwiseNet, DType::f16>(1), describe<DepthwiseNet, DType::bf16>(17)}) {
+    INFO(d);
+    CHECK(d.find("strata depthwise 3x3 (the producer's activation on load, bias, act fused)") !=
+          std::string::npos);
+    CHECK(d.find("strata depthwise 5x5 stride 2 (the producer's activation on load") != std::string::npos);
+    CHECK(d.find("strata depthwise 7x7 (the producer's activation on load, bias, add, act fused)") !=
+          std::string::npos);
+    // The expansion runs without an activation pass of its own.
+    const std::size_t at = d.find("conv0+bn1+silu2: ");
+    REQUIRE(at != std::string::npos);
+    CHECK(d.substr(at, d.find('\n', at) - at).find("pointwise") == std::string::npos);
+  }
+  // The gate's two layers: one kernel each, the first one's SiLU applied by the second.
+  const std::string d1 = describe<DepthwiseNet, DType::f16>(1);
+  CHECK(d1.find("strata 1x1 conv of a 1x1 map (the producer's activation on load, bias, act fused)") !=
+        std::string::npos);
+  // Batch 1: the 56x56 squeeze-excite pool is split over blocks.
+  CHECK(describe<DepthwiseNet, DType::f16>(1).find("blocks per image and 32 channels") !=
+        std::string::npos);
 }

@@ -397,3 +397,77 @@ TEST_CASE("an EnginePool's batch shares: contiguous, as equal as possible, none 
   }
   CHECK_THROWS_AS((void)split_batch(0, 2, 6), strata::Error);
 }
+
+TEST_CASE("an expansion conv's ReLU6/SiLU moves into the depthwise conv that alone reads it") {
+  // An inverted-residual block: 1x1 expansion + ReLU6, 3x3 depthwise + SiLU, 1x1 projection;
+  // then a 1x1 conv + SiLU whose output a depthwise conv reads, but so does a residual add.
+  using Block = decltype(input<8, 224, 224> | conv<32, 1> | batch_norm | relu6 |
+                         conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm | silu |
+                         conv<16, 1> | batch_norm |
+                         residual(conv<16, 1> | silu | conv<16, 3, ConvOpts{.padding = 1, .groups = 16}>) |
+                         conv<16, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 16}> | relu6 |
+                         global_avg_pool | flatten | dense<4>);
+  const cuda::NetDesc h = NetStorage<Block, DType::f16>::describe();
+  REQUIRE_FALSE(h.fused_fits);  // (the fused-network kernel applies every activation itself)
+  REQUIRE(h.ops.size() >= 6);
+  const cuda::OpDesc& expand = h.ops[0];
+  const cuda::OpDesc& dw = h.ops[1];
+  REQUIRE(cuda::depthwise_runs(dw));
+  CHECK(expand.act.kind == Act::none);  // stored before its activation
+  CHECK(dw.in_act.kind == Act::clip);   // which the depthwise conv applies as it reads
+  CHECK(dw.in_act.alpha == 0.0f);
+  CHECK(dw.in_act.beta == 6.0f);
+  CHECK(dw.act.kind == Act::silu);      // its own activation stays
+  CHECK(h.ops[2].in_act.kind == Act::none);  // the projection reads the depthwise's output as is
+  // Inside the residual: the SiLU conv's output is read only by the depthwise conv: deferred.
+  const cuda::OpDesc& inner = h.ops[3];
+  CHECK(inner.act.kind == Act::none);
+  CHECK(h.ops[4].in_act.kind == Act::silu);
+  CHECK(h.ops[4].has_residual);
+  // The stride-2 5x5 depthwise conv reads the residual sum (an add fused into a conv whose
+  // activation is none): nothing to defer.
+  CHECK(cuda::depthwise_runs(h.ops[5]));
+  CHECK(h.ops[5].in_act.kind == Act::none);
+  CHECK(h.ops[5].act.kind == Act::clip);
+  // f32 (NCHW, cuDNN's depthwise) keeps every activation where it was declared.
+  const cuda::NetDesc f = NetStorage<Block, DType::f32>::describe();
+  for (const cuda::OpDesc& op : f.ops) {
+    CHECK(op.in_act.kind == Act::none);
+  }
+  CHECK(f.ops[0].act.kind == Act::clip);
+  // A conv read by two ops keeps its activation.
+  cuda::NetDesc two = h;
+  two.ops[0].act = ActDesc{Act::silu};
+  two.ops[1].in_act = ActDesc{};
+  std::vector<int> uses(64, 1);
+  uses[two.ops[1].in_id] = 2;
+  cuda::defer_activations(two, uses);
+  CHECK(two.ops[0].act.kind == Act::silu);
+  CHECK(two.ops[1].in_act.kind == Act::none);
+  uses[two.ops[1].in_id] = 1;
+  cuda::defer_activations(two, uses);
+  CHECK(two.ops[0].act.kind == Act::none);
+  CHECK(two.ops[1].in_act.kind == Act::silu);
+}
+
+TEST_CASE("a squeeze-excite gate's first activation moves into its second layer") {
+  using Gated = decltype(input<16, 224, 224> | conv<32, 3, ConvOpts{.padding = 1}> |
+                         multiply(global_avg_pool | conv<8, 1> | silu | conv<32, 1> | sigmoid) |
+                         global_avg_pool | flatten | dense<4>);
+  const cuda::NetDesc n = NetStorage<Gated, DType::bf16>::describe();
+  REQUIRE_FALSE(n.fused_fits);
+  int fc1 = -1;
+  for (std::size_t i = 0; i < n.ops.size(); ++i) {
+    if (cuda::pixel_conv1x1_runs(n.ops[i]) && n.ops[i].conv.k == 8) {
+      fc1 = static_cast<int>(i);
+    }
+  }
+  REQUIRE(fc1 >= 0);
+  REQUIRE(fc1 + 1 < static_cast<int>(n.ops.size()));
+  const cuda::OpDesc& fc2 = n.ops[static_cast<std::size_t>(fc1) + 1];
+  CHECK(cuda::pixel_conv1x1_runs(fc2));
+  CHECK(n.ops[static_cast<std::size_t>(fc1)].act.kind == Act::none);
+  CHECK(fc2.in_act.kind == Act::silu);
+  CHECK(fc2.act.kind == Act::sigmoid);
+  CHECK_FALSE(cuda::pixel_conv1x1_runs(n.ops[0]));  // a 3x3 conv
+}

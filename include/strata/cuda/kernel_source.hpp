@@ -370,45 +370,81 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
 }
 
 /// Mean over H·W per (image, channel slot), f32 accumulation. NCHW: one warp per output
-/// (contiguous plane, shuffle reduction). NHWC (blocks of 256 threads): one block per (image,
-/// 32 channel slots) — 32 lanes along the channels (coalesced), 8 phases along the pixels,
-/// summed in shared memory — so a large map (an SE gate's pool over 112×112) is read by many
-/// threads, not one per channel.
+/// (contiguous plane, shuffle reduction). NHWC (blocks of 256 threads): a "unit" is (image, 32
+/// channel slots) — 32 lanes along the channels (coalesced), 8 phases along the pixels, summed in
+/// shared memory. When there are few units (an SE gate's pool at batch 1), each is split over
+/// `splits` blocks along the pixels: each block writes its 32 partial sums to `partial`, and
+/// the last block of the unit to finish (a counter per unit, reset by that block) adds them in
+/// split order — one launch, the same sums whatever order the blocks run in.
 template <class T>
 __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int n, int c, int hw,
-                                bool nhwc) {
+                                bool nhwc, int splits, float* partial, unsigned* counters) {
   const long long outputs = static_cast<long long>(n) * c;
   if (nhwc) {
     __shared__ float part[8][33];
+    __shared__ bool last;
     const int tx = threadIdx.x & 31;
     const int ty = threadIdx.x >> 5;
     const int groups = (c + 31) / 32;
     const long long units = static_cast<long long>(n) * groups;
-    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+    const int span = (hw + splits - 1) / splits;
+    for (long long b = blockIdx.x; b < units * splits; b += gridDim.x) {
+      const long long u = b / splits;
+      const int sp = static_cast<int>(b % splits);
       const long long img = u / groups;
       const int ch = static_cast<int>(u % groups) * 32 + tx;
+      const int p0 = sp * span;
+      const int p1 = min(hw, p0 + span);
       float a0 = 0.0f;
       float a1 = 0.0f;
       if (ch < c) {
         const T* base = x + img * hw * c + ch;
-        int p = ty;
-        for (; p + 8 < hw; p += 16) {
+        int p = p0 + ty;
+        for (; p + 8 < p1; p += 16) {
           a0 += load(base + static_cast<long long>(p) * c);
           a1 += load(base + static_cast<long long>(p + 8) * c);
         }
-        for (; p < hw; p += 8) {
+        for (; p < p1; p += 8) {
           a0 += load(base + static_cast<long long>(p) * c);
         }
       }
       part[ty][tx] = a0 + a1;
       __syncthreads();
-      if (ty == 0 && ch < c) {
+      if (ty == 0) {
         float sum = 0.0f;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
           sum += part[j][tx];
         }
-        store(y + img * c + ch, sum / static_cast<float>(hw));
+        if (splits == 1) {
+          if (ch < c) {
+            store(y + img * c + ch, sum / static_cast<float>(hw));
+          }
+        } else {
+          partial[(static_cast<long long>(sp) * units + u) * 32 + tx] = sum;
+          __threadfence();
+        }
+      }
+      if (splits > 1) {
+        __syncthreads();
+        if (threadIdx.x == 0) {
+          last = atomicAdd(counters + u, 1u) == static_cast<unsigned>(splits - 1);
+        }
+        __syncthreads();
+        if (last && ty == 0) {
+          __threadfence();
+          const volatile float* pv = partial;
+          float sum = 0.0f;
+          for (int j = 0; j < splits; ++j) {
+            sum += pv[(static_cast<long long>(j) * units + u) * 32 + tx];
+          }
+          if (ch < c) {
+            store(y + img * c + ch, sum / static_cast<float>(hw));
+          }
+          if (tx == 0) {
+            counters[u] = 0u;  // ready for the next run
+          }
+        }
       }
       __syncthreads();
     }
@@ -921,6 +957,145 @@ __global__ void conv_transpose_kernel(const T* __restrict__ x, Strides xs, const
       v = activate(act, acc);
     }
     store(y + o.img * ys.image + static_cast<long long>(o.pixel) * ys.pixel + o.ch * ys.channel, v);
+  }
+}
+
+/// The depthwise convolution (one filter per channel) of 16-bit NHWC storage, f32 accumulation,
+/// K×K taps at stride S (dilation and padding at run time). A block of 256 threads computes an
+/// 8×8 tile of output pixels for 32 channel slots: it stages the input patch the tile reads in
+/// shared memory once (with `in_act`, the producer's deferred activation, applied as it is
+/// loaded, so each input value is activated once however many taps read it) and the 32 channels'
+/// filters as f32; then each thread computes 8 channels of one output pixel from shared memory.
+/// Epilogue: bias, the residual z (or null), act; slots at or past s.k are written as 0. Grid:
+/// (image, tile row, tile column, 32-slot chunk), chunk fastest.
+template <class T, int K, int S>
+__global__ void __launch_bounds__(256) depthwise_kernel(const T* __restrict__ x,
+    const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
+    ConvShape s, ActDesc in_act, ActDesc act, int tiles_w, int tiles_h, int chunks) {
+  extern __shared__ __align__(16) unsigned char dw_smem[];
+  const int rows = 7 * S + (K - 1) * s.dh + 1;
+  const int cols = 7 * S + (K - 1) * s.dw + 1;
+  float* wsm = reinterpret_cast<float*>(dw_smem);                   // [K·K][32]
+  T* xsm = reinterpret_cast<T*>(dw_smem + K * K * 32 * sizeof(float));  // [rows][cols][32]
+  long long b = blockIdx.x;
+  const int chunk = static_cast<int>(b % chunks);
+  b /= chunks;
+  const int tx0 = static_cast<int>(b % tiles_w) * 8;
+  b /= tiles_w;
+  const int ty0 = static_cast<int>(b % tiles_h) * 8;
+  const long long img = b / tiles_h;
+  const int c0 = chunk * 32;
+  for (int i = threadIdx.x; i < K * K * 32; i += 256) {  // filters: (channel, tap) in memory
+    const int ci = i / (K * K);
+    const int t = i % (K * K);
+    const int ch = c0 + ci;
+    wsm[t * 32 + ci] = ch < s.k ? load(w + static_cast<long long>(ch) * (K * K) + t) : 0.0f;
+  }
+  const int iy0 = ty0 * S - s.ph;
+  const int ix0 = tx0 * S - s.pw;
+  for (int i = threadIdx.x; i < rows * cols * 4; i += 256) {
+    const int g = i & 3;
+    const int p = i >> 2;
+    const int iy = iy0 + p / cols;
+    const int ix = ix0 + p % cols;
+    const int ch = c0 + g * 8;
+    float v[8];
+    if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w && ch < s.cp) {
+      load8(x + ((img * s.h + iy) * s.w + ix) * s.cp + ch, v);
+      if (in_act.kind != Act::none) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          v[j] = activate(in_act, v[j]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        v[j] = 0.0f;
+      }
+    }
+    store8(xsm + p * 32 + g * 8, v);
+  }
+  __syncthreads();
+  const int g = threadIdx.x & 3;
+  const int ty = threadIdx.x >> 5;
+  const int tx = (threadIdx.x >> 2) & 7;
+  const int oy = ty0 + ty;
+  const int ox = tx0 + tx;
+  const int ch = c0 + g * 8;
+  if (oy >= s.oh || ox >= s.ow || ch >= s.cp) {
+    return;
+  }
+  float acc[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    acc[j] = 0.0f;
+  }
+#pragma unroll
+  for (int ky = 0; ky < K; ++ky) {
+#pragma unroll
+    for (int kx = 0; kx < K; ++kx) {
+      float xv[8];
+      load8(xsm + ((ty * S + ky * s.dh) * cols + tx * S + kx * s.dw) * 32 + g * 8, xv);
+      const float4 w0 = *reinterpret_cast<const float4*>(wsm + (ky * K + kx) * 32 + g * 8);
+      const float4 w1 = *reinterpret_cast<const float4*>(wsm + (ky * K + kx) * 32 + g * 8 + 4);
+      acc[0] += xv[0] * w0.x;
+      acc[1] += xv[1] * w0.y;
+      acc[2] += xv[2] * w0.z;
+      acc[3] += xv[3] * w0.w;
+      acc[4] += xv[4] * w1.x;
+      acc[5] += xv[5] * w1.y;
+      acc[6] += xv[6] * w1.z;
+      acc[7] += xv[7] * w1.w;
+    }
+  }
+  const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
+  float zv[8];
+  if (z != nullptr) {
+    load8(z + o, zv);
+  }
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    float v = acc[j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
+    acc[j] = ch + j < s.k ? activate(act, v) : 0.0f;
+  }
+  store8(y + o, acc);
+}
+
+/// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: one warp per
+/// output (image, channel slot), the lanes along the input slots 8 at a time (16-byte loads of
+/// the input and of the filter row), a shuffle reduction. y = act(w·in_act(x) + bias); slots at
+/// or past `k` are written as 0.
+template <class T>
+__global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restrict__ w,
+                                     const float* __restrict__ bias, T* __restrict__ y, int n,
+                                     int cp, int k, int kp, ActDesc in_act, ActDesc act) {
+  const int lane = threadIdx.x & 31;
+  const long long warps = static_cast<long long>(gridDim.x) * (blockDim.x / 32);
+  for (long long o = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) / 32;
+       o < static_cast<long long>(n) * kp; o += warps) {
+    const int ch = static_cast<int>(o % kp);
+    const long long img = o / kp;
+    float acc = 0.0f;
+    if (ch < k) {
+      for (int i = lane * 8; i < cp; i += 256) {
+        float xv[8];
+        float wv[8];
+        load8(x + img * cp + i, xv);
+        load8(w + static_cast<long long>(ch) * cp + i, wv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          acc += (in_act.kind == Act::none ? xv[j] : activate(in_act, xv[j])) * wv[j];
+        }
+      }
+    }
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) {
+      acc += __shfl_xor_sync(0xffffffffu, acc, d);
+    }
+    if (lane == 0) {
+      store(y + o, ch < k ? activate(act, acc + (bias != nullptr ? bias[ch] : 0.0f)) : 0.0f);
+    }
   }
 }
 

@@ -146,6 +146,12 @@ template <class T>
   n.push_back(kernel_name("conv_transpose_kernel", {t}));
   if (half) {
     n.push_back(kernel_name("conv_pool8_direct_kernel", {t}));
+    for (const char* k : {"3", "5", "7"}) {
+      for (const char* st : {"1", "2"}) {
+        n.push_back(kernel_name("depthwise_kernel", {t, k, st}));
+      }
+    }
+    n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
   if (half) {
@@ -212,18 +218,6 @@ void run(const std::string& name, std::int64_t work, cudaStream_t s, Args... arg
   return {s.n, s.kp, s.oh, s.ow, s.oh, s.ow, 1, 1, 1, 1, 0, 0, true, true};
 }
 
-/// Direct convolution, NHWC, f32 accumulation, with the epilogue fused:
-/// y = act(conv(x, w) + bias[k] + z). The fallback for convolutions cuDNN has no algorithm
-/// for (16-bit grouped convolutions whose channels are not a multiple of 8). The pooled kernel
-/// with identity_pool (one kernel for both).
-template <class T>
-void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
-                 ActDesc act, cudaStream_t stream) {
-  const std::int64_t work = static_cast<std::int64_t>(s.n) * s.oh * s.ow * s.kp;
-  detail::run<T>(detail::kernel_name("conv_pool_direct_kernel", {detail::rtc_type<T>()}), work,
-                 stream, x, w, bias, z, y, s, identity_pool(s), act);
-}
-
 /// The shared-memory filter of conv_pool8_direct_kernel for `s` in bytes, or 0 where that kernel
 /// does not apply (f32 storage, 8 channels spanning two groups, a filter over 32 KiB).
 template <class T>
@@ -252,6 +246,50 @@ void conv_pool_direct(const T* x, const T* w, const float* bias, const T* z, T* 
   const std::int64_t work = static_cast<std::int64_t>(s.n) * p.oh * p.ow * s.kp;
   detail::run<T>(detail::kernel_name("conv_pool_direct_kernel", {detail::rtc_type<T>()}), work,
                  stream, x, w, bias, z, y, s, p, act);
+}
+
+/// Direct convolution, NHWC, f32 accumulation, with the epilogue fused:
+/// y = act(conv(x, w) + bias[k] + z). The fallback for convolutions cuDNN has no algorithm
+/// for (16-bit grouped convolutions whose channels are not a multiple of 8). The pooled kernel
+/// with identity_pool (one kernel for both).
+template <class T>
+void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
+                 ActDesc act, cudaStream_t stream) {
+  conv_pool_direct(x, w, bias, z, y, s, identity_pool(s), act, stream);
+}
+
+/// Depthwise convolution of 16-bit NHWC storage (storage.hpp: depthwise_runs says which convs):
+/// y = act(conv(in_act(x), w) + bias[k] + z), where `in_act` is the producer's activation
+/// deferred into this read (Act::none: x as stored). Filters (k, kh, kw) as stored.
+template <class T>
+void depthwise(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
+               ActDesc in_act, ActDesc act, cudaStream_t stream) {
+  STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
+  const int tiles_w = (s.ow + 7) / 8;
+  const int tiles_h = (s.oh + 7) / 8;
+  const int chunks = (s.cp + 31) / 32;
+  const std::int64_t blocks = static_cast<std::int64_t>(s.n) * tiles_h * tiles_w * chunks;
+  STRATA_CHECK(blocks < (std::int64_t{1} << 31), "depthwise: " << blocks << " blocks");
+  const std::size_t rows = 7 * static_cast<std::size_t>(s.sh) + (s.kh - 1) * s.dh + 1;
+  const std::size_t cols = 7 * static_cast<std::size_t>(s.sw) + (s.kw - 1) * s.dw + 1;
+  const std::size_t shared = static_cast<std::size_t>(s.kh) * s.kw * 32 * 4 + rows * cols * 32 * 2;
+  const std::string k = std::to_string(s.kh);
+  const std::string st = std::to_string(s.sh);
+  rtc::launch_shared(library<T>().kernel(detail::kernel_name(
+                         "depthwise_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str()})),
+                     static_cast<unsigned>(blocks), 256, shared, stream, x, w, bias, z, y, s,
+                     in_act, act, tiles_w, tiles_h, chunks);
+}
+
+/// A 1×1 convolution of a 1×1 map, 16-bit (storage.hpp: pixel_conv1x1_runs): y (n, kp) =
+/// act(w (kp, cp) · in_act(x (n, cp)) + bias); slots at or past k written as 0.
+template <class T>
+void pixel_conv1x1(const T* x, const T* w, const float* bias, T* y, int n, int cp, int k, int kp,
+                   ActDesc in_act, ActDesc act, cudaStream_t stream) {
+  STRATA_CHECK((!std::is_same_v<T, float>), "pixel_conv1x1 is for 16-bit storage");
+  detail::run<T>(detail::kernel_name("pixel_conv1x1_kernel", {detail::rtc_type<T>()}),
+                 static_cast<std::int64_t>(n) * kp * 32, stream, x, w, bias, y, n, cp, k, kp,
+                 in_act, act);
 }
 
 /// An input (element type S: float, __half or std::uint8_t; strides `ss`, image (c, h, w)) →
@@ -364,17 +402,31 @@ void pool(const T* x, T* y, PoolShape s, bool nhwc, cudaStream_t stream) {
   }
 }
 
-/// Mean over H·W for each of n × c channel slots (f32 accumulation).
+/// How many blocks global_avg_pool splits each (image, 32 channel slots) of an NHWC tensor
+/// over: enough for about two blocks per SM in all, at least 64 pixels per block; 1 (no split,
+/// no scratch) when the batch alone fills the GPU.
+[[nodiscard]] inline int global_pool_splits(int n, int c, int hw, int sms) {
+  const std::int64_t units = static_cast<std::int64_t>(n) * ((c + 31) / 32);
+  const std::int64_t want = (2 * static_cast<std::int64_t>(sms) + units - 1) / units;
+  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(want, hw / 64)));
+}
+
+/// Mean over H·W for each of n × c channel slots (f32 accumulation). NHWC with splits > 1:
+/// `partial` holds splits × units × 32 floats and `counters` units zeroed unsigneds (units =
+/// n · ⌈c/32⌉), left zeroed for the next launch (global_pool_splits).
 template <class T>
-void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStream_t stream) {
+void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStream_t stream,
+                     int splits = 1, float* partial = nullptr, unsigned* counters = nullptr) {
   const std::string k = detail::kernel_name("global_avg_pool_kernel", {detail::rtc_type<T>()});
-  if (nhwc) {  // a block of 256 per (image, 32 channel slots)
+  if (nhwc) {  // a block of 256 per (image, 32 channel slots, split)
     const std::int64_t units = static_cast<std::int64_t>(n) * ((c + 31) / 32);
-    rtc::launch(library<T>().kernel(k), static_cast<unsigned>(std::min<std::int64_t>(units, 1 << 20)),
-                256, stream, x, y, n, c, hw, nhwc);
+    rtc::launch(library<T>().kernel(k),
+                static_cast<unsigned>(std::min<std::int64_t>(units * splits, 1 << 20)), 256,
+                stream, x, y, n, c, hw, nhwc, splits, partial, counters);
     return;
   }
-  detail::run<T>(k, static_cast<std::int64_t>(n) * c * 32, stream, x, y, n, c, hw, nhwc);
+  detail::run<T>(k, static_cast<std::int64_t>(n) * c * 32, stream, x, y, n, c, hw, nhwc, 1,
+                 static_cast<float*>(nullptr), static_cast<unsigned*>(nullptr));
 }
 
 /// softmax / log_softmax over c channels for each of n·hw rows (f32, one warp per row);

@@ -103,6 +103,10 @@ struct OpDesc {
   OpKind kind = OpKind::conv;
   LayerDesc layer{};
   ActDesc act{};
+  /// The activation of this op's producer, applied as this op reads its input (the producer
+  /// stores its result before the activation; see defer_activations). Only tactics that say
+  /// Tactic::reads_input_act run such an op.
+  ActDesc in_act{};
   Shape in_shape{};           ///< the stored input (the producer's shape: flatten is a view)
   Shape out_shape{};
   int in_cp = 0;              ///< channel slots of the input
@@ -120,7 +124,44 @@ struct OpDesc {
   std::optional<PoolEpilogue> pool;
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
+  /// The network's tensor ids of the input, the residual (or -1) and the output (the graph's
+  /// numbering; the pooled map's for a conv with a fused pool).
+  int in_id = -1;
+  int z_id = -1;
+  int out_id = -1;
 };
+
+/// Whether Strata's depthwise kernel (kernels::depthwise, 16-bit NHWC storage) runs conv `op`:
+/// one filter per channel (groups = input channels = output channels), a square kernel of 3, 5
+/// or 7 taps, equal strides of 1 or 2, any padding and dilation, no fused pool, and an input
+/// patch that fits 48 KiB of shared memory (depthwise_smem_bytes).
+[[nodiscard]] constexpr std::int64_t depthwise_smem_bytes(const ConvGeom& cg) {
+  const std::int64_t rows = 7 * cg.sh + (cg.kh - 1) * cg.dh + 1;  // an 8×8 output tile's patch
+  const std::int64_t cols = 7 * cg.sw + (cg.kw - 1) * cg.dw + 1;
+  return static_cast<std::int64_t>(cg.kh) * cg.kw * 32 * 4 + rows * cols * 32 * 2;
+}
+[[nodiscard]] constexpr bool depthwise_runs(const OpDesc& op) {
+  const ConvGeom& cg = op.conv;
+  return op.kind == OpKind::conv && !op.pool && !cg.s2d && cg.groups > 1 && cg.groups == cg.c &&
+         cg.k == cg.c && cg.kh == cg.kw && (cg.kh == 3 || cg.kh == 5 || cg.kh == 7) &&
+         cg.sh == cg.sw && (cg.sh == 1 || cg.sh == 2) && depthwise_smem_bytes(cg) <= (48 << 10);
+}
+
+/// Whether Strata's 1x1-conv-of-a-pixel kernel (kernels::pixel_conv1x1, 16-bit storage) runs
+/// conv `op`: a 1×1 conv, one group, of a 1×1 map (a squeeze-excite gate's two layers), without
+/// a residual.
+[[nodiscard]] constexpr bool pixel_conv1x1_runs(const OpDesc& op) {
+  const ConvGeom& cg = op.conv;
+  return op.kind == OpKind::conv && !op.pool && !op.has_residual && !cg.s2d && cg.packed &&
+         cg.groups == 1 && cg.kh == 1 && cg.kw == 1 && cg.h == 1 && cg.w == 1 && cg.oh == 1 &&
+         cg.ow == 1;
+}
+
+/// Whether tactics that fuse only ReLU into a convolution or GEMM (cuDNN's legacy fused call,
+/// cuBLASLt's epilogues) would need a separate pass for activation `a`.
+[[nodiscard]] constexpr bool needs_activation_pass(const ActDesc& a) {
+  return a.kind != Act::none && a.kind != Act::relu;
+}
 
 /// The stand-alone pool op of a conv op's fused pool: it reads the conv's (unpooled) output.
 [[nodiscard]] inline OpDesc pool_op(const OpDesc& conv) {
@@ -182,6 +223,33 @@ struct FusedFit {
   bool fits = false;
   const char* reason = "";
 };
+
+/// Moves activations a library cannot fuse into the op that reads them (16-bit NHWC storage):
+/// a conv whose activation (ReLU6, SiLU, hardswish, ...) would cost a pass of its own over its
+/// output, read only by a depthwise conv that Strata's kernel runs, stores its result before the
+/// activation, and the depthwise kernel applies it to its input patch as it stages it — the
+/// expansion 1×1 of an inverted-residual block then runs as a plain GEMM with a bias epilogue,
+/// and the largest tensor of the block is written and read once instead of twice. Likewise a
+/// squeeze-excite gate's first layer's activation moves into its second layer
+/// (pixel_conv1x1_runs). The values
+/// are those of the unfused path (the activation is applied to the same stored value, and its
+/// result rounded to the storage type). `uses[t]` is the number of readers of tensor t.
+inline void defer_activations(NetDesc& n, const std::vector<int>& uses) {
+  for (OpDesc& b : n.ops) {
+    if (!(depthwise_runs(b) || pixel_conv1x1_runs(b)) || b.in_act.kind != Act::none || b.in_id < 0 ||
+        b.in_id >= static_cast<int>(uses.size()) || uses[b.in_id] != 1) {
+      continue;
+    }
+    for (OpDesc& a : n.ops) {
+      if (&a != &b && a.out_id == b.in_id && a.kind == OpKind::conv && !a.pool && !a.slice &&
+          !a.writes_user_output && needs_activation_pass(a.act)) {
+        b.in_act = a.act;
+        a.act = ActDesc{};
+        break;
+      }
+    }
+  }
+}
 
 /// The fused-network kernel's limits: it keeps one image's work inside one thread-block cluster,
 /// so it is for small networks (the MNIST CNN is 8.5 MFLOP and 0.42 M parameters).
@@ -464,6 +532,9 @@ struct NetStorage {
       d.z_offset = op.in2 >= 0 ? plan.tensors[op.in2].offset : -1;
       d.out_offset = plan.tensors[op.out].offset;
       d.writes_user_output = writes_user_output(i);
+      d.in_id = op.in;
+      d.z_id = op.in2;
+      d.out_id = op.out;
       if (op.kind == OpKind::conv) {
         d.conv = conv_geom(op);
         if (pool_fuses_into(i)) {
@@ -476,6 +547,7 @@ struct NetStorage {
                                 pad(p.out_spec.shape.c),
                                 plan.tensors[p.out].offset};
           d.label += "+" + d.pool->label;
+          d.out_id = p.out;
           if (graph.tensors[p.out].view_of >= 0) {
             d.slice = slice_of(p.out);
           }
@@ -488,6 +560,14 @@ struct NetStorage {
         d.slice = slice_of(op.out);
       }
       n.ops.push_back(std::move(d));
+    }
+    if (layout == Layout::nhwc && !n.fused_fits) {  // the fused-network kernel fuses everything
+      std::vector<int> uses(static_cast<std::size_t>(graph.num_tensors));
+      for (int t = 0; t < graph.num_tensors; ++t) {
+        uses[static_cast<std::size_t>(t)] = graph.tensors[t].uses;
+      }
+      uses[static_cast<std::size_t>(graph.output)] += 1;  // the output conversion reads it too
+      defer_activations(n, uses);
     }
     return n;
   }

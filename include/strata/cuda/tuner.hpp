@@ -33,7 +33,7 @@ template <DType P>
   std::optional<Claim> best;
   std::string tried;
   for (const Tactic<P>* t : all_tactics<P>()) {
-    if (!t->applicable(op)) {
+    if (!t->usable(op)) {
       continue;
     }
     tried += tried.empty() ? "" : ", ";
@@ -73,6 +73,9 @@ template <DType P>
        << op.out_shape.c << "x" << op.out_shape.h << "x" << op.out_shape.w;
   }
   os << ",act" << static_cast<int>(op.act.kind) << (op.has_residual ? ",add" : "");
+  if (op.in_act.kind != Act::none) {
+    os << ",in_act" << static_cast<int>(op.in_act.kind);
+  }
   if (op.pool) {
     const LayerDesc& d = op.pool->layer;
     os << "," << op_kind_name(op.pool->kind) << d.kernel.h << "x" << d.kernel.w << ",s"
@@ -127,7 +130,7 @@ template <DType P, class Exec>
     const LayerScope scope(op.label);
     const std::string key = tuning_key(op, mb, P, weights.gpu(), lib.tf32);
     if (auto c = cache.find(key)) {
-      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->applicable(op)) {
+      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->usable(op)) {
         chosen.push_back(*c);
         stats.convs_from_cache += op.kind == OpKind::conv;
         continue;
@@ -141,7 +144,7 @@ template <DType P, class Exec>
     }
     std::vector<std::pair<const Tactic<P>*, Variant>> candidates;
     for (const Tactic<P>* t : all_tactics<P>()) {
-      if (t->applicable(op)) {
+      if (t->usable(op)) {
         for (Variant& v : t->candidates(op, mb, find_ws.bytes(), lib)) {
           candidates.emplace_back(t, std::move(v));
         }

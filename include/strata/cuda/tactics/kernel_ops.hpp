@@ -132,10 +132,7 @@ class Pool final : public KernelTactic<P> {
     T* y = static_cast<T*>(io.y);
     const Shape is = op.in_shape;
     if (op.kind == OpKind::global_avg_pool) {
-      const int cp = op.in_cp;
-      return kernel_step("strata global_avg_pool", [=](cudaStream_t s) {
-        kernels::global_avg_pool<T>(x, y, batch, cp, is.h * is.w, nhwc, s);
-      });
+      return std::make_unique<GlobalPoolStep>(x, y, batch, op.in_cp, is.h * is.w, nhwc);
     }
     const LayerDesc& d = op.layer;
     const kernels::PoolShape ps{batch, op.in_cp, is.h, is.w, op.out_shape.h, op.out_shape.w,
@@ -143,6 +140,48 @@ class Pool final : public KernelTactic<P> {
                                 d.padding.w, op.kind == OpKind::max_pool, d.count_include_pad};
     return kernel_step("strata pool", [=](cudaStream_t s) { kernels::pool<T>(x, y, ps, nhwc, s); });
   }
+
+ private:
+  /// Global average pooling; at small batches (NHWC) each image's channels split over blocks
+  /// along the pixels, with the step's own scratch (partial sums, and counters the kernel leaves
+  /// zeroed) made here, at preparation.
+  class GlobalPoolStep final : public Step {
+   public:
+    GlobalPoolStep(const T* x, T* y, int n, int c, int hw, bool nhwc)
+        : x_(x), y_(y), n_(n), c_(c), hw_(hw), nhwc_(nhwc) {
+      if (nhwc) {
+        int device = 0;
+        int sms = 0;
+        STRATA_CUDA_CHECK(cudaGetDevice(&device));
+        STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+        splits_ = kernels::global_pool_splits(n, c, hw, sms);
+      }
+      if (splits_ > 1) {
+        const std::size_t units = static_cast<std::size_t>(n) * ((c + 31) / 32);
+        partial_ = DeviceBuffer(units * splits_ * 32 * sizeof(float));
+        counters_ = DeviceBuffer(units * sizeof(unsigned));
+        STRATA_CUDA_CHECK(cudaMemset(counters_.get(), 0, counters_.bytes()));
+      }
+    }
+    [[nodiscard]] std::string describe() const override {
+      return splits_ > 1 ? "strata global_avg_pool (" + std::to_string(splits_) +
+                               " blocks per image and 32 channels)"
+                         : "strata global_avg_pool";
+    }
+    void launch(cudaStream_t s, void*, std::size_t) override {
+      kernels::global_avg_pool<T>(x_, y_, n_, c_, hw_, nhwc_, s, splits_,
+                                  partial_.as<float>(), counters_.as<unsigned>());
+    }
+
+   private:
+    const T* x_;
+    T* y_;
+    int n_, c_, hw_;
+    bool nhwc_;
+    int splits_ = 1;
+    DeviceBuffer partial_;
+    DeviceBuffer counters_;
+  };
 };
 
 /// `softmax`: softmax/log_softmax over channels, f32 arithmetic.

@@ -11,16 +11,20 @@
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/conv_transpose.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
+#include "strata/cuda/tactics/depthwise_conv.hpp"
 #include "strata/cuda/tactics/direct_conv.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/lt_matmul.hpp"
+#include "strata/cuda/tactics/pixel_conv.hpp"
 
 namespace strata::cuda {
 
 /// The tactics for precision P (stateless objects that live for the program).
 template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
+  static const tactics::DepthwiseConv<P> depthwise_conv;
+  static const tactics::PixelConv1x1<P> pixel_conv1x1;
   static const tactics::GeneratedConv<P> generated_conv;
   static const tactics::DirectConv<P> direct_conv;
   static const tactics::LtConv1x1<P> lt_conv1x1;
@@ -35,7 +39,7 @@ template <DType P>
   static const tactics::Copy<P> copy;
   static const tactics::ConvTransposeDirect<P> conv_transpose_direct;
   static const std::vector<const Tactic<P>*> list{
-      &generated_conv, &direct_conv,   &lt_conv1x1,   &cudnn_conv, &lt_dense,
+      &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv,   &lt_conv1x1,   &cudnn_conv, &lt_dense,
       &pointwise,      &pool,          &softmax,      &upsample,   &adaptive_pool,
       &channel_gate,   &copy,          &conv_transpose_direct};
   return list;
