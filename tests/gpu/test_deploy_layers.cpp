@@ -96,15 +96,15 @@ using UnetNet = std::remove_cv_t<decltype(unet_net)>;
 // MBConv-like blocks for Strata's depthwise kernel: a 1x1 expansion + SiLU (20 channels: 24 slots)
 // whose activation moves into the 3x3 depthwise conv's read; a squeeze-excite gate over a 56x56
 // map (its global pool split over blocks at small batches); a hardswish expansion into a 5x5
-// stride-2 dilation-2 depthwise conv (40 channels: a partial 32-channel chunk); a ReLU6 1x1 into
-// a 7x7 depthwise conv with the residual added; a grouped (not depthwise) conv; a final pool.
+// stride-2 depthwise conv (40 channels: a partial 32-channel chunk); a ReLU6 1x1 into a 7x7
+// dilation-2 depthwise conv with the residual added; a grouped (not depthwise) conv; a pool.
 constexpr auto depthwise_net = input<6, 56, 56>
     | conv<20, 1> | batch_norm | silu
     | conv<20, 3, ConvOpts{.padding = 1, .groups = 20}> | batch_norm | silu
     | multiply(global_avg_pool | conv<6, 1> | silu | conv<20, 1> | sigmoid)
     | conv<40, 1> | hardswish
-    | conv<40, 5, ConvOpts{.stride = 2, .padding = 4, .dilation = 2, .groups = 40}> | relu6
-    | residual(conv<40, 1> | relu6 | conv<40, 7, ConvOpts{.padding = 3, .groups = 40}>)
+    | conv<40, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 40}> | relu6
+    | residual(conv<40, 1> | relu6 | conv<40, 7, ConvOpts{.padding = 6, .dilation = 2, .groups = 40}>)
     | conv<16, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 8}>
     | global_avg_pool | flatten | dense<5>;
 using DepthwiseNet = std::remove_cv_t<decltype(depthwise_net)>;
@@ -165,7 +165,7 @@ TEST_CASE("a U-Net step: max_pool, conv, conv_transpose up, concat with the skip
   check_all_precisions<UnetNet>(kMax, kBatches, "unet step", 49);
 }
 
-TEST_CASE("depthwise convs: 3x3, 5x5 stride 2 dilation 2, 7x7 with a residual; producers' activations applied on load") {
+TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; producers' activations applied on load") {
   static_assert(!cuda::NetStorage<DepthwiseNet, DType::f16>::fused_fit().fits);
   check_all_precisions<DepthwiseNet>(kMax, kBatches, "depthwise", 49);
   for (const std::string& d : {describe<DepthwiseNet, DType::f16>(1), describe<DepthwiseNet, DType::bf16>(17)}) {

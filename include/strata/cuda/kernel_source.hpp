@@ -961,19 +961,21 @@ __global__ void conv_transpose_kernel(const T* __restrict__ x, Strides xs, const
 }
 
 /// The depthwise convolution (one filter per channel) of 16-bit NHWC storage, f32 accumulation,
-/// K×K taps at stride S (dilation and padding at run time). A block of 256 threads computes an
-/// 8×8 tile of output pixels for 32 channel slots: it stages the input patch the tile reads in
-/// shared memory once (with `in_act`, the producer's deferred activation, applied as it is
-/// loaded, so each input value is activated once however many taps read it) and the 32 channels'
-/// filters as f32; then each thread computes 8 channels of one output pixel from shared memory.
+/// K×K taps at stride S (dilation and padding at run time). A block of 256 threads computes a
+/// 16×8 tile of output pixels (rows × columns) for 32 channel slots: it stages the input patch
+/// the tile reads in shared memory once (with `in_act`, the producer's deferred activation,
+/// applied as it is loaded, so each input value is activated once however many taps read it)
+/// and the 32 channels' filters as f32; then each thread computes 8 channels of two output
+/// pixels (rows ty and ty + 8) from shared memory. At most 64 registers a thread (4 blocks an
+/// SM): the kernel is memory-bound, and the loads of other blocks hide each block's.
 /// Epilogue: bias, the residual z (or null), act; slots at or past s.k are written as 0. Grid:
 /// (image, tile row, tile column, 32-slot chunk), chunk fastest.
 template <class T, int K, int S>
-__global__ void __launch_bounds__(256) depthwise_kernel(const T* __restrict__ x,
+__global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__ x,
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
     ConvShape s, ActDesc in_act, ActDesc act, int tiles_w, int tiles_h, int chunks) {
   extern __shared__ __align__(16) unsigned char dw_smem[];
-  const int rows = 7 * S + (K - 1) * s.dh + 1;
+  const int rows = 15 * S + (K - 1) * s.dh + 1;
   const int cols = 7 * S + (K - 1) * s.dw + 1;
   float* wsm = reinterpret_cast<float*>(dw_smem);                   // [K·K][32]
   T* xsm = reinterpret_cast<T*>(dw_smem + K * K * 32 * sizeof(float));  // [rows][cols][32]
@@ -982,7 +984,7 @@ __global__ void __launch_bounds__(256) depthwise_kernel(const T* __restrict__ x,
   b /= chunks;
   const int tx0 = static_cast<int>(b % tiles_w) * 8;
   b /= tiles_w;
-  const int ty0 = static_cast<int>(b % tiles_h) * 8;
+  const int ty0 = static_cast<int>(b % tiles_h) * 16;
   const long long img = b / tiles_h;
   const int c0 = chunk * 32;
   for (int i = threadIdx.x; i < K * K * 32; i += 256) {  // filters: (channel, tap) in memory
@@ -993,73 +995,115 @@ __global__ void __launch_bounds__(256) depthwise_kernel(const T* __restrict__ x,
   }
   const int iy0 = ty0 * S - s.ph;
   const int ix0 = tx0 * S - s.pw;
-  for (int i = threadIdx.x; i < rows * cols * 4; i += 256) {
-    const int g = i & 3;
-    const int p = i >> 2;
-    const int iy = iy0 + p / cols;
-    const int ix = ix0 + p % cols;
-    const int ch = c0 + g * 8;
-    float v[8];
-    if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w && ch < s.cp) {
-      load8(x + ((img * s.h + iy) * s.w + ix) * s.cp + ch, v);
-      if (in_act.kind != Act::none) {
+  const int vectors = rows * cols * 4;
+  for (int i0 = threadIdx.x; i0 < vectors; i0 += 4 * 256) {  // 16-byte copies, 4 in flight
+    uint4 raw[4];
+    bool inside[4];
 #pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          v[j] = activate(in_act, v[j]);
-        }
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        v[j] = 0.0f;
+    for (int u = 0; u < 4; ++u) {
+      const int i = i0 + u * 256;
+      const int g = i & 3;
+      const int p = i >> 2;
+      const int iy = iy0 + p / cols;
+      const int ix = ix0 + p % cols;
+      const int ch = c0 + g * 8;
+      raw[u] = make_uint4(0u, 0u, 0u, 0u);
+      inside[u] = i < vectors && iy >= 0 && iy < s.h && ix >= 0 && ix < s.w && ch < s.cp;
+      if (inside[u]) {
+        raw[u] = *reinterpret_cast<const uint4*>(x + ((img * s.h + iy) * s.w + ix) * s.cp + ch);
       }
     }
-    store8(xsm + p * 32 + g * 8, v);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int i = i0 + u * 256;
+      if (i < vectors) {
+        if (inside[u] && in_act.kind != Act::none) {  // once per staged value; padding stays 0
+          float v[8];
+          load8(reinterpret_cast<const T*>(&raw[u]), v);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            v[j] = activate(in_act, v[j]);
+          }
+          store8(reinterpret_cast<T*>(&raw[u]), v);
+        }
+        *reinterpret_cast<uint4*>(xsm + i * 8) = raw[u];  // p·32 + g·8 = 8·i
+      }
+    }
   }
   __syncthreads();
   const int g = threadIdx.x & 3;
   const int ty = threadIdx.x >> 5;
   const int tx = (threadIdx.x >> 2) & 7;
-  const int oy = ty0 + ty;
   const int ox = tx0 + tx;
   const int ch = c0 + g * 8;
-  if (oy >= s.oh || ox >= s.ow || ch >= s.cp) {
+  if (ox >= s.ow || ch >= s.cp || ty0 + ty >= s.oh) {
     return;
   }
-  float acc[8];
+  float a0[8];
+  float a1[8];
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
-    acc[j] = 0.0f;
+    a0[j] = 0.0f;
+    a1[j] = 0.0f;
   }
-#pragma unroll
+  const int row8 = 8 * S * cols * 32;  // from output row ty to ty + 8 in the patch
+#pragma unroll 1
   for (int ky = 0; ky < K; ++ky) {
+    const T* xr = xsm + ((ty * S + ky * s.dh) * cols + tx * S) * 32 + g * 8;
+    const float* wr = wsm + ky * K * 32 + g * 8;
 #pragma unroll
     for (int kx = 0; kx < K; ++kx) {
-      float xv[8];
-      load8(xsm + ((ty * S + ky * s.dh) * cols + tx * S + kx * s.dw) * 32 + g * 8, xv);
-      const float4 w0 = *reinterpret_cast<const float4*>(wsm + (ky * K + kx) * 32 + g * 8);
-      const float4 w1 = *reinterpret_cast<const float4*>(wsm + (ky * K + kx) * 32 + g * 8 + 4);
-      acc[0] += xv[0] * w0.x;
-      acc[1] += xv[1] * w0.y;
-      acc[2] += xv[2] * w0.z;
-      acc[3] += xv[3] * w0.w;
-      acc[4] += xv[4] * w1.x;
-      acc[5] += xv[5] * w1.y;
-      acc[6] += xv[6] * w1.z;
-      acc[7] += xv[7] * w1.w;
+      const float4 w0 = *reinterpret_cast<const float4*>(wr + kx * 32);
+      const float4 w1 = *reinterpret_cast<const float4*>(wr + kx * 32 + 4);
+      const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+      const uint4 r0 = *reinterpret_cast<const uint4*>(xr + kx * s.dw * 32);
+      const uint4 r1 = *reinterpret_cast<const uint4*>(xr + kx * s.dw * 32 + row8);
+      const T* h0 = reinterpret_cast<const T*>(&r0);
+      const T* h1 = reinterpret_cast<const T*>(&r1);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        a0[j] += load(h0 + j) * wv[j];
+        a1[j] += load(h1 + j) * wv[j];
+      }
     }
   }
-  const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
-  float zv[8];
-  if (z != nullptr) {
-    load8(z + o, zv);
-  }
+  float bv[8];
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
-    float v = acc[j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
-    acc[j] = ch + j < s.k ? activate(act, v) : 0.0f;
+    bv[j] = bias != nullptr ? bias[ch + j] : 0.0f;
   }
-  store8(y + o, acc);
+#pragma unroll 1
+  for (int half = 0; half < 2; ++half) {
+    const int oy = ty0 + ty + 8 * half;
+    if (oy >= s.oh) {
+      break;
+    }
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      v[j] = (half == 0 ? a0[j] : a1[j]) + bv[j];
+    }
+    const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
+    if (z != nullptr) {
+      float zv[8];
+      load8(z + o, zv);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        v[j] += zv[j];
+      }
+    }
+    if (act.kind != Act::none) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        v[j] = activate(act, v[j]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      v[j] = ch + j < s.k ? v[j] : 0.0f;
+    }
+    store8(y + o, v);
+  }
 }
 
 /// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: one warp per
