@@ -961,13 +961,13 @@ __global__ void conv_transpose_kernel(const T* __restrict__ x, Strides xs, const
 }
 
 /// The depthwise convolution (one filter per channel) of 16-bit NHWC storage, f32 accumulation,
-/// K×K taps at stride S (dilation and padding at run time). A block of 256 threads computes a
-/// 16×8 tile of output pixels (rows × columns) for 32 channel slots: it stages the input patch
-/// the tile reads in shared memory once (with `in_act`, the producer's deferred activation,
-/// applied as it is loaded, so each input value is activated once however many taps read it)
-/// and the 32 channels' filters as f32; then each thread computes 8 channels of two output
-/// pixels (rows ty and ty + 8) from shared memory. At most 64 registers a thread (4 blocks an
-/// SM): the kernel is memory-bound, and the loads of other blocks hide each block's.
+/// K×K taps at stride S (dilation and padding at run time). A block of 256 threads computes an
+/// 8×8 tile of output pixels for 32 channel slots: it stages the input patch the tile reads in
+/// shared memory once — 16-byte copies, four in flight a thread, with `in_act` (the producer's
+/// deferred activation) applied in registers on the way, so each input value is activated once
+/// however many taps read it — and the 32 channels' filters as f32; then each thread computes 8
+/// channels of one output pixel from shared memory. At most 64 registers a thread (4 blocks an
+/// SM, no spills); the tap rows stay a loop.
 /// Epilogue: bias, the residual z (or null), act; slots at or past s.k are written as 0. Grid:
 /// (image, tile row, tile column, 32-slot chunk), chunk fastest.
 template <class T, int K, int S>
@@ -975,7 +975,7 @@ __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
     ConvShape s, ActDesc in_act, ActDesc act, int tiles_w, int tiles_h, int chunks) {
   extern __shared__ __align__(16) unsigned char dw_smem[];
-  const int rows = 15 * S + (K - 1) * s.dh + 1;
+  const int rows = 7 * S + (K - 1) * s.dh + 1;
   const int cols = 7 * S + (K - 1) * s.dw + 1;
   float* wsm = reinterpret_cast<float*>(dw_smem);                   // [K·K][32]
   T* xsm = reinterpret_cast<T*>(dw_smem + K * K * 32 * sizeof(float));  // [rows][cols][32]
@@ -984,7 +984,7 @@ __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__
   b /= chunks;
   const int tx0 = static_cast<int>(b % tiles_w) * 8;
   b /= tiles_w;
-  const int ty0 = static_cast<int>(b % tiles_h) * 16;
+  const int ty0 = static_cast<int>(b % tiles_h) * 8;
   const long long img = b / tiles_h;
   const int c0 = chunk * 32;
   for (int i = threadIdx.x; i < K * K * 32; i += 256) {  // filters: (channel, tap) in memory
@@ -1039,14 +1039,11 @@ __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__
   if (ox >= s.ow || ch >= s.cp || ty0 + ty >= s.oh) {
     return;
   }
-  float a0[8];
-  float a1[8];
+  float acc[8];
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
-    a0[j] = 0.0f;
-    a1[j] = 0.0f;
+    acc[j] = 0.0f;
   }
-  const int row8 = 8 * S * cols * 32;  // from output row ty to ty + 8 in the patch
 #pragma unroll 1
   for (int ky = 0; ky < K; ++ky) {
     const T* xr = xsm + ((ty * S + ky * s.dh) * cols + tx * S) * 32 + g * 8;
@@ -1056,54 +1053,26 @@ __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__
       const float4 w0 = *reinterpret_cast<const float4*>(wr + kx * 32);
       const float4 w1 = *reinterpret_cast<const float4*>(wr + kx * 32 + 4);
       const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
-      const uint4 r0 = *reinterpret_cast<const uint4*>(xr + kx * s.dw * 32);
-      const uint4 r1 = *reinterpret_cast<const uint4*>(xr + kx * s.dw * 32 + row8);
-      const T* h0 = reinterpret_cast<const T*>(&r0);
-      const T* h1 = reinterpret_cast<const T*>(&r1);
+      const uint4 r = *reinterpret_cast<const uint4*>(xr + kx * s.dw * 32);
+      const T* h = reinterpret_cast<const T*>(&r);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        a0[j] += load(h0 + j) * wv[j];
-        a1[j] += load(h1 + j) * wv[j];
+        acc[j] += load(h + j) * wv[j];
       }
     }
   }
-  float bv[8];
+  const int oy = ty0 + ty;
+  const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
+  float zv[8];
+  if (z != nullptr) {
+    load8(z + o, zv);
+  }
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
-    bv[j] = bias != nullptr ? bias[ch + j] : 0.0f;
+    float v = acc[j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
+    acc[j] = ch + j < s.k ? activate(act, v) : 0.0f;
   }
-#pragma unroll 1
-  for (int half = 0; half < 2; ++half) {
-    const int oy = ty0 + ty + 8 * half;
-    if (oy >= s.oh) {
-      break;
-    }
-    float v[8];
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      v[j] = (half == 0 ? a0[j] : a1[j]) + bv[j];
-    }
-    const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
-    if (z != nullptr) {
-      float zv[8];
-      load8(z + o, zv);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        v[j] += zv[j];
-      }
-    }
-    if (act.kind != Act::none) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        v[j] = activate(act, v[j]);
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      v[j] = ch + j < s.k ? v[j] : 0.0f;
-    }
-    store8(y + o, v);
-  }
+  store8(y + o, acc);
 }
 
 /// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: one warp per

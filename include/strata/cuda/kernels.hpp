@@ -266,11 +266,11 @@ void depthwise(const T* x, const T* w, const float* bias, const T* z, T* y, Conv
                ActDesc in_act, ActDesc act, cudaStream_t stream) {
   STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
   const int tiles_w = (s.ow + 7) / 8;
-  const int tiles_h = (s.oh + 15) / 16;
+  const int tiles_h = (s.oh + 7) / 8;
   const int chunks = (s.cp + 31) / 32;
   const std::int64_t blocks = static_cast<std::int64_t>(s.n) * tiles_h * tiles_w * chunks;
   STRATA_CHECK(blocks < (std::int64_t{1} << 31), "depthwise: " << blocks << " blocks");
-  const std::size_t rows = 15 * static_cast<std::size_t>(s.sh) + (s.kh - 1) * s.dh + 1;
+  const std::size_t rows = 7 * static_cast<std::size_t>(s.sh) + (s.kh - 1) * s.dh + 1;
   const std::size_t cols = 7 * static_cast<std::size_t>(s.sw) + (s.kw - 1) * s.dw + 1;
   const std::size_t shared = static_cast<std::size_t>(s.kh) * s.kw * 32 * 4 + rows * cols * 32 * 2;
   const std::string k = std::to_string(s.kh);

@@ -136,7 +136,7 @@ struct OpDesc {
 /// or 7 taps, equal strides of 1 or 2, any padding and dilation, no fused pool, and an input
 /// patch that fits 48 KiB of shared memory (depthwise_smem_bytes).
 [[nodiscard]] constexpr std::int64_t depthwise_smem_bytes(const ConvGeom& cg) {
-  const std::int64_t rows = 15 * cg.sh + (cg.kh - 1) * cg.dh + 1;  // a 16×8 output tile's patch
+  const std::int64_t rows = 7 * cg.sh + (cg.kh - 1) * cg.dh + 1;  // an 8×8 output tile's patch
   const std::int64_t cols = 7 * cg.sw + (cg.kw - 1) * cg.dw + 1;
   return static_cast<std::int64_t>(cg.kh) * cg.kw * 32 * 4 + rows * cols * 32 * 2;
 }

@@ -1,15 +1,24 @@
 #pragma once
-/// Tactic `depthwise_conv`: Strata's depthwise convolution kernel (16-bit NHWC; storage.hpp's
-/// depthwise_runs says which convs), bias, residual and any activation fused — and the
-/// producer's activation too, when defer_activations moved it into this op's read (the one
-/// tactic that runs such an op). cuDNN's depthwise convolutions fuse at most ReLU, so MobileNet's
-/// ReLU6 and EfficientNet's SiLU cost them a second pass over the map.
+/// Tactic `depthwise_conv`: the depthwise convs of 16-bit NHWC storage (storage.hpp's
+/// depthwise_runs says which), including those whose producer's activation defer_activations
+/// moved into their read (this is the one tactic that runs such an op). Two ways:
+///  - kernel (variant fuse = 1): Strata's depthwise kernel, the producer's activation applied as
+///    the input patch is staged, bias, residual and any activation fused — one pass. It wins at
+///    small batches (a few blocks' worth of work, where cuDNN's kernels and a separate
+///    activation pass cost launches and tails);
+///  - cudnn (fuse = 2): the producer's activation applied in place (the input's only reader is
+///    this op), then cuDNN's convolution with its epilogue — what runs without the deferral.
+/// The heuristic (fuse = 0) takes the kernel up to 2^21 output values and cuDNN above; measured
+/// tuning times both.
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/cudnn_conv.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -27,13 +36,70 @@ class DepthwiseConv final : public Tactic<P> {
                                                const Libraries&) const override {
     return Claim{{std::string(name())}, rank::tailored};
   }
-  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int, std::size_t,
+                                                const Libraries&) const override {
+    return {Variant{std::string(name()), 0, 0, 1}, Variant{std::string(name()), 0, 0, 2}};
+  }
+  /// Whether the kernel (rather than cuDNN) runs `op` at `batch` when variant `v` leaves it to
+  /// the heuristic.
+  [[nodiscard]] static bool kernel_at(const OpDesc& op, const Variant& v, int batch) {
+    if (v.fuse != 0) {
+      return v.fuse == 1;
+    }
+    const ConvGeom& cg = op.conv;
+    return static_cast<std::int64_t>(batch) * cg.oh * cg.ow * cg.kp <= (std::int64_t{1} << 21);
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
-                                              const Libraries&) const override {
-    return std::make_unique<DepthwiseStep>(op, w, io, batch);
+                                              const Libraries& lib) const override {
+    if (kernel_at(op, v, batch)) {
+      return std::make_unique<DepthwiseStep>(op, w, io, batch);
+    }
+    OpDesc plain = op;
+    plain.in_act = ActDesc{};
+    static const CudnnConv<P> cudnn;
+    const auto claim = cudnn.heuristic(plain, batch, std::size_t{256} << 20, lib);
+    STRATA_CHECK(claim.has_value(), "depthwise_conv: cuDNN has no algorithm for " << op.label);
+    return std::make_unique<InPlaceThen>(op, batch, io,
+                                         cudnn.prepare(plain, claim->variant, batch, w, io, lib));
   }
 
  private:
+  /// The producer's deferred activation applied to this op's input in place (nothing when there
+  /// is none), then `conv`.
+  class InPlaceThen final : public Step {
+   public:
+    InPlaceThen(const OpDesc& op, int batch, const OpIo& io, std::unique_ptr<Step> conv)
+        : in_act_(op.in_act), x_(static_cast<T*>(const_cast<void*>(io.x))), conv_(std::move(conv)) {
+      const ConvGeom& cg = op.conv;
+      total_ = static_cast<std::int64_t>(batch) * cg.cp * cg.h * cg.w;
+      cp_ = cg.cp;
+      hw_ = cg.h * cg.w;
+      c_ = cg.c;
+    }
+    [[nodiscard]] std::size_t workspace_bytes() const override { return conv_->workspace_bytes(); }
+    void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
+      if (in_act_.kind != Act::none) {
+        kernels::pointwise<T>(x_, nullptr, x_, nullptr, nullptr, in_act_, total_, cp_, hw_, c_,
+                              true, s);
+      }
+      conv_->launch(s, ws, ws_bytes);
+    }
+    [[nodiscard]] std::string describe() const override {
+      return (in_act_.kind != Act::none ? "strata pointwise (the producer's activation, in place), then "
+                                        : "") +
+             conv_->describe();
+    }
+    [[nodiscard]] bool fell_back() const override { return conv_->fell_back(); }
+
+   private:
+    ActDesc in_act_;
+    T* x_;
+    std::unique_ptr<Step> conv_;
+    std::int64_t total_ = 0;
+    int cp_ = 0, hw_ = 0, c_ = 0;
+  };
+
   class DepthwiseStep final : public Step {
    public:
     DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch)
