@@ -7,7 +7,8 @@
 ///    small batches (a few blocks' worth of work, where cuDNN's kernels and a separate
 ///    activation pass cost launches and tails);
 ///  - cudnn (fuse = 2): the producer's activation applied in place (the input's only reader is
-///    this op), then cuDNN's convolution with its epilogue — what runs without the deferral.
+///    this op), then cuDNN's convolution with its epilogue — what runs without the deferral
+///    (where cuDNN has no algorithm — channels not a multiple of 8 — the kernel runs).
 /// The heuristic (fuse = 0) takes the kernel up to 2^21 output values and cuDNN above; measured
 /// tuning times both.
 #include <memory>
@@ -19,6 +20,7 @@
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
+#include "strata/cuda/tactics/deferred_act.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -59,47 +61,14 @@ class DepthwiseConv final : public Tactic<P> {
     plain.in_act = ActDesc{};
     static const CudnnConv<P> cudnn;
     const auto claim = cudnn.heuristic(plain, batch, std::size_t{256} << 20, lib);
-    STRATA_CHECK(claim.has_value(), "depthwise_conv: cuDNN has no algorithm for " << op.label);
-    return std::make_unique<InPlaceThen>(op, batch, io,
-                                         cudnn.prepare(plain, claim->variant, batch, w, io, lib));
+    if (!claim) {  // (channels not a multiple of 8: cuDNN has no NHWC algorithm)
+      return std::make_unique<DepthwiseStep>(op, w, io, batch);
+    }
+    return std::make_unique<InPlaceThen<P>>(op, batch, io,
+                                            cudnn.prepare(plain, claim->variant, batch, w, io, lib));
   }
 
  private:
-  /// The producer's deferred activation applied to this op's input in place (nothing when there
-  /// is none), then `conv`.
-  class InPlaceThen final : public Step {
-   public:
-    InPlaceThen(const OpDesc& op, int batch, const OpIo& io, std::unique_ptr<Step> conv)
-        : in_act_(op.in_act), x_(static_cast<T*>(const_cast<void*>(io.x))), conv_(std::move(conv)) {
-      const ConvGeom& cg = op.conv;
-      total_ = static_cast<std::int64_t>(batch) * cg.cp * cg.h * cg.w;
-      cp_ = cg.cp;
-      hw_ = cg.h * cg.w;
-      c_ = cg.c;
-    }
-    [[nodiscard]] std::size_t workspace_bytes() const override { return conv_->workspace_bytes(); }
-    void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
-      if (in_act_.kind != Act::none) {
-        kernels::pointwise<T>(x_, nullptr, x_, nullptr, nullptr, in_act_, total_, cp_, hw_, c_,
-                              true, s);
-      }
-      conv_->launch(s, ws, ws_bytes);
-    }
-    [[nodiscard]] std::string describe() const override {
-      return (in_act_.kind != Act::none ? "strata pointwise (the producer's activation, in place), then "
-                                        : "") +
-             conv_->describe();
-    }
-    [[nodiscard]] bool fell_back() const override { return conv_->fell_back(); }
-
-   private:
-    ActDesc in_act_;
-    T* x_;
-    std::unique_ptr<Step> conv_;
-    std::int64_t total_ = 0;
-    int cp_ = 0, hw_ = 0, c_ = 0;
-  };
-
   class DepthwiseStep final : public Step {
    public:
     DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch)
