@@ -7,7 +7,6 @@
 /// multiply-adds per image. At large batches a warp per output loses to a GEMM: variant fuse = 1
 /// is the kernel, fuse = 2 the deferred activation in place then cuBLASLt (lt_conv1x1), and the
 /// heuristic (fuse = 0) takes the kernel up to 2^20 multiply-adds at the batch being prepared.
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +16,7 @@
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/deferred_act.hpp"
+#include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/lt_matmul.hpp"
 
 namespace strata::cuda::tactics {
@@ -63,7 +63,7 @@ class PixelConv1x1 final : public Tactic<P> {
     const int k = cg.k;
     const int kp = cg.kp;
     const OpWeights* ww = &w;
-    return std::make_unique<PixelStep>(
+    return kernel_step(
         std::string("strata 1x1 conv of a 1x1 map (") +
             (in_act.kind != Act::none ? "the producer's activation on load, " : "") +
             "bias, act fused)",
@@ -73,19 +73,6 @@ class PixelConv1x1 final : public Tactic<P> {
                                     in_act, act, s);
         });
   }
-
- private:
-  class PixelStep final : public Step {
-   public:
-    using Launch = std::function<void(cudaStream_t)>;
-    PixelStep(std::string what, Launch l) : what_(std::move(what)), launch_(std::move(l)) {}
-    [[nodiscard]] std::string describe() const override { return what_; }
-    void launch(cudaStream_t s, void*, std::size_t) override { launch_(s); }
-
-   private:
-    std::string what_;
-    Launch launch_;
-  };
 };
 
 }  // namespace strata::cuda::tactics
