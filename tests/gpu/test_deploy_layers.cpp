@@ -109,6 +109,16 @@ constexpr auto depthwise_net = input<6, 56, 56>
     | global_avg_pool | flatten | dense<5>;
 using DepthwiseNet = std::remove_cv_t<decltype(depthwise_net)>;
 
+// A deferred activation with f(0) != 0 (hardsigmoid(0) = 0.5) into a padded depthwise conv — the
+// padding must stay 0 — and a gate whose second 1x1 is large enough at batch 400 (400·64·64
+// multiply-adds, over 2^20) to run as cuBLASLt after the first one's SiLU applied in place.
+constexpr auto deferred_net = input<8, 20, 20>
+    | conv<64, 1> | hardsigmoid
+    | conv<64, 3, ConvOpts{.padding = 1, .groups = 64}> | relu
+    | multiply(global_avg_pool | conv<64, 1> | silu | conv<64, 1> | sigmoid)
+    | conv<8, 1>;
+using DeferredNet = std::remove_cv_t<decltype(deferred_net)>;
+
 template <class Net, DType P>
 std::string describe(int batch) {
   cuda::EngineOptions opt;
@@ -199,8 +209,33 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
     CHECK(d96.find("strata pointwise (the producer's activation, in place), then cudnnConvolution") !=
           std::string::npos);
     CHECK(d96.find("strata depthwise 3x3 (the producer's activation on load") != std::string::npos);
+    const std::string d5 = describe<DepthwiseNet, DType::f16>(5);
+    INFO(d5);
+    CHECK(d5.find("then cudnn") == std::string::npos);  // batch 5: the kernel throughout
   }
   // Batch 1: the 56x56 squeeze-excite pool is split over blocks.
-  CHECK(describe<DepthwiseNet, DType::f16>(1).find("blocks per image and 32 channels") !=
+  // (the gate's 56x56 pool: 49 blocks of 64 pixels; the final 14x14 pool only 3)
+  CHECK(describe<DepthwiseNet, DType::f16>(1).find("(49 blocks per image and 32 channels)") !=
         std::string::npos);
+}
+
+TEST_CASE("deferred activations: hardsigmoid into a padded depthwise conv; the library ways at batch 400") {
+  static_assert(!cuda::NetStorage<DeferredNet, DType::f16>::fused_fit().fits);
+  const auto w = Weights<DeferredNet>::random(51);
+  const auto in = strata_test::random_floats(400 * 8 * 20 * 20, 151);
+  const auto ref = strata_test::cpu_reference<DeferredNet>(w, in, 400);
+  for (const std::vector<int>& batches : {std::vector<int>{3, 1}, std::vector<int>{400, 3}}) {
+    const int mb = batches.front();
+    strata_test::check_engine<DeferredNet, DType::f16>(w, in, ref, mb, batches, "deferred");
+    strata_test::check_engine<DeferredNet, DType::bf16>(w, in, ref, mb, batches, "deferred");
+  }
+  const std::string small = describe<DeferredNet, DType::f16>(3);
+  const std::string large = describe<DeferredNet, DType::f16>(400);
+  INFO(small);
+  INFO(large);
+  CHECK(small.find("strata depthwise 3x3 (the producer's activation on load") != std::string::npos);
+  CHECK(small.find("strata 1x1 conv of a 1x1 map (the producer's activation on load") !=
+        std::string::npos);
+  CHECK(large.find("in place), then cudnnConvolution") != std::string::npos);
+  CHECK(large.find("in place), then cublasLtMatmul") != std::string::npos);
 }

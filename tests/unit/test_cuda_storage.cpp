@@ -400,7 +400,8 @@ TEST_CASE("an EnginePool's batch shares: contiguous, as equal as possible, none 
 
 TEST_CASE("an expansion conv's ReLU6/SiLU moves into the depthwise conv that alone reads it") {
   // An inverted-residual block: 1x1 expansion + ReLU6, 3x3 depthwise + SiLU, 1x1 projection;
-  // then a 1x1 conv + SiLU whose output a depthwise conv reads, but so does a residual add.
+  // then a residual whose body is a 1x1 conv + SiLU read only by a depthwise conv (the add reads
+  // the block's input), then a 5x5 stride-2 depthwise conv on the sum.
   using Block = decltype(input<8, 224, 224> | conv<32, 1> | batch_norm | relu6 |
                          conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm | silu |
                          conv<16, 1> | batch_norm |

@@ -1077,8 +1077,9 @@ __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__
 
 /// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: one warp per
 /// output (image, channel slot), the lanes along the input slots 8 at a time (16-byte loads of
-/// the input and of the filter row), a shuffle reduction. y = act(w·in_act(x) + bias); slots at
-/// or past `k` are written as 0.
+/// the input and of the filter row), a shuffle reduction. y = act(w·in_act(x) + bias), in_act's
+/// result rounded to T as the unfused path would store it; slots at or past `k` are written as
+/// 0.
 template <class T>
 __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                      const float* __restrict__ bias, T* __restrict__ y, int n,
@@ -1098,7 +1099,13 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
         load8(w + static_cast<long long>(ch) * cp + i, wv);
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-          acc += (in_act.kind == Act::none ? xv[j] : activate(in_act, xv[j])) * wv[j];
+          float v = xv[j];
+          if (in_act.kind != Act::none) {  // as the unfused path stores it
+            T r;
+            store(&r, activate(in_act, v));
+            v = load(&r);
+          }
+          acc += v * wv[j];
         }
       }
     }

@@ -148,13 +148,13 @@ struct OpDesc {
 }
 
 /// Whether Strata's 1x1-conv-of-a-pixel kernel (kernels::pixel_conv1x1, 16-bit storage) runs
-/// conv `op`: a 1×1 conv, one group, of a 1×1 map (a squeeze-excite gate's two layers), without
-/// a residual.
+/// conv `op`: a 1×1 conv, one group, no padding, of a 1×1 map (a squeeze-excite gate's two
+/// layers), without a residual.
 [[nodiscard]] constexpr bool pixel_conv1x1_runs(const OpDesc& op) {
   const ConvGeom& cg = op.conv;
   return op.kind == OpKind::conv && !op.pool && !op.has_residual && !cg.s2d && cg.packed &&
-         cg.groups == 1 && cg.kh == 1 && cg.kw == 1 && cg.h == 1 && cg.w == 1 && cg.oh == 1 &&
-         cg.ow == 1;
+         cg.groups == 1 && cg.kh == 1 && cg.kw == 1 && cg.ph == 0 && cg.pw == 0 && cg.h == 1 &&
+         cg.w == 1 && cg.oh == 1 && cg.ow == 1;
 }
 
 /// Whether tactics that fuse only ReLU into a convolution or GEMM (cuDNN's legacy fused call,
@@ -233,7 +233,8 @@ struct FusedFit {
 /// squeeze-excite gate's first layer's activation moves into its second layer
 /// (pixel_conv1x1_runs). The values
 /// are those of the unfused path (the activation is applied to the same stored value, and its
-/// result rounded to the storage type). `uses[t]` is the number of readers of tensor t.
+/// result rounded to the storage type before use). `uses[t]` is the number of readers of
+/// tensor t.
 inline void defer_activations(NetDesc& n, const std::vector<int>& uses) {
   for (OpDesc& b : n.ops) {
     if (!(depthwise_runs(b) || pixel_conv1x1_runs(b)) || b.in_act.kind != Act::none || b.in_id < 0 ||

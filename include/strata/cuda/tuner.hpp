@@ -74,7 +74,8 @@ template <DType P>
   }
   os << ",act" << static_cast<int>(op.act.kind) << (op.has_residual ? ",add" : "");
   if (op.in_act.kind != Act::none) {
-    os << ",in_act" << static_cast<int>(op.in_act.kind);
+    os << ",in_act" << static_cast<int>(op.in_act.kind) << ":" << op.in_act.alpha << ":"
+       << op.in_act.beta;
   }
   if (op.pool) {
     const LayerDesc& d = op.pool->layer;

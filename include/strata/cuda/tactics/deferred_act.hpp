@@ -42,6 +42,7 @@ class InPlaceThen final : public Step {
            then_->describe();
   }
   [[nodiscard]] bool fell_back() const override { return then_->fell_back(); }
+  [[nodiscard]] bool library_fused() const override { return then_->library_fused(); }
 
  private:
   ActDesc in_act_;

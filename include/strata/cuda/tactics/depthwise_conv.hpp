@@ -60,7 +60,9 @@ class DepthwiseConv final : public Tactic<P> {
     OpDesc plain = op;
     plain.in_act = ActDesc{};
     static const CudnnConv<P> cudnn;
-    const auto claim = cudnn.heuristic(plain, batch, std::size_t{256} << 20, lib);
+    // cuDNN's choice within 64 MiB at this batch: the engine's workspace is sized from the
+    // steps planned at construction (max_batch among them), whose needs bound smaller batches'.
+    const auto claim = cudnn.heuristic(plain, batch, std::size_t{64} << 20, lib);
     if (!claim) {  // (channels not a multiple of 8: cuDNN has no NHWC algorithm)
       return std::make_unique<DepthwiseStep>(op, w, io, batch);
     }

@@ -144,7 +144,8 @@ class Pool final : public KernelTactic<P> {
  private:
   /// Global average pooling; at small batches (NHWC) each image's channels split over blocks
   /// along the pixels, with the step's own scratch (partial sums, and counters the kernel leaves
-  /// zeroed) made here, at preparation.
+  /// zeroed) made here, at preparation. Two launches of one step must not overlap (they would
+  /// share the scratch): every plan owns its steps and runs them on one stream.
   class GlobalPoolStep final : public Step {
    public:
     GlobalPoolStep(const T* x, T* y, int n, int c, int hw, bool nhwc)
@@ -160,7 +161,9 @@ class Pool final : public KernelTactic<P> {
         const std::size_t units = static_cast<std::size_t>(n) * ((c + 31) / 32);
         partial_ = DeviceBuffer(units * splits_ * 32 * sizeof(float));
         counters_ = DeviceBuffer(units * sizeof(unsigned));
-        STRATA_CUDA_CHECK(cudaMemset(counters_.get(), 0, counters_.bytes()));
+        // Zeroed and finished here: the engine's streams do not wait for the legacy stream.
+        STRATA_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.bytes(), nullptr));
+        STRATA_CUDA_CHECK(cudaStreamSynchronize(nullptr));
       }
     }
     [[nodiscard]] std::string describe() const override {
