@@ -415,6 +415,7 @@ TEST_CASE("an expansion conv's ReLU6/SiLU moves into the depthwise conv that alo
   const cuda::OpDesc& dw = h.ops[1];
   REQUIRE(cuda::depthwise_runs(dw));
   CHECK(expand.act.kind == Act::none);  // stored before its activation
+  CHECK(expand.act_applied_by == dw.label);  // (said by describe() and profiles)
   CHECK(dw.in_act.kind == Act::clip);   // which the depthwise conv applies as it reads
   CHECK(dw.in_act.alpha == 0.0f);
   CHECK(dw.in_act.beta == 6.0f);

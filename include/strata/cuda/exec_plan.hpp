@@ -34,6 +34,7 @@ class NvtxRange {
 struct PlannedStep {
   std::string label;
   std::unique_ptr<Step> step;
+  std::string note{};  ///< what describe() adds after the step's own description, if anything
 };
 
 /// The steps of one batch size and their graph.

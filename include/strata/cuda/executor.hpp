@@ -242,7 +242,7 @@ class Executor {
     }
     std::ostringstream os;
     for (const PlannedStep& s : it->second.steps) {
-      os << s.label << ": " << s.step->describe() << "\n";
+      os << s.label << ": " << s.step->describe() << (s.note.empty() ? "" : "; " + s.note) << "\n";
     }
     return os.str();
   }
@@ -282,7 +282,10 @@ class Executor {
             heuristic_variant<P>(op, batch, ws_limit > 0 ? ws_limit : std::size_t{1} << 30, lib);
         step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
       }
-      plan.steps.push_back({op.label, std::move(step)});
+      plan.steps.push_back(
+          {op.label, std::move(step),
+           op.act_applied_by.empty() ? std::string()
+                                     : "its activation applied by " + op.act_applied_by + " as it reads"});
     }
     if (m.net.needs_output_step) {
       plan.steps.push_back(

@@ -107,6 +107,9 @@ struct OpDesc {
   /// stores its result before the activation; see defer_activations). Only tactics that say
   /// Tactic::reads_input_act run such an op.
   ActDesc in_act{};
+  /// The label of the op that applies this op's activation as it reads this op's result (set by
+  /// defer_activations; this op's `act` is then none), or empty.
+  std::string act_applied_by;
   Shape in_shape{};           ///< the stored input (the producer's shape: flatten is a view)
   Shape out_shape{};
   int in_cp = 0;              ///< channel slots of the input
@@ -246,6 +249,7 @@ inline void defer_activations(NetDesc& n, const std::vector<int>& uses) {
           !a.writes_user_output && needs_activation_pass(a.act)) {
         b.in_act = a.act;
         a.act = ActDesc{};
+        a.act_applied_by = b.label;
         break;
       }
     }
