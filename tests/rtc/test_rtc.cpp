@@ -101,3 +101,22 @@ TEST_CASE("a compile error names the program and carries NVRTC's log") {
     CHECK(m.find("undeclared_thing") != std::string::npos);
   }
 }
+
+TEST_CASE("global average pooling splits an image's pixels over blocks only where the batch is small") {
+  // One image, 32 channels, 112x112 (an EfficientNet-B0 gate at batch 1), 132 SMs: 196 blocks of
+  // 64 pixels, no more than the pixels allow, no fewer than the ~2 blocks an SM it aims at.
+  CHECK(kernels::global_pool_splits(1, 32, 112 * 112, 132) == 196);
+  CHECK(kernels::global_pool_splits(1, 32, 56 * 56, 132) == 49);      // capped at hw / 64
+  CHECK(kernels::global_pool_splits(1, 1152, 7 * 7, 132) == 1);       // 49 pixels: no split
+  CHECK(kernels::global_pool_splits(256, 96, 56 * 56, 132) == 1);     // 768 units fill the GPU
+  CHECK(kernels::global_pool_splits(2, 64, 28 * 28, 132) == 12);      // 4 units: 264 / 4 → 66, capped at 12
+  for (int n : {1, 3, 17, 64}) {
+    for (int c : {8, 40, 1152}) {
+      for (int hw : {1, 49, 196, 3136, 12544}) {
+        const int s = kernels::global_pool_splits(n, c, hw, 132);
+        CHECK(s >= 1);
+        CHECK((s == 1 || s <= hw / 64));
+      }
+    }
+  }
+}

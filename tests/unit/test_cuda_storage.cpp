@@ -473,3 +473,31 @@ TEST_CASE("a squeeze-excite gate's first activation moves into its second layer"
   CHECK(fc2.act.kind == Act::sigmoid);
   CHECK_FALSE(cuda::pixel_conv1x1_runs(n.ops[0]));  // a 3x3 conv
 }
+
+TEST_CASE("which depthwise convs Strata's kernel takes: square 3/5/7 taps, stride 1/2, a patch within 48 KiB") {
+  auto dw = [](int k, int s, int d, int c) {
+    cuda::OpDesc op;
+    op.kind = OpKind::conv;
+    cuda::ConvGeom& g = op.conv;
+    g.c = c;
+    g.k = c;
+    g.groups = c;
+    g.kh = g.kw = k;
+    g.sh = g.sw = s;
+    g.dh = g.dw = d;
+    return op;
+  };
+  CHECK(cuda::depthwise_runs(dw(3, 1, 1, 96)));
+  CHECK(cuda::depthwise_runs(dw(5, 2, 1, 20)));   // channels not a multiple of 8 too
+  CHECK(cuda::depthwise_runs(dw(7, 2, 1, 40)));   // patch 21x21x32 halves + 49x32 floats
+  CHECK(cuda::depthwise_smem_bytes(dw(7, 2, 1, 40).conv) == 21 * 21 * 64 + 49 * 128);
+  CHECK_FALSE(cuda::depthwise_runs(dw(7, 1, 3, 40)));  // 26x26 patch: over 48 KiB
+  CHECK_FALSE(cuda::depthwise_runs(dw(4, 1, 1, 40)));  // even taps
+  CHECK_FALSE(cuda::depthwise_runs(dw(3, 3, 1, 40)));  // stride 3
+  auto mult2 = dw(3, 1, 1, 16);
+  mult2.conv.k = 32;  // two filters per channel: not depthwise in the kernel's sense
+  CHECK_FALSE(cuda::depthwise_runs(mult2));
+  auto pooled = dw(3, 1, 1, 16);
+  pooled.pool = cuda::PoolEpilogue{};
+  CHECK_FALSE(cuda::depthwise_runs(pooled));
+}
