@@ -1,7 +1,8 @@
 // Run-time compilation (strata/cuda/rtc/compiler.hpp) without a GPU: Strata's kernel source
 // compiles with NVRTC for every element type, the disk cache returns exactly what was compiled,
 // a changed program misses it, a damaged file is recompiled, and a compile error names the
-// program and carries NVRTC's log.
+// program and carries NVRTC's log. Also the host-side rules of the tactics that need CUDA's
+// headers: where global pooling splits, which tactics may run an op with a deferred activation.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -12,6 +13,7 @@
 
 #include <strata/cuda/kernels.hpp>
 #include <strata/cuda/tactics/generated_conv.hpp>
+#include <strata/cuda/tactics/registry.hpp>
 #include <strata/models/mnist_cnn.hpp>
 
 using namespace strata;
@@ -119,4 +121,30 @@ TEST_CASE("global average pooling splits an image's pixels over blocks only wher
       }
     }
   }
+}
+
+TEST_CASE("an op whose producer's activation was deferred is run only by tactics that apply it") {
+  using Block = decltype(input<8, 224, 224> | conv<32, 1> | batch_norm | relu6 |
+                         conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm | silu |
+                         multiply(global_avg_pool | conv<8, 1> | silu | conv<32, 1> | sigmoid) |
+                         conv<16, 1> | batch_norm | global_avg_pool | flatten | dense<4>);
+  const cuda::NetDesc n = cuda::NetStorage<Block, DType::f16>::describe();
+  int deferred = 0;
+  for (const cuda::OpDesc& op : n.ops) {
+    std::vector<std::string> usable;
+    for (const cuda::Tactic<DType::f16>* t : cuda::all_tactics<DType::f16>()) {
+      if (t->usable(op)) {
+        usable.emplace_back(t->name());
+        CHECK((op.in_act.kind == Act::none || t->reads_input_act()));
+      }
+    }
+    INFO(op.label);
+    CHECK_FALSE(usable.empty());  // every op can run
+    if (op.in_act.kind != Act::none) {
+      ++deferred;
+      REQUIRE(usable.size() == 1);
+      CHECK((usable[0] == "depthwise_conv" || usable[0] == "pixel_conv1x1"));
+    }
+  }
+  CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU
 }
