@@ -1,6 +1,7 @@
 #pragma once
 /// How a batch is shared among the engines of an EnginePool: contiguous shares, as equal as
 /// possible, none above one engine's maximum. Host C++ only (no CUDA), so it is tested anywhere.
+#include <cstdint>
 #include <vector>
 
 #include "strata/core/error.hpp"
@@ -20,9 +21,10 @@ struct BatchShare {
 [[nodiscard]] inline std::vector<BatchShare> split_batch(int batch, int engines, int max_batch) {
   STRATA_CHECK(engines >= 1 && max_batch >= 1,
                "split_batch: " << engines << " engines of max_batch " << max_batch);
-  STRATA_CHECK(batch >= 1 && batch <= engines * max_batch,
-               "EnginePool: batch " << batch << " is outside [1, " << engines * max_batch << "] ("
-                                    << engines << " engines of max_batch " << max_batch << ")");
+  const std::int64_t most = static_cast<std::int64_t>(engines) * max_batch;
+  STRATA_CHECK(batch >= 1 && batch <= most,
+               "EnginePool: batch " << batch << " is outside [1, " << most << "] (" << engines
+                                    << " engines of max_batch " << max_batch << ")");
   const int k = batch < engines ? batch : engines;
   std::vector<BatchShare> shares;
   int first = 0;

@@ -70,7 +70,8 @@ template <InputRange R>
   return std::span<const In>(std::ranges::data(r), std::ranges::size(r));
 }
 
-/// A batch handed to Engine::enqueue: done once its output is in the caller's buffer.
+/// A batch handed to Engine::enqueue: done once its output is in the caller's buffer. It holds
+/// the engine's I/O-slot event, so it must not be waited on after its engine is destroyed.
 class Pending {
  public:
   explicit Pending(cudaEvent_t done) : done_(done) {}
@@ -183,16 +184,23 @@ class Engine {
     auto* dst = static_cast<std::uint8_t*>(exec_->input_buffer());
     const std::size_t total = in_bytes(batch);
     constexpr std::size_t piece = std::size_t{4} << 20;
-    for (std::size_t off = 0; off < total; off += piece) {
-      const std::size_t n = std::min(piece, total - off);
-      std::memcpy(staging + off, src + off, n);
-      STRATA_CUDA_CHECK(
-          cudaMemcpyAsync(dst + off, staging + off, n, cudaMemcpyHostToDevice, s));
+    try {
+      for (std::size_t off = 0; off < total; off += piece) {
+        const std::size_t n = std::min(piece, total - off);
+        std::memcpy(staging + off, src + off, n);
+        STRATA_CUDA_CHECK(
+            cudaMemcpyAsync(dst + off, staging + off, n, cudaMemcpyHostToDevice, s));
+      }
+      plan.graph.launch(s);
+      STRATA_CUDA_CHECK(cudaMemcpyAsync(exec_->pinned_output(), output_buffer(),
+                                        out_bytes(batch), cudaMemcpyDeviceToHost, s));
+      STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
+    } catch (...) {
+      // Copies already queued may still read the staging buffer: the next call must not write
+      // it before they finish.
+      (void)cudaStreamSynchronize(s);
+      throw;
     }
-    plan.graph.launch(s);
-    STRATA_CUDA_CHECK(cudaMemcpyAsync(exec_->pinned_output(), output_buffer(), out_bytes(batch),
-                                      cudaMemcpyDeviceToHost, s));
-    STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
     std::memcpy(out.data(), exec_->pinned_output(), out_bytes(batch));
   }
 

@@ -12,7 +12,9 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <span>
 #include <thread>
@@ -94,7 +96,13 @@ class EnginePool {
 
   [[nodiscard]] int size() const { return static_cast<int>(engines_.size()); }
   /// The largest batch infer() takes: every engine's maximum together.
-  [[nodiscard]] int max_batch() const { return size() * max_batch_; }
+  [[nodiscard]] int max_batch() const {
+    const std::int64_t m = static_cast<std::int64_t>(size()) * max_batch_;
+    STRATA_CHECK(m <= std::numeric_limits<int>::max(),
+                 "cuda::EnginePool: " << size() << " engines of max_batch " << max_batch_
+                                      << " exceed an int batch");
+    return static_cast<int>(m);
+  }
   [[nodiscard]] int device(int i) const { return engines_.at(static_cast<std::size_t>(i)).device; }
   /// Engine `i` (make device(i) current before calling it: DeviceGuard).
   [[nodiscard]] EngineType& engine(int i) { return *engines_.at(static_cast<std::size_t>(i)).engine; }
@@ -130,18 +138,27 @@ class EnginePool {
     }
     std::vector<std::exception_ptr> errors(shares.size());
     std::vector<std::thread> threads;
-    for (std::size_t i = 0; i < shares.size(); ++i) {
-      threads.emplace_back([&, i] {
-        try {
-          run(i);
-        } catch (...) {
-          errors[i] = std::current_exception();
-        }
-      });
+    threads.reserve(shares.size());
+    auto join_all = [&threads] {
+      for (std::thread& t : threads) {
+        t.join();
+      }
+    };
+    try {
+      for (std::size_t i = 0; i < shares.size(); ++i) {
+        threads.emplace_back([&, i] {
+          try {
+            run(i);
+          } catch (...) {
+            errors[i] = std::current_exception();
+          }
+        });
+      }
+    } catch (...) {  // a thread that could not start: the started ones finish first
+      join_all();
+      throw;
     }
-    for (std::thread& t : threads) {
-      t.join();
-    }
+    join_all();
     for (const std::exception_ptr& e : errors) {
       if (e) {
         std::rethrow_exception(e);
@@ -153,10 +170,12 @@ class EnginePool {
   /// the next engine in turn and returns at once.
   template <InputRange R>
   [[nodiscard]] Pending enqueue(const R& input, std::span<float> out, int batch) {
+    STRATA_CHECK(!engines_.empty(), "cuda::EnginePool::enqueue: the pool is empty (moved from)");
     Member& m = engines_[next_];
-    next_ = (next_ + 1) % engines_.size();
     const DeviceGuard guard(m.device);
-    return m.engine->enqueue(input, out, batch);
+    Pending p = m.engine->enqueue(input, out, batch);
+    next_ = (next_ + 1) % engines_.size();  // a refused batch does not use up a turn
+    return p;
   }
 
   /// Waits for every engine's enqueued work.

@@ -122,7 +122,7 @@ class Executor {
     batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
     std::size_t ws = 0;
     for (int b : batches) {
-      ExecPlan p = make_plan(b, 0, 0);
+      ExecPlan p = make_plan(b, 0, any_workspace);
       ws = std::max(ws, p.workspace_bytes());
       plans_.emplace(std::pair{b, 0}, std::move(p));
     }
@@ -249,8 +249,10 @@ class Executor {
 
  private:
   /// The steps of `batch` on I/O slot `slot`. Each op runs its chosen variant; where that
-  /// variant cannot run at this batch (or needs more than `ws_limit` workspace bytes, 0 = any),
+  /// variant cannot run at this batch (or needs more than `ws_limit` workspace bytes; the
+  /// context's workspace once it exists, possibly 0; any_workspace while it is being sized),
   /// the heuristic choice at this batch within the limit does.
+  static constexpr std::size_t any_workspace = static_cast<std::size_t>(-1);
   [[nodiscard]] ExecPlan make_plan(int batch, int slot, std::size_t ws_limit) const {
     const Model<P>& m = *model_;
     const Libraries lib = libraries();
@@ -277,9 +279,9 @@ class Executor {
           step.reset();
         }
       }
-      if (!step || (ws_limit > 0 && step->workspace_bytes() > ws_limit)) {
-        const Variant h =
-            heuristic_variant<P>(op, batch, ws_limit > 0 ? ws_limit : std::size_t{1} << 30, lib);
+      if (!step || (ws_limit != any_workspace && step->workspace_bytes() > ws_limit)) {
+        const Variant h = heuristic_variant<P>(
+            op, batch, ws_limit != any_workspace ? ws_limit : std::size_t{1} << 30, lib);
         step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
       }
       plan.steps.push_back(
