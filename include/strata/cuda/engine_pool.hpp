@@ -70,11 +70,16 @@ class EnginePool {
         devices.push_back(d);
       }
     }
-    for (int d : devices) {
-      STRATA_CHECK(d >= 0 && d < count, "cuda::EnginePool: device " << d << " does not exist ("
-                                                                    << count << " visible)");
-      const DeviceGuard guard(d);
-      engines_.push_back({d, std::make_unique<EngineType>(weights, options)});
+    try {
+      for (int d : devices) {
+        STRATA_CHECK(d >= 0 && d < count, "cuda::EnginePool: device " << d << " does not exist ("
+                                                                      << count << " visible)");
+        const DeviceGuard guard(d);
+        engines_.push_back({d, std::make_unique<EngineType>(weights, options)});
+      }
+    } catch (...) {
+      release();  // the engines built so far, each with its own device current
+      throw;
     }
   }
   EnginePool(EnginePool&&) noexcept = default;
@@ -82,17 +87,7 @@ class EnginePool {
   EnginePool(const EnginePool&) = delete;
   EnginePool& operator=(const EnginePool&) = delete;
   /// Each engine is destroyed with its own device current.
-  ~EnginePool() {
-    for (Member& m : engines_) {
-      if (m.engine) {
-        int previous = 0;
-        if (cudaGetDevice(&previous) == cudaSuccess && cudaSetDevice(m.device) == cudaSuccess) {
-          m.engine.reset();
-          (void)cudaSetDevice(previous);
-        }
-      }
-    }
-  }
+  ~EnginePool() { release(); }
 
   [[nodiscard]] int size() const { return static_cast<int>(engines_.size()); }
   /// The largest batch infer() takes: every engine's maximum together.
@@ -191,6 +186,25 @@ class EnginePool {
     int device = 0;
     std::unique_ptr<EngineType> engine;
   };
+  /// Destroys every engine with its device current (an engine whose device cannot be made
+  /// current is left to leak rather than freed on another device).
+  void release() noexcept {
+    int previous = 0;
+    const bool restore = cudaGetDevice(&previous) == cudaSuccess;
+    for (Member& m : engines_) {
+      if (m.engine) {
+        if (cudaSetDevice(m.device) == cudaSuccess) {
+          m.engine.reset();
+        } else {
+          (void)m.engine.release();
+        }
+      }
+    }
+    if (restore) {
+      (void)cudaSetDevice(previous);
+    }
+  }
+
   int max_batch_ = 1;
   std::size_t next_ = 0;
   std::vector<Member> engines_;
