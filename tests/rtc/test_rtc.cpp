@@ -123,27 +123,38 @@ TEST_CASE("global average pooling splits an image's pixels over blocks only wher
   }
 }
 
-TEST_CASE("an op whose producer's activation was deferred is run only by tactics that apply it") {
+TEST_CASE("an op whose producer's activation was deferred: Strata's kernel applies it at small batches, the library after it in place at large ones") {
   using Block = decltype(input<8, 224, 224> | conv<32, 1> | batch_norm | relu6 |
                          conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm | silu |
                          multiply(global_avg_pool | conv<8, 1> | silu | conv<32, 1> | sigmoid) |
                          conv<16, 1> | batch_norm | global_avg_pool | flatten | dense<4>);
   const cuda::NetDesc n = cuda::NetStorage<Block, DType::f16>::describe();
+  const cuda::Libraries none{};  // (these two tactics' claims need no library handle)
   int deferred = 0;
   for (const cuda::OpDesc& op : n.ops) {
-    std::vector<std::string> usable;
+    std::vector<std::string> applies;  // applicable tactics that apply in_act themselves
+    int applicable = 0;
     for (const cuda::Tactic<DType::f16>* t : cuda::all_tactics<DType::f16>()) {
-      if (t->usable(op)) {
-        usable.emplace_back(t->name());
-        CHECK((op.in_act.kind == Act::none || t->reads_input_act()));
+      if (t->applicable(op)) {
+        ++applicable;
+        if (t->reads_input_act()) {
+          applies.emplace_back(t->name());
+          const auto small = t->heuristic(op, 1, 0, none);
+          const auto large = t->heuristic(op, 1 << 16, 0, none);
+          REQUIRE(small.has_value());
+          REQUIRE(large.has_value());
+          CHECK(small->rank == cuda::rank::tailored);  // ahead of cuDNN and cuBLASLt
+          CHECK(large->rank == cuda::rank::fallback);  // behind them
+        }
       }
     }
     INFO(op.label);
-    CHECK_FALSE(usable.empty());  // every op can run
+    CHECK(applicable > 0);  // every op can run
     if (op.in_act.kind != Act::none) {
       ++deferred;
-      REQUIRE(usable.size() == 1);
-      CHECK((usable[0] == "depthwise_conv" || usable[0] == "pixel_conv1x1"));
+      REQUIRE(applies.size() == 1);
+      CHECK((applies[0] == "depthwise_conv" || applies[0] == "pixel_conv1x1"));
+      CHECK(applicable > 1);  // a library tactic too (prepare_step applies in_act in place first)
     }
   }
   CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU

@@ -104,8 +104,8 @@ struct OpDesc {
   LayerDesc layer{};
   ActDesc act{};
   /// The activation of this op's producer, applied as this op reads its input (the producer
-  /// stores its result before the activation; see defer_activations). Only tactics that say
-  /// Tactic::reads_input_act run such an op.
+  /// stores its result before the activation; see defer_activations): by the tactic itself
+  /// (Tactic::reads_input_act), else in place just before it (prepare_step).
   ActDesc in_act{};
   /// The label of the op that applies this op's activation as it reads this op's result (set by
   /// defer_activations; this op's `act` is then none), or empty.

@@ -96,14 +96,11 @@ class Tactic {
   virtual ~Tactic() = default;
   /// A short, stable name ("cudnn_conv"), stored in the tuning cache and shown by describe().
   [[nodiscard]] virtual std::string_view name() const = 0;
-  /// Whether this tactic can run `op` at all (kind, geometry, precision). Callers ask usable().
+  /// Whether this tactic can run `op` at all (kind, geometry, precision).
   [[nodiscard]] virtual bool applicable(const OpDesc& op) const = 0;
-  /// Whether this tactic's steps apply OpDesc::in_act to the input as they read it.
+  /// Whether this tactic's steps apply OpDesc::in_act (the producer's deferred activation) to
+  /// the input as they read it. Otherwise prepare_step (registry.hpp) applies it in place first.
   [[nodiscard]] virtual bool reads_input_act() const { return false; }
-  /// applicable(), and able to apply the deferred activation of `op`'s producer if it has one.
-  [[nodiscard]] bool usable(const OpDesc& op) const {
-    return applicable(op) && (op.in_act.kind == Act::none || reads_input_act());
-  }
   /// Whether variant `v`'s steps run a conv's fused pool (OpDesc::pool) themselves, writing
   /// only the pooled map (OpIo::pooled). Otherwise prepare_step (registry.hpp) follows the conv
   /// with Strata's pool kernel over the unpooled map's arena slot.

@@ -33,7 +33,7 @@ template <DType P>
   std::optional<Claim> best;
   std::string tried;
   for (const Tactic<P>* t : all_tactics<P>()) {
-    if (!t->usable(op)) {
+    if (!t->applicable(op)) {
       continue;
     }
     tried += tried.empty() ? "" : ", ";
@@ -131,7 +131,7 @@ template <DType P, class Exec>
     const LayerScope scope(op.label);
     const std::string key = tuning_key(op, mb, P, weights.gpu(), lib.tf32);
     if (auto c = cache.find(key)) {
-      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->usable(op)) {
+      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->applicable(op)) {
         chosen.push_back(*c);
         stats.convs_from_cache += op.kind == OpKind::conv;
         continue;
@@ -145,7 +145,7 @@ template <DType P, class Exec>
     }
     std::vector<std::pair<const Tactic<P>*, Variant>> candidates;
     for (const Tactic<P>* t : all_tactics<P>()) {
-      if (t->usable(op)) {
+      if (t->applicable(op)) {
         for (Variant& v : t->candidates(op, mb, find_ws.bytes(), lib)) {
           candidates.emplace_back(t, std::move(v));
         }

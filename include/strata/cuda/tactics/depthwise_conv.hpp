@@ -1,26 +1,17 @@
 #pragma once
-/// Tactic `depthwise_conv`: the depthwise convs of 16-bit NHWC storage (storage.hpp's
-/// depthwise_runs says which), including those whose producer's activation defer_activations
-/// moved into their read (this is the one tactic that runs such an op). Two ways:
-///  - kernel (variant fuse = 1): Strata's depthwise kernel, the producer's activation applied as
-///    the input patch is staged, bias, residual and any activation fused — one pass. It wins at
-///    small batches (a few blocks' worth of work, where cuDNN's kernels and a separate
-///    activation pass cost launches and tails);
-///  - cudnn (fuse = 2): the producer's activation applied in place (the input's only reader is
-///    this op), then cuDNN's convolution with its epilogue — what runs without the deferral
-///    (where cuDNN has no algorithm — channels not a multiple of 8 — the kernel runs).
-/// The heuristic (fuse = 0) takes the kernel up to 2^21 output values and cuDNN above; measured
-/// tuning times both.
+/// Tactic `depthwise_conv`: Strata's depthwise kernel for 16-bit NHWC storage (storage.hpp's
+/// depthwise_runs says which convs): the producer's deferred activation (defer_activations)
+/// applied as the input patch is staged, bias, residual and any activation fused — one pass.
+/// Claimed up to 2^21 output values (a few blocks' worth of work, where cuDNN's kernels and a
+/// separate activation pass cost launches and tails); above that cuDNN claims the op, after
+/// prepare_step applies the deferred activation in place (the kernel measured 2-3x slower than
+/// cuDNN at batch 256). Measured tuning times it against cuDNN.
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/tactic.hpp"
-#include "strata/cuda/tactics/cudnn_conv.hpp"
-#include "strata/cuda/tactics/deferred_act.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -34,40 +25,17 @@ class DepthwiseConv final : public Tactic<P> {
     return P != DType::f32 && depthwise_runs(op);
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
-    return Claim{{std::string(name())}, rank::tailored};
-  }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int, std::size_t,
-                                                const Libraries&) const override {
-    return {Variant{std::string(name()), 0, 0, 1}, Variant{std::string(name()), 0, 0, 2}};
-  }
-  /// Whether the kernel (rather than cuDNN) runs `op` at `batch` when variant `v` leaves it to
-  /// the heuristic.
-  [[nodiscard]] static bool kernel_at(const OpDesc& op, const Variant& v, int batch) {
-    if (v.fuse != 0) {
-      return v.fuse == 1;
-    }
     const ConvGeom& cg = op.conv;
-    return static_cast<std::int64_t>(batch) * cg.oh * cg.ow * cg.kp <= (std::int64_t{1} << 21);
+    const bool small =
+        static_cast<std::int64_t>(batch) * cg.oh * cg.ow * cg.kp <= (std::int64_t{1} << 21);
+    return Claim{{std::string(name())}, small ? rank::tailored : rank::fallback};
   }
-  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
                                               const OpWeights& w, const OpIo& io,
-                                              const Libraries& lib) const override {
-    if (kernel_at(op, v, batch)) {
-      return std::make_unique<DepthwiseStep>(op, w, io, batch);
-    }
-    OpDesc plain = op;
-    plain.in_act = ActDesc{};
-    static const CudnnConv<P> cudnn;
-    // cuDNN's choice within 64 MiB at this batch: the engine's workspace is sized from the
-    // steps planned at construction (max_batch among them), whose needs bound smaller batches'.
-    const auto claim = cudnn.heuristic(plain, batch, std::size_t{64} << 20, lib);
-    if (!claim) {  // (channels not a multiple of 8: cuDNN has no NHWC algorithm)
-      return std::make_unique<DepthwiseStep>(op, w, io, batch);
-    }
-    return std::make_unique<InPlaceThen<P>>(op, batch, io,
-                                            cudnn.prepare(plain, claim->variant, batch, w, io, lib));
+                                              const Libraries&) const override {
+    return std::make_unique<DepthwiseStep>(op, w, io, batch);
   }
 
  private:

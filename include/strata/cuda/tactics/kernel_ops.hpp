@@ -77,6 +77,24 @@ template <DType P>
                      });
 }
 
+/// The producer's deferred activation (OpDesc::in_act) applied to `op`'s input in place — the
+/// input's only reader is `op` (defer_activations) — for a tactic that does not apply it itself.
+template <DType P>
+[[nodiscard]] std::unique_ptr<Step> deferred_act_step(const OpDesc& op, int batch, const OpIo& io) {
+  using T = storage_t<P>;
+  T* x = static_cast<T*>(const_cast<void*>(io.x));
+  const ActDesc act = op.in_act;
+  const Shape is = op.in_shape;
+  const int cp = op.in_cp;
+  const std::int64_t total = static_cast<std::int64_t>(batch) * cp * is.h * is.w;
+  const bool nhwc = storage_layout(P) == Layout::nhwc;
+  return kernel_step("strata pointwise (the producer's activation, in place)",
+                     [=](cudaStream_t s) {
+                       kernels::pointwise<T>(x, nullptr, x, nullptr, nullptr, act, total, cp,
+                                             is.h * is.w, is.c, nhwc, s);
+                     });
+}
+
 /// The shared shape of the single-kernel tactics: the one way to run their ops.
 template <DType P>
 class KernelTactic : public Tactic<P> {

@@ -4,20 +4,16 @@
 /// bias and any activation fused, and the producer's activation applied on load when
 /// defer_activations moved it here. A GEMM library spends a launch on the product and, for
 /// SiLU or a sigmoid, a second one on the activation; these layers are a few thousand
-/// multiply-adds per image. At large batches a warp per output loses to a GEMM: variant fuse = 1
-/// is the kernel, fuse = 2 the deferred activation in place then cuBLASLt (lt_conv1x1), and the
-/// heuristic (fuse = 0) takes the kernel up to 2^20 multiply-adds at the batch being prepared.
+/// multiply-adds per image. Claimed up to 2^20 multiply-adds: at large batches a warp per output
+/// loses to a GEMM (5x at batch 256), so cuBLASLt claims the op, after prepare_step applies the
+/// deferred activation in place.
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/tactic.hpp"
-#include "strata/cuda/tactics/deferred_act.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
-#include "strata/cuda/tactics/lt_matmul.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -31,29 +27,15 @@ class PixelConv1x1 final : public Tactic<P> {
     return P != DType::f32 && pixel_conv1x1_runs(op);
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
-  /// Claimed where the kernel would run at `batch` (a deferred activation makes this the only
-  /// usable tactic whatever the claim).
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
-    return Claim{{std::string(name())}, small(op, batch) ? rank::tailored : rank::fallback};
+    const bool small =
+        static_cast<std::int64_t>(batch) * op.conv.kp * op.conv.cp <= (std::int64_t{1} << 20);
+    return Claim{{std::string(name())}, small ? rank::tailored : rank::fallback};
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int, std::size_t,
-                                                const Libraries&) const override {
-    return {Variant{std::string(name()), 0, 0, 1}, Variant{std::string(name()), 0, 0, 2}};
-  }
-  [[nodiscard]] static bool small(const OpDesc& op, int batch) {
-    return static_cast<std::int64_t>(batch) * op.conv.kp * op.conv.cp <= (std::int64_t{1} << 20);
-  }
-  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
                                               const OpWeights& w, const OpIo& io,
-                                              const Libraries& lib) const override {
-    if (v.fuse == 2 || (v.fuse == 0 && !small(op, batch))) {
-      OpDesc plain = op;
-      plain.in_act = ActDesc{};
-      static const LtConv1x1<P> lt;
-      return std::make_unique<InPlaceThen<P>>(
-          op, batch, io, lt.prepare(plain, Variant{std::string(lt.name())}, batch, w, io, lib));
-    }
+                                              const Libraries&) const override {
     const ConvGeom& cg = op.conv;
     const T* x = static_cast<const T*>(io.x);
     T* y = static_cast<T*>(io.y);

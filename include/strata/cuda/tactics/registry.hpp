@@ -84,7 +84,9 @@ class StepSequence final : public Step {
   std::vector<std::unique_ptr<Step>> parts_;
 };
 
-/// `op` prepared with tactic `t` (variant `v`) at `batch` — and, for a conv with a fused pool
+/// `op` prepared with tactic `t` (variant `v`) at `batch` — preceded, for an op whose producer's
+/// activation was deferred into its read (OpDesc::in_act) by a tactic that does not apply it, by
+/// that activation applied in place; and, for a conv with a fused pool
 /// that the variant does not run itself, followed by Strata's pool kernel from the unpooled map's arena
 /// slot (io.y) to the pooled map (io.pooled). Every caller prepares ops through this, so a
 /// tactic's timing always covers the whole op.
@@ -97,6 +99,14 @@ template <DType P>
 [[nodiscard]] std::unique_ptr<Step> prepare_step(const Tactic<P>& t, const OpDesc& op,
                                                  const Variant& v, int batch, const OpWeights& w,
                                                  const OpIo& io, const Libraries& lib) {
+  if (op.in_act.kind != Act::none && !t.reads_input_act()) {
+    OpDesc plain = op;
+    plain.in_act = ActDesc{};
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(tactics::deferred_act_step<P>(op, batch, io));
+    parts.push_back(prepare_step(t, plain, v, batch, w, io, lib));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
   if (op.slice && !t.writes_slice(op)) {
     OpDesc dense = op;
     dense.slice.reset();
