@@ -74,8 +74,8 @@ if [ "$SANITIZE" = 1 ]; then
   compute-sanitizer --tool memcheck --error-exitcode 3 \
     "$BUILD/tests/gpu/strata_gpu_tests" "${FILTER[@]}" || STATUS=1
   # Shared-memory races in Strata's kernels that stage data per block (generated convs, the
-  # pooled direct conv, global pooling of the squeeze-excite gates and pools).
-  RACE=(--test-case=*generated*,*pooled epilogue*,*max/avg pools*,*squeeze_excite*)
+  # pooled direct conv, global pooling of the squeeze-excite gates and pools, the depthwise kernel).
+  RACE=(--test-case=*generated*,*pooled epilogue*,*max/avg pools*,*squeeze_excite*,*depthwise*,*deferred*)
   echo "gpu_tests.sh: compute-sanitizer --tool racecheck on strata_gpu_tests ${RACE[*]}"
   compute-sanitizer --tool racecheck --error-exitcode 3 \
     "$BUILD/tests/gpu/strata_gpu_tests" "${RACE[@]}" || STATUS=1

@@ -192,6 +192,7 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
   }
   // The gate's two layers: one kernel each, the first one's SiLU applied by the second.
   const std::string d1 = describe<DepthwiseNet, DType::f16>(1);
+  INFO(d1);
   CHECK(d1.find("strata 1x1 conv of a 1x1 map (the producer's activation on load, bias, act fused)") !=
         std::string::npos);
   // At batch 96 the 40-channel depthwise convs (96·28·28·40 outputs, over 2^21) run as cuDNN

@@ -14,6 +14,7 @@
 #include <strata/cuda/kernels.hpp>
 #include <strata/cuda/tactics/generated_conv.hpp>
 #include <strata/cuda/tactics/registry.hpp>
+#include <strata/cuda/tuner.hpp>
 #include <strata/models/mnist_cnn.hpp>
 
 using namespace strata;
@@ -126,7 +127,7 @@ TEST_CASE("global average pooling splits an image's pixels over blocks only wher
 TEST_CASE("an op whose producer's activation was deferred: Strata's kernel applies it at small batches, the library after it in place at large ones") {
   using Block = decltype(input<8, 224, 224> | conv<32, 1> | batch_norm | relu6 |
                          conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm | silu |
-                         multiply(global_avg_pool | conv<8, 1> | silu | conv<32, 1> | sigmoid) |
+                         multiply(global_avg_pool | conv<6, 1> | silu | conv<32, 1> | sigmoid) |
                          conv<16, 1> | batch_norm | global_avg_pool | flatten | dense<4>);
   const cuda::NetDesc n = cuda::NetStorage<Block, DType::f16>::describe();
   const cuda::Libraries none{};  // (these two tactics' claims need no library handle)
@@ -134,9 +135,19 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernel appli
   for (const cuda::OpDesc& op : n.ops) {
     std::vector<std::string> applies;  // applicable tactics that apply in_act themselves
     int applicable = 0;
+    std::string first;  // the heuristic's winner at batch 1 among the tactics that need no library
+    int first_rank = 1 << 30;
     for (const cuda::Tactic<DType::f16>* t : cuda::all_tactics<DType::f16>()) {
       if (t->applicable(op)) {
         ++applicable;
+        if (t->name() != "cudnn_conv") {  // (cuDNN's claim asks cuDNN)
+          if (const auto c = t->heuristic(op, 1, 0, none)) {
+            if (const int r = cuda::claim_rank(*t, op, *c); r < first_rank) {
+              first_rank = r;
+              first = t->name();
+            }
+          }
+        }
         if (t->reads_input_act()) {
           applies.emplace_back(t->name());
           const auto small = t->heuristic(op, 1, 0, none);
@@ -155,6 +166,9 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernel appli
       REQUIRE(applies.size() == 1);
       CHECK((applies[0] == "depthwise_conv" || applies[0] == "pixel_conv1x1"));
       CHECK(applicable > 1);  // a library tactic too (prepare_step applies in_act in place first)
+      // At batch 1 the kernel that reads the activation wins, also over a tailored kernel that
+      // would need it in a pass of its own (the gate's 6-channel second 1x1 fits generated_conv).
+      CHECK(first == applies[0]);
     }
   }
   CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU

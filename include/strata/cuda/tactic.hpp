@@ -68,6 +68,10 @@ inline constexpr int tailored = 5;   ///< a Strata kernel that suits exactly thi
 inline constexpr int special = 10;   ///< a tactic made for this kind of op's shape
 inline constexpr int library = 50;   ///< a library's own heuristic pick
 inline constexpr int fallback = 90;  ///< when nothing else can run it
+/// Added to a claim on an op whose producer's activation was deferred to it (OpDesc::in_act) by a
+/// tactic that does not apply it on load (Tactic::reads_input_act): prepare_step then runs the
+/// activation as a pass of its own first, so a tailored kernel that reads it wins the tie.
+inline constexpr int extra_pass = 5;
 }  // namespace rank
 
 /// One op prepared for one batch size: descriptors made, plans chosen. `launch` enqueues it.

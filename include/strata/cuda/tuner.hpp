@@ -24,9 +24,16 @@
 
 namespace strata::cuda {
 
+/// The rank `claim` of tactic `t` competes with for `op`: its own, plus rank::extra_pass when `op`
+/// has a deferred activation that `t` leaves to a pass of its own.
+template <DType P>
+[[nodiscard]] int claim_rank(const Tactic<P>& t, const OpDesc& op, const Claim& claim) {
+  return claim.rank + (op.in_act.kind != Act::none && !t.reads_input_act() ? rank::extra_pass : 0);
+}
+
 /// The heuristic choice for `op` at `batch` within `ws_limit` workspace bytes: the claim of
-/// lowest rank among the applicable tactics (ties: registry order). Throws when no tactic
-/// claims the op.
+/// lowest rank (claim_rank) among the applicable tactics (ties: registry order). Throws when no
+/// tactic claims the op.
 template <DType P>
 [[nodiscard]] Variant heuristic_variant(const OpDesc& op, int batch, std::size_t ws_limit,
                                         const Libraries& lib) {
@@ -38,8 +45,11 @@ template <DType P>
     }
     tried += tried.empty() ? "" : ", ";
     tried += t->name();
-    if (auto c = t->heuristic(op, batch, ws_limit, lib); c && (!best || c->rank < best->rank)) {
-      best = std::move(c);
+    if (auto c = t->heuristic(op, batch, ws_limit, lib)) {
+      c->rank = claim_rank(*t, op, *c);
+      if (!best || c->rank < best->rank) {
+        best = std::move(c);
+      }
     }
   }
   STRATA_CHECK(best.has_value(), "cuda::Engine: no tactic can run layer '"
