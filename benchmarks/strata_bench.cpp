@@ -25,6 +25,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iomanip>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -518,6 +519,18 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
                        {"gb_per_s", l.gbs}, {"roofline_fraction", l.roofline}});
     }
     j["profile"] = steps;
+    // The fused-network kernel's phases, timed inside the kernel.
+    if (const auto phases = engine.fused_phases(batch); !phases.empty()) {
+      std::cout << "Inside the fused kernel (SM clock of one thread as image 0 enters each phase;"
+                   " a phase includes the wait at the barrier after it):\n";
+      Json ph = Json::array();
+      for (const auto& [name, us] : phases) {
+        std::cout << "  " << std::left << std::setw(44) << name << std::right << std::fixed
+                  << std::setprecision(2) << std::setw(9) << us << " us\n";
+        ph.push_back({{"phase", name}, {"us", us}});
+      }
+      j["fused_phases"] = ph;
+    }
   }
   emit(a, j);
   return nonfinite == 0 ? 0 : 1;

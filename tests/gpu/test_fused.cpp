@@ -38,7 +38,19 @@ constexpr auto awkward_net = input<3, 13, 11> | conv<6, 3, ConvOpts{.padding = 1
     | flatten | dense<9> | elu<1.0f> | dense<5> | log_softmax;
 using AwkwardNet = std::remove_cv_t<decltype(awkward_net)>;
 
+// Tensor-core convs (16-bit, channels in multiples of 16): with a 2x2 max pool, with a residual,
+// with a ceil-mode average pool that does not count padding; a 7x7 pool window (49 positions, a
+// phase of its own); a first conv that reads the caller's input itself (3 channels, stride 2).
+constexpr auto mma_net = input<3, 33, 31> | conv<16, 3, ConvOpts{.stride = 2, .padding = 1}>
+    | batch_norm | relu | conv<32, 3, ConvOpts{.padding = 1}> | silu | max_pool<2>
+    | residual<relu>(conv<32, 3, ConvOpts{.padding = 1}> | batch_norm)
+    | conv<24, 1> | avg_pool<2, PoolOpts{.ceil_mode = true, .count_include_pad = false}>
+    | conv<16, 1> | relu | max_pool<7, PoolOpts{.stride = 1, .padding = 3}>
+    | flatten | dense<12> | relu | dense<4> | softmax;
+using MmaNet = std::remove_cv_t<decltype(mma_net)>;
+
 static_assert(cuda::NetStorage<models::MnistCnn, DType::f16>::fused_fit().fits);
+static_assert(cuda::NetStorage<MmaNet, DType::bf16>::fused_fit().fits);
 static_assert(cuda::NetStorage<ResidualNet, DType::f16>::fused_fit().fits);
 static_assert(cuda::NetStorage<AwkwardNet, DType::bf16>::fused_fit().fits);
 static_assert(!cuda::NetStorage<models::ResNet18, DType::f16>::fused_fit().fits);
@@ -86,6 +98,30 @@ void check_fused_all(const char* name, std::uint64_t seed, double bf16_tol = 1e-
 
 TEST_CASE("fused network: the MNIST CNN") { check_fused_all<models::MnistCnn>("mnist_cnn", 31); }
 TEST_CASE("fused network: a residual network") { check_fused_all<ResidualNet>("residual", 32); }
+TEST_CASE("fused network: tensor-core convs with pools and a residual; the input read by the first conv") {
+  check_fused_all<MmaNet>("mma", 34, 3e-2);
+}
+
+TEST_CASE("fused network: the kernel times its phases (a conv and its pool are one)") {
+  const auto w = Weights<models::MnistCnn>::random(6);
+  cuda::Engine<models::MnistCnn, DType::f16> e(w, {.max_batch = 4, .fused_max_batch = 4});
+  cuda::Engine<models::MnistCnn, DType::f16> per_op(w, {.max_batch = 4, .fused_max_batch = 0});
+  for (int b : {1, 4}) {
+    const auto ph = e.fused_phases(b, 5);
+    REQUIRE(ph.size() == 5);  // conv+pool, conv+pool, dense, dense, softmax: no input phase
+    CHECK(ph[0].first == "conv0+bn1+relu2+max_pool3");
+    CHECK(ph[4].first == "softmax12");
+    float sum = 0.0f;
+    for (const auto& [name, us] : ph) {
+      INFO(name);
+      CHECK(us > 0.0f);
+      sum += us;
+    }
+    MESSAGE("fused MNIST f16 batch " << b << ": phases sum to " << sum << " us");
+    CHECK(sum < 1000.0f);
+  }
+  CHECK(per_op.fused_phases(1).empty());
+}
 TEST_CASE("fused network: stride, dilation, groups, ceil-mode pools, many activations") {
   // bf16 compounds rounding through 9 ops with 8-bit mantissas; measured per-op bf16 errors on
   // such nets reach ~1.6e-2 (the fusion-edge test), so the same 3e-2 bound as there.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <strata/cuda/fused_network.hpp>
 #include <strata/cuda/kernels.hpp>
 #include <strata/cuda/tactics/generated_conv.hpp>
 #include <strata/cuda/tactics/registry.hpp>
@@ -68,8 +69,8 @@ TEST_CASE("a generated conv's source compiles, with and without its pool, in f16
       const std::vector<std::string> names{std::string("strata_rtc::generated_conv<") + t + ">"};
       const rtc::Compiled c = rtc::compile(src, "generated", names, 90, dir);
       CHECK(c.cubin.size() > 1000);
-      MESSAGE(std::string("generated conv") << (pooled ? "+pool " : " ") << t << ": compiled in "
-                                            << c.ms << " ms");
+      MESSAGE(std::string("generated conv") + (pooled ? "+pool " : " ") + t + ": compiled in "
+              << c.ms << " ms");
     }
   }
 }
@@ -172,4 +173,72 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernel appli
     }
   }
   CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU
+}
+
+namespace {
+// Pools of 2x2 (4 lanes a pooled output), 3x3 ceil-mode padded (9 positions: 16 lanes), an
+// average pool without the padding counted, a 7x7 window (49 positions: a phase of its own), a
+// residual, dense layers of 3136 -> 128 style (a length that is a multiple of 8 but not of 256).
+constexpr auto fused_rtc_net = input<3, 30, 30> | conv<16, 3, ConvOpts{.padding = 1}> | batch_norm
+    | relu | max_pool<2> | conv<16, 3, ConvOpts{.padding = 1, .groups = 4}> | silu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true}>
+    | residual<relu>(conv<16, 3, ConvOpts{.padding = 1}>)
+    | conv<24, 1> | avg_pool<2, PoolOpts{.ceil_mode = true, .count_include_pad = false}>
+    | conv<8, 1> | relu | max_pool<7, PoolOpts{.stride = 1, .padding = 3}>
+    | flatten | dense<20> | relu | dense<5> | log_softmax;
+using FusedRtcNet = std::remove_cv_t<decltype(fused_rtc_net)>;
+}  // namespace
+
+TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a conv and its pool are one phase up to 32 window positions") {
+  const auto dir = fresh_dir("strata_rtc_test_fused");
+  const std::vector<std::string> names{"strata_network"};
+  auto check_net = [&](const cuda::NetDesc& net, const char* what) {
+    REQUIRE(net.fused_fits);
+    cuda::detail::FusedWriter writer(net, 16);
+    const std::string src = writer.source();
+    const rtc::Compiled c = rtc::compile(src, "fused_test", names, 90, dir);
+    CHECK(c.cubin.size() > 1000);
+    std::string all;
+    for (const std::string& s : writer.phases()) {
+      all += s + "; ";
+    }
+    MESSAGE(std::string(what) << ": compiled in " << c.ms << " ms, " << writer.phases().size() << " phases: " << all);
+    return writer.phases();
+  };
+  // MNIST: conv+pool (reading the caller's input), conv+pool, dense, dense, softmax.
+  for (const auto& ph : {check_net(cuda::NetStorage<models::MnistCnn, DType::f16>::describe(), "MNIST f16"),
+                         check_net(cuda::NetStorage<models::MnistCnn, DType::f32>::describe(), "MNIST f32")}) {
+    INFO(ph.size());
+    REQUIRE(ph.size() == 5);
+    CHECK(ph[0].find("conv0") == 0);
+    CHECK(ph[0].find("+max_pool") != std::string::npos);
+    CHECK(ph[1].find("+max_pool") != std::string::npos);
+  }
+  // The second conv (32 channels) on tensor cores in 16-bit, not in f32; the first (1 channel) not.
+  const auto mma_count = [](const cuda::NetDesc& net) {
+    const std::string src = cuda::detail::FusedWriter(net, 16).source();
+    int n = 0;
+    for (std::size_t at = src.find("asm(\"mma.sync"); at != std::string::npos;
+         at = src.find("asm(\"mma.sync", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  CHECK(mma_count(cuda::NetStorage<models::MnistCnn, DType::f16>::describe()) == 1);
+  CHECK(mma_count(cuda::NetStorage<models::MnistCnn, DType::bf16>::describe()) == 1);
+  CHECK(mma_count(cuda::NetStorage<models::MnistCnn, DType::f32>::describe()) == 0);
+  CHECK(mma_count(cuda::NetStorage<FusedRtcNet, DType::bf16>::describe()) == 2);  // residual, 1x1+avg
+  for (const DType p : {DType::f32, DType::bf16}) {
+    const cuda::NetDesc net = p == DType::f32 ? cuda::NetStorage<FusedRtcNet, DType::f32>::describe()
+                                              : cuda::NetStorage<FusedRtcNet, DType::bf16>::describe();
+    const auto ph = check_net(net, p == DType::f32 ? "pools f32" : "pools bf16");
+    int with_pool = 0;
+    int pool_alone = 0;
+    for (const std::string& s : ph) {
+      with_pool += s.find("conv") == 0 && s.find("_pool") != std::string::npos;
+      pool_alone += s.find("max_pool") == 0 || s.find("avg_pool") == 0;
+    }
+    CHECK(with_pool == 3);   // 2x2, 3x3 and the average pool in their convs' phases
+    CHECK(pool_alone == 1);  // the 7x7 window (49 positions) is a phase of its own
+  }
 }

@@ -244,6 +244,22 @@ class Engine {
     return plan.profile(stream(), exec_->workspace(), iters);
   }
 
+  /// Where the fused-network kernel's time goes at `batch` (µs per phase, median of `iters`
+  /// launches, measured inside the kernel: "input", each op — a conv with its pool as one —,
+  /// "output"); empty when `batch` takes the per-op path.
+  [[nodiscard]] std::vector<std::pair<std::string, float>> fused_phases(int batch,
+                                                                        int iters = 21) {
+    check_batch(batch, "fused_phases");
+    exec_->finish_enqueued();
+    const ExecPlan& plan = exec_->plan_for(batch, stream());
+    for (const PlannedStep& p : plan.steps) {
+      if (auto ph = p.step->phases(stream(), iters); !ph.empty()) {
+        return ph;
+      }
+    }
+    return {};
+  }
+
   /// The path `batch` takes: "fused network" (one kernel) or "per-op".
   [[nodiscard]] std::string path(int batch) const {
     check_batch(batch, "path");

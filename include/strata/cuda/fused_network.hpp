@@ -45,7 +45,13 @@ struct FusedParams {
   const float* bf[fused_max_ops] = {};
   const float* sc[fused_max_ops] = {};
   const float* sh[fused_max_ops] = {};
+  /// When set: thread 0 of the first block writes the SM clock as image 0 enters each phase
+  /// (fused_trace_slots of them at most) and the global timer at the start and end, after them.
+  unsigned long long* trace = nullptr;
 };
+
+/// Phases the fused kernel can stamp (the input, each op, a stand-alone pool, the output, the end).
+inline constexpr int fused_trace_slots = 2 * fused_max_ops + 3;
 
 namespace detail {
 
@@ -68,7 +74,20 @@ struct Params {
   const float* in; float* out; unsigned char* arena; int batch;
   const void* w[kMaxOps]; const void* b[kMaxOps]; const float* bf[kMaxOps];
   const float* sc[kMaxOps]; const float* sh[kMaxOps];
+  unsigned long long* trace;
 };
+constexpr int kTraceSlots = )" << fused_trace_slots << R"(;
+// Phase timing (FusedNetworkStep::phases): the SM clock of one thread as image 0 enters phase i.
+__device__ __forceinline__ void stamp(const Params& p, int i, int img) {
+  if (p.trace != nullptr && img == 0 && blockIdx.x == 0 && threadIdx.x == 0) {
+    p.trace[i] = clock64();
+  }
+}
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
@@ -103,11 +122,29 @@ extern "C" __global__ void __cluster_dims__()"
   const int tid = static_cast<int>(cluster_rank()) * blockDim.x + threadIdx.x;
   const int nthreads = )" << cluster_ * fused_threads << R"(;
   const int clusters = gridDim.x / )" << cluster_ << R"(;
+  __shared__ float red[32];  // a dense layer's partial sums, one per warp
+  if (p.trace != nullptr && blockIdx.x == 0 && threadIdx.x == 0) {
+    p.trace[kTraceSlots] = global_ns();
+  }
   for (int img = blockIdx.x / )" << cluster_ << R"(; img < p.batch; img += clusters) {
 )";
-    input();
+    input_reader_ = direct_input_reader();
+    if (input_reader_ < 0) {
+      phase("input");
+      input();
+    }
     for (const OpDesc& op : net_.ops) {
-      os_ << "    cluster_sync();\n    {  // op " << op.index << ": " << op.label << "\n";
+      if (op.index != input_reader_) {  // the first phase reads only the caller's input
+        os_ << "    cluster_sync();\n";
+      }
+      std::string name = op.label;  // a conv's label names its fused pool too
+      if (const std::string tail = op.pool ? "+" + op.pool->label : std::string();
+          op.pool && pool_lanes(op) == 0 && name.size() > tail.size() &&
+          name.compare(name.size() - tail.size(), tail.size(), tail) == 0) {
+        name.resize(name.size() - tail.size());  // the pool is a phase of its own
+      }
+      phase(name);
+      os_ << "    {  // op " << op.index << ": " << op.label << "\n";
       switch (op.kind) {
         case OpKind::conv: conv(op); break;
         case OpKind::dense: dense(op); break;
@@ -122,21 +159,28 @@ extern "C" __global__ void __cluster_dims__()"
         default: break;  // other kinds never get here: NetStorage::fused_fit refuses them
       }
       os_ << "    }\n";
-      if (op.pool) {  // the conv's fused pool: its own phase here
+      if (op.pool && pool_lanes(op) == 0) {  // a pool window over 32: its own phase
         const OpDesc p = pool_op(op);
-        os_ << "    cluster_sync();\n    {  // op " << p.index << ": " << p.label << "\n";
+        os_ << "    cluster_sync();\n";
+        phase(p.label);
+        os_ << "    {  // op " << p.index << ": " << p.label << "\n";
         pool(p);
         os_ << "    }\n";
       }
     }
     if (net_.needs_output_step) {
       os_ << "    cluster_sync();\n";
+      phase("output");
       output();
     }
     // Each image has its own slice of every tensor, so the next image needs no barrier first.
-    os_ << "  }\n}\n";
+    os_ << "    stamp(p, " << phases_.size() << ", img);\n  }\n"
+        << "  if (p.trace != nullptr && blockIdx.x == 0 && threadIdx.x == 0) {\n"
+        << "    p.trace[kTraceSlots + 1] = global_ns();\n  }\n}\n";
     return os_.str();
   }
+  /// The phases source() wrote, in order (the input conversion, each op, the output conversion).
+  [[nodiscard]] const std::vector<std::string>& phases() const { return phases_; }
 
  private:
   static std::int64_t numel(int slots, Shape s) {
@@ -204,100 +248,387 @@ extern "C" __global__ void __cluster_dims__()"
         << "      }\n    }\n";
   }
 
+  /// Lanes that share one pooled output when a conv's pool runs in the conv's phase: the pool
+  /// window's positions rounded up to a power of 2 (each lane computes one position's conv value,
+  /// shuffles reduce them); 0 when the window has more than 32 positions (two phases then).
+  [[nodiscard]] static int pool_lanes(const OpDesc& op) {
+    const LayerDesc& d = pool_op(op).layer;
+    const int n = d.kernel.h * d.kernel.w;
+    int l = 1;
+    while (l < n) {
+      l *= 2;
+    }
+    return l <= 32 ? l : 0;
+  }
+
   void conv(const OpDesc& op) {
     const ConvGeom& g = op.conv;
-    const int cpg = g.c / g.groups;    // real input channels per group
-    const int kpg = g.k / g.groups;    // output channels per group
     const int oslots = nhwc_ ? g.kp : g.k;
-    const Shape os{oslots, op.out_shape.h, op.out_shape.w, 3};
-    ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
-    ptr("Y", false, "T", op.out_offset, numel(oslots, op.out_shape));
+    if (op.index == input_reader_) {
+      os_ << "      const float* src = p.in + static_cast<long long>(img) * "
+          << net_.in_shape.numel() << ";  // read as f32, converted on load\n";
+    } else {
+      ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
+    }
     if (op.has_residual) {
       ptr("Z", true, "T", op.z_offset, numel(oslots, op.out_shape));
     }
     os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
-        << "      const float* bias = p.bf[" << op.index << "];\n"
-        << "      for (int e = tid; e < " << os.numel() << "; e += nthreads) {\n";
+        << "      const float* bias = p.bf[" << op.index << "];\n";
+    if (mma_fits(op)) {
+      conv_mma(op);
+      return;
+    }
+    if (op.pool && pool_lanes(op) > 0) {
+      conv_pooled(op);
+      return;
+    }
+    const Shape os{oslots, op.out_shape.h, op.out_shape.w, 3};
+    ptr("Y", false, "T", op.out_offset, numel(oslots, op.out_shape));
+    os_ << "      for (int e = tid; e < " << os.numel() << "; e += nthreads) {\n";
     decode(oslots, g.oh, g.ow);
     os_ << "        const int k = c; const int oy = y; const int ox = x;\n"
         << "        float acc = 0.0f;\n"
-        << "        if (k < " << g.k << ") {\n"
-        << "          const int grp = k / " << kpg << ";\n"
-        << "          acc = bias[k];\n"
-        << "          #pragma unroll\n"
-        << "          for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
-        << "            const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
-        << "            if (iy < 0 || iy >= " << g.h << ") continue;\n"
-        << "            #pragma unroll\n"
-        << "            for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
-        << "              const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
-        << "              if (ix < 0 || ix >= " << g.w << ") continue;\n";
-    // Filters: OIHW (f32) or (Kd, kh, kw, fcg) (16-bit), fcg weights per tap.
-    const std::string wrow = nhwc_ ? "w + ((k * " + std::to_string(g.kh) + " + ky) * " +
-                                         std::to_string(g.kw) + " + kx) * " + std::to_string(g.fcg)
-                                   : "";
-    const bool vec = nhwc_ && cpg % 8 == 0 && op.in_cp % 8 == 0 && g.fcg % 8 == 0;
-    if (nhwc_) {
-      os_ << "              const T* xp = X + (iy * " << g.w << " + ix) * " << op.in_cp
-          << " + grp * " << cpg << ";\n"
-          << "              const T* wp = " << wrow << ";\n";
-      if (vec) {
-        os_ << "              #pragma unroll\n"
-            << "              for (int ci = 0; ci < " << cpg << "; ci += 8) {\n"
-            << "                float xv[8], wv[8];\n"
-            << "                load8(xp + ci, xv);\n"
-            << "                load8(wp + ci, wv);\n"
-            << "                #pragma unroll\n"
-            << "                for (int j = 0; j < 8; ++j) acc += xv[j] * wv[j];\n"
-            << "              }\n";
-      } else {
-        os_ << "              #pragma unroll\n"
-            << "              for (int ci = 0; ci < " << cpg << "; ++ci) acc += load(xp + ci) * load(wp + ci);\n";
-      }
-    } else {
-      os_ << "              for (int ci = 0; ci < " << cpg << "; ++ci) {\n"
-          << "                acc += load(X + ((grp * " << cpg << " + ci) * " << g.h
-          << " + iy) * " << g.w << " + ix) * load(w + ((k * " << g.fcg << " + ci) * " << g.kh
-          << " + ky) * " << g.kw << " + kx);\n"
-          << "              }\n";
-    }
-    os_ << "            }\n          }\n";
-    if (op.has_residual) {
-      os_ << "          acc += load(Z + e);\n";
-    }
-    os_ << "          acc = activate(" << act(op.act) << ", acc);\n"
-        << "        }\n"
+        << "        if (k < " << g.k << ") {\n";
+    conv_value(op, "          ");
+    os_ << "        }\n"
         << "        store(Y + e, acc);\n"
         << "      }\n";
   }
 
+  /// The conv that reads the caller's f32 input itself, converting as it loads (no input phase
+  /// then): the input's only reader, a conv not on tensor cores, no space-to-depth stem; or -1.
+  [[nodiscard]] int direct_input_reader() const {
+    int readers = 0;
+    const OpDesc* reader = nullptr;
+    for (const OpDesc& op : net_.ops) {
+      if (op.in_id == net_.input_id) {
+        ++readers;
+        reader = &op;
+      }
+      readers += op.z_id == net_.input_id ? 2 : 0;
+    }
+    if (readers != 1 || net_.input_id < 0 || net_.s2d_op >= 0 || reader->kind != OpKind::conv ||
+        mma_fits(*reader) || reader->conv.s2d) {
+      return -1;
+    }
+    return reader->index;
+  }
+
+  /// Whether conv `op` runs on tensor cores (mma.sync m16n8k16, f32 accumulation): 16-bit NHWC,
+  /// one group, packed channels in multiples of 16 (a k16 step never straddles two taps), and no
+  /// pool or one of at most 8 window positions (the rows of one pooled pixel then sit in one
+  /// half of an accumulator tile, where shuffles reach them).
+  [[nodiscard]] bool mma_fits(const OpDesc& op) const {
+    const ConvGeom& g = op.conv;
+    return nhwc_ && g.packed && !g.s2d && g.groups == 1 && g.cp % 16 == 0 && g.fcg == g.cp &&
+           op.in_cp == g.cp && g.kp % 8 == 0 && g.kd == g.kp &&
+           (!op.pool || (pool_lanes(op) > 0 && pool_lanes(op) <= 8));
+  }
+
+  /// A conv (and its pool) as an implicit GEMM on tensor cores. Rows are output pixels — with a
+  /// pool, L rows per pooled pixel, one per window position —, columns output channels, the
+  /// reduction runs over taps × input channels in steps of 16. Each warp computes 16×8 tiles:
+  /// A's pairs of channels are 32-bit loads straight from the input (zero outside it), B's from
+  /// the filter; the epilogue adds bias and residual, applies the activation, reduces each pooled
+  /// pixel's rows with shuffles and stores.
+  void conv_mma(const OpDesc& op) {
+    const ConvGeom& g = op.conv;
+    const bool pooled = op.pool.has_value();
+    const OpDesc pl = pooled ? pool_op(op) : OpDesc{};
+    const LayerDesc& d = pl.layer;
+    const int lanes = pooled ? pool_lanes(op) : 1;
+    const int pkh = pooled ? d.kernel.h : 1;
+    const int pkw = pooled ? d.kernel.w : 1;
+    const int psh = pooled ? d.stride.h : 1;
+    const int psw = pooled ? d.stride.w : 1;
+    const int pph = pooled ? d.padding.h : 0;
+    const int ppw = pooled ? d.padding.w : 0;
+    const Shape ys = pooled ? pl.out_shape : Shape{g.k, g.oh, g.ow, 3};
+    const int ycp = pooled ? pl.out_cp : g.kp;
+    const bool is_max = pooled && pl.kind == OpKind::max_pool;
+    const int pixels = ys.h * ys.w;
+    const int mtiles = (pixels * lanes + 15) / 16;
+    const int ntiles = g.kp / 8;
+    const char* mma_t = net_.precision == DType::bf16 ? "bf16" : "f16";
+    ptr("Y", false, "T", pooled ? pl.out_offset : op.out_offset, numel(ycp, ys));
+    os_ << "      const int lane = tid & 31;\n"
+        << "      // tensor cores: " << mtiles << " x " << ntiles << " tiles of 16 rows (" << lanes
+        << " per " << (pooled ? "pooled " : "") << "pixel) x 8 channels, k = " << g.kh << "x"
+        << g.kw << " taps x " << g.cp << " channels\n"
+        << "      for (int u = tid >> 5; u < " << mtiles * ntiles << "; u += nthreads >> 5) {\n"
+        << "        const int mt = u / " << ntiles << "; const int nt = u % " << ntiles << ";\n"
+        << "        int oy[2], ox[2]; bool ok[2];\n"
+        << "        #pragma unroll\n"
+        << "        for (int h = 0; h < 2; ++h) {  // this lane's two rows: lane/4 and lane/4 + 8\n"
+        << "          const int r = mt * 16 + (lane >> 2) + 8 * h;\n"
+        << "          const int pix = r / " << lanes << "; const int q = r % " << lanes << ";\n"
+        << "          const int py = pix / " << ys.w << "; const int px = pix % " << ys.w << ";\n"
+        << "          const int y0 = py * " << psh << " - " << pph << "; const int x0 = px * " << psw
+        << " - " << ppw << ";\n"
+        << "          oy[h] = y0 + q / " << pkw << "; ox[h] = x0 + q % " << pkw << ";\n"
+        << "          ok[h] = pix < " << pixels << " && q < " << pkh * pkw << " && oy[h] >= 0 && oy[h] < "
+        << g.oh << " && ox[h] >= 0 && ox[h] < " << g.ow << ";\n"
+        << "        }\n"
+        << "        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};\n"
+        << "        const T* wn = w + (nt * 8 + (lane >> 2)) * " << g.kh * g.kw * g.cp
+        << " + (lane & 3) * 2;\n"
+        << "        #pragma unroll\n"
+        << "        for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
+        << "          #pragma unroll\n"
+        << "          for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
+        << "            const T* xr[2];\n"
+        << "            bool in[2];\n"
+        << "            #pragma unroll\n"
+        << "            for (int h = 0; h < 2; ++h) {\n"
+        << "              const int iy = oy[h] * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
+        << "              const int ix = ox[h] * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
+        << "              in[h] = ok[h] && iy >= 0 && iy < " << g.h << " && ix >= 0 && ix < " << g.w << ";\n"
+        << "              xr[h] = X + (in[h] ? (iy * " << g.w << " + ix) * " << g.cp
+        << " : 0) + (lane & 3) * 2;\n"
+        << "            }\n"
+        << "            const T* wt = wn + (ky * " << g.kw << " + kx) * " << g.cp << ";\n"
+        << "            #pragma unroll\n"
+        << "            for (int c0 = 0; c0 < " << g.cp << "; c0 += 16) {\n"
+        << "              const unsigned a0 = in[0] ? *reinterpret_cast<const unsigned*>(xr[0] + c0) : 0u;\n"
+        << "              const unsigned a1 = in[1] ? *reinterpret_cast<const unsigned*>(xr[1] + c0) : 0u;\n"
+        << "              const unsigned a2 = in[0] ? *reinterpret_cast<const unsigned*>(xr[0] + c0 + 8) : 0u;\n"
+        << "              const unsigned a3 = in[1] ? *reinterpret_cast<const unsigned*>(xr[1] + c0 + 8) : 0u;\n"
+        << "              const unsigned b0 = *reinterpret_cast<const unsigned*>(wt + c0);\n"
+        << "              const unsigned b1 = *reinterpret_cast<const unsigned*>(wt + c0 + 8);\n"
+        << "              asm(\"mma.sync.aligned.m16n8k16.row.col.f32." << mma_t << "." << mma_t
+        << ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\"\n"
+        << "                           : \"+f\"(acc[0]), \"+f\"(acc[1]), \"+f\"(acc[2]), \"+f\"(acc[3])\n"
+        << "                           : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"r\"(b0), \"r\"(b1));\n"
+        << "            }\n"
+        << "          }\n"
+        << "        }\n"
+        << "        #pragma unroll\n"
+        << "        for (int i = 0; i < 4; ++i) {  // acc[i]: row lane/4 + 8·(i/2), channel 2·(lane%4) + i%2\n"
+        << "          const int h = i >> 1;\n"
+        << "          const int k = nt * 8 + (lane & 3) * 2 + (i & 1);\n"
+        << "          float v = acc[i];\n"
+        << "          if (k < " << g.k << ") {\n"
+        << "            v += bias[k];\n";
+    if (op.has_residual) {
+      os_ << "            if (ok[h]) v += load(Z + " << at("k", "oy[h]", "ox[h]", g.kp, g.oh, g.ow)
+          << ");\n";
+    }
+    os_ << "            v = activate(" << act(op.act) << ", v);\n"
+        << "          }\n";
+    if (pooled) {
+      os_ << "          if (!ok[h]) v = " << (is_max ? "-__int_as_float(0x7f800000)" : "0.0f") << ";\n";
+      for (int o = 4; o < 4 * lanes; o *= 2) {  // rows r, r^1, ... of one pooled pixel: lanes 4 apart
+        os_ << "          v = " << (is_max ? "fmaxf(v, " : "(v + ") << "__shfl_xor_sync(0xffffffffu, v, "
+            << o << "));\n";
+      }
+    }
+    os_ << "          const int r = mt * 16 + (lane >> 2) + 8 * h;\n"
+        << "          const int pix = r / " << lanes << ";\n"
+        << "          if (r % " << lanes << " == 0 && pix < " << pixels << ") {\n"
+        << "            const int py = pix / " << ys.w << "; const int px = pix % " << ys.w << ";\n";
+    if (pooled && !is_max) {
+      os_ << "            const int y0 = py * " << psh << " - " << pph << "; const int x0 = px * " << psw
+          << " - " << ppw << ";\n"
+          << "            const int y1 = min(y0 + " << pkh << ", " << g.oh + pph << "); const int x1 = min(x0 + "
+          << pkw << ", " << g.ow + ppw << ");\n";
+      if (d.count_include_pad) {
+        os_ << "            v /= static_cast<float>((y1 - y0) * (x1 - x0));\n";
+      } else {
+        os_ << "            v /= static_cast<float>((min(y1, " << g.oh << ") - max(y0, 0)) * (min(x1, "
+            << g.ow << ") - max(x0, 0)));\n";
+      }
+    }
+    os_ << "            store(Y + " << at("k", "py", "px", ycp, ys.h, ys.w) << ", k < " << g.k
+        << " ? v : 0.0f);\n"
+        << "          }\n"
+        << "        }\n"
+        << "      }\n";
+  }
+
+  /// A conv and its pool in one phase: `L` lanes of a warp per pooled output, lane q computing
+  /// the conv (bias, residual, activation) at window position q, shuffles taking the max or sum.
+  /// The unpooled map is never stored.
+  void conv_pooled(const OpDesc& op) {
+    const ConvGeom& g = op.conv;
+    const OpDesc pl = pool_op(op);
+    const LayerDesc& d = pl.layer;
+    const Shape ps = pl.out_shape;
+    const int cp = pl.out_cp;
+    const int lanes = pool_lanes(op);
+    const bool is_max = pl.kind == OpKind::max_pool;
+    const std::int64_t outputs = numel(cp, ps);
+    const std::int64_t work = (outputs * lanes + 31) / 32 * 32;  // whole warps run every round
+    ptr("Y", false, "T", pl.out_offset, outputs);
+    os_ << "      for (int t = tid; t < " << work << "; t += nthreads) {  // " << lanes
+        << " lanes per pooled output (" << pl.label << ")\n"
+        << "        const int e = t / " << lanes << "; const int q = t % " << lanes << ";\n";
+    decode(cp, ps.h, ps.w);
+    os_ << "        int y0 = y * " << d.stride.h << " - " << d.padding.h << ";\n"
+        << "        int x0 = x * " << d.stride.w << " - " << d.padding.w << ";\n"
+        << "        const int y1 = min(y0 + " << d.kernel.h << ", " << g.oh + d.padding.h << ");\n"
+        << "        const int x1 = min(x0 + " << d.kernel.w << ", " << g.ow + d.padding.w << ");\n"
+        << "        const int padded_count = (y1 - y0) * (x1 - x0);\n"
+        << "        const int count = (min(y1, " << g.oh << ") - max(y0, 0)) * (min(x1, " << g.ow
+        << ") - max(x0, 0));\n"
+        << "        const int k = c; const int oy = y0 + q / " << d.kernel.w
+        << "; const int ox = x0 + q % " << d.kernel.w << ";\n"
+        << "        float v = " << (is_max ? "-__int_as_float(0x7f800000)" : "0.0f") << ";\n"
+        << "        if (e < " << outputs << " && k < " << g.k << " && q < " << d.kernel.h * d.kernel.w
+        << " && oy >= 0 && oy < min(y1, " << g.oh << ") && ox >= 0 && ox < min(x1, " << g.ow
+        << ")) {\n"
+        << "          float acc;\n";
+    conv_value(op, "          ");
+    os_ << "          v = acc;\n"
+        << "        }\n";
+    for (int o = lanes / 2; o > 0; o /= 2) {
+      os_ << "        v = " << (is_max ? "fmaxf(v, " : "(v + ") << "__shfl_xor_sync(0xffffffffu, v, "
+          << o << "));\n";
+    }
+    os_ << "        if (q == 0 && e < " << outputs << ") {\n";
+    if (!is_max) {
+      os_ << "          v /= static_cast<float>(" << (d.count_include_pad ? "padded_count" : "count")
+          << ");\n";
+    }
+    os_ << "          store(Y + e, k < " << g.k << " ? v : 0.0f);\n"
+        << "        }\n"
+        << "      }\n";
+  }
+
+  /// The conv's value at output channel k (< K), pixel (oy, ox) into `acc`: bias, the dot
+  /// product, the residual, the activation.
+  void conv_value(const OpDesc& op, const std::string& ind) {
+    const ConvGeom& g = op.conv;
+    const int cpg = g.c / g.groups;    // real input channels per group
+    const int kpg = g.k / g.groups;    // output channels per group
+    const int oslots = nhwc_ ? g.kp : g.k;
+    os_ << ind << "const int grp = k / " << kpg << ";\n"
+        << ind << "acc = bias[k];\n"
+        << ind << "#pragma unroll\n"
+        << ind << "for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
+        << ind << "  const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
+        << ind << "  if (iy < 0 || iy >= " << g.h << ") continue;\n"
+        << ind << "  #pragma unroll\n"
+        << ind << "  for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
+        << ind << "    const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
+        << ind << "    if (ix < 0 || ix >= " << g.w << ") continue;\n";
+    // Filters: OIHW (f32) or (Kd, kh, kw, fcg) (16-bit), fcg weights per tap.
+    const std::string wrow = nhwc_ ? "w + ((k * " + std::to_string(g.kh) + " + ky) * " +
+                                         std::to_string(g.kw) + " + kx) * " + std::to_string(g.fcg)
+                                   : "";
+    const bool from_input = op.index == input_reader_;
+    const bool vec = nhwc_ && !from_input && cpg % 8 == 0 && op.in_cp % 8 == 0 && g.fcg % 8 == 0;
+    if (from_input) {  // the caller's f32 input, real channels only
+      const std::string c = "grp * " + std::to_string(cpg) + " + ci";
+      const std::string src =
+          net_.in_layout == Layout::nhwc
+              ? "src[(iy * " + std::to_string(g.w) + " + ix) * " + std::to_string(g.c) + " + " + c + "]"
+              : "src[((" + c + ") * " + std::to_string(g.h) + " + iy) * " + std::to_string(g.w) +
+                    " + ix]";
+      const std::string wv =
+          nhwc_ ? "load(" + wrow + " + ci)"
+                : "load(w + ((k * " + std::to_string(g.fcg) + " + ci) * " + std::to_string(g.kh) +
+                      " + ky) * " + std::to_string(g.kw) + " + kx)";
+      os_ << ind << "    #pragma unroll\n"
+          << ind << "    for (int ci = 0; ci < " << cpg << "; ++ci) acc += " << src << " * " << wv
+          << ";\n";
+    } else if (nhwc_) {
+      os_ << ind << "    const T* xp = X + (iy * " << g.w << " + ix) * " << op.in_cp
+          << " + grp * " << cpg << ";\n"
+          << ind << "    const T* wp = " << wrow << ";\n";
+      if (vec) {
+        os_ << ind << "    #pragma unroll\n"
+            << ind << "    for (int ci = 0; ci < " << cpg << "; ci += 8) {\n"
+            << ind << "      float xv[8], wv[8];\n"
+            << ind << "      load8(xp + ci, xv);\n"
+            << ind << "      load8(wp + ci, wv);\n"
+            << ind << "      #pragma unroll\n"
+            << ind << "      for (int j = 0; j < 8; ++j) acc += xv[j] * wv[j];\n"
+            << ind << "    }\n";
+      } else {
+        os_ << ind << "    #pragma unroll\n"
+            << ind << "    for (int ci = 0; ci < " << cpg
+            << "; ++ci) acc += load(xp + ci) * load(wp + ci);\n";
+      }
+    } else {
+      os_ << ind << "    for (int ci = 0; ci < " << cpg << "; ++ci) {\n"
+          << ind << "      acc += load(X + ((grp * " << cpg << " + ci) * " << g.h << " + iy) * "
+          << g.w << " + ix) * load(w + ((k * " << g.fcg << " + ci) * " << g.kh << " + ky) * "
+          << g.kw << " + kx);\n"
+          << ind << "    }\n";
+    }
+    os_ << ind << "  }\n" << ind << "}\n";
+    if (op.has_residual) {
+      os_ << ind << "acc += load(Z + " << at("k", "oy", "ox", oslots, g.oh, g.ow) << ");\n";
+    }
+    os_ << ind << "acc = activate(" << act(op.act) << ", acc);\n";
+  }
+
+  /// A dense layer: `G` warps of one block per output (as many as the cluster's warps allow, up to
+  /// a block's 32 and one 8-value chunk per lane), 16-byte loads of weights and input where the
+  /// input length is a multiple of 8 (16-bit storage), a warp sum then a sum over the G warps in
+  /// shared memory. All loads of a lane are independent, so they are in flight together.
   void dense(const OpDesc& op) {
     const int m = op.layer.out_channels;
     const int mp = channel_slots(m, net_.precision);
+    const int kin = op.dense_kin;
+    const bool vec = nhwc_ && kin % 8 == 0;
+    const int warps_per_block = fused_threads / 32;
+    const int warps = cluster_ * warps_per_block;
+    const int per_lane = vec ? 8 : 1;
+    int gw = 1;  // warps per output
+    while (gw * 2 <= warps_per_block && static_cast<std::int64_t>(mp) * gw * 2 <= warps &&
+           static_cast<std::int64_t>(gw) * 2 * 32 * per_lane <= kin) {
+      gw *= 2;
+    }
+    const int groups = warps / gw;  // outputs per round, over the cluster
     ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
     ptr("Y", false, "T", op.out_offset, mp);
     os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
         << "      const T* bias = static_cast<const T*>(p.b[" << op.index << "]);\n"
-        << "      const int lane = tid & 31;\n"
-        << "      for (int o = tid >> 5; o < " << mp << "; o += nthreads >> 5) {\n"
+        << "      const int lane = threadIdx.x & 31;\n"
+        << "      const int wib = threadIdx.x >> 5;  // warp in block\n"
+        << "      const int part = wib % " << gw << ";  // " << gw << " warps per output\n"
+        << "      for (int base = 0; base < " << mp << "; base += " << groups << ") {\n"
+        << "        const int o = base + (static_cast<int>(cluster_rank()) * " << warps_per_block
+        << " + wib) / " << gw << ";\n"
         << "        float acc = 0.0f;\n"
         << "        if (o < " << m << ") {\n"
-        << "          const T* wr = w + static_cast<long long>(o) * " << op.dense_kin << ";\n";
-    if (nhwc_ && op.dense_kin % 256 == 0) {  // 16-byte loads of 8 values per lane
-      os_ << "          for (int j = lane * 8; j < " << op.dense_kin << "; j += 256) {\n"
-          << "            float xv[8], wv[8];\n"
-          << "            load8(X + j, xv);\n"
-          << "            load8(wr + j, wv);\n"
-          << "            #pragma unroll\n"
-          << "            for (int q = 0; q < 8; ++q) acc += xv[q] * wv[q];\n"
+        << "          const T* wr = w + static_cast<long long>(o) * " << kin << ";\n";
+    if (vec) {  // a constant trip count, unrolled: every load of the lane issued up front
+      const int step = gw * 256;
+      os_ << "          #pragma unroll\n"
+          << "          for (int it = 0; it < " << (kin + step - 1) / step << "; ++it) {\n"
+          << "            const int j = (part * 32 + lane) * 8 + it * " << step << ";\n"
+          << "            if (j < " << kin << ") {\n"
+          << "              float xv[8], wv[8];\n"
+          << "              load8(X + j, xv);\n"
+          << "              load8(wr + j, wv);\n"
+          << "              #pragma unroll\n"
+          << "              for (int q = 0; q < 8; ++q) acc += xv[q] * wv[q];\n"
+          << "            }\n"
           << "          }\n";
     } else {
-      os_ << "          for (int j = lane; j < " << op.dense_kin << "; j += 32) acc += load(X + j) * load(wr + j);\n";
+      os_ << "          #pragma unroll 4\n"
+          << "          for (int j = part * 32 + lane; j < " << kin << "; j += " << gw * 32
+          << ") acc += load(X + j) * load(wr + j);\n";
     }
     os_ << "          acc = warp_sum(acc);\n"
-        << "          acc = activate(" << act(op.act) << ", acc + load(bias + o));\n"
+        << "        }\n";
+    if (gw > 1) {
+      os_ << "        __syncthreads();  // red[] free again\n"
+          << "        if (lane == 0) red[wib] = acc;\n"
+          << "        __syncthreads();\n"
+          << "        if (part == 0) {\n"
+          << "          acc = 0.0f;\n"
+          << "          #pragma unroll\n"
+          << "          for (int i = 0; i < " << gw << "; ++i) acc += red[wib + i];\n"
+          << "        }\n";
+    }
+    os_ << "        if (o < " << mp << " && part == 0 && lane == 0) {\n"
+        << "          store(Y + o, o < " << m << " ? activate(" << act(op.act)
+        << ", acc + load(bias + o)) : 0.0f);\n"
         << "        }\n"
-        << "        if (lane == 0) store(Y + o, acc);\n"
         << "      }\n";
   }
 
@@ -401,7 +732,15 @@ extern "C" __global__ void __cluster_dims__()"
     os_ << "      }\n";
   }
 
+  /// Starts phase `name`: its stamp is the SM clock as image 0 enters it.
+  void phase(std::string name) {
+    os_ << "    stamp(p, " << phases_.size() << ", img);  // phase: " << name << "\n";
+    phases_.push_back(std::move(name));
+  }
+
   const NetDesc& net_;
+  std::vector<std::string> phases_;
+  int input_reader_ = -1;  ///< direct_input_reader(), set by source()
   int cluster_;
   bool nhwc_;
   const char* t_;
@@ -427,10 +766,12 @@ class FusedNetwork {
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
     const std::vector<std::string> names{"strata_network"};
     cluster_ = fused_cluster_large;
+    detail::FusedWriter writer(net, cluster_);
+    STRATA_CHECK(net.fused_fits, "fused network: " << net.fused_reason);
+    const std::string src = writer.source();
+    phases_ = writer.phases();
     lib_ = std::make_unique<rtc::Library>(
-        rtc::compile(fused_network_source(net, cluster_), "strata_network", names,
-                     rtc::current_arch()),
-        names);
+        rtc::compile(src, "strata_network", names, rtc::current_arch()), names);
     // 16 blocks per cluster is a non-portable size: allowed per kernel, where the GPU has it.
     if (cudaKernelSetAttributeForDevice(lib_->kernel("strata_network"),
                                         cudaFuncAttributeNonPortableClusterSizeAllowed, 1,
@@ -446,6 +787,8 @@ class FusedNetwork {
   [[nodiscard]] const rtc::BuildInfo& info() const { return lib_->info(); }
   [[nodiscard]] cudaKernel_t kernel() const { return lib_->kernel("strata_network"); }
   [[nodiscard]] int cluster() const { return cluster_; }
+  /// The kernel's phases in order ("input", "conv0+bn1+relu2+max_pool3", ...).
+  [[nodiscard]] const std::vector<std::string>& phases() const { return phases_; }
   /// Clusters to launch for `batch` images: one per image, up to as many as the GPU holds.
   [[nodiscard]] int clusters(int batch) const {
     return std::max(1, std::min(batch, sms_ / cluster_));
@@ -453,6 +796,7 @@ class FusedNetwork {
 
  private:
   std::unique_ptr<rtc::Library> lib_;
+  std::vector<std::string> phases_;
   int sms_ = 0;
   int cluster_ = fused_cluster_portable;
 };
@@ -487,6 +831,39 @@ class FusedNetworkStep final : public Step {
   void launch(cudaStream_t s, void*, std::size_t) override {
     rtc::launch(fn_.kernel(), static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
                 fused_threads, s, p_);
+  }
+  /// Time per phase, µs, median of `iters` launches: the SM clock of one thread of the first
+  /// cluster as image 0 enters each phase (the wait at the barrier before a phase counts to the
+  /// phase before it), scaled to the global timer's span of the whole kernel.
+  [[nodiscard]] std::vector<std::pair<std::string, float>> phases(cudaStream_t s,
+                                                                  int iters) override {
+    const std::vector<std::string>& names = fn_.phases();
+    const std::size_t slots = static_cast<std::size_t>(fused_trace_slots) + 2;
+    DeviceBuffer buf(slots * sizeof(unsigned long long));
+    FusedParams p = p_;
+    p.trace = static_cast<unsigned long long*>(buf.get());
+    std::vector<std::vector<float>> us(names.size());
+    std::vector<unsigned long long> t(slots);
+    for (int it = 0; it < std::max(1, iters); ++it) {
+      STRATA_CUDA_CHECK(cudaMemsetAsync(buf.get(), 0, slots * sizeof(unsigned long long), s));
+      rtc::launch(fn_.kernel(), static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
+                  fused_threads, s, p);
+      STRATA_CUDA_CHECK(cudaMemcpyAsync(t.data(), buf.get(), slots * sizeof(unsigned long long),
+                                        cudaMemcpyDeviceToHost, s));
+      STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
+      const double cycles = static_cast<double>(t[names.size()] - t[0]);
+      const double ns = static_cast<double>(t[slots - 1] - t[slots - 2]);
+      const double us_per_cycle = cycles > 0 ? ns / cycles / 1000.0 : 0.0;
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        us[i].push_back(static_cast<float>(static_cast<double>(t[i + 1] - t[i]) * us_per_cycle));
+      }
+    }
+    std::vector<std::pair<std::string, float>> out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      std::sort(us[i].begin(), us[i].end());
+      out.emplace_back(names[i], us[i][us[i].size() / 2]);
+    }
+    return out;
   }
 
  private:

@@ -192,6 +192,7 @@ struct NetDesc {
   Shape in_shape{};                 ///< as declared (the caller's f32 input)
   Layout in_layout = Layout::nchw;  ///< the caller's layout
   std::int64_t input_offset = 0;    ///< where the converted input lives (per image)
+  int input_id = -1;                ///< the network's tensor id of the input (OpDesc::in_id)
   int s2d_op = -1;                  ///< the op that reads the input space-to-depth, or -1
   Shape s2d_shape{};                ///< the space-to-depth input's shape when s2d_op >= 0
   Shape out_storage{};              ///< the stored output tensor
@@ -506,6 +507,7 @@ struct NetStorage {
     n.in_shape = Network::input_spec.shape;
     n.in_layout = Network::input_spec.layout;
     n.input_offset = plan.tensors[graph.input].offset;
+    n.input_id = graph.input;
     n.s2d_op = s2d_op();
     if (n.s2d_op >= 0) {
       n.s2d_shape = s2d_shape(graph.ops[n.s2d_op]);

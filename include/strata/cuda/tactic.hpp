@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "strata/core/dtype.hpp"
@@ -88,6 +89,11 @@ class Step {
   /// Whether the step stopped running the variant it was prepared with (a library declined it
   /// at run time and the step fell back): a timing of it does not count for that variant.
   [[nodiscard]] virtual bool fell_back() const { return false; }
+  /// For a step that runs several ops in one kernel (the fused network): the time of each of its
+  /// phases, µs, as the kernel itself measures them over `iters` launches; empty otherwise.
+  [[nodiscard]] virtual std::vector<std::pair<std::string, float>> phases(cudaStream_t, int) {
+    return {};
+  }
   /// Whether a convolution and its epilogue run as one cuDNN call (EngineStats::convs_fused).
   [[nodiscard]] virtual bool library_fused() const { return false; }
 };
