@@ -69,8 +69,8 @@ TEST_CASE("a generated conv's source compiles, with and without its pool, in f16
       const std::vector<std::string> names{std::string("strata_rtc::generated_conv<") + t + ">"};
       const rtc::Compiled c = rtc::compile(src, "generated", names, 90, dir);
       CHECK(c.cubin.size() > 1000);
-      MESSAGE(std::string("generated conv") + (pooled ? "+pool " : " ") + t + ": compiled in "
-              << c.ms << " ms");
+      const std::string what = std::string("generated conv") + (pooled ? "+pool " : " ") + t;
+      MESSAGE(what << ": compiled in " << c.ms << " ms");
     }
   }
 }

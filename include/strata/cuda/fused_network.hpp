@@ -32,6 +32,9 @@ namespace strata::cuda {
 inline constexpr int fused_threads = 1024;
 inline constexpr int fused_cluster_large = 16;
 inline constexpr int fused_cluster_portable = 8;
+/// Shared memory per block a tensor-core conv may stage its input and filter in (Hopper offers
+/// 227 KiB to a block that opts in).
+inline constexpr std::int64_t fused_staged_max = 160 << 10;
 
 /// The fused kernel's parameters: the caller's f32 input and output, the arena, the batch, and
 /// each op's parameters (indexed as the network's ops).
@@ -119,10 +122,14 @@ extern "C" __global__ void __cluster_dims__()"
         << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
         << R"(, 1) strata_network(strata_net::Params p) {
   using namespace strata_net;
-  const int tid = static_cast<int>(cluster_rank()) * blockDim.x + threadIdx.x;
+  // Warps are numbered across the cluster's blocks in turn (warp w of block r is warp
+  // w·)" << cluster_ << R"( + r), so work smaller than the cluster still spreads over every SM.
+  const int tid = ((static_cast<int>(threadIdx.x) >> 5) * )" << cluster_
+        << R"( + static_cast<int>(cluster_rank())) * 32 + (static_cast<int>(threadIdx.x) & 31);
   const int nthreads = )" << cluster_ * fused_threads << R"(;
   const int clusters = gridDim.x / )" << cluster_ << R"(;
   __shared__ float red[32];  // a dense layer's partial sums, one per warp
+  extern __shared__ __align__(16) unsigned char staged[];  // a tensor-core conv's input and filter
   if (p.trace != nullptr && blockIdx.x == 0 && threadIdx.x == 0) {
     p.trace[kTraceSlots] = global_ns();
   }
@@ -178,6 +185,15 @@ extern "C" __global__ void __cluster_dims__()"
         << "  if (p.trace != nullptr && blockIdx.x == 0 && threadIdx.x == 0) {\n"
         << "    p.trace[kTraceSlots + 1] = global_ns();\n  }\n}\n";
     return os_.str();
+  }
+  /// Dynamic shared memory per block the kernel needs (the largest staged conv).
+  [[nodiscard]] std::int64_t shared_bytes() const {
+    std::int64_t m = 0;
+    for (const OpDesc& op : net_.ops) {
+      const Staged st = staged_bytes(op);
+      m = std::max(m, st.x + st.w);
+    }
+    return m;
   }
   /// The phases source() wrote, in order (the input conversion, each op, the output conversion).
   [[nodiscard]] const std::vector<std::string>& phases() const { return phases_; }
@@ -326,6 +342,25 @@ extern "C" __global__ void __cluster_dims__()"
            (!op.pool || (pool_lanes(op) > 0 && pool_lanes(op) <= 8));
   }
 
+  /// Shared memory a tensor-core conv stages per block: its whole input, and its filter when both
+  /// fit fused_staged_max (0: read from global memory).
+  struct Staged {
+    std::int64_t x = 0;
+    std::int64_t w = 0;
+  };
+  [[nodiscard]] Staged staged_bytes(const OpDesc& op) const {
+    if (!mma_fits(op)) {
+      return {};
+    }
+    const ConvGeom& g = op.conv;
+    const std::int64_t x = numel(g.cp, op.in_shape) * 2;
+    const std::int64_t w = std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2;
+    if (x > fused_staged_max || op.in_offset % 16 != 0 || net_.arena_per_image % 16 != 0) {
+      return {};
+    }
+    return {x, x + w <= fused_staged_max ? w : 0};
+  }
+
   /// A conv (and its pool) as an implicit GEMM on tensor cores. Rows are output pixels — with a
   /// pool, L rows per pooled pixel, one per window position —, columns output channels, the
   /// reduction runs over taps × input channels in steps of 16. Each warp computes 16×8 tiles:
@@ -352,6 +387,29 @@ extern "C" __global__ void __cluster_dims__()"
     const int ntiles = g.kp / 8;
     const char* mma_t = net_.precision == DType::bf16 ? "bf16" : "f16";
     ptr("Y", false, "T", pooled ? pl.out_offset : op.out_offset, numel(ycp, ys));
+    const Staged st = staged_bytes(op);
+    if (st.x > 0) {  // every block copies the input (and the filter) with 16-byte loads, all in flight
+      os_ << "      {\n"
+          << "        const uint4* xg = reinterpret_cast<const uint4*>(X);\n"
+          << "        uint4* xs = reinterpret_cast<uint4*>(staged);\n"
+          << "        #pragma unroll\n"
+          << "        for (int i = threadIdx.x; i < " << st.x / 16 << "; i += " << fused_threads
+          << ") xs[i] = xg[i];\n";
+      if (st.w > 0) {
+        os_ << "        const uint4* wg = reinterpret_cast<const uint4*>(w);\n"
+            << "        uint4* ws = reinterpret_cast<uint4*>(staged + " << st.x << ");\n"
+            << "        #pragma unroll\n"
+            << "        for (int i = threadIdx.x; i < " << st.w / 16 << "; i += " << fused_threads
+            << ") ws[i] = wg[i];\n";
+      }
+      os_ << "        __syncthreads();\n"
+          << "      }\n"
+          << "      const T* Xs = reinterpret_cast<const T*>(staged);\n"
+          << "      const T* Ws = " << (st.w > 0 ? "reinterpret_cast<const T*>(staged + " + std::to_string(st.x) + ")" : std::string("w")) << ";\n";
+    } else {
+      os_ << "      const T* Xs = X;\n"
+          << "      const T* Ws = w;\n";
+    }
     os_ << "      const int lane = tid & 31;\n"
         << "      // tensor cores: " << mtiles << " x " << ntiles << " tiles of 16 rows (" << lanes
         << " per " << (pooled ? "pooled " : "") << "pixel) x 8 channels, k = " << g.kh << "x"
@@ -371,7 +429,7 @@ extern "C" __global__ void __cluster_dims__()"
         << g.oh << " && ox[h] >= 0 && ox[h] < " << g.ow << ";\n"
         << "        }\n"
         << "        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};\n"
-        << "        const T* wn = w + (nt * 8 + (lane >> 2)) * " << g.kh * g.kw * g.cp
+        << "        const T* wn = Ws + (nt * 8 + (lane >> 2)) * " << g.kh * g.kw * g.cp
         << " + (lane & 3) * 2;\n"
         << "        #pragma unroll\n"
         << "        for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
@@ -384,7 +442,7 @@ extern "C" __global__ void __cluster_dims__()"
         << "              const int iy = oy[h] * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
         << "              const int ix = ox[h] * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
         << "              in[h] = ok[h] && iy >= 0 && iy < " << g.h << " && ix >= 0 && ix < " << g.w << ";\n"
-        << "              xr[h] = X + (in[h] ? (iy * " << g.w << " + ix) * " << g.cp
+        << "              xr[h] = Xs + (in[h] ? (iy * " << g.w << " + ix) * " << g.cp
         << " : 0) + (lane & 3) * 2;\n"
         << "            }\n"
         << "            const T* wt = wn + (ky * " << g.kw << " + kx) * " << g.cp << ";\n"
@@ -770,6 +828,7 @@ class FusedNetwork {
     STRATA_CHECK(net.fused_fits, "fused network: " << net.fused_reason);
     const std::string src = writer.source();
     phases_ = writer.phases();
+    shared_ = static_cast<std::size_t>(writer.shared_bytes());
     lib_ = std::make_unique<rtc::Library>(
         rtc::compile(src, "strata_network", names, rtc::current_arch()), names);
     // 16 blocks per cluster is a non-portable size: allowed per kernel, where the GPU has it.
@@ -783,8 +842,15 @@ class FusedNetwork {
                        rtc::current_arch()),
           names);
     }
+    if (shared_ > (48u << 10)) {  // over the default: the kernel opts in
+      STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
+          lib_->kernel("strata_network"), cudaFuncAttributeMaxDynamicSharedMemorySize,
+          static_cast<int>(shared_), device));
+    }
   }
   [[nodiscard]] const rtc::BuildInfo& info() const { return lib_->info(); }
+  /// Dynamic shared memory per block (tensor-core convs staging their input and filter).
+  [[nodiscard]] std::size_t shared_bytes() const { return shared_; }
   [[nodiscard]] cudaKernel_t kernel() const { return lib_->kernel("strata_network"); }
   [[nodiscard]] int cluster() const { return cluster_; }
   /// The kernel's phases in order ("input", "conv0+bn1+relu2+max_pool3", ...).
@@ -797,6 +863,7 @@ class FusedNetwork {
  private:
   std::unique_ptr<rtc::Library> lib_;
   std::vector<std::string> phases_;
+  std::size_t shared_ = 0;
   int sms_ = 0;
   int cluster_ = fused_cluster_portable;
 };
@@ -829,8 +896,9 @@ class FusedNetworkStep final : public Step {
     return os.str();
   }
   void launch(cudaStream_t s, void*, std::size_t) override {
-    rtc::launch(fn_.kernel(), static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
-                fused_threads, s, p_);
+    rtc::launch_shared(fn_.kernel(),
+                       static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
+                       fused_threads, fn_.shared_bytes(), s, p_);
   }
   /// Time per phase, µs, median of `iters` launches: the SM clock of one thread of the first
   /// cluster as image 0 enters each phase (the wait at the barrier before a phase counts to the
@@ -846,8 +914,9 @@ class FusedNetworkStep final : public Step {
     std::vector<unsigned long long> t(slots);
     for (int it = 0; it < std::max(1, iters); ++it) {
       STRATA_CUDA_CHECK(cudaMemsetAsync(buf.get(), 0, slots * sizeof(unsigned long long), s));
-      rtc::launch(fn_.kernel(), static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
-                  fused_threads, s, p);
+      rtc::launch_shared(fn_.kernel(),
+                         static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
+                         fused_threads, fn_.shared_bytes(), s, p);
       STRATA_CUDA_CHECK(cudaMemcpyAsync(t.data(), buf.get(), slots * sizeof(unsigned long long),
                                         cudaMemcpyDeviceToHost, s));
       STRATA_CUDA_CHECK(cudaStreamSynchronize(s));

@@ -70,7 +70,8 @@ class Library {
 };
 
 /// Launches `k` with `grid` × `block` threads and `shared` bytes of dynamic shared memory per
-/// block (at most 48 KiB) on `s`; `args` must match the kernel's parameters in type and order
+/// block (over 48 KiB only for a kernel that opted in with cudaFuncAttributeMaxDynamicSharedMemorySize)
+/// on `s`; `args` must match the kernel's parameters in type and order
 /// (pointers, int, long long, bool, and structs of the same layout).
 template <class... Args>
 void launch_shared(cudaKernel_t k, unsigned grid, unsigned block, std::size_t shared,
