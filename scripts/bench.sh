@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks of BENCHMARKS.md in one command, on a machine with an NVIDIA GPU:
 #   scripts/bench.sh [--quick] [--compile-budget-s S] [--tuning heuristic|measured]
-#                    [--cases "M1 R2"] [--build-dir DIR]
+#                    [--cases "M1 R2"] [--build-dir DIR] [--fused-max-batch N]
 # 1. finds cuDNN ($CUDNN_ROOT, else PyTorch's nvidia.cudnn package, so both sides run the same
 #    cuDNN, else the CUDA install or the system) and puts its lib/ on LD_LIBRARY_PATH;
 # 2. configures and builds strata_bench (Release, sm_90 unless $CUDA_ARCH says otherwise, all
@@ -23,6 +23,7 @@ QUICK=0
 BUDGET=210
 TUNING=measured  # TensorRT-style: time the candidate algorithms at engine construction
 ONLY=""
+FUSED=0  # EngineOptions::fused_max_batch: batches up to N run the fused-network kernel
 ARGS="$*"
 
 usage() {
@@ -36,6 +37,7 @@ while [ $# -gt 0 ]; do
     --tuning) TUNING=${2:?}; shift ;;
     --cases) ONLY=${2:?}; shift ;;
     --build-dir) BUILD=${2:?}; shift ;;
+    --fused-max-batch) FUSED=${2:?}; shift ;;
     *) usage ;;
   esac
   shift
@@ -145,7 +147,7 @@ for c in "${CASES[@]}"; do
   if [[ "$prec" == *+tf32 ]]; then tf=(--tf32); fi
   timeout 300 "$BENCH" --case "$id" --precision "${prec%+tf32}" "${tf[@]}" --batch "$batch" "${wa[@]}" "${xa[@]}" \
     --dump-output "$WORK/output_${id}_${prec}_b$batch.safetensors" --tuning "$TUNING" \
-    --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
+    --fused-max-batch "$FUSED" --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
   if [ "$rc" != 0 ] && [ "$(wc -l < "$WORK/strata.jsonl")" = "$before" ]; then
     # It died without saying why (a crash or the timeout): record the case as an error.
     printf '{"kind":"timing","side":"strata","case":"%s","network":"%s","precision":"%s","batch":%s,"status":"ERROR","error":"strata_bench exited with status %s","commit":"%s"}\n' \

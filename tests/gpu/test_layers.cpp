@@ -271,9 +271,10 @@ TEST_CASE("residual blocks: basic, bottleneck, unfused add") {
 }
 TEST_CASE("fusion edges: residual starting with relu, activation after add, relu after flatten") {
   // This net compounds rounding (three residual adds, gelu, 4 outputs): on an H200, f16 gave
-  // 1.0e-3 to 2.2e-3 and bf16 (8x coarser rounding) 0.9e-2 to 1.6e-2; a wrong fusion gives an
-  // error of order 1. bf16 is held to 3e-2 here, the benchmarks' bf16 bound.
-  check_all_precisions<FusionEdgeNet>(kMax, kBatches, "fusion edges", 19, 3e-2);
+  // 1.0e-3 to 2.2e-3 and bf16 (8x coarser rounding) 0.9e-2 to 1.6e-2 op by op, and the fused
+  // kernel (which reads the input unrounded and sums in another order) 1.3e-2 and 3.2e-2 in bf16
+  // at batches 3 and 1; a wrong fusion gives an error of order 1. bf16 is held to 4e-2 here.
+  check_all_precisions<FusionEdgeNet>(kMax, kBatches, "fusion edges", 19, 4e-2);
 }
 TEST_CASE("softmax over channels of a (C,H,W) tensor") {
   check_all_precisions<ChannelSoftmaxNet>(kMax, kBatches, "channel softmax", 16);
