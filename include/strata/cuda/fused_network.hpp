@@ -140,9 +140,22 @@ extern "C" __global__ void __cluster_dims__()"
       phase("input");
       input();
     }
+    const OpDesc* merged = nullptr;  // a softmax computed with the dense layer before it
     for (const OpDesc& op : net_.ops) {
+      if (&op == merged) {
+        continue;
+      }
       if (op.index != input_reader_) {  // the first phase reads only the caller's input
         os_ << "    cluster_sync();\n";
+      }
+      if (const OpDesc* sm = softmax_after(op)) {
+        phase(op.label + "+" + sm->label);
+        os_ << "    {  // ops " << op.index << ", " << sm->index << ": " << op.label << ", "
+            << sm->label << "\n";
+        dense_softmax(op, *sm);
+        os_ << "    }\n";
+        merged = sm;
+        continue;
       }
       std::string name = op.label;  // a conv's label names its fused pool too
       if (const std::string tail = op.pool ? "+" + op.pool->label : std::string();
@@ -517,38 +530,66 @@ extern "C" __global__ void __cluster_dims__()"
     const bool is_max = pl.kind == OpKind::max_pool;
     const std::int64_t outputs = numel(cp, ps);
     const std::int64_t work = (outputs * lanes + 31) / 32 * 32;  // whole warps run every round
+    const std::int64_t threads = std::int64_t{cluster_} * fused_threads;
+    // Items per thread and round: a thread computes up to 4 conv values before it reduces and
+    // stores any, so their loads are in flight together (one round trip, not one per item).
+    const int per = static_cast<int>(std::min<std::int64_t>(4, (work + threads - 1) / threads));
+    const char* neutral = is_max ? "-__int_as_float(0x7f800000)" : "0.0f";
     ptr("Y", false, "T", pl.out_offset, outputs);
-    os_ << "      for (int t = tid; t < " << work << "; t += nthreads) {  // " << lanes
-        << " lanes per pooled output (" << pl.label << ")\n"
+    os_ << "      // " << lanes << " lanes per pooled output (" << pl.label << "), " << per
+        << " per thread and round\n"
+        << "      auto lane_value = [&](int t) -> float {\n"
         << "        const int e = t / " << lanes << "; const int q = t % " << lanes << ";\n";
     decode(cp, ps.h, ps.w);
-    os_ << "        int y0 = y * " << d.stride.h << " - " << d.padding.h << ";\n"
-        << "        int x0 = x * " << d.stride.w << " - " << d.padding.w << ";\n"
+    os_ << "        const int y0 = y * " << d.stride.h << " - " << d.padding.h << ";\n"
+        << "        const int x0 = x * " << d.stride.w << " - " << d.padding.w << ";\n"
         << "        const int y1 = min(y0 + " << d.kernel.h << ", " << g.oh + d.padding.h << ");\n"
         << "        const int x1 = min(x0 + " << d.kernel.w << ", " << g.ow + d.padding.w << ");\n"
-        << "        const int padded_count = (y1 - y0) * (x1 - x0);\n"
-        << "        const int count = (min(y1, " << g.oh << ") - max(y0, 0)) * (min(x1, " << g.ow
-        << ") - max(x0, 0));\n"
         << "        const int k = c; const int oy = y0 + q / " << d.kernel.w
         << "; const int ox = x0 + q % " << d.kernel.w << ";\n"
-        << "        float v = " << (is_max ? "-__int_as_float(0x7f800000)" : "0.0f") << ";\n"
-        << "        if (e < " << outputs << " && k < " << g.k << " && q < " << d.kernel.h * d.kernel.w
+        << "        if (!(e < " << outputs << " && k < " << g.k << " && q < " << d.kernel.h * d.kernel.w
         << " && oy >= 0 && oy < min(y1, " << g.oh << ") && ox >= 0 && ox < min(x1, " << g.ow
-        << ")) {\n"
-        << "          float acc;\n";
-    conv_value(op, "          ");
-    os_ << "          v = acc;\n"
-        << "        }\n";
+        << "))) {\n"
+        << "          return " << neutral << ";\n"
+        << "        }\n"
+        << "        float acc;\n";
+    conv_value(op, "        ");
+    os_ << "        return acc;\n"
+        << "      };\n"
+        << "      for (int t0 = tid; t0 < " << work << "; t0 += " << per << " * nthreads) {\n"
+        << "        float vs[" << per << "];\n"
+        << "        #pragma unroll\n"
+        << "        for (int r = 0; r < " << per << "; ++r) {\n"
+        << "          const int t = t0 + r * nthreads;\n"
+        << "          vs[r] = t < " << work << " ? lane_value(t) : " << neutral << ";\n"
+        << "        }\n"
+        << "        #pragma unroll\n"
+        << "        for (int r = 0; r < " << per << "; ++r) {\n"
+        << "          const int t = t0 + r * nthreads;  // (warp-uniform: work is whole warps)\n"
+        << "          float v = vs[r];\n";
     for (int o = lanes / 2; o > 0; o /= 2) {
-      os_ << "        v = " << (is_max ? "fmaxf(v, " : "(v + ") << "__shfl_xor_sync(0xffffffffu, v, "
+      os_ << "          v = " << (is_max ? "fmaxf(v, " : "(v + ") << "__shfl_xor_sync(0xffffffffu, v, "
           << o << "));\n";
     }
-    os_ << "        if (q == 0 && e < " << outputs << ") {\n";
+    os_ << "          const int e = t / " << lanes << ";\n"
+        << "          if (t < " << work << " && t % " << lanes << " == 0 && e < " << outputs << ") {\n";
+    os_ << "  ";
+    decode(cp, ps.h, ps.w);
+    os_ << "            (void)x; (void)y;\n";
     if (!is_max) {
-      os_ << "          v /= static_cast<float>(" << (d.count_include_pad ? "padded_count" : "count")
-          << ");\n";
+      os_ << "            const int y0 = y * " << d.stride.h << " - " << d.padding.h << ";\n"
+          << "            const int x0 = x * " << d.stride.w << " - " << d.padding.w << ";\n"
+          << "            const int y1 = min(y0 + " << d.kernel.h << ", " << g.oh + d.padding.h << ");\n"
+          << "            const int x1 = min(x0 + " << d.kernel.w << ", " << g.ow + d.padding.w << ");\n";
+      if (d.count_include_pad) {
+        os_ << "            v /= static_cast<float>((y1 - y0) * (x1 - x0));\n";
+      } else {
+        os_ << "            v /= static_cast<float>((min(y1, " << g.oh << ") - max(y0, 0)) * (min(x1, "
+            << g.ow << ") - max(x0, 0)));\n";
+      }
     }
-    os_ << "          store(Y + e, k < " << g.k << " ? v : 0.0f);\n"
+    os_ << "            store(Y + e, c < " << g.k << " ? v : 0.0f);\n"
+        << "          }\n"
         << "        }\n"
         << "      }\n";
   }
@@ -620,6 +661,100 @@ extern "C" __global__ void __cluster_dims__()"
       os_ << ind << "acc += load(Z + " << at("k", "oy", "ox", oslots, g.oh, g.ow) << ");\n";
     }
     os_ << ind << "acc = activate(" << act(op.act) << ", acc);\n";
+  }
+
+  /// The softmax (or log_softmax) that alone reads dense layer `op`'s output, when one block can
+  /// do both: at most 32 outputs. Null otherwise.
+  [[nodiscard]] const OpDesc* softmax_after(const OpDesc& op) const {
+    if (op.kind != OpKind::dense || op.layer.out_channels > 32 || op.writes_user_output) {
+      return nullptr;
+    }
+    const OpDesc* sm = nullptr;
+    int readers = 0;
+    for (const OpDesc& o : net_.ops) {
+      readers += (o.in_id == op.out_id ? 1 : 0) + (o.z_id == op.out_id ? 1 : 0);
+      if (o.in_id == op.out_id) {
+        sm = &o;
+      }
+    }
+    if (readers != 1 || (sm->kind != OpKind::softmax && sm->kind != OpKind::log_softmax) ||
+        sm->in_shape.h != 1 || sm->in_shape.w != 1 || sm->out_cp > 32) {
+      return nullptr;
+    }
+    return sm;
+  }
+
+  /// A dense layer of at most 32 outputs and the softmax after it, in the first block of the
+  /// cluster only (no cluster barrier between them): G warps per output, the dense output rounded
+  /// to the storage type as the two-phase path stores it, then one warp's softmax over it.
+  void dense_softmax(const OpDesc& op, const OpDesc& sm) {
+    const int m = op.layer.out_channels;
+    const int kin = op.dense_kin;
+    const bool vec = nhwc_ && kin % 8 == 0;
+    const int per_lane = vec ? 8 : 1;
+    int gw = 1;
+    while (m * gw * 2 <= 32 && gw * 2 * 32 * per_lane <= kin) {
+      gw *= 2;
+    }
+    const bool log = sm.kind == OpKind::log_softmax;
+    os_ << "      if (cluster_rank() == 0) {\n";
+    ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
+    os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
+        << "      const T* bias = static_cast<const T*>(p.b[" << op.index << "]);\n"
+        << "      const int lane = threadIdx.x & 31;\n"
+        << "      const int wib = threadIdx.x >> 5;\n"
+        << "      const int o = wib / " << gw << "; const int part = wib % " << gw << ";  // " << gw
+        << " warps per output\n"
+        << "      float acc = 0.0f;\n"
+        << "      if (o < " << m << ") {\n"
+        << "        const T* wr = w + static_cast<long long>(o) * " << kin << ";\n";
+    if (vec) {
+      const int step = gw * 256;
+      os_ << "        #pragma unroll\n"
+          << "        for (int it = 0; it < " << (kin + step - 1) / step << "; ++it) {\n"
+          << "          const int j = (part * 32 + lane) * 8 + it * " << step << ";\n"
+          << "          if (j < " << kin << ") {\n"
+          << "            float xv[8], wv[8];\n"
+          << "            load8(X + j, xv);\n"
+          << "            load8(wr + j, wv);\n"
+          << "            #pragma unroll\n"
+          << "            for (int q = 0; q < 8; ++q) acc += xv[q] * wv[q];\n"
+          << "          }\n"
+          << "        }\n";
+    } else {
+      os_ << "        #pragma unroll 4\n"
+          << "        for (int j = part * 32 + lane; j < " << kin << "; j += " << gw * 32
+          << ") acc += load(X + j) * load(wr + j);\n";
+    }
+    os_ << "        acc = warp_sum(acc);\n"
+        << "      }\n"
+        << "      __syncthreads();  // red[] free again\n"
+        << "      if (lane == 0) red[wib] = acc;\n"
+        << "      __syncthreads();\n"
+        << "      if (wib == 0) {\n"
+        << "        float z = -__int_as_float(0x7f800000);\n"
+        << "        if (lane < " << m << ") {\n"
+        << "          float a = 0.0f;\n"
+        << "          #pragma unroll\n"
+        << "          for (int i = 0; i < " << gw << "; ++i) a += red[lane * " << gw << " + i];\n"
+        << "          T r;\n"
+        << "          store(&r, activate(" << act(op.act) << ", a + load(bias + lane)));\n"
+        << "          z = load(&r);  // as stored between the two ops\n"
+        << "        }\n"
+        << "        const float mx = warp_max(z);\n"
+        << "        const float ez = lane < " << m << " ? expf(z - mx) : 0.0f;\n"
+        << "        const float sum = warp_sum(ez);\n"
+        << "        const float v = " << (log ? "z - mx - logf(sum)" : "ez / sum") << ";\n";
+    if (sm.writes_user_output) {
+      os_ << "        if (lane < " << m << ") p.out[static_cast<long long>(img) * " << m
+          << " + lane] = v;\n";
+    } else {
+      os_ << "        T* Y = tensor<T>(p, " << sm.out_offset << ", " << sm.out_cp << ", img);\n"
+          << "        if (lane < " << sm.out_cp << ") store(Y + lane, lane < " << m
+          << " ? v : 0.0f);\n";
+    }
+    os_ << "      }\n"
+        << "      }\n";
   }
 
   /// A dense layer: `G` warps of one block per output (as many as the cluster's warps allow, up to
