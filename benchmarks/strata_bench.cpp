@@ -83,7 +83,7 @@ struct Args {
   double ceil_tflops = 0.0;     // measured ceilings for the profile's roofline column
   double ceil_gbs = 0.0;
   int repeats = 9;
-  int fused_max_batch = 0;   // EngineOptions::fused_max_batch (the fused-network kernel)
+  int fused_max_batch = strata::cuda::fused_auto;  // EngineOptions::fused_max_batch (default: the engine's)
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
   double target_ms = 50.0;   // GPU time per repeat when calibrating

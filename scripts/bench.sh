@@ -23,7 +23,7 @@ QUICK=0
 BUDGET=210
 TUNING=measured  # TensorRT-style: time the candidate algorithms at engine construction
 ONLY=""
-FUSED=0  # EngineOptions::fused_max_batch: batches up to N run the fused-network kernel
+FUSED=()  # --fused-max-batch N for strata_bench (EngineOptions::fused_max_batch); default: the engine's
 ARGS="$*"
 
 usage() {
@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     --tuning) TUNING=${2:?}; shift ;;
     --cases) ONLY=${2:?}; shift ;;
     --build-dir) BUILD=${2:?}; shift ;;
-    --fused-max-batch) FUSED=${2:?}; shift ;;
+    --fused-max-batch) FUSED=(--fused-max-batch "${2:?}"); shift ;;
     *) usage ;;
   esac
   shift
@@ -147,7 +147,7 @@ for c in "${CASES[@]}"; do
   if [[ "$prec" == *+tf32 ]]; then tf=(--tf32); fi
   timeout 300 "$BENCH" --case "$id" --precision "${prec%+tf32}" "${tf[@]}" --batch "$batch" "${wa[@]}" "${xa[@]}" \
     --dump-output "$WORK/output_${id}_${prec}_b$batch.safetensors" --tuning "$TUNING" \
-    --fused-max-batch "$FUSED" --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
+    "${FUSED[@]}" --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
   if [ "$rc" != 0 ] && [ "$(wc -l < "$WORK/strata.jsonl")" = "$before" ]; then
     # It died without saying why (a crash or the timeout): record the case as an error.
     printf '{"kind":"timing","side":"strata","case":"%s","network":"%s","precision":"%s","batch":%s,"status":"ERROR","error":"strata_bench exited with status %s","commit":"%s"}\n' \

@@ -61,6 +61,7 @@ void check_engine(const strata::Weights<Net>& w, const std::vector<float>& in,
   strata::cuda::EngineOptions opt;
   opt.max_batch = max_batch;
   opt.capture_batches = {1};
+  opt.fused_max_batch = 0;  // the per-op path at every batch (the fused kernel is checked below)
   strata::cuda::Engine<Net, P> gpu(w, opt);
   for (int b : batches) {
     std::vector<float> out(static_cast<std::size_t>(b) * out_n,

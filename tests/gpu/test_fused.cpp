@@ -129,6 +129,24 @@ TEST_CASE("fused network: stride, dilation, groups, ceil-mode pools, many activa
   check_fused_all<AwkwardNet>("awkward", 33, 3e-2);
 }
 
+TEST_CASE("fused network: by default batch 1 runs it where the network fits, the input is f32 and the GPU has clusters") {
+  const auto w = Weights<models::MnistCnn>::random(8);
+  int device = 0;
+  int major = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  cuda::Engine<models::MnistCnn, DType::f16> e(w, {.max_batch = 4});
+  CHECK(e.path(1) == (major >= 9 ? "fused network" : "per-op"));
+  CHECK(e.path(2) == "per-op");
+  CHECK(e.stats().fused_network == (major >= 9));
+  cuda::Engine<models::MnistCnn, DType::f16> u8(w, {.max_batch = 2, .input = {.format = cuda::InputFormat::u8_hwc}});
+  CHECK(u8.path(1) == "per-op");  // the fused kernel reads f32 input
+  CHECK_FALSE(u8.stats().fused_network);
+  cuda::Engine<models::MnistCnn, DType::f32> off(w, {.max_batch = 2, .fused_max_batch = 0});
+  CHECK(off.path(1) == "per-op");
+  CHECK_THROWS_AS((cuda::Engine<models::MnistCnn, DType::f32>(w, {.fused_max_batch = -2})), Error);
+}
+
 TEST_CASE("fused network: the batch threshold picks the path; big networks do not fit") {
   const auto w = Weights<models::MnistCnn>::random(5);
   cuda::Engine<models::MnistCnn, DType::f16> e(w, {.max_batch = 8, .fused_max_batch = 2});

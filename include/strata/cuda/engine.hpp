@@ -294,7 +294,7 @@ class Engine {
     if (fused_fit.fits) {
       os << (options_.fused_max_batch > 0
                  ? "; batches up to " + std::to_string(options_.fused_max_batch) + " run it"
-                 : std::string("; off (EngineOptions::fused_max_batch = 0)"));
+                 : std::string("; not used (EngineOptions::fused_max_batch resolved to 0)"));
     }
     os << "\nPath at batch " << b << ": " << path(b) << "\nSteps at batch " << b << ":\n";
     std::istringstream steps(describe(b));
@@ -319,8 +319,9 @@ class Engine {
 
   static EngineOptions checked(EngineOptions o) {
     STRATA_CHECK(o.max_batch >= 1, "cuda::Engine: max_batch must be at least 1, got " << o.max_batch);
-    STRATA_CHECK(o.fused_max_batch >= 0,
-                 "cuda::Engine: fused_max_batch must be 0 or more, got " << o.fused_max_batch);
+    STRATA_CHECK(o.fused_max_batch >= 0 || o.fused_max_batch == fused_auto,
+                 "cuda::Engine: fused_max_batch must be 0 or more (or fused_auto), got "
+                     << o.fused_max_batch);
     STRATA_CHECK(o.io_slots >= 1, "cuda::Engine: io_slots must be at least 1, got " << o.io_slots);
     const InputOptions& in = o.input;
     constexpr auto channels = static_cast<std::size_t>(Network::input_spec.shape.c);
@@ -338,6 +339,15 @@ class Engine {
     }
     STRATA_CHECK(std::isfinite(in.scale) && in.scale != 0.0f,
                  "cuda::Engine: input.scale is " << in.scale << "; it must be finite and not 0");
+    if (o.fused_max_batch == fused_auto) {  // the engine decides
+      int device = 0;
+      int major = 0;
+      STRATA_CUDA_CHECK(cudaGetDevice(&device));
+      STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+      const bool fused = NetStorage<Net, P>::fused_fit().fits && in.format == InputFormat::f32 &&
+                         !in.normalizes() && major >= 9;
+      o.fused_max_batch = fused ? std::min(o.max_batch, fused_auto_batches) : 0;
+    }
     STRATA_CHECK(o.fused_max_batch == 0 || (in.format == InputFormat::f32 && !in.normalizes()),
                  "cuda::Engine: the fused-network path (fused_max_batch "
                      << o.fused_max_batch << ") reads f32 input without normalization; input is "
