@@ -684,6 +684,30 @@ extern "C" __global__ void __cluster_dims__()"
     return sm;
   }
 
+  /// A dense layer's partial dot product for output row `wr` (the lane's share when `gw` warps
+  /// share the row: warp `part` of them) into `acc`, at indentation `ind`.
+  void dense_dot(const OpDesc& op, int gw, const std::string& ind) {
+    const int kin = op.dense_kin;
+    if (nhwc_ && kin % 8 == 0) {  // a constant trip count, unrolled: every load issued up front
+      const int step = gw * 256;
+      os_ << ind << "#pragma unroll\n"
+          << ind << "for (int it = 0; it < " << (kin + step - 1) / step << "; ++it) {\n"
+          << ind << "  const int j = (part * 32 + lane) * 8 + it * " << step << ";\n"
+          << ind << "  if (j < " << kin << ") {\n"
+          << ind << "    float xv[8], wv[8];\n"
+          << ind << "    load8(X + j, xv);\n"
+          << ind << "    load8(wr + j, wv);\n"
+          << ind << "    #pragma unroll\n"
+          << ind << "    for (int q = 0; q < 8; ++q) acc += xv[q] * wv[q];\n"
+          << ind << "  }\n"
+          << ind << "}\n";
+    } else {
+      os_ << ind << "#pragma unroll 4\n"
+          << ind << "for (int j = part * 32 + lane; j < " << kin << "; j += " << gw * 32
+          << ") acc += load(X + j) * load(wr + j);\n";
+    }
+  }
+
   /// A dense layer of at most 32 outputs and the softmax after it, in the first block of the
   /// cluster only (no cluster barrier between them): G warps per output, the dense output rounded
   /// to the storage type as the two-phase path stores it, then one warp's softmax over it.
@@ -708,24 +732,7 @@ extern "C" __global__ void __cluster_dims__()"
         << "      float acc = 0.0f;\n"
         << "      if (o < " << m << ") {\n"
         << "        const T* wr = w + static_cast<long long>(o) * " << kin << ";\n";
-    if (vec) {
-      const int step = gw * 256;
-      os_ << "        #pragma unroll\n"
-          << "        for (int it = 0; it < " << (kin + step - 1) / step << "; ++it) {\n"
-          << "          const int j = (part * 32 + lane) * 8 + it * " << step << ";\n"
-          << "          if (j < " << kin << ") {\n"
-          << "            float xv[8], wv[8];\n"
-          << "            load8(X + j, xv);\n"
-          << "            load8(wr + j, wv);\n"
-          << "            #pragma unroll\n"
-          << "            for (int q = 0; q < 8; ++q) acc += xv[q] * wv[q];\n"
-          << "          }\n"
-          << "        }\n";
-    } else {
-      os_ << "        #pragma unroll 4\n"
-          << "        for (int j = part * 32 + lane; j < " << kin << "; j += " << gw * 32
-          << ") acc += load(X + j) * load(wr + j);\n";
-    }
+    dense_dot(op, gw, "        ");
     os_ << "        acc = warp_sum(acc);\n"
         << "      }\n"
         << "      __syncthreads();  // red[] free again\n"
@@ -788,24 +795,7 @@ extern "C" __global__ void __cluster_dims__()"
         << "        float acc = 0.0f;\n"
         << "        if (o < " << m << ") {\n"
         << "          const T* wr = w + static_cast<long long>(o) * " << kin << ";\n";
-    if (vec) {  // a constant trip count, unrolled: every load of the lane issued up front
-      const int step = gw * 256;
-      os_ << "          #pragma unroll\n"
-          << "          for (int it = 0; it < " << (kin + step - 1) / step << "; ++it) {\n"
-          << "            const int j = (part * 32 + lane) * 8 + it * " << step << ";\n"
-          << "            if (j < " << kin << ") {\n"
-          << "              float xv[8], wv[8];\n"
-          << "              load8(X + j, xv);\n"
-          << "              load8(wr + j, wv);\n"
-          << "              #pragma unroll\n"
-          << "              for (int q = 0; q < 8; ++q) acc += xv[q] * wv[q];\n"
-          << "            }\n"
-          << "          }\n";
-    } else {
-      os_ << "          #pragma unroll 4\n"
-          << "          for (int j = part * 32 + lane; j < " << kin << "; j += " << gw * 32
-          << ") acc += load(X + j) * load(wr + j);\n";
-    }
+    dense_dot(op, gw, "          ");
     os_ << "          acc = warp_sum(acc);\n"
         << "        }\n";
     if (gw > 1) {
