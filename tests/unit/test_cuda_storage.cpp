@@ -501,3 +501,23 @@ TEST_CASE("which depthwise convs Strata's kernel takes: square 3/5/7 taps, strid
   pooled.pool = cuda::PoolEpilogue{};
   CHECK_FALSE(cuda::depthwise_runs(pooled));
 }
+
+TEST_CASE("fused_auto: batch 1 on the fused kernel only for a fitting network, plain f32 input and a GPU with clusters") {
+  const cuda::InputOptions f32{};
+  const cuda::InputOptions u8{.format = cuda::InputFormat::u8_hwc};
+  const cuda::InputOptions normalized{.mean = {0.5f}, .stddev = {0.25f}};
+  REQUIRE_FALSE(f32.normalizes());
+  REQUIRE(normalized.normalizes());
+  using cuda::fused_auto;
+  using cuda::resolved_fused_max_batch;
+  CHECK(resolved_fused_max_batch(fused_auto, 16, true, f32, 9) == cuda::fused_auto_batches);
+  CHECK(resolved_fused_max_batch(fused_auto, 16, true, f32, 10) == cuda::fused_auto_batches);
+  CHECK(resolved_fused_max_batch(fused_auto, 1, true, f32, 9) == 1);
+  CHECK(resolved_fused_max_batch(fused_auto, 16, false, f32, 9) == 0);      // does not fit
+  CHECK(resolved_fused_max_batch(fused_auto, 16, true, u8, 9) == 0);        // 8-bit input
+  CHECK(resolved_fused_max_batch(fused_auto, 16, true, normalized, 9) == 0);
+  CHECK(resolved_fused_max_batch(fused_auto, 16, true, f32, 8) == 0);       // no clusters
+  CHECK(resolved_fused_max_batch(0, 16, true, f32, 9) == 0);                // off stays off
+  CHECK(resolved_fused_max_batch(6, 16, false, u8, 7) == 6);                // explicit: as given
+  CHECK(cuda::EngineOptions{}.fused_max_batch == fused_auto);
+}

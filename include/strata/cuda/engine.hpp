@@ -169,21 +169,36 @@ class Engine {
     }
   }
 
-  /// Host in, host out, any host memory: returns when `out` holds the result. The input goes
-  /// through pinned staging in pieces, so copying piece i+1 into the staging overlaps piece i's
-  /// transfer; then a graph replay on the engine's stream.
+  /// Host in, host out, any host memory: returns when `out` holds the result. An input of up to
+  /// 4 MiB is copied into pinned staging, then one graph replays upload, network and download.
+  /// A larger one goes through the staging in pieces, so copying piece i+1 into the staging
+  /// overlaps piece i's transfer; then the network's graph and the download.
   template <InputRange R>
   void infer(const R& input, std::span<float> out, int batch) {
     const auto in = as_span(input);
     check_io(in, out, batch, "infer");
     const cudaStream_t s = stream();
-    ExecPlan& plan = exec_->plan_for(batch, s);
-    exec_->finish_enqueued();  // an earlier enqueue() may still use slot 0
     const auto* src = reinterpret_cast<const std::uint8_t*>(in.data());
     auto* staging = static_cast<std::uint8_t*>(exec_->pinned_input());
     auto* dst = static_cast<std::uint8_t*>(exec_->input_buffer());
     const std::size_t total = in_bytes(batch);
     constexpr std::size_t piece = std::size_t{4} << 20;
+    if (total <= piece) {
+      exec_->finish_enqueued();  // an earlier enqueue() may still use slot 0
+      ExecPlan& plan = exec_->host_plan_for(batch, total, out_bytes(batch));
+      std::memcpy(staging, src, total);
+      try {
+        plan.host_graph.launch(s);
+        STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
+      } catch (...) {
+        (void)cudaStreamSynchronize(s);  // the graph may still read the staging buffer
+        throw;
+      }
+      std::memcpy(out.data(), exec_->pinned_output(), out_bytes(batch));
+      return;
+    }
+    ExecPlan& plan = exec_->plan_for(batch, s);
+    exec_->finish_enqueued();  // an earlier enqueue() may still use slot 0
     try {
       for (std::size_t off = 0; off < total; off += piece) {
         const std::size_t n = std::min(piece, total - off);
@@ -344,9 +359,8 @@ class Engine {
       int major = 0;
       STRATA_CUDA_CHECK(cudaGetDevice(&device));
       STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-      const bool fused = NetStorage<Net, P>::fused_fit().fits && in.format == InputFormat::f32 &&
-                         !in.normalizes() && major >= 9;
-      o.fused_max_batch = fused ? std::min(o.max_batch, fused_auto_batches) : 0;
+      o.fused_max_batch = resolved_fused_max_batch(o.fused_max_batch, o.max_batch,
+                                                   NetStorage<Net, P>::fused_fit().fits, in, major);
     }
     STRATA_CHECK(o.fused_max_batch == 0 || (in.format == InputFormat::f32 && !in.normalizes()),
                  "cuda::Engine: the fused-network path (fused_max_batch "

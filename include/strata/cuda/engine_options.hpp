@@ -95,6 +95,20 @@ struct EngineOptions {
   int io_slots = 2;
 };
 
+/// What `fused_max_batch` means for an engine with `max_batch`: fused_auto becomes
+/// fused_auto_batches (at most max_batch) when the network fits the fused kernel, `input` is f32
+/// without normalization and the GPU's compute capability (`cc_major`) has thread-block clusters
+/// (9 or more), else 0; any other value stays as it is.
+[[nodiscard]] inline int resolved_fused_max_batch(int fused_max_batch, int max_batch, bool fits,
+                                                  const InputOptions& input, int cc_major) {
+  if (fused_max_batch != fused_auto) {
+    return fused_max_batch;
+  }
+  const bool fused = fits && input.format == InputFormat::f32 && !input.normalizes() &&
+                     cc_major >= 9;
+  return fused ? (max_batch < fused_auto_batches ? max_batch : fused_auto_batches) : 0;
+}
+
 /// What construction did, for tests and reports.
 struct EngineStats {
   int convs_timed = 0;        ///< convolutions whose tactic this construction chose by timing

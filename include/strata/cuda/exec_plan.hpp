@@ -42,6 +42,10 @@ class ExecPlan {
  public:
   std::vector<PlannedStep> steps;
   GraphExec graph;  ///< empty until captured
+  /// infer()'s graph for a batch that fits one staging piece: the upload from the pinned staging,
+  /// the steps, the download into the pinned output (one launch instead of three calls); empty
+  /// until first used.
+  GraphExec host_graph;
 
   /// The workspace every step fits in.
   [[nodiscard]] std::size_t workspace_bytes() const {

@@ -157,6 +157,23 @@ class Executor {
     return plans_.at({batch, slot});
   }
 
+  /// plan_for(batch) on I/O slot 0 with its host graph captured: `in_bytes` uploaded from the
+  /// pinned input staging, the steps, `out_bytes` downloaded into the pinned output.
+  ExecPlan& host_plan_for(int batch, std::size_t in_bytes, std::size_t out_bytes) {
+    ExecPlan& plan = plan_for(batch, stream_.get(), 0);
+    if (!plan.host_graph) {
+      const IoSlot& s = slots_.front();
+      plan.host_graph = capture_graph(stream_.get(), [&](cudaStream_t cs) {
+        STRATA_CUDA_CHECK(cudaMemcpyAsync(s.in.get(), pinned_in_.get(), in_bytes,
+                                          cudaMemcpyHostToDevice, cs));
+        plan.run(cs, workspace_);
+        STRATA_CUDA_CHECK(cudaMemcpyAsync(pinned_out_.get(), s.out.get(), out_bytes,
+                                          cudaMemcpyDeviceToHost, cs));
+      });
+    }
+    return plan;
+  }
+
   /// Enqueues one batch, host to host (or device to device): `in` (in_bytes, page-locked host
   /// or device memory) is uploaded into the next I/O slot on the upload stream, the batch's
   /// graph runs on the engine's stream, and the result is downloaded into `out` (out_bytes) on
