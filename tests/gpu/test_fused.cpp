@@ -50,7 +50,20 @@ constexpr auto mma_net = input<3, 19, 17> | conv<16, 3, ConvOpts{.padding = 2, .
     | flatten | dense<12> | relu | dense<4> | softmax;
 using MmaNet = std::remove_cv_t<decltype(mma_net)>;
 
+// The cases around them: an NHWC input read by the first conv; a tensor-core conv with an
+// average pool that counts its padding and one with a ceil-mode max pool (partial windows); a
+// 3x3 average pool (9 positions: 16 lanes, no tensor cores); a softmax that is not the last op
+// (computed with its dense layer, stored for the next one); a final log_softmax.
+constexpr auto edge_net = input<3, 12, 10, Layout::nhwc> | conv<16, 3, ConvOpts{.padding = 1}>
+    | relu | conv<16, 3, ConvOpts{.padding = 1}> | batch_norm
+    | avg_pool<2, PoolOpts{.padding = 1}> | conv<32, 1> | gelu
+    | max_pool<2, PoolOpts{.ceil_mode = true}> | conv<16, 3, ConvOpts{.padding = 1}>
+    | avg_pool<3, PoolOpts{.stride = 1, .padding = 1, .count_include_pad = false}>
+    | flatten | dense<20> | softmax | dense<3> | log_softmax;
+using EdgeNet = std::remove_cv_t<decltype(edge_net)>;
+
 static_assert(cuda::NetStorage<models::MnistCnn, DType::f16>::fused_fit().fits);
+static_assert(cuda::NetStorage<EdgeNet, DType::f16>::fused_fit().fits);
 static_assert(cuda::NetStorage<MmaNet, DType::bf16>::fused_fit().fits);
 static_assert(cuda::NetStorage<ResidualNet, DType::f16>::fused_fit().fits);
 static_assert(cuda::NetStorage<AwkwardNet, DType::bf16>::fused_fit().fits);
@@ -101,6 +114,10 @@ TEST_CASE("fused network: the MNIST CNN") { check_fused_all<models::MnistCnn>("m
 TEST_CASE("fused network: a residual network") { check_fused_all<ResidualNet>("residual", 32); }
 TEST_CASE("fused network: tensor-core convs with pools and a residual; the input read by the first conv") {
   check_fused_all<MmaNet>("mma", 34, 3e-2);
+}
+
+TEST_CASE("fused network: NHWC input, padded and ceil-mode pools on tensor cores, a softmax before a dense layer") {
+  check_fused_all<EdgeNet>("edges", 35, 3e-2);
 }
 
 TEST_CASE("fused network: the kernel times its phases (a conv and its pool are one, a dense and its softmax too)") {
