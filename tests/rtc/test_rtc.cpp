@@ -187,6 +187,11 @@ constexpr auto fused_rtc_net = input<3, 30, 30> | conv<16, 3, ConvOpts{.padding 
     | conv<8, 1> | relu | max_pool<7, PoolOpts{.stride = 1, .padding = 3}>
     | flatten | dense<20> | relu | dense<5> | log_softmax;
 using FusedRtcNet = std::remove_cv_t<decltype(fused_rtc_net)>;
+// A small dense layer read only as a residual (the shortcut is the add's second input), then a
+// dense layer and a softmax that do make one phase.
+constexpr auto residual_dense_net = input<16, 1, 1> | flatten
+    | residual<relu>(dense<16>, dense<16>) | dense<4> | softmax;
+using ResidualDenseNet = std::remove_cv_t<decltype(residual_dense_net)>;
 }  // namespace
 
 TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a conv and its pool are one phase up to 32 window positions") {
@@ -229,6 +234,9 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
   CHECK(mma_count(cuda::NetStorage<models::MnistCnn, DType::bf16>::describe()) == 1);
   CHECK(mma_count(cuda::NetStorage<models::MnistCnn, DType::f32>::describe()) == 0);
   CHECK(mma_count(cuda::NetStorage<FusedRtcNet, DType::bf16>::describe()) == 2);  // residual, 1x1+avg
+  const auto rd = check_net(cuda::NetStorage<ResidualDenseNet, DType::f16>::describe(), "residual dense f16");
+  REQUIRE_FALSE(rd.empty());
+  CHECK(rd.back().find("+softmax") != std::string::npos);
   for (const DType p : {DType::f32, DType::bf16}) {
     const cuda::NetDesc net = p == DType::f32 ? cuda::NetStorage<FusedRtcNet, DType::f32>::describe()
                                               : cuda::NetStorage<FusedRtcNet, DType::bf16>::describe();

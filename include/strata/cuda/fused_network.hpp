@@ -49,7 +49,8 @@ struct FusedParams {
   const float* sc[fused_max_ops] = {};
   const float* sh[fused_max_ops] = {};
   /// When set: thread 0 of the first block writes the SM clock as image 0 enters each phase
-  /// (fused_trace_slots of them at most) and the global timer at the start and end, after them.
+  /// (fused_trace_slots of them at most), and after them the global timer as image 0 enters its
+  /// first phase and as it leaves its last.
   unsigned long long* trace = nullptr;
 };
 
@@ -81,15 +82,18 @@ struct Params {
 };
 constexpr int kTraceSlots = )" << fused_trace_slots << R"(;
 // Phase timing (FusedNetworkStep::phases): the SM clock of one thread as image 0 enters phase i.
-__device__ __forceinline__ void stamp(const Params& p, int i, int img) {
-  if (p.trace != nullptr && img == 0 && blockIdx.x == 0 && threadIdx.x == 0) {
-    p.trace[i] = clock64();
-  }
-}
 __device__ __forceinline__ unsigned long long global_ns() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   return t;
+}
+// Image 0's first and last stamps also take the global timer (slots kTraceSlots, +1), which
+// scales the clock: both cover image 0 alone, however many images its cluster goes on to run.
+__device__ __forceinline__ void stamp(const Params& p, int i, int img, int timer_slot = -1) {
+  if (p.trace != nullptr && img == 0 && blockIdx.x == 0 && threadIdx.x == 0) {
+    p.trace[i] = clock64();
+    if (timer_slot >= 0) p.trace[kTraceSlots + timer_slot] = global_ns();
+  }
 }
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
@@ -107,6 +111,12 @@ template <class U>
 __device__ __forceinline__ U* tensor(const Params& p, long long offset, long long, int img) {
   return reinterpret_cast<U*>(p.arena + static_cast<long long>(img) * )" << net_.arena_per_image
         << R"( + offset);
+}
+// A value as the storage type holds it (the per-op path stores the converted input as T).
+__device__ __forceinline__ float as_stored(float v) {
+  T r;
+  store(&r, v);
+  return load(&r);
 }
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -130,9 +140,6 @@ extern "C" __global__ void __cluster_dims__()"
   const int clusters = gridDim.x / )" << cluster_ << R"(;
   __shared__ float red[32];  // a dense layer's partial sums, one per warp
   extern __shared__ __align__(16) unsigned char staged[];  // a tensor-core conv's input and filter
-  if (p.trace != nullptr && blockIdx.x == 0 && threadIdx.x == 0) {
-    p.trace[kTraceSlots] = global_ns();
-  }
   for (int img = blockIdx.x / )" << cluster_ << R"(; img < p.batch; img += clusters) {
 )";
     input_reader_ = direct_input_reader();
@@ -194,9 +201,7 @@ extern "C" __global__ void __cluster_dims__()"
       output();
     }
     // Each image has its own slice of every tensor, so the next image needs no barrier first.
-    os_ << "    stamp(p, " << phases_.size() << ", img);\n  }\n"
-        << "  if (p.trace != nullptr && blockIdx.x == 0 && threadIdx.x == 0) {\n"
-        << "    p.trace[kTraceSlots + 1] = global_ns();\n  }\n}\n";
+    os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n  }\n}\n";
     return os_.str();
   }
   /// Dynamic shared memory per block the kernel needs (the largest staged conv).
@@ -617,7 +622,7 @@ extern "C" __global__ void __cluster_dims__()"
                                    : "";
     const bool from_input = op.index == input_reader_;
     const bool vec = nhwc_ && !from_input && cpg % 8 == 0 && op.in_cp % 8 == 0 && g.fcg % 8 == 0;
-    if (from_input) {  // the caller's f32 input, real channels only
+    if (from_input) {  // the caller's f32 input, real channels only, rounded as stored
       const std::string c = "grp * " + std::to_string(cpg) + " + ci";
       const std::string src =
           net_.in_layout == Layout::nhwc
@@ -629,8 +634,8 @@ extern "C" __global__ void __cluster_dims__()"
                 : "load(w + ((k * " + std::to_string(g.fcg) + " + ci) * " + std::to_string(g.kh) +
                       " + ky) * " + std::to_string(g.kw) + " + kx)";
       os_ << ind << "    #pragma unroll\n"
-          << ind << "    for (int ci = 0; ci < " << cpg << "; ++ci) acc += " << src << " * " << wv
-          << ";\n";
+          << ind << "    for (int ci = 0; ci < " << cpg << "; ++ci) acc += as_stored(" << src
+          << ") * " << wv << ";\n";
     } else if (nhwc_) {
       os_ << ind << "    const T* xp = X + (iy * " << g.w << " + ix) * " << op.in_cp
           << " + grp * " << cpg << ";\n"
@@ -677,7 +682,8 @@ extern "C" __global__ void __cluster_dims__()"
         sm = &o;
       }
     }
-    if (readers != 1 || (sm->kind != OpKind::softmax && sm->kind != OpKind::log_softmax) ||
+    if (readers != 1 || sm == nullptr ||  // (the one reader may read it as a residual)
+        (sm->kind != OpKind::softmax && sm->kind != OpKind::log_softmax) ||
         sm->in_shape.h != 1 || sm->in_shape.w != 1 || sm->out_cp > 32) {
       return nullptr;
     }
@@ -917,7 +923,8 @@ extern "C" __global__ void __cluster_dims__()"
 
   /// Starts phase `name`: its stamp is the SM clock as image 0 enters it.
   void phase(std::string name) {
-    os_ << "    stamp(p, " << phases_.size() << ", img);  // phase: " << name << "\n";
+    os_ << "    stamp(p, " << phases_.size() << ", img" << (phases_.empty() ? ", 0" : "")
+        << ");  // phase: " << name << "\n";
     phases_.push_back(std::move(name));
   }
 
