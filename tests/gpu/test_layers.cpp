@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "gpu_test.hpp"
+#include "strata/models/mnist_cnn.hpp"
 #include "strata/models/resnet.hpp"
 
 namespace {
@@ -183,6 +184,27 @@ TEST_CASE("conv+pool fusion: the direct kernel's pooled epilogue, forced through
   check_forced<ConvPoolNet, DType::bf16>("conv+pool", 32, pooled, "strata conv_pool_direct");
   check_forced<ConvAddPoolNet, DType::f16>("conv+add+pool", 33, pooled, "strata conv_pool_direct");
   check_forced<ConvAddPoolNet, DType::bf16>("conv+add+pool", 34, pooled, "strata conv_pool_direct");
+}
+
+namespace {
+// Convs for the tensor-core kernel (tactics/mma_conv.hpp): 24 channel slots (k-steps of 16 that
+// straddle two taps), an average pool that counts its padding, a 1x1 conv with a ceil-mode max
+// pool (partial windows).
+constexpr auto mma_layer_net = input<3, 21, 19> | conv<24, 3, ConvOpts{.padding = 1}> | relu
+    | conv<16, 3, ConvOpts{.padding = 1}> | gelu | avg_pool<2, PoolOpts{.padding = 1}>
+    | conv<8, 1> | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<5>;
+using MmaLayerNet = std::remove_cv_t<decltype(mma_layer_net)>;
+}  // namespace
+
+TEST_CASE("tensor-core convs (mma_conv) with their pools or not, forced through the tuning cache") {
+  const cuda::Variant pooled{"mma_conv", 0, 0, 1};
+  const cuda::Variant plain{"mma_conv"};
+  for (const cuda::Variant& v : {pooled, plain}) {
+    check_forced<models::MnistCnn, DType::f16>("mnist mma", 35, v, "strata tensor-core conv");
+    check_forced<models::MnistCnn, DType::bf16>("mnist mma", 36, v, "strata tensor-core conv");
+    check_forced<MmaLayerNet, DType::f16>("mma layers", 37, v, "strata tensor-core conv");
+    check_forced<MmaLayerNet, DType::bf16>("mma layers", 38, v, "strata tensor-core conv");
+  }
 }
 
 namespace {

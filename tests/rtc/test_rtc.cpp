@@ -251,3 +251,40 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
     CHECK(pool_alone == 1);  // the 7x7 window (49 positions) is a phase of its own
   }
 }
+
+TEST_CASE("the tensor-core conv's source compiles for the MNIST CNN's convs, with and without their pools, in f16 and bf16") {
+  const auto dir = fresh_dir("strata_rtc_test_mma_conv");
+  const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  int convs = 0;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.kind != OpKind::conv) {
+      continue;
+    }
+    ++convs;
+    INFO(op.label);
+    REQUIRE(cuda::tactics::mma::fits(op));  // 8 slots (two taps a k-step) and 32
+    CHECK(cuda::tactics::mma::rows_per_pixel(op) == 4);
+    for (const bool pooled : {true, false}) {
+      const std::string src = cuda::tactics::mma::source(op, pooled);
+      for (const char* t : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::mma_conv<") + t + ">"};
+        const rtc::Compiled c = rtc::compile(src, "mma_conv", names, 90, dir);
+        CHECK(c.cubin.size() > 1000);
+        const std::string what = op.label + (pooled ? " pooled " : " ") + t;
+        MESSAGE(what << ": compiled in " << c.ms << " ms");
+      }
+    }
+  }
+  CHECK(convs == 2);
+  // Not for f32, a residual, a pool window over 8 positions or channel slots not in 8s.
+  const cuda::NetDesc f32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();
+  CHECK(cuda::find_tactic<DType::f32>("mma_conv") != nullptr);
+  CHECK_FALSE(cuda::find_tactic<DType::f32>("mma_conv")->applicable(f32.ops.front()));
+  const cuda::NetDesc pools = cuda::NetStorage<FusedRtcNet, DType::f16>::describe();
+  for (const cuda::OpDesc& op : pools.ops) {
+    if (op.kind == OpKind::conv && (op.has_residual || (op.pool && op.pool->layer.kernel.h * op.pool->layer.kernel.w > 8))) {
+      INFO(op.label);
+      CHECK_FALSE(cuda::tactics::mma::fits(op));
+    }
+  }
+}

@@ -16,6 +16,7 @@
 #include "strata/cuda/tactics/generated_conv.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/lt_matmul.hpp"
+#include "strata/cuda/tactics/mma_conv.hpp"
 #include "strata/cuda/tactics/pixel_conv.hpp"
 
 namespace strata::cuda {
@@ -27,6 +28,7 @@ template <DType P>
   static const tactics::PixelConv1x1<P> pixel_conv1x1;
   static const tactics::GeneratedConv<P> generated_conv;
   static const tactics::DirectConv<P> direct_conv;
+  static const tactics::MmaConv<P> mma_conv;
   static const tactics::LtConv1x1<P> lt_conv1x1;
   static const tactics::CudnnConv<P> cudnn_conv;
   static const tactics::LtDense<P> lt_dense;
@@ -39,9 +41,10 @@ template <DType P>
   static const tactics::Copy<P> copy;
   static const tactics::ConvTransposeDirect<P> conv_transpose_direct;
   static const std::vector<const Tactic<P>*> list{
-      &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv,   &lt_conv1x1,   &cudnn_conv, &lt_dense,
-      &pointwise,      &pool,          &softmax,      &upsample,   &adaptive_pool,
-      &channel_gate,   &copy,          &conv_transpose_direct};
+      &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
+      &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
+      &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
+      &conv_transpose_direct};
   return list;
 }
 
