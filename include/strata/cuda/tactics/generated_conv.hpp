@@ -55,18 +55,22 @@ struct Staging {
          s.image_bytes + s.filter_bytes + std::int64_t{4} * g.kp <= (40 << 10);
 }
 
-/// The kernel's source for `op` (pooled: with its fused pool), element type `t` ("strata_rtc::f16").
-[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled) {
+/// Opens the kernel `kernel` generated for `op`: Strata's kernel source, the signature (x, w,
+/// bias, y, then `params`) and the op's shapes as constants — input H, W, CP, C, FCG; filter KH,
+/// KW; strides SH, SW, padding PH, PW, dilation DH, DW; output OH, OW, K, KP; the pool's window
+/// QH, QW, stride PSH, PSW, padding PPH, PPW, output YH, YW and IS_MAX (with `pooled`; else a
+/// 1x1 window over the conv's map) — and the activation `act`.
+inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, const char* kernel,
+                        const char* params) {
   const ConvGeom& g = op.conv;
-  std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(256) generated_conv(\n"
+    << "template <class T>\n__global__ void __launch_bounds__(256) " << kernel << "(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y, int splits, long long units) {\n";
+    << "    T* __restrict__ y, " << params << ") {\n";
   constant("H", g.h);
   constant("W", g.w);
   constant("CP", g.cp);
@@ -96,11 +100,19 @@ struct Staging {
   constant("YW", pool ? op.pool->out_shape.w : g.ow);
   const bool is_max = !pool || op.pool->kind == OpKind::max_pool;
   o << "  constexpr bool IS_MAX = " << (is_max ? "true" : "false") << ";\n"
-    << "  constexpr PoolShape pool{0, KP, OH, OW, YH, YW, QH, QW, PSH, PSW, PPH, PPW, IS_MAX, "
-    << (pd.count_include_pad ? "true" : "false") << "};\n"
     << "  constexpr ActDesc act{static_cast<Act>(" << static_cast<int>(op.act.kind) << "), "
     << std::hexfloat << op.act.alpha << "f, " << op.act.beta << "f};\n"
     << std::defaultfloat;
+}
+
+/// The kernel's source for `op` (pooled: with its fused pool).
+[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled) {
+  std::ostringstream o;
+  open_kernel(o, op, pooled, "generated_conv", "int splits, long long units");
+  const bool pool = pooled && op.pool.has_value();
+  const LayerDesc pd = pool ? op.pool->layer : LayerDesc{};
+  o << "  constexpr PoolShape pool{0, KP, OH, OW, YH, YW, QH, QW, PSH, PSW, PPH, PPW, IS_MAX, "
+    << (pd.count_include_pad ? "true" : "false") << "};\n";
   o << R"src(  constexpr int HP = H + 2 * PH;
   constexpr int WP = W + 2 * PW;
   constexpr int TAPS = KH * KW;
@@ -235,10 +247,90 @@ struct Staging {
   return it->second->kernel(name);
 }
 
+/// A conv op's variants for a tactic that can pool in its kernel: with the pool inside (fuse =
+/// 1) then without; one variant when the op has no pool.
+[[nodiscard]] inline std::vector<Variant> pool_variants(std::string_view tactic, const OpDesc& op) {
+  if (op.pool) {
+    return {Variant{std::string(tactic), 0, 0, 1}, Variant{std::string(tactic)}};
+  }
+  return {Variant{std::string(tactic)}};
+}
+
+/// The current device and its number of SMs.
+struct DeviceSms {
+  int device = 0;
+  int sms = 0;
+};
+[[nodiscard]] inline DeviceSms device_sms() {
+  DeviceSms d;
+  STRATA_CUDA_CHECK(cudaGetDevice(&d.device));
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, d.device));
+  return d;
+}
+
+/// A step that launches a kernel generated for one conv op (generated_conv, mma_conv): what it
+/// says in describe() and the op's input, filter, bias and output (or pooled output) pointers.
+template <class T>
+class KernelStep : public Step {
+ public:
+  /// `what`: "generated conv"; `how`: what the description's parentheses start with.
+  KernelStep(const OpDesc& op, const OpWeights& w, const OpIo& io, unsigned grid, bool pooled,
+             cudaKernel_t k, const char* what, const char* how)
+      : w_(w), io_(io), grid_(grid), pooled_(pooled), kernel_(k) {
+    const ConvGeom& g = op.conv;
+    std::ostringstream d;
+    d << "strata " << what << " " << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
+    if (pooled_) {
+      d << " + " << (op.pool->kind == OpKind::max_pool ? "max" : "avg") << "_pool "
+        << op.pool->layer.kernel.h << "x" << op.pool->layer.kernel.w;
+    }
+    d << " (" << how << "bias, act" << (pooled_ ? ", pool" : "") << " fused)";
+    what_ = d.str();
+  }
+  [[nodiscard]] std::string describe() const override { return what_; }
+
+ protected:
+  [[nodiscard]] const T* x() const { return static_cast<const T*>(io_.x); }
+  [[nodiscard]] const T* w() const { return w_.weight.template as<const T>(); }
+  [[nodiscard]] const float* bias() const { return w_.bias_f32.template as<const float>(); }
+  [[nodiscard]] T* y() const { return static_cast<T*>(pooled_ ? io_.pooled : io_.y); }
+  [[nodiscard]] unsigned grid() const { return grid_; }
+  [[nodiscard]] cudaKernel_t kernel() const { return kernel_; }
+
+ private:
+  const OpWeights& w_;
+  OpIo io_;
+  unsigned grid_ = 1;
+  bool pooled_ = false;
+  cudaKernel_t kernel_ = nullptr;
+  std::string what_;
+};
+
+/// What the tactics of generated conv kernels share: variant fuse = 1 pools in the kernel (the
+/// pooled map only is written), fuse = 0 writes the conv's map and leaves the pool to the pool
+/// kernel; measured tuning times both; the heuristic claims the op at `claim_rank()`, pooling in
+/// the kernel where a pool is fused.
+template <DType P>
+class PoolingKernelTactic : public Tactic<P> {
+ public:
+  [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse != 0; }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+                                               const Libraries&) const override {
+    return Claim{{std::string(this->name()), 0, 0, op.pool ? 1 : 0}, claim_rank()};
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    return pool_variants(this->name(), op);
+  }
+
+ protected:
+  [[nodiscard]] virtual int claim_rank() const = 0;
+};
+
 }  // namespace generated
 
 template <DType P>
-class GeneratedConv final : public Tactic<P> {
+class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   using T = storage_t<P>;
 
  public:
@@ -246,34 +338,16 @@ class GeneratedConv final : public Tactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && generated::fits(op);
   }
-  /// Variant fuse = 1 pools in the kernel (the pooled map only is written); fuse = 0 writes the
-  /// conv's map and leaves the pool to the pool kernel.
-  [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse != 0; }
-  /// Claimed ahead of the generic direct kernel, pooling in the kernel where a pool is fused.
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
-                                               const Libraries&) const override {
-    return Claim{{std::string(name()), 0, 0, op.pool ? 1 : 0}, rank::tailored - 1};
-  }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
-                                                const Libraries&) const override {
-    if (op.pool) {
-      return {Variant{std::string(name()), 0, 0, 1}, Variant{std::string(name())}};
-    }
-    return {Variant{std::string(name())}};
-  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    const bool pooled = fuses_pool(v) && op.pool.has_value();
+    const bool pooled = this->fuses_pool(v) && op.pool.has_value();
     const std::string kernel_name =
         std::string("strata_rtc::generated_conv<") + kernels::detail::rtc_type<T>() + ">";
     const cudaKernel_t k = generated::kernel(generated::source(op, pooled), kernel_name);
     // Enough blocks to fill the GPU twice over: rows of an image split over blocks at small
     // batches.
-    int device = 0;
-    int sms = 0;
-    STRATA_CUDA_CHECK(cudaGetDevice(&device));
-    STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const int sms = generated::device_sms().sms;
     const int rows = pooled ? op.pool->out_shape.h : op.conv.oh;
     const int splits = std::clamp((2 * sms + batch - 1) / batch, 1, rows);
     // Persistent blocks (8 per SM at most) walk the units, so the filter is staged once per block.
@@ -282,40 +356,26 @@ class GeneratedConv final : public Tactic<P> {
     return std::make_unique<GeneratedStep>(op, w, io, splits, units, grid, pooled, k);
   }
 
+ protected:
+  /// Ahead of the generic direct kernel.
+  [[nodiscard]] int claim_rank() const override { return rank::tailored - 1; }
+
  private:
-  class GeneratedStep final : public Step {
+  class GeneratedStep final : public generated::KernelStep<T> {
    public:
     GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int splits,
                   long long units, unsigned grid, bool pooled, cudaKernel_t k)
-        : w_(w), io_(io), splits_(splits), units_(units), grid_(grid), pooled_(pooled), kernel_(k) {
-      const ConvGeom& g = op.conv;
-      std::ostringstream d;
-      d << "strata generated conv " << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
-      if (pooled_) {
-        d << " + " << (op.pool->kind == OpKind::max_pool ? "max" : "avg") << "_pool "
-          << op.pool->layer.kernel.h << "x" << op.pool->layer.kernel.w;
-      }
-      d << " (shapes compiled in; bias, act" << (pooled_ ? ", pool" : "") << " fused)";
-      what_ = d.str();
-    }
-    [[nodiscard]] std::string describe() const override { return what_; }
+        : generated::KernelStep<T>(op, w, io, grid, pooled, k, "generated conv",
+                                   "shapes compiled in; "),
+          splits_(splits), units_(units) {}
     void launch(cudaStream_t s, void*, std::size_t) override {
-      const T* x = static_cast<const T*>(io_.x);
-      const T* w = w_.weight.template as<const T>();
-      const float* b = w_.bias_f32.template as<const float>();
-      T* y = static_cast<T*>(pooled_ ? io_.pooled : io_.y);
-      rtc::launch(kernel_, grid_, 256, s, x, w, b, y, splits_, units_);
+      rtc::launch(this->kernel(), this->grid(), 256, s, this->x(), this->w(), this->bias(),
+                  this->y(), splits_, units_);
     }
 
    private:
-    const OpWeights& w_;
-    OpIo io_;
     int splits_ = 1;       ///< bands of output rows per image
     long long units_ = 1;  ///< batch × splits
-    unsigned grid_ = 1;
-    bool pooled_ = false;
-    cudaKernel_t kernel_ = nullptr;
-    std::string what_;
   };
 };
 

@@ -76,35 +76,9 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(256) mma_conv(\n"
-    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y, int batch) {\n";
-  constant("H", g.h);
-  constant("W", g.w);
-  constant("CP", g.cp);
-  constant("K", g.k);
-  constant("KP", g.kp);
-  constant("KW", g.kw);
+  generated::open_kernel(o, op, pooled, "mma_conv", "int batch");
   constant("TAPS", taps);
-  constant("SH", g.sh);
-  constant("SW", g.sw);
-  constant("PH", g.ph);
-  constant("PW", g.pw);
-  constant("DH", g.dh);
-  constant("DW", g.dw);
-  constant("OH", g.oh);
-  constant("OW", g.ow);
   constant("L", lanes);
-  constant("PKH", pooled ? pd.kernel.h : 1);
-  constant("PKW", pooled ? pd.kernel.w : 1);
-  constant("PSH", pooled ? pd.stride.h : 1);
-  constant("PSW", pooled ? pd.stride.w : 1);
-  constant("PPH", pooled ? pd.padding.h : 0);
-  constant("PPW", pooled ? pd.padding.w : 0);
-  constant("YH", ys.h);
-  constant("YW", ys.w);
   constant("YCP", ycp);
   constant("PIX", ys.h * ys.w);
   constant("MT", (ys.h * ys.w * lanes + 15) / 16);
@@ -114,11 +88,8 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
   constant("XN", g.h * g.w * g.cp);
   constant("WN", g.kp * taps * g.cp);
   o << "  constexpr bool POOLED = " << (pooled ? "true" : "false") << ";\n"
-    << "  constexpr bool IS_MAX = " << (pooled && op.pool->kind == OpKind::max_pool ? "true" : "false")
-    << ";\n"
-    << "  constexpr bool COUNT_PAD = " << (pooled && pd.count_include_pad ? "true" : "false") << ";\n"
-    << "  const ActDesc act{static_cast<Act>(" << static_cast<int>(op.act.kind) << "), "
-    << std::hexfloat << op.act.alpha << "f, " << op.act.beta << std::defaultfloat << "f};\n";
+    << "  constexpr bool COUNT_PAD = " << (pooled && pd.count_include_pad ? "true" : "false")
+    << ";\n";
   o << R"src(
   extern __shared__ __align__(16) unsigned char smem[];
   T* xs = reinterpret_cast<T*>(smem);
@@ -149,9 +120,9 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
         const int q = r % L;
         const int py = pix / YW;
         const int px = pix % YW;
-        oy[h] = py * PSH - PPH + q / PKW;
-        ox[h] = px * PSW - PPW + q % PKW;
-        ok[h] = pix < PIX && q < PKH * PKW && oy[h] >= 0 && oy[h] < OH && ox[h] >= 0 && ox[h] < OW;
+        oy[h] = py * PSH - PPH + q / QW;
+        ox[h] = px * PSW - PPW + q % QW;
+        ok[h] = pix < PIX && q < QH * QW && oy[h] >= 0 && oy[h] < OH && ox[h] >= 0 && ox[h] < OW;
       }
       float acc[NT][4];
 #pragma unroll
@@ -226,8 +197,8 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
             if (POOLED && !IS_MAX) {
               const int y0 = py * PSH - PPH;
               const int x0 = px * PSW - PPW;
-              const int y1 = min(y0 + PKH, OH + PPH);
-              const int x1 = min(x0 + PKW, OW + PPW);
+              const int y1 = min(y0 + QH, OH + PPH);
+              const int x1 = min(x0 + QW, OW + PPW);
               v /= COUNT_PAD ? static_cast<float>((y1 - y0) * (x1 - x0))
                              : static_cast<float>((min(y1, OH) - max(y0, 0)) * (min(x1, OW) - max(x0, 0)));
             }
@@ -246,7 +217,7 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
 }  // namespace mma
 
 template <DType P>
-class MmaConv final : public Tactic<P> {
+class MmaConv final : public generated::PoolingKernelTactic<P> {
   using T = storage_t<P>;
 
  public:
@@ -254,77 +225,45 @@ class MmaConv final : public Tactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && mma::fits(op);
   }
-  /// Variant fuse = 1 pools in the kernel; fuse = 0 writes the conv's map and leaves the pool
-  /// to the pool kernel.
-  [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse != 0; }
-  /// Not yet timed on a GPU: the heuristic leaves it to the other tactics.
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
-                                               const Libraries&) const override {
-    return Claim{{std::string(name()), 0, 0, op.pool ? 1 : 0}, rank::fallback + 1};
-  }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
-                                                const Libraries&) const override {
-    if (op.pool) {
-      return {Variant{std::string(name()), 0, 0, 1}, Variant{std::string(name())}};
-    }
-    return {Variant{std::string(name())}};
-  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    const bool pooled = fuses_pool(v) && op.pool.has_value();
+    const bool pooled = this->fuses_pool(v) && op.pool.has_value();
     const std::string kernel_name =
         std::string("strata_rtc::mma_conv<") + kernels::detail::rtc_type<T>() + ">";
     const cudaKernel_t k = generated::kernel(mma::source(op, pooled), kernel_name);
-    int device = 0;
-    int sms = 0;
-    STRATA_CUDA_CHECK(cudaGetDevice(&device));
-    STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const generated::DeviceSms d = generated::device_sms();
     const auto shared = static_cast<std::size_t>(mma::shared_bytes(op));
     if (shared > (48u << 10)) {
       STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
-          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), device));
+          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device));
     }
     // As many blocks as the SMs' shared memory holds (8 at most an SM), each walking images.
     const int per_sm = static_cast<int>(std::clamp<std::size_t>((220u << 10) / shared, 1, 8));
-    const auto grid = static_cast<unsigned>(std::min(batch, per_sm * sms));
+    const auto grid = static_cast<unsigned>(std::min(batch, per_sm * d.sms));
     return std::make_unique<MmaStep>(op, w, io, batch, grid, shared, pooled, k);
   }
 
+ protected:
+  /// Not yet timed on a GPU: below every other tactic's claim (measured tuning times it).
+  [[nodiscard]] int claim_rank() const override { return rank::fallback + 1; }
+
  private:
-  class MmaStep final : public Step {
+  class MmaStep final : public generated::KernelStep<T> {
    public:
     MmaStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, unsigned grid,
             std::size_t shared, bool pooled, cudaKernel_t k)
-        : w_(w), io_(io), batch_(batch), grid_(grid), shared_(shared), pooled_(pooled), kernel_(k) {
-      const ConvGeom& g = op.conv;
-      std::ostringstream d;
-      d << "strata tensor-core conv " << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
-      if (pooled_) {
-        d << " + " << (op.pool->kind == OpKind::max_pool ? "max" : "avg") << "_pool "
-          << op.pool->layer.kernel.h << "x" << op.pool->layer.kernel.w;
-      }
-      d << " (mma.sync, shapes compiled in; bias, act" << (pooled_ ? ", pool" : "") << " fused)";
-      what_ = d.str();
-    }
-    [[nodiscard]] std::string describe() const override { return what_; }
+        : generated::KernelStep<T>(op, w, io, grid, pooled, k, "tensor-core conv",
+                                   "mma.sync, shapes compiled in; "),
+          batch_(batch), shared_(shared) {}
     void launch(cudaStream_t s, void*, std::size_t) override {
-      const T* x = static_cast<const T*>(io_.x);
-      const T* w = w_.weight.template as<const T>();
-      const float* b = w_.bias_f32.template as<const float>();
-      T* y = static_cast<T*>(pooled_ ? io_.pooled : io_.y);
-      rtc::launch_shared(kernel_, grid_, 256, shared_, s, x, w, b, y, batch_);
+      rtc::launch_shared(this->kernel(), this->grid(), 256, shared_, s, this->x(), this->w(),
+                         this->bias(), this->y(), batch_);
     }
 
    private:
-    const OpWeights& w_;
-    OpIo io_;
     int batch_ = 1;
-    unsigned grid_ = 1;
     std::size_t shared_ = 0;
-    bool pooled_ = false;
-    cudaKernel_t kernel_ = nullptr;
-    std::string what_;
   };
 };
 
