@@ -316,7 +316,11 @@ class PoolingKernelTactic : public Tactic<P> {
   [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse != 0; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
                                                const Libraries&) const override {
-    return Claim{{std::string(this->name()), 0, 0, op.pool ? 1 : 0}, claim_rank()};
+    Claim c;  // (built in steps: g++ 12 warns of a maybe-uninitialized string otherwise)
+    c.rank = claim_rank();
+    c.variant.tactic = std::string(this->name());
+    c.variant.fuse = op.pool ? 1 : 0;
+    return c;
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
