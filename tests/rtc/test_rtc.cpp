@@ -224,8 +224,8 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
   const auto mma_count = [](const cuda::NetDesc& net) {
     const std::string src = cuda::detail::FusedWriter(net, 16).source();
     int n = 0;
-    for (std::size_t at = src.find("asm(\"mma.sync"); at != std::string::npos;
-         at = src.find("asm(\"mma.sync", at + 1)) {
+    for (std::size_t at = src.find("mma_16816<T>(acc"); at != std::string::npos;
+         at = src.find("mma_16816<T>(acc", at + 1)) {
       ++n;
     }
     return n;

@@ -1,5 +1,6 @@
 #pragma once
 /// What a cuda::Engine is built for (EngineOptions) and what building it did (EngineStats).
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <string>
@@ -106,7 +107,7 @@ struct EngineOptions {
   }
   const bool fused = fits && input.format == InputFormat::f32 && !input.normalizes() &&
                      cc_major >= 9;
-  return fused ? (max_batch < fused_auto_batches ? max_batch : fused_auto_batches) : 0;
+  return fused ? std::min(max_batch, fused_auto_batches) : 0;
 }
 
 /// What construction did, for tests and reports.

@@ -112,7 +112,7 @@ __device__ __forceinline__ U* tensor(const Params& p, long long offset, long lon
   return reinterpret_cast<U*>(p.arena + static_cast<long long>(img) * )" << net_.arena_per_image
         << R"( + offset);
 }
-// A value as the storage type holds it (the per-op path stores the converted input as T).
+// A value as the storage type holds it (as the per-op path stores it between two ops).
 __device__ __forceinline__ float as_stored(float v) {
   T r;
   store(&r, v);
@@ -286,13 +286,21 @@ extern "C" __global__ void __cluster_dims__()"
   /// window's positions rounded up to a power of 2 (each lane computes one position's conv value,
   /// shuffles reduce them); 0 when the window has more than 32 positions (two phases then).
   [[nodiscard]] static int pool_lanes(const OpDesc& op) {
-    const LayerDesc& d = pool_op(op).layer;
-    const int n = d.kernel.h * d.kernel.w;
-    int l = 1;
-    while (l < n) {
-      l *= 2;
-    }
+    const int l = pool_window_lanes(op);
     return l <= 32 ? l : 0;
+  }
+
+  /// The PoolShape literal of conv `op`'s fused pool (kernel_source.hpp's pool_window rules).
+  [[nodiscard]] static std::string pool_shape(const OpDesc& op) {
+    const OpDesc pl = pool_op(op);
+    const LayerDesc& d = pl.layer;
+    std::ostringstream s;
+    s << "PoolShape{0, " << pl.out_cp << ", " << op.conv.oh << ", " << op.conv.ow << ", "
+      << pl.out_shape.h << ", " << pl.out_shape.w << ", " << d.kernel.h << ", " << d.kernel.w
+      << ", " << d.stride.h << ", " << d.stride.w << ", " << d.padding.h << ", " << d.padding.w
+      << ", " << (pl.kind == OpKind::max_pool ? "true" : "false") << ", "
+      << (d.count_include_pad ? "true" : "false") << "}";
+    return s.str();
   }
 
   void conv(const OpDesc& op) {
@@ -336,11 +344,13 @@ extern "C" __global__ void __cluster_dims__()"
     int readers = 0;
     const OpDesc* reader = nullptr;
     for (const OpDesc& op : net_.ops) {
+      if (op.z_id == net_.input_id) {
+        return -1;  // added as a residual: the stored input is needed
+      }
       if (op.in_id == net_.input_id) {
         ++readers;
         reader = &op;
       }
-      readers += op.z_id == net_.input_id ? 2 : 0;
     }
     if (readers != 1 || net_.input_id < 0 || net_.s2d_op >= 0 || reader->kind != OpKind::conv ||
         mma_fits(*reader) || reader->conv.s2d) {
@@ -403,7 +413,6 @@ extern "C" __global__ void __cluster_dims__()"
     const int pixels = ys.h * ys.w;
     const int mtiles = (pixels * lanes + 15) / 16;
     const int ntiles = g.kp / 8;
-    const char* mma_t = net_.precision == DType::bf16 ? "bf16" : "f16";
     ptr("Y", false, "T", pooled ? pl.out_offset : op.out_offset, numel(ycp, ys));
     const Staged st = staged_bytes(op);
     if (st.x > 0) {  // every block copies the input (and the filter) with 16-byte loads, all in flight
@@ -427,6 +436,9 @@ extern "C" __global__ void __cluster_dims__()"
     } else {
       os_ << "      const T* Xs = X;\n"
           << "      const T* Ws = w;\n";
+    }
+    if (pooled) {
+      os_ << "      constexpr PoolShape pool = " << pool_shape(op) << ";\n";
     }
     os_ << "      const int lane = tid & 31;\n"
         << "      // tensor cores: " << mtiles << " x " << ntiles << " tiles of 16 rows (" << lanes
@@ -472,10 +484,7 @@ extern "C" __global__ void __cluster_dims__()"
         << "              const unsigned a3 = in[1] ? *reinterpret_cast<const unsigned*>(xr[1] + c0 + 8) : 0u;\n"
         << "              const unsigned b0 = *reinterpret_cast<const unsigned*>(wt + c0);\n"
         << "              const unsigned b1 = *reinterpret_cast<const unsigned*>(wt + c0 + 8);\n"
-        << "              asm(\"mma.sync.aligned.m16n8k16.row.col.f32." << mma_t << "." << mma_t
-        << ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\"\n"
-        << "                           : \"+f\"(acc[0]), \"+f\"(acc[1]), \"+f\"(acc[2]), \"+f\"(acc[3])\n"
-        << "                           : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"r\"(b0), \"r\"(b1));\n"
+        << "              mma_16816<T>(acc, a0, a1, a2, a3, b0, b1);\n"
         << "            }\n"
         << "          }\n"
         << "        }\n"
@@ -493,10 +502,9 @@ extern "C" __global__ void __cluster_dims__()"
     os_ << "            v = activate(" << act(op.act) << ", v);\n"
         << "          }\n";
     if (pooled) {
-      os_ << "          if (!ok[h]) v = " << (is_max ? "-__int_as_float(0x7f800000)" : "0.0f") << ";\n";
+      os_ << "          if (!ok[h]) v = pool_start(pool);\n";
       for (int o = 4; o < 4 * lanes; o *= 2) {  // rows r, r^1, ... of one pooled pixel: lanes 4 apart
-        os_ << "          v = " << (is_max ? "fmaxf(v, " : "(v + ") << "__shfl_xor_sync(0xffffffffu, v, "
-            << o << "));\n";
+        os_ << "          v = pool_add(pool, v, __shfl_xor_sync(0xffffffffu, v, " << o << "));\n";
       }
     }
     os_ << "          const int r = mt * 16 + (lane >> 2) + 8 * h;\n"
@@ -504,16 +512,7 @@ extern "C" __global__ void __cluster_dims__()"
         << "          if (r % " << lanes << " == 0 && pix < " << pixels << ") {\n"
         << "            const int py = pix / " << ys.w << "; const int px = pix % " << ys.w << ";\n";
     if (pooled && !is_max) {
-      os_ << "            const int y0 = py * " << psh << " - " << pph << "; const int x0 = px * " << psw
-          << " - " << ppw << ";\n"
-          << "            const int y1 = min(y0 + " << pkh << ", " << g.oh + pph << "); const int x1 = min(x0 + "
-          << pkw << ", " << g.ow + ppw << ");\n";
-      if (d.count_include_pad) {
-        os_ << "            v /= static_cast<float>((y1 - y0) * (x1 - x0));\n";
-      } else {
-        os_ << "            v /= static_cast<float>((min(y1, " << g.oh << ") - max(y0, 0)) * (min(x1, "
-            << g.ow << ") - max(x0, 0)));\n";
-      }
+      os_ << "            v /= pool_window(pool, py, px).divisor;\n";
     }
     os_ << "            store(Y + " << at("k", "py", "px", ycp, ys.h, ys.w) << ", k < " << g.k
         << " ? v : 0.0f);\n"
@@ -539,23 +538,22 @@ extern "C" __global__ void __cluster_dims__()"
     // Items per thread and round: a thread computes up to 4 conv values before it reduces and
     // stores any, so their loads are in flight together (one round trip, not one per item).
     const int per = static_cast<int>(std::min<std::int64_t>(4, (work + threads - 1) / threads));
-    const char* neutral = is_max ? "-__int_as_float(0x7f800000)" : "0.0f";
     ptr("Y", false, "T", pl.out_offset, outputs);
     os_ << "      // " << lanes << " lanes per pooled output (" << pl.label << "), " << per
         << " per thread and round\n"
+        << "      constexpr PoolShape pool = " << pool_shape(op) << ";\n"
         << "      auto lane_value = [&](int t) -> float {\n"
         << "        const int e = t / " << lanes << "; const int q = t % " << lanes << ";\n";
     decode(cp, ps.h, ps.w);
-    os_ << "        const int y0 = y * " << d.stride.h << " - " << d.padding.h << ";\n"
-        << "        const int x0 = x * " << d.stride.w << " - " << d.padding.w << ";\n"
-        << "        const int y1 = min(y0 + " << d.kernel.h << ", " << g.oh + d.padding.h << ");\n"
-        << "        const int x1 = min(x0 + " << d.kernel.w << ", " << g.ow + d.padding.w << ");\n"
-        << "        const int k = c; const int oy = y0 + q / " << d.kernel.w
-        << "; const int ox = x0 + q % " << d.kernel.w << ";\n"
+    os_ << "        const PoolWindow win = pool_window(pool, y, x);\n"
+        << "        const int k = c;\n"
+        << "        const int oy = y * " << d.stride.h << " - " << d.padding.h << " + q / "
+        << d.kernel.w << ";\n"
+        << "        const int ox = x * " << d.stride.w << " - " << d.padding.w << " + q % "
+        << d.kernel.w << ";\n"
         << "        if (!(e < " << outputs << " && k < " << g.k << " && q < " << d.kernel.h * d.kernel.w
-        << " && oy >= 0 && oy < min(y1, " << g.oh << ") && ox >= 0 && ox < min(x1, " << g.ow
-        << "))) {\n"
-        << "          return " << neutral << ";\n"
+        << " && oy >= win.y0 && oy < win.y1 && ox >= win.x0 && ox < win.x1)) {\n"
+        << "          return pool_start(pool);\n"
         << "        }\n"
         << "        float acc;\n";
     conv_value(op, "        ");
@@ -566,32 +564,23 @@ extern "C" __global__ void __cluster_dims__()"
         << "        #pragma unroll\n"
         << "        for (int r = 0; r < " << per << "; ++r) {\n"
         << "          const int t = t0 + r * nthreads;\n"
-        << "          vs[r] = t < " << work << " ? lane_value(t) : " << neutral << ";\n"
+        << "          vs[r] = t < " << work << " ? lane_value(t) : pool_start(pool);\n"
         << "        }\n"
         << "        #pragma unroll\n"
         << "        for (int r = 0; r < " << per << "; ++r) {\n"
         << "          const int t = t0 + r * nthreads;  // (warp-uniform: work is whole warps)\n"
         << "          float v = vs[r];\n";
     for (int o = lanes / 2; o > 0; o /= 2) {
-      os_ << "          v = " << (is_max ? "fmaxf(v, " : "(v + ") << "__shfl_xor_sync(0xffffffffu, v, "
-          << o << "));\n";
+      os_ << "          v = pool_add(pool, v, __shfl_xor_sync(0xffffffffu, v, " << o << "));\n";
     }
     os_ << "          const int e = t / " << lanes << ";\n"
         << "          if (t < " << work << " && t % " << lanes << " == 0 && e < " << outputs << ") {\n";
     os_ << "  ";
     decode(cp, ps.h, ps.w);
-    os_ << "            (void)x; (void)y;\n";
-    if (!is_max) {
-      os_ << "            const int y0 = y * " << d.stride.h << " - " << d.padding.h << ";\n"
-          << "            const int x0 = x * " << d.stride.w << " - " << d.padding.w << ";\n"
-          << "            const int y1 = min(y0 + " << d.kernel.h << ", " << g.oh + d.padding.h << ");\n"
-          << "            const int x1 = min(x0 + " << d.kernel.w << ", " << g.ow + d.padding.w << ");\n";
-      if (d.count_include_pad) {
-        os_ << "            v /= static_cast<float>((y1 - y0) * (x1 - x0));\n";
-      } else {
-        os_ << "            v /= static_cast<float>((min(y1, " << g.oh << ") - max(y0, 0)) * (min(x1, "
-            << g.ow << ") - max(x0, 0)));\n";
-      }
+    if (is_max) {
+      os_ << "            (void)x; (void)y;\n";
+    } else {
+      os_ << "            v /= pool_window(pool, y, x).divisor;\n";
     }
     os_ << "            store(Y + e, c < " << g.k << " ? v : 0.0f);\n"
         << "          }\n"
@@ -690,6 +679,17 @@ extern "C" __global__ void __cluster_dims__()"
     return sm;
   }
 
+  /// Warps that share one output of dense layer `op`: the largest power of 2 up to `most` that
+  /// leaves every lane at least one 8-value chunk (one value without 16-byte loads) of the input.
+  [[nodiscard]] int dense_warps(const OpDesc& op, std::int64_t most) const {
+    const int per_lane = nhwc_ && op.dense_kin % 8 == 0 ? 8 : 1;
+    int gw = 1;
+    while (gw * 2 <= most && std::int64_t{gw} * 2 * 32 * per_lane <= op.dense_kin) {
+      gw *= 2;
+    }
+    return gw;
+  }
+
   /// A dense layer's partial dot product for output row `wr` (the lane's share when `gw` warps
   /// share the row: warp `part` of them) into `acc`, at indentation `ind`.
   void dense_dot(const OpDesc& op, int gw, const std::string& ind) {
@@ -720,12 +720,7 @@ extern "C" __global__ void __cluster_dims__()"
   void dense_softmax(const OpDesc& op, const OpDesc& sm) {
     const int m = op.layer.out_channels;
     const int kin = op.dense_kin;
-    const bool vec = nhwc_ && kin % 8 == 0;
-    const int per_lane = vec ? 8 : 1;
-    int gw = 1;
-    while (m * gw * 2 <= 32 && gw * 2 * 32 * per_lane <= kin) {
-      gw *= 2;
-    }
+    const int gw = dense_warps(op, 32 / m);  // every output's warps in the first block
     const bool log = sm.kind == OpKind::log_softmax;
     os_ << "      if (cluster_rank() == 0) {\n";
     ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
@@ -750,9 +745,8 @@ extern "C" __global__ void __cluster_dims__()"
         << "          float a = 0.0f;\n"
         << "          #pragma unroll\n"
         << "          for (int i = 0; i < " << gw << "; ++i) a += red[lane * " << gw << " + i];\n"
-        << "          T r;\n"
-        << "          store(&r, activate(" << act(op.act) << ", a + load(bias + lane)));\n"
-        << "          z = load(&r);  // as stored between the two ops\n"
+        << "          z = as_stored(activate(" << act(op.act)
+        << ", a + load(bias + lane)));  // as stored between the two ops\n"
         << "        }\n"
         << "        const float mx = warp_max(z);\n"
         << "        const float ez = lane < " << m << " ? expf(z - mx) : 0.0f;\n"
@@ -778,15 +772,10 @@ extern "C" __global__ void __cluster_dims__()"
     const int m = op.layer.out_channels;
     const int mp = channel_slots(m, net_.precision);
     const int kin = op.dense_kin;
-    const bool vec = nhwc_ && kin % 8 == 0;
     const int warps_per_block = fused_threads / 32;
     const int warps = cluster_ * warps_per_block;
-    const int per_lane = vec ? 8 : 1;
-    int gw = 1;  // warps per output
-    while (gw * 2 <= warps_per_block && static_cast<std::int64_t>(mp) * gw * 2 <= warps &&
-           static_cast<std::int64_t>(gw) * 2 * 32 * per_lane <= kin) {
-      gw *= 2;
-    }
+    // Warps per output: within one block, and every output in one round where the cluster allows.
+    const int gw = dense_warps(op, std::min<std::int64_t>(warps_per_block, warps / mp));
     const int groups = warps / gw;  // outputs per round, over the cluster
     ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
     ptr("Y", false, "T", op.out_offset, mp);

@@ -148,6 +148,50 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
   }
 }
 
+/// The input rows [y0, y1) and columns [x0, x1) of pooled output (oy, ox) under PyTorch's rules
+/// (see cpu::pool), and the average's divisor: the window clipped to the padded input with
+/// count_include_pad, else to the input.
+struct PoolWindow { int y0, x0, y1, x1; float divisor; };
+__device__ __forceinline__ PoolWindow pool_window(const PoolShape& s, int oy, int ox) {
+  PoolWindow r;
+  r.y0 = oy * s.sh - s.ph;
+  r.x0 = ox * s.sw - s.pw;
+  r.y1 = min(r.y0 + s.kh, s.h + s.ph);
+  r.x1 = min(r.x0 + s.kw, s.w + s.pw);
+  const int padded_count = (r.y1 - r.y0) * (r.x1 - r.x0);
+  r.y0 = max(r.y0, 0);
+  r.x0 = max(r.x0, 0);
+  r.y1 = min(r.y1, s.h);
+  r.x1 = min(r.x1, s.w);
+  r.divisor = static_cast<float>(s.count_include_pad ? padded_count : (r.y1 - r.y0) * (r.x1 - r.x0));
+  return r;
+}
+__device__ __forceinline__ float pool_start(const PoolShape& s) {
+  return s.is_max ? -__int_as_float(0x7f800000) : 0.0f;
+}
+__device__ __forceinline__ float pool_add(const PoolShape& s, float acc, float v) {
+  return s.is_max ? fmaxf(acc, v) : acc + v;
+}
+
+/// D += A·B on tensor cores for one warp: mma.sync m16n8k16 with f32 accumulation, A (16×16,
+/// row-major) and B (16×8, column-major) as pairs of 16-bit values of type T (f16 or bf16) in
+/// the PTX fragment layout.
+template <class T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], unsigned a0, unsigned a1, unsigned a2,
+                                          unsigned a3, unsigned b0, unsigned b1) {
+  if constexpr (is_same<T, bf16>::value) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+}
+
 }  // namespace strata_rtc
 )strata_rtc";
 
@@ -269,31 +313,6 @@ __global__ void pointwise8_kernel(const T* x, const T* z, T* y, const float* __r
     }
     store8(y + i, v);
   }
-}
-
-/// The input rows [y0, y1) and columns [x0, x1) of pooled output (oy, ox) under PyTorch's rules
-/// (see cpu::pool), and the average's divisor: the window clipped to the padded input with
-/// count_include_pad, else to the input.
-struct PoolWindow { int y0, x0, y1, x1; float divisor; };
-__device__ __forceinline__ PoolWindow pool_window(const PoolShape& s, int oy, int ox) {
-  PoolWindow r;
-  r.y0 = oy * s.sh - s.ph;
-  r.x0 = ox * s.sw - s.pw;
-  r.y1 = min(r.y0 + s.kh, s.h + s.ph);
-  r.x1 = min(r.x0 + s.kw, s.w + s.pw);
-  const int padded_count = (r.y1 - r.y0) * (r.x1 - r.x0);
-  r.y0 = max(r.y0, 0);
-  r.x0 = max(r.x0, 0);
-  r.y1 = min(r.y1, s.h);
-  r.x1 = min(r.x1, s.w);
-  r.divisor = static_cast<float>(s.count_include_pad ? padded_count : (r.y1 - r.y0) * (r.x1 - r.x0));
-  return r;
-}
-__device__ __forceinline__ float pool_start(const PoolShape& s) {
-  return s.is_max ? -__int_as_float(0x7f800000) : 0.0f;
-}
-__device__ __forceinline__ float pool_add(const PoolShape& s, float acc, float v) {
-  return s.is_max ? fmaxf(acc, v) : acc + v;
 }
 
 /// Max or average pooling (pool_window's rules). One thread per output element; `c` is the

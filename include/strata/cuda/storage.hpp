@@ -184,6 +184,21 @@ struct OpDesc {
   return d;
 }
 
+/// The positions of a conv's fused pool window rounded up to a power of 2 (1 without a pool):
+/// the rows or lanes a kernel gives one pooled output when it computes each position on its own
+/// and reduces them with shuffles.
+[[nodiscard]] inline int pool_window_lanes(const OpDesc& conv) {
+  if (!conv.pool) {
+    return 1;
+  }
+  const int n = conv.pool->layer.kernel.h * conv.pool->layer.kernel.w;
+  int l = 1;
+  while (l < n) {
+    l *= 2;
+  }
+  return l;
+}
+
 /// The whole network in storage terms: its ops, the input and output conversions, the arena.
 struct NetDesc {
   DType precision = DType::f32;

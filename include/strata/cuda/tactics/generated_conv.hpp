@@ -58,8 +58,9 @@ struct Staging {
 /// Opens the kernel `kernel` generated for `op`: Strata's kernel source, the signature (x, w,
 /// bias, y, then `params`) and the op's shapes as constants — input H, W, CP, C, FCG; filter KH,
 /// KW; strides SH, SW, padding PH, PW, dilation DH, DW; output OH, OW, K, KP; the pool's window
-/// QH, QW, stride PSH, PSW, padding PPH, PPW, output YH, YW and IS_MAX (with `pooled`; else a
-/// 1x1 window over the conv's map) — and the activation `act`.
+/// QH, QW, stride PSH, PSW, padding PPH, PPW, output YH, YW, IS_MAX and all of it as the
+/// PoolShape `pool` (with `pooled`; else a 1x1 window over the conv's map) — and the activation
+/// `act`.
 inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, const char* kernel,
                         const char* params) {
   const ConvGeom& g = op.conv;
@@ -100,6 +101,8 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
   constant("YW", pool ? op.pool->out_shape.w : g.ow);
   const bool is_max = !pool || op.pool->kind == OpKind::max_pool;
   o << "  constexpr bool IS_MAX = " << (is_max ? "true" : "false") << ";\n"
+    << "  constexpr PoolShape pool{0, KP, OH, OW, YH, YW, QH, QW, PSH, PSW, PPH, PPW, IS_MAX, "
+    << (pd.count_include_pad ? "true" : "false") << "};\n"
     << "  constexpr ActDesc act{static_cast<Act>(" << static_cast<int>(op.act.kind) << "), "
     << std::hexfloat << op.act.alpha << "f, " << op.act.beta << "f};\n"
     << std::defaultfloat;
@@ -109,10 +112,6 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled) {
   std::ostringstream o;
   open_kernel(o, op, pooled, "generated_conv", "int splits, long long units");
-  const bool pool = pooled && op.pool.has_value();
-  const LayerDesc pd = pool ? op.pool->layer : LayerDesc{};
-  o << "  constexpr PoolShape pool{0, KP, OH, OW, YH, YW, QH, QW, PSH, PSW, PPH, PPW, IS_MAX, "
-    << (pd.count_include_pad ? "true" : "false") << "};\n";
   o << R"src(  constexpr int HP = H + 2 * PH;
   constexpr int WP = W + 2 * PW;
   constexpr int TAPS = KH * KW;

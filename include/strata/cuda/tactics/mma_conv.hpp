@@ -35,14 +35,7 @@ namespace mma {
 /// Rows of the GEMM per output pixel: 1, or the pool window's positions rounded up to a power
 /// of 2 (0 when over 8: not this kernel).
 [[nodiscard]] inline int rows_per_pixel(const OpDesc& op) {
-  if (!op.pool) {
-    return 1;
-  }
-  const int n = op.pool->layer.kernel.h * op.pool->layer.kernel.w;
-  int l = 1;
-  while (l < n) {
-    l *= 2;
-  }
+  const int l = pool_window_lanes(op);
   return l <= 8 ? l : 0;
 }
 
@@ -67,7 +60,6 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled) {
   const ConvGeom& g = op.conv;
   const int lanes = pooled ? rows_per_pixel(op) : 1;
-  const LayerDesc pd = pooled ? op.pool->layer : LayerDesc{};
   const Shape ys = pooled ? op.pool->out_shape : Shape{g.k, g.oh, g.ow, 3};
   const int ycp = pooled ? op.pool->out_cp : g.kp;
   const int taps = g.kh * g.kw;
@@ -87,9 +79,7 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
   constant("KSTEPS", (taps * g.cp + 15) / 16);
   constant("XN", g.h * g.w * g.cp);
   constant("WN", g.kp * taps * g.cp);
-  o << "  constexpr bool POOLED = " << (pooled ? "true" : "false") << ";\n"
-    << "  constexpr bool COUNT_PAD = " << (pooled && pd.count_include_pad ? "true" : "false")
-    << ";\n";
+  o << "  constexpr bool POOLED = " << (pooled ? "true" : "false") << ";\n";
   o << R"src(
   extern __shared__ __align__(16) unsigned char smem[];
   T* xs = reinterpret_cast<T*>(smem);
@@ -156,18 +146,7 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
           const unsigned b1 =
               tap_hi < TAPS ? *reinterpret_cast<const unsigned*>(wr + tap_hi * CP + c_hi) : 0u;
 )src";
-  const char* t = "f16";
-  o << "          if constexpr (is_same<T, bf16>::value) {\n"
-    << "            asm(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-       "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\"\n"
-    << "                : \"+f\"(acc[n][0]), \"+f\"(acc[n][1]), \"+f\"(acc[n][2]), \"+f\"(acc[n][3])\n"
-    << "                : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
-    << "          } else {\n"
-    << "            asm(\"mma.sync.aligned.m16n8k16.row.col.f32." << t << "." << t
-    << ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\"\n"
-    << "                : \"+f\"(acc[n][0]), \"+f\"(acc[n][1]), \"+f\"(acc[n][2]), \"+f\"(acc[n][3])\n"
-    << "                : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
-    << "          }\n";
+  o << "          mma_16816<T>(acc[n], a[0], a[1], a[2], a[3], b0, b1);\n";
   o << R"src(        }
       }
       // acc[n][i]: row lane/4 + 8·(i/2), channel (n0 + n)·8 + 2·(lane%4) + i%2.
@@ -182,11 +161,10 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
             v = activate(act, v + bias[k]);
           }
           if (POOLED) {
-            if (!ok[h]) v = IS_MAX ? -__int_as_float(0x7f800000) : 0.0f;
+            if (!ok[h]) v = pool_start(pool);
 #pragma unroll
             for (int off = 4; off < 4 * L; off *= 2) {
-              const float o2 = __shfl_xor_sync(0xffffffffu, v, off);
-              v = IS_MAX ? fmaxf(v, o2) : v + o2;
+              v = pool_add(pool, v, __shfl_xor_sync(0xffffffffu, v, off));
             }
           }
           const int r = mt * 16 + (lane >> 2) + 8 * h;
@@ -195,12 +173,7 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
             const int py = pix / YW;
             const int px = pix % YW;
             if (POOLED && !IS_MAX) {
-              const int y0 = py * PSH - PPH;
-              const int x0 = px * PSW - PPW;
-              const int y1 = min(y0 + QH, OH + PPH);
-              const int x1 = min(x0 + QW, OW + PPW);
-              v /= COUNT_PAD ? static_cast<float>((y1 - y0) * (x1 - x0))
-                             : static_cast<float>((min(y1, OH) - max(y0, 0)) * (min(x1, OW) - max(x0, 0)));
+              v /= pool_window(pool, py, px).divisor;
             }
             store(yi + (py * YW + px) * YCP + k, k < K ? v : 0.0f);
           }
