@@ -112,12 +112,6 @@ __device__ __forceinline__ U* tensor(const Params& p, long long offset, long lon
   return reinterpret_cast<U*>(p.arena + static_cast<long long>(img) * )" << net_.arena_per_image
         << R"( + offset);
 }
-// A value as the storage type holds it (as the per-op path stores it between two ops).
-__device__ __forceinline__ float as_stored(float v) {
-  T r;
-  store(&r, v);
-  return load(&r);
-}
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -623,7 +617,7 @@ extern "C" __global__ void __cluster_dims__()"
                 : "load(w + ((k * " + std::to_string(g.fcg) + " + ci) * " + std::to_string(g.kh) +
                       " + ky) * " + std::to_string(g.kw) + " + kx)";
       os_ << ind << "    #pragma unroll\n"
-          << ind << "    for (int ci = 0; ci < " << cpg << "; ++ci) acc += as_stored(" << src
+          << ind << "    for (int ci = 0; ci < " << cpg << "; ++ci) acc += as_stored<T>(" << src
           << ") * " << wv << ";\n";
     } else if (nhwc_) {
       os_ << ind << "    const T* xp = X + (iy * " << g.w << " + ix) * " << op.in_cp
@@ -745,7 +739,7 @@ extern "C" __global__ void __cluster_dims__()"
         << "          float a = 0.0f;\n"
         << "          #pragma unroll\n"
         << "          for (int i = 0; i < " << gw << "; ++i) a += red[lane * " << gw << " + i];\n"
-        << "          z = as_stored(activate(" << act(op.act)
+        << "          z = as_stored<T>(activate(" << act(op.act)
         << ", a + load(bias + lane)));  // as stored between the two ops\n"
         << "        }\n"
         << "        const float mx = warp_max(z);\n"

@@ -83,6 +83,15 @@ __device__ __forceinline__ void store(T* p, float v) {
   }
 }
 
+/// `v` as a T holds it (rounded to 16 bits for f16 and bf16): a value as one op stores it for
+/// the next, where a fused kernel hands it over in registers.
+template <class T>
+__device__ __forceinline__ float as_stored(float v) {
+  T r;
+  store(&r, v);
+  return load(&r);
+}
+
 /// act(x) in f32, the same functions as the CPU reference.
 __device__ __forceinline__ float activate(ActDesc a, float x) {
   switch (a.kind) {
@@ -1120,9 +1129,7 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
         for (int j = 0; j < 8; ++j) {
           float v = xv[j];
           if (in_act.kind != Act::none) {  // as the unfused path stores it
-            T r;
-            store(&r, activate(in_act, v));
-            v = load(&r);
+            v = as_stored<T>(activate(in_act, v));
           }
           acc += v * wv[j];
         }
