@@ -74,9 +74,9 @@ if [ "$SANITIZE" = 1 ]; then
   compute-sanitizer --tool memcheck --error-exitcode 3 \
     "$BUILD/tests/gpu/strata_gpu_tests" "${FILTER[@]}" || STATUS=1
   # Shared-memory races in Strata's kernels that stage data per block (generated convs, the
-  # pooled direct conv, global pooling of the squeeze-excite gates and pools, the depthwise kernel).
+  # pooled direct conv, the tensor-core convs, the fused-network kernel, global pooling of the squeeze-excite gates and pools, the depthwise kernel).
   # (quoted: unquoted, the shell split this at its spaces and doctest saw only "*generated*")
-  RACE=("--test-case=*generated*,*pooled epilogue*,*max/avg pools*,*squeeze_excite*,*depthwise*,*deferred*")
+  RACE=("--test-case=*generated*,*pooled epilogue*,*mma_conv*,*max/avg pools*,*squeeze_excite*,*depthwise*,*deferred*,fused network: the MNIST*,fused network: tensor-core*,fused network: NHWC*,fused network: an input phase*")
   echo "gpu_tests.sh: compute-sanitizer --tool racecheck on strata_gpu_tests ${RACE[*]}"
   compute-sanitizer --tool racecheck --error-exitcode 3 \
     "$BUILD/tests/gpu/strata_gpu_tests" "${RACE[@]}" || STATUS=1
