@@ -511,6 +511,22 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
         tactic[line.substr(0, colon)] = line.substr(colon + 2);
       }
     }
+    // Measured tuning's timings per candidate (none under heuristic tuning, or from the cache).
+    if (const auto& trials = engine.stats().tuning_trials; !trials.empty()) {
+      std::cout << "Measured tuning (us per run of each candidate; - : could not run):\n";
+      Json tj = Json::array();
+      for (const sc::TuningTrial& t : trials) {
+        std::cout << "  " << std::left << std::setw(36) << t.op << " " << std::setw(34) << t.variant
+                  << std::right;
+        if (t.us >= 0) {
+          std::cout << std::fixed << std::setprecision(1) << std::setw(10) << t.us << "\n";
+        } else {
+          std::cout << std::setw(10) << "-" << "\n";
+        }
+        tj.push_back({{"op", t.op}, {"variant", t.variant}, {"us", t.us}});
+      }
+      j["tuning_trials"] = tj;
+    }
     memory.print(std::cout);
     Json steps = Json::array();
     for (const sc::LayerProfile& l : p.steps) {

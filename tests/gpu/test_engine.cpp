@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -135,11 +136,23 @@ TEST_CASE("measured tuning writes the algorithm cache; a second start does not r
     cuda::Engine<Mnist, DType::f16> first(w, opt);
     CHECK(first.stats().convs_timed == 2);
     CHECK(first.stats().convs_from_cache == 0);
+    // Every candidate timed is reported: both convs have several, at least one ran, and each
+    // time is a plausible GPU time.
+    std::map<std::string, int> ran;
+    for (const cuda::TuningTrial& t : first.stats().tuning_trials) {
+      INFO(t.op << ": " << t.variant << " " << t.us << " us");
+      CHECK(!t.variant.empty());
+      CHECK(t.us < 1e5);
+      ran[t.op] += t.us > 0.0 ? 1 : 0;
+    }
+    CHECK(ran["conv0+bn1+relu2+max_pool3"] >= 2);
+    CHECK(ran["conv4+bn5+relu6+max_pool7"] >= 2);
   }
   CHECK(std::filesystem::exists(path));
   cuda::Engine<Mnist, DType::f16> second(w, opt);
   CHECK(second.stats().convs_timed == 0);
   CHECK(second.stats().convs_from_cache == 2);
+  CHECK(second.stats().tuning_trials.empty());
   std::vector<float> out(32 * kOut, std::numeric_limits<float>::quiet_NaN());
   second.infer(in, out, 32);
   CHECK(strata_test::rel_error(out, ref, out.size()) < 1e-2);

@@ -111,6 +111,15 @@ struct EngineOptions {
 }
 
 /// What construction did, for tests and reports.
+/// One candidate that measured tuning timed for an op: the op's label, the variant (as
+/// Variant's to_string writes it) and its GPU time per run in µs (negative: it could not run
+/// here — the tactic declined the shape, or needed more workspace than the tuner had).
+struct TuningTrial {
+  std::string op;
+  std::string variant;
+  double us = -1.0;
+};
+
 struct EngineStats {
   int convs_timed = 0;        ///< convolutions whose tactic this construction chose by timing
   int convs_from_cache = 0;   ///< convolutions whose measured choice came from the cache file
@@ -129,6 +138,9 @@ struct EngineStats {
   bool fused_network = false;
   double fused_compile_ms = 0.0;
   bool fused_from_disk = false;
+  /// Measured tuning's timings, every candidate of every op it timed in this construction (ops
+  /// whose choice came from the cache file, or that had one candidate, have none).
+  std::vector<TuningTrial> tuning_trials;
 };
 
 }  // namespace strata::cuda

@@ -55,6 +55,19 @@ struct Variant {
   friend bool operator==(const Variant&, const Variant&) = default;
 };
 
+/// "cudnn_conv algo 1 math 1 fuse 1": the tactic, then each of its integers that is not 0.
+[[nodiscard]] inline std::string to_string(const Variant& v) {
+  std::string s = v.tactic;
+  for (const auto& [name, value] : {std::pair{" algo ", v.algo}, std::pair{" math ", v.math},
+                                    std::pair{" fuse ", v.fuse}}) {
+    if (value != 0) {
+      s += name;
+      s += std::to_string(value);
+    }
+  }
+  return s;
+}
+
 /// A variant a tactic would use without timing, and how strongly it claims the op: the tuner's
 /// heuristic choice is the claim of lowest rank among applicable tactics.
 struct Claim {

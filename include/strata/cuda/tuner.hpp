@@ -169,6 +169,7 @@ template <DType P, class Exec>
     std::optional<Variant> best;
     for (const auto& [t, v] : candidates) {
       std::unique_ptr<Step> step;
+      TuningTrial& trial = stats.tuning_trials.emplace_back(TuningTrial{op.label, to_string(v)});
       try {
         step = prepare_step(*t, op, v, mb, weights.op(op.index), exec.io(op, mb), lib);
       } catch (const Error&) {
@@ -177,7 +178,11 @@ template <DType P, class Exec>
       if (step->workspace_bytes() > find_ws.bytes()) {
         continue;
       }
-      if (const float ms = time_step(*step, exec.stream(), find_ws); ms < best_ms) {
+      const float ms = time_step(*step, exec.stream(), find_ws);
+      if (ms < 1e29f) {
+        trial.us = ms * 1000.0;
+      }
+      if (ms < best_ms) {
         best_ms = ms;
         best = v;
       }
