@@ -138,6 +138,82 @@ TEST_CASE("f16 input gives the CPU's output on the same half values") {
   CHECK(rel_error(dev, ref, dev.size()) < tolerance(DType::f32));
 }
 
+namespace {
+// First convs that Strata's generated kernel runs (fewer input channels than slots): the input
+// read by two of them (a strided conv and its 1x1 shortcut), and an NHWC-declared input.
+constexpr auto two_readers_net = input<3, 15, 13>
+    | residual<relu>(conv<12, 4, ConvOpts{.stride = 2, .padding = 2}> | batch_norm | relu
+                         | conv<12, 3, ConvOpts{.padding = 1}> | batch_norm,
+                     conv<12, 1, ConvOpts{.stride = 2}>)
+    | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<5>;
+using TwoReaders = std::remove_cv_t<decltype(two_readers_net)>;
+constexpr auto nhwc_in_net = input<3, 12, 10, Layout::nhwc> | conv<16, 3, ConvOpts{.padding = 1}>
+    | relu | max_pool<2> | flatten | dense<4>;
+using NhwcIn = std::remove_cv_t<decltype(nhwc_in_net)>;
+
+/// Runs Net in P from `in` (given in `opts`' format) at batches 1, 3, 17 against `ref`; the
+/// plan must have no input step (the first convs read the caller's input).
+template <class Net, DType P, class In>
+void check_no_input_step(const std::vector<In>& in, const std::vector<float>& ref,
+                         const cuda::InputOptions& opts, std::uint64_t seed, const char* name) {
+  using N = std::remove_cvref_t<Net>;
+  // (fused_max_batch 0: batch 1 would otherwise run the fused-network kernel for f32 input)
+  cuda::Engine<Net, P> e(Weights<Net>::random(seed),
+                         {.max_batch = 17, .fused_max_batch = 0, .input = opts});
+  for (int b : {1, 3, 17}) {
+    const std::string runs = e.describe(b);
+    INFO(name << " batch " << b << ":\n" << runs);
+    CHECK(runs.find("input: ") == std::string::npos);
+    CHECK(runs.find("reads the caller's input") != std::string::npos);
+    std::vector<float> out(static_cast<std::size_t>(b * N::output_spec.shape.numel()),
+                           std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, b);
+    const double err = rel_error(out, ref, out.size());
+    MESSAGE(name << " " << dtype_name(P) << " batch " << b << ": rel. error " << err);
+    CHECK(err < tolerance(P));
+  }
+}
+}  // namespace
+
+TEST_CASE("a generated first conv reads the caller's input itself: the plan has no input step") {
+  // MNIST: f32 NCHW, and 8-bit HWC with normalization, in f16 and bf16.
+  {
+    const auto w = Weights<Mnist>::random(61);
+    const auto x = strata_test::random_floats(17 * 784, 62);
+    const auto ref = cpu_reference<Mnist>(w, x, 17);
+    check_no_input_step<Mnist, DType::f16>(x, ref, {}, 61, "mnist f32 in");
+    check_no_input_step<Mnist, DType::bf16>(x, ref, {}, 61, "mnist f32 in");
+    const cuda::InputOptions u8{.format = cuda::InputFormat::u8_hwc, .scale = 1.0f / 255.0f,
+                                .mean = {0.1307f}, .stddev = {0.3081f}};
+    const auto bytes = random_bytes(17 * 784, 63);
+    const auto ref8 = cpu_reference<Mnist>(w, normalized_nchw<Mnist>(bytes, 17, u8), 17);
+    check_no_input_step<Mnist, DType::f16>(bytes, ref8, u8, 61, "mnist u8 in");
+  }
+  // The input read by two generated convs; f16 input (NCHW).
+  {
+    const auto w = Weights<TwoReaders>::random(64);
+    const auto [h, vals] = to_half(strata_test::random_floats(17 * 3 * 15 * 13, 65));
+    const auto ref = cpu_reference<TwoReaders>(w, vals, 17);
+    check_no_input_step<TwoReaders, DType::f16>(h, ref, {.format = cuda::InputFormat::f16}, 64,
+                                                "two readers f16 in");
+    const auto bytes = random_bytes(17 * 3 * 15 * 13, 68);
+    const auto ref8 =
+        cpu_reference<TwoReaders>(w, normalized_nchw<TwoReaders>(bytes, 17, imagenet_u8()), 17);
+    check_no_input_step<TwoReaders, DType::bf16>(bytes, ref8, imagenet_u8(), 64,
+                                                 "two readers u8 in");
+  }
+  // An NHWC-declared f32 input.
+  {
+    const auto w = Weights<NhwcIn>::random(66);
+    const auto x = strata_test::random_floats(17 * 3 * 12 * 10, 67);
+    const auto ref = cpu_reference<NhwcIn>(w, x, 17);
+    check_no_input_step<NhwcIn, DType::bf16>(x, ref, {}, 66, "nhwc f32 in");
+  }
+  // f32 engines keep the input step (cuDNN reads the converted input).
+  cuda::Engine<Mnist, DType::f32> f32(Weights<Mnist>::random(1), {.max_batch = 4});
+  CHECK(f32.describe(4).find("input: ") != std::string::npos);
+}
+
 TEST_CASE("infer() uploads a batch larger than its staging piece in order") {
   // 1500 MNIST images in f32 are 4.7 MB: two 4 MiB pieces through the pinned staging.
   const auto w = Weights<Mnist>::random(5);

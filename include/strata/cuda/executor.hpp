@@ -60,7 +60,9 @@ class Executor {
   /// build).
   Executor(const NetDesc& net, int max_batch, bool tf32 = false, const InputOptions& input = {},
            int io_slots = 1)
-      : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), format_(input.format) {
+      : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), format_(input.format),
+        input_id_(net.input_id), input_s2d_(net.s2d_op >= 0),
+        input_hwc_(net.in_layout == Layout::nhwc || input.format == InputFormat::u8_hwc) {
     int count = 0;
     STRATA_CUDA_CHECK(cudaGetDeviceCount(&count));
     STRATA_CHECK(count > 0, "cuda::Engine: no CUDA device");
@@ -232,6 +234,12 @@ class Executor {
     io.pooled = op.pool ? a + op.pool->out_offset * batch + slice : nullptr;
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     io.staging = a + staging_offset_ * batch;
+    if (op.in_id == input_id_ && !input_s2d_) {  // the caller's input, as it was given
+      io.net_input = slots_[static_cast<std::size_t>(slot)].in.get();
+      io.net_input_format = format_;
+      io.net_input_hwc = input_hwc_;
+      io.net_input_affine = affine_.as<float>();
+    }
     return io;
   }
 
@@ -281,9 +289,12 @@ class Executor {
                                            s.out.as<float>(), arena_.get(), batch)});
       return plan;
     }
+    // The input step, unless every op that reads the network's input reads the caller's input
+    // itself (a first conv that converts it as it stages it): decided once the ops are prepared.
     plan.steps.push_back(
         {"input", input_step<P>(m.net, {s.in.get(), format_, affine_.as<float>()}, arena_.get(),
                                 batch)});
+    bool input_read_converted = false;
     for (std::size_t i = 0; i < m.net.ops.size(); ++i) {
       const OpDesc& op = m.net.ops[i];
       const LayerScope scope(op.label);
@@ -301,10 +312,16 @@ class Executor {
             op, batch, ws_limit != any_workspace ? ws_limit : std::size_t{1} << 30, lib);
         step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
       }
+      input_read_converted |= (op.in_id == m.net.input_id || op.z_id == m.net.input_id) &&
+                              !(op.in_id == m.net.input_id && op.z_id != m.net.input_id &&
+                                step->reads_network_input());
       plan.steps.push_back(
           {op.label, std::move(step),
            op.act_applied_by.empty() ? std::string()
                                      : "its activation applied by " + op.act_applied_by + " as it reads"});
+    }
+    if (!input_read_converted) {
+      plan.steps.erase(plan.steps.begin());
     }
     if (m.net.needs_output_step) {
       plan.steps.push_back(
@@ -325,6 +342,9 @@ class Executor {
   int max_batch_ = 1;
   bool tf32_ = false;
   InputFormat format_ = InputFormat::f32;
+  int input_id_ = -1;       ///< NetDesc::input_id
+  bool input_s2d_ = false;  ///< the input is read space-to-depth (its step stays)
+  bool input_hwc_ = false;  ///< the caller's input is HWC per image
   int next_slot_ = 0;  ///< the I/O slot the next enqueue() uses
   bool enqueued_ = false;  ///< enqueue() was used since the last finish_enqueued()
   std::int64_t staging_offset_ = 0;  ///< per image (NetDesc::staging_offset)

@@ -20,6 +20,7 @@
 
 #include "strata/core/dtype.hpp"
 #include "strata/cuda/device_weights.hpp"
+#include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/storage.hpp"
 
 namespace strata::cuda {
@@ -43,6 +44,14 @@ struct OpIo {
   /// The arena's staging area (NetDesc::staging_offset): where an op whose concat slice its
   /// tactic cannot write puts its result before prepare_step's copy into the slice.
   void* staging = nullptr;
+  /// For an op that reads the network's input: the caller's input as the engine received it
+  /// (InputSource; its shape NetDesc::in_shape, its layout NetDesc::in_layout, or HWC for u8),
+  /// else null. A step that reads this itself, converting and normalizing as it loads
+  /// (Step::reads_network_input), spares the network its input step.
+  const void* net_input = nullptr;
+  InputFormat net_input_format = InputFormat::f32;
+  bool net_input_hwc = false;
+  const float* net_input_affine = nullptr;
 };
 
 /// Which variant of which tactic runs an op: the tactic's name and up to three integers of its
@@ -109,6 +118,9 @@ class Step {
   }
   /// Whether a convolution and its epilogue run as one cuDNN call (EngineStats::convs_fused).
   [[nodiscard]] virtual bool library_fused() const { return false; }
+  /// Whether the step reads the caller's input itself (OpIo::net_input) rather than the input
+  /// step's conversion of it: when every reader of the input does, the plan has no input step.
+  [[nodiscard]] virtual bool reads_network_input() const { return false; }
 };
 
 /// One way to run ops of some kind in precision P. Stateless: everything per op and batch

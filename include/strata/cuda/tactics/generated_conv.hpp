@@ -108,10 +108,57 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
     << std::defaultfloat;
 }
 
-/// The kernel's source for `op` (pooled: with its fused pool).
-[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled) {
+/// Where a generated conv reads its input: the network's input in storage form (the input
+/// step's output), or the caller's input itself (`raw`: its element type, layout and the
+/// normalization applied as it is staged, so the network needs no input step).
+struct Source {
+  bool raw = false;
+  InputFormat format = InputFormat::f32;
+  bool hwc = false;  ///< the caller's input is height × width × channels per image
+};
+
+/// The input patch a thread keeps in registers when every pooling window lies inside the conv's
+/// map (no pool padding, no partial windows): rows × columns × channels of the padded input that
+/// the window's conv positions read.
+struct Patch {
+  int rows = 0;
+  int cols = 0;
+  [[nodiscard]] bool used(const ConvGeom& g) const { return rows > 0 && rows * cols * g.c <= 64; }
+};
+[[nodiscard]] inline Patch patch(const OpDesc& op, bool pooled) {
+  const ConvGeom& g = op.conv;
+  const bool pool = pooled && op.pool.has_value();
+  const LayerDesc pd = pool ? op.pool->layer : LayerDesc{};
+  const int qh = pool ? pd.kernel.h : 1;
+  const int qw = pool ? pd.kernel.w : 1;
+  const int psh = pool ? pd.stride.h : 1;
+  const int psw = pool ? pd.stride.w : 1;
+  const int yh = pool ? op.pool->out_shape.h : g.oh;
+  const int yw = pool ? op.pool->out_shape.w : g.ow;
+  const bool inside = !pool || (pd.padding.h == 0 && pd.padding.w == 0 &&
+                                (yh - 1) * psh + qh <= g.oh && (yw - 1) * psw + qw <= g.ow);
+  if (!inside) {
+    return {};
+  }
+  return {(qh - 1) * g.sh + (g.kh - 1) * g.dh + 1, (qw - 1) * g.sw + (g.kw - 1) * g.dw + 1};
+}
+
+/// The kernel's source for `op` (pooled: with its fused pool), reading its input from `src`.
+[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, Source src = {}) {
   std::ostringstream o;
-  open_kernel(o, op, pooled, "generated_conv", "int splits, long long units");
+  open_kernel(o, op, pooled, "generated_conv",
+              "int splits, long long units, const void* __restrict__ raw, "
+              "const float* __restrict__ affine");
+  const Patch pt = patch(op, pooled);
+  const bool use_patch = pt.used(op.conv);
+  o << "  constexpr bool RAW = " << (src.raw ? "true" : "false") << ";\n"
+    << "  using Src = "
+    << (src.format == InputFormat::f16 ? "f16"
+        : src.format == InputFormat::u8_hwc ? "unsigned char" : "float") << ";\n"
+    << "  constexpr bool SRC_HWC = " << (src.hwc ? "true" : "false") << ";\n"
+    << "  constexpr bool PATCH = " << (use_patch ? "true" : "false") << ";\n"
+    << "  constexpr int PR = " << (use_patch ? pt.rows : 1) << ";\n"
+    << "  constexpr int PC = " << (use_patch ? pt.cols : 1) << ";\n";
   o << R"src(  constexpr int HP = H + 2 * PH;
   constexpr int WP = W + 2 * PW;
   constexpr int TAPS = KH * KW;
@@ -146,11 +193,21 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
   const int iy0 = cy0 * SH;
   const int iy1 = cy1 * SH + (KH - 1) * DH + 1;
   const T* xi = x + img * (H * W * CP);
+  const Src* ri = static_cast<const Src*>(raw) + img * (H * W * C);
   for (int e = iy0 * WP * C + threadIdx.x; e < iy1 * WP * C; e += blockDim.x) {
     const int c = e % C;
     const int px = (e / C) % WP - PW;
     const int py = e / (C * WP) - PH;
-    sx[e] = py >= 0 && py < H && px >= 0 && px < W ? load(xi + (py * W + px) * CP + c) : 0.0f;
+    float v = 0.0f;
+    if (py >= 0 && py < H && px >= 0 && px < W) {
+      if constexpr (RAW) {  // the caller's input, normalized and rounded as the input step would
+        v = as_stored<T>(normalize(
+            load(ri + (SRC_HWC ? (py * W + px) * C + c : (c * H + py) * W + px)), affine, c));
+      } else {
+        v = load(xi + (py * W + px) * CP + c);
+      }
+    }
+    sx[e] = v;
   }
   __syncthreads();
   for (int item = r0 * YW * KG + threadIdx.x; item < r1 * YW * KG; item += blockDim.x) {
@@ -168,6 +225,37 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
         v[q][j] = sb[k0 + j];
       }
     }
+    if constexpr (PATCH) {
+      // Every window position is inside the conv's map: the padded input the window reads, once,
+      // into registers; each tap's 8 weights are then read once for all of the window.
+      float p[PR][PC][C];
+#pragma unroll
+      for (int r = 0; r < PR; ++r) {
+#pragma unroll
+        for (int cc = 0; cc < PC; ++cc) {
+#pragma unroll
+          for (int c = 0; c < C; ++c) {
+            p[r][cc][c] = sx[((oy0 * SH + r) * WP + ox0 * SW + cc) * C + c];
+          }
+        }
+      }
+#pragma unroll
+      for (int tap = 0; tap < TAPS; ++tap) {
+        const int ky = tap / KW;
+        const int kx = tap % KW;
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+          const float4 w0 = sw4[((tap * C + c) * KP + k0) / 4];
+          const float4 w1 = sw4[((tap * C + c) * KP + k0) / 4 + 1];
+#pragma unroll
+          for (int q = 0; q < QH * QW; ++q) {
+            const float xv = p[(q / QW) * SH + ky * DH][(q % QW) * SW + kx * DW][c];
+            v[q][0] += xv * w0.x; v[q][1] += xv * w0.y; v[q][2] += xv * w0.z; v[q][3] += xv * w0.w;
+            v[q][4] += xv * w1.x; v[q][5] += xv * w1.y; v[q][6] += xv * w1.z; v[q][7] += xv * w1.w;
+          }
+        }
+      }
+    } else {
 #pragma unroll
     for (int tap = 0; tap < TAPS; ++tap) {
       const int ky = tap / KW;
@@ -188,6 +276,7 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
         }
       }
     }
+    }
     float out[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -197,7 +286,7 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
     for (int q = 0; q < QH * QW; ++q) {
       const int oy = oy0 + q / QW;
       const int ox = ox0 + q % QW;
-      if (oy >= 0 && oy < OH && ox >= 0 && ox < OW) {
+      if (PATCH || (oy >= 0 && oy < OH && ox >= 0 && ox < OW)) {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
           out[j] = pool_add(pool, out[j], activate(act, v[q][j]));
@@ -347,7 +436,9 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     const bool pooled = this->fuses_pool(v) && op.pool.has_value();
     const std::string kernel_name =
         std::string("strata_rtc::generated_conv<") + kernels::detail::rtc_type<T>() + ">";
-    const cudaKernel_t k = generated::kernel(generated::source(op, pooled), kernel_name);
+    // The network's input read as the caller gave it (no input step) where this op reads it.
+    const generated::Source src{io.net_input != nullptr, io.net_input_format, io.net_input_hwc};
+    const cudaKernel_t k = generated::kernel(generated::source(op, pooled, src), kernel_name);
     // Enough blocks to fill the GPU twice over: rows of an image split over blocks at small
     // batches.
     const int sms = generated::device_sms().sms;
@@ -356,7 +447,7 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     // Persistent blocks (8 per SM at most) walk the units, so the filter is staged once per block.
     const long long units = static_cast<long long>(batch) * splits;
     const auto grid = static_cast<unsigned>(std::min<long long>(units, 8LL * sms));
-    return std::make_unique<GeneratedStep>(op, w, io, splits, units, grid, pooled, k);
+    return std::make_unique<GeneratedStep>(op, w, io, splits, units, grid, pooled, k, src.raw);
   }
 
  protected:
@@ -367,18 +458,23 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   class GeneratedStep final : public generated::KernelStep<T> {
    public:
     GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int splits,
-                  long long units, unsigned grid, bool pooled, cudaKernel_t k)
+                  long long units, unsigned grid, bool pooled, cudaKernel_t k, bool raw)
         : generated::KernelStep<T>(op, w, io, grid, pooled, k, "generated conv",
-                                   "shapes compiled in; "),
-          splits_(splits), units_(units) {}
+                                   raw ? "shapes compiled in; reads the caller's input; "
+                                       : "shapes compiled in; "),
+          splits_(splits), units_(units), raw_(raw ? io.net_input : nullptr),
+          affine_(raw ? io.net_input_affine : nullptr) {}
     void launch(cudaStream_t s, void*, std::size_t) override {
       rtc::launch(this->kernel(), this->grid(), 256, s, this->x(), this->w(), this->bias(),
-                  this->y(), splits_, units_);
+                  this->y(), splits_, units_, raw_, affine_);
     }
+    [[nodiscard]] bool reads_network_input() const override { return raw_ != nullptr; }
 
    private:
     int splits_ = 1;       ///< bands of output rows per image
     long long units_ = 1;  ///< batch × splits
+    const void* raw_ = nullptr;       ///< the caller's input, when this step reads it
+    const float* affine_ = nullptr;   ///< its normalization, or null
   };
 };
 

@@ -71,6 +71,14 @@ class StepSequence final : public Step {
     }
     return os.str();
   }
+  [[nodiscard]] bool reads_network_input() const override {
+    for (const auto& p : parts_) {
+      if (p->reads_network_input()) {
+        return true;
+      }
+    }
+    return false;
+  }
   [[nodiscard]] bool fell_back() const override {
     for (const auto& p : parts_) {
       if (p->fell_back()) {
