@@ -117,7 +117,9 @@ TEST_CASE("conv+pool fusion against the CPU reference; heuristic tuning runs con
   const std::string f16 = cuda::Engine<ConvPoolNet, DType::f16>(w, opt).describe(2);
   INFO(f16);
   CHECK(f16.find("conv0+bn1+relu2+max_pool3: strata generated conv 3x3 3->12 + max_pool 3x3 "
-                 "(shapes compiled in; bias, act, pool fused)") != std::string::npos);
+                 "(shapes compiled in; reads the caller's input; bias, act, pool fused)") !=
+        std::string::npos);
+  CHECK(f16.find("input: ") == std::string::npos);  // no input step: the first conv reads it
   CHECK(f16.find("conv4+gelu5+avg_pool6: cudnn") != std::string::npos);
   CHECK(f16.find("\nmax_pool3:") == std::string::npos);
   const std::string f32 = cuda::Engine<ConvPoolNet, DType::f32>(w, opt).describe(2);
@@ -233,15 +235,16 @@ TEST_CASE("generated first-layer convs (shapes compiled in), pooling inside or n
           .describe(2);
   INFO(runs);
   CHECK(runs.find("conv0+bn1+elu2+avg_pool3: strata generated conv 3x3 1->10 + avg_pool 3x3 "
-                  "(shapes compiled in; bias, act, pool fused)") != std::string::npos);
+                  "(shapes compiled in; reads the caller's input; bias, act, pool fused)") !=
+        std::string::npos);
   const std::string runs2 =
       cuda::Engine<GeneratedNet2, DType::bf16>(Weights<GeneratedNet2>::random(1), {.max_batch = 2})
           .describe(2);
   INFO(runs2);
-  CHECK(runs2.find("strata generated conv 4x4 3->12 (shapes compiled in; bias, act fused)") !=
-        std::string::npos);
-  CHECK(runs2.find("strata generated conv 1x1 3->12 (shapes compiled in; bias, act fused)") !=
-        std::string::npos);
+  CHECK(runs2.find("strata generated conv 4x4 3->12 (shapes compiled in; reads the caller's "
+                   "input; bias, act fused)") != std::string::npos);
+  CHECK(runs2.find("strata generated conv 1x1 3->12 (shapes compiled in; reads the caller's "
+                   "input; bias, act fused)") != std::string::npos);
   // Bands of output rows per block: how many depends on the batch and the GPU's SMs (2 × SMs
   // blocks at least); these batches give every row, a few rows and whole images per block.
   {
@@ -262,13 +265,16 @@ TEST_CASE("generated first-layer convs (shapes compiled in), pooling inside or n
   // pooling inside for the 3-channel conv of ConvPoolNet.
   const cuda::Variant plain{"generated_conv", 0, 0, 0};
   const cuda::Variant pooled{"generated_conv", 0, 0, 1};
-  check_forced<GeneratedNet, DType::f16>("generated", 43, plain,
-                                         "(shapes compiled in; bias, act fused), then strata pool");
-  check_forced<GeneratedNet, DType::bf16>("generated", 44, plain,
-                                          "(shapes compiled in; bias, act fused), then strata pool");
+  // (each forced conv is a first conv: it reads the caller's input)
+  check_forced<GeneratedNet, DType::f16>(
+      "generated", 43, plain, "(shapes compiled in; reads the caller's input; bias, act fused), then strata pool");
+  check_forced<GeneratedNet, DType::bf16>(
+      "generated", 44, plain, "(shapes compiled in; reads the caller's input; bias, act fused), then strata pool");
   // (with the parenthesis: mma_conv's "(mma.sync, shapes compiled in; ..." must not count)
-  check_forced<ConvPoolNet, DType::f16>("conv+pool", 45, pooled, "(shapes compiled in; bias, act, pool fused)");
-  check_forced<ConvPoolNet, DType::bf16>("conv+pool", 46, pooled, "(shapes compiled in; bias, act, pool fused)");
+  check_forced<ConvPoolNet, DType::f16>("conv+pool", 45, pooled,
+                                        "(shapes compiled in; reads the caller's input; bias, act, pool fused)");
+  check_forced<ConvPoolNet, DType::bf16>("conv+pool", 46, pooled,
+                                         "(shapes compiled in; reads the caller's input; bias, act, pool fused)");
 }
 
 
