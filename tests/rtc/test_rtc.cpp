@@ -73,6 +73,39 @@ TEST_CASE("a generated conv's source compiles, with and without its pool, in f16
       MESSAGE(what << ": compiled in " << c.ms << " ms");
     }
   }
+  // Reading the caller's input itself, in each input form; the pooled windows lie inside the
+  // conv's map, so the input patch stays in registers (with the pool: 4x4 inputs per window).
+  namespace g = cuda::tactics::generated;
+  CHECK(g::patch(conv1, true).rows == 4);
+  CHECK(g::patch(conv1, true).used(conv1.conv));
+  CHECK(g::patch(conv1, false).rows == 3);
+  for (const auto& [format, hwc] : {std::pair{cuda::InputFormat::f32, false},
+                                    std::pair{cuda::InputFormat::f16, true},
+                                    std::pair{cuda::InputFormat::u8_hwc, true}}) {
+    const std::string src = g::source(conv1, true, {true, format, hwc});
+    INFO(cuda::input_format_name(format));
+    CHECK(src.find("constexpr bool RAW = true;") != std::string::npos);
+    CHECK(src.find("constexpr bool PATCH = true;") != std::string::npos);
+    const std::vector<std::string> names{"strata_rtc::generated_conv<strata_rtc::f16>"};
+    CHECK(rtc::compile(src, "generated_raw", names, 90, dir).cubin.size() > 1000);
+  }
+}
+
+TEST_CASE("a generated conv keeps its input patch in registers only where every pooling window lies inside the conv's map") {
+  // Padded pool windows and ceil mode (partial windows): the per-tap path with clamped positions.
+  constexpr auto padded = input<1, 17, 19> | conv<10, 3, ConvOpts{.padding = 2, .dilation = 2}>
+      | elu<0.5f> | avg_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true}>
+      | flatten | dense<6>;
+  using Padded = std::remove_cv_t<decltype(padded)>;
+  const cuda::NetDesc net = cuda::NetStorage<Padded, DType::f16>::describe();
+  const cuda::OpDesc& conv = net.ops.front();
+  REQUIRE(conv.pool.has_value());
+  namespace g = cuda::tactics::generated;
+  CHECK_FALSE(g::patch(conv, true).used(conv.conv));
+  CHECK(g::source(conv, true).find("constexpr bool PATCH = false;") != std::string::npos);
+  // Without the pool, one conv position per thread: a 5x5 patch (3 taps, dilation 2).
+  CHECK(g::patch(conv, false).rows == 5);
+  CHECK(g::patch(conv, false).cols == 5);
 }
 
 TEST_CASE("a changed program misses the cache; a damaged cache file is compiled again") {
