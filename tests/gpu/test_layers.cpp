@@ -245,8 +245,8 @@ TEST_CASE("generated first-layer convs (shapes compiled in), pooling inside or n
                    "input; bias, act fused)") != std::string::npos);
   CHECK(runs2.find("strata generated conv 1x1 3->12 (shapes compiled in; reads the caller's "
                    "input; bias, act fused)") != std::string::npos);
-  // Bands of output rows per block: how many depends on the batch and the GPU's SMs (2 × SMs
-  // blocks at least); these batches give every row, a few rows and whole images per block.
+  // Bands of output rows per warp: how many depends on the batch and the GPU's SMs (about 8
+  // units per SM); these batches give every row, a few rows and whole images per warp.
   {
     constexpr int kBig = 300;
     const auto w = Weights<GeneratedNet>::random(47);

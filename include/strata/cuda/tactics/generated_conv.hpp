@@ -3,13 +3,16 @@
 /// product per output — the first layer of a gray or RGB network — as a kernel generated for
 /// this one op: every shape, stride, padding, the activation and the fused max/avg pool are
 /// literals in its source, which NVRTC compiles when the op is first prepared (cached on disk,
-/// and in the process by source). One block per image, or per band of its output rows at small
-/// batches (enough blocks to fill the GPU): the input rows it reads (with their zero padding)
-/// and the filter are staged in shared memory as f32, and each thread computes 8 output channels of
-/// one output pixel — of every conv position of a pooling window when the pool is fused, so the
-/// unpooled map is never stored. Where the generic direct kernel (direct_conv.hpp) spends its
-/// time on run-time index arithmetic and bounds checks, this one has none left: the loops over
-/// taps, channels and window positions are unrolled, the padding is in shared memory.
+/// and in the process by source). Each warp takes units (an image, or a band of its output rows
+/// at small batches) on its own: it stages the band's zero-padded input rows in its own shared
+/// memory as f32 — from the caller's input itself, normalized, when the op reads the network's
+/// input — then each lane computes 8 output channels of one output pixel, of every conv position
+/// of a pooling window when the pool is fused, so the unpooled map is never stored. The filter is
+/// staged once per (persistent) block; no barrier after that. Where the generic direct kernel
+/// (direct_conv.hpp) spends its time on run-time index arithmetic and bounds checks, this one has
+/// none left: the loops over taps, channels and window positions are unrolled, the padding is in
+/// shared memory, and where every pooling window lies inside the conv's map the window's input
+/// patch sits in registers.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -143,12 +146,37 @@ struct Patch {
   return {(qh - 1) * g.sh + (g.kh - 1) * g.dh + 1, (qw - 1) * g.sw + (g.kw - 1) * g.dw + 1};
 }
 
+/// Floats of shared memory a warp stages for one unit when an image's output rows are split in
+/// `splits` bands: the most padded input rows any band reads, × padded width × channels (the
+/// kernel's own arithmetic, band by band).
+[[nodiscard]] inline int band_floats(const OpDesc& op, bool pooled, int splits) {
+  const ConvGeom& g = op.conv;
+  const bool pool = pooled && op.pool.has_value();
+  const LayerDesc pd = pool ? op.pool->layer : LayerDesc{};
+  const int yh = pool ? op.pool->out_shape.h : g.oh;
+  const int psh = pool ? pd.stride.h : 1;
+  const int pph = pool ? pd.padding.h : 0;
+  const int qh = pool ? pd.kernel.h : 1;
+  int rows = 0;
+  for (int part = 0; part < splits; ++part) {
+    const int r0 = part * yh / splits;
+    const int r1 = (part + 1) * yh / splits;
+    if (r1 <= r0) {
+      continue;
+    }
+    const int cy0 = std::min(std::max(r0 * psh - pph, 0), g.oh - 1);
+    const int cy1 = std::min(std::max((r1 - 1) * psh - pph + qh - 1, 0), g.oh - 1);
+    rows = std::max(rows, (cy1 - cy0) * g.sh + (g.kh - 1) * g.dh + 1);
+  }
+  return rows * (g.w + 2 * g.pw) * g.c;
+}
+
 /// The kernel's source for `op` (pooled: with its fused pool), reading its input from `src`.
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, Source src = {}) {
   std::ostringstream o;
   open_kernel(o, op, pooled, "generated_conv",
               "int splits, long long units, const void* __restrict__ raw, "
-              "const float* __restrict__ affine");
+              "const float* __restrict__ affine, int band_floats");
   const Patch pt = patch(op, pooled);
   const bool use_patch = pt.used(op.conv);
   o << "  constexpr bool RAW = " << (src.raw ? "true" : "false") << ";\n"
@@ -159,17 +187,15 @@ struct Patch {
     << "  constexpr bool PATCH = " << (use_patch ? "true" : "false") << ";\n"
     << "  constexpr int PR = " << (use_patch ? pt.rows : 1) << ";\n"
     << "  constexpr int PC = " << (use_patch ? pt.cols : 1) << ";\n";
-  o << R"src(  constexpr int HP = H + 2 * PH;
-  constexpr int WP = W + 2 * PW;
+  o << R"src(  constexpr int WP = W + 2 * PW;
   constexpr int TAPS = KH * KW;
   constexpr int KG = KP / 8;
-  __shared__ float sx[HP * WP * C];
   __shared__ float4 sw4[TAPS * C * KP / 4];
   __shared__ float sb[KP];
+  extern __shared__ float bands[];  // one band of padded input rows per warp (band_floats each)
   float* swf = reinterpret_cast<float*>(sw4);
-  // Block b computes output rows [r0, r1) of image b / splits: at small batches an image's rows
-  // spread over several blocks (each stages only the input rows it reads).
-  // The filter, read in its own order (coalesced): rows (KP, TAPS, FCG), channels >= C skipped.
+  // The filter, read in its own order (coalesced): rows (KP, TAPS, FCG), channels >= C skipped;
+  // staged once per block, the only barrier of the kernel.
   for (int e = threadIdx.x; e < KP * TAPS * FCG; e += blockDim.x) {
     const int c = e % FCG;
     if (c < C) {
@@ -181,8 +207,15 @@ struct Patch {
   for (int k = threadIdx.x; k < KP; k += blockDim.x) {
     sb[k] = bias != nullptr && k < K ? bias[k] : 0.0f;
   }
-  // Each block takes units (image, band of rows) in turn; the filter stays staged.
-  for (long long unit = blockIdx.x; unit < units; unit += gridDim.x) {
+  __syncthreads();
+  // Each warp takes units (image, band of output rows) in turn, on its own: it stages the band's
+  // padded input rows in its own shared memory, then its lanes compute the band's outputs. At
+  // small batches an image's rows spread over several units.
+  const int lane = threadIdx.x & 31;
+  const int warps = blockDim.x >> 5;
+  float* sx = bands + (threadIdx.x >> 5) * band_floats;
+  for (long long unit = static_cast<long long>(blockIdx.x) * warps + (threadIdx.x >> 5);
+       unit < units; unit += static_cast<long long>(gridDim.x) * warps) {
   const long long img = unit / splits;
   const int part = static_cast<int>(unit % splits);
   const int r0 = part * YH / splits;
@@ -194,10 +227,12 @@ struct Patch {
   const int iy1 = cy1 * SH + (KH - 1) * DH + 1;
   const T* xi = x + img * (H * W * CP);
   const Src* ri = static_cast<const Src*>(raw) + img * (H * W * C);
-  for (int e = iy0 * WP * C + threadIdx.x; e < iy1 * WP * C; e += blockDim.x) {
+  __syncwarp();  // the previous unit's band is no longer read
+#pragma unroll 4
+  for (int e = lane; e < (iy1 - iy0) * WP * C; e += 32) {
     const int c = e % C;
     const int px = (e / C) % WP - PW;
-    const int py = e / (C * WP) - PH;
+    const int py = iy0 + e / (C * WP) - PH;
     float v = 0.0f;
     if (py >= 0 && py < H && px >= 0 && px < W) {
       if constexpr (RAW) {  // the caller's input, normalized and rounded as the input step would
@@ -209,8 +244,8 @@ struct Patch {
     }
     sx[e] = v;
   }
-  __syncthreads();
-  for (int item = r0 * YW * KG + threadIdx.x; item < r1 * YW * KG; item += blockDim.x) {
+  __syncwarp();
+  for (int item = r0 * YW * KG + lane; item < r1 * YW * KG; item += 32) {
     const int k0 = (item % KG) * 8;
     const int pix = item / KG;
     const int py = pix / YW;
@@ -235,7 +270,7 @@ struct Patch {
         for (int cc = 0; cc < PC; ++cc) {
 #pragma unroll
           for (int c = 0; c < C; ++c) {
-            p[r][cc][c] = sx[((oy0 * SH + r) * WP + ox0 * SW + cc) * C + c];
+            p[r][cc][c] = sx[((oy0 * SH - iy0 + r) * WP + ox0 * SW + cc) * C + c];
           }
         }
       }
@@ -266,11 +301,11 @@ struct Patch {
         const float4 w1 = sw4[((tap * C + c) * KP + k0) / 4 + 1];
 #pragma unroll
         for (int q = 0; q < QH * QW; ++q) {
-          // A window position outside the conv's output is computed on a clamped one and
-          // ignored below.
-          const int oy = min(max(oy0 + q / QW, 0), OH - 1);
+          // A window position outside the conv's output is computed on a clamped one (a row of
+          // this band) and ignored below.
+          const int oy = min(max(oy0 + q / QW, cy0), cy1);
           const int ox = min(max(ox0 + q % QW, 0), OW - 1);
-          const float xv = sx[((oy * SH + ky * DH) * WP + ox * SW + kx * DW) * C + c];
+          const float xv = sx[((oy * SH + ky * DH - iy0) * WP + ox * SW + kx * DW) * C + c];
           v[q][0] += xv * w0.x; v[q][1] += xv * w0.y; v[q][2] += xv * w0.z; v[q][3] += xv * w0.w;
           v[q][4] += xv * w1.x; v[q][5] += xv * w1.y; v[q][6] += xv * w1.z; v[q][7] += xv * w1.w;
         }
@@ -300,7 +335,6 @@ struct Patch {
     }
     store8(y + ((img * YH + py) * YW + px) * KP + k0, out);
   }
-  __syncthreads();  // the next unit overwrites the staged rows
   }
 }
 }  // namespace strata_rtc
@@ -439,15 +473,35 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     // The network's input read as the caller gave it (no input step) where this op reads it.
     const generated::Source src{io.net_input != nullptr, io.net_input_format, io.net_input_hwc};
     const cudaKernel_t k = generated::kernel(generated::source(op, pooled, src), kernel_name);
-    // Enough blocks to fill the GPU twice over: rows of an image split over blocks at small
-    // batches.
-    const int sms = generated::device_sms().sms;
+    // Units (image, band of output rows) go to warps: at small batches an image's rows split so
+    // that there are about 8 units per SM; blocks of up to 8 warps (fewer where the units are
+    // few, so that they spread over the SMs), each warp with its own band of staged input.
+    const generated::DeviceSms d = generated::device_sms();
     const int rows = pooled ? op.pool->out_shape.h : op.conv.oh;
-    const int splits = std::clamp((2 * sms + batch - 1) / batch, 1, rows);
-    // Persistent blocks (8 per SM at most) walk the units, so the filter is staged once per block.
+    const int splits = std::clamp((8 * d.sms + batch - 1) / batch, 1, rows);
     const long long units = static_cast<long long>(batch) * splits;
-    const auto grid = static_cast<unsigned>(std::min<long long>(units, 8LL * sms));
-    return std::make_unique<GeneratedStep>(op, w, io, splits, units, grid, pooled, k, src.raw);
+    const int band = generated::band_floats(op, pooled, splits);
+    const auto band_bytes = static_cast<std::size_t>(band) * sizeof(float);
+    const int by_smem = static_cast<int>(std::max<std::size_t>((160u << 10) / band_bytes, 1));
+    const int warps = static_cast<int>(
+        std::clamp<long long>((units + d.sms - 1) / d.sms, 1, std::min(8, by_smem)));
+    const std::size_t shared = band_bytes * static_cast<std::size_t>(warps);
+    if (shared > (48u << 10)) {
+      STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
+          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device));
+    }
+    // Persistent blocks, as many as are resident at once (the filter is staged once per block).
+    int per_sm = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, reinterpret_cast<const void*>(k),
+                                                      32 * warps, shared) != cudaSuccess ||
+        per_sm < 1) {
+      (void)cudaGetLastError();
+      per_sm = 1;
+    }
+    const long long blocks = (units + warps - 1) / warps;
+    const auto grid = static_cast<unsigned>(std::min<long long>(blocks, 1LL * per_sm * d.sms));
+    return std::make_unique<GeneratedStep>(op, w, io, splits, units, grid, 32 * warps, shared,
+                                           band, pooled, k, src.raw);
   }
 
  protected:
@@ -458,21 +512,25 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   class GeneratedStep final : public generated::KernelStep<T> {
    public:
     GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int splits,
-                  long long units, unsigned grid, bool pooled, cudaKernel_t k, bool raw)
+                  long long units, unsigned grid, unsigned block, std::size_t shared, int band,
+                  bool pooled, cudaKernel_t k, bool raw)
         : generated::KernelStep<T>(op, w, io, grid, pooled, k, "generated conv",
                                    raw ? "shapes compiled in; reads the caller's input; "
                                        : "shapes compiled in; "),
-          splits_(splits), units_(units), raw_(raw ? io.net_input : nullptr),
-          affine_(raw ? io.net_input_affine : nullptr) {}
+          splits_(splits), units_(units), block_(block), shared_(shared), band_(band),
+          raw_(raw ? io.net_input : nullptr), affine_(raw ? io.net_input_affine : nullptr) {}
     void launch(cudaStream_t s, void*, std::size_t) override {
-      rtc::launch(this->kernel(), this->grid(), 256, s, this->x(), this->w(), this->bias(),
-                  this->y(), splits_, units_, raw_, affine_);
+      rtc::launch_shared(this->kernel(), this->grid(), block_, shared_, s, this->x(), this->w(),
+                         this->bias(), this->y(), splits_, units_, raw_, affine_, band_);
     }
     [[nodiscard]] bool reads_network_input() const override { return raw_ != nullptr; }
 
    private:
     int splits_ = 1;       ///< bands of output rows per image
     long long units_ = 1;  ///< batch × splits
+    unsigned block_ = 32;     ///< 32 × warps per block
+    std::size_t shared_ = 0;  ///< the warps' bands
+    int band_ = 0;            ///< floats per warp's band
     const void* raw_ = nullptr;       ///< the caller's input, when this step reads it
     const float* affine_ = nullptr;   ///< its normalization, or null
   };
