@@ -201,6 +201,28 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], unsigned a0, unsigned a
   }
 }
 
+/// ldmatrix (x4 / x2, 16-bit, not transposed): lanes 8i..8i+7 give the shared-memory addresses
+/// of the 8 rows (16 bytes each) of matrix i; register i receives, in every lane, the pair at row
+/// lane/4, columns 2·(lane%4) and +1 of matrix i — the mma.sync fragment layout.
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+  unsigned a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return a;
+}
+__device__ __forceinline__ void ldmatrix_x4(unsigned& r0, unsigned& r1, unsigned& r2,
+                                            unsigned& r3, const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+               : "r"(shared_address(p))
+               : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x2(unsigned& r0, unsigned& r1, const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];"
+               : "=r"(r0), "=r"(r1)
+               : "r"(shared_address(p))
+               : "memory");
+}
+
 }  // namespace strata_rtc
 )strata_rtc";
 

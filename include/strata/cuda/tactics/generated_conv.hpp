@@ -390,6 +390,19 @@ struct DeviceSms {
   return d;
 }
 
+/// Blocks of `block` threads and `shared` dynamic bytes of kernel `k` resident on one SM at once
+/// (CUDA's occupancy calculator; 1 if it cannot say).
+[[nodiscard]] inline int resident_blocks(cudaKernel_t k, int block, std::size_t shared) {
+  int per_sm = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, reinterpret_cast<const void*>(k),
+                                                    block, shared) != cudaSuccess ||
+      per_sm < 1) {
+    (void)cudaGetLastError();
+    per_sm = 1;
+  }
+  return per_sm;
+}
+
 /// A step that launches a kernel generated for one conv op (generated_conv, mma_conv): what it
 /// says in describe() and the op's input, filter, bias and output (or pooled output) pointers.
 template <class T>
@@ -491,13 +504,7 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
           k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device));
     }
     // Persistent blocks, as many as are resident at once (the filter is staged once per block).
-    int per_sm = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, reinterpret_cast<const void*>(k),
-                                                      32 * warps, shared) != cudaSuccess ||
-        per_sm < 1) {
-      (void)cudaGetLastError();
-      per_sm = 1;
-    }
+    const int per_sm = generated::resident_blocks(k, 32 * warps, shared);
     const long long blocks = (units + warps - 1) / warps;
     const auto grid = static_cast<unsigned>(std::min<long long>(blocks, 1LL * per_sm * d.sms));
     return std::make_unique<GeneratedStep>(op, w, io, splits, units, grid, 32 * warps, shared,
