@@ -260,10 +260,11 @@ struct Patch {
         v[q][j] = sb[k0 + j];
       }
     }
+    // Where every window position is inside the conv's map (PATCH), the padded input the
+    // window reads is loaded once into registers; each tap's 8 weights are read once for all of
+    // the window either way.
+    float p[PR][PC][C];
     if constexpr (PATCH) {
-      // Every window position is inside the conv's map: the padded input the window reads, once,
-      // into registers; each tap's 8 weights are then read once for all of the window.
-      float p[PR][PC][C];
 #pragma unroll
       for (int r = 0; r < PR; ++r) {
 #pragma unroll
@@ -274,23 +275,7 @@ struct Patch {
           }
         }
       }
-#pragma unroll
-      for (int tap = 0; tap < TAPS; ++tap) {
-        const int ky = tap / KW;
-        const int kx = tap % KW;
-#pragma unroll
-        for (int c = 0; c < C; ++c) {
-          const float4 w0 = sw4[((tap * C + c) * KP + k0) / 4];
-          const float4 w1 = sw4[((tap * C + c) * KP + k0) / 4 + 1];
-#pragma unroll
-          for (int q = 0; q < QH * QW; ++q) {
-            const float xv = p[(q / QW) * SH + ky * DH][(q % QW) * SW + kx * DW][c];
-            v[q][0] += xv * w0.x; v[q][1] += xv * w0.y; v[q][2] += xv * w0.z; v[q][3] += xv * w0.w;
-            v[q][4] += xv * w1.x; v[q][5] += xv * w1.y; v[q][6] += xv * w1.z; v[q][7] += xv * w1.w;
-          }
-        }
-      }
-    } else {
+    }
 #pragma unroll
     for (int tap = 0; tap < TAPS; ++tap) {
       const int ky = tap / KW;
@@ -301,16 +286,20 @@ struct Patch {
         const float4 w1 = sw4[((tap * C + c) * KP + k0) / 4 + 1];
 #pragma unroll
         for (int q = 0; q < QH * QW; ++q) {
-          // A window position outside the conv's output is computed on a clamped one (a row of
-          // this band) and ignored below.
-          const int oy = min(max(oy0 + q / QW, cy0), cy1);
-          const int ox = min(max(ox0 + q % QW, 0), OW - 1);
-          const float xv = sx[((oy * SH + ky * DH - iy0) * WP + ox * SW + kx * DW) * C + c];
+          float xv;
+          if constexpr (PATCH) {
+            xv = p[(q / QW) * SH + ky * DH][(q % QW) * SW + kx * DW][c];
+          } else {
+            // A window position outside the conv's output is computed on a clamped one (a row
+            // of this band) and ignored below.
+            const int oy = min(max(oy0 + q / QW, cy0), cy1);
+            const int ox = min(max(ox0 + q % QW, 0), OW - 1);
+            xv = sx[((oy * SH + ky * DH - iy0) * WP + ox * SW + kx * DW) * C + c];
+          }
           v[q][0] += xv * w0.x; v[q][1] += xv * w0.y; v[q][2] += xv * w0.z; v[q][3] += xv * w0.w;
           v[q][4] += xv * w1.x; v[q][5] += xv * w1.y; v[q][6] += xv * w1.z; v[q][7] += xv * w1.w;
         }
       }
-    }
     }
     float out[8];
 #pragma unroll
