@@ -92,7 +92,7 @@ void check_fused(const Weights<Net>& w, const std::vector<float>& in,
   cuda::Engine<Net, P> per_op(w, {.max_batch = kMax, .fused_max_batch = 0});
   CHECK(fused.stats().fused_network);
   CHECK_FALSE(per_op.stats().fused_network);
-  for (int b : kBatches) {
+  for (int b : strata_test::test_batches(kBatches)) {
     CHECK(fused.path(b) == "fused network");
     CHECK(per_op.path(b) == "per-op");
     std::vector<float> a(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
