@@ -20,6 +20,19 @@ namespace strata_test {
 
 using strata::DType;
 
+/// A 3-channel net whose input two generated first convs read (not space-to-depth): a 4x4
+/// stride-2 conv with padding 2 and its 1x1 stride-2 shortcut; a ceil-mode max pool after the add.
+/// (test_layers: the generated kernel's strides; test_io: both convs read the caller's input.)
+namespace nets {
+using namespace strata;
+inline constexpr auto two_first_convs = input<3, 15, 13>
+    | residual<relu>(conv<12, 4, ConvOpts{.stride = 2, .padding = 2}> | batch_norm | relu
+                         | conv<12, 3, ConvOpts{.padding = 1}> | batch_norm,
+                     conv<12, 1, ConvOpts{.stride = 2}>)
+    | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<5>;
+using TwoFirstConvs = std::remove_cv_t<decltype(two_first_convs)>;
+}  // namespace nets
+
 /// `batches`, or only those up to 3 when STRATA_GPU_TEST_QUICK=1 (scripts/gpu_tests.sh sets it
 /// for racecheck, under which every shared-memory access is checked and a batch of 20 through
 /// the fused-network kernel takes minutes).

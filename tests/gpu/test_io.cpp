@@ -141,12 +141,7 @@ TEST_CASE("f16 input gives the CPU's output on the same half values") {
 namespace {
 // First convs that Strata's generated kernel runs (fewer input channels than slots): the input
 // read by two of them (a strided conv and its 1x1 shortcut), and an NHWC-declared input.
-constexpr auto two_readers_net = input<3, 15, 13>
-    | residual<relu>(conv<12, 4, ConvOpts{.stride = 2, .padding = 2}> | batch_norm | relu
-                         | conv<12, 3, ConvOpts{.padding = 1}> | batch_norm,
-                     conv<12, 1, ConvOpts{.stride = 2}>)
-    | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<5>;
-using TwoReaders = std::remove_cv_t<decltype(two_readers_net)>;
+using TwoReaders = strata_test::nets::TwoFirstConvs;
 constexpr auto nhwc_in_net = input<3, 12, 10, Layout::nhwc> | conv<16, 3, ConvOpts{.padding = 1}>
     | relu | max_pool<2> | flatten | dense<4>;
 using NhwcIn = std::remove_cv_t<decltype(nhwc_in_net)>;

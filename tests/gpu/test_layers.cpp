@@ -223,12 +223,7 @@ constexpr auto generated_net = input<1, 17, 19>
     | avg_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false}>
     | conv<8, 3, ConvOpts{.padding = 1}> | relu | flatten | dense<6>;
 using GeneratedNet = std::remove_cv_t<decltype(generated_net)>;
-constexpr auto generated_net2 = input<3, 15, 13>
-    | residual<relu>(conv<12, 4, ConvOpts{.stride = 2, .padding = 2}> | batch_norm | relu
-                         | conv<12, 3, ConvOpts{.padding = 1}> | batch_norm,
-                     conv<12, 1, ConvOpts{.stride = 2}>)
-    | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<5>;
-using GeneratedNet2 = std::remove_cv_t<decltype(generated_net2)>;
+using GeneratedNet2 = strata_test::nets::TwoFirstConvs;
 }  // namespace
 
 TEST_CASE("generated first-layer convs (shapes compiled in), pooling inside or not") {
