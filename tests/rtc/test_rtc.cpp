@@ -91,6 +91,21 @@ TEST_CASE("a generated conv's source compiles, with and without its pool, in f16
   }
 }
 
+TEST_CASE("a generated conv's warp stages the padded input rows its band of output rows reads") {
+  // MNIST's conv0 (28x28, padding 1: 30 padded columns, 1 channel) under its 2x2 pool (14 rows).
+  const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  const cuda::OpDesc& conv = net.ops.front();
+  namespace g = cuda::tactics::generated;
+  CHECK(g::band_floats(conv, true, 1) == 30 * 30);   // the whole padded image
+  CHECK(g::band_floats(conv, true, 2) == 16 * 30);   // 7 pooled rows: 14 conv rows + 2
+  CHECK(g::band_floats(conv, true, 14) == 4 * 30);   // 1 pooled row: 2 conv rows + 2
+  CHECK(g::band_floats(conv, false, 28) == 3 * 30);  // 1 conv row, no pool: 3 input rows
+  // The variant as the tuning report and the cache print it.
+  CHECK(cuda::to_string(cuda::Variant{"cudnn_conv", 1, 1, 1}) == "cudnn_conv algo 1 math 1 fuse 1");
+  CHECK(cuda::to_string(cuda::Variant{"mma_conv", 0, 0, 1}) == "mma_conv fuse 1");
+  CHECK(cuda::to_string(cuda::Variant{"lt_dense"}) == "lt_dense");
+}
+
 TEST_CASE("a generated conv keeps its input patch in registers only where every pooling window lies inside the conv's map") {
   // Padded pool windows and ceil mode (partial windows): the per-tap path with clamped positions.
   constexpr auto padded = input<1, 17, 19> | conv<10, 3, ConvOpts{.padding = 2, .dilation = 2}>
