@@ -1,7 +1,8 @@
 #pragma once
 /// The executable plan of a network at one batch size: its steps in order — the input
-/// conversion, one prepared Step per op, the output conversion when the last op does not write
-/// the caller's output itself — and the CUDA graph they were captured into.
+/// conversion (unless every op that reads the input reads the caller's input itself), one
+/// prepared Step per op, the output conversion when the last op does not write the caller's
+/// output itself — and the CUDA graph they were captured into.
 #include <nvtx3/nvToolsExt.h>
 
 #include <cstdint>
