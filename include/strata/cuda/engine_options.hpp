@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "strata/core/dtype.hpp"
+
 namespace strata::cuda {
 
 /// How tactics are chosen for ops with several ways to run: each tactic's heuristic claim
@@ -30,6 +32,12 @@ enum class InputFormat {
     case InputFormat::u8_hwc: return "u8 HWC";
   }
   return "?";
+}
+
+/// Whether the caller's input in `format` is height × width × channels per image: 8-bit images
+/// always, f32 and f16 when the network declares its input so (`declared`).
+[[nodiscard]] constexpr bool input_is_hwc(InputFormat format, Layout declared) {
+  return format == InputFormat::u8_hwc || declared == Layout::nhwc;
 }
 
 /// Bytes per input element.
@@ -110,7 +118,6 @@ struct EngineOptions {
   return fused ? std::min(max_batch, fused_auto_batches) : 0;
 }
 
-/// What construction did, for tests and reports.
 /// One candidate that measured tuning timed for an op: the op's label, the variant (as
 /// Variant's to_string writes it) and its GPU time per run in µs (negative: it could not run
 /// here — the tactic declined the shape, or needed more workspace than the tuner had).
@@ -120,6 +127,7 @@ struct TuningTrial {
   double us = -1.0;
 };
 
+/// What construction did, for tests and reports.
 struct EngineStats {
   int convs_timed = 0;        ///< convolutions whose tactic this construction chose by timing
   int convs_from_cache = 0;   ///< convolutions whose measured choice came from the cache file

@@ -104,7 +104,7 @@ template <DType P>
   T* dst = reinterpret_cast<T*>(static_cast<std::uint8_t*>(arena) + net.input_offset * batch);
   const Shape is = net.in_shape;
   const int hw = is.h * is.w;
-  const bool hwc = net.in_layout == Layout::nhwc || in.format == InputFormat::u8_hwc;
+  const bool hwc = input_is_hwc(in.format, net.in_layout);
   const kernels::Strides ss = hwc ? kernels::nhwc_strides(is.c, hw) : kernels::nchw_strides(is.c, hw);
   const std::string what = std::string(input_format_name(in.format)) + " in" +
                            (in.affine != nullptr ? ", normalized" : "");

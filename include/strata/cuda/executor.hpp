@@ -62,7 +62,7 @@ class Executor {
            int io_slots = 1)
       : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), format_(input.format),
         input_id_(net.input_id), input_s2d_(net.s2d_op >= 0),
-        input_hwc_(net.in_layout == Layout::nhwc || input.format == InputFormat::u8_hwc) {
+        input_hwc_(input_is_hwc(input.format, net.in_layout)) {
     int count = 0;
     STRATA_CUDA_CHECK(cudaGetDeviceCount(&count));
     STRATA_CHECK(count > 0, "cuda::Engine: no CUDA device");
@@ -289,12 +289,7 @@ class Executor {
                                            s.out.as<float>(), arena_.get(), batch)});
       return plan;
     }
-    // The input step, unless every op that reads the network's input reads the caller's input
-    // itself (a first conv that converts it as it stages it): decided once the ops are prepared.
-    plan.steps.push_back(
-        {"input", input_step<P>(m.net, {s.in.get(), format_, affine_.as<float>()}, arena_.get(),
-                                batch)});
-    bool input_read_converted = false;
+    bool input_read_converted = false;  // by some op: the plan starts with the input step
     for (std::size_t i = 0; i < m.net.ops.size(); ++i) {
       const OpDesc& op = m.net.ops[i];
       const LayerScope scope(op.label);
@@ -312,16 +307,20 @@ class Executor {
             op, batch, ws_limit != any_workspace ? ws_limit : std::size_t{1} << 30, lib);
         step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
       }
-      input_read_converted |= (op.in_id == m.net.input_id || op.z_id == m.net.input_id) &&
-                              !(op.in_id == m.net.input_id && op.z_id != m.net.input_id &&
-                                step->reads_network_input());
+      // (a step that reads the caller's input itself — a first conv converting it as it stages
+      // it — needs no input step; a residual add of the input does)
+      input_read_converted |= op.z_id == m.net.input_id ||
+                              (op.in_id == m.net.input_id && !step->reads_network_input());
       plan.steps.push_back(
           {op.label, std::move(step),
            op.act_applied_by.empty() ? std::string()
                                      : "its activation applied by " + op.act_applied_by + " as it reads"});
     }
-    if (!input_read_converted) {
-      plan.steps.erase(plan.steps.begin());
+    if (input_read_converted) {
+      plan.steps.insert(plan.steps.begin(),
+                        PlannedStep{"input", input_step<P>(m.net,
+                                                           {s.in.get(), format_, affine_.as<float>()},
+                                                           arena_.get(), batch)});
     }
     if (m.net.needs_output_step) {
       plan.steps.push_back(

@@ -20,6 +20,7 @@
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/device_weights.hpp"
 #include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/kernels.hpp"
 #include "strata/cuda/rtc/compiler.hpp"
 #include "strata/cuda/rtc/library.hpp"
 #include "strata/cuda/storage.hpp"
@@ -286,15 +287,7 @@ extern "C" __global__ void __cluster_dims__()"
 
   /// The PoolShape literal of conv `op`'s fused pool (kernel_source.hpp's pool_window rules).
   [[nodiscard]] static std::string pool_shape(const OpDesc& op) {
-    const OpDesc pl = pool_op(op);
-    const LayerDesc& d = pl.layer;
-    std::ostringstream s;
-    s << "PoolShape{0, " << pl.out_cp << ", " << op.conv.oh << ", " << op.conv.ow << ", "
-      << pl.out_shape.h << ", " << pl.out_shape.w << ", " << d.kernel.h << ", " << d.kernel.w
-      << ", " << d.stride.h << ", " << d.stride.w << ", " << d.padding.h << ", " << d.padding.w
-      << ", " << (pl.kind == OpKind::max_pool ? "true" : "false") << ", "
-      << (d.count_include_pad ? "true" : "false") << "}";
-    return s.str();
+    return kernels::source_literal(kernels::conv_pool_shape(op, 0, op.pool->out_cp));
   }
 
   void conv(const OpDesc& op) {
@@ -1010,11 +1003,7 @@ class FusedNetworkStep final : public Step {
        << fn_.cluster() << " blocks of " << fused_threads << " threads)";
     return os.str();
   }
-  void launch(cudaStream_t s, void*, std::size_t) override {
-    rtc::launch_shared(fn_.kernel(),
-                       static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
-                       fused_threads, fn_.shared_bytes(), s, p_);
-  }
+  void launch(cudaStream_t s, void*, std::size_t) override { run(s, p_); }
   /// Time per phase, µs, median of `iters` launches: the SM clock of one thread of the first
   /// cluster as image 0 enters each phase (the wait at the barrier before a phase counts to the
   /// phase before it), scaled to the global timer's span of the whole kernel.
@@ -1029,9 +1018,7 @@ class FusedNetworkStep final : public Step {
     std::vector<unsigned long long> t(slots);
     for (int it = 0; it < std::max(1, iters); ++it) {
       STRATA_CUDA_CHECK(cudaMemsetAsync(buf.get(), 0, slots * sizeof(unsigned long long), s));
-      rtc::launch_shared(fn_.kernel(),
-                         static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
-                         fused_threads, fn_.shared_bytes(), s, p);
+      run(s, p);
       STRATA_CUDA_CHECK(cudaMemcpyAsync(t.data(), buf.get(), slots * sizeof(unsigned long long),
                                         cudaMemcpyDeviceToHost, s));
       STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
@@ -1051,6 +1038,12 @@ class FusedNetworkStep final : public Step {
   }
 
  private:
+  /// The kernel over the batch's clusters with parameters `p`.
+  void run(cudaStream_t s, const FusedParams& p) const {
+    rtc::launch_shared(fn_.kernel(), static_cast<unsigned>(fn_.clusters(batch_) * fn_.cluster()),
+                       fused_threads, fn_.shared_bytes(), s, p);
+  }
+
   const FusedNetwork& fn_;
   int batch_;
   FusedParams p_;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/rtc/compiler.hpp"
 #include "strata/cuda/rtc/library.hpp"
+#include "strata/cuda/storage.hpp"
 #include "strata/layers/layer.hpp"
 
 namespace strata::cuda::kernels {
@@ -48,6 +50,29 @@ struct PoolShape {
   bool is_max;
   bool count_include_pad;
 };
+
+/// The window of conv `conv`'s fused pool (with `pooled`; else a 1×1 window of stride 1 over
+/// the conv's map) for a batch of `n` with `c` channel slots: the map is the conv's (oh, ow).
+[[nodiscard]] inline PoolShape conv_pool_shape(const OpDesc& conv, int n, int c, bool pooled = true) {
+  const ConvGeom& g = conv.conv;
+  if (!pooled || !conv.pool) {
+    return {n, c, g.oh, g.ow, g.oh, g.ow, 1, 1, 1, 1, 0, 0, true, true};
+  }
+  const PoolEpilogue& p = *conv.pool;
+  const LayerDesc& d = p.layer;
+  return {n, c, g.oh, g.ow, p.out_shape.h, p.out_shape.w, d.kernel.h, d.kernel.w, d.stride.h,
+          d.stride.w, d.padding.h, d.padding.w, p.kind == OpKind::max_pool, d.count_include_pad};
+}
+
+/// `s` as a literal of generated kernel source: "PoolShape{...}".
+[[nodiscard]] inline std::string source_literal(const PoolShape& s) {
+  std::ostringstream o;
+  o << "PoolShape{" << s.n << ", " << s.c << ", " << s.h << ", " << s.w << ", " << s.oh << ", "
+    << s.ow << ", " << s.kh << ", " << s.kw << ", " << s.sh << ", " << s.sw << ", " << s.ph
+    << ", " << s.pw << ", " << (s.is_max ? "true" : "false") << ", "
+    << (s.count_include_pad ? "true" : "false") << "}";
+  return o.str();
+}
 
 /// A convolution in NHWC storage for the direct kernel: `cg` input channels per group as stored
 /// (group g reads channels g·cg ..), `kd` filter rows (K, kh, kw, cg), `kp` output channel slots

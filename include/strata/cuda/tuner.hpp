@@ -98,22 +98,25 @@ template <DType P>
 
 /// Milliseconds per run of `step` on `s`, timed as the engine will run it (captured into a
 /// graph, replayed back to back, median); an eager run first, so that a library may decline or
-/// set itself up. Infinity when the step fails, falls back, or cannot be captured.
-[[nodiscard]] inline float time_step(Step& step, cudaStream_t s, const DeviceBuffer& ws) {
-  constexpr float never = 1e30f;
+/// set itself up. None when the step fails, falls back, or cannot be captured.
+[[nodiscard]] inline std::optional<float> time_step(Step& step, cudaStream_t s,
+                                                    const DeviceBuffer& ws) {
   try {
     step.launch(s, ws.get(), ws.bytes());
     STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
   } catch (const Error&) {
     (void)cudaGetLastError();
-    return never;
+    return std::nullopt;
   }
   if (step.fell_back()) {
-    return never;
+    return std::nullopt;
   }
   const auto exec =
       try_capture_graph(s, [&](cudaStream_t cs) { step.launch(cs, ws.get(), ws.bytes()); });
-  return exec ? time_graph(*exec, s) : never;
+  if (!exec) {
+    return std::nullopt;
+  }
+  return time_graph(*exec, s);
 }
 
 /// Chooses the variant of every op of `net` at `exec`'s largest batch, as `options` say, and
@@ -178,13 +181,12 @@ template <DType P, class Exec>
       if (step->workspace_bytes() > find_ws.bytes()) {
         continue;
       }
-      const float ms = time_step(*step, exec.stream(), find_ws);
-      if (ms < 1e29f) {
-        trial.us = ms * 1000.0;
-      }
-      if (ms < best_ms) {
-        best_ms = ms;
-        best = v;
+      if (const std::optional<float> ms = time_step(*step, exec.stream(), find_ws)) {
+        trial.us = *ms * 1000.0;
+        if (*ms < best_ms) {
+          best_ms = *ms;
+          best = v;
+        }
       }
     }
     chosen.push_back(best ? *best : heuristic_variant<P>(op, mb, find_ws.bytes(), lib));

@@ -67,11 +67,7 @@ class DirectConv final : public Tactic<P> {
       shape_ = {batch, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow, cg.kh, cg.kw,
                 cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, creal};
       if (pooled_) {
-        const PoolEpilogue& p = *op.pool;
-        const LayerDesc& d = p.layer;
-        pool_ = {batch, cg.kp, cg.oh, cg.ow, p.out_shape.h, p.out_shape.w, d.kernel.h, d.kernel.w,
-                 d.stride.h, d.stride.w, d.padding.h, d.padding.w, p.kind == OpKind::max_pool,
-                 d.count_include_pad};
+        pool_ = kernels::conv_pool_shape(op, batch, cg.kp);
       }
     }
     [[nodiscard]] std::string describe() const override {

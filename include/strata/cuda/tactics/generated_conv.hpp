@@ -35,7 +35,8 @@ namespace strata::cuda::tactics {
 
 namespace generated {
 
-/// Shared memory a generated conv stages per block: the zero-padded image and the filter, f32.
+/// Shared memory a generated conv's block holds at most, f32: the filter, and per warp a band of
+/// the zero-padded image (the whole image when a warp takes whole images).
 struct Staging {
   std::int64_t image_bytes = 0;
   std::int64_t filter_bytes = 0;
@@ -49,7 +50,8 @@ struct Staging {
 /// Whether a generated kernel is made for `op`: a 16-bit conv whose input channels are fewer
 /// than their slots (a first layer: cuDNN's implicit GEMM would multiply the zero padding), one
 /// group, no residual, not read space-to-depth, output slots in groups of 8, a dot product of at
-/// most 72 terms (unrolled), and the image, filter and bias within 40 KiB of shared memory.
+/// most 72 terms (unrolled), and one warp's whole image, the filter and bias within 40 KiB of
+/// shared memory.
 [[nodiscard]] inline bool fits(const OpDesc& op) {
   const ConvGeom& g = op.conv;
   const Staging s = staging(g);
@@ -92,20 +94,18 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
   constant("OW", g.ow);
   constant("K", g.k);
   constant("KP", g.kp);
-  const bool pool = pooled && op.pool.has_value();
-  const LayerDesc pd = pool ? op.pool->layer : LayerDesc{};
-  constant("QH", pool ? pd.kernel.h : 1);  // conv positions per pooled output
-  constant("QW", pool ? pd.kernel.w : 1);
-  constant("PSH", pool ? pd.stride.h : 1);
-  constant("PSW", pool ? pd.stride.w : 1);
-  constant("PPH", pool ? pd.padding.h : 0);
-  constant("PPW", pool ? pd.padding.w : 0);
-  constant("YH", pool ? op.pool->out_shape.h : g.oh);
-  constant("YW", pool ? op.pool->out_shape.w : g.ow);
-  const bool is_max = !pool || op.pool->kind == OpKind::max_pool;
-  o << "  constexpr bool IS_MAX = " << (is_max ? "true" : "false") << ";\n"
-    << "  constexpr PoolShape pool{0, KP, OH, OW, YH, YW, QH, QW, PSH, PSW, PPH, PPW, IS_MAX, "
-    << (pd.count_include_pad ? "true" : "false") << "};\n"
+  // The fused pool's window (a 1x1 window over the conv's map without one).
+  const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, g.kp, pooled);
+  constant("QH", ps.kh);  // conv positions per pooled output
+  constant("QW", ps.kw);
+  constant("PSH", ps.sh);
+  constant("PSW", ps.sw);
+  constant("PPH", ps.ph);
+  constant("PPW", ps.pw);
+  constant("YH", ps.oh);
+  constant("YW", ps.ow);
+  o << "  constexpr bool IS_MAX = " << (ps.is_max ? "true" : "false") << ";\n"
+    << "  constexpr PoolShape pool = " << kernels::source_literal(ps) << ";\n"
     << "  constexpr ActDesc act{static_cast<Act>(" << static_cast<int>(op.act.kind) << "), "
     << std::hexfloat << op.act.alpha << "f, " << op.act.beta << "f};\n"
     << std::defaultfloat;
@@ -130,20 +130,13 @@ struct Patch {
 };
 [[nodiscard]] inline Patch patch(const OpDesc& op, bool pooled) {
   const ConvGeom& g = op.conv;
-  const bool pool = pooled && op.pool.has_value();
-  const LayerDesc pd = pool ? op.pool->layer : LayerDesc{};
-  const int qh = pool ? pd.kernel.h : 1;
-  const int qw = pool ? pd.kernel.w : 1;
-  const int psh = pool ? pd.stride.h : 1;
-  const int psw = pool ? pd.stride.w : 1;
-  const int yh = pool ? op.pool->out_shape.h : g.oh;
-  const int yw = pool ? op.pool->out_shape.w : g.ow;
-  const bool inside = !pool || (pd.padding.h == 0 && pd.padding.w == 0 &&
-                                (yh - 1) * psh + qh <= g.oh && (yw - 1) * psw + qw <= g.ow);
+  const kernels::PoolShape p = kernels::conv_pool_shape(op, 0, g.kp, pooled);
+  const bool inside = p.ph == 0 && p.pw == 0 && (p.oh - 1) * p.sh + p.kh <= g.oh &&
+                      (p.ow - 1) * p.sw + p.kw <= g.ow;
   if (!inside) {
     return {};
   }
-  return {(qh - 1) * g.sh + (g.kh - 1) * g.dh + 1, (qw - 1) * g.sw + (g.kw - 1) * g.dw + 1};
+  return {(p.kh - 1) * g.sh + (g.kh - 1) * g.dh + 1, (p.kw - 1) * g.sw + (g.kw - 1) * g.dw + 1};
 }
 
 /// Floats of shared memory a warp stages for one unit when an image's output rows are split in
@@ -151,21 +144,16 @@ struct Patch {
 /// kernel's own arithmetic, band by band).
 [[nodiscard]] inline int band_floats(const OpDesc& op, bool pooled, int splits) {
   const ConvGeom& g = op.conv;
-  const bool pool = pooled && op.pool.has_value();
-  const LayerDesc pd = pool ? op.pool->layer : LayerDesc{};
-  const int yh = pool ? op.pool->out_shape.h : g.oh;
-  const int psh = pool ? pd.stride.h : 1;
-  const int pph = pool ? pd.padding.h : 0;
-  const int qh = pool ? pd.kernel.h : 1;
+  const kernels::PoolShape p = kernels::conv_pool_shape(op, 0, g.kp, pooled);
   int rows = 0;
   for (int part = 0; part < splits; ++part) {
-    const int r0 = part * yh / splits;
-    const int r1 = (part + 1) * yh / splits;
+    const int r0 = part * p.oh / splits;
+    const int r1 = (part + 1) * p.oh / splits;
     if (r1 <= r0) {
       continue;
     }
-    const int cy0 = std::min(std::max(r0 * psh - pph, 0), g.oh - 1);
-    const int cy1 = std::min(std::max((r1 - 1) * psh - pph + qh - 1, 0), g.oh - 1);
+    const int cy0 = std::min(std::max(r0 * p.sh - p.ph, 0), g.oh - 1);
+    const int cy1 = std::min(std::max((r1 - 1) * p.sh - p.ph + p.kh - 1, 0), g.oh - 1);
     rows = std::max(rows, (cy1 - cy0) * g.sh + (g.kh - 1) * g.dh + 1);
   }
   return rows * (g.w + 2 * g.pw) * g.c;
@@ -379,17 +367,31 @@ struct DeviceSms {
   return d;
 }
 
-/// Blocks of `block` threads and `shared` dynamic bytes of kernel `k` resident on one SM at once
-/// (CUDA's occupancy calculator; 1 if it cannot say).
-[[nodiscard]] inline int resident_blocks(cudaKernel_t k, int block, std::size_t shared) {
+/// How a generated kernel is launched: `grid` blocks of `block` threads, `shared` bytes of dynamic
+/// shared memory per block.
+struct Launch {
+  unsigned grid = 1;
+  unsigned block = 256;
+  std::size_t shared = 0;
+};
+
+/// Persistent blocks of kernel `k` on device `d`: `block` threads and `shared` dynamic bytes each
+/// (the kernel opts in above 48 KiB), as many as CUDA's occupancy calculator says are resident at
+/// once (1 per SM if it cannot say), at most `blocks`.
+[[nodiscard]] inline Launch persistent_launch(cudaKernel_t k, const DeviceSms& d, unsigned block,
+                                              std::size_t shared, long long blocks) {
+  if (shared > (48u << 10)) {
+    STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
+        k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device));
+  }
   int per_sm = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, reinterpret_cast<const void*>(k),
-                                                    block, shared) != cudaSuccess ||
+                                                    static_cast<int>(block), shared) != cudaSuccess ||
       per_sm < 1) {
     (void)cudaGetLastError();
     per_sm = 1;
   }
-  return per_sm;
+  return {static_cast<unsigned>(std::min<long long>(blocks, 1LL * per_sm * d.sms)), block, shared};
 }
 
 /// A step that launches a kernel generated for one conv op (generated_conv, mma_conv): what it
@@ -398,9 +400,9 @@ template <class T>
 class KernelStep : public Step {
  public:
   /// `what`: "generated conv"; `how`: what the description's parentheses start with.
-  KernelStep(const OpDesc& op, const OpWeights& w, const OpIo& io, unsigned grid, bool pooled,
+  KernelStep(const OpDesc& op, const OpWeights& w, const OpIo& io, Launch launch, bool pooled,
              cudaKernel_t k, const char* what, const char* how)
-      : w_(w), io_(io), grid_(grid), pooled_(pooled), kernel_(k) {
+      : w_(w), io_(io), launch_(launch), pooled_(pooled), kernel_(k) {
     const ConvGeom& g = op.conv;
     std::ostringstream d;
     d << "strata " << what << " " << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
@@ -414,17 +416,20 @@ class KernelStep : public Step {
   [[nodiscard]] std::string describe() const override { return what_; }
 
  protected:
-  [[nodiscard]] const T* x() const { return static_cast<const T*>(io_.x); }
-  [[nodiscard]] const T* w() const { return w_.weight.template as<const T>(); }
-  [[nodiscard]] const float* bias() const { return w_.bias_f32.template as<const float>(); }
-  [[nodiscard]] T* y() const { return static_cast<T*>(pooled_ ? io_.pooled : io_.y); }
-  [[nodiscard]] unsigned grid() const { return grid_; }
-  [[nodiscard]] cudaKernel_t kernel() const { return kernel_; }
+  /// Launches the kernel on `s` with (x, w, bias, y, then `args`).
+  template <class... Args>
+  void run(cudaStream_t s, Args... args) const {
+    const T* x = static_cast<const T*>(io_.x);
+    T* y = static_cast<T*>(pooled_ ? io_.pooled : io_.y);
+    rtc::launch_shared(kernel_, launch_.grid, launch_.block, launch_.shared, s, x,
+                       w_.weight.template as<const T>(), w_.bias_f32.template as<const float>(),
+                       y, args...);
+  }
 
  private:
   const OpWeights& w_;
   OpIo io_;
-  unsigned grid_ = 1;
+  Launch launch_;
   bool pooled_ = false;
   cudaKernel_t kernel_ = nullptr;
   std::string what_;
@@ -453,6 +458,15 @@ class PoolingKernelTactic : public Tactic<P> {
 
  protected:
   [[nodiscard]] virtual int claim_rank() const = 0;
+  /// Whether variant `v` of `op` pools in the kernel.
+  [[nodiscard]] bool pools(const Variant& v, const OpDesc& op) const {
+    return this->fuses_pool(v) && op.pool.has_value();
+  }
+  /// The kernel `strata_rtc::<name><T>` of generated source `src`, for the storage type T.
+  [[nodiscard]] cudaKernel_t compiled(const std::string& src) const {
+    return kernel(src, "strata_rtc::" + std::string(this->name()) + "<" +
+                           kernels::detail::rtc_type<storage_t<P>>() + ">");
+  }
 };
 
 }  // namespace generated
@@ -469,12 +483,10 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    const bool pooled = this->fuses_pool(v) && op.pool.has_value();
-    const std::string kernel_name =
-        std::string("strata_rtc::generated_conv<") + kernels::detail::rtc_type<T>() + ">";
+    const bool pooled = this->pools(v, op);
     // The network's input read as the caller gave it (no input step) where this op reads it.
     const generated::Source src{io.net_input != nullptr, io.net_input_format, io.net_input_hwc};
-    const cudaKernel_t k = generated::kernel(generated::source(op, pooled, src), kernel_name);
+    const cudaKernel_t k = this->compiled(generated::source(op, pooled, src));
     // Units (image, band of output rows) go to warps: at small batches an image's rows split so
     // that there are about 8 units per SM; blocks of up to 8 warps (fewer where the units are
     // few, so that they spread over the SMs), each warp with its own band of staged input.
@@ -488,16 +500,10 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     const int warps = static_cast<int>(
         std::clamp<long long>((units + d.sms - 1) / d.sms, 1, std::min(8, by_smem)));
     const std::size_t shared = band_bytes * static_cast<std::size_t>(warps);
-    if (shared > (48u << 10)) {
-      STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
-          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device));
-    }
-    // Persistent blocks, as many as are resident at once (the filter is staged once per block).
-    const int per_sm = generated::resident_blocks(k, 32 * warps, shared);
-    const long long blocks = (units + warps - 1) / warps;
-    const auto grid = static_cast<unsigned>(std::min<long long>(blocks, 1LL * per_sm * d.sms));
-    return std::make_unique<GeneratedStep>(op, w, io, splits, units, grid, 32 * warps, shared,
-                                           band, pooled, k, src.raw);
+    // Persistent blocks (the filter is staged once per block).
+    const generated::Launch l = generated::persistent_launch(
+        k, d, static_cast<unsigned>(32 * warps), shared, (units + warps - 1) / warps);
+    return std::make_unique<GeneratedStep>(op, w, io, splits, units, l, band, pooled, k, src.raw);
   }
 
  protected:
@@ -508,25 +514,22 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   class GeneratedStep final : public generated::KernelStep<T> {
    public:
     GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int splits,
-                  long long units, unsigned grid, unsigned block, std::size_t shared, int band,
-                  bool pooled, cudaKernel_t k, bool raw)
-        : generated::KernelStep<T>(op, w, io, grid, pooled, k, "generated conv",
+                  long long units, generated::Launch launch, int band, bool pooled, cudaKernel_t k,
+                  bool raw)
+        : generated::KernelStep<T>(op, w, io, launch, pooled, k, "generated conv",
                                    raw ? "shapes compiled in; reads the caller's input; "
                                        : "shapes compiled in; "),
-          splits_(splits), units_(units), block_(block), shared_(shared), band_(band),
-          raw_(raw ? io.net_input : nullptr), affine_(raw ? io.net_input_affine : nullptr) {}
+          splits_(splits), units_(units), band_(band), raw_(raw ? io.net_input : nullptr),
+          affine_(raw ? io.net_input_affine : nullptr) {}
     void launch(cudaStream_t s, void*, std::size_t) override {
-      rtc::launch_shared(this->kernel(), this->grid(), block_, shared_, s, this->x(), this->w(),
-                         this->bias(), this->y(), splits_, units_, raw_, affine_, band_);
+      this->run(s, splits_, units_, raw_, affine_, band_);
     }
     [[nodiscard]] bool reads_network_input() const override { return raw_ != nullptr; }
 
    private:
     int splits_ = 1;       ///< bands of output rows per image
     long long units_ = 1;  ///< batch × splits
-    unsigned block_ = 32;     ///< 32 × warps per block
-    std::size_t shared_ = 0;  ///< the warps' bands
-    int band_ = 0;            ///< floats per warp's band
+    int band_ = 0;         ///< floats per warp's band
     const void* raw_ = nullptr;       ///< the caller's input, when this step reads it
     const float* affine_ = nullptr;   ///< its normalization, or null
   };

@@ -241,42 +241,31 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    const bool pooled = this->fuses_pool(v) && op.pool.has_value();
-    const std::string kernel_name =
-        std::string("strata_rtc::mma_conv<") + kernels::detail::rtc_type<T>() + ">";
-    const cudaKernel_t k = generated::kernel(mma::source(op, pooled), kernel_name);
-    const generated::DeviceSms d = generated::device_sms();
-    const auto shared = static_cast<std::size_t>(mma::shared_bytes(op));
-    if (shared > (48u << 10)) {
-      STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
-          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device));
-    }
-    // As many blocks as are resident at once, each walking images.
-    const int per_sm = generated::resident_blocks(k, 256, shared);
-    const auto grid = static_cast<unsigned>(std::min(batch, per_sm * d.sms));
-    return std::make_unique<MmaStep>(op, w, io, batch, grid, shared, pooled, k);
+    const bool pooled = this->pools(v, op);
+    const cudaKernel_t k = this->compiled(mma::source(op, pooled));
+    // Persistent blocks of 8 warps, each walking images.
+    const generated::Launch l = generated::persistent_launch(
+        k, generated::device_sms(), 256, static_cast<std::size_t>(mma::shared_bytes(op)), batch);
+    return std::make_unique<MmaStep>(op, w, io, batch, l, pooled, k);
   }
 
  protected:
-  /// Not yet timed on a GPU: below every other tactic's claim (measured tuning times it).
+  /// Slower than cuDNN on the shapes timed so far (docs/cuda_backend.md): below every other
+  /// tactic's claim; measured tuning times it.
   [[nodiscard]] int claim_rank() const override { return rank::fallback + 1; }
 
  private:
   class MmaStep final : public generated::KernelStep<T> {
    public:
-    MmaStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, unsigned grid,
-            std::size_t shared, bool pooled, cudaKernel_t k)
-        : generated::KernelStep<T>(op, w, io, grid, pooled, k, "tensor-core conv",
+    MmaStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch,
+            generated::Launch launch, bool pooled, cudaKernel_t k)
+        : generated::KernelStep<T>(op, w, io, launch, pooled, k, "tensor-core conv",
                                    "mma.sync, shapes compiled in; "),
-          batch_(batch), shared_(shared) {}
-    void launch(cudaStream_t s, void*, std::size_t) override {
-      rtc::launch_shared(this->kernel(), this->grid(), 256, shared_, s, this->x(), this->w(),
-                         this->bias(), this->y(), batch_);
-    }
+          batch_(batch) {}
+    void launch(cudaStream_t s, void*, std::size_t) override { this->run(s, batch_); }
 
    private:
     int batch_ = 1;
-    std::size_t shared_ = 0;
   };
 };
 
