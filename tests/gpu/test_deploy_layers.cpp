@@ -86,6 +86,16 @@ constexpr auto conv_transpose_net = input<4, 5, 6>
     | conv_transpose<3, 3, ConvTransposeOpts{.padding = 1, .output_padding = 1, .dilation = 2}>;
 using ConvTransposeNet = std::remove_cv_t<decltype(conv_transpose_net)>;
 
+// DenseNet's pattern: each layer's input stays where it was written, as the first channels of
+// its output (no copy), and the layer's pre-activation batch norm (or relu) reads it there; the
+// first conv, each layer's last conv write their channels of one 40-channel tensor.
+constexpr auto dense_block_net = input<3, 12, 12> | conv<16, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+    | concat(identity, batch_norm | relu | conv<16, 1> | batch_norm | relu | conv<8, 3, ConvOpts{.padding = 1}>)
+    | concat(identity, batch_norm | relu | conv<16, 1> | batch_norm | relu | conv<8, 3, ConvOpts{.padding = 1}>)
+    | concat(identity, relu | conv<16, 1> | relu | conv<8, 3, ConvOpts{.padding = 1}>)
+    | batch_norm | relu | conv<8, 1> | avg_pool<2> | global_avg_pool | flatten | dense<5>;
+using DenseBlockNet = std::remove_cv_t<decltype(dense_block_net)>;
+
 // A U-Net step: down, up by conv_transpose, concat with the skip, conv.
 constexpr auto unet_net = input<3, 8, 8> | conv<8, 3, ConvOpts{.padding = 1}> | relu
     | concat(identity, max_pool<2> | conv<12, 3, ConvOpts{.padding = 1}> | relu
@@ -150,6 +160,18 @@ TEST_CASE("concat: identity, conv, max_pool branches at unaligned channel offset
   INFO(f16);
   CHECK(f16.find("strata copy into the concat's channels 0..5") != std::string::npos);
   CHECK(f16.find("then strata copy into the concat's channels 6..8") != std::string::npos);
+}
+
+TEST_CASE("concat: a dense block reads its running concatenation in place, nothing copied") {
+  static_assert(!cuda::NetStorage<DenseBlockNet, DType::f16>::has_op(OpKind::copy));
+  check_all_precisions<DenseBlockNet>(kMax, kBatches, "dense block", 51);
+  for (const std::string& d : {describe<DenseBlockNet, DType::f16>(3), describe<DenseBlockNet, DType::f32>(3)}) {
+    INFO(d);
+    CHECK(d.find("strata pointwise (reads channels 0..15 of the concat in place)") != std::string::npos);
+    CHECK(d.find("strata pointwise (reads channels 0..23 of the concat in place)") != std::string::npos);
+    CHECK(d.find("strata pointwise (reads channels 0..31 of the concat in place)") != std::string::npos);
+    CHECK(d.find("copy into the concat's channels 0..") == std::string::npos);
+  }
 }
 
 TEST_CASE("concat: aligned slices, a conv+pool branch, a channel gate branch, in a residual, as the output") {

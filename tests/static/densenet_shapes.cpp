@@ -68,22 +68,40 @@ static_assert(spec("features.transition2.conv.weight").dims[1] == 512);
 static_assert(spec("classifier.weight").dims[1] == 1024);
 
 // Ops per dense layer: norm1+relu1 (reads the block's running concatenation, so the batch norm
-// cannot fold into a conv), conv1+norm2+relu2, conv2 into its slice, a copy of the input into the
-// rest; per transition: norm+relu, conv, pool. The stem, pool0, norm5+relu, the pool, classifier.
-static_assert(DenseNet121::graph.num_ops == 1 + 1 + 58 * 4 + 3 * 3 + 1 + 1 + 1);
+// cannot fold into a conv), conv1+norm2+relu2, conv2 into its slice; the layer's input is not
+// copied: it stays where it was written, as the first channels of the layer's output. Per
+// transition: norm+relu, conv, pool. The stem, pool0, norm5+relu, the pool, classifier.
+static_assert(DenseNet121::graph.num_ops == 1 + 1 + 58 * 3 + 3 * 3 + 1 + 1 + 1);
 constexpr auto& g = DenseNet121::graph;
+constexpr int count_copies() {
+  int n = 0;
+  for (int i = 0; i < g.num_ops; ++i) {
+    n += g.ops[i].kind == OpKind::copy;
+  }
+  return n;
+}
+static_assert(count_copies() == 0);
 static_assert(g.ops[2].label.view() == "features.denseblock1.denselayer1.norm1+relu1");
 static_assert(g.ops[2].kind == OpKind::batch_norm && g.ops[2].act.kind == Act::relu);
 static_assert(g.ops[3].label.view() == "features.denseblock1.denselayer1.conv1+norm2+relu2");
 static_assert(g.ops[4].label.view() == "features.denseblock1.denselayer1.conv2");
-static_assert(g.ops[5].label.view() == "features.denseblock1.denselayer1.copy0");
-static_assert(g.ops[5].kind == OpKind::copy && g.ops[5].in == g.ops[2].in);
-// conv2 writes channels 64..95 of the layer's output; the copy writes 0..63 of it.
-static_assert(g.tensors[g.ops[4].out].view_of == g.tensors[g.ops[5].out].view_of);
+// Block 1 is one tensor of 64 + 6·32 = 256 channels: pool0 writes channels 0..63 of it, each
+// layer's conv2 its 32, and layer k reads channels 0..(64 + 32(k-1) - 1) where they lie.
+constexpr int block1 = g.tensors[g.ops[4].out].view_of;
+static_assert(g.tensors[block1].spec.shape.c == 256 && g.tensors[block1].view_of < 0);
+static_assert(g.tensors[g.ops[1].out].view_of == block1);  // pool0's output
+static_assert(g.tensors[g.ops[1].out].channel_offset == 0);
 static_assert(g.tensors[g.ops[4].out].channel_offset == 64);
-static_assert(g.tensors[g.ops[5].out].channel_offset == 0);
-// The next layer reads that output whole.
-static_assert(g.ops[6].in == g.tensors[g.ops[4].out].view_of);
+static_assert(g.tensors[g.ops[2].in].view_of == block1 && g.ops[2].in == g.ops[1].out);
+static_assert(g.ops[5].label.view() == "features.denseblock1.denselayer2.norm1+relu1");
+static_assert(g.tensors[g.ops[5].in].view_of == block1 && g.tensors[g.ops[5].in].spec.shape.c == 96);
+static_assert(g.tensors[g.ops[5].in].channel_offset == 0);
+static_assert(g.tensors[g.ops[7].out].channel_offset == 96);  // layer 2's conv2
+// The transition reads the whole block.
+static_assert(g.ops[2 + 6 * 3].label.view() == "features.transition1.norm+relu");
+static_assert(g.ops[2 + 6 * 3].in == block1);
+// Block 1's tensor is live from pool0 on: the plan places it once, clear of everything live with it.
+static_assert(DenseNet121::plan.tensors[block1].first == 1);
 static_assert(g.ops[g.num_ops - 3].label.view() == "features.norm5+relu");
 // torchvision's names alone make every op's label unique: none needed a "#2" (comparing every pair
 // of labels here, as labels_unique does, would exceed clang's constexpr step budget).

@@ -2,6 +2,7 @@
 // adaptive average pooling, concat, channel gates and conv_transpose.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -150,6 +151,63 @@ TEST_CASE("concat: branches write their channel slices, the identity is copied, 
              {1, 2, 3, 4, 3, 5, 7, 9, -1, -2, -3, -4, 4, 4, 4, 4});
   check_near(std::vector<float>(out.begin() + 16, out.end()),
              {-1, -2, -3, -4, -1, -3, -5, -7, 1, 2, 3, 4, -1, -1, -1, -1});
+}
+
+TEST_CASE("a dense block: each layer's input stays in place as the first channels of its output") {
+  // DenseNet's pattern: concat(identity, layer) twice. Neither identity is copied: the first
+  // conv writes channels 0..7 of the final 24-channel tensor, each layer its 8, and each layer
+  // reads the channels before its own where they lie (the plan makes them slices of it).
+  using Net = decltype(input<8, 1, 2> | conv<8, 1> | concat(identity, relu | conv<8, 1>) |
+                       concat(identity, batch_norm | relu | conv<8, 1>) | flatten);
+  constexpr auto& g = Net::graph;
+  static_assert(g.num_ops == 5);  // conv, relu, conv, batch_norm+relu, conv: no copy
+  static_assert(g.ops[1].kind == OpKind::activation && g.ops[3].kind == OpKind::batch_norm);
+  static_assert(g.tensors[g.ops[0].out].view_of == g.tensors[g.ops[4].out].view_of);
+  static_assert(g.tensors[g.ops[0].out].channel_offset == 0);
+  static_assert(g.tensors[g.ops[2].out].channel_offset == 8);
+  static_assert(g.tensors[g.ops[4].out].channel_offset == 16);
+  static_assert(g.tensors[g.ops[3].in].view_of >= 0 && g.tensors[g.ops[3].in].spec.shape.c == 16);
+  // conv0: identity; layer 1: 2·relu(x) + 1; layer 2: batch norm as the identity (var + eps = 1),
+  // then relu, then channel k of its conv adds input channels k and 8 + k:
+  // relu(x) + relu(2·relu(x) + 1) = 3·relu(x) + 1.
+  std::vector<float> eye(64, 0.0f);
+  std::vector<float> two(64, 0.0f);
+  std::vector<float> pair(128, 0.0f);
+  for (int k = 0; k < 8; ++k) {
+    eye[k * 8 + k] = 1.0f;
+    two[k * 8 + k] = 2.0f;
+    pair[k * 16 + k] = 1.0f;
+    pair[k * 16 + 8 + k] = 1.0f;
+  }
+  const auto w = weights_of<Net>({{"0.weight", {8, 8, 1, 1}, eye},
+                                  {"0.bias", {8}, std::vector<float>(8, 0.0f)},
+                                  {"1.1.1.weight", {8, 8, 1, 1}, two},
+                                  {"1.1.1.bias", {8}, std::vector<float>(8, 1.0f)},
+                                  {"2.1.0.weight", {16}, std::vector<float>(16, 1.0f)},
+                                  {"2.1.0.bias", {16}, std::vector<float>(16, 0.0f)},
+                                  {"2.1.0.running_mean", {16}, std::vector<float>(16, 0.0f)},
+                                  {"2.1.0.running_var", {16}, std::vector<float>(16, 1.0f - 1e-5f)},
+                                  {"2.1.2.weight", {8, 16, 1, 1}, pair},
+                                  {"2.1.2.bias", {8}, std::vector<float>(8, 0.0f)}});
+  // Two images of 8 channels × 2 pixels, signs mixed; the second is the first negated.
+  std::vector<float> in(32);
+  for (int i = 0; i < 16; ++i) {
+    in[i] = static_cast<float>(i % 5) - 2.0f + 0.25f * static_cast<float>(i);
+    in[16 + i] = -in[i];
+  }
+  CpuEngine<Net> engine(w, 2);
+  std::vector<float> out(96, std::nanf(""));
+  engine.forward(in, out, 2);
+  std::vector<double> want;
+  for (int n = 0; n < 2; ++n) {
+    for (const float a : {0.0f, 2.0f, 3.0f}) {  // (x, 2·relu(x) + 1, 3·relu(x) + 1), NCHW order
+      for (int i = 0; i < 16; ++i) {
+        const float x = in[static_cast<std::size_t>(n * 16 + i)];
+        want.push_back(a == 0.0f ? x : a * std::max(x, 0.0f) + 1.0f);
+      }
+    }
+  }
+  check_near(out, want);
 }
 
 TEST_CASE("concat: nested, of flat features, and as a residual's main branch") {

@@ -267,6 +267,54 @@ TEST_CASE("concat: each branch's writer knows its channel slice of the output") 
   }
 }
 
+TEST_CASE("a dense block: the layers read the running concatenation in place, as a slice") {
+  // concat(identity, ...) twice over a 3x5 map: the first conv, each layer's conv write their 8
+  // channels of one 24-channel tensor; the relu and the batch norm read channels 0..7 and 0..15
+  // of it where they lie.
+  using Net = decltype(input<8, 3, 5> | conv<8, 1> | concat(identity, relu | conv<8, 1>) |
+                       concat(identity, batch_norm | relu | conv<8, 1>));
+  using S = NetStorage<Net, DType::f16>;
+  static_assert(S::has_slices() && S::fits_plan() && !S::has_op(OpKind::copy));
+  const cuda::NetDesc n = S::describe();
+  REQUIRE(n.ops.size() == 5);
+  const int out_c0[] = {0, -1, 8, -1, 16};  // -1: a dense result
+  const int in_c0[] = {-1, 0, -1, 0, -1};   // -1: a dense input
+  for (std::size_t i = 0; i < 5; ++i) {
+    const cuda::OpDesc& op = n.ops[i];
+    INFO(op.label);
+    CHECK(op.slice.has_value() == (out_c0[i] >= 0));
+    CHECK(op.in_slice.has_value() == (in_c0[i] >= 0));
+    if (op.slice) {
+      CHECK(op.slice->c0 == out_c0[i]);
+      CHECK(op.slice->strides.pixel == 24);
+      CHECK(op.slice->aligned);
+    }
+    if (op.in_slice) {
+      CHECK(op.in_slice->c0 == in_c0[i]);
+      CHECK(op.in_slice->elem_offset == 0);
+      CHECK(op.in_slice->strides.pixel == 24);
+      CHECK(op.in_slice->strides.channel == 1);
+      CHECK(op.in_slice->strides.image == 24 * 15);
+    }
+  }
+  CHECK(n.ops[1].in_shape == chw(8, 3, 5));
+  CHECK(n.ops[3].in_shape == chw(16, 3, 5));
+  // The staging area holds the largest slice an op writes (8 channels), not the 16-channel
+  // running concatenation, which no op writes as its result.
+  CHECK(n.staging_bytes == 8 * 15 * 2);
+  // f32 (NCHW): each image's slice is contiguous, the image stride the whole tensor's.
+  for (const cuda::OpDesc& op : NetStorage<Net, DType::f32>::describe().ops) {
+    if (op.in_slice) {
+      CHECK(op.in_slice->strides.image == 24 * 15);
+      CHECK(op.in_slice->strides.channel == 15);
+      CHECK(op.in_slice->strides.pixel == 1);
+    }
+  }
+  // An identity that a conv reads is copied as before (the conv reads dense inputs only).
+  using ConvReads = decltype(input<8, 3, 5> | conv<8, 1> | concat(identity, conv<8, 1>));
+  static_assert(NetStorage<ConvReads, DType::f16>::has_op(OpKind::copy));
+}
+
 TEST_CASE("concat: a conv's fused pool writes the slice; flattened tensors fill a flat concat") {
   using Pooled = decltype(input<4, 6, 6> |
                           concat(identity, conv<5, 3, ConvOpts{.padding = 1}> |

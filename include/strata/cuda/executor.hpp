@@ -228,7 +228,9 @@ class Executor {
     // A concat's slice starts elem_offset elements into its output's first image.
     const std::int64_t slice =
         op.slice ? op.slice->elem_offset * static_cast<std::int64_t>(sizeof(storage_t<P>)) : 0;
-    io.x = a + op.in_offset * batch;
+    io.x = a + op.in_offset * batch +
+           (op.in_slice ? op.in_slice->elem_offset * static_cast<std::int64_t>(sizeof(storage_t<P>))
+                        : 0);
     io.z = op.z_offset >= 0 ? a + op.z_offset * batch : nullptr;
     io.y = a + op.out_offset * batch + (op.pool ? 0 : slice);
     io.pooled = op.pool ? a + op.pool->out_offset * batch + slice : nullptr;

@@ -287,18 +287,21 @@ __global__ void to_nhwc8_kernel(const S* __restrict__ src, Strides ss, D* __rest
   }
 }
 
-/// y = act(x·scale[c] + shift[c] + z), elementwise over a dense (N, ·) tensor of `total`
-/// elements; scale, shift (f32, per channel slot) and z may be null. Channel of element i:
-/// NHWC: i mod cp; NCHW: (i / hw) mod cp. Channel slots ≥ c_real are written as 0.
-/// x and y may alias (in-place epilogue).
+/// y = act(x·scale[c] + shift[c] + z), elementwise over a (N, ·) tensor of `total` elements;
+/// scale, shift (f32, per channel slot) and z may be null. Channel of element i: NHWC: i mod cp;
+/// NCHW: (i / hw) mod cp. Channel slots ≥ c_real are written as 0. x is read `x_image` elements
+/// from one image to the next (cp·hw when dense; more when x is a channel slice of a concat's
+/// NCHW output); z and y are dense. x and y may alias (in-place epilogue).
 template <class T, class I>
 __global__ void pointwise_kernel(const T* x, const T* z, T* y, const float* __restrict__ scale,
                                  const float* __restrict__ shift, ActDesc act, I total, int cp,
-                                 int hw, int c_real, bool nhwc) {
+                                 int hw, int c_real, bool nhwc, I x_image) {
+  const I per_image = static_cast<I>(cp) * hw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
     const int ch = static_cast<int>(nhwc ? i % cp : (i / hw) % cp);
-    float v = load(x + i);
+    const I img = i / per_image;
+    float v = load(x + img * x_image + (i - img * per_image));
     if (scale != nullptr) {
       v *= scale[ch];
     }
@@ -312,21 +315,25 @@ __global__ void pointwise_kernel(const T* x, const T* z, T* y, const float* __re
   }
 }
 
-/// The NHWC form of pointwise_kernel with cp a multiple of 8: 8 channels per thread, 16-byte
-/// accesses.
+/// The NHWC form of pointwise_kernel with cp a multiple of 8: 8 channel slots per thread,
+/// 16-byte accesses, over `vectors` = pixels·cp/8. x and y are read and written `xs` and `ys`
+/// elements from one pixel to the next (cp when dense; a concat's channel slice has its
+/// output's), z is dense. It is also the copy of a result into (or of) a concat's slice: no
+/// scale, shift, z or activation.
 template <class T, class I>
 __global__ void pointwise8_kernel(const T* x, const T* z, T* y, const float* __restrict__ scale,
                                   const float* __restrict__ shift, ActDesc act, I vectors, int cp,
-                                  int c_real) {
+                                  int c_real, I xs, I ys) {
+  const int groups = cp / 8;
   for (I vi = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; vi < vectors;
        vi += static_cast<I>(gridDim.x) * blockDim.x) {
-    const I i = vi * 8;
-    const int ch0 = static_cast<int>(i % cp);
+    const I pix = vi / groups;
+    const int ch0 = static_cast<int>(vi - pix * groups) * 8;
     float v[8];
-    load8(x + i, v);
+    load8(x + pix * xs + ch0, v);
     float zv[8];
     if (z != nullptr) {
-      load8(z + i, zv);
+      load8(z + pix * cp + ch0, zv);
     }
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -342,7 +349,7 @@ __global__ void pointwise8_kernel(const T* x, const T* z, T* y, const float* __r
       }
       v[j] = ch0 + j < c_real ? activate(act, t) : 0.0f;
     }
-    store8(y + i, v);
+    store8(y + pix * ys + ch0, v);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -345,6 +346,26 @@ void subsample(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow
                  total, stream, src, dst, n, h, w, cp, oh, ow, sh, sw);
 }
 
+/// The pointwise8 kernel over `pixels` pixels of cp (a multiple of 8) slots, 16-bit NHWC: x and
+/// y `xs`, `ys` elements from one pixel to the next (multiples of 8), z dense or null.
+template <class T>
+void pointwise8(const T* x, std::int64_t xs, const T* z, T* y, std::int64_t ys, const float* scale,
+                const float* shift, ActDesc act, std::int64_t pixels, int cp, int c_real,
+                cudaStream_t stream) {
+  const std::int64_t vectors = pixels * (cp / 8);
+  const bool small = detail::fits32(pixels * std::max({xs, ys, static_cast<std::int64_t>(cp)}));
+  const std::string k =
+      detail::kernel_name("pointwise8_kernel", {detail::rtc_type<T>(), detail::index_type(small)});
+  if (small) {
+    detail::run<T>(k, vectors, stream, x, z, y, scale, shift, act, static_cast<int>(vectors), cp,
+                   c_real, static_cast<int>(xs), static_cast<int>(ys));
+  } else {
+    detail::run<T>(k, vectors, stream, x, z, y, scale, shift, act,
+                   static_cast<long long>(vectors), cp, c_real, static_cast<long long>(xs),
+                   static_cast<long long>(ys));
+  }
+}
+
 /// Copies/converts (N, C, HW) from src (strides ss) to dst (strides ds, dcp channel slots per
 /// pixel; slots >= c are written as 0), normalizing by `affine` (2 floats per channel: x·a + b;
 /// may be null). Either D is float and S the storage type (an output), or D is the storage type
@@ -369,6 +390,18 @@ void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp
       return;
     }
   }
+  if constexpr (std::is_same_v<S, D> && !std::is_same_v<S, float>) {
+    // 16-bit NHWC to NHWC (a result into a concat's slice) with whole 16-byte groups: 8 slots
+    // a thread (the scalar kernel below moves about a sixth of the bandwidth).
+    const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+    if (dst_nhwc && affine == nullptr && dcp % 8 == 0 && ss.channel == 1 && ds.channel == 1 &&
+        ss.pixel % 8 == 0 && ds.pixel % 8 == 0 && ss.pixel >= dcp && ss.image == ss.pixel * hw &&
+        ds.image == ds.pixel * hw && aligned(src) && aligned(dst)) {
+      pointwise8(src, ss.pixel, static_cast<const S*>(nullptr), dst, ds.pixel, nullptr, nullptr,
+                 ActDesc{}, static_cast<std::int64_t>(n) * hw, dcp, c, stream);
+      return;
+    }
+  }
   if constexpr (std::is_same_v<S, D>) {
     // Same type, same dense layout, no normalization: a copy.
     if (affine == nullptr && dcp == c && ss.image == ds.image && ss.pixel == ds.pixel &&
@@ -383,33 +416,35 @@ void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp
                  work, stream, src, ss, dst, ds, n, c, dcp, hw, dst_nhwc, affine);
 }
 
-/// y = act(x·scale[ch] + shift[ch] + z) over `total` elements of a dense (N, ·) tensor; scale,
+/// y = act(x·scale[ch] + shift[ch] + z) over `total` elements of a (N, ·) tensor; scale,
 /// shift (f32, per channel slot) and z may be null; channel slots >= c_real are written as 0.
-/// x and y may alias.
+/// x and y may alias. x has dense strides unless `xs` says otherwise (a concat's channel slice:
+/// NHWC, a pixel stride, a multiple of 8; NCHW, an image stride); z and y are dense.
 template <class T>
 void pointwise(const T* x, const T* z, T* y, const float* scale, const float* shift, ActDesc act,
-               std::int64_t total, int cp, int hw, int c_real, bool nhwc, cudaStream_t stream) {
-  const bool small = detail::fits32(total);
+               std::int64_t total, int cp, int hw, int c_real, bool nhwc, cudaStream_t stream,
+               std::optional<Strides> xs = std::nullopt) {
+  const std::int64_t per_image = static_cast<std::int64_t>(cp) * hw;
   const char* t = detail::rtc_type<T>();
   if (nhwc && cp % 8 == 0 && !std::is_same_v<T, float>) {
-    const std::int64_t vectors = total / 8;
-    const std::string k = detail::kernel_name("pointwise8_kernel", {t, detail::index_type(small)});
-    if (small) {
-      detail::run<T>(k, vectors, stream, x, z, y, scale, shift, act, static_cast<int>(vectors), cp,
-                     c_real);
-    } else {
-      detail::run<T>(k, vectors, stream, x, z, y, scale, shift, act,
-                     static_cast<long long>(vectors), cp, c_real);
-    }
+    const std::int64_t x_pixel = xs ? xs->pixel : cp;
+    STRATA_CHECK(!xs || (xs->channel == 1 && xs->pixel % 8 == 0 && xs->image == xs->pixel * hw),
+                 "pointwise: an NHWC input slice needs 8-slot-aligned pixel strides");
+    pointwise8(x, x_pixel, z, y, static_cast<std::int64_t>(cp), scale, shift, act, total / cp, cp,
+               c_real, stream);
     return;
   }
+  STRATA_CHECK(!xs || (!nhwc && xs->channel == hw && xs->pixel == 1),
+               "pointwise: an input slice is read with NCHW image strides only");
+  const std::int64_t x_image = xs ? xs->image : per_image;
+  const bool small = detail::fits32(total / std::max<std::int64_t>(per_image, 1) * x_image);
   const std::string k = detail::kernel_name("pointwise_kernel", {t, detail::index_type(small)});
   if (small) {
     detail::run<T>(k, total, stream, x, z, y, scale, shift, act, static_cast<int>(total), cp, hw,
-                   c_real, nhwc);
+                   c_real, nhwc, static_cast<int>(x_image));
   } else {
     detail::run<T>(k, total, stream, x, z, y, scale, shift, act, static_cast<long long>(total), cp,
-                   hw, c_real, nhwc);
+                   hw, c_real, nhwc, static_cast<long long>(x_image));
   }
 }
 

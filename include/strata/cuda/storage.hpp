@@ -96,6 +96,16 @@ struct OutSlice {
   bool aligned = false;
 };
 
+/// Where an op reads its input when that input is a channel slice of a concat's output left in
+/// place (graph.hpp, identity_stays: a DenseNet layer reads the block's running concatenation
+/// inside the next layer's output): `elem_offset` elements into each image of the output, with
+/// the output's strides. Only tactics that say so (Tactic::reads_slice) run such an op.
+struct InSlice {
+  int c0 = 0;
+  std::int64_t elem_offset = 0;
+  ElemStrides strides;
+};
+
 /// One op of the network in storage terms, independent of the network's type.
 struct OpDesc {
   int index = 0;
@@ -127,6 +137,8 @@ struct OpDesc {
   std::optional<PoolEpilogue> pool;
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
+  /// The op's input is a concat's channel slice, read in place.
+  std::optional<InSlice> in_slice;
   /// The network's tensor ids of the input, the residual (or -1) and the output (the graph's
   /// numbering; the pooled map's for a conv with a fused pool).
   int in_id = -1;
@@ -256,7 +268,7 @@ struct FusedFit {
 /// tensor t.
 inline void defer_activations(NetDesc& n, const std::vector<int>& uses) {
   for (OpDesc& b : n.ops) {
-    if (!(depthwise_runs(b) || pixel_conv1x1_runs(b)) || b.in_act.kind != Act::none || b.in_id < 0 ||
+    if (!(depthwise_runs(b) || pixel_conv1x1_runs(b)) || b.in_slice || b.in_act.kind != Act::none || b.in_id < 0 ||
         b.in_id >= static_cast<int>(uses.size()) || uses[b.in_id] != 1) {
       continue;
     }
@@ -416,7 +428,9 @@ struct NetStorage {
   static constexpr std::int64_t staging_bytes() {
     std::int64_t most = 0;
     for (int t = 0; t < graph.num_tensors; ++t) {
-      if (graph.tensors[t].view_of >= 0 && graph.tensors[t].producer >= 0) {
+      // (a slice an op writes as its result, not one assembled from slices)
+      const int p = graph.tensors[t].producer;
+      if (graph.tensors[t].view_of >= 0 && p >= 0 && graph.ops[p].out == t) {
         most = std::max(most, (storage_bytes(t) + 15) / 16 * 16);
       }
     }
@@ -580,6 +594,10 @@ struct NetStorage {
       }
       if (!d.pool && graph.tensors[op.out].view_of >= 0) {
         d.slice = slice_of(op.out);
+      }
+      if (graph.tensors[op.in].view_of >= 0) {
+        const OutSlice s = slice_of(op.in);
+        d.in_slice = InSlice{s.c0, s.elem_offset, s.strides};
       }
       n.ops.push_back(std::move(d));
     }

@@ -133,6 +133,13 @@ class Tactic {
   [[nodiscard]] virtual std::string_view name() const = 0;
   /// Whether this tactic can run `op` at all (kind, geometry, precision).
   [[nodiscard]] virtual bool applicable(const OpDesc& op) const = 0;
+  /// Whether this tactic reads `op`'s input in place when it is a concat's channel slice
+  /// (OpDesc::in_slice: io.x points at the slice's first element; its strides are the slice's).
+  [[nodiscard]] virtual bool reads_slice(const OpDesc&) const { return false; }
+  /// Whether this tactic may run `op`: applicable, and reading its input where it lies.
+  [[nodiscard]] bool runs(const OpDesc& op) const {
+    return applicable(op) && (!op.in_slice || reads_slice(op));
+  }
   /// Whether this tactic's steps apply OpDesc::in_act (the producer's deferred activation) to
   /// the input as they read it. Otherwise prepare_step (registry.hpp) applies it in place first.
   [[nodiscard]] virtual bool reads_input_act() const { return false; }

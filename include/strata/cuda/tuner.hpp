@@ -40,7 +40,7 @@ template <DType P>
   std::optional<Claim> best;
   std::string tried;
   for (const Tactic<P>* t : all_tactics<P>()) {
-    if (!t->applicable(op)) {
+    if (!t->runs(op)) {
       continue;
     }
     tried += tried.empty() ? "" : ", ";
@@ -144,7 +144,7 @@ template <DType P, class Exec>
     const LayerScope scope(op.label);
     const std::string key = tuning_key(op, mb, P, weights.gpu(), lib.tf32);
     if (auto c = cache.find(key)) {
-      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->applicable(op)) {
+      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->runs(op)) {
         chosen.push_back(*c);
         stats.convs_from_cache += op.kind == OpKind::conv;
         continue;
@@ -158,7 +158,7 @@ template <DType P, class Exec>
     }
     std::vector<std::pair<const Tactic<P>*, Variant>> candidates;
     for (const Tactic<P>* t : all_tactics<P>()) {
-      if (t->applicable(op)) {
+      if (t->runs(op)) {
         for (Variant& v : t->candidates(op, mb, find_ws.bytes(), lib)) {
           candidates.emplace_back(t, std::move(v));
         }

@@ -443,6 +443,52 @@ constexpr void make_view(G& g, int t, int base, int c0, int first) {
   g.tensors[t].assembled = false;
 }
 
+/// Whether a concat whose identity branch is `t` (the concat's input) may leave `t` where it is,
+/// as the slice of the concat's output from channel `c0` on, instead of copying it there: `t` was
+/// written by an op (not the network's input), has storage of its own so far, fills whole
+/// groups of 8 channels from a multiple of 8 on (16-bit NHWC storage reads it 16 bytes at a
+/// time), has the output's height and width, and is read by nothing but pointwise ops of the
+/// concat's other branches (ops from `ops_before` on) as their main input — those read a slice
+/// in place in every backend. `uses` counts every read registered so far, the enclosing blocks'
+/// (a residual, a gate, an outer concat) included, so any other reader shows.
+template <class G>
+constexpr bool identity_stays(const G& g, int t, int c0, Shape out, int ops_before) {
+  const TensorEntry& e = g.tensors[t];
+  if (e.producer < 0 || e.view_of >= 0 || e.spec.shape.flat() || out.flat() ||
+      e.spec.shape.c % 8 != 0 || c0 % 8 != 0 ||
+      e.spec.shape.h != out.h || e.spec.shape.w != out.w) {
+    return false;
+  }
+  int readers = 0;
+  for (int i = ops_before; i < g.num_ops; ++i) {
+    const Op& op = g.ops[i];
+    if (op.in2 == t) {
+      return false;
+    }
+    if (op.in == t) {
+      if (op.kind != OpKind::batch_norm && op.kind != OpKind::activation) {
+        return false;
+      }
+      ++readers;
+    }
+  }
+  return e.uses == readers + 1;  // + the concat's own read, counted when it began
+}
+
+/// Makes tensor `t` (with storage of its own until now) the slice of `base` from channel `c0`
+/// on; the slices of `t`, if `t` is itself a concat's output, move into `base` with it.
+template <class G>
+constexpr void alias_into(G& g, int t, int base, int c0) {
+  for (int u = 0; u < g.num_tensors; ++u) {
+    if (g.tensors[u].view_of == t) {
+      g.tensors[u].view_of = base;
+      g.tensors[u].channel_offset += c0;
+    }
+  }
+  g.tensors[t].view_of = base;
+  g.tensors[t].channel_offset = c0;
+}
+
 /// The context of a concat's branch `index`: by its own name when named, else by position.
 template <class B>
 constexpr Ctx branch_ctx(const Name& path, int index, int depth) {
@@ -455,7 +501,9 @@ constexpr Ctx branch_ctx(const Name& path, int index, int depth) {
 
 /// Lowers concat(Bs...) at `ctx`: each branch from `in`; a branch whose result is a tensor its own
 /// ops wrote and nothing read yet writes straight into its channel slice of the output (it becomes
-/// a view); any other (the identity, a flatten or dropout alone) is copied there by a `copy` op.
+/// a view); an identity branch whose input may stay where it is (identity_stays: a DenseNet
+/// layer's running concatenation) becomes a view too, so its producers write it in place; any
+/// other (an identity read by a conv, a flatten or dropout alone) is copied there by a `copy` op.
 template <class G, class... Bs>
 constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
   const int row = g.num_rows++;
@@ -491,6 +539,9 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
     if (b.producer >= ops_before && b.uses == 0 && b.view_of < 0) {
       first_writer = std::min(first_writer, b.producer);
       make_view(g, outs[i].tensor, out, c0, tensors_before);
+    } else if (outs[i].tensor == in.tensor && identity_stays(g, in.tensor, c0, joined, ops_before)) {
+      first_writer = std::min(first_writer, b.producer);
+      alias_into(g, in.tensor, out, c0);
     } else {
       Op op{};
       op.kind = OpKind::copy;

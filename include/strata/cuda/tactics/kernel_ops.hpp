@@ -116,17 +116,26 @@ class Pointwise final : public KernelTactic<P> {
     return op.kind == OpKind::batch_norm || op.kind == OpKind::activation ||
            op.kind == OpKind::add;
   }
+  [[nodiscard]] bool reads_slice(const OpDesc&) const override { return true; }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const int hw = op.out_shape.h * op.out_shape.w;
     const std::int64_t total = static_cast<std::int64_t>(batch) * op.out_cp * hw;
     const bool nhwc = storage_layout(P) == Layout::nhwc;
-    return kernel_step("strata pointwise", [=, &w](cudaStream_t s) {
+    std::optional<kernels::Strides> xs;
+    std::string what = "strata pointwise";
+    if (op.in_slice) {
+      const ElemStrides& e = op.in_slice->strides;
+      xs = kernels::Strides{e.image, e.pixel, e.channel};
+      what += " (reads channels " + std::to_string(op.in_slice->c0) + ".." +
+              std::to_string(op.in_slice->c0 + op.in_shape.c - 1) + " of the concat in place)";
+    }
+    return kernel_step(std::move(what), [=, &w](cudaStream_t s) {
       kernels::pointwise<T>(static_cast<const T*>(io.x), static_cast<const T*>(io.z),
                             static_cast<T*>(io.y), w.scale_f32.template as<const float>(),
                             w.shift_f32.template as<const float>(), op.act, total, op.out_cp, hw,
-                            op.out_shape.c, nhwc, s);
+                            op.out_shape.c, nhwc, s, xs);
     });
   }
 };

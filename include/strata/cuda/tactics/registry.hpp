@@ -110,6 +110,10 @@ template <DType P>
 [[nodiscard]] std::unique_ptr<Step> prepare_step(const Tactic<P>& t, const OpDesc& op,
                                                  const Variant& v, int batch, const OpWeights& w,
                                                  const OpIo& io, const Libraries& lib) {
+  STRATA_CHECK(!op.in_slice || t.reads_slice(op),
+               "cuda::Engine: layer '" << op.label << "' reads its input in place, from channels "
+                                       << op.in_slice->c0 << " on of a concat's output, which tactic '"
+                                       << t.name() << "' cannot");
   if (op.in_act.kind != Act::none && !t.reads_input_act()) {
     OpDesc plain = op;
     plain.in_act = ActDesc{};
