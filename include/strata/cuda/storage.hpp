@@ -125,6 +125,7 @@ struct OpDesc {
   int in_cp = 0;              ///< channel slots of the input
   int out_cp = 0;             ///< channel slots of the output
   bool has_residual = false;  ///< a tensor `z` is added before the activation
+  bool has_bias = true;       ///< conv/dense: a bias of its own or a folded batch norm's
   std::int64_t in_offset = 0;   ///< arena offsets per image (× batch at batch N)
   std::int64_t z_offset = -1;
   std::int64_t out_offset = 0;
@@ -564,6 +565,7 @@ struct NetStorage {
       d.in_cp = pad(d.in_shape.c);
       d.out_cp = pad(d.out_shape.c);
       d.has_residual = op.in2 >= 0;
+      d.has_bias = op.bias >= 0 || op.bn >= 0;
       d.in_offset = plan.tensors[op.in].offset;
       d.z_offset = op.in2 >= 0 ? plan.tensors[op.in2].offset : -1;
       d.out_offset = plan.tensors[op.out].offset;

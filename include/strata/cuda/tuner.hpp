@@ -82,7 +82,15 @@ template <DType P>
     os << ",in" << op.in_shape.c << "x" << op.in_shape.h << "x" << op.in_shape.w << ",out"
        << op.out_shape.c << "x" << op.out_shape.h << "x" << op.out_shape.w;
   }
-  os << ",act" << static_cast<int>(op.act.kind) << (op.has_residual ? ",add" : "");
+  os << ",act" << static_cast<int>(op.act.kind) << (op.has_residual ? ",add" : "")
+     << (op.has_bias ? "" : ",nobias");
+  // A result written into a concat's slice, or an input read from one, runs with other strides.
+  if (op.slice) {
+    os << ",slice" << op.slice->strides.pixel << ":" << op.slice->c0 << ":" << op.slice->write;
+  }
+  if (op.in_slice) {
+    os << ",in_slice" << op.in_slice->strides.pixel << ":" << op.in_slice->c0;
+  }
   if (op.in_act.kind != Act::none) {
     os << ",in_act" << static_cast<int>(op.in_act.kind) << ":" << op.in_act.alpha << ":"
        << op.in_act.beta;

@@ -28,6 +28,15 @@ class CudnnConv final : public Tactic<P> {
 
  public:
   [[nodiscard]] std::string_view name() const override { return "cudnn_conv"; }
+  /// A conv with nothing to add after cuDNN (no bias, residual or activation, every slot a
+  /// filter's) writes its concat slice itself where the slice is whole 16-byte groups: cuDNN
+  /// takes the slice's strides as the output's (a DenseNet layer's last conv).
+  [[nodiscard]] static bool direct_slice(const OpDesc& op) {
+    return nhwc && op.slice && !op.pool && op.slice->aligned && !op.slice->flatten &&
+           op.slice->write == op.conv.kd && op.conv.kd == op.conv.kp && !op.has_bias &&
+           !op.has_residual && op.act.kind == Act::none;
+  }
+  [[nodiscard]] bool writes_slice(const OpDesc& op) const override { return direct_slice(op); }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return op.kind == OpKind::conv;
   }
@@ -89,8 +98,9 @@ class CudnnConv final : public Tactic<P> {
     [[nodiscard]] bool library_fused() const override { return fused; }
     [[nodiscard]] std::string describe() const override {
       std::ostringstream os;
-      os << (fused ? "cudnnConvolutionBiasActivationForward"
-                   : "cudnnConvolutionForward + strata pointwise")
+      os << (fused           ? "cudnnConvolutionBiasActivationForward"
+             : needs_epilogue() ? "cudnnConvolutionForward + strata pointwise"
+                                : "cudnnConvolutionForward")
          << " algo " << static_cast<int>(algo);
       if (P == DType::f32 && math != CUDNN_FMA_MATH) {
         os << " (TF32 allowed)";
@@ -139,7 +149,7 @@ class CudnnConv final : public Tactic<P> {
       const cudnnStatus_t st =
           cudnnConvolutionForward(lib_.cudnn, &one, d.x.get(), xp, d.w.get(), w_.weight.get(),
                                   d.conv.get(), algo, ws, ws_bytes, &zero, d.y.get(), yp);
-      if (st != CUDNN_STATUS_SUCCESS) {
+      if (st != CUDNN_STATUS_SUCCESS || !needs_epilogue()) {
         return st;
       }
       const ConvGeom& cg = op_.conv;
@@ -147,6 +157,12 @@ class CudnnConv final : public Tactic<P> {
       kernels::pointwise<T>(yp, zp, yp, nullptr, w_.bias_f32.template as<const float>(), op_.act,
                             total, cg.kp, cg.oh * cg.ow, cg.k, nhwc, s);
       return CUDNN_STATUS_SUCCESS;
+    }
+
+    /// Whether the unfused form needs Strata's epilogue: a bias, a residual, an activation, or
+    /// padding slots cuDNN does not write (k not a whole number of slots).
+    [[nodiscard]] bool needs_epilogue() const {
+      return op_.has_bias || io_.z != nullptr || op_.act.kind != Act::none || op_.conv.kd != op_.conv.kp;
     }
 
     OpDesc op_;
@@ -190,7 +206,13 @@ class CudnnConv final : public Tactic<P> {
       s.w.set(P, CUDNN_TENSOR_NCHW, cg.k, cg.c / cg.groups, cg.kh, cg.kw);
     } else {
       s.x.set(P, batch, cg.xc, cg.h, cg.w, cg.cp * cg.h * cg.w, 1, cg.w * cg.cp, cg.cp);
-      s.y.set(P, batch, cg.kd, cg.oh, cg.ow, cg.kp * cg.oh * cg.ow, 1, cg.ow * cg.kp, cg.kp);
+      if (direct_slice(op)) {  // the concat's output: its image and pixel strides
+        const ElemStrides& t = op.slice->strides;
+        s.y.set(P, batch, cg.kd, cg.oh, cg.ow, static_cast<int>(t.image), 1,
+              static_cast<int>(cg.ow * t.pixel), static_cast<int>(t.pixel));
+      } else {
+        s.y.set(P, batch, cg.kd, cg.oh, cg.ow, cg.kp * cg.oh * cg.ow, 1, cg.ow * cg.kp, cg.kp);
+      }
       s.w.set(P, CUDNN_TENSOR_NHWC, cg.kd, cg.fcg, cg.kh, cg.kw);
     }
     s.bias.set(P, 1, cg.kd, 1, 1, cg.kd, 1, 1, 1);
