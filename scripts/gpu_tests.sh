@@ -78,12 +78,12 @@ if [ "$SANITIZE" = 1 ]; then
   # (quoted: unquoted, the shell split this at its spaces and doctest saw only "*generated*")
   RACE=("--test-case=*generated*,*pooled epilogue*,*mma_conv*,*max/avg pools*,*squeeze_excite*,*depthwise*,*deferred*,fused network: the MNIST*,fused network: tensor-core*,fused network: NHWC*,fused network: an input phase*")
   # Batches up to 3 only (STRATA_GPU_TEST_QUICK): racecheck checks every shared-memory access,
-  # and a batch of 20 through the fused-network kernel alone took minutes. cuBLAS's own GEMM
-  # kernels (nvjet_*, run by the per-op comparisons) are left out: their split-K kernels report
-  # hazards in cuBLAS's code, not Strata's.
+  # and a batch of 20 through the fused-network kernel alone took minutes. Every kernel is
+  # instrumented: with cuBLAS's nvjet_* kernels excluded (--kernel-name-exclude), CUDA 13.0's
+  # compute-sanitizer failed with "Internal Sanitizer Error: failed to handle a hardware exception"
+  # in cuBLASLt's f16 GEMMs (H200, 2026-11-30), which the uninstrumented run does not raise.
   echo "gpu_tests.sh: compute-sanitizer --tool racecheck on strata_gpu_tests ${RACE[*]}"
   STRATA_GPU_TEST_QUICK=1 compute-sanitizer --tool racecheck --error-exitcode 3 \
-    --kernel-name-exclude kns=nvjet \
     "$BUILD/tests/gpu/strata_gpu_tests" "${RACE[@]}" || STATUS=1
 fi
 

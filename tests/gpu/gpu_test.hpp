@@ -36,8 +36,12 @@ using TwoFirstConvs = std::remove_cv_t<decltype(two_first_convs)>;
 /// `batches`, or only those up to 3 when STRATA_GPU_TEST_QUICK=1 (scripts/gpu_tests.sh sets it
 /// for racecheck, under which every shared-memory access is checked and a batch of 20 through
 /// the fused-network kernel takes minutes).
+inline bool quick_run() {
+  const char* q = std::getenv("STRATA_GPU_TEST_QUICK");
+  return q != nullptr && std::string(q) == "1";
+}
 inline std::vector<int> test_batches(std::vector<int> batches) {
-  if (const char* q = std::getenv("STRATA_GPU_TEST_QUICK"); q != nullptr && std::string(q) == "1") {
+  if (quick_run()) {
     std::erase_if(batches, [](int b) { return b > 3; });
   }
   return batches;

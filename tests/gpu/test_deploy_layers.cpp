@@ -227,12 +227,14 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
   INFO(d1);
   CHECK(d1.find("strata 1x1 conv of a 1x1 map (the producer's activation on load, bias, act fused)") !=
         std::string::npos);
+  // (Not under STRATA_GPU_TEST_QUICK: racecheck would instrument the libraries' kernels at
+  // batch 96 for minutes.)
   // At batch 96 the 40-channel depthwise convs (96·28·28·40 outputs, over 2^21) run as cuDNN
   // after their producers' activations applied in place; the 20-channel one stays the kernel
   // (cuDNN has no NHWC algorithm for channels not a multiple of 8). Batch 5 of that engine runs
   // the same choices (made at its max_batch); an engine made for batch 5 takes the kernel
   // throughout.
-  {
+  if (!strata_test::quick_run()) {
     const auto w = Weights<DepthwiseNet>::random(50);
     const auto in = strata_test::random_floats(96 * 6 * 56 * 56, 150);
     const auto ref = strata_test::cpu_reference<DepthwiseNet>(w, in, 96);
@@ -257,7 +259,12 @@ TEST_CASE("deferred activations: hardsigmoid into a padded depthwise conv; the l
   const auto w = Weights<DeferredNet>::random(51);
   const auto in = strata_test::random_floats(400 * 8 * 20 * 20, 151);
   const auto ref = strata_test::cpu_reference<DeferredNet>(w, in, 400);
-  for (const std::vector<int>& batches : {std::vector<int>{3, 1}, std::vector<int>{400, 3}}) {
+  // (Batch 400 not under STRATA_GPU_TEST_QUICK: see the depthwise test.)
+  std::vector<std::vector<int>> runs{{3, 1}};
+  if (!strata_test::quick_run()) {
+    runs.push_back({400, 3});
+  }
+  for (const std::vector<int>& batches : runs) {
     const int mb = batches.front();
     strata_test::check_engine<DeferredNet, DType::f16>(w, in, ref, mb, batches, "deferred");
     strata_test::check_engine<DeferredNet, DType::bf16>(w, in, ref, mb, batches, "deferred");

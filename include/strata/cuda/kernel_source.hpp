@@ -157,6 +157,20 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
   }
 }
 
+/// 8 consecutive f32 values through two 16-byte read-only loads (p must be 16-byte aligned).
+__device__ __forceinline__ void load8f(const float* p, float (&v)[8]) {
+  const float4 a = __ldg(reinterpret_cast<const float4*>(p));
+  const float4 b = __ldg(reinterpret_cast<const float4*>(p) + 1);
+  v[0] = a.x;
+  v[1] = a.y;
+  v[2] = a.z;
+  v[3] = a.w;
+  v[4] = b.x;
+  v[5] = b.y;
+  v[6] = b.z;
+  v[7] = b.w;
+}
+
 /// The input rows [y0, y1) and columns [x0, x1) of pooled output (oy, ox) under PyTorch's rules
 /// (see cpu::pool), and the average's divisor: the window clipped to the padded input with
 /// count_include_pad, else to the input.
@@ -335,14 +349,24 @@ __global__ void pointwise8_kernel(const T* x, const T* z, T* y, const float* __r
     if (z != nullptr) {
       load8(z + pix * cp + ch0, zv);
     }
+    // The 8 channels' scale and shift as two 16-byte loads each (the arrays are allocations of
+    // their own, so aligned): 8 scalar loads each left the load units, not memory, the limit.
+    float sc[8];
+    float sh[8];
+    if (scale != nullptr) {
+      load8f(scale + ch0, sc);
+    }
+    if (shift != nullptr) {
+      load8f(shift + ch0, sh);
+    }
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       float t = v[j];
       if (scale != nullptr) {
-        t *= scale[ch0 + j];
+        t *= sc[j];
       }
       if (shift != nullptr) {
-        t += shift[ch0 + j];
+        t += sh[j];
       }
       if (z != nullptr) {
         t += zv[j];

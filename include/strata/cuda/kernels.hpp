@@ -352,6 +352,9 @@ template <class T>
 void pointwise8(const T* x, std::int64_t xs, const T* z, T* y, std::int64_t ys, const float* scale,
                 const float* shift, ActDesc act, std::int64_t pixels, int cp, int c_real,
                 cudaStream_t stream) {
+  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  STRATA_CHECK(aligned(scale) && aligned(shift),
+               "pointwise8: the per-channel scale and shift must be 16-byte aligned");
   const std::int64_t vectors = pixels * (cp / 8);
   const bool small = detail::fits32(pixels * std::max({xs, ys, static_cast<std::int64_t>(cp)}));
   const std::string k =
