@@ -75,4 +75,33 @@ using Nested = decltype(input<2, 4, 4> | conv<4, 1> |
 static_assert(Nested::stage_output(1).shape == chw(4 + 2 + 4 + 1, 4, 4));
 static_assert(plan_sound<Nested>());
 
+// DenseNet's layer: an identity that only pointwise ops at the start of the other branches read
+// stays where it was written (the output's first channels), nothing is copied, and the plan
+// stays sound; the second layer's input is the first one's output, moved into the second's.
+using DenseLike = decltype(input<3, 4, 4> | conv<8, 1> |
+                           concat(identity, batch_norm | relu | conv<8, 3, ConvOpts{.padding = 1}>) |
+                           concat(identity, relu | conv<8, 1>) | conv<2, 1>);
+static_assert(count_ops<DenseLike>(OpKind::copy) == 0);
+static_assert(plan_sound<DenseLike>());
+static_assert(DenseLike::graph.tensors[DenseLike::graph.ops[0].out].view_of ==
+              DenseLike::graph.ops[DenseLike::graph.num_ops - 1].in);
+// Otherwise the identity is copied: a conv reads it; the network's input; 6 channels (not whole
+// groups of 8); a residual or a gate around the concat reads it too; two identity branches.
+using ConvReads = decltype(input<3, 4, 4> | conv<8, 1> | concat(identity, conv<8, 1>));
+using InputItself = decltype(input<8, 4, 4> | concat(identity, relu | conv<8, 1>));
+using SixChannels = decltype(input<3, 4, 4> | conv<6, 1> | concat(identity, relu | conv<8, 1>));
+using InResidual = decltype(input<3, 4, 4> | conv<8, 1> |
+                            residual(concat(identity, batch_norm | relu | conv<8, 1>), conv<16, 1>));
+using InGate = decltype(input<3, 4, 4> | conv<8, 1> |
+                        multiply(concat(identity, relu | conv<8, 1>) | global_avg_pool | conv<8, 1> |
+                                 sigmoid));
+using TwoIdentities = decltype(input<3, 4, 4> | conv<8, 1> | concat(identity, identity, relu | conv<8, 1>));
+static_assert(count_ops<ConvReads>(OpKind::copy) == 1);
+static_assert(count_ops<InputItself>(OpKind::copy) == 1);
+static_assert(count_ops<SixChannels>(OpKind::copy) == 1);
+static_assert(count_ops<InResidual>(OpKind::copy) == 1);
+static_assert(count_ops<InGate>(OpKind::copy) == 1);
+static_assert(count_ops<TwoIdentities>(OpKind::copy) == 2);
+static_assert(plan_sound<InResidual>() && plan_sound<InGate>() && plan_sound<TwoIdentities>());
+
 int main() {}

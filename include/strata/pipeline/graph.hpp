@@ -450,10 +450,14 @@ constexpr void make_view(G& g, int t, int base, int c0, int first) {
 /// time), has the output's height and width, and is read by nothing but pointwise ops of the
 /// concat's other branches (ops from `ops_before` on) as their main input — those read a slice
 /// in place in every backend. `uses` counts every read registered so far, the enclosing blocks'
-/// (a residual, a gate, an outer concat) included, so any other reader shows.
+/// (a residual, a gate, an outer concat) included, so any other reader shows; `branches` is how
+/// many of the concat's branches return `t` itself (a second one would copy it from its new place).
 template <class G>
-constexpr bool identity_stays(const G& g, int t, int c0, Shape out, int ops_before) {
+constexpr bool identity_stays(const G& g, int t, int c0, Shape out, int ops_before, int branches) {
   const TensorEntry& e = g.tensors[t];
+  if (branches != 1) {
+    return false;
+  }
   if (e.producer < 0 || e.view_of >= 0 || e.spec.shape.flat() || out.flat() ||
       e.spec.shape.c % 8 != 0 || c0 % 8 != 0 ||
       e.spec.shape.h != out.h || e.spec.shape.w != out.w) {
@@ -533,13 +537,18 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
   const int out = add_tensor(g, out_spec, -1);
   g.tensors[out].assembled = true;
   int first_writer = g.num_ops;
+  int identities = 0;  // branches that return the input itself
+  for (int i = 0; i < n; ++i) {
+    identities += outs[i].tensor == in.tensor;
+  }
   int c0 = 0;
   for (int i = 0; i < n; ++i) {
     const TensorEntry& b = g.tensors[outs[i].tensor];
     if (b.producer >= ops_before && b.uses == 0 && b.view_of < 0) {
       first_writer = std::min(first_writer, b.producer);
       make_view(g, outs[i].tensor, out, c0, tensors_before);
-    } else if (outs[i].tensor == in.tensor && identity_stays(g, in.tensor, c0, joined, ops_before)) {
+    } else if (outs[i].tensor == in.tensor && identity_stays(g, in.tensor, c0, joined, ops_before,
+                                                           identities)) {
       first_writer = std::min(first_writer, b.producer);
       alias_into(g, in.tensor, out, c0);
     } else {
