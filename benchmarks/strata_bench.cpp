@@ -85,6 +85,7 @@ struct Args {
   int repeats = 9;
   int fused_max_batch = strata::cuda::fused_auto;  // EngineOptions::fused_max_batch (default: the engine's)
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
+  bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
   double target_ms = 50.0;   // GPU time per repeat when calibrating
   double warmup_ms = 200.0;  // GPU time of warm-up before the first repeat
@@ -96,7 +97,7 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--tf32]\n"
+               "         [--fused-max-batch N] [--tf32] [--cudnn-graph]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n";
   std::exit(2);
@@ -142,6 +143,8 @@ Args parse_args(int argc, char** argv) {
       a.repeats = number(i);
     } else if (k == "--tf32") {
       a.tf32 = true;
+    } else if (k == "--cudnn-graph") {
+      a.cudnn_graph = true;
     } else if (k == "--fused-max-batch") {
       a.fused_max_batch = number(i);
     } else if (k == "--iters") {
@@ -394,6 +397,7 @@ strata::cuda::EngineOptions case_options(const Args& a, int batch) {
   opt.tuning_cache = a.tuning_cache;
   opt.fused_max_batch = a.fused_max_batch;
   opt.allow_tf32 = a.tf32;
+  opt.cudnn_graph_candidates = a.cudnn_graph;
   opt.capture_batches = {batch};
   return opt;
 }
@@ -481,6 +485,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"build_s", build_s},
             {"path", engine.path(batch)},
             {"tf32", a.tf32 && P == strata::DType::f32},
+            {"cudnn_graph", a.cudnn_graph},
             {"kernels_compile_ms", engine.stats().kernels_compile_ms},
             {"kernels_load_ms", engine.stats().kernels_load_ms},
             {"kernels_from_disk", engine.stats().kernels_from_disk},

@@ -221,3 +221,77 @@ TEST_CASE("EnginePool: an engine per visible GPU; a batch split over them; a str
   const std::span<const float> streamed(pin_out.as<float>(), out.size());
   CHECK(strata_test::rel_error(streamed, ref, out.size()) < 1e-2);
 }
+
+namespace {
+// Convs for the cuDNN graph tactic: conv+bn+relu, a residual's conv+bn+add+relu, a bias-free
+// 1x1 conv (the graph is the conv alone), 16-bit NHWC.
+using GraphNet = decltype(input<8, 12, 12> | conv<16, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+                          | residual<relu>(conv<16, 3, ConvOpts{.padding = 1}> | batch_norm)
+                          | conv<8, 1, ConvOpts{.bias = false}> | global_avg_pool | flatten | dense<4>);
+
+template <DType P>
+void check_cudnn_graph(std::uint64_t seed) {
+  constexpr int kB = 5;
+  const auto w = Weights<GraphNet>::random(seed);
+  const auto in = strata_test::random_floats(kB * 8 * 12 * 12, seed + 100);
+  const auto ref = strata_test::cpu_reference<GraphNet>(w, in, kB);
+  const std::filesystem::path cache = temp_path("strata_cudnn_graph.json");
+  std::filesystem::remove(cache);
+  int forced = 0;
+  {
+    cuda::TuningCache c(cache);
+    for (const cuda::OpDesc& op : cuda::NetStorage<GraphNet, P>::describe().ops) {
+      if (op.kind == OpKind::conv) {
+        REQUIRE(cuda::find_tactic<P>("cudnn_graph")->applicable(op));
+        c.put(cuda::tuning_key(op, kB, P, cuda::device_name(0)), cuda::Variant{"cudnn_graph", 0, 0, 0});
+        ++forced;
+      }
+    }
+    c.save();
+  }
+  REQUIRE(forced == 3);
+  cuda::EngineOptions opt;
+  opt.max_batch = kB;
+  opt.tuning = cuda::Tuning::measured;
+  opt.tuning_cache = cache;
+  cuda::Engine<GraphNet, P> e(w, opt);
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  CHECK(runs.find("conv0+bn1+relu2: cuDNN graph conv+bias+relu (engine ") != std::string::npos);
+  CHECK(runs.find("+add+relu: cuDNN graph conv+bias+add+relu (engine ") != std::string::npos);
+  CHECK(runs.find(": cuDNN graph conv (engine ") != std::string::npos);
+  for (int b : {1, kB}) {
+    std::vector<float> out(static_cast<std::size_t>(b) * 4, std::nanf(""));
+    e.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("cudnn_graph " << dtype_name(P) << " batch " << b << ": rel. error " << err);
+    CHECK(err < (P == DType::bf16 ? 3e-2 : 1e-2));
+  }
+  std::filesystem::remove(cache);
+}
+}  // namespace
+
+TEST_CASE("cuDNN graph convs: conv + bias + add + relu as one operation graph, forced and timed") {
+  check_cudnn_graph<DType::f16>(61);
+  check_cudnn_graph<DType::bf16>(62);
+  // Measured tuning times the graph's engine configurations only when asked.
+  const auto w = Weights<GraphNet>::random(63);
+  for (const bool asked : {false, true}) {
+    cuda::EngineOptions opt;
+    opt.max_batch = 4;
+    opt.tuning = cuda::Tuning::measured;
+    opt.cudnn_graph_candidates = asked;
+    cuda::Engine<GraphNet, DType::f16> e(w, opt);
+    int graph_trials = 0;
+    int timed = 0;
+    for (const cuda::TuningTrial& t : e.stats().tuning_trials) {
+      if (t.variant.rfind("cudnn_graph", 0) == 0) {
+        ++graph_trials;
+        timed += t.us > 0.0;
+      }
+    }
+    INFO("asked " << asked << ": " << graph_trials << " cudnn_graph trials, " << timed << " timed");
+    CHECK((graph_trials > 0) == asked);
+    CHECK((timed > 0) == asked);
+  }
+}

@@ -96,6 +96,11 @@ struct EngineOptions {
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
   /// relative error instead of 1e-6. Off by default, as in TensorRT and PyTorch's convolutions.
   bool allow_tf32 = false;
+  /// Measured tuning only: also time each 16-bit conv as a cuDNN operation graph (conv + bias +
+  /// residual + ReLU for cuDNN's runtime-fusion engines; the tactic `cudnn_graph`), the
+  /// heuristic's first engine configurations. Off by default: building those plans compiles
+  /// kernels, which lengthens engine construction, and the candidates are not yet measured.
+  bool cudnn_graph_candidates = false;
   /// The caller's input form and normalization (InputOptions).
   InputOptions input{};
   /// Device input/output buffer pairs: enqueue() cycles through them, so with 2 (the default)

@@ -31,6 +31,8 @@ struct Libraries {
   cudnnHandle_t cudnn = nullptr;
   cublasLtHandle_t lt = nullptr;
   bool tf32 = false;  ///< f32 math may use TF32 tensor cores (EngineOptions::allow_tf32)
+  /// Measured tuning also times cuDNN graph-API candidates (EngineOptions::cudnn_graph_candidates).
+  bool cudnn_graph = false;
 };
 
 /// Device pointers of one op at one batch size: arena tensors in the storage type, and the

@@ -144,7 +144,8 @@ template <DType P, class Exec>
                                                    const EngineOptions& options,
                                                    EngineStats& stats) {
   const int mb = options.max_batch;
-  const Libraries lib = exec.libraries();
+  Libraries lib = exec.libraries();
+  lib.cudnn_graph = options.cudnn_graph_candidates;
   std::vector<Variant> chosen;
   chosen.reserve(net.ops.size());
   if (options.tuning == Tuning::heuristic) {

@@ -11,6 +11,7 @@
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/conv_transpose.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
+#include "strata/cuda/tactics/cudnn_graph_conv.hpp"
 #include "strata/cuda/tactics/depthwise_conv.hpp"
 #include "strata/cuda/tactics/direct_conv.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
@@ -31,6 +32,7 @@ template <DType P>
   static const tactics::MmaConv<P> mma_conv;
   static const tactics::LtConv1x1<P> lt_conv1x1;
   static const tactics::CudnnConv<P> cudnn_conv;
+  static const tactics::CudnnGraphConv<P> cudnn_graph_conv;
   static const tactics::LtDense<P> lt_dense;
   static const tactics::Pointwise<P> pointwise;
   static const tactics::Pool<P> pool;
@@ -44,7 +46,7 @@ template <DType P>
       &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
-      &conv_transpose_direct};
+      &conv_transpose_direct, &cudnn_graph_conv};
   return list;
 }
 
