@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <random>
 #include <span>
@@ -45,6 +46,16 @@ inline std::vector<int> test_batches(std::vector<int> batches) {
     std::erase_if(batches, [](int b) { return b > 3; });
   }
   return batches;
+}
+
+/// Options of an engine for batches up to `max_batch` whose ops take their variants from the
+/// tuning-cache file `cache` (measured tuning times any op the file does not name).
+inline strata::cuda::EngineOptions from_cache(int max_batch, const std::filesystem::path& cache) {
+  strata::cuda::EngineOptions opt;
+  opt.max_batch = max_batch;
+  opt.tuning = strata::cuda::Tuning::measured;
+  opt.tuning_cache = cache;
+  return opt;
 }
 
 inline std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float lo = -1.0f,

@@ -250,11 +250,7 @@ void check_cudnn_graph(std::uint64_t seed) {
     c.save();
   }
   REQUIRE(forced == 3);
-  cuda::EngineOptions opt;
-  opt.max_batch = kB;
-  opt.tuning = cuda::Tuning::measured;
-  opt.tuning_cache = cache;
-  cuda::Engine<GraphNet, P> e(w, opt);
+  cuda::Engine<GraphNet, P> e(w, strata_test::from_cache(kB, cache));
   const std::string runs = e.describe(kB);
   INFO(runs);
   CHECK(runs.find("conv0+bn1+relu2: cuDNN graph conv+bias+relu (engine ") != std::string::npos);

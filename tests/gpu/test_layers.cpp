@@ -155,11 +155,7 @@ void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, 
     REQUIRE(!forced.empty());
     c.save();
   }
-  cuda::EngineOptions opt;
-  opt.max_batch = kB;
-  opt.tuning = cuda::Tuning::measured;
-  opt.tuning_cache = cache;
-  cuda::Engine<Net, P> e(w, opt);
+  cuda::Engine<Net, P> e(w, strata_test::from_cache(kB, cache));
   const std::string runs = e.describe(kB);
   INFO(runs);
   const std::string lines = "\n" + runs;
