@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -225,12 +226,13 @@ class Executor {
   [[nodiscard]] OpIo io(const OpDesc& op, int batch, int slot = 0) const {
     std::uint8_t* a = arena_.as<std::uint8_t>();
     OpIo io;
-    // A concat's slice starts elem_offset elements into its output's first image.
-    const std::int64_t slice =
-        op.slice ? op.slice->elem_offset * static_cast<std::int64_t>(sizeof(storage_t<P>)) : 0;
-    io.x = a + op.in_offset * batch +
-           (op.in_slice ? op.in_slice->elem_offset * static_cast<std::int64_t>(sizeof(storage_t<P>))
-                        : 0);
+    // A concat's slice (the result's, or the input's when it is one) starts elem_offset elements
+    // into its output's first image.
+    const auto bytes_into = [](const std::optional<OutSlice>& s) -> std::int64_t {
+      return s ? s->elem_offset * static_cast<std::int64_t>(sizeof(storage_t<P>)) : 0;
+    };
+    const std::int64_t slice = bytes_into(op.slice);
+    io.x = a + op.in_offset * batch + bytes_into(op.in_slice);
     io.z = op.z_offset >= 0 ? a + op.z_offset * batch : nullptr;
     io.y = a + op.out_offset * batch + (op.pool ? 0 : slice);
     io.pooled = op.pool ? a + op.pool->out_offset * batch + slice : nullptr;
@@ -306,7 +308,7 @@ class Executor {
       }
       if (!step || (ws_limit != any_workspace && step->workspace_bytes() > ws_limit)) {
         const Variant h = heuristic_variant<P>(
-            op, batch, ws_limit != any_workspace ? ws_limit : std::size_t{1} << 30, lib);
+            op, batch, ws_limit != any_workspace ? ws_limit : max_tuning_workspace, lib);
         step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
       }
       // (a step that reads the caller's input itself — a first conv converting it as it stages

@@ -222,6 +222,11 @@ namespace detail {
   return n < (std::int64_t{1} << 31) - (std::int64_t{1} << 28);
 }
 
+/// Whether `p` may be read or written 16 bytes at a time.
+[[nodiscard]] inline bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+
 /// Grid size for `n` items at 256 threads per block (grid-stride loops cover the rest).
 [[nodiscard]] inline unsigned blocks_for(std::int64_t n, int threads = 256) {
   const std::int64_t b = (n + threads - 1) / threads;
@@ -352,8 +357,7 @@ template <class T>
 void pointwise8(const T* x, std::int64_t xs, const T* z, T* y, std::int64_t ys, const float* scale,
                 const float* shift, ActDesc act, std::int64_t pixels, int cp, int c_real,
                 cudaStream_t stream) {
-  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  STRATA_CHECK(aligned(scale) && aligned(shift),
+  STRATA_CHECK(detail::aligned16(scale) && detail::aligned16(shift),
                "pointwise8: the per-channel scale and shift must be 16-byte aligned");
   const std::int64_t vectors = pixels * (cp / 8);
   const bool small = detail::fits32(pixels * std::max({xs, ys, static_cast<std::int64_t>(cp)}));
@@ -396,10 +400,9 @@ void convert(const S* src, Strides ss, D* dst, Strides ds, int n, int c, int dcp
   if constexpr (std::is_same_v<S, D> && !std::is_same_v<S, float>) {
     // 16-bit NHWC to NHWC (a result into a concat's slice) with whole 16-byte groups: 8 slots
     // a thread (the scalar kernel below moves about a sixth of the bandwidth).
-    const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
     if (dst_nhwc && affine == nullptr && dcp % 8 == 0 && ss.channel == 1 && ds.channel == 1 &&
         ss.pixel % 8 == 0 && ds.pixel % 8 == 0 && ss.pixel >= dcp && ss.image == ss.pixel * hw &&
-        ds.image == ds.pixel * hw && aligned(src) && aligned(dst)) {
+        ds.image == ds.pixel * hw && detail::aligned16(src) && detail::aligned16(dst)) {
       pointwise8(src, ss.pixel, static_cast<const S*>(nullptr), dst, ds.pixel, nullptr, nullptr,
                  ActDesc{}, static_cast<std::int64_t>(n) * hw, dcp, c, stream);
       return;

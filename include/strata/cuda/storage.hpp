@@ -96,16 +96,6 @@ struct OutSlice {
   bool aligned = false;
 };
 
-/// Where an op reads its input when that input is a channel slice of a concat's output left in
-/// place (graph.hpp, identity_stays: a DenseNet layer reads the block's running concatenation
-/// inside the next layer's output): `elem_offset` elements into each image of the output, with
-/// the output's strides. Only tactics that say so (Tactic::reads_slice) run such an op.
-struct InSlice {
-  int c0 = 0;
-  std::int64_t elem_offset = 0;
-  ElemStrides strides;
-};
-
 /// One op of the network in storage terms, independent of the network's type.
 struct OpDesc {
   int index = 0;
@@ -138,8 +128,11 @@ struct OpDesc {
   std::optional<PoolEpilogue> pool;
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
-  /// The op's input is a concat's channel slice, read in place.
-  std::optional<InSlice> in_slice;
+  /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
+  /// identity_stays: a DenseNet layer reads the block's running concatenation inside the next
+  /// layer's output): where it lies, as its writers see it (c0, elem_offset, strides). Only
+  /// tactics that say so (Tactic::reads_slice) run such an op.
+  std::optional<OutSlice> in_slice;
   /// The network's tensor ids of the input, the residual (or -1) and the output (the graph's
   /// numbering; the pooled map's for a conv with a fused pool).
   int in_id = -1;
@@ -598,8 +591,7 @@ struct NetStorage {
         d.slice = slice_of(op.out);
       }
       if (graph.tensors[op.in].view_of >= 0) {
-        const OutSlice s = slice_of(op.in);
-        d.in_slice = InSlice{s.c0, s.elem_offset, s.strides};
+        d.in_slice = slice_of(op.in);
       }
       n.ops.push_back(std::move(d));
     }

@@ -428,8 +428,10 @@ constexpr Val visit_chain(G& g, Val in, const Ctx& ctx, Chain<Ns...>*) {
   return in;
 }
 
-/// Makes tensor `t` the slice of `base` from channel `c0` on; a nested concat's slices move with it.
-/// Those slices were made after tensor `first` (the first made inside the enclosing concat).
+/// Makes tensor `t` the slice of `base` from channel `c0` on; if `t` is a concat's output, its
+/// slices move with it (they were made after tensor `first`: the first made inside the enclosing
+/// concat for a branch's result, 0 for an input left in place). `t` stays `assembled` if it was:
+/// its storage shape is still its declared one.
 template <class G>
 constexpr void make_view(G& g, int t, int base, int c0, int first) {
   for (int u = first; u < g.num_tensors; ++u) {
@@ -440,7 +442,6 @@ constexpr void make_view(G& g, int t, int base, int c0, int first) {
   }
   g.tensors[t].view_of = base;
   g.tensors[t].channel_offset = c0;
-  g.tensors[t].assembled = false;
 }
 
 /// Whether a concat whose identity branch is `t` (the concat's input) may leave `t` where it is,
@@ -477,20 +478,6 @@ constexpr bool identity_stays(const G& g, int t, int c0, Shape out, int ops_befo
     }
   }
   return e.uses == readers + 1;  // + the concat's own read, counted when it began
-}
-
-/// Makes tensor `t` (with storage of its own until now) the slice of `base` from channel `c0`
-/// on; the slices of `t`, if `t` is itself a concat's output, move into `base` with it.
-template <class G>
-constexpr void alias_into(G& g, int t, int base, int c0) {
-  for (int u = 0; u < g.num_tensors; ++u) {
-    if (g.tensors[u].view_of == t) {
-      g.tensors[u].view_of = base;
-      g.tensors[u].channel_offset += c0;
-    }
-  }
-  g.tensors[t].view_of = base;
-  g.tensors[t].channel_offset = c0;
 }
 
 /// The context of a concat's branch `index`: by its own name when named, else by position.
@@ -550,7 +537,7 @@ constexpr Val visit_concat(G& g, Val in, const Ctx& ctx, Concat<Bs...>*) {
     } else if (outs[i].tensor == in.tensor && identity_stays(g, in.tensor, c0, joined, ops_before,
                                                            identities)) {
       first_writer = std::min(first_writer, b.producer);
-      alias_into(g, in.tensor, out, c0);
+      make_view(g, in.tensor, out, c0, 0);
     } else {
       Op op{};
       op.kind = OpKind::copy;

@@ -82,15 +82,13 @@ class CudnnGraphConv final : public Tactic<P> {
     s->workspace = static_cast<std::size_t>(s->plan.get_int(CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE));
     s->handle = lib.cudnn;
     s->config = v.algo;
-    s->configs = static_cast<int>(s->graph.configs.size());
     s->engine = engine_index(s->graph.configs[static_cast<std::size_t>(v.algo)]);
-    s->what = s->graph.what;
     // The variant pack's pointers (all but the workspace, known at launch).
     s->uids.push_back(uid_x);
     s->ptrs.push_back(const_cast<void*>(io.x));
     s->uids.push_back(uid_w);
     s->ptrs.push_back(w.weight.get());
-    if (s->graph.bias) {
+    if (op.has_bias) {
       s->uids.push_back(uid_b);
       s->ptrs.push_back(w.bias.get());
     }
@@ -112,7 +110,6 @@ class CudnnGraphConv final : public Tactic<P> {
     BackendDesc graph;
     BackendDesc heur;
     std::vector<BackendDesc> configs;
-    bool bias = false;
     std::string what;  // "conv+bias+add+relu"
   };
 
@@ -120,8 +117,8 @@ class CudnnGraphConv final : public Tactic<P> {
     [[nodiscard]] std::size_t workspace_bytes() const override { return workspace; }
     [[nodiscard]] std::string describe() const override {
       std::ostringstream os;
-      os << "cuDNN graph " << what << " (engine " << engine << ", configuration " << config
-         << " of " << configs << ")";
+      os << "cuDNN graph " << graph.what << " (engine " << engine << ", configuration " << config
+         << " of " << graph.configs.size() << ")";
       return os.str();
     }
     void launch(cudaStream_t, void* ws, std::size_t) override {
@@ -143,15 +140,14 @@ class CudnnGraphConv final : public Tactic<P> {
     std::vector<void*> ptrs;
     std::size_t workspace = 0;
     int config = 0;
-    int configs = 0;
     std::int64_t engine = -1;
-    std::string what;
   };
 
-  /// A tensor descriptor: NHWC strides over (n, c, h, w) dims with `slots` elements a pixel.
+  /// A tensor descriptor with dims (n, c, h, w) in NHWC order, `slots` elements a pixel (the
+  /// filter's (k, c, r, s) too: c innermost).
   static BackendDesc tensor(std::int64_t uid, cudnnDataType_t type, std::int64_t n,
                             std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t slots,
-                            bool is_virtual) {
+                            bool is_virtual = false) {
     BackendDesc t = BackendDesc::create(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
     t.set_type(CUDNN_ATTR_TENSOR_DATA_TYPE, type)
         .set_ints(CUDNN_ATTR_TENSOR_DIMENSIONS, {n, c, h, w})
@@ -185,26 +181,19 @@ class CudnnGraphConv final : public Tactic<P> {
     const ConvGeom& cg = op.conv;
     const cudnnDataType_t t = cudnn_type(P);
     Graph g;
-    g.bias = op.has_bias;
+    const bool bias = op.has_bias;
     const bool add = op.has_residual;
     const bool relu = op.act.kind == Act::relu;
     const std::int64_t n = batch;
     // The conv's result is the output itself when nothing follows it, else virtual (f32).
-    const bool conv_last = !g.bias && !add && !relu;
+    const bool conv_last = !bias && !add && !relu;
     std::int64_t next_virtual = 100;
     auto result = [&](bool last) {
-      return last ? tensor(uid_y, t, n, cg.kd, cg.oh, cg.ow, cg.kp, false)
+      return last ? tensor(uid_y, t, n, cg.kd, cg.oh, cg.ow, cg.kp)
                   : tensor(next_virtual++, CUDNN_DATA_FLOAT, n, cg.kd, cg.oh, cg.ow, cg.kp, true);
     };
-    BackendDesc x = tensor(uid_x, t, n, cg.xc, cg.h, cg.w, cg.cp, false);
-    BackendDesc w = BackendDesc::create(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-    w.set_type(CUDNN_ATTR_TENSOR_DATA_TYPE, t)
-        .set_ints(CUDNN_ATTR_TENSOR_DIMENSIONS, {cg.kd, cg.fcg, cg.kh, cg.kw})
-        .set_ints(CUDNN_ATTR_TENSOR_STRIDES,
-                  {std::int64_t{cg.kh} * cg.kw * cg.fcg, 1, std::int64_t{cg.kw} * cg.fcg, cg.fcg})
-        .set_int(CUDNN_ATTR_TENSOR_UNIQUE_ID, uid_w)
-        .set_int(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, 16)
-        .finalize();
+    BackendDesc x = tensor(uid_x, t, n, cg.xc, cg.h, cg.w, cg.cp);
+    BackendDesc w = tensor(uid_w, t, cg.kd, cg.fcg, cg.kh, cg.kw, cg.fcg);  // (Kd, kh, kw, C)
     BackendDesc y = result(conv_last);
 
     BackendDesc conv = BackendDesc::create(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
@@ -231,7 +220,7 @@ class CudnnGraphConv final : public Tactic<P> {
     g.what = "conv";
     // The pointwise tail: each op's output is the next one's input; the last one is the output.
     BackendDesc cur = std::move(y);
-    const int tail = (g.bias ? 1 : 0) + (add ? 1 : 0) + (relu ? 1 : 0);
+    const int tail = (bias ? 1 : 0) + (add ? 1 : 0) + (relu ? 1 : 0);
     int done = 0;
     std::vector<BackendDesc> operands;
     auto step = [&](cudnnPointwiseMode_t m, BackendDesc* b, const char* label) {
@@ -243,19 +232,12 @@ class CudnnGraphConv final : public Tactic<P> {
       cur = std::move(out);
       g.what += label;
     };
-    if (g.bias) {
-      operands.push_back(BackendDesc::create(CUDNN_BACKEND_TENSOR_DESCRIPTOR));
-      operands.back()
-          .set_type(CUDNN_ATTR_TENSOR_DATA_TYPE, t)
-          .set_ints(CUDNN_ATTR_TENSOR_DIMENSIONS, {1, cg.kd, 1, 1})
-          .set_ints(CUDNN_ATTR_TENSOR_STRIDES, {cg.kd, 1, cg.kd, cg.kd})
-          .set_int(CUDNN_ATTR_TENSOR_UNIQUE_ID, uid_b)
-          .set_int(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, 16)
-          .finalize();
+    if (bias) {
+      operands.push_back(tensor(uid_b, t, 1, cg.kd, 1, 1, cg.kd));  // per channel
       step(CUDNN_POINTWISE_ADD, &operands.back(), "+bias");
     }
     if (add) {
-      operands.push_back(tensor(uid_z, t, n, cg.kd, cg.oh, cg.ow, cg.kp, false));
+      operands.push_back(tensor(uid_z, t, n, cg.kd, cg.oh, cg.ow, cg.kp));
       step(CUDNN_POINTWISE_ADD, &operands.back(), "+add");
     }
     if (relu) {
