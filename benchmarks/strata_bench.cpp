@@ -6,6 +6,7 @@
 //                [--input F | --save-input F] [--dump-output F] [--out-json F] [--commit SHA]
 //                [--tuning heuristic|measured] [--tuning-cache F] [--repeats 9] [--iters N]
 //   strata_bench --case R2-stream --precision f16   (8-bit images from pinned memory, enqueue)
+//   strata_bench --case R2-stream --gpus 2          (the same through an EnginePool of 1, then 2)
 //   strata_bench --ceilings [--out-json F]
 //
 // Timing: warm-up (at least 200 ms of GPU work), then `repeats` runs of `iters` back-to-back
@@ -16,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -40,6 +42,7 @@
 #include "strata/core/compare.hpp"
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/engine.hpp"
+#include "strata/cuda/engine_pool.hpp"
 #include "strata/cuda/profiler.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/models/densenet.hpp"
@@ -83,6 +86,7 @@ struct Args {
   double ceil_tflops = 0.0;     // measured ceilings for the profile's roofline column
   double ceil_gbs = 0.0;
   int repeats = 9;
+  int gpus = 0;              // R2-stream through an EnginePool of 1, then of this many GPUs
   int fused_max_batch = strata::cuda::fused_auto;  // EngineOptions::fused_max_batch (default: the engine's)
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
@@ -97,7 +101,7 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--tf32] [--cudnn-graph]\n"
+               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--gpus N]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n";
   std::exit(2);
@@ -141,6 +145,11 @@ Args parse_args(int argc, char** argv) {
       a.batch = number(i);
     } else if (k == "--repeats") {
       a.repeats = number(i);
+    } else if (k == "--gpus") {
+      a.gpus = number(i);
+      if (a.gpus < 1) {
+        usage("--gpus must be at least 1");
+      }
     } else if (k == "--tf32") {
       a.tf32 = true;
     } else if (k == "--cudnn-graph") {
@@ -172,6 +181,9 @@ Args parse_args(int argc, char** argv) {
   }
   if (a.precision != "f32" && a.precision != "f16" && a.precision != "bf16") {
     usage("--precision is f32, f16 or bf16, not '" + a.precision + "'");
+  }
+  if (a.gpus > 0 && !a.case_id.ends_with("-stream")) {
+    usage("--gpus applies to a streaming case (R2-stream)");
   }
   if (a.repeats < 7) {
     usage("--repeats must be at least 7 (BENCHMARKS.md: median of at least 7 repeats)");
@@ -557,6 +569,33 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
   return nonfinite == 0 ? 0 : 1;
 }
 
+/// The engine options of a streaming case: 8-bit HWC input normalized with ImageNet's mean
+/// and deviation on the GPU, two I/O slots.
+strata::cuda::EngineOptions stream_options(const Args& a, int batch) {
+  namespace sc = strata::cuda;
+  sc::EngineOptions opt = case_options(a, batch);
+  opt.fused_max_batch = 0;  // the fused-network kernel reads f32 input only
+  opt.input = {.format = sc::InputFormat::u8_hwc,
+               .scale = 1.0f / 255.0f,
+               .mean = {0.485f, 0.456f, 0.406f},
+               .stddev = {0.229f, 0.224f, 0.225f}};
+  opt.io_slots = 2;
+  return opt;
+}
+
+/// Distinct batches a streaming case cycles through.
+constexpr int stream_distinct = 4;
+
+/// `stream_distinct` batches of random bytes (`per_batch` each) in page-locked memory.
+strata::cuda::PinnedBuffer stream_images(std::size_t per_batch) {
+  strata::cuda::PinnedBuffer in(per_batch * stream_distinct);
+  std::mt19937_64 rng(input_seed);
+  for (std::size_t i = 0; i < in.bytes(); ++i) {
+    in.as<std::uint8_t>()[i] = static_cast<std::uint8_t>(rng() & 0xffu);
+  }
+  return in;
+}
+
 /// A streaming case (R2-stream): batches of 8-bit HWC images from page-locked host memory to
 /// host results through Engine::enqueue (ImageNet normalization on the GPU), as many batches
 /// as fill about --target-ms × 4 per repeat, images/s host to host; next to the same engine's
@@ -568,25 +607,13 @@ int run_stream(const Args& a, const CaseInfo& c, int batch) {
   constexpr std::int64_t in_numel = N::input_spec.shape.numel();
   constexpr std::int64_t out_numel = N::output_spec.shape.numel();
   const strata::Weights<Net> w = case_weights<Net>(a);
-  sc::EngineOptions opt = case_options(a, batch);
-  opt.fused_max_batch = 0;  // the fused-network kernel reads f32 input only
-  opt.input = {.format = sc::InputFormat::u8_hwc,
-               .scale = 1.0f / 255.0f,
-               .mean = {0.485f, 0.456f, 0.406f},
-               .stddev = {0.229f, 0.224f, 0.225f}};
-  opt.io_slots = 2;
-  sc::Engine<Net, P> engine(w, opt);
+  sc::Engine<Net, P> engine(w, stream_options(a, batch));
 
-  // Distinct batches of random bytes in page-locked memory, cycled through.
-  constexpr int distinct = 4;
   const std::size_t in_per_batch = static_cast<std::size_t>(in_numel) * batch;
   const std::size_t out_per_batch = static_cast<std::size_t>(out_numel) * batch;
-  sc::PinnedBuffer in(in_per_batch * distinct);
-  sc::PinnedBuffer out(out_per_batch * distinct * sizeof(float));
-  std::mt19937_64 rng(input_seed);
-  for (std::size_t i = 0; i < in.bytes(); ++i) {
-    in.as<std::uint8_t>()[i] = static_cast<std::uint8_t>(rng() & 0xffu);
-  }
+  const sc::PinnedBuffer in = stream_images(in_per_batch);
+  sc::PinnedBuffer out(out_per_batch * stream_distinct * sizeof(float));
+  constexpr int distinct = stream_distinct;
   auto enqueue = [&](int k) {
     const int d = k % distinct;
     return engine.enqueue(
@@ -651,8 +678,110 @@ int run_stream(const Args& a, const CaseInfo& c, int batch) {
   return ok ? 0 : 1;
 }
 
+/// R2-stream through EnginePool (--gpus N): the same stream of batches handed to a pool of one
+/// engine (GPU 0), then to a pool of N engines (GPUs 0..N-1) in turn, one host thread; images/s
+/// host to host for each, and their ratio (issue 11's multi-GPU scaling).
+template <class Net, DType P>
+int run_stream_pool(const Args& a, const CaseInfo& c, int batch) {
+  namespace sc = strata::cuda;
+  using N = std::remove_cvref_t<Net>;
+  constexpr std::int64_t in_numel = N::input_spec.shape.numel();
+  constexpr std::int64_t out_numel = N::output_spec.shape.numel();
+  int visible = 0;
+  STRATA_CUDA_CHECK(cudaGetDeviceCount(&visible));
+  if (visible < a.gpus) {
+    throw strata::Error("--gpus " + std::to_string(a.gpus) + ": only " + std::to_string(visible) +
+                        " CUDA devices are visible");
+  }
+  const strata::Weights<Net> w = case_weights<Net>(a);
+  const std::size_t in_per_batch = static_cast<std::size_t>(in_numel) * batch;
+  const std::size_t out_per_batch = static_cast<std::size_t>(out_numel) * batch;
+  const sc::PinnedBuffer in = stream_images(in_per_batch);
+  sc::PinnedBuffer out(out_per_batch * stream_distinct * sizeof(float));
+
+  // Images/s (median of the repeats, then min and max) of `count` batches through `pool`.
+  auto measure = [&](sc::EnginePool<Net, P>& pool, int count) {
+    auto enqueue = [&](int k) {
+      const int d = k % stream_distinct;
+      return pool.enqueue(
+          std::span<const std::uint8_t>(in.as<std::uint8_t>() + d * in_per_batch, in_per_batch),
+          std::span<float>(out.as<float>() + d * out_per_batch, out_per_batch), batch);
+    };
+    for (int k = 0; k < 4 * pool.size(); ++k) {
+      (void)enqueue(k);
+    }
+    pool.synchronize();
+    std::vector<double> rates;
+    for (int r = 0; r < a.repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int k = 0; k < count; ++k) {
+        (void)enqueue(k);
+      }
+      pool.synchronize();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      rates.push_back(count * batch / s);
+    }
+    std::sort(rates.begin(), rates.end());
+    return std::array<double, 3>{rates[rates.size() / 2], rates.front(), rates.back()};
+  };
+
+  // One GPU first: it also sizes the run (about 4 × --target-ms per repeat on one GPU).
+  std::array<double, 3> one{};
+  int count = 0;
+  std::vector<float> first(out_per_batch);
+  {
+    sc::EnginePool<Net, P> pool(w, stream_options(a, batch), {0});
+    const double probe = measure(pool, 4)[0];  // images/s
+    count = std::max(8, static_cast<int>(std::ceil(4 * a.target_ms * 1e-3 * probe / batch)));
+    count = (count + a.gpus - 1) / a.gpus * a.gpus;  // whole rounds over the pool
+    one = measure(pool, count);
+    std::copy_n(out.as<float>(), out_per_batch, first.begin());
+  }
+  std::vector<int> devices(static_cast<std::size_t>(a.gpus));
+  for (int d = 0; d < a.gpus; ++d) {
+    devices[static_cast<std::size_t>(d)] = d;
+  }
+  sc::EnginePool<Net, P> pool(w, stream_options(a, batch), devices);
+  const std::array<double, 3> many = measure(pool, count);
+  // Every GPU's output for the same bytes against GPU 0's (batch 0 on each engine in turn).
+  double err = 0.0;
+  for (int g = 0; g < pool.size(); ++g) {
+    (void)pool.enqueue(std::span<const std::uint8_t>(in.as<std::uint8_t>(), in_per_batch),
+                       std::span<float>(out.as<float>(), out_per_batch), batch);
+    pool.synchronize();
+    err = std::max(err, strata::relative_error(
+                            std::span<const float>(out.as<float>(), out_per_batch),
+                            std::span<const float>(first)));
+  }
+  const bool ok = err < 1e-3;  // engines alike choose alike; 16-bit sums may still differ
+  Json j = case_json(a, c, P, batch, "stream_pool",
+                     "u8 HWC, pinned host to pinned host, EnginePool::enqueue, 2 I/O slots an engine");
+  j.update({{"gpus", a.gpus},
+            {"batches_per_repeat", count},
+            {"one_gpu_images_per_s", one[0]},
+            {"one_gpu_images_per_s_min", one[1]},
+            {"one_gpu_images_per_s_max", one[2]},
+            {"pool_images_per_s", many[0]},
+            {"pool_images_per_s_min", many[1]},
+            {"pool_images_per_s_max", many[2]},
+            {"scaling", many[0] / one[0]},
+            {"pool_vs_gpu0_rel_error", err},
+            {"status", ok ? "ok" : "FAILED"}});
+  emit(a, j);
+  return ok ? 0 : 1;
+}
+
 template <class Net>
 int run_network(const Args& a, const CaseInfo& c, int batch) {
+  if (c.id.ends_with("-stream") && a.gpus > 0) {
+    if (a.precision == "f32") {
+      return run_stream_pool<Net, DType::f32>(a, c, batch);
+    }
+    if (a.precision == "f16") {
+      return run_stream_pool<Net, DType::f16>(a, c, batch);
+    }
+    return run_stream_pool<Net, DType::bf16>(a, c, batch);
+  }
   if (c.id.ends_with("-stream")) {
     if (a.precision == "f32") {
       return run_stream<Net, DType::f32>(a, c, batch);
