@@ -210,6 +210,31 @@ TEST_CASE("tensor-core convs (mma_conv) with their pools or not, forced through 
 }
 
 namespace {
+// Convs for the tiled tensor-core kernel (tactics/tile_conv.hpp): a 7x7/2 stem read
+// space-to-depth with a 3x3/2 max pool (ResNet's, on an odd-sized image: partial tiles), 20
+// output channels (3 n-tiles, the last loaded alone), 128 channels (two groups of 64 a warp)
+// with an average pool counting its padding, a 1x1 conv with a ceil-mode max pool.
+constexpr auto tile_net = input<3, 45, 38>
+    | conv<20, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}>
+    | conv<128, 3, ConvOpts{.padding = 1}> | gelu | avg_pool<2, PoolOpts{.padding = 1}>
+    | conv<16, 1> | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<5>;
+using TileNet = std::remove_cv_t<decltype(tile_net)>;
+}  // namespace
+
+TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced through the tuning cache") {
+  static_assert(cuda::NetStorage<TileNet, DType::f16>::s2d_op() == 0);
+  const cuda::Variant pooled{"tile_conv", 0, 0, 1};
+  const cuda::Variant plain{"tile_conv"};
+  for (const cuda::Variant& v : {pooled, plain}) {
+    check_forced<TileNet, DType::f16>("tile", 51, v, "strata tiled tensor-core conv");
+    check_forced<TileNet, DType::bf16>("tile", 52, v, "strata tiled tensor-core conv");
+    check_forced<MmaLayerNet, DType::f16>("tile mma layers", 53, v, "strata tiled tensor-core conv");
+    check_forced<models::MnistCnn, DType::bf16>("tile mnist", 54, v, "strata tiled tensor-core conv");
+  }
+}
+
+namespace {
 // First convs for the generated kernel (tactics/generated_conv.hpp): 1 and 3 input channels,
 // odd sizes, dilation, stride 2 with padding 2 (not read space-to-depth: the input is read by
 // two convs), a 1×1 stride-2 shortcut, K not a multiple of 8, a fused average pool with

@@ -336,3 +336,66 @@ TEST_CASE("the tensor-core conv's source compiles for the MNIST CNN's convs, wit
     }
   }
 }
+
+namespace {
+// ResNet's stem (read space-to-depth in 16-bit: 4x4 taps over 16 slots) with its max pool, and a
+// 3x3 conv with 128 output channels (two groups of 64 a warp) and an average pool.
+constexpr auto tile_stem_net = input<3, 224, 224>
+    | conv<64, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}>
+    | conv<128, 1> | relu | avg_pool<2, PoolOpts{.padding = 1}>
+    | residual(conv<128, 3, ConvOpts{.padding = 1}>);
+using TileStemNet = std::remove_cv_t<decltype(tile_stem_net)>;
+}  // namespace
+
+TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compiles pooled or not") {
+  const auto dir = fresh_dir("strata_rtc_test_tile_conv");
+  const cuda::NetDesc net = cuda::NetStorage<TileStemNet, DType::f16>::describe();
+  const cuda::OpDesc& stem = net.ops.front();
+  REQUIRE(stem.kind == OpKind::conv);
+  REQUIRE(stem.pool.has_value());
+  CHECK(stem.conv.s2d);
+  // 7x8 pooled outputs need 15x17 conv outputs (3x3 windows, stride 2): 255 rows, one round of
+  // the 8 warps (2 m-tiles each); their patch is 18x20 pixels of the 4x4-tap conv.
+  const cuda::tactics::tile::Tile t = cuda::tactics::tile::choose(stem, true);
+  CHECK(t.py * t.px == 56);
+  CHECK(t.m <= 256);
+  CHECK(t.rounds == 1);
+  CHECK(t.tiles == 56);
+  CHECK(t.shared <= cuda::tactics::tile::max_shared);
+  const cuda::tactics::tile::Tile u = cuda::tactics::tile::choose(stem, false);
+  CHECK(u.m == u.py * u.px);  // unpooled: a tile is its own conv outputs
+  CHECK(u.rounds >= 1);
+  const auto* tactic = cuda::find_tactic<DType::f16>("tile_conv");
+  REQUIRE(tactic != nullptr);
+  int compiled = 0;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.kind != OpKind::conv) {
+      continue;
+    }
+    INFO(op.label);
+    if (op.has_residual) {  // not this kernel
+      CHECK_FALSE(tactic->applicable(op));
+      continue;
+    }
+    REQUIRE(tactic->applicable(op));
+    for (const bool pooled : {true, false}) {
+      const std::string src = cuda::tactics::tile::source(op, pooled, cuda::tactics::tile::choose(op, pooled));
+      // (bf16 for the stem's pooled kernel only: each compile takes seconds)
+      for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        if (std::string_view(ty) == "strata_rtc::bf16" && (&op != &stem || !pooled)) {
+          continue;
+        }
+        const std::vector<std::string> names{std::string("strata_rtc::tile_conv<") + ty + ">"};
+        const rtc::Compiled c = rtc::compile(src, "tile_conv", names, 90, dir);
+        CHECK(c.cubin.size() > 1000);
+        const std::string what = op.label + (pooled ? " pooled " : " ") + ty;
+        MESSAGE(what << ": compiled in " << c.ms << " ms");
+        ++compiled;
+      }
+    }
+  }
+  CHECK(compiled == 5);
+  const cuda::NetDesc f32 = cuda::NetStorage<TileStemNet, DType::f32>::describe();
+  CHECK_FALSE(cuda::find_tactic<DType::f32>("tile_conv")->applicable(f32.ops.front()));
+}

@@ -237,6 +237,20 @@ __device__ __forceinline__ void ldmatrix_x2(unsigned& r0, unsigned& r1, const vo
                : "memory");
 }
 
+
+/// 16 bytes from global to shared memory without passing through registers (cp.async, L2 only);
+/// `valid` false writes 16 zero bytes instead (nothing is read from `g`). Completes in groups:
+/// cp_async_commit() closes a group, cp_async_wait<N>() waits until at most N groups are pending.
+__device__ __forceinline__ void cp_async16(void* s, const void* g, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+               :: "r"(shared_address(s)), "l"(g), "r"(valid ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
+}
+
 }  // namespace strata_rtc
 )strata_rtc";
 

@@ -65,16 +65,17 @@ struct Staging {
 /// KW; strides SH, SW, padding PH, PW, dilation DH, DW; output OH, OW, K, KP; the pool's window
 /// QH, QW, stride PSH, PSW, padding PPH, PPW, output YH, YW, IS_MAX and all of it as the
 /// PoolShape `pool` (with `pooled`; else a 1x1 window over the conv's map) — and the activation
-/// `act`.
+/// `act`. Blocks of 256 threads, registers limited so that `min_blocks` fit an SM.
 inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, const char* kernel,
-                        const char* params) {
+                        const char* params, int min_blocks = 1) {
   const ConvGeom& g = op.conv;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(256) " << kernel << "(\n"
+    << "template <class T>\n__global__ void __launch_bounds__(256, " << min_blocks << ") " << kernel
+    << "(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
     << "    T* __restrict__ y, " << params << ") {\n";
   constant("H", g.h);

@@ -19,6 +19,7 @@
 #include "strata/cuda/tactics/lt_matmul.hpp"
 #include "strata/cuda/tactics/mma_conv.hpp"
 #include "strata/cuda/tactics/pixel_conv.hpp"
+#include "strata/cuda/tactics/tile_conv.hpp"
 
 namespace strata::cuda {
 
@@ -30,6 +31,7 @@ template <DType P>
   static const tactics::GeneratedConv<P> generated_conv;
   static const tactics::DirectConv<P> direct_conv;
   static const tactics::MmaConv<P> mma_conv;
+  static const tactics::TileConv<P> tile_conv;
   static const tactics::LtConv1x1<P> lt_conv1x1;
   static const tactics::CudnnConv<P> cudnn_conv;
   static const tactics::CudnnGraphConv<P> cudnn_graph_conv;
@@ -46,7 +48,7 @@ template <DType P>
       &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
-      &conv_transpose_direct, &cudnn_graph_conv};
+      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv};
   return list;
 }
 

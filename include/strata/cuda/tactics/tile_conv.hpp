@@ -1,0 +1,389 @@
+#pragma once
+/// Tactic `tile_conv`: a 16-bit NHWC convolution (one group, channel slots in multiples of 8, no
+/// residual) as an implicit GEMM on tensor cores, tile by tile, in a kernel generated for this
+/// one op, with bias, activation and any max/avg pool fused — for maps too large for `mma_conv`
+/// (which stages a whole image): ResNet's and DenseNet's stem, a 7×7/2 conv read space-to-depth
+/// (4×4 taps over 16 slots) followed by a 3×3/2 max pool.
+///
+/// Persistent blocks of 8 warps: the filter is staged in shared memory once per block; then, tile
+/// after tile, the input patch one tile of outputs reads (zero outside the image) is copied in
+/// with cp.async, the warps compute the tile's conv outputs (each warp 32 rows × up to 64
+/// channels: two m-tiles share each B fragment, eight n-tiles each A fragment; ldmatrix from
+/// rows padded to an odd number of 16-byte chunks), bias and activation are applied and the
+/// results stored in shared memory as the op would store them; then the block pools them from
+/// there — every window position a tile's outputs need is inside its conv tile (so overlapping
+/// windows recompute a border of conv outputs, never a stored map) — and writes the pooled map,
+/// 16 bytes a thread; the next tile's patch is being copied in meanwhile. Tile sizes are chosen
+/// on the host to fill whole rounds of the 8 warps (ResNet's stem: 7×8 pooled outputs from 15×17
+/// conv outputs, 255 rows of 256).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <vector>
+#include <sstream>
+#include <string>
+
+#include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
+
+namespace strata::cuda::tactics {
+
+namespace tile {
+
+inline constexpr int warps = 8;
+/// Shared memory a block may take: two blocks an SM on sm_80/sm_90, and within what every GPU
+/// since sm_70 lets one block opt into.
+inline constexpr std::int64_t max_shared = 96 << 10;
+
+/// Elements of a shared-memory row of `elems` 16-bit values, padded to an odd number of 16-byte
+/// chunks (the 8 rows an ldmatrix reads fall in 8 bank groups).
+[[nodiscard]] inline int odd_chunks(int elems) { return (elems / 8) % 2 == 0 ? elems + 8 : elems; }
+
+/// A tile: `py` × `px` outputs (pooled outputs when the pool is fused) and what they need.
+struct Tile {
+  int py = 0, px = 0;  ///< outputs per tile, rows × columns
+  int cr = 0, cc = 0;  ///< conv outputs the tile computes, rows × columns
+  int ir = 0, ic = 0;  ///< input pixels it reads, rows × columns
+  int m = 0;           ///< GEMM rows (cr·cc)
+  int rounds = 0;      ///< rounds of the 8 warps over the tile's units
+  int tiles = 0;       ///< tiles per image
+  std::int64_t shared = 0;  ///< dynamic shared memory per block, bytes
+};
+
+/// Output channels (n-tiles of 8) a warp computes: all of them up to 64, else 64 at a time.
+[[nodiscard]] inline int n_tiles(const ConvGeom& g) { return std::min(8, g.kp / 8); }
+[[nodiscard]] inline int ksteps(const ConvGeom& g) { return (g.kh * g.kw * g.cp + 15) / 16; }
+
+/// The tile of `py` × `px` outputs of `op` (pooled: with its pool).
+[[nodiscard]] inline Tile make(const OpDesc& op, bool pooled, int py, int px) {
+  const ConvGeom& g = op.conv;
+  const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, g.kp, pooled);
+  Tile t;
+  t.py = py;
+  t.px = px;
+  t.cr = (py - 1) * ps.sh + ps.kh;
+  t.cc = (px - 1) * ps.sw + ps.kw;
+  t.ir = (t.cr - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  t.ic = (t.cc - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  t.m = t.cr * t.cc;
+  const int mt = (t.m + 15) / 16;
+  const int units = (mt + 1) / 2 * (g.kp / 8 / n_tiles(g));
+  t.rounds = (units + warps - 1) / warps;
+  t.tiles = ((ps.oh + py - 1) / py) * ((ps.ow + px - 1) / px);
+  const std::int64_t xs = std::int64_t{t.ir} * t.ic + 1;  // the patch and a zero pixel
+  t.shared = (std::int64_t{g.kp} * odd_chunks(16 * ksteps(g)) + xs * odd_chunks(g.cp) +
+              std::int64_t{t.m} * odd_chunks(g.kp)) * 2;
+  return t;
+}
+
+/// The tile shape with the least work per image — warp rounds (256 GEMM rows each) plus a
+/// round's worth a tile for its copy-in and pooling — within the shared-memory budget; larger
+/// tiles win ties. py = 0 when none fits.
+[[nodiscard]] inline Tile choose(const OpDesc& op, bool pooled) {
+  const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, op.conv.kp, pooled);
+  Tile best;
+  long long best_cost = std::numeric_limits<long long>::max();
+  for (int py = 1; py <= std::min(ps.oh, 32); ++py) {
+    for (int px = 1; px <= std::min(ps.ow, 32); ++px) {
+      const Tile t = make(op, pooled, py, px);
+      if (t.shared > max_shared || t.rounds > 4) {
+        continue;
+      }
+      const long long cost = static_cast<long long>(t.tiles) * (t.rounds + 1);
+      if (cost < best_cost || (cost == best_cost && t.py * t.px > best.py * best.px)) {
+        best = t;
+        best_cost = cost;
+      }
+    }
+  }
+  return best;
+}
+
+/// Whether the kernel runs `op` (see the file comment); `pooled` with its fused pool.
+[[nodiscard]] inline bool fits(const OpDesc& op, bool pooled) {
+  const ConvGeom& g = op.conv;
+  return op.kind == OpKind::conv && g.groups == 1 && g.packed && g.cp % 8 == 0 && g.fcg == g.cp &&
+         op.in_cp == g.cp && g.kp % 8 == 0 && g.kd == g.kp && (g.kp <= 64 || g.kp % 64 == 0) &&
+         !op.has_residual && !op.slice && (!pooled || op.pool->out_cp == g.kp) &&
+         choose(op, pooled).py > 0;
+}
+[[nodiscard]] inline bool fits(const OpDesc& op) { return fits(op, false) || fits(op, op.pool.has_value()); }
+
+/// The kernel's source for `op` (pooled: with its fused pool) with tile `t`.
+[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t) {
+  const ConvGeom& g = op.conv;
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr int " << name << " = " << v << ";\n";
+  };
+  generated::open_kernel(o, op, pooled, "tile_conv", "int batch", 2);  // 128 registers a thread
+  constant("TPY", t.py);
+  constant("TPX", t.px);
+  constant("CR", t.cr);
+  constant("CC", t.cc);
+  constant("IR", t.ir);
+  constant("IC", t.ic);
+  constant("M", t.m);
+  constant("TAPS", g.kh * g.kw);
+  constant("KSTEPS", ksteps(g));
+  constant("NT", n_tiles(g));
+  constant("XS", odd_chunks(g.cp));
+  constant("WS", odd_chunks(16 * ksteps(g)));
+  constant("CTS", odd_chunks(g.kp));
+  constant("WROW", g.kh * g.kw * g.cp);  // filter elements per output channel
+  o << R"src(  constexpr int TY = (YH + TPY - 1) / TPY;
+  constexpr int TX = (YW + TPX - 1) / TPX;
+  constexpr int TILES = TY * TX;
+  constexpr int MU = ((M + 15) / 16 + 1) / 2;  // warp units of 32 rows
+  constexpr int NG = KP / 8 / NT;              // groups of NT n-tiles
+  constexpr int UNITS = MU * NG;
+  constexpr int XCH = CP / 8;                  // 16-byte chunks of a pixel
+  constexpr int WCH = KP * WS / 8;             // 16-byte chunks of the staged filter
+  constexpr int ZERO = IR * IC;                // the zero pixel after the patch
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* ws = reinterpret_cast<T*>(smem);  // filter rows, WS apart
+  T* xs = ws + KP * WS;                // the patch's pixels, XS apart, then a zero pixel
+  T* ct = xs + (IR * IC + 1) * XS;     // the tile's conv outputs, CTS apart
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  // The filter once per block (zero past the last tap: the last k-step's B must not be NaN),
+  // and the zero pixel.
+  for (int i = threadIdx.x; i < WCH; i += 256) {
+    const int n = i / (WS / 8);
+    const int k = (i % (WS / 8)) * 8;
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (k < WROW) {
+      v = *reinterpret_cast<const uint4*>(w + n * WROW + k);
+    }
+    *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
+  }
+  for (int i = threadIdx.x; i < XS / 8; i += 256) {
+    reinterpret_cast<uint4*>(xs + ZERO * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
+  }
+  const long long total = static_cast<long long>(batch) * TILES;
+  // Copies the input patch of tile `t` into xs (zero outside the image), as one cp.async group.
+  auto load_patch = [&](long long t) {
+    const int img = static_cast<int>(t / TILES);
+    const int tile = static_cast<int>(t % TILES);
+    const int iy0 = ((tile / TX) * TPY * PSH - PPH) * SH - PH;
+    const int ix0 = ((tile % TX) * TPX * PSW - PPW) * SW - PW;
+    const T* xi = x + static_cast<long long>(img) * (H * W * CP);
+    for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
+      const int p = i / XCH;
+      const int gy = iy0 + p / IC;
+      const int gx = ix0 + p % IC;
+      const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
+      cp_async16(xs + p * XS + (i % XCH) * 8, in ? xi + (gy * W + gx) * CP + (i % XCH) * 8 : x, in);
+    }
+    cp_async_commit();
+  };
+  if (blockIdx.x < total) {
+    load_patch(blockIdx.x);
+  }
+  for (long long t = blockIdx.x; t < total; t += gridDim.x) {
+    cp_async_wait<0>();
+    __syncthreads();  // the patch is in; the previous tile's pooling no longer reads ct
+    for (int u = warp; u < UNITS; u += 8) {
+      const int mu = u / NG;
+      const int n0 = (u % NG) * NT;  // first n-tile
+      // The patch pixel of the GEMM row whose address this lane gives to ldmatrix for A, per
+      // m-tile: row lane%8 of matrix lane/8 (matrices: rows 0-7 / 8-15 x k 0-7 / 8-15).
+      int pb[2];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi) {
+        int r = (2 * mu + mi) * 16 + (lane & 7) + 8 * ((lane >> 3) & 1);
+        r = r < M ? r : 0;
+        pb[mi] = (r / CC) * SH * IC + (r % CC) * SW;
+      }
+      const int akh = (lane >> 4) * 8;  // this lane's k-half for A
+      // For B: row lane%8 (an output channel) of matrix lane/8 (n-tile +lane/16, k-half lane/8%2).
+      const T* brow = ws + ((n0 + (lane >> 4)) * 8 + (lane & 7)) * WS + ((lane >> 3) & 1) * 8;
+      float acc[2][NT][4];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) acc[mi][n][i] = 0.0f;
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < KSTEPS; ++s) {
+        const int k = 16 * s + akh;
+        const int tap = k / CP;
+        const int off = (tap / KW) * DH * IC + (tap % KW) * DW;
+        unsigned a[2][4];
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+          ldmatrix_x4(a[mi][0], a[mi][1], a[mi][2], a[mi][3],
+                      tap < TAPS ? xs + (pb[mi] + off) * XS + k % CP : xs + ZERO * XS);
+        }
+#pragma unroll
+        for (int n = 0; n < NT; n += 2) {
+          unsigned b[4];
+          if (n + 1 < NT) {
+            ldmatrix_x4(b[0], b[1], b[2], b[3], brow + n * 8 * WS + 16 * s);
+          } else {
+            ldmatrix_x2(b[0], b[1], brow + n * 8 * WS + 16 * s);
+          }
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi) {
+)src";
+  o << "            mma_16816<T>(acc[mi][n], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[0], b[1]);\n"
+    << "            if (n + 1 < NT) mma_16816<T>(acc[mi][n + 1], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[2], b[3]);\n";
+  o << R"src(          }
+        }
+      }
+      // acc[mi][n][i]: row lane/4 + 8·(i/2) of m-tile 2·mu + mi, channel (n0 + n)·8 +
+      // 2·(lane%4) + i%2; bias and activation applied, stored as the op stores its output
+      // (channels past K as 0).
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int r = (2 * mu + mi) * 16 + (lane >> 2) + 8 * h;
+          if (r < M) {
+#pragma unroll
+            for (int n = 0; n < NT; ++n) {
+              const int k = (n0 + n) * 8 + (lane & 3) * 2;
+              T pair[2];
+#pragma unroll
+              for (int j = 0; j < 2; ++j) {
+                store(pair + j, k + j < K ? activate(act, acc[mi][n][2 * h + j] + bias[k + j]) : 0.0f);
+              }
+              *reinterpret_cast<unsigned*>(ct + r * CTS + k) = *reinterpret_cast<const unsigned*>(pair);
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();  // ct holds the tile's conv outputs; xs is free
+    const int img = static_cast<int>(t / TILES);
+    const int tile = static_cast<int>(t % TILES);
+    if (t + gridDim.x < total) {
+      load_patch(t + gridDim.x);  // in flight while this tile is pooled
+    }
+    // Pooling (or copying out) from ct: one thread per output pixel and 8 channels.
+    T* yi = y + static_cast<long long>(img) * (YH * YW * KP);
+    for (int i = threadIdx.x; i < TPY * TPX * (KP / 8); i += 256) {
+      const int c8 = (i % (KP / 8)) * 8;
+      const int p = i / (KP / 8);
+      const int ly = p / TPX;
+      const int lx = p % TPX;
+      const int py = (tile / TX) * TPY + ly;
+      const int px = (tile % TX) * TPX + lx;
+      if (py >= YH || px >= YW) {
+        continue;
+      }
+      float v[8];
+      if constexpr (QH * QW == 1) {
+        load8(ct + (ly * CC + lx) * CTS + c8, v);
+      } else {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) v[j] = pool_start(pool);
+#pragma unroll
+        for (int qy = 0; qy < QH; ++qy) {
+#pragma unroll
+          for (int qx = 0; qx < QW; ++qx) {
+            const int cy = py * PSH - PPH + qy;
+            const int cx = px * PSW - PPW + qx;
+            if (cy >= 0 && cy < OH && cx >= 0 && cx < OW) {
+              float c[8];
+              load8(ct + ((ly * PSH + qy) * CC + lx * PSW + qx) * CTS + c8, c);
+#pragma unroll
+              for (int j = 0; j < 8; ++j) v[j] = pool_add(pool, v[j], c[j]);
+            }
+          }
+        }
+        if (!IS_MAX) {
+          const float d = pool_window(pool, py, px).divisor;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) v[j] /= d;
+        }
+      }
+      store8(yi + (py * YW + px) * KP + c8, v);
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace tile
+
+template <DType P>
+class TileConv final : public generated::PoolingKernelTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "tile_conv"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return P != DType::f32 && tile::fits(op);
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    std::vector<Variant> v;
+    if (op.pool && tile::fits(op, true)) {
+      v.push_back(Variant{std::string(name()), 0, 0, 1});
+    }
+    if (tile::fits(op, false)) {
+      v.push_back(Variant{std::string(name())});
+    }
+    return v;
+  }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws,
+                                               const Libraries& lib) const override {
+    const std::vector<Variant> v = candidates(op, batch, ws, lib);
+    if (v.empty()) {
+      return std::nullopt;
+    }
+    Claim c;
+    c.rank = claim_rank();
+    c.variant = v.front();
+    return c;
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    const bool pooled = this->pools(v, op);
+    const tile::Tile t = tile::choose(op, pooled);
+    STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
+                 "cuda::Engine: layer '" << op.label << "': tile_conv cannot run it"
+                                         << (pooled ? " with its pool" : ""));
+    const cudaKernel_t k = this->compiled(tile::source(op, pooled, t));
+    const generated::Launch l = generated::persistent_launch(
+        k, generated::device_sms(), 256, static_cast<std::size_t>(t.shared),
+        static_cast<long long>(batch) * t.tiles);
+    std::ostringstream how;
+    how << "mma.sync, tiles of " << t.py << "x" << t.px << (pooled ? " pooled" : "")
+        << " outputs, shapes compiled in; ";
+    return std::make_unique<TileStep>(op, w, io, batch, l, pooled, k, how.str());
+  }
+
+ protected:
+  /// Measured tuning times it against cuDNN; the heuristic does not pick it.
+  [[nodiscard]] int claim_rank() const override { return rank::fallback + 2; }
+
+ private:
+  class TileStep final : public generated::KernelStep<T> {
+   public:
+    TileStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch,
+             generated::Launch launch, bool pooled, cudaKernel_t k, const std::string& how)
+        : generated::KernelStep<T>(op, w, io, launch, pooled, k, "tiled tensor-core conv",
+                                   how.c_str()),
+          batch_(batch) {}
+    void launch(cudaStream_t s, void*, std::size_t) override { this->run(s, batch_); }
+
+   private:
+    int batch_ = 1;
+  };
+};
+
+}  // namespace strata::cuda::tactics
