@@ -213,31 +213,38 @@ struct Tile {
           for (int i = 0; i < 4; ++i) acc[mi][n][i] = 0.0f;
         }
       }
-#pragma unroll
+      // Each k-step loads all its fragments (two A, NT B), then issues its mma: the loads are in
+      // flight together rather than each waiting on the one before. Unrolled by 2: the next
+      // k-step's loads overlap this one's mma within 128 registers (fully unrolled, ptxas wants
+      // 190 and spills at 128).
+#pragma unroll 2
       for (int s = 0; s < KSTEPS; ++s) {
+        // This lane's k (tap and channel): with slots in 16s a k-step is one tap, known here.
         const int k = 16 * s + akh;
-        const int tap = k / CP;
+        const int tap = CP % 16 == 0 ? 16 * s / CP : k / CP;
+        const int c = CP % 16 == 0 ? 16 * s % CP + akh : k % CP;
         const int off = (tap / KW) * DH * IC + (tap % KW) * DW;
         unsigned a[2][4];
+        unsigned b[NT][2];
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
           ldmatrix_x4(a[mi][0], a[mi][1], a[mi][2], a[mi][3],
-                      tap < TAPS ? xs + (pb[mi] + off) * XS + k % CP : xs + ZERO * XS);
+                      tap < TAPS ? xs + (pb[mi] + off) * XS + c : xs + ZERO * XS);
         }
 #pragma unroll
         for (int n = 0; n < NT; n += 2) {
-          unsigned b[4];
           if (n + 1 < NT) {
-            ldmatrix_x4(b[0], b[1], b[2], b[3], brow + n * 8 * WS + 16 * s);
+            ldmatrix_x4(b[n][0], b[n][1], b[n + 1][0], b[n + 1][1], brow + n * 8 * WS + 16 * s);
           } else {
-            ldmatrix_x2(b[0], b[1], brow + n * 8 * WS + 16 * s);
+            ldmatrix_x2(b[n][0], b[n][1], brow + n * 8 * WS + 16 * s);
           }
+        }
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
 #pragma unroll
           for (int mi = 0; mi < 2; ++mi) {
-)src";
-  o << "            mma_16816<T>(acc[mi][n], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[0], b[1]);\n"
-    << "            if (n + 1 < NT) mma_16816<T>(acc[mi][n + 1], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[2], b[3]);\n";
-  o << R"src(          }
+            mma_16816<T>(acc[mi][n], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[n][0], b[n][1]);
+          }
         }
       }
       // acc[mi][n][i]: row lane/4 + 8·(i/2) of m-tile 2·mu + mi, channel (n0 + n)·8 +
