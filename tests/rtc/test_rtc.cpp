@@ -368,6 +368,16 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   CHECK(u.rounds >= 1);
   const auto* tactic = cuda::find_tactic<DType::f16>("tile_conv");
   REQUIRE(tactic != nullptr);
+  // The heuristic claims the pooled stem ahead of cuDNN's conv (rank library) and the other
+  // convs behind every other tactic.
+  const cuda::Libraries none{};
+  const auto claim = tactic->heuristic(stem, 256, 0, none);
+  REQUIRE(claim.has_value());
+  CHECK(claim->rank < cuda::rank::library);
+  CHECK(claim->variant.fuse == 1);
+  const auto other = tactic->heuristic(net.ops[1], 256, 0, none);
+  REQUIRE(other.has_value());
+  CHECK(other->rank > cuda::rank::fallback);
   int compiled = 0;
   for (const cuda::OpDesc& op : net.ops) {
     if (op.kind != OpKind::conv) {

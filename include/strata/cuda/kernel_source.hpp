@@ -238,6 +238,34 @@ __device__ __forceinline__ void ldmatrix_x2(unsigned& r0, unsigned& r1, const vo
 }
 
 
+/// Two floats rounded to a pair of T (f16 or bf16), the first in the low half (lower address).
+template <class T>
+__device__ __forceinline__ unsigned pack2(float lo, float hi) {
+  unsigned r;
+  if constexpr (is_same<T, bf16>::value) {
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  } else {
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  }
+  return r;
+}
+/// The larger of each pair of T (f16 or bf16) in a and b (as fmaxf: a NaN loses); neg_inf2: a
+/// pair of -infinity.
+template <class T>
+__device__ __forceinline__ unsigned max2(unsigned a, unsigned b) {
+  unsigned r;
+  if constexpr (is_same<T, bf16>::value) {
+    asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  } else {
+    asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  }
+  return r;
+}
+template <class T>
+__device__ __forceinline__ unsigned neg_inf2() {
+  return is_same<T, bf16>::value ? 0xff80ff80u : 0xfc00fc00u;
+}
+
 /// 16 bytes from global to shared memory without passing through registers (cp.async, L2 only);
 /// `valid` false writes 16 zero bytes instead (nothing is read from `g`). Completes in groups:
 /// cp_async_commit() closes a group, cp_async_wait<N>() waits until at most N groups are pending.

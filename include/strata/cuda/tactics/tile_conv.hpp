@@ -105,6 +105,19 @@ struct Tile {
   return best;
 }
 
+/// Whether the current device has what the kernel uses (sm_80 on: mma.sync m16n8k16 in bf16,
+/// max.f16x2, cp.async); true where no device answers (an engine cannot be built there anyway).
+[[nodiscard]] inline bool arch_ok() {
+  int device = 0;
+  int major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return true;
+  }
+  return major >= 8;
+}
+
 /// Whether the kernel runs `op` (see the file comment); `pooled` with its fused pool.
 [[nodiscard]] inline bool fits(const OpDesc& op, bool pooled) {
   const ConvGeom& g = op.conv;
@@ -259,12 +272,12 @@ struct Tile {
 #pragma unroll
             for (int n = 0; n < NT; ++n) {
               const int k = (n0 + n) * 8 + (lane & 3) * 2;
-              T pair[2];
+              float v[2];
 #pragma unroll
               for (int j = 0; j < 2; ++j) {
-                store(pair + j, k + j < K ? activate(act, acc[mi][n][2 * h + j] + bias[k + j]) : 0.0f);
+                v[j] = K == KP || k + j < K ? activate(act, acc[mi][n][2 * h + j] + bias[k + j]) : 0.0f;
               }
-              *reinterpret_cast<unsigned*>(ct + r * CTS + k) = *reinterpret_cast<const unsigned*>(pair);
+              *reinterpret_cast<unsigned*>(ct + r * CTS + k) = pack2<T>(v[0], v[1]);
             }
           }
         }
@@ -288,10 +301,30 @@ struct Tile {
       if (py >= YH || px >= YW) {
         continue;
       }
-      float v[8];
+      T* out = yi + (py * YW + px) * KP + c8;
       if constexpr (QH * QW == 1) {
-        load8(ct + (ly * CC + lx) * CTS + c8, v);
+        *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(ct + (ly * CC + lx) * CTS + c8);
+      } else if constexpr (IS_MAX) {
+        // The max of the values as stored, in pairs (exact in 16 bits).
+        unsigned m[4] = {neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>()};
+#pragma unroll
+        for (int qy = 0; qy < QH; ++qy) {
+#pragma unroll
+          for (int qx = 0; qx < QW; ++qx) {
+            const int cy = py * PSH - PPH + qy;
+            const int cx = px * PSW - PPW + qx;
+            if (cy >= 0 && cy < OH && cx >= 0 && cx < OW) {
+              const uint4 c = *reinterpret_cast<const uint4*>(ct + ((ly * PSH + qy) * CC + lx * PSW + qx) * CTS + c8);
+              m[0] = max2<T>(m[0], c.x);
+              m[1] = max2<T>(m[1], c.y);
+              m[2] = max2<T>(m[2], c.z);
+              m[3] = max2<T>(m[3], c.w);
+            }
+          }
+        }
+        *reinterpret_cast<uint4*>(out) = make_uint4(m[0], m[1], m[2], m[3]);
       } else {
+        float v[8];
 #pragma unroll
         for (int j = 0; j < 8; ++j) v[j] = pool_start(pool);
 #pragma unroll
@@ -308,13 +341,11 @@ struct Tile {
             }
           }
         }
-        if (!IS_MAX) {
-          const float d = pool_window(pool, py, px).divisor;
+        const float d = pool_window(pool, py, px).divisor;
 #pragma unroll
-          for (int j = 0; j < 8; ++j) v[j] /= d;
-        }
+        for (int j = 0; j < 8; ++j) v[j] /= d;
+        store8(out, v);
       }
-      store8(yi + (py * YW + px) * KP + c8, v);
     }
   }
 }
@@ -337,6 +368,9 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     std::vector<Variant> v;
+    if (!tile::arch_ok()) {
+      return v;
+    }
     if (op.pool && tile::fits(op, true)) {
       v.push_back(Variant{std::string(name()), 0, 0, 1});
     }
@@ -352,7 +386,9 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
       return std::nullopt;
     }
     Claim c;
-    c.rank = claim_rank();
+    // A space-to-depth stem with its pool (ResNet's, DenseNet's): ahead of cuDNN's conv + the
+    // pool kernel, which it beat on an H200 (docs/cuda_backend.md); elsewhere timed only.
+    c.rank = op.conv.s2d && v.front().fuse != 0 ? rank::special : claim_rank();
     c.variant = v.front();
     return c;
   }
@@ -375,7 +411,8 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   }
 
  protected:
-  /// Measured tuning times it against cuDNN; the heuristic does not pick it.
+  /// Elsewhere than a pooled space-to-depth stem, below every other tactic's claim: measured
+  /// tuning times it against cuDNN.
   [[nodiscard]] int claim_rank() const override { return rank::fallback + 2; }
 
  private:
