@@ -130,10 +130,11 @@ TEST_CASE("conv+pool fusion against the CPU reference; heuristic tuning runs con
 namespace {
 /// Runs Net in precision P with every conv+pool op that tactic `v` can run forced onto variant
 /// `v` (a tuning-cache file that names it), checks that describe() shows `shows` on each forced
-/// op's line, and compares with the CPU. (Ops not forced are timed: measured tuning may pick
-/// the same tactic for them too.)
+/// op's line (and not `absent`, when given), and compares with the CPU. (Ops not forced are
+/// timed: measured tuning may pick the same tactic for them too.)
 template <class Net, DType P>
-void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, const char* shows) {
+void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, const char* shows,
+                  const char* absent = nullptr) {
   using N = std::remove_cvref_t<Net>;
   constexpr int kB = 5;
   const auto w = Weights<Net>::random(seed);
@@ -165,6 +166,9 @@ void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, 
     const std::string line = lines.substr(at + 1, lines.find('\n', at + 1) - at - 1);
     INFO(line);
     CHECK(line.find(shows) != std::string::npos);
+    if (absent != nullptr) {
+      CHECK(line.find(absent) == std::string::npos);
+    }
   }
   const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
   for (int b : {1, kB}) {
@@ -239,6 +243,29 @@ TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced t
     check_forced<MmaLayerNet, DType::f16>("tile mma layers", 53, v, "strata tiled tensor-core conv");
     check_forced<models::MnistCnn, DType::bf16>("tile mnist", 54, v, "strata tiled tensor-core conv");
   }
+}
+
+namespace {
+// DenseNet's stem: the pooled map is the first dense block's input, which stays in place as
+// channels 0..15 of the block's concat (24 channels, so a pixel is 24 slots apart).
+constexpr auto dense_stem_net = input<3, 29, 34>
+    | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}>
+    | concat(identity, batch_norm | relu | conv<8, 3, ConvOpts{.padding = 1}>)
+    | batch_norm | relu | conv<8, 1> | flatten | dense<5>;
+using DenseStemNet = std::remove_cv_t<decltype(dense_stem_net)>;
+}  // namespace
+
+TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's stem), forced") {
+  static_assert(cuda::NetStorage<DenseStemNet, DType::f16>::s2d_op() == 0);
+  const cuda::NetDesc net = cuda::NetStorage<DenseStemNet, DType::f16>::describe();
+  REQUIRE(net.ops.front().slice.has_value());
+  CHECK(net.ops.front().slice->strides.pixel == 24);
+  const cuda::Variant pooled{"tile_conv", 0, 0, 1};
+  check_forced<DenseStemNet, DType::f16>("tile dense stem", 55, pooled,
+                                         "strata tiled tensor-core conv", "copy into");
+  check_forced<DenseStemNet, DType::bf16>("tile dense stem", 56, pooled,
+                                          "strata tiled tensor-core conv", "copy into");
 }
 
 namespace {

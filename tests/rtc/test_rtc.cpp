@@ -409,3 +409,41 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   const cuda::NetDesc f32 = cuda::NetStorage<TileStemNet, DType::f32>::describe();
   CHECK_FALSE(cuda::find_tactic<DType::f32>("tile_conv")->applicable(f32.ops.front()));
 }
+
+namespace {
+// DenseNet's stem: its pooled map stays in place as channels 0..15 of the first block's concat.
+constexpr auto tile_dense_stem_net = input<3, 29, 34>
+    | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}>
+    | concat(identity, batch_norm | relu | conv<8, 3, ConvOpts{.padding = 1}>)
+    | batch_norm | relu | conv<8, 1>;
+using TileDenseStemNet = std::remove_cv_t<decltype(tile_dense_stem_net)>;
+}  // namespace
+
+TEST_CASE("the tiled tensor-core conv writes DenseNet's stem into its concat slice, pooled only") {
+  const cuda::NetDesc net = cuda::NetStorage<TileDenseStemNet, DType::f16>::describe();
+  const cuda::OpDesc& stem = net.ops.front();
+  REQUIRE(stem.slice.has_value());
+  REQUIRE(stem.pool.has_value());
+  const auto* tactic = cuda::find_tactic<DType::f16>("tile_conv");
+  REQUIRE(tactic->applicable(stem));
+  CHECK(tactic->writes_slice(stem));
+  const cuda::Libraries none{};
+  const auto v = tactic->candidates(stem, 4, 0, none);
+  REQUIRE(v.size() == 1);  // the unpooled map would reach the pool kernel, which writes no slice
+  CHECK(v.front().fuse == 1);
+  const auto claim = tactic->heuristic(stem, 4, 0, none);
+  REQUIRE(claim.has_value());
+  CHECK(claim->rank > cuda::rank::library);  // timed only, until run on a GPU this way
+  // Its stores take the concat's strides: 24 slots a pixel.
+  const std::string src = cuda::tactics::tile::source(stem, true, cuda::tactics::tile::choose(stem, true));
+  CHECK(src.find("constexpr long long YPIX = 24;") != std::string::npos);
+  const auto dir = fresh_dir("strata_rtc_test_tile_slice");
+  const rtc::Compiled c = rtc::compile(src, "tile_conv", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir);
+  CHECK(c.cubin.size() > 1000);
+  // A slice whose writer must also zero the concat's padding slots is left to prepare_step.
+  cuda::OpDesc padded = stem;
+  padded.slice->write = stem.conv.kp + 8;
+  CHECK_FALSE(cuda::tactics::tile::writes_slice(padded));
+  CHECK_FALSE(tactic->applicable(padded));
+}

@@ -118,12 +118,22 @@ struct Tile {
   return major >= 8;
 }
 
-/// Whether the kernel runs `op` (see the file comment); `pooled` with its fused pool.
+/// Whether the kernel writes `op`'s concat slice itself: 16-byte aligned, whole groups of 8
+/// slots, its own slots only (then its stores take the concat's pixel and image strides).
+[[nodiscard]] inline bool writes_slice(const OpDesc& op) {
+  return op.slice && op.slice->aligned && !op.slice->flatten && op.slice->write == op.conv.kp &&
+         op.slice->strides.channel == 1 && op.slice->strides.pixel % 8 == 0;
+}
+
+/// Whether the kernel runs `op` (see the file comment); `pooled` with its fused pool. An op whose
+/// result is a concat slice runs here only as it writes it: with its pool when it has one (the
+/// unpooled variant's map would go to the pool kernel, which writes no slice).
 [[nodiscard]] inline bool fits(const OpDesc& op, bool pooled) {
   const ConvGeom& g = op.conv;
   return op.kind == OpKind::conv && g.groups == 1 && g.packed && g.cp % 8 == 0 && g.fcg == g.cp &&
          op.in_cp == g.cp && g.kp % 8 == 0 && g.kd == g.kp && (g.kp <= 64 || g.kp % 64 == 0) &&
-         !op.has_residual && !op.slice && (!pooled || op.pool->out_cp == g.kp) &&
+         !op.has_residual && (!op.slice || writes_slice(op)) &&
+         (!op.slice || pooled == op.pool.has_value()) && (!pooled || op.pool->out_cp == g.kp) &&
          choose(op, pooled).py > 0;
 }
 [[nodiscard]] inline bool fits(const OpDesc& op) { return fits(op, false) || fits(op, op.pool.has_value()); }
@@ -150,6 +160,11 @@ struct Tile {
   constant("WS", odd_chunks(16 * ksteps(g)));
   constant("CTS", odd_chunks(g.kp));
   constant("WROW", g.kh * g.kw * g.cp);  // filter elements per output channel
+  // The output's pixel and image strides: a dense map's, or the concat's that the slice is of.
+  const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, g.kp, pooled);
+  o << "  constexpr long long YPIX = " << (op.slice ? op.slice->strides.pixel : g.kp) << ";\n"
+    << "  constexpr long long YIMG = "
+    << (op.slice ? op.slice->strides.image : std::int64_t{ps.oh} * ps.ow * g.kp) << ";\n";
   o << R"src(  constexpr int TY = (YH + TPY - 1) / TPY;
   constexpr int TX = (YW + TPX - 1) / TPX;
   constexpr int TILES = TY * TX;
@@ -290,7 +305,7 @@ struct Tile {
       load_patch(t + gridDim.x);  // in flight while this tile is pooled
     }
     // Pooling (or copying out) from ct: one thread per output pixel and 8 channels.
-    T* yi = y + static_cast<long long>(img) * (YH * YW * KP);
+    T* yi = y + img * YIMG;
     for (int i = threadIdx.x; i < TPY * TPX * (KP / 8); i += 256) {
       const int c8 = (i % (KP / 8)) * 8;
       const int p = i / (KP / 8);
@@ -301,7 +316,7 @@ struct Tile {
       if (py >= YH || px >= YW) {
         continue;
       }
-      T* out = yi + (py * YW + px) * KP + c8;
+      T* out = yi + (py * YW + px) * YPIX + c8;
       if constexpr (QH * QW == 1) {
         *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(ct + (ly * CC + lx) * CTS + c8);
       } else if constexpr (IS_MAX) {
@@ -365,6 +380,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && tile::fits(op);
   }
+  [[nodiscard]] bool writes_slice(const OpDesc& op) const override { return tile::writes_slice(op); }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     std::vector<Variant> v;
@@ -386,9 +402,10 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
       return std::nullopt;
     }
     Claim c;
-    // A space-to-depth stem with its pool (ResNet's, DenseNet's): ahead of cuDNN's conv + the
-    // pool kernel, which it beat on an H200 (docs/cuda_backend.md); elsewhere timed only.
-    c.rank = op.conv.s2d && v.front().fuse != 0 ? rank::special : claim_rank();
+    // A space-to-depth stem with its pool (ResNet's): ahead of cuDNN's conv + the pool kernel,
+    // which it beat on an H200 (docs/cuda_backend.md); elsewhere timed only — also where the
+    // stem writes a concat slice (DenseNet's), not yet run on a GPU that way.
+    c.rank = op.conv.s2d && v.front().fuse != 0 && !op.slice ? rank::special : claim_rank();
     c.variant = v.front();
     return c;
   }
