@@ -243,6 +243,12 @@ TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced t
     check_forced<MmaLayerNet, DType::f16>("tile mma layers", 53, v, "strata tiled tensor-core conv");
     check_forced<models::MnistCnn, DType::bf16>("tile mnist", 54, v, "strata tiled tensor-core conv");
   }
+  // The double-buffered variants (algo 1): the next tile's patch is copied during this GEMM.
+  for (const cuda::Variant& v : {cuda::Variant{"tile_conv", 1, 0, 1}, cuda::Variant{"tile_conv", 1, 0, 0}}) {
+    check_forced<TileNet, DType::f16>("tile db", 57, v, "patch double-buffered");
+    check_forced<TileNet, DType::bf16>("tile db", 58, v, "patch double-buffered");
+    check_forced<MmaLayerNet, DType::f16>("tile db mma layers", 59, v, "patch double-buffered");
+  }
 }
 
 namespace {
@@ -266,6 +272,8 @@ TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's
                                          "strata tiled tensor-core conv", "copy into");
   check_forced<DenseStemNet, DType::bf16>("tile dense stem", 56, pooled,
                                           "strata tiled tensor-core conv", "copy into");
+  check_forced<DenseStemNet, DType::f16>("tile dense stem db", 60, cuda::Variant{"tile_conv", 1, 0, 1},
+                                         "patch double-buffered", "copy into");
 }
 
 namespace {

@@ -53,7 +53,8 @@ struct Tile {
   int m = 0;           ///< GEMM rows (cr·cc)
   int rounds = 0;      ///< rounds of the 8 warps over the tile's units
   int tiles = 0;       ///< tiles per image
-  std::int64_t shared = 0;  ///< dynamic shared memory per block, bytes
+  std::int64_t shared = 0;  ///< dynamic shared memory per block, bytes (one patch buffer)
+  std::int64_t patch = 0;   ///< bytes of one patch buffer (a second one double-buffers)
 };
 
 /// Output channels (n-tiles of 8) a warp computes: all of them up to 64, else 64 at a time.
@@ -77,6 +78,7 @@ struct Tile {
   t.rounds = (units + warps - 1) / warps;
   t.tiles = ((ps.oh + py - 1) / py) * ((ps.ow + px - 1) / px);
   const std::int64_t xs = std::int64_t{t.ir} * t.ic + 1;  // the patch and a zero pixel
+  t.patch = xs * odd_chunks(g.cp) * 2;
   t.shared = (std::int64_t{g.kp} * odd_chunks(16 * ksteps(g)) + xs * odd_chunks(g.cp) +
               std::int64_t{t.m} * odd_chunks(g.kp)) * 2;
   return t;
@@ -118,6 +120,18 @@ struct Tile {
   return major >= 8;
 }
 
+/// The shared memory one block may opt into on the current device; 0 where no device answers.
+[[nodiscard]] inline std::int64_t device_shared_optin() {
+  int device = 0;
+  int bytes = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return bytes;
+}
+
 /// Whether the kernel writes `op`'s concat slice itself: 16-byte aligned, whole groups of 8
 /// slots, its own slots only (then its stores take the concat's pixel and image strides).
 [[nodiscard]] inline bool writes_slice(const OpDesc& op) {
@@ -138,8 +152,11 @@ struct Tile {
 }
 [[nodiscard]] inline bool fits(const OpDesc& op) { return fits(op, false) || fits(op, op.pool.has_value()); }
 
-/// The kernel's source for `op` (pooled: with its fused pool) with tile `t`.
-[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t) {
+/// The kernel's source for `op` (pooled: with its fused pool) with tile `t`; `double_buffer`: the
+/// next tile's patch is copied into a second buffer while this one's GEMM runs (otherwise into
+/// the only one, while this tile is pooled).
+[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t,
+                                        bool double_buffer = false) {
   const ConvGeom& g = op.conv;
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
@@ -160,6 +177,7 @@ struct Tile {
   constant("WS", odd_chunks(16 * ksteps(g)));
   constant("CTS", odd_chunks(g.kp));
   constant("WROW", g.kh * g.kw * g.cp);  // filter elements per output channel
+  o << "  constexpr bool DB = " << (double_buffer ? "true" : "false") << ";\n";
   // The output's pixel and image strides: a dense map's, or the concat's that the slice is of.
   const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, g.kp, pooled);
   o << "  constexpr long long YPIX = " << (op.slice ? op.slice->strides.pixel : g.kp) << ";\n"
@@ -174,10 +192,11 @@ struct Tile {
   constexpr int XCH = CP / 8;                  // 16-byte chunks of a pixel
   constexpr int WCH = KP * WS / 8;             // 16-byte chunks of the staged filter
   constexpr int ZERO = IR * IC;                // the zero pixel after the patch
+  constexpr int PATCH = (IR * IC + 1) * XS;    // elements of a patch buffer
   extern __shared__ __align__(16) unsigned char smem[];
   T* ws = reinterpret_cast<T*>(smem);  // filter rows, WS apart
-  T* xs = ws + KP * WS;                // the patch's pixels, XS apart, then a zero pixel
-  T* ct = xs + (IR * IC + 1) * XS;     // the tile's conv outputs, CTS apart
+  T* ct = ws + KP * WS;                // the tile's conv outputs, CTS apart
+  T* xs0 = ct + M * CTS;               // patch buffers: pixels XS apart, then a zero pixel
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   // The filter once per block (zero past the last tap: the last k-step's B must not be NaN),
@@ -191,12 +210,13 @@ struct Tile {
     }
     *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
   }
-  for (int i = threadIdx.x; i < XS / 8; i += 256) {
-    reinterpret_cast<uint4*>(xs + ZERO * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
+  for (int i = threadIdx.x; i < (DB ? 2 : 1) * (XS / 8); i += 256) {
+    reinterpret_cast<uint4*>(xs0 + (i / (XS / 8)) * PATCH + ZERO * XS)[i % (XS / 8)] =
+        make_uint4(0u, 0u, 0u, 0u);
   }
   const long long total = static_cast<long long>(batch) * TILES;
-  // Copies the input patch of tile `t` into xs (zero outside the image), as one cp.async group.
-  auto load_patch = [&](long long t) {
+  // Copies the input patch of tile `t` into `xs` (zero outside the image), one cp.async group.
+  auto load_patch = [&](long long t, T* xs) {
     const int img = static_cast<int>(t / TILES);
     const int tile = static_cast<int>(t % TILES);
     const int iy0 = ((tile / TX) * TPY * PSH - PPH) * SH - PH;
@@ -212,11 +232,18 @@ struct Tile {
     cp_async_commit();
   };
   if (blockIdx.x < total) {
-    load_patch(blockIdx.x);
+    load_patch(blockIdx.x, xs0);
   }
-  for (long long t = blockIdx.x; t < total; t += gridDim.x) {
+  int buf = 0;  // the patch buffer of tile t
+  for (long long t = blockIdx.x; t < total; t += gridDim.x, buf ^= (DB ? 1 : 0)) {
+    const T* xs = xs0 + buf * PATCH;
     cp_async_wait<0>();
-    __syncthreads();  // the patch is in; the previous tile's pooling no longer reads ct
+    // The patch is in; the previous tile's pooling no longer reads ct, its GEMM no longer the
+    // other buffer.
+    __syncthreads();
+    if (DB && t + gridDim.x < total) {
+      load_patch(t + gridDim.x, xs0 + (buf ^ 1) * PATCH);  // in flight during this GEMM
+    }
     for (int u = warp; u < UNITS; u += 8) {
       const int mu = u / NG;
       const int n0 = (u % NG) * NT;  // first n-tile
@@ -301,8 +328,8 @@ struct Tile {
     __syncthreads();  // ct holds the tile's conv outputs; xs is free
     const int img = static_cast<int>(t / TILES);
     const int tile = static_cast<int>(t % TILES);
-    if (t + gridDim.x < total) {
-      load_patch(t + gridDim.x);  // in flight while this tile is pooled
+    if (!DB && t + gridDim.x < total) {
+      load_patch(t + gridDim.x, xs0);  // in flight while this tile is pooled
     }
     // Pooling (or copying out) from ct: one thread per output pixel and 8 channels.
     T* yi = y + img * YIMG;
@@ -383,15 +410,23 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] bool writes_slice(const OpDesc& op) const override { return tile::writes_slice(op); }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
+    // Variants: fuse = 1 pools in the kernel; algo = 1 double-buffers the patch, where the
+    // device lets a block have the second buffer.
     std::vector<Variant> v;
     if (!tile::arch_ok()) {
       return v;
     }
-    if (op.pool && tile::fits(op, true)) {
-      v.push_back(Variant{std::string(name()), 0, 0, 1});
-    }
-    if (tile::fits(op, false)) {
-      v.push_back(Variant{std::string(name())});
+    const std::int64_t optin = tile::device_shared_optin();
+    for (const bool pooled : {true, false}) {
+      if ((pooled && !op.pool) || !tile::fits(op, pooled)) {
+        continue;
+      }
+      const int fuse = pooled ? 1 : 0;
+      v.push_back(Variant{std::string(name()), 0, 0, fuse});
+      const tile::Tile t = tile::choose(op, pooled);
+      if (t.shared + t.patch <= optin) {
+        v.push_back(Variant{std::string(name()), 1, 0, fuse});
+      }
     }
     return v;
   }
@@ -417,13 +452,19 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
                  "cuda::Engine: layer '" << op.label << "': tile_conv cannot run it"
                                          << (pooled ? " with its pool" : ""));
-    const cudaKernel_t k = this->compiled(tile::source(op, pooled, t));
+    const bool db = v.algo == 1;
+    const std::int64_t shared = t.shared + (db ? t.patch : 0);
+    STRATA_CHECK(!db || shared <= tile::device_shared_optin(),
+                 "cuda::Engine: layer '" << op.label << "': tile_conv's double-buffered variant needs "
+                                         << shared << " bytes of shared memory a block, more than "
+                                            "this GPU allows");
+    const cudaKernel_t k = this->compiled(tile::source(op, pooled, t, db));
     const generated::Launch l = generated::persistent_launch(
-        k, generated::device_sms(), 256, static_cast<std::size_t>(t.shared),
+        k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
         static_cast<long long>(batch) * t.tiles);
     std::ostringstream how;
     how << "mma.sync, tiles of " << t.py << "x" << t.px << (pooled ? " pooled" : "")
-        << " outputs, shapes compiled in; ";
+        << " outputs" << (db ? ", patch double-buffered" : "") << ", shapes compiled in; ";
     return std::make_unique<TileStep>(op, w, io, batch, l, pooled, k, how.str());
   }
 
