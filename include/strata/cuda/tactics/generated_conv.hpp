@@ -47,6 +47,10 @@ struct Staging {
           static_cast<std::int64_t>(g.kh) * g.kw * g.c * g.kp * 4};
 }
 
+/// Elements of a shared-memory row of `elems` 16-bit values, padded to an odd number of 16-byte
+/// chunks so that the 8 rows an ldmatrix reads fall in 8 different bank groups.
+[[nodiscard]] inline int odd_chunks(int elems) { return (elems / 8) % 2 == 0 ? elems + 8 : elems; }
+
 /// Whether a generated kernel is made for `op`: a 16-bit conv whose input channels are fewer
 /// than their slots (a first layer: cuDNN's implicit GEMM would multiply the zero padding), one
 /// group, no residual, not read space-to-depth, output slots in groups of 8, a dot product of at

@@ -48,7 +48,7 @@ namespace mma {
 /// Shared-memory row strides (16-bit elements): a pixel's channel slots and a filter row's
 /// k-steps of 16, each padded to an odd number of 16-byte chunks so that the 8 rows an ldmatrix
 /// reads fall in 8 different bank groups.
-[[nodiscard]] inline int odd_chunks(int elems) { return (elems / 8) % 2 == 0 ? elems + 8 : elems; }
+using generated::odd_chunks;
 [[nodiscard]] inline int ksteps(const OpDesc& op) {
   return (op.conv.kh * op.conv.kw * op.conv.cp + 15) / 16;
 }

@@ -41,9 +41,7 @@ inline constexpr int warps = 8;
 /// since sm_70 lets one block opt into.
 inline constexpr std::int64_t max_shared = 96 << 10;
 
-/// Elements of a shared-memory row of `elems` 16-bit values, padded to an odd number of 16-byte
-/// chunks (the 8 rows an ldmatrix reads fall in 8 bank groups).
-[[nodiscard]] inline int odd_chunks(int elems) { return (elems / 8) % 2 == 0 ? elems + 8 : elems; }
+using generated::odd_chunks;
 
 /// A tile: `py` × `px` outputs (pooled outputs when the pool is fused) and what they need.
 struct Tile {
@@ -221,13 +219,14 @@ struct Tile {
     const int tile = static_cast<int>(t % TILES);
     const int iy0 = ((tile / TX) * TPY * PSH - PPH) * SH - PH;
     const int ix0 = ((tile % TX) * TPX * PSW - PPW) * SW - PW;
-    const T* xi = x + static_cast<long long>(img) * (H * W * CP);
+    const T* xi = x + static_cast<long long>(img) * H * W * CP;
     for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
       const int p = i / XCH;
       const int gy = iy0 + p / IC;
       const int gx = ix0 + p % IC;
       const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
-      cp_async16(xs + p * XS + (i % XCH) * 8, in ? xi + (gy * W + gx) * CP + (i % XCH) * 8 : x, in);
+      cp_async16(xs + p * XS + (i % XCH) * 8,
+                 in ? xi + (static_cast<long long>(gy) * W + gx) * CP + (i % XCH) * 8 : x, in);
     }
     cp_async_commit();
   };
@@ -345,7 +344,9 @@ struct Tile {
       }
       T* out = yi + (py * YW + px) * YPIX + c8;
       if constexpr (QH * QW == 1) {
-        *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(ct + (ly * CC + lx) * CTS + c8);
+        // (a 1x1 window may still have a stride: output (ly, lx) is conv output (ly·PSH, lx·PSW))
+        *reinterpret_cast<uint4*>(out) =
+            *reinterpret_cast<const uint4*>(ct + (ly * PSH * CC + lx * PSW) * CTS + c8);
       } else if constexpr (IS_MAX) {
         // The max of the values as stored, in pairs (exact in 16 bits).
         unsigned m[4] = {neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>()};
