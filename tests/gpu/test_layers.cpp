@@ -233,13 +233,22 @@ using TileNet = std::remove_cv_t<decltype(tile_net)>;
 
 TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced through the tuning cache") {
   static_assert(cuda::NetStorage<TileNet, DType::f16>::s2d_op() == 0);
-  // Heuristic tuning runs the space-to-depth stem and its pool with it (f32: cuDNN).
+  // Heuristic tuning runs the space-to-depth stem and its pool with it where the batch gives
+  // the GPU tiles enough (tile::claim_tiles; f32: cuDNN), not at batch 2.
   check_all_precisions<TileNet>(kMax, kBatches, "tile_conv stem", 50);
-  const std::string runs =
-      cuda::Engine<TileNet, DType::f16>(Weights<TileNet>::random(1), {.max_batch = 2}).describe(2);
+  const auto w = Weights<TileNet>::random(1);
+  const cuda::NetDesc net = cuda::NetStorage<TileNet, DType::f16>::describe();
+  const long long tiles = cuda::tactics::tile::choose(net.ops.front(), true).tiles;
+  const int big = static_cast<int>((cuda::tactics::tile::claim_tiles + tiles - 1) / tiles);
+  const std::string runs = cuda::Engine<TileNet, DType::f16>(w, {.max_batch = big}).describe(big);
   INFO(runs);
   CHECK(runs.find("conv0+bn1+relu2+max_pool3: strata tiled tensor-core conv 4x4 12->20 + max_pool 3x3 "
                   "(mma.sync, tiles of ") != std::string::npos);
+  const std::string small = cuda::Engine<TileNet, DType::f16>(w, {.max_batch = 2}).describe(2);
+  INFO(small);
+  const std::size_t at = small.find("conv0+bn1+relu2+max_pool3: ");
+  REQUIRE(at != std::string::npos);
+  CHECK(small.substr(at, small.find('\n', at) - at).find("tiled") == std::string::npos);
   const cuda::Variant pooled{"tile_conv", 0, 0, 1};
   const cuda::Variant plain{"tile_conv"};
   for (const cuda::Variant& v : {pooled, plain}) {

@@ -379,6 +379,10 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     const auto other = tactic->heuristic(net.ops[1], 256, 0, none);
     REQUIRE(other.has_value());
     CHECK(other->rank > cuda::rank::fallback);
+    // At batch 1 (56 tiles for the whole GPU) cuDNN keeps the stem.
+    const auto one = tactic->heuristic(stem, 1, 0, none);
+    REQUIRE(one.has_value());
+    CHECK(one->rank > cuda::rank::library);
   }
   int compiled = 0;
   for (const cuda::OpDesc& op : net.ops) {

@@ -105,6 +105,9 @@ struct Tile {
   return best;
 }
 
+/// Tiles of a batch from which the heuristic runs a pooled stem here (about 8 an SM on an H100).
+inline constexpr long long claim_tiles = 1024;
+
 /// Whether the current device has what the kernel uses (sm_80 on: mma.sync m16n8k16 in bf16,
 /// max.f16x2, cp.async); true where no device answers (an engine cannot be built there anyway).
 [[nodiscard]] inline bool arch_ok() {
@@ -438,10 +441,13 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
       return std::nullopt;
     }
     Claim c;
-    // A space-to-depth stem with its pool (ResNet's): ahead of cuDNN's conv + the pool kernel,
-    // which it beat on an H200 (docs/cuda_backend.md); elsewhere timed only — also where the
-    // stem writes a concat slice (DenseNet's), not yet run on a GPU that way.
-    c.rank = op.conv.s2d && v.front().fuse != 0 && !op.slice ? rank::special : claim_rank();
+    // A space-to-depth stem with its pool (ResNet's) at a batch with tiles for every SM many
+    // times over: ahead of cuDNN's conv + the pool kernel, which it beat on an H200 at batch
+    // 256 (docs/cuda_backend.md); elsewhere timed only — at batch 1 (56 tiles) it was never
+    // timed, nor where the stem writes a concat slice (DenseNet's).
+    const bool claim = op.conv.s2d && v.front().fuse != 0 && !op.slice &&
+                       static_cast<long long>(batch) * tile::choose(op, true).tiles >= tile::claim_tiles;
+    c.rank = claim ? rank::special : claim_rank();
     c.variant = v.front();
     return c;
   }
