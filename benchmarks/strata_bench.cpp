@@ -536,11 +536,12 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
         std::cout << "  " << std::left << std::setw(36) << t.op << " " << std::setw(34) << t.variant
                   << std::right;
         if (t.us >= 0) {
-          std::cout << std::fixed << std::setprecision(1) << std::setw(10) << t.us << "\n";
+          std::cout << std::fixed << std::setprecision(1) << std::setw(10) << t.us;
         } else {
-          std::cout << std::setw(10) << "-" << "\n";
+          std::cout << std::setw(10) << "-";
         }
-        tj.push_back({{"op", t.op}, {"variant", t.variant}, {"us", t.us}});
+        std::cout << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
+        tj.push_back({{"op", t.op}, {"variant", t.variant}, {"us", t.us}, {"note", t.note}});
       }
       j["tuning_trials"] = tj;
     }

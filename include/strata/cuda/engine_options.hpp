@@ -130,6 +130,10 @@ struct TuningTrial {
   std::string op;
   std::string variant;
   double us = -1.0;
+  /// How `us` was counted where not as the step alone: for the one op reading the network's
+  /// input, when some candidate converts the input itself, "with the input step" (the others'
+  /// time plus the input step's) or "reads the input itself".
+  std::string note;
 };
 
 /// What construction did, for tests and reports.

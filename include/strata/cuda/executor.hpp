@@ -247,6 +247,13 @@ class Executor {
     return io;
   }
 
+  /// The input step of `net` at `batch` on I/O slot 0 (measured tuning times it: see
+  /// choose_variants).
+  [[nodiscard]] std::unique_ptr<Step> input_step_at(const NetDesc& net, int batch) const {
+    const IoSlot& s = slots_.front();
+    return input_step<P>(net, {s.in.get(), format_, affine_.as<float>()}, arena_.get(), batch);
+  }
+
   [[nodiscard]] Libraries libraries() const { return {cudnn_.get(), lt_.get(), tf32_}; }
   [[nodiscard]] cudaStream_t stream() const { return stream_.get(); }
   [[nodiscard]] const DeviceBuffer& workspace() const { return workspace_; }
