@@ -597,6 +597,25 @@ strata::cuda::PinnedBuffer stream_images(std::size_t per_batch) {
   return in;
 }
 
+/// Images/s of `count` batches of `batch` images handed to `enqueue(k)` back to back, then
+/// `sync()`: median, min and max of --repeats runs.
+template <class Enqueue, class Sync>
+std::array<double, 3> stream_rates(const Args& a, int count, int batch, Enqueue&& enqueue,
+                                   Sync&& sync) {
+  std::vector<double> rates;
+  for (int r = 0; r < a.repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int k = 0; k < count; ++k) {
+      (void)enqueue(k);
+    }
+    sync();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(count * batch / s);
+  }
+  std::sort(rates.begin(), rates.end());
+  return {rates[rates.size() / 2], rates.front(), rates.back()};
+}
+
 /// A streaming case (R2-stream): batches of 8-bit HWC images from page-locked host memory to
 /// host results through Engine::enqueue (ImageNet normalization on the GPU), as many batches
 /// as fill about --target-ms × 4 per repeat, images/s host to host; next to the same engine's
@@ -638,18 +657,9 @@ int run_stream(const Args& a, const CaseInfo& c, int batch) {
   }
   engine.synchronize();
   const int count = std::max(8, static_cast<int>(std::ceil(4 * a.target_ms * 1000.0 / t.median_us)));
-  std::vector<double> rates;
-  for (int r = 0; r < a.repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int k = 0; k < count; ++k) {
-      (void)enqueue(k);
-    }
-    engine.synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    rates.push_back(count * batch / s);
-  }
-  std::sort(rates.begin(), rates.end());
-  const double stream_rate = rates[rates.size() / 2];
+  const std::array<double, 3> rates =
+      stream_rates(a, count, batch, enqueue, [&] { engine.synchronize(); });
+  const double stream_rate = rates[0];
   const double gpu_rate = batch * 1e6 / t.median_us;
 
   // The streamed output of batch 0 against infer() on the same bytes.
@@ -667,8 +677,8 @@ int run_stream(const Args& a, const CaseInfo& c, int batch) {
                      "u8 HWC, pinned host to pinned host, enqueue with 2 I/O slots");
   j.update({{"batches_per_repeat", count},
             {"stream_images_per_s", stream_rate},
-            {"stream_images_per_s_min", rates.front()},
-            {"stream_images_per_s_max", rates.back()},
+            {"stream_images_per_s_min", rates[1]},
+            {"stream_images_per_s_max", rates[2]},
             {"gpu_only_images_per_s", gpu_rate},
             {"stream_vs_gpu_only", stream_rate / gpu_rate},
             {"stream_vs_infer_rel_error", err},
@@ -712,18 +722,7 @@ int run_stream_pool(const Args& a, const CaseInfo& c, int batch) {
       (void)enqueue(k);
     }
     pool.synchronize();
-    std::vector<double> rates;
-    for (int r = 0; r < a.repeats; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int k = 0; k < count; ++k) {
-        (void)enqueue(k);
-      }
-      pool.synchronize();
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      rates.push_back(count * batch / s);
-    }
-    std::sort(rates.begin(), rates.end());
-    return std::array<double, 3>{rates[rates.size() / 2], rates.front(), rates.back()};
+    return stream_rates(a, count, batch, enqueue, [&] { pool.synchronize(); });
   };
 
   // One GPU first: it also sizes the run (about 4 × --target-ms per repeat on one GPU).

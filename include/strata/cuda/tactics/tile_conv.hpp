@@ -350,29 +350,11 @@ inline constexpr long long claim_tiles = 1024;
         // (a 1x1 window may still have a stride: output (ly, lx) is conv output (ly·PSH, lx·PSW))
         *reinterpret_cast<uint4*>(out) =
             *reinterpret_cast<const uint4*>(ct + (ly * PSH * CC + lx * PSW) * CTS + c8);
-      } else if constexpr (IS_MAX) {
-        // The max of the values as stored, in pairs (exact in 16 bits).
-        unsigned m[4] = {neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>()};
-#pragma unroll
-        for (int qy = 0; qy < QH; ++qy) {
-#pragma unroll
-          for (int qx = 0; qx < QW; ++qx) {
-            const int cy = py * PSH - PPH + qy;
-            const int cx = px * PSW - PPW + qx;
-            if (cy >= 0 && cy < OH && cx >= 0 && cx < OW) {
-              const uint4 c = *reinterpret_cast<const uint4*>(ct + ((ly * PSH + qy) * CC + lx * PSW + qx) * CTS + c8);
-              m[0] = max2<T>(m[0], c.x);
-              m[1] = max2<T>(m[1], c.y);
-              m[2] = max2<T>(m[2], c.z);
-              m[3] = max2<T>(m[3], c.w);
-            }
-          }
-        }
-        *reinterpret_cast<uint4*>(out) = make_uint4(m[0], m[1], m[2], m[3]);
       } else {
-        float v[8];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) v[j] = pool_start(pool);
+        // Over each window position inside the conv's map, as the op stored it in ct: the max of
+        // the values in pairs (exact in 16 bits), or their sum in f32.
+        unsigned m[4] = {neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>()};
+        float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
         for (int qy = 0; qy < QH; ++qy) {
 #pragma unroll
@@ -380,17 +362,30 @@ inline constexpr long long claim_tiles = 1024;
             const int cy = py * PSH - PPH + qy;
             const int cx = px * PSW - PPW + qx;
             if (cy >= 0 && cy < OH && cx >= 0 && cx < OW) {
-              float c[8];
-              load8(ct + ((ly * PSH + qy) * CC + lx * PSW + qx) * CTS + c8, c);
+              const T* at = ct + ((ly * PSH + qy) * CC + lx * PSW + qx) * CTS + c8;
+              if constexpr (IS_MAX) {
+                const uint4 c = *reinterpret_cast<const uint4*>(at);
+                m[0] = max2<T>(m[0], c.x);
+                m[1] = max2<T>(m[1], c.y);
+                m[2] = max2<T>(m[2], c.z);
+                m[3] = max2<T>(m[3], c.w);
+              } else {
+                float c[8];
+                load8(at, c);
 #pragma unroll
-              for (int j = 0; j < 8; ++j) v[j] = pool_add(pool, v[j], c[j]);
+                for (int j = 0; j < 8; ++j) v[j] += c[j];
+              }
             }
           }
         }
-        const float d = pool_window(pool, py, px).divisor;
+        if constexpr (IS_MAX) {
+          *reinterpret_cast<uint4*>(out) = make_uint4(m[0], m[1], m[2], m[3]);
+        } else {
+          const float d = pool_window(pool, py, px).divisor;
 #pragma unroll
-        for (int j = 0; j < 8; ++j) v[j] /= d;
-        store8(out, v);
+          for (int j = 0; j < 8; ++j) v[j] /= d;
+          store8(out, v);
+        }
       }
     }
   }
