@@ -412,6 +412,23 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     }
   }
   CHECK(compiled == 5);
+  // The stem reading the caller's input itself (f32 NCHW, and 8-bit HWC): offered for the
+  // space-to-depth stem only.
+  if (cuda::tactics::tile::arch_ok()) {
+    const auto stem_v = tactic->candidates(stem, 256, 0, none);
+    CHECK(std::count(stem_v.begin(), stem_v.end(), cuda::Variant{"tile_conv", 2, 0, 1}) == 1);
+    const auto other_v = tactic->candidates(net.ops[1], 256, 0, none);
+    CHECK(std::none_of(other_v.begin(), other_v.end(), [](const cuda::Variant& x) { return x.algo == 2; }));
+  }
+  for (const cuda::InputFormat f : {cuda::InputFormat::f32, cuda::InputFormat::u8_hwc}) {
+    const bool hwc = f == cuda::InputFormat::u8_hwc;
+    const std::string raw = cuda::tactics::tile::source(
+        stem, true, cuda::tactics::tile::choose(stem, true), false, {true, f, hwc, net.in_shape});
+    CHECK(raw.find("constexpr bool RAW = true;") != std::string::npos);
+    CHECK(raw.find(hwc ? "RPIX = 3, RCH = 1" : "RPIX = 1, RCH = 50176") != std::string::npos);
+    const rtc::Compiled cr = rtc::compile(raw, "tile_conv", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir);
+    CHECK(cr.cubin.size() > 1000);
+  }
   // The double-buffered variant's source (a second patch buffer) for the stem.
   const cuda::tactics::tile::Tile st = cuda::tactics::tile::choose(stem, true);
   CHECK(st.patch > 0);

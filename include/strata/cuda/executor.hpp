@@ -62,7 +62,7 @@ class Executor {
   Executor(const NetDesc& net, int max_batch, bool tf32 = false, const InputOptions& input = {},
            int io_slots = 1)
       : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), format_(input.format),
-        input_id_(net.input_id), input_s2d_(net.s2d_op >= 0),
+        input_id_(net.input_id), in_shape_(net.in_shape),
         input_hwc_(input_is_hwc(input.format, net.in_layout)) {
     int count = 0;
     STRATA_CUDA_CHECK(cudaGetDeviceCount(&count));
@@ -238,11 +238,14 @@ class Executor {
     io.pooled = op.pool ? a + op.pool->out_offset * batch + slice : nullptr;
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     io.staging = a + staging_offset_ * batch;
-    if (op.in_id == input_id_ && !input_s2d_) {  // the caller's input, as it was given
+    // The caller's input, as it was given (also for a conv that reads it space-to-depth: a
+    // tactic that converts it itself does that rearrangement too, or reads io.x as stored).
+    if (op.in_id == input_id_) {
       io.net_input = slots_[static_cast<std::size_t>(slot)].in.get();
       io.net_input_format = format_;
       io.net_input_hwc = input_hwc_;
       io.net_input_affine = affine_.as<float>();
+      io.net_input_shape = in_shape_;
     }
     return io;
   }
@@ -353,7 +356,7 @@ class Executor {
   bool tf32_ = false;
   InputFormat format_ = InputFormat::f32;
   int input_id_ = -1;       ///< NetDesc::input_id
-  bool input_s2d_ = false;  ///< the input is read space-to-depth (its step stays)
+  Shape in_shape_{};        ///< the network's input as declared
   bool input_hwc_ = false;  ///< the caller's input is HWC per image
   int next_slot_ = 0;  ///< the I/O slot the next enqueue() uses
   bool enqueued_ = false;  ///< enqueue() was used since the last finish_enqueued()

@@ -54,6 +54,7 @@ struct OpIo {
   InputFormat net_input_format = InputFormat::f32;
   bool net_input_hwc = false;
   const float* net_input_affine = nullptr;
+  Shape net_input_shape{};  ///< as declared (NetDesc::in_shape), when net_input is set
 };
 
 /// Which variant of which tactic runs an op: the tactic's name and up to three integers of its

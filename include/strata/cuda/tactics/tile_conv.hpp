@@ -156,14 +156,24 @@ inline constexpr long long claim_tiles = 1024;
 /// The kernel's source for `op` (pooled: with its fused pool) with tile `t`; `double_buffer`: the
 /// next tile's patch is copied into a second buffer while this one's GEMM runs (otherwise into
 /// the only one, while this tile is pooled).
+/// `raw` (a space-to-depth conv only): the patch is read from the caller's input itself — its
+/// element type and layout, normalized — rearranged space-to-depth as the input step would.
+struct RawInput {
+  bool used = false;
+  InputFormat format = InputFormat::f32;
+  bool hwc = false;  ///< the caller's input is height × width × channels per image
+  Shape shape{};     ///< as declared
+};
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t,
-                                        bool double_buffer = false) {
+                                        bool double_buffer = false, RawInput raw = {}) {
   const ConvGeom& g = op.conv;
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
-  generated::open_kernel(o, op, pooled, "tile_conv", "int batch", 2);  // 128 registers a thread
+  generated::open_kernel(o, op, pooled, "tile_conv",
+                         "int batch, const void* __restrict__ raw, const float* __restrict__ affine",
+                         2);  // 128 registers a thread
   constant("TPY", t.py);
   constant("TPX", t.px);
   constant("CR", t.cr);
@@ -179,6 +189,22 @@ inline constexpr long long claim_tiles = 1024;
   constant("CTS", odd_chunks(g.kp));
   constant("WROW", g.kh * g.kw * g.cp);  // filter elements per output channel
   o << "  constexpr bool DB = " << (double_buffer ? "true" : "false") << ";\n";
+  // The caller's input, when the patch is read from it: C × H × W as declared, its strides, and
+  // the conv's own padding (the space-to-depth blocks start at -padding).
+  const Shape rs = raw.shape;
+  const long long rpix = raw.hwc ? rs.c : 1;
+  const long long rch = raw.hwc ? 1 : static_cast<long long>(rs.h) * rs.w;
+  o << "  constexpr bool RAW = " << (raw.used ? "true" : "false") << ";\n"
+    << "  using Src = "
+    << (raw.format == InputFormat::f16 ? "f16" : raw.format == InputFormat::u8_hwc ? "unsigned char" : "float")
+    << ";\n";
+  constant("RC", rs.c);
+  constant("RH", rs.h);
+  constant("RW", rs.w);
+  constant("RPH", op.layer.padding.h);
+  constant("RPW", op.layer.padding.w);
+  o << "  constexpr long long RPIX = " << rpix << ", RCH = " << rch
+    << ", RIMG = " << static_cast<long long>(rs.c) * rs.h * rs.w << ";\n";
   // The output's pixel and image strides: a dense map's, or the concat's that the slice is of.
   const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, g.kp, pooled);
   o << "  constexpr long long YPIX = " << (op.slice ? op.slice->strides.pixel : g.kp) << ";\n"
@@ -222,16 +248,40 @@ inline constexpr long long claim_tiles = 1024;
     const int tile = static_cast<int>(t % TILES);
     const int iy0 = ((tile / TX) * TPY * PSH - PPH) * SH - PH;
     const int ix0 = ((tile % TX) * TPX * PSW - PPW) * SW - PW;
-    const T* xi = x + static_cast<long long>(img) * H * W * CP;
-    for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
-      const int p = i / XCH;
-      const int gy = iy0 + p / IC;
-      const int gx = ix0 + p % IC;
-      const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
-      cp_async16(xs + p * XS + (i % XCH) * 8,
-                 in ? xi + (static_cast<long long>(gy) * W + gx) * CP + (i % XCH) * 8 : x, in);
+    if constexpr (RAW) {
+      // Space-to-depth from the caller's input: slot ch of block (gy, gx) is channel ch/4 at
+      // row 2·gy + (ch/2)%2 - RPH, column 2·gx + ch%2 - RPW (0 outside), normalized.
+      const Src* ri = static_cast<const Src*>(raw) + img * RIMG;
+      for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
+        const int p = i / XCH;
+        const int gy = iy0 + p / IC;
+        const int gx = ix0 + p % IC;
+        const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
+        float v[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const int ch = (i % XCH) * 8 + j;
+          const int ci = ch / 4;
+          const int yy = 2 * gy + (ch / 2) % 2 - RPH;
+          const int xx = 2 * gx + ch % 2 - RPW;
+          v[j] = in && ci < RC && yy >= 0 && yy < RH && xx >= 0 && xx < RW
+                     ? normalize(load(ri + (yy * RW + xx) * RPIX + ci * RCH), affine, ci)
+                     : 0.0f;
+        }
+        store8(xs + p * XS + (i % XCH) * 8, v);
+      }
+    } else {
+      const T* xi = x + static_cast<long long>(img) * H * W * CP;
+      for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
+        const int p = i / XCH;
+        const int gy = iy0 + p / IC;
+        const int gx = ix0 + p % IC;
+        const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
+        cp_async16(xs + p * XS + (i % XCH) * 8,
+                   in ? xi + (static_cast<long long>(gy) * W + gx) * CP + (i % XCH) * 8 : x, in);
+      }
+      cp_async_commit();
     }
-    cp_async_commit();
   };
   if (blockIdx.x < total) {
     load_patch(blockIdx.x, xs0);
@@ -410,7 +460,8 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     // Variants: fuse = 1 pools in the kernel; algo = 1 double-buffers the patch, where the
-    // device lets a block have the second buffer.
+    // device lets a block have the second buffer; algo = 2 (a first conv read space-to-depth)
+    // stages the patch from the caller's input itself, so the network needs no input step.
     std::vector<Variant> v;
     if (!tile::arch_ok()) {
       return v;
@@ -425,6 +476,9 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
       const tile::Tile t = tile::choose(op, pooled);
       if (t.shared + t.patch <= optin) {
         v.push_back(Variant{std::string(name()), 1, 0, fuse});
+      }
+      if (op.conv.s2d) {  // reads the caller's input, space-to-depth as it stages the patch
+        v.push_back(Variant{std::string(name()), 2, 0, fuse});
       }
     }
     return v;
@@ -455,19 +509,26 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': tile_conv cannot run it"
                                          << (pooled ? " with its pool" : ""));
     const bool db = v.algo == 1;
+    const tile::RawInput raw{v.algo == 2, io.net_input_format, io.net_input_hwc, io.net_input_shape};
+    STRATA_CHECK(!raw.used || (op.conv.s2d && io.net_input != nullptr),
+                 "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
+                                            "only in a first conv read space-to-depth");
     const std::int64_t shared = t.shared + (db ? t.patch : 0);
     STRATA_CHECK(!db || shared <= tile::device_shared_optin(),
                  "cuda::Engine: layer '" << op.label << "': tile_conv's double-buffered variant needs "
                                          << shared << " bytes of shared memory a block, more than "
                                             "this GPU allows");
-    const cudaKernel_t k = this->compiled(tile::source(op, pooled, t, db));
+    const cudaKernel_t k = this->compiled(tile::source(op, pooled, t, db, raw));
     const generated::Launch l = generated::persistent_launch(
         k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
         static_cast<long long>(batch) * t.tiles);
     std::ostringstream how;
     how << "mma.sync, tiles of " << t.py << "x" << t.px << (pooled ? " pooled" : "")
-        << " outputs" << (db ? ", patch double-buffered" : "") << ", shapes compiled in; ";
-    return std::make_unique<TileStep>(op, w, io, batch, l, pooled, k, how.str());
+        << " outputs" << (db ? ", patch double-buffered" : "") << ", shapes compiled in; "
+        << (raw.used ? "reads the caller's input; " : "");
+    return std::make_unique<TileStep>(op, w, io, batch, l, pooled, k, how.str(),
+                                      raw.used ? io.net_input : nullptr,
+                                      raw.used ? io.net_input_affine : nullptr);
   }
 
  protected:
@@ -479,14 +540,20 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   class TileStep final : public generated::KernelStep<T> {
    public:
     TileStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch,
-             generated::Launch launch, bool pooled, cudaKernel_t k, const std::string& how)
+             generated::Launch launch, bool pooled, cudaKernel_t k, const std::string& how,
+             const void* raw, const float* affine)
         : generated::KernelStep<T>(op, w, io, launch, pooled, k, "tiled tensor-core conv",
                                    how.c_str()),
-          batch_(batch) {}
-    void launch(cudaStream_t s, void*, std::size_t) override { this->run(s, batch_); }
+          batch_(batch), raw_(raw), affine_(affine) {}
+    void launch(cudaStream_t s, void*, std::size_t) override {
+      this->run(s, batch_, raw_, affine_);
+    }
+    [[nodiscard]] bool reads_network_input() const override { return raw_ != nullptr; }
 
    private:
     int batch_ = 1;
+    const void* raw_ = nullptr;       ///< the caller's input, when this step reads it
+    const float* affine_ = nullptr;   ///< its normalization, or null
   };
 };
 
