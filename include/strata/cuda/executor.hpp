@@ -250,10 +250,10 @@ class Executor {
     return io;
   }
 
-  /// The input step of `net` at `batch` on I/O slot 0 (measured tuning times it: see
-  /// choose_variants).
-  [[nodiscard]] std::unique_ptr<Step> input_step_at(const NetDesc& net, int batch) const {
-    const IoSlot& s = slots_.front();
+  /// The input step of `net` at `batch` from I/O slot `slot`'s input (the plans' first step;
+  /// measured tuning also times it: see choose_variants).
+  [[nodiscard]] std::unique_ptr<Step> input_step_at(const NetDesc& net, int batch, int slot = 0) const {
+    const IoSlot& s = slots_[static_cast<std::size_t>(slot)];
     return input_step<P>(net, {s.in.get(), format_, affine_.as<float>()}, arena_.get(), batch);
   }
 
@@ -331,10 +331,7 @@ class Executor {
                                      : "its activation applied by " + op.act_applied_by + " as it reads"});
     }
     if (input_read_converted) {
-      plan.steps.insert(plan.steps.begin(),
-                        PlannedStep{"input", input_step<P>(m.net,
-                                                           {s.in.get(), format_, affine_.as<float>()},
-                                                           arena_.get(), batch)});
+      plan.steps.insert(plan.steps.begin(), PlannedStep{"input", input_step_at(m.net, batch, slot)});
     }
     if (m.net.needs_output_step) {
       plan.steps.push_back(

@@ -822,9 +822,28 @@ __global__ void conv_pool8_direct_kernel(const T* __restrict__ x, const T* __res
   }
 }
 
-/// One thread per output block (image, Y, X), scp/8 16-byte stores. The source (element type S:
-/// f32, f16 or u8; strides `ss`) is normalized by `affine` (may be null); positions outside the
-/// image are 0, as the convolution's zero padding of the normalized input.
+/// The 8 slots from `ch0` of space-to-depth block (by, bx) of one image `s` (c × h × w, element
+/// type S, strides `ss`): slot ch is channel ch/4 at row 2·by + (ch/2)%2 - pad_h, column
+/// 2·bx + ch%2 - pad_w, normalized by `affine` (may be null); 0 outside the image (the
+/// convolution's zero padding of the normalized input) and past 4·c.
+template <class S>
+__device__ __forceinline__ void space_to_depth8(const S* s, Strides ss, int c, int h, int w,
+                                                int pad_h, int pad_w, int by, int bx, int ch0,
+                                                const float* affine, float (&v)[8]) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int ch = ch0 + j;
+    const int ci = ch / 4;
+    const int y = 2 * by + (ch / 2) % 2 - pad_h;
+    const int x = 2 * bx + ch % 2 - pad_w;
+    v[j] = ci < c && y >= 0 && y < h && x >= 0 && x < w
+               ? normalize(load(s + (static_cast<long long>(y) * w + x) * ss.pixel + ci * ss.channel),
+                           affine, ci)
+               : 0.0f;
+  }
+}
+
+/// One thread per output block (image, Y, X), scp/8 16-byte stores (space_to_depth8).
 template <class S, class T, class I>
 __global__ void space_to_depth_kernel(const S* __restrict__ src, Strides ss, T* __restrict__ dst,
                                       int n, int c, int h, int w, int sh, int sw, int scp,
@@ -839,17 +858,7 @@ __global__ void space_to_depth_kernel(const S* __restrict__ src, Strides ss, T* 
     T* d = dst + i * scp;
     for (int g = 0; g < scp; g += 8) {
       float v[8];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const int ch = g + j;
-        const int ci = ch / 4;
-        const int y = 2 * by + (ch / 2) % 2 - pad_h;
-        const int x = 2 * bx + ch % 2 - pad_w;
-        v[j] = ci < c && y >= 0 && y < h && x >= 0 && x < w
-                   ? normalize(load(s + (static_cast<I>(y) * w + x) * ss.pixel + ci * ss.channel),
-                               affine, ci)
-                   : 0.0f;
-      }
+      space_to_depth8(s, ss, c, h, w, pad_h, pad_w, by, bx, g, affine, v);
       store8(d + g, v);
     }
   }

@@ -164,7 +164,6 @@ template <DType P, class Exec>
   for (const OpDesc& op : net.ops) {
     input_reads += (op.in_id == net.input_id ? 1 : 0) + (op.z_id == net.input_id ? 1 : 0);
   }
-  std::optional<float> input_ms;  // the input step at max_batch, timed on first need
   for (const OpDesc& op : net.ops) {
     const LayerScope scope(op.label);
     const std::string key = tuning_key(op, mb, P, weights.gpu(), lib.tf32);
@@ -202,10 +201,8 @@ template <DType P, class Exec>
     std::vector<Timed> timed;
     for (const auto& [t, v] : candidates) {
       std::unique_ptr<Step> step;
-      TuningTrial& tried = stats.tuning_trials.emplace_back();
-      tried.op = op.label;
-      tried.variant = to_string(v);
-      const std::size_t trial = stats.tuning_trials.size() - 1;
+      const std::size_t trial = stats.tuning_trials.size();
+      stats.tuning_trials.push_back(TuningTrial{op.label, to_string(v), -1.0, {}});
       try {
         step = prepare_step(*t, op, v, mb, weights.op(op.index), exec.io(op, mb), lib);
       } catch (const Error&) {
@@ -221,11 +218,10 @@ template <DType P, class Exec>
     const bool some_read_input =
         std::any_of(timed.begin(), timed.end(), [](const Timed& x) { return x.reads_input; });
     if (input_reads == 1 && op.in_id == net.input_id && some_read_input) {
-      if (!input_ms) {
-        input_ms = time_step(*exec.input_step_at(net, mb), exec.stream(), find_ws).value_or(0.0f);
-      }
+      const float input_ms =
+          time_step(*exec.input_step_at(net, mb), exec.stream(), find_ws).value_or(0.0f);
       for (Timed& x : timed) {
-        x.ms += x.reads_input ? 0.0f : *input_ms;
+        x.ms += x.reads_input ? 0.0f : input_ms;
         stats.tuning_trials[x.trial].note = x.reads_input ? "reads the input itself"
                                                           : "with the input step";
       }

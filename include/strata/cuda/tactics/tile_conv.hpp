@@ -108,29 +108,27 @@ struct Tile {
 /// Tiles of a batch from which the heuristic runs a pooled stem here (about 8 an SM on an H100).
 inline constexpr long long claim_tiles = 1024;
 
+/// Attribute `a` of the current device; nothing where no device answers (on a machine without
+/// a GPU the host-side choices are still made, and tested).
+[[nodiscard]] inline std::optional<int> device_attribute(cudaDeviceAttr a) {
+  int device = 0;
+  int v = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&v, a, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return std::nullopt;
+  }
+  return v;
+}
+
 /// Whether the current device has what the kernel uses (sm_80 on: mma.sync m16n8k16 in bf16,
 /// max.f16x2, cp.async); true where no device answers (an engine cannot be built there anyway).
 [[nodiscard]] inline bool arch_ok() {
-  int device = 0;
-  int major = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return true;
-  }
-  return major >= 8;
+  return device_attribute(cudaDevAttrComputeCapabilityMajor).value_or(8) >= 8;
 }
 
 /// The shared memory one block may opt into on the current device; 0 where no device answers.
 [[nodiscard]] inline std::int64_t device_shared_optin() {
-  int device = 0;
-  int bytes = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  return bytes;
+  return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(0);
 }
 
 /// Whether the kernel writes `op`'s concat slice itself: 16-byte aligned, whole groups of 8
@@ -249,24 +247,17 @@ struct RawInput {
     const int iy0 = ((tile / TX) * TPY * PSH - PPH) * SH - PH;
     const int ix0 = ((tile % TX) * TPX * PSW - PPW) * SW - PW;
     if constexpr (RAW) {
-      // Space-to-depth from the caller's input: slot ch of block (gy, gx) is channel ch/4 at
-      // row 2·gy + (ch/2)%2 - RPH, column 2·gx + ch%2 - RPW (0 outside), normalized.
+      // Space-to-depth from the caller's input, as the input step's kernel does it (a block
+      // outside the stored map is 0).
       const Src* ri = static_cast<const Src*>(raw) + img * RIMG;
       for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
         const int p = i / XCH;
         const int gy = iy0 + p / IC;
         const int gx = ix0 + p % IC;
-        const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
-        float v[8];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const int ch = (i % XCH) * 8 + j;
-          const int ci = ch / 4;
-          const int yy = 2 * gy + (ch / 2) % 2 - RPH;
-          const int xx = 2 * gx + ch % 2 - RPW;
-          v[j] = in && ci < RC && yy >= 0 && yy < RH && xx >= 0 && xx < RW
-                     ? normalize(load(ri + (yy * RW + xx) * RPIX + ci * RCH), affine, ci)
-                     : 0.0f;
+        float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        if (gy >= 0 && gy < H && gx >= 0 && gx < W) {
+          space_to_depth8(ri, Strides{RIMG, RPIX, RCH}, RC, RH, RW, RPH, RPW, gy, gx,
+                          (i % XCH) * 8, affine, v);
         }
         store8(xs + p * XS + (i % XCH) * 8, v);
       }
