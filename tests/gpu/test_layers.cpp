@@ -242,7 +242,8 @@ TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced t
   const int big = static_cast<int>((cuda::tactics::tile::claim_tiles + tiles - 1) / tiles);
   const std::string runs = cuda::Engine<TileNet, DType::f16>(w, {.max_batch = big}).describe(big);
   INFO(runs);
-  CHECK(runs.find("conv0+bn1+relu2+max_pool3: strata tiled tensor-core conv 4x4 12->20 + max_pool 3x3 "
+  CHECK(runs.find("conv0+bn1+relu2+max_pool3: strata tiled tensor-core conv 7x7/2 3->20 (space-to-depth: "
+                  "4x4 12->20) + max_pool 3x3 "
                   "(mma.sync, tiles of ") != std::string::npos);
   const std::string small = cuda::Engine<TileNet, DType::f16>(w, {.max_batch = 2}).describe(2);
   INFO(small);

@@ -410,7 +410,15 @@ class KernelStep : public Step {
       : w_(w), io_(io), launch_(launch), pooled_(pooled), kernel_(k) {
     const ConvGeom& g = op.conv;
     std::ostringstream d;
-    d << "strata " << what << " " << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
+    // (a conv read space-to-depth as declared, then as it runs)
+    d << "strata " << what << " ";
+    if (g.s2d) {
+      d << op.layer.kernel.h << "x" << op.layer.kernel.w << "/" << op.layer.stride.h << " "
+        << g.c / 4 << "->" << g.k << " (space-to-depth: " << g.kh << "x" << g.kw << " " << g.c
+        << "->" << g.k << ")";
+    } else {
+      d << g.kh << "x" << g.kw << " " << g.c << "->" << g.k;
+    }
     if (pooled_) {
       d << " + " << (op.pool->kind == OpKind::max_pool ? "max" : "avg") << "_pool "
         << op.pool->layer.kernel.h << "x" << op.pool->layer.kernel.w;
