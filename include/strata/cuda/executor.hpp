@@ -309,26 +309,32 @@ class Executor {
       const LayerScope scope(op.label);
       const OpWeights& w = m.weights.op(op.index);
       std::unique_ptr<Step> step;
+      std::string note;  // why the chosen variant does not run, where it does not
       if (const Tactic<P>* t = find_tactic<P>(m.variants[i].tactic); t != nullptr) {
         try {
           step = prepare_step(*t, op, m.variants[i], batch, w, io(op, batch, slot), lib);
-        } catch (const Error&) {
+        } catch (const Error& e) {
           step.reset();
+          note = "the chosen " + to_string(m.variants[i]) + " could not run: " + e.what();
         }
       }
       if (!step || (ws_limit != any_workspace && step->workspace_bytes() > ws_limit)) {
+        if (step) {
+          note = "the chosen " + to_string(m.variants[i]) + " needs more workspace than there is";
+        }
         const Variant h = heuristic_variant<P>(
             op, batch, ws_limit != any_workspace ? ws_limit : max_tuning_workspace, lib);
         step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
+      }
+      if (!op.act_applied_by.empty()) {
+        note = "its activation applied by " + op.act_applied_by + " as it reads" +
+               (note.empty() ? "" : "; " + note);
       }
       // (a step that reads the caller's input itself — a first conv converting it as it stages
       // it — needs no input step; a residual add of the input does)
       input_read_converted |= op.z_id == m.net.input_id ||
                               (op.in_id == m.net.input_id && !step->reads_network_input());
-      plan.steps.push_back(
-          {op.label, std::move(step),
-           op.act_applied_by.empty() ? std::string()
-                                     : "its activation applied by " + op.act_applied_by + " as it reads"});
+      plan.steps.push_back({op.label, std::move(step), std::move(note)});
     }
     if (input_read_converted) {
       plan.steps.insert(plan.steps.begin(), PlannedStep{"input", input_step_at(m.net, batch, slot)});
