@@ -229,11 +229,10 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
         std::string::npos);
   // (Not under STRATA_GPU_TEST_QUICK: racecheck would instrument the libraries' kernels at
   // batch 96 for minutes.)
-  // At batch 96 the 40-channel depthwise convs (96·28·28·40 outputs, over 2^21) run as cuDNN
-  // after their producers' activations applied in place; the 20-channel one stays the kernel
-  // (cuDNN has no NHWC algorithm for channels not a multiple of 8). Batch 5 of that engine runs
-  // the same choices (made at its max_batch); an engine made for batch 5 takes the kernel
-  // throughout.
+  // At batch 96 every depthwise conv (96·56·56·24 and 96·28·28·40 outputs, over 2^21) runs the
+  // persistent tiled kernel (partial tiles: 56 = 3·16 + 8 columns, 28 = 16 + 12); batch 5 of that
+  // engine runs the same choices (made at its max_batch); an engine made for batch 5 takes the
+  // block-per-tile kernel throughout.
   if (!strata_test::quick_run()) {
     const auto w = Weights<DepthwiseNet>::random(50);
     const auto in = strata_test::random_floats(96 * 6 * 56 * 56, 150);
@@ -242,12 +241,16 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
     strata_test::check_engine<DepthwiseNet, DType::bf16>(w, in, ref, 96, {96, 5}, "depthwise b96");
     const std::string d96 = describe<DepthwiseNet, DType::f16>(96);
     INFO(d96);
-    CHECK(d96.find("strata pointwise (the producer's activation, in place), then cudnnConvolution") !=
-          std::string::npos);
-    CHECK(d96.find("strata depthwise 3x3 (the producer's activation on load") != std::string::npos);
+    for (const char* dw : {"strata depthwise 3x3 (the producer's activation on load, bias, act fused; persistent",
+                           "strata depthwise 5x5 stride 2 (the producer's activation on load, bias, act fused; persistent",
+                           "strata depthwise 7x7 (the producer's activation on load, bias, add, act fused; persistent"}) {
+      CHECK(d96.find(dw) != std::string::npos);
+    }
+    CHECK(d96.find("then cudnn") == std::string::npos);
     const std::string d5 = describe<DepthwiseNet, DType::f16>(5);
     INFO(d5);
     CHECK(d5.find("then cudnn") == std::string::npos);  // batch 5: the kernel throughout
+    CHECK(d5.find("persistent") == std::string::npos);
   }
   // Batch 1: the 56x56 squeeze-excite pool is split over blocks.
   // (the gate's 56x56 pool: 49 blocks of 64 pixels; the final 14x14 pool only 3)
@@ -276,6 +279,69 @@ TEST_CASE("deferred activations: hardsigmoid into a padded depthwise conv; the l
   CHECK(small.find("strata depthwise 3x3 (the producer's activation on load") != std::string::npos);
   CHECK(small.find("strata 1x1 conv of a 1x1 map (the producer's activation on load") !=
         std::string::npos);
-  CHECK(large.find("in place), then cudnnConvolution") != std::string::npos);
+  // At 400 the depthwise conv runs the tiled kernel, hardsigmoid applied to the staged patch
+  // inside the map only (20 = 16 + 4 columns: a partial tile each row of tiles).
+  CHECK(large.find("strata depthwise 3x3 (the producer's activation on load, bias, act fused; persistent") !=
+        std::string::npos);
   CHECK(large.find("in place), then cublasLtMatmul") != std::string::npos);
+}
+
+// Forces variant `algo` of the depthwise tactic on every depthwise conv of Net through the tuning
+// cache, at max batch `mb`, and checks the engine against the CPU at `batches`.
+template <class Net, DType P>
+void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(mb * N::input_spec.shape.numel()), seed + 100);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, mb);
+  const auto cache = std::filesystem::temp_directory_path() /
+                     ("strata_depthwise_forced_" + std::to_string(algo) + "_" + std::string(dtype_name(P)));
+  std::filesystem::remove(cache);
+  int forced = 0;
+  {
+    cuda::TuningCache c(cache);
+    const cuda::Variant v{"depthwise_conv", algo};
+    for (const cuda::OpDesc& op : cuda::NetStorage<Net, P>::describe().ops) {
+      const cuda::Tactic<P>* t = cuda::find_tactic<P>(v.tactic);
+      if (t->applicable(op)) {
+        const auto offered = t->candidates(op, mb, 0, {});
+        REQUIRE(std::find(offered.begin(), offered.end(), v) != offered.end());
+        c.put(cuda::tuning_key(op, mb, P, cuda::device_name(0)), v);
+        ++forced;
+      }
+    }
+    c.save();
+  }
+  REQUIRE(forced > 0);
+  cuda::EngineOptions opt = strata_test::from_cache(mb, cache);
+  opt.fused_max_batch = 0;
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string d = e.describe(mb);
+  INFO(d);
+  std::size_t shown = 0;
+  for (std::size_t at = d.find("strata depthwise"); at != std::string::npos; at = d.find("strata depthwise", at + 1)) {
+    ++shown;
+    const std::string line = d.substr(at, d.find('\n', at) - at);
+    CHECK((line.find("persistent") != std::string::npos) == (algo == 1));
+  }
+  CHECK(shown == static_cast<std::size_t>(forced));
+  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+  for (int b : batches) {
+    std::vector<float> out(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("depthwise forced algo " << algo << " " << dtype_name(P) << " batch " << b << ": rel. error " << err);
+    CHECK(err < strata_test::tolerance(P));
+  }
+}
+
+TEST_CASE("the persistent tiled depthwise kernel, forced at small batches: partial tiles, dilation, residual, f(0) != 0 on load") {
+  check_depthwise_forced<DepthwiseNet, DType::f16>(1, 17, {1, 3, 17}, 52);
+  check_depthwise_forced<DepthwiseNet, DType::bf16>(1, 17, {1, 3, 17}, 53);
+  check_depthwise_forced<DeferredNet, DType::f16>(1, 17, {1, 3, 17}, 54);
+  check_depthwise_forced<DeferredNet, DType::bf16>(1, 17, {1, 3, 17}, 55);
+  // and the block-per-tile kernel forced where the heuristic takes the tiled one
+  if (!strata_test::quick_run()) {
+    check_depthwise_forced<DeferredNet, DType::f16>(0, 400, {400, 7}, 56);
+  }
 }

@@ -1207,6 +1207,156 @@ __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__
   store8(y + o, acc);
 }
 
+/// The depthwise convolution for large maps (kernels::depthwise_tiled): what depthwise_kernel
+/// computes, by persistent blocks of 256 threads that keep memory busy. A block owns one
+/// 32-slot channel chunk (the grid is a multiple of the chunks: its filters are staged once) and
+/// walks tiles of 8×16 output pixels; the next tile's input patch is copied into the second
+/// shared buffer (cp.async, zero outside the map) while this one is computed. The producer's
+/// deferred activation is applied to the staged patch in place, once per value and only inside
+/// the map (the padding stays 0). Each thread computes 8 channels of two output pixels (rows r
+/// and r + 4 of the tile, one after the other), all taps unrolled; at most 64 registers (4 blocks
+/// an SM where the patches fit).
+template <class T, int K, int S>
+__global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __restrict__ x,
+    const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
+    ConvShape s, ActDesc in_act, ActDesc act, int tiles_w, int tiles_h, int chunks) {
+  constexpr int TH = 8;
+  constexpr int TW = 16;
+  extern __shared__ __align__(16) unsigned char dw_smem[];
+  const int rows = (TH - 1) * S + (K - 1) * s.dh + 1;
+  const int cols = (TW - 1) * S + (K - 1) * s.dw + 1;
+  const int vectors = rows * cols * 4;  // 16-byte pieces of a patch (32 slots a pixel)
+  float* wsm = reinterpret_cast<float*>(dw_smem);                       // [K·K][32]
+  T* xsm = reinterpret_cast<T*>(dw_smem + K * K * 32 * sizeof(float));  // 2 × [rows][cols][32]
+  const int chunk = static_cast<int>(blockIdx.x % chunks);
+  const int c0 = chunk * 32;
+  for (int i = threadIdx.x; i < K * K * 32; i += 256) {  // filters: (channel, tap) in memory
+    const int ci = i / (K * K);
+    const int t = i % (K * K);
+    const int ch = c0 + ci;
+    wsm[t * 32 + ci] = ch < s.k ? load(w + static_cast<long long>(ch) * (K * K) + t) : 0.0f;
+  }
+  const long long tiles = static_cast<long long>(s.n) * tiles_h * tiles_w;
+  const long long step = gridDim.x / chunks;
+  // Tile t's image and the input pixel its patch starts at.
+  struct Origin {
+    long long img;
+    int oy0, ox0, iy0, ix0;
+  };
+  auto origin = [&](long long t) {
+    Origin o;
+    o.ox0 = static_cast<int>(t % tiles_w) * TW;
+    t /= tiles_w;
+    o.oy0 = static_cast<int>(t % tiles_h) * TH;
+    o.img = t / tiles_h;
+    o.iy0 = o.oy0 * S - s.ph;
+    o.ix0 = o.ox0 * S - s.pw;
+    return o;
+  };
+  auto inside = [&](const Origin& o, int i, const T*& src) {
+    const int p = i >> 2;
+    const int iy = o.iy0 + p / cols;
+    const int ix = o.ix0 + p % cols;
+    const int ch = c0 + (i & 3) * 8;
+    const bool in = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w && ch < s.cp;
+    src = in ? x + ((o.img * s.h + iy) * s.w + ix) * s.cp + ch : x;
+    return in;
+  };
+  auto stage = [&](long long t, T* buf) {
+    const Origin o = origin(t);
+    for (int i = threadIdx.x; i < vectors; i += 256) {
+      const T* src;
+      const bool in = inside(o, i, src);
+#if __CUDA_ARCH__ >= 800
+      cp_async16(buf + i * 8, src, in);
+#else
+      *reinterpret_cast<uint4*>(buf + i * 8) =
+          in ? *reinterpret_cast<const uint4*>(src) : make_uint4(0u, 0u, 0u, 0u);
+#endif
+    }
+#if __CUDA_ARCH__ >= 800
+    cp_async_commit();
+#endif
+  };
+  const int g = threadIdx.x & 3;
+  const int tx = (threadIdx.x >> 2) & (TW - 1);
+  const int tr = threadIdx.x >> 6;  // rows tr and tr + 4
+  const int ch = c0 + g * 8;
+  long long t = blockIdx.x / chunks;
+  if (t < tiles) {
+    stage(t, xsm);
+  }
+  for (int buf = 0; t < tiles; t += step, buf ^= 1) {
+    T* xb = xsm + buf * (vectors * 8);
+#if __CUDA_ARCH__ >= 800
+    cp_async_wait<0>();
+#endif
+    // Tile t's patch is in (the filters too, the first time); every thread is done with the
+    // previous tile, whose buffer the next tile's patch now goes into.
+    __syncthreads();
+    if (t + step < tiles) {
+      stage(t + step, xsm + (buf ^ 1) * (vectors * 8));
+    }
+    const Origin o = origin(t);
+    if (in_act.kind != Act::none) {
+      for (int i = threadIdx.x; i < vectors; i += 256) {
+        const T* src;
+        if (inside(o, i, src)) {
+          float v[8];
+          load8(xb + i * 8, v);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            v[j] = activate(in_act, v[j]);
+          }
+          store8(xb + i * 8, v);
+        }
+      }
+      __syncthreads();
+    }
+    const int ox = o.ox0 + tx;
+#pragma unroll 1
+    for (int r = 0; r < 2; ++r) {
+      const int ty = tr + 4 * r;
+      const int oy = o.oy0 + ty;
+      if (ox < s.ow && oy < s.oh && ch < s.kp) {
+        float acc[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          acc[j] = 0.0f;
+        }
+#pragma unroll
+        for (int ky = 0; ky < K; ++ky) {
+          const T* xr = xb + ((ty * S + ky * s.dh) * cols + tx * S) * 32 + g * 8;
+          const float* wr = wsm + ky * K * 32 + g * 8;
+#pragma unroll
+          for (int kx = 0; kx < K; ++kx) {
+            const float4 w0 = *reinterpret_cast<const float4*>(wr + kx * 32);
+            const float4 w1 = *reinterpret_cast<const float4*>(wr + kx * 32 + 4);
+            const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+            const uint4 raw = *reinterpret_cast<const uint4*>(xr + kx * s.dw * 32);
+            const T* h = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              acc[j] += load(h + j) * wv[j];
+            }
+          }
+        }
+        const long long at = ((o.img * s.oh + oy) * s.ow + ox) * s.kp + ch;
+        float zv[8];
+        if (z != nullptr) {
+          load8(z + at, zv);
+        }
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float v = acc[j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
+          acc[j] = ch + j < s.k ? activate(act, v) : 0.0f;
+        }
+        store8(y + at, acc);
+      }
+    }
+  }
+}
+
 /// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: one warp per
 /// output (image, channel slot), the lanes along the input slots 8 at a time (16-byte loads of
 /// the input and of the filter row), a shuffle reduction. y = act(w·in_act(x) + bias), in_act's

@@ -1,11 +1,13 @@
 #pragma once
-/// Tactic `depthwise_conv`: Strata's depthwise kernel for 16-bit NHWC storage (storage.hpp's
+/// Tactic `depthwise_conv`: Strata's depthwise kernels for 16-bit NHWC storage (storage.hpp's
 /// depthwise_runs says which convs): the producer's deferred activation (defer_activations)
-/// applied as the input patch is staged, bias, residual and any activation fused — one pass.
-/// Claimed up to 2^21 output values (a few blocks' worth of work, where cuDNN's kernels and a
-/// separate activation pass cost launches and tails); above that cuDNN claims the op, after
-/// prepare_step applies the deferred activation in place (the kernel measured 2-3x slower than
-/// cuDNN at batch 256). Measured tuning times it against cuDNN.
+/// applied to the staged input, bias, residual and any activation fused — one pass.
+/// Variants: algo 0, a block per 8×8 output tile (kernels::depthwise), claimed up to 2^21
+/// output values (a few blocks' worth of work, where cuDNN's kernels and a separate activation
+/// pass cost launches and tails); algo 1, persistent blocks over 8×16 tiles with the next
+/// tile's patch copied during this one's compute (kernels::depthwise_tiled), claimed above
+/// that — algo 0 measured 2-3x slower than cuDNN at batch 256, where memory is the limit.
+/// Measured tuning times both against cuDNN.
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,33 +32,69 @@ class DepthwiseConv final : public Tactic<P> {
     const ConvGeom& cg = op.conv;
     const bool small =
         static_cast<std::int64_t>(batch) * cg.oh * cg.ow * cg.kp <= (std::int64_t{1} << 21);
-    return Claim{{std::string(name())}, small ? rank::tailored : rank::fallback};
+    if (small) {
+      return Claim{{std::string(name())}, rank::tailored};
+    }
+    return tiled_fits(op) ? Claim{{std::string(name()), 1}, rank::tailored}
+                          : Claim{{std::string(name())}, rank::fallback};
   }
-  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    std::vector<Variant> v{{std::string(name())}};
+    if (tiled_fits(op)) {
+      v.push_back({std::string(name()), 1});
+    }
+    return v;
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    return std::make_unique<DepthwiseStep>(op, w, io, batch);
+    return std::make_unique<DepthwiseStep>(op, w, io, batch, v.algo == 1);
+  }
+
+ private:
+  /// The tiled kernel's two patches and filters within 96 KiB: two blocks an SM.
+  [[nodiscard]] static bool tiled_fits(const OpDesc& op) {
+    const ConvGeom& cg = op.conv;
+    return kernels::depthwise_tiled_shared({1, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh,
+                                            cg.ow, cg.kh, cg.kw, cg.sh, cg.sw, cg.ph, cg.pw,
+                                            cg.dh, cg.dw, cg.groups, cg.fcg, 1}) <= (96u << 10);
   }
 
  private:
   class DepthwiseStep final : public Step {
    public:
-    DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch)
-        : in_act_(op.in_act), act_(op.act), w_(w), io_(io) {
+    DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, bool tiled)
+        : in_act_(op.in_act), act_(op.act), w_(w), io_(io), tiled_(tiled) {
       const ConvGeom& cg = op.conv;
       shape_ = {batch, cg.cp, cg.h,  cg.w,  cg.k,  cg.kd, cg.kp, cg.oh, cg.ow,     cg.kh,
                 cg.kw, cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, 1};
+      if (tiled_) {
+        launch_ = kernels::depthwise_tiled_launch<T>(shape_);
+      }
       describe_ = "strata depthwise " + std::to_string(cg.kh) + "x" + std::to_string(cg.kw) +
                   (cg.sh > 1 ? " stride " + std::to_string(cg.sh) : std::string()) + " (" +
                   (op.in_act.kind != Act::none ? "the producer's activation on load, " : "") +
-                  "bias" + (op.has_residual ? ", add" : "") + ", act fused)";
+                  "bias" + (op.has_residual ? ", add" : "") + ", act fused" +
+                  (tiled_ ? "; persistent blocks, tiles of 8x16 pixels, the next one's input "
+                            "copied during this one"
+                          : "") +
+                  ")";
     }
     [[nodiscard]] std::string describe() const override { return describe_; }
     void launch(cudaStream_t s, void*, std::size_t) override {
-      kernels::depthwise<T>(static_cast<const T*>(io_.x), w_.weight.template as<const T>(),
-                            w_.bias_f32.template as<const float>(),
-                            static_cast<const T*>(io_.z), static_cast<T*>(io_.y), shape_, in_act_,
-                            act_, s);
+      const T* x = static_cast<const T*>(io_.x);
+      const T* z = static_cast<const T*>(io_.z);
+      T* y = static_cast<T*>(io_.y);
+      if (tiled_) {
+        kernels::depthwise_tiled<T>(x, w_.weight.template as<const T>(),
+                                    w_.bias_f32.template as<const float>(), z, y, shape_, in_act_,
+                                    act_, launch_, s);
+      } else {
+        kernels::depthwise<T>(x, w_.weight.template as<const T>(),
+                              w_.bias_f32.template as<const float>(), z, y, shape_, in_act_, act_,
+                              s);
+      }
     }
 
    private:
@@ -64,7 +102,9 @@ class DepthwiseConv final : public Tactic<P> {
     ActDesc act_;
     const OpWeights& w_;
     OpIo io_;
+    bool tiled_ = false;
     kernels::ConvShape shape_{};
+    kernels::DepthwiseLaunch launch_{};
     std::string describe_;
   };
 };
