@@ -290,8 +290,8 @@ TEST_CASE("the tiled tensor-core stem reads the caller's input itself (no input 
   std::filesystem::remove(cache);
   {
     cuda::TuningCache c(cache);
-    const cuda::OpDesc& stem = cuda::NetStorage<TileNet, DType::f16>::describe().ops.front();
-    c.put(cuda::tuning_key(stem, kB, DType::f16, cuda::device_name(0)), raw);
+    const cuda::NetDesc net = cuda::NetStorage<TileNet, DType::f16>::describe();
+    c.put(cuda::tuning_key(net.ops.front(), kB, DType::f16, cuda::device_name(0)), raw);
     c.save();
   }
   const auto w = Weights<TileNet>::random(63);

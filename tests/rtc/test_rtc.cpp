@@ -230,6 +230,18 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
     }
   }
   CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU
+  // On a 56x56 map at a large batch the depthwise tactic leaves the conv to cuDNN (its tiled
+  // kernel lost there), still offering both kernels to measured tuning.
+  using Small = decltype(input<8, 56, 56> | conv<32, 1> | relu6 |
+                         conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | relu6);
+  const cuda::NetDesc sn = cuda::NetStorage<Small, DType::f16>::describe();
+  const cuda::Tactic<DType::f16>* dw = cuda::find_tactic<DType::f16>("depthwise_conv");
+  REQUIRE(dw->applicable(sn.ops.back()));
+  const auto at256 = dw->heuristic(sn.ops.back(), 256, 0, none);
+  REQUIRE(at256.has_value());
+  CHECK(at256->rank == cuda::rank::fallback);
+  CHECK(dw->candidates(sn.ops.back(), 256, 0, none).size() == 2);
+  CHECK(dw->heuristic(sn.ops.back(), 1, 0, none)->rank == cuda::rank::tailored);
 }
 
 namespace {

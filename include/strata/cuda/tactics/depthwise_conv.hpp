@@ -5,8 +5,10 @@
 /// Variants: algo 0, a block per 8×8 output tile (kernels::depthwise), claimed up to 2^21
 /// output values (a few blocks' worth of work, where cuDNN's kernels and a separate activation
 /// pass cost launches and tails); algo 1, persistent blocks over 8×16 tiles with the next
-/// tile's patch copied during this one's compute (kernels::depthwise_tiled), claimed above
-/// that — algo 0 measured 2-3x slower than cuDNN at batch 256, where memory is the limit.
+/// tile's patch copied during this one's compute (kernels::depthwise_tiled), claimed above that
+/// on input maps of 112x112 or more, where it beat cuDNN with its activation pass on an H200
+/// (MobileNetV2 and EfficientNet-B0 at batch 256); on smaller maps cuDNN claims it (algo 0
+/// measured 2-3x slower than cuDNN at batch 256, algo 1 up to 1.7x slower on 7x7 maps).
 /// Measured tuning times both against cuDNN.
 #include <memory>
 #include <optional>
@@ -35,8 +37,11 @@ class DepthwiseConv final : public Tactic<P> {
     if (small) {
       return Claim{{std::string(name())}, rank::tailored};
     }
-    return tiled_fits(op) ? Claim{{std::string(name()), 1}, rank::tailored}
-                          : Claim{{std::string(name())}, rank::fallback};
+    // Large: the tiled kernel where it beat cuDNN (+ the activation pass), input maps of
+    // 112x112 and more; cuDNN elsewhere (docs/cuda_backend.md, "Depthwise convs at batch 256").
+    return tiled_fits(op) && static_cast<std::int64_t>(cg.h) * cg.w >= tiled_claim_pixels
+               ? Claim{{std::string(name()), 1}, rank::tailored}
+               : Claim{{std::string(name())}, rank::fallback};
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
@@ -53,6 +58,8 @@ class DepthwiseConv final : public Tactic<P> {
   }
 
  private:
+  /// Input pixels from which the heuristic takes the tiled kernel over cuDNN at large sizes.
+  static constexpr std::int64_t tiled_claim_pixels = 112 * 112;
   /// The tiled kernel's two patches and filters within 96 KiB: two blocks an SM.
   [[nodiscard]] static bool tiled_fits(const OpDesc& op) {
     const ConvGeom& cg = op.conv;
