@@ -337,6 +337,10 @@ TEST_CASE("the persistent tiled depthwise kernel, forced at small batches: parti
   check_depthwise_forced<DepthwiseNet, DType::bf16>(1, 17, {1, 3, 17}, 53);
   check_depthwise_forced<DeferredNet, DType::f16>(1, 17, {1, 3, 17}, 54);
   check_depthwise_forced<DeferredNet, DType::bf16>(1, 17, {1, 3, 17}, 55);
+  // Batch 120: 720 tiles of 8x16 pixels per 32-channel chunk, more than a GPU of up to 180 SMs
+  // holds at once (4 blocks an SM), so blocks go on to further tiles: the double-buffered patch
+  // and the in-place hardsigmoid across iterations (also under the quick run, for racecheck).
+  check_depthwise_forced<DeferredNet, DType::f16>(1, 120, {120, 5}, 58);
   // both kernels forced at batch 400, where the heuristic leaves the 20x20 map to cuDNN
   if (!strata_test::quick_run()) {
     check_depthwise_forced<DeferredNet, DType::f16>(1, 400, {400, 7}, 56);

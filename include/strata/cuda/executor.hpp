@@ -310,7 +310,9 @@ class Executor {
       const OpWeights& w = m.weights.op(op.index);
       std::unique_ptr<Step> step;
       std::string note;  // why the chosen variant does not run, where it does not
-      if (const Tactic<P>* t = find_tactic<P>(m.variants[i].tactic); t != nullptr) {
+      if (const Tactic<P>* t = find_tactic<P>(m.variants[i].tactic); t == nullptr) {
+        note = "the chosen tactic '" + m.variants[i].tactic + "' is not in this build";
+      } else {
         try {
           step = prepare_step(*t, op, m.variants[i], batch, w, io(op, batch, slot), lib);
         } catch (const Error& e) {

@@ -1092,6 +1092,53 @@ __global__ void conv_transpose_kernel(const T* __restrict__ x, Strides xs, const
   }
 }
 
+/// The depthwise kernels' dot product: acc (8 channels) += the K×K taps of output pixel (ty, tx)
+/// of a tile, from its staged input patch ([rows][cols][32 slots], 16-bit) and the chunk's
+/// filters ([K·K][32], f32); `g`: the thread's 8 channels of the 32. The tap rows unrolled
+/// KY_UNROLL at a time (1 keeps the registers low), each row's taps fully.
+template <int KY_UNROLL, class T, int K, int S>
+__device__ __forceinline__ void depthwise_taps(const T* xsm, const float* wsm, int cols, int ty,
+                                               int tx, int g, int dh, int dw, float (&acc)[8]) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    acc[j] = 0.0f;
+  }
+#pragma unroll KY_UNROLL
+  for (int ky = 0; ky < K; ++ky) {
+    const T* xr = xsm + ((ty * S + ky * dh) * cols + tx * S) * 32 + g * 8;
+    const float* wr = wsm + ky * K * 32 + g * 8;
+#pragma unroll
+    for (int kx = 0; kx < K; ++kx) {
+      const float4 w0 = *reinterpret_cast<const float4*>(wr + kx * 32);
+      const float4 w1 = *reinterpret_cast<const float4*>(wr + kx * 32 + 4);
+      const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+      const uint4 r = *reinterpret_cast<const uint4*>(xr + kx * dw * 32);
+      const T* h = reinterpret_cast<const T*>(&r);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        acc[j] += load(h + j) * wv[j];
+      }
+    }
+  }
+}
+
+/// The depthwise kernels' epilogue at element `o` (channel `ch` of an output pixel): bias, the
+/// residual z (or null), act; slots at or past s.k written as 0.
+template <class T>
+__device__ __forceinline__ void depthwise_store(float (&acc)[8], const float* bias, const T* z,
+                                                T* y, long long o, int ch, int k, ActDesc act) {
+  float zv[8];
+  if (z != nullptr) {
+    load8(z + o, zv);
+  }
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    float v = acc[j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
+    acc[j] = ch + j < k ? activate(act, v) : 0.0f;
+  }
+  store8(y + o, acc);
+}
+
 /// The depthwise convolution (one filter per channel) of 16-bit NHWC storage, f32 accumulation,
 /// K×K taps at stride S (dilation and padding at run time). A block of 256 threads computes an
 /// 8×8 tile of output pixels for 32 channel slots: it stages the input patch the tile reads in
@@ -1172,39 +1219,9 @@ __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__
     return;
   }
   float acc[8];
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    acc[j] = 0.0f;
-  }
-#pragma unroll 1
-  for (int ky = 0; ky < K; ++ky) {
-    const T* xr = xsm + ((ty * S + ky * s.dh) * cols + tx * S) * 32 + g * 8;
-    const float* wr = wsm + ky * K * 32 + g * 8;
-#pragma unroll
-    for (int kx = 0; kx < K; ++kx) {
-      const float4 w0 = *reinterpret_cast<const float4*>(wr + kx * 32);
-      const float4 w1 = *reinterpret_cast<const float4*>(wr + kx * 32 + 4);
-      const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
-      const uint4 r = *reinterpret_cast<const uint4*>(xr + kx * s.dw * 32);
-      const T* h = reinterpret_cast<const T*>(&r);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        acc[j] += load(h + j) * wv[j];
-      }
-    }
-  }
+  depthwise_taps<1, T, K, S>(xsm, wsm, cols, ty, tx, g, s.dh, s.dw, acc);
   const int oy = ty0 + ty;
-  const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
-  float zv[8];
-  if (z != nullptr) {
-    load8(z + o, zv);
-  }
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    float v = acc[j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
-    acc[j] = ch + j < s.k ? activate(act, v) : 0.0f;
-  }
-  store8(y + o, acc);
+  depthwise_store(acc, bias, z, y, ((img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k, act);
 }
 
 /// The depthwise convolution for large maps (kernels::depthwise_tiled): what depthwise_kernel
@@ -1320,38 +1337,8 @@ __global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __rest
       const int oy = o.oy0 + ty;
       if (ox < s.ow && oy < s.oh && ch < s.kp) {
         float acc[8];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          acc[j] = 0.0f;
-        }
-#pragma unroll
-        for (int ky = 0; ky < K; ++ky) {
-          const T* xr = xb + ((ty * S + ky * s.dh) * cols + tx * S) * 32 + g * 8;
-          const float* wr = wsm + ky * K * 32 + g * 8;
-#pragma unroll
-          for (int kx = 0; kx < K; ++kx) {
-            const float4 w0 = *reinterpret_cast<const float4*>(wr + kx * 32);
-            const float4 w1 = *reinterpret_cast<const float4*>(wr + kx * 32 + 4);
-            const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
-            const uint4 raw = *reinterpret_cast<const uint4*>(xr + kx * s.dw * 32);
-            const T* h = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              acc[j] += load(h + j) * wv[j];
-            }
-          }
-        }
-        const long long at = ((o.img * s.oh + oy) * s.ow + ox) * s.kp + ch;
-        float zv[8];
-        if (z != nullptr) {
-          load8(z + at, zv);
-        }
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const float v = acc[j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
-          acc[j] = ch + j < s.k ? activate(act, v) : 0.0f;
-        }
-        store8(y + at, acc);
+        depthwise_taps<K, T, K, S>(xb, wsm, cols, ty, tx, g, s.dh, s.dw, acc);
+        depthwise_store(acc, bias, z, y, ((o.img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k, act);
       }
     }
   }

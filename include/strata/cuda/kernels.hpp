@@ -313,6 +313,18 @@ void depthwise(const T* x, const T* w, const float* bias, const T* z, T* y, Conv
                      in_act, act, tiles_w, tiles_h, chunks);
 }
 
+/// Attribute `a` of the current device; nothing where no device answers (on a machine without
+/// a GPU the host-side choices are still made, and tested).
+[[nodiscard]] inline std::optional<int> device_attribute(cudaDeviceAttr a) {
+  int device = 0;
+  int v = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&v, a, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return std::nullopt;
+  }
+  return v;
+}
+
 /// depthwise_tiled's shared memory a block: the filters (f32) and two input patches.
 [[nodiscard]] inline std::size_t depthwise_tiled_shared(const ConvShape& s) {
   const std::size_t rows = 7 * static_cast<std::size_t>(s.sh) + (s.kh - 1) * s.dh + 1;
@@ -347,8 +359,10 @@ template <class T>
                "depthwise: the tiled kernel needs " << l.shared << " bytes of shared memory a block, "
                                                     << "more than this GPU's " << optin);
   if (l.shared > (48u << 10)) {
+    // The device's whole allowance (one kernel serves every shape of its K and stride: a limit
+    // set to this shape's size could fall short of another shape prepared before it).
     STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(l.shared), device));
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin, device));
   }
   int per_sm = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, reinterpret_cast<const void*>(kernel),

@@ -60,12 +60,15 @@ class DepthwiseConv final : public Tactic<P> {
  private:
   /// Input pixels from which the heuristic takes the tiled kernel over cuDNN at large sizes.
   static constexpr std::int64_t tiled_claim_pixels = 112 * 112;
-  /// The tiled kernel's two patches and filters within 96 KiB: two blocks an SM.
+  /// The tiled kernel's two patches and filters within 96 KiB (two blocks an SM) and within what
+  /// the current device lets a block have (assumed where no device answers).
   [[nodiscard]] static bool tiled_fits(const OpDesc& op) {
     const ConvGeom& cg = op.conv;
-    return kernels::depthwise_tiled_shared({1, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh,
-                                            cg.ow, cg.kh, cg.kw, cg.sh, cg.sw, cg.ph, cg.pw,
-                                            cg.dh, cg.dw, cg.groups, cg.fcg, 1}) <= (96u << 10);
+    const std::size_t shared = kernels::depthwise_tiled_shared(
+        {1, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow, cg.kh, cg.kw, cg.sh, cg.sw, cg.ph,
+         cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, 1});
+    const std::optional<int> optin = kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin);
+    return shared <= (96u << 10) && (!optin || shared <= static_cast<std::size_t>(*optin));
   }
 
  private:

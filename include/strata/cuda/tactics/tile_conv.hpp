@@ -108,17 +108,7 @@ struct Tile {
 /// Tiles of a batch from which the heuristic runs a pooled stem here (about 8 an SM on an H100).
 inline constexpr long long claim_tiles = 1024;
 
-/// Attribute `a` of the current device; nothing where no device answers (on a machine without
-/// a GPU the host-side choices are still made, and tested).
-[[nodiscard]] inline std::optional<int> device_attribute(cudaDeviceAttr a) {
-  int device = 0;
-  int v = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&v, a, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return std::nullopt;
-  }
-  return v;
-}
+using kernels::device_attribute;
 
 /// Whether the current device has what the kernel uses (sm_80 on: mma.sync m16n8k16 in bf16,
 /// max.f16x2, cp.async); true where no device answers (an engine cannot be built there anyway).
