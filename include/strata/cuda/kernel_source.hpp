@@ -494,8 +494,10 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
 
 /// Mean over H·W per (image, channel slot), f32 accumulation. NCHW: one warp per output
 /// (contiguous plane, shuffle reduction). NHWC (blocks of 256 threads): a "unit" is (image, 32
-/// channel slots) — 32 lanes along the channels (coalesced), 8 phases along the pixels, summed in
-/// shared memory. When there are few units (an SE gate's pool at batch 1), each is split over
+/// channel slots); with slots in multiples of 8 (16-bit storage) a lane sums 8 channels of every
+/// 64th pixel with 16-byte loads, four in flight, and the lanes of a channel group are added by
+/// shuffles; otherwise 32 lanes along the channels, 8 phases along the pixels. The warps' sums
+/// are added in shared memory. When there are few units (an SE gate's pool at batch 1), each is split over
 /// `splits` blocks along the pixels: each block writes its 32 partial sums to `partial`, and
 /// the last block of the unit to finish (a counter per unit, reset by that block) adds them in
 /// split order — one launch, the same sums whatever order the blocks run in.
@@ -518,20 +520,68 @@ __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ 
       const int ch = static_cast<int>(u % groups) * 32 + tx;
       const int p0 = sp * span;
       const int p1 = min(hw, p0 + span);
-      float a0 = 0.0f;
-      float a1 = 0.0f;
-      if (ch < c) {
-        const T* base = x + img * hw * c + ch;
-        int p = p0 + ty;
-        for (; p + 8 < p1; p += 16) {
-          a0 += load(base + static_cast<long long>(p) * c);
-          a1 += load(base + static_cast<long long>(p + 8) * c);
+      if (c % 8 == 0) {
+        // 8 channels a lane (one 16-byte load of 16-bit values), 8 pixels a warp, 4 loads in
+        // flight; the 8 pixel lanes of a channel group summed by shuffles.
+        const int g = tx & 3;
+        const int pl = tx >> 2;
+        const int ch0 = static_cast<int>(u % groups) * 32 + g * 8;
+        float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        if (ch0 < c) {
+          const T* base = x + img * hw * c + ch0;
+          int p = p0 + ty * 8 + pl;
+          for (; p + 192 < p1; p += 256) {
+            float v0[8];
+            float v1[8];
+            float v2[8];
+            float v3[8];
+            load8(base + static_cast<long long>(p) * c, v0);
+            load8(base + static_cast<long long>(p + 64) * c, v1);
+            load8(base + static_cast<long long>(p + 128) * c, v2);
+            load8(base + static_cast<long long>(p + 192) * c, v3);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
+            }
+          }
+          for (; p < p1; p += 64) {
+            float v[8];
+            load8(base + static_cast<long long>(p) * c, v);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              acc[j] += v[j];
+            }
+          }
         }
-        for (; p < p1; p += 8) {
-          a0 += load(base + static_cast<long long>(p) * c);
+#pragma unroll
+        for (int off = 4; off < 32; off <<= 1) {
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], off);
+          }
         }
+        if (pl == 0) {
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            part[ty][g * 8 + j] = acc[j];
+          }
+        }
+      } else {  // one channel a lane
+        float a0 = 0.0f;
+        float a1 = 0.0f;
+        if (ch < c) {
+          const T* base = x + img * hw * c + ch;
+          int p = p0 + ty;
+          for (; p + 8 < p1; p += 16) {
+            a0 += load(base + static_cast<long long>(p) * c);
+            a1 += load(base + static_cast<long long>(p + 8) * c);
+          }
+          for (; p < p1; p += 8) {
+            a0 += load(base + static_cast<long long>(p) * c);
+          }
+        }
+        part[ty][tx] = a0 + a1;
       }
-      part[ty][tx] = a0 + a1;
       __syncthreads();
       if (ty == 0) {
         float sum = 0.0f;
