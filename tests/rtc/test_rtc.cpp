@@ -242,6 +242,16 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   CHECK(at256->rank == cuda::rank::fallback);
   CHECK(dw->candidates(sn.ops.back(), 256, 0, none).size() == 2);
   CHECK(dw->heuristic(sn.ops.back(), 1, 0, none)->rank == cuda::rank::tailored);
+  // The tiled kernel's shared memory, hand-worked: filters K·K·32 f32, two patches of
+  // (7S + (K-1)d + 1) × (15S + (K-1)d + 1) pixels × 32 16-bit slots.
+  const auto shared = [](int k, int st, int d) {
+    return cuda::kernels::depthwise_tiled_shared(
+        {256, 96, 112, 112, 96, 96, 96, 56, 56, k, k, st, st, 1, 1, d, d, 96, 1, 1});
+  };
+  CHECK(shared(3, 1, 1) == 9 * 32 * 4 + 2 * 10 * 18 * 64);   // 24,192
+  CHECK(shared(3, 2, 1) == 9 * 32 * 4 + 2 * 17 * 33 * 64);   // 72,960
+  CHECK(shared(5, 2, 1) == 25 * 32 * 4 + 2 * 19 * 35 * 64);  // 88,320
+  CHECK(shared(7, 1, 2) == 49 * 32 * 4 + 2 * 20 * 28 * 64);  // 77,952
 }
 
 namespace {
