@@ -160,6 +160,10 @@ class Tactic {
   [[nodiscard]] virtual std::optional<Claim> heuristic(const OpDesc& op, int batch,
                                                        std::size_t ws_limit,
                                                        const Libraries& lib) const = 0;
+  /// Whether measured tuning times this tactic's candidates for `op` at `batch` at all: false
+  /// where measurement showed the tactic cannot win on such shapes, to spare the tuning its
+  /// compiles and timings (the variants still run when chosen otherwise: a tuning cache, a test).
+  [[nodiscard]] virtual bool timed(const OpDesc&, int) const { return true; }
   /// The variants worth timing for `op` at `batch` with at most `ws_limit` workspace bytes.
   [[nodiscard]] virtual std::vector<Variant> candidates(const OpDesc& op, int batch,
                                                         std::size_t ws_limit,

@@ -182,7 +182,7 @@ template <DType P, class Exec>
     }
     std::vector<std::pair<const Tactic<P>*, Variant>> candidates;
     for (const Tactic<P>* t : all_tactics<P>()) {
-      if (t->runs(op)) {
+      if (t->runs(op) && t->timed(op, mb)) {
         for (Variant& v : t->candidates(op, mb, find_ws.bytes(), lib)) {
           candidates.emplace_back(t, std::move(v));
         }

@@ -438,6 +438,14 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     return P != DType::f32 && tile::fits(op);
   }
   [[nodiscard]] bool writes_slice(const OpDesc& op) const override { return tile::writes_slice(op); }
+  /// Timed on first convs only — read space-to-depth, or of at most 16 input slots. On an H200
+  /// it lost everywhere else it was timed, by 1.6-5.8x (ResNet-18's 3x3 64->64: 716 µs against
+  /// cuDNN's 124; its 1x1 downsample 107 against cuBLASLt's 66; MNIST's 3x3 32->64 + pool 229
+  /// against 123); offered on every conv it fits, DenseNet-121's measured tuning (a compile per
+  /// shape) did not finish in 100 s.
+  [[nodiscard]] bool timed(const OpDesc& op, int) const override {
+    return op.conv.s2d || op.conv.cp <= 16;
+  }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     // Variants: fuse = 1 pools in the kernel; algo = 1 double-buffers the patch, where the
