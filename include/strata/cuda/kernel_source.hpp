@@ -1142,6 +1142,18 @@ __global__ void conv_transpose_kernel(const T* __restrict__ x, Strides xs, const
   }
 }
 
+/// The depthwise kernels' filters of channel slots c0..c0+31 as f32 in shared memory, [K·K][32]
+/// (stored as (channel, tap)); 0 for channels at or past k. Blocks of 256 threads.
+template <int K, class T>
+__device__ __forceinline__ void depthwise_filters(const T* w, float* wsm, int c0, int k) {
+  for (int i = threadIdx.x; i < K * K * 32; i += 256) {
+    const int ci = i / (K * K);
+    const int t = i % (K * K);
+    const int ch = c0 + ci;
+    wsm[t * 32 + ci] = ch < k ? load(w + static_cast<long long>(ch) * (K * K) + t) : 0.0f;
+  }
+}
+
 /// The depthwise kernels' dot product: acc (8 channels) += the K×K taps of output pixel (ty, tx)
 /// of a tile, from its staged input patch ([rows][cols][32 slots], 16-bit) and the chunk's
 /// filters ([K·K][32], f32); `g`: the thread's 8 channels of the 32. The tap rows unrolled
@@ -1216,12 +1228,7 @@ __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__
   const int ty0 = static_cast<int>(b % tiles_h) * 8;
   const long long img = b / tiles_h;
   const int c0 = chunk * 32;
-  for (int i = threadIdx.x; i < K * K * 32; i += 256) {  // filters: (channel, tap) in memory
-    const int ci = i / (K * K);
-    const int t = i % (K * K);
-    const int ch = c0 + ci;
-    wsm[t * 32 + ci] = ch < s.k ? load(w + static_cast<long long>(ch) * (K * K) + t) : 0.0f;
-  }
+  depthwise_filters<K>(w, wsm, c0, s.k);
   const int iy0 = ty0 * S - s.ph;
   const int ix0 = tx0 * S - s.pw;
   const int vectors = rows * cols * 4;
@@ -1297,12 +1304,7 @@ __global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __rest
   T* xsm = reinterpret_cast<T*>(dw_smem + K * K * 32 * sizeof(float));  // 2 × [rows][cols][32]
   const int chunk = static_cast<int>(blockIdx.x % chunks);
   const int c0 = chunk * 32;
-  for (int i = threadIdx.x; i < K * K * 32; i += 256) {  // filters: (channel, tap) in memory
-    const int ci = i / (K * K);
-    const int t = i % (K * K);
-    const int ch = c0 + ci;
-    wsm[t * 32 + ci] = ch < s.k ? load(w + static_cast<long long>(ch) * (K * K) + t) : 0.0f;
-  }
+  depthwise_filters<K>(w, wsm, c0, s.k);
   const long long tiles = static_cast<long long>(s.n) * tiles_h * tiles_w;
   const long long step = gridDim.x / chunks;
   // Tile t's image and the input pixel its patch starts at.
