@@ -332,59 +332,31 @@ void depthwise(const T* x, const T* w, const float* bias, const T* z, T* y, Conv
   return static_cast<std::size_t>(s.kh) * s.kw * 32 * 4 + 2 * rows * cols * 32 * 2;
 }
 
-/// How depthwise_tiled launches on the current device: persistent blocks, as many as fit on
-/// every SM at once (a multiple of the channel chunks), and the dynamic shared memory.
-struct DepthwiseLaunch {
-  cudaKernel_t kernel = nullptr;
-  unsigned grid = 0;
-  std::size_t shared = 0;
-};
+/// depthwise_tiled's kernel for the filter size and stride of `s`.
 template <class T>
-[[nodiscard]] DepthwiseLaunch depthwise_tiled_launch(const ConvShape& s) {
+[[nodiscard]] cudaKernel_t depthwise_tiled_kernel(const ConvShape& s) {
   STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
   const std::string k = std::to_string(s.kh);
   const std::string st = std::to_string(s.sh);
-  const cudaKernel_t kernel = library<T>().kernel(detail::kernel_name(
+  return library<T>().kernel(detail::kernel_name(
       "depthwise_tiled_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str()}));
-  DepthwiseLaunch l;
-  l.kernel = kernel;
-  l.shared = depthwise_tiled_shared(s);
-  int device = 0;
-  int sms = 0;
-  int optin = 0;
-  STRATA_CUDA_CHECK(cudaGetDevice(&device));
-  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  STRATA_CHECK(l.shared <= static_cast<std::size_t>(optin),
-               "depthwise: the tiled kernel needs " << l.shared << " bytes of shared memory a block, "
-                                                    << "more than this GPU's " << optin);
-  if (l.shared > (48u << 10)) {
-    // The device's whole allowance (one kernel serves every shape of its K and stride: a limit
-    // set to this shape's size could fall short of another shape prepared before it).
-    STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin, device));
-  }
-  int per_sm = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, reinterpret_cast<const void*>(kernel),
-                                                    256, l.shared) != cudaSuccess ||
-      per_sm < 1) {
-    (void)cudaGetLastError();
-    per_sm = 1;
-  }
-  const std::int64_t chunks = (s.cp + 31) / 32;
-  const std::int64_t tiles = static_cast<std::int64_t>(s.n) * ((s.oh + 7) / 8) * ((s.ow + 15) / 16);
-  const std::int64_t slots = std::max<std::int64_t>(per_sm * static_cast<std::int64_t>(sms) / chunks, 1);
-  l.grid = static_cast<unsigned>(std::min(tiles, slots) * chunks);
-  return l;
 }
 
-/// The depthwise convolution of depthwise() by persistent blocks over tiles of 8×16 pixels, the
-/// next tile's patch copied while this one is computed (large maps: depthwise_tiled_kernel).
+/// depthwise_tiled's work: tiles of 8×16 output pixels, times 32-slot channel chunks.
+[[nodiscard]] inline std::int64_t depthwise_tiled_chunks(const ConvShape& s) { return (s.cp + 31) / 32; }
+[[nodiscard]] inline std::int64_t depthwise_tiled_tiles(const ConvShape& s) {
+  return static_cast<std::int64_t>(s.n) * ((s.oh + 7) / 8) * ((s.ow + 15) / 16);
+}
+
+/// The depthwise convolution of depthwise() by `grid` persistent blocks of 256 threads
+/// (depthwise_tiled_kernel; a multiple of the channel chunks) over tiles of 8×16 pixels, the next
+/// tile's patch copied while this one is computed; `shared`: depthwise_tiled_shared(s).
 template <class T>
-void depthwise_tiled(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
-                     ActDesc in_act, ActDesc act, DepthwiseLaunch l, cudaStream_t stream) {
-  rtc::launch_shared(l.kernel, l.grid, 256, l.shared, stream, x, w, bias, z, y, s, in_act, act,
-                     (s.ow + 15) / 16, (s.oh + 7) / 8, (s.cp + 31) / 32);
+void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, const T* x,
+                     const T* w, const float* bias, const T* z, T* y, ConvShape s,
+                     ActDesc in_act, ActDesc act, cudaStream_t stream) {
+  rtc::launch_shared(kernel, grid, 256, shared, stream, x, w, bias, z, y, s, in_act, act,
+                     (s.ow + 15) / 16, (s.oh + 7) / 8, static_cast<int>(depthwise_tiled_chunks(s)));
 }
 
 /// A 1×1 convolution of a 1×1 map, 16-bit (storage.hpp: pixel_conv1x1_runs): y (n, kp) =

@@ -164,7 +164,8 @@ class Tactic {
   /// where measurement showed the tactic cannot win on such shapes, to spare the tuning its
   /// compiles and timings (the variants still run when chosen otherwise: a tuning cache, a test).
   [[nodiscard]] virtual bool timed(const OpDesc&, int) const { return true; }
-  /// The variants worth timing for `op` at `batch` with at most `ws_limit` workspace bytes.
+  /// The variants this tactic would run `op` with at `batch` within `ws_limit` workspace bytes:
+  /// what measured tuning times (where timed() says so) and a tuning cache may name.
   [[nodiscard]] virtual std::vector<Variant> candidates(const OpDesc& op, int batch,
                                                         std::size_t ws_limit,
                                                         const Libraries& lib) const {

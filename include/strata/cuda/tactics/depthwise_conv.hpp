@@ -10,12 +10,16 @@
 /// (MobileNetV2 and EfficientNet-B0 at batch 256); on smaller maps cuDNN claims it (algo 0
 /// measured 2-3x slower than cuDNN at batch 256, algo 1 up to 1.7x slower on 7x7 maps).
 /// Measured tuning times both against cuDNN.
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -71,22 +75,28 @@ class DepthwiseConv final : public Tactic<P> {
     return shared <= (96u << 10) && (!optin || shared <= static_cast<std::size_t>(*optin));
   }
 
- private:
   class DepthwiseStep final : public Step {
    public:
     DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, bool tiled)
-        : in_act_(op.in_act), act_(op.act), w_(w), io_(io), tiled_(tiled) {
+        : in_act_(op.in_act), act_(op.act), w_(w), io_(io) {
       const ConvGeom& cg = op.conv;
       shape_ = {batch, cg.cp, cg.h,  cg.w,  cg.k,  cg.kd, cg.kp, cg.oh, cg.ow,     cg.kh,
                 cg.kw, cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, 1};
-      if (tiled_) {
-        launch_ = kernels::depthwise_tiled_launch<T>(shape_);
+      if (tiled) {
+        // As many blocks as are resident at once, a multiple of the channel chunks (a block
+        // keeps one chunk: blockIdx % chunks).
+        tiled_kernel_ = kernels::depthwise_tiled_kernel<T>(shape_);
+        const std::int64_t chunks = kernels::depthwise_tiled_chunks(shape_);
+        launch_ = generated::persistent_launch(tiled_kernel_, generated::device_sms(), 256,
+                                               kernels::depthwise_tiled_shared(shape_),
+                                               kernels::depthwise_tiled_tiles(shape_) * chunks);
+        launch_.grid = static_cast<unsigned>(std::max<std::int64_t>(launch_.grid / chunks, 1) * chunks);
       }
       describe_ = "strata depthwise " + std::to_string(cg.kh) + "x" + std::to_string(cg.kw) +
                   (cg.sh > 1 ? " stride " + std::to_string(cg.sh) : std::string()) + " (" +
                   (op.in_act.kind != Act::none ? "the producer's activation on load, " : "") +
                   "bias" + (op.has_residual ? ", add" : "") + ", act fused" +
-                  (tiled_ ? "; persistent blocks, tiles of 8x16 pixels, the next one's input "
+                  (tiled ? "; persistent blocks, tiles of 8x16 pixels, the next one's input "
                             "copied during this one"
                           : "") +
                   ")";
@@ -96,10 +106,11 @@ class DepthwiseConv final : public Tactic<P> {
       const T* x = static_cast<const T*>(io_.x);
       const T* z = static_cast<const T*>(io_.z);
       T* y = static_cast<T*>(io_.y);
-      if (tiled_) {
-        kernels::depthwise_tiled<T>(x, w_.weight.template as<const T>(),
+      if (tiled_kernel_ != nullptr) {
+        kernels::depthwise_tiled<T>(tiled_kernel_, launch_.grid, launch_.shared, x,
+                                    w_.weight.template as<const T>(),
                                     w_.bias_f32.template as<const float>(), z, y, shape_, in_act_,
-                                    act_, launch_, s);
+                                    act_, s);
       } else {
         kernels::depthwise<T>(x, w_.weight.template as<const T>(),
                               w_.bias_f32.template as<const float>(), z, y, shape_, in_act_, act_,
@@ -112,9 +123,9 @@ class DepthwiseConv final : public Tactic<P> {
     ActDesc act_;
     const OpWeights& w_;
     OpIo io_;
-    bool tiled_ = false;
     kernels::ConvShape shape_{};
-    kernels::DepthwiseLaunch launch_{};
+    cudaKernel_t tiled_kernel_ = nullptr;  ///< the tiled kernel, where the variant is algo 1
+    generated::Launch launch_{};            ///< and its launch
     std::string describe_;
   };
 };

@@ -381,13 +381,20 @@ struct Launch {
 };
 
 /// Persistent blocks of kernel `k` on device `d`: `block` threads and `shared` dynamic bytes each
-/// (the kernel opts in above 48 KiB), as many as CUDA's occupancy calculator says are resident at
-/// once (1 per SM if it cannot say), at most `blocks`.
+/// (above 48 KiB the kernel opts into the device's whole allowance: a kernel that serves several
+/// shapes must not keep the limit of the last one prepared), as many as CUDA's occupancy
+/// calculator says are resident at once (1 per SM if it cannot say), at most `blocks`.
 [[nodiscard]] inline Launch persistent_launch(cudaKernel_t k, const DeviceSms& d, unsigned block,
                                               std::size_t shared, long long blocks) {
   if (shared > (48u << 10)) {
+    int optin = 0;
+    STRATA_CUDA_CHECK(
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, d.device));
+    STRATA_CHECK(shared <= static_cast<std::size_t>(optin),
+                 "a kernel needs " << shared << " bytes of shared memory a block, more than this "
+                                   << "GPU's " << optin);
     STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(
-        k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device));
+        k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin, d.device));
   }
   int per_sm = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, reinterpret_cast<const void*>(k),
