@@ -1396,6 +1396,132 @@ __global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __rest
   }
 }
 
+/// The depthwise convolution by strips of output rows (kernels::depthwise_rows), dilation 1: no
+/// staged patch. A thread computes 8 channels (one 16-byte vector) of R vertically adjacent output
+/// pixels at one column: it reads the (R − 1)·S + K input rows those need, K vectors a row (the
+/// producer's deferred activation applied once per loaded value; zero outside the map), and adds
+/// each row into every output row whose taps cover it. A block's threads run `gc` channel
+/// vectors fastest, then consecutive output columns of row strips, so a warp's loads are
+/// contiguous in NHWC and neighbouring columns share their input in L1. The block's filters are
+/// staged as f32 in shared memory ([K·K][gc·8]); with K = 3 each thread keeps its 72 in
+/// registers. Epilogue: depthwise_store. Grid: (column group, chunk of gc vectors), chunk fastest.
+template <class T, int K, int S, int R>
+__global__ void __launch_bounds__(256) depthwise_rows_kernel(const T* __restrict__ x,
+    const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
+    ConvShape s, ActDesc in_act, ActDesc act, int gc, int strips, int chunks) {
+  constexpr int ROWS = (R - 1) * S + K;
+  constexpr bool WREG = K == 3;
+  extern __shared__ __align__(16) unsigned char dw_smem[];
+  float* wsm = reinterpret_cast<float*>(dw_smem);  // [K·K][gc·8]
+  const int cw = gc * 8;
+  const int chunk = static_cast<int>(blockIdx.x % chunks);
+  const long long group = blockIdx.x / chunks;
+  const int c0 = chunk * cw;
+  for (int i = threadIdx.x; i < K * K * cw; i += blockDim.x) {
+    const int ci = i / (K * K);
+    const int t = i % (K * K);
+    const int ch = c0 + ci;
+    wsm[t * cw + ci] = ch < s.k ? load(w + static_cast<long long>(ch) * (K * K) + t) : 0.0f;
+  }
+  __syncthreads();
+  const int per = blockDim.x / gc;
+  const int tg = threadIdx.x % gc;
+  const long long q = group * per + threadIdx.x / gc;  // (image, strip, column)
+  if (q >= static_cast<long long>(s.n) * strips * s.ow) {
+    return;
+  }
+  const int ox = static_cast<int>(q % s.ow);
+  const long long rest = q / s.ow;
+  const int oy0 = static_cast<int>(rest % strips) * R;
+  const long long img = rest / strips;
+  const int ch = c0 + tg * 8;
+  const float* wt = wsm + tg * 8;
+  float wr[WREG ? K * K * 8 : 1];
+  if constexpr (WREG) {
+#pragma unroll
+    for (int t = 0; t < K * K; ++t) {
+      const float4 a = *reinterpret_cast<const float4*>(wt + t * cw);
+      const float4 b = *reinterpret_cast<const float4*>(wt + t * cw + 4);
+      wr[t * 8 + 0] = a.x;
+      wr[t * 8 + 1] = a.y;
+      wr[t * 8 + 2] = a.z;
+      wr[t * 8 + 3] = a.w;
+      wr[t * 8 + 4] = b.x;
+      wr[t * 8 + 5] = b.y;
+      wr[t * 8 + 6] = b.z;
+      wr[t * 8 + 7] = b.w;
+    }
+  }
+  const int iy0 = oy0 * S - s.ph;
+  const int ix0 = ox * S - s.pw;
+  float acc[R][8];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      acc[r][j] = 0.0f;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < ROWS; ++j) {
+    const int iy = iy0 + j;
+    if (iy < 0 || iy >= s.h) {
+      continue;
+    }
+    const T* xr = x + (img * s.h + iy) * s.w * s.cp + ch;
+    float xv[K][8];
+#pragma unroll
+    for (int kx = 0; kx < K; ++kx) {
+      const int ix = ix0 + kx;
+      if (ix >= 0 && ix < s.w) {
+        load8(xr + static_cast<long long>(ix) * s.cp, xv[kx]);
+        if (in_act.kind != Act::none) {
+#pragma unroll
+          for (int c = 0; c < 8; ++c) {
+            xv[kx][c] = activate(in_act, xv[kx][c]);
+          }
+        }
+      } else {
+#pragma unroll
+        for (int c = 0; c < 8; ++c) {
+          xv[kx][c] = 0.0f;
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int ky = j - r * S;
+      if (ky >= 0 && ky < K) {
+#pragma unroll
+        for (int kx = 0; kx < K; ++kx) {
+          const int t = ky * K + kx;
+          if constexpr (WREG) {
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+              acc[r][c] += xv[kx][c] * wr[t * 8 + c];
+            }
+          } else {
+            const float4 a = *reinterpret_cast<const float4*>(wt + t * cw);
+            const float4 b = *reinterpret_cast<const float4*>(wt + t * cw + 4);
+            const float wv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+              acc[r][c] += xv[kx][c] * wv[c];
+            }
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int oy = oy0 + r;
+    if (oy < s.oh) {
+      depthwise_store(acc[r], bias, z, y, ((img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k, act);
+    }
+  }
+}
+
 /// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: one warp per
 /// output (image, channel slot), the lanes along the input slots 8 at a time (16-byte loads of
 /// the input and of the filter row), a shuffle reduction. y = act(w·in_act(x) + bias), in_act's

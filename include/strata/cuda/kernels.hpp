@@ -178,6 +178,13 @@ template <class T>
         n.push_back(kernel_name("depthwise_tiled_kernel", {t, k, st}));
       }
     }
+    for (const char* k : {"3", "5"}) {
+      for (const char* st : {"1", "2"}) {
+        for (const char* r : {"2", "4"}) {
+          n.push_back(kernel_name("depthwise_rows_kernel", {t, k, st, r}));
+        }
+      }
+    }
     n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
@@ -357,6 +364,57 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
                      ActDesc in_act, ActDesc act, cudaStream_t stream) {
   rtc::launch_shared(kernel, grid, 256, shared, stream, x, w, bias, z, y, s, in_act, act,
                      (s.ow + 15) / 16, (s.oh + 7) / 8, static_cast<int>(depthwise_tiled_chunks(s)));
+}
+
+/// Whether depthwise_rows runs depthwise conv `s`: 3×3 or 5×5 taps, dilation 1, 16-bit vectors of
+/// channels (any stride the depthwise kernels take).
+[[nodiscard]] inline bool depthwise_rows_fits(const ConvShape& s) {
+  return (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 && s.cp % 8 == 0;
+}
+
+/// depthwise_rows' channel vectors a block: the largest divisor of the map's vectors (cp / 8)
+/// up to 16, so no block has idle channel lanes.
+[[nodiscard]] inline int depthwise_rows_gc(const ConvShape& s) {
+  const int g = s.cp / 8;
+  for (int d = std::min(g, 16); d > 1; --d) {
+    if (g % d == 0) {
+      return d;
+    }
+  }
+  return 1;
+}
+
+/// depthwise_rows' shared memory a block: its channels' filters as f32.
+[[nodiscard]] inline std::size_t depthwise_rows_shared(const ConvShape& s) {
+  return static_cast<std::size_t>(s.kh) * s.kw * depthwise_rows_gc(s) * 8 * sizeof(float);
+}
+
+/// The depthwise convolution of depthwise() with no staged patch (depthwise_rows_kernel): each
+/// thread 8 channels of `r` (2 or 4) vertically adjacent output pixels, straight from global
+/// memory; blocks of up to 256 threads, gc channel vectors by consecutive output columns.
+template <class T>
+void depthwise_rows(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
+                    int r, ActDesc in_act, ActDesc act, cudaStream_t stream) {
+  STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
+  STRATA_CHECK(depthwise_rows_fits(s) && (r == 2 || r == 4),
+               "depthwise_rows: " << s.kh << "x" << s.kw << " taps, dilation " << s.dh << ", "
+                                  << r << " rows a thread is not a shape it takes");
+  const int gc = depthwise_rows_gc(s);
+  const int per = 256 / gc;
+  const int strips = (s.oh + r - 1) / r;
+  const std::int64_t columns = static_cast<std::int64_t>(s.n) * strips * s.ow;
+  const int chunks = s.cp / 8 / gc;
+  const std::int64_t blocks = (columns + per - 1) / per * chunks;
+  STRATA_CHECK(blocks < (std::int64_t{1} << 31), "depthwise: " << blocks << " blocks");
+  const std::string k = std::to_string(s.kh);
+  const std::string st = std::to_string(s.sh);
+  const std::string rs = std::to_string(r);
+  rtc::launch_shared(library<T>().kernel(detail::kernel_name(
+                         "depthwise_rows_kernel",
+                         {detail::rtc_type<T>(), k.c_str(), st.c_str(), rs.c_str()})),
+                     static_cast<unsigned>(blocks), static_cast<unsigned>(gc * per),
+                     depthwise_rows_shared(s), stream, x, w, bias, z, y, s, in_act, act, gc, strips,
+                     chunks);
 }
 
 /// A 1×1 convolution of a 1×1 map, 16-bit (storage.hpp: pixel_conv1x1_runs): y (n, kp) =

@@ -53,12 +53,16 @@ class DepthwiseConv final : public Tactic<P> {
     if (tiled_fits(op)) {
       v.push_back({std::string(name()), 1});
     }
+    if (kernels::depthwise_rows_fits(shape(op, 1))) {
+      v.push_back({std::string(name()), 2});
+      v.push_back({std::string(name()), 3});
+    }
     return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    return std::make_unique<DepthwiseStep>(op, w, io, batch, v.algo == 1);
+    return std::make_unique<DepthwiseStep>(op, w, io, batch, v.algo);
   }
 
  private:
@@ -66,22 +70,25 @@ class DepthwiseConv final : public Tactic<P> {
   static constexpr std::int64_t tiled_claim_pixels = 112 * 112;
   /// The tiled kernel's two patches and filters within 96 KiB (two blocks an SM) and within what
   /// the current device lets a block have (assumed where no device answers).
-  [[nodiscard]] static bool tiled_fits(const OpDesc& op) {
+  /// The kernels' shape of conv `op` at batch `batch`.
+  [[nodiscard]] static kernels::ConvShape shape(const OpDesc& op, int batch) {
     const ConvGeom& cg = op.conv;
-    const std::size_t shared = kernels::depthwise_tiled_shared(
-        {1, cg.cp, cg.h, cg.w, cg.k, cg.kd, cg.kp, cg.oh, cg.ow, cg.kh, cg.kw, cg.sh, cg.sw, cg.ph,
-         cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, 1});
+    return {batch, cg.cp, cg.h,  cg.w,  cg.k,  cg.kd, cg.kp,     cg.oh,  cg.ow, cg.kh,
+            cg.kw, cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, 1};
+  }
+  [[nodiscard]] static bool tiled_fits(const OpDesc& op) {
+    const std::size_t shared = kernels::depthwise_tiled_shared(shape(op, 1));
     const std::optional<int> optin = kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin);
     return shared <= (96u << 10) && (!optin || shared <= static_cast<std::size_t>(*optin));
   }
 
   class DepthwiseStep final : public Step {
    public:
-    DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, bool tiled)
-        : in_act_(op.in_act), act_(op.act), w_(w), io_(io) {
+    DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, int algo)
+        : in_act_(op.in_act), act_(op.act), w_(w), io_(io), shape_(shape(op, batch)),
+          rows_(algo == 2 ? 4 : algo == 3 ? 2 : 0) {
       const ConvGeom& cg = op.conv;
-      shape_ = {batch, cg.cp, cg.h,  cg.w,  cg.k,  cg.kd, cg.kp, cg.oh, cg.ow,     cg.kh,
-                cg.kw, cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, 1};
+      const bool tiled = algo == 1;
       if (tiled) {
         // As many blocks as are resident at once, a multiple of the channel chunks (a block
         // keeps one chunk: blockIdx % chunks).
@@ -99,6 +106,9 @@ class DepthwiseConv final : public Tactic<P> {
                   (tiled ? "; persistent blocks, tiles of 8x16 pixels, the next one's input "
                             "copied during this one"
                           : "") +
+                  (rows_ > 0 ? "; strips of " + std::to_string(rows_) +
+                                   " output rows a thread, read straight from memory"
+                             : std::string()) +
                   ")";
     }
     [[nodiscard]] std::string describe() const override { return describe_; }
@@ -106,7 +116,11 @@ class DepthwiseConv final : public Tactic<P> {
       const T* x = static_cast<const T*>(io_.x);
       const T* z = static_cast<const T*>(io_.z);
       T* y = static_cast<T*>(io_.y);
-      if (tiled_kernel_ != nullptr) {
+      if (rows_ > 0) {
+        kernels::depthwise_rows<T>(x, w_.weight.template as<const T>(),
+                                   w_.bias_f32.template as<const float>(), z, y, shape_, rows_,
+                                   in_act_, act_, s);
+      } else if (tiled_kernel_ != nullptr) {
         kernels::depthwise_tiled<T>(tiled_kernel_, launch_.grid, launch_.shared, x,
                                     w_.weight.template as<const T>(),
                                     w_.bias_f32.template as<const float>(), z, y, shape_, in_act_,
@@ -124,6 +138,7 @@ class DepthwiseConv final : public Tactic<P> {
     const OpWeights& w_;
     OpIo io_;
     kernels::ConvShape shape_{};
+    int rows_ = 0;  ///< output rows a thread (depthwise_rows, algos 2 and 3); 0 otherwise
     cudaKernel_t tiled_kernel_ = nullptr;  ///< the tiled kernel, where the variant is algo 1
     generated::Launch launch_{};            ///< and its launch
     std::string describe_;
