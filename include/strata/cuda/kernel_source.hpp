@@ -1396,6 +1396,98 @@ __global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __rest
   }
 }
 
+/// act(x) for an activation kind fixed at compile time (a, its parameters): what activate()
+/// computes, without the other kinds' code where many call sites are unrolled.
+template <Act A>
+__device__ __forceinline__ float activate_as(ActDesc a, float x) {
+  a.kind = A;
+  return activate(a, x);
+}
+
+/// depthwise_rows_kernel's taps: acc[r] (8 channels of output row oy0 + r) += the K×K taps over
+/// the (R − 1)·S + K input rows from iy0, K vectors a row from column ix0, each value loaded once,
+/// with the producer's deferred activation IA applied (zero outside the map); filters `wr`
+/// (registers, K = 3) or `wt` (shared, [K·K][cw]).
+template <Act IA, class T, int K, int S, int R, bool WREG>
+__device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, const ConvShape& s,
+    long long img, int iy0, int ix0, int ch, ActDesc in_act, const float* wr, const float* wt,
+    int cw, float (&acc)[R][8]) {
+  constexpr int ROWS = (R - 1) * S + K;
+#pragma unroll
+  for (int j = 0; j < ROWS; ++j) {
+    const int iy = iy0 + j;
+    if (iy < 0 || iy >= s.h) {
+      continue;
+    }
+    const T* xr = x + (img * s.h + iy) * s.w * s.cp + ch;
+    float xv[K][8];
+#pragma unroll
+    for (int kx = 0; kx < K; ++kx) {
+      const int ix = ix0 + kx;
+      if (ix >= 0 && ix < s.w) {
+        load8(xr + static_cast<long long>(ix) * s.cp, xv[kx]);
+#pragma unroll
+        for (int c = 0; c < 8; ++c) {
+          xv[kx][c] = activate_as<IA>(in_act, xv[kx][c]);
+        }
+      } else {
+#pragma unroll
+        for (int c = 0; c < 8; ++c) {
+          xv[kx][c] = 0.0f;
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int ky = j - r * S;
+      if (ky >= 0 && ky < K) {
+#pragma unroll
+        for (int kx = 0; kx < K; ++kx) {
+          const int t = ky * K + kx;
+          if constexpr (WREG) {
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+              acc[r][c] += xv[kx][c] * wr[t * 8 + c];
+            }
+          } else {
+            const float4 a = *reinterpret_cast<const float4*>(wt + t * cw);
+            const float4 b = *reinterpret_cast<const float4*>(wt + t * cw + 4);
+            const float wv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+              acc[r][c] += xv[kx][c] * wv[c];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// depthwise_rows_kernel's epilogue for activation A: depthwise_store of each of the R rows
+/// inside the map.
+template <Act A, class T, int R>
+__device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const float* bias,
+    const T* z, T* y, const ConvShape& s, long long img, int oy0, int ox, int ch, ActDesc act) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int oy = oy0 + r;
+    if (oy < s.oh) {
+      const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
+      float zv[8];
+      if (z != nullptr) {
+        load8(z + o, zv);
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float v = acc[r][j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
+        acc[r][j] = ch + j < s.k ? activate_as<A>(act, v) : 0.0f;
+      }
+      store8(y + o, acc[r]);
+    }
+  }
+}
+
 /// The depthwise convolution by strips of output rows (kernels::depthwise_rows), dilation 1: no
 /// staged patch. A thread computes 8 channels (one 16-byte vector) of R vertically adjacent output
 /// pixels at one column: it reads the (R − 1)·S + K input rows those need, K vectors a row (the
@@ -1404,12 +1496,15 @@ __global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __rest
 /// vectors fastest, then consecutive output columns of row strips, so a warp's loads are
 /// contiguous in NHWC and neighbouring columns share their input in L1. The block's filters are
 /// staged as f32 in shared memory ([K·K][gc·8]); with K = 3 each thread keeps its 72 in
-/// registers. Epilogue: depthwise_store. Grid: (column group, chunk of gc vectors), chunk fastest.
+/// registers. The activations are compiled in per kind (the taps and stores are unrolled: one
+/// generic activation at every site would not fit the instruction cache): on load none, ReLU,
+/// clip, SiLU, hardswish or hardsigmoid (the tactic offers the kernel for those only; any other
+/// traps); in the epilogue those or any other through activate(). Grid: (column group, chunk of
+/// gc vectors), chunk fastest.
 template <class T, int K, int S, int R>
 __global__ void __launch_bounds__(256) depthwise_rows_kernel(const T* __restrict__ x,
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
     ConvShape s, ActDesc in_act, ActDesc act, int gc, int strips, int chunks) {
-  constexpr int ROWS = (R - 1) * S + K;
   constexpr bool WREG = K == 3;
   extern __shared__ __align__(16) unsigned char dw_smem[];
   float* wsm = reinterpret_cast<float*>(dw_smem);  // [K·K][gc·8]
@@ -1452,8 +1547,6 @@ __global__ void __launch_bounds__(256) depthwise_rows_kernel(const T* __restrict
       wr[t * 8 + 7] = b.w;
     }
   }
-  const int iy0 = oy0 * S - s.ph;
-  const int ix0 = ox * S - s.pw;
   float acc[R][8];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -1462,64 +1555,50 @@ __global__ void __launch_bounds__(256) depthwise_rows_kernel(const T* __restrict
       acc[r][j] = 0.0f;
     }
   }
+  const int iy0 = oy0 * S - s.ph;
+  const int ix0 = ox * S - s.pw;
+#define STRATA_DW_TAPS(A)                                                                       \
+  depthwise_rows_taps<A, T, K, S, R, WREG>(x, s, img, iy0, ix0, ch, in_act, wr, wt, cw, acc); \
+  break
+  switch (in_act.kind) {
+    case Act::none: STRATA_DW_TAPS(Act::none);
+    case Act::relu: STRATA_DW_TAPS(Act::relu);
+    case Act::clip: STRATA_DW_TAPS(Act::clip);
+    case Act::silu: STRATA_DW_TAPS(Act::silu);
+    case Act::hardswish: STRATA_DW_TAPS(Act::hardswish);
+    case Act::hardsigmoid: STRATA_DW_TAPS(Act::hardsigmoid);
+    default: __trap();
+  }
+#undef STRATA_DW_TAPS
+#define STRATA_DW_STORE(A) depthwise_rows_store<A, T, R>(acc, bias, z, y, s, img, oy0, ox, ch, act); break
+  switch (act.kind) {
+    case Act::none: STRATA_DW_STORE(Act::none);
+    case Act::relu: STRATA_DW_STORE(Act::relu);
+    case Act::clip: STRATA_DW_STORE(Act::clip);
+    case Act::silu: STRATA_DW_STORE(Act::silu);
+    case Act::hardswish: STRATA_DW_STORE(Act::hardswish);
+    default:
+#pragma unroll 1
+      for (int r = 0; r < R; ++r) {  // one generic site a value; acc stays in registers
+        float v[8];
 #pragma unroll
-  for (int j = 0; j < ROWS; ++j) {
-    const int iy = iy0 + j;
-    if (iy < 0 || iy >= s.h) {
-      continue;
-    }
-    const T* xr = x + (img * s.h + iy) * s.w * s.cp + ch;
-    float xv[K][8];
+        for (int j = 0; j < 8; ++j) {
+          v[j] = acc[0][j];
+        }
 #pragma unroll
-    for (int kx = 0; kx < K; ++kx) {
-      const int ix = ix0 + kx;
-      if (ix >= 0 && ix < s.w) {
-        load8(xr + static_cast<long long>(ix) * s.cp, xv[kx]);
-        if (in_act.kind != Act::none) {
+        for (int u = 0; u + 1 < R; ++u) {  // rotate the rows: row r is now acc[0]
 #pragma unroll
-          for (int c = 0; c < 8; ++c) {
-            xv[kx][c] = activate(in_act, xv[kx][c]);
+          for (int j = 0; j < 8; ++j) {
+            acc[u][j] = acc[u + 1][j];
           }
         }
-      } else {
-#pragma unroll
-        for (int c = 0; c < 8; ++c) {
-          xv[kx][c] = 0.0f;
+        const int oy = oy0 + r;
+        if (oy < s.oh) {
+          depthwise_store(v, bias, z, y, ((img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k, act);
         }
       }
-    }
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int ky = j - r * S;
-      if (ky >= 0 && ky < K) {
-#pragma unroll
-        for (int kx = 0; kx < K; ++kx) {
-          const int t = ky * K + kx;
-          if constexpr (WREG) {
-#pragma unroll
-            for (int c = 0; c < 8; ++c) {
-              acc[r][c] += xv[kx][c] * wr[t * 8 + c];
-            }
-          } else {
-            const float4 a = *reinterpret_cast<const float4*>(wt + t * cw);
-            const float4 b = *reinterpret_cast<const float4*>(wt + t * cw + 4);
-            const float wv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-#pragma unroll
-            for (int c = 0; c < 8; ++c) {
-              acc[r][c] += xv[kx][c] * wv[c];
-            }
-          }
-        }
-      }
-    }
   }
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    const int oy = oy0 + r;
-    if (oy < s.oh) {
-      depthwise_store(acc[r], bias, z, y, ((img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k, act);
-    }
-  }
+#undef STRATA_DW_STORE
 }
 
 /// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: one warp per

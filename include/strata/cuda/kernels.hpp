@@ -366,10 +366,15 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
                      (s.ow + 15) / 16, (s.oh + 7) / 8, static_cast<int>(depthwise_tiled_chunks(s)));
 }
 
-/// Whether depthwise_rows runs depthwise conv `s`: 3×3 or 5×5 taps, dilation 1, 16-bit vectors of
-/// channels (any stride the depthwise kernels take).
-[[nodiscard]] inline bool depthwise_rows_fits(const ConvShape& s) {
-  return (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 && s.cp % 8 == 0;
+/// Whether depthwise_rows runs depthwise conv `s` whose input the producer's activation `in_act`
+/// is deferred into: 3×3 or 5×5 taps, dilation 1, 16-bit vectors of channels (any stride the
+/// depthwise kernels take), and an activation on load that the kernel has compiled in (none,
+/// ReLU, clip, SiLU, hardswish, hardsigmoid).
+[[nodiscard]] inline bool depthwise_rows_fits(const ConvShape& s, Act in_act) {
+  const bool act_in = in_act == Act::none || in_act == Act::relu || in_act == Act::clip ||
+                      in_act == Act::silu || in_act == Act::hardswish || in_act == Act::hardsigmoid;
+  return act_in && (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 &&
+         s.cp % 8 == 0;
 }
 
 /// depthwise_rows' channel vectors a block: the largest divisor of the map's vectors (cp / 8)
@@ -396,9 +401,10 @@ template <class T>
 void depthwise_rows(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
                     int r, ActDesc in_act, ActDesc act, cudaStream_t stream) {
   STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
-  STRATA_CHECK(depthwise_rows_fits(s) && (r == 2 || r == 4),
+  STRATA_CHECK(depthwise_rows_fits(s, in_act.kind) && (r == 2 || r == 4),
                "depthwise_rows: " << s.kh << "x" << s.kw << " taps, dilation " << s.dh << ", "
-                                  << r << " rows a thread is not a shape it takes");
+                                  << r << " rows a thread, activation on load " << static_cast<int>(in_act.kind)
+                                  << " is not a case it takes");
   const int gc = depthwise_rows_gc(s);
   const int per = 256 / gc;
   const int strips = (s.oh + r - 1) / r;

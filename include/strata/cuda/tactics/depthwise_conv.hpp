@@ -53,7 +53,7 @@ class DepthwiseConv final : public Tactic<P> {
     if (tiled_fits(op)) {
       v.push_back({std::string(name()), 1});
     }
-    if (kernels::depthwise_rows_fits(shape(op, 1))) {
+    if (kernels::depthwise_rows_fits(shape(op, 1), op.in_act.kind)) {
       v.push_back({std::string(name()), 2});
       v.push_back({std::string(name()), 3});
     }
