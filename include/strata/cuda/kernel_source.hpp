@@ -1495,17 +1495,18 @@ __device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const f
 /// each row into every output row whose taps cover it. A block's threads run `gc` channel
 /// vectors fastest, then consecutive output columns of row strips, so a warp's loads are
 /// contiguous in NHWC and neighbouring columns share their input in L1. The block's filters are
-/// staged as f32 in shared memory ([K·K][gc·8]); with K = 3 each thread keeps its 72 in
-/// registers. The activations are compiled in per kind (the taps and stores are unrolled: one
+/// staged as f32 in shared memory ([K·K][gc·8]) and read from there (each thread keeping its 72
+/// of a 3×3 in registers took ~150 registers: one block of 256 an SM). Blocks of 128 threads, 4 an
+/// SM within 128 registers, so one finishing does not leave the SM idle. The activations are compiled in per kind (the taps and stores are unrolled: one
 /// generic activation at every site would not fit the instruction cache): on load none, ReLU,
 /// clip, SiLU, hardswish or hardsigmoid (the tactic offers the kernel for those only; any other
 /// traps); in the epilogue those or any other through activate(). Grid: (column group, chunk of
 /// gc vectors), chunk fastest.
 template <class T, int K, int S, int R>
-__global__ void __launch_bounds__(256) depthwise_rows_kernel(const T* __restrict__ x,
+__global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restrict__ x,
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
     ConvShape s, ActDesc in_act, ActDesc act, int gc, int strips, int chunks) {
-  constexpr bool WREG = K == 3;
+  constexpr bool WREG = false;  // see above: registers for occupancy
   extern __shared__ __align__(16) unsigned char dw_smem[];
   float* wsm = reinterpret_cast<float*>(dw_smem);  // [K·K][gc·8]
   const int cw = gc * 8;

@@ -396,7 +396,7 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
 
 /// The depthwise convolution of depthwise() with no staged patch (depthwise_rows_kernel): each
 /// thread 8 channels of `r` (2 or 4) vertically adjacent output pixels, straight from global
-/// memory; blocks of up to 256 threads, gc channel vectors by consecutive output columns.
+/// memory; blocks of up to 128 threads, gc channel vectors by consecutive output columns.
 template <class T>
 void depthwise_rows(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
                     int r, ActDesc in_act, ActDesc act, cudaStream_t stream) {
@@ -406,7 +406,7 @@ void depthwise_rows(const T* x, const T* w, const float* bias, const T* z, T* y,
                                   << r << " rows a thread, activation on load " << static_cast<int>(in_act.kind)
                                   << " is not a case it takes");
   const int gc = depthwise_rows_gc(s);
-  const int per = 256 / gc;
+  const int per = 128 / gc;
   const int strips = (s.oh + r - 1) / r;
   const std::int64_t columns = static_cast<std::int64_t>(s.n) * strips * s.ow;
   const int chunks = s.cp / 8 / gc;
