@@ -206,11 +206,11 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
           CHECK(small->rank == cuda::rank::tailored);  // ahead of cuDNN and cuBLASLt
           CHECK(small->variant.algo == 0);
           if (t->name() == "depthwise_conv") {
-            // large maps: the persistent tiled kernel, still ahead of cuDNN
+            // large sizes with ReLU6 on load: the strip kernel, still ahead of cuDNN
             CHECK(large->rank == cuda::rank::tailored);
-            CHECK(large->variant.algo == 1);
+            CHECK(large->variant.algo == 2);
             const auto offered = t->candidates(op, 1 << 16, 0, none);
-            CHECK(offered.size() == 2);  // both timed by measured tuning
+            CHECK(offered.size() == 3);  // all timed by measured tuning
           } else {
             CHECK(large->rank == cuda::rank::fallback);  // behind the libraries
           }
@@ -230,18 +230,65 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
     }
   }
   CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU
-  // On a 56x56 map at a large batch the depthwise tactic leaves the conv to cuDNN (its tiled
-  // kernel lost there), still offering both kernels to measured tuning.
-  using Small = decltype(input<8, 56, 56> | conv<32, 1> | relu6 |
-                         conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | relu6);
+  // On a 56x56 map at a large batch: with ReLU6 on load the depthwise tactic takes its strip
+  // kernel (algo 2); with SiLU on load (which the strip kernel would apply 1.5x per value) it leaves
+  // the conv to cuDNN (its tiled kernel lost there), still offering all three kernels to measured
+  // tuning; with GELU on load (not compiled into the strip kernel) it offers two.
+  // (192 channels from 64: 88 MFLOP an image, past the fused-network kernel, which would fuse
+  // the activation itself and leave nothing deferred.)
+  using Small = decltype(input<64, 56, 56> | conv<192, 1> | relu6 |
+                         conv<192, 3, ConvOpts{.padding = 1, .groups = 192}> | relu6);
+  using SmallSilu = decltype(input<64, 56, 56> | conv<192, 1> | silu |
+                             conv<192, 3, ConvOpts{.padding = 1, .groups = 192}> | relu6);
+  using SmallGelu = decltype(input<64, 56, 56> | conv<192, 1> | gelu |
+                             conv<192, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 192}> | relu6);
   const cuda::NetDesc sn = cuda::NetStorage<Small, DType::f16>::describe();
+  const cuda::NetDesc silu_n = cuda::NetStorage<SmallSilu, DType::f16>::describe();
+  const cuda::NetDesc gelu_n = cuda::NetStorage<SmallGelu, DType::f16>::describe();
   const cuda::Tactic<DType::f16>* dw = cuda::find_tactic<DType::f16>("depthwise_conv");
   REQUIRE(dw->applicable(sn.ops.back()));
+  REQUIRE(sn.ops.back().in_act.kind == Act::clip);
+  REQUIRE(silu_n.ops.back().in_act.kind == Act::silu);
+  REQUIRE(gelu_n.ops.back().in_act.kind == Act::gelu);
   const auto at256 = dw->heuristic(sn.ops.back(), 256, 0, none);
   REQUIRE(at256.has_value());
-  CHECK(at256->rank == cuda::rank::fallback);
-  CHECK(dw->candidates(sn.ops.back(), 256, 0, none).size() == 2);
+  CHECK(at256->rank == cuda::rank::tailored);
+  CHECK(at256->variant == cuda::Variant{"depthwise_conv", 2});
+  CHECK(dw->candidates(sn.ops.back(), 256, 0, none).size() == 3);
+  const auto silu256 = dw->heuristic(silu_n.ops.back(), 256, 0, none);
+  REQUIRE(silu256.has_value());
+  CHECK(silu256->rank == cuda::rank::fallback);
+  CHECK(dw->candidates(silu_n.ops.back(), 256, 0, none).size() == 3);
+  const auto gelu256 = dw->heuristic(gelu_n.ops.back(), 256, 0, none);
+  REQUIRE(gelu256.has_value());
+  CHECK(gelu256->rank == cuda::rank::fallback);  // 28x28 output, 256·28·28·192 > 2^21
+  const auto gelu_offered = dw->candidates(gelu_n.ops.back(), 256, 0, none);
+  CHECK(gelu_offered.size() == 2);
+  CHECK(std::find(gelu_offered.begin(), gelu_offered.end(), cuda::Variant{"depthwise_conv", 2}) ==
+        gelu_offered.end());
   CHECK(dw->heuristic(sn.ops.back(), 1, 0, none)->rank == cuda::rank::tailored);
+  CHECK(dw->heuristic(sn.ops.back(), 1, 0, none)->variant == cuda::Variant{"depthwise_conv"});
+  // The strip kernel's shape rules, hand-worked: 3x3 taps, dilation 1, stride 1 (4 rows a thread)
+  // or 2 (2 rows); channel vectors a block: the largest divisor of cp/8 up to 16; filters f32.
+  const auto geom = [](int cp, int k, int st, int d) {
+    return cuda::kernels::ConvShape{256, cp, 56, 56, cp, cp, cp, 56 / st, 56 / st, k, k, st, st,
+                                    k / 2, k / 2, d, d, cp, 1, 1};
+  };
+  using cuda::kernels::depthwise_rows_fits;
+  CHECK(depthwise_rows_fits(geom(144, 3, 1, 1), Act::clip));
+  CHECK(depthwise_rows_fits(geom(144, 3, 2, 1), Act::silu));
+  CHECK(depthwise_rows_fits(geom(144, 3, 2, 1), Act::none));
+  CHECK_FALSE(depthwise_rows_fits(geom(144, 3, 1, 1), Act::gelu));
+  CHECK_FALSE(depthwise_rows_fits(geom(144, 5, 1, 1), Act::none));  // 5x5
+  CHECK_FALSE(depthwise_rows_fits(geom(144, 3, 1, 2), Act::none));  // dilation 2
+  CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 3, 1, 1)) == 4);
+  CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 3, 2, 1)) == 2);
+  CHECK(cuda::kernels::depthwise_rows_gc(geom(144, 3, 1, 1)) == 9);    // 18 vectors
+  CHECK(cuda::kernels::depthwise_rows_gc(geom(960, 3, 1, 1)) == 15);   // 120
+  CHECK(cuda::kernels::depthwise_rows_gc(geom(1152, 3, 1, 1)) == 16);  // 144
+  CHECK(cuda::kernels::depthwise_rows_gc(geom(24, 3, 1, 1)) == 3);
+  CHECK(cuda::kernels::depthwise_rows_gc(geom(136, 3, 1, 1)) == 1);    // 17, a prime
+  CHECK(cuda::kernels::depthwise_rows_shared(geom(144, 3, 1, 1)) == 9 * 9 * 8 * 4);
   // The tiled kernel's shared memory, hand-worked: filters K·K·32 f32, two patches of
   // (7S + (K-1)d + 1) × (15S + (K-1)d + 1) pixels × 32 16-bit slots.
   const auto shared = [](int k, int st, int d) {

@@ -1406,12 +1406,12 @@ __device__ __forceinline__ float activate_as(ActDesc a, float x) {
 
 /// depthwise_rows_kernel's taps: acc[r] (8 channels of output row oy0 + r) += the K×K taps over
 /// the (R − 1)·S + K input rows from iy0, K vectors a row from column ix0, each value loaded once,
-/// with the producer's deferred activation IA applied (zero outside the map); filters `wr`
-/// (registers, K = 3) or `wt` (shared, [K·K][cw]).
-template <Act IA, class T, int K, int S, int R, bool WREG>
+/// with the producer's deferred activation IA applied (zero outside the map); filters `wt`
+/// (shared, [K·K][cw]).
+template <Act IA, class T, int K, int S, int R>
 __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, const ConvShape& s,
-    long long img, int iy0, int ix0, int ch, ActDesc in_act, const float* wr, const float* wt,
-    int cw, float (&acc)[R][8]) {
+    long long img, int iy0, int ix0, int ch, ActDesc in_act, const float* wt, int cw,
+    float (&acc)[R][8]) {
   constexpr int ROWS = (R - 1) * S + K;
 #pragma unroll
   for (int j = 0; j < ROWS; ++j) {
@@ -1444,19 +1444,12 @@ __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, con
 #pragma unroll
         for (int kx = 0; kx < K; ++kx) {
           const int t = ky * K + kx;
-          if constexpr (WREG) {
+          const float4 a = *reinterpret_cast<const float4*>(wt + t * cw);
+          const float4 b = *reinterpret_cast<const float4*>(wt + t * cw + 4);
+          const float wv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
 #pragma unroll
-            for (int c = 0; c < 8; ++c) {
-              acc[r][c] += xv[kx][c] * wr[t * 8 + c];
-            }
-          } else {
-            const float4 a = *reinterpret_cast<const float4*>(wt + t * cw);
-            const float4 b = *reinterpret_cast<const float4*>(wt + t * cw + 4);
-            const float wv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-#pragma unroll
-            for (int c = 0; c < 8; ++c) {
-              acc[r][c] += xv[kx][c] * wv[c];
-            }
+          for (int c = 0; c < 8; ++c) {
+            acc[r][c] += xv[kx][c] * wv[c];
           }
         }
       }
@@ -1495,9 +1488,10 @@ __device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const f
 /// each row into every output row whose taps cover it. A block's threads run `gc` channel
 /// vectors fastest, then consecutive output columns of row strips, so a warp's loads are
 /// contiguous in NHWC and neighbouring columns share their input in L1. The block's filters are
-/// staged as f32 in shared memory ([K·K][gc·8]) and read from there (each thread keeping its 72
-/// of a 3×3 in registers took ~150 registers: one block of 256 an SM). Blocks of 128 threads, 4 an
-/// SM within 128 registers, so one finishing does not leave the SM idle. The activations are compiled in per kind (the taps and stores are unrolled: one
+/// staged as f32 in shared memory ([K·K][gc·8]) and read from there; blocks of 128 threads, 4 an
+/// SM within 128 registers, so one finishing does not leave the SM idle (each thread keeping its
+/// 72 filters of a 3×3 in registers took ~150 registers, one 256-thread block an SM: 1.4-1.7x
+/// slower on an H200). The activations are compiled in per kind (the taps and stores are unrolled: one
 /// generic activation at every site would not fit the instruction cache): on load none, ReLU,
 /// clip, SiLU, hardswish or hardsigmoid (the tactic offers the kernel for those only; any other
 /// traps); in the epilogue those or any other through activate(). Grid: (column group, chunk of
@@ -1506,7 +1500,6 @@ template <class T, int K, int S, int R>
 __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restrict__ x,
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
     ConvShape s, ActDesc in_act, ActDesc act, int gc, int strips, int chunks) {
-  constexpr bool WREG = false;  // see above: registers for occupancy
   extern __shared__ __align__(16) unsigned char dw_smem[];
   float* wsm = reinterpret_cast<float*>(dw_smem);  // [K·K][gc·8]
   const int cw = gc * 8;
@@ -1532,22 +1525,6 @@ __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restr
   const long long img = rest / strips;
   const int ch = c0 + tg * 8;
   const float* wt = wsm + tg * 8;
-  float wr[WREG ? K * K * 8 : 1];
-  if constexpr (WREG) {
-#pragma unroll
-    for (int t = 0; t < K * K; ++t) {
-      const float4 a = *reinterpret_cast<const float4*>(wt + t * cw);
-      const float4 b = *reinterpret_cast<const float4*>(wt + t * cw + 4);
-      wr[t * 8 + 0] = a.x;
-      wr[t * 8 + 1] = a.y;
-      wr[t * 8 + 2] = a.z;
-      wr[t * 8 + 3] = a.w;
-      wr[t * 8 + 4] = b.x;
-      wr[t * 8 + 5] = b.y;
-      wr[t * 8 + 6] = b.z;
-      wr[t * 8 + 7] = b.w;
-    }
-  }
   float acc[R][8];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -1559,8 +1536,7 @@ __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restr
   const int iy0 = oy0 * S - s.ph;
   const int ix0 = ox * S - s.pw;
 #define STRATA_DW_TAPS(A)                                                                       \
-  depthwise_rows_taps<A, T, K, S, R, WREG>(x, s, img, iy0, ix0, ch, in_act, wr, wt, cw, acc); \
-  break
+  depthwise_rows_taps<A, T, K, S, R>(x, s, img, iy0, ix0, ch, in_act, wt, cw, acc); break
   switch (in_act.kind) {
     case Act::none: STRATA_DW_TAPS(Act::none);
     case Act::relu: STRATA_DW_TAPS(Act::relu);

@@ -178,13 +178,8 @@ template <class T>
         n.push_back(kernel_name("depthwise_tiled_kernel", {t, k, st}));
       }
     }
-    for (const char* k : {"3", "5"}) {
-      for (const char* st : {"1", "2"}) {
-        for (const char* r : {"2", "4"}) {
-          n.push_back(kernel_name("depthwise_rows_kernel", {t, k, st, r}));
-        }
-      }
-    }
+    n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "1", "4"}));
+    n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "2", "2"}));
     n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
@@ -367,15 +362,19 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
 }
 
 /// Whether depthwise_rows runs depthwise conv `s` whose input the producer's activation `in_act`
-/// is deferred into: 3×3 or 5×5 taps, dilation 1, 16-bit vectors of channels (any stride the
-/// depthwise kernels take), and an activation on load that the kernel has compiled in (none,
-/// ReLU, clip, SiLU, hardswish, hardsigmoid).
+/// is deferred into: 3×3 taps, dilation 1, 16-bit vectors of channels, stride 1 or 2, and an
+/// activation on load that the kernel has compiled in (none, ReLU, clip, SiLU, hardswish,
+/// hardsigmoid).
 [[nodiscard]] inline bool depthwise_rows_fits(const ConvShape& s, Act in_act) {
   const bool act_in = in_act == Act::none || in_act == Act::relu || in_act == Act::clip ||
                       in_act == Act::silu || in_act == Act::hardswish || in_act == Act::hardsigmoid;
-  return act_in && (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 &&
-         s.cp % 8 == 0;
+  return act_in && s.kh == 3 && s.kw == 3 && s.dh == 1 && s.dw == 1 && (s.sh == 1 || s.sh == 2) &&
+         s.sw == s.sh && s.cp % 8 == 0;
 }
+
+/// depthwise_rows' output rows a thread: 4 at stride 1, 2 at stride 2 (on an H200 each beat the
+/// other strip on every large MobileNetV2 layer of its stride at batch 256).
+[[nodiscard]] inline int depthwise_rows_strip(const ConvShape& s) { return s.sh == 1 ? 4 : 2; }
 
 /// depthwise_rows' channel vectors a block: the largest divisor of the map's vectors (cp / 8)
 /// up to 16, so no block has idle channel lanes.
@@ -395,16 +394,17 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
 }
 
 /// The depthwise convolution of depthwise() with no staged patch (depthwise_rows_kernel): each
-/// thread 8 channels of `r` (2 or 4) vertically adjacent output pixels, straight from global
-/// memory; blocks of up to 128 threads, gc channel vectors by consecutive output columns.
+/// thread 8 channels of depthwise_rows_strip(s) vertically adjacent output pixels, straight from
+/// global memory; blocks of up to 128 threads, gc channel vectors by consecutive output columns.
 template <class T>
 void depthwise_rows(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
-                    int r, ActDesc in_act, ActDesc act, cudaStream_t stream) {
+                    ActDesc in_act, ActDesc act, cudaStream_t stream) {
   STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
-  STRATA_CHECK(depthwise_rows_fits(s, in_act.kind) && (r == 2 || r == 4),
-               "depthwise_rows: " << s.kh << "x" << s.kw << " taps, dilation " << s.dh << ", "
-                                  << r << " rows a thread, activation on load " << static_cast<int>(in_act.kind)
-                                  << " is not a case it takes");
+  STRATA_CHECK(depthwise_rows_fits(s, in_act.kind),
+               "depthwise_rows: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
+                                  << ", dilation " << s.dh << ", activation on load "
+                                  << static_cast<int>(in_act.kind) << " is not a case it takes");
+  const int r = depthwise_rows_strip(s);
   const int gc = depthwise_rows_gc(s);
   const int per = 128 / gc;
   const int strips = (s.oh + r - 1) / r;

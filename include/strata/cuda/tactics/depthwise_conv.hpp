@@ -5,11 +5,18 @@
 /// Variants: algo 0, a block per 8×8 output tile (kernels::depthwise), claimed up to 2^21
 /// output values (a few blocks' worth of work, where cuDNN's kernels and a separate activation
 /// pass cost launches and tails); algo 1, persistent blocks over 8×16 tiles with the next
-/// tile's patch copied during this one's compute (kernels::depthwise_tiled), claimed above that
-/// on input maps of 112x112 or more, where it beat cuDNN with its activation pass on an H200
-/// (MobileNetV2 and EfficientNet-B0 at batch 256); on smaller maps cuDNN claims it (algo 0
-/// measured 2-3x slower than cuDNN at batch 256, algo 1 up to 1.7x slower on 7x7 maps).
-/// Measured tuning times both against cuDNN.
+/// tile's patch copied during this one's compute (kernels::depthwise_tiled); algo 2, no staged
+/// patch: a thread computes 8 channels of a strip of 4 (stride 1) or 2 (stride 2) output rows
+/// from the input rows it loads (kernels::depthwise_rows; 3×3, dilation 1).
+/// Above 2^21 outputs the heuristic takes algo 2 where the activation applied on load is
+/// none, ReLU or clip (ReLU6): on an H200 at batch 256 it beat the best of cuDNN (with its
+/// activation passes), algos 0 and 1 on 9 of MobileNetV2's 10 distinct such layers, by 1.04-1.58x
+/// (the 10th, a 7x7 map, lost by 5%). It loses where a SiLU is applied on load (EfficientNet-B0's
+/// 3x3 layers: 1.0-2.5x slower than the best): each loaded value is activated once per strip
+/// that reads it, 1.5-2.25 times. There algo 1 on
+/// input maps of 112x112 or more (it beat cuDNN with its activation pass there), cuDNN on smaller
+/// ones (algo 0 measured 2-3x slower than cuDNN at batch 256, algo 1 up to 1.7x slower on 7x7
+/// maps). Measured tuning times all of them against cuDNN.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -41,8 +48,14 @@ class DepthwiseConv final : public Tactic<P> {
     if (small) {
       return Claim{{std::string(name())}, rank::tailored};
     }
-    // Large: the tiled kernel where it beat cuDNN (+ the activation pass), input maps of
-    // 112x112 and more; cuDNN elsewhere (docs/cuda_backend.md, "Depthwise convs at batch 256").
+    // Large: the strip kernel where the activation on load costs little; else the tiled kernel
+    // where it beat cuDNN (+ the activation pass), input maps of 112x112 and more; cuDNN
+    // elsewhere (docs/cuda_backend.md, "Depthwise convs at batch 256").
+    const Act on_load = op.in_act.kind;
+    if ((on_load == Act::none || on_load == Act::relu || on_load == Act::clip) &&
+        kernels::depthwise_rows_fits(shape(op, batch), on_load)) {
+      return Claim{{std::string(name()), 2}, rank::tailored};
+    }
     return tiled_fits(op) && static_cast<std::int64_t>(cg.h) * cg.w >= tiled_claim_pixels
                ? Claim{{std::string(name()), 1}, rank::tailored}
                : Claim{{std::string(name())}, rank::fallback};
@@ -55,7 +68,6 @@ class DepthwiseConv final : public Tactic<P> {
     }
     if (kernels::depthwise_rows_fits(shape(op, 1), op.in_act.kind)) {
       v.push_back({std::string(name()), 2});
-      v.push_back({std::string(name()), 3});
     }
     return v;
   }
@@ -86,7 +98,7 @@ class DepthwiseConv final : public Tactic<P> {
    public:
     DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, int algo)
         : in_act_(op.in_act), act_(op.act), w_(w), io_(io), shape_(shape(op, batch)),
-          rows_(algo == 2 ? 4 : algo == 3 ? 2 : 0) {
+          rows_(algo == 2 ? kernels::depthwise_rows_strip(shape_) : 0) {
       const ConvGeom& cg = op.conv;
       const bool tiled = algo == 1;
       if (tiled) {
@@ -118,8 +130,8 @@ class DepthwiseConv final : public Tactic<P> {
       T* y = static_cast<T*>(io_.y);
       if (rows_ > 0) {
         kernels::depthwise_rows<T>(x, w_.weight.template as<const T>(),
-                                   w_.bias_f32.template as<const float>(), z, y, shape_, rows_,
-                                   in_act_, act_, s);
+                                   w_.bias_f32.template as<const float>(), z, y, shape_, in_act_,
+                                   act_, s);
       } else if (tiled_kernel_ != nullptr) {
         kernels::depthwise_tiled<T>(tiled_kernel_, launch_.grid, launch_.shared, x,
                                     w_.weight.template as<const T>(),
@@ -138,7 +150,7 @@ class DepthwiseConv final : public Tactic<P> {
     const OpWeights& w_;
     OpIo io_;
     kernels::ConvShape shape_{};
-    int rows_ = 0;  ///< output rows a thread (depthwise_rows, algos 2 and 3); 0 otherwise
+    int rows_ = 0;  ///< output rows a thread (depthwise_rows, algo 2); 0 otherwise
     cudaKernel_t tiled_kernel_ = nullptr;  ///< the tiled kernel, where the variant is algo 1
     generated::Launch launch_{};            ///< and its launch
     std::string describe_;
