@@ -1397,17 +1397,23 @@ __global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __rest
 }
 
 /// act(x) for an activation kind fixed at compile time (a, its parameters): what activate()
-/// computes, without the other kinds' code where many call sites are unrolled.
+/// computes, without the other kinds' code where many call sites are unrolled. SiLU through the
+/// fast exponential and division (__expf, __fdividef: a few f32 ulps from activate()'s, far below
+/// the 16-bit rounding these kernels store with; 0 or -0 where 1 + e^-x overflows, as there).
 template <Act A>
 __device__ __forceinline__ float activate_as(ActDesc a, float x) {
-  a.kind = A;
-  return activate(a, x);
+  if constexpr (A == Act::silu) {
+    return __fdividef(x, 1.0f + __expf(-x));
+  } else {
+    a.kind = A;
+    return activate(a, x);
+  }
 }
 
 /// depthwise_rows_kernel's taps: acc[r] (8 channels of output row oy0 + r) += the K×K taps over
 /// the (R − 1)·S + K input rows from iy0, K vectors a row from column ix0, each value loaded once,
-/// with the producer's deferred activation IA applied (zero outside the map); filters `wt`
-/// (shared, [K·K][cw]).
+/// with the producer's deferred activation IA applied and rounded to T, as the unfused path
+/// stores it (zero outside the map); filters `wt` (shared, [K·K][cw]).
 template <Act IA, class T, int K, int S, int R>
 __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, const ConvShape& s,
     long long img, int iy0, int ix0, int ch, ActDesc in_act, const float* wt, int cw,
@@ -1426,9 +1432,11 @@ __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, con
       const int ix = ix0 + kx;
       if (ix >= 0 && ix < s.w) {
         load8(xr + static_cast<long long>(ix) * s.cp, xv[kx]);
+        if constexpr (IA != Act::none) {  // rounded as the unfused path would store it
 #pragma unroll
-        for (int c = 0; c < 8; ++c) {
-          xv[kx][c] = activate_as<IA>(in_act, xv[kx][c]);
+          for (int c = 0; c < 8; ++c) {
+            xv[kx][c] = as_stored<T>(activate_as<IA>(in_act, xv[kx][c]));
+          }
         }
       } else {
 #pragma unroll
