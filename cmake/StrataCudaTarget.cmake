@@ -48,8 +48,10 @@ if(NOT TARGET strata::cuda)
     add_library(strata::cuda INTERFACE IMPORTED)
     set(_strata_cuda_target strata::cuda)
   endif()
+  # Threads: the kernel library is compiled by NVRTC on several threads (rtc::compile_parts).
+  find_package(Threads REQUIRED)
   target_link_libraries(${_strata_cuda_target} INTERFACE strata::strata CUDA::cudart CUDA::nvrtc
-                        CUDA::cublas CUDA::cublasLt "${CUDNN_LIBRARY}")
+                        CUDA::cublas CUDA::cublasLt "${CUDNN_LIBRARY}" Threads::Threads)
   target_include_directories(${_strata_cuda_target} SYSTEM INTERFACE "${CUDNN_INCLUDE_DIR}")
 endif()
 set(STRATA_HAVE_CUDA ON)

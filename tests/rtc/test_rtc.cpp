@@ -6,9 +6,11 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <strata/cuda/fused_network.hpp>
@@ -30,27 +32,53 @@ std::filesystem::path fresh_dir(const char* name) {
 }
 }  // namespace
 
-TEST_CASE("Strata's kernels compile for every element type, and the cache returns them") {
+TEST_CASE("Strata's kernels compile for every element type, in parts on several threads, and the cache returns them") {
   const auto dir = fresh_dir("strata_rtc_test_cache");
   const std::vector<std::vector<std::string>> programs{kernels::detail::instantiations<float>(),
                                                        kernels::detail::instantiations<__half>(),
                                                        kernels::detail::instantiations<__nv_bfloat16>()};
+  const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
   int k = 0;
   for (const auto& names : programs) {
     const std::string name = "kernels" + std::to_string(k++);
-    const rtc::Compiled cold = rtc::compile(kernels::kernel_source(), name, names, 90, dir);
+    const rtc::CompiledParts cold = rtc::compile_parts(kernels::kernel_source(), name, names, 90,
+                                                       kernels::library_parts, threads, dir);
     CHECK_FALSE(cold.from_disk);
-    CHECK(cold.cubin.size() > 10000);
-    REQUIRE(cold.lowered.size() == names.size());
-    for (const std::string& l : cold.lowered) {
-      CHECK(l.rfind("_Z", 0) == 0);  // a mangled C++ name
+    REQUIRE(cold.parts.size() == static_cast<std::size_t>(kernels::library_parts));
+    std::size_t total = 0;
+    for (std::size_t p = 0; p < cold.parts.size(); ++p) {
+      const rtc::Compiled& c = cold.parts[p];
+      CHECK(c.cubin.size() > 1000);
+      REQUIRE(c.lowered.size() == cold.names[p].size());
+      for (std::size_t i = 0; i < c.lowered.size(); ++i) {
+        CHECK(c.lowered[i].rfind("_Z", 0) == 0);  // a mangled C++ name
+        // round robin: part p has names p, p + parts, ...
+        CHECK(cold.names[p][i] == names[p + i * cold.parts.size()]);
+      }
+      total += c.lowered.size();
     }
-    const rtc::Compiled warm = rtc::compile(kernels::kernel_source(), name, names, 90, dir);
+    CHECK(total == names.size());
+    const rtc::CompiledParts warm = rtc::compile_parts(kernels::kernel_source(), name, names, 90,
+                                                       kernels::library_parts, threads, dir);
     CHECK(warm.from_disk);
-    CHECK(warm.cubin == cold.cubin);
-    CHECK(warm.lowered == cold.lowered);
-    MESSAGE(name << ": " << names.size() << " kernels, compiled in " << cold.ms
-                 << " ms, read back in " << warm.ms << " ms");
+    for (std::size_t p = 0; p < cold.parts.size(); ++p) {
+      CHECK(warm.parts[p].cubin == cold.parts[p].cubin);
+      CHECK(warm.parts[p].lowered == cold.parts[p].lowered);
+    }
+    MESSAGE(name << ": " << names.size() << " kernels in " << cold.parts.size() << " parts on "
+                 << threads << " threads, compiled in " << cold.ms << " ms, read back in "
+                 << warm.ms << " ms");
+  }
+  // A part that fails to compile fails the whole, with NVRTC's message (the other parts finish).
+  const std::vector<std::string> bad_names{"strata_rtc::softmax_kernel<float, float>",
+                                           "strata_rtc::no_such_kernel<float>"};
+  try {
+    (void)rtc::compile_parts(kernels::kernel_source(), "kernels_bad", bad_names, 90, 2, threads, {});
+    FAIL("no error for a part that cannot compile");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("kernels_bad.1") != std::string::npos);  // the part, named
+    CHECK(m.find("no_such_kernel") != std::string::npos);
   }
 }
 

@@ -19,6 +19,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -191,6 +192,10 @@ template <class T>
 
 }  // namespace detail
 
+/// The programs Strata's kernel library is compiled as (rtc::compile_parts): fixed, so the cache
+/// files do not depend on the machine's cores.
+inline constexpr int library_parts = 8;
+
 /// The kernels for storage type T on the current device's architecture: compiled (or read
 /// from the disk cache) and loaded on first use, then kept for the life of the program.
 /// Thread-safe.
@@ -211,8 +216,12 @@ template <class T>
                               (std::is_same_v<T, float> ? "f32"
                                : std::is_same_v<T, __half> ? "f16"
                                                            : "bf16");
-  const rtc::Compiled c = rtc::compile(kernel_source(), program, names, arch);
-  by_arch->emplace_back(arch, std::make_unique<rtc::Library>(c, names));
+  // In library_parts programs compiled side by side: a cold build takes the time of the
+  // slowest part rather than of the whole (the disk cache serves later runs either way).
+  const rtc::CompiledParts c =
+      rtc::compile_parts(kernel_source(), program, names, arch, library_parts,
+                         std::max(1u, std::thread::hardware_concurrency()));
+  by_arch->emplace_back(arch, std::make_unique<rtc::Library>(c));
   return *by_arch->back().second;
 }
 

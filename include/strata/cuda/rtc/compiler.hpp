@@ -7,15 +7,20 @@
 /// nvrtc.h and libnvrtc, no GPU (loading the result needs one: see library.hpp).
 #include <nvrtc.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "strata/core/error.hpp"
@@ -217,6 +222,66 @@ inline void write_cached(const std::filesystem::path& file, const std::vector<st
   if (!out.file.empty()) {
     detail::write_cached(out.file, names, out);
   }
+  return out;
+}
+
+/// A program compiled in parts (compile_parts): part i has the instantiations names[i].
+struct CompiledParts {
+  std::vector<Compiled> parts;
+  std::vector<std::vector<std::string>> names;
+  double ms = 0.0;         ///< wall time of the whole, compiled or read
+  bool from_disk = false;  ///< every part read from the cache
+};
+
+/// compile() of `source` as `parts` programs, part i (named name + ".i") with every parts-th of
+/// `names` from the i-th (round robin, so a run of heavy instantiations is spread), compiled on
+/// up to `threads` threads at once (NVRTC compiles one program on one core; distinct programs may
+/// be compiled concurrently). Each part has its own cache file, so the partition — and the
+/// files — do not depend on the number of threads. Throws what the first failing part threw.
+[[nodiscard]] inline CompiledParts compile_parts(std::string_view source, const std::string& name,
+                                                 const std::vector<std::string>& names, int arch,
+                                                 int parts, unsigned threads,
+                                                 const std::filesystem::path& cache_dir = default_cache_dir()) {
+  const auto start = std::chrono::steady_clock::now();
+  parts = std::max(1, std::min(parts, static_cast<int>(std::max<std::size_t>(names.size(), 1))));
+  CompiledParts out;
+  out.names.resize(static_cast<std::size_t>(parts));
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out.names[i % static_cast<std::size_t>(parts)].push_back(names[i]);
+  }
+  out.parts.resize(static_cast<std::size_t>(parts));
+  std::atomic<int> next{0};
+  std::mutex failed_mutex;
+  std::exception_ptr failed;
+  auto work = [&] {
+    for (int i = next++; i < parts; i = next++) {
+      try {
+        out.parts[static_cast<std::size_t>(i)] =
+            compile(source, name + "." + std::to_string(i), out.names[static_cast<std::size_t>(i)],
+                    arch, cache_dir);
+      } catch (...) {
+        const std::lock_guard lock(failed_mutex);
+        if (!failed) {
+          failed = std::current_exception();
+        }
+      }
+    }
+  };
+  const unsigned n = std::clamp<unsigned>(threads, 1u, static_cast<unsigned>(parts));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < n; ++t) {
+    pool.emplace_back(work);
+  }
+  work();
+  for (std::thread& t : pool) {
+    t.join();
+  }
+  if (failed) {
+    std::rethrow_exception(failed);
+  }
+  out.from_disk = std::all_of(out.parts.begin(), out.parts.end(),
+                              [](const Compiled& c) { return c.from_disk; });
+  out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
 

@@ -44,14 +44,38 @@ class Library {
     info_.load_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
+  /// Loads every part of `c` (compile_parts) as one library of kernels.
+  explicit Library(const CompiledParts& c) {
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t p = 0; p < c.parts.size(); ++p) {
+      cudaLibrary_t lib = nullptr;
+      STRATA_CUDA_CHECK(cudaLibraryLoadData(&lib, c.parts[p].cubin.data(), nullptr, nullptr, 0,
+                                            nullptr, nullptr, 0));
+      (p == 0 ? lib_ : more_.emplace_back()) = lib;
+      for (std::size_t i = 0; i < c.names[p].size(); ++i) {
+        cudaKernel_t k = nullptr;
+        STRATA_CUDA_CHECK(cudaLibraryGetKernel(&k, lib, c.parts[p].lowered[i].c_str()));
+        kernels_.emplace(c.names[p][i], k);
+      }
+    }
+    info_.compile_ms = c.ms;
+    info_.from_disk = c.from_disk;
+    info_.file = c.parts.empty() ? std::string() : c.parts.front().file.string();
+    info_.load_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
   Library(Library&& o) noexcept
-      : lib_(std::exchange(o.lib_, nullptr)), kernels_(std::move(o.kernels_)), info_(o.info_) {}
+      : lib_(std::exchange(o.lib_, nullptr)), more_(std::move(o.more_)),
+        kernels_(std::move(o.kernels_)), info_(o.info_) {}
   Library& operator=(Library&&) = delete;
   Library(const Library&) = delete;
   Library& operator=(const Library&) = delete;
   ~Library() {
     if (lib_ != nullptr) {
       (void)cudaLibraryUnload(lib_);
+    }
+    for (cudaLibrary_t l : more_) {
+      (void)cudaLibraryUnload(l);
     }
   }
 
@@ -65,6 +89,7 @@ class Library {
 
  private:
   cudaLibrary_t lib_ = nullptr;
+  std::vector<cudaLibrary_t> more_;  ///< the other parts of a library compiled in parts
   std::map<std::string, cudaKernel_t, std::less<>> kernels_;
   BuildInfo info_;
 };
