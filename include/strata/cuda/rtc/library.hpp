@@ -31,13 +31,7 @@ class Library {
   /// Loads `c` (compiled for the instantiations `names`) on the GPU.
   Library(const Compiled& c, const std::vector<std::string>& names) {
     const auto start = std::chrono::steady_clock::now();
-    STRATA_CUDA_CHECK(cudaLibraryLoadData(&lib_, c.cubin.data(), nullptr, nullptr, 0, nullptr,
-                                          nullptr, 0));
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      cudaKernel_t k = nullptr;
-      STRATA_CUDA_CHECK(cudaLibraryGetKernel(&k, lib_, c.lowered[i].c_str()));
-      kernels_.emplace(names[i], k);
-    }
+    lib_ = add(c, names);
     info_.compile_ms = c.ms;
     info_.from_disk = c.from_disk;
     info_.file = c.file.string();
@@ -48,15 +42,8 @@ class Library {
   explicit Library(const CompiledParts& c) {
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t p = 0; p < c.parts.size(); ++p) {
-      cudaLibrary_t lib = nullptr;
-      STRATA_CUDA_CHECK(cudaLibraryLoadData(&lib, c.parts[p].cubin.data(), nullptr, nullptr, 0,
-                                            nullptr, nullptr, 0));
+      const cudaLibrary_t lib = add(c.parts[p], c.names[p]);
       (p == 0 ? lib_ : more_.emplace_back()) = lib;
-      for (std::size_t i = 0; i < c.names[p].size(); ++i) {
-        cudaKernel_t k = nullptr;
-        STRATA_CUDA_CHECK(cudaLibraryGetKernel(&k, lib, c.parts[p].lowered[i].c_str()));
-        kernels_.emplace(c.names[p][i], k);
-      }
     }
     info_.compile_ms = c.ms;
     info_.from_disk = c.from_disk;
@@ -88,6 +75,19 @@ class Library {
   [[nodiscard]] const BuildInfo& info() const { return info_; }
 
  private:
+  /// Loads `c` and records its kernels under `names`.
+  cudaLibrary_t add(const Compiled& c, const std::vector<std::string>& names) {
+    cudaLibrary_t lib = nullptr;
+    STRATA_CUDA_CHECK(cudaLibraryLoadData(&lib, c.cubin.data(), nullptr, nullptr, 0, nullptr,
+                                          nullptr, 0));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      cudaKernel_t k = nullptr;
+      STRATA_CUDA_CHECK(cudaLibraryGetKernel(&k, lib, c.lowered[i].c_str()));
+      kernels_.emplace(names[i], k);
+    }
+    return lib;
+  }
+
   cudaLibrary_t lib_ = nullptr;
   std::vector<cudaLibrary_t> more_;  ///< the other parts of a library compiled in parts
   std::map<std::string, cudaKernel_t, std::less<>> kernels_;
