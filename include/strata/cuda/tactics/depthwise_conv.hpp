@@ -11,12 +11,12 @@
 /// Above 2^21 outputs the heuristic takes algo 2 where the activation applied on load is
 /// none, ReLU or clip (ReLU6): on an H200 at batch 256 it beat the best of cuDNN (with its
 /// activation passes), algos 0 and 1 on 9 of MobileNetV2's 10 distinct such layers, by 1.04-1.58x
-/// (the 10th, a 7x7 map, lost by 5%). It loses where a SiLU is applied on load (EfficientNet-B0's
-/// 3x3 layers: 1.0-2.5x slower than the best): each loaded value is activated once per strip
-/// that reads it, 1.5-2.25 times. There algo 1 on
-/// input maps of 112x112 or more (it beat cuDNN with its activation pass there), cuDNN on smaller
-/// ones (algo 0 measured 2-3x slower than cuDNN at batch 256, algo 1 up to 1.7x slower on 7x7
-/// maps). Measured tuning times all of them against cuDNN.
+/// (the 10th, a 7x7 map, lost by 5%). It lost where a SiLU is applied on load (EfficientNet-B0's
+/// 3x3 layers: 1.0-2.5x slower than the best, before its SiLU used the fast exponential): each
+/// loaded value is activated once per strip that reads it, 1.5-2.25 times. There algo 1 on input
+/// maps of 112x112 or more (it beat cuDNN with its activation pass there), cuDNN on smaller ones
+/// (algo 0 measured 2-3x slower than cuDNN at batch 256, algo 1 up to 1.7x slower on 7x7 maps).
+/// Measured tuning times all of them against cuDNN.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -80,14 +80,14 @@ class DepthwiseConv final : public Tactic<P> {
  private:
   /// Input pixels from which the heuristic takes the tiled kernel over cuDNN at large sizes.
   static constexpr std::int64_t tiled_claim_pixels = 112 * 112;
-  /// The tiled kernel's two patches and filters within 96 KiB (two blocks an SM) and within what
-  /// the current device lets a block have (assumed where no device answers).
   /// The kernels' shape of conv `op` at batch `batch`.
   [[nodiscard]] static kernels::ConvShape shape(const OpDesc& op, int batch) {
     const ConvGeom& cg = op.conv;
     return {batch, cg.cp, cg.h,  cg.w,  cg.k,  cg.kd, cg.kp,     cg.oh,  cg.ow, cg.kh,
             cg.kw, cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, cg.groups, cg.fcg, 1};
   }
+  /// The tiled kernel's two patches and filters within 96 KiB (two blocks an SM) and within what
+  /// the current device lets a block have (assumed where no device answers).
   [[nodiscard]] static bool tiled_fits(const OpDesc& op) {
     const std::size_t shared = kernels::depthwise_tiled_shared(shape(op, 1));
     const std::optional<int> optin = kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin);
