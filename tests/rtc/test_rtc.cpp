@@ -69,7 +69,7 @@ TEST_CASE("Strata's kernels compile for every element type, in parts on several 
                  << threads << " threads, compiled in " << cold.ms << " ms, read back in "
                  << warm.ms << " ms");
   }
-  // A part that fails to compile fails the whole, with NVRTC's message (the other parts finish).
+  // A part that fails to compile fails the whole, with NVRTC's message and the part's name.
   const std::vector<std::string> bad_names{"strata_rtc::softmax_kernel<float, float>",
                                            "strata_rtc::no_such_kernel<float>"};
   try {

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -137,8 +138,17 @@ inline void write_cached(const std::filesystem::path& file, const std::vector<st
                          const Compiled& c) {
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
-  const std::filesystem::path tmp =
-      file.string() + ".tmp" + std::to_string(fnv1a(std::to_string(std::rand())));
+  // A name no other writer uses at the same time: other processes (a random word, the clock)
+  // and other threads of this one (its id) may be writing the same file.
+  std::uint64_t word = 0;
+  try {
+    word = std::random_device{}();
+  } catch (...) {  // no entropy source: the clock and the thread still tell writers apart
+  }
+  std::ostringstream who;
+  who << word << '.' << std::chrono::steady_clock::now().time_since_epoch().count() << '.'
+      << std::this_thread::get_id();
+  const std::filesystem::path tmp = file.string() + ".tmp" + std::to_string(fnv1a(who.str()));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) {
@@ -237,7 +247,8 @@ struct CompiledParts {
 /// `names` from the i-th (round robin, so a run of heavy instantiations is spread), compiled on
 /// up to `threads` threads at once (NVRTC compiles one program on one core; distinct programs may
 /// be compiled concurrently). Each part has its own cache file, so the partition — and the
-/// files — do not depend on the number of threads. Throws what the first failing part threw.
+/// files — do not depend on the number of threads. Throws what the first failing part threw
+/// (once one has failed, no further part is started).
 [[nodiscard]] inline CompiledParts compile_parts(std::string_view source, const std::string& name,
                                                  const std::vector<std::string>& names, int arch,
                                                  int parts, unsigned threads,
@@ -264,13 +275,18 @@ struct CompiledParts {
         if (!failed) {
           failed = std::current_exception();
         }
+        next = parts;  // no new part starts: the build has failed
       }
     }
   };
   const unsigned n = std::clamp<unsigned>(threads, 1u, static_cast<unsigned>(parts));
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < n; ++t) {
-    pool.emplace_back(work);
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {  // no more threads: those started and this one do it all
+      break;
+    }
   }
   work();
   for (std::thread& t : pool) {

@@ -41,9 +41,14 @@ class Library {
   /// Loads every part of `c` (compile_parts) as one library of kernels.
   explicit Library(const CompiledParts& c) {
     const auto start = std::chrono::steady_clock::now();
-    for (std::size_t p = 0; p < c.parts.size(); ++p) {
-      const cudaLibrary_t lib = add(c.parts[p], c.names[p]);
-      (p == 0 ? lib_ : more_.emplace_back()) = lib;
+    try {
+      for (std::size_t p = 0; p < c.parts.size(); ++p) {
+        const cudaLibrary_t lib = add(c.parts[p], c.names[p]);
+        (p == 0 ? lib_ : more_.emplace_back()) = lib;
+      }
+    } catch (...) {  // the destructor does not run for a constructor that throws
+      unload();
+      throw;
     }
     info_.compile_ms = c.ms;
     info_.from_disk = c.from_disk;
@@ -57,14 +62,7 @@ class Library {
   Library& operator=(Library&&) = delete;
   Library(const Library&) = delete;
   Library& operator=(const Library&) = delete;
-  ~Library() {
-    if (lib_ != nullptr) {
-      (void)cudaLibraryUnload(lib_);
-    }
-    for (cudaLibrary_t l : more_) {
-      (void)cudaLibraryUnload(l);
-    }
-  }
+  ~Library() { unload(); }
 
   /// The kernel compiled for name expression `name`; throws if there is none.
   [[nodiscard]] cudaKernel_t kernel(const std::string& name) const {
@@ -75,17 +73,31 @@ class Library {
   [[nodiscard]] const BuildInfo& info() const { return info_; }
 
  private:
-  /// Loads `c` and records its kernels under `names`.
+  /// Loads `c` and records its kernels under `names` (unloaded again if a kernel is missing).
   cudaLibrary_t add(const Compiled& c, const std::vector<std::string>& names) {
     cudaLibrary_t lib = nullptr;
     STRATA_CUDA_CHECK(cudaLibraryLoadData(&lib, c.cubin.data(), nullptr, nullptr, 0, nullptr,
                                           nullptr, 0));
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      cudaKernel_t k = nullptr;
-      STRATA_CUDA_CHECK(cudaLibraryGetKernel(&k, lib, c.lowered[i].c_str()));
-      kernels_.emplace(names[i], k);
+    try {
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        cudaKernel_t k = nullptr;
+        STRATA_CUDA_CHECK(cudaLibraryGetKernel(&k, lib, c.lowered[i].c_str()));
+        kernels_.emplace(names[i], k);
+      }
+    } catch (...) {
+      (void)cudaLibraryUnload(lib);
+      throw;
     }
     return lib;
+  }
+  void unload() noexcept {
+    if (lib_ != nullptr) {
+      (void)cudaLibraryUnload(std::exchange(lib_, nullptr));
+    }
+    for (cudaLibrary_t l : more_) {
+      (void)cudaLibraryUnload(l);
+    }
+    more_.clear();
   }
 
   cudaLibrary_t lib_ = nullptr;
