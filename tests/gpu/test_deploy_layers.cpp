@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gpu_test.hpp"
+#include "strata/models/efficientnet.hpp"
 #include "strata/models/mobilenet_v2.hpp"
 
 namespace {
@@ -358,25 +359,27 @@ TEST_CASE("the persistent tiled depthwise kernel, forced at small batches: parti
 }
 
 // depthwise_rows (algo 2: strips of 4 output rows a thread at stride 1, of 2 at stride 2) on the
-// 3x3 convs of DepthwiseNet (SiLU on load, 3 channel vectors a block) and DeferredNet
-// (hardsigmoid on load: f(0) != 0, the padding must stay 0; 8 vectors) and on RowsNet, whose maps
-// cut the strips short (13 rows: 13 % 4 = 1; 7 rows after its 3x3 stride 2: 7 % 2 = 1 and
-// 7 % 4 = 3), with 6 vectors a block, hardsigmoid, ReLU6 and SiLU on load, a residual added, and
-// a GELU that stays in the last one's epilogue (its generic path: a gate reads it). The gate also
-// keeps the net off the fused-network kernel, which would fuse every activation where declared and
-// defer none. (DepthwiseNet's 5x5 and 7x7 convs are not the kernel's shape: the cache forces only
-// what the tactic offers.)
+// 3x3 convs of DepthwiseNet (SiLU on load, 3 channel vectors a block) and its 5x5 stride 2
+// (hardswish on load, 5 vectors), on DeferredNet (hardsigmoid on load: f(0) != 0, the padding
+// must stay 0; 8 vectors) and on RowsNet, whose maps cut the strips short (13 rows: 13 % 4 = 1;
+// 7 rows after its 3x3 stride 2: 7 % 2 = 1 and 7 % 4 = 3, also for its 5x5), with 6 vectors a
+// block, hardsigmoid, ReLU6, SiLU and hardswish on load, a residual added, and a GELU that stays
+// in the last one's epilogue (its generic path: a gate reads it). The gate also keeps the net off
+// the fused-network kernel, which would fuse every activation where declared and defer none.
+// (DepthwiseNet's 7x7 conv is not the kernel's shape: the cache forces only what the tactic
+// offers.)
 constexpr auto rows_net = input<8, 13, 13>
     | conv<48, 1> | hardsigmoid
     | conv<48, 3, ConvOpts{.padding = 1, .groups = 48}> | relu
     | residual(conv<48, 1> | relu6 | conv<48, 3, ConvOpts{.padding = 1, .groups = 48}>)
     | conv<48, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 48}> | silu
+    | conv<48, 5, ConvOpts{.padding = 2, .groups = 48}> | hardswish
     | conv<48, 3, ConvOpts{.padding = 1, .groups = 48}> | gelu
     | multiply(global_avg_pool | conv<12, 1> | relu | conv<48, 1> | sigmoid)
     | conv<8, 1>;
 using RowsNet = std::remove_cv_t<decltype(rows_net)>;
 
-TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {
+TEST_CASE("the depthwise strip kernel, forced: 3x3 and 5x5 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {
   check_depthwise_forced<DepthwiseNet, DType::f16>(2, 17, {1, 3, 17}, 80);
   check_depthwise_forced<DepthwiseNet, DType::bf16>(2, 17, {1, 3, 17}, 81);
   check_depthwise_forced<DeferredNet, DType::f16>(2, 120, {120, 5}, 82);
@@ -385,4 +388,7 @@ TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cu
   // All 17 of MobileNetV2's depthwise convs (ReLU6 on load; maps 112 to 7, 32 to 960 channels:
   // 4 to 15 vectors a block), as the heuristic runs them at batch 256.
   check_depthwise_forced<models::MobileNetV2, DType::f16>(2, 2, {2}, 85);
+  // All 16 of EfficientNet-B0's (SiLU on load; 3x3 and 5x5 at strides 1 and 2; 32 to 1152
+  // channels, 4 to 16 vectors a block).
+  check_depthwise_forced<models::EfficientNetB0, DType::f16>(2, 2, {2}, 86);
 }

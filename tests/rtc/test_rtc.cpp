@@ -258,10 +258,10 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
     }
   }
   CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU
-  // On a 56x56 map at a large batch: with ReLU6 on load the depthwise tactic takes its strip
-  // kernel (algo 2); with SiLU on load (which the strip kernel would apply 1.5x per value) it leaves
-  // the conv to cuDNN (its tiled kernel lost there), still offering all three kernels to measured
-  // tuning; with GELU on load (not compiled into the strip kernel) it offers two.
+  // On a 56x56 map at a large batch: with ReLU6 or SiLU on load the depthwise tactic takes its
+  // strip kernel (algo 2) for 3x3 taps, still offering all three kernels to measured tuning; for
+  // 5x5 taps it offers the strip kernel but leaves the conv to cuDNN (its tiled kernel lost
+  // there); with GELU on load (not compiled into the strip kernel) it offers two.
   // (192 channels from 64: 88 MFLOP an image, past the fused-network kernel, which would fuse
   // the activation itself and leave nothing deferred.)
   using Small = decltype(input<64, 56, 56> | conv<192, 1> | relu6 |
@@ -270,6 +270,8 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
                              conv<192, 3, ConvOpts{.padding = 1, .groups = 192}> | relu6);
   using SmallGelu = decltype(input<64, 56, 56> | conv<192, 1> | gelu |
                              conv<192, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 192}> | relu6);
+  using Small5 = decltype(input<64, 56, 56> | conv<192, 1> | silu |
+                          conv<192, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 192}> | silu);
   const cuda::NetDesc sn = cuda::NetStorage<Small, DType::f16>::describe();
   const cuda::NetDesc silu_n = cuda::NetStorage<SmallSilu, DType::f16>::describe();
   const cuda::NetDesc gelu_n = cuda::NetStorage<SmallGelu, DType::f16>::describe();
@@ -285,8 +287,18 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   CHECK(dw->candidates(sn.ops.back(), 256, 0, none).size() == 3);
   const auto silu256 = dw->heuristic(silu_n.ops.back(), 256, 0, none);
   REQUIRE(silu256.has_value());
-  CHECK(silu256->rank == cuda::rank::fallback);
+  CHECK(silu256->rank == cuda::rank::tailored);
+  CHECK(silu256->variant == cuda::Variant{"depthwise_conv", 2});
   CHECK(dw->candidates(silu_n.ops.back(), 256, 0, none).size() == 3);
+  const cuda::NetDesc n5 = cuda::NetStorage<Small5, DType::f16>::describe();
+  REQUIRE(n5.ops.back().in_act.kind == Act::silu);
+  REQUIRE(n5.ops.back().conv.kh == 5);
+  const auto five256 = dw->heuristic(n5.ops.back(), 256, 0, none);
+  REQUIRE(five256.has_value());
+  CHECK(five256->rank == cuda::rank::fallback);
+  const auto five_offered = dw->candidates(n5.ops.back(), 256, 0, none);
+  CHECK(std::find(five_offered.begin(), five_offered.end(), cuda::Variant{"depthwise_conv", 2}) !=
+        five_offered.end());
   const auto gelu256 = dw->heuristic(gelu_n.ops.back(), 256, 0, none);
   REQUIRE(gelu256.has_value());
   CHECK(gelu256->rank == cuda::rank::fallback);  // 28x28 output, 256·28·28·192 > 2^21
@@ -296,8 +308,9 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
         gelu_offered.end());
   CHECK(dw->heuristic(sn.ops.back(), 1, 0, none)->rank == cuda::rank::tailored);
   CHECK(dw->heuristic(sn.ops.back(), 1, 0, none)->variant == cuda::Variant{"depthwise_conv"});
-  // The strip kernel's shape rules, hand-worked: 3x3 taps, dilation 1, stride 1 (4 rows a thread)
-  // or 2 (2 rows); channel vectors a block: the largest divisor of cp/8 up to 16; filters f32.
+  // The strip kernel's shape rules, hand-worked: 3x3 or 5x5 taps, dilation 1, stride 1 (4 rows
+  // a thread) or 2 (2 rows); channel vectors a block: the largest divisor of cp/8 up to 16;
+  // filters f32.
   const auto geom = [](int cp, int k, int st, int d) {
     return cuda::kernels::ConvShape{256, cp, 56, 56, cp, cp, cp, 56 / st, 56 / st, k, k, st, st,
                                     k / 2, k / 2, d, d, cp, 1, 1};
@@ -307,16 +320,21 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   CHECK(depthwise_rows_fits(geom(144, 3, 2, 1), Act::silu));
   CHECK(depthwise_rows_fits(geom(144, 3, 2, 1), Act::none));
   CHECK_FALSE(depthwise_rows_fits(geom(144, 3, 1, 1), Act::gelu));
-  CHECK_FALSE(depthwise_rows_fits(geom(144, 5, 1, 1), Act::none));  // 5x5
+  CHECK(depthwise_rows_fits(geom(144, 5, 1, 1), Act::silu));
+  CHECK(depthwise_rows_fits(geom(672, 5, 2, 1), Act::hardswish));
+  CHECK_FALSE(depthwise_rows_fits(geom(144, 7, 1, 1), Act::none));  // 7x7
   CHECK_FALSE(depthwise_rows_fits(geom(144, 3, 1, 2), Act::none));  // dilation 2
   CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 3, 1, 1)) == 4);
   CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 3, 2, 1)) == 2);
+  CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 5, 1, 1)) == 4);
+  CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 5, 2, 1)) == 2);
   CHECK(cuda::kernels::depthwise_rows_gc(geom(144, 3, 1, 1)) == 9);    // 18 vectors
   CHECK(cuda::kernels::depthwise_rows_gc(geom(960, 3, 1, 1)) == 15);   // 120
   CHECK(cuda::kernels::depthwise_rows_gc(geom(1152, 3, 1, 1)) == 16);  // 144
   CHECK(cuda::kernels::depthwise_rows_gc(geom(24, 3, 1, 1)) == 3);
   CHECK(cuda::kernels::depthwise_rows_gc(geom(136, 3, 1, 1)) == 1);    // 17, a prime
   CHECK(cuda::kernels::depthwise_rows_shared(geom(144, 3, 1, 1)) == 9 * 9 * 8 * 4);
+  CHECK(cuda::kernels::depthwise_rows_shared(geom(672, 5, 1, 1)) == 25 * 14 * 8 * 4);  // 84 vectors
   // The tiled kernel's shared memory, hand-worked: filters K·K·32 f32, two patches of
   // (7S + (K-1)d + 1) × (15S + (K-1)d + 1) pixels × 32 16-bit slots.
   const auto shared = [](int k, int st, int d) {

@@ -1489,8 +1489,8 @@ __device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const f
   }
 }
 
-/// The depthwise convolution by strips of output rows (kernels::depthwise_rows), dilation 1: no
-/// staged patch. A thread computes 8 channels (one 16-byte vector) of R vertically adjacent output
+/// The depthwise convolution by strips of output rows (kernels::depthwise_rows), 3×3 or 5×5,
+/// dilation 1: no staged patch. A thread computes 8 channels (one 16-byte vector) of R vertically adjacent output
 /// pixels at one column: it reads the (R − 1)·S + K input rows those need, K vectors a row (the
 /// producer's deferred activation applied once per loaded value; zero outside the map), and adds
 /// each row into every output row whose taps cover it. A block's threads run `gc` channel

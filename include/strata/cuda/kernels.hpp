@@ -179,8 +179,10 @@ template <class T>
         n.push_back(kernel_name("depthwise_tiled_kernel", {t, k, st}));
       }
     }
-    n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "1", "4"}));
-    n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "2", "2"}));
+    for (const char* k : {"3", "5"}) {
+      n.push_back(kernel_name("depthwise_rows_kernel", {t, k, "1", "4"}));
+      n.push_back(kernel_name("depthwise_rows_kernel", {t, k, "2", "2"}));
+    }
     n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
@@ -371,18 +373,19 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
 }
 
 /// Whether depthwise_rows runs depthwise conv `s` whose input the producer's activation `in_act`
-/// is deferred into: 3×3 taps, dilation 1, 16-bit vectors of channels, stride 1 or 2, and an
+/// is deferred into: 3×3 or 5×5 taps, dilation 1, 16-bit vectors of channels, stride 1 or 2, and an
 /// activation on load that the kernel has compiled in (none, ReLU, clip, SiLU, hardswish,
 /// hardsigmoid).
 [[nodiscard]] inline bool depthwise_rows_fits(const ConvShape& s, Act in_act) {
   const bool act_in = in_act == Act::none || in_act == Act::relu || in_act == Act::clip ||
                       in_act == Act::silu || in_act == Act::hardswish || in_act == Act::hardsigmoid;
-  return act_in && s.kh == 3 && s.kw == 3 && s.dh == 1 && s.dw == 1 && (s.sh == 1 || s.sh == 2) &&
+  return act_in && (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 && (s.sh == 1 || s.sh == 2) &&
          s.sw == s.sh && s.cp % 8 == 0;
 }
 
 /// depthwise_rows' output rows a thread: 4 at stride 1, 2 at stride 2 (on an H200 each beat the
-/// other strip on every large MobileNetV2 layer of its stride at batch 256).
+/// other strip on every large MobileNetV2 layer of its stride at batch 256; 3×3). The 5×5
+/// kernels take the same strips: 128 and 126 registers for sm_90, no spills.
 [[nodiscard]] inline int depthwise_rows_strip(const ConvShape& s) { return s.sh == 1 ? 4 : 2; }
 
 /// depthwise_rows' channel vectors a block: the largest divisor of the map's vectors (cp / 8)
