@@ -258,10 +258,41 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
     }
   }
   CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU
+  // The gate's two 1x1s of a 1x1 map (6 -> 8 and 32 input slots): at batch 256 neither the
+  // generated kernel (a warp an image) nor the direct one (a padded input) claims them ahead of
+  // the libraries; at batch 1 pixel_conv1x1 does.
+  int gates = 0;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (!cuda::pixel_conv1x1_runs(op)) {
+      continue;
+    }
+    ++gates;
+    INFO(op.label);
+    for (const char* name : {"generated_conv", "direct_conv"}) {
+      const cuda::Tactic<DType::f16>* t = cuda::find_tactic<DType::f16>(name);
+      if (t->applicable(op)) {
+        const auto c = t->heuristic(op, 256, 0, none);
+        CHECK((!c || c->rank >= cuda::rank::fallback));
+      }
+    }
+    const auto pixel = cuda::find_tactic<DType::f16>("pixel_conv1x1")->heuristic(op, 1, 0, none);
+    REQUIRE(pixel.has_value());
+    CHECK(pixel->rank == cuda::rank::tailored);
+  }
+  CHECK(gates == 2);
+  // pixel_conv1x1's lanes per output, hand-worked: one 16-byte vector (8 slots) a lane up to 32
+  // lanes.
+  CHECK(cuda::kernels::pixel_conv1x1_lanes(8) == 1);
+  CHECK(cuda::kernels::pixel_conv1x1_lanes(16) == 2);
+  CHECK(cuda::kernels::pixel_conv1x1_lanes(24) == 4);
+  CHECK(cuda::kernels::pixel_conv1x1_lanes(32) == 4);
+  CHECK(cuda::kernels::pixel_conv1x1_lanes(96) == 16);
+  CHECK(cuda::kernels::pixel_conv1x1_lanes(256) == 32);
+  CHECK(cuda::kernels::pixel_conv1x1_lanes(1152) == 32);
   // On a 56x56 map at a large batch: with ReLU6 or SiLU on load the depthwise tactic takes its
-  // strip kernel (algo 2) for 3x3 taps, still offering all three kernels to measured tuning; for
-  // 5x5 taps it offers the strip kernel but leaves the conv to cuDNN (its tiled kernel lost
-  // there); with GELU on load (not compiled into the strip kernel) it offers two.
+  // strip kernel (algo 2), still offering all three kernels to measured tuning; 5x5 taps it
+  // leaves to cuDNN (its tiled kernel lost there; the strip kernel has no 5x5); with GELU on load
+  // (not compiled into the strip kernel) it offers two.
   // (192 channels from 64: 88 MFLOP an image, past the fused-network kernel, which would fuse
   // the activation itself and leave nothing deferred.)
   using Small = decltype(input<64, 56, 56> | conv<192, 1> | relu6 |
@@ -297,7 +328,8 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   REQUIRE(five256.has_value());
   CHECK(five256->rank == cuda::rank::fallback);
   const auto five_offered = dw->candidates(n5.ops.back(), 256, 0, none);
-  CHECK(std::find(five_offered.begin(), five_offered.end(), cuda::Variant{"depthwise_conv", 2}) !=
+  CHECK(five_offered.size() == 2);
+  CHECK(std::find(five_offered.begin(), five_offered.end(), cuda::Variant{"depthwise_conv", 2}) ==
         five_offered.end());
   const auto gelu256 = dw->heuristic(gelu_n.ops.back(), 256, 0, none);
   REQUIRE(gelu256.has_value());
@@ -308,7 +340,7 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
         gelu_offered.end());
   CHECK(dw->heuristic(sn.ops.back(), 1, 0, none)->rank == cuda::rank::tailored);
   CHECK(dw->heuristic(sn.ops.back(), 1, 0, none)->variant == cuda::Variant{"depthwise_conv"});
-  // The strip kernel's shape rules, hand-worked: 3x3 or 5x5 taps, dilation 1, stride 1 (4 rows
+  // The strip kernel's shape rules, hand-worked: 3x3 taps, dilation 1, stride 1 (4 rows
   // a thread) or 2 (2 rows); channel vectors a block: the largest divisor of cp/8 up to 16;
   // filters f32.
   const auto geom = [](int cp, int k, int st, int d) {
@@ -320,21 +352,18 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   CHECK(depthwise_rows_fits(geom(144, 3, 2, 1), Act::silu));
   CHECK(depthwise_rows_fits(geom(144, 3, 2, 1), Act::none));
   CHECK_FALSE(depthwise_rows_fits(geom(144, 3, 1, 1), Act::gelu));
-  CHECK(depthwise_rows_fits(geom(144, 5, 1, 1), Act::silu));
-  CHECK(depthwise_rows_fits(geom(672, 5, 2, 1), Act::hardswish));
-  CHECK_FALSE(depthwise_rows_fits(geom(144, 7, 1, 1), Act::none));  // 7x7
+  CHECK(depthwise_rows_fits(geom(144, 3, 2, 1), Act::hardswish));
+  CHECK_FALSE(depthwise_rows_fits(geom(144, 5, 1, 1), Act::silu));  // 5x5
   CHECK_FALSE(depthwise_rows_fits(geom(144, 3, 1, 2), Act::none));  // dilation 2
   CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 3, 1, 1)) == 4);
   CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 3, 2, 1)) == 2);
-  CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 5, 1, 1)) == 4);
-  CHECK(cuda::kernels::depthwise_rows_strip(geom(144, 5, 2, 1)) == 2);
   CHECK(cuda::kernels::depthwise_rows_gc(geom(144, 3, 1, 1)) == 9);    // 18 vectors
   CHECK(cuda::kernels::depthwise_rows_gc(geom(960, 3, 1, 1)) == 15);   // 120
   CHECK(cuda::kernels::depthwise_rows_gc(geom(1152, 3, 1, 1)) == 16);  // 144
   CHECK(cuda::kernels::depthwise_rows_gc(geom(24, 3, 1, 1)) == 3);
   CHECK(cuda::kernels::depthwise_rows_gc(geom(136, 3, 1, 1)) == 1);    // 17, a prime
   CHECK(cuda::kernels::depthwise_rows_shared(geom(144, 3, 1, 1)) == 9 * 9 * 8 * 4);
-  CHECK(cuda::kernels::depthwise_rows_shared(geom(672, 5, 1, 1)) == 25 * 14 * 8 * 4);  // 84 vectors
+  CHECK(cuda::kernels::depthwise_rows_shared(geom(672, 3, 1, 1)) == 9 * 14 * 8 * 4);  // 84 vectors
   // The tiled kernel's shared memory, hand-worked: filters K·K·32 f32, two patches of
   // (7S + (K-1)d + 1) × (15S + (K-1)d + 1) pixels × 32 16-bit slots.
   const auto shared = [](int k, int st, int d) {

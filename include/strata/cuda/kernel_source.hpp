@@ -1489,8 +1489,8 @@ __device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const f
   }
 }
 
-/// The depthwise convolution by strips of output rows (kernels::depthwise_rows), 3×3 or 5×5,
-/// dilation 1: no staged patch. A thread computes 8 channels (one 16-byte vector) of R vertically adjacent output
+/// The depthwise convolution by strips of output rows (kernels::depthwise_rows), dilation 1: no
+/// staged patch. A thread computes 8 channels (one 16-byte vector) of R vertically adjacent output
 /// pixels at one column: it reads the (R − 1)·S + K input rows those need, K vectors a row (the
 /// producer's deferred activation applied once per loaded value; zero outside the map), and adds
 /// each row into every output row whose taps cover it. A block's threads run `gc` channel
@@ -1586,24 +1586,31 @@ __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restr
 #undef STRATA_DW_STORE
 }
 
-/// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: one warp per
-/// output (image, channel slot), the lanes along the input slots 8 at a time (16-byte loads of
-/// the input and of the filter row), a shuffle reduction. y = act(w·in_act(x) + bias), in_act's
-/// result rounded to T as the unfused path would store it; slots at or past `k` are written as
-/// 0.
+/// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: `lanes` lanes per
+/// output (image, channel slot) — a power of two up to 32, enough for one 16-byte vector of the
+/// input slots each where there are fewer than 32 (a whole warp per output of a 16-slot gate idled
+/// 30 lanes) — 8 slots at a time (16-byte loads of the input and of the filter row), a shuffle
+/// reduction within the lanes. y = act(w·in_act(x) + bias), in_act's result rounded to T as the
+/// unfused path would store it; slots at or past `k` are written as 0. A warp's outputs are
+/// consecutive and it runs its loop whole (the shuffles need every lane).
 template <class T>
 __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                      const float* __restrict__ bias, T* __restrict__ y, int n,
-                                     int cp, int k, int kp, ActDesc in_act, ActDesc act) {
+                                     int cp, int k, int kp, ActDesc in_act, ActDesc act, int lanes) {
   const int lane = threadIdx.x & 31;
-  const long long warps = static_cast<long long>(gridDim.x) * (blockDim.x / 32);
-  for (long long o = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) / 32;
-       o < static_cast<long long>(n) * kp; o += warps) {
-    const int ch = static_cast<int>(o % kp);
-    const long long img = o / kp;
+  const int sub = lane & (lanes - 1);  // this lane's place among its output's lanes
+  const int per_warp = 32 / lanes;
+  const long long total = static_cast<long long>(n) * kp;
+  const long long step = static_cast<long long>(gridDim.x) * (blockDim.x / 32) * per_warp;
+  for (long long first = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) / 32 * per_warp;
+       first < total; first += step) {
+    const long long o = first + lane / lanes;
+    const bool live = o < total;
+    const int ch = live ? static_cast<int>(o % kp) : 0;
+    const long long img = live ? o / kp : 0;
     float acc = 0.0f;
-    if (ch < k) {
-      for (int i = lane * 8; i < cp; i += 256) {
+    if (live && ch < k) {
+      for (int i = sub * 8; i < cp; i += lanes * 8) {
         float xv[8];
         float wv[8];
         load8(x + img * cp + i, xv);
@@ -1618,11 +1625,10 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
         }
       }
     }
-#pragma unroll
-    for (int d = 16; d > 0; d >>= 1) {
+    for (int d = lanes / 2; d > 0; d >>= 1) {
       acc += __shfl_xor_sync(0xffffffffu, acc, d);
     }
-    if (lane == 0) {
+    if (live && sub == 0) {
       store(y + o, ch < k ? activate(act, acc + (bias != nullptr ? bias[ch] : 0.0f)) : 0.0f);
     }
   }

@@ -179,10 +179,8 @@ template <class T>
         n.push_back(kernel_name("depthwise_tiled_kernel", {t, k, st}));
       }
     }
-    for (const char* k : {"3", "5"}) {
-      n.push_back(kernel_name("depthwise_rows_kernel", {t, k, "1", "4"}));
-      n.push_back(kernel_name("depthwise_rows_kernel", {t, k, "2", "2"}));
-    }
+    n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "1", "4"}));
+    n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "2", "2"}));
     n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
@@ -373,19 +371,21 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
 }
 
 /// Whether depthwise_rows runs depthwise conv `s` whose input the producer's activation `in_act`
-/// is deferred into: 3×3 or 5×5 taps, dilation 1, 16-bit vectors of channels, stride 1 or 2, and an
+/// is deferred into: 3×3 taps, dilation 1, 16-bit vectors of channels, stride 1 or 2, and an
 /// activation on load that the kernel has compiled in (none, ReLU, clip, SiLU, hardswish,
 /// hardsigmoid).
 [[nodiscard]] inline bool depthwise_rows_fits(const ConvShape& s, Act in_act) {
   const bool act_in = in_act == Act::none || in_act == Act::relu || in_act == Act::clip ||
                       in_act == Act::silu || in_act == Act::hardswish || in_act == Act::hardsigmoid;
-  return act_in && (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 && (s.sh == 1 || s.sh == 2) &&
+  return act_in && s.kh == 3 && s.kw == 3 && s.dh == 1 && s.dw == 1 && (s.sh == 1 || s.sh == 2) &&
          s.sw == s.sh && s.cp % 8 == 0;
 }
 
 /// depthwise_rows' output rows a thread: 4 at stride 1, 2 at stride 2 (on an H200 each beat the
-/// other strip on every large MobileNetV2 layer of its stride at batch 256; 3×3). The 5×5
-/// kernels take the same strips: 128 and 126 registers for sm_90, no spills.
+/// other strip on every large MobileNetV2 layer of its stride at batch 256).
+/// (5×5 taps at these strips — 128 and 126 registers for sm_90, no spills — lost to cuDNN with
+/// its activation passes on all six of EfficientNet-B0's 5×5 layers at batch 256, by 1.2-2.1x on
+/// an H200: not compiled in.)
 [[nodiscard]] inline int depthwise_rows_strip(const ConvShape& s) { return s.sh == 1 ? 4 : 2; }
 
 /// depthwise_rows' channel vectors a block: the largest divisor of the map's vectors (cp / 8)
@@ -435,15 +435,27 @@ void depthwise_rows(const T* x, const T* w, const float* bias, const T* z, T* y,
                      chunks);
 }
 
+/// pixel_conv1x1's lanes per output: the power of two up to 32 that gives each lane at most one
+/// 16-byte vector of the `cp` input slots where there are fewer than 256 (2 for 16 slots, 32 from
+/// 256 on).
+[[nodiscard]] inline int pixel_conv1x1_lanes(int cp) {
+  int lanes = 1;
+  while (lanes < 32 && lanes * 8 < cp) {
+    lanes *= 2;
+  }
+  return lanes;
+}
+
 /// A 1×1 convolution of a 1×1 map, 16-bit (storage.hpp: pixel_conv1x1_runs): y (n, kp) =
 /// act(w (kp, cp) · in_act(x (n, cp)) + bias); slots at or past k written as 0.
 template <class T>
 void pixel_conv1x1(const T* x, const T* w, const float* bias, T* y, int n, int cp, int k, int kp,
                    ActDesc in_act, ActDesc act, cudaStream_t stream) {
   STRATA_CHECK((!std::is_same_v<T, float>), "pixel_conv1x1 is for 16-bit storage");
+  const int lanes = pixel_conv1x1_lanes(cp);
   detail::run<T>(detail::kernel_name("pixel_conv1x1_kernel", {detail::rtc_type<T>()}),
-                 static_cast<std::int64_t>(n) * kp * 32, stream, x, w, bias, y, n, cp, k, kp,
-                 in_act, act);
+                 static_cast<std::int64_t>(n) * kp * lanes, stream, x, w, bias, y, n, cp, k, kp,
+                 in_act, act, lanes);
 }
 
 /// An input (element type S: float, __half or std::uint8_t; strides `ss`, image (c, h, w)) →

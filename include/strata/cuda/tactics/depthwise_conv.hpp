@@ -7,7 +7,7 @@
 /// pass cost launches and tails); algo 1, persistent blocks over 8×16 tiles with the next
 /// tile's patch copied during this one's compute (kernels::depthwise_tiled); algo 2, no staged
 /// patch: a thread computes 8 channels of a strip of 4 (stride 1) or 2 (stride 2) output rows
-/// from the input rows it loads (kernels::depthwise_rows; 3×3 or 5×5, dilation 1).
+/// from the input rows it loads (kernels::depthwise_rows; 3×3, dilation 1).
 /// Above 2^21 outputs the heuristic takes algo 2 for 3×3 taps: on an H200 at batch 256 it beat
 /// the best of cuDNN (with its activation passes), algos 0 and 1 on 9 of MobileNetV2's 10
 /// distinct such layers (ReLU6 on load), by 1.04-1.58x (the 10th, a 7x7 map, lost by 5%), and

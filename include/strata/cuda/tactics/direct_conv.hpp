@@ -31,13 +31,16 @@ class DirectConv final : public Tactic<P> {
   /// A first layer with few input channels (padded to 8) is claimed outright at small batches
   /// (up to 2^20 outputs; at the MNIST CNN's batch 4096 cuDNN is 9x faster: docs/cuda_backend.md),
   /// without pooling in the kernel (the pooled epilogue measured slower; measured tuning times
-  /// both). Any other conv only as the fallback.
+  /// both). Any other conv only as the fallback — so also a squeeze-excite gate's 1×1 of a 1×1
+  /// map with a padded input (28 → 32 slots), which pixel_conv1x1 claims at small batches and the
+  /// libraries at large ones (at batch 256 on an H200 this kernel took 19.5 µs where cuDNN with
+  /// its activation pass took 9.8).
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     const ConvGeom& cg = op.conv;
     const std::int64_t outputs = static_cast<std::int64_t>(batch) * cg.kp * cg.oh * cg.ow;
     const bool tiny_first = cg.groups == 1 && cg.c < cg.cp && cg.window() <= 72 &&
-                            outputs <= (std::int64_t{1} << 20);
+                            outputs <= (std::int64_t{1} << 20) && !pixel_conv1x1_runs(op);
     return Claim{{std::string(name())}, tiny_first ? rank::tailored : rank::fallback};
   }
   /// Timed only where the dot product is short enough to stand a chance.
