@@ -1185,10 +1185,11 @@ __device__ __forceinline__ void depthwise_taps(const T* xsm, const float* wsm, i
 }
 
 /// The depthwise kernels' epilogue at element `o` (channel `ch` of an output pixel): bias, the
-/// residual z (or null), act; slots at or past s.k written as 0.
-template <class T>
-__device__ __forceinline__ void depthwise_store(float (&acc)[8], const float* bias, const T* z,
-                                                T* y, long long o, int ch, int k, ActDesc act) {
+/// residual z (or null), then `f` (the activation: activate(), or one compiled in for its kind);
+/// slots at or past k written as 0.
+template <class T, class F>
+__device__ __forceinline__ void depthwise_epilogue(float (&acc)[8], const float* bias, const T* z,
+                                                   T* y, long long o, int ch, int k, F f) {
   float zv[8];
   if (z != nullptr) {
     load8(z + o, zv);
@@ -1196,9 +1197,16 @@ __device__ __forceinline__ void depthwise_store(float (&acc)[8], const float* bi
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
     float v = acc[j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
-    acc[j] = ch + j < k ? activate(act, v) : 0.0f;
+    acc[j] = ch + j < k ? f(v) : 0.0f;
   }
   store8(y + o, acc);
+}
+
+/// depthwise_epilogue with activation `act` of any kind.
+template <class T>
+__device__ __forceinline__ void depthwise_store(float (&acc)[8], const float* bias, const T* z,
+                                                T* y, long long o, int ch, int k, ActDesc act) {
+  depthwise_epilogue(acc, bias, z, y, o, ch, k, [act](float v) { return activate(act, v); });
 }
 
 /// The depthwise convolution (one filter per channel) of 16-bit NHWC storage, f32 accumulation,
@@ -1465,7 +1473,7 @@ __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, con
   }
 }
 
-/// depthwise_rows_kernel's epilogue for activation A: depthwise_store of each of the R rows
+/// depthwise_rows_kernel's epilogue for activation A: depthwise_epilogue of each of the R rows
 /// inside the map.
 template <Act A, class T, int R>
 __device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const float* bias,
@@ -1474,17 +1482,8 @@ __device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const f
   for (int r = 0; r < R; ++r) {
     const int oy = oy0 + r;
     if (oy < s.oh) {
-      const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
-      float zv[8];
-      if (z != nullptr) {
-        load8(z + o, zv);
-      }
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const float v = acc[r][j] + (bias != nullptr ? bias[ch + j] : 0.0f) + (z != nullptr ? zv[j] : 0.0f);
-        acc[r][j] = ch + j < s.k ? activate_as<A>(act, v) : 0.0f;
-      }
-      store8(y + o, acc[r]);
+      depthwise_epilogue(acc[r], bias, z, y, ((img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k,
+                         [act](float v) { return activate_as<A>(act, v); });
     }
   }
 }

@@ -405,34 +405,55 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
   return static_cast<std::size_t>(s.kh) * s.kw * depthwise_rows_gc(s) * 8 * sizeof(float);
 }
 
-/// The depthwise convolution of depthwise() with no staged patch (depthwise_rows_kernel): each
-/// thread 8 channels of depthwise_rows_strip(s) vertically adjacent output pixels, straight from
-/// global memory; blocks of up to 128 threads, gc channel vectors by consecutive output columns.
+/// depthwise_rows' launch for conv `s`: its kernel (looked up once, by the step that keeps it),
+/// grid, block and the kernel's chunking arguments.
+struct RowsLaunch {
+  cudaKernel_t kernel = nullptr;
+  unsigned blocks = 0;
+  unsigned threads = 0;
+  std::size_t shared = 0;
+  int gc = 0;      ///< channel vectors a block
+  int strips = 0;  ///< strips of output rows a map
+  int chunks = 0;  ///< channel chunks of gc vectors
+};
+
+/// The launch of depthwise_rows for conv `s` with the producer's activation `in_act` on load:
+/// blocks of up to 128 threads, gc channel vectors by consecutive output columns.
 template <class T>
-void depthwise_rows(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
-                    ActDesc in_act, ActDesc act, cudaStream_t stream) {
+[[nodiscard]] RowsLaunch depthwise_rows_launch(const ConvShape& s, Act in_act) {
   STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
-  STRATA_CHECK(depthwise_rows_fits(s, in_act.kind),
+  STRATA_CHECK(depthwise_rows_fits(s, in_act),
                "depthwise_rows: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
                                   << ", dilation " << s.dh << ", activation on load "
-                                  << static_cast<int>(in_act.kind) << " is not a case it takes");
+                                  << static_cast<int>(in_act) << " is not a case it takes");
+  RowsLaunch l;
   const int r = depthwise_rows_strip(s);
-  const int gc = depthwise_rows_gc(s);
-  const int per = 128 / gc;
-  const int strips = (s.oh + r - 1) / r;
-  const std::int64_t columns = static_cast<std::int64_t>(s.n) * strips * s.ow;
-  const int chunks = s.cp / 8 / gc;
-  const std::int64_t blocks = (columns + per - 1) / per * chunks;
+  l.gc = depthwise_rows_gc(s);
+  const int per = 128 / l.gc;
+  l.strips = (s.oh + r - 1) / r;
+  const std::int64_t columns = static_cast<std::int64_t>(s.n) * l.strips * s.ow;
+  l.chunks = s.cp / 8 / l.gc;
+  const std::int64_t blocks = (columns + per - 1) / per * l.chunks;
   STRATA_CHECK(blocks < (std::int64_t{1} << 31), "depthwise: " << blocks << " blocks");
+  l.blocks = static_cast<unsigned>(blocks);
+  l.threads = static_cast<unsigned>(l.gc * per);
+  l.shared = depthwise_rows_shared(s);
   const std::string k = std::to_string(s.kh);
   const std::string st = std::to_string(s.sh);
   const std::string rs = std::to_string(r);
-  rtc::launch_shared(library<T>().kernel(detail::kernel_name(
-                         "depthwise_rows_kernel",
-                         {detail::rtc_type<T>(), k.c_str(), st.c_str(), rs.c_str()})),
-                     static_cast<unsigned>(blocks), static_cast<unsigned>(gc * per),
-                     depthwise_rows_shared(s), stream, x, w, bias, z, y, s, in_act, act, gc, strips,
-                     chunks);
+  l.kernel = library<T>().kernel(detail::kernel_name(
+      "depthwise_rows_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str(), rs.c_str()}));
+  return l;
+}
+
+/// The depthwise convolution of depthwise() with no staged patch (depthwise_rows_kernel): each
+/// thread 8 channels of depthwise_rows_strip(s) vertically adjacent output pixels, straight from
+/// global memory, by launch `l` (depthwise_rows_launch of the same s and in_act.kind).
+template <class T>
+void depthwise_rows(const RowsLaunch& l, const T* x, const T* w, const float* bias, const T* z,
+                    T* y, ConvShape s, ActDesc in_act, ActDesc act, cudaStream_t stream) {
+  rtc::launch_shared(l.kernel, l.blocks, l.threads, l.shared, stream, x, w, bias, z, y, s, in_act,
+                     act, l.gc, l.strips, l.chunks);
 }
 
 /// pixel_conv1x1's lanes per output: the power of two up to 32 that gives each lane at most one

@@ -31,7 +31,8 @@ class Library {
   /// Loads `c` (compiled for the instantiations `names`) on the GPU.
   Library(const Compiled& c, const std::vector<std::string>& names) {
     const auto start = std::chrono::steady_clock::now();
-    lib_ = add(c, names);
+    libs_.reserve(1);  // (so that the push cannot throw with a library loaded)
+    libs_.push_back(add(c, names));
     info_.compile_ms = c.ms;
     info_.from_disk = c.from_disk;
     info_.file = c.file.string();
@@ -41,10 +42,10 @@ class Library {
   /// Loads every part of `c` (compile_parts) as one library of kernels.
   explicit Library(const CompiledParts& c) {
     const auto start = std::chrono::steady_clock::now();
+    libs_.reserve(c.parts.size());  // (so that no push throws with a library loaded)
     try {
       for (std::size_t p = 0; p < c.parts.size(); ++p) {
-        const cudaLibrary_t lib = add(c.parts[p], c.names[p]);
-        (p == 0 ? lib_ : more_.emplace_back()) = lib;
+        libs_.push_back(add(c.parts[p], c.names[p]));
       }
     } catch (...) {  // the destructor does not run for a constructor that throws
       unload();
@@ -57,8 +58,7 @@ class Library {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
   Library(Library&& o) noexcept
-      : lib_(std::exchange(o.lib_, nullptr)), more_(std::move(o.more_)),
-        kernels_(std::move(o.kernels_)), info_(o.info_) {}
+      : libs_(std::exchange(o.libs_, {})), kernels_(std::move(o.kernels_)), info_(o.info_) {}
   Library& operator=(Library&&) = delete;
   Library(const Library&) = delete;
   Library& operator=(const Library&) = delete;
@@ -91,17 +91,13 @@ class Library {
     return lib;
   }
   void unload() noexcept {
-    if (lib_ != nullptr) {
-      (void)cudaLibraryUnload(std::exchange(lib_, nullptr));
-    }
-    for (cudaLibrary_t l : more_) {
+    for (cudaLibrary_t l : libs_) {
       (void)cudaLibraryUnload(l);
     }
-    more_.clear();
+    libs_.clear();
   }
 
-  cudaLibrary_t lib_ = nullptr;
-  std::vector<cudaLibrary_t> more_;  ///< the other parts of a library compiled in parts
+  std::vector<cudaLibrary_t> libs_;  ///< one, or each part of a library compiled in parts
   std::map<std::string, cudaKernel_t, std::less<>> kernels_;
   BuildInfo info_;
 };

@@ -98,6 +98,9 @@ class DepthwiseConv final : public Tactic<P> {
           rows_(algo == 2 ? kernels::depthwise_rows_strip(shape_) : 0) {
       const ConvGeom& cg = op.conv;
       const bool tiled = algo == 1;
+      if (rows_ > 0) {
+        rows_launch_ = kernels::depthwise_rows_launch<T>(shape_, in_act_.kind);
+      }
       if (tiled) {
         // As many blocks as are resident at once, a multiple of the channel chunks (a block
         // keeps one chunk: blockIdx % chunks).
@@ -126,7 +129,7 @@ class DepthwiseConv final : public Tactic<P> {
       const T* z = static_cast<const T*>(io_.z);
       T* y = static_cast<T*>(io_.y);
       if (rows_ > 0) {
-        kernels::depthwise_rows<T>(x, w_.weight.template as<const T>(),
+        kernels::depthwise_rows<T>(rows_launch_, x, w_.weight.template as<const T>(),
                                    w_.bias_f32.template as<const float>(), z, y, shape_, in_act_,
                                    act_, s);
       } else if (tiled_kernel_ != nullptr) {
@@ -148,6 +151,7 @@ class DepthwiseConv final : public Tactic<P> {
     OpIo io_;
     kernels::ConvShape shape_{};
     int rows_ = 0;  ///< output rows a thread (depthwise_rows, algo 2); 0 otherwise
+    kernels::RowsLaunch rows_launch_{};  ///< and its launch, where the variant is algo 2
     cudaKernel_t tiled_kernel_ = nullptr;  ///< the tiled kernel, where the variant is algo 1
     generated::Launch launch_{};            ///< and its launch
     std::string describe_;
