@@ -417,15 +417,9 @@ struct RowsLaunch {
   int chunks = 0;  ///< channel chunks of gc vectors
 };
 
-/// The launch of depthwise_rows for conv `s` with the producer's activation `in_act` on load:
-/// blocks of up to 128 threads, gc channel vectors by consecutive output columns.
-template <class T>
-[[nodiscard]] RowsLaunch depthwise_rows_launch(const ConvShape& s, Act in_act) {
-  STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
-  STRATA_CHECK(depthwise_rows_fits(s, in_act),
-               "depthwise_rows: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
-                                  << ", dilation " << s.dh << ", activation on load "
-                                  << static_cast<int>(in_act) << " is not a case it takes");
+/// depthwise_rows' grid for conv `s`, without its kernel: blocks of up to 128 threads, gc
+/// channel vectors by consecutive output columns (the kernel's (image, strip, column) units).
+[[nodiscard]] inline RowsLaunch depthwise_rows_grid(const ConvShape& s) {
   RowsLaunch l;
   const int r = depthwise_rows_strip(s);
   l.gc = depthwise_rows_gc(s);
@@ -438,9 +432,22 @@ template <class T>
   l.blocks = static_cast<unsigned>(blocks);
   l.threads = static_cast<unsigned>(l.gc * per);
   l.shared = depthwise_rows_shared(s);
+  return l;
+}
+
+/// The launch of depthwise_rows for conv `s` with the producer's activation `in_act` on load:
+/// depthwise_rows_grid and the kernel for s's taps, stride and strip.
+template <class T>
+[[nodiscard]] RowsLaunch depthwise_rows_launch(const ConvShape& s, Act in_act) {
+  STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
+  STRATA_CHECK(depthwise_rows_fits(s, in_act),
+               "depthwise_rows: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
+                                  << ", dilation " << s.dh << ", activation on load "
+                                  << static_cast<int>(in_act) << " is not a case it takes");
+  RowsLaunch l = depthwise_rows_grid(s);
   const std::string k = std::to_string(s.kh);
   const std::string st = std::to_string(s.sh);
-  const std::string rs = std::to_string(r);
+  const std::string rs = std::to_string(depthwise_rows_strip(s));
   l.kernel = library<T>().kernel(detail::kernel_name(
       "depthwise_rows_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str(), rs.c_str()}));
   return l;
