@@ -366,28 +366,26 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   CHECK(cuda::kernels::depthwise_rows_shared(geom(672, 3, 1, 1)) == 9 * 14 * 8 * 4);  // 84 vectors
   // Its grid, hand-worked. MobileNetV2 features.1 at batch 256 (112x112, 32 channels, stride 1):
   // 4 vectors a block, 128 / 4 = 32 columns a block; 28 strips of 4 rows; 256·28·112 = 802,816
-  // columns → 25,088 blocks of 128 threads, one chunk.
-  {
-    const auto l = cuda::kernels::depthwise_rows_grid(
-        {256, 32, 112, 112, 32, 32, 32, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 32, 1, 1});
-    CHECK(l.gc == 4);
-    CHECK(l.strips == 28);
-    CHECK(l.chunks == 1);
-    CHECK(l.blocks == 25088u);
+  // columns → 25,088 blocks of 128 threads, one chunk. A 7-row output map at stride 2 (15x15 in,
+  // 136 channels: 17 vectors, a prime → 1 a block): 4 strips of 2 rows (the last one row); 128
+  // columns a block; 3·4·7 = 84 columns → 1 block per chunk, 17 chunks.
+  struct Grid {
+    cuda::kernels::ConvShape s;
+    int gc, strips, chunks;
+    unsigned blocks;
+  };
+  for (const Grid& g : {Grid{{256, 32, 112, 112, 32, 32, 32, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 32, 1, 1},
+                             4, 28, 1, 25088u},
+                        Grid{{3, 136, 15, 15, 136, 136, 136, 7, 7, 3, 3, 2, 2, 0, 0, 1, 1, 136, 1, 1},
+                             1, 4, 17, 17u}}) {
+    const auto l = cuda::kernels::depthwise_rows_grid(g.s);
+    INFO("cp " << g.s.cp);
+    CHECK(l.gc == g.gc);
+    CHECK(l.strips == g.strips);
+    CHECK(l.chunks == g.chunks);
+    CHECK(l.blocks == g.blocks);
     CHECK(l.threads == 128u);
-    CHECK(l.shared == 9u * 4 * 8 * 4);
-  }
-  // A 7-row output map at stride 2 (15x15 in, 136 channels: 17 vectors, a prime → 1 a block):
-  // 4 strips of 2 rows (the last one row); 128 columns a block; 3·4·7 = 84 columns → 1 block per
-  // chunk, 17 chunks.
-  {
-    const auto l = cuda::kernels::depthwise_rows_grid(
-        {3, 136, 15, 15, 136, 136, 136, 7, 7, 3, 3, 2, 2, 0, 0, 1, 1, 136, 1, 1});
-    CHECK(l.gc == 1);
-    CHECK(l.strips == 4);
-    CHECK(l.chunks == 17);
-    CHECK(l.blocks == 17u);
-    CHECK(l.threads == 128u);
+    CHECK(l.shared == 9u * static_cast<unsigned>(g.gc) * 8 * 4);
   }
   // The tiled kernel's shared memory, hand-worked: filters K·K·32 f32, two patches of
   // (7S + (K-1)d + 1) × (15S + (K-1)d + 1) pixels × 32 16-bit slots.
