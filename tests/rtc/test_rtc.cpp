@@ -258,9 +258,9 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
     }
   }
   CHECK(deferred == 2);  // the expansion's ReLU6 into the depthwise conv; the gate's SiLU
-  // The gate's two 1x1s of a 1x1 map (6 -> 8 and 32 input slots): at batch 256 neither the
-  // generated kernel (a warp an image) nor the direct one (a padded input) claims them ahead of
-  // the libraries; at batch 1 pixel_conv1x1 does.
+  // The gate's two 1x1s of a 1x1 map (32 -> 6 and 6 -> 32 channels; 32 and 8 input slots): at
+  // batch 256 neither the generated kernel (a warp an image) nor the direct one (a padded input:
+  // 6 of 8 slots) claims them ahead of the libraries; at batch 1 pixel_conv1x1 does.
   int gates = 0;
   for (const cuda::OpDesc& op : n.ops) {
     if (!cuda::pixel_conv1x1_runs(op)) {
@@ -275,6 +275,10 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
         CHECK((!c || c->rank >= cuda::rank::fallback));
       }
     }
+    // (cuBLASLt claims them ahead of the fallback: the op stays on a library, not on these kernels)
+    const auto lt = cuda::find_tactic<DType::f16>("lt_conv1x1");
+    REQUIRE(lt->applicable(op));
+    CHECK(lt->heuristic(op, 256, 0, none)->rank < cuda::rank::fallback);
     const auto pixel = cuda::find_tactic<DType::f16>("pixel_conv1x1")->heuristic(op, 1, 0, none);
     REQUIRE(pixel.has_value());
     CHECK(pixel->rank == cuda::rank::tailored);

@@ -1587,8 +1587,8 @@ __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restr
 
 /// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: `lanes` lanes per
 /// output (image, channel slot) — a power of two up to 32, enough for one 16-byte vector of the
-/// input slots each where there are fewer than 32 (a whole warp per output of a 16-slot gate idled
-/// 30 lanes) — 8 slots at a time (16-byte loads of the input and of the filter row), a shuffle
+/// input slots each where there are at most 32 vectors (a whole warp per output of a 16-slot gate
+/// idled 30 lanes) — 8 slots at a time (16-byte loads of the input and of the filter row), a shuffle
 /// reduction within the lanes. y = act(w·in_act(x) + bias), in_act's result rounded to T as the
 /// unfused path would store it; slots at or past `k` are written as 0. A warp's outputs are
 /// consecutive and it runs its loop whole (the shuffles need every lane).

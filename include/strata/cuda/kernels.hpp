@@ -463,9 +463,9 @@ void depthwise_rows(const RowsLaunch& l, const T* x, const T* w, const float* bi
                      act, l.gc, l.strips, l.chunks);
 }
 
-/// pixel_conv1x1's lanes per output: the power of two up to 32 that gives each lane at most one
-/// 16-byte vector of the `cp` input slots where there are fewer than 256 (2 for 16 slots, 32 from
-/// 256 on).
+/// pixel_conv1x1's lanes per output: the smallest power of two that gives each lane at most one
+/// 16-byte vector of the `cp` input slots, up to 32 (2 for 16 slots; 32 from 129 slots on, where
+/// lanes take more than one vector or some idle).
 [[nodiscard]] inline int pixel_conv1x1_lanes(int cp) {
   int lanes = 1;
   while (lanes < 32 && lanes * 8 < cp) {

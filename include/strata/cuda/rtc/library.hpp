@@ -31,18 +31,21 @@ class Library {
   /// Loads `c` (compiled for the instantiations `names`) on the GPU.
   Library(const Compiled& c, const std::vector<std::string>& names) {
     const auto start = std::chrono::steady_clock::now();
-    libs_.reserve(1);  // (so that the push cannot throw with a library loaded)
-    libs_.push_back(add(c, names));
-    info_.compile_ms = c.ms;
+    info_.compile_ms = c.ms;  // (the file name first: nothing is loaded yet if it throws)
     info_.from_disk = c.from_disk;
     info_.file = c.file.string();
+    libs_.reserve(1);  // (nor can the push throw once the library is loaded)
+    libs_.push_back(add(c, names));
     info_.load_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
   /// Loads every part of `c` (compile_parts) as one library of kernels.
   explicit Library(const CompiledParts& c) {
     const auto start = std::chrono::steady_clock::now();
-    libs_.reserve(c.parts.size());  // (so that no push throws with a library loaded)
+    info_.compile_ms = c.ms;  // (the file name first: nothing is loaded yet if it throws)
+    info_.from_disk = c.from_disk;
+    info_.file = c.parts.empty() ? std::string() : c.parts.front().file.string();
+    libs_.reserve(c.parts.size());  // (nor can a push throw once its part is loaded)
     try {
       for (std::size_t p = 0; p < c.parts.size(); ++p) {
         libs_.push_back(add(c.parts[p], c.names[p]));
@@ -51,14 +54,12 @@ class Library {
       unload();
       throw;
     }
-    info_.compile_ms = c.ms;
-    info_.from_disk = c.from_disk;
-    info_.file = c.parts.empty() ? std::string() : c.parts.front().file.string();
     info_.load_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
   Library(Library&& o) noexcept
-      : libs_(std::exchange(o.libs_, {})), kernels_(std::move(o.kernels_)), info_(o.info_) {}
+      : libs_(std::exchange(o.libs_, {})), kernels_(std::move(o.kernels_)),
+        info_(std::move(o.info_)) {}
   Library& operator=(Library&&) = delete;
   Library(const Library&) = delete;
   Library& operator=(const Library&) = delete;

@@ -8,7 +8,9 @@
 /// tile's patch copied during this one's compute (kernels::depthwise_tiled); algo 2, no staged
 /// patch: a thread computes 8 channels of a strip of 4 (stride 1) or 2 (stride 2) output rows
 /// from the input rows it loads (kernels::depthwise_rows; 3×3, dilation 1).
-/// Above 2^21 outputs the heuristic takes algo 2 for 3×3 taps: on an H200 at batch 256 it beat
+/// Above 2^21 outputs the heuristic takes algo 2 where the activation applied on load is none,
+/// ReLU, clip (ReLU6) or SiLU (hardswish and hardsigmoid on load are compiled in but not yet
+/// measured at large sizes: measured tuning offers them): on an H200 at batch 256 it beat
 /// the best of cuDNN (with its activation passes), algos 0 and 1 on 9 of MobileNetV2's 10
 /// distinct such layers (ReLU6 on load), by 1.04-1.58x (the 10th, a 7x7 map, lost by 5%), and
 /// on 5 of EfficientNet-B0's 6 (SiLU on load, through the fast exponential), by 1.07-1.83x (the
@@ -47,10 +49,14 @@ class DepthwiseConv final : public Tactic<P> {
     if (small) {
       return Claim{{std::string(name())}, rank::tailored};
     }
-    // Large: the strip kernel for 3x3 taps; else the tiled kernel where it beat cuDNN (+ the
-    // activation pass), input maps of 112x112 and more; cuDNN elsewhere (docs/cuda_backend.md,
-    // "Depthwise convs at batch 256").
-    if (cg.kh == 3 && kernels::depthwise_rows_fits(shape(op, batch), op.in_act.kind)) {
+    // Large: the strip kernel where the activation on load is one it was measured with (none,
+    // ReLU, clip, SiLU); else the tiled kernel where it beat cuDNN (+ the activation pass), input
+    // maps of 112x112 and more; cuDNN elsewhere (docs/cuda_backend.md, "Depthwise convs at
+    // batch 256").
+    const Act on_load = op.in_act.kind;
+    if ((on_load == Act::none || on_load == Act::relu || on_load == Act::clip ||
+         on_load == Act::silu) &&
+        kernels::depthwise_rows_fits(shape(op, batch), on_load)) {
       return Claim{{std::string(name()), 2}, rank::tailored};
     }
     return tiled_fits(op) && static_cast<std::int64_t>(cg.h) * cg.w >= tiled_claim_pixels
