@@ -34,13 +34,29 @@ std::filesystem::path fresh_dir(const char* name) {
 
 TEST_CASE("Strata's kernels compile for every element type, in parts on several threads, and the cache returns them") {
   const auto dir = fresh_dir("strata_rtc_test_cache");
-  const std::vector<std::vector<std::string>> programs{kernels::detail::instantiations<float>(),
-                                                       kernels::detail::instantiations<__half>(),
-                                                       kernels::detail::instantiations<__nv_bfloat16>()};
+  using kernels::detail::library_instantiations;
+  // Each element type's kernels but the depthwise ones, then the 16-bit types' depthwise ones (a
+  // library of their own: every depthwise kernel and nothing else in it).
+  const std::vector<std::pair<std::string, std::vector<std::string>>> programs{
+      {"f32", library_instantiations<float, false>()},
+      {"f16", library_instantiations<__half, false>()},
+      {"bf16", library_instantiations<__nv_bfloat16, false>()},
+      {"f16_depthwise", library_instantiations<__half, true>()},
+      {"bf16_depthwise", library_instantiations<__nv_bfloat16, true>()}};
+  CHECK(library_instantiations<float, true>().empty());
+  for (const auto& [what, names] : programs) {
+    INFO(what);
+    const bool dw = what.find("depthwise") != std::string::npos;
+    CHECK(names.size() >= (dw ? 14u : 20u));
+    for (const std::string& n : names) {
+      CHECK((n.rfind("strata_rtc::depthwise", 0) == 0) == dw);
+    }
+  }
+  CHECK(programs[1].second.size() + programs[3].second.size() ==
+        kernels::detail::instantiations<__half>().size());
   const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
-  int k = 0;
-  for (const auto& names : programs) {
-    const std::string name = "kernels" + std::to_string(k++);
+  for (const auto& [what, names] : programs) {
+    const std::string name = "kernels_" + what;
     const rtc::CompiledParts cold = rtc::compile_parts(kernels::kernel_source(), name, names, 90,
                                                        kernels::library_parts, threads, dir);
     CHECK_FALSE(cold.from_disk);

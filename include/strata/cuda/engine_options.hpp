@@ -145,7 +145,8 @@ struct EngineStats {
   std::size_t arena_bytes = 0;
   std::size_t workspace_bytes = 0;
   std::size_t weight_bytes = 0;
-  /// Strata's run-time compiled kernels for this precision, as first made ready in this process:
+  /// Strata's run-time compiled kernels for this precision (kernels::library; not the depthwise
+  /// library, made ready with the first depthwise step), as first made ready in this process:
   /// compiled by NVRTC or read from the disk cache, then loaded (milliseconds).
   double kernels_compile_ms = 0.0;
   double kernels_load_ms = 0.0;

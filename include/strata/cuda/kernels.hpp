@@ -19,6 +19,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -190,17 +191,39 @@ template <class T>
   return n;
 }
 
+/// Whether instantiation `name` is one of the depthwise kernels, which make up most of a 16-bit
+/// library's compile time (their tap loops unrolled per filter size, stride and activation):
+/// they are a library of their own (depthwise_library), compiled only for an engine that has a
+/// depthwise conv on Strata's kernels.
+[[nodiscard]] inline bool in_depthwise_library(std::string_view name) {
+  return name.substr(0, 21) == "strata_rtc::depthwise";
+}
+
+/// The instantiations of one of T's two libraries: the depthwise kernels, or all the others.
+template <class T, bool Depthwise>
+[[nodiscard]] std::vector<std::string> library_instantiations() {
+  std::vector<std::string> n;
+  for (std::string& name : instantiations<T>()) {
+    if (in_depthwise_library(name) == Depthwise) {
+      n.push_back(std::move(name));
+    }
+  }
+  return n;
+}
+
 }  // namespace detail
 
-/// The programs Strata's kernel library is compiled as (rtc::compile_parts): fixed, so the cache
-/// files do not depend on the machine's cores.
+/// The programs each of Strata's kernel libraries is compiled as (rtc::compile_parts): fixed, so
+/// the cache files do not depend on the machine's cores.
 inline constexpr int library_parts = 8;
 
-/// The kernels for storage type T on the current device's architecture: compiled (or read
-/// from the disk cache) and loaded on first use, then kept for the life of the program.
-/// Thread-safe.
-template <class T>
-[[nodiscard]] const rtc::Library& library() {
+namespace detail {
+
+/// One of T's kernel libraries (library_instantiations<T, Depthwise>) on the current device's
+/// architecture: compiled (or read from the disk cache) and loaded on first use, then kept for
+/// the life of the program. Thread-safe.
+template <class T, bool Depthwise>
+[[nodiscard]] const rtc::Library& load_library() {
   static std::mutex mutex;
   // Never freed: unloading at exit could run after the CUDA runtime has shut down.
   static auto* by_arch = new std::vector<std::pair<int, std::unique_ptr<rtc::Library>>>();
@@ -211,11 +234,13 @@ template <class T>
       return *lib;
     }
   }
-  const std::vector<std::string> names = detail::instantiations<T>();
+  const std::vector<std::string> names = library_instantiations<T, Depthwise>();
+  STRATA_CHECK(!names.empty(), "strata: no depthwise kernels for f32 storage");
   const std::string program = std::string("strata_kernels_") +
                               (std::is_same_v<T, float> ? "f32"
                                : std::is_same_v<T, __half> ? "f16"
-                                                           : "bf16");
+                                                           : "bf16") +
+                              (Depthwise ? "_depthwise" : "");
   // In library_parts programs compiled side by side: a cold build takes the time of the
   // slowest part rather than of the whole (the disk cache serves later runs either way).
   const rtc::CompiledParts c =
@@ -223,6 +248,23 @@ template <class T>
                          std::max(1u, std::thread::hardware_concurrency()));
   by_arch->emplace_back(arch, std::make_unique<rtc::Library>(c));
   return *by_arch->back().second;
+}
+
+}  // namespace detail
+
+/// The kernels for storage type T but the depthwise ones: compiled (or read from the disk cache)
+/// and loaded on first use — an engine's construction — then kept for the life of the program.
+/// Thread-safe.
+template <class T>
+[[nodiscard]] const rtc::Library& library() {
+  return detail::load_library<T, false>();
+}
+
+/// The depthwise kernels for 16-bit storage type T: compiled or read from the disk cache on first
+/// use (the first depthwise conv step's preparation, outside any graph capture), then kept.
+template <class T>
+[[nodiscard]] const rtc::Library& depthwise_library() {
+  return detail::load_library<T, true>();
 }
 
 namespace detail {
@@ -301,13 +343,23 @@ void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, Co
   conv_pool_direct(x, w, bias, z, y, s, identity_pool(s), act, stream);
 }
 
+/// depthwise()'s kernel for the filter size and stride of `s`.
+template <class T>
+[[nodiscard]] cudaKernel_t depthwise_kernel(const ConvShape& s) {
+  STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
+  const std::string k = std::to_string(s.kh);
+  const std::string st = std::to_string(s.sh);
+  return depthwise_library<T>().kernel(
+      detail::kernel_name("depthwise_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str()}));
+}
+
 /// Depthwise convolution of 16-bit NHWC storage (storage.hpp: depthwise_runs says which convs):
 /// y = act(conv(in_act(x), w) + bias[k] + z), where `in_act` is the producer's activation
-/// deferred into this read (Act::none: x as stored). Filters (k, kh, kw) as stored.
+/// deferred into this read (Act::none: x as stored). Filters (k, kh, kw) as stored; `kernel`:
+/// depthwise_kernel<T>(s).
 template <class T>
-void depthwise(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,
-               ActDesc in_act, ActDesc act, cudaStream_t stream) {
-  STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
+void depthwise(cudaKernel_t kernel, const T* x, const T* w, const float* bias, const T* z, T* y,
+               ConvShape s, ActDesc in_act, ActDesc act, cudaStream_t stream) {
   const int tiles_w = (s.ow + 7) / 8;
   const int tiles_h = (s.oh + 7) / 8;
   const int chunks = (s.cp + 31) / 32;
@@ -316,12 +368,8 @@ void depthwise(const T* x, const T* w, const float* bias, const T* z, T* y, Conv
   const std::size_t rows = 7 * static_cast<std::size_t>(s.sh) + (s.kh - 1) * s.dh + 1;
   const std::size_t cols = 7 * static_cast<std::size_t>(s.sw) + (s.kw - 1) * s.dw + 1;
   const std::size_t shared = static_cast<std::size_t>(s.kh) * s.kw * 32 * 4 + rows * cols * 32 * 2;
-  const std::string k = std::to_string(s.kh);
-  const std::string st = std::to_string(s.sh);
-  rtc::launch_shared(library<T>().kernel(detail::kernel_name(
-                         "depthwise_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str()})),
-                     static_cast<unsigned>(blocks), 256, shared, stream, x, w, bias, z, y, s,
-                     in_act, act, tiles_w, tiles_h, chunks);
+  rtc::launch_shared(kernel, static_cast<unsigned>(blocks), 256, shared, stream, x, w, bias, z, y,
+                     s, in_act, act, tiles_w, tiles_h, chunks);
 }
 
 /// Attribute `a` of the current device; nothing where no device answers (on a machine without
@@ -349,7 +397,7 @@ template <class T>
   STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
   const std::string k = std::to_string(s.kh);
   const std::string st = std::to_string(s.sh);
-  return library<T>().kernel(detail::kernel_name(
+  return depthwise_library<T>().kernel(detail::kernel_name(
       "depthwise_tiled_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str()}));
 }
 
@@ -448,7 +496,7 @@ template <class T>
   const std::string k = std::to_string(s.kh);
   const std::string st = std::to_string(s.sh);
   const std::string rs = std::to_string(depthwise_rows_strip(s));
-  l.kernel = library<T>().kernel(detail::kernel_name(
+  l.kernel = depthwise_library<T>().kernel(detail::kernel_name(
       "depthwise_rows_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str(), rs.c_str()}));
   return l;
 }

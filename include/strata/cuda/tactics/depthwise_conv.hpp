@@ -104,8 +104,12 @@ class DepthwiseConv final : public Tactic<P> {
           rows_(algo == 2 ? kernels::depthwise_rows_strip(shape_) : 0) {
       const ConvGeom& cg = op.conv;
       const bool tiled = algo == 1;
+      // The kernel resolved here, outside any graph capture (the first one compiles or reads the
+      // depthwise library).
       if (rows_ > 0) {
         rows_launch_ = kernels::depthwise_rows_launch<T>(shape_, in_act_.kind);
+      } else if (algo != 1) {
+        block_kernel_ = kernels::depthwise_kernel<T>(shape_);
       }
       if (tiled) {
         // As many blocks as are resident at once, a multiple of the channel chunks (a block
@@ -144,7 +148,7 @@ class DepthwiseConv final : public Tactic<P> {
                                     w_.bias_f32.template as<const float>(), z, y, shape_, in_act_,
                                     act_, s);
       } else {
-        kernels::depthwise<T>(x, w_.weight.template as<const T>(),
+        kernels::depthwise<T>(block_kernel_, x, w_.weight.template as<const T>(),
                               w_.bias_f32.template as<const float>(), z, y, shape_, in_act_, act_,
                               s);
       }
@@ -159,6 +163,7 @@ class DepthwiseConv final : public Tactic<P> {
     int rows_ = 0;  ///< output rows a thread (depthwise_rows, algo 2); 0 otherwise
     kernels::RowsLaunch rows_launch_{};  ///< and its launch, where the variant is algo 2
     cudaKernel_t tiled_kernel_ = nullptr;  ///< the tiled kernel, where the variant is algo 1
+    cudaKernel_t block_kernel_ = nullptr;  ///< the block-per-tile kernel, where it is algo 0
     generated::Launch launch_{};            ///< and its launch
     std::string describe_;
   };
