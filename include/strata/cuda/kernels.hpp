@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -193,8 +194,9 @@ template <class T>
 
 /// Whether instantiation `name` is one of the depthwise kernels, which make up most of a 16-bit
 /// library's compile time (their tap loops unrolled per filter size, stride and activation):
-/// they are a library of their own (depthwise_library), compiled only for an engine that has a
-/// depthwise conv on Strata's kernels.
+/// they are a library of their own (depthwise_library), compiled only when a depthwise step is
+/// first prepared (an engine with a depthwise conv on Strata's kernels, or measured tuning timing
+/// one).
 [[nodiscard]] inline bool in_depthwise_library(std::string_view name) {
   return name.substr(0, 21) == "strata_rtc::depthwise";
 }
@@ -227,6 +229,9 @@ template <class T, bool Depthwise>
   static std::mutex mutex;
   // Never freed: unloading at exit could run after the CUDA runtime has shut down.
   static auto* by_arch = new std::vector<std::pair<int, std::unique_ptr<rtc::Library>>>();
+  // A failed build, kept: later look-ups (measured tuning prepares a step per variant) rethrow
+  // it rather than compile for half a minute again.
+  static auto* failed = new std::vector<std::pair<int, std::exception_ptr>>();
   const int arch = rtc::current_arch();
   const std::lock_guard lock(mutex);
   for (const auto& [a, lib] : *by_arch) {
@@ -234,8 +239,14 @@ template <class T, bool Depthwise>
       return *lib;
     }
   }
+  for (const auto& [a, e] : *failed) {
+    if (a == arch) {
+      std::rethrow_exception(e);
+    }
+  }
   const std::vector<std::string> names = library_instantiations<T, Depthwise>();
-  STRATA_CHECK(!names.empty(), "strata: no depthwise kernels for f32 storage");
+  STRATA_CHECK(!names.empty(), "strata: no kernels in this library (the depthwise kernels are "
+                               "for 16-bit storage only)");
   const std::string program = std::string("strata_kernels_") +
                               (std::is_same_v<T, float> ? "f32"
                                : std::is_same_v<T, __half> ? "f16"
@@ -243,10 +254,15 @@ template <class T, bool Depthwise>
                               (Depthwise ? "_depthwise" : "");
   // In library_parts programs compiled side by side: a cold build takes the time of the
   // slowest part rather than of the whole (the disk cache serves later runs either way).
-  const rtc::CompiledParts c =
-      rtc::compile_parts(kernel_source(), program, names, arch, library_parts,
-                         std::max(1u, std::thread::hardware_concurrency()));
-  by_arch->emplace_back(arch, std::make_unique<rtc::Library>(c));
+  try {
+    const rtc::CompiledParts c =
+        rtc::compile_parts(kernel_source(), program, names, arch, library_parts,
+                           std::max(1u, std::thread::hardware_concurrency()));
+    by_arch->emplace_back(arch, std::make_unique<rtc::Library>(c));
+  } catch (...) {
+    failed->emplace_back(arch, std::current_exception());
+    throw;
+  }
   return *by_arch->back().second;
 }
 
@@ -261,7 +277,8 @@ template <class T>
 }
 
 /// The depthwise kernels for 16-bit storage type T: compiled or read from the disk cache on first
-/// use (the first depthwise conv step's preparation, outside any graph capture), then kept.
+/// use (the first depthwise conv step's preparation, outside any graph capture — also the first
+/// one measured tuning times, whichever variant it then keeps), then kept.
 template <class T>
 [[nodiscard]] const rtc::Library& depthwise_library() {
   return detail::load_library<T, true>();
