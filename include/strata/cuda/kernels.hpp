@@ -360,14 +360,27 @@ void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, Co
   conv_pool_direct(x, w, bias, z, y, s, identity_pool(s), act, stream);
 }
 
-/// depthwise()'s kernel for the filter size and stride of `s`.
+namespace detail {
+
+/// Kernel `kernel`<T, taps, stride> of depthwise_library for those of `s`, or <T, taps, stride,
+/// `strip`> where strip is given.
 template <class T>
-[[nodiscard]] cudaKernel_t depthwise_kernel(const ConvShape& s) {
+[[nodiscard]] cudaKernel_t depthwise_lookup(const char* kernel, const ConvShape& s,
+                                            const char* strip = nullptr) {
   STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
   const std::string k = std::to_string(s.kh);
   const std::string st = std::to_string(s.sh);
   return depthwise_library<T>().kernel(
-      detail::kernel_name("depthwise_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str()}));
+      strip != nullptr ? kernel_name(kernel, {rtc_type<T>(), k.c_str(), st.c_str(), strip})
+                       : kernel_name(kernel, {rtc_type<T>(), k.c_str(), st.c_str()}));
+}
+
+}  // namespace detail
+
+/// depthwise()'s kernel for the filter size and stride of `s`.
+template <class T>
+[[nodiscard]] cudaKernel_t depthwise_kernel(const ConvShape& s) {
+  return detail::depthwise_lookup<T>("depthwise_kernel", s);
 }
 
 /// Depthwise convolution of 16-bit NHWC storage (storage.hpp: depthwise_runs says which convs):
@@ -411,11 +424,7 @@ void depthwise(cudaKernel_t kernel, const T* x, const T* w, const float* bias, c
 /// depthwise_tiled's kernel for the filter size and stride of `s`.
 template <class T>
 [[nodiscard]] cudaKernel_t depthwise_tiled_kernel(const ConvShape& s) {
-  STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
-  const std::string k = std::to_string(s.kh);
-  const std::string st = std::to_string(s.sh);
-  return depthwise_library<T>().kernel(detail::kernel_name(
-      "depthwise_tiled_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str()}));
+  return detail::depthwise_lookup<T>("depthwise_tiled_kernel", s);
 }
 
 /// depthwise_tiled's work: tiles of 8×16 output pixels, times 32-slot channel chunks.
@@ -504,17 +513,13 @@ struct RowsLaunch {
 /// depthwise_rows_grid and the kernel for s's taps, stride and strip.
 template <class T>
 [[nodiscard]] RowsLaunch depthwise_rows_launch(const ConvShape& s, Act in_act) {
-  STRATA_CHECK((!std::is_same_v<T, float>), "the depthwise kernel is for 16-bit NHWC storage");
   STRATA_CHECK(depthwise_rows_fits(s, in_act),
                "depthwise_rows: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
                                   << ", dilation " << s.dh << ", activation on load "
                                   << static_cast<int>(in_act) << " is not a case it takes");
   RowsLaunch l = depthwise_rows_grid(s);
-  const std::string k = std::to_string(s.kh);
-  const std::string st = std::to_string(s.sh);
-  const std::string rs = std::to_string(depthwise_rows_strip(s));
-  l.kernel = depthwise_library<T>().kernel(detail::kernel_name(
-      "depthwise_rows_kernel", {detail::rtc_type<T>(), k.c_str(), st.c_str(), rs.c_str()}));
+  l.kernel = detail::depthwise_lookup<T>("depthwise_rows_kernel", s,
+                                         std::to_string(depthwise_rows_strip(s)).c_str());
   return l;
 }
 

@@ -101,36 +101,34 @@ class DepthwiseConv final : public Tactic<P> {
    public:
     DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, int algo)
         : in_act_(op.in_act), act_(op.act), w_(w), io_(io), shape_(shape(op, batch)),
-          rows_(algo == 2 ? kernels::depthwise_rows_strip(shape_) : 0) {
+          algo_(algo == 1 || algo == 2 ? algo : 0) {
       const ConvGeom& cg = op.conv;
-      const bool tiled = algo == 1;
       // The kernel resolved here, outside any graph capture (the first one compiles or reads the
       // depthwise library).
-      if (rows_ > 0) {
+      if (algo_ == 2) {
         rows_launch_ = kernels::depthwise_rows_launch<T>(shape_, in_act_.kind);
-      } else if (algo != 1) {
-        block_kernel_ = kernels::depthwise_kernel<T>(shape_);
-      }
-      if (tiled) {
+      } else if (algo_ == 1) {
         // As many blocks as are resident at once, a multiple of the channel chunks (a block
         // keeps one chunk: blockIdx % chunks).
-        tiled_kernel_ = kernels::depthwise_tiled_kernel<T>(shape_);
+        kernel_ = kernels::depthwise_tiled_kernel<T>(shape_);
         const std::int64_t chunks = kernels::depthwise_tiled_chunks(shape_);
-        launch_ = generated::persistent_launch(tiled_kernel_, generated::device_sms(), 256,
+        launch_ = generated::persistent_launch(kernel_, generated::device_sms(), 256,
                                                kernels::depthwise_tiled_shared(shape_),
                                                kernels::depthwise_tiled_tiles(shape_) * chunks);
         launch_.grid = static_cast<unsigned>(std::max<std::int64_t>(launch_.grid / chunks, 1) * chunks);
+      } else {
+        kernel_ = kernels::depthwise_kernel<T>(shape_);
       }
       describe_ = "strata depthwise " + std::to_string(cg.kh) + "x" + std::to_string(cg.kw) +
                   (cg.sh > 1 ? " stride " + std::to_string(cg.sh) : std::string()) + " (" +
                   (op.in_act.kind != Act::none ? "the producer's activation on load, " : "") +
                   "bias" + (op.has_residual ? ", add" : "") + ", act fused" +
-                  (tiled ? "; persistent blocks, tiles of 8x16 pixels, the next one's input "
-                            "copied during this one"
-                          : "") +
-                  (rows_ > 0 ? "; strips of " + std::to_string(rows_) +
-                                   " output rows a thread, read straight from memory"
-                             : std::string()) +
+                  (algo_ == 1 ? "; persistent blocks, tiles of 8x16 pixels, the next one's input "
+                                "copied during this one"
+                              : "") +
+                  (algo_ == 2 ? "; strips of " + std::to_string(kernels::depthwise_rows_strip(shape_)) +
+                                    " output rows a thread, read straight from memory"
+                              : std::string()) +
                   ")";
     }
     [[nodiscard]] std::string describe() const override { return describe_; }
@@ -138,19 +136,15 @@ class DepthwiseConv final : public Tactic<P> {
       const T* x = static_cast<const T*>(io_.x);
       const T* z = static_cast<const T*>(io_.z);
       T* y = static_cast<T*>(io_.y);
-      if (rows_ > 0) {
-        kernels::depthwise_rows<T>(rows_launch_, x, w_.weight.template as<const T>(),
-                                   w_.bias_f32.template as<const float>(), z, y, shape_, in_act_,
-                                   act_, s);
-      } else if (tiled_kernel_ != nullptr) {
-        kernels::depthwise_tiled<T>(tiled_kernel_, launch_.grid, launch_.shared, x,
-                                    w_.weight.template as<const T>(),
-                                    w_.bias_f32.template as<const float>(), z, y, shape_, in_act_,
-                                    act_, s);
+      const T* wt = w_.weight.template as<const T>();
+      const float* bias = w_.bias_f32.template as<const float>();
+      if (algo_ == 2) {
+        kernels::depthwise_rows<T>(rows_launch_, x, wt, bias, z, y, shape_, in_act_, act_, s);
+      } else if (algo_ == 1) {
+        kernels::depthwise_tiled<T>(kernel_, launch_.grid, launch_.shared, x, wt, bias, z, y,
+                                    shape_, in_act_, act_, s);
       } else {
-        kernels::depthwise<T>(block_kernel_, x, w_.weight.template as<const T>(),
-                              w_.bias_f32.template as<const float>(), z, y, shape_, in_act_, act_,
-                              s);
+        kernels::depthwise<T>(kernel_, x, wt, bias, z, y, shape_, in_act_, act_, s);
       }
     }
 
@@ -160,11 +154,10 @@ class DepthwiseConv final : public Tactic<P> {
     const OpWeights& w_;
     OpIo io_;
     kernels::ConvShape shape_{};
-    int rows_ = 0;  ///< output rows a thread (depthwise_rows, algo 2); 0 otherwise
-    kernels::RowsLaunch rows_launch_{};  ///< and its launch, where the variant is algo 2
-    cudaKernel_t tiled_kernel_ = nullptr;  ///< the tiled kernel, where the variant is algo 1
-    cudaKernel_t block_kernel_ = nullptr;  ///< the block-per-tile kernel, where it is algo 0
-    generated::Launch launch_{};            ///< and its launch
+    int algo_ = 0;  ///< 0 block per tile, 1 tiled persistent, 2 strips of rows
+    cudaKernel_t kernel_ = nullptr;      ///< algo 0's or 1's kernel
+    generated::Launch launch_{};         ///< algo 1's launch
+    kernels::RowsLaunch rows_launch_{};  ///< algo 2's kernel and launch
     std::string describe_;
   };
 };
