@@ -44,9 +44,11 @@ class ExecPlan {
   std::vector<PlannedStep> steps;
   GraphExec graph;  ///< empty until captured
   /// infer()'s graph for a batch that fits one staging piece: the upload from the pinned staging,
-  /// the steps, the download into the pinned output (one launch instead of three calls); empty
-  /// until first used.
+  /// the steps, the download into the pinned output (one launch instead of three calls); or, on
+  /// the fused-network path, `host_step` alone, which reads the staging and writes the pinned
+  /// output itself. Empty until first used.
   GraphExec host_graph;
+  std::unique_ptr<Step> host_step;  ///< the fused kernel on the pinned buffers, when it has one
 
   /// The workspace every step fits in.
   [[nodiscard]] std::size_t workspace_bytes() const {

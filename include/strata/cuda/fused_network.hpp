@@ -53,6 +53,11 @@ struct FusedParams {
   /// (fused_trace_slots of them at most), and after them the global timer as image 0 enters its
   /// first phase and as it leaves its last.
   unsigned long long* trace = nullptr;
+  /// When set (infer()'s host path): each cluster first copies its image's f32 input from here,
+  /// page-locked host memory read by the kernel over the bus, into `in` (the engine's device
+  /// input buffer), with one 16-byte load per thread where the image allows, then runs as usual.
+  /// Saves the upload's copy node; pays one bus round trip per image.
+  const float* stage = nullptr;
 };
 
 /// Phases the fused kernel can stamp (the input, each op, a stand-alone pool, the output, the end).
@@ -80,6 +85,7 @@ struct Params {
   const void* w[kMaxOps]; const void* b[kMaxOps]; const float* bf[kMaxOps];
   const float* sc[kMaxOps]; const float* sh[kMaxOps];
   unsigned long long* trace;
+  const float* stage;
 };
 constexpr int kTraceSlots = )" << fused_trace_slots << R"(;
 // Phase timing (FusedNetworkStep::phases): the SM clock of one thread as image 0 enters phase i.
@@ -137,6 +143,7 @@ extern "C" __global__ void __cluster_dims__()"
   extern __shared__ __align__(16) unsigned char staged[];  // a tensor-core conv's input and filter
   for (int img = blockIdx.x / )" << cluster_ << R"(; img < p.batch; img += clusters) {
 )";
+    stage();
     input_reader_ = direct_input_reader();
     if (input_reader_ < 0) {
       phase("input");
@@ -246,6 +253,21 @@ extern "C" __global__ void __cluster_dims__()"
       os_ << "        const int x = e % " << w << "; const int y = (e / " << w << ") % " << h
           << "; const int c = e / " << h * w << ";\n";
     }
+  }
+
+  /// The host path's upload (FusedParams::stage): the cluster copies its image into p.in, then
+  /// waits at the cluster barrier (the next phase reads what other blocks copied).
+  void stage() {
+    const std::int64_t n = net_.in_shape.numel();
+    const bool vec = n % 4 == 0;  // 16-byte loads (both buffers are 16-byte aligned per image)
+    const char* type = vec ? "float4" : "float";
+    os_ << "    if (p.stage != nullptr) {  // host path: the image from page-locked host memory\n"
+        << "      const " << type << "* hs = reinterpret_cast<const " << type
+        << "*>(p.stage + static_cast<long long>(img) * " << n << ");\n"
+        << "      " << type << "* dd = reinterpret_cast<" << type
+        << "*>(const_cast<float*>(p.in) + static_cast<long long>(img) * " << n << ");\n"
+        << "      for (int e = tid; e < " << (vec ? n / 4 : n) << "; e += nthreads) {\n"
+        << "        dd[e] = hs[e];\n      }\n      cluster_sync();\n    }\n";
   }
 
   void input() {
@@ -980,11 +1002,15 @@ class FusedNetwork {
 template <DType P>
 class FusedNetworkStep final : public Step {
  public:
+  /// `stage`: infer()'s page-locked input as the device sees it (FusedParams::stage), copied
+  /// into `in` by the kernel; null where `in` already holds the input.
   FusedNetworkStep(const FusedNetwork& fn, const NetDesc& net, const DeviceWeights<P>& w,
-                   const float* in, float* out, void* arena, int batch)
+                   const float* in, float* out, void* arena, int batch,
+                   const float* stage = nullptr)
       : fn_(fn), batch_(batch) {
     p_.in = in;
     p_.out = out;
+    p_.stage = stage;
     p_.arena = static_cast<unsigned char*>(arena);
     p_.batch = batch;
     for (const OpDesc& op : net.ops) {
@@ -1000,7 +1026,8 @@ class FusedNetworkStep final : public Step {
   [[nodiscard]] std::string describe() const override {
     std::ostringstream os;
     os << "strata fused network kernel (" << fn_.clusters(batch_) << " clusters of "
-       << fn_.cluster() << " blocks of " << fused_threads << " threads)";
+       << fn_.cluster() << " blocks of " << fused_threads << " threads"
+       << (p_.stage != nullptr ? "; reads page-locked host input, writes host output" : "") << ")";
     return os.str();
   }
   void launch(cudaStream_t s, void*, std::size_t) override { run(s, p_); }
