@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,7 @@ int main(int argc, char** argv) try {
   std::vector<float> probs(static_cast<std::size_t>(count) * 10);
 
   std::string backend;
+  std::string build_line;  // how the CUDA engine was built, when it ran
   double seconds = 0.0;
   auto run_all = [&](auto&& forward) {
     forward(0, std::min(batch, count));  // warm-up
@@ -168,6 +170,13 @@ int main(int argc, char** argv) try {
       cuda::Engine<Net, P> engine(weights, cuda::EngineOptions{.max_batch = batch});
       backend = std::string("CUDA engine on ") + cuda::device_name() + ", " +
                 std::string(dtype_name(P));
+      const cuda::EngineStats& st = engine.stats();
+      std::ostringstream built;
+      built << std::fixed << std::setprecision(0) << "Engine built in " << st.build_ms
+            << " ms: " << st.programs_compiled << " kernel programs compiled by NVRTC ("
+            << st.programs_compile_ms << " ms, summed), tactics chosen in " << st.tuning_ms
+            << " ms" << (st.programs_compiled == 0 ? " (kernels from the disk cache)" : "");
+      build_line = built.str();
       run_all([&](int first, int n) {
         engine.infer(std::span<const float>(x).subspan(static_cast<std::size_t>(first) * 784,
                                                        static_cast<std::size_t>(n) * 784),
@@ -221,6 +230,7 @@ int main(int argc, char** argv) try {
   const double accuracy = static_cast<double>(correct) / count;
 
   std::cout << "\nBackend: " << backend << "\n"
+            << (build_line.empty() ? "" : build_line + "\n")
             << "Test images: " << count << " (" << opt.images << ")\n\n"
             << "class  images  correct  accuracy\n";
   for (int c = 0; c < 10; ++c) {

@@ -499,6 +499,66 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
   }
 }
 
+TEST_CASE("the fused kernel copies weights into shared memory at its start, in 16-bit, within its limit") {
+  const cuda::NetDesc f16 = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  const auto count = [](const std::string& src, const std::string& what) {
+    int n = 0;
+    for (std::size_t at = src.find(what); at != std::string::npos; at = src.find(what, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  // Cluster of 16: conv4 stages its input (32x14x14 x 2 B = 12544) and filter (64x3x3x32 x 2 B
+  // = 36864): 49408 bytes; then conv4's filter again (36864, kept for every image), this block's
+  // 8 rows of dense9 (128 outputs, 4 warps each, 32 warps a block: 8 x 3136 x 2 B = 50176) and,
+  // for the first block, dense11's 10 rows of 128 (2560).
+  {
+    cuda::detail::FusedWriter w(f16, 16);
+    const std::string src = w.source();
+    CHECK(w.shared_bytes() == 49408 + 36864 + 50176 + 2560);
+    CHECK(count(src, "    prefetch(staged + 49408, p.w[2], 36864);") == 1);
+    CHECK(count(src, "prefetch(staged + 86272, static_cast<const unsigned char*>(p.w[4]) + a, min(50176LL, 802816LL - a));") == 1);
+    CHECK(count(src, "if (rank == 0) prefetch(staged + 136448, p.w[5], 2560);") == 1);
+    CHECK(count(src, "prefetched();") == 2);  // before dense9 and dense11 read them
+  }
+  // Cluster of 8: 16 rows of dense9 a block.
+  {
+    cuda::detail::FusedWriter w(f16, 8);
+    (void)w.source();
+    CHECK(w.shared_bytes() == 49408 + 36864 + 100352 + 2560);
+  }
+  // A limit of 60000 bytes: only dense11's rows fit after the staged conv.
+  {
+    cuda::detail::FusedWriter w(f16, 16, 60000);
+    const std::string src = w.source();
+    CHECK(w.shared_bytes() == 49408 + 2560);
+    CHECK(count(src, "prefetch(staged + 49408, p.w[5], 2560);") == 1);
+    CHECK(count(src, "p.w[4]) + a") == 0);
+  }
+  // f32: none (measured slower); no staged conv either.
+  {
+    const cuda::NetDesc f32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();
+    cuda::detail::FusedWriter w(f32, 16);  // (it keeps a reference to the description)
+    const std::string src = w.source();
+    CHECK(w.shared_bytes() == 0);
+    CHECK(count(src, "prefetch(staged") == 0);
+  }
+}
+
+TEST_CASE("the compile tally counts programs NVRTC compiled, not those read from the cache") {
+  const auto dir = fresh_dir("strata_rtc_test_tally");
+  const std::vector<std::string> names{"k<float>"};
+  const std::string a = "template <class T> __global__ void k(T* p) { *p = T(3); }";
+  const rtc::CompileTally t0 = rtc::compile_tally();
+  const rtc::Compiled first = rtc::compile(a, "tally", names, 90, dir);
+  const rtc::CompileTally t1 = rtc::compile_tally();
+  CHECK_FALSE(first.from_disk);
+  CHECK(t1.programs == t0.programs + 1);
+  CHECK(t1.ms > t0.ms);
+  CHECK(rtc::compile(a, "tally", names, 90, dir).from_disk);
+  CHECK(rtc::compile_tally().programs == t1.programs);
+}
+
 TEST_CASE("the tensor-core conv's source compiles for the MNIST CNN's convs, with and without their pools, in f16 and bf16") {
   const auto dir = fresh_dir("strata_rtc_test_mma_conv");
   const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();

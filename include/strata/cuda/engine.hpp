@@ -21,6 +21,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cmath>
 #include <cstring>
@@ -114,17 +115,29 @@ class Engine {
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
                                             options_.allow_tf32, options_.input,
                                             options_.io_slots)) {
+    const auto start = std::chrono::steady_clock::now();
+    const rtc::CompileTally tally = rtc::compile_tally();
+    const auto since = [](std::chrono::steady_clock::time_point t) {
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+    };
     NetDesc net = NetStorage<Net, P>::describe();
     DeviceWeights<P> w(weights, net);
     std::unique_ptr<FusedNetwork> fused;
     if (net.fused_fits && options_.fused_max_batch > 0) {
       fused = std::make_unique<FusedNetwork>(net);
     }
+    const auto tuning = std::chrono::steady_clock::now();
     auto variants = choose_variants<P>(net, w, *exec_, options_, exec_->stats());
+    exec_->stats().tuning_ms = since(tuning);
     model_ = std::make_shared<const Model<P>>(Model<P>{std::move(net), std::move(w),
                                                        std::move(variants), std::move(fused),
                                                        options_.fused_max_batch});
     exec_->build(model_, options_.capture_batches);
+    EngineStats& st = exec_->stats();
+    st.build_ms = since(start);
+    const rtc::CompileTally now = rtc::compile_tally();
+    st.programs_compiled = now.programs - tally.programs;
+    st.programs_compile_ms = now.ms - tally.ms;
   }
 
   /// Loads the weights file (every problem reported before any GPU work) and builds.

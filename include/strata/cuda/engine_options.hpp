@@ -156,6 +156,17 @@ struct EngineStats {
   bool fused_network = false;
   double fused_compile_ms = 0.0;
   bool fused_from_disk = false;
+  /// The construction from the weights' upload to the captured graphs (milliseconds, wall; the
+  /// device buffers and library handles made before it are not counted), and the part of it spent choosing each op's
+  /// tactic (measured tuning times candidates; either kind may compile the kernels it picks).
+  double build_ms = 0.0;
+  double tuning_ms = 0.0;
+  /// Programs NVRTC compiled while this engine was built (kernel libraries, the fused kernel,
+  /// network-specialized convs; not those read from the disk cache) and their compile time,
+  /// summed over programs (parts compiled side by side each count in full). Counted process-wide:
+  /// an engine built while another thread builds one counts that one's compiles too.
+  long long programs_compiled = 0;
+  double programs_compile_ms = 0.0;
   /// Measured tuning's timings, every candidate of every op it timed in this construction (ops
   /// whose choice came from the cache file, or that had one candidate, have none).
   std::vector<TuningTrial> tuning_trials;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -36,6 +37,9 @@ inline constexpr int fused_cluster_portable = 8;
 /// Shared memory per block a tensor-core conv may stage its input and filter in (Hopper offers
 /// 227 KiB to a block that opts in).
 inline constexpr std::int64_t fused_staged_max = 160 << 10;
+/// Shared memory per block the fused kernel may use in all: the staged convs, then the weights
+/// it copies in once at its start (Hopper opts a block into 227 KiB).
+inline constexpr std::int64_t fused_shared_max = 200 << 10;
 
 /// The fused kernel's parameters: the caller's f32 input and output, the arena, the batch, and
 /// each op's parameters (indexed as the network's ops).
@@ -68,8 +72,9 @@ namespace detail {
 /// Writes the generated source, one op at a time.
 class FusedWriter {
  public:
-  FusedWriter(const NetDesc& net, int cluster)
-      : net_(net), cluster_(cluster), nhwc_(net.layout == Layout::nhwc),
+  /// `shared_max`: the dynamic shared memory a block may have (prefetched weights stop there).
+  FusedWriter(const NetDesc& net, int cluster, std::int64_t shared_max = fused_shared_max)
+      : net_(net), shared_max_(shared_max), cluster_(cluster), nhwc_(net.layout == Layout::nhwc),
         t_(net.precision == DType::f32   ? "float"
            : net.precision == DType::f16 ? "strata_rtc::f16"
                                          : "strata_rtc::bf16") {}
@@ -119,6 +124,20 @@ __device__ __forceinline__ U* tensor(const Params& p, long long offset, long lon
   return reinterpret_cast<U*>(p.arena + static_cast<long long>(img) * )" << net_.arena_per_image
         << R"( + offset);
 }
+// Weights copied into shared memory once at the kernel's start, 16 bytes a cp.async (both ends
+// 16-byte aligned, `bytes` a multiple of 16), so they arrive while the first phases run.
+__device__ __forceinline__ void prefetch(unsigned char* s, const void* g, long long bytes) {
+  const unsigned char* src = static_cast<const unsigned char*>(g);
+  for (long long i = threadIdx.x * 16LL; i < bytes; i += 16LL * blockDim.x) {
+    const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(s + i));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(sa), "l"(src + i) : "memory");
+  }
+}
+// Before a phase reads prefetched weights: this thread's copies done, then every thread's.
+__device__ __forceinline__ void prefetched() {
+  asm volatile("cp.async.wait_all;" ::: "memory");
+  __syncthreads();
+}
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -140,9 +159,10 @@ extern "C" __global__ void __cluster_dims__()"
   const int nthreads = )" << cluster_ * fused_threads << R"(;
   const int clusters = gridDim.x / )" << cluster_ << R"(;
   __shared__ float red[32];  // a dense layer's partial sums, one per warp
-  extern __shared__ __align__(16) unsigned char staged[];  // a tensor-core conv's input and filter
-  for (int img = blockIdx.x / )" << cluster_ << R"(; img < p.batch; img += clusters) {
+  extern __shared__ __align__(16) unsigned char staged[];  // staged conv inputs and filters, then prefetched weights
 )";
+    prefetches();
+    os_ << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters) {\n";
     stage();
     input_reader_ = direct_input_reader();
     if (input_reader_ < 0) {
@@ -206,15 +226,9 @@ extern "C" __global__ void __cluster_dims__()"
     os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n  }\n}\n";
     return os_.str();
   }
-  /// Dynamic shared memory per block the kernel needs (the largest staged conv).
-  [[nodiscard]] std::int64_t shared_bytes() const {
-    std::int64_t m = 0;
-    for (const OpDesc& op : net_.ops) {
-      const Staged st = staged_bytes(op);
-      m = std::max(m, st.x + st.w);
-    }
-    return m;
-  }
+  /// Dynamic shared memory per block the kernel needs: the largest staged conv, then the
+  /// prefetched weights (valid after source()).
+  [[nodiscard]] std::int64_t shared_bytes() const { return shared_; }
   /// The phases source() wrote, in order (the input conversion, each op, the output conversion).
   [[nodiscard]] const std::vector<std::string>& phases() const { return phases_; }
 
@@ -253,6 +267,109 @@ extern "C" __global__ void __cluster_dims__()"
       os_ << "        const int x = e % " << w << "; const int y = (e / " << w << ") % " << h
           << "; const int c = e / " << h * w << ";\n";
     }
+  }
+
+  /// Weights a block copies into shared memory once, at the kernel's start (cp.async), so they
+  /// arrive while the earlier phases run and are there for every image: a tensor-core conv's
+  /// staged filter; a dense layer's rows this block computes (when every output is computed in
+  /// one round), or all of them for a dense+softmax (first block only). In op order while the
+  /// block's shared memory stays within the writer's limit; 16-bit precisions only.
+  struct Prefetch {
+    std::int64_t smem = 0;      ///< offset in the dynamic shared memory
+    std::int64_t region = 0;    ///< bytes reserved
+    std::int64_t per_rank = 0;  ///< source offset step per block rank (dense rows), else 0
+    std::int64_t total = 0;     ///< bytes of the weight the copies may read
+    bool first_block = false;   ///< only the cluster's first block copies (dense+softmax)
+  };
+  void plan_prefetches() {
+    std::int64_t staged = 0;
+    for (const OpDesc& op : net_.ops) {
+      const Staged st = staged_bytes(op);
+      staged = std::max(staged, st.x + st.w);
+    }
+    shared_ = staged;
+    // 16-bit only. MNIST CNN b1 on an H200 (run58): f16 11.17 -> 10.92 us, bf16 11.36 -> 11.01;
+    // f32 (dense rows only, 105 KB a block) 20.95 -> 21.34: the L1 it takes costs more there.
+    if (net_.precision == DType::f32) {
+      return;
+    }
+    staged = 0;
+    for (const OpDesc& op : net_.ops) {
+      const Staged st = staged_bytes(op);
+      staged = std::max(staged, st.x + st.w);
+    }
+    std::int64_t end = (staged + 15) / 16 * 16;
+    const int warps_per_block = fused_threads / 32;
+    const std::int64_t tsize = net_.precision == DType::f32 ? 4 : 2;
+    for (std::size_t i = 0; i < net_.ops.size(); ++i) {
+      const OpDesc& op = net_.ops[i];
+      Prefetch f;
+      if (op.kind == OpKind::conv) {
+        const Staged st = staged_bytes(op);
+        if (st.w == 0) {
+          continue;
+        }
+        f.region = f.total = st.w;
+      } else if (op.kind == OpKind::dense) {
+        const std::int64_t row = std::int64_t{op.dense_kin} * tsize;
+        const int m = op.layer.out_channels;
+        if (row % 16 != 0) {
+          continue;
+        }
+        f.total = m * row;
+        if (softmax_after(op) != nullptr) {
+          f.region = f.total;
+          f.first_block = true;
+        } else {
+          const int mp = channel_slots(m, net_.precision);
+          const int gw = dense_warps(op, std::min<std::int64_t>(warps_per_block,
+                                                                cluster_ * warps_per_block / mp));
+          const int opb = warps_per_block / gw;  // outputs per block
+          if (static_cast<std::int64_t>(opb) * cluster_ < mp) {
+            continue;  // more than one round: the rows a block reads change
+          }
+          f.region = f.per_rank = opb * row;
+        }
+      } else {
+        continue;
+      }
+      if (end + f.region > shared_max_) {
+        continue;
+      }
+      f.smem = end;
+      end += f.region;
+      prefetch_.emplace(op.index, f);
+    }
+    shared_ = prefetch_.empty() ? staged : end;
+  }
+  void prefetches() {
+    plan_prefetches();
+    if (prefetch_.empty()) {
+      return;
+    }
+    os_ << "  {  // weights into shared memory once, for every image (waited for before their phase)\n"
+        << "    const long long rank = static_cast<long long>(cluster_rank());\n";
+    for (const auto& [index, f] : prefetch_) {
+      const OpDesc& op = *std::find_if(net_.ops.begin(), net_.ops.end(),
+                                       [&](const OpDesc& o) { return o.index == index; });
+      os_ << "    // op " << index << " (" << op.label << "): ";
+      if (f.per_rank > 0) {
+        os_ << "this block's rows, " << f.per_rank << " bytes\n"
+            << "    {\n      const long long a = min(rank * " << f.per_rank << ", " << f.total
+            << "LL);\n"
+            << "      prefetch(staged + " << f.smem << ", static_cast<const unsigned char*>(p.w["
+            << index << "]) + a, min(" << f.region << "LL, " << f.total << "LL - a));\n    }\n";
+      } else {
+        os_ << (f.first_block ? "every row, first block only" : "the filter") << ", " << f.total
+            << " bytes\n    " << (f.first_block ? "if (rank == 0) " : "") << "prefetch(staged + "
+            << f.smem << ", p.w[" << index << "], " << f.total << ");\n";
+      }
+    }
+    os_ << "    asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n  }\n";
+  }
+  [[nodiscard]] const Prefetch* prefetched(const OpDesc& op) const {
+    const auto it = prefetch_.find(op.index);
+    return it == prefetch_.end() ? nullptr : &it->second;
   }
 
   /// The host path's upload (FusedParams::stage): the cluster copies its image into p.in, then
@@ -431,7 +548,10 @@ extern "C" __global__ void __cluster_dims__()"
           << "        #pragma unroll\n"
           << "        for (int i = threadIdx.x; i < " << st.x / 16 << "; i += " << fused_threads
           << ") xs[i] = xg[i];\n";
-      if (st.w > 0) {
+      const Prefetch* pf = prefetched(op);
+      if (pf != nullptr) {
+        os_ << "        asm volatile(\"cp.async.wait_all;\" ::: \"memory\");  // the filter, prefetched\n";
+      } else if (st.w > 0) {
         os_ << "        const uint4* wg = reinterpret_cast<const uint4*>(w);\n"
             << "        uint4* ws = reinterpret_cast<uint4*>(staged + " << st.x << ");\n"
             << "        #pragma unroll\n"
@@ -441,7 +561,11 @@ extern "C" __global__ void __cluster_dims__()"
       os_ << "        __syncthreads();\n"
           << "      }\n"
           << "      const T* Xs = reinterpret_cast<const T*>(staged);\n"
-          << "      const T* Ws = " << (st.w > 0 ? "reinterpret_cast<const T*>(staged + " + std::to_string(st.x) + ")" : std::string("w")) << ";\n";
+          << "      const T* Ws = "
+          << (pf != nullptr ? "reinterpret_cast<const T*>(staged + " + std::to_string(pf->smem) + ")"
+              : st.w > 0    ? "reinterpret_cast<const T*>(staged + " + std::to_string(st.x) + ")"
+                            : std::string("w"))
+          << ";\n";
     } else {
       os_ << "      const T* Xs = X;\n"
           << "      const T* Ws = w;\n";
@@ -732,6 +856,9 @@ extern "C" __global__ void __cluster_dims__()"
     const int gw = dense_warps(op, 32 / m);  // every output's warps in the first block
     const bool log = sm.kind == OpKind::log_softmax;
     os_ << "      if (cluster_rank() == 0) {\n";
+    if (prefetched(op) != nullptr) {
+      os_ << "      prefetched();\n";
+    }
     ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
     os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
         << "      const T* bias = static_cast<const T*>(p.b[" << op.index << "]);\n"
@@ -740,8 +867,13 @@ extern "C" __global__ void __cluster_dims__()"
         << "      const int o = wib / " << gw << "; const int part = wib % " << gw << ";  // " << gw
         << " warps per output\n"
         << "      float acc = 0.0f;\n"
-        << "      if (o < " << m << ") {\n"
-        << "        const T* wr = w + static_cast<long long>(o) * " << kin << ";\n";
+        << "      if (o < " << m << ") {\n";
+    if (const Prefetch* pf = prefetched(op)) {
+      os_ << "        const T* wr = reinterpret_cast<const T*>(staged + " << pf->smem
+          << ") + o * " << kin << ";  // prefetched\n";
+    } else {
+      os_ << "        const T* wr = w + static_cast<long long>(o) * " << kin << ";\n";
+    }
     dense_dot(op, gw, "        ");
     os_ << "        acc = warp_sum(acc);\n"
         << "      }\n"
@@ -786,6 +918,10 @@ extern "C" __global__ void __cluster_dims__()"
     // Warps per output: within one block, and every output in one round where the cluster allows.
     const int gw = dense_warps(op, std::min<std::int64_t>(warps_per_block, warps / mp));
     const int groups = warps / gw;  // outputs per round, over the cluster
+    const Prefetch* pf = prefetched(op);
+    if (pf != nullptr) {
+      os_ << "      prefetched();\n";
+    }
     ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
     ptr("Y", false, "T", op.out_offset, mp);
     os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
@@ -797,8 +933,14 @@ extern "C" __global__ void __cluster_dims__()"
         << "        const int o = base + (static_cast<int>(cluster_rank()) * " << warps_per_block
         << " + wib) / " << gw << ";\n"
         << "        float acc = 0.0f;\n"
-        << "        if (o < " << m << ") {\n"
-        << "          const T* wr = w + static_cast<long long>(o) * " << kin << ";\n";
+        << "        if (o < " << m << ") {\n";
+    if (pf != nullptr) {  // this block's rows, from its first
+      os_ << "          const T* wr = reinterpret_cast<const T*>(staged + " << pf->smem
+          << ") + (o - static_cast<int>(cluster_rank()) * " << warps_per_block / gw << ") * "
+          << kin << ";  // prefetched\n";
+    } else {
+      os_ << "          const T* wr = w + static_cast<long long>(o) * " << kin << ";\n";
+    }
     dense_dot(op, gw, "          ");
     os_ << "          acc = warp_sum(acc);\n"
         << "        }\n";
@@ -927,7 +1069,10 @@ extern "C" __global__ void __cluster_dims__()"
   }
 
   const NetDesc& net_;
+  std::int64_t shared_max_;
   std::vector<std::string> phases_;
+  std::map<int, Prefetch> prefetch_;  ///< by op index, set by source()
+  std::int64_t shared_ = 0;           ///< dynamic shared memory per block, set by source()
   int input_reader_ = -1;  ///< direct_input_reader(), set by source()
   int cluster_;
   bool nhwc_;
@@ -953,24 +1098,28 @@ class FusedNetwork {
     STRATA_CUDA_CHECK(cudaGetDevice(&device));
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
     const std::vector<std::string> names{"strata_network"};
-    cluster_ = fused_cluster_large;
-    detail::FusedWriter writer(net, cluster_);
     STRATA_CHECK(net.fused_fits, "fused network: " << net.fused_reason);
-    const std::string src = writer.source();
-    phases_ = writer.phases();
-    shared_ = static_cast<std::size_t>(writer.shared_bytes());
-    lib_ = std::make_unique<rtc::Library>(
-        rtc::compile(src, "strata_network", names, rtc::current_arch()), names);
+    // The source, its phases and its shared memory depend on the cluster size.
+    int optin = 0;  // what a block may opt into, less the kernel's static shared memory
+    STRATA_CUDA_CHECK(
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    const std::int64_t shared_max = std::min<std::int64_t>(fused_shared_max, optin - 1024);
+    const auto build = [&](int cluster) {
+      cluster_ = cluster;
+      detail::FusedWriter writer(net, cluster_, shared_max);
+      const std::string src = writer.source();
+      phases_ = writer.phases();
+      shared_ = static_cast<std::size_t>(writer.shared_bytes());
+      lib_ = std::make_unique<rtc::Library>(
+          rtc::compile(src, "strata_network", names, rtc::current_arch()), names);
+    };
+    build(fused_cluster_large);
     // 16 blocks per cluster is a non-portable size: allowed per kernel, where the GPU has it.
     if (cudaKernelSetAttributeForDevice(lib_->kernel("strata_network"),
                                         cudaFuncAttributeNonPortableClusterSizeAllowed, 1,
                                         device) != cudaSuccess) {
       (void)cudaGetLastError();
-      cluster_ = fused_cluster_portable;
-      lib_ = std::make_unique<rtc::Library>(
-          rtc::compile(fused_network_source(net, cluster_), "strata_network", names,
-                       rtc::current_arch()),
-          names);
+      build(fused_cluster_portable);
     }
     if (shared_ > (48u << 10)) {  // over the default: the kernel opts in
       STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(

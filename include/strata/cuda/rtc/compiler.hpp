@@ -172,6 +172,27 @@ inline void write_cached(const std::filesystem::path& file, const std::vector<st
 
 }  // namespace detail
 
+/// Programs NVRTC has compiled in this process (not those read from the disk cache) and the
+/// milliseconds they took, summed over programs (parts compiled side by side each count their
+/// own time). Engines report the difference across their construction (EngineStats).
+struct CompileTally {
+  long long programs = 0;
+  double ms = 0.0;
+};
+namespace detail {
+inline std::atomic<long long>& tally_programs() {
+  static std::atomic<long long> n{0};
+  return n;
+}
+inline std::atomic<long long>& tally_us() {
+  static std::atomic<long long> us{0};
+  return us;
+}
+}  // namespace detail
+[[nodiscard]] inline CompileTally compile_tally() {
+  return {detail::tally_programs().load(), static_cast<double>(detail::tally_us().load()) / 1e3};
+}
+
 /// Compiles `source` (program name `name`, for messages and the cache file's name) for
 /// compute capability `arch` (90 for sm_90) with the template instantiations `names` (as
 /// written in the source: "ns::kernel<float, int>"), or reads the result from `cache_dir`
@@ -229,6 +250,8 @@ inline void write_cached(const std::filesystem::path& file, const std::vector<st
     out.lowered.emplace_back(lowered);
   }
   out.ms = elapsed();
+  ++detail::tally_programs();
+  detail::tally_us() += static_cast<long long>(out.ms * 1e3);
   if (!out.file.empty()) {
     detail::write_cached(out.file, names, out);
   }
