@@ -111,12 +111,22 @@ class Engine {
 
   /// Builds everything for batches up to options.max_batch (see the file comment).
   Engine(const Weights<Net>& weights, EngineOptions options)
+      : Engine(weights, std::move(options), BuildStart{}) {}
+
+ private:
+  /// When construction began, and NVRTC's tally then (EngineStats::build_ms, programs_compiled:
+  /// taken before the executor, whose buffers and first kernels come first).
+  struct BuildStart {
+    std::chrono::steady_clock::time_point at = std::chrono::steady_clock::now();
+    rtc::CompileTally tally = rtc::compile_tally();
+  };
+  Engine(const Weights<Net>& weights, EngineOptions options, BuildStart started)
       : options_(checked(std::move(options))),
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
                                             options_.allow_tf32, options_.input,
                                             options_.io_slots)) {
-    const auto start = std::chrono::steady_clock::now();
-    const rtc::CompileTally tally = rtc::compile_tally();
+    const auto start = started.at;
+    const rtc::CompileTally tally = started.tally;
     const auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
     };
@@ -139,6 +149,8 @@ class Engine {
     st.programs_compiled = now.programs - tally.programs;
     st.programs_compile_ms = now.ms - tally.ms;
   }
+
+ public:
 
   /// Loads the weights file (every problem reported before any GPU work) and builds.
   [[nodiscard]] static Engine from_file(const std::filesystem::path& path, EngineOptions options) {

@@ -156,8 +156,8 @@ struct EngineStats {
   bool fused_network = false;
   double fused_compile_ms = 0.0;
   bool fused_from_disk = false;
-  /// The construction from the weights' upload to the captured graphs (milliseconds, wall; the
-  /// device buffers and library handles made before it are not counted), and the part of it spent choosing each op's
+  /// The whole construction (milliseconds, wall: buffers, handles, Strata's kernel library,
+  /// weights, tactics, plans and captured graphs), and the part of it spent choosing each op's
   /// tactic (measured tuning times candidates; either kind may compile the kernels it picks).
   double build_ms = 0.0;
   double tuning_ms = 0.0;
