@@ -148,6 +148,18 @@ TEST_CASE("fused network: NHWC input, padded and ceil-mode pools on tensor cores
   check_fused_all<EdgeNet>("edges", 35, 3e-2);
 }
 
+TEST_CASE("fused network: infer() without copy nodes where each image has a cluster and fits its loads") {
+  const auto w = Weights<models::MnistCnn>::random(5);
+  cuda::Engine<models::MnistCnn, DType::f16> mnist(w, {.max_batch = kMax, .fused_max_batch = kMax});
+  CHECK(mnist.infer_without_copies(1));   // 784 floats; one cluster
+  CHECK_FALSE(mnist.infer_without_copies(17));  // more images than clusters on any GPU of today
+  cuda::Engine<models::MnistCnn, DType::f16> per_op(w, {.max_batch = 1, .fused_max_batch = 0});
+  CHECK_FALSE(per_op.infer_without_copies(1));
+  // 160,000 input floats: more than 4 a thread of a cluster (at most 16 x 1024 threads).
+  cuda::Engine<WideNet, DType::f16> wide(Weights<WideNet>::random(6), {.max_batch = 1, .fused_max_batch = 1});
+  CHECK_FALSE(wide.infer_without_copies(1));
+}
+
 TEST_CASE("fused network: an input phase, a tensor-core conv reading global memory, a 32-lane pool, a wide dense+softmax") {
   check_fused_all<WideNet>("wide", 36, 3e-2);
 }

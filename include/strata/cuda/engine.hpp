@@ -269,6 +269,8 @@ class Engine {
     check_format<In>("input_buffer");
     return static_cast<In*>(exec_->input_buffer());
   }
+  /// The device output forward() writes. infer() does not always pass through it: on the
+  /// copy-free host path (infer_without_copies) the kernel writes the pinned output directly.
   [[nodiscard]] float* output_buffer() const { return exec_->output_buffer(); }
   [[nodiscard]] InputFormat input_format() const { return options_.input.format; }
   [[nodiscard]] cudaStream_t stream() const { return exec_->stream(); }
@@ -298,6 +300,14 @@ class Engine {
       }
     }
     return {};
+  }
+
+  /// Whether infer() at `batch` runs the fused kernel alone, reading the pinned input staging
+  /// and writing the pinned output itself (no copy nodes in its graph): on the fused path, one
+  /// image per thread-block cluster, at most 4 input floats per thread of the cluster.
+  [[nodiscard]] bool infer_without_copies(int batch) const {
+    check_batch(batch, "infer_without_copies");
+    return exec_->fused_host_step(batch) != nullptr;
   }
 
   /// The path `batch` takes: "fused network" (one kernel) or "per-op".

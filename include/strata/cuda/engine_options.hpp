@@ -161,6 +161,7 @@ struct EngineStats {
   /// tactic (measured tuning times candidates; either kind may compile the kernels it picks).
   double build_ms = 0.0;
   double tuning_ms = 0.0;
+  /// (These four are 0 for an Engine::context(), which compiles and tunes nothing.)
   /// Programs NVRTC compiled while this engine was built (kernel libraries, the fused kernel,
   /// network-specialized convs; not those read from the disk cache) and their compile time,
   /// summed over programs (parts compiled side by side each count in full). Counted process-wide:

@@ -162,8 +162,9 @@ class Executor {
 
   /// plan_for(batch) on I/O slot 0 with its host graph captured: `in_bytes` uploaded from the
   /// pinned input staging, the steps, `out_bytes` downloaded into the pinned output.
-  /// On the fused-network path, where each image has a cluster of its own and fits one 16-byte
-  /// load per thread, the graph is the fused kernel alone, reading the pinned input and writing
+  /// On the fused-network path, where each image has a cluster of its own and at most 4 floats
+  /// per thread of it (one 16-byte load each where the image is a multiple of 4 floats, else up
+  /// to 4 scalar loads), the graph is the fused kernel alone, reading the pinned input and writing
   /// the pinned output itself (no copy nodes: on an H200, a 3-node graph of 3 KB upload, kernel
   /// and 40 B download took ~15 µs more host wall time than the kernel; the kernel alone ~4 µs).
   ExecPlan& host_plan_for(int batch, std::size_t in_bytes, std::size_t out_bytes) {
@@ -300,8 +301,9 @@ class Executor {
  private:
   /// The fused kernel at `batch` on infer()'s pinned buffers (FusedParams::stage), where that
   /// path applies: the batch runs fused, one image per cluster, each image's f32 input at most
-  /// one 16-byte load per thread of its cluster, and the pinned buffers mapped into the device's
-  /// address space. Null otherwise.
+  /// 4 floats per thread of its cluster, and the pinned buffers mapped into the device's address
+  /// space. Null otherwise.
+ public:
   [[nodiscard]] std::unique_ptr<Step> fused_host_step(int batch) const {
     const Model<P>& m = *model_;
     if (!m.fused || batch > m.fused_max_batch || format_ != InputFormat::f32 ||
@@ -321,6 +323,8 @@ class Executor {
                                                  static_cast<float*>(out), arena_.get(), batch,
                                                  static_cast<const float*>(in));
   }
+ private:
+
 
   /// The steps of `batch` on I/O slot `slot`. Each op runs its chosen variant; where that
   /// variant cannot run at this batch (or needs more than `ws_limit` workspace bytes; the

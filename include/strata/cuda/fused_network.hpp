@@ -59,7 +59,8 @@ struct FusedParams {
   unsigned long long* trace = nullptr;
   /// When set (infer()'s host path): each cluster first copies its image's f32 input from here,
   /// page-locked host memory read by the kernel over the bus, into `in` (the engine's device
-  /// input buffer), with one 16-byte load per thread where the image allows, then runs as usual.
+  /// input buffer), with one 16-byte load per thread where the image is a multiple of 4 floats
+  /// (scalar loads otherwise), then runs as usual.
   /// Saves the upload's copy node; pays one bus round trip per image.
   const float* stage = nullptr;
 };
@@ -223,7 +224,11 @@ extern "C" __global__ void __cluster_dims__()"
       output();
     }
     // Each image has its own slice of every tensor, so the next image needs no barrier first.
-    os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n  }\n}\n";
+    os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n  }\n";
+    if (!prefetch_.empty()) {  // no copy left in flight, whatever ran (a block with no image)
+      os_ << "  asm volatile(\"cp.async.wait_all;\" ::: \"memory\");\n";
+    }
+    os_ << "}\n";
     return os_.str();
   }
   /// Dynamic shared memory per block the kernel needs: the largest staged conv, then the
@@ -272,8 +277,10 @@ extern "C" __global__ void __cluster_dims__()"
   /// Weights a block copies into shared memory once, at the kernel's start (cp.async), so they
   /// arrive while the earlier phases run and are there for every image: a tensor-core conv's
   /// staged filter; a dense layer's rows this block computes (when every output is computed in
-  /// one round), or all of them for a dense+softmax (first block only). In op order while the
-  /// block's shared memory stays within the writer's limit; 16-bit precisions only.
+  /// one round), or all of them for a dense+softmax (first block only). In op order, each that
+  /// still fits the writer's shared-memory limit (one that does not is skipped, later ones may
+  /// fit); 16-bit precisions only. One commit group: the first phase that reads any of them waits
+  /// for all (so a dense layer's rows overlap the phases before the first such phase only).
   struct Prefetch {
     std::int64_t smem = 0;      ///< offset in the dynamic shared memory
     std::int64_t region = 0;    ///< bytes reserved
@@ -293,14 +300,11 @@ extern "C" __global__ void __cluster_dims__()"
     if (net_.precision == DType::f32) {
       return;
     }
-    staged = 0;
-    for (const OpDesc& op : net_.ops) {
-      const Staged st = staged_bytes(op);
-      staged = std::max(staged, st.x + st.w);
-    }
+    // Laid out after the largest staged conv (input and filter, as measured; a prefetched
+    // filter's staging slot then goes unused — see docs/cuda_backend.md).
     std::int64_t end = (staged + 15) / 16 * 16;
     const int warps_per_block = fused_threads / 32;
-    const std::int64_t tsize = net_.precision == DType::f32 ? 4 : 2;
+    constexpr std::int64_t tsize = 2;  // 16-bit
     for (std::size_t i = 0; i < net_.ops.size(); ++i) {
       const OpDesc& op = net_.ops[i];
       Prefetch f;
@@ -1083,7 +1087,8 @@ extern "C" __global__ void __cluster_dims__()"
 }  // namespace detail
 
 /// The CUDA source of the fused kernel for `net` (which must fit: NetDesc::fused_fits), for
-/// clusters of `cluster` thread blocks.
+/// clusters of `cluster` thread blocks, with fused_shared_max as the shared-memory limit
+/// (FusedNetwork uses the device's, which may be lower).
 [[nodiscard]] inline std::string fused_network_source(const NetDesc& net, int cluster) {
   STRATA_CHECK(net.fused_fits, "fused network: " << net.fused_reason);
   return detail::FusedWriter(net, cluster).source();
@@ -1128,7 +1133,8 @@ class FusedNetwork {
     }
   }
   [[nodiscard]] const rtc::BuildInfo& info() const { return lib_->info(); }
-  /// Dynamic shared memory per block (tensor-core convs staging their input and filter).
+  /// Dynamic shared memory per block (tensor-core convs staging their input and filter, then the
+  /// weights copied in at the kernel's start).
   [[nodiscard]] std::size_t shared_bytes() const { return shared_; }
   [[nodiscard]] cudaKernel_t kernel() const { return lib_->kernel("strata_network"); }
   [[nodiscard]] int cluster() const { return cluster_; }

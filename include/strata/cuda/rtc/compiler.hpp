@@ -174,7 +174,9 @@ inline void write_cached(const std::filesystem::path& file, const std::vector<st
 
 /// Programs NVRTC has compiled in this process (not those read from the disk cache) and the
 /// milliseconds they took, summed over programs (parts compiled side by side each count their
-/// own time). Engines report the difference across their construction (EngineStats).
+/// own time; a failed compile is not counted). Engines report the difference across their
+/// construction (EngineStats). Two counters, each atomic: a read while another thread finishes a
+/// compile may see one updated and not yet the other.
 struct CompileTally {
   long long programs = 0;
   double ms = 0.0;
