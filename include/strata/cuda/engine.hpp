@@ -151,7 +151,6 @@ class Engine {
   }
 
  public:
-
   /// Loads the weights file (every problem reported before any GPU work) and builds.
   [[nodiscard]] static Engine from_file(const std::filesystem::path& path, EngineOptions options) {
     const Weights<Net> w = Weights<Net>::load(path);

@@ -280,9 +280,36 @@ class Executor {
   [[nodiscard]] EngineStats& stats() { return stats_; }
   [[nodiscard]] const EngineStats& stats() const { return stats_; }
 
+  /// Whether `batch` runs as the fused-network kernel.
+  [[nodiscard]] bool runs_fused(int batch) const {
+    return model_->fused && batch <= model_->fused_max_batch;
+  }
   /// Whether `batch` runs as the fused-network kernel ("fused network") or op by op ("per-op").
   [[nodiscard]] const char* path(int batch) const {
-    return model_->fused && batch <= model_->fused_max_batch ? "fused network" : "per-op";
+    return runs_fused(batch) ? "fused network" : "per-op";
+  }
+
+  /// The fused kernel at `batch` on infer()'s pinned buffers (FusedParams::stage), where that
+  /// path applies: the batch runs fused, one image per cluster, each image's f32 input at most
+  /// 4 floats per thread of its cluster, and the pinned buffers mapped into the device's address
+  /// space. Null otherwise.
+  [[nodiscard]] std::unique_ptr<Step> fused_host_step(int batch) const {
+    const Model<P>& m = *model_;
+    if (!runs_fused(batch) || m.fused->clusters(batch) < batch ||  // (fused: f32 input)
+        m.net.in_shape.numel() > 4LL * m.fused->cluster() * fused_threads) {
+      return nullptr;
+    }
+    void* in = nullptr;
+    void* out = nullptr;
+    if (cudaHostGetDevicePointer(&in, pinned_in_.get(), 0) != cudaSuccess ||
+        cudaHostGetDevicePointer(&out, pinned_out_.get(), 0) != cudaSuccess) {
+      (void)cudaGetLastError();  // not mapped (no unified addressing): the copy nodes then
+      return nullptr;
+    }
+    const IoSlot& s = slots_.front();
+    return std::make_unique<FusedNetworkStep<P>>(*m.fused, m.net, m.weights, s.in.as<float>(),
+                                                 static_cast<float*>(out), arena_.get(), batch,
+                                                 static_cast<const float*>(in));
   }
 
   /// One line per step at `batch` (planned if it was not): its label and what runs it.
@@ -299,33 +326,6 @@ class Executor {
   }
 
  private:
-  /// The fused kernel at `batch` on infer()'s pinned buffers (FusedParams::stage), where that
-  /// path applies: the batch runs fused, one image per cluster, each image's f32 input at most
-  /// 4 floats per thread of its cluster, and the pinned buffers mapped into the device's address
-  /// space. Null otherwise.
- public:
-  [[nodiscard]] std::unique_ptr<Step> fused_host_step(int batch) const {
-    const Model<P>& m = *model_;
-    if (!m.fused || batch > m.fused_max_batch || format_ != InputFormat::f32 ||
-        m.fused->clusters(batch) < batch ||
-        m.net.in_shape.numel() > 4LL * m.fused->cluster() * fused_threads) {
-      return nullptr;
-    }
-    void* in = nullptr;
-    void* out = nullptr;
-    if (cudaHostGetDevicePointer(&in, pinned_in_.get(), 0) != cudaSuccess ||
-        cudaHostGetDevicePointer(&out, pinned_out_.get(), 0) != cudaSuccess) {
-      (void)cudaGetLastError();  // not mapped (no unified addressing): the copy nodes then
-      return nullptr;
-    }
-    const IoSlot& s = slots_.front();
-    return std::make_unique<FusedNetworkStep<P>>(*m.fused, m.net, m.weights, s.in.as<float>(),
-                                                 static_cast<float*>(out), arena_.get(), batch,
-                                                 static_cast<const float*>(in));
-  }
- private:
-
-
   /// The steps of `batch` on I/O slot `slot`. Each op runs its chosen variant; where that
   /// variant cannot run at this batch (or needs more than `ws_limit` workspace bytes; the
   /// context's workspace once it exists, possibly 0; any_workspace while it is being sized),
@@ -336,7 +336,7 @@ class Executor {
     const Libraries lib = libraries();
     const IoSlot& s = slots_[static_cast<std::size_t>(slot)];
     ExecPlan plan;
-    if (m.fused && batch <= m.fused_max_batch) {  // the whole network, one launch (f32 input)
+    if (runs_fused(batch)) {  // the whole network, one launch (f32 input)
       plan.steps.push_back({"network", std::make_unique<FusedNetworkStep<P>>(
                                            *m.fused, m.net, m.weights, s.in.as<float>(),
                                            s.out.as<float>(), arena_.get(), batch)});

@@ -287,6 +287,7 @@ extern "C" __global__ void __cluster_dims__()"
     std::int64_t per_rank = 0;  ///< source offset step per block rank (dense rows), else 0
     std::int64_t total = 0;     ///< bytes of the weight the copies may read
     bool first_block = false;   ///< only the cluster's first block copies (dense+softmax)
+    std::string label;          ///< the op's, for the source's comment
   };
   void plan_prefetches() {
     std::int64_t staged = 0;
@@ -305,9 +306,9 @@ extern "C" __global__ void __cluster_dims__()"
     std::int64_t end = (staged + 15) / 16 * 16;
     const int warps_per_block = fused_threads / 32;
     constexpr std::int64_t tsize = 2;  // 16-bit
-    for (std::size_t i = 0; i < net_.ops.size(); ++i) {
-      const OpDesc& op = net_.ops[i];
+    for (const OpDesc& op : net_.ops) {
       Prefetch f;
+      f.label = op.label;
       if (op.kind == OpKind::conv) {
         const Staged st = staged_bytes(op);
         if (st.w == 0) {
@@ -326,9 +327,7 @@ extern "C" __global__ void __cluster_dims__()"
           f.first_block = true;
         } else {
           const int mp = channel_slots(m, net_.precision);
-          const int gw = dense_warps(op, std::min<std::int64_t>(warps_per_block,
-                                                                cluster_ * warps_per_block / mp));
-          const int opb = warps_per_block / gw;  // outputs per block
+          const int opb = warps_per_block / dense_group_warps(op);  // outputs per block
           if (static_cast<std::int64_t>(opb) * cluster_ < mp) {
             continue;  // more than one round: the rows a block reads change
           }
@@ -354,9 +353,7 @@ extern "C" __global__ void __cluster_dims__()"
     os_ << "  {  // weights into shared memory once, for every image (waited for before their phase)\n"
         << "    const long long rank = static_cast<long long>(cluster_rank());\n";
     for (const auto& [index, f] : prefetch_) {
-      const OpDesc& op = *std::find_if(net_.ops.begin(), net_.ops.end(),
-                                       [&](const OpDesc& o) { return o.index == index; });
-      os_ << "    // op " << index << " (" << op.label << "): ";
+      os_ << "    // op " << index << " (" << f.label << "): ";
       if (f.per_rank > 0) {
         os_ << "this block's rows, " << f.per_rank << " bytes\n"
             << "    {\n      const long long a = min(rank * " << f.per_rank << ", " << f.total
@@ -913,14 +910,21 @@ extern "C" __global__ void __cluster_dims__()"
   /// a block's 32 and one 8-value chunk per lane), 16-byte loads of weights and input where the
   /// input length is a multiple of 8 (16-bit storage), a warp sum then a sum over the G warps in
   /// shared memory. All loads of a lane are independent, so they are in flight together.
+  /// A dense layer's warps per output in dense(): within one block, and every output in one
+  /// round where the cluster allows.
+  [[nodiscard]] int dense_group_warps(const OpDesc& op) const {
+    const int mp = channel_slots(op.layer.out_channels, net_.precision);
+    const int warps_per_block = fused_threads / 32;
+    return dense_warps(op, std::min<std::int64_t>(warps_per_block, cluster_ * warps_per_block / mp));
+  }
+
   void dense(const OpDesc& op) {
     const int m = op.layer.out_channels;
     const int mp = channel_slots(m, net_.precision);
     const int kin = op.dense_kin;
     const int warps_per_block = fused_threads / 32;
     const int warps = cluster_ * warps_per_block;
-    // Warps per output: within one block, and every output in one round where the cluster allows.
-    const int gw = dense_warps(op, std::min<std::int64_t>(warps_per_block, warps / mp));
+    const int gw = dense_group_warps(op);
     const int groups = warps / gw;  // outputs per round, over the cluster
     const Prefetch* pf = prefetched(op);
     if (pf != nullptr) {
@@ -1085,14 +1089,6 @@ extern "C" __global__ void __cluster_dims__()"
 };
 
 }  // namespace detail
-
-/// The CUDA source of the fused kernel for `net` (which must fit: NetDesc::fused_fits), for
-/// clusters of `cluster` thread blocks, with fused_shared_max as the shared-memory limit
-/// (FusedNetwork uses the device's, which may be lower).
-[[nodiscard]] inline std::string fused_network_source(const NetDesc& net, int cluster) {
-  STRATA_CHECK(net.fused_fits, "fused network: " << net.fused_reason);
-  return detail::FusedWriter(net, cluster).source();
-}
 
 /// The compiled fused kernel of one network on the current GPU (compiled or read from the disk
 /// cache on construction).
