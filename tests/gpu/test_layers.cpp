@@ -361,10 +361,11 @@ TEST_CASE("generated first-layer convs (shapes compiled in), pooling inside or n
       cuda::Engine<GeneratedNet2, DType::bf16>(Weights<GeneratedNet2>::random(1), {.max_batch = 2})
           .describe(2);
   INFO(runs2);
-  CHECK(runs2.find("strata generated conv 4x4 3->12 (shapes compiled in; reads the caller's "
-                   "input; bias, act fused)") != std::string::npos);
-  CHECK(runs2.find("strata generated conv 1x1 3->12 (shapes compiled in; reads the caller's "
-                   "input; bias, act fused)") != std::string::npos);
+  // (no pool: the tensor-core form, 48 and 3 reductions)
+  CHECK(runs2.find("strata generated conv 4x4 3->12 (tensor cores, shapes compiled in; reads the "
+                   "caller's input; bias, act fused)") != std::string::npos);
+  CHECK(runs2.find("strata generated conv 1x1 3->12 (tensor cores, shapes compiled in; reads the "
+                   "caller's input; bias, act fused)") != std::string::npos);
   // Bands of output rows per warp: how many depends on the batch and the GPU's SMs (about 8
   // units per SM); these batches give every row, a few rows and whole images per warp.
   {
@@ -397,6 +398,71 @@ TEST_CASE("generated first-layer convs (shapes compiled in), pooling inside or n
                                          "(shapes compiled in; reads the caller's input; bias, act, pool fused)");
 }
 
+
+namespace {
+// First convs for the generated kernel's tensor-core form (generated_conv algo 1): 3 channels
+// (27 reductions, 2 k-steps), 12 outputs (2 n-tiles, slots past 12 zero), a gelu before a
+// ceil-mode 2x2 max pool over an odd map (windows cut by the edge, the last row tile partly
+// empty); a padded 2x2 average pool that does not count the padding; a leaky relu pooled
+// before its act by overlapping stride-1 windows (42 pooled outputs: tiles of 4 do not divide).
+constexpr auto mma_first_net = input<3, 13, 11> | conv<12, 3, ConvOpts{.padding = 1}> | gelu
+    | max_pool<2, PoolOpts{.ceil_mode = true}> | conv<8, 3, ConvOpts{.padding = 1}> | relu
+    | flatten | dense<4>;
+using MmaFirstNet = std::remove_cv_t<decltype(mma_first_net)>;
+constexpr auto mma_avg_net = input<1, 15, 14> | conv<16, 3, ConvOpts{.padding = 1}> | batch_norm
+    | relu | avg_pool<2, PoolOpts{.stride = 2, .padding = 1, .count_include_pad = false}>
+    | flatten | dense<5>;
+using MmaAvgNet = std::remove_cv_t<decltype(mma_avg_net)>;
+constexpr auto mma_leaky_net = input<1, 9, 10> | conv<8, 3> | leaky_relu<0.1f>
+    | max_pool<2, PoolOpts{.stride = 1}> | flatten | dense<3>;
+using MmaLeakyNet = std::remove_cv_t<decltype(mma_leaky_net)>;
+}  // namespace
+
+TEST_CASE("generated first-layer convs on tensor cores (algo 1), pooling inside or not") {
+  check_all_precisions<MmaFirstNet>(kMax, kBatches, "generated mma conv+max_pool", 61);
+  check_all_precisions<MmaAvgNet>(kMax, kBatches, "generated mma conv+avg_pool", 62);
+  check_all_precisions<MmaLeakyNet>(kMax, kBatches, "generated mma conv+overlapping pool", 63);
+  check_all_precisions<models::MnistCnn>(kMax, kBatches, "generated mma mnist", 64);
+  // The heuristic puts each of these first convs on the tensor-core form with its pool inside.
+  const std::string runs =
+      cuda::Engine<MmaFirstNet, DType::f16>(Weights<MmaFirstNet>::random(1), {.max_batch = 2})
+          .describe(2);
+  INFO(runs);
+  CHECK(runs.find("conv0+gelu1+max_pool2: strata generated conv 3x3 3->12 + max_pool 2x2 "
+                  "(tensor cores, shapes compiled in; reads the caller's input; bias, act, pool "
+                  "fused)") != std::string::npos);
+  // The conv alone on tensor cores then the pool kernel, and the f32-FMA form with its pool,
+  // forced through the tuning cache.
+  const cuda::Variant plain{"generated_conv", 1, 0, 0};
+  const cuda::Variant fma_pooled{"generated_conv", 0, 0, 1};
+  check_forced<MmaAvgNet, DType::f16>("mma plain", 65, plain,
+                                      "(tensor cores, shapes compiled in; reads the caller's input; "
+                                      "bias, act fused), then strata pool");
+  check_forced<MmaLeakyNet, DType::bf16>("mma plain", 66, plain,
+                                         "(tensor cores, shapes compiled in; reads the caller's "
+                                         "input; bias, act fused), then strata pool");
+  check_forced<models::MnistCnn, DType::f16>(
+      "fma pooled", 67, fma_pooled, "(shapes compiled in; reads the caller's input; bias, act, pool fused)");
+  {
+    constexpr int kBig = 600;
+    const auto w = Weights<models::MnistCnn>::random(68);
+    const auto in = strata_test::random_floats(kBig * 28 * 28, 69);
+    const auto ref = strata_test::cpu_reference<models::MnistCnn>(w, in, kBig);
+    cuda::EngineOptions opt;
+    opt.max_batch = kBig;
+    opt.fused_max_batch = 0;
+    cuda::Engine<models::MnistCnn, DType::bf16> e(w, opt);
+    // Batches below the GPU's resident warps split each image's row tiles over several warps
+    // (MNIST: 49 row tiles an image; at batch 2 each tile is a unit of its own).
+    for (int b : {2, 7, 130, kBig}) {
+      std::vector<float> out(static_cast<std::size_t>(b) * 10, std::numeric_limits<float>::quiet_NaN());
+      e.infer(in, out, b);
+      const double err = strata_test::rel_error(out, ref, out.size());
+      MESSAGE("generated mma mnist bf16 batch " << b << ": rel. error " << err);
+      CHECK(err < strata_test::tolerance(DType::bf16));
+    }
+  }
+}
 
 TEST_CASE("stride-2 first convolutions (space-to-depth input in 16-bit)") {
   check_all_precisions<StemNet>(kMax, kBatches, "stem 7x7/2", 17);

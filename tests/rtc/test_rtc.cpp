@@ -153,6 +153,76 @@ TEST_CASE("a generated conv's warp stages the padded input rows its band of outp
   CHECK(cuda::to_string(cuda::Variant{"lt_dense"}) == "lt_dense");
 }
 
+TEST_CASE("a generated conv's tensor-core form: where it fits, what it is told, and its source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_generated_mma");
+  namespace g = cuda::tactics::generated;
+  const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  const cuda::OpDesc& conv0 = net.ops.front();
+  // MNIST's first conv: 9 taps of 1 channel (one k-step, not 9 × 8 slots), 32 outputs (4
+  // n-tiles), a 2x2 max pool (4 positions a pooled output) under a relu: pooled before the act.
+  const g::MmaShape m = g::mma_shape(conv0, true);
+  CHECK(m.window == 4);
+  CHECK(m.reduction == 9);
+  CHECK(m.ksteps == 1);
+  CHECK(m.ntiles == 4);
+  CHECK(g::mma_fits(conv0, true));
+  CHECK(g::mma_fits(conv0, false));
+  CHECK(g::pool_before_act(conv0, true));
+  CHECK_FALSE(g::pool_before_act(conv0, false));
+  CHECK(g::mma_image_elems(conv0) == 30 * 30 + 4);  // 900 rounded up to 16 bytes
+  // The heuristic takes it (pooling inside); measured tuning is offered both forms of each.
+  const auto* t = cuda::find_tactic<DType::f16>("generated_conv");
+  REQUIRE(t != nullptr);
+  const auto claim = t->heuristic(conv0, 4096, 0, {});
+  REQUIRE(claim.has_value());
+  CHECK(claim->variant == cuda::Variant{"generated_conv", 1, 0, 1});
+  const auto offered = t->candidates(conv0, 4096, 0, {});
+  CHECK(offered == std::vector<cuda::Variant>{{"generated_conv", 1, 0, 1}, {"generated_conv", 0, 0, 1},
+                                              {"generated_conv", 1, 0, 0}, {"generated_conv", 0, 0, 0}});
+  for (const bool pooled : {true, false}) {
+    for (const auto& [format, raw] : {std::pair{cuda::InputFormat::f32, false},
+                                      std::pair{cuda::InputFormat::f32, true},
+                                      std::pair{cuda::InputFormat::u8_hwc, true}}) {
+      const std::string src = g::mma_source(conv0, pooled, {raw, format, raw});
+      CHECK(src.find("constexpr bool ALL_VALID = true;") != std::string::npos);  // 196 % 4 == 0
+      CHECK(src.find(std::string("constexpr int QQ = ") + (pooled ? "4" : "1") + ";") !=
+            std::string::npos);
+      for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::generated_conv_mma<") + ty + ">"};
+        const rtc::Compiled c = rtc::compile(src, "generated_mma", names, 90, dir);
+        CHECK(c.cubin.size() > 1000);
+      }
+    }
+  }
+  // A 3x3 average pool (9 positions) has no tensor-core form with its pool; the conv alone does.
+  constexpr auto avg = input<1, 17, 19> | conv<10, 3, ConvOpts{.padding = 2, .dilation = 2}>
+      | elu<0.5f> | avg_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true}>
+      | flatten | dense<6>;
+  using Avg = std::remove_cv_t<decltype(avg)>;
+  const cuda::NetDesc avg_net = cuda::NetStorage<Avg, DType::f16>::describe();
+  const cuda::OpDesc& first = avg_net.ops.front();
+  CHECK_FALSE(g::mma_fits(first, true));
+  CHECK(g::mma_fits(first, false));
+  CHECK(t->heuristic(first, 8, 0, {})->variant == cuda::Variant{"generated_conv", 0, 0, 1});
+  // A 2x2 ceil-mode max pool over an odd map and a gelu: windows cut by the map's edge (not
+  // ALL_VALID), the act before the pool; 3 input channels of a 3x3 filter: 27 reductions in
+  // 2 k-steps, 12 outputs in 2 n-tiles (slots 12..15 zero).
+  constexpr auto rgb = input<3, 13, 11> | conv<12, 3, ConvOpts{.padding = 1}> | gelu
+      | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<4>;
+  using Rgb = std::remove_cv_t<decltype(rgb)>;
+  const cuda::NetDesc rgb_net = cuda::NetStorage<Rgb, DType::f16>::describe();
+  const cuda::OpDesc& c3 = rgb_net.ops.front();
+  REQUIRE(g::fits(c3));
+  CHECK(g::mma_shape(c3, true).ksteps == 2);
+  CHECK(g::mma_shape(c3, true).ntiles == 2);
+  CHECK(g::mma_fits(c3, true));
+  CHECK_FALSE(g::pool_before_act(c3, true));
+  const std::string src = g::mma_source(c3, true, {true, cuda::InputFormat::f32, false});
+  CHECK(src.find("constexpr bool ALL_VALID = false;") != std::string::npos);
+  const std::vector<std::string> names{"strata_rtc::generated_conv_mma<strata_rtc::f16>"};
+  CHECK(rtc::compile(src, "generated_mma_rgb", names, 90, dir).cubin.size() > 1000);
+}
+
 TEST_CASE("a generated conv keeps its input patch in registers only where every pooling window lies inside the conv's map") {
   // Padded pool windows and ceil mode (partial windows): the per-tap path with clamped positions.
   constexpr auto padded = input<1, 17, 19> | conv<10, 3, ConvOpts{.padding = 2, .dilation = 2}>

@@ -324,6 +324,289 @@ struct Patch {
   return o.str();
 }
 
+/// The tensor-core form of a generated conv (variant algo 1): the pool's window positions per
+/// pooled output (1 without a pool), the reduction length (taps × input channels, packed densely
+/// rather than in channel slots), its k-steps of 16 and the output's n-tiles of 8.
+struct MmaShape {
+  int window = 1;
+  int reduction = 0;
+  int ksteps = 0;
+  int ntiles = 0;
+};
+[[nodiscard]] inline MmaShape mma_shape(const OpDesc& op, bool pooled) {
+  const ConvGeom& g = op.conv;
+  const kernels::PoolShape p = kernels::conv_pool_shape(op, 0, g.kp, pooled);
+  MmaShape m;
+  m.window = p.kh * p.kw;
+  m.reduction = g.kh * g.kw * g.c;
+  m.ksteps = (m.reduction + 15) / 16;
+  m.ntiles = g.kp / 8;
+  return m;
+}
+
+/// Whether the tensor-core form serves `op` (pooled: with its pool inside): what `fits` asks, a
+/// pool window of 1 or 4 positions (a 2x2 window's meet in one thread's two accumulator rows and
+/// one shuffle; the DSL's windows are square), and the filter within 16 k-step × n-tile fragments, which each lane keeps in
+/// registers for the whole kernel.
+[[nodiscard]] inline bool mma_fits(const OpDesc& op, bool pooled) {
+  if (!fits(op)) {
+    return false;
+  }
+  const MmaShape m = mma_shape(op, pooled && op.pool.has_value());
+  return (m.window == 1 || m.window == 4) && m.ksteps * m.ntiles <= 16;
+}
+
+/// 16-bit elements of shared memory a warp of the tensor-core form stages: its whole zero-padded
+/// image (NHWC, the input's C channels, no slots), rounded up to 16 bytes.
+[[nodiscard]] inline int mma_image_elems(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  return ((g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 7) / 8 * 8;
+}
+
+/// Whether max(act(x + b)) over a window equals act(max(x) + b) exactly, so that the tensor-core
+/// form pools the raw sums first and applies bias and activation once per pooled output: a max
+/// pool and an activation that never decreases (none, relu, clip, leaky_relu with slope ≥ 0).
+[[nodiscard]] inline bool pool_before_act(const OpDesc& op, bool pooled) {
+  if (!pooled || !op.pool || op.pool->kind != OpKind::max_pool) {
+    return false;
+  }
+  switch (op.act.kind) {
+    case Act::none:
+    case Act::relu:
+    case Act::clip:
+      return true;
+    case Act::leaky_relu:
+      return op.act.alpha >= 0.0f;
+    default:
+      return false;
+  }
+}
+
+/// The tensor-core form's source (kernel `generated_conv_mma`): an implicit GEMM per image on
+/// mma.sync m16n8k16 with f32 accumulation. Each warp takes units (an image, or a range of its
+/// row tiles at small batches) on its own and stages the unit's whole padded image in its shared
+/// memory, as 16-bit values with the input's own channels only (a gray first layer reduces over
+/// 9 taps, not 9 × 8 channel slots). A-fragments are read from there with per-lane offsets of
+/// (tap, channel) computed once; the filter's B-fragments and the bias stay in registers. GEMM
+/// rows are conv positions ordered by window position, then pooled output: a tile of 16 rows
+/// holds 4 pooled outputs of a 2x2 window (16 conv positions without a pool), whose positions
+/// meet in one thread (rows g and g + 8) and the lane 16 apart. Pairs of channels are stored with 32-bit stores.
+[[nodiscard]] inline std::string mma_source(const OpDesc& op, bool pooled, Source src = {}) {
+  std::ostringstream o;
+  open_kernel(o, op, pooled, "generated_conv_mma",
+              "int splits, long long units, const void* __restrict__ raw, "
+              "const float* __restrict__ affine",
+              2);
+  const ConvGeom& g = op.conv;
+  const kernels::PoolShape p = kernels::conv_pool_shape(op, 0, g.kp, pooled);
+  const MmaShape m = mma_shape(op, pooled);
+  const int rows_per_tile = 16 / m.window;
+  const int np = p.oh * p.ow;
+  const bool inside = p.ph == 0 && p.pw == 0 && (p.oh - 1) * p.sh + p.kh <= g.oh &&
+                      (p.ow - 1) * p.sw + p.kw <= g.ow;
+  o << "  constexpr bool RAW = " << (src.raw ? "true" : "false") << ";\n"
+    << "  using Src = "
+    << (src.format == InputFormat::f16 ? "f16"
+        : src.format == InputFormat::u8_hwc ? "unsigned char" : "float") << ";\n"
+    << "  constexpr bool SRC_HWC = " << (src.hwc ? "true" : "false") << ";\n"
+    << "  constexpr int QQ = " << m.window << ";\n"
+    << "  constexpr int KR = " << m.reduction << ";\n"
+    << "  constexpr int KS = " << m.ksteps << ";\n"
+    << "  constexpr int NT = " << m.ntiles << ";\n"
+    << "  constexpr int IMG = " << mma_image_elems(op) << ";\n"
+    << "  // every row of every tile a valid conv position of a pooled output\n"
+    << "  constexpr bool ALL_VALID = "
+    << (inside && np % rows_per_tile == 0 ? "true" : "false") << ";\n"
+    << "  constexpr bool POOL_FIRST = " << (pool_before_act(op, pooled) ? "true" : "false")
+    << ";\n";
+  o << R"src(  constexpr int WP = W + 2 * PW;
+  constexpr int TAPS = KH * KW;
+  constexpr int RPT = 16 / QQ;  // pooled outputs per tile of 16 rows
+  constexpr int NP = YH * YW;
+  constexpr int TILES = (NP + RPT - 1) / RPT;
+  extern __shared__ unsigned short images[];  // per warp: its padded image, IMG elements
+  const int lane = threadIdx.x & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int warps = blockDim.x >> 5;
+  unsigned short* sx = images + (threadIdx.x >> 5) * IMG;
+  for (int e = lane; e < IMG; e += 32) {
+    sx[e] = 0;  // the padding, never written again
+  }
+  // B-fragments of the filter (rows (KP, TAPS, FCG)): lane (g, t) holds, for n-tile j and k-step
+  // s, output channel 8j + g at reductions 16s + 2t, +1 and 16s + 2t + 8, +9; zero past KR.
+  const unsigned short* w16 = reinterpret_cast<const unsigned short*>(w);
+  unsigned bf[KS][NT][2];
+#pragma unroll
+  for (int s = 0; s < KS; ++s) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        unsigned pair = 0;
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          const int kc = 16 * s + 2 * t + 8 * h + b;
+          const unsigned bits =
+              kc < KR ? w16[((8 * j + g) * TAPS + kc / C) * FCG + kc % C] : 0u;
+          pair |= bits << (16 * b);
+        }
+        bf[s][j][h] = pair;
+      }
+    }
+  }
+  float bv[NT][2];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+#pragma unroll
+    for (int b = 0; b < 2; ++b) {
+      const int c = 8 * j + 2 * t + b;
+      bv[j][b] = bias != nullptr && c < K ? bias[c] : 0.0f;
+    }
+  }
+  // Offsets into the padded image of this lane's A columns (reductions 16s + 2t + {0, 1, 8, 9}),
+  // relative to a row's first tap; -1: past KR (zero).
+  int koff[KS][4];
+#pragma unroll
+  for (int s = 0; s < KS; ++s) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int kc = 16 * s + 2 * t + (i & 1) + 8 * (i >> 1);
+      const int tap = kc / C;
+      koff[s][i] = kc < KR ? (((tap / KW) * DH) * WP + (tap % KW) * DW) * C + kc % C : -1;
+    }
+  }
+  __syncwarp();
+  for (long long unit = static_cast<long long>(blockIdx.x) * warps + (threadIdx.x >> 5);
+       unit < units; unit += static_cast<long long>(gridDim.x) * warps) {
+  const long long img = unit / splits;
+  const int part = static_cast<int>(unit % splits);
+  const int t0 = part * TILES / splits;
+  const int t1 = (part + 1) * TILES / splits;
+  __syncwarp();  // the previous unit's image is no longer read
+  {
+    const T* xi = x + img * (H * W * CP);
+    const Src* ri = static_cast<const Src*>(raw) + img * (H * W * C);
+#pragma unroll 4
+    for (int e = lane; e < H * W * C; e += 32) {
+      const int c = e % C;
+      const int px = (e / C) % W;
+      const int py = e / (C * W);
+      float v;
+      if constexpr (RAW) {  // the caller's input, normalized and rounded as the input step would
+        v = normalize(load(ri + (SRC_HWC || C == 1 ? e : (c * H + py) * W + px)), affine, c);
+      } else {
+        v = load(xi + (py * W + px) * CP + c);
+      }
+      store(reinterpret_cast<T*>(sx + ((py + PH) * WP + px + PW) * C + c), v);
+    }
+  }
+  __syncwarp();
+  for (int tile = t0; tile < t1; ++tile) {
+    // This lane's two rows, g and g + 8: window position q, pooled output P, conv position.
+    int base[2];
+    bool valid[2];
+    int pout[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int row = g + 8 * r;
+      const int q = row / RPT;
+      const int P = tile * RPT + row % RPT;
+      pout[r] = P;
+      const int Pc = min(P, NP - 1);
+      int oy = (Pc / YW) * PSH - PPH + q / QW;
+      int ox = (Pc % YW) * PSW - PPW + q % QW;
+      valid[r] = ALL_VALID || (P < NP && oy >= 0 && oy < OH && ox >= 0 && ox < OW);
+      oy = min(max(oy, 0), OH - 1);
+      ox = min(max(ox, 0), OW - 1);
+      base[r] = (oy * SH * WP + ox * SW) * C;
+    }
+    float d[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      d[j][0] = d[j][1] = d[j][2] = d[j][3] = 0.0f;
+    }
+#pragma unroll
+    for (int s = 0; s < KS; ++s) {
+      unsigned a[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {  // a0: row g, cols 2t..; a1: row g+8; a2, a3: cols 2t+8..
+        const int r = i & 1;
+        const int h = i >> 1;
+        const int o0 = koff[s][2 * h];
+        const int o1 = koff[s][2 * h + 1];
+        const unsigned lo = o0 >= 0 ? sx[base[r] + o0] : 0u;
+        const unsigned hi = o1 >= 0 ? sx[base[r] + o1] : 0u;
+        a[i] = lo | (hi << 16);
+      }
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        mma_16816<T>(d[j], a[0], a[1], a[2], a[3], bf[s][j][0], bf[s][j][1]);
+      }
+    }
+    // The epilogue: d[j][0..1] row g, d[j][2..3] row g + 8, channels 8j + 2t and + 1.
+    if constexpr (QQ == 1) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        if (pout[r] < NP) {
+          T* yp = y + (img * NP + pout[r]) * KP + 2 * t;
+#pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            float v[2];
+#pragma unroll
+            for (int b = 0; b < 2; ++b) {
+              v[b] = 8 * j + 2 * t + b < K ? activate(act, d[j][2 * r + b] + bv[j][b]) : 0.0f;
+            }
+            *reinterpret_cast<unsigned*>(yp + 8 * j) = pack2<T>(v[0], v[1]);
+          }
+        }
+      }
+    } else {
+      const int P = pout[0];
+      const float divisor = IS_MAX ? 1.0f : pool_window(pool, min(P, NP - 1) / YW,
+                                                        min(P, NP - 1) % YW).divisor;
+      float v[NT][2];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          float m;
+          if constexpr (POOL_FIRST) {  // max of the raw sums, then bias and activation once
+            const float ninf = -__int_as_float(0x7f800000);
+            m = fmaxf(valid[0] ? d[j][b] : ninf, valid[1] ? d[j][2 + b] : ninf);
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 16));
+            m = activate(act, m + bv[j][b]);
+          } else {
+            const float e0 = valid[0] ? activate(act, d[j][b] + bv[j][b]) : pool_start(pool);
+            const float e1 = valid[1] ? activate(act, d[j][2 + b] + bv[j][b]) : pool_start(pool);
+            m = pool_add(pool, e0, e1);
+            m = pool_add(pool, m, __shfl_xor_sync(0xffffffffu, m, 16));
+            if constexpr (!IS_MAX) {
+              m /= divisor;
+            }
+          }
+          v[j][b] = 8 * j + 2 * t + b < K ? m : 0.0f;
+        }
+      }
+      if (P < NP) {
+        T* yp = y + (img * NP + P) * KP + 2 * t;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          // Both halves of the warp hold every pooled value: each stores half of the n-tiles.
+          if ((lane < 16) == (j < (NT + 1) / 2)) {
+            *reinterpret_cast<unsigned*>(yp + 8 * j) = pack2<T>(v[j][0], v[j][1]);
+          }
+        }
+      }
+    }
+  }
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
 /// The loaded kernel for `src` (compiled by NVRTC, or read from the disk cache), kept for the
 /// life of the program per source and architecture. Thread-safe.
 [[nodiscard]] inline cudaKernel_t kernel(const std::string& src, const std::string& name,
@@ -509,7 +792,24 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     if (c && pixel_conv1x1_runs(op)) {
       c->rank = rank::fallback;
     }
+    if (c && generated::mma_fits(op, c->variant.fuse != 0)) {
+      c->variant.algo = 1;  // tensor cores
+    }
     return c;
+  }
+  /// Each pool variant on tensor cores (algo 1) where that form fits, and on f32 FMAs (algo 0).
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    std::vector<Variant> out;
+    for (Variant v : generated::pool_variants(name(), op)) {
+      if (generated::mma_fits(op, this->pools(v, op))) {
+        Variant m = v;
+        m.algo = 1;
+        out.push_back(m);
+      }
+      out.push_back(v);
+    }
+    return out;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
@@ -517,6 +817,9 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     const bool pooled = this->pools(v, op);
     // The network's input read as the caller gave it (no input step) where this op reads it.
     const generated::Source src{io.net_input != nullptr, io.net_input_format, io.net_input_hwc};
+    if (v.algo == 1) {
+      return prepare_mma(op, pooled, src, batch, w, io);
+    }
     const cudaKernel_t k = this->compiled(generated::source(op, pooled, src));
     // Units (image, band of output rows) go to warps: at small batches an image's rows split so
     // that there are about 8 units per SM; blocks of up to 8 warps (fewer where the units are
@@ -542,6 +845,57 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] int claim_rank() const override { return rank::tailored - 1; }
 
  private:
+  /// The tensor-core form: persistent blocks of 8 warps, as many as fit the SMs; at batches
+  /// below the resident warps an image's row tiles split over several warps (each stages the
+  /// whole image: at most 20 KiB), never into more units than one round of resident warps.
+  [[nodiscard]] std::unique_ptr<Step> prepare_mma(const OpDesc& op, bool pooled,
+                                                  const generated::Source& src, int batch,
+                                                  const OpWeights& w, const OpIo& io) const {
+    STRATA_CHECK(generated::mma_fits(op, pooled),
+                 "'" << op.label << "': generated_conv algo 1 (tensor cores) does not fit this "
+                                    "conv" << (pooled ? " with its pool" : ""));
+    const std::string kname = "strata_rtc::generated_conv_mma<" +
+                              std::string(kernels::detail::rtc_type<T>()) + ">";
+    const cudaKernel_t k = generated::kernel(generated::mma_source(op, pooled, src), kname);
+    const generated::DeviceSms d = generated::device_sms();
+    constexpr unsigned kWarps = 8;
+    const std::size_t shared =
+        static_cast<std::size_t>(generated::mma_image_elems(op)) * 2 * kWarps;
+    const generated::MmaShape m = generated::mma_shape(op, pooled);
+    const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, op.conv.kp, pooled);
+    const int tiles = (ps.oh * ps.ow + 16 / m.window - 1) / (16 / m.window);
+    const generated::Launch all = generated::persistent_launch(
+        k, d, 32 * kWarps, shared, static_cast<long long>(batch) * tiles);
+    const long long resident = static_cast<long long>(all.grid) * kWarps;
+    const int splits = static_cast<int>(std::clamp<long long>(resident / batch, 1, tiles));
+    const long long units = static_cast<long long>(batch) * splits;
+    generated::Launch l = all;
+    l.grid = static_cast<unsigned>(std::min<long long>(all.grid, (units + kWarps - 1) / kWarps));
+    return std::make_unique<MmaStep>(op, w, io, splits, units, l, pooled, k, src.raw);
+  }
+
+  class MmaStep final : public generated::KernelStep<T> {
+   public:
+    MmaStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int splits, long long units,
+            generated::Launch launch, bool pooled, cudaKernel_t k, bool raw)
+        : generated::KernelStep<T>(op, w, io, launch, pooled, k, "generated conv",
+                                   raw ? "tensor cores, shapes compiled in; reads the caller's "
+                                         "input; "
+                                       : "tensor cores, shapes compiled in; "),
+          splits_(splits), units_(units), raw_(raw ? io.net_input : nullptr),
+          affine_(raw ? io.net_input_affine : nullptr) {}
+    void launch(cudaStream_t s, void*, std::size_t) override {
+      this->run(s, splits_, units_, raw_, affine_);
+    }
+    [[nodiscard]] bool reads_network_input() const override { return raw_ != nullptr; }
+
+   private:
+    int splits_ = 1;
+    long long units_ = 1;
+    const void* raw_ = nullptr;
+    const float* affine_ = nullptr;
+  };
+
   class GeneratedStep final : public generated::KernelStep<T> {
    public:
     GeneratedStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int splits,
