@@ -356,6 +356,14 @@ struct MmaShape {
   return (m.window == 1 || m.window == 4) && m.ksteps * m.ntiles <= 16;
 }
 
+/// Blocks of 256 threads the tensor-core form asks to fit an SM (its register bound): 4 (at most
+/// 64 registers) when the filter fragments, accumulators and tap offsets take at most 32 of
+/// them — MNIST's first conv: 69 registers at 3 blocks took 101 µs at batch 4096 on an H200, 64
+/// at 4 blocks 75 µs (one round of images for the resident warps instead of two) —, else 2.
+[[nodiscard]] inline int mma_min_blocks(const MmaShape& m) {
+  return 2 * m.ksteps * m.ntiles + 4 * m.ntiles + 4 * m.ksteps <= 32 ? 4 : 2;
+}
+
 /// 16-bit elements of shared memory a warp of the tensor-core form stages: its whole zero-padded
 /// image (NHWC, the input's C channels, no slots), rounded up to 16 bytes.
 [[nodiscard]] inline int mma_image_elems(const OpDesc& op) {
@@ -393,13 +401,13 @@ struct MmaShape {
 /// meet in one thread (rows g and g + 8) and the lane 16 apart. Pairs of channels are stored with 32-bit stores.
 [[nodiscard]] inline std::string mma_source(const OpDesc& op, bool pooled, Source src = {}) {
   std::ostringstream o;
-  open_kernel(o, op, pooled, "generated_conv_mma",
-              "int splits, long long units, const void* __restrict__ raw, "
-              "const float* __restrict__ affine",
-              2);
   const ConvGeom& g = op.conv;
   const kernels::PoolShape p = kernels::conv_pool_shape(op, 0, g.kp, pooled);
   const MmaShape m = mma_shape(op, pooled);
+  open_kernel(o, op, pooled, "generated_conv_mma",
+              "int splits, long long units, const void* __restrict__ raw, "
+              "const float* __restrict__ affine",
+              mma_min_blocks(m));
   const int rows_per_tile = 16 / m.window;
   const int np = p.oh * p.ow;
   const bool inside = p.ph == 0 && p.pw == 0 && (p.oh - 1) * p.sh + p.kh <= g.oh &&
@@ -418,6 +426,12 @@ struct MmaShape {
     << "  constexpr bool ALL_VALID = "
     << (inside && np % rows_per_tile == 0 ? "true" : "false") << ";\n"
     << "  constexpr bool POOL_FIRST = " << (pool_before_act(op, pooled) ? "true" : "false")
+    << ";\n"
+    << "  // a max pool then no act or relu: the window's max and the relu on rounded pairs\n"
+    << "  constexpr bool PACKED_MAX = "
+    << (pool_before_act(op, pooled) && (op.act.kind == Act::none || op.act.kind == Act::relu)
+            ? "true"
+            : "false")
     << ";\n";
   o << R"src(  constexpr int WP = W + 2 * PW;
   constexpr int TAPS = KH * KW;
@@ -565,27 +579,51 @@ struct MmaShape {
       const int P = pout[0];
       const float divisor = IS_MAX ? 1.0f : pool_window(pool, min(P, NP - 1) / YW,
                                                         min(P, NP - 1) % YW).divisor;
-      float v[NT][2];
+      unsigned pk[NT];  // the pooled pairs of channels 8j + 2t, + 1, as stored
+      if constexpr (PACKED_MAX) {
+        // Bias added to each position's sum in f32 (max(a + b, c + b) is max(a, c) + b), then
+        // rounded to pairs of T: rounding and relu both keep the order, so the max over the
+        // window and the relu can run on the rounded pairs, two channels an instruction.
+        const float ninf = -__int_as_float(0x7f800000);
 #pragma unroll
-      for (int j = 0; j < NT; ++j) {
+        for (int j = 0; j < NT; ++j) {
+          pk[j] = pack2<T>(fmaxf(valid[0] ? d[j][0] : ninf, valid[1] ? d[j][2] : ninf) + bv[j][0],
+                           fmaxf(valid[0] ? d[j][1] : ninf, valid[1] ? d[j][3] : ninf) + bv[j][1]);
+        }
 #pragma unroll
-        for (int b = 0; b < 2; ++b) {
-          float m;
-          if constexpr (POOL_FIRST) {  // max of the raw sums, then bias and activation once
-            const float ninf = -__int_as_float(0x7f800000);
-            m = fmaxf(valid[0] ? d[j][b] : ninf, valid[1] ? d[j][2 + b] : ninf);
-            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 16));
-            m = activate(act, m + bv[j][b]);
-          } else {
-            const float e0 = valid[0] ? activate(act, d[j][b] + bv[j][b]) : pool_start(pool);
-            const float e1 = valid[1] ? activate(act, d[j][2 + b] + bv[j][b]) : pool_start(pool);
-            m = pool_add(pool, e0, e1);
-            m = pool_add(pool, m, __shfl_xor_sync(0xffffffffu, m, 16));
-            if constexpr (!IS_MAX) {
-              m /= divisor;
-            }
+        for (int j = 0; j < NT; ++j) {
+          pk[j] = max2<T>(pk[j], __shfl_xor_sync(0xffffffffu, pk[j], 16));
+          if constexpr (act.kind == Act::relu) {
+            pk[j] = max2<T>(pk[j], 0u);
           }
-          v[j][b] = 8 * j + 2 * t + b < K ? m : 0.0f;
+          if constexpr (K < KP) {  // channel slots past K hold 0
+            pk[j] &= (8 * j + 2 * t < K ? 0xffffu : 0u) | (8 * j + 2 * t + 1 < K ? 0xffff0000u : 0u);
+          }
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          float v[2];
+#pragma unroll
+          for (int b = 0; b < 2; ++b) {
+            float m;
+            if constexpr (POOL_FIRST) {  // max of the raw sums, then bias and activation once
+              const float ninf = -__int_as_float(0x7f800000);
+              m = fmaxf(valid[0] ? d[j][b] : ninf, valid[1] ? d[j][2 + b] : ninf);
+              m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 16));
+              m = activate(act, m + bv[j][b]);
+            } else {
+              const float e0 = valid[0] ? activate(act, d[j][b] + bv[j][b]) : pool_start(pool);
+              const float e1 = valid[1] ? activate(act, d[j][2 + b] + bv[j][b]) : pool_start(pool);
+              m = pool_add(pool, e0, e1);
+              m = pool_add(pool, m, __shfl_xor_sync(0xffffffffu, m, 16));
+              if constexpr (!IS_MAX) {
+                m /= divisor;
+              }
+            }
+            v[b] = 8 * j + 2 * t + b < K ? m : 0.0f;
+          }
+          pk[j] = pack2<T>(v[0], v[1]);
         }
       }
       if (P < NP) {
@@ -594,7 +632,7 @@ struct MmaShape {
         for (int j = 0; j < NT; ++j) {
           // Both halves of the warp hold every pooled value: each stores half of the n-tiles.
           if ((lane < 16) == (j < (NT + 1) / 2)) {
-            *reinterpret_cast<unsigned*>(yp + 8 * j) = pack2<T>(v[j][0], v[j][1]);
+            *reinterpret_cast<unsigned*>(yp + 8 * j) = pk[j];
           }
         }
       }
