@@ -170,6 +170,9 @@ TEST_CASE("a generated conv's tensor-core form: where it fits, what it is told, 
   CHECK(g::pool_before_act(conv0, true));
   CHECK_FALSE(g::pool_before_act(conv0, false));
   CHECK(g::mma_image_elems(conv0) == 30 * 30 + 4);  // 900 rounded up to 16 bytes
+  // Registers: 4 blocks an SM while fragments, accumulators and offsets take at most 32.
+  CHECK(g::mma_min_blocks(m) == 4);
+  CHECK(g::mma_min_blocks(g::MmaShape{4, 64, 4, 4}) == 2);
   // The heuristic takes it (pooling inside); measured tuning is offered both forms of each.
   const auto* t = cuda::find_tactic<DType::f16>("generated_conv");
   REQUIRE(t != nullptr);
@@ -185,6 +188,11 @@ TEST_CASE("a generated conv's tensor-core form: where it fits, what it is told, 
                                       std::pair{cuda::InputFormat::u8_hwc, true}}) {
       const std::string src = g::mma_source(conv0, pooled, {raw, format, raw});
       CHECK(src.find("constexpr bool ALL_VALID = true;") != std::string::npos);  // 196 % 4 == 0
+      // Max pool then relu: the window's max and the relu on rounded pairs (not without the
+      // pool); 4 blocks of 256 threads an SM (fragments, accumulators, offsets: 28 registers).
+      CHECK(src.find(std::string("constexpr bool PACKED_MAX = ") + (pooled ? "true" : "false")) !=
+            std::string::npos);
+      CHECK(src.find("__launch_bounds__(256, 4)") != std::string::npos);
       CHECK(src.find(std::string("constexpr int QQ = ") + (pooled ? "4" : "1") + ";") !=
             std::string::npos);
       for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
@@ -219,6 +227,8 @@ TEST_CASE("a generated conv's tensor-core form: where it fits, what it is told, 
   CHECK_FALSE(g::pool_before_act(c3, true));
   const std::string src = g::mma_source(c3, true, {true, cuda::InputFormat::f32, false});
   CHECK(src.find("constexpr bool ALL_VALID = false;") != std::string::npos);
+  CHECK(src.find("constexpr bool POOL_FIRST = false;") != std::string::npos);  // gelu
+  CHECK(src.find("constexpr bool PACKED_MAX = false;") != std::string::npos);
   const std::vector<std::string> names{"strata_rtc::generated_conv_mma<strata_rtc::f16>"};
   CHECK(rtc::compile(src, "generated_mma_rgb", names, 90, dir).cubin.size() > 1000);
 }
