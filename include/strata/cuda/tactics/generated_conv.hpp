@@ -125,6 +125,16 @@ struct Source {
   bool hwc = false;  ///< the caller's input is height × width × channels per image
 };
 
+/// Where a generated kernel reads its input, as constants of its source: RAW (the caller's input
+/// itself), its element type Src and SRC_HWC.
+inline void source_constants(std::ostringstream& o, const Source& src) {
+  o << "  constexpr bool RAW = " << (src.raw ? "true" : "false") << ";\n"
+    << "  using Src = "
+    << (src.format == InputFormat::f16 ? "f16"
+        : src.format == InputFormat::u8_hwc ? "unsigned char" : "float") << ";\n"
+    << "  constexpr bool SRC_HWC = " << (src.hwc ? "true" : "false") << ";\n";
+}
+
 /// The input patch a thread keeps in registers when every pooling window lies inside the conv's
 /// map (no pool padding, no partial windows): rows × columns × channels of the padded input that
 /// the window's conv positions read.
@@ -172,12 +182,8 @@ struct Patch {
               "const float* __restrict__ affine, int band_floats");
   const Patch pt = patch(op, pooled);
   const bool use_patch = pt.used(op.conv);
-  o << "  constexpr bool RAW = " << (src.raw ? "true" : "false") << ";\n"
-    << "  using Src = "
-    << (src.format == InputFormat::f16 ? "f16"
-        : src.format == InputFormat::u8_hwc ? "unsigned char" : "float") << ";\n"
-    << "  constexpr bool SRC_HWC = " << (src.hwc ? "true" : "false") << ";\n"
-    << "  constexpr bool PATCH = " << (use_patch ? "true" : "false") << ";\n"
+  source_constants(o, src);
+  o << "  constexpr bool PATCH = " << (use_patch ? "true" : "false") << ";\n"
     << "  constexpr int PR = " << (use_patch ? pt.rows : 1) << ";\n"
     << "  constexpr int PC = " << (use_patch ? pt.cols : 1) << ";\n";
   o << R"src(  constexpr int WP = W + 2 * PW;
@@ -412,12 +418,8 @@ struct MmaShape {
   const int np = p.oh * p.ow;
   const bool inside = p.ph == 0 && p.pw == 0 && (p.oh - 1) * p.sh + p.kh <= g.oh &&
                       (p.ow - 1) * p.sw + p.kw <= g.ow;
-  o << "  constexpr bool RAW = " << (src.raw ? "true" : "false") << ";\n"
-    << "  using Src = "
-    << (src.format == InputFormat::f16 ? "f16"
-        : src.format == InputFormat::u8_hwc ? "unsigned char" : "float") << ";\n"
-    << "  constexpr bool SRC_HWC = " << (src.hwc ? "true" : "false") << ";\n"
-    << "  constexpr int QQ = " << m.window << ";\n"
+  source_constants(o, src);
+  o << "  constexpr int QQ = " << m.window << ";\n"
     << "  constexpr int KR = " << m.reduction << ";\n"
     << "  constexpr int KS = " << m.ksteps << ";\n"
     << "  constexpr int NT = " << m.ntiles << ";\n"
