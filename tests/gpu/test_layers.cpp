@@ -1,6 +1,7 @@
 // Every layer type on the GPU against the CPU reference, in f32, f16 and bf16, at batch sizes
 // 1, 3, 17 and the maximum (20), outputs poisoned before each run.
 #include <filesystem>
+#include <functional>
 
 #include "gpu_test.hpp"
 #include "strata/models/mnist_cnn.hpp"
@@ -131,10 +132,12 @@ namespace {
 /// Runs Net in precision P with every conv+pool op that tactic `v` can run forced onto variant
 /// `v` (a tuning-cache file that names it), checks that describe() shows `shows` on each forced
 /// op's line (and not `absent`, when given), and compares with the CPU. (Ops not forced are
-/// timed: measured tuning may pick the same tactic for them too.)
+/// timed: measured tuning may pick the same tactic for them too.) `force_if`, when given, picks
+/// the conv+pool ops to force instead (for a variant that tuning does not offer).
 template <class Net, DType P>
 void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, const char* shows,
-                  const char* absent = nullptr) {
+                  const char* absent = nullptr,
+                  const std::function<bool(const cuda::OpDesc&)>& force_if = {}) {
   using N = std::remove_cvref_t<Net>;
   constexpr int kB = 5;
   const auto w = Weights<Net>::random(seed);
@@ -151,7 +154,8 @@ void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, 
       const cuda::Tactic<P>* t = cuda::find_tactic<P>(v.tactic);
       const auto offered = op.pool && t->applicable(op) ? t->candidates(op, kB, std::size_t{1} << 30, {})
                                                         : std::vector<cuda::Variant>{};
-      if (std::find(offered.begin(), offered.end(), v) != offered.end()) {
+      if (force_if ? op.pool && t->applicable(op) && force_if(op)
+                   : std::find(offered.begin(), offered.end(), v) != offered.end()) {
         c.put(cuda::tuning_key(op, kB, P, cuda::device_name(0)), v);
         forced.push_back(op.label);
       }
@@ -332,6 +336,35 @@ TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's
                                           "strata tiled tensor-core conv", "copy into");
   check_forced<DenseStemNet, DType::f16>("tile dense stem db", 60, cuda::Variant{"tile_conv", 1, 0, 1},
                                          "patch double-buffered", "copy into");
+}
+
+namespace {
+// mma_conv's second form (algo 1: two m-tiles a warp; with a 2x2 max pool under a relu, the
+// rows by window position and the max on rounded pairs): 20 outputs (3 n-tiles: an odd one,
+// slots 20..23 zero) and a ceil-mode pool over an odd map (windows cut by the edge).
+constexpr auto pairs_net = input<16, 9, 11> | conv<20, 3, ConvOpts{.padding = 1}> | batch_norm
+    | relu | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<3>;
+using PairsNet = std::remove_cv_t<decltype(pairs_net)>;
+}  // namespace
+
+TEST_CASE("tensor-core convs, two m-tiles a warp (mma_conv algo 1), forced through the tuning cache") {
+  // Not offered to tuning until these pass on a GPU: forced on every op it fits.
+  const cuda::Variant pooled{"mma_conv", 1, 0, 1};
+  const cuda::Variant plain{"mma_conv", 1, 0, 0};
+  const auto fits_pooled = [](const cuda::OpDesc& op) {
+    return cuda::tactics::mma::paired_fits(op, true);
+  };
+  const auto fits_plain = [](const cuda::OpDesc& op) {
+    return cuda::tactics::mma::paired_fits(op, false);
+  };
+  const char* shows = "(mma.sync, two m-tiles a warp, shapes compiled in; bias, act, pool fused)";
+  check_forced<models::MnistCnn, DType::f16>("mnist pairs", 71, pooled, shows, nullptr, fits_pooled);
+  check_forced<models::MnistCnn, DType::bf16>("mnist pairs", 72, pooled, shows, nullptr, fits_pooled);
+  check_forced<PairsNet, DType::f16>("pairs", 73, pooled, shows, nullptr, fits_pooled);
+  check_forced<PairsNet, DType::bf16>("pairs", 74, pooled, shows, nullptr, fits_pooled);
+  const char* then_pool = "(mma.sync, two m-tiles a warp, shapes compiled in; bias, act fused), then strata pool";
+  check_forced<models::MnistCnn, DType::f16>("mnist pairs plain", 75, plain, then_pool, nullptr, fits_plain);
+  check_forced<PairsNet, DType::bf16>("pairs plain", 76, plain, then_pool, nullptr, fits_plain);
 }
 
 namespace {

@@ -660,15 +660,47 @@ TEST_CASE("the tensor-core conv's source compiles for the MNIST CNN's convs, wit
         const std::string what = op.label + (pooled ? " pooled " : " ") + t;
         MESSAGE(what << ": compiled in " << c.ms << " ms");
       }
+      // The second form (algo 1): a 2x2 max pool under a relu, or no pool in the kernel.
+      REQUIRE(cuda::tactics::mma::paired_fits(op, pooled));
+      const std::string paired = cuda::tactics::mma::paired_source(op, pooled);
+      CHECK(paired.find(std::string("constexpr int L = ") + (pooled ? "4" : "1") + ";") !=
+            std::string::npos);
+      for (const char* t : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::mma_conv_pairs<") + t + ">"};
+        CHECK(rtc::compile(paired, "mma_conv_pairs", names, 90, dir).cubin.size() > 1000);
+      }
     }
   }
   CHECK(convs == 2);
+  // An odd number of n-tiles (20 outputs in 24 slots: 3), a ceil-mode pool over an odd map.
+  {
+    constexpr auto odd = input<16, 9, 11> | conv<20, 3, ConvOpts{.padding = 1}> | batch_norm
+        | relu | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<3>;
+    using Odd = std::remove_cv_t<decltype(odd)>;
+    const cuda::NetDesc odd_net = cuda::NetStorage<Odd, DType::f16>::describe();
+    const cuda::OpDesc& c = odd_net.ops.front();
+    REQUIRE(cuda::tactics::mma::paired_fits(c, true));
+    const std::string src = cuda::tactics::mma::paired_source(c, true);
+    CHECK(src.find("constexpr int NT = 3;") != std::string::npos);
+    const std::vector<std::string> names{"strata_rtc::mma_conv_pairs<strata_rtc::bf16>"};
+    CHECK(rtc::compile(src, "mma_conv_pairs_odd", names, 90, dir).cubin.size() > 1000);
+  }
+  // Not offered to tuning (until a GPU has run its tests), and named by neither heuristic.
+  {
+    const auto* t = cuda::find_tactic<DType::f16>("mma_conv");
+    for (const cuda::Variant& v : t->candidates(net.ops[1], 4096, 0, {})) {
+      CHECK(v.algo == 0);
+    }
+  }
   // Not for f32, a residual, a pool window over 8 positions or channel slots not in 8s.
   const cuda::NetDesc f32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();
   CHECK(cuda::find_tactic<DType::f32>("mma_conv") != nullptr);
   CHECK_FALSE(cuda::find_tactic<DType::f32>("mma_conv")->applicable(f32.ops.front()));
   const cuda::NetDesc pools = cuda::NetStorage<FusedRtcNet, DType::f16>::describe();
   for (const cuda::OpDesc& op : pools.ops) {
+    if (op.kind == OpKind::conv && op.pool && op.pool->layer.kernel.h * op.pool->layer.kernel.w != 4) {
+      CHECK_FALSE(cuda::tactics::mma::paired_fits(op, true));  // only a 2x2 window's max
+    }
     if (op.kind == OpKind::conv && (op.has_residual || (op.pool && op.pool->layer.kernel.h * op.pool->layer.kernel.w > 8))) {
       INFO(op.label);
       CHECK_FALSE(cuda::tactics::mma::fits(op));

@@ -227,6 +227,227 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
   return o.str();
 }
 
+/// Whether the second form (variant algo 1) runs `op` (pooled: with its pool inside): what
+/// `fits` asks, and either no pool in the kernel, or a 2x2 max pool under no act or a relu.
+[[nodiscard]] inline bool paired_fits(const OpDesc& op, bool pooled) {
+  if (!fits(op)) {
+    return false;
+  }
+  if (!pooled || !op.pool) {
+    return true;
+  }
+  return op.pool->kind == OpKind::max_pool && op.pool->layer.kernel.h * op.pool->layer.kernel.w == 4 &&
+         (op.act.kind == Act::none || op.act.kind == Act::relu);
+}
+
+/// The second form's source (kernel `mma_conv_pairs`), from the first conv's tensor-core form
+/// (generated_conv algo 1): each warp computes two 16-row m-tiles by up to 64 channels, so every
+/// B-fragment loaded with ldmatrix serves two mma (6 ldmatrix a 16 mma instead of 5 a 8); with
+/// a 2x2 max pool the GEMM rows are ordered by window position within each tile (4 pooled
+/// outputs a tile: rows g and g + 8 of a lane and the lane 16 apart hold one output's window),
+/// the window's max is taken on the raw sums plus bias, then on rounded pairs across lanes, with
+/// the relu (exact: rounding, + bias and relu keep the order); the bias of the lane's channels
+/// sits in registers and the pairs go out in 32-bit stores. Staging and the filter as `source`.
+[[nodiscard]] inline std::string paired_source(const OpDesc& op, bool pooled) {
+  const ConvGeom& g = op.conv;
+  const bool pool_in = pooled && op.pool.has_value();
+  const Shape ys = pool_in ? op.pool->out_shape : Shape{g.k, g.oh, g.ow, 3};
+  const int ycp = pool_in ? op.pool->out_cp : g.kp;
+  const int lanes = pool_in ? 4 : 1;
+  const int taps = g.kh * g.kw;
+  const int nt = std::min(8, g.kp / 8);
+  const int mt = (ys.h * ys.w * lanes + 15) / 16;
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr int " << name << " = " << v << ";\n";
+  };
+  generated::open_kernel(o, op, pool_in, "mma_conv_pairs", "int batch", 2);
+  constant("TAPS", taps);
+  constant("L", lanes);
+  constant("YCP", ycp);
+  constant("PIX", ys.h * ys.w);
+  constant("MT", mt);
+  constant("MT2", (mt + 1) / 2);
+  constant("NT", nt);
+  constant("NG", g.kp / 8 / nt);
+  constant("KSTEPS", (taps * g.cp + 15) / 16);
+  constant("XS", pixel_stride(op));
+  constant("WS", filter_stride(op));
+  constant("XCH", g.h * g.w * (g.cp / 8));
+  constant("WCH", g.kp * filter_stride(op) / 8);
+  constant("WROW", taps * g.cp);
+  o << R"src(
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* xs = reinterpret_cast<T*>(smem);                // pixels, XS apart; then one zero pixel
+  T* ws = xs + (H * W + 1) * XS;                      // filter rows, WS apart
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  for (int i = threadIdx.x; i < WCH; i += 256) {
+    const int n = i / (WS / 8);
+    const int k = (i % (WS / 8)) * 8;
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (k < WROW) {
+      v = *reinterpret_cast<const uint4*>(w + n * WROW + k);
+    }
+    *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
+  }
+  for (int i = threadIdx.x; i < XS / 8; i += 256) {
+    reinterpret_cast<uint4*>(xs + H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
+  }
+  const T* zero = xs + H * W * XS;
+  // GEMM row r: its output (pooled) pixel and window position. With the pool, 4 outputs a tile
+  // of 16 rows, the window position the slower index.
+  auto row_of = [](int r, int& pix, int& q) {
+    if constexpr (L == 4) {
+      pix = (r >> 4) * 4 + (r & 3);
+      q = (r & 15) >> 2;
+    } else {
+      pix = r;
+      q = 0;
+    }
+  };
+  for (int img = blockIdx.x; img < batch; img += gridDim.x) {
+    __syncthreads();  // the previous image is no longer read
+    const uint4* xg = reinterpret_cast<const uint4*>(x + static_cast<long long>(img) * H * W * CP);
+    for (int i = threadIdx.x; i < XCH; i += 256) {
+      const int p = i / (CP / 8);
+      *reinterpret_cast<uint4*>(xs + p * XS + (i % (CP / 8)) * 8) = xg[i];
+    }
+    __syncthreads();
+    T* yi = y + static_cast<long long>(img) * (YH * YW * YCP);
+    for (int u = warp; u < MT2 * NG; u += 8) {
+      const int m0 = (u / NG) * 2;   // first of the warp's two m-tiles
+      const int n0 = (u % NG) * NT;  // first n-tile
+      // The row whose address this lane gives to ldmatrix for A, in each m-tile.
+      int ay[2], ax[2];
+      bool aok[2];
+#pragma unroll
+      for (int m = 0; m < 2; ++m) {
+        int pix, q;
+        row_of((m0 + m) * 16 + (lane & 7) + 8 * ((lane >> 3) & 1), pix, q);
+        const int oy = (pix / YW) * PSH - PPH + q / QW;
+        const int ox = (pix % YW) * PSW - PPW + q % QW;
+        aok[m] = m0 + m < MT && pix < PIX && oy >= 0 && oy < OH && ox >= 0 && ox < OW;
+        ay[m] = oy * SH - PH;
+        ax[m] = ox * SW - PW;
+      }
+      const int akh = (lane >> 4) * 8;
+      const T* brow = ws + ((n0 + (lane >> 4)) * 8 + (lane & 7)) * WS + ((lane >> 3) & 1) * 8;
+      float acc[2][NT][4];
+#pragma unroll
+      for (int m = 0; m < 2; ++m) {
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) acc[m][n][i] = 0.0f;
+        }
+      }
+#pragma unroll 2  // (fully unrolled: 255 registers and spills; by 2: 116, MNIST's conv4)
+      for (int s = 0; s < KSTEPS; ++s) {
+        const int k = 16 * s + akh;
+        const int tap = k / CP;
+        unsigned a[2][4];
+#pragma unroll
+        for (int m = 0; m < 2; ++m) {
+          const int iy = ay[m] + (tap / KW) * DH;
+          const int ix = ax[m] + (tap % KW) * DW;
+          const bool in = aok[m] && tap < TAPS && iy >= 0 && iy < H && ix >= 0 && ix < W;
+          ldmatrix_x4(a[m][0], a[m][1], a[m][2], a[m][3], in ? xs + (iy * W + ix) * XS + k % CP : zero);
+        }
+#pragma unroll
+        for (int n = 0; n < NT; n += 2) {
+          unsigned b[4];
+          if (n + 1 < NT) {
+            ldmatrix_x4(b[0], b[1], b[2], b[3], brow + n * 8 * WS + 16 * s);
+          } else {
+            ldmatrix_x2(b[0], b[1], brow + n * 8 * WS + 16 * s);
+          }
+#pragma unroll
+          for (int m = 0; m < 2; ++m) {
+            mma_16816<T>(acc[m][n], a[m][0], a[m][1], a[m][2], a[m][3], b[0], b[1]);
+            if (n + 1 < NT) {
+              mma_16816<T>(acc[m][n + 1], a[m][0], a[m][1], a[m][2], a[m][3], b[2], b[3]);
+            }
+          }
+        }
+      }
+      // acc[m][n][i]: row g + 8·(i/2) of m-tile m0 + m, channel (n0 + n)·8 + 2t + i%2.
+      float bv[NT][2];
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          const int c = (n0 + n) * 8 + 2 * t + b;
+          bv[n][b] = bias != nullptr && c < K ? bias[c] : 0.0f;
+        }
+      }
+#pragma unroll
+      for (int m = 0; m < 2; ++m) {
+        int pix[2];
+        bool ok[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          int q;
+          row_of((m0 + m) * 16 + g + 8 * h, pix[h], q);
+          const int oy = (pix[h] / YW) * PSH - PPH + q / QW;
+          const int ox = (pix[h] % YW) * PSW - PPW + q % QW;
+          ok[h] = pix[h] < PIX && oy >= 0 && oy < OH && ox >= 0 && ox < OW;
+        }
+        if constexpr (L == 4) {
+          const float ninf = -__int_as_float(0x7f800000);
+          unsigned pk[NT];
+#pragma unroll
+          for (int n = 0; n < NT; ++n) {
+            pk[n] = pack2<T>(fmaxf(ok[0] ? acc[m][n][0] : ninf, ok[1] ? acc[m][n][2] : ninf) + bv[n][0],
+                             fmaxf(ok[0] ? acc[m][n][1] : ninf, ok[1] ? acc[m][n][3] : ninf) + bv[n][1]);
+          }
+#pragma unroll
+          for (int n = 0; n < NT; ++n) {
+            pk[n] = max2<T>(pk[n], __shfl_xor_sync(0xffffffffu, pk[n], 16));
+            if constexpr (act.kind == Act::relu) {
+              pk[n] = max2<T>(pk[n], 0u);
+            }
+            if constexpr (K < KP) {  // channel slots past K hold 0
+              const int c = (n0 + n) * 8 + 2 * t;
+              pk[n] &= (c < K ? 0xffffu : 0u) | (c + 1 < K ? 0xffff0000u : 0u);
+            }
+          }
+          if (pix[0] < PIX) {
+            T* yp = yi + pix[0] * YCP + n0 * 8 + 2 * t;
+#pragma unroll
+            for (int n = 0; n < NT; ++n) {
+              // Both halves of the warp hold every pooled pair: each stores half of the n-tiles.
+              if ((lane < 16) == (n < (NT + 1) / 2)) {
+                *reinterpret_cast<unsigned*>(yp + 8 * n) = pk[n];
+              }
+            }
+          }
+        } else {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            if (pix[h] < PIX) {
+              T* yp = yi + pix[h] * YCP + n0 * 8 + 2 * t;
+#pragma unroll
+              for (int n = 0; n < NT; ++n) {
+                const int c = (n0 + n) * 8 + 2 * t;
+                const float v0 = c < K ? activate(act, acc[m][n][2 * h] + bv[n][0]) : 0.0f;
+                const float v1 = c + 1 < K ? activate(act, acc[m][n][2 * h + 1] + bv[n][1]) : 0.0f;
+                *reinterpret_cast<unsigned*>(yp + 8 * n) = pack2<T>(v0, v1);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
 }  // namespace mma
 
 template <DType P>
@@ -238,15 +459,25 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && mma::fits(op);
   }
+  // The second form (algo 1) is not among the candidates yet: written after the session's last
+  // GPU run, it runs only where a tuning cache names it (tests force it that way) until its GPU
+  // tests have passed and it has been timed.
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const bool pooled = this->pools(v, op);
-    const cudaKernel_t k = this->compiled(mma::source(op, pooled));
+    STRATA_CHECK(v.algo == 0 || mma::paired_fits(op, pooled),
+                 "'" << op.label << "': mma_conv algo 1 does not fit this conv"
+                     << (pooled ? " with its pool" : ""));
+    const cudaKernel_t k =
+        v.algo == 1 ? generated::kernel(mma::paired_source(op, pooled),
+                                        "strata_rtc::mma_conv_pairs<" +
+                                            std::string(kernels::detail::rtc_type<T>()) + ">")
+                    : this->compiled(mma::source(op, pooled));
     // Persistent blocks of 8 warps, each walking images.
     const generated::Launch l = generated::persistent_launch(
         k, generated::device_sms(), 256, static_cast<std::size_t>(mma::shared_bytes(op)), batch);
-    return std::make_unique<MmaStep>(op, w, io, batch, l, pooled, k);
+    return std::make_unique<MmaStep>(op, w, io, batch, l, pooled, k, v.algo == 1);
   }
 
  protected:
@@ -258,9 +489,10 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
   class MmaStep final : public generated::KernelStep<T> {
    public:
     MmaStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch,
-            generated::Launch launch, bool pooled, cudaKernel_t k)
+            generated::Launch launch, bool pooled, cudaKernel_t k, bool pairs)
         : generated::KernelStep<T>(op, w, io, launch, pooled, k, "tensor-core conv",
-                                   "mma.sync, shapes compiled in; "),
+                                   pairs ? "mma.sync, two m-tiles a warp, shapes compiled in; "
+                                         : "mma.sync, shapes compiled in; "),
           batch_(batch) {}
     void launch(cudaStream_t s, void*, std::size_t) override { this->run(s, batch_); }
 
