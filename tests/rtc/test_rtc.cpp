@@ -233,6 +233,24 @@ TEST_CASE("a generated conv's tensor-core form: where it fits, what it is told, 
   CHECK(rtc::compile(src, "generated_mma_rgb", names, 90, dir).cubin.size() > 1000);
 }
 
+TEST_CASE("a variant the generated and tensor-core convs do not have is refused by name, before any GPU work") {
+  const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  const cuda::OpWeights w;
+  const cuda::OpIo io;
+  for (const char* name : {"generated_conv", "mma_conv"}) {
+    const auto* t = cuda::find_tactic<DType::f16>(name);
+    REQUIRE(t != nullptr);
+    INFO(name);
+    try {
+      (void)t->prepare(net.ops.front(), cuda::Variant{name, 2, 0, 1}, 1, w, io, {});
+      FAIL("algo 2 was accepted");
+    } catch (const strata::Error& e) {
+      CHECK(std::string(e.what()).find("conv0+bn1+relu2+max_pool3") != std::string::npos);
+      CHECK(std::string(e.what()).find("no algo 2") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("a generated conv keeps its input patch in registers only where every pooling window lies inside the conv's map") {
   // Padded pool windows and ceil mode (partial windows): the per-tap path with clamped positions.
   constexpr auto padded = input<1, 17, 19> | conv<10, 3, ConvOpts{.padding = 2, .dilation = 2}>

@@ -857,6 +857,8 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     const bool pooled = this->pools(v, op);
     // The network's input read as the caller gave it (no input step) where this op reads it.
     const generated::Source src{io.net_input != nullptr, io.net_input_format, io.net_input_hwc};
+    STRATA_CHECK(v.algo == 0 || v.algo == 1,
+                 "'" << op.label << "': generated_conv has no algo " << v.algo << " (0 or 1)");
     if (v.algo == 1) {
       return prepare_mma(op, pooled, src, batch, w, io);
     }

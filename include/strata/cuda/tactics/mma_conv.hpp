@@ -466,6 +466,8 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const bool pooled = this->pools(v, op);
+    STRATA_CHECK(v.algo == 0 || v.algo == 1,
+                 "'" << op.label << "': mma_conv has no algo " << v.algo << " (0 or 1)");
     STRATA_CHECK(v.algo == 0 || mma::paired_fits(op, pooled),
                  "'" << op.label << "': mma_conv algo 1 does not fit this conv"
                      << (pooled ? " with its pool" : ""));
