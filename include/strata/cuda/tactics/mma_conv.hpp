@@ -74,24 +74,32 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
          shared_bytes(op) <= max_shared;
 }
 
-/// The kernel's source for `op` (pooled: with its fused pool).
-[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled) {
+/// Output pixels of `op`'s kernel: the pooled map's with the pool inside, else the conv's.
+[[nodiscard]] inline int pixels_out(const OpDesc& op, bool pooled) {
+  return pooled ? op.pool->out_shape.h * op.pool->out_shape.w : op.conv.oh * op.conv.ow;
+}
+
+/// What both forms' kernels (`source`, `paired_source`) share, up to the work of one image:
+/// generated::open_kernel (kernel `kernel`, `min_blocks`), the shape constants (`lanes` GEMM
+/// rows per output pixel; `pooled`: the pool inside), `decls`, the shared-memory layout with
+/// the filter staged once per block and the zero pixel, `setup`, then the loop over images up to
+/// the image staged in shared memory and `yi`, its output.
+inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, int lanes,
+                        const char* kernel, int min_blocks, const std::string& decls,
+                        const std::string& setup) {
   const ConvGeom& g = op.conv;
-  const int lanes = pooled ? rows_per_pixel(op) : 1;
-  const Shape ys = pooled ? op.pool->out_shape : Shape{g.k, g.oh, g.ow, 3};
   const int ycp = pooled ? op.pool->out_cp : g.kp;
   const int taps = g.kh * g.kw;
   const int nt = std::min(8, g.kp / 8);  // n-tiles a warp computes
-  std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
-  generated::open_kernel(o, op, pooled, "mma_conv", "int batch");
+  generated::open_kernel(o, op, pooled, kernel, "int batch", min_blocks);
   constant("TAPS", taps);
   constant("L", lanes);
   constant("YCP", ycp);
-  constant("PIX", ys.h * ys.w);
-  constant("MT", (ys.h * ys.w * lanes + 15) / 16);
+  constant("PIX", pixels_out(op, pooled));
+  constant("MT", (pixels_out(op, pooled) * lanes + 15) / 16);
   constant("NT", nt);
   constant("NG", g.kp / 8 / nt);
   constant("KSTEPS", (taps * g.cp + 15) / 16);
@@ -100,8 +108,7 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
   constant("XCH", g.h * g.w * (g.cp / 8));      // 16-byte chunks of one image
   constant("WCH", g.kp * filter_stride(op) / 8);  // 16-byte chunks of the staged filter
   constant("WROW", taps * g.cp);                 // filter elements per output channel
-  o << "  constexpr bool POOLED = " << (pooled ? "true" : "false") << ";\n";
-  o << R"src(
+  o << decls << R"src(
   extern __shared__ __align__(16) unsigned char smem[];
   T* xs = reinterpret_cast<T*>(smem);                // pixels, XS apart; then one zero pixel
   T* ws = xs + (H * W + 1) * XS;                      // filter rows, WS apart
@@ -122,7 +129,7 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
     reinterpret_cast<uint4*>(xs + H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
   }
   const T* zero = xs + H * W * XS;
-  for (int img = blockIdx.x; img < batch; img += gridDim.x) {
+)src" << setup << R"src(  for (int img = blockIdx.x; img < batch; img += gridDim.x) {
     __syncthreads();  // the previous image is no longer read
     const uint4* xg = reinterpret_cast<const uint4*>(x + static_cast<long long>(img) * H * W * CP);
     for (int i = threadIdx.x; i < XCH; i += 256) {
@@ -131,7 +138,16 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
     }
     __syncthreads();
     T* yi = y + static_cast<long long>(img) * (YH * YW * YCP);
-    for (int u = warp; u < MT * NG; u += 8) {
+)src";
+}
+
+/// The kernel's source for `op` (pooled: with its fused pool).
+[[nodiscard]] inline std::string source(const OpDesc& op, bool pooled) {
+  const int lanes = pooled ? rows_per_pixel(op) : 1;
+  std::ostringstream o;
+  open_staged(o, op, pooled, lanes, "mma_conv", 1,
+              std::string("  constexpr bool POOLED = ") + (pooled ? "true" : "false") + ";\n", "");
+  o << R"src(    for (int u = warp; u < MT * NG; u += 8) {
       const int mt = u / NG;
       const int n0 = (u % NG) * NT;  // first n-tile
       // The GEMM row whose address this lane gives to ldmatrix for A: row lane%8 of matrix
@@ -249,54 +265,14 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
 /// the relu (exact: rounding, + bias and relu keep the order); the bias of the lane's channels
 /// sits in registers and the pairs go out in 32-bit stores. Staging and the filter as `source`.
 [[nodiscard]] inline std::string paired_source(const OpDesc& op, bool pooled) {
-  const ConvGeom& g = op.conv;
   const bool pool_in = pooled && op.pool.has_value();
-  const Shape ys = pool_in ? op.pool->out_shape : Shape{g.k, g.oh, g.ow, 3};
-  const int ycp = pool_in ? op.pool->out_cp : g.kp;
   const int lanes = pool_in ? 4 : 1;
-  const int taps = g.kh * g.kw;
-  const int nt = std::min(8, g.kp / 8);
-  const int mt = (ys.h * ys.w * lanes + 15) / 16;
+  const int mt = (pixels_out(op, pool_in) * lanes + 15) / 16;
   std::ostringstream o;
-  auto constant = [&](const char* name, long long v) {
-    o << "  constexpr int " << name << " = " << v << ";\n";
-  };
-  generated::open_kernel(o, op, pool_in, "mma_conv_pairs", "int batch", 2);
-  constant("TAPS", taps);
-  constant("L", lanes);
-  constant("YCP", ycp);
-  constant("PIX", ys.h * ys.w);
-  constant("MT", mt);
-  constant("MT2", (mt + 1) / 2);
-  constant("NT", nt);
-  constant("NG", g.kp / 8 / nt);
-  constant("KSTEPS", (taps * g.cp + 15) / 16);
-  constant("XS", pixel_stride(op));
-  constant("WS", filter_stride(op));
-  constant("XCH", g.h * g.w * (g.cp / 8));
-  constant("WCH", g.kp * filter_stride(op) / 8);
-  constant("WROW", taps * g.cp);
-  o << R"src(
-  extern __shared__ __align__(16) unsigned char smem[];
-  T* xs = reinterpret_cast<T*>(smem);                // pixels, XS apart; then one zero pixel
-  T* ws = xs + (H * W + 1) * XS;                      // filter rows, WS apart
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  const int g = lane >> 2;
+  open_staged(o, op, pool_in, lanes, "mma_conv_pairs", 2,
+              "  constexpr int MT2 = " + std::to_string((mt + 1) / 2) + ";\n",
+              R"src(  const int g = lane >> 2;
   const int t = lane & 3;
-  for (int i = threadIdx.x; i < WCH; i += 256) {
-    const int n = i / (WS / 8);
-    const int k = (i % (WS / 8)) * 8;
-    uint4 v = make_uint4(0u, 0u, 0u, 0u);
-    if (k < WROW) {
-      v = *reinterpret_cast<const uint4*>(w + n * WROW + k);
-    }
-    *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
-  }
-  for (int i = threadIdx.x; i < XS / 8; i += 256) {
-    reinterpret_cast<uint4*>(xs + H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
-  }
-  const T* zero = xs + H * W * XS;
   // GEMM row r: its output (pooled) pixel and window position. With the pool, 4 outputs a tile
   // of 16 rows, the window position the slower index.
   auto row_of = [](int r, int& pix, int& q) {
@@ -308,16 +284,8 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
       q = 0;
     }
   };
-  for (int img = blockIdx.x; img < batch; img += gridDim.x) {
-    __syncthreads();  // the previous image is no longer read
-    const uint4* xg = reinterpret_cast<const uint4*>(x + static_cast<long long>(img) * H * W * CP);
-    for (int i = threadIdx.x; i < XCH; i += 256) {
-      const int p = i / (CP / 8);
-      *reinterpret_cast<uint4*>(xs + p * XS + (i % (CP / 8)) * 8) = xg[i];
-    }
-    __syncthreads();
-    T* yi = y + static_cast<long long>(img) * (YH * YW * YCP);
-    for (int u = warp; u < MT2 * NG; u += 8) {
+)src");
+  o << R"src(    for (int u = warp; u < MT2 * NG; u += 8) {
       const int m0 = (u / NG) * 2;   // first of the warp's two m-tiles
       const int n0 = (u % NG) * NT;  // first n-tile
       // The row whose address this lane gives to ldmatrix for A, in each m-tile.
