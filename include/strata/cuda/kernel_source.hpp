@@ -266,6 +266,35 @@ __device__ __forceinline__ unsigned neg_inf2() {
   return is_same<T, bf16>::value ? 0xff80ff80u : 0xfc00fc00u;
 }
 
+/// The 2x2 max pool of an mma.sync accumulator tile whose rows g and g + 8 of each lane hold two
+/// window positions of one pooled output and the lane 16 apart the other two (`valid0`,
+/// `valid1`: those positions lie in the conv's map): for each of the NT n-tiles j, channels
+/// c0 + 8j and + 1, the window's max of the sums plus `bias`, as a pair of T; then the relu
+/// (RELU) and 0 in the slots at or past `k` (MASK). Exact: rounding, + bias and relu keep the
+/// order, so the max across lanes and the relu run on the rounded pairs.
+template <class T, int NT, bool RELU, bool MASK>
+__device__ __forceinline__ void max_pool4_pairs(unsigned (&pk)[NT], const float (&acc)[NT][4],
+                                                const float (&bias)[NT][2], bool valid0,
+                                                bool valid1, int c0, int k) {
+  const float ninf = -__int_as_float(0x7f800000);
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    pk[j] = pack2<T>(fmaxf(valid0 ? acc[j][0] : ninf, valid1 ? acc[j][2] : ninf) + bias[j][0],
+                     fmaxf(valid0 ? acc[j][1] : ninf, valid1 ? acc[j][3] : ninf) + bias[j][1]);
+  }
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    pk[j] = max2<T>(pk[j], __shfl_xor_sync(0xffffffffu, pk[j], 16));
+    if constexpr (RELU) {
+      pk[j] = max2<T>(pk[j], 0u);
+    }
+    if constexpr (MASK) {
+      const int c = c0 + 8 * j;
+      pk[j] &= (c < k ? 0xffffu : 0u) | (c + 1 < k ? 0xffff0000u : 0u);
+    }
+  }
+}
+
 /// 16 bytes from global to shared memory without passing through registers (cp.async, L2 only);
 /// `valid` false writes 16 zero bytes instead (nothing is read from `g`). Completes in groups:
 /// cp_async_commit() closes a group, cp_async_wait<N>() waits until at most N groups are pending.

@@ -583,25 +583,10 @@ struct MmaShape {
                                                         min(P, NP - 1) % YW).divisor;
       unsigned pk[NT];  // the pooled pairs of channels 8j + 2t, + 1, as stored
       if constexpr (PACKED_MAX) {
-        // Bias added to each position's sum in f32 (max(a + b, c + b) is max(a, c) + b), then
-        // rounded to pairs of T: rounding and relu both keep the order, so the max over the
-        // window and the relu can run on the rounded pairs, two channels an instruction.
-        const float ninf = -__int_as_float(0x7f800000);
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          pk[j] = pack2<T>(fmaxf(valid[0] ? d[j][0] : ninf, valid[1] ? d[j][2] : ninf) + bv[j][0],
-                           fmaxf(valid[0] ? d[j][1] : ninf, valid[1] ? d[j][3] : ninf) + bv[j][1]);
-        }
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          pk[j] = max2<T>(pk[j], __shfl_xor_sync(0xffffffffu, pk[j], 16));
-          if constexpr (act.kind == Act::relu) {
-            pk[j] = max2<T>(pk[j], 0u);
-          }
-          if constexpr (K < KP) {  // channel slots past K hold 0
-            pk[j] &= (8 * j + 2 * t < K ? 0xffffu : 0u) | (8 * j + 2 * t + 1 < K ? 0xffff0000u : 0u);
-          }
-        }
+        // (kernel_source.hpp: bias added to each position's sum in f32, the window's max and
+        // the relu on the rounded pairs, two channels an instruction)
+        max_pool4_pairs<T, NT, act.kind == Act::relu, (K < KP)>(pk, d, bv, valid[0], valid[1],
+                                                                  2 * t, K);
       } else {
 #pragma unroll
         for (int j = 0; j < NT; ++j) {

@@ -364,24 +364,9 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
           ok[h] = pix[h] < PIX && oy >= 0 && oy < OH && ox >= 0 && ox < OW;
         }
         if constexpr (L == 4) {
-          const float ninf = -__int_as_float(0x7f800000);
           unsigned pk[NT];
-#pragma unroll
-          for (int n = 0; n < NT; ++n) {
-            pk[n] = pack2<T>(fmaxf(ok[0] ? acc[m][n][0] : ninf, ok[1] ? acc[m][n][2] : ninf) + bv[n][0],
-                             fmaxf(ok[0] ? acc[m][n][1] : ninf, ok[1] ? acc[m][n][3] : ninf) + bv[n][1]);
-          }
-#pragma unroll
-          for (int n = 0; n < NT; ++n) {
-            pk[n] = max2<T>(pk[n], __shfl_xor_sync(0xffffffffu, pk[n], 16));
-            if constexpr (act.kind == Act::relu) {
-              pk[n] = max2<T>(pk[n], 0u);
-            }
-            if constexpr (K < KP) {  // channel slots past K hold 0
-              const int c = (n0 + n) * 8 + 2 * t;
-              pk[n] &= (c < K ? 0xffffu : 0u) | (c + 1 < K ? 0xffff0000u : 0u);
-            }
-          }
+          max_pool4_pairs<T, NT, act.kind == Act::relu, (K < KP)>(pk, acc[m], bv, ok[0], ok[1],
+                                                                    n0 * 8 + 2 * t, K);
           if (pix[0] < PIX) {
             T* yp = yi + pix[0] * YCP + n0 * 8 + 2 * t;
 #pragma unroll
