@@ -125,8 +125,6 @@ class Engine {
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
                                             options_.allow_tf32, options_.input,
                                             options_.io_slots)) {
-    const auto start = started.at;
-    const rtc::CompileTally tally = started.tally;
     const auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
     };
@@ -144,10 +142,10 @@ class Engine {
                                                        options_.fused_max_batch});
     exec_->build(model_, options_.capture_batches);
     EngineStats& st = exec_->stats();
-    st.build_ms = since(start);
+    st.build_ms = since(started.at);
     const rtc::CompileTally now = rtc::compile_tally();
-    st.programs_compiled = now.programs - tally.programs;
-    st.programs_compile_ms = now.ms - tally.ms;
+    st.programs_compiled = now.programs - started.tally.programs;
+    st.programs_compile_ms = now.ms - started.tally.ms;
   }
 
  public:

@@ -76,7 +76,8 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
 
 /// Output pixels of `op`'s kernel: the pooled map's with the pool inside, else the conv's.
 [[nodiscard]] inline int pixels_out(const OpDesc& op, bool pooled) {
-  return pooled ? op.pool->out_shape.h * op.pool->out_shape.w : op.conv.oh * op.conv.ow;
+  const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, op.conv.kp, pooled);
+  return ps.oh * ps.ow;
 }
 
 /// What both forms' kernels (`source`, `paired_source`) share, up to the work of one image:
