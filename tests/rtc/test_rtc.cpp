@@ -703,12 +703,19 @@ TEST_CASE("the tensor-core conv's source compiles for the MNIST CNN's convs, wit
     const std::vector<std::string> names{"strata_rtc::mma_conv_pairs<strata_rtc::bf16>"};
     CHECK(rtc::compile(src, "mma_conv_pairs_odd", names, 90, dir).cubin.size() > 1000);
   }
-  // Not offered to tuning (until a GPU has run its tests), and named by neither heuristic.
+  // Offered to tuning in both forms, the second first, each with its pool inside and not; the
+  // heuristic names the second.
   {
     const auto* t = cuda::find_tactic<DType::f16>("mma_conv");
-    for (const cuda::Variant& v : t->candidates(net.ops[1], 4096, 0, {})) {
-      CHECK(v.algo == 0);
-    }
+    const auto offered = t->candidates(net.ops[1], 4096, 0, {});
+    REQUIRE(offered.size() == 4);
+    CHECK(offered[0] == cuda::Variant{"mma_conv", 1, 0, 1});
+    CHECK(offered[1] == cuda::Variant{"mma_conv", 0, 0, 1});
+    CHECK(offered[2] == cuda::Variant{"mma_conv", 1, 0, 0});
+    CHECK(offered[3] == cuda::Variant{"mma_conv"});
+    const auto claim = t->heuristic(net.ops[1], 4096, 0, {});
+    REQUIRE(claim.has_value());
+    CHECK(claim->variant == cuda::Variant{"mma_conv", 1, 0, 1});
   }
   // Not for f32, a residual, a pool window over 8 positions or channel slots not in 8s.
   const cuda::NetDesc f32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();
