@@ -367,6 +367,30 @@ TEST_CASE("tensor-core convs, two m-tiles a warp (mma_conv algo 1), forced throu
   check_forced<PairsNet, DType::bf16>("pairs plain", 76, plain, then_pool, nullptr, fits_plain);
 }
 
+TEST_CASE("tensor-core convs on wgmma (mma_conv algo 2), forced through the tuning cache") {
+  if (cuda::rtc::current_arch() != 90) {
+    MESSAGE("skipped: wgmma is sm_90a's (compute capability 9.0); this GPU is "
+            << cuda::rtc::current_arch());
+    return;
+  }
+  const cuda::Variant pooled{"mma_conv", 2, 0, 1};
+  const cuda::Variant plain{"mma_conv", 2, 0, 0};
+  const auto fits_pooled = [](const cuda::OpDesc& op) {
+    return cuda::tactics::mma::wgmma_fits(op, true);
+  };
+  const auto fits_plain = [](const cuda::OpDesc& op) {
+    return cuda::tactics::mma::wgmma_fits(op, false);
+  };
+  const char* shows = "(wgmma, shapes compiled in; bias, act, pool fused)";
+  check_forced<models::MnistCnn, DType::f16>("mnist wgmma", 81, pooled, shows, nullptr, fits_pooled);
+  check_forced<models::MnistCnn, DType::bf16>("mnist wgmma", 82, pooled, shows, nullptr, fits_pooled);
+  check_forced<PairsNet, DType::f16>("wgmma", 83, pooled, shows, nullptr, fits_pooled);
+  check_forced<PairsNet, DType::bf16>("wgmma", 84, pooled, shows, nullptr, fits_pooled);
+  const char* then_pool = "(wgmma, shapes compiled in; bias, act fused), then strata pool";
+  check_forced<models::MnistCnn, DType::f16>("mnist wgmma plain", 85, plain, then_pool, nullptr, fits_plain);
+  check_forced<PairsNet, DType::bf16>("wgmma plain", 86, plain, then_pool, nullptr, fits_plain);
+}
+
 namespace {
 // First convs for the generated kernel (tactics/generated_conv.hpp): 1 and 3 input channels,
 // odd sizes, dilation, stride 2 with padding 2 (not read space-to-depth: the input is read by

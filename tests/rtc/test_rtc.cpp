@@ -237,16 +237,27 @@ TEST_CASE("a variant the generated and tensor-core convs do not have is refused 
   const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
   const cuda::OpWeights w;
   const cuda::OpIo io;
-  for (const char* name : {"generated_conv", "mma_conv"}) {
+  for (const auto& [name, algo] : {std::pair{"generated_conv", 2}, std::pair{"mma_conv", 3}}) {
     const auto* t = cuda::find_tactic<DType::f16>(name);
     REQUIRE(t != nullptr);
     INFO(name);
     try {
-      (void)t->prepare(net.ops.front(), cuda::Variant{name, 2, 0, 1}, 1, w, io, {});
-      FAIL("algo 2 was accepted");
+      (void)t->prepare(net.ops.front(), cuda::Variant{name, algo, 0, 1}, 1, w, io, {});
+      FAIL("an algo past the last was accepted");
     } catch (const strata::Error& e) {
       CHECK(std::string(e.what()).find("conv0+bn1+relu2+max_pool3") != std::string::npos);
-      CHECK(std::string(e.what()).find("no algo 2") != std::string::npos);
+      CHECK(std::string(e.what()).find("no algo " + std::to_string(algo)) != std::string::npos);
+    }
+  }
+  // mma_conv's wgmma form off a GPU of compute capability 9.0 (here: none at all).
+  if (!cuda::tactics::mma::wgmma_device()) {
+    const auto* t = cuda::find_tactic<DType::f16>("mma_conv");
+    try {
+      (void)t->prepare(net.ops[1], cuda::Variant{"mma_conv", 2, 0, 1}, 1, w, io, {});
+      FAIL("the wgmma form was accepted without a GPU that runs it");
+    } catch (const strata::Error& e) {
+      CHECK(std::string(e.what()).find("conv4+bn5+relu6+max_pool7") != std::string::npos);
+      CHECK(std::string(e.what()).find("compute capability 9.0") != std::string::npos);
     }
   }
 }
@@ -703,19 +714,50 @@ TEST_CASE("the tensor-core conv's source compiles for the MNIST CNN's convs, wit
     const std::vector<std::string> names{"strata_rtc::mma_conv_pairs<strata_rtc::bf16>"};
     CHECK(rtc::compile(src, "mma_conv_pairs_odd", names, 90, dir).cubin.size() > 1000);
   }
-  // Offered to tuning in both forms, the second first, each with its pool inside and not; the
-  // heuristic names the second.
+  // Offered to tuning in every form that fits, wgmma first (only on a GPU of compute capability
+  // 9.0), each with its pool inside and not; the heuristic names wgmma with the pool ahead of
+  // the libraries where it runs, else the second form as a fallback.
   {
     const auto* t = cuda::find_tactic<DType::f16>("mma_conv");
-    const auto offered = t->candidates(net.ops[1], 4096, 0, {});
-    REQUIRE(offered.size() == 4);
-    CHECK(offered[0] == cuda::Variant{"mma_conv", 1, 0, 1});
-    CHECK(offered[1] == cuda::Variant{"mma_conv", 0, 0, 1});
-    CHECK(offered[2] == cuda::Variant{"mma_conv", 1, 0, 0});
-    CHECK(offered[3] == cuda::Variant{"mma_conv"});
+    const bool wg = cuda::tactics::mma::wgmma_device();
+    std::vector<cuda::Variant> expected;
+    for (const int fuse : {1, 0}) {
+      if (wg) {
+        expected.push_back(cuda::Variant{"mma_conv", 2, 0, fuse});
+      }
+      expected.push_back(cuda::Variant{"mma_conv", 1, 0, fuse});
+      expected.push_back(cuda::Variant{"mma_conv", 0, 0, fuse});
+    }
+    CHECK(t->candidates(net.ops[1], 4096, 0, {}) == expected);
     const auto claim = t->heuristic(net.ops[1], 4096, 0, {});
     REQUIRE(claim.has_value());
-    CHECK(claim->variant == cuda::Variant{"mma_conv", 1, 0, 1});
+    CHECK(claim->variant == cuda::Variant{"mma_conv", wg ? 2 : 1, 0, 1});
+    CHECK(claim->rank == (wg ? cuda::rank::special : cuda::rank::fallback + 1));
+  }
+  // The wgmma form's source compiles for sm_90a (f16, bf16; pooled and not; 1 to 4 images a
+  // group), with one wgmma.m64n64k16 a k-step.
+  for (const bool pooled : {true, false}) {
+    for (const int images : {1, 2, 4}) {
+      const std::string src = cuda::tactics::mma::wgmma_source(net.ops[1], pooled, images);
+      CHECK(src.find("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16") != std::string::npos);
+      CHECK(src.find(std::string("constexpr int IMAGES = ") + std::to_string(images) + ";") !=
+            std::string::npos);
+      for (const char* t : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::mma_conv_wgmma<") + t + ">"};
+        CHECK(rtc::compile(src, "mma_conv_wgmma", names, 90, dir, true).cubin.size() > 1000);
+      }
+    }
+  }
+  // 3 n-tiles: wgmma's N = 24.
+  {
+    constexpr auto odd3 = input<16, 9, 11> | conv<20, 3, ConvOpts{.padding = 1}> | batch_norm
+        | relu | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<3>;
+    using Odd3 = std::remove_cv_t<decltype(odd3)>;
+    const cuda::NetDesc n3 = cuda::NetStorage<Odd3, DType::bf16>::describe();
+    const std::string src = cuda::tactics::mma::wgmma_source(n3.ops.front(), true);
+    CHECK(src.find("wgmma.mma_async.sync.aligned.m64n24k16.f32.bf16.bf16") != std::string::npos);
+    const std::vector<std::string> names{"strata_rtc::mma_conv_wgmma<strata_rtc::bf16>"};
+    CHECK(rtc::compile(src, "mma_conv_wgmma_odd", names, 90, dir, true).cubin.size() > 1000);
   }
   // Not for f32, a residual, a pool window over 8 positions or channel slots not in 8s.
   const cuda::NetDesc f32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();

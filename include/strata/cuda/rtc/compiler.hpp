@@ -198,12 +198,16 @@ inline std::atomic<long long>& tally_us() {
 /// Compiles `source` (program name `name`, for messages and the cache file's name) for
 /// compute capability `arch` (90 for sm_90) with the template instantiations `names` (as
 /// written in the source: "ns::kernel<float, int>"), or reads the result from `cache_dir`
-/// (empty: no disk cache). Throws strata::Error with NVRTC's log when compilation fails.
+/// (empty: no disk cache). `arch_specific`: for the architecture's own features (sm_90a:
+/// wgmma), code that runs on that compute capability only. Throws strata::Error with NVRTC's
+/// log when compilation fails.
 [[nodiscard]] inline Compiled compile(std::string_view source, const std::string& name,
                                       const std::vector<std::string>& names, int arch,
-                                      const std::filesystem::path& cache_dir = default_cache_dir()) {
+                                      const std::filesystem::path& cache_dir = default_cache_dir(),
+                                      bool arch_specific = false) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string arch_opt = "--gpu-architecture=sm_" + std::to_string(arch);
+  const std::string sm = std::to_string(arch) + (arch_specific ? "a" : "");
+  const std::string arch_opt = "--gpu-architecture=sm_" + sm;
   const std::vector<const char*> options{arch_opt.c_str(), "-std=c++17"};
   int major = 0;
   int minor = 0;
@@ -223,7 +227,7 @@ inline std::atomic<long long>& tally_us() {
   };
   if (!cache_dir.empty()) {
     std::ostringstream file;
-    file << name << "-sm" << arch << "-" << std::hex << key << ".cubin";
+    file << name << "-sm" << sm << "-" << std::hex << key << ".cubin";
     out.file = cache_dir / file.str();
     if (detail::read_cached(out.file, names, out)) {
       out.from_disk = true;
@@ -238,7 +242,7 @@ inline std::atomic<long long>& tally_us() {
   }
   const nvrtcResult r =
       nvrtcCompileProgram(program.get(), static_cast<int>(options.size()), options.data());
-  STRATA_CHECK(r == NVRTC_SUCCESS, "NVRTC could not compile '" << name << "' for sm_" << arch
+  STRATA_CHECK(r == NVRTC_SUCCESS, "NVRTC could not compile '" << name << "' for sm_" << sm
                                                                << ": " << nvrtcGetErrorString(r)
                                                                << "\n" << program.log());
   std::size_t size = 0;

@@ -635,7 +635,7 @@ struct MmaShape {
 /// The loaded kernel for `src` (compiled by NVRTC, or read from the disk cache), kept for the
 /// life of the program per source and architecture. Thread-safe.
 [[nodiscard]] inline cudaKernel_t kernel(const std::string& src, const std::string& name,
-                                         rtc::BuildInfo* info = nullptr) {
+                                         rtc::BuildInfo* info = nullptr, bool arch_specific = false) {
   static std::mutex mutex;
   // Never freed: unloading at exit could run after the CUDA runtime has shut down.
   // By architecture, instantiation name and source (one source serves f16 and bf16).
@@ -643,14 +643,16 @@ struct MmaShape {
   static auto* loaded = new std::map<Key, std::unique_ptr<rtc::Library>>();
   const int arch = rtc::current_arch();
   const std::lock_guard lock(mutex);
-  Key key{arch, name, src};
+  Key key{arch * 2 + (arch_specific ? 1 : 0), name, src};
   auto it = loaded->find(key);
   if (it == loaded->end()) {
     const std::vector<std::string> names{name};
     it = loaded
              ->emplace(std::move(key),
                        std::make_unique<rtc::Library>(
-                           rtc::compile(src, "strata_generated_conv", names, arch), names))
+                           rtc::compile(src, "strata_generated_conv", names, arch,
+                                        rtc::default_cache_dir(), arch_specific),
+                           names))
              .first;
   }
   if (info != nullptr) {

@@ -16,7 +16,12 @@
 /// was bound by the shared-memory pipe: 424 µs for MNIST's conv4+pool at batch 4096 on an H200,
 /// against cuDNN + pool's 122 µs.)
 ///
-/// Offered to measured tuning (heuristic rank: fallback; cuDNN wins the shapes timed so far).
+/// Three forms (Variant::algo): 0, the above; 1, two m-tiles a warp with the 2x2 max pool taken on
+/// rounded pairs (paired_source); 2, on Hopper's warpgroup MMA (wgmma_source: A from registers,
+/// the filter read by the tensor cores from shared memory), sm_90a only. All are offered to
+/// measured tuning. The heuristic claims a conv with its 2x2 max pool for the wgmma form ahead
+/// of the libraries where that form runs (MNIST's conv4 + pool at batch 4096 on an H200: 97.5 µs
+/// against cuDNN + the pool kernel's 122), otherwise the op only as a fallback.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -87,7 +92,7 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
 /// the image staged in shared memory and `yi`, its output.
 inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, int lanes,
                         const char* kernel, int min_blocks, const std::string& decls,
-                        const std::string& setup) {
+                        const std::string& setup, bool core_matrices = false, int images = 1) {
   const ConvGeom& g = op.conv;
   const int ycp = pooled ? op.pool->out_cp : g.kp;
   const int taps = g.kh * g.kw;
@@ -109,13 +114,32 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
   constant("XCH", g.h * g.w * (g.cp / 8));      // 16-byte chunks of one image
   constant("WCH", g.kp * filter_stride(op) / 8);  // 16-byte chunks of the staged filter
   constant("WROW", taps * g.cp);                 // filter elements per output channel
-  o << decls << R"src(
+  if (core_matrices) {
+    constant("IMAGES", images);
+  }
+  o << decls << (core_matrices ? R"src(
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* xs = reinterpret_cast<T*>(smem);  // IMAGES images, pixels XS apart; then one zero pixel
+  T* ws = xs + (IMAGES * H * W + 1) * XS;  // the filter's core matrices
+)src" : R"src(
   extern __shared__ __align__(16) unsigned char smem[];
   T* xs = reinterpret_cast<T*>(smem);                // pixels, XS apart; then one zero pixel
   T* ws = xs + (H * W + 1) * XS;                      // filter rows, WS apart
-  const int lane = threadIdx.x & 31;
+)src") << R"src(  const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  // The filter once per block (zero past the last tap: the last k-step's B may not be NaN), and
+)src" << (core_matrices ? R"src(  // The filter once per block (zero past the last tap: the last k-step's B may not be NaN) in
+  // wgmma's core matrices (no swizzle, K-major): 8 channels x 8 k-slots, 128 contiguous bytes;
+  // a channel group's KSTEPS * 2 of them in k order, then the next group's. And the zero pixel.
+  for (int i = threadIdx.x; i < KP * KSTEPS * 2; i += 256) {
+    const int n = i / (KSTEPS * 2);
+    const int c = i % (KSTEPS * 2);
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (c * 8 < WROW) {
+      v = *reinterpret_cast<const uint4*>(w + n * WROW + c * 8);
+    }
+    *reinterpret_cast<uint4*>(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) = v;
+  }
+)src" : R"src(  // The filter once per block (zero past the last tap: the last k-step's B may not be NaN), and
   // the zero pixel.
   for (int i = threadIdx.x; i < WCH; i += 256) {
     const int n = i / (WS / 8);
@@ -126,7 +150,16 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
     }
     *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
   }
-  for (int i = threadIdx.x; i < XS / 8; i += 256) {
+)src");
+  if (core_matrices) {  // the caller writes the loop over images
+    o << R"src(  for (int i = threadIdx.x; i < XS / 8; i += 256) {
+    reinterpret_cast<uint4*>(xs + IMAGES * H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
+  }
+  const T* zero = xs + IMAGES * H * W * XS;
+)src" << setup;
+    return;
+  }
+  o << R"src(  for (int i = threadIdx.x; i < XS / 8; i += 256) {
     reinterpret_cast<uint4*>(xs + H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
   }
   const T* zero = xs + H * W * XS;
@@ -257,6 +290,86 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
          (op.act.kind == Act::none || op.act.kind == Act::relu);
 }
 
+/// The setup of the forms with paired_epilogue: the lane's g = lane/4 and t = lane%4, and
+/// row_of(r, pix, q), the output pixel and window position of GEMM row r (with the pool, 4
+/// outputs a tile of 16 rows, the window position the slower index).
+[[nodiscard]] inline std::string pairs_setup() {
+  return R"src(  const int g = lane >> 2;
+  const int t = lane & 3;
+  // GEMM row r: its output (pooled) pixel and window position. With the pool, 4 outputs a tile
+  // of 16 rows, the window position the slower index.
+  auto row_of = [](int r, int& pix, int& q) {
+    if constexpr (L == 4) {
+      pix = (r >> 4) * 4 + (r & 3);
+      q = (r & 15) >> 2;
+    } else {
+      pix = r;
+      q = 0;
+    }
+  };
+)src";
+}
+
+/// The epilogue of the forms that take 2x2 max pools on pairs (`paired_source`,
+/// `wgmma_source`), inside a unit's loop: bias, act and the pool (rows by window position) or
+/// none, 32-bit stores; for the MC m-tiles from m0 whose sums acc[m][n][i] hold in the
+/// mma.m16n8 layout (row g + 8·(i/2), channel (n0 + n)·8 + 2t + i%2).
+[[nodiscard]] inline std::string paired_epilogue() {
+  return R"src(      // acc[m][n][i]: row g + 8·(i/2) of m-tile m0 + m, channel (n0 + n)·8 + 2t + i%2.
+      float bv[NT][2];
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          const int c = (n0 + n) * 8 + 2 * t + b;
+          bv[n][b] = bias != nullptr && c < K ? bias[c] : 0.0f;
+        }
+      }
+#pragma unroll
+      for (int m = 0; m < MC; ++m) {
+        int pix[2];
+        bool ok[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          int q;
+          row_of((m0 + m) * 16 + g + 8 * h, pix[h], q);
+          const int oy = (pix[h] / YW) * PSH - PPH + q / QW;
+          const int ox = (pix[h] % YW) * PSW - PPW + q % QW;
+          ok[h] = pix[h] < PIX && oy >= 0 && oy < OH && ox >= 0 && ox < OW;
+        }
+        if constexpr (L == 4) {
+          unsigned pk[NT];
+          max_pool4_pairs<T, NT, act.kind == Act::relu, (K < KP)>(pk, acc[m], bv, ok[0], ok[1],
+                                                                    n0 * 8 + 2 * t, K);
+          if (pix[0] < PIX) {
+            T* yp = yi + pix[0] * YCP + n0 * 8 + 2 * t;
+#pragma unroll
+            for (int n = 0; n < NT; ++n) {
+              // Both halves of the warp hold every pooled pair: each stores half of the n-tiles.
+              if ((lane < 16) == (n < (NT + 1) / 2)) {
+                *reinterpret_cast<unsigned*>(yp + 8 * n) = pk[n];
+              }
+            }
+          }
+        } else {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            if (pix[h] < PIX) {
+              T* yp = yi + pix[h] * YCP + n0 * 8 + 2 * t;
+#pragma unroll
+              for (int n = 0; n < NT; ++n) {
+                const int c = (n0 + n) * 8 + 2 * t;
+                const float v0 = c < K ? activate(act, acc[m][n][2 * h] + bv[n][0]) : 0.0f;
+                const float v1 = c + 1 < K ? activate(act, acc[m][n][2 * h + 1] + bv[n][1]) : 0.0f;
+                *reinterpret_cast<unsigned*>(yp + 8 * n) = pack2<T>(v0, v1);
+              }
+            }
+          }
+        }
+      }
+)src";
+}
+
 /// The second form's source (kernel `mma_conv_pairs`), from the first conv's tensor-core form
 /// (generated_conv algo 1): each warp computes two 16-row m-tiles by up to 64 channels, so every
 /// B-fragment loaded with ldmatrix serves two mma (6 ldmatrix a 16 mma instead of 5 a 8); with
@@ -271,21 +384,8 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
   const int mt = (pixels_out(op, pool_in) * lanes + 15) / 16;
   std::ostringstream o;
   open_staged(o, op, pool_in, lanes, "mma_conv_pairs", 2,
-              "  constexpr int MT2 = " + std::to_string((mt + 1) / 2) + ";\n",
-              R"src(  const int g = lane >> 2;
-  const int t = lane & 3;
-  // GEMM row r: its output (pooled) pixel and window position. With the pool, 4 outputs a tile
-  // of 16 rows, the window position the slower index.
-  auto row_of = [](int r, int& pix, int& q) {
-    if constexpr (L == 4) {
-      pix = (r >> 4) * 4 + (r & 3);
-      q = (r & 15) >> 2;
-    } else {
-      pix = r;
-      q = 0;
-    }
-  };
-)src");
+              "  constexpr int MT2 = " + std::to_string((mt + 1) / 2) + ";\n  constexpr int MC = 2;\n",
+              pairs_setup());
   o << R"src(    for (int u = warp; u < MT2 * NG; u += 8) {
       const int m0 = (u / NG) * 2;   // first of the warp's two m-tiles
       const int n0 = (u % NG) * NT;  // first n-tile
@@ -342,64 +442,172 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
           }
         }
       }
-      // acc[m][n][i]: row g + 8·(i/2) of m-tile m0 + m, channel (n0 + n)·8 + 2t + i%2.
-      float bv[NT][2];
-#pragma unroll
-      for (int n = 0; n < NT; ++n) {
-#pragma unroll
-        for (int b = 0; b < 2; ++b) {
-          const int c = (n0 + n) * 8 + 2 * t + b;
-          bv[n][b] = bias != nullptr && c < K ? bias[c] : 0.0f;
-        }
-      }
-#pragma unroll
-      for (int m = 0; m < 2; ++m) {
-        int pix[2];
-        bool ok[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          int q;
-          row_of((m0 + m) * 16 + g + 8 * h, pix[h], q);
-          const int oy = (pix[h] / YW) * PSH - PPH + q / QW;
-          const int ox = (pix[h] % YW) * PSW - PPW + q % QW;
-          ok[h] = pix[h] < PIX && oy >= 0 && oy < OH && ox >= 0 && ox < OW;
-        }
-        if constexpr (L == 4) {
-          unsigned pk[NT];
-          max_pool4_pairs<T, NT, act.kind == Act::relu, (K < KP)>(pk, acc[m], bv, ok[0], ok[1],
-                                                                    n0 * 8 + 2 * t, K);
-          if (pix[0] < PIX) {
-            T* yp = yi + pix[0] * YCP + n0 * 8 + 2 * t;
-#pragma unroll
-            for (int n = 0; n < NT; ++n) {
-              // Both halves of the warp hold every pooled pair: each stores half of the n-tiles.
-              if ((lane < 16) == (n < (NT + 1) / 2)) {
-                *reinterpret_cast<unsigned*>(yp + 8 * n) = pk[n];
-              }
-            }
-          }
-        } else {
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            if (pix[h] < PIX) {
-              T* yp = yi + pix[h] * YCP + n0 * 8 + 2 * t;
-#pragma unroll
-              for (int n = 0; n < NT; ++n) {
-                const int c = (n0 + n) * 8 + 2 * t;
-                const float v0 = c < K ? activate(act, acc[m][n][2 * h] + bv[n][0]) : 0.0f;
-                const float v1 = c + 1 < K ? activate(act, acc[m][n][2 * h + 1] + bv[n][1]) : 0.0f;
-                *reinterpret_cast<unsigned*>(yp + 8 * n) = pack2<T>(v0, v1);
-              }
-            }
-          }
-        }
-      }
-    }
+)src" << paired_epilogue() << R"src(    }
   }
 }
 }  // namespace strata_rtc
 )src";
   return o.str();
+}
+
+/// Whether the third form (variant algo 2, wgmma) runs `op` (pooled: with its pool inside):
+/// where the second does (its epilogue), on a GPU of compute capability 9.0 (wgmma_device).
+[[nodiscard]] inline bool wgmma_fits(const OpDesc& op, bool pooled) { return paired_fits(op, pooled); }
+
+/// Whether the current device runs sm_90a code (wgmma): compute capability 9.0. False without a
+/// device.
+[[nodiscard]] inline bool wgmma_device() {
+  int device = 0;
+  int major = 0;
+  int minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major == 9 && minor == 0;
+}
+
+/// The third form's source (kernel `mma_conv_wgmma`, compiled for sm_90a): Hopper's warpgroup
+/// MMA. A warpgroup (4 warps) computes 64 GEMM rows — one m-tile a warp, rows ordered as the
+/// second form's — by up to 64 channels with one `wgmma.mma_async.m64nNk16` a k-step: A from
+/// registers (each warp's 16 rows through ldmatrix, as before: the im2col gather stays a
+/// per-lane address), B — the filter — read by the tensor cores from shared memory through a
+/// matrix descriptor (core matrices, no swizzle), so no B fragment passes through registers.
+/// A-fragments are double-buffered: the next k-step's ldmatrix is issued while the wgmma runs
+/// (wait_group 1). Epilogue: the second form's (paired_epilogue, one m-tile).
+[[nodiscard]] inline std::string wgmma_source(const OpDesc& op, bool pooled, int images = 2) {
+  const bool pool_in = pooled && op.pool.has_value();
+  const int lanes = pool_in ? 4 : 1;
+  const int mt = (pixels_out(op, pool_in) * lanes + 15) / 16;
+  const int nt = std::min(8, op.conv.kp / 8);
+  std::ostringstream o;
+  open_staged(o, op, pool_in, lanes, "mma_conv_wgmma", 2,
+              "  constexpr int S = " + std::to_string(images) +
+                  ";  // images staged at once\n  constexpr int MU = " +
+                  std::to_string((images * mt + 3) / 4) + ";  // units of 4 m-tiles a group\n"
+                  "  constexpr int MC = 1;\n",
+              pairs_setup() + R"src(  // The filter's core matrices are read by the async proxy (wgmma).
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+)src",
+              true, images);
+  // wgmma.mma_async m64nNk16, f32 accumulators acc[0][n][i] (N = 8·NT), A in 4 registers, B by
+  // descriptor; the operand list written out for this NT.
+  auto wgmma = [&](const char* types) {
+    std::ostringstream w;
+    w << "asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << 4 * nt + 5
+      << ", 0;\\nwgmma.mma_async.sync.aligned.m64n" << 8 * nt << "k16.f32." << types << " {";
+    for (int i = 0; i < 4 * nt; ++i) {
+      w << (i ? ", " : "") << "%" << i;
+    }
+    w << "}, {%" << 4 * nt << ", %" << 4 * nt + 1 << ", %" << 4 * nt + 2 << ", %" << 4 * nt + 3
+      << "}, %" << 4 * nt + 4 << ", p, 1, 1, 0;\\n}\\n\"\n            : ";
+    for (int i = 0; i < 4 * nt; ++i) {
+      w << (i ? ", " : "") << "\"+f\"(acc[0][" << i / 4 << "][" << i % 4 << "])";
+    }
+    w << "\n            : \"r\"(ar[0]), \"r\"(ar[1]), \"r\"(ar[2]), \"r\"(ar[3]), \"l\"(desc), "
+         "\"r\"(1));\n";
+    return w.str();
+  };
+  o << R"src(  // Groups of S images (the last may be short), strided over the blocks, each staged at once
+  // (cp.async). (Session 15, H200, MNIST's conv4 at batch 4096: contiguous ranges of images a
+  // block were 13% slower; double-buffering the next group 11% slower — fewer blocks an SM.)
+  const int groups = (batch + S - 1) / S;
+  for (int grp = blockIdx.x; grp < groups; grp += gridDim.x) {
+    const int img0 = grp * S;
+    const int n_img = min(S, batch - img0);
+    for (int i = threadIdx.x; i < n_img * XCH; i += 256) {
+      const int im = i / XCH;
+      const int j = i - im * XCH;
+      cp_async16(xs + (im * H * W + j / (CP / 8)) * XS + (j % (CP / 8)) * 8,
+                 x + (static_cast<long long>(img0 + im) * H * W * CP + j * 8), true);
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    // Units of 4 m-tiles (a warpgroup's 64 rows) over the group's S * MT; 2 warpgroups. (A
+    // bound that is a constant: with the short group's n_img, 13% slower in session 15.)
+    for (int u = warp >> 2; u < MU * NG; u += 2) {
+      // This warp's m-tile of the group's (the warpgroup's: 4 in a row), its image, and the
+      // m-tile within the image (MT for none: no row valid, nothing stored).
+      const int gm = (u / NG) * 4 + (warp & 3);
+      const int im = gm / MT;
+      const bool valid = im < n_img;
+      const int m0 = valid ? gm - im * MT : MT;
+      const int n0 = (u % NG) * NT;  // first n-tile
+      const T* xi = xs + (valid ? im : 0) * H * W * XS;
+      T* yi = y + static_cast<long long>(valid ? img0 + im : 0) * (YH * YW * YCP);
+      int ay, ax;
+      bool aok;
+      {
+        int pix, q;
+        row_of(m0 * 16 + (lane & 7) + 8 * ((lane >> 3) & 1), pix, q);
+        const int oy = (pix / YW) * PSH - PPH + q / QW;
+        const int ox = (pix % YW) * PSW - PPW + q % QW;
+        aok = m0 < MT && pix < PIX && oy >= 0 && oy < OH && ox >= 0 && ox < OW;
+        ay = oy * SH - PH;
+        ax = ox * SW - PW;
+      }
+      const int akh = (lane >> 4) * 8;
+      // B: n-tile n0's core matrices; k-step s starts 2 matrices (256 bytes) further. Descriptor:
+      // address, leading (K) byte offset 128, stride (N) byte offset a channel group's matrices.
+      const unsigned wb = shared_address(ws) + n0 * (KSTEPS * 2 * 128);
+      constexpr unsigned long long DESC_OFFSETS =
+          (static_cast<unsigned long long>(128 >> 4) << 16) |
+          (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
+      float acc[1][NT][4];
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[0][n][i] = 0.0f;
+      }
+      unsigned a[2][4];
+      auto load_a = [&](int s, unsigned (&r)[4]) {
+        const int k = 16 * s + akh;
+        const int tap = k / CP;
+        const int iy = ay + (tap / KW) * DH;
+        const int ix = ax + (tap % KW) * DW;
+        const bool in = aok && tap < TAPS && iy >= 0 && iy < H && ix >= 0 && ix < W;
+        ldmatrix_x4(r[0], r[1], r[2], r[3], in ? xi + (iy * W + ix) * XS + k % CP : zero);
+      };
+      load_a(0, a[0]);
+#pragma unroll
+      for (int s = 0; s < KSTEPS; ++s) {
+        const unsigned (&ar)[4] = a[s & 1];
+        const unsigned long long desc =
+            DESC_OFFSETS | static_cast<unsigned long long>(((wb + s * 256) & 0x3FFFF) >> 4);
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+        if constexpr (is_same<T, bf16>::value) {
+          )src" << wgmma("bf16.bf16") << R"src(        } else {
+          )src" << wgmma("f16.f16") << R"src(        }
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        if (s + 1 < KSTEPS) {
+          asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+          load_a(s + 1, a[(s + 1) & 1]);
+        }
+      }
+      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[0][n][i])::"memory");
+      }
+)src" << paired_epilogue() << R"src(    }
+    __syncthreads();  // the group's images are no longer read
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+/// Shared memory of the third form: `images` staged images, the zero pixel, the filter's core
+/// matrices.
+[[nodiscard]] inline std::int64_t wgmma_shared_bytes(const OpDesc& op, int images) {
+  const ConvGeom& g = op.conv;
+  return (std::int64_t{images} * g.h * g.w + 1) * pixel_stride(op) * 2 +
+         std::int64_t{g.kp} * ksteps(op) * 16 * 2;
 }
 
 }  // namespace mma
@@ -413,14 +621,21 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && mma::fits(op);
   }
-  /// Each pool variant in the second form (algo 1: two m-tiles a warp) where it fits, then in
-  /// the first. On an H200, MNIST's conv4 + 2x2 max pool at batch 4096: 154 µs against the first
-  /// form's 252 (cuDNN + pool: 122).
+  /// Each pool variant in the third form (algo 2: wgmma) where it fits and the GPU has wgmma,
+  /// the second (algo 1: two m-tiles a warp) where it fits, then the first. On an H200, MNIST's
+  /// conv4 + 2x2 max pool at batch 4096: see docs/cuda_backend.md (cuDNN + pool: 122 µs).
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     std::vector<Variant> out;
+    const bool wgmma = mma::wgmma_device();
     for (Variant v : generated::pool_variants(name(), op)) {
-      if (mma::paired_fits(op, this->pools(v, op))) {
+      const bool pooled = this->pools(v, op);
+      if (wgmma && mma::wgmma_fits(op, pooled)) {
+        Variant w = v;
+        w.algo = 2;
+        out.push_back(w);
+      }
+      if (mma::paired_fits(op, pooled)) {
         Variant paired = v;
         paired.algo = 1;
         out.push_back(paired);
@@ -429,11 +644,16 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
     }
     return out;
   }
-  /// As PoolingKernelTactic's (a fallback), in the second form where it fits.
+  /// A conv with its 2x2 max pool on wgmma where that form fits and the GPU has it: ahead of
+  /// cuDNN, which cannot pool (the one shape timed: 2026-12-01, docs/cuda_backend.md). Else as
+  /// PoolingKernelTactic's (a fallback), in the second form where it fits.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws,
                                                const Libraries& libs) const override {
     std::optional<Claim> c = generated::PoolingKernelTactic<P>::heuristic(op, batch, ws, libs);
-    if (c && mma::paired_fits(op, c->variant.fuse != 0)) {
+    if (c && op.pool && mma::wgmma_fits(op, true) && mma::wgmma_device()) {
+      c->rank = rank::special;
+      c->variant = Variant{std::string(name()), 2, 0, 1};
+    } else if (c && mma::paired_fits(op, c->variant.fuse != 0)) {
       c->variant.algo = 1;
     }
     return c;
@@ -442,35 +662,48 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const bool pooled = this->pools(v, op);
-    STRATA_CHECK(v.algo == 0 || v.algo == 1,
-                 "'" << op.label << "': mma_conv has no algo " << v.algo << " (0 or 1)");
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
+                 "'" << op.label << "': mma_conv has no algo " << v.algo << " (0, 1 or 2)");
     STRATA_CHECK(v.algo == 0 || mma::paired_fits(op, pooled),
-                 "'" << op.label << "': mma_conv algo 1 does not fit this conv"
+                 "'" << op.label << "': mma_conv algo " << v.algo << " does not fit this conv"
                      << (pooled ? " with its pool" : ""));
+    STRATA_CHECK(v.algo != 2 || mma::wgmma_device(),
+                 "'" << op.label << "': mma_conv algo 2 (wgmma) needs a GPU of compute capability "
+                        "9.0 (sm_90a), and this device is not one");
+    const std::string type(kernels::detail::rtc_type<T>());
+    const int images = 2;  // the wgmma form's images a group (1: 104 µs, 2: 96, 4: 98 above)
     const cudaKernel_t k =
-        v.algo == 1 ? generated::kernel(mma::paired_source(op, pooled),
-                                        "strata_rtc::mma_conv_pairs<" +
-                                            std::string(kernels::detail::rtc_type<T>()) + ">")
-                    : this->compiled(mma::source(op, pooled));
-    // Persistent blocks of 8 warps, each walking images.
-    const generated::Launch l = generated::persistent_launch(
-        k, generated::device_sms(), 256, static_cast<std::size_t>(mma::shared_bytes(op)), batch);
-    return std::make_unique<MmaStep>(op, w, io, batch, l, pooled, k, v.algo == 1);
+        v.algo == 2   ? generated::kernel(mma::wgmma_source(op, pooled, images),
+                                          "strata_rtc::mma_conv_wgmma<" + type + ">", nullptr, true)
+        : v.algo == 1 ? generated::kernel(mma::paired_source(op, pooled),
+                                          "strata_rtc::mma_conv_pairs<" + type + ">")
+                      : this->compiled(mma::source(op, pooled));
+    // Persistent blocks of 8 warps, each walking images (the third form: groups of images).
+    const generated::Launch l =
+        v.algo == 2
+            ? generated::persistent_launch(
+                  k, generated::device_sms(), 256,
+                  static_cast<std::size_t>(mma::wgmma_shared_bytes(op, images)),
+                  (batch + images - 1) / images)
+            : generated::persistent_launch(k, generated::device_sms(), 256,
+                                           static_cast<std::size_t>(mma::shared_bytes(op)), batch);
+    return std::make_unique<MmaStep>(op, w, io, batch, l, pooled, k, v.algo);
   }
 
  protected:
-  /// Slower than cuDNN on the shapes timed so far (docs/cuda_backend.md): below every other
-  /// tactic's claim; measured tuning times it.
+  /// Without wgmma, slower than cuDNN on the shapes timed so far (docs/cuda_backend.md): below
+  /// every other tactic's claim; measured tuning times it.
   [[nodiscard]] int claim_rank() const override { return rank::fallback + 1; }
 
  private:
   class MmaStep final : public generated::KernelStep<T> {
    public:
     MmaStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch,
-            generated::Launch launch, bool pooled, cudaKernel_t k, bool pairs)
+            generated::Launch launch, bool pooled, cudaKernel_t k, int algo)
         : generated::KernelStep<T>(op, w, io, launch, pooled, k, "tensor-core conv",
-                                   pairs ? "mma.sync, two m-tiles a warp, shapes compiled in; "
-                                         : "mma.sync, shapes compiled in; "),
+                                   algo == 2   ? "wgmma, shapes compiled in; "
+                                   : algo == 1 ? "mma.sync, two m-tiles a warp, shapes compiled in; "
+                                               : "mma.sync, shapes compiled in; "),
           batch_(batch) {}
     void launch(cudaStream_t s, void*, std::size_t) override { this->run(s, batch_); }
 
