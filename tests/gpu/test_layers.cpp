@@ -150,11 +150,13 @@ void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, 
   std::vector<std::string> forced;  // the forced ops' labels
   {
     cuda::TuningCache c(cache);
-    for (const cuda::OpDesc& op : cuda::NetStorage<Net, P>::describe().ops) {
+    cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+    cuda::fold_final_softmax(net);  // as the engine's per-op path does
+    for (const cuda::OpDesc& op : net.ops) {
       const cuda::Tactic<P>* t = cuda::find_tactic<P>(v.tactic);
       const auto offered = op.pool && t->applicable(op) ? t->candidates(op, kB, std::size_t{1} << 30, {})
                                                         : std::vector<cuda::Variant>{};
-      if (force_if ? op.pool && t->applicable(op) && force_if(op)
+      if (force_if ? t->applicable(op) && force_if(op)
                    : std::find(offered.begin(), offered.end(), v) != offered.end()) {
         c.put(cuda::tuning_key(op, kB, P, cuda::device_name(0)), v);
         forced.push_back(op.label);
@@ -352,10 +354,10 @@ TEST_CASE("tensor-core convs, two m-tiles a warp (mma_conv algo 1), forced throu
   const cuda::Variant pooled{"mma_conv", 1, 0, 1};
   const cuda::Variant plain{"mma_conv", 1, 0, 0};
   const auto fits_pooled = [](const cuda::OpDesc& op) {
-    return cuda::tactics::mma::paired_fits(op, true);
+    return op.pool && cuda::tactics::mma::paired_fits(op, true);
   };
   const auto fits_plain = [](const cuda::OpDesc& op) {
-    return cuda::tactics::mma::paired_fits(op, false);
+    return op.pool && cuda::tactics::mma::paired_fits(op, false);
   };
   const char* shows = "(mma.sync, two m-tiles a warp, shapes compiled in; bias, act, pool fused)";
   check_forced<models::MnistCnn, DType::f16>("mnist pairs", 71, pooled, shows, nullptr, fits_pooled);
@@ -376,10 +378,10 @@ TEST_CASE("tensor-core convs on wgmma (mma_conv algo 2), forced through the tuni
   const cuda::Variant pooled{"mma_conv", 2, 0, 1};
   const cuda::Variant plain{"mma_conv", 2, 0, 0};
   const auto fits_pooled = [](const cuda::OpDesc& op) {
-    return cuda::tactics::mma::wgmma_fits(op, true);
+    return op.pool && cuda::tactics::mma::wgmma_fits(op, true);
   };
   const auto fits_plain = [](const cuda::OpDesc& op) {
-    return cuda::tactics::mma::wgmma_fits(op, false);
+    return op.pool && cuda::tactics::mma::wgmma_fits(op, false);
   };
   const char* shows = "(wgmma, shapes compiled in; bias, act, pool fused)";
   check_forced<models::MnistCnn, DType::f16>("mnist wgmma", 81, pooled, shows, nullptr, fits_pooled);
@@ -389,6 +391,65 @@ TEST_CASE("tensor-core convs on wgmma (mma_conv algo 2), forced through the tuni
   const char* then_pool = "(wgmma, shapes compiled in; bias, act fused), then strata pool";
   check_forced<models::MnistCnn, DType::f16>("mnist wgmma plain", 85, plain, then_pool, nullptr, fits_plain);
   check_forced<PairsNet, DType::bf16>("wgmma plain", 86, plain, then_pool, nullptr, fits_plain);
+}
+
+namespace {
+// A final log_softmax after a dense layer with an activation (folded as one op).
+constexpr auto log_softmax_net = input<3, 5, 4> | conv<8, 3> | relu | flatten | dense<7> | gelu
+    | dense<13> | elu<0.5f> | log_softmax;
+using LogSoftmaxNet = std::remove_cv_t<decltype(log_softmax_net)>;
+}  // namespace
+
+TEST_CASE("a dense layer and its folded softmax as one kernel (dense_softmax), forced through the tuning cache") {
+  // Not offered to tuning until this passes on a GPU: forced on the folded op.
+  const cuda::Variant v{"dense_softmax"};
+  const auto folded = [](const cuda::OpDesc& op) { return op.softmax.has_value(); };
+  const char* shows = "(one kernel, shapes compiled in; f32 into the output)";
+  check_forced<models::MnistCnn, DType::f32>("mnist dense+softmax", 91, v, shows, nullptr, folded);
+  check_forced<models::MnistCnn, DType::f16>("mnist dense+softmax", 92, v, shows, nullptr, folded);
+  check_forced<models::MnistCnn, DType::bf16>("mnist dense+softmax", 93, v, shows, nullptr, folded);
+  check_forced<LogSoftmaxNet, DType::f16>("dense+log_softmax", 94, v, shows, nullptr, folded);
+  check_forced<LogSoftmaxNet, DType::f32>("dense+log_softmax", 95, v, shows, nullptr, folded);
+  // Rows past one round of resident warps (the kernel's row loop), per-op at every batch.
+  {
+    constexpr int kRows = 20000;
+    using N = LogSoftmaxNet;
+    const auto w = Weights<N>::random(96);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(kRows) * N::input_spec.shape.numel(), 97);
+    const auto ref = strata_test::cpu_reference<N>(w, in, kRows);
+    const std::filesystem::path cache =
+        std::filesystem::temp_directory_path() / "strata_dense_softmax_rows";
+    std::filesystem::remove(cache);
+    {
+      cuda::TuningCache c(cache);
+      cuda::NetDesc net = cuda::NetStorage<N, DType::f16>::describe();
+      cuda::fold_final_softmax(net);
+      REQUIRE(net.ops.back().softmax.has_value());
+      c.put(cuda::tuning_key(net.ops.back(), kRows, DType::f16, cuda::device_name(0)), v);
+      c.save();
+    }
+    cuda::EngineOptions opt = strata_test::from_cache(kRows, cache);
+    opt.fused_max_batch = 0;
+    cuda::Engine<N, DType::f16> e(w, opt);
+    const std::string runs = e.describe(kRows);
+    INFO(runs);
+    CHECK(runs.find(shows) != std::string::npos);
+    std::vector<float> out(ref.size(), std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, kRows);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("dense+log_softmax f16 forced dense_softmax, batch " << kRows << ": rel. error " << err);
+    CHECK(err < 1e-2);
+    std::filesystem::remove(cache);
+  }
+  // The heuristic's way for the folded op: cuBLASLt's GEMM, then the softmax kernel, as one step.
+  const std::string runs =
+      cuda::Engine<models::MnistCnn, DType::f16>(Weights<models::MnistCnn>::random(1),
+                                                 {.max_batch = 64})
+          .describe(64);
+  INFO(runs);
+  CHECK(runs.find("dense11+softmax12: cublasLtMatmul") != std::string::npos);
+  CHECK(runs.find(", then strata softmax (f32, into the output)") != std::string::npos);
 }
 
 namespace {

@@ -930,3 +930,65 @@ TEST_CASE("the tiled tensor-core conv writes DenseNet's stem into its concat sli
   CHECK_FALSE(cuda::tactics::tile::writes_slice(padded));
   CHECK_FALSE(tactic->applicable(padded));
 }
+
+TEST_CASE("a dense layer and its folded softmax as one generated kernel: its source compiles in f32, f16 and bf16") {
+  const auto dir = fresh_dir("strata_rtc_test_dense_softmax");
+  auto folded = []<DType P>() {
+    cuda::NetDesc n = cuda::NetStorage<models::MnistCnn, P>::describe();
+    cuda::fold_final_softmax(n);
+    return n;
+  };
+  const cuda::NetDesc n16 = folded.operator()<DType::f16>();
+  const cuda::NetDesc n32 = folded.operator()<DType::f32>();
+  for (const cuda::NetDesc* n : {&n32, &n16}) {
+    const cuda::OpDesc& op = n->ops.back();
+    INFO(op.label);
+    REQUIRE(cuda::tactics::dense_softmax::fits(op));
+    const std::string src = cuda::tactics::dense_softmax::source(op);
+    CHECK(src.find("constexpr int N = 10;") != std::string::npos);
+    CHECK(src.find("constexpr int KIN = " + std::to_string(op.dense_kin) + ";") != std::string::npos);
+    CHECK(src.find("constexpr bool LOG = false;") != std::string::npos);
+    const std::vector<const char*> types =
+        n == &n32 ? std::vector<const char*>{"float"}
+                  : std::vector<const char*>{"strata_rtc::f16", "strata_rtc::bf16"};
+    for (const char* t : types) {
+      const std::vector<std::string> names{std::string("strata_rtc::dense_softmax<") + t + ">"};
+      CHECK(rtc::compile(src, "dense_softmax", names, 90, dir).cubin.size() > 1000);
+    }
+  }
+  // Not where the softmax was not folded, nor over 32 outputs.
+  const cuda::NetDesc plain = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  CHECK_FALSE(cuda::tactics::dense_softmax::fits(plain.ops[plain.ops.size() - 2]));
+  {
+    using Wide = decltype(input<3, 2, 2> | flatten | dense<33> | softmax);
+    cuda::NetDesc w = cuda::NetStorage<Wide, DType::f16>::describe();
+    cuda::fold_final_softmax(w);
+    REQUIRE(w.ops.back().softmax.has_value());
+    CHECK_FALSE(cuda::tactics::dense_softmax::fits(w.ops.back()));
+  }
+  // Runs only where a tuning cache names it (no claim, no candidates) until GPU-run; every dense
+  // tactic times the folded op with its softmax (its own key), lt_dense runs it through
+  // prepare_step's softmax kernel.
+  const auto* t = cuda::find_tactic<DType::f16>("dense_softmax");
+  REQUIRE(t != nullptr);
+  CHECK(t->runs(n16.ops.back()));
+  CHECK(t->fuses_softmax(cuda::Variant{"dense_softmax"}));
+  CHECK_FALSE(t->heuristic(n16.ops.back(), 4096, 0, {}).has_value());
+  CHECK(t->candidates(n16.ops.back(), 4096, 0, {}).empty());
+  const auto* lt = cuda::find_tactic<DType::f16>("lt_dense");
+  REQUIRE(lt != nullptr);
+  CHECK(lt->runs(n16.ops.back()));
+  CHECK_FALSE(lt->fuses_softmax(cuda::Variant{"lt_dense"}));
+  const std::string key = cuda::tuning_key(n16.ops.back(), 4096, DType::f16, "GPU");
+  CHECK(key.find(",softmax") != std::string::npos);
+  CHECK(cuda::tuning_key(plain.ops[plain.ops.size() - 2], 4096, DType::f16, "GPU") != key);
+  // A variant it does not have is refused by name, before any GPU work.
+  const cuda::OpWeights w;
+  const cuda::OpIo io;
+  try {
+    (void)t->prepare(n16.ops.back(), cuda::Variant{"dense_softmax", 1}, 1, w, io, {});
+    FAIL("algo 1 was accepted");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find("dense11+softmax12") != std::string::npos);
+  }
+}

@@ -78,6 +78,73 @@ TEST_CASE("the MNIST CNN in storage terms") {
   }
 }
 
+TEST_CASE("the per-op path folds a final softmax into the dense layer it alone reads") {
+  for (const DType p : {DType::f32, DType::f16}) {
+    cuda::NetDesc n = p == DType::f32 ? NetStorage<Mnist, DType::f32>::describe()
+                                      : NetStorage<Mnist, DType::f16>::describe();
+    INFO(dtype_name(p));
+    REQUIRE(n.final_softmax_folds);
+    const cuda::NetDesc before = n;
+    cuda::fold_final_softmax(n);
+    REQUIRE(n.ops.size() == before.ops.size() - 1);
+    const cuda::OpDesc& d = n.ops.back();
+    CHECK(d.label == "dense11+softmax12");
+    CHECK(d.kind == OpKind::dense);
+    REQUIRE(d.softmax.has_value());
+    CHECK(d.softmax->kind == OpKind::softmax);
+    CHECK(d.writes_user_output);
+    // The dense layer keeps its own output; the stand-alone softmax is what describe() gave.
+    const cuda::OpDesc& dense0 = before.ops[before.ops.size() - 2];
+    const cuda::OpDesc& sm0 = before.ops.back();
+    CHECK(d.out_offset == dense0.out_offset);
+    CHECK(d.out_shape == dense0.out_shape);
+    CHECK(d.index == dense0.index);
+    CHECK(d.dense_kin == dense0.dense_kin);
+    const cuda::OpDesc sm = cuda::softmax_op(d);
+    CHECK(sm.index == sm0.index);
+    CHECK(sm.label == sm0.label);
+    CHECK(sm.kind == sm0.kind);
+    CHECK(sm.in_shape == sm0.in_shape);
+    CHECK(sm.out_shape == sm0.out_shape);
+    CHECK(sm.in_cp == sm0.in_cp);
+    CHECK(sm.out_cp == sm0.out_cp);
+    CHECK(sm.in_offset == sm0.in_offset);
+    CHECK(sm.out_offset == sm0.out_offset);
+    CHECK(sm.in_id == sm0.in_id);
+    CHECK(sm.out_id == sm0.out_id);
+    CHECK(sm.writes_user_output);
+    CHECK(n.needs_output_step == before.needs_output_step);
+    // Once is all: a second fold changes nothing.
+    cuda::fold_final_softmax(n);
+    CHECK(n.ops.size() == before.ops.size() - 1);
+  }
+  // log_softmax folds alike; a softmax over a conv's channels and a network ending in a dense
+  // layer do not fold.
+  {
+    using Log = decltype(input<3, 2, 2> | flatten | dense<6> | relu | dense<4> | log_softmax);
+    cuda::NetDesc n = NetStorage<Log, DType::f16>::describe();
+    REQUIRE(n.final_softmax_folds);
+    cuda::fold_final_softmax(n);
+    REQUIRE(n.ops.back().softmax.has_value());
+    CHECK(n.ops.back().softmax->kind == OpKind::log_softmax);
+    INFO(n.ops.back().label);
+    CHECK(n.ops.back().label.ends_with("+" + n.ops.back().softmax->label));
+    CHECK(n.ops.back().softmax->label.starts_with("log_softmax"));
+  }
+  {
+    using Channels = decltype(input<3, 4, 4> | conv<5, 3, ConvOpts{.padding = 1}> | softmax);
+    cuda::NetDesc n = NetStorage<Channels, DType::f16>::describe();
+    CHECK_FALSE(n.final_softmax_folds);
+    const std::size_t ops = n.ops.size();
+    cuda::fold_final_softmax(n);
+    CHECK(n.ops.size() == ops);
+  }
+  {
+    using Plain = decltype(input<3, 2, 2> | flatten | dense<6> | relu | dense<4>);
+    CHECK_FALSE(NetStorage<Plain, DType::f16>::describe().final_softmax_folds);
+  }
+}
+
 TEST_CASE("a max/avg pool that only reads a conv's output runs fused into that conv") {
   using S = NetStorage<Mnist, DType::f16>;
   constexpr auto& g = Mnist::graph;

@@ -134,6 +134,7 @@ class Engine {
     if (net.fused_fits && options_.fused_max_batch > 0) {
       fused = std::make_unique<FusedNetwork>(net);
     }
+    fold_final_softmax(net);  // per-op path only: the fused kernel has been generated
     const auto tuning = std::chrono::steady_clock::now();
     auto variants = choose_variants<P>(net, w, *exec_, options_, exec_->stats());
     exec_->stats().tuning_ms = since(tuning);

@@ -126,10 +126,14 @@ template <class Net, DType P>
         pool = &g.ops[i + 1];
       }
     }
-    if (op != nullptr && pool != nullptr) {  // the unpooled map is not counted: ideally unstored
+    if (op != nullptr && pool != nullptr) {
+      // A conv and its pool, or a dense layer and the final softmax: the first op's output is
+      // not counted (ideally unstored); a final softmax writes the caller's f32 output.
       s.kind = std::string(op_kind_name(op->kind)) + "+" + std::string(op_kind_name(pool->kind));
       s.flops = (op->flops + pool->flops) * batch;
-      s.bytes = op_bytes(*op) - activation(op->out_spec) + activation(pool->out_spec);
+      const bool to_caller = pool->kind == OpKind::softmax || pool->kind == OpKind::log_softmax;
+      s.bytes = op_bytes(*op) - activation(op->out_spec) +
+                (to_caller ? pool->out_spec.shape.numel() * batch * 4 : activation(pool->out_spec));
     } else if (op != nullptr) {
       s.kind = std::string(op_kind_name(op->kind));
       s.flops = op->flops * batch;

@@ -66,6 +66,19 @@ struct PoolEpilogue {
   std::int64_t out_offset = 0;  ///< arena offset per image of the pooled map
 };
 
+/// A final softmax/log_softmax run as part of the dense layer whose output only it reads
+/// (fold_final_softmax, per-op path): what the stand-alone op would have been (softmax_op).
+struct SoftmaxEpilogue {
+  int index = 0;              ///< the softmax's op index in the network
+  std::string label;          ///< "softmax12"
+  OpKind kind = OpKind::softmax;
+  LayerDesc layer{};
+  Shape out_shape{};
+  int out_cp = 0;
+  std::int64_t out_offset = 0;
+  int out_id = -1;
+};
+
 /// Element strides of a tensor as stored: channel `c` of pixel `p` of image `n` is at
 /// n·image + p·pixel + c·channel.
 struct ElemStrides {
@@ -126,6 +139,10 @@ struct OpDesc {
   /// conv ops only: the pool fused into this op (out_shape/out_offset stay the unpooled map's;
   /// the op's result is the pool's output).
   std::optional<PoolEpilogue> pool;
+  /// dense ops only (per-op path; fold_final_softmax): the network's final softmax/log_softmax
+  /// run as part of this op, into the caller's output (writes_user_output); out_shape/out_offset
+  /// stay the dense layer's.
+  std::optional<SoftmaxEpilogue> softmax;
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -190,6 +207,27 @@ struct OpDesc {
   return d;
 }
 
+/// The stand-alone softmax op of a dense op's folded softmax: it reads the dense layer's output
+/// and writes the caller's output.
+[[nodiscard]] inline OpDesc softmax_op(const OpDesc& dense) {
+  const SoftmaxEpilogue& e = dense.softmax.value();
+  OpDesc d;
+  d.index = e.index;
+  d.label = e.label;
+  d.kind = e.kind;
+  d.layer = e.layer;
+  d.in_shape = dense.out_shape;
+  d.out_shape = e.out_shape;
+  d.in_cp = dense.out_cp;
+  d.out_cp = e.out_cp;
+  d.in_offset = dense.out_offset;
+  d.out_offset = e.out_offset;
+  d.writes_user_output = true;
+  d.in_id = dense.out_id;
+  d.out_id = e.out_id;
+  return d;
+}
+
 /// The positions of a conv's fused pool window rounded up to a power of 2 (1 without a pool):
 /// the rows or lanes a kernel gives one pooled output when it computes each position on its own
 /// and reduces them with shuffles.
@@ -229,6 +267,9 @@ struct NetDesc {
   bool fused_fits = false;
   std::string fused_reason;
   std::int64_t flops_per_image = 0;
+  /// The last op is a softmax/log_softmax writing the caller's output from a dense layer's
+  /// output that nothing else reads (the op before it): fold_final_softmax may join the two.
+  bool final_softmax_folds = false;
 
   /// The op of network index `i` (an op may carry the next one fused, so positions and
   /// indices differ).
@@ -242,6 +283,29 @@ struct NetDesc {
     return ops.front();
   }
 };
+
+/// For the per-op path: the network's final softmax/log_softmax joined to the dense layer before
+/// it (NetDesc::final_softmax_folds) as one op, "dense11+softmax12", which a tactic may run as
+/// one kernel (Tactic::fuses_softmax) and prepare_step otherwise runs as the dense layer, then
+/// Strata's softmax kernel — the same two launches as before. Not where either op's activation
+/// is deferred into a read (defer_activations). The fused-network kernel keeps the ops apart.
+inline void fold_final_softmax(NetDesc& n) {
+  if (!n.final_softmax_folds || n.ops.size() < 2) {
+    return;
+  }
+  OpDesc& dense = n.ops[n.ops.size() - 2];
+  const OpDesc& sm = n.ops.back();
+  if (dense.kind != OpKind::dense || dense.softmax || dense.slice || sm.in_slice ||
+      !dense.act_applied_by.empty() || sm.in_act.kind != Act::none || sm.in_id != dense.out_id ||
+      !sm.writes_user_output || (sm.kind != OpKind::softmax && sm.kind != OpKind::log_softmax)) {
+    return;
+  }
+  dense.softmax = SoftmaxEpilogue{sm.index, sm.label,     sm.kind,     sm.layer,
+                                  sm.out_shape, sm.out_cp, sm.out_offset, sm.out_id};
+  dense.label += "+" + sm.label;
+  dense.writes_user_output = true;
+  n.ops.pop_back();
+}
 
 /// Whether a network is small enough to run as one fused kernel, and the reason when it is not.
 struct FusedFit {
@@ -545,6 +609,13 @@ struct NetStorage {
     n.fused_fits = fused_fit().fits;
     n.fused_reason = fused_fit().reason;
     n.flops_per_image = graph.flops();
+    if (graph.num_ops >= 2) {
+      const Op& last = graph.ops[graph.num_ops - 1];
+      const Op& before = graph.ops[graph.num_ops - 2];
+      n.final_softmax_folds = writes_user_output(graph.num_ops - 1) && before.kind == OpKind::dense &&
+                              before.out == last.in && graph.tensors[last.in].uses == 1 &&
+                              graph.tensors[last.in].view_of < 0 && last.in != graph.output;
+    }
     for (int i = 0; i < graph.num_ops; ++i) {
       const Op& op = graph.ops[i];
       OpDesc d;

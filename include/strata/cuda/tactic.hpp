@@ -150,6 +150,10 @@ class Tactic {
   /// only the pooled map (OpIo::pooled). Otherwise prepare_step (registry.hpp) follows the conv
   /// with Strata's pool kernel over the unpooled map's arena slot.
   [[nodiscard]] virtual bool fuses_pool(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps run a dense layer's folded softmax (OpDesc::softmax)
+  /// themselves, writing the caller's output (OpIo::user_out). Otherwise prepare_step follows
+  /// the dense layer with Strata's softmax kernel over its output's arena slot.
+  [[nodiscard]] virtual bool fuses_softmax(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

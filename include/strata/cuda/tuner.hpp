@@ -84,6 +84,9 @@ template <DType P>
   }
   os << ",act" << static_cast<int>(op.act.kind) << (op.has_residual ? ",add" : "")
      << (op.has_bias ? "" : ",nobias");
+  if (op.softmax) {  // a folded final softmax: every candidate's time includes it
+    os << "," << op_kind_name(op.softmax->kind);
+  }
   // A result written into a concat's slice, or an input read from one, runs with other strides.
   if (op.slice) {
     os << ",slice" << op.slice->strides.pixel << ":" << op.slice->c0 << ":" << op.slice->write;

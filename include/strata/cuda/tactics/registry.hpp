@@ -12,6 +12,7 @@
 #include "strata/cuda/tactics/conv_transpose.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
 #include "strata/cuda/tactics/cudnn_graph_conv.hpp"
+#include "strata/cuda/tactics/dense_softmax.hpp"
 #include "strata/cuda/tactics/depthwise_conv.hpp"
 #include "strata/cuda/tactics/direct_conv.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
@@ -36,6 +37,7 @@ template <DType P>
   static const tactics::CudnnConv<P> cudnn_conv;
   static const tactics::CudnnGraphConv<P> cudnn_graph_conv;
   static const tactics::LtDense<P> lt_dense;
+  static const tactics::DenseSoftmax<P> dense_softmax;
   static const tactics::Pointwise<P> pointwise;
   static const tactics::Pool<P> pool;
   static const tactics::Softmax<P> softmax;
@@ -48,11 +50,11 @@ template <DType P>
       &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
-      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv};
+      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax};
   return list;
 }
 
-/// Several steps run as one op (a conv, then its fused pool).
+/// Several steps run as one op (a conv, then its fused pool; a dense layer, then its softmax).
 class StepSequence final : public Step {
  public:
   explicit StepSequence(std::vector<std::unique_ptr<Step>> parts) : parts_(std::move(parts)) {}
@@ -103,7 +105,8 @@ class StepSequence final : public Step {
 /// activation was deferred into its read (OpDesc::in_act) by a tactic that does not apply it, by
 /// that activation applied in place; and, for a conv with a fused pool
 /// that the variant does not run itself, followed by Strata's pool kernel from the unpooled map's arena
-/// slot (io.y) to the pooled map (io.pooled). Every caller prepares ops through this, so a
+/// slot (io.y) to the pooled map (io.pooled); likewise a dense layer's folded softmax
+/// (OpDesc::softmax), by Strata's softmax kernel from the dense layer's slot into io.user_out. Every caller prepares ops through this, so a
 /// tactic's timing always covers the whole op.
 ///
 /// An op whose result is a concat's channel slice (OpDesc::slice) that tactic `t` cannot write
@@ -137,6 +140,21 @@ template <DType P>
     parts.push_back(prepare_step(t, dense, v, batch, w, staged, lib));
     parts.push_back(tactics::slice_copy_step<P>(result, cp, *op.slice, io.staging,
                                                 op.pool ? io.pooled : io.y, batch));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
+  if (op.softmax && !t.fuses_softmax(v)) {  // the dense layer, then Strata's softmax kernel
+    OpDesc dense = op;
+    dense.softmax.reset();
+    dense.writes_user_output = false;
+    dense.label = op.label.substr(0, op.label.size() - op.softmax->label.size() - 1);
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(prepare_step(t, dense, v, batch, w, io, lib));
+    OpIo sio;
+    sio.x = io.y;
+    sio.user_out = io.user_out;
+    static const tactics::Softmax<P> softmax;
+    parts.push_back(softmax.prepare(softmax_op(op), Variant{std::string(softmax.name())}, batch, w,
+                                    sio, lib));
     return std::make_unique<StepSequence>(std::move(parts));
   }
   if (!op.pool || t.fuses_pool(v)) {
