@@ -347,50 +347,51 @@ namespace {
 constexpr auto pairs_net = input<16, 9, 11> | conv<20, 3, ConvOpts{.padding = 1}> | batch_norm
     | relu | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<3>;
 using PairsNet = std::remove_cv_t<decltype(pairs_net)>;
+
+/// mma_conv's forms that take the pool on pairs (algo 1, 2: paired_fits), forced on every conv
+/// with a pool that they fit, the pool inside and then not; `how` opens the step's description,
+/// `name` the cases' names, `seed` the first of 6 seeds.
+void check_paired_form(int algo, const std::string& how, const std::string& name,
+                       std::uint64_t seed) {
+  const cuda::Variant pooled{"mma_conv", algo, 0, 1};
+  const cuda::Variant plain{"mma_conv", algo, 0, 0};
+  const auto fits = [](bool pool_in) {
+    return [pool_in](const cuda::OpDesc& op) {
+      return op.pool && cuda::tactics::mma::paired_fits(op, pool_in);
+    };
+  };
+  const std::string shows = "(" + how + "shapes compiled in; bias, act, pool fused)";
+  const std::string then_pool = "(" + how + "shapes compiled in; bias, act fused), then strata pool";
+  const std::string mnist = "mnist " + name;
+  const std::string mnist_plain = mnist + " plain";
+  const std::string plain_name = name + " plain";
+  check_forced<models::MnistCnn, DType::f16>(mnist.c_str(), seed, pooled, shows.c_str(), nullptr,
+                                             fits(true));
+  check_forced<models::MnistCnn, DType::bf16>(mnist.c_str(), seed + 1, pooled, shows.c_str(),
+                                              nullptr, fits(true));
+  check_forced<PairsNet, DType::f16>(name.c_str(), seed + 2, pooled, shows.c_str(), nullptr,
+                                     fits(true));
+  check_forced<PairsNet, DType::bf16>(name.c_str(), seed + 3, pooled, shows.c_str(), nullptr,
+                                      fits(true));
+  check_forced<models::MnistCnn, DType::f16>(mnist_plain.c_str(), seed + 4, plain,
+                                             then_pool.c_str(), nullptr, fits(false));
+  check_forced<PairsNet, DType::bf16>(plain_name.c_str(), seed + 5, plain, then_pool.c_str(),
+                                      nullptr, fits(false));
+}
 }  // namespace
 
 TEST_CASE("tensor-core convs, two m-tiles a warp (mma_conv algo 1), forced through the tuning cache") {
   // Forced on every op it fits (measured tuning would take cuDNN for MNIST's conv4).
-  const cuda::Variant pooled{"mma_conv", 1, 0, 1};
-  const cuda::Variant plain{"mma_conv", 1, 0, 0};
-  const auto fits_pooled = [](const cuda::OpDesc& op) {
-    return op.pool && cuda::tactics::mma::paired_fits(op, true);
-  };
-  const auto fits_plain = [](const cuda::OpDesc& op) {
-    return op.pool && cuda::tactics::mma::paired_fits(op, false);
-  };
-  const char* shows = "(mma.sync, two m-tiles a warp, shapes compiled in; bias, act, pool fused)";
-  check_forced<models::MnistCnn, DType::f16>("mnist pairs", 71, pooled, shows, nullptr, fits_pooled);
-  check_forced<models::MnistCnn, DType::bf16>("mnist pairs", 72, pooled, shows, nullptr, fits_pooled);
-  check_forced<PairsNet, DType::f16>("pairs", 73, pooled, shows, nullptr, fits_pooled);
-  check_forced<PairsNet, DType::bf16>("pairs", 74, pooled, shows, nullptr, fits_pooled);
-  const char* then_pool = "(mma.sync, two m-tiles a warp, shapes compiled in; bias, act fused), then strata pool";
-  check_forced<models::MnistCnn, DType::f16>("mnist pairs plain", 75, plain, then_pool, nullptr, fits_plain);
-  check_forced<PairsNet, DType::bf16>("pairs plain", 76, plain, then_pool, nullptr, fits_plain);
+  check_paired_form(1, "mma.sync, two m-tiles a warp, ", "pairs", 71);
 }
 
 TEST_CASE("tensor-core convs on wgmma (mma_conv algo 2), forced through the tuning cache") {
-  if (cuda::rtc::current_arch() != 90) {
-    MESSAGE("skipped: wgmma is sm_90a's (compute capability 9.0); this GPU is "
+  if (!cuda::tactics::mma::wgmma_device()) {
+    MESSAGE("skipped: wgmma is sm_90a's (compute capability 9.0); this GPU is sm_"
             << cuda::rtc::current_arch());
     return;
   }
-  const cuda::Variant pooled{"mma_conv", 2, 0, 1};
-  const cuda::Variant plain{"mma_conv", 2, 0, 0};
-  const auto fits_pooled = [](const cuda::OpDesc& op) {
-    return op.pool && cuda::tactics::mma::wgmma_fits(op, true);
-  };
-  const auto fits_plain = [](const cuda::OpDesc& op) {
-    return op.pool && cuda::tactics::mma::wgmma_fits(op, false);
-  };
-  const char* shows = "(wgmma, shapes compiled in; bias, act, pool fused)";
-  check_forced<models::MnistCnn, DType::f16>("mnist wgmma", 81, pooled, shows, nullptr, fits_pooled);
-  check_forced<models::MnistCnn, DType::bf16>("mnist wgmma", 82, pooled, shows, nullptr, fits_pooled);
-  check_forced<PairsNet, DType::f16>("wgmma", 83, pooled, shows, nullptr, fits_pooled);
-  check_forced<PairsNet, DType::bf16>("wgmma", 84, pooled, shows, nullptr, fits_pooled);
-  const char* then_pool = "(wgmma, shapes compiled in; bias, act fused), then strata pool";
-  check_forced<models::MnistCnn, DType::f16>("mnist wgmma plain", 85, plain, then_pool, nullptr, fits_plain);
-  check_forced<PairsNet, DType::bf16>("wgmma plain", 86, plain, then_pool, nullptr, fits_plain);
+  check_paired_form(2, "wgmma, ", "wgmma", 81);
 }
 
 namespace {
