@@ -733,6 +733,11 @@ TEST_CASE("the tensor-core conv's source compiles for the MNIST CNN's convs, wit
     REQUIRE(claim.has_value());
     CHECK(claim->variant == cuda::Variant{"mma_conv", wg ? 2 : 1, 0, 1});
     CHECK(claim->rank == (wg ? cuda::rank::special : cuda::rank::fallback + 1));
+    // Below the batch that gives every SM blocks of its own, a fallback in the second form.
+    const auto small = t->heuristic(net.ops[1], 8, 0, {});
+    REQUIRE(small.has_value());
+    CHECK(small->variant == cuda::Variant{"mma_conv", 1, 0, 1});
+    CHECK(small->rank == cuda::rank::fallback + 1);
   }
   // The wgmma form's source compiles for sm_90a (f16, bf16; pooled and not; 1 to 4 images a
   // group), with one wgmma.m64n64k16 a k-step.

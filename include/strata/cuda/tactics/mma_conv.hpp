@@ -20,8 +20,9 @@
 /// rounded pairs (paired_source); 2, on Hopper's warpgroup MMA (wgmma_source: A from registers,
 /// the filter read by the tensor cores from shared memory), sm_90a only. All are offered to
 /// measured tuning. The heuristic claims a conv with its 2x2 max pool for the wgmma form ahead
-/// of the libraries where that form runs (MNIST's conv4 + pool at batch 4096 on an H200: 97.5 µs
-/// against cuDNN + the pool kernel's 122), otherwise the op only as a fallback.
+/// of the libraries where that form runs, at batches of 256 and more (MNIST's conv4 + pool at
+/// batch 4096 on an H200: 97.5 µs against cuDNN + the pool kernel's 122), otherwise the op only
+/// as a fallback.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -644,13 +645,16 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
     }
     return out;
   }
-  /// A conv with its 2x2 max pool on wgmma where that form fits and the GPU has it: ahead of
-  /// cuDNN, which cannot pool (the one shape timed: 2026-12-01, docs/cuda_backend.md). Else as
+  /// A conv with its 2x2 max pool on wgmma where that form fits and the GPU has it, at batches
+  /// that give every SM blocks of their own (two images a block): ahead of cuDNN, which cannot
+  /// pool (the one shape timed, at batch 4096: 2026-12-01, docs/cuda_backend.md). Else as
   /// PoolingKernelTactic's (a fallback), in the second form where it fits.
+  static constexpr int wgmma_claim_batch = 256;
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws,
                                                const Libraries& libs) const override {
     std::optional<Claim> c = generated::PoolingKernelTactic<P>::heuristic(op, batch, ws, libs);
-    if (c && op.pool && mma::wgmma_fits(op, true) && mma::wgmma_device()) {
+    if (c && op.pool && batch >= wgmma_claim_batch && mma::wgmma_fits(op, true) &&
+        mma::wgmma_device()) {
       c->rank = rank::special;
       c->variant = Variant{std::string(name()), 2, 0, 1};
     } else if (c && mma::paired_fits(op, c->variant.fuse != 0)) {
