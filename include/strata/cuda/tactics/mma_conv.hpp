@@ -512,8 +512,8 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
     return w.str();
   };
   o << R"src(  // Groups of S images (the last may be short), strided over the blocks, each staged at once
-  // (cp.async). (Session 15, H200, MNIST's conv4 at batch 4096: contiguous ranges of images a
-  // block were 13% slower; double-buffering the next group 11% slower — fewer blocks an SM.)
+  // (cp.async). (Session 15, H200, MNIST's conv4 at batch 4096: double-buffering the next group
+  // was 11% slower — fewer blocks an SM; contiguous ranges of images a block, no faster.)
   const int groups = (batch + S - 1) / S;
   for (int grp = blockIdx.x; grp < groups; grp += gridDim.x) {
     const int img0 = grp * S;
@@ -528,7 +528,7 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
     cp_async_wait<0>();
     __syncthreads();
     // Units of 4 m-tiles (a warpgroup's 64 rows) over the group's S * MT; 2 warpgroups. (A
-    // bound that is a constant: with the short group's n_img, 13% slower in session 15.)
+    // bound that is a constant: bounded by the short group's n_img, 11% slower in session 15.)
     for (int u = warp >> 2; u < MU * NG; u += 2) {
       // This warp's m-tile of the group's (the warpgroup's: 4 in a row), its image, and the
       // m-tile within the image (MT for none: no row valid, nothing stored).
