@@ -189,20 +189,27 @@ struct OpDesc {
   return a.kind != Act::none && a.kind != Act::relu;
 }
 
+/// An op run as part of `host` (a fused pool, a folded softmax) as it would stand alone: it reads
+/// `host`'s own output (its shape, slots and arena slot).
+template <class Epilogue>
+[[nodiscard]] OpDesc epilogue_op(const OpDesc& host, const Epilogue& e) {
+  OpDesc d;
+  d.index = e.index;
+  d.label = e.label;
+  d.kind = e.kind;
+  d.layer = e.layer;
+  d.in_shape = host.out_shape;
+  d.out_shape = e.out_shape;
+  d.in_cp = host.out_cp;
+  d.out_cp = e.out_cp;
+  d.in_offset = host.out_offset;
+  d.out_offset = e.out_offset;
+  return d;
+}
+
 /// The stand-alone pool op of a conv op's fused pool: it reads the conv's (unpooled) output.
 [[nodiscard]] inline OpDesc pool_op(const OpDesc& conv) {
-  const PoolEpilogue& p = conv.pool.value();
-  OpDesc d;
-  d.index = p.index;
-  d.label = p.label;
-  d.kind = p.kind;
-  d.layer = p.layer;
-  d.in_shape = conv.out_shape;
-  d.out_shape = p.out_shape;
-  d.in_cp = conv.out_cp;
-  d.out_cp = p.out_cp;
-  d.in_offset = conv.out_offset;
-  d.out_offset = p.out_offset;
+  OpDesc d = epilogue_op(conv, conv.pool.value());
   d.slice = conv.slice;
   return d;
 }
@@ -210,21 +217,10 @@ struct OpDesc {
 /// The stand-alone softmax op of a dense op's folded softmax: it reads the dense layer's output
 /// and writes the caller's output.
 [[nodiscard]] inline OpDesc softmax_op(const OpDesc& dense) {
-  const SoftmaxEpilogue& e = dense.softmax.value();
-  OpDesc d;
-  d.index = e.index;
-  d.label = e.label;
-  d.kind = e.kind;
-  d.layer = e.layer;
-  d.in_shape = dense.out_shape;
-  d.out_shape = e.out_shape;
-  d.in_cp = dense.out_cp;
-  d.out_cp = e.out_cp;
-  d.in_offset = dense.out_offset;
-  d.out_offset = e.out_offset;
+  OpDesc d = epilogue_op(dense, dense.softmax.value());
   d.writes_user_output = true;
   d.in_id = dense.out_id;
-  d.out_id = e.out_id;
+  d.out_id = dense.softmax->out_id;
   return d;
 }
 
