@@ -22,4 +22,19 @@ namespace strata::cuda {
   return prop.name;
 }
 
+/// The compute capability of the current device as one number (90 for sm_90), or 0 when it
+/// cannot be read (no device).
+[[nodiscard]] inline int device_arch() {
+  int device = 0;
+  int major = 0;
+  int minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return major * 10 + minor;
+}
+
 }  // namespace strata::cuda

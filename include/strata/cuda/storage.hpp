@@ -286,14 +286,14 @@ struct NetDesc {
 /// Strata's softmax kernel — the same two launches as before. Not where either op's activation
 /// is deferred into a read (defer_activations). The fused-network kernel keeps the ops apart.
 inline void fold_final_softmax(NetDesc& n) {
-  if (!n.final_softmax_folds || n.ops.size() < 2) {
+  // (the network's shape, final_softmax_folds; whether it is folded already; the activations)
+  if (!n.final_softmax_folds || n.ops.size() < 2 ||
+      (n.ops.back().kind != OpKind::softmax && n.ops.back().kind != OpKind::log_softmax)) {
     return;
   }
   OpDesc& dense = n.ops[n.ops.size() - 2];
   const OpDesc& sm = n.ops.back();
-  if (dense.kind != OpKind::dense || dense.softmax || dense.slice || sm.in_slice ||
-      !dense.act_applied_by.empty() || sm.in_act.kind != Act::none || sm.in_id != dense.out_id ||
-      !sm.writes_user_output || (sm.kind != OpKind::softmax && sm.kind != OpKind::log_softmax)) {
+  if (!dense.act_applied_by.empty() || sm.in_act.kind != Act::none) {
     return;
   }
   dense.softmax = SoftmaxEpilogue{sm.index, sm.label,     sm.kind,     sm.layer,

@@ -50,10 +50,8 @@ inline constexpr int max_outputs = 32;
     << "  constexpr int KIN = " << op.dense_kin << ";  // inputs a row (storage slots)\n"
     << "  constexpr int N = " << op.layer.out_channels << ";  // outputs\n"
     << "  constexpr bool LOG = " << (op.softmax->kind == OpKind::log_softmax ? "true" : "false")
-    << ";\n"
-    << "  constexpr ActDesc act{static_cast<Act>(" << static_cast<int>(op.act.kind) << "), "
-    << std::hexfloat << op.act.alpha << "f, " << op.act.beta << "f};\n"
-    << std::defaultfloat;
+    << ";\n";
+  generated::act_constant(o, op.act);
   o << R"src(  const int lane = threadIdx.x & 31;
   const long long warps = static_cast<long long>(gridDim.x) * (blockDim.x / 32);
   for (long long r = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;

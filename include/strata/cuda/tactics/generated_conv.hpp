@@ -64,6 +64,13 @@ struct Staging {
          s.image_bytes + s.filter_bytes + std::int64_t{4} * g.kp <= (40 << 10);
 }
 
+/// A generated kernel's constant `act`: activation `a` as a literal (its parameters exact).
+inline void act_constant(std::ostringstream& o, const ActDesc& a) {
+  o << "  constexpr ActDesc act{static_cast<Act>(" << static_cast<int>(a.kind) << "), "
+    << std::hexfloat << a.alpha << "f, " << a.beta << "f};\n"
+    << std::defaultfloat;
+}
+
 /// Opens the kernel `kernel` generated for `op`: Strata's kernel source, the signature (x, w,
 /// bias, y, then `params`) and the op's shapes as constants — input H, W, CP, C, FCG; filter KH,
 /// KW; strides SH, SW, padding PH, PW, dilation DH, DW; output OH, OW, K, KP; the pool's window
@@ -110,10 +117,8 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
   constant("YH", ps.oh);
   constant("YW", ps.ow);
   o << "  constexpr bool IS_MAX = " << (ps.is_max ? "true" : "false") << ";\n"
-    << "  constexpr PoolShape pool = " << kernels::source_literal(ps) << ";\n"
-    << "  constexpr ActDesc act{static_cast<Act>(" << static_cast<int>(op.act.kind) << "), "
-    << std::hexfloat << op.act.alpha << "f, " << op.act.beta << "f};\n"
-    << std::defaultfloat;
+    << "  constexpr PoolShape pool = " << kernels::source_literal(ps) << ";\n";
+  act_constant(o, op.act);
 }
 
 /// Where a generated conv reads its input: the network's input in storage form (the input
@@ -638,12 +643,13 @@ struct MmaShape {
                                          rtc::BuildInfo* info = nullptr, bool arch_specific = false) {
   static std::mutex mutex;
   // Never freed: unloading at exit could run after the CUDA runtime has shut down.
-  // By architecture, instantiation name and source (one source serves f16 and bf16).
-  using Key = std::tuple<int, std::string, std::string>;
+  // By architecture (and whether its own features: sm_90a), instantiation name and source (one
+  // source serves f16 and bf16).
+  using Key = std::tuple<int, bool, std::string, std::string>;
   static auto* loaded = new std::map<Key, std::unique_ptr<rtc::Library>>();
   const int arch = rtc::current_arch();
   const std::lock_guard lock(mutex);
-  Key key{arch * 2 + (arch_specific ? 1 : 0), name, src};
+  Key key{arch, arch_specific, name, src};
   auto it = loaded->find(key);
   if (it == loaded->end()) {
     const std::vector<std::string> names{name};

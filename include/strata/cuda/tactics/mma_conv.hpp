@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/rtc/compiler.hpp"
@@ -101,6 +102,17 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
+  const char* loaders = R"src(  // The A-fragment (ldmatrix.x4) of reduction columns k.. of this lane's im2col row over image
+  // `img`: the row's first tap at input (ay, ax), `ok` false for no row (padding, taps past the
+  // last and no row read the zero pixel).
+  auto load_a = [&](unsigned (&a)[4], const T* img, int ay, int ax, bool ok, int k) {
+    const int tap = k / CP;
+    const int iy = ay + (tap / KW) * DH;
+    const int ix = ax + (tap % KW) * DW;
+    const bool in = ok && tap < TAPS && iy >= 0 && iy < H && ix >= 0 && ix < W;
+    ldmatrix_x4(a[0], a[1], a[2], a[3], in ? img + (iy * W + ix) * XS + k % CP : zero);
+  };
+)src";
   generated::open_kernel(o, op, pooled, kernel, "int batch", min_blocks);
   constant("TAPS", taps);
   constant("L", lanes);
@@ -157,13 +169,22 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
     reinterpret_cast<uint4*>(xs + IMAGES * H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
   }
   const T* zero = xs + IMAGES * H * W * XS;
-)src" << setup;
+)src" << loaders << setup;
     return;
   }
   o << R"src(  for (int i = threadIdx.x; i < XS / 8; i += 256) {
     reinterpret_cast<uint4*>(xs + H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
   }
   const T* zero = xs + H * W * XS;
+)src" << loaders << R"src(  // The B-fragments (ldmatrix) of n-tiles n and n + 1 (n alone when last) at k-step s, from
+  // this lane's filter row `brow`.
+  auto load_b = [&](unsigned (&b)[4], const T* brow, int n, int s) {
+    if (n + 1 < NT) {
+      ldmatrix_x4(b[0], b[1], b[2], b[3], brow + n * 8 * WS + 16 * s);
+    } else {
+      ldmatrix_x2(b[0], b[1], brow + n * 8 * WS + 16 * s);
+    }
+  };
 )src" << setup << R"src(  for (int img = blockIdx.x; img < batch; img += gridDim.x) {
     __syncthreads();  // the previous image is no longer read
     const uint4* xg = reinterpret_cast<const uint4*>(x + static_cast<long long>(img) * H * W * CP);
@@ -210,21 +231,12 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
       }
 #pragma unroll
       for (int s = 0; s < KSTEPS; ++s) {
-        const int k = 16 * s + akh;
-        const int tap = k / CP;
-        const int iy = ay + (tap / KW) * DH;
-        const int ix = ax + (tap % KW) * DW;
-        const bool in = aok && tap < TAPS && iy >= 0 && iy < H && ix >= 0 && ix < W;
         unsigned a[4];
-        ldmatrix_x4(a[0], a[1], a[2], a[3], in ? xs + (iy * W + ix) * XS + k % CP : zero);
+        load_a(a, xs, ay, ax, aok, 16 * s + akh);
 #pragma unroll
         for (int n = 0; n < NT; n += 2) {
           unsigned b[4];
-          if (n + 1 < NT) {
-            ldmatrix_x4(b[0], b[1], b[2], b[3], brow + n * 8 * WS + 16 * s);
-          } else {
-            ldmatrix_x2(b[0], b[1], brow + n * 8 * WS + 16 * s);
-          }
+          load_b(b, brow, n, s);
 )src";
   o << "          mma_16816<T>(acc[n], a[0], a[1], a[2], a[3], b[0], b[1]);\n"
     << "          if (n + 1 < NT) mma_16816<T>(acc[n + 1], a[0], a[1], a[2], a[3], b[2], b[3]);\n";
@@ -416,24 +428,15 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
       }
 #pragma unroll 2  // (fully unrolled: 255 registers and spills; by 2: 116, MNIST's conv4)
       for (int s = 0; s < KSTEPS; ++s) {
-        const int k = 16 * s + akh;
-        const int tap = k / CP;
         unsigned a[2][4];
 #pragma unroll
         for (int m = 0; m < 2; ++m) {
-          const int iy = ay[m] + (tap / KW) * DH;
-          const int ix = ax[m] + (tap % KW) * DW;
-          const bool in = aok[m] && tap < TAPS && iy >= 0 && iy < H && ix >= 0 && ix < W;
-          ldmatrix_x4(a[m][0], a[m][1], a[m][2], a[m][3], in ? xs + (iy * W + ix) * XS + k % CP : zero);
+          load_a(a[m], xs, ay[m], ax[m], aok[m], 16 * s + akh);
         }
 #pragma unroll
         for (int n = 0; n < NT; n += 2) {
           unsigned b[4];
-          if (n + 1 < NT) {
-            ldmatrix_x4(b[0], b[1], b[2], b[3], brow + n * 8 * WS + 16 * s);
-          } else {
-            ldmatrix_x2(b[0], b[1], brow + n * 8 * WS + 16 * s);
-          }
+          load_b(b, brow, n, s);
 #pragma unroll
           for (int m = 0; m < 2; ++m) {
             mma_16816<T>(acc[m][n], a[m][0], a[m][1], a[m][2], a[m][3], b[0], b[1]);
@@ -451,24 +454,14 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
   return o.str();
 }
 
-/// Whether the third form (variant algo 2, wgmma) runs `op` (pooled: with its pool inside):
-/// where the second does (its epilogue), on a GPU of compute capability 9.0 (wgmma_device).
-[[nodiscard]] inline bool wgmma_fits(const OpDesc& op, bool pooled) { return paired_fits(op, pooled); }
-
 /// Whether the current device runs sm_90a code (wgmma): compute capability 9.0. False without a
-/// device.
-[[nodiscard]] inline bool wgmma_device() {
-  int device = 0;
-  int major = 0;
-  int minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return major == 9 && minor == 0;
-}
+/// device. The third form (variant algo 2) runs where this holds and the second fits
+/// (paired_fits: it shares that form's epilogue).
+[[nodiscard]] inline bool wgmma_device() { return device_arch() == 90; }
+
+/// Images the third form stages a block at once (H200, MNIST's conv4 at batch 4096: 1 took 104
+/// µs, 2 96, 4 98; docs/benchmarks.md, session 15).
+inline constexpr int wgmma_images = 2;
 
 /// The third form's source (kernel `mma_conv_wgmma`, compiled for sm_90a): Hopper's warpgroup
 /// MMA. A warpgroup (4 warps) computes 64 GEMM rows — one m-tile a warp, rows ordered as the
@@ -478,7 +471,8 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
 /// matrix descriptor (core matrices, no swizzle), so no B fragment passes through registers.
 /// A-fragments are double-buffered: the next k-step's ldmatrix is issued while the wgmma runs
 /// (wait_group 1). Epilogue: the second form's (paired_epilogue, one m-tile).
-[[nodiscard]] inline std::string wgmma_source(const OpDesc& op, bool pooled, int images = 2) {
+[[nodiscard]] inline std::string wgmma_source(const OpDesc& op, bool pooled,
+                                             int images = wgmma_images) {
   const bool pool_in = pooled && op.pool.has_value();
   const int lanes = pool_in ? 4 : 1;
   const int mt = (pixels_out(op, pool_in) * lanes + 15) / 16;
@@ -564,15 +558,7 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
         for (int i = 0; i < 4; ++i) acc[0][n][i] = 0.0f;
       }
       unsigned a[2][4];
-      auto load_a = [&](int s, unsigned (&r)[4]) {
-        const int k = 16 * s + akh;
-        const int tap = k / CP;
-        const int iy = ay + (tap / KW) * DH;
-        const int ix = ax + (tap % KW) * DW;
-        const bool in = aok && tap < TAPS && iy >= 0 && iy < H && ix >= 0 && ix < W;
-        ldmatrix_x4(r[0], r[1], r[2], r[3], in ? xi + (iy * W + ix) * XS + k % CP : zero);
-      };
-      load_a(0, a[0]);
+      load_a(a[0], xi, ay, ax, aok, akh);
 #pragma unroll
       for (int s = 0; s < KSTEPS; ++s) {
         const unsigned (&ar)[4] = a[s & 1];
@@ -585,7 +571,7 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         if (s + 1 < KSTEPS) {
           asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-          load_a(s + 1, a[(s + 1) & 1]);
+          load_a(a[(s + 1) & 1], xi, ay, ax, aok, 16 * (s + 1) + akh);
         }
       }
       asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
@@ -631,7 +617,7 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
     const bool wgmma = mma::wgmma_device();
     for (Variant v : generated::pool_variants(name(), op)) {
       const bool pooled = this->pools(v, op);
-      if (wgmma && mma::wgmma_fits(op, pooled)) {
+      if (wgmma && mma::paired_fits(op, pooled)) {
         Variant w = v;
         w.algo = 2;
         out.push_back(w);
@@ -653,7 +639,7 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws,
                                                const Libraries& libs) const override {
     std::optional<Claim> c = generated::PoolingKernelTactic<P>::heuristic(op, batch, ws, libs);
-    if (c && op.pool && batch >= wgmma_claim_batch && mma::wgmma_fits(op, true) &&
+    if (c && op.pool && batch >= wgmma_claim_batch && mma::paired_fits(op, true) &&
         mma::wgmma_device()) {
       c->rank = rank::special;
       c->variant = Variant{std::string(name()), 2, 0, 1};
@@ -675,9 +661,8 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
                  "'" << op.label << "': mma_conv algo 2 (wgmma) needs a GPU of compute capability "
                         "9.0 (sm_90a), and this device is not one");
     const std::string type(kernels::detail::rtc_type<T>());
-    const int images = 2;  // the wgmma form's images a group (1: 104 µs, 2: 96, 4: 98 above)
     const cudaKernel_t k =
-        v.algo == 2   ? generated::kernel(mma::wgmma_source(op, pooled, images),
+        v.algo == 2   ? generated::kernel(mma::wgmma_source(op, pooled),
                                           "strata_rtc::mma_conv_wgmma<" + type + ">", nullptr, true)
         : v.algo == 1 ? generated::kernel(mma::paired_source(op, pooled),
                                           "strata_rtc::mma_conv_pairs<" + type + ">")
@@ -687,8 +672,8 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
         v.algo == 2
             ? generated::persistent_launch(
                   k, generated::device_sms(), 256,
-                  static_cast<std::size_t>(mma::wgmma_shared_bytes(op, images)),
-                  (batch + images - 1) / images)
+                  static_cast<std::size_t>(mma::wgmma_shared_bytes(op, mma::wgmma_images)),
+                  (batch + mma::wgmma_images - 1) / mma::wgmma_images)
             : generated::persistent_launch(k, generated::device_sms(), 256,
                                            static_cast<std::size_t>(mma::shared_bytes(op)), batch);
     return std::make_unique<MmaStep>(op, w, io, batch, l, pooled, k, v.algo);
