@@ -961,6 +961,22 @@ TEST_CASE("a dense layer and its folded softmax as one generated kernel: its sou
       CHECK(rtc::compile(src, "dense_softmax", names, 90, dir).cubin.size() > 1000);
     }
   }
+  {
+    // Rows whose length is no multiple of 8 (f32: 7 inputs) take scalar loads; a log_softmax
+    // after an activation (the source once failed to compile here: a 16-byte load's overload
+    // was checked for a 1-element array).
+    using Odd = decltype(input<3, 5, 4> | flatten | dense<7> | gelu | dense<13> | elu<0.5f> |
+                         log_softmax);
+    cuda::NetDesc odd = cuda::NetStorage<Odd, DType::f32>::describe();
+    cuda::fold_final_softmax(odd);
+    const cuda::OpDesc& op = odd.ops.back();
+    REQUIRE(cuda::tactics::dense_softmax::fits(op));
+    CHECK(op.dense_kin % 8 != 0);
+    const std::string src = cuda::tactics::dense_softmax::source(op);
+    CHECK(src.find("constexpr bool LOG = true;") != std::string::npos);
+    const std::vector<std::string> names{"strata_rtc::dense_softmax<float>"};
+    CHECK(rtc::compile(src, "dense_softmax", names, 90, dir).cubin.size() > 1000);
+  }
   // Not where the softmax was not folded, nor over 32 outputs.
   const cuda::NetDesc plain = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
   CHECK_FALSE(cuda::tactics::dense_softmax::fits(plain.ops[plain.ops.size() - 2]));
@@ -971,15 +987,17 @@ TEST_CASE("a dense layer and its folded softmax as one generated kernel: its sou
     REQUIRE(w.ops.back().softmax.has_value());
     CHECK_FALSE(cuda::tactics::dense_softmax::fits(w.ops.back()));
   }
-  // Runs only where a tuning cache names it (no claim, no candidates) until GPU-run; every dense
-  // tactic times the folded op with its softmax (its own key), lt_dense runs it through
-  // prepare_step's softmax kernel.
+  // Not claimed by the heuristic; measured tuning times it (one variant) against lt_dense, which
+  // runs the folded op through prepare_step's softmax kernel; the folded op has its own key.
   const auto* t = cuda::find_tactic<DType::f16>("dense_softmax");
   REQUIRE(t != nullptr);
   CHECK(t->runs(n16.ops.back()));
   CHECK(t->fuses_softmax(cuda::Variant{"dense_softmax"}));
   CHECK_FALSE(t->heuristic(n16.ops.back(), 4096, 0, {}).has_value());
-  CHECK(t->candidates(n16.ops.back(), 4096, 0, {}).empty());
+  const auto offered = t->candidates(n16.ops.back(), 4096, 0, {});
+  REQUIRE(offered.size() == 1);
+  CHECK(offered[0].tactic == "dense_softmax");
+  CHECK(offered[0].algo == 0);
   const auto* lt = cuda::find_tactic<DType::f16>("lt_dense");
   REQUIRE(lt != nullptr);
   CHECK(lt->runs(n16.ops.back()));

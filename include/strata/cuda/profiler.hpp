@@ -172,12 +172,19 @@ struct MemoryReport {
   std::int64_t arena = 0;            ///< allocated for activations
   std::int64_t workspace = 0;        ///< the shared cuDNN/cuBLASLt workspace
   std::int64_t weights = 0;          ///< folded, converted, padded weights
-  std::int64_t device_taken = 0;     ///< free memory before construction − after
+  /// Free device memory before construction − after: the whole device's, so other processes'
+  /// allocations in between count too. -1 where it came out below arena + weights (someone else
+  /// freed memory meanwhile): not measurable in that run.
+  std::int64_t device_taken = 0;
 
   void print(std::ostream& os) const {
     os << "Memory: planned arena " << planned_arena << " B, arena " << arena << " B, workspace "
-       << workspace << " B, weights " << weights << " B; device memory taken "
-       << device_taken << " B (handles, I/O buffers and allocator granularity included)\n";
+       << workspace << " B, weights " << weights << " B; device memory taken ";
+    if (device_taken < 0) {
+      os << "not measurable (other work on the device freed memory meanwhile)\n";
+    } else {
+      os << device_taken << " B (handles, I/O buffers and allocator granularity included)\n";
+    }
   }
 };
 
@@ -202,6 +209,9 @@ template <class Make>
   m.workspace = static_cast<std::int64_t>(engine.stats().workspace_bytes);
   m.weights = static_cast<std::int64_t>(engine.stats().weight_bytes);
   m.device_taken = static_cast<std::int64_t>(free_before) - static_cast<std::int64_t>(free_after);
+  if (m.device_taken < m.arena + m.weights) {
+    m.device_taken = -1;
+  }
   return std::pair<E, MemoryReport>(std::move(engine), m);
 }
 
