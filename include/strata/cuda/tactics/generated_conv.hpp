@@ -523,8 +523,19 @@ struct MmaShape {
     }
   }
   __syncwarp();
+  // This lane's two rows, g and g + 8: window position q (the same every tile) and pooled output
+  // P = tile · RPT + row % RPT, whose pooled row and column (py, px) advance by RPT a tile
+  // without a division.
+  int py[2];
+  int px[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int P = t0 * RPT + (g + 8 * r) % RPT;
+    py[r] = P / YW;
+    px[r] = P % YW;
+  }
+  T* const yimg = y + img * (NP * KP) + 2 * t;  // this image's output, this lane's channels
   for (int tile = t0; tile < t1; ++tile) {
-    // This lane's two rows, g and g + 8: window position q, pooled output P, conv position.
     int base[2];
     bool valid[2];
     int pout[2];
@@ -532,15 +543,23 @@ struct MmaShape {
     for (int r = 0; r < 2; ++r) {
       const int row = g + 8 * r;
       const int q = row / RPT;
-      const int P = tile * RPT + row % RPT;
-      pout[r] = P;
-      const int Pc = min(P, NP - 1);
-      int oy = (Pc / YW) * PSH - PPH + q / QW;
-      int ox = (Pc % YW) * PSW - PPW + q % QW;
-      valid[r] = ALL_VALID || (P < NP && oy >= 0 && oy < OH && ox >= 0 && ox < OW);
-      oy = min(max(oy, 0), OH - 1);
-      ox = min(max(ox, 0), OW - 1);
+      pout[r] = tile * RPT + row % RPT;
+      int oy = py[r] * PSH - PPH + q / QW;
+      int ox = px[r] * PSW - PPW + q % QW;
+      if constexpr (ALL_VALID) {  // every window inside the map, every tile full
+        valid[r] = true;
+      } else {
+        valid[r] = pout[r] < NP && oy >= 0 && oy < OH && ox >= 0 && ox < OW;
+        oy = min(max(oy, 0), OH - 1);
+        ox = min(max(ox, 0), OW - 1);
+      }
       base[r] = (oy * SH * WP + ox * SW) * C;
+      px[r] += RPT % YW;  // the next tile's (px < YW and RPT % YW < YW: at most one wrap)
+      py[r] += RPT / YW;
+      if (px[r] >= YW) {
+        px[r] -= YW;
+        ++py[r];
+      }
     }
     float d[NT][4];
 #pragma unroll
@@ -569,8 +588,8 @@ struct MmaShape {
     if constexpr (QQ == 1) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        if (pout[r] < NP) {
-          T* yp = y + (img * NP + pout[r]) * KP + 2 * t;
+        if (ALL_VALID || pout[r] < NP) {
+          T* yp = yimg + pout[r] * KP;
 #pragma unroll
           for (int j = 0; j < NT; ++j) {
             float v[2];
@@ -618,8 +637,8 @@ struct MmaShape {
           pk[j] = pack2<T>(v[0], v[1]);
         }
       }
-      if (P < NP) {
-        T* yp = y + (img * NP + P) * KP + 2 * t;
+      if (ALL_VALID || P < NP) {
+        T* yp = yimg + P * KP;
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           // Both halves of the warp hold every pooled value: each stores half of the n-tiles.
