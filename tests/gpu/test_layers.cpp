@@ -272,6 +272,30 @@ TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced t
   }
 }
 
+TEST_CASE("tiled tensor-core convs on wgmma (tile_conv algo 3), forced through the tuning cache") {
+  if (!cuda::tactics::mma::wgmma_device()) {
+    MESSAGE("SKIPPED: tile_conv's wgmma form needs a GPU of compute capability 9.0 (sm_90a)");
+    return;
+  }
+  // Not offered to tuning yet: forced on every conv the form runs, with its pool (fuse 1) or
+  // without (fuse 0, the pool then a kernel of its own). TileNet: the space-to-depth stem
+  // (partial tiles, 20 channels: wgmma's N = 24), 128 channels (two groups of 64), pools of
+  // every kind; MmaLayerNet: 24 channel slots (k-steps across two taps).
+  for (const int fuse : {1, 0}) {
+    const cuda::Variant v{"tile_conv", 3, 0, fuse};
+    const auto force = [fuse](const cuda::OpDesc& op) {
+      return fuse == 1 ? op.pool.has_value() && cuda::tactics::tile::fits(op, true)
+                       : cuda::tactics::tile::fits(op, false);
+    };
+    check_forced<TileNet, DType::f16>("tile wgmma", 71, v, "(wgmma, tiles of", nullptr, force);
+    check_forced<TileNet, DType::bf16>("tile wgmma", 72, v, "(wgmma, tiles of", nullptr, force);
+    check_forced<MmaLayerNet, DType::f16>("tile wgmma mma layers", 73, v, "(wgmma, tiles of",
+                                          nullptr, force);
+    check_forced<models::MnistCnn, DType::bf16>("tile wgmma mnist", 74, v, "(wgmma, tiles of",
+                                                nullptr, force);
+  }
+}
+
 namespace {
 // DenseNet's stem: the pooled map is the first dense block's input, which stays in place as
 // channels 0..15 of the block's concat (24 channels, so a pixel is 24 slots apart).

@@ -237,7 +237,8 @@ TEST_CASE("a variant the generated and tensor-core convs do not have is refused 
   const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
   const cuda::OpWeights w;
   const cuda::OpIo io;
-  for (const auto& [name, algo] : {std::pair{"generated_conv", 2}, std::pair{"mma_conv", 3}}) {
+  for (const auto& [name, algo] : {std::pair{"generated_conv", 2}, std::pair{"mma_conv", 3},
+                                   std::pair{"tile_conv", 4}}) {
     const auto* t = cuda::find_tactic<DType::f16>(name);
     REQUIRE(t != nullptr);
     INFO(name);
@@ -257,6 +258,14 @@ TEST_CASE("a variant the generated and tensor-core convs do not have is refused 
       FAIL("the wgmma form was accepted without a GPU that runs it");
     } catch (const strata::Error& e) {
       CHECK(std::string(e.what()).find("conv4+bn5+relu6+max_pool7") != std::string::npos);
+      CHECK(std::string(e.what()).find("compute capability 9.0") != std::string::npos);
+    }
+    const auto* tc = cuda::find_tactic<DType::f16>("tile_conv");
+    try {
+      (void)tc->prepare(net.ops.front(), cuda::Variant{"tile_conv", 3, 0, 1}, 1, w, io, {});
+      FAIL("tile_conv's wgmma form was accepted without a GPU that runs it");
+    } catch (const strata::Error& e) {
+      CHECK(std::string(e.what()).find("conv0+bn1+relu2+max_pool3") != std::string::npos);
       CHECK(std::string(e.what()).find("compute capability 9.0") != std::string::npos);
     }
   }
@@ -888,6 +897,36 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   CHECK(db.find("constexpr bool DB = true;") != std::string::npos);
   const rtc::Compiled cdb = rtc::compile(db, "tile_conv", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir);
   CHECK(cdb.cubin.size() > 1000);
+  // The wgmma form (algo 3, sm_90a): one wgmma.m64n(8·NT)k16 a k-step — the stem (16 k-steps,
+  // 64 channels) pooled and not, in f16 and bf16; the 128-channel conv (two groups of 64) and
+  // the 1x1 conv. Not offered to tuning (nor claimed) until GPU-run.
+  {
+    const std::string wg = cuda::tactics::tile::source(stem, true, st, false, {}, true);
+    CHECK(wg.find("constexpr bool WG = true;") != std::string::npos);
+    CHECK(wg.find("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16") != std::string::npos);
+    for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+      const std::vector<std::string> names{std::string("strata_rtc::tile_conv<") + ty + ">"};
+      CHECK(rtc::compile(wg, "tile_conv_wgmma", names, 90, dir, true).cubin.size() > 1000);
+    }
+    constexpr auto odd = input<16, 9, 11> | conv<20, 3, ConvOpts{.padding = 1}> | relu
+        | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<3>;
+    const cuda::NetDesc odd_net = cuda::NetStorage<std::remove_cv_t<decltype(odd)>, DType::f16>::describe();
+    REQUIRE(cuda::tactics::tile::fits(odd_net.ops.front(), true));
+    const std::string odd_src = cuda::tactics::tile::source(
+        odd_net.ops.front(), true, cuda::tactics::tile::choose(odd_net.ops.front(), true), false, {}, true);
+    CHECK(odd_src.find("wgmma.mma_async.sync.aligned.m64n24k16.f32.f16.f16") != std::string::npos);
+    for (const cuda::OpDesc* op : {&stem, &net.ops[1], &odd_net.ops.front()}) {
+      INFO(op->label);
+      const bool pooled = op != &stem && op->pool.has_value();
+      const std::string src = cuda::tactics::tile::source(
+          *op, pooled, cuda::tactics::tile::choose(*op, pooled), false, {}, true);
+      const std::vector<std::string> names{"strata_rtc::tile_conv<strata_rtc::f16>"};
+      CHECK(rtc::compile(src, "tile_conv_wgmma", names, 90, dir, true).cubin.size() > 1000);
+    }
+    for (const cuda::Variant& v : tactic->candidates(stem, 256, 0, none)) {
+      CHECK(v.algo != 3);
+    }
+  }
   const cuda::NetDesc f32 = cuda::NetStorage<TileStemNet, DType::f32>::describe();
   CHECK_FALSE(cuda::find_tactic<DType::f32>("tile_conv")->applicable(f32.ops.front()));
 }

@@ -71,6 +71,29 @@ inline void act_constant(std::ostringstream& o, const ActDesc& a) {
     << std::defaultfloat;
 }
 
+/// The statement of one `wgmma.mma_async.sync.aligned.m64n(8·nt)k16.f32.<types>` (types
+/// "f16.f16" or "bf16.bf16") in a generated kernel: f32 accumulators `acc`[n][i] (n < nt, i < 4:
+/// the m16n8 C-fragment layout of each warp's 16 rows, per n-tile) updated in place, A from the
+/// four registers `a`[0..3] (the m16k16 A-fragment layout), B from shared memory through the
+/// 64-bit descriptor `desc`; scale-d 1 (accumulate), no negation, B not transposed (K-major).
+[[nodiscard]] inline std::string wgmma_call(int nt, const char* types, const std::string& acc,
+                                            const std::string& a) {
+  std::ostringstream w;
+  w << "asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << 4 * nt + 5
+    << ", 0;\\nwgmma.mma_async.sync.aligned.m64n" << 8 * nt << "k16.f32." << types << " {";
+  for (int i = 0; i < 4 * nt; ++i) {
+    w << (i ? ", " : "") << "%" << i;
+  }
+  w << "}, {%" << 4 * nt << ", %" << 4 * nt + 1 << ", %" << 4 * nt + 2 << ", %" << 4 * nt + 3
+    << "}, %" << 4 * nt + 4 << ", p, 1, 1, 0;\\n}\\n\"\n            : ";
+  for (int i = 0; i < 4 * nt; ++i) {
+    w << (i ? ", " : "") << "\"+f\"(" << acc << "[" << i / 4 << "][" << i % 4 << "])";
+  }
+  w << "\n            : \"r\"(" << a << "[0]), \"r\"(" << a << "[1]), \"r\"(" << a
+    << "[2]), \"r\"(" << a << "[3]), \"l\"(desc), \"r\"(1));\n";
+  return w.str();
+}
+
 /// Opens the kernel `kernel` generated for `op`: Strata's kernel source, the signature (x, w,
 /// bias, y, then `params`) and the op's shapes as constants — input H, W, CP, C, FCG; filter KH,
 /// KW; strides SH, SW, padding PH, PW, dilation DH, DW; output OH, OW, K, KP; the pool's window

@@ -487,24 +487,7 @@ inline constexpr int wgmma_images = 2;
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 )src",
               true, images);
-  // wgmma.mma_async m64nNk16, f32 accumulators acc[0][n][i] (N = 8·NT), A in 4 registers, B by
-  // descriptor; the operand list written out for this NT.
-  auto wgmma = [&](const char* types) {
-    std::ostringstream w;
-    w << "asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << 4 * nt + 5
-      << ", 0;\\nwgmma.mma_async.sync.aligned.m64n" << 8 * nt << "k16.f32." << types << " {";
-    for (int i = 0; i < 4 * nt; ++i) {
-      w << (i ? ", " : "") << "%" << i;
-    }
-    w << "}, {%" << 4 * nt << ", %" << 4 * nt + 1 << ", %" << 4 * nt + 2 << ", %" << 4 * nt + 3
-      << "}, %" << 4 * nt + 4 << ", p, 1, 1, 0;\\n}\\n\"\n            : ";
-    for (int i = 0; i < 4 * nt; ++i) {
-      w << (i ? ", " : "") << "\"+f\"(acc[0][" << i / 4 << "][" << i % 4 << "])";
-    }
-    w << "\n            : \"r\"(ar[0]), \"r\"(ar[1]), \"r\"(ar[2]), \"r\"(ar[3]), \"l\"(desc), "
-         "\"r\"(1));\n";
-    return w.str();
-  };
+  auto wgmma = [&](const char* types) { return generated::wgmma_call(nt, types, "acc[0]", "ar"); };
   o << R"src(  // Groups of S images (the last may be short), strided over the blocks, each staged at once
   // (cp.async). (Session 15, H200, MNIST's conv4 at batch 4096: double-buffering the next group
   // was 11% slower — fewer blocks an SM; contiguous ranges of images a block, no faster.)

@@ -16,6 +16,14 @@
 /// 16 bytes a thread; the next tile's patch is being copied in meanwhile. Tile sizes are chosen
 /// on the host to fill whole rounds of the 8 warps (ResNet's stem: 7×8 pooled outputs from 15×17
 /// conv outputs, 255 rows of 256).
+///
+/// Variant algo 3 runs the tile's GEMM on Hopper's warpgroup MMA (`wgmma_gemm`, sm_90a): the
+/// filter staged as wgmma's core matrices, units of 64 rows a warpgroup, one
+/// `wgmma.m64n(8·NT)k16` a k-step with A from registers (ldmatrix, as above) and B read from
+/// shared memory by descriptor — the layout and calls of mma_conv's third form, which passed its
+/// GPU tests. Written without a GPU (session 16; ptxas for ResNet's stem: 89 registers, no
+/// spills, where the mma.sync form takes 128): offered to no tuning until its GPU test
+/// (test_layers.cpp, "tile_conv algo 3") has passed and it has been timed.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -27,6 +35,7 @@
 #include <sstream>
 #include <string>
 
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/tactic.hpp"
@@ -141,6 +150,95 @@ using kernels::device_attribute;
 }
 [[nodiscard]] inline bool fits(const OpDesc& op) { return fits(op, false) || fits(op, op.pool.has_value()); }
 
+/// The wgmma form's GEMM of a tile (inside the kernel's tile loop; nothing where WG is false):
+/// units of 64 GEMM rows (a warpgroup's: one m-tile of 16 a warp) × NT n-tiles over the block's
+/// two warpgroups; per k-step each warp loads its A-fragment with ldmatrix from the patch (as
+/// the mma.sync form does), and one `wgmma.mma_async.m64n(8·NT)k16` reads B — the filter's
+/// core matrices — from shared memory through a descriptor. A-fragments are double-buffered (the
+/// next k-step's ldmatrix is issued while the wgmma runs: wait_group 1). Bias, activation and
+/// the store into the tile's conv outputs as the mma.sync form's.
+[[nodiscard]] inline std::string wgmma_gemm(int nt) {
+  std::ostringstream o;
+  o << R"src(    if constexpr (WG) {
+      constexpr int UNITS4 = (M + 63) / 64 * NG;  // warpgroup units of 64 rows
+      for (int u = warp >> 2; u < UNITS4; u += 2) {
+        const int mt = (u / NG) * 4 + (warp & 3);  // this warp's m-tile
+        const int n0 = (u % NG) * NT;              // first n-tile
+        // The patch pixel of the GEMM row whose address this lane gives to ldmatrix for A.
+        int pb;
+        {
+          int r = mt * 16 + (lane & 7) + 8 * ((lane >> 3) & 1);
+          r = r < M ? r : 0;
+          pb = (r / CC) * SH * IC + (r % CC) * SW;
+        }
+        const int akh = (lane >> 4) * 8;  // this lane's k-half for A
+        auto load_a = [&](unsigned (&a)[4], int s) {
+          const int k = 16 * s + akh;
+          const int tap = CP % 16 == 0 ? 16 * s / CP : k / CP;
+          const int c = CP % 16 == 0 ? 16 * s % CP + akh : k % CP;
+          const int off = (tap / KW) * DH * IC + (tap % KW) * DW;
+          ldmatrix_x4(a[0], a[1], a[2], a[3],
+                      tap < TAPS ? xs + (pb + off) * XS + c : xs + ZERO * XS);
+        };
+        // B: n-tile n0's core matrices; k-step s starts 2 matrices (256 bytes) further.
+        // Descriptor: address, leading (K) byte offset 128, stride (N) byte offset a channel
+        // group's matrices.
+        const unsigned wb = shared_address(ws) + n0 * (KSTEPS * 2 * 128);
+        constexpr unsigned long long DESC_OFFSETS =
+            (static_cast<unsigned long long>(128 >> 4) << 16) |
+            (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
+        float acc[NT][4];
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) acc[n][i] = 0.0f;
+        }
+        unsigned a[2][4];
+        load_a(a[0], 0);
+#pragma unroll
+        for (int s = 0; s < KSTEPS; ++s) {
+          const unsigned (&ar)[4] = a[s & 1];
+          const unsigned long long desc =
+              DESC_OFFSETS | static_cast<unsigned long long>(((wb + s * 256) & 0x3FFFF) >> 4);
+          asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+          if constexpr (is_same<T, bf16>::value) {
+            )src" << generated::wgmma_call(nt, "bf16.bf16", "acc", "ar") << R"src(          } else {
+            )src" << generated::wgmma_call(nt, "f16.f16", "acc", "ar") << R"src(          }
+          asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+          if (s + 1 < KSTEPS) {
+            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+            load_a(a[(s + 1) & 1], s + 1);
+          }
+        }
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[n][i])::"memory");
+        }
+        // acc[n][i]: row lane/4 + 8·(i/2) of m-tile mt, channel (n0 + n)·8 + 2·(lane%4) + i%2.
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int r = mt * 16 + (lane >> 2) + 8 * h;
+          if (r < M) {
+#pragma unroll
+            for (int n = 0; n < NT; ++n) {
+              const int k = (n0 + n) * 8 + (lane & 3) * 2;
+              float v[2];
+#pragma unroll
+              for (int j = 0; j < 2; ++j) {
+                v[j] = K == KP || k + j < K ? activate(act, acc[n][2 * h + j] + bias[k + j]) : 0.0f;
+              }
+              *reinterpret_cast<unsigned*>(ct + r * CTS + k) = pack2<T>(v[0], v[1]);
+            }
+          }
+        }
+      }
+    }
+)src";
+  return o.str();
+}
+
 /// The kernel's source for `op` (pooled: with its fused pool) with tile `t`; `double_buffer`: the
 /// next tile's patch is copied into a second buffer while this one's GEMM runs (otherwise into
 /// the only one, while this tile is pooled).
@@ -153,7 +251,8 @@ struct RawInput {
   Shape shape{};     ///< as declared
 };
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t,
-                                        bool double_buffer = false, RawInput raw = {}) {
+                                        bool double_buffer = false, RawInput raw = {},
+                                        bool wgmma = false) {
   const ConvGeom& g = op.conv;
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
@@ -176,7 +275,8 @@ struct RawInput {
   constant("WS", odd_chunks(16 * ksteps(g)));
   constant("CTS", odd_chunks(g.kp));
   constant("WROW", g.kh * g.kw * g.cp);  // filter elements per output channel
-  o << "  constexpr bool DB = " << (double_buffer ? "true" : "false") << ";\n";
+  o << "  constexpr bool DB = " << (double_buffer ? "true" : "false") << ";\n"
+    << "  constexpr bool WG = " << (wgmma ? "true" : "false") << ";  // warpgroup MMA (sm_90a)\n";
   // The caller's input, when the patch is read from it: C × H × W as declared, its strides, and
   // the conv's own padding (the space-to-depth blocks start at -padding).
   const Shape rs = raw.shape;
@@ -215,15 +315,31 @@ struct RawInput {
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   // The filter once per block (zero past the last tap: the last k-step's B must not be NaN),
-  // and the zero pixel.
-  for (int i = threadIdx.x; i < WCH; i += 256) {
-    const int n = i / (WS / 8);
-    const int k = (i % (WS / 8)) * 8;
-    uint4 v = make_uint4(0u, 0u, 0u, 0u);
-    if (k < WROW) {
-      v = *reinterpret_cast<const uint4*>(w + n * WROW + k);
+  // and the zero pixel. For wgmma, as its core matrices (no swizzle, K-major: 8 channels x 8
+  // k-slots, 128 contiguous bytes; a channel group's KSTEPS * 2 of them in k order, then the next
+  // group's), within the same KP * WS elements.
+  if constexpr (WG) {
+    for (int i = threadIdx.x; i < KP * KSTEPS * 2; i += 256) {
+      const int n = i / (KSTEPS * 2);
+      const int c = i % (KSTEPS * 2);
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (c * 8 < WROW) {
+        v = *reinterpret_cast<const uint4*>(w + n * WROW + c * 8);
+      }
+      *reinterpret_cast<uint4*>(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) = v;
     }
-    *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
+    // The filter's core matrices are read by the async proxy (wgmma).
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  } else {
+    for (int i = threadIdx.x; i < WCH; i += 256) {
+      const int n = i / (WS / 8);
+      const int k = (i % (WS / 8)) * 8;
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (k < WROW) {
+        v = *reinterpret_cast<const uint4*>(w + n * WROW + k);
+      }
+      *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
+    }
   }
   for (int i = threadIdx.x; i < (DB ? 2 : 1) * (XS / 8); i += 256) {
     reinterpret_cast<uint4*>(xs0 + (i / (XS / 8)) * PATCH + ZERO * XS)[i % (XS / 8)] =
@@ -277,7 +393,7 @@ struct RawInput {
     if (DB && t + gridDim.x < total) {
       load_patch(t + gridDim.x, xs0 + (buf ^ 1) * PATCH);  // in flight during this GEMM
     }
-    for (int u = warp; u < UNITS; u += 8) {
+)src" << wgmma_gemm(n_tiles(g)) << R"src(    for (int u = WG ? UNITS : warp; u < UNITS; u += 8) {
       const int mu = u / NG;
       const int n0 = (u % NG) * NT;  // first n-tile
       // The patch pixel of the GEMM row whose address this lane gives to ldmatrix for A, per
@@ -451,6 +567,8 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     // Variants: fuse = 1 pools in the kernel; algo = 1 double-buffers the patch, where the
     // device lets a block have the second buffer; algo = 2 (a first conv read space-to-depth)
     // stages the patch from the caller's input itself, so the network needs no input step.
+    // (algo = 3, the GEMM on wgmma (sm_90a), is not offered until its GPU test has passed: it
+    // runs only where a tuning cache names it.)
     std::vector<Variant> v;
     if (!tile::arch_ok()) {
       return v;
@@ -497,6 +615,14 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
                  "cuda::Engine: layer '" << op.label << "': tile_conv cannot run it"
                                          << (pooled ? " with its pool" : ""));
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 3,
+                 "cuda::Engine: layer '" << op.label << "': tile_conv has no algo " << v.algo
+                                         << " (0 to 3)");
+    const bool wg = v.algo == 3;
+    STRATA_CHECK(!wg || device_arch() == 90,
+                 "cuda::Engine: layer '" << op.label << "': tile_conv algo 3 (wgmma) needs a GPU "
+                                            "of compute capability 9.0 (sm_90a), and this device "
+                                            "is not one");
     const bool db = v.algo == 1;
     const tile::RawInput raw{v.algo == 2, io.net_input_format, io.net_input_hwc, io.net_input_shape};
     STRATA_CHECK(!raw.used || (op.conv.s2d && io.net_input != nullptr),
@@ -507,12 +633,18 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': tile_conv's double-buffered variant needs "
                                          << shared << " bytes of shared memory a block, more than "
                                             "this GPU allows");
-    const cudaKernel_t k = this->compiled(tile::source(op, pooled, t, db, raw));
+    const cudaKernel_t k =
+        wg ? generated::kernel(tile::source(op, pooled, t, false, {}, true),
+                               "strata_rtc::tile_conv<" + std::string(kernels::detail::rtc_type<T>()) +
+                                   ">",
+                               nullptr, true)
+           : this->compiled(tile::source(op, pooled, t, db, raw));
     const generated::Launch l = generated::persistent_launch(
         k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
         static_cast<long long>(batch) * t.tiles);
     std::ostringstream how;
-    how << "mma.sync, tiles of " << t.py << "x" << t.px << (pooled ? " pooled" : "")
+    how << (wg ? "wgmma" : "mma.sync") << ", tiles of " << t.py << "x" << t.px
+        << (pooled ? " pooled" : "")
         << " outputs" << (db ? ", patch double-buffered" : "") << ", shapes compiled in; "
         << (raw.used ? "reads the caller's input; " : "");
     return std::make_unique<TileStep>(op, w, io, batch, l, pooled, k, how.str(),
