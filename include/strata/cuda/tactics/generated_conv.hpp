@@ -94,6 +94,79 @@ inline void act_constant(std::ostringstream& o, const ActDesc& a) {
   return w.str();
 }
 
+/// The loop of a generated conv's 256 threads that stage its filter in shared memory `ws` once a
+/// block, zero past the last tap (the last k-step's B must not be NaN): as rows of WS elements
+/// (WCH 16-byte chunks in all), or as wgmma's core matrices (no swizzle, K-major: 8 channels × 8
+/// k-slots, 128 contiguous bytes; a channel group's KSTEPS · 2 of them in k order, then the next
+/// group's). Expects in scope KP, KSTEPS, WROW (filter elements per output channel), WS, WCH and
+/// the filter `w` (rows of WROW).
+[[nodiscard]] inline const char* stage_filter(bool core_matrices) {
+  return core_matrices ? R"src(  for (int i = threadIdx.x; i < KP * KSTEPS * 2; i += 256) {
+    const int n = i / (KSTEPS * 2);
+    const int c = i % (KSTEPS * 2);
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (c * 8 < WROW) {
+      v = *reinterpret_cast<const uint4*>(w + n * WROW + c * 8);
+    }
+    *reinterpret_cast<uint4*>(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) = v;
+  }
+)src"
+                       : R"src(  for (int i = threadIdx.x; i < WCH; i += 256) {
+    const int n = i / (WS / 8);
+    const int k = (i % (WS / 8)) * 8;
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (k < WROW) {
+      v = *reinterpret_cast<const uint4*>(w + n * WROW + k);
+    }
+    *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
+  }
+)src";
+}
+
+/// The k-loop of a conv's GEMM on wgmma for one warpgroup unit (mma_conv's third form,
+/// tile_conv's algo 3): per k-step one `wgmma.mma_async.m64n(8·nt)k16` with A from registers —
+/// double-buffered, the next k-step's loaded (`load_next`, a statement filling `a[(s + 1) & 1]`)
+/// while this one's MMA runs (wait_group 1) — and B, the filter, read from shared memory as
+/// core matrices (no swizzle, K-major: 8 channels × 8 k-slots, 128 contiguous bytes; a channel
+/// group's KSTEPS · 2 of them in k order, then the next group's) through a descriptor: address,
+/// leading (K) byte offset 128, stride (N) byte offset a channel group's matrices. Expects in
+/// scope T, KSTEPS, `ws` (the core matrices), `n0` (the unit's first n-tile) and the zeroed f32
+/// accumulators `acc`[n][i]; `first_load` fills `a[0]`. Ends with every MMA complete.
+[[nodiscard]] inline std::string wgmma_mainloop(int nt, const std::string& acc,
+                                                const std::string& first_load,
+                                                const std::string& load_next) {
+  std::ostringstream o;
+  o << R"src(      const unsigned wb = shared_address(ws) + n0 * (KSTEPS * 2 * 128);
+      constexpr unsigned long long DESC_OFFSETS =
+          (static_cast<unsigned long long>(128 >> 4) << 16) |
+          (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
+      unsigned a[2][4];
+      )src" << first_load << R"src(
+#pragma unroll
+      for (int s = 0; s < KSTEPS; ++s) {
+        const unsigned (&ar)[4] = a[s & 1];
+        const unsigned long long desc =
+            DESC_OFFSETS | static_cast<unsigned long long>(((wb + s * 256) & 0x3FFFF) >> 4);
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+        if constexpr (is_same<T, bf16>::value) {
+          )src" << wgmma_call(nt, "bf16.bf16", acc, "ar") << R"src(        } else {
+          )src" << wgmma_call(nt, "f16.f16", acc, "ar") << R"src(        }
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        if (s + 1 < KSTEPS) {
+          asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+          )src" << load_next << R"src(
+        }
+      }
+      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) asm volatile("" : "+f"()src" << acc << R"src([n][i])::"memory");
+      }
+)src";
+  return o.str();
+}
+
 /// Opens the kernel `kernel` generated for `op`: Strata's kernel source, the signature (x, w,
 /// bias, y, then `params`) and the op's shapes as constants — input H, W, CP, C, FCG; filter KH,
 /// KW; strides SH, SW, padding PH, PW, dilation DH, DW; output OH, OW, K, KP; the pool's window

@@ -140,30 +140,9 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
   T* ws = xs + (H * W + 1) * XS;                      // filter rows, WS apart
 )src") << R"src(  const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-)src" << (core_matrices ? R"src(  // The filter once per block (zero past the last tap: the last k-step's B may not be NaN) in
-  // wgmma's core matrices (no swizzle, K-major): 8 channels x 8 k-slots, 128 contiguous bytes;
-  // a channel group's KSTEPS * 2 of them in k order, then the next group's. And the zero pixel.
-  for (int i = threadIdx.x; i < KP * KSTEPS * 2; i += 256) {
-    const int n = i / (KSTEPS * 2);
-    const int c = i % (KSTEPS * 2);
-    uint4 v = make_uint4(0u, 0u, 0u, 0u);
-    if (c * 8 < WROW) {
-      v = *reinterpret_cast<const uint4*>(w + n * WROW + c * 8);
-    }
-    *reinterpret_cast<uint4*>(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) = v;
-  }
-)src" : R"src(  // The filter once per block (zero past the last tap: the last k-step's B may not be NaN), and
-  // the zero pixel.
-  for (int i = threadIdx.x; i < WCH; i += 256) {
-    const int n = i / (WS / 8);
-    const int k = (i % (WS / 8)) * 8;
-    uint4 v = make_uint4(0u, 0u, 0u, 0u);
-    if (k < WROW) {
-      v = *reinterpret_cast<const uint4*>(w + n * WROW + k);
-    }
-    *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
-  }
-)src");
+)src" << (core_matrices ? "  // The filter once per block, as wgmma's core matrices; and the zero pixel.\n"
+                        : "  // The filter once per block, as rows; and the zero pixel.\n")
+    << generated::stage_filter(core_matrices);
   if (core_matrices) {  // the caller writes the loop over images
     o << R"src(  for (int i = threadIdx.x; i < XS / 8; i += 256) {
     reinterpret_cast<uint4*>(xs + IMAGES * H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
@@ -487,7 +466,6 @@ inline constexpr int wgmma_images = 2;
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 )src",
               true, images);
-  auto wgmma = [&](const char* types) { return generated::wgmma_call(nt, types, "acc[0]", "ar"); };
   o << R"src(  // Groups of S images (the last may be short), strided over the blocks, each staged at once
   // (cp.async). (Session 15, H200, MNIST's conv4 at batch 4096: double-buffering the next group
   // was 11% slower — fewer blocks an SM; contiguous ranges of images a block, no faster.)
@@ -528,42 +506,15 @@ inline constexpr int wgmma_images = 2;
         ax = ox * SW - PW;
       }
       const int akh = (lane >> 4) * 8;
-      // B: n-tile n0's core matrices; k-step s starts 2 matrices (256 bytes) further. Descriptor:
-      // address, leading (K) byte offset 128, stride (N) byte offset a channel group's matrices.
-      const unsigned wb = shared_address(ws) + n0 * (KSTEPS * 2 * 128);
-      constexpr unsigned long long DESC_OFFSETS =
-          (static_cast<unsigned long long>(128 >> 4) << 16) |
-          (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
       float acc[1][NT][4];
 #pragma unroll
       for (int n = 0; n < NT; ++n) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) acc[0][n][i] = 0.0f;
       }
-      unsigned a[2][4];
-      load_a(a[0], xi, ay, ax, aok, akh);
-#pragma unroll
-      for (int s = 0; s < KSTEPS; ++s) {
-        const unsigned (&ar)[4] = a[s & 1];
-        const unsigned long long desc =
-            DESC_OFFSETS | static_cast<unsigned long long>(((wb + s * 256) & 0x3FFFF) >> 4);
-        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-        if constexpr (is_same<T, bf16>::value) {
-          )src" << wgmma("bf16.bf16") << R"src(        } else {
-          )src" << wgmma("f16.f16") << R"src(        }
-        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-        if (s + 1 < KSTEPS) {
-          asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-          load_a(a[(s + 1) & 1], xi, ay, ax, aok, 16 * (s + 1) + akh);
-        }
-      }
-      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-#pragma unroll
-      for (int n = 0; n < NT; ++n) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[0][n][i])::"memory");
-      }
-)src" << paired_epilogue() << R"src(    }
+)src" << generated::wgmma_mainloop(nt, "acc[0]", "load_a(a[0], xi, ay, ax, aok, akh);",
+                                  "load_a(a[(s + 1) & 1], xi, ay, ax, aok, 16 * (s + 1) + akh);")
+    << paired_epilogue() << R"src(    }
     __syncthreads();  // the group's images are no longer read
   }
 }

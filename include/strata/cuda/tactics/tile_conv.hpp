@@ -164,75 +164,18 @@ using kernels::device_attribute;
       for (int u = warp >> 2; u < UNITS4; u += 2) {
         const int mt = (u / NG) * 4 + (warp & 3);  // this warp's m-tile
         const int n0 = (u % NG) * NT;              // first n-tile
-        // The patch pixel of the GEMM row whose address this lane gives to ldmatrix for A.
-        int pb;
-        {
-          int r = mt * 16 + (lane & 7) + 8 * ((lane >> 3) & 1);
-          r = r < M ? r : 0;
-          pb = (r / CC) * SH * IC + (r % CC) * SW;
-        }
-        const int akh = (lane >> 4) * 8;  // this lane's k-half for A
+        const int pb = a_pixel(mt);
         auto load_a = [&](unsigned (&a)[4], int s) {
-          const int k = 16 * s + akh;
-          const int tap = CP % 16 == 0 ? 16 * s / CP : k / CP;
-          const int c = CP % 16 == 0 ? 16 * s % CP + akh : k % CP;
-          const int off = (tap / KW) * DH * IC + (tap % KW) * DW;
-          ldmatrix_x4(a[0], a[1], a[2], a[3],
-                      tap < TAPS ? xs + (pb + off) * XS + c : xs + ZERO * XS);
+          ldmatrix_x4(a[0], a[1], a[2], a[3], a_address(pb, s));
         };
-        // B: n-tile n0's core matrices; k-step s starts 2 matrices (256 bytes) further.
-        // Descriptor: address, leading (K) byte offset 128, stride (N) byte offset a channel
-        // group's matrices.
-        const unsigned wb = shared_address(ws) + n0 * (KSTEPS * 2 * 128);
-        constexpr unsigned long long DESC_OFFSETS =
-            (static_cast<unsigned long long>(128 >> 4) << 16) |
-            (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
         float acc[NT][4];
 #pragma unroll
         for (int n = 0; n < NT; ++n) {
 #pragma unroll
           for (int i = 0; i < 4; ++i) acc[n][i] = 0.0f;
         }
-        unsigned a[2][4];
-        load_a(a[0], 0);
-#pragma unroll
-        for (int s = 0; s < KSTEPS; ++s) {
-          const unsigned (&ar)[4] = a[s & 1];
-          const unsigned long long desc =
-              DESC_OFFSETS | static_cast<unsigned long long>(((wb + s * 256) & 0x3FFFF) >> 4);
-          asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-          if constexpr (is_same<T, bf16>::value) {
-            )src" << generated::wgmma_call(nt, "bf16.bf16", "acc", "ar") << R"src(          } else {
-            )src" << generated::wgmma_call(nt, "f16.f16", "acc", "ar") << R"src(          }
-          asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-          if (s + 1 < KSTEPS) {
-            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-            load_a(a[(s + 1) & 1], s + 1);
-          }
-        }
-        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-#pragma unroll
-        for (int n = 0; n < NT; ++n) {
-#pragma unroll
-          for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[n][i])::"memory");
-        }
-        // acc[n][i]: row lane/4 + 8·(i/2) of m-tile mt, channel (n0 + n)·8 + 2·(lane%4) + i%2.
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int r = mt * 16 + (lane >> 2) + 8 * h;
-          if (r < M) {
-#pragma unroll
-            for (int n = 0; n < NT; ++n) {
-              const int k = (n0 + n) * 8 + (lane & 3) * 2;
-              float v[2];
-#pragma unroll
-              for (int j = 0; j < 2; ++j) {
-                v[j] = K == KP || k + j < K ? activate(act, acc[n][2 * h + j] + bias[k + j]) : 0.0f;
-              }
-              *reinterpret_cast<unsigned*>(ct + r * CTS + k) = pack2<T>(v[0], v[1]);
-            }
-          }
-        }
+)src" << generated::wgmma_mainloop(nt, "acc", "load_a(a[0], 0);", "load_a(a[(s + 1) & 1], s + 1);")
+    << R"src(        store_conv(acc, mt, n0);
       }
     }
 )src";
@@ -314,33 +257,13 @@ struct RawInput {
   T* xs0 = ct + M * CTS;               // patch buffers: pixels XS apart, then a zero pixel
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  // The filter once per block (zero past the last tap: the last k-step's B must not be NaN),
-  // and the zero pixel. For wgmma, as its core matrices (no swizzle, K-major: 8 channels x 8
-  // k-slots, 128 contiguous bytes; a channel group's KSTEPS * 2 of them in k order, then the next
-  // group's), within the same KP * WS elements.
+  // The filter once per block (generated::stage_filter) — for wgmma as its core matrices,
+  // within the same KP * WS elements — and the zero pixel.
   if constexpr (WG) {
-    for (int i = threadIdx.x; i < KP * KSTEPS * 2; i += 256) {
-      const int n = i / (KSTEPS * 2);
-      const int c = i % (KSTEPS * 2);
-      uint4 v = make_uint4(0u, 0u, 0u, 0u);
-      if (c * 8 < WROW) {
-        v = *reinterpret_cast<const uint4*>(w + n * WROW + c * 8);
-      }
-      *reinterpret_cast<uint4*>(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) = v;
-    }
-    // The filter's core matrices are read by the async proxy (wgmma).
+)src" << generated::stage_filter(true) << R"src(    // The filter's core matrices are read by the async proxy (wgmma).
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
   } else {
-    for (int i = threadIdx.x; i < WCH; i += 256) {
-      const int n = i / (WS / 8);
-      const int k = (i % (WS / 8)) * 8;
-      uint4 v = make_uint4(0u, 0u, 0u, 0u);
-      if (k < WROW) {
-        v = *reinterpret_cast<const uint4*>(w + n * WROW + k);
-      }
-      *reinterpret_cast<uint4*>(ws + n * WS + k) = v;
-    }
-  }
+)src" << generated::stage_filter(false) << R"src(  }
   for (int i = threadIdx.x; i < (DB ? 2 : 1) * (XS / 8); i += 256) {
     reinterpret_cast<uint4*>(xs0 + (i / (XS / 8)) * PATCH + ZERO * XS)[i % (XS / 8)] =
         make_uint4(0u, 0u, 0u, 0u);
@@ -393,19 +316,48 @@ struct RawInput {
     if (DB && t + gridDim.x < total) {
       load_patch(t + gridDim.x, xs0 + (buf ^ 1) * PATCH);  // in flight during this GEMM
     }
+    // The patch pixel of the GEMM row whose address this lane gives to ldmatrix for A in m-tile
+    // mt: row lane%8 of matrix lane/8 (matrices: rows 0-7 / 8-15 x k 0-7 / 8-15).
+    auto a_pixel = [&](int mt) {
+      int r = mt * 16 + (lane & 7) + 8 * ((lane >> 3) & 1);
+      r = r < M ? r : 0;
+      return (r / CC) * SH * IC + (r % CC) * SW;
+    };
+    const int akh = (lane >> 4) * 8;  // this lane's k-half for A
+    // Where this lane's ldmatrix reads A at k-step s for the row at patch pixel pb: its k (tap
+    // and channel; with slots in 16s a k-step is one tap, known here), or the zero pixel.
+    auto a_address = [&](int pb, int s) {
+      const int k = 16 * s + akh;
+      const int tap = CP % 16 == 0 ? 16 * s / CP : k / CP;
+      const int c = CP % 16 == 0 ? 16 * s % CP + akh : k % CP;
+      const int off = (tap / KW) * DH * IC + (tap % KW) * DW;
+      return tap < TAPS ? xs + (pb + off) * XS + c : xs + ZERO * XS;
+    };
+    // Stores m-tile mt's accumulators of n-tiles n0.. (acc[n][i]: row lane/4 + 8·(i/2),
+    // channel (n0 + n)·8 + 2·(lane%4) + i%2) into the tile's conv outputs, bias and activation
+    // applied, as the op stores its output (channels past K as 0).
+    auto store_conv = [&](const float (&acc)[NT][4], int mt, int n0) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = mt * 16 + (lane >> 2) + 8 * h;
+        if (r < M) {
+#pragma unroll
+          for (int n = 0; n < NT; ++n) {
+            const int k = (n0 + n) * 8 + (lane & 3) * 2;
+            float v[2];
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+              v[j] = K == KP || k + j < K ? activate(act, acc[n][2 * h + j] + bias[k + j]) : 0.0f;
+            }
+            *reinterpret_cast<unsigned*>(ct + r * CTS + k) = pack2<T>(v[0], v[1]);
+          }
+        }
+      }
+    };
 )src" << wgmma_gemm(n_tiles(g)) << R"src(    for (int u = WG ? UNITS : warp; u < UNITS; u += 8) {
       const int mu = u / NG;
       const int n0 = (u % NG) * NT;  // first n-tile
-      // The patch pixel of the GEMM row whose address this lane gives to ldmatrix for A, per
-      // m-tile: row lane%8 of matrix lane/8 (matrices: rows 0-7 / 8-15 x k 0-7 / 8-15).
-      int pb[2];
-#pragma unroll
-      for (int mi = 0; mi < 2; ++mi) {
-        int r = (2 * mu + mi) * 16 + (lane & 7) + 8 * ((lane >> 3) & 1);
-        r = r < M ? r : 0;
-        pb[mi] = (r / CC) * SH * IC + (r % CC) * SW;
-      }
-      const int akh = (lane >> 4) * 8;  // this lane's k-half for A
+      const int pb[2] = {a_pixel(2 * mu), a_pixel(2 * mu + 1)};
       // For B: row lane%8 (an output channel) of matrix lane/8 (n-tile +lane/16, k-half lane/8%2).
       const T* brow = ws + ((n0 + (lane >> 4)) * 8 + (lane & 7)) * WS + ((lane >> 3) & 1) * 8;
       float acc[2][NT][4];
@@ -423,17 +375,11 @@ struct RawInput {
       // 190 and spills at 128).
 #pragma unroll 2
       for (int s = 0; s < KSTEPS; ++s) {
-        // This lane's k (tap and channel): with slots in 16s a k-step is one tap, known here.
-        const int k = 16 * s + akh;
-        const int tap = CP % 16 == 0 ? 16 * s / CP : k / CP;
-        const int c = CP % 16 == 0 ? 16 * s % CP + akh : k % CP;
-        const int off = (tap / KW) * DH * IC + (tap % KW) * DW;
         unsigned a[2][4];
         unsigned b[NT][2];
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
-          ldmatrix_x4(a[mi][0], a[mi][1], a[mi][2], a[mi][3],
-                      tap < TAPS ? xs + (pb[mi] + off) * XS + c : xs + ZERO * XS);
+          ldmatrix_x4(a[mi][0], a[mi][1], a[mi][2], a[mi][3], a_address(pb[mi], s));
         }
 #pragma unroll
         for (int n = 0; n < NT; n += 2) {
@@ -451,27 +397,9 @@ struct RawInput {
           }
         }
       }
-      // acc[mi][n][i]: row lane/4 + 8·(i/2) of m-tile 2·mu + mi, channel (n0 + n)·8 +
-      // 2·(lane%4) + i%2; bias and activation applied, stored as the op stores its output
-      // (channels past K as 0).
 #pragma unroll
       for (int mi = 0; mi < 2; ++mi) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int r = (2 * mu + mi) * 16 + (lane >> 2) + 8 * h;
-          if (r < M) {
-#pragma unroll
-            for (int n = 0; n < NT; ++n) {
-              const int k = (n0 + n) * 8 + (lane & 3) * 2;
-              float v[2];
-#pragma unroll
-              for (int j = 0; j < 2; ++j) {
-                v[j] = K == KP || k + j < K ? activate(act, acc[mi][n][2 * h + j] + bias[k + j]) : 0.0f;
-              }
-              *reinterpret_cast<unsigned*>(ct + r * CTS + k) = pack2<T>(v[0], v[1]);
-            }
-          }
-        }
+        store_conv(acc[mi], 2 * mu + mi, n0);
       }
     }
     __syncthreads();  // ct holds the tile's conv outputs; xs is free
