@@ -621,11 +621,13 @@ struct MmaShape {
   __syncwarp();
   // This lane's two rows, g and g + 8: window position q (the same every tile) and pooled output
   // P = tile · RPT + row % RPT, whose pooled row and column (py, px) advance by RPT a tile
-  // without a division.
-  int py[2];
-  int px[2];
+  // without a division. Where RPT divides 8 (a 2x2 window: 4 pooled outputs a tile) both rows
+  // have the same P, kept once (PR = 1).
+  constexpr int PR = 8 % RPT == 0 ? 1 : 2;
+  int py[PR];
+  int px[PR];
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
+  for (int r = 0; r < PR; ++r) {
     const int P = t0 * RPT + (g + 8 * r) % RPT;
     py[r] = P / YW;
     px[r] = P % YW;
@@ -640,8 +642,8 @@ struct MmaShape {
       const int row = g + 8 * r;
       const int q = row / RPT;
       pout[r] = tile * RPT + row % RPT;
-      int oy = py[r] * PSH - PPH + q / QW;
-      int ox = px[r] * PSW - PPW + q % QW;
+      int oy = py[r % PR] * PSH - PPH + q / QW;
+      int ox = px[r % PR] * PSW - PPW + q % QW;
       if constexpr (ALL_VALID) {  // every window inside the map, every tile full
         valid[r] = true;
       } else {
@@ -650,7 +652,10 @@ struct MmaShape {
         ox = min(max(ox, 0), OW - 1);
       }
       base[r] = (oy * SH * WP + ox * SW) * C;
-      px[r] += RPT % YW;  // the next tile's (px < YW and RPT % YW < YW: at most one wrap)
+    }
+#pragma unroll
+    for (int r = 0; r < PR; ++r) {  // the next tile's (px < YW, RPT % YW < YW: one wrap at most)
+      px[r] += RPT % YW;
       py[r] += RPT / YW;
       if (px[r] >= YW) {
         px[r] -= YW;
