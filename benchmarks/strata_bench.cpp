@@ -93,6 +93,7 @@ struct Args {
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
   double target_ms = 50.0;   // GPU time per repeat when calibrating
   double warmup_ms = 200.0;  // GPU time of warm-up before the first repeat
+  std::map<std::string, strata::cuda::Variant> force;  // EngineOptions::force (--force)
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -102,6 +103,7 @@ struct Args {
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
                "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--gpus N]\n"
+               "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n";
   std::exit(2);
@@ -156,6 +158,17 @@ Args parse_args(int argc, char** argv) {
       a.cudnn_graph = true;
     } else if (k == "--fused-max-batch") {
       a.fused_max_batch = number(i);
+    } else if (k == "--force") {
+      // An op's label (as describe() and the profile print it), '=', and its variant.
+      const std::string f = value(i);
+      const std::size_t eq = f.rfind('=');
+      const auto v = eq == std::string::npos ? std::nullopt
+                                             : strata::cuda::parse_variant(std::string_view(f).substr(eq + 1));
+      if (!v || eq == 0) {
+        usage("--force takes LABEL=VARIANT (e.g. 'conv4+bn5+relu6+max_pool7=mma_conv algo 2 fuse "
+              "1' or '...=mma_conv:2:0:1'), not '" + f + "'");
+      }
+      a.force[f.substr(0, eq)] = *v;
     } else if (k == "--iters") {
       a.iters = number(i);
     } else if (k == "--ceilings") {
@@ -411,6 +424,7 @@ strata::cuda::EngineOptions case_options(const Args& a, int batch) {
   opt.allow_tf32 = a.tf32;
   opt.cudnn_graph_candidates = a.cudnn_graph;
   opt.capture_batches = {batch};
+  opt.force = a.force;
   return opt;
 }
 
@@ -427,6 +441,13 @@ Json case_json(const Args& a, const CaseInfo& c, strata::DType p, int batch, con
             {"tuning", a.measured ? "measured" : "heuristic"},
             {"io", io},
             {"commit", a.commit}});
+  if (!a.force.empty()) {  // ops whose variant the command line chose (--force)
+    Json f = Json::object();
+    for (const auto& [label, v] : a.force) {
+      f[label] = strata::cuda::to_string(v);
+    }
+    j["force"] = f;
+  }
   return j;
 }
 

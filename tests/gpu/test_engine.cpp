@@ -172,6 +172,40 @@ TEST_CASE("measured tuning writes the algorithm cache; a second start does not r
   std::filesystem::remove(path);
 }
 
+TEST_CASE("EngineOptions::force runs an op on the variant named, in either tuning mode") {
+  const auto w = Weights<Mnist>::random(19);
+  constexpr int kB = 24;
+  const auto in = strata_test::random_floats(kB * kIn, 20);
+  const auto ref = strata_test::cpu_reference<Mnist>(w, in, kB);
+  const std::map<std::string, cuda::Variant> force{
+      {"conv4+bn5+relu6+max_pool7", *cuda::parse_variant("mma_conv algo 1 fuse 1")},
+      {"dense11+softmax12", *cuda::parse_variant("dense_softmax")}};
+  for (const cuda::Tuning tuning : {cuda::Tuning::heuristic, cuda::Tuning::measured}) {
+    cuda::Engine<Mnist, DType::f16> e(
+        w, {.max_batch = kB, .tuning = tuning, .fused_max_batch = 0, .force = force});
+    const std::string runs = e.describe(kB);
+    INFO(runs);
+    CHECK(runs.find("conv4+bn5+relu6+max_pool7: strata tensor-core conv 3x3 32->64 + max_pool 2x2 "
+                    "(mma.sync, two m-tiles a warp") != std::string::npos);
+    CHECK(runs.find("dense11+softmax12: strata dense+softmax 128->10") != std::string::npos);
+    // Measured tuning times the other ops only.
+    for (const cuda::TuningTrial& t : e.stats().tuning_trials) {
+      CHECK(force.count(t.op) == 0);
+    }
+    std::vector<float> out(kB * kOut, std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, kB);
+    CHECK(strata_test::rel_error(out, ref, out.size()) < 1e-2);
+  }
+  // A label the network does not have, named with the ones it has.
+  try {
+    cuda::Engine<Mnist, DType::f16> e(w, {.max_batch = kB, .force = {{"conv3", {"mma_conv"}}}});
+    FAIL("an unknown label was accepted");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find("'conv3'") != std::string::npos);
+    CHECK(std::string(e.what()).find("conv0+bn1+relu2+max_pool3") != std::string::npos);
+  }
+}
+
 TEST_CASE("summary(): the network, then the engine's storage, fused-kernel fit, path and steps") {
   const auto w = Weights<Mnist>::random(1);
   cuda::Engine<Mnist, DType::f16> fused(w, {.max_batch = 8, .fused_max_batch = 2});

@@ -1054,3 +1054,61 @@ TEST_CASE("a dense layer and its folded softmax as one generated kernel: its sou
     CHECK(std::string(e.what()).find("dense11+softmax12") != std::string::npos);
   }
 }
+
+TEST_CASE("EngineOptions::force: variants named as the engine prints them, checked against the network") {
+  // parse_variant reads to_string's form and the colon form.
+  for (const cuda::Variant& v : {cuda::Variant{"lt_dense"}, cuda::Variant{"mma_conv", 2, 0, 1},
+                                 cuda::Variant{"cudnn_conv", 1, 3, 1}, cuda::Variant{"x", 0, 7, 0}}) {
+    INFO(cuda::to_string(v));
+    CHECK(cuda::parse_variant(cuda::to_string(v)) == v);
+  }
+  CHECK(cuda::parse_variant("tile_conv:3:0:1") == cuda::Variant{"tile_conv", 3, 0, 1});
+  CHECK(cuda::parse_variant("tile_conv:3") == cuda::Variant{"tile_conv", 3, 0, 0});
+  CHECK(cuda::parse_variant("  mma_conv  fuse 1 algo 2 ") == cuda::Variant{"mma_conv", 2, 0, 1});
+  for (const char* bad : {"", "  ", "mma_conv algo", "mma_conv algo x", "mma_conv algo 1 algo 2",
+                          "mma_conv speed 3", "a:1:2:3:4", "a:b", ":1", "mma conv", "a:1:"}) {
+    INFO("'" << bad << "'");
+    CHECK_FALSE(cuda::parse_variant(bad).has_value());
+  }
+  // forced_variants: the op of each label gets its variant, the others nothing.
+  cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  cuda::fold_final_softmax(net);
+  const std::vector<std::optional<cuda::Variant>> f = cuda::forced_variants<DType::f16>(
+      net, {{"conv4+bn5+relu6+max_pool7", {"mma_conv", 1, 0, 1}}, {"dense11+softmax12", {"dense_softmax"}}});
+  REQUIRE(f.size() == net.ops.size());
+  int named = 0;
+  for (std::size_t i = 0; i < net.ops.size(); ++i) {
+    INFO(net.ops[i].label);
+    if (net.ops[i].label == "conv4+bn5+relu6+max_pool7") {
+      CHECK(f[i] == cuda::Variant{"mma_conv", 1, 0, 1});
+      ++named;
+    } else if (net.ops[i].label == "dense11+softmax12") {
+      CHECK(f[i] == cuda::Variant{"dense_softmax"});
+      ++named;
+    } else {
+      CHECK_FALSE(f[i].has_value());
+    }
+  }
+  CHECK(named == 2);
+  // What it refuses, and how it says so.
+  auto refused = [&](const std::map<std::string, cuda::Variant>& force) -> std::string {
+    try {
+      (void)cuda::forced_variants<DType::f16>(net, force);
+    } catch (const strata::Error& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  const std::string unknown = refused({{"conv4+bn5+relu6", {"mma_conv"}}});
+  CHECK(unknown.find("'conv4+bn5+relu6', which this network does not have") != std::string::npos);
+  CHECK(unknown.find("conv0+bn1+relu2+max_pool3, conv4+bn5+relu6+max_pool7") != std::string::npos);
+  CHECK(refused({{"dense9+relu10", {"no_such_tactic"}}}).find("no tactic of that name") !=
+        std::string::npos);
+  const std::string cannot = refused({{"dense9+relu10", {"mma_conv", 1}}});
+  CHECK(cannot.find("'mma_conv algo 1' for layer 'dense9+relu10'") != std::string::npos);
+  CHECK(cannot.find("cannot run") != std::string::npos);
+  // f32: the tensor-core conv cannot run there.
+  const cuda::NetDesc n32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();
+  CHECK_THROWS_AS((void)cuda::forced_variants<DType::f32>(n32, {{"conv4+bn5+relu6+max_pool7", {"mma_conv"}}}),
+                  strata::Error);
+}

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "strata/core/dtype.hpp"
+#include "strata/cuda/variant.hpp"
 
 namespace strata::cuda {
 
@@ -107,6 +109,13 @@ struct EngineOptions {
   /// batch k+1's upload overlaps batch k's compute and batch k−1's download. 1 halves the I/O
   /// buffers' device memory; enqueue() then waits for the previous batch's download.
   int io_slots = 2;
+  /// Ops run by a variant the caller names, ahead of either tuning mode (nothing is timed or
+  /// cached for them): the op's label as describe() prints it ("conv4+bn5+relu6+max_pool7",
+  /// "layer1.0.conv1+bn1+relu") → the variant (parse_variant: "mma_conv algo 2 fuse 1"). Engine
+  /// construction fails, naming it, on a label the network does not have, a tactic this build
+  /// does not have, or one that cannot run that op; a variant the tactic then refuses fails in
+  /// its preparation, named. The per-op path only (a batch that runs fused ignores it).
+  std::map<std::string, Variant> force{};
 };
 
 /// What `fused_max_batch` means for an engine with `max_batch`: fused_auto becomes

@@ -22,6 +22,7 @@
 #include "strata/cuda/device_weights.hpp"
 #include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/storage.hpp"
+#include "strata/cuda/variant.hpp"
 
 namespace strata::cuda {
 
@@ -56,29 +57,6 @@ struct OpIo {
   const float* net_input_affine = nullptr;
   Shape net_input_shape{};  ///< as declared (NetDesc::in_shape), when net_input is set
 };
-
-/// Which variant of which tactic runs an op: the tactic's name and up to three integers of its
-/// own (cuDNN: algorithm, math type, fused or not). This is what the tuning cache stores.
-struct Variant {
-  std::string tactic;
-  int algo = 0;
-  int math = 0;
-  int fuse = 0;
-  friend bool operator==(const Variant&, const Variant&) = default;
-};
-
-/// "cudnn_conv algo 1 math 1 fuse 1": the tactic, then each of its integers that is not 0.
-[[nodiscard]] inline std::string to_string(const Variant& v) {
-  std::string s = v.tactic;
-  for (const auto& [name, value] : {std::pair{" algo ", v.algo}, std::pair{" math ", v.math},
-                                    std::pair{" fuse ", v.fuse}}) {
-    if (value != 0) {
-      s += name;
-      s += std::to_string(value);
-    }
-  }
-  return s;
-}
 
 /// A variant a tactic would use without timing, and how strongly it claims the op: the tuner's
 /// heuristic choice is the claim of lowest rank among applicable tactics.

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -107,6 +108,37 @@ template <DType P>
   return os.str();
 }
 
+/// The variant EngineOptions::force names for each op of `net` (nothing for the others),
+/// checked: every label names an op of `net` (an error lists them otherwise), and names a tactic
+/// of this build that can run that op.
+template <DType P>
+[[nodiscard]] std::vector<std::optional<Variant>> forced_variants(
+    const NetDesc& net, const std::map<std::string, Variant>& force) {
+  std::vector<std::optional<Variant>> out(net.ops.size());
+  for (const auto& [label, v] : force) {
+    const auto op = std::find_if(net.ops.begin(), net.ops.end(),
+                                 [&](const OpDesc& o) { return o.label == label; });
+    if (op == net.ops.end()) {
+      std::ostringstream names;
+      for (const OpDesc& o : net.ops) {
+        names << (&o == &net.ops.front() ? "" : ", ") << o.label;
+      }
+      STRATA_CHECK(false, "cuda::Engine: EngineOptions::force names layer '"
+                              << label << "', which this network does not have (its ops: "
+                              << names.str() << ")");
+    }
+    const Tactic<P>* t = find_tactic<P>(v.tactic);
+    STRATA_CHECK(t != nullptr, "cuda::Engine: EngineOptions::force names tactic '"
+                                   << v.tactic << "' for layer '" << label
+                                   << "', and this build has no tactic of that name");
+    STRATA_CHECK(t->runs(*op), "cuda::Engine: EngineOptions::force names '"
+                                   << to_string(v) << "' for layer '" << label << "', which "
+                                   << v.tactic << " cannot run in " << dtype_name(P));
+    out[static_cast<std::size_t>(op - net.ops.begin())] = v;
+  }
+  return out;
+}
+
 /// Milliseconds per run of `step` on `s`, timed as the engine will run it (captured into a
 /// graph, replayed back to back, median); an eager run first, so that a library may decline or
 /// set itself up. None when the step fails, falls back, or cannot be captured.
@@ -151,10 +183,12 @@ template <DType P, class Exec>
   lib.cudnn_graph = options.cudnn_graph_candidates;
   std::vector<Variant> chosen;
   chosen.reserve(net.ops.size());
+  const std::vector<std::optional<Variant>> forced = forced_variants<P>(net, options.force);
   if (options.tuning == Tuning::heuristic) {
     for (const OpDesc& op : net.ops) {
       const LayerScope scope(op.label);
-      chosen.push_back(heuristic_variant<P>(op, mb, max_tuning_workspace, lib));
+      const std::optional<Variant>& f = forced[chosen.size()];
+      chosen.push_back(f ? *f : heuristic_variant<P>(op, mb, max_tuning_workspace, lib));
     }
     return chosen;
   }
@@ -169,6 +203,10 @@ template <DType P, class Exec>
   }
   for (const OpDesc& op : net.ops) {
     const LayerScope scope(op.label);
+    if (const std::optional<Variant>& f = forced[chosen.size()]) {
+      chosen.push_back(*f);
+      continue;
+    }
     const std::string key = tuning_key(op, mb, P, weights.gpu(), lib.tf32);
     if (auto c = cache.find(key)) {
       if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->runs(op)) {
