@@ -5,6 +5,7 @@
 // headers: where global pooling splits, which tactics may run an op with a deferred activation.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+#include <nvrtc.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -999,6 +1000,28 @@ TEST_CASE("a dense layer and its folded softmax as one generated kernel: its sou
       const std::vector<std::string> names{std::string("strata_rtc::dense_softmax<") + t + ">"};
       CHECK(rtc::compile(src, "dense_softmax", names, 90, dir).cubin.size() > 1000);
     }
+  }
+  {
+    // The activation folds at compile time: NVRTC once kept a constexpr ActDesc passed to
+    // activate() as a weak global and switched on its kind at run time for every value
+    // (generated::act_constant). The PTX of a dense+gelu+softmax kernel has no such global.
+    using Gelu = decltype(input<3, 5, 4> | flatten | dense<16> | gelu | softmax);
+    cuda::NetDesc gn = cuda::NetStorage<Gelu, DType::f16>::describe();
+    cuda::fold_final_softmax(gn);
+    REQUIRE(cuda::tactics::dense_softmax::fits(gn.ops.back()));
+    const std::string src = cuda::tactics::dense_softmax::source(gn.ops.back());
+    nvrtcProgram prog = nullptr;
+    REQUIRE(nvrtcCreateProgram(&prog, src.c_str(), "dense_softmax_gelu.cu", 0, nullptr, nullptr) ==
+            NVRTC_SUCCESS);
+    REQUIRE(nvrtcAddNameExpression(prog, "strata_rtc::dense_softmax<strata_rtc::f16>") == NVRTC_SUCCESS);
+    const char* opts[] = {"--gpu-architecture=compute_90", "-std=c++17"};
+    REQUIRE(nvrtcCompileProgram(prog, 2, opts) == NVRTC_SUCCESS);
+    std::size_t n = 0;
+    REQUIRE(nvrtcGetPTXSize(prog, &n) == NVRTC_SUCCESS);
+    std::string ptx(n, '\0');
+    REQUIRE(nvrtcGetPTX(prog, ptx.data()) == NVRTC_SUCCESS);
+    nvrtcDestroyProgram(&prog);
+    CHECK(ptx.find(".weak .global") == std::string::npos);
   }
   {
     // Rows whose length is no multiple of 8 (f32: 7 inputs) take scalar loads; a log_softmax

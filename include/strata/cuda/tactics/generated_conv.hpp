@@ -64,11 +64,16 @@ struct Staging {
          s.image_bytes + s.filter_bytes + std::int64_t{4} * g.kp <= (40 << 10);
 }
 
-/// A generated kernel's constant `act`: activation `a` as a literal (its parameters exact).
+/// A generated kernel's activation `a` as literals (its parameters exact): `act_c`, a constant
+/// expression (for template arguments and `if constexpr`), and `act`, a local copy of its fields
+/// that activate() takes. Passing the constexpr object itself made NVRTC (CUDA 13.0) keep it as
+/// a weak global and switch on its kind at run time in every activate() call (dense_softmax:
+/// 356 compares in its PTX instead of 16); a local built from constant fields folds.
 inline void act_constant(std::ostringstream& o, const ActDesc& a) {
-  o << "  constexpr ActDesc act{static_cast<Act>(" << static_cast<int>(a.kind) << "), "
+  o << "  constexpr ActDesc act_c{static_cast<Act>(" << static_cast<int>(a.kind) << "), "
     << std::hexfloat << a.alpha << "f, " << a.beta << "f};\n"
-    << std::defaultfloat;
+    << std::defaultfloat
+    << "  const ActDesc act{act_c.kind, act_c.alpha, act_c.beta};\n";
 }
 
 /// The statement of one `wgmma.mma_async.sync.aligned.m64n(8·nt)k16.f32.<types>` (types
@@ -710,7 +715,7 @@ struct MmaShape {
       if constexpr (PACKED_MAX) {
         // (kernel_source.hpp: bias added to each position's sum in f32, the window's max and
         // the relu on the rounded pairs, two channels an instruction)
-        max_pool4_pairs<T, NT, act.kind == Act::relu, (K < KP)>(pk, d, bv, valid[0], valid[1],
+        max_pool4_pairs<T, NT, act_c.kind == Act::relu, (K < KP)>(pk, d, bv, valid[0], valid[1],
                                                                   2 * t, K);
       } else {
 #pragma unroll

@@ -331,7 +331,7 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
         }
         if constexpr (L == 4) {
           unsigned pk[NT];
-          max_pool4_pairs<T, NT, act.kind == Act::relu, (K < KP)>(pk, acc[m], bv, ok[0], ok[1],
+          max_pool4_pairs<T, NT, act_c.kind == Act::relu, (K < KP)>(pk, acc[m], bv, ok[0], ok[1],
                                                                     n0 * 8 + 2 * t, K);
           if (pix[0] < PIX) {
             T* yp = yi + pix[0] * YCP + n0 * 8 + 2 * t;
