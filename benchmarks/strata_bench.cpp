@@ -476,6 +476,10 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
 
   // GPU time: the input sits in the engine's own device buffer and forward() writes to its own
   // output buffer, as PyTorch's captured graph reads and writes static tensors (no copies).
+  if (!a.force.empty() && engine.path(batch) != "per-op") {
+    throw strata::Error("--force names per-op variants, and batch " + std::to_string(batch) +
+                        " runs the " + engine.path(batch) + " path: add --fused-max-batch 0");
+  }
   const sc::Stream stream = sc::Stream::create();
   const cudaStream_t s = stream.get();
   STRATA_CUDA_CHECK(cudaMemcpy(engine.input_buffer(), in.data(), in.size() * sizeof(float),

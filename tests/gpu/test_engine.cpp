@@ -196,6 +196,17 @@ TEST_CASE("EngineOptions::force runs an op on the variant named, in either tunin
     e.infer(in, out, kB);
     CHECK(strata_test::rel_error(out, ref, out.size()) < 1e-2);
   }
+  // A forced variant its tactic refuses is an error naming the layer, not a fall-back.
+  try {
+    cuda::Engine<Mnist, DType::f16> e(
+        w, {.max_batch = kB, .fused_max_batch = 0,
+            .force = {{"conv4+bn5+relu6+max_pool7", {"mma_conv", 7, 0, 1}}}});
+    FAIL("a variant its tactic does not have was run");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find("layer 'conv4+bn5+relu6+max_pool7'") != std::string::npos);
+    CHECK(std::string(e.what()).find("the forced mma_conv algo 7 fuse 1 could not run") !=
+          std::string::npos);
+  }
   // A label the network does not have, named with the ones it has.
   try {
     cuda::Engine<Mnist, DType::f16> e(w, {.max_batch = kB, .force = {{"conv3", {"mma_conv"}}}});

@@ -138,9 +138,14 @@ class Engine {
     const auto tuning = std::chrono::steady_clock::now();
     auto variants = choose_variants<P>(net, w, *exec_, options_, exec_->stats());
     exec_->stats().tuning_ms = since(tuning);
+    std::vector<bool> forced(net.ops.size());
+    for (std::size_t i = 0; i < net.ops.size(); ++i) {
+      forced[i] = options_.force.count(net.ops[i].label) > 0;
+    }
     model_ = std::make_shared<const Model<P>>(Model<P>{std::move(net), std::move(w),
                                                        std::move(variants), std::move(fused),
-                                                       options_.fused_max_batch});
+                                                       options_.fused_max_batch,
+                                                       std::move(forced)});
     exec_->build(model_, options_.capture_batches);
     EngineStats& st = exec_->stats();
     st.build_ms = since(started.at);

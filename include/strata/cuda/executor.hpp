@@ -39,6 +39,9 @@ struct Model {
   std::vector<Variant> variants;  ///< per op of net.ops (in order), chosen at the largest batch
   std::unique_ptr<FusedNetwork> fused;  ///< the whole network as one kernel, when it fits
   int fused_max_batch = 0;              ///< batches up to this run `fused`
+  /// Per op: its variant was named by EngineOptions::force — where it cannot run, that is an
+  /// error rather than a fall-back to the heuristic's choice.
+  std::vector<bool> forced{};
 };
 
 /// One pair of device input/output buffers and the events that order their use by enqueue():
@@ -363,6 +366,11 @@ class Executor {
         if (step) {
           note = "the chosen " + to_string(m.variants[i]) + " needs more workspace than there is";
         }
+        // (every note so far begins "the chosen ")
+        STRATA_CHECK(i >= m.forced.size() || !m.forced[i],
+                     "cuda::Engine: layer '" << op.label << "' at batch " << batch
+                                             << ": the forced" << note.substr(10)
+                                             << " (EngineOptions::force)");
         const Variant h = heuristic_variant<P>(
             op, batch, ws_limit != any_workspace ? ws_limit : max_tuning_workspace, lib);
         step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
