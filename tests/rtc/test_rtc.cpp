@@ -1039,6 +1039,15 @@ TEST_CASE("a dense layer and its folded softmax as one generated kernel: its sou
     const std::vector<std::string> names{"strata_rtc::dense_softmax<float>"};
     CHECK(rtc::compile(src, "dense_softmax", names, 90, dir).cubin.size() > 1000);
   }
+  {
+    // Not over 512 inputs a row (each lane keeps its share of the row in registers).
+    using Long = decltype(input<513, 1, 1> | flatten | dense<10> | softmax);
+    cuda::NetDesc ln = cuda::NetStorage<Long, DType::f32>::describe();
+    cuda::fold_final_softmax(ln);
+    REQUIRE(ln.ops.back().softmax.has_value());
+    CHECK(ln.ops.back().dense_kin > cuda::tactics::dense_softmax::max_inputs);
+    CHECK_FALSE(cuda::tactics::dense_softmax::fits(ln.ops.back()));
+  }
   // Not where the softmax was not folded, nor over 32 outputs.
   const cuda::NetDesc plain = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
   CHECK_FALSE(cuda::tactics::dense_softmax::fits(plain.ops[plain.ops.size() - 2]));

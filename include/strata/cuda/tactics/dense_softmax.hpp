@@ -37,10 +37,16 @@ namespace dense_softmax {
 /// The most outputs the kernel takes (one lane each).
 inline constexpr int max_outputs = 32;
 
-/// Whether the kernel runs `op`: a dense layer with its folded softmax, at most 32 outputs.
+/// The longest input row the kernel takes: each lane holds its share of a row in registers (64
+/// values at 512 inputs over 8 lanes).
+inline constexpr int max_inputs = 512;
+
+/// Whether the kernel runs `op`: a dense layer with its folded softmax, at most 32 outputs and
+/// 512 inputs.
 [[nodiscard]] inline bool fits(const OpDesc& op) {
   return op.kind == OpKind::dense && op.softmax.has_value() && !op.has_residual &&
-         op.layer.out_channels >= 1 && op.layer.out_channels <= max_outputs && op.dense_kin > 0;
+         op.layer.out_channels >= 1 && op.layer.out_channels <= max_outputs && op.dense_kin > 0 &&
+         op.dense_kin <= max_inputs;
 }
 
 /// The kernel's source for `op` (kernel `strata_rtc::dense_softmax<T>`).
