@@ -1144,3 +1144,49 @@ TEST_CASE("EngineOptions::force: variants named as the engine prints them, check
   CHECK_THROWS_AS((void)cuda::forced_variants<DType::f32>(n32, {{"conv4+bn5+relu6+max_pool7", {"mma_conv"}}}),
                   strata::Error);
 }
+
+TEST_CASE("generated kernels compiled side by side before their steps: precompile, kernel_sources") {
+  const auto dir = fresh_dir("strata_rtc_test_precompile");
+  const cuda::NetDesc net = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  const cuda::OpIo io;
+  std::vector<cuda::KernelSource> sources;
+  // What measured tuning would prepare for the two convs: the generated conv's and mma_conv's
+  // forms (mma_conv's wgmma form only on a GPU that runs it: none here).
+  for (const char* name : {"generated_conv", "mma_conv"}) {
+    const auto* t = cuda::find_tactic<DType::f16>(name);
+    REQUIRE(t != nullptr);
+    for (const cuda::OpDesc& op : net.ops) {
+      if (op.kind != OpKind::conv || !t->runs(op)) {
+        continue;
+      }
+      for (const cuda::Variant& v : t->candidates(op, 4096, 0, {})) {
+        INFO(op.label << " " << cuda::to_string(v));
+        const auto ks = t->kernel_sources(op, v, io);
+        REQUIRE(ks.size() == 1);
+        CHECK(ks.front().name.find("strata_rtc::") == 0);
+        CHECK(ks.front().source.find(op.label) != std::string::npos);  // generated for this op
+        sources.push_back(ks.front());
+      }
+    }
+  }
+  REQUIRE(sources.size() >= 6);
+  // A variant its tactic does not have, or a library's tactic: nothing to compile.
+  CHECK(cuda::find_tactic<DType::f16>("mma_conv")->kernel_sources(net.ops[1], {"mma_conv", 7}, io).empty());
+  CHECK(cuda::find_tactic<DType::f16>("cudnn_conv")->kernel_sources(net.ops[1], {"cudnn_conv"}, io).empty());
+  CHECK(cuda::find_tactic<DType::f16>("tile_conv")->kernel_sources(net.ops[0], {"tile_conv", 3, 0, 1}, io).empty());
+  // Each distinct program once (a repeat is skipped), side by side, into the disk cache; a second
+  // call finds them compiled.
+  std::vector<cuda::KernelSource> twice = sources;
+  twice.push_back(sources.front());
+  const auto before = rtc::compile_tally();
+  CHECK(cuda::tactics::generated::precompile(twice, 90, dir, 2) == static_cast<int>(sources.size()));
+  CHECK(rtc::compile_tally().programs - before.programs == static_cast<long long>(sources.size()));
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    files += e.path().extension() == ".cubin";
+  }
+  CHECK(files == sources.size());
+  CHECK(cuda::tactics::generated::precompile(sources, 90, dir, 2) == 0);
+  // A source that does not compile is left for the step that uses it to report.
+  CHECK(cuda::tactics::generated::precompile({{"this is not CUDA", "strata_rtc::nothing<float>"}}, 90, dir, 2) == 0);
+}

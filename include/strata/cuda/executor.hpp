@@ -126,6 +126,18 @@ class Executor {
     batches.push_back(max_batch_);
     std::sort(batches.begin(), batches.end());
     batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
+    {  // the chosen variants' generated kernels, compiled side by side before their steps
+      std::vector<KernelSource> sources;
+      for (std::size_t i = 0; i < model_->net.ops.size(); ++i) {
+        const OpDesc& op = model_->net.ops[i];
+        if (const Tactic<P>* t = find_tactic<P>(model_->variants[i].tactic); t != nullptr) {
+          for (KernelSource& k : t->kernel_sources(op, model_->variants[i], io(op, max_batch_))) {
+            sources.push_back(std::move(k));
+          }
+        }
+      }
+      (void)tactics::generated::precompile(sources, rtc::current_arch());
+    }
     std::size_t ws = 0;
     for (int b : batches) {
       ExecPlan p = make_plan(b, 0, any_workspace);

@@ -58,6 +58,14 @@ struct OpIo {
   Shape net_input_shape{};  ///< as declared (NetDesc::in_shape), when net_input is set
 };
 
+/// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
+/// name as written in it, and whether for the architecture's own features (sm_90a: wgmma).
+struct KernelSource {
+  std::string source;
+  std::string name;
+  bool arch_specific = false;
+};
+
 /// A variant a tactic would use without timing, and how strongly it claims the op: the tuner's
 /// heuristic choice is the claim of lowest rank among applicable tactics.
 struct Claim {
@@ -153,6 +161,14 @@ class Tactic {
                                                         const Libraries& lib) const {
     auto h = heuristic(op, batch, ws_limit, lib);
     return h ? std::vector<Variant>{h->variant} : std::vector<Variant>{};
+  }
+  /// The kernels prepare() would compile for `op` with variant `v` on buffers `io` (nothing
+  /// for a tactic whose kernels are a library's or Strata's precompiled ones, or where `v`
+  /// cannot run `op`): so that the engine compiles those of many steps side by side first
+  /// (generated::precompile), and each prepare() then finds its kernel compiled.
+  [[nodiscard]] virtual std::vector<KernelSource> kernel_sources(const OpDesc&, const Variant&,
+                                                                 const OpIo&) const {
+    return {};
   }
   /// `op` prepared at `batch` with variant `v` on buffers `io`; throws strata::Error when the
   /// variant cannot run here (the caller then chooses another).

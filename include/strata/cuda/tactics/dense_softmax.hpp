@@ -198,17 +198,18 @@ class DenseSoftmax final : public Tactic<P> {
                                                 const Libraries&) const override {
     return {Variant{std::string(name())}};
   }
+  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
+                                                         const OpIo&) const override {
+    try {
+      return {kernel_of(op, v)};
+    } catch (const Error&) {
+      return {};
+    }
+  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    STRATA_CHECK(v.algo == 0, "'" << op.label << "': dense_softmax has no algo " << v.algo);
-    STRATA_CHECK(dense_softmax::fits(op), "'" << op.label
-                                              << "': dense_softmax runs a dense layer of at most "
-                                              << dense_softmax::max_outputs
-                                              << " outputs with its softmax folded in");
-    const cudaKernel_t k = generated::kernel(
-        dense_softmax::source(op),
-        "strata_rtc::dense_softmax<" + std::string(kernels::detail::rtc_type<T>()) + ">");
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v));
     // Every row at once, 16 a block of 128 threads (the kernel strides by the grid beyond 2^31
     // blocks): each row's work is one chain of latencies (loads, shuffles, exp), so rows queued
     // behind each other on fewer resident warps would cost their chains one after another.
@@ -225,6 +226,19 @@ class DenseSoftmax final : public Tactic<P> {
     return kernel_step(what.str(), [=](cudaStream_t s) {
       rtc::launch(k, grid, 128u, s, x, wt, b, y, batch);
     });
+  }
+
+ private:
+  /// The kernel variant `v` compiles for `op`, checked: algo 0, an op the kernel takes.
+  [[nodiscard]] static KernelSource kernel_of(const OpDesc& op, const Variant& v) {
+    STRATA_CHECK(v.algo == 0, "'" << op.label << "': dense_softmax has no algo " << v.algo);
+    STRATA_CHECK(dense_softmax::fits(op), "'" << op.label
+                                              << "': dense_softmax runs a dense layer of at most "
+                                              << dense_softmax::max_outputs << " outputs and "
+                                              << dense_softmax::max_inputs
+                                              << " inputs with its softmax folded in");
+    return {dense_softmax::source(op),
+            "strata_rtc::dense_softmax<" + std::string(kernels::detail::rtc_type<T>()) + ">"};
   }
 };
 

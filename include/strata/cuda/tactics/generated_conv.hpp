@@ -14,13 +14,17 @@
 /// shared memory, and where every pooling window lies inside the conv's map the window's input
 /// patch sits in registers.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -762,34 +766,112 @@ struct MmaShape {
   return o.str();
 }
 
-/// The loaded kernel for `src` (compiled by NVRTC, or read from the disk cache), kept for the
-/// life of the program per source and architecture. Thread-safe.
+namespace detail {
+/// A generated kernel's identity: architecture, whether for its own features (sm_90a), the
+/// instantiation's name and the source (one source serves f16 and bf16).
+using KernelKey = std::tuple<int, bool, std::string, std::string>;
+/// Programs compiled by precompile() and not yet loaded by kernel(), and the lock of both.
+struct KernelStore {
+  std::mutex mutex;
+  std::map<KernelKey, rtc::Compiled> compiled;
+};
+inline KernelStore& kernel_store() {
+  static auto* s = new KernelStore();  // never freed (see kernel())
+  return *s;
+}
+}  // namespace detail
+
+/// The loaded kernel for `src` (compiled by NVRTC — or earlier by precompile() —, or read from
+/// the disk cache), kept for the life of the program per source and architecture. Thread-safe.
 [[nodiscard]] inline cudaKernel_t kernel(const std::string& src, const std::string& name,
                                          rtc::BuildInfo* info = nullptr, bool arch_specific = false) {
   static std::mutex mutex;
   // Never freed: unloading at exit could run after the CUDA runtime has shut down.
-  // By architecture (and whether its own features: sm_90a), instantiation name and source (one
-  // source serves f16 and bf16).
-  using Key = std::tuple<int, bool, std::string, std::string>;
-  static auto* loaded = new std::map<Key, std::unique_ptr<rtc::Library>>();
+  static auto* loaded = new std::map<detail::KernelKey, std::unique_ptr<rtc::Library>>();
   const int arch = rtc::current_arch();
   const std::lock_guard lock(mutex);
-  Key key{arch, arch_specific, name, src};
+  detail::KernelKey key{arch, arch_specific, name, src};
   auto it = loaded->find(key);
   if (it == loaded->end()) {
     const std::vector<std::string> names{name};
+    std::optional<rtc::Compiled> done;
+    {
+      detail::KernelStore& store = detail::kernel_store();
+      const std::lock_guard store_lock(store.mutex);
+      if (auto c = store.compiled.find(key); c != store.compiled.end()) {
+        done = std::move(c->second);
+        store.compiled.erase(c);
+      }
+    }
     it = loaded
-             ->emplace(std::move(key),
-                       std::make_unique<rtc::Library>(
-                           rtc::compile(src, "strata_generated_conv", names, arch,
-                                        rtc::default_cache_dir(), arch_specific),
-                           names))
+             ->emplace(key, std::make_unique<rtc::Library>(
+                                done ? std::move(*done)
+                                     : rtc::compile(src, "strata_generated_conv", names, arch,
+                                                    rtc::default_cache_dir(), arch_specific),
+                                names))
              .first;
   }
   if (info != nullptr) {
     *info = it->second->info();
   }
   return it->second->kernel(name);
+}
+[[nodiscard]] inline cudaKernel_t kernel(const KernelSource& k, rtc::BuildInfo* info = nullptr) {
+  return kernel(k.source, k.name, info, k.arch_specific);
+}
+
+/// Compiles `sources` for compute capability `arch` side by side, on up to `threads` threads
+/// (NVRTC compiles one program on one core; at most 16 by default, for the memory each compile
+/// takes), reading and writing the disk cache `cache_dir` as
+/// rtc::compile does, and keeps the results for kernel() to load: an engine's generated kernels
+/// — or every candidate measured tuning is about to time — then cost the longest compile rather
+/// than their sum. Sources already compiled or loaded, and repeats, are skipped; a source that
+/// fails to compile is left for kernel() to compile again and report where it is used. Returns
+/// how many programs it compiled or read.
+inline int precompile(const std::vector<KernelSource>& sources, int arch,
+                      const std::filesystem::path& cache_dir = rtc::default_cache_dir(),
+                      unsigned threads = std::min(std::thread::hardware_concurrency(), 16u)) {
+  std::vector<const KernelSource*> todo;
+  {
+    detail::KernelStore& store = detail::kernel_store();
+    const std::lock_guard lock(store.mutex);
+    std::set<detail::KernelKey> seen;
+    for (const KernelSource& k : sources) {
+      detail::KernelKey key{arch, k.arch_specific, k.name, k.source};
+      if (!store.compiled.contains(key) && seen.insert(std::move(key)).second) {
+        todo.push_back(&k);
+      }
+    }
+  }
+  std::atomic<std::size_t> next{0};
+  std::atomic<int> done{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < todo.size(); i = next++) {
+      const KernelSource& k = *todo[i];
+      try {
+        rtc::Compiled c = rtc::compile(k.source, "strata_generated_conv", {k.name}, arch,
+                                       cache_dir, k.arch_specific);
+        detail::KernelStore& store = detail::kernel_store();
+        const std::lock_guard lock(store.mutex);
+        store.compiled.emplace(detail::KernelKey{arch, k.arch_specific, k.name, k.source},
+                               std::move(c));
+        ++done;
+      } catch (const std::exception&) {
+        // (kernel() compiles it again where it is used, and reports the error there)
+      }
+    }
+  };
+  const std::size_t n = std::min<std::size_t>(std::max(threads, 1u), todo.size());
+  std::vector<std::thread> pool;
+  pool.reserve(n);
+  for (std::size_t t = 1; t < n; ++t) {
+    pool.emplace_back(work);
+  }
+  work();
+  for (std::thread& t : pool) {
+    t.join();
+  }
+  return done.load();
 }
 
 /// A conv op's variants for a tactic that can pool in its kernel: with the pool inside (fuse =
@@ -924,10 +1006,11 @@ class PoolingKernelTactic : public Tactic<P> {
     return this->fuses_pool(v) && op.pool.has_value();
   }
   /// The kernel `strata_rtc::<name><T>` of generated source `src`, for the storage type T.
-  [[nodiscard]] cudaKernel_t compiled(const std::string& src) const {
-    return kernel(src, "strata_rtc::" + std::string(this->name()) + "<" +
-                           kernels::detail::rtc_type<storage_t<P>>() + ">");
+  [[nodiscard]] KernelSource named(std::string src) const {
+    return {std::move(src), "strata_rtc::" + std::string(this->name()) + "<" +
+                                kernels::detail::rtc_type<storage_t<P>>() + ">"};
   }
+  [[nodiscard]] cudaKernel_t compiled(std::string src) const { return kernel(named(std::move(src))); }
 };
 
 }  // namespace generated
@@ -969,18 +1052,23 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     }
     return out;
   }
+  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
+                                                         const OpIo& io) const override {
+    try {
+      return {kernel_of(op, v, io)};
+    } catch (const Error&) {
+      return {};
+    }
+  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const bool pooled = this->pools(v, op);
-    // The network's input read as the caller gave it (no input step) where this op reads it.
-    const generated::Source src{io.net_input != nullptr, io.net_input_format, io.net_input_hwc};
-    STRATA_CHECK(v.algo == 0 || v.algo == 1,
-                 "'" << op.label << "': generated_conv has no algo " << v.algo << " (0 or 1)");
+    const bool raw = io.net_input != nullptr;
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     if (v.algo == 1) {
-      return prepare_mma(op, pooled, src, batch, w, io);
+      return prepare_mma(op, pooled, raw, batch, w, io, k);
     }
-    const cudaKernel_t k = this->compiled(generated::source(op, pooled, src));
     // Units (image, band of output rows) go to warps: at small batches an image's rows split so
     // that there are about 8 units per SM; blocks of up to 8 warps (fewer where the units are
     // few, so that they spread over the SMs), each warp with its own band of staged input.
@@ -997,7 +1085,7 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     // Persistent blocks (the filter is staged once per block).
     const generated::Launch l = generated::persistent_launch(
         k, d, static_cast<unsigned>(32 * warps), shared, (units + warps - 1) / warps);
-    return std::make_unique<GeneratedStep>(op, w, io, splits, units, l, band, pooled, k, src.raw);
+    return std::make_unique<GeneratedStep>(op, w, io, splits, units, l, band, pooled, k, raw);
   }
 
  protected:
@@ -1005,18 +1093,29 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] int claim_rank() const override { return rank::tailored - 1; }
 
  private:
-  /// The tensor-core form: persistent blocks of 8 warps, as many as fit the SMs; at batches
-  /// below the resident warps an image's row tiles split over several warps (each stages the
-  /// whole image: at most 20 KiB), never into more units than one round of resident warps.
-  [[nodiscard]] std::unique_ptr<Step> prepare_mma(const OpDesc& op, bool pooled,
-                                                  const generated::Source& src, int batch,
-                                                  const OpWeights& w, const OpIo& io) const {
+  /// The kernel variant `v` compiles for `op` on buffers `io` — the network's input read as the
+  /// caller gave it (no input step) where this op reads it —, checked: an algo this tactic has,
+  /// in a form that fits the op.
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo& io) const {
+    const bool pooled = this->pools(v, op);
+    const generated::Source src{io.net_input != nullptr, io.net_input_format, io.net_input_hwc};
+    STRATA_CHECK(v.algo == 0 || v.algo == 1,
+                 "'" << op.label << "': generated_conv has no algo " << v.algo << " (0 or 1)");
+    if (v.algo == 0) {
+      return this->named(generated::source(op, pooled, src));
+    }
     STRATA_CHECK(generated::mma_fits(op, pooled),
                  "'" << op.label << "': generated_conv algo 1 (tensor cores) does not fit this "
                                     "conv" << (pooled ? " with its pool" : ""));
-    const std::string kname = "strata_rtc::generated_conv_mma<" +
-                              std::string(kernels::detail::rtc_type<T>()) + ">";
-    const cudaKernel_t k = generated::kernel(generated::mma_source(op, pooled, src), kname);
+    return {generated::mma_source(op, pooled, src),
+            "strata_rtc::generated_conv_mma<" + std::string(kernels::detail::rtc_type<T>()) + ">"};
+  }
+  /// The tensor-core form: persistent blocks of 8 warps, as many as fit the SMs; at batches
+  /// below the resident warps an image's row tiles split over several warps (each stages the
+  /// whole image: at most 20 KiB), never into more units than one round of resident warps.
+  [[nodiscard]] std::unique_ptr<Step> prepare_mma(const OpDesc& op, bool pooled, bool raw,
+                                                  int batch, const OpWeights& w, const OpIo& io,
+                                                  cudaKernel_t k) const {
     const generated::DeviceSms d = generated::device_sms();
     constexpr unsigned kWarps = 8;
     const std::size_t shared =
@@ -1031,7 +1130,7 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     const long long units = static_cast<long long>(batch) * splits;
     generated::Launch l = all;
     l.grid = static_cast<unsigned>(std::min<long long>(all.grid, (units + kWarps - 1) / kWarps));
-    return std::make_unique<MmaStep>(op, w, io, splits, units, l, pooled, k, src.raw);
+    return std::make_unique<MmaStep>(op, w, io, splits, units, l, pooled, k, raw);
   }
 
   class MmaStep final : public generated::KernelStep<T> {

@@ -582,25 +582,19 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
     }
     return c;
   }
+  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
+                                                         const OpIo&) const override {
+    try {
+      return {kernel_of(op, v)};
+    } catch (const Error&) {
+      return {};
+    }
+  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const bool pooled = this->pools(v, op);
-    STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
-                 "'" << op.label << "': mma_conv has no algo " << v.algo << " (0, 1 or 2)");
-    STRATA_CHECK(v.algo == 0 || mma::paired_fits(op, pooled),
-                 "'" << op.label << "': mma_conv algo " << v.algo << " does not fit this conv"
-                     << (pooled ? " with its pool" : ""));
-    STRATA_CHECK(v.algo != 2 || mma::wgmma_device(),
-                 "'" << op.label << "': mma_conv algo 2 (wgmma) needs a GPU of compute capability "
-                        "9.0 (sm_90a), and this device is not one");
-    const std::string type(kernels::detail::rtc_type<T>());
-    const cudaKernel_t k =
-        v.algo == 2   ? generated::kernel(mma::wgmma_source(op, pooled),
-                                          "strata_rtc::mma_conv_wgmma<" + type + ">", nullptr, true)
-        : v.algo == 1 ? generated::kernel(mma::paired_source(op, pooled),
-                                          "strata_rtc::mma_conv_pairs<" + type + ">")
-                      : this->compiled(mma::source(op, pooled));
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v));
     // Persistent blocks of 8 warps, each walking images (the third form: groups of images).
     const generated::Launch l =
         v.algo == 2
@@ -619,6 +613,27 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] int claim_rank() const override { return rank::fallback + 1; }
 
  private:
+  /// The kernel variant `v` compiles for `op`, checked: an algo this tactic has, in a form that
+  /// fits the op, wgmma only on a GPU that runs it.
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v) const {
+    const bool pooled = this->pools(v, op);
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
+                 "'" << op.label << "': mma_conv has no algo " << v.algo << " (0, 1 or 2)");
+    STRATA_CHECK(v.algo == 0 || mma::paired_fits(op, pooled),
+                 "'" << op.label << "': mma_conv algo " << v.algo << " does not fit this conv"
+                     << (pooled ? " with its pool" : ""));
+    STRATA_CHECK(v.algo != 2 || mma::wgmma_device(),
+                 "'" << op.label << "': mma_conv algo 2 (wgmma) needs a GPU of compute capability "
+                        "9.0 (sm_90a), and this device is not one");
+    const std::string type(kernels::detail::rtc_type<T>());
+    if (v.algo == 2) {
+      return {mma::wgmma_source(op, pooled), "strata_rtc::mma_conv_wgmma<" + type + ">", true};
+    }
+    if (v.algo == 1) {
+      return {mma::paired_source(op, pooled), "strata_rtc::mma_conv_pairs<" + type + ">"};
+    }
+    return this->named(mma::source(op, pooled));
+  }
   class MmaStep final : public generated::KernelStep<T> {
    public:
     MmaStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch,

@@ -535,9 +535,47 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     c.variant = v.front();
     return c;
   }
+  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
+                                                         const OpIo& io) const override {
+    try {
+      return {kernel_of(op, v, io)};
+    } catch (const Error&) {
+      return {};
+    }
+  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
+    const bool pooled = this->pools(v, op);
+    const tile::Tile t = tile::choose(op, pooled);
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    const bool wg = v.algo == 3;
+    const bool db = v.algo == 1;
+    const tile::RawInput raw{v.algo == 2, io.net_input_format, io.net_input_hwc, io.net_input_shape};
+    const std::int64_t shared = t.shared + (db ? t.patch : 0);
+    const generated::Launch l = generated::persistent_launch(
+        k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
+        static_cast<long long>(batch) * t.tiles);
+    std::ostringstream how;
+    how << (wg ? "wgmma" : "mma.sync") << ", tiles of " << t.py << "x" << t.px
+        << (pooled ? " pooled" : "")
+        << " outputs" << (db ? ", patch double-buffered" : "") << ", shapes compiled in; "
+        << (raw.used ? "reads the caller's input; " : "");
+    return std::make_unique<TileStep>(op, w, io, batch, l, pooled, k, how.str(),
+                                      raw.used ? io.net_input : nullptr,
+                                      raw.used ? io.net_input_affine : nullptr);
+  }
+
+ protected:
+  /// Elsewhere than a pooled space-to-depth stem, below every other tactic's claim: measured
+  /// tuning times it against cuDNN.
+  [[nodiscard]] int claim_rank() const override { return rank::fallback + 2; }
+
+ private:
+  /// The kernel variant `v` compiles for `op` on buffers `io`, checked: a form that fits the op,
+  /// an algo this tactic has, wgmma only on a GPU that runs it, the caller's input only where
+  /// the op reads it space-to-depth, the second patch buffer only where the device allows it.
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo& io) const {
     const bool pooled = this->pools(v, op);
     const tile::Tile t = tile::choose(op, pooled);
     STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
@@ -561,31 +599,10 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': tile_conv's double-buffered variant needs "
                                          << shared << " bytes of shared memory a block, more than "
                                             "this GPU allows");
-    const cudaKernel_t k =
-        wg ? generated::kernel(tile::source(op, pooled, t, false, {}, true),
-                               "strata_rtc::tile_conv<" + std::string(kernels::detail::rtc_type<T>()) +
-                                   ">",
-                               nullptr, true)
-           : this->compiled(tile::source(op, pooled, t, db, raw));
-    const generated::Launch l = generated::persistent_launch(
-        k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
-        static_cast<long long>(batch) * t.tiles);
-    std::ostringstream how;
-    how << (wg ? "wgmma" : "mma.sync") << ", tiles of " << t.py << "x" << t.px
-        << (pooled ? " pooled" : "")
-        << " outputs" << (db ? ", patch double-buffered" : "") << ", shapes compiled in; "
-        << (raw.used ? "reads the caller's input; " : "");
-    return std::make_unique<TileStep>(op, w, io, batch, l, pooled, k, how.str(),
-                                      raw.used ? io.net_input : nullptr,
-                                      raw.used ? io.net_input_affine : nullptr);
+    KernelSource ks = this->named(tile::source(op, pooled, t, db, raw, wg));
+    ks.arch_specific = wg;
+    return ks;
   }
-
- protected:
-  /// Elsewhere than a pooled space-to-depth stem, below every other tactic's claim: measured
-  /// tuning times it against cuDNN.
-  [[nodiscard]] int claim_rank() const override { return rank::fallback + 2; }
-
- private:
   class TileStep final : public generated::KernelStep<T> {
    public:
     TileStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch,
