@@ -820,6 +820,17 @@ inline KernelStore& kernel_store() {
   return kernel(k.source, k.name, info, k.arch_specific);
 }
 
+/// `kernel_of()`'s kernel as Tactic::kernel_sources reports it: nothing where it throws (the
+/// variant cannot run the op; prepare() says why).
+template <class KernelOf>
+[[nodiscard]] std::vector<KernelSource> sources_of(KernelOf&& kernel_of) {
+  try {
+    return {kernel_of()};
+  } catch (const Error&) {
+    return {};
+  }
+}
+
 /// Compiles `sources` for compute capability `arch` side by side, on up to `threads` threads
 /// (NVRTC compiles one program on one core; at most 16 by default, for the memory each compile
 /// takes), reading and writing the disk cache `cache_dir` as
@@ -1054,11 +1065,7 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   }
   [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
                                                          const OpIo& io) const override {
-    try {
-      return {kernel_of(op, v, io)};
-    } catch (const Error&) {
-      return {};
-    }
+    return generated::sources_of([&] { return kernel_of(op, v, io); });
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,

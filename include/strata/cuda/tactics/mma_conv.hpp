@@ -584,11 +584,7 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
   }
   [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
                                                          const OpIo&) const override {
-    try {
-      return {kernel_of(op, v)};
-    } catch (const Error&) {
-      return {};
-    }
+    return generated::sources_of([&] { return kernel_of(op, v); });
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,

@@ -537,11 +537,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   }
   [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
                                                          const OpIo& io) const override {
-    try {
-      return {kernel_of(op, v, io)};
-    } catch (const Error&) {
-      return {};
-    }
+    return generated::sources_of([&] { return kernel_of(op, v, io); });
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
