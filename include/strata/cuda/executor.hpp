@@ -126,7 +126,7 @@ class Executor {
     batches.push_back(max_batch_);
     std::sort(batches.begin(), batches.end());
     batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
-    {  // the chosen variants' generated kernels, compiled side by side before their steps
+    if (!runs_fused(max_batch_)) {  // the chosen generated kernels, side by side, before their steps
       std::vector<KernelSource> sources;
       for (std::size_t i = 0; i < model_->net.ops.size(); ++i) {
         const OpDesc& op = model_->net.ops[i];

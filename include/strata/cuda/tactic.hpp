@@ -170,6 +170,9 @@ class Tactic {
                                                                  const OpIo&) const {
     return {};
   }
+  /// Whether kernel_sources() can return anything (so that callers ask only such tactics for
+  /// their candidates ahead of time: a library's candidates cost queries).
+  [[nodiscard]] virtual bool compiles_kernels() const { return false; }
   /// `op` prepared at `batch` with variant `v` on buffers `io`; throws strata::Error when the
   /// variant cannot run here (the caller then chooses another).
   [[nodiscard]] virtual std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v,

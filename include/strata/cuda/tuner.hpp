@@ -217,7 +217,7 @@ template <DType P, class Exec>
         }
       }
       for (const Tactic<P>* t : all_tactics<P>()) {
-        if (t->runs(op) && t->timed(op, mb)) {
+        if (t->compiles_kernels() && t->runs(op) && t->timed(op, mb)) {
           for (const Variant& v : t->candidates(op, mb, max_tuning_workspace, lib)) {
             for (KernelSource& k : t->kernel_sources(op, v, exec.io(op, mb))) {
               sources.push_back(std::move(k));

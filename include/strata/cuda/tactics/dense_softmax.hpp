@@ -198,6 +198,7 @@ class DenseSoftmax final : public Tactic<P> {
                                                 const Libraries&) const override {
     return {Variant{std::string(name())}};
   }
+  [[nodiscard]] bool compiles_kernels() const override { return true; }
   [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
                                                          const OpIo&) const override {
     return generated::sources_of([&] { return kernel_of(op, v); });

@@ -24,6 +24,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -774,6 +775,7 @@ using KernelKey = std::tuple<int, bool, std::string, std::string>;
 struct KernelStore {
   std::mutex mutex;
   std::map<KernelKey, rtc::Compiled> compiled;
+  std::set<KernelKey> loaded;  ///< loaded by kernel(): precompile() skips them
 };
 inline KernelStore& kernel_store() {
   static auto* s = new KernelStore();  // never freed (see kernel())
@@ -810,6 +812,10 @@ inline KernelStore& kernel_store() {
                                                     rtc::default_cache_dir(), arch_specific),
                                 names))
              .first;
+    detail::KernelStore& store = detail::kernel_store();
+    const std::lock_guard store_lock(store.mutex);
+    store.loaded.insert(key);
+    store.compiled.erase(key);  // (a precompile() that raced this one: its copy is not needed)
   }
   if (info != nullptr) {
     *info = it->second->info();
@@ -849,7 +855,8 @@ inline int precompile(const std::vector<KernelSource>& sources, int arch,
     std::set<detail::KernelKey> seen;
     for (const KernelSource& k : sources) {
       detail::KernelKey key{arch, k.arch_specific, k.name, k.source};
-      if (!store.compiled.contains(key) && seen.insert(std::move(key)).second) {
+      if (!store.compiled.contains(key) && !store.loaded.contains(key) &&
+          seen.insert(std::move(key)).second) {
         todo.push_back(&k);
       }
     }
@@ -862,11 +869,12 @@ inline int precompile(const std::vector<KernelSource>& sources, int arch,
       try {
         rtc::Compiled c = rtc::compile(k.source, "strata_generated_conv", {k.name}, arch,
                                        cache_dir, k.arch_specific);
+        detail::KernelKey key{arch, k.arch_specific, k.name, k.source};
         detail::KernelStore& store = detail::kernel_store();
         const std::lock_guard lock(store.mutex);
-        store.compiled.emplace(detail::KernelKey{arch, k.arch_specific, k.name, k.source},
-                               std::move(c));
-        ++done;
+        if (!store.loaded.contains(key) && store.compiled.emplace(std::move(key), std::move(c)).second) {
+          ++done;
+        }
       } catch (const std::exception&) {
         // (kernel() compiles it again where it is used, and reports the error there)
       }
@@ -876,7 +884,11 @@ inline int precompile(const std::vector<KernelSource>& sources, int arch,
   std::vector<std::thread> pool;
   pool.reserve(n);
   for (std::size_t t = 1; t < n; ++t) {
-    pool.emplace_back(work);
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads: those started, and this one, share the rest
+    }
   }
   work();
   for (std::thread& t : pool) {
@@ -1016,6 +1028,7 @@ class PoolingKernelTactic : public Tactic<P> {
   [[nodiscard]] bool pools(const Variant& v, const OpDesc& op) const {
     return this->fuses_pool(v) && op.pool.has_value();
   }
+  [[nodiscard]] bool compiles_kernels() const override { return true; }
   /// The kernel `strata_rtc::<name><T>` of generated source `src`, for the storage type T.
   [[nodiscard]] KernelSource named(std::string src) const {
     return {std::move(src), "strata_rtc::" + std::string(this->name()) + "<" +

@@ -595,7 +595,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': tile_conv's double-buffered variant needs "
                                          << shared << " bytes of shared memory a block, more than "
                                             "this GPU allows");
-    KernelSource ks = this->named(tile::source(op, pooled, t, db, raw, wg));
+    KernelSource ks = this->named(tile::source(op, pooled, t, db, wg ? tile::RawInput{} : raw, wg));
     ks.arch_specific = wg;
     return ks;
   }
