@@ -6,6 +6,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <nvrtc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -26,8 +27,11 @@ namespace rtc = strata::cuda::rtc;
 namespace kernels = strata::cuda::kernels;
 
 namespace {
+/// An empty directory of this process's own (two runs of this binary at once — a developer's
+/// and CI's — once shared a cache directory, and one found the other's program in it).
 std::filesystem::path fresh_dir(const char* name) {
-  const auto d = std::filesystem::temp_directory_path() / name;
+  const auto d = std::filesystem::temp_directory_path() /
+                 (std::string(name) + "." + std::to_string(::getpid()));
   std::filesystem::remove_all(d);
   return d;
 }
