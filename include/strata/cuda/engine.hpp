@@ -136,12 +136,12 @@ class Engine {
     }
     fold_final_softmax(net);  // per-op path only: the fused kernel has been generated
     const auto tuning = std::chrono::steady_clock::now();
-    auto variants = choose_variants<P>(net, w, *exec_, options_, exec_->stats());
+    const std::vector<std::optional<Variant>> forced_v = forced_variants<P>(net, options_.force);
+    auto variants = choose_variants<P>(net, w, *exec_, options_, forced_v, exec_->stats());
     exec_->stats().tuning_ms = since(tuning);
-    std::vector<bool> forced(net.ops.size());
-    for (std::size_t i = 0; i < net.ops.size(); ++i) {
-      forced[i] = options_.force.count(net.ops[i].label) > 0;
-    }
+    std::vector<bool> forced(forced_v.size());
+    std::transform(forced_v.begin(), forced_v.end(), forced.begin(),
+                   [](const std::optional<Variant>& f) { return f.has_value(); });
     model_ = std::make_shared<const Model<P>>(Model<P>{std::move(net), std::move(w),
                                                        std::move(variants), std::move(fused),
                                                        options_.fused_max_batch,

@@ -170,20 +170,19 @@ template <DType P>
 /// takes at most a quarter of the free memory.
 inline constexpr std::size_t max_tuning_workspace = std::size_t{1} << 30;
 
-/// Chooses the variant of every op of `net` at `exec`'s largest batch, as `options` say, and
-/// counts what it did in `stats`. `exec` (an Executor) provides the stream, the library
-/// handles and the op's buffers to time on; `weights` the op's parameters.
+/// Chooses the variant of every op of `net` at `exec`'s largest batch, as `options` say — the
+/// ops `forced` names (forced_variants) on that variant —, and counts what it did in `stats`.
+/// `exec` (an Executor) provides the stream, the library handles and the op's buffers to time
+/// on; `weights` the op's parameters.
 template <DType P, class Exec>
-[[nodiscard]] std::vector<Variant> choose_variants(const NetDesc& net,
-                                                   const DeviceWeights<P>& weights, Exec& exec,
-                                                   const EngineOptions& options,
-                                                   EngineStats& stats) {
+[[nodiscard]] std::vector<Variant> choose_variants(
+    const NetDesc& net, const DeviceWeights<P>& weights, Exec& exec, const EngineOptions& options,
+    const std::vector<std::optional<Variant>>& forced, EngineStats& stats) {
   const int mb = options.max_batch;
   Libraries lib = exec.libraries();
   lib.cudnn_graph = options.cudnn_graph_candidates;
   std::vector<Variant> chosen;
   chosen.reserve(net.ops.size());
-  const std::vector<std::optional<Variant>> forced = forced_variants<P>(net, options.force);
   if (options.tuning == Tuning::heuristic) {
     for (const OpDesc& op : net.ops) {
       const LayerScope scope(op.label);
@@ -204,17 +203,21 @@ template <DType P, class Exec>
   // Every generated kernel a candidate to be timed will compile, compiled side by side first
   // (measured tuning of the MNIST CNN prepares 18 such programs; one after the other they took
   // 20.6 s on an H200 machine's 16 cores, session 16).
+  // The cache's choice for `op` where this build can still run it.
+  auto cached = [&](const OpDesc& op) -> std::optional<Variant> {
+    if (auto c = cache.find(tuning_key(op, mb, P, weights.gpu(), lib.tf32))) {
+      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->runs(op)) {
+        return c;
+      }
+    }
+    return std::nullopt;
+  };
   {
     std::vector<KernelSource> sources;
     for (std::size_t i = 0; i < net.ops.size(); ++i) {
       const OpDesc& op = net.ops[i];
-      if (forced[i]) {
+      if (forced[i] || cached(op)) {
         continue;
-      }
-      if (auto c = cache.find(tuning_key(op, mb, P, weights.gpu(), lib.tf32))) {
-        if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->runs(op)) {
-          continue;
-        }
       }
       for (const Tactic<P>* t : all_tactics<P>()) {
         if (t->compiles_kernels() && t->runs(op) && t->timed(op, mb)) {
@@ -234,13 +237,10 @@ template <DType P, class Exec>
       chosen.push_back(*f);
       continue;
     }
-    const std::string key = tuning_key(op, mb, P, weights.gpu(), lib.tf32);
-    if (auto c = cache.find(key)) {
-      if (const Tactic<P>* t = find_tactic<P>(c->tactic); t != nullptr && t->runs(op)) {
-        chosen.push_back(*c);
-        stats.convs_from_cache += op.kind == OpKind::conv;
-        continue;
-      }
+    if (const std::optional<Variant> c = cached(op)) {
+      chosen.push_back(*c);
+      stats.convs_from_cache += op.kind == OpKind::conv;
+      continue;
     }
     if (find_ws.get() == nullptr) {
       std::size_t free_b = 0;
@@ -304,7 +304,7 @@ template <DType P, class Exec>
       }
     }
     chosen.push_back(best ? *best : heuristic_variant<P>(op, mb, find_ws.bytes(), lib));
-    cache.put(key, chosen.back());
+    cache.put(tuning_key(op, mb, P, weights.gpu(), lib.tf32), chosen.back());
     stats.convs_timed += op.kind == OpKind::conv;
   }
   cache.save();

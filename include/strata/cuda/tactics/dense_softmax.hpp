@@ -180,7 +180,7 @@ inline constexpr int max_inputs = 512;
 }  // namespace dense_softmax
 
 template <DType P>
-class DenseSoftmax final : public Tactic<P> {
+class DenseSoftmax final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
 
  public:
@@ -198,15 +198,10 @@ class DenseSoftmax final : public Tactic<P> {
                                                 const Libraries&) const override {
     return {Variant{std::string(name())}};
   }
-  [[nodiscard]] bool compiles_kernels() const override { return true; }
-  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
-                                                         const OpIo&) const override {
-    return generated::sources_of([&] { return kernel_of(op, v); });
-  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
-    const cudaKernel_t k = generated::kernel(kernel_of(op, v));
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     // Every row at once, 16 a block of 128 threads (the kernel strides by the grid beyond 2^31
     // blocks): each row's work is one chain of latencies (loads, shuffles, exp), so rows queued
     // behind each other on fewer resident warps would cost their chains one after another.
@@ -227,15 +222,15 @@ class DenseSoftmax final : public Tactic<P> {
 
  private:
   /// The kernel variant `v` compiles for `op`, checked: algo 0, an op the kernel takes.
-  [[nodiscard]] static KernelSource kernel_of(const OpDesc& op, const Variant& v) {
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo&) const override {
     STRATA_CHECK(v.algo == 0, "'" << op.label << "': dense_softmax has no algo " << v.algo);
     STRATA_CHECK(dense_softmax::fits(op), "'" << op.label
                                               << "': dense_softmax runs a dense layer of at most "
                                               << dense_softmax::max_outputs << " outputs and "
                                               << dense_softmax::max_inputs
                                               << " inputs with its softmax folded in");
-    return {dense_softmax::source(op),
-            "strata_rtc::dense_softmax<" + std::string(kernels::detail::rtc_type<T>()) + ">"};
+    return this->named(dense_softmax::source(op));
   }
 };
 

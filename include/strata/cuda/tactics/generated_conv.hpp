@@ -783,19 +783,18 @@ inline KernelStore& kernel_store() {
 }
 }  // namespace detail
 
-/// The loaded kernel for `src` (compiled by NVRTC — or earlier by precompile() —, or read from
-/// the disk cache), kept for the life of the program per source and architecture. Thread-safe.
-[[nodiscard]] inline cudaKernel_t kernel(const std::string& src, const std::string& name,
-                                         rtc::BuildInfo* info = nullptr, bool arch_specific = false) {
+/// The loaded kernel `k` (compiled by NVRTC — or earlier by precompile() —, or read from the
+/// disk cache), kept for the life of the program per source and architecture. Thread-safe.
+[[nodiscard]] inline cudaKernel_t kernel(const KernelSource& k) {
   static std::mutex mutex;
   // Never freed: unloading at exit could run after the CUDA runtime has shut down.
   static auto* loaded = new std::map<detail::KernelKey, std::unique_ptr<rtc::Library>>();
   const int arch = rtc::current_arch();
   const std::lock_guard lock(mutex);
-  detail::KernelKey key{arch, arch_specific, name, src};
+  detail::KernelKey key{arch, k.arch_specific, k.name, k.source};
   auto it = loaded->find(key);
   if (it == loaded->end()) {
-    const std::vector<std::string> names{name};
+    const std::vector<std::string> names{k.name};
     std::optional<rtc::Compiled> done;
     {
       detail::KernelStore& store = detail::kernel_store();
@@ -808,8 +807,8 @@ inline KernelStore& kernel_store() {
     it = loaded
              ->emplace(key, std::make_unique<rtc::Library>(
                                 done ? std::move(*done)
-                                     : rtc::compile(src, "strata_generated_conv", names, arch,
-                                                    rtc::default_cache_dir(), arch_specific),
+                                     : rtc::compile(k.source, "strata_generated_conv", names, arch,
+                                                    rtc::default_cache_dir(), k.arch_specific),
                                 names))
              .first;
     detail::KernelStore& store = detail::kernel_store();
@@ -817,24 +816,7 @@ inline KernelStore& kernel_store() {
     store.loaded.insert(key);
     store.compiled.erase(key);  // (a precompile() that raced this one: its copy is not needed)
   }
-  if (info != nullptr) {
-    *info = it->second->info();
-  }
-  return it->second->kernel(name);
-}
-[[nodiscard]] inline cudaKernel_t kernel(const KernelSource& k, rtc::BuildInfo* info = nullptr) {
-  return kernel(k.source, k.name, info, k.arch_specific);
-}
-
-/// `kernel_of()`'s kernel as Tactic::kernel_sources reports it: nothing where it throws (the
-/// variant cannot run the op; prepare() says why).
-template <class KernelOf>
-[[nodiscard]] std::vector<KernelSource> sources_of(KernelOf&& kernel_of) {
-  try {
-    return {kernel_of()};
-  } catch (const Error&) {
-    return {};
-  }
+  return it->second->kernel(k.name);
 }
 
 /// Compiles `sources` for compute capability `arch` side by side, on up to `threads` threads
@@ -1005,8 +987,34 @@ class KernelStep : public Step {
 /// pooled map only is written), fuse = 0 writes the conv's map and leaves the pool to the pool
 /// kernel; measured tuning times both; the heuristic claims the op at `claim_rank()`, pooling in
 /// the kernel where a pool is fused.
+/// A tactic whose kernels are generated for the op and compiled (NVRTC) when it prepares a
+/// step: kernel_of() says which, checked (it throws where the variant cannot run the op), and
+/// is what both prepare() compiles and kernel_sources() reports ahead of time.
 template <DType P>
-class PoolingKernelTactic : public Tactic<P> {
+class GeneratingTactic : public Tactic<P> {
+ public:
+  [[nodiscard]] bool compiles_kernels() const final { return true; }
+  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
+                                                         const OpIo& io) const final {
+    try {
+      return {kernel_of(op, v, io)};
+    } catch (const Error&) {
+      return {};  // (prepare() says why)
+    }
+  }
+
+ protected:
+  [[nodiscard]] virtual KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                               const OpIo& io) const = 0;
+  /// The kernel `strata_rtc::<name><T>` of generated source `src`, for the storage type T.
+  [[nodiscard]] KernelSource named(std::string src) const {
+    return {std::move(src), "strata_rtc::" + std::string(this->name()) + "<" +
+                                kernels::detail::rtc_type<storage_t<P>>() + ">"};
+  }
+};
+
+template <DType P>
+class PoolingKernelTactic : public GeneratingTactic<P> {
  public:
   [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse != 0; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
@@ -1028,13 +1036,6 @@ class PoolingKernelTactic : public Tactic<P> {
   [[nodiscard]] bool pools(const Variant& v, const OpDesc& op) const {
     return this->fuses_pool(v) && op.pool.has_value();
   }
-  [[nodiscard]] bool compiles_kernels() const override { return true; }
-  /// The kernel `strata_rtc::<name><T>` of generated source `src`, for the storage type T.
-  [[nodiscard]] KernelSource named(std::string src) const {
-    return {std::move(src), "strata_rtc::" + std::string(this->name()) + "<" +
-                                kernels::detail::rtc_type<storage_t<P>>() + ">"};
-  }
-  [[nodiscard]] cudaKernel_t compiled(std::string src) const { return kernel(named(std::move(src))); }
 };
 
 }  // namespace generated
@@ -1076,10 +1077,6 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
     }
     return out;
   }
-  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
-                                                         const OpIo& io) const override {
-    return generated::sources_of([&] { return kernel_of(op, v, io); });
-  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
@@ -1116,7 +1113,8 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
   /// The kernel variant `v` compiles for `op` on buffers `io` — the network's input read as the
   /// caller gave it (no input step) where this op reads it —, checked: an algo this tactic has,
   /// in a form that fits the op.
-  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo& io) const {
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo& io) const override {
     const bool pooled = this->pools(v, op);
     const generated::Source src{io.net_input != nullptr, io.net_input_format, io.net_input_hwc};
     STRATA_CHECK(v.algo == 0 || v.algo == 1,

@@ -582,15 +582,11 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
     }
     return c;
   }
-  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
-                                                         const OpIo&) const override {
-    return generated::sources_of([&] { return kernel_of(op, v); });
-  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const bool pooled = this->pools(v, op);
-    const cudaKernel_t k = generated::kernel(kernel_of(op, v));
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     // Persistent blocks of 8 warps, each walking images (the third form: groups of images).
     const generated::Launch l =
         v.algo == 2
@@ -611,7 +607,8 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
  private:
   /// The kernel variant `v` compiles for `op`, checked: an algo this tactic has, in a form that
   /// fits the op, wgmma only on a GPU that runs it.
-  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v) const {
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo&) const override {
     const bool pooled = this->pools(v, op);
     STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
                  "'" << op.label << "': mma_conv has no algo " << v.algo << " (0, 1 or 2)");

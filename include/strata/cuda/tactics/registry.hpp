@@ -54,6 +54,26 @@ template <DType P>
   return list;
 }
 
+/// The tactic named `name` for precision P, or null.
+template <DType P>
+[[nodiscard]] const Tactic<P>* find_tactic(std::string_view name) {
+  for (const Tactic<P>* t : all_tactics<P>()) {
+    if (t->name() == name) {
+      return t;
+    }
+  }
+  return nullptr;
+}
+
+/// `op` — a fused epilogue run as the op it stands for (pool_op, softmax_op) — prepared on the
+/// registry's tactic `tactic` (pool, softmax).
+template <DType P>
+[[nodiscard]] std::unique_ptr<Step> standalone_step(std::string_view tactic, const OpDesc& op,
+                                                    int batch, const OpWeights& w, const OpIo& io,
+                                                    const Libraries& lib) {
+  return find_tactic<P>(tactic)->prepare(op, Variant{std::string(tactic)}, batch, w, io, lib);
+}
+
 /// Several steps run as one op (a conv, then its fused pool; a dense layer, then its softmax).
 class StepSequence final : public Step {
  public:
@@ -152,9 +172,7 @@ template <DType P>
     OpIo sio;
     sio.x = io.y;
     sio.user_out = io.user_out;
-    static const tactics::Softmax<P> softmax;
-    parts.push_back(softmax.prepare(softmax_op(op), Variant{std::string(softmax.name())}, batch, w,
-                                    sio, lib));
+    parts.push_back(standalone_step<P>("softmax", softmax_op(op), batch, w, sio, lib));
     return std::make_unique<StepSequence>(std::move(parts));
   }
   if (!op.pool || t.fuses_pool(v)) {
@@ -165,20 +183,8 @@ template <DType P>
   OpIo pio;
   pio.x = io.y;
   pio.y = io.pooled;
-  static const tactics::Pool<P> pool;
-  parts.push_back(pool.prepare(pool_op(op), Variant{std::string(pool.name())}, batch, w, pio, lib));
+  parts.push_back(standalone_step<P>("pool", pool_op(op), batch, w, pio, lib));
   return std::make_unique<StepSequence>(std::move(parts));
-}
-
-/// The tactic named `name` for precision P, or null.
-template <DType P>
-[[nodiscard]] const Tactic<P>* find_tactic(std::string_view name) {
-  for (const Tactic<P>* t : all_tactics<P>()) {
-    if (t->name() == name) {
-      return t;
-    }
-  }
-  return nullptr;
 }
 
 }  // namespace strata::cuda

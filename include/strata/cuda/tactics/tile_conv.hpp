@@ -535,10 +535,6 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     c.variant = v.front();
     return c;
   }
-  [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
-                                                         const OpIo& io) const override {
-    return generated::sources_of([&] { return kernel_of(op, v, io); });
-  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
@@ -571,7 +567,8 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   /// The kernel variant `v` compiles for `op` on buffers `io`, checked: a form that fits the op,
   /// an algo this tactic has, wgmma only on a GPU that runs it, the caller's input only where
   /// the op reads it space-to-depth, the second patch buffer only where the device allows it.
-  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo& io) const {
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo& io) const override {
     const bool pooled = this->pools(v, op);
     const tile::Tile t = tile::choose(op, pooled);
     STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
