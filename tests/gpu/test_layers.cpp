@@ -249,8 +249,9 @@ TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced t
   const std::string runs = cuda::Engine<TileNet, DType::f16>(w, {.max_batch = big}).describe(big);
   INFO(runs);
   CHECK(runs.find("conv0+bn1+relu2+max_pool3: strata tiled tensor-core conv 7x7/2 3->20 (space-to-depth: "
-                  "4x4 12->20) + max_pool 3x3 "
-                  "(mma.sync, tiles of ") != std::string::npos);
+                  "4x4 12->20) + max_pool 3x3 " +
+                  std::string(cuda::tactics::mma::wgmma_device() ? "(wgmma" : "(mma.sync") +
+                  ", tiles of ") != std::string::npos);
   const std::string small = cuda::Engine<TileNet, DType::f16>(w, {.max_batch = 2}).describe(2);
   INFO(small);
   const std::size_t at = small.find("conv0+bn1+relu2+max_pool3: ");
@@ -272,13 +273,13 @@ TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced t
   }
 }
 
-TEST_CASE("tiled tensor-core convs on wgmma (tile_conv algo 3), forced through the tuning cache") {
+TEST_CASE("tiled tensor-core convs on wgmma (tile_conv algos 3-5), forced through the tuning cache") {
   if (!cuda::tactics::mma::wgmma_device()) {
     MESSAGE("SKIPPED: tile_conv's wgmma form needs a GPU of compute capability 9.0 (sm_90a)");
     return;
   }
-  // Not offered to tuning yet: forced on every conv the form runs, with its pool (fuse 1) or
-  // without (fuse 0, the pool then a kernel of its own). TileNet: the space-to-depth stem
+  // Algo 3 forced on every conv the form runs (also those tuning does not time it on), with
+  // its pool (fuse 1) or without (fuse 0, the pool then a kernel of its own). TileNet: the space-to-depth stem
   // (partial tiles, 20 channels: wgmma's N = 24), 128 channels (two groups of 64), pools of
   // every kind; MmaLayerNet: 24 channel slots (k-steps across two taps).
   for (const int fuse : {1, 0}) {
@@ -293,6 +294,17 @@ TEST_CASE("tiled tensor-core convs on wgmma (tile_conv algo 3), forced through t
                                           nullptr, force);
     check_forced<models::MnistCnn, DType::bf16>("tile wgmma mnist", 74, v, "(wgmma, tiles of",
                                                 nullptr, force);
+  }
+  // Algo 4 reads the caller's input (the space-to-depth stem only), algo 5 double-buffers the
+  // patch: forced where tuning offers them, never the mma.sync form.
+  for (const int fuse : {1, 0}) {
+    const cuda::Variant raw{"tile_conv", 4, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile wgmma raw", 75, raw, "reads the caller's input", "mma.sync");
+    check_forced<TileNet, DType::bf16>("tile wgmma raw", 76, raw, "reads the caller's input", "mma.sync");
+    const cuda::Variant db{"tile_conv", 5, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile wgmma db", 77, db, "patch double-buffered", "mma.sync");
+    check_forced<MmaLayerNet, DType::bf16>("tile wgmma db mma layers", 78, db, "patch double-buffered",
+                                           "mma.sync");
   }
 }
 

@@ -243,7 +243,7 @@ TEST_CASE("a variant the generated and tensor-core convs do not have is refused 
   const cuda::OpWeights w;
   const cuda::OpIo io;
   for (const auto& [name, algo] : {std::pair{"generated_conv", 2}, std::pair{"mma_conv", 3},
-                                   std::pair{"tile_conv", 4}}) {
+                                   std::pair{"tile_conv", 6}}) {
     const auto* t = cuda::find_tactic<DType::f16>(name);
     REQUIRE(t != nullptr);
     INFO(name);
@@ -266,12 +266,15 @@ TEST_CASE("a variant the generated and tensor-core convs do not have is refused 
       CHECK(std::string(e.what()).find("compute capability 9.0") != std::string::npos);
     }
     const auto* tc = cuda::find_tactic<DType::f16>("tile_conv");
-    try {
-      (void)tc->prepare(net.ops.front(), cuda::Variant{"tile_conv", 3, 0, 1}, 1, w, io, {});
-      FAIL("tile_conv's wgmma form was accepted without a GPU that runs it");
-    } catch (const strata::Error& e) {
-      CHECK(std::string(e.what()).find("conv0+bn1+relu2+max_pool3") != std::string::npos);
-      CHECK(std::string(e.what()).find("compute capability 9.0") != std::string::npos);
+    for (const int algo : {3, 4, 5}) {
+      INFO("tile_conv algo " << algo);
+      try {
+        (void)tc->prepare(net.ops.front(), cuda::Variant{"tile_conv", algo, 0, 1}, 1, w, io, {});
+        FAIL("tile_conv's wgmma form was accepted without a GPU that runs it");
+      } catch (const strata::Error& e) {
+        CHECK(std::string(e.what()).find("conv0+bn1+relu2+max_pool3") != std::string::npos);
+        CHECK(std::string(e.what()).find("compute capability 9.0") != std::string::npos);
+      }
     }
   }
 }
@@ -902,10 +905,18 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   CHECK(db.find("constexpr bool DB = true;") != std::string::npos);
   const rtc::Compiled cdb = rtc::compile(db, "tile_conv", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir);
   CHECK(cdb.cubin.size() > 1000);
-  // The wgmma form (algo 3, sm_90a): one wgmma.m64n(8·NT)k16 a k-step — the stem (16 k-steps,
-  // 64 channels) pooled and not, in f16 and bf16; the 128-channel conv (two groups of 64) and
-  // the 1x1 conv. Not offered to tuning (nor claimed) until GPU-run.
+  // The wgmma forms (algos 3-5, sm_90a): one wgmma.m64n(8·NT)k16 a k-step — the stem (16
+  // k-steps, 64 channels) pooled and not, in f16 and bf16, reading the caller's input and
+  // double-buffered; the 128-channel conv (two groups of 64) and the 1x1 conv. Offered only on
+  // a GPU of compute capability 9.0.
   {
+    for (const bool raw_in : {false, true}) {
+      const std::string src = cuda::tactics::tile::source(
+          stem, true, st, !raw_in, {raw_in, cuda::InputFormat::f32, false, net.in_shape}, true);
+      CHECK(src.find(raw_in ? "constexpr bool RAW = true;" : "constexpr bool DB = true;") != std::string::npos);
+      const std::vector<std::string> names{"strata_rtc::tile_conv<strata_rtc::f16>"};
+      CHECK(rtc::compile(src, "tile_conv_wgmma", names, 90, dir, true).cubin.size() > 1000);
+    }
     const std::string wg = cuda::tactics::tile::source(stem, true, st, false, {}, true);
     CHECK(wg.find("constexpr bool WG = true;") != std::string::npos);
     CHECK(wg.find("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16") != std::string::npos);
@@ -928,8 +939,14 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
       const std::vector<std::string> names{"strata_rtc::tile_conv<strata_rtc::f16>"};
       CHECK(rtc::compile(src, "tile_conv_wgmma", names, 90, dir, true).cubin.size() > 1000);
     }
-    for (const cuda::Variant& v : tactic->candidates(stem, 256, 0, none)) {
-      CHECK(v.algo != 3);
+    const auto stem_v = tactic->candidates(stem, 256, 0, none);
+    const auto wg_v = std::count_if(stem_v.begin(), stem_v.end(), [](const cuda::Variant& x) { return x.algo >= 3; });
+    // with its pool and without: single-buffered, reading the input, and (where the device
+    // allows the second buffer) double-buffered
+    if (cuda::tactics::mma::wgmma_device()) {
+      CHECK(wg_v >= 4);
+    } else {
+      CHECK(wg_v == 0);
     }
   }
   const cuda::NetDesc f32 = cuda::NetStorage<TileStemNet, DType::f32>::describe();

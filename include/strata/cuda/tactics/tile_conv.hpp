@@ -17,13 +17,13 @@
 /// on the host to fill whole rounds of the 8 warps (ResNet's stem: 7×8 pooled outputs from 15×17
 /// conv outputs, 255 rows of 256).
 ///
-/// Variant algo 3 runs the tile's GEMM on Hopper's warpgroup MMA (`wgmma_gemm`, sm_90a): the
+/// Variants 3 to 5 run the tile's GEMM on Hopper's warpgroup MMA (`wgmma_gemm`, sm_90a): the
 /// filter staged as wgmma's core matrices, units of 64 rows a warpgroup, one
 /// `wgmma.m64n(8·NT)k16` a k-step with A from registers (ldmatrix, as above) and B read from
-/// shared memory by descriptor — the layout and calls of mma_conv's third form, which passed its
-/// GPU tests. Written without a GPU (session 16; ptxas for ResNet's stem: 89 registers, no
-/// spills, where the mma.sync form takes 128): offered to no tuning until its GPU test
-/// (test_layers.cpp, "tile_conv algo 3") has passed and it has been timed.
+/// shared memory by descriptor — the layout and calls of mma_conv's third form. Algo 3 is the
+/// single-buffered kernel, 4 reads the caller's input (as algo 2), 5 double-buffers the patch
+/// (as algo 1). On an H200 (session 17) algo 3 ran ResNet-18's stem at batch 256 in 316 µs
+/// where the mma.sync form took 411 (ptxas: 91 registers against 128).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -494,26 +494,31 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                                                 const Libraries&) const override {
     // Variants: fuse = 1 pools in the kernel; algo = 1 double-buffers the patch, where the
     // device lets a block have the second buffer; algo = 2 (a first conv read space-to-depth)
-    // stages the patch from the caller's input itself, so the network needs no input step.
-    // (algo = 3, the GEMM on wgmma (sm_90a), is not offered until its GPU test has passed: it
-    // runs only where a tuning cache names it.)
+    // stages the patch from the caller's input itself, so the network needs no input step;
+    // algo = 3, 4, 5: the same three on wgmma, on a GPU that runs it (sm_90a).
     std::vector<Variant> v;
     if (!tile::arch_ok()) {
       return v;
     }
     const std::int64_t optin = tile::device_shared_optin();
+    const bool wgmma = device_arch() == 90;
     for (const bool pooled : {true, false}) {
       if ((pooled && !op.pool) || !tile::fits(op, pooled)) {
         continue;
       }
       const int fuse = pooled ? 1 : 0;
-      v.push_back(Variant{std::string(name()), 0, 0, fuse});
       const tile::Tile t = tile::choose(op, pooled);
-      if (t.shared + t.patch <= optin) {
-        v.push_back(Variant{std::string(name()), 1, 0, fuse});
-      }
-      if (op.conv.s2d) {  // reads the caller's input, space-to-depth as it stages the patch
-        v.push_back(Variant{std::string(name()), 2, 0, fuse});
+      for (const int wg : {0, 3}) {
+        if (wg != 0 && !wgmma) {
+          continue;
+        }
+        v.push_back(Variant{std::string(name()), wg, 0, fuse});
+        if (t.shared + t.patch <= optin) {
+          v.push_back(Variant{std::string(name()), wg == 0 ? 1 : 5, 0, fuse});
+        }
+        if (op.conv.s2d) {  // reads the caller's input, space-to-depth as it stages the patch
+          v.push_back(Variant{std::string(name()), wg == 0 ? 2 : 4, 0, fuse});
+        }
       }
     }
     return v;
@@ -532,7 +537,10 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     const bool claim = op.conv.s2d && v.front().fuse != 0 && !op.slice &&
                        static_cast<long long>(batch) * tile::choose(op, true).tiles >= tile::claim_tiles;
     c.rank = claim ? rank::special : claim_rank();
-    c.variant = v.front();
+    // On sm_90a the wgmma form (algo 3) where it is offered: ResNet-18's stem at batch 256 in
+    // 316 µs against the mma.sync form's 411 (H200, session 17).
+    const auto wg = std::find(v.begin(), v.end(), Variant{std::string(name()), 3, 0, v.front().fuse});
+    c.variant = wg != v.end() ? *wg : v.front();
     return c;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
@@ -541,9 +549,10 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     const bool pooled = this->pools(v, op);
     const tile::Tile t = tile::choose(op, pooled);
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    const bool wg = v.algo == 3;
-    const bool db = v.algo == 1;
-    const tile::RawInput raw{v.algo == 2, io.net_input_format, io.net_input_hwc, io.net_input_shape};
+    const bool wg = v.algo >= 3;
+    const bool db = v.algo == 1 || v.algo == 5;
+    const tile::RawInput raw{v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc,
+                             io.net_input_shape};
     const std::int64_t shared = t.shared + (db ? t.patch : 0);
     const generated::Launch l = generated::persistent_launch(
         k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
@@ -574,16 +583,17 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
                  "cuda::Engine: layer '" << op.label << "': tile_conv cannot run it"
                                          << (pooled ? " with its pool" : ""));
-    STRATA_CHECK(v.algo >= 0 && v.algo <= 3,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 5,
                  "cuda::Engine: layer '" << op.label << "': tile_conv has no algo " << v.algo
-                                         << " (0 to 3)");
-    const bool wg = v.algo == 3;
+                                         << " (0 to 5)");
+    const bool wg = v.algo >= 3;
     STRATA_CHECK(!wg || device_arch() == 90,
-                 "cuda::Engine: layer '" << op.label << "': tile_conv algo 3 (wgmma) needs a GPU "
-                                            "of compute capability 9.0 (sm_90a), and this device "
-                                            "is not one");
-    const bool db = v.algo == 1;
-    const tile::RawInput raw{v.algo == 2, io.net_input_format, io.net_input_hwc, io.net_input_shape};
+                 "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo
+                                         << " (wgmma) needs a GPU of compute capability 9.0 "
+                                            "(sm_90a), and this device is not one");
+    const bool db = v.algo == 1 || v.algo == 5;
+    const tile::RawInput raw{v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc,
+                             io.net_input_shape};
     STRATA_CHECK(!raw.used || (op.conv.s2d && io.net_input != nullptr),
                  "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
                                             "only in a first conv read space-to-depth");
@@ -592,7 +602,8 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': tile_conv's double-buffered variant needs "
                                          << shared << " bytes of shared memory a block, more than "
                                             "this GPU allows");
-    KernelSource ks = this->named(tile::source(op, pooled, t, db, wg ? tile::RawInput{} : raw, wg));
+    // (an unused input's format and shape stay out of the source: one program for every input)
+    KernelSource ks = this->named(tile::source(op, pooled, t, db, raw.used ? raw : tile::RawInput{}, wg));
     ks.arch_specific = wg;
     return ks;
   }
