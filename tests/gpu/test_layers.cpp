@@ -362,6 +362,87 @@ TEST_CASE("the tiled tensor-core stem reads the caller's input itself (no input 
   std::filesystem::remove(cache);
 }
 
+namespace {
+// Stems on input widths that stage the caller's rows in words of each size (tile::raw_stage):
+// f32 C×H×W rows of 37 floats (148 bytes: 4-byte words), 44 (176: 16); 8-bit H×W×C rows of
+// 40 pixels (120 bytes: 8-byte words), 44 (132: 4), 37 (111: none, element by element).
+template <int H, int W>
+constexpr auto raw_stem_net = input<3, H, W>
+    | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}> | flatten | dense<5>;
+
+/// The stem of Net forced onto tile_conv `algo` (reading the caller's input, format `f`),
+/// against the engine whose input step converts the same bytes; `staged`: what describe()
+/// must say of the staging.
+template <class Net>
+void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  static_assert(cuda::NetStorage<Net, DType::f16>::s2d_op() == 0);
+  constexpr int kB = 3;
+  const bool u8 = f == cuda::InputFormat::u8_hwc;
+  const cuda::InputOptions in_opt =
+      u8 ? cuda::InputOptions{.format = f, .scale = 1.0f / 255.0f, .mean = {0.485f, 0.456f, 0.406f},
+                              .stddev = {0.229f, 0.224f, 0.225f}}
+         : cuda::InputOptions{};
+  const auto cache = std::filesystem::temp_directory_path() / ("strata_raw_stem_" + std::to_string(seed));
+  std::filesystem::remove(cache);
+  {
+    cuda::TuningCache c(cache);
+    const cuda::NetDesc net = cuda::NetStorage<Net, DType::f16>::describe();
+    c.put(cuda::tuning_key(net.ops.front(), kB, DType::f16, cuda::device_name(0)),
+          cuda::Variant{"tile_conv", algo, 0, 1});
+    c.save();
+  }
+  const auto w = Weights<Net>::random(seed);
+  cuda::EngineOptions forced = strata_test::from_cache(kB, cache);
+  forced.input = in_opt;
+  forced.fused_max_batch = 0;
+  cuda::Engine<Net, DType::f16> e(w, forced);
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  CHECK(runs.find(std::string("reads the caller's input ") + staged) != std::string::npos);
+  CHECK(runs.find("input: ") == std::string::npos);
+  cuda::Engine<Net, DType::f16> plain(w, {.max_batch = kB, .fused_max_batch = 0, .input = in_opt});
+  REQUIRE(plain.describe(kB).find("input: ") != std::string::npos);
+  const std::size_t n_in = static_cast<std::size_t>(kB * N::input_spec.shape.numel());
+  std::vector<float> got(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> want(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  if (u8) {
+    std::vector<std::uint8_t> bytes(n_in);
+    std::mt19937_64 rng(seed);
+    for (std::uint8_t& b : bytes) {
+      b = static_cast<std::uint8_t>(rng() & 0xffu);
+    }
+    e.infer(std::span<const std::uint8_t>(bytes), got, kB);
+    plain.infer(std::span<const std::uint8_t>(bytes), want, kB);
+  } else {
+    const auto in = strata_test::random_floats(n_in, seed);
+    e.infer(in, got, kB);
+    plain.infer(in, want, kB);
+  }
+  const double err = strata_test::rel_error(got, want, got.size());
+  MESSAGE("raw stem " << N::input_spec.shape.w << " wide, " << (u8 ? "u8 hwc" : "f32") << ", algo "
+                      << algo << " vs the input step: rel. error " << err);
+  CHECK(err < 1e-2);
+  std::filesystem::remove(cache);
+}
+}  // namespace
+
+TEST_CASE("the tiled stem stages the caller's rows in 16-, 8- and 4-byte words, or reads them element by element") {
+  std::vector<int> algos{2};
+  if (cuda::tactics::mma::wgmma_device()) {
+    algos.push_back(4);
+  }
+  for (const int a : algos) {
+    using F = cuda::InputFormat;
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<29, 37>)>>(a, F::f32, "(staged in 4-byte words)", 81);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<27, 44>)>>(a, F::f32, "(staged in 16-byte words)", 82);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<30, 40>)>>(a, F::u8_hwc, "(staged in 8-byte words)", 83);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<27, 44>)>>(a, F::u8_hwc, "(staged in 4-byte words)", 84);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<29, 37>)>>(a, F::u8_hwc, "(element by element)", 85);
+  }
+}
+
 TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's stem), forced") {
   static_assert(cuda::NetStorage<DenseStemNet, DType::f16>::s2d_op() == 0);
   const cuda::NetDesc net = cuda::NetStorage<DenseStemNet, DType::f16>::describe();

@@ -530,6 +530,77 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
 /// `splits` blocks along the pixels: each block writes its 32 partial sums to `partial`, and
 /// the last block of the unit to finish (a counter per unit, reset by that block) adds them in
 /// split order — one launch, the same sums whatever order the blocks run in.
+/// NHWC with channel slots in 8s, many images: a block of 256 per image (grid-stride), each
+/// thread 8 channels (one 16-byte load) of every `lanes`-th pixel, 4 loads in flight; the pixel
+/// lanes summed in shared memory. A ResNet's 7×7×512 map is one 1-KB row a pixel, read whole by
+/// 64 threads (global_avg_pool_kernel's blocks of 32 channels read 64 bytes of it each).
+template <class T>
+__global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int n,
+                                            int c, int hw) {
+  __shared__ float red[8][256];
+  const int cg = c / 8;                       // 16-byte channel groups
+  const int width = cg < 256 ? cg : 256;      // groups a round
+  const int lanes = 256 / width;              // pixel lanes
+  const int g_in = static_cast<int>(threadIdx.x) % width;
+  const int pl = static_cast<int>(threadIdx.x) / width;
+  const float inv = 1.0f / static_cast<float>(hw);
+  for (long long img = blockIdx.x; img < n; img += gridDim.x) {
+    for (int g0 = 0; g0 < cg; g0 += width) {
+      const int g = g0 + g_in;
+      float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+      if (pl < lanes && g < cg) {
+        const T* base = x + img * hw * c + g * 8;
+        int p = pl;
+        for (; p + 3 * lanes < hw; p += 4 * lanes) {
+          float v0[8];
+          float v1[8];
+          float v2[8];
+          float v3[8];
+          load8(base + static_cast<long long>(p) * c, v0);
+          load8(base + static_cast<long long>(p + lanes) * c, v1);
+          load8(base + static_cast<long long>(p + 2 * lanes) * c, v2);
+          load8(base + static_cast<long long>(p + 3 * lanes) * c, v3);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
+          }
+        }
+        for (; p < hw; p += lanes) {
+          float v[8];
+          load8(base + static_cast<long long>(p) * c, v);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            acc[j] += v[j];
+          }
+        }
+      }
+      if (lanes > 1) {
+        __syncthreads();  // red is free (the previous round has read it)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          red[j][threadIdx.x] = acc[j];
+        }
+        __syncthreads();
+        if (pl == 0) {
+          for (int l = 1; l < lanes; ++l) {
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              acc[j] += red[j][threadIdx.x + l * width];
+            }
+          }
+        }
+      }
+      if (pl == 0 && g < cg) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          acc[j] *= inv;
+        }
+        store8(y + img * c + g * 8, acc);
+      }
+    }
+  }
+}
+
 template <class T>
 __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int n, int c, int hw,
                                 bool nhwc, int splits, float* partial, unsigned* counters) {

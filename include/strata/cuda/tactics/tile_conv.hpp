@@ -193,6 +193,49 @@ struct RawInput {
   bool hwc = false;  ///< the caller's input is height × width × channels per image
   Shape shape{};     ///< as declared
 };
+/// How a patch read from the caller's input is staged (`source`, RAW): rows of its raw elements
+/// — each channel plane's rows for C × H × W input, the pixel rows for H × W × C — copied with
+/// cp.async in words of `wb` bytes (16, 8 or 4: the largest that divides a row's and an image's
+/// bytes; then no word straddles a row's end) into shared memory, `nw` words a row, then
+/// rearranged space-to-depth from there; `wb` = 0: no word size fits, each element is read from
+/// global memory as it is rearranged.
+struct RawStage {
+  int es = 0;                ///< bytes of an input element
+  int wb = 0;                ///< bytes a word (0: not staged)
+  int rows = 0;              ///< rows staged a tile
+  int nw = 0;                ///< words a row
+  std::int64_t bytes = 0;    ///< shared memory for them
+};
+[[nodiscard]] inline RawStage raw_stage(const Tile& t, const RawInput& raw) {
+  RawStage r;
+  if (!raw.used) {
+    return r;
+  }
+  const Shape& s = raw.shape;
+  r.es = raw.format == InputFormat::f32 ? 4 : raw.format == InputFormat::f16 ? 2 : 1;
+  const std::int64_t pix = raw.hwc ? std::int64_t{s.c} * r.es : r.es;  // bytes a pixel a row
+  const std::int64_t row = s.w * pix;
+  const std::int64_t plane = raw.hwc ? 0 : std::int64_t{s.h} * row;
+  const std::int64_t image = std::int64_t{s.c} * s.h * s.w * r.es;
+  for (const int wb : {16, 8, 4}) {
+    if (row % wb == 0 && image % wb == 0 && plane % wb == 0) {
+      r.wb = wb;
+      break;
+    }
+  }
+  if (r.wb == 0) {
+    return r;
+  }
+  r.rows = (raw.hwc ? 1 : s.c) * 2 * t.ir;
+  r.nw = static_cast<int>((2 * t.ic * pix + r.wb - 1) / r.wb + 1);
+  r.bytes = std::int64_t{r.rows} * r.nw * r.wb;
+  return r;
+}
+/// The most any input takes (f32, C × H × W, up to 4 channels: a space-to-depth conv's 16 slots).
+[[nodiscard]] inline std::int64_t raw_stage_bound(const Tile& t) {
+  return std::int64_t{4} * 2 * t.ir * ((2 * t.ic * 4 + 15) / 16 + 1) * 16;
+}
+
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t,
                                         bool double_buffer = false, RawInput raw = {},
                                         bool wgmma = false) {
@@ -225,6 +268,12 @@ struct RawInput {
   const Shape rs = raw.shape;
   const long long rpix = raw.hwc ? rs.c : 1;
   const long long rch = raw.hwc ? 1 : static_cast<long long>(rs.h) * rs.w;
+  const RawStage st = raw_stage(t, raw);
+  o << "  constexpr bool RAW_STAGED = " << (st.wb > 0 ? "true" : "false") << ";\n";
+  constant("RWB", st.wb > 0 ? st.wb : 16);
+  constant("RROWS", st.rows);
+  constant("RNW", st.nw);
+  constant("RES", st.es > 0 ? st.es : 4);
   o << "  constexpr bool RAW = " << (raw.used ? "true" : "false") << ";\n"
     << "  using Src = "
     << (raw.format == InputFormat::f16 ? "f16" : raw.format == InputFormat::u8_hwc ? "unsigned char" : "float")
@@ -255,6 +304,8 @@ struct RawInput {
   T* ws = reinterpret_cast<T*>(smem);  // filter rows, WS apart
   T* ct = ws + KP * WS;                // the tile's conv outputs, CTS apart
   T* xs0 = ct + M * CTS;               // patch buffers: pixels XS apart, then a zero pixel
+  // The staged raw rows (RAW_STAGED), after the patch buffer(s).
+  unsigned char* rs = reinterpret_cast<unsigned char*>(xs0 + (DB ? 2 : 1) * PATCH);
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   // The filter once per block (generated::stage_filter) — for wgmma as its core matrices,
@@ -269,13 +320,75 @@ struct RawInput {
         make_uint4(0u, 0u, 0u, 0u);
   }
   const long long total = static_cast<long long>(batch) * TILES;
-  // Copies the input patch of tile `t` into `xs` (zero outside the image), one cp.async group.
+  // The raw input's bytes a pixel within a row, a row, a channel plane (C × H × W input).
+  constexpr long long RPIXB = (RPIX == 1 ? 1 : RC) * RES;
+  constexpr long long RROWB = RW * RPIXB;
+  constexpr long long RPLANEB = RPIX == 1 ? RH * RROWB : 0;
+  // Where tile t's patch starts in the (space-to-depth) input, and its raw rows' first element.
+  auto patch_y = [&](long long t) { return ((static_cast<int>(t % TILES) / TX) * TPY * PSH - PPH) * SH - PH; };
+  auto patch_x = [&](long long t) { return ((static_cast<int>(t % TILES) % TX) * TPX * PSW - PPW) * SW - PW; };
+  // The first raw word a staged row holds (the word of the patch's first element; floor).
+  auto first_word = [&](int rx0) {
+    const long long b0 = rx0 * RPIXB;
+    return (b0 >= 0 ? b0 : b0 - (RWB - 1)) / RWB;
+  };
+  // Rearranges tile t's staged raw rows space-to-depth into the patch xs (RAW_STAGED), as
+  // space_to_depth8 does (normalized; 0 outside the image and past the input's channels).
+  auto convert_patch = [&](long long t, T* xs) {
+    const int ry0 = 2 * patch_y(t) - RPH;
+    const int rx0 = 2 * patch_x(t) - RPW;
+    const int skew = static_cast<int>(rx0 * RPIXB - first_word(rx0) * RWB);  // in [0, RWB)
+    for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
+      const int p = i / XCH;
+      const int ch0 = (i % XCH) * 8;
+      const int py = p / IC;
+      const int px = p % IC;
+      float v[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int ch = ch0 + j;
+        const int ci = ch / 4;
+        const int ry = 2 * py + (ch / 2) % 2;
+        const int rx = 2 * px + ch % 2;
+        const int gy = ry0 + ry;
+        const int gx = rx0 + rx;
+        v[j] = 0.0f;
+        if (ci < RC && gy >= 0 && gy < RH && gx >= 0 && gx < RW) {
+          const int row = RPIX == 1 ? ci * 2 * IR + ry : ry;
+          const int off = skew + (RPIX == 1 ? rx : rx * RC + ci) * RES;
+          v[j] = normalize(load(reinterpret_cast<const Src*>(rs + row * (RNW * RWB) + off)), affine, ci);
+        }
+      }
+      store8(xs + p * XS + ch0, v);
+    }
+  };
+  // Copies the input patch of tile `t` into `xs` (zero outside the image), one cp.async group;
+  // RAW_STAGED: its raw rows into rs instead (convert_patch rearranges them).
   auto load_patch = [&](long long t, T* xs) {
     const int img = static_cast<int>(t / TILES);
-    const int tile = static_cast<int>(t % TILES);
-    const int iy0 = ((tile / TX) * TPY * PSH - PPH) * SH - PH;
-    const int ix0 = ((tile % TX) * TPX * PSW - PPW) * SW - PW;
-    if constexpr (RAW) {
+    const int iy0 = patch_y(t);
+    const int ix0 = patch_x(t);
+    if constexpr (RAW && RAW_STAGED) {
+      const int ry0 = 2 * iy0 - RPH;
+      const long long w0 = first_word(2 * ix0 - RPW);
+      const unsigned char* ri = static_cast<const unsigned char*>(raw) + img * (RIMG * RES);
+      for (int i = threadIdx.x; i < RROWS * RNW; i += 256) {
+        const int row = i / RNW;
+        const int gy = ry0 + row % (2 * IR);
+        const long long w = w0 + i % RNW;
+        const bool in = gy >= 0 && gy < RH && w >= 0 && w < RROWB / RWB;
+        const unsigned char* src = ri + (RPIX == 1 ? (row / (2 * IR)) * RPLANEB : 0) + gy * RROWB + w * RWB;
+        const unsigned dst = shared_address(rs + i * RWB);
+        if constexpr (RWB == 16) {
+          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                       :: "r"(dst), "l"(in ? src : ri), "r"(in ? 16 : 0) : "memory");
+        } else {
+          asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;"
+                       :: "r"(dst), "l"(in ? src : ri), "n"(RWB), "r"(in ? RWB : 0) : "memory");
+        }
+      }
+      cp_async_commit();
+    } else if constexpr (RAW) {
       // Space-to-depth from the caller's input, as the input step's kernel does it (a block
       // outside the stored map is 0).
       const Src* ri = static_cast<const Src*>(raw) + img * RIMG;
@@ -313,6 +426,10 @@ struct RawInput {
     // The patch is in; the previous tile's pooling no longer reads ct, its GEMM no longer the
     // other buffer.
     __syncthreads();
+    if constexpr (RAW && RAW_STAGED) {
+      convert_patch(t, const_cast<T*>(xs));  // from the staged raw rows
+      __syncthreads();
+    }
     if (DB && t + gridDim.x < total) {
       load_patch(t + gridDim.x, xs0 + (buf ^ 1) * PATCH);  // in flight during this GEMM
     }
@@ -516,7 +633,8 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
         if (t.shared + t.patch <= optin) {
           v.push_back(Variant{std::string(name()), wg == 0 ? 1 : 5, 0, fuse});
         }
-        if (op.conv.s2d) {  // reads the caller's input, space-to-depth as it stages the patch
+        if (op.conv.s2d && t.shared + tile::raw_stage_bound(t) <= optin) {
+          // reads the caller's input, space-to-depth as it stages the patch
           v.push_back(Variant{std::string(name()), wg == 0 ? 2 : 4, 0, fuse});
         }
       }
@@ -553,7 +671,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     const bool db = v.algo == 1 || v.algo == 5;
     const tile::RawInput raw{v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc,
                              io.net_input_shape};
-    const std::int64_t shared = t.shared + (db ? t.patch : 0);
+    const std::int64_t shared = t.shared + (db ? t.patch : 0) + tile::raw_stage(t, raw).bytes;
     const generated::Launch l = generated::persistent_launch(
         k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
         static_cast<long long>(batch) * t.tiles);
@@ -561,7 +679,11 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     how << (wg ? "wgmma" : "mma.sync") << ", tiles of " << t.py << "x" << t.px
         << (pooled ? " pooled" : "")
         << " outputs" << (db ? ", patch double-buffered" : "") << ", shapes compiled in; "
-        << (raw.used ? "reads the caller's input; " : "");
+        << (raw.used ? "reads the caller's input" : "");
+    if (raw.used) {
+      const tile::RawStage st = tile::raw_stage(t, raw);
+      how << (st.wb > 0 ? " (staged in " + std::to_string(st.wb) + "-byte words); " : " (element by element); ");
+    }
     return std::make_unique<TileStep>(op, w, io, batch, l, pooled, k, how.str(),
                                       raw.used ? io.net_input : nullptr,
                                       raw.used ? io.net_input_affine : nullptr);
@@ -597,9 +719,9 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     STRATA_CHECK(!raw.used || (op.conv.s2d && io.net_input != nullptr),
                  "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
                                             "only in a first conv read space-to-depth");
-    const std::int64_t shared = t.shared + (db ? t.patch : 0);
-    STRATA_CHECK(!db || shared <= tile::device_shared_optin(),
-                 "cuda::Engine: layer '" << op.label << "': tile_conv's double-buffered variant needs "
+    const std::int64_t shared = t.shared + (db ? t.patch : 0) + tile::raw_stage(t, raw).bytes;
+    STRATA_CHECK(shared <= tile::max_shared || shared <= tile::device_shared_optin(),
+                 "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo << " needs "
                                          << shared << " bytes of shared memory a block, more than "
                                             "this GPU allows");
     // (an unused input's format and shape stay out of the source: one program for every input)
