@@ -421,7 +421,7 @@ void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint
     plain.infer(in, want, kB);
   }
   const double err = strata_test::rel_error(got, want, got.size());
-  MESSAGE("raw stem " << N::input_spec.shape.w << " wide, " << (u8 ? "u8 hwc" : "f32") << ", algo "
+  MESSAGE("raw stem " << N::input_spec.shape.w << " wide, " << std::string(u8 ? "u8 hwc" : "f32") << ", algo "
                       << algo << " vs the input step: rel. error " << err);
   CHECK(err < 1e-2);
   std::filesystem::remove(cache);
@@ -441,6 +441,21 @@ TEST_CASE("the tiled stem stages the caller's rows in 16-, 8- and 4-byte words, 
     check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<27, 44>)>>(a, F::u8_hwc, "(staged in 4-byte words)", 84);
     check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<29, 37>)>>(a, F::u8_hwc, "(element by element)", 85);
   }
+}
+
+namespace {
+// Strided 1x1 convs (ResNet's downsample): 20x22 -> 10x11 with a relu, then 10x11 -> 5x6 (the
+// last input column unused).
+constexpr auto down_net = input<16, 20, 22> | conv<32, 1, ConvOpts{.stride = 2}> | batch_norm | relu
+    | conv<24, 1, ConvOpts{.stride = 2}> | flatten | dense<5>;
+using DownNet = std::remove_cv_t<decltype(down_net)>;
+}  // namespace
+
+TEST_CASE("strided 1x1 convs read in place by cuBLASLt, a matmul a row (lt_conv1x1 algo 1), forced") {
+  const cuda::Variant v{"lt_conv1x1", 1};
+  const auto strided = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv && op.conv.sh == 2; };
+  check_forced<DownNet, DType::f16>("lt in place", 91, v, "strided input read in place", nullptr, strided);
+  check_forced<DownNet, DType::bf16>("lt in place", 92, v, "strided input read in place", nullptr, strided);
 }
 
 TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's stem), forced") {

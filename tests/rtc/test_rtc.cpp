@@ -346,6 +346,37 @@ TEST_CASE("global average pooling splits an image's pixels over blocks only wher
   }
 }
 
+TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where its input rows are its stride apart") {
+  constexpr auto down = input<64, 56, 56> | conv<128, 1, ConvOpts{.stride = 2}> | batch_norm
+      | conv<8, 1, ConvOpts{.stride = 2}> | conv<8, 1> | flatten | dense<3>;
+  // 56 -> 28 (56 = 2 x 28: in place), 28 -> 14 (likewise), then a 1x1 of stride 1 (no scratch,
+  // nothing strided); 7 -> 4 below (7 != 2 x 4: subsampled only).
+  const cuda::NetDesc net = cuda::NetStorage<std::remove_cv_t<decltype(down)>, DType::f16>::describe();
+  const auto* t = cuda::find_tactic<DType::f16>("lt_conv1x1");
+  REQUIRE(t != nullptr);
+  const std::size_t ws = std::size_t{1} << 30;
+  for (int i : {0, 1}) {
+    REQUIRE(t->applicable(net.ops[i]));
+    const auto v = t->candidates(net.ops[i], 256, ws, {});
+    CHECK(std::count(v.begin(), v.end(), cuda::Variant{"lt_conv1x1", 1}) == 1);
+    CHECK(std::count(v.begin(), v.end(), cuda::Variant{"lt_conv1x1"}) == 1);
+  }
+  const auto plain = t->candidates(net.ops[2], 256, ws, {});
+  CHECK(plain == std::vector<cuda::Variant>{cuda::Variant{"lt_conv1x1"}});
+  constexpr auto odd = input<64, 7, 7> | conv<16, 1, ConvOpts{.stride = 2}> | flatten | dense<3>;
+  const cuda::NetDesc odd_net = cuda::NetStorage<std::remove_cv_t<decltype(odd)>, DType::f16>::describe();
+  const auto ov = t->candidates(odd_net.ops[0], 256, ws, {});
+  CHECK(ov == std::vector<cuda::Variant>{cuda::Variant{"lt_conv1x1"}});
+  // Forced where it cannot run: an error naming the layer, before any GPU work.
+  try {
+    (void)t->prepare(odd_net.ops[0], cuda::Variant{"lt_conv1x1", 1}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("lt_conv1x1 algo 1 was accepted on a conv whose input rows are not its stride apart");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find(odd_net.ops[0].label) != std::string::npos);
+    CHECK(std::string(e.what()).find("in place") != std::string::npos);
+  }
+}
+
 TEST_CASE("an op whose producer's activation was deferred: Strata's kernels apply it (a depthwise conv's at any batch, a gate's 1x1 at small ones), the library after it in place otherwise") {
   using Block = decltype(input<8, 224, 224> | conv<32, 1> | batch_norm | relu6 |
                          conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm | silu |

@@ -85,6 +85,13 @@ class MatrixLayout {
   }
   MatrixLayout() = default;
   [[nodiscard]] cublasLtMatrixLayout_t get() const { return d_.get(); }
+  /// `count` matrices, each `stride` elements after the one before (0: the same matrix each time).
+  void set_batch(int count, std::int64_t stride) const {
+    STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(d_.get(), CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                         &count, sizeof(count)));
+    STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(
+        d_.get(), CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
+  }
 
  private:
   explicit MatrixLayout(cublasLtMatrixLayout_t d) : d_(d) {}

@@ -424,7 +424,8 @@ struct NetStorage {
     const int p = e.producer;
     if (p < 0) {
       const int k = s2d_op();
-      return k >= 0 ? s2d_shape(graph.ops[k]) : Network::input_spec.shape;
+      return k >= 0 ? s2d_shape(graph.ops[k > 0 ? k : 0]) : Network::input_spec.shape;  // (clang's
+      // -Warray-bounds saw graph.ops[-1] where no op reads space-to-depth)
     }
     if (graph.ops[p].kind == OpKind::copy) {
       return storage_shape(graph.ops[p].in);

@@ -20,6 +20,17 @@ namespace strata::cuda::tactics {
 /// cuBLASLt's workspace for one matmul.
 inline constexpr std::size_t lt_workspace = std::size_t{4} << 20;
 
+/// A strided 1×1 conv read in place, as `count` matmuls (one a row of output pixels: the image's
+/// rows are sh input rows apart, and images follow on when H = sh·OH): the input columns `ld`
+/// elements apart (sw pixels), each matmul's `stride_b` after the last (sh rows); the outputs
+/// dense, `stride_d` apart.
+struct StridedColumns {
+  int count = 0;  ///< 0: one matmul over dense columns
+  std::int64_t ld = 0;
+  std::int64_t stride_b = 0;
+  std::int64_t stride_d = 0;
+};
+
 /// One matmul planned for one batch: layouts, epilogue, cuBLASLt's heuristic algorithm.
 template <DType P>
 class LtMatmulStep final : public Step {
@@ -32,9 +43,9 @@ class LtMatmulStep final : public Step {
   /// run after the matmul); scratch: bytes of a strided conv's subsampled input.
   LtMatmulStep(const OpDesc& op, const OpWeights& w, const OpIo& io, const Libraries& lib,
                int batch, int kin, int mp, std::int64_t cols, std::int64_t act_total,
-               int act_hw, std::size_t scratch)
+               int act_hw, std::size_t scratch, StridedColumns strided = {})
       : op_(op), w_(w), io_(io), lib_(lib), batch_(batch), act_total_(act_total),
-        act_hw_(act_hw), scratch_(scratch) {
+        act_hw_(act_hw), scratch_(scratch), strided_(strided.count > 0) {
     tf32_ = P == DType::f32 && lib.tf32;
     mm_ = MatmulDesc::create(tf32_);
     mm_.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
@@ -46,8 +57,14 @@ class LtMatmulStep final : public Step {
     const cudaDataType_t bias_type = cublas_type(P);
     mm_.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
     a_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(mp), kin);
-    b_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(cols), kin);
+    b_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(cols),
+                              strided_ ? strided.ld : kin);
     d_ = MatrixLayout::create(P, static_cast<std::uint64_t>(mp), static_cast<std::uint64_t>(cols), mp);
+    if (strided_) {
+      a_.set_batch(strided.count, 0);
+      b_.set_batch(strided.count, strided.stride_b);
+      d_.set_batch(strided.count, strided.stride_d);
+    }
     const MatmulPreference pref = MatmulPreference::create();
     pref.set_max_workspace(lt_workspace);
     cublasLtMatmulHeuristicResult_t result{};
@@ -64,7 +81,7 @@ class LtMatmulStep final : public Step {
   [[nodiscard]] std::string describe() const override {
     std::string s = op_.kind == OpKind::conv ? "cublasLtMatmul (1x1 conv as GEMM"
                                              : "cublasLtMatmul (dense";
-    s += scratch_ > 0 ? ", subsampled input" : "";
+    s += scratch_ > 0 ? ", subsampled input" : strided_ ? ", strided input read in place: a matmul a row" : "";
     s += op_.act.kind == Act::relu ? ", epilogue RELU_BIAS" : ", epilogue BIAS";
     s += tf32_ ? ", TF32)" : ")";
     if (act_after_) {
@@ -104,6 +121,7 @@ class LtMatmulStep final : public Step {
   std::int64_t act_total_;
   int act_hw_;
   std::size_t scratch_;
+  bool strided_ = false;
   bool act_after_ = false;
   bool tf32_ = false;
   MatmulDesc mm_;
@@ -147,16 +165,34 @@ class LtConv1x1 final : public Tactic<P> {
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t ws_limit,
                                                 const Libraries&) const override {
-    if (lt_workspace + scratch(op.conv, batch) > ws_limit) {
-      return {};
+    // algo 0: one matmul (a strided conv's input subsampled first); algo 1 (strided, H = sh·OH):
+    // a matmul a row of output pixels reading the input in place.
+    std::vector<Variant> v;
+    if (lt_workspace + scratch(op.conv, batch) <= ws_limit) {
+      v.push_back(Variant{std::string(name())});
     }
-    return {Variant{std::string(name())}};
+    if (in_place(op.conv) && lt_workspace <= ws_limit) {
+      v.push_back(Variant{std::string(name()), 1});
+    }
+    return v;
   }
-  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries& lib) const override {
     const ConvGeom& cg = op.conv;
+    STRATA_CHECK(v.algo == 0 || v.algo == 1,
+                 "cuda::Engine: layer '" << op.label << "': lt_conv1x1 has no algo " << v.algo << " (0 or 1)");
+    STRATA_CHECK(v.algo == 0 || in_place(cg),
+                 "cuda::Engine: layer '" << op.label << "': lt_conv1x1 algo 1 reads a strided conv's "
+                                            "input in place, and this conv is not one whose input "
+                                            "rows are its stride apart (H = stride x output rows)");
     const std::int64_t pixels = static_cast<std::int64_t>(batch) * cg.oh * cg.ow;
+    if (v.algo == 1) {
+      const StridedColumns sc{batch * cg.oh, std::int64_t{cg.sw} * cg.cp,
+                              std::int64_t{cg.sh} * cg.w * cg.cp, std::int64_t{cg.ow} * cg.kp};
+      return std::make_unique<LtMatmulStep<P>>(op, w, io, lib, batch, cg.cp, cg.kp, cg.ow,
+                                               pixels * cg.kp, cg.oh * cg.ow, 0, sc);
+    }
     return std::make_unique<LtMatmulStep<P>>(op, w, io, lib, batch, cg.cp, cg.kp, pixels,
                                              pixels * cg.kp, cg.oh * cg.ow, scratch(cg, batch));
   }
@@ -168,6 +204,10 @@ class LtConv1x1 final : public Tactic<P> {
       return 0;
     }
     return static_cast<std::size_t>(batch) * cg.oh * cg.ow * cg.cp * sizeof(storage_t<P>);
+  }
+  /// Whether algo 1 runs it: strided, its output rows sh input rows apart across images too.
+  static bool in_place(const ConvGeom& cg) {
+    return (cg.sh > 1 || cg.sw > 1) && cg.h == cg.sh * cg.oh && cg.w >= (cg.ow - 1) * cg.sw + 1;
   }
 };
 

@@ -333,33 +333,57 @@ struct RawStage {
     return (b0 >= 0 ? b0 : b0 - (RWB - 1)) / RWB;
   };
   // Rearranges tile t's staged raw rows space-to-depth into the patch xs (RAW_STAGED), as
-  // space_to_depth8 does (normalized; 0 outside the image and past the input's channels).
-  auto convert_patch = [&](long long t, T* xs) {
-    const int ry0 = 2 * patch_y(t) - RPH;
-    const int rx0 = 2 * patch_x(t) - RPW;
-    const int skew = static_cast<int>(rx0 * RPIXB - first_word(rx0) * RWB);  // in [0, RWB)
-    for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
-      const int p = i / XCH;
-      const int ch0 = (i % XCH) * 8;
-      const int py = p / IC;
-      const int px = p % IC;
-      float v[8];
+  // space_to_depth8 does (normalized; 0 outside the image and past the input's channels): a
+  // thread a patch pixel, its CP slots unrolled (slot ch: channel ch/4, row ch/2%2, column ch%2
+  // of the 2×2 block), so every address is the pixel's base plus a constant; the bounds checked
+  // only where the tile's raw rows reach past the image.
+  float scale[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+  float shift[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  if (RAW && affine != nullptr) {
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const int ch = ch0 + j;
-        const int ci = ch / 4;
-        const int ry = 2 * py + (ch / 2) % 2;
-        const int rx = 2 * px + ch % 2;
-        const int gy = ry0 + ry;
-        const int gx = rx0 + rx;
-        v[j] = 0.0f;
-        if (ci < RC && gy >= 0 && gy < RH && gx >= 0 && gx < RW) {
-          const int row = RPIX == 1 ? ci * 2 * IR + ry : ry;
-          const int off = skew + (RPIX == 1 ? rx : rx * RC + ci) * RES;
-          v[j] = normalize(load(reinterpret_cast<const Src*>(rs + row * (RNW * RWB) + off)), affine, ci);
+    for (int ci = 0; ci < 4; ++ci) {
+      if (ci < RC) {
+        scale[ci] = affine[2 * ci];
+        shift[ci] = affine[2 * ci + 1];
+      }
+    }
+  }
+  auto convert_patch = [&](long long t, T* xs) {
+    if constexpr (RAW && RAW_STAGED) {  // (nothing compiled for other kernels)
+      const int ry0 = 2 * patch_y(t) - RPH;
+      const int rx0 = 2 * patch_x(t) - RPW;
+      const int skew = static_cast<int>(rx0 * RPIXB - first_word(rx0) * RWB);  // in [0, RWB)
+      const bool inside = ry0 >= 0 && ry0 + 2 * IR <= RH && rx0 >= 0 && rx0 + 2 * IC <= RW;
+      constexpr int RSTRIDE = RNW * RWB;  // bytes a staged row
+      for (int p = threadIdx.x; p < IR * IC; p += 256) {
+        const int py = p / IC;
+        const int px = p % IC;
+        const unsigned char* base = rs + (2 * py) * RSTRIDE + skew + 2 * px * RPIXB;
+        float v[CP];
+#pragma unroll
+        for (int ch = 0; ch < CP; ++ch) {
+          const int ci = ch / 4;
+          const int dy = (ch / 2) % 2;
+          const int dx = ch % 2;
+          v[ch] = 0.0f;
+          if (ci < RC) {
+            const int gy = ry0 + 2 * py + dy;
+            const int gx = rx0 + 2 * px + dx;
+            if (inside || (gy >= 0 && gy < RH && gx >= 0 && gx < RW)) {
+              const unsigned char* at = base + (RPIX == 1 ? ci * 2 * IR : 0) * RSTRIDE + dy * RSTRIDE +
+                                        dx * RPIXB + (RPIX == 1 ? 0 : ci * RES);
+              v[ch] = fmaf(load(reinterpret_cast<const Src*>(at)), scale[ci], shift[ci]);
+            }
+          }
+        }
+#pragma unroll
+        for (int c8 = 0; c8 < CP; c8 += 8) {
+          float w8[8];
+#pragma unroll
+          for (int j = 0; j < 8; ++j) w8[j] = v[c8 + j];
+          store8(xs + p * XS + c8, w8);
         }
       }
-      store8(xs + p * XS + ch0, v);
     }
   };
   // Copies the input patch of tile `t` into `xs` (zero outside the image), one cp.async group;
