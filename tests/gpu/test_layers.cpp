@@ -364,49 +364,65 @@ TEST_CASE("the tiled tensor-core stem reads the caller's input itself (no input 
 
 namespace {
 // Stems on input widths that stage the caller's rows in words of each size (tile::raw_stage):
-// f32 C×H×W rows of 37 floats (148 bytes: 4-byte words), 44 (176: 16); 8-bit H×W×C rows of
-// 40 pixels (120 bytes: 8-byte words), 44 (132: 4), 37 (111: none, element by element).
-template <int H, int W>
-constexpr auto raw_stem_net = input<3, H, W>
+// f32 C×H×W rows of 37 floats (148 bytes: 4-byte words), 44 (176: 16); f16 rows of 38 (76: 4);
+// 8-bit H×W×C rows of 40 pixels (120 bytes: 8-byte words), 44 (132: 4), 37 (111: none, element
+// by element); five channels (24 slots a space-to-depth pixel) in rows of 60: f16 120 bytes (8),
+// f32 240 (16); four channels of 8-bit rows of 37 (148: 4).
+template <int C, int H, int W>
+constexpr auto raw_stem_net = input<C, H, W>
     | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
     | max_pool<3, PoolOpts{.stride = 2, .padding = 1}> | flatten | dense<5>;
 
-/// The stem of Net forced onto tile_conv `algo` (reading the caller's input, format `f`),
-/// against the engine whose input step converts the same bytes; `staged`: what describe()
-/// must say of the staging.
+/// An engine of Net (f16, per-op path) whose stem runs on tile_conv `algo` with its pool, on the
+/// caller's input in format `in_opt`.
+template <class Net>
+cuda::Engine<Net, DType::f16> stem_engine(const Weights<Net>& w, int algo, const cuda::InputOptions& in_opt,
+                                          int batch, const std::filesystem::path& cache) {
+  std::filesystem::remove(cache);
+  {
+    cuda::TuningCache c(cache);
+    const cuda::NetDesc net = cuda::NetStorage<Net, DType::f16>::describe();
+    c.put(cuda::tuning_key(net.ops.front(), batch, DType::f16, cuda::device_name(0)),
+          cuda::Variant{"tile_conv", algo, 0, 1});
+    c.save();
+  }
+  cuda::EngineOptions o = strata_test::from_cache(batch, cache);
+  o.input = in_opt;
+  o.fused_max_batch = 0;
+  cuda::Engine<Net, DType::f16> e(w, o);
+  std::filesystem::remove(cache);
+  return e;
+}
+
+/// The stem of Net on tile_conv `algo` (2 or 4: reading the caller's input, format `f`) against
+/// the same kernel's form with an input step (algo 0 or 3) on the same input: the same sums in
+/// the same order, so the same output bit for bit. `staged`: what describe() must say of how the
+/// caller's rows are read.
 template <class Net>
 void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint64_t seed) {
   using N = std::remove_cvref_t<Net>;
   static_assert(cuda::NetStorage<Net, DType::f16>::s2d_op() == 0);
   constexpr int kB = 3;
   const bool u8 = f == cuda::InputFormat::u8_hwc;
-  const cuda::InputOptions in_opt =
-      u8 ? cuda::InputOptions{.format = f, .scale = 1.0f / 255.0f, .mean = {0.485f, 0.456f, 0.406f},
-                              .stddev = {0.229f, 0.224f, 0.225f}}
-         : cuda::InputOptions{};
-  const auto cache = std::filesystem::temp_directory_path() / ("strata_raw_stem_" + std::to_string(seed));
-  std::filesystem::remove(cache);
-  {
-    cuda::TuningCache c(cache);
-    const cuda::NetDesc net = cuda::NetStorage<Net, DType::f16>::describe();
-    c.put(cuda::tuning_key(net.ops.front(), kB, DType::f16, cuda::device_name(0)),
-          cuda::Variant{"tile_conv", algo, 0, 1});
-    c.save();
+  cuda::InputOptions in_opt{.format = f};
+  if (u8 || f == cuda::InputFormat::f16) {  // normalized on the GPU
+    in_opt.scale = u8 ? 1.0f / 255.0f : 1.0f;
+    in_opt.mean.assign(N::input_spec.shape.c, 0.45f);
+    in_opt.stddev.assign(N::input_spec.shape.c, 0.225f);
   }
   const auto w = Weights<Net>::random(seed);
-  cuda::EngineOptions forced = strata_test::from_cache(kB, cache);
-  forced.input = in_opt;
-  forced.fused_max_batch = 0;
-  cuda::Engine<Net, DType::f16> e(w, forced);
+  const auto tmp = std::filesystem::temp_directory_path();
+  auto e = stem_engine<Net>(w, algo, in_opt, kB, tmp / ("strata_raw_stem_" + std::to_string(seed)));
+  auto ref = stem_engine<Net>(w, algo == 2 ? 0 : 3, in_opt, kB, tmp / ("strata_raw_stem_ref_" + std::to_string(seed)));
   const std::string runs = e.describe(kB);
   INFO(runs);
   CHECK(runs.find(std::string("reads the caller's input ") + staged) != std::string::npos);
   CHECK(runs.find("input: ") == std::string::npos);
-  cuda::Engine<Net, DType::f16> plain(w, {.max_batch = kB, .fused_max_batch = 0, .input = in_opt});
-  REQUIRE(plain.describe(kB).find("input: ") != std::string::npos);
+  REQUIRE(ref.describe(kB).find("input: ") != std::string::npos);
   const std::size_t n_in = static_cast<std::size_t>(kB * N::input_spec.shape.numel());
   std::vector<float> got(kB * 5, std::numeric_limits<float>::quiet_NaN());
   std::vector<float> want(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  const auto vals = strata_test::random_floats(n_in, seed);
   if (u8) {
     std::vector<std::uint8_t> bytes(n_in);
     std::mt19937_64 rng(seed);
@@ -414,17 +430,23 @@ void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint
       b = static_cast<std::uint8_t>(rng() & 0xffu);
     }
     e.infer(std::span<const std::uint8_t>(bytes), got, kB);
-    plain.infer(std::span<const std::uint8_t>(bytes), want, kB);
+    ref.infer(std::span<const std::uint8_t>(bytes), want, kB);
+  } else if (f == cuda::InputFormat::f16) {
+    std::vector<__half> h(n_in);
+    for (std::size_t i = 0; i < n_in; ++i) {
+      h[i] = __float2half(vals[i]);
+    }
+    e.infer(h, got, kB);
+    ref.infer(h, want, kB);
   } else {
-    const auto in = strata_test::random_floats(n_in, seed);
-    e.infer(in, got, kB);
-    plain.infer(in, want, kB);
+    e.infer(vals, got, kB);
+    ref.infer(vals, want, kB);
   }
-  const double err = strata_test::rel_error(got, want, got.size());
-  MESSAGE("raw stem " << N::input_spec.shape.w << " wide, " << std::string(u8 ? "u8 hwc" : "f32") << ", algo "
-                      << algo << " vs the input step: rel. error " << err);
-  CHECK(err < 1e-2);
-  std::filesystem::remove(cache);
+  MESSAGE("raw stem " << N::input_spec.shape.c << "x" << N::input_spec.shape.h << "x"
+                      << N::input_spec.shape.w << ", " << cuda::input_format_name(f) << ", algo "
+                      << algo << " vs the input step: rel. error "
+                      << strata_test::rel_error(got, want, got.size()));
+  CHECK(got == want);
 }
 }  // namespace
 
@@ -433,13 +455,17 @@ TEST_CASE("the tiled stem stages the caller's rows in 16-, 8- and 4-byte words, 
   if (cuda::tactics::mma::wgmma_device()) {
     algos.push_back(4);
   }
+  using F = cuda::InputFormat;
   for (const int a : algos) {
-    using F = cuda::InputFormat;
-    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<29, 37>)>>(a, F::f32, "(staged in 4-byte words)", 81);
-    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<27, 44>)>>(a, F::f32, "(staged in 16-byte words)", 82);
-    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<30, 40>)>>(a, F::u8_hwc, "(staged in 8-byte words)", 83);
-    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<27, 44>)>>(a, F::u8_hwc, "(staged in 4-byte words)", 84);
-    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<29, 37>)>>(a, F::u8_hwc, "(element by element)", 85);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>>(a, F::f32, "(staged in 4-byte words)", 81);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 27, 44>)>>(a, F::f32, "(staged in 16-byte words)", 82);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 30, 40>)>>(a, F::u8_hwc, "(staged in 8-byte words)", 83);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 27, 44>)>>(a, F::u8_hwc, "(staged in 4-byte words)", 84);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>>(a, F::u8_hwc, "(element by element)", 85);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 31, 38>)>>(a, F::f16, "(staged in 4-byte words)", 86);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<5, 64, 60>)>>(a, F::f16, "(staged in 8-byte words)", 87);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<5, 64, 60>)>>(a, F::f32, "(staged in 16-byte words)", 88);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<4, 33, 37>)>>(a, F::u8_hwc, "(staged in 4-byte words)", 89);
   }
 }
 
@@ -456,6 +482,43 @@ TEST_CASE("strided 1x1 convs read in place by cuBLASLt, a matmul a row (lt_conv1
   const auto strided = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv && op.conv.sh == 2; };
   check_forced<DownNet, DType::f16>("lt in place", 91, v, "strided input read in place", nullptr, strided);
   check_forced<DownNet, DType::bf16>("lt in place", 92, v, "strided input read in place", nullptr, strided);
+}
+
+namespace {
+template <int C>
+constexpr auto gap_net = input<3, 7, 9> | conv<C, 1> | relu | global_avg_pool | flatten | dense<5>;
+
+/// Net in f16 at batch 70 (global average pooling a block per image: kernels::global_avg_pool
+/// from 64 images) and 3 (blocks of 32 channels), against the CPU.
+template <class Net>
+void check_gap(std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  constexpr int kB = 70;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(kB * N::input_spec.shape.numel()), seed + 1);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
+  for (const DType p : {DType::f16, DType::bf16}) {
+    for (const int b : {kB, 3}) {
+      std::vector<float> out(static_cast<std::size_t>(b) * 5, std::numeric_limits<float>::quiet_NaN());
+      if (p == DType::f16) {
+        cuda::Engine<Net, DType::f16>(w, {.max_batch = kB, .fused_max_batch = 0}).infer(in, out, b);
+      } else {
+        cuda::Engine<Net, DType::bf16>(w, {.max_batch = kB, .fused_max_batch = 0}).infer(in, out, b);
+      }
+      const double err = strata_test::rel_error(out, ref, out.size());
+      MESSAGE("global_avg_pool over " << N::input_spec.shape.c << "->" << cuda::NetStorage<Net, DType::f16>::describe().ops[0].conv.kp
+                                      << " slots, " << dtype_name(p) << " batch " << b << ": rel. error " << err);
+      CHECK(err < (p == DType::f16 ? 1e-2 : 3e-2));
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("global average pooling, a block per image from 64 images: channel counts that do and do not divide 256 threads") {
+  check_gap<std::remove_cv_t<decltype(gap_net<40>)>>(101);    // 5 groups of 8: 51 lanes a group
+  check_gap<std::remove_cv_t<decltype(gap_net<96>)>>(102);    // 12 groups: 21 lanes
+  check_gap<std::remove_cv_t<decltype(gap_net<1152>)>>(103);  // 144 groups: one lane, 112 idle
+  check_gap<std::remove_cv_t<decltype(gap_net<2080>)>>(104);  // 260 groups: two rounds, the second of 4
 }
 
 TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's stem), forced") {

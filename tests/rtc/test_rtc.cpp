@@ -913,13 +913,21 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   }
   CHECK(compiled == 5);
   // The stem reading the caller's input itself (f32 NCHW, and 8-bit HWC): offered for the
-  // space-to-depth stem only, where a block may have the staged rows besides (not without a
-  // device: no shared memory beyond 96 KB is known to be allowed then).
+  // space-to-depth stem only. Its rows are staged in shared memory where the device lets a
+  // block have them besides the rest (not without a device: 96 KB is all that is known then),
+  // else read element by element.
   if (cuda::tactics::tile::arch_ok()) {
     const auto stem_v = tactic->candidates(stem, 256, 0, none);
+    CHECK(std::count(stem_v.begin(), stem_v.end(), cuda::Variant{"tile_conv", 2, 0, 1}) == 1);
     const cuda::tactics::tile::Tile t0 = cuda::tactics::tile::choose(stem, true);
-    const bool room = t0.shared + cuda::tactics::tile::raw_stage_bound(t0) <= cuda::tactics::tile::device_shared_optin();
-    CHECK(std::count(stem_v.begin(), stem_v.end(), cuda::Variant{"tile_conv", 2, 0, 1}) == (room ? 1 : 0));
+    const cuda::tactics::tile::RawInput f32_in{true, cuda::InputFormat::f32, false, net.in_shape};
+    const std::int64_t stage = cuda::tactics::tile::raw_stage(t0, f32_in).bytes;
+    CHECK(stage > 0);
+    const bool room = t0.shared + stage <= std::max<std::int64_t>(cuda::tactics::tile::max_shared,
+                                                                  cuda::tactics::tile::device_shared_optin());
+    CHECK(cuda::tactics::tile::fitted(f32_in, t0, t0.shared).staged == room);
+    CHECK_FALSE(cuda::tactics::tile::fitted(f32_in, t0, std::int64_t{1} << 30).staged);
+    CHECK(cuda::tactics::tile::raw_stage(t0, cuda::tactics::tile::fitted(f32_in, t0, std::int64_t{1} << 30)).wb == 0);
     const auto other_v = tactic->candidates(net.ops[1], 256, 0, none);
     CHECK(std::none_of(other_v.begin(), other_v.end(), [](const cuda::Variant& x) { return x.algo == 2; }));
   }
@@ -934,6 +942,26 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     CHECK(raw.find(hwc ? "RPIX = 3, RCH = 1" : "RPIX = 1, RCH = 50176") != std::string::npos);
     const rtc::Compiled cr = rtc::compile(raw, "tile_conv", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir);
     CHECK(cr.cubin.size() > 1000);
+  }
+  {
+    // Five input channels (24 slots a space-to-depth pixel; normalization for channels 0-4),
+    // f16 rows of 60 (120 bytes: 8-byte words), staged and element by element.
+    constexpr auto five = input<5, 64, 60> | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}>
+        | relu | max_pool<3, PoolOpts{.stride = 2, .padding = 1}> | flatten | dense<3>;
+    using Five = std::remove_cv_t<decltype(five)>;
+    static_assert(cuda::NetStorage<Five, DType::f16>::s2d_op() == 0);
+    const cuda::NetDesc fnet = cuda::NetStorage<Five, DType::f16>::describe();
+    const cuda::OpDesc& fs = fnet.ops.front();
+    const cuda::tactics::tile::Tile ft = cuda::tactics::tile::choose(fs, true);
+    REQUIRE(ft.py > 0);
+    for (const bool staged : {true, false}) {
+      cuda::tactics::tile::RawInput ri{true, cuda::InputFormat::f16, false, fnet.in_shape};
+      ri.staged = staged;
+      CHECK(cuda::tactics::tile::raw_stage(ft, ri).wb == (staged ? 8 : 0));
+      const std::string src = cuda::tactics::tile::source(fs, true, ft, false, ri);
+      CHECK(src.find(staged ? "constexpr bool RAW_STAGED = true;" : "constexpr bool RAW_STAGED = false;") != std::string::npos);
+      CHECK(rtc::compile(src, "tile_conv", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir).cubin.size() > 1000);
+    }
   }
   // The double-buffered variant's source (a second patch buffer) for the stem.
   const cuda::tactics::tile::Tile st = cuda::tactics::tile::choose(stem, true);

@@ -521,15 +521,6 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
   }
 }
 
-/// Mean over H·W per (image, channel slot), f32 accumulation. NCHW: one warp per output
-/// (contiguous plane, shuffle reduction). NHWC (blocks of 256 threads): a "unit" is (image, 32
-/// channel slots); with slots in multiples of 8 (16-bit storage) a lane sums 8 channels of every
-/// 64th pixel with 16-byte loads, four in flight, and the lanes of a channel group are added by
-/// shuffles; otherwise 32 lanes along the channels, 8 phases along the pixels. The warps' sums
-/// are added in shared memory. When there are few units (an SE gate's pool at batch 1), each is split over
-/// `splits` blocks along the pixels: each block writes its 32 partial sums to `partial`, and
-/// the last block of the unit to finish (a counter per unit, reset by that block) adds them in
-/// split order — one launch, the same sums whatever order the blocks run in.
 /// NHWC with channel slots in 8s, many images: a block of 256 per image (grid-stride), each
 /// thread 8 channels (one 16-byte load) of every `lanes`-th pixel, 4 loads in flight; the pixel
 /// lanes summed in shared memory. A ResNet's 7×7×512 map is one 1-KB row a pixel, read whole by
@@ -601,6 +592,15 @@ __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restri
   }
 }
 
+/// Mean over H·W per (image, channel slot), f32 accumulation. NCHW: one warp per output
+/// (contiguous plane, shuffle reduction). NHWC (blocks of 256 threads): a "unit" is (image, 32
+/// channel slots); with slots in multiples of 8 (16-bit storage) a lane sums 8 channels of every
+/// 64th pixel with 16-byte loads, four in flight, and the lanes of a channel group are added by
+/// shuffles; otherwise 32 lanes along the channels, 8 phases along the pixels. The warps' sums
+/// are added in shared memory. When there are few units (an SE gate's pool at batch 1), each is split over
+/// `splits` blocks along the pixels: each block writes its 32 partial sums to `partial`, and
+/// the last block of the unit to finish (a counter per unit, reset by that block) adds them in
+/// split order — one launch, the same sums whatever order the blocks run in.
 template <class T>
 __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int n, int c, int hw,
                                 bool nhwc, int splits, float* partial, unsigned* counters) {

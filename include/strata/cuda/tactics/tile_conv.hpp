@@ -192,6 +192,7 @@ struct RawInput {
   InputFormat format = InputFormat::f32;
   bool hwc = false;  ///< the caller's input is height × width × channels per image
   Shape shape{};     ///< as declared
+  bool staged = true;  ///< rows staged in shared memory where a word size fits (raw_stage)
 };
 /// How a patch read from the caller's input is staged (`source`, RAW): rows of its raw elements
 /// — each channel plane's rows for C × H × W input, the pixel rows for H × W × C — copied with
@@ -208,7 +209,7 @@ struct RawStage {
 };
 [[nodiscard]] inline RawStage raw_stage(const Tile& t, const RawInput& raw) {
   RawStage r;
-  if (!raw.used) {
+  if (!raw.used || !raw.staged) {
     return r;
   }
   const Shape& s = raw.shape;
@@ -231,9 +232,16 @@ struct RawStage {
   r.bytes = std::int64_t{r.rows} * r.nw * r.wb;
   return r;
 }
-/// The most any input takes (f32, C × H × W, up to 4 channels: a space-to-depth conv's 16 slots).
-[[nodiscard]] inline std::int64_t raw_stage_bound(const Tile& t) {
-  return std::int64_t{4} * 2 * t.ir * ((2 * t.ic * 4 + 15) / 16 + 1) * 16;
+/// `raw` as the kernel reads it for `op` with tile `t`: its rows staged where the block may have
+/// their shared memory besides the rest (`shared`, its patch buffers included) on this device,
+/// element by element otherwise.
+[[nodiscard]] inline RawInput fitted(RawInput raw, const Tile& t, std::int64_t shared) {
+  raw.staged = true;
+  const std::int64_t bytes = raw_stage(t, raw).bytes;
+  if (bytes > 0 && shared + bytes > std::max(max_shared, device_shared_optin())) {
+    raw.staged = false;
+  }
+  return raw;
 }
 
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t,
@@ -337,11 +345,12 @@ struct RawStage {
   // thread a patch pixel, its CP slots unrolled (slot ch: channel ch/4, row ch/2%2, column ch%2
   // of the 2×2 block), so every address is the pixel's base plus a constant; the bounds checked
   // only where the tile's raw rows reach past the image.
-  float scale[4] = {1.0f, 1.0f, 1.0f, 1.0f};
-  float shift[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  // (a space-to-depth input has fewer than 8 channels)
+  float scale[8] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+  float shift[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
   if (RAW && affine != nullptr) {
 #pragma unroll
-    for (int ci = 0; ci < 4; ++ci) {
+    for (int ci = 0; ci < 8; ++ci) {
       if (ci < RC) {
         scale[ci] = affine[2 * ci];
         shift[ci] = affine[2 * ci + 1];
@@ -657,7 +666,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
         if (t.shared + t.patch <= optin) {
           v.push_back(Variant{std::string(name()), wg == 0 ? 1 : 5, 0, fuse});
         }
-        if (op.conv.s2d && t.shared + tile::raw_stage_bound(t) <= optin) {
+        if (op.conv.s2d) {
           // reads the caller's input, space-to-depth as it stages the patch
           v.push_back(Variant{std::string(name()), wg == 0 ? 2 : 4, 0, fuse});
         }
@@ -693,9 +702,11 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     const bool wg = v.algo >= 3;
     const bool db = v.algo == 1 || v.algo == 5;
-    const tile::RawInput raw{v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc,
-                             io.net_input_shape};
-    const std::int64_t shared = t.shared + (db ? t.patch : 0) + tile::raw_stage(t, raw).bytes;
+    const std::int64_t patches = t.shared + (db ? t.patch : 0);
+    const tile::RawInput raw = tile::fitted(
+        {v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t,
+        patches);
+    const std::int64_t shared = patches + tile::raw_stage(t, raw).bytes;
     const generated::Launch l = generated::persistent_launch(
         k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
         static_cast<long long>(batch) * t.tiles);
@@ -738,12 +749,14 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                                          << " (wgmma) needs a GPU of compute capability 9.0 "
                                             "(sm_90a), and this device is not one");
     const bool db = v.algo == 1 || v.algo == 5;
-    const tile::RawInput raw{v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc,
-                             io.net_input_shape};
+    const std::int64_t patches = t.shared + (db ? t.patch : 0);
+    const tile::RawInput raw = tile::fitted(
+        {v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t,
+        patches);
     STRATA_CHECK(!raw.used || (op.conv.s2d && io.net_input != nullptr),
                  "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
                                             "only in a first conv read space-to-depth");
-    const std::int64_t shared = t.shared + (db ? t.patch : 0) + tile::raw_stage(t, raw).bytes;
+    const std::int64_t shared = patches + tile::raw_stage(t, raw).bytes;
     STRATA_CHECK(shared <= tile::max_shared || shared <= tile::device_shared_optin(),
                  "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo << " needs "
                                          << shared << " bytes of shared memory a block, more than "
