@@ -94,6 +94,22 @@ def ceilings_of(lines):
     return c
 
 
+def launch_floor_line(lines):
+    """The launch floor (strata_bench --launch-floor) as one line, or '' when not measured."""
+    f = {j["name"]: j for j in lines
+         if j.get("kind") == "launch_floor" and j.get("status", "ok") == "ok" and j.get("name")}
+    if not f:
+        return ""
+    parts = []
+    for name, what in [("one_block", "one block"), ("cluster", "the fused kernel's cluster"),
+                       ("cluster_4_barriers", "with 4 cluster barriers"),
+                       ("cluster_4_barriers_shared", "and its shared memory")]:
+        j = f.get(name)
+        if j and j.get("median_us") is not None:
+            parts.append(f"{what} {j['median_us']:.1f} µs GPU / {j.get('host_wall_us', 0):.1f} µs host wall")
+    return "; ".join(parts)
+
+
 def roofline(s, precision, ceil):
     """(floor in us, bound, ceiling names) of a Strata timing line, or None without ceilings."""
     gemm = ceil.get("gemm_" + precision) or ceil.get("gemm_f16")
@@ -336,7 +352,7 @@ def stream_target(srows):
             "state": ("met" if ratio >= 0.8 else "not met") + f" ({ratio:.2f})"}
 
 
-def results_section(meta, rows, ceil, targets, has_chart, chart_rel, srows=()):
+def results_section(meta, rows, ceil, targets, has_chart, chart_rel, srows=(), floor=""):
     c = ceil
     ceil_line = ", ".join(f"{name} {c[name]:,.0f} {unit}" for name, unit in
                           [("copy_d2d", "GB/s"), ("gemm_f16", "TFLOP/s"),
@@ -355,6 +371,10 @@ def results_section(meta, rows, ceil, targets, has_chart, chart_rel, srows=()):
         f"- Strata commit: {meta['commit']}",
         f"- PyTorch: {meta['torch']}; cuDNN {meta['cudnn']}",
         f"- Measured ceilings: {ceil_line or 'not measured'}",
+    ]
+    if floor:
+        parts += [f"- Launch floor (a graph of one empty kernel, timed as a case is): {floor}"]
+    parts += [
         "",
         main_table(rows),
         "",
@@ -450,7 +470,7 @@ def main():
             if (out / "chart.png").resolve().is_relative_to(doc.resolve().parent) \
             else (out / "chart.png")
         write_doc(doc, results_section(meta, rows, ceil, targets, has_chart, rel.as_posix(),
-                                       srows))
+                                       srows, launch_floor_line(strata_lines)))
     print()
     if meta["synthetic"]:
         print("SYNTHETIC TEST DATA - not a measurement")

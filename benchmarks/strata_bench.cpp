@@ -8,6 +8,7 @@
 //   strata_bench --case R2-stream --precision f16   (8-bit images from pinned memory, enqueue)
 //   strata_bench --case R2-stream --gpus 2          (the same through an EnginePool of 1, then 2)
 //   strata_bench --ceilings [--out-json F]
+//   strata_bench --launch-floor [--out-json F]   (an empty kernel's graph: the floor of M1's figures)
 //
 // Timing: warm-up (at least 200 ms of GPU work), then `repeats` runs of `iters` back-to-back
 // forward() calls between two CUDA events; reported: median, min and max of time per forward.
@@ -43,6 +44,8 @@
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/engine.hpp"
 #include "strata/cuda/engine_pool.hpp"
+#include "strata/cuda/fused_network.hpp"
+#include "strata/cuda/graph_capture.hpp"
 #include "strata/cuda/profiler.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/models/densenet.hpp"
@@ -82,6 +85,7 @@ struct Args {
   std::string weights, save_weights, input, save_input, dump_output, out_json, commit, tuning_cache;
   bool measured = false;
   bool ceilings = false;
+  bool launch_floor = false;   // --launch-floor: what a one-kernel graph costs, kernel empty
   bool profile = false;         // print the per-layer profile and add it to the JSON line
   double ceil_tflops = 0.0;     // measured ceilings for the profile's roofline column
   double ceil_gbs = 0.0;
@@ -105,7 +109,8 @@ struct Args {
                "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
-               "       strata_bench --ceilings [--out-json F]\n";
+               "       strata_bench --ceilings [--out-json F]\n"
+               "       strata_bench --launch-floor [--out-json F]\n";
   std::exit(2);
 }
 
@@ -173,6 +178,8 @@ Args parse_args(int argc, char** argv) {
       a.iters = number(i);
     } else if (k == "--ceilings") {
       a.ceilings = true;
+    } else if (k == "--launch-floor") {
+      a.launch_floor = true;
     } else if (k == "--profile") {
       a.profile = true;
     } else if (k == "--ceiling-tflops") {
@@ -189,8 +196,8 @@ Args parse_args(int argc, char** argv) {
       usage(k == "--help" || k == "-h" ? "help" : "unknown argument '" + std::string(k) + "'");
     }
   }
-  if (!a.ceilings && a.case_id.empty()) {
-    usage("give --case or --ceilings");
+  if (!a.ceilings && !a.launch_floor && a.case_id.empty()) {
+    usage("give --case, --ceilings or --launch-floor");
   }
   if (a.precision != "f32" && a.precision != "f16" && a.precision != "bf16") {
     usage("--precision is f32, f16 or bf16, not '" + a.precision + "'");
@@ -289,6 +296,96 @@ Json timing_json(const Timing& t) {
           {"max_us", t.max_us},
           {"iters", t.iters},
           {"repeats", t.repeats}};
+}
+
+/// The floor under a batch-1 figure, measured the way a case is: a graph holding one kernel that
+/// does nothing, timed by time_gpu (replays back to back, GPU time per replay) and by the host
+/// wall of launch + cudaStreamSynchronize. Kernels: one block of 32 threads; the fused-network
+/// kernel's shape (a cluster of 16 blocks of 1,024 threads where the GPU allows it, else 8) with
+/// no barrier, with its four phases' cluster barriers, and with the shared memory it opts into
+/// (fused_shared_max). One JSON line each (kind "launch_floor").
+int run_launch_floor(const Args& a) {
+  namespace sc = strata::cuda;
+  const Json dev = device_info();
+  const sc::Stream stream = sc::Stream::create();
+  const cudaStream_t s = stream.get();
+  int device = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  const auto source = [](int cluster) {
+    std::ostringstream o;
+    o << "extern \"C\" __global__ void floor_one(float* out) {\n"
+         "  if (threadIdx.x == 0 && out != nullptr) *out = 1.0f;\n}\n";
+    for (const int barriers : {0, 4}) {
+      o << "extern \"C\" __global__ void __cluster_dims__(" << cluster << ", 1, 1) __launch_bounds__("
+        << sc::fused_threads << ") floor_cluster" << barriers << "(float* out) {\n"
+        << "  for (int i = 0; i < " << barriers << "; ++i) {\n"
+        << "    asm volatile(\"barrier.cluster.arrive.release.aligned;\\n\\tbarrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
+        << "  }\n"
+        << "  if (threadIdx.x == 0 && blockIdx.x == 0 && out != nullptr) *out = 1.0f;\n}\n";
+    }
+    return o.str();
+  };
+  const std::vector<std::string> names{"floor_one", "floor_cluster0", "floor_cluster4"};
+  int cluster = sc::fused_cluster_large;
+  auto lib = std::make_unique<sc::rtc::Library>(
+      sc::rtc::compile(source(cluster), "strata_launch_floor", names, sc::rtc::current_arch()), names);
+  bool large = true;
+  for (const char* k : {"floor_cluster0", "floor_cluster4"}) {
+    large = large && cudaKernelSetAttributeForDevice(lib->kernel(k), cudaFuncAttributeNonPortableClusterSizeAllowed,
+                                                     1, device) == cudaSuccess;
+  }
+  if (!large) {
+    (void)cudaGetLastError();
+    cluster = sc::fused_cluster_portable;
+    lib = std::make_unique<sc::rtc::Library>(
+        sc::rtc::compile(source(cluster), "strata_launch_floor", names, sc::rtc::current_arch()), names);
+  }
+  int optin = 0;
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const std::size_t big = static_cast<std::size_t>(std::min<std::int64_t>(sc::fused_shared_max, optin - 1024));
+  STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(lib->kernel("floor_cluster4"),
+                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                    static_cast<int>(big), device));
+  const sc::DeviceBuffer out(sizeof(float));
+  struct Floor {
+    const char* name;
+    const char* kernel;
+    unsigned blocks, threads;
+    std::size_t shared;
+  };
+  const auto c = static_cast<unsigned>(cluster);
+  for (const Floor f : {Floor{"one_block", "floor_one", 1, 32, 0},
+                        Floor{"cluster", "floor_cluster0", c, sc::fused_threads, 0},
+                        Floor{"cluster_4_barriers", "floor_cluster4", c, sc::fused_threads, 0},
+                        Floor{"cluster_4_barriers_shared", "floor_cluster4", c, sc::fused_threads, big}}) {
+    const cudaKernel_t k = lib->kernel(f.kernel);
+    float* o = out.as<float>();
+    const sc::GraphExec g = sc::capture_graph(s, [&](cudaStream_t cs) {
+      sc::rtc::launch_shared(k, f.blocks, f.threads, f.shared, cs, o);
+    });
+    const Timing t = time_gpu([&] { g.launch(s); }, s, a);
+    std::vector<double> walls;
+    for (int i = 0; i < 2000; ++i) {
+      const auto w0 = std::chrono::steady_clock::now();
+      g.launch(s);
+      STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
+      if (i >= 100) {  // warm
+        walls.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - w0).count());
+      }
+    }
+    std::sort(walls.begin(), walls.end());
+    Json j = dev;
+    j.update({{"kind", "launch_floor"},
+              {"name", f.name},
+              {"blocks", f.blocks},
+              {"threads", f.threads},
+              {"cluster", f.blocks > 1 ? cluster : 1},
+              {"shared_bytes", f.shared},
+              {"host_wall_us", walls[walls.size() / 2]}});
+    j.update(timing_json(t));
+    emit(a, j);
+  }
+  return 0;
 }
 
 /// The ceilings of BENCHMARKS.md: a large device-to-device copy (GB/s counting bytes read and
@@ -848,16 +945,20 @@ int main(int argc, char** argv) {
   for (const CaseInfo& ci : cases) {
     c = ci.id == a.case_id ? &ci : c;
   }
-  if (!a.ceilings && c == nullptr) {
+  const bool no_case = a.ceilings || a.launch_floor;
+  if (!no_case && c == nullptr) {
     usage("unknown case '" + a.case_id + "' (M1, M2, R1, R2, R3, R2-stream, MV2, EB0 or D121)");
   }
-  const int batch = a.ceilings ? 0 : (a.batch > 0 ? a.batch : c->batch);
+  const int batch = no_case ? 0 : (a.batch > 0 ? a.batch : c->batch);
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     std::printf("SKIPPED: no CUDA device\n");
     return 77;
   }
   try {
+    if (a.launch_floor) {
+      return run_launch_floor(a);
+    }
     if (a.ceilings) {
       return run_ceilings(a);
     }
@@ -884,9 +985,9 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "strata_bench: " << e.what() << "\n";
     try {
-      Json j{{"kind", a.ceilings ? "ceiling" : "timing"},
+      Json j{{"kind", a.ceilings ? "ceiling" : a.launch_floor ? "launch_floor" : "timing"},
              {"side", "strata"},
-             {"case", a.ceilings ? "" : std::string(c->id)},
+             {"case", no_case ? "" : std::string(c->id)},
              {"precision", a.precision},
              {"batch", batch},
              {"status", "ERROR"},

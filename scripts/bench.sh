@@ -103,6 +103,8 @@ if [ "$rc" = 77 ]; then
   echo "bench.sh: no CUDA device; nothing measured" >&2
   exit 77
 fi
+# The floor under the batch-1 figures: a graph of one empty kernel (with the same file).
+"$BENCH" --launch-floor --out-json "$WORK/ceilings.jsonl" --commit "$COMMIT" || say "launch floor failed"
 
 # --- 4. Strata's side -------------------------------------------------------------------------
 # case precision batch, in the order of BENCHMARKS.md
