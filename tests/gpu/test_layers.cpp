@@ -394,8 +394,8 @@ cuda::Engine<Net, DType::f16> stem_engine(const Weights<Net>& w, int algo, const
   return e;
 }
 
-/// The stem of Net on tile_conv `algo` (2 or 4: reading the caller's input, format `f`) against
-/// the same kernel's form with an input step (algo 0 or 3) on the same input: the same sums in
+/// The stem of Net on tile_conv `algo` (2, 4 or 7: reading the caller's input, format `f`) against
+/// the same kernel's form with an input step (algo 0, 3 or 6) on the same input: the same sums in
 /// the same order, so the same output bit for bit. `staged`: what describe() must say of how the
 /// caller's rows are read.
 template <class Net>
@@ -413,7 +413,8 @@ void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint
   const auto w = Weights<Net>::random(seed);
   const auto tmp = std::filesystem::temp_directory_path();
   auto e = stem_engine<Net>(w, algo, in_opt, kB, tmp / ("strata_raw_stem_" + std::to_string(seed)));
-  auto ref = stem_engine<Net>(w, algo == 2 ? 0 : 3, in_opt, kB, tmp / ("strata_raw_stem_ref_" + std::to_string(seed)));
+  const int same_with_input_step = algo == 2 ? 0 : algo == 4 ? 3 : 6;
+  auto ref = stem_engine<Net>(w, same_with_input_step, in_opt, kB, tmp / ("strata_raw_stem_ref_" + std::to_string(seed)));
   const std::string runs = e.describe(kB);
   INFO(runs);
   CHECK(runs.find(std::string("reads the caller's input ") + staged) != std::string::npos);
@@ -467,6 +468,30 @@ TEST_CASE("the tiled stem stages the caller's rows in 16-, 8- and 4-byte words, 
     check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<5, 64, 60>)>>(a, F::f32, "(staged in 16-byte words)", 88);
     check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<4, 33, 37>)>>(a, F::u8_hwc, "(staged in 4-byte words)", 89);
   }
+}
+
+TEST_CASE("the tiled stem's 12-slot patch on wgmma (tile_conv algos 6 and 7), forced") {
+  if (!cuda::tactics::mma::wgmma_device()) {
+    MESSAGE("SKIPPED: tile_conv's wgmma forms need a GPU of compute capability 9.0 (sm_90a)");
+    return;
+  }
+  // Not offered to tuning yet. A 3-channel stem read space-to-depth: 12 real slots of 16, k in
+  // 12 k-steps instead of 16 (TileNet: partial tiles, 20 output channels).
+  const auto d12 = [](const cuda::OpDesc& op) { return cuda::tactics::tile::dense12_fits(op); };
+  for (const int fuse : {1, 0}) {
+    const cuda::Variant v{"tile_conv", 6, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile d12", 111, v, "12-slot patch", "mma.sync", d12);
+    check_forced<TileNet, DType::bf16>("tile d12", 112, v, "12-slot patch", "mma.sync", d12);
+    const cuda::Variant raw{"tile_conv", 7, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile d12 raw", 113, raw, "12-slot patch", "mma.sync", d12);
+  }
+  // Reading the caller's input (algo 7) against the same kernel with an input step (algo 6):
+  // bit for bit, f32 / f16 / 8-bit HWC rows of every word size.
+  using F = cuda::InputFormat;
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>>(7, F::f32, "(staged in 4-byte words)", 114);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 27, 44>)>>(7, F::f32, "(staged in 16-byte words)", 115);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 30, 40>)>>(7, F::u8_hwc, "(staged in 8-byte words)", 116);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 31, 38>)>>(7, F::f16, "(staged in 4-byte words)", 117);
 }
 
 namespace {

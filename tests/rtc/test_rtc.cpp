@@ -243,7 +243,7 @@ TEST_CASE("a variant the generated and tensor-core convs do not have is refused 
   const cuda::OpWeights w;
   const cuda::OpIo io;
   for (const auto& [name, algo] : {std::pair{"generated_conv", 2}, std::pair{"mma_conv", 3},
-                                   std::pair{"tile_conv", 6}}) {
+                                   std::pair{"tile_conv", 8}}) {
     const auto* t = cuda::find_tactic<DType::f16>(name);
     REQUIRE(t != nullptr);
     INFO(name);
@@ -266,7 +266,7 @@ TEST_CASE("a variant the generated and tensor-core convs do not have is refused 
       CHECK(std::string(e.what()).find("compute capability 9.0") != std::string::npos);
     }
     const auto* tc = cuda::find_tactic<DType::f16>("tile_conv");
-    for (const int algo : {3, 4, 5}) {
+    for (const int algo : {3, 4, 5, 6, 7}) {
       INFO("tile_conv algo " << algo);
       try {
         (void)tc->prepare(net.ops.front(), cuda::Variant{"tile_conv", algo, 0, 1}, 1, w, io, {});
@@ -961,6 +961,40 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
       const std::string src = cuda::tactics::tile::source(fs, true, ft, false, ri);
       CHECK(src.find(staged ? "constexpr bool RAW_STAGED = true;" : "constexpr bool RAW_STAGED = false;") != std::string::npos);
       CHECK(rtc::compile(src, "tile_conv", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir).cubin.size() > 1000);
+    }
+  }
+  {
+    // The 12-slot patch (algos 6 and 7): ResNet's stem (3 channels: 12 of 16 slots) in 12
+    // k-steps of 16 (4 tap rows × 3), not 16; its source compiles for sm_90a with and without
+    // the caller's input (staged), in f16 and bf16. A stem of 4 or 5 channels is not one.
+    REQUIRE(cuda::tactics::tile::dense12_fits(stem));
+    const cuda::tactics::tile::Tile st12 = cuda::tactics::tile::choose(stem, true);
+    for (const bool raw_in : {false, true}) {
+      const std::string src = cuda::tactics::tile::source(
+          stem, true, st12, false,
+          raw_in ? cuda::tactics::tile::RawInput{true, cuda::InputFormat::f32, false, net.in_shape}
+                 : cuda::tactics::tile::RawInput{},
+          true, true);
+      CHECK(src.find("constexpr bool D12 = true;") != std::string::npos);
+      CHECK(src.find("constexpr int KSTEPS = 12;") != std::string::npos);
+      for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::tile_conv<") + ty + ">"};
+        CHECK(rtc::compile(src, "tile_conv_d12", names, 90, dir, true).cubin.size() > 1000);
+      }
+    }
+    constexpr auto four = input<4, 40, 40> | conv<16, 7, ConvOpts{.stride = 2, .padding = 3}> | relu
+        | max_pool<3, PoolOpts{.stride = 2, .padding = 1}> | flatten | dense<3>;
+    const cuda::NetDesc four_net = cuda::NetStorage<std::remove_cv_t<decltype(four)>, DType::f16>::describe();
+    CHECK(four_net.ops.front().conv.s2d);
+    CHECK_FALSE(cuda::tactics::tile::dense12_fits(four_net.ops.front()));
+    CHECK_FALSE(cuda::tactics::tile::dense12_fits(net.ops[1]));
+    CHECK_THROWS_AS((void)cuda::tactics::tile::source(four_net.ops.front(), true,
+                                                      cuda::tactics::tile::choose(four_net.ops.front(), true),
+                                                      false, {}, true, true),
+                    strata::Error);
+    // Not offered to tuning until GPU-run.
+    for (const cuda::Variant& v : tactic->candidates(stem, 256, 0, none)) {
+      CHECK(v.algo < 6);
     }
   }
   // The double-buffered variant's source (a second patch buffer) for the stem.

@@ -23,7 +23,19 @@
 /// shared memory by descriptor — the layout and calls of mma_conv's third form. Algo 3 is the
 /// single-buffered kernel, 4 reads the caller's input (as algo 2), 5 double-buffers the patch
 /// (as algo 1). On an H200 (session 17) algo 3 ran ResNet-18's stem at batch 256 in 316 µs
-/// where the mma.sync form took 411 (ptxas: 91 registers against 128).
+/// where the mma.sync form took 411 (ptxas: 91 registers against 128), bound by shared memory.
+///
+/// Algos 6 and 7 (wgmma; 7 reads the caller's input) give a 3-channel stem read space-to-depth —
+/// 12 real slots of 16 a pixel — a 12-slot patch: each pixel's 12 slots dense, so that a tap row
+/// (KW pixels × 12 slots) is one contiguous run and k takes 12 k-steps of 16 instead of 16 (the
+/// filter staged in the same order, slots 12-15 dropped). A run starting at an odd pixel is not
+/// 16-byte aligned (24 bytes a pixel), so the patch is held twice: copy E with pixel p at p·12,
+/// copy O at OOFF + (p + 1)·12, and a row reads the copy where its pixel starts aligned (OOFF
+/// puts copy O's rows on other banks than copy E's: about 1.66 shared-memory wavefronts an
+/// ldmatrix phase on ResNet's tile, where the 16-slot patch takes 1.44, for 12 k-steps instead
+/// of 16). Written without a GPU (session 17; ptxas: 81 registers, no spills; the A addresses
+/// checked against the 16-slot patch's values in a host simulation): not offered to tuning until
+/// its GPU test ("12-slot patch") has passed and it has been timed.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -194,6 +206,24 @@ struct RawInput {
   Shape shape{};     ///< as declared
   bool staged = true;  ///< rows staged in shared memory where a word size fits (raw_stage)
 };
+/// Whether `op` can take the 12-slot patch (algos 6 and 7): a stem read space-to-depth from 3
+/// channels (12 real slots of 16), a stride-1 conv over those blocks.
+[[nodiscard]] inline bool dense12_fits(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  return g.s2d && g.cp == 16 && g.c == 12 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+}
+
+/// What tile_conv's algo `a` is: 0 the mma.sync kernel, 1 its patch double-buffered, 2 reading
+/// the caller's input; 3-5 the same three on wgmma; 6 wgmma with the 12-slot patch, 7 that reading
+/// the caller's input.
+struct Form {
+  bool wg = false, db = false, raw = false, d12 = false;
+};
+[[nodiscard]] constexpr Form form_of(int a) {
+  return {a >= 3, a == 1 || a == 5, a == 2 || a == 4 || a == 7, a >= 6};
+}
+inline constexpr int last_algo = 7;
+
 /// How a patch read from the caller's input is staged (`source`, RAW): rows of its raw elements
 /// — each channel plane's rows for C × H × W input, the pixel rows for H × W × C — copied with
 /// cp.async in words of `wb` bytes (16, 8 or 4: the largest that divides a row's and an image's
@@ -246,8 +276,10 @@ struct RawStage {
 
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t,
                                         bool double_buffer = false, RawInput raw = {},
-                                        bool wgmma = false) {
+                                        bool wgmma = false, bool dense12 = false) {
   const ConvGeom& g = op.conv;
+  STRATA_CHECK(!dense12 || (wgmma && dense12_fits(op)),
+               "tile_conv: the 12-slot patch is for a wgmma stem read space-to-depth from 3 channels");
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
@@ -263,7 +295,13 @@ struct RawStage {
   constant("IC", t.ic);
   constant("M", t.m);
   constant("TAPS", g.kh * g.kw);
-  constant("KSTEPS", ksteps(g));
+  // D12 (a 3-channel stem read space-to-depth, on wgmma): the patch holds each pixel's 12 real
+  // slots densely, twice (see the file comment), and k runs over (tap row, tap column, slot):
+  // SPT k-steps a tap row of KW · 12 slots.
+  o << "  constexpr bool D12 = " << (dense12 ? "true" : "false") << ";\n";
+  constant("C12", 12);
+  constant("SPT", (g.kw * 12 + 15) / 16);
+  constant("KSTEPS", dense12 ? g.kh * ((g.kw * 12 + 15) / 16) : ksteps(g));
   constant("NT", n_tiles(g));
   constant("XS", odd_chunks(g.cp));
   constant("WS", odd_chunks(16 * ksteps(g)));
@@ -307,7 +345,11 @@ struct RawStage {
   constexpr int XCH = CP / 8;                  // 16-byte chunks of a pixel
   constexpr int WCH = KP * WS / 8;             // 16-byte chunks of the staged filter
   constexpr int ZERO = IR * IC;                // the zero pixel after the patch
-  constexpr int PATCH = (IR * IC + 1) * XS;    // elements of a patch buffer
+  // D12: copy E holds pixel p at p·C12, copy O at OOFF + (p + 1)·C12 (so that a pixel of odd
+  // index starts 16-byte aligned there, and its rows fall on other banks than copy E's).
+  constexpr int OOFF = ((IR * IC + 1) * C12 + 63) / 64 * 64 + 8;
+  constexpr int PATCH_D12 = (OOFF + (IR * IC + 2) * C12 + 7) / 8 * 8;
+  constexpr int PATCH = D12 ? PATCH_D12 : (IR * IC + 1) * XS;  // elements of a patch buffer
   extern __shared__ __align__(16) unsigned char smem[];
   T* ws = reinterpret_cast<T*>(smem);  // filter rows, WS apart
   T* ct = ws + KP * WS;                // the tile's conv outputs, CTS apart
@@ -318,15 +360,32 @@ struct RawStage {
   const int warp = threadIdx.x >> 5;
   // The filter once per block (generated::stage_filter) — for wgmma as its core matrices,
   // within the same KP * WS elements — and the zero pixel.
-  if constexpr (WG) {
+  if constexpr (WG && D12) {
+    // Core matrices as stage_filter's, k = (tap row, SPT·16 slots: tap column · 12 + slot).
+    for (int i = threadIdx.x; i < KP * KSTEPS * 2; i += 256) {
+      const int n = i / (KSTEPS * 2);
+      const int c = i % (KSTEPS * 2);
+      float v[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int k = c * 8 + j;
+        const int e = k % (SPT * 16);
+        v[j] = e < KW * C12 ? load(w + n * WROW + ((k / (SPT * 16)) * KW + e / C12) * CP + e % C12) : 0.0f;
+      }
+      store8(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8, v);
+    }
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  } else if constexpr (WG) {
 )src" << generated::stage_filter(true) << R"src(    // The filter's core matrices are read by the async proxy (wgmma).
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
   } else {
 )src" << generated::stage_filter(false) << R"src(  }
-  for (int i = threadIdx.x; i < (DB ? 2 : 1) * (XS / 8); i += 256) {
+  for (int i = threadIdx.x; i < (D12 ? 0 : (DB ? 2 : 1) * (XS / 8)); i += 256) {
     reinterpret_cast<uint4*>(xs0 + (i / (XS / 8)) * PATCH + ZERO * XS)[i % (XS / 8)] =
         make_uint4(0u, 0u, 0u, 0u);
   }
+  static_assert(!D12 || !RAW || RAW_STAGED, "the 12-slot patch reads the caller's input staged only");
+  static_assert(!D12 || (WG && CP == 16 && C == 12 && SH == 1 && SW == 1), "D12: a wgmma stem over 3 channels space-to-depth");
   const long long total = static_cast<long long>(batch) * TILES;
   // The raw input's bytes a pixel within a row, a row, a channel plane (C × H × W input).
   constexpr long long RPIXB = (RPIX == 1 ? 1 : RC) * RES;
@@ -385,12 +444,21 @@ struct RawStage {
             }
           }
         }
+        if constexpr (D12) {
 #pragma unroll
-        for (int c8 = 0; c8 < CP; c8 += 8) {
-          float w8[8];
+          for (int q = 0; q < C12 / 4; ++q) {
+            const uint2 u = make_uint2(pack2<T>(v[4 * q], v[4 * q + 1]), pack2<T>(v[4 * q + 2], v[4 * q + 3]));
+            *reinterpret_cast<uint2*>(xs + p * C12 + 4 * q) = u;
+            *reinterpret_cast<uint2*>(xs + OOFF + (p + 1) * C12 + 4 * q) = u;
+          }
+        } else {
 #pragma unroll
-          for (int j = 0; j < 8; ++j) w8[j] = v[c8 + j];
-          store8(xs + p * XS + c8, w8);
+          for (int c8 = 0; c8 < CP; c8 += 8) {
+            float w8[8];
+#pragma unroll
+            for (int j = 0; j < 8; ++j) w8[j] = v[c8 + j];
+            store8(xs + p * XS + c8, w8);
+          }
         }
       }
     }
@@ -438,13 +506,30 @@ struct RawStage {
       }
     } else {
       const T* xi = x + static_cast<long long>(img) * H * W * CP;
-      for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
-        const int p = i / XCH;
-        const int gy = iy0 + p / IC;
-        const int gx = ix0 + p % IC;
-        const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
-        cp_async16(xs + p * XS + (i % XCH) * 8,
-                   in ? xi + (static_cast<long long>(gy) * W + gx) * CP + (i % XCH) * 8 : x, in);
+      if constexpr (D12) {
+        // A pixel's 12 real slots as three 8-byte pieces, into both copies.
+        for (int i = threadIdx.x; i < IR * IC * (C12 / 4); i += 256) {
+          const int p = i / (C12 / 4);
+          const int q = i % (C12 / 4);
+          const int gy = iy0 + p / IC;
+          const int gx = ix0 + p % IC;
+          const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
+          const T* src = in ? xi + (static_cast<long long>(gy) * W + gx) * CP + 4 * q : x;
+          asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;"
+                       :: "r"(shared_address(xs + p * C12 + 4 * q)), "l"(src), "r"(in ? 8 : 0) : "memory");
+          asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;"
+                       :: "r"(shared_address(xs + OOFF + (p + 1) * C12 + 4 * q)), "l"(src), "r"(in ? 8 : 0)
+                       : "memory");
+        }
+      } else {
+        for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
+          const int p = i / XCH;
+          const int gy = iy0 + p / IC;
+          const int gx = ix0 + p % IC;
+          const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
+          cp_async16(xs + p * XS + (i % XCH) * 8,
+                     in ? xi + (static_cast<long long>(gy) * W + gx) * CP + (i % XCH) * 8 : x, in);
+        }
       }
       cp_async_commit();
     }
@@ -477,6 +562,12 @@ struct RawStage {
     // Where this lane's ldmatrix reads A at k-step s for the row at patch pixel pb: its k (tap
     // and channel; with slots in 16s a k-step is one tap, known here), or the zero pixel.
     auto a_address = [&](int pb, int s) {
+      if constexpr (D12) {
+        // k-step s: tap row s / SPT, slots (s % SPT)·16 + akh.. of that row's run of KW pixels
+        // from patch pixel p — read from the copy where p starts 16-byte aligned.
+        const int p = pb + (s / SPT) * DH * IC;
+        return ((p & 1) != 0 ? xs + OOFF + (p + 1) * C12 : xs + p * C12) + (s % SPT) * 16 + akh;
+      }
       const int k = 16 * s + akh;
       const int tap = CP % 16 == 0 ? 16 * s / CP : k / CP;
       const int c = CP % 16 == 0 ? 16 * s % CP + akh : k % CP;
@@ -700,20 +791,19 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     const bool pooled = this->pools(v, op);
     const tile::Tile t = tile::choose(op, pooled);
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    const bool wg = v.algo >= 3;
-    const bool db = v.algo == 1 || v.algo == 5;
-    const std::int64_t patches = t.shared + (db ? t.patch : 0);
-    const tile::RawInput raw = tile::fitted(
-        {v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t,
-        patches);
-    const std::int64_t shared = patches + tile::raw_stage(t, raw).bytes;
+    const tile::Form f = tile::form_of(v.algo);
+    const bool wg = f.wg;
+    const bool db = f.db;
+    const Sizes z = sizes(op, v, io, t);
+    const tile::RawInput& raw = z.raw;
     const generated::Launch l = generated::persistent_launch(
-        k, generated::device_sms(), 256, static_cast<std::size_t>(shared),
+        k, generated::device_sms(), 256, static_cast<std::size_t>(z.shared),
         static_cast<long long>(batch) * t.tiles);
     std::ostringstream how;
     how << (wg ? "wgmma" : "mma.sync") << ", tiles of " << t.py << "x" << t.px
         << (pooled ? " pooled" : "")
-        << " outputs" << (db ? ", patch double-buffered" : "") << ", shapes compiled in; "
+        << " outputs" << (db ? ", patch double-buffered" : "") << (f.d12 ? ", 12-slot patch" : "")
+        << ", shapes compiled in; "
         << (raw.used ? "reads the caller's input" : "");
     if (raw.used) {
       const tile::RawStage st = tile::raw_stage(t, raw);
@@ -740,31 +830,49 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
                  "cuda::Engine: layer '" << op.label << "': tile_conv cannot run it"
                                          << (pooled ? " with its pool" : ""));
-    STRATA_CHECK(v.algo >= 0 && v.algo <= 5,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= tile::last_algo,
                  "cuda::Engine: layer '" << op.label << "': tile_conv has no algo " << v.algo
-                                         << " (0 to 5)");
-    const bool wg = v.algo >= 3;
-    STRATA_CHECK(!wg || device_arch() == 90,
+                                         << " (0 to " << tile::last_algo << ")");
+    const tile::Form f = tile::form_of(v.algo);
+    STRATA_CHECK(!f.wg || device_arch() == 90,
                  "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo
                                          << " (wgmma) needs a GPU of compute capability 9.0 "
                                             "(sm_90a), and this device is not one");
-    const bool db = v.algo == 1 || v.algo == 5;
-    const std::int64_t patches = t.shared + (db ? t.patch : 0);
-    const tile::RawInput raw = tile::fitted(
-        {v.algo == 2 || v.algo == 4, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t,
-        patches);
-    STRATA_CHECK(!raw.used || (op.conv.s2d && io.net_input != nullptr),
+    STRATA_CHECK(!f.d12 || tile::dense12_fits(op),
+                 "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo
+                                         << " (the 12-slot patch) is for a stem read "
+                                            "space-to-depth from 3 channels");
+    const Sizes z = sizes(op, v, io, t);
+    STRATA_CHECK(!z.raw.used || (op.conv.s2d && io.net_input != nullptr),
                  "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
                                             "only in a first conv read space-to-depth");
-    const std::int64_t shared = patches + tile::raw_stage(t, raw).bytes;
-    STRATA_CHECK(shared <= tile::max_shared || shared <= tile::device_shared_optin(),
+    STRATA_CHECK(!f.d12 || !z.raw.used || z.raw.staged,
+                 "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo
+                                         << " reads the caller's input staged in shared memory, "
+                                            "and this GPU lacks the room");
+    STRATA_CHECK(z.shared <= tile::max_shared || z.shared <= tile::device_shared_optin(),
                  "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo << " needs "
-                                         << shared << " bytes of shared memory a block, more than "
+                                         << z.shared << " bytes of shared memory a block, more than "
                                             "this GPU allows");
     // (an unused input's format and shape stay out of the source: one program for every input)
-    KernelSource ks = this->named(tile::source(op, pooled, t, db, raw.used ? raw : tile::RawInput{}, wg));
-    ks.arch_specific = wg;
+    KernelSource ks = this->named(tile::source(op, pooled, t, f.db, z.raw.used ? z.raw : tile::RawInput{},
+                                               f.wg, f.d12));
+    ks.arch_specific = f.wg;
     return ks;
+  }
+  /// The caller's input as variant `v` reads it, and the block's shared memory.
+  struct Sizes {
+    tile::RawInput raw;
+    std::int64_t shared = 0;
+  };
+  [[nodiscard]] static Sizes sizes(const OpDesc&, const Variant& v, const OpIo& io, const tile::Tile& t) {
+    const tile::Form f = tile::form_of(v.algo);
+    // (the 12-slot patch's two copies take up to 180 bytes more than a 16-slot patch a buffer)
+    const std::int64_t patches = t.shared + (f.db ? t.patch : 0) + (f.d12 ? (f.db ? 2 : 1) * 256 : 0);
+    Sizes z;
+    z.raw = tile::fitted({f.raw, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t, patches);
+    z.shared = patches + tile::raw_stage(t, z.raw).bytes;
+    return z;
   }
   class TileStep final : public generated::KernelStep<T> {
    public:
