@@ -470,6 +470,26 @@ TEST_CASE("the tiled stem stages the caller's rows in 16-, 8- and 4-byte words, 
   }
 }
 
+TEST_CASE("tiled tensor-core convs with padded patch rows (tile_conv math 1), forced") {
+  // Not offered to tuning yet: every conv the form runs, pooled, on mma.sync (algo 0), and on
+  // wgmma (3, and the 12-slot patch 6) where the GPU has it.
+  const auto fits = [](const cuda::OpDesc& op) { return op.pool.has_value() && cuda::tactics::tile::fits(op, true); };
+  const cuda::Variant sync{"tile_conv", 0, 1, 1};
+  check_forced<TileNet, DType::f16>("tile pitch", 121, sync, "pixels apart", nullptr, fits);
+  check_forced<MmaLayerNet, DType::bf16>("tile pitch mma layers", 122, sync, "pixels apart", nullptr, fits);
+  if (cuda::tactics::mma::wgmma_device()) {
+    check_forced<TileNet, DType::f16>("tile pitch wgmma", 123, cuda::Variant{"tile_conv", 3, 1, 1}, "pixels apart",
+                                      "mma.sync", fits);
+    check_forced<TileNet, DType::bf16>("tile pitch wgmma db", 124, cuda::Variant{"tile_conv", 5, 1, 1},
+                                       "pixels apart", "mma.sync", fits);
+    const auto d12 = [](const cuda::OpDesc& op) { return cuda::tactics::tile::dense12_fits(op); };
+    check_forced<TileNet, DType::f16>("tile pitch d12", 125, cuda::Variant{"tile_conv", 6, 1, 1}, "pixels apart",
+                                      "mma.sync", d12);
+    check_forced<TileNet, DType::f16>("tile pitch d12 raw", 126, cuda::Variant{"tile_conv", 7, 1, 1},
+                                      "pixels apart", "mma.sync", d12);
+  }
+}
+
 TEST_CASE("the tiled stem's 12-slot patch on wgmma (tile_conv algos 6 and 7), forced") {
   if (!cuda::tactics::mma::wgmma_device()) {
     MESSAGE("SKIPPED: tile_conv's wgmma forms need a GPU of compute capability 9.0 (sm_90a)");

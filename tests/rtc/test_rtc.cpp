@@ -13,6 +13,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <strata/cuda/fused_network.hpp>
@@ -992,9 +993,26 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
                                                       cuda::tactics::tile::choose(four_net.ops.front(), true),
                                                       false, {}, true, true),
                     strata::Error);
-    // Not offered to tuning until GPU-run.
+    // Patch rows padded (math 1): ResNet's tile (17 outputs a row over 20 pixels of 12 words)
+    // takes a pitch of 25, where a wrapping ldmatrix phase steps as one within a row does; the
+    // padded sources compile (16-slot on mma.sync and wgmma, 12-slot, reading the input).
+    CHECK(cuda::tactics::tile::patch_pitch(stem, st12, false) == st12.ic);
+    CHECK(cuda::tactics::tile::patch_pitch(stem, st12, true) == 25);
+    CHECK(cuda::tactics::tile::pitch_bytes(stem, st12, 25, false) == std::int64_t{5} * st12.ir * 24 * 2);
+    for (const auto& [wg, d12, raw_in] : {std::tuple{false, false, false}, std::tuple{true, false, false},
+                                          std::tuple{true, true, false}, std::tuple{true, true, true}}) {
+      const std::string src = cuda::tactics::tile::source(
+          stem, true, st12, false,
+          raw_in ? cuda::tactics::tile::RawInput{true, cuda::InputFormat::u8_hwc, true, net.in_shape}
+                 : cuda::tactics::tile::RawInput{},
+          wg, d12, 25);
+      CHECK(src.find("constexpr int ICP = 25;") != std::string::npos);
+      CHECK(rtc::compile(src, "tile_conv_pitch", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir, wg).cubin.size() > 1000);
+    }
+    // Not offered to tuning until GPU-run: neither the 12-slot patch nor padded rows.
     for (const cuda::Variant& v : tactic->candidates(stem, 256, 0, none)) {
       CHECK(v.algo < 6);
+      CHECK(v.math == 0);
     }
   }
   // The double-buffered variant's source (a second patch buffer) for the stem.

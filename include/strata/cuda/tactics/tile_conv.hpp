@@ -224,6 +224,28 @@ struct Form {
 }
 inline constexpr int last_algo = 7;
 
+/// The patch's row pitch in pixels for `op` with tile `t`: t.ic, or (`padded`: variants of math
+/// 1) the least pitch from t.ic on at which an ldmatrix phase that wraps from one conv-output row
+/// to the next steps over the same banks as one within a row (SH·pitch − CC·SW pixels a multiple
+/// of 32 words): ResNet's stem tile, 17 outputs a row over 20 pixels, takes a pitch of 25, and a
+/// host count of its ldmatrix phases goes from 1.44 wavefronts on average to 1.03.
+[[nodiscard]] inline int patch_pitch(const OpDesc& op, const Tile& t, bool padded) {
+  const ConvGeom& g = op.conv;
+  const int words = odd_chunks(g.cp) / 2;  // 4-byte words a staged 16-slot pixel
+  if (padded) {
+    for (int icp = t.ic; icp < t.ic + 32; ++icp) {
+      if ((((g.sh * icp - t.cc * g.sw) * words) % 32 + 32) % 32 == 0) {
+        return icp;
+      }
+    }
+  }
+  return t.ic;
+}
+/// Bytes a patch buffer grows by with row pitch `icp` (the 12-slot patch: two copies).
+[[nodiscard]] inline std::int64_t pitch_bytes(const OpDesc& op, const Tile& t, int icp, bool d12) {
+  return std::int64_t{icp - t.ic} * t.ir * (d12 ? 2 * 12 : odd_chunks(op.conv.cp)) * 2;
+}
+
 /// How a patch read from the caller's input is staged (`source`, RAW): rows of its raw elements
 /// — each channel plane's rows for C × H × W input, the pixel rows for H × W × C — copied with
 /// cp.async in words of `wb` bytes (16, 8 or 4: the largest that divides a row's and an image's
@@ -276,7 +298,7 @@ struct RawStage {
 
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t,
                                         bool double_buffer = false, RawInput raw = {},
-                                        bool wgmma = false, bool dense12 = false) {
+                                        bool wgmma = false, bool dense12 = false, int icp = 0) {
   const ConvGeom& g = op.conv;
   STRATA_CHECK(!dense12 || (wgmma && dense12_fits(op)),
                "tile_conv: the 12-slot patch is for a wgmma stem read space-to-depth from 3 channels");
@@ -293,6 +315,7 @@ struct RawStage {
   constant("CC", t.cc);
   constant("IR", t.ir);
   constant("IC", t.ic);
+  constant("ICP", icp > 0 ? icp : t.ic);  // the patch's row pitch, pixels (patch_pitch)
   constant("M", t.m);
   constant("TAPS", g.kh * g.kw);
   // D12 (a 3-channel stem read space-to-depth, on wgmma): the patch holds each pixel's 12 real
@@ -344,12 +367,14 @@ struct RawStage {
   constexpr int UNITS = MU * NG;
   constexpr int XCH = CP / 8;                  // 16-byte chunks of a pixel
   constexpr int WCH = KP * WS / 8;             // 16-byte chunks of the staged filter
-  constexpr int ZERO = IR * IC;                // the zero pixel after the patch
+  constexpr int ZERO = IR * ICP;               // the zero pixel after the patch
   // D12: copy E holds pixel p at p·C12, copy O at OOFF + (p + 1)·C12 (so that a pixel of odd
   // index starts 16-byte aligned there, and its rows fall on other banks than copy E's).
-  constexpr int OOFF = ((IR * IC + 1) * C12 + 63) / 64 * 64 + 8;
-  constexpr int PATCH_D12 = (OOFF + (IR * IC + 2) * C12 + 7) / 8 * 8;
-  constexpr int PATCH = D12 ? PATCH_D12 : (IR * IC + 1) * XS;  // elements of a patch buffer
+  constexpr int OOFF = ((IR * ICP + 1) * C12 + 63) / 64 * 64 + 8;
+  constexpr int PATCH_D12 = (OOFF + (IR * ICP + 2) * C12 + 7) / 8 * 8;
+  constexpr int PATCH = D12 ? PATCH_D12 : (IR * ICP + 1) * XS;  // elements of a patch buffer
+  // Where the patch's pixel p (row p / IC, column p % IC) is stored: rows ICP pixels apart.
+  auto slot = [&](int p) { return ICP == IC ? p : p / IC * ICP + p % IC; };
   extern __shared__ __align__(16) unsigned char smem[];
   T* ws = reinterpret_cast<T*>(smem);  // filter rows, WS apart
   T* ct = ws + KP * WS;                // the tile's conv outputs, CTS apart
@@ -448,8 +473,8 @@ struct RawStage {
 #pragma unroll
           for (int q = 0; q < C12 / 4; ++q) {
             const uint2 u = make_uint2(pack2<T>(v[4 * q], v[4 * q + 1]), pack2<T>(v[4 * q + 2], v[4 * q + 3]));
-            *reinterpret_cast<uint2*>(xs + p * C12 + 4 * q) = u;
-            *reinterpret_cast<uint2*>(xs + OOFF + (p + 1) * C12 + 4 * q) = u;
+            *reinterpret_cast<uint2*>(xs + slot(p) * C12 + 4 * q) = u;
+            *reinterpret_cast<uint2*>(xs + OOFF + (slot(p) + 1) * C12 + 4 * q) = u;
           }
         } else {
 #pragma unroll
@@ -457,7 +482,7 @@ struct RawStage {
             float w8[8];
 #pragma unroll
             for (int j = 0; j < 8; ++j) w8[j] = v[c8 + j];
-            store8(xs + p * XS + c8, w8);
+            store8(xs + slot(p) * XS + c8, w8);
           }
         }
       }
@@ -502,7 +527,7 @@ struct RawStage {
           space_to_depth8(ri, Strides{RIMG, RPIX, RCH}, RC, RH, RW, RPH, RPW, gy, gx,
                           (i % XCH) * 8, affine, v);
         }
-        store8(xs + p * XS + (i % XCH) * 8, v);
+        store8(xs + slot(p) * XS + (i % XCH) * 8, v);
       }
     } else {
       const T* xi = x + static_cast<long long>(img) * H * W * CP;
@@ -516,9 +541,9 @@ struct RawStage {
           const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
           const T* src = in ? xi + (static_cast<long long>(gy) * W + gx) * CP + 4 * q : x;
           asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;"
-                       :: "r"(shared_address(xs + p * C12 + 4 * q)), "l"(src), "r"(in ? 8 : 0) : "memory");
+                       :: "r"(shared_address(xs + slot(p) * C12 + 4 * q)), "l"(src), "r"(in ? 8 : 0) : "memory");
           asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;"
-                       :: "r"(shared_address(xs + OOFF + (p + 1) * C12 + 4 * q)), "l"(src), "r"(in ? 8 : 0)
+                       :: "r"(shared_address(xs + OOFF + (slot(p) + 1) * C12 + 4 * q)), "l"(src), "r"(in ? 8 : 0)
                        : "memory");
         }
       } else {
@@ -527,7 +552,7 @@ struct RawStage {
           const int gy = iy0 + p / IC;
           const int gx = ix0 + p % IC;
           const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
-          cp_async16(xs + p * XS + (i % XCH) * 8,
+          cp_async16(xs + slot(p) * XS + (i % XCH) * 8,
                      in ? xi + (static_cast<long long>(gy) * W + gx) * CP + (i % XCH) * 8 : x, in);
         }
       }
@@ -556,7 +581,7 @@ struct RawStage {
     auto a_pixel = [&](int mt) {
       int r = mt * 16 + (lane & 7) + 8 * ((lane >> 3) & 1);
       r = r < M ? r : 0;
-      return (r / CC) * SH * IC + (r % CC) * SW;
+      return (r / CC) * SH * ICP + (r % CC) * SW;
     };
     const int akh = (lane >> 4) * 8;  // this lane's k-half for A
     // Where this lane's ldmatrix reads A at k-step s for the row at patch pixel pb: its k (tap
@@ -565,13 +590,13 @@ struct RawStage {
       if constexpr (D12) {
         // k-step s: tap row s / SPT, slots (s % SPT)·16 + akh.. of that row's run of KW pixels
         // from patch pixel p — read from the copy where p starts 16-byte aligned.
-        const int p = pb + (s / SPT) * DH * IC;
+        const int p = pb + (s / SPT) * DH * ICP;
         return ((p & 1) != 0 ? xs + OOFF + (p + 1) * C12 : xs + p * C12) + (s % SPT) * 16 + akh;
       }
       const int k = 16 * s + akh;
       const int tap = CP % 16 == 0 ? 16 * s / CP : k / CP;
       const int c = CP % 16 == 0 ? 16 * s % CP + akh : k % CP;
-      const int off = (tap / KW) * DH * IC + (tap % KW) * DW;
+      const int off = (tap / KW) * DH * ICP + (tap % KW) * DW;
       return tap < TAPS ? xs + (pb + off) * XS + c : xs + ZERO * XS;
     };
     // Stores m-tile mt's accumulators of n-tiles n0.. (acc[n][i]: row lane/4 + 8·(i/2),
@@ -803,6 +828,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     how << (wg ? "wgmma" : "mma.sync") << ", tiles of " << t.py << "x" << t.px
         << (pooled ? " pooled" : "")
         << " outputs" << (db ? ", patch double-buffered" : "") << (f.d12 ? ", 12-slot patch" : "")
+        << (v.math == 1 ? ", patch rows " + std::to_string(tile::patch_pitch(op, t, true)) + " pixels apart" : "")
         << ", shapes compiled in; "
         << (raw.used ? "reads the caller's input" : "");
     if (raw.used) {
@@ -842,6 +868,9 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo
                                          << " (the 12-slot patch) is for a stem read "
                                             "space-to-depth from 3 channels");
+    STRATA_CHECK(v.math == 0 || v.math == 1,
+                 "cuda::Engine: layer '" << op.label << "': tile_conv has no math " << v.math
+                                         << " (0: patch rows as wide as the patch, 1: padded)");
     const Sizes z = sizes(op, v, io, t);
     STRATA_CHECK(!z.raw.used || (op.conv.s2d && io.net_input != nullptr),
                  "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
@@ -856,7 +885,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                                             "this GPU allows");
     // (an unused input's format and shape stay out of the source: one program for every input)
     KernelSource ks = this->named(tile::source(op, pooled, t, f.db, z.raw.used ? z.raw : tile::RawInput{},
-                                               f.wg, f.d12));
+                                               f.wg, f.d12, tile::patch_pitch(op, t, v.math == 1)));
     ks.arch_specific = f.wg;
     return ks;
   }
@@ -865,10 +894,14 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     tile::RawInput raw;
     std::int64_t shared = 0;
   };
-  [[nodiscard]] static Sizes sizes(const OpDesc&, const Variant& v, const OpIo& io, const tile::Tile& t) {
+  [[nodiscard]] static Sizes sizes(const OpDesc& op, const Variant& v, const OpIo& io, const tile::Tile& t) {
     const tile::Form f = tile::form_of(v.algo);
-    // (the 12-slot patch's two copies take up to 180 bytes more than a 16-slot patch a buffer)
-    const std::int64_t patches = t.shared + (f.db ? t.patch : 0) + (f.d12 ? (f.db ? 2 : 1) * 256 : 0);
+    // (the 12-slot patch's two copies take up to 180 bytes more than a 16-slot patch a buffer;
+    // a padded row pitch, pitch_bytes more)
+    const int buffers = f.db ? 2 : 1;
+    const std::int64_t patches =
+        t.shared + (f.db ? t.patch : 0) + (f.d12 ? buffers * 256 : 0) +
+        buffers * tile::pitch_bytes(op, t, tile::patch_pitch(op, t, v.math == 1), f.d12);
     Sizes z;
     z.raw = tile::fitted({f.raw, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t, patches);
     z.shared = patches + tile::raw_stage(t, z.raw).bytes;
