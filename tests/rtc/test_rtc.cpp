@@ -802,6 +802,28 @@ TEST_CASE("the tensor-core conv's source compiles for the MNIST CNN's convs, wit
       }
     }
   }
+  // Image rows padded (math 1): the staged image's rows W + 1 pixels apart, its shared memory
+  // that much larger; the source compiles. Math 1 with another algo, or math 2, is refused.
+  {
+    const int wp = cuda::tactics::mma::image_pitch(net.ops[1], true);
+    CHECK(wp == net.ops[1].conv.w + 1);
+    CHECK(cuda::tactics::mma::wgmma_shared_bytes(net.ops[1], 2, wp) -
+              cuda::tactics::mma::wgmma_shared_bytes(net.ops[1], 2) ==
+          std::int64_t{2} * net.ops[1].conv.h * cuda::tactics::mma::pixel_stride(net.ops[1]) * 2);
+    const std::string src = cuda::tactics::mma::wgmma_source(net.ops[1], true, 2, wp);
+    CHECK(src.find("constexpr int WP = " + std::to_string(wp) + ";") != std::string::npos);
+    CHECK(rtc::compile(src, "mma_conv_wgmma_wp", {"strata_rtc::mma_conv_wgmma<strata_rtc::f16>"}, 90, dir, true)
+              .cubin.size() > 1000);
+    const auto* mt = cuda::find_tactic<DType::f16>("mma_conv");
+    for (const cuda::Variant& bad : {cuda::Variant{"mma_conv", 1, 1, 1}, cuda::Variant{"mma_conv", 2, 2, 1}}) {
+      try {
+        (void)mt->prepare(net.ops[1], bad, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+        FAIL("mma_conv accepted " << cuda::to_string(bad));
+      } catch (const strata::Error& e) {
+        CHECK(std::string(e.what()).find(net.ops[1].label) != std::string::npos);
+      }
+    }
+  }
   // 3 n-tiles: wgmma's N = 24.
   {
     constexpr auto odd3 = input<16, 9, 11> | conv<20, 3, ConvOpts{.padding = 1}> | batch_norm

@@ -94,7 +94,8 @@ inline constexpr std::int64_t max_shared = 96 << 10;  ///< at least two blocks a
 /// the image staged in shared memory and `yi`, its output.
 inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, int lanes,
                         const char* kernel, int min_blocks, const std::string& decls,
-                        const std::string& setup, bool core_matrices = false, int images = 1) {
+                        const std::string& setup, bool core_matrices = false, int images = 1,
+                        int pitch = 0) {
   const ConvGeom& g = op.conv;
   const int ycp = pooled ? op.pool->out_cp : g.kp;
   const int taps = g.kh * g.kw;
@@ -110,7 +111,7 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
     const int iy = ay + (tap / KW) * DH;
     const int ix = ax + (tap % KW) * DW;
     const bool in = ok && tap < TAPS && iy >= 0 && iy < H && ix >= 0 && ix < W;
-    ldmatrix_x4(a[0], a[1], a[2], a[3], in ? img + (iy * W + ix) * XS + k % CP : zero);
+    ldmatrix_x4(a[0], a[1], a[2], a[3], in ? img + (iy * WP + ix) * XS + k % CP : zero);
   };
 )src";
   generated::open_kernel(o, op, pooled, kernel, "int batch", min_blocks);
@@ -123,6 +124,7 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
   constant("NG", g.kp / 8 / nt);
   constant("KSTEPS", (taps * g.cp + 15) / 16);
   constant("XS", pixel_stride(op));
+  constant("WP", pitch > 0 ? pitch : g.w);  // pixels between a staged image's rows
   constant("WS", filter_stride(op));
   constant("XCH", g.h * g.w * (g.cp / 8));      // 16-byte chunks of one image
   constant("WCH", g.kp * filter_stride(op) / 8);  // 16-byte chunks of the staged filter
@@ -133,7 +135,7 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
   o << decls << (core_matrices ? R"src(
   extern __shared__ __align__(16) unsigned char smem[];
   T* xs = reinterpret_cast<T*>(smem);  // IMAGES images, pixels XS apart; then one zero pixel
-  T* ws = xs + (IMAGES * H * W + 1) * XS;  // the filter's core matrices
+  T* ws = xs + (IMAGES * H * WP + 1) * XS;  // the filter's core matrices
 )src" : R"src(
   extern __shared__ __align__(16) unsigned char smem[];
   T* xs = reinterpret_cast<T*>(smem);                // pixels, XS apart; then one zero pixel
@@ -145,9 +147,9 @@ inline void open_staged(std::ostringstream& o, const OpDesc& op, bool pooled, in
     << generated::stage_filter(core_matrices);
   if (core_matrices) {  // the caller writes the loop over images
     o << R"src(  for (int i = threadIdx.x; i < XS / 8; i += 256) {
-    reinterpret_cast<uint4*>(xs + IMAGES * H * W * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
+    reinterpret_cast<uint4*>(xs + IMAGES * H * WP * XS)[i] = make_uint4(0u, 0u, 0u, 0u);
   }
-  const T* zero = xs + IMAGES * H * W * XS;
+  const T* zero = xs + IMAGES * H * WP * XS;
 )src" << loaders << setup;
     return;
   }
@@ -451,7 +453,7 @@ inline constexpr int wgmma_images = 2;
 /// A-fragments are double-buffered: the next k-step's ldmatrix is issued while the wgmma runs
 /// (wait_group 1). Epilogue: the second form's (paired_epilogue, one m-tile).
 [[nodiscard]] inline std::string wgmma_source(const OpDesc& op, bool pooled,
-                                             int images = wgmma_images) {
+                                             int images = wgmma_images, int pitch = 0) {
   const bool pool_in = pooled && op.pool.has_value();
   const int lanes = pool_in ? 4 : 1;
   const int mt = (pixels_out(op, pool_in) * lanes + 15) / 16;
@@ -465,7 +467,7 @@ inline constexpr int wgmma_images = 2;
               pairs_setup() + R"src(  // The filter's core matrices are read by the async proxy (wgmma).
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 )src",
-              true, images);
+              true, images, pitch);
   o << R"src(  // Groups of S images (the last may be short), strided over the blocks, each staged at once
   // (cp.async). (Session 15, H200, MNIST's conv4 at batch 4096: double-buffering the next group
   // was 11% slower — fewer blocks an SM; contiguous ranges of images a block, no faster.)
@@ -476,7 +478,8 @@ inline constexpr int wgmma_images = 2;
     for (int i = threadIdx.x; i < n_img * XCH; i += 256) {
       const int im = i / XCH;
       const int j = i - im * XCH;
-      cp_async16(xs + (im * H * W + j / (CP / 8)) * XS + (j % (CP / 8)) * 8,
+      const int p = j / (CP / 8);  // the image's pixel, stored WP pixels a row
+      cp_async16(xs + (im * H * WP + (WP == W ? p : p / W * WP + p % W)) * XS + (j % (CP / 8)) * 8,
                  x + (static_cast<long long>(img0 + im) * H * W * CP + j * 8), true);
     }
     cp_async_commit();
@@ -492,7 +495,7 @@ inline constexpr int wgmma_images = 2;
       const bool valid = im < n_img;
       const int m0 = valid ? gm - im * MT : MT;
       const int n0 = (u % NG) * NT;  // first n-tile
-      const T* xi = xs + (valid ? im : 0) * H * W * XS;
+      const T* xi = xs + (valid ? im : 0) * H * WP * XS;
       T* yi = y + static_cast<long long>(valid ? img0 + im : 0) * (YH * YW * YCP);
       int ay, ax;
       bool aok;
@@ -525,11 +528,15 @@ inline constexpr int wgmma_images = 2;
 
 /// Shared memory of the third form: `images` staged images, the zero pixel, the filter's core
 /// matrices.
-[[nodiscard]] inline std::int64_t wgmma_shared_bytes(const OpDesc& op, int images) {
+[[nodiscard]] inline std::int64_t wgmma_shared_bytes(const OpDesc& op, int images, int pitch = 0) {
   const ConvGeom& g = op.conv;
-  return (std::int64_t{images} * g.h * g.w + 1) * pixel_stride(op) * 2 +
+  return (std::int64_t{images} * g.h * (pitch > 0 ? pitch : g.w) + 1) * pixel_stride(op) * 2 +
          std::int64_t{g.kp} * ksteps(op) * 16 * 2;
 }
+/// The staged image's row pitch, pixels: W, or (`padded`: the wgmma form's math 1) W + 1 — on
+/// MNIST's conv4 (14 wide, pixels 20 words apart, rows in pool-window order) a host count of its
+/// ldmatrix phases goes from 1.48 wavefronts on average to 1.29.
+[[nodiscard]] inline int image_pitch(const OpDesc& op, bool padded) { return op.conv.w + (padded ? 1 : 0); }
 
 }  // namespace mma
 
@@ -592,11 +599,12 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
         v.algo == 2
             ? generated::persistent_launch(
                   k, generated::device_sms(), 256,
-                  static_cast<std::size_t>(mma::wgmma_shared_bytes(op, mma::wgmma_images)),
+                  static_cast<std::size_t>(mma::wgmma_shared_bytes(
+                      op, mma::wgmma_images, mma::image_pitch(op, v.math == 1))),
                   (batch + mma::wgmma_images - 1) / mma::wgmma_images)
             : generated::persistent_launch(k, generated::device_sms(), 256,
                                            static_cast<std::size_t>(mma::shared_bytes(op)), batch);
-    return std::make_unique<MmaStep>(op, w, io, batch, l, pooled, k, v.algo);
+    return std::make_unique<MmaStep>(op, w, io, batch, l, pooled, k, v.algo, v.math == 1);
   }
 
  protected:
@@ -618,9 +626,13 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
     STRATA_CHECK(v.algo != 2 || mma::wgmma_device(),
                  "'" << op.label << "': mma_conv algo 2 (wgmma) needs a GPU of compute capability "
                         "9.0 (sm_90a), and this device is not one");
+    STRATA_CHECK(v.math == 0 || (v.math == 1 && v.algo == 2),
+                 "'" << op.label << "': mma_conv has math 0, and math 1 (padded image rows) with "
+                        "algo 2 only, not math " << v.math << " with algo " << v.algo);
     const std::string type(kernels::detail::rtc_type<T>());
     if (v.algo == 2) {
-      return {mma::wgmma_source(op, pooled), "strata_rtc::mma_conv_wgmma<" + type + ">", true};
+      return {mma::wgmma_source(op, pooled, mma::wgmma_images, mma::image_pitch(op, v.math == 1)),
+              "strata_rtc::mma_conv_wgmma<" + type + ">", true};
     }
     if (v.algo == 1) {
       return {mma::paired_source(op, pooled), "strata_rtc::mma_conv_pairs<" + type + ">"};
@@ -630,9 +642,10 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
   class MmaStep final : public generated::KernelStep<T> {
    public:
     MmaStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch,
-            generated::Launch launch, bool pooled, cudaKernel_t k, int algo)
+            generated::Launch launch, bool pooled, cudaKernel_t k, int algo, bool padded)
         : generated::KernelStep<T>(op, w, io, launch, pooled, k, "tensor-core conv",
-                                   algo == 2   ? "wgmma, shapes compiled in; "
+                                   algo == 2 && padded ? "wgmma, image rows padded, shapes compiled in; "
+                                   : algo == 2         ? "wgmma, shapes compiled in; "
                                    : algo == 1 ? "mma.sync, two m-tiles a warp, shapes compiled in; "
                                                : "mma.sync, shapes compiled in; "),
           batch_(batch) {}
