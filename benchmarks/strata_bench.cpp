@@ -311,11 +311,17 @@ int run_launch_floor(const Args& a) {
   const cudaStream_t s = stream.get();
   int device = 0;
   STRATA_CUDA_CHECK(cudaGetDevice(&device));
-  const auto source = [](int cluster) {
+  // Thread-block clusters (the fused kernel's) from compute capability 9.0 on; below it the
+  // one-block floor only.
+  const bool clusters = sc::rtc::current_arch() >= 90;
+  const auto source = [clusters](int cluster) {
     std::ostringstream o;
     o << "extern \"C\" __global__ void floor_one(float* out) {\n"
          "  if (threadIdx.x == 0 && out != nullptr) *out = 1.0f;\n}\n";
     for (const int barriers : {0, 4}) {
+      if (!clusters) {
+        break;
+      }
       o << "extern \"C\" __global__ void __cluster_dims__(" << cluster << ", 1, 1) __launch_bounds__("
         << sc::fused_threads << ") floor_cluster" << barriers << "(float* out) {\n"
         << "  for (int i = 0; i < " << barriers << "; ++i) {\n"
@@ -325,16 +331,21 @@ int run_launch_floor(const Args& a) {
     }
     return o.str();
   };
-  const std::vector<std::string> names{"floor_one", "floor_cluster0", "floor_cluster4"};
+  const std::vector<std::string> names =
+      clusters ? std::vector<std::string>{"floor_one", "floor_cluster0", "floor_cluster4"}
+               : std::vector<std::string>{"floor_one"};
   int cluster = sc::fused_cluster_large;
   auto lib = std::make_unique<sc::rtc::Library>(
       sc::rtc::compile(source(cluster), "strata_launch_floor", names, sc::rtc::current_arch()), names);
-  bool large = true;
+  bool large = clusters;
   for (const char* k : {"floor_cluster0", "floor_cluster4"}) {
+    if (!clusters) {
+      break;
+    }
     large = large && cudaKernelSetAttributeForDevice(lib->kernel(k), cudaFuncAttributeNonPortableClusterSizeAllowed,
                                                      1, device) == cudaSuccess;
   }
-  if (!large) {
+  if (clusters && !large) {
     (void)cudaGetLastError();
     cluster = sc::fused_cluster_portable;
     lib = std::make_unique<sc::rtc::Library>(
@@ -343,9 +354,11 @@ int run_launch_floor(const Args& a) {
   int optin = 0;
   STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   const std::size_t big = static_cast<std::size_t>(std::min<std::int64_t>(sc::fused_shared_max, optin - 1024));
-  STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(lib->kernel("floor_cluster4"),
-                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                    static_cast<int>(big), device));
+  if (clusters) {
+    STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(lib->kernel("floor_cluster4"),
+                                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                      static_cast<int>(big), device));
+  }
   const sc::DeviceBuffer out(sizeof(float));
   struct Floor {
     const char* name;
@@ -358,6 +371,9 @@ int run_launch_floor(const Args& a) {
                         Floor{"cluster", "floor_cluster0", c, sc::fused_threads, 0},
                         Floor{"cluster_4_barriers", "floor_cluster4", c, sc::fused_threads, 0},
                         Floor{"cluster_4_barriers_shared", "floor_cluster4", c, sc::fused_threads, big}}) {
+    if (!clusters && f.blocks > 1) {
+      continue;
+    }
     const cudaKernel_t k = lib->kernel(f.kernel);
     float* o = out.as<float>();
     const sc::GraphExec g = sc::capture_graph(s, [&](cudaStream_t cs) {

@@ -402,7 +402,7 @@ template <class Net>
 void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint64_t seed) {
   using N = std::remove_cvref_t<Net>;
   static_assert(cuda::NetStorage<Net, DType::f16>::s2d_op() == 0);
-  constexpr int kB = 3;
+  constexpr int kB = 8;  // (224 × 224: more tiles than blocks, so blocks run several)
   const bool u8 = f == cuda::InputFormat::u8_hwc;
   cuda::InputOptions in_opt{.format = f};
   if (u8 || f == cuda::InputFormat::f16) {  // normalized on the GPU
@@ -512,6 +512,19 @@ TEST_CASE("the tiled stem's 12-slot patch on wgmma (tile_conv algos 6 and 7), fo
   check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 27, 44>)>>(7, F::f32, "(staged in 16-byte words)", 115);
   check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 30, 40>)>>(7, F::u8_hwc, "(staged in 8-byte words)", 116);
   check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 31, 38>)>>(7, F::f16, "(staged in 4-byte words)", 117);
+  // ResNet's image size: tiles enough that blocks run several (the patch refilled, tiles away
+  // from the image's origin), against the CPU too.
+  using Big = std::remove_cv_t<decltype(raw_stem_net<3, 224, 224>)>;
+  check_raw_stem<Big>(7, F::f32, "(staged in 16-byte words)", 118);
+  check_raw_stem<Big>(7, F::u8_hwc, "(staged in 16-byte words)", 119);
+  check_forced<Big, DType::f16>("big stem d12", 120, cuda::Variant{"tile_conv", 6, 0, 1}, "12-slot patch",
+                                "mma.sync", d12);
+  check_forced<Big, DType::bf16>("big stem d12 padded", 127, cuda::Variant{"tile_conv", 6, 1, 1},
+                                 "pixels apart", "mma.sync", d12);
+  check_forced<Big, DType::f16>("big stem padded", 128, cuda::Variant{"tile_conv", 3, 1, 1}, "pixels apart",
+                                "mma.sync", d12);
+  check_forced<Big, DType::f16>("big stem padded sync", 129, cuda::Variant{"tile_conv", 0, 1, 1},
+                                "pixels apart", nullptr, d12);
 }
 
 namespace {

@@ -1010,6 +1010,17 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     const cuda::NetDesc four_net = cuda::NetStorage<std::remove_cv_t<decltype(four)>, DType::f16>::describe();
     CHECK(four_net.ops.front().conv.s2d);
     CHECK_FALSE(cuda::tactics::tile::dense12_fits(four_net.ops.front()));
+    // A 3×3/2 or 5×5/2 stem (2 or 3 taps a row over 12 slots: not whole k-steps) is not one.
+    constexpr auto small3 = input<3, 40, 40> | conv<16, 3, ConvOpts{.stride = 2, .padding = 1}> | relu
+        | flatten | dense<3>;
+    constexpr auto small5 = input<3, 40, 40> | conv<16, 5, ConvOpts{.stride = 2, .padding = 2}> | relu
+        | flatten | dense<3>;
+    const cuda::NetDesc s3 = cuda::NetStorage<std::remove_cv_t<decltype(small3)>, DType::f16>::describe();
+    const cuda::NetDesc s5 = cuda::NetStorage<std::remove_cv_t<decltype(small5)>, DType::f16>::describe();
+    CHECK(s3.ops.front().conv.s2d);
+    CHECK(s5.ops.front().conv.s2d);
+    CHECK_FALSE(cuda::tactics::tile::dense12_fits(s3.ops.front()));
+    CHECK_FALSE(cuda::tactics::tile::dense12_fits(s5.ops.front()));
     CHECK_FALSE(cuda::tactics::tile::dense12_fits(net.ops[1]));
     CHECK_THROWS_AS((void)cuda::tactics::tile::source(four_net.ops.front(), true,
                                                       cuda::tactics::tile::choose(four_net.ops.front(), true),

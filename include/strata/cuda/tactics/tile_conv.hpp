@@ -207,10 +207,14 @@ struct RawInput {
   bool staged = true;  ///< rows staged in shared memory where a word size fits (raw_stage)
 };
 /// Whether `op` can take the 12-slot patch (algos 6 and 7): a stem read space-to-depth from 3
-/// channels (12 real slots of 16), a stride-1 conv over those blocks.
+/// channels (12 real slots of 16), a stride-1 conv over those blocks, its tap rows a whole
+/// number of k-steps (KW·12 slots a multiple of 16: a 7×7 or 8×8 stem's 4 taps; a 3×3 or 5×5
+/// stem's 2 or 3 would read slots past a row's run — pixels never staged — into zero weights,
+/// and stale NaN bits there would not stay zero).
 [[nodiscard]] inline bool dense12_fits(const OpDesc& op) {
   const ConvGeom& g = op.conv;
-  return g.s2d && g.cp == 16 && g.c == 12 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+  return g.s2d && g.cp == 16 && g.c == 12 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         (g.kw * 12) % 16 == 0;
 }
 
 /// What tile_conv's algo `a` is: 0 the mma.sync kernel, 1 its patch double-buffered, 2 reading
