@@ -165,7 +165,9 @@ void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v, 
     REQUIRE(!forced.empty());
     c.save();
   }
-  cuda::Engine<Net, P> e(w, strata_test::from_cache(kB, cache));
+  cuda::EngineOptions opt = strata_test::from_cache(kB, cache);
+  opt.fused_max_batch = 0;  // batch 1 on the forced variants too, not the fused-network kernel
+  cuda::Engine<Net, P> e(w, opt);
   const std::string runs = e.describe(kB);
   INFO(runs);
   const std::string lines = "\n" + runs;
