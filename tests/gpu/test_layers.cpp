@@ -581,6 +581,43 @@ TEST_CASE("global average pooling, a block per image from 64 images: channel cou
   check_gap<std::remove_cv_t<decltype(gap_net<2080>)>>(104);  // 260 groups: two rounds, the second of 4
 }
 
+namespace {
+/// Net at `batch` with Strata's kernels as programmatic dependent launches (EngineOptions::pdl)
+/// and without: the same kernels in the same order, so the same output bit for bit, replay after
+/// replay (a kernel that read its input before its predecessor finished would differ).
+template <class Net, DType P>
+void check_pdl(int batch, std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(batch * N::input_spec.shape.numel()), seed + 1);
+  const std::size_t n_out = static_cast<std::size_t>(batch * N::output_spec.shape.numel());
+  cuda::Engine<Net, P> plain(w, {.max_batch = batch, .fused_max_batch = 0});
+  cuda::EngineOptions o{.max_batch = batch, .fused_max_batch = 0};
+  o.pdl = true;
+  cuda::Engine<Net, P> pdl(w, o);
+  REQUIRE(pdl.describe(batch) == plain.describe(batch));
+  std::vector<float> want(n_out, std::numeric_limits<float>::quiet_NaN());
+  plain.infer(in, want, batch);
+  for (int replay = 0; replay < 3; ++replay) {
+    std::vector<float> got(n_out, std::numeric_limits<float>::quiet_NaN());
+    pdl.infer(in, got, batch);
+    CHECK(got == want);
+  }
+}
+}  // namespace
+
+TEST_CASE("programmatic dependent launches (EngineOptions::pdl) change no output") {
+  if (cuda::device_arch() < 90) {
+    MESSAGE("SKIPPED: programmatic dependent launches need compute capability 9.0");
+    return;
+  }
+  check_pdl<TileNet, DType::f16>(5, 141);
+  check_pdl<MmaLayerNet, DType::bf16>(5, 142);
+  check_pdl<DownNet, DType::f16>(5, 143);
+  check_pdl<std::remove_cv_t<decltype(gap_net<96>)>, DType::f16>(70, 144);
+  check_pdl<models::MnistCnn, DType::f32>(9, 145);
+}
+
 TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's stem), forced") {
   static_assert(cuda::NetStorage<DenseStemNet, DType::f16>::s2d_op() == 0);
   const cuda::NetDesc net = cuda::NetStorage<DenseStemNet, DType::f16>::describe();

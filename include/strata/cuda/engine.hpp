@@ -37,6 +37,7 @@
 
 #include "strata/core/dtype.hpp"
 #include "strata/core/error.hpp"
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/device_weights.hpp"
 #include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/executor.hpp"
@@ -146,6 +147,7 @@ class Engine {
                                                        std::move(variants), std::move(fused),
                                                        options_.fused_max_batch,
                                                        std::move(forced)});
+    exec_->set_pdl(options_.pdl && device_arch() >= 90);
     exec_->build(model_, options_.capture_batches);
     EngineStats& st = exec_->stats();
     st.build_ms = since(started.at);

@@ -116,6 +116,11 @@ struct EngineOptions {
   /// does not have, or one that cannot run that op; a variant the tactic then refuses fails in
   /// its preparation, named. The per-op path only (a batch that runs fused ignores it).
   std::map<std::string, Variant> force{};
+  /// Hopper on (compute capability 9.0+): the per-op path's graph launches Strata's kernels as
+  /// programmatic dependent launches (rtc::PdlScope) — each may start while the kernel before it
+  /// finishes its last wave, and waits before touching memory. Off by default until measured
+  /// (cuDNN's and cuBLAS's kernels are launched as usual either way).
+  bool pdl = false;
 };
 
 /// What `fused_max_batch` means for an engine with `max_batch`: fused_auto becomes

@@ -49,6 +49,7 @@ class ExecPlan {
   /// output itself. Empty until first used.
   GraphExec host_graph;
   std::unique_ptr<Step> host_step;  ///< the fused kernel on the pinned buffers, when it has one
+  bool pdl = false;  ///< Strata's kernels as programmatic dependent launches (EngineOptions::pdl)
 
   /// The workspace every step fits in.
   [[nodiscard]] std::size_t workspace_bytes() const {
@@ -60,6 +61,7 @@ class ExecPlan {
   }
   /// Enqueues every step on `s` (each failure names its step's label).
   void run(cudaStream_t s, const DeviceBuffer& ws) const {
+    const rtc::PdlScope programmatic(pdl);
     for (const PlannedStep& p : steps) {
       const LayerScope scope(p.label);
       p.step->launch(s, ws.get(), ws.bytes());

@@ -120,6 +120,9 @@ class Executor {
 
   /// Plans the largest batch and `capture_batches` (the workspace covers all of them), then
   /// captures the listed batches' graphs.
+  /// Per-op plans made from now on launch Strata's kernels as programmatic dependent launches
+  /// (EngineOptions::pdl; the caller checks the GPU has them).
+  void set_pdl(bool on) { pdl_ = on; }
   void build(std::shared_ptr<const Model<P>> model, const std::vector<int>& capture_batches) {
     model_ = std::move(model);
     std::vector<int> batches = capture_batches;
@@ -404,6 +407,7 @@ class Executor {
       plan.steps.push_back(
           {"output", output_step<P>(m.net, arena_.get(), s.out.as<float>(), batch)});
     }
+    plan.pdl = pdl_;
     return plan;
   }
 
@@ -418,6 +422,7 @@ class Executor {
 
   int max_batch_ = 1;
   bool tf32_ = false;
+  bool pdl_ = false;  ///< EngineOptions::pdl, where the GPU has it
   InputFormat format_ = InputFormat::f32;
   int input_id_ = -1;       ///< NetDesc::input_id
   Shape in_shape_{};        ///< the network's input as declared

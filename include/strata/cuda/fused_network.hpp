@@ -153,6 +153,7 @@ extern "C" __global__ void __cluster_dims__()"
         << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
         << R"(, 1) strata_network(strata_net::Params p) {
   using namespace strata_net;
+  strata_rtc::pdl_entry();
   // Warps are numbered across the cluster's blocks in turn (warp w of block r is warp
   // w·)" << cluster_ << R"( + r), so work smaller than the cluster still spreads over every SM.
   const int tid = ((static_cast<int>(threadIdx.x) >> 5) * )" << cluster_

@@ -308,6 +308,17 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 }
 
+/// First thing in every kernel of Strata's: let the next kernel on the stream launch (it waits in
+/// its own pdl_entry), then wait until the kernel before this one has finished and its writes
+/// are visible — no-ops unless launched as a programmatic dependent launch (rtc::PdlScope;
+/// compute capability 9.0 on).
+__device__ __forceinline__ void pdl_entry() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 }  // namespace strata_rtc
 )strata_rtc";
 
@@ -324,6 +335,7 @@ template <class S, class D, class I>
 __global__ void convert_kernel(const S* __restrict__ src, Strides ss, D* __restrict__ dst, Strides ds,
                                int n, int c, int dcp, int hw, bool dst_nhwc,
                                const float* __restrict__ affine) {
+  pdl_entry();
   const I total = static_cast<I>(n) * dcp * hw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -353,6 +365,7 @@ __global__ void convert_kernel(const S* __restrict__ src, Strides ss, D* __restr
 template <class S, class D, class I>
 __global__ void to_nhwc8_kernel(const S* __restrict__ src, Strides ss, D* __restrict__ dst, int n,
                                 int c, int cp, int hw, const float* __restrict__ affine) {
+  pdl_entry();
   const I pixels = static_cast<I>(n) * hw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < pixels;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -381,6 +394,7 @@ template <class T, class I>
 __global__ void pointwise_kernel(const T* x, const T* z, T* y, const float* __restrict__ scale,
                                  const float* __restrict__ shift, ActDesc act, I total, int cp,
                                  int hw, int c_real, bool nhwc, I x_image) {
+  pdl_entry();
   const I per_image = static_cast<I>(cp) * hw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -409,6 +423,7 @@ template <class T, class I>
 __global__ void pointwise8_kernel(const T* x, const T* z, T* y, const float* __restrict__ scale,
                                   const float* __restrict__ shift, ActDesc act, I vectors, int cp,
                                   int c_real, I xs, I ys) {
+  pdl_entry();
   const int groups = cp / 8;
   for (I vi = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; vi < vectors;
        vi += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -452,6 +467,7 @@ __global__ void pointwise8_kernel(const T* x, const T* z, T* y, const float* __r
 /// number of channel slots (cp in NHWC).
 template <class T, class I>
 __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, PoolShape s, bool nhwc) {
+  pdl_entry();
   const I total = static_cast<I>(s.n) * s.c * s.oh * s.ow;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -485,6 +501,7 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, PoolShap
 /// The NHWC form of pool_kernel with s.c a multiple of 8: 8 channels per thread, 16-byte loads.
 template <class T, class I>
 __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolShape s) {
+  pdl_entry();
   const int groups = s.c / 8;
   const I total = static_cast<I>(s.n) * groups * s.oh * s.ow;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
@@ -528,6 +545,7 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
 template <class T>
 __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int n,
                                             int c, int hw) {
+  pdl_entry();
   __shared__ float red[8][256];
   const int cg = c / 8;                       // 16-byte channel groups
   const int width = cg < 256 ? cg : 256;      // groups a round
@@ -604,6 +622,7 @@ __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restri
 template <class T>
 __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int n, int c, int hw,
                                 bool nhwc, int splits, float* partial, unsigned* counters) {
+  pdl_entry();
   const long long outputs = static_cast<long long>(n) * c;
   if (nhwc) {
     __shared__ float part[8][33];
@@ -747,6 +766,7 @@ __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ 
 template <class S, class D>
 __global__ void softmax_kernel(const S* __restrict__ x, Strides xs, D* __restrict__ y, Strides ys,
                         int n, int c, int ocp, int hw, bool log_softmax) {
+  pdl_entry();
   const int lane = threadIdx.x & 31;
   const long long rows = static_cast<long long>(n) * hw;
   const long long warps = static_cast<long long>(gridDim.x) * (blockDim.x / 32);
@@ -837,6 +857,7 @@ template <class T>
 __global__ void conv_pool_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                         const float* __restrict__ bias, const T* z, T* y,
                                         ConvShape s, PoolShape p, ActDesc act) {
+  pdl_entry();
   const long long total = static_cast<long long>(s.n) * p.oh * p.ow * s.kp;
   const bool vec = conv_vec<T>(s);
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
@@ -875,6 +896,7 @@ template <class T>
 __global__ void conv_pool8_direct_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                          const float* __restrict__ bias, const T* z, T* y,
                                          ConvShape s, PoolShape p, ActDesc act) {
+  pdl_entry();
   extern __shared__ float4 shared_filter[];
   float* sw = reinterpret_cast<float*>(shared_filter);
   const bool vec = conv_vec<T>(s);
@@ -998,6 +1020,7 @@ template <class S, class T, class I>
 __global__ void space_to_depth_kernel(const S* __restrict__ src, Strides ss, T* __restrict__ dst,
                                       int n, int c, int h, int w, int sh, int sw, int scp,
                                       int pad_h, int pad_w, const float* __restrict__ affine) {
+  pdl_entry();
   const I blocks = static_cast<I>(n) * sh * sw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < blocks;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -1017,6 +1040,7 @@ __global__ void space_to_depth_kernel(const S* __restrict__ src, Strides ss, T* 
 template <class T, class I>
 __global__ void subsample_kernel(const T* __restrict__ src, T* __restrict__ dst, int n, int h,
                                  int w, int cp, int oh, int ow, int sh, int sw) {
+  pdl_entry();
   const int groups = cp / 8;
   const I total = static_cast<I>(n) * oh * ow * groups;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
@@ -1092,6 +1116,7 @@ __device__ __forceinline__ LinearTap linear_tap(int dst, int in_size, int out_si
 template <class T, class I>
 __global__ void upsample_kernel(const T* __restrict__ x, Strides xs, T* __restrict__ y, Strides ys,
                                 ResizeShape s, int write, bool nhwc) {
+  pdl_entry();
   const int pixels = s.oh * s.ow;
   const I total = static_cast<I>(s.n) * write * pixels;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
@@ -1123,6 +1148,7 @@ __global__ void upsample_kernel(const T* __restrict__ x, Strides xs, T* __restri
 template <class T, class I>
 __global__ void adaptive_avg_pool_kernel(const T* __restrict__ x, Strides xs, T* __restrict__ y,
                                          Strides ys, ResizeShape s, int write, bool nhwc) {
+  pdl_entry();
   const int pixels = s.oh * s.ow;
   const I total = static_cast<I>(s.n) * write * pixels;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
@@ -1155,6 +1181,7 @@ template <class T, class I>
 __global__ void channel_gate_kernel(const T* __restrict__ x, Strides xs, const T* __restrict__ gate,
                                     long long gate_image, T* __restrict__ y, Strides ys, int n,
                                     int c, int hw, int write, ActDesc act, bool nhwc) {
+  pdl_entry();
   const I total = static_cast<I>(n) * write * hw;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -1176,6 +1203,7 @@ template <class T, class I>
 __global__ void channel_gate8_kernel(const T* __restrict__ x, const T* __restrict__ gate,
                                      T* __restrict__ y, long long y_pixel, int n, int c, int cp,
                                      int hw, ActDesc act) {
+  pdl_entry();
   const int groups = cp / 8;
   const I total = static_cast<I>(n) * hw * groups;
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
@@ -1203,6 +1231,7 @@ template <class T>
 __global__ void conv_transpose_kernel(const T* __restrict__ x, Strides xs, const T* __restrict__ w,
                                       const float* __restrict__ bias, T* __restrict__ y, Strides ys,
                                       ConvTShape s, int write, ActDesc act, bool nhwc) {
+  pdl_entry();
   const int pixels = s.oh * s.ow;
   const long long total = static_cast<long long>(s.n) * write * pixels;
   const int cpg = s.c / s.groups;
@@ -1323,6 +1352,7 @@ template <class T, int K, int S>
 __global__ void __launch_bounds__(256, 4) depthwise_kernel(const T* __restrict__ x,
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
     ConvShape s, ActDesc in_act, ActDesc act, int tiles_w, int tiles_h, int chunks) {
+  pdl_entry();
   extern __shared__ __align__(16) unsigned char dw_smem[];
   const int rows = 7 * S + (K - 1) * s.dh + 1;
   const int cols = 7 * S + (K - 1) * s.dw + 1;
@@ -1402,6 +1432,7 @@ template <class T, int K, int S>
 __global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __restrict__ x,
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
     ConvShape s, ActDesc in_act, ActDesc act, int tiles_w, int tiles_h, int chunks) {
+  pdl_entry();
   constexpr int TH = 8;
   constexpr int TW = 16;
   extern __shared__ __align__(16) unsigned char dw_smem[];
@@ -1607,6 +1638,7 @@ template <class T, int K, int S, int R>
 __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restrict__ x,
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
     ConvShape s, ActDesc in_act, ActDesc act, int gc, int strips, int chunks) {
+  pdl_entry();
   extern __shared__ __align__(16) unsigned char dw_smem[];
   float* wsm = reinterpret_cast<float*>(dw_smem);  // [K·K][gc·8]
   const int cw = gc * 8;
@@ -1696,6 +1728,7 @@ template <class T>
 __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                      const float* __restrict__ bias, T* __restrict__ y, int n,
                                      int cp, int k, int kp, ActDesc in_act, ActDesc act, int lanes) {
+  pdl_entry();
   const int lane = threadIdx.x & 31;
   const int sub = lane & (lanes - 1);  // this lane's place among its output's lanes
   const int per_warp = 32 / lanes;

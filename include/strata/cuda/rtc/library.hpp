@@ -103,14 +103,49 @@ class Library {
   BuildInfo info_;
 };
 
+/// Whether this thread's launches are programmatic dependent launches (PdlScope).
+inline thread_local bool pdl_launches = false;
+
+/// Within its lifetime, launches on this thread are programmatic dependent launches (Hopper's
+/// PDL, compute capability 9.0 on): each kernel may start once every block of the kernel before
+/// it on the stream has started (all of Strata's kernels signal that first thing, `pdl_trigger`)
+/// and waits, before it touches memory (`pdl_wait`), until that kernel has finished and its
+/// writes are visible — so a kernel's launch overlaps its predecessor's last wave instead of
+/// following its end. Nested scopes restore the previous setting.
+class PdlScope {
+ public:
+  explicit PdlScope(bool on) : prev_(pdl_launches) { pdl_launches = on; }
+  ~PdlScope() { pdl_launches = prev_; }
+  PdlScope(const PdlScope&) = delete;
+  PdlScope& operator=(const PdlScope&) = delete;
+
+ private:
+  bool prev_;
+};
+
 /// Launches `k` with `grid` × `block` threads and `shared` bytes of dynamic shared memory per
 /// block (over 48 KiB only for a kernel that opted in with cudaFuncAttributeMaxDynamicSharedMemorySize)
 /// on `s`; `args` must match the kernel's parameters in type and order
-/// (pointers, int, long long, bool, and structs of the same layout).
+/// (pointers, int, long long, bool, and structs of the same layout). Within a PdlScope, a
+/// programmatic dependent launch.
 template <class... Args>
 void launch_shared(cudaKernel_t k, unsigned grid, unsigned block, std::size_t shared,
                    cudaStream_t s, Args... args) {
   void* params[] = {static_cast<void*>(&args)..., nullptr};
+  if (pdl_launches) {
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(grid);
+    config.blockDim = dim3(block);
+    config.dynamicSmemBytes = shared;
+    config.stream = s;
+    cudaLaunchAttribute attr[1]{};
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attr;
+    config.numAttrs = 1;
+    STRATA_CUDA_CHECK(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(k), params));
+    return;
+  }
   STRATA_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(grid), dim3(block),
                                      params, shared, s));
 }

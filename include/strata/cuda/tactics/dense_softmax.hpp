@@ -57,6 +57,7 @@ inline constexpr int max_inputs = 512;
     << "template <class T>\n__global__ void __launch_bounds__(128) dense_softmax(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,\n"
     << "    float* __restrict__ y, int rows) {\n"
+    << "  pdl_entry();\n"
     << "  constexpr int KIN = " << op.dense_kin << ";  // inputs a row (storage slots)\n"
     << "  constexpr int N = " << op.layer.out_channels << ";  // outputs\n"
     << "  constexpr bool LOG = " << (op.softmax->kind == OpKind::log_softmax ? "true" : "false")

@@ -194,7 +194,8 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
     << "template <class T>\n__global__ void __launch_bounds__(256, " << min_blocks << ") " << kernel
     << "(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y, " << params << ") {\n";
+    << "    T* __restrict__ y, " << params << ") {\n"
+    << "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n";
   constant("H", g.h);
   constant("W", g.w);
   constant("CP", g.cp);
