@@ -1,0 +1,96 @@
+#pragma once
+// Shared by the GPU layer tests (test_layers.cpp, test_tiles.cpp): running a network with chosen
+// ops forced onto a variant through a tuning cache, and the nets both files force variants on.
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gpu_test.hpp"
+
+namespace strata_test {
+
+namespace nets {
+using namespace strata;
+// Convs for the tensor-core kernel (tactics/mma_conv.hpp): 24 channel slots (k-steps of 16 that
+// straddle two taps), an average pool that counts its padding, a 1x1 conv with a ceil-mode max
+// pool (partial windows).
+inline constexpr auto mma_layer_net = input<3, 21, 19> | conv<24, 3, ConvOpts{.padding = 1}> | relu
+    | conv<16, 3, ConvOpts{.padding = 1}> | gelu | avg_pool<2, PoolOpts{.padding = 1}>
+    | conv<8, 1> | max_pool<2, PoolOpts{.ceil_mode = true}> | flatten | dense<5>;
+using MmaLayerNet = std::remove_cv_t<decltype(mma_layer_net)>;
+}  // namespace nets
+
+namespace forced_detail {
+using namespace strata;
+
+/// Runs Net in precision P with every conv+pool op that tactic `v` can run forced onto variant
+/// `v` (a tuning-cache file that names it), checks that describe() shows `shows` on each forced
+/// op's line (and not `absent`, when given), and compares with the CPU. (Ops not forced are
+/// timed: measured tuning may pick the same tactic for them too.) `force_if`, when given, picks
+/// the conv+pool ops to force instead (for a variant that tuning does not offer).
+template <class Net, DType P>
+inline void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v,
+                         const char* shows, const char* absent = nullptr,
+                         const std::function<bool(const cuda::OpDesc&)>& force_if = {}) {
+  using N = std::remove_cvref_t<Net>;
+  constexpr int kB = 5;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(kB * N::input_spec.shape.numel()), seed + 100);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
+  const std::filesystem::path cache =
+      std::filesystem::temp_directory_path() / ("strata_pooled_direct_" + std::string(name));
+  std::filesystem::remove(cache);
+  std::vector<std::string> forced;  // the forced ops' labels
+  {
+    cuda::TuningCache c(cache);
+    cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+    cuda::fold_final_softmax(net);  // as the engine's per-op path does
+    for (const cuda::OpDesc& op : net.ops) {
+      const cuda::Tactic<P>* t = cuda::find_tactic<P>(v.tactic);
+      const auto offered = op.pool && t->applicable(op) ? t->candidates(op, kB, std::size_t{1} << 30, {})
+                                                        : std::vector<cuda::Variant>{};
+      if (force_if ? t->applicable(op) && force_if(op)
+                   : std::find(offered.begin(), offered.end(), v) != offered.end()) {
+        c.put(cuda::tuning_key(op, kB, P, cuda::device_name(0)), v);
+        forced.push_back(op.label);
+      }
+    }
+    REQUIRE(!forced.empty());
+    c.save();
+  }
+  cuda::EngineOptions opt = strata_test::from_cache(kB, cache);
+  opt.fused_max_batch = 0;  // batch 1 on the forced variants too, not the fused-network kernel
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  const std::string lines = "\n" + runs;
+  for (const std::string& label : forced) {
+    const std::size_t at = lines.find("\n" + label + ": ");
+    REQUIRE(at != std::string::npos);
+    const std::string line = lines.substr(at + 1, lines.find('\n', at + 1) - at - 1);
+    INFO(line);
+    CHECK(line.find(shows) != std::string::npos);
+    if (absent != nullptr) {
+      CHECK(line.find(absent) == std::string::npos);
+    }
+  }
+  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+  for (int b : {1, kB}) {
+    std::vector<float> out(static_cast<std::size_t>(b) * out_n,
+                           std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE(std::string(name) << " " << dtype_name(P) << " forced " << v.tactic << " fuse "
+                              << v.fuse << ", batch " << b << ": rel. error " << err);
+    CHECK(err < 1e-2);
+  }
+  std::filesystem::remove(cache);
+}
+}  // namespace forced_detail
+using forced_detail::check_forced;
+
+}  // namespace strata_test

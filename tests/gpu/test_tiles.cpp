@@ -1,0 +1,433 @@
+// Strata's tiled tensor-core convs (tile_conv: ResNet's stem and others; every form, forced),
+// the stem reading the caller's input, strided 1x1 convs on cuBLASLt, global average pooling a
+// block per image, and programmatic dependent launches — on the GPU against the CPU reference
+// or an independent path. (Split from test_layers.cpp: two units build side by side.)
+#include <cuda_fp16.h>
+
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <span>
+
+#include "forced.hpp"
+#include "gpu_test.hpp"
+#include "strata/models/mnist_cnn.hpp"
+
+namespace {
+using namespace strata;
+using strata_test::check_all_precisions;
+using strata_test::check_forced;
+using strata_test::nets::MmaLayerNet;
+
+const std::vector<int> kBatches{1, 3, 17, 20};
+constexpr int kMax = 20;
+}  // namespace
+
+namespace {
+// Convs for the tiled tensor-core kernel (tactics/tile_conv.hpp): a 7x7/2 stem read
+// space-to-depth with a 3x3/2 max pool (ResNet's, on an odd-sized image: partial tiles), 20
+// output channels (3 n-tiles, the last loaded alone), 128 channels (two groups of 64 a warp)
+// with an average pool counting its padding, a 1x1 conv with a ceil-mode max pool, a 1x1 max pool
+// of stride 2 (a window of one position that still subsamples).
+constexpr auto tile_net = input<3, 45, 38>
+    | conv<20, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}>
+    | conv<128, 3, ConvOpts{.padding = 1}> | gelu | avg_pool<2, PoolOpts{.padding = 1}>
+    | conv<16, 1> | max_pool<2, PoolOpts{.ceil_mode = true}>
+    | conv<8, 3, ConvOpts{.padding = 1}> | max_pool<1, PoolOpts{.stride = 2}> | flatten | dense<5>;
+using TileNet = std::remove_cv_t<decltype(tile_net)>;
+}  // namespace
+
+TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced through the tuning cache") {
+  static_assert(cuda::NetStorage<TileNet, DType::f16>::s2d_op() == 0);
+  // Heuristic tuning runs the space-to-depth stem and its pool with it where the batch gives
+  // the GPU tiles enough (tile::claim_tiles; f32: cuDNN), not at batch 2.
+  check_all_precisions<TileNet>(kMax, kBatches, "tile_conv stem", 50);
+  const auto w = Weights<TileNet>::random(1);
+  const cuda::NetDesc net = cuda::NetStorage<TileNet, DType::f16>::describe();
+  const long long tiles = cuda::tactics::tile::choose(net.ops.front(), true).tiles;
+  const int big = static_cast<int>((cuda::tactics::tile::claim_tiles + tiles - 1) / tiles);
+  const std::string runs = cuda::Engine<TileNet, DType::f16>(w, {.max_batch = big}).describe(big);
+  INFO(runs);
+  CHECK(runs.find("conv0+bn1+relu2+max_pool3: strata tiled tensor-core conv 7x7/2 3->20 (space-to-depth: "
+                  "4x4 12->20) + max_pool 3x3 " +
+                  std::string(cuda::tactics::mma::wgmma_device() ? "(wgmma" : "(mma.sync") +
+                  ", tiles of ") != std::string::npos);
+  const std::string small = cuda::Engine<TileNet, DType::f16>(w, {.max_batch = 2}).describe(2);
+  INFO(small);
+  const std::size_t at = small.find("conv0+bn1+relu2+max_pool3: ");
+  REQUIRE(at != std::string::npos);
+  CHECK(small.substr(at, small.find('\n', at) - at).find("tiled") == std::string::npos);
+  const cuda::Variant pooled{"tile_conv", 0, 0, 1};
+  const cuda::Variant plain{"tile_conv"};
+  for (const cuda::Variant& v : {pooled, plain}) {
+    check_forced<TileNet, DType::f16>("tile", 51, v, "strata tiled tensor-core conv");
+    check_forced<TileNet, DType::bf16>("tile", 52, v, "strata tiled tensor-core conv");
+    check_forced<MmaLayerNet, DType::f16>("tile mma layers", 53, v, "strata tiled tensor-core conv");
+    check_forced<models::MnistCnn, DType::bf16>("tile mnist", 54, v, "strata tiled tensor-core conv");
+  }
+  // The double-buffered variants (algo 1): the next tile's patch is copied during this GEMM.
+  for (const cuda::Variant& v : {cuda::Variant{"tile_conv", 1, 0, 1}, cuda::Variant{"tile_conv", 1, 0, 0}}) {
+    check_forced<TileNet, DType::f16>("tile db", 57, v, "patch double-buffered");
+    check_forced<TileNet, DType::bf16>("tile db", 58, v, "patch double-buffered");
+    check_forced<MmaLayerNet, DType::f16>("tile db mma layers", 59, v, "patch double-buffered");
+  }
+}
+
+TEST_CASE("tiled tensor-core convs on wgmma (tile_conv algos 3-5), forced through the tuning cache") {
+  if (!cuda::tactics::mma::wgmma_device()) {
+    MESSAGE("SKIPPED: tile_conv's wgmma form needs a GPU of compute capability 9.0 (sm_90a)");
+    return;
+  }
+  // Algo 3 forced on every conv the form runs (also those tuning does not time it on), with
+  // its pool (fuse 1) or without (fuse 0, the pool then a kernel of its own). TileNet: the space-to-depth stem
+  // (partial tiles, 20 channels: wgmma's N = 24), 128 channels (two groups of 64), pools of
+  // every kind; MmaLayerNet: 24 channel slots (k-steps across two taps).
+  for (const int fuse : {1, 0}) {
+    const cuda::Variant v{"tile_conv", 3, 0, fuse};
+    const auto force = [fuse](const cuda::OpDesc& op) {
+      return fuse == 1 ? op.pool.has_value() && cuda::tactics::tile::fits(op, true)
+                       : cuda::tactics::tile::fits(op, false);
+    };
+    check_forced<TileNet, DType::f16>("tile wgmma", 71, v, "(wgmma, tiles of", nullptr, force);
+    check_forced<TileNet, DType::bf16>("tile wgmma", 72, v, "(wgmma, tiles of", nullptr, force);
+    check_forced<MmaLayerNet, DType::f16>("tile wgmma mma layers", 73, v, "(wgmma, tiles of",
+                                          nullptr, force);
+    check_forced<models::MnistCnn, DType::bf16>("tile wgmma mnist", 74, v, "(wgmma, tiles of",
+                                                nullptr, force);
+  }
+  // Algo 4 reads the caller's input (the space-to-depth stem only), algo 5 double-buffers the
+  // patch: forced where tuning offers them, never the mma.sync form.
+  for (const int fuse : {1, 0}) {
+    const cuda::Variant raw{"tile_conv", 4, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile wgmma raw", 75, raw, "reads the caller's input", "mma.sync");
+    check_forced<TileNet, DType::bf16>("tile wgmma raw", 76, raw, "reads the caller's input", "mma.sync");
+    const cuda::Variant db{"tile_conv", 5, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile wgmma db", 77, db, "patch double-buffered", "mma.sync");
+    check_forced<MmaLayerNet, DType::bf16>("tile wgmma db mma layers", 78, db, "patch double-buffered",
+                                           "mma.sync");
+  }
+}
+
+namespace {
+// DenseNet's stem: the pooled map is the first dense block's input, which stays in place as
+// channels 0..15 of the block's concat (24 channels, so a pixel is 24 slots apart).
+constexpr auto dense_stem_net = input<3, 29, 34>
+    | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}>
+    | concat(identity, batch_norm | relu | conv<8, 3, ConvOpts{.padding = 1}>)
+    | batch_norm | relu | conv<8, 1> | flatten | dense<5>;
+using DenseStemNet = std::remove_cv_t<decltype(dense_stem_net)>;
+}  // namespace
+
+TEST_CASE("the tiled tensor-core stem reads the caller's input itself (no input step), forced") {
+  const cuda::Variant raw{"tile_conv", 2, 0, 1};
+  check_forced<TileNet, DType::f16>("tile raw", 61, raw, "reads the caller's input");
+  check_forced<TileNet, DType::bf16>("tile raw", 62, raw, "reads the caller's input");
+  // 8-bit HWC input normalized on the GPU: the stem converting it itself, against the engine
+  // whose input step converts it (heuristic tuning), on the same bytes.
+  constexpr int kB = 4;
+  const cuda::InputOptions u8{.format = cuda::InputFormat::u8_hwc, .scale = 1.0f / 255.0f,
+                              .mean = {0.485f, 0.456f, 0.406f}, .stddev = {0.229f, 0.224f, 0.225f}};
+  const auto cache = std::filesystem::temp_directory_path() / "strata_tile_raw_u8";
+  std::filesystem::remove(cache);
+  {
+    cuda::TuningCache c(cache);
+    const cuda::NetDesc net = cuda::NetStorage<TileNet, DType::f16>::describe();
+    c.put(cuda::tuning_key(net.ops.front(), kB, DType::f16, cuda::device_name(0)), raw);
+    c.save();
+  }
+  const auto w = Weights<TileNet>::random(63);
+  cuda::EngineOptions forced = strata_test::from_cache(kB, cache);
+  forced.input = u8;
+  forced.fused_max_batch = 0;  // op by op (the fused-network kernel has no input step either)
+  cuda::Engine<TileNet, DType::f16> e(w, forced);
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  CHECK(runs.find("reads the caller's input") != std::string::npos);
+  CHECK(runs.find("input: ") == std::string::npos);  // no input step
+  cuda::Engine<TileNet, DType::f16> plain(w, {.max_batch = kB, .fused_max_batch = 0, .input = u8});
+  CHECK(plain.describe(kB).find("input: ") != std::string::npos);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(kB) * 3 * 45 * 38);
+  std::mt19937_64 rng(64);
+  for (std::uint8_t& b : bytes) {
+    b = static_cast<std::uint8_t>(rng() & 0xffu);
+  }
+  std::vector<float> got(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> want(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  e.infer(std::span<const std::uint8_t>(bytes), got, kB);
+  plain.infer(std::span<const std::uint8_t>(bytes), want, kB);
+  const double err = strata_test::rel_error(got, want, got.size());
+  MESSAGE("tile raw u8 f16 vs the input step: rel. error " << err);
+  CHECK(err < 1e-2);
+  std::filesystem::remove(cache);
+}
+
+namespace {
+// Stems on input widths that stage the caller's rows in words of each size (tile::raw_stage):
+// f32 C×H×W rows of 37 floats (148 bytes: 4-byte words), 44 (176: 16); f16 rows of 38 (76: 4);
+// 8-bit H×W×C rows of 40 pixels (120 bytes: 8-byte words), 44 (132: 4), 37 (111: none, element
+// by element); five channels (24 slots a space-to-depth pixel) in rows of 60: f16 120 bytes (8),
+// f32 240 (16); four channels of 8-bit rows of 37 (148: 4).
+template <int C, int H, int W>
+constexpr auto raw_stem_net = input<C, H, W>
+    | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}> | flatten | dense<5>;
+
+/// An engine of Net (f16, per-op path) whose stem runs on tile_conv `algo` with its pool, on the
+/// caller's input in format `in_opt`.
+template <class Net>
+cuda::Engine<Net, DType::f16> stem_engine(const Weights<Net>& w, int algo, const cuda::InputOptions& in_opt,
+                                          int batch, const std::filesystem::path& cache) {
+  std::filesystem::remove(cache);
+  {
+    cuda::TuningCache c(cache);
+    const cuda::NetDesc net = cuda::NetStorage<Net, DType::f16>::describe();
+    c.put(cuda::tuning_key(net.ops.front(), batch, DType::f16, cuda::device_name(0)),
+          cuda::Variant{"tile_conv", algo, 0, 1});
+    c.save();
+  }
+  cuda::EngineOptions o = strata_test::from_cache(batch, cache);
+  o.input = in_opt;
+  o.fused_max_batch = 0;
+  cuda::Engine<Net, DType::f16> e(w, o);
+  std::filesystem::remove(cache);
+  return e;
+}
+
+/// The stem of Net on tile_conv `algo` (2, 4 or 7: reading the caller's input, format `f`) against
+/// the same kernel's form with an input step (algo 0, 3 or 6) on the same input: the same sums in
+/// the same order, so the same output bit for bit. `staged`: what describe() must say of how the
+/// caller's rows are read.
+template <class Net>
+void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  static_assert(cuda::NetStorage<Net, DType::f16>::s2d_op() == 0);
+  constexpr int kB = 8;  // (224 × 224: more tiles than blocks, so blocks run several)
+  const bool u8 = f == cuda::InputFormat::u8_hwc;
+  cuda::InputOptions in_opt{.format = f};
+  if (u8 || f == cuda::InputFormat::f16) {  // normalized on the GPU
+    in_opt.scale = u8 ? 1.0f / 255.0f : 1.0f;
+    in_opt.mean.assign(N::input_spec.shape.c, 0.45f);
+    in_opt.stddev.assign(N::input_spec.shape.c, 0.225f);
+  }
+  const auto w = Weights<Net>::random(seed);
+  const auto tmp = std::filesystem::temp_directory_path();
+  auto e = stem_engine<Net>(w, algo, in_opt, kB, tmp / ("strata_raw_stem_" + std::to_string(seed)));
+  const int same_with_input_step = algo == 2 ? 0 : algo == 4 ? 3 : 6;
+  auto ref = stem_engine<Net>(w, same_with_input_step, in_opt, kB, tmp / ("strata_raw_stem_ref_" + std::to_string(seed)));
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  CHECK(runs.find(std::string("reads the caller's input ") + staged) != std::string::npos);
+  CHECK(runs.find("input: ") == std::string::npos);
+  REQUIRE(ref.describe(kB).find("input: ") != std::string::npos);
+  const std::size_t n_in = static_cast<std::size_t>(kB * N::input_spec.shape.numel());
+  std::vector<float> got(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> want(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  const auto vals = strata_test::random_floats(n_in, seed);
+  if (u8) {
+    std::vector<std::uint8_t> bytes(n_in);
+    std::mt19937_64 rng(seed);
+    for (std::uint8_t& b : bytes) {
+      b = static_cast<std::uint8_t>(rng() & 0xffu);
+    }
+    e.infer(std::span<const std::uint8_t>(bytes), got, kB);
+    ref.infer(std::span<const std::uint8_t>(bytes), want, kB);
+  } else if (f == cuda::InputFormat::f16) {
+    std::vector<__half> h(n_in);
+    for (std::size_t i = 0; i < n_in; ++i) {
+      h[i] = __float2half(vals[i]);
+    }
+    e.infer(h, got, kB);
+    ref.infer(h, want, kB);
+  } else {
+    e.infer(vals, got, kB);
+    ref.infer(vals, want, kB);
+  }
+  MESSAGE("raw stem " << N::input_spec.shape.c << "x" << N::input_spec.shape.h << "x"
+                      << N::input_spec.shape.w << ", " << cuda::input_format_name(f) << ", algo "
+                      << algo << " vs the input step: rel. error "
+                      << strata_test::rel_error(got, want, got.size()));
+  CHECK(got == want);
+}
+}  // namespace
+
+TEST_CASE("the tiled stem stages the caller's rows in 16-, 8- and 4-byte words, or reads them element by element") {
+  std::vector<int> algos{2};
+  if (cuda::tactics::mma::wgmma_device()) {
+    algos.push_back(4);
+  }
+  using F = cuda::InputFormat;
+  for (const int a : algos) {
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>>(a, F::f32, "(staged in 4-byte words)", 81);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 27, 44>)>>(a, F::f32, "(staged in 16-byte words)", 82);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 30, 40>)>>(a, F::u8_hwc, "(staged in 8-byte words)", 83);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 27, 44>)>>(a, F::u8_hwc, "(staged in 4-byte words)", 84);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>>(a, F::u8_hwc, "(element by element)", 85);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 31, 38>)>>(a, F::f16, "(staged in 4-byte words)", 86);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<5, 64, 60>)>>(a, F::f16, "(staged in 8-byte words)", 87);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<5, 64, 60>)>>(a, F::f32, "(staged in 16-byte words)", 88);
+    check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<4, 33, 37>)>>(a, F::u8_hwc, "(staged in 4-byte words)", 89);
+  }
+}
+
+TEST_CASE("tiled tensor-core convs with padded patch rows (tile_conv math 1), forced") {
+  // Not offered to tuning yet: every conv the form runs, pooled, on mma.sync (algo 0), and on
+  // wgmma (3, and the 12-slot patch 6) where the GPU has it.
+  const auto fits = [](const cuda::OpDesc& op) { return op.pool.has_value() && cuda::tactics::tile::fits(op, true); };
+  const cuda::Variant sync{"tile_conv", 0, 1, 1};
+  check_forced<TileNet, DType::f16>("tile pitch", 121, sync, "pixels apart", nullptr, fits);
+  check_forced<MmaLayerNet, DType::bf16>("tile pitch mma layers", 122, sync, "pixels apart", nullptr, fits);
+  if (cuda::tactics::mma::wgmma_device()) {
+    check_forced<TileNet, DType::f16>("tile pitch wgmma", 123, cuda::Variant{"tile_conv", 3, 1, 1}, "pixels apart",
+                                      "mma.sync", fits);
+    check_forced<TileNet, DType::bf16>("tile pitch wgmma db", 124, cuda::Variant{"tile_conv", 5, 1, 1},
+                                       "pixels apart", "mma.sync", fits);
+    const auto d12 = [](const cuda::OpDesc& op) { return cuda::tactics::tile::dense12_fits(op); };
+    check_forced<TileNet, DType::f16>("tile pitch d12", 125, cuda::Variant{"tile_conv", 6, 1, 1}, "pixels apart",
+                                      "mma.sync", d12);
+    check_forced<TileNet, DType::f16>("tile pitch d12 raw", 126, cuda::Variant{"tile_conv", 7, 1, 1},
+                                      "pixels apart", "mma.sync", d12);
+  }
+}
+
+TEST_CASE("the tiled stem's 12-slot patch on wgmma (tile_conv algos 6 and 7), forced") {
+  if (!cuda::tactics::mma::wgmma_device()) {
+    MESSAGE("SKIPPED: tile_conv's wgmma forms need a GPU of compute capability 9.0 (sm_90a)");
+    return;
+  }
+  // Not offered to tuning yet. A 3-channel stem read space-to-depth: 12 real slots of 16, k in
+  // 12 k-steps instead of 16 (TileNet: partial tiles, 20 output channels).
+  const auto d12 = [](const cuda::OpDesc& op) { return cuda::tactics::tile::dense12_fits(op); };
+  for (const int fuse : {1, 0}) {
+    const cuda::Variant v{"tile_conv", 6, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile d12", 111, v, "12-slot patch", "mma.sync", d12);
+    check_forced<TileNet, DType::bf16>("tile d12", 112, v, "12-slot patch", "mma.sync", d12);
+    const cuda::Variant raw{"tile_conv", 7, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile d12 raw", 113, raw, "12-slot patch", "mma.sync", d12);
+  }
+  // Reading the caller's input (algo 7) against the same kernel with an input step (algo 6):
+  // bit for bit, f32 / f16 / 8-bit HWC rows of every word size.
+  using F = cuda::InputFormat;
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>>(7, F::f32, "(staged in 4-byte words)", 114);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 27, 44>)>>(7, F::f32, "(staged in 16-byte words)", 115);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 30, 40>)>>(7, F::u8_hwc, "(staged in 8-byte words)", 116);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 31, 38>)>>(7, F::f16, "(staged in 4-byte words)", 117);
+  // ResNet's image size: tiles enough that blocks run several (the patch refilled, tiles away
+  // from the image's origin), against the CPU too.
+  using Big = std::remove_cv_t<decltype(raw_stem_net<3, 224, 224>)>;
+  check_raw_stem<Big>(7, F::f32, "(staged in 16-byte words)", 118);
+  check_raw_stem<Big>(7, F::u8_hwc, "(staged in 16-byte words)", 119);
+  check_forced<Big, DType::f16>("big stem d12", 120, cuda::Variant{"tile_conv", 6, 0, 1}, "12-slot patch",
+                                "mma.sync", d12);
+  check_forced<Big, DType::bf16>("big stem d12 padded", 127, cuda::Variant{"tile_conv", 6, 1, 1},
+                                 "pixels apart", "mma.sync", d12);
+  check_forced<Big, DType::f16>("big stem padded", 128, cuda::Variant{"tile_conv", 3, 1, 1}, "pixels apart",
+                                "mma.sync", d12);
+  check_forced<Big, DType::f16>("big stem padded sync", 129, cuda::Variant{"tile_conv", 0, 1, 1},
+                                "pixels apart", nullptr, d12);
+}
+
+namespace {
+// Strided 1x1 convs (ResNet's downsample): 20x22 -> 10x11 with a relu, then 10x11 -> 5x6 (the
+// last input column unused).
+constexpr auto down_net = input<16, 20, 22> | conv<32, 1, ConvOpts{.stride = 2}> | batch_norm | relu
+    | conv<24, 1, ConvOpts{.stride = 2}> | flatten | dense<5>;
+using DownNet = std::remove_cv_t<decltype(down_net)>;
+}  // namespace
+
+TEST_CASE("strided 1x1 convs read in place by cuBLASLt, a matmul a row (lt_conv1x1 algo 1), forced") {
+  const cuda::Variant v{"lt_conv1x1", 1};
+  const auto strided = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv && op.conv.sh == 2; };
+  check_forced<DownNet, DType::f16>("lt in place", 91, v, "strided input read in place", nullptr, strided);
+  check_forced<DownNet, DType::bf16>("lt in place", 92, v, "strided input read in place", nullptr, strided);
+}
+
+namespace {
+template <int C>
+constexpr auto gap_net = input<3, 7, 9> | conv<C, 1> | relu | global_avg_pool | flatten | dense<5>;
+
+/// Net in f16 at batch 70 (global average pooling a block per image: kernels::global_avg_pool
+/// from 64 images) and 3 (blocks of 32 channels), against the CPU.
+template <class Net>
+void check_gap(std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  constexpr int kB = 70;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(kB * N::input_spec.shape.numel()), seed + 1);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
+  for (const DType p : {DType::f16, DType::bf16}) {
+    for (const int b : {kB, 3}) {
+      std::vector<float> out(static_cast<std::size_t>(b) * 5, std::numeric_limits<float>::quiet_NaN());
+      if (p == DType::f16) {
+        cuda::Engine<Net, DType::f16>(w, {.max_batch = kB, .fused_max_batch = 0}).infer(in, out, b);
+      } else {
+        cuda::Engine<Net, DType::bf16>(w, {.max_batch = kB, .fused_max_batch = 0}).infer(in, out, b);
+      }
+      const double err = strata_test::rel_error(out, ref, out.size());
+      MESSAGE("global_avg_pool over " << N::input_spec.shape.c << "->" << cuda::NetStorage<Net, DType::f16>::describe().ops[0].conv.kp
+                                      << " slots, " << dtype_name(p) << " batch " << b << ": rel. error " << err);
+      CHECK(err < (p == DType::f16 ? 1e-2 : 3e-2));
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("global average pooling, a block per image from 64 images: channel counts that do and do not divide 256 threads") {
+  check_gap<std::remove_cv_t<decltype(gap_net<40>)>>(101);    // 5 groups of 8: 51 lanes a group
+  check_gap<std::remove_cv_t<decltype(gap_net<96>)>>(102);    // 12 groups: 21 lanes
+  check_gap<std::remove_cv_t<decltype(gap_net<1152>)>>(103);  // 144 groups: one lane, 112 idle
+  check_gap<std::remove_cv_t<decltype(gap_net<2080>)>>(104);  // 260 groups: two rounds, the second of 4
+}
+
+namespace {
+/// Net at `batch` with Strata's kernels as programmatic dependent launches (EngineOptions::pdl)
+/// and without: the same kernels in the same order, so the same output bit for bit, replay after
+/// replay (a kernel that read its input before its predecessor finished would differ).
+template <class Net, DType P>
+void check_pdl(int batch, std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(batch * N::input_spec.shape.numel()), seed + 1);
+  const std::size_t n_out = static_cast<std::size_t>(batch * N::output_spec.shape.numel());
+  cuda::Engine<Net, P> plain(w, {.max_batch = batch, .fused_max_batch = 0});
+  cuda::EngineOptions o{.max_batch = batch, .fused_max_batch = 0};
+  o.pdl = true;
+  cuda::Engine<Net, P> pdl(w, o);
+  REQUIRE(pdl.describe(batch) == plain.describe(batch));
+  std::vector<float> want(n_out, std::numeric_limits<float>::quiet_NaN());
+  plain.infer(in, want, batch);
+  for (int replay = 0; replay < 3; ++replay) {
+    std::vector<float> got(n_out, std::numeric_limits<float>::quiet_NaN());
+    pdl.infer(in, got, batch);
+    CHECK(got == want);
+  }
+}
+}  // namespace
+
+TEST_CASE("programmatic dependent launches (EngineOptions::pdl) change no output") {
+  if (cuda::device_arch() < 90) {
+    MESSAGE("SKIPPED: programmatic dependent launches need compute capability 9.0");
+    return;
+  }
+  check_pdl<TileNet, DType::f16>(5, 141);
+  check_pdl<MmaLayerNet, DType::bf16>(5, 142);
+  check_pdl<DownNet, DType::f16>(5, 143);
+  check_pdl<std::remove_cv_t<decltype(gap_net<96>)>, DType::f16>(70, 144);
+  check_pdl<models::MnistCnn, DType::f32>(9, 145);
+}
+
+TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's stem), forced") {
+  static_assert(cuda::NetStorage<DenseStemNet, DType::f16>::s2d_op() == 0);
+  const cuda::NetDesc net = cuda::NetStorage<DenseStemNet, DType::f16>::describe();
+  REQUIRE(net.ops.front().slice.has_value());
+  CHECK(net.ops.front().slice->strides.pixel == 24);
+  const cuda::Variant pooled{"tile_conv", 0, 0, 1};
+  check_forced<DenseStemNet, DType::f16>("tile dense stem", 55, pooled,
+                                         "strata tiled tensor-core conv", "copy into");
+  check_forced<DenseStemNet, DType::bf16>("tile dense stem", 56, pooled,
+                                          "strata tiled tensor-core conv", "copy into");
+  check_forced<DenseStemNet, DType::f16>("tile dense stem db", 60, cuda::Variant{"tile_conv", 1, 0, 1},
+                                         "patch double-buffered", "copy into");
+}
+
