@@ -12,6 +12,10 @@
 
 namespace strata_test {
 
+/// The layer tests' batches (1, 3, 17 and the maximum) and their engines' maximum batch.
+inline const std::vector<int> kLayerBatches{1, 3, 17, 20};
+inline constexpr int kLayerMax = 20;
+
 namespace nets {
 using namespace strata;
 // Convs for the tensor-core kernel (tactics/mma_conv.hpp): 24 channel slots (k-steps of 16 that

@@ -11,12 +11,10 @@
 namespace {
 
 using namespace strata;
-using strata_test::check_all_precisions;
-using strata_test::check_forced;
+using namespace strata_test;  // check_all_precisions, check_forced, kLayerBatches, kLayerMax
 using strata_test::nets::MmaLayerNet;
-
-const std::vector<int> kBatches{1, 3, 17, 20};
-constexpr int kMax = 20;
+const auto& kBatches = kLayerBatches;
+constexpr int kMax = kLayerMax;
 
 // Strided, grouped (6 channels in 3 groups: not a multiple of 8), dilated, depthwise, 1×3
 // convolutions; bias and no bias; fused relu, unfused relu6 and none.

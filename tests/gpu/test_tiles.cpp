@@ -13,15 +13,9 @@
 #include "gpu_test.hpp"
 #include "strata/models/mnist_cnn.hpp"
 
-namespace {
 using namespace strata;
-using strata_test::check_all_precisions;
-using strata_test::check_forced;
+using namespace strata_test;  // check_all_precisions, check_forced, kLayerBatches, kLayerMax
 using strata_test::nets::MmaLayerNet;
-
-const std::vector<int> kBatches{1, 3, 17, 20};
-constexpr int kMax = 20;
-}  // namespace
 
 namespace {
 // Convs for the tiled tensor-core kernel (tactics/tile_conv.hpp): a 7x7/2 stem read
@@ -42,7 +36,7 @@ TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced t
   static_assert(cuda::NetStorage<TileNet, DType::f16>::s2d_op() == 0);
   // Heuristic tuning runs the space-to-depth stem and its pool with it where the batch gives
   // the GPU tiles enough (tile::claim_tiles; f32: cuDNN), not at batch 2.
-  check_all_precisions<TileNet>(kMax, kBatches, "tile_conv stem", 50);
+  check_all_precisions<TileNet>(kLayerMax, kLayerBatches, "tile_conv stem", 50);
   const auto w = Weights<TileNet>::random(1);
   const cuda::NetDesc net = cuda::NetStorage<TileNet, DType::f16>::describe();
   const long long tiles = cuda::tactics::tile::choose(net.ops.front(), true).tiles;
