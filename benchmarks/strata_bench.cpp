@@ -321,10 +321,7 @@ int run_launch_floor(const Args& a) {
     std::ostringstream o;
     o << "extern \"C\" __global__ void floor_one(float* out) {\n"
          "  if (threadIdx.x == 0 && out != nullptr) *out = 1.0f;\n}\n";
-    for (const int barriers : {0, 4}) {
-      if (!clusters) {
-        break;
-      }
+    for (const int barriers : clusters ? std::vector<int>{0, 4} : std::vector<int>{}) {
       o << "extern \"C\" __global__ void __cluster_dims__(" << cluster << ", 1, 1) __launch_bounds__("
         << sc::fused_threads << ") floor_cluster" << barriers << "(float* out) {\n"
         << "  for (int i = 0; i < " << barriers << "; ++i) {\n"
@@ -340,24 +337,25 @@ int run_launch_floor(const Args& a) {
   int cluster = sc::fused_cluster_large;
   auto lib = std::make_unique<sc::rtc::Library>(
       sc::rtc::compile(source(cluster), "strata_launch_floor", names, sc::rtc::current_arch()), names);
-  bool large = clusters;
-  for (const char* k : {"floor_cluster0", "floor_cluster4"}) {
-    if (!clusters) {
-      break;
-    }
-    large = large && cudaKernelSetAttributeForDevice(lib->kernel(k), cudaFuncAttributeNonPortableClusterSizeAllowed,
-                                                     1, device) == cudaSuccess;
-  }
-  if (clusters && !large) {
-    (void)cudaGetLastError();
-    cluster = sc::fused_cluster_portable;
-    lib = std::make_unique<sc::rtc::Library>(
-        sc::rtc::compile(source(cluster), "strata_launch_floor", names, sc::rtc::current_arch()), names);
-  }
-  int optin = 0;
-  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  const std::size_t big = static_cast<std::size_t>(std::min<std::int64_t>(sc::fused_shared_max, optin - 1024));
+  const std::size_t big = [&] {
+    int optin = 0;
+    STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    return static_cast<std::size_t>(std::min<std::int64_t>(sc::fused_shared_max, optin - 1024));
+  }();
   if (clusters) {
+    // 16 blocks a cluster is a non-portable size, allowed per kernel where the GPU has it (as
+    // FusedNetwork does), else 8.
+    bool large = true;
+    for (const char* k : {"floor_cluster0", "floor_cluster4"}) {
+      large = large && cudaKernelSetAttributeForDevice(lib->kernel(k), cudaFuncAttributeNonPortableClusterSizeAllowed,
+                                                       1, device) == cudaSuccess;
+    }
+    if (!large) {
+      (void)cudaGetLastError();
+      cluster = sc::fused_cluster_portable;
+      lib = std::make_unique<sc::rtc::Library>(
+          sc::rtc::compile(source(cluster), "strata_launch_floor", names, sc::rtc::current_arch()), names);
+    }
     STRATA_CUDA_CHECK(cudaKernelSetAttributeForDevice(lib->kernel("floor_cluster4"),
                                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                       static_cast<int>(big), device));

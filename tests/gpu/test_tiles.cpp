@@ -114,49 +114,6 @@ constexpr auto dense_stem_net = input<3, 29, 34>
 using DenseStemNet = std::remove_cv_t<decltype(dense_stem_net)>;
 }  // namespace
 
-TEST_CASE("the tiled tensor-core stem reads the caller's input itself (no input step), forced") {
-  const cuda::Variant raw{"tile_conv", 2, 0, 1};
-  check_forced<TileNet, DType::f16>("tile raw", 61, raw, "reads the caller's input");
-  check_forced<TileNet, DType::bf16>("tile raw", 62, raw, "reads the caller's input");
-  // 8-bit HWC input normalized on the GPU: the stem converting it itself, against the engine
-  // whose input step converts it (heuristic tuning), on the same bytes.
-  constexpr int kB = 4;
-  const cuda::InputOptions u8{.format = cuda::InputFormat::u8_hwc, .scale = 1.0f / 255.0f,
-                              .mean = {0.485f, 0.456f, 0.406f}, .stddev = {0.229f, 0.224f, 0.225f}};
-  const auto cache = std::filesystem::temp_directory_path() / "strata_tile_raw_u8";
-  std::filesystem::remove(cache);
-  {
-    cuda::TuningCache c(cache);
-    const cuda::NetDesc net = cuda::NetStorage<TileNet, DType::f16>::describe();
-    c.put(cuda::tuning_key(net.ops.front(), kB, DType::f16, cuda::device_name(0)), raw);
-    c.save();
-  }
-  const auto w = Weights<TileNet>::random(63);
-  cuda::EngineOptions forced = strata_test::from_cache(kB, cache);
-  forced.input = u8;
-  forced.fused_max_batch = 0;  // op by op (the fused-network kernel has no input step either)
-  cuda::Engine<TileNet, DType::f16> e(w, forced);
-  const std::string runs = e.describe(kB);
-  INFO(runs);
-  CHECK(runs.find("reads the caller's input") != std::string::npos);
-  CHECK(runs.find("input: ") == std::string::npos);  // no input step
-  cuda::Engine<TileNet, DType::f16> plain(w, {.max_batch = kB, .fused_max_batch = 0, .input = u8});
-  CHECK(plain.describe(kB).find("input: ") != std::string::npos);
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(kB) * 3 * 45 * 38);
-  std::mt19937_64 rng(64);
-  for (std::uint8_t& b : bytes) {
-    b = static_cast<std::uint8_t>(rng() & 0xffu);
-  }
-  std::vector<float> got(kB * 5, std::numeric_limits<float>::quiet_NaN());
-  std::vector<float> want(kB * 5, std::numeric_limits<float>::quiet_NaN());
-  e.infer(std::span<const std::uint8_t>(bytes), got, kB);
-  plain.infer(std::span<const std::uint8_t>(bytes), want, kB);
-  const double err = strata_test::rel_error(got, want, got.size());
-  MESSAGE("tile raw u8 f16 vs the input step: rel. error " << err);
-  CHECK(err < 1e-2);
-  std::filesystem::remove(cache);
-}
-
 namespace {
 // Stems on input widths that stage the caller's rows in words of each size (tile::raw_stage):
 // f32 C×H×W rows of 37 floats (148 bytes: 4-byte words), 44 (176: 16); f16 rows of 38 (76: 4);
@@ -245,6 +202,37 @@ void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint
   CHECK(got == want);
 }
 }  // namespace
+
+TEST_CASE("the tiled tensor-core stem reads the caller's input itself (no input step), forced") {
+  const cuda::Variant raw{"tile_conv", 2, 0, 1};
+  check_forced<TileNet, DType::f16>("tile raw", 61, raw, "reads the caller's input");
+  check_forced<TileNet, DType::bf16>("tile raw", 62, raw, "reads the caller's input");
+  // 8-bit HWC input normalized on the GPU: the stem converting it itself, against the engine
+  // whose input step converts it (heuristic tuning), on the same bytes.
+  constexpr int kB = 4;
+  const cuda::InputOptions u8{.format = cuda::InputFormat::u8_hwc, .scale = 1.0f / 255.0f,
+                              .mean = {0.485f, 0.456f, 0.406f}, .stddev = {0.229f, 0.224f, 0.225f}};
+  const auto w = Weights<TileNet>::random(63);
+  auto e = stem_engine<TileNet>(w, raw.algo, u8, kB, std::filesystem::temp_directory_path() / "strata_tile_raw_u8");
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  CHECK(runs.find("reads the caller's input") != std::string::npos);
+  CHECK(runs.find("input: ") == std::string::npos);  // no input step
+  cuda::Engine<TileNet, DType::f16> plain(w, {.max_batch = kB, .fused_max_batch = 0, .input = u8});
+  CHECK(plain.describe(kB).find("input: ") != std::string::npos);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(kB) * 3 * 45 * 38);
+  std::mt19937_64 rng(64);
+  for (std::uint8_t& b : bytes) {
+    b = static_cast<std::uint8_t>(rng() & 0xffu);
+  }
+  std::vector<float> got(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> want(kB * 5, std::numeric_limits<float>::quiet_NaN());
+  e.infer(std::span<const std::uint8_t>(bytes), got, kB);
+  plain.infer(std::span<const std::uint8_t>(bytes), want, kB);
+  const double err = strata_test::rel_error(got, want, got.size());
+  MESSAGE("tile raw u8 f16 vs the input step: rel. error " << err);
+  CHECK(err < 1e-2);
+}
 
 TEST_CASE("the tiled stem stages the caller's rows in 16-, 8- and 4-byte words, or reads them element by element") {
   std::vector<int> algos{2};

@@ -1031,7 +1031,11 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     // padded sources compile (16-slot on mma.sync and wgmma, 12-slot, reading the input).
     CHECK(cuda::tactics::tile::patch_pitch(stem, st12, false) == st12.ic);
     CHECK(cuda::tactics::tile::patch_pitch(stem, st12, true) == 25);
-    CHECK(cuda::tactics::tile::pitch_bytes(stem, st12, 25, false) == std::int64_t{5} * st12.ir * 24 * 2);
+    CHECK(cuda::tactics::tile::patch_bytes(stem, st12, st12.ic, false) == st12.patch);
+    CHECK(cuda::tactics::tile::patch_bytes(stem, st12, 25, false) - st12.patch == std::int64_t{5} * st12.ir * 24 * 2);
+    // the 12-slot patch's two copies: about the 16-slot patch's bytes (24 slots a pixel in all)
+    CHECK(cuda::tactics::tile::patch_bytes(stem, st12, st12.ic, true) >= st12.patch);
+    CHECK(cuda::tactics::tile::patch_bytes(stem, st12, st12.ic, true) <= st12.patch + 256);
     for (const auto& [wg, d12, raw_in] : {std::tuple{false, false, false}, std::tuple{true, false, false},
                                           std::tuple{true, true, false}, std::tuple{true, true, true}}) {
       const std::string src = cuda::tactics::tile::source(

@@ -125,7 +125,7 @@ class Engine {
       : options_(checked(std::move(options))),
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
                                             options_.allow_tf32, options_.input,
-                                            options_.io_slots)) {
+                                            options_.io_slots, pdl(options_))) {
     const auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
     };
@@ -147,7 +147,6 @@ class Engine {
                                                        std::move(variants), std::move(fused),
                                                        options_.fused_max_batch,
                                                        std::move(forced)});
-    exec_->set_pdl(options_.pdl && device_arch() >= 90);
     exec_->build(model_, options_.capture_batches);
     EngineStats& st = exec_->stats();
     st.build_ms = since(started.at);
@@ -368,10 +367,12 @@ class Engine {
         model_(std::move(model)),
         exec_(std::make_unique<Executor<P>>(model_->net, options_.max_batch,
                                             options_.allow_tf32, options_.input,
-                                            options_.io_slots)) {
+                                            options_.io_slots, pdl(options_))) {
     exec_->build(model_, options_.capture_batches);
   }
 
+  /// EngineOptions::pdl where the GPU has programmatic dependent launches (Hopper on).
+  static bool pdl(const EngineOptions& o) { return o.pdl && device_arch() >= 90; }
   static EngineOptions checked(EngineOptions o) {
     STRATA_CHECK(o.max_batch >= 1, "cuda::Engine: max_batch must be at least 1, got " << o.max_batch);
     STRATA_CHECK(o.fused_max_batch >= 0 || o.fused_max_batch == fused_auto,

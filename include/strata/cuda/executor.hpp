@@ -62,9 +62,12 @@ class Executor {
   /// Creates the streams and handles and allocates every buffer for batches up to `max_batch`
   /// of `net` (input in `input`'s form, `io_slots` input/output buffer pairs); no plan yet (see
   /// build).
+  /// `pdl`: per-op plans launch Strata's kernels as programmatic dependent launches
+  /// (EngineOptions::pdl; the caller checks the GPU has them).
   Executor(const NetDesc& net, int max_batch, bool tf32 = false, const InputOptions& input = {},
-           int io_slots = 1)
-      : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), format_(input.format),
+           int io_slots = 1, bool pdl = false)
+      : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), pdl_(pdl),
+        format_(input.format),
         input_id_(net.input_id), in_shape_(net.in_shape),
         input_hwc_(input_is_hwc(input.format, net.in_layout)) {
     int count = 0;
@@ -120,9 +123,6 @@ class Executor {
 
   /// Plans the largest batch and `capture_batches` (the workspace covers all of them), then
   /// captures the listed batches' graphs.
-  /// Per-op plans made from now on launch Strata's kernels as programmatic dependent launches
-  /// (EngineOptions::pdl; the caller checks the GPU has them).
-  void set_pdl(bool on) { pdl_ = on; }
   void build(std::shared_ptr<const Model<P>> model, const std::vector<int>& capture_batches) {
     model_ = std::move(model);
     std::vector<int> batches = capture_batches;

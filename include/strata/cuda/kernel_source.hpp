@@ -298,9 +298,20 @@ __device__ __forceinline__ void max_pool4_pairs(unsigned (&pk)[NT], const float 
 /// 16 bytes from global to shared memory without passing through registers (cp.async, L2 only);
 /// `valid` false writes 16 zero bytes instead (nothing is read from `g`). Completes in groups:
 /// cp_async_commit() closes a group, cp_async_wait<N>() waits until at most N groups are pending.
+/// cp_async<N> copies N = 4, 8 or 16 bytes (16: bypassing L1), zero-filled where !valid; the
+/// addresses N-byte aligned.
+template <int N>
+__device__ __forceinline__ void cp_async(void* s, const void* g, bool valid) {
+  if constexpr (N == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                 :: "r"(shared_address(s)), "l"(g), "r"(valid ? 16 : 0) : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;"
+                 :: "r"(shared_address(s)), "l"(g), "n"(N), "r"(valid ? N : 0) : "memory");
+  }
+}
 __device__ __forceinline__ void cp_async16(void* s, const void* g, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
-               :: "r"(shared_address(s)), "l"(g), "r"(valid ? 16 : 0) : "memory");
+  cp_async<16>(s, g, valid);
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N>

@@ -245,9 +245,16 @@ inline constexpr int last_algo = 7;
   }
   return t.ic;
 }
-/// Bytes a patch buffer grows by with row pitch `icp` (the 12-slot patch: two copies).
-[[nodiscard]] inline std::int64_t pitch_bytes(const OpDesc& op, const Tile& t, int icp, bool d12) {
-  return std::int64_t{icp - t.ic} * t.ir * (d12 ? 2 * 12 : odd_chunks(op.conv.cp)) * 2;
+/// Bytes of one patch buffer with row pitch `icp` — the kernel's PATCH (`source`): the pixels
+/// and a zero pixel, XS slots each; or the 12-slot patch's two copies (copy O at OOFF, one pixel
+/// on). Tile::patch is this at pitch t.ic, 16 slots.
+[[nodiscard]] inline std::int64_t patch_bytes(const OpDesc& op, const Tile& t, int icp, bool d12) {
+  const std::int64_t pixels = std::int64_t{t.ir} * icp;
+  if (!d12) {
+    return (pixels + 1) * odd_chunks(op.conv.cp) * 2;
+  }
+  const std::int64_t ooff = ((pixels + 1) * 12 + 63) / 64 * 64 + 8;
+  return (ooff + (pixels + 2) * 12 + 7) / 8 * 8 * 2;
 }
 
 /// How a patch read from the caller's input is staged (`source`, RAW): rows of its raw elements
@@ -374,6 +381,7 @@ struct RawStage {
   constexpr int ZERO = IR * ICP;               // the zero pixel after the patch
   // D12: copy E holds pixel p at p·C12, copy O at OOFF + (p + 1)·C12 (so that a pixel of odd
   // index starts 16-byte aligned there, and its rows fall on other banks than copy E's).
+  // (the host sizes shared memory by the same arithmetic: tile::patch_bytes)
   constexpr int OOFF = ((IR * ICP + 1) * C12 + 63) / 64 * 64 + 8;
   constexpr int PATCH_D12 = (OOFF + (IR * ICP + 2) * C12 + 7) / 8 * 8;
   constexpr int PATCH = D12 ? PATCH_D12 : (IR * ICP + 1) * XS;  // elements of a patch buffer
@@ -508,14 +516,7 @@ struct RawStage {
         const long long w = w0 + i % RNW;
         const bool in = gy >= 0 && gy < RH && w >= 0 && w < RROWB / RWB;
         const unsigned char* src = ri + (RPIX == 1 ? (row / (2 * IR)) * RPLANEB : 0) + gy * RROWB + w * RWB;
-        const unsigned dst = shared_address(rs + i * RWB);
-        if constexpr (RWB == 16) {
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
-                       :: "r"(dst), "l"(in ? src : ri), "r"(in ? 16 : 0) : "memory");
-        } else {
-          asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;"
-                       :: "r"(dst), "l"(in ? src : ri), "n"(RWB), "r"(in ? RWB : 0) : "memory");
-        }
+        cp_async<RWB>(rs + i * RWB, in ? src : ri, in);
       }
       cp_async_commit();
     } else if constexpr (RAW) {
@@ -544,11 +545,8 @@ struct RawStage {
           const int gx = ix0 + p % IC;
           const bool in = gy >= 0 && gy < H && gx >= 0 && gx < W;
           const T* src = in ? xi + (static_cast<long long>(gy) * W + gx) * CP + 4 * q : x;
-          asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;"
-                       :: "r"(shared_address(xs + slot(p) * C12 + 4 * q)), "l"(src), "r"(in ? 8 : 0) : "memory");
-          asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;"
-                       :: "r"(shared_address(xs + OOFF + (slot(p) + 1) * C12 + 4 * q)), "l"(src), "r"(in ? 8 : 0)
-                       : "memory");
+          cp_async<8>(xs + slot(p) * C12 + 4 * q, src, in);
+          cp_async<8>(xs + OOFF + (slot(p) + 1) * C12 + 4 * q, src, in);
         }
       } else {
         for (int i = threadIdx.x; i < IR * IC * XCH; i += 256) {
@@ -900,12 +898,10 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   };
   [[nodiscard]] static Sizes sizes(const OpDesc& op, const Variant& v, const OpIo& io, const tile::Tile& t) {
     const tile::Form f = tile::form_of(v.algo);
-    // (the 12-slot patch's two copies take up to 180 bytes more than a 16-slot patch a buffer;
-    // a padded row pitch, pitch_bytes more)
-    const int buffers = f.db ? 2 : 1;
+    // (t.shared holds one 16-slot patch at pitch t.ic: the buffers this form has instead)
     const std::int64_t patches =
-        t.shared + (f.db ? t.patch : 0) + (f.d12 ? buffers * 256 : 0) +
-        buffers * tile::pitch_bytes(op, t, tile::patch_pitch(op, t, v.math == 1), f.d12);
+        t.shared - t.patch +
+        (f.db ? 2 : 1) * tile::patch_bytes(op, t, tile::patch_pitch(op, t, v.math == 1), f.d12);
     Sizes z;
     z.raw = tile::fitted({f.raw, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t, patches);
     z.shared = patches + tile::raw_stage(t, z.raw).bytes;
