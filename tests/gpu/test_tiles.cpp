@@ -34,8 +34,9 @@ using TileNet = std::remove_cv_t<decltype(tile_net)>;
 
 TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced through the tuning cache") {
   static_assert(cuda::NetStorage<TileNet, DType::f16>::s2d_op() == 0);
-  // Heuristic tuning runs the space-to-depth stem and its pool with it where the batch gives
-  // the GPU tiles enough (tile::claim_tiles; f32: cuDNN), not at batch 2.
+  // Heuristic tuning runs the space-to-depth stem and its pool with it at every batch (f32:
+  // cuDNN): where the batch gives the GPU tiles enough (tile::claim_tiles) on wgmma when the
+  // device has it, below that (batch 2) on mma.sync reading the caller's input itself.
   check_all_precisions<TileNet>(kLayerMax, kLayerBatches, "tile_conv stem", 50);
   const auto w = Weights<TileNet>::random(1);
   const cuda::NetDesc net = cuda::NetStorage<TileNet, DType::f16>::describe();
@@ -51,7 +52,12 @@ TEST_CASE("tiled tensor-core convs (tile_conv) with their pools or not, forced t
   INFO(small);
   const std::size_t at = small.find("conv0+bn1+relu2+max_pool3: ");
   REQUIRE(at != std::string::npos);
-  CHECK(small.substr(at, small.find('\n', at) - at).find("tiled") == std::string::npos);
+  const std::string stem = small.substr(at, small.find('\n', at) - at);
+  CHECK(stem.find("tiled tensor-core conv") != std::string::npos);
+  CHECK(stem.find("(mma.sync, tiles of ") != std::string::npos);
+  CHECK(stem.find("reads the caller's input") != std::string::npos);
+  CHECK(small.rfind("input: ", 0) != 0);  // no input step (describe's first line otherwise)
+  CHECK(small.find("\ninput: ") == std::string::npos);
   const cuda::Variant pooled{"tile_conv", 0, 0, 1};
   const cuda::Variant plain{"tile_conv"};
   for (const cuda::Variant& v : {pooled, plain}) {
@@ -207,8 +213,8 @@ TEST_CASE("the tiled tensor-core stem reads the caller's input itself (no input 
   const cuda::Variant raw{"tile_conv", 2, 0, 1};
   check_forced<TileNet, DType::f16>("tile raw", 61, raw, "reads the caller's input");
   check_forced<TileNet, DType::bf16>("tile raw", 62, raw, "reads the caller's input");
-  // 8-bit HWC input normalized on the GPU: the stem converting it itself, against the engine
-  // whose input step converts it (heuristic tuning), on the same bytes.
+  // 8-bit HWC input normalized on the GPU: the stem converting it itself, against the same
+  // kernel reading the map of an input step that converts it (algo 0), on the same bytes.
   constexpr int kB = 4;
   const cuda::InputOptions u8{.format = cuda::InputFormat::u8_hwc, .scale = 1.0f / 255.0f,
                               .mean = {0.485f, 0.456f, 0.406f}, .stddev = {0.229f, 0.224f, 0.225f}};
@@ -218,7 +224,7 @@ TEST_CASE("the tiled tensor-core stem reads the caller's input itself (no input 
   INFO(runs);
   CHECK(runs.find("reads the caller's input") != std::string::npos);
   CHECK(runs.find("input: ") == std::string::npos);  // no input step
-  cuda::Engine<TileNet, DType::f16> plain(w, {.max_batch = kB, .fused_max_batch = 0, .input = u8});
+  auto plain = stem_engine<TileNet>(w, 0, u8, kB, std::filesystem::temp_directory_path() / "strata_tile_plain_u8");
   CHECK(plain.describe(kB).find("input: ") != std::string::npos);
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(kB) * 3 * 45 * 38);
   std::mt19937_64 rng(64);
@@ -323,6 +329,30 @@ TEST_CASE("strided 1x1 convs read in place by cuBLASLt, a matmul a row (lt_conv1
   const auto strided = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv && op.conv.sh == 2; };
   check_forced<DownNet, DType::f16>("lt in place", 91, v, "strided input read in place", nullptr, strided);
   check_forced<DownNet, DType::bf16>("lt in place", 92, v, "strided input read in place", nullptr, strided);
+}
+
+namespace {
+// Convs for im2col + one cuBLASLt GEMM (lt_im2col): 3x3 with padding and its BN and relu (the
+// RELU_BIAS epilogue), a residual block's conv + BN + add + relu (the residual as the GEMM's C),
+// a strided dilated 3x3 with a gelu (a pointwise kernel after), a 5x5 without bias, a 1x3.
+constexpr auto im2col_net = input<8, 13, 11> | conv<24, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+    | residual<relu>(conv<24, 3, ConvOpts{.padding = 1}> | batch_norm)
+    | conv<16, 3, ConvOpts{.stride = 2, .padding = 2, .dilation = 2}> | gelu
+    | conv<8, 5, ConvOpts{.padding = 2, .bias = false}> | relu
+    | conv<16, HW{1, 3}, ConvOpts{.padding = HW{0, 1}}> | max_pool<2> | flatten | dense<5>;
+using Im2colNet = std::remove_cv_t<decltype(im2col_net)>;
+}  // namespace
+
+TEST_CASE("convs as im2col + one cuBLASLt GEMM (lt_im2col), forced") {
+  const auto conv = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv; };
+  check_forced<Im2colNet, DType::f16>("lt im2col", 93, cuda::Variant{"lt_im2col"}, "strata im2col + cublasLtMatmul",
+                                      nullptr, conv);
+  check_forced<Im2colNet, DType::bf16>("lt im2col", 94, cuda::Variant{"lt_im2col"}, "strata im2col + cublasLtMatmul",
+                                       nullptr, conv);
+  check_forced<Im2colNet, DType::f16>("lt im2col algo 1", 95, cuda::Variant{"lt_im2col", 1},
+                                      "heuristic's algorithm 1", nullptr, conv);
+  check_forced<models::MnistCnn, DType::f16>("lt im2col mnist", 96, cuda::Variant{"lt_im2col"},
+                                             "strata im2col + cublasLtMatmul", nullptr, conv);
 }
 
 namespace {

@@ -53,7 +53,7 @@ TEST_CASE("Strata's kernels compile for every element type, in parts on several 
   for (const auto& [what, names] : programs) {
     INFO(what);
     const bool dw = what.find("depthwise") != std::string::npos;
-    CHECK(names.size() == (dw ? 14u : what == "f32" ? 29u : 48u));
+    CHECK(names.size() == (dw ? 14u : what == "f32" ? 29u : 50u));
     for (const std::string& n : names) {
       CHECK((n.rfind("strata_rtc::depthwise", 0) == 0) == dw);
     }
@@ -375,6 +375,40 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
   } catch (const strata::Error& e) {
     CHECK(std::string(e.what()).find(odd_net.ops[0].label) != std::string::npos);
     CHECK(std::string(e.what()).find("in place") != std::string::npos);
+  }
+}
+
+TEST_CASE("convs as im2col + one cuBLASLt GEMM (lt_im2col): offered for small maps only, timed only") {
+  // ResNet's layer4 conv (7x7 map, 512 channels), a 1x1 (lt_conv1x1's), a grouped 3x3.
+  constexpr auto net_v = input<512, 7, 7> | conv<512, 3, ConvOpts{.padding = 1}> | relu
+      | conv<64, 1> | conv<64, 3, ConvOpts{.padding = 1, .groups = 2}> | flatten | dense<3>;
+  using N = std::remove_cv_t<decltype(net_v)>;
+  const cuda::NetDesc net = cuda::NetStorage<N, DType::f16>::describe();
+  const auto* t = cuda::find_tactic<DType::f16>("lt_im2col");
+  REQUIRE(t != nullptr);
+  const std::size_t ws = std::size_t{1} << 30;
+  REQUIRE(t->applicable(net.ops[0]));
+  CHECK(!t->applicable(net.ops[1]));  // a 1x1: lt_conv1x1
+  CHECK(!t->applicable(net.ops[2]));  // two groups
+  CHECK(!cuda::find_tactic<DType::f32>("lt_im2col")->applicable(
+      cuda::NetStorage<N, DType::f32>::describe().ops[0]));
+  // 49 pixels an image: offered up to 4096 pixels (batch 83), cuBLASLt's first four algorithms.
+  const auto at1 = t->candidates(net.ops[0], 1, ws, {});
+  CHECK(at1.size() == 4);
+  CHECK(at1.front() == cuda::Variant{"lt_im2col"});
+  CHECK(at1.back() == cuda::Variant{"lt_im2col", 3});
+  CHECK(t->candidates(net.ops[0], 83, ws, {}).size() == 4);
+  CHECK(t->candidates(net.ops[0], 84, ws, {}).empty());
+  // the im2col matrix must fit the workspace limit: 49 x 4608 halves at batch 1 + cuBLASLt's 4 MiB
+  CHECK(t->candidates(net.ops[0], 1, (std::size_t{4} << 20) + 49 * 4608 * 2, {}).size() == 4);
+  CHECK(t->candidates(net.ops[0], 1, (std::size_t{4} << 20) + 49 * 4608 * 2 - 1, {}).empty());
+  CHECK(!t->heuristic(net.ops[0], 1, ws, {}).has_value());
+  try {
+    (void)t->prepare(net.ops[0], cuda::Variant{"lt_im2col", 4}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("lt_im2col algo 4 was accepted");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find(net.ops[0].label) != std::string::npos);
+    CHECK(std::string(e.what()).find("no algo 4") != std::string::npos);
   }
 }
 
@@ -891,21 +925,26 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   }
   CHECK(tactic->applicable(net.ops[1]));
   REQUIRE(tactic != nullptr);
-  // The heuristic claims the pooled stem ahead of cuDNN's conv (rank library) and the other
-  // convs behind every other tactic (where a GPU before sm_80 answers, it claims nothing).
+  // The heuristic claims the pooled stem ahead of cuDNN's conv (rank library) at every batch
+  // and the other convs behind every other tactic (where a GPU before sm_80 answers, it claims
+  // nothing): at batch 256 on wgmma with the 12-slot patch reading the caller's input (algo 7,
+  // padded rows), elsewhere — and at batch 1, 56 tiles for the whole GPU — on mma.sync reading
+  // the caller's input (algo 2).
   const cuda::Libraries none{};
   if (cuda::tactics::tile::arch_ok()) {
     const auto claim = tactic->heuristic(stem, 256, 0, none);
     REQUIRE(claim.has_value());
     CHECK(claim->rank < cuda::rank::library);
-    CHECK(claim->variant.fuse == 1);
+    const cuda::Variant big = cuda::tactics::mma::wgmma_device() ? cuda::Variant{"tile_conv", 7, 1, 1}
+                                                                : cuda::Variant{"tile_conv", 2, 0, 1};
+    CHECK(claim->variant == big);
     const auto other = tactic->heuristic(net.ops[1], 256, 0, none);
     REQUIRE(other.has_value());
     CHECK(other->rank > cuda::rank::fallback);
-    // At batch 1 (56 tiles for the whole GPU) cuDNN keeps the stem.
     const auto one = tactic->heuristic(stem, 1, 0, none);
     REQUIRE(one.has_value());
-    CHECK(one->rank > cuda::rank::library);
+    CHECK(one->rank < cuda::rank::library);
+    CHECK(one->variant == cuda::Variant{"tile_conv", 2, 0, 1});
   }
   int compiled = 0;
   for (const cuda::OpDesc& op : net.ops) {

@@ -1048,6 +1048,37 @@ __global__ void space_to_depth_kernel(const S* __restrict__ src, Strides ss, T* 
   }
 }
 
+// The im2col matrix of a conv over NHWC input (cp slots a pixel, a multiple of 8): row pix =
+// (image, oy, ox) holds kh·kw·cp values, tap (r, s) at (r·kw + s)·cp — the order of the
+// filter's (K, kh, kw, C) rows — zeros where the tap falls in the padding. A thread a 16-byte
+// chunk of 8 slots (16-bit storage only).
+template <class T, class I>
+__global__ void im2col_kernel(const T* __restrict__ src, T* __restrict__ dst, int n, int h, int w,
+                              int cp, int oh, int ow, int kh, int kw, int sh, int sw, int ph,
+                              int pw, int dh, int dw) {
+  static_assert(sizeof(T) == 2, "im2col_kernel: 16-bit storage");
+  pdl_entry();
+  const int groups = cp / 8;
+  const I total = static_cast<I>(n) * oh * ow * kh * kw * groups;
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const int g = static_cast<int>(i % groups);
+    const I tap_pix = i / groups;
+    const int s = static_cast<int>(tap_pix % kw);
+    const int r = static_cast<int>((tap_pix / kw) % kh);
+    const I pix = tap_pix / (static_cast<I>(kw) * kh);
+    const int ox = static_cast<int>(pix % ow);
+    const int oy = static_cast<int>((pix / ow) % oh);
+    const I img = pix / (static_cast<I>(ow) * oh);
+    const int y = oy * sh - ph + r * dh;
+    const int x = ox * sw - pw + s * dw;
+    const bool inside = y >= 0 && y < h && x >= 0 && x < w;
+    *reinterpret_cast<uint4*>(dst + i * 8) =
+        inside ? *reinterpret_cast<const uint4*>(src + ((img * h + y) * w + x) * cp + g * 8)
+               : make_uint4(0u, 0u, 0u, 0u);
+  }
+}
+
 template <class T, class I>
 __global__ void subsample_kernel(const T* __restrict__ src, T* __restrict__ dst, int n, int h,
                                  int w, int cp, int oh, int ow, int sh, int sw) {

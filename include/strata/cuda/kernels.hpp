@@ -168,6 +168,7 @@ template <class T>
       n.push_back(kernel_name("convert_kernel", {t, "float", i}));
       n.push_back(kernel_name("pointwise8_kernel", {t, i}));
       n.push_back(kernel_name("pool8_kernel", {t, i}));
+      n.push_back(kernel_name("im2col_kernel", {t, i}));  // lt_im2col (16-bit)
     }
   }
   n.push_back(kernel_name("global_avg_pool_kernel", {t}));
@@ -583,6 +584,21 @@ void subsample(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow
   detail::run<T>(detail::kernel_name("subsample_kernel",
                                      {detail::rtc_type<T>(), detail::index_type(small)}),
                  total, stream, src, dst, n, h, w, cp, oh, ow, sh, sw);
+}
+
+/// The im2col matrix of a conv over NHWC (n, h, w, cp) input: (n·oh·ow) rows of kh·kw·cp, a tap's
+/// cp slots at (r·kw + s)·cp, zeros in the padding — the B operand of the conv run as one GEMM
+/// against its (K, kh, kw, C) filter rows. 16-bit storage; cp must be a multiple of 8 (16-byte
+/// copies).
+template <class T>
+void im2col(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow, int kh, int kw,
+            int sh, int sw, int ph, int pw, int dh, int dw, cudaStream_t stream) {
+  static_assert(sizeof(T) == 2, "im2col: 16-bit storage");
+  STRATA_CHECK(cp % 8 == 0, "im2col: " << cp << " channel slots, not a multiple of 8");
+  const std::int64_t total = static_cast<std::int64_t>(n) * oh * ow * kh * kw * (cp / 8);
+  const bool small = detail::fits32(std::max(static_cast<std::int64_t>(n) * h * w * cp, total * 8));
+  detail::run<T>(detail::kernel_name("im2col_kernel", {detail::rtc_type<T>(), detail::index_type(small)}),
+                 total, stream, src, dst, n, h, w, cp, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw);
 }
 
 /// The pointwise8 kernel over `pixels` pixels of cp (a multiple of 8) slots, 16-bit NHWC: x and

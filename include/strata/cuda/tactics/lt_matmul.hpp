@@ -1,6 +1,8 @@
 #pragma once
-/// Tactics on cuBLASLt: `lt_dense` (a dense layer) and `lt_conv1x1` (a 16-bit 1×1 convolution
-/// over NHWC pixels, which is a GEMM; strided ones subsample first). Both compute, column-major
+/// Tactics on cuBLASLt: `lt_dense` (a dense layer), `lt_conv1x1` (a 16-bit 1×1 convolution
+/// over NHWC pixels, which is a GEMM; strided ones subsample first) and `lt_im2col` (any 16-bit
+/// conv of one group as Strata's im2col, then one GEMM: for small maps, where cuDNN's kernels get
+/// a few blocks and cuBLASLt may split the long reduction). All compute, column-major
 /// with features as rows, D (mp × cols) = Wᵀ-stored (kin × mp)ᵀ · X (kin × cols) + bias (per
 /// row) [+ C, the residual], relu in the epilogue and other activations as a Strata kernel after.
 #include <cublasLt.h>
@@ -9,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/cublaslt.hpp"
@@ -31,7 +34,11 @@ struct StridedColumns {
   std::int64_t stride_d = 0;
 };
 
-/// One matmul planned for one batch: layouts, epilogue, cuBLASLt's heuristic algorithm.
+/// How a conv's GEMM operand is gathered into the scratch before the matmul.
+enum class Gather { subsample, im2col };
+
+/// One matmul planned for one batch: layouts, epilogue, cuBLASLt's heuristic algorithm (the
+/// `algo_index`-th of its list).
 template <DType P>
 class LtMatmulStep final : public Step {
   using T = storage_t<P>;
@@ -40,12 +47,16 @@ class LtMatmulStep final : public Step {
  public:
   /// kin: reduction length; mp: output rows (feature slots); cols: output columns.
   /// act_total/act_hw: elements and pixels per channel slot of the output (for an activation
-  /// run after the matmul); scratch: bytes of a strided conv's subsampled input.
+  /// run after the matmul); scratch: bytes of a strided conv's subsampled input (gather
+  /// subsample) or of a conv's im2col matrix (gather im2col).
   LtMatmulStep(const OpDesc& op, const OpWeights& w, const OpIo& io, const Libraries& lib,
                int batch, int kin, int mp, std::int64_t cols, std::int64_t act_total,
-               int act_hw, std::size_t scratch, StridedColumns strided = {})
+               int act_hw, std::size_t scratch, StridedColumns strided = {},
+               Gather gather = Gather::subsample, int algo_index = 0)
       : op_(op), w_(w), io_(io), lib_(lib), batch_(batch), act_total_(act_total),
-        act_hw_(act_hw), scratch_(scratch), strided_(strided.count > 0) {
+        act_hw_(act_hw), scratch_(scratch), strided_(strided.count > 0), gather_(gather) {
+    STRATA_CHECK(gather != Gather::im2col || sizeof(T) == 2,
+                 "cuda::Engine: layer '" << op.label << "': im2col + GEMM runs 16-bit storage only");
     tf32_ = P == DType::f32 && lib.tf32;
     mm_ = MatmulDesc::create(tf32_);
     mm_.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
@@ -67,21 +78,30 @@ class LtMatmulStep final : public Step {
     }
     const MatmulPreference pref = MatmulPreference::create();
     pref.set_max_workspace(lt_workspace);
-    cublasLtMatmulHeuristicResult_t result{};
+    std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<std::size_t>(algo_index) + 1);
     int count = 0;
     STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lib.lt, mm_.get(), a_.get(), b_.get(),
-                                                       d_.get(), d_.get(), pref.get(), 1, &result,
-                                                       &count));
-    STRATA_CHECK(count > 0, "cuBLASLt has no algorithm for layer '" << op.label << "' with "
-                                                                     << cols << " columns");
-    algo_ = result.algo;
+                                                       d_.get(), d_.get(), pref.get(),
+                                                       algo_index + 1, results.data(), &count));
+    STRATA_CHECK(count > algo_index, "cuBLASLt has no algorithm "
+                                         << (algo_index > 0 ? "number " + std::to_string(algo_index) + " " : "")
+                                         << "for layer '" << op.label << "' with " << cols
+                                         << " columns (its heuristic gave " << count << ")");
+    algo_ = results[static_cast<std::size_t>(algo_index)].algo;
+    algo_index_ = algo_index;
   }
 
   [[nodiscard]] std::size_t workspace_bytes() const override { return lt_workspace + scratch_; }
   [[nodiscard]] std::string describe() const override {
-    std::string s = op_.kind == OpKind::conv ? "cublasLtMatmul (1x1 conv as GEMM"
-                                             : "cublasLtMatmul (dense";
-    s += scratch_ > 0 ? ", subsampled input" : strided_ ? ", strided input read in place: a matmul a row" : "";
+    const bool im2col = scratch_ > 0 && gather_ == Gather::im2col;
+    std::string s = op_.kind != OpKind::conv ? "cublasLtMatmul (dense"
+                    : im2col ? "strata im2col + cublasLtMatmul (" + std::to_string(op_.conv.kh) + "x" +
+                                   std::to_string(op_.conv.kw) + " conv as one GEMM"
+                             : "cublasLtMatmul (1x1 conv as GEMM";
+    s += im2col ? "" : scratch_ > 0 ? ", subsampled input" : strided_ ? ", strided input read in place: a matmul a row" : "";
+    if (algo_index_ > 0) {
+      s += ", heuristic's algorithm " + std::to_string(algo_index_);
+    }
     s += op_.act.kind == Act::relu ? ", epilogue RELU_BIAS" : ", epilogue BIAS";
     s += tf32_ ? ", TF32)" : ")";
     if (act_after_) {
@@ -92,11 +112,18 @@ class LtMatmulStep final : public Step {
 
   void launch(cudaStream_t s, void* ws, std::size_t) override {
     const T* src = static_cast<const T*>(io_.x);
-    if (scratch_ > 0) {  // a strided 1×1 conv: its input pixels gathered first
+    if (scratch_ > 0) {  // a strided 1×1 conv's input pixels, or a conv's im2col, gathered first
       const ConvGeom& cg = op_.conv;
       T* scratch = reinterpret_cast<T*>(static_cast<std::uint8_t*>(ws) + lt_workspace);
-      kernels::subsample<T>(src, scratch, batch_, cg.h, cg.w, cg.cp, cg.oh, cg.ow, cg.sh,
-                            cg.sw, s);
+      if (gather_ == Gather::im2col) {
+        if constexpr (sizeof(T) == 2) {  // (lt_im2col: 16-bit only)
+          kernels::im2col<T>(src, scratch, batch_, cg.h, cg.w, cg.cp, cg.oh, cg.ow, cg.kh, cg.kw,
+                             cg.sh, cg.sw, cg.ph, cg.pw, cg.dh, cg.dw, s);
+        }
+      } else {
+        kernels::subsample<T>(src, scratch, batch_, cg.h, cg.w, cg.cp, cg.oh, cg.ow, cg.sh,
+                              cg.sw, s);
+      }
       src = scratch;
     }
     const float one = 1.0f;
@@ -122,6 +149,8 @@ class LtMatmulStep final : public Step {
   int act_hw_;
   std::size_t scratch_;
   bool strided_ = false;
+  Gather gather_ = Gather::subsample;
+  int algo_index_ = 0;
   bool act_after_ = false;
   bool tf32_ = false;
   MatmulDesc mm_;
@@ -208,6 +237,68 @@ class LtConv1x1 final : public Tactic<P> {
   /// Whether algo 1 runs it: strided, its output rows sh input rows apart across images too.
   static bool in_place(const ConvGeom& cg) {
     return (cg.sh > 1 || cg.sw > 1) && cg.h == cg.sh * cg.oh && cg.w >= (cg.ow - 1) * cg.sw + 1;
+  }
+};
+
+
+/// `lt_im2col`: a 16-bit conv of one group over packed channels, its filter rows the
+/// reduction's order (K, kh, kw, C slots), run as Strata's im2col into the scratch and one
+/// cuBLASLt GEMM: D (kp × pixels) = W · im2col + bias [+ residual], relu in the epilogue. For
+/// small maps (ResNet's layer3/layer4 at batch 1: 196 and 49 pixels), where cuDNN's kernels get a
+/// few blocks for a reduction of 2,304–4,608; the variants are cuBLASLt's heuristic algorithms
+/// by position (algo 0–3), which may split that reduction. Offered to measured tuning only, up
+/// to `max_pixels` output pixels; the heuristic does not claim it.
+template <DType P>
+class LtIm2col final : public Tactic<P> {
+ public:
+  /// The most output pixels (batch × OH × OW) it is offered for.
+  static constexpr std::int64_t max_pixels = 4096;
+  /// cuBLASLt heuristic algorithms offered (by position).
+  static constexpr int max_algos = 4;
+
+  [[nodiscard]] std::string_view name() const override { return "lt_im2col"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    const ConvGeom& cg = op.conv;
+    return P != DType::f32 && op.kind == OpKind::conv && cg.kh * cg.kw > 1 && cg.groups == 1 &&
+           !cg.s2d && cg.packed && cg.cp % 8 == 0 && cg.fcg == cg.cp && op.in_cp == cg.cp &&
+           cg.kd == cg.kp && cg.kp % 8 == 0;
+  }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+                                               const Libraries&) const override {
+    return std::nullopt;  // timed only, until measured
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t ws_limit,
+                                                const Libraries&) const override {
+    std::vector<Variant> v;
+    if (pixels(op.conv, batch) <= max_pixels && lt_workspace + scratch(op.conv, batch) <= ws_limit) {
+      for (int a = 0; a < max_algos; ++a) {
+        v.push_back(Variant{std::string(name()), a});
+      }
+    }
+    return v;
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries& lib) const override {
+    const ConvGeom& cg = op.conv;
+    STRATA_CHECK(applicable(op), "cuda::Engine: layer '" << op.label << "': lt_im2col runs a 16-bit "
+                                                            "conv of one group over packed channels");
+    STRATA_CHECK(v.algo >= 0 && v.algo < max_algos,
+                 "cuda::Engine: layer '" << op.label << "': lt_im2col has no algo " << v.algo
+                                         << " (0 to " << max_algos - 1 << ")");
+    const std::int64_t px = pixels(cg, batch);
+    return std::make_unique<LtMatmulStep<P>>(op, w, io, lib, batch, cg.kh * cg.kw * cg.cp, cg.kp, px,
+                                             px * cg.kp, cg.oh * cg.ow, scratch(cg, batch),
+                                             StridedColumns{}, Gather::im2col, v.algo);
+  }
+
+ private:
+  static std::int64_t pixels(const ConvGeom& cg, int batch) {
+    return static_cast<std::int64_t>(batch) * cg.oh * cg.ow;
+  }
+  /// Bytes of the im2col matrix at `batch`.
+  static std::size_t scratch(const ConvGeom& cg, int batch) {
+    return static_cast<std::size_t>(pixels(cg, batch)) * cg.kh * cg.kw * cg.cp * sizeof(storage_t<P>);
   }
 };
 

@@ -34,6 +34,7 @@ template <DType P>
   static const tactics::MmaConv<P> mma_conv;
   static const tactics::TileConv<P> tile_conv;
   static const tactics::LtConv1x1<P> lt_conv1x1;
+  static const tactics::LtIm2col<P> lt_im2col;
   static const tactics::CudnnConv<P> cudnn_conv;
   static const tactics::CudnnGraphConv<P> cudnn_graph_conv;
   static const tactics::LtDense<P> lt_dense;
@@ -50,7 +51,7 @@ template <DType P>
       &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
-      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax};
+      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col};
   return list;
 }
 

@@ -789,6 +789,12 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
           v.push_back(Variant{std::string(name()), wg == 0 ? 2 : 4, 0, fuse});
         }
       }
+      if (wgmma && tile::dense12_fits(op)) {
+        // the 12-slot patch with padded rows (math 1): from the input step's map, and from the
+        // caller's input itself (staged)
+        v.push_back(Variant{std::string(name()), 6, 1, fuse});
+        v.push_back(Variant{std::string(name()), 7, 1, fuse});
+      }
     }
     return v;
   }
@@ -799,17 +805,34 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
       return std::nullopt;
     }
     Claim c;
-    // A space-to-depth stem with its pool (ResNet's) at a batch with tiles for every SM many
-    // times over: ahead of cuDNN's conv + the pool kernel, which it beat on an H200 at batch
-    // 256 (docs/cuda_backend.md); elsewhere timed only — at batch 1 (56 tiles) it was never
-    // timed, nor where the stem writes a concat slice (DenseNet's).
-    const bool claim = op.conv.s2d && v.front().fuse != 0 && !op.slice &&
-                       static_cast<long long>(batch) * tile::choose(op, true).tiles >= tile::claim_tiles;
+    // A space-to-depth stem with its pool (ResNet's), ahead of cuDNN's conv + the pool kernel
+    // at every batch: at 256, which gives tiles for every SM many times over, it beat them on an
+    // H200 (docs/cuda_backend.md); at batch 1 (56 tiles) the mma.sync form reading the caller's
+    // input ran ResNet-18's stem in 8 µs against cuDNN's 17 + 3 µs of input step (H200, session
+    // 18). Not where the stem writes a concat slice (DenseNet's): timed only.
+    const bool claim = op.conv.s2d && v.front().fuse != 0 && !op.slice;
     c.rank = claim ? rank::special : claim_rank();
-    // On sm_90a the wgmma form (algo 3) where it is offered: ResNet-18's stem at batch 256 in
-    // 316 µs against the mma.sync form's 411 (H200, session 17).
-    const auto wg = std::find(v.begin(), v.end(), Variant{std::string(name()), 3, 0, v.front().fuse});
-    c.variant = wg != v.end() ? *wg : v.front();
+    const bool big = v.front().fuse != 0 &&
+                     static_cast<long long>(batch) * tile::choose(op, true).tiles >= tile::claim_tiles;
+    // From 1,024 tiles on sm_90a: a 3-channel stem whose taps fill the 12-slot patch takes algo
+    // 7 with padded patch rows, which reads the caller's input itself (ResNet-18's stem at batch
+    // 256: 352 µs and no input step, against algo 3's 319 µs + 83 µs of input step; H200,
+    // session 18; where the input cannot be staged, algo 7 reads the input step's map), else the
+    // wgmma form (algo 3: 316 µs against the mma.sync form's 411, session 17). Below that, and
+    // off sm_90a, the mma.sync form reading the caller's input (algo 2) for a stem.
+    const int fuse = v.front().fuse;
+    auto offered = [&](int algo, int math) {
+      return std::find(v.begin(), v.end(), Variant{std::string(name()), algo, math, fuse});
+    };
+    if (const auto d = offered(7, 1); big && d != v.end()) {
+      c.variant = *d;
+    } else if (const auto wg = offered(3, 0); big && wg != v.end()) {
+      c.variant = *wg;
+    } else if (const auto raw = offered(2, 0); claim && raw != v.end()) {
+      c.variant = *raw;
+    } else {
+      c.variant = v.front();
+    }
     return c;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
@@ -877,10 +900,6 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     STRATA_CHECK(!z.raw.used || (op.conv.s2d && io.net_input != nullptr),
                  "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
                                             "only in a first conv read space-to-depth");
-    STRATA_CHECK(!f.d12 || !z.raw.used || z.raw.staged,
-                 "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo
-                                         << " reads the caller's input staged in shared memory, "
-                                            "and this GPU lacks the room");
     STRATA_CHECK(z.shared <= tile::max_shared || z.shared <= tile::device_shared_optin(),
                  "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo << " needs "
                                          << z.shared << " bytes of shared memory a block, more than "
@@ -904,6 +923,11 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
         (f.db ? 2 : 1) * tile::patch_bytes(op, t, tile::patch_pitch(op, t, v.math == 1), f.d12);
     Sizes z;
     z.raw = tile::fitted({f.raw, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t, patches);
+    if (f.d12 && z.raw.used && tile::raw_stage(t, z.raw).wb == 0) {
+      // the 12-slot patch reads the caller's input only staged: else the input step's map
+      // (algo 6's kernel; the step then does not read the network's input)
+      z.raw = tile::RawInput{};
+    }
     z.shared = patches + tile::raw_stage(t, z.raw).bytes;
     return z;
   }
