@@ -824,12 +824,16 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     auto offered = [&](int algo, int math) {
       return std::find(v.begin(), v.end(), Variant{std::string(name()), algo, math, fuse});
     };
-    if (const auto d = offered(7, 1); big && d != v.end()) {
-      c.variant = *d;
-    } else if (const auto wg = offered(3, 0); big && wg != v.end()) {
-      c.variant = *wg;
-    } else if (const auto raw = offered(2, 0); claim && raw != v.end()) {
+    // (Other convs, claimed below every other tactic: the wgmma form where it is offered.)
+    const auto d12 = offered(7, 1);
+    const auto wg = offered(3, 0);
+    const auto raw = offered(2, 0);
+    if (claim && big && d12 != v.end()) {
+      c.variant = *d12;
+    } else if (claim && !(big && wg != v.end()) && raw != v.end()) {
       c.variant = *raw;
+    } else if (wg != v.end()) {
+      c.variant = *wg;
     } else {
       c.variant = v.front();
     }
