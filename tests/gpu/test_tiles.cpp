@@ -356,6 +356,51 @@ TEST_CASE("convs as im2col + one cuBLASLt GEMM (lt_im2col), forced") {
 }
 
 namespace {
+// A residual block on a 7x7 map of 256 channels (ResNet's layer3/layer4 shape): 49 pixels an
+// image and a reduction of 2,304, so splitk_conv splits it (36 slices of 2 k-steps at batch 1,
+// 15 of 5 at batch 5 on 132 SMs).
+constexpr auto small_map_net = input<256, 7, 7> | conv<256, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+    | residual<relu>(conv<256, 3, ConvOpts{.padding = 1}> | batch_norm) | global_avg_pool | flatten | dense<5>;
+using SmallMapNet = std::remove_cv_t<decltype(small_map_net)>;
+}  // namespace
+
+TEST_CASE("split-K convs (splitk_conv), forced: against the CPU, and the same output replay after replay") {
+  const auto conv = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv; };
+  check_forced<SmallMapNet, DType::f16>("splitk", 131, cuda::Variant{"splitk_conv"}, "strata split-K conv",
+                                        nullptr, conv);
+  check_forced<SmallMapNet, DType::bf16>("splitk", 132, cuda::Variant{"splitk_conv"}, "slices of",
+                                         nullptr, conv);
+  check_forced<Im2colNet, DType::f16>("splitk im2col net", 133, cuda::Variant{"splitk_conv"},
+                                      "strata split-K conv", nullptr, conv);
+  check_forced<models::MnistCnn, DType::bf16>("splitk mnist", 134, cuda::Variant{"splitk_conv"},
+                                              "strata split-K conv", nullptr, conv);
+  // The tiles' counters go back to 0 after each launch: replays give the same bits.
+  const auto w = Weights<SmallMapNet>::random(135);
+  cuda::EngineOptions opt{.max_batch = 3, .fused_max_batch = 0};
+  for (const cuda::OpDesc& op : cuda::NetStorage<SmallMapNet, DType::f16>::describe().ops) {
+    if (op.kind == OpKind::conv) {
+      opt.force[op.label] = cuda::Variant{"splitk_conv"};
+    }
+  }
+  cuda::Engine<SmallMapNet, DType::f16> e(w, opt);
+  INFO(e.describe(1));
+  const auto in = strata_test::random_floats(3 * 256 * 49, 136);
+  const auto ref = strata_test::cpu_reference<SmallMapNet>(w, in, 3);
+  for (const int b : {1, 3}) {
+    std::vector<float> first(static_cast<std::size_t>(b) * 5);
+    e.infer(std::span<const float>(in.data(), first.size() / 5 * 256 * 49), first, b);
+    CHECK(strata_test::rel_error(first, ref, first.size()) < 1e-2);
+    for (int r = 0; r < 3; ++r) {
+      std::vector<float> again(first.size(), std::numeric_limits<float>::quiet_NaN());
+      e.infer(std::span<const float>(in.data(), first.size() / 5 * 256 * 49), again, b);
+      CHECK(again == first);
+    }
+  }
+}
+
+namespace {
+template <int C>
+constexpr auto gap_net =namespace {
 template <int C>
 constexpr auto gap_net = input<3, 7, 9> | conv<C, 1> | relu | global_avg_pool | flatten | dense<5>;
 

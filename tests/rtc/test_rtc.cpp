@@ -412,6 +412,65 @@ TEST_CASE("convs as im2col + one cuBLASLt GEMM (lt_im2col): offered for small ma
   }
 }
 
+TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f16 and bf16") {
+  const auto dir = fresh_dir("strata_rtc_test_splitk");
+  // ResNet's layer4 and layer3 3x3 convs, a 5x3 with stride 2 and dilation, a 1x1 with a gelu.
+  constexpr auto net_v = input<512, 7, 7> | conv<512, 3, ConvOpts{.padding = 1}> | relu
+      | conv<256, 3, ConvOpts{.padding = 1}> | conv<24, HW{5, 3}, ConvOpts{.stride = 2, .padding = 2, .dilation = 2}>
+      | conv<16, 1> | gelu | flatten | dense<3>;
+  using N = std::remove_cv_t<decltype(net_v)>;
+  const cuda::NetDesc net = cuda::NetStorage<N, DType::f16>::describe();
+  const auto* t = cuda::find_tactic<DType::f16>("splitk_conv");
+  REQUIRE(t != nullptr);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(t->applicable(net.ops[static_cast<std::size_t>(i)]));
+    // Forced only until run on a GPU: no claim, nothing offered to measured tuning.
+    CHECK(!t->heuristic(net.ops[static_cast<std::size_t>(i)], 1, std::size_t{1} << 30, {}).has_value());
+    CHECK(t->candidates(net.ops[static_cast<std::size_t>(i)], 1, std::size_t{1} << 30, {}).empty());
+  }
+  CHECK(!cuda::find_tactic<DType::f32>("splitk_conv")->applicable(cuda::NetStorage<N, DType::f32>::describe().ops[0]));
+  // layer4 at batch 1 on 132 SMs: 1 x 8 tiles, 144 k-steps of 32 -> about 2 blocks an SM.
+  const auto s1 = cuda::tactics::splitk::split(net.ops[0], 1, 132);
+  CHECK(s1.m_tiles == 1);
+  CHECK(s1.n_tiles == 8);
+  CHECK(s1.k_steps == 144);
+  CHECK(s1.chunk == 5);
+  CHECK(s1.splits == 29);
+  CHECK(s1.blocks() == 232);
+  CHECK(cuda::tactics::splitk::partial_bytes(net.ops[0], 1, s1) == std::size_t{29} * 49 * 512 * 4);
+  // Every k-step in exactly one slice, each slice at least 2 of them, at many batches.
+  for (int b : {1, 3, 17, 64, 256}) {
+    const auto s = cuda::tactics::splitk::split(net.ops[1], b, 132);
+    INFO("batch " << b);
+    CHECK(s.splits >= 1);
+    CHECK(s.chunk >= 2);
+    CHECK((s.splits - 1) * s.chunk < s.k_steps);
+    CHECK(s.splits * s.chunk >= s.k_steps);
+  }
+  // Enough tiles already: one slice, and no partial sums.
+  const auto big = cuda::tactics::splitk::split(net.ops[1], 256, 132);
+  CHECK(big.splits == 1);
+  CHECK(cuda::tactics::splitk::partial_bytes(net.ops[1], 256, big) == 0);
+  for (int i = 0; i < 4; ++i) {
+    const cuda::OpDesc& op = net.ops[static_cast<std::size_t>(i)];
+    INFO(op.label);
+    const std::string src = cuda::tactics::splitk::source(op);
+    CHECK(src.find("constexpr int KP = " + std::to_string(op.conv.kp) + ";") != std::string::npos);
+    for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+      const std::vector<std::string> names{std::string("strata_rtc::splitk_conv<") + ty + ">"};
+      CHECK(rtc::compile(src, "splitk", names, 90, dir).cubin.size() > 1000);
+    }
+  }
+  try {
+    (void)t->kernel_sources(net.ops[0], cuda::Variant{"splitk_conv", 1}, cuda::OpIo{});
+    (void)t->prepare(net.ops[0], cuda::Variant{"splitk_conv", 1}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("splitk_conv algo 1 was accepted");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find(net.ops[0].label) != std::string::npos);
+    CHECK(std::string(e.what()).find("one variant") != std::string::npos);
+  }
+}
+
 TEST_CASE("an op whose producer's activation was deferred: Strata's kernels apply it (a depthwise conv's at any batch, a gate's 1x1 at small ones), the library after it in place otherwise") {
   using Block = decltype(input<8, 224, 224> | conv<32, 1> | batch_norm | relu6 |
                          conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm | silu |

@@ -20,6 +20,7 @@
 #include "strata/cuda/tactics/lt_matmul.hpp"
 #include "strata/cuda/tactics/mma_conv.hpp"
 #include "strata/cuda/tactics/pixel_conv.hpp"
+#include "strata/cuda/tactics/splitk_conv.hpp"
 #include "strata/cuda/tactics/tile_conv.hpp"
 
 namespace strata::cuda {
@@ -35,6 +36,7 @@ template <DType P>
   static const tactics::TileConv<P> tile_conv;
   static const tactics::LtConv1x1<P> lt_conv1x1;
   static const tactics::LtIm2col<P> lt_im2col;
+  static const tactics::SplitkConv<P> splitk_conv;
   static const tactics::CudnnConv<P> cudnn_conv;
   static const tactics::CudnnGraphConv<P> cudnn_graph_conv;
   static const tactics::LtDense<P> lt_dense;
@@ -51,7 +53,7 @@ template <DType P>
       &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
-      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col};
+      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv};
   return list;
 }
 

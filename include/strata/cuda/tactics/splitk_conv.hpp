@@ -1,0 +1,347 @@
+#pragma once
+/// Tactic `splitk_conv`: a 16-bit conv of one group over packed channels as an implicit GEMM on
+/// tensor cores (mma.sync m16n8k16, f32 accumulation) whose reduction — kh·kw·cp, 2,304 to 4,608
+/// for ResNet's layer3/layer4 3×3 convs — is split over the GPU. Why: at batch 1 those convs have
+/// 196 and 49 output pixels, so cuDNN's kernels run a few blocks, each streaming a large share of
+/// the filter (layer4's 4.7 MB): 12.0–12.2 µs a conv on an H200 (session 18), where the filter
+/// alone is ~1 µs of memory time. A block computes a 64-pixel × 64-channel tile over one slice
+/// of the reduction: 32-wide k-steps staged with cp.async through 4 buffers (the A rows gathered
+/// im2col-style, a tap's 8 channel slots a 16-byte copy, zeros in the padding; the B rows the
+/// filter's (K, kh, kw, C) rows), 8 warps of 32 × 16 outputs, ldmatrix fragments. With one slice
+/// it finishes the tile itself; with several, each writes its f32 partial tile into the
+/// workspace and the last block of the tile to arrive (a per-tile counter) adds the slices in
+/// slice order — the same sums whichever block arrives last —, adds the bias and residual,
+/// applies the activation, writes the output and resets the counter for the next launch.
+///
+/// Written in session 18 and not yet run on a GPU: it claims nothing and offers no variant to
+/// measured tuning; only EngineOptions::force or a tuning cache runs it (GPU test: "split-K
+/// convs" in tests/gpu/test_tiles.cpp).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/resources.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
+
+namespace strata::cuda::tactics {
+
+namespace splitk {
+
+inline constexpr int tile_m = 64;  ///< output pixels a block
+inline constexpr int tile_n = 64;  ///< output channel slots a block
+inline constexpr int step_k = 32;  ///< reduction elements a k-step (a staged buffer)
+
+/// Whether the kernel runs `op`: a 16-bit conv of one group over packed channels whose filter
+/// rows are the reduction's order (kh, kw, cp slots), its input's pixels cp slots apart.
+[[nodiscard]] inline bool fits(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  return op.kind == OpKind::conv && g.groups == 1 && g.packed && !g.s2d && g.cp % 8 == 0 &&
+         g.fcg == g.cp && op.in_cp == g.cp && g.kd == g.kp && g.kp % 8 == 0;
+}
+
+/// How a launch at one batch splits the work: tiles of tile_m × tile_n outputs, `splits`
+/// slices of the reduction of `chunk` k-steps each (the last may be shorter).
+struct Split {
+  int m_tiles = 0;
+  int n_tiles = 0;
+  int k_steps = 0;  ///< k-steps of the whole reduction
+  int splits = 1;
+  int chunk = 0;    ///< k-steps a slice
+  [[nodiscard]] long long blocks() const { return 1LL * m_tiles * n_tiles * splits; }
+};
+
+/// The split of `op` at `batch` on a GPU of `sms` SMs: enough slices for about two blocks an SM,
+/// each at least two k-steps long.
+[[nodiscard]] inline Split split(const OpDesc& op, int batch, int sms) {
+  const ConvGeom& g = op.conv;
+  Split s;
+  const long long pixels = 1LL * batch * g.oh * g.ow;
+  s.m_tiles = static_cast<int>((pixels + tile_m - 1) / tile_m);
+  s.n_tiles = (g.kp + tile_n - 1) / tile_n;
+  s.k_steps = (g.kh * g.kw * g.cp + step_k - 1) / step_k;
+  const long long tiles = 1LL * s.m_tiles * s.n_tiles;
+  const long long want = (2LL * std::max(sms, 1) + tiles - 1) / tiles;
+  const int most = std::max(1, s.k_steps / 2);
+  const int splits = static_cast<int>(std::clamp<long long>(want, 1, most));
+  s.chunk = (s.k_steps + splits - 1) / splits;
+  s.splits = (s.k_steps + s.chunk - 1) / s.chunk;
+  return s;
+}
+
+/// Bytes of the f32 partial sums at split `s` (none with one slice).
+[[nodiscard]] inline std::size_t partial_bytes(const OpDesc& op, int batch, const Split& s) {
+  if (s.splits <= 1) {
+    return 0;
+  }
+  return static_cast<std::size_t>(s.splits) * static_cast<std::size_t>(batch) * op.conv.oh *
+         op.conv.ow * op.conv.kp * sizeof(float);
+}
+
+/// The kernel's source for `op` (kernel `strata_rtc::splitk_conv<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op) {
+  std::ostringstream o;
+  generated::open_kernel(o, op, false, "splitk_conv",
+                         "int batch, const T* __restrict__ z, float* __restrict__ part, "
+                         "unsigned* __restrict__ counters, int splits, int chunk",
+                         2);
+  o << "  constexpr int BM = " << tile_m << ", BN = " << tile_n << ", BK = " << step_k << ";\n"
+    << R"src(  constexpr int ST = 4;         // staged k-steps in flight
+  constexpr int PITCH = BK + 8;  // 16-bit elements a staged row: 80 bytes, 8 rows on 8 bank groups
+  constexpr int KTOT = KH * KW * CP;  // the reduction (the filter's row)
+  constexpr int KSTEPS = (KTOT + BK - 1) / BK;
+  constexpr int NT = (KP + BN - 1) / BN;
+  __shared__ __align__(16) T as[ST][BM * PITCH];
+  __shared__ __align__(16) T bs[ST][BN * PITCH];
+  __shared__ bool last;
+  const int M = batch * OH * OW;
+  const int MT = (M + BM - 1) / BM;
+  const int tile = static_cast<int>(blockIdx.x % static_cast<unsigned>(MT * NT));
+  const int slice = static_cast<int>(blockIdx.x / static_cast<unsigned>(MT * NT));
+  const int m0 = (tile % MT) * BM;
+  const int n0 = (tile / MT) * BN;
+  const int s0 = slice * chunk;
+  const int steps = max(0, min(KSTEPS, s0 + chunk) - s0);
+  // This thread's staged row (a pixel of A, a filter row of B) and its 8 slots of a k-step.
+  const int lr = threadIdx.x >> 2;
+  const int lc = (threadIdx.x & 3) * 8;
+  const int pix = m0 + lr;
+  const bool pix_ok = pix < M;
+  const int ox = pix_ok ? pix % OW : 0;
+  const int oy = pix_ok ? (pix / OW) % OH : 0;
+  const int img = pix_ok ? pix / (OW * OH) : 0;
+  const int n_row = n0 + lr;
+  const bool n_ok = n_row < KP;
+  auto stage = [&](int step, int buf) {
+    const int k = step * BK + lc;  // a multiple of 8: one tap's slots (CP % 8 == 0)
+    bool va = pix_ok && k < KTOT;
+    const T* ga = x;
+    if (va) {
+      const int tap = k / CP;
+      const int c = k - tap * CP;
+      const int iy = oy * SH - PH + (tap / KW) * DH;
+      const int ix = ox * SW - PW + (tap % KW) * DW;
+      va = iy >= 0 && iy < H && ix >= 0 && ix < W;
+      ga = va ? x + ((static_cast<long long>(img) * H + iy) * W + ix) * CP + c : x;
+    }
+    cp_async<16>(&as[buf][lr * PITCH + lc], ga, va);
+    const bool vb = n_ok && k < KTOT;
+    cp_async<16>(&bs[buf][lr * PITCH + lc], vb ? w + static_cast<long long>(n_row) * KTOT + k : w, vb);
+  };
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int wm = (warp & 1) * 32;   // the warp's 32 rows
+  const int wn = (warp >> 1) * 16;  // and 16 columns
+  float acc[2][2][4];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < ST - 1; ++i) {
+    if (i < steps) stage(s0 + i, i);
+    cp_async_commit();
+  }
+  for (int i = 0; i < steps; ++i) {
+    cp_async_wait<ST - 2>();  // step i's copies have landed (this thread's)
+    __syncthreads();          // everyone's; and every warp is done with step i - 1's buffer
+    if (i + ST - 1 < steps) stage(s0 + i + ST - 1, (i + ST - 1) % ST);
+    cp_async_commit();
+    const T* A = as[i % ST];
+    const T* B = bs[i % ST];
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      unsigned a[2][4], b[2][2];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi) {
+        ldmatrix_x4(a[mi][0], a[mi][1], a[mi][2], a[mi][3],
+                    A + (wm + mi * 16 + (lane & 15)) * PITCH + kk + (lane >> 4) * 8);
+      }
+      ldmatrix_x4(b[0][0], b[0][1], b[1][0], b[1][1],
+                  B + (wn + (lane & 7) + ((lane >> 4) << 3)) * PITCH + kk + ((lane >> 3) & 1) * 8);
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+        for (int ni = 0; ni < 2; ++ni) {
+          mma_16816<T>(acc[mi][ni], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[ni][0], b[ni][1]);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+  // The output pair (row, col), (row, col + 1): bias, residual, activation, stored.
+  auto finish = [&](int row, int col, float v0, float v1) {
+    v0 += bias[col];
+    v1 += bias[col + 1];
+    const long long at = static_cast<long long>(row) * KP + col;
+    if (z != nullptr) {
+      v0 += load(z + at);
+      v1 += load(z + at + 1);
+    }
+    *reinterpret_cast<unsigned*>(y + at) = pack2<T>(activate(act, v0), activate(act, v1));
+  };
+  const int fr = lane >> 2;        // a C fragment's row within its m16 tile (and + 8)
+  const int fc = (lane & 3) * 2;   // and its column pair within the n8 tile
+  if (splits == 1) {
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+      for (int ni = 0; ni < 2; ++ni) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int row = m0 + wm + mi * 16 + fr + h * 8;
+          const int col = n0 + wn + ni * 8 + fc;
+          if (row < M && col < KP) finish(row, col, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+        }
+      }
+    }
+    return;
+  }
+  // This slice's partial tile, then the tile's counter; the last block to arrive adds the
+  // slices in slice order and finishes the tile.
+  float* mine = part + static_cast<long long>(slice) * M * KP;
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+    for (int ni = 0; ni < 2; ++ni) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = m0 + wm + mi * 16 + fr + h * 8;
+        const int col = n0 + wn + ni * 8 + fc;
+        if (row < M && col < KP) {
+          *reinterpret_cast<float2*>(mine + static_cast<long long>(row) * KP + col) =
+              make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+        }
+      }
+    }
+  }
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(&counters[tile], 1u) == static_cast<unsigned>(splits - 1);
+  }
+  __syncthreads();
+  if (!last) {
+    return;
+  }
+  __threadfence();
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+    for (int ni = 0; ni < 2; ++ni) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = m0 + wm + mi * 16 + fr + h * 8;
+        const int col = n0 + wn + ni * 8 + fc;
+        if (row < M && col < KP) {
+          float v0 = 0.0f, v1 = 0.0f;
+          for (int q = 0; q < splits; ++q) {
+            const float2 p = __ldcg(reinterpret_cast<const float2*>(
+                part + (static_cast<long long>(q) * M + row) * KP + col));
+            v0 += p.x;
+            v1 += p.y;
+          }
+          finish(row, col, v0, v1);
+        }
+      }
+    }
+  }
+  if (threadIdx.x == 0) {
+    counters[tile] = 0u;  // for the next launch (stream-ordered after this one)
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace splitk
+
+template <DType P>
+class SplitkConv final : public generated::GeneratingTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "splitk_conv"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return P != DType::f32 && splitk::fits(op);
+  }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+                                               const Libraries&) const override {
+    return std::nullopt;  // not yet run on a GPU: forced only
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int, std::size_t,
+                                                const Libraries&) const override {
+    return {};  // likewise: measured tuning does not time it yet
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    const generated::DeviceSms d = generated::device_sms();
+    const splitk::Split s = splitk::split(op, batch, d.sms);
+    STRATA_CHECK(s.blocks() <= 0x7fffffffLL,
+                 "cuda::Engine: layer '" << op.label << "': splitk_conv would launch " << s.blocks()
+                                         << " blocks at batch " << batch);
+    std::ostringstream how;
+    how << "mma.sync, tiles of " << splitk::tile_m << "x" << splitk::tile_n << ", "
+        << (s.splits > 1 ? std::to_string(s.splits) + " slices of " + std::to_string(s.chunk) +
+                               " k-steps"
+                         : std::string("the reduction unsplit"))
+        << ", shapes compiled in; ";
+    return std::make_unique<SplitStep>(op, w, io, batch, s, k, how.str());
+  }
+
+ private:
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo&) const override {
+    STRATA_CHECK(applicable(op), "cuda::Engine: layer '" << op.label << "': splitk_conv runs a "
+                                                            "16-bit conv of one group over packed "
+                                                            "channels");
+    STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
+                 "cuda::Engine: layer '" << op.label << "': splitk_conv has one variant (algo, "
+                                            "math and fuse 0)");
+    return this->named(splitk::source(op));
+  }
+
+  class SplitStep final : public generated::KernelStep<T> {
+   public:
+    SplitStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, splitk::Split s,
+              cudaKernel_t k, const std::string& how)
+        : generated::KernelStep<T>(op, w, io,
+                                   generated::Launch{static_cast<unsigned>(s.blocks()), 256, 0},
+                                   false, k, "split-K conv", how.c_str()),
+          batch_(batch), split_(s), z_(static_cast<const T*>(io.z)),
+          partial_(splitk::partial_bytes(op, batch, s)),
+          counters_(static_cast<std::size_t>(s.m_tiles) * s.n_tiles * sizeof(unsigned)) {
+      // The counters start at 0; each launch's last block of a tile sets its counter back to 0.
+      STRATA_CUDA_CHECK(cudaMemset(counters_.get(), 0, counters_.bytes()));
+    }
+    [[nodiscard]] std::size_t workspace_bytes() const override { return partial_; }
+    void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
+      STRATA_CHECK(ws_bytes >= partial_, "splitk_conv: a workspace of " << ws_bytes << " bytes, "
+                                                                        << partial_ << " needed");
+      this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
+                split_.splits, split_.chunk);
+    }
+
+   private:
+    int batch_ = 1;
+    splitk::Split split_;
+    const T* z_ = nullptr;
+    std::size_t partial_ = 0;
+    DeviceBuffer counters_;
+  };
+};
+
+}  // namespace strata::cuda::tactics
