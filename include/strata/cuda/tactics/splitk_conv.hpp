@@ -11,7 +11,8 @@
 /// it finishes the tile itself; with several, each writes its f32 partial tile into the
 /// workspace and the last block of the tile to arrive (a per-tile counter) adds the slices in
 /// slice order — the same sums whichever block arrives last —, adds the bias and residual,
-/// applies the activation, writes the output and resets the counter for the next launch.
+/// applies the activation, writes the output (channel slots from K on as 0) and resets the
+/// counter for the next launch.
 ///
 /// Written in session 18 and not yet run on a GPU: it claims nothing and offers no variant to
 /// measured tuning; only EngineOptions::force or a tuning cache runs it (GPU test: "split-K
@@ -180,7 +181,8 @@ struct Split {
     }
   }
   cp_async_wait<0>();
-  // The output pair (row, col), (row, col + 1): bias, residual, activation, stored.
+  // The output pair (row, col), (row, col + 1): bias, residual, activation, stored (channel
+  // slots from K on written as 0, as every conv kernel of Strata's writes them).
   auto finish = [&](int row, int col, float v0, float v1) {
     v0 += bias[col];
     v1 += bias[col + 1];
@@ -189,43 +191,23 @@ struct Split {
       v0 += load(z + at);
       v1 += load(z + at + 1);
     }
-    *reinterpret_cast<unsigned*>(y + at) = pack2<T>(activate(act, v0), activate(act, v1));
+    *reinterpret_cast<unsigned*>(y + at) =
+        pack2<T>(col < K ? activate(act, v0) : 0.0f, col + 1 < K ? activate(act, v1) : 0.0f);
   };
-  const int fr = lane >> 2;        // a C fragment's row within its m16 tile (and + 8)
-  const int fc = (lane & 3) * 2;   // and its column pair within the n8 tile
+  // (for_each_pair: each of this thread's C-fragment pairs inside the output)
   if (splits == 1) {
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi) {
-#pragma unroll
-      for (int ni = 0; ni < 2; ++ni) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int row = m0 + wm + mi * 16 + fr + h * 8;
-          const int col = n0 + wn + ni * 8 + fc;
-          if (row < M && col < KP) finish(row, col, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
-        }
-      }
-    }
+    for_each_pair<2, 2>(m0 + wm, n0 + wn, M, KP, [&](int mi, int ni, int h, int row, int col) {
+      finish(row, col, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+    });
     return;
   }
   // This slice's partial tile, then the tile's counter; the last block to arrive adds the
   // slices in slice order and finishes the tile.
   float* mine = part + static_cast<long long>(slice) * M * KP;
-#pragma unroll
-  for (int mi = 0; mi < 2; ++mi) {
-#pragma unroll
-    for (int ni = 0; ni < 2; ++ni) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = m0 + wm + mi * 16 + fr + h * 8;
-        const int col = n0 + wn + ni * 8 + fc;
-        if (row < M && col < KP) {
-          *reinterpret_cast<float2*>(mine + static_cast<long long>(row) * KP + col) =
-              make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
-        }
-      }
-    }
-  }
+  for_each_pair<2, 2>(m0 + wm, n0 + wn, M, KP, [&](int mi, int ni, int h, int row, int col) {
+    *reinterpret_cast<float2*>(mine + static_cast<long long>(row) * KP + col) =
+        make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+  });
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -236,27 +218,20 @@ struct Split {
     return;
   }
   __threadfence();
-#pragma unroll
-  for (int mi = 0; mi < 2; ++mi) {
-#pragma unroll
-    for (int ni = 0; ni < 2; ++ni) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = m0 + wm + mi * 16 + fr + h * 8;
-        const int col = n0 + wn + ni * 8 + fc;
-        if (row < M && col < KP) {
-          float v0 = 0.0f, v1 = 0.0f;
-          for (int q = 0; q < splits; ++q) {
-            const float2 p = __ldcg(reinterpret_cast<const float2*>(
-                part + (static_cast<long long>(q) * M + row) * KP + col));
-            v0 += p.x;
-            v1 += p.y;
-          }
-          finish(row, col, v0, v1);
-        }
-      }
-    }
+  // Slice by slice, all of this thread's pairs at once (8 loads in flight, not one).
+  float sum[2][2][4] = {};
+#pragma unroll 2
+  for (int q = 0; q < splits; ++q) {
+    const float* pq = part + static_cast<long long>(q) * M * KP;
+    for_each_pair<2, 2>(m0 + wm, n0 + wn, M, KP, [&](int mi, int ni, int h, int row, int col) {
+      const float2 p = __ldcg(reinterpret_cast<const float2*>(pq + static_cast<long long>(row) * KP + col));
+      sum[mi][ni][2 * h] += p.x;
+      sum[mi][ni][2 * h + 1] += p.y;
+    });
   }
+  for_each_pair<2, 2>(m0 + wm, n0 + wn, M, KP, [&](int mi, int ni, int h, int row, int col) {
+    finish(row, col, sum[mi][ni][2 * h], sum[mi][ni][2 * h + 1]);
+  });
   if (threadIdx.x == 0) {
     counters[tile] = 0u;  // for the next launch (stream-ordered after this one)
   }
@@ -299,7 +274,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
         << (s.splits > 1 ? std::to_string(s.splits) + " slices of " + std::to_string(s.chunk) +
                                " k-steps"
                          : std::string("the reduction unsplit"))
-        << ", shapes compiled in; ";
+        << ", shapes compiled in; " << (op.has_residual ? "residual, " : "");
     return std::make_unique<SplitStep>(op, w, io, batch, s, k, how.str());
   }
 
@@ -323,9 +298,13 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                    false, k, "split-K conv", how.c_str()),
           batch_(batch), split_(s), z_(static_cast<const T*>(io.z)),
           partial_(splitk::partial_bytes(op, batch, s)),
-          counters_(static_cast<std::size_t>(s.m_tiles) * s.n_tiles * sizeof(unsigned)) {
-      // The counters start at 0; each launch's last block of a tile sets its counter back to 0.
-      STRATA_CUDA_CHECK(cudaMemset(counters_.get(), 0, counters_.bytes()));
+          counters_(s.splits > 1 ? static_cast<std::size_t>(s.m_tiles) * s.n_tiles * sizeof(unsigned) : 0) {
+      if (s.splits > 1) {
+        // The counters start at 0 (each launch's last block of a tile sets its counter back to
+        // 0); zeroed and finished here: the engine's streams do not wait for the legacy stream.
+        STRATA_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.bytes(), nullptr));
+        STRATA_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+      }
     }
     [[nodiscard]] std::size_t workspace_bytes() const override { return partial_; }
     void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
