@@ -348,4 +348,22 @@ TEST_CASE("cuDNN graph convs: conv + bias + add + relu as one operation graph, f
     CHECK((graph_trials > 0) == asked);
     CHECK((timed > 0) == asked);
   }
+  // A strided 1x1 conv (a ResNet downsample) is timed on the graph engines unasked; the 3x3
+  // after it is not.
+  using DownGraph = decltype(input<16, 12, 12> | conv<32, 1, ConvOpts{.stride = 2}> | batch_norm | relu
+                             | conv<16, 3, ConvOpts{.padding = 1}> | flatten | dense<3>);
+  cuda::EngineOptions opt;
+  opt.max_batch = 4;
+  opt.tuning = cuda::Tuning::measured;
+  cuda::Engine<DownGraph, DType::f16> down(Weights<DownGraph>::random(64), opt);
+  int strided = 0;
+  int other = 0;
+  for (const cuda::TuningTrial& t : down.stats().tuning_trials) {
+    if (t.variant.rfind("cudnn_graph", 0) == 0) {
+      ++(t.op.rfind("conv0", 0) == 0 ? strided : other);
+    }
+  }
+  INFO(down.describe(4));
+  CHECK(strided > 0);
+  CHECK(other == 0);
 }

@@ -101,7 +101,9 @@ struct EngineOptions {
   /// Measured tuning only: also time each 16-bit conv as a cuDNN operation graph (conv + bias +
   /// residual + ReLU for cuDNN's runtime-fusion engines; the tactic `cudnn_graph`), the
   /// heuristic's first engine configurations. Off by default: building those plans compiles
-  /// kernels, which lengthens engine construction, and the candidates are not yet measured.
+  /// kernels, which lengthens engine construction (ResNet-18 at batch 256: 25 s instead of 10 on
+  /// an H200), for about 1-3% on ResNet-18. Strided 1×1 convs (ResNet's downsamples) are timed
+  /// so either way, where the graph engines won by 2.4x (session 18).
   bool cudnn_graph_candidates = false;
   /// The caller's input form and normalization (InputOptions).
   InputOptions input{};

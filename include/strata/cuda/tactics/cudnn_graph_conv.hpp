@@ -4,8 +4,8 @@
 /// intermediates virtual (f32), so cuDNN's runtime-fusion engines may run the whole op as one
 /// kernel. Variants: the engine configurations cuDNN's heuristic (mode A) lists for the graph,
 /// by position; each becomes an execution plan when the op is prepared (engines that compile
-/// kernels do it then). Only measured tuning tries it, and only when asked
-/// (EngineOptions::cudnn_graph_candidates): it never claims an op untimed. f32 storage is NCHW,
+/// kernels do it then). Only measured tuning tries it — on strided 1×1 convs always, on the
+/// others when asked (EngineOptions::cudnn_graph_candidates): it never claims an op untimed. f32 storage is NCHW,
 /// which the fusion engines do not take, so 16-bit only.
 #include <cudnn.h>
 
@@ -38,12 +38,23 @@ class CudnnGraphConv final : public Tactic<P> {
   }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
                                                const Libraries&) const override {
-    return std::nullopt;  // untimed choices stay with cudnn_conv until this is measured
+    // Untimed choices stay with the other tactics: cuDNN's own first configuration can be 12x
+    // slower than its fifth (ResNet-18's layer2.0 downsample at batch 256: 338 µs against
+    // 27.6; heuristic mode B orders them the same — H200, session 18).
+    return std::nullopt;
+  }
+  /// A strided 1×1 conv (ResNet's downsamples): timed by measured tuning whether or not the
+  /// other graph candidates were asked for — on an H200 (session 18, R2 f16 batch 256) the
+  /// graph's runtime-fusion engine ran ResNet-18's three in 27.6 / 16.5 / 13.2 µs against
+  /// cuBLASLt's (subsampled input) 65.6 / 28.3 / 14.9, for three ops' worth of plans.
+  [[nodiscard]] static bool strided_1x1(const OpDesc& op) {
+    const ConvGeom& cg = op.conv;
+    return op.kind == OpKind::conv && cg.kh == 1 && cg.kw == 1 && (cg.sh > 1 || cg.sw > 1);
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries& lib) const override {
     std::vector<Variant> out;
-    if (!lib.cudnn_graph) {
+    if (!lib.cudnn_graph && !strided_1x1(op)) {
       return out;
     }
     try {
