@@ -295,8 +295,6 @@ __device__ __forceinline__ void max_pool4_pairs(unsigned (&pk)[NT], const float 
   }
 }
 
-/// 16 bytes from global to shared memory without passing through registers (cp.async, L2 only);
-/// `valid` false writes 16 zero bytes instead (nothing is read from `g`). Completes in groups:
 /// f(mi, ni, h, row, col) for each pair of a warp's mma.sync C fragments over MI m16-tiles × NI
 /// n8-tiles whose first row and column are r0 and c0, where row < rows and col < cols: the
 /// pair at rows lane / 4 (h = 0) and + 8 (h = 1), columns 2 (lane % 4) and + 1.
@@ -317,6 +315,8 @@ __device__ __forceinline__ void for_each_pair(int r0, int c0, int rows, int cols
   }
 }
 
+/// 16 bytes from global to shared memory without passing through registers (cp.async, L2 only);
+/// `valid` false writes 16 zero bytes instead (nothing is read from `g`). Completes in groups:
 /// cp_async_commit() closes a group, cp_async_wait<N>() waits until at most N groups are pending.
 /// cp_async<N> copies N = 4, 8 or 16 bytes (16: bypassing L1), zero-filled where !valid; the
 /// addresses N-byte aligned.

@@ -74,6 +74,17 @@ class DeviceBuffer {
   std::size_t bytes_ = 0;
 };
 
+/// `bytes` of device memory set to zero before it returns (at build time: counters that kernels
+/// reset themselves). Finished here, on the legacy stream: the engine's streams do not wait for it.
+[[nodiscard]] inline DeviceBuffer zeroed_device_buffer(std::size_t bytes) {
+  DeviceBuffer b(bytes);
+  if (bytes > 0) {
+    STRATA_CUDA_CHECK(cudaMemsetAsync(b.get(), 0, bytes, nullptr));
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+  }
+  return b;
+}
+
 /// `bytes` of page-locked host memory (cudaMallocHost), for asynchronous copies.
 class PinnedBuffer {
  public:

@@ -86,6 +86,16 @@ inline constexpr int fallback = 90;  ///< when nothing else can run it
 inline constexpr int extra_pass = 5;
 }  // namespace rank
 
+/// Whether `op` is a conv that runs as a GEMM over its storage as it is: one group, packed
+/// channels in 8s (its input's pixels cp slots apart), filter rows of kh·kw·cp in the
+/// reduction's (r, s, c) order (fcg = cp), as many filter rows as output slots, in 8s — what
+/// tile_conv, splitk_conv and lt_im2col read.
+[[nodiscard]] inline bool gemm_conv(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  return op.kind == OpKind::conv && g.groups == 1 && g.packed && g.cp % 8 == 0 && g.fcg == g.cp &&
+         op.in_cp == g.cp && g.kd == g.kp && g.kp % 8 == 0;
+}
+
 /// One op prepared for one batch size: descriptors made, plans chosen. `launch` enqueues it.
 class Step {
  public:

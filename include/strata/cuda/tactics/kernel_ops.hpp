@@ -187,10 +187,7 @@ class Pool final : public KernelTactic<P> {
       if (splits_ > 1) {
         const std::size_t units = static_cast<std::size_t>(n) * ((c + 31) / 32);
         partial_ = DeviceBuffer(units * splits_ * 32 * sizeof(float));
-        counters_ = DeviceBuffer(units * sizeof(unsigned));
-        // Zeroed and finished here: the engine's streams do not wait for the legacy stream.
-        STRATA_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.bytes(), nullptr));
-        STRATA_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+        counters_ = zeroed_device_buffer(units * sizeof(unsigned));
       }
     }
     [[nodiscard]] std::string describe() const override {

@@ -240,7 +240,6 @@ class LtConv1x1 final : public Tactic<P> {
   }
 };
 
-
 /// `lt_im2col`: a 16-bit conv of one group over packed channels, its filter rows the
 /// reduction's order (K, kh, kw, C slots), run as Strata's im2col into the scratch and one
 /// cuBLASLt GEMM: D (kp × pixels) = W · im2col + bias [+ residual], relu in the epilogue. For
@@ -258,10 +257,7 @@ class LtIm2col final : public Tactic<P> {
 
   [[nodiscard]] std::string_view name() const override { return "lt_im2col"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    const ConvGeom& cg = op.conv;
-    return P != DType::f32 && op.kind == OpKind::conv && cg.kh * cg.kw > 1 && cg.groups == 1 &&
-           !cg.s2d && cg.packed && cg.cp % 8 == 0 && cg.fcg == cg.cp && op.in_cp == cg.cp &&
-           cg.kd == cg.kp && cg.kp % 8 == 0;
+    return P != DType::f32 && gemm_conv(op) && op.conv.kh * op.conv.kw > 1 && !op.conv.s2d;
   }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
                                                const Libraries&) const override {

@@ -40,13 +40,8 @@ inline constexpr int tile_m = 64;  ///< output pixels a block
 inline constexpr int tile_n = 64;  ///< output channel slots a block
 inline constexpr int step_k = 32;  ///< reduction elements a k-step (a staged buffer)
 
-/// Whether the kernel runs `op`: a 16-bit conv of one group over packed channels whose filter
-/// rows are the reduction's order (kh, kw, cp slots), its input's pixels cp slots apart.
-[[nodiscard]] inline bool fits(const OpDesc& op) {
-  const ConvGeom& g = op.conv;
-  return op.kind == OpKind::conv && g.groups == 1 && g.packed && !g.s2d && g.cp % 8 == 0 &&
-         g.fcg == g.cp && op.in_cp == g.cp && g.kd == g.kp && g.kp % 8 == 0;
-}
+/// Whether the kernel runs `op` (P 16-bit): a GEMM-shaped conv (gemm_conv) not read space-to-depth.
+[[nodiscard]] inline bool fits(const OpDesc& op) { return gemm_conv(op) && !op.conv.s2d; }
 
 /// How a launch at one batch splits the work: tiles of tile_m × tile_n outputs, `splits`
 /// slices of the reduction of `chunk` k-steps each (the last may be shorter).
@@ -298,14 +293,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                    false, k, "split-K conv", how.c_str()),
           batch_(batch), split_(s), z_(static_cast<const T*>(io.z)),
           partial_(splitk::partial_bytes(op, batch, s)),
-          counters_(s.splits > 1 ? static_cast<std::size_t>(s.m_tiles) * s.n_tiles * sizeof(unsigned) : 0) {
-      if (s.splits > 1) {
-        // The counters start at 0 (each launch's last block of a tile sets its counter back to
-        // 0); zeroed and finished here: the engine's streams do not wait for the legacy stream.
-        STRATA_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.bytes(), nullptr));
-        STRATA_CUDA_CHECK(cudaStreamSynchronize(nullptr));
-      }
-    }
+          // (each launch's last block of a tile sets its counter back to 0)
+          counters_(zeroed_device_buffer(
+              s.splits > 1 ? static_cast<std::size_t>(s.m_tiles) * s.n_tiles * sizeof(unsigned) : 0)) {}
     [[nodiscard]] std::size_t workspace_bytes() const override { return partial_; }
     void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
       STRATA_CHECK(ws_bytes >= partial_, "splitk_conv: a workspace of " << ws_bytes << " bytes, "

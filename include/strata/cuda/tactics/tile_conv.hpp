@@ -154,8 +154,7 @@ using kernels::device_attribute;
 /// unpooled variant's map would go to the pool kernel, which writes no slice).
 [[nodiscard]] inline bool fits(const OpDesc& op, bool pooled) {
   const ConvGeom& g = op.conv;
-  return op.kind == OpKind::conv && g.groups == 1 && g.packed && g.cp % 8 == 0 && g.fcg == g.cp &&
-         op.in_cp == g.cp && g.kp % 8 == 0 && g.kd == g.kp && (g.kp <= 64 || g.kp % 64 == 0) &&
+  return gemm_conv(op) && (g.kp <= 64 || g.kp % 64 == 0) &&
          !op.has_residual && (!op.slice || writes_slice(op)) &&
          (!op.slice || pooled == op.pool.has_value()) && (!pooled || op.pool->out_cp == g.kp) &&
          choose(op, pooled).py > 0;
@@ -810,17 +809,17 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     // H200 (docs/cuda_backend.md); at batch 1 (56 tiles) the mma.sync form reading the caller's
     // input ran ResNet-18's stem in 8 µs against cuDNN's 17 + 3 µs of input step (H200, session
     // 18). Not where the stem writes a concat slice (DenseNet's): timed only.
-    const bool claim = op.conv.s2d && v.front().fuse != 0 && !op.slice;
+    const int fuse = v.front().fuse;  // (pooled variants come first)
+    const bool claim = op.conv.s2d && fuse != 0 && !op.slice;
     c.rank = claim ? rank::special : claim_rank();
-    const bool big = v.front().fuse != 0 &&
-                     static_cast<long long>(batch) * tile::choose(op, true).tiles >= tile::claim_tiles;
+    const bool big =
+        fuse != 0 && static_cast<long long>(batch) * tile::choose(op, true).tiles >= tile::claim_tiles;
     // From 1,024 tiles on sm_90a: a 3-channel stem whose taps fill the 12-slot patch takes algo
     // 7 with padded patch rows, which reads the caller's input itself (ResNet-18's stem at batch
     // 256: 352 µs and no input step, against algo 3's 319 µs + 83 µs of input step; H200,
     // session 18; where the input cannot be staged, algo 7 reads the input step's map), else the
     // wgmma form (algo 3: 316 µs against the mma.sync form's 411, session 17). Below that, and
     // off sm_90a, the mma.sync form reading the caller's input (algo 2) for a stem.
-    const int fuse = v.front().fuse;
     auto offered = [&](int algo, int math) {
       return std::find(v.begin(), v.end(), Variant{std::string(name()), algo, math, fuse});
     };
