@@ -374,6 +374,28 @@ TEST_CASE("split-K convs (splitk_conv), forced: against the CPU, and the same ou
                                       "strata split-K conv", nullptr, conv);
   check_forced<models::MnistCnn, DType::bf16>("splitk mnist", 134, cuda::Variant{"splitk_conv"},
                                               "strata split-K conv", nullptr, conv);
+  // The slices of a tile as one cluster's blocks (compute capability 9.0 on): a portable and a
+  // non-portable size, bf16, and MNIST's convs at 16 slices, most of them with no k-step at all.
+  if (cuda::device_arch() >= 90) {
+    for (const int cs : {2, 8, 16}) {
+      check_forced<SmallMapNet, DType::f16>(("splitk cluster " + std::to_string(cs)).c_str(),
+                                            140 + static_cast<std::uint64_t>(cs),
+                                            cuda::Variant{"splitk_conv", cs}, "in a cluster", nullptr, conv);
+    }
+    check_forced<SmallMapNet, DType::bf16>("splitk cluster bf16", 160, cuda::Variant{"splitk_conv", 4},
+                                           "in a cluster", nullptr, conv);
+    // 8 staged k-steps (math 1, dynamic shared memory): slices of 9 k-steps wrap the buffers.
+    check_forced<SmallMapNet, DType::f16>("splitk cluster deep", 163, cuda::Variant{"splitk_conv", 8, 1},
+                                          "8 staged k-steps", nullptr, conv);
+    check_forced<SmallMapNet, DType::bf16>("splitk cluster deep bf16", 164, cuda::Variant{"splitk_conv", 16, 1},
+                                           "8 staged k-steps", nullptr, conv);
+    check_forced<Im2colNet, DType::f16>("splitk cluster im2col net", 161, cuda::Variant{"splitk_conv", 8},
+                                        "in a cluster", nullptr, conv);
+    check_forced<models::MnistCnn, DType::f16>("splitk cluster mnist", 162, cuda::Variant{"splitk_conv", 16},
+                                               "in a cluster", nullptr, conv);
+  } else {
+    MESSAGE("splitk_conv's clusters skipped: compute capability below 9.0");
+  }
   // The tiles' counters go back to 0 after each launch: replays give the same bits.
   const auto w = Weights<SmallMapNet>::random(135);
   cuda::EngineOptions opt{.max_batch = 3, .fused_max_batch = 0};

@@ -424,10 +424,43 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
   REQUIRE(t != nullptr);
   for (int i = 0; i < 4; ++i) {
     CHECK(t->applicable(net.ops[static_cast<std::size_t>(i)]));
-    // Forced only until run on a GPU: no claim, nothing offered to measured tuning.
-    CHECK(!t->heuristic(net.ops[static_cast<std::size_t>(i)], 1, std::size_t{1} << 30, {}).has_value());
-    CHECK(t->candidates(net.ops[static_cast<std::size_t>(i)], 1, std::size_t{1} << 30, {}).empty());
+    // Claims and candidates are clusters, where a device has them (none without one).
+    if (cuda::device_arch() < 90) {
+      CHECK(!t->heuristic(net.ops[static_cast<std::size_t>(i)], 1, std::size_t{1} << 30, {}).has_value());
+      CHECK(t->candidates(net.ops[static_cast<std::size_t>(i)], 1, std::size_t{1} << 30, {}).empty());
+    }
   }
+  // Clusters: layer4 (8 tiles, 144 k-steps) at batch 1 on 132 SMs is offered 2 to 16 slices;
+  // at batch 256 (196 x 8 tiles) none; the 1x1 over 24 channels (one k-step) none.
+  namespace sk = cuda::tactics::splitk;
+  for (const int cs : sk::cluster_sizes) {
+    INFO("cluster " << cs);
+    CHECK(sk::offers_cluster(net.ops[0], 1, 132, cs));
+    CHECK(!sk::offers_cluster(net.ops[0], 256, 132, cs));
+    CHECK(!sk::offers_cluster(net.ops[3], 1, 132, cs));
+    const auto c = sk::cluster_split(net.ops[0], 1, cs);
+    CHECK(c.splits == cs);
+    CHECK(c.chunk * cs >= 144);
+    CHECK(c.chunk * (cs - 1) < 144);
+    CHECK(c.blocks() == 8LL * cs);
+  }
+  // The 512->256 conv: 4 tiles at batch 1 (16 slices: 64 blocks); 14 x 4 = 56 at batch 17
+  // (4 slices make 224 blocks, under 2 an SM; 8 would make 448); 17 x 4 = 68 at batch 22, more
+  // than half the SMs already: none.
+  CHECK(sk::offers_cluster(net.ops[1], 1, 132, 16));
+  CHECK(sk::offers_cluster(net.ops[1], 17, 132, 4));
+  CHECK(!sk::offers_cluster(net.ops[1], 17, 132, 8));
+  CHECK(!sk::offers_cluster(net.ops[1], 22, 132, 2));
+  // The heuristic's size: layer4's 3x3 (8 tiles, 144 k-steps) 16 at batch 1 on 132 SMs, 8 on
+  // 114 (16 x 8 = 128 blocks would be over one an SM); none at batch 3 (24 tiles, over an eighth
+  // of the SMs), none for the 1x1; the 5x3 (one tile, 120 k-steps) 16, 8 on 8 SMs, none on 7.
+  CHECK(sk::claimed_cluster(net.ops[0], 1, 132) == 16);
+  CHECK(sk::claimed_cluster(net.ops[2], 1, 132) == 16);
+  CHECK(sk::claimed_cluster(net.ops[2], 1, 8) == 8);
+  CHECK(sk::claimed_cluster(net.ops[2], 1, 7) == 0);
+  CHECK(sk::claimed_cluster(net.ops[0], 1, 114) == 8);
+  CHECK(sk::claimed_cluster(net.ops[0], 3, 132) == 0);
+  CHECK(sk::claimed_cluster(net.ops[3], 1, 132) == 0);
   CHECK(!cuda::find_tactic<DType::f32>("splitk_conv")->applicable(cuda::NetStorage<N, DType::f32>::describe().ops[0]));
   // layer4 at batch 1 on 132 SMs: 1 x 8 tiles, 144 k-steps of 32 -> about 2 blocks an SM.
   const auto s1 = cuda::tactics::splitk::split(net.ops[0], 1, 132);
@@ -456,18 +489,33 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
     INFO(op.label);
     const std::string src = cuda::tactics::splitk::source(op);
     CHECK(src.find("constexpr int KP = " + std::to_string(op.conv.kp) + ";") != std::string::npos);
+    CHECK(src.find("__cluster_dims__") == std::string::npos);
     for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
       const std::vector<std::string> names{std::string("strata_rtc::splitk_conv<") + ty + ">"};
       CHECK(rtc::compile(src, "splitk", names, 90, dir).cubin.size() > 1000);
     }
+    // Clustered: portable and non-portable sizes compile for sm_90, and not for sm_80.
+    for (const int cs : {4, 16}) {
+      const std::string csrc = cuda::tactics::splitk::source(op, cs);
+      CHECK(csrc.find("__cluster_dims__(" + std::to_string(cs) + ", 1, 1)") != std::string::npos);
+      const std::vector<std::string> names{"strata_rtc::splitk_conv<strata_rtc::f16>"};
+      CHECK(rtc::compile(csrc, "splitk_cluster", names, 90, dir).cubin.size() > 1000);
+      if (i == 0) {
+        CHECK_THROWS(rtc::compile(csrc, "splitk_cluster80", names, 80, dir));
+        // 8 staged k-steps in dynamic shared memory (math 1)
+        const std::string deep = cuda::tactics::splitk::source(op, cs, cuda::tactics::splitk::deep_stages);
+        CHECK(deep.find("extern __shared__") != std::string::npos);
+        CHECK(rtc::compile(deep, "splitk_deep", names, 90, dir).cubin.size() > 1000);
+      }
+    }
   }
   try {
-    (void)t->kernel_sources(net.ops[0], cuda::Variant{"splitk_conv", 1}, cuda::OpIo{});
-    (void)t->prepare(net.ops[0], cuda::Variant{"splitk_conv", 1}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
-    FAIL("splitk_conv algo 1 was accepted");
+    (void)t->kernel_sources(net.ops[0], cuda::Variant{"splitk_conv", 3}, cuda::OpIo{});
+    (void)t->prepare(net.ops[0], cuda::Variant{"splitk_conv", 3}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("splitk_conv algo 3 was accepted");
   } catch (const strata::Error& e) {
     CHECK(std::string(e.what()).find(net.ops[0].label) != std::string::npos);
-    CHECK(std::string(e.what()).find("one variant") != std::string::npos);
+    CHECK(std::string(e.what()).find("algos 2, 4, 8, 16") != std::string::npos);
   }
 }
 

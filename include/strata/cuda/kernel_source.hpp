@@ -350,6 +350,23 @@ __device__ __forceinline__ void pdl_entry() {
 #endif
 }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+/// Thread-block clusters (compute capability 9.0 on). A barrier of every thread of the cluster:
+/// shared-memory writes before it are visible to the cluster's blocks after it.
+__device__ __forceinline__ void cluster_barrier() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+/// Two floats at `local`'s offset in the shared memory of the cluster's block `rank`.
+__device__ __forceinline__ float2 cluster_load2(const float* local, unsigned rank) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local));
+  unsigned remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(rank));
+  float2 v;
+  asm volatile("ld.shared::cluster.v2.f32 {%0, %1}, [%2];" : "=f"(v.x), "=f"(v.y) : "r"(remote) : "memory");
+  return v;
+}
+#endif
+
 }  // namespace strata_rtc
 )strata_rtc";
 

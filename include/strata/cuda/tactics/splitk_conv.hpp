@@ -14,9 +14,17 @@
 /// applies the activation, writes the output (channel slots from K on as 0) and resets the
 /// counter for the next launch.
 ///
-/// Written in session 18 and not yet run on a GPU: it claims nothing and offers no variant to
-/// measured tuning; only EngineOptions::force or a tuning cache runs it (GPU test: "split-K
-/// convs" in tests/gpu/test_tiles.cpp).
+/// That form (algo 0) ran correctly on an H200 but slower than cuDNN (session 19: ResNet-18's
+/// layer4 3×3 convs at batch 1 in 14.4–15.3 µs against 11.9–12.0): the last block of a tile adds
+/// up to 29 partial tiles alone, through L2. Algos 2, 4, 8 and 16 (compute capability 9.0 on)
+/// make a tile's slices the blocks of one thread-block cluster of that size instead: each block
+/// leaves its partial tile in its own shared memory, and after a cluster barrier each adds up
+/// 1/size of the tile's rows over every block's shared memory (distributed shared memory, in
+/// slice order) and finishes them — no workspace, no counters, the reduction spread over the
+/// cluster. Measured tuning offers those where a batch's tiles leave most SMs idle; algo 0 only
+/// runs forced (GPU test: "split-K convs" in tests/gpu/test_tiles.cpp). The heuristic claims
+/// the clusters for convs with a window on small maps (claimed_cluster). Math 1 stages 8 k-steps
+/// instead of 4 (80 KiB of dynamic shared memory), so a slice of up to 8 has every copy in flight.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -40,6 +48,13 @@ inline constexpr int tile_m = 64;  ///< output pixels a block
 inline constexpr int tile_n = 64;  ///< output channel slots a block
 inline constexpr int step_k = 32;  ///< reduction elements a k-step (a staged buffer)
 
+/// Staged k-steps: 4 by default (static shared memory, 40 KiB), 8 for variants of math 1 (80
+/// KiB dynamic: a slice of up to 8 k-steps has every copy in flight at once).
+inline constexpr int default_stages = 4;
+inline constexpr int deep_stages = 8;
+/// Shared memory of one staged k-step (A and B rows of BK + 8 16-bit elements).
+inline constexpr std::size_t stage_bytes = static_cast<std::size_t>(tile_m + tile_n) * (step_k + 8) * 2;
+
 /// Whether the kernel runs `op` (P 16-bit): a GEMM-shaped conv (gemm_conv) not read space-to-depth.
 [[nodiscard]] inline bool fits(const OpDesc& op) { return gemm_conv(op) && !op.conv.s2d; }
 
@@ -54,15 +69,22 @@ struct Split {
   [[nodiscard]] long long blocks() const { return 1LL * m_tiles * n_tiles * splits; }
 };
 
-/// The split of `op` at `batch` on a GPU of `sms` SMs: enough slices for about two blocks an SM,
-/// each at least two k-steps long.
-[[nodiscard]] inline Split split(const OpDesc& op, int batch, int sms) {
+/// The tiles and k-steps of `op` at `batch`, unsplit.
+[[nodiscard]] inline Split unsplit(const OpDesc& op, int batch) {
   const ConvGeom& g = op.conv;
   Split s;
   const long long pixels = 1LL * batch * g.oh * g.ow;
   s.m_tiles = static_cast<int>((pixels + tile_m - 1) / tile_m);
   s.n_tiles = (g.kp + tile_n - 1) / tile_n;
   s.k_steps = (g.kh * g.kw * g.cp + step_k - 1) / step_k;
+  s.chunk = s.k_steps;
+  return s;
+}
+
+/// The split of `op` at `batch` on a GPU of `sms` SMs for algo 0: enough slices for about two
+/// blocks an SM, each at least two k-steps long.
+[[nodiscard]] inline Split split(const OpDesc& op, int batch, int sms) {
+  Split s = unsplit(op, batch);
   const long long tiles = 1LL * s.m_tiles * s.n_tiles;
   const long long want = (2LL * std::max(sms, 1) + tiles - 1) / tiles;
   const int most = std::max(1, s.k_steps / 2);
@@ -70,6 +92,56 @@ struct Split {
   s.chunk = (s.k_steps + splits - 1) / splits;
   s.splits = (s.k_steps + s.chunk - 1) / s.chunk;
   return s;
+}
+
+/// Cluster sizes (the variants' algos): a tile's slices, one block each, in one cluster. 16 is
+/// a non-portable size (the kernel opts in; Hopper allows it).
+inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
+inline constexpr int cluster_portable = 8;
+
+[[nodiscard]] inline bool cluster_size(int algo) {
+  return algo == 2 || algo == 4 || algo == 8 || algo == 16;
+}
+
+/// The split of `op` at `batch` over clusters of `cs` blocks: every tile in `cs` slices of the
+/// same length (the last ones shorter, or empty where the k-steps run out).
+[[nodiscard]] inline Split cluster_split(const OpDesc& op, int batch, int cs) {
+  Split s = unsplit(op, batch);
+  s.splits = cs;
+  s.chunk = (s.k_steps + cs - 1) / cs;
+  return s;
+}
+
+/// Whether measured tuning times clusters of `cs` for `op` at `batch` on `sms` SMs: the unsplit
+/// tiles fill at most half the SMs, the split ones at most two blocks an SM, and every slice has
+/// at least two k-steps.
+[[nodiscard]] inline bool offers_cluster(const OpDesc& op, int batch, int sms, int cs) {
+  const Split s = cluster_split(op, batch, cs);
+  const long long tiles = 1LL * s.m_tiles * s.n_tiles;
+  return 2 * tiles <= sms && tiles * cs <= 2LL * sms && s.k_steps >= 2 * cs;
+}
+
+/// The cluster size the heuristic claims `op` at `batch` with on `sms` SMs, or 0 for none: a
+/// conv with a window (not 1×1: cuBLASLt and cuDNN ran those faster) whose tiles fill at most an
+/// eighth of the SMs, the largest of 16, 8, 4 that keeps to a block an SM with slices of at least
+/// 4 k-steps. ResNet-18 at batch 1 on an H200 (session 19, measured tuning's trials, µs): layer3's
+/// 3×3 convs (16 tiles) 6.2 / 8.2 / 8.0 at 8 slices against cuDNN's 6.8 / 8.8 / 8.6; layer4's
+/// (8 tiles) 7.3 and 9.5–9.7 at 16 against cuDNN's heuristic pick's 8.3 and 11.9–12.0.
+[[nodiscard]] inline int claimed_cluster(const OpDesc& op, int batch, int sms) {
+  if (op.conv.kh * op.conv.kw == 1) {
+    return 0;
+  }
+  const Split u = unsplit(op, batch);
+  const long long tiles = 1LL * u.m_tiles * u.n_tiles;
+  if (tiles * 8 > sms) {
+    return 0;
+  }
+  for (const int cs : {16, 8, 4}) {
+    if (tiles * cs <= sms && u.k_steps >= 4 * cs) {
+      return cs;
+    }
+  }
+  return 0;
 }
 
 /// Bytes of the f32 partial sums at split `s` (none with one slice).
@@ -81,26 +153,44 @@ struct Split {
          op.conv.ow * op.conv.kp * sizeof(float);
 }
 
-/// The kernel's source for `op` (kernel `strata_rtc::splitk_conv<T>`).
-[[nodiscard]] inline std::string source(const OpDesc& op) {
+/// The kernel's source for `op` (kernel `strata_rtc::splitk_conv<T>`): with `cluster` 0 the
+/// slices meet through the workspace and the tiles' counters, else a tile's `cluster` slices are
+/// one cluster's blocks (`splits` must then be `cluster`). `stages` k-steps staged: the default's
+/// buffers are static shared memory, more are dynamic (stage_bytes each, opted into).
+[[nodiscard]] inline std::string source(const OpDesc& op, int cluster = 0, int stages = default_stages) {
   std::ostringstream o;
   generated::open_kernel(o, op, false, "splitk_conv",
                          "int batch, const T* __restrict__ z, float* __restrict__ part, "
                          "unsigned* __restrict__ counters, int splits, int chunk",
-                         2);
+                         2,
+                         cluster > 0 ? "__cluster_dims__(" + std::to_string(cluster) + ", 1, 1) "
+                                     : std::string());
   o << "  constexpr int BM = " << tile_m << ", BN = " << tile_n << ", BK = " << step_k << ";\n"
-    << R"src(  constexpr int ST = 4;         // staged k-steps in flight
+    << "  constexpr int CS = " << cluster << ";  // a tile's slices in one cluster (0: none)\n"
+    << "  constexpr int CSN = CS > 0 ? CS : 1;  // (a divisor)\n"
+    << "  constexpr int ST = " << stages << ";  // staged k-steps (ST - 1 in flight)\n"
+    << (stages == default_stages
+            ? "  __shared__ __align__(16) T as_s[ST * BM * (BK + 8)];\n"
+              "  __shared__ __align__(16) T bs_s[ST * BN * (BK + 8)];\n"
+              "  T* const as = as_s;\n"
+              "  T* const bs = bs_s;\n"
+            : "  extern __shared__ __align__(16) unsigned char staged[];  // (dynamic: over 48 KiB)\n"
+              "  T* const as = reinterpret_cast<T*>(staged);\n"
+              "  T* const bs = as + ST * BM * (BK + 8);\n")
+    << R"src(
   constexpr int PITCH = BK + 8;  // 16-bit elements a staged row: 80 bytes, 8 rows on 8 bank groups
   constexpr int KTOT = KH * KW * CP;  // the reduction (the filter's row)
   constexpr int KSTEPS = (KTOT + BK - 1) / BK;
   constexpr int NT = (KP + BN - 1) / BN;
-  __shared__ __align__(16) T as[ST][BM * PITCH];
-  __shared__ __align__(16) T bs[ST][BN * PITCH];
   __shared__ bool last;
   const int M = batch * OH * OW;
   const int MT = (M + BM - 1) / BM;
-  const int tile = static_cast<int>(blockIdx.x % static_cast<unsigned>(MT * NT));
-  const int slice = static_cast<int>(blockIdx.x / static_cast<unsigned>(MT * NT));
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  static_assert(CS == 0, "splitk_conv: clusters need compute capability 9.0");
+#endif
+  // A cluster's blocks are consecutive: block rank r of the cluster is slice r of its tile.
+  const int tile = static_cast<int>(CS > 0 ? blockIdx.x / CSN : blockIdx.x % static_cast<unsigned>(MT * NT));
+  const int slice = static_cast<int>(CS > 0 ? blockIdx.x % CSN : blockIdx.x / static_cast<unsigned>(MT * NT));
   const int m0 = (tile % MT) * BM;
   const int n0 = (tile / MT) * BN;
   const int s0 = slice * chunk;
@@ -127,9 +217,9 @@ struct Split {
       va = iy >= 0 && iy < H && ix >= 0 && ix < W;
       ga = va ? x + ((static_cast<long long>(img) * H + iy) * W + ix) * CP + c : x;
     }
-    cp_async<16>(&as[buf][lr * PITCH + lc], ga, va);
+    cp_async<16>(as + (buf * BM + lr) * PITCH + lc, ga, va);
     const bool vb = n_ok && k < KTOT;
-    cp_async<16>(&bs[buf][lr * PITCH + lc], vb ? w + static_cast<long long>(n_row) * KTOT + k : w, vb);
+    cp_async<16>(bs + (buf * BN + lr) * PITCH + lc, vb ? w + static_cast<long long>(n_row) * KTOT + k : w, vb);
   };
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
@@ -154,8 +244,8 @@ struct Split {
     __syncthreads();          // everyone's; and every warp is done with step i - 1's buffer
     if (i + ST - 1 < steps) stage(s0 + i + ST - 1, (i + ST - 1) % ST);
     cp_async_commit();
-    const T* A = as[i % ST];
-    const T* B = bs[i % ST];
+    const T* A = as + (i % ST) * BM * PITCH;
+    const T* B = bs + (i % ST) * BN * PITCH;
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
       unsigned a[2][4], b[2][2];
@@ -190,6 +280,38 @@ struct Split {
         pack2<T>(col < K ? activate(act, v0) : 0.0f, col + 1 < K ? activate(act, v1) : 0.0f);
   };
   // (for_each_pair: each of this thread's C-fragment pairs inside the output)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if constexpr (CS > 1) {
+    // The partial tile in this block's staging buffers (now free), then each block adds up its
+    // share of the rows over the cluster's blocks, slice by slice.
+    constexpr int RP = BN + 8;                // floats a row (rows on staggered bank groups)
+    constexpr int ROWS = (BM + CSN - 1) / CSN;  // rows a block finishes
+    static_assert(sizeof(float) * BM * RP <= sizeof(T) * ST * BM * PITCH, "splitk_conv: the partial tile fits");
+    float* red = reinterpret_cast<float*>(as);
+    __syncthreads();  // every warp done with the staged buffers
+    for_each_pair<2, 2>(wm, wn, BM, BN, [&](int mi, int ni, int h, int r, int c) {
+      *reinterpret_cast<float2*>(red + r * RP + c) = make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+    });
+    cluster_barrier();  // every slice's partial tile written
+    for (int p = threadIdx.x; p < ROWS * (BN / 2); p += blockDim.x) {
+      const int r = slice * ROWS + p / (BN / 2);
+      const int c = (p % (BN / 2)) * 2;
+      if (r < BM && m0 + r < M && n0 + c < KP) {
+        float v0 = 0.0f;
+        float v1 = 0.0f;
+#pragma unroll
+        for (int q = 0; q < CS; ++q) {
+          const float2 v = cluster_load2(red + r * RP + c, static_cast<unsigned>(q));
+          v0 += v.x;
+          v1 += v.y;
+        }
+        finish(m0 + r, n0 + c, v0, v1);
+      }
+    }
+    cluster_barrier();  // no block leaves while another may still read its shared memory
+    return;
+  }
+#endif
   if (splits == 1) {
     for_each_pair<2, 2>(m0 + wm, n0 + wn, M, KP, [&](int mi, int ni, int h, int row, int col) {
       finish(row, col, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
@@ -247,30 +369,85 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && splitk::fits(op);
   }
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
-    return std::nullopt;  // not yet run on a GPU: forced only
+    if (device_arch() < 90 || !applicable(op)) {
+      return std::nullopt;  // (clusters: compute capability 9.0 on)
+    }
+    const int cs = splitk::claimed_cluster(op, batch, generated::device_sms().sms);
+    if (cs == 0) {
+      return std::nullopt;
+    }
+    return Claim{Variant{std::string(name()), cs, 0, 0}, rank::special};
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int, std::size_t,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
-    return {};  // likewise: measured tuning does not time it yet
+    std::vector<Variant> v;
+    if (device_arch() < 90) {  // (no clusters; none without a device)
+      return v;
+    }
+    const int sms = generated::device_sms().sms;
+    for (const int cs : splitk::cluster_sizes) {
+      if (splitk::offers_cluster(op, batch, sms, cs)) {
+        v.push_back(Variant{std::string(name()), cs, 0, 0});
+        if (splitk::cluster_split(op, batch, cs).chunk > splitk::default_stages) {
+          // slices longer than the default's copies in flight: all (up to 8) at once
+          v.push_back(Variant{std::string(name()), cs, 1, 0});
+        }
+      }
+    }
+    return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     const generated::DeviceSms d = generated::device_sms();
-    const splitk::Split s = splitk::split(op, batch, d.sms);
+    const bool clustered = v.algo != 0;
+    STRATA_CHECK(!clustered || device_arch() >= 90,
+                 "cuda::Engine: layer '" << op.label << "': splitk_conv algo " << v.algo
+                                         << " runs thread-block clusters (compute capability 9.0 "
+                                            "on)");
+    if (v.algo > splitk::cluster_portable) {
+      const cudaError_t e = cudaKernelSetAttributeForDevice(
+          k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1, d.device);
+      if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "': splitk_conv algo " << v.algo
+                                                    << " needs clusters of " << v.algo
+                                                    << " blocks, which this GPU does not allow ("
+                                                    << cudaGetErrorString(e) << ")");
+      }
+    }
+    const splitk::Split s =
+        clustered ? splitk::cluster_split(op, batch, v.algo) : splitk::split(op, batch, d.sms);
+    // The deep form's staged k-steps: dynamic shared memory beyond the default 48 KiB.
+    const std::size_t shared =
+        stages(v) == splitk::default_stages ? 0 : splitk::stage_bytes * static_cast<std::size_t>(stages(v));
+    if (shared > 0) {
+      const cudaError_t e = cudaKernelSetAttributeForDevice(
+          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device);
+      if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "': splitk_conv math 1 stages "
+                                                    << shared << " bytes of shared memory a block, "
+                                                       "more than this GPU allows ("
+                                                    << cudaGetErrorString(e) << ")");
+      }
+    }
     STRATA_CHECK(s.blocks() <= 0x7fffffffLL,
                  "cuda::Engine: layer '" << op.label << "': splitk_conv would launch " << s.blocks()
                                          << " blocks at batch " << batch);
     std::ostringstream how;
     how << "mma.sync, tiles of " << splitk::tile_m << "x" << splitk::tile_n << ", "
+        << stages(v) << " staged k-steps, "
         << (s.splits > 1 ? std::to_string(s.splits) + " slices of " + std::to_string(s.chunk) +
-                               " k-steps"
+                               " k-steps" +
+                               (clustered ? " in a cluster, added in distributed shared memory"
+                                          : "")
                          : std::string("the reduction unsplit"))
         << ", shapes compiled in; " << (op.has_residual ? "residual, " : "");
-    return std::make_unique<SplitStep>(op, w, io, batch, s, k, how.str());
+    return std::make_unique<SplitStep>(op, w, io, batch, s, clustered, shared, k, how.str());
   }
 
  private:
@@ -278,24 +455,31 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(applicable(op), "cuda::Engine: layer '" << op.label << "': splitk_conv runs a "
                                                             "16-bit conv of one group over packed "
                                                             "channels");
-    STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
-                 "cuda::Engine: layer '" << op.label << "': splitk_conv has one variant (algo, "
-                                            "math and fuse 0)");
-    return this->named(splitk::source(op));
+    STRATA_CHECK((v.algo == 0 || splitk::cluster_size(v.algo)) && (v.math == 0 || v.math == 1) &&
+                     v.fuse == 0,
+                 "cuda::Engine: layer '" << op.label << "': splitk_conv has algo 0 (slices met "
+                                            "through a workspace) and algos 2, 4, 8, 16 (slices "
+                                            "in a cluster of that size), math 0 (4 staged "
+                                            "k-steps) or 1 (8), fuse 0; not "
+                                         << to_string(v));
+    return this->named(splitk::source(op, v.algo, stages(v)));
+  }
+  [[nodiscard]] static int stages(const Variant& v) {
+    return v.math == 1 ? splitk::deep_stages : splitk::default_stages;
   }
 
   class SplitStep final : public generated::KernelStep<T> {
    public:
     SplitStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, splitk::Split s,
-              cudaKernel_t k, const std::string& how)
+              bool clustered, std::size_t shared, cudaKernel_t k, const std::string& how)
         : generated::KernelStep<T>(op, w, io,
-                                   generated::Launch{static_cast<unsigned>(s.blocks()), 256, 0},
+                                   generated::Launch{static_cast<unsigned>(s.blocks()), 256, shared},
                                    false, k, "split-K conv", how.c_str()),
           batch_(batch), split_(s), z_(static_cast<const T*>(io.z)),
-          partial_(splitk::partial_bytes(op, batch, s)),
+          partial_(clustered ? 0 : splitk::partial_bytes(op, batch, s)),
           // (each launch's last block of a tile sets its counter back to 0)
           counters_(zeroed_device_buffer(
-              s.splits > 1 ? static_cast<std::size_t>(s.m_tiles) * s.n_tiles * sizeof(unsigned) : 0)) {}
+              s.splits > 1 && !clustered ? static_cast<std::size_t>(s.m_tiles) * s.n_tiles * sizeof(unsigned) : 0)) {}
     [[nodiscard]] std::size_t workspace_bytes() const override { return partial_; }
     void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
       STRATA_CHECK(ws_bytes >= partial_, "splitk_conv: a workspace of " << ws_bytes << " bytes, "
