@@ -52,7 +52,7 @@ inline void check_forced(const char* name, std::uint64_t seed, const cuda::Varia
   {
     cuda::TuningCache c(cache);
     cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
-    cuda::fold_final_softmax(net);  // as the engine's per-op path does
+    cuda::fold_for_per_op_path(net);  // as the engine's per-op path does
     for (const cuda::OpDesc& op : net.ops) {
       const cuda::Tactic<P>* t = cuda::find_tactic<P>(v.tactic);
       const auto offered = op.pool && t->applicable(op) ? t->candidates(op, kB, std::size_t{1} << 30, {})

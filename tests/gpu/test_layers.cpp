@@ -266,6 +266,103 @@ TEST_CASE("a dense layer and its folded softmax as one kernel (dense_softmax), f
 }
 
 namespace {
+// Heads for pooled_dense: ResNet-18's (a 7x7 map of 512 channels, 1,000 outputs); a 2,048-slot
+// map into 37 outputs (3 slots of padding) with a ReLU; 20 channels (24 slots: 4 of a 16-block
+// cluster's blocks average no channel) on a 9x7 map.
+constexpr auto head_net = input<32, 7, 7> | conv<512, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+    | global_avg_pool | flatten | dense<1000>;
+constexpr auto head_net_wide = input<16, 5, 6> | conv<2048, 1> | relu | global_avg_pool | flatten
+    | dense<37> | relu;
+constexpr auto head_net_narrow = input<8, 11, 9> | conv<20, 3> | relu | global_avg_pool | flatten
+    | dense<10>;
+using HeadNet = std::remove_cv_t<decltype(head_net)>;
+using HeadNetWide = std::remove_cv_t<decltype(head_net_wide)>;
+using HeadNetNarrow = std::remove_cv_t<decltype(head_net_narrow)>;
+
+/// Net's head forced onto pooled_dense (clusters of `cluster`) at batches 1, 3 and 4, against
+/// the CPU.
+template <class Net, DType P>
+void check_head(int cluster, std::uint64_t seed) {
+  constexpr int kB = cuda::tactics::pooled_dense::max_batch;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), seed + 1);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  REQUIRE(net.ops.back().gap.has_value());
+  cuda::EngineOptions opt{.max_batch = kB, .fused_max_batch = 0};
+  opt.force[net.ops.back().label] = cuda::Variant{"pooled_dense", cluster};
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  CHECK(runs.find(net.ops.back().label + ": strata global_avg_pool+dense") != std::string::npos);
+  CHECK(runs.find("(one kernel, a cluster of " + std::to_string(cluster) + " blocks") != std::string::npos);
+  const std::size_t n_out = static_cast<std::size_t>(Net::output_spec.shape.numel());
+  for (const int b : {1, 3, kB}) {
+    std::vector<float> out(static_cast<std::size_t>(b) * n_out, std::numeric_limits<float>::quiet_NaN());
+    e.infer(std::span<const float>(in.data(), static_cast<std::size_t>(b) * Net::input_spec.shape.numel()), out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("head " << net.ops.back().label << " " << dtype_name(P) << " pooled_dense " << cluster
+                    << ", batch " << b << ": rel. error " << err);
+    CHECK(err < (P == DType::f16 ? 1e-2 : 3e-2));
+  }
+}
+}  // namespace
+
+TEST_CASE("a network's head (global average pool + dense) as one kernel (pooled_dense)") {
+  // The fold (every precision, every GPU): one op "global_avg_pool<i>+dense<j>"; the heuristic
+  // elsewhere runs it as the pool kernel, then cuBLASLt.
+  {
+    const cuda::NetDesc plain = cuda::NetStorage<HeadNet, DType::f16>::describe();
+    cuda::NetDesc net = plain;
+    cuda::fold_for_per_op_path(net);
+    CHECK(net.ops.size() == plain.ops.size() - 1);
+    REQUIRE(net.ops.back().gap.has_value());
+    CHECK(net.ops.back().label == plain.ops[plain.ops.size() - 2].label + "+" + plain.ops.back().label);
+    CHECK(net.ops.back().gap->in_offset == plain.ops[plain.ops.size() - 2].in_offset);
+    const std::string runs =
+        cuda::Engine<HeadNet, DType::f32>(Weights<HeadNet>::random(7), {.max_batch = 8, .fused_max_batch = 0})
+            .describe(8);
+    INFO(runs);
+    CHECK(runs.find(net.ops.back().label + ": strata global_avg_pool, then cublasLtMatmul") != std::string::npos);
+  }
+  if (cuda::device_arch() < 90) {
+    MESSAGE("pooled_dense skipped: it runs a thread-block cluster (compute capability 9.0 on)");
+    return;
+  }
+  for (const int cl : {8, 16}) {
+    check_head<HeadNet, DType::f16>(cl, 200);
+    check_head<HeadNetWide, DType::f16>(cl, 202);
+    check_head<HeadNetNarrow, DType::bf16>(cl, 204);
+  }
+  check_head<HeadNet, DType::bf16>(16, 206);
+  // The heuristic's choice at up to 4 images on Hopper, not above; more than 4 forced: an error.
+  const auto w = Weights<HeadNet>::random(208);
+  if (cuda::device_arch() / 10 == 9) {
+    const std::string small =
+        cuda::Engine<HeadNet, DType::f16>(w, {.max_batch = 4, .fused_max_batch = 0}).describe(4);
+    INFO(small);
+    CHECK(small.find("(one kernel, a cluster of 16 blocks") != std::string::npos);
+  }
+  const std::string big = cuda::Engine<HeadNet, DType::f16>(w, {.max_batch = 5, .fused_max_batch = 0}).describe(5);
+  INFO(big);
+  CHECK(big.find("pooled_dense") == std::string::npos);
+  CHECK(big.find(": strata global_avg_pool") != std::string::npos);
+  CHECK(big.find(", then cublasLtMatmul") != std::string::npos);
+  cuda::EngineOptions opt{.max_batch = 5, .fused_max_batch = 0};
+  cuda::NetDesc net = cuda::NetStorage<HeadNet, DType::f16>::describe();
+  cuda::fold_for_per_op_path(net);
+  opt.force[net.ops.back().label] = cuda::Variant{"pooled_dense", 16};
+  try {
+    cuda::Engine<HeadNet, DType::f16> e(w, opt);
+    FAIL("pooled_dense was prepared for 5 images");
+  } catch (const strata::Error& err) {
+    CHECK(std::string(err.what()).find("at most 4 images") != std::string::npos);
+    CHECK(std::string(err.what()).find(net.ops.back().label) != std::string::npos);
+  }
+}
+
+namespace {
 // First convs for the generated kernel (tactics/generated_conv.hpp): 1 and 3 input channels,
 // odd sizes, dilation, stride 2 with padding 2 (not read space-to-depth: the input is read by
 // two convs), a 1×1 stride-2 shortcut, K not a multiple of 8, a fused average pool with

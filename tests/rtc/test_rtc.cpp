@@ -22,6 +22,7 @@
 #include <strata/cuda/tactics/registry.hpp>
 #include <strata/cuda/tuner.hpp>
 #include <strata/models/mnist_cnn.hpp>
+#include <strata/models/resnet.hpp>
 
 using namespace strata;
 namespace rtc = strata::cuda::rtc;
@@ -516,6 +517,67 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
   } catch (const strata::Error& e) {
     CHECK(std::string(e.what()).find(net.ops[0].label) != std::string::npos);
     CHECK(std::string(e.what()).find("algos 2, 4, 8, 16") != std::string::npos);
+  }
+}
+
+TEST_CASE("a network's head as one kernel (pooled_dense): the fold's op, its key, the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_pooled_dense");
+  const auto* t = cuda::find_tactic<DType::f16>("pooled_dense");
+  REQUIRE(t != nullptr);
+  const auto head = [](cuda::NetDesc n) {
+    cuda::fold_for_per_op_path(n);
+    return n.ops.back();
+  };
+  const cuda::OpDesc r18 = head(cuda::NetStorage<models::ResNet18, DType::f16>::describe());
+  const cuda::OpDesc r50 = head(cuda::NetStorage<models::ResNet50, DType::f16>::describe());
+  REQUIRE(r18.gap.has_value());
+  REQUIRE(r50.gap.has_value());
+  CHECK(r18.label == "avgpool+fc");
+  CHECK(cuda::tuning_key(r18, 1, DType::f16, "gpu").find(",gap7x7") != std::string::npos);
+  CHECK(t->applicable(r18));
+  CHECK(t->applicable(r50));
+  // The heuristic's limits: ResNet-50's 4.1 MB of weights in; a 70x70 map out.
+  CHECK(cuda::tactics::pooled_dense::claims(r50));
+  using Big = decltype(input<8, 70, 70> | conv<64, 1> | relu | global_avg_pool | flatten | dense<10>);
+  const cuda::OpDesc big = head(cuda::NetStorage<Big, DType::f16>::describe());
+  REQUIRE(big.gap.has_value());
+  CHECK(cuda::tactics::pooled_dense::fits(big));
+  CHECK_FALSE(cuda::tactics::pooled_dense::claims(big));
+  CHECK(t->fuses_gap(cuda::Variant{"pooled_dense", 16}));
+  CHECK_FALSE(cuda::find_tactic<DType::f32>("pooled_dense")->applicable(
+      head(cuda::NetStorage<models::ResNet18, DType::f32>::describe())));
+  // The plain dense layer (no pool folded) is not its.
+  CHECK_FALSE(t->applicable(cuda::NetStorage<models::ResNet18, DType::f16>::describe().ops.back()));
+  if (cuda::device_arch() < 90) {  // (no device here: no claim, nothing offered)
+    CHECK_FALSE(t->heuristic(r18, 1, 0, {}).has_value());
+    CHECK(t->candidates(r18, 1, 0, {}).empty());
+  }
+  // lt_dense claims the folded op below a tailored kernel's rank, the plain one as the only way.
+  const auto* lt = cuda::find_tactic<DType::f16>("lt_dense");
+  CHECK(lt->heuristic(r18, 1, 0, {})->rank == cuda::rank::library);
+  for (const cuda::OpDesc* op : {&r18, &r50}) {
+    INFO(op->label);
+    for (const int cl : {8, 16}) {
+      const std::string src = cuda::tactics::pooled_dense::source(*op, cl);
+      CHECK(src.find("__cluster_dims__(" + std::to_string(cl) + ", 1, 1)") != std::string::npos);
+      CHECK(src.find("constexpr int CP = " + std::to_string(op->gap->in_cp) + ";") != std::string::npos);
+      for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::pooled_dense<") + ty + ">"};
+        CHECK(rtc::compile(src, "pooled_dense", names, 90, dir).cubin.size() > 1000);
+      }
+    }
+  }
+  try {
+    (void)t->prepare(r18, cuda::Variant{"pooled_dense", 4}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("pooled_dense was prepared without a device, or with algo 4");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find("avgpool+fc") != std::string::npos);
+  }
+  try {
+    (void)t->prepare(r18, cuda::Variant{"pooled_dense", 16}, 5, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("pooled_dense was prepared for 5 images");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find("at most 4 images") != std::string::npos);
   }
 }
 

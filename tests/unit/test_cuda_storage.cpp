@@ -3,6 +3,7 @@
 // weight layouts — the space-to-depth rewrite checked against a naive stride-2 convolution.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -75,6 +76,82 @@ TEST_CASE("the MNIST CNN in storage terms") {
   for (const cuda::OpDesc& op : n.ops) {
     const std::string own(Mnist::graph.ops[op.index].label.view());
     CHECK(op.label == (op.pool ? own + "+" + op.pool->label : own));
+  }
+}
+
+TEST_CASE("the per-op path folds a global average pool into the dense layer that alone reads it") {
+  for (const DType p : {DType::f32, DType::f16}) {
+    const cuda::NetDesc before = p == DType::f32 ? NetStorage<models::ResNet18, DType::f32>::describe()
+                                                 : NetStorage<models::ResNet18, DType::f16>::describe();
+    INFO(dtype_name(p));
+    cuda::NetDesc n = before;
+    cuda::fold_for_per_op_path(n);
+    REQUIRE(n.ops.size() == before.ops.size() - 1);
+    const cuda::OpDesc& d = n.ops.back();
+    CHECK(d.label == "avgpool+fc");
+    CHECK(d.kind == OpKind::dense);
+    REQUIRE(d.gap.has_value());
+    CHECK_FALSE(d.softmax.has_value());
+    CHECK_FALSE(d.writes_user_output);
+    // The dense layer keeps its own input and output; the stand-alone pool is what describe()
+    // gave.
+    const cuda::OpDesc& pool0 = before.ops[before.ops.size() - 2];
+    const cuda::OpDesc& dense0 = before.ops.back();
+    CHECK(d.in_offset == dense0.in_offset);
+    CHECK(d.in_id == dense0.in_id);
+    CHECK(d.out_offset == dense0.out_offset);
+    CHECK(d.index == dense0.index);
+    CHECK(d.dense_kin == dense0.dense_kin);
+    const cuda::OpDesc g = cuda::gap_op(d);
+    CHECK(g.index == pool0.index);
+    CHECK(g.label == pool0.label);
+    CHECK(g.kind == OpKind::global_avg_pool);
+    CHECK(g.in_shape == pool0.in_shape);
+    CHECK(g.out_shape == pool0.out_shape);
+    CHECK(g.in_cp == pool0.in_cp);
+    CHECK(g.out_cp == pool0.out_cp);
+    CHECK(g.in_offset == pool0.in_offset);
+    CHECK(g.out_offset == pool0.out_offset);
+    CHECK(g.in_id == pool0.in_id);
+    CHECK(g.out_id == pool0.out_id);
+    // Once is all.
+    cuda::fold_for_per_op_path(n);
+    CHECK(n.ops.size() == before.ops.size() - 1);
+  }
+  // With a final softmax both fold: "global_avg_pool<i>+dense<j>+softmax<k>". A pooled vector
+  // that another op also reads (a squeeze-excite gate's) does not.
+  {
+    using Both = decltype(input<8, 4, 4> | conv<16, 3, ConvOpts{.padding = 1}> | relu | global_avg_pool
+                          | flatten | dense<5> | softmax);
+    cuda::NetDesc n = NetStorage<Both, DType::f16>::describe();
+    const std::size_t ops = n.ops.size();
+    cuda::fold_for_per_op_path(n);
+    REQUIRE(n.ops.size() == ops - 2);
+    CHECK(n.ops.back().gap.has_value());
+    CHECK(n.ops.back().softmax.has_value());
+    CHECK(n.ops.back().label.starts_with(n.ops.back().gap->label + "+"));
+    CHECK(n.ops.back().label.ends_with("+" + n.ops.back().softmax->label));
+  }
+  {
+    using Gate = decltype(input<8, 4, 4> | conv<16, 1> | relu
+                          | multiply(global_avg_pool | conv<4, 1> | relu | conv<16, 1> | sigmoid)
+                          | global_avg_pool | flatten | dense<3>);
+    cuda::NetDesc n = NetStorage<Gate, DType::f16>::describe();
+    const std::size_t gaps_before = static_cast<std::size_t>(std::count_if(
+        n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.kind == OpKind::global_avg_pool; }));
+    cuda::fold_for_per_op_path(n);
+    const std::size_t gaps_after = static_cast<std::size_t>(std::count_if(
+        n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.kind == OpKind::global_avg_pool; }));
+    CHECK(gaps_after == gaps_before - 1);  // the head's only; the gate's feeds a conv
+    CHECK(n.ops.back().gap.has_value());
+  }
+  {  // a pool of the network's input stays an op of its own (it needs the input step)
+    using Direct = decltype(input<64, 7, 7> | global_avg_pool | flatten | dense<10>);
+    cuda::NetDesc n = NetStorage<Direct, DType::f16>::describe();
+    const std::size_t ops = n.ops.size();
+    cuda::fold_for_per_op_path(n);
+    CHECK(n.ops.size() == ops);
+    CHECK_FALSE(n.ops.back().gap.has_value());
   }
 }
 

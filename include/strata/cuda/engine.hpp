@@ -135,7 +135,7 @@ class Engine {
     if (net.fused_fits && options_.fused_max_batch > 0) {
       fused = std::make_unique<FusedNetwork>(net);
     }
-    fold_final_softmax(net);  // per-op path only: the fused kernel has been generated
+    fold_for_per_op_path(net);  // (the fused kernel, if any, has been generated)
     const auto tuning = std::chrono::steady_clock::now();
     const std::vector<std::optional<Variant>> forced_v = forced_variants<P>(net, options_.force);
     auto variants = choose_variants<P>(net, w, *exec_, options_, forced_v, exec_->stats());

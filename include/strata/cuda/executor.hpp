@@ -266,6 +266,7 @@ class Executor {
     io.z = op.z_offset >= 0 ? a + op.z_offset * batch : nullptr;
     io.y = a + op.out_offset * batch + (op.pool ? 0 : slice);
     io.pooled = op.pool ? a + op.pool->out_offset * batch + slice : nullptr;
+    io.gap_in = op.gap ? a + op.gap->in_offset * batch : nullptr;
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     io.staging = a + staging_offset_ * batch;
     // The caller's input, as it was given (also for a conv that reads it space-to-depth: a

@@ -356,6 +356,15 @@ __device__ __forceinline__ void pdl_entry() {
 __device__ __forceinline__ void cluster_barrier() {
   asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
+/// The float at `local`'s offset in the shared memory of the cluster's block `rank`.
+__device__ __forceinline__ float cluster_load(const float* local, unsigned rank) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local));
+  unsigned remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(rank));
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+  return v;
+}
 /// Two floats at `local`'s offset in the shared memory of the cluster's block `rank`.
 __device__ __forceinline__ float2 cluster_load2(const float* local, unsigned rank) {
   const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local));

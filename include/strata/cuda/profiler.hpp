@@ -10,6 +10,7 @@
 #include <iomanip>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -62,8 +63,8 @@ struct ProfileReport {
       std::string label = s.label.size() > 39 ? s.label.substr(0, 36) + "..." : s.label;
       os << std::left << std::setw(40) << label << std::setw(16) << s.kind << std::right
          << std::setprecision(1) << std::setw(10) << s.us << std::setw(7) << 100.0 * s.share
-         << "%" << std::setprecision(3) << std::setw(10) << s.flops / 1e9 << std::setw(10)
-         << s.bytes / 1e6 << std::setprecision(1) << std::setw(9) << s.tflops << std::setw(9)
+         << "%" << std::setprecision(3) << std::setw(10) << static_cast<double>(s.flops) / 1e9 << std::setw(10)
+         << static_cast<double>(s.bytes) / 1e6 << std::setprecision(1) << std::setw(9) << s.tflops << std::setw(9)
          << s.gbs << std::setw(9) << (s.roofline > 0 ? 100.0 * s.roofline : 0.0) << "%\n";
     }
     os << std::setprecision(1) << "total " << total_us << " us";
@@ -113,28 +114,43 @@ template <class Net, DType P>
     LayerProfile s;
     s.label = label;
     s.us = us;
-    const Op* op = nullptr;
-    const Op* pool = nullptr;  // a conv's fused pool: the step is labelled "conv…+pool…"
-    for (int i = 0; i < g.num_ops; ++i) {
-      if (g.ops[i].label.view() == label) {
-        op = &g.ops[i];
-      } else if (i + 1 < g.num_ops && label.size() > g.ops[i].label.view().size() &&
-                 label.starts_with(g.ops[i].label.view()) &&
-                 label.substr(g.ops[i].label.view().size()) ==
-                     "+" + std::string(g.ops[i + 1].label.view())) {
-        op = &g.ops[i];
-        pool = &g.ops[i + 1];
+    // The graph ops the step runs: one, or several in a row joined by '+' (a conv and its
+    // fused pool, a dense layer and the final softmax, a global average pool and the dense
+    // layer after it — "avgpool+fc").
+    std::vector<const Op*> run;
+    for (int i = 0; i < g.num_ops && run.empty(); ++i) {
+      std::string_view rest = label;
+      std::vector<const Op*> chain;
+      for (int j = i; j < g.num_ops; ++j) {
+        const std::string_view l = g.ops[j].label.view();
+        if (!rest.starts_with(l) || (rest.size() > l.size() && rest[l.size()] != '+')) {
+          break;
+        }
+        chain.push_back(&g.ops[j]);
+        if (rest.size() == l.size()) {
+          run = std::move(chain);
+          break;
+        }
+        rest.remove_prefix(l.size() + 1);
       }
     }
-    if (op != nullptr && pool != nullptr) {
-      // A conv and its pool, or a dense layer and the final softmax: the first op's output is
-      // not counted (ideally unstored); a final softmax writes the caller's f32 output.
-      s.kind = std::string(op_kind_name(op->kind)) + "+" + std::string(op_kind_name(pool->kind));
-      s.flops = (op->flops + pool->flops) * batch;
-      const bool to_caller = pool->kind == OpKind::softmax || pool->kind == OpKind::log_softmax;
-      s.bytes = op_bytes(*op) - activation(op->out_spec) +
-                (to_caller ? pool->out_spec.shape.numel() * batch * 4 : activation(pool->out_spec));
-    } else if (op != nullptr) {
+    if (run.size() > 1) {
+      // The intermediate results are not counted (ideally unstored); a final softmax writes
+      // the caller's f32 output.
+      const Op* last = run.back();
+      s.flops = 0;
+      s.bytes = 0;
+      for (std::size_t k = 0; k < run.size(); ++k) {
+        s.kind += (k > 0 ? "+" : "") + std::string(op_kind_name(run[k]->kind));
+        s.flops += run[k]->flops * batch;
+        s.bytes += op_bytes(*run[k]) - (k > 0 ? activation(run[k]->in_spec) : 0) -
+                   (k + 1 < run.size() ? activation(run[k]->out_spec) : 0);
+      }
+      if (last->kind == OpKind::softmax || last->kind == OpKind::log_softmax) {
+        s.bytes += last->out_spec.shape.numel() * batch * 4 - activation(last->out_spec);
+      }
+    } else if (run.size() == 1) {
+      const Op* op = run.front();
       s.kind = std::string(op_kind_name(op->kind));
       s.flops = op->flops * batch;
       s.bytes = op_bytes(*op);

@@ -66,6 +66,20 @@ struct PoolEpilogue {
   std::int64_t out_offset = 0;  ///< arena offset per image of the pooled map
 };
 
+/// A global average pool whose output only the next dense layer reads, run as part of that dense
+/// layer (fold_pooled_dense, per-op path): what the stand-alone pool reads (gap_op). The dense
+/// layer's own input fields stay the pooled vector's, where a tactic that does not read the map
+/// itself has the pool write it first.
+struct GapPrologue {
+  int index = 0;              ///< the pool's op index in the network
+  std::string label;          ///< "avgpool"
+  LayerDesc layer{};
+  Shape in_shape{};           ///< the map it averages
+  int in_cp = 0;
+  std::int64_t in_offset = 0;  ///< arena offset per image of the map
+  int in_id = -1;
+};
+
 /// A final softmax/log_softmax run as part of the dense layer whose output only it reads
 /// (fold_final_softmax, per-op path): what the stand-alone op would have been (softmax_op).
 struct SoftmaxEpilogue {
@@ -139,6 +153,9 @@ struct OpDesc {
   /// conv ops only: the pool fused into this op (out_shape/out_offset stay the unpooled map's;
   /// the op's result is the pool's output).
   std::optional<PoolEpilogue> pool;
+  /// dense ops only (per-op path; fold_pooled_dense): the global average pool before this layer,
+  /// run as part of this op; in_shape/in_offset/in_id stay the pooled vector's.
+  std::optional<GapPrologue> gap;
   /// dense ops only (per-op path; fold_final_softmax): the network's final softmax/log_softmax
   /// run as part of this op, into the caller's output (writes_user_output); out_shape/out_offset
   /// stay the dense layer's.
@@ -224,6 +241,27 @@ template <class Epilogue>
   return d;
 }
 
+/// The stand-alone global average pool of a dense op's folded pool (OpDesc::gap): it reads the
+/// map and writes the dense layer's input.
+[[nodiscard]] inline OpDesc gap_op(const OpDesc& dense) {
+  const GapPrologue& g = dense.gap.value();
+  OpDesc d;
+  d.index = g.index;
+  d.label = g.label;
+  d.kind = OpKind::global_avg_pool;
+  d.layer = g.layer;
+  d.in_shape = g.in_shape;
+  d.in_cp = g.in_cp;
+  d.in_offset = g.in_offset;
+  d.in_id = g.in_id;
+  d.out_shape = dense.in_shape;
+  d.out_cp = dense.in_cp;
+  d.out_offset = dense.in_offset;
+  d.out_id = dense.in_id;
+  d.has_bias = false;
+  return d;
+}
+
 /// The positions of a conv's fused pool window rounded up to a power of 2 (1 without a pool):
 /// the rows or lanes a kernel gives one pooled output when it computes each position on its own
 /// and reduces them with shuffles.
@@ -301,6 +339,44 @@ inline void fold_final_softmax(NetDesc& n) {
   dense.label += "+" + sm.label;
   dense.writes_user_output = true;
   n.ops.pop_back();
+}
+
+/// For the per-op path: a global average pool whose output only the dense layer after it reads
+/// (ResNet's, MobileNet's, EfficientNet's, DenseNet's head: avgpool, flatten, fc) joined to that
+/// layer as one op, "avgpool+fc" (OpDesc::gap), which a tactic may run as one kernel
+/// (Tactic::fuses_gap) and prepare_step otherwise runs as the pool, then the dense layer — the
+/// same two launches as before. Not where an activation is deferred into either read, nor where
+/// either op reads or writes a concat's slice, nor where the pool reads the network's input (the
+/// executor's input step is for ops whose own input that is). The fused-network kernel keeps
+/// the ops apart.
+inline void fold_pooled_dense(NetDesc& n) {
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& pool = n.ops[i];
+    OpDesc& dense = n.ops[i + 1];
+    if (pool.kind != OpKind::global_avg_pool || dense.kind != OpKind::dense || dense.gap ||
+        dense.in_id != pool.out_id || pool.in_act.kind != Act::none ||
+        dense.in_act.kind != Act::none || pool.act.kind != Act::none ||
+        !pool.act_applied_by.empty() || pool.slice || pool.in_slice || dense.in_slice ||
+        pool.writes_user_output || pool.pool || pool.in_id == n.input_id) {
+      continue;
+    }
+    const bool read_elsewhere = std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+      return &o != &dense && (o.in_id == pool.out_id || o.z_id == pool.out_id);
+    });
+    if (read_elsewhere) {
+      continue;
+    }
+    dense.gap = GapPrologue{pool.index,    pool.label,     pool.layer, pool.in_shape,
+                            pool.in_cp,    pool.in_offset, pool.in_id};
+    dense.label = pool.label + "+" + dense.label;
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+/// Both folds of the per-op path (fold_pooled_dense, fold_final_softmax), as the engine makes them.
+inline void fold_for_per_op_path(NetDesc& n) {
+  fold_pooled_dense(n);
+  fold_final_softmax(n);
 }
 
 /// Whether a network is small enough to run as one fused kernel, and the reason when it is not.

@@ -56,6 +56,9 @@ struct OpIo {
   bool net_input_hwc = false;
   const float* net_input_affine = nullptr;
   Shape net_input_shape{};  ///< as declared (NetDesc::in_shape), when net_input is set
+  /// For a dense op with a folded global average pool (OpDesc::gap): the map the pool reads
+  /// (io.x is then the pooled vector's slot), else null.
+  const void* gap_in = nullptr;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -150,6 +153,10 @@ class Tactic {
   /// themselves, writing the caller's output (OpIo::user_out). Otherwise prepare_step follows
   /// the dense layer with Strata's softmax kernel over its output's arena slot.
   [[nodiscard]] virtual bool fuses_softmax(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps run a dense layer's folded global average pool (OpDesc::gap)
+  /// themselves, reading the map (OpIo::gap_in). Otherwise prepare_step runs Strata's pool
+  /// kernel into the dense layer's input slot (io.x) first.
+  [[nodiscard]] virtual bool fuses_gap(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

@@ -85,6 +85,9 @@ template <DType P>
   }
   os << ",act" << static_cast<int>(op.act.kind) << (op.has_residual ? ",add" : "")
      << (op.has_bias ? "" : ",nobias");
+  if (op.gap) {  // a folded global average pool: every candidate's time includes it
+    os << ",gap" << op.gap->in_shape.h << "x" << op.gap->in_shape.w;
+  }
   if (op.softmax) {  // a folded final softmax: every candidate's time includes it
     os << "," << op_kind_name(op.softmax->kind);
   }

@@ -166,9 +166,11 @@ class LtDense final : public Tactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return op.kind == OpKind::dense;
   }
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
                                                const Libraries&) const override {
-    return Claim{{std::string(name())}, rank::only};
+    // (with a folded global average pool: the pool kernel, then the GEMM — pooled_dense's
+    // one kernel claims it ahead where it runs)
+    return Claim{{std::string(name())}, op.gap ? rank::library : rank::only};
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
                                               const OpWeights& w, const OpIo& io,

@@ -20,6 +20,7 @@
 #include "strata/cuda/tactics/lt_matmul.hpp"
 #include "strata/cuda/tactics/mma_conv.hpp"
 #include "strata/cuda/tactics/pixel_conv.hpp"
+#include "strata/cuda/tactics/pooled_dense.hpp"
 #include "strata/cuda/tactics/splitk_conv.hpp"
 #include "strata/cuda/tactics/tile_conv.hpp"
 
@@ -41,6 +42,7 @@ template <DType P>
   static const tactics::CudnnGraphConv<P> cudnn_graph_conv;
   static const tactics::LtDense<P> lt_dense;
   static const tactics::DenseSoftmax<P> dense_softmax;
+  static const tactics::PooledDense<P> pooled_dense;
   static const tactics::Pointwise<P> pointwise;
   static const tactics::Pool<P> pool;
   static const tactics::Softmax<P> softmax;
@@ -53,7 +55,8 @@ template <DType P>
       &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
-      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv};
+      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
+      &pooled_dense};
   return list;
 }
 
@@ -129,7 +132,9 @@ class StepSequence final : public Step {
 /// that activation applied in place; and, for a conv with a fused pool
 /// that the variant does not run itself, followed by Strata's pool kernel from the unpooled map's arena
 /// slot (io.y) to the pooled map (io.pooled); likewise a dense layer's folded softmax
-/// (OpDesc::softmax), by Strata's softmax kernel from the dense layer's slot into io.user_out. Every caller prepares ops through this, so a
+/// (OpDesc::softmax), by Strata's softmax kernel from the dense layer's slot into io.user_out;
+/// and a dense layer's folded global average pool (OpDesc::gap) is preceded by Strata's pool
+/// kernel from the map (io.gap_in) into the dense layer's input slot. Every caller prepares ops through this, so a
 /// tactic's timing always covers the whole op.
 ///
 /// An op whose result is a concat's channel slice (OpDesc::slice) that tactic `t` cannot write
@@ -163,6 +168,20 @@ template <DType P>
     parts.push_back(prepare_step(t, dense, v, batch, w, staged, lib));
     parts.push_back(tactics::slice_copy_step<P>(result, cp, *op.slice, io.staging,
                                                 op.pool ? io.pooled : io.y, batch));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
+  if (op.gap && !t.fuses_gap(v)) {  // Strata's global average pool, then the dense layer
+    OpDesc dense = op;
+    dense.gap.reset();
+    dense.label = op.label.substr(op.gap->label.size() + 1);
+    OpIo gio;
+    gio.x = io.gap_in;
+    gio.y = const_cast<void*>(io.x);  // the dense layer's input slot
+    OpIo dio = io;
+    dio.gap_in = nullptr;
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(standalone_step<P>("pool", gap_op(op), batch, w, gio, lib));
+    parts.push_back(prepare_step(t, dense, v, batch, w, dio, lib));
     return std::make_unique<StepSequence>(std::move(parts));
   }
   if (op.softmax && !t.fuses_softmax(v)) {  // the dense layer, then Strata's softmax kernel

@@ -1,0 +1,293 @@
+#pragma once
+/// Tactic `pooled_dense`: a network's head — the global average pool, flatten (a view) and the
+/// dense layer, joined as one op by fold_pooled_dense ("avgpool+fc") — as one kernel at small
+/// batches (16-bit NHWC storage, compute capability 9.0 on). Why: at batch 1 ResNet-18's head
+/// ran as Strata's pool kernel (3.0 µs) and cuBLASLt's GEMM of one column (5.8 µs) on an H200
+/// (session 19), each mostly the cost of a kernel in a graph; the map is 49 × 512 values and the
+/// layer's weights 1 MB.
+///
+/// One thread-block cluster of `algo` blocks (8, or 16 where the GPU allows that non-portable
+/// size) does everything, so that every read of the map comes before any write of the output —
+/// the memory plan may put the output where the map was. Block r first asks L2 for its share
+/// of the weight rows (prefetch), then averages its share of the channels over the map's pixels
+/// for each image (threads in groups over the pixels, summed in shared memory), a cluster
+/// barrier, then copies every block's averages into its own shared memory (distributed shared
+/// memory) — the whole pooled vector, in f32 — and a second barrier. Then each warp takes output
+/// rows in turn, a few at once: the lanes read a row's weights 16 bytes each (all of the rows'
+/// loads in flight together), multiply them with every image's pooled vector, sum across the
+/// warp, and lane b writes image b's output (bias, the layer's activation, slots from the
+/// layer's outputs on as 0). The pool's result is not rounded to the storage type before the
+/// dense layer, unlike the two-kernel path's.
+///
+/// Claimed by the heuristic at up to `max_batch` images on compute capability 9.x (16 blocks),
+/// for weights up to 4 MiB and maps up to 64 pixels (`claims`);
+/// measured tuning times 8 and 16 against the pool kernel + cuBLASLt. GPU test: "a network's head
+/// (global average pool + dense) as one kernel" in tests/gpu/test_layers.cpp.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/device.hpp"
+#include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/rtc/library.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/kernel_ops.hpp"
+
+namespace strata::cuda::tactics {
+
+namespace pooled_dense {
+
+/// The most images a launch takes (each block keeps every image's pooled vector).
+inline constexpr int max_batch = 4;
+/// The most channel slots of the map (4 images × 2,048 floats: 32 KiB of shared memory).
+inline constexpr int max_inputs = 2048;
+/// Threads a block.
+inline constexpr int threads = 256;
+
+/// Whether the kernel runs `op`: a dense layer with a folded global average pool over a map of
+/// at most max_inputs channel slots (in 8s), no residual, no folded softmax.
+[[nodiscard]] inline bool fits(const OpDesc& op) {
+  return op.kind == OpKind::dense && op.gap.has_value() && !op.softmax && !op.has_residual &&
+         op.in_act.kind == Act::none && op.gap->in_cp % 8 == 0 && op.gap->in_cp <= max_inputs &&
+         op.dense_kin == op.gap->in_cp && op.layer.out_channels >= 1 &&
+         op.out_cp >= op.layer.out_channels && op.gap->in_shape.h * op.gap->in_shape.w >= 1;
+}
+
+/// The heuristic's limits: weights up to 4 MiB (ResNet-50's head: 4.1 MB) and maps of up to 64
+/// pixels — beyond them one cluster's 16 SMs would stream what the whole GPU should.
+inline constexpr std::int64_t claim_weight_bytes = std::int64_t{4} << 20;
+inline constexpr int claim_pixels = 64;
+
+/// Whether the heuristic claims `op` (fits, and within its limits).
+[[nodiscard]] inline bool claims(const OpDesc& op) {
+  return fits(op) &&
+         std::int64_t{op.layer.out_channels} * op.gap->in_cp * 2 <= claim_weight_bytes &&
+         op.gap->in_shape.h * op.gap->in_shape.w <= claim_pixels;
+}
+
+/// Whether `cluster` is one of the variants' sizes.
+[[nodiscard]] inline bool cluster_size(int cluster) { return cluster == 8 || cluster == 16; }
+
+/// The kernel's source for `op` with clusters of `cluster` blocks (kernel
+/// `strata_rtc::pooled_dense<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op, int cluster) {
+  std::ostringstream o;
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "'.\n"
+    << "template <class T>\n__global__ void __cluster_dims__(" << cluster << ", 1, 1) __launch_bounds__("
+    << threads << ", 1) pooled_dense(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,\n"
+    << "    T* __restrict__ y, int batch) {\n"
+    << "  constexpr int HW = " << op.gap->in_shape.h * op.gap->in_shape.w << ";  // pixels averaged\n"
+    << "  constexpr int CP = " << op.gap->in_cp << ";  // channel slots (= the layer's inputs)\n"
+    << "  constexpr int N = " << op.layer.out_channels << ";  // outputs\n"
+    << "  constexpr int OUT_CP = " << op.out_cp << ";  // output slots (N on: 0)\n"
+    << "  constexpr int CL = " << cluster << ";  // blocks (one cluster)\n"
+    << "  constexpr int BMAX = " << max_batch << ";\n"
+    << "  constexpr int threads = " << threads << ";  // (the launch's)\n";
+  generated::act_constant(o, op.act);
+  o << R"src(#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr int CPB = (CP + CL - 1) / CL;         // channels a block averages
+  constexpr int PG = CPB >= 256 ? 1 : 256 / CPB;  // thread groups over the pixels
+  constexpr int RPB = (OUT_CP + CL - 1) / CL;     // output slots a block finishes
+  constexpr int KI = (CP + 255) / 256;            // 16-byte loads a lane makes of a row
+  constexpr int RW = KI >= 8 ? 2 : 4;             // rows a warp has in flight at once
+  static_assert(CPB * PG <= 256, "pooled_dense: a partial sum a thread");
+  __shared__ float part[BMAX * 256];
+  __shared__ float mine[BMAX * CPB];
+  __shared__ __align__(16) float full[BMAX * CP];
+  const int r = static_cast<int>(blockIdx.x);  // (the grid is one cluster: its rank)
+  const int o0 = r * RPB;
+  const int o1 = min(OUT_CP, o0 + RPB);
+  // This block's weight rows on their way to L2 while the map is averaged (before waiting for
+  // the kernel before this one: the weights do not depend on it).
+  if (min(N, o1) > o0) {
+    const char* wb = reinterpret_cast<const char*>(w + static_cast<long long>(o0) * CP);
+    const long long bytes = static_cast<long long>(min(N, o1) - o0) * CP * sizeof(T);
+    for (long long off = threadIdx.x * 128LL; off < bytes; off += threads * 128LL) {
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(wb + off));
+    }
+  }
+  pdl_entry();
+  // This block's channels [c0, c0 + CPB) of each image, averaged: PG groups of threads over
+  // the pixels, then the groups' sums added.
+  const int c0 = r * CPB;
+  for (int i = threadIdx.x; i < batch * CPB * PG; i += threads) {
+    const int b = i / (CPB * PG);
+    const int pg = (i / CPB) % PG;
+    const int c = c0 + i % CPB;
+    float s = 0.0f;
+    if (c < CP) {
+      const T* xb = x + static_cast<long long>(b) * HW * CP + c;
+      for (int p = pg; p < HW; p += PG) {
+        s += load(xb + static_cast<long long>(p) * CP);
+      }
+    }
+    part[i] = s;
+  }
+  __syncthreads();
+  for (int j = threadIdx.x; j < batch * CPB; j += threads) {
+    const int b = j / CPB;
+    const int cc = j % CPB;
+    float s = 0.0f;
+    for (int pg = 0; pg < PG; ++pg) {
+      s += part[(b * PG + pg) * CPB + cc];
+    }
+    mine[j] = s * (1.0f / HW);
+  }
+  cluster_barrier();  // every block's averages written
+  for (int j = threadIdx.x; j < batch * CP; j += threads) {
+    const int b = j / CP;
+    const int c = j % CP;
+    full[j] = cluster_load(&mine[b * CPB + c % CPB], static_cast<unsigned>(c / CPB));
+  }
+  cluster_barrier();  // the whole vector here; no block reads another's shared memory after this
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  for (int base = o0 + warp * RW; base < o1; base += (threads / 32) * RW) {
+    uint4 raw[RW][KI];
+#pragma unroll
+    for (int q = 0; q < RW; ++q) {
+      const int o = base + q;
+#pragma unroll
+      for (int t = 0; t < KI; ++t) {
+        const int k = lane * 8 + t * 256;
+        raw[q][t] = o < min(N, o1) && k < CP
+                        ? *reinterpret_cast<const uint4*>(w + static_cast<long long>(o) * CP + k)
+                        : make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < RW; ++q) {
+      float acc[BMAX];
+#pragma unroll
+      for (int b = 0; b < BMAX; ++b) acc[b] = 0.0f;
+#pragma unroll
+      for (int t = 0; t < KI; ++t) {
+        const int k = lane * 8 + t * 256;
+        if (k < CP) {
+          const T* h = reinterpret_cast<const T*>(&raw[q][t]);
+#pragma unroll
+          for (int b = 0; b < BMAX; ++b) {
+            if (b < batch) {
+              const float4 f0 = *reinterpret_cast<const float4*>(full + b * CP + k);
+              const float4 f1 = *reinterpret_cast<const float4*>(full + b * CP + k + 4);
+              acc[b] += load(h) * f0.x + load(h + 1) * f0.y + load(h + 2) * f0.z + load(h + 3) * f0.w +
+                        load(h + 4) * f1.x + load(h + 5) * f1.y + load(h + 6) * f1.z + load(h + 7) * f1.w;
+            }
+          }
+        }
+      }
+      float mine_v = 0.0f;  // lane b's: image b's sum
+#pragma unroll
+      for (int b = 0; b < BMAX; ++b) {
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) acc[b] += __shfl_xor_sync(0xffffffffu, acc[b], off);
+        mine_v = lane == b ? acc[b] : mine_v;
+      }
+      const int o = base + q;
+      if (o < o1 && lane < batch) {
+        const float v = o < N ? activate(act, mine_v + (bias != nullptr ? load(bias + o) : 0.0f)) : 0.0f;
+        store(y + static_cast<long long>(lane) * OUT_CP + o, v);
+      }
+    }
+  }
+#endif
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace pooled_dense
+
+template <DType P>
+class PooledDense final : public generated::GeneratingTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "pooled_dense"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return P != DType::f32 && pooled_dense::fits(op);
+  }
+  [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
+                                               const Libraries&) const override {
+    // 16 blocks where the GPU has them for sure (Hopper); elsewhere measured tuning decides.
+    if (device_arch() / 10 != 9 || batch > pooled_dense::max_batch || P == DType::f32 ||
+        !pooled_dense::claims(op)) {
+      return std::nullopt;
+    }
+    return Claim{Variant{std::string(name()), 16, 0, 0}, rank::tailored};
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
+                                                const Libraries&) const override {
+    if (device_arch() < 90 || batch > pooled_dense::max_batch || !applicable(op)) {
+      return {};
+    }
+    return {Variant{std::string(name()), 8, 0, 0}, Variant{std::string(name()), 16, 0, 0}};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    STRATA_CHECK(batch <= pooled_dense::max_batch,
+                 "cuda::Engine: layer '" << op.label << "': pooled_dense runs at most "
+                                         << pooled_dense::max_batch << " images a launch, not "
+                                         << batch);
+    STRATA_CHECK(device_arch() >= 90, "cuda::Engine: layer '"
+                                          << op.label << "': pooled_dense runs a thread-block "
+                                                         "cluster (compute capability 9.0 on)");
+    STRATA_CHECK(io.gap_in != nullptr, "cuda::Engine: layer '" << op.label
+                                                               << "': pooled_dense without the map");
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    if (v.algo > 8) {
+      const generated::DeviceSms d = generated::device_sms();
+      const cudaError_t e = cudaKernelSetAttributeForDevice(
+          k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1, d.device);
+      if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "': pooled_dense algo " << v.algo
+                                                    << " needs clusters of " << v.algo
+                                                    << " blocks, which this GPU does not allow ("
+                                                    << cudaGetErrorString(e) << ")");
+      }
+    }
+    const T* x = static_cast<const T*>(io.gap_in);
+    const T* wt = static_cast<const T*>(w.weight.get());
+    const T* b = static_cast<const T*>(w.bias.get());
+    T* y = static_cast<T*>(io.y);
+    const auto grid = static_cast<unsigned>(v.algo);
+    std::ostringstream what;
+    what << "strata global_avg_pool+dense " << op.gap->in_shape.h << "x" << op.gap->in_shape.w
+         << "x" << op.gap->in_cp << "->" << op.layer.out_channels << " (one kernel, a cluster of "
+         << v.algo << " blocks, shapes compiled in)";
+    return kernel_step(what.str(), [=](cudaStream_t s) {
+      rtc::launch(k, grid, static_cast<unsigned>(pooled_dense::threads), s, x, wt, b, y, batch);
+    });
+  }
+
+ private:
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo&) const override {
+    STRATA_CHECK(pooled_dense::cluster_size(v.algo) && v.math == 0 && v.fuse == 0,
+                 "cuda::Engine: layer '" << op.label << "': pooled_dense has algos 8 and 16 (the "
+                                                        "cluster's blocks), math and fuse 0; not "
+                                         << to_string(v));
+    STRATA_CHECK(applicable(op), "cuda::Engine: layer '"
+                                     << op.label << "': pooled_dense runs a 16-bit dense layer "
+                                                    "with its global average pool folded in, "
+                                                    "at most "
+                                     << pooled_dense::max_inputs << " inputs, no residual");
+    return this->named(pooled_dense::source(op, v.algo));
+  }
+};
+
+}  // namespace strata::cuda::tactics
