@@ -24,6 +24,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <tuple>
@@ -900,6 +901,25 @@ struct DeviceSms {
   STRATA_CUDA_CHECK(cudaGetDevice(&d.device));
   STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, d.device));
   return d;
+}
+
+/// Lets kernel `k` (its clusters compiled in, `__cluster_dims__`) run clusters of `cluster` blocks
+/// on device `device`: above the portable 8 it opts into the non-portable sizes (Hopper allows
+/// 16), or throws naming `label` and `tactic` where the GPU does not allow them.
+inline void allow_cluster(cudaKernel_t k, int device, int cluster, const std::string& label,
+                          std::string_view tactic) {
+  if (cluster <= 8) {
+    return;
+  }
+  const cudaError_t e =
+      cudaKernelSetAttributeForDevice(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1, device);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    STRATA_CHECK(false, "cuda::Engine: layer '" << label << "': " << tactic << " runs clusters of "
+                                                << cluster << " blocks, which this GPU does not "
+                                                   "allow ("
+                                                << cudaGetErrorString(e) << ")");
+  }
 }
 
 /// How a generated kernel is launched: `grid` blocks of `block` threads, `shared` bytes of dynamic

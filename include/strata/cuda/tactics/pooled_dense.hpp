@@ -237,18 +237,7 @@ class PooledDense final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(io.gap_in != nullptr, "cuda::Engine: layer '" << op.label
                                                                << "': pooled_dense without the map");
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    if (v.algo > 8) {
-      const generated::DeviceSms d = generated::device_sms();
-      const cudaError_t e = cudaKernelSetAttributeForDevice(
-          k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1, d.device);
-      if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-        STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "': pooled_dense algo " << v.algo
-                                                    << " needs clusters of " << v.algo
-                                                    << " blocks, which this GPU does not allow ("
-                                                    << cudaGetErrorString(e) << ")");
-      }
-    }
+    generated::allow_cluster(k, generated::device_sms().device, v.algo, op.label, name());
     const T* x = static_cast<const T*>(io.gap_in);
     const T* wt = static_cast<const T*>(w.weight.get());
     const T* b = static_cast<const T*>(w.bias.get());

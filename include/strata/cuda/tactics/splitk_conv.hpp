@@ -97,7 +97,6 @@ struct Split {
 /// Cluster sizes (the variants' algos): a tile's slices, one block each, in one cluster. 16 is
 /// a non-portable size (the kernel opts in; Hopper allows it).
 inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
-inline constexpr int cluster_portable = 8;
 
 [[nodiscard]] inline bool cluster_size(int algo) {
   return algo == 2 || algo == 4 || algo == 8 || algo == 16;
@@ -408,16 +407,8 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': splitk_conv algo " << v.algo
                                          << " runs thread-block clusters (compute capability 9.0 "
                                             "on)");
-    if (v.algo > splitk::cluster_portable) {
-      const cudaError_t e = cudaKernelSetAttributeForDevice(
-          k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1, d.device);
-      if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-        STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "': splitk_conv algo " << v.algo
-                                                    << " needs clusters of " << v.algo
-                                                    << " blocks, which this GPU does not allow ("
-                                                    << cudaGetErrorString(e) << ")");
-      }
+    if (clustered) {
+      generated::allow_cluster(k, d.device, v.algo, op.label, name());
     }
     const splitk::Split s =
         clustered ? splitk::cluster_split(op, batch, v.algo) : splitk::split(op, batch, d.sms);
