@@ -95,6 +95,7 @@ struct Args {
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
   bool pdl = false;          // EngineOptions::pdl (programmatic dependent launches)
+  bool branches = false;     // EngineOptions::concurrent_branches (an op beside the next one)
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
   double target_ms = 50.0;   // GPU time per repeat when calibrating
   double warmup_ms = 200.0;  // GPU time of warm-up before the first repeat
@@ -107,7 +108,7 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl] [--gpus N]\n"
+               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl] [--branches] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n"
@@ -164,6 +165,8 @@ Args parse_args(int argc, char** argv) {
       a.cudnn_graph = true;
     } else if (k == "--pdl") {
       a.pdl = true;
+    } else if (k == "--branches") {
+      a.branches = true;
     } else if (k == "--fused-max-batch") {
       a.fused_max_batch = number(i);
     } else if (k == "--force") {
@@ -538,6 +541,7 @@ strata::cuda::EngineOptions case_options(const Args& a, int batch) {
   opt.allow_tf32 = a.tf32;
   opt.cudnn_graph_candidates = a.cudnn_graph;
   opt.pdl = a.pdl;
+  opt.concurrent_branches = a.branches;
   opt.capture_batches = {batch};
   opt.force = a.force;
   return opt;
@@ -639,6 +643,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"tf32", a.tf32 && P == strata::DType::f32},
             {"cudnn_graph", a.cudnn_graph},
             {"pdl", a.pdl},
+            {"branches", a.branches},
             {"kernels_compile_ms", engine.stats().kernels_compile_ms},
             {"kernels_load_ms", engine.stats().kernels_load_ms},
             {"kernels_from_disk", engine.stats().kernels_from_disk},

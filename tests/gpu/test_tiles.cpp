@@ -12,6 +12,7 @@
 #include "forced.hpp"
 #include "gpu_test.hpp"
 #include "strata/models/mnist_cnn.hpp"
+#include "strata/models/resnet.hpp"
 
 using namespace strata;
 using namespace strata_test;  // check_all_precisions, check_forced, kLayerBatches, kLayerMax
@@ -502,6 +503,52 @@ TEST_CASE("programmatic dependent launches (EngineOptions::pdl) change no output
   check_pdl<DownNet, DType::f16>(5, 143);
   check_pdl<std::remove_cv_t<decltype(gap_net<96>)>, DType::f16>(70, 144);
   check_pdl<models::MnistCnn, DType::f32>(9, 145);
+}
+
+namespace {
+// Two residual blocks with downsamples (ResNet's basic block at stride 2): each block's
+// downsample may run beside its first conv.
+constexpr auto branch_net = input<16, 16, 16> | models::basic_block<32, 2, true>()
+    | models::basic_block<64, 2, true>() | global_avg_pool | flatten | dense<10>;
+using BranchNet = std::remove_cv_t<decltype(branch_net)>;
+
+/// Net at `batch` with ops run beside the next one (EngineOptions::concurrent_branches) and
+/// without: the same kernels, so the same output bit for bit, replay after replay, and the CPU's.
+template <class Net, DType P>
+void check_branches(int batch, std::uint64_t seed, int pairs) {
+  using N = std::remove_cvref_t<Net>;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(batch * N::input_spec.shape.numel()), seed + 1);
+  const std::size_t n_out = static_cast<std::size_t>(batch * N::output_spec.shape.numel());
+  cuda::Engine<Net, P> plain(w, {.max_batch = batch, .fused_max_batch = 0});
+  cuda::EngineOptions o{.max_batch = batch, .fused_max_batch = 0};
+  o.concurrent_branches = true;
+  cuda::Engine<Net, P> branched(w, o);
+  const std::string runs = branched.describe(batch);
+  INFO(runs);
+  std::size_t found = 0;
+  for (std::size_t at = runs.find("runs beside"); at != std::string::npos; at = runs.find("runs beside", at + 1)) {
+    ++found;
+  }
+  CHECK(found == static_cast<std::size_t>(pairs));
+  std::vector<float> want(n_out, std::numeric_limits<float>::quiet_NaN());
+  plain.infer(in, want, batch);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, batch);
+  CHECK(strata_test::rel_error(want, ref, want.size()) < 3e-2);
+  for (int replay = 0; replay < 3; ++replay) {
+    std::vector<float> got(n_out, std::numeric_limits<float>::quiet_NaN());
+    branched.infer(in, got, batch);
+    CHECK(got == want);
+  }
+}
+}  // namespace
+
+TEST_CASE("an op beside the next one on a second stream (EngineOptions::concurrent_branches) changes no output") {
+  check_branches<BranchNet, DType::f16>(1, 151, 2);
+  check_branches<BranchNet, DType::f16>(6, 152, 2);
+  check_branches<BranchNet, DType::bf16>(3, 153, 2);
+  check_branches<BranchNet, DType::f32>(2, 154, 2);
+  check_branches<models::MnistCnn, DType::f16>(4, 155, 0);  // a chain: nothing beside anything
 }
 
 TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's stem), forced") {

@@ -79,6 +79,50 @@ TEST_CASE("the MNIST CNN in storage terms") {
   }
 }
 
+TEST_CASE("ops that may run beside the next one: ResNet's downsamples beside their block's first conv") {
+  for (const DType p : {DType::f32, DType::f16}) {
+    cuda::NetDesc n = p == DType::f32 ? NetStorage<models::ResNet18, DType::f32>::describe()
+                                      : NetStorage<models::ResNet18, DType::f16>::describe();
+    cuda::fold_for_per_op_path(n);
+    std::vector<std::string> pairs;
+    for (std::size_t i = 0; i < n.ops.size(); ++i) {
+      if (cuda::runs_beside_next(n, i)) {
+        pairs.push_back(n.ops[i].label + " | " + n.ops[i + 1].label);
+      }
+    }
+    INFO(dtype_name(p));
+    REQUIRE(pairs.size() == 3);
+    CHECK(pairs[0] == "layer2.0.downsample.conv0+bn1 | layer2.0.conv1+bn1+relu");
+    CHECK(pairs[1] == "layer3.0.downsample.conv0+bn1 | layer3.0.conv1+bn1+relu");
+    CHECK(pairs[2] == "layer4.0.downsample.conv0+bn1 | layer4.0.conv1+bn1+relu");
+    CHECK_FALSE(cuda::runs_beside_next(n, n.ops.size() - 1));
+  }
+  // A chain (MNIST's CNN): nothing.
+  const cuda::NetDesc m = NetStorage<Mnist, DType::f16>::describe();
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    CHECK_FALSE(cuda::runs_beside_next(m, i));
+  }
+  // Arena ranges: an op's input, residual and output, per image.
+  cuda::OpDesc op;
+  op.in_offset = 100;
+  op.in_shape = Shape{3, 2, 5};
+  op.in_cp = 8;
+  op.out_offset = 1000;
+  op.out_shape = Shape{4, 2, 2};
+  op.out_cp = 8;
+  op.z_offset = 2000;
+  const cuda::ArenaAccess a = cuda::arena_access(op, 2);
+  REQUIRE(a.reads.size() == 2);
+  CHECK(a.reads[0].begin == 100);
+  CHECK(a.reads[0].end == 100 + 2 * 5 * 8 * 2);
+  CHECK(a.reads[1].begin == 2000);
+  CHECK(a.reads[1].end == 2000 + 2 * 2 * 8 * 2);
+  REQUIRE(a.writes.size() == 1);
+  CHECK(a.writes[0].end == 1000 + 64);
+  CHECK(a.reads[0].overlaps(cuda::ArenaRange{259, 300}));
+  CHECK_FALSE(a.reads[0].overlaps(cuda::ArenaRange{260, 300}));
+}
+
 TEST_CASE("the per-op path folds a global average pool into the dense layer that alone reads it") {
   for (const DType p : {DType::f32, DType::f16}) {
     const cuda::NetDesc before = p == DType::f32 ? NetStorage<models::ResNet18, DType::f32>::describe()

@@ -125,7 +125,8 @@ class Engine {
       : options_(checked(std::move(options))),
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
                                             options_.allow_tf32, options_.input,
-                                            options_.io_slots, pdl(options_))) {
+                                            options_.io_slots, pdl(options_),
+                                            options_.concurrent_branches)) {
     const auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
     };
@@ -367,7 +368,8 @@ class Engine {
         model_(std::move(model)),
         exec_(std::make_unique<Executor<P>>(model_->net, options_.max_batch,
                                             options_.allow_tf32, options_.input,
-                                            options_.io_slots, pdl(options_))) {
+                                            options_.io_slots, pdl(options_),
+                                            options_.concurrent_branches)) {
     exec_->build(model_, options_.capture_batches);
   }
 

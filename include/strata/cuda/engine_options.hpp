@@ -124,6 +124,12 @@ struct EngineOptions {
   /// gained nothing on ResNet-18, MobileNetV2 or EfficientNet-B0 (which got slower: 529 → 595 µs
   /// at batch 1) — cuDNN's and cuBLAS's kernels are launched as usual either way.
   bool pdl = false;
+  /// The per-op path runs an op beside the next one where neither needs the other's result nor
+  /// touches what the other reads or writes (runs_beside_next: ResNet's downsample and its
+  /// block's first conv), on a second stream with a workspace of its own — in the graph, two
+  /// branches. Written in session 19 and not yet run on a GPU: off by default until measured.
+  /// Not with `pdl`.
+  bool concurrent_branches = false;
 };
 
 /// What `fused_max_batch` means for an engine with `max_batch`: fused_auto becomes

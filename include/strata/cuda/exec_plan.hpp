@@ -36,6 +36,19 @@ struct PlannedStep {
   std::string label;
   std::unique_ptr<Step> step;
   std::string note{};  ///< what describe() adds after the step's own description, if anything
+  /// Runs on the plan's side stream beside the next step (runs_beside_next), with the side
+  /// workspace; the step after those two waits for both.
+  bool beside_next = false;
+};
+
+/// What a plan's steps that run beside the next one use (EngineOptions::concurrent_branches):
+/// a second stream, the fork and join events (recorded anew at each fork: inside a graph capture
+/// each record is its own dependency), and a workspace of their own.
+struct Branch {
+  Stream stream = Stream::create();
+  Event fork = Event::create(false);
+  Event join = Event::create(false);
+  DeviceBuffer workspace;
 };
 
 /// The steps of one batch size and their graph.
@@ -50,20 +63,40 @@ class ExecPlan {
   GraphExec host_graph;
   std::unique_ptr<Step> host_step;  ///< the fused kernel on the pinned buffers, when it has one
   bool pdl = false;  ///< Strata's kernels as programmatic dependent launches (EngineOptions::pdl)
+  /// The side stream and workspace of steps that run beside the next one (not owned), or null.
+  const Branch* branch = nullptr;
 
-  /// The workspace every step fits in.
-  [[nodiscard]] std::size_t workspace_bytes() const {
+  /// The workspace every step fits in; `side`: of the steps that run beside the next one.
+  [[nodiscard]] std::size_t workspace_bytes(bool side = false) const {
     std::size_t ws = 0;
     for (const PlannedStep& p : steps) {
-      ws = std::max(ws, p.step->workspace_bytes());
+      ws = !side || p.beside_next ? std::max(ws, p.step->workspace_bytes()) : ws;
     }
     return ws;
   }
-  /// Enqueues every step on `s` (each failure names its step's label).
+  /// Enqueues every step on `s` (each failure names its step's label): a step marked
+  /// beside_next on the side stream — which waits for what `s` has so far — and the next one
+  /// on `s`, then `s` waits for the side stream.
   void run(cudaStream_t s, const DeviceBuffer& ws) const {
     const rtc::PdlScope programmatic(pdl);
-    for (const PlannedStep& p : steps) {
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      const PlannedStep& p = steps[i];
       const LayerScope scope(p.label);
+      if (p.beside_next && branch != nullptr && i + 1 < steps.size() &&
+          p.step->workspace_bytes() <= branch->workspace.bytes()) {
+        const cudaStream_t side = branch->stream.get();
+        branch->fork.record(s);
+        STRATA_CUDA_CHECK(cudaStreamWaitEvent(side, branch->fork.get(), 0));
+        p.step->launch(side, branch->workspace.get(), branch->workspace.bytes());
+        branch->join.record(side);
+        {
+          const LayerScope next(steps[i + 1].label);
+          steps[i + 1].step->launch(s, ws.get(), ws.bytes());
+        }
+        STRATA_CUDA_CHECK(cudaStreamWaitEvent(s, branch->join.get(), 0));
+        ++i;
+        continue;
+      }
       p.step->launch(s, ws.get(), ws.bytes());
     }
   }

@@ -63,9 +63,11 @@ class Executor {
   /// of `net` (input in `input`'s form, `io_slots` input/output buffer pairs); no plan yet (see
   /// build).
   /// `pdl`: per-op plans launch Strata's kernels as programmatic dependent launches
-  /// (EngineOptions::pdl; the caller checks the GPU has them).
+  /// (EngineOptions::pdl; the caller checks the GPU has them). `branches`: an op that may run
+  /// beside the next one does, on a second stream (EngineOptions::concurrent_branches; not with
+  /// `pdl`).
   Executor(const NetDesc& net, int max_batch, bool tf32 = false, const InputOptions& input = {},
-           int io_slots = 1, bool pdl = false)
+           int io_slots = 1, bool pdl = false, bool branches = false)
       : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), pdl_(pdl),
         format_(input.format),
         input_id_(net.input_id), in_shape_(net.in_shape),
@@ -105,6 +107,9 @@ class Executor {
     pinned_out_ = PinnedBuffer(out_bytes);
     upload_ = Stream::create();
     download_ = Stream::create();
+    if (branches && !pdl) {
+      branch_ = std::make_unique<Branch>();
+    }
     stats_.arena_bytes = arena_.bytes();
     stream_.synchronize();  // the zeroing, before anything reads these buffers
   }
@@ -118,6 +123,9 @@ class Executor {
       if (s->get() != nullptr) {
         (void)cudaStreamSynchronize(s->get());
       }
+    }
+    if (branch_ != nullptr) {
+      (void)cudaStreamSynchronize(branch_->stream.get());
     }
   }
 
@@ -142,12 +150,17 @@ class Executor {
       (void)tactics::generated::precompile(sources, rtc::current_arch());
     }
     std::size_t ws = 0;
+    std::size_t side_ws = 0;
     for (int b : batches) {
       ExecPlan p = make_plan(b, 0, any_workspace);
       ws = std::max(ws, p.workspace_bytes());
+      side_ws = std::max(side_ws, p.workspace_bytes(true));
       plans_.emplace(std::pair{b, 0}, std::move(p));
     }
     workspace_ = DeviceBuffer(ws);
+    if (branch_ != nullptr) {
+      branch_->workspace = DeviceBuffer(side_ws);
+    }
     stats_.workspace_bytes = ws;
     stats_.weight_bytes = model_->weights.bytes();
     if (model_->fused) {
@@ -401,6 +414,19 @@ class Executor {
                               (op.in_id == m.net.input_id && !step->reads_network_input());
       plan.steps.push_back({op.label, std::move(step), std::move(note)});
     }
+    // Ops that may run beside the next one (not two pairs in a row), where the side workspace
+    // fits them (planned at build, it is made to).
+    for (std::size_t i = 0; branch_ != nullptr && i + 1 < plan.steps.size(); ++i) {
+      PlannedStep& p = plan.steps[i];
+      if (runs_beside_next(m.net, i) &&
+          (ws_limit == any_workspace || p.step->workspace_bytes() <= branch_->workspace.bytes())) {
+        p.beside_next = true;
+        p.note += (p.note.empty() ? "" : "; ") + std::string("runs beside ") + plan.steps[i + 1].label +
+                  " (a second stream)";
+        ++i;
+      }
+    }
+    plan.branch = branch_.get();
     if (input_read_converted) {
       plan.steps.insert(plan.steps.begin(), PlannedStep{"input", input_step_at(m.net, batch, slot)});
     }
@@ -445,6 +471,9 @@ class Executor {
   Stream upload_;
   Stream download_;
   std::map<std::pair<int, int>, ExecPlan> plans_;  ///< by (batch, I/O slot)
+  /// The side stream and workspace of ops run beside the next one, or null (a unique_ptr: plans
+  /// keep its address).
+  std::unique_ptr<Branch> branch_;
 };
 
 }  // namespace strata::cuda

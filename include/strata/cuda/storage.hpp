@@ -379,6 +379,75 @@ inline void fold_for_per_op_path(NetDesc& n) {
   fold_final_softmax(n);
 }
 
+/// A byte range of the arena per image, [begin, end) (× the batch at a batch).
+struct ArenaRange {
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+  [[nodiscard]] bool overlaps(const ArenaRange& o) const { return begin < o.end && o.begin < end; }
+};
+
+/// What op `op` reads and writes of the arena, per image, in elements of `elem` bytes: its input
+/// (or a folded pool's map too), its residual, its output (and a fused pool's map).
+struct ArenaAccess {
+  std::vector<ArenaRange> reads;
+  std::vector<ArenaRange> writes;
+};
+[[nodiscard]] inline ArenaAccess arena_access(const OpDesc& op, int elem) {
+  const auto range = [&](std::int64_t offset, const Shape& s, int cp) {
+    return ArenaRange{offset, offset + std::int64_t{s.h} * s.w * cp * elem};
+  };
+  ArenaAccess a;
+  a.reads.push_back(range(op.in_offset, op.in_shape, op.in_cp));
+  if (op.z_offset >= 0) {
+    a.reads.push_back(range(op.z_offset, op.out_shape, op.out_cp));
+  }
+  if (op.gap) {
+    a.reads.push_back(range(op.gap->in_offset, op.gap->in_shape, op.gap->in_cp));
+  }
+  a.writes.push_back(range(op.out_offset, op.out_shape, op.out_cp));
+  if (op.pool) {
+    a.writes.push_back(range(op.pool->out_offset, op.pool->out_shape, op.pool->out_cp));
+  }
+  return a;
+}
+
+/// Whether op i of `n` may run beside op i + 1, on a stream of its own, the next op after them
+/// waiting for both (EngineOptions::concurrent_branches): op i + 1 does not read op i's result,
+/// neither writes what the other reads or writes (the memory plan reuses the arena), and neither
+/// does anything the plan cannot see — an activation applied in place to its input (in_act), a
+/// concat slice read or written (strided, staged), the caller's output. ResNet's downsample and
+/// its block's first conv are such a pair: both read the block's input, and the block's second
+/// conv reads both results.
+[[nodiscard]] inline bool runs_beside_next(const NetDesc& n, std::size_t i) {
+  if (i + 1 >= n.ops.size()) {
+    return false;
+  }
+  const OpDesc& a = n.ops[i];
+  const OpDesc& b = n.ops[i + 1];
+  const auto plain = [](const OpDesc& o) {
+    return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
+           !o.softmax;
+  };
+  if (!plain(a) || !plain(b) || b.in_id == a.out_id || b.z_id == a.out_id ||
+      (b.gap && b.gap->in_id == a.out_id) || a.in_id == b.out_id || a.z_id == b.out_id) {
+    return false;
+  }
+  const int elem = dtype_size(n.precision);
+  const ArenaAccess x = arena_access(a, elem);
+  const ArenaAccess y = arena_access(b, elem);
+  const auto any = [](const std::vector<ArenaRange>& p, const std::vector<ArenaRange>& q) {
+    for (const ArenaRange& r : p) {
+      for (const ArenaRange& s : q) {
+        if (r.overlaps(s)) {
+          return true;
+        }
+      }
+    }
+    return false;
+  };
+  return !any(x.writes, y.reads) && !any(x.writes, y.writes) && !any(y.writes, x.reads);
+}
+
 /// Whether a network is small enough to run as one fused kernel, and the reason when it is not.
 struct FusedFit {
   bool fits = false;
