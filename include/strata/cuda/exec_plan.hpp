@@ -89,9 +89,12 @@ class ExecPlan {
         STRATA_CUDA_CHECK(cudaStreamWaitEvent(side, branch->fork.get(), 0));
         p.step->launch(side, branch->workspace.get(), branch->workspace.bytes());
         branch->join.record(side);
-        {
+        try {
           const LayerScope next(steps[i + 1].label);
           steps[i + 1].step->launch(s, ws.get(), ws.bytes());
+        } catch (...) {
+          (void)cudaStreamWaitEvent(s, branch->join.get(), 0);  // (a capture must end joined)
+          throw;
         }
         STRATA_CUDA_CHECK(cudaStreamWaitEvent(s, branch->join.get(), 0));
         ++i;

@@ -414,11 +414,12 @@ class Executor {
                               (op.in_id == m.net.input_id && !step->reads_network_input());
       plan.steps.push_back({op.label, std::move(step), std::move(note)});
     }
-    // Ops that may run beside the next one (not two pairs in a row), where the side workspace
-    // fits them (planned at build, it is made to).
+    // Ops that may run beside the next one (not two pairs in a row) and whose steps launch all
+    // their work on the stream given (not cuDNN's, whose handle is bound to the compute
+    // stream), where the side workspace fits them (planned at build, it is made to).
     for (std::size_t i = 0; branch_ != nullptr && i + 1 < plan.steps.size(); ++i) {
       PlannedStep& p = plan.steps[i];
-      if (runs_beside_next(m.net, i) &&
+      if (runs_beside_next(m.net, i) && p.step->launches_on_given_stream() &&
           (ws_limit == any_workspace || p.step->workspace_bytes() <= branch_->workspace.bytes())) {
         p.beside_next = true;
         p.note += (p.note.empty() ? "" : "; ") + std::string("runs beside ") + plan.steps[i + 1].label +

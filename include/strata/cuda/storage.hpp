@@ -386,8 +386,10 @@ struct ArenaRange {
   [[nodiscard]] bool overlaps(const ArenaRange& o) const { return begin < o.end && o.begin < end; }
 };
 
-/// What op `op` reads and writes of the arena, per image, in elements of `elem` bytes: its input
-/// (or a folded pool's map too), its residual, its output (and a fused pool's map).
+/// What op `op` reads and writes of the arena, as byte ranges per image for elements of `elem`
+/// bytes: its input, its residual, a folded pool's map; its output, a fused pool's map, and a
+/// folded pool's result (the dense layer's input, which the pool kernel writes where the
+/// tactic does not average the map itself).
 struct ArenaAccess {
   std::vector<ArenaRange> reads;
   std::vector<ArenaRange> writes;
@@ -403,6 +405,7 @@ struct ArenaAccess {
   }
   if (op.gap) {
     a.reads.push_back(range(op.gap->in_offset, op.gap->in_shape, op.gap->in_cp));
+    a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
   }
   a.writes.push_back(range(op.out_offset, op.out_shape, op.out_cp));
   if (op.pool) {
