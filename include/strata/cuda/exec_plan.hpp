@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "strata/cuda/check.hpp"
+#include "strata/cuda/cudnn.hpp"
 #include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/graph_capture.hpp"
 #include "strata/cuda/kernels.hpp"
@@ -43,12 +44,14 @@ struct PlannedStep {
 
 /// What a plan's steps that run beside the next one use (EngineOptions::concurrent_branches):
 /// a second stream, the fork and join events (recorded anew at each fork: inside a graph capture
-/// each record is its own dependency), and a workspace of their own.
+/// each record is its own dependency), a workspace of their own, and a cuDNN handle bound to
+/// that stream (such steps are prepared with it: cuDNN's calls go to the handle's stream).
 struct Branch {
   Stream stream = Stream::create();
   Event fork = Event::create(false);
   Event join = Event::create(false);
   DeviceBuffer workspace;
+  CudnnHandle cudnn;
 };
 
 /// The steps of one batch size and their graph.
@@ -82,8 +85,7 @@ class ExecPlan {
     for (std::size_t i = 0; i < steps.size(); ++i) {
       const PlannedStep& p = steps[i];
       const LayerScope scope(p.label);
-      if (p.beside_next && branch != nullptr && i + 1 < steps.size() &&
-          p.step->workspace_bytes() <= branch->workspace.bytes()) {
+      if (p.beside_next && branch != nullptr && i + 1 < steps.size()) {
         const cudaStream_t side = branch->stream.get();
         branch->fork.record(s);
         STRATA_CUDA_CHECK(cudaStreamWaitEvent(side, branch->fork.get(), 0));

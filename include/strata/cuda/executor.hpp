@@ -109,6 +109,8 @@ class Executor {
     download_ = Stream::create();
     if (branches && !pdl) {
       branch_ = std::make_unique<Branch>();
+      branch_->cudnn = CudnnHandle::create();
+      branch_->cudnn.set_stream(branch_->stream.get());
     }
     stats_.arena_bytes = arena_.bytes();
     stream_.synchronize();  // the zeroing, before anything reads these buffers
@@ -375,57 +377,65 @@ class Executor {
       return plan;
     }
     bool input_read_converted = false;  // by some op: the plan starts with the input step
+    // An op that may run beside the next one (runs_beside_next; not two pairs in a row) is
+    // prepared with the side stream's cuDNN handle (cuDNN's calls go to the handle's stream, not
+    // the one launch is given) and runs there, where the side workspace fits it (planned at
+    // build, it is made to); otherwise it is prepared again for the compute stream.
+    bool partner = false;  // op i runs beside op i - 1
     for (std::size_t i = 0; i < m.net.ops.size(); ++i) {
       const OpDesc& op = m.net.ops[i];
       const LayerScope scope(op.label);
       const OpWeights& w = m.weights.op(op.index);
-      std::unique_ptr<Step> step;
       std::string note;  // why the chosen variant does not run, where it does not
-      if (const Tactic<P>* t = find_tactic<P>(m.variants[i].tactic); t == nullptr) {
-        note = "the chosen tactic '" + m.variants[i].tactic + "' is not in this build";
-      } else {
-        try {
-          step = prepare_step(*t, op, m.variants[i], batch, w, io(op, batch, slot), lib);
-        } catch (const Error& e) {
-          step.reset();
-          note = "the chosen " + to_string(m.variants[i]) + " could not run: " + e.what();
+      const auto prepare = [&](const Libraries& l) {
+        std::unique_ptr<Step> step;
+        note.clear();
+        if (const Tactic<P>* t = find_tactic<P>(m.variants[i].tactic); t == nullptr) {
+          note = "the chosen tactic '" + m.variants[i].tactic + "' is not in this build";
+        } else {
+          try {
+            step = prepare_step(*t, op, m.variants[i], batch, w, io(op, batch, slot), l);
+          } catch (const Error& e) {
+            step.reset();
+            note = "the chosen " + to_string(m.variants[i]) + " could not run: " + e.what();
+          }
         }
-      }
-      if (!step || (ws_limit != any_workspace && step->workspace_bytes() > ws_limit)) {
-        if (step) {
-          note = "the chosen " + to_string(m.variants[i]) + " needs more workspace than there is";
+        if (!step || (ws_limit != any_workspace && step->workspace_bytes() > ws_limit)) {
+          if (step) {
+            note = "the chosen " + to_string(m.variants[i]) + " needs more workspace than there is";
+          }
+          // (every note so far begins "the chosen ")
+          STRATA_CHECK(i >= m.forced.size() || !m.forced[i],
+                       "cuda::Engine: layer '" << op.label << "' at batch " << batch
+                                               << ": the forced" << note.substr(10)
+                                               << " (EngineOptions::force)");
+          const Variant h = heuristic_variant<P>(
+              op, batch, ws_limit != any_workspace ? ws_limit : max_tuning_workspace, l);
+          step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), l);
         }
-        // (every note so far begins "the chosen ")
-        STRATA_CHECK(i >= m.forced.size() || !m.forced[i],
-                     "cuda::Engine: layer '" << op.label << "' at batch " << batch
-                                             << ": the forced" << note.substr(10)
-                                             << " (EngineOptions::force)");
-        const Variant h = heuristic_variant<P>(
-            op, batch, ws_limit != any_workspace ? ws_limit : max_tuning_workspace, lib);
-        step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), lib);
+        return step;
+      };
+      const bool beside = branch_ != nullptr && !partner && runs_beside_next(m.net, i);
+      std::unique_ptr<Step> step = prepare(beside ? Libraries{branch_->cudnn.get(), lt_.get(), tf32_} : lib);
+      bool marked = beside && (ws_limit == any_workspace ||
+                               step->workspace_bytes() <= branch_->workspace.bytes());
+      if (beside && !marked) {
+        step = prepare(lib);
       }
+      partner = marked;
       if (!op.act_applied_by.empty()) {
         note = "its activation applied by " + op.act_applied_by + " as it reads" +
                (note.empty() ? "" : "; " + note);
+      }
+      if (marked) {
+        note += (note.empty() ? "" : "; ") + std::string("runs beside ") + m.net.ops[i + 1].label +
+                " (a second stream)";
       }
       // (a step that reads the caller's input itself — a first conv converting it as it stages
       // it — needs no input step; a residual add of the input does)
       input_read_converted |= op.z_id == m.net.input_id ||
                               (op.in_id == m.net.input_id && !step->reads_network_input());
-      plan.steps.push_back({op.label, std::move(step), std::move(note)});
-    }
-    // Ops that may run beside the next one (not two pairs in a row) and whose steps launch all
-    // their work on the stream given (not cuDNN's, whose handle is bound to the compute
-    // stream), where the side workspace fits them (planned at build, it is made to).
-    for (std::size_t i = 0; branch_ != nullptr && i + 1 < plan.steps.size(); ++i) {
-      PlannedStep& p = plan.steps[i];
-      if (runs_beside_next(m.net, i) && p.step->launches_on_given_stream() &&
-          (ws_limit == any_workspace || p.step->workspace_bytes() <= branch_->workspace.bytes())) {
-        p.beside_next = true;
-        p.note += (p.note.empty() ? "" : "; ") + std::string("runs beside ") + plan.steps[i + 1].label +
-                  " (a second stream)";
-        ++i;
-      }
+      plan.steps.push_back({op.label, std::move(step), std::move(note), marked});
     }
     plan.branch = branch_.get();
     if (input_read_converted) {

@@ -123,10 +123,7 @@ class Step {
   /// Whether the step reads the caller's input itself (OpIo::net_input) rather than the input
   /// step's conversion of it: when every reader of the input does, the plan has no input step.
   [[nodiscard]] virtual bool reads_network_input() const { return false; }
-  /// Whether all of the step's work goes to the stream `launch` is given. cuDNN's calls go to
-  /// the stream its handle is bound to (the executor's compute stream) instead: such a step does
-  /// not run beside another on a second stream (PlannedStep::beside_next).
-  [[nodiscard]] virtual bool launches_on_given_stream() const { return true; }
+
 };
 
 /// One way to run ops of some kind in precision P. Stateless: everything per op and batch

@@ -80,7 +80,6 @@ class CudnnConv final : public Tactic<P> {
 
   /// The descriptors and the choice for one op at one batch size.
   struct ConvStep final : Step {
-    [[nodiscard]] bool launches_on_given_stream() const override { return false; }  // (the handle's)
     ConvStep(const OpDesc& op, const OpWeights& w, const OpIo& io, const Libraries& lib,
              int batch)
         : op_(op), w_(w), io_(io), lib_(lib), batch_(batch) {}

@@ -125,7 +125,6 @@ class CudnnGraphConv final : public Tactic<P> {
   };
 
   struct GraphStep final : Step {
-    [[nodiscard]] bool launches_on_given_stream() const override { return false; }  // (the handle's)
     [[nodiscard]] std::size_t workspace_bytes() const override { return workspace; }
     [[nodiscard]] std::string describe() const override {
       std::ostringstream os;

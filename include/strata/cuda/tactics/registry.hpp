@@ -122,10 +122,6 @@ class StepSequence final : public Step {
   [[nodiscard]] bool library_fused() const override {
     return !parts_.empty() && parts_.front()->library_fused();
   }
-  [[nodiscard]] bool launches_on_given_stream() const override {
-    return std::all_of(parts_.begin(), parts_.end(),
-                       [](const auto& p) { return p->launches_on_given_stream(); });
-  }
 
  private:
   std::vector<std::unique_ptr<Step>> parts_;
