@@ -113,7 +113,8 @@ class ExecPlan {
     graph = capture_graph(s, [&](cudaStream_t cs) { run(cs, ws); });
   }
   /// GPU time per step (µs per replay, median, of a graph holding that step alone), with an
-  /// NVTX range per step.
+  /// NVTX range per step. A step that runs beside the next one is captured and timed on the side
+  /// stream, with the side workspace, as it runs (it was prepared for that stream).
   [[nodiscard]] std::vector<std::pair<std::string, float>> profile(cudaStream_t s,
                                                                    const DeviceBuffer& ws,
                                                                    int iters) const {
@@ -121,9 +122,18 @@ class ExecPlan {
     for (const PlannedStep& p : steps) {
       const NvtxRange range(p.label.c_str());
       const LayerScope scope(p.label);
+      const bool side = p.beside_next && branch != nullptr;
+      const cudaStream_t on = side ? branch->stream.get() : s;
+      const DeviceBuffer& w = side ? branch->workspace : ws;
+      if (side) {
+        STRATA_CUDA_CHECK(cudaStreamSynchronize(s));  // (what came before, done)
+      }
       const GraphExec exec =
-          capture_graph(s, [&](cudaStream_t cs) { p.step->launch(cs, ws.get(), ws.bytes()); });
-      out.emplace_back(p.label, time_graph(exec, s, iters) * 1000.0f);
+          capture_graph(on, [&](cudaStream_t cs) { p.step->launch(cs, w.get(), w.bytes()); });
+      out.emplace_back(p.label, time_graph(exec, on, iters) * 1000.0f);
+      if (side) {
+        STRATA_CUDA_CHECK(cudaStreamSynchronize(on));
+      }
     }
     return out;
   }

@@ -416,7 +416,11 @@ class Executor {
         return step;
       };
       const bool beside = branch_ != nullptr && !partner && runs_beside_next(m.net, i);
-      std::unique_ptr<Step> step = prepare(beside ? Libraries{branch_->cudnn.get(), lt_.get(), tf32_} : lib);
+      Libraries side_lib = lib;
+      if (beside) {
+        side_lib.cudnn = branch_->cudnn.get();
+      }
+      std::unique_ptr<Step> step = prepare(beside ? side_lib : lib);
       bool marked = beside && (ws_limit == any_workspace ||
                                step->workspace_bytes() <= branch_->workspace.bytes());
       if (beside && !marked) {
@@ -481,10 +485,11 @@ class Executor {
   PinnedBuffer pinned_out_;
   Stream upload_;
   Stream download_;
-  std::map<std::pair<int, int>, ExecPlan> plans_;  ///< by (batch, I/O slot)
-  /// The side stream and workspace of ops run beside the next one, or null (a unique_ptr: plans
-  /// keep its address).
+  /// The side stream, workspace and cuDNN handle of ops run beside the next one, or null (a
+  /// unique_ptr: plans keep its address; declared before the plans, which it outlives — their
+  /// cuDNN plans may hold its handle).
   std::unique_ptr<Branch> branch_;
+  std::map<std::pair<int, int>, ExecPlan> plans_;  ///< by (batch, I/O slot)
 };
 
 }  // namespace strata::cuda

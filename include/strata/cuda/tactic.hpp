@@ -123,7 +123,6 @@ class Step {
   /// Whether the step reads the caller's input itself (OpIo::net_input) rather than the input
   /// step's conversion of it: when every reader of the input does, the plan has no input step.
   [[nodiscard]] virtual bool reads_network_input() const { return false; }
-
 };
 
 /// One way to run ops of some kind in precision P. Stateless: everything per op and batch

@@ -133,7 +133,8 @@ class CudnnGraphConv final : public Tactic<P> {
       return os.str();
     }
     void launch(cudaStream_t, void* ws, std::size_t) override {
-      // (the handle is bound to the execution context's stream, as for the legacy calls)
+      // (the handle the step was prepared with is bound to the stream it runs on: the execution
+      // context's, or a branch's side stream — as for the legacy calls)
       BackendDesc pack = BackendDesc::create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
       pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64,
                static_cast<std::int64_t>(uids.size()), uids.data())
