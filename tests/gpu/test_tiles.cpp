@@ -540,6 +540,17 @@ void check_branches(int batch, std::uint64_t seed, int pairs) {
     branched.infer(in, got, batch);
     CHECK(got == want);
   }
+  // The per-step profile times a step that runs beside the next one on its own stream; the
+  // output is still the same after it.
+  const auto steps = branched.profile(batch, 5);
+  CHECK(steps.size() == plain.profile(batch, 5).size());
+  for (const auto& [label, us] : steps) {
+    INFO(label);
+    CHECK(us > 0.0f);
+  }
+  std::vector<float> after(n_out, std::numeric_limits<float>::quiet_NaN());
+  branched.infer(in, after, batch);
+  CHECK(after == want);
 }
 }  // namespace
 
