@@ -141,7 +141,10 @@ template <class Net, DType P>
       s.flops = 0;
       s.bytes = 0;
       for (std::size_t k = 0; k < run.size(); ++k) {
-        s.kind += (k > 0 ? "+" : "") + std::string(op_kind_name(run[k]->kind));
+        if (k > 0) {
+          s.kind += '+';
+        }
+        s.kind += op_kind_name(run[k]->kind);
         s.flops += run[k]->flops * batch;
         s.bytes += op_bytes(*run[k]) - (k > 0 ? activation(run[k]->in_spec) : 0) -
                    (k + 1 < run.size() ? activation(run[k]->out_spec) : 0);
