@@ -469,27 +469,38 @@ TEST_CASE("global average pooling, a block per image from 64 images: channel cou
 }
 
 namespace {
-/// Net at `batch` with Strata's kernels as programmatic dependent launches (EngineOptions::pdl)
-/// and without: the same kernels in the same order, so the same output bit for bit, replay after
-/// replay (a kernel that read its input before its predecessor finished would differ).
+/// Net at `batch` on an engine with option `set` applied and on a plain one: the same kernels,
+/// so the same output bit for bit, replay after replay; `more` checks the pair further.
 template <class Net, DType P>
-void check_pdl(int batch, std::uint64_t seed) {
+void check_same_output(int batch, std::uint64_t seed, const std::function<void(cuda::EngineOptions&)>& set,
+                       const std::function<void(cuda::Engine<Net, P>&, cuda::Engine<Net, P>&,
+                                                const std::vector<float>&, const std::vector<float>&)>& more) {
   using N = std::remove_cvref_t<Net>;
   const auto w = Weights<Net>::random(seed);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(batch * N::input_spec.shape.numel()), seed + 1);
   const std::size_t n_out = static_cast<std::size_t>(batch * N::output_spec.shape.numel());
   cuda::Engine<Net, P> plain(w, {.max_batch = batch, .fused_max_batch = 0});
   cuda::EngineOptions o{.max_batch = batch, .fused_max_batch = 0};
-  o.pdl = true;
-  cuda::Engine<Net, P> pdl(w, o);
-  REQUIRE(pdl.describe(batch) == plain.describe(batch));
+  set(o);
+  cuda::Engine<Net, P> other(w, o);
   std::vector<float> want(n_out, std::numeric_limits<float>::quiet_NaN());
   plain.infer(in, want, batch);
   for (int replay = 0; replay < 3; ++replay) {
     std::vector<float> got(n_out, std::numeric_limits<float>::quiet_NaN());
-    pdl.infer(in, got, batch);
+    other.infer(in, got, batch);
     CHECK(got == want);
   }
+  more(plain, other, in, want);
+}
+
+/// Strata's kernels as programmatic dependent launches (EngineOptions::pdl) and without: the
+/// same steps (a kernel that read its input before its predecessor finished would differ).
+template <class Net, DType P>
+void check_pdl(int batch, std::uint64_t seed) {
+  check_same_output<Net, P>(
+      batch, seed, [](cuda::EngineOptions& o) { o.pdl = true; },
+      [&](cuda::Engine<Net, P>& plain, cuda::Engine<Net, P>& pdl, const std::vector<float>&,
+          const std::vector<float>&) { CHECK(pdl.describe(batch) == plain.describe(batch)); });
 }
 }  // namespace
 
@@ -513,44 +524,35 @@ constexpr auto branch_net = input<16, 16, 16> | models::basic_block<32, 2, true>
 using BranchNet = std::remove_cv_t<decltype(branch_net)>;
 
 /// Net at `batch` with ops run beside the next one (EngineOptions::concurrent_branches) and
-/// without: the same kernels, so the same output bit for bit, replay after replay, and the CPU's.
+/// without (check_same_output): `pairs` ops marked, the CPU's output, and the per-step profile —
+/// a step beside the next one timed on its own stream — leaves the output as it was.
 template <class Net, DType P>
 void check_branches(int batch, std::uint64_t seed, int pairs) {
-  using N = std::remove_cvref_t<Net>;
-  const auto w = Weights<Net>::random(seed);
-  const auto in = strata_test::random_floats(static_cast<std::size_t>(batch * N::input_spec.shape.numel()), seed + 1);
-  const std::size_t n_out = static_cast<std::size_t>(batch * N::output_spec.shape.numel());
-  cuda::Engine<Net, P> plain(w, {.max_batch = batch, .fused_max_batch = 0});
-  cuda::EngineOptions o{.max_batch = batch, .fused_max_batch = 0};
-  o.concurrent_branches = true;
-  cuda::Engine<Net, P> branched(w, o);
-  const std::string runs = branched.describe(batch);
-  INFO(runs);
-  std::size_t found = 0;
-  for (std::size_t at = runs.find("runs beside"); at != std::string::npos; at = runs.find("runs beside", at + 1)) {
-    ++found;
-  }
-  CHECK(found == static_cast<std::size_t>(pairs));
-  std::vector<float> want(n_out, std::numeric_limits<float>::quiet_NaN());
-  plain.infer(in, want, batch);
-  const auto ref = strata_test::cpu_reference<Net>(w, in, batch);
-  CHECK(strata_test::rel_error(want, ref, want.size()) < 3e-2);
-  for (int replay = 0; replay < 3; ++replay) {
-    std::vector<float> got(n_out, std::numeric_limits<float>::quiet_NaN());
-    branched.infer(in, got, batch);
-    CHECK(got == want);
-  }
-  // The per-step profile times a step that runs beside the next one on its own stream; the
-  // output is still the same after it.
-  const auto steps = branched.profile(batch, 5);
-  CHECK(steps.size() == plain.profile(batch, 5).size());
-  for (const auto& [label, us] : steps) {
-    INFO(label);
-    CHECK(us > 0.0f);
-  }
-  std::vector<float> after(n_out, std::numeric_limits<float>::quiet_NaN());
-  branched.infer(in, after, batch);
-  CHECK(after == want);
+  check_same_output<Net, P>(
+      batch, seed, [](cuda::EngineOptions& o) { o.concurrent_branches = true; },
+      [&](cuda::Engine<Net, P>& plain, cuda::Engine<Net, P>& branched, const std::vector<float>& in,
+          const std::vector<float>& want) {
+        const std::string runs = branched.describe(batch);
+        INFO(runs);
+        std::size_t found = 0;
+        for (std::size_t at = runs.find("runs beside"); at != std::string::npos;
+             at = runs.find("runs beside", at + 1)) {
+          ++found;
+        }
+        CHECK(found == static_cast<std::size_t>(pairs));
+        const auto w = Weights<Net>::random(seed);
+        const auto ref = strata_test::cpu_reference<Net>(w, in, batch);
+        CHECK(strata_test::rel_error(want, ref, want.size()) < 3e-2);
+        const auto steps = branched.profile(batch, 5);
+        CHECK(steps.size() == plain.profile(batch, 5).size());
+        for (const auto& [label, us] : steps) {
+          INFO(label);
+          CHECK(us > 0.0f);
+        }
+        std::vector<float> after(want.size(), std::numeric_limits<float>::quiet_NaN());
+        branched.infer(in, after, batch);
+        CHECK(after == want);
+      });
 }
 }  // namespace
 
