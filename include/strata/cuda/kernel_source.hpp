@@ -356,22 +356,24 @@ __device__ __forceinline__ void pdl_entry() {
 __device__ __forceinline__ void cluster_barrier() {
   asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
-/// The float at `local`'s offset in the shared memory of the cluster's block `rank`.
-__device__ __forceinline__ float cluster_load(const float* local, unsigned rank) {
+/// `local`'s offset in the shared memory of the cluster's block `rank` (a shared::cluster address).
+__device__ __forceinline__ unsigned cluster_address(const float* local, unsigned rank) {
   const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local));
   unsigned remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(rank));
+  return remote;
+}
+/// The float at `local`'s offset in the shared memory of the cluster's block `rank`.
+__device__ __forceinline__ float cluster_load(const float* local, unsigned rank) {
   float v;
-  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(cluster_address(local, rank)) : "memory");
   return v;
 }
 /// Two floats at `local`'s offset in the shared memory of the cluster's block `rank`.
 __device__ __forceinline__ float2 cluster_load2(const float* local, unsigned rank) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local));
-  unsigned remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(rank));
   float2 v;
-  asm volatile("ld.shared::cluster.v2.f32 {%0, %1}, [%2];" : "=f"(v.x), "=f"(v.y) : "r"(remote) : "memory");
+  asm volatile("ld.shared::cluster.v2.f32 {%0, %1}, [%2];"
+               : "=f"(v.x), "=f"(v.y) : "r"(cluster_address(local, rank)) : "memory");
   return v;
 }
 #endif

@@ -168,8 +168,8 @@ class LtDense final : public Tactic<P> {
   }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
                                                const Libraries&) const override {
-    // (with a folded global average pool: the pool kernel, then the GEMM — pooled_dense's
-    // one kernel claims it ahead where it runs)
+    // (with a folded global average pool: two kernels, the pool's and the GEMM — so at a
+    // library's rank, below any tailored kernel that would run the op as one)
     return Claim{{std::string(name())}, op.gap ? rank::library : rank::only};
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,

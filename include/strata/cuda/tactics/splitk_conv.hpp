@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -66,7 +67,8 @@ struct Split {
   int k_steps = 0;  ///< k-steps of the whole reduction
   int splits = 1;
   int chunk = 0;    ///< k-steps a slice
-  [[nodiscard]] long long blocks() const { return 1LL * m_tiles * n_tiles * splits; }
+  [[nodiscard]] long long tiles() const { return 1LL * m_tiles * n_tiles; }
+  [[nodiscard]] long long blocks() const { return tiles() * splits; }
 };
 
 /// The tiles and k-steps of `op` at `batch`, unsplit.
@@ -85,7 +87,7 @@ struct Split {
 /// blocks an SM, each at least two k-steps long.
 [[nodiscard]] inline Split split(const OpDesc& op, int batch, int sms) {
   Split s = unsplit(op, batch);
-  const long long tiles = 1LL * s.m_tiles * s.n_tiles;
+  const long long tiles = s.tiles();
   const long long want = (2LL * std::max(sms, 1) + tiles - 1) / tiles;
   const int most = std::max(1, s.k_steps / 2);
   const int splits = static_cast<int>(std::clamp<long long>(want, 1, most));
@@ -99,7 +101,7 @@ struct Split {
 inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 
 [[nodiscard]] inline bool cluster_size(int algo) {
-  return algo == 2 || algo == 4 || algo == 8 || algo == 16;
+  return std::find(std::begin(cluster_sizes), std::end(cluster_sizes), algo) != std::end(cluster_sizes);
 }
 
 /// The split of `op` at `batch` over clusters of `cs` blocks: every tile in `cs` slices of the
@@ -116,8 +118,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// at least two k-steps.
 [[nodiscard]] inline bool offers_cluster(const OpDesc& op, int batch, int sms, int cs) {
   const Split s = cluster_split(op, batch, cs);
-  const long long tiles = 1LL * s.m_tiles * s.n_tiles;
-  return 2 * tiles <= sms && tiles * cs <= 2LL * sms && s.k_steps >= 2 * cs;
+  return 2 * s.tiles() <= sms && s.blocks() <= 2LL * sms && s.k_steps >= 2 * cs;
 }
 
 /// The cluster size the heuristic claims `op` at `batch` with on `sms` SMs, or 0 for none: a
@@ -131,7 +132,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
     return 0;
   }
   const Split u = unsplit(op, batch);
-  const long long tiles = 1LL * u.m_tiles * u.n_tiles;
+  const long long tiles = u.tiles();
   if (tiles * 8 > sms) {
     return 0;
   }
@@ -470,7 +471,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
           partial_(clustered ? 0 : splitk::partial_bytes(op, batch, s)),
           // (each launch's last block of a tile sets its counter back to 0)
           counters_(zeroed_device_buffer(
-              s.splits > 1 && !clustered ? static_cast<std::size_t>(s.m_tiles) * s.n_tiles * sizeof(unsigned) : 0)) {}
+              s.splits > 1 && !clustered ? static_cast<std::size_t>(s.tiles()) * sizeof(unsigned) : 0)) {}
     [[nodiscard]] std::size_t workspace_bytes() const override { return partial_; }
     void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
       STRATA_CHECK(ws_bytes >= partial_, "splitk_conv: a workspace of " << ws_bytes << " bytes, "
