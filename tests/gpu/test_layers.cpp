@@ -366,6 +366,94 @@ TEST_CASE("a network's head (global average pool + dense) as one kernel (pooled_
 }
 
 namespace {
+/// Net's head forced onto gap_dense (`rows` output rows a block) at batches 1, 3 and 4, against
+/// the CPU: one kernel that writes the caller's f32 output, so the plan has no output step.
+template <class Net, DType P>
+void check_gap_dense(int rows, std::uint64_t seed) {
+  constexpr int kB = cuda::tactics::gap_dense::max_batch;
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), seed + 1);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  REQUIRE(net.ops.back().gap.has_value());
+  REQUIRE(net.ops.back().net_output);
+  cuda::EngineOptions opt{.max_batch = kB, .fused_max_batch = 0};
+  opt.force[net.ops.back().label] = cuda::Variant{"gap_dense", rows};
+  cuda::Engine<Net, P> e(w, opt);
+  const std::size_t n_out = static_cast<std::size_t>(Net::output_spec.shape.numel());
+  for (const int b : {1, 3, kB}) {
+    const std::string runs = e.describe(b);
+    INFO(runs);
+    CHECK(runs.find(net.ops.back().label + ": strata global_avg_pool+dense") != std::string::npos);
+    CHECK(runs.find(" blocks of " + std::to_string(rows) + " rows, shapes compiled in; into the output, f32)") != std::string::npos);
+    CHECK(runs.find("output: ") == std::string::npos);
+    std::vector<float> out(static_cast<std::size_t>(b) * n_out, std::numeric_limits<float>::quiet_NaN());
+    e.infer(std::span<const float>(in.data(), static_cast<std::size_t>(b) * Net::input_spec.shape.numel()), out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("head " << net.ops.back().label << " " << dtype_name(P) << " gap_dense " << rows
+                    << ", batch " << b << ": rel. error " << err);
+    CHECK(err < (P == DType::f32 ? 1e-4 : P == DType::f16 ? 1e-2 : 3e-2));
+  }
+}
+}  // namespace
+
+TEST_CASE("a network's last op, its head (global average pool + dense), writes the caller's output (gap_dense)") {
+  check_gap_dense<HeadNet, DType::f16>(8, 210);
+  check_gap_dense<HeadNet, DType::f16>(32, 212);
+  check_gap_dense<HeadNet, DType::f32>(8, 214);
+  check_gap_dense<HeadNet, DType::bf16>(16, 216);
+  check_gap_dense<HeadNetWide, DType::f16>(16, 218);  // 2,048 inputs, 37 outputs, a ReLU
+  check_gap_dense<HeadNetNarrow, DType::bf16>(8, 220);
+  check_gap_dense<HeadNetNarrow, DType::f32>(8, 222);
+  // The heuristic's choice at up to 4 images (and the plan without an output step), not above,
+  // nor where the head is not the last op; a warp's rows must fit its registers.
+  cuda::NetDesc folded = cuda::NetStorage<HeadNet, DType::f16>::describe();
+  cuda::fold_for_per_op_path(folded);
+  const auto* t = cuda::find_tactic<DType::f16>("gap_dense");
+  REQUIRE(t != nullptr);
+  CHECK(t->heuristic(folded.ops.back(), 4, 0, {}).has_value());
+  CHECK_FALSE(t->heuristic(folded.ops.back(), 5, 0, {}).has_value());
+  CHECK(t->candidates(folded.ops.back(), 4, 0, {}).size() == 3);
+  cuda::OpDesc inner = folded.ops.back();
+  inner.net_output = false;
+  CHECK_FALSE(t->applicable(inner));
+  {
+    cuda::NetDesc wide = cuda::NetStorage<HeadNetWide, DType::f32>::describe();
+    cuda::fold_for_per_op_path(wide);
+    // (2,048 f32 inputs: 16 loads a lane a row, so one row a warp)
+    CHECK(cuda::find_tactic<DType::f32>("gap_dense")->candidates(wide.ops.back(), 1, 0, {}).size() == 1);
+  }
+  const auto w = Weights<HeadNet>::random(224);
+  const std::string small = cuda::Engine<HeadNet, DType::f16>(w, {.max_batch = 4, .fused_max_batch = 0}).describe(2);
+  INFO(small);
+  CHECK(small.find("into the output, f32)") != std::string::npos);
+  CHECK(small.find("output: ") == std::string::npos);
+  const std::string big = cuda::Engine<HeadNet, DType::f16>(w, {.max_batch = 5, .fused_max_batch = 0}).describe(5);
+  INFO(big);
+  CHECK(big.find("into the output, f32)") == std::string::npos);
+  CHECK(big.find("output: strata convert (f32 out)") != std::string::npos);
+  // Measured tuning charges the head's other candidates the output step's time.
+  cuda::Engine<HeadNet, DType::f16> tuned(w, {.max_batch = 2, .tuning = cuda::Tuning::measured, .fused_max_batch = 0});
+  int writes = 0;
+  int with_step = 0;
+  for (const cuda::TuningTrial& tr : tuned.stats().tuning_trials) {
+    if (tr.op == folded.ops.back().label && tr.us > 0) {
+      INFO(tr.variant << ": " << tr.us << " us, " << tr.note);
+      CHECK((tr.variant.starts_with("gap_dense") ? tr.note == "writes the output itself"
+                                                 : tr.note == "with the output step"));
+      (tr.variant.starts_with("gap_dense") ? writes : with_step) += 1;
+    }
+  }
+  CHECK(writes == 3);
+  CHECK(with_step >= 1);
+  std::vector<float> out(2 * 1000);
+  const auto in = strata_test::random_floats(2 * HeadNet::input_spec.shape.numel(), 226);
+  tuned.infer(in, out, 2);
+  CHECK(strata_test::rel_error(out, strata_test::cpu_reference<HeadNet>(w, in, 2), out.size()) < 1e-2);
+}
+
+namespace {
 // First convs for the generated kernel (tactics/generated_conv.hpp): 1 and 3 input channels,
 // odd sizes, dilation, stride 2 with padding 2 (not read space-to-depth: the input is read by
 // two convs), a 1×1 stride-2 shortcut, K not a multiple of 8, a fused average pool with

@@ -163,6 +163,11 @@ TEST_CASE("the per-op path folds a global average pool into the dense layer that
     CHECK(d.out_offset == dense0.out_offset);
     CHECK(d.index == dense0.index);
     CHECK(d.dense_kin == dense0.dense_kin);
+    // Its result is the network's output (gap_dense may write the caller's output itself); no
+    // other op's is.
+    CHECK(d.net_output);
+    CHECK(std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.net_output; }) == 1);
+    CHECK(n.needs_output_step);
     const cuda::OpDesc g = cuda::gap_op(d);
     CHECK(g.kind == OpKind::global_avg_pool);
     check_stands_as(g, pool0);
@@ -183,6 +188,16 @@ TEST_CASE("the per-op path folds a global average pool into the dense layer that
     CHECK(n.ops.back().softmax.has_value());
     CHECK(n.ops.back().label.starts_with(n.ops.back().gap->label + "+"));
     CHECK(n.ops.back().label.ends_with("+" + n.ops.back().softmax->label));
+    CHECK_FALSE(n.ops.back().net_output);  // (the softmax's result is the output)
+    CHECK(n.ops.back().writes_user_output);
+  }
+  {  // a ReLU after the head's dense layer runs in it: the op's result is still the output
+    using HeadAct = decltype(input<8, 4, 4> | conv<16, 1> | relu | global_avg_pool | flatten | dense<5> | relu);
+    cuda::NetDesc n = NetStorage<HeadAct, DType::f16>::describe();
+    cuda::fold_for_per_op_path(n);
+    CHECK(n.ops.back().gap.has_value());
+    CHECK(n.ops.back().act.kind == Act::relu);
+    CHECK(n.ops.back().net_output);
   }
   {
     using Gate = decltype(input<8, 4, 4> | conv<16, 1> | relu

@@ -155,7 +155,9 @@ struct TuningTrial {
   double us = -1.0;
   /// How `us` was counted where not as the step alone: for the one op reading the network's
   /// input, when some candidate converts the input itself, "with the input step" (the others'
-  /// time plus the input step's) or "reads the input itself".
+  /// time plus the input step's) or "reads the input itself"; for the op whose result is the
+  /// network's output, when some candidate writes the caller's output itself, "with the output
+  /// step" or "writes the output itself".
   std::string note;
 };
 

@@ -303,6 +303,13 @@ class Executor {
     return input_step<P>(net, {s.in.get(), format_, affine_.as<float>()}, arena_.get(), batch);
   }
 
+  /// The output step of `net` at `batch` into I/O slot `slot`'s output (the plans' last step
+  /// unless the last op's step writes the output itself; measured tuning also times it).
+  [[nodiscard]] std::unique_ptr<Step> output_step_at(const NetDesc& net, int batch, int slot = 0) const {
+    return output_step<P>(net, arena_.get(), slots_[static_cast<std::size_t>(slot)].out.as<float>(),
+                          batch);
+  }
+
   [[nodiscard]] Libraries libraries() const { return {cudnn_.get(), lt_.get(), tf32_}; }
   [[nodiscard]] cudaStream_t stream() const { return stream_.get(); }
   [[nodiscard]] const DeviceBuffer& workspace() const { return workspace_; }
@@ -377,6 +384,7 @@ class Executor {
       return plan;
     }
     bool input_read_converted = false;  // by some op: the plan starts with the input step
+    bool output_written = false;  // by the last op's step itself: the plan has no output step
     // An op that may run beside the next one (runs_beside_next; not two pairs in a row) is
     // prepared with the side stream's cuDNN handle (cuDNN's calls go to the handle's stream, not
     // the one launch is given) and runs there, where the side workspace fits it (planned at
@@ -439,15 +447,15 @@ class Executor {
       // it — needs no input step; a residual add of the input does)
       input_read_converted |= op.z_id == m.net.input_id ||
                               (op.in_id == m.net.input_id && !step->reads_network_input());
+      output_written |= op.net_output && step->writes_network_output();
       plan.steps.push_back({op.label, std::move(step), std::move(note), marked});
     }
     plan.branch = branch_.get();
     if (input_read_converted) {
       plan.steps.insert(plan.steps.begin(), PlannedStep{"input", input_step_at(m.net, batch, slot)});
     }
-    if (m.net.needs_output_step) {
-      plan.steps.push_back(
-          {"output", output_step<P>(m.net, arena_.get(), s.out.as<float>(), batch)});
+    if (m.net.needs_output_step && !output_written) {
+      plan.steps.push_back({"output", output_step_at(m.net, batch, slot)});
     }
     plan.pdl = pdl_;
     return plan;

@@ -148,6 +148,9 @@ struct OpDesc {
   std::int64_t out_offset = 0;
   /// A final softmax/log_softmax writes the caller's f32 output itself (no output step).
   bool writes_user_output = false;
+  /// The op's result is the network's output: the output step converts it into the caller's
+  /// f32 output, unless the op's step writes that itself (Step::writes_network_output).
+  bool net_output = false;
   ConvGeom conv{};            ///< conv ops only
   int dense_kin = 0;          ///< dense ops: input slots per image (flatten order permuted)
   /// conv ops only: the pool fused into this op (out_shape/out_offset stay the unpooled map's;
@@ -779,6 +782,7 @@ struct NetStorage {
       d.z_offset = op.in2 >= 0 ? plan.tensors[op.in2].offset : -1;
       d.out_offset = plan.tensors[op.out].offset;
       d.writes_user_output = writes_user_output(i);
+      d.net_output = op.out == graph.output;
       d.in_id = op.in;
       d.z_id = op.in2;
       d.out_id = op.out;

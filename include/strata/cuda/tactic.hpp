@@ -123,6 +123,10 @@ class Step {
   /// Whether the step reads the caller's input itself (OpIo::net_input) rather than the input
   /// step's conversion of it: when every reader of the input does, the plan has no input step.
   [[nodiscard]] virtual bool reads_network_input() const { return false; }
+  /// Whether the step writes the caller's f32 output itself (OpIo::user_out, NCHW order) for an
+  /// op whose result is the network's output (OpDesc::net_output): the plan then has no output
+  /// step.
+  [[nodiscard]] virtual bool writes_network_output() const { return false; }
 };
 
 /// One way to run ops of some kind in precision P. Stateless: everything per op and batch

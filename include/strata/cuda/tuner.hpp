@@ -267,6 +267,7 @@ template <DType P, class Exec>
       Variant v;
       float ms = 0.0f;
       bool reads_input = false;  ///< converts the network's input itself
+      bool writes_output = false;  ///< writes the caller's f32 output itself
       std::size_t trial = 0;     ///< its entry in stats.tuning_trials
     };
     std::vector<Timed> timed;
@@ -283,7 +284,8 @@ template <DType P, class Exec>
         continue;
       }
       if (const std::optional<float> ms = time_step(*step, exec.stream(), find_ws)) {
-        timed.push_back({v, *ms, step->reads_network_input(), trial});
+        timed.push_back({v, *ms, step->reads_network_input(),
+                         op.net_output && step->writes_network_output(), trial});
       }
     }
     const bool some_read_input =
@@ -295,6 +297,20 @@ template <DType P, class Exec>
         x.ms += x.reads_input ? 0.0f : input_ms;
         stats.tuning_trials[x.trial].note = x.reads_input ? "reads the input itself"
                                                           : "with the input step";
+      }
+    }
+    // Likewise, where some candidates for the op whose result is the network's output write the
+    // caller's output themselves, the others are charged the output step's time.
+    const bool some_write_output =
+        std::any_of(timed.begin(), timed.end(), [](const Timed& x) { return x.writes_output; });
+    if (net.needs_output_step && some_write_output) {
+      const float output_ms =
+          time_step(*exec.output_step_at(net, mb), exec.stream(), find_ws).value_or(0.0f);
+      for (Timed& x : timed) {
+        x.ms += x.writes_output ? 0.0f : output_ms;
+        std::string& note = stats.tuning_trials[x.trial].note;
+        note += note.empty() ? "" : "; ";
+        note += x.writes_output ? "writes the output itself" : "with the output step";
       }
     }
     float best_ms = 1e30f;

@@ -31,6 +31,7 @@
 /// plan keeps the output off the map, and the output written in f32 for the caller.
 #include <cuda_runtime.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -202,6 +203,157 @@ inline constexpr int threads = 256;
 
 }  // namespace pooled_dense
 
+namespace gap_dense {
+
+/// The most images a launch takes (each block keeps every image's pooled vector).
+inline constexpr int max_batch = 4;
+/// Threads a block (8 warps).
+inline constexpr int threads = 256;
+/// The variants' output rows a block (algo).
+inline constexpr int rows_per_block[] = {8, 16, 32};
+
+/// 16-byte loads a lane makes of one weight row of `cp` slots of `bytes`-byte elements.
+[[nodiscard]] constexpr int loads_a_row(int cp, int bytes) { return (cp * bytes / 16 + 31) / 32; }
+
+/// Whether the kernel runs `op` in storage of `bytes`-byte elements: a dense layer whose result
+/// is the network's output (it writes the caller's f32 output), with a folded global average
+/// pool over a map of at most pooled_dense::max_inputs channel slots, no residual, no folded
+/// softmax.
+[[nodiscard]] inline bool fits(const OpDesc& op, int bytes) {
+  return pooled_dense::fits(op) && op.net_output && !op.writes_user_output &&
+         op.out_shape.h == 1 && op.out_shape.w == 1 && (op.gap->in_cp * bytes) % 16 == 0;
+}
+
+/// Whether a block of `rows` output rows keeps each warp's rows in registers (at most 16
+/// 16-byte loads a lane).
+[[nodiscard]] inline bool rows_fit(const OpDesc& op, int bytes, int rows) {
+  return rows % 8 == 0 && rows / 8 * loads_a_row(op.gap->in_cp, bytes) <= 16;
+}
+
+/// The kernel's source for `op` with `rows` output rows a block (kernel
+/// `strata_rtc::gap_dense<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op, int rows) {
+  std::ostringstream o;
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "'.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ") gap_dense(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,\n"
+    << "    float* __restrict__ out, int batch) {\n"
+    << "  constexpr int HW = " << op.gap->in_shape.h * op.gap->in_shape.w << ";  // pixels averaged\n"
+    << "  constexpr int CP = " << op.gap->in_cp << ";  // channel slots (= the layer's inputs)\n"
+    << "  constexpr int N = " << op.layer.out_channels << ";  // outputs\n"
+    << "  constexpr int RPB = " << rows << ";  // output rows a block\n"
+    << "  constexpr int BMAX = " << max_batch << ";\n"
+    << "  constexpr int threads = " << threads << ";  // (the launch's)\n";
+  generated::act_constant(o, op.act);
+  o << R"src(  constexpr int V = 16 / static_cast<int>(sizeof(T));  // elements a 16-byte load
+  constexpr int COLS = CP / V;                      // 16-byte columns of a pixel
+  constexpr int PG = COLS >= threads ? 1 : threads / COLS;  // thread groups over the pixels
+  constexpr int KI = (COLS + 31) / 32;              // 16-byte loads a lane makes of a row
+  constexpr int RW = RPB / (threads / 32);          // rows a warp
+  static_assert(CP % V == 0 && RW >= 1 && RW * KI <= 16, "gap_dense: the shapes it was made for");
+  __shared__ __align__(16) float pooled[BMAX * CP];
+  __shared__ __align__(16) float part[PG > 1 ? PG * CP : 1];
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int o0 = static_cast<int>(blockIdx.x) * RPB + warp * RW;  // this warp's first row
+  // This warp's weight rows, in registers before waiting for the kernel before this one (the
+  // weights do not depend on it): every load in flight while the map is averaged.
+  uint4 raw[RW][KI];
+#pragma unroll
+  for (int q = 0; q < RW; ++q) {
+#pragma unroll
+    for (int t = 0; t < KI; ++t) {
+      const int col = lane + 32 * t;
+      raw[q][t] = o0 + q < N && col < COLS
+                      ? *reinterpret_cast<const uint4*>(w + static_cast<long long>(o0 + q) * CP + col * V)
+                      : make_uint4(0u, 0u, 0u, 0u);
+    }
+  }
+  pdl_entry();
+  // Every image's map averaged in f32 (each block the whole map, from L2): thread t sums 16-byte
+  // column t % COLS over pixels t / COLS, t / COLS + PG, ...; the groups' sums added after.
+  for (int b = 0; b < batch; ++b) {
+    const T* xb = x + static_cast<long long>(b) * HW * CP;
+    for (int col = static_cast<int>(threadIdx.x) % (PG > 1 ? COLS : threads); col < COLS;
+         col += (PG > 1 ? COLS : threads)) {
+      const int g = PG > 1 ? static_cast<int>(threadIdx.x) / COLS : 0;
+      float s[V];
+#pragma unroll
+      for (int e = 0; e < V; ++e) s[e] = 0.0f;
+      if (g < PG) {
+#pragma unroll 7
+        for (int p = g; p < HW; p += PG) {
+          const uint4 v = *reinterpret_cast<const uint4*>(xb + static_cast<long long>(p) * CP + col * V);
+          const T* h = reinterpret_cast<const T*>(&v);
+#pragma unroll
+          for (int e = 0; e < V; ++e) s[e] += load(h + e);
+        }
+      }
+      float* dst = PG > 1 ? part + g * CP : pooled + b * CP;
+      if (g < PG) {
+#pragma unroll
+        for (int e = 0; e < V; ++e) dst[col * V + e] = PG > 1 ? s[e] : s[e] * (1.0f / HW);
+      }
+    }
+    if (PG > 1) {
+      __syncthreads();
+      for (int c = threadIdx.x; c < CP; c += threads) {
+        float s = 0.0f;
+#pragma unroll
+        for (int g = 0; g < PG; ++g) s += part[g * CP + c];
+        pooled[b * CP + c] = s * (1.0f / HW);
+      }
+      __syncthreads();  // (part is the next image's)
+    }
+  }
+  __syncthreads();
+  // Each warp's rows: the lanes' products summed across the warp; lane b writes image b's output.
+#pragma unroll
+  for (int q = 0; q < RW; ++q) {
+    float acc[BMAX];
+#pragma unroll
+    for (int b = 0; b < BMAX; ++b) acc[b] = 0.0f;
+#pragma unroll
+    for (int t = 0; t < KI; ++t) {
+      const int col = lane + 32 * t;
+      if (col < COLS) {
+        const T* h = reinterpret_cast<const T*>(&raw[q][t]);
+#pragma unroll
+        for (int b = 0; b < BMAX; ++b) {
+          if (b < batch) {
+            const float* pv = pooled + b * CP + col * V;
+#pragma unroll
+            for (int e = 0; e < V; e += 4) {
+              const float4 f = *reinterpret_cast<const float4*>(pv + e);
+              acc[b] += load(h + e) * f.x + load(h + e + 1) * f.y + load(h + e + 2) * f.z +
+                        load(h + e + 3) * f.w;
+            }
+          }
+        }
+      }
+    }
+    float mine = 0.0f;  // lane b's: image b's sum
+#pragma unroll
+    for (int b = 0; b < BMAX; ++b) {
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) acc[b] += __shfl_xor_sync(0xffffffffu, acc[b], off);
+      mine = lane == b ? acc[b] : mine;
+    }
+    const int o = o0 + q;
+    if (o < N && lane < batch) {
+      out[static_cast<long long>(lane) * N + o] =
+          activate(act, mine + (bias != nullptr ? load(bias + o) : 0.0f));
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace gap_dense
+
 template <DType P>
 class PooledDense final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
@@ -265,6 +417,102 @@ class PooledDense final : public generated::GeneratingTactic<P> {
                                                     "at most "
                                      << pooled_dense::max_inputs << " inputs, no residual");
     return this->named(pooled_dense::source(op, v.algo));
+  }
+};
+
+
+/// Tactic `gap_dense`: a network's head ("avgpool+fc", folded by fold_pooled_dense) when it is
+/// the network's last op, as one kernel over a grid of independent blocks (any precision, any
+/// GPU, at most gap_dense::max_batch images) that writes the caller's f32 output itself — so
+/// the plan has no output step. Each block averages the whole map itself (from L2; ResNet-18's
+/// is 49 × 512 values) and computes `algo` output rows (8, 16 or 32; 8 warps, each its rows'
+/// weights in registers, loaded before the kernel waits for the one before it). The map is
+/// read by every block and the output is not in the arena, so no block's write can overwrite
+/// what another still reads. The pooled vector and the output are not rounded to the storage
+/// type, unlike the two-kernel path's.
+template <DType P>
+class GapDense final : public generated::GeneratingTactic<P> {
+  using T = storage_t<P>;
+  static constexpr int bytes = static_cast<int>(sizeof(T));
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "gap_dense"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override { return gap_dense::fits(op, bytes); }
+  [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
+                                               const Libraries&) const override {
+    if (batch > gap_dense::max_batch || !applicable(op)) {
+      return std::nullopt;
+    }
+    Claim c;
+    c.rank = rank::tailored;
+    c.variant.tactic = std::string(name());
+    c.variant.algo = 8;
+    return c;
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
+                                                const Libraries&) const override {
+    std::vector<Variant> v;
+    if (batch <= gap_dense::max_batch && applicable(op)) {
+      for (const int rows : gap_dense::rows_per_block) {
+        if (gap_dense::rows_fit(op, bytes, rows)) {
+          v.push_back(Variant{std::string(name()), rows, 0, 0});
+        }
+      }
+    }
+    return v;
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    STRATA_CHECK(batch <= gap_dense::max_batch,
+                 "cuda::Engine: layer '" << op.label << "': gap_dense runs at most "
+                                         << gap_dense::max_batch << " images a launch, not " << batch);
+    STRATA_CHECK(io.gap_in != nullptr && io.user_out != nullptr,
+                 "cuda::Engine: layer '" << op.label << "': gap_dense without the map or the output");
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    const T* x = static_cast<const T*>(io.gap_in);
+    const T* wt = static_cast<const T*>(w.weight.get());
+    const T* b = static_cast<const T*>(w.bias.get());
+    float* out = io.user_out;
+    const auto grid = static_cast<unsigned>((op.layer.out_channels + v.algo - 1) / v.algo);
+    std::ostringstream what;
+    what << "strata global_avg_pool+dense " << op.gap->in_shape.h << "x" << op.gap->in_shape.w
+         << "x" << op.gap->in_cp << "->" << op.layer.out_channels << " (one kernel, " << grid
+         << " blocks of " << v.algo << " rows, shapes compiled in; into the output, f32)";
+    return std::make_unique<OutputStep>(what.str(), [=](cudaStream_t s) {
+      rtc::launch(k, grid, static_cast<unsigned>(gap_dense::threads), s, x, wt, b, out, batch);
+    });
+  }
+
+ private:
+  /// A kernel step that writes the caller's output (Step::writes_network_output).
+  class OutputStep final : public Step {
+   public:
+    using Launch = std::function<void(cudaStream_t)>;
+    OutputStep(std::string what, Launch launch) : what_(std::move(what)), launch_(std::move(launch)) {}
+    [[nodiscard]] std::string describe() const override { return what_; }
+    void launch(cudaStream_t s, void*, std::size_t) override { launch_(s); }
+    [[nodiscard]] bool writes_network_output() const override { return true; }
+
+   private:
+    std::string what_;
+    Launch launch_;
+  };
+
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo&) const override {
+    STRATA_CHECK(applicable(op), "cuda::Engine: layer '"
+                                     << op.label << "': gap_dense runs a dense layer with its "
+                                                    "global average pool folded in, whose result "
+                                                    "is the network's output, at most "
+                                     << pooled_dense::max_inputs << " inputs, no residual");
+    STRATA_CHECK(gap_dense::rows_fit(op, bytes, v.algo) && v.math == 0 && v.fuse == 0,
+                 "cuda::Engine: layer '" << op.label << "': gap_dense has algos 8, 16 and 32 (rows "
+                                                        "a block, where a warp's rows fit its "
+                                                        "registers), math and fuse 0; not "
+                                         << to_string(v));
+    return this->named(gap_dense::source(op, v.algo));
   }
 };
 

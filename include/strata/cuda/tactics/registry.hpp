@@ -43,6 +43,7 @@ template <DType P>
   static const tactics::LtDense<P> lt_dense;
   static const tactics::DenseSoftmax<P> dense_softmax;
   static const tactics::PooledDense<P> pooled_dense;
+  static const tactics::GapDense<P> gap_dense;
   static const tactics::Pointwise<P> pointwise;
   static const tactics::Pool<P> pool;
   static const tactics::Softmax<P> softmax;
@@ -56,7 +57,7 @@ template <DType P>
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
-      &pooled_dense};
+      &pooled_dense, &gap_dense};
   return list;
 }
 
@@ -110,6 +111,9 @@ class StepSequence final : public Step {
       }
     }
     return false;
+  }
+  [[nodiscard]] bool writes_network_output() const override {
+    return !parts_.empty() && parts_.back()->writes_network_output();
   }
   [[nodiscard]] bool fell_back() const override {
     for (const auto& p : parts_) {
