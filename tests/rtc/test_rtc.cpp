@@ -363,12 +363,18 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
     CHECK(std::count(v.begin(), v.end(), cuda::Variant{"lt_conv1x1", 1}) == 1);
     CHECK(std::count(v.begin(), v.end(), cuda::Variant{"lt_conv1x1"}) == 1);
   }
+  // The heuristic: in place at batch 1 only (measured faster there), subsampled above; never
+  // where the rows are not the stride apart.
+  CHECK(t->heuristic(net.ops[0], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1", 1});
+  CHECK(t->heuristic(net.ops[0], 2, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
+  CHECK(t->heuristic(net.ops[2], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
   const auto plain = t->candidates(net.ops[2], 256, ws, {});
   CHECK(plain == std::vector<cuda::Variant>{cuda::Variant{"lt_conv1x1"}});
   constexpr auto odd = input<64, 7, 7> | conv<16, 1, ConvOpts{.stride = 2}> | flatten | dense<3>;
   const cuda::NetDesc odd_net = cuda::NetStorage<std::remove_cv_t<decltype(odd)>, DType::f16>::describe();
   const auto ov = t->candidates(odd_net.ops[0], 256, ws, {});
   CHECK(ov == std::vector<cuda::Variant>{cuda::Variant{"lt_conv1x1"}});
+  CHECK(t->heuristic(odd_net.ops[0], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
   // Forced where it cannot run: an error naming the layer, before any GPU work.
   try {
     (void)t->prepare(odd_net.ops[0], cuda::Variant{"lt_conv1x1", 1}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});

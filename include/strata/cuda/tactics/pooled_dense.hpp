@@ -422,8 +422,8 @@ class PooledDense final : public generated::GeneratingTactic<P> {
 
 
 /// Tactic `gap_dense`: a network's head ("avgpool+fc", folded by fold_pooled_dense) when it is
-/// the network's last op, as one kernel over a grid of independent blocks (any precision, any
-/// GPU, at most gap_dense::max_batch images) that writes the caller's f32 output itself — so
+/// the network's last op, as one kernel over a grid of independent blocks (16-bit NHWC storage,
+/// any GPU, at most gap_dense::max_batch images) that writes the caller's f32 output itself — so
 /// the plan has no output step. Each block averages the whole map itself (from L2; ResNet-18's
 /// is 49 × 512 values) and computes `algo` output rows (8, 16 or 32; 8 warps, each its rows'
 /// weights in registers, loaded before the kernel waits for the one before it). The map is
@@ -437,7 +437,9 @@ class GapDense final : public generated::GeneratingTactic<P> {
 
  public:
   [[nodiscard]] std::string_view name() const override { return "gap_dense"; }
-  [[nodiscard]] bool applicable(const OpDesc& op) const override { return gap_dense::fits(op, bytes); }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return P != DType::f32 && gap_dense::fits(op, bytes);  // (NHWC: the 16-bit storage)
+  }
   [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
