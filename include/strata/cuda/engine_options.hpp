@@ -127,8 +127,9 @@ struct EngineOptions {
   /// The per-op path runs an op beside the next one where neither needs the other's result nor
   /// touches what the other reads or writes (runs_beside_next: ResNet's downsample and its
   /// block's first conv), on a second stream with a workspace of its own — in the graph, two
-  /// branches. Written in session 19 and not yet run on a GPU: off by default until measured.
-  /// Not with `pdl`.
+  /// branches. Off by default: on an H200 the outputs were bit-equal to one stream's but nothing
+  /// got faster (ResNet-18 at batch 1 131.4 µs either way, ResNet-50 290.7 → 305.3, ResNet-18 at
+  /// batch 256 2,047.7 → 2,045.8). Not with `pdl`.
   bool concurrent_branches = false;
 };
 

@@ -27,8 +27,9 @@
 /// rounds of weight loads are a chain of latencies as long as the two launches it replaces. So
 /// the heuristic does not claim it; measured tuning times 8 and 16 blocks at up to `max_batch`
 /// images against the two-kernel path (a claim would also need limits: one cluster streaming a
-/// large layer's weights would leave most SMs idle). Next: several clusters where the memory
-/// plan keeps the output off the map, and the output written in f32 for the caller.
+/// large layer's weights would leave most SMs idle). Where the head is the network's last op,
+/// `gap_dense` below runs it instead: a grid of independent blocks writing the caller's f32
+/// output (4.3 µs for ResNet-18's head, no output step).
 #include <cuda_runtime.h>
 
 #include <functional>
@@ -429,7 +430,10 @@ class PooledDense final : public generated::GeneratingTactic<P> {
 /// weights in registers, loaded before the kernel waits for the one before it). The map is
 /// read by every block and the output is not in the arena, so no block's write can overwrite
 /// what another still reads. The pooled vector and the output are not rounded to the storage
-/// type, unlike the two-kernel path's.
+/// type, unlike the two-kernel path's. Measured on an H200 (session 20): ResNet-18's head at
+/// batch 1 4.3 µs where the pool kernel + cuBLASLt + the output step took 8.0 + 2.5 (the
+/// forward 131.6 → 126.6 µs under the heuristic), ResNet-50's 8.4, MobileNet-v2's 5.8; hence the
+/// heuristic's claim at up to max_batch images. f32 (NCHW storage) is not this kernel's.
 template <DType P>
 class GapDense final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
