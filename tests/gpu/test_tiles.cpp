@@ -4,6 +4,7 @@
 // or an independent path. (Split from test_layers.cpp: two units build side by side.)
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -543,8 +544,11 @@ void check_branches(int batch, std::uint64_t seed, int pairs) {
         const auto w = Weights<Net>::random(seed);
         const auto ref = strata_test::cpu_reference<Net>(w, in, batch);
         CHECK(strata_test::rel_error(want, ref, want.size()) < 3e-2);
+        // (at batch 1 the plain engine joins each 16-bit downsample to its block's first conv
+        // as one step — fold_side_convs —, which the branched one leaves apart)
         const auto steps = branched.profile(batch, 5);
-        CHECK(steps.size() == plain.profile(batch, 5).size());
+        const bool joined = batch <= cuda::side_conv_max_batch && P != DType::f32;
+        CHECK(steps.size() == plain.profile(batch, 5).size() + (joined ? static_cast<std::size_t>(pairs) : 0));
         for (const auto& [label, us] : steps) {
           INFO(label);
           CHECK(us > 0.0f);
@@ -564,6 +568,89 @@ TEST_CASE("an op beside the next one on a second stream (EngineOptions::concurre
   // and Strata's bias epilogue: both on the side stream).
   check_branches<BranchNet, DType::f32>(2, 154, 2);
   check_branches<models::MnistCnn, DType::f16>(4, 155, 0);  // a chain: nothing beside anything
+}
+
+namespace {
+// Downsampling blocks whose input channel slots are multiples of 32 (so splitk_conv can take the
+// centre tap's k-steps as the downsample's): a basic block's 3×3/2 conv with a 1×1/2 downsample,
+// twice, and a bottleneck's 1×1 conv with a 1×1 downsample (ResNet-50's layer1.0).
+constexpr auto side_net = input<32, 14, 14> | models::basic_block<64, 2, true>()
+    | models::basic_block<128, 2, true>() | global_avg_pool | flatten | dense<10>;
+using SideNet = std::remove_cv_t<decltype(side_net)>;
+constexpr auto side_net_1x1 = input<64, 8, 8> | models::bottleneck<16, 1, true>() | global_avg_pool
+    | flatten | dense<5>;
+using SideNet1x1 = std::remove_cv_t<decltype(side_net_1x1)>;
+
+/// Net at batch 1 with every joined conv & downsample (fold_side_convs) forced onto splitk_conv
+/// fuse 1 in clusters of `cs`: `joins` such ops, the CPU's output, close to the engine's own.
+template <class Net, DType P>
+void check_side(int cs, std::uint64_t seed, int joins) {
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_side_convs(net);
+  cuda::EngineOptions opt{.max_batch = 1, .fused_max_batch = 0};
+  int found = 0;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.side) {
+      opt.force[op.label] = cuda::Variant{"splitk_conv", cs, 0, 1};
+      ++found;
+    }
+  }
+  REQUIRE(found == joins);
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(Net::input_spec.shape.numel()), seed + 1);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, 1);
+  cuda::Engine<Net, P> plain(w, {.max_batch = 1, .fused_max_batch = 0});
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string runs = e.describe(1);
+  INFO(runs);
+  std::size_t shown = 0;
+  for (std::size_t at = runs.find("the side conv's tiles after the conv's"); at != std::string::npos;
+       at = runs.find("the side conv's tiles after the conv's", at + 1)) {
+    ++shown;
+  }
+  CHECK(shown == static_cast<std::size_t>(joins));
+  CHECK(runs.find(" & ") != std::string::npos);
+  const std::size_t n_out = static_cast<std::size_t>(Net::output_spec.shape.numel());
+  std::vector<float> a(n_out, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> b(n_out, std::numeric_limits<float>::quiet_NaN());
+  for (int replay = 0; replay < 2; ++replay) {
+    e.infer(in, a, 1);
+    plain.infer(in, b, 1);
+    const double err = strata_test::rel_error(a, ref, n_out);
+    MESSAGE("side conv " << dtype_name(P) << " cluster " << cs << ": rel. error " << err
+                         << " (the plain engine's " << strata_test::rel_error(b, ref, n_out) << ")");
+    CHECK(err < (P == DType::f16 ? 1e-2 : 3e-2));
+  }
+}
+}  // namespace
+
+TEST_CASE("a downsample computed by its block's first conv (splitk_conv fuse 1), forced") {
+  if (cuda::device_arch() < 90) {
+    MESSAGE("SKIPPED: splitk_conv's clusters need compute capability 9.0");
+    return;
+  }
+  check_side<SideNet, DType::f16>(8, 171, 2);
+  check_side<SideNet, DType::bf16>(4, 172, 2);
+  check_side<SideNet, DType::f16>(16, 173, 2);
+  check_side<SideNet1x1, DType::f16>(2, 174, 1);
+  // Not where the input's slots are not a whole number of k-steps: an error naming the layer.
+  cuda::NetDesc net = cuda::NetStorage<BranchNet, DType::f16>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_side_convs(net);
+  const auto first = std::find_if(net.ops.begin(), net.ops.end(), [](const cuda::OpDesc& op) { return op.side != nullptr; });
+  REQUIRE(first != net.ops.end());
+  REQUIRE(first->conv.cp == 16);  // (the first block's)
+  const std::string label = first->label;
+  cuda::EngineOptions opt{.max_batch = 1, .fused_max_batch = 0};
+  opt.force[label] = cuda::Variant{"splitk_conv", 8, 0, 1};
+  try {
+    cuda::Engine<BranchNet, DType::f16> e(Weights<BranchNet>::random(175), opt);
+    FAIL("splitk_conv fuse 1 ran a side conv over 16 input slots");
+  } catch (const strata::Error& err) {
+    CHECK(std::string(err.what()).find(label) != std::string::npos);
+    CHECK(std::string(err.what()).find("multiple of 32") != std::string::npos);
+  }
 }
 
 TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's stem), forced") {

@@ -526,6 +526,84 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
   }
 }
 
+TEST_CASE("a downsample joined to its block's first conv: splitk_conv's side source compiles, its key") {
+  const auto dir = fresh_dir("strata_rtc_test_side");
+  cuda::NetDesc n = cuda::NetStorage<models::ResNet18, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  cuda::fold_side_convs(n);
+  namespace sk = cuda::tactics::splitk;
+  const auto* t = cuda::find_tactic<DType::f16>("splitk_conv");
+  REQUIRE(t != nullptr);
+  int joined = 0;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (!op.side) {
+      continue;
+    }
+    ++joined;
+    INFO(op.label);
+    CHECK(sk::fuses_side(op));
+    CHECK(t->fuses_side(cuda::Variant{"splitk_conv", 8, 0, 1}));
+    CHECK_FALSE(t->fuses_side(cuda::Variant{"splitk_conv", 8}));
+    // Not offered to tuning nor claimed until it has run on a GPU: forced only.
+    for (const cuda::Variant& v : t->candidates(op, 1, std::size_t{1} << 30, {})) {
+      CHECK(v.fuse == 0);
+    }
+    // Its key is not the plain conv's (every candidate's time includes the side conv).
+    CHECK(cuda::tuning_key(op, 1, DType::f16, "gpu") != cuda::tuning_key(cuda::side_main(op), 1, DType::f16, "gpu"));
+    CHECK(cuda::tuning_key(op, 1, DType::f16, "gpu").find(",side" + std::to_string(op.side->conv.kp)) != std::string::npos);
+    const std::string src = sk::source(op, 8, sk::default_stages, true);
+    CHECK(src.find("constexpr int SKP = " + std::to_string(op.side->conv.kp)) != std::string::npos);
+    for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+      const std::vector<std::string> names{std::string("strata_rtc::splitk_conv<") + ty + ">"};
+      CHECK(rtc::compile(src, "splitk_side", names, 90, dir).cubin.size() > 1000);
+    }
+    // fuse 0 on the joined op: the kernel of the conv alone, as for the conv before the fold.
+    const auto plain = t->kernel_sources(op, cuda::Variant{"splitk_conv", 8}, cuda::OpIo{});
+    REQUIRE(plain.size() == 1);
+    CHECK(plain[0].source == sk::source(cuda::side_main(op), 8));
+    CHECK(t->kernel_sources(op, cuda::Variant{"splitk_conv", 8, 0, 1}, cuda::OpIo{}).size() == 1);
+  }
+  CHECK(joined == 3);
+  // fuse 1 where there is no side conv, or not in a cluster: refused, naming the layer.
+  const cuda::OpDesc& plain = n.ops[8];
+  REQUIRE_FALSE(plain.side);
+  CHECK(t->kernel_sources(plain, cuda::Variant{"splitk_conv", 8, 0, 1}, cuda::OpIo{}).empty());
+  const auto j = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.side != nullptr; });
+  try {
+    (void)t->prepare(*j, cuda::Variant{"splitk_conv", 0, 0, 1}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("splitk_conv fuse 1 was accepted without a cluster");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find(j->label) != std::string::npos);
+    CHECK(std::string(e.what()).find("in a cluster") != std::string::npos);
+  }
+}
+
+TEST_CASE("a network's last op, its head, as one kernel writing the caller's output (gap_dense): the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_gap_dense");
+  const auto head = [](cuda::NetDesc n) {
+    cuda::fold_for_per_op_path(n);
+    return n.ops.back();
+  };
+  namespace gd = cuda::tactics::gap_dense;
+  const cuda::OpDesc r18 = head(cuda::NetStorage<models::ResNet18, DType::f16>::describe());
+  const cuda::OpDesc r50 = head(cuda::NetStorage<models::ResNet50, DType::bf16>::describe());
+  REQUIRE(r18.net_output);
+  // (ResNet-18: 512 inputs, 2 loads a lane a row — 8, 16, 32 rows a block fit; ResNet-50: 2,048
+  // inputs, 8 loads — 8 and 16)
+  CHECK(cuda::find_tactic<DType::f16>("gap_dense")->candidates(r18, 1, 0, {}).size() == 3);
+  CHECK(cuda::find_tactic<DType::bf16>("gap_dense")->candidates(r50, 4, 0, {}).size() == 2);
+  CHECK(cuda::find_tactic<DType::bf16>("gap_dense")->candidates(r50, 5, 0, {}).empty());
+  for (const int rows : {8, 32}) {
+    const std::vector<std::string> names{"strata_rtc::gap_dense<strata_rtc::f16>"};
+    CHECK(rtc::compile(gd::source(r18, rows), "gap_dense", names, 90, dir).cubin.size() > 1000);
+    CHECK(rtc::compile(gd::source(r18, rows), "gap_dense80", names, 80, dir).cubin.size() > 1000);
+  }
+  const std::vector<std::string> names{"strata_rtc::gap_dense<strata_rtc::bf16>"};
+  CHECK(rtc::compile(gd::source(r50, 16), "gap_dense50", names, 90, dir).cubin.size() > 1000);
+  // 32 rows of 2,048 inputs would not fit a warp's registers: the kernel says so.
+  CHECK_THROWS(rtc::compile(gd::source(r50, 32), "gap_dense50_32", names, 90, dir));
+}
+
 TEST_CASE("a network's head as one kernel (pooled_dense): the fold's op, its key, the source compiles") {
   const auto dir = fresh_dir("strata_rtc_test_pooled_dense");
   const auto* t = cuda::find_tactic<DType::f16>("pooled_dense");

@@ -140,6 +140,63 @@ TEST_CASE("ops that may run beside the next one: ResNet's downsamples beside the
   CHECK_FALSE(a.reads[0].overlaps(cuda::ArenaRange{260, 300}));
 }
 
+TEST_CASE("at batch 1 a downsample joins its block's first conv as one op (fold_side_convs)") {
+  cuda::NetDesc n = NetStorage<models::ResNet18, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  const cuda::NetDesc before = n;
+  cuda::fold_side_convs(n);
+  REQUIRE(n.ops.size() == before.ops.size() - 3);
+  std::vector<std::string> joined;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.side) {
+      joined.push_back(op.label);
+      // The conv as it was, its side conv as it was: side_main and *side give them back.
+      const cuda::OpDesc m = cuda::side_main(op);
+      CHECK_FALSE(m.side);
+      CHECK(m.label + " & " + op.side->label == op.label);
+      CHECK(op.side->conv.kh == 1);
+      CHECK(op.side->in_id == op.in_id);
+      CHECK(op.side->conv.oh == op.conv.oh);
+      // Its arena access is both convs': the side conv's result is written too.
+      const cuda::ArenaAccess a = cuda::arena_access(op, 2);
+      const cuda::ArenaAccess main_only = cuda::arena_access(m, 2);
+      CHECK(a.writes.size() == main_only.writes.size() + 1);
+      CHECK(a.writes.back().begin == op.side->out_offset);
+    }
+  }
+  REQUIRE(joined.size() == 3);
+  CHECK(joined[0] == "layer2.0.conv1+bn1+relu & layer2.0.downsample.conv0+bn1");
+  CHECK(joined[1] == "layer3.0.conv1+bn1+relu & layer3.0.downsample.conv0+bn1");
+  CHECK(joined[2] == "layer4.0.conv1+bn1+relu & layer4.0.downsample.conv0+bn1");
+  // Nothing beside anything after it; a second fold changes nothing.
+  for (std::size_t i = 0; i < n.ops.size(); ++i) {
+    CHECK_FALSE(cuda::runs_beside_next(n, i));
+  }
+  const std::size_t ops = n.ops.size();
+  cuda::fold_side_convs(n);
+  CHECK(n.ops.size() == ops);
+  // ResNet-50: only layer1.0's two 1×1 convs over the same pixels (the later blocks' downsamples
+  // are strided where their first conv is not).
+  cuda::NetDesc r50 = NetStorage<models::ResNet50, DType::f16>::describe();
+  cuda::fold_for_per_op_path(r50);
+  const std::size_t r50_ops = r50.ops.size();
+  cuda::fold_side_convs(r50);
+  REQUIRE(r50.ops.size() == r50_ops - 1);
+  const auto j = std::find_if(r50.ops.begin(), r50.ops.end(), [](const cuda::OpDesc& o) { return o.side != nullptr; });
+  REQUIRE(j != r50.ops.end());
+  CHECK(j->label == "layer1.0.conv1+bn1+relu & layer1.0.downsample.conv0+bn1");
+  // f32 and a chain: nothing.
+  cuda::NetDesc f32 = NetStorage<models::ResNet18, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  const std::size_t f32_ops = f32.ops.size();
+  cuda::fold_side_convs(f32);
+  CHECK(f32.ops.size() == f32_ops);
+  cuda::NetDesc m = NetStorage<Mnist, DType::f16>::describe();
+  const std::size_t m_ops = m.ops.size();
+  cuda::fold_side_convs(m);
+  CHECK(m.ops.size() == m_ops);
+}
+
 TEST_CASE("the per-op path folds a global average pool into the dense layer that alone reads it") {
   for (const DType p : {DType::f32, DType::f16}) {
     const cuda::NetDesc before = p == DType::f32 ? NetStorage<models::ResNet18, DType::f32>::describe()

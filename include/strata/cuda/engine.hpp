@@ -137,6 +137,9 @@ class Engine {
       fused = std::make_unique<FusedNetwork>(net);
     }
     fold_for_per_op_path(net);  // (the fused kernel, if any, has been generated)
+    if (options_.max_batch <= side_conv_max_batch && !options_.concurrent_branches) {
+      fold_side_convs(net);
+    }
     const auto tuning = std::chrono::steady_clock::now();
     const std::vector<std::optional<Variant>> forced_v = forced_variants<P>(net, options_.force);
     auto variants = choose_variants<P>(net, w, *exec_, options_, forced_v, exec_->stats());

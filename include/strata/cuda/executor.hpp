@@ -267,7 +267,8 @@ class Executor {
     download_.synchronize();
   }
 
-  /// Device pointers of `op` at `batch`, writing the output of I/O slot `slot`.
+  /// Device pointers of `op` at `batch`, writing the output of I/O slot `slot` (a side conv's
+  /// weights once the model is built: the tuner sets them before).
   [[nodiscard]] OpIo io(const OpDesc& op, int batch, int slot = 0) const {
     std::uint8_t* a = arena_.as<std::uint8_t>();
     OpIo io;
@@ -282,6 +283,10 @@ class Executor {
     io.y = a + op.out_offset * batch + (op.pool ? 0 : slice);
     io.pooled = op.pool ? a + op.pool->out_offset * batch + slice : nullptr;
     io.gap_in = op.gap ? a + op.gap->in_offset * batch : nullptr;
+    if (op.side) {
+      io.side_y = a + op.side->out_offset * batch;
+      io.side_weights = model_ != nullptr ? &model_->weights.op(op.side->index) : nullptr;
+    }
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     io.staging = a + staging_offset_ * batch;
     // The caller's input, as it was given (also for a conv that reads it space-to-depth: a

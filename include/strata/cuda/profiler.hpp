@@ -110,13 +110,10 @@ template <class Net, DType P>
   };
   // Engine::profile's steps: "input", one per op (its label), "output" when there is one; or
   // "network", the fused kernel doing all of it in one launch.
-  for (const auto& [label, us] : times) {
-    LayerProfile s;
-    s.label = label;
-    s.us = us;
-    // The graph ops the step runs: one, or several in a row joined by '+' (a conv and its
-    // fused pool, a dense layer and the final softmax, a global average pool and the dense
-    // layer after it — "avgpool+fc").
+  // The graph ops a step runs, by its label: one, or several in a row joined by '+' (a conv and
+  // its fused pool, a dense layer and the final softmax, a global average pool and the dense
+  // layer after it — "avgpool+fc"); their kind, FLOPs and bytes into `s`. False for no op.
+  const auto chain_of = [&](std::string_view label, LayerProfile& s) {
     std::vector<const Op*> run;
     for (int i = 0; i < g.num_ops && run.empty(); ++i) {
       std::string_view rest = label;
@@ -157,16 +154,38 @@ template <class Net, DType P>
       s.kind = std::string(op_kind_name(op->kind));
       s.flops = op->flops * batch;
       s.bytes = op_bytes(*op);
-    } else if (label == "network") {  // the fused kernel: input and output once, every weight
-      s.kind = "fused";
-      s.flops = g.flops() * batch;
-      s.bytes = convert_bytes(Network::input_spec) + Network::output_spec.shape.numel() * batch * 4;
-      for (int i = 0; i < g.num_params; ++i) {
-        s.bytes += g.params[i].spec.learnable ? g.params[i].spec.numel() * dtype_size(P) : 0;
+    }
+    return run.empty() ? nullptr : run.front();
+  };
+  // Engine::profile's steps: "input", one per op (its label), "output" when there is one; or
+  // "network", the fused kernel doing all of it in one launch. A conv with a side conv
+  // ("layer2.0.conv1+bn1+relu & layer2.0.downsample.conv0+bn1") counts both, their shared
+  // input once.
+  for (const auto& [label, us] : times) {
+    LayerProfile s;
+    s.label = label;
+    s.us = us;
+    const std::size_t amp = label.find(" & ");
+    if (amp != std::string::npos) {
+      LayerProfile side;
+      const Op* main_op = chain_of(std::string_view(label).substr(0, amp), s);
+      if (main_op != nullptr && chain_of(std::string_view(label).substr(amp + 3), side) != nullptr) {
+        s.kind += " & " + side.kind;
+        s.flops += side.flops;
+        s.bytes += side.bytes - activation(main_op->in_spec);
       }
-    } else {
-      s.kind = "convert";
-      s.bytes = convert_bytes(label == "input" ? Network::input_spec : Network::output_spec);
+    } else if (chain_of(label, s) == nullptr) {
+      if (label == "network") {  // the fused kernel: input and output once, every weight
+        s.kind = "fused";
+        s.flops = g.flops() * batch;
+        s.bytes = convert_bytes(Network::input_spec) + Network::output_spec.shape.numel() * batch * 4;
+        for (int i = 0; i < g.num_params; ++i) {
+          s.bytes += g.params[i].spec.learnable ? g.params[i].spec.numel() * dtype_size(P) : 0;
+        }
+      } else {
+        s.kind = "convert";
+        s.bytes = convert_bytes(label == "input" ? Network::input_spec : Network::output_spec);
+      }
     }
     s.tflops = s.us > 0 ? static_cast<double>(s.flops) / (s.us * 1e6) : 0.0;
     s.gbs = s.us > 0 ? static_cast<double>(s.bytes) / (s.us * 1e3) : 0.0;

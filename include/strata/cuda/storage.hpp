@@ -9,6 +9,7 @@
 /// from which the tactics, the tuner and the executor work without naming the network's type.
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <optional>
 #include <type_traits>
@@ -163,6 +164,12 @@ struct OpDesc {
   /// run as part of this op, into the caller's output (writes_user_output); out_shape/out_offset
   /// stay the dense layer's.
   std::optional<SoftmaxEpilogue> softmax;
+  /// conv ops only (per-op path; fold_side_convs): a 1×1 conv over the same input whose output
+  /// pixels are this conv's windows' centres — ResNet's downsample, beside its block's first
+  /// conv — run as part of this op (label "main & side"). A tactic that computes both says so
+  /// (Tactic::fuses_side: OpIo::side_y, side_weights); prepare_step otherwise runs the side conv
+  /// first, on the heuristic's choice for it, then this one.
+  std::shared_ptr<const OpDesc> side;
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -414,6 +421,11 @@ struct ArenaAccess {
   if (op.pool) {
     a.writes.push_back(range(op.pool->out_offset, op.pool->out_shape, op.pool->out_cp));
   }
+  if (op.side) {
+    const ArenaAccess b = arena_access(*op.side, elem);
+    a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
+    a.writes.insert(a.writes.end(), b.writes.begin(), b.writes.end());
+  }
   return a;
 }
 
@@ -432,7 +444,7 @@ struct ArenaAccess {
   const OpDesc& b = n.ops[i + 1];
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
-           !o.softmax;
+           !o.softmax && !o.side;
   };
   if (!plain(a) || !plain(b) || b.in_id == a.out_id || b.z_id == a.out_id ||
       (b.gap && b.gap->in_id == a.out_id) || a.in_id == b.out_id || a.z_id == b.out_id) {
@@ -452,6 +464,56 @@ struct ArenaAccess {
     return false;
   };
   return !any(x.writes, y.reads) && !any(x.writes, y.writes) && !any(y.writes, x.reads);
+}
+
+/// For the per-op path at batch 1 (side_conv_max_batch): each 16-bit 1×1 conv that may run beside
+/// the next op (runs_beside_next), the next op a conv over the same input, with odd windows of
+/// the same stride whose centres are the 1×1 conv's pixels (padding half the window, same output
+/// size) — ResNet-18's three downsamples and their blocks' first convs, ResNet-50's layer1.0
+/// (two 1×1 convs) — joined to that conv as one op, "<conv> & <downsample>" (OpDesc::side), so
+/// that one kernel may compute both (the side conv's filter is the centre tap's slice of the
+/// reduction). Neither may have a residual, a fused pool, a deferred activation or a concat
+/// slice; neither writes the network's output.
+inline constexpr int side_conv_max_batch = 1;
+inline void fold_side_convs(NetDesc& n) {
+  if (n.precision == DType::f32) {
+    return;
+  }
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& d = n.ops[i];
+    const OpDesc& m = n.ops[i + 1];
+    const auto plain = [](const OpDesc& o) {
+      return o.kind == OpKind::conv && !o.has_residual && !o.pool && !o.gap && !o.softmax &&
+             !o.side && !o.slice && !o.in_slice && o.in_act.kind == Act::none &&
+             o.act_applied_by.empty() && !o.net_output && !o.writes_user_output &&
+             o.conv.groups == 1 && o.conv.packed && !o.conv.s2d;
+    };
+    if (!plain(d) || !plain(m) || d.in_id != m.in_id || d.in_id == n.input_id) {
+      continue;
+    }
+    const ConvGeom& a = d.conv;
+    const ConvGeom& b = m.conv;
+    const bool centre = a.kh == 1 && a.kw == 1 && a.ph == 0 && a.pw == 0 && b.kh % 2 == 1 &&
+                        b.kw % 2 == 1 && b.ph == (b.kh / 2) * b.dh && b.pw == (b.kw / 2) * b.dw &&
+                        a.sh == b.sh && a.sw == b.sw && a.oh == b.oh && a.ow == b.ow &&
+                        a.cp == b.cp && a.h == b.h && a.w == b.w;
+    if (!centre || !runs_beside_next(n, i)) {
+      continue;
+    }
+    OpDesc joined = m;
+    joined.side = std::make_shared<const OpDesc>(d);
+    joined.label = m.label + " & " + d.label;
+    n.ops[i] = std::move(joined);
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+  }
+}
+
+/// The two convs of an op with a side conv (OpDesc::side), each as it was before the fold.
+[[nodiscard]] inline OpDesc side_main(const OpDesc& joined) {
+  OpDesc m = joined;
+  m.side.reset();
+  m.label = joined.label.substr(0, joined.label.size() - joined.side->label.size() - 3);
+  return m;
 }
 
 /// Whether a network is small enough to run as one fused kernel, and the reason when it is not.

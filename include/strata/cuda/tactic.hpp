@@ -59,6 +59,10 @@ struct OpIo {
   /// For a dense op with a folded global average pool (OpDesc::gap): the map the pool reads
   /// (io.x is then the pooled vector's slot), else null.
   const void* gap_in = nullptr;
+  /// For a conv with a side conv (OpDesc::side): where the side conv's result goes, and its
+  /// weights; else null.
+  void* side_y = nullptr;
+  const OpWeights* side_weights = nullptr;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -161,6 +165,9 @@ class Tactic {
   /// themselves, reading the map (OpIo::gap_in). Otherwise prepare_step runs Strata's pool
   /// kernel into the dense layer's input slot (io.x) first.
   [[nodiscard]] virtual bool fuses_gap(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps compute a conv's side conv (OpDesc::side) themselves, writing
+  /// OpIo::side_y. Otherwise prepare_step runs the side conv first, as a step of its own.
+  [[nodiscard]] virtual bool fuses_side(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

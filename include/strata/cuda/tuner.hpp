@@ -25,41 +25,6 @@
 
 namespace strata::cuda {
 
-/// The rank `claim` of tactic `t` competes with for `op`: its own, plus rank::extra_pass when `op`
-/// has a deferred activation that `t` leaves to a pass of its own.
-template <DType P>
-[[nodiscard]] int claim_rank(const Tactic<P>& t, const OpDesc& op, const Claim& claim) {
-  return claim.rank + (op.in_act.kind != Act::none && !t.reads_input_act() ? rank::extra_pass : 0);
-}
-
-/// The heuristic choice for `op` at `batch` within `ws_limit` workspace bytes: the claim of
-/// lowest rank (claim_rank) among the applicable tactics (ties: registry order). Throws when no
-/// tactic claims the op.
-template <DType P>
-[[nodiscard]] Variant heuristic_variant(const OpDesc& op, int batch, std::size_t ws_limit,
-                                        const Libraries& lib) {
-  std::optional<Claim> best;
-  std::string tried;
-  for (const Tactic<P>* t : all_tactics<P>()) {
-    if (!t->runs(op)) {
-      continue;
-    }
-    tried += tried.empty() ? "" : ", ";
-    tried += t->name();
-    if (auto c = t->heuristic(op, batch, ws_limit, lib)) {
-      c->rank = claim_rank(*t, op, *c);
-      if (!best || c->rank < best->rank) {
-        best = std::move(c);
-      }
-    }
-  }
-  STRATA_CHECK(best.has_value(), "cuda::Engine: no tactic can run layer '"
-                                     << op.label << "' at batch " << batch << " within "
-                                     << ws_limit << " workspace bytes (applicable: "
-                                     << (tried.empty() ? "none" : tried) << ")");
-  return best->variant;
-}
-
 /// The tuning cache's key of `op` at `batch`: GPU, cuDNN version, precision, and the op's
 /// exact shape in storage terms.
 [[nodiscard]] inline std::string tuning_key(const OpDesc& op, int batch, DType p,
@@ -90,6 +55,10 @@ template <DType P>
   }
   if (op.softmax) {  // a folded final softmax: every candidate's time includes it
     os << "," << op_kind_name(op.softmax->kind);
+  }
+  if (op.side) {  // a side conv (the input's, stride's and output size's the same): likewise
+    os << ",side" << op.side->conv.kd << (op.side->has_bias ? "" : "nobias") << ",act"
+       << static_cast<int>(op.side->act.kind);
   }
   // A result written into a concat's slice, or an input read from one, runs with other strides.
   if (op.slice) {
@@ -276,7 +245,9 @@ template <DType P, class Exec>
       const std::size_t trial = stats.tuning_trials.size();
       stats.tuning_trials.push_back(TuningTrial{op.label, to_string(v), -1.0, {}});
       try {
-        step = prepare_step(*t, op, v, mb, weights.op(op.index), exec.io(op, mb), lib);
+        OpIo io = exec.io(op, mb);
+        io.side_weights = op.side ? &weights.op(op.side->index) : nullptr;
+        step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here
       }

@@ -3,6 +3,7 @@
 /// under tactics/ and one line here. Order breaks ties between equal heuristic claims.
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -72,6 +73,41 @@ template <DType P>
   return nullptr;
 }
 
+/// The rank `claim` of tactic `t` competes with for `op`: its own, plus rank::extra_pass when `op`
+/// has a deferred activation that `t` leaves to a pass of its own.
+template <DType P>
+[[nodiscard]] int claim_rank(const Tactic<P>& t, const OpDesc& op, const Claim& claim) {
+  return claim.rank + (op.in_act.kind != Act::none && !t.reads_input_act() ? rank::extra_pass : 0);
+}
+
+/// The heuristic choice for `op` at `batch` within `ws_limit` workspace bytes: the claim of
+/// lowest rank (claim_rank) among the applicable tactics (ties: registry order). Throws when no
+/// tactic claims the op.
+template <DType P>
+[[nodiscard]] Variant heuristic_variant(const OpDesc& op, int batch, std::size_t ws_limit,
+                                        const Libraries& lib) {
+  std::optional<Claim> best;
+  std::string tried;
+  for (const Tactic<P>* t : all_tactics<P>()) {
+    if (!t->runs(op)) {
+      continue;
+    }
+    tried += tried.empty() ? "" : ", ";
+    tried += t->name();
+    if (auto c = t->heuristic(op, batch, ws_limit, lib)) {
+      c->rank = claim_rank(*t, op, *c);
+      if (!best || c->rank < best->rank) {
+        best = std::move(c);
+      }
+    }
+  }
+  STRATA_CHECK(best.has_value(), "cuda::Engine: no tactic can run layer '"
+                                     << op.label << "' at batch " << batch << " within "
+                                     << ws_limit << " workspace bytes (applicable: "
+                                     << (tried.empty() ? "none" : tried) << ")");
+  return best->variant;
+}
+
 /// `op` — a fused epilogue run as the op it stands for (pool_op, softmax_op) — prepared on the
 /// registry's tactic `tactic` (pool, softmax).
 template <DType P>
@@ -124,7 +160,7 @@ class StepSequence final : public Step {
     return false;
   }
   [[nodiscard]] bool library_fused() const override {
-    return !parts_.empty() && parts_.front()->library_fused();
+    return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->library_fused(); });
   }
 
  private:
@@ -172,6 +208,23 @@ template <DType P>
     parts.push_back(prepare_step(t, dense, v, batch, w, staged, lib));
     parts.push_back(tactics::slice_copy_step<P>(result, cp, *op.slice, io.staging,
                                                 op.pool ? io.pooled : io.y, batch));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
+  if (op.side && !t.fuses_side(v)) {  // the side conv as the heuristic runs it, then the conv
+    const OpDesc& side = *op.side;
+    STRATA_CHECK(io.side_weights != nullptr && io.side_y != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its side conv's buffers");
+    OpIo sio = io;
+    sio.y = io.side_y;
+    sio.side_y = nullptr;
+    sio.side_weights = nullptr;
+    OpIo mio = io;
+    mio.side_y = nullptr;
+    mio.side_weights = nullptr;
+    const Variant sv = heuristic_variant<P>(side, batch, static_cast<std::size_t>(-1), lib);
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(prepare_step(*find_tactic<P>(sv.tactic), side, sv, batch, *io.side_weights, sio, lib));
+    parts.push_back(prepare_step(t, side_main(op), v, batch, w, mio, lib));
     return std::make_unique<StepSequence>(std::move(parts));
   }
   if (op.gap && !t.fuses_gap(v)) {  // Strata's global average pool, then the dense layer

@@ -144,6 +144,14 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   return 0;
 }
 
+/// Whether the kernel computes `op`'s side conv (OpDesc::side) in its launch (variant fuse 1):
+/// its input's channel slots a whole number of k-steps, so the centre tap's are k-steps of their
+/// own.
+[[nodiscard]] inline bool fuses_side(const OpDesc& op) {
+  return op.side != nullptr && op.conv.cp % step_k == 0 && op.side->conv.cp == op.conv.cp &&
+         op.side->conv.kd == op.side->conv.kp;
+}
+
 /// Bytes of the f32 partial sums at split `s` (none with one slice).
 [[nodiscard]] inline std::size_t partial_bytes(const OpDesc& op, int batch, const Split& s) {
   if (s.splits <= 1) {
@@ -157,14 +165,30 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// slices meet through the workspace and the tiles' counters, else a tile's `cluster` slices are
 /// one cluster's blocks (`splits` must then be `cluster`). `stages` k-steps staged: the default's
 /// buffers are static shared memory, more are dynamic (stage_bytes each, opted into).
-[[nodiscard]] inline std::string source(const OpDesc& op, int cluster = 0, int stages = default_stages) {
+[[nodiscard]] inline std::string source(const OpDesc& op, int cluster = 0, int stages = default_stages,
+                                        bool side = false) {
   std::ostringstream o;
   generated::open_kernel(o, op, false, "splitk_conv",
-                         "int batch, const T* __restrict__ z, float* __restrict__ part, "
-                         "unsigned* __restrict__ counters, int splits, int chunk",
+                         side ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
+                                "unsigned* __restrict__ counters, int splits, int chunk, "
+                                "const T* __restrict__ w2, const float* __restrict__ bias2, "
+                                "T* __restrict__ y2"
+                              : "int batch, const T* __restrict__ z, float* __restrict__ part, "
+                                "unsigned* __restrict__ counters, int splits, int chunk",
                          2,
                          cluster > 0 ? "__cluster_dims__(" + std::to_string(cluster) + ", 1, 1) "
                                      : std::string());
+  if (side) {  // the side conv (OpDesc::side): its output slots and channels, its activation
+    const OpDesc& d = *op.side;
+    o << "  constexpr int SKP = " << d.conv.kp << ", SK = " << d.conv.k << ";\n"
+      << "  constexpr ActDesc act2_c{static_cast<Act>(" << static_cast<int>(d.act.kind) << "), "
+      << std::hexfloat << d.act.alpha << "f, " << d.act.beta << "f};\n"
+      << std::defaultfloat << "  const ActDesc act2{act2_c.kind, act2_c.alpha, act2_c.beta};\n";
+  } else {
+    o << "  constexpr int SKP = 0, SK = 0;  // (no side conv)\n"
+      << "  const T* const w2 = nullptr;\n  const float* const bias2 = nullptr;\n"
+      << "  T* const y2 = nullptr;\n  const ActDesc act2 = act;\n";
+  }
   o << "  constexpr int BM = " << tile_m << ", BN = " << tile_n << ", BK = " << step_k << ";\n"
     << "  constexpr int CS = " << cluster << ";  // a tile's slices in one cluster (0: none)\n"
     << "  constexpr int CSN = CS > 0 ? CS : 1;  // (a divisor)\n"
@@ -182,6 +206,12 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   constexpr int KTOT = KH * KW * CP;  // the reduction (the filter's row)
   constexpr int KSTEPS = (KTOT + BK - 1) / BK;
   constexpr int NT = (KP + BN - 1) / BN;
+  // A side conv's tiles come after the conv's: its filter is the centre tap's CP slots of the
+  // reduction (k-steps TC·CP/BK on; CP % BK == 0), split over the cluster's slices.
+  constexpr int NT2 = (SKP + BN - 1) / BN;
+  constexpr int TC = (KH / 2) * KW + KW / 2;
+  static_assert(NT2 == 0 || (CS > 1 && CP % BK == 0 && PH == (KH / 2) * DH && PW == (KW / 2) * DW),
+                "splitk_conv: a side conv needs a cluster and the centre tap's k-steps");
   __shared__ bool last;
   const int M = batch * OH * OW;
   const int MT = (M + BM - 1) / BM;
@@ -192,9 +222,16 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   const int tile = static_cast<int>(CS > 0 ? blockIdx.x / CSN : blockIdx.x % static_cast<unsigned>(MT * NT));
   const int slice = static_cast<int>(CS > 0 ? blockIdx.x % CSN : blockIdx.x / static_cast<unsigned>(MT * NT));
   const int m0 = (tile % MT) * BM;
-  const int n0 = (tile / MT) * BN;
-  const int s0 = slice * chunk;
-  const int steps = max(0, min(KSTEPS, s0 + chunk) - s0);
+  const bool on_side = tile / MT >= NT;  // (the whole block's: uniform)
+  const int n0 = (on_side ? tile / MT - NT : tile / MT) * BN;
+  const int NOUT = on_side ? SKP : KP;  // this tile's output slots a pixel
+  // This slice's k-steps: of the reduction, or of the centre tap's for a side tile.
+  constexpr int SIDE0 = TC * CP / BK;
+  constexpr int SIDE_STEPS = CP / BK;
+  const int s0 = on_side ? SIDE0 + slice * ((SIDE_STEPS + CSN - 1) / CSN) : slice * chunk;
+  const int s_end = on_side ? min(SIDE0 + SIDE_STEPS, s0 + (SIDE_STEPS + CSN - 1) / CSN)
+                            : min(KSTEPS, s0 + chunk);
+  const int steps = max(0, s_end - s0);
   // This thread's staged row (a pixel of A, a filter row of B) and its 8 slots of a k-step.
   const int lr = threadIdx.x >> 2;
   const int lc = (threadIdx.x & 3) * 8;
@@ -204,7 +241,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   const int oy = pix_ok ? (pix / OW) % OH : 0;
   const int img = pix_ok ? pix / (OW * OH) : 0;
   const int n_row = n0 + lr;
-  const bool n_ok = n_row < KP;
+  const bool n_ok = n_row < NOUT;
   auto stage = [&](int step, int buf) {
     const int k = step * BK + lc;  // a multiple of 8: one tap's slots (CP % 8 == 0)
     bool va = pix_ok && k < KTOT;
@@ -219,7 +256,9 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
     }
     cp_async<16>(as + (buf * BM + lr) * PITCH + lc, ga, va);
     const bool vb = n_ok && k < KTOT;
-    cp_async<16>(bs + (buf * BN + lr) * PITCH + lc, vb ? w + static_cast<long long>(n_row) * KTOT + k : w, vb);
+    const T* gb = on_side ? w2 + static_cast<long long>(n_row) * CP + (k - TC * CP)
+                          : w + static_cast<long long>(n_row) * KTOT + k;
+    cp_async<16>(bs + (buf * BN + lr) * PITCH + lc, vb ? gb : w, vb);
   };
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
@@ -269,6 +308,13 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   // The output pair (row, col), (row, col + 1): bias, residual, activation, stored (channel
   // slots from K on written as 0, as every conv kernel of Strata's writes them).
   auto finish = [&](int row, int col, float v0, float v1) {
+    if (NT2 > 0 && on_side) {  // the side conv's: its bias and activation, no residual
+      v0 += bias2[col];
+      v1 += bias2[col + 1];
+      *reinterpret_cast<unsigned*>(y2 + static_cast<long long>(row) * SKP + col) =
+          pack2<T>(col < SK ? activate(act2, v0) : 0.0f, col + 1 < SK ? activate(act2, v1) : 0.0f);
+      return;
+    }
     v0 += bias[col];
     v1 += bias[col + 1];
     const long long at = static_cast<long long>(row) * KP + col;
@@ -296,7 +342,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
     for (int p = threadIdx.x; p < ROWS * (BN / 2); p += blockDim.x) {
       const int r = slice * ROWS + p / (BN / 2);
       const int c = (p % (BN / 2)) * 2;
-      if (r < BM && m0 + r < M && n0 + c < KP) {
+      if (r < BM && m0 + r < M && n0 + c < NOUT) {
         float v0 = 0.0f;
         float v1 = 0.0f;
 #pragma unroll
@@ -369,6 +415,10 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return P != DType::f32 && splitk::fits(op);
   }
+  /// Fuse 1: the op's side conv (OpDesc::side) computed by the same launch — its tiles after the
+  /// conv's, over the centre tap's k-steps (splitk::fuses_side). Written in session 20 and not
+  /// yet run on a GPU: forced only (EngineOptions::force), not offered to tuning.
+  [[nodiscard]] bool fuses_side(const Variant& v) const override { return v.fuse == 1; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (device_arch() < 90 || !applicable(op)) {
@@ -411,8 +461,14 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     if (clustered) {
       generated::allow_cluster(k, d.device, v.algo, op.label, name());
     }
-    const splitk::Split s =
+    splitk::Split s =
         clustered ? splitk::cluster_split(op, batch, v.algo) : splitk::split(op, batch, d.sms);
+    const bool side = v.fuse == 1;
+    if (side) {
+      STRATA_CHECK(io.side_y != nullptr && io.side_weights != nullptr,
+                   "cuda::Engine: layer '" << op.label << "': splitk_conv without its side conv's buffers");
+      s.n_tiles += (op.side->conv.kp + splitk::tile_n - 1) / splitk::tile_n;
+    }
     // The deep form's staged k-steps: dynamic shared memory beyond the default 48 KiB.
     const std::size_t shared =
         stages(v) == splitk::default_stages ? 0 : splitk::stage_bytes * static_cast<std::size_t>(stages(v));
@@ -438,8 +494,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                (clustered ? " in a cluster, added in distributed shared memory"
                                           : "")
                          : std::string("the reduction unsplit"))
-        << ", shapes compiled in; " << (op.has_residual ? "residual, " : "");
-    return std::make_unique<SplitStep>(op, w, io, batch, s, clustered, shared, k, how.str());
+        << ", shapes compiled in; " << (side ? "the side conv's tiles after the conv's, " : "")
+        << (op.has_residual ? "residual, " : "");
+    return std::make_unique<SplitStep>(op, w, io, batch, s, clustered, shared, k, how.str(), side);
   }
 
  private:
@@ -448,13 +505,23 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                                             "16-bit conv of one group over packed "
                                                             "channels");
     STRATA_CHECK((v.algo == 0 || splitk::cluster_size(v.algo)) && (v.math == 0 || v.math == 1) &&
-                     v.fuse == 0,
+                     (v.fuse == 0 || v.fuse == 1),
                  "cuda::Engine: layer '" << op.label << "': splitk_conv has algo 0 (slices met "
                                             "through a workspace) and algos 2, 4, 8, 16 (slices "
                                             "in a cluster of that size), math 0 (4 staged "
-                                            "k-steps) or 1 (8), fuse 0; not "
+                                            "k-steps) or 1 (8), fuse 0 or 1 (the side conv too); not "
                                          << to_string(v));
-    return this->named(splitk::source(op, v.algo, stages(v)));
+    if (v.fuse == 1) {
+      STRATA_CHECK(splitk::fuses_side(op) && v.algo > 1,
+                   "cuda::Engine: layer '" << op.label << "': splitk_conv fuse 1 computes a side "
+                                              "conv (ResNet's downsample joined to its block's "
+                                              "first conv) in a cluster (algo 2 to 16), its input "
+                                              "channel slots a multiple of "
+                                           << splitk::step_k << "; not " << to_string(v));
+      return this->named(splitk::source(op, v.algo, stages(v), true));
+    }
+    // (a conv whose side conv runs as a step of its own: the kernel of the conv alone)
+    return this->named(splitk::source(op.side ? side_main(op) : op, v.algo, stages(v)));
   }
   [[nodiscard]] static int stages(const Variant& v) {
     return v.math == 1 ? splitk::deep_stages : splitk::default_stages;
@@ -463,11 +530,15 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   class SplitStep final : public generated::KernelStep<T> {
    public:
     SplitStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, splitk::Split s,
-              bool clustered, std::size_t shared, cudaKernel_t k, const std::string& how)
+              bool clustered, std::size_t shared, cudaKernel_t k, const std::string& how, bool side)
         : generated::KernelStep<T>(op, w, io,
                                    generated::Launch{static_cast<unsigned>(s.blocks()), 256, shared},
                                    false, k, "split-K conv", how.c_str()),
           batch_(batch), split_(s), z_(static_cast<const T*>(io.z)),
+          side_(side),
+          w2_(side_ ? io.side_weights->weight.template as<const T>() : nullptr),
+          bias2_(side_ ? io.side_weights->bias_f32.template as<const float>() : nullptr),
+          y2_(side_ ? static_cast<T*>(io.side_y) : nullptr),
           partial_(clustered ? 0 : splitk::partial_bytes(op, batch, s)),
           // (each launch's last block of a tile sets its counter back to 0)
           counters_(zeroed_device_buffer(
@@ -476,14 +547,23 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
       STRATA_CHECK(ws_bytes >= partial_, "splitk_conv: a workspace of " << ws_bytes << " bytes, "
                                                                         << partial_ << " needed");
-      this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
-                split_.splits, split_.chunk);
+      if (side_) {
+        this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
+                  split_.splits, split_.chunk, w2_, bias2_, y2_);
+      } else {
+        this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
+                  split_.splits, split_.chunk);
+      }
     }
 
    private:
     int batch_ = 1;
     splitk::Split split_;
     const T* z_ = nullptr;
+    bool side_ = false;  ///< the launch computes the side conv too (its tiles after the conv's)
+    const T* w2_ = nullptr;
+    const float* bias2_ = nullptr;
+    T* y2_ = nullptr;
     std::size_t partial_ = 0;
     DeviceBuffer counters_;
   };
