@@ -279,30 +279,34 @@ using HeadNet = std::remove_cv_t<decltype(head_net)>;
 using HeadNetWide = std::remove_cv_t<decltype(head_net_wide)>;
 using HeadNetNarrow = std::remove_cv_t<decltype(head_net_narrow)>;
 
-/// Net's head forced onto pooled_dense (clusters of `cluster`) at batches 1, 3 and 4, against
-/// the CPU.
+/// Net's head forced onto variant `v` (pooled_dense, gap_dense) at batches 1, 3 and 4, against
+/// the CPU: describe() shows `shows` on the head's line, and for gap_dense — one kernel that
+/// writes the caller's f32 output — no output step.
 template <class Net, DType P>
-void check_head(int cluster, std::uint64_t seed) {
+void check_head(const cuda::Variant& v, std::uint64_t seed, const std::string& shows) {
   constexpr int kB = cuda::tactics::pooled_dense::max_batch;
+  static_assert(cuda::tactics::gap_dense::max_batch == kB);
   const auto w = Weights<Net>::random(seed);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), seed + 1);
   const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
   cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
   cuda::fold_for_per_op_path(net);
   REQUIRE(net.ops.back().gap.has_value());
+  REQUIRE(net.ops.back().net_output);
   cuda::EngineOptions opt{.max_batch = kB, .fused_max_batch = 0};
-  opt.force[net.ops.back().label] = cuda::Variant{"pooled_dense", cluster};
+  opt.force[net.ops.back().label] = v;
   cuda::Engine<Net, P> e(w, opt);
-  const std::string runs = e.describe(kB);
-  INFO(runs);
-  CHECK(runs.find(net.ops.back().label + ": strata global_avg_pool+dense") != std::string::npos);
-  CHECK(runs.find("(one kernel, a cluster of " + std::to_string(cluster) + " blocks") != std::string::npos);
   const std::size_t n_out = static_cast<std::size_t>(Net::output_spec.shape.numel());
   for (const int b : {1, 3, kB}) {
+    const std::string runs = e.describe(b);
+    INFO(runs);
+    CHECK(runs.find(net.ops.back().label + ": strata global_avg_pool+dense") != std::string::npos);
+    CHECK(runs.find(shows) != std::string::npos);
+    CHECK((runs.find("output: ") == std::string::npos) == (v.tactic == "gap_dense"));
     std::vector<float> out(static_cast<std::size_t>(b) * n_out, std::numeric_limits<float>::quiet_NaN());
     e.infer(std::span<const float>(in.data(), static_cast<std::size_t>(b) * Net::input_spec.shape.numel()), out, b);
     const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE("head " << net.ops.back().label << " " << dtype_name(P) << " pooled_dense " << cluster
+    MESSAGE("head " << net.ops.back().label << " " << dtype_name(P) << " " << cuda::to_string(v)
                     << ", batch " << b << ": rel. error " << err);
     CHECK(err < (P == DType::f16 ? 1e-2 : 3e-2));
   }
@@ -331,11 +335,15 @@ TEST_CASE("a network's head (global average pool + dense) as one kernel (pooled_
     return;
   }
   for (const int cl : {8, 16}) {
-    check_head<HeadNet, DType::f16>(cl, 200);
-    check_head<HeadNetWide, DType::f16>(cl, 202);
-    check_head<HeadNetNarrow, DType::bf16>(cl, 204);
+    const cuda::Variant v{"pooled_dense", cl};
+    std::string shows = "(one kernel, a cluster of ";
+    shows += std::to_string(cl);
+    shows += " blocks";
+    check_head<HeadNet, DType::f16>(v, 200, shows);
+    check_head<HeadNetWide, DType::f16>(v, 202, shows);
+    check_head<HeadNetNarrow, DType::bf16>(v, 204, shows);
   }
-  check_head<HeadNet, DType::bf16>(16, 206);
+  check_head<HeadNet, DType::bf16>(cuda::Variant{"pooled_dense", 16}, 206, "a cluster of 16 blocks");
   // Offered to measured tuning at up to 4 images, not above; the heuristic keeps the pool kernel
   // + cuBLASLt (no faster on an H200); more than 4 forced: an error.
   const auto w = Weights<HeadNet>::random(208);
@@ -365,45 +373,21 @@ TEST_CASE("a network's head (global average pool + dense) as one kernel (pooled_
   }
 }
 
-namespace {
-/// Net's head forced onto gap_dense (`rows` output rows a block) at batches 1, 3 and 4, against
-/// the CPU: one kernel that writes the caller's f32 output, so the plan has no output step.
-template <class Net, DType P>
-void check_gap_dense(int rows, std::uint64_t seed) {
-  constexpr int kB = cuda::tactics::gap_dense::max_batch;
-  const auto w = Weights<Net>::random(seed);
-  const auto in = strata_test::random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), seed + 1);
-  const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
-  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
-  cuda::fold_for_per_op_path(net);
-  REQUIRE(net.ops.back().gap.has_value());
-  REQUIRE(net.ops.back().net_output);
-  cuda::EngineOptions opt{.max_batch = kB, .fused_max_batch = 0};
-  opt.force[net.ops.back().label] = cuda::Variant{"gap_dense", rows};
-  cuda::Engine<Net, P> e(w, opt);
-  const std::size_t n_out = static_cast<std::size_t>(Net::output_spec.shape.numel());
-  for (const int b : {1, 3, kB}) {
-    const std::string runs = e.describe(b);
-    INFO(runs);
-    CHECK(runs.find(net.ops.back().label + ": strata global_avg_pool+dense") != std::string::npos);
-    CHECK(runs.find(" blocks of " + std::to_string(rows) + " rows, shapes compiled in; into the output, f32)") != std::string::npos);
-    CHECK(runs.find("output: ") == std::string::npos);
-    std::vector<float> out(static_cast<std::size_t>(b) * n_out, std::numeric_limits<float>::quiet_NaN());
-    e.infer(std::span<const float>(in.data(), static_cast<std::size_t>(b) * Net::input_spec.shape.numel()), out, b);
-    const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE("head " << net.ops.back().label << " " << dtype_name(P) << " gap_dense " << rows
-                    << ", batch " << b << ": rel. error " << err);
-    CHECK(err < (P == DType::f32 ? 1e-4 : P == DType::f16 ? 1e-2 : 3e-2));
-  }
-}
-}  // namespace
 
 TEST_CASE("a network's last op, its head (global average pool + dense), writes the caller's output (gap_dense)") {
-  check_gap_dense<HeadNet, DType::f16>(8, 210);
-  check_gap_dense<HeadNet, DType::f16>(32, 212);
-  check_gap_dense<HeadNet, DType::bf16>(16, 216);
-  check_gap_dense<HeadNetWide, DType::f16>(16, 218);  // 2,048 inputs, 37 outputs, a ReLU
-  check_gap_dense<HeadNetNarrow, DType::bf16>(8, 220);
+  const auto gap_dense = [](int rows) {
+    std::string shows = " blocks of ";
+    shows += std::to_string(rows);
+    shows += " rows, shapes compiled in; into the output, f32)";
+    return std::pair{cuda::Variant{"gap_dense", rows}, shows};
+  };
+  for (const auto& [rows, seed] : {std::pair{8, 210}, std::pair{32, 212}}) {
+    check_head<HeadNet, DType::f16>(gap_dense(rows).first, static_cast<std::uint64_t>(seed), gap_dense(rows).second);
+  }
+  check_head<HeadNet, DType::bf16>(gap_dense(16).first, 216, gap_dense(16).second);
+  // 2,048 inputs, 37 outputs, a ReLU; 24 slots
+  check_head<HeadNetWide, DType::f16>(gap_dense(16).first, 218, gap_dense(16).second);
+  check_head<HeadNetNarrow, DType::bf16>(gap_dense(8).first, 220, gap_dense(8).second);
   // The heuristic's choice at up to 4 images (and the plan without an output step), not above,
   // nor where the head is not the last op; a warp's rows must fit its registers.
   cuda::NetDesc folded = cuda::NetStorage<HeadNet, DType::f16>::describe();

@@ -20,6 +20,15 @@ using namespace strata_test;  // check_all_precisions, check_forced, kLayerBatch
 using strata_test::nets::MmaLayerNet;
 
 namespace {
+/// How many times `what` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 // Convs for the tiled tensor-core kernel (tactics/tile_conv.hpp): a 7x7/2 stem read
 // space-to-depth with a 3x3/2 max pool (ResNet's, on an odd-sized image: partial tiles), 20
 // output channels (3 n-tiles, the last loaded alone), 128 channels (two groups of 64 a warp)
@@ -535,12 +544,7 @@ void check_branches(int batch, std::uint64_t seed, int pairs) {
           const std::vector<float>& want) {
         const std::string runs = branched.describe(batch);
         INFO(runs);
-        std::size_t found = 0;
-        for (std::size_t at = runs.find("runs beside"); at != std::string::npos;
-             at = runs.find("runs beside", at + 1)) {
-          ++found;
-        }
-        CHECK(found == static_cast<std::size_t>(pairs));
+        CHECK(occurrences(runs, "runs beside") == static_cast<std::size_t>(pairs));
         const auto w = Weights<Net>::random(seed);
         const auto ref = strata_test::cpu_reference<Net>(w, in, batch);
         CHECK(strata_test::rel_error(want, ref, want.size()) < 3e-2);
@@ -604,12 +608,7 @@ void check_side(int cs, std::uint64_t seed, int joins) {
   cuda::Engine<Net, P> e(w, opt);
   const std::string runs = e.describe(1);
   INFO(runs);
-  std::size_t shown = 0;
-  for (std::size_t at = runs.find("the side conv's tiles after the conv's"); at != std::string::npos;
-       at = runs.find("the side conv's tiles after the conv's", at + 1)) {
-    ++shown;
-  }
-  CHECK(shown == static_cast<std::size_t>(joins));
+  CHECK(occurrences(runs, "the side conv's tiles after the conv's") == static_cast<std::size_t>(joins));
   CHECK(runs.find(" & ") != std::string::npos);
   const std::size_t n_out = static_cast<std::size_t>(Net::output_spec.shape.numel());
   std::vector<float> a(n_out, std::numeric_limits<float>::quiet_NaN());

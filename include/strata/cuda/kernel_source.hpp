@@ -339,6 +339,20 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 }
 
+/// Each of a warp's B partial sums (one per image) summed across the warp; lane b gets image b's
+/// sum (lanes from B on: 0).
+template <int B>
+__device__ __forceinline__ float warp_sums_by_lane(float (&acc)[B], int lane) {
+  float mine = 0.0f;
+#pragma unroll
+  for (int b = 0; b < B; ++b) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) acc[b] += __shfl_xor_sync(0xffffffffu, acc[b], off);
+    mine = lane == b ? acc[b] : mine;
+  }
+  return mine;
+}
+
 /// First thing in every kernel of Strata's: let the next kernel on the stream launch (it waits in
 /// its own pdl_entry), then wait until the kernel before this one has finished and its writes
 /// are visible — no-ops unless launched as a programmatic dependent launch (rtc::PdlScope;

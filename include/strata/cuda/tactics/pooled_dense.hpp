@@ -181,13 +181,7 @@ inline constexpr int threads = 256;
           }
         }
       }
-      float mine_v = 0.0f;  // lane b's: image b's sum
-#pragma unroll
-      for (int b = 0; b < BMAX; ++b) {
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1) acc[b] += __shfl_xor_sync(0xffffffffu, acc[b], off);
-        mine_v = lane == b ? acc[b] : mine_v;
-      }
+      const float mine_v = warp_sums_by_lane(acc, lane);  // lane b's: image b's sum
       const int o = base + q;
       if (o < o1 && lane < batch) {
         const float v = o < N ? activate(act, mine_v + (bias != nullptr ? load(bias + o) : 0.0f)) : 0.0f;
@@ -334,13 +328,7 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
         }
       }
     }
-    float mine = 0.0f;  // lane b's: image b's sum
-#pragma unroll
-    for (int b = 0; b < BMAX; ++b) {
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) acc[b] += __shfl_xor_sync(0xffffffffu, acc[b], off);
-      mine = lane == b ? acc[b] : mine;
-    }
+    const float mine = warp_sums_by_lane(acc, lane);  // lane b's: image b's sum
     const int o = o0 + q;
     if (o < N && lane < batch) {
       out[static_cast<long long>(lane) * N + o] =
