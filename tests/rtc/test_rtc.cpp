@@ -564,6 +564,16 @@ TEST_CASE("a downsample joined to its block's first conv: splitk_conv's side sou
     CHECK(t->kernel_sources(op, cuda::Variant{"splitk_conv", 8, 0, 1}, cuda::OpIo{}).size() == 1);
   }
   CHECK(joined == 3);
+  // EngineOptions::force names the joined op; a downsample's own label says which that is.
+  const auto forced = cuda::forced_variants<DType::f16>(
+      n, {{"layer2.0.conv1+bn1+relu & layer2.0.downsample.conv0+bn1", cuda::Variant{"splitk_conv", 8, 0, 1}}});
+  CHECK(std::count(forced.begin(), forced.end(), std::optional{cuda::Variant{"splitk_conv", 8, 0, 1}}) == 1);
+  try {
+    (void)cuda::forced_variants<DType::f16>(n, {{"layer3.0.downsample.conv0+bn1", cuda::Variant{"lt_conv1x1", 1}}});
+    FAIL("a joined downsample's own label was forced");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find("'layer3.0.conv1+bn1+relu & layer3.0.downsample.conv0+bn1' (fold_side_convs): force that op") != std::string::npos);
+  }
   // fuse 1 where there is no side conv, or not in a cluster: refused, naming the layer.
   const cuda::OpDesc& plain = n.ops[8];
   REQUIRE_FALSE(plain.side);

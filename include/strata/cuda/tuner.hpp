@@ -91,6 +91,14 @@ template <DType P>
     const auto op = std::find_if(net.ops.begin(), net.ops.end(),
                                  [&](const OpDesc& o) { return o.label == label; });
     if (op == net.ops.end()) {
+      const auto joined = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        return o.side != nullptr && o.side->label == label;
+      });
+      STRATA_CHECK(joined == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which at a max_batch of at most " << side_conv_max_batch
+                       << " runs joined to the conv beside it as one op, '" << joined->label
+                       << "' (fold_side_convs): force that op");
       std::ostringstream names;
       for (const OpDesc& o : net.ops) {
         names << (&o == &net.ops.front() ? "" : ", ") << o.label;
