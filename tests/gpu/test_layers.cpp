@@ -388,15 +388,23 @@ TEST_CASE("a network's last op, its head (global average pool + dense), writes t
   // 2,048 inputs, 37 outputs, a ReLU; 24 slots
   check_head<HeadNetWide, DType::f16>(gap_dense(16).first, 218, gap_dense(16).second);
   check_head<HeadNetNarrow, DType::bf16>(gap_dense(8).first, 220, gap_dense(8).second);
-  // The heuristic's choice at up to 4 images (and the plan without an output step), not above,
-  // nor where the head is not the last op; a warp's rows must fit its registers.
+  // The heuristic's choice at batch 1 (and the plan without an output step), not above (tuning
+  // times it up to 4 images), nor on a map past 7×7×2,048, nor where the head is not the last
+  // op; a warp's rows must fit its registers.
   cuda::NetDesc folded = cuda::NetStorage<HeadNet, DType::f16>::describe();
   cuda::fold_for_per_op_path(folded);
   const auto* t = cuda::find_tactic<DType::f16>("gap_dense");
   REQUIRE(t != nullptr);
-  CHECK(t->heuristic(folded.ops.back(), 4, 0, {}).has_value());
-  CHECK_FALSE(t->heuristic(folded.ops.back(), 5, 0, {}).has_value());
+  CHECK(t->heuristic(folded.ops.back(), 1, 0, {}).has_value());
+  CHECK_FALSE(t->heuristic(folded.ops.back(), 2, 0, {}).has_value());  // (measured at batch 1 only)
+  CHECK(t->candidates(folded.ops.back(), 2, 0, {}).size() == 3);
+  CHECK(t->candidates(folded.ops.back(), 5, 0, {}).empty());
   CHECK(t->candidates(folded.ops.back(), 4, 0, {}).size() == 3);
+  cuda::OpDesc large = folded.ops.back();
+  large.gap->in_shape.h = 8;  // (8×8×512: claimed; 8×8×2,048 would not be)
+  CHECK(t->heuristic(large, 1, 0, {}).has_value());
+  large.gap->in_shape.h = large.gap->in_shape.w = 64;
+  CHECK_FALSE(t->heuristic(large, 1, 0, {}).has_value());
   cuda::OpDesc inner = folded.ops.back();
   inner.net_output = false;
   CHECK_FALSE(t->applicable(inner));
@@ -411,7 +419,7 @@ TEST_CASE("a network's last op, its head (global average pool + dense), writes t
     CHECK_FALSE(cuda::find_tactic<DType::f32>("gap_dense")->applicable(f32.ops.back()));
   }
   const auto w = Weights<HeadNet>::random(224);
-  const std::string small = cuda::Engine<HeadNet, DType::f16>(w, {.max_batch = 4, .fused_max_batch = 0}).describe(2);
+  const std::string small = cuda::Engine<HeadNet, DType::f16>(w, {.max_batch = 1, .fused_max_batch = 0}).describe(1);
   INFO(small);
   CHECK(small.find("into the output, f32)") != std::string::npos);
   CHECK(small.find("output: ") == std::string::npos);

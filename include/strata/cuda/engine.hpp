@@ -137,7 +137,11 @@ class Engine {
       fused = std::make_unique<FusedNetwork>(net);
     }
     fold_for_per_op_path(net);  // (the fused kernel, if any, has been generated)
-    if (options_.max_batch <= side_conv_max_batch && !options_.concurrent_branches) {
+    // (not where two streams run such pairs side by side instead — the executor's branches,
+    // which it does not make with PDL —, nor where every batch runs the fused kernel)
+    const bool branches = options_.concurrent_branches && !options_.pdl;
+    const bool all_fused = fused != nullptr && options_.fused_max_batch >= options_.max_batch;
+    if (options_.max_batch <= side_conv_max_batch && !branches && !all_fused) {
       fold_side_convs(net);
     }
     const auto tuning = std::chrono::steady_clock::now();

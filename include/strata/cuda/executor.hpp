@@ -144,7 +144,8 @@ class Executor {
       for (std::size_t i = 0; i < model_->net.ops.size(); ++i) {
         const OpDesc& op = model_->net.ops[i];
         if (const Tactic<P>* t = find_tactic<P>(model_->variants[i].tactic); t != nullptr) {
-          for (KernelSource& k : t->kernel_sources(op, model_->variants[i], io(op, max_batch_))) {
+          const Variant& v = model_->variants[i];
+          for (KernelSource& k : t->kernel_sources(op_as_prepared(*t, op, v), v, io(op, max_batch_))) {
             sources.push_back(std::move(k));
           }
         }

@@ -1165,7 +1165,9 @@ class FusedNetworkStep final : public Step {
     p_.stage = stage;
     p_.arena = static_cast<unsigned char*>(arena);
     p_.batch = batch;
-    for (const OpDesc& op : net.ops) {
+    // (every op of the network's, also one the per-op path joined to another: OpDesc::side —
+    // the fused kernel was generated before that fold)
+    const auto weights_of = [&](const OpDesc& op) {
       const OpWeights& ow = w.op(op.index);
       const auto i = static_cast<std::size_t>(op.index);
       p_.w[i] = ow.weight.get();
@@ -1173,6 +1175,12 @@ class FusedNetworkStep final : public Step {
       p_.bf[i] = ow.bias_f32.template as<const float>();
       p_.sc[i] = ow.scale_f32.template as<const float>();
       p_.sh[i] = ow.shift_f32.template as<const float>();
+    };
+    for (const OpDesc& op : net.ops) {
+      weights_of(op);
+      if (op.side) {
+        weights_of(*op.side);
+      }
     }
   }
   [[nodiscard]] std::string describe() const override {

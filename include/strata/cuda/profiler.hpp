@@ -160,7 +160,7 @@ template <class Net, DType P>
   // Engine::profile's steps: "input", one per op (its label), "output" when there is one; or
   // "network", the fused kernel doing all of it in one launch. A conv with a side conv
   // ("layer2.0.conv1+bn1+relu & layer2.0.downsample.conv0+bn1") counts both, their shared
-  // input once.
+  // input once (as one kernel computing both reads it).
   for (const auto& [label, us] : times) {
     LayerProfile s;
     s.label = label;

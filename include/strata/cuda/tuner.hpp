@@ -92,7 +92,7 @@ template <DType P>
                                  [&](const OpDesc& o) { return o.label == label; });
     if (op == net.ops.end()) {
       const auto joined = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
-        return o.side != nullptr && o.side->label == label;
+        return o.side != nullptr && (o.side->label == label || side_main(o).label == label);
       });
       STRATA_CHECK(joined == net.ops.end(),
                    "cuda::Engine: EngineOptions::force names layer '"
@@ -202,7 +202,7 @@ template <DType P, class Exec>
       for (const Tactic<P>* t : all_tactics<P>()) {
         if (t->compiles_kernels() && t->runs(op) && t->timed(op, mb)) {
           for (const Variant& v : t->candidates(op, mb, max_tuning_workspace, lib)) {
-            for (KernelSource& k : t->kernel_sources(op, v, exec.io(op, mb))) {
+            for (KernelSource& k : t->kernel_sources(op_as_prepared(*t, op, v), v, exec.io(op, mb))) {
               sources.push_back(std::move(k));
             }
           }

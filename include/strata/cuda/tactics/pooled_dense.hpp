@@ -421,11 +421,14 @@ class PooledDense final : public generated::GeneratingTactic<P> {
 /// type, unlike the two-kernel path's. Measured on an H200 (session 20): ResNet-18's head at
 /// batch 1 4.3 µs where the pool kernel + cuBLASLt + the output step took 8.0 + 2.5 (the
 /// forward 131.6 → 126.6 µs under the heuristic), ResNet-50's 8.4, MobileNet-v2's 5.8; hence the
-/// heuristic's claim at up to max_batch images. f32 (NCHW storage) is not this kernel's.
+/// heuristic's claim at batch 1 (maps up to ResNet-50's); measured tuning times it up to
+/// max_batch images. f32 (NCHW storage) is not this kernel's.
 template <DType P>
 class GapDense final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
   static constexpr int bytes = static_cast<int>(sizeof(T));
+  /// The largest map (pixels × channel slots) the heuristic claims the head for.
+  static constexpr int claim_limit = 7 * 7 * 2048;
 
  public:
   [[nodiscard]] std::string_view name() const override { return "gap_dense"; }
@@ -435,7 +438,9 @@ class GapDense final : public generated::GeneratingTactic<P> {
   [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
-    if (batch > gap_dense::max_batch || !applicable(op)) {
+    // Measured at batch 1 only (ResNet-18/50's and MobileNet-v2's heads); each block averages
+    // the whole map, so not past ResNet-50's 7×7×2,048 a block either. Above: tuning's.
+    if (batch > 1 || !applicable(op) || claim_limit < op.gap->in_shape.h * op.gap->in_shape.w * op.gap->in_cp) {
       return std::nullopt;
     }
     Claim c;

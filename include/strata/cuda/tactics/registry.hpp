@@ -108,6 +108,14 @@ template <DType P>
   return best->variant;
 }
 
+/// The op tactic `t` prepares for `op` with variant `v` (prepare_step): the conv alone where a
+/// side conv runs as a step of its own — so that kernels compiled ahead of time
+/// (Tactic::kernel_sources) are the ones prepare() asks for.
+template <DType P>
+[[nodiscard]] OpDesc op_as_prepared(const Tactic<P>& t, const OpDesc& op, const Variant& v) {
+  return op.side && !t.fuses_side(v) ? side_main(op) : op;
+}
+
 /// `op` — a fused epilogue run as the op it stands for (pool_op, softmax_op) — prepared on the
 /// registry's tactic `tactic` (pool, softmax).
 template <DType P>
@@ -221,6 +229,8 @@ template <DType P>
     OpIo mio = io;
     mio.side_y = nullptr;
     mio.side_weights = nullptr;
+    // (any workspace: the executor sizes its own from the plans — at batch 1, where the fold
+    // is made, cuBLASLt's in-place form needs only its own)
     const Variant sv = heuristic_variant<P>(side, batch, static_cast<std::size_t>(-1), lib);
     std::vector<std::unique_ptr<Step>> parts;
     parts.push_back(prepare_step(*find_tactic<P>(sv.tactic), side, sv, batch, *io.side_weights, sio, lib));
