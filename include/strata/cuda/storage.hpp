@@ -466,6 +466,10 @@ struct ArenaAccess {
   return !any(x.writes, y.reads) && !any(x.writes, y.writes) && !any(y.writes, x.reads);
 }
 
+/// The largest max_batch at which the engine joins side convs (fold_side_convs): where the
+/// downsample's own launch was measured to cost most (ResNet-18 at batch 1, H200, session 20).
+inline constexpr int side_conv_max_batch = 1;
+
 /// For the per-op path at batch 1 (side_conv_max_batch): each 16-bit 1×1 conv that may run beside
 /// the next op (runs_beside_next), the next op a conv over the same input, with odd windows of
 /// the same stride whose centres are the 1×1 conv's pixels (padding half the window, same output
@@ -473,8 +477,7 @@ struct ArenaAccess {
 /// (two 1×1 convs) — joined to that conv as one op, "<conv> & <downsample>" (OpDesc::side), so
 /// that one kernel may compute both (the side conv's filter is the centre tap's slice of the
 /// reduction). Neither may have a residual, a fused pool, a deferred activation or a concat
-/// slice; neither writes the network's output.
-inline constexpr int side_conv_max_batch = 1;
+/// slice; neither reads the network's input or writes its output.
 inline void fold_side_convs(NetDesc& n) {
   if (n.precision == DType::f32) {
     return;
@@ -508,7 +511,7 @@ inline void fold_side_convs(NetDesc& n) {
   }
 }
 
-/// The two convs of an op with a side conv (OpDesc::side), each as it was before the fold.
+/// The conv of an op with a side conv as it was before the fold (the side conv is *op.side).
 [[nodiscard]] inline OpDesc side_main(const OpDesc& joined) {
   OpDesc m = joined;
   m.side.reset();
