@@ -339,6 +339,34 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 }
 
+/// A lane's share of a warp's dot products of one weight row with up to B images' f32 vectors
+/// (image b's at vec + b·cp): the lane holds the row's 16-byte chunks lane, lane + 32, ... in
+/// `raw` (KI of them); acc[b] (b < batch) += its chunks' products. Chunks from cp on count nothing.
+template <class T, int KI, int B>
+__device__ __forceinline__ void row_dot(const uint4 (&raw)[KI], const float* vec, int cp, int lane,
+                                        int batch, float (&acc)[B]) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));  // elements a chunk
+#pragma unroll
+  for (int t = 0; t < KI; ++t) {
+    const int k = (lane + 32 * t) * V;
+    if (k < cp) {
+      const T* h = reinterpret_cast<const T*>(&raw[t]);
+#pragma unroll
+      for (int b = 0; b < B; ++b) {
+        if (b < batch) {
+          const float* pv = vec + b * cp + k;
+#pragma unroll
+          for (int e = 0; e < V; e += 4) {
+            const float4 f = *reinterpret_cast<const float4*>(pv + e);
+            acc[b] += load(h + e) * f.x + load(h + e + 1) * f.y + load(h + e + 2) * f.z +
+                      load(h + e + 3) * f.w;
+          }
+        }
+      }
+    }
+  }
+}
+
 /// Each of a warp's B partial sums (one per image) summed across the warp; lane b gets image b's
 /// sum (lanes from B on: 0).
 template <int B>
@@ -351,6 +379,18 @@ __device__ __forceinline__ float warp_sums_by_lane(float (&acc)[B], int lane) {
     mine = lane == b ? acc[b] : mine;
   }
   return mine;
+}
+
+/// A warp's dot products of one weight row with up to B images' f32 vectors (row_dot from zero,
+/// summed across the warp): lane b gets image b's.
+template <class T, int B, int KI>
+__device__ __forceinline__ float row_dots_by_lane(const uint4 (&raw)[KI], const float* vec, int cp,
+                                                  int lane, int batch) {
+  float acc[B];
+#pragma unroll
+  for (int b = 0; b < B; ++b) acc[b] = 0.0f;
+  row_dot<T>(raw, vec, cp, lane, batch, acc);
+  return warp_sums_by_lane(acc, lane);
 }
 
 /// First thing in every kernel of Strata's: let the next kernel on the stream launch (it waits in

@@ -162,26 +162,7 @@ inline constexpr int threads = 256;
     }
 #pragma unroll
     for (int q = 0; q < RW; ++q) {
-      float acc[BMAX];
-#pragma unroll
-      for (int b = 0; b < BMAX; ++b) acc[b] = 0.0f;
-#pragma unroll
-      for (int t = 0; t < KI; ++t) {
-        const int k = lane * 8 + t * 256;
-        if (k < CP) {
-          const T* h = reinterpret_cast<const T*>(&raw[q][t]);
-#pragma unroll
-          for (int b = 0; b < BMAX; ++b) {
-            if (b < batch) {
-              const float4 f0 = *reinterpret_cast<const float4*>(full + b * CP + k);
-              const float4 f1 = *reinterpret_cast<const float4*>(full + b * CP + k + 4);
-              acc[b] += load(h) * f0.x + load(h + 1) * f0.y + load(h + 2) * f0.z + load(h + 3) * f0.w +
-                        load(h + 4) * f1.x + load(h + 5) * f1.y + load(h + 6) * f1.z + load(h + 7) * f1.w;
-            }
-          }
-        }
-      }
-      const float mine_v = warp_sums_by_lane(acc, lane);  // lane b's: image b's sum
+      const float mine_v = row_dots_by_lane<T, BMAX>(raw[q], full, CP, lane, batch);  // image lane's
       const int o = base + q;
       if (o < o1 && lane < batch) {
         const float v = o < N ? activate(act, mine_v + (bias != nullptr ? load(bias + o) : 0.0f)) : 0.0f;
@@ -306,29 +287,7 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
   // Each warp's rows: the lanes' products summed across the warp; lane b writes image b's output.
 #pragma unroll
   for (int q = 0; q < RW; ++q) {
-    float acc[BMAX];
-#pragma unroll
-    for (int b = 0; b < BMAX; ++b) acc[b] = 0.0f;
-#pragma unroll
-    for (int t = 0; t < KI; ++t) {
-      const int col = lane + 32 * t;
-      if (col < COLS) {
-        const T* h = reinterpret_cast<const T*>(&raw[q][t]);
-#pragma unroll
-        for (int b = 0; b < BMAX; ++b) {
-          if (b < batch) {
-            const float* pv = pooled + b * CP + col * V;
-#pragma unroll
-            for (int e = 0; e < V; e += 4) {
-              const float4 f = *reinterpret_cast<const float4*>(pv + e);
-              acc[b] += load(h + e) * f.x + load(h + e + 1) * f.y + load(h + e + 2) * f.z +
-                        load(h + e + 3) * f.w;
-            }
-          }
-        }
-      }
-    }
-    const float mine = warp_sums_by_lane(acc, lane);  // lane b's: image b's sum
+    const float mine = row_dots_by_lane<T, BMAX>(raw[q], pooled, CP, lane, batch);  // image lane's
     const int o = o0 + q;
     if (o < N && lane < batch) {
       out[static_cast<long long>(lane) * N + o] =
