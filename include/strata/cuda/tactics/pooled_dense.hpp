@@ -32,7 +32,6 @@
 /// output (4.3 µs for ResNet-18's head, no output step).
 #include <cuda_runtime.h>
 
-#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -438,26 +437,15 @@ class GapDense final : public generated::GeneratingTactic<P> {
     what << "strata global_avg_pool+dense " << op.gap->in_shape.h << "x" << op.gap->in_shape.w
          << "x" << op.gap->in_cp << "->" << op.layer.out_channels << " (one kernel, " << grid
          << " blocks of " << v.algo << " rows, shapes compiled in; into the output, f32)";
-    return std::make_unique<OutputStep>(what.str(), [=](cudaStream_t s) {
-      rtc::launch(k, grid, static_cast<unsigned>(gap_dense::threads), s, x, wt, b, out, batch);
-    });
+    return kernel_step(
+        what.str(),
+        [=](cudaStream_t s) {
+          rtc::launch(k, grid, static_cast<unsigned>(gap_dense::threads), s, x, wt, b, out, batch);
+        },
+        true);  // (the caller's output: no output step)
   }
 
  private:
-  /// A kernel step that writes the caller's output (Step::writes_network_output).
-  class OutputStep final : public Step {
-   public:
-    using Launch = std::function<void(cudaStream_t)>;
-    OutputStep(std::string what, Launch launch) : what_(std::move(what)), launch_(std::move(launch)) {}
-    [[nodiscard]] std::string describe() const override { return what_; }
-    void launch(cudaStream_t s, void*, std::size_t) override { launch_(s); }
-    [[nodiscard]] bool writes_network_output() const override { return true; }
-
-   private:
-    std::string what_;
-    Launch launch_;
-  };
-
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
     STRATA_CHECK(applicable(op), "cuda::Engine: layer '"
