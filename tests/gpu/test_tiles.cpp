@@ -635,7 +635,7 @@ void check_side(int cs, std::uint64_t seed, int joins) {
 }
 }  // namespace
 
-TEST_CASE("a downsample computed by its block's first conv (splitk_conv fuse 1), forced") {
+TEST_CASE("a downsample computed by its block's first conv (splitk_conv fuse 1), forced and claimed") {
   if (cuda::device_arch() < 90) {
     MESSAGE("SKIPPED: splitk_conv's clusters need compute capability 9.0");
     return;
@@ -644,6 +644,21 @@ TEST_CASE("a downsample computed by its block's first conv (splitk_conv fuse 1),
   check_side<SideNet, DType::bf16>(4, 172, 2);
   check_side<SideNet, DType::f16>(16, 173, 2);
   check_side<SideNet1x1, DType::f16>(2, 174, 1);
+  // Unforced, the heuristic claims both of SideNet's joins for fuse 1 (clusters of 2 and 4).
+  {
+    const auto w = Weights<SideNet>::random(176);
+    const auto in = strata_test::random_floats(static_cast<std::size_t>(SideNet::input_spec.shape.numel()), 177);
+    const auto ref = strata_test::cpu_reference<SideNet>(w, in, 1);
+    cuda::Engine<SideNet, DType::f16> e(w, {.max_batch = 1, .fused_max_batch = 0});
+    const std::string runs = e.describe(1);
+    INFO(runs);
+    CHECK(occurrences(runs, "the side conv's tiles after the conv's") == 2);
+    std::vector<float> out(static_cast<std::size_t>(SideNet::output_spec.shape.numel()));
+    e.infer(in, out, 1);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("side conv f16, heuristic: rel. error " << err);
+    CHECK(err < 1e-2);
+  }
   // Not where the input's slots are not a whole number of k-steps: an error naming the layer.
   cuda::NetDesc net = cuda::NetStorage<SideNet16, DType::f16>::describe();
   cuda::fold_for_per_op_path(net);

@@ -544,9 +544,27 @@ TEST_CASE("a downsample joined to its block's first conv: splitk_conv's side sou
     CHECK(sk::fuses_side(op));
     CHECK(t->fuses_side(cuda::Variant{"splitk_conv", 8, 0, 1}));
     CHECK_FALSE(t->fuses_side(cuda::Variant{"splitk_conv", 8}));
-    // Not offered to tuning nor claimed until it has run on a GPU: forced only.
-    for (const cuda::Variant& v : t->candidates(op, 1, std::size_t{1} << 30, {})) {
-      CHECK(v.fuse == 0);
+    // Its launch: the downsample's n-tiles after the conv's, the conv's k-steps in each slice.
+    const auto c = sk::cluster_split(op, 1, 4);
+    const auto js = sk::side_split(op, 1, 4);
+    CHECK(js.m_tiles == c.m_tiles);
+    CHECK(js.n_tiles == c.n_tiles + (op.side->conv.kp + sk::tile_n - 1) / sk::tile_n);
+    CHECK(js.chunk == c.chunk);
+    CHECK(js.splits == 4);
+    // Offered and claimed on a GPU of 132 SMs only where the joined launch keeps to two blocks
+    // an SM; none on a GPU of 8 SMs; none without a side conv.
+    CHECK_FALSE(sk::offers_side(op, 1, 8, 2));
+    CHECK(sk::claimed_side_cluster(op, 1, 8) == 0);
+    CHECK_FALSE(sk::offers_side(cuda::side_main(op), 1, 132, 2));
+    CHECK(sk::claimed_side_cluster(cuda::side_main(op), 1, 132) == 0);
+    const int claimed = sk::claimed_side_cluster(op, 1, 132);
+    CHECK(claimed != 0);
+    CHECK(sk::offers_side(op, 1, 132, claimed));
+    CHECK(sk::side_split(op, 1, claimed).blocks() <= 264);
+    CHECK(sk::side_split(op, 1, claimed).chunk >= 4);
+    if (cuda::device_arch() < 90) {  // (no clusters without a device: nothing offered)
+      CHECK(t->candidates(op, 1, std::size_t{1} << 30, {}).empty());
+      CHECK_FALSE(t->heuristic(op, 1, std::size_t{1} << 30, {}).has_value());
     }
     // Its key is not the plain conv's (every candidate's time includes the side conv).
     CHECK(cuda::tuning_key(op, 1, DType::f16, "gpu") != cuda::tuning_key(cuda::side_main(op), 1, DType::f16, "gpu"));
@@ -564,6 +582,19 @@ TEST_CASE("a downsample joined to its block's first conv: splitk_conv's side sou
     CHECK(t->kernel_sources(op, cuda::Variant{"splitk_conv", 8, 0, 1}, cuda::OpIo{}).size() == 1);
   }
   CHECK(joined == 3);
+  // ResNet-18's three at batch 1 on 132 SMs: layer2.0 (13 x (2 + 2) tiles, 18 k-steps) in
+  // clusters of 4, layer3.0 (4 x (4 + 4), 36) of 8, layer4.0 (1 x (8 + 8), 72) of 16; not
+  // layer2.0 at 8 (416 blocks).
+  std::vector<int> sizes;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.side) {
+      sizes.push_back(sk::claimed_side_cluster(op, 1, 132));
+    }
+  }
+  CHECK(sizes == std::vector<int>{4, 8, 16});
+  const auto l2 = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.side != nullptr; });
+  CHECK_FALSE(sk::offers_side(*l2, 1, 132, 8));
+  CHECK(sk::offers_side(*l2, 1, 132, 4));
   // EngineOptions::force names the joined op; a downsample's own label says which that is.
   const auto forced = cuda::forced_variants<DType::f16>(
       n, {{"layer2.0.conv1+bn1+relu & layer2.0.downsample.conv0+bn1", cuda::Variant{"splitk_conv", 8, 0, 1}}});

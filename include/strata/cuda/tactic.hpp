@@ -83,6 +83,7 @@ struct Claim {
 /// Ranks of heuristic claims (lower wins).
 namespace rank {
 inline constexpr int only = 0;       ///< the one way Strata runs this kind of op
+inline constexpr int joins = 4;      ///< one launch for a joined op's conv and side conv (OpDesc::side)
 inline constexpr int tailored = 5;   ///< a Strata kernel that suits exactly this op's shape
 inline constexpr int special = 10;   ///< a tactic made for this kind of op's shape
 inline constexpr int library = 50;   ///< a library's own heuristic pick

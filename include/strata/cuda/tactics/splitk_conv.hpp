@@ -152,6 +152,40 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
          op.side->conv.kd == op.side->conv.kp;
 }
 
+/// The split of `op` (joined to a side conv) at `batch` over clusters of `cs` blocks when the
+/// launch computes the side conv too (variant fuse 1): the side conv's n-tiles after the conv's.
+[[nodiscard]] inline Split side_split(const OpDesc& op, int batch, int cs) {
+  Split s = cluster_split(op, batch, cs);
+  s.n_tiles += (op.side->conv.kp + tile_n - 1) / tile_n;
+  return s;
+}
+
+/// Whether measured tuning times fuse 1 in clusters of `cs` for `op` at `batch` on `sms` SMs:
+/// the side conv fuses, and the joined tiles pass offers_cluster's bounds.
+[[nodiscard]] inline bool offers_side(const OpDesc& op, int batch, int sms, int cs) {
+  if (!fuses_side(op)) {
+    return false;
+  }
+  const Split s = side_split(op, batch, cs);
+  return 2 * s.tiles() <= sms && s.blocks() <= 2LL * sms && s.k_steps >= 2 * cs;
+}
+
+/// The cluster size the heuristic claims fuse 1 with for `op` at `batch` on `sms` SMs, or 0: the
+/// largest of 16, 8, 4, 2 that keeps the joined launch to two blocks an SM with slices of at
+/// least 4 k-steps.
+[[nodiscard]] inline int claimed_side_cluster(const OpDesc& op, int batch, int sms) {
+  if (!fuses_side(op)) {
+    return 0;
+  }
+  for (const int cs : {16, 8, 4, 2}) {
+    const Split s = side_split(op, batch, cs);
+    if (s.blocks() <= 2LL * sms && s.chunk >= 4 && 2 * s.tiles() <= sms) {
+      return cs;
+    }
+  }
+  return 0;
+}
+
 /// Bytes of the f32 partial sums at split `s` (none with one slice).
 [[nodiscard]] inline std::size_t partial_bytes(const OpDesc& op, int batch, const Split& s) {
   if (s.splits <= 1) {
@@ -416,15 +450,21 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     return P != DType::f32 && splitk::fits(op);
   }
   /// Fuse 1: the op's side conv (OpDesc::side) computed by the same launch — its tiles after the
-  /// conv's, over the centre tap's k-steps (splitk::fuses_side). Written in session 20 and not
-  /// yet run on a GPU: forced only (EngineOptions::force), not offered to tuning.
+  /// conv's, over the centre tap's k-steps (splitk::fuses_side). ResNet-18 at batch 1 on an H200
+  /// (session 21, forced, f16): the three joined ops 6.6 / 7.8 / 7.6 µs in clusters of 4, 4, 8
+  /// against 8.8 / 9.3 / 10.3 for the downsample and the conv as two launches; the whole network
+  /// 117.6 µs against 123.0.
   [[nodiscard]] bool fuses_side(const Variant& v) const override { return v.fuse == 1; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (device_arch() < 90 || !applicable(op)) {
       return std::nullopt;  // (clusters: compute capability 9.0 on)
     }
-    const int cs = splitk::claimed_cluster(op, batch, generated::device_sms().sms);
+    const int sms = generated::device_sms().sms;
+    if (const int side = splitk::claimed_side_cluster(op, batch, sms); side != 0) {
+      return Claim{Variant{std::string(name()), side, 0, 1}, rank::joins};
+    }
+    const int cs = splitk::claimed_cluster(op, batch, sms);
     if (cs == 0) {
       return std::nullopt;
     }
@@ -445,6 +485,12 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
           v.push_back(Variant{std::string(name()), cs, 1, 0});
         }
       }
+      if (splitk::offers_side(op, batch, sms, cs)) {  // the side conv in the same launch
+        v.push_back(Variant{std::string(name()), cs, 0, 1});
+        if (splitk::side_split(op, batch, cs).chunk > splitk::default_stages) {
+          v.push_back(Variant{std::string(name()), cs, 1, 1});
+        }
+      }
     }
     return v;
   }
@@ -461,14 +507,12 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     if (clustered) {
       generated::allow_cluster(k, d.device, v.algo, op.label, name());
     }
-    splitk::Split s =
-        clustered ? splitk::cluster_split(op, batch, v.algo) : splitk::split(op, batch, d.sms);
     const bool side = v.fuse == 1;
-    if (side) {
-      STRATA_CHECK(io.side_y != nullptr && io.side_weights != nullptr,
-                   "cuda::Engine: layer '" << op.label << "': splitk_conv without its side conv's buffers");
-      s.n_tiles += (op.side->conv.kp + splitk::tile_n - 1) / splitk::tile_n;
-    }
+    STRATA_CHECK(!side || (io.side_y != nullptr && io.side_weights != nullptr),
+                 "cuda::Engine: layer '" << op.label << "': splitk_conv without its side conv's buffers");
+    const splitk::Split s = side        ? splitk::side_split(op, batch, v.algo)
+                            : clustered ? splitk::cluster_split(op, batch, v.algo)
+                                        : splitk::split(op, batch, d.sms);
     // The deep form's staged k-steps: dynamic shared memory beyond the default 48 KiB.
     const std::size_t shared =
         stages(v) == splitk::default_stages ? 0 : splitk::stage_bytes * static_cast<std::size_t>(stages(v));
