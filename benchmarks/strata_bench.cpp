@@ -36,6 +36,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -104,7 +105,7 @@ struct Args {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "strata_bench: " << problem << "\n"
-            << "usage: strata_bench --case M1|M2|R1|R2|R3 --precision f32|f16|bf16 [--batch N]\n"
+            << "usage: strata_bench --case M1|M2|R1|R2|R3 --precision f32|f16|bf16|tf32 [--batch N]\n"
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
@@ -205,8 +206,8 @@ Args parse_args(int argc, char** argv) {
   if (!a.ceilings && !a.launch_floor && a.case_id.empty()) {
     usage("give --case, --ceilings or --launch-floor");
   }
-  if (a.precision != "f32" && a.precision != "f16" && a.precision != "bf16") {
-    usage("--precision is f32, f16 or bf16, not '" + a.precision + "'");
+  if (a.precision != "f32" && a.precision != "f16" && a.precision != "bf16" && a.precision != "tf32") {
+    usage("--precision is f32, f16, bf16 or tf32, not '" + a.precision + "'");
   }
   if (a.gpus > 0 && !a.case_id.ends_with("-stream")) {
     usage("--gpus applies to a streaming case (R2-stream)");
@@ -555,7 +556,9 @@ Json case_json(const Args& a, const CaseInfo& c, strata::DType p, int batch, con
             {"side", "strata"},
             {"case", c.id},
             {"network", c.network},
-            {"precision", std::string(strata::dtype_name(p))},
+            // (tf32: reported as f32 with "tf32": true, as PyTorch's side runs it)
+            {"precision", std::string(strata::dtype_name(p == strata::DType::tf32 ? strata::DType::f32 : p))},
+            {"engine_precision", std::string(strata::dtype_name(p))},
             {"batch", batch},
             {"tuning", a.measured ? "measured" : "heuristic"},
             {"io", io},
@@ -640,7 +643,7 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"output_numel", out_numel},
             {"build_s", build_s},
             {"path", engine.path(batch)},
-            {"tf32", a.tf32 && P == strata::DType::f32},
+            {"tf32", (a.tf32 && P == strata::DType::f32) || P == strata::DType::tf32},
             {"cudnn_graph", a.cudnn_graph},
             {"pdl", a.pdl},
             {"branches", a.branches},
@@ -934,6 +937,16 @@ int run_stream_pool(const Args& a, const CaseInfo& c, int batch) {
 
 template <class Net>
 int run_network(const Args& a, const CaseInfo& c, int batch) {
+  if (a.precision == "tf32") {  // (the ResNets: TF32 is BENCHMARKS.md's R2 f32+tf32 case)
+    if (c.id.ends_with("-stream")) {
+      usage("case " + std::string(c.id) + " runs f32, f16 or bf16");
+    }
+    if constexpr (std::is_same_v<Net, strata::models::MnistCnn>) {
+      usage("--precision tf32 runs the ResNet cases (R1, R2, R3)");
+    } else {
+      return run_case<Net, DType::tf32>(a, c, batch);
+    }
+  }
   if (c.id.ends_with("-stream") && a.gpus > 0) {
     if (a.precision == "f32") {
       return run_stream_pool<Net, DType::f32>(a, c, batch);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks of BENCHMARKS.md in one command, on a machine with an NVIDIA GPU:
 #   scripts/bench.sh [--quick] [--compile-budget-s S] [--tuning heuristic|measured]
-#                    [--cases "M1 R2"] [--build-dir DIR] [--fused-max-batch N]
+#                    [--cases "M1 R2"] [--precisions "f16 f32+tf32"] [--build-dir DIR]
+#                    [--fused-max-batch N]
 # 1. finds cuDNN ($CUDNN_ROOT, else PyTorch's nvidia.cudnn package, so both sides run the same
 #    cuDNN, else the CUDA install or the system) and puts its lib/ on LD_LIBRARY_PATH;
 # 2. configures and builds strata_bench (Release, sm_90 unless $CUDA_ARCH says otherwise, all
@@ -23,11 +24,12 @@ QUICK=0
 BUDGET=210
 TUNING=measured  # TensorRT-style: time the candidate algorithms at engine construction
 ONLY=""
+PRECS=""  # --precisions "f16 f32+tf32": only those of the cases' precisions
 FUSED=()  # --fused-max-batch N for strata_bench (EngineOptions::fused_max_batch); default: the engine's
 ARGS="$*"
 
 usage() {
-  sed -n '2,3p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
     --compile-budget-s) BUDGET=${2:?}; shift ;;
     --tuning) TUNING=${2:?}; shift ;;
     --cases) ONLY=${2:?}; shift ;;
+    --precisions) PRECS=${2:?}; shift ;;
     --build-dir) BUILD=${2:?}; shift ;;
     --fused-max-batch) FUSED=(--fused-max-batch "${2:?}"); shift ;;
     *) usage ;;
@@ -137,6 +140,9 @@ for c in "${CASES[@]}"; do
   if [ -n "$ONLY" ] && [[ " $ONLY " != *" $id "* ]]; then
     continue
   fi
+  if [ -n "$PRECS" ] && [[ " $PRECS " != *" $prec "* ]]; then
+    continue
+  fi
   net=$(network "$id")
   w=$WORK/weights_$net.safetensors
   x=$WORK/input_$(in_shape "$id")_b$batch.safetensors
@@ -146,8 +152,13 @@ for c in "${CASES[@]}"; do
   before=$(wc -l < "$WORK/strata.jsonl")
   rc=0
   tf=()
-  if [[ "$prec" == *+tf32 ]]; then tf=(--tf32); fi
-  timeout 300 "$BENCH" --case "$id" --precision "${prec%+tf32}" "${tf[@]}" --batch "$batch" "${wa[@]}" "${xa[@]}" \
+  sp=$prec
+  # f32+tf32: the tf32 engine (f32 values stored NHWC, TF32 tensor cores), reported as f32 with
+  # TF32 on; STRATA_TF32_NCHW=1 runs the f32 engine with EngineOptions::allow_tf32 instead.
+  if [[ "$prec" == *+tf32 ]]; then
+    if [ "${STRATA_TF32_NCHW:-0}" = 1 ]; then sp=f32; tf=(--tf32); else sp=tf32; fi
+  fi
+  timeout 300 "$BENCH" --case "$id" --precision "$sp" "${tf[@]}" --batch "$batch" "${wa[@]}" "${xa[@]}" \
     --dump-output "$WORK/output_${id}_${prec}_b$batch.safetensors" --tuning "$TUNING" \
     "${FUSED[@]}" --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
   if [ "$rc" != 0 ] && [ "$(wc -l < "$WORK/strata.jsonl")" = "$before" ]; then

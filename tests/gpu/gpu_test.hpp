@@ -76,6 +76,7 @@ inline double rel_error(std::span<const float> a, std::span<const float> ref, st
   return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
 }
 
+/// f32 1e-4; f16, bf16 and tf32 (10-bit mantissa inputs to every conv and matmul) 1e-2.
 [[nodiscard]] constexpr double tolerance(DType p) { return p == DType::f32 ? 1e-4 : 1e-2; }
 
 /// The CPU reference's output for `batch` images of input `in`.
@@ -128,7 +129,7 @@ void check_engine(const strata::Weights<Net>& w, const std::vector<float>& in,
   }
 }
 
-/// check_engine in all three precisions, for random weights and inputs (`bf16_tol` > 0 replaces
+/// check_engine in all four precisions (f32, f16, bf16, tf32), for random weights and inputs (`bf16_tol` > 0 replaces
 /// bf16's default tolerance, for networks that compound rounding; say why where it is used).
 template <class Net>
 void check_all_precisions(int max_batch, std::vector<int> batches, const char* name,
@@ -142,6 +143,7 @@ void check_all_precisions(int max_batch, std::vector<int> batches, const char* n
   check_engine<Net, DType::f32>(w, in, ref, max_batch, batches, name);
   check_engine<Net, DType::f16>(w, in, ref, max_batch, batches, name);
   check_engine<Net, DType::bf16>(w, in, ref, max_batch, batches, name, bf16_tol);
+  check_engine<Net, DType::tf32>(w, in, ref, max_batch, batches, name);  // (bound 1e-2)
 }
 
 }  // namespace strata_test

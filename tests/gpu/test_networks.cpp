@@ -1,5 +1,7 @@
 // The canonical networks on the GPU against the CPU reference: MNIST CNN and ResNet-18, in
 // f32, f16 and bf16, at batch sizes 1, 3, 17 and the maximum.
+#include <sstream>
+
 #include "gpu_test.hpp"
 #include "strata/models/mnist_cnn.hpp"
 #include "strata/models/resnet.hpp"
@@ -36,6 +38,27 @@ TEST_CASE("ResNet-18 in f32 with TF32 tensor cores allowed, against the CPU refe
     tf32.infer(in, out, b);
     const double err = strata_test::rel_error(out, ref, out.size());
     MESSAGE("resnet18 f32+tf32 batch " << b << ": rel. error " << err);
+    CHECK(err < 1e-2);
+  }
+  // The tf32 engine: the same arithmetic over NHWC storage, within the same bound, and every
+  // conv and the classifier on TF32 (cuDNN with tensor-op math allowed, cuBLASLt's TF32).
+  strata::cuda::EngineOptions o32{.max_batch = kMax};
+  strata::cuda::Engine<Net, strata::DType::tf32> nhwc(w, o32);
+  const std::string nruns = nhwc.describe(kMax);
+  INFO(nruns);
+  std::ostringstream sum;
+  nhwc.summary(sum, 1);
+  CHECK(sum.str().find("activations stored NHWC") != std::string::npos);
+  CHECK(sum.str().find("TF32 tensor cores") != std::string::npos);
+  CHECK(nruns.find("TF32") != std::string::npos);
+  for (int b : {1, 3, kMax}) {
+    std::vector<float> a(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> c(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+    nhwc.infer(in, a, b);
+    tf32.infer(in, c, b);
+    const double err = strata_test::rel_error(a, ref, a.size());
+    MESSAGE("resnet18 tf32 (NHWC) batch " << b << ": rel. error " << err << ", against f32+tf32 (NCHW) "
+                                          << strata_test::rel_error(a, c, a.size()));
     CHECK(err < 1e-2);
   }
   // Without the option, f32 means f32: no TF32 anywhere.

@@ -1696,3 +1696,39 @@ TEST_CASE("generated kernels compiled side by side before their steps: precompil
   // A source that does not compile is left for the step that uses it to report.
   CHECK(cuda::tactics::generated::precompile({{"this is not CUDA", "strata_rtc::nothing<float>"}}, 90, dir, 2) == 0);
 }
+
+TEST_CASE("tf32: its ops run on the libraries (cuDNN, cuBLASLt) and the generic kernels, none on the 16-bit kernels") {
+  cuda::NetDesc n = cuda::NetStorage<models::ResNet50, DType::tf32>::describe();
+  cuda::fold_for_per_op_path(n);
+  const auto tactic = [](std::string_view name) {
+    const auto* t = cuda::find_tactic<DType::tf32>(name);
+    REQUIRE(t != nullptr);
+    return t;
+  };
+  int convs = 0;
+  int one_by_one = 0;
+  for (const cuda::OpDesc& op : n.ops) {
+    INFO(op.label);
+    for (const char* k : {"splitk_conv", "tile_conv", "mma_conv", "generated_conv", "lt_im2col",
+                          "direct_conv", "depthwise_conv", "pixel_conv1x1", "cudnn_graph_conv",
+                          "gap_dense", "pooled_dense"}) {
+      if (const auto* t = cuda::find_tactic<DType::tf32>(k)) {
+        CHECK_FALSE(t->applicable(op));
+      }
+    }
+    if (op.kind == OpKind::conv) {
+      ++convs;
+      CHECK(tactic("cudnn_conv")->applicable(op));
+      const bool plain_1x1 = op.conv.kh == 1 && op.conv.kw == 1 && op.conv.groups == 1 && !op.conv.s2d;
+      CHECK(tactic("lt_conv1x1")->applicable(op) == plain_1x1);
+      one_by_one += plain_1x1 ? 1 : 0;
+    }
+  }
+  CHECK(convs == 53);
+  CHECK(one_by_one == 36);  // 3 a block (2 + a downsample in four of them) minus the 3x3s
+  // Its tuning key is its own: not f32's, with or without TF32 allowed.
+  const cuda::OpDesc& c = n.ops[1];
+  const auto f32 = cuda::NetStorage<models::ResNet50, DType::f32>::describe();
+  CHECK(cuda::tuning_key(c, 1, DType::tf32, "gpu", true).find("|tf32|") != std::string::npos);
+  CHECK(cuda::tuning_key(c, 1, DType::tf32, "gpu", true) != cuda::tuning_key(f32.ops[1], 1, DType::f32, "gpu", true));
+}

@@ -33,6 +33,40 @@ TEST_CASE("channel slots: f32 keeps C, 16-bit rounds C up to 8") {
   static_assert(cuda::storage_layout(DType::f16) == Layout::nhwc);
 }
 
+TEST_CASE("tf32: f32 elements stored as the tensor-core precisions store them (NHWC, 8 slots)") {
+  static_assert(dtype_size(DType::tf32) == 4);
+  static_assert(!is_16bit(DType::tf32) && !is_16bit(DType::f32) && is_16bit(DType::bf16));
+  static_assert(dtype_name(DType::tf32) == "tf32");
+  static_assert(cuda::storage_layout(DType::tf32) == Layout::nhwc);
+  static_assert(cuda::channel_slots(3, DType::tf32) == 8);
+  static_assert(cuda::channel_slots(64, DType::tf32) == 64);
+  using T = NetStorage<models::ResNet18, DType::tf32>;
+  static_assert(T::fits_plan());
+  // Twice the 16-bit arena (same slots, 4-byte elements); the stem reads its input
+  // space-to-depth as in 16-bit; never the fused-network kernel (MNIST included).
+  static_assert(T::plan.activation_bytes ==
+                2 * NetStorage<models::ResNet18, DType::f16>::plan.activation_bytes);
+  static_assert(T::s2d_op() == 0);
+  static_assert(!NetStorage<Mnist, DType::tf32>::fused_fit().fits);
+  const cuda::NetDesc n = T::describe();
+  CHECK(n.precision == DType::tf32);
+  CHECK(n.layout == Layout::nhwc);
+  CHECK_FALSE(n.fused_fits);
+  CHECK(std::string(n.fused_reason).find("tf32") != std::string::npos);
+  // No downsample is joined to its block's first conv (splitk_conv, which computes both, is
+  // 16-bit), and no activation is deferred to a reader.
+  cuda::NetDesc folded = n;
+  cuda::fold_side_convs(folded);
+  CHECK(std::none_of(folded.ops.begin(), folded.ops.end(), [](const cuda::OpDesc& op) { return op.side != nullptr; }));
+  CHECK(std::all_of(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& op) { return op.in_act.kind == Act::none; }));
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.kind == OpKind::conv) {
+      CHECK(op.conv.cp % 8 == 0);
+      CHECK(op.conv.kp % 8 == 0);
+    }
+  }
+}
+
 TEST_CASE("every tensor's storage fits the memory plan's slot") {
   static_assert(NetStorage<Mnist, DType::f32>::fits_plan());
   static_assert(NetStorage<Mnist, DType::f16>::fits_plan());

@@ -7,20 +7,28 @@
 
 namespace strata {
 
-/// Element type of a tensor. f32 is the reference; f16/bf16 run on tensor cores.
-enum class DType : std::uint8_t { f32, f16, bf16 };
+/// Element type of a tensor, and a CUDA engine's precision. f32 is the reference; f16/bf16 run
+/// on tensor cores. tf32 is an engine precision only (cuda::Engine<Net, DType::tf32>, as
+/// TensorRT's TF32 builder flag): f32 storage in NHWC with channels padded to 8, convolutions
+/// and matmuls on TF32 tensor cores (10-bit mantissa inputs, f32 accumulation); no tensor is
+/// declared tf32.
+enum class DType : std::uint8_t { f32, f16, bf16, tf32 };
 
 /// Memory order of a 4-D activation tensor: NCHW (PyTorch's default) or NHWC (tensor cores).
 enum class Layout : std::uint8_t { nchw, nhwc };
 
 /// Bytes per element.
-[[nodiscard]] constexpr int dtype_size(DType d) { return d == DType::f32 ? 4 : 2; }
+[[nodiscard]] constexpr int dtype_size(DType d) { return d == DType::f32 || d == DType::tf32 ? 4 : 2; }
+
+/// Whether `d` stores 16-bit elements (f16, bf16): what Strata's own tensor-core kernels take.
+[[nodiscard]] constexpr bool is_16bit(DType d) { return dtype_size(d) == 2; }
 
 [[nodiscard]] constexpr std::string_view dtype_name(DType d) {
   switch (d) {
     case DType::f32: return "f32";
     case DType::f16: return "f16";
     case DType::bf16: return "bf16";
+    case DType::tf32: return "tf32";
   }
   return "?";
 }

@@ -29,7 +29,8 @@ struct DestroyPreference {
 /// cuBLAS's element type for a Strata DType.
 [[nodiscard]] inline cudaDataType_t cublas_type(DType d) {
   switch (d) {
-    case DType::f32: return CUDA_R_32F;
+    case DType::f32:
+    case DType::tf32: return CUDA_R_32F;
     case DType::f16: return CUDA_R_16F;
     case DType::bf16: return CUDA_R_16BF;
   }

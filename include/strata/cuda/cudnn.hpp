@@ -32,7 +32,8 @@ struct DestroyActDesc {
 /// cuDNN's element type for a Strata DType.
 [[nodiscard]] inline cudnnDataType_t cudnn_type(DType d) {
   switch (d) {
-    case DType::f32: return CUDNN_DATA_FLOAT;
+    case DType::f32:
+    case DType::tf32: return CUDNN_DATA_FLOAT;
     case DType::f16: return CUDNN_DATA_HALF;
     case DType::bf16: return CUDNN_DATA_BFLOAT16;
   }

@@ -27,6 +27,8 @@ struct StorageOf;
 template <>
 struct StorageOf<DType::f32> { using type = float; };
 template <>
+struct StorageOf<DType::tf32> { using type = float; };
+template <>
 struct StorageOf<DType::f16> { using type = __half; };
 template <>
 struct StorageOf<DType::bf16> { using type = __nv_bfloat16; };
@@ -46,7 +48,7 @@ namespace detail {
 template <DType P>
 std::vector<std::uint8_t> to_device_bits(const std::vector<float>& v) {
   std::vector<std::uint8_t> out(v.size() * static_cast<std::size_t>(dtype_size(P)));
-  if constexpr (P == DType::f32) {
+  if constexpr (!is_16bit(P)) {  // f32 and tf32: f32 storage
     std::memcpy(out.data(), v.data(), out.size());
   } else {
     for (std::size_t i = 0; i < v.size(); ++i) {

@@ -348,7 +348,9 @@ class Engine {
     const EngineStats& st = stats();
     os << "CUDA engine: " << dtype_name(P) << ", activations stored " << layout_name(layout)
        << (layout == Layout::nhwc ? " (channels padded to multiples of 8)" : "")
-       << (options_.allow_tf32 && P == DType::f32 ? ", TF32 allowed" : "") << "; batches 1.."
+       << (options_.allow_tf32 && P == DType::f32 ? ", TF32 allowed" : "")
+       << (P == DType::tf32 ? ", f32 values, convolutions and matmuls on TF32 tensor cores" : "")
+       << "; batches 1.."
        << options_.max_batch << "; input " << input_format_name(in.format)
        << (in.normalizes() ? ", normalized on the GPU" : "") << "\n";
     os << "Fused-network kernel: "

@@ -97,6 +97,8 @@ struct EngineOptions {
   /// f32 engines only: let convolutions and matmuls use TF32 tensor cores (f32 storage and
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
   /// relative error instead of 1e-6. Off by default, as in TensorRT and PyTorch's convolutions.
+  /// The activations stay NCHW, where cuDNN has few TF32 kernels: an engine of precision
+  /// DType::tf32 (NHWC storage, TF32 always) is the fast form of the same arithmetic.
   bool allow_tf32 = false;
   /// Measured tuning only: also time each 16-bit conv as a cuDNN operation graph (conv + bias +
   /// residual + ReLU for cuDNN's runtime-fusion engines; the tactic `cudnn_graph`), the

@@ -68,7 +68,7 @@ class Executor {
   /// `pdl`).
   Executor(const NetDesc& net, int max_batch, bool tf32 = false, const InputOptions& input = {},
            int io_slots = 1, bool pdl = false, bool branches = false)
-      : max_batch_(max_batch), tf32_(tf32 && net.precision == DType::f32), pdl_(pdl),
+      : max_batch_(max_batch), tf32_((tf32 && net.precision == DType::f32) || net.precision == DType::tf32), pdl_(pdl),
         format_(input.format),
         input_id_(net.input_id), in_shape_(net.in_shape),
         input_hwc_(input_is_hwc(input.format, net.in_layout)) {

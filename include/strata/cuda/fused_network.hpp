@@ -76,7 +76,7 @@ class FusedWriter {
   /// `shared_max`: the dynamic shared memory a block may have (prefetched weights stop there).
   FusedWriter(const NetDesc& net, int cluster, std::int64_t shared_max = fused_shared_max)
       : net_(net), shared_max_(shared_max), cluster_(cluster), nhwc_(net.layout == Layout::nhwc),
-        t_(net.precision == DType::f32   ? "float"
+        t_(!is_16bit(net.precision)      ? "float"
            : net.precision == DType::f16 ? "strata_rtc::f16"
                                          : "strata_rtc::bf16") {}
 
@@ -299,7 +299,7 @@ extern "C" __global__ void __cluster_dims__()"
     shared_ = staged;
     // 16-bit only. MNIST CNN b1 on an H200 (run58): f16 11.17 -> 10.92 us, bf16 11.36 -> 11.01;
     // f32 (dense rows only, 105 KB a block) 20.95 -> 21.34: the L1 it takes costs more there.
-    if (net_.precision == DType::f32) {
+    if (!is_16bit(net_.precision)) {
       return;
     }
     // Laid out after the largest staged conv (input and filter, as measured; a prefetched

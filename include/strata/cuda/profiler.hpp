@@ -84,7 +84,7 @@ template <class Net, DType P>
                                            int iters = 50) {
   using Network = std::remove_cvref_t<Net>;
   constexpr auto& g = Network::graph;
-  constexpr Layout layout = P == DType::f32 ? Layout::nchw : Layout::nhwc;
+  constexpr Layout layout = storage_layout(P);
   const auto times = engine.profile(batch, iters);
   ProfileReport r;
   r.network = std::move(network_name);
@@ -240,7 +240,7 @@ template <class Make>
   using E = decltype(engine);
   using Network = typename E::Network;
   constexpr DType p = E::precision;
-  constexpr Layout layout = p == DType::f32 ? Layout::nchw : Layout::nhwc;
+  constexpr Layout layout = storage_layout(p);
   MemoryReport m;
   m.planned_arena = Network::template plan_for<p, layout>.arena_bytes(engine.max_batch());
   m.arena = static_cast<std::int64_t>(engine.stats().arena_bytes);

@@ -22,13 +22,14 @@
 
 namespace strata::cuda {
 
-/// The activation layout the CUDA backend uses for precision `p`.
+/// The activation layout the CUDA backend uses for precision `p`: NCHW for f32 (cuDNN's FMA
+/// algorithms), NHWC for the tensor-core precisions (f16, bf16, tf32).
 [[nodiscard]] constexpr Layout storage_layout(DType p) {
   return p == DType::f32 ? Layout::nchw : Layout::nhwc;
 }
 
 /// Channel slots per pixel for `c` channels in precision `p`: c (f32), c rounded up to 8
-/// (16-bit: every pixel's channels are 16-byte aligned, as tensor cores want).
+/// (NHWC: every pixel's channels 16-byte aligned in 16-bit, 32 in tf32, as tensor cores want).
 [[nodiscard]] constexpr int channel_slots(int c, DType p) {
   return storage_layout(p) == Layout::nhwc ? (c + 7) / 8 * 8 : c;
 }
@@ -479,7 +480,7 @@ inline constexpr int side_conv_max_batch = 1;
 /// reduction). Neither may have a residual, a fused pool, a deferred activation or a concat
 /// slice; neither reads the network's input or writes its output.
 inline void fold_side_convs(NetDesc& n) {
-  if (n.precision == DType::f32) {
+  if (!is_16bit(n.precision)) {  // (splitk_conv, which computes both, runs 16-bit storage)
     return;
   }
   for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
@@ -599,7 +600,7 @@ struct NetStorage {
                ow - 1 + (op.layer.kernel.w + 1) / 2);
   }
 
-  /// Whether conv `op` reads the network input stored space-to-depth: a 16-bit first layer with
+  /// Whether conv `op` reads the network input stored space-to-depth: an NHWC first layer with
   /// stride 2 and fewer than 8 input channels (ResNet's 7×7 stem) becomes a stride-1 conv with
   /// ⌈k/2⌉ taps over 4·C channels of 2×2 pixel blocks — the same sums, 4× the channels per tap,
   /// which suits tensor cores far better than C padded to 8.
@@ -766,6 +767,9 @@ struct NetStorage {
 
   /// Whether the whole network fits the fused-network kernel (see FusedFit).
   static constexpr FusedFit fused_fit() {
+    if (P == DType::tf32) {
+      return {false, "tf32 runs on the per-op path (cuDNN and cuBLASLt on TF32 tensor cores)"};
+    }
     if (has_slices() || has_op(OpKind::copy)) {
       return {false, "concat is not run by the fused-network kernel yet (per-op path only)"};
     }
@@ -880,7 +884,8 @@ struct NetStorage {
       }
       n.ops.push_back(std::move(d));
     }
-    if (layout == Layout::nhwc && !n.fused_fits) {  // the fused-network kernel fuses everything
+    if (is_16bit(P) && !n.fused_fits) {  // (Strata's depthwise and pixel kernels: 16-bit; the
+                                         // fused-network kernel fuses everything)
       std::vector<int> uses(static_cast<std::size_t>(graph.num_tensors));
       for (int t = 0; t < graph.num_tensors; ++t) {
         uses[static_cast<std::size_t>(t)] = graph.tensors[t].uses;

@@ -93,7 +93,7 @@ class CudnnConv final : public Tactic<P> {
              : needs_epilogue() ? "cudnnConvolutionForward + strata pointwise"
                                 : "cudnnConvolutionForward")
          << " algo " << static_cast<int>(algo);
-      if (P == DType::f32 && math != CUDNN_FMA_MATH) {
+      if (!is_16bit(P) && math != CUDNN_FMA_MATH) {
         os << " (TF32 allowed)";
       }
       return os.str();
@@ -174,12 +174,12 @@ class CudnnConv final : public Tactic<P> {
   static bool fusable(const OpDesc& op) { return op.conv.packed && op.act.kind == Act::relu; }
 
   /// Whether a math type may be used: f32 must be real f32 (no TF32 tensor-op math) unless
-  /// the context allows TF32.
+  /// the context allows TF32 (EngineOptions::allow_tf32; always for a tf32 engine).
   static bool math_ok(cudnnMathType_t m, bool tf32) {
-    return P != DType::f32 || tf32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
+    return is_16bit(P) || tf32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
   }
   static cudnnMathType_t math_for(int chosen, bool tf32) {
-    return P == DType::f32 && !tf32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(chosen);
+    return !is_16bit(P) && !tf32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(chosen);
   }
 
   static Descs describe_conv(const OpDesc& op, int batch, cudnnMathType_t math) {
@@ -213,7 +213,7 @@ class CudnnConv final : public Tactic<P> {
                                                            const Libraries& lib,
                                                            std::size_t ws_limit) {
     const Descs s = describe_conv(
-        op, batch, P == DType::f32 && !lib.tf32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
+        op, batch, !is_16bit(P) && !lib.tf32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
     STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(

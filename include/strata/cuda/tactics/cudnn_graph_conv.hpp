@@ -33,7 +33,7 @@ class CudnnGraphConv final : public Tactic<P> {
   [[nodiscard]] std::string_view name() const override { return "cudnn_graph"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     const ConvGeom& cg = op.conv;
-    return P != DType::f32 && op.kind == OpKind::conv && cg.packed && cg.groups == 1 &&
+    return is_16bit(P) && op.kind == OpKind::conv && cg.packed && cg.groups == 1 &&
            !op.pool && (op.act.kind == Act::none || op.act.kind == Act::relu);
   }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,

@@ -38,7 +38,7 @@ class DepthwiseConv final : public Tactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "depthwise_conv"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && depthwise_runs(op);
+    return is_16bit(P) && depthwise_runs(op);
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,

@@ -23,7 +23,7 @@ class DirectConv final : public Tactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "direct_conv"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && op.kind == OpKind::conv;
+    return is_16bit(P) && op.kind == OpKind::conv;
   }
   /// Variant fuse = 1 pools in the kernel's epilogue; fuse = 0 writes the conv's map and leaves
   /// the pool to the pool kernel.

@@ -1069,7 +1069,7 @@ class GeneratedConv final : public generated::PoolingKernelTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "generated_conv"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && generated::fits(op);
+    return is_16bit(P) && generated::fits(op);
   }
   /// As PoolingKernelTactic's, but a squeeze-excite gate's 1×1 of a 1×1 map only as the fallback:
   /// pixel_conv1x1 claims those at small batches, the libraries at large ones (a warp an image

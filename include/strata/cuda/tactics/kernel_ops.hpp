@@ -313,7 +313,7 @@ class ChannelGate final : public KernelTactic<P> {
     const OutView out = out_view<P>(op);
     // The gate (C,1,1) has one pixel of `cp` slots (NHWC) or C values (NCHW) per image.
     const std::int64_t gate_image = cp;
-    const bool vec8 = nhwc && P != DType::f32 && cp % 8 == 0 &&
+    const bool vec8 = nhwc && is_16bit(P) && cp % 8 == 0 &&
                       (!op.slice || (op.slice->aligned && !op.slice->flatten && out.write == cp));
     const T* x = static_cast<const T*>(io.x);
     const T* gate = static_cast<const T*>(io.z);

@@ -57,7 +57,7 @@ class LtMatmulStep final : public Step {
         act_hw_(act_hw), scratch_(scratch), strided_(strided.count > 0), gather_(gather) {
     STRATA_CHECK(gather != Gather::im2col || sizeof(T) == 2,
                  "cuda::Engine: layer '" << op.label << "': im2col + GEMM runs 16-bit storage only");
-    tf32_ = P == DType::f32 && lib.tf32;
+    tf32_ = !is_16bit(P) && lib.tf32;  // (f32 with TF32 allowed, and tf32)
     mm_ = MatmulDesc::create(tf32_);
     mm_.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
     mm_.set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
@@ -180,14 +180,15 @@ class LtDense final : public Tactic<P> {
   }
 };
 
-/// `lt_conv1x1`: a 16-bit 1×1 convolution with no padding and one group, packed channels.
+/// `lt_conv1x1`: a 1×1 convolution over NHWC storage (16-bit, and tf32 on TF32 tensor cores)
+/// with no padding and one group, packed channels.
 template <DType P>
 class LtConv1x1 final : public Tactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "lt_conv1x1"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     const ConvGeom& cg = op.conv;
-    return P != DType::f32 && op.kind == OpKind::conv && cg.kh == 1 && cg.kw == 1 &&
+    return storage_layout(P) == Layout::nhwc && op.kind == OpKind::conv && cg.kh == 1 && cg.kw == 1 &&
            cg.ph == 0 && cg.pw == 0 && cg.groups == 1 && !cg.s2d && cg.packed;
   }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
@@ -266,7 +267,7 @@ class LtIm2col final : public Tactic<P> {
 
   [[nodiscard]] std::string_view name() const override { return "lt_im2col"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && gemm_conv(op) && op.conv.kh * op.conv.kw > 1 && !op.conv.s2d;
+    return is_16bit(P) && gemm_conv(op) && op.conv.kh * op.conv.kw > 1 && !op.conv.s2d;
   }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
                                                const Libraries&) const override {

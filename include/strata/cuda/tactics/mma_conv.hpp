@@ -547,7 +547,7 @@ class MmaConv final : public generated::PoolingKernelTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "mma_conv"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && mma::fits(op);
+    return is_16bit(P) && mma::fits(op);
   }
   /// Each pool variant in the third form (algo 2: wgmma) where it fits and the GPU has wgmma,
   /// the second (algo 1: two m-tiles a warp) where it fits, then the first. On an H200, MNIST's

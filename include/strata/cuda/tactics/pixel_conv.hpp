@@ -25,7 +25,7 @@ class PixelConv1x1 final : public Tactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "pixel_conv1x1"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && pixel_conv1x1_runs(op);
+    return is_16bit(P) && pixel_conv1x1_runs(op);
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,

@@ -308,7 +308,7 @@ class PooledDense final : public generated::GeneratingTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "pooled_dense"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && pooled_dense::fits(op);
+    return is_16bit(P) && pooled_dense::fits(op);
   }
   [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
   /// No claim: on an H200 it tied the pool kernel + cuBLASLt (see the file comment).
@@ -391,7 +391,7 @@ class GapDense final : public generated::GeneratingTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "gap_dense"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && gap_dense::fits(op, bytes);  // (NHWC: the 16-bit storage)
+    return is_16bit(P) && gap_dense::fits(op, bytes);  // (NHWC: the 16-bit storage)
   }
   [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,

@@ -447,7 +447,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "splitk_conv"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && splitk::fits(op);
+    return is_16bit(P) && splitk::fits(op);
   }
   /// Fuse 1: the op's side conv (OpDesc::side) computed by the same launch — its tiles after the
   /// conv's, over the centre tap's k-steps (splitk::fuses_side). ResNet-18 at batch 1 on an H200

@@ -746,7 +746,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "tile_conv"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return P != DType::f32 && tile::fits(op);
+    return is_16bit(P) && tile::fits(op);
   }
   [[nodiscard]] bool writes_slice(const OpDesc& op) const override { return tile::writes_slice(op); }
   /// Timed on first convs only — read space-to-depth, or of at most 16 input slots. On an H200
