@@ -480,11 +480,14 @@ TEST_CASE("global average pooling, a block per image from 64 images: channel cou
 
 namespace {
 /// Net at `batch` on an engine with option `set` applied and on a plain one: the same kernels,
-/// so the same output bit for bit, replay after replay; `more` checks the pair further.
+/// so the same output bit for bit, replay after replay — or, with `tol` > 0, within that relative
+/// error (where the plain engine computes something in another order); `more` checks the pair
+/// further.
 template <class Net, DType P>
 void check_same_output(int batch, std::uint64_t seed, const std::function<void(cuda::EngineOptions&)>& set,
                        const std::function<void(cuda::Engine<Net, P>&, cuda::Engine<Net, P>&,
-                                                const std::vector<float>&, const std::vector<float>&)>& more) {
+                                                const std::vector<float>&, const std::vector<float>&)>& more,
+                       double tol = 0.0) {
   using N = std::remove_cvref_t<Net>;
   const auto w = Weights<Net>::random(seed);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(batch * N::input_spec.shape.numel()), seed + 1);
@@ -498,7 +501,11 @@ void check_same_output(int batch, std::uint64_t seed, const std::function<void(c
   for (int replay = 0; replay < 3; ++replay) {
     std::vector<float> got(n_out, std::numeric_limits<float>::quiet_NaN());
     other.infer(in, got, batch);
-    CHECK(got == want);
+    if (tol > 0.0) {
+      CHECK(strata_test::rel_error(got, want, n_out) < tol);
+    } else {
+      CHECK(got == want);
+    }
   }
   more(plain, other, in, want);
 }
@@ -538,6 +545,10 @@ using BranchNet = std::remove_cv_t<decltype(branch_net)>;
 /// a step beside the next one timed on its own stream — leaves the output as it was.
 template <class Net, DType P>
 void check_branches(int batch, std::uint64_t seed, int pairs) {
+  // At batch 1 the plain engine computes a 16-bit downsample in its block's first conv's launch
+  // (fold_side_convs, splitk_conv fuse 1: the same sums in another order), the branched one on
+  // its own stream: close, not bit-equal.
+  const double tol = batch <= cuda::side_conv_max_batch && is_16bit(P) ? 2e-3 : 0.0;
   check_same_output<Net, P>(
       batch, seed, [](cuda::EngineOptions& o) { o.concurrent_branches = true; },
       [&](cuda::Engine<Net, P>& plain, cuda::Engine<Net, P>& branched, const std::vector<float>& in,
@@ -565,8 +576,13 @@ void check_branches(int batch, std::uint64_t seed, int pairs) {
         }
         std::vector<float> after(want.size(), std::numeric_limits<float>::quiet_NaN());
         branched.infer(in, after, batch);
-        CHECK(after == want);
-      });
+        if (tol > 0.0) {
+          CHECK(strata_test::rel_error(after, want, want.size()) < tol);
+        } else {
+          CHECK(after == want);
+        }
+      },
+      tol);
 }
 }  // namespace
 

@@ -162,11 +162,11 @@ template <class T>
     n.push_back(kernel_name("upsample_kernel", {t, i}));
     n.push_back(kernel_name("adaptive_avg_pool_kernel", {t, i}));
     n.push_back(kernel_name("channel_gate_kernel", {t, i}));
+    n.push_back(kernel_name("pointwise8_kernel", {t, i}));  // (f32: NHWC slices, tf32)
     if (half) {
       n.push_back(kernel_name("convert_kernel", {t, t, i}));  // a copy into a concat's slice
       n.push_back(kernel_name("channel_gate8_kernel", {t, i}));
       n.push_back(kernel_name("convert_kernel", {t, "float", i}));
-      n.push_back(kernel_name("pointwise8_kernel", {t, i}));
       n.push_back(kernel_name("pool8_kernel", {t, i}));
       n.push_back(kernel_name("im2col_kernel", {t, i}));  // lt_im2col (16-bit)
     }
@@ -601,7 +601,7 @@ void im2col(const T* src, T* dst, int n, int h, int w, int cp, int oh, int ow, i
                  total, stream, src, dst, n, h, w, cp, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw);
 }
 
-/// The pointwise8 kernel over `pixels` pixels of cp (a multiple of 8) slots, 16-bit NHWC: x and
+/// The pointwise8 kernel over `pixels` pixels of cp (a multiple of 8) slots, NHWC: x and
 /// y `xs`, `ys` elements from one pixel to the next (multiples of 8), z dense or null.
 template <class T>
 void pointwise8(const T* x, std::int64_t xs, const T* z, T* y, std::int64_t ys, const float* scale,
@@ -682,7 +682,9 @@ void pointwise(const T* x, const T* z, T* y, const float* scale, const float* sh
                std::optional<Strides> xs = std::nullopt) {
   const std::int64_t per_image = static_cast<std::int64_t>(cp) * hw;
   const char* t = detail::rtc_type<T>();
-  if (nhwc && cp % 8 == 0 && !std::is_same_v<T, float>) {
+  // 16-bit NHWC: 8 slots a thread; f32 NHWC (tf32) where x is a concat's slice, which the
+  // scalar kernel below reads with NCHW strides only.
+  if (nhwc && cp % 8 == 0 && (!std::is_same_v<T, float> || xs)) {
     const std::int64_t x_pixel = xs ? xs->pixel : cp;
     STRATA_CHECK(!xs || (xs->channel == 1 && xs->pixel % 8 == 0 && xs->image == xs->pixel * hw),
                  "pointwise: an NHWC input slice needs 8-slot-aligned pixel strides");

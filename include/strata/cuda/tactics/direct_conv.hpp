@@ -1,8 +1,10 @@
 #pragma once
-/// Tactic `direct_conv`: Strata's direct NHWC convolution kernel (16-bit), bias, residual and
+/// Tactic `direct_conv`: Strata's direct NHWC convolution kernel (16-bit, and f32 values in tf32
+/// engines, with FMA math), bias, residual and
 /// any activation fused. It wins for first layers with few input channels (a short dot product
 /// per output, where cuDNN's implicit GEMM works on the zero padding), and it is the fallback for
-/// convolutions cuDNN has no algorithm for (grouped convs whose channels are not multiples of 8).
+/// convolutions cuDNN has no algorithm for (grouped convs whose channels are not multiples of 8;
+/// in tf32, grouped and dilated convs over NHWC f32 — H200, session 21).
 /// For a conv with a fused max/avg pool it has two variants: the pooled epilogue (each thread
 /// computes the conv outputs of one pooling window and writes only the pooled value) and the
 /// plain conv, which prepare_step follows with the pool kernel.
@@ -23,7 +25,7 @@ class DirectConv final : public Tactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "direct_conv"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return is_16bit(P) && op.kind == OpKind::conv;
+    return storage_layout(P) == Layout::nhwc && op.kind == OpKind::conv;
   }
   /// Variant fuse = 1 pools in the kernel's epilogue; fuse = 0 writes the conv's map and leaves
   /// the pool to the pool kernel.
