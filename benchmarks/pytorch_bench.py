@@ -106,14 +106,15 @@ def build_model(network, weights_path):
     return model.eval()
 
 
-def memory_format(precision):
-    """NCHW for f32 (PyTorch's default), channels_last for 16-bit (tensor cores)."""
-    return torch.contiguous_format if precision == "f32" else torch.channels_last
+def memory_format(precision, tf32=False):
+    """NCHW for f32 (PyTorch's default), channels_last for 16-bit and for f32 with TF32 on (tensor
+    cores; cuDNN's TF32 kernels are NHWC ones, as Strata's tf32 engine stores its tensors)."""
+    return torch.contiguous_format if precision == "f32" and not tf32 else torch.channels_last
 
 
-def as_side(model, x, precision, device):
+def as_side(model, x, precision, device, tf32=False):
     """Model and input on `device` in the precision's dtype and memory format."""
-    fmt = memory_format(precision)
+    fmt = memory_format(precision, tf32)
     m = model.to(device=device, dtype=DTYPE[precision], memory_format=fmt)
     return m, x.to(device=device, dtype=DTYPE[precision]).contiguous(memory_format=fmt)
 
@@ -181,7 +182,7 @@ def host_wall(call, device, budget_s=0.3, min_calls=10, max_calls=2000):
 
 def to_device_input(x_host, like):
     """A host f32 batch as `like`'s device, dtype and memory format (part of host wall time)."""
-    fmt = torch.channels_last if like.dim() == 4 and like.dtype != torch.float32 \
+    fmt = torch.channels_last if like.dim() == 4 and not like.is_contiguous() \
         else torch.contiguous_format
     return x_host.to(like.device, non_blocking=True).to(like.dtype).contiguous(memory_format=fmt)
 
@@ -308,7 +309,7 @@ def check_and_time(c, args, emit):
              tolerance=tol, reference="pytorch f32 eager, TF32 off",
              nonfinite_outputs=int((~torch.isfinite(strata_out)).sum()))
     set_tf32(bool(c.get("tf32")))
-    model, x_dev = as_side(model, x, c["precision"], device)
+    model, x_dev = as_side(model, x, c["precision"], device, bool(c.get("tf32")))
     x_host = x  # pageable host memory, as strata_bench gives Engine::infer (a std::vector)
     timer = "cuda events" if device == "cuda" else "wall clock (cpu dry run)"
     for side, run in [("eager", side_eager)] + ([("graph", side_graph)] if device == "cuda" else []):
@@ -326,7 +327,7 @@ def compile_case(c, args, emit):
     """Pass 2 for one case: the torch.compile(mode="reduce-overhead") side."""
     model, x, ref = prepare(c, args.device)
     set_tf32(bool(c.get("tf32")))
-    model, x_dev = as_side(model, x, c["precision"], args.device)
+    model, x_dev = as_side(model, x, c["precision"], args.device, bool(c.get("tf32")))
     with torch.inference_mode():
         timing, wall, out, compile_s = side_compile(model, x_dev, x, args)
     timing_line(emit, c, "pytorch_compile", timing, wall, out, ref, compile_s=compile_s,

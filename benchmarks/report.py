@@ -111,8 +111,10 @@ def launch_floor_line(lines):
 
 
 def roofline(s, precision, ceil):
-    """(floor in us, bound, ceiling names) of a Strata timing line, or None without ceilings."""
-    gemm = ceil.get("gemm_" + precision) or ceil.get("gemm_f16")
+    """(floor in us, bound, ceiling names) of a Strata timing line, or None without ceilings.
+    A case run with TF32 (f32+tf32) is held to the TF32 GEMM ceiling where one was measured."""
+    gemm = ((s.get("tf32") and ceil.get("gemm_tf32")) or ceil.get("gemm_" + precision)
+            or ceil.get("gemm_f16"))
     copy = ceil.get("copy_d2d")
     if not gemm or not copy or s.get("flops_per_image") is None:
         return None
@@ -356,7 +358,8 @@ def results_section(meta, rows, ceil, targets, has_chart, chart_rel, srows=(), f
     c = ceil
     ceil_line = ", ".join(f"{name} {c[name]:,.0f} {unit}" for name, unit in
                           [("copy_d2d", "GB/s"), ("gemm_f16", "TFLOP/s"),
-                           ("gemm_bf16", "TFLOP/s"), ("gemm_f32", "TFLOP/s")] if c.get(name))
+                           ("gemm_bf16", "TFLOP/s"), ("gemm_f32", "TFLOP/s"),
+                           ("gemm_tf32", "TFLOP/s")] if c.get(name))
     parts = [
         BEGIN,
         "## Latest results",

@@ -451,10 +451,14 @@ int run_ceilings(const Args& a) {
     cudaDataType_t type;
     strata_bench::FillType fill;
     std::size_t elem;
+    cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
   };
+  // gemm_tf32: f32 data on TF32 tensor cores, the ceiling of the f32+tf32 cases.
   for (const GemmCase g : {GemmCase{"gemm_f16", CUDA_R_16F, strata_bench::FillType::f16, 2},
                            GemmCase{"gemm_bf16", CUDA_R_16BF, strata_bench::FillType::bf16, 2},
-                           GemmCase{"gemm_f32", CUDA_R_32F, strata_bench::FillType::f32, 4}}) {
+                           GemmCase{"gemm_f32", CUDA_R_32F, strata_bench::FillType::f32, 4},
+                           GemmCase{"gemm_tf32", CUDA_R_32F, strata_bench::FillType::f32, 4,
+                                    CUBLAS_COMPUTE_32F_FAST_TF32}}) {
     const int n = 8192;
     const std::size_t elems = static_cast<std::size_t>(n) * n;
     const sc::DeviceBuffer A(elems * g.elem);
@@ -468,7 +472,7 @@ int run_ceilings(const Args& a) {
         [&] {
           STRATA_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha,
                                            A.get(), g.type, n, B.get(), g.type, n, &beta, C.get(),
-                                           g.type, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                           g.type, n, g.compute, CUBLAS_GEMM_DEFAULT));
         },
         s, a);
     const double flops = 2.0 * n * static_cast<double>(n) * n;
@@ -1025,7 +1029,10 @@ int main(int argc, char** argv) {
       Json j{{"kind", a.ceilings ? "ceiling" : a.launch_floor ? "launch_floor" : "timing"},
              {"side", "strata"},
              {"case", no_case ? "" : std::string(c->id)},
-             {"precision", a.precision},
+             // (as the timing line writes them: tf32 as f32 with "tf32": true)
+             {"precision", a.precision == "tf32" ? std::string("f32") : a.precision},
+             {"engine_precision", a.precision},
+             {"tf32", a.tf32 || a.precision == "tf32"},
              {"batch", batch},
              {"status", "ERROR"},
              {"error", e.what()},

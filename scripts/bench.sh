@@ -124,16 +124,25 @@ network() {
   esac
 }
 in_shape() { case "$1" in M1 | M2) echo 1x28x28 ;; *) echo 3x224x224 ;; esac; }
-# The per-layer profiles' roofline column uses the f16 GEMM and copy ceilings just measured.
-CEIL_ARGS=()
+# The per-layer profiles' roofline column uses the copy ceiling and the GEMM ceiling of the
+# case's precision just measured (gemm_tf32 for f32+tf32; gemm_f16 where one is missing).
+HAVE_CEIL=0
 if [ -s "$WORK/ceilings.jsonl" ]; then
-  read -r CEIL_TF CEIL_GB < <("$PY" -c '
+  read -r CEIL_F16 CEIL_BF16 CEIL_F32 CEIL_TF32 CEIL_GB < <("$PY" -c '
 import json, sys
 c = {j["name"]: j.get("gb_per_s") or j.get("tflop_per_s") for j in map(json.loads, open(sys.argv[1]))
      if j.get("kind") == "ceiling" and j.get("status", "ok") == "ok"}
-print(c.get("gemm_f16", 0), c.get("copy_d2d", 0))' "$WORK/ceilings.jsonl" || echo "0 0")
-  CEIL_ARGS=(--ceiling-tflops "${CEIL_TF:-0}" --ceiling-gbs "${CEIL_GB:-0}")
+f16 = c.get("gemm_f16", 0)
+print(f16, c.get("gemm_bf16") or f16, c.get("gemm_f32") or f16, c.get("gemm_tf32") or f16,
+      c.get("copy_d2d", 0))' "$WORK/ceilings.jsonl" || echo "0 0 0 0 0")
+  HAVE_CEIL=1
 fi
+ceiling_args() {  # the roofline arguments for precision $1
+  if [ "$HAVE_CEIL" != 1 ]; then return; fi
+  local tf=$CEIL_F16
+  case "$1" in bf16) tf=$CEIL_BF16 ;; f32) tf=$CEIL_F32 ;; *+tf32) tf=$CEIL_TF32 ;; esac
+  echo --ceiling-tflops "${tf:-0}" --ceiling-gbs "${CEIL_GB:-0}"
+}
 touch "$WORK/strata.jsonl"
 for c in "${CASES[@]}"; do
   read -r id prec batch <<< "$c"
@@ -152,6 +161,7 @@ for c in "${CASES[@]}"; do
   before=$(wc -l < "$WORK/strata.jsonl")
   rc=0
   tf=()
+  read -r -a CEIL_ARGS <<< "$(ceiling_args "$prec")"
   sp=$prec
   # f32+tf32: the tf32 engine (f32 values stored NHWC, TF32 tensor cores), reported as f32 with
   # TF32 on; STRATA_TF32_NCHW=1 runs the f32 engine with EngineOptions::allow_tf32 instead.
@@ -169,7 +179,8 @@ for c in "${CASES[@]}"; do
 done
 
 # R2-stream: 8-bit images from page-locked memory, host to host (Engine::enqueue), then PyTorch's.
-if [ -z "$ONLY" ] || [[ " $ONLY " == *" R2-stream "* ]]; then
+if { [ -z "$ONLY" ] || [[ " $ONLY " == *" R2-stream "* ]]; } &&
+   { [ -z "$PRECS" ] || [[ " $PRECS " == *" f16 "* ]]; }; then
   say "strata R2-stream f16 batch 256"
   w=$WORK/weights_resnet18.safetensors
   if [ -f "$w" ]; then wa=(--weights "$w"); else wa=(--save-weights "$w"); fi

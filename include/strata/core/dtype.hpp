@@ -1,5 +1,6 @@
 #pragma once
-/// Element types (f32, f16, bf16) and tensor layouts (NCHW, NHWC), with host conversions.
+/// Element types (f32, f16, bf16; tf32 as a CUDA engine's precision) and tensor layouts (NCHW,
+/// NHWC), with host conversions.
 #include <bit>
 #include <cstdint>
 #include <cstring>

@@ -354,7 +354,8 @@ void conv_pool_direct(const T* x, const T* w, const float* bias, const T* z, T* 
 
 /// Direct convolution, NHWC, f32 accumulation, with the epilogue fused:
 /// y = act(conv(x, w) + bias[k] + z). The fallback for convolutions cuDNN has no algorithm
-/// for (16-bit grouped convolutions whose channels are not a multiple of 8). The pooled kernel
+/// for (16-bit grouped convolutions whose channels are not a multiple of 8; tf32's grouped and
+/// dilated ones). The pooled kernel
 /// with identity_pool (one kernel for both).
 template <class T>
 void conv_direct(const T* x, const T* w, const float* bias, const T* z, T* y, ConvShape s,

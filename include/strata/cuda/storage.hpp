@@ -898,7 +898,7 @@ struct NetStorage {
 };
 
 /// Conv weights (O, C/g, kh, kw) in f32, PyTorch's order, rearranged as the backend stores
-/// them: OIHW (f32) or (Kd, kh, kw, C/g) with output channels padded (16-bit); a space-to-depth
+/// them: OIHW (f32) or (Kd, kh, kw, C/g) with output channels padded (NHWC: 16-bit, tf32); a space-to-depth
 /// conv's tap (y, x) of channel ci becomes tap (y/2, x/2) of channel (ci, y%2, x%2).
 [[nodiscard]] inline std::vector<float> conv_weights_stored(const ConvGeom& cg,
                                                             const LayerDesc& d, Layout layout,

@@ -31,7 +31,7 @@ namespace strata::cuda {
 struct Libraries {
   cudnnHandle_t cudnn = nullptr;
   cublasLtHandle_t lt = nullptr;
-  bool tf32 = false;  ///< f32 math may use TF32 tensor cores (EngineOptions::allow_tf32)
+  bool tf32 = false;  ///< f32 math may use TF32 tensor cores (EngineOptions::allow_tf32; a tf32 engine)
   /// Measured tuning also times cuDNN graph-API candidates (EngineOptions::cudnn_graph_candidates).
   bool cudnn_graph = false;
 };

@@ -10,7 +10,7 @@
 namespace strata {
 
 /// Bytes one image's tensor of type `spec` takes when stored as `dtype` in `layout`. NHWC with
-/// a 16-bit type pads channels to a multiple of 8 (tensor-core alignment); every size is
+/// a tensor-core type (f16, bf16, tf32) pads channels to a multiple of 8; every size is
 /// rounded up to 16 bytes so that offsets × batch stay 16-byte aligned.
 [[nodiscard]] constexpr std::int64_t tensor_bytes(TensorSpec spec, DType dtype, Layout layout) {
   std::int64_t c = spec.shape.c;

@@ -4,7 +4,7 @@
 /// channels are packed and the activation is relu or none — or the convolution alone followed
 /// by Strata's pointwise epilogue (bias, residual, any activation). Variants: cuDNN's
 /// algorithm, its math type, fused or not. f32 uses FMA math only, unless the context allows
-/// TF32 (EngineOptions::allow_tf32).
+/// TF32 (EngineOptions::allow_tf32, and always in a tf32 engine, over NHWC).
 #include <cudnn.h>
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
-/// Tactics on cuBLASLt: `lt_dense` (a dense layer), `lt_conv1x1` (a 16-bit 1×1 convolution
-/// over NHWC pixels, which is a GEMM; strided ones subsample first) and `lt_im2col` (any 16-bit
+/// Tactics on cuBLASLt: `lt_dense` (a dense layer), `lt_conv1x1` (a 1×1 convolution over NHWC
+/// pixels — 16-bit or tf32 —, which is a GEMM; strided ones subsample first) and `lt_im2col` (any 16-bit
 /// conv of one group as Strata's im2col, then one GEMM: for small maps, where cuDNN's kernels get
 /// a few blocks and cuBLASLt may split the long reduction). All compute, column-major
 /// with features as rows, D (mp × cols) = Wᵀ-stored (kin × mp)ᵀ · X (kin × cols) + bias (per
