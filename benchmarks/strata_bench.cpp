@@ -97,6 +97,7 @@ struct Args {
   bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
   bool pdl = false;          // EngineOptions::pdl (programmatic dependent launches)
   bool branches = false;     // EngineOptions::concurrent_branches (an op beside the next one)
+  bool plan_check = false;   // EngineOptions::plan_check (measured tuning: whole plans compared)
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
   double target_ms = 50.0;   // GPU time per repeat when calibrating
   double warmup_ms = 200.0;  // GPU time of warm-up before the first repeat
@@ -109,7 +110,8 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl] [--branches] [--gpus N]\n"
+               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl] [--branches]\n"
+               "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n"
@@ -168,6 +170,8 @@ Args parse_args(int argc, char** argv) {
       a.pdl = true;
     } else if (k == "--branches") {
       a.branches = true;
+    } else if (k == "--plan-check") {
+      a.plan_check = true;
     } else if (k == "--fused-max-batch") {
       a.fused_max_batch = number(i);
     } else if (k == "--force") {
@@ -547,6 +551,7 @@ strata::cuda::EngineOptions case_options(const Args& a, int batch) {
   opt.cudnn_graph_candidates = a.cudnn_graph;
   opt.pdl = a.pdl;
   opt.concurrent_branches = a.branches;
+  opt.plan_check = a.plan_check;
   opt.capture_batches = {batch};
   opt.force = a.force;
   return opt;
@@ -651,6 +656,10 @@ int run_case(const Args& a, const CaseInfo& c, int batch) {
             {"cudnn_graph", a.cudnn_graph},
             {"pdl", a.pdl},
             {"branches", a.branches},
+            {"plan_check", a.plan_check},
+            {"plan_check_measured_us", engine.stats().plan_check_measured_us},
+            {"plan_check_heuristic_us", engine.stats().plan_check_heuristic_us},
+            {"plan_kept", engine.stats().plan_kept},
             {"kernels_compile_ms", engine.stats().kernels_compile_ms},
             {"kernels_load_ms", engine.stats().kernels_load_ms},
             {"kernels_from_disk", engine.stats().kernels_from_disk},

@@ -367,3 +367,60 @@ TEST_CASE("cuDNN graph convs: conv + bias + add + relu as one operation graph, f
   CHECK(strided > 0);
   CHECK(other == 0);
 }
+
+TEST_CASE("measured tuning's whole-plan check (EngineOptions::plan_check) keeps the faster of its plan and the heuristic's") {
+  // The cache hands measured tuning Strata's direct kernel for both MNIST convs — a plan the
+  // heuristic would not make at batch 64 — so the two whole plans differ and both are timed.
+  constexpr int kB = 64;
+  const auto w = Weights<Mnist>::random(71);
+  const auto in = strata_test::random_floats(kB * 28 * 28, 171, 0.0f, 1.0f);
+  const auto ref = strata_test::cpu_reference<Mnist>(w, in, kB);
+  const std::filesystem::path cache = temp_path("strata_plan_check.json");
+  std::filesystem::remove(cache);
+  cuda::NetDesc net = cuda::NetStorage<Mnist, DType::f16>::describe();
+  cuda::fold_for_per_op_path(net);
+  int planted = 0;
+  {
+    cuda::TuningCache c(cache);
+    for (const cuda::OpDesc& op : net.ops) {
+      if (op.kind == OpKind::conv) {
+        c.put(cuda::tuning_key(op, kB, DType::f16, cuda::device_name(0)), cuda::Variant{"direct_conv"});
+        ++planted;
+      }
+    }
+    c.save();
+  }
+  REQUIRE(planted == 2);
+  cuda::EngineOptions opt = strata_test::from_cache(kB, cache);
+  opt.fused_max_batch = 0;
+  {  // without the check: the cache's plan, as before
+    cuda::Engine<Mnist, DType::f16> e(w, opt);
+    CHECK(e.stats().plan_kept.empty());
+    CHECK(e.describe(kB).find("strata conv_direct") != std::string::npos);
+  }
+  opt.plan_check = true;
+  cuda::Engine<Mnist, DType::f16> e(w, opt);
+  const cuda::EngineStats& st = e.stats();
+  const std::string runs = e.describe(kB);
+  INFO(runs);
+  MESSAGE("plan check, MNIST f16 batch " << kB << ": measured (cached direct convs) "
+                                         << st.plan_check_measured_us << " us, heuristic "
+                                         << st.plan_check_heuristic_us << " us, kept " << st.plan_kept);
+  REQUIRE(!st.plan_kept.empty());
+  CHECK(st.plan_check_measured_us > 0.0);
+  CHECK(st.plan_check_heuristic_us > 0.0);
+  const bool heuristic_faster = st.plan_check_heuristic_us < st.plan_check_measured_us;
+  CHECK(st.plan_kept == (heuristic_faster ? "heuristic" : "measured"));
+  // The plan built is the one kept.
+  CHECK((runs.find("strata conv_direct") != std::string::npos) == !heuristic_faster);
+  std::ostringstream sum;
+  e.summary(sum);
+  CHECK(sum.str().find("Whole-plan check at batch 64") != std::string::npos);
+  for (int b : {1, 17, kB}) {
+    std::vector<float> out(static_cast<std::size_t>(b) * 10, std::nanf(""));
+    e.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    CHECK(err < 1e-2);
+  }
+  std::filesystem::remove(cache);
+}

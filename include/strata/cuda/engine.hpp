@@ -147,14 +147,32 @@ class Engine {
     const auto tuning = std::chrono::steady_clock::now();
     const std::vector<std::optional<Variant>> forced_v = forced_variants<P>(net, options_.force);
     auto variants = choose_variants<P>(net, w, *exec_, options_, forced_v, exec_->stats());
-    exec_->stats().tuning_ms = since(tuning);
+    // EngineOptions::plan_check: the heuristic's choices, to time its whole plan against these
+    std::vector<Variant> heuristic;
+    if (options_.plan_check && options_.tuning == Tuning::measured && !branches && !all_fused) {
+      EngineOptions h = options_;
+      h.tuning = Tuning::heuristic;
+      EngineStats unused;
+      heuristic = choose_variants<P>(net, w, *exec_, h, forced_v, unused);
+    }
     std::vector<bool> forced(forced_v.size());
     std::transform(forced_v.begin(), forced_v.end(), forced.begin(),
                    [](const std::optional<Variant>& f) { return f.has_value(); });
-    model_ = std::make_shared<const Model<P>>(Model<P>{std::move(net), std::move(w),
-                                                       std::move(variants), std::move(fused),
-                                                       options_.fused_max_batch,
-                                                       std::move(forced)});
+    auto model = std::make_shared<Model<P>>(Model<P>{std::move(net), std::move(w),
+                                                     std::move(variants), std::move(fused),
+                                                     options_.fused_max_batch, std::move(forced)});
+    if (!heuristic.empty() && heuristic != model->variants) {
+      EngineStats& st = exec_->stats();
+      st.plan_check_measured_us = 1000.0 * exec_->time_model(model);
+      std::swap(model->variants, heuristic);  // (`heuristic` now holds the measured choices)
+      st.plan_check_heuristic_us = 1000.0 * exec_->time_model(model);
+      st.plan_kept = st.plan_check_heuristic_us < st.plan_check_measured_us ? "heuristic" : "measured";
+      if (st.plan_kept == "measured") {
+        std::swap(model->variants, heuristic);
+      }
+    }
+    exec_->stats().tuning_ms = since(tuning);
+    model_ = std::move(model);
     exec_->build(model_, options_.capture_batches);
     EngineStats& st = exec_->stats();
     st.build_ms = since(started.at);
@@ -360,7 +378,14 @@ class Engine {
                  ? "; batches up to " + std::to_string(options_.fused_max_batch) + " run it"
                  : std::string("; not used (EngineOptions::fused_max_batch resolved to 0)"));
     }
-    os << "\nPath at batch " << b << ": " << path(b) << "\nSteps at batch " << b << ":\n";
+    os << "\nPath at batch " << b << ": " << path(b);
+    if (!st.plan_kept.empty()) {
+      os << "\nWhole-plan check at batch " << options_.max_batch << " (EngineOptions::plan_check): "
+         << "measured tuning's choices " << st.plan_check_measured_us << " µs, the heuristic's "
+         << st.plan_check_heuristic_us << " µs; kept "
+         << (st.plan_kept == "measured" ? "measured tuning's" : "the heuristic's");
+    }
+    os << "\nSteps at batch " << b << ":\n";
     std::istringstream steps(describe(b));
     for (std::string line; std::getline(steps, line);) {
       os << "  " << line << "\n";

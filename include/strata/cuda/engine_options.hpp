@@ -107,6 +107,13 @@ struct EngineOptions {
   /// an H200), for about 1-3% on ResNet-18. Strided 1×1 convs (ResNet's downsamples) are timed
   /// so either way, where the graph engines won by 2.4x (session 18).
   bool cudnn_graph_candidates = false;
+  /// Measured tuning only: where its choices differ from the heuristic's, time both whole plans at
+  /// max_batch (each as the CUDA graph it runs as) and keep the faster (EngineStats::plan_check_*).
+  /// Each op's candidates are timed alone, and a plan of per-op winners can lose in the graph:
+  /// ResNet-18 f16 at batch 256 ran 2,142 µs measured against 2,075–2,100 heuristic on an H200
+  /// (session 17). Not with concurrent_branches; nothing is cached for it (two more graphs at
+  /// construction). Off by default until it has run on a GPU (written in session 21).
+  bool plan_check = false;
   /// The caller's input form and normalization (InputOptions).
   InputOptions input{};
   /// Device input/output buffer pairs: enqueue() cycles through them, so with 2 (the default)
@@ -199,6 +206,12 @@ struct EngineStats {
   /// Measured tuning's timings, every candidate of every op it timed in this construction (ops
   /// whose choice came from the cache file, or that had one candidate, have none).
   std::vector<TuningTrial> tuning_trials;
+  /// EngineOptions::plan_check: the whole plan's GPU time per replay at max_batch (µs) with the
+  /// measured choices and with the heuristic's, and which was kept ("measured", "heuristic"; empty
+  /// where no check ran: not asked for, or the two plans are the same).
+  double plan_check_measured_us = 0.0;
+  double plan_check_heuristic_us = 0.0;
+  std::string plan_kept;
 };
 
 }  // namespace strata::cuda

@@ -180,6 +180,27 @@ class Executor {
     }
   }
 
+  /// GPU milliseconds per replay of `model`'s plan at the largest batch, as a CUDA graph made for
+  /// the timing and then dropped (EngineOptions::plan_check). The executor's own plans and model
+  /// are untouched; not with a second stream (concurrent_branches). The arena's contents after it
+  /// are whatever that plan left.
+  [[nodiscard]] float time_model(std::shared_ptr<const Model<P>> model) {
+    STRATA_CHECK(branch_ == nullptr,
+                 "cuda::Engine: a whole plan is timed on one stream (not with concurrent_branches)");
+    std::shared_ptr<const Model<P>> own = std::exchange(model_, std::move(model));
+    struct Restore {
+      std::shared_ptr<const Model<P>>& to;
+      std::shared_ptr<const Model<P>>& from;
+      ~Restore() { to = std::move(from); }
+    } restore{model_, own};
+    ExecPlan p = make_plan(max_batch_, 0, any_workspace);
+    const DeviceBuffer ws(p.workspace_bytes());
+    p.capture(stream_.get(), ws);
+    const float ms = time_graph(p.graph, stream_.get());
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+    return ms;
+  }
+
   /// The plan for `batch` reading and writing I/O slot `slot`, with its graph, capturing it
   /// first if needed (after `user_stream`'s pending work, which may still read the output
   /// buffer, and after every enqueued batch).
