@@ -407,10 +407,11 @@ TEST_CASE("measured tuning's whole-plan check (EngineOptions::plan_check) keeps 
                                          << st.plan_check_measured_us << " us, heuristic "
                                          << st.plan_check_heuristic_us << " us, kept " << st.plan_kept);
   REQUIRE(!st.plan_kept.empty());
+  CHECK(st.plan_check_error.empty());
   CHECK(st.plan_check_measured_us > 0.0);
   CHECK(st.plan_check_heuristic_us > 0.0);
-  const bool heuristic_faster = st.plan_check_heuristic_us < st.plan_check_measured_us;
-  CHECK(st.plan_kept == (heuristic_faster ? "heuristic" : "measured"));
+  const bool heuristic_faster = st.plan_kept == "heuristic";
+  CHECK(heuristic_faster == (st.plan_check_heuristic_us < 0.99 * st.plan_check_measured_us));
   // The plan built is the one kept.
   CHECK((runs.find("strata conv_direct") != std::string::npos) == !heuristic_faster);
   std::ostringstream sum;

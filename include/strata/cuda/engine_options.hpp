@@ -207,11 +207,14 @@ struct EngineStats {
   /// whose choice came from the cache file, or that had one candidate, have none).
   std::vector<TuningTrial> tuning_trials;
   /// EngineOptions::plan_check: the whole plan's GPU time per replay at max_batch (µs) with the
-  /// measured choices and with the heuristic's, and which was kept ("measured", "heuristic"; empty
-  /// where no check ran: not asked for, or the two plans are the same).
+  /// measured choices and with the heuristic's (timed in turns, three rounds, medians), and which
+  /// was kept ("measured"; "heuristic" where it was over 1% faster; empty where no check ran: not
+  /// asked for, or the two plans are the same). Where the check itself failed, measured tuning's
+  /// plan is kept and `plan_check_error` says why. (tuning_ms includes the check.)
   double plan_check_measured_us = 0.0;
   double plan_check_heuristic_us = 0.0;
   std::string plan_kept;
+  std::string plan_check_error;
 };
 
 }  // namespace strata::cuda

@@ -139,19 +139,7 @@ class Executor {
     batches.push_back(max_batch_);
     std::sort(batches.begin(), batches.end());
     batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
-    if (!runs_fused(max_batch_)) {  // the chosen generated kernels, side by side, before their steps
-      std::vector<KernelSource> sources;
-      for (std::size_t i = 0; i < model_->net.ops.size(); ++i) {
-        const OpDesc& op = model_->net.ops[i];
-        if (const Tactic<P>* t = find_tactic<P>(model_->variants[i].tactic); t != nullptr) {
-          const Variant& v = model_->variants[i];
-          for (KernelSource& k : t->kernel_sources(op_as_prepared(*t, op, v), v, io(op, max_batch_))) {
-            sources.push_back(std::move(k));
-          }
-        }
-      }
-      (void)tactics::generated::precompile(sources, rtc::current_arch());
-    }
+    precompile_chosen();
     std::size_t ws = 0;
     std::size_t side_ws = 0;
     for (int b : batches) {
@@ -180,25 +168,46 @@ class Executor {
     }
   }
 
-  /// GPU milliseconds per replay of `model`'s plan at the largest batch, as a CUDA graph made for
-  /// the timing and then dropped (EngineOptions::plan_check). The executor's own plans and model
-  /// are untouched; not with a second stream (concurrent_branches). The arena's contents after it
-  /// are whatever that plan left.
-  [[nodiscard]] float time_model(std::shared_ptr<const Model<P>> model) {
+  /// GPU milliseconds per replay at the largest batch of `model`'s plan and of the same model
+  /// with `other` variants (EngineOptions::plan_check, before build): both plans made (their
+  /// generated kernels compiled side by side first) and captured, then timed in turns — three
+  /// rounds, the median of each — and dropped. `model`'s variants are as given on return, also
+  /// when it throws; the executor's model is restored. Not with a second stream
+  /// (concurrent_branches). The arena's contents after it are whatever the plans left.
+  [[nodiscard]] std::pair<float, float> time_plans(const std::shared_ptr<Model<P>>& model,
+                                                   std::vector<Variant> other) {
     STRATA_CHECK(branch_ == nullptr,
                  "cuda::Engine: a whole plan is timed on one stream (not with concurrent_branches)");
-    std::shared_ptr<const Model<P>> own = std::exchange(model_, std::move(model));
+    synchronize();  // (nothing enqueued may still use the arena or slot 0)
+    std::shared_ptr<const Model<P>> own = std::exchange(model_, model);
     struct Restore {
       std::shared_ptr<const Model<P>>& to;
       std::shared_ptr<const Model<P>>& from;
       ~Restore() { to = std::move(from); }
     } restore{model_, own};
-    ExecPlan p = make_plan(max_batch_, 0, any_workspace);
-    const DeviceBuffer ws(p.workspace_bytes());
-    p.capture(stream_.get(), ws);
-    const float ms = time_graph(p.graph, stream_.get());
+    precompile_chosen();
+    ExecPlan a = make_plan(max_batch_, 0, any_workspace);
+    std::swap(model->variants, other);
+    struct Unswap {
+      std::vector<Variant>& x;
+      std::vector<Variant>& y;
+      ~Unswap() { std::swap(x, y); }
+    } unswap{model->variants, other};
+    precompile_chosen();
+    ExecPlan b = make_plan(max_batch_, 0, any_workspace);
+    const DeviceBuffer ws(std::max(a.workspace_bytes(), b.workspace_bytes()));
+    a.capture(stream_.get(), ws);
+    b.capture(stream_.get(), ws);
+    std::vector<float> ta;
+    std::vector<float> tb;
+    for (int round = 0; round < 3; ++round) {
+      ta.push_back(time_graph(a.graph, stream_.get()));
+      tb.push_back(time_graph(b.graph, stream_.get()));
+    }
     STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
-    return ms;
+    std::sort(ta.begin(), ta.end());
+    std::sort(tb.begin(), tb.end());
+    return {ta[1], tb[1]};
   }
 
   /// The plan for `batch` reading and writing I/O slot `slot`, with its graph, capturing it
@@ -486,6 +495,25 @@ class Executor {
     }
     plan.pdl = pdl_;
     return plan;
+  }
+
+  /// The generated kernels the model's chosen variants will ask for at the largest batch,
+  /// compiled side by side before their steps are prepared (none on the fused-network path).
+  void precompile_chosen() const {
+    if (runs_fused(max_batch_)) {
+      return;
+    }
+    std::vector<KernelSource> sources;
+    for (std::size_t i = 0; i < model_->net.ops.size(); ++i) {
+      const OpDesc& op = model_->net.ops[i];
+      if (const Tactic<P>* t = find_tactic<P>(model_->variants[i].tactic); t != nullptr) {
+        const Variant& v = model_->variants[i];
+        for (KernelSource& k : t->kernel_sources(op_as_prepared(*t, op, v), v, io(op, max_batch_))) {
+          sources.push_back(std::move(k));
+        }
+      }
+    }
+    (void)tactics::generated::precompile(sources, rtc::current_arch());
   }
 
   void capture(int batch, int slot = 0) {
