@@ -683,9 +683,9 @@ void pointwise(const T* x, const T* z, T* y, const float* scale, const float* sh
                std::optional<Strides> xs = std::nullopt) {
   const std::int64_t per_image = static_cast<std::int64_t>(cp) * hw;
   const char* t = detail::rtc_type<T>();
-  // 16-bit NHWC: 8 slots a thread; f32 NHWC (tf32) where x is a concat's slice, which the
-  // scalar kernel below reads with NCHW strides only.
-  if (nhwc && cp % 8 == 0 && (!std::is_same_v<T, float> || xs)) {
+  // NHWC (16-bit, and tf32's f32): 8 slots a thread, 16-byte accesses where aligned — and a
+  // concat's slice, which the scalar kernel below reads with NCHW strides only.
+  if (nhwc && cp % 8 == 0) {
     const std::int64_t x_pixel = xs ? xs->pixel : cp;
     STRATA_CHECK(!xs || (xs->channel == 1 && xs->pixel % 8 == 0 && xs->image == xs->pixel * hw),
                  "pointwise: an NHWC input slice needs 8-slot-aligned pixel strides");
