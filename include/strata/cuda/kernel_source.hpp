@@ -120,6 +120,18 @@ __device__ __forceinline__ float activate(ActDesc a, float x) {
 }
 
 
+/// Two float4s as 8 floats.
+__device__ __forceinline__ void unpack8(const float4 a, const float4 b, float (&v)[8]) {
+  v[0] = a.x;
+  v[1] = a.y;
+  v[2] = a.z;
+  v[3] = a.w;
+  v[4] = b.x;
+  v[5] = b.y;
+  v[6] = b.z;
+  v[7] = b.w;
+}
+
 /// 8 consecutive 16-bit (or f32) values as f32, through one 16-byte access for 16-bit types
 /// (the pointer must then be 16-byte aligned); f32 through two where the pointer is 16-byte
 /// aligned (NHWC f32 storage, tf32: pixels of 8-slot multiples), else one at a time.
@@ -127,16 +139,7 @@ template <class T>
 __device__ __forceinline__ void load8(const T* p, float (&v)[8]) {
   if constexpr (is_same<T, float>::value) {
     if ((reinterpret_cast<unsigned long long>(p) & 15ull) == 0) {
-      const float4 a = reinterpret_cast<const float4*>(p)[0];
-      const float4 b = reinterpret_cast<const float4*>(p)[1];
-      v[0] = a.x;
-      v[1] = a.y;
-      v[2] = a.z;
-      v[3] = a.w;
-      v[4] = b.x;
-      v[5] = b.y;
-      v[6] = b.z;
-      v[7] = b.w;
+      unpack8(reinterpret_cast<const float4*>(p)[0], reinterpret_cast<const float4*>(p)[1], v);
       return;
     }
 #pragma unroll
@@ -181,16 +184,7 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
 
 /// 8 consecutive f32 values through two 16-byte read-only loads (p must be 16-byte aligned).
 __device__ __forceinline__ void load8f(const float* p, float (&v)[8]) {
-  const float4 a = __ldg(reinterpret_cast<const float4*>(p));
-  const float4 b = __ldg(reinterpret_cast<const float4*>(p) + 1);
-  v[0] = a.x;
-  v[1] = a.y;
-  v[2] = a.z;
-  v[3] = a.w;
-  v[4] = b.x;
-  v[5] = b.y;
-  v[6] = b.z;
-  v[7] = b.w;
+  unpack8(__ldg(reinterpret_cast<const float4*>(p)), __ldg(reinterpret_cast<const float4*>(p) + 1), v);
 }
 
 /// The input rows [y0, y1) and columns [x0, x1) of pooled output (oy, ox) under PyTorch's rules
