@@ -108,11 +108,9 @@ template <class Net, DType P>
   auto convert_bytes = [&](TensorSpec spec) {  // read f32, write the storage type (or back)
     return spec.shape.numel() * batch * 4 + tensor_bytes(spec, P, layout) * batch;
   };
-  // Engine::profile's steps: "input", one per op (its label), "output" when there is one; or
-  // "network", the fused kernel doing all of it in one launch.
   // The graph ops a step runs, by its label: one, or several in a row joined by '+' (a conv and
   // its fused pool, a dense layer and the final softmax, a global average pool and the dense
-  // layer after it — "avgpool+fc"); their kind, FLOPs and bytes into `s`. False for no op.
+  // layer after it — "avgpool+fc"); their kind, FLOPs and bytes into `s`; the first, or null.
   const auto chain_of = [&](std::string_view label, LayerProfile& s) {
     std::vector<const Op*> run;
     for (int i = 0; i < g.num_ops && run.empty(); ++i) {

@@ -113,12 +113,16 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   return s;
 }
 
-/// Whether measured tuning times clusters of `cs` for `op` at `batch` on `sms` SMs: the unsplit
+/// Whether measured tuning times split `s` over clusters of `cs` on `sms` SMs: the unsplit
 /// tiles fill at most half the SMs, the split ones at most two blocks an SM, and every slice has
 /// at least two k-steps.
-[[nodiscard]] inline bool offers_cluster(const OpDesc& op, int batch, int sms, int cs) {
-  const Split s = cluster_split(op, batch, cs);
+[[nodiscard]] inline bool offers(const Split& s, int sms, int cs) {
   return 2 * s.tiles() <= sms && s.blocks() <= 2LL * sms && s.k_steps >= 2 * cs;
+}
+
+/// Whether measured tuning times clusters of `cs` for `op` at `batch` on `sms` SMs (offers).
+[[nodiscard]] inline bool offers_cluster(const OpDesc& op, int batch, int sms, int cs) {
+  return offers(cluster_split(op, batch, cs), sms, cs);
 }
 
 /// The cluster size the heuristic claims `op` at `batch` with on `sms` SMs, or 0 for none: a
@@ -161,25 +165,17 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 }
 
 /// Whether measured tuning times fuse 1 in clusters of `cs` for `op` at `batch` on `sms` SMs:
-/// the side conv fuses, and the joined tiles pass offers_cluster's bounds.
+/// the side conv fuses, and the joined tiles pass the same bounds (offers).
 [[nodiscard]] inline bool offers_side(const OpDesc& op, int batch, int sms, int cs) {
-  if (!fuses_side(op)) {
-    return false;
-  }
-  const Split s = side_split(op, batch, cs);
-  return 2 * s.tiles() <= sms && s.blocks() <= 2LL * sms && s.k_steps >= 2 * cs;
+  return fuses_side(op) && offers(side_split(op, batch, cs), sms, cs);
 }
 
 /// The cluster size the heuristic claims fuse 1 with for `op` at `batch` on `sms` SMs, or 0: the
-/// largest of 16, 8, 4, 2 that keeps the joined launch to two blocks an SM with slices of at
+/// largest of 16, 8, 4, 2 that tuning is offered (two blocks an SM at most) with slices of at
 /// least 4 k-steps.
 [[nodiscard]] inline int claimed_side_cluster(const OpDesc& op, int batch, int sms) {
-  if (!fuses_side(op)) {
-    return 0;
-  }
   for (const int cs : {16, 8, 4, 2}) {
-    const Split s = side_split(op, batch, cs);
-    if (s.blocks() <= 2LL * sms && s.chunk >= 4 && 2 * s.tiles() <= sms) {
+    if (offers_side(op, batch, sms, cs) && side_split(op, batch, cs).chunk >= 4) {
       return cs;
     }
   }
