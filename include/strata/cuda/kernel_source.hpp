@@ -120,6 +120,45 @@ __device__ __forceinline__ float activate(ActDesc a, float x) {
 }
 
 
+/// Two floats rounded to a pair of T (f16 or bf16), the first in the low half (lower address).
+template <class T>
+__device__ __forceinline__ unsigned pack2(float lo, float hi) {
+  unsigned r;
+  if constexpr (is_same<T, bf16>::value) {
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  } else {
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  }
+  return r;
+}
+/// The larger of each pair of T (f16 or bf16) in a and b (as fmaxf: a NaN loses); neg_inf2: a
+/// pair of -infinity.
+template <class T>
+__device__ __forceinline__ unsigned max2(unsigned a, unsigned b) {
+  unsigned r;
+  if constexpr (is_same<T, bf16>::value) {
+    asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  } else {
+    asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  }
+  return r;
+}
+/// The smaller of each pair (as fminf: a NaN loses).
+template <class T>
+__device__ __forceinline__ unsigned min2(unsigned a, unsigned b) {
+  unsigned r;
+  if constexpr (is_same<T, bf16>::value) {
+    asm("min.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  } else {
+    asm("min.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  }
+  return r;
+}
+template <class T>
+__device__ __forceinline__ unsigned neg_inf2() {
+  return is_same<T, bf16>::value ? 0xff80ff80u : 0xfc00fc00u;
+}
+
 /// Two float4s as 8 floats.
 __device__ __forceinline__ void unpack8(const float4 a, const float4 b, float (&v)[8]) {
   v[0] = a.x;
@@ -171,14 +210,9 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
     for (int j = 0; j < 8; ++j) {
       p[j] = v[j];
     }
-  } else {
-    uint4 raw;
-    T* h = reinterpret_cast<T*>(&raw);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      store(h + j, v[j]);
-    }
-    *reinterpret_cast<uint4*>(p) = raw;
+  } else {  // (pairs rounded by one cvt each: the same values as element by element)
+    *reinterpret_cast<uint4*>(p) =
+        uint4{pack2<T>(v[0], v[1]), pack2<T>(v[2], v[3]), pack2<T>(v[4], v[5]), pack2<T>(v[6], v[7])};
   }
 }
 
@@ -254,33 +288,6 @@ __device__ __forceinline__ void ldmatrix_x2(unsigned& r0, unsigned& r1, const vo
 }
 
 
-/// Two floats rounded to a pair of T (f16 or bf16), the first in the low half (lower address).
-template <class T>
-__device__ __forceinline__ unsigned pack2(float lo, float hi) {
-  unsigned r;
-  if constexpr (is_same<T, bf16>::value) {
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-  } else {
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-  }
-  return r;
-}
-/// The larger of each pair of T (f16 or bf16) in a and b (as fmaxf: a NaN loses); neg_inf2: a
-/// pair of -infinity.
-template <class T>
-__device__ __forceinline__ unsigned max2(unsigned a, unsigned b) {
-  unsigned r;
-  if constexpr (is_same<T, bf16>::value) {
-    asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-  } else {
-    asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-  }
-  return r;
-}
-template <class T>
-__device__ __forceinline__ unsigned neg_inf2() {
-  return is_same<T, bf16>::value ? 0xff80ff80u : 0xfc00fc00u;
-}
 
 /// The 2x2 max pool of an mma.sync accumulator tile whose rows g and g + 8 of each lane hold two
 /// window positions of one pooled output and the lane 16 apart the other two (`valid0`,
@@ -1709,15 +1716,53 @@ __device__ __forceinline__ float activate_as(ActDesc a, float x) {
   }
 }
 
+/// 8 channels of T at `p` (16-byte aligned) as f32 with the producer's deferred activation IA
+/// applied and rounded to T, as the unfused path stores it. None, ReLU and clip run on the
+/// stored pairs themselves (max/min of 16-bit pairs, clip's bounds rounded to T: the same values
+/// as rounding the f32 result, with no conversion back and forth); any other kind in f32, each
+/// pair rounded by one conversion. `lo2`, `hi2`: clip's bounds as pairs of T.
+template <Act IA, class T>
+__device__ __forceinline__ void load8_act(const T* __restrict__ p, ActDesc in_act, unsigned lo2,
+                                          unsigned hi2, float (&v)[8]) {
+  uint4 raw = *reinterpret_cast<const uint4*>(p);
+  if constexpr (IA == Act::relu || IA == Act::clip) {
+    unsigned* u = reinterpret_cast<unsigned*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      u[i] = IA == Act::relu ? max2<T>(u[i], 0u) : min2<T>(max2<T>(u[i], lo2), hi2);
+    }
+  }
+  const T* h = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    v[j] = load(h + j);
+  }
+  if constexpr (IA != Act::none && IA != Act::relu && IA != Act::clip) {
+#pragma unroll
+    for (int j = 0; j < 8; j += 2) {
+      const unsigned pr = pack2<T>(activate_as<IA>(in_act, v[j]), activate_as<IA>(in_act, v[j + 1]));
+      const T* q = reinterpret_cast<const T*>(&pr);
+      v[j] = load(q);
+      v[j + 1] = load(q + 1);
+    }
+  }
+}
+
 /// depthwise_rows_kernel's taps: acc[r] (8 channels of output row oy0 + r) += the K×K taps over
 /// the (R − 1)·S + K input rows from iy0, K vectors a row from column ix0, each value loaded once,
-/// with the producer's deferred activation IA applied and rounded to T, as the unfused path
-/// stores it (zero outside the map); filters `wt` (shared, [K·K][cw]).
+/// with the producer's deferred activation IA applied (load8_act; zero outside the map); filters
+/// `wt` (shared, [K·K][cw]).
 template <Act IA, class T, int K, int S, int R>
 __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, const ConvShape& s,
     long long img, int iy0, int ix0, int ch, ActDesc in_act, const float* wt, int cw,
     float (&acc)[R][8]) {
   constexpr int ROWS = (R - 1) * S + K;
+  unsigned lo2 = 0u;
+  unsigned hi2 = 0u;
+  if constexpr (IA == Act::clip) {
+    lo2 = pack2<T>(in_act.alpha, in_act.alpha);
+    hi2 = pack2<T>(in_act.beta, in_act.beta);
+  }
 #pragma unroll
   for (int j = 0; j < ROWS; ++j) {
     const int iy = iy0 + j;
@@ -1730,13 +1775,7 @@ __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, con
     for (int kx = 0; kx < K; ++kx) {
       const int ix = ix0 + kx;
       if (ix >= 0 && ix < s.w) {
-        load8(xr + static_cast<long long>(ix) * s.cp, xv[kx]);
-        if constexpr (IA != Act::none) {  // rounded as the unfused path would store it
-#pragma unroll
-          for (int c = 0; c < 8; ++c) {
-            xv[kx][c] = as_stored<T>(activate_as<IA>(in_act, xv[kx][c]));
-          }
-        }
+        load8_act<IA>(xr + static_cast<long long>(ix) * s.cp, in_act, lo2, hi2, xv[kx]);
       } else {
 #pragma unroll
         for (int c = 0; c < 8; ++c) {
@@ -1764,17 +1803,27 @@ __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, con
   }
 }
 
-/// depthwise_rows_kernel's epilogue for activation A: depthwise_epilogue of each of the R rows
-/// inside the map.
+/// depthwise_rows_kernel's epilogue for activation A, each of the R rows inside the map: bias
+/// `bv` (the thread's 8 channels, read once), the residual z (or null), then A (as
+/// depthwise_epilogue: slots at or past k written as 0).
 template <Act A, class T, int R>
-__device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const float* bias,
+__device__ __forceinline__ void depthwise_rows_store(float (&acc)[R][8], const float (&bv)[8],
     const T* z, T* y, const ConvShape& s, long long img, int oy0, int ox, int ch, ActDesc act) {
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     const int oy = oy0 + r;
     if (oy < s.oh) {
-      depthwise_epilogue(acc[r], bias, z, y, ((img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k,
-                         [act](float v) { return activate_as<A>(act, v); });
+      const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
+      float zv[8];
+      if (z != nullptr) {
+        load8(z + o, zv);
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float v = acc[r][j] + bv[j] + (z != nullptr ? zv[j] : 0.0f);
+        acc[r][j] = ch + j < s.k ? activate_as<A>(act, v) : 0.0f;
+      }
+      store8(y + o, acc[r]);
     }
   }
 }
@@ -1846,7 +1895,16 @@ __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restr
     default: __trap();
   }
 #undef STRATA_DW_TAPS
-#define STRATA_DW_STORE(A) depthwise_rows_store<A, T, R>(acc, bias, z, y, s, img, oy0, ox, ch, act); break
+  float bv[8];  // (the bias is padded to the slots: ch + 7 < kp)
+  if (bias != nullptr) {
+    load8f(bias + ch, bv);
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      bv[j] = 0.0f;
+    }
+  }
+#define STRATA_DW_STORE(A) depthwise_rows_store<A, T, R>(acc, bv, z, y, s, img, oy0, ox, ch, act); break
   switch (act.kind) {
     case Act::none: STRATA_DW_STORE(Act::none);
     case Act::relu: STRATA_DW_STORE(Act::relu);
