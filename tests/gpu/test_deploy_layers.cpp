@@ -323,7 +323,8 @@ void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, s
   INFO(d);
   // the forced variant's mark on as many depthwise lines as were forced
   const std::string mark = algo == 1   ? "persistent"
-                           : algo == 2 ? " output rows a thread"
+                           : algo == 2 ? " output rows a thread, read"
+                           : algo == 3 ? "channel pairs"
                                        : "act fused)";
   std::size_t shown = 0;
   for (std::size_t at = d.find("strata depthwise"); at != std::string::npos; at = d.find("strata depthwise", at + 1)) {
@@ -378,6 +379,22 @@ constexpr auto rows_net = input<8, 13, 13>
     | multiply(global_avg_pool | conv<12, 1> | relu | conv<48, 1> | sigmoid)
     | conv<8, 1>;
 using RowsNet = std::remove_cv_t<decltype(rows_net)>;
+
+// depthwise_pairs (algo 3: a thread 2 channels of a strip of output rows, sliding over 8 columns):
+// 3x3 at strides 1 and 2, 5x5 at stride 2 (DepthwiseNet; its 7x7 is not the kernel's shape), maps
+// that cut the strips and the 8-column groups short (RowsNet's 13 and 7), activations on load
+// with f(0) != 0 (hardsigmoid: the padding must stay 0), a residual, GELU in the epilogue (the
+// kernel's generic activation); MobileNetV2's 17 (ReLU6 on load) and EfficientNet-B0's 16
+// (SiLU on load, 3x3 and 5x5).
+TEST_CASE("the depthwise channel-pair kernel, forced: 3x3 and 5x5, strides 1 and 2, strips and column groups cut by the map") {
+  check_depthwise_forced<DepthwiseNet, DType::f16>(3, 17, {1, 3, 17}, 90);
+  check_depthwise_forced<DepthwiseNet, DType::bf16>(3, 17, {1, 3, 17}, 91);
+  check_depthwise_forced<DeferredNet, DType::f16>(3, 120, {120, 5}, 92);
+  check_depthwise_forced<RowsNet, DType::f16>(3, 17, {1, 3, 17}, 93);
+  check_depthwise_forced<RowsNet, DType::bf16>(3, 17, {1, 17}, 94);
+  check_depthwise_forced<models::MobileNetV2, DType::f16>(3, 2, {2}, 95);
+  check_depthwise_forced<models::EfficientNetB0, DType::f16>(3, 2, {2}, 96);
+}
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {
   check_depthwise_forced<DepthwiseNet, DType::f16>(2, 17, {1, 3, 17}, 80);

@@ -54,7 +54,7 @@ TEST_CASE("Strata's kernels compile for every element type, in parts on several 
   for (const auto& [what, names] : programs) {
     INFO(what);
     const bool dw = what.find("depthwise") != std::string::npos;
-    CHECK(names.size() == (dw ? 14u : what == "f32" ? 31u : 50u));
+    CHECK(names.size() == (dw ? 18u : what == "f32" ? 31u : 50u));
     for (const std::string& n : names) {
       CHECK((n.rfind("strata_rtc::depthwise", 0) == 0) == dw);
     }
@@ -737,11 +737,11 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
           CHECK(small->rank == cuda::rank::tailored);  // ahead of cuDNN and cuBLASLt
           CHECK(small->variant.algo == 0);
           if (t->name() == "depthwise_conv") {
-            // large sizes with ReLU6 on load: the strip kernel, still ahead of cuDNN
+            // large sizes with ReLU6 on load: Strata's kernel, still ahead of cuDNN
             CHECK(large->rank == cuda::rank::tailored);
-            CHECK(large->variant.algo == 2);
+            CHECK(large->variant.algo == 3);  // 3x3 stride 1, ReLU6 on load: channel pairs
             const auto offered = t->candidates(op, 1 << 16, 0, none);
-            CHECK(offered.size() == 3);  // all timed by measured tuning
+            CHECK(offered.size() == 4);  // all timed by measured tuning
           } else {
             CHECK(large->rank == cuda::rank::fallback);  // behind the libraries
           }
@@ -797,7 +797,7 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   CHECK(cuda::kernels::pixel_conv1x1_lanes(256) == 32);
   CHECK(cuda::kernels::pixel_conv1x1_lanes(1152) == 32);
   // On a 56x56 map at a large batch: with ReLU6 or SiLU on load the depthwise tactic takes its
-  // strip kernel (algo 2), still offering all three kernels to measured tuning; 5x5 taps it
+  // channel-pair kernel (algo 3) at stride 1, still offering all four kernels to measured tuning; 5x5 taps it
   // leaves to cuDNN (its tiled kernel lost there; the strip kernel has no 5x5); with GELU on load
   // (not compiled into the strip kernel) it offers two.
   // (192 channels from 64: 88 MFLOP an image, past the fused-network kernel, which would fuse
@@ -821,13 +821,19 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   const auto at256 = dw->heuristic(sn.ops.back(), 256, 0, none);
   REQUIRE(at256.has_value());
   CHECK(at256->rank == cuda::rank::tailored);
-  CHECK(at256->variant == cuda::Variant{"depthwise_conv", 2});
-  CHECK(dw->candidates(sn.ops.back(), 256, 0, none).size() == 3);
+  CHECK(at256->variant == cuda::Variant{"depthwise_conv", 3});  // 3x3 stride 1: channel pairs
+  CHECK(dw->candidates(sn.ops.back(), 256, 0, none).size() == 4);
   const auto silu256 = dw->heuristic(silu_n.ops.back(), 256, 0, none);
   REQUIRE(silu256.has_value());
   CHECK(silu256->rank == cuda::rank::tailored);
-  CHECK(silu256->variant == cuda::Variant{"depthwise_conv", 2});
-  CHECK(dw->candidates(silu_n.ops.back(), 256, 0, none).size() == 3);
+  CHECK(silu256->variant == cuda::Variant{"depthwise_conv", 3});
+  // SiLU on load at stride 2: the strip kernel (it beat the channel pairs there)
+  using SiluS2 = decltype(input<64, 56, 56> | conv<192, 1> | silu |
+                          conv<192, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 192}> | relu6);
+  const cuda::NetDesc silu_s2 = cuda::NetStorage<SiluS2, DType::f16>::describe();
+  REQUIRE(silu_s2.ops.back().in_act.kind == Act::silu);
+  CHECK(dw->heuristic(silu_s2.ops.back(), 256, 0, none)->variant == cuda::Variant{"depthwise_conv", 2});
+  CHECK(dw->candidates(silu_n.ops.back(), 256, 0, none).size() == 4);
   const cuda::NetDesc n5 = cuda::NetStorage<Small5, DType::f16>::describe();
   REQUIRE(n5.ops.back().in_act.kind == Act::silu);
   REQUIRE(n5.ops.back().conv.kh == 5);
@@ -835,8 +841,10 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   REQUIRE(five256.has_value());
   CHECK(five256->rank == cuda::rank::fallback);
   const auto five_offered = dw->candidates(n5.ops.back(), 256, 0, none);
-  CHECK(five_offered.size() == 2);
+  CHECK(five_offered.size() == 3);  // 0, 1 and the channel-pair kernel; not the 3x3 strip kernel
   CHECK(std::find(five_offered.begin(), five_offered.end(), cuda::Variant{"depthwise_conv", 2}) ==
+        five_offered.end());
+  CHECK(std::find(five_offered.begin(), five_offered.end(), cuda::Variant{"depthwise_conv", 3}) !=
         five_offered.end());
   const auto gelu256 = dw->heuristic(gelu_n.ops.back(), 256, 0, none);
   REQUIRE(gelu256.has_value());

@@ -1935,6 +1935,206 @@ __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restr
 #undef STRATA_DW_STORE
 }
 
+/// A pair of T (channels ch, ch + 1 of a pixel) as two f32 with the producer's deferred activation
+/// IA applied and rounded to T, as load8_act does for 8 (`raw` as loaded).
+template <Act IA, class T>
+__device__ __forceinline__ float2 pair_act(unsigned raw, ActDesc in_act, unsigned lo2, unsigned hi2) {
+  if constexpr (IA == Act::relu) {
+    raw = max2<T>(raw, 0u);
+  } else if constexpr (IA == Act::clip) {
+    raw = min2<T>(max2<T>(raw, lo2), hi2);
+  }
+  const T* h = reinterpret_cast<const T*>(&raw);
+  float2 v{load(h), load(h + 1)};
+  if constexpr (IA != Act::none && IA != Act::relu && IA != Act::clip) {
+    const unsigned pr = pack2<T>(activate_as<IA>(in_act, v.x), activate_as<IA>(in_act, v.y));
+    const T* q = reinterpret_cast<const T*>(&pr);
+    v = float2{load(q), load(q + 1)};
+  }
+  return v;
+}
+
+/// activate() of two values, not inlined: depthwise_pairs_kernel's epilogue for the activation
+/// kinds it does not compile in (one call site instead of the whole switch at every output).
+__device__ __noinline__ float2 activate_pair(ActDesc a, float v0, float v1) {
+  return float2{activate(a, v0), activate(a, v1)};
+}
+
+/// depthwise_pairs_kernel's taps and stores for activations IA (on load: none, clip — ReLU is
+/// clip to [0, inf) — SiLU, hardswish, hardsigmoid) and A (epilogue: none, clip, SiLU, or
+/// Act::mish for "any other kind", through activate_pair).
+template <Act IA, Act A, class T, int K, int S, int R>
+__device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x, const float (&wv)[K * K][2],
+    float2 bv, const T* z, T* __restrict__ y, const ConvShape& s, long long img, int oy0, int ox0,
+    int ch, ActDesc in_act, ActDesc act) {
+  constexpr int NR = (R - 1) * S + K;  // input rows a strip reads
+  constexpr int CW = 8;                // output columns a thread slides over
+  unsigned lo2 = 0u;
+  unsigned hi2 = 0u;
+  if constexpr (IA == Act::clip) {
+    lo2 = pack2<T>(in_act.alpha, in_act.alpha);
+    hi2 = pack2<T>(in_act.beta, in_act.beta);
+  }
+  const int iy0 = oy0 * S - s.ph;
+  const int ix0 = ox0 * S - s.pw;
+  // The input pixel pair (row iy0 + j, column ix) as stored (0 outside the map).
+  auto fetch = [&](int j, int ix) -> unsigned {
+    const int iy = iy0 + j;
+    if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) {
+      return 0u;
+    }
+    return __ldg(reinterpret_cast<const unsigned*>(x + ((img * s.h + iy) * s.w + ix) * s.cp + ch));
+  };
+  // (Zero outside the map stays zero: the activation is applied to loaded pixels only.)
+  auto convert = [&](unsigned raw, bool inside) -> float2 {
+    return inside ? pair_act<IA, T>(raw, in_act, lo2, hi2) : float2{0.0f, 0.0f};
+  };
+  float2 win[K][NR];  // the K input columns of the current output column
+#pragma unroll
+  for (int c = 0; c < K - S; ++c) {
+    const int ix = ix0 + c;
+#pragma unroll
+    for (int j = 0; j < NR; ++j) {
+      const int iy = iy0 + j;
+      win[c][j] = convert(fetch(j, ix), iy >= 0 && iy < s.h && ix >= 0 && ix < s.w);
+    }
+  }
+  unsigned next[S][NR];  // the S columns the next output column adds, loaded a step ahead
+#pragma unroll
+  for (int c = 0; c < S; ++c) {
+#pragma unroll
+    for (int j = 0; j < NR; ++j) {
+      next[c][j] = fetch(j, ix0 + K - S + c);
+    }
+  }
+#pragma unroll 1
+  for (int step = 0; step < CW; ++step) {
+    const int ox = ox0 + step;
+    if (ox >= s.ow) {
+      break;
+    }
+#pragma unroll
+    for (int c = 0; c < S; ++c) {
+      const int ix = ix0 + step * S + K - S + c;
+#pragma unroll
+      for (int j = 0; j < NR; ++j) {
+        const int iy = iy0 + j;
+        win[K - S + c][j] = convert(next[c][j], iy >= 0 && iy < s.h && ix >= 0 && ix < s.w);
+      }
+    }
+    if (step + 1 < CW) {
+#pragma unroll
+      for (int c = 0; c < S; ++c) {
+#pragma unroll
+        for (int j = 0; j < NR; ++j) {
+          next[c][j] = fetch(j, ix0 + (step + 1) * S + K - S + c);
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int oy = oy0 + r;
+      float a0 = 0.0f;
+      float a1 = 0.0f;
+#pragma unroll
+      for (int ky = 0; ky < K; ++ky) {
+#pragma unroll
+        for (int kx = 0; kx < K; ++kx) {
+          a0 += win[kx][r * S + ky].x * wv[ky * K + kx][0];
+          a1 += win[kx][r * S + ky].y * wv[ky * K + kx][1];
+        }
+      }
+      if (oy < s.oh) {
+        const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
+        float v0 = a0 + bv.x;
+        float v1 = a1 + bv.y;
+        if (z != nullptr) {
+          const unsigned zr = *reinterpret_cast<const unsigned*>(z + o);
+          const T* zh = reinterpret_cast<const T*>(&zr);
+          v0 += load(zh);
+          v1 += load(zh + 1);
+        }
+        if constexpr (A == Act::mish) {  // (any kind not compiled in: one call site)
+          const float2 u = activate_pair(act, v0, v1);
+          v0 = u.x;
+          v1 = u.y;
+        } else {
+          v0 = activate_as<A>(act, v0);
+          v1 = activate_as<A>(act, v1);
+        }
+        *reinterpret_cast<unsigned*>(y + o) = pack2<T>(ch < s.k ? v0 : 0.0f, ch + 1 < s.k ? v1 : 0.0f);
+      }
+    }
+#pragma unroll
+    for (int c = 0; c < K - S; ++c) {  // slide: the window's last K - S columns come first
+#pragma unroll
+      for (int j = 0; j < NR; ++j) {
+        win[c][j] = win[c + S][j];
+      }
+    }
+  }
+}
+
+/// The depthwise convolution by channel pairs (kernels::depthwise_pairs), dilation 1: a thread
+/// computes 2 channels (one 4-byte pair) of a strip of R output rows, sliding over 8 output
+/// columns — each step adds the S input columns the next output column needs to a window of K
+/// columns kept in registers (as f32, the producer's deferred activation applied once per loaded
+/// value) and loads the following step's columns while this one is computed. The pair's K·K
+/// filters and bias sit in registers (no shared memory). Threads run channel pairs fastest, then
+/// column groups, strips and images, so a warp's loads and stores are contiguous in NHWC
+/// (2 pixels of a 32-slot map, or 128 bytes of one). Activations as depthwise_rows_kernel's.
+template <class T, int K, int S, int R>
+__global__ void __launch_bounds__(256) depthwise_pairs_kernel(const T* __restrict__ x,
+    const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,
+    ConvShape s, ActDesc in_act, ActDesc act, int col_groups, int strips) {
+  pdl_entry();
+  const int pairs = s.cp / 2;
+  const long long q = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (q >= static_cast<long long>(s.n) * strips * col_groups * pairs) {
+    return;
+  }
+  const int ch = static_cast<int>(q % pairs) * 2;
+  long long rest = q / pairs;
+  const int ox0 = static_cast<int>(rest % col_groups) * 8;
+  rest /= col_groups;
+  const int oy0 = static_cast<int>(rest % strips) * R;
+  const long long img = rest / strips;
+  float wv[K * K][2];
+#pragma unroll
+  for (int t = 0; t < K * K; ++t) {
+    wv[t][0] = ch < s.k ? load(w + static_cast<long long>(ch) * (K * K) + t) : 0.0f;
+    wv[t][1] = ch + 1 < s.k ? load(w + static_cast<long long>(ch + 1) * (K * K) + t) : 0.0f;
+  }
+  const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + ch) : float2{0.0f, 0.0f};
+  // ReLU as clip to [0, inf): the same values (a NaN gives 0 either way).
+  const float inf = __int_as_float(0x7f800000);
+  if (in_act.kind == Act::relu) {
+    in_act = ActDesc{Act::clip, 0.0f, inf};
+  }
+  if (act.kind == Act::relu) {
+    act = ActDesc{Act::clip, 0.0f, inf};
+  }
+#define STRATA_DWP(IA, A) \
+  depthwise_pairs_run<IA, A, T, K, S, R>(x, wv, bv, z, y, s, img, oy0, ox0, ch, in_act, act); return
+#define STRATA_DWP_OUT(IA)                       \
+  switch (act.kind) {                            \
+    case Act::none: STRATA_DWP(IA, Act::none);   \
+    case Act::clip: STRATA_DWP(IA, Act::clip);   \
+    case Act::silu: STRATA_DWP(IA, Act::silu);   \
+    default: STRATA_DWP(IA, Act::mish);          \
+  }
+  switch (in_act.kind) {
+    case Act::none: STRATA_DWP_OUT(Act::none);
+    case Act::clip: STRATA_DWP_OUT(Act::clip);
+    case Act::silu: STRATA_DWP_OUT(Act::silu);
+    case Act::hardswish: STRATA_DWP_OUT(Act::hardswish);
+    case Act::hardsigmoid: STRATA_DWP_OUT(Act::hardsigmoid);
+    default: __trap();
+  }
+#undef STRATA_DWP_OUT
+#undef STRATA_DWP
+}
+
 /// A 1×1 convolution of a 1×1 map (a squeeze-excite gate's layers), 16-bit: `lanes` lanes per
 /// output (image, channel slot) — a power of two up to 32, enough for one 16-byte vector of the
 /// input slots each where there are at most 32 vectors (a whole warp per output of a 16-slot gate

@@ -185,6 +185,10 @@ template <class T>
     }
     n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "1", "4"}));
     n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "2", "2"}));
+    n.push_back(kernel_name("depthwise_pairs_kernel", {t, "3", "1", "4"}));
+    n.push_back(kernel_name("depthwise_pairs_kernel", {t, "3", "2", "2"}));
+    n.push_back(kernel_name("depthwise_pairs_kernel", {t, "5", "1", "2"}));
+    n.push_back(kernel_name("depthwise_pairs_kernel", {t, "5", "2", "1"}));
     n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
@@ -534,6 +538,62 @@ void depthwise_rows(const RowsLaunch& l, const T* x, const T* w, const float* bi
                     T* y, ConvShape s, ActDesc in_act, ActDesc act, cudaStream_t stream) {
   rtc::launch_shared(l.kernel, l.blocks, l.threads, l.shared, stream, x, w, bias, z, y, s, in_act,
                      act, l.gc, l.strips, l.chunks);
+}
+
+/// Whether depthwise_pairs runs depthwise conv `s` whose input the producer's activation `in_act`
+/// is deferred into: 3×3 or 5×5 taps, dilation 1, stride 1 or 2, 16-bit vectors of channels, and
+/// an activation on load it has compiled in (none, ReLU, clip, SiLU, hardswish, hardsigmoid).
+[[nodiscard]] inline bool depthwise_pairs_fits(const ConvShape& s, Act in_act) {
+  const bool act_in = in_act == Act::none || in_act == Act::relu || in_act == Act::clip ||
+                      in_act == Act::silu || in_act == Act::hardswish || in_act == Act::hardsigmoid;
+  return act_in && (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 &&
+         (s.sh == 1 || s.sh == 2) && s.sw == s.sh && s.cp % 8 == 0;
+}
+
+/// depthwise_pairs' output rows a thread: 3×3 4 at stride 1, 2 at stride 2; 5×5 2 and 1 (its
+/// window of 5 columns in registers: 178-192 registers for sm_90).
+[[nodiscard]] inline int depthwise_pairs_strip(const ConvShape& s) {
+  return s.kh == 3 ? (s.sh == 1 ? 4 : 2) : (s.sh == 1 ? 2 : 1);
+}
+
+/// depthwise_pairs' launch: its kernel, blocks of 256 threads, and the kernel's column groups
+/// (of 8 output columns a thread) and strips.
+struct PairsLaunch {
+  cudaKernel_t kernel = nullptr;
+  unsigned blocks = 0;
+  int col_groups = 0;
+  int strips = 0;
+};
+
+/// depthwise_pairs' launch for conv `s` with the producer's activation `in_act` on load.
+template <class T>
+[[nodiscard]] PairsLaunch depthwise_pairs_launch(const ConvShape& s, Act in_act) {
+  STRATA_CHECK(depthwise_pairs_fits(s, in_act),
+               "depthwise_pairs: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
+                                   << ", dilation " << s.dh << ", activation on load "
+                                   << static_cast<int>(in_act) << " is not a case it takes");
+  PairsLaunch l;
+  const int r = depthwise_pairs_strip(s);
+  l.col_groups = (s.ow + 7) / 8;
+  l.strips = (s.oh + r - 1) / r;
+  const std::int64_t threads =
+      static_cast<std::int64_t>(s.n) * l.strips * l.col_groups * (s.cp / 2);
+  const std::int64_t blocks = (threads + 255) / 256;
+  STRATA_CHECK(blocks < (std::int64_t{1} << 31), "depthwise_pairs: " << blocks << " blocks");
+  l.blocks = static_cast<unsigned>(blocks);
+  l.kernel = detail::depthwise_lookup<T>("depthwise_pairs_kernel", s, std::to_string(r).c_str());
+  return l;
+}
+
+/// The depthwise convolution by channel pairs (depthwise_pairs_kernel): each thread 2 channels of
+/// a strip of depthwise_pairs_strip(s) output rows, sliding over 8 output columns with its input
+/// window and filters in registers, by launch `l` (depthwise_pairs_launch of the same s and
+/// in_act.kind).
+template <class T>
+void depthwise_pairs(const PairsLaunch& l, const T* x, const T* w, const float* bias, const T* z,
+                     T* y, ConvShape s, ActDesc in_act, ActDesc act, cudaStream_t stream) {
+  rtc::launch_shared(l.kernel, l.blocks, 256, 0, stream, x, w, bias, z, y, s, in_act, act,
+                     l.col_groups, l.strips);
 }
 
 /// pixel_conv1x1's lanes per output: the smallest power of two that gives each lane at most one

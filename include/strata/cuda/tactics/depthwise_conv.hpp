@@ -7,8 +7,18 @@
 /// pass cost launches and tails); algo 1, persistent blocks over 8×16 tiles with the next
 /// tile's patch copied during this one's compute (kernels::depthwise_tiled); algo 2, no staged
 /// patch: a thread computes 8 channels of a strip of 4 (stride 1) or 2 (stride 2) output rows
-/// from the input rows it loads (kernels::depthwise_rows; 3×3, dilation 1).
-/// Above 2^21 outputs the heuristic takes algo 2 where the activation applied on load is none,
+/// from the input rows it loads (kernels::depthwise_rows; 3×3, dilation 1); algo 3, a thread
+/// computes 2 channels of a strip of output rows, sliding over 8 output columns with its input
+/// window and filters in registers (kernels::depthwise_pairs; 3×3 and 5×5, dilation 1).
+/// On an H200 at batch 256 (measured tuning's trials, session 22) algo 3 beat algo 2, the
+/// other kernels and cuDNN on every 3×3 stride-1 layer of MobileNetV2 (ReLU6 on load; 1.0-1.8x:
+/// 112² × 32 314.9 µs against 410.1, 56² × 144 353.4 against 582.7, 7² × 960 40.9 against cuDNN's
+/// 72.0) and EfficientNet-B0 (SiLU on load; 1.0.: 473.4 against 663.1), and 3 of MobileNetV2's 4
+/// stride-2 ones (the 4th, 56² × 144, lost 220.5 to 216.0); with SiLU on load at stride 2 it lost
+/// both (787.1 against 765.7, 154.5 against 130.1), and at 5×5 (178-192 registers) it lost to
+/// cuDNN on all of EfficientNet-B0's by 1.5-3.3x. The heuristic claims it where it won.
+/// Above 2^21 outputs the heuristic took algo 2 (before algo 3, which now takes most of these
+/// layers — see below) where the activation applied on load is none,
 /// ReLU, clip (ReLU6) or SiLU (hardswish and hardsigmoid on load are compiled in but not yet
 /// measured at large sizes: measured tuning offers them): on an H200 at batch 256 it beat
 /// the best of cuDNN (with its activation passes), algos 0 and 1 on 9 of MobileNetV2's 10
@@ -54,9 +64,15 @@ class DepthwiseConv final : public Tactic<P> {
     // maps of 112x112 and more; cuDNN elsewhere (docs/cuda_backend.md, "Depthwise convs at
     // batch 256").
     const Act on_load = op.in_act.kind;
-    if ((on_load == Act::none || on_load == Act::relu || on_load == Act::clip ||
-         on_load == Act::silu) &&
-        kernels::depthwise_rows_fits(shape(op, batch), on_load)) {
+    const bool packed = on_load == Act::none || on_load == Act::relu || on_load == Act::clip;
+    // The channel-pair kernel for 3x3 taps at stride 1, and at stride 2 where the activation on
+    // load runs on the stored pairs; the strip kernel for the other 3x3 stride-2 ones (see the
+    // file comment for the measurements).
+    if (cg.kh == 3 && (cg.sh == 1 ? packed || on_load == Act::silu : packed) &&
+        kernels::depthwise_pairs_fits(shape(op, batch), on_load)) {
+      return Claim{{std::string(name()), 3}, rank::tailored};
+    }
+    if ((packed || on_load == Act::silu) && kernels::depthwise_rows_fits(shape(op, batch), on_load)) {
       return Claim{{std::string(name()), 2}, rank::tailored};
     }
     return tiled_fits(op) && static_cast<std::int64_t>(cg.h) * cg.w >= tiled_claim_pixels
@@ -71,6 +87,9 @@ class DepthwiseConv final : public Tactic<P> {
     }
     if (kernels::depthwise_rows_fits(shape(op, 1), op.in_act.kind)) {
       v.push_back({std::string(name()), 2});
+    }
+    if (kernels::depthwise_pairs_fits(shape(op, 1), op.in_act.kind)) {
+      v.push_back({std::string(name()), 3});
     }
     return v;
   }
@@ -101,11 +120,13 @@ class DepthwiseConv final : public Tactic<P> {
    public:
     DepthwiseStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, int algo)
         : in_act_(op.in_act), act_(op.act), w_(w), io_(io), shape_(shape(op, batch)),
-          algo_(algo == 1 || algo == 2 ? algo : 0) {
+          algo_(algo >= 1 && algo <= 3 ? algo : 0) {
       const ConvGeom& cg = op.conv;
       // The kernel resolved here, outside any graph capture (the first one compiles or reads the
       // depthwise library).
-      if (algo_ == 2) {
+      if (algo_ == 3) {
+        pairs_launch_ = kernels::depthwise_pairs_launch<T>(shape_, in_act_.kind);
+      } else if (algo_ == 2) {
         rows_launch_ = kernels::depthwise_rows_launch<T>(shape_, in_act_.kind);
       } else if (algo_ == 1) {
         // As many blocks as are resident at once, a multiple of the channel chunks (a block
@@ -129,6 +150,10 @@ class DepthwiseConv final : public Tactic<P> {
                   (algo_ == 2 ? "; strips of " + std::to_string(kernels::depthwise_rows_strip(shape_)) +
                                     " output rows a thread, read straight from memory"
                               : std::string()) +
+                  (algo_ == 3 ? "; channel pairs, strips of " +
+                                    std::to_string(kernels::depthwise_pairs_strip(shape_)) +
+                                    " output rows a thread sliding over 8 columns, window and filters in registers"
+                              : std::string()) +
                   ")";
     }
     [[nodiscard]] std::string describe() const override { return describe_; }
@@ -138,7 +163,9 @@ class DepthwiseConv final : public Tactic<P> {
       T* y = static_cast<T*>(io_.y);
       const T* wt = w_.weight.template as<const T>();
       const float* bias = w_.bias_f32.template as<const float>();
-      if (algo_ == 2) {
+      if (algo_ == 3) {
+        kernels::depthwise_pairs<T>(pairs_launch_, x, wt, bias, z, y, shape_, in_act_, act_, s);
+      } else if (algo_ == 2) {
         kernels::depthwise_rows<T>(rows_launch_, x, wt, bias, z, y, shape_, in_act_, act_, s);
       } else if (algo_ == 1) {
         kernels::depthwise_tiled<T>(kernel_, launch_.grid, launch_.shared, x, wt, bias, z, y,
@@ -154,10 +181,11 @@ class DepthwiseConv final : public Tactic<P> {
     const OpWeights& w_;
     OpIo io_;
     kernels::ConvShape shape_{};
-    int algo_ = 0;  ///< 0 block per tile, 1 tiled persistent, 2 strips of rows
+    int algo_ = 0;  ///< 0 block per tile, 1 tiled persistent, 2 strips of rows, 3 channel pairs
     cudaKernel_t kernel_ = nullptr;      ///< algo 0's or 1's kernel
     generated::Launch launch_{};         ///< algo 1's launch
     kernels::RowsLaunch rows_launch_{};  ///< algo 2's kernel and launch
+    kernels::PairsLaunch pairs_launch_{};  ///< algo 3's kernel and launch
     std::string describe_;
   };
 };
