@@ -380,8 +380,21 @@ constexpr auto rows_net = input<8, 13, 13>
     | conv<8, 1>;
 using RowsNet = std::remove_cv_t<decltype(rows_net)>;
 
+// 21 channels (24 slots): depthwise_pairs' pair of slots 20 and 21 straddles k, so slot 21 is
+// written as 0 beside a real channel; ReLU6 on load, stride 1 and 2, a 13-column map (one full
+// 8-column group and a cut one).
+constexpr auto odd_net = input<8, 13, 13>
+    | conv<21, 1> | relu6
+    | conv<21, 3, ConvOpts{.padding = 1, .groups = 21}> | relu6
+    | multiply(global_avg_pool | conv<8, 1> | relu | conv<21, 1> | sigmoid)
+    | conv<21, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 21}> | relu6
+    | conv<8, 1>;
+using OddNet = std::remove_cv_t<decltype(odd_net)>;
+
 // depthwise_pairs (algo 3: a thread 2 channels of a strip of output rows, sliding over 8 columns):
-// 3x3 at strides 1 and 2, 5x5 at stride 2 (DepthwiseNet; its 7x7 is not the kernel's shape), maps
+// 3x3 at stride 1 and 5x5 at stride 2 (DepthwiseNet; its 7x7 is not the kernel's shape), 3x3 at
+// stride 2 (RowsNet, MobileNetV2, EfficientNet-B0), an odd channel count (OddNet: the pair of
+// slots 20 and 21 straddles k = 21), maps
 // that cut the strips and the 8-column groups short (RowsNet's 13 and 7), activations on load
 // with f(0) != 0 (hardsigmoid: the padding must stay 0), a residual, GELU in the epilogue (the
 // kernel's generic activation); MobileNetV2's 17 (ReLU6 on load) and EfficientNet-B0's 16
@@ -392,6 +405,7 @@ TEST_CASE("the depthwise channel-pair kernel, forced: 3x3 and 5x5, strides 1 and
   check_depthwise_forced<DeferredNet, DType::f16>(3, 120, {120, 5}, 92);
   check_depthwise_forced<RowsNet, DType::f16>(3, 17, {1, 3, 17}, 93);
   check_depthwise_forced<RowsNet, DType::bf16>(3, 17, {1, 17}, 94);
+  check_depthwise_forced<OddNet, DType::f16>(3, 17, {1, 3, 17}, 97);
   check_depthwise_forced<models::MobileNetV2, DType::f16>(3, 2, {2}, 95);
   check_depthwise_forced<models::EfficientNetB0, DType::f16>(3, 2, {2}, 96);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -833,6 +834,7 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   const cuda::NetDesc silu_s2 = cuda::NetStorage<SiluS2, DType::f16>::describe();
   REQUIRE(silu_s2.ops.back().in_act.kind == Act::silu);
   CHECK(dw->heuristic(silu_s2.ops.back(), 256, 0, none)->variant == cuda::Variant{"depthwise_conv", 2});
+  CHECK(dw->candidates(silu_s2.ops.back(), 256, 0, none).size() == 4);
   CHECK(dw->candidates(silu_n.ops.back(), 256, 0, none).size() == 4);
   const cuda::NetDesc n5 = cuda::NetStorage<Small5, DType::f16>::describe();
   REQUIRE(n5.ops.back().in_act.kind == Act::silu);
@@ -878,6 +880,30 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   CHECK(cuda::kernels::depthwise_rows_gc(geom(24, 3, 1, 1)) == 3);
   CHECK(cuda::kernels::depthwise_rows_gc(geom(136, 3, 1, 1)) == 1);    // 17, a prime
   CHECK(cuda::kernels::depthwise_rows_shared(geom(144, 3, 1, 1)) == 9 * 9 * 8 * 4);
+  // The channel-pair kernel's (algo 3), hand-worked: 3x3 or 5x5, dilation 1, stride 1 or 2;
+  // strips of 4 / 2 rows (3x3), 2 / 1 (5x5); a thread per (image, strip, 8 output columns,
+  // channel pair), blocks of 256.
+  using cuda::kernels::depthwise_pairs_fits;
+  CHECK(depthwise_pairs_fits(geom(144, 3, 1, 1), Act::clip));
+  CHECK(depthwise_pairs_fits(geom(144, 5, 2, 1), Act::silu));
+  CHECK(depthwise_pairs_fits(geom(144, 3, 2, 1), Act::hardsigmoid));
+  CHECK_FALSE(depthwise_pairs_fits(geom(144, 3, 1, 1), Act::gelu));
+  CHECK_FALSE(depthwise_pairs_fits(geom(144, 7, 1, 1), Act::none));  // 7x7
+  CHECK_FALSE(depthwise_pairs_fits(geom(144, 3, 1, 2), Act::none));  // dilation 2
+  CHECK(cuda::kernels::depthwise_pairs_strip(geom(144, 3, 1, 1)) == 4);
+  CHECK(cuda::kernels::depthwise_pairs_strip(geom(144, 3, 2, 1)) == 2);
+  CHECK(cuda::kernels::depthwise_pairs_strip(geom(144, 5, 1, 1)) == 2);
+  CHECK(cuda::kernels::depthwise_pairs_strip(geom(144, 5, 2, 1)) == 1);
+  const auto pg = [](const cuda::kernels::ConvShape& g) {
+    const cuda::kernels::PairsLaunch l = cuda::kernels::depthwise_pairs_grid(g);
+    return std::array<long long, 3>{l.strips, l.col_groups, l.blocks};
+  };
+  // 56x56 out: 14 strips of 4, 7 groups of 8 columns, 72 pairs: 256·14·7·72 / 256 blocks
+  CHECK(pg(geom(144, 3, 1, 1)) == std::array<long long, 3>{14, 7, 7056});
+  // 28x28 out: 14 strips of 2, 4 groups (the last one half full)
+  CHECK(pg(geom(144, 3, 2, 1)) == std::array<long long, 3>{14, 4, 4032});
+  CHECK(pg(geom(144, 5, 1, 1)) == std::array<long long, 3>{28, 7, 14112});
+  CHECK(pg(geom(144, 5, 2, 1)) == std::array<long long, 3>{28, 4, 8064});
   CHECK(cuda::kernels::depthwise_rows_shared(geom(672, 3, 1, 1)) == 9 * 14 * 8 * 4);  // 84 vectors
   // Its grid, hand-worked. MobileNetV2 features.1 at batch 256 (112x112, 32 channels, stride 1):
   // 4 vectors a block, 128 / 4 = 32 columns a block; 28 strips of 4 rows; 256·28·112 = 802,816

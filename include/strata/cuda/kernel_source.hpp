@@ -121,25 +121,37 @@ __device__ __forceinline__ float activate(ActDesc a, float x) {
 
 
 /// Two floats rounded to a pair of T (f16 or bf16), the first in the low half (lower address).
+/// (The paired forms are sm_80's; f16 on an older GPU takes one conversion a value, the same
+/// values. bf16 needs sm_80 anyway.)
 template <class T>
 __device__ __forceinline__ unsigned pack2(float lo, float hi) {
   unsigned r;
   if constexpr (is_same<T, bf16>::value) {
     asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
   } else {
+#if __CUDA_ARCH__ >= 800
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+#else
+    r = static_cast<unsigned>(to_f16(lo).bits) | (static_cast<unsigned>(to_f16(hi).bits) << 16);
+#endif
   }
   return r;
 }
 /// The larger of each pair of T (f16 or bf16) in a and b (as fmaxf: a NaN loses); neg_inf2: a
-/// pair of -infinity.
+/// pair of -infinity. (f16 before sm_80: through f32, exact.)
 template <class T>
 __device__ __forceinline__ unsigned max2(unsigned a, unsigned b) {
   unsigned r;
   if constexpr (is_same<T, bf16>::value) {
     asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
   } else {
+#if __CUDA_ARCH__ >= 800
     asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+#else
+    const f16 a0{static_cast<unsigned short>(a)}, a1{static_cast<unsigned short>(a >> 16)};
+    const f16 b0{static_cast<unsigned short>(b)}, b1{static_cast<unsigned short>(b >> 16)};
+    r = pack2<T>(fmaxf(to_float(a0), to_float(b0)), fmaxf(to_float(a1), to_float(b1)));
+#endif
   }
   return r;
 }
@@ -150,7 +162,13 @@ __device__ __forceinline__ unsigned min2(unsigned a, unsigned b) {
   if constexpr (is_same<T, bf16>::value) {
     asm("min.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
   } else {
+#if __CUDA_ARCH__ >= 800
     asm("min.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+#else
+    const f16 a0{static_cast<unsigned short>(a)}, a1{static_cast<unsigned short>(a >> 16)};
+    const f16 b0{static_cast<unsigned short>(b)}, b1{static_cast<unsigned short>(b >> 16)};
+    r = pack2<T>(fminf(to_float(a0), to_float(b0)), fminf(to_float(a1), to_float(b1)));
+#endif
   }
   return r;
 }
@@ -2081,8 +2099,9 @@ __device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x, con
 /// columns kept in registers (as f32, the producer's deferred activation applied once per loaded
 /// value) and loads the following step's columns while this one is computed. The pair's K·K
 /// filters and bias sit in registers (no shared memory). Threads run channel pairs fastest, then
-/// column groups, strips and images, so a warp's loads and stores are contiguous in NHWC
-/// (2 pixels of a 32-slot map, or 128 bytes of one). Activations as depthwise_rows_kernel's.
+/// column groups, strips and images, so a warp's loads and stores are whole 32-byte sectors of
+/// NHWC (64 bytes of each of 2 pixels of a 32-slot map; 128 contiguous bytes from 64 slots on).
+/// Activations as depthwise_rows_kernel's.
 template <class T, int K, int S, int R>
 __global__ void __launch_bounds__(256) depthwise_pairs_kernel(const T* __restrict__ x,
     const T* __restrict__ w, const float* __restrict__ bias, const T* z, T* __restrict__ y,

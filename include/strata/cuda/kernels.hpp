@@ -547,7 +547,7 @@ void depthwise_rows(const RowsLaunch& l, const T* x, const T* w, const float* bi
   const bool act_in = in_act == Act::none || in_act == Act::relu || in_act == Act::clip ||
                       in_act == Act::silu || in_act == Act::hardswish || in_act == Act::hardsigmoid;
   return act_in && (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 &&
-         (s.sh == 1 || s.sh == 2) && s.sw == s.sh && s.cp % 8 == 0;
+         (s.sh == 1 || s.sh == 2) && s.sw == s.sh && s.cp % 8 == 0 && s.kp == s.cp;
 }
 
 /// depthwise_pairs' output rows a thread: 3×3 4 at stride 1, 2 at stride 2; 5×5 2 and 1 (its
@@ -565,13 +565,9 @@ struct PairsLaunch {
   int strips = 0;
 };
 
-/// depthwise_pairs' launch for conv `s` with the producer's activation `in_act` on load.
-template <class T>
-[[nodiscard]] PairsLaunch depthwise_pairs_launch(const ConvShape& s, Act in_act) {
-  STRATA_CHECK(depthwise_pairs_fits(s, in_act),
-               "depthwise_pairs: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
-                                   << ", dilation " << s.dh << ", activation on load "
-                                   << static_cast<int>(in_act) << " is not a case it takes");
+/// depthwise_pairs' grid for conv `s`, without its kernel: a thread per (image, strip, group of
+/// 8 output columns, channel pair), blocks of 256.
+[[nodiscard]] inline PairsLaunch depthwise_pairs_grid(const ConvShape& s) {
   PairsLaunch l;
   const int r = depthwise_pairs_strip(s);
   l.col_groups = (s.ow + 7) / 8;
@@ -581,7 +577,20 @@ template <class T>
   const std::int64_t blocks = (threads + 255) / 256;
   STRATA_CHECK(blocks < (std::int64_t{1} << 31), "depthwise_pairs: " << blocks << " blocks");
   l.blocks = static_cast<unsigned>(blocks);
-  l.kernel = detail::depthwise_lookup<T>("depthwise_pairs_kernel", s, std::to_string(r).c_str());
+  return l;
+}
+
+/// depthwise_pairs' launch for conv `s` with the producer's activation `in_act` on load:
+/// depthwise_pairs_grid and the kernel for s's taps, stride and strip.
+template <class T>
+[[nodiscard]] PairsLaunch depthwise_pairs_launch(const ConvShape& s, Act in_act) {
+  STRATA_CHECK(depthwise_pairs_fits(s, in_act),
+               "depthwise_pairs: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
+                                   << ", dilation " << s.dh << ", activation on load "
+                                   << static_cast<int>(in_act) << " is not a case it takes");
+  PairsLaunch l = depthwise_pairs_grid(s);
+  l.kernel = detail::depthwise_lookup<T>("depthwise_pairs_kernel", s,
+                                         std::to_string(depthwise_pairs_strip(s)).c_str());
   return l;
 }
 

@@ -11,12 +11,14 @@
 /// computes 2 channels of a strip of output rows, sliding over 8 output columns with its input
 /// window and filters in registers (kernels::depthwise_pairs; 3×3 and 5×5, dilation 1).
 /// On an H200 at batch 256 (measured tuning's trials, session 22) algo 3 beat algo 2, the
-/// other kernels and cuDNN on every 3×3 stride-1 layer of MobileNetV2 (ReLU6 on load; 1.0-1.8x:
+/// other kernels and cuDNN on every 3×3 stride-1 layer of MobileNetV2 (ReLU6 on load; 1.30-1.76x:
 /// 112² × 32 314.9 µs against 410.1, 56² × 144 353.4 against 582.7, 7² × 960 40.9 against cuDNN's
-/// 72.0) and EfficientNet-B0 (SiLU on load; 1.0.: 473.4 against 663.1), and 3 of MobileNetV2's 4
+/// 72.0) and EfficientNet-B0 (SiLU on load; 1.40-1.56x: 473.4 against 663.1), and 3 of MobileNetV2's 4
 /// stride-2 ones (the 4th, 56² × 144, lost 220.5 to 216.0); with SiLU on load at stride 2 it lost
 /// both (787.1 against 765.7, 154.5 against 130.1), and at 5×5 (178-192 registers) it lost to
-/// cuDNN on all of EfficientNet-B0's by 1.5-3.3x. The heuristic claims it where it won.
+/// cuDNN on all six of EfficientNet-B0's distinct ones by 1.4-2.5x. The heuristic claims it for 3×3
+/// at stride 1, and at stride 2 with none, ReLU or clip on load (3 of 4 won; MobileNetV2's
+/// features.4 lost by 2%).
 /// Above 2^21 outputs the heuristic took algo 2 (before algo 3, which now takes most of these
 /// layers — see below) where the activation applied on load is none,
 /// ReLU, clip (ReLU6) or SiLU (hardswish and hardsigmoid on load are compiled in but not yet
