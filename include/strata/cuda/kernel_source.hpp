@@ -137,6 +137,14 @@ __device__ __forceinline__ unsigned pack2(float lo, float hi) {
   }
   return r;
 }
+/// f(a, b) of each f16 pair of a and b, in f32 and rounded back (max2 and min2 before sm_80,
+/// where that is exact).
+template <class F>
+__device__ __forceinline__ unsigned f16_pairs_via_f32(unsigned a, unsigned b, F f) {
+  const f16 a0{static_cast<unsigned short>(a)}, a1{static_cast<unsigned short>(a >> 16)};
+  const f16 b0{static_cast<unsigned short>(b)}, b1{static_cast<unsigned short>(b >> 16)};
+  return pack2<f16>(f(to_float(a0), to_float(b0)), f(to_float(a1), to_float(b1)));
+}
 /// The larger of each pair of T (f16 or bf16) in a and b (as fmaxf: a NaN loses); neg_inf2: a
 /// pair of -infinity. (f16 before sm_80: through f32, exact.)
 template <class T>
@@ -148,9 +156,7 @@ __device__ __forceinline__ unsigned max2(unsigned a, unsigned b) {
 #if __CUDA_ARCH__ >= 800
     asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
 #else
-    const f16 a0{static_cast<unsigned short>(a)}, a1{static_cast<unsigned short>(a >> 16)};
-    const f16 b0{static_cast<unsigned short>(b)}, b1{static_cast<unsigned short>(b >> 16)};
-    r = pack2<T>(fmaxf(to_float(a0), to_float(b0)), fmaxf(to_float(a1), to_float(b1)));
+    r = f16_pairs_via_f32(a, b, [](float x, float y) { return fmaxf(x, y); });
 #endif
   }
   return r;
@@ -165,9 +171,7 @@ __device__ __forceinline__ unsigned min2(unsigned a, unsigned b) {
 #if __CUDA_ARCH__ >= 800
     asm("min.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
 #else
-    const f16 a0{static_cast<unsigned short>(a)}, a1{static_cast<unsigned short>(a >> 16)};
-    const f16 b0{static_cast<unsigned short>(b)}, b1{static_cast<unsigned short>(b >> 16)};
-    r = pack2<T>(fminf(to_float(a0), to_float(b0)), fminf(to_float(a1), to_float(b1)));
+    r = f16_pairs_via_f32(a, b, [](float x, float y) { return fminf(x, y); });
 #endif
   }
   return r;
