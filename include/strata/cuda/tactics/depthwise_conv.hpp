@@ -20,7 +20,7 @@
 /// at stride 1, and at stride 2 with none, ReLU or clip on load (3 of 4 won; MobileNetV2's
 /// features.4 lost by 2%).
 /// Above 2^21 outputs the heuristic took algo 2 (before algo 3, which now takes most of these
-/// layers — see below) where the activation applied on load is none,
+/// layers — see above) where the activation applied on load is none,
 /// ReLU, clip (ReLU6) or SiLU (hardswish and hardsigmoid on load are compiled in but not yet
 /// measured at large sizes: measured tuning offers them): on an H200 at batch 256 it beat
 /// the best of cuDNN (with its activation passes), algos 0 and 1 on 9 of MobileNetV2's 10
