@@ -187,8 +187,6 @@ template <class T>
     n.push_back(kernel_name("depthwise_rows_kernel", {t, "3", "2", "2"}));
     n.push_back(kernel_name("depthwise_pairs_kernel", {t, "3", "1", "4"}));
     n.push_back(kernel_name("depthwise_pairs_kernel", {t, "3", "2", "2"}));
-    n.push_back(kernel_name("depthwise_pairs_kernel", {t, "5", "1", "2"}));
-    n.push_back(kernel_name("depthwise_pairs_kernel", {t, "5", "2", "1"}));
     n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
@@ -541,20 +539,21 @@ void depthwise_rows(const RowsLaunch& l, const T* x, const T* w, const float* bi
 }
 
 /// Whether depthwise_pairs runs depthwise conv `s` whose input the producer's activation `in_act`
-/// is deferred into: 3×3 or 5×5 taps, dilation 1, stride 1 or 2, 16-bit vectors of channels, and
-/// an activation on load it has compiled in (none, ReLU, clip, SiLU, hardswish, hardsigmoid).
+/// is deferred into: 3×3 taps, dilation 1, stride 1 or 2, 16-bit vectors of channels, and an
+/// activation on load it has compiled in (none, ReLU, clip, SiLU, hardswish, hardsigmoid).
+/// (Its 5×5 forms — strips of 2 and 1 rows, 178-192 registers for sm_90 — lost to cuDNN with its
+/// activation passes on all six of EfficientNet-B0's distinct 5×5 layers at batch 256 on an
+/// H200, by 1.4-2.5x, and took ~15 s each of the depthwise library's cold compile: not compiled
+/// in. The kernel source still takes K = 5.)
 [[nodiscard]] inline bool depthwise_pairs_fits(const ConvShape& s, Act in_act) {
   const bool act_in = in_act == Act::none || in_act == Act::relu || in_act == Act::clip ||
                       in_act == Act::silu || in_act == Act::hardswish || in_act == Act::hardsigmoid;
-  return act_in && (s.kh == 3 || s.kh == 5) && s.kw == s.kh && s.dh == 1 && s.dw == 1 &&
+  return act_in && s.kh == 3 && s.kw == 3 && s.dh == 1 && s.dw == 1 &&
          (s.sh == 1 || s.sh == 2) && s.sw == s.sh && s.cp % 8 == 0 && s.kp == s.cp;
 }
 
-/// depthwise_pairs' output rows a thread: 3×3 4 at stride 1, 2 at stride 2; 5×5 2 and 1 (its
-/// window of 5 columns in registers: 178-192 registers for sm_90).
-[[nodiscard]] inline int depthwise_pairs_strip(const ConvShape& s) {
-  return s.kh == 3 ? (s.sh == 1 ? 4 : 2) : (s.sh == 1 ? 2 : 1);
-}
+/// depthwise_pairs' output rows a thread: 4 at stride 1, 2 at stride 2.
+[[nodiscard]] inline int depthwise_pairs_strip(const ConvShape& s) { return s.sh == 1 ? 4 : 2; }
 
 /// depthwise_pairs' launch: its kernel, blocks of 256 threads, and the kernel's column groups
 /// (of 8 output columns a thread) and strips.

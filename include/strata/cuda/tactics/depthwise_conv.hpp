@@ -9,7 +9,7 @@
 /// patch: a thread computes 8 channels of a strip of 4 (stride 1) or 2 (stride 2) output rows
 /// from the input rows it loads (kernels::depthwise_rows; 3×3, dilation 1); algo 3, a thread
 /// computes 2 channels of a strip of output rows, sliding over 8 output columns with its input
-/// window and filters in registers (kernels::depthwise_pairs; 3×3 and 5×5, dilation 1).
+/// window and filters in registers (kernels::depthwise_pairs; 3×3, dilation 1).
 /// On an H200 at batch 256 (measured tuning's trials, session 22) algo 3 beat algo 2, the
 /// other kernels and cuDNN on every 3×3 stride-1 layer of MobileNetV2 (ReLU6 on load; 1.30-1.76x:
 /// 112² × 32 314.9 µs against 410.1, 56² × 144 353.4 against 582.7, 7² × 960 40.9 against cuDNN's
