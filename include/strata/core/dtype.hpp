@@ -19,7 +19,9 @@ enum class DType : std::uint8_t { f32, f16, bf16, tf32 };
 enum class Layout : std::uint8_t { nchw, nhwc };
 
 /// Bytes per element.
-[[nodiscard]] constexpr int dtype_size(DType d) { return d == DType::f32 || d == DType::tf32 ? 4 : 2; }
+[[nodiscard]] constexpr int dtype_size(DType d) {
+  return d == DType::f32 || d == DType::tf32 ? 4 : 2;
+}
 
 /// Whether `d` stores 16-bit elements (f16, bf16): what Strata's own tensor-core kernels take.
 [[nodiscard]] constexpr bool is_16bit(DType d) { return dtype_size(d) == 2; }

@@ -1,7 +1,7 @@
 #pragma once
 /// strata::cuda::Engine<Net, P>: a declared network on one NVIDIA GPU in precision P (f32, f16,
-/// bf16, tf32). Construction does everything — weights folded, converted, laid out and uploaded once
-/// (device_weights.hpp); one activation arena from the static memory plan and one shared
+/// bf16, tf32). Construction does everything — weights folded, converted, laid out and uploaded
+/// once (device_weights.hpp); one activation arena from the static memory plan and one shared
 /// workspace (executor.hpp); a tactic chosen for every op, by heuristics or by timing, cached on
 /// disk (tuner.hpp, tactics/); a CUDA graph captured per listed batch size (exec_plan.hpp).
 /// `forward` allocates nothing and replays a graph.
@@ -10,9 +10,9 @@
 /// run time by NVRTC for the GPU at hand and cached on disk (kernels.hpp, rtc/).
 ///
 /// Storage (storage.hpp): f32 runs NCHW; f16/bf16 and tf32 (f32 values, TF32 tensor cores) run
-/// NHWC with channels zero-padded to a multiple of 8, invisibly: the caller's input is f32 in the declared layout
-/// (or f16, or 8-bit HWC images with the normalization done on the GPU: InputOptions) and the
-/// output f32 (NCHW order). Arithmetic accumulates in f32; softmax runs in f32.
+/// NHWC with channels zero-padded to a multiple of 8, invisibly: the caller's input is f32 in the
+/// declared layout (or f16, or 8-bit HWC images with the normalization done on the GPU:
+/// InputOptions) and the output f32 (NCHW order). Arithmetic accumulates in f32; softmax runs in f32.
 ///
 /// Three ways in: `forward` (device buffers, the caller's stream), `infer` (any host memory,
 /// returns with the result) and `enqueue` (page-locked host memory, returns at once; batch k+1's
@@ -375,7 +375,8 @@ class Engine {
     os << "CUDA engine: " << dtype_name(P) << ", activations stored " << layout_name(layout)
        << (layout == Layout::nhwc ? " (channels padded to multiples of 8)" : "")
        << (options_.allow_tf32 && P == DType::f32 ? ", TF32 allowed" : "")
-       << (P == DType::tf32 ? ", f32 values; convolutions and matmuls may use TF32 tensor cores" : "")
+       << (P == DType::tf32 ? ", f32 values; convolutions and matmuls may use TF32 tensor cores"
+                            : "")
        << "; batches 1.."
        << options_.max_batch << "; input " << input_format_name(in.format)
        << (in.normalizes() ? ", normalized on the GPU" : "") << "\n";

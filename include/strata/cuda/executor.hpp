@@ -68,7 +68,9 @@ class Executor {
   /// `pdl`).
   Executor(const NetDesc& net, int max_batch, bool tf32 = false, const InputOptions& input = {},
            int io_slots = 1, bool pdl = false, bool branches = false)
-      : max_batch_(max_batch), tf32_((tf32 && net.precision == DType::f32) || net.precision == DType::tf32), pdl_(pdl),
+      : max_batch_(max_batch),
+        tf32_((tf32 && net.precision == DType::f32) || net.precision == DType::tf32),
+        pdl_(pdl),
         format_(input.format),
         input_id_(net.input_id), in_shape_(net.in_shape),
         input_hwc_(input_is_hwc(input.format, net.in_layout)) {
@@ -176,8 +178,8 @@ class Executor {
   /// (concurrent_branches). The arena's contents after it are whatever the plans left.
   [[nodiscard]] std::pair<float, float> time_plans(const std::shared_ptr<Model<P>>& model,
                                                    std::vector<Variant> other) {
-    STRATA_CHECK(branch_ == nullptr,
-                 "cuda::Engine: a whole plan is timed on one stream (not with concurrent_branches)");
+    STRATA_CHECK(branch_ == nullptr, "cuda::Engine: a whole plan is timed on one stream (not "
+                                     "with concurrent_branches)");
     synchronize();  // (nothing enqueued may still use the arena or slot 0)
     std::shared_ptr<const Model<P>> own = std::exchange(model_, model);
     struct Restore {
@@ -508,7 +510,8 @@ class Executor {
       const OpDesc& op = model_->net.ops[i];
       if (const Tactic<P>* t = find_tactic<P>(model_->variants[i].tactic); t != nullptr) {
         const Variant& v = model_->variants[i];
-        for (KernelSource& k : t->kernel_sources(op_as_prepared(*t, op, v), v, io(op, max_batch_))) {
+        for (KernelSource& k :
+             t->kernel_sources(op_as_prepared(*t, op, v), v, io(op, max_batch_))) {
           sources.push_back(std::move(k));
         }
       }

@@ -233,14 +233,15 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
       p[j] = v[j];
     }
   } else {  // (pairs rounded by one cvt each: the same values as element by element)
-    *reinterpret_cast<uint4*>(p) =
-        uint4{pack2<T>(v[0], v[1]), pack2<T>(v[2], v[3]), pack2<T>(v[4], v[5]), pack2<T>(v[6], v[7])};
+    *reinterpret_cast<uint4*>(p) = uint4{pack2<T>(v[0], v[1]), pack2<T>(v[2], v[3]),
+                                         pack2<T>(v[4], v[5]), pack2<T>(v[6], v[7])};
   }
 }
 
 /// 8 consecutive f32 values through two 16-byte read-only loads (p must be 16-byte aligned).
 __device__ __forceinline__ void load8f(const float* p, float (&v)[8]) {
-  unpack8(__ldg(reinterpret_cast<const float4*>(p)), __ldg(reinterpret_cast<const float4*>(p) + 1), v);
+  const float4* q = reinterpret_cast<const float4*>(p);
+  unpack8(__ldg(q), __ldg(q + 1), v);
 }
 
 /// The input rows [y0, y1) and columns [x0, x1) of pooled output (oy, ox) under PyTorch's rules
@@ -1738,35 +1739,40 @@ __device__ __forceinline__ float activate_as(ActDesc a, float x) {
   }
 }
 
-/// 8 channels of T at `p` (16-byte aligned) as f32 with the producer's deferred activation IA
-/// applied and rounded to T, as the unfused path stores it. None, ReLU and clip run on the
-/// stored pairs themselves (max/min of 16-bit pairs, clip's bounds rounded to T: the same values
-/// as rounding the f32 result, with no conversion back and forth); any other kind in f32, each
-/// pair rounded by one conversion. `lo2`, `hi2`: clip's bounds as pairs of T.
+/// A pair of T (channels ch, ch + 1 of a pixel, as loaded) as two f32 with the producer's
+/// deferred activation IA applied and rounded to T, as the unfused path stores it. None, ReLU
+/// and clip run on the stored pair itself (max/min of 16-bit pairs, clip's bounds rounded to T:
+/// the same values as rounding the f32 result, with no conversion back and forth); any other
+/// kind in f32, the pair rounded by one conversion. `lo2`, `hi2`: clip's bounds as pairs of T.
+template <Act IA, class T>
+__device__ __forceinline__ float2 pair_act(unsigned raw, ActDesc in_act, unsigned lo2,
+                                           unsigned hi2) {
+  if constexpr (IA == Act::relu) {
+    raw = max2<T>(raw, 0u);
+  } else if constexpr (IA == Act::clip) {
+    raw = min2<T>(max2<T>(raw, lo2), hi2);
+  }
+  const T* h = reinterpret_cast<const T*>(&raw);
+  float2 v{load(h), load(h + 1)};
+  if constexpr (IA != Act::none && IA != Act::relu && IA != Act::clip) {
+    const unsigned pr = pack2<T>(activate_as<IA>(in_act, v.x), activate_as<IA>(in_act, v.y));
+    const T* q = reinterpret_cast<const T*>(&pr);
+    v = float2{load(q), load(q + 1)};
+  }
+  return v;
+}
+
+/// 8 channels of T at `p` (16-byte aligned) as f32 through pair_act.
 template <Act IA, class T>
 __device__ __forceinline__ void load8_act(const T* __restrict__ p, ActDesc in_act, unsigned lo2,
                                           unsigned hi2, float (&v)[8]) {
-  uint4 raw = *reinterpret_cast<const uint4*>(p);
-  if constexpr (IA == Act::relu || IA == Act::clip) {
-    unsigned* u = reinterpret_cast<unsigned*>(&raw);
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const unsigned u[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      u[i] = IA == Act::relu ? max2<T>(u[i], 0u) : min2<T>(max2<T>(u[i], lo2), hi2);
-    }
-  }
-  const T* h = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    v[j] = load(h + j);
-  }
-  if constexpr (IA != Act::none && IA != Act::relu && IA != Act::clip) {
-#pragma unroll
-    for (int j = 0; j < 8; j += 2) {
-      const unsigned pr = pack2<T>(activate_as<IA>(in_act, v[j]), activate_as<IA>(in_act, v[j + 1]));
-      const T* q = reinterpret_cast<const T*>(&pr);
-      v[j] = load(q);
-      v[j + 1] = load(q + 1);
-    }
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = pair_act<IA, T>(u[i], in_act, lo2, hi2);
+    v[2 * i] = f.x;
+    v[2 * i + 1] = f.y;
   }
 }
 
@@ -1926,7 +1932,8 @@ __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restr
       bv[j] = 0.0f;
     }
   }
-#define STRATA_DW_STORE(A) depthwise_rows_store<A, T, R>(acc, bv, z, y, s, img, oy0, ox, ch, act); break
+#define STRATA_DW_STORE(A) \
+  depthwise_rows_store<A, T, R>(acc, bv, z, y, s, img, oy0, ox, ch, act); break
   switch (act.kind) {
     case Act::none: STRATA_DW_STORE(Act::none);
     case Act::relu: STRATA_DW_STORE(Act::relu);
@@ -1957,25 +1964,6 @@ __global__ void __launch_bounds__(128, 4) depthwise_rows_kernel(const T* __restr
 #undef STRATA_DW_STORE
 }
 
-/// A pair of T (channels ch, ch + 1 of a pixel) as two f32 with the producer's deferred activation
-/// IA applied and rounded to T, as load8_act does for 8 (`raw` as loaded).
-template <Act IA, class T>
-__device__ __forceinline__ float2 pair_act(unsigned raw, ActDesc in_act, unsigned lo2, unsigned hi2) {
-  if constexpr (IA == Act::relu) {
-    raw = max2<T>(raw, 0u);
-  } else if constexpr (IA == Act::clip) {
-    raw = min2<T>(max2<T>(raw, lo2), hi2);
-  }
-  const T* h = reinterpret_cast<const T*>(&raw);
-  float2 v{load(h), load(h + 1)};
-  if constexpr (IA != Act::none && IA != Act::relu && IA != Act::clip) {
-    const unsigned pr = pack2<T>(activate_as<IA>(in_act, v.x), activate_as<IA>(in_act, v.y));
-    const T* q = reinterpret_cast<const T*>(&pr);
-    v = float2{load(q), load(q + 1)};
-  }
-  return v;
-}
-
 /// activate() of two values, not inlined: depthwise_pairs_kernel's epilogue for the activation
 /// kinds it does not compile in (one call site instead of the whole switch at every output).
 __device__ __noinline__ float2 activate_pair(ActDesc a, float v0, float v1) {
@@ -1986,8 +1974,8 @@ __device__ __noinline__ float2 activate_pair(ActDesc a, float v0, float v1) {
 /// clip to [0, inf) — SiLU, hardswish, hardsigmoid) and A (epilogue: none, clip, SiLU, or
 /// Act::mish for "any other kind", through activate_pair).
 template <Act IA, Act A, class T, int K, int S, int R>
-__device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x, const float (&wv)[K * K][2],
-    float2 bv, const T* z, T* __restrict__ y, const ConvShape& s, long long img, int oy0, int ox0,
+__device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x,
+    const float (&wv)[K * K][2], float2 bv, const T* z, T* __restrict__ y, const ConvShape& s, long long img, int oy0, int ox0,
     int ch, ActDesc in_act, ActDesc act) {
   constexpr int NR = (R - 1) * S + K;  // input rows a strip reads
   constexpr int CW = 8;                // output columns a thread slides over
@@ -1999,26 +1987,25 @@ __device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x, con
   }
   const int iy0 = oy0 * S - s.ph;
   const int ix0 = ox0 * S - s.pw;
-  // The input pixel pair (row iy0 + j, column ix) as stored (0 outside the map).
-  auto fetch = [&](int j, int ix) -> unsigned {
-    const int iy = iy0 + j;
-    if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) {
-      return 0u;
-    }
-    return __ldg(reinterpret_cast<const unsigned*>(x + ((img * s.h + iy) * s.w + ix) * s.cp + ch));
+  // Whether input pixel (row iy0 + j, column ix) lies in the map; the pair there as stored (0
+  // outside); a pair as f32 with the activation applied (zero outside stays zero).
+  auto inside = [&](int j, int ix) {
+    return iy0 + j >= 0 && iy0 + j < s.h && ix >= 0 && ix < s.w;
   };
-  // (Zero outside the map stays zero: the activation is applied to loaded pixels only.)
-  auto convert = [&](unsigned raw, bool inside) -> float2 {
-    return inside ? pair_act<IA, T>(raw, in_act, lo2, hi2) : float2{0.0f, 0.0f};
+  auto fetch = [&](int j, int ix) -> unsigned {
+    return inside(j, ix) ? __ldg(reinterpret_cast<const unsigned*>(
+                               x + ((img * s.h + iy0 + j) * s.w + ix) * s.cp + ch))
+                         : 0u;
+  };
+  auto convert = [&](unsigned raw, int j, int ix) -> float2 {
+    return inside(j, ix) ? pair_act<IA, T>(raw, in_act, lo2, hi2) : float2{0.0f, 0.0f};
   };
   float2 win[K][NR];  // the K input columns of the current output column
 #pragma unroll
   for (int c = 0; c < K - S; ++c) {
-    const int ix = ix0 + c;
 #pragma unroll
     for (int j = 0; j < NR; ++j) {
-      const int iy = iy0 + j;
-      win[c][j] = convert(fetch(j, ix), iy >= 0 && iy < s.h && ix >= 0 && ix < s.w);
+      win[c][j] = convert(fetch(j, ix0 + c), j, ix0 + c);
     }
   }
   unsigned next[S][NR];  // the S columns the next output column adds, loaded a step ahead
@@ -2040,8 +2027,7 @@ __device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x, con
       const int ix = ix0 + step * S + K - S + c;
 #pragma unroll
       for (int j = 0; j < NR; ++j) {
-        const int iy = iy0 + j;
-        win[K - S + c][j] = convert(next[c][j], iy >= 0 && iy < s.h && ix >= 0 && ix < s.w);
+        win[K - S + c][j] = convert(next[c][j], j, ix);
       }
     }
     if (step + 1 < CW) {
@@ -2084,7 +2070,8 @@ __device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x, con
           v0 = activate_as<A>(act, v0);
           v1 = activate_as<A>(act, v1);
         }
-        *reinterpret_cast<unsigned*>(y + o) = pack2<T>(ch < s.k ? v0 : 0.0f, ch + 1 < s.k ? v1 : 0.0f);
+        *reinterpret_cast<unsigned*>(y + o) =
+            pack2<T>(ch < s.k ? v0 : 0.0f, ch + 1 < s.k ? v1 : 0.0f);
       }
     }
 #pragma unroll
@@ -2128,7 +2115,8 @@ __global__ void __launch_bounds__(256) depthwise_pairs_kernel(const T* __restric
     wv[t][0] = ch < s.k ? load(w + static_cast<long long>(ch) * (K * K) + t) : 0.0f;
     wv[t][1] = ch + 1 < s.k ? load(w + static_cast<long long>(ch + 1) * (K * K) + t) : 0.0f;
   }
-  const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + ch) : float2{0.0f, 0.0f};
+  const float2 bv =
+      bias != nullptr ? *reinterpret_cast<const float2*>(bias + ch) : float2{0.0f, 0.0f};
   // ReLU as clip to [0, inf): the same values (a NaN gives 0 either way).
   const float inf = __int_as_float(0x7f800000);
   if (in_act.kind == Act::relu) {

@@ -449,6 +449,19 @@ void depthwise_tiled(cudaKernel_t kernel, unsigned grid, std::size_t shared, con
                      (s.ow + 15) / 16, (s.oh + 7) / 8, static_cast<int>(depthwise_tiled_chunks(s)));
 }
 
+namespace detail {
+
+/// The error for a depthwise conv `s` that kernel `kernel` does not take.
+[[nodiscard]] inline std::string depthwise_unfit(const char* kernel, const ConvShape& s,
+                                                 Act in_act) {
+  std::ostringstream os;
+  os << kernel << ": " << s.kh << "x" << s.kw << " taps, stride " << s.sh << ", dilation " << s.dh
+     << ", activation on load " << static_cast<int>(in_act) << " is not a case it takes";
+  return os.str();
+}
+
+}  // namespace detail
+
 /// Whether depthwise_rows runs depthwise conv `s` whose input the producer's activation `in_act`
 /// is deferred into: 3×3 taps, dilation 1, 16-bit vectors of channels, stride 1 or 2, and an
 /// activation on load that the kernel has compiled in (none, ReLU, clip, SiLU, hardswish,
@@ -519,9 +532,7 @@ struct RowsLaunch {
 template <class T>
 [[nodiscard]] RowsLaunch depthwise_rows_launch(const ConvShape& s, Act in_act) {
   STRATA_CHECK(depthwise_rows_fits(s, in_act),
-               "depthwise_rows: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
-                                  << ", dilation " << s.dh << ", activation on load "
-                                  << static_cast<int>(in_act) << " is not a case it takes");
+               detail::depthwise_unfit("depthwise_rows", s, in_act));
   RowsLaunch l = depthwise_rows_grid(s);
   l.kernel = detail::depthwise_lookup<T>("depthwise_rows_kernel", s,
                                          std::to_string(depthwise_rows_strip(s)).c_str());
@@ -539,21 +550,20 @@ void depthwise_rows(const RowsLaunch& l, const T* x, const T* w, const float* bi
 }
 
 /// Whether depthwise_pairs runs depthwise conv `s` whose input the producer's activation `in_act`
-/// is deferred into: 3×3 taps, dilation 1, stride 1 or 2, 16-bit vectors of channels, and an
-/// activation on load it has compiled in (none, ReLU, clip, SiLU, hardswish, hardsigmoid).
+/// is deferred into: the strip kernel's cases (depthwise_rows_fits: 3×3, dilation 1, stride 1 or
+/// 2, the activations on load compiled in), the output's slots those of the input.
 /// (Its 5×5 forms — strips of 2 and 1 rows, 178-192 registers for sm_90 — lost to cuDNN with its
 /// activation passes on all six of EfficientNet-B0's distinct 5×5 layers at batch 256 on an
 /// H200, by 1.4-2.5x, and took ~15 s each of the depthwise library's cold compile: not compiled
 /// in. The kernel source still takes K = 5.)
 [[nodiscard]] inline bool depthwise_pairs_fits(const ConvShape& s, Act in_act) {
-  const bool act_in = in_act == Act::none || in_act == Act::relu || in_act == Act::clip ||
-                      in_act == Act::silu || in_act == Act::hardswish || in_act == Act::hardsigmoid;
-  return act_in && s.kh == 3 && s.kw == 3 && s.dh == 1 && s.dw == 1 &&
-         (s.sh == 1 || s.sh == 2) && s.sw == s.sh && s.cp % 8 == 0 && s.kp == s.cp;
+  return depthwise_rows_fits(s, in_act) && s.kp == s.cp;
 }
 
-/// depthwise_pairs' output rows a thread: 4 at stride 1, 2 at stride 2.
-[[nodiscard]] inline int depthwise_pairs_strip(const ConvShape& s) { return s.sh == 1 ? 4 : 2; }
+/// depthwise_pairs' output rows a thread: the strip kernel's (4 at stride 1, 2 at stride 2).
+[[nodiscard]] inline int depthwise_pairs_strip(const ConvShape& s) {
+  return depthwise_rows_strip(s);
+}
 
 /// depthwise_pairs' launch: its kernel, blocks of 256 threads, and the kernel's column groups
 /// (of 8 output columns a thread) and strips.
@@ -584,9 +594,7 @@ struct PairsLaunch {
 template <class T>
 [[nodiscard]] PairsLaunch depthwise_pairs_launch(const ConvShape& s, Act in_act) {
   STRATA_CHECK(depthwise_pairs_fits(s, in_act),
-               "depthwise_pairs: " << s.kh << "x" << s.kw << " taps, stride " << s.sh
-                                   << ", dilation " << s.dh << ", activation on load "
-                                   << static_cast<int>(in_act) << " is not a case it takes");
+               detail::depthwise_unfit("depthwise_pairs", s, in_act));
   PairsLaunch l = depthwise_pairs_grid(s);
   l.kernel = detail::depthwise_lookup<T>("depthwise_pairs_kernel", s,
                                          std::to_string(depthwise_pairs_strip(s)).c_str());

@@ -30,8 +30,8 @@ namespace strata::cuda {
 [[nodiscard]] inline std::string tuning_key(const OpDesc& op, int batch, DType p,
                                             const std::string& gpu, bool tf32 = false) {
   std::ostringstream os;
-  os << gpu << "|cudnn" << cudnnGetVersion() << "|" << dtype_name(p) << (tf32 && p == DType::f32 ? "+tf32" : "")
-     << "|n" << batch << ","
+  os << gpu << "|cudnn" << cudnnGetVersion() << "|" << dtype_name(p)
+     << (tf32 && p == DType::f32 ? "+tf32" : "") << "|n" << batch << ","
      << op_kind_name(op.kind);
   if (op.kind == OpKind::conv) {
     const ConvGeom& cg = op.conv;

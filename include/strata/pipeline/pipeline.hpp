@@ -93,8 +93,9 @@ struct Pipeline {
 template <int C, int H, int W, Layout L = Layout::nchw, DType D = DType::f32>
 inline constexpr Pipeline<TensorSpec{chw(C, H, W), L, D}> input = [] {
   static_assert(C > 0 && H > 0 && W > 0, "input: channels, height and width must be positive");
-  static_assert(D != DType::tf32, "input: tf32 is an engine precision (cuda::Engine<Net, DType::tf32>), "
-                                  "not a tensor type; declare the input f32");
+  static_assert(D != DType::tf32,
+                "input: tf32 is an engine precision (cuda::Engine<Net, DType::tf32>), not a tensor "
+                "type; declare the input f32");
   return Pipeline<TensorSpec{chw(C, H, W), L, D}>{};
 }();
 

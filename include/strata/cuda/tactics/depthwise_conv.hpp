@@ -74,7 +74,8 @@ class DepthwiseConv final : public Tactic<P> {
         kernels::depthwise_pairs_fits(shape(op, batch), on_load)) {
       return Claim{{std::string(name()), 3}, rank::tailored};
     }
-    if ((packed || on_load == Act::silu) && kernels::depthwise_rows_fits(shape(op, batch), on_load)) {
+    if ((packed || on_load == Act::silu) &&
+        kernels::depthwise_rows_fits(shape(op, batch), on_load)) {
       return Claim{{std::string(name()), 2}, rank::tailored};
     }
     return tiled_fits(op) && static_cast<std::int64_t>(cg.h) * cg.w >= tiled_claim_pixels
@@ -154,7 +155,8 @@ class DepthwiseConv final : public Tactic<P> {
                               : std::string()) +
                   (algo_ == 3 ? "; channel pairs, strips of " +
                                     std::to_string(kernels::depthwise_pairs_strip(shape_)) +
-                                    " output rows a thread sliding over 8 columns, window and filters in registers"
+                                    " output rows a thread sliding over 8 columns, window and "
+                                    "filters in registers"
                               : std::string()) +
                   ")";
     }

@@ -188,8 +188,8 @@ class LtConv1x1 final : public Tactic<P> {
   [[nodiscard]] std::string_view name() const override { return "lt_conv1x1"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     const ConvGeom& cg = op.conv;
-    return storage_layout(P) == Layout::nhwc && op.kind == OpKind::conv && cg.kh == 1 && cg.kw == 1 &&
-           cg.ph == 0 && cg.pw == 0 && cg.groups == 1 && !cg.s2d && cg.packed;
+    return storage_layout(P) == Layout::nhwc && op.kind == OpKind::conv && cg.kh == 1 &&
+           cg.kw == 1 && cg.ph == 0 && cg.pw == 0 && cg.groups == 1 && !cg.s2d && cg.packed;
   }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {

@@ -505,7 +505,8 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     }
     const bool side = v.fuse == 1;
     STRATA_CHECK(!side || (io.side_y != nullptr && io.side_weights != nullptr),
-                 "cuda::Engine: layer '" << op.label << "': splitk_conv without its side conv's buffers");
+                 "cuda::Engine: layer '" << op.label
+                                         << "': splitk_conv without its side conv's buffers");
     const splitk::Split s = side        ? splitk::side_split(op, batch, v.algo)
                             : clustered ? splitk::cluster_split(op, batch, v.algo)
                                         : splitk::split(op, batch, d.sms);
