@@ -233,9 +233,9 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
   // batch 96 for minutes.)
   // At batch 96 the 40-channel depthwise convs (96·28·28·40 outputs, over 2^21, maps under
   // 112x112; 5x5 and 7x7, which the strip kernel does not take) run as cuDNN after their
-  // producers' activations applied in place; the 20-channel 3x3 (SiLU on load) takes the strip
-  // kernel. Batch 5 of that engine runs the same choices (made at its max_batch); an engine made
-  // for batch 5 takes the block-per-tile kernel throughout.
+  // producers' activations applied in place; the 20-channel 3x3 (SiLU on load) takes the
+  // channel-pair kernel. Batch 5 of that engine runs the same choices (made at its max_batch);
+  // an engine made for batch 5 takes the block-per-tile kernel throughout.
   if (!strata_test::quick_run()) {
     const auto w = Weights<DepthwiseNet>::random(50);
     const auto in = strata_test::random_floats(96 * 6 * 56 * 56, 150);
@@ -246,8 +246,8 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
     INFO(d96);
     CHECK(d96.find("strata pointwise (the producer's activation, in place), then cudnnConvolution") !=
           std::string::npos);
-    CHECK(d96.find("strata depthwise 3x3 (the producer's activation on load, bias, act fused; strips of 4") !=
-          std::string::npos);
+    CHECK(d96.find("strata depthwise 3x3 (the producer's activation on load, bias, act fused; "
+                   "channel pairs, strips of 4") != std::string::npos);
     const std::string d5 = describe<DepthwiseNet, DType::f16>(5);
     INFO(d5);
     CHECK(d5.find("then cudnn") == std::string::npos);  // batch 5: the kernel throughout
