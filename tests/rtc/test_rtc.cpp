@@ -1479,6 +1479,51 @@ constexpr auto tile_dense_stem_net = input<3, 29, 34>
 using TileDenseStemNet = std::remove_cv_t<decltype(tile_dense_stem_net)>;
 }  // namespace
 
+namespace {
+// MobileNetV2's and EfficientNet-B0's stem: a 3x3/2 conv with no pool after it (read
+// space-to-depth in 16-bit: 2x2 taps over 16 slots).
+constexpr auto plain_stem_net = input<3, 224, 224>
+    | conv<32, 3, ConvOpts{.stride = 2, .padding = 1, .bias = false}> | batch_norm | relu
+    | conv<16, 1>;
+using PlainStemNet = std::remove_cv_t<decltype(plain_stem_net)>;
+}  // namespace
+
+TEST_CASE("the tiled tensor-core conv claims an unpooled space-to-depth stem (MobileNetV2's)") {
+  const cuda::NetDesc net = cuda::NetStorage<PlainStemNet, DType::f16>::describe();
+  const cuda::OpDesc& stem = net.ops.front();
+  REQUIRE(stem.kind == OpKind::conv);
+  REQUIRE(stem.conv.s2d);
+  REQUIRE_FALSE(stem.pool.has_value());
+  const auto* tactic = cuda::find_tactic<DType::f16>("tile_conv");
+  REQUIRE(tactic->applicable(stem));
+  CHECK_FALSE(cuda::tactics::tile::dense12_fits(stem));  // 2 tap columns x 12 slots: not 16s
+  // 25x28 outputs a tile: 20 tiles an image; batch 256 gives 5,120 (over tile::claim_tiles),
+  // batch 1 gives 20.
+  const cuda::tactics::tile::Tile t = cuda::tactics::tile::choose(stem, false);
+  CHECK(t.tiles * 256 >= cuda::tactics::tile::claim_tiles);
+  CHECK(t.tiles < cuda::tactics::tile::claim_tiles);
+  const cuda::Libraries none{};
+  if (cuda::tactics::tile::arch_ok()) {
+    // Ahead of cuDNN (rank library) at both batches: at 256 the wgmma form from the input
+    // step's map where the device has wgmma (else mma.sync reading the caller's input), at
+    // batch 1 the mma.sync form reading the caller's input (session 22's trials on an H200:
+    // 215 µs against cuDNN's 410 at 256, 7.9 against 11.4 at 1).
+    const auto big = tactic->heuristic(stem, 256, 0, none);
+    REQUIRE(big.has_value());
+    CHECK(big->rank < cuda::rank::library);
+    CHECK(big->variant == (cuda::tactics::mma::wgmma_device() ? cuda::Variant{"tile_conv", 3, 0, 0}
+                                                               : cuda::Variant{"tile_conv", 2, 0, 0}));
+    const auto one = tactic->heuristic(stem, 1, 0, none);
+    REQUIRE(one.has_value());
+    CHECK(one->rank < cuda::rank::library);
+    CHECK(one->variant == cuda::Variant{"tile_conv", 2, 0, 0});
+    // The 1x1 conv after it is not a stem: behind every other tactic.
+    const auto next = tactic->heuristic(net.ops[1], 256, 0, none);
+    REQUIRE(next.has_value());
+    CHECK(next->rank > cuda::rank::fallback);
+  }
+}
+
 TEST_CASE("the tiled tensor-core conv writes DenseNet's stem into its concat slice, pooled only") {
   const cuda::NetDesc net = cuda::NetStorage<TileDenseStemNet, DType::f16>::describe();
   const cuda::OpDesc& stem = net.ops.front();

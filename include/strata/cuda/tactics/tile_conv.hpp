@@ -804,22 +804,27 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
       return std::nullopt;
     }
     Claim c;
-    // A space-to-depth stem with its pool (ResNet's), ahead of cuDNN's conv + the pool kernel
-    // at every batch: at 256, which gives tiles for every SM many times over, it beat them on an
-    // H200 (docs/cuda_backend.md); at batch 1 (56 tiles) the mma.sync form reading the caller's
-    // input ran ResNet-18's stem in 8 µs against cuDNN's 17 + 3 µs of input step (H200, session
-    // 18). Not where the stem writes a concat slice (DenseNet's): timed only.
+    // A space-to-depth stem, with its pool (ResNet's) or not (MobileNetV2's, EfficientNet's 3x3/2),
+    // ahead of cuDNN's conv (+ the pool kernel) at every batch: at 256, which gives tiles for
+    // every SM many times over, it beat them on an H200 (docs/cuda_backend.md); at batch 1 (56
+    // tiles) the mma.sync form reading the caller's input ran ResNet-18's stem in 8 µs against
+    // cuDNN's 17 + 3 µs of input step (H200, session 18), MobileNetV2's in 7.9 against cuDNN's
+    // 11.4 (session 22's measured trials, which at batch 256 gave the wgmma form 215 µs and
+    // cuDNN's best 410, each with the input step). Not where the stem writes a concat slice
+    // (DenseNet's): timed only.
     const int fuse = v.front().fuse;  // (pooled variants come first)
-    const bool claim = op.conv.s2d && fuse != 0 && !op.slice;
+    const bool claim = op.conv.s2d && !op.slice;
     c.rank = claim ? rank::special : claim_rank();
-    const bool big =
-        fuse != 0 && static_cast<long long>(batch) * tile::choose(op, true).tiles >= tile::claim_tiles;
+    const bool big = static_cast<long long>(batch) * tile::choose(op, fuse != 0).tiles >=
+                     tile::claim_tiles;
     // From 1,024 tiles on sm_90a: a 3-channel stem whose taps fill the 12-slot patch takes algo
     // 7 with padded patch rows, which reads the caller's input itself (ResNet-18's stem at batch
     // 256: 352 µs and no input step, against algo 3's 319 µs + 83 µs of input step; H200,
     // session 18; where the input cannot be staged, algo 7 reads the input step's map), else the
-    // wgmma form (algo 3: 316 µs against the mma.sync form's 411, session 17). Below that, and
-    // off sm_90a, the mma.sync form reading the caller's input (algo 2) for a stem.
+    // wgmma form (algo 3: 316 µs against the mma.sync form's 411, session 17; MobileNetV2's
+    // 3x3/2 stem 215 µs with the input step, against 224-229 for the forms reading the caller's
+    // input, session 22). Below that, and off sm_90a, the mma.sync form reading the caller's
+    // input (algo 2) for a stem.
     auto offered = [&](int algo, int math) {
       return std::find(v.begin(), v.end(), Variant{std::string(name()), algo, math, fuse});
     };
