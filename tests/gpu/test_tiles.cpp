@@ -32,13 +32,14 @@ std::size_t occurrences(const std::string& text, const std::string& what) {
 // Convs for the tiled tensor-core kernel (tactics/tile_conv.hpp): a 7x7/2 stem read
 // space-to-depth with a 3x3/2 max pool (ResNet's, on an odd-sized image: partial tiles), 20
 // output channels (3 n-tiles, the last loaded alone), 128 channels (two groups of 64 a warp)
-// with an average pool counting its padding, a 1x1 conv with a ceil-mode max pool, a 1x1 max pool
-// of stride 2 (a window of one position that still subsamples).
+// with an average pool counting its padding, a 1x1 conv and a ReLU6 with a ceil-mode max pool,
+// a 1x1 max pool of stride 2 (a window of one position that still subsamples). Max pools over a
+// ReLU (the stem) and a ReLU6 take the activation after the max (tile::post_activation).
 constexpr auto tile_net = input<3, 45, 38>
     | conv<20, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
     | max_pool<3, PoolOpts{.stride = 2, .padding = 1}>
     | conv<128, 3, ConvOpts{.padding = 1}> | gelu | avg_pool<2, PoolOpts{.padding = 1}>
-    | conv<16, 1> | max_pool<2, PoolOpts{.ceil_mode = true}>
+    | conv<16, 1> | relu6 | max_pool<2, PoolOpts{.ceil_mode = true}>
     | conv<8, 3, ConvOpts{.padding = 1}> | max_pool<1, PoolOpts{.stride = 2}> | flatten | dense<5>;
 using TileNet = std::remove_cv_t<decltype(tile_net)>;
 }  // namespace

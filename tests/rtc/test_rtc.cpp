@@ -1297,6 +1297,25 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     }
   }
   CHECK(compiled == 5);
+  // The stem's ReLU is applied after its max pool (the same bits: max and rounding commute with
+  // it); the average pool's ReLU before it, per conv output, and the unpooled kernel's too.
+  namespace tl = cuda::tactics::tile;
+  CHECK(tl::post_activation(stem, true));
+  CHECK_FALSE(tl::post_activation(stem, false));
+  CHECK(tl::source(stem, true, t).find("constexpr bool POST_ACT = true;") != std::string::npos);
+  CHECK(tl::source(stem, false, u).find("constexpr bool POST_ACT = false;") != std::string::npos);
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.kind == OpKind::conv && op.pool && op.pool->kind == OpKind::avg_pool) {
+      CHECK_FALSE(tl::post_activation(op, true));
+    }
+  }
+  cuda::OpDesc six = stem;
+  six.act = ActDesc{Act::clip, 0.0f, 6.0f};
+  CHECK(tl::post_activation(six, true));
+  six.act.beta = 5.0f;  // a clip other than ReLU6: per conv output
+  CHECK_FALSE(tl::post_activation(six, true));
+  six.act = ActDesc{Act::silu, 0.0f, 0.0f};  // not monotone
+  CHECK_FALSE(tl::post_activation(six, true));
   // The stem reading the caller's input itself (f32 NCHW, and 8-bit HWC): offered for the
   // space-to-depth stem only. Its rows are staged in shared memory where the device lets a
   // block have them besides the rest (not without a device: 96 KB is all that is known then),

@@ -216,6 +216,18 @@ struct RawInput {
          (g.kw * 12) % 16 == 0;
 }
 
+/// Whether the kernel of `op` (`pooled`: with its pool) applies the op's activation after a max
+/// pool rather than to each conv output: a pool of more than one position over a ReLU or a
+/// ReLU6 (clip to [0, 6], exactly representable in f16 and bf16).
+[[nodiscard]] inline bool post_activation(const OpDesc& op, bool pooled) {
+  if (!pooled || !op.pool || op.pool->kind != OpKind::max_pool ||
+      op.pool->layer.kernel.h * op.pool->layer.kernel.w < 2) {
+    return false;
+  }
+  const ActDesc& a = op.act;
+  return a.kind == Act::relu || (a.kind == Act::clip && a.alpha == 0.0f && a.beta == 6.0f);
+}
+
 /// What tile_conv's algo `a` is: 0 the mma.sync kernel, 1 its patch double-buffered, 2 reading
 /// the caller's input; 3-5 the same three on wgmma; 6 wgmma with the 12-slot patch, 7 that reading
 /// the caller's input.
@@ -366,6 +378,14 @@ struct RawStage {
     << ", RIMG = " << static_cast<long long>(rs.c) * rs.h * rs.w << ";\n";
   // The output's pixel and image strides: a dense map's, or the concat's that the slice is of.
   const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, g.kp, pooled);
+  // POST_ACT: a max pool over a ReLU or ReLU6 takes the activation after the max (max commutes
+  // with them, and rounding to 16 bits commutes with both: the same output bit for bit), so
+  // the tile's conv outputs are stored with the bias only — one activation a pooled output
+  // and 8 channels instead of one a conv output and channel.
+  const bool post_act = post_activation(op, pooled);
+  o << "  constexpr bool POST_ACT = " << (post_act ? "true" : "false") << ";\n"
+    << "  constexpr bool POST_HI = " << (post_act && op.act.kind == Act::clip ? "true" : "false")
+    << ";  // ReLU6: also the min with 6\n";
   o << "  constexpr long long YPIX = " << (op.slice ? op.slice->strides.pixel : g.kp) << ";\n"
     << "  constexpr long long YIMG = "
     << (op.slice ? op.slice->strides.image : std::int64_t{ps.oh} * ps.ow * g.kp) << ";\n";
@@ -394,6 +414,18 @@ struct RawStage {
   unsigned char* rs = reinterpret_cast<unsigned char*>(xs0 + (DB ? 2 : 1) * PATCH);
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
+  // BZ (wgmma, one group of n-tiles): this lane's bias values, read once — the same channels in
+  // every unit its warp computes (else store_conv reads them at each store).
+  constexpr bool BZ = WG && KP / 8 / NT == 1;
+  float bz[NT][2];
+#pragma unroll
+  for (int n = 0; n < NT; ++n) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int k = n * 8 + (lane & 3) * 2 + j;
+      bz[n][j] = BZ && k < K ? bias[k] : 0.0f;
+    }
+  }
   // The filter once per block (generated::stage_filter) — for wgmma as its core matrices,
   // within the same KP * WS elements — and the zero pixel.
   if constexpr (WG && D12) {
@@ -602,7 +634,7 @@ struct RawStage {
     };
     // Stores m-tile mt's accumulators of n-tiles n0.. (acc[n][i]: row lane/4 + 8·(i/2),
     // channel (n0 + n)·8 + 2·(lane%4) + i%2) into the tile's conv outputs, bias and activation
-    // applied, as the op stores its output (channels past K as 0).
+    // applied, as the op stores its output (channels past K as 0; POST_ACT: the bias only).
     auto store_conv = [&](const float (&acc)[NT][4], int mt, int n0) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -614,7 +646,10 @@ struct RawStage {
             float v[2];
 #pragma unroll
             for (int j = 0; j < 2; ++j) {
-              v[j] = K == KP || k + j < K ? activate(act, acc[n][2 * h + j] + bias[k + j]) : 0.0f;
+              const float b = BZ ? bz[n][j] : bias[k + j];
+              v[j] = K == KP || k + j < K ? (POST_ACT ? acc[n][2 * h + j] + b
+                                                      : activate(act, acc[n][2 * h + j] + b))
+                                          : 0.0f;
             }
             *reinterpret_cast<unsigned*>(ct + r * CTS + k) = pack2<T>(v[0], v[1]);
           }
@@ -721,6 +756,15 @@ struct RawStage {
           }
         }
         if constexpr (IS_MAX) {
+          if constexpr (POST_ACT) {  // the ReLU (ReLU6) after the max: pairs of +0.0 (and 6)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+              m[j] = max2<T>(m[j], 0u);
+              if constexpr (POST_HI) {
+                m[j] = min2<T>(m[j], pack2<T>(6.0f, 6.0f));
+              }
+            }
+          }
           *reinterpret_cast<uint4*>(out) = make_uint4(m[0], m[1], m[2], m[3]);
         } else {
           const float d = pool_window(pool, py, px).divisor;
