@@ -4,6 +4,7 @@
 // of sizes that are not multiples of 8, nested, flat, with a fused conv+pool branch, inside a
 // residual), channel gates (squeeze-excite), conv_transpose with every option.
 #include <string>
+#include <string_view>
 
 #include "gpu_test.hpp"
 #include "strata/models/efficientnet.hpp"
@@ -232,9 +233,9 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
   // (Not under STRATA_GPU_TEST_QUICK: racecheck would instrument the libraries' kernels at
   // batch 96 for minutes.)
   // At batch 96 the 40-channel depthwise convs (96·28·28·40 outputs, over 2^21, maps under
-  // 112x112; 5x5 and 7x7, which the strip kernel does not take) run as cuDNN after their
-  // producers' activations applied in place; the 20-channel 3x3 (SiLU on load) takes the
-  // channel-pair kernel. Batch 5 of that engine runs the same choices (made at its max_batch);
+  // 112x112): the 5x5 stride 2 takes the band kernel (depthwise_band), the 7x7 of dilation 2 (no
+  // kernel of Strata's at that size) runs as cuDNN after its producer's activation applied in
+  // place; the 20-channel 3x3 (SiLU on load) takes the channel-pair kernel. Batch 5 of that engine runs the same choices (made at its max_batch);
   // an engine made for batch 5 takes the block-per-tile kernel throughout.
   if (!strata_test::quick_run()) {
     const auto w = Weights<DepthwiseNet>::random(50);
@@ -248,6 +249,8 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
           std::string::npos);
     CHECK(d96.find("strata depthwise 3x3 (the producer's activation on load, bias, act fused; "
                    "channel pairs, strips of 4") != std::string::npos);
+    CHECK(d96.find("strata depthwise 5x5 stride 2 (the producer's activation applied once as the "
+                   "band is staged, bias, act fused; bands of") != std::string::npos);
     const std::string d5 = describe<DepthwiseNet, DType::f16>(5);
     INFO(d5);
     CHECK(d5.find("then cudnn") == std::string::npos);  // batch 5: the kernel throughout
@@ -288,18 +291,20 @@ TEST_CASE("deferred activations: hardsigmoid into a padded depthwise conv; the l
 // and 1: every one) through the tuning cache, at max batch `mb`, and checks the engine against the
 // CPU at `batches`.
 template <class Net, DType P>
-void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, std::uint64_t seed) {
+void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, std::uint64_t seed,
+                            const char* tactic = "depthwise_conv") {
   using N = std::remove_cvref_t<Net>;
   const auto w = Weights<Net>::random(seed);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(mb * N::input_spec.shape.numel()), seed + 100);
   const auto ref = strata_test::cpu_reference<Net>(w, in, mb);
   const auto cache = std::filesystem::temp_directory_path() /
-                     ("strata_depthwise_forced_" + std::to_string(algo) + "_" + std::string(dtype_name(P)));
+                     ("strata_depthwise_forced_" + std::string(tactic) + std::to_string(algo) + "_" +
+                      std::string(dtype_name(P)));
   std::filesystem::remove(cache);
   int forced = 0;
   {
     cuda::TuningCache c(cache);
-    const cuda::Variant v{"depthwise_conv", algo};
+    const cuda::Variant v{tactic, algo};
     for (const cuda::OpDesc& op : cuda::NetStorage<Net, P>::describe().ops) {
       const cuda::Tactic<P>* t = cuda::find_tactic<P>(v.tactic);
       if (t->applicable(op)) {
@@ -322,7 +327,8 @@ void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, s
   const std::string d = e.describe(mb);
   INFO(d);
   // the forced variant's mark on as many depthwise lines as were forced
-  const std::string mark = algo == 1   ? "persistent"
+  const std::string mark = std::string_view(tactic) == "depthwise_band" ? "outputs of a channel pair a thread"
+                           : algo == 1   ? "persistent"
                            : algo == 2 ? " output rows a thread, read"
                            : algo == 3 ? "channel pairs"
                                        : "act fused)";
@@ -380,6 +386,23 @@ constexpr auto rows_net = input<8, 13, 13>
     | conv<8, 1>;
 using RowsNet = std::remove_cv_t<decltype(rows_net)>;
 
+// Large-tap depthwise convs for depthwise_band: 5x5 at stride 1 with SiLU on load (21 channels,
+// 24 slots: the pair of slots 20 and 21 straddles k; 6 pairs, so 4 pairs a block), 5x5 stride 2
+// with hardsigmoid on load (f(0) != 0: the padding must stay 0) and a GELU after it (the
+// epilogue's generic activation), 7x7 at stride 1 with ReLU6 on load and a residual added, 144
+// channels (72 pairs: 8 a block); 13x13 and 7x7 maps that cut the bands of 2-row strips and
+// 4-column groups short. The gate keeps the net off the fused-network kernel.
+constexpr auto band_net = input<8, 13, 13>
+    | conv<21, 1> | silu
+    | conv<21, 5, ConvOpts{.padding = 2, .groups = 21}> | relu
+    | conv<48, 1> | hardsigmoid
+    | conv<48, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 48}> | gelu
+    | multiply(global_avg_pool | conv<8, 1> | relu | conv<48, 1> | sigmoid)
+    | conv<144, 1> | relu6
+    | residual(conv<144, 7, ConvOpts{.padding = 3, .groups = 144}>)
+    | conv<8, 1>;
+using BandNet = std::remove_cv_t<decltype(band_net)>;
+
 // 21 channels (24 slots): depthwise_pairs' pair of slots 20 and 21 straddles k, so slot 21 is
 // written as 0 beside a real channel; ReLU6 on load, stride 1 and 2, a 13-column map (one full
 // 8-column group and a cut one).
@@ -408,6 +431,19 @@ TEST_CASE("the depthwise channel-pair kernel, forced: 3x3 at strides 1 and 2, st
   check_depthwise_forced<OddNet, DType::f16>(3, 17, {1, 3, 17}, 97);
   check_depthwise_forced<models::MobileNetV2, DType::f16>(3, 2, {2}, 95);
   check_depthwise_forced<models::EfficientNetB0, DType::f16>(3, 2, {2}, 96);
+}
+
+// depthwise_band (5x5 and 7x7: the band's input staged once with the producer's activation
+// applied, a channel pair of 2x4 outputs a thread): BandNet's three (SiLU, hardsigmoid and
+// ReLU6 on load, strides 1 and 2, a residual, GELU in the epilogue, bands cut by the maps),
+// DepthwiseNet's 5x5 stride 2 (hardswish on load, 40 channels; its 7x7 has dilation 2, not the
+// kernel's), and EfficientNet-B0's nine 5x5 ones (SiLU on load, 14x14 to 56x56 maps, 144 to
+// 1,152 channels) as the heuristic runs them at large batches.
+TEST_CASE("the depthwise band kernel, forced: 5x5 and 7x7 at strides 1 and 2, activations on load, a residual") {
+  check_depthwise_forced<BandNet, DType::f16>(0, 17, {1, 3, 17}, 98, "depthwise_band");
+  check_depthwise_forced<BandNet, DType::bf16>(0, 17, {1, 17}, 99, "depthwise_band");
+  check_depthwise_forced<DepthwiseNet, DType::f16>(0, 5, {1, 5}, 100, "depthwise_band");
+  check_depthwise_forced<models::EfficientNetB0, DType::f16>(0, 2, {2}, 101, "depthwise_band");
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

@@ -799,7 +799,7 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   CHECK(cuda::kernels::pixel_conv1x1_lanes(1152) == 32);
   // On a 56x56 map at a large batch: with ReLU6 or SiLU on load the depthwise tactic takes its
   // channel-pair kernel (algo 3) at stride 1, still offering all four kernels to measured tuning; 5x5 taps it
-  // leaves to cuDNN (its tiled kernel lost there; the strip kernel has no 5x5); with GELU on load
+  // leaves to depthwise_band (its own tiled kernel lost there; the strip kernel has no 5x5); with GELU on load
   // (not compiled into the strip kernel) it offers two.
   // (192 channels from 64: 88 MFLOP an image, past the fused-network kernel, which would fuse
   // the activation itself and leave nothing deferred.)
@@ -848,6 +848,12 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
         five_offered.end());
   CHECK(std::find(five_offered.begin(), five_offered.end(), cuda::Variant{"depthwise_conv", 3}) ==
         five_offered.end());
+  // The 5x5 goes to depthwise_band, tailored (ahead of the fallback above and of cuDNN).
+  const auto* band_t = cuda::find_tactic<DType::f16>("depthwise_band");
+  REQUIRE(band_t->applicable(n5.ops.back()));
+  const auto band256 = band_t->heuristic(n5.ops.back(), 256, 0, none);
+  REQUIRE(band256.has_value());
+  CHECK(band256->rank == cuda::rank::tailored);
   const auto gelu256 = dw->heuristic(gelu_n.ops.back(), 256, 0, none);
   REQUIRE(gelu256.has_value());
   CHECK(gelu256->rank == cuda::rank::fallback);  // 28x28 output, 256·28·28·192 > 2^21
@@ -1575,6 +1581,98 @@ TEST_CASE("the tiled tensor-core conv writes DenseNet's stem into its concat sli
   padded.slice->write = stem.conv.kp + 8;
   CHECK_FALSE(cuda::tactics::tile::writes_slice(padded));
   CHECK_FALSE(tactic->applicable(padded));
+}
+
+namespace {
+// EfficientNet-B0's first 5x5 depthwise conv (features.3.0: 144 channels, 56x56, stride 2) after a
+// SiLU, a 7x7 at stride 1 on a 13x13 map (24 slots: 6 pairs) with a residual, and a 3x3 and a
+// dilated 5x5 that are not the band kernel's.
+constexpr auto band_rtc_net = input<144, 56, 56>
+    | conv<144, 1> | silu
+    | conv<144, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 144}> | silu
+    | conv<21, 1> | adaptive_avg_pool<13, 13>
+    | residual(conv<21, 7, ConvOpts{.padding = 3, .groups = 21}>)
+    | conv<21, 3, ConvOpts{.padding = 1, .groups = 21}>
+    | conv<21, 5, ConvOpts{.padding = 4, .dilation = 2, .groups = 21}>;
+using BandRtcNet = std::remove_cv_t<decltype(band_rtc_net)>;
+}  // namespace
+
+TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its source compiles") {
+  namespace bd = cuda::tactics::band;
+  cuda::NetDesc net = cuda::NetStorage<BandRtcNet, DType::f16>::describe();
+  std::vector<const cuda::OpDesc*> dw;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.kind == OpKind::conv && op.conv.groups > 1) {
+      dw.push_back(&op);
+    }
+  }
+  REQUIRE(dw.size() == 4);
+  const cuda::OpDesc& s2 = *dw[0];
+  const cuda::OpDesc& seven = *dw[1];
+  CHECK(bd::fits(s2));
+  CHECK(bd::fits(seven));
+  CHECK_FALSE(bd::fits(*dw[2]));  // 3x3: the channel-pair and strip kernels'
+  CHECK_FALSE(bd::fits(*dw[3]));  // dilation 2
+  // 72 pairs: 8 a block (72 is no multiple of 32 or 16); 28 output columns: 7 groups of 4;
+  // 256 / (8 · 7) = 4 strips of 2 rows: bands of 8x28 outputs, reading 19 rows (7 · 2 + 5) of
+  // 59 columns (27 · 2 + 5); 4 bands down the map, 9 channel chunks.
+  const bd::Plan p = bd::plan(s2);
+  CHECK(p.pb == 8);
+  CHECK(p.groups == 7);
+  CHECK(p.strips == 4);
+  CHECK(p.threads() == 224);
+  CHECK(p.th == 8);
+  CHECK(p.tw == 28);
+  CHECK(p.rows_in == 19);
+  CHECK(p.cols_in == 59);
+  CHECK(p.tiles_y == 4);
+  CHECK(p.tiles_x == 1);
+  CHECK(p.chunks == 9);
+  // A patch row of 59 · 8 words puts the 4 strips of a warp (4 rows = 4 · 472 words apart) on
+  // the same banks; the padded pitch leaves 2 threads of a warp a bank at most.
+  CHECK(bd::conflicts(8, 4, 2, 472) == 4);
+  CHECK(p.pitch % 4 == 0);
+  CHECK(p.pitch >= 472);
+  CHECK(bd::conflicts(8, 4, 2, p.pitch) == 2);
+  CHECK(p.shared == std::int64_t{19} * p.pitch * 4);
+  // The 7x7: 12 pairs, 4 a block (6 is no multiple of 8); 13 columns: 4 groups; 256 / 16 = 16
+  // strips, 7 needed for 13 rows: a band of 14x16 reading 20 x 22 (13 + 7, 15 + 7).
+  const bd::Plan q = bd::plan(seven);
+  CHECK(q.pb == 4);
+  CHECK(q.groups == 4);
+  CHECK(q.strips == 7);
+  CHECK(q.rows_in == 20);
+  CHECK(q.cols_in == 22);
+  CHECK(q.tiles_y * q.tiles_x == 1);
+  CHECK(q.chunks == 3);
+  // The heuristic: above 2^21 outputs only (batch 256: 256 · 28 · 28 · 144), ahead of cuDNN.
+  const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
+  REQUIRE(t != nullptr);
+  CHECK(t->applicable(s2));
+  CHECK(t->reads_input_act());
+  const cuda::Libraries none{};
+  const auto big = t->heuristic(s2, 256, 0, none);
+  REQUIRE(big.has_value());
+  CHECK(big->rank < cuda::rank::library);
+  CHECK_FALSE(t->heuristic(s2, 1, 0, none).has_value());
+  CHECK(cuda::find_tactic<DType::f32>("depthwise_band")->applicable(s2) == false);
+  // The sources compile (f16 and bf16), the activations compiled in: SiLU on load and after.
+  const auto dir = fresh_dir("strata_rtc_test_band");
+  for (const cuda::OpDesc* op : {&s2, &seven}) {
+    const std::string src = bd::source(*op);
+    INFO(op->label);
+    CHECK(src.find("constexpr int PITCH = " + std::to_string(bd::plan(*op).pitch) + ";") !=
+          std::string::npos);
+    for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+      const std::vector<std::string> names{std::string("strata_rtc::depthwise_band<") + ty + ">"};
+      const rtc::Compiled c = rtc::compile(src, "depthwise_band", names, 90, dir);
+      CHECK(c.cubin.size() > 1000);
+      MESSAGE(op->label << " " << std::string(ty) << ": compiled in " << c.ms << " ms");
+    }
+  }
+  CHECK(s2.in_act.kind == Act::silu);  // the 1x1's SiLU deferred into the depthwise conv's read
+  CHECK(bd::source(s2).find("constexpr Act IA = static_cast<Act>(" +
+                            std::to_string(static_cast<int>(Act::silu)) + ");") != std::string::npos);
 }
 
 TEST_CASE("a dense layer and its folded softmax as one generated kernel: its source compiles in f32, f16 and bf16") {

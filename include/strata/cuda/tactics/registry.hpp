@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/band_depthwise.hpp"
 #include "strata/cuda/tactics/conv_transpose.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
 #include "strata/cuda/tactics/cudnn_graph_conv.hpp"
@@ -30,6 +31,7 @@ namespace strata::cuda {
 /// The tactics for precision P (stateless objects that live for the program).
 template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
+  static const tactics::DepthwiseBand<P> depthwise_band;
   static const tactics::DepthwiseConv<P> depthwise_conv;
   static const tactics::PixelConv1x1<P> pixel_conv1x1;
   static const tactics::GeneratedConv<P> generated_conv;
@@ -54,7 +56,7 @@ template <DType P>
   static const tactics::Copy<P> copy;
   static const tactics::ConvTransposeDirect<P> conv_transpose_direct;
   static const std::vector<const Tactic<P>*> list{
-      &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
+      &depthwise_band, &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,

@@ -496,21 +496,32 @@ struct RawStage {
         const int px = p % IC;
         const unsigned char* base = rs + (2 * py) * RSTRIDE + skew + 2 * px * RPIXB;
         float v[CP];
+        // A pixel whose 2x2 block is inside the image reads every slot unchecked (most of them:
+        // the checked form only where the block crosses the image's edge).
+        auto fill = [&](bool checked) {
 #pragma unroll
-        for (int ch = 0; ch < CP; ++ch) {
-          const int ci = ch / 4;
-          const int dy = (ch / 2) % 2;
-          const int dx = ch % 2;
-          v[ch] = 0.0f;
-          if (ci < RC) {
-            const int gy = ry0 + 2 * py + dy;
-            const int gx = rx0 + 2 * px + dx;
-            if (inside || (gy >= 0 && gy < RH && gx >= 0 && gx < RW)) {
-              const unsigned char* at = base + (RPIX == 1 ? ci * 2 * IR : 0) * RSTRIDE + dy * RSTRIDE +
-                                        dx * RPIXB + (RPIX == 1 ? 0 : ci * RES);
-              v[ch] = fmaf(load(reinterpret_cast<const Src*>(at)), scale[ci], shift[ci]);
+          for (int ch = 0; ch < CP; ++ch) {
+            const int ci = ch / 4;
+            const int dy = (ch / 2) % 2;
+            const int dx = ch % 2;
+            v[ch] = 0.0f;
+            if (ci < RC) {
+              const int gy = ry0 + 2 * py + dy;
+              const int gx = rx0 + 2 * px + dx;
+              if (!checked || (gy >= 0 && gy < RH && gx >= 0 && gx < RW)) {
+                const unsigned char* at = base + (RPIX == 1 ? ci * 2 * IR : 0) * RSTRIDE +
+                                          dy * RSTRIDE + dx * RPIXB + (RPIX == 1 ? 0 : ci * RES);
+                v[ch] = fmaf(load(reinterpret_cast<const Src*>(at)), scale[ci], shift[ci]);
+              }
             }
           }
+        };
+        const int by = ry0 + 2 * py;
+        const int bx = rx0 + 2 * px;
+        if (inside || (by >= 0 && by + 1 < RH && bx >= 0 && bx + 1 < RW)) {
+          fill(false);
+        } else {
+          fill(true);
         }
         if constexpr (D12) {
 #pragma unroll
@@ -732,28 +743,39 @@ struct RawStage {
         // the values in pairs (exact in 16 bits), or their sum in f32.
         unsigned m[4] = {neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>()};
         float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        // A window inside the conv's map reads every position unchecked (the checked form only
+        // at the map's edges).
+        auto window = [&](bool checked) {
 #pragma unroll
-        for (int qy = 0; qy < QH; ++qy) {
+          for (int qy = 0; qy < QH; ++qy) {
 #pragma unroll
-          for (int qx = 0; qx < QW; ++qx) {
-            const int cy = py * PSH - PPH + qy;
-            const int cx = px * PSW - PPW + qx;
-            if (cy >= 0 && cy < OH && cx >= 0 && cx < OW) {
-              const T* at = ct + ((ly * PSH + qy) * CC + lx * PSW + qx) * CTS + c8;
-              if constexpr (IS_MAX) {
-                const uint4 c = *reinterpret_cast<const uint4*>(at);
-                m[0] = max2<T>(m[0], c.x);
-                m[1] = max2<T>(m[1], c.y);
-                m[2] = max2<T>(m[2], c.z);
-                m[3] = max2<T>(m[3], c.w);
-              } else {
-                float c[8];
-                load8(at, c);
+            for (int qx = 0; qx < QW; ++qx) {
+              const int cy = py * PSH - PPH + qy;
+              const int cx = px * PSW - PPW + qx;
+              if (!checked || (cy >= 0 && cy < OH && cx >= 0 && cx < OW)) {
+                const T* at = ct + ((ly * PSH + qy) * CC + lx * PSW + qx) * CTS + c8;
+                if constexpr (IS_MAX) {
+                  const uint4 c = *reinterpret_cast<const uint4*>(at);
+                  m[0] = max2<T>(m[0], c.x);
+                  m[1] = max2<T>(m[1], c.y);
+                  m[2] = max2<T>(m[2], c.z);
+                  m[3] = max2<T>(m[3], c.w);
+                } else {
+                  float c[8];
+                  load8(at, c);
 #pragma unroll
-                for (int j = 0; j < 8; ++j) v[j] += c[j];
+                  for (int j = 0; j < 8; ++j) v[j] += c[j];
+                }
               }
             }
           }
+        };
+        const int wy = py * PSH - PPH;
+        const int wx = px * PSW - PPW;
+        if (wy >= 0 && wy + QH <= OH && wx >= 0 && wx + QW <= OW) {
+          window(false);
+        } else {
+          window(true);
         }
         if constexpr (IS_MAX) {
           if constexpr (POST_ACT) {  // the ReLU (ReLU6) after the max: pairs of +0.0 (and 6)

@@ -1,0 +1,395 @@
+#pragma once
+/// Tactic `depthwise_band`: a depthwise conv with large taps (5×5, 7×7; 16-bit NHWC, dilation 1,
+/// stride 1 or 2) as one kernel generated for the op (every shape a literal, the activations on
+/// load and in the epilogue compiled in). A block computes a band of output rows × columns for
+/// a chunk of channel pairs: it stages the input patch the band reads in shared memory once —
+/// the producer's deferred activation applied to each value once, as the unfused path would
+/// store it — then each thread computes one channel pair (two channels as a 4-byte pair) of R
+/// output rows × CW output columns: for each input row its strip reads it loads that row's
+/// window of (CW − 1)·S + K pairs from shared memory into registers (as f32) and adds it into
+/// every output row whose taps cover it; the pair's K·K filters and bias sit in registers.
+///
+/// Why: EfficientNet-B0's nine 5×5 depthwise convs take a third of its time at batch 256 on an
+/// H200 (2,525 of 7,690 µs, session 23), run as cuDNN's conv between two activation passes; the
+/// kernels that read their window straight from memory (the strip and channel-pair kernels, fast
+/// at 3×3) apply the producer's SiLU to each input value once per tap row and column that reads
+/// it at 5×5 — about ten times — and lost to cuDNN there (session 22).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/rtc/library.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/kernel_ops.hpp"
+
+namespace strata::cuda::tactics {
+
+namespace band {
+
+/// Output rows and columns a thread computes.
+inline constexpr int rows = 2;
+inline constexpr int cols = 4;
+/// Threads a block at most, and its shared memory (the patch) at most: within the default
+/// limit, so that no opt-in is needed and several blocks share an SM.
+inline constexpr int max_threads = 256;
+inline constexpr std::int64_t max_shared = 48 << 10;
+
+/// A block's shape for one op: pb channel pairs × strips of `rows` output rows × groups of
+/// `cols` output columns, and what it stages.
+struct Plan {
+  int pb = 0;       ///< channel pairs a block (4, 8, 16 or 32: a divisor of the pairs)
+  int strips = 0;   ///< row strips a block
+  int groups = 0;   ///< column groups a block
+  int th = 0, tw = 0;          ///< output rows × columns a block
+  int rows_in = 0, cols_in = 0;  ///< the patch's input rows × columns
+  int pitch = 0;    ///< 4-byte words a patch row (cols_in · pb, padded against bank conflicts)
+  int tiles_y = 0, tiles_x = 0, chunks = 0;
+  std::int64_t shared = 0;  ///< bytes of the patch
+  [[nodiscard]] int threads() const { return pb * strips * groups; }
+};
+
+/// The bank conflicts of a warp's reads of one patch word each (its threads: pairs fastest,
+/// then strips, then column groups) at patch pitch `pitch`: the most threads of a warp whose
+/// words fall in one bank (1 = none).
+[[nodiscard]] inline int conflicts(int pb, int strips, int s, int pitch) {
+  int worst = 1;
+  int count[32] = {};
+  for (int t = 0; t < 32; ++t) {
+    const int p = t % pb;
+    const int g = t / pb;
+    const int st = g % strips;
+    const int cg = g / strips;
+    const int word = st * rows * s * pitch + cg * cols * s * pb + p;
+    worst = std::max(worst, ++count[word % 32]);
+  }
+  return worst;
+}
+
+/// The block shape for `op` (pb = 0 where none fits).
+[[nodiscard]] inline Plan plan(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  Plan p;
+  const int pairs = g.cp / 2;
+  for (const int d : {32, 16, 8, 4}) {
+    if (pairs % d == 0) {
+      p.pb = d;
+      break;
+    }
+  }
+  if (p.pb == 0) {
+    return p;
+  }
+  p.groups = std::min((g.ow + cols - 1) / cols, max_threads / p.pb);
+  p.strips = std::max(1, std::min((g.oh + rows - 1) / rows, max_threads / (p.pb * p.groups)));
+  for (;;) {
+    p.th = p.strips * rows;
+    p.tw = p.groups * cols;
+    p.rows_in = (p.th - 1) * g.sh + g.kh;
+    p.cols_in = (p.tw - 1) * g.sw + g.kw;
+    // The pitch (a multiple of 4 words: 16-byte stores) with the fewest bank conflicts.
+    int best = -1;
+    int best_c = 1 << 30;
+    for (int pad = 0; pad < 32; pad += 4) {
+      const int pitch = p.cols_in * p.pb + pad;
+      const int c = conflicts(p.pb, p.strips, g.sh, pitch);
+      if (c < best_c) {
+        best_c = c;
+        best = pitch;
+      }
+    }
+    p.pitch = best;
+    p.shared = std::int64_t{p.rows_in} * p.pitch * 4;
+    if (p.shared <= max_shared) {
+      break;
+    }
+    if (p.strips > 1) {
+      p.strips = (p.strips + 1) / 2;
+    } else if (p.groups > 1) {
+      p.groups = (p.groups + 1) / 2;
+    } else {
+      p.pb = 0;  // (not for any map a depthwise conv of these taps has)
+      return p;
+    }
+  }
+  p.tiles_y = (g.oh + p.th - 1) / p.th;
+  p.tiles_x = (g.ow + p.tw - 1) / p.tw;
+  p.chunks = pairs / p.pb;
+  return p;
+}
+
+/// Whether the kernel runs `op`: a depthwise conv Strata's depthwise kernels take
+/// (depthwise_runs: dilation 1 here), 5×5 or 7×7 taps, its output's slots those of its input.
+[[nodiscard]] inline bool fits(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  return depthwise_runs(op) && g.dh == 1 && g.dw == 1 && g.cp == g.kp && g.cp % 8 == 0 &&
+         (g.kh == 5 || g.kh == 7) && plan(op).pb > 0;
+}
+
+/// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  const Plan p = plan(op);
+  STRATA_CHECK(p.pb > 0, "depthwise_band: no block shape for '" << op.label << "'");
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr int " << name << " = " << v << ";\n";
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "'.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << p.threads()
+    << ", 2) depthwise_band(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
+    << "    T* __restrict__ y, const T* __restrict__ z, int batch) {\n"
+    << "  pdl_entry();\n";
+  constant("H", g.h);
+  constant("W", g.w);
+  constant("CP", g.cp);
+  constant("KREAL", g.k);  // channels with filters; the slots past them are written as 0
+  constant("OH", g.oh);
+  constant("OW", g.ow);
+  constant("KS", g.kh);
+  constant("S", g.sh);
+  constant("PH", g.ph);
+  constant("PW", g.pw);
+  constant("PB", p.pb);
+  constant("R", rows);
+  constant("CW", cols);
+  constant("STRIPS", p.strips);
+  constant("TH", p.th);
+  constant("TW", p.tw);
+  constant("ROWS_IN", p.rows_in);
+  constant("COLS_IN", p.cols_in);
+  constant("PITCH", p.pitch);
+  constant("TILES_Y", p.tiles_y);
+  constant("TILES_X", p.tiles_x);
+  constant("CHUNKS", p.chunks);
+  constant("NTHREADS", p.threads());
+  o << "  constexpr Act IA = static_cast<Act>(" << static_cast<int>(op.in_act.kind) << ");\n"
+    << "  constexpr ActDesc in_act{IA, " << std::hexfloat << op.in_act.alpha << "f, "
+    << op.in_act.beta << "f};\n"
+    << "  constexpr Act A = static_cast<Act>(" << static_cast<int>(op.act.kind) << ");\n"
+    << "  constexpr ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
+    << std::defaultfloat;
+  o << R"src(  constexpr int V = PB / 4;                // 16-byte vectors of a pixel's pairs
+  constexpr int NR = (R - 1) * S + KS;       // input rows a strip reads
+  constexpr int NC = (CW - 1) * S + KS;      // input columns a thread's window holds
+  constexpr int ITEMS = ROWS_IN * COLS_IN * V;
+  extern __shared__ __align__(16) unsigned xs[];  // [ROWS_IN][PITCH] pairs
+  long long b = blockIdx.x;
+  const int chunk = static_cast<int>(b % CHUNKS);
+  b /= CHUNKS;
+  const int tx = static_cast<int>(b % TILES_X);
+  b /= TILES_X;
+  const int ty = static_cast<int>(b % TILES_Y);
+  const long long img = b / TILES_Y;
+  if (img >= batch) {
+    return;
+  }
+  const int c0 = chunk * 2 * PB;  // the block's first channel
+  const int oy0 = ty * TH;
+  const int ox0 = tx * TW;
+  const int iy0 = oy0 * S - PH;
+  const int ix0 = ox0 * S - PW;
+  // The patch, 16 bytes a copy, four in flight a thread; the producer's activation applied once
+  // per value as the unfused path stores it (zero outside the map stays zero).
+  unsigned lo2 = 0u;
+  unsigned hi2 = 0u;
+  if constexpr (IA == Act::clip) {
+    lo2 = pack2<T>(in_act.alpha, in_act.alpha);
+    hi2 = pack2<T>(in_act.beta, in_act.beta);
+  }
+  auto act_pair = [&](unsigned u) {
+    if constexpr (IA == Act::none) {
+      return u;
+    } else {
+      const float2 f = pair_act<IA, T>(u, in_act, lo2, hi2);
+      return pack2<T>(f.x, f.y);
+    }
+  };
+  const T* xi = x + img * (static_cast<long long>(H) * W * CP) + c0;
+  for (int i0 = threadIdx.x; i0 < ITEMS; i0 += 4 * NTHREADS) {
+    uint4 u[4];
+    bool in[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int i = i0 + k * NTHREADS;
+      const int v = i % V;
+      const int px = i / V;
+      const int iy = iy0 + px / COLS_IN;
+      const int ix = ix0 + px % COLS_IN;
+      u[k] = make_uint4(0u, 0u, 0u, 0u);
+      in[k] = i < ITEMS && iy >= 0 && iy < H && ix >= 0 && ix < W;
+      if (in[k]) {
+        u[k] = *reinterpret_cast<const uint4*>(xi + (iy * W + ix) * CP + v * 8);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int i = i0 + k * NTHREADS;
+      if (i < ITEMS) {
+        const int v = i % V;
+        const int px = i / V;
+        if (in[k]) {  // (the padding stays 0 whatever the activation gives at 0)
+          u[k] = make_uint4(act_pair(u[k].x), act_pair(u[k].y), act_pair(u[k].z), act_pair(u[k].w));
+        }
+        *reinterpret_cast<uint4*>(xs + (px / COLS_IN) * PITCH + (px % COLS_IN) * PB + v * 4) = u[k];
+      }
+    }
+  }
+  // This thread: pair p, strip st, column group cg; its filters and bias in registers.
+  const int p = static_cast<int>(threadIdx.x) % PB;
+  const int grp = static_cast<int>(threadIdx.x) / PB;
+  const int st = grp % STRIPS;
+  const int cg = grp / STRIPS;
+  const int ch = c0 + 2 * p;
+  float wv[KS * KS][2];
+#pragma unroll
+  for (int t = 0; t < KS * KS; ++t) {
+    wv[t][0] = ch < KREAL ? load(w + static_cast<long long>(ch) * (KS * KS) + t) : 0.0f;
+    wv[t][1] = ch + 1 < KREAL ? load(w + static_cast<long long>(ch + 1) * (KS * KS) + t) : 0.0f;
+  }
+  const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + ch) : float2{0.0f, 0.0f};
+  __syncthreads();
+  float acc[R][CW][2];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int c = 0; c < CW; ++c) {
+      acc[r][c][0] = 0.0f;
+      acc[r][c][1] = 0.0f;
+    }
+  }
+  const unsigned* base = xs + st * R * S * PITCH + cg * CW * S * PB + p;
+#pragma unroll
+  for (int j = 0; j < NR; ++j) {
+    float2 win[NC];
+#pragma unroll
+    for (int c = 0; c < NC; ++c) {
+      const unsigned u = base[j * PITCH + c * PB];
+      const T* h = reinterpret_cast<const T*>(&u);
+      win[c] = float2{load(h), load(h + 1)};
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int ky = j - r * S;
+      if (ky >= 0 && ky < KS) {
+#pragma unroll
+        for (int c = 0; c < CW; ++c) {
+#pragma unroll
+          for (int kx = 0; kx < KS; ++kx) {
+            acc[r][c][0] += win[c * S + kx].x * wv[ky * KS + kx][0];
+            acc[r][c][1] += win[c * S + kx].y * wv[ky * KS + kx][1];
+          }
+        }
+      }
+    }
+  }
+  // Bias, the residual, the activation; the slots past the real channels as 0.
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int oy = oy0 + st * R + r;
+#pragma unroll
+    for (int c = 0; c < CW; ++c) {
+      const int ox = ox0 + cg * CW + c;
+      if (oy < OH && ox < OW) {
+        const long long o = ((img * OH + oy) * OW + ox) * CP + ch;
+        float v0 = acc[r][c][0] + bv.x;
+        float v1 = acc[r][c][1] + bv.y;
+        if (z != nullptr) {
+          const unsigned zr = *reinterpret_cast<const unsigned*>(z + o);
+          const T* zh = reinterpret_cast<const T*>(&zr);
+          v0 += load(zh);
+          v1 += load(zh + 1);
+        }
+        v0 = activate_as<A>(act, v0);
+        v1 = activate_as<A>(act, v1);
+        *reinterpret_cast<unsigned*>(y + o) =
+            pack2<T>(ch < KREAL ? v0 : 0.0f, ch + 1 < KREAL ? v1 : 0.0f);
+      }
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace band
+
+template <DType P>
+class DepthwiseBand final : public generated::GeneratingTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "depthwise_band"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return is_16bit(P) && band::fits(op);
+  }
+  [[nodiscard]] bool reads_input_act() const override { return true; }
+  /// Large 5×5 and 7×7 depthwise convs (over 2^21 outputs: below that the block-per-tile
+  /// kernel's claim stands), ahead of cuDNN and its activation passes.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
+                                               const Libraries&) const override {
+    const ConvGeom& g = op.conv;
+    if (static_cast<std::int64_t>(batch) * g.oh * g.ow * g.kp <= (std::int64_t{1} << 21)) {
+      return std::nullopt;
+    }
+    return Claim{{std::string(name())}, rank::tailored};
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int, std::size_t,
+                                                const Libraries&) const override {
+    return {Variant{std::string(name())}};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    const band::Plan p = band::plan(op);
+    const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * p.chunks;
+    STRATA_CHECK(blocks < (1LL << 31), "'" << op.label << "': depthwise_band: " << blocks
+                                           << " blocks");
+    const unsigned grid = static_cast<unsigned>(blocks);
+    const unsigned threads = static_cast<unsigned>(p.threads());
+    const std::size_t shared = static_cast<std::size_t>(p.shared);
+    const T* x = static_cast<const T*>(io.x);
+    const T* z = static_cast<const T*>(io.z);
+    T* y = static_cast<T*>(io.y);
+    const T* wt = w.weight.template as<const T>();
+    const float* bias = w.bias_f32.template as<const float>();
+    const ConvGeom& g = op.conv;
+    std::ostringstream what;
+    what << "strata depthwise " << g.kh << "x" << g.kw
+         << (g.sh > 1 ? " stride " + std::to_string(g.sh) : std::string()) << " ("
+         << (op.in_act.kind != Act::none ? "the producer's activation applied once as the band is "
+                                           "staged, "
+                                         : "")
+         << "bias" << (op.has_residual ? ", add" : "") << ", act fused; bands of " << p.th << "x"
+         << p.tw << " outputs x " << 2 * p.pb << " channels a block, " << band::rows << "x"
+         << band::cols << " outputs of a channel pair a thread, shapes compiled in)";
+    return kernel_step(what.str(), [=](cudaStream_t s) {
+      rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch);
+    });
+  }
+
+ private:
+  /// The kernel variant `v` compiles for `op`, checked: algo 0, an op the kernel takes.
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo&) const override {
+    STRATA_CHECK(v.algo == 0, "'" << op.label << "': depthwise_band has no algo " << v.algo);
+    STRATA_CHECK(band::fits(op), "'" << op.label
+                                     << "': depthwise_band runs a 5x5 or 7x7 depthwise conv of "
+                                        "dilation 1 whose output has its input's channel slots");
+    return this->named(band::source(op));
+  }
+};
+
+}  // namespace strata::cuda::tactics
