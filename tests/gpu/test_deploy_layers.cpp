@@ -217,7 +217,8 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
     INFO(d);
     CHECK(d.find("strata depthwise 3x3 (the producer's activation on load, bias, act fused)") !=
           std::string::npos);
-    CHECK(d.find("strata depthwise 5x5 stride 2 (the producer's activation on load") != std::string::npos);
+    CHECK(d.find("strata depthwise 5x5 stride 2 (the producer's activation applied once as the band "
+                 "is staged") != std::string::npos);
     CHECK(d.find("strata depthwise 7x7 (the producer's activation on load, bias, add, act fused)") !=
           std::string::npos);
     // The expansion runs without an activation pass of its own.

@@ -1645,7 +1645,8 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
   CHECK(q.cols_in == 22);
   CHECK(q.tiles_y * q.tiles_x == 1);
   CHECK(q.chunks == 3);
-  // The heuristic: above 2^21 outputs only (batch 256: 256 · 28 · 28 · 144), ahead of cuDNN.
+  // The heuristic: at every batch, ahead of cuDNN (and, first in the registry, of the depthwise
+  // tactic's kernels at the same rank).
   const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
   REQUIRE(t != nullptr);
   CHECK(t->applicable(s2));
@@ -1654,7 +1655,12 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
   const auto big = t->heuristic(s2, 256, 0, none);
   REQUIRE(big.has_value());
   CHECK(big->rank < cuda::rank::library);
-  CHECK_FALSE(t->heuristic(s2, 1, 0, none).has_value());
+  const auto one = t->heuristic(s2, 1, 0, none);
+  REQUIRE(one.has_value());
+  CHECK(one->rank == cuda::rank::tailored);
+  const auto& list = cuda::all_tactics<DType::f16>();
+  CHECK(std::find(list.begin(), list.end(), t) <
+        std::find(list.begin(), list.end(), cuda::find_tactic<DType::f16>("depthwise_conv")));
   CHECK(cuda::find_tactic<DType::f32>("depthwise_band")->applicable(s2) == false);
   // The sources compile (f16 and bf16), the activations compiled in: SiLU on load and after.
   const auto dir = fresh_dir("strata_rtc_test_band");
