@@ -729,6 +729,11 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
             }
           }
         }
+        if (t->name() == "depthwise_band") {  // 3x3: only where forced (band::offered)
+          CHECK_FALSE(t->heuristic(op, 1, 0, none).has_value());
+          CHECK(t->candidates(op, 1, 0, none).empty());
+          continue;
+        }
         if (t->reads_input_act()) {
           applies.emplace_back(t->name());
           const auto small = t->heuristic(op, 1, 0, none);
@@ -1611,7 +1616,11 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
   const cuda::OpDesc& seven = *dw[1];
   CHECK(bd::fits(s2));
   CHECK(bd::fits(seven));
-  CHECK_FALSE(bd::fits(*dw[2]));  // 3x3: the channel-pair and strip kernels'
+  CHECK(bd::offered(s2));
+  CHECK(bd::offered(seven));
+  // 3x3: runs where forced, neither offered to measured tuning nor claimed (not yet GPU-run)
+  CHECK(bd::fits(*dw[2]));
+  CHECK_FALSE(bd::offered(*dw[2]));
   CHECK_FALSE(bd::fits(*dw[3]));  // dilation 2
   // 72 pairs: 8 a block (72 is no multiple of 32 or 16); 28 output columns: 7 groups of 4;
   // 256 / (8 · 7) = 4 strips of 2 rows: bands of 8x28 outputs, reading 19 rows (7 · 2 + 5) of
@@ -1662,9 +1671,13 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
   CHECK(std::find(list.begin(), list.end(), t) <
         std::find(list.begin(), list.end(), cuda::find_tactic<DType::f16>("depthwise_conv")));
   CHECK(cuda::find_tactic<DType::f32>("depthwise_band")->applicable(s2) == false);
+  CHECK(t->applicable(*dw[2]));
+  CHECK_FALSE(t->heuristic(*dw[2], 256, 0, none).has_value());
+  CHECK(t->candidates(*dw[2], 256, 0, none).empty());
+  CHECK(bd::source(*dw[2]).find("constexpr int KS = 3;") != std::string::npos);
   // The sources compile (f16 and bf16), the activations compiled in: SiLU on load and after.
   const auto dir = fresh_dir("strata_rtc_test_band");
-  for (const cuda::OpDesc* op : {&s2, &seven}) {
+  for (const cuda::OpDesc* op : {&s2, &seven, dw[2]}) {
     const std::string src = bd::source(*op);
     INFO(op->label);
     CHECK(src.find("constexpr int PITCH = " + std::to_string(bd::plan(*op).pitch) + ";") !=

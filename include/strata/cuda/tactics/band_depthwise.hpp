@@ -1,6 +1,6 @@
 #pragma once
 /// Tactic `depthwise_band`: a depthwise conv with large taps (5×5, 7×7; 16-bit NHWC, dilation 1,
-/// stride 1 or 2) as one kernel generated for the op (every shape a literal, the activations on
+/// stride 1 or 2; 3×3 only where forced, see band::offered) as one kernel generated for the op (every shape a literal, the activations on
 /// load and in the epilogue compiled in). A block computes a band of output rows × columns for
 /// a chunk of channel pairs: it stages the input patch the band reads in shared memory once —
 /// the producer's deferred activation applied to each value once, as the unfused path would
@@ -88,7 +88,9 @@ struct Plan {
   if (p.pb == 0) {
     return p;
   }
-  p.groups = std::min((g.ow + cols - 1) / cols, max_threads / p.pb);
+  // Column groups across the map up to what leaves room for 4 strips (a band of 8 rows: a
+  // band's input rows past its own, (K − S) of them, are staged by the next band too).
+  p.groups = std::min((g.ow + cols - 1) / cols, std::max(1, max_threads / (p.pb * 4)));
   p.strips = std::max(1, std::min((g.oh + rows - 1) / rows, max_threads / (p.pb * p.groups)));
   for (;;) {
     p.th = p.strips * rows;
@@ -127,12 +129,19 @@ struct Plan {
 }
 
 /// Whether the kernel runs `op`: a depthwise conv Strata's depthwise kernels take
-/// (depthwise_runs: dilation 1 here), 5×5 or 7×7 taps, its output's slots those of its input.
+/// (depthwise_runs: dilation 1 here), its output's slots those of its input.
 [[nodiscard]] inline bool fits(const OpDesc& op) {
   const ConvGeom& g = op.conv;
   return depthwise_runs(op) && g.dh == 1 && g.dw == 1 && g.cp == g.kp && g.cp % 8 == 0 &&
-         (g.kh == 5 || g.kh == 7) && plan(op).pb > 0;
+         plan(op).pb > 0;
 }
+
+/// Whether the tactic offers and claims the kernel for `op`: 5×5 and 7×7 taps, where it was
+/// measured. At 3×3 it runs only where forced (EngineOptions::force, a tuning cache): not yet
+/// run on a GPU there (session 23). Why it may pay at 3×3 too: the channel-pair and strip
+/// kernels apply a SiLU on load to a value 1.5-4.5 times, and EfficientNet-B0's three largest
+/// 3×3 layers ran at 0.87-1.01 TB/s at batch 256 (475-762 µs).
+[[nodiscard]] inline bool offered(const OpDesc& op) { return fits(op) && op.conv.kh >= 5; }
 
 /// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op) {
@@ -340,12 +349,19 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   /// an H200 (session 23, measured tuning's trials) it won all nine of EfficientNet-B0's 5×5
   /// layers at batch 256 (67-252 µs against cuDNN's 142-623 with its passes) and at batch 1
   /// (4.5-6.7 µs against the block-per-tile kernel's 9.4-21.1).
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+  /// (5×5 and 7×7 only: band::offered.)
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
                                                const Libraries&) const override {
+    if (!band::offered(op)) {
+      return std::nullopt;
+    }
     return Claim{{std::string(name())}, rank::tailored};
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int, std::size_t,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
+    if (!band::offered(op)) {
+      return {};
+    }
     return {Variant{std::string(name())}};
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
@@ -385,8 +401,8 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo == 0, "'" << op.label << "': depthwise_band has no algo " << v.algo);
     STRATA_CHECK(band::fits(op), "'" << op.label
-                                     << "': depthwise_band runs a 5x5 or 7x7 depthwise conv of "
-                                        "dilation 1 whose output has its input's channel slots");
+                                     << "': depthwise_band runs a depthwise conv of dilation 1 "
+                                        "whose output has its input's channel slots");
     return this->named(band::source(op));
   }
 };
