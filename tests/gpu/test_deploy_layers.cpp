@@ -5,6 +5,7 @@
 // residual), channel gates (squeeze-excite), conv_transpose with every option.
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gpu_test.hpp"
 #include "strata/models/efficientnet.hpp"
@@ -390,11 +391,13 @@ constexpr auto rows_net = input<8, 13, 13>
 using RowsNet = std::remove_cv_t<decltype(rows_net)>;
 
 // Large-tap depthwise convs for depthwise_band: 5x5 at stride 1 with SiLU on load (21 channels,
-// 24 slots: the pair of slots 20 and 21 straddles k; 6 pairs, so 4 pairs a block), 5x5 stride 2
+// 24 slots: the pair of slots 20 and 21 straddles k; 12 pairs, so 4 pairs a block), 5x5 stride 2
 // with hardsigmoid on load (f(0) != 0: the padding must stay 0) and a GELU after it (the
-// epilogue's generic activation), 7x7 at stride 1 with ReLU6 on load and a residual added, 144
-// channels (72 pairs: 8 a block); 13x13 and 7x7 maps that cut the bands of 2-row strips and
-// 4-column groups short. The gate keeps the net off the fused-network kernel.
+// epilogue's generic activation), 7x7 at stride 1 with ReLU6 on load (the 1x1 before it inside
+// the residual: its only reader) and the residual added, 144 channels (72 pairs: 8 a block);
+// 13x13 and 7x7 maps that cut the bands of 2-row strips and 4-column groups short. The gate keeps
+// the net off the fused-network kernel. (Until session 23's run the 7x7 read the residual's
+// input, which two ops read, so it had no activation on load.)
 constexpr auto band_net = input<8, 13, 13>
     | conv<21, 1> | silu
     | conv<21, 5, ConvOpts{.padding = 2, .groups = 21}> | relu
@@ -402,7 +405,7 @@ constexpr auto band_net = input<8, 13, 13>
     | conv<48, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 48}> | gelu
     | multiply(global_avg_pool | conv<8, 1> | relu | conv<48, 1> | sigmoid)
     | conv<144, 1> | relu6
-    | residual(conv<144, 7, ConvOpts{.padding = 3, .groups = 144}>)
+    | residual(conv<144, 1> | relu6 | conv<144, 7, ConvOpts{.padding = 3, .groups = 144}>)
     | conv<8, 1>;
 using BandNet = std::remove_cv_t<decltype(band_net)>;
 
@@ -445,6 +448,14 @@ TEST_CASE("the depthwise channel-pair kernel, forced: 3x3 at strides 1 and 2, st
 // ReLU6 on load). (The 5x5 and 7x7 forms passed on an H200 in session 23; the 3x3 one — forced
 // only, not offered — was written after that run.)
 TEST_CASE("the depthwise band kernel, forced: 3x3, 5x5 and 7x7 at strides 1 and 2, activations on load, a residual") {
+  // BandNet's activations on load: SiLU, hardsigmoid, clip (ReLU6) — one each.
+  std::vector<Act> on_load;
+  for (const cuda::OpDesc& op : cuda::NetStorage<BandNet, DType::f16>::describe().ops) {
+    if (op.kind == OpKind::conv && op.conv.groups > 1) {
+      on_load.push_back(op.in_act.kind);
+    }
+  }
+  REQUIRE(on_load == std::vector<Act>{Act::silu, Act::hardsigmoid, Act::clip});
   check_depthwise_forced<BandNet, DType::f16>(0, 17, {1, 3, 17}, 98, "depthwise_band");
   check_depthwise_forced<BandNet, DType::bf16>(0, 17, {1, 17}, 99, "depthwise_band");
   check_depthwise_forced<DepthwiseNet, DType::f16>(0, 5, {1, 5}, 100, "depthwise_band");

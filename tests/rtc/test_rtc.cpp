@@ -1590,7 +1590,7 @@ TEST_CASE("the tiled tensor-core conv writes DenseNet's stem into its concat sli
 
 namespace {
 // EfficientNet-B0's first 5x5 depthwise conv (features.3.0: 144 channels, 56x56, stride 2) after a
-// SiLU, a 7x7 at stride 1 on a 13x13 map (24 slots: 6 pairs) with a residual, and a 3x3 and a
+// SiLU, a 7x7 at stride 1 on a 13x13 map (24 slots: 12 pairs) with a residual, and a 3x3 and a
 // dilated 5x5 that are not the band kernel's.
 constexpr auto band_rtc_net = input<144, 56, 56>
     | conv<144, 1> | silu
@@ -1644,7 +1644,7 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
   CHECK(p.pitch >= 472);
   CHECK(bd::conflicts(8, 4, 2, p.pitch) == 2);
   CHECK(p.shared == std::int64_t{19} * p.pitch * 4);
-  // The 7x7: 12 pairs, 4 a block (6 is no multiple of 8); 13 columns: 4 groups; 256 / 16 = 16
+  // The 7x7: 12 pairs, 4 a block (12 is no multiple of 8); 13 columns: 4 groups; 256 / 16 = 16
   // strips, 7 needed for 13 rows: a band of 14x16 reading 20 x 22 (13 + 7, 15 + 7).
   const bd::Plan q = bd::plan(seven);
   CHECK(q.pb == 4);
@@ -1671,6 +1671,9 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
   CHECK(std::find(list.begin(), list.end(), t) <
         std::find(list.begin(), list.end(), cuda::find_tactic<DType::f16>("depthwise_conv")));
   CHECK(cuda::find_tactic<DType::f32>("depthwise_band")->applicable(s2) == false);
+  // 7x7: offered to measured tuning, not claimed (not timed yet)
+  CHECK(t->candidates(seven, 256, 0, none).size() == 1);
+  CHECK_FALSE(t->heuristic(seven, 256, 0, none).has_value());
   CHECK(t->applicable(*dw[2]));
   CHECK_FALSE(t->heuristic(*dw[2], 256, 0, none).has_value());
   CHECK(t->candidates(*dw[2], 256, 0, none).empty());

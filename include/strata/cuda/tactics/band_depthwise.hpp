@@ -136,12 +136,14 @@ struct Plan {
          plan(op).pb > 0;
 }
 
-/// Whether the tactic offers and claims the kernel for `op`: 5×5 and 7×7 taps, where it was
-/// measured. At 3×3 it runs only where forced (EngineOptions::force, a tuning cache): not yet
-/// run on a GPU there (session 23). Why it may pay at 3×3 too: the channel-pair and strip
+/// Whether the tactic offers the kernel to measured tuning for `op`: 5×5 and 7×7 taps (both
+/// GPU-tested; 7×7 at 256 threads takes 127 registers for sm_90, no spills). The heuristic
+/// claims 5×5 only, where it was timed (`claimed`). At 3×3 it runs only where forced
+/// (EngineOptions::force, a tuning cache): not yet run on a GPU there (session 23). Why it may pay at 3×3 too: the channel-pair and strip
 /// kernels apply a SiLU on load to a value 1.5-4.5 times, and EfficientNet-B0's three largest
 /// 3×3 layers ran at 0.87-1.01 TB/s at batch 256 (475-762 µs).
 [[nodiscard]] inline bool offered(const OpDesc& op) { return fits(op) && op.conv.kh >= 5; }
+[[nodiscard]] inline bool claimed(const OpDesc& op) { return offered(op) && op.conv.kh == 5; }
 
 /// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op) {
@@ -344,15 +346,15 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     return is_16bit(P) && band::fits(op);
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
-  /// Every op it takes, at every batch, ahead of cuDNN and its activation passes and of the
+  /// Every 5×5 op it takes, at every batch, ahead of cuDNN and its activation passes and of the
   /// depthwise tactic's kernels (its claim wins their tie: it comes first in the registry). On
   /// an H200 (session 23, measured tuning's trials) it won all nine of EfficientNet-B0's 5×5
   /// layers at batch 256 (67-252 µs against cuDNN's 142-623 with its passes) and at batch 1
   /// (4.5-6.7 µs against the block-per-tile kernel's 9.4-21.1).
-  /// (5×5 and 7×7 only: band::offered.)
+  /// (5×5 only: band::claimed.)
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
                                                const Libraries&) const override {
-    if (!band::offered(op)) {
+    if (!band::claimed(op)) {
       return std::nullopt;
     }
     return Claim{{std::string(name())}, rank::tailored};
