@@ -1,7 +1,9 @@
 #pragma once
 /// Tactic `depthwise_band`: a depthwise conv with large taps (5×5, 7×7; 16-bit NHWC, dilation 1,
-/// stride 1 or 2; 3×3 only where forced, see band::offered) as one kernel generated for the op (every shape a literal, the activations on
-/// load and in the epilogue compiled in). A block computes a band of output rows × columns for
+/// stride 1 or 2; 3×3 only where forced, see band::offered) as one kernel generated for the op
+/// (every shape a literal, the activations on load and in the epilogue compiled in). On an H200
+/// (session 23) it won all nine of EfficientNet-B0's 5×5 layers at batch 256 (1.3-3.0x cuDNN with
+/// its activation passes) and at batch 1. A block computes a band of output rows × columns for
 /// a chunk of channel pairs: it stages the input patch the band reads in shared memory once —
 /// the producer's deferred activation applied to each value once, as the unfused path would
 /// store it — then each thread computes one channel pair (two channels as a 4-byte pair) of R
