@@ -1739,27 +1739,57 @@ __device__ __forceinline__ float activate_as(ActDesc a, float x) {
   }
 }
 
-/// A pair of T (channels ch, ch + 1 of a pixel, as loaded) as two f32 with the producer's
-/// deferred activation IA applied and rounded to T, as the unfused path stores it. None, ReLU
+/// A pair of T (channels ch, ch + 1 of a pixel, as loaded) with the producer's deferred
+/// activation IA applied and rounded to T, as the unfused path stores it. None, ReLU
 /// and clip run on the stored pair itself (max/min of 16-bit pairs, clip's bounds rounded to T:
 /// the same values as rounding the f32 result, with no conversion back and forth); any other
 /// kind in f32, the pair rounded by one conversion. `lo2`, `hi2`: clip's bounds as pairs of T.
 template <Act IA, class T>
+__device__ __forceinline__ unsigned pair_act_stored(unsigned raw, ActDesc in_act, unsigned lo2,
+                                                    unsigned hi2) {
+  if constexpr (IA == Act::relu) {
+    return max2<T>(raw, 0u);
+  } else if constexpr (IA == Act::clip) {
+    return min2<T>(max2<T>(raw, lo2), hi2);
+  } else if constexpr (IA == Act::none) {
+    return raw;
+  } else {
+    const T* h = reinterpret_cast<const T*>(&raw);
+    return pack2<T>(activate_as<IA>(in_act, load(h)), activate_as<IA>(in_act, load(h + 1)));
+  }
+}
+/// pair_act_stored's pair as two f32.
+template <Act IA, class T>
 __device__ __forceinline__ float2 pair_act(unsigned raw, ActDesc in_act, unsigned lo2,
                                            unsigned hi2) {
-  if constexpr (IA == Act::relu) {
-    raw = max2<T>(raw, 0u);
-  } else if constexpr (IA == Act::clip) {
-    raw = min2<T>(max2<T>(raw, lo2), hi2);
+  const unsigned r = pair_act_stored<IA, T>(raw, in_act, lo2, hi2);
+  const T* h = reinterpret_cast<const T*>(&r);
+  return float2{load(h), load(h + 1)};
+}
+/// clip's bounds as pairs of T (x: the lower, y: the upper) for pair_act where IA is clip; 0
+/// otherwise.
+template <Act IA, class T>
+__device__ __forceinline__ uint2 pair_act_bounds(ActDesc in_act) {
+  if constexpr (IA == Act::clip) {
+    return make_uint2(pack2<T>(in_act.alpha, in_act.alpha), pack2<T>(in_act.beta, in_act.beta));
+  } else {
+    return make_uint2(0u, 0u);
   }
-  const T* h = reinterpret_cast<const T*>(&raw);
-  float2 v{load(h), load(h + 1)};
-  if constexpr (IA != Act::none && IA != Act::relu && IA != Act::clip) {
-    const unsigned pr = pack2<T>(activate_as<IA>(in_act, v.x), activate_as<IA>(in_act, v.y));
-    const T* q = reinterpret_cast<const T*>(&pr);
-    v = float2{load(q), load(q + 1)};
+}
+/// A channel pair's epilogue at element `o` (channels ch, ch + 1 of an output pixel): the
+/// residual z (or null) added, `f` (the activation of both values, as a float2) applied, slots
+/// at or past k written as 0, one 4-byte store.
+template <class T, class F>
+__device__ __forceinline__ void pair_epilogue(T* y, const T* z, long long o, int ch, int k,
+                                              float v0, float v1, F f) {
+  if (z != nullptr) {
+    const unsigned zr = *reinterpret_cast<const unsigned*>(z + o);
+    const T* zh = reinterpret_cast<const T*>(&zr);
+    v0 += load(zh);
+    v1 += load(zh + 1);
   }
-  return v;
+  const float2 u = f(v0, v1);
+  *reinterpret_cast<unsigned*>(y + o) = pack2<T>(ch < k ? u.x : 0.0f, ch + 1 < k ? u.y : 0.0f);
 }
 
 /// 8 channels of T at `p` (16-byte aligned) as f32 through pair_act.
@@ -1785,12 +1815,7 @@ __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, con
     long long img, int iy0, int ix0, int ch, ActDesc in_act, const float* wt, int cw,
     float (&acc)[R][8]) {
   constexpr int ROWS = (R - 1) * S + K;
-  unsigned lo2 = 0u;
-  unsigned hi2 = 0u;
-  if constexpr (IA == Act::clip) {
-    lo2 = pack2<T>(in_act.alpha, in_act.alpha);
-    hi2 = pack2<T>(in_act.beta, in_act.beta);
-  }
+  const uint2 b2 = pair_act_bounds<IA, T>(in_act);
 #pragma unroll
   for (int j = 0; j < ROWS; ++j) {
     const int iy = iy0 + j;
@@ -1803,7 +1828,7 @@ __device__ __forceinline__ void depthwise_rows_taps(const T* __restrict__ x, con
     for (int kx = 0; kx < K; ++kx) {
       const int ix = ix0 + kx;
       if (ix >= 0 && ix < s.w) {
-        load8_act<IA>(xr + static_cast<long long>(ix) * s.cp, in_act, lo2, hi2, xv[kx]);
+        load8_act<IA>(xr + static_cast<long long>(ix) * s.cp, in_act, b2.x, b2.y, xv[kx]);
       } else {
 #pragma unroll
         for (int c = 0; c < 8; ++c) {
@@ -1979,12 +2004,7 @@ __device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x,
     int ch, ActDesc in_act, ActDesc act) {
   constexpr int NR = (R - 1) * S + K;  // input rows a strip reads
   constexpr int CW = 8;                // output columns a thread slides over
-  unsigned lo2 = 0u;
-  unsigned hi2 = 0u;
-  if constexpr (IA == Act::clip) {
-    lo2 = pack2<T>(in_act.alpha, in_act.alpha);
-    hi2 = pack2<T>(in_act.beta, in_act.beta);
-  }
+  const uint2 b2 = pair_act_bounds<IA, T>(in_act);
   const int iy0 = oy0 * S - s.ph;
   const int ix0 = ox0 * S - s.pw;
   // Whether input pixel (row iy0 + j, column ix) lies in the map; the pair there as stored (0
@@ -1998,7 +2018,7 @@ __device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x,
                          : 0u;
   };
   auto convert = [&](unsigned raw, int j, int ix) -> float2 {
-    return inside(j, ix) ? pair_act<IA, T>(raw, in_act, lo2, hi2) : float2{0.0f, 0.0f};
+    return inside(j, ix) ? pair_act<IA, T>(raw, in_act, b2.x, b2.y) : float2{0.0f, 0.0f};
   };
   float2 win[K][NR];  // the K input columns of the current output column
 #pragma unroll
@@ -2053,25 +2073,14 @@ __device__ __forceinline__ void depthwise_pairs_run(const T* __restrict__ x,
         }
       }
       if (oy < s.oh) {
-        const long long o = ((img * s.oh + oy) * s.ow + ox) * s.kp + ch;
-        float v0 = a0 + bv.x;
-        float v1 = a1 + bv.y;
-        if (z != nullptr) {
-          const unsigned zr = *reinterpret_cast<const unsigned*>(z + o);
-          const T* zh = reinterpret_cast<const T*>(&zr);
-          v0 += load(zh);
-          v1 += load(zh + 1);
-        }
-        if constexpr (A == Act::mish) {  // (any kind not compiled in: one call site)
-          const float2 u = activate_pair(act, v0, v1);
-          v0 = u.x;
-          v1 = u.y;
-        } else {
-          v0 = activate_as<A>(act, v0);
-          v1 = activate_as<A>(act, v1);
-        }
-        *reinterpret_cast<unsigned*>(y + o) =
-            pack2<T>(ch < s.k ? v0 : 0.0f, ch + 1 < s.k ? v1 : 0.0f);
+        pair_epilogue(y, z, ((img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k, a0 + bv.x,
+                      a1 + bv.y, [&](float v0, float v1) {
+                        if constexpr (A == Act::mish) {  // (any kind not compiled in: one call)
+                          return activate_pair(act, v0, v1);
+                        } else {
+                          return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
+                        }
+                      });
       }
     }
 #pragma unroll

@@ -214,20 +214,8 @@ struct Plan {
   const int ix0 = ox0 * S - PW;
   // The patch, 16 bytes a copy, four in flight a thread; the producer's activation applied once
   // per value as the unfused path stores it (zero outside the map stays zero).
-  unsigned lo2 = 0u;
-  unsigned hi2 = 0u;
-  if constexpr (IA == Act::clip) {
-    lo2 = pack2<T>(in_act.alpha, in_act.alpha);
-    hi2 = pack2<T>(in_act.beta, in_act.beta);
-  }
-  auto act_pair = [&](unsigned u) {
-    if constexpr (IA == Act::none) {
-      return u;
-    } else {
-      const float2 f = pair_act<IA, T>(u, in_act, lo2, hi2);
-      return pack2<T>(f.x, f.y);
-    }
-  };
+  const uint2 b2 = pair_act_bounds<IA, T>(in_act);
+  auto act_pair = [&](unsigned u) { return pair_act_stored<IA, T>(u, in_act, b2.x, b2.y); };
   const T* xi = x + img * (static_cast<long long>(H) * W * CP) + c0;
   for (int i0 = threadIdx.x; i0 < ITEMS; i0 += 4 * NTHREADS) {
     uint4 u[4];
@@ -314,19 +302,10 @@ struct Plan {
     for (int c = 0; c < CW; ++c) {
       const int ox = ox0 + cg * CW + c;
       if (oy < OH && ox < OW) {
-        const long long o = ((img * OH + oy) * OW + ox) * CP + ch;
-        float v0 = acc[r][c][0] + bv.x;
-        float v1 = acc[r][c][1] + bv.y;
-        if (z != nullptr) {
-          const unsigned zr = *reinterpret_cast<const unsigned*>(z + o);
-          const T* zh = reinterpret_cast<const T*>(&zr);
-          v0 += load(zh);
-          v1 += load(zh + 1);
-        }
-        v0 = activate_as<A>(act, v0);
-        v1 = activate_as<A>(act, v1);
-        *reinterpret_cast<unsigned*>(y + o) =
-            pack2<T>(ch < KREAL ? v0 : 0.0f, ch + 1 < KREAL ? v1 : 0.0f);
+        pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
+                      acc[r][c][0] + bv.x, acc[r][c][1] + bv.y, [&](float v0, float v1) {
+                        return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
+                      });
       }
     }
   }
