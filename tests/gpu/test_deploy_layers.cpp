@@ -235,10 +235,11 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
   // (Not under STRATA_GPU_TEST_QUICK: racecheck would instrument the libraries' kernels at
   // batch 96 for minutes.)
   // At batch 96 the 40-channel depthwise convs (96·28·28·40 outputs, over 2^21, maps under
-  // 112x112): the 5x5 stride 2 takes the band kernel (depthwise_band), the 7x7 of dilation 2 (no
-  // kernel of Strata's at that size) runs as cuDNN after its producer's activation applied in
-  // place; the 20-channel 3x3 (SiLU on load) takes the channel-pair kernel. Batch 5 of that engine runs the same choices (made at its max_batch);
-  // an engine made for batch 5 takes the block-per-tile kernel throughout.
+  // 112x112): the 5x5 stride 2 and the 20-channel 3x3 (SiLU on load) take the band kernel
+  // (depthwise_band), the 7x7 of dilation 2 (no kernel of Strata's at that size) runs as cuDNN
+  // after its producer's activation applied in place. Batch 5 of that engine runs the same
+  // choices (made at its max_batch); an engine made for batch 5 takes the block-per-tile kernel
+  // for the 3x3 (the band kernel claims 3x3 above 2^21 outputs only) and no library.
   if (!strata_test::quick_run()) {
     const auto w = Weights<DepthwiseNet>::random(50);
     const auto in = strata_test::random_floats(96 * 6 * 56 * 56, 150);
@@ -249,14 +250,16 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
     INFO(d96);
     CHECK(d96.find("strata pointwise (the producer's activation, in place), then cudnnConvolution") !=
           std::string::npos);
-    CHECK(d96.find("strata depthwise 3x3 (the producer's activation on load, bias, act fused; "
-                   "channel pairs, strips of 4") != std::string::npos);
+    CHECK(d96.find("strata depthwise 3x3 (the producer's activation applied once as the band is "
+                   "staged, bias, act fused; bands of") != std::string::npos);
     CHECK(d96.find("strata depthwise 5x5 stride 2 (the producer's activation applied once as the "
                    "band is staged, bias, act fused; bands of") != std::string::npos);
     const std::string d5 = describe<DepthwiseNet, DType::f16>(5);
     INFO(d5);
     CHECK(d5.find("then cudnn") == std::string::npos);  // batch 5: the kernel throughout
     CHECK(d5.find("persistent") == std::string::npos);
+    CHECK(d5.find("strata depthwise 3x3 (the producer's activation on load, bias, act fused)") !=
+          std::string::npos);
   }
   // Batch 1: the 56x56 squeeze-excite pool is split over blocks.
   // (the gate's 56x56 pool: 49 blocks of 64 pixels; the final 14x14 pool only 3)
@@ -311,9 +314,7 @@ void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, s
       const cuda::Tactic<P>* t = cuda::find_tactic<P>(v.tactic);
       if (t->applicable(op)) {
         const auto offered = t->candidates(op, mb, 0, {});
-        // (depthwise_band runs every op it takes where forced: its 3x3 form is not offered)
-        const bool offers = std::string_view(tactic) == "depthwise_band" ||
-                            std::find(offered.begin(), offered.end(), v) != offered.end();
+        const bool offers = std::find(offered.begin(), offered.end(), v) != offered.end();
         REQUIRE((offers || algo >= 2));
         if (!offers) {
           continue;

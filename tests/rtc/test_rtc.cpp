@@ -729,9 +729,15 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
             }
           }
         }
-        if (t->name() == "depthwise_band") {  // 3x3: only where forced (band::offered)
+        if (t->name() == "depthwise_band") {
+          // 3x3 with ReLU6 on load: offered at every batch, claimed above 2^21 outputs (ahead
+          // of the depthwise tactic's claim below: it comes first in the registry), not at 1
           CHECK_FALSE(t->heuristic(op, 1, 0, none).has_value());
-          CHECK(t->candidates(op, 1, 0, none).empty());
+          CHECK(t->candidates(op, 1, 0, none).size() == 1);
+          const auto large = t->heuristic(op, 1 << 16, 0, none);
+          REQUIRE(large.has_value());
+          CHECK(large->rank == cuda::rank::tailored);
+          CHECK(large->variant == cuda::Variant{"depthwise_band"});
           continue;
         }
         if (t->reads_input_act()) {
@@ -859,6 +865,21 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
   const auto band256 = band_t->heuristic(n5.ops.back(), 256, 0, none);
   REQUIRE(band256.has_value());
   CHECK(band256->rank == cuda::rank::tailored);
+  CHECK(band_t->heuristic(n5.ops.back(), 1, 0, none).has_value());  // 5x5: at every batch
+  // 3x3: the band kernel claims above 2^21 outputs with ReLU6 or SiLU on load (56·56·192 =
+  // 602,112 outputs an image: batch 3 under, batch 4 over), at stride 1 and 2; with GELU on
+  // load (not timed) it only offers itself to measured tuning.
+  REQUIRE(band_t->applicable(sn.ops.back()));
+  CHECK_FALSE(band_t->heuristic(sn.ops.back(), 3, 0, none).has_value());
+  const auto band4 = band_t->heuristic(sn.ops.back(), 4, 0, none);
+  REQUIRE(band4.has_value());
+  CHECK(band4->variant == cuda::Variant{"depthwise_band"});
+  CHECK(band4->rank == cuda::rank::tailored);
+  CHECK(band_t->heuristic(silu_n.ops.back(), 256, 0, none).has_value());
+  CHECK(band_t->heuristic(silu_s2.ops.back(), 256, 0, none).has_value());
+  REQUIRE(band_t->applicable(gelu_n.ops.back()));
+  CHECK_FALSE(band_t->heuristic(gelu_n.ops.back(), 256, 0, none).has_value());
+  CHECK(band_t->candidates(gelu_n.ops.back(), 256, 0, none).size() == 1);
   const auto gelu256 = dw->heuristic(gelu_n.ops.back(), 256, 0, none);
   REQUIRE(gelu256.has_value());
   CHECK(gelu256->rank == cuda::rank::fallback);  // 28x28 output, 256·28·28·192 > 2^21

@@ -1,10 +1,11 @@
 #pragma once
-/// Tactic `depthwise_band`: a depthwise conv with large taps (5×5, 7×7; 16-bit NHWC, dilation 1,
-/// stride 1 or 2; 3×3 only where forced, see band::offered) as one kernel generated for the op
-/// (every shape a literal, the activations on load and in the epilogue compiled in). On an H200
-/// (session 23) it won all nine of EfficientNet-B0's 5×5 layers at batch 256 (1.3-3.0x cuDNN with
-/// its activation passes) and at batch 1. A block computes a band of output rows × columns for
-/// a chunk of channel pairs: it stages the input patch the band reads in shared memory once —
+/// Tactic `depthwise_band`: a depthwise conv (3×3, 5×5, 7×7; 16-bit NHWC, dilation 1, stride 1
+/// or 2) as one kernel generated for the op (every shape a literal, the activations on load and
+/// in the epilogue compiled in). On an H200 it won all nine of EfficientNet-B0's 5×5 layers at
+/// batch 256 (1.3-3.0x cuDNN with its activation passes) and at batch 1 (session 23), and every
+/// 3×3 one of MobileNetV2 and EfficientNet-B0 at batch 256 (1.3-2.2x the channel-pair and strip
+/// kernels, session 24). A block computes a band of output rows × columns for a chunk of channel
+/// pairs: it stages the input patch the band reads in shared memory once —
 /// the producer's deferred activation applied to each value once, as the unfused path would
 /// store it — then each thread computes one channel pair (two channels as a 4-byte pair) of R
 /// output rows × CW output columns: for each input row its strip reads it loads that row's
@@ -138,14 +139,32 @@ struct Plan {
          plan(op).pb > 0;
 }
 
-/// Whether the tactic offers the kernel to measured tuning for `op`: 5×5 and 7×7 taps (both
-/// GPU-tested; 7×7 at 256 threads takes 127 registers for sm_90, no spills). The heuristic
-/// claims 5×5 only, where it was timed (`claimed`). At 3×3 it runs only where forced
-/// (EngineOptions::force, a tuning cache): not yet run on a GPU there (session 23). Why it may pay at 3×3 too: the channel-pair and strip
-/// kernels apply a SiLU on load to a value 1.5-4.5 times, and EfficientNet-B0's three largest
-/// 3×3 layers ran at 0.87-1.01 TB/s at batch 256 (475-762 µs).
-[[nodiscard]] inline bool offered(const OpDesc& op) { return fits(op) && op.conv.kh >= 5; }
-[[nodiscard]] inline bool claimed(const OpDesc& op) { return offered(op) && op.conv.kh == 5; }
+/// Whether the tactic offers the kernel to measured tuning for `op`: every op it fits (3×3, 5×5
+/// and 7×7 taps, all GPU-tested; 7×7 at 256 threads takes 127 registers for sm_90, no spills).
+[[nodiscard]] inline bool offered(const OpDesc& op) { return fits(op); }
+
+/// Outputs above which the heuristic claims a 3×3 op (the depthwise tactic's small-size bound).
+inline constexpr std::int64_t claim_3x3_outputs = std::int64_t{1} << 21;
+
+/// Whether the heuristic takes `op` at `batch`: 5×5 at every batch (session 23, H200: it won all
+/// nine of EfficientNet-B0's 5×5 layers at batch 256 and at batch 1); 3×3 above 2^21 outputs with
+/// none, ReLU, ReLU6 or SiLU on load (session 24, H200, batch 256, every 3×3 forced onto it: it
+/// beat the channel-pair and strip kernels on all 17 of MobileNetV2's, 1.3-1.9x, and all 7 of
+/// EfficientNet-B0's, 1.7-2.2x — the others apply the activation on load to a value up to 4.5
+/// times); 7×7, smaller 3×3 ones and other activations on load where measured tuning picks it.
+[[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
+  if (!offered(op)) {
+    return false;
+  }
+  const ConvGeom& g = op.conv;
+  if (g.kh == 5) {
+    return true;
+  }
+  const Act a = op.in_act.kind;
+  const bool measured = a == Act::none || a == Act::relu || a == Act::clip || a == Act::silu;
+  return g.kh == 3 && measured &&
+         static_cast<std::int64_t>(batch) * g.oh * g.ow * g.kp > claim_3x3_outputs;
+}
 
 /// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op) {
@@ -327,15 +346,14 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     return is_16bit(P) && band::fits(op);
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
-  /// Every 5×5 op it takes, at every batch, ahead of cuDNN and its activation passes and of the
-  /// depthwise tactic's kernels (its claim wins their tie: it comes first in the registry). On
-  /// an H200 (session 23, measured tuning's trials) it won all nine of EfficientNet-B0's 5×5
-  /// layers at batch 256 (67-252 µs against cuDNN's 142-623 with its passes) and at batch 1
-  /// (4.5-6.7 µs against the block-per-tile kernel's 9.4-21.1).
-  /// (5×5 only: band::claimed.)
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+  /// The ops band::claimed names, ahead of cuDNN and its activation passes and of the depthwise
+  /// tactic's kernels (its claim wins their tie: it comes first in the registry). On an H200
+  /// (session 23, measured tuning's trials) it won all nine of EfficientNet-B0's 5×5 layers at
+  /// batch 256 (67-252 µs against cuDNN's 142-623 with its passes) and at batch 1 (4.5-6.7 µs
+  /// against the block-per-tile kernel's 9.4-21.1).
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
-    if (!band::claimed(op)) {
+    if (!band::claimed(op, batch)) {
       return std::nullopt;
     }
     return Claim{{std::string(name())}, rank::tailored};
