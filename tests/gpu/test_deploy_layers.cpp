@@ -3,10 +3,13 @@
 // hardswish/hardsigmoid/mish, upsample, adaptive_avg_pool, concat (channel slices at offsets and
 // of sizes that are not multiples of 8, nested, flat, with a fused conv+pool branch, inside a
 // residual), channel gates (squeeze-excite), conv_transpose with every option.
+#include <algorithm>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "forced.hpp"
 #include "gpu_test.hpp"
 #include "strata/models/efficientnet.hpp"
 #include "strata/models/mobilenet_v2.hpp"
@@ -203,6 +206,49 @@ TEST_CASE("squeeze_excite / multiply: hardsigmoid and sigmoid gates, 16 and 12 c
   CHECK(f16.find("strata channel_gate (8 channels per thread)") != std::string::npos);
 }
 
+// A squeeze-excite gate's multiply folded into the 1x1 conv after it (fold_gated_convs): one op,
+// "<multiply>+<conv>". lt_conv1x1's algo 2 scales the conv's weights by each image's gate and
+// runs a matmul an image (the product never stored); on any other variant the multiply runs
+// first, into the conv's input slot. Forced both ways on DepthwiseNet's gate (20 channels in 24
+// slots, a 56x56 map, hardswish after the GEMM), SeNet's second (12 channels, 6x6) and all
+// sixteen of EfficientNet-B0's (32 to 1,152 channels, residual adds), against the CPU.
+TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled per image, or the multiply first") {
+  const auto gated = [](const cuda::OpDesc& op) { return op.gate.has_value(); };
+  for (const auto& [name, count] : {std::pair{"DepthwiseNet", 1}, {"SeNet", 1}, {"EfficientNetB0", 16}}) {
+    cuda::NetDesc n = std::string_view(name) == "DepthwiseNet" ? cuda::NetStorage<DepthwiseNet, DType::f16>::describe()
+                      : std::string_view(name) == "SeNet"      ? cuda::NetStorage<SeNet, DType::f16>::describe()
+                                                               : cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+    const std::size_t before = n.ops.size();
+    cuda::fold_for_per_op_path(n);
+    INFO(name);
+    CHECK(std::count_if(n.ops.begin(), n.ops.end(), gated) == count);
+    for (const cuda::OpDesc& op : n.ops) {
+      if (op.gate) {
+        CHECK(op.label == op.gate->label + "+" + cuda::gate_conv(op).label);
+        CHECK(op.label.find("+mul+") != std::string::npos);
+      }
+    }
+    CHECK(before - n.ops.size() >= static_cast<std::size_t>(count));
+  }
+  // f32 keeps the multiply apart (the scaled weights are 16-bit)
+  cuda::NetDesc f32 = cuda::NetStorage<DepthwiseNet, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), gated));
+  using strata_test::check_forced;
+  const cuda::Variant folds{"lt_conv1x1", 2};
+  const cuda::Variant after{"lt_conv1x1", 0};
+  const char* scaled = "strata gate_weights (the gate folded into the weights, per image)";
+  const char* first = "strata channel_gate (8 channels per thread), then cublasLtMatmul";
+  check_forced<DepthwiseNet, DType::f16>("gate_dw_f16", 60, folds, scaled, "channel_gate", gated);
+  check_forced<DepthwiseNet, DType::bf16>("gate_dw_bf16", 61, folds, scaled, "channel_gate", gated);
+  check_forced<DepthwiseNet, DType::f16>("gate_dw_after", 62, after, first, "gate_weights", gated);
+  check_forced<SeNet, DType::f16>("gate_se_f16", 63, folds, scaled, "channel_gate", gated);
+  check_forced<models::EfficientNetB0, DType::f16>("gate_eb0_f16", 64, folds, scaled, "channel_gate",
+                                                   gated);
+  check_forced<models::EfficientNetB0, DType::bf16>("gate_eb0_after", 65, after, first,
+                                                    "gate_weights", gated);
+}
+
 TEST_CASE("conv_transpose: stride, output_padding, groups, dilation, folded batch_norm, activations") {
   check_all_precisions<ConvTransposeNet>(kMax, kBatches, "conv_transpose", 48);
 }
@@ -254,6 +300,8 @@ TEST_CASE("depthwise convs: 3x3, 5x5 stride 2, 7x7 dilation 2 with a residual; p
                    "staged, bias, act fused; bands of") != std::string::npos);
     CHECK(d96.find("strata depthwise 5x5 stride 2 (the producer's activation applied once as the "
                    "band is staged, bias, act fused; bands of") != std::string::npos);
+    // the gate folded into the 40-channel 1x1 conv after it (40 output slots, 3,136 pixels)
+    CHECK(d96.find("multiply6+mul+conv7+hardswish8: strata gate_weights") != std::string::npos);
     const std::string d5 = describe<DepthwiseNet, DType::f16>(5);
     INFO(d5);
     CHECK(d5.find("then cudnn") == std::string::npos);  // batch 5: the kernel throughout
@@ -446,8 +494,8 @@ TEST_CASE("the depthwise channel-pair kernel, forced: 3x3 at strides 1 and 2, st
 // cut by the maps), DepthwiseNet's 3x3 and 5x5 stride 2 (SiLU and hardswish on load, 20 and 40
 // channels; its 7x7 has dilation 2, not the kernel's), EfficientNet-B0's sixteen (3x3 and 5x5,
 // SiLU on load, 7x7 to 112x112 maps, 32 to 1,152 channels) and MobileNetV2's seventeen (3x3,
-// ReLU6 on load). (The 5x5 and 7x7 forms passed on an H200 in session 23; the 3x3 one — forced
-// only, not offered — was written after that run.)
+// ReLU6 on load). (The 5x5 and 7x7 forms passed on an H200 in session 23, the 3x3 one in
+// session 24.)
 TEST_CASE("the depthwise band kernel, forced: 3x3, 5x5 and 7x7 at strides 1 and 2, activations on load, a residual") {
   // BandNet's activations on load: SiLU, hardsigmoid, clip (ReLU6) — one each.
   std::vector<Act> on_load;

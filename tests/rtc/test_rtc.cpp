@@ -386,6 +386,68 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
   }
 }
 
+TEST_CASE("a channel gate folded into a 1x1 conv on cuBLASLt (algo 2): the weights scaled per image where they are smaller than the product") {
+  // EfficientNet-B0-like projections: 96 -> 24 channels of a 56x56 map (24 output slots under
+  // 3,136 pixels: algo 2 claimed), 672 -> 192 of a 7x7 map (192 over 49: offered, not claimed);
+  // 20 channels in 24 slots; a plain 1x1 conv (no gate: no algo 2).
+  using Gated = decltype(input<16, 56, 56> | conv<96, 1> | silu |
+                         multiply(global_avg_pool | conv<4, 1> | silu | conv<96, 1> | sigmoid) |
+                         conv<24, 1> | batch_norm | conv<672, 3, ConvOpts{.stride = 8, .padding = 1}> |
+                         multiply(global_avg_pool | conv<28, 1> | silu | conv<672, 1> | sigmoid) |
+                         conv<192, 1> | conv<20, 1> |
+                         multiply(global_avg_pool | conv<4, 1> | silu | conv<20, 1> | sigmoid) |
+                         conv<8, 1> | flatten | dense<3>);
+  cuda::NetDesc net = cuda::NetStorage<Gated, DType::f16>::describe();
+  cuda::fold_for_per_op_path(net);
+  std::vector<cuda::OpDesc> gated;
+  const cuda::OpDesc* plain = nullptr;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.gate) {
+      gated.push_back(op);
+    } else if (op.kind == OpKind::conv && op.conv.kh == 1 && op.conv.k == 20) {
+      plain = &op;
+    }
+  }
+  REQUIRE(gated.size() == 3);
+  REQUIRE(plain != nullptr);
+  const auto* t = cuda::find_tactic<DType::f16>("lt_conv1x1");
+  const std::size_t ws = std::size_t{1} << 30;
+  const cuda::Variant folds{"lt_conv1x1", 2};
+  for (const cuda::OpDesc& op : gated) {
+    INFO(op.label);
+    REQUIRE(t->applicable(op));
+    const auto v = t->candidates(op, 256, ws, {});
+    CHECK(std::count(v.begin(), v.end(), folds) == 1);
+    CHECK(std::count(v.begin(), v.end(), cuda::Variant{"lt_conv1x1"}) == 1);
+    // (the scaled weights in the workspace: 256 images of kp x cp, and cuBLASLt's own)
+    const std::size_t scaled = std::size_t{256} * op.conv.kp * op.conv.cp * 2;
+    const auto tight = t->candidates(op, 256, scaled + (std::size_t{4} << 20) - 1, {});
+    CHECK(std::count(tight.begin(), tight.end(), folds) == 0);
+    CHECK(t->fuses_gate(folds));
+    CHECK_FALSE(t->fuses_gate(cuda::Variant{"lt_conv1x1"}));
+  }
+  CHECK(t->heuristic(gated[0], 256, ws, {})->variant == folds);   // 24 slots, 3,136 pixels
+  CHECK(t->heuristic(gated[0], 1, ws, {})->variant == folds);
+  CHECK(t->heuristic(gated[1], 256, ws, {})->variant == cuda::Variant{"lt_conv1x1"});  // 192 > 49
+  CHECK(t->heuristic(gated[2], 256, ws, {})->variant == folds);   // 8 slots, 49 pixels
+  CHECK(gated[2].conv.cp == 24);
+  const auto pv = t->candidates(*plain, 256, ws, {});
+  CHECK(std::count(pv.begin(), pv.end(), folds) == 0);
+  // Forced on a conv without a gate, or in f32: an error naming the layer, before any GPU work.
+  try {
+    (void)t->prepare(*plain, folds, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("lt_conv1x1 algo 2 was accepted on a conv without a folded gate");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find(plain->label) != std::string::npos);
+    CHECK(std::string(e.what()).find("gate") != std::string::npos);
+  }
+  // The stand-alone ops a tactic that does not fold the gate prepares: the conv alone.
+  const auto* direct = cuda::find_tactic<DType::f16>("direct_conv");
+  CHECK(cuda::op_as_prepared(*direct, gated[0], cuda::Variant{"direct_conv"}).label ==
+        cuda::gate_conv(gated[0]).label);
+  CHECK(cuda::op_as_prepared(*t, gated[0], folds).label == gated[0].label);
+}
+
 TEST_CASE("convs as im2col + one cuBLASLt GEMM (lt_im2col): offered for small maps only, timed only") {
   // ResNet's layer4 conv (7x7 map, 512 channels), a 1x1 (lt_conv1x1's), a grouped 3x3.
   constexpr auto net_v = input<512, 7, 7> | conv<512, 3, ConvOpts{.padding = 1}> | relu

@@ -814,6 +814,97 @@ TEST_CASE("a squeeze-excite gate's first activation moves into its second layer"
   CHECK_FALSE(cuda::pixel_conv1x1_runs(n.ops[0]));  // a 3x3 conv
 }
 
+TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_gated_convs), 16-bit only") {
+  // A squeeze-excite block as EfficientNet's: expansion, depthwise, gate, projection (with a
+  // residual add); then a gate before a 3x3 conv and one before a strided 1x1 conv (no fold).
+  using Block = decltype(input<16, 28, 28> | residual(conv<64, 1> | batch_norm | silu |
+                         conv<64, 3, ConvOpts{.padding = 1, .groups = 64}> | batch_norm | silu |
+                         multiply(global_avg_pool | conv<8, 1> | silu | conv<64, 1> | sigmoid) |
+                         conv<16, 1> | batch_norm) |
+                         multiply(global_avg_pool | conv<4, 1> | relu | conv<16, 1> | sigmoid) |
+                         conv<16, 3, ConvOpts{.padding = 1}> |
+                         multiply(global_avg_pool | conv<4, 1> | relu | conv<16, 1> | sigmoid) |
+                         conv<8, 1, ConvOpts{.stride = 2}> | global_avg_pool | flatten | dense<4>);
+  // The plan's rule: the first multiply's inputs (the depthwise conv's map and the gate) stay
+  // live through the projection, which reads them when the gate is folded.
+  constexpr auto& g = Block::graph;
+  int mul = -1;
+  int gates = 0;
+  for (int i = 0; i < g.num_ops; ++i) {
+    if (g.ops[i].kind == OpKind::multiply) {
+      mul = mul < 0 ? i : mul;
+      gates += gate_folds_into_conv(g, i) ? 1 : 0;
+    }
+  }
+  REQUIRE(mul >= 0);
+  CHECK(gates == 1);
+  CHECK(gate_folds_into_conv(g, mul));
+  const auto plan = plan_memory(g, DType::f16, Layout::nhwc);
+  CHECK(plan.tensors[g.ops[mul].in].last == mul + 1);
+  CHECK(plan.tensors[g.ops[mul].in2].last == mul + 1);
+  CHECK_FALSE(plan.overlap(g.ops[mul].in, g.ops[mul + 1].out));
+  CHECK_FALSE(plan.overlap(g.ops[mul].in2, g.ops[mul + 1].out));
+
+  const cuda::NetDesc before = NetStorage<Block, DType::f16>::describe();
+  cuda::NetDesc n = before;
+  cuda::fold_for_per_op_path(n);
+  REQUIRE(n.ops.size() == before.ops.size() - 2);  // the gate, and the head's pool into the dense
+  std::vector<const cuda::OpDesc*> folded;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.gate) {
+      folded.push_back(&op);
+    }
+  }
+  REQUIRE(folded.size() == 1);
+  const cuda::OpDesc& d = *folded[0];
+  const cuda::OpDesc& mul0 = before.op_at(mul);
+  const cuda::OpDesc& conv0 = before.op_at(mul + 1);
+  CHECK(d.label == mul0.label + "+" + conv0.label);
+  CHECK(d.label == "0.multiply6+mul+0.conv7+bn8+add");
+  CHECK(d.has_residual);
+  // The conv keeps its own input (the product's slot) and output; the stand-alone multiply and
+  // conv are what describe() gave.
+  CHECK(d.in_offset == conv0.in_offset);
+  CHECK(d.out_offset == conv0.out_offset);
+  CHECK(d.gate->x_offset == mul0.in_offset);
+  CHECK(d.gate->gate_offset == mul0.z_offset);
+  const cuda::OpDesc m = cuda::gate_op(d);
+  check_stands_as(m, mul0);
+  CHECK(m.z_offset == mul0.z_offset);
+  CHECK(m.z_id == mul0.z_id);
+  const cuda::OpDesc c = cuda::gate_conv(d);
+  CHECK(c.label == conv0.label);
+  CHECK_FALSE(c.gate.has_value());
+  // What it touches: its input, residual and output, the map and the gate, and the product's
+  // slot (written where the multiply runs first); the map and the gate clear of the output.
+  const cuda::ArenaAccess a = cuda::arena_access(d, 2);
+  REQUIRE(a.reads.size() == 4);
+  CHECK(a.reads[2].begin == mul0.in_offset);
+  CHECK(a.reads[2].end == mul0.in_offset + 28 * 28 * 64 * 2);
+  CHECK(a.reads[3].begin == mul0.z_offset);
+  CHECK(a.reads[3].end == mul0.z_offset + 64 * 2);
+  REQUIRE(a.writes.size() == 2);
+  CHECK(a.writes[0].begin == conv0.in_offset);
+  CHECK(a.writes[1].begin == conv0.out_offset);
+  CHECK_FALSE(a.writes[1].overlaps(a.reads[2]));
+  CHECK_FALSE(a.writes[1].overlaps(a.reads[3]));
+  // The gate's layers run beside nothing across the folded op (it reads the gate).
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    if (n.ops[i + 1].gate) {
+      CHECK_FALSE(cuda::runs_beside_next(n, i));
+    }
+  }
+  // Once is all; f32 (NCHW) and bf16's NHWC: only 16-bit NHWC folds.
+  cuda::fold_for_per_op_path(n);
+  CHECK(n.ops.size() == before.ops.size() - 2);
+  cuda::NetDesc f32 = NetStorage<Block, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }));
+  cuda::NetDesc bf16 = NetStorage<Block, DType::bf16>::describe();
+  cuda::fold_for_per_op_path(bf16);
+  CHECK(std::count_if(bf16.ops.begin(), bf16.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }) == 1);
+}
+
 TEST_CASE("which depthwise convs Strata's kernel takes: square 3/5/7 taps, stride 1/2, a patch within 48 KiB") {
   auto dw = [](int k, int s, int d, int c) {
     cuda::OpDesc op;

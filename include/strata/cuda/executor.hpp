@@ -316,6 +316,8 @@ class Executor {
     io.y = a + op.out_offset * batch + (op.pool ? 0 : slice);
     io.pooled = op.pool ? a + op.pool->out_offset * batch + slice : nullptr;
     io.gap_in = op.gap ? a + op.gap->in_offset * batch : nullptr;
+    io.gate_x = op.gate ? a + op.gate->x_offset * batch : nullptr;
+    io.gate = op.gate ? a + op.gate->gate_offset * batch : nullptr;
     if (op.side) {
       io.side_y = a + op.side->out_offset * batch;
       io.side_weights = model_ != nullptr ? &model_->weights.op(op.side->index) : nullptr;

@@ -1387,12 +1387,14 @@ __global__ void channel_gate_kernel(const T* __restrict__ x, Strides xs, const T
 }
 
 /// channel_gate_kernel for 16-bit NHWC with cp (a multiple of 8) slots: 8 channels per thread,
-/// 16-byte accesses. x is dense (n·hw pixels of cp slots), the gate (n, cp), y has `y_pixel`
-/// slots per pixel (a multiple of 8, and y 16-byte aligned) of which the first cp are written.
+/// 16-byte accesses. x is dense (hw pixels of cp slots an image, images `x_image` elements
+/// apart: hw·cp, or 0 for one x for every image — a 1×1 conv's weights, kp rows of cp, scaled
+/// per image by its gate), the gate (n, cp), y has `y_pixel` slots per pixel (a multiple of 8,
+/// and y 16-byte aligned) of which the first cp are written.
 template <class T, class I>
-__global__ void channel_gate8_kernel(const T* __restrict__ x, const T* __restrict__ gate,
-                                     T* __restrict__ y, long long y_pixel, int n, int c, int cp,
-                                     int hw, ActDesc act) {
+__global__ void channel_gate8_kernel(const T* __restrict__ x, long long x_image,
+                                     const T* __restrict__ gate, T* __restrict__ y,
+                                     long long y_pixel, int n, int c, int cp, int hw, ActDesc act) {
   pdl_entry();
   const int groups = cp / 8;
   const I total = static_cast<I>(n) * hw * groups;
@@ -1403,7 +1405,7 @@ __global__ void channel_gate8_kernel(const T* __restrict__ x, const T* __restric
     const I img = pix / hw;
     float v[8];
     float g[8];
-    load8(x + pix * cp + ch0, v);
+    load8(x + img * x_image + (pix - img * hw) * cp + ch0, v);
     load8(gate + img * cp + ch0, g);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {

@@ -869,7 +869,8 @@ void channel_gate(const T* x, Strides xs, const T* gate, std::int64_t gate_image
       const std::int64_t work = static_cast<std::int64_t>(n) * hw * (cp / 8);
       detail::run<T>(detail::kernel_name("channel_gate8_kernel",
                                          {t, detail::index_type(detail::fits32(elems))}),
-                     work, stream, x, gate, y, static_cast<long long>(ys.pixel), n, c, cp, hw, act);
+                     work, stream, x, static_cast<long long>(hw) * cp, gate, y,
+                     static_cast<long long>(ys.pixel), n, c, cp, hw, act);
       return;
     }
   }
@@ -878,6 +879,21 @@ void channel_gate(const T* x, Strides xs, const T* gate, std::int64_t gate_image
                                      {t, detail::index_type(detail::fits32(work))}),
                  work, stream, x, xs, gate, static_cast<long long>(gate_image), y, ys, n, c, hw,
                  write, act, nhwc);
+}
+
+/// A 1×1 conv's weights scaled per image by a channel gate (a squeeze-excite block's, folded into
+/// the conv: OpDesc::gate), 16-bit: y[img][k][ch] = w[k][ch] · gate[img][ch] for the `kp` rows of
+/// `cp` slots (a multiple of 8) of w, `n` images, channels from `c` on written as 0; w, the gate
+/// and y 16-byte aligned.
+template <class T>
+void gate_weights(const T* w, const T* gate, T* y, int n, int c, int cp, int kp,
+                  cudaStream_t stream) {
+  static_assert(!std::is_same_v<T, float>, "gate_weights: 16-bit storage");
+  const std::int64_t elems = static_cast<std::int64_t>(n) * kp * cp;
+  const std::int64_t work = static_cast<std::int64_t>(n) * kp * (cp / 8);
+  detail::run<T>(detail::kernel_name("channel_gate8_kernel",
+                                     {detail::rtc_type<T>(), detail::index_type(detail::fits32(elems))}),
+                 work, stream, w, 0LL, gate, y, static_cast<long long>(cp), n, c, cp, kp, ActDesc{});
 }
 
 /// nn.ConvTranspose2d (folded batch_norm in w and bias) + activation, direct: x dense (strides

@@ -82,6 +82,21 @@ struct GapPrologue {
   int in_id = -1;
 };
 
+/// A channel gate's multiply (x · gate, the gate (C,1,1) a squeeze-excite branch's result) whose
+/// output only the next conv reads, a 1×1 conv, run as part of that conv (fold_gated_convs,
+/// per-op path): what the stand-alone multiply reads (gate_op). The conv's own input fields stay
+/// the product's, where a tactic that does not fold the gate itself has the multiply write it
+/// first. The memory plan keeps x and the gate live through the conv (gate_folds_into_conv).
+struct GatePrologue {
+  int index = 0;               ///< the multiply's op index in the network
+  std::string label;           ///< "features.2.0.block.multiply2+mul"
+  LayerDesc layer{};
+  std::int64_t x_offset = 0;   ///< arena offset per image of the gated map (the conv's shape)
+  int x_id = -1;
+  std::int64_t gate_offset = 0;  ///< arena offset per image of the gate (in_cp slots)
+  int gate_id = -1;
+};
+
 /// A final softmax/log_softmax run as part of the dense layer whose output only it reads
 /// (fold_final_softmax, per-op path): what the stand-alone op would have been (softmax_op).
 struct SoftmaxEpilogue {
@@ -161,6 +176,11 @@ struct OpDesc {
   /// dense ops only (per-op path; fold_pooled_dense): the global average pool before this layer,
   /// run as part of this op; in_shape/in_offset/in_id stay the pooled vector's.
   std::optional<GapPrologue> gap;
+  /// conv ops only (per-op path; fold_gated_convs): the channel gate's multiply before this 1×1
+  /// conv, run as part of this op; in_shape/in_offset/in_id stay the product's. A tactic that
+  /// folds the gate into the weights says so (Tactic::fuses_gate: OpIo::gate_x, OpIo::gate);
+  /// prepare_step otherwise runs the multiply first.
+  std::optional<GatePrologue> gate;
   /// dense ops only (per-op path; fold_final_softmax): the network's final softmax/log_softmax
   /// run as part of this op, into the caller's output (writes_user_output); out_shape/out_offset
   /// stay the dense layer's.
@@ -271,6 +291,38 @@ template <class Epilogue>
   d.out_id = dense.in_id;
   d.has_bias = false;
   return d;
+}
+
+/// The stand-alone multiply of a conv's folded gate (OpDesc::gate): it reads the map and the gate
+/// and writes the conv's input slot.
+[[nodiscard]] inline OpDesc gate_op(const OpDesc& conv) {
+  const GatePrologue& g = conv.gate.value();
+  OpDesc d;
+  d.index = g.index;
+  d.label = g.label;
+  d.kind = OpKind::multiply;
+  d.layer = g.layer;
+  d.in_shape = conv.in_shape;
+  d.in_cp = conv.in_cp;
+  d.in_offset = g.x_offset;
+  d.in_id = g.x_id;
+  d.has_residual = true;  // (the gate, read as the second operand)
+  d.z_offset = g.gate_offset;
+  d.z_id = g.gate_id;
+  d.out_shape = conv.in_shape;
+  d.out_cp = conv.in_cp;
+  d.out_offset = conv.in_offset;
+  d.out_id = conv.in_id;
+  d.has_bias = false;
+  return d;
+}
+
+/// The conv of an op with a folded gate as it was before the fold (gate_op runs first).
+[[nodiscard]] inline OpDesc gate_conv(const OpDesc& joined) {
+  OpDesc c = joined;
+  c.gate.reset();
+  c.label = joined.label.substr(joined.gate->label.size() + 1);
+  return c;
 }
 
 /// The positions of a conv's fused pool window rounded up to a power of 2 (1 without a pool):
@@ -384,12 +436,6 @@ inline void fold_pooled_dense(NetDesc& n) {
   }
 }
 
-/// Both folds of the per-op path (fold_pooled_dense, fold_final_softmax), as the engine makes them.
-inline void fold_for_per_op_path(NetDesc& n) {
-  fold_pooled_dense(n);
-  fold_final_softmax(n);
-}
-
 /// A byte range of the arena per image, [begin, end) (× the batch at a batch).
 struct ArenaRange {
   std::int64_t begin = 0;
@@ -397,10 +443,68 @@ struct ArenaRange {
   [[nodiscard]] bool overlaps(const ArenaRange& o) const { return begin < o.end && o.begin < end; }
 };
 
+/// For the per-op path, 16-bit NHWC: a channel gate's multiply (a squeeze-excite block's x · gate)
+/// whose product only the 1×1 conv after it reads (gate_folds_into_conv: EfficientNet's
+/// projections) joined to that conv as one op, "<multiply>+<conv>" (OpDesc::gate), which a
+/// tactic may run by folding the gate into the conv's weights, per image (Tactic::fuses_gate) —
+/// the product, the size of the block's largest tensor, is then never written nor read — and
+/// prepare_step otherwise runs as the multiply, then the conv: the same two launches as before.
+/// Not where an activation is deferred into either read or applied after the product, nor where
+/// either op reads or writes a concat's slice, nor where the multiply reads the network's input;
+/// and only where the memory plan kept the map and the gate clear of the conv's output.
+inline void fold_gated_convs(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  const int elem = dtype_size(n.precision);
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& mul = n.ops[i];
+    OpDesc& conv = n.ops[i + 1];
+    const ConvGeom& cg = conv.conv;
+    if (mul.kind != OpKind::multiply || conv.kind != OpKind::conv || conv.gate || conv.gap ||
+        conv.side || conv.pool || conv.in_id != mul.out_id || mul.z_id < 0 ||
+        mul.in_act.kind != Act::none || mul.act.kind != Act::none ||
+        !mul.act_applied_by.empty() || conv.in_act.kind != Act::none || mul.slice ||
+        mul.in_slice || conv.in_slice || mul.writes_user_output || mul.net_output ||
+        mul.in_id == n.input_id || cg.kh != 1 || cg.kw != 1 || cg.sh != 1 || cg.sw != 1 ||
+        cg.ph != 0 || cg.pw != 0 || cg.groups != 1 || cg.s2d || !cg.packed ||
+        mul.in_cp != conv.in_cp || mul.in_shape != conv.in_shape) {
+      continue;
+    }
+    const bool read_elsewhere = std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+      return &o != &conv && (o.in_id == mul.out_id || o.z_id == mul.out_id);
+    });
+    // The map and the gate clear of the conv's output (the memory plan's rule keeps them live
+    // through the conv; checked here, since the fused step reads them as it writes).
+    const auto bytes = [&](std::int64_t offset, const Shape& s, int cp) {
+      return ArenaRange{offset, offset + std::int64_t{s.h} * s.w * cp * elem};
+    };
+    const Shape out = conv.out_shape;
+    const ArenaRange y = bytes(conv.out_offset, out, conv.out_cp);
+    const ArenaRange x = bytes(mul.in_offset, mul.in_shape, mul.in_cp);
+    const ArenaRange g = bytes(mul.z_offset, Shape{mul.in_shape.c, 1, 1}, mul.in_cp);
+    if (read_elsewhere || y.overlaps(x) || y.overlaps(g)) {
+      continue;
+    }
+    conv.gate = GatePrologue{mul.index, mul.label,     mul.layer, mul.in_offset,
+                             mul.in_id, mul.z_offset, mul.z_id};
+    conv.label = mul.label + "+" + conv.label;
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+/// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_final_softmax), as
+/// the engine makes them.
+inline void fold_for_per_op_path(NetDesc& n) {
+  fold_pooled_dense(n);
+  fold_gated_convs(n);
+  fold_final_softmax(n);
+}
+
 /// What op `op` reads and writes of the arena, as byte ranges per image for elements of `elem`
-/// bytes: its input, its residual, a folded pool's map; its output, a fused pool's map, and a
-/// folded pool's result (the dense layer's input, which the pool kernel writes where the
-/// tactic does not average the map itself).
+/// bytes: its input, its residual, a folded pool's map, a folded gate's map and gate; its
+/// output, a fused pool's map, and a folded pool's or gate's result (the op's input, which the
+/// pool or multiply kernel writes where the tactic does not fold it itself).
 struct ArenaAccess {
   std::vector<ArenaRange> reads;
   std::vector<ArenaRange> writes;
@@ -416,6 +520,11 @@ struct ArenaAccess {
   }
   if (op.gap) {
     a.reads.push_back(range(op.gap->in_offset, op.gap->in_shape, op.gap->in_cp));
+    a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
+  }
+  if (op.gate) {  // the map and the gate; the product's slot, where the multiply runs first
+    a.reads.push_back(range(op.gate->x_offset, op.in_shape, op.in_cp));
+    a.reads.push_back(range(op.gate->gate_offset, Shape{op.in_shape.c, 1, 1}, op.in_cp));
     a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
   }
   a.writes.push_back(range(op.out_offset, op.out_shape, op.out_cp));
@@ -445,7 +554,7 @@ struct ArenaAccess {
   const OpDesc& b = n.ops[i + 1];
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
-           !o.softmax && !o.side;
+           !o.softmax && !o.side && !o.gate;
   };
   if (!plain(a) || !plain(b) || b.in_id == a.out_id || b.z_id == a.out_id ||
       (b.gap && b.gap->in_id == a.out_id) || a.in_id == b.out_id || a.z_id == b.out_id) {
@@ -488,7 +597,7 @@ inline void fold_side_convs(NetDesc& n) {
     const OpDesc& m = n.ops[i + 1];
     const auto plain = [](const OpDesc& o) {
       return o.kind == OpKind::conv && !o.has_residual && !o.pool && !o.gap && !o.softmax &&
-             !o.side && !o.slice && !o.in_slice && o.in_act.kind == Act::none &&
+             !o.side && !o.gate && !o.slice && !o.in_slice && o.in_act.kind == Act::none &&
              o.act_applied_by.empty() && !o.net_output && !o.writes_user_output &&
              o.conv.groups == 1 && o.conv.packed && !o.conv.s2d;
     };

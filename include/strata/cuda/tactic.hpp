@@ -59,6 +59,10 @@ struct OpIo {
   /// For a dense op with a folded global average pool (OpDesc::gap): the map the pool reads
   /// (io.x is then the pooled vector's slot), else null.
   const void* gap_in = nullptr;
+  /// For a conv with a folded channel gate (OpDesc::gate): the map and the gate the multiply
+  /// reads (io.x is then the product's slot), else null.
+  const void* gate_x = nullptr;
+  const void* gate = nullptr;
   /// For a conv with a side conv (OpDesc::side): where the side conv's result goes, and its
   /// weights; else null.
   void* side_y = nullptr;
@@ -166,6 +170,10 @@ class Tactic {
   /// themselves, reading the map (OpIo::gap_in). Otherwise prepare_step runs Strata's pool
   /// kernel into the dense layer's input slot (io.x) first.
   [[nodiscard]] virtual bool fuses_gap(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps run a conv's folded channel gate (OpDesc::gate) themselves,
+  /// reading the map and the gate (OpIo::gate_x, OpIo::gate). Otherwise prepare_step runs
+  /// Strata's channel-gate kernel into the conv's input slot (io.x) first.
+  [[nodiscard]] virtual bool fuses_gate(const Variant&) const { return false; }
   /// Whether variant `v`'s steps compute a conv's side conv (OpDesc::side) themselves, writing
   /// OpIo::side_y. Otherwise prepare_step runs the side conv first, as a step of its own.
   [[nodiscard]] virtual bool fuses_side(const Variant&) const { return false; }

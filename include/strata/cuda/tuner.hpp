@@ -53,6 +53,9 @@ namespace strata::cuda {
   if (op.gap) {  // a folded global average pool: every candidate's time includes it
     os << ",gap" << op.gap->in_shape.h << "x" << op.gap->in_shape.w;
   }
+  if (op.gate) {  // a folded channel gate: every candidate's time includes it
+    os << ",gate";
+  }
   if (op.softmax) {  // a folded final softmax: every candidate's time includes it
     os << "," << op_kind_name(op.softmax->kind);
   }

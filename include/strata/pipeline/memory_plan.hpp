@@ -77,8 +77,26 @@ template <class G>
          g.tensors[conv.out].uses == 1 && conv.out != g.output;
 }
 
+/// Whether op i of `g` is a channel gate's multiply (x times a per-channel gate: a
+/// squeeze-excite block's) whose output only op i + 1 reads, a 1×1 conv of one group, stride 1
+/// and no padding — an inverted-residual block's projection: a backend may run the pair as one
+/// op that folds the gate into the conv's weights, per image (the CUDA engine does: OpDesc::gate).
+/// The memory plan keeps the multiply's inputs live through the conv for that.
+template <class G>
+[[nodiscard]] constexpr bool gate_folds_into_conv(const G& g, int i) {
+  if (i < 0 || i + 1 >= g.num_ops || g.ops[i].kind != OpKind::multiply) {
+    return false;
+  }
+  const auto& mul = g.ops[i];
+  const auto& conv = g.ops[i + 1];
+  const LayerDesc& l = conv.layer;
+  return conv.kind == OpKind::conv && conv.in == mul.out && g.tensors[mul.out].uses == 1 &&
+         mul.out != g.output && g.tensors[mul.out].view_of < 0 && mul.act.kind == Act::none &&
+         l.kernel == HW{1} && l.stride == HW{1} && l.padding == HW{0} && l.groups == 1;
+}
+
 /// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list (with pool_fuses_into_conv's
-/// rule), then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
+/// and gate_folds_into_conv's rules), then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
 /// is placed "greedy by size" (largest tensor first, each at the lowest offset clear of every
 /// tensor live with it), so a residual's skip tensor keeps its place until the op that adds it.
 /// A concat's output is live from its first slice's writer on; its slices take its place.
@@ -100,8 +118,10 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   }
   // A conv with a fused pool still reads its input (and residual) while it writes the pooled
   // map: they stay live through the pool's step, so that the pooled map is placed clear of them.
+  // Likewise a gate's multiply folded into the 1×1 conv after it: the conv reads the multiply's
+  // inputs (the map and the gate) while it writes its output.
   for (int i = 0; i < g.num_ops; ++i) {
-    if (pool_fuses_into_conv(g, i)) {
+    if (pool_fuses_into_conv(g, i) || gate_folds_into_conv(g, i)) {
       for (const int t : {g.ops[i].in, g.ops[i].in2}) {
         if (t >= 0) {
           p.tensors[t].last = std::max(p.tensors[t].last, i + 1);

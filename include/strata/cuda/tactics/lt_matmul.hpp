@@ -34,8 +34,10 @@ struct StridedColumns {
   std::int64_t stride_d = 0;
 };
 
-/// How a conv's GEMM operand is gathered into the scratch before the matmul.
-enum class Gather { subsample, im2col };
+/// How a conv's GEMM operand is gathered into the scratch before the matmul: a strided conv's
+/// input subsampled, a conv's im2col matrix, or (gate) a 1×1 conv's weights scaled per image by
+/// its folded channel gate (OpDesc::gate), the matmul then batched over the images.
+enum class Gather { subsample, im2col, gate };
 
 /// One matmul planned for one batch: layouts, epilogue, cuBLASLt's heuristic algorithm (the
 /// `algo_index`-th of its list).
@@ -76,6 +78,15 @@ class LtMatmulStep final : public Step {
       b_.set_batch(strided.count, strided.stride_b);
       d_.set_batch(strided.count, strided.stride_d);
     }
+    if (gather == Gather::gate) {  // a matmul an image, each with its own scaled weights
+      STRATA_CHECK(sizeof(T) == 2 && op.gate && !strided_,
+                   "cuda::Engine: layer '" << op.label << "': the gate folded into the weights "
+                                              "runs a 16-bit 1x1 conv with a folded gate, a "
+                                              "matmul an image");
+      a_.set_batch(batch, std::int64_t{kin} * mp);
+      b_.set_batch(batch, cols * kin);
+      d_.set_batch(batch, cols * mp);
+    }
     const MatmulPreference pref = MatmulPreference::create();
     pref.set_max_workspace(lt_workspace);
     std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<std::size_t>(algo_index) + 1);
@@ -94,11 +105,14 @@ class LtMatmulStep final : public Step {
   [[nodiscard]] std::size_t workspace_bytes() const override { return lt_workspace + scratch_; }
   [[nodiscard]] std::string describe() const override {
     const bool im2col = scratch_ > 0 && gather_ == Gather::im2col;
+    const bool gate = gather_ == Gather::gate;
     std::string s = op_.kind != OpKind::conv ? "cublasLtMatmul (dense"
                     : im2col ? "strata im2col + cublasLtMatmul (" + std::to_string(op_.conv.kh) + "x" +
                                    std::to_string(op_.conv.kw) + " conv as one GEMM"
+                    : gate ? "strata gate_weights (the gate folded into the weights, per image) + "
+                             "cublasLtMatmul (1x1 conv as a GEMM an image"
                              : "cublasLtMatmul (1x1 conv as GEMM";
-    s += im2col ? "" : scratch_ > 0 ? ", subsampled input" : strided_ ? ", strided input read in place: a matmul a row" : "";
+    s += im2col || gate ? "" : scratch_ > 0 ? ", subsampled input" : strided_ ? ", strided input read in place: a matmul a row" : "";
     if (algo_index_ > 0) {
       s += ", heuristic's algorithm " + std::to_string(algo_index_);
     }
@@ -112,7 +126,17 @@ class LtMatmulStep final : public Step {
 
   void launch(cudaStream_t s, void* ws, std::size_t) override {
     const T* src = static_cast<const T*>(io_.x);
-    if (scratch_ > 0) {  // a strided 1×1 conv's input pixels, or a conv's im2col, gathered first
+    const void* weights = w_.weight.get();
+    if (gather_ == Gather::gate) {  // the weights scaled by each image's gate, then the matmuls
+      if constexpr (sizeof(T) == 2) {
+        const ConvGeom& cg = op_.conv;
+        T* scaled = reinterpret_cast<T*>(static_cast<std::uint8_t*>(ws) + lt_workspace);
+        kernels::gate_weights<T>(w_.weight.template as<const T>(), static_cast<const T*>(io_.gate),
+                                 scaled, batch_, cg.c, cg.cp, cg.kp, s);
+        weights = scaled;
+        src = static_cast<const T*>(io_.gate_x);
+      }
+    } else if (scratch_ > 0) {  // a strided 1×1 conv's input pixels, or a conv's im2col, gathered first
       const ConvGeom& cg = op_.conv;
       T* scratch = reinterpret_cast<T*>(static_cast<std::uint8_t*>(ws) + lt_workspace);
       if (gather_ == Gather::im2col) {
@@ -129,7 +153,7 @@ class LtMatmulStep final : public Step {
     const float one = 1.0f;
     const float beta = io_.z != nullptr ? 1.0f : 0.0f;
     const void* c = io_.z != nullptr ? io_.z : io_.y;
-    STRATA_CUBLAS_CHECK(cublasLtMatmul(lib_.lt, mm_.get(), &one, w_.weight.get(), a_.get(), src,
+    STRATA_CUBLAS_CHECK(cublasLtMatmul(lib_.lt, mm_.get(), &one, weights, a_.get(), src,
                                        b_.get(), &beta, c, d_.get(), io_.y, d_.get(), &algo_, ws,
                                        lt_workspace, s));
     if (act_after_) {
@@ -196,16 +220,22 @@ class LtConv1x1 final : public Tactic<P> {
     // A strided one at batch 1 reads its input in place (algo 1): ResNet-18's three stride-2
     // downsamples at batch 1 took 3.4-3.9 µs so against 4.7-5.2 subsampled first (H200,
     // session 20, measured tuning's trials).
+    // A folded channel gate (OpDesc::gate) goes into the weights, per image (algo 2), where an
+    // image's scaled weights are no larger than its product (output slots ≤ pixels): the
+    // product, written and read by the multiply, is then never stored (not yet timed).
     Claim c;
     c.rank = rank::special;
     c.variant.tactic = std::string(name());
-    c.variant.algo = batch == 1 && in_place(op.conv) ? 1 : 0;
+    c.variant.algo = gate_pays(op) ? 2 : batch == 1 && in_place(op.conv) ? 1 : 0;
     return c;
   }
+  /// algo 2 runs the op's folded gate itself.
+  [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.algo == 2; }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t ws_limit,
                                                 const Libraries&) const override {
     // algo 0: one matmul (a strided conv's input subsampled first); algo 1 (strided, H = sh·OH):
     // a matmul a row of output pixels reading the input in place.
+    // algo 2 (a folded gate): the weights scaled per image, a matmul an image.
     std::vector<Variant> v;
     if (lt_workspace + scratch(op.conv, batch) <= ws_limit) {
       v.push_back(Variant{std::string(name())});
@@ -213,19 +243,32 @@ class LtConv1x1 final : public Tactic<P> {
     if (in_place(op.conv) && lt_workspace <= ws_limit) {
       v.push_back(Variant{std::string(name()), 1});
     }
+    if (gate_runs(op) && lt_workspace + gate_scratch(op.conv, batch) <= ws_limit) {
+      v.push_back(Variant{std::string(name()), 2});
+    }
     return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries& lib) const override {
     const ConvGeom& cg = op.conv;
-    STRATA_CHECK(v.algo == 0 || v.algo == 1,
-                 "cuda::Engine: layer '" << op.label << "': lt_conv1x1 has no algo " << v.algo << " (0 or 1)");
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
+                 "cuda::Engine: layer '" << op.label << "': lt_conv1x1 has no algo " << v.algo << " (0-2)");
+    const std::int64_t pixels = static_cast<std::int64_t>(batch) * cg.oh * cg.ow;
+    if (v.algo == 2) {
+      STRATA_CHECK(gate_runs(op), "cuda::Engine: layer '"
+                                      << op.label
+                                      << "': lt_conv1x1 algo 2 folds a channel gate into a 16-bit "
+                                         "1x1 conv of stride 1, and this op has none");
+      return std::make_unique<LtMatmulStep<P>>(op, w, io, lib, batch, cg.cp, cg.kp,
+                                               std::int64_t{cg.oh} * cg.ow, pixels * cg.kp,
+                                               cg.oh * cg.ow, gate_scratch(cg, batch),
+                                               StridedColumns{}, Gather::gate);
+    }
     STRATA_CHECK(v.algo == 0 || in_place(cg),
                  "cuda::Engine: layer '" << op.label << "': lt_conv1x1 algo 1 reads a strided conv's "
                                             "input in place, and this conv is not one whose input "
                                             "rows are its stride apart (H = stride x output rows)");
-    const std::int64_t pixels = static_cast<std::int64_t>(batch) * cg.oh * cg.ow;
     if (v.algo == 1) {
       const StridedColumns sc{batch * cg.oh, std::int64_t{cg.sw} * cg.cp,
                               std::int64_t{cg.sh} * cg.w * cg.cp, std::int64_t{cg.ow} * cg.kp};
@@ -243,6 +286,19 @@ class LtConv1x1 final : public Tactic<P> {
       return 0;
     }
     return static_cast<std::size_t>(batch) * cg.oh * cg.ow * cg.cp * sizeof(storage_t<P>);
+  }
+  /// Whether algo 2 runs it: a 16-bit conv with a folded gate (fold_gated_convs: stride 1).
+  static bool gate_runs(const OpDesc& op) {
+    return is_16bit(P) && op.gate && op.conv.sh == 1 && op.conv.sw == 1 && op.conv.cp % 8 == 0;
+  }
+  /// Whether the heuristic takes algo 2: an image's scaled weights (kp × cp) no larger than the
+  /// product the multiply would write and the GEMM read (pixels × cp).
+  static bool gate_pays(const OpDesc& op) {
+    return gate_runs(op) && op.conv.kp <= op.conv.oh * op.conv.ow;
+  }
+  /// Bytes of the per-image scaled weights of algo 2 at `batch`.
+  static std::size_t gate_scratch(const ConvGeom& cg, int batch) {
+    return static_cast<std::size_t>(batch) * cg.kp * cg.cp * sizeof(storage_t<P>);
   }
   /// Whether algo 1 runs it: strided, its output rows sh input rows apart across images too.
   static bool in_place(const ConvGeom& cg) {

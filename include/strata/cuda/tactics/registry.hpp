@@ -111,11 +111,12 @@ template <DType P>
 }
 
 /// The op tactic `t` prepares for `op` with variant `v` (prepare_step): the conv alone where a
-/// side conv runs as a step of its own — so that kernels compiled ahead of time
+/// side conv or a folded gate runs as a step of its own — so that kernels compiled ahead of time
 /// (Tactic::kernel_sources) are the ones prepare() asks for.
 template <DType P>
 [[nodiscard]] OpDesc op_as_prepared(const Tactic<P>& t, const OpDesc& op, const Variant& v) {
-  return op.side && !t.fuses_side(v) ? side_main(op) : op;
+  const OpDesc c = op.gate && !t.fuses_gate(v) ? gate_conv(op) : op;
+  return c.side && !t.fuses_side(v) ? side_main(c) : c;
 }
 
 /// `op` — a fused epilogue run as the op it stands for (pool_op, softmax_op) — prepared on the
@@ -184,7 +185,9 @@ class StepSequence final : public Step {
 /// slot (io.y) to the pooled map (io.pooled); likewise a dense layer's folded softmax
 /// (OpDesc::softmax), by Strata's softmax kernel from the dense layer's slot into io.user_out;
 /// and a dense layer's folded global average pool (OpDesc::gap) is preceded by Strata's pool
-/// kernel from the map (io.gap_in) into the dense layer's input slot. Every caller prepares ops through this, so a
+/// kernel from the map (io.gap_in) into the dense layer's input slot, a conv's folded channel
+/// gate (OpDesc::gate) by Strata's channel-gate kernel from the map and the gate (io.gate_x,
+/// io.gate) into the conv's input slot. Every caller prepares ops through this, so a
 /// tactic's timing always covers the whole op.
 ///
 /// An op whose result is a concat's channel slice (OpDesc::slice) that tactic `t` cannot write
@@ -251,6 +254,19 @@ template <DType P>
     std::vector<std::unique_ptr<Step>> parts;
     parts.push_back(standalone_step<P>("pool", gap_op(op), batch, w, gio, lib));
     parts.push_back(prepare_step(t, dense, v, batch, w, dio, lib));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
+  if (op.gate && !t.fuses_gate(v)) {  // Strata's channel-gate kernel, then the conv
+    OpIo gio;
+    gio.x = io.gate_x;
+    gio.z = io.gate;
+    gio.y = const_cast<void*>(io.x);  // the conv's input slot
+    OpIo cio = io;
+    cio.gate_x = nullptr;
+    cio.gate = nullptr;
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(standalone_step<P>("channel_gate", gate_op(op), batch, w, gio, lib));
+    parts.push_back(prepare_step(t, gate_conv(op), v, batch, w, cio, lib));
     return std::make_unique<StepSequence>(std::move(parts));
   }
   if (op.softmax && !t.fuses_softmax(v)) {  // the dense layer, then Strata's softmax kernel
