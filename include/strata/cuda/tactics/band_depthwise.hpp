@@ -143,27 +143,22 @@ struct Plan {
 /// and 7×7 taps, all GPU-tested; 7×7 at 256 threads takes 127 registers for sm_90, no spills).
 [[nodiscard]] inline bool offered(const OpDesc& op) { return fits(op); }
 
-/// Outputs above which the heuristic claims a 3×3 op (the depthwise tactic's small-size bound).
-inline constexpr std::int64_t claim_3x3_outputs = std::int64_t{1} << 21;
-
-/// Whether the heuristic takes `op` at `batch`: 5×5 at every batch (session 23, H200: it won all
-/// nine of EfficientNet-B0's 5×5 layers at batch 256 and at batch 1); 3×3 above 2^21 outputs with
-/// none, ReLU, ReLU6 or SiLU on load (session 24, H200, batch 256, every 3×3 forced onto it: it
-/// beat the channel-pair and strip kernels on all 17 of MobileNetV2's, 1.3-1.9x, and all 7 of
-/// EfficientNet-B0's, 1.7-2.2x — the others apply the activation on load to a value up to 4.5
-/// times); 7×7, smaller 3×3 ones and other activations on load where measured tuning picks it.
-[[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
+/// Whether the heuristic takes `op`: 5×5 at every batch (session 23, H200: it won all nine of
+/// EfficientNet-B0's 5×5 layers at batch 256 and at batch 1); 3×3 at every batch with none, ReLU,
+/// ReLU6 or SiLU on load (session 24, H200: every 3×3 forced onto it at batch 256, it beat the
+/// channel-pair and strip kernels on all 17 of MobileNetV2's, 1.3-1.9x, and all 7 of
+/// EfficientNet-B0's, 1.7-2.2x — those apply the activation on load to a value up to 4.5 times;
+/// and measured tuning's trials at batch 1 picked it on every distinct 3×3 and 5×5 layer of both,
+/// 3.2-6.3 µs against the block-per-tile kernel's 5.5-17.9); 7×7 and other activations on load
+/// where measured tuning picks it.
+[[nodiscard]] inline bool claimed(const OpDesc& op) {
   if (!offered(op)) {
     return false;
   }
   const ConvGeom& g = op.conv;
-  if (g.kh == 5) {
-    return true;
-  }
   const Act a = op.in_act.kind;
   const bool measured = a == Act::none || a == Act::relu || a == Act::clip || a == Act::silu;
-  return g.kh == 3 && measured &&
-         static_cast<std::int64_t>(batch) * g.oh * g.ow * g.kp > claim_3x3_outputs;
+  return g.kh == 5 || (g.kh == 3 && measured);
 }
 
 /// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`).
@@ -351,9 +346,9 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   /// (session 23, measured tuning's trials) it won all nine of EfficientNet-B0's 5×5 layers at
   /// batch 256 (67-252 µs against cuDNN's 142-623 with its passes) and at batch 1 (4.5-6.7 µs
   /// against the block-per-tile kernel's 9.4-21.1).
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
                                                const Libraries&) const override {
-    if (!band::claimed(op, batch)) {
+    if (!band::claimed(op)) {
       return std::nullopt;
     }
     return Claim{{std::string(name())}, rank::tailored};
