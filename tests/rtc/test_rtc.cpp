@@ -427,6 +427,10 @@ TEST_CASE("a channel gate folded into a 1x1 conv on cuBLASLt (algo 2): the weigh
     CHECK_FALSE(t->fuses_gate(cuda::Variant{"lt_conv1x1"}));
   }
   CHECK(t->heuristic(gated[0], 256, ws, {})->variant == folds);   // 24 slots, 3,136 pixels
+  // (not where the scaled weights would not fit the workspace)
+  const std::size_t scaled0 = std::size_t{256} * 24 * 96 * 2 + (std::size_t{4} << 20);
+  CHECK(t->heuristic(gated[0], 256, scaled0, {})->variant == folds);
+  CHECK(t->heuristic(gated[0], 256, scaled0 - 1, {})->variant == cuda::Variant{"lt_conv1x1"});
   CHECK(t->heuristic(gated[0], 1, ws, {})->variant == folds);
   CHECK(t->heuristic(gated[1], 256, ws, {})->variant == cuda::Variant{"lt_conv1x1"});  // 192 > 49
   CHECK(t->heuristic(gated[2], 256, ws, {})->variant == folds);   // 8 slots, 49 pixels
