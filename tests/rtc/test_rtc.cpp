@@ -450,6 +450,22 @@ TEST_CASE("a channel gate folded into a 1x1 conv on cuBLASLt (algo 2): the weigh
   CHECK(cuda::op_as_prepared(*direct, gated[0], cuda::Variant{"direct_conv"}).label ==
         cuda::gate_conv(gated[0]).label);
   CHECK(cuda::op_as_prepared(*t, gated[0], folds).label == gated[0].label);
+  // EngineOptions::force naming the conv or the multiply as declared: an error that names the
+  // joined op.
+  for (const std::string& old : {cuda::gate_conv(gated[0]).label, gated[0].gate->label}) {
+    try {
+      (void)cuda::forced_variants<DType::f16>(net, {{old, cuda::Variant{"lt_conv1x1"}}});
+      FAIL("forced a folded layer by its own label");
+    } catch (const strata::Error& e) {
+      CHECK(std::string(e.what()).find("'" + gated[0].label + "' (fold_gated_convs)") != std::string::npos);
+    }
+  }
+  const auto f = cuda::forced_variants<DType::f16>(net, {{gated[0].label, folds}});
+  const auto at = std::find_if(net.ops.begin(), net.ops.end(), [&](const cuda::OpDesc& o) {
+    return o.label == gated[0].label;
+  });
+  REQUIRE(at != net.ops.end());
+  CHECK(f[static_cast<std::size_t>(at - net.ops.begin())] == folds);
 }
 
 TEST_CASE("convs as im2col + one cuBLASLt GEMM (lt_im2col): offered for small maps only, timed only") {

@@ -888,12 +888,6 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   CHECK(a.writes[1].begin == conv0.out_offset);
   CHECK_FALSE(a.writes[1].overlaps(a.reads[2]));
   CHECK_FALSE(a.writes[1].overlaps(a.reads[3]));
-  // The gate's layers run beside nothing across the folded op (it reads the gate).
-  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
-    if (n.ops[i + 1].gate) {
-      CHECK_FALSE(cuda::runs_beside_next(n, i));
-    }
-  }
   // Once is all; f32 (NCHW) and bf16's NHWC: only 16-bit NHWC folds.
   cuda::fold_for_per_op_path(n);
   CHECK(n.ops.size() == before.ops.size() - 2);
@@ -903,6 +897,26 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   cuda::NetDesc bf16 = NetStorage<Block, DType::bf16>::describe();
   cuda::fold_for_per_op_path(bf16);
   CHECK(std::count_if(bf16.ops.begin(), bf16.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }) == 1);
+  // A product the conv also reads as its residual (the add of `residual(conv<16, 1> | ...)`
+  // fused into the conv): the scaled weights would leave that read without its product, so no
+  // fold; likewise a product that a later op reads too.
+  using Both = decltype(input<16, 28, 28> | conv<16, 1> | silu |
+                        multiply(global_avg_pool | conv<4, 1> | relu | conv<16, 1> | sigmoid) |
+                        residual(conv<16, 1> | batch_norm) | flatten | dense<3>);
+  cuda::NetDesc both = NetStorage<Both, DType::f16>::describe();
+  const auto conv_of_product = std::find_if(both.ops.begin(), both.ops.end(), [](const cuda::OpDesc& o) {
+    return o.kind == OpKind::conv && o.has_residual;
+  });
+  REQUIRE(conv_of_product != both.ops.end());
+  CHECK(conv_of_product->z_id == conv_of_product->in_id);  // the product, twice
+  cuda::fold_for_per_op_path(both);
+  CHECK(std::none_of(both.ops.begin(), both.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }));
+  using Twice = decltype(input<16, 28, 28> | conv<16, 1> | silu |
+                         multiply(global_avg_pool | conv<4, 1> | relu | conv<16, 1> | sigmoid) |
+                         residual(conv<16, 1> | relu | conv<16, 1>) | flatten | dense<3>);
+  cuda::NetDesc twice = NetStorage<Twice, DType::f16>::describe();
+  cuda::fold_for_per_op_path(twice);
+  CHECK(std::none_of(twice.ops.begin(), twice.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }));
 }
 
 TEST_CASE("which depthwise convs Strata's kernel takes: square 3/5/7 taps, stride 1/2, a patch within 48 KiB") {

@@ -450,7 +450,8 @@ struct ArenaRange {
 /// the product, the size of the block's largest tensor, is then never written nor read — and
 /// prepare_step otherwise runs as the multiply, then the conv: the same two launches as before.
 /// Not where an activation is deferred into either read or applied after the product, nor where
-/// either op reads or writes a concat's slice, nor where the multiply reads the network's input;
+/// either op reads or writes a concat's slice, nor where the multiply reads the network's input,
+/// nor where anything but the conv's input reads the product (the conv's residual included);
 /// and only where the memory plan kept the map and the gate clear of the conv's output.
 inline void fold_gated_convs(NetDesc& n) {
   if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
@@ -462,7 +463,7 @@ inline void fold_gated_convs(NetDesc& n) {
     OpDesc& conv = n.ops[i + 1];
     const ConvGeom& cg = conv.conv;
     if (mul.kind != OpKind::multiply || conv.kind != OpKind::conv || conv.gate || conv.gap ||
-        conv.side || conv.pool || conv.in_id != mul.out_id || mul.z_id < 0 ||
+        conv.side || conv.pool || conv.slice || conv.in_id != mul.out_id || mul.z_id < 0 ||
         mul.in_act.kind != Act::none || mul.act.kind != Act::none ||
         !mul.act_applied_by.empty() || conv.in_act.kind != Act::none || mul.slice ||
         mul.in_slice || conv.in_slice || mul.writes_user_output || mul.net_output ||
@@ -471,9 +472,19 @@ inline void fold_gated_convs(NetDesc& n) {
         mul.in_cp != conv.in_cp || mul.in_shape != conv.in_shape) {
       continue;
     }
-    const bool read_elsewhere = std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
-      return &o != &conv && (o.in_id == mul.out_id || o.z_id == mul.out_id);
-    });
+    // The product read by the conv as its input only: not as its residual too (a multiply then
+    // `residual(conv<C, 1> | ...)`, whose add fuses into the conv), nor by any other op, in
+    // whatever role (input, residual, a folded pool's map, a folded gate's map or gate).
+    const int t = mul.out_id;
+    const auto reads = [t](const OpDesc& o) {
+      const bool side = o.side && (o.side->in_id == t || o.side->z_id == t);
+      return o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
+             (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) || side;
+    };
+    const bool read_elsewhere =
+        conv.z_id == t || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+          return &o != &conv && reads(o);
+        });
     // The map and the gate clear of the conv's output (the memory plan's rule keeps them live
     // through the conv; checked here, since the fused step reads them as it writes).
     const auto bytes = [&](std::int64_t offset, const Shape& s, int cp) {

@@ -102,6 +102,14 @@ template <DType P>
                        << label << "', which at a max_batch of at most " << side_conv_max_batch
                        << " runs joined to the conv beside it as one op, '" << joined->label
                        << "' (fold_side_convs): force that op");
+      const auto gated = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        return o.gate && (o.gate->label == label || gate_conv(o).label == label);
+      });
+      STRATA_CHECK(gated == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which runs joined to its channel gate's multiply as one "
+                                   "op, '"
+                       << gated->label << "' (fold_gated_convs): force that op");
       std::ostringstream names;
       for (const OpDesc& o : net.ops) {
         names << (&o == &net.ops.front() ? "" : ", ") << o.label;
