@@ -29,8 +29,10 @@
 /// 6th lost by 4%). Elsewhere algo 1 on input maps of 112x112 or more (it beat cuDNN with its
 /// activation pass there), cuDNN on smaller ones (algo 0 measured 2-3x slower than cuDNN at
 /// batch 256, algo 1 up to 1.7x slower on 7x7 maps).
-/// Measured tuning times all of them against cuDNN. Since session 23 the 5×5 convs go to the
-/// `depthwise_band` tactic (tactics/band_depthwise.hpp), whose claim wins the tie at every batch.
+/// Measured tuning times all of them against cuDNN. Since session 23 the 5×5 convs, and since
+/// session 24 the 3×3 ones with none, ReLU, ReLU6 or SiLU on load, go to the `depthwise_band`
+/// tactic (tactics/band_depthwise.hpp), whose claim wins the tie at every batch: these claims
+/// stand for the other activations on load, and where the band kernel does not fit.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
