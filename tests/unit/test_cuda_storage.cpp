@@ -872,6 +872,13 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   check_stands_as(m, mul0);
   CHECK(m.z_offset == mul0.z_offset);
   CHECK(m.z_id == mul0.z_id);
+  // It reads the map and the gate (the fold's and runs_beside_next's one notion of a read),
+  // and the product only as its input.
+  CHECK(cuda::reads_tensor(d, mul0.in_id));
+  CHECK(cuda::reads_tensor(d, mul0.z_id));
+  CHECK(cuda::reads_tensor(d, mul0.out_id));
+  CHECK_FALSE(cuda::reads_tensor(d, d.out_id));
+  CHECK_FALSE(cuda::reads_tensor(d, -1));
   const cuda::OpDesc c = cuda::gate_conv(d);
   CHECK(c.label == conv0.label);
   CHECK_FALSE(c.gate.has_value());

@@ -404,6 +404,14 @@ inline void fold_final_softmax(NetDesc& n) {
   n.ops.pop_back();
 }
 
+/// Whether op `o` reads tensor `t` (the network's tensor id), in any role: its input, its
+/// residual, a folded pool's map, a folded gate's map or gate, a side conv's input or residual.
+[[nodiscard]] inline bool reads_tensor(const OpDesc& o, int t) {
+  return t >= 0 && (o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
+         (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) ||
+         (o.side && (o.side->in_id == t || o.side->z_id == t)));
+}
+
 /// For the per-op path: a global average pool whose output only the dense layer after it reads
 /// (ResNet's, MobileNet's, EfficientNet's, DenseNet's head: avgpool, flatten, fc) joined to that
 /// layer as one op, "avgpool+fc" (OpDesc::gap), which a tactic may run as one kernel
@@ -424,7 +432,7 @@ inline void fold_pooled_dense(NetDesc& n) {
       continue;
     }
     const bool read_elsewhere = std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
-      return &o != &dense && (o.in_id == pool.out_id || o.z_id == pool.out_id);
+      return &o != &dense && reads_tensor(o, pool.out_id);
     });
     if (read_elsewhere) {
       continue;
@@ -442,6 +450,12 @@ struct ArenaRange {
   std::int64_t end = 0;
   [[nodiscard]] bool overlaps(const ArenaRange& o) const { return begin < o.end && o.begin < end; }
 };
+
+/// The bytes per image of a tensor of shape `s`, `cp` slots a pixel, `elem`-byte elements, at
+/// arena offset `offset`.
+[[nodiscard]] inline ArenaRange arena_range(std::int64_t offset, const Shape& s, int cp, int elem) {
+  return ArenaRange{offset, offset + std::int64_t{s.h} * s.w * cp * elem};
+}
 
 /// For the per-op path, 16-bit NHWC: a channel gate's multiply (a squeeze-excite block's x · gate)
 /// whose product only the 1×1 conv after it reads (gate_folds_into_conv: EfficientNet's
@@ -463,37 +477,26 @@ inline void fold_gated_convs(NetDesc& n) {
     OpDesc& conv = n.ops[i + 1];
     const ConvGeom& cg = conv.conv;
     if (mul.kind != OpKind::multiply || conv.kind != OpKind::conv || conv.gate || conv.gap ||
-        conv.side || conv.pool || conv.slice || conv.in_id != mul.out_id || mul.z_id < 0 ||
+        conv.side || conv.pool || conv.slice || conv.in_id != mul.out_id ||
         mul.in_act.kind != Act::none || mul.act.kind != Act::none ||
         !mul.act_applied_by.empty() || conv.in_act.kind != Act::none || mul.slice ||
         mul.in_slice || conv.in_slice || mul.writes_user_output || mul.net_output ||
         mul.in_id == n.input_id || cg.kh != 1 || cg.kw != 1 || cg.sh != 1 || cg.sw != 1 ||
-        cg.ph != 0 || cg.pw != 0 || cg.groups != 1 || cg.s2d || !cg.packed ||
-        mul.in_cp != conv.in_cp || mul.in_shape != conv.in_shape) {
+        cg.ph != 0 || cg.pw != 0 || cg.groups != 1 || cg.s2d || !cg.packed) {
       continue;
     }
     // The product read by the conv as its input only: not as its residual too (a multiply then
     // `residual(conv<C, 1> | ...)`, whose add fuses into the conv), nor by any other op, in
     // whatever role (input, residual, a folded pool's map, a folded gate's map or gate).
-    const int t = mul.out_id;
-    const auto reads = [t](const OpDesc& o) {
-      const bool side = o.side && (o.side->in_id == t || o.side->z_id == t);
-      return o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
-             (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) || side;
-    };
     const bool read_elsewhere =
-        conv.z_id == t || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
-          return &o != &conv && reads(o);
+        conv.z_id == mul.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+          return &o != &conv && reads_tensor(o, mul.out_id);
         });
     // The map and the gate clear of the conv's output (the memory plan's rule keeps them live
     // through the conv; checked here, since the fused step reads them as it writes).
-    const auto bytes = [&](std::int64_t offset, const Shape& s, int cp) {
-      return ArenaRange{offset, offset + std::int64_t{s.h} * s.w * cp * elem};
-    };
-    const Shape out = conv.out_shape;
-    const ArenaRange y = bytes(conv.out_offset, out, conv.out_cp);
-    const ArenaRange x = bytes(mul.in_offset, mul.in_shape, mul.in_cp);
-    const ArenaRange g = bytes(mul.z_offset, Shape{mul.in_shape.c, 1, 1}, mul.in_cp);
+    const ArenaRange y = arena_range(conv.out_offset, conv.out_shape, conv.out_cp, elem);
+    const ArenaRange x = arena_range(mul.in_offset, mul.in_shape, mul.in_cp, elem);
+    const ArenaRange g = arena_range(mul.z_offset, Shape{mul.in_shape.c, 1, 1}, mul.in_cp, elem);
     if (read_elsewhere || y.overlaps(x) || y.overlaps(g)) {
       continue;
     }
@@ -522,7 +525,7 @@ struct ArenaAccess {
 };
 [[nodiscard]] inline ArenaAccess arena_access(const OpDesc& op, int elem) {
   const auto range = [&](std::int64_t offset, const Shape& s, int cp) {
-    return ArenaRange{offset, offset + std::int64_t{s.h} * s.w * cp * elem};
+    return arena_range(offset, s, cp, elem);
   };
   ArenaAccess a;
   a.reads.push_back(range(op.in_offset, op.in_shape, op.in_cp));
@@ -567,8 +570,7 @@ struct ArenaAccess {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
            !o.softmax && !o.side && !o.gate;
   };
-  if (!plain(a) || !plain(b) || b.in_id == a.out_id || b.z_id == a.out_id ||
-      (b.gap && b.gap->in_id == a.out_id) || a.in_id == b.out_id || a.z_id == b.out_id) {
+  if (!plain(a) || !plain(b) || reads_tensor(b, a.out_id) || reads_tensor(a, b.out_id)) {
     return false;
   }
   const int elem = dtype_size(n.precision);

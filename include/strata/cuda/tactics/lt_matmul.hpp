@@ -290,10 +290,9 @@ class LtConv1x1 final : public Tactic<P> {
     }
     return static_cast<std::size_t>(batch) * cg.oh * cg.ow * cg.cp * sizeof(storage_t<P>);
   }
-  /// Whether algo 2 runs it: a 16-bit conv with a folded gate (fold_gated_convs: stride 1).
-  static bool gate_runs(const OpDesc& op) {
-    return is_16bit(P) && op.gate && op.conv.sh == 1 && op.conv.sw == 1 && op.conv.cp % 8 == 0;
-  }
+  /// Whether algo 2 runs it: a 16-bit conv with a folded gate (fold_gated_convs: 16-bit NHWC,
+  /// stride 1, channel slots in 8s).
+  static bool gate_runs(const OpDesc& op) { return is_16bit(P) && op.gate.has_value(); }
   /// Whether the heuristic takes algo 2: an image's scaled weights (kp × cp) no larger than the
   /// product the multiply would write and the GEMM read (pixels × cp).
   static bool gate_pays(const OpDesc& op) {
