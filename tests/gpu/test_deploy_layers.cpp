@@ -228,9 +228,11 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
         CHECK(op.label.find("+mul+") != std::string::npos);
       }
     }
-    // (one op fewer for each gate, and for the head's pool folded into its dense layer)
+    // (one op fewer for each gate, for each expansion folded into its depthwise conv, and for
+    // the head's pool folded into its dense layer)
     const auto heads = std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.gap.has_value(); });
-    CHECK(before - n.ops.size() == static_cast<std::size_t>(count + heads));
+    const auto expands = std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.expand != nullptr; });
+    CHECK(before - n.ops.size() == static_cast<std::size_t>(count + heads + expands));
   }
   // f32 keeps the multiply apart (the scaled weights are 16-bit)
   cuda::NetDesc f32 = cuda::NetStorage<DepthwiseNet, DType::f32>::describe();
@@ -357,7 +359,9 @@ void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, s
   {
     cuda::TuningCache c(cache);
     const cuda::Variant v{tactic, algo};
-    for (const cuda::OpDesc& op : cuda::NetStorage<Net, P>::describe().ops) {
+    cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+    cuda::fold_for_per_op_path(net);  // (a folded expansion then runs first, as its own step)
+    for (const cuda::OpDesc& op : net.ops) {
       const cuda::Tactic<P>* t = cuda::find_tactic<P>(v.tactic);
       if (t->applicable(op)) {
         const auto offered = t->candidates(op, mb, 0, {});
@@ -509,6 +513,34 @@ TEST_CASE("the depthwise band kernel, forced: 3x3, 5x5 and 7x7 at strides 1 and 
   check_depthwise_forced<DepthwiseNet, DType::f16>(0, 5, {1, 5}, 100, "depthwise_band");
   check_depthwise_forced<models::EfficientNetB0, DType::f16>(0, 2, {2}, 101, "depthwise_band");
   check_depthwise_forced<models::MobileNetV2, DType::f16>(0, 2, {2}, 102, "depthwise_band");
+}
+
+// expand_depthwise (fold_expanded_depthwise: an inverted-residual block's 1x1 expansion joined to
+// the depthwise conv that alone reads it; one kernel computes the expanded patch on tensor cores
+// into shared memory, chunk by chunk, and the depthwise conv from there), forced on every joined
+// op: BandNet's two (hardsigmoid on load into a 5x5 stride-2 conv — f(0) != 0 outside the map,
+// where the padding must stay 0 — and ReLU6 into a 7x7 with the residual added; 21 -> 48 and
+// 48 -> 144 channels, 24 and 48 slots in), DepthwiseNet's hardswish into a 5x5 stride 2 (40
+// channels: chunks of 40), MobileNetV2's sixteen and EfficientNet-B0's fifteen (ReLU6 and SiLU on
+// load, 3x3 and 5x5 at strides 1 and 2, 7x7 to 112x112 maps, 96 to 1,152 channels), against the
+// CPU. The depthwise kernels' forced tests above run the same joined ops with the expansion as a
+// step of its own.
+TEST_CASE("an expansion folded into the depthwise conv after it: one kernel, the expanded map never stored") {
+  const auto expanded = [](const cuda::OpDesc& op) { return op.expand != nullptr; };
+  cuda::NetDesc mv2 = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
+  cuda::fold_for_per_op_path(mv2);
+  CHECK(std::count_if(mv2.ops.begin(), mv2.ops.end(), expanded) == 16);
+  using strata_test::check_forced;
+  const cuda::Variant fused{"expand_depthwise"};
+  const char* shows = "strata expand+depthwise";
+  check_forced<BandNet, DType::f16>("expand_band_f16", 110, fused, shows, ", then", expanded);
+  check_forced<BandNet, DType::bf16>("expand_band_bf16", 111, fused, shows, ", then", expanded);
+  check_forced<DepthwiseNet, DType::f16>("expand_dw_f16", 112, fused, shows, ", then", expanded);
+  check_forced<models::MobileNetV2, DType::f16>("expand_mv2_f16", 113, fused, shows, ", then", expanded);
+  check_forced<models::EfficientNetB0, DType::f16>("expand_eb0_f16", 114, fused, shows, ", then",
+                                                   expanded);
+  check_forced<models::EfficientNetB0, DType::bf16>("expand_eb0_bf16", 115, fused, shows, ", then",
+                                                    expanded);
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

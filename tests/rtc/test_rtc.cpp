@@ -22,7 +22,9 @@
 #include <strata/cuda/tactics/generated_conv.hpp>
 #include <strata/cuda/tactics/registry.hpp>
 #include <strata/cuda/tuner.hpp>
+#include <strata/models/efficientnet.hpp>
 #include <strata/models/mnist_cnn.hpp>
+#include <strata/models/mobilenet_v2.hpp>
 #include <strata/models/resnet.hpp>
 
 using namespace strata;
@@ -2061,4 +2063,117 @@ TEST_CASE("tf32: its ops run on the libraries (cuDNN, cuBLASLt) and the generic 
   const auto f32 = cuda::NetStorage<models::ResNet50, DType::f32>::describe();
   CHECK(cuda::tuning_key(c, 1, DType::tf32, "gpu", true).find("|tf32|") != std::string::npos);
   CHECK(cuda::tuning_key(c, 1, DType::tf32, "gpu", true) != cuda::tuning_key(f32.ops[1], 1, DType::f32, "gpu", true));
+}
+
+// expand_depthwise: an inverted-residual block's expansion and depthwise conv as one kernel
+// (fold_expanded_depthwise), the expanded map kept in shared memory.
+TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise): block shapes, hand-worked, the claim, the key, the source compiles") {
+  namespace ed = cuda::tactics::expand_dw;
+  cuda::NetDesc mv2 = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
+  cuda::fold_for_per_op_path(mv2);
+  cuda::NetDesc eb0 = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+  cuda::fold_for_per_op_path(eb0);
+  const auto joined = [](const cuda::NetDesc& n, std::string_view expansion) -> const cuda::OpDesc& {
+    const auto it = std::find_if(n.ops.begin(), n.ops.end(), [&](const cuda::OpDesc& o) {
+      return o.expand && o.expand->label == expansion;
+    });
+    REQUIRE(it != n.ops.end());
+    return *it;
+  };
+  const cuda::OpDesc& f3 = joined(mv2, "features.3.conv.0.conv0+bn1+clip2");
+  const cuda::OpDesc& f14 = joined(mv2, "features.14.conv.0.conv0+bn1+clip2");
+  const cuda::OpDesc& e5x5 = joined(eb0, "features.3.0.block.0.conv0+bn1+silu2");
+  CHECK(f3.label == "features.3.conv.0.conv0+bn1+clip2+features.3.conv.1.conv0+bn1+clip2");
+  CHECK(f3.in_act.kind == Act::clip);  // the expansion's ReLU6, deferred into the depthwise read
+  // MobileNetV2's features.3: 24 -> 144 channels on 56x56, 3x3 stride 1. A reduction of 24 slots
+  // padded to 32 (rows of 40 elements: 5 chunks of 16 bytes, odd); chunks of 48 channels (144 is
+  // no multiple of 64 or 56); a tile of 8x8 outputs reads a 10x10 patch: 100 pixels, 112 GEMM
+  // rows; 24 pairs x 4 strips of 2 rows x 2 groups of 4 columns = 192 threads' work.
+  const ed::Plan p = ed::plan(f3);
+  CHECK(p.ki == 32);
+  CHECK(p.xp == 40);
+  CHECK(p.nc == 48);
+  CHECK(p.chunks == 3);
+  CHECK(p.th == 8);
+  CHECK(p.tw == 8);
+  CHECK(p.rows_in == 10);
+  CHECK(p.cols_in == 10);
+  CHECK(p.np == 100);
+  CHECK(p.mp == 112);
+  CHECK(p.rows == 2);
+  CHECK(p.strips == 4);
+  CHECK(p.groups == 2);
+  CHECK(p.items() == 192);
+  CHECK(p.tiles_y == 7);
+  CHECK(p.tiles_x == 7);
+  CHECK(p.ep >= 24);
+  CHECK(ed::conflicts(p, 1, p.ep) <= ed::conflicts(p, 1, 24));
+  CHECK(p.shared == 2 * 112 * 40 + 2 * 2 * 48 * 40 + 4 * 112 * p.ep);
+  // features.14: 96 -> 576 on 14x14, stride 2: the 8x8 tile (7x7 outputs) reads 17x17 pixels,
+  // 304 GEMM rows of 104 elements; 64 channels a chunk would pass the shared-memory limit, 48 fit
+  // (12 chunks) with unpadded rows of expanded pairs (the padded ones would not).
+  const ed::Plan q = ed::plan(f14);
+  CHECK(q.xp == 104);
+  CHECK(q.mp == 304);
+  CHECK(q.nc == 48);
+  CHECK(q.chunks == 12);
+  CHECK(q.ep == 24);
+  CHECK(q.rows == 2);
+  CHECK(q.items() == 192);
+  CHECK(q.tiles_y * q.tiles_x == 1);
+  CHECK(q.shared == 2 * 304 * 104 + 2 * 2 * 48 * 104 + 4 * 304 * 24);
+  CHECK(q.shared <= ed::max_shared);
+  CHECK(std::int64_t{2} * 304 * 104 + 2 * 2 * 64 * 104 + 4 * 304 * 32 > ed::max_shared);
+  CHECK(std::int64_t{2} * 304 * 104 + 2 * 2 * 48 * 104 + 4 * 304 * 28 > ed::max_shared);
+  // The tactic: joined ops only, 16-bit only; it claims them ahead of the depthwise kernels (which
+  // run the expansion first, as a step of its own).
+  const auto* t = cuda::find_tactic<DType::f16>("expand_depthwise");
+  REQUIRE(t != nullptr);
+  CHECK(t->applicable(f3));
+  CHECK(t->applicable(f14));
+  CHECK(t->applicable(e5x5));
+  CHECK_FALSE(t->applicable(cuda::expand_main(f3)));
+  CHECK(t->reads_input_act());
+  CHECK(t->fuses_expand(cuda::Variant{"expand_depthwise"}));
+  CHECK_FALSE(cuda::find_tactic<DType::f32>("expand_depthwise")->applicable(f3));
+  const cuda::Libraries none{};
+  const auto claim = t->heuristic(f3, 256, 0, none);
+  REQUIRE(claim.has_value());
+  CHECK(claim->rank == cuda::rank::joins);
+  const auto* band = cuda::find_tactic<DType::f16>("depthwise_band");
+  CHECK(band->applicable(f3));
+  const auto band_claim = band->heuristic(f3, 256, 0, none);
+  REQUIRE(band_claim.has_value());
+  CHECK(claim->rank < band_claim->rank);
+  CHECK_FALSE(band->fuses_expand(cuda::Variant{"depthwise_band"}));
+  CHECK(cuda::op_as_prepared(*band, f3, cuda::Variant{"depthwise_band"}).label ==
+        "features.3.conv.1.conv0+bn1+clip2");
+  CHECK(cuda::op_as_prepared(*t, f3, cuda::Variant{"expand_depthwise"}).label == f3.label);
+  // Its key: the expansion's input channels and activation (a plain depthwise conv's differs).
+  const std::string key = cuda::tuning_key(f3, 256, DType::f16, "gpu");
+  CHECK(key.find(",expand24,act0") != std::string::npos);
+  CHECK(key != cuda::tuning_key(cuda::expand_main(f3), 256, DType::f16, "gpu"));
+  // Forcing either layer by its own label names the joined op.
+  std::string refused;
+  try {
+    (void)cuda::forced_variants<DType::f16>(mv2, {{"features.3.conv.0.conv0+bn1+clip2", {"lt_conv1x1"}}});
+  } catch (const strata::Error& e) {
+    refused = e.what();
+  }
+  CHECK(refused.find("'" + f3.label + "' (fold_expanded_depthwise)") != std::string::npos);
+  CHECK(refused.find("the depthwise conv after it") != std::string::npos);
+  // The sources compile (f16 and bf16): ReLU6 and SiLU on load, 3x3 and 5x5, strides 1 and 2.
+  const auto dir = fresh_dir("strata_rtc_test_expand_dw");
+  for (const cuda::OpDesc* op : {&f3, &f14, &e5x5}) {
+    const std::string src = ed::source(*op);
+    INFO(op->label);
+    CHECK(src.find("constexpr int EP = " + std::to_string(ed::plan(*op).ep) + ";") != std::string::npos);
+    for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+      const std::vector<std::string> names{std::string("strata_rtc::expand_depthwise<") + ty + ">"};
+      const rtc::Compiled c = rtc::compile(src, "expand_depthwise", names, 90, dir);
+      CHECK(c.cubin.size() > 1000);
+    }
+  }
+  CHECK(ed::source(e5x5).find("constexpr Act IA = static_cast<Act>(" +
+                              std::to_string(static_cast<int>(Act::silu)) + ");") != std::string::npos);
 }

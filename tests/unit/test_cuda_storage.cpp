@@ -848,7 +848,8 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   const cuda::NetDesc before = NetStorage<Block, DType::f16>::describe();
   cuda::NetDesc n = before;
   cuda::fold_for_per_op_path(n);
-  REQUIRE(n.ops.size() == before.ops.size() - 2);  // the gate, and the head's pool into the dense
+  // the gate, and the head's pool into the dense layer (the expansion reads the network's input)
+  REQUIRE(n.ops.size() == before.ops.size() - 2);
   std::vector<const cuda::OpDesc*> folded;
   for (const cuda::OpDesc& op : n.ops) {
     if (op.gate) {
@@ -924,6 +925,110 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   cuda::NetDesc twice = NetStorage<Twice, DType::f16>::describe();
   cuda::fold_for_per_op_path(twice);
   CHECK(std::none_of(twice.ops.begin(), twice.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }));
+}
+
+TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_expanded_depthwise), 16-bit only") {
+  // An inverted-residual block (ReLU6 expansion 16 -> 96, 3x3 depthwise, projection, the add);
+  // a SiLU expansion into a 5x5 stride-2 depthwise conv; a strided 1x1 before a depthwise conv
+  // (no fold: the kernel's expansion keeps the map).
+  using Block = decltype(input<16, 20, 20> | conv<16, 3, ConvOpts{.padding = 1}> | relu |
+                         residual(conv<96, 1> | batch_norm | relu6 |
+                                  conv<96, 3, ConvOpts{.padding = 1, .groups = 96}> | batch_norm | relu6 |
+                                  conv<16, 1> | batch_norm) |
+                         conv<64, 1> | silu | conv<64, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 64}> | silu |
+                         conv<32, 1, ConvOpts{.stride = 2}> | conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> |
+                         global_avg_pool | flatten | dense<4>);
+  // The plan's rule: each expansion's input stays live through its depthwise conv, which reads it
+  // when the expansion is folded (the residual's input is live to the add anyway).
+  constexpr auto& g = Block::graph;
+  std::vector<int> folds;
+  for (int i = 0; i < g.num_ops; ++i) {
+    if (expansion_folds_into_depthwise(g, i)) {
+      folds.push_back(i);
+    }
+  }
+  REQUIRE(folds.size() == 2);  // (not the strided 1x1)
+  const auto plan = plan_memory(g, DType::f16, Layout::nhwc);
+  const int silu = folds[1];
+  CHECK(plan.tensors[g.ops[silu].in].last == silu + 1);
+  CHECK_FALSE(plan.overlap(g.ops[silu].in, g.ops[silu + 1].out));
+  CHECK_FALSE(plan.overlap(g.ops[folds[0]].in, g.ops[folds[0] + 1].out));
+
+  const cuda::NetDesc before = NetStorage<Block, DType::f16>::describe();
+  cuda::NetDesc n = before;
+  cuda::fold_for_per_op_path(n);
+  // two expansions, and the head's pool into the dense layer
+  REQUIRE(n.ops.size() == before.ops.size() - 3);
+  std::vector<const cuda::OpDesc*> joined;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.expand) {
+      joined.push_back(&op);
+    }
+  }
+  REQUIRE(joined.size() == 2);
+  CHECK(joined[0]->label == "2.conv0+bn1+clip2+2.conv3+bn4+clip5");
+  CHECK(joined[1]->label == "conv3+silu4+conv5+silu6");
+  const cuda::OpDesc& e0 = before.op_at(folds[1]);
+  const cuda::OpDesc& d0 = before.op_at(folds[1] + 1);
+  const cuda::OpDesc& d = *joined[1];
+  CHECK(d.label == e0.label + "+" + d0.label);
+  // The depthwise conv keeps its own input (the expanded map's slot, where the expansion writes
+  // when it runs first) and output; the expansion stands as describe() gave it, its SiLU with it.
+  CHECK(d.in_offset == d0.in_offset);
+  CHECK(d.out_offset == d0.out_offset);
+  CHECK(d.conv.sh == 2);
+  CHECK(d.conv.kh == 5);
+  check_stands_as(*d.expand, e0);
+  CHECK(d.expand->act.kind == e0.act.kind);
+  CHECK(d.expand->act.kind == Act::silu);
+  CHECK(d.act.kind == Act::silu);
+  const cuda::OpDesc m = cuda::expand_main(d);
+  check_stands_as(m, d0);
+  CHECK_FALSE(m.expand);
+  CHECK(m.in_act.kind == d0.in_act.kind);
+  // It reads the expansion's input; it writes the expanded map's slot (where the expansion runs
+  // first) and its output, clear of that input.
+  CHECK(cuda::reads_tensor(d, e0.in_id));
+  CHECK(cuda::reads_tensor(d, d0.in_id));
+  CHECK_FALSE(cuda::reads_tensor(d, d.out_id));
+  const cuda::ArenaAccess a = cuda::arena_access(d, 2);
+  REQUIRE(a.reads.size() == 2);
+  CHECK(a.reads[1].begin == e0.in_offset);
+  CHECK(a.reads[1].end == e0.in_offset + 20 * 20 * 16 * 2);
+  REQUIRE(a.writes.size() == 2);
+  CHECK(a.writes[0].begin == d0.in_offset);
+  CHECK(a.writes[0].end == d0.in_offset + 20 * 20 * 64 * 2);
+  CHECK(a.writes[1].begin == d0.out_offset);
+  CHECK_FALSE(a.writes[1].overlaps(a.reads[1]));
+  // Nor beside another op (it may write the expanded map's slot).
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    if (n.ops[i].expand || n.ops[i + 1].expand) {
+      CHECK_FALSE(cuda::runs_beside_next(n, i));
+    }
+  }
+  // Once is all; f32 (NCHW) keeps them apart, bf16 folds.
+  cuda::fold_for_per_op_path(n);
+  CHECK(n.ops.size() == before.ops.size() - 3);
+  cuda::NetDesc f32 = NetStorage<Block, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.expand != nullptr; }));
+  cuda::NetDesc bf16 = NetStorage<Block, DType::bf16>::describe();
+  cuda::fold_for_per_op_path(bf16);
+  CHECK(std::count_if(bf16.ops.begin(), bf16.ops.end(), [](const cuda::OpDesc& o) { return o.expand != nullptr; }) == 2);
+  // An expanded map that the depthwise conv's residual also reads, and an expansion of the
+  // network's input (the input step's business): no fold.
+  using Skip = decltype(input<8, 10, 10> | conv<16, 3, ConvOpts{.padding = 1}> | conv<32, 1> | relu |
+                        residual(conv<32, 3, ConvOpts{.padding = 1, .groups = 32}>) | flatten | dense<3>);
+  constexpr auto& gs = Skip::graph;
+  for (int i = 0; i < gs.num_ops; ++i) {
+    CHECK_FALSE(expansion_folds_into_depthwise(gs, i));
+  }
+  using First = decltype(input<16, 10, 10> | conv<96, 1> | relu6 |
+                         conv<96, 3, ConvOpts{.padding = 1, .groups = 96}> | flatten | dense<3>);
+  for (cuda::NetDesc x : {NetStorage<Skip, DType::f16>::describe(), NetStorage<First, DType::f16>::describe()}) {
+    cuda::fold_for_per_op_path(x);
+    CHECK(std::none_of(x.ops.begin(), x.ops.end(), [](const cuda::OpDesc& o) { return o.expand != nullptr; }));
+  }
 }
 
 TEST_CASE("which depthwise convs Strata's kernel takes: square 3/5/7 taps, stride 1/2, a patch within 48 KiB") {

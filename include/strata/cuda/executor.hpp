@@ -322,6 +322,10 @@ class Executor {
       io.side_y = a + op.side->out_offset * batch;
       io.side_weights = model_ != nullptr ? &model_->weights.op(op.side->index) : nullptr;
     }
+    if (op.expand) {
+      io.expand_x = a + op.expand->in_offset * batch;
+      io.expand_weights = model_ != nullptr ? &model_->weights.op(op.expand->index) : nullptr;
+    }
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     io.staging = a + staging_offset_ * batch;
     // The caller's input, as it was given (also for a conv that reads it space-to-depth: a

@@ -191,6 +191,15 @@ struct OpDesc {
   /// (Tactic::fuses_side: OpIo::side_y, side_weights); prepare_step otherwise runs the side conv
   /// first, on the heuristic's choice for it, then this one.
   std::shared_ptr<const OpDesc> side;
+  /// Depthwise conv ops only (per-op path, 16-bit NHWC; fold_expanded_depthwise): the 1×1
+  /// expansion conv whose result only this conv reads — an inverted-residual block's first two
+  /// layers — run as part of this op (label "<expansion>+<depthwise>"); in_shape/in_offset/in_id
+  /// stay the expanded map's. A tactic that computes both says so (Tactic::fuses_expand:
+  /// OpIo::expand_x, expand_weights) and the expanded map is then never stored; prepare_step
+  /// otherwise runs the expansion first, on the heuristic's choice for it, into the expanded
+  /// map's slot. The memory plan keeps the expansion's input live through this op
+  /// (expansion_folds_into_depthwise).
+  std::shared_ptr<const OpDesc> expand;
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -409,7 +418,8 @@ inline void fold_final_softmax(NetDesc& n) {
 [[nodiscard]] inline bool reads_tensor(const OpDesc& o, int t) {
   return t >= 0 && (o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
          (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) ||
-         (o.side && (o.side->in_id == t || o.side->z_id == t)));
+         (o.side && (o.side->in_id == t || o.side->z_id == t)) ||
+         (o.expand && o.expand->in_id == t));
 }
 
 /// For the per-op path: a global average pool whose output only the dense layer after it reads
@@ -507,11 +517,69 @@ inline void fold_gated_convs(NetDesc& n) {
   }
 }
 
-/// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_final_softmax), as
-/// the engine makes them.
+/// For the per-op path, 16-bit NHWC: a 1×1 expansion conv (one group, stride 1, no padding, no
+/// residual) whose result only the depthwise conv after it reads — the first two layers of
+/// MobileNetV2's and EfficientNet's inverted-residual blocks — joined to that conv as one op,
+/// "<expansion>+<depthwise>" (OpDesc::expand), which a tactic may run as one kernel keeping the
+/// expanded map (six times the block's input) on chip (Tactic::fuses_expand), and prepare_step
+/// otherwise runs as the expansion, then the depthwise conv: the same two launches as before. The
+/// expansion's activation, or the one deferred into the depthwise conv's read (defer_activations),
+/// goes with it. Not where either op reads or writes a concat's slice, nor where the expansion
+/// reads the network's input or has a deferred activation of its own, nor where anything but the
+/// depthwise conv reads the expanded map (its residual included); and only where the memory plan
+/// kept the expansion's input clear of the depthwise conv's output.
+inline void fold_expanded_depthwise(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  const int elem = dtype_size(n.precision);
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& e = n.ops[i];
+    OpDesc& d = n.ops[i + 1];
+    const ConvGeom& eg = e.conv;
+    const ConvGeom& dg = d.conv;
+    const bool expansion = e.kind == OpKind::conv && !e.has_residual && !e.pool && !e.gap &&
+                           !e.gate && !e.side && !e.expand && !e.slice && !e.in_slice &&
+                           e.in_act.kind == Act::none && !e.net_output && !e.writes_user_output &&
+                           e.in_id != n.input_id && eg.kh == 1 && eg.kw == 1 && eg.sh == 1 &&
+                           eg.sw == 1 && eg.ph == 0 && eg.pw == 0 && eg.groups == 1 && eg.packed &&
+                           !eg.s2d && eg.cp % 8 == 0 && eg.fcg == eg.cp && eg.kd == eg.kp &&
+                           e.in_cp == eg.cp && e.out_cp == eg.kp;
+    if (!expansion || !depthwise_runs(d) || d.gate || d.side || d.expand || d.slice ||
+        d.in_slice || d.in_id != e.out_id || dg.cp != eg.kp || d.in_cp != dg.cp ||
+        (!e.act_applied_by.empty() && e.act_applied_by != d.label)) {
+      continue;
+    }
+    const bool read_elsewhere =
+        d.z_id == e.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+          return &o != &d && reads_tensor(o, e.out_id);
+        });
+    const ArenaRange y = arena_range(d.out_offset, d.out_shape, d.out_cp, elem);
+    const ArenaRange x = arena_range(e.in_offset, e.in_shape, e.in_cp, elem);
+    if (read_elsewhere || y.overlaps(x)) {
+      continue;
+    }
+    d.expand = std::make_shared<const OpDesc>(e);
+    d.label = e.label + "+" + d.label;
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+/// The depthwise conv of an op with a folded expansion as it was before the fold (the expansion,
+/// *op.expand, runs first).
+[[nodiscard]] inline OpDesc expand_main(const OpDesc& joined) {
+  OpDesc d = joined;
+  d.expand.reset();
+  d.label = joined.label.substr(joined.expand->label.size() + 1);
+  return d;
+}
+
+/// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_expanded_depthwise,
+/// fold_final_softmax), as the engine makes them.
 inline void fold_for_per_op_path(NetDesc& n) {
   fold_pooled_dense(n);
   fold_gated_convs(n);
+  fold_expanded_depthwise(n);
   fold_final_softmax(n);
 }
 
@@ -545,6 +613,10 @@ struct ArenaAccess {
   if (op.pool) {
     a.writes.push_back(range(op.pool->out_offset, op.pool->out_shape, op.pool->out_cp));
   }
+  if (op.expand) {  // the expansion's input; the expanded map's slot, where it runs first
+    a.reads.push_back(range(op.expand->in_offset, op.expand->in_shape, op.expand->in_cp));
+    a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
+  }
   if (op.side) {
     const ArenaAccess b = arena_access(*op.side, elem);
     a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
@@ -568,7 +640,7 @@ struct ArenaAccess {
   const OpDesc& b = n.ops[i + 1];
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
-           !o.softmax && !o.side && !o.gate;
+           !o.softmax && !o.side && !o.gate && !o.expand;
   };
   if (!plain(a) || !plain(b) || reads_tensor(b, a.out_id) || reads_tensor(a, b.out_id)) {
     return false;
@@ -610,7 +682,8 @@ inline void fold_side_convs(NetDesc& n) {
     const OpDesc& m = n.ops[i + 1];
     const auto plain = [](const OpDesc& o) {
       return o.kind == OpKind::conv && !o.has_residual && !o.pool && !o.gap && !o.softmax &&
-             !o.side && !o.gate && !o.slice && !o.in_slice && o.in_act.kind == Act::none &&
+             !o.side && !o.gate && !o.expand && !o.slice && !o.in_slice &&
+             o.in_act.kind == Act::none &&
              o.act_applied_by.empty() && !o.net_output && !o.writes_user_output &&
              o.conv.groups == 1 && o.conv.packed && !o.conv.s2d;
     };

@@ -67,6 +67,10 @@ struct OpIo {
   /// weights; else null.
   void* side_y = nullptr;
   const OpWeights* side_weights = nullptr;
+  /// For a depthwise conv with a folded expansion (OpDesc::expand): the expansion's input and
+  /// weights (io.x is then the expanded map's slot); else null.
+  const void* expand_x = nullptr;
+  const OpWeights* expand_weights = nullptr;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -177,6 +181,10 @@ class Tactic {
   /// Whether variant `v`'s steps compute a conv's side conv (OpDesc::side) themselves, writing
   /// OpIo::side_y. Otherwise prepare_step runs the side conv first, as a step of its own.
   [[nodiscard]] virtual bool fuses_side(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps compute a depthwise conv's folded expansion (OpDesc::expand)
+  /// themselves, reading its input and weights (OpIo::expand_x, expand_weights). Otherwise
+  /// prepare_step runs the expansion first, as a step of its own, into the conv's input slot.
+  [[nodiscard]] virtual bool fuses_expand(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

@@ -56,6 +56,11 @@ namespace strata::cuda {
   if (op.gate) {  // a folded channel gate: every candidate's time includes it
     os << ",gate";
   }
+  if (op.expand) {  // a folded expansion (a 1×1 of the same map): likewise
+    const OpDesc& e = *op.expand;
+    os << ",expand" << e.conv.xc << (e.has_bias ? "" : "nobias") << ",act"
+       << static_cast<int>(e.act.kind);
+  }
   if (op.softmax) {  // a folded final softmax: every candidate's time includes it
     os << "," << op_kind_name(op.softmax->kind);
   }
@@ -110,6 +115,16 @@ template <DType P>
                        << label << "', which runs joined to its channel gate's multiply as one "
                                    "op, '"
                        << gated->label << "' (fold_gated_convs): force that op");
+      const auto expanded = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        return o.expand && (o.expand->label == label || expand_main(o).label == label);
+      });
+      STRATA_CHECK(expanded == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which runs joined to "
+                       << (expanded->expand->label == label ? "the depthwise conv after it"
+                                                            : "its expansion")
+                       << " as one op, '" << expanded->label
+                       << "' (fold_expanded_depthwise): force that op");
       std::ostringstream names;
       for (const OpDesc& o : net.ops) {
         names << (&o == &net.ops.front() ? "" : ", ") << o.label;
@@ -266,6 +281,7 @@ template <DType P, class Exec>
       try {
         OpIo io = exec.io(op, mb);
         io.side_weights = op.side ? &weights.op(op.side->index) : nullptr;
+        io.expand_weights = op.expand ? &weights.op(op.expand->index) : nullptr;
         step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here

@@ -95,8 +95,28 @@ template <class G>
          l.kernel == HW{1} && l.stride == HW{1} && l.padding == HW{0} && l.groups == 1;
 }
 
-/// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list (with pool_fuses_into_conv's
-/// and gate_folds_into_conv's rules), then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
+/// Whether op i of `g` is a 1×1 conv of one group, stride 1 and no padding, without a residual,
+/// whose output only op i + 1 reads, a depthwise conv (one filter per channel, as many outputs):
+/// an inverted-residual block's expansion and its depthwise conv, which a backend may run as one
+/// op that never stores the expanded map (the CUDA engine does: OpDesc::expand). The memory
+/// plan keeps the expansion's input live through the depthwise conv for that.
+template <class G>
+[[nodiscard]] constexpr bool expansion_folds_into_depthwise(const G& g, int i) {
+  if (i < 0 || i + 1 >= g.num_ops || g.ops[i].kind != OpKind::conv) {
+    return false;
+  }
+  const auto& e = g.ops[i];
+  const auto& d = g.ops[i + 1];
+  const LayerDesc& l = e.layer;
+  const int c = d.in_spec.shape.c;
+  return d.kind == OpKind::conv && d.in == e.out && g.tensors[e.out].uses == 1 &&
+         e.out != g.output && g.tensors[e.out].view_of < 0 && e.in2 < 0 && l.kernel == HW{1} &&
+         l.stride == HW{1} && l.padding == HW{0} && l.groups == 1 && d.layer.groups == c &&
+         c > 1 && d.layer.out_channels == c;
+}
+
+/// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list (with pool_fuses_into_conv's,
+/// gate_folds_into_conv's and expansion_folds_into_depthwise's rules), then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
 /// is placed "greedy by size" (largest tensor first, each at the lowest offset clear of every
 /// tensor live with it), so a residual's skip tensor keeps its place until the op that adds it.
 /// A concat's output is live from its first slice's writer on; its slices take its place.
@@ -119,9 +139,11 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   // A conv with a fused pool still reads its input (and residual) while it writes the pooled
   // map: they stay live through the pool's step, so that the pooled map is placed clear of them.
   // Likewise a gate's multiply folded into the 1×1 conv after it: the conv reads the multiply's
-  // inputs (the map and the gate) while it writes its output.
+  // inputs (the map and the gate) while it writes its output; and an expansion folded into the
+  // depthwise conv after it: that reads the expansion's input while it writes its output.
   for (int i = 0; i < g.num_ops; ++i) {
-    if (pool_fuses_into_conv(g, i) || gate_folds_into_conv(g, i)) {
+    if (pool_fuses_into_conv(g, i) || gate_folds_into_conv(g, i) ||
+        expansion_folds_into_depthwise(g, i)) {
       for (const int t : {g.ops[i].in, g.ops[i].in2}) {
         if (t >= 0) {
           p.tensors[t].last = std::max(p.tensors[t].last, i + 1);

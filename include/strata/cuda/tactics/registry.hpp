@@ -17,6 +17,7 @@
 #include "strata/cuda/tactics/dense_softmax.hpp"
 #include "strata/cuda/tactics/depthwise_conv.hpp"
 #include "strata/cuda/tactics/direct_conv.hpp"
+#include "strata/cuda/tactics/expand_depthwise.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/lt_matmul.hpp"
@@ -31,6 +32,7 @@ namespace strata::cuda {
 /// The tactics for precision P (stateless objects that live for the program).
 template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
+  static const tactics::ExpandDepthwise<P> expand_depthwise;
   static const tactics::DepthwiseBand<P> depthwise_band;
   static const tactics::DepthwiseConv<P> depthwise_conv;
   static const tactics::PixelConv1x1<P> pixel_conv1x1;
@@ -56,7 +58,7 @@ template <DType P>
   static const tactics::Copy<P> copy;
   static const tactics::ConvTransposeDirect<P> conv_transpose_direct;
   static const std::vector<const Tactic<P>*> list{
-      &depthwise_band, &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
+      &expand_depthwise, &depthwise_band, &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
@@ -115,7 +117,9 @@ template <DType P>
 /// (Tactic::kernel_sources) are the ones prepare() asks for.
 template <DType P>
 [[nodiscard]] OpDesc op_as_prepared(const Tactic<P>& t, const OpDesc& op, const Variant& v) {
-  const OpDesc c = op.gate && !t.fuses_gate(v) ? gate_conv(op) : op;
+  const OpDesc c = op.gate && !t.fuses_gate(v)       ? gate_conv(op)
+                   : op.expand && !t.fuses_expand(v) ? expand_main(op)
+                                                     : op;
   return c.side && !t.fuses_side(v) ? side_main(c) : c;
 }
 
@@ -187,7 +191,8 @@ class StepSequence final : public Step {
 /// and a dense layer's folded global average pool (OpDesc::gap) is preceded by Strata's pool
 /// kernel from the map (io.gap_in) into the dense layer's input slot, a conv's folded channel
 /// gate (OpDesc::gate) by Strata's channel-gate kernel from the map and the gate (io.gate_x,
-/// io.gate) into the conv's input slot. Every caller prepares ops through this, so a
+/// io.gate) into the conv's input slot, and a depthwise conv's folded expansion (OpDesc::expand)
+/// by the expansion on the heuristic's variant into the conv's input slot. Every caller prepares ops through this, so a
 /// tactic's timing always covers the whole op.
 ///
 /// An op whose result is a concat's channel slice (OpDesc::slice) that tactic `t` cannot write
@@ -202,6 +207,24 @@ template <DType P>
                "cuda::Engine: layer '" << op.label << "' reads its input in place, from channels "
                                        << op.in_slice->c0 << " on of a concat's output, which tactic '"
                                        << t.name() << "' cannot");
+  if (op.expand && !t.fuses_expand(v)) {  // the expansion as the heuristic runs it, then the conv
+    const OpDesc& e = *op.expand;
+    STRATA_CHECK(io.expand_weights != nullptr && io.expand_x != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its expansion's buffers");
+    OpIo eio;
+    eio.x = io.expand_x;
+    eio.y = const_cast<void*>(io.x);  // the depthwise conv's input slot
+    eio.staging = io.staging;
+    OpIo dio = io;
+    dio.expand_x = nullptr;
+    dio.expand_weights = nullptr;
+    // (any workspace: the executor sizes its own from the plans' steps)
+    const Variant ev = heuristic_variant<P>(e, batch, static_cast<std::size_t>(-1), lib);
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(prepare_step(*find_tactic<P>(ev.tactic), e, ev, batch, *io.expand_weights, eio, lib));
+    parts.push_back(prepare_step(t, expand_main(op), v, batch, w, dio, lib));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
   if (op.in_act.kind != Act::none && !t.reads_input_act()) {
     OpDesc plain = op;
     plain.in_act = ActDesc{};

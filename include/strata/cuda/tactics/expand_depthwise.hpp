@@ -1,0 +1,472 @@
+#pragma once
+/// Tactic `expand_depthwise`: an inverted-residual block's 1×1 expansion and the depthwise conv
+/// after it (OpDesc::expand, fold_expanded_depthwise; 16-bit NHWC) as one kernel generated for
+/// the pair, the expanded map — six times the block's input in MobileNetV2 and EfficientNet —
+/// never stored. A block takes a tile of output pixels of one image: it stages the input patch
+/// the tile's windows read (every input channel, zero outside the map) in shared memory once,
+/// then for each chunk of expanded channels it computes the chunk's expanded patch on tensor
+/// cores (mma.sync m16n8k16, f32 accumulation; the expansion's weights for the next chunk
+/// copied in meanwhile), adds the bias, applies the expansion's activation (or the one deferred
+/// into the depthwise conv's read) and rounds to the storage type as the unfused path stores it,
+/// zero outside the map — the depthwise conv's padding — and the depthwise conv reads it from
+/// shared memory: each thread a channel pair of R output rows × 4 output columns, the window
+/// rows in registers, as the band kernel does (band_depthwise.hpp).
+///
+/// Why: at batch 256 on an H200 (session 24's profiles) MobileNetV2's expansions and depthwise
+/// convs took 3,153 of its 3,374 µs less the projections, each a pass over the expanded map
+/// (written once, read once); the expansion of its second block alone wrote 616 MB in 410 µs.
+/// Reading the block's input and writing the depthwise output is a sixth to a third of that.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/rtc/library.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/kernel_ops.hpp"
+
+namespace strata::cuda::tactics {
+
+namespace expand_dw {
+
+/// Threads a block, and output columns a thread computes for its channel pair.
+inline constexpr int threads = 256;
+inline constexpr int cols = 4;
+/// Shared memory a block at most: two blocks share an SM (227 KiB on the H100/H200).
+inline constexpr std::int64_t max_shared = 112 << 10;
+
+/// A block's shape for one op: its output tile, the patch it stages, the chunks of expanded
+/// channels it runs the expansion in, and the depthwise conv's threads.
+struct Plan {
+  int th = 0, tw = 0;            ///< output rows × columns a block
+  int rows = 0;                  ///< output rows a thread (R)
+  int strips = 0, groups = 0;    ///< th / rows, tw / cols
+  int rows_in = 0, cols_in = 0;  ///< the patch's input rows × columns
+  int np = 0, mp = 0;            ///< patch pixels, and rounded up to 16 (the GEMM's rows)
+  int ki = 0;                    ///< input slots rounded up to 16 (the GEMM's reduction)
+  int xp = 0;                    ///< 16-bit elements a staged pixel row (odd 16-byte chunks)
+  int nc = 0;                    ///< expanded channels a chunk (a multiple of 8, at most 64)
+  int chunks = 0;
+  int ep = 0;                    ///< 4-byte words an expanded pixel's row (padded: fewer conflicts)
+  int tiles_y = 0, tiles_x = 0;
+  std::int64_t shared = 0;
+  [[nodiscard]] int pairs() const { return nc / 2; }
+  [[nodiscard]] int items() const { return pairs() * strips * groups; }
+};
+
+/// The most threads of a warp whose 4-byte words fall in one bank (1 = none): the depthwise
+/// conv's first read of the expanded patch (threads: pairs fastest, then strips, then column
+/// groups), plus the expansion's epilogue's stores (rows lane / 4, pairs lane % 4).
+[[nodiscard]] inline int conflicts(const Plan& p, int s, int ep) {
+  int worst_read = 1;
+  int worst_store = 1;
+  int read[32] = {};
+  int store[32] = {};
+  for (int t = 0; t < 32; ++t) {
+    const int pr = t % p.pairs();
+    const int g = t / p.pairs();
+    const int st = g % p.strips;
+    const int cg = g / p.strips;
+    const long long word = (static_cast<long long>(st) * p.rows * s * p.cols_in + cg * cols * s) * ep + pr;
+    worst_read = std::max(worst_read, ++read[word % 32]);
+    worst_store = std::max(worst_store, ++store[((t / 4) * ep + t % 4) % 32]);
+  }
+  return worst_read + worst_store;
+}
+
+/// Whether the kernel runs `op`: a depthwise conv with a folded expansion (fold_expanded_depthwise)
+/// of dilation 1 whose output has its input's slots, the expansion a 1×1 GEMM over the same map.
+[[nodiscard]] inline bool shapes_fit(const OpDesc& op) {
+  if (!op.expand) {
+    return false;
+  }
+  const ConvGeom& g = op.conv;
+  const ConvGeom& e = op.expand->conv;
+  return depthwise_runs(op) && g.dh == 1 && g.dw == 1 && g.cp == g.kp && g.cp % 8 == 0 &&
+         op.in_cp == g.cp && e.kh == 1 && e.kw == 1 && e.sh == 1 && e.sw == 1 && e.ph == 0 &&
+         e.pw == 0 && e.groups == 1 && e.packed && !e.s2d && e.cp % 8 == 0 && e.fcg == e.cp &&
+         e.kd == e.kp && e.kp == g.cp && e.h == g.h && e.w == g.w;
+}
+
+/// The block shape for `op` (nc = 0 where none fits).
+[[nodiscard]] inline Plan plan(const OpDesc& op) {
+  Plan p;
+  if (!shapes_fit(op)) {
+    return p;
+  }
+  const ConvGeom& g = op.conv;
+  const ConvGeom& e = op.expand->conv;
+  p.ki = (e.cp + 15) / 16 * 16;
+  p.xp = generated::odd_chunks(p.ki);
+  std::vector<int> ncs;  // multiples of 8 dividing the slots, largest first
+  for (int n = 64; n >= 8; n -= 8) {
+    if (g.cp % n == 0) {
+      ncs.push_back(n);
+    }
+  }
+  // The largest tile whose chunks hold 32 channels or more, else the largest with any.
+  for (const int least : {32, 8}) {
+    for (const auto& [th, tw] : {std::pair{8, 8}, {4, 8}, {4, 4}, {2, 4}}) {
+      for (const int nc : ncs) {
+        if (nc < least) {
+          continue;
+        }
+        Plan q = p;
+        q.th = th;
+        q.tw = tw;
+        q.nc = nc;
+        q.chunks = g.cp / nc;
+        q.rows_in = (th - 1) * g.sh + g.kh;
+        q.cols_in = (tw - 1) * g.sw + g.kw;
+        q.np = q.rows_in * q.cols_in;
+        q.mp = (q.np + 15) / 16 * 16;
+        // Two output rows a thread, unless that leaves most threads without one.
+        q.rows = q.pairs() * (th / 2) * (tw / cols) * 2 > threads ? 2 : 1;
+        q.strips = th / q.rows;
+        q.groups = tw / cols;
+        // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits.
+        int best = 1 << 30;
+        for (int ep = q.pairs(); ep < q.pairs() + 32; ++ep) {
+          const int c = conflicts(q, g.sh, ep);
+          const std::int64_t shared = std::int64_t{2} * q.mp * q.xp +
+                                      std::int64_t{2} * 2 * nc * q.xp + std::int64_t{4} * q.mp * ep;
+          if (c < best && shared <= max_shared) {
+            best = c;
+            q.ep = ep;
+            q.shared = shared;
+          }
+        }
+        if (q.ep > 0) {
+          q.tiles_y = (g.oh + th - 1) / th;
+          q.tiles_x = (g.ow + tw - 1) / tw;
+          return q;
+        }
+      }
+    }
+  }
+  return p;
+}
+
+/// Whether the kernel runs `op` (a block shape fits).
+[[nodiscard]] inline bool fits(const OpDesc& op) { return plan(op).nc > 0; }
+
+/// The kernel's source for `op` (kernel `strata_rtc::expand_depthwise<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  const OpDesc& ex = *op.expand;
+  const Plan p = plan(op);
+  STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'");
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr int " << name << " = " << v << ";\n";
+  };
+  auto act = [&](const char* kind, const char* desc, const ActDesc& a) {
+    o << "  constexpr Act " << kind << " = static_cast<Act>(" << static_cast<int>(a.kind) << ");\n"
+      << "  constexpr ActDesc " << desc << "{" << kind << ", " << std::hexfloat << a.alpha << "f, "
+      << a.beta << "f};\n"
+      << std::defaultfloat;
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "'.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << threads
+    << ", 2) expand_depthwise(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
+    << "    const T* __restrict__ wd, const float* __restrict__ bd, T* __restrict__ y,\n"
+    << "    const T* __restrict__ z, int batch) {\n"
+    << "  pdl_entry();\n";
+  constant("H", g.h);
+  constant("W", g.w);
+  constant("CI", ex.conv.cp);  // the expansion's input slots
+  constant("KI", p.ki);
+  constant("XP", p.xp);
+  constant("CP", g.cp);        // expanded slots: the depthwise conv's input and output
+  constant("KREAL", g.k);      // channels with filters; the slots past them are written as 0
+  constant("OH", g.oh);
+  constant("OW", g.ow);
+  constant("KS", g.kh);
+  constant("S", g.sh);
+  constant("PH", g.ph);
+  constant("PW", g.pw);
+  constant("TH", p.th);
+  constant("TW", p.tw);
+  constant("R", p.rows);
+  constant("CW", cols);
+  constant("STRIPS", p.strips);
+  constant("ROWS_IN", p.rows_in);
+  constant("COLS_IN", p.cols_in);
+  constant("NP", p.np);
+  constant("MP", p.mp);
+  constant("NC", p.nc);
+  constant("CHUNKS", p.chunks);
+  constant("EP", p.ep);
+  constant("PAIRS", p.pairs());
+  constant("ITEMS", p.items());
+  constant("TILES_Y", p.tiles_y);
+  constant("TILES_X", p.tiles_x);
+  constant("NTHREADS", threads);
+  act("EA", "ea", ex.act);      // the expansion's own activation (in its epilogue)
+  act("IA", "in_act", op.in_act);  // the one deferred into the depthwise conv's read
+  act("A", "act", op.act);
+  o << R"src(  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
+  constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
+  constexpr int NT8 = NC / 8;          // its n-tiles (a chunk's expanded channels)
+  constexpr int NG = (NT8 + 3) / 4;    // groups of up to 4 n-tiles a warp computes at once
+  constexpr int NWARPS = NTHREADS / 32;
+  constexpr int NR = (R - 1) * S + KS;   // patch rows a thread's outputs read
+  constexpr int NCW = (CW - 1) * S + KS; // patch columns a thread's window holds
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* xs = reinterpret_cast<T*>(smem);                              // [MP][XP] the input patch
+  T* ws = xs + MP * XP;                                            // [2][NC][XP] weight chunks
+  unsigned* es = reinterpret_cast<unsigned*>(ws + 2 * NC * XP);    // [MP][EP] expanded pairs
+  long long b = blockIdx.x;
+  const int tx = static_cast<int>(b % TILES_X);
+  b /= TILES_X;
+  const int ty = static_cast<int>(b % TILES_Y);
+  const long long img = b / TILES_Y;
+  if (img >= batch) {
+    return;
+  }
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int oy0 = ty * TH;
+  const int ox0 = tx * TW;
+  const int iy0 = oy0 * S - PH;
+  const int ix0 = ox0 * S - PW;
+  // The expansion's weights of chunk c into buffer `buf` (the reduction's padding as zeros).
+  auto load_weights = [&](int c, int buf) {
+    T* dst = ws + buf * (NC * XP);
+    for (int i = tid; i < NC * KC; i += NTHREADS) {
+      const int n = i / KC;
+      const int kc = i % KC;
+      const bool v = kc * 8 < CI;
+      cp_async16(dst + n * XP + kc * 8, we + static_cast<long long>(c * NC + n) * CI + (v ? kc * 8 : 0), v);
+    }
+  };
+  load_weights(0, 0);
+  // The patch: every input slot of each pixel, zero outside the map and past the slots.
+  const T* xi = x + img * (static_cast<long long>(H) * W * CI);
+  for (int i = tid; i < MP * KC; i += NTHREADS) {
+    const int r = i / KC;
+    const int kc = i % KC;
+    const int iy = iy0 + r / COLS_IN;
+    const int ix = ix0 + r % COLS_IN;
+    const bool v = r < NP && kc * 8 < CI && iy >= 0 && iy < H && ix >= 0 && ix < W;
+    cp_async16(xs + r * XP + kc * 8, v ? xi + (static_cast<long long>(iy) * W + ix) * CI + kc * 8 : xi, v);
+  }
+  cp_async_commit();
+  const uint2 b2 = pair_act_bounds<IA, T>(in_act);
+  for (int c = 0; c < CHUNKS; ++c) {
+    if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
+      load_weights(c + 1, (c + 1) & 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
+    // The expanded patch of the chunk's channels: X · Wc on tensor cores, + bias, the
+    // activations as stored, zero outside the map (the depthwise conv's padding).
+    const T* wc = ws + (c & 1) * (NC * XP);
+    for (int u = warp; u < MT * NG; u += NWARPS) {
+      const int mt = u / NG;
+      const int ng = u % NG;
+      float acc[4][4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+      }
+#pragma unroll
+      for (int ks = 0; ks < KI / 16; ++ks) {
+        unsigned a0, a1, a2, a3;
+        ldmatrix_x4(a0, a1, a2, a3, xs + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * XP + ks * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          if (ng * 4 + j < NT8) {
+            unsigned b0, b1;
+            ldmatrix_x2(b0, b1, wc + ((ng * 4 + j) * 8 + (lane & 7)) * XP + ks * 16 + ((lane >> 3) & 1) * 8);
+            mma_16816<T>(acc[j], a0, a1, a2, a3, b0, b1);
+          }
+        }
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = mt * 16 + (lane >> 2) + 8 * h;
+        const int iy = iy0 + row / COLS_IN;
+        const int ix = ix0 + row % COLS_IN;
+        const bool in = row < NP && iy >= 0 && iy < H && ix >= 0 && ix < W;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int nt = ng * 4 + j;
+          if (nt < NT8) {
+            const int col = nt * 8 + 2 * (lane & 3);
+            const float2 bb = be != nullptr ? *reinterpret_cast<const float2*>(be + c * NC + col)
+                                            : float2{0.0f, 0.0f};
+            unsigned v = pack2<T>(activate_as<EA>(ea, acc[j][2 * h] + bb.x),
+                                  activate_as<EA>(ea, acc[j][2 * h + 1] + bb.y));
+            v = pair_act_stored<IA, T>(v, in_act, b2.x, b2.y);
+            es[row * EP + nt * 4 + (lane & 3)] = in ? v : 0u;
+          }
+        }
+      }
+    }
+    __syncthreads();  // the expanded patch in
+    // The depthwise conv from it: a channel pair of R rows x CW columns of outputs a thread.
+    for (int item = tid; item < ITEMS; item += NTHREADS) {
+      const int p = item % PAIRS;
+      const int grp = item / PAIRS;
+      const int st = grp % STRIPS;
+      const int cg = grp / STRIPS;
+      const int ch = c * NC + 2 * p;
+      float wv[KS * KS][2];
+#pragma unroll
+      for (int t = 0; t < KS * KS; ++t) {
+        wv[t][0] = ch < KREAL ? load(wd + static_cast<long long>(ch) * (KS * KS) + t) : 0.0f;
+        wv[t][1] = ch + 1 < KREAL ? load(wd + static_cast<long long>(ch + 1) * (KS * KS) + t) : 0.0f;
+      }
+      const float2 bv = bd != nullptr ? *reinterpret_cast<const float2*>(bd + ch) : float2{0.0f, 0.0f};
+      float acc[R][CW][2];
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int q = 0; q < CW; ++q) {
+          acc[r][q][0] = 0.0f;
+          acc[r][q][1] = 0.0f;
+        }
+      }
+      const unsigned* base = es + (st * R * S * COLS_IN + cg * CW * S) * EP + p;
+#pragma unroll
+      for (int j = 0; j < NR; ++j) {
+        float2 win[NCW];
+#pragma unroll
+        for (int q = 0; q < NCW; ++q) {
+          const unsigned u = base[(j * COLS_IN + q) * EP];
+          const T* hv = reinterpret_cast<const T*>(&u);
+          win[q] = float2{load(hv), load(hv + 1)};
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const int ky = j - r * S;
+          if (ky >= 0 && ky < KS) {
+#pragma unroll
+            for (int q = 0; q < CW; ++q) {
+#pragma unroll
+              for (int kx = 0; kx < KS; ++kx) {
+                acc[r][q][0] += win[q * S + kx].x * wv[ky * KS + kx][0];
+                acc[r][q][1] += win[q * S + kx].y * wv[ky * KS + kx][1];
+              }
+            }
+          }
+        }
+      }
+      // Bias, the residual, the activation; the slots past the real channels as 0.
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int oy = oy0 + st * R + r;
+#pragma unroll
+        for (int q = 0; q < CW; ++q) {
+          const int ox = ox0 + cg * CW + q;
+          if (oy < OH && ox < OW) {
+            pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
+                          acc[r][q][0] + bv.x, acc[r][q][1] + bv.y, [&](float v0, float v1) {
+                            return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
+                          });
+          }
+        }
+      }
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace expand_dw
+
+template <DType P>
+class ExpandDepthwise final : public generated::GeneratingTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "expand_depthwise"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return is_16bit(P) && expand_dw::fits(op);
+  }
+  [[nodiscard]] bool reads_input_act() const override { return true; }
+  [[nodiscard]] bool fuses_expand(const Variant&) const override { return true; }
+  /// Every op it runs: one launch for the expansion and the depthwise conv, ahead of the
+  /// depthwise kernels with the expansion as a step of its own.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+                                               const Libraries&) const override {
+    if (!expand_dw::fits(op)) {
+      return std::nullopt;
+    }
+    return Claim{{std::string(name())}, rank::joins};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    STRATA_CHECK(io.expand_x != nullptr && io.expand_weights != nullptr,
+                 "cuda::Engine: layer '" << op.label
+                                         << "': expand_depthwise without its expansion's buffers");
+    const expand_dw::Plan p = expand_dw::plan(op);
+    const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x;
+    STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
+                                           << "': expand_depthwise would launch " << blocks
+                                           << " blocks at batch " << batch);
+    const std::size_t shared = static_cast<std::size_t>(p.shared);
+    if (shared > (48 << 10)) {
+      const generated::DeviceSms d = generated::device_sms();
+      const cudaError_t e = cudaKernelSetAttributeForDevice(
+          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device);
+      if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "': expand_depthwise stages "
+                                                    << shared
+                                                    << " bytes of shared memory a block, more "
+                                                       "than this GPU allows ("
+                                                    << cudaGetErrorString(e) << ")");
+      }
+    }
+    const unsigned grid = static_cast<unsigned>(blocks);
+    const T* x = static_cast<const T*>(io.expand_x);
+    const T* we = io.expand_weights->weight.template as<const T>();
+    const float* be = io.expand_weights->bias_f32.template as<const float>();
+    const T* wd = w.weight.template as<const T>();
+    const float* bd = w.bias_f32.template as<const float>();
+    T* y = static_cast<T*>(io.y);
+    const T* z = static_cast<const T*>(io.z);
+    const ConvGeom& g = op.conv;
+    std::ostringstream what;
+    what << "strata expand+depthwise " << g.kh << "x" << g.kw
+         << (g.sh > 1 ? " stride " + std::to_string(g.sh) : std::string())
+         << " (the 1x1 expansion on tensor cores, its map kept in shared memory; tiles of "
+         << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass, shapes compiled in)";
+    return kernel_step(what.str(), [=](cudaStream_t s) {
+      rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we, be,
+                         wd, bd, y, z, batch);
+    });
+  }
+
+ private:
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo&) const override {
+    STRATA_CHECK(v.algo == 0, "'" << op.label << "': expand_depthwise has no algo " << v.algo);
+    STRATA_CHECK(expand_dw::fits(op), "'" << op.label
+                                          << "': expand_depthwise runs a depthwise conv of "
+                                             "dilation 1 with a folded 1x1 expansion");
+    return this->named(expand_dw::source(op));
+  }
+};
+
+}  // namespace strata::cuda::tactics
