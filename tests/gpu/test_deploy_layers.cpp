@@ -520,8 +520,7 @@ TEST_CASE("the depthwise band kernel, forced: 3x3, 5x5 and 7x7 at strides 1 and 
 // into shared memory, chunk by chunk, and the depthwise conv from there), forced on every joined
 // op: BandNet's two (hardsigmoid on load into a 5x5 stride-2 conv — f(0) != 0 outside the map,
 // where the padding must stay 0 — and ReLU6 into a 7x7 with the residual added; 21 -> 48 and
-// 48 -> 144 channels, 24 and 48 slots in), DepthwiseNet's hardswish into a 5x5 stride 2 (40
-// channels: chunks of 40), MobileNetV2's sixteen and EfficientNet-B0's fifteen (ReLU6 and SiLU on
+// 48 -> 144 channels, 24 and 48 slots in), MobileNetV2's sixteen and EfficientNet-B0's fifteen (ReLU6 and SiLU on
 // load, 3x3 and 5x5 at strides 1 and 2, 7x7 to 112x112 maps, 96 to 1,152 channels), against the
 // CPU. The depthwise kernels' forced tests above run the same joined ops with the expansion as a
 // step of its own.
@@ -535,7 +534,6 @@ TEST_CASE("an expansion folded into the depthwise conv after it: one kernel, the
   const char* shows = "strata expand+depthwise";
   check_forced<BandNet, DType::f16>("expand_band_f16", 110, fused, shows, ", then", expanded);
   check_forced<BandNet, DType::bf16>("expand_band_bf16", 111, fused, shows, ", then", expanded);
-  check_forced<DepthwiseNet, DType::f16>("expand_dw_f16", 112, fused, shows, ", then", expanded);
   check_forced<models::MobileNetV2, DType::f16>("expand_mv2_f16", 113, fused, shows, ", then", expanded);
   check_forced<models::EfficientNetB0, DType::f16>("expand_eb0_f16", 114, fused, shows, ", then",
                                                    expanded);

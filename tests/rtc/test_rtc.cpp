@@ -2145,6 +2145,20 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   const auto band_claim = band->heuristic(f3, 256, 0, none);
   REQUIRE(band_claim.has_value());
   CHECK(claim->rank < band_claim->rank);
+  // Claimed where it was measured faster: 3x3, ReLU6 on 56x56, with a thousand blocks (256
+  // images x 49 tiles; at batch 1, 49); not MobileNetV2's 14x14 stage, nor EfficientNet-B0's 5x5
+  // with SiLU; offered to measured tuning on all of them.
+  CHECK(ed::claimed(f3, 256));
+  CHECK(ed::claimed(f3, 21));
+  CHECK_FALSE(ed::claimed(f3, 20));
+  CHECK_FALSE(t->heuristic(f3, 1, 0, none).has_value());
+  CHECK_FALSE(t->heuristic(f14, 256, 0, none).has_value());
+  CHECK_FALSE(t->heuristic(e5x5, 256, 0, none).has_value());
+  CHECK(t->candidates(f14, 256, 0, none).size() == 1);
+  CHECK(t->candidates(e5x5, 1, 0, none).size() == 1);
+  CHECK(t->candidates(cuda::expand_main(f3), 1, 0, none).empty());
+  CHECK(ed::source(f3).find("__launch_bounds__(256, 3)") != std::string::npos);
+  CHECK(ed::source(e5x5).find("__launch_bounds__(256, 2)") != std::string::npos);
   CHECK_FALSE(band->fuses_expand(cuda::Variant{"depthwise_band"}));
   CHECK(cuda::op_as_prepared(*band, f3, cuda::Variant{"depthwise_band"}).label ==
         "features.3.conv.1.conv0+bn1+clip2");

@@ -996,10 +996,11 @@ TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_
   CHECK(a.reads[1].begin == e0.in_offset);
   CHECK(a.reads[1].end == e0.in_offset + 20 * 20 * 16 * 2);
   REQUIRE(a.writes.size() == 2);
-  CHECK(a.writes[0].begin == d0.in_offset);
-  CHECK(a.writes[0].end == d0.in_offset + 20 * 20 * 64 * 2);
-  CHECK(a.writes[1].begin == d0.out_offset);
-  CHECK_FALSE(a.writes[1].overlaps(a.reads[1]));
+  CHECK(a.writes[0].begin == d0.out_offset);
+  CHECK(a.writes[0].end == d0.out_offset + 10 * 10 * 64 * 2);
+  CHECK(a.writes[1].begin == d0.in_offset);
+  CHECK(a.writes[1].end == d0.in_offset + 20 * 20 * 64 * 2);
+  CHECK_FALSE(a.writes[0].overlaps(a.reads[1]));
   // Nor beside another op (it may write the expanded map's slot).
   for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
     if (n.ops[i].expand || n.ops[i + 1].expand) {

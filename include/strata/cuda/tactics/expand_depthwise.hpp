@@ -158,6 +158,32 @@ struct Plan {
 /// Whether the kernel runs `op` (a block shape fits).
 [[nodiscard]] inline bool fits(const OpDesc& op) { return plan(op).nc > 0; }
 
+/// Blocks an SM the kernel is compiled for (__launch_bounds__): 3 for 3×3 taps (85 registers a
+/// thread: the filters, 2×4 outputs of a pair and a window row fit) where the shared memory of 3
+/// fits an SM's 227 KiB, else 2.
+[[nodiscard]] inline int min_blocks(const OpDesc& op, const Plan& p) {
+  return op.conv.kh == 3 && 3 * (p.shared + 1024) <= (227 << 10) ? 3 : 2;
+}
+
+/// Whether the heuristic takes `op` at `batch`: where the kernel was measured faster than the
+/// expansion on cuBLASLt and the band kernel after it (H200, batch 256, session 25): 3×3 taps
+/// with nothing, ReLU or ReLU6 applied to the expanded map, on maps of 56×56 and more, or of
+/// 28×28 at stride 2 (MobileNetV2's features.2–4 and 7: 689 -> 482, 419 -> 385, 296 -> 228, 89 ->
+/// 67 µs), and any 3×3 of 112×112 (EfficientNet-B0's features.2.0, SiLU: 786 -> 692) — and only
+/// with a thousand blocks or more (a block takes a tile of an image through every chunk).
+/// Elsewhere the kernel recomputes too much of the expansion over the tile's halo (5×5 taps) or
+/// its activation (SiLU) for the traffic it saves; measured tuning times it everywhere it runs.
+[[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
+  const Plan p = plan(op);
+  if (p.nc == 0 || std::int64_t{batch} * p.tiles_y * p.tiles_x < 1024) {
+    return false;
+  }
+  const ConvGeom& g = op.conv;
+  const Act a = op.in_act.kind != Act::none ? op.in_act.kind : op.expand->act.kind;
+  const bool cheap = a == Act::none || a == Act::relu || a == Act::clip;
+  return g.kh == 3 && (g.h >= 112 || (cheap && (g.h >= 56 || (g.h >= 28 && g.sh == 2))));
+}
+
 /// The kernel's source for `op` (kernel `strata_rtc::expand_depthwise<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op) {
   const ConvGeom& g = op.conv;
@@ -176,8 +202,8 @@ struct Plan {
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(" << threads
-    << ", 2) expand_depthwise(\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
+    << min_blocks(op, p) << ") expand_depthwise(\n"
     << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
     << "    const T* __restrict__ wd, const float* __restrict__ bd, T* __restrict__ y,\n"
     << "    const T* __restrict__ z, int batch) {\n"
@@ -264,7 +290,29 @@ struct Plan {
   }
   cp_async_commit();
   const uint2 b2 = pair_act_bounds<IA, T>(in_act);
+  // This thread's part of the depthwise conv (at most one item a chunk: ITEMS <= NTHREADS):
+  // channel pair p of the chunk, strip st, column group cg.
+  static_assert(ITEMS <= NTHREADS, "one depthwise item a thread");
+  const bool has_item = tid < ITEMS;
+  const int p = tid % PAIRS;
+  const int st = (tid / PAIRS) % STRIPS;
+  const int cg = (tid / PAIRS) / STRIPS;
   for (int c = 0; c < CHUNKS; ++c) {
+    // The chunk's depthwise filters and bias into registers first: their loads' latency passes
+    // while the expansion runs.
+    const int ch = c * NC + 2 * p;
+    float wv[KS * KS][2];
+    float2 bv = float2{0.0f, 0.0f};
+    if (has_item) {
+#pragma unroll
+      for (int t = 0; t < KS * KS; ++t) {
+        wv[t][0] = ch < KREAL ? load(wd + static_cast<long long>(ch) * (KS * KS) + t) : 0.0f;
+        wv[t][1] = ch + 1 < KREAL ? load(wd + static_cast<long long>(ch + 1) * (KS * KS) + t) : 0.0f;
+      }
+      if (bd != nullptr) {
+        bv = *reinterpret_cast<const float2*>(bd + ch);
+      }
+    }
     if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
       load_weights(c + 1, (c + 1) & 1);
       cp_async_commit();
@@ -320,19 +368,7 @@ struct Plan {
     }
     __syncthreads();  // the expanded patch in
     // The depthwise conv from it: a channel pair of R rows x CW columns of outputs a thread.
-    for (int item = tid; item < ITEMS; item += NTHREADS) {
-      const int p = item % PAIRS;
-      const int grp = item / PAIRS;
-      const int st = grp % STRIPS;
-      const int cg = grp / STRIPS;
-      const int ch = c * NC + 2 * p;
-      float wv[KS * KS][2];
-#pragma unroll
-      for (int t = 0; t < KS * KS; ++t) {
-        wv[t][0] = ch < KREAL ? load(wd + static_cast<long long>(ch) * (KS * KS) + t) : 0.0f;
-        wv[t][1] = ch + 1 < KREAL ? load(wd + static_cast<long long>(ch + 1) * (KS * KS) + t) : 0.0f;
-      }
-      const float2 bv = bd != nullptr ? *reinterpret_cast<const float2*>(bd + ch) : float2{0.0f, 0.0f};
+    if (has_item) {
       float acc[R][CW][2];
 #pragma unroll
       for (int r = 0; r < R; ++r) {
@@ -403,14 +439,21 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
   [[nodiscard]] bool fuses_expand(const Variant&) const override { return true; }
-  /// Every op it runs: one launch for the expansion and the depthwise conv, ahead of the
-  /// depthwise kernels with the expansion as a step of its own.
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+  /// The ops expand_dw::claimed names, ahead of the depthwise kernels with the expansion as a
+  /// step of its own; offered to measured tuning on every op it runs.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
-    if (!expand_dw::fits(op)) {
+    if (!expand_dw::claimed(op, batch)) {
       return std::nullopt;
     }
     return Claim{{std::string(name())}, rank::joins};
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    if (!expand_dw::fits(op)) {
+      return {};
+    }
+    return {Variant{std::string(name())}};
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
