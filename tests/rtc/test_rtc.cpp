@@ -2145,7 +2145,7 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   const auto band_claim = band->heuristic(f3, 256, 0, none);
   REQUIRE(band_claim.has_value());
   CHECK(claim->rank < band_claim->rank);
-  // Claimed where it was measured faster: 3x3, ReLU6 on 56x56, with a thousand blocks (256
+  // Claimed where it was measured faster: 3x3, ReLU6 on 56x56 (28x28 and up), with a thousand blocks (256
   // images x 49 tiles; at batch 1, 49); not MobileNetV2's 14x14 stage, nor EfficientNet-B0's 5x5
   // with SiLU; offered to measured tuning on all of them.
   CHECK(ed::claimed(f3, 256));

@@ -12,10 +12,10 @@
 /// shared memory: each thread a channel pair of R output rows × 4 output columns, the window
 /// rows in registers, as the band kernel does (band_depthwise.hpp).
 ///
-/// Why: at batch 256 on an H200 (session 24's profiles) MobileNetV2's expansions and depthwise
-/// convs took 3,153 of its 3,374 µs less the projections, each a pass over the expanded map
-/// (written once, read once); the expansion of its second block alone wrote 616 MB in 410 µs.
-/// Reading the block's input and writing the depthwise output is a sixth to a third of that.
+/// Why: at batch 256 on an H200 (session 25's first profile) MobileNetV2's sixteen expansions
+/// took 1,114 µs and its seventeen depthwise convs 1,500 of its 3,388 — the expanded map written
+/// by one and read by the other (features.2's expansion alone wrote 616 MB in 410 µs). Joined,
+/// the pair reads the block's input and writes the depthwise conv's output only.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -166,13 +166,15 @@ struct Plan {
 }
 
 /// Whether the heuristic takes `op` at `batch`: where the kernel was measured faster than the
-/// expansion on cuBLASLt and the band kernel after it (H200, batch 256, session 25): 3×3 taps
-/// with nothing, ReLU or ReLU6 applied to the expanded map, on maps of 56×56 and more, or of
-/// 28×28 at stride 2 (MobileNetV2's features.2–4 and 7: 689 -> 482, 419 -> 385, 296 -> 228, 89 ->
-/// 67 µs), and any 3×3 of 112×112 (EfficientNet-B0's features.2.0, SiLU: 786 -> 692) — and only
-/// with a thousand blocks or more (a block takes a tile of an image through every chunk).
-/// Elsewhere the kernel recomputes too much of the expansion over the tile's halo (5×5 taps) or
-/// its activation (SiLU) for the traffic it saves; measured tuning times it everywhere it runs.
+/// expansion on cuBLASLt and the band kernel after it (H200, batch 256, session 25, forced and
+/// heuristic profiles of one lease): 3×3 taps with nothing, ReLU or ReLU6 applied to the
+/// expanded map on maps of 28×28 and more (MobileNetV2's features.2–7: 689 -> 385, 419 -> 375,
+/// 296 -> 230, 138 -> 129, 89 -> 63 µs), and any 3×3 of 112×112 (EfficientNet-B0's
+/// features.2.0, SiLU: 786 -> 595) — and only with a thousand blocks or more (a block takes a
+/// tile of an image through every chunk: at batch 1 the maps give too few). Elsewhere the kernel
+/// recomputes too much of the expansion over the tile's halo (5×5 taps, 7×7 maps in 8×8 tiles)
+/// or its activation (SiLU) for the traffic it saves (MobileNetV2's 14×14 stage: 145 against
+/// 100 µs; its 7×7 one: 81 against 44); measured tuning times it everywhere it runs.
 [[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
   const Plan p = plan(op);
   if (p.nc == 0 || std::int64_t{batch} * p.tiles_y * p.tiles_x < 1024) {
@@ -181,7 +183,7 @@ struct Plan {
   const ConvGeom& g = op.conv;
   const Act a = op.in_act.kind != Act::none ? op.in_act.kind : op.expand->act.kind;
   const bool cheap = a == Act::none || a == Act::relu || a == Act::clip;
-  return g.kh == 3 && (g.h >= 112 || (cheap && (g.h >= 56 || (g.h >= 28 && g.sh == 2))));
+  return g.kh == 3 && (g.h >= 112 || (cheap && g.h >= 28));
 }
 
 /// The kernel's source for `op` (kernel `strata_rtc::expand_depthwise<T>`).
