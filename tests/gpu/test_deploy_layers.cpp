@@ -539,6 +539,19 @@ TEST_CASE("an expansion folded into the depthwise conv after it: one kernel, the
                                                    expanded);
   check_forced<models::EfficientNetB0, DType::bf16>("expand_eb0_bf16", 115, fused, shows, ", then",
                                                     expanded);
+  // The forms written after session 25's last GPU run (not offered to measured tuning until
+  // timed): pipelined (algo 1), the chunks split over blocks (math), both.
+  check_forced<BandNet, DType::f16>("expand_band_pipe", 116, cuda::Variant{"expand_depthwise", 1},
+                                    "pipelined", ", then", expanded);
+  check_forced<models::MobileNetV2, DType::f16>("expand_mv2_pipe2", 117,
+                                                cuda::Variant{"expand_depthwise", 1, 2},
+                                                "pipelined, the chunks over 2 blocks", ", then", expanded);
+  check_forced<models::EfficientNetB0, DType::bf16>("expand_eb0_split2", 118,
+                                                    cuda::Variant{"expand_depthwise", 0, 2},
+                                                    "the chunks over 2 blocks", ", then", expanded);
+  check_forced<models::EfficientNetB0, DType::f16>("expand_eb0_pipe", 119,
+                                                   cuda::Variant{"expand_depthwise", 1}, "pipelined",
+                                                   ", then", expanded);
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

@@ -1,6 +1,7 @@
 // The fused-network path (one kernel for the whole network): against the CPU reference in f32,
 // f16 and bf16 at batches 1, 3, 17 and the maximum, all on the fused path; against the per-op
 // path on the same weights and inputs; which path each batch takes; what does not fit.
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -37,6 +38,15 @@ constexpr auto awkward_net = input<3, 13, 11> | conv<6, 3, ConvOpts{.padding = 1
     | avg_pool<2, PoolOpts{.ceil_mode = true, .count_include_pad = false}> | batch_norm | gelu
     | flatten | dense<9> | elu<1.0f> | dense<5> | log_softmax;
 using AwkwardNet = std::remove_cv_t<decltype(awkward_net)>;
+
+// An inverted-residual block on a 10x10 map: the fused kernel takes the whole network at batch 1,
+// while the per-op path joins the 1x1 expansion to the depthwise conv after it (OpDesc::expand) —
+// the fused kernel, generated before that fold, still needs the expansion's weights.
+constexpr auto expand_net = input<8, 10, 10> | conv<16, 3, ConvOpts{.padding = 1}> | relu
+    | residual(conv<48, 1> | batch_norm | relu6 | conv<48, 3, ConvOpts{.padding = 1, .groups = 48}>
+               | batch_norm | relu6 | conv<16, 1> | batch_norm)
+    | global_avg_pool | flatten | dense<5>;
+using ExpandNet = std::remove_cv_t<decltype(expand_net)>;
 
 // Tensor-core convs (16-bit, channels in multiples of 16): with a 2x2 max pool, with a residual,
 // with a ceil-mode average pool that does not count padding; a 7x7 pool window (49 positions, a
@@ -140,6 +150,13 @@ void check_fused_all(const char* name, std::uint64_t seed, double bf16_tol = 1e-
 
 TEST_CASE("fused network: the MNIST CNN") { check_fused_all<models::MnistCnn>("mnist_cnn", 31); }
 TEST_CASE("fused network: a residual network") { check_fused_all<ResidualNet>("residual", 32); }
+TEST_CASE("fused network: an inverted-residual block whose expansion the per-op path joins to its depthwise conv") {
+  cuda::NetDesc n = cuda::NetStorage<ExpandNet, DType::f16>::describe();
+  REQUIRE(n.fused_fits);
+  cuda::fold_for_per_op_path(n);
+  CHECK(std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.expand != nullptr; }) == 1);
+  check_fused_all<ExpandNet>("expand", 37);
+}
 TEST_CASE("fused network: tensor-core convs with pools and a residual; the input read by the first conv") {
   check_fused_all<MmaNet>("mma", 34, 3e-2);
 }

@@ -2190,4 +2190,33 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   }
   CHECK(ed::source(e5x5).find("constexpr Act IA = static_cast<Act>(" +
                               std::to_string(static_cast<int>(Act::silu)) + ");") != std::string::npos);
+  // The other forms (not offered to measured tuning until timed on a GPU): pipelined (algo 1: two
+  // expanded patches, one barrier a chunk) and the chunks split over blocks (math: groups a
+  // tile). The plain form's source is the one the tests above compiled.
+  CHECK(ed::source(f3, 0, 0) == ed::source(f3));
+  CHECK(ed::source(f3, 0, 1) == ed::source(f3));
+  CHECK(ed::source(f3).find("GROUPS") == std::string::npos);
+  const ed::Plan pipe = ed::plan(f3, 2);
+  CHECK(pipe.nc == 48);
+  CHECK(pipe.shared == 2 * 112 * 40 + 2 * 2 * 48 * 40 + 2 * 4 * 112 * pipe.ep);
+  CHECK(t->candidates(f3, 256, 0, none).size() == 1);  // (algo 0 only)
+  for (const cuda::Variant& v : {cuda::Variant{"expand_depthwise", 1}, cuda::Variant{"expand_depthwise", 0, 3},
+                                 cuda::Variant{"expand_depthwise", 1, 2}}) {
+    INFO(cuda::to_string(v));
+    const auto k = t->kernel_sources(f3, v, {});
+    REQUIRE(k.size() == 1);
+    CHECK(k[0].source.find(v.algo == 1 ? "(es + ((k + 1) & 1) * (MP * EP))" : "load_weights(c0, 0);") !=
+          std::string::npos);
+    CHECK(k[0].source.find("constexpr int GROUPS = " + std::to_string(std::max(v.math, 1)) + ";") !=
+          std::string::npos);
+    const std::vector<std::string> names{"strata_rtc::expand_depthwise<strata_rtc::f16>"};
+    CHECK(rtc::compile(k[0].source, "expand_depthwise", names, 90, dir).cubin.size() > 1000);
+  }
+  const std::vector<std::string> bf{"strata_rtc::expand_depthwise<strata_rtc::bf16>"};
+  CHECK(rtc::compile(ed::source(e5x5, 1, 3), "expand_depthwise", bf, 90, dir).cubin.size() > 1000);
+  // What it refuses: no algo 2, no fuse, more groups than chunks (3 for features.3).
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 2}, {}).empty());
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 0, 1}, {}).empty());
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 4}, {}).empty());
+  CHECK_FALSE(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 3}, {}).empty());
 }

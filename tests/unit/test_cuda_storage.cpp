@@ -943,9 +943,12 @@ TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_
   constexpr auto& g = Block::graph;
   std::vector<int> folds;
   for (int i = 0; i < g.num_ops; ++i) {
-    if (expansion_folds_into_depthwise(g, i)) {
+    if (expansion_folds_into_depthwise(g, i, DType::f16, Layout::nhwc)) {
       folds.push_back(i);
     }
+    // only where the engine folds: 16-bit NHWC (not f32, nor the CPU's NCHW)
+    CHECK_FALSE(expansion_folds_into_depthwise(g, i, DType::f32, Layout::nhwc));
+    CHECK_FALSE(expansion_folds_into_depthwise(g, i, DType::f16, Layout::nchw));
   }
   REQUIRE(folds.size() == 2);  // (not the strided 1x1)
   const auto plan = plan_memory(g, DType::f16, Layout::nhwc);
@@ -953,6 +956,8 @@ TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_
   CHECK(plan.tensors[g.ops[silu].in].last == silu + 1);
   CHECK_FALSE(plan.overlap(g.ops[silu].in, g.ops[silu + 1].out));
   CHECK_FALSE(plan.overlap(g.ops[folds[0]].in, g.ops[folds[0] + 1].out));
+  const auto f32_plan = plan_memory(g, DType::f32, Layout::nchw);
+  CHECK(f32_plan.tensors[g.ops[silu].in].last == silu);
 
   const cuda::NetDesc before = NetStorage<Block, DType::f16>::describe();
   cuda::NetDesc n = before;
@@ -1022,11 +1027,17 @@ TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_
                         residual(conv<32, 3, ConvOpts{.padding = 1, .groups = 32}>) | flatten | dense<3>);
   constexpr auto& gs = Skip::graph;
   for (int i = 0; i < gs.num_ops; ++i) {
-    CHECK_FALSE(expansion_folds_into_depthwise(gs, i));
+    CHECK_FALSE(expansion_folds_into_depthwise(gs, i, DType::f16, Layout::nhwc));
   }
   using First = decltype(input<16, 10, 10> | conv<96, 1> | relu6 |
                          conv<96, 3, ConvOpts{.padding = 1, .groups = 96}> | flatten | dense<3>);
-  for (cuda::NetDesc x : {NetStorage<Skip, DType::f16>::describe(), NetStorage<First, DType::f16>::describe()}) {
+  // (nor in the plan: the expansion of the network's input, a dilated depthwise conv)
+  using Dilated = decltype(input<16, 10, 10> | conv<16, 3, ConvOpts{.padding = 1}> | conv<32, 1> |
+                           conv<32, 3, ConvOpts{.padding = 2, .dilation = 2, .groups = 32}> | flatten | dense<3>);
+  CHECK_FALSE(expansion_folds_into_depthwise(First::graph, 0, DType::f16, Layout::nhwc));
+  CHECK_FALSE(expansion_folds_into_depthwise(Dilated::graph, 1, DType::f16, Layout::nhwc));
+  for (cuda::NetDesc x : {NetStorage<Skip, DType::f16>::describe(), NetStorage<First, DType::f16>::describe(),
+                          NetStorage<Dilated, DType::f16>::describe()}) {
     cuda::fold_for_per_op_path(x);
     CHECK(std::none_of(x.ops.begin(), x.ops.end(), [](const cuda::OpDesc& o) { return o.expand != nullptr; }));
   }

@@ -1165,8 +1165,8 @@ class FusedNetworkStep final : public Step {
     p_.stage = stage;
     p_.arena = static_cast<unsigned char*>(arena);
     p_.batch = batch;
-    // (every op of the network's, also one the per-op path joined to another: OpDesc::side —
-    // the fused kernel was generated before that fold)
+    // (every op of the network's, also one the per-op path joined to another: OpDesc::side,
+    // OpDesc::expand — the fused kernel was generated before those folds)
     const auto weights_of = [&](const OpDesc& op) {
       const OpWeights& ow = w.op(op.index);
       const auto i = static_cast<std::size_t>(op.index);
@@ -1180,6 +1180,9 @@ class FusedNetworkStep final : public Step {
       weights_of(op);
       if (op.side) {
         weights_of(*op.side);
+      }
+      if (op.expand) {
+        weights_of(*op.expand);
       }
     }
   }

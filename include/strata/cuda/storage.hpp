@@ -518,16 +518,17 @@ inline void fold_gated_convs(NetDesc& n) {
 }
 
 /// For the per-op path, 16-bit NHWC: a 1×1 expansion conv (one group, stride 1, no padding, no
-/// residual) whose result only the depthwise conv after it reads — the first two layers of
-/// MobileNetV2's and EfficientNet's inverted-residual blocks — joined to that conv as one op,
-/// "<expansion>+<depthwise>" (OpDesc::expand), which a tactic may run as one kernel keeping the
-/// expanded map (six times the block's input) on chip (Tactic::fuses_expand), and prepare_step
-/// otherwise runs as the expansion, then the depthwise conv: the same two launches as before. The
-/// expansion's activation, or the one deferred into the depthwise conv's read (defer_activations),
-/// goes with it. Not where either op reads or writes a concat's slice, nor where the expansion
-/// reads the network's input or has a deferred activation of its own, nor where anything but the
-/// depthwise conv reads the expanded map (its residual included); and only where the memory plan
-/// kept the expansion's input clear of the depthwise conv's output.
+/// residual) whose result only the depthwise conv after it reads (dilation 1) — the first two
+/// layers of MobileNetV2's and EfficientNet's inverted-residual blocks — joined to that conv as
+/// one op, "<expansion>+<depthwise>" (OpDesc::expand), which a tactic may run as one kernel
+/// keeping the expanded map (six times the block's input) on chip (Tactic::fuses_expand), and
+/// prepare_step otherwise runs as the expansion, then the depthwise conv: the same two launches
+/// as before. The expansion's activation, or the one deferred into the depthwise conv's read
+/// (defer_activations), goes with it. Not where either op reads or writes a concat's slice, nor
+/// where the expansion reads the network's input or has a deferred activation of its own, nor
+/// where anything but the depthwise conv reads the expanded map (its residual included); and only
+/// where the memory plan kept the expansion's input clear of the depthwise conv's output
+/// (expansion_folds_into_depthwise).
 inline void fold_expanded_depthwise(NetDesc& n) {
   if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
     return;
@@ -545,7 +546,8 @@ inline void fold_expanded_depthwise(NetDesc& n) {
                            eg.sw == 1 && eg.ph == 0 && eg.pw == 0 && eg.groups == 1 && eg.packed &&
                            !eg.s2d && eg.cp % 8 == 0 && eg.fcg == eg.cp && eg.kd == eg.kp &&
                            e.in_cp == eg.cp && e.out_cp == eg.kp;
-    if (!expansion || !depthwise_runs(d) || d.gate || d.side || d.expand || d.slice ||
+    if (!expansion || !depthwise_runs(d) || dg.dh != 1 || dg.dw != 1 || d.gate || d.side ||
+        d.expand || d.slice ||
         d.in_slice || d.in_id != e.out_id || dg.cp != eg.kp || d.in_cp != dg.cp ||
         (!e.act_applied_by.empty() && e.act_applied_by != d.label)) {
       continue;

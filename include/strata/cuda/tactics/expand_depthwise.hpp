@@ -12,6 +12,12 @@
 /// shared memory: each thread a channel pair of R output rows × 4 output columns, the window
 /// rows in registers, as the band kernel does (band_depthwise.hpp).
 ///
+/// Forms (Variant): algo 0, the above (measured, GPU-tested; offered and claimed); algo 1,
+/// pipelined — the expansion of chunk c + 1 beside the depthwise conv of chunk c, the expanded
+/// patch double-buffered, one barrier a chunk; math G, the chunks split over G blocks a tile.
+/// Algo 1 and math were written after session 25's last GPU run: only forced runs take them
+/// until they are timed and tested on a GPU.
+///
 /// Why: at batch 256 on an H200 (session 25's first profile) MobileNetV2's sixteen expansions
 /// took 1,114 µs and its seventeen depthwise convs 1,500 of its 3,388 — the expanded map written
 /// by one and read by the other (features.2's expansion alone wrote 616 MB in 410 µs). Joined,
@@ -96,8 +102,9 @@ struct Plan {
          e.kd == e.kp && e.kp == g.cp && e.h == g.h && e.w == g.w;
 }
 
-/// The block shape for `op` (nc = 0 where none fits).
-[[nodiscard]] inline Plan plan(const OpDesc& op) {
+/// The block shape for `op` with `ebufs` expanded patches (2: the pipelined form) (nc = 0 where
+/// none fits).
+[[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1) {
   Plan p;
   if (!shapes_fit(op)) {
     return p;
@@ -137,7 +144,8 @@ struct Plan {
         for (int ep = q.pairs(); ep < q.pairs() + 32; ++ep) {
           const int c = conflicts(q, g.sh, ep);
           const std::int64_t shared = std::int64_t{2} * q.mp * q.xp +
-                                      std::int64_t{2} * 2 * nc * q.xp + std::int64_t{4} * q.mp * ep;
+                                      std::int64_t{2} * 2 * nc * q.xp +
+                                      std::int64_t{4} * q.mp * ep * ebufs;
           if (c < best && shared <= max_shared) {
             best = c;
             q.ep = ep;
@@ -186,11 +194,150 @@ struct Plan {
   return g.kh == 3 && (g.h >= 112 || (cheap && g.h >= 28));
 }
 
-/// The kernel's source for `op` (kernel `strata_rtc::expand_depthwise<T>`).
-[[nodiscard]] inline std::string source(const OpDesc& op) {
+/// Pieces of the kernel's source (expand_dw::source), shared by its forms: the chunk's depthwise
+/// filters into registers (defines ch, wv, bv for chunk c); the expansion of chunk c from weight
+/// buffer @W into expanded buffer @E; the depthwise conv from expanded buffer @E.
+namespace text {
+inline constexpr const char* filters = R"src(    // The chunk's depthwise filters and bias into registers first: their loads' latency passes
+    // while the expansion runs.
+    const int ch = c * NC + 2 * p;
+    float wv[KS * KS][2];
+    float2 bv = float2{0.0f, 0.0f};
+    if (has_item) {
+#pragma unroll
+      for (int t = 0; t < KS * KS; ++t) {
+        wv[t][0] = ch < KREAL ? load(wd + static_cast<long long>(ch) * (KS * KS) + t) : 0.0f;
+        wv[t][1] = ch + 1 < KREAL ? load(wd + static_cast<long long>(ch + 1) * (KS * KS) + t) : 0.0f;
+      }
+      if (bd != nullptr) {
+        bv = *reinterpret_cast<const float2*>(bd + ch);
+      }
+    }
+)src";
+inline constexpr const char* expansion = R"src(    // The expanded patch of the chunk's channels: X · Wc on tensor cores, + bias, the
+    // activations as stored, zero outside the map (the depthwise conv's padding).
+    const T* wc = ws + (@W) * (NC * XP);
+    for (int u = warp; u < MT * NG; u += NWARPS) {
+      const int mt = u / NG;
+      const int ng = u % NG;
+      float acc[4][4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+      }
+#pragma unroll
+      for (int ks = 0; ks < KI / 16; ++ks) {
+        unsigned a0, a1, a2, a3;
+        ldmatrix_x4(a0, a1, a2, a3, xs + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * XP + ks * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          if (ng * 4 + j < NT8) {
+            unsigned b0, b1;
+            ldmatrix_x2(b0, b1, wc + ((ng * 4 + j) * 8 + (lane & 7)) * XP + ks * 16 + ((lane >> 3) & 1) * 8);
+            mma_16816<T>(acc[j], a0, a1, a2, a3, b0, b1);
+          }
+        }
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = mt * 16 + (lane >> 2) + 8 * h;
+        const int iy = iy0 + row / COLS_IN;
+        const int ix = ix0 + row % COLS_IN;
+        const bool in = row < NP && iy >= 0 && iy < H && ix >= 0 && ix < W;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int nt = ng * 4 + j;
+          if (nt < NT8) {
+            const int col = nt * 8 + 2 * (lane & 3);
+            const float2 bb = be != nullptr ? *reinterpret_cast<const float2*>(be + c * NC + col)
+                                            : float2{0.0f, 0.0f};
+            unsigned v = pack2<T>(activate_as<EA>(ea, acc[j][2 * h] + bb.x),
+                                  activate_as<EA>(ea, acc[j][2 * h + 1] + bb.y));
+            v = pair_act_stored<IA, T>(v, in_act, b2.x, b2.y);
+            @E[row * EP + nt * 4 + (lane & 3)] = in ? v : 0u;
+          }
+        }
+      }
+    }
+)src";
+inline constexpr const char* depthwise = R"src(    // The depthwise conv from it: a channel pair of R rows x CW columns of outputs a thread.
+    if (has_item) {
+      float acc[R][CW][2];
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int q = 0; q < CW; ++q) {
+          acc[r][q][0] = 0.0f;
+          acc[r][q][1] = 0.0f;
+        }
+      }
+      const unsigned* base = @E + (st * R * S * COLS_IN + cg * CW * S) * EP + p;
+#pragma unroll
+      for (int j = 0; j < NR; ++j) {
+        float2 win[NCW];
+#pragma unroll
+        for (int q = 0; q < NCW; ++q) {
+          const unsigned u = base[(j * COLS_IN + q) * EP];
+          const T* hv = reinterpret_cast<const T*>(&u);
+          win[q] = float2{load(hv), load(hv + 1)};
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const int ky = j - r * S;
+          if (ky >= 0 && ky < KS) {
+#pragma unroll
+            for (int q = 0; q < CW; ++q) {
+#pragma unroll
+              for (int kx = 0; kx < KS; ++kx) {
+                acc[r][q][0] += win[q * S + kx].x * wv[ky * KS + kx][0];
+                acc[r][q][1] += win[q * S + kx].y * wv[ky * KS + kx][1];
+              }
+            }
+          }
+        }
+      }
+      // Bias, the residual, the activation; the slots past the real channels as 0.
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int oy = oy0 + st * R + r;
+#pragma unroll
+        for (int q = 0; q < CW; ++q) {
+          const int ox = ox0 + cg * CW + q;
+          if (oy < OH && ox < OW) {
+            pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
+                          acc[r][q][0] + bv.x, acc[r][q][1] + bv.y, [&](float v0, float v1) {
+                            return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
+                          });
+          }
+        }
+      }
+    }
+)src";
+
+/// `t` with each `@W`, `@E` replaced.
+[[nodiscard]] inline std::string with(std::string t, const std::string& wbuf, const std::string& ebuf) {
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"@W", wbuf}, {"@E", ebuf}}) {
+    for (std::size_t at = t.find(key); at != std::string::npos; at = t.find(key, at + value.size())) {
+      t.replace(at, key.size(), value);
+    }
+  }
+  return t;
+}
+}  // namespace text
+
+/// The kernel's source for `op` (kernel `strata_rtc::expand_depthwise<T>`): form `algo` (0: a
+/// chunk's expansion, then its depthwise conv, two barriers a chunk; 1: pipelined — the expansion
+/// of chunk c + 1 beside the depthwise conv of chunk c, the expanded patch double-buffered, one
+/// barrier a chunk), the chunks split over `groups` blocks a tile (0 or 1: a block takes them all).
+[[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0) {
   const ConvGeom& g = op.conv;
   const OpDesc& ex = *op.expand;
-  const Plan p = plan(op);
+  const Plan p = plan(op, algo == 1 ? 2 : 1);
+  STRATA_CHECK(algo == 0 || algo == 1, "expand_depthwise: no form " << algo);
+  STRATA_CHECK(groups >= 0 && groups <= p.chunks,
+               "expand_depthwise: " << groups << " chunk groups for " << p.chunks << " chunks");
+  const bool split = groups > 1;
+  const bool plain = algo == 0 && !split;  // the form measured first (session 25)
   STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'");
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
@@ -203,7 +350,7 @@ struct Plan {
       << std::defaultfloat;
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'.\n"
+    << "// Generated for '" << op.label << "'" << (plain ? "" : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)") << ".\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
     << min_blocks(op, p) << ") expand_depthwise(\n"
     << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
@@ -240,10 +387,16 @@ struct Plan {
   constant("TILES_Y", p.tiles_y);
   constant("TILES_X", p.tiles_x);
   constant("NTHREADS", threads);
+  if (!plain) {
+    constant("GROUPS", std::max(groups, 1));
+    constant("CPB", (p.chunks + std::max(groups, 1) - 1) / std::max(groups, 1));  // chunks a block
+  }
   act("EA", "ea", ex.act);      // the expansion's own activation (in its epilogue)
   act("IA", "in_act", op.in_act);  // the one deferred into the depthwise conv's read
   act("A", "act", op.act);
-  o << R"src(  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
+  const std::string ebuf = algo == 1 ? "(es + (k & 1) * (MP * EP))" : "es";
+  if (plain) {
+    o << R"src(  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
   constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
   constexpr int NT8 = NC / 8;          // its n-tiles (a chunk's expanded channels)
   constexpr int NG = (NT8 + 3) / 4;    // groups of up to 4 n-tiles a warp computes at once
@@ -300,22 +453,8 @@ struct Plan {
   const int st = (tid / PAIRS) % STRIPS;
   const int cg = (tid / PAIRS) / STRIPS;
   for (int c = 0; c < CHUNKS; ++c) {
-    // The chunk's depthwise filters and bias into registers first: their loads' latency passes
-    // while the expansion runs.
-    const int ch = c * NC + 2 * p;
-    float wv[KS * KS][2];
-    float2 bv = float2{0.0f, 0.0f};
-    if (has_item) {
-#pragma unroll
-      for (int t = 0; t < KS * KS; ++t) {
-        wv[t][0] = ch < KREAL ? load(wd + static_cast<long long>(ch) * (KS * KS) + t) : 0.0f;
-        wv[t][1] = ch + 1 < KREAL ? load(wd + static_cast<long long>(ch + 1) * (KS * KS) + t) : 0.0f;
-      }
-      if (bd != nullptr) {
-        bv = *reinterpret_cast<const float2*>(bd + ch);
-      }
-    }
-    if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
+)src"
+      << text::filters << R"src(    if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
       load_weights(c + 1, (c + 1) & 1);
       cp_async_commit();
       cp_async_wait<1>();
@@ -323,108 +462,126 @@ struct Plan {
       cp_async_wait<0>();
     }
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
-    // The expanded patch of the chunk's channels: X · Wc on tensor cores, + bias, the
-    // activations as stored, zero outside the map (the depthwise conv's padding).
-    const T* wc = ws + (c & 1) * (NC * XP);
-    for (int u = warp; u < MT * NG; u += NWARPS) {
-      const int mt = u / NG;
-      const int ng = u % NG;
-      float acc[4][4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-      }
-#pragma unroll
-      for (int ks = 0; ks < KI / 16; ++ks) {
-        unsigned a0, a1, a2, a3;
-        ldmatrix_x4(a0, a1, a2, a3, xs + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * XP + ks * 16 + (lane >> 4) * 8);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          if (ng * 4 + j < NT8) {
-            unsigned b0, b1;
-            ldmatrix_x2(b0, b1, wc + ((ng * 4 + j) * 8 + (lane & 7)) * XP + ks * 16 + ((lane >> 3) & 1) * 8);
-            mma_16816<T>(acc[j], a0, a1, a2, a3, b0, b1);
-          }
-        }
-      }
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = mt * 16 + (lane >> 2) + 8 * h;
-        const int iy = iy0 + row / COLS_IN;
-        const int ix = ix0 + row % COLS_IN;
-        const bool in = row < NP && iy >= 0 && iy < H && ix >= 0 && ix < W;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int nt = ng * 4 + j;
-          if (nt < NT8) {
-            const int col = nt * 8 + 2 * (lane & 3);
-            const float2 bb = be != nullptr ? *reinterpret_cast<const float2*>(be + c * NC + col)
-                                            : float2{0.0f, 0.0f};
-            unsigned v = pack2<T>(activate_as<EA>(ea, acc[j][2 * h] + bb.x),
-                                  activate_as<EA>(ea, acc[j][2 * h + 1] + bb.y));
-            v = pair_act_stored<IA, T>(v, in_act, b2.x, b2.y);
-            es[row * EP + nt * 4 + (lane & 3)] = in ? v : 0u;
-          }
-        }
-      }
-    }
-    __syncthreads();  // the expanded patch in
-    // The depthwise conv from it: a channel pair of R rows x CW columns of outputs a thread.
-    if (has_item) {
-      float acc[R][CW][2];
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-#pragma unroll
-        for (int q = 0; q < CW; ++q) {
-          acc[r][q][0] = 0.0f;
-          acc[r][q][1] = 0.0f;
-        }
-      }
-      const unsigned* base = es + (st * R * S * COLS_IN + cg * CW * S) * EP + p;
-#pragma unroll
-      for (int j = 0; j < NR; ++j) {
-        float2 win[NCW];
-#pragma unroll
-        for (int q = 0; q < NCW; ++q) {
-          const unsigned u = base[(j * COLS_IN + q) * EP];
-          const T* hv = reinterpret_cast<const T*>(&u);
-          win[q] = float2{load(hv), load(hv + 1)};
-        }
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const int ky = j - r * S;
-          if (ky >= 0 && ky < KS) {
-#pragma unroll
-            for (int q = 0; q < CW; ++q) {
-#pragma unroll
-              for (int kx = 0; kx < KS; ++kx) {
-                acc[r][q][0] += win[q * S + kx].x * wv[ky * KS + kx][0];
-                acc[r][q][1] += win[q * S + kx].y * wv[ky * KS + kx][1];
-              }
-            }
-          }
-        }
-      }
-      // Bias, the residual, the activation; the slots past the real channels as 0.
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const int oy = oy0 + st * R + r;
-#pragma unroll
-        for (int q = 0; q < CW; ++q) {
-          const int ox = ox0 + cg * CW + q;
-          if (oy < OH && ox < OW) {
-            pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
-                          acc[r][q][0] + bv.x, acc[r][q][1] + bv.y, [&](float v0, float v1) {
-                            return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
-                          });
-          }
-        }
-      }
-    }
-  }
+)src"
+      << text::with(text::expansion, "c & 1", "es")
+      << "    __syncthreads();  // the expanded patch in\n"
+      << text::with(text::depthwise, "", "es") << R"src(  }
 }
 }  // namespace strata_rtc
 )src";
+    return o.str();
+  }
+  // The other forms: the block's chunks c0 .. c0 + n - 1 (chunk groups fastest in the grid, so
+  // that the blocks of one tile run together and share its patch in L2).
+  o << R"src(  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
+  constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
+  constexpr int NT8 = NC / 8;          // its n-tiles (a chunk's expanded channels)
+  constexpr int NG = (NT8 + 3) / 4;    // groups of up to 4 n-tiles a warp computes at once
+  constexpr int NWARPS = NTHREADS / 32;
+  constexpr int NR = (R - 1) * S + KS;   // patch rows a thread's outputs read
+  constexpr int NCW = (CW - 1) * S + KS; // patch columns a thread's window holds
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* xs = reinterpret_cast<T*>(smem);                              // [MP][XP] the input patch
+  T* ws = xs + MP * XP;                                            // [2][NC][XP] weight chunks
+  unsigned* es = reinterpret_cast<unsigned*>(ws + 2 * NC * XP);    // [EBUFS][MP][EP] expanded pairs
+  long long b = blockIdx.x;
+  const int gc = static_cast<int>(b % GROUPS);
+  b /= GROUPS;
+  const int tx = static_cast<int>(b % TILES_X);
+  b /= TILES_X;
+  const int ty = static_cast<int>(b % TILES_Y);
+  const long long img = b / TILES_Y;
+  if (img >= batch) {
+    return;
+  }
+  const int c0 = gc * CPB;
+  const int n = CHUNKS - c0 < CPB ? CHUNKS - c0 : CPB;
+  if (n <= 0) {  // (a last group past the chunks, where GROUPS does not divide them evenly)
+    return;
+  }
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int oy0 = ty * TH;
+  const int ox0 = tx * TW;
+  const int iy0 = oy0 * S - PH;
+  const int ix0 = ox0 * S - PW;
+  // The expansion's weights of chunk c into buffer `buf` (the reduction's padding as zeros).
+  auto load_weights = [&](int c, int buf) {
+    T* dst = ws + buf * (NC * XP);
+    for (int i = tid; i < NC * KC; i += NTHREADS) {
+      const int n = i / KC;
+      const int kc = i % KC;
+      const bool v = kc * 8 < CI;
+      cp_async16(dst + n * XP + kc * 8, we + static_cast<long long>(c * NC + n) * CI + (v ? kc * 8 : 0), v);
+    }
+  };
+  load_weights(c0, 0);
+  // The patch: every input slot of each pixel, zero outside the map and past the slots.
+  const T* xi = x + img * (static_cast<long long>(H) * W * CI);
+  for (int i = tid; i < MP * KC; i += NTHREADS) {
+    const int r = i / KC;
+    const int kc = i % KC;
+    const int iy = iy0 + r / COLS_IN;
+    const int ix = ix0 + r % COLS_IN;
+    const bool v = r < NP && kc * 8 < CI && iy >= 0 && iy < H && ix >= 0 && ix < W;
+    cp_async16(xs + r * XP + kc * 8, v ? xi + (static_cast<long long>(iy) * W + ix) * CI + kc * 8 : xi, v);
+  }
+  cp_async_commit();
+  const uint2 b2 = pair_act_bounds<IA, T>(in_act);
+  // This thread's part of the depthwise conv (at most one item a chunk: ITEMS <= NTHREADS):
+  // channel pair p of the chunk, strip st, column group cg.
+  static_assert(ITEMS <= NTHREADS, "one depthwise item a thread");
+  const bool has_item = tid < ITEMS;
+  const int p = tid % PAIRS;
+  const int st = (tid / PAIRS) % STRIPS;
+  const int cg = (tid / PAIRS) / STRIPS;
+)src";
+  if (algo == 0) {
+    o << "  for (int k = 0; k < n; ++k) {\n    const int c = c0 + k;\n" << text::filters
+      << R"src(    if (k + 1 < n) {  // the next chunk's weights copied in while this one runs
+      load_weights(c + 1, (k + 1) & 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
+)src" << text::with(text::expansion, "k & 1", "es")
+      << "    __syncthreads();  // the expanded patch in\n"
+      << text::with(text::depthwise, "", "es") << "  }\n}\n}  // namespace strata_rtc\n";
+    return o.str();
+  }
+  // Pipelined: chunk 0's expansion first; then in step k the filters of chunk k, one barrier
+  // (expanded buffer k & 1 complete, the weights of chunk k + 1 in, the reads of step k - 1
+  // done), the weights of chunk k + 2 into the buffer chunk k's expansion has finished with, the
+  // expansion of chunk k + 1 into the other expanded buffer, and the depthwise conv of chunk k.
+  o << R"src(  if (n > 1) {
+    load_weights(c0 + 1, 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+  } else {
+    cp_async_wait<0>();
+  }
+  __syncthreads();  // the patch and the first chunk's weights in
+  {
+    const int c = c0;
+    const int k = -1;  // (expanded buffer (k + 1) & 1 = 0)
+)src" << text::with(text::expansion, "0", "(es + ((k + 1) & 1) * (MP * EP))") << R"src(  }
+  for (int k = 0; k < n; ++k) {
+    const int c = c0 + k;
+)src" << text::filters << R"src(    if (k + 1 < n) {
+      cp_async_wait<0>();  // the weights of chunk k + 1
+    }
+    __syncthreads();
+    if (k + 2 < n) {
+      load_weights(c + 2, k & 1);
+      cp_async_commit();
+    }
+    if (k + 1 < n) {
+      const int c = c0 + k + 1;
+)src" << text::with(text::expansion, "(k + 1) & 1", "(es + ((k + 1) & 1) * (MP * EP))")
+    << "    }\n" << text::with(text::depthwise, "", ebuf) << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
 
@@ -464,8 +621,9 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(io.expand_x != nullptr && io.expand_weights != nullptr,
                  "cuda::Engine: layer '" << op.label
                                          << "': expand_depthwise without its expansion's buffers");
-    const expand_dw::Plan p = expand_dw::plan(op);
-    const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x;
+    const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1);
+    const int groups = std::max(v.math, 1);
+    const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * groups;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
                                            << "': expand_depthwise would launch " << blocks
                                            << " blocks at batch " << batch);
@@ -496,7 +654,10 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     what << "strata expand+depthwise " << g.kh << "x" << g.kw
          << (g.sh > 1 ? " stride " + std::to_string(g.sh) : std::string())
          << " (the 1x1 expansion on tensor cores, its map kept in shared memory; tiles of "
-         << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass, shapes compiled in)";
+         << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass"
+         << (v.algo == 1 ? ", pipelined" : "")
+         << (groups > 1 ? ", the chunks over " + std::to_string(groups) + " blocks a tile" : "")
+         << ", shapes compiled in)";
     return kernel_step(what.str(), [=](cudaStream_t s) {
       rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we, be,
                          wd, bd, y, z, batch);
@@ -506,11 +667,21 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0, "'" << op.label << "': expand_depthwise has no algo " << v.algo);
+    STRATA_CHECK(v.algo == 0 || v.algo == 1,
+                 "'" << op.label << "': expand_depthwise has no algo " << v.algo);
+    STRATA_CHECK(v.fuse == 0, "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
     STRATA_CHECK(expand_dw::fits(op), "'" << op.label
                                           << "': expand_depthwise runs a depthwise conv of "
                                              "dilation 1 with a folded 1x1 expansion");
-    return this->named(expand_dw::source(op));
+    const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1);
+    STRATA_CHECK(p.nc > 0, "'" << op.label
+                               << "': expand_depthwise's pipelined form (algo 1) finds no block "
+                                  "shape within its shared memory");
+    STRATA_CHECK(v.math >= 0 && v.math <= p.chunks,
+                 "'" << op.label << "': expand_depthwise math " << v.math << " splits "
+                     << p.chunks << " chunks of " << p.nc << " channels over more blocks than "
+                     << "there are chunks");
+    return this->named(expand_dw::source(op, v.algo, v.math));
   }
 };
 
