@@ -952,12 +952,12 @@ TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_
   }
   REQUIRE(folds.size() == 2);  // (not the strided 1x1)
   const auto plan = plan_memory(g, DType::f16, Layout::nhwc);
-  const int silu = folds[1];
-  CHECK(plan.tensors[g.ops[silu].in].last == silu + 1);
-  CHECK_FALSE(plan.overlap(g.ops[silu].in, g.ops[silu + 1].out));
+  const int second = folds[1];
+  CHECK(plan.tensors[g.ops[second].in].last == second + 1);
+  CHECK_FALSE(plan.overlap(g.ops[second].in, g.ops[second + 1].out));
   CHECK_FALSE(plan.overlap(g.ops[folds[0]].in, g.ops[folds[0] + 1].out));
   const auto f32_plan = plan_memory(g, DType::f32, Layout::nchw);
-  CHECK(f32_plan.tensors[g.ops[silu].in].last == silu);
+  CHECK(f32_plan.tensors[g.ops[second].in].last == second);
 
   const cuda::NetDesc before = NetStorage<Block, DType::f16>::describe();
   cuda::NetDesc n = before;

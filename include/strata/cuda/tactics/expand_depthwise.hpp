@@ -25,11 +25,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "strata/cuda/kernel_source.hpp"
@@ -196,7 +198,8 @@ struct Plan {
 
 /// Pieces of the kernel's source (expand_dw::source), shared by its forms: the chunk's depthwise
 /// filters into registers (defines ch, wv, bv for chunk c); the expansion of chunk c from weight
-/// buffer @W into expanded buffer @E; the depthwise conv from expanded buffer @E.
+/// buffer @W into expanded buffer @E; the depthwise conv from expanded buffer @E; the constants
+/// derived and the shared-memory layout.
 namespace text {
 inline constexpr const char* filters = R"src(    // The chunk's depthwise filters and bias into registers first: their loads' latency passes
     // while the expansion runs.
@@ -314,11 +317,74 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
     }
 )src";
 
-/// `t` with each `@W`, `@E` replaced.
-[[nodiscard]] inline std::string with(std::string t, const std::string& wbuf, const std::string& ebuf) {
-  for (const auto& [key, value] : {std::pair<std::string, std::string>{"@W", wbuf}, {"@E", ebuf}}) {
-    for (std::size_t at = t.find(key); at != std::string::npos; at = t.find(key, at + value.size())) {
-      t.replace(at, key.size(), value);
+inline constexpr const char* declarations = R"src(  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
+  constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
+  constexpr int NT8 = NC / 8;          // its n-tiles (a chunk's expanded channels)
+  constexpr int NG = (NT8 + 3) / 4;    // groups of up to 4 n-tiles a warp computes at once
+  constexpr int NWARPS = NTHREADS / 32;
+  constexpr int NR = (R - 1) * S + KS;   // patch rows a thread's outputs read
+  constexpr int NCW = (CW - 1) * S + KS; // patch columns a thread's window holds
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* xs = reinterpret_cast<T*>(smem);                              // [MP][XP] the input patch
+  T* ws = xs + MP * XP;                                            // [2][NC][XP] weight chunks
+  unsigned* es = reinterpret_cast<unsigned*>(ws + 2 * NC * XP);    // [MP][EP] expanded pairs
+)src";
+/// The block's image and tile (after `long long b = blockIdx.x;` and any other index taken off).
+inline constexpr const char* tile = R"src(  const int tx = static_cast<int>(b % TILES_X);
+  b /= TILES_X;
+  const int ty = static_cast<int>(b % TILES_Y);
+  const long long img = b / TILES_Y;
+  if (img >= batch) {
+    return;
+  }
+)src";
+/// The weights of chunk @C and the patch staged (cp.async), and the thread's depthwise item.
+inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int oy0 = ty * TH;
+  const int ox0 = tx * TW;
+  const int iy0 = oy0 * S - PH;
+  const int ix0 = ox0 * S - PW;
+  // The expansion's weights of chunk c into buffer `buf` (the reduction's padding as zeros).
+  auto load_weights = [&](int c, int buf) {
+    T* dst = ws + buf * (NC * XP);
+    for (int i = tid; i < NC * KC; i += NTHREADS) {
+      const int n = i / KC;
+      const int kc = i % KC;
+      const bool v = kc * 8 < CI;
+      cp_async16(dst + n * XP + kc * 8, we + static_cast<long long>(c * NC + n) * CI + (v ? kc * 8 : 0), v);
+    }
+  };
+  load_weights(@C, 0);
+  // The patch: every input slot of each pixel, zero outside the map and past the slots.
+  const T* xi = x + img * (static_cast<long long>(H) * W * CI);
+  for (int i = tid; i < MP * KC; i += NTHREADS) {
+    const int r = i / KC;
+    const int kc = i % KC;
+    const int iy = iy0 + r / COLS_IN;
+    const int ix = ix0 + r % COLS_IN;
+    const bool v = r < NP && kc * 8 < CI && iy >= 0 && iy < H && ix >= 0 && ix < W;
+    cp_async16(xs + r * XP + kc * 8, v ? xi + (static_cast<long long>(iy) * W + ix) * CI + kc * 8 : xi, v);
+  }
+  cp_async_commit();
+  const uint2 b2 = pair_act_bounds<IA, T>(in_act);
+  // This thread's part of the depthwise conv (at most one item a chunk: ITEMS <= NTHREADS):
+  // channel pair p of the chunk, strip st, column group cg.
+  static_assert(ITEMS <= NTHREADS, "one depthwise item a thread");
+  const bool has_item = tid < ITEMS;
+  const int p = tid % PAIRS;
+  const int st = (tid / PAIRS) % STRIPS;
+  const int cg = (tid / PAIRS) / STRIPS;
+)src";
+
+/// `t` with each key of `subs` replaced by its text.
+[[nodiscard]] inline std::string with(
+    std::string t, std::initializer_list<std::pair<const char*, std::string>> subs) {
+  for (const auto& [key, value] : subs) {
+    const std::string k(key);
+    for (std::size_t at = t.find(k); at != std::string::npos; at = t.find(k, at + value.size())) {
+      t.replace(at, k.size(), value);
     }
   }
   return t;
@@ -396,64 +462,8 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
   act("A", "act", op.act);
   const std::string ebuf = algo == 1 ? "(es + (k & 1) * (MP * EP))" : "es";
   if (plain) {
-    o << R"src(  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
-  constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
-  constexpr int NT8 = NC / 8;          // its n-tiles (a chunk's expanded channels)
-  constexpr int NG = (NT8 + 3) / 4;    // groups of up to 4 n-tiles a warp computes at once
-  constexpr int NWARPS = NTHREADS / 32;
-  constexpr int NR = (R - 1) * S + KS;   // patch rows a thread's outputs read
-  constexpr int NCW = (CW - 1) * S + KS; // patch columns a thread's window holds
-  extern __shared__ __align__(16) unsigned char smem[];
-  T* xs = reinterpret_cast<T*>(smem);                              // [MP][XP] the input patch
-  T* ws = xs + MP * XP;                                            // [2][NC][XP] weight chunks
-  unsigned* es = reinterpret_cast<unsigned*>(ws + 2 * NC * XP);    // [MP][EP] expanded pairs
-  long long b = blockIdx.x;
-  const int tx = static_cast<int>(b % TILES_X);
-  b /= TILES_X;
-  const int ty = static_cast<int>(b % TILES_Y);
-  const long long img = b / TILES_Y;
-  if (img >= batch) {
-    return;
-  }
-  const int tid = static_cast<int>(threadIdx.x);
-  const int lane = tid & 31;
-  const int warp = tid >> 5;
-  const int oy0 = ty * TH;
-  const int ox0 = tx * TW;
-  const int iy0 = oy0 * S - PH;
-  const int ix0 = ox0 * S - PW;
-  // The expansion's weights of chunk c into buffer `buf` (the reduction's padding as zeros).
-  auto load_weights = [&](int c, int buf) {
-    T* dst = ws + buf * (NC * XP);
-    for (int i = tid; i < NC * KC; i += NTHREADS) {
-      const int n = i / KC;
-      const int kc = i % KC;
-      const bool v = kc * 8 < CI;
-      cp_async16(dst + n * XP + kc * 8, we + static_cast<long long>(c * NC + n) * CI + (v ? kc * 8 : 0), v);
-    }
-  };
-  load_weights(0, 0);
-  // The patch: every input slot of each pixel, zero outside the map and past the slots.
-  const T* xi = x + img * (static_cast<long long>(H) * W * CI);
-  for (int i = tid; i < MP * KC; i += NTHREADS) {
-    const int r = i / KC;
-    const int kc = i % KC;
-    const int iy = iy0 + r / COLS_IN;
-    const int ix = ix0 + r % COLS_IN;
-    const bool v = r < NP && kc * 8 < CI && iy >= 0 && iy < H && ix >= 0 && ix < W;
-    cp_async16(xs + r * XP + kc * 8, v ? xi + (static_cast<long long>(iy) * W + ix) * CI + kc * 8 : xi, v);
-  }
-  cp_async_commit();
-  const uint2 b2 = pair_act_bounds<IA, T>(in_act);
-  // This thread's part of the depthwise conv (at most one item a chunk: ITEMS <= NTHREADS):
-  // channel pair p of the chunk, strip st, column group cg.
-  static_assert(ITEMS <= NTHREADS, "one depthwise item a thread");
-  const bool has_item = tid < ITEMS;
-  const int p = tid % PAIRS;
-  const int st = (tid / PAIRS) % STRIPS;
-  const int cg = (tid / PAIRS) / STRIPS;
-  for (int c = 0; c < CHUNKS; ++c) {
-)src"
+    o << text::declarations << "  long long b = blockIdx.x;\n" << text::tile
+      << text::with(text::staging, {{"@C", "0"}}) << "  for (int c = 0; c < CHUNKS; ++c) {\n"
       << text::filters << R"src(    if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
       load_weights(c + 1, (c + 1) & 1);
       cp_async_commit();
@@ -463,80 +473,23 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
     }
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
 )src"
-      << text::with(text::expansion, "c & 1", "es")
+      << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in\n"
-      << text::with(text::depthwise, "", "es") << R"src(  }
-}
-}  // namespace strata_rtc
-)src";
+      << text::with(text::depthwise, {{"@E", "es"}}) << "  }\n}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   // The other forms: the block's chunks c0 .. c0 + n - 1 (chunk groups fastest in the grid, so
-  // that the blocks of one tile run together and share its patch in L2).
-  o << R"src(  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
-  constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
-  constexpr int NT8 = NC / 8;          // its n-tiles (a chunk's expanded channels)
-  constexpr int NG = (NT8 + 3) / 4;    // groups of up to 4 n-tiles a warp computes at once
-  constexpr int NWARPS = NTHREADS / 32;
-  constexpr int NR = (R - 1) * S + KS;   // patch rows a thread's outputs read
-  constexpr int NCW = (CW - 1) * S + KS; // patch columns a thread's window holds
-  extern __shared__ __align__(16) unsigned char smem[];
-  T* xs = reinterpret_cast<T*>(smem);                              // [MP][XP] the input patch
-  T* ws = xs + MP * XP;                                            // [2][NC][XP] weight chunks
-  unsigned* es = reinterpret_cast<unsigned*>(ws + 2 * NC * XP);    // [EBUFS][MP][EP] expanded pairs
-  long long b = blockIdx.x;
+  // that the blocks of one tile run together and share its patch in L2); algo 1's expanded
+  // patches one after the other from `es` on.
+  o << text::declarations << R"src(  long long b = blockIdx.x;
   const int gc = static_cast<int>(b % GROUPS);
   b /= GROUPS;
-  const int tx = static_cast<int>(b % TILES_X);
-  b /= TILES_X;
-  const int ty = static_cast<int>(b % TILES_Y);
-  const long long img = b / TILES_Y;
-  if (img >= batch) {
-    return;
-  }
-  const int c0 = gc * CPB;
+)src" << text::tile << R"src(  const int c0 = gc * CPB;
   const int n = CHUNKS - c0 < CPB ? CHUNKS - c0 : CPB;
   if (n <= 0) {  // (a last group past the chunks, where GROUPS does not divide them evenly)
     return;
   }
-  const int tid = static_cast<int>(threadIdx.x);
-  const int lane = tid & 31;
-  const int warp = tid >> 5;
-  const int oy0 = ty * TH;
-  const int ox0 = tx * TW;
-  const int iy0 = oy0 * S - PH;
-  const int ix0 = ox0 * S - PW;
-  // The expansion's weights of chunk c into buffer `buf` (the reduction's padding as zeros).
-  auto load_weights = [&](int c, int buf) {
-    T* dst = ws + buf * (NC * XP);
-    for (int i = tid; i < NC * KC; i += NTHREADS) {
-      const int n = i / KC;
-      const int kc = i % KC;
-      const bool v = kc * 8 < CI;
-      cp_async16(dst + n * XP + kc * 8, we + static_cast<long long>(c * NC + n) * CI + (v ? kc * 8 : 0), v);
-    }
-  };
-  load_weights(c0, 0);
-  // The patch: every input slot of each pixel, zero outside the map and past the slots.
-  const T* xi = x + img * (static_cast<long long>(H) * W * CI);
-  for (int i = tid; i < MP * KC; i += NTHREADS) {
-    const int r = i / KC;
-    const int kc = i % KC;
-    const int iy = iy0 + r / COLS_IN;
-    const int ix = ix0 + r % COLS_IN;
-    const bool v = r < NP && kc * 8 < CI && iy >= 0 && iy < H && ix >= 0 && ix < W;
-    cp_async16(xs + r * XP + kc * 8, v ? xi + (static_cast<long long>(iy) * W + ix) * CI + kc * 8 : xi, v);
-  }
-  cp_async_commit();
-  const uint2 b2 = pair_act_bounds<IA, T>(in_act);
-  // This thread's part of the depthwise conv (at most one item a chunk: ITEMS <= NTHREADS):
-  // channel pair p of the chunk, strip st, column group cg.
-  static_assert(ITEMS <= NTHREADS, "one depthwise item a thread");
-  const bool has_item = tid < ITEMS;
-  const int p = tid % PAIRS;
-  const int st = (tid / PAIRS) % STRIPS;
-  const int cg = (tid / PAIRS) / STRIPS;
-)src";
+)src" << text::with(text::staging, {{"@C", "c0"}});
   if (algo == 0) {
     o << "  for (int k = 0; k < n; ++k) {\n    const int c = c0 + k;\n" << text::filters
       << R"src(    if (k + 1 < n) {  // the next chunk's weights copied in while this one runs
@@ -547,9 +500,9 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
       cp_async_wait<0>();
     }
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
-)src" << text::with(text::expansion, "k & 1", "es")
+)src" << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in\n"
-      << text::with(text::depthwise, "", "es") << "  }\n}\n}  // namespace strata_rtc\n";
+      << text::with(text::depthwise, {{"@E", "es"}}) << "  }\n}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   // Pipelined: chunk 0's expansion first; then in step k the filters of chunk k, one barrier
@@ -567,7 +520,7 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
   {
     const int c = c0;
     const int k = -1;  // (expanded buffer (k + 1) & 1 = 0)
-)src" << text::with(text::expansion, "0", "(es + ((k + 1) & 1) * (MP * EP))") << R"src(  }
+)src" << text::with(text::expansion, {{"@W", "0"}, {"@E", "(es + ((k + 1) & 1) * (MP * EP))"}}) << R"src(  }
   for (int k = 0; k < n; ++k) {
     const int c = c0 + k;
 )src" << text::filters << R"src(    if (k + 1 < n) {
@@ -580,8 +533,8 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
     }
     if (k + 1 < n) {
       const int c = c0 + k + 1;
-)src" << text::with(text::expansion, "(k + 1) & 1", "(es + ((k + 1) & 1) * (MP * EP))")
-    << "    }\n" << text::with(text::depthwise, "", ebuf) << "  }\n}\n}  // namespace strata_rtc\n";
+)src" << text::with(text::expansion, {{"@W", "(k + 1) & 1"}, {"@E", "(es + ((k + 1) & 1) * (MP * EP))"}})
+    << "    }\n" << text::with(text::depthwise, {{"@E", ebuf}}) << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
 

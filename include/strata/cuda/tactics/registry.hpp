@@ -207,8 +207,18 @@ template <DType P>
                "cuda::Engine: layer '" << op.label << "' reads its input in place, from channels "
                                        << op.in_slice->c0 << " on of a concat's output, which tactic '"
                                        << t.name() << "' cannot");
+  // `first` on the heuristic's variant, then `rest` on this one: a joined op as its two steps
+  // (any workspace for `first`: the executor sizes its own from the plans' steps — for a side
+  // conv, at batch 1 where the fold is made, cuBLASLt's in-place form needs only its own).
+  const auto heuristic_then = [&](const OpDesc& first, const OpWeights& fw, const OpIo& fio,
+                                  const OpDesc& rest, const OpIo& rio) -> std::unique_ptr<Step> {
+    const Variant fv = heuristic_variant<P>(first, batch, static_cast<std::size_t>(-1), lib);
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(prepare_step(*find_tactic<P>(fv.tactic), first, fv, batch, fw, fio, lib));
+    parts.push_back(prepare_step(t, rest, v, batch, w, rio, lib));
+    return std::make_unique<StepSequence>(std::move(parts));
+  };
   if (op.expand && !t.fuses_expand(v)) {  // the expansion as the heuristic runs it, then the conv
-    const OpDesc& e = *op.expand;
     STRATA_CHECK(io.expand_weights != nullptr && io.expand_x != nullptr,
                  "cuda::Engine: layer '" << op.label << "' without its expansion's buffers");
     OpIo eio;
@@ -218,12 +228,7 @@ template <DType P>
     OpIo dio = io;
     dio.expand_x = nullptr;
     dio.expand_weights = nullptr;
-    // (any workspace: the executor sizes its own from the plans' steps)
-    const Variant ev = heuristic_variant<P>(e, batch, static_cast<std::size_t>(-1), lib);
-    std::vector<std::unique_ptr<Step>> parts;
-    parts.push_back(prepare_step(*find_tactic<P>(ev.tactic), e, ev, batch, *io.expand_weights, eio, lib));
-    parts.push_back(prepare_step(t, expand_main(op), v, batch, w, dio, lib));
-    return std::make_unique<StepSequence>(std::move(parts));
+    return heuristic_then(*op.expand, *io.expand_weights, eio, expand_main(op), dio);
   }
   if (op.in_act.kind != Act::none && !t.reads_input_act()) {
     OpDesc plain = op;
@@ -247,7 +252,6 @@ template <DType P>
     return std::make_unique<StepSequence>(std::move(parts));
   }
   if (op.side && !t.fuses_side(v)) {  // the side conv as the heuristic runs it, then the conv
-    const OpDesc& side = *op.side;
     STRATA_CHECK(io.side_weights != nullptr && io.side_y != nullptr,
                  "cuda::Engine: layer '" << op.label << "' without its side conv's buffers");
     OpIo sio = io;
@@ -257,13 +261,7 @@ template <DType P>
     OpIo mio = io;
     mio.side_y = nullptr;
     mio.side_weights = nullptr;
-    // (any workspace: the executor sizes its own from the plans — at batch 1, where the fold
-    // is made, cuBLASLt's in-place form needs only its own)
-    const Variant sv = heuristic_variant<P>(side, batch, static_cast<std::size_t>(-1), lib);
-    std::vector<std::unique_ptr<Step>> parts;
-    parts.push_back(prepare_step(*find_tactic<P>(sv.tactic), side, sv, batch, *io.side_weights, sio, lib));
-    parts.push_back(prepare_step(t, side_main(op), v, batch, w, mio, lib));
-    return std::make_unique<StepSequence>(std::move(parts));
+    return heuristic_then(*op.side, *io.side_weights, sio, side_main(op), mio);
   }
   if (op.gap && !t.fuses_gap(v)) {  // Strata's global average pool, then the dense layer
     OpDesc dense = op;
