@@ -455,7 +455,6 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   constant("NTHREADS", threads);
   if (!plain) {
     constant("GROUPS", std::max(groups, 1));
-    constant("CPB", (p.chunks + std::max(groups, 1) - 1) / std::max(groups, 1));  // chunks a block
   }
   act("EA", "ea", ex.act);      // the expansion's own activation (in its epilogue)
   act("IA", "in_act", op.in_act);  // the one deferred into the depthwise conv's read
@@ -484,9 +483,9 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   o << text::declarations << R"src(  long long b = blockIdx.x;
   const int gc = static_cast<int>(b % GROUPS);
   b /= GROUPS;
-)src" << text::tile << R"src(  const int c0 = gc * CPB;
-  const int n = CHUNKS - c0 < CPB ? CHUNKS - c0 : CPB;
-  if (n <= 0) {  // (a last group past the chunks, where GROUPS does not divide them evenly)
+)src" << text::tile << R"src(  const int c0 = gc * CHUNKS / GROUPS;  // (an even split: every group has a chunk or more)
+  const int n = (gc + 1) * CHUNKS / GROUPS - c0;
+  if (n <= 0) {
     return;
   }
 )src" << text::with(text::staging, {{"@C", "c0"}});
