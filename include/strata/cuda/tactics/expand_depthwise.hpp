@@ -580,19 +580,8 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                                            << "': expand_depthwise would launch " << blocks
                                            << " blocks at batch " << batch);
     const std::size_t shared = static_cast<std::size_t>(p.shared);
-    if (shared > (48 << 10)) {
-      const generated::DeviceSms d = generated::device_sms();
-      const cudaError_t e = cudaKernelSetAttributeForDevice(
-          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device);
-      if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-        STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "': expand_depthwise stages "
-                                                    << shared
-                                                    << " bytes of shared memory a block, more "
-                                                       "than this GPU allows ("
-                                                    << cudaGetErrorString(e) << ")");
-      }
-    }
+    generated::allow_shared(k, generated::device_sms().device, shared, op.label,
+                            "expand_depthwise");
     const unsigned grid = static_cast<unsigned>(blocks);
     const T* x = static_cast<const T*>(io.expand_x);
     const T* we = io.expand_weights->weight.template as<const T>();

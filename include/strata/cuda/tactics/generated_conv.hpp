@@ -903,6 +903,25 @@ struct DeviceSms {
   return d;
 }
 
+/// Lets kernel `k` take `shared` bytes of dynamic shared memory a block on device `device` (the
+/// opt-in beyond the default 48 KiB; nothing for 0); an error naming the layer (`label`) and what
+/// stages them (`what`: "splitk_conv math 1") where the GPU allows fewer.
+inline void allow_shared(cudaKernel_t k, int device, std::size_t shared, const std::string& label,
+                         const std::string& what) {
+  if (shared == 0) {
+    return;
+  }
+  const cudaError_t e = cudaKernelSetAttributeForDevice(
+      k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), device);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    STRATA_CHECK(false, "cuda::Engine: layer '" << label << "': " << what << " stages " << shared
+                                                << " bytes of shared memory a block, more than "
+                                                   "this GPU allows ("
+                                                << cudaGetErrorString(e) << ")");
+  }
+}
+
 /// Lets kernel `k` (its clusters compiled in, `__cluster_dims__`) run clusters of `cluster` blocks
 /// on device `device`: above the portable 8 it opts into the non-portable sizes (Hopper allows
 /// 16), or throws naming `label` and `tactic` where the GPU does not allow them.

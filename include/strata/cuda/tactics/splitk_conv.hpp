@@ -513,17 +513,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     // The deep form's staged k-steps: dynamic shared memory beyond the default 48 KiB.
     const std::size_t shared =
         stages(v) == splitk::default_stages ? 0 : splitk::stage_bytes * static_cast<std::size_t>(stages(v));
-    if (shared > 0) {
-      const cudaError_t e = cudaKernelSetAttributeForDevice(
-          k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared), d.device);
-      if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-        STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "': splitk_conv math 1 stages "
-                                                    << shared << " bytes of shared memory a block, "
-                                                       "more than this GPU allows ("
-                                                    << cudaGetErrorString(e) << ")");
-      }
-    }
+    generated::allow_shared(k, d.device, shared, op.label, "splitk_conv math 1");
     STRATA_CHECK(s.blocks() <= 0x7fffffffLL,
                  "cuda::Engine: layer '" << op.label << "': splitk_conv would launch " << s.blocks()
                                          << " blocks at batch " << batch);
