@@ -82,6 +82,15 @@ constexpr auto se_net = input<4, 6, 6> | conv<16, 1> | batch_norm | hardswish
     | squeeze_excite<12, 4> | conv<6, 1>;
 using SeNet = std::remove_cv_t<decltype(se_net)>;
 
+// Squeeze-excite gates for the one-kernel form (squeeze_excite): 2,056 channels (more than one
+// round of 256 channel groups in the pool; SiLU deferred into fc2's read, as in EfficientNet) on
+// a 5x5 map, whose pool a few blocks an image share; then 16 channels on a 2x2 map (a block an
+// image).
+constexpr auto se_wide_net = input<24, 5, 5> | conv<2056, 1> | silu
+    | squeeze_excite<2056, 40, silu, sigmoid> | conv<16, 3, ConvOpts{.stride = 2}> | batch_norm
+    | relu | squeeze_excite<16, 8, relu, hardsigmoid> | conv<10, 1>;
+using SeWideNet = std::remove_cv_t<decltype(se_wide_net)>;
+
 // conv_transpose: stride 2, output_padding 1, groups 2, dilation 2, padding 1, then batch_norm
 // (folded) and hardswish; a rectangular kernel with stride (2, 1) and no bias, then mish; an
 // output_padding below the dilation but not below the stride (1 and 1).
@@ -229,10 +238,13 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
       }
     }
     // (one op fewer for each gate, for each expansion folded into its depthwise conv, and for
-    // the head's pool folded into its dense layer)
+    // the head's pool folded into its dense layer; two for each squeeze-excite gate's pool and
+    // first conv folded into its second)
     const auto heads = std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.gap.has_value(); });
     const auto expands = std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.expand != nullptr; });
-    CHECK(before - n.ops.size() == static_cast<std::size_t>(count + heads + expands));
+    const auto squeezes = std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.squeeze != nullptr; });
+    CHECK(squeezes == count);  // (every gate's branch here is a squeeze-excite)
+    CHECK(before - n.ops.size() == static_cast<std::size_t>(count + heads + expands + 2 * squeezes));
   }
   // f32 keeps the multiply apart (the scaled weights are 16-bit)
   cuda::NetDesc f32 = cuda::NetStorage<DepthwiseNet, DType::f32>::describe();
@@ -251,6 +263,55 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
                                                    gated);
   check_forced<models::EfficientNetB0, DType::bf16>("gate_eb0_after", 65, after, first,
                                                     "gate_weights", gated);
+}
+
+// A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —
+// joined as one op (fold_squeeze_excite), "<pool>+<fc1>+<fc2>", run by one kernel (squeeze_excite,
+// claimed by the heuristic): the pool split over blocks of an image where the batch leaves the
+// GPU idle (the last block of the image runs both convs), a block an image otherwise. On any
+// other variant the pool and fc1 run first, as their own steps. Against the CPU: the heuristic
+// in every precision at batches 1, 3, 17 (f32 keeps the three ops apart) and at 280 (every map
+// a block an image); forced both ways on SeNet and EfficientNet-B0's sixteen gates.
+TEST_CASE("a squeeze-excite gate as one kernel: the pool over blocks of an image or a block an image, then both 1x1 convs") {
+  const auto squeezed = [](const cuda::OpDesc& op) { return op.squeeze != nullptr; };
+  cuda::NetDesc wide = cuda::NetStorage<SeWideNet, DType::f16>::describe();
+  cuda::fold_for_per_op_path(wide);
+  REQUIRE(std::count_if(wide.ops.begin(), wide.ops.end(), squeezed) == 2);
+  check_all_precisions<SeWideNet>(kMax, kBatches, "squeeze_excite wide", 48);
+  const std::string f16 = cuda::Engine<SeWideNet, DType::f16>(Weights<SeWideNet>::random(1),
+                                                              {.max_batch = 3, .fused_max_batch = 0})
+                              .describe(3);
+  INFO(f16);
+  CHECK(f16.find("strata squeeze_excite (pool 5x5x2056, 1x1 2056->40, 1x1 40->2056 as one kernel, 3 blocks an image)") != std::string::npos);
+  CHECK(f16.find("strata squeeze_excite (pool 2x2x16, 1x1 16->8, 1x1 8->16 as one kernel)") != std::string::npos);
+  CHECK(f16.find("strata global_avg_pool") == std::string::npos);
+  {  // a batch that fills the GPU: every pool a block an image
+    constexpr int kBig = 280;
+    const auto w = Weights<SeWideNet>::random(49);
+    const auto in = strata_test::random_floats(static_cast<std::size_t>(kBig) * 24 * 25, 149);
+    const auto ref = strata_test::cpu_reference<SeWideNet>(w, in, kBig);
+    cuda::Engine<SeWideNet, DType::f16> e(w, {.max_batch = kBig});
+    const std::string runs = e.describe(kBig);
+    INFO(runs);
+    CHECK(runs.find("1x1 2056->40, 1x1 40->2056 as one kernel)") != std::string::npos);
+    std::vector<float> out(static_cast<std::size_t>(kBig) * 10, std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, kBig);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("squeeze_excite wide f16, batch " << kBig << ": rel. error " << err);
+    CHECK(err < 1e-2);
+  }
+  using strata_test::check_forced;
+  const cuda::Variant one{"squeeze_excite"};
+  const cuda::Variant apart{"pixel_conv1x1"};
+  check_forced<SeNet, DType::f16>("se_one_f16", 66, one, "strata squeeze_excite", ", then", squeezed);
+  check_forced<SeNet, DType::bf16>("se_apart_bf16", 67, apart, "strata global_avg_pool", "squeeze_excite",
+                                   squeezed);
+  check_forced<models::EfficientNetB0, DType::f16>("se_eb0_f16", 68, one, "strata squeeze_excite",
+                                                   ", then", squeezed);
+  check_forced<models::EfficientNetB0, DType::bf16>("se_eb0_bf16", 69, one, "strata squeeze_excite",
+                                                    ", then", squeezed);
+  check_forced<models::EfficientNetB0, DType::f16>("se_eb0_apart", 70, apart,
+                                                   "strata global_avg_pool", "squeeze_excite", squeezed);
 }
 
 TEST_CASE("conv_transpose: stride, output_padding, groups, dilation, folded batch_norm, activations") {
@@ -335,10 +396,20 @@ TEST_CASE("deferred activations: hardsigmoid into a padded depthwise conv; the l
   INFO(small);
   INFO(large);
   CHECK(small.find("strata depthwise 3x3 (the producer's activation on load") != std::string::npos);
-  CHECK(small.find("strata 1x1 conv of a 1x1 map (the producer's activation on load") !=
-        std::string::npos);
   CHECK(large.find("in place), then cudnnConvolution") != std::string::npos);
-  CHECK(large.find("in place), then cublasLtMatmul") != std::string::npos);
+  // The gate's second 1x1 reads the first one's SiLU as one kernel with the pool
+  // (squeeze_excite); apart, the 1x1 kernel applies it on load, cuBLASLt after a pass in place
+  // (forced at batch 5).
+  const char* gate = "strata squeeze_excite (pool 20x20x64, 1x1 64->64, 1x1 64->64 as one kernel";
+  CHECK(small.find(gate) != std::string::npos);
+  CHECK(large.find(gate) != std::string::npos);
+  const auto squeezed = [](const cuda::OpDesc& op) { return op.squeeze != nullptr; };
+  strata_test::check_forced<DeferredNet, DType::f16>(
+      "deferred_pixel", 52, cuda::Variant{"pixel_conv1x1"},
+      "strata 1x1 conv of a 1x1 map (the producer's activation on load", "squeeze_excite", squeezed);
+  strata_test::check_forced<DeferredNet, DType::f16>("deferred_lt", 53, cuda::Variant{"lt_conv1x1"},
+                                                     "in place), then cublasLtMatmul",
+                                                     "squeeze_excite", squeezed);
 }
 
 // Forces variant `algo` of the depthwise tactic on every depthwise conv of Net that it runs (algos 0

@@ -2220,3 +2220,91 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 4}, {}).empty());
   CHECK_FALSE(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 3}, {}).empty());
 }
+
+// squeeze_excite: a squeeze-excite gate's pool and two 1x1 convs as one op (fold_squeeze_excite)
+// and one kernel (kernels::squeeze_excite, in the 16-bit libraries the first test compiles).
+TEST_CASE("a squeeze-excite gate as one op and one kernel (squeeze_excite): labels, refusals, the claim, the key, forced labels") {
+  const auto squeezed = [](const cuda::OpDesc& o) { return o.squeeze != nullptr; };
+  const cuda::NetDesc before = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+  cuda::NetDesc eb0 = before;
+  cuda::fold_for_per_op_path(eb0);
+  REQUIRE(std::count_if(eb0.ops.begin(), eb0.ops.end(), squeezed) == 16);
+  const cuda::OpDesc& se = *std::find_if(eb0.ops.begin(), eb0.ops.end(), squeezed);
+  CHECK(se.label == "features.1.0.block.1.avgpool+features.1.0.block.1.fc1+activation+"
+                    "features.1.0.block.1.fc2+scale_activation");
+  CHECK(se.squeeze->gap->label == "features.1.0.block.1.avgpool");
+  CHECK(cuda::squeeze_main(se).label == "features.1.0.block.1.fc2+scale_activation");
+  CHECK(se.squeeze->label == "features.1.0.block.1.avgpool+features.1.0.block.1.fc1+activation");
+  // fc1's SiLU deferred into fc2's read, as before the fold; the pool reads the depthwise conv's
+  // output (32 channels, 112x112), which the gate's multiply reads after it.
+  CHECK(se.in_act.kind == Act::silu);
+  CHECK(se.squeeze->act.kind == Act::none);
+  CHECK(se.squeeze->gap->in_shape.h == 112);
+  CHECK(se.squeeze->gap->in_cp == 32);
+  CHECK(cuda::reads_tensor(se, se.squeeze->gap->in_id));
+  const auto& pool_before = before.op_at(se.squeeze->gap->index);
+  CHECK(pool_before.kind == OpKind::global_avg_pool);
+  CHECK(se.squeeze->gap->in_offset == pool_before.in_offset);
+  // The tactic: applicable to the joined op only, claimed ahead of the 1x1 kernel at any batch.
+  const auto* t = cuda::find_tactic<DType::f16>("squeeze_excite");
+  REQUIRE(t != nullptr);
+  CHECK(t->applicable(se));
+  CHECK_FALSE(t->applicable(cuda::squeeze_main(se)));
+  CHECK(t->fuses_squeeze(cuda::Variant{"squeeze_excite"}));
+  const auto* pixel = cuda::find_tactic<DType::f16>("pixel_conv1x1");
+  for (int batch : {1, 256}) {
+    const auto c = t->heuristic(se, batch, std::size_t{1} << 30, {});
+    REQUIRE(c.has_value());
+    const auto p = pixel->heuristic(se, batch, std::size_t{1} << 30, {});
+    REQUIRE(p.has_value());
+    CHECK(c->rank < p->rank);
+  }
+  CHECK(cuda::op_as_prepared(*pixel, se, cuda::Variant{"pixel_conv1x1"}).label ==
+        cuda::squeeze_main(se).label);
+  CHECK(cuda::op_as_prepared(*t, se, cuda::Variant{"squeeze_excite"}).label == se.label);
+  try {  // forms it does not have: an error naming the layer, before any GPU work
+    (void)t->prepare(se, cuda::Variant{"squeeze_excite", 1}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("squeeze_excite algo 1 was accepted");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find(se.label) != std::string::npos);
+  }
+  // Its tuning key is its own (the pool's map and fc1 with it).
+  const std::string key = cuda::tuning_key(se, 1, DType::f16, "gpu");
+  CHECK(key != cuda::tuning_key(cuda::squeeze_main(se), 1, DType::f16, "gpu"));
+  CHECK(key.find(",squeeze112x112:8") != std::string::npos);
+  // EngineOptions::force naming the pool, fc1 or fc2 as declared: an error naming the joined op.
+  for (const std::string& old : {std::string("features.1.0.block.1.avgpool"),
+                                 std::string("features.1.0.block.1.fc1+activation"),
+                                 std::string("features.1.0.block.1.fc2+scale_activation")}) {
+    INFO(old);
+    try {
+      (void)cuda::forced_variants<DType::f16>(eb0, {{old, cuda::Variant{"pixel_conv1x1"}}});
+      FAIL("forced a folded layer by its own label");
+    } catch (const strata::Error& e) {
+      CHECK(std::string(e.what()).find("'" + se.label + "' (fold_squeeze_excite)") != std::string::npos);
+    }
+  }
+  const auto f = cuda::forced_variants<DType::f16>(eb0, {{se.label, cuda::Variant{"squeeze_excite"}}});
+  CHECK(std::count(f.begin(), f.end(), std::optional<cuda::Variant>{cuda::Variant{"squeeze_excite"}}) == 1);
+  // Refusals: the pooled vector read by another op too; f32 (NCHW) and tf32 keep the three apart.
+  cuda::NetDesc shared = before;
+  for (cuda::OpDesc& o : shared.ops) {
+    if (o.index == se.index + 1) {  // (the multiply after the gate: reads the pooled vector too)
+      o.z_id = pool_before.out_id;
+    }
+  }
+  cuda::fold_for_per_op_path(shared);
+  CHECK(std::count_if(shared.ops.begin(), shared.ops.end(), squeezed) == 15);
+  for (cuda::NetDesc n : {cuda::NetStorage<models::EfficientNetB0, DType::f32>::describe(),
+                          cuda::NetStorage<models::EfficientNetB0, DType::tf32>::describe()}) {
+    cuda::fold_for_per_op_path(n);
+    CHECK(std::none_of(n.ops.begin(), n.ops.end(), squeezed));
+  }
+  // The split of each image's pool: two blocks an SM in all, at least 8 pixels a block.
+  CHECK(cuda::kernels::squeeze_excite_splits(1, 112 * 112, 132) == 264);
+  CHECK(cuda::kernels::squeeze_excite_splits(1, 7 * 7, 132) == 6);
+  CHECK(cuda::kernels::squeeze_excite_splits(3, 25, 132) == 3);
+  CHECK(cuda::kernels::squeeze_excite_splits(256, 112 * 112, 132) == 2);
+  CHECK(cuda::kernels::squeeze_excite_splits(264, 112 * 112, 132) == 1);
+  CHECK(cuda::kernels::squeeze_excite_splits(2, 4, 132) == 1);
+}

@@ -1090,3 +1090,71 @@ TEST_CASE("fused_auto: batch 1 on the fused kernel only for a fitting network, p
   CHECK(resolved_fused_max_batch(6, 16, false, u8, 7) == 6);                // explicit: as given
   CHECK(cuda::EngineOptions{}.fused_max_batch == fused_auto);
 }
+
+TEST_CASE("a squeeze-excite gate's pool and first 1x1 conv fold into its second (fold_squeeze_excite), 16-bit NHWC only") {
+  // MobileNetV3's gate (ReLU fused into fc1, hardsigmoid) on 16 channels, torchvision's default
+  // on 12 (ReLU, sigmoid), then a head whose pool folds into its dense layer instead.
+  using Net = decltype(input<4, 6, 6> | conv<16, 1> | hardswish |
+                       squeeze_excite<16, 8, relu, hardsigmoid> | conv<12, 3, ConvOpts{.padding = 1}> |
+                       squeeze_excite<12, 4> | global_avg_pool | flatten | dense<3>);
+  const cuda::NetDesc before = NetStorage<Net, DType::f16>::describe();
+  cuda::NetDesc n = before;
+  cuda::fold_for_per_op_path(n);
+  std::vector<const cuda::OpDesc*> se;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.squeeze) {
+      se.push_back(&op);
+    }
+  }
+  REQUIRE(se.size() == 2);
+  // two ops fewer a gate, one for the head
+  CHECK(n.ops.size() == before.ops.size() - 5);
+  for (const cuda::OpDesc* op : se) {
+    const cuda::OpDesc& q = *op->squeeze;
+    REQUIRE(q.gap.has_value());
+    const cuda::OpDesc& pool = before.op_at(q.gap->index);
+    const cuda::OpDesc& fc1 = before.op_at(q.index);
+    const cuda::OpDesc& fc2 = before.op_at(op->index);
+    CHECK(pool.kind == OpKind::global_avg_pool);
+    CHECK(op->label == pool.label + "+" + fc1.label + "+" + fc2.label);
+    CHECK(cuda::squeeze_main(*op).label == fc2.label);
+    // The pooled and squeezed vectors' slots stay fc1's and fc2's inputs; the map is the pool's.
+    CHECK(q.in_offset == fc1.in_offset);
+    CHECK(op->in_offset == fc2.in_offset);
+    CHECK(q.gap->in_offset == pool.in_offset);
+    CHECK(q.gap->in_id == pool.in_id);
+    CHECK(cuda::reads_tensor(*op, pool.in_id));
+    CHECK(q.act.kind == fc1.act.kind);
+    CHECK(op->in_act.kind == fc2.in_act.kind);
+    // What it reads and writes of the arena: the map; the two vectors' slots (where the pool and
+    // fc1 run first) and the gate.
+    const cuda::ArenaAccess a = cuda::arena_access(*op, 2);
+    const auto has = [](const std::vector<cuda::ArenaRange>& v, const cuda::ArenaRange& r) {
+      return std::any_of(v.begin(), v.end(), [&](const cuda::ArenaRange& x) {
+        return x.begin == r.begin && x.end == r.end;
+      });
+    };
+    CHECK(has(a.reads, cuda::arena_range(pool.in_offset, pool.in_shape, pool.in_cp, 2)));
+    CHECK(has(a.writes, cuda::arena_range(fc1.in_offset, fc1.in_shape, fc1.in_cp, 2)));
+    CHECK(has(a.writes, cuda::arena_range(fc2.out_offset, fc2.out_shape, fc2.out_cp, 2)));
+  }
+  CHECK(se[0]->squeeze->conv.k == 8);
+  CHECK(se[0]->act.kind == Act::hardsigmoid);
+  CHECK(se[1]->squeeze->conv.k == 4);
+  CHECK(se[1]->squeeze->gap->in_shape.c == 12);
+  CHECK(se[1]->squeeze->gap->in_cp == 16);
+  CHECK(n.ops.back().gap.has_value());  // (the head's pool: fold_pooled_dense)
+  // Neither op beside another (EngineOptions::concurrent_branches)
+  for (std::size_t i = 0; i < n.ops.size(); ++i) {
+    if (n.ops[i].squeeze || (i + 1 < n.ops.size() && n.ops[i + 1].squeeze)) {
+      CHECK_FALSE(cuda::runs_beside_next(n, i));
+    }
+  }
+  // f32 and the CPU's layout keep the three ops apart; folding twice changes nothing.
+  cuda::NetDesc f32 = NetStorage<Net, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.squeeze != nullptr; }));
+  cuda::NetDesc twice = n;
+  cuda::fold_squeeze_excite(twice);
+  CHECK(twice.ops.size() == n.ops.size());
+}

@@ -326,6 +326,11 @@ class Executor {
       io.expand_x = a + op.expand->in_offset * batch;
       io.expand_weights = model_ != nullptr ? &model_->weights.op(op.expand->index) : nullptr;
     }
+    if (op.squeeze) {
+      io.squeeze_x = a + op.squeeze->gap->in_offset * batch;
+      io.squeeze_pooled = a + op.squeeze->in_offset * batch;
+      io.squeeze_weights = model_ != nullptr ? &model_->weights.op(op.squeeze->index) : nullptr;
+    }
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     io.staging = a + staging_offset_ * batch;
     // The caller's input, as it was given (also for a conv that reads it space-to-depth: a

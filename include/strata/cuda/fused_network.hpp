@@ -1166,7 +1166,7 @@ class FusedNetworkStep final : public Step {
     p_.arena = static_cast<unsigned char*>(arena);
     p_.batch = batch;
     // (every op of the network's, also one the per-op path joined to another: OpDesc::side,
-    // OpDesc::expand — the fused kernel was generated before those folds)
+    // OpDesc::expand, OpDesc::squeeze — the fused kernel was generated before those folds)
     const auto weights_of = [&](const OpDesc& op) {
       const OpWeights& ow = w.op(op.index);
       const auto i = static_cast<std::size_t>(op.index);
@@ -1183,6 +1183,9 @@ class FusedNetworkStep final : public Step {
       }
       if (op.expand) {
         weights_of(*op.expand);
+      }
+      if (op.squeeze) {
+        weights_of(*op.squeeze);
       }
     }
   }

@@ -2206,6 +2206,193 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
   }
 }
 
+/// A squeeze-excite gate as one kernel, 16-bit NHWC (tactics/squeeze_excite.hpp): the global
+/// average pool of each image's map x (n, hw, cp), then fc1 = act1(w1 (k1p, cp) · pooled + b1),
+/// then y = act2(w2 (k2p, k1p) · in_act2(fc1) + b2) (n, k2p); each intermediate rounded to T as
+/// the unfused path stores it, slots at or past k1 / k2 as 0. `splits` blocks an image (blocks
+/// b·splits .. b·splits + splits − 1 take image b, a share of its pixels each, 8 channels a
+/// thread, and write their sums to `partial` (n · splits · cp floats); the last of them to
+/// finish — `counters` (n, zeroed, left zeroed) says which — adds them in a fixed order and runs
+/// the two convs); with splits = 1, a block takes whole images in turn.
+template <class T>
+__global__ void __launch_bounds__(256) squeeze_excite_kernel(
+    const T* __restrict__ x, const T* __restrict__ w1, const float* __restrict__ b1,
+    const T* __restrict__ w2, const float* __restrict__ b2, T* __restrict__ y, int n, int cp,
+    int hw, int k1, int k1p, int k2, int k2p, ActDesc act1, ActDesc in_act2, ActDesc act2,
+    int splits, float* __restrict__ partial, unsigned* __restrict__ counters) {
+  pdl_entry();
+  __shared__ float red[8][256];
+  __shared__ float pooled[4096];
+  __shared__ float squeezed[1024];
+  __shared__ bool last;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int cg = cp / 8;                   // 16-byte channel groups
+  const int width = cg < 256 ? cg : 256;   // groups a round
+  const int lanes = 256 / width;           // pixel lanes
+  const int g_in = tid % width;
+  const int pl = tid / width;
+  const int span = (hw + splits - 1) / splits;
+  const long long blocks = splits > 1 ? static_cast<long long>(n) * splits : n;
+  for (long long b = blockIdx.x; b < blocks; b += gridDim.x) {
+    const long long img = splits > 1 ? b / splits : b;
+    const int sp = splits > 1 ? static_cast<int>(b % splits) : 0;
+    const int p0 = sp * span;
+    const int p1 = min(hw, p0 + span);
+    // The pool: this block's pixels, every channel group, summed over the pixel lanes.
+    for (int g0 = 0; g0 < cg; g0 += width) {
+      const int g = g0 + g_in;
+      float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+      if (pl < lanes && g < cg) {
+        const T* base = x + img * hw * cp + g * 8;
+        int p = p0 + pl;
+        for (; p + 3 * lanes < p1; p += 4 * lanes) {
+          float v0[8];
+          float v1[8];
+          float v2[8];
+          float v3[8];
+          load8(base + static_cast<long long>(p) * cp, v0);
+          load8(base + static_cast<long long>(p + lanes) * cp, v1);
+          load8(base + static_cast<long long>(p + 2 * lanes) * cp, v2);
+          load8(base + static_cast<long long>(p + 3 * lanes) * cp, v3);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
+          }
+        }
+        for (; p < p1; p += lanes) {
+          float v[8];
+          load8(base + static_cast<long long>(p) * cp, v);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            acc[j] += v[j];
+          }
+        }
+      }
+      if (lanes > 1) {
+        __syncthreads();  // red is free (the previous round has read it)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          red[j][tid] = acc[j];
+        }
+        __syncthreads();
+        if (pl == 0) {
+          for (int l = 1; l < lanes; ++l) {
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              acc[j] += red[j][tid + l * width];
+            }
+          }
+        }
+      }
+      if (pl == 0 && g < cg) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          if (splits > 1) {
+            partial[(img * splits + sp) * cp + g * 8 + j] = acc[j];
+          } else {  // the mean as the pool would store it
+            pooled[g * 8 + j] = as_stored<T>(acc[j] / static_cast<float>(hw));
+          }
+        }
+      }
+    }
+    if (splits > 1) {  // the last block of the image adds the partial sums up
+      __threadfence();
+      __syncthreads();
+      if (tid == 0) {
+        last = atomicAdd(counters + img, 1u) == static_cast<unsigned>(splits - 1);
+      }
+      __syncthreads();
+      if (!last) {
+        continue;
+      }
+      __threadfence();
+      // (from L2, bypassing L1; the splits of a channel over `per` threads where the channels
+      // leave threads idle, then added in a fixed order)
+      const float* pb = partial + img * splits * cp;
+      const int per = cp >= 256 ? 1 : 256 / cp;
+      if (per == 1) {
+        for (int c = tid; c < cp; c += 256) {
+          float sum = 0.0f;
+#pragma unroll 8
+          for (int j = 0; j < splits; ++j) {
+            sum += __ldcg(pb + static_cast<long long>(j) * cp + c);
+          }
+          pooled[c] = as_stored<T>(sum / static_cast<float>(hw));
+        }
+      } else {
+        float* flat = &red[0][0];
+        const int c = tid % cp;
+        const int part = tid / cp;
+        if (part < per) {
+          float sum = 0.0f;
+#pragma unroll 8
+          for (int j = part; j < splits; j += per) {
+            sum += __ldcg(pb + static_cast<long long>(j) * cp + c);
+          }
+          flat[part * cp + c] = sum;
+        }
+        __syncthreads();
+        if (tid < cp) {
+          float sum = 0.0f;
+          for (int q = 0; q < per; ++q) {
+            sum += flat[q * cp + tid];
+          }
+          pooled[tid] = as_stored<T>(sum / static_cast<float>(hw));
+        }
+      }
+      if (tid == 0) {
+        counters[img] = 0u;  // ready for the next launch
+      }
+    }
+    __syncthreads();
+    // fc1: a warp an output at a time, its lanes 8 input slots each.
+    for (int o = warp; o < k1p; o += 8) {
+      float acc = 0.0f;
+      if (o < k1) {
+        for (int i = lane * 8; i < cp; i += 256) {
+          float wv[8];
+          load8(w1 + static_cast<long long>(o) * cp + i, wv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            acc += pooled[i + j] * wv[j];
+          }
+        }
+      }
+#pragma unroll
+      for (int d = 16; d > 0; d >>= 1) {
+        acc += __shfl_xor_sync(0xffffffffu, acc, d);
+      }
+      if (lane == 0) {
+        float v = o < k1 ? as_stored<T>(activate(act1, acc + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
+        if (in_act2.kind != Act::none) {  // as fc2 reads what fc1 stored
+          v = as_stored<T>(activate(in_act2, v));
+        }
+        squeezed[o] = v;
+      }
+    }
+    __syncthreads();
+    // fc2: a thread an output slot.
+    for (int o = tid; o < k2p; o += 256) {
+      float acc = 0.0f;
+      if (o < k2) {
+        for (int i = 0; i < k1p; i += 8) {
+          float wv[8];
+          load8(w2 + static_cast<long long>(o) * k1p + i, wv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            acc += squeezed[i + j] * wv[j];
+          }
+        }
+        acc = activate(act2, acc + (b2 != nullptr ? b2[o] : 0.0f));
+      }
+      store(y + img * k2p + o, acc);
+    }
+    __syncthreads();  // pooled and squeezed are free for the next image
+  }
+}
+
 }  // namespace strata_rtc
 )strata_rtc";
 

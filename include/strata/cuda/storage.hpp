@@ -173,8 +173,9 @@ struct OpDesc {
   /// conv ops only: the pool fused into this op (out_shape/out_offset stay the unpooled map's;
   /// the op's result is the pool's output).
   std::optional<PoolEpilogue> pool;
-  /// dense ops only (per-op path; fold_pooled_dense): the global average pool before this layer,
-  /// run as part of this op; in_shape/in_offset/in_id stay the pooled vector's.
+  /// dense ops only (per-op path; fold_pooled_dense), and the first conv of a folded
+  /// squeeze-excite gate (OpDesc::squeeze): the global average pool before this layer, run as
+  /// part of this op; in_shape/in_offset/in_id stay the pooled vector's.
   std::optional<GapPrologue> gap;
   /// conv ops only (per-op path; fold_gated_convs): the channel gate's multiply before this 1×1
   /// conv, run as part of this op; in_shape/in_offset/in_id stay the product's. A tactic that
@@ -200,6 +201,14 @@ struct OpDesc {
   /// map's slot. The memory plan keeps the expansion's input live through this op
   /// (expansion_folds_into_depthwise).
   std::shared_ptr<const OpDesc> expand;
+  /// A squeeze-excite gate's second 1×1 conv only (per-op path, 16-bit NHWC;
+  /// fold_squeeze_excite): its first one — with the global average pool before it as that op's
+  /// own folded pool (its `gap`) — run as part of this op (label "<pool>+<fc1>+<fc2>");
+  /// in_shape/in_offset/in_id stay the first conv's output's. A tactic that computes all three
+  /// says so (Tactic::fuses_squeeze: OpIo::squeeze_x, squeeze_weights) and the pooled and
+  /// squeezed vectors are then never stored; prepare_step otherwise runs the pool and the first
+  /// conv first, on the heuristic's choices, into their slots (OpIo::squeeze_pooled, io.x).
+  std::shared_ptr<const OpDesc> squeeze;
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -414,12 +423,13 @@ inline void fold_final_softmax(NetDesc& n) {
 }
 
 /// Whether op `o` reads tensor `t` (the network's tensor id), in any role: its input, its
-/// residual, a folded pool's map, a folded gate's map or gate, a side conv's input or residual.
+/// residual, a folded pool's map, a folded gate's map or gate, a side conv's input or residual,
+/// a folded expansion's input, a folded squeeze-excite gate's map.
 [[nodiscard]] inline bool reads_tensor(const OpDesc& o, int t) {
   return t >= 0 && (o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
          (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) ||
          (o.side && (o.side->in_id == t || o.side->z_id == t)) ||
-         (o.expand && o.expand->in_id == t));
+         (o.expand && o.expand->in_id == t) || (o.squeeze && o.squeeze->gap->in_id == t));
 }
 
 /// For the per-op path: a global average pool whose output only the dense layer after it reads
@@ -576,12 +586,83 @@ inline void fold_expanded_depthwise(NetDesc& n) {
   return d;
 }
 
+/// Whether squeeze_excite's kernel holds a squeeze-excite gate of `channels` channel slots
+/// squeezed to `squeezed` slots (its shared memory: the pooled vector and the squeezed one, f32).
+inline constexpr int squeeze_excite_max_channels = 4096;
+inline constexpr int squeeze_excite_max_squeezed = 1024;
+
+/// For the per-op path, 16-bit NHWC: a squeeze-excite gate — a global average pool whose result
+/// only a 1×1 conv of the 1×1 map reads (fc1), whose result only another such conv reads (fc2):
+/// EfficientNet's and MobileNetV3's `avgpool | fc1 | act | fc2 | sigmoid` — joined to the second
+/// conv as one op, "<pool>+<fc1>+<fc2>" (OpDesc::squeeze, holding fc1 with the pool as its
+/// `gap`), which a tactic may run as one kernel (Tactic::fuses_squeeze) — at batch 1 the three
+/// launches were 12 µs a gate on an H200, the work a few thousand multiply-adds — and
+/// prepare_step otherwise runs as the pool, fc1 and fc2: the same three launches as before. fc1's
+/// activation, or the one deferred into fc2's read, goes with it. Not where the pool reads the
+/// network's input or has an activation of its own or deferred into its read, nor where any of
+/// the three reads or writes a concat's slice, nor where anything else reads the pooled or the
+/// squeezed vector; and only where the memory plan kept the map clear of the gate.
+inline void fold_squeeze_excite(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  const int elem = dtype_size(n.precision);
+  const auto plain = [](const OpDesc& o) {
+    return !o.gap && !o.gate && !o.side && !o.expand && !o.squeeze && !o.softmax && !o.slice &&
+           !o.in_slice && !o.writes_user_output && !o.net_output;
+  };
+  for (std::size_t i = 0; i + 2 < n.ops.size(); ++i) {
+    const OpDesc& pool = n.ops[i];
+    const OpDesc& fc1 = n.ops[i + 1];
+    OpDesc& fc2 = n.ops[i + 2];
+    if (pool.kind != OpKind::global_avg_pool || !plain(pool) || pool.pool ||
+        pool.in_act.kind != Act::none || pool.act.kind != Act::none ||
+        !pool.act_applied_by.empty() || pool.in_id == n.input_id || !pixel_conv1x1_runs(fc1) ||
+        !plain(fc1) || fc1.in_id != pool.out_id || fc1.in_act.kind != Act::none ||
+        fc1.in_cp != pool.in_cp || fc1.conv.cp != pool.in_cp ||
+        (!fc1.act_applied_by.empty() && fc1.act_applied_by != fc2.label) ||
+        !pixel_conv1x1_runs(fc2) || !plain(fc2) || fc2.in_id != fc1.out_id ||
+        fc2.in_cp != fc1.out_cp || fc2.conv.cp != fc1.conv.kp || !fc2.act_applied_by.empty() ||
+        pool.in_cp % 8 != 0 || fc1.conv.kp % 8 != 0 || fc2.conv.kp % 8 != 0 ||
+        pool.in_cp > squeeze_excite_max_channels || fc1.conv.kp > squeeze_excite_max_squeezed) {
+      continue;
+    }
+    const bool read_elsewhere = std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+      return (&o != &fc1 && reads_tensor(o, pool.out_id)) ||
+             (&o != &fc2 && reads_tensor(o, fc1.out_id));
+    });
+    const ArenaRange y = arena_range(fc2.out_offset, fc2.out_shape, fc2.out_cp, elem);
+    const ArenaRange x = arena_range(pool.in_offset, pool.in_shape, pool.in_cp, elem);
+    if (read_elsewhere || y.overlaps(x)) {
+      continue;
+    }
+    OpDesc first = fc1;
+    first.gap = GapPrologue{pool.index,    pool.label,     pool.layer, pool.in_shape,
+                            pool.in_cp,    pool.in_offset, pool.in_id};
+    first.label = pool.label + "+" + fc1.label;
+    fc2.squeeze = std::make_shared<const OpDesc>(std::move(first));
+    fc2.label = fc2.squeeze->label + "+" + fc2.label;
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i),
+                n.ops.begin() + static_cast<std::ptrdiff_t>(i + 2));
+  }
+}
+
+/// The second conv of an op with a folded squeeze-excite gate as it was before the fold (the
+/// pool and the first conv, *op.squeeze, run first).
+[[nodiscard]] inline OpDesc squeeze_main(const OpDesc& joined) {
+  OpDesc d = joined;
+  d.squeeze.reset();
+  d.label = joined.label.substr(joined.squeeze->label.size() + 1);
+  return d;
+}
+
 /// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_expanded_depthwise,
-/// fold_final_softmax), as the engine makes them.
+/// fold_squeeze_excite, fold_final_softmax), as the engine makes them.
 inline void fold_for_per_op_path(NetDesc& n) {
   fold_pooled_dense(n);
   fold_gated_convs(n);
   fold_expanded_depthwise(n);
+  fold_squeeze_excite(n);
   fold_final_softmax(n);
 }
 
@@ -619,6 +700,12 @@ struct ArenaAccess {
     a.reads.push_back(range(op.expand->in_offset, op.expand->in_shape, op.expand->in_cp));
     a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
   }
+  if (op.squeeze) {  // the map; the pooled vector's slot, where the pool and fc1 run first
+    const OpDesc& q = *op.squeeze;
+    a.reads.push_back(range(q.gap->in_offset, q.gap->in_shape, q.gap->in_cp));
+    a.writes.push_back(range(q.in_offset, q.in_shape, q.in_cp));
+    a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
+  }
   if (op.side) {
     const ArenaAccess b = arena_access(*op.side, elem);
     a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
@@ -642,7 +729,7 @@ struct ArenaAccess {
   const OpDesc& b = n.ops[i + 1];
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
-           !o.softmax && !o.side && !o.gate && !o.expand;
+           !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze;
   };
   if (!plain(a) || !plain(b) || reads_tensor(b, a.out_id) || reads_tensor(a, b.out_id)) {
     return false;
@@ -684,7 +771,7 @@ inline void fold_side_convs(NetDesc& n) {
     const OpDesc& m = n.ops[i + 1];
     const auto plain = [](const OpDesc& o) {
       return o.kind == OpKind::conv && !o.has_residual && !o.pool && !o.gap && !o.softmax &&
-             !o.side && !o.gate && !o.expand && !o.slice && !o.in_slice &&
+             !o.side && !o.gate && !o.expand && !o.squeeze && !o.slice && !o.in_slice &&
              o.in_act.kind == Act::none &&
              o.act_applied_by.empty() && !o.net_output && !o.writes_user_output &&
              o.conv.groups == 1 && o.conv.packed && !o.conv.s2d;

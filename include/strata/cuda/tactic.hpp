@@ -71,6 +71,12 @@ struct OpIo {
   /// weights (io.x is then the expanded map's slot); else null.
   const void* expand_x = nullptr;
   const OpWeights* expand_weights = nullptr;
+  /// For a conv with a folded squeeze-excite gate (OpDesc::squeeze): the map the pool reads, the
+  /// pooled vector's slot, and the first conv's weights (io.x is then the squeezed vector's
+  /// slot); else null.
+  const void* squeeze_x = nullptr;
+  void* squeeze_pooled = nullptr;
+  const OpWeights* squeeze_weights = nullptr;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -185,6 +191,11 @@ class Tactic {
   /// themselves, reading its input and weights (OpIo::expand_x, expand_weights). Otherwise
   /// prepare_step runs the expansion first, as a step of its own, into the conv's input slot.
   [[nodiscard]] virtual bool fuses_expand(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps compute a conv's folded squeeze-excite gate (OpDesc::squeeze:
+  /// the pool and the first conv) themselves, reading the map and the first conv's weights
+  /// (OpIo::squeeze_x, squeeze_weights). Otherwise prepare_step runs the pool and the first conv
+  /// first, as steps of their own, into their slots.
+  [[nodiscard]] virtual bool fuses_squeeze(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

@@ -61,6 +61,11 @@ namespace strata::cuda {
     os << ",expand" << e.conv.xc << (e.has_bias ? "" : "nobias") << ",act"
        << static_cast<int>(e.act.kind);
   }
+  if (op.squeeze) {  // a folded squeeze-excite gate's pool and first conv: likewise
+    const OpDesc& q = *op.squeeze;
+    os << ",squeeze" << q.gap->in_shape.h << "x" << q.gap->in_shape.w << ":" << q.conv.k
+       << (q.has_bias ? "" : "nobias") << ",act" << static_cast<int>(q.act.kind);
+  }
   if (op.softmax) {  // a folded final softmax: every candidate's time includes it
     os << "," << op_kind_name(op.softmax->kind);
   }
@@ -125,6 +130,16 @@ template <DType P>
                                                             : "its expansion")
                        << " as one op, '" << expanded->label
                        << "' (fold_expanded_depthwise): force that op");
+      const auto squeezed = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        return o.squeeze && (o.squeeze->gap->label == label || o.squeeze->label == label ||
+                             o.squeeze->label.substr(o.squeeze->gap->label.size() + 1) == label ||
+                             squeeze_main(o).label == label);
+      });
+      STRATA_CHECK(squeezed == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which runs joined to the rest of its squeeze-excite gate "
+                                   "(the pool and the two 1x1 convs) as one op, '"
+                       << squeezed->label << "' (fold_squeeze_excite): force that op");
       std::ostringstream names;
       for (const OpDesc& o : net.ops) {
         names << (&o == &net.ops.front() ? "" : ", ") << o.label;
@@ -282,6 +297,7 @@ template <DType P, class Exec>
         OpIo io = exec.io(op, mb);
         io.side_weights = op.side ? &weights.op(op.side->index) : nullptr;
         io.expand_weights = op.expand ? &weights.op(op.expand->index) : nullptr;
+        io.squeeze_weights = op.squeeze ? &weights.op(op.squeeze->index) : nullptr;
         step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here

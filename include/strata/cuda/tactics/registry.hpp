@@ -25,6 +25,7 @@
 #include "strata/cuda/tactics/pixel_conv.hpp"
 #include "strata/cuda/tactics/pooled_dense.hpp"
 #include "strata/cuda/tactics/splitk_conv.hpp"
+#include "strata/cuda/tactics/squeeze_excite.hpp"
 #include "strata/cuda/tactics/tile_conv.hpp"
 
 namespace strata::cuda {
@@ -36,6 +37,7 @@ template <DType P>
   static const tactics::DepthwiseBand<P> depthwise_band;
   static const tactics::DepthwiseConv<P> depthwise_conv;
   static const tactics::PixelConv1x1<P> pixel_conv1x1;
+  static const tactics::SqueezeExcite<P> squeeze_excite;
   static const tactics::GeneratedConv<P> generated_conv;
   static const tactics::DirectConv<P> direct_conv;
   static const tactics::MmaConv<P> mma_conv;
@@ -58,7 +60,7 @@ template <DType P>
   static const tactics::Copy<P> copy;
   static const tactics::ConvTransposeDirect<P> conv_transpose_direct;
   static const std::vector<const Tactic<P>*> list{
-      &expand_depthwise, &depthwise_band, &depthwise_conv, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
+      &expand_depthwise, &depthwise_band, &depthwise_conv, &squeeze_excite, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
@@ -117,9 +119,10 @@ template <DType P>
 /// (Tactic::kernel_sources) are the ones prepare() asks for.
 template <DType P>
 [[nodiscard]] OpDesc op_as_prepared(const Tactic<P>& t, const OpDesc& op, const Variant& v) {
-  const OpDesc c = op.gate && !t.fuses_gate(v)       ? gate_conv(op)
-                   : op.expand && !t.fuses_expand(v) ? expand_main(op)
-                                                     : op;
+  const OpDesc c = op.gate && !t.fuses_gate(v)         ? gate_conv(op)
+                   : op.expand && !t.fuses_expand(v)   ? expand_main(op)
+                   : op.squeeze && !t.fuses_squeeze(v) ? squeeze_main(op)
+                                                       : op;
   return c.side && !t.fuses_side(v) ? side_main(c) : c;
 }
 
@@ -191,8 +194,10 @@ class StepSequence final : public Step {
 /// and a dense layer's folded global average pool (OpDesc::gap) is preceded by Strata's pool
 /// kernel from the map (io.gap_in) into the dense layer's input slot, a conv's folded channel
 /// gate (OpDesc::gate) by Strata's channel-gate kernel from the map and the gate (io.gate_x,
-/// io.gate) into the conv's input slot, and a depthwise conv's folded expansion (OpDesc::expand)
-/// by the expansion on the heuristic's variant into the conv's input slot. Every caller prepares ops through this, so a
+/// io.gate) into the conv's input slot, a depthwise conv's folded expansion (OpDesc::expand)
+/// by the expansion on the heuristic's variant into the conv's input slot, and a conv's folded
+/// squeeze-excite gate (OpDesc::squeeze) by the pool and the first conv on the heuristic's
+/// variants into their slots. Every caller prepares ops through this, so a
 /// tactic's timing always covers the whole op.
 ///
 /// An op whose result is a concat's channel slice (OpDesc::slice) that tactic `t` cannot write
@@ -229,6 +234,21 @@ template <DType P>
     dio.expand_x = nullptr;
     dio.expand_weights = nullptr;
     return heuristic_then(*op.expand, *io.expand_weights, eio, expand_main(op), dio);
+  }
+  if (op.squeeze && !t.fuses_squeeze(v)) {  // the pool and fc1 as the heuristic runs them, then fc2
+    STRATA_CHECK(io.squeeze_weights != nullptr && io.squeeze_x != nullptr &&
+                     io.squeeze_pooled != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its squeeze-excite gate's buffers");
+    OpIo qio;
+    qio.x = io.squeeze_pooled;
+    qio.gap_in = io.squeeze_x;
+    qio.y = const_cast<void*>(io.x);  // fc2's input slot
+    qio.staging = io.staging;
+    OpIo mio = io;
+    mio.squeeze_x = nullptr;
+    mio.squeeze_pooled = nullptr;
+    mio.squeeze_weights = nullptr;
+    return heuristic_then(*op.squeeze, *io.squeeze_weights, qio, squeeze_main(op), mio);
   }
   if (op.in_act.kind != Act::none && !t.reads_input_act()) {
     OpDesc plain = op;
