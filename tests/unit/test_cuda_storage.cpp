@@ -300,7 +300,8 @@ TEST_CASE("the per-op path folds a global average pool into the dense layer that
     cuda::fold_for_per_op_path(n);
     const std::size_t gaps_after = static_cast<std::size_t>(std::count_if(
         n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.kind == OpKind::global_avg_pool; }));
-    CHECK(gaps_after == gaps_before - 1);  // the head's only; the gate's feeds a conv
+    // the head's into its dense layer, the gate's into its squeeze-excite op (fold_squeeze_excite)
+    CHECK(gaps_after == gaps_before - 2);
     CHECK(n.ops.back().gap.has_value());
   }
   {  // a pool of the network's input stays an op of its own (it needs the input step)
@@ -848,8 +849,9 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   const cuda::NetDesc before = NetStorage<Block, DType::f16>::describe();
   cuda::NetDesc n = before;
   cuda::fold_for_per_op_path(n);
-  // the gate, and the head's pool into the dense layer (the expansion reads the network's input)
-  REQUIRE(n.ops.size() == before.ops.size() - 2);
+  // the gate, the head's pool into the dense layer (the expansion reads the network's input),
+  // and each of the three squeeze-excite gates' pool and first conv (fold_squeeze_excite)
+  REQUIRE(n.ops.size() == before.ops.size() - 2 - 3 * 2);
   std::vector<const cuda::OpDesc*> folded;
   for (const cuda::OpDesc& op : n.ops) {
     if (op.gate) {
@@ -898,7 +900,7 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   CHECK_FALSE(a.writes[1].overlaps(a.reads[3]));
   // Once is all; f32 (NCHW) and bf16's NHWC: only 16-bit NHWC folds.
   cuda::fold_for_per_op_path(n);
-  CHECK(n.ops.size() == before.ops.size() - 2);
+  CHECK(n.ops.size() == before.ops.size() - 2 - 3 * 2);
   cuda::NetDesc f32 = NetStorage<Block, DType::f32>::describe();
   cuda::fold_for_per_op_path(f32);
   CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }));
@@ -1118,14 +1120,15 @@ TEST_CASE("a squeeze-excite gate's pool and first 1x1 conv fold into its second 
     CHECK(pool.kind == OpKind::global_avg_pool);
     CHECK(op->label == pool.label + "+" + fc1.label + "+" + fc2.label);
     CHECK(cuda::squeeze_main(*op).label == fc2.label);
-    // The pooled and squeezed vectors' slots stay fc1's and fc2's inputs; the map is the pool's.
-    CHECK(q.in_offset == fc1.in_offset);
-    CHECK(op->in_offset == fc2.in_offset);
+    // The pooled and squeezed vectors' slots are the pool's and fc1's outputs; the map is the
+    // pool's input, a 6x6 one.
+    CHECK(q.in_offset == pool.out_offset);
+    CHECK(op->in_offset == fc1.out_offset);
     CHECK(q.gap->in_offset == pool.in_offset);
     CHECK(q.gap->in_id == pool.in_id);
+    CHECK(q.gap->in_shape.h * q.gap->in_shape.w == 36);
     CHECK(cuda::reads_tensor(*op, pool.in_id));
-    CHECK(q.act.kind == fc1.act.kind);
-    CHECK(op->in_act.kind == fc2.in_act.kind);
+    CHECK_FALSE(cuda::reads_tensor(*op, pool.out_id));  // (the pooled vector: written, in the fallback)
     // What it reads and writes of the arena: the map; the two vectors' slots (where the pool and
     // fc1 run first) and the gate.
     const cuda::ArenaAccess a = cuda::arena_access(*op, 2);
@@ -1139,7 +1142,10 @@ TEST_CASE("a squeeze-excite gate's pool and first 1x1 conv fold into its second 
     CHECK(has(a.writes, cuda::arena_range(fc2.out_offset, fc2.out_shape, fc2.out_cp, 2)));
   }
   CHECK(se[0]->squeeze->conv.k == 8);
+  CHECK(se[0]->squeeze->act.kind == Act::relu);  // (fc1's ReLU stays in fc1: nothing deferred)
+  CHECK(se[0]->in_act.kind == Act::none);
   CHECK(se[0]->act.kind == Act::hardsigmoid);
+  CHECK(se[1]->act.kind == Act::sigmoid);
   CHECK(se[1]->squeeze->conv.k == 4);
   CHECK(se[1]->squeeze->gap->in_shape.c == 12);
   CHECK(se[1]->squeeze->gap->in_cp == 16);

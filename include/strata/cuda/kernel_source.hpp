@@ -2213,8 +2213,10 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
 /// b·splits .. b·splits + splits − 1 take image b, a share of its pixels each, 8 channels a
 /// thread, and write their sums to `partial` (n · splits · cp floats); the last of them to
 /// finish — `counters` (n, zeroed, left zeroed) says which — adds them in a fixed order and runs
-/// the two convs); with splits = 1, a block takes whole images in turn.
-template <class T>
+/// the two convs); with splits = 1, a block takes whole images in turn. FORM 1 computes the same
+/// sums in the same order for the same `splits`, its loads issued together: fc1 four rows a warp
+/// at once, fc2 two rows a thread and 64 of a row's inputs at once, the partial sums 16 at once.
+template <class T, int FORM>
 __global__ void __launch_bounds__(256) squeeze_excite_kernel(
     const T* __restrict__ x, const T* __restrict__ w1, const float* __restrict__ b1,
     const T* __restrict__ w2, const float* __restrict__ b2, T* __restrict__ y, int n, int cp,
@@ -2315,7 +2317,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
       if (per == 1) {
         for (int c = tid; c < cp; c += 256) {
           float sum = 0.0f;
-#pragma unroll 8
+#pragma unroll(FORM == 0 ? 8 : 16)
           for (int j = 0; j < splits; ++j) {
             sum += __ldcg(pb + static_cast<long long>(j) * cp + c);
           }
@@ -2327,7 +2329,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
         const int part = tid / cp;
         if (part < per) {
           float sum = 0.0f;
-#pragma unroll 8
+#pragma unroll(FORM == 0 ? 8 : 16)
           for (int j = part; j < splits; j += per) {
             sum += __ldcg(pb + static_cast<long long>(j) * cp + c);
           }
@@ -2347,47 +2349,143 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
       }
     }
     __syncthreads();
-    // fc1: a warp an output at a time, its lanes 8 input slots each.
-    for (int o = warp; o < k1p; o += 8) {
-      float acc = 0.0f;
-      if (o < k1) {
-        for (int i = lane * 8; i < cp; i += 256) {
-          float wv[8];
-          load8(w1 + static_cast<long long>(o) * cp + i, wv);
+    if constexpr (FORM == 0) {
+      // fc1: a warp an output at a time, its lanes 8 input slots each.
+      for (int o = warp; o < k1p; o += 8) {
+        float acc = 0.0f;
+        if (o < k1) {
+          for (int i = lane * 8; i < cp; i += 256) {
+            float wv[8];
+            load8(w1 + static_cast<long long>(o) * cp + i, wv);
 #pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            acc += pooled[i + j] * wv[j];
+            for (int j = 0; j < 8; ++j) {
+              acc += pooled[i + j] * wv[j];
+            }
+          }
+        }
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) {
+          acc += __shfl_xor_sync(0xffffffffu, acc, d);
+        }
+        if (lane == 0) {
+          float v = o < k1 ? as_stored<T>(activate(act1, acc + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
+          if (in_act2.kind != Act::none) {  // as fc2 reads what fc1 stored
+            v = as_stored<T>(activate(in_act2, v));
+          }
+          squeezed[o] = v;
+        }
+      }
+      __syncthreads();
+      // fc2: a thread an output slot.
+      for (int o = tid; o < k2p; o += 256) {
+        float acc = 0.0f;
+        if (o < k2) {
+          for (int i = 0; i < k1p; i += 8) {
+            float wv[8];
+            load8(w2 + static_cast<long long>(o) * k1p + i, wv);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              acc += squeezed[i + j] * wv[j];
+            }
+          }
+          acc = activate(act2, acc + (b2 != nullptr ? b2[o] : 0.0f));
+        }
+        store(y + img * k2p + o, acc);
+      }
+    } else {
+      // fc1: a warp four outputs at once, every lane's loads of them (4 a row) issued together.
+      for (int o0 = warp * 4; o0 < k1p; o0 += 32) {
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int i0 = lane * 8; i0 < cp; i0 += 1024) {
+          uint4 raw[4][4];
+#pragma unroll
+          for (int r = 0; r < 4; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              const int i = i0 + u * 256;
+              raw[r][u] = o0 + r < k1 && i < cp
+                              ? __ldg(reinterpret_cast<const uint4*>(w1 + static_cast<long long>(o0 + r) * cp + i))
+                              : uint4{0u, 0u, 0u, 0u};
+            }
+          }
+#pragma unroll
+          for (int r = 0; r < 4; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              const int i = i0 + u * 256;
+              if (o0 + r < k1 && i < cp) {
+                const T* h = reinterpret_cast<const T*>(&raw[r][u]);
+#pragma unroll
+                for (int j = 0; j < 8; ++j) {
+                  acc[r] += pooled[i + j] * load(h + j);
+                }
+              }
+            }
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+#pragma unroll
+          for (int d = 16; d > 0; d >>= 1) {
+            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], d);
+          }
+        }
+        if (lane == 0) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r) {
+            const int o = o0 + r;
+            if (o < k1p) {
+              float v = o < k1 ? as_stored<T>(activate(act1, acc[r] + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
+              if (in_act2.kind != Act::none) {
+                v = as_stored<T>(activate(in_act2, v));
+              }
+              squeezed[o] = v;
+            }
           }
         }
       }
+      __syncthreads();
+      // fc2: a thread two output slots (256 apart), 64 inputs of each row loaded at once.
+      for (int o0 = tid; o0 < k2p; o0 += 512) {
+        float acc[2] = {0.0f, 0.0f};
+        for (int k0 = 0; k0 < k1p; k0 += 64) {
+          uint4 raw[2][8];
 #pragma unroll
-      for (int d = 16; d > 0; d >>= 1) {
-        acc += __shfl_xor_sync(0xffffffffu, acc, d);
-      }
-      if (lane == 0) {
-        float v = o < k1 ? as_stored<T>(activate(act1, acc + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
-        if (in_act2.kind != Act::none) {  // as fc2 reads what fc1 stored
-          v = as_stored<T>(activate(in_act2, v));
-        }
-        squeezed[o] = v;
-      }
-    }
-    __syncthreads();
-    // fc2: a thread an output slot.
-    for (int o = tid; o < k2p; o += 256) {
-      float acc = 0.0f;
-      if (o < k2) {
-        for (int i = 0; i < k1p; i += 8) {
-          float wv[8];
-          load8(w2 + static_cast<long long>(o) * k1p + i, wv);
+          for (int r = 0; r < 2; ++r) {
 #pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            acc += squeezed[i + j] * wv[j];
+            for (int v = 0; v < 8; ++v) {
+              const int o = o0 + 256 * r;
+              const int i = k0 + 8 * v;
+              raw[r][v] = o < k2 && i < k1p
+                              ? __ldg(reinterpret_cast<const uint4*>(w2 + static_cast<long long>(o) * k1p + i))
+                              : uint4{0u, 0u, 0u, 0u};
+            }
+          }
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+#pragma unroll
+            for (int v = 0; v < 8; ++v) {
+              const int o = o0 + 256 * r;
+              const int i = k0 + 8 * v;
+              if (o < k2 && i < k1p) {
+                const T* h = reinterpret_cast<const T*>(&raw[r][v]);
+#pragma unroll
+                for (int j = 0; j < 8; ++j) {
+                  acc[r] += squeezed[i + j] * load(h + j);
+                }
+              }
+            }
           }
         }
-        acc = activate(act2, acc + (b2 != nullptr ? b2[o] : 0.0f));
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int o = o0 + 256 * r;
+          if (o < k2p) {
+            store(y + img * k2p + o,
+                  o < k2 ? activate(act2, acc[r] + (b2 != nullptr ? b2[o] : 0.0f)) : 0.0f);
+          }
+        }
       }
-      store(y + img * k2p + o, acc);
     }
     __syncthreads();  // pooled and squeezed are free for the next image
   }

@@ -188,7 +188,8 @@ template <class T>
     n.push_back(kernel_name("depthwise_pairs_kernel", {t, "3", "1", "4"}));
     n.push_back(kernel_name("depthwise_pairs_kernel", {t, "3", "2", "2"}));
     n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
-    n.push_back(kernel_name("squeeze_excite_kernel", {t}));
+    n.push_back(kernel_name("squeeze_excite_kernel", {t, "0"}));
+    n.push_back(kernel_name("squeeze_excite_kernel", {t, "1"}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
   if (half) {
@@ -637,22 +638,24 @@ void pixel_conv1x1(const T* x, const T* w, const float* bias, T* y, int n, int c
 }
 
 /// How many blocks squeeze_excite splits each image's pool over: enough for about two blocks
-/// an SM in all, at least 8 pixels a block; 1 (no scratch, no counters) when the batch alone
-/// fills the GPU.
-[[nodiscard]] inline int squeeze_excite_splits(int n, int hw, int sms) {
+/// an SM in all, at least 8 pixels a block, at most `most`; 1 (no scratch, no counters) when the
+/// batch alone fills the GPU.
+[[nodiscard]] inline int squeeze_excite_splits(int n, int hw, int sms, int most = 1 << 30) {
   const std::int64_t want = (2 * static_cast<std::int64_t>(sms) + n - 1) / n;
-  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(want, hw / 8)));
+  return static_cast<int>(std::max<std::int64_t>(
+      1, std::min<std::int64_t>({want, hw / 8, static_cast<std::int64_t>(most)})));
 }
 
 /// A squeeze-excite gate, 16-bit NHWC (tactics/squeeze_excite.hpp): y (n, k2p) =
 /// act2(w2 (k2p, k1p) · in_act2(act1(w1 (k1p, cp) · mean_hw(x (n, hw, cp)) + b1)) + b2), each
 /// intermediate rounded to T as the unfused path stores it. With splits > 1 (squeeze_excite_splits)
-/// `partial` holds n · splits · cp floats and `counters` n zeroed unsigneds, left zeroed.
+/// `partial` holds n · splits · cp floats and `counters` n zeroed unsigneds, left zeroed. `form`
+/// 1: the same sums, their loads issued together (squeeze_excite_kernel).
 template <class T>
 void squeeze_excite(const T* x, const T* w1, const float* b1, const T* w2, const float* b2, T* y,
                     int n, int cp, int hw, int k1, int k1p, int k2, int k2p, ActDesc act1,
                     ActDesc in_act2, ActDesc act2, int splits, float* partial, unsigned* counters,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, int form = 0) {
   STRATA_CHECK((!std::is_same_v<T, float>), "squeeze_excite is for 16-bit storage");
   STRATA_CHECK(cp % 8 == 0 && k1p % 8 == 0 && cp <= 4096 && k1p <= 1024 && splits >= 1 &&
                    (splits == 1 || (partial != nullptr && counters != nullptr)),
@@ -661,8 +664,9 @@ void squeeze_excite(const T* x, const T* w1, const float* b1, const T* w2, const
                                   << " splits");
   const std::int64_t blocks =
       splits > 1 ? static_cast<std::int64_t>(n) * splits : static_cast<std::int64_t>(n);
-  rtc::launch(library<T>().kernel(
-                  detail::kernel_name("squeeze_excite_kernel", {detail::rtc_type<T>()})),
+  STRATA_CHECK(form == 0 || form == 1, "squeeze_excite: no form " << form);
+  rtc::launch(library<T>().kernel(detail::kernel_name("squeeze_excite_kernel",
+                                                      {detail::rtc_type<T>(), form == 0 ? "0" : "1"})),
               static_cast<unsigned>(std::min<std::int64_t>(blocks, 1 << 20)), 256, stream, x, w1,
               b1, w2, b2, y, n, cp, hw, k1, k1p, k2, k2p, act1, in_act2, act2, splits, partial,
               counters);

@@ -595,9 +595,10 @@ inline constexpr int squeeze_excite_max_squeezed = 1024;
 /// only a 1×1 conv of the 1×1 map reads (fc1), whose result only another such conv reads (fc2):
 /// EfficientNet's and MobileNetV3's `avgpool | fc1 | act | fc2 | sigmoid` — joined to the second
 /// conv as one op, "<pool>+<fc1>+<fc2>" (OpDesc::squeeze, holding fc1 with the pool as its
-/// `gap`), which a tactic may run as one kernel (Tactic::fuses_squeeze) — at batch 1 the three
-/// launches were 12 µs a gate on an H200, the work a few thousand multiply-adds — and
-/// prepare_step otherwise runs as the pool, fc1 and fc2: the same three launches as before. fc1's
+/// `gap`), which a tactic may run as one kernel (Tactic::fuses_squeeze: squeeze_excite, which
+/// measured tuning times; at batch 1 the three launches were 12 µs a gate on an H200, the work
+/// a few thousand multiply-adds) and prepare_step otherwise runs as the pool, fc1 and fc2: the
+/// same three launches as before. fc1's
 /// activation, or the one deferred into fc2's read, goes with it. Not where the pool reads the
 /// network's input or has an activation of its own or deferred into its read, nor where any of
 /// the three reads or writes a concat's slice, nor where anything else reads the pooled or the

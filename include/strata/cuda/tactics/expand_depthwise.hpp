@@ -15,8 +15,10 @@
 /// Forms (Variant): algo 0, the above (measured, GPU-tested; offered and claimed); algo 1,
 /// pipelined — the expansion of chunk c + 1 beside the depthwise conv of chunk c, the expanded
 /// patch double-buffered, one barrier a chunk; math G, the chunks split over G blocks a tile.
-/// Algo 1 and math were written after session 25's last GPU run: only forced runs take them
-/// until they are timed and tested on a GPU.
+/// Algo 1 and math passed their forced GPU tests in session 26 and were timed forced on every
+/// joined op of MobileNetV2 and EfficientNet-B0 (H200): slower than the plain form wherever it is
+/// claimed at batch 256, and than the unjoined pair at batch 1 but for MobileNetV2's features.2
+/// (algo 1 math 2: 9.8 -> 6.0 µs); so only forced runs take them.
 ///
 /// Why: at batch 256 on an H200 (session 25's first profile) MobileNetV2's sixteen expansions
 /// took 1,114 µs and its seventeen depthwise convs 1,500 of its 3,388 — the expanded map written

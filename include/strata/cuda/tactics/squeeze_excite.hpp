@@ -5,18 +5,34 @@
 /// over its pixels, partial sums in the step's scratch) or, where the batch fills the GPU, by a
 /// block an image; the last block of an image to finish adds the sums up and runs both convs
 /// from shared memory, writing the gate. Every intermediate is rounded to the storage type as
-/// the three-kernel path stores it.
+/// the three-kernel path stores it. Algo 1 splits the pool over at most
+/// squeeze_excite_most_splits blocks an image and issues the products' loads together (fc1 four
+/// rows a warp at once, fc2 two rows a thread and 64 inputs at once): where both forms split the
+/// pool alike, the same sums in the same order, equal to the bit.
 ///
 /// Why: EfficientNet-B0 has sixteen such gates. At batch 1 on an H200 (session 26's profile)
 /// each took three launches — the pool 5, fc1 3 and fc2 4 µs — for a few thousand
 /// multiply-adds: about 200 of the network's 388 µs. At batch 256 the pool's read of the map is
 /// the cost (258 µs in all) and the two convs 50 µs more.
+///
+/// Measured (H200, session 26, heuristic profiles with the kernel claimed everywhere): correct
+/// (GPU tests against the CPU); faster than the three kernels on gates up to 480 channels × 20
+/// squeezed whose pool takes at most 98 blocks an image (14x14x240 at batch 1: 12.5 -> 7.8 µs;
+/// all sixteen of EfficientNet-B0's at batch 256: 515 -> 500 µs), slower on the 672- and
+/// 1,152-channel ones (7x7x1152 at batch 1: about 12 -> 22.4 µs — the last block's two products
+/// are a chain of L2 latencies, a warp an output of fc1 and a thread an output of fc2) and on
+/// 56x56x96 at batch 1 (12.4 -> 31.4: 264 blocks' partial sums): EfficientNet-B0 at batch 1
+/// 388 -> 464 µs. So the heuristic claims it where it won (SqueezeExcite::heuristic; written after
+/// the last GPU run) and measured tuning times it everywhere. To do: the products with every load
+/// in flight at once (algo 1, written after the last GPU run) and fewer splits of the pool.
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/kernels.hpp"
@@ -40,6 +56,13 @@ namespace strata::cuda::tactics {
          op.conv.kp % 8 == 0;
 }
 
+/// The largest fc1 (channel slots × outputs) the heuristic claims the kernel for.
+inline constexpr std::int64_t squeeze_excite_claim_macs = 480 * 20;
+
+/// Algo 1's most blocks an image (algo 0: as many as fill the GPU twice over, 264 on an H200 at
+/// batch 1, whose partial sums the last block then adds 264 deep).
+inline constexpr int squeeze_excite_most_splits = 64;
+
 template <DType P>
 class SqueezeExcite final : public Tactic<P> {
   using T = storage_t<P>;
@@ -51,14 +74,31 @@ class SqueezeExcite final : public Tactic<P> {
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
   [[nodiscard]] bool fuses_squeeze(const Variant&) const override { return true; }
-  /// Claimed wherever it runs: one launch where the unfused path has three, the same reads of
-  /// the map and the weights.
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+  /// Claimed where algo 0 was measured faster than the pool and the two 1x1 kernels (H200,
+  /// session 26: EfficientNet-B0's sixteen gates at batches 1 and 256, see the file comment): fc1
+  /// of at most squeeze_excite_claim_macs multiply-adds an image (480 channel slots × 20) and the
+  /// pool over at most about a hundred blocks an image — a map of at most 28×28, or three images
+  /// or more (squeeze_excite_splits on 132 SMs).
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!applicable(op)) {
       return std::nullopt;
     }
+    const OpDesc& q = *op.squeeze;
+    const bool small = std::int64_t{q.gap->in_cp} * q.conv.k <= squeeze_excite_claim_macs;
+    const bool few_blocks = q.gap->in_shape.h * q.gap->in_shape.w <= 28 * 28 || batch >= 3;
+    if (!small || !few_blocks) {
+      return std::nullopt;
+    }
     return Claim{{std::string(name())}, rank::joins};
+  }
+  /// Algo 0 offered to measured tuning wherever it runs; algo 1 (written after session 26's last
+  /// GPU run: its loads issued together, at most squeeze_excite_most_splits blocks an image) only
+  /// where forced until it has run on a GPU.
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    return applicable(op) ? std::vector<Variant>{Variant{std::string(name())}}
+                          : std::vector<Variant>{};
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
@@ -69,15 +109,16 @@ class SqueezeExcite final : public Tactic<P> {
                                                     "(at most "
                                      << squeeze_excite_max_channels << " channels squeezed to "
                                      << squeeze_excite_max_squeezed << ")");
-    STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
+    STRATA_CHECK((v.algo == 0 || v.algo == 1) && v.math == 0 && v.fuse == 0,
                  "cuda::Engine: layer '" << op.label
-                                         << "': squeeze_excite has algo, math and fuse 0; not "
+                                         << "': squeeze_excite has algos 0 and 1, math and fuse 0; not "
                                          << to_string(v));
     STRATA_CHECK(io.squeeze_x != nullptr && io.squeeze_weights != nullptr,
                  "cuda::Engine: layer '" << op.label
                                          << "': squeeze_excite without the map or fc1's weights");
     return std::make_unique<SeStep>(op, batch, w, *io.squeeze_weights,
-                                    static_cast<const T*>(io.squeeze_x), static_cast<T*>(io.y));
+                                    static_cast<const T*>(io.squeeze_x), static_cast<T*>(io.y),
+                                    v.algo);
   }
 
  private:
@@ -86,8 +127,9 @@ class SqueezeExcite final : public Tactic<P> {
   /// would share the scratch): every plan owns its steps and runs them on one stream.
   class SeStep final : public Step {
    public:
-    SeStep(const OpDesc& op, int n, const OpWeights& w2, const OpWeights& w1, const T* x, T* y)
-        : x_(x), y_(y), w1_(&w1), w2_(&w2), n_(n) {
+    SeStep(const OpDesc& op, int n, const OpWeights& w2, const OpWeights& w1, const T* x, T* y,
+           int form)
+        : x_(x), y_(y), w1_(&w1), w2_(&w2), n_(n), form_(form) {
       const OpDesc& q = *op.squeeze;
       cp_ = q.gap->in_cp;
       hw_ = q.gap->in_shape.h * q.gap->in_shape.w;
@@ -102,7 +144,7 @@ class SqueezeExcite final : public Tactic<P> {
       int sms = 0;
       STRATA_CUDA_CHECK(cudaGetDevice(&device));
       STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-      splits_ = kernels::squeeze_excite_splits(n, hw_, sms);
+      splits_ = kernels::squeeze_excite_splits(n, hw_, sms, form == 1 ? squeeze_excite_most_splits : 1 << 30);
       if (splits_ > 1) {
         partial_ = DeviceBuffer(static_cast<std::size_t>(n) * splits_ * cp_ * sizeof(float));
         counters_ = zeroed_device_buffer(static_cast<std::size_t>(n) * sizeof(unsigned));
@@ -111,7 +153,8 @@ class SqueezeExcite final : public Tactic<P> {
       what << "strata squeeze_excite (pool " << q.gap->in_shape.h << "x" << q.gap->in_shape.w
            << "x" << cp_ << ", 1x1 " << cp_ << "->" << k1_ << ", 1x1 " << k1p_ << "->" << k2_
            << " as one kernel"
-           << (splits_ > 1 ? ", " + std::to_string(splits_) + " blocks an image" : "") << ")";
+           << (splits_ > 1 ? ", " + std::to_string(splits_) + " blocks an image" : "")
+           << (form == 1 ? ", the products' loads issued together" : "") << ")";
       what_ = what.str();
     }
     [[nodiscard]] std::string describe() const override { return what_; }
@@ -121,7 +164,7 @@ class SqueezeExcite final : public Tactic<P> {
                                  w2_->weight.template as<const T>(),
                                  w2_->bias_f32.template as<const float>(), y_, n_, cp_, hw_, k1_,
                                  k1p_, k2_, k2p_, act1_, in_act2_, act2_, splits_,
-                                 partial_.as<float>(), counters_.as<unsigned>(), s);
+                                 partial_.as<float>(), counters_.as<unsigned>(), s, form_);
     }
 
    private:
@@ -129,7 +172,7 @@ class SqueezeExcite final : public Tactic<P> {
     T* y_;
     const OpWeights* w1_;
     const OpWeights* w2_;
-    int n_ = 0, cp_ = 0, hw_ = 0, k1_ = 0, k1p_ = 0, k2_ = 0, k2p_ = 0;
+    int n_ = 0, form_ = 0, cp_ = 0, hw_ = 0, k1_ = 0, k1p_ = 0, k2_ = 0, k2p_ = 0;
     ActDesc act1_{}, in_act2_{}, act2_{};
     int splits_ = 1;
     DeviceBuffer partial_;
