@@ -697,6 +697,63 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
   }
 }
 
+/// A block's sums of one channel group of pixels [p0, p1) of an NHWC image (`base`: its first
+/// pixel's group g, pixels cp slots apart): this thread (thread pl · width + g % width: pixel
+/// lane pl of `lanes`, group g of cg) adds 8 channels (one 16-byte load) of every `lanes`-th
+/// pixel, 4 loads in flight; the lanes are summed through `red` (free on entry: a barrier comes
+/// first), the sums in pl == 0's `acc`.
+template <class T>
+__device__ __forceinline__ void pool_group_sums(const T* base, int cp, int p0, int p1, int g, int cg,
+                                                int pl, int lanes, int width, float (&red)[8][256],
+                                                float (&acc)[8]) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    acc[j] = 0.0f;
+  }
+  if (pl < lanes && g < cg) {
+    int p = p0 + pl;
+    for (; p + 3 * lanes < p1; p += 4 * lanes) {
+      float v0[8];
+      float v1[8];
+      float v2[8];
+      float v3[8];
+      load8(base + static_cast<long long>(p) * cp, v0);
+      load8(base + static_cast<long long>(p + lanes) * cp, v1);
+      load8(base + static_cast<long long>(p + 2 * lanes) * cp, v2);
+      load8(base + static_cast<long long>(p + 3 * lanes) * cp, v3);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
+      }
+    }
+    for (; p < p1; p += lanes) {
+      float v[8];
+      load8(base + static_cast<long long>(p) * cp, v);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        acc[j] += v[j];
+      }
+    }
+  }
+  if (lanes > 1) {
+    const int tid = static_cast<int>(threadIdx.x);
+    __syncthreads();  // red is free (the previous round has read it)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      red[j][tid] = acc[j];
+    }
+    __syncthreads();
+    if (pl == 0) {
+      for (int l = 1; l < lanes; ++l) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          acc[j] += red[j][tid + l * width];
+        }
+      }
+    }
+  }
+}
+
 /// NHWC with channel slots in 8s, many images: a block of 256 per image (grid-stride), each
 /// thread 8 channels (one 16-byte load) of every `lanes`-th pixel, 4 loads in flight; the pixel
 /// lanes summed in shared memory. A ResNet's 7×7×512 map is one 1-KB row a pixel, read whole by
@@ -715,49 +772,8 @@ __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restri
   for (long long img = blockIdx.x; img < n; img += gridDim.x) {
     for (int g0 = 0; g0 < cg; g0 += width) {
       const int g = g0 + g_in;
-      float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-      if (pl < lanes && g < cg) {
-        const T* base = x + img * hw * c + g * 8;
-        int p = pl;
-        for (; p + 3 * lanes < hw; p += 4 * lanes) {
-          float v0[8];
-          float v1[8];
-          float v2[8];
-          float v3[8];
-          load8(base + static_cast<long long>(p) * c, v0);
-          load8(base + static_cast<long long>(p + lanes) * c, v1);
-          load8(base + static_cast<long long>(p + 2 * lanes) * c, v2);
-          load8(base + static_cast<long long>(p + 3 * lanes) * c, v3);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
-          }
-        }
-        for (; p < hw; p += lanes) {
-          float v[8];
-          load8(base + static_cast<long long>(p) * c, v);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            acc[j] += v[j];
-          }
-        }
-      }
-      if (lanes > 1) {
-        __syncthreads();  // red is free (the previous round has read it)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          red[j][threadIdx.x] = acc[j];
-        }
-        __syncthreads();
-        if (pl == 0) {
-          for (int l = 1; l < lanes; ++l) {
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              acc[j] += red[j][threadIdx.x + l * width];
-            }
-          }
-        }
-      }
+      float acc[8];
+      pool_group_sums(x + img * hw * c + g * 8, c, 0, hw, g, cg, pl, lanes, width, red, acc);
       if (pl == 0 && g < cg) {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
@@ -2245,49 +2261,8 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
     // The pool: this block's pixels, every channel group, summed over the pixel lanes.
     for (int g0 = 0; g0 < cg; g0 += width) {
       const int g = g0 + g_in;
-      float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-      if (pl < lanes && g < cg) {
-        const T* base = x + img * hw * cp + g * 8;
-        int p = p0 + pl;
-        for (; p + 3 * lanes < p1; p += 4 * lanes) {
-          float v0[8];
-          float v1[8];
-          float v2[8];
-          float v3[8];
-          load8(base + static_cast<long long>(p) * cp, v0);
-          load8(base + static_cast<long long>(p + lanes) * cp, v1);
-          load8(base + static_cast<long long>(p + 2 * lanes) * cp, v2);
-          load8(base + static_cast<long long>(p + 3 * lanes) * cp, v3);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
-          }
-        }
-        for (; p < p1; p += lanes) {
-          float v[8];
-          load8(base + static_cast<long long>(p) * cp, v);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            acc[j] += v[j];
-          }
-        }
-      }
-      if (lanes > 1) {
-        __syncthreads();  // red is free (the previous round has read it)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          red[j][tid] = acc[j];
-        }
-        __syncthreads();
-        if (pl == 0) {
-          for (int l = 1; l < lanes; ++l) {
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              acc[j] += red[j][tid + l * width];
-            }
-          }
-        }
-      }
+      float acc[8];
+      pool_group_sums(x + img * hw * cp + g * 8, cp, p0, p1, g, cg, pl, lanes, width, red, acc);
       if (pl == 0 && g < cg) {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
