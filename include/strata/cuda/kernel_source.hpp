@@ -697,6 +697,16 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
   }
 }
 
+/// acc += the dot product of 8 16-bit values (one 16-byte load, `raw`) with vec[0..7], in order.
+template <class T>
+__device__ __forceinline__ void add_dot8(const uint4& raw, const float* vec, float& acc) {
+  const T* h = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    acc += vec[j] * load(h + j);
+  }
+}
+
 /// A block's sums of one channel group of pixels [p0, p1) of an NHWC image (`base`: its first
 /// pixel's group g, pixels cp slots apart): this thread (thread pl · width + g % width: pixel
 /// lane pl of `lanes`, group g of cg) adds 8 channels (one 16-byte load) of every `lanes`-th
@@ -2389,11 +2399,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
             for (int u = 0; u < 4; ++u) {
               const int i = i0 + u * 256;
               if (o0 + r < k1 && i < cp) {
-                const T* h = reinterpret_cast<const T*>(&raw[r][u]);
-#pragma unroll
-                for (int j = 0; j < 8; ++j) {
-                  acc[r] += pooled[i + j] * load(h + j);
-                }
+                add_dot8<T>(raw[r][u], pooled + i, acc[r]);
               }
             }
           }
@@ -2443,11 +2449,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
               const int o = o0 + 256 * r;
               const int i = k0 + 8 * v;
               if (o < k2 && i < k1p) {
-                const T* h = reinterpret_cast<const T*>(&raw[r][v]);
-#pragma unroll
-                for (int j = 0; j < 8; ++j) {
-                  acc[r] += squeezed[i + j] * load(h + j);
-                }
+                add_dot8<T>(raw[r][v], squeezed + i, acc[r]);
               }
             }
           }
