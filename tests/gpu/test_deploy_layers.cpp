@@ -537,6 +537,52 @@ void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, s
   }
 }
 
+// depthwise_band algo 1 (written after session 26's last GPU run): the chunk's filters staged
+// through shared memory by coalesced loads, `images` images a block — the same sums in the same
+// order as algo 0. Forced (EngineOptions::force, heuristic tuning otherwise) on every depthwise
+// conv of Net it runs, against the CPU at `batches` (partial image groups among them), and equal
+// to the bit to the engine with algo 0 forced on the same ops.
+template <class Net, DType P>
+void check_band_staged(int images, const std::vector<int>& batches, std::uint64_t seed) {
+  using N = std::remove_cvref_t<Net>;
+  const int mb = *std::max_element(batches.begin(), batches.end());
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(mb * N::input_spec.shape.numel()), seed + 100);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, mb);
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  const auto engine = [&](const cuda::Variant& v) {
+    cuda::EngineOptions opt;
+    opt.max_batch = mb;
+    opt.fused_max_batch = 0;
+    for (const cuda::OpDesc& op : net.ops) {
+      if (cuda::tactics::band::fits_staged_filters(op)) {
+        opt.force[op.label] = v;
+      }
+    }
+    REQUIRE(!opt.force.empty());
+    return std::make_unique<cuda::Engine<Net, P>>(w, opt);
+  };
+  const auto plain = engine(cuda::Variant{"depthwise_band"});
+  const auto staged = engine(cuda::Variant{"depthwise_band", 1, images});
+  const std::string d = staged->describe(mb);
+  INFO(d);
+  CHECK(d.find("filters staged in shared memory, " + std::to_string(images) +
+               (images == 1 ? " image" : " images") + " a block") != std::string::npos);
+  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+  for (int b : batches) {
+    std::vector<float> want(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> got(want.size(), std::numeric_limits<float>::quiet_NaN());
+    plain->infer(in, want, b);
+    staged->infer(in, got, b);
+    const double err = strata_test::rel_error(got, ref, got.size());
+    MESSAGE("depthwise_band algo 1, " << images << " images a block, " << dtype_name(P) << " batch " << b
+                                      << ": rel. error " << err);
+    CHECK(err < strata_test::tolerance(P));
+    CHECK(got == want);
+  }
+}
+
 // (The tiled kernel with hardsigmoid on load at batch 400, its 20 = 16 + 4 columns a partial
 // tile, checked in DeferredNet: see check_depthwise_forced's last call.)
 TEST_CASE("the persistent tiled depthwise kernel, forced at small batches: partial tiles, dilation, residual, f(0) != 0 on load") {
@@ -646,6 +692,11 @@ TEST_CASE("the depthwise band kernel, forced: 3x3, 5x5 and 7x7 at strides 1 and 
   check_depthwise_forced<DepthwiseNet, DType::f16>(0, 5, {1, 5}, 100, "depthwise_band");
   check_depthwise_forced<models::EfficientNetB0, DType::f16>(0, 2, {2}, 101, "depthwise_band");
   check_depthwise_forced<models::MobileNetV2, DType::f16>(0, 2, {2}, 102, "depthwise_band");
+  // algo 1: filters staged, several images a block (not GPU-run yet)
+  check_band_staged<BandNet, DType::f16>(4, {1, 3, 17}, 103);
+  check_band_staged<BandNet, DType::bf16>(2, {1, 5}, 104);
+  check_band_staged<models::EfficientNetB0, DType::f16>(4, {5}, 105);
+  check_band_staged<models::MobileNetV2, DType::f16>(8, {9}, 106);
 }
 
 // expand_depthwise (fold_expanded_depthwise: an inverted-residual block's 1x1 expansion joined to

@@ -2337,3 +2337,54 @@ TEST_CASE("a squeeze-excite gate as one op and one kernel (squeeze_excite): labe
   CHECK(cuda::kernels::squeeze_excite_splits(1, 7 * 7, 132, cuda::tactics::squeeze_excite_most_splits) == 6);
   // (algo 1 not offered to measured tuning until it has run on a GPU: candidates() above)
 }
+
+// depthwise_band algo 1 (written after session 26's last GPU run): the chunk's filters staged
+// through shared memory, several images a block; the plain form's text unchanged.
+TEST_CASE("depthwise_band algo 1: filters staged, images a block: fits, refusals, the source compiles") {
+  namespace band = cuda::tactics::band;
+  const cuda::NetDesc eb0 = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+  const cuda::NetDesc mv2 = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
+  int fits = 0;
+  const cuda::OpDesc* small5 = nullptr;  // a 5x5 on a 7x7 map (1,152 channels)
+  for (const cuda::OpDesc& op : eb0.ops) {
+    if (band::fits(op)) {
+      fits += band::fits_staged_filters(op) ? 1 : 0;
+      if (op.conv.kh == 5 && op.conv.h == 7 && small5 == nullptr) {
+        small5 = &op;
+      }
+    }
+  }
+  CHECK(fits == 16);  // every one of EfficientNet-B0's depthwise convs
+  REQUIRE(small5 != nullptr);
+  const band::Plan p = band::plan(*small5);
+  CHECK(band::filter_bytes(*small5, p) == 2 * p.pb * 25 * 4);
+  const std::string plain = band::source(*small5);
+  const std::string staged = band::source(*small5, 1, 4);
+  CHECK(plain.find("wsf") == std::string::npos);
+  CHECK(staged.find("constexpr int IMGS = 4;") != std::string::npos);
+  CHECK(staged.find("(filters staged, 4 images a block)") != std::string::npos);
+  const auto compiled = cuda::rtc::compile(staged, "band_staged_test",
+                                           {"strata_rtc::depthwise_band<strata_rtc::f16>"}, 90, "");
+  CHECK(compiled.cubin.size() > 0);
+  const cuda::OpDesc* three = nullptr;
+  for (const cuda::OpDesc& op : mv2.ops) {
+    if (band::fits(op) && op.conv.kh == 3 && op.conv.sh == 2) {
+      three = &op;
+      break;
+    }
+  }
+  REQUIRE(three != nullptr);
+  (void)cuda::rtc::compile(band::source(*three, 1, 8), "band_staged_test3",
+                           {"strata_rtc::depthwise_band<strata_rtc::bf16>"}, 90, "");
+  // Forms it does not have: errors naming the layer, before any GPU work.
+  const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
+  for (const cuda::Variant& v : {cuda::Variant{"depthwise_band", 1, 3}, cuda::Variant{"depthwise_band", 2},
+                                 cuda::Variant{"depthwise_band", 0, 4}}) {
+    INFO(cuda::to_string(v));
+    CHECK(t->kernel_sources(*small5, v, {}).empty());
+  }
+  CHECK_FALSE(t->kernel_sources(*small5, cuda::Variant{"depthwise_band", 1, 4}, {}).empty());
+  // (offered to measured tuning: algo 0 only)
+  const auto offered = t->candidates(*small5, 256, 0, {});
+  CHECK(offered == std::vector<cuda::Variant>{cuda::Variant{"depthwise_band"}});
+}

@@ -12,6 +12,14 @@
 /// window of (CW − 1)·S + K pairs from shared memory into registers (as f32) and adds it into
 /// every output row whose taps cover it; the pair's K·K filters and bias sit in registers.
 ///
+/// Algo 1 (math M: M images a block; written after session 26's last GPU run, forceable only):
+/// the chunk's filters — contiguous in memory — staged through shared memory by coalesced loads
+/// and kept in registers for M images, whose patches the block stages and convolves in turn; the
+/// same sums in the same order as algo 0. For small maps: on EfficientNet-B0's 7×7 stage a block
+/// computes 49 pixels × 64 channels, and algo 0's 50 strided filter loads a thread (a warp's
+/// load touching 32 lines) cost about as much as the convolution (features.6.1 at batch 256: 110
+/// µs against a floor near 15).
+///
 /// Why: EfficientNet-B0's nine 5×5 depthwise convs take a third of its time at batch 256 on an
 /// H200 (2,525 of 7,690 µs, session 23), run as cuDNN's conv between two activation passes; the
 /// kernels that read their window straight from memory (the strip and channel-pair kernels, fast
@@ -161,57 +169,17 @@ struct Plan {
   return g.kh == 5 || (g.kh == 3 && measured);
 }
 
-/// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`).
-[[nodiscard]] inline std::string source(const OpDesc& op) {
-  const ConvGeom& g = op.conv;
-  const Plan p = plan(op);
-  STRATA_CHECK(p.pb > 0, "depthwise_band: no block shape for '" << op.label << "'");
-  std::ostringstream o;
-  auto constant = [&](const char* name, long long v) {
-    o << "  constexpr int " << name << " = " << v << ";\n";
-  };
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(" << p.threads()
-    << ", 2) depthwise_band(\n"
-    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y, const T* __restrict__ z, int batch) {\n"
-    << "  pdl_entry();\n";
-  constant("H", g.h);
-  constant("W", g.w);
-  constant("CP", g.cp);
-  constant("KREAL", g.k);  // channels with filters; the slots past them are written as 0
-  constant("OH", g.oh);
-  constant("OW", g.ow);
-  constant("KS", g.kh);
-  constant("S", g.sh);
-  constant("PH", g.ph);
-  constant("PW", g.pw);
-  constant("PB", p.pb);
-  constant("R", rows);
-  constant("CW", cols);
-  constant("STRIPS", p.strips);
-  constant("TH", p.th);
-  constant("TW", p.tw);
-  constant("ROWS_IN", p.rows_in);
-  constant("COLS_IN", p.cols_in);
-  constant("PITCH", p.pitch);
-  constant("TILES_Y", p.tiles_y);
-  constant("TILES_X", p.tiles_x);
-  constant("CHUNKS", p.chunks);
-  constant("NTHREADS", p.threads());
-  o << "  constexpr Act IA = static_cast<Act>(" << static_cast<int>(op.in_act.kind) << ");\n"
-    << "  constexpr ActDesc in_act{IA, " << std::hexfloat << op.in_act.alpha << "f, "
-    << op.in_act.beta << "f};\n"
-    << "  constexpr Act A = static_cast<Act>(" << static_cast<int>(op.act.kind) << ");\n"
-    << "  constexpr ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
-    << std::defaultfloat;
-  o << R"src(  constexpr int V = PB / 4;                // 16-byte vectors of a pixel's pairs
+/// Pieces of the kernel's source (band::source), shared by its forms.
+namespace text {
+/// The constants derived and the shared patch.
+inline constexpr const char* declarations = R"src(  constexpr int V = PB / 4;                // 16-byte vectors of a pixel's pairs
   constexpr int NR = (R - 1) * S + KS;       // input rows a strip reads
   constexpr int NC = (CW - 1) * S + KS;      // input columns a thread's window holds
   constexpr int ITEMS = ROWS_IN * COLS_IN * V;
   extern __shared__ __align__(16) unsigned xs[];  // [ROWS_IN][PITCH] pairs
-  long long b = blockIdx.x;
+)src";
+/// The block's channel chunk, tile and image (algo 0: an image a block).
+inline constexpr const char* decode = R"src(  long long b = blockIdx.x;
   const int chunk = static_cast<int>(b % CHUNKS);
   b /= CHUNKS;
   const int tx = static_cast<int>(b % TILES_X);
@@ -221,8 +189,12 @@ struct Plan {
   if (img >= batch) {
     return;
   }
-  const int c0 = chunk * 2 * PB;  // the block's first channel
-  const int oy0 = ty * TH;
+)src";
+/// The block's first channel.
+inline constexpr const char* first_channel = R"src(  const int c0 = chunk * 2 * PB;  // the block's first channel
+)src";
+/// The tile's first output and input pixels; the producer's activation as staged.
+inline constexpr const char* geometry = R"src(  const int oy0 = ty * TH;
   const int ox0 = tx * TW;
   const int iy0 = oy0 * S - PH;
   const int ix0 = ox0 * S - PW;
@@ -230,7 +202,9 @@ struct Plan {
   // per value as the unfused path stores it (zero outside the map stays zero).
   const uint2 b2 = pair_act_bounds<IA, T>(in_act);
   auto act_pair = [&](unsigned u) { return pair_act_stored<IA, T>(u, in_act, b2.x, b2.y); };
-  const T* xi = x + img * (static_cast<long long>(H) * W * CP) + c0;
+)src";
+/// Image img's patch into shared memory.
+inline constexpr const char* patch = R"src(  const T* xi = x + img * (static_cast<long long>(H) * W * CP) + c0;
   for (int i0 = threadIdx.x; i0 < ITEMS; i0 += 4 * NTHREADS) {
     uint4 u[4];
     bool in[4];
@@ -260,21 +234,26 @@ struct Plan {
       }
     }
   }
-  // This thread: pair p, strip st, column group cg; its filters and bias in registers.
+)src";
+/// This thread's channel pair, strip and column group.
+inline constexpr const char* thread = R"src(  // This thread: pair p, strip st, column group cg; its filters and bias in registers.
   const int p = static_cast<int>(threadIdx.x) % PB;
   const int grp = static_cast<int>(threadIdx.x) / PB;
   const int st = grp % STRIPS;
   const int cg = grp / STRIPS;
   const int ch = c0 + 2 * p;
-  float wv[KS * KS][2];
+)src";
+/// The pair's filters and bias into registers, from memory (algo 0).
+inline constexpr const char* filters = R"src(  float wv[KS * KS][2];
 #pragma unroll
   for (int t = 0; t < KS * KS; ++t) {
     wv[t][0] = ch < KREAL ? load(w + static_cast<long long>(ch) * (KS * KS) + t) : 0.0f;
     wv[t][1] = ch + 1 < KREAL ? load(w + static_cast<long long>(ch + 1) * (KS * KS) + t) : 0.0f;
   }
   const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + ch) : float2{0.0f, 0.0f};
-  __syncthreads();
-  float acc[R][CW][2];
+)src";
+/// The outputs of image img: the window rows from the patch, bias, residual, activation.
+inline constexpr const char* compute = R"src(  float acc[R][CW][2];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
 #pragma unroll
@@ -323,9 +302,117 @@ struct Plan {
       }
     }
   }
-}
-}  // namespace strata_rtc
 )src";
+}  // namespace text
+
+/// Bytes of static shared memory algo 1 adds: the chunk's filters as f32.
+[[nodiscard]] inline std::int64_t filter_bytes(const OpDesc& op, const Plan& p) {
+  return std::int64_t{2} * p.pb * op.conv.kh * op.conv.kw * 4;
+}
+
+/// Whether algo 1 runs `op`: the patch and the filters within the default 48 KiB.
+[[nodiscard]] inline bool fits_staged_filters(const OpDesc& op) {
+  const Plan p = plan(op);
+  return fits(op) && p.shared + filter_bytes(op, p) <= max_shared;
+}
+
+/// The images a block of algo 1 may take (math M: M images; 0 reads as 1).
+[[nodiscard]] inline bool images_valid(int m) { return m == 0 || m == 1 || m == 2 || m == 4 || m == 8; }
+
+/// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`): algo 0, the filters
+/// read from memory by each thread, an image a block (GPU-verified, claimed); algo 1, the chunk's
+/// filters staged through shared memory by coalesced loads and `images` images a block, the
+/// filters loaded once for all of them — the same sums in the same order (written after session
+/// 26's last GPU run: forceable only).
+[[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int images = 1) {
+  const ConvGeom& g = op.conv;
+  const Plan p = plan(op);
+  STRATA_CHECK(p.pb > 0, "depthwise_band: no block shape for '" << op.label << "'");
+  STRATA_CHECK(algo == 0 || (algo == 1 && images >= 1 && fits_staged_filters(op)),
+               "depthwise_band: no form " << algo << " with " << images << " images a block for '"
+                                          << op.label << "'");
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr int " << name << " = " << v << ";\n";
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "'"
+    << (algo == 0 ? std::string() : " (filters staged, " + std::to_string(images) + " images a block)")
+    << ".\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << p.threads()
+    << ", 2) depthwise_band(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
+    << "    T* __restrict__ y, const T* __restrict__ z, int batch) {\n"
+    << "  pdl_entry();\n";
+  constant("H", g.h);
+  constant("W", g.w);
+  constant("CP", g.cp);
+  constant("KREAL", g.k);  // channels with filters; the slots past them are written as 0
+  constant("OH", g.oh);
+  constant("OW", g.ow);
+  constant("KS", g.kh);
+  constant("S", g.sh);
+  constant("PH", g.ph);
+  constant("PW", g.pw);
+  constant("PB", p.pb);
+  constant("R", rows);
+  constant("CW", cols);
+  constant("STRIPS", p.strips);
+  constant("TH", p.th);
+  constant("TW", p.tw);
+  constant("ROWS_IN", p.rows_in);
+  constant("COLS_IN", p.cols_in);
+  constant("PITCH", p.pitch);
+  constant("TILES_Y", p.tiles_y);
+  constant("TILES_X", p.tiles_x);
+  constant("CHUNKS", p.chunks);
+  constant("NTHREADS", p.threads());
+  o << "  constexpr Act IA = static_cast<Act>(" << static_cast<int>(op.in_act.kind) << ");\n"
+    << "  constexpr ActDesc in_act{IA, " << std::hexfloat << op.in_act.alpha << "f, "
+    << op.in_act.beta << "f};\n"
+    << "  constexpr Act A = static_cast<Act>(" << static_cast<int>(op.act.kind) << ");\n"
+    << "  constexpr ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
+    << std::defaultfloat;
+  if (algo == 0) {  // (the text measured in sessions 23-25)
+    o << text::declarations << text::decode << text::first_channel << text::geometry
+      << text::patch << text::thread << text::filters << "  __syncthreads();\n" << text::compute
+      << "}\n}  // namespace strata_rtc\n";
+    return o.str();
+  }
+  constant("IMGS", images);
+  o << text::declarations << R"src(  __shared__ float wsf[2 * PB * KS * KS];  // the chunk's filters, channel-major
+  long long b = blockIdx.x;
+  const int chunk = static_cast<int>(b % CHUNKS);
+  b /= CHUNKS;
+  const int tx = static_cast<int>(b % TILES_X);
+  b /= TILES_X;
+  const int ty = static_cast<int>(b % TILES_Y);
+  const long long img0 = b / TILES_Y * IMGS;
+  if (img0 >= batch) {
+    return;
+  }
+)src" << text::first_channel << R"src(  // The chunk's filters (contiguous in memory) by coalesced loads into shared memory once, then
+  // each pair's into registers: for every image of the block.
+  for (int e = threadIdx.x; e < 2 * PB * KS * KS; e += NTHREADS) {
+    wsf[e] = c0 + e / (KS * KS) < KREAL ? load(w + static_cast<long long>(c0) * (KS * KS) + e) : 0.0f;
+  }
+)src" << text::geometry << text::thread << R"src(  __syncthreads();
+  float wv[KS * KS][2];
+#pragma unroll
+  for (int t = 0; t < KS * KS; ++t) {
+    wv[t][0] = wsf[(2 * p) * (KS * KS) + t];
+    wv[t][1] = wsf[(2 * p + 1) * (KS * KS) + t];
+  }
+  const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + ch) : float2{0.0f, 0.0f};
+  for (int im = 0; im < IMGS; ++im) {
+    const long long img = img0 + im;
+    if (img >= batch) {
+      break;
+    }
+    if (im > 0) {
+      __syncthreads();  // the previous image's reads of the patch are done
+    }
+)src" << text::patch << "  __syncthreads();\n" << text::compute << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
 
@@ -365,7 +452,9 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                               const Libraries&) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     const band::Plan p = band::plan(op);
-    const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * p.chunks;
+    const int images = v.algo == 1 ? std::max(v.math, 1) : 1;
+    const long long blocks = static_cast<long long>((batch + images - 1) / images) * p.tiles_y *
+                             p.tiles_x * p.chunks;
     STRATA_CHECK(blocks < (1LL << 31), "'" << op.label << "': depthwise_band: " << blocks
                                            << " blocks");
     const unsigned grid = static_cast<unsigned>(blocks);
@@ -385,21 +474,33 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                          : "")
          << "bias" << (op.has_residual ? ", add" : "") << ", act fused; bands of " << p.th << "x"
          << p.tw << " outputs x " << 2 * p.pb << " channels a block, " << band::rows << "x"
-         << band::cols << " outputs of a channel pair a thread, shapes compiled in)";
+         << band::cols << " outputs of a channel pair a thread, shapes compiled in"
+         << (v.algo == 1 ? "; filters staged in shared memory, " + std::to_string(images) +
+                               (images == 1 ? " image" : " images") + " a block"
+                         : std::string())
+         << ")";
     return kernel_step(what.str(), [=](cudaStream_t s) {
       rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch);
     });
   }
 
  private:
-  /// The kernel variant `v` compiles for `op`, checked: algo 0, an op the kernel takes.
+  /// The kernel variant `v` compiles for `op`, checked: algo 0 (math 0), or algo 1 with math
+  /// 0, 1, 2, 4 or 8 images a block where the filters fit beside the patch; an op the kernel
+  /// takes.
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0, "'" << op.label << "': depthwise_band has no algo " << v.algo);
+    STRATA_CHECK((v.algo == 0 && v.math == 0) || (v.algo == 1 && band::images_valid(v.math)),
+                 "'" << op.label << "': depthwise_band has algo 0, and algo 1 with math 1, 2, 4 "
+                                    "or 8 (images a block); not " << to_string(v));
+    STRATA_CHECK(v.fuse == 0, "'" << op.label << "': depthwise_band has no fuse " << v.fuse);
     STRATA_CHECK(band::fits(op), "'" << op.label
                                      << "': depthwise_band runs a depthwise conv of dilation 1 "
                                         "whose output has its input's channel slots");
-    return this->named(band::source(op));
+    STRATA_CHECK(v.algo == 0 || band::fits_staged_filters(op),
+                 "'" << op.label << "': depthwise_band algo 1: the patch and the filters need more "
+                                    "than 48 KiB of shared memory");
+    return this->named(band::source(op, v.algo, std::max(v.math, 1)));
   }
 };
 
