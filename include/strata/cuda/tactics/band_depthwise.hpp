@@ -337,10 +337,14 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'"
-    << (algo == 0 ? std::string() : " (filters staged, " + std::to_string(images) + " images a block)")
+    << (algo == 0 ? std::string()
+                  : " (filters staged, " + std::to_string(images) + (images == 1 ? " image" : " images") +
+                        " a block)")
     << ".\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << p.threads()
-    << ", 2) depthwise_band(\n"
+    // (algo 1 at 7x7 keeps 98 filter values live across its image loop: one block an SM's
+    // registers, not two)
+    << ", " << (algo == 1 && g.kh == 7 ? 1 : 2) << ") depthwise_band(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
     << "    T* __restrict__ y, const T* __restrict__ z, int batch) {\n"
     << "  pdl_entry();\n";
@@ -491,8 +495,9 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
     STRATA_CHECK((v.algo == 0 && v.math == 0) || (v.algo == 1 && band::images_valid(v.math)),
-                 "'" << op.label << "': depthwise_band has algo 0, and algo 1 with math 1, 2, 4 "
-                                    "or 8 (images a block); not " << to_string(v));
+                 "'" << op.label << "': depthwise_band has algo 0 (math 0), and algo 1 with math "
+                                    "0, 1, 2, 4 or 8 (images a block; 0 reads as 1); not "
+                                 << to_string(v));
     STRATA_CHECK(v.fuse == 0, "'" << op.label << "': depthwise_band has no fuse " << v.fuse);
     STRATA_CHECK(band::fits(op), "'" << op.label
                                      << "': depthwise_band runs a depthwise conv of dilation 1 "
