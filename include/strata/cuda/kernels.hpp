@@ -657,10 +657,12 @@ void squeeze_excite(const T* x, const T* w1, const float* b1, const T* w2, const
                     ActDesc in_act2, ActDesc act2, int splits, float* partial, unsigned* counters,
                     cudaStream_t stream, int form = 0) {
   STRATA_CHECK((!std::is_same_v<T, float>), "squeeze_excite is for 16-bit storage");
-  STRATA_CHECK(cp % 8 == 0 && k1p % 8 == 0 && cp <= 4096 && k1p <= 1024 && splits >= 1 &&
+  STRATA_CHECK(cp % 8 == 0 && k1p % 8 == 0 && cp <= squeeze_excite_max_channels &&
+                   k1p <= squeeze_excite_max_squeezed && splits >= 1 &&
                    (splits == 1 || (partial != nullptr && counters != nullptr)),
                "squeeze_excite: " << cp << " channel slots squeezed to " << k1p
-                                  << " (multiples of 8, at most 4096 and 1024), " << splits
+                                  << " (multiples of 8, at most " << squeeze_excite_max_channels
+                                  << " and " << squeeze_excite_max_squeezed << "), " << splits
                                   << " splits");
   const std::int64_t blocks =
       splits > 1 ? static_cast<std::int64_t>(n) * splits : static_cast<std::int64_t>(n);

@@ -38,6 +38,7 @@
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
 
 namespace strata::cuda::tactics {
@@ -140,11 +141,8 @@ class SqueezeExcite final : public Tactic<P> {
       act1_ = q.act;
       in_act2_ = op.in_act;
       act2_ = op.act;
-      int device = 0;
-      int sms = 0;
-      STRATA_CUDA_CHECK(cudaGetDevice(&device));
-      STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-      splits_ = kernels::squeeze_excite_splits(n, hw_, sms, form == 1 ? squeeze_excite_most_splits : 1 << 30);
+      splits_ = kernels::squeeze_excite_splits(n, hw_, generated::device_sms().sms,
+                                               form == 1 ? squeeze_excite_most_splits : 1 << 30);
       if (splits_ > 1) {
         partial_ = DeviceBuffer(static_cast<std::size_t>(n) * splits_ * cp_ * sizeof(float));
         counters_ = zeroed_device_buffer(static_cast<std::size_t>(n) * sizeof(unsigned));
