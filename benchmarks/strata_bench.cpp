@@ -102,6 +102,9 @@ struct Args {
   double target_ms = 50.0;   // GPU time per repeat when calibrating
   double warmup_ms = 200.0;  // GPU time of warm-up before the first repeat
   std::map<std::string, strata::cuda::Variant> force;  // EngineOptions::force (--force)
+  // --force-each 'TEXT=VARIANT': the variant for every op whose label contains TEXT (expanded
+  // into `force` per case, from the labels the engine gives the network's ops)
+  std::vector<std::pair<std::string, strata::cuda::Variant>> force_each;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -113,6 +116,7 @@ struct Args {
                "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl] [--branches]\n"
                "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
+               "         [--force-each 'TEXT=VARIANT' ...]   (every op whose label contains TEXT)\n"
                "         [--profile [--ceiling-tflops T --ceiling-gbs G]]\n"
                "       strata_bench --ceilings [--out-json F]\n"
                "       strata_bench --launch-floor [--out-json F]\n";
@@ -185,6 +189,15 @@ Args parse_args(int argc, char** argv) {
               "1' or '...=mma_conv:2:0:1'), not '" + f + "'");
       }
       a.force[f.substr(0, eq)] = *v;
+    } else if (k == "--force-each") {
+      const std::string f = value(i);
+      const std::size_t eq = f.rfind('=');
+      const auto v = eq == std::string::npos ? std::nullopt
+                                             : strata::cuda::parse_variant(std::string_view(f).substr(eq + 1));
+      if (!v || eq == 0) {
+        usage("--force-each takes TEXT=VARIANT (e.g. 'block.2.avgpool+=squeeze_excite algo 1'), not '" + f + "'");
+      }
+      a.force_each.emplace_back(f.substr(0, eq), *v);
     } else if (k == "--iters") {
       a.iters = number(i);
     } else if (k == "--ceilings") {
@@ -582,11 +595,37 @@ Json case_json(const Args& a, const CaseInfo& c, strata::DType p, int batch, con
   return j;
 }
 
+/// `a` with each --force-each expanded into --force: the variant for every op of the per-op
+/// path whose label contains the text; an error where no op's does.
+template <class Net, DType P>
+Args with_forced_each(const Args& given) {
+  Args a = given;
+  if (a.force_each.empty()) {
+    return a;
+  }
+  strata::cuda::NetDesc net = strata::cuda::NetStorage<Net, P>::describe();
+  strata::cuda::fold_for_per_op_path(net);
+  for (const auto& [text, v] : a.force_each) {
+    int matched = 0;
+    for (const strata::cuda::OpDesc& op : net.ops) {
+      if (op.label.find(text) != std::string::npos) {
+        a.force[op.label] = v;
+        ++matched;
+      }
+    }
+    if (matched == 0) {
+      throw strata::Error("--force-each '" + text + "': no op's label contains it");
+    }
+  }
+  return a;
+}
+
 /// One case on Strata: build, time forward() and infer(), dump the output, write a JSON line.
 template <class Net, DType P>
-int run_case(const Args& a, const CaseInfo& c, int batch) {
+int run_case(const Args& given, const CaseInfo& c, int batch) {
   namespace sc = strata::cuda;
   using N = std::remove_cvref_t<Net>;
+  const Args a = with_forced_each<Net, P>(given);
   constexpr std::int64_t in_numel = N::input_spec.shape.numel();
   constexpr std::int64_t out_numel = N::output_spec.shape.numel();
 

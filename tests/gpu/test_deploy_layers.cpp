@@ -367,7 +367,44 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
       return out;
     };
     CHECK(forced_out(one) == forced_out(loads));
+    // math G (written after session 27's last GPU run but one): G blocks an image, each pooling
+    // the whole map in one block and running all of fc1, then its share of fc2's outputs — the
+    // same sums as one block an image (math 1), in either form: equal to the bit.
+    const auto rows_out = [&](const cuda::Variant& v, const std::string& shows) {
+      cuda::EngineOptions opt;
+      opt.max_batch = kB;
+      opt.tuning = cuda::Tuning::heuristic;
+      opt.fused_max_batch = 0;
+      for (const cuda::OpDesc& op : wide.ops) {
+        if (op.squeeze) {
+          opt.force[op.label] = v;
+        }
+      }
+      cuda::Engine<SeWideNet, DType::f16> e(w, opt);
+      const std::string d = e.describe(kB);
+      INFO(d);
+      CHECK(d.find(shows) != std::string::npos);
+      std::vector<float> out(static_cast<std::size_t>(kB) * SeWideNet::output_spec.shape.numel(),
+                             std::numeric_limits<float>::quiet_NaN());
+      e.infer(in, out, kB);
+      return out;
+    };
+    const auto whole = rows_out(cuda::Variant{"squeeze_excite", 0, 1},
+                                "1x1 40->2056 as one kernel, 1 block an image each pooling the whole map, 2056 of fc2's outputs a block)");
+    CHECK(whole == rows_out(cuda::Variant{"squeeze_excite", 0, 16},
+                            "1x1 40->2056 as one kernel, 16 blocks an image each pooling the whole map, 129 of fc2's outputs a block)"));
+    CHECK(whole == rows_out(cuda::Variant{"squeeze_excite", 1, 16},
+                            "16 blocks an image each pooling the whole map, 129 of fc2's outputs a block, the products' loads issued together)"));
+    // (64 blocks an image for the 16-channel gate: one output each, 48 with none)
+    CHECK(whole == rows_out(cuda::Variant{"squeeze_excite", 1, 64}, "1x1 8->16 as one kernel, 64 blocks an image"));
   }
+  // math G against the CPU: SeNet, EfficientNet-B0's sixteen gates in f16 and bf16, both forms.
+  const char* rows = "blocks an image each pooling the whole map";
+  check_forced<SeNet, DType::f16>("se_rows_f16", 78, cuda::Variant{"squeeze_excite", 0, 8}, rows, ", then", squeezed);
+  check_forced<models::EfficientNetB0, DType::f16>("se_eb0_rows", 79, cuda::Variant{"squeeze_excite", 1, 16}, rows,
+                                                   ", then", squeezed);
+  check_forced<models::EfficientNetB0, DType::bf16>("se_eb0_rows_bf16", 80, cuda::Variant{"squeeze_excite", 0, 32},
+                                                    rows, ", then", squeezed);
   check_forced<SeNet, DType::bf16>("se_apart_bf16", 67, apart, "strata global_avg_pool", "squeeze_excite",
                                    squeezed);
   check_forced<models::EfficientNetB0, DType::f16>("se_eb0_f16", 68, one, "strata squeeze_excite",

@@ -2284,11 +2284,19 @@ TEST_CASE("a squeeze-excite gate as one op and one kernel (squeeze_excite): labe
   CHECK(cuda::op_as_prepared(*pixel, se, cuda::Variant{"pixel_conv1x1"}).label ==
         cuda::squeeze_main(se).label);
   CHECK(cuda::op_as_prepared(*t, se, cuda::Variant{"squeeze_excite"}).label == se.label);
-  try {  // forms it does not have: an error naming the layer, before any GPU work
-    (void)t->prepare(se, cuda::Variant{"squeeze_excite", 2}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
-    FAIL("squeeze_excite algo 2 was accepted");
-  } catch (const strata::Error& e) {
-    CHECK(std::string(e.what()).find(se.label) != std::string::npos);
+  // forms it does not have: an error naming the layer, before any GPU work (math: blocks an
+  // image each pooling the whole map, 1 to squeeze_excite_most_row_blocks)
+  for (const cuda::Variant& v : {cuda::Variant{"squeeze_excite", 2}, cuda::Variant{"squeeze_excite", 1, -1},
+                                 cuda::Variant{"squeeze_excite", 0, cuda::tactics::squeeze_excite_most_row_blocks + 1},
+                                 cuda::Variant{"squeeze_excite", 0, 0, 1}}) {
+    INFO(cuda::to_string(v));
+    try {
+      (void)t->prepare(se, v, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+      FAIL("squeeze_excite accepted a form it does not have");
+    } catch (const strata::Error& e) {
+      CHECK(std::string(e.what()).find(se.label) != std::string::npos);
+      CHECK(std::string(e.what()).find(cuda::to_string(v)) != std::string::npos);
+    }
   }
   // Its tuning key is its own (the pool's map and fc1 with it).
   const std::string key = cuda::tuning_key(se, 1, DType::f16, "gpu");

@@ -2239,15 +2239,18 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
 /// b·splits .. b·splits + splits − 1 take image b, a share of its pixels each, 8 channels a
 /// thread, and write their sums to `partial` (n · splits · cp floats); the last of them to
 /// finish — `counters` (n, zeroed, left zeroed) says which — adds them in a fixed order and runs
-/// the two convs); with splits = 1, a block takes whole images in turn. FORM 1 computes the same
-/// sums in the same order for the same `splits`, its loads issued together: fc1 four rows a warp
-/// at once, fc2 two rows a thread and 64 of a row's inputs at once, the partial sums 16 at once.
+/// the two convs); with splits = 1, `row_blocks` blocks an image (blocks b·row_blocks ..
+/// b·row_blocks + row_blocks − 1 take image b, in turn where the grid is smaller), each pooling
+/// the whole map and running all of fc1, then its share of fc2's output slots (ceil(k2p /
+/// row_blocks) of them; every block's sums alike). FORM 1 computes the same sums in the same
+/// order for the same `splits`, its loads issued together: fc1 four rows a warp at once, fc2 two
+/// rows a thread and 64 of a row's inputs at once, the partial sums 16 at once.
 template <class T, int FORM>
 __global__ void __launch_bounds__(256) squeeze_excite_kernel(
     const T* __restrict__ x, const T* __restrict__ w1, const float* __restrict__ b1,
     const T* __restrict__ w2, const float* __restrict__ b2, T* __restrict__ y, int n, int cp,
     int hw, int k1, int k1p, int k2, int k2p, ActDesc act1, ActDesc in_act2, ActDesc act2,
-    int splits, float* __restrict__ partial, unsigned* __restrict__ counters) {
+    int splits, int row_blocks, float* __restrict__ partial, unsigned* __restrict__ counters) {
   pdl_entry();
   __shared__ float red[8][256];
   __shared__ float pooled[4096];
@@ -2262,10 +2265,14 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
   const int g_in = tid % width;
   const int pl = tid / width;
   const int span = (hw + splits - 1) / splits;
-  const long long blocks = splits > 1 ? static_cast<long long>(n) * splits : n;
+  const int rb = splits > 1 ? 1 : row_blocks;     // blocks an image that share fc2's outputs
+  const int rows = (k2p + rb - 1) / rb;           // fc2's output slots a block
+  const long long blocks = static_cast<long long>(n) * (splits > 1 ? splits : rb);
   for (long long b = blockIdx.x; b < blocks; b += gridDim.x) {
-    const long long img = splits > 1 ? b / splits : b;
+    const long long img = splits > 1 ? b / splits : b / rb;
     const int sp = splits > 1 ? static_cast<int>(b % splits) : 0;
+    const int r0 = splits > 1 ? 0 : static_cast<int>(b % rb) * rows;  // this block's fc2 slots
+    const int r1 = min(k2p, r0 + rows);
     const int p0 = sp * span;
     const int p1 = min(hw, p0 + span);
     // The pool: this block's pixels, every channel group, summed over the pixel lanes.
@@ -2362,7 +2369,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
       }
       __syncthreads();
       // fc2: a thread an output slot.
-      for (int o = tid; o < k2p; o += 256) {
+      for (int o = r0 + tid; o < r1; o += 256) {
         float acc = 0.0f;
         if (o < k2) {
           for (int i = 0; i < k1p; i += 8) {
@@ -2427,7 +2434,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
       }
       __syncthreads();
       // fc2: a thread two output slots (256 apart), 64 inputs of each row loaded at once.
-      for (int o0 = tid; o0 < k2p; o0 += 512) {
+      for (int o0 = r0 + tid; o0 < r1; o0 += 512) {
         float acc[2] = {0.0f, 0.0f};
         for (int k0 = 0; k0 < k1p; k0 += 64) {
           uint4 raw[2][8];
@@ -2437,7 +2444,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
             for (int v = 0; v < 8; ++v) {
               const int o = o0 + 256 * r;
               const int i = k0 + 8 * v;
-              raw[r][v] = o < k2 && i < k1p
+              raw[r][v] = o < k2 && o < r1 && i < k1p
                               ? __ldg(reinterpret_cast<const uint4*>(w2 + static_cast<long long>(o) * k1p + i))
                               : uint4{0u, 0u, 0u, 0u};
             }
@@ -2448,7 +2455,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
             for (int v = 0; v < 8; ++v) {
               const int o = o0 + 256 * r;
               const int i = k0 + 8 * v;
-              if (o < k2 && i < k1p) {
+              if (o < k2 && o < r1 && i < k1p) {
                 add_dot8<T>(raw[r][v], squeezed + i, acc[r]);
               }
             }
@@ -2457,7 +2464,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
           const int o = o0 + 256 * r;
-          if (o < k2p) {
+          if (o < r1) {
             store(y + img * k2p + o,
                   o < k2 ? activate(act2, acc[r] + (b2 != nullptr ? b2[o] : 0.0f)) : 0.0f);
           }

@@ -649,29 +649,29 @@ void pixel_conv1x1(const T* x, const T* w, const float* bias, T* y, int n, int c
 /// A squeeze-excite gate, 16-bit NHWC (tactics/squeeze_excite.hpp): y (n, k2p) =
 /// act2(w2 (k2p, k1p) · in_act2(act1(w1 (k1p, cp) · mean_hw(x (n, hw, cp)) + b1)) + b2), each
 /// intermediate rounded to T as the unfused path stores it. With splits > 1 (squeeze_excite_splits)
-/// `partial` holds n · splits · cp floats and `counters` n zeroed unsigneds, left zeroed. `form`
-/// 1: the same sums, their loads issued together (squeeze_excite_kernel).
+/// `partial` holds n · splits · cp floats and `counters` n zeroed unsigneds, left zeroed; with
+/// splits = 1, `row_blocks` blocks an image each pool the whole map and run fc1, then a share of
+/// fc2's outputs. `form` 1: the same sums, their loads issued together (squeeze_excite_kernel).
 template <class T>
 void squeeze_excite(const T* x, const T* w1, const float* b1, const T* w2, const float* b2, T* y,
                     int n, int cp, int hw, int k1, int k1p, int k2, int k2p, ActDesc act1,
-                    ActDesc in_act2, ActDesc act2, int splits, float* partial, unsigned* counters,
-                    cudaStream_t stream, int form = 0) {
+                    ActDesc in_act2, ActDesc act2, int splits, int row_blocks, float* partial,
+                    unsigned* counters, cudaStream_t stream, int form = 0) {
   STRATA_CHECK((!std::is_same_v<T, float>), "squeeze_excite is for 16-bit storage");
   STRATA_CHECK(cp % 8 == 0 && k1p % 8 == 0 && cp <= squeeze_excite_max_channels &&
-                   k1p <= squeeze_excite_max_squeezed && splits >= 1 &&
-                   (splits == 1 || (partial != nullptr && counters != nullptr)),
+                   k1p <= squeeze_excite_max_squeezed && splits >= 1 && row_blocks >= 1 &&
+                   (splits == 1 || (row_blocks == 1 && partial != nullptr && counters != nullptr)),
                "squeeze_excite: " << cp << " channel slots squeezed to " << k1p
                                   << " (multiples of 8, at most " << squeeze_excite_max_channels
                                   << " and " << squeeze_excite_max_squeezed << "), " << splits
-                                  << " splits");
-  const std::int64_t blocks =
-      splits > 1 ? static_cast<std::int64_t>(n) * splits : static_cast<std::int64_t>(n);
+                                  << " splits, " << row_blocks << " row blocks");
+  const std::int64_t blocks = static_cast<std::int64_t>(n) * (splits > 1 ? splits : row_blocks);
   STRATA_CHECK(form == 0 || form == 1, "squeeze_excite: no form " << form);
   rtc::launch(library<T>().kernel(detail::kernel_name("squeeze_excite_kernel",
                                                       {detail::rtc_type<T>(), form == 0 ? "0" : "1"})),
               static_cast<unsigned>(std::min<std::int64_t>(blocks, 1 << 20)), 256, stream, x, w1,
-              b1, w2, b2, y, n, cp, hw, k1, k1p, k2, k2p, act1, in_act2, act2, splits, partial,
-              counters);
+              b1, w2, b2, y, n, cp, hw, k1, k1p, k2, k2p, act1, in_act2, act2, splits, row_blocks,
+              partial, counters);
 }
 
 /// An input (element type S: float, __half or std::uint8_t; strides `ss`, image (c, h, w)) →

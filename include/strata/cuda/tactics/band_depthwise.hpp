@@ -311,9 +311,13 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
 }
 
 /// Whether algo 1 runs `op`: the patch and the filters within the default 48 KiB.
+/// (Any op may be asked: the plan is made only for one the kernel fits.)
 [[nodiscard]] inline bool fits_staged_filters(const OpDesc& op) {
+  if (!fits(op)) {
+    return false;
+  }
   const Plan p = plan(op);
-  return fits(op) && p.shared + filter_bytes(op, p) <= max_shared;
+  return p.shared + filter_bytes(op, p) <= max_shared;
 }
 
 /// The images a block of algo 1 may take (math M: M images; 0 reads as 1).

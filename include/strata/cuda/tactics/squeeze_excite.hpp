@@ -27,6 +27,7 @@
 /// in flight at once (algo 1, written after the last GPU run) and fewer splits of the pool.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -63,6 +64,10 @@ inline constexpr std::int64_t squeeze_excite_claim_macs = 480 * 20;
 /// Algo 1's most blocks an image (algo 0: as many as fill the GPU twice over, 264 on an H200 at
 /// batch 1, whose partial sums the last block then adds 264 deep).
 inline constexpr int squeeze_excite_most_splits = 64;
+
+/// The most blocks an image `math` may ask for (each pools the whole map and runs fc1, then its
+/// share of fc2's outputs).
+inline constexpr int squeeze_excite_most_row_blocks = 64;
 
 template <DType P>
 class SqueezeExcite final : public Tactic<P> {
@@ -110,16 +115,20 @@ class SqueezeExcite final : public Tactic<P> {
                                                     "(at most "
                                      << squeeze_excite_max_channels << " channels squeezed to "
                                      << squeeze_excite_max_squeezed << ")");
-    STRATA_CHECK((v.algo == 0 || v.algo == 1) && v.math == 0 && v.fuse == 0,
-                 "cuda::Engine: layer '" << op.label
-                                         << "': squeeze_excite has algos 0 and 1, math and fuse 0; not "
-                                         << to_string(v));
+    STRATA_CHECK((v.algo == 0 || v.algo == 1) && v.math >= 0 &&
+                     v.math <= squeeze_excite_most_row_blocks && v.fuse == 0,
+                 "cuda::Engine: layer '"
+                     << op.label << "': squeeze_excite has algos 0 and 1, math 0 (the pool split "
+                                    "over blocks) or 1 to "
+                     << squeeze_excite_most_row_blocks
+                     << " (blocks an image, each pooling the whole map), fuse 0; not "
+                     << to_string(v));
     STRATA_CHECK(io.squeeze_x != nullptr && io.squeeze_weights != nullptr,
                  "cuda::Engine: layer '" << op.label
                                          << "': squeeze_excite without the map or fc1's weights");
     return std::make_unique<SeStep>(op, batch, w, *io.squeeze_weights,
                                     static_cast<const T*>(io.squeeze_x), static_cast<T*>(io.y),
-                                    v.algo);
+                                    v.algo, v.math);
   }
 
  private:
@@ -129,7 +138,7 @@ class SqueezeExcite final : public Tactic<P> {
   class SeStep final : public Step {
    public:
     SeStep(const OpDesc& op, int n, const OpWeights& w2, const OpWeights& w1, const T* x, T* y,
-           int form)
+           int form, int row_blocks)
         : x_(x), y_(y), w1_(&w1), w2_(&w2), n_(n), form_(form) {
       const OpDesc& q = *op.squeeze;
       cp_ = q.gap->in_cp;
@@ -141,8 +150,11 @@ class SqueezeExcite final : public Tactic<P> {
       act1_ = q.act;
       in_act2_ = op.in_act;
       act2_ = op.act;
-      splits_ = kernels::squeeze_excite_splits(n, hw_, generated::device_sms().sms,
-                                               form == 1 ? squeeze_excite_most_splits : 1 << 30);
+      splits_ = row_blocks > 0
+                    ? 1
+                    : kernels::squeeze_excite_splits(n, hw_, generated::device_sms().sms,
+                                                     form == 1 ? squeeze_excite_most_splits : 1 << 30);
+      row_blocks_ = std::max(row_blocks, 1);
       if (splits_ > 1) {
         partial_ = DeviceBuffer(static_cast<std::size_t>(n) * splits_ * cp_ * sizeof(float));
         counters_ = zeroed_device_buffer(static_cast<std::size_t>(n) * sizeof(unsigned));
@@ -152,6 +164,11 @@ class SqueezeExcite final : public Tactic<P> {
            << "x" << cp_ << ", 1x1 " << cp_ << "->" << k1_ << ", 1x1 " << k1p_ << "->" << k2_
            << " as one kernel"
            << (splits_ > 1 ? ", " + std::to_string(splits_) + " blocks an image" : "")
+           << (row_blocks > 0 ? ", " + std::to_string(row_blocks) + (row_blocks == 1 ? " block" : " blocks") +
+                                    " an image each pooling the whole map, " +
+                                    std::to_string((k2p_ + row_blocks - 1) / row_blocks) +
+                                    " of fc2's outputs a block"
+                              : "")
            << (form == 1 ? ", the products' loads issued together" : "") << ")";
       what_ = what.str();
     }
@@ -161,7 +178,7 @@ class SqueezeExcite final : public Tactic<P> {
                                  w1_->bias_f32.template as<const float>(),
                                  w2_->weight.template as<const T>(),
                                  w2_->bias_f32.template as<const float>(), y_, n_, cp_, hw_, k1_,
-                                 k1p_, k2_, k2p_, act1_, in_act2_, act2_, splits_,
+                                 k1p_, k2_, k2p_, act1_, in_act2_, act2_, splits_, row_blocks_,
                                  partial_.as<float>(), counters_.as<unsigned>(), s, form_);
     }
 
@@ -173,6 +190,7 @@ class SqueezeExcite final : public Tactic<P> {
     int n_ = 0, form_ = 0, cp_ = 0, hw_ = 0, k1_ = 0, k1p_ = 0, k2_ = 0, k2p_ = 0;
     ActDesc act1_{}, in_act2_{}, act2_{};
     int splits_ = 1;
+    int row_blocks_ = 1;
     DeviceBuffer partial_;
     DeviceBuffer counters_;
     std::string what_;
