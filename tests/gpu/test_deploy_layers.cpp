@@ -333,7 +333,7 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
     std::filesystem::remove(cache);
   }
   check_forced<SeNet, DType::f16>("se_one_f16", 66, one, "strata squeeze_excite", ", then", squeezed);
-  // Algo 1 (written after session 26's last GPU run): the products' loads issued together, at
+  // Algo 1 (passed on an H200 in session 27): the products' loads issued together, at
   // most 64 blocks an image. Where both forms split the pool alike (SeWideNet at batch 5: 3
   // blocks an image, then 1) the same sums in the same order: the outputs are equal to the bit
   // (heuristic tuning, the two gates forced: every other op runs alike).
@@ -574,7 +574,7 @@ void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, s
   }
 }
 
-// depthwise_band algo 1 (written after session 26's last GPU run): the chunk's filters staged
+// depthwise_band algo 1 (passed on an H200 in session 27): the chunk's filters staged
 // through shared memory by coalesced loads, `images` images a block — the same sums in the same
 // order as algo 0. Forced (EngineOptions::force, heuristic tuning otherwise) on every depthwise
 // conv of Net it runs, against the CPU at `batches` (partial image groups among them), and equal
@@ -729,7 +729,7 @@ TEST_CASE("the depthwise band kernel, forced: 3x3, 5x5 and 7x7 at strides 1 and 
   check_depthwise_forced<DepthwiseNet, DType::f16>(0, 5, {1, 5}, 100, "depthwise_band");
   check_depthwise_forced<models::EfficientNetB0, DType::f16>(0, 2, {2}, 101, "depthwise_band");
   check_depthwise_forced<models::MobileNetV2, DType::f16>(0, 2, {2}, 102, "depthwise_band");
-  // algo 1: filters staged, several images a block (not GPU-run yet)
+  // algo 1: filters staged, several images a block (passed on an H200 in session 27)
   check_band_staged<BandNet, DType::f16>(4, {1, 3, 17}, 103);
   check_band_staged<BandNet, DType::bf16>(2, {1, 5}, 104);
   check_band_staged<models::EfficientNetB0, DType::f16>(4, {5}, 105);

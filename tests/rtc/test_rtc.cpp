@@ -2346,7 +2346,7 @@ TEST_CASE("a squeeze-excite gate as one op and one kernel (squeeze_excite): labe
   // (algo 1 not offered to measured tuning until it has run on a GPU: candidates() above)
 }
 
-// depthwise_band algo 1 (written after session 26's last GPU run): the chunk's filters staged
+// depthwise_band algo 1 (GPU-tested in session 27, forceable only): the chunk's filters staged
 // through shared memory, several images a block; the plain form's text unchanged.
 TEST_CASE("depthwise_band algo 1: filters staged, images a block: fits, refusals, the source compiles") {
   namespace band = cuda::tactics::band;
@@ -2363,6 +2363,15 @@ TEST_CASE("depthwise_band algo 1: filters staged, images a block: fits, refusals
     }
   }
   CHECK(fits == 16);  // every one of EfficientNet-B0's depthwise convs
+  // Any op may be asked (the GPU test asks every op of a network): no other op fits, and asking
+  // plans nothing for it (session 27's SIGFPE: a band planned for an op of no width).
+  int asked = 0;
+  for (const cuda::NetDesc& n : {eb0, mv2}) {
+    for (const cuda::OpDesc& op : n.ops) {
+      asked += band::fits_staged_filters(op) ? 1 : 0;
+    }
+  }
+  CHECK(asked == 16 + 17);
   REQUIRE(small5 != nullptr);
   const band::Plan p = band::plan(*small5);
   CHECK(band::filter_bytes(*small5, p) == 2 * p.pb * 25 * 4);

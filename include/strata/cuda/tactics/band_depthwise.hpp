@@ -12,7 +12,7 @@
 /// window of (CW − 1)·S + K pairs from shared memory into registers (as f32) and adds it into
 /// every output row whose taps cover it; the pair's K·K filters and bias sit in registers.
 ///
-/// Algo 1 (math M: M images a block; written after session 26's last GPU run, forceable only):
+/// Algo 1 (math M: M images a block; correct on an H200 in session 27, not yet timed; forceable only):
 /// the chunk's filters — contiguous in memory — staged through shared memory by coalesced loads
 /// and kept in registers for M images, whose patches the block stages and convolves in turn; the
 /// same sums in the same order as algo 0. For small maps: on EfficientNet-B0's 7×7 stage a block

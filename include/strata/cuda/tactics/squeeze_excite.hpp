@@ -22,9 +22,13 @@
 /// 1,152-channel ones (7x7x1152 at batch 1: about 12 -> 22.4 µs — the last block's two products
 /// are a chain of L2 latencies, a warp an output of fc1 and a thread an output of fc2) and on
 /// 56x56x96 at batch 1 (12.4 -> 31.4: 264 blocks' partial sums): EfficientNet-B0 at batch 1
-/// 388 -> 464 µs. So the heuristic claims it where it won (SqueezeExcite::heuristic; written after
-/// the last GPU run) and measured tuning times it everywhere. To do: the products with every load
-/// in flight at once (algo 1, written after the last GPU run) and fewer splits of the pool.
+/// 388 -> 464 µs. So the heuristic claims it where it won (SqueezeExcite::heuristic: EB0 b1 383.5
+/// µs, b256 5,032, session 27) and measured tuning times it everywhere. Algo 1 (session 27, all
+/// sixteen gates forced): correct, but about 8 µs slower a gate at batch 256 and no faster on the
+/// 1,152-channel gates at batch 1 (23.4 µs) — so those gates are not slow for the products' load
+/// latencies; forceable only. `math` G (written after session 27's last GPU run): G blocks an
+/// image, each pooling the whole map and running fc1, then a share of fc2's outputs; forceable
+/// only until timed.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -98,9 +102,9 @@ class SqueezeExcite final : public Tactic<P> {
     }
     return Claim{{std::string(name())}, rank::joins};
   }
-  /// Algo 0 offered to measured tuning wherever it runs; algo 1 (written after session 26's last
-  /// GPU run: its loads issued together, at most squeeze_excite_most_splits blocks an image) only
-  /// where forced until it has run on a GPU.
+  /// Algo 0 offered to measured tuning wherever it runs; algo 1 (its loads issued together, at
+  /// most squeeze_excite_most_splits blocks an image: slower or level on an H200, session 27) and
+  /// math G (not yet run on a GPU) only where forced.
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     return applicable(op) ? std::vector<Variant>{Variant{std::string(name())}}
