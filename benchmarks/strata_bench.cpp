@@ -178,26 +178,24 @@ Args parse_args(int argc, char** argv) {
       a.plan_check = true;
     } else if (k == "--fused-max-batch") {
       a.fused_max_batch = number(i);
-    } else if (k == "--force") {
-      // An op's label (as describe() and the profile print it), '=', and its variant.
+    } else if (k == "--force" || k == "--force-each") {
+      // An op's label (as describe() and the profile print it) or, for --force-each, text that
+      // labels contain; '=', and the variant.
       const std::string f = value(i);
       const std::size_t eq = f.rfind('=');
       const auto v = eq == std::string::npos ? std::nullopt
                                              : strata::cuda::parse_variant(std::string_view(f).substr(eq + 1));
       if (!v || eq == 0) {
-        usage("--force takes LABEL=VARIANT (e.g. 'conv4+bn5+relu6+max_pool7=mma_conv algo 2 fuse "
-              "1' or '...=mma_conv:2:0:1'), not '" + f + "'");
+        usage(k == "--force" ? "--force takes LABEL=VARIANT (e.g. 'conv4+bn5+relu6+max_pool7=mma_conv algo 2 "
+                               "fuse 1' or '...=mma_conv:2:0:1'), not '" + f + "'"
+                             : "--force-each takes TEXT=VARIANT (e.g. 'avgpool+features=squeeze_excite algo "
+                               "1'), not '" + f + "'");
       }
-      a.force[f.substr(0, eq)] = *v;
-    } else if (k == "--force-each") {
-      const std::string f = value(i);
-      const std::size_t eq = f.rfind('=');
-      const auto v = eq == std::string::npos ? std::nullopt
-                                             : strata::cuda::parse_variant(std::string_view(f).substr(eq + 1));
-      if (!v || eq == 0) {
-        usage("--force-each takes TEXT=VARIANT (e.g. 'block.2.avgpool+=squeeze_excite algo 1'), not '" + f + "'");
+      if (k == "--force") {
+        a.force[f.substr(0, eq)] = *v;
+      } else {
+        a.force_each.emplace_back(f.substr(0, eq), *v);
       }
-      a.force_each.emplace_back(f.substr(0, eq), *v);
     } else if (k == "--iters") {
       a.iters = number(i);
     } else if (k == "--ceilings") {

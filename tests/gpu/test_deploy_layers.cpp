@@ -346,7 +346,8 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
     constexpr int kB = 5;
     const auto w = Weights<SeWideNet>::random(77);
     const auto in = strata_test::random_floats(static_cast<std::size_t>(kB) * 24 * 25, 177);
-    const auto forced_out = [&](const cuda::Variant& v) {
+    // The output with both gates forced to `v`, whose step's description shows `shows`.
+    const auto forced_out = [&](const cuda::Variant& v, const std::string& shows) {
       cuda::EngineOptions opt;
       opt.max_batch = kB;
       opt.tuning = cuda::Tuning::heuristic;
@@ -358,29 +359,6 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
       }
       REQUIRE(opt.force.size() == 2);
       cuda::Engine<SeWideNet, DType::f16> e(w, opt);
-      INFO(e.describe(kB));
-      CHECK(e.describe(kB).find(v.algo == 1 ? "loads issued together" : "as one kernel, 3 blocks an image)") !=
-            std::string::npos);
-      std::vector<float> out(static_cast<std::size_t>(kB) * SeWideNet::output_spec.shape.numel(),
-                             std::numeric_limits<float>::quiet_NaN());
-      e.infer(in, out, kB);
-      return out;
-    };
-    CHECK(forced_out(one) == forced_out(loads));
-    // math G (written after session 27's last GPU run but one): G blocks an image, each pooling
-    // the whole map in one block and running all of fc1, then its share of fc2's outputs — the
-    // same sums as one block an image (math 1), in either form: equal to the bit.
-    const auto rows_out = [&](const cuda::Variant& v, const std::string& shows) {
-      cuda::EngineOptions opt;
-      opt.max_batch = kB;
-      opt.tuning = cuda::Tuning::heuristic;
-      opt.fused_max_batch = 0;
-      for (const cuda::OpDesc& op : wide.ops) {
-        if (op.squeeze) {
-          opt.force[op.label] = v;
-        }
-      }
-      cuda::Engine<SeWideNet, DType::f16> e(w, opt);
       const std::string d = e.describe(kB);
       INFO(d);
       CHECK(d.find(shows) != std::string::npos);
@@ -389,14 +367,18 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
       e.infer(in, out, kB);
       return out;
     };
-    const auto whole = rows_out(cuda::Variant{"squeeze_excite", 0, 1},
-                                "1x1 40->2056 as one kernel, 1 block an image each pooling the whole map, 2056 of fc2's outputs a block)");
-    CHECK(whole == rows_out(cuda::Variant{"squeeze_excite", 0, 16},
-                            "1x1 40->2056 as one kernel, 16 blocks an image each pooling the whole map, 129 of fc2's outputs a block)"));
-    CHECK(whole == rows_out(cuda::Variant{"squeeze_excite", 1, 16},
-                            "16 blocks an image each pooling the whole map, 129 of fc2's outputs a block, the products' loads issued together)"));
+    CHECK(forced_out(one, "as one kernel, 3 blocks an image)") == forced_out(loads, "loads issued together"));
+    // math G (written after session 27's last GPU run): G blocks an image, each pooling the whole
+    // map in one block and running all of fc1, then its share of fc2's outputs — the same sums
+    // as one block an image (math 1), in either form: equal to the bit.
+    const auto whole = forced_out(cuda::Variant{"squeeze_excite", 0, 1},
+                                  "1x1 40->2056 as one kernel, 1 block an image each pooling the whole map, 2056 of fc2's outputs a block)");
+    CHECK(whole == forced_out(cuda::Variant{"squeeze_excite", 0, 16},
+                              "1x1 40->2056 as one kernel, 16 blocks an image each pooling the whole map, 129 of fc2's outputs a block)"));
+    CHECK(whole == forced_out(cuda::Variant{"squeeze_excite", 1, 16},
+                              "16 blocks an image each pooling the whole map, 129 of fc2's outputs a block, the products' loads issued together)"));
     // (64 blocks an image for the 16-channel gate: one output each, 48 with none)
-    CHECK(whole == rows_out(cuda::Variant{"squeeze_excite", 1, 64}, "1x1 8->16 as one kernel, 64 blocks an image"));
+    CHECK(whole == forced_out(cuda::Variant{"squeeze_excite", 1, 64}, "1x1 8->16 as one kernel, 64 blocks an image"));
   }
   // math G against the CPU: SeNet, EfficientNet-B0's sixteen gates in f16 and bf16, both forms.
   const char* rows = "blocks an image each pooling the whole map";
