@@ -735,16 +735,16 @@ int run_case(const Args& given, const CaseInfo& c, int batch) {
     if (const auto& trials = engine.stats().tuning_trials; !trials.empty()) {
       std::cout << "Measured tuning (us per run of each candidate; - : could not run):\n";
       Json tj = Json::array();
-      for (const sc::TuningTrial& t : trials) {
-        std::cout << "  " << std::left << std::setw(36) << t.op << " " << std::setw(34) << t.variant
+      for (const sc::TuningTrial& trial : trials) {
+        std::cout << "  " << std::left << std::setw(36) << trial.op << " " << std::setw(34) << trial.variant
                   << std::right;
-        if (t.us >= 0) {
-          std::cout << std::fixed << std::setprecision(1) << std::setw(10) << t.us;
+        if (trial.us >= 0) {
+          std::cout << std::fixed << std::setprecision(1) << std::setw(10) << trial.us;
         } else {
           std::cout << std::setw(10) << "-";
         }
-        std::cout << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
-        tj.push_back({{"op", t.op}, {"variant", t.variant}, {"us", t.us}, {"note", t.note}});
+        std::cout << (trial.note.empty() ? "" : "  (" + trial.note + ")") << "\n";
+        tj.push_back({{"op", trial.op}, {"variant", trial.variant}, {"us", trial.us}, {"note", trial.note}});
       }
       j["tuning_trials"] = tj;
     }
