@@ -594,7 +594,8 @@ Json case_json(const Args& a, const CaseInfo& c, strata::DType p, int batch, con
 }
 
 /// `a` with each --force-each expanded into --force: the variant for every op of the per-op
-/// path whose label contains the text; an error where no op's does.
+/// path (as the engine folds it by default) whose label contains the text, unless --force names
+/// that op; an error where no op's label contains it.
 template <class Net, DType P>
 Args with_forced_each(const Args& given) {
   Args a = given;
@@ -607,7 +608,7 @@ Args with_forced_each(const Args& given) {
     int matched = 0;
     for (const strata::cuda::OpDesc& op : net.ops) {
       if (op.label.find(text) != std::string::npos) {
-        a.force[op.label] = v;
+        a.force.emplace(op.label, v);  // (a --force of the same label wins)
         ++matched;
       }
     }

@@ -387,6 +387,19 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
                                                    ", then", squeezed);
   check_forced<models::EfficientNetB0, DType::bf16>("se_eb0_rows_bf16", 80, cuda::Variant{"squeeze_excite", 0, 32},
                                                     rows, ", then", squeezed);
+  // algo 2 (written after session 27's last GPU run): a thread-block cluster of 8 or 16 blocks an
+  // image, the pool's sums and fc1's outputs exchanged through distributed shared memory; against
+  // the CPU on SeWideNet (a 2,056-channel gate over a 5x5 map: ranks past the 25th pixel pool
+  // nothing at 16), SeNet and EfficientNet-B0's sixteen gates.
+  const char* cluster = "blocks an image sharing the pool and both convs";
+  check_forced<SeWideNet, DType::f16>("se_wide_cl16", 81, cuda::Variant{"squeeze_excite", 2, 16}, cluster,
+                                      ", then", squeezed);
+  check_forced<SeNet, DType::bf16>("se_cl8_bf16", 82, cuda::Variant{"squeeze_excite", 2, 8}, cluster, ", then",
+                                   squeezed);
+  check_forced<models::EfficientNetB0, DType::f16>("se_eb0_cl8", 83, cuda::Variant{"squeeze_excite", 2, 8},
+                                                   cluster, ", then", squeezed);
+  check_forced<models::EfficientNetB0, DType::bf16>("se_eb0_cl16_bf16", 84, cuda::Variant{"squeeze_excite", 2, 16},
+                                                    cluster, ", then", squeezed);
   check_forced<SeNet, DType::bf16>("se_apart_bf16", 67, apart, "strata global_avg_pool", "squeeze_excite",
                                    squeezed);
   check_forced<models::EfficientNetB0, DType::f16>("se_eb0_f16", 68, one, "strata squeeze_excite",

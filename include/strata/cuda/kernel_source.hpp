@@ -450,6 +450,14 @@ __device__ __forceinline__ void pdl_entry() {
 #endif
 }
 
+/// A library kernel's clusters of n blocks: the attribute on compute capability 9.0 on, nothing
+/// before (where the attribute does not compile, and such a kernel is never launched).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define STRATA_CLUSTER_DIMS(n) __cluster_dims__(n, 1, 1)
+#else
+#define STRATA_CLUSTER_DIMS(n)
+#endif
+
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 /// Thread-block clusters (compute capability 9.0 on). A barrier of every thread of the cluster:
 /// shared-memory writes before it are visible to the cluster's blocks after it.
@@ -697,13 +705,26 @@ __global__ void pool8_kernel(const T* __restrict__ x, T* __restrict__ y, PoolSha
   }
 }
 
-/// acc += the dot product of 8 16-bit values (one 16-byte load, `raw`) with vec[0..7], in order.
+/// 8 consecutive f32 values of shared memory through two 16-byte reads (p 16-byte aligned): a
+/// warp whose lanes read 8 values 32 bytes apart meets 2-way bank conflicts, not the 8-way of
+/// scalar reads.
+__device__ __forceinline__ void smem8(const float* p, float (&v)[8]) {
+  const float4 a = reinterpret_cast<const float4*>(p)[0];
+  const float4 b = reinterpret_cast<const float4*>(p)[1];
+  v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+  v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+
+/// acc += the dot product of 8 16-bit values (one 16-byte load, `raw`) with vec[0..7] (shared
+/// memory, 16-byte aligned), in order.
 template <class T>
 __device__ __forceinline__ void add_dot8(const uint4& raw, const float* vec, float& acc) {
   const T* h = reinterpret_cast<const T*>(&raw);
+  float v[8];
+  smem8(vec, v);
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
-    acc += vec[j] * load(h + j);
+    acc += v[j] * load(h + j);
   }
 }
 
@@ -2234,8 +2255,10 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
 
 /// A squeeze-excite gate as one kernel, 16-bit NHWC (tactics/squeeze_excite.hpp): the global
 /// average pool of each image's map x (n, hw, cp), then fc1 = act1(w1 (k1p, cp) · pooled + b1),
-/// then y = act2(w2 (k2p, k1p) · in_act2(fc1) + b2) (n, k2p); each intermediate rounded to T as
-/// the unfused path stores it, slots at or past k1 / k2 as 0. `splits` blocks an image (blocks
+/// then y = act2(w2 · in_act2(fc1) + b2) (n, k2p), w2 (k2p, k1p) given chunk-major — (k1p / 8,
+/// k2p, 8): chunk v of row o at (v · k2p + o) · 8, so that a warp's threads, an output row each,
+/// read 16 consecutive bytes each — each intermediate rounded to T as the unfused path stores
+/// it, slots at or past k1 / k2 as 0. `splits` blocks an image (blocks
 /// b·splits .. b·splits + splits − 1 take image b, a share of its pixels each, 8 channels a
 /// thread, and write their sums to `partial` (n · splits · cp floats); the last of them to
 /// finish — `counters` (n, zeroed, left zeroed) says which — adds them in a fixed order and runs
@@ -2244,17 +2267,21 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
 /// the whole map and running all of fc1, then its share of fc2's output slots (ceil(k2p /
 /// row_blocks) of them; every block's sums alike). FORM 1 computes the same sums in the same
 /// order for the same `splits`, its loads issued together: fc1 four rows a warp at once, fc2 two
-/// rows a thread and 64 of a row's inputs at once, the partial sums 16 at once.
+/// rows a thread and 64 of a row's inputs at once. Both forms add the partial sums 8 (FORM 1:
+/// 16) splits at once (loads in flight together, added in split order) and read the pooled
+/// vector 16 bytes a lane.
+/// (Registers: FORM 0 five blocks an SM's, 48 as measured before its partial sums were loaded 8
+/// at once; FORM 1, 16 loads a lane in flight, 118.)
 template <class T, int FORM>
-__global__ void __launch_bounds__(256) squeeze_excite_kernel(
+__global__ void __launch_bounds__(256, FORM == 0 ? 5 : 1) squeeze_excite_kernel(
     const T* __restrict__ x, const T* __restrict__ w1, const float* __restrict__ b1,
     const T* __restrict__ w2, const float* __restrict__ b2, T* __restrict__ y, int n, int cp,
     int hw, int k1, int k1p, int k2, int k2p, ActDesc act1, ActDesc in_act2, ActDesc act2,
     int splits, int row_blocks, float* __restrict__ partial, unsigned* __restrict__ counters) {
   pdl_entry();
   __shared__ float red[8][256];
-  __shared__ float pooled[4096];
-  __shared__ float squeezed[1024];
+  __shared__ __align__(16) float pooled[4096];
+  __shared__ __align__(16) float squeezed[1024];
   __shared__ bool last;
   const int tid = static_cast<int>(threadIdx.x);
   const int lane = tid & 31;
@@ -2306,26 +2333,36 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
       // leave threads idle, then added in a fixed order)
       const float* pb = partial + img * splits * cp;
       const int per = cp >= 256 ? 1 : 256 / cp;
+      // Splits j = first, first + step, ... of channel c added in that order, AT loads in flight.
+      constexpr int AT = FORM == 0 ? 8 : 16;
+      const auto add_splits = [&](int c, int first, int step) {
+        float sum = 0.0f;
+        for (int j0 = first; j0 < splits; j0 += AT * step) {
+          float v[AT];
+#pragma unroll
+          for (int q = 0; q < AT; ++q) {
+            const int j = j0 + q * step;
+            v[q] = j < splits ? __ldcg(pb + static_cast<long long>(j) * cp + c) : 0.0f;
+          }
+#pragma unroll
+          for (int q = 0; q < AT; ++q) {
+            if (j0 + q * step < splits) {
+              sum += v[q];
+            }
+          }
+        }
+        return sum;
+      };
       if (per == 1) {
         for (int c = tid; c < cp; c += 256) {
-          float sum = 0.0f;
-#pragma unroll(FORM == 0 ? 8 : 16)
-          for (int j = 0; j < splits; ++j) {
-            sum += __ldcg(pb + static_cast<long long>(j) * cp + c);
-          }
-          pooled[c] = as_stored<T>(sum / static_cast<float>(hw));
+          pooled[c] = as_stored<T>(add_splits(c, 0, 1) / static_cast<float>(hw));
         }
       } else {
         float* flat = &red[0][0];
         const int c = tid % cp;
         const int part = tid / cp;
         if (part < per) {
-          float sum = 0.0f;
-#pragma unroll(FORM == 0 ? 8 : 16)
-          for (int j = part; j < splits; j += per) {
-            sum += __ldcg(pb + static_cast<long long>(j) * cp + c);
-          }
-          flat[part * cp + c] = sum;
+          flat[part * cp + c] = add_splits(c, part, per);
         }
         __syncthreads();
         if (tid < cp) {
@@ -2348,10 +2385,12 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
         if (o < k1) {
           for (int i = lane * 8; i < cp; i += 256) {
             float wv[8];
+            float pv[8];
             load8(w1 + static_cast<long long>(o) * cp + i, wv);
+            smem8(pooled + i, pv);
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
-              acc += pooled[i + j] * wv[j];
+              acc += pv[j] * wv[j];
             }
           }
         }
@@ -2374,7 +2413,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
         if (o < k2) {
           for (int i = 0; i < k1p; i += 8) {
             float wv[8];
-            load8(w2 + static_cast<long long>(o) * k1p + i, wv);
+            load8(w2 + (static_cast<long long>(i / 8) * k2p + o) * 8, wv);
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
               acc += squeezed[i + j] * wv[j];
@@ -2445,7 +2484,7 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
               const int o = o0 + 256 * r;
               const int i = k0 + 8 * v;
               raw[r][v] = o < k2 && o < r1 && i < k1p
-                              ? __ldg(reinterpret_cast<const uint4*>(w2 + static_cast<long long>(o) * k1p + i))
+                              ? __ldg(reinterpret_cast<const uint4*>(w2 + (static_cast<long long>(i / 8) * k2p + o) * 8))
                               : uint4{0u, 0u, 0u, 0u};
             }
           }
@@ -2473,6 +2512,127 @@ __global__ void __launch_bounds__(256) squeeze_excite_kernel(
     }
     __syncthreads();  // pooled and squeezed are free for the next image
   }
+}
+
+/// squeeze_excite_kernel's work for one image a thread-block cluster of CL blocks (8, or 16 where
+/// the GPU allows it; compute capability 9.0 on; grid n · CL): block r pools pixels [r·span,
+/// r·span + span) of the image (span = ceil(hw / CL)) into its shared memory, a cluster barrier,
+/// then every block adds the CL blocks' sums of each channel in rank order (distributed shared
+/// memory) — the pooled vector whole in each — and computes its share of fc1's outputs
+/// (ceil(k1p / CL), a warp an output as FORM 0), a barrier, gathers the others' shares, a
+/// barrier (no block reads another's shared memory after it), and writes its share of fc2's
+/// output slots (ceil(k2p / CL), a thread each as FORM 0, w2 chunk-major). No partial sums in
+/// memory, no counters. Each block's sums of its pixels are those of squeeze_excite_kernel with
+/// CL splits (added in rank order here; there, below 256 channel slots, in groups); fc1 and fc2
+/// add as FORM 0 does.
+template <class T, int CL>
+__global__ void STRATA_CLUSTER_DIMS(CL) __launch_bounds__(256, 1) squeeze_excite_cluster_kernel(
+    const T* __restrict__ x, const T* __restrict__ w1, const float* __restrict__ b1,
+    const T* __restrict__ w2, const float* __restrict__ b2, T* __restrict__ y, int n, int cp,
+    int hw, int k1, int k1p, int k2, int k2p, ActDesc act1, ActDesc in_act2, ActDesc act2) {
+  pdl_entry();
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  __shared__ float red[8][256];
+  __shared__ __align__(16) float mine[4096];      // this block's sums of its pixels
+  __shared__ __align__(16) float pooled[4096];
+  __shared__ __align__(16) float squeezed[1024];
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int r = static_cast<int>(blockIdx.x % CL);  // the rank in the cluster (clusters along x)
+  const long long img = blockIdx.x / CL;             // (the grid is n · CL: every block an image)
+  const int cg = cp / 8;
+  const int width = cg < 256 ? cg : 256;
+  const int lanes = 256 / width;
+  const int g_in = tid % width;
+  const int pl = tid / width;
+  const int span = (hw + CL - 1) / CL;
+  const int p0 = min(hw, r * span);
+  const int p1 = min(hw, p0 + span);
+  for (int g0 = 0; g0 < cg; g0 += width) {
+    const int g = g0 + g_in;
+    float acc[8];
+    pool_group_sums(x + img * hw * cp + g * 8, cp, p0, p1, g, cg, pl, lanes, width, red, acc);
+    if (pl == 0 && g < cg) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        mine[g * 8 + j] = acc[j];
+      }
+    }
+  }
+  cluster_barrier();  // every block's sums written
+  for (int c = tid; c < cp; c += 256) {
+    float v[CL];
+#pragma unroll
+    for (int q = 0; q < CL; ++q) {
+      v[q] = cluster_load(&mine[c], static_cast<unsigned>(q));
+    }
+    float sum = 0.0f;
+#pragma unroll
+    for (int q = 0; q < CL; ++q) {
+      sum += v[q];
+    }
+    pooled[c] = as_stored<T>(sum / static_cast<float>(hw));
+  }
+  __syncthreads();
+  // fc1: this block's outputs [f0, f1), a warp an output at a time, its lanes 8 input slots each.
+  const int per1 = (k1p + CL - 1) / CL;
+  const int f0 = min(k1p, r * per1);
+  const int f1 = min(k1p, f0 + per1);
+  for (int o = f0 + warp; o < f1; o += 8) {
+    float acc = 0.0f;
+    if (o < k1) {
+      for (int i = lane * 8; i < cp; i += 256) {
+        float wv[8];
+        float pv[8];
+        load8(w1 + static_cast<long long>(o) * cp + i, wv);
+        smem8(pooled + i, pv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          acc += pv[j] * wv[j];
+        }
+      }
+    }
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) {
+      acc += __shfl_xor_sync(0xffffffffu, acc, d);
+    }
+    if (lane == 0) {
+      float v = o < k1 ? as_stored<T>(activate(act1, acc + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
+      if (in_act2.kind != Act::none) {  // as fc2 reads what fc1 stored
+        v = as_stored<T>(activate(in_act2, v));
+      }
+      squeezed[o] = v;
+    }
+  }
+  cluster_barrier();  // every block's share of fc1 written
+  for (int o = tid; o < k1p; o += 256) {
+    const int owner = o / per1;
+    if (owner != r) {
+      squeezed[o] = cluster_load(&squeezed[o], static_cast<unsigned>(owner));
+    }
+  }
+  cluster_barrier();  // no block reads another's shared memory after this
+  // fc2: this block's output slots [s0, s1), a thread each.
+  const int per2 = (k2p + CL - 1) / CL;
+  const int s0 = min(k2p, r * per2);
+  const int s1 = min(k2p, s0 + per2);
+  for (int o = s0 + tid; o < s1; o += 256) {
+    float acc = 0.0f;
+    if (o < k2) {
+      for (int i = 0; i < k1p; i += 8) {
+        float wv[8];
+        load8(w2 + (static_cast<long long>(i / 8) * k2p + o) * 8, wv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          acc += squeezed[i + j] * wv[j];
+        }
+      }
+      acc = activate(act2, acc + (b2 != nullptr ? b2[o] : 0.0f));
+    }
+    store(y + img * k2p + o, acc);
+  }
+#endif
 }
 
 }  // namespace strata_rtc

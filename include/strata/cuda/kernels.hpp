@@ -190,6 +190,8 @@ template <class T>
     n.push_back(kernel_name("pixel_conv1x1_kernel", {t}));
     n.push_back(kernel_name("squeeze_excite_kernel", {t, "0"}));
     n.push_back(kernel_name("squeeze_excite_kernel", {t, "1"}));
+    n.push_back(kernel_name("squeeze_excite_cluster_kernel", {t, "8"}));
+    n.push_back(kernel_name("squeeze_excite_cluster_kernel", {t, "16"}));
   }
   n.push_back(kernel_name("softmax_kernel", {t, "float"}));
   if (half) {
@@ -672,6 +674,34 @@ void squeeze_excite(const T* x, const T* w1, const float* b1, const T* w2, const
               static_cast<unsigned>(std::min<std::int64_t>(blocks, 1 << 20)), 256, stream, x, w1,
               b1, w2, b2, y, n, cp, hw, k1, k1p, k2, k2p, act1, in_act2, act2, splits, row_blocks,
               partial, counters);
+}
+
+/// squeeze_excite's cluster kernel for clusters of `cluster` blocks (8 or 16; above 8 the caller
+/// lets it run them: cudaFuncAttributeNonPortableClusterSizeAllowed).
+template <class T>
+[[nodiscard]] cudaKernel_t squeeze_excite_cluster_kernel(int cluster) {
+  STRATA_CHECK(cluster == 8 || cluster == 16, "squeeze_excite: no cluster of " << cluster << " blocks");
+  return library<T>().kernel(detail::kernel_name("squeeze_excite_cluster_kernel",
+                                                 {detail::rtc_type<T>(), cluster == 8 ? "8" : "16"}));
+}
+
+/// A squeeze-excite gate as kernels::squeeze_excite computes it (w2 chunk-major), a thread-block
+/// cluster of `cluster` blocks an image (squeeze_excite_cluster_kernel; compute capability 9.0
+/// on): the pool split over the cluster's blocks, the sums and fc1's outputs exchanged through
+/// distributed shared memory, no scratch.
+template <class T>
+void squeeze_excite_cluster(const T* x, const T* w1, const float* b1, const T* w2, const float* b2,
+                            T* y, int n, int cp, int hw, int k1, int k1p, int k2, int k2p,
+                            ActDesc act1, ActDesc in_act2, ActDesc act2, int cluster,
+                            cudaStream_t stream) {
+  STRATA_CHECK((!std::is_same_v<T, float>), "squeeze_excite is for 16-bit storage");
+  STRATA_CHECK(cp % 8 == 0 && k1p % 8 == 0 && cp <= squeeze_excite_max_channels &&
+                   k1p <= squeeze_excite_max_squeezed && n >= 1 &&
+                   static_cast<std::int64_t>(n) * cluster < (std::int64_t{1} << 31),
+               "squeeze_excite (clusters): " << cp << " channel slots squeezed to " << k1p << ", "
+                                             << n << " images");
+  rtc::launch(squeeze_excite_cluster_kernel<T>(cluster), static_cast<unsigned>(n) * static_cast<unsigned>(cluster),
+              256, stream, x, w1, b1, w2, b2, y, n, cp, hw, k1, k1p, k2, k2p, act1, in_act2, act2);
 }
 
 /// An input (element type S: float, __half or std::uint8_t; strides `ss`, image (c, h, w)) →

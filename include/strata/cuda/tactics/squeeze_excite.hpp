@@ -28,7 +28,12 @@
 /// 1,152-channel gates at batch 1 (23.4 µs) — so those gates are not slow for the products' load
 /// latencies; forceable only. `math` G (written after session 27's last GPU run): G blocks an
 /// image, each pooling the whole map and running fc1, then a share of fc2's outputs; forceable
-/// only until timed.
+/// only until timed. After session 27's last GPU run (not run on a GPU; the same sums in the same
+/// order): the pooled vector read 16 bytes a lane (fc1's 8-way bank conflicts), the partial sums
+/// loaded 8 or 16 splits at once, fc2's weights chunk-major (SeStep's copy) so that its loads
+/// coalesce — docs/cuda_backend.md. Algo 2, math 8 or 16 (written then too, forceable only): a
+/// thread-block cluster an image, the pool's sums and fc1's outputs shared through distributed
+/// shared memory, each block a share of both convs (kernels::squeeze_excite_cluster).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -40,6 +45,7 @@
 #include <vector>
 
 #include "strata/cuda/check.hpp"
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/cuda/tactic.hpp"
@@ -104,7 +110,7 @@ class SqueezeExcite final : public Tactic<P> {
   }
   /// Algo 0 offered to measured tuning wherever it runs; algo 1 (its loads issued together, at
   /// most squeeze_excite_most_splits blocks an image: slower or level on an H200, session 27) and
-  /// math G (not yet run on a GPU) only where forced.
+  /// math G and algo 2 (not yet run on a GPU) only where forced.
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     return applicable(op) ? std::vector<Variant>{Variant{std::string(name())}}
@@ -119,17 +125,28 @@ class SqueezeExcite final : public Tactic<P> {
                                                     "(at most "
                                      << squeeze_excite_max_channels << " channels squeezed to "
                                      << squeeze_excite_max_squeezed << ")");
-    STRATA_CHECK((v.algo == 0 || v.algo == 1) && v.math >= 0 &&
-                     v.math <= squeeze_excite_most_row_blocks && v.fuse == 0,
+    const bool blocks = (v.algo == 0 || v.algo == 1) && v.math >= 0 &&
+                        v.math <= squeeze_excite_most_row_blocks;
+    const bool cluster = v.algo == 2 && (v.math == 8 || v.math == 16);
+    STRATA_CHECK((blocks || cluster) && v.fuse == 0,
                  "cuda::Engine: layer '"
                      << op.label << "': squeeze_excite has algos 0 and 1, math 0 (the pool split "
                                     "over blocks) or 1 to "
                      << squeeze_excite_most_row_blocks
-                     << " (blocks an image, each pooling the whole map), fuse 0; not "
+                     << " (blocks an image, each pooling the whole map), and algo 2, math 8 or 16 "
+                        "(a thread-block cluster an image); fuse 0; not "
                      << to_string(v));
+    STRATA_CHECK(!cluster || device_arch() >= 90,
+                 "cuda::Engine: layer '" << op.label
+                                         << "': squeeze_excite algo 2 runs thread-block clusters "
+                                            "(compute capability 9.0 on)");
     STRATA_CHECK(io.squeeze_x != nullptr && io.squeeze_weights != nullptr,
                  "cuda::Engine: layer '" << op.label
                                          << "': squeeze_excite without the map or fc1's weights");
+    if (cluster) {
+      generated::allow_cluster(kernels::squeeze_excite_cluster_kernel<T>(v.math),
+                               generated::device_sms().device, v.math, op.label, name());
+    }
     return std::make_unique<SeStep>(op, batch, w, *io.squeeze_weights,
                                     static_cast<const T*>(io.squeeze_x), static_cast<T*>(io.y),
                                     v.algo, v.math);
@@ -154,21 +171,43 @@ class SqueezeExcite final : public Tactic<P> {
       act1_ = q.act;
       in_act2_ = op.in_act;
       act2_ = op.act;
+      // (algo 2: `row_blocks` is the cluster's blocks; no scratch)
+      cluster_ = form == 2 ? row_blocks : 0;
       splits_ = row_blocks > 0
                     ? 1
                     : kernels::squeeze_excite_splits(n, hw_, generated::device_sms().sms,
                                                      form == 1 ? squeeze_excite_most_splits : 1 << 30);
-      row_blocks_ = std::max(row_blocks, 1);
+      row_blocks_ = cluster_ > 0 ? 1 : std::max(row_blocks, 1);
       if (splits_ > 1) {
         partial_ = DeviceBuffer(static_cast<std::size_t>(n) * splits_ * cp_ * sizeof(float));
         counters_ = zeroed_device_buffer(static_cast<std::size_t>(n) * sizeof(unsigned));
       }
+      // fc2's weights chunk-major, (k1p / 8, k2p, 8), as the kernel reads them (a thread an output
+      // row, a warp's 16-byte loads consecutive): its k2 rows of k1p (op.conv.kd rows stored,
+      // k2 or more), a column of 16-byte chunks a copy; the padding rows, never read, as 0.
+      STRATA_CHECK(op.conv.kd >= k2_ && op.conv.fcg == k1p_ && op.conv.kh == 1 && op.conv.kw == 1,
+                   "cuda::Engine: layer '" << op.label << "': squeeze_excite: fc2's weights are "
+                                           << op.conv.kd << " rows of " << op.conv.fcg
+                                           << ", not " << k2_ << " of " << k1p_);
+      const std::size_t chunk = 8 * sizeof(T);
+      w2t_ = zeroed_device_buffer(static_cast<std::size_t>(k2p_) * k1p_ * sizeof(T));
+      const auto* from = static_cast<const unsigned char*>(w2.weight.get());
+      auto* to = static_cast<unsigned char*>(w2t_.get());
+      for (int v = 0; v < k1p_ / 8; ++v) {
+        STRATA_CUDA_CHECK(cudaMemcpy2D(to + static_cast<std::size_t>(v) * k2p_ * chunk, chunk,
+                                       from + static_cast<std::size_t>(v) * chunk,
+                                       static_cast<std::size_t>(k1p_) * sizeof(T), chunk,
+                                       static_cast<std::size_t>(k2_), cudaMemcpyDeviceToDevice));
+      }
+      STRATA_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // (the engine's stream may not wait)
       std::ostringstream what;
       what << "strata squeeze_excite (pool " << q.gap->in_shape.h << "x" << q.gap->in_shape.w
            << "x" << cp_ << ", 1x1 " << cp_ << "->" << k1_ << ", 1x1 " << k1p_ << "->" << k2_
            << " as one kernel"
            << (splits_ > 1 ? ", " + std::to_string(splits_) + " blocks an image" : "")
-           << (row_blocks > 0 ? ", " + std::to_string(row_blocks) + (row_blocks == 1 ? " block" : " blocks") +
+           << (cluster_ > 0 ? ", a cluster of " + std::to_string(cluster_) +
+                                  " blocks an image sharing the pool and both convs"
+               : row_blocks > 0 ? ", " + std::to_string(row_blocks) + (row_blocks == 1 ? " block" : " blocks") +
                                     " an image each pooling the whole map, " +
                                     std::to_string((k2p_ + row_blocks - 1) / row_blocks) +
                                     " of fc2's outputs a block"
@@ -178,10 +217,18 @@ class SqueezeExcite final : public Tactic<P> {
     }
     [[nodiscard]] std::string describe() const override { return what_; }
     void launch(cudaStream_t s, void*, std::size_t) override {
+      if (cluster_ > 0) {
+        kernels::squeeze_excite_cluster<T>(x_, w1_->weight.template as<const T>(),
+                                           w1_->bias_f32.template as<const float>(),
+                                           w2t_.as<const T>(), w2_->bias_f32.template as<const float>(),
+                                           y_, n_, cp_, hw_, k1_, k1p_, k2_, k2p_, act1_, in_act2_,
+                                           act2_, cluster_, s);
+        return;
+      }
       kernels::squeeze_excite<T>(x_, w1_->weight.template as<const T>(),
                                  w1_->bias_f32.template as<const float>(),
-                                 w2_->weight.template as<const T>(),
-                                 w2_->bias_f32.template as<const float>(), y_, n_, cp_, hw_, k1_,
+                                 w2t_.as<const T>(), w2_->bias_f32.template as<const float>(),
+                                 y_, n_, cp_, hw_, k1_,
                                  k1p_, k2_, k2p_, act1_, in_act2_, act2_, splits_, row_blocks_,
                                  partial_.as<float>(), counters_.as<unsigned>(), s, form_);
     }
@@ -195,8 +242,10 @@ class SqueezeExcite final : public Tactic<P> {
     ActDesc act1_{}, in_act2_{}, act2_{};
     int splits_ = 1;
     int row_blocks_ = 1;
+    int cluster_ = 0;  // algo 2: the cluster's blocks
     DeviceBuffer partial_;
     DeviceBuffer counters_;
+    DeviceBuffer w2t_;  // fc2's weights, chunk-major
     std::string what_;
   };
 };
