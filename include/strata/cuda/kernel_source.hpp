@@ -2253,6 +2253,61 @@ __global__ void pixel_conv1x1_kernel(const T* __restrict__ x, const T* __restric
   }
 }
 
+/// A squeeze-excite gate's fc1 output o, by a warp (every lane calls it): its lanes 8 input
+/// slots each of the pooled vector (shared memory, 16-byte reads) against row o of w1 (k1p, cp),
+/// summed across the warp; lane 0 writes it to squeezed[o] as fc2 reads it — act1, rounded to T,
+/// in_act2 applied and rounded again; slots at or past k1 as 0.
+template <class T>
+__device__ __forceinline__ void se_fc1_output(const T* __restrict__ w1, const float* __restrict__ b1,
+                                              const float* pooled, float* squeezed, int o, int k1,
+                                              int cp, int lane, ActDesc act1, ActDesc in_act2) {
+  float acc = 0.0f;
+  if (o < k1) {
+    for (int i = lane * 8; i < cp; i += 256) {
+      float wv[8];
+      float pv[8];
+      load8(w1 + static_cast<long long>(o) * cp + i, wv);
+      smem8(pooled + i, pv);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        acc += pv[j] * wv[j];
+      }
+    }
+  }
+#pragma unroll
+  for (int d = 16; d > 0; d >>= 1) {
+    acc += __shfl_xor_sync(0xffffffffu, acc, d);
+  }
+  if (lane == 0) {
+    float v = o < k1 ? as_stored<T>(activate(act1, acc + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
+    if (in_act2.kind != Act::none) {  // as fc2 reads what fc1 stored
+      v = as_stored<T>(activate(in_act2, v));
+    }
+    squeezed[o] = v;
+  }
+}
+
+/// A squeeze-excite gate's output slot o, by one thread: row o of w2 (chunk-major, (k1p / 8, k2p,
+/// 8)) against the squeezed vector, in order, + b2, act2; 0 at or past k2.
+template <class T>
+__device__ __forceinline__ float se_fc2_output(const T* __restrict__ w2, const float* __restrict__ b2,
+                                               const float* squeezed, int o, int k1p, int k2, int k2p,
+                                               ActDesc act2) {
+  float acc = 0.0f;
+  if (o < k2) {
+    for (int i = 0; i < k1p; i += 8) {
+      float wv[8];
+      load8(w2 + (static_cast<long long>(i / 8) * k2p + o) * 8, wv);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        acc += squeezed[i + j] * wv[j];
+      }
+    }
+    acc = activate(act2, acc + (b2 != nullptr ? b2[o] : 0.0f));
+  }
+  return acc;
+}
+
 /// A squeeze-excite gate as one kernel, 16-bit NHWC (tactics/squeeze_excite.hpp): the global
 /// average pool of each image's map x (n, hw, cp), then fc1 = act1(w1 (k1p, cp) · pooled + b1),
 /// then y = act2(w2 · in_act2(fc1) + b2) (n, k2p), w2 (k2p, k1p) given chunk-major — (k1p / 8,
@@ -2381,47 +2436,12 @@ __global__ void __launch_bounds__(256, FORM == 0 ? 5 : 1) squeeze_excite_kernel(
     if constexpr (FORM == 0) {
       // fc1: a warp an output at a time, its lanes 8 input slots each.
       for (int o = warp; o < k1p; o += 8) {
-        float acc = 0.0f;
-        if (o < k1) {
-          for (int i = lane * 8; i < cp; i += 256) {
-            float wv[8];
-            float pv[8];
-            load8(w1 + static_cast<long long>(o) * cp + i, wv);
-            smem8(pooled + i, pv);
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              acc += pv[j] * wv[j];
-            }
-          }
-        }
-#pragma unroll
-        for (int d = 16; d > 0; d >>= 1) {
-          acc += __shfl_xor_sync(0xffffffffu, acc, d);
-        }
-        if (lane == 0) {
-          float v = o < k1 ? as_stored<T>(activate(act1, acc + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
-          if (in_act2.kind != Act::none) {  // as fc2 reads what fc1 stored
-            v = as_stored<T>(activate(in_act2, v));
-          }
-          squeezed[o] = v;
-        }
+        se_fc1_output<T>(w1, b1, pooled, squeezed, o, k1, cp, lane, act1, in_act2);
       }
       __syncthreads();
       // fc2: a thread an output slot.
       for (int o = r0 + tid; o < r1; o += 256) {
-        float acc = 0.0f;
-        if (o < k2) {
-          for (int i = 0; i < k1p; i += 8) {
-            float wv[8];
-            load8(w2 + (static_cast<long long>(i / 8) * k2p + o) * 8, wv);
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              acc += squeezed[i + j] * wv[j];
-            }
-          }
-          acc = activate(act2, acc + (b2 != nullptr ? b2[o] : 0.0f));
-        }
-        store(y + img * k2p + o, acc);
+        store(y + img * k2p + o, se_fc2_output<T>(w2, b2, squeezed, o, k1p, k2, k2p, act2));
       }
     } else {
       // fc1: a warp four outputs at once, every lane's loads of them (4 a row) issued together.
@@ -2580,30 +2600,7 @@ __global__ void STRATA_CLUSTER_DIMS(CL) __launch_bounds__(256, 1) squeeze_excite
   const int f0 = min(k1p, r * per1);
   const int f1 = min(k1p, f0 + per1);
   for (int o = f0 + warp; o < f1; o += 8) {
-    float acc = 0.0f;
-    if (o < k1) {
-      for (int i = lane * 8; i < cp; i += 256) {
-        float wv[8];
-        float pv[8];
-        load8(w1 + static_cast<long long>(o) * cp + i, wv);
-        smem8(pooled + i, pv);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          acc += pv[j] * wv[j];
-        }
-      }
-    }
-#pragma unroll
-    for (int d = 16; d > 0; d >>= 1) {
-      acc += __shfl_xor_sync(0xffffffffu, acc, d);
-    }
-    if (lane == 0) {
-      float v = o < k1 ? as_stored<T>(activate(act1, acc + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
-      if (in_act2.kind != Act::none) {  // as fc2 reads what fc1 stored
-        v = as_stored<T>(activate(in_act2, v));
-      }
-      squeezed[o] = v;
-    }
+    se_fc1_output<T>(w1, b1, pooled, squeezed, o, k1, cp, lane, act1, in_act2);
   }
   cluster_barrier();  // every block's share of fc1 written
   for (int o = tid; o < k1p; o += 256) {
@@ -2618,19 +2615,7 @@ __global__ void STRATA_CLUSTER_DIMS(CL) __launch_bounds__(256, 1) squeeze_excite
   const int s0 = min(k2p, r * per2);
   const int s1 = min(k2p, s0 + per2);
   for (int o = s0 + tid; o < s1; o += 256) {
-    float acc = 0.0f;
-    if (o < k2) {
-      for (int i = 0; i < k1p; i += 8) {
-        float wv[8];
-        load8(w2 + (static_cast<long long>(i / 8) * k2p + o) * 8, wv);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          acc += squeezed[i + j] * wv[j];
-        }
-      }
-      acc = activate(act2, acc + (b2 != nullptr ? b2[o] : 0.0f));
-    }
-    store(y + img * k2p + o, acc);
+    store(y + img * k2p + o, se_fc2_output<T>(w2, b2, squeezed, o, k1p, k2, k2p, act2));
   }
 #endif
 }
