@@ -785,6 +785,30 @@ __device__ __forceinline__ void pool_group_sums(const T* base, int cp, int p0, i
   }
 }
 
+/// A block of 256 threads' sums of pixels [p0, p1) of an NHWC image (`base`: its first pixel, cp
+/// channel slots in 8s), every channel group in rounds of pool_group_sums: emit(c, sum) once for
+/// each channel slot c, by the thread holding it.
+template <class T, class Emit>
+__device__ __forceinline__ void pool_share(const T* base, int cp, int p0, int p1,
+                                           float (&red)[8][256], Emit emit) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const int cg = cp / 8;                  // 16-byte channel groups
+  const int width = cg < 256 ? cg : 256;  // groups a round
+  const int lanes = 256 / width;          // pixel lanes
+  const int pl = tid / width;
+  for (int g0 = 0; g0 < cg; g0 += width) {
+    const int g = g0 + tid % width;
+    float acc[8];
+    pool_group_sums(base + g * 8, cp, p0, p1, g, cg, pl, lanes, width, red, acc);
+    if (pl == 0 && g < cg) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        emit(g * 8 + j, acc[j]);
+      }
+    }
+  }
+}
+
 /// NHWC with channel slots in 8s, many images: a block of 256 per image (grid-stride), each
 /// thread 8 channels (one 16-byte load) of every `lanes`-th pixel, 4 loads in flight; the pixel
 /// lanes summed in shared memory. A ResNet's 7×7×512 map is one 1-KB row a pixel, read whole by
@@ -2341,11 +2365,6 @@ __global__ void __launch_bounds__(256, FORM == 0 ? 5 : 1) squeeze_excite_kernel(
   const int tid = static_cast<int>(threadIdx.x);
   const int lane = tid & 31;
   const int warp = tid >> 5;
-  const int cg = cp / 8;                   // 16-byte channel groups
-  const int width = cg < 256 ? cg : 256;   // groups a round
-  const int lanes = 256 / width;           // pixel lanes
-  const int g_in = tid % width;
-  const int pl = tid / width;
   const int span = (hw + splits - 1) / splits;
   const int rb = splits > 1 ? 1 : row_blocks;     // blocks an image that share fc2's outputs
   const int rows = (k2p + rb - 1) / rb;           // fc2's output slots a block
@@ -2358,21 +2377,13 @@ __global__ void __launch_bounds__(256, FORM == 0 ? 5 : 1) squeeze_excite_kernel(
     const int p0 = sp * span;
     const int p1 = min(hw, p0 + span);
     // The pool: this block's pixels, every channel group, summed over the pixel lanes.
-    for (int g0 = 0; g0 < cg; g0 += width) {
-      const int g = g0 + g_in;
-      float acc[8];
-      pool_group_sums(x + img * hw * cp + g * 8, cp, p0, p1, g, cg, pl, lanes, width, red, acc);
-      if (pl == 0 && g < cg) {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          if (splits > 1) {
-            partial[(img * splits + sp) * cp + g * 8 + j] = acc[j];
-          } else {  // the mean as the pool would store it
-            pooled[g * 8 + j] = as_stored<T>(acc[j] / static_cast<float>(hw));
-          }
-        }
+    pool_share(x + img * hw * cp, cp, p0, p1, red, [&](int c, float sum) {
+      if (splits > 1) {
+        partial[(img * splits + sp) * cp + c] = sum;
+      } else {  // the mean as the pool would store it
+        pooled[c] = as_stored<T>(sum / static_cast<float>(hw));
       }
-    }
+    });
     if (splits > 1) {  // the last block of the image adds the partial sums up
       __threadfence();
       __syncthreads();
@@ -2561,25 +2572,10 @@ __global__ void STRATA_CLUSTER_DIMS(CL) __launch_bounds__(256, 1) squeeze_excite
   const int warp = tid >> 5;
   const int r = static_cast<int>(blockIdx.x % CL);  // the rank in the cluster (clusters along x)
   const long long img = blockIdx.x / CL;             // (the grid is n · CL: every block an image)
-  const int cg = cp / 8;
-  const int width = cg < 256 ? cg : 256;
-  const int lanes = 256 / width;
-  const int g_in = tid % width;
-  const int pl = tid / width;
   const int span = (hw + CL - 1) / CL;
   const int p0 = min(hw, r * span);
   const int p1 = min(hw, p0 + span);
-  for (int g0 = 0; g0 < cg; g0 += width) {
-    const int g = g0 + g_in;
-    float acc[8];
-    pool_group_sums(x + img * hw * cp + g * 8, cp, p0, p1, g, cg, pl, lanes, width, red, acc);
-    if (pl == 0 && g < cg) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        mine[g * 8 + j] = acc[j];
-      }
-    }
-  }
+  pool_share(x + img * hw * cp, cp, p0, p1, red, [&](int c, float sum) { mine[c] = sum; });
   cluster_barrier();  // every block's sums written
   for (int c = tid; c < cp; c += 256) {
     float v[CL];

@@ -689,10 +689,11 @@ template <class T>
 /// cluster of `cluster` blocks an image (squeeze_excite_cluster_kernel; compute capability 9.0
 /// on): the pool split over the cluster's blocks, the sums and fc1's outputs exchanged through
 /// distributed shared memory, no scratch.
+/// `k`: squeeze_excite_cluster_kernel<T>(cluster), looked up once by the caller.
 template <class T>
-void squeeze_excite_cluster(const T* x, const T* w1, const float* b1, const T* w2, const float* b2,
-                            T* y, int n, int cp, int hw, int k1, int k1p, int k2, int k2p,
-                            ActDesc act1, ActDesc in_act2, ActDesc act2, int cluster,
+void squeeze_excite_cluster(cudaKernel_t k, const T* x, const T* w1, const float* b1, const T* w2,
+                            const float* b2, T* y, int n, int cp, int hw, int k1, int k1p, int k2,
+                            int k2p, ActDesc act1, ActDesc in_act2, ActDesc act2, int cluster,
                             cudaStream_t stream) {
   STRATA_CHECK((!std::is_same_v<T, float>), "squeeze_excite is for 16-bit storage");
   STRATA_CHECK(cp % 8 == 0 && k1p % 8 == 0 && cp <= squeeze_excite_max_channels &&
@@ -700,7 +701,7 @@ void squeeze_excite_cluster(const T* x, const T* w1, const float* b1, const T* w
                    static_cast<std::int64_t>(n) * cluster < (std::int64_t{1} << 31),
                "squeeze_excite (clusters): " << cp << " channel slots squeezed to " << k1p << ", "
                                              << n << " images");
-  rtc::launch(squeeze_excite_cluster_kernel<T>(cluster), static_cast<unsigned>(n) * static_cast<unsigned>(cluster),
+  rtc::launch(k, static_cast<unsigned>(n) * static_cast<unsigned>(cluster),
               256, stream, x, w1, b1, w2, b2, y, n, cp, hw, k1, k1p, k2, k2p, act1, in_act2, act2);
 }
 

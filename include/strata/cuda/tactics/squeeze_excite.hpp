@@ -143,10 +143,6 @@ class SqueezeExcite final : public Tactic<P> {
     STRATA_CHECK(io.squeeze_x != nullptr && io.squeeze_weights != nullptr,
                  "cuda::Engine: layer '" << op.label
                                          << "': squeeze_excite without the map or fc1's weights");
-    if (cluster) {
-      generated::allow_cluster(kernels::squeeze_excite_cluster_kernel<T>(v.math),
-                               generated::device_sms().device, v.math, op.label, name());
-    }
     return std::make_unique<SeStep>(op, batch, w, *io.squeeze_weights,
                                     static_cast<const T*>(io.squeeze_x), static_cast<T*>(io.y),
                                     v.algo, v.math);
@@ -178,6 +174,11 @@ class SqueezeExcite final : public Tactic<P> {
                     : kernels::squeeze_excite_splits(n, hw_, generated::device_sms().sms,
                                                      form == 1 ? squeeze_excite_most_splits : 1 << 30);
       row_blocks_ = cluster_ > 0 ? 1 : std::max(row_blocks, 1);
+      if (cluster_ > 0) {  // the kernel, looked up once, allowed its clusters' size
+        cluster_kernel_ = kernels::squeeze_excite_cluster_kernel<T>(cluster_);
+        generated::allow_cluster(cluster_kernel_, generated::device_sms().device, cluster_,
+                                 op.label, "squeeze_excite");
+      }
       if (splits_ > 1) {
         partial_ = DeviceBuffer(static_cast<std::size_t>(n) * splits_ * cp_ * sizeof(float));
         counters_ = zeroed_device_buffer(static_cast<std::size_t>(n) * sizeof(unsigned));
@@ -218,7 +219,7 @@ class SqueezeExcite final : public Tactic<P> {
     [[nodiscard]] std::string describe() const override { return what_; }
     void launch(cudaStream_t s, void*, std::size_t) override {
       if (cluster_ > 0) {
-        kernels::squeeze_excite_cluster<T>(x_, w1_->weight.template as<const T>(),
+        kernels::squeeze_excite_cluster<T>(cluster_kernel_, x_, w1_->weight.template as<const T>(),
                                            w1_->bias_f32.template as<const float>(),
                                            w2t_.as<const T>(), w2_->bias_f32.template as<const float>(),
                                            y_, n_, cp_, hw_, k1_, k1p_, k2_, k2p_, act1_, in_act2_,
@@ -243,6 +244,7 @@ class SqueezeExcite final : public Tactic<P> {
     int splits_ = 1;
     int row_blocks_ = 1;
     int cluster_ = 0;  // algo 2: the cluster's blocks
+    cudaKernel_t cluster_kernel_ = nullptr;
     DeviceBuffer partial_;
     DeviceBuffer counters_;
     DeviceBuffer w2t_;  // fc2's weights, chunk-major
