@@ -268,10 +268,11 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
 
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —
 // joined as one op (fold_squeeze_excite), "<pool>+<fc1>+<fc2>". The heuristic runs small gates on
-// one kernel (squeeze_excite: the pool split over blocks of an image where the batch leaves the
-// GPU idle, the last block of the image running both convs; a block an image otherwise) and
-// large ones (fc1 over 480 x 20) as the three kernels it ran before the fold (the pool and fc1
-// first, as steps of their own). Against the CPU: the
+// one kernel (squeeze_excite: on compute capability 9.0 on, where batch x 8 is at most twice the
+// SMs, a cluster of 8 blocks an image, every gate; else the pool split over blocks of an image
+// where the batch leaves the GPU idle, the last block of the image running both convs, or a block
+// an image) and, past the cluster claim, large ones (fc1 over 480 x 20) as the three kernels it
+// ran before the fold (the pool and fc1 first, as steps of their own). Against the CPU: the
 // heuristic in every precision at batches 1, 3, 17 (f32 keeps the three ops apart); the kernel
 // forced on SeWideNet (5 images: the first pool 3 blocks an image, the second a block), at 280
 // images (a block an image), on SeNet and EfficientNet-B0's sixteen gates.
@@ -284,11 +285,26 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
   const std::string f16 = cuda::Engine<SeWideNet, DType::f16>(Weights<SeWideNet>::random(1),
                                                               {.max_batch = 3, .fused_max_batch = 0})
                               .describe(3);
+  const std::string f16_large = cuda::Engine<SeWideNet, DType::f16>(Weights<SeWideNet>::random(1),
+                                                                    {.max_batch = 200, .fused_max_batch = 0})
+                                    .describe(200);
   INFO(f16);
-  // the 2,056-channel gate (82,240 multiply-adds in fc1) as the three kernels; the 16-channel one
-  // claimed
-  CHECK(f16.find("strata global_avg_pool, then strata 1x1 conv of a 1x1 map") != std::string::npos);
-  CHECK(f16.find("strata squeeze_excite (pool 2x2x16, 1x1 16->8, 1x1 8->16 as one kernel)") != std::string::npos);
+  INFO(f16_large);
+  const char* cluster8 = "as one kernel, a cluster of 8 blocks an image sharing the pool and both convs)";
+  if (cuda::device_arch() >= 90) {
+    // at 3 images (3 x 8 blocks, at most twice the SMs) both gates on the cluster kernel (algo 2
+    // math 8, claimed: session 28)
+    CHECK(f16.find(std::string("1x1 40->2056 ") + cluster8) != std::string::npos);
+    CHECK(f16.find(std::string("1x1 8->16 ") + cluster8) != std::string::npos);
+  }
+  // Past the cluster claim (200 images: 1,600 blocks, more than twice the SMs of any GPU), and
+  // at 3 images below compute capability 9.0: the 2,056-channel gate (82,240 multiply-adds in
+  // fc1) as the three kernels, the 16-channel one claimed as algo 0.
+  for (const std::string* d : {&f16_large, cuda::device_arch() >= 90 ? &f16_large : &f16}) {
+    CHECK(d->find("strata global_avg_pool, then strata 1x1 conv of a 1x1 map") != std::string::npos);
+    CHECK(d->find("strata squeeze_excite (pool 2x2x16, 1x1 16->8, 1x1 8->16 as one kernel") != std::string::npos);
+    CHECK(d->find("a cluster of") == std::string::npos);
+  }
   using strata_test::check_forced;
   const cuda::Variant one{"squeeze_excite"};
   const cuda::Variant apart{"pixel_conv1x1"};
@@ -387,7 +403,7 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
                                                    ", then", squeezed);
   check_forced<models::EfficientNetB0, DType::bf16>("se_eb0_rows_bf16", 80, cuda::Variant{"squeeze_excite", 0, 32},
                                                     rows, ", then", squeezed);
-  // algo 2 (written after session 27's last GPU run): a thread-block cluster of 8 or 16 blocks an
+  // algo 2 (GPU-run since session 28; claimed at small batches): a thread-block cluster of 8 or 16 blocks an
   // image, the pool's sums and fc1's outputs exchanged through distributed shared memory; against
   // the CPU on SeWideNet (a 2,056-channel gate over a 5x5 map: ranks past the 25th pixel pool
   // nothing at 16), SeNet and EfficientNet-B0's sixteen gates.

@@ -34,6 +34,13 @@
 /// coalesce — docs/cuda_backend.md. Algo 2, math 8 or 16 (written then too, forceable only): a
 /// thread-block cluster an image, the pool's sums and fc1's outputs shared through distributed
 /// shared memory, each block a share of both convs (kernels::squeeze_excite_cluster).
+///
+/// Session 28 (H200; the changes above GPU-tested first, ctest -L gpu 14/14): all sixteen gates
+/// forced, EfficientNet-B0 f16 b1 / b256 µs — the heuristic's plan 408.0 / 5,054.2, algo 0
+/// 455.0 / 5,061.2, math 16 446.0 / 6,889.9, algo 2 math 8 **340.5** / 5,400.7, algo 2 math 16
+/// 344.7 / 6,196.7. Algo 2 math 8 took 6.2–8.3 µs a gate at batch 1 (the three kernels 8–14) and
+/// won every gate up to 32 images (b32 989.0 -> 907.7), was level at 64 and slower at 128 (eight
+/// blocks pooling a large map each image): so the heuristic claims it where batch × 8 ≤ 2 × SMs.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -79,6 +86,9 @@ inline constexpr int squeeze_excite_most_splits = 64;
 /// share of fc2's outputs).
 inline constexpr int squeeze_excite_most_row_blocks = 64;
 
+/// The cluster's blocks an image where the heuristic claims algo 2.
+inline constexpr int squeeze_excite_claim_cluster = 8;
+
 template <DType P>
 class SqueezeExcite final : public Tactic<P> {
   using T = storage_t<P>;
@@ -90,15 +100,22 @@ class SqueezeExcite final : public Tactic<P> {
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
   [[nodiscard]] bool fuses_squeeze(const Variant&) const override { return true; }
-  /// Claimed where algo 0 was measured faster than the pool and the two 1x1 kernels (H200,
-  /// session 26: EfficientNet-B0's sixteen gates at batches 1 and 256, see the file comment): fc1
-  /// of at most squeeze_excite_claim_macs multiply-adds an image (480 channel slots × 20) and the
-  /// pool over at most about a hundred blocks an image — a map of at most 28×28, or three images
-  /// or more (squeeze_excite_splits on 132 SMs).
+  /// Claimed as algo 2 math 8 (a cluster of 8 blocks an image) on compute capability 9.0 on where
+  /// the clusters fill the GPU at most twice over (batch × 8 ≤ 2 × SMs: 33 images on an H200),
+  /// where it beat both other plans on every gate (H200, session 28: EfficientNet-B0 b1 408.0 ->
+  /// 340.5 µs, b32 989.0 -> 907.7; b64 level, b128 slower). Otherwise as algo 0 where that was
+  /// measured faster than the pool and the two 1x1 kernels (H200, session 26: EfficientNet-B0's
+  /// sixteen gates at batches 1 and 256, see the file comment): fc1 of at most
+  /// squeeze_excite_claim_macs multiply-adds an image (480 channel slots × 20) and the pool over
+  /// at most about a hundred blocks an image — a map of at most 28×28, or three images or more
+  /// (squeeze_excite_splits on 132 SMs).
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!applicable(op)) {
       return std::nullopt;
+    }
+    if (clusters_fit(batch)) {
+      return Claim{Variant{std::string(name()), 2, squeeze_excite_claim_cluster, 0}, rank::joins};
     }
     const OpDesc& q = *op.squeeze;
     const bool small = std::int64_t{q.gap->in_cp} * q.conv.k <= squeeze_excite_claim_macs;
@@ -108,13 +125,22 @@ class SqueezeExcite final : public Tactic<P> {
     }
     return Claim{{std::string(name())}, rank::joins};
   }
-  /// Algo 0 offered to measured tuning wherever it runs; algo 1 (its loads issued together, at
-  /// most squeeze_excite_most_splits blocks an image: slower or level on an H200, session 27) and
-  /// math G and algo 2 (not yet run on a GPU) only where forced.
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+  /// Algo 0 offered to measured tuning wherever it runs, and algo 2 math 8 and 16 on compute
+  /// capability 9.0 on up to twice the batch the heuristic claims it for; algo 1 (its loads
+  /// issued together, at most squeeze_excite_most_splits blocks an image: slower or level on an
+  /// H200, session 27) and math G (16: slower than algo 2 at batch 1 and than algo 0 at batch 256,
+  /// session 28) only where forced.
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
-    return applicable(op) ? std::vector<Variant>{Variant{std::string(name())}}
-                          : std::vector<Variant>{};
+    if (!applicable(op)) {
+      return {};
+    }
+    std::vector<Variant> out{Variant{std::string(name())}};
+    if (clusters_fit(batch / 2)) {
+      out.push_back(Variant{std::string(name()), 2, 8, 0});
+      out.push_back(Variant{std::string(name()), 2, 16, 0});
+    }
+    return out;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
@@ -149,6 +175,13 @@ class SqueezeExcite final : public Tactic<P> {
   }
 
  private:
+  /// Whether `batch` images' clusters of squeeze_excite_claim_cluster blocks fill the GPU at most
+  /// twice over, on a GPU that runs clusters (none without a device: no claim).
+  [[nodiscard]] static bool clusters_fit(int batch) {
+    return device_arch() >= 90 &&
+           std::int64_t{batch} * squeeze_excite_claim_cluster <= 2 * generated::device_sms().sms;
+  }
+
   /// The kernel's launch, with the step's own scratch (partial sums, and counters the kernel
   /// leaves zeroed) made here, at preparation. Two launches of one step must not overlap (they
   /// would share the scratch): every plan owns its steps and runs them on one stream.
