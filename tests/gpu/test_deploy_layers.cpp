@@ -4,6 +4,8 @@
 // of sizes that are not multiples of 8, nested, flat, with a fused conv+pool branch, inside a
 // residual), channel gates (squeeze-excite), conv_transpose with every option.
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -264,6 +266,54 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
                                                    gated);
   check_forced<models::EfficientNetB0, DType::bf16>("gate_eb0_after", 65, after, first,
                                                     "gate_weights", gated);
+  // splitk_conv fuse 2 (written in session 28): the gate applied as the kernel stages the map,
+  // one launch; in a cluster of 8 (algo 8) and with the slices met in the workspace (algo 0),
+  // against the CPU (DepthwiseNet: hardswish after a 40-channel projection; EfficientNet-B0's
+  // sixteen at 5 images, a 64-pixel tile spanning two images on the 7x7 maps).
+  const char* staged = "the gate applied as the input is staged";
+  const cuda::Variant gate_cl8{"splitk_conv", 8, 0, 2};
+  const cuda::Variant gate_ws{"splitk_conv", 0, 0, 2};
+  check_forced<DepthwiseNet, DType::f16>("gate_sk_dw", 85, gate_cl8, staged, "channel_gate", gated);
+  check_forced<SeNet, DType::bf16>("gate_sk_se", 86, gate_ws, staged, "channel_gate", gated);
+  check_forced<models::EfficientNetB0, DType::f16>("gate_sk_eb0", 87, gate_cl8, staged, "channel_gate", gated);
+  check_forced<models::EfficientNetB0, DType::bf16>("gate_sk_eb0_bf16", 88, gate_ws, staged, "channel_gate",
+                                                    gated);
+  // The product rounded as the channel-gate kernel stores it, then the same sums in the same
+  // order: equal to the bit with the multiply as a kernel of its own before the same split-K
+  // conv (fuse 0), at 5 images and at 1.
+  if (cuda::device_arch() >= 90) {
+    cuda::NetDesc eb0 = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+    cuda::fold_for_per_op_path(eb0);
+    constexpr int kB = 5;
+    const auto w = Weights<models::EfficientNetB0>::random(89);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(kB) * models::EfficientNetB0::input_spec.shape.numel(), 189);
+    const auto run = [&](const cuda::Variant& v, const std::string& shows, int b) {
+      cuda::EngineOptions opt;
+      opt.max_batch = kB;
+      opt.tuning = cuda::Tuning::heuristic;
+      opt.fused_max_batch = 0;
+      for (const cuda::OpDesc& op : eb0.ops) {
+        if (op.gate) {
+          opt.force[op.label] = v;
+        }
+      }
+      REQUIRE(opt.force.size() == 16);
+      cuda::Engine<models::EfficientNetB0, DType::f16> e(w, opt);
+      const std::string d = e.describe(b);
+      INFO(d);
+      CHECK(d.find(shows) != std::string::npos);
+      std::vector<float> out(static_cast<std::size_t>(b) * models::EfficientNetB0::output_spec.shape.numel(),
+                             std::numeric_limits<float>::quiet_NaN());
+      e.infer(in, out, b);
+      return out;
+    };
+    for (const int b : {kB, 1}) {
+      const auto fused = run(gate_cl8, staged, b);
+      CHECK(std::none_of(fused.begin(), fused.end(), [](float f) { return std::isnan(f); }));
+      CHECK(fused == run(cuda::Variant{"splitk_conv", 8}, "strata channel_gate (8 channels per thread), then strata split-K conv", b));
+    }
+  }
 }
 
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —

@@ -614,6 +614,67 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
   }
 }
 
+// splitk_conv fuse 2 (session 28): a squeeze-excite gate's multiply folded into the 1x1
+// projection after it, applied as the kernel stages its input.
+TEST_CASE("a channel gate applied as splitk_conv stages its input (fuse 2): which ops, the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_gate_sk");
+  cuda::NetDesc n = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  namespace sk = cuda::tactics::splitk;
+  const auto* t = cuda::find_tactic<DType::f16>("splitk_conv");
+  REQUIRE(t != nullptr);
+  CHECK(t->fuses_gate(cuda::Variant{"splitk_conv", 8, 0, 2}));
+  CHECK_FALSE(t->fuses_gate(cuda::Variant{"splitk_conv", 8}));
+  CHECK_FALSE(t->fuses_gate(cuda::Variant{"splitk_conv", 8, 0, 1}));
+  int gated = 0;
+  const cuda::OpDesc* widest = nullptr;  // features.7.0's 1152 -> 320
+  const cuda::OpDesc* first = nullptr;   // features.1.0's 32 -> 16 over 112x112
+  for (const cuda::OpDesc& op : n.ops) {
+    INFO(op.label);
+    CHECK(sk::fuses_gate(op) == op.gate.has_value());  // every gated op of EfficientNet-B0: 1x1, stride 1
+    if (!op.gate) {
+      // refused where there is no gate, naming the layer
+      if (t->applicable(op) && op.conv.kh == 1) {
+        CHECK(t->kernel_sources(op, cuda::Variant{"splitk_conv", 8, 0, 2}, cuda::OpIo{}).empty());
+      }
+      continue;
+    }
+    ++gated;
+    CHECK(t->applicable(op));
+    first = first == nullptr ? &op : first;
+    if (op.conv.cp == 1152 && op.conv.k == 320) {
+      widest = &op;
+    }
+    // fuse 0 on a gated op: the kernel of the conv alone (the multiply a step before it)
+    const auto plain = t->kernel_sources(op, cuda::Variant{"splitk_conv", 8}, cuda::OpIo{});
+    REQUIRE(plain.size() == 1);
+    CHECK(plain[0].source == sk::source(cuda::gate_conv(op), 8));
+    const auto fused = t->kernel_sources(op, cuda::Variant{"splitk_conv", 8, 0, 2}, cuda::OpIo{});
+    REQUIRE(fused.size() == 1);
+    CHECK(fused[0].source == sk::source(op, 8, sk::default_stages, false, true));
+    CHECK(fused[0].source.find("constexpr bool GATED = true;") != std::string::npos);
+    CHECK(plain[0].source.find("constexpr bool GATED = false;") != std::string::npos);
+  }
+  CHECK(gated == 16);
+  REQUIRE(widest != nullptr);
+  REQUIRE(first != nullptr);
+  for (const cuda::OpDesc* op : {first, widest}) {
+    for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+      const std::vector<std::string> names{std::string("strata_rtc::splitk_conv<") + ty + ">"};
+      CHECK(rtc::compile(sk::source(*op, 8, sk::default_stages, false, true), "splitk_gate", names, 90, dir)
+                .cubin.size() > 1000);
+    }
+    // the workspace form compiles below Hopper too
+    const std::vector<std::string> names{"strata_rtc::splitk_conv<strata_rtc::f16>"};
+    CHECK(rtc::compile(sk::source(*op, 0, sk::default_stages, false, true), "splitk_gate80", names, 80, dir)
+              .cubin.size() > 1000);
+  }
+  // measured tuning offers fuse 2 on gated ops (none without a device: no clusters, no offers)
+  if (cuda::device_arch() < 90) {
+    CHECK(t->candidates(*widest, 1, std::size_t{1} << 30, {}).empty());
+  }
+}
+
 TEST_CASE("a downsample joined to its block's first conv: splitk_conv's side source compiles, its key") {
   const auto dir = fresh_dir("strata_rtc_test_side");
   cuda::NetDesc n = cuda::NetStorage<models::ResNet18, DType::f16>::describe();

@@ -156,6 +156,14 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
          op.side->conv.kd == op.side->conv.kp;
 }
 
+/// Whether the kernel applies `op`'s folded channel gate as it stages its input (variant fuse 2):
+/// a 1x1 conv of stride 1 (its A chunks a pixel's channels) with a gate and no side conv.
+[[nodiscard]] inline bool fuses_gate(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  return op.gate.has_value() && op.side == nullptr && g.kh == 1 && g.kw == 1 && g.sh == 1 &&
+         g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
 /// The split of `op` (joined to a side conv) at `batch` over clusters of `cs` blocks when the
 /// launch computes the side conv too (variant fuse 1): the side conv's n-tiles after the conv's.
 [[nodiscard]] inline Split side_split(const OpDesc& op, int batch, int cs) {
@@ -196,15 +204,18 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// one cluster's blocks (`splits` must then be `cluster`). `stages` k-steps staged: the default's
 /// buffers are static shared memory, more are dynamic (stage_bytes each, opted into).
 [[nodiscard]] inline std::string source(const OpDesc& op, int cluster = 0, int stages = default_stages,
-                                        bool side = false) {
+                                        bool side = false, bool gated = false) {
   std::ostringstream o;
   generated::open_kernel(o, op, false, "splitk_conv",
                          side ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
                                 "unsigned* __restrict__ counters, int splits, int chunk, "
                                 "const T* __restrict__ w2, const float* __restrict__ bias2, "
                                 "T* __restrict__ y2"
-                              : "int batch, const T* __restrict__ z, float* __restrict__ part, "
-                                "unsigned* __restrict__ counters, int splits, int chunk",
+                         : gated ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
+                                   "unsigned* __restrict__ counters, int splits, int chunk, "
+                                   "const T* __restrict__ gate"
+                                 : "int batch, const T* __restrict__ z, float* __restrict__ part, "
+                                   "unsigned* __restrict__ counters, int splits, int chunk",
                          2,
                          cluster > 0 ? "__cluster_dims__(" + std::to_string(cluster) + ", 1, 1) "
                                      : std::string());
@@ -218,6 +229,13 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
     o << "  constexpr int SKP = 0, SK = 0;  // (no side conv)\n"
       << "  const T* const w2 = nullptr;\n  const float* const bias2 = nullptr;\n"
       << "  T* const y2 = nullptr;\n  const ActDesc act2 = act;\n";
+  }
+  // The folded gate (OpDesc::gate; fuse 2): x is the map before the multiply, and each staged
+  // A chunk is multiplied by its image's gate and rounded to T in place — the product the
+  // channel-gate kernel would have stored.
+  o << "  constexpr bool GATED = " << (gated ? "true" : "false") << ";\n";
+  if (!gated) {
+    o << "  const T* const gate = nullptr;\n";
   }
   o << "  constexpr int BM = " << tile_m << ", BN = " << tile_n << ", BK = " << step_k << ";\n"
     << "  constexpr int CS = " << cluster << ";  // a tile's slices in one cluster (0: none)\n"
@@ -242,6 +260,8 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   constexpr int TC = (KH / 2) * KW + KW / 2;
   static_assert(NT2 == 0 || (CS > 1 && CP % BK == 0 && PH == (KH / 2) * DH && PW == (KW / 2) * DW),
                 "splitk_conv: a side conv needs a cluster and the centre tap's k-steps");
+  static_assert(!GATED || (KH == 1 && KW == 1 && SH == 1 && SW == 1 && NT2 == 0),
+                "splitk_conv: a folded gate with a 1x1 conv of stride 1 only");
   __shared__ bool last;
   const int M = batch * OH * OW;
   const int MT = (M + BM - 1) / BM;
@@ -308,8 +328,37 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
     if (i < steps) stage(s0 + i, i);
     cp_async_commit();
   }
+  // The gate of this thread's staged A chunk (its pixel's image, the chunk's 8 channels) for
+  // k-step `step`, as loaded (zeros where the chunk is zeros), one k-step ahead of its use.
+  auto gate_chunk = [&](int step) {
+    const int k = step * BK + lc;
+    return GATED && pix_ok && k < KTOT
+               ? *reinterpret_cast<const uint4*>(gate + static_cast<long long>(img) * CP + k)
+               : make_uint4(0u, 0u, 0u, 0u);
+  };
+  uint4 g_next = make_uint4(0u, 0u, 0u, 0u);
+  if (GATED && steps > 0) {
+    g_next = gate_chunk(s0);
+  }
   for (int i = 0; i < steps; ++i) {
     cp_async_wait<ST - 2>();  // step i's copies have landed (this thread's)
+    if constexpr (GATED) {  // this thread's chunk times the gate, rounded to T, in place
+      const uint4 g = g_next;
+      if (i + 1 < steps) {
+        g_next = gate_chunk(s0 + i + 1);
+      }
+      uint4* a = reinterpret_cast<uint4*>(as + ((i % ST) * BM + lr) * PITCH + lc);
+      uint4 v = *a;
+      unsigned* vw = reinterpret_cast<unsigned*>(&v);
+      const unsigned* gw = reinterpret_cast<const unsigned*>(&g);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const T* xv = reinterpret_cast<const T*>(&vw[j]);
+        const T* gv = reinterpret_cast<const T*>(&gw[j]);
+        vw[j] = pack2<T>(load(xv) * load(gv), load(xv + 1) * load(gv + 1));
+      }
+      *a = v;
+    }
     __syncthreads();          // everyone's; and every warp is done with step i - 1's buffer
     if (i + ST - 1 < steps) stage(s0 + i + ST - 1, (i + ST - 1) % ST);
     cp_async_commit();
@@ -451,6 +500,13 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   /// against 8.8 / 9.3 / 10.3 for the downsample and the conv as two launches; the whole network
   /// 117.6 µs against 123.0.
   [[nodiscard]] bool fuses_side(const Variant& v) const override { return v.fuse == 1; }
+  /// Fuse 2: the op's folded channel gate (OpDesc::gate: a squeeze-excite gate's multiply, folded
+  /// into the 1x1 projection after it) applied as the kernel stages its input — the map times
+  /// its image's gate, rounded to the storage type as the channel-gate kernel stores it — so the
+  /// product is never stored and the op is one launch (written in session 28 for
+  /// EfficientNet-B0's sixteen projections at small batches, where the multiply, or the weights
+  /// scaled per image, is a launch of its own: 5.7-7.3 µs an op at batch 1 on an H200).
+  [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.fuse == 2; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (device_arch() < 90 || !applicable(op)) {
@@ -473,6 +529,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       return v;
     }
     const int sms = generated::device_sms().sms;
+    if (splitk::fuses_gate(op)) {  // the gate applied as staged, the slices met in the workspace
+      v.push_back(Variant{std::string(name()), 0, 0, 2});
+    }
     for (const int cs : splitk::cluster_sizes) {
       if (splitk::offers_cluster(op, batch, sms, cs)) {
         v.push_back(Variant{std::string(name()), cs, 0, 0});
@@ -480,6 +539,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
           // slices longer than the default's copies in flight: all (up to 8) at once
           v.push_back(Variant{std::string(name()), cs, 1, 0});
         }
+      }
+      if (splitk::fuses_gate(op) && splitk::offers(splitk::cluster_split(op, batch, cs), sms, cs)) {
+        v.push_back(Variant{std::string(name()), cs, 0, 2});  // the gate applied as staged
       }
       if (splitk::offers_side(op, batch, sms, cs)) {  // the side conv in the same launch
         v.push_back(Variant{std::string(name()), cs, 0, 1});
@@ -507,6 +569,10 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(!side || (io.side_y != nullptr && io.side_weights != nullptr),
                  "cuda::Engine: layer '" << op.label
                                          << "': splitk_conv without its side conv's buffers");
+    const bool gated = v.fuse == 2;
+    STRATA_CHECK(!gated || (io.gate_x != nullptr && io.gate != nullptr),
+                 "cuda::Engine: layer '" << op.label
+                                         << "': splitk_conv fuse 2 without the gate's map or gate");
     const splitk::Split s = side        ? splitk::side_split(op, batch, v.algo)
                             : clustered ? splitk::cluster_split(op, batch, v.algo)
                                         : splitk::split(op, batch, d.sms);
@@ -526,8 +592,10 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                           : "")
                          : std::string("the reduction unsplit"))
         << ", shapes compiled in; " << (side ? "the side conv's tiles after the conv's, " : "")
+        << (gated ? "the gate applied as the input is staged, " : "")
         << (op.has_residual ? "residual, " : "");
-    return std::make_unique<SplitStep>(op, w, io, batch, s, clustered, shared, k, how.str(), side);
+    return std::make_unique<SplitStep>(op, w, io, batch, s, clustered, shared, k, how.str(), side,
+                                       gated);
   }
 
  private:
@@ -536,12 +604,21 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                                             "16-bit conv of one group over packed "
                                                             "channels");
     STRATA_CHECK((v.algo == 0 || splitk::cluster_size(v.algo)) && (v.math == 0 || v.math == 1) &&
-                     (v.fuse == 0 || v.fuse == 1),
+                     (v.fuse >= 0 && v.fuse <= 2),
                  "cuda::Engine: layer '" << op.label << "': splitk_conv has algo 0 (slices met "
                                             "through a workspace) and algos 2, 4, 8, 16 (slices "
                                             "in a cluster of that size), math 0 (4 staged "
-                                            "k-steps) or 1 (8), fuse 0 or 1 (the side conv too); not "
+                                            "k-steps) or 1 (8), fuse 0, 1 (the side conv too) or "
+                                            "2 (the folded gate applied as staged); not "
                                          << to_string(v));
+    if (v.fuse == 2) {
+      STRATA_CHECK(splitk::fuses_gate(op),
+                   "cuda::Engine: layer '" << op.label << "': splitk_conv fuse 2 applies a folded "
+                                              "channel gate to a 1x1 conv of stride 1, and this "
+                                              "op has none; not "
+                                           << to_string(v));
+      return this->named(splitk::source(op, v.algo, stages(v), false, true));
+    }
     if (v.fuse == 1) {
       STRATA_CHECK(splitk::fuses_side(op) && v.algo > 1,
                    "cuda::Engine: layer '" << op.label << "': splitk_conv fuse 1 computes a side "
@@ -551,8 +628,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                            << splitk::step_k << "; not " << to_string(v));
       return this->named(splitk::source(op, v.algo, stages(v), true));
     }
-    // (a conv whose side conv runs as a step of its own: the kernel of the conv alone)
-    return this->named(splitk::source(op.side ? side_main(op) : op, v.algo, stages(v)));
+    // (a conv whose side conv, or gate, runs as a step of its own: the kernel of the conv alone)
+    return this->named(splitk::source(op.side ? side_main(op) : op.gate ? gate_conv(op) : op,
+                                      v.algo, stages(v)));
   }
   [[nodiscard]] static int stages(const Variant& v) {
     return v.math == 1 ? splitk::deep_stages : splitk::default_stages;
@@ -561,12 +639,14 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   class SplitStep final : public generated::KernelStep<T> {
    public:
     SplitStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, splitk::Split s,
-              bool clustered, std::size_t shared, cudaKernel_t k, const std::string& how, bool side)
-        : generated::KernelStep<T>(op, w, io,
+              bool clustered, std::size_t shared, cudaKernel_t k, const std::string& how, bool side,
+              bool gated)
+        : generated::KernelStep<T>(op, w, gated ? gated_io(io) : io,
                                    generated::Launch{static_cast<unsigned>(s.blocks()), 256, shared},
                                    false, k, "split-K conv", how.c_str()),
           batch_(batch), split_(s), z_(static_cast<const T*>(io.z)),
           side_(side),
+          gate_(gated ? static_cast<const T*>(io.gate) : nullptr),
           w2_(side_ ? io.side_weights->weight.template as<const T>() : nullptr),
           bias2_(side_ ? io.side_weights->bias_f32.template as<const float>() : nullptr),
           y2_(side_ ? static_cast<T*>(io.side_y) : nullptr),
@@ -581,6 +661,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       if (side_) {
         this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
                   split_.splits, split_.chunk, w2_, bias2_, y2_);
+      } else if (gate_ != nullptr) {
+        this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
+                  split_.splits, split_.chunk, gate_);
       } else {
         this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
                   split_.splits, split_.chunk);
@@ -588,10 +671,16 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     }
 
    private:
+    /// The kernel's x for a folded gate: the map before the multiply.
+    static OpIo gated_io(OpIo io) {
+      io.x = io.gate_x;
+      return io;
+    }
     int batch_ = 1;
     splitk::Split split_;
     const T* z_ = nullptr;
     bool side_ = false;  ///< the launch computes the side conv too (its tiles after the conv's)
+    const T* gate_ = nullptr;  ///< fuse 2: the folded gate, (n, cp)
     const T* w2_ = nullptr;
     const float* bias2_ = nullptr;
     T* y2_ = nullptr;
