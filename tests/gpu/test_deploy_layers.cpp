@@ -308,6 +308,28 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
       e.infer(in, out, b);
       return out;
     };
+    {  // the heuristic's plan at batch 1 (claimed since session 28: splitk::claimed_gate_cluster):
+       // the sixteen projections one launch each, against the CPU
+      cuda::EngineOptions opt;
+      opt.max_batch = 1;
+      opt.tuning = cuda::Tuning::heuristic;
+      opt.fused_max_batch = 0;
+      cuda::Engine<models::EfficientNetB0, DType::f16> e(w, opt);
+      const std::string d = e.describe(1);
+      INFO(d);
+      std::size_t fused_ops = 0;
+      for (std::size_t at = d.find(staged); at != std::string::npos; at = d.find(staged, at + 1)) {
+        ++fused_ops;
+      }
+      CHECK(fused_ops == 16);
+      const std::vector<float> one(in.begin(), in.begin() + models::EfficientNetB0::input_spec.shape.numel());
+      const auto ref = strata_test::cpu_reference<models::EfficientNetB0>(w, one, 1);
+      std::vector<float> out(ref.size(), std::numeric_limits<float>::quiet_NaN());
+      e.infer(one, out, 1);
+      const double err = strata_test::rel_error(out, ref, out.size());
+      MESSAGE("EfficientNet-B0 f16 heuristic, batch 1 (gates staged by splitk_conv): rel. error " << err);
+      CHECK(err < 1e-2);
+    }
     for (const int b : {kB, 1}) {
       const auto fused = run(gate_cl8, staged, b);
       CHECK(std::none_of(fused.begin(), fused.end(), [](float f) { return std::isnan(f); }));

@@ -656,6 +656,17 @@ TEST_CASE("a channel gate applied as splitk_conv stages its input (fuse 2): whic
     CHECK(plain[0].source.find("constexpr bool GATED = false;") != std::string::npos);
   }
   CHECK(gated == 16);
+  // The heuristic's cluster sizes at batch 1 on 132 SMs (session 28's H200 figures): the
+  // workspace form where the reduction is under 4 k-steps (features.1.0, 2.0), else the largest
+  // of 16, 8, 4 no longer than the k-steps with two blocks an SM at most.
+  std::vector<int> sizes;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.gate) {
+      sizes.push_back(sk::claimed_gate_cluster(op, 132));
+      CHECK((sizes.back() == 0 || sk::offers_gate(op, 1, 132, sizes.back())));
+    }
+  }
+  CHECK(sizes == std::vector<int>{0, 0, 4, 4, 8, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16});
   REQUIRE(widest != nullptr);
   REQUIRE(first != nullptr);
   for (const cuda::OpDesc* op : {first, widest}) {

@@ -164,6 +164,31 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
          g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
+/// Whether measured tuning times fuse 2 in clusters of `cs` for `op` at `batch` on `sms` SMs: the
+/// gate fuses, every slice has a k-step or more, and the split tiles keep to two blocks an SM.
+[[nodiscard]] inline bool offers_gate(const OpDesc& op, int batch, int sms, int cs) {
+  const Split u = unsplit(op, batch);
+  return fuses_gate(op) && cs <= u.k_steps && u.tiles() * cs <= 2LL * sms;
+}
+
+/// The cluster size the heuristic claims fuse 2 with for `op` at batch 1 on `sms` SMs (0: the
+/// workspace form, here unsplit): the largest of 16, 8, 4 that tuning is offered. From
+/// EfficientNet-B0's sixteen projections at batch 1 on an H200 (session 28, each form forced on
+/// all sixteen; µs a projection against the heuristic's channel gate or scaled weights + cuBLASLt,
+/// 5.7–7.3): algo 0 won where the reduction is 1 or 3 k-steps (features.1.0 4.3, features.2.0
+/// 4.4), clusters of 4 at 5 k-steps over 49 tiles (features.2.1 6.0), of 8 at 8–15 k-steps
+/// (4.6–5.4) and of 16 from 21 k-steps on (5.1–5.8); all sixteen this way sum to about 84 µs
+/// against 105. At batch 32 every form lost (the channel gate + cuBLASLt took 7.8–20.9 µs, the
+/// workspace form 11.5–36.1): no claim past batch 1.
+[[nodiscard]] inline int claimed_gate_cluster(const OpDesc& op, int sms) {
+  for (const int cs : {16, 8, 4}) {
+    if (offers_gate(op, 1, sms, cs)) {
+      return cs;
+    }
+  }
+  return 0;
+}
+
 /// The split of `op` (joined to a side conv) at `batch` over clusters of `cs` blocks when the
 /// launch computes the side conv too (variant fuse 1): the side conv's n-tiles after the conv's.
 [[nodiscard]] inline Split side_split(const OpDesc& op, int batch, int cs) {
@@ -505,7 +530,10 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   /// its image's gate, rounded to the storage type as the channel-gate kernel stores it — so the
   /// product is never stored and the op is one launch (written in session 28 for
   /// EfficientNet-B0's sixteen projections at small batches, where the multiply, or the weights
-  /// scaled per image, is a launch of its own: 5.7-7.3 µs an op at batch 1 on an H200).
+  /// scaled per image, is a launch of its own: 5.7-7.3 µs an op at batch 1 on an H200). Correct
+  /// on an H200 (session 28: forced against the CPU, and equal to the bit with the channel-gate
+  /// kernel before the same split-K conv); claimed at batch 1 (splitk::claimed_gate_cluster),
+  /// offered to measured tuning at every batch.
   [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.fuse == 2; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
@@ -513,6 +541,13 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       return std::nullopt;  // (clusters: compute capability 9.0 on)
     }
     const int sms = generated::device_sms().sms;
+    if (splitk::fuses_gate(op)) {  // (a 1x1 conv: no other claim of this tactic's)
+      if (batch != 1) {
+        return std::nullopt;
+      }
+      return Claim{Variant{std::string(name()), splitk::claimed_gate_cluster(op, sms), 0, 2},
+                   rank::joins};
+    }
     if (const int side = splitk::claimed_side_cluster(op, batch, sms); side != 0) {
       return Claim{Variant{std::string(name()), side, 0, 1}, rank::joins};
     }
@@ -540,7 +575,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
           v.push_back(Variant{std::string(name()), cs, 1, 0});
         }
       }
-      if (splitk::fuses_gate(op) && splitk::offers(splitk::cluster_split(op, batch, cs), sms, cs)) {
+      if (splitk::offers_gate(op, batch, sms, cs)) {
         v.push_back(Variant{std::string(name()), cs, 0, 2});  // the gate applied as staged
       }
       if (splitk::offers_side(op, batch, sms, cs)) {  // the side conv in the same launch
