@@ -94,7 +94,41 @@ inline void check_forced(const char* name, std::uint64_t seed, const cuda::Varia
   }
   std::filesystem::remove(cache);
 }
+
+/// Net's output in precision P at batch `b` from an engine of max batch `max_batch` (heuristic
+/// tuning, the per-op path) with every op of its per-op plan that `force_if` picks — `count` of
+/// them — forced onto `v`, whose description at `b` shows `shows`. For comparing two variants'
+/// outputs to the bit: every other op runs alike.
+template <class Net, DType P>
+inline std::vector<float> forced_output(const Weights<Net>& w, const std::vector<float>& in,
+                                        int max_batch, int b,
+                                        const std::function<bool(const cuda::OpDesc&)>& force_if,
+                                        std::size_t count, const cuda::Variant& v,
+                                        const std::string& shows) {
+  using N = std::remove_cvref_t<Net>;
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::EngineOptions opt;
+  opt.max_batch = max_batch;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (force_if(op)) {
+      opt.force[op.label] = v;
+    }
+  }
+  REQUIRE(opt.force.size() == count);
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string d = e.describe(b);
+  INFO(d);
+  CHECK(d.find(shows) != std::string::npos);
+  std::vector<float> out(static_cast<std::size_t>(b) * static_cast<std::size_t>(N::output_spec.shape.numel()),
+                         std::numeric_limits<float>::quiet_NaN());
+  e.infer(in, out, b);
+  return out;
+}
 }  // namespace forced_detail
 using forced_detail::check_forced;
+using forced_detail::forced_output;
 
 }  // namespace strata_test

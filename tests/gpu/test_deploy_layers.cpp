@@ -273,40 +273,24 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
   const char* staged = "the gate applied as the input is staged";
   const cuda::Variant gate_cl8{"splitk_conv", 8, 0, 2};
   const cuda::Variant gate_ws{"splitk_conv", 0, 0, 2};
-  check_forced<DepthwiseNet, DType::f16>("gate_sk_dw", 85, gate_cl8, staged, "channel_gate", gated);
   check_forced<SeNet, DType::bf16>("gate_sk_se", 86, gate_ws, staged, "channel_gate", gated);
-  check_forced<models::EfficientNetB0, DType::f16>("gate_sk_eb0", 87, gate_cl8, staged, "channel_gate", gated);
   check_forced<models::EfficientNetB0, DType::bf16>("gate_sk_eb0_bf16", 88, gate_ws, staged, "channel_gate",
                                                     gated);
+  if (cuda::device_arch() >= 90) {  // (clusters)
+    check_forced<DepthwiseNet, DType::f16>("gate_sk_dw", 85, gate_cl8, staged, "channel_gate", gated);
+    check_forced<models::EfficientNetB0, DType::f16>("gate_sk_eb0", 87, gate_cl8, staged, "channel_gate",
+                                                     gated);
+  }
   // The product rounded as the channel-gate kernel stores it, then the same sums in the same
   // order: equal to the bit with the multiply as a kernel of its own before the same split-K
   // conv (fuse 0), at 5 images and at 1.
   if (cuda::device_arch() >= 90) {
-    cuda::NetDesc eb0 = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
-    cuda::fold_for_per_op_path(eb0);
     constexpr int kB = 5;
     const auto w = Weights<models::EfficientNetB0>::random(89);
     const auto in = strata_test::random_floats(
         static_cast<std::size_t>(kB) * models::EfficientNetB0::input_spec.shape.numel(), 189);
     const auto run = [&](const cuda::Variant& v, const std::string& shows, int b) {
-      cuda::EngineOptions opt;
-      opt.max_batch = kB;
-      opt.tuning = cuda::Tuning::heuristic;
-      opt.fused_max_batch = 0;
-      for (const cuda::OpDesc& op : eb0.ops) {
-        if (op.gate) {
-          opt.force[op.label] = v;
-        }
-      }
-      REQUIRE(opt.force.size() == 16);
-      cuda::Engine<models::EfficientNetB0, DType::f16> e(w, opt);
-      const std::string d = e.describe(b);
-      INFO(d);
-      CHECK(d.find(shows) != std::string::npos);
-      std::vector<float> out(static_cast<std::size_t>(b) * models::EfficientNetB0::output_spec.shape.numel(),
-                             std::numeric_limits<float>::quiet_NaN());
-      e.infer(in, out, b);
-      return out;
+      return strata_test::forced_output<models::EfficientNetB0, DType::f16>(w, in, kB, b, gated, 16, v, shows);
     };
     {  // the heuristic's plan at batch 1 (claimed since session 28: splitk::claimed_gate_cluster):
        // the sixteen projections one launch each, against the CPU
@@ -437,24 +421,7 @@ TEST_CASE("a squeeze-excite gate as one op: the three kernels, or one (forced) w
     const auto in = strata_test::random_floats(static_cast<std::size_t>(kB) * 24 * 25, 177);
     // The output with both gates forced to `v`, whose step's description shows `shows`.
     const auto forced_out = [&](const cuda::Variant& v, const std::string& shows) {
-      cuda::EngineOptions opt;
-      opt.max_batch = kB;
-      opt.tuning = cuda::Tuning::heuristic;
-      opt.fused_max_batch = 0;
-      for (const cuda::OpDesc& op : wide.ops) {
-        if (op.squeeze) {
-          opt.force[op.label] = v;
-        }
-      }
-      REQUIRE(opt.force.size() == 2);
-      cuda::Engine<SeWideNet, DType::f16> e(w, opt);
-      const std::string d = e.describe(kB);
-      INFO(d);
-      CHECK(d.find(shows) != std::string::npos);
-      std::vector<float> out(static_cast<std::size_t>(kB) * SeWideNet::output_spec.shape.numel(),
-                             std::numeric_limits<float>::quiet_NaN());
-      e.infer(in, out, kB);
-      return out;
+      return strata_test::forced_output<SeWideNet, DType::f16>(w, in, kB, kB, squeezed, 2, v, shows);
     };
     CHECK(forced_out(one, "as one kernel, 3 blocks an image)") == forced_out(loads, "loads issued together"));
     // math G (written after session 27's last GPU run): G blocks an image, each pooling the whole

@@ -165,14 +165,18 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 }
 
 /// Whether measured tuning times fuse 2 in clusters of `cs` for `op` at `batch` on `sms` SMs: the
-/// gate fuses, every slice has a k-step or more, and the split tiles keep to two blocks an SM.
+/// gate fuses, no more slices than k-steps (cluster_split rounds a slice's k-steps up, so the
+/// last slices may still be empty: 5 k-steps over 4 leave one idle), and the split tiles keep to
+/// two blocks an SM.
 [[nodiscard]] inline bool offers_gate(const OpDesc& op, int batch, int sms, int cs) {
   const Split u = unsplit(op, batch);
   return fuses_gate(op) && cs <= u.k_steps && u.tiles() * cs <= 2LL * sms;
 }
 
 /// The cluster size the heuristic claims fuse 2 with for `op` at batch 1 on `sms` SMs (0: the
-/// workspace form, here unsplit): the largest of 16, 8, 4 that tuning is offered. From
+/// workspace form — SplitkConv::heuristic claims it only where its split fits the workspace): the
+/// largest of 16, 8, 4 that tuning is offered (features.3.0 takes 4 where 8 measured faster, 5.1
+/// against 4.5 µs: a rule by k-steps, not a table). From
 /// EfficientNet-B0's sixteen projections at batch 1 on an H200 (session 28, each form forced on
 /// all sixteen; µs a projection against the heuristic's channel gate or scaled weights + cuBLASLt,
 /// 5.7–7.3): algo 0 won where the reduction is 1 or 3 k-steps (features.1.0 4.3, features.2.0
@@ -372,6 +376,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
       if (i + 1 < steps) {
         g_next = gate_chunk(s0 + i + 1);
       }
+      const int i0_k = (s0 + i) * BK + lc;  // the chunk's first channel slot (a 1x1 conv)
       uint4* a = reinterpret_cast<uint4*>(as + ((i % ST) * BM + lr) * PITCH + lc);
       uint4 v = *a;
       unsigned* vw = reinterpret_cast<unsigned*>(&v);
@@ -380,7 +385,8 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
       for (int j = 0; j < 4; ++j) {
         const T* xv = reinterpret_cast<const T*>(&vw[j]);
         const T* gv = reinterpret_cast<const T*>(&gw[j]);
-        vw[j] = pack2<T>(load(xv) * load(gv), load(xv + 1) * load(gv + 1));
+        const int ch = i0_k + 2 * j;  // (channel slots from C on: 0, as channel_gate8 writes them)
+        vw[j] = pack2<T>(ch < C ? load(xv) * load(gv) : 0.0f, ch + 1 < C ? load(xv + 1) * load(gv + 1) : 0.0f);
       }
       *a = v;
     }
@@ -535,18 +541,20 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   /// kernel before the same split-K conv); claimed at batch 1 (splitk::claimed_gate_cluster),
   /// offered to measured tuning at every batch.
   [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.fuse == 2; }
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws_limit,
                                                const Libraries&) const override {
     if (device_arch() < 90 || !applicable(op)) {
       return std::nullopt;  // (clusters: compute capability 9.0 on)
     }
     const int sms = generated::device_sms().sms;
     if (splitk::fuses_gate(op)) {  // (a 1x1 conv: no other claim of this tactic's)
-      if (batch != 1) {
+      // (At rank joins: generated_conv's claim on a conv with padded input slots, tailored - 1,
+      // ties it and comes first in the registry — a gated conv with C < CP stays there.)
+      const int cs = batch == 1 ? splitk::claimed_gate_cluster(op, sms) : 0;
+      if (batch != 1 || (cs == 0 && !gate_workspace_fits(op, batch, sms, ws_limit))) {
         return std::nullopt;
       }
-      return Claim{Variant{std::string(name()), splitk::claimed_gate_cluster(op, sms), 0, 2},
-                   rank::joins};
+      return Claim{Variant{std::string(name()), cs, 0, 2}, rank::joins};
     }
     if (const int side = splitk::claimed_side_cluster(op, batch, sms); side != 0) {
       return Claim{Variant{std::string(name()), side, 0, 1}, rank::joins};
@@ -557,15 +565,16 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     }
     return Claim{Variant{std::string(name()), cs, 0, 0}, rank::special};
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t ws_limit,
                                                 const Libraries&) const override {
     std::vector<Variant> v;
     if (device_arch() < 90) {  // (no clusters; none without a device)
       return v;
     }
     const int sms = generated::device_sms().sms;
-    if (splitk::fuses_gate(op)) {  // the gate applied as staged, the slices met in the workspace
-      v.push_back(Variant{std::string(name()), 0, 0, 2});
+    if (gate_workspace_fits(op, batch, sms, ws_limit)) {
+      v.push_back(Variant{std::string(name()), 0, 0, 2});  // the gate applied as staged, the
+                                                           // slices met in the workspace
     }
     for (const int cs : splitk::cluster_sizes) {
       if (splitk::offers_cluster(op, batch, sms, cs)) {
@@ -666,6 +675,13 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     // (a conv whose side conv, or gate, runs as a step of its own: the kernel of the conv alone)
     return this->named(splitk::source(op.side ? side_main(op) : op.gate ? gate_conv(op) : op,
                                       v.algo, stages(v)));
+  }
+  /// Whether fuse 2's workspace form runs `op` at `batch` within `ws_limit` bytes of workspace
+  /// (its slices' partial tiles: splitk::split on `sms` SMs).
+  [[nodiscard]] static bool gate_workspace_fits(const OpDesc& op, int batch, int sms,
+                                                std::size_t ws_limit) {
+    return splitk::fuses_gate(op) &&
+           splitk::partial_bytes(op, batch, splitk::split(op, batch, sms)) <= ws_limit;
   }
   [[nodiscard]] static int stages(const Variant& v) {
     return v.math == 1 ? splitk::deep_stages : splitk::default_stages;
