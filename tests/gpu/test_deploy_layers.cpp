@@ -849,3 +849,18 @@ TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cu
   // vectors a block).
   check_depthwise_forced<models::EfficientNetB0, DType::f16>(2, 2, {2}, 86);
 }
+
+TEST_CASE("MobileNetV2's and EfficientNet-B0's stems with tiles for a small batch (tile_conv math 2), forced") {
+  // Written in session 28, not yet run on a GPU: the 3x3/2 stem over 224x224 (112x112 outputs,
+  // no pool) with tiles for one image on this GPU's SMs (tile::choose_for), from the input step's
+  // map, on mma.sync and on wgmma where the GPU has it, against the CPU at batches 1 and 5.
+  using strata_test::check_forced;
+  const auto stem = [](const cuda::OpDesc& op) { return op.conv.s2d; };
+  const char* small = "(sized for a small batch)";
+  check_forced<models::MobileNetV2, DType::f16>("tile_small_mv2", 131, cuda::Variant{"tile_conv", 0, 2, 0}, small,
+                                                nullptr, stem);
+  if (cuda::tactics::mma::wgmma_device()) {
+    check_forced<models::EfficientNetB0, DType::f16>("tile_small_eb0", 132, cuda::Variant{"tile_conv", 3, 2, 0},
+                                                     small, "mma.sync", stem);
+  }
+}

@@ -291,6 +291,20 @@ TEST_CASE("tiled tensor-core convs with padded patch rows (tile_conv math 1), fo
   }
 }
 
+TEST_CASE("tiled stems with tiles for a small batch (tile_conv math 2), forced") {
+  // Written in session 28, not yet run on a GPU: tiles for one image on this GPU's SMs
+  // (tile::choose_for) instead of the fewest rounds an image — TileNet's 7x7/2 stem with its
+  // pool (partial tiles), from the input step's map on mma.sync and on wgmma where the GPU has
+  // it, against the CPU at batches 1 and 5 (MobileNetV2's unpooled stem: test_deploy_layers.cpp).
+  const auto stem = [](const cuda::OpDesc& op) { return op.conv.s2d; };
+  const char* small = "(sized for a small batch)";
+  check_forced<TileNet, DType::f16>("tile small", 127, cuda::Variant{"tile_conv", 0, 2, 1}, small, nullptr, stem);
+  if (cuda::tactics::mma::wgmma_device()) {
+    check_forced<TileNet, DType::bf16>("tile small wgmma", 129, cuda::Variant{"tile_conv", 3, 2, 1}, small,
+                                       "mma.sync", stem);
+  }
+}
+
 TEST_CASE("the tiled stem's 12-slot patch on wgmma (tile_conv algos 6 and 7), forced") {
   if (!cuda::tactics::mma::wgmma_device()) {
     MESSAGE("SKIPPED: tile_conv's wgmma forms need a GPU of compute capability 9.0 (sm_90a)");

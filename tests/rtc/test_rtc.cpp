@@ -1412,6 +1412,42 @@ constexpr auto tile_stem_net = input<3, 224, 224>
 using TileStemNet = std::remove_cv_t<decltype(tile_stem_net)>;
 }  // namespace
 
+// tile_conv math 2 (session 28, not yet run on a GPU): tiles for one image on the GPU's SMs.
+TEST_CASE("the tiled tensor-core conv's tiles for a small batch (math 2): MobileNetV2's stem") {
+  const auto dir = fresh_dir("strata_rtc_test_tile_small");
+  const cuda::NetDesc net = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
+  const cuda::OpDesc& stem = net.ops.front();
+  REQUIRE(stem.conv.s2d);
+  REQUIRE_FALSE(stem.pool.has_value());
+  namespace tl = cuda::tactics::tile;
+  // choose(): the fewest warp rounds an image — 25x28 outputs, 20 tiles of 3 rounds; for one
+  // image on 132 SMs: a tile of one round (256 GEMM rows at most), 56 tiles.
+  const tl::Tile per_image = tl::choose(stem, false);
+  const tl::Tile one = tl::choose_for(stem, false, 1, 132);
+  CHECK(per_image.tiles == 20);
+  CHECK(per_image.rounds == 3);
+  CHECK(one.rounds == 1);
+  CHECK(one.py * one.px == 256);
+  CHECK(one.tiles == 56);
+  CHECK(one.shared <= tl::max_shared);
+  // a batch that fills the GPU many times over: the per-image choice's work within a round a
+  // block of it
+  const tl::Tile many = tl::choose_for(stem, false, 256, 132);
+  CHECK((256LL * many.tiles + 131) / 132 * (many.rounds + 1) <=
+        (256LL * per_image.tiles + 131) / 132 * (per_image.rounds + 1));
+  const std::vector<std::string> names{"strata_rtc::tile_conv<strata_rtc::f16>"};
+  CHECK(rtc::compile(tl::source(stem, false, one), "tile_small", names, 90, dir).cubin.size() > 1000);
+  // offered to measured tuning at small batches only (stems, on a GPU of sm_80 on, or none known)
+  const auto* t = cuda::find_tactic<DType::f16>("tile_conv");
+  REQUIRE(t != nullptr);
+  const auto offered = t->candidates(stem, 1, std::size_t{1} << 30, {});
+  const bool small = std::any_of(offered.begin(), offered.end(),
+                                 [](const cuda::Variant& v) { return (v.math & 2) != 0; });
+  CHECK(small == tl::arch_ok());
+  const auto at256 = t->candidates(stem, 256, std::size_t{1} << 30, {});
+  CHECK(std::none_of(at256.begin(), at256.end(), [](const cuda::Variant& v) { return (v.math & 2) != 0; }));
+}
+
 TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compiles pooled or not") {
   const auto dir = fresh_dir("strata_rtc_test_tile_conv");
   const cuda::NetDesc net = cuda::NetStorage<TileStemNet, DType::f16>::describe();

@@ -126,6 +126,42 @@ struct Tile {
   return best;
 }
 
+/// The tile shape for `images` images on `sms` SMs (variants with tile::math_small): the least
+/// critical path — ceil(images × tiles / sms) tiles a block, each its warp rounds plus one for
+/// its copy-in and pooling — within choose()'s bounds; larger tiles win ties. choose() counts the
+/// work an image whatever the batch: EfficientNet-B0's and MobileNetV2's 112×112 stem (3×3/2,
+/// 32 channels) takes tiles of 25×28 there, 20 an image — at batch 1, 20 of an H200's 132 SMs busy
+/// for 4 rounds each (11.9 µs for EfficientNet-B0's in session 28's profile); here 1 round a tile
+/// over more blocks. (Written in session 28, not yet run on a GPU.)
+[[nodiscard]] inline Tile choose_for(const OpDesc& op, bool pooled, int images, int sms) {
+  const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, op.conv.kp, pooled);
+  Tile best;
+  long long best_cost = std::numeric_limits<long long>::max();
+  const long long blocks = std::max(sms, 1);
+  for (int py = 1; py <= std::min(ps.oh, 32); ++py) {
+    for (int px = 1; px <= std::min(ps.ow, 32); ++px) {
+      const Tile t = make(op, pooled, py, px);
+      if (t.shared > max_shared || t.rounds > 4) {
+        continue;
+      }
+      const long long per_block = (static_cast<long long>(std::max(images, 1)) * t.tiles + blocks - 1) / blocks;
+      const long long cost = per_block * (t.rounds + 1);
+      if (cost < best_cost || (cost == best_cost && t.py * t.px > best.py * best.px)) {
+        best = t;
+        best_cost = cost;
+      }
+    }
+  }
+  return best;
+}
+
+/// Variant math bits: 1, the patch's rows padded (patch_pitch); 2, tiles for one image on this
+/// GPU's SMs (choose_for), offered to measured tuning for stems at small batches.
+inline constexpr int math_padded = 1;
+inline constexpr int math_small = 2;
+/// The most images a batch may have for measured tuning to time math_small.
+inline constexpr int small_batch = 4;
+
 /// Tiles of a batch from which the heuristic runs a pooled stem here (about 8 an SM on an H100).
 inline constexpr long long claim_tiles = 1024;
 
@@ -823,7 +859,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] bool timed(const OpDesc& op, int) const override {
     return op.conv.s2d || op.conv.cp <= 16;
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
     // Variants: fuse = 1 pools in the kernel; algo = 1 double-buffers the patch, where the
     // device lets a block have the second buffer; algo = 2 (a first conv read space-to-depth)
@@ -852,6 +888,16 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
         if (op.conv.s2d) {
           // reads the caller's input, space-to-depth as it stages the patch
           v.push_back(Variant{std::string(name()), wg == 0 ? 2 : 4, 0, fuse});
+        }
+      }
+      if (op.conv.s2d && batch <= tile::small_batch) {
+        // a stem at a small batch: tiles for one image on this GPU (math 2), from the input
+        // step's map and from the caller's input
+        for (const int wg : {0, 3}) {
+          if (wg == 0 || wgmma) {
+            v.push_back(Variant{std::string(name()), wg, tile::math_small, fuse});
+            v.push_back(Variant{std::string(name()), wg == 0 ? 2 : 4, tile::math_small, fuse});
+          }
         }
       }
       if (wgmma && tile::dense12_fits(op)) {
@@ -913,7 +959,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const bool pooled = this->pools(v, op);
-    const tile::Tile t = tile::choose(op, pooled);
+    const tile::Tile t = tile_of(op, pooled, v);
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     const tile::Form f = tile::form_of(v.algo);
     const bool wg = f.wg;
@@ -927,7 +973,8 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     how << (wg ? "wgmma" : "mma.sync") << ", tiles of " << t.py << "x" << t.px
         << (pooled ? " pooled" : "")
         << " outputs" << (db ? ", patch double-buffered" : "") << (f.d12 ? ", 12-slot patch" : "")
-        << (v.math == 1 ? ", patch rows " + std::to_string(tile::patch_pitch(op, t, true)) + " pixels apart" : "")
+        << ((v.math & tile::math_small) != 0 ? " (sized for a small batch)" : "")
+        << ((v.math & tile::math_padded) != 0 ? ", patch rows " + std::to_string(tile::patch_pitch(op, t, true)) + " pixels apart" : "")
         << ", shapes compiled in; "
         << (raw.used ? "reads the caller's input" : "");
     if (raw.used) {
@@ -951,7 +998,11 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo& io) const override {
     const bool pooled = this->pools(v, op);
-    const tile::Tile t = tile::choose(op, pooled);
+    STRATA_CHECK(v.math >= 0 && v.math <= (tile::math_padded | tile::math_small),
+                 "cuda::Engine: layer '" << op.label << "': tile_conv has no math " << v.math
+                                         << " (bits: 1, patch rows padded; 2, tiles for a small "
+                                            "batch)");
+    const tile::Tile t = tile_of(op, pooled, v);
     STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
                  "cuda::Engine: layer '" << op.label << "': tile_conv cannot run it"
                                          << (pooled ? " with its pool" : ""));
@@ -967,9 +1018,6 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo
                                          << " (the 12-slot patch) is for a stem read "
                                             "space-to-depth from 3 channels");
-    STRATA_CHECK(v.math == 0 || v.math == 1,
-                 "cuda::Engine: layer '" << op.label << "': tile_conv has no math " << v.math
-                                         << " (0: patch rows as wide as the patch, 1: padded)");
     const Sizes z = sizes(op, v, io, t);
     STRATA_CHECK(!z.raw.used || (op.conv.s2d && io.net_input != nullptr),
                  "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
@@ -980,9 +1028,16 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                                             "this GPU allows");
     // (an unused input's format and shape stay out of the source: one program for every input)
     KernelSource ks = this->named(tile::source(op, pooled, t, f.db, z.raw.used ? z.raw : tile::RawInput{},
-                                               f.wg, f.d12, tile::patch_pitch(op, t, v.math == 1)));
+                                               f.wg, f.d12, tile::patch_pitch(op, t, (v.math & tile::math_padded) != 0)));
     ks.arch_specific = f.wg;
     return ks;
+  }
+  /// The tile variant `v` runs `op` with (`pooled`: with its fused pool): choose()'s, or with
+  /// tile::math_small the one for a single image on this GPU's SMs.
+  [[nodiscard]] static tile::Tile tile_of(const OpDesc& op, bool pooled, const Variant& v) {
+    return (v.math & tile::math_small) != 0
+               ? tile::choose_for(op, pooled, 1, generated::device_sms().sms)
+               : tile::choose(op, pooled);
   }
   /// The caller's input as variant `v` reads it, and the block's shared memory.
   struct Sizes {
@@ -994,7 +1049,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     // (t.shared holds one 16-slot patch at pitch t.ic: the buffers this form has instead)
     const std::int64_t patches =
         t.shared - t.patch +
-        (f.db ? 2 : 1) * tile::patch_bytes(op, t, tile::patch_pitch(op, t, v.math == 1), f.d12);
+        (f.db ? 2 : 1) * tile::patch_bytes(op, t, tile::patch_pitch(op, t, (v.math & tile::math_padded) != 0), f.d12);
     Sizes z;
     z.raw = tile::fitted({f.raw, io.net_input_format, io.net_input_hwc, io.net_input_shape}, t, patches);
     if (f.d12 && z.raw.used && tile::raw_stage(t, z.raw).wb == 0) {
