@@ -103,10 +103,10 @@ struct Tile {
   return t;
 }
 
-/// The tile shape with the least work per image — warp rounds (256 GEMM rows each) plus a
-/// round's worth a tile for its copy-in and pooling — within the shared-memory budget; larger
-/// tiles win ties. py = 0 when none fits.
-[[nodiscard]] inline Tile choose(const OpDesc& op, bool pooled) {
+/// The tile of `op` (pooled: with its pool) of least `cost(tile)` within the shared-memory budget
+/// and at most 4 warp rounds; larger tiles win ties. py = 0 when none fits.
+template <class Cost>
+[[nodiscard]] inline Tile least(const OpDesc& op, bool pooled, Cost cost) {
   const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, op.conv.kp, pooled);
   Tile best;
   long long best_cost = std::numeric_limits<long long>::max();
@@ -116,43 +116,33 @@ struct Tile {
       if (t.shared > max_shared || t.rounds > 4) {
         continue;
       }
-      const long long cost = static_cast<long long>(t.tiles) * (t.rounds + 1);
-      if (cost < best_cost || (cost == best_cost && t.py * t.px > best.py * best.px)) {
+      const long long c = cost(t);
+      if (c < best_cost || (c == best_cost && t.py * t.px > best.py * best.px)) {
         best = t;
-        best_cost = cost;
+        best_cost = c;
       }
     }
   }
   return best;
 }
 
+/// The tile shape with the least work per image — warp rounds (256 GEMM rows each) plus a
+/// round's worth a tile for its copy-in and pooling.
+[[nodiscard]] inline Tile choose(const OpDesc& op, bool pooled) {
+  return least(op, pooled, [](const Tile& t) { return static_cast<long long>(t.tiles) * (t.rounds + 1); });
+}
+
 /// The tile shape for `images` images on `sms` SMs (variants with tile::math_small): the least
 /// critical path — ceil(images × tiles / sms) tiles a block, each its warp rounds plus one for
-/// its copy-in and pooling — within choose()'s bounds; larger tiles win ties. choose() counts the
-/// work an image whatever the batch: EfficientNet-B0's and MobileNetV2's 112×112 stem (3×3/2,
-/// 32 channels) takes tiles of 25×28 there, 20 an image — at batch 1, 20 of an H200's 132 SMs busy
-/// for 4 rounds each (11.9 µs for EfficientNet-B0's in session 28's profile); here 1 round a tile
-/// over more blocks. (Written in session 28, not yet run on a GPU.)
+/// its copy-in and pooling. choose() counts the work an image whatever the batch:
+/// EfficientNet-B0's and MobileNetV2's 112×112 stem (3×3/2, 32 channels) takes tiles of 25×28
+/// there, 20 an image — at batch 1, 20 of an H200's 132 SMs busy for 4 rounds each (11.9 µs for
+/// EfficientNet-B0's in session 28's profile); here 1 round a tile over more blocks. (Written in
+/// session 28, not yet run on a GPU.)
 [[nodiscard]] inline Tile choose_for(const OpDesc& op, bool pooled, int images, int sms) {
-  const kernels::PoolShape ps = kernels::conv_pool_shape(op, 0, op.conv.kp, pooled);
-  Tile best;
-  long long best_cost = std::numeric_limits<long long>::max();
   const long long blocks = std::max(sms, 1);
-  for (int py = 1; py <= std::min(ps.oh, 32); ++py) {
-    for (int px = 1; px <= std::min(ps.ow, 32); ++px) {
-      const Tile t = make(op, pooled, py, px);
-      if (t.shared > max_shared || t.rounds > 4) {
-        continue;
-      }
-      const long long per_block = (static_cast<long long>(std::max(images, 1)) * t.tiles + blocks - 1) / blocks;
-      const long long cost = per_block * (t.rounds + 1);
-      if (cost < best_cost || (cost == best_cost && t.py * t.px > best.py * best.px)) {
-        best = t;
-        best_cost = cost;
-      }
-    }
-  }
-  return best;
+  const long long n = std::max(images, 1);
+  return least(op, pooled, [&](const Tile& t) { return (n * t.tiles + blocks - 1) / blocks * (t.rounds + 1); });
 }
 
 /// Variant math bits: 1, the patch's rows padded (patch_pitch); 2, tiles for one image on this
