@@ -306,6 +306,9 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
         ++fused_ops;
       }
       CHECK(fused_ops == 16);
+      // its stem on tile_conv's tiles for a small batch, reading the caller's input (session 30)
+      CHECK(d.find("(sized for a small batch)") != std::string::npos);
+      CHECK(d.find("\ninput: ") == std::string::npos);
       const std::vector<float> one(in.begin(), in.begin() + models::EfficientNetB0::input_spec.shape.numel());
       const auto ref = strata_test::cpu_reference<models::EfficientNetB0>(w, one, 1);
       std::vector<float> out(ref.size(), std::numeric_limits<float>::quiet_NaN());
@@ -850,13 +853,44 @@ TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cu
   check_depthwise_forced<models::EfficientNetB0, DType::f16>(2, 2, {2}, 86);
 }
 
-TEST_CASE("MobileNetV2's and EfficientNet-B0's stems with tiles for a small batch (tile_conv math 2), forced") {
-  // Written in session 28, not yet run on a GPU: the 3x3/2 stem over 224x224 (112x112 outputs,
-  // no pool) with tiles for one image on this GPU's SMs (tile::choose_for), from the input step's
-  // map, on mma.sync and on wgmma where the GPU has it, against the CPU at batches 1 and 5.
+TEST_CASE("MobileNetV2's and EfficientNet-B0's stems with tiles for a small batch (tile_conv math 2)") {
+  // The 3x3/2 stem over 224x224 (112x112 outputs, no pool) with tiles for one image on this GPU's
+  // SMs (tile::choose_for), from the input step's map, on mma.sync and on wgmma where the GPU has
+  // it, against the CPU at batches 1 and 5 (forced; passed on an H200 in session 29).
   using strata_test::check_forced;
   const auto stem = [](const cuda::OpDesc& op) { return op.conv.s2d; };
   const char* small = "(sized for a small batch)";
+  {  // claimed by the heuristic at batches <= tile::small_batch (session 30), reading the
+     // caller's input: MobileNetV2 at 4 images and at 1, against the CPU
+    constexpr int kB = cuda::tactics::tile::small_batch;
+    using Net = models::MobileNetV2;
+    const auto w = Weights<Net>::random(133);
+    const auto in = strata_test::random_floats(static_cast<std::size_t>(kB) * Net::input_spec.shape.numel(), 233);
+    const auto ref = strata_test::cpu_reference<Net>(w, in, kB);
+    cuda::EngineOptions opt;
+    opt.max_batch = kB;
+    opt.tuning = cuda::Tuning::heuristic;
+    opt.fused_max_batch = 0;
+    cuda::Engine<Net, DType::f16> e(w, opt);
+    for (const int b : {kB, 1}) {
+      const std::string d = e.describe(b);
+      INFO(d);
+      const std::size_t at = d.find("features.0.conv0");
+      REQUIRE(at != std::string::npos);
+      const std::string line = d.substr(at, d.find('\n', at) - at);
+      CHECK(line.find("strata tiled tensor-core conv") != std::string::npos);
+      CHECK(line.find(small) != std::string::npos);
+      CHECK(line.find("reads the caller's input") != std::string::npos);
+      CHECK(line.find(cuda::tactics::mma::wgmma_device() ? "(wgmma" : "(mma.sync") != std::string::npos);
+      CHECK(d.find("\ninput: ") == std::string::npos);  // no input step
+      CHECK(d.rfind("input: ", 0) != 0);
+      std::vector<float> out(static_cast<std::size_t>(b) * 1000, std::numeric_limits<float>::quiet_NaN());
+      e.infer(in, out, b);
+      const double err = strata_test::rel_error(out, ref, out.size());
+      MESSAGE("MobileNetV2 f16 heuristic, batch " << b << " (stem on tile_conv math 2): rel. error " << err);
+      CHECK(err < strata_test::tolerance(DType::f16));
+    }
+  }
   check_forced<models::MobileNetV2, DType::f16>("tile_small_mv2", 131, cuda::Variant{"tile_conv", 0, 2, 0}, small,
                                                 nullptr, stem);
   if (cuda::tactics::mma::wgmma_device()) {
