@@ -1412,7 +1412,7 @@ constexpr auto tile_stem_net = input<3, 224, 224>
 using TileStemNet = std::remove_cv_t<decltype(tile_stem_net)>;
 }  // namespace
 
-// tile_conv math 2 (session 28, not yet run on a GPU): tiles for one image on the GPU's SMs.
+// tile_conv math 2 (session 28; GPU-run in session 29, claimed in 30): tiles for one image on the GPU's SMs.
 TEST_CASE("the tiled tensor-core conv's tiles for a small batch (math 2): MobileNetV2's stem") {
   const auto dir = fresh_dir("strata_rtc_test_tile_small");
   const cuda::NetDesc net = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
@@ -1437,7 +1437,7 @@ TEST_CASE("the tiled tensor-core conv's tiles for a small batch (math 2): Mobile
         (256LL * per_image.tiles + 131) / 132 * (per_image.rounds + 1));
   const std::vector<std::string> names{"strata_rtc::tile_conv<strata_rtc::f16>"};
   CHECK(rtc::compile(tl::source(stem, false, one), "tile_small", names, 90, dir).cubin.size() > 1000);
-  // offered to measured tuning at small batches only (stems, on a GPU of sm_80 on, or none known)
+  // offered at small batches only (stems, on a GPU of sm_80 on, or none known)
   const auto* t = cuda::find_tactic<DType::f16>("tile_conv");
   REQUIRE(t != nullptr);
   const auto offered = t->candidates(stem, 1, std::size_t{1} << 30, {});
