@@ -5,7 +5,9 @@
 #    (its lib directory also goes on LD_LIBRARY_PATH);
 # 2. configures and builds the GPU test binary, the benchmark and the MNIST example with all
 #    cores (plain C++: Strata's kernels are compiled at run time by NVRTC);
-# 3. runs `ctest -L gpu --output-on-failure` (the GPU tests and the MNIST example on the GPU);
+# 3. runs `ctest -L 'gpu|rtc' --output-on-failure` (the GPU tests, the MNIST example on the GPU,
+#    and the run-time-compilation tests, whose tactic checks take this GPU's answers here — the
+#    offers and claims a machine without a GPU never sees);
 # 4. runs compute-sanitizer memcheck on the GPU test binary (every test but the whole-network
 #    ones, whose cuDNN kernels run too slowly under the sanitizer; STRATA_SANITIZE_ALL=1 includes
 #    them), and racecheck on the tests of the kernels that share memory within a block;
@@ -60,10 +62,10 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCUDNN_ROOT="$CUDNN" \
   -DSTRATA_BUILD_EXAMPLES=ON -DSTRATA_BUILD_BENCHMARKS=OFF "${EXTRA[@]}" >"$BUILD.configure.log" 2>&1 ||
   { cat "$BUILD.configure.log"; exit 1; }
 grep -E "strata:" "$BUILD.configure.log" || true
-cmake --build "$BUILD" --target strata_gpu_tests strata_gpu_bench mnist -j"$JOBS"
+cmake --build "$BUILD" --target strata_gpu_tests strata_gpu_bench strata_rtc_tests mnist -j"$JOBS"
 
 STATUS=0
-ctest --test-dir "$BUILD" -L gpu --output-on-failure || STATUS=1
+ctest --test-dir "$BUILD" -L 'gpu|rtc' --output-on-failure || STATUS=1
 
 if [ "$SANITIZE" = 1 ]; then
   # The whole-network tests (ResNet-18, MobileNetV2, EfficientNet-B0, DenseNet-121) run their cuDNN
