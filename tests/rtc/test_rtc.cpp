@@ -3,6 +3,9 @@
 // a changed program misses it, a damaged file is recompiled, and a compile error names the
 // program and carries NVRTC's log. Also the host-side rules of the tactics that need CUDA's
 // headers: where global pooling splits, which tactics may run an op with a deferred activation.
+// CTest runs it twice: as the machine answers (none: no GPU), and with a Hopper GPU's answers to
+// the device queries preloaded (rtc/sm90_device.cpp; STRATA_RTC_EXPECT_SM90 set), so that every
+// check on a tactic's offers and claims is made for both.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <nvrtc.h>
@@ -10,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -41,6 +45,20 @@ std::filesystem::path fresh_dir(const char* name) {
   return d;
 }
 }  // namespace
+
+TEST_CASE("the device the tactics' checks see: a Hopper GPU's answers where CTest preloads them") {
+  const char* expect = std::getenv("STRATA_RTC_EXPECT_SM90");
+  if (expect == nullptr) {
+    MESSAGE("as this machine answers: compute capability " << cuda::device_arch());
+    return;
+  }
+  // (a runtime linked statically, or a preload that did not take, would leave every check below
+  // answered as without a GPU — and passing for the wrong machine)
+  CHECK(cuda::device_arch() == 90);
+  CHECK(cuda::tactics::mma::wgmma_device());
+  CHECK(cuda::tactics::generated::device_sms().sms == 132);
+  CHECK(cuda::tactics::tile::device_shared_optin() == 232448);
+}
 
 TEST_CASE("Strata's kernels compile for every element type, in parts on several threads, and the cache returns them") {
   const auto dir = fresh_dir("strata_rtc_test_cache");
