@@ -14,6 +14,7 @@
 
 #include "forced.hpp"
 #include "gpu_test.hpp"
+#include "strata/models/densenet.hpp"
 #include "strata/models/efficientnet.hpp"
 #include "strata/models/mobilenet_v2.hpp"
 
@@ -185,10 +186,18 @@ TEST_CASE("concat: identity, conv, max_pool branches at unaligned channel offset
 TEST_CASE("concat: a dense block reads its running concatenation in place, nothing copied") {
   static_assert(!cuda::NetStorage<DenseBlockNet, DType::f16>::has_op(OpKind::copy));
   check_all_precisions<DenseBlockNet>(kMax, kBatches, "dense block", 51);
-  for (const std::string& d : {describe<DenseBlockNet, DType::f16>(3), describe<DenseBlockNet, DType::f32>(3)}) {
+  for (const bool half : {true, false}) {
+    const std::string d = half ? describe<DenseBlockNet, DType::f16>(3) : describe<DenseBlockNet, DType::f32>(3);
     INFO(d);
-    CHECK(d.find("strata pointwise (reads channels 0..15 of the concat in place)") != std::string::npos);
-    CHECK(d.find("strata pointwise (reads channels 0..23 of the concat in place)") != std::string::npos);
+    // In 16-bit the batch norms before a 1x1 conv are applied as that conv loads its input
+    // (fold_normed_convs, normed_conv); the last one's conv has a pool, and f32 joins nothing.
+    const std::string by = half ? "strata batch norm + 1x1 conv (" : "strata pointwise (";
+    const std::string reads = half ? "reading channels " : "reads channels ";
+    for (const char* c : {"0..15", "0..23"}) {
+      const std::size_t at = d.find(by);
+      REQUIRE(at != std::string::npos);
+      CHECK(d.find(reads + c + " of the concat in place", at) != std::string::npos);
+    }
     CHECK(d.find("strata pointwise (reads channels 0..31 of the concat in place)") != std::string::npos);
     CHECK(d.find("copy0:") == std::string::npos);  // no copy op
     // A bias-free conv run by cuDNN's plain convolution needs no epilogue pass.
@@ -837,6 +846,39 @@ TEST_CASE("an expansion folded into the depthwise conv after it: one kernel, the
   check_forced<models::EfficientNetB0, DType::f16>("expand_eb0_pipe", 119,
                                                    cuda::Variant{"expand_depthwise", 1}, "pipelined",
                                                    ", then", expanded);
+}
+
+TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv loads its input, the normalized map never stored") {
+  const auto normed = [](const cuda::OpDesc& op) { return op.norm != nullptr; };
+  cuda::NetDesc d121 = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();
+  cuda::fold_for_per_op_path(d121);
+  CHECK(std::count_if(d121.ops.begin(), d121.ops.end(), normed) == 58);  // every layer's norm1+relu1
+  using strata_test::check_forced;
+  const char* shows = "strata batch norm + 1x1 conv";
+  // 12x12 maps: 144 pixels an image, so blocks of 128 and 64 pixels end inside an image and past
+  // the batch; 16 and 24 input slots (a partial reduction step), 16 output slots of a 32-wide block.
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_f16", 130, cuda::Variant{"normed_conv"}, shows,
+                                          ", then", normed);
+  check_forced<DenseBlockNet, DType::bf16>("normed_dense_bf16", 131, cuda::Variant{"normed_conv", 1},
+                                           "blocks of 64 pixels", ", then", normed);
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_f16", 132, cuda::Variant{"normed_conv"},
+                                                "of the concat in place", ", then", normed);
+  check_forced<models::DenseNet121, DType::bf16>("normed_d121_bf16", 133, cuda::Variant{"normed_conv", 1},
+                                                 "blocks of 64 pixels", ", then", normed);
+  // Any other tactic runs the joined op as the batch norm's pass, then the conv.
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_lt", 134, cuda::Variant{"lt_conv1x1"},
+                                          "strata pointwise (reads channels 0..", nullptr, normed);
+  // The two ways agree with each other (and each with the CPU, above) at a batch of 17.
+  const auto w = Weights<DenseBlockNet>::random(135);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(17 * DenseBlockNet::input_spec.shape.numel()), 136);
+  const auto fused = strata_test::forced_output<DenseBlockNet, DType::f16>(
+      w, in, 17, 17, normed, 2, cuda::Variant{"normed_conv"}, shows);
+  const auto apart = strata_test::forced_output<DenseBlockNet, DType::f16>(
+      w, in, 17, 17, normed, 2, cuda::Variant{"lt_conv1x1"}, "strata pointwise");
+  const double err = strata_test::rel_error(fused, apart, fused.size());
+  MESSAGE("dense block f16, batch 17: normed_conv against the batch norm's pass + cuBLASLt: rel. error " << err);
+  CHECK(err < 5e-3);
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

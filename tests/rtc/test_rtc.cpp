@@ -26,6 +26,7 @@
 #include <strata/cuda/tactics/generated_conv.hpp>
 #include <strata/cuda/tactics/registry.hpp>
 #include <strata/cuda/tuner.hpp>
+#include <strata/models/densenet.hpp>
 #include <strata/models/efficientnet.hpp>
 #include <strata/models/mnist_cnn.hpp>
 #include <strata/models/mobilenet_v2.hpp>
@@ -821,6 +822,58 @@ TEST_CASE("a network's last op, its head, as one kernel writing the caller's out
   CHECK(rtc::compile(gd::source(r50, 16), "gap_dense50", names, 90, dir).cubin.size() > 1000);
   // 32 rows of 2,048 inputs would not fit a warp's registers: the kernel says so.
   CHECK_THROWS(rtc::compile(gd::source(r50, 32), "gap_dense50_32", names, 90, dir));
+}
+
+TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): what it claims, the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_normed");
+  cuda::NetDesc n = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  std::vector<const cuda::OpDesc*> normed;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.norm) {
+      normed.push_back(&op);
+    }
+  }
+  REQUIRE(normed.size() == 58);
+  const cuda::OpDesc& first = *normed.front();  // 64 input slots of a 256-slot concat, 56x56
+  const cuda::OpDesc& last = *normed.back();    // 992 of 1,024, 7x7
+  CHECK(first.label == "features.denseblock1.denselayer1.norm1+relu1+conv1+norm2+relu2");
+  CHECK(cuda::norm_main(first).label == "features.denseblock1.denselayer1.conv1+norm2+relu2");
+  CHECK(last.conv.cp == 992);
+  CHECK(cuda::tactics::normed::source_of(*first.norm).pixel == 256);
+  const cuda::Libraries none{};
+  const auto* t = cuda::find_tactic<DType::f16>("normed_conv");
+  REQUIRE(t != nullptr);
+  for (const cuda::OpDesc* op : normed) {
+    INFO(op->label);
+    CHECK(t->runs(*op));
+    CHECK(t->fuses_norm(cuda::Variant{"normed_conv"}));
+    // It claims every such op ahead of the libraries (which would run the batch norm as a pass
+    // of its own): 64-pixel blocks where 128 would leave SMs idle.
+    const std::optional<cuda::Claim> big = t->heuristic(*op, 256, std::size_t{1} << 30, none);
+    const std::optional<cuda::Claim> one = t->heuristic(*op, 1, std::size_t{1} << 30, none);
+    REQUIRE(big.has_value());
+    REQUIRE(one.has_value());
+    CHECK(big->rank == cuda::rank::joins);
+    CHECK(big->variant == cuda::Variant{"normed_conv", op->conv.h >= 14 ? 0 : 1});
+    CHECK(one->variant == cuda::Variant{"normed_conv", 1});
+    CHECK(t->candidates(*op, 256, 0, none).size() == 2);
+  }
+  // Without its batch norm folded (f32, or the conv alone) the tactic does not apply.
+  CHECK_FALSE(t->runs(cuda::norm_main(first)));
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv"}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2}, cuda::OpIo{}).empty());
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 2), doctest::Contains("no form 2"));
+  for (const cuda::OpDesc* op : {&first, &last}) {
+    for (const int algo : {0, 1}) {
+      const std::string src = cuda::tactics::normed::source(*op, algo);
+      const std::vector<std::string> names{"strata_rtc::normed_conv<strata_rtc::f16>",
+                                           "strata_rtc::normed_conv<strata_rtc::bf16>"};
+      CHECK(rtc::compile(src, "normed_conv", names, 90, dir).cubin.size() > 1000);
+    }
+  }
+  CHECK(rtc::compile(cuda::tactics::normed::source(first, 0), "normed_conv80",
+                     {"strata_rtc::normed_conv<strata_rtc::f16>"}, 80, dir).cubin.size() > 1000);
 }
 
 TEST_CASE("a network's head as one kernel (pooled_dense): the fold's op, its key, the source compiles") {

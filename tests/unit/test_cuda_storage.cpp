@@ -1164,3 +1164,80 @@ TEST_CASE("a squeeze-excite gate's pool and first 1x1 conv fold into its second 
   cuda::fold_squeeze_excite(twice);
   CHECK(twice.ops.size() == n.ops.size());
 }
+
+TEST_CASE("a batch norm folds into the 1x1 conv that alone reads it (fold_normed_convs), 16-bit NHWC only") {
+  // A dense block (the batch norm reads the running concatenation in place), a batch norm whose
+  // result a 3x3 conv reads, one a pooled 1x1 reads, one whose result is also the residual, and
+  // one over a dense tensor before a plain 1x1.
+  using Net = decltype(input<8, 4, 6> | conv<8, 1> |
+                       concat(identity, batch_norm | relu | conv<16, 1> | relu | conv<8, 3, ConvOpts{.padding = 1}>) |
+                       batch_norm | relu | conv<8, 3, ConvOpts{.padding = 1}> |
+                       batch_norm | relu6 | conv<8, 1> | max_pool<2> |
+                       residual(batch_norm | conv<8, 1>) |
+                       batch_norm | hardswish | conv<12, 1>);
+  const cuda::NetDesc before = NetStorage<Net, DType::f16>::describe();
+  cuda::NetDesc n = before;
+  cuda::fold_for_per_op_path(n);
+  std::vector<const cuda::OpDesc*> joined;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.norm) {
+      joined.push_back(&op);
+    }
+  }
+  // The dense block's; not before the 3x3, the pooled 1x1, nor the 1x1 that adds a residual; the
+  // last one where the memory plan left the batch norm's input clear of the conv's output (the
+  // fold checks, the plan does not arrange it).
+  const cuda::OpDesc& bn_last = before.ops[before.ops.size() - 2];
+  const cuda::OpDesc& conv_last = before.ops.back();
+  REQUIRE(bn_last.kind == OpKind::batch_norm);
+  const bool last_clear = !cuda::arena_range(conv_last.out_offset, conv_last.out_shape, conv_last.out_cp, 2)
+                               .overlaps(cuda::norm_input_range(bn_last, 2));
+  REQUIRE(joined.size() == (last_clear ? 2U : 1U));
+  REQUIRE(n.ops.size() == before.ops.size() - joined.size());
+  const cuda::OpDesc& a = *joined[0];
+  const cuda::OpDesc& bn = before.ops[1];
+  const cuda::OpDesc& conv = before.ops[2];
+  REQUIRE(bn.kind == OpKind::batch_norm);
+  REQUIRE(bn.in_slice.has_value());
+  CHECK(a.label == "1.1.bn0+relu1+conv2+relu3");  // the concat's branch, "1.1.", written once
+  CHECK(bn.label == "1.1.bn0+relu1");
+  check_stands_as(*a.norm, bn);
+  CHECK(a.norm->act.kind == Act::relu);
+  CHECK(a.norm->in_slice.has_value());
+  // The conv keeps its own input (the normalized map's slot, where the batch norm writes when it
+  // runs first) and output; it reads the concat the batch norm reads, and writes that slot.
+  CHECK(a.in_offset == conv.in_offset);
+  CHECK(a.out_offset == conv.out_offset);
+  CHECK(cuda::reads_tensor(a, bn.in_id));
+  CHECK(cuda::reads_tensor(a, conv.in_id));
+  const cuda::OpDesc m = cuda::norm_main(a);
+  check_stands_as(m, conv);
+  CHECK_FALSE(m.norm);
+  CHECK(m.norm_conv_label.empty());
+  const cuda::ArenaAccess acc = cuda::arena_access(a, 2);
+  const cuda::ArenaRange concat = cuda::norm_input_range(bn, 2);
+  CHECK(concat.end - concat.begin == bn.in_slice->strides.image * 2);
+  CHECK(std::any_of(acc.reads.begin(), acc.reads.end(), [&](const cuda::ArenaRange& r) {
+    return r.begin == concat.begin && r.end == concat.end;
+  }));
+  if (last_clear) {
+    const cuda::OpDesc& last = *joined[1];
+    CHECK(last.norm->act.kind == Act::hardswish);
+    CHECK(last.conv.kp == 16);
+    CHECK_FALSE(last.norm->in_slice.has_value());
+    CHECK(last.label == cuda::join_scoped(bn_last.label, conv_last.label));
+  }
+  // Once is all; f32 (NCHW) folds nothing.
+  cuda::fold_normed_convs(n);
+  CHECK(std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.norm != nullptr; }) ==
+        static_cast<std::ptrdiff_t>(joined.size()));
+  cuda::NetDesc f32 = NetStorage<Net, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.norm != nullptr; }));
+  // Labels: the scope both share written once.
+  CHECK(cuda::join_scoped("features.denseblock1.denselayer1.norm1+relu1",
+                          "features.denseblock1.denselayer1.conv1+norm2+relu2") ==
+        "features.denseblock1.denselayer1.norm1+relu1+conv1+norm2+relu2");
+  CHECK(cuda::join_scoped("a.bn+relu", "b.conv") == "a.bn+relu+b.conv");
+  CHECK(cuda::join_scoped("bn0+relu1", "conv2") == "bn0+relu1+conv2");
+}

@@ -331,6 +331,10 @@ class Executor {
       io.squeeze_pooled = a + op.squeeze->in_offset * batch;
       io.squeeze_weights = model_ != nullptr ? &model_->weights.op(op.squeeze->index) : nullptr;
     }
+    if (op.norm) {
+      io.norm_x = a + op.norm->in_offset * batch + bytes_into(op.norm->in_slice);
+      io.norm_weights = model_ != nullptr ? &model_->weights.op(op.norm->index) : nullptr;
+    }
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     io.staging = a + staging_offset_ * batch;
     // The caller's input, as it was given (also for a conv that reads it space-to-depth: a

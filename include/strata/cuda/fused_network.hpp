@@ -1187,6 +1187,9 @@ class FusedNetworkStep final : public Step {
       if (op.squeeze) {
         weights_of(*op.squeeze);
       }
+      if (op.norm) {
+        weights_of(*op.norm);
+      }
     }
   }
   [[nodiscard]] std::string describe() const override {

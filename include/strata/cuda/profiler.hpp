@@ -117,8 +117,14 @@ template <class Net, DType P>
       std::string_view rest = label;
       std::vector<const Op*> chain;
       for (int j = i; j < g.num_ops; ++j) {
-        const std::string_view l = g.ops[j].label.view();
-        if (!rest.starts_with(l) || (rest.size() > l.size() && rest[l.size()] != '+')) {
+        std::string_view l = g.ops[j].label.view();
+        const auto matches = [&](std::string_view t) {
+          return rest.starts_with(t) && (rest.size() == t.size() || rest[t.size()] == '+');
+        };
+        if (!matches(l) && j > i) {  // joined with the scope it shares with the op before written once
+          l.remove_prefix(shared_scope(g.ops[j - 1].label.view(), l));
+        }
+        if (!matches(l)) {
           break;
         }
         chain.push_back(&g.ops[j]);

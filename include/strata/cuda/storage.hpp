@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -209,6 +210,15 @@ struct OpDesc {
   /// squeezed vectors are then never stored; prepare_step otherwise runs the pool and the first
   /// conv first, on the heuristic's choices, into their slots (OpIo::squeeze_pooled, io.x).
   std::shared_ptr<const OpDesc> squeeze;
+  /// A 1×1 conv only (per-op path, 16-bit NHWC; fold_normed_convs): the batch norm and its
+  /// activation whose result only this conv reads — DenseNet's norm1+relu1 before each layer's
+  /// conv1, over the block's running concatenation — run as part of this op (label
+  /// "<norm>+<conv>", the shared scope written once); in_shape/in_offset/in_id stay the
+  /// normalized map's. A tactic that computes both says so (Tactic::fuses_norm: OpIo::norm_x,
+  /// norm_weights) and the normalized map is then never stored; prepare_step otherwise runs the
+  /// batch norm first (Strata's pointwise kernel) into the conv's input slot.
+  std::shared_ptr<const OpDesc> norm;
+  std::string norm_conv_label;  ///< with `norm`: the conv's own label (norm_main)
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -424,12 +434,13 @@ inline void fold_final_softmax(NetDesc& n) {
 
 /// Whether op `o` reads tensor `t` (the network's tensor id), in any role: its input, its
 /// residual, a folded pool's map, a folded gate's map or gate, a side conv's input or residual,
-/// a folded expansion's input, a folded squeeze-excite gate's map.
+/// a folded expansion's input, a folded squeeze-excite gate's map, a folded batch norm's input.
 [[nodiscard]] inline bool reads_tensor(const OpDesc& o, int t) {
   return t >= 0 && (o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
          (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) ||
          (o.side && (o.side->in_id == t || o.side->z_id == t)) ||
-         (o.expand && o.expand->in_id == t) || (o.squeeze && o.squeeze->gap->in_id == t));
+         (o.expand && o.expand->in_id == t) || (o.squeeze && o.squeeze->gap->in_id == t) ||
+         (o.norm && o.norm->in_id == t));
 }
 
 /// For the per-op path: a global average pool whose output only the dense layer after it reads
@@ -609,8 +620,8 @@ inline void fold_squeeze_excite(NetDesc& n) {
   }
   const int elem = dtype_size(n.precision);
   const auto plain = [](const OpDesc& o) {
-    return !o.gap && !o.gate && !o.side && !o.expand && !o.squeeze && !o.softmax && !o.slice &&
-           !o.in_slice && !o.writes_user_output && !o.net_output;
+    return !o.gap && !o.gate && !o.side && !o.expand && !o.squeeze && !o.norm && !o.softmax &&
+           !o.slice && !o.in_slice && !o.writes_user_output && !o.net_output;
   };
   for (std::size_t i = 0; i + 2 < n.ops.size(); ++i) {
     const OpDesc& pool = n.ops[i];
@@ -657,13 +668,109 @@ inline void fold_squeeze_excite(NetDesc& n) {
   return d;
 }
 
+/// "<a>+<b>" with the dotted scope the two labels share written once:
+/// "features.denseblock1.denselayer1.norm1+relu1" and "features.denseblock1.denselayer1.conv1"
+/// give "features.denseblock1.denselayer1.norm1+relu1+conv1" (the labels as they are where they
+/// share no scope).
+/// The length of the dotted scope labels `a` and `b` share (up to and including its last '.',
+/// within a's first part: before any '+').
+[[nodiscard]] inline std::size_t shared_scope(std::string_view a, std::string_view b) {
+  std::size_t scope = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size() && a[i] == b[i] && a[i] != '+'; ++i) {
+    if (a[i] == '.') {
+      scope = i + 1;
+    }
+  }
+  return scope;
+}
+[[nodiscard]] inline std::string join_scoped(const std::string& a, const std::string& b) {
+  return a + "+" + b.substr(shared_scope(a, b));
+}
+
+/// The arena bytes per image that batch norm `bn` reads: its input, or, where it reads a
+/// concat's channel slice in place (OpDesc::in_slice), the whole of that concat's image.
+[[nodiscard]] inline ArenaRange norm_input_range(const OpDesc& bn, int elem) {
+  if (bn.in_slice) {
+    return ArenaRange{bn.in_offset, bn.in_offset + bn.in_slice->strides.image * elem};
+  }
+  return arena_range(bn.in_offset, bn.in_shape, bn.in_cp, elem);
+}
+
+/// Whether Strata's normed 1×1 kernel (tactics/norm_conv.hpp) could run conv `op` once a batch
+/// norm is folded into it: a 1×1 conv of one group, stride 1, no padding, packed 16-bit slots in
+/// 8s, as many filter rows as output slots, no residual, fused pool or deferred activation.
+[[nodiscard]] inline bool normed_conv_shape(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  return op.kind == OpKind::conv && !op.has_residual && !op.pool && op.in_act.kind == Act::none &&
+         g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
+         g.groups == 1 && g.packed && !g.s2d && g.cp % 8 == 0 && g.fcg == g.cp &&
+         g.kd == g.kp && g.kp % 8 == 0 && op.in_cp == g.cp && g.h == g.oh && g.w == g.ow;
+}
+
+/// For the per-op path, 16-bit NHWC: a batch norm (with its activation: DenseNet's norm1+relu1,
+/// or a pre-activation block's bn+relu) whose result only the 1×1 conv after it reads
+/// (normed_conv_shape) joined to that conv as one op, "<norm>+<conv>" (OpDesc::norm), which a
+/// tactic may run as one kernel normalizing the input as it loads it (Tactic::fuses_norm) — the
+/// normalized map, as large as the batch norm's input, is then never written nor read — and
+/// prepare_step otherwise runs as the batch norm, then the conv: the same two launches as
+/// before. The batch norm may read a concat's channel slice in place (DenseNet's running
+/// concatenation); the conv may not write one. Not where an activation is deferred into either
+/// read, nor where the batch norm adds a residual or reads the network's input, nor where
+/// anything but the conv reads its result; and only where the memory plan kept the batch norm's
+/// input (all of a concat it reads in place) clear of the conv's output.
+inline void fold_normed_convs(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  const int elem = dtype_size(n.precision);
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& bn = n.ops[i];
+    OpDesc& conv = n.ops[i + 1];
+    if (bn.kind != OpKind::batch_norm || bn.has_residual || bn.z_id >= 0 ||
+        bn.in_act.kind != Act::none || !bn.act_applied_by.empty() || bn.slice ||
+        bn.writes_user_output || bn.net_output || bn.in_id == n.input_id || bn.pool || bn.gap ||
+        bn.gate || bn.side || bn.expand || bn.squeeze || bn.norm || bn.softmax ||
+        bn.in_cp != bn.out_cp || bn.in_shape.c != bn.out_shape.c ||
+        bn.in_shape.h != bn.out_shape.h || bn.in_shape.w != bn.out_shape.w ||
+        (bn.in_slice && (bn.in_slice->strides.channel != 1 || !bn.in_slice->aligned)) ||
+        !normed_conv_shape(conv) || conv.in_id != bn.out_id || conv.gate || conv.gap ||
+        conv.side || conv.expand || conv.squeeze || conv.norm || conv.softmax || conv.slice ||
+        conv.in_slice || conv.in_cp != bn.out_cp) {
+      continue;
+    }
+    const bool read_elsewhere =
+        conv.z_id == bn.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+          return &o != &conv && reads_tensor(o, bn.out_id);
+        });
+    const ArenaRange y = arena_range(conv.out_offset, conv.out_shape, conv.out_cp, elem);
+    if (read_elsewhere || y.overlaps(norm_input_range(bn, elem))) {
+      continue;
+    }
+    conv.norm = std::make_shared<const OpDesc>(bn);
+    conv.norm_conv_label = conv.label;
+    conv.label = join_scoped(bn.label, conv.label);
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+/// The conv of an op with a folded batch norm as it was before the fold (the batch norm,
+/// *op.norm, runs first), under its own label.
+[[nodiscard]] inline OpDesc norm_main(const OpDesc& joined) {
+  OpDesc c = joined;
+  c.norm.reset();
+  c.label = joined.norm_conv_label;
+  c.norm_conv_label.clear();
+  return c;
+}
+
 /// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_expanded_depthwise,
-/// fold_squeeze_excite, fold_final_softmax), as the engine makes them.
+/// fold_squeeze_excite, fold_normed_convs, fold_final_softmax), as the engine makes them.
 inline void fold_for_per_op_path(NetDesc& n) {
   fold_pooled_dense(n);
   fold_gated_convs(n);
   fold_expanded_depthwise(n);
   fold_squeeze_excite(n);
+  fold_normed_convs(n);
   fold_final_softmax(n);
 }
 
@@ -707,6 +814,10 @@ struct ArenaAccess {
     a.writes.push_back(range(q.in_offset, q.in_shape, q.in_cp));
     a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
   }
+  if (op.norm) {  // the batch norm's input (all of a concat it reads in place); its result's slot
+    a.reads.push_back(norm_input_range(*op.norm, elem));
+    a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
+  }
   if (op.side) {
     const ArenaAccess b = arena_access(*op.side, elem);
     a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
@@ -730,7 +841,7 @@ struct ArenaAccess {
   const OpDesc& b = n.ops[i + 1];
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
-           !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze;
+           !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm;
   };
   if (!plain(a) || !plain(b) || reads_tensor(b, a.out_id) || reads_tensor(a, b.out_id)) {
     return false;
@@ -772,8 +883,8 @@ inline void fold_side_convs(NetDesc& n) {
     const OpDesc& m = n.ops[i + 1];
     const auto plain = [](const OpDesc& o) {
       return o.kind == OpKind::conv && !o.has_residual && !o.pool && !o.gap && !o.softmax &&
-             !o.side && !o.gate && !o.expand && !o.squeeze && !o.slice && !o.in_slice &&
-             o.in_act.kind == Act::none &&
+             !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm && !o.slice &&
+             !o.in_slice && o.in_act.kind == Act::none &&
              o.act_applied_by.empty() && !o.net_output && !o.writes_user_output &&
              o.conv.groups == 1 && o.conv.packed && !o.conv.s2d;
     };

@@ -77,6 +77,11 @@ struct OpIo {
   const void* squeeze_x = nullptr;
   void* squeeze_pooled = nullptr;
   const OpWeights* squeeze_weights = nullptr;
+  /// For a conv with a folded batch norm (OpDesc::norm): the batch norm's input (its first
+  /// element: a concat slice's, where it reads one in place) and weights (io.x is then the
+  /// normalized map's slot); else null.
+  const void* norm_x = nullptr;
+  const OpWeights* norm_weights = nullptr;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -196,6 +201,10 @@ class Tactic {
   /// (OpIo::squeeze_x, squeeze_weights). Otherwise prepare_step runs the pool and the first conv
   /// first, as steps of their own, into their slots.
   [[nodiscard]] virtual bool fuses_squeeze(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps apply a conv's folded batch norm (OpDesc::norm) themselves as
+  /// they read its input (OpIo::norm_x, norm_weights). Otherwise prepare_step runs the batch norm
+  /// first, as a step of its own, into the conv's input slot.
+  [[nodiscard]] virtual bool fuses_norm(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

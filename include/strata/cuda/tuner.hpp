@@ -66,6 +66,11 @@ namespace strata::cuda {
     os << ",squeeze" << q.gap->in_shape.h << "x" << q.gap->in_shape.w << ":" << q.conv.k
        << (q.has_bias ? "" : "nobias") << ",act" << static_cast<int>(q.act.kind);
   }
+  if (op.norm) {  // a folded batch norm (its input's slots and layout): likewise
+    const OpDesc& b = *op.norm;
+    os << ",norm" << b.in_cp << (b.in_slice ? "of" + std::to_string(b.in_slice->strides.pixel) : "")
+       << ",act" << static_cast<int>(b.act.kind);
+  }
   if (op.softmax) {  // a folded final softmax: every candidate's time includes it
     os << "," << op_kind_name(op.softmax->kind);
   }
@@ -140,6 +145,15 @@ template <DType P>
                        << label << "', which runs joined to the rest of its squeeze-excite gate "
                                    "(the pool and the two 1x1 convs) as one op, '"
                        << squeezed->label << "' (fold_squeeze_excite): force that op");
+      const auto normed = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        return o.norm && (o.norm->label == label || o.norm_conv_label == label);
+      });
+      STRATA_CHECK(normed == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which runs joined to "
+                       << (normed->norm->label == label ? "the 1x1 conv after it"
+                                                        : "the batch norm before it")
+                       << " as one op, '" << normed->label << "' (fold_normed_convs): force that op");
       std::ostringstream names;
       for (const OpDesc& o : net.ops) {
         names << (&o == &net.ops.front() ? "" : ", ") << o.label;
@@ -298,6 +312,7 @@ template <DType P, class Exec>
         io.side_weights = op.side ? &weights.op(op.side->index) : nullptr;
         io.expand_weights = op.expand ? &weights.op(op.expand->index) : nullptr;
         io.squeeze_weights = op.squeeze ? &weights.op(op.squeeze->index) : nullptr;
+        io.norm_weights = op.norm ? &weights.op(op.norm->index) : nullptr;
         step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here

@@ -22,6 +22,7 @@
 #include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/lt_matmul.hpp"
 #include "strata/cuda/tactics/mma_conv.hpp"
+#include "strata/cuda/tactics/normed_conv.hpp"
 #include "strata/cuda/tactics/pixel_conv.hpp"
 #include "strata/cuda/tactics/pooled_dense.hpp"
 #include "strata/cuda/tactics/splitk_conv.hpp"
@@ -34,6 +35,7 @@ namespace strata::cuda {
 template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
   static const tactics::ExpandDepthwise<P> expand_depthwise;
+  static const tactics::NormedConv<P> normed_conv;
   static const tactics::DepthwiseBand<P> depthwise_band;
   static const tactics::DepthwiseConv<P> depthwise_conv;
   static const tactics::PixelConv1x1<P> pixel_conv1x1;
@@ -64,7 +66,7 @@ template <DType P>
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
-      &pooled_dense, &gap_dense};
+      &pooled_dense, &gap_dense, &normed_conv};
   return list;
 }
 
@@ -122,6 +124,7 @@ template <DType P>
   const OpDesc c = op.gate && !t.fuses_gate(v)         ? gate_conv(op)
                    : op.expand && !t.fuses_expand(v)   ? expand_main(op)
                    : op.squeeze && !t.fuses_squeeze(v) ? squeeze_main(op)
+                   : op.norm && !t.fuses_norm(v)       ? norm_main(op)
                                                        : op;
   return c.side && !t.fuses_side(v) ? side_main(c) : c;
 }
@@ -197,7 +200,9 @@ class StepSequence final : public Step {
 /// io.gate) into the conv's input slot, a depthwise conv's folded expansion (OpDesc::expand)
 /// by the expansion on the heuristic's variant into the conv's input slot, and a conv's folded
 /// squeeze-excite gate (OpDesc::squeeze) by the pool and the first conv on the heuristic's
-/// variants into their slots. Every caller prepares ops through this, so a
+/// variants into their slots, and a conv's folded batch norm (OpDesc::norm) by Strata's
+/// pointwise kernel from its input (io.norm_x) into the conv's input slot. Every caller prepares
+/// ops through this, so a
 /// tactic's timing always covers the whole op.
 ///
 /// An op whose result is a concat's channel slice (OpDesc::slice) that tactic `t` cannot write
@@ -249,6 +254,20 @@ template <DType P>
     mio.squeeze_pooled = nullptr;
     mio.squeeze_weights = nullptr;
     return heuristic_then(*op.squeeze, *io.squeeze_weights, qio, squeeze_main(op), mio);
+  }
+  if (op.norm && !t.fuses_norm(v)) {  // Strata's batch norm kernel, then the conv
+    STRATA_CHECK(io.norm_weights != nullptr && io.norm_x != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its batch norm's buffers");
+    OpIo nio;
+    nio.x = io.norm_x;
+    nio.y = const_cast<void*>(io.x);  // the conv's input slot
+    OpIo cio = io;
+    cio.norm_x = nullptr;
+    cio.norm_weights = nullptr;
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(standalone_step<P>("pointwise", *op.norm, batch, *io.norm_weights, nio, lib));
+    parts.push_back(prepare_step(t, norm_main(op), v, batch, w, cio, lib));
+    return std::make_unique<StepSequence>(std::move(parts));
   }
   if (op.in_act.kind != Act::none && !t.reads_input_act()) {
     OpDesc plain = op;
