@@ -117,6 +117,16 @@ constexpr auto dense_block_net = input<3, 12, 12> | conv<16, 3, ConvOpts{.paddin
     | batch_norm | relu | conv<8, 1> | avg_pool<2> | global_avg_pool | flatten | dense<5>;
 using DenseBlockNet = std::remove_cv_t<decltype(dense_block_net)>;
 
+// Batch norms folded into 1x1 convs with a fused 2x2 pool (normed_conv fuse 1): each reads a
+// concat's identity channels in place (so its input stays live and the fold is made), ReLU6 into
+// a 24-channel conv + max pool, hardswish over 40 slots (a partial reduction step) into a
+// bias-free 8-channel conv + average pool; 12x10 maps (pooled 6x5: 120 rows an image).
+constexpr auto pooled_norm_net = input<8, 12, 10> | conv<16, 1>
+    | concat(identity, batch_norm | relu6 | conv<24, 1> | max_pool<2> | upsample<2>)
+    | concat(identity, batch_norm | hardswish | conv<8, 1, ConvOpts{.bias = false}> | avg_pool<2> | upsample<2>)
+    | conv<4, 1>;
+using PooledNormNet = std::remove_cv_t<decltype(pooled_norm_net)>;
+
 // A U-Net step: down, up by conv_transpose, concat with the skip, conv.
 constexpr auto unet_net = input<3, 8, 8> | conv<8, 3, ConvOpts{.padding = 1}> | relu
     | concat(identity, max_pool<2> | conv<12, 3, ConvOpts{.padding = 1}> | relu
@@ -852,7 +862,10 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   const auto normed = [](const cuda::OpDesc& op) { return op.norm != nullptr; };
   cuda::NetDesc d121 = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();
   cuda::fold_for_per_op_path(d121);
-  CHECK(std::count_if(d121.ops.begin(), d121.ops.end(), normed) == 58);  // every layer's norm1+relu1
+  // every layer's norm1+relu1, and transitions 2 and 3 (with their pools)
+  CHECK(std::count_if(d121.ops.begin(), d121.ops.end(), normed) == 60);
+  const auto pooled = [](const cuda::OpDesc& op) { return op.norm != nullptr && op.pool.has_value(); };
+  const auto unpooled = [](const cuda::OpDesc& op) { return op.norm != nullptr && !op.pool; };
   using strata_test::check_forced;
   const char* shows = "strata batch norm + 1x1 conv";
   // 12x12 maps: 144 pixels an image, so blocks of 128 and 64 pixels end inside an image and past
@@ -862,9 +875,16 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   check_forced<DenseBlockNet, DType::bf16>("normed_dense_bf16", 131, cuda::Variant{"normed_conv", 1},
                                            "blocks of 64 pixels", ", then", normed);
   check_forced<models::DenseNet121, DType::f16>("normed_d121_f16", 132, cuda::Variant{"normed_conv"},
-                                                "of the concat in place", ", then", normed);
+                                                "of the concat in place", ", then", unpooled);
   check_forced<models::DenseNet121, DType::bf16>("normed_d121_bf16", 133, cuda::Variant{"normed_conv", 1},
-                                                 "blocks of 64 pixels", ", then", normed);
+                                                 "blocks of 64 pixels", ", then", unpooled);
+  // The transitions: the average pool in the epilogue, the next block's first channels written.
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_pool", 137, cuda::Variant{"normed_conv", 0, 0, 1},
+                                                "average pool, writing channels 0..", ", then", pooled);
+  check_forced<PooledNormNet, DType::f16>("normed_pool_f16", 138, cuda::Variant{"normed_conv", 0, 0, 1},
+                                          "pool", ", then", pooled);
+  check_forced<PooledNormNet, DType::bf16>("normed_pool_bf16", 139, cuda::Variant{"normed_conv", 1, 0, 1},
+                                           "pool", ", then", pooled);
   // Any other tactic runs the joined op as the batch norm's pass, then the conv.
   check_forced<DenseBlockNet, DType::f16>("normed_dense_lt", 134, cuda::Variant{"lt_conv1x1"},
                                           "strata pointwise (reads channels 0..", nullptr, normed);

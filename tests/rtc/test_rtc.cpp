@@ -834,7 +834,11 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
       normed.push_back(&op);
     }
   }
-  REQUIRE(normed.size() == 58);
+  // Every dense layer's norm1+relu1+conv1, and the transitions whose memory plan left their
+  // block's concatenation clear of what they write (2 and 3; transition 1's next block's
+  // concatenation lies over its own).
+  REQUIRE(normed.size() == 60);
+  CHECK(std::count_if(normed.begin(), normed.end(), [](const cuda::OpDesc* o) { return o->pool.has_value(); }) == 2);
   const cuda::OpDesc& first = *normed.front();  // 64 input slots of a 256-slot concat, 56x56
   const cuda::OpDesc& last = *normed.back();    // 992 of 1,024, 7x7
   CHECK(first.label == "features.denseblock1.denselayer1.norm1+relu1+conv1+norm2+relu2");
@@ -855,16 +859,25 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     REQUIRE(big.has_value());
     REQUIRE(one.has_value());
     CHECK(big->rank == cuda::rank::joins);
-    CHECK(big->variant == cuda::Variant{"normed_conv", op->conv.h >= 14 ? 0 : 1});
-    CHECK(one->variant == cuda::Variant{"normed_conv", 1});
+    const int fuse = op->pool ? 1 : 0;  // (a transition's 2x2 average pool in the epilogue)
+    CHECK(big->variant == cuda::Variant{"normed_conv", op->conv.h >= 14 ? 0 : 1, 0, fuse});
+    CHECK(one->variant == cuda::Variant{"normed_conv", 1, 0, fuse});
+    CHECK(t->fuses_pool(big->variant) == op->pool.has_value());
+    CHECK(t->writes_slice(*op) == op->slice.has_value());
     CHECK(t->candidates(*op, 256, 0, none).size() == 2);
   }
   // Without its batch norm folded (f32, or the conv alone) the tactic does not apply.
   CHECK_FALSE(t->runs(cuda::norm_main(first)));
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv"}, cuda::OpIo{}).size() == 1);
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 0, 1}, cuda::OpIo{}).empty());
   CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 2), doctest::Contains("no form 2"));
-  for (const cuda::OpDesc* op : {&first, &last}) {
+  const cuda::OpDesc& transition = **std::find_if(normed.begin(), normed.end(),
+                                                   [](const cuda::OpDesc* o) { return o->pool.has_value(); });
+  CHECK(transition.label == "features.transition2.norm+relu+conv+features.transition2.pool");
+  CHECK(transition.slice.has_value());  // the next block's first channels
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv"}, cuda::OpIo{}).empty());
+  for (const cuda::OpDesc* op : {&first, &last, &transition}) {
     for (const int algo : {0, 1}) {
       const std::string src = cuda::tactics::normed::source(*op, algo);
       const std::vector<std::string> names{"strata_rtc::normed_conv<strata_rtc::f16>",

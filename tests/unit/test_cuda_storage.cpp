@@ -1184,9 +1184,9 @@ TEST_CASE("a batch norm folds into the 1x1 conv that alone reads it (fold_normed
       joined.push_back(&op);
     }
   }
-  // The dense block's; not before the 3x3, the pooled 1x1, nor the 1x1 that adds a residual; the
-  // last one where the memory plan left the batch norm's input clear of the conv's output (the
-  // fold checks, the plan does not arrange it).
+  // The dense block's; not before the 3x3, nor the 1x1 that adds a residual; the pooled 1x1 and
+  // the last one only where the memory plan left the batch norm's input clear of what the conv
+  // writes (the fold checks, the plan does not arrange it: here the pooled one's is not).
   const cuda::OpDesc& bn_last = before.ops[before.ops.size() - 2];
   const cuda::OpDesc& conv_last = before.ops.back();
   REQUIRE(bn_last.kind == OpKind::batch_norm);

@@ -698,10 +698,11 @@ inline void fold_squeeze_excite(NetDesc& n) {
 
 /// Whether Strata's normed 1×1 kernel (tactics/norm_conv.hpp) could run conv `op` once a batch
 /// norm is folded into it: a 1×1 conv of one group, stride 1, no padding, packed 16-bit slots in
-/// 8s, as many filter rows as output slots, no residual, fused pool or deferred activation.
+/// 8s, as many filter rows as output slots, no residual or deferred activation (a fused pool
+/// and a concat slice written are the tactic's to take or leave).
 [[nodiscard]] inline bool normed_conv_shape(const OpDesc& op) {
   const ConvGeom& g = op.conv;
-  return op.kind == OpKind::conv && !op.has_residual && !op.pool && op.in_act.kind == Act::none &&
+  return op.kind == OpKind::conv && !op.has_residual && op.in_act.kind == Act::none &&
          g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
          g.groups == 1 && g.packed && !g.s2d && g.cp % 8 == 0 && g.fcg == g.cp &&
          g.kd == g.kp && g.kp % 8 == 0 && op.in_cp == g.cp && g.h == g.oh && g.w == g.ow;
@@ -714,10 +715,12 @@ inline void fold_squeeze_excite(NetDesc& n) {
 /// normalized map, as large as the batch norm's input, is then never written nor read — and
 /// prepare_step otherwise runs as the batch norm, then the conv: the same two launches as
 /// before. The batch norm may read a concat's channel slice in place (DenseNet's running
-/// concatenation); the conv may not write one. Not where an activation is deferred into either
-/// read, nor where the batch norm adds a residual or reads the network's input, nor where
-/// anything but the conv reads its result; and only where the memory plan kept the batch norm's
-/// input (all of a concat it reads in place) clear of the conv's output.
+/// concatenation), and the conv may have a fused pool and write a concat's slice (DenseNet's
+/// transitions). Not where an activation is deferred into either read, nor where the batch norm
+/// adds a residual or reads the network's input, nor where anything but the conv reads its
+/// result; and only where the memory plan kept the batch norm's input (all of a concat it reads
+/// in place) clear of what the conv writes (its map, its pooled map, all of a concat whose slice
+/// that is) — DenseNet-121's transition 1 is left apart for that.
 inline void fold_normed_convs(NetDesc& n) {
   if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
     return;
@@ -734,16 +737,24 @@ inline void fold_normed_convs(NetDesc& n) {
         bn.in_shape.h != bn.out_shape.h || bn.in_shape.w != bn.out_shape.w ||
         (bn.in_slice && (bn.in_slice->strides.channel != 1 || !bn.in_slice->aligned)) ||
         !normed_conv_shape(conv) || conv.in_id != bn.out_id || conv.gate || conv.gap ||
-        conv.side || conv.expand || conv.squeeze || conv.norm || conv.softmax || conv.slice ||
-        conv.in_slice || conv.in_cp != bn.out_cp) {
+        conv.side || conv.expand || conv.squeeze || conv.norm || conv.softmax ||
+        conv.in_slice || conv.in_cp != bn.out_cp || (conv.slice && conv.slice->flatten)) {
       continue;
     }
     const bool read_elsewhere =
         conv.z_id == bn.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
           return &o != &conv && reads_tensor(o, bn.out_id);
         });
+    // What the conv writes: its map (unpooled, where a pool is fused) and the pooled map, or all
+    // of the concat whose slice its result is.
+    const ArenaRange x = norm_input_range(bn, elem);
     const ArenaRange y = arena_range(conv.out_offset, conv.out_shape, conv.out_cp, elem);
-    if (read_elsewhere || y.overlaps(norm_input_range(bn, elem))) {
+    const std::int64_t result_offset = conv.pool ? conv.pool->out_offset : conv.out_offset;
+    const ArenaRange r =
+        conv.slice ? ArenaRange{result_offset, result_offset + conv.slice->strides.image * elem}
+        : conv.pool ? arena_range(conv.pool->out_offset, conv.pool->out_shape, conv.pool->out_cp, elem)
+                    : y;
+    if (read_elsewhere || y.overlaps(x) || r.overlaps(x)) {
       continue;
     }
     conv.norm = std::make_shared<const OpDesc>(bn);

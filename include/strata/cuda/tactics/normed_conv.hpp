@@ -1,7 +1,8 @@
 #pragma once
 /// Tactic `normed_conv`: a 1×1 conv with a folded batch norm before it (OpDesc::norm,
 /// fold_normed_convs; 16-bit NHWC) — DenseNet's norm1 → relu1 → conv1, over the block's running
-/// concatenation read in place — as one GEMM on tensor cores in a kernel generated for the op:
+/// concatenation read in place, and its transitions' norm → relu → conv → 2×2 average pool,
+/// writing the next block's first channels — as one GEMM on tensor cores in a kernel generated for the op:
 /// the batch norm's scale and shift and its activation are applied to the input as it is loaded,
 /// rounded to the storage type as the batch norm kernel would store it, so the normalized map
 /// (as large as the concatenation read) is never written nor read back.
@@ -13,7 +14,10 @@
 /// one; the vectors are then normalized (x · scale + shift, the activation; slots past the real
 /// channels as 0) and stored in shared memory. Rows are padded to 40 elements (80 bytes), so
 /// the 8 rows an ldmatrix reads fall in 8 different bank groups. The epilogue adds the bias,
-/// applies the conv's activation and stores channel pairs.
+/// applies the conv's activation and stores channel pairs; with a 2×2 pool (fuse 1) the GEMM's
+/// rows are ordered window by window (four rows a pooled pixel), each value is rounded as the
+/// conv would store it, and the lane holding a window's first position reduces the four (from
+/// the lanes 4, 8, 12 on, by shuffles) in the pool kernel's order and stores the pooled pair.
 ///
 /// Why: DenseNet-121 at batch 256 spent 4.5 of its 12.1 ms (H200, session 8) in the 58 batch
 /// norm + ReLU passes over the concatenations, each written for its 1×1 conv to read once.
@@ -64,10 +68,33 @@ struct Source {
   return {bn.in_cp, std::int64_t{bn.in_shape.h} * bn.in_shape.w * bn.in_cp};
 }
 
+/// The fused pool the kernel takes in its epilogue: a 2×2 max or average pool of stride 2, no
+/// padding, over a map of even sides (every window whole: DenseNet's transitions).
+[[nodiscard]] inline bool pool_fits(const OpDesc& op) {
+  if (!op.pool) {
+    return true;
+  }
+  const LayerDesc& d = op.pool->layer;
+  return (op.pool->kind == OpKind::avg_pool || op.pool->kind == OpKind::max_pool) &&
+         d.kernel == HW{2} && d.stride == HW{2} && d.padding == HW{0} && d.dilation == HW{1} &&
+         op.conv.oh % 2 == 0 && op.conv.ow % 2 == 0 && op.pool->out_shape.h == op.conv.oh / 2 &&
+         op.pool->out_shape.w == op.conv.ow / 2 && op.pool->out_cp == op.conv.kp;
+}
+
+/// Whether the kernel writes `op`'s result into its concat slice itself: every slot of the
+/// result a real channel, written whole, 16-byte aligned (DenseNet's transitions write the next
+/// block's first channels).
+[[nodiscard]] inline bool slice_fits(const OpDesc& op) {
+  return !op.slice || (op.slice->aligned && !op.slice->flatten && op.slice->strides.channel == 1 &&
+                       op.slice->c0 % 8 == 0 && op.slice->write == op.conv.kp &&
+                       op.conv.k == op.conv.kp && op.slice->strides.pixel % 8 == 0);
+}
+
 /// Whether the kernel runs `op`: a 1×1 conv with a folded batch norm (normed_conv_shape), its
-/// input read in 16-byte vectors (slots and strides in 8s), at most max_slots input slots.
+/// input read in 16-byte vectors (slots and strides in 8s), at most max_slots input slots; any
+/// fused pool a 2×2 one it takes (pool_fits), any concat slice one it writes (slice_fits).
 [[nodiscard]] inline bool fits(const OpDesc& op) {
-  if (!op.norm || !normed_conv_shape(op)) {
+  if (!op.norm || !normed_conv_shape(op) || !pool_fits(op) || !slice_fits(op)) {
     return false;
   }
   const OpDesc& bn = *op.norm;
@@ -105,6 +132,11 @@ struct Source {
   const ConvGeom& g = op.conv;
   const Plan p = plan(op, algo);
   const Source src = source_of(bn);
+  const int pool = !op.pool ? 0 : op.pool->kind == OpKind::avg_pool ? 1 : 2;
+  const Shape out = op.pool ? op.pool->out_shape : op.out_shape;  // the result's map
+  const std::int64_t out_hw = std::int64_t{out.h} * out.w;
+  const std::int64_t ypix = op.slice ? op.slice->strides.pixel : g.kp;
+  const std::int64_t yimg = op.slice ? op.slice->strides.image : out_hw * g.kp;
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr long long " << name << " = " << v << ";\n";
@@ -116,13 +148,20 @@ struct Source {
       << std::defaultfloat;
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'" << (algo == 1 ? " (64-pixel blocks)" : "") << ".\n"
+    << "// Generated for '" << op.label << "'" << (algo == 1 ? " (64-pixel blocks)" : "")
+    << (pool == 1 ? " (2x2 average pool)" : pool == 2 ? " (2x2 max pool)" : "") << ".\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", 2) normed_conv(\n"
     << "    const T* __restrict__ x, const float* __restrict__ scale,\n"
     << "    const float* __restrict__ shift, const T* __restrict__ w,\n"
     << "    const float* __restrict__ bias, T* __restrict__ y, int batch) {\n"
     << "  pdl_entry();\n";
   constant("HW", std::int64_t{g.h} * g.w);
+  constant("W", g.w);
+  constant("POOL", pool);   // 0: none; 1: 2x2 average; 2: 2x2 max (rows in windows of 4)
+  constant("OHW", out_hw);  // the result's pixels an image (pooled, where there is a pool)
+  constant("OW", out.w);
+  constant("YPIX", ypix);   // the result: elements a pixel, an image (a concat's, for a slice)
+  constant("YIMG", yimg);
   constant("XPIX", src.pixel);  // the batch norm's input: elements a pixel, an image
   constant("XIMG", src.image);
   constant("C", bn.out_shape.c);  // channels the batch norm normalizes; slots past them are 0
@@ -158,7 +197,7 @@ struct Source {
   const long long nb = blockIdx.x % NB;
   const long long m0 = (blockIdx.x / NB) * BM;
   const long long n0 = nb * BN;
-  const long long rows = static_cast<long long>(batch) * HW;
+  const long long rows = static_cast<long long>(batch) * HW;  // (with a pool: OHW · 4 = HW)
   for (int i = tid; i < CIP; i += 256) {
     ss[i] = i < C ? scale[i] : 0.0f;
     sh[i] = i < C ? shift[i] : 0.0f;
@@ -173,8 +212,18 @@ struct Source {
     arow[v] = id / (BK / 8);
     akc[v] = id % (BK / 8);
     const long long m = m0 + arow[v];
-    const long long img = m / HW;
-    const long long pix = m - img * HW;
+    long long img, pix;
+    if constexpr (POOL != 0) {  // row m: position m % 4 of pooled pixel m / 4's window
+      const long long q = m >> 2;
+      img = q / OHW;
+      const long long pq = q - img * OHW;
+      const long long py = pq / OW;
+      const long long px = pq - py * OW;
+      pix = (2 * py + ((m >> 1) & 1)) * W + 2 * px + (m & 1);
+    } else {
+      img = m / HW;
+      pix = m - img * HW;
+    }
     src[v] = m < rows ? x + img * XIMG + pix * XPIX : nullptr;
   }
   uint4 raw[AV];
@@ -275,25 +324,49 @@ struct Source {
     }
     __syncthreads();
   }
-  // Bias, the conv's activation, channel pairs stored (the slots past the real channels as 0).
+  // Bias, the conv's activation, channel pairs stored (the slots past the real channels as 0);
+  // with a pool, each value rounded as stored, then the window's four (lanes 4 apart) reduced in
+  // the pool kernel's order by the lane of its first position, which stores the pair.
 #pragma unroll
   for (int i = 0; i < MT; ++i) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const long long m = m0 + wm * WM + i * 16 + (lane >> 2) + 8 * h;
-      if (m < rows) {
 #pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          const int n = static_cast<int>(n0) + wn * WN + j * 8 + 2 * (lane & 3);
-          if (n < KP) {
-            const float2 bb = bias != nullptr ? *reinterpret_cast<const float2*>(bias + n)
-                                              : float2{0.0f, 0.0f};
-            pair_epilogue(y, static_cast<const T*>(nullptr), m * KP + n, n, static_cast<int>(KREAL),
-                          acc[i][j][2 * h] + bb.x, acc[i][j][2 * h + 1] + bb.y,
-                          [&](float v0, float v1) {
-                            return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
-                          });
+      for (int j = 0; j < NT; ++j) {
+        const int n = static_cast<int>(n0) + wn * WN + j * 8 + 2 * (lane & 3);
+        const float2 bb = bias != nullptr && n < KP ? *reinterpret_cast<const float2*>(bias + n)
+                                                    : float2{0.0f, 0.0f};
+        float v0 = activate_as<A>(act, acc[i][j][2 * h] + bb.x);
+        float v1 = activate_as<A>(act, acc[i][j][2 * h + 1] + bb.y);
+        long long q = m;  // the result's pixel
+        bool writes = m < rows && n < KP;
+        if constexpr (POOL != 0) {
+          v0 = as_stored<T>(v0);
+          v1 = as_stored<T>(v1);
+          float w0[3], w1[3];
+#pragma unroll
+          for (int t = 0; t < 3; ++t) {
+            w0[t] = __shfl_down_sync(0xffffffffu, v0, 4 * (t + 1));
+            w1[t] = __shfl_down_sync(0xffffffffu, v1, 4 * (t + 1));
           }
+          if constexpr (POOL == 1) {
+            v0 = (((0.0f + v0) + w0[0]) + w0[1]) + w0[2];
+            v1 = (((0.0f + v1) + w1[0]) + w1[1]) + w1[2];
+            v0 = v0 / 4.0f;
+            v1 = v1 / 4.0f;
+          } else {
+            v0 = fmaxf(fmaxf(fmaxf(v0, w0[0]), w0[1]), w0[2]);
+            v1 = fmaxf(fmaxf(fmaxf(v1, w1[0]), w1[1]), w1[2]);
+          }
+          q = m >> 2;
+          writes = writes && ((lane >> 2) & 3) == 0;
+        }
+        if (writes) {
+          const long long img = q / OHW;
+          const long long pix = q - img * OHW;
+          *reinterpret_cast<unsigned*>(y + img * YIMG + pix * YPIX + n) =
+              pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
         }
       }
     }
@@ -316,6 +389,11 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     return is_16bit(P) && normed::fits(op);
   }
   [[nodiscard]] bool fuses_norm(const Variant&) const override { return true; }
+  /// A fused 2×2 pool is taken in the epilogue (fuse 1), the unpooled map never stored.
+  [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse == 1; }
+  [[nodiscard]] bool writes_slice(const OpDesc& op) const override {
+    return op.slice.has_value() && normed::fits(op);
+  }
   /// Every op it runs, ahead of the libraries with the batch norm as a pass of its own; both
   /// forms offered to measured tuning.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
@@ -326,6 +404,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     Claim c;
     c.variant.tactic = std::string(name());
     c.variant.algo = normed::heuristic_algo(op, batch);
+    c.variant.fuse = op.pool ? 1 : 0;
     c.rank = rank::joins;
     return c;
   }
@@ -335,6 +414,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
       return {};
     }
     Variant a{std::string(name())};
+    a.fuse = op.pool ? 1 : 0;
     Variant b = a;
     b.algo = 1;
     return {a, b};
@@ -360,11 +440,17 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                          << "' has no scale and shift on the device");
     const T* wt = w.weight.template as<const T>();
     const float* bias = w.bias_f32.template as<const float>();
-    T* y = static_cast<T*>(io.y);
+    T* y = static_cast<T*>(op.pool ? io.pooled : io.y);
     std::ostringstream what;
     what << "strata batch norm + 1x1 conv (the norm and its activation applied as the input is "
             "loaded, mma.sync; blocks of "
          << p.bm << " pixels x " << p.bn << " channels"
+         << (op.pool ? std::string(", its 2x2 ") +
+                           (op.pool->kind == OpKind::avg_pool ? "average" : "max") + " pool"
+                     : std::string())
+         << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
+                            std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
+                      : std::string())
          << (op.norm->in_slice ? ", reading channels 0.." + std::to_string(op.norm->in_shape.c - 1) +
                                      " of the concat in place"
                                : std::string())
@@ -381,8 +467,10 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo == 0 || v.algo == 1,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0 && v.fuse == 0,
-                 "'" << op.label << "': normed_conv has no math or fuse forms");
+    STRATA_CHECK(v.math == 0, "'" << op.label << "': normed_conv has no math forms");
+    STRATA_CHECK(v.fuse == (op.pool ? 1 : 0),
+                 "'" << op.label << "': normed_conv runs "
+                     << (op.pool ? "a conv with its fused pool as fuse 1" : "a conv without a pool as fuse 0"));
     STRATA_CHECK(normed::fits(op), "'" << op.label
                                        << "': normed_conv runs a 1x1 conv (stride 1, one group, "
                                           "no residual or pool) with a folded batch norm");
