@@ -668,10 +668,6 @@ inline void fold_squeeze_excite(NetDesc& n) {
   return d;
 }
 
-/// "<a>+<b>" with the dotted scope the two labels share written once:
-/// "features.denseblock1.denselayer1.norm1+relu1" and "features.denseblock1.denselayer1.conv1"
-/// give "features.denseblock1.denselayer1.norm1+relu1+conv1" (the labels as they are where they
-/// share no scope).
 /// The length of the dotted scope labels `a` and `b` share (up to and including its last '.',
 /// within a's first part: before any '+').
 [[nodiscard]] inline std::size_t shared_scope(std::string_view a, std::string_view b) {
@@ -683,6 +679,10 @@ inline void fold_squeeze_excite(NetDesc& n) {
   }
   return scope;
 }
+/// "<a>+<b>" with the dotted scope the two labels share written once:
+/// "features.denseblock1.denselayer1.norm1+relu1" and "features.denseblock1.denselayer1.conv1"
+/// give "features.denseblock1.denselayer1.norm1+relu1+conv1" (the labels as they are where they
+/// share no scope).
 [[nodiscard]] inline std::string join_scoped(const std::string& a, const std::string& b) {
   return a + "+" + b.substr(shared_scope(a, b));
 }
@@ -696,7 +696,7 @@ inline void fold_squeeze_excite(NetDesc& n) {
   return arena_range(bn.in_offset, bn.in_shape, bn.in_cp, elem);
 }
 
-/// Whether Strata's normed 1×1 kernel (tactics/norm_conv.hpp) could run conv `op` once a batch
+/// Whether Strata's normed 1×1 kernel (tactics/normed_conv.hpp) could run conv `op` once a batch
 /// norm is folded into it: a 1×1 conv of one group, stride 1, no padding, packed 16-bit slots in
 /// 8s, as many filter rows as output slots, no residual or deferred activation (a fused pool
 /// and a concat slice written are the tactic's to take or leave).
@@ -729,16 +729,16 @@ inline void fold_normed_convs(NetDesc& n) {
   for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
     const OpDesc& bn = n.ops[i];
     OpDesc& conv = n.ops[i + 1];
-    if (bn.kind != OpKind::batch_norm || bn.has_residual || bn.z_id >= 0 ||
-        bn.in_act.kind != Act::none || !bn.act_applied_by.empty() || bn.slice ||
-        bn.writes_user_output || bn.net_output || bn.in_id == n.input_id || bn.pool || bn.gap ||
-        bn.gate || bn.side || bn.expand || bn.squeeze || bn.norm || bn.softmax ||
-        bn.in_cp != bn.out_cp || bn.in_shape.c != bn.out_shape.c ||
+    // (a batch norm op carries no folds of its own; of the conv's, only a gate's or a
+    // squeeze-excite gate's may precede this one, and a side conv's follows it)
+    if (bn.kind != OpKind::batch_norm || bn.has_residual || bn.in_act.kind != Act::none ||
+        !bn.act_applied_by.empty() || bn.slice || bn.writes_user_output || bn.net_output ||
+        bn.in_id == n.input_id || bn.in_cp != bn.out_cp || bn.in_shape.c != bn.out_shape.c ||
         bn.in_shape.h != bn.out_shape.h || bn.in_shape.w != bn.out_shape.w ||
         (bn.in_slice && (bn.in_slice->strides.channel != 1 || !bn.in_slice->aligned)) ||
-        !normed_conv_shape(conv) || conv.in_id != bn.out_id || conv.gate || conv.gap ||
-        conv.side || conv.expand || conv.squeeze || conv.norm || conv.softmax ||
-        conv.in_slice || conv.in_cp != bn.out_cp || (conv.slice && conv.slice->flatten)) {
+        !normed_conv_shape(conv) || conv.in_id != bn.out_id || conv.gate || conv.squeeze ||
+        conv.side || conv.norm || conv.in_slice || conv.in_cp != bn.out_cp ||
+        (conv.slice && conv.slice->flatten)) {
       continue;
     }
     const bool read_elsewhere =

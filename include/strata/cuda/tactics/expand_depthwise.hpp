@@ -411,11 +411,8 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
-  auto act = [&](const char* kind, const char* desc, const ActDesc& a) {
-    o << "  constexpr Act " << kind << " = static_cast<Act>(" << static_cast<int>(a.kind) << ");\n"
-      << "  constexpr ActDesc " << desc << "{" << kind << ", " << std::hexfloat << a.alpha << "f, "
-      << a.beta << "f};\n"
-      << std::defaultfloat;
+  const auto act = [&](const char* kind, const char* desc, const ActDesc& a) {
+    generated::act_constants(o, kind, desc, a);
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'" << (plain ? "" : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)") << ".\n"

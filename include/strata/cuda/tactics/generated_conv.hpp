@@ -82,6 +82,16 @@ inline void act_constant(std::ostringstream& o, const ActDesc& a) {
     << "  const ActDesc act{act_c.kind, act_c.alpha, act_c.beta};\n";
 }
 
+/// Activation `a` as two constants of a generated kernel: `constexpr Act <kind>` (for template
+/// arguments: activate_as<kind>) and `constexpr ActDesc <desc>` (its parameters exact), for a
+/// kernel with more than one activation (expand_depthwise, normed_conv).
+inline void act_constants(std::ostringstream& o, const char* kind, const char* desc, const ActDesc& a) {
+  o << "  constexpr Act " << kind << " = static_cast<Act>(" << static_cast<int>(a.kind) << ");\n"
+    << "  constexpr ActDesc " << desc << "{" << kind << ", " << std::hexfloat << a.alpha << "f, "
+    << a.beta << "f};\n"
+    << std::defaultfloat;
+}
+
 /// The statement of one `wgmma.mma_async.sync.aligned.m64n(8·nt)k16.f32.<types>` (types
 /// "f16.f16" or "bf16.bf16") in a generated kernel: f32 accumulators `acc`[n][i] (n < nt, i < 4:
 /// the m16n8 C-fragment layout of each warp's 16 rows, per n-tile) updated in place, A from the
