@@ -880,6 +880,23 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
                                           "pool", ", then", pooled);
   check_forced<PooledNormNet, DType::bf16>("normed_pool_bf16", 139, cuda::Variant{"normed_conv", 1, 0, 1},
                                            "pool", ", then", pooled);
+  // The pipelined form (algo 2): its ring of 4 steps of 32 slots, and of 3 of 64 (math 1).
+  const char* piped = "pipelined: 4 steps of 32";
+  const char* piped64 = "pipelined: 3 steps of 64";
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_p_f16", 140, cuda::Variant{"normed_conv", 2}, piped,
+                                          ", then", normed);
+  check_forced<DenseBlockNet, DType::bf16>("normed_dense_p_bf16", 141, cuda::Variant{"normed_conv", 2, 1},
+                                           piped64, ", then", normed);
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_p_f16", 142, cuda::Variant{"normed_conv", 2},
+                                                piped, ", then", unpooled);
+  check_forced<models::DenseNet121, DType::bf16>("normed_d121_p_bf16", 143, cuda::Variant{"normed_conv", 2, 1},
+                                                 piped64, ", then", unpooled);
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_p_pool", 144, cuda::Variant{"normed_conv", 2, 0, 1},
+                                                "average pool, writing channels 0..", ", then", pooled);
+  check_forced<PooledNormNet, DType::f16>("normed_pool_p_f16", 145, cuda::Variant{"normed_conv", 2, 1, 1},
+                                          piped64, ", then", pooled);
+  check_forced<PooledNormNet, DType::bf16>("normed_pool_p_bf16", 146, cuda::Variant{"normed_conv", 2, 0, 1},
+                                           piped, ", then", pooled);
   // Any other tactic runs the joined op as the batch norm's pass, then the conv.
   check_forced<DenseBlockNet, DType::f16>("normed_dense_lt", 134, cuda::Variant{"lt_conv1x1"},
                                           "strata pointwise (reads channels 0..", nullptr, normed);
@@ -907,6 +924,11 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   const double err = strata_test::rel_error(fused, apart, fused.size());
   MESSAGE("dense block f16, batch 17: normed_conv against the batch norm's pass + cuBLASLt: rel. error " << err);
   CHECK(err < 5e-3);
+  const auto piped17 = strata_test::forced_output<DenseBlockNet, DType::f16>(
+      w, in, 17, 17, normed, 2, cuda::Variant{"normed_conv", 2}, piped);
+  const double err2 = strata_test::rel_error(piped17, apart, piped17.size());
+  MESSAGE("dense block f16, batch 17: normed_conv algo 2 against the batch norm's pass + cuBLASLt: rel. error " << err2);
+  CHECK(err2 < 5e-3);
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

@@ -104,15 +104,30 @@ struct Source {
          s.image % 8 == 0 && (!bn.in_slice || (bn.in_slice->aligned && bn.in_slice->c0 % 8 == 0));
 }
 
-/// The block shape for `op` in form `algo` (0: 128 pixels a block, 1: 64).
-[[nodiscard]] inline Plan plan(const OpDesc& op, int algo) {
+/// A pipelined form's reduction step and ring depth (algo 2; `math` 0: 32 slots × 4 stages, 1:
+/// 64 slots × 3 stages).
+struct Pipeline {
+  int step = bk;  ///< input slots a reduction step
+  int stages = 2;
+};
+[[nodiscard]] inline Pipeline pipeline(int algo, int math) {
+  if (algo != 2) {
+    return {};
+  }
+  return math == 1 ? Pipeline{64, 3} : Pipeline{32, 4};
+}
+
+/// The block shape for `op` in form `algo` (0: 128 pixels a block, 1: 64, 2: 128 pipelined, its
+/// ring as `math` says).
+[[nodiscard]] inline Plan plan(const OpDesc& op, int algo, int math = 0) {
   Plan p;
   p.bm = algo == 1 ? 64 : 128;
   const int kp = op.conv.kp;
   p.bn = kp >= 128 ? 128 : (kp + 31) / 32 * 32;
   p.n_blocks = (kp + p.bn - 1) / p.bn;
-  const std::int64_t slots = (op.conv.cp + bk - 1) / bk * bk;  // the scale and shift, padded
-  p.shared = std::int64_t{2} * (p.bm + p.bn) * pitch * 2 + std::int64_t{2} * slots * 4;
+  const Pipeline r = pipeline(algo, math);
+  const std::int64_t slots = (op.conv.cp + r.step - 1) / r.step * r.step;  // the scale and shift, padded
+  p.shared = std::int64_t{r.stages} * (p.bm + p.bn) * (r.step + 8) * 2 + std::int64_t{2} * slots * 4;
   return p;
 }
 
@@ -127,13 +142,17 @@ struct Source {
   return fits(op) && (pixels + 127) / 128 * plan(op, 0).n_blocks >= 264;
 }
 
-/// The kernel's source for `op` in form `algo` (kernel `strata_rtc::normed_conv<T>`).
-[[nodiscard]] inline std::string source(const OpDesc& op, int algo) {
-  STRATA_CHECK(algo == 0 || algo == 1, "normed_conv: no form " << algo);
+/// The kernel's source for `op` in form `algo` (and `math`, algo 2's ring; kernel
+/// `strata_rtc::normed_conv<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0) {
+  STRATA_CHECK(algo >= 0 && algo <= 2, "normed_conv: no form " << algo);
+  STRATA_CHECK(math == 0 || (algo == 2 && math == 1),
+               "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
   const OpDesc& bn = *op.norm;
   const ConvGeom& g = op.conv;
-  const Plan p = plan(op, algo);
+  const Plan p = plan(op, algo, math);
+  const Pipeline ring = pipeline(algo, math);
   const Source src = source_of(bn);
   const int pool = !op.pool ? 0 : op.pool->kind == OpKind::avg_pool ? 1 : 2;
   const Shape out = op.pool ? op.pool->out_shape : op.out_shape;  // the result's map
@@ -149,8 +168,12 @@ struct Source {
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'" << (algo == 1 ? " (64-pixel blocks)" : "")
+    << (algo == 2 ? " (pipelined: " + std::to_string(ring.stages) + " steps of " +
+                        std::to_string(ring.step) + " slots in flight)"
+                  : std::string())
     << (pool == 1 ? " (2x2 average pool)" : pool == 2 ? " (2x2 max pool)" : "") << ".\n"
-    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", 2) normed_conv(\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
+    << (algo == 2 && math == 1 ? 1 : 2) << ") normed_conv(\n"
     << "    const T* __restrict__ x, const float* __restrict__ scale,\n"
     << "    const float* __restrict__ shift, const T* __restrict__ w,\n"
     << "    const float* __restrict__ bias, T* __restrict__ y, int batch) {\n"
@@ -171,10 +194,234 @@ struct Source {
   constant("BM", p.bm);
   constant("BN", p.bn);
   constant("NB", p.n_blocks);
-  constant("BK", bk);
-  constant("PITCH", pitch);
+  constant("BK", ring.step);
+  constant("PITCH", algo == 2 ? ring.step + 8 : pitch);  // a staged row's elements
+  if (algo == 2) {
+    constant("STAGES", ring.stages);
+  }
   act("NA", "norm_act", bn.act);  // the batch norm's activation
   act("A", "act", op.act);        // the conv's
+  if (algo == 2) {
+    o << R"src(  // Pipelined (algo 2): a ring of STAGES reduction steps copied in by cp.async, the raw input
+  // rows beside the filter slice; each warp normalizes the A fragments it reads (its lane's four
+  // channels a 16-slot step: scale, shift, the activation, rounded to T, 0 past the channels),
+  // so nothing waits on a register round trip between the loads and the tensor cores.
+  constexpr int KT = static_cast<int>((CI + BK - 1) / BK);  // reduction steps
+  constexpr int CIP = KT * static_cast<int>(BK);            // input slots, padded to steps
+  constexpr int WM = BM / 4;     // rows a warp (4 warps down)
+  constexpr int WN = BN / 2;     // slots a warp (2 warps across)
+  constexpr int MT = WM / 16;    // its m-tiles
+  constexpr int NT = WN / 8;     // its n-tiles (even: ldmatrix_x4 reads two)
+  constexpr int AV = BM * (BK / 8) / 256;  // 16-byte input vectors a thread a step
+  constexpr int BV = BN * (BK / 8);        // filter vectors a step
+  constexpr int STAGE = (BM + BN) * PITCH; // elements a stage: input rows, then filter rows
+  static_assert(AV >= 1 && BM * (BK / 8) % 256 == 0, "whole input vectors a thread");
+  static_assert(NT % 2 == 0 && MT >= 1, "warp tiles of whole m-tiles and n-tile pairs");
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* ring = reinterpret_cast<T*>(smem);                           // [STAGES][BM + BN][PITCH]
+  float4* nf = reinterpret_cast<float4*>(ring + STAGES * STAGE);  // [CIP / 2] (s, s', f, f')
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int wm = warp >> 1;
+  const int wn = warp & 1;
+  const long long nb = blockIdx.x % NB;
+  const long long m0 = (blockIdx.x / NB) * BM;
+  const long long n0 = nb * BN;
+  const long long rows = static_cast<long long>(batch) * HW;  // (with a pool: OHW · 4 = HW)
+  for (int i = tid; i < CIP / 2; i += 256) {  // a channel pair's scales and shifts, 0 past C
+    const int c = 2 * i;
+    nf[i] = make_float4(c < C ? scale[c] : 0.0f, c + 1 < C ? scale[c + 1] : 0.0f,
+                        c < C ? shift[c] : 0.0f, c + 1 < C ? shift[c + 1] : 0.0f);
+  }
+  // This thread's input vectors: row r, 8 slots from kc·8 of each step.
+  const T* src[AV];
+  int aoff[AV];
+#pragma unroll
+  for (int v = 0; v < AV; ++v) {
+    const int id = tid + v * 256;
+    const int r = id / (BK / 8);
+    const int kc = id % (BK / 8);
+    aoff[v] = r * PITCH + kc * 8;
+    const long long m = m0 + r;
+    long long img, pix;
+    if constexpr (POOL != 0) {  // row m: position m % 4 of pooled pixel m / 4's window
+      const long long q = m >> 2;
+      img = q / OHW;
+      const long long pq = q - img * OHW;
+      const long long py = pq / OW;
+      const long long px = pq - py * OW;
+      pix = (2 * py + ((m >> 1) & 1)) * W + 2 * px + (m & 1);
+    } else {
+      img = m / HW;
+      pix = m - img * HW;
+    }
+    src[v] = m < rows ? x + img * XIMG + pix * XPIX + kc * 8 : nullptr;
+  }
+  // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
+  // empty past the last step, so that waiting for STAGES - 2 pending groups means step kt is in.
+  auto load_stage = [&](int kt) {
+    if (kt < KT) {
+      T* a = ring + (kt % STAGES) * STAGE;
+      T* b = a + BM * PITCH;
+#pragma unroll
+      for (int v = 0; v < AV; ++v) {
+        const int k = kt * BK + (aoff[v] % PITCH);
+        const bool ok = src[v] != nullptr && k < CI;
+        cp_async16(a + aoff[v], ok ? src[v] + kt * BK : x, ok);
+      }
+      for (int i = tid; i < BV; i += 256) {
+        const int n = i / (BK / 8);
+        const int kc = i % (BK / 8);
+        const int k = kt * BK + kc * 8;
+        const bool ok = n0 + n < KP && k < CI;
+        cp_async16(b + n * PITCH + kc * 8, ok ? w + (n0 + n) * CI + k : w, ok);
+      }
+    }
+    cp_async_commit();
+  };
+  // A channel pair of an A fragment, normalized as the batch norm's kernel computes it.
+  auto norm2 = [&](unsigned r, float sa, float sb, float fa, float fb, int c) -> unsigned {
+    const T* h = reinterpret_cast<const T*>(&r);
+    float t0 = load(h);
+    float t1 = load(h + 1);
+    t0 *= sa;
+    t1 *= sb;
+    t0 += fa;
+    t1 += fb;
+    return pack2<T>(c < C ? activate(norm_act, t0) : 0.0f, c + 1 < C ? activate(norm_act, t1) : 0.0f);
+  };
+  float acc[MT][NT][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+    }
+  }
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    load_stage(s);
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // step kt in for every thread; step kt - 1's stage free to refill
+    load_stage(kt + STAGES - 1);
+    const T* a = ring + (kt % STAGES) * STAGE;
+    const T* b = a + BM * PITCH;
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ++ks) {
+      const int c = kt * BK + ks * 16 + 2 * (lane & 3);  // this lane's channels: c, c + 1, c + 8, c + 9
+      const float4 lo = nf[c >> 1];
+      const float4 hi = nf[(c >> 1) + 4];
+      unsigned af[MT][4];
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3],
+                    a + (wm * WM + i * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
+        af[i][0] = norm2(af[i][0], lo.x, lo.y, lo.z, lo.w, c);
+        af[i][1] = norm2(af[i][1], lo.x, lo.y, lo.z, lo.w, c);
+        af[i][2] = norm2(af[i][2], hi.x, hi.y, hi.z, hi.w, c + 8);
+        af[i][3] = norm2(af[i][3], hi.x, hi.y, hi.z, hi.w, c + 8);
+      }
+#pragma unroll
+      for (int j = 0; j < NT; j += 2) {
+        unsigned b0, b1, b2, b3;
+        ldmatrix_x4(b0, b1, b2, b3,
+                    b + (wn * WN + j * 8 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ks * 16 +
+                        ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+          mma_16816<T>(acc[i][j], af[i][0], af[i][1], af[i][2], af[i][3], b0, b1);
+          mma_16816<T>(acc[i][j + 1], af[i][0], af[i][1], af[i][2], af[i][3], b2, b3);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();  // (only empty groups remain)
+  // Bias and the conv's activation. Without a pool the block's tile goes through shared memory
+  // (the ring is free once every warp is past its last step) and out in 16-byte rows' chunks;
+  // with one, as in the other forms: each value rounded as stored, the window's four (lanes 4
+  // apart) reduced in the pool kernel's order by the lane of its first position.
+  constexpr bool STAGED = POOL == 0 && KP % 8 == 0 && YPIX % 8 == 0 && YIMG % 8 == 0;
+  constexpr int TP = BN + 8;  // the staged tile's pitch (elements)
+  static_assert(!STAGED || BM * TP <= STAGES * STAGE, "the output tile fits the ring");
+  if constexpr (STAGED) {
+    __syncthreads();
+  }
+  T* tile = ring;
+#pragma unroll
+  for (int i = 0; i < MT; ++i) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = wm * WM + i * 16 + (lane >> 2) + 8 * h;
+      const long long m = m0 + r;
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const int nl = wn * WN + j * 8 + 2 * (lane & 3);
+        const int n = static_cast<int>(n0) + nl;
+        const float2 bb = bias != nullptr && n < KP ? *reinterpret_cast<const float2*>(bias + n)
+                                                    : float2{0.0f, 0.0f};
+        float v0 = activate_as<A>(act, acc[i][j][2 * h] + bb.x);
+        float v1 = activate_as<A>(act, acc[i][j][2 * h + 1] + bb.y);
+        if constexpr (STAGED) {
+          *reinterpret_cast<unsigned*>(tile + r * TP + nl) =
+              pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
+        } else {
+          long long q = m;  // the result's pixel
+          bool writes = m < rows && n < KP;
+          if constexpr (POOL != 0) {
+            v0 = as_stored<T>(v0);
+            v1 = as_stored<T>(v1);
+            float w0[3], w1[3];
+#pragma unroll
+            for (int t = 0; t < 3; ++t) {
+              w0[t] = __shfl_down_sync(0xffffffffu, v0, 4 * (t + 1));
+              w1[t] = __shfl_down_sync(0xffffffffu, v1, 4 * (t + 1));
+            }
+            if constexpr (POOL == 1) {
+              v0 = (((0.0f + v0) + w0[0]) + w0[1]) + w0[2];
+              v1 = (((0.0f + v1) + w1[0]) + w1[1]) + w1[2];
+              v0 = v0 / 4.0f;
+              v1 = v1 / 4.0f;
+            } else {
+              v0 = fmaxf(fmaxf(fmaxf(v0, w0[0]), w0[1]), w0[2]);
+              v1 = fmaxf(fmaxf(fmaxf(v1, w1[0]), w1[1]), w1[2]);
+            }
+            q = m >> 2;
+            writes = writes && ((lane >> 2) & 3) == 0;
+          }
+          if (writes) {
+            const long long img = q / OHW;
+            const long long pix = q - img * OHW;
+            *reinterpret_cast<unsigned*>(y + img * YIMG + pix * YPIX + n) =
+                pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
+          }
+        }
+      }
+    }
+  }
+  if constexpr (STAGED) {
+    __syncthreads();
+    constexpr int CH = BN / 8;  // 16-byte chunks a row of the tile
+    for (int i = tid; i < BM * CH; i += 256) {
+      const int r = i / CH;
+      const int ch = i % CH;
+      const long long m = m0 + r;
+      const long long n = n0 + ch * 8;
+      if (m < rows && n < KP) {
+        const long long img = m / OHW;
+        const long long pix = m - img * OHW;
+        *reinterpret_cast<uint4*>(y + img * YIMG + pix * YPIX + n) =
+            *reinterpret_cast<const uint4*>(tile + r * TP + ch * 8);
+      }
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+    return o.str();
+  }
   o << R"src(  constexpr int KT = static_cast<int>((CI + BK - 1) / BK);  // reduction steps
   constexpr int CIP = KT * static_cast<int>(BK);            // input slots, padded to steps
   constexpr int WM = BM / 2;     // rows a warp (2 warps down)
@@ -416,7 +663,11 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     a.fuse = op.pool ? 1 : 0;
     Variant b = a;
     b.algo = 1;
-    return {a, b};
+    Variant c = a;
+    c.algo = 2;
+    Variant d = c;
+    d.math = 1;
+    return {a, b, c, d};
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
@@ -424,7 +675,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     STRATA_CHECK(io.norm_x != nullptr && io.norm_weights != nullptr,
                  "cuda::Engine: layer '" << op.label << "': normed_conv without its batch norm's buffers");
-    const normed::Plan p = normed::plan(op, v.algo);
+    const normed::Plan p = normed::plan(op, v.algo, v.math);
+    const normed::Pipeline ring = normed::pipeline(v.algo, v.math);
     const long long rows = static_cast<long long>(batch) * op.conv.h * op.conv.w;
     const long long blocks = (rows + p.bm - 1) / p.bm * p.n_blocks;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label << "': normed_conv would launch "
@@ -444,6 +696,9 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     what << "strata batch norm + 1x1 conv (the norm and its activation applied as the input is "
             "loaded, mma.sync; blocks of "
          << p.bm << " pixels x " << p.bn << " channels"
+         << (v.algo == 2 ? ", pipelined: " + std::to_string(ring.stages) + " steps of " +
+                               std::to_string(ring.step) + " input channels in flight"
+                         : std::string())
          << (op.pool ? std::string(", its 2x2 ") +
                            (op.pool->kind == OpKind::avg_pool ? "average" : "max") + " pool"
                      : std::string())
@@ -464,16 +719,18 @@ class NormedConv final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0 || v.algo == 1,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0, "'" << op.label << "': normed_conv has no math forms");
+    STRATA_CHECK(v.math == 0 || (v.algo == 2 && v.math == 1),
+                 "'" << op.label << "': normed_conv has math forms 0 and 1 in algo 2 only, not math "
+                     << v.math << " in algo " << v.algo);
     STRATA_CHECK(v.fuse == (op.pool ? 1 : 0),
                  "'" << op.label << "': normed_conv runs "
                      << (op.pool ? "a conv with its fused pool as fuse 1" : "a conv without a pool as fuse 0"));
     STRATA_CHECK(normed::fits(op), "'" << op.label
                                        << "': normed_conv runs a 1x1 conv (stride 1, one group, "
                                           "no residual or pool) with a folded batch norm");
-    return this->named(normed::source(op, v.algo));
+    return this->named(normed::source(op, v.algo, v.math));
   }
 };
 
