@@ -897,6 +897,13 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
                                           piped64, ", then", pooled);
   check_forced<PooledNormNet, DType::bf16>("normed_pool_p_bf16", 146, cuda::Variant{"normed_conv", 2, 0, 1},
                                            piped, ", then", pooled);
+  // ... and with blocks of 64 pixels (algo 3).
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_p64", 147, cuda::Variant{"normed_conv", 3},
+                                          "blocks of 64 pixels x 32 channels, pipelined: 4 steps of 32", ", then", normed);
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_p64", 148, cuda::Variant{"normed_conv", 3, 1},
+                                                "blocks of 64 pixels x 128 channels, pipelined: 3 steps of 64", ", then", unpooled);
+  check_forced<PooledNormNet, DType::bf16>("normed_pool_p64", 149, cuda::Variant{"normed_conv", 3, 0, 1},
+                                           "blocks of 64 pixels x 32 channels, pipelined", ", then", pooled);
   // Any other tactic runs the joined op as the batch norm's pass, then the conv.
   check_forced<DenseBlockNet, DType::f16>("normed_dense_lt", 134, cuda::Variant{"lt_conv1x1"},
                                           "strata pointwise (reads channels 0..", nullptr, normed);

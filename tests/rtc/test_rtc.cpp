@@ -873,11 +873,12 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK_FALSE(t->runs(cuda::norm_main(first)));
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv"}, cuda::OpIo{}).size() == 1);
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 1}, cuda::OpIo{}).size() == 1);
-  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 3}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 3, 1}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 1, 1}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 2}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 0, 1}, cuda::OpIo{}).empty());
-  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 3), doctest::Contains("no form 3"));
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 4), doctest::Contains("no form 4"));
   CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 0, 1), doctest::Contains("no math 1"));
   // The pipelined form's rings: 4 steps of 32 slots (two blocks an SM), 3 of 64.
   CHECK(cuda::tactics::normed::source(first, 2).find("(pipelined: 4 steps of 32 slots in flight)") != std::string::npos);
@@ -885,13 +886,14 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   // (992 input slots: 31 steps of 32, 16 of 64; 8 bytes a slot for the scale and shift)
   CHECK(cuda::tactics::normed::plan(last, 2).shared == 4 * 256 * 40 * 2 + 992 * 8);
   CHECK(cuda::tactics::normed::plan(last, 2, 1).shared == 3 * 256 * 72 * 2 + 1024 * 8);
+  CHECK(cuda::tactics::normed::plan(last, 3).shared == 4 * (64 + 128) * 40 * 2 + 992 * 8);  // 64-pixel blocks
   const cuda::OpDesc& transition = **std::find_if(normed.begin(), normed.end(),
                                                    [](const cuda::OpDesc* o) { return o->pool.has_value(); });
   CHECK(transition.label == "features.transition2.norm+relu+conv+features.transition2.pool");
   CHECK(transition.slice.has_value());  // the next block's first channels
   CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv"}, cuda::OpIo{}).empty());
   for (const cuda::OpDesc* op : {&first, &last, &transition}) {
-    for (const auto& [algo, math] : {std::pair{0, 0}, {1, 0}, {2, 0}, {2, 1}}) {
+    for (const auto& [algo, math] : {std::pair{0, 0}, {1, 0}, {2, 0}, {2, 1}, {3, 0}, {3, 1}}) {
       const std::string src = cuda::tactics::normed::source(*op, algo, math);
       const std::vector<std::string> names{"strata_rtc::normed_conv<strata_rtc::f16>",
                                            "strata_rtc::normed_conv<strata_rtc::bf16>"};

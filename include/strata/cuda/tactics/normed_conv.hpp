@@ -104,24 +104,24 @@ struct Source {
          s.image % 8 == 0 && (!bn.in_slice || (bn.in_slice->aligned && bn.in_slice->c0 % 8 == 0));
 }
 
-/// A pipelined form's reduction step and ring depth (algo 2; `math` 0: 32 slots × 4 stages, 1:
-/// 64 slots × 3 stages).
+/// A pipelined form's reduction step and ring depth (algos 2 and 3; `math` 0: 32 slots × 4
+/// stages, 1: 64 slots × 3 stages).
 struct Pipeline {
   int step = bk;  ///< input slots a reduction step
   int stages = 2;
 };
 [[nodiscard]] inline Pipeline pipeline(int algo, int math) {
-  if (algo != 2) {
+  if (algo < 2) {
     return {};
   }
   return math == 1 ? Pipeline{64, 3} : Pipeline{32, 4};
 }
 
-/// The block shape for `op` in form `algo` (0: 128 pixels a block, 1: 64, 2: 128 pipelined, its
-/// ring as `math` says).
+/// The block shape for `op` in form `algo` (0: 128 pixels a block, 1: 64; pipelined, with the
+/// ring `math` says: 2, 128 pixels; 3, 64).
 [[nodiscard]] inline Plan plan(const OpDesc& op, int algo, int math = 0) {
   Plan p;
-  p.bm = algo == 1 ? 64 : 128;
+  p.bm = algo == 1 || algo == 3 ? 64 : 128;
   const int kp = op.conv.kp;
   p.bn = kp >= 128 ? 128 : (kp + 31) / 32 * 32;
   p.n_blocks = (kp + p.bn - 1) / p.bn;
@@ -145,8 +145,8 @@ struct Pipeline {
 /// The kernel's source for `op` in form `algo` (and `math`, algo 2's ring; kernel
 /// `strata_rtc::normed_conv<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0) {
-  STRATA_CHECK(algo >= 0 && algo <= 2, "normed_conv: no form " << algo);
-  STRATA_CHECK(math == 0 || (algo == 2 && math == 1),
+  STRATA_CHECK(algo >= 0 && algo <= 3, "normed_conv: no form " << algo);
+  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1),
                "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
   const OpDesc& bn = *op.norm;
@@ -167,13 +167,13 @@ struct Pipeline {
     generated::act_constants(o, kind, desc, a);
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'" << (algo == 1 ? " (64-pixel blocks)" : "")
-    << (algo == 2 ? " (pipelined: " + std::to_string(ring.stages) + " steps of " +
+    << "// Generated for '" << op.label << "'" << (algo == 1 || algo == 3 ? " (64-pixel blocks)" : "")
+    << (algo >= 2 ? " (pipelined: " + std::to_string(ring.stages) + " steps of " +
                         std::to_string(ring.step) + " slots in flight)"
                   : std::string())
     << (pool == 1 ? " (2x2 average pool)" : pool == 2 ? " (2x2 max pool)" : "") << ".\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
-    << (algo == 2 && math == 1 ? 1 : 2) << ") normed_conv(\n"
+    << (algo >= 2 && math == 1 ? 1 : 2) << ") normed_conv(\n"
     << "    const T* __restrict__ x, const float* __restrict__ scale,\n"
     << "    const float* __restrict__ shift, const T* __restrict__ w,\n"
     << "    const float* __restrict__ bias, T* __restrict__ y, int batch) {\n"
@@ -195,14 +195,14 @@ struct Pipeline {
   constant("BN", p.bn);
   constant("NB", p.n_blocks);
   constant("BK", ring.step);
-  constant("PITCH", algo == 2 ? ring.step + 8 : pitch);  // a staged row's elements
-  if (algo == 2) {
+  constant("PITCH", algo >= 2 ? ring.step + 8 : pitch);  // a staged row's elements
+  if (algo >= 2) {
     constant("STAGES", ring.stages);
   }
   act("NA", "norm_act", bn.act);  // the batch norm's activation
   act("A", "act", op.act);        // the conv's
-  if (algo == 2) {
-    o << R"src(  // Pipelined (algo 2): a ring of STAGES reduction steps copied in by cp.async, the raw input
+  if (algo >= 2) {
+    o << R"src(  // Pipelined (algo 2; 3 with 64-pixel blocks): a ring of STAGES reduction steps copied in by cp.async, the raw input
   // rows beside the filter slice; each warp normalizes the A fragments it reads (its lane's four
   // channels a 16-slot step: scale, shift, the activation, rounded to T, 0 past the channels),
   // so nothing waits on a register round trip between the loads and the tensor cores.
@@ -696,7 +696,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     what << "strata batch norm + 1x1 conv (the norm and its activation applied as the input is "
             "loaded, mma.sync; blocks of "
          << p.bm << " pixels x " << p.bn << " channels"
-         << (v.algo == 2 ? ", pipelined: " + std::to_string(ring.stages) + " steps of " +
+         << (v.algo >= 2 ? ", pipelined: " + std::to_string(ring.stages) + " steps of " +
                                std::to_string(ring.step) + " input channels in flight"
                          : std::string())
          << (op.pool ? std::string(", its 2x2 ") +
@@ -719,10 +719,10 @@ class NormedConv final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 3,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0 || (v.algo == 2 && v.math == 1),
-                 "'" << op.label << "': normed_conv has math forms 0 and 1 in algo 2 only, not math "
+    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1),
+                 "'" << op.label << "': normed_conv has math forms 0 and 1 in algos 2 and 3 only, not math "
                      << v.math << " in algo " << v.algo);
     STRATA_CHECK(v.fuse == (op.pool ? 1 : 0),
                  "'" << op.label << "': normed_conv runs "
