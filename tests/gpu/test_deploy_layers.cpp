@@ -938,6 +938,24 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   CHECK(err2 < 5e-3);
 }
 
+TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed halos, into their concat slices") {
+  using strata_test::check_forced;
+  const auto three = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv && op.conv.kh == 3; };
+  const char* shows = "strata halo conv";
+  // DenseBlockNet's 3x3 convs: 8 output slots (one n-tile), bias-free into a slice and with a bias
+  // into the next; 12x12 maps (tiles of whole images, several a tile, the batch's last one partial).
+  check_forced<DenseBlockNet, DType::f16>("halo_dense_f16", 150, cuda::Variant{"halo_conv"}, shows,
+                                          ", then", three);
+  check_forced<DenseBlockNet, DType::bf16>("halo_dense_bf16", 151, cuda::Variant{"halo_conv"}, shows,
+                                           ", then", three);
+  // DenseNet-121's 58 (128 -> 32 channels on 56x56 to 7x7 maps), each writing its 32 channels of
+  // the block's concatenation.
+  check_forced<models::DenseNet121, DType::f16>("halo_d121_f16", 152, cuda::Variant{"halo_conv"},
+                                                "of a concat", ", then", three);
+  check_forced<models::DenseNet121, DType::bf16>("halo_d121_bf16", 153, cuda::Variant{"halo_conv"},
+                                                 "of a concat", ", then", three);
+}
+
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {
   check_depthwise_forced<DepthwiseNet, DType::f16>(2, 17, {1, 3, 17}, 80);
   check_depthwise_forced<DepthwiseNet, DType::bf16>(2, 17, {1, 3, 17}, 81);

@@ -906,6 +906,56 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   }
 }
 
+TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_halo");
+  cuda::NetDesc n = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  const auto* t = cuda::find_tactic<DType::f16>("halo_conv");
+  REQUIRE(t != nullptr);
+  const cuda::Libraries none{};
+  std::vector<const cuda::OpDesc*> three;
+  for (const cuda::OpDesc& op : n.ops) {
+    INFO(op.label);
+    const bool is3 = op.kind == OpKind::conv && op.conv.kh == 3;
+    // DenseNet's 58 3x3 convs, each writing its concat slice; not the 7x7/2 stem, the 1x1 convs
+    // (a batch norm folded in) or the transitions' (a pool fused).
+    CHECK(t->runs(op) == is3);
+    if (is3) {
+      three.push_back(&op);
+      CHECK(t->writes_slice(op));
+      CHECK(t->candidates(op, 256, 0, none).size() == 1);
+      CHECK_FALSE(t->heuristic(op, 256, std::size_t{1} << 30, none).has_value());
+    }
+  }
+  REQUIRE(three.size() == 58);
+  namespace h = cuda::tactics::halo;
+  // 56x56: tiles of 8 rows (28 m-tiles, 4 a warp; a halo of 10 x 58 pixels); 28x28: 14 rows;
+  // 14x14: 2 whole images; 7x7: 5 whole images. Each within the 227 KiB a block may take.
+  const h::Tile t56 = h::choose(*three.front());
+  CHECK((t56.g == 1 && t56.tr == 8 && t56.mt == 28 && t56.per_warp == 4 && t56.hr == 10 && t56.hc == 58));
+  CHECK(t56.shared == 9 * 32 * 136 * 2 + 3 * 10 * 58 * 40 * 2);
+  const h::Tile t7 = h::choose(*three.back());
+  CHECK((t7.g == 5 && t7.tr == 7 && t7.hr == 45 && t7.hc == 9));
+  for (const cuda::OpDesc* op : three) {
+    CHECK(h::choose(*op).shared <= h::max_shared);
+  }
+  // Its one form; another is refused.
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv"}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 1}, cuda::OpIo{}).empty());
+  // A stride-2 conv, or one whose map shrinks, is not its shape.
+  cuda::OpDesc strided = *three.front();
+  strided.conv.sh = strided.conv.sw = 2;
+  CHECK_FALSE(t->runs(strided));
+  cuda::OpDesc unpadded = *three.front();
+  unpadded.conv.ph = unpadded.conv.pw = 0;
+  CHECK_FALSE(t->runs(unpadded));
+  CHECK_THROWS_WITH(h::source(strided), doctest::Contains("is not a stride-1, size-keeping conv"));
+  const std::vector<std::string> names{"strata_rtc::halo_conv<strata_rtc::f16>",
+                                       "strata_rtc::halo_conv<strata_rtc::bf16>"};
+  CHECK(rtc::compile(h::source(*three.front()), "halo_conv", names, 90, dir).cubin.size() > 1000);
+  CHECK(rtc::compile(h::source(*three.back()), "halo_conv7", {names[0]}, 80, dir).cubin.size() > 1000);
+}
+
 TEST_CASE("a network's head as one kernel (pooled_dense): the fold's op, its key, the source compiles") {
   const auto dir = fresh_dir("strata_rtc_test_pooled_dense");
   const auto* t = cuda::find_tactic<DType::f16>("pooled_dense");
@@ -2273,7 +2323,7 @@ TEST_CASE("tf32: its ops run on the libraries (cuDNN, cuBLASLt) and the generic 
     INFO(op.label);
     for (const char* k : {"splitk_conv", "tile_conv", "mma_conv", "generated_conv", "lt_im2col",
                           "depthwise_conv", "pixel_conv1x1", "cudnn_graph_conv",
-                          "gap_dense", "pooled_dense"}) {
+                          "gap_dense", "pooled_dense", "normed_conv", "halo_conv"}) {
       if (const auto* t = cuda::find_tactic<DType::tf32>(k)) {
         CHECK_FALSE(t->applicable(op));
       }

@@ -19,6 +19,7 @@
 #include "strata/cuda/tactics/direct_conv.hpp"
 #include "strata/cuda/tactics/expand_depthwise.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/halo_conv.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/lt_matmul.hpp"
 #include "strata/cuda/tactics/mma_conv.hpp"
@@ -36,6 +37,7 @@ template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
   static const tactics::ExpandDepthwise<P> expand_depthwise;
   static const tactics::NormedConv<P> normed_conv;
+  static const tactics::HaloConv<P> halo_conv;
   static const tactics::DepthwiseBand<P> depthwise_band;
   static const tactics::DepthwiseConv<P> depthwise_conv;
   static const tactics::PixelConv1x1<P> pixel_conv1x1;
@@ -66,7 +68,7 @@ template <DType P>
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
-      &pooled_dense, &gap_dense, &normed_conv};
+      &pooled_dense, &gap_dense, &normed_conv, &halo_conv};
   return list;
 }
 

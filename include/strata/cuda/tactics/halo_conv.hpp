@@ -1,0 +1,391 @@
+#pragma once
+/// Tactic `halo_conv`: a 16-bit NHWC convolution of stride 1 whose output keeps its input's size
+/// (odd kernel, padding (k − 1) / 2: DenseNet's 3×3 convs of 128 channels into 32) with few
+/// output channels (at most 64), as an implicit GEMM on tensor cores in a kernel generated for
+/// the op, writing its result straight into a concat's slice where it is one (16-byte aligned).
+///
+/// Persistent blocks of 8 warps, one an SM. The whole filter (taps × output channels × input
+/// slots) is copied into shared memory once a block. A tile is G images × TR rows of the map at
+/// full width; the block streams its tiles' input "halos" (the tile's rows and the rows and
+/// columns around them that its taps read, zeros outside the map) through a ring of STAGES
+/// buffers by cp.async, 32 channels at a time, so the copy of the next chunk — of this tile or
+/// the next — runs while the tensor cores work on this one. Each warp computes m-tiles of 16
+/// output pixels (warp w: w, w + 8, ...) × every output channel: per tap and 16-channel step one
+/// ldmatrix per m-tile from the halo (a pixel's position plus the tap's offset) and two per pair
+/// of n-tiles from the filter, mma.sync m16n8k16 with f32 accumulation. After a tile's last
+/// chunk the epilogue adds the bias, applies the activation and stores channel pairs through
+/// the output's (or the concat's) pixel and image strides.
+///
+/// Why: DenseNet-121's 58 bias-free 3×3 convs (128 → 32 channels) took 3,335 of its 10,714 µs at
+/// batch 256 on an H200 (session 31) as cuDNN's conv into a staging area plus a copy into the
+/// concatenation; at 32 output channels an implicit GEMM gathering each tap from memory reads
+/// the input nine times, and cuDNN writes no slice.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/rtc/library.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
+
+namespace strata::cuda::tactics {
+
+namespace halo {
+
+inline constexpr int threads = 256;
+inline constexpr int warps = threads / 32;
+inline constexpr int chunk = 32;   ///< input slots a pipeline step
+inline constexpr int hpitch = 40;  ///< elements a halo pixel takes (chunk + 8: 80 bytes)
+inline constexpr int stages = 3;
+/// Shared memory a block may take (the H100's and H200's opt-in, 227 KiB; a GPU that allows
+/// less refuses at prepare, naming the layer).
+inline constexpr std::int64_t max_shared = 227 << 10;
+
+/// A tile shape for one op: G images × TR rows at full width, and what it takes.
+struct Tile {
+  int g = 0;        ///< images a tile
+  int tr = 0;       ///< output rows a tile (of each image)
+  int mt = 0;       ///< m-tiles of 16 output pixels
+  int per_warp = 0; ///< m-tiles a warp at most
+  int hr = 0, hc = 0;  ///< the halo's rows (all G images) and columns
+  std::int64_t shared = 0;  ///< bytes: the filter, then the ring
+};
+
+/// Filter row pitch (elements): the input slots padded to whole chunks, + 8 (an odd number of
+/// 16-byte chunks, so that the 8 rows an ldmatrix reads fall in 8 bank groups).
+[[nodiscard]] inline int filter_pitch(const ConvGeom& g) { return (g.cp + chunk - 1) / chunk * chunk + 8; }
+
+[[nodiscard]] inline Tile make(const ConvGeom& c, int g, int tr) {
+  Tile t;
+  t.g = g;
+  t.tr = tr;
+  t.mt = (g * tr * c.ow + 15) / 16;
+  t.per_warp = (t.mt + warps - 1) / warps;
+  t.hr = g * (tr + c.kh - 1);
+  t.hc = c.ow + c.kw - 1;
+  t.shared = std::int64_t{c.kh} * c.kw * c.kp * filter_pitch(c) * 2 +
+             std::int64_t{stages} * t.hr * t.hc * hpitch * 2;
+  return t;
+}
+
+/// Whether `op`'s shape is one the kernel computes (before the tile): a conv of stride 1 and
+/// dilation 1 whose map keeps its size, one group, channel slots in 8s read as stored, 8 output
+/// slots or up to 64 in 16s (n-tile pairs), nothing folded into it but its bias and activation.
+[[nodiscard]] inline bool shape_fits(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  return gemm_conv(op) && !g.s2d && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         g.kh % 2 == 1 && g.kw % 2 == 1 && g.kh <= 7 && g.kw <= 7 && g.ph == (g.kh - 1) / 2 &&
+         g.pw == (g.kw - 1) / 2 && g.oh == g.h && g.ow == g.w && (g.kp == 8 || (g.kp % 16 == 0 && g.kp <= 64)) &&
+         op.in_act.kind == Act::none && !op.has_residual && !op.pool && !op.gap && !op.gate &&
+         !op.softmax && !op.side && !op.expand && !op.squeeze && !op.norm && !op.in_slice;
+}
+
+/// The tile of least estimated work an image (warp rounds of 16-row m-tiles, and half a unit a
+/// halo pixel copied in) within the shared-memory budget and 4 m-tiles a warp (2 at 64 output
+/// slots: the accumulators); py = 0 when none fits. Whole images stack (G > 1) only when a tile
+/// takes the map's every row.
+[[nodiscard]] inline Tile choose(const OpDesc& op) {
+  const ConvGeom& c = op.conv;
+  const int max_per_warp = c.kp > 32 ? 2 : 4;
+  Tile best;
+  double best_cost = std::numeric_limits<double>::max();
+  for (int g = 1; g <= 16; ++g) {
+    for (int tr = 1; tr <= c.oh; ++tr) {
+      if (g > 1 && tr < c.oh) {
+        continue;
+      }
+      const Tile t = make(c, g, tr);
+      if (t.shared > max_shared || t.per_warp > max_per_warp) {
+        continue;
+      }
+      const int tiles = (c.oh + tr - 1) / tr;  // an image group's
+      const double cost = static_cast<double>(tiles) *
+                          (t.per_warp * 16.0 * warps + 0.5 * t.hr * t.hc) / g;
+      if (cost < best_cost - 1e-9 || (cost < best_cost + 1e-9 && t.mt > best.mt)) {
+        best = t;
+        best_cost = cost;
+      }
+    }
+  }
+  return best;
+}
+
+/// Whether the kernel writes `op`'s concat slice itself: its own slots only, pairs aligned.
+[[nodiscard]] inline bool slice_fits(const OpDesc& op) {
+  return !op.slice || (!op.slice->flatten && op.slice->strides.channel == 1 &&
+                       op.slice->write == op.conv.kp && op.slice->c0 % 2 == 0 &&
+                       op.slice->strides.pixel % 2 == 0 && op.slice->strides.image % 2 == 0);
+}
+
+[[nodiscard]] inline bool fits(const OpDesc& op) {
+  return shape_fits(op) && slice_fits(op) && choose(op).tr > 0;
+}
+
+/// The kernel's source for `op` (kernel `strata_rtc::halo_conv<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op) {
+  STRATA_CHECK(fits(op), "halo_conv: layer '" << op.label
+                                               << "' is not a stride-1, size-keeping conv of at most 64 "
+                                                  "output channels that the kernel runs");
+  const ConvGeom& g = op.conv;
+  const Tile t = choose(op);
+  const std::int64_t ypix = op.slice ? op.slice->strides.pixel : g.kp;
+  const std::int64_t yimg = op.slice ? op.slice->strides.image : std::int64_t{g.oh} * g.ow * g.kp;
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr long long " << name << " = " << v << ";\n";
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "': tiles of " << t.g << " image(s) x " << t.tr
+    << " rows.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", 1) halo_conv(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
+    << "    T* __restrict__ y, int batch) {\n"
+    << "  pdl_entry();\n";
+  constant("H", g.h);
+  constant("W", g.w);
+  constant("CP", g.cp);     // input slots a pixel
+  constant("KH", g.kh);
+  constant("KW", g.kw);
+  constant("PH", g.ph);
+  constant("PW", g.pw);
+  constant("KP", g.kp);     // output slots (filter rows)
+  constant("KREAL", g.k);   // output channels; the slots past them are written as 0
+  constant("G", t.g);       // images a tile
+  constant("TR", t.tr);     // rows a tile
+  constant("HR", t.hr);     // the halo's rows (G images), columns
+  constant("HC", t.hc);
+  constant("MT", t.mt);     // m-tiles a tile
+  constant("MTW", t.per_warp);
+  constant("CH", chunk);
+  constant("NCH", (g.cp + chunk - 1) / chunk);  // chunks (pipeline steps) a tile
+  constant("FP", filter_pitch(g));
+  constant("HP", hpitch);
+  constant("STAGES", stages);
+  constant("YPIX", ypix);   // the result: elements a pixel, an image (a concat's, for a slice)
+  constant("YIMG", yimg);
+  generated::act_constant(o, op.act);
+  o << R"src(  constexpr int NT = static_cast<int>(KP / 8);   // n-tiles: every output slot
+  constexpr int TAPS = static_cast<int>(KH * KW);
+  constexpr int HS = static_cast<int>(HR * HC * HP);  // elements a ring stage
+  constexpr int TPI = static_cast<int>((H + TR - 1) / TR);  // tiles an image group
+  constexpr int HRI = static_cast<int>(TR + KH - 1);        // halo rows an image
+  constexpr int TPIX = static_cast<int>(G * TR * W);        // pixels a tile
+  static_assert(NT % 2 == 0 || NT == 1, "n-tiles in pairs");
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* fs = reinterpret_cast<T*>(smem);  // [TAPS][KP][FP] the filter
+  T* ring = fs + TAPS * KP * FP;        // [STAGES][HR][HC][HP] halo chunks
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const long long groups = (batch + G - 1) / G;
+  const long long tiles = groups * TPI;
+  const long long mine = blockIdx.x < tiles ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
+  const long long steps = mine * NCH;
+  // The filter, once: row (tap, n) from filter row n's tap slice (zeros past the slots).
+  for (int i = tid; i < TAPS * KP * (FP / 8 - 1); i += 256) {
+    const int row = i / static_cast<int>(FP / 8 - 1);
+    const int c8 = i % static_cast<int>(FP / 8 - 1);
+    const int tap = row / static_cast<int>(KP);
+    const int n = row % static_cast<int>(KP);
+    const bool ok = c8 * 8 < CP;
+    cp_async16(fs + row * FP + c8 * 8, ok ? w + (n * TAPS + tap) * CP + c8 * 8 : w, ok);
+  }
+  // Step s (the block's tile s / NCH, chunk s % NCH) into its stage; one group a call.
+  auto load_step = [&](long long s) {
+    if (s < steps) {
+      const long long tile = blockIdx.x + (s / NCH) * gridDim.x;
+      const int ch = static_cast<int>(s % NCH);
+      const long long img0 = (tile / TPI) * G;
+      const int r0 = static_cast<int>(tile % TPI) * static_cast<int>(TR);
+      T* st = ring + static_cast<int>(s % STAGES) * HS;
+      for (int i = tid; i < HR * HC * 4; i += 256) {
+        const int v = i & 3;
+        const int p = i >> 2;
+        const int hr = p / static_cast<int>(HC);
+        const int hc = p - hr * static_cast<int>(HC);
+        const int gi = hr / HRI;
+        const int yy = r0 + (hr - gi * HRI) - static_cast<int>(PH);
+        const int xx = hc - static_cast<int>(PW);
+        const long long img = img0 + gi;
+        const int k = ch * static_cast<int>(CH) + v * 8;
+        const bool ok = img < batch && yy >= 0 && yy < H && xx >= 0 && xx < W && k < CP;
+        cp_async16(st + p * HP + v * 8,
+                   ok ? x + (img * H * W + static_cast<long long>(yy) * W + xx) * CP + k : x, ok);
+      }
+    }
+    cp_async_commit();
+  };
+  // This lane's A rows: for each of its warp's m-tiles, the halo pixel its row (lane % 16) reads
+  // at tap (0, 0) — the same for every tile.
+  int hb[MTW];
+#pragma unroll
+  for (int j = 0; j < MTW; ++j) {
+    const int p = (warp + j * 8) * 16 + (lane & 15);
+    const int q = p < TPIX ? p : 0;
+    const int gi = q / static_cast<int>(TR * W);
+    const int py = (q / static_cast<int>(W)) % static_cast<int>(TR);
+    const int px = q % static_cast<int>(W);
+    hb[j] = ((gi * HRI + py) * static_cast<int>(HC) + px) * static_cast<int>(HP) + (lane >> 4) * 8;
+  }
+  float acc[MTW][NT][4];
+#pragma unroll
+  for (int j = 0; j < MTW; ++j) {
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+      acc[j][n][0] = acc[j][n][1] = acc[j][n][2] = acc[j][n][3] = 0.0f;
+    }
+  }
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    load_step(s);  // (the filter joins the first group)
+  }
+  for (long long s = 0; s < steps; ++s) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // step s in for every thread; step s - 1's stage free to refill
+    load_step(s + STAGES - 1);
+    const int ch = static_cast<int>(s % NCH);
+    const T* hs = ring + static_cast<int>(s % STAGES) * HS;
+#pragma unroll
+    for (int tap = 0; tap < TAPS; ++tap) {
+      const int toff = ((tap / static_cast<int>(KW)) * static_cast<int>(HC) + tap % static_cast<int>(KW)) *
+                       static_cast<int>(HP);
+      const T* fb = fs + (tap * static_cast<int>(KP)) * static_cast<int>(FP) + ch * static_cast<int>(CH);
+#pragma unroll
+      for (int ks = 0; ks < 2; ++ks) {
+        unsigned b[NT][2];
+        if constexpr (NT == 1) {
+          ldmatrix_x2(b[0][0], b[0][1], fb + (lane & 7) * FP + ks * 16 + ((lane >> 3) & 1) * 8);
+        } else {
+#pragma unroll
+          for (int n = 0; n < NT; n += 2) {
+            ldmatrix_x4(b[n][0], b[n][1], b[n + 1][0], b[n + 1][1],
+                        fb + (n * 8 + (lane & 7) + ((lane >> 4) << 3)) * FP + ks * 16 + ((lane >> 3) & 1) * 8);
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < MTW; ++j) {
+          if (warp + j * 8 < MT) {
+            unsigned a0, a1, a2, a3;
+            ldmatrix_x4(a0, a1, a2, a3, hs + hb[j] + toff + ks * 16);
+#pragma unroll
+            for (int n = 0; n < NT; ++n) {
+              mma_16816<T>(acc[j][n], a0, a1, a2, a3, b[n][0], b[n][1]);
+            }
+          }
+        }
+      }
+    }
+    if (ch == NCH - 1) {  // the tile's last chunk: bias, activation, pairs stored; then zeros
+      const long long tile = blockIdx.x + (s / NCH) * gridDim.x;
+      const long long img0 = (tile / TPI) * G;
+      const int r0 = static_cast<int>(tile % TPI) * static_cast<int>(TR);
+#pragma unroll
+      for (int j = 0; j < MTW; ++j) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int p = (warp + j * 8) * 16 + (lane >> 2) + 8 * h;
+          const int gi = p / static_cast<int>(TR * W);
+          const int py = (p / static_cast<int>(W)) % static_cast<int>(TR);
+          const int px = p % static_cast<int>(W);
+          const long long img = img0 + gi;
+          const int yy = r0 + py;
+          const bool writes = p < TPIX && img < batch && yy < H;
+#pragma unroll
+          for (int n = 0; n < NT; ++n) {
+            const int c = n * 8 + 2 * (lane & 3);
+            const float2 bb = bias != nullptr ? *reinterpret_cast<const float2*>(bias + c)
+                                              : float2{0.0f, 0.0f};
+            const float v0 = activate(act, acc[j][n][2 * h] + bb.x);
+            const float v1 = activate(act, acc[j][n][2 * h + 1] + bb.y);
+            if (writes) {
+              *reinterpret_cast<unsigned*>(y + img * YIMG + (static_cast<long long>(yy) * W + px) * YPIX + c) =
+                  pack2<T>(c < KREAL ? v0 : 0.0f, c + 1 < KREAL ? v1 : 0.0f);
+            }
+            acc[j][n][2 * h] = 0.0f;
+            acc[j][n][2 * h + 1] = 0.0f;
+          }
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace halo
+
+template <DType P>
+class HaloConv final : public generated::GeneratingTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "halo_conv"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return is_16bit(P) && halo::fits(op);
+  }
+  [[nodiscard]] bool writes_slice(const OpDesc& op) const override {
+    return op.slice.has_value() && halo::fits(op);
+  }
+  /// Not claimed yet: offered to measured tuning, and forceable.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+                                               const Libraries&) const override {
+    return std::nullopt;
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    if (!halo::fits(op)) {
+      return {};
+    }
+    return {Variant{std::string(name())}};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    const halo::Tile t = halo::choose(op);
+    const generated::DeviceSms d = generated::device_sms();
+    const long long tiles = (static_cast<long long>(batch) + t.g - 1) / t.g *
+                            ((op.conv.oh + t.tr - 1) / t.tr);
+    const unsigned grid = static_cast<unsigned>(std::max<long long>(1, std::min<long long>(tiles, d.sms)));
+    const std::size_t shared = static_cast<std::size_t>(t.shared);
+    generated::allow_shared(k, d.device, shared, op.label, "halo_conv");
+    const T* x = static_cast<const T*>(io.x);
+    const T* wt = w.weight.template as<const T>();
+    const float* bias = w.bias_f32.template as<const float>();
+    T* y = static_cast<T*>(io.y);
+    std::ostringstream what;
+    what << "strata halo conv (mma.sync; the filter in shared memory, tiles of " << t.g
+         << " image(s) x " << t.tr << " rows, their halos streamed " << halo::chunk
+         << " channels at a time"
+         << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
+                            std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
+                      : std::string())
+         << ", shapes compiled in)";
+    return kernel_step(what.str(), [=](cudaStream_t s) {
+      rtc::launch_shared(k, grid, static_cast<unsigned>(halo::threads), shared, s, x, wt, bias, y, batch);
+    });
+  }
+
+ private:
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
+                                       const OpIo&) const override {
+    STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
+                 "'" << op.label << "': halo_conv has one form (algo, math and fuse 0), not "
+                     << to_string(v));
+    return this->named(halo::source(op));
+  }
+};
+
+}  // namespace strata::cuda::tactics
