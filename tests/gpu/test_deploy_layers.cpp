@@ -917,6 +917,12 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
     }
     INFO(d);
     CHECK(joined == 44);
+    // the 42 layers' in the pipelined form (algo 2), the transitions' in form 0 (with their pools)
+    std::size_t piped_ops = 0;
+    for (std::size_t at = d.find(piped); at != std::string::npos; at = d.find(piped, at + 1)) {
+      ++piped_ops;
+    }
+    CHECK(piped_ops == 42);
     CHECK(d.find("features.denseblock4.denselayer16.norm1+relu1+conv1+norm2+relu2: strata pointwise") !=
           std::string::npos);
   }
