@@ -199,6 +199,33 @@ struct Tile {
     const bool ok = c8 * 8 < CP;
     cp_async16(fs + row * FP + c8 * 8, ok ? w + (n * TAPS + tap) * CP + c8 * 8 : w, ok);
   }
+  // This thread's share of a halo copy: vectors i = tid + 256·u (u < NU) of the halo's
+  // HR × HC pixels × 4 (16 bytes each) — the same positions for every tile and chunk, so what
+  // does not depend on the tile is worked out once: the vector's shared-memory byte offset, its
+  // element offset from the tile's first row in the tile's first image, and (packed) its image
+  // in the tile, its row relative to the tile's first and whether its column is inside the map.
+  constexpr int NV = static_cast<int>(HR * HC * 4);
+  constexpr int NU = (NV + 255) / 256;
+  unsigned soff[NU];
+  int goff[NU];
+  int meta[NU];
+#pragma unroll
+  for (int u = 0; u < NU; ++u) {
+    const int i = tid + u * 256;
+    const int v = i & 3;
+    const int p = (i < NV ? i : 0) >> 2;
+    const int hr = p / static_cast<int>(HC);
+    const int hc = p - hr * static_cast<int>(HC);
+    const int gi = hr / HRI;
+    const int dy = hr - gi * HRI - static_cast<int>(PH);  // row - the tile's first row
+    const int xx = hc - static_cast<int>(PW);
+    const bool live = i < NV && xx >= 0 && xx < W && v * 8 < CP;
+    soff[u] = static_cast<unsigned>(p * HP + v * 8) * 2u;
+    goff[u] = ((gi * static_cast<int>(H) + dy) * static_cast<int>(W) + xx) * static_cast<int>(CP) + v * 8;
+    meta[u] = (live ? 1 << 24 : 0) | ((dy + 64) << 8) | gi;
+  }
+  const unsigned ring_a = shared_address(ring);
+  const unsigned fs_a = shared_address(fs);
   // Step s (the block's tile s / NCH, chunk s % NCH) into its stage; one group a call.
   auto load_step = [&](long long s) {
     if (s < steps) {
@@ -206,27 +233,25 @@ struct Tile {
       const int ch = static_cast<int>(s % NCH);
       const long long img0 = (tile / TPI) * G;
       const int r0 = static_cast<int>(tile % TPI) * static_cast<int>(TR);
-      T* st = ring + static_cast<int>(s % STAGES) * HS;
-      for (int i = tid; i < HR * HC * 4; i += 256) {
-        const int v = i & 3;
-        const int p = i >> 2;
-        const int hr = p / static_cast<int>(HC);
-        const int hc = p - hr * static_cast<int>(HC);
-        const int gi = hr / HRI;
-        const int yy = r0 + (hr - gi * HRI) - static_cast<int>(PH);
-        const int xx = hc - static_cast<int>(PW);
-        const long long img = img0 + gi;
-        const int k = ch * static_cast<int>(CH) + v * 8;
-        const bool ok = img < batch && yy >= 0 && yy < H && xx >= 0 && xx < W && k < CP;
-        cp_async16(st + p * HP + v * 8,
-                   ok ? x + (img * H * W + static_cast<long long>(yy) * W + xx) * CP + k : x, ok);
+      const T* base = x + (img0 * H * W + static_cast<long long>(r0) * W) * CP + ch * static_cast<int>(CH);
+      const unsigned st = ring_a + static_cast<unsigned>(s % STAGES) * (HS * 2u);
+#pragma unroll
+      for (int u = 0; u < NU; ++u) {
+        const int yy = r0 + ((meta[u] >> 8) & 0xffff) - 64;
+        const bool ok = (meta[u] >> 24) != 0 && yy >= 0 && yy < H && img0 + (meta[u] & 0xff) < batch &&
+                        (CP % CH == 0 || ch * static_cast<int>(CH) + ((tid + u * 256) & 3) * 8 < CP);
+        if (NV % 256 == 0 || tid + u * 256 < NV) {
+          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                       :: "r"(st + soff[u]), "l"(ok ? base + goff[u] : x), "r"(ok ? 16 : 0) : "memory");
+        }
       }
     }
     cp_async_commit();
   };
-  // This lane's A rows: for each of its warp's m-tiles, the halo pixel its row (lane % 16) reads
-  // at tap (0, 0) — the same for every tile.
-  int hb[MTW];
+  // This lane's A rows: for each of its warp's m-tiles, the halo byte offset of the pixel its
+  // row (lane % 16) reads at tap (0, 0) and its k-half — the same for every tile. Its B rows:
+  // the filter byte offset of its row and k-half within a tap's pair of n-tiles.
+  unsigned hb[MTW];
 #pragma unroll
   for (int j = 0; j < MTW; ++j) {
     const int p = (warp + j * 8) * 16 + (lane & 15);
@@ -234,8 +259,12 @@ struct Tile {
     const int gi = q / static_cast<int>(TR * W);
     const int py = (q / static_cast<int>(W)) % static_cast<int>(TR);
     const int px = q % static_cast<int>(W);
-    hb[j] = ((gi * HRI + py) * static_cast<int>(HC) + px) * static_cast<int>(HP) + (lane >> 4) * 8;
+    hb[j] = static_cast<unsigned>(((gi * HRI + py) * static_cast<int>(HC) + px) * static_cast<int>(HP) +
+                                  (lane >> 4) * 8) * 2u;
   }
+  const unsigned bl = static_cast<unsigned>(NT == 1 ? (lane & 7) * static_cast<int>(FP) + ((lane >> 3) & 1) * 8
+                                                    : ((lane & 7) + ((lane >> 4) << 3)) * static_cast<int>(FP) +
+                                                          ((lane >> 3) & 1) * 8) * 2u;
   float acc[MTW][NT][4];
 #pragma unroll
   for (int j = 0; j < MTW; ++j) {
@@ -253,29 +282,33 @@ struct Tile {
     __syncthreads();  // step s in for every thread; step s - 1's stage free to refill
     load_step(s + STAGES - 1);
     const int ch = static_cast<int>(s % NCH);
-    const T* hs = ring + static_cast<int>(s % STAGES) * HS;
+    const unsigned ha = ring_a + static_cast<unsigned>(s % STAGES) * (HS * 2u);
+    const unsigned fa = fs_a + bl + static_cast<unsigned>(ch) * (CH * 2u);
 #pragma unroll
     for (int tap = 0; tap < TAPS; ++tap) {
-      const int toff = ((tap / static_cast<int>(KW)) * static_cast<int>(HC) + tap % static_cast<int>(KW)) *
-                       static_cast<int>(HP);
-      const T* fb = fs + (tap * static_cast<int>(KP)) * static_cast<int>(FP) + ch * static_cast<int>(CH);
+      constexpr unsigned ROWB = HC * HP * 2;  // bytes a halo row
+      const unsigned toff = (tap / static_cast<int>(KW)) * ROWB + (tap % static_cast<int>(KW)) * (HP * 2u);
+      const unsigned fb = fa + static_cast<unsigned>(tap * KP * FP * 2);
 #pragma unroll
       for (int ks = 0; ks < 2; ++ks) {
         unsigned b[NT][2];
         if constexpr (NT == 1) {
-          ldmatrix_x2(b[0][0], b[0][1], fb + (lane & 7) * FP + ks * 16 + ((lane >> 3) & 1) * 8);
+          asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];"
+                       : "=r"(b[0][0]), "=r"(b[0][1]) : "r"(fb + ks * 32u));
         } else {
 #pragma unroll
           for (int n = 0; n < NT; n += 2) {
-            ldmatrix_x4(b[n][0], b[n][1], b[n + 1][0], b[n + 1][1],
-                        fb + (n * 8 + (lane & 7) + ((lane >> 4) << 3)) * FP + ks * 16 + ((lane >> 3) & 1) * 8);
+            asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                         : "=r"(b[n][0]), "=r"(b[n][1]), "=r"(b[n + 1][0]), "=r"(b[n + 1][1])
+                         : "r"(fb + static_cast<unsigned>(n * 8 * FP * 2) + ks * 32u));
           }
         }
 #pragma unroll
         for (int j = 0; j < MTW; ++j) {
           if (warp + j * 8 < MT) {
             unsigned a0, a1, a2, a3;
-            ldmatrix_x4(a0, a1, a2, a3, hs + hb[j] + toff + ks * 16);
+            asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                         : "=r"(a0), "=r"(a1), "=r"(a2), "=r"(a3) : "r"(ha + hb[j] + toff + ks * 32u));
 #pragma unroll
             for (int n = 0; n < NT; ++n) {
               mma_16816<T>(acc[j][n], a0, a1, a2, a3, b[n][0], b[n][1]);
