@@ -960,6 +960,16 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
                                                 "of a concat", ", then", three);
   check_forced<models::DenseNet121, DType::bf16>("halo_d121_bf16", 153, cuda::Variant{"halo_conv"},
                                                  "of a concat", ", then", three);
+  // The heuristic's plan at batch 256: blocks 1-3's 42 3x3 convs here, block 4's (7x7 maps: 52
+  // tiles) on cuDNN, then a copy into the slice.
+  const std::string d = describe<models::DenseNet121, DType::f16>(256);
+  std::size_t halos = 0;
+  for (std::size_t at = d.find(shows); at != std::string::npos; at = d.find(shows, at + 1)) {
+    ++halos;
+  }
+  INFO(d);
+  CHECK(halos == 42);
+  CHECK(d.find("features.denseblock4.denselayer1.conv2: cudnn") != std::string::npos);
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

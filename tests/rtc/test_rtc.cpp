@@ -926,7 +926,16 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
       three.push_back(&op);
       CHECK(t->writes_slice(op));
       CHECK(t->candidates(op, 256, 0, none).size() == 1);
-      CHECK_FALSE(t->heuristic(op, 256, std::size_t{1} << 30, none).has_value());
+      // Claimed (ahead of cuDNN + the copy into the slice) where the batch gives 128 tiles or
+      // more: at batch 256 on the 56x56, 28x28 and 14x14 maps, not on the 7x7 (52 tiles of 5
+      // images); not at batch 1.
+      const auto claim = t->heuristic(op, 256, std::size_t{1} << 30, none);
+      CHECK(claim.has_value() == (op.conv.h >= 14));
+      if (claim) {
+        CHECK(claim->rank == cuda::rank::tailored);
+        CHECK(claim->variant == cuda::Variant{"halo_conv"});
+      }
+      CHECK_FALSE(t->heuristic(op, 1, std::size_t{1} << 30, none).has_value());
     }
   }
   REQUIRE(three.size() == 58);
