@@ -894,8 +894,13 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(transition.label == "features.transition2.norm+relu+conv+features.transition2.pool");
   CHECK(transition.slice.has_value());  // the next block's first channels
   CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv"}, cuda::OpIo{}).empty());
+  // Forms 0 and 2 (the claimed ones) for the three shapes, the others for the first (each
+  // NVRTC compile is a second or two of CI's time, and this suite runs twice).
   for (const cuda::OpDesc* op : {&first, &last, &transition}) {
-    for (const auto& [algo, math] : {std::pair{0, 0}, {1, 0}, {2, 0}, {2, 1}, {3, 0}, {3, 1}}) {
+    for (const auto& [algo, math] : {std::pair{0, 0}, {2, 0}, {1, 0}, {2, 1}, {3, 0}, {3, 1}}) {
+      if (op != &first && algo != 0 && !(algo == 2 && math == 0)) {
+        continue;
+      }
       const std::string src = cuda::tactics::normed::source(*op, algo, math);
       const std::vector<std::string> names{"strata_rtc::normed_conv<strata_rtc::f16>",
                                            "strata_rtc::normed_conv<strata_rtc::bf16>"};
