@@ -46,9 +46,17 @@ inline constexpr int warps = threads / 32;
 inline constexpr int chunk = 32;   ///< input slots a pipeline step
 inline constexpr int hpitch = 40;  ///< elements a halo pixel takes (chunk + 8: 80 bytes)
 inline constexpr int stages = 3;
-/// Shared memory a block may take (the H100's and H200's opt-in, 227 KiB; a GPU that allows
-/// less refuses at prepare, naming the layer).
+/// Shared memory a block may take: the current device's opt-in (227 KiB on the H100 and H200,
+/// 163 on the A100), or 227 KiB where no device answers (an engine cannot be built there).
 inline constexpr std::int64_t max_shared = 227 << 10;
+[[nodiscard]] inline std::int64_t shared_budget() {
+  return kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(max_shared);
+}
+/// Whether the current device has what the kernel uses (sm_80 on: mma.sync in bf16, cp.async);
+/// true where no device answers.
+[[nodiscard]] inline bool arch_ok() {
+  return kernels::device_attribute(cudaDevAttrComputeCapabilityMajor).value_or(8) >= 8;
+}
 
 /// A tile shape for one op: G images × TR rows at full width, and what it takes.
 struct Tile {
@@ -90,12 +98,13 @@ struct Tile {
 }
 
 /// The tile of least estimated work an image (warp rounds of 16-row m-tiles, and half a unit a
-/// halo pixel copied in) within the shared-memory budget and 4 m-tiles a warp (2 at 64 output
+/// halo pixel copied in) within the device's shared-memory budget (shared_budget) and 4 m-tiles a warp (2 at 64 output
 /// slots: the accumulators); py = 0 when none fits. Whole images stack (G > 1) only when a tile
 /// takes the map's every row.
 [[nodiscard]] inline Tile choose(const OpDesc& op) {
   const ConvGeom& c = op.conv;
   const int max_per_warp = c.kp > 32 ? 2 : 4;
+  const std::int64_t budget = std::min(shared_budget(), max_shared);
   Tile best;
   double best_cost = std::numeric_limits<double>::max();
   for (int g = 1; g <= 16; ++g) {
@@ -104,7 +113,7 @@ struct Tile {
         continue;
       }
       const Tile t = make(c, g, tr);
-      if (t.shared > max_shared || t.per_warp > max_per_warp) {
+      if (t.shared > budget || t.per_warp > max_per_warp) {
         continue;
       }
       const int tiles = (c.oh + tr - 1) / tr;  // an image group's
@@ -127,7 +136,7 @@ struct Tile {
 }
 
 [[nodiscard]] inline bool fits(const OpDesc& op) {
-  return shape_fits(op) && slice_fits(op) && choose(op).tr > 0;
+  return arch_ok() && shape_fits(op) && slice_fits(op) && choose(op).tr > 0;
 }
 
 /// Tiles of a batch from which the heuristic runs an op here (about one an SM of the H100/H200).

@@ -19,6 +19,13 @@
 /// conv would store it, and the lane holding a window's first position reduces the four (from
 /// the lanes 4, 8, 12 on, by shuffles) in the pool kernel's order and stores the pooled pair.
 ///
+/// Algo 2 (algo 3: 64-pixel blocks; `math` 1: a ring of 3 steps of 64 slots) is pipelined: a
+/// ring of 4 reduction steps of 32 slots copied in by cp.async, the raw input rows beside the
+/// filter slice, one barrier a step; 4 × 2 warps, each normalizing the A fragments it reads with
+/// ldmatrix (its lane's four channels a 16-slot step); without a pool the output tile goes out
+/// through shared memory in 16-byte chunks. Claimed for unpooled ops (H200, session 32:
+/// DenseNet-121's blocks 1–3 at batch 256, 8–15% faster than form 0).
+///
 /// Why: DenseNet-121 at batch 256 spent 4.5 of its 12.1 ms (H200, session 8) in the 58 batch
 /// norm + ReLU passes over the concatenations, each written for its 1×1 conv to read once.
 #include <cuda_runtime.h>
