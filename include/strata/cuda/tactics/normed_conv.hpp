@@ -179,6 +179,62 @@ struct Pipeline {
                         std::to_string(ring.step) + " slots in flight)"
                   : std::string())
     << (pool == 1 ? " (2x2 average pool)" : pool == 2 ? " (2x2 max pool)" : "") << ".\n"
+    << R"src(// The input's element offset of GEMM row m: pixel m of the batch, or with a 2x2 pool (rows in
+// windows of 4) position m % 4 of pooled pixel m / 4's window.
+template <long long POOL, long long HW, long long W, long long OHW, long long OW, long long XIMG,
+          long long XPIX>
+__device__ __forceinline__ long long normed_row(long long m) {
+  long long img, pix;
+  if constexpr (POOL != 0) {
+    const long long q = m >> 2;
+    img = q / OHW;
+    const long long pq = q - img * OHW;
+    const long long py = pq / OW;
+    const long long px = pq - py * OW;
+    pix = (2 * py + ((m >> 1) & 1)) * W + 2 * px + (m & 1);
+  } else {
+    img = m / HW;
+    pix = m - img * HW;
+  }
+  return img * XIMG + pix * XPIX;
+}
+// Stores channel pair (v0, v1) of GEMM row m at slot n (the slots past KREAL as 0) where `writes`;
+// with a 2x2 pool (POOL 1: average, 2: max; rows in windows of 4) each value is first rounded as
+// the conv would store it, and the lane of a window's first position reduces the four (from the
+// lanes 4, 8 and 12 on) in the pool kernel's order and stores the pooled pair.
+template <class T, long long POOL, long long OHW, long long YIMG, long long YPIX, long long KREAL>
+__device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int n, bool writes,
+                                             int lane, float v0, float v1) {
+  long long q = m;  // the result's pixel
+  if constexpr (POOL != 0) {
+    v0 = as_stored<T>(v0);
+    v1 = as_stored<T>(v1);
+    float w0[3], w1[3];
+#pragma unroll
+    for (int t = 0; t < 3; ++t) {
+      w0[t] = __shfl_down_sync(0xffffffffu, v0, 4 * (t + 1));
+      w1[t] = __shfl_down_sync(0xffffffffu, v1, 4 * (t + 1));
+    }
+    if constexpr (POOL == 1) {
+      v0 = (((0.0f + v0) + w0[0]) + w0[1]) + w0[2];
+      v1 = (((0.0f + v1) + w1[0]) + w1[1]) + w1[2];
+      v0 = v0 / 4.0f;
+      v1 = v1 / 4.0f;
+    } else {
+      v0 = fmaxf(fmaxf(fmaxf(v0, w0[0]), w0[1]), w0[2]);
+      v1 = fmaxf(fmaxf(fmaxf(v1, w1[0]), w1[1]), w1[2]);
+    }
+    q = m >> 2;
+    writes = writes && ((lane >> 2) & 3) == 0;
+  }
+  if (writes) {
+    const long long img = q / OHW;
+    const long long pix = q - img * OHW;
+    *reinterpret_cast<unsigned*>(y + img * YIMG + pix * YPIX + n) =
+        pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
+  }
+}
+)src"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
     << (algo >= 2 && math == 1 ? 1 : 2) << ") normed_conv(\n"
     << "    const T* __restrict__ x, const float* __restrict__ scale,\n"
@@ -251,19 +307,7 @@ struct Pipeline {
     const int kc = id % (BK / 8);
     aoff[v] = r * PITCH + kc * 8;
     const long long m = m0 + r;
-    long long img, pix;
-    if constexpr (POOL != 0) {  // row m: position m % 4 of pooled pixel m / 4's window
-      const long long q = m >> 2;
-      img = q / OHW;
-      const long long pq = q - img * OHW;
-      const long long py = pq / OW;
-      const long long px = pq - py * OW;
-      pix = (2 * py + ((m >> 1) & 1)) * W + 2 * px + (m & 1);
-    } else {
-      img = m / HW;
-      pix = m - img * HW;
-    }
-    src[v] = m < rows ? x + img * XIMG + pix * XPIX + kc * 8 : nullptr;
+    src[v] = m < rows ? x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m) + kc * 8 : nullptr;
   }
   // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
   // empty past the last step, so that waiting for STAGES - 2 pending groups means step kt is in.
@@ -375,35 +419,7 @@ struct Pipeline {
           *reinterpret_cast<unsigned*>(tile + r * TP + nl) =
               pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
         } else {
-          long long q = m;  // the result's pixel
-          bool writes = m < rows && n < KP;
-          if constexpr (POOL != 0) {
-            v0 = as_stored<T>(v0);
-            v1 = as_stored<T>(v1);
-            float w0[3], w1[3];
-#pragma unroll
-            for (int t = 0; t < 3; ++t) {
-              w0[t] = __shfl_down_sync(0xffffffffu, v0, 4 * (t + 1));
-              w1[t] = __shfl_down_sync(0xffffffffu, v1, 4 * (t + 1));
-            }
-            if constexpr (POOL == 1) {
-              v0 = (((0.0f + v0) + w0[0]) + w0[1]) + w0[2];
-              v1 = (((0.0f + v1) + w1[0]) + w1[1]) + w1[2];
-              v0 = v0 / 4.0f;
-              v1 = v1 / 4.0f;
-            } else {
-              v0 = fmaxf(fmaxf(fmaxf(v0, w0[0]), w0[1]), w0[2]);
-              v1 = fmaxf(fmaxf(fmaxf(v1, w1[0]), w1[1]), w1[2]);
-            }
-            q = m >> 2;
-            writes = writes && ((lane >> 2) & 3) == 0;
-          }
-          if (writes) {
-            const long long img = q / OHW;
-            const long long pix = q - img * OHW;
-            *reinterpret_cast<unsigned*>(y + img * YIMG + pix * YPIX + n) =
-                pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
-          }
+          normed_store<T, POOL, OHW, YIMG, YPIX, KREAL>(y, m, n, m < rows && n < KP, lane, v0, v1);
         }
       }
     }
@@ -466,19 +482,7 @@ struct Pipeline {
     arow[v] = id / (BK / 8);
     akc[v] = id % (BK / 8);
     const long long m = m0 + arow[v];
-    long long img, pix;
-    if constexpr (POOL != 0) {  // row m: position m % 4 of pooled pixel m / 4's window
-      const long long q = m >> 2;
-      img = q / OHW;
-      const long long pq = q - img * OHW;
-      const long long py = pq / OW;
-      const long long px = pq - py * OW;
-      pix = (2 * py + ((m >> 1) & 1)) * W + 2 * px + (m & 1);
-    } else {
-      img = m / HW;
-      pix = m - img * HW;
-    }
-    src[v] = m < rows ? x + img * XIMG + pix * XPIX : nullptr;
+    src[v] = m < rows ? x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m) : nullptr;
   }
   uint4 raw[AV];
   auto load_a = [&](int kt) {
@@ -593,35 +597,7 @@ struct Pipeline {
                                                     : float2{0.0f, 0.0f};
         float v0 = activate_as<A>(act, acc[i][j][2 * h] + bb.x);
         float v1 = activate_as<A>(act, acc[i][j][2 * h + 1] + bb.y);
-        long long q = m;  // the result's pixel
-        bool writes = m < rows && n < KP;
-        if constexpr (POOL != 0) {
-          v0 = as_stored<T>(v0);
-          v1 = as_stored<T>(v1);
-          float w0[3], w1[3];
-#pragma unroll
-          for (int t = 0; t < 3; ++t) {
-            w0[t] = __shfl_down_sync(0xffffffffu, v0, 4 * (t + 1));
-            w1[t] = __shfl_down_sync(0xffffffffu, v1, 4 * (t + 1));
-          }
-          if constexpr (POOL == 1) {
-            v0 = (((0.0f + v0) + w0[0]) + w0[1]) + w0[2];
-            v1 = (((0.0f + v1) + w1[0]) + w1[1]) + w1[2];
-            v0 = v0 / 4.0f;
-            v1 = v1 / 4.0f;
-          } else {
-            v0 = fmaxf(fmaxf(fmaxf(v0, w0[0]), w0[1]), w0[2]);
-            v1 = fmaxf(fmaxf(fmaxf(v1, w1[0]), w1[1]), w1[2]);
-          }
-          q = m >> 2;
-          writes = writes && ((lane >> 2) & 3) == 0;
-        }
-        if (writes) {
-          const long long img = q / OHW;
-          const long long pix = q - img * OHW;
-          *reinterpret_cast<unsigned*>(y + img * YIMG + pix * YPIX + n) =
-              pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
-        }
+        normed_store<T, POOL, OHW, YIMG, YPIX, KREAL>(y, m, n, m < rows && n < KP, lane, v0, v1);
       }
     }
   }
