@@ -1610,7 +1610,7 @@ TEST_CASE("the tiled tensor-core conv's tiles for a small batch (math 2): Mobile
   const auto offered = t->candidates(stem, 1, std::size_t{1} << 30, {});
   const bool small = std::any_of(offered.begin(), offered.end(),
                                  [](const cuda::Variant& v) { return (v.math & 2) != 0; });
-  CHECK(small == tl::arch_ok());
+  CHECK(small == cuda::tactics::generated::mma_sync_device());
   const auto at256 = t->candidates(stem, 256, std::size_t{1} << 30, {});
   CHECK(std::none_of(at256.begin(), at256.end(), [](const cuda::Variant& v) { return (v.math & 2) != 0; }));
 }
@@ -1650,7 +1650,7 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   // padded rows), elsewhere — and at batch 1, 56 tiles for the whole GPU — on mma.sync reading
   // the caller's input (algo 2).
   const cuda::Libraries none{};
-  if (cuda::tactics::tile::arch_ok()) {
+  if (cuda::tactics::generated::mma_sync_device()) {
     const auto claim = tactic->heuristic(stem, 256, 0, none);
     REQUIRE(claim.has_value());
     CHECK(claim->rank < cuda::rank::library);
@@ -1716,7 +1716,7 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   // space-to-depth stem only. Its rows are staged in shared memory where the device lets a
   // block have them besides the rest (not without a device: 96 KB is all that is known then),
   // else read element by element.
-  if (cuda::tactics::tile::arch_ok()) {
+  if (cuda::tactics::generated::mma_sync_device()) {
     const auto stem_v = tactic->candidates(stem, 256, 0, none);
     CHECK(std::count(stem_v.begin(), stem_v.end(), cuda::Variant{"tile_conv", 2, 0, 1}) == 1);
     const cuda::tactics::tile::Tile t0 = cuda::tactics::tile::choose(stem, true);
@@ -1924,7 +1924,7 @@ TEST_CASE("the tiled tensor-core conv claims an unpooled space-to-depth stem (Mo
   CHECK(t.tiles * 256 >= cuda::tactics::tile::claim_tiles);
   CHECK(t.tiles < cuda::tactics::tile::claim_tiles);
   const cuda::Libraries none{};
-  if (cuda::tactics::tile::arch_ok()) {
+  if (cuda::tactics::generated::mma_sync_device()) {
     // Ahead of cuDNN (rank library) at both batches: at 256 the wgmma form from the input
     // step's map where the device has wgmma (else mma.sync reading the caller's input), at
     // batch 1 the mma.sync form reading the caller's input (session 22's trials on an H200:
@@ -1967,7 +1967,7 @@ TEST_CASE("the tiled tensor-core conv writes DenseNet's stem into its concat sli
   const cuda::Libraries none{};
   // Pooled variants only: the unpooled map would reach the pool kernel, which writes no slice.
   // (Without a GPU the double-buffered variant, which needs the device's limit, is not offered.)
-  if (cuda::tactics::tile::arch_ok()) {  // (a GPU before sm_80 is offered nothing)
+  if (cuda::tactics::generated::mma_sync_device()) {  // (a GPU before sm_80 is offered nothing)
     const auto v = tactic->candidates(stem, 4, 0, none);
     REQUIRE(!v.empty());
     for (const cuda::Variant& x : v) {

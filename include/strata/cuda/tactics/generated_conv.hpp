@@ -82,6 +82,13 @@ inline void act_constant(std::ostringstream& o, const ActDesc& a) {
     << "  const ActDesc act{act_c.kind, act_c.alpha, act_c.beta};\n";
 }
 
+/// Whether the current device runs what Strata's generated mma.sync kernels use (sm_80 on:
+/// mma.sync in bf16, ldmatrix, cp.async, max.f16x2); true where no device answers (an engine
+/// cannot be built there anyway).
+[[nodiscard]] inline bool mma_sync_device() {
+  return kernels::device_attribute(cudaDevAttrComputeCapabilityMajor).value_or(8) >= 8;
+}
+
 /// Activation `a` as two constants of a generated kernel: `constexpr Act <kind>` (for template
 /// arguments: activate_as<kind>) and `constexpr ActDesc <desc>` (its parameters exact), for a
 /// kernel with more than one activation (expand_depthwise, normed_conv).

@@ -52,11 +52,6 @@ inline constexpr std::int64_t max_shared = 227 << 10;
 [[nodiscard]] inline std::int64_t shared_budget() {
   return kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(max_shared);
 }
-/// Whether the current device has what the kernel uses (sm_80 on: mma.sync in bf16, cp.async);
-/// true where no device answers.
-[[nodiscard]] inline bool arch_ok() {
-  return kernels::device_attribute(cudaDevAttrComputeCapabilityMajor).value_or(8) >= 8;
-}
 
 /// A tile shape for one op: G images × TR rows at full width, and what it takes.
 struct Tile {
@@ -98,8 +93,8 @@ struct Tile {
 }
 
 /// The tile of least estimated work an image (warp rounds of 16-row m-tiles, and half a unit a
-/// halo pixel copied in) within the device's shared-memory budget (shared_budget) and 4 m-tiles a warp (2 at 64 output
-/// slots: the accumulators); py = 0 when none fits. Whole images stack (G > 1) only when a tile
+/// halo pixel copied in) within the device's shared-memory budget (shared_budget) and 4 m-tiles
+/// a warp (2 at 64 output slots: the accumulators); tr = 0 when none fits. Whole images stack (G > 1) only when a tile
 /// takes the map's every row.
 [[nodiscard]] inline Tile choose(const OpDesc& op) {
   const ConvGeom& c = op.conv;
@@ -136,7 +131,7 @@ struct Tile {
 }
 
 [[nodiscard]] inline bool fits(const OpDesc& op) {
-  return arch_ok() && shape_fits(op) && slice_fits(op) && choose(op).tr > 0;
+  return generated::mma_sync_device() && shape_fits(op) && slice_fits(op) && choose(op).tr > 0;
 }
 
 /// Tiles of a batch from which the heuristic runs an op here (about one an SM of the H100/H200).

@@ -50,7 +50,6 @@ namespace normed {
 
 inline constexpr int threads = 256;
 inline constexpr int bk = 32;     ///< input slots a reduction step
-inline constexpr int pitch = 40;  ///< 16-bit elements a staged row (bk + 8: 80 bytes)
 /// The most input slots the kernel stages the batch norm's scale and shift of (8 bytes a slot).
 inline constexpr int max_slots = 2048;
 
@@ -99,9 +98,11 @@ struct Source {
 
 /// Whether the kernel runs `op`: a 1×1 conv with a folded batch norm (normed_conv_shape), its
 /// input read in 16-byte vectors (slots and strides in 8s), at most max_slots input slots; any
-/// fused pool a 2×2 one it takes (pool_fits), any concat slice one it writes (slice_fits).
+/// fused pool a 2×2 one it takes (pool_fits), any concat slice one it writes (slice_fits); on
+/// a GPU of sm_80 on.
 [[nodiscard]] inline bool fits(const OpDesc& op) {
-  if (!op.norm || !normed_conv_shape(op) || !pool_fits(op) || !slice_fits(op)) {
+  if (!op.norm || !normed_conv_shape(op) || !pool_fits(op) || !slice_fits(op) ||
+      !generated::mma_sync_device()) {
     return false;
   }
   const OpDesc& bn = *op.norm;
@@ -258,7 +259,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   constant("BN", p.bn);
   constant("NB", p.n_blocks);
   constant("BK", ring.step);
-  constant("PITCH", algo >= 2 ? ring.step + 8 : pitch);  // a staged row's elements
+  constant("PITCH", ring.step + 8);  // a staged row's elements (8 more: rows on other banks)
   if (algo >= 2) {
     constant("STAGES", ring.stages);
   }

@@ -158,11 +158,6 @@ inline constexpr long long claim_tiles = 1024;
 
 using kernels::device_attribute;
 
-/// Whether the current device has what the kernel uses (sm_80 on: mma.sync m16n8k16 in bf16,
-/// max.f16x2, cp.async); true where no device answers (an engine cannot be built there anyway).
-[[nodiscard]] inline bool arch_ok() {
-  return device_attribute(cudaDevAttrComputeCapabilityMajor).value_or(8) >= 8;
-}
 
 /// The shared memory one block may opt into on the current device; 0 where no device answers.
 [[nodiscard]] inline std::int64_t device_shared_optin() {
@@ -857,7 +852,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     // stages the patch from the caller's input itself, so the network needs no input step;
     // algo = 3, 4, 5: the same three on wgmma, on a GPU that runs it (sm_90a).
     std::vector<Variant> v;
-    if (!tile::arch_ok()) {
+    if (!generated::mma_sync_device()) {
       return v;
     }
     const std::int64_t optin = tile::device_shared_optin();
