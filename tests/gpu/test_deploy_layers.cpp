@@ -960,6 +960,21 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
                                                 "of a concat", ", then", three);
   check_forced<models::DenseNet121, DType::bf16>("halo_d121_bf16", 153, cuda::Variant{"halo_conv"},
                                                  "of a concat", ", then", three);
+  // The warpgroup form (algo 1: both operands read by wgmma from shared memory, 8 x 8 output
+  // patches), on a GPU of compute capability 9.0: n8 (DenseBlockNet) and n32 (DenseNet-121) MMAs.
+  if (cuda::device_arch() == 90) {
+    const char* wg = "strata halo conv (wgmma";
+    check_forced<DenseBlockNet, DType::f16>("halo_wg_dense_f16", 154, cuda::Variant{"halo_conv", 1}, wg,
+                                            ", then", three);
+    check_forced<DenseBlockNet, DType::bf16>("halo_wg_dense_bf16", 155, cuda::Variant{"halo_conv", 1}, wg,
+                                             ", then", three);
+    check_forced<models::DenseNet121, DType::f16>("halo_wg_d121_f16", 156, cuda::Variant{"halo_conv", 1},
+                                                  wg, ", then", three);
+    check_forced<models::DenseNet121, DType::bf16>("halo_wg_d121_bf16", 157, cuda::Variant{"halo_conv", 1},
+                                                   wg, ", then", three);
+  } else {
+    MESSAGE("halo_conv algo 1 (wgmma) not checked: this GPU is not of compute capability 9.0");
+  }
   // The heuristic's plan at batch 256: blocks 1-3's 42 3x3 convs here, block 4's (7x7 maps: 52
   // tiles) on cuDNN, then a copy into the slice.
   const std::string d = describe<models::DenseNet121, DType::f16>(256);

@@ -930,7 +930,11 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
     if (is3) {
       three.push_back(&op);
       CHECK(t->writes_slice(op));
-      CHECK(t->candidates(op, 256, 0, none).size() == 1);
+      // the mma.sync form; with it the warpgroup form (algo 1) where the GPU is an sm_90
+      const auto offered = t->candidates(op, 256, 0, none);
+      REQUIRE(offered.size() == (cuda::device_arch() == 90 ? 2u : 1u));
+      CHECK(offered.front() == cuda::Variant{"halo_conv"});
+      CHECK(offered.back().algo == (cuda::device_arch() == 90 ? 1 : 0));
       // Claimed (ahead of cuDNN + the copy into the slice) where the batch gives 128 tiles or
       // more: at batch 256 on the 56x56, 28x28 and 14x14 maps, not on the 7x7 (52 tiles of 5
       // images); not at batch 1.
@@ -955,9 +959,38 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
   for (const cuda::OpDesc* op : three) {
     CHECK(h::choose(*op).shared <= h::max_shared);
   }
-  // Its one form; another is refused.
+  // The warpgroup form's tiles: 8 x 8 output patches (a last one overlapping where 8 does not
+  // divide the side; one reaching past a 7x7 map), a ring of 4 stages of 4 planes of 8 channels,
+  // 16 bytes a halo pixel: 56x56 in 8 rows (7 patches), 28x28 in 14 (2 x 4), 14x14 two whole
+  // images (2 x 2 each), 7x7 seven images (one each; the last one's patch reads 10 pixels of
+  // slack after the halo).
+  const h::wg::Tile w56 = h::wg::choose(*three.front());
+  CHECK((w56.g == 1 && w56.tr == 8 && w56.patches == 7 && w56.per_wg == 4 && w56.stages == 4));
+  CHECK(w56.plane == (10 * 58 * 16 + 127) / 128 * 128);
+  CHECK(w56.shared == 9 * 32 * 128 * 2 + 4 * 4 * w56.plane);
+  CHECK(h::wg::origins(56) == std::vector<int>{0, 8, 16, 24, 32, 40, 48});
+  CHECK(h::wg::origins(28) == std::vector<int>{0, 8, 16, 20});
+  CHECK(h::wg::origins(7) == std::vector<int>{0});
+  const auto by_side = [&](int side) {
+    return h::wg::choose(**std::find_if(three.begin(), three.end(),
+                                         [&](const cuda::OpDesc* op) { return op->conv.h == side; }));
+  };
+  const h::wg::Tile w28 = by_side(28);
+  CHECK((w28.g == 1 && w28.tr == 14 && w28.rows == 2 && w28.cols == 4 && w28.patches == 8));
+  const h::wg::Tile w14 = by_side(14);
+  CHECK((w14.g == 2 && w14.tr == 14 && w14.patches == 8));
+  const h::wg::Tile w7 = h::wg::choose(*three.back());
+  CHECK((w7.g == 7 && w7.tr == 7 && w7.patches == 7 && w7.hr == 63 && w7.hc == 9));
+  CHECK(w7.plane == ((63 * 9 + 9 + 1) * 16 + 127) / 128 * 128);
+  for (const cuda::OpDesc* op : three) {
+    CHECK(h::wg::fits(*op));
+    CHECK(h::wg::choose(*op).shared <= h::max_shared);
+  }
+  // Its two forms; the warpgroup one only where the GPU is an sm_90; a third is refused.
   CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv"}, cuda::OpIo{}).size() == 1);
-  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 1}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 1}, cuda::OpIo{}).size() ==
+        (cuda::device_arch() == 90 ? 1u : 0u));
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 2}, cuda::OpIo{}).empty());
   // A stride-2 conv, or one whose map shrinks, is not its shape.
   cuda::OpDesc strided = *three.front();
   strided.conv.sh = strided.conv.sw = 2;
@@ -970,6 +1003,14 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
                                        "strata_rtc::halo_conv<strata_rtc::bf16>"};
   CHECK(rtc::compile(h::source(*three.front()), "halo_conv", names, 90, dir).cubin.size() > 1000);
   CHECK(rtc::compile(h::source(*three.back()), "halo_conv7", {names[0]}, 80, dir).cubin.size() > 1000);
+  // The warpgroup form compiles for sm_90a (wgmma), both element types, on each map size.
+  for (int side : {56, 28, 14, 7}) {
+    const cuda::OpDesc& op = **std::find_if(three.begin(), three.end(),
+                                            [&](const cuda::OpDesc* o) { return o->conv.h == side; });
+    CHECK(rtc::compile(h::wg::source(op), "halo_conv_wg" + std::to_string(side), names, 90, dir, true)
+              .cubin.size() > 1000);
+  }
+  CHECK_THROWS_WITH(h::wg::source(strided), doctest::Contains("that the warpgroup form runs"));
 }
 
 TEST_CASE("a network's head as one kernel (pooled_dense): the fold's op, its key, the source compiles") {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/rtc/library.hpp"
@@ -375,6 +376,383 @@ inline constexpr long long claim_tiles = 128;
   return o.str();
 }
 
+
+// --- The warpgroup form (algo 1, sm_90a) ------------------------------------------------------
+//
+// The same tiles' halos, stored for wgmma: a chunk of 32 channels as four planes of 8, each
+// plane the halo's pixels in order, 16 bytes a pixel. Then 8 consecutive pixels of a plane are
+// one core matrix (no swizzle, K-major) and a patch of 8 × 8 output pixels (8 rows of 8 columns)
+// is the A operand of one `wgmma.m64nKPk16` read straight from the halo through a descriptor:
+// core matrices a halo row apart in M, a plane apart in K, and a tap's shift a change of the
+// start address. The filter as core matrices too (8 output slots × 8 input slots, a tap's input
+// slots in order, then the next 8 output slots). Both operands from shared memory: the warps
+// issue the MMAs and nothing else. A map whose side is not a multiple of 8 takes an overlapping
+// last patch (computed twice, written twice with the same values); a patch that reaches past
+// a 7-wide map or its last row reads the next pixels of the halo (or the slack after it) into
+// rows that are not written.
+namespace wg {
+
+inline constexpr int planes = chunk / 8;  ///< 8-channel planes a stage
+
+/// Patch origins along one side of `n` outputs: 0, 8, ..., and n − 8 last when 8 does not
+/// divide n (one origin, 0, when n ≤ 8).
+[[nodiscard]] inline std::vector<int> origins(int n) {
+  std::vector<int> o;
+  if (n <= 8) {
+    return {0};
+  }
+  for (int i = 0; i + 8 <= n; i += 8) {
+    o.push_back(i);
+  }
+  if (n % 8 != 0) {
+    o.push_back(n - 8);
+  }
+  return o;
+}
+
+struct Tile {
+  int g = 0, tr = 0;   ///< images a tile, output rows a tile (of each image)
+  int hr = 0, hc = 0;  ///< the halo's rows (all G images) and columns
+  int rows = 0, cols = 0;  ///< patch origins an image: along its rows, along its columns
+  int patches = 0;     ///< patches a tile (g · rows · cols)
+  int per_wg = 0;      ///< patches a warpgroup at most (2 warpgroups)
+  int stages = 0;
+  std::int64_t plane = 0;   ///< bytes a plane of a stage (the halo's pixels + slack, 16 each)
+  std::int64_t shared = 0;  ///< bytes: the filter, then the ring
+};
+
+/// Bytes of the filter as core matrices: taps × output slots × input slots in whole chunks.
+[[nodiscard]] inline std::int64_t filter_bytes(const ConvGeom& c) {
+  return std::int64_t{c.kh} * c.kw * c.kp * ((c.cp + chunk - 1) / chunk * chunk) * 2;
+}
+
+[[nodiscard]] inline Tile make(const ConvGeom& c, int g, int tr, int stages) {
+  Tile t;
+  t.g = g;
+  t.tr = tr;
+  t.hr = g * (tr + c.kh - 1);
+  t.hc = c.ow + c.kw - 1;
+  t.rows = static_cast<int>(origins(tr).size());
+  t.cols = static_cast<int>(origins(c.ow).size());
+  t.patches = g * t.rows * t.cols;
+  t.per_wg = (t.patches + 1) / 2;
+  t.stages = stages;
+  // The last pixel a patch reads: its last row's last column at the last tap, past the halo
+  // where a patch reaches over a short map (7 wide, or fewer than 8 rows in the last image).
+  const int last_row = (g - 1) * (tr + c.kh - 1) + origins(tr).back() + 7 + c.kh - 1;
+  const int last_col = origins(c.ow).back() + 7 + c.kw - 1;
+  const std::int64_t pixels = std::max<std::int64_t>(std::int64_t{t.hr} * t.hc,
+                                                     std::int64_t{last_row} * t.hc + last_col + 1);
+  t.plane = (pixels * 16 + 127) / 128 * 128;
+  t.shared = filter_bytes(c) + std::int64_t{stages} * planes * t.plane;
+  return t;
+}
+
+/// Accumulators a thread may hold: 64 (a patch takes KP / 2 of them).
+[[nodiscard]] inline int max_per_wg(const ConvGeom& c) { return std::max(1, 128 / c.kp); }
+
+/// The tile of least estimated work an image (MMA rows, half a unit a halo pixel copied in and
+/// 256 units a tile for its barriers and epilogue; a ring of 3 stages counted 10% dearer than
+/// one of 4) within the shared-memory budget.
+[[nodiscard]] inline Tile choose(const OpDesc& op) {
+  const ConvGeom& c = op.conv;
+  const std::int64_t budget = std::min(shared_budget(), max_shared);
+  Tile best;
+  double best_cost = std::numeric_limits<double>::max();
+  for (int stages = 4; stages >= 3; --stages) {
+    for (int g = 1; g <= 16; ++g) {
+      for (int tr = 1; tr <= c.oh; ++tr) {
+        if (g > 1 && tr < c.oh) {
+          continue;
+        }
+        const Tile t = make(c, g, tr, stages);
+        if (t.shared > budget || t.per_wg > max_per_wg(c)) {
+          continue;
+        }
+        const int tiles = (c.oh + tr - 1) / tr;
+        const double cost = static_cast<double>(tiles) * (t.patches * 64.0 + 0.5 * t.hr * t.hc + 256.0) / g *
+                            (stages == 3 ? 1.1 : 1.0);
+        if (cost < best_cost - 1e-9) {
+          best = t;
+          best_cost = cost;
+        }
+      }
+    }
+  }
+  return best;
+}
+
+/// Whether the warpgroup form runs `op`: the shape, wgmma's output widths (8 to 64 slots in 8s)
+/// and a tile within the budget. (The GPU is checked where the form is compiled: sm_90a.)
+[[nodiscard]] inline bool fits(const OpDesc& op) {
+  return shape_fits(op) && slice_fits(op) && op.conv.kp % 8 == 0 && op.conv.kp <= 64 && choose(op).tr > 0;
+}
+
+[[nodiscard]] inline long long tiles(const OpDesc& op, int batch) {
+  const Tile t = choose(op);
+  return t.tr == 0 ? 0 : (std::int64_t{batch} + t.g - 1) / t.g * ((op.conv.oh + t.tr - 1) / t.tr);
+}
+
+
+/// One `wgmma.mma_async.sync.aligned.m64n(8·nt)k16.f32.<types>` with both operands in shared
+/// memory (descriptors `da`, `db`; K-major, no transposition) into the f32 accumulators
+/// `acc`[n][i], scale-d from the int `sc` (0: overwrite, the tile's first k-step).
+[[nodiscard]] inline std::string wgmma_ss(int nt, const char* types, const std::string& acc) {
+  std::ostringstream w;
+  w << "asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << 4 * nt + 2
+    << ", 0;\\nwgmma.mma_async.sync.aligned.m64n" << 8 * nt << "k16.f32." << types << " {";
+  for (int i = 0; i < 4 * nt; ++i) {
+    w << (i ? ", " : "") << "%" << i;
+  }
+  w << "}, %" << 4 * nt << ", %" << 4 * nt + 1 << ", p, 1, 1, 0, 0;\\n}\\n\"\n              : ";
+  for (int i = 0; i < 4 * nt; ++i) {
+    w << (i ? ", " : "") << "\"+f\"(" << acc << "[" << i / 4 << "][" << i % 4 << "])";
+  }
+  w << "\n              : \"l\"(da), \"l\"(db), \"r\"(sc));\n";
+  return w.str();
+}
+
+/// The warpgroup form's source for `op` (kernel `strata_rtc::halo_conv<T>`, for sm_90a).
+[[nodiscard]] inline std::string source(const OpDesc& op) {
+  STRATA_CHECK(fits(op), "halo_conv: layer '" << op.label
+                                               << "' is not a stride-1, size-keeping conv of 8 to 64 "
+                                                  "output channels (in 8s) that the warpgroup form runs");
+  const ConvGeom& g = op.conv;
+  const Tile t = choose(op);
+  const std::int64_t ypix = op.slice ? op.slice->strides.pixel : g.kp;
+  const std::int64_t yimg = op.slice ? op.slice->strides.image : std::int64_t{g.oh} * g.ow * g.kp;
+  const int nt = g.kp / 8;
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr long long " << name << " = " << v << ";\n";
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "' (warpgroup MMA): tiles of " << t.g << " image(s) x "
+    << t.tr << " rows, " << t.patches << " patches of 8 x 8 pixels.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", 1) halo_conv(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
+    << "    T* __restrict__ y, int batch) {\n"
+    << "  pdl_entry();\n";
+  constant("H", g.h);
+  constant("W", g.w);
+  constant("CP", g.cp);
+  constant("KH", g.kh);
+  constant("KW", g.kw);
+  constant("PH", g.ph);
+  constant("PW", g.pw);
+  constant("KP", g.kp);
+  constant("KREAL", g.k);
+  constant("G", t.g);
+  constant("TR", t.tr);
+  constant("HR", t.hr);
+  constant("HC", t.hc);
+  constant("RO", t.rows);   // patch origins an image along its rows, its columns
+  constant("CO", t.cols);
+  constant("LASTR", origins(t.tr).back());
+  constant("LASTC", origins(g.ow).back());
+  constant("NPATCH", t.patches);
+  constant("PWG", t.per_wg);
+  constant("STAGES", t.stages);
+  constant("PLANE", t.plane);  // bytes a plane of 8 channels (a stage has 4)
+  constant("CH", chunk);
+  constant("NCH", (g.cp + chunk - 1) / chunk);
+  constant("KCH8", (g.cp + chunk - 1) / chunk * (chunk / 8));  // 8-slot groups of a tap's input slots
+  constant("YPIX", ypix);
+  constant("YIMG", yimg);
+  generated::act_constant(o, op.act);
+  o << R"src(  constexpr int NT = static_cast<int>(KP / 8);
+  constexpr int TAPS = static_cast<int>(KH * KW);
+  constexpr int TPI = static_cast<int>((H + TR - 1) / TR);
+  constexpr int HRI = static_cast<int>(TR + KH - 1);
+  constexpr unsigned STAGE = static_cast<unsigned>(4 * PLANE);
+  constexpr unsigned FBYTES = static_cast<unsigned>(TAPS * KP * KCH8 * 16);
+  static_assert(FBYTES % 128 == 0 && PLANE % 128 == 0, "core matrices 128-byte aligned");
+  // Descriptors (no swizzle, K-major): the halo's 8-pixel core matrices a row apart in M and a
+  // plane apart in K; the filter's a tap's 8-slot groups apart in N and 128 bytes apart in K.
+  constexpr unsigned long long DESC_A = (static_cast<unsigned long long>(PLANE >> 4) << 16) |
+                                        (static_cast<unsigned long long>((HC * 16) >> 4) << 32);
+  constexpr unsigned long long DESC_B = (static_cast<unsigned long long>(128 >> 4) << 16) |
+                                        (static_cast<unsigned long long>((KCH8 * 128) >> 4) << 32);
+  extern __shared__ __align__(128) unsigned char smem[];
+  const unsigned fs_a = shared_address(smem);  // [TAPS][KP / 8][KCH8] core matrices
+  const unsigned ring_a = fs_a + FBYTES;        // [STAGES][4 planes][pixels] 16 bytes each
+  const int tid = static_cast<int>(threadIdx.x);
+  const int wgi = tid >> 7;  // warpgroup
+  const long long groups = (batch + G - 1) / G;
+  const long long tiles = groups * TPI;
+  const long long mine = blockIdx.x < tiles ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
+  const long long steps = mine * NCH;
+  // The filter, once, as core matrices: (tap, slot n, 8 input slots) from filter row n.
+  for (int i = tid; i < TAPS * KP * KCH8; i += 256) {
+    const int k8 = i % static_cast<int>(KCH8);
+    const int rest = i / static_cast<int>(KCH8);
+    const int n = rest % static_cast<int>(KP);
+    const int tap = rest / static_cast<int>(KP);
+    const bool ok = k8 * 8 < CP;
+    const unsigned dst = fs_a + static_cast<unsigned>(((tap * NT + (n >> 3)) * static_cast<int>(KCH8) + k8) * 128 + (n & 7) * 16);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                 :: "r"(dst), "l"(ok ? w + (n * TAPS + tap) * CP + k8 * 8 : w), "r"(ok ? 16 : 0) : "memory");
+  }
+  // This thread's share of a halo copy (as in the mma.sync form): vector i = tid + 256·u of
+  // the halo's HR × HC pixels × 4, into plane i % 4 at pixel i / 4.
+  constexpr int NV = static_cast<int>(HR * HC * 4);
+  constexpr int NU = (NV + 255) / 256;
+  unsigned soff[NU];
+  int goff[NU];
+  int meta[NU];
+#pragma unroll
+  for (int u = 0; u < NU; ++u) {
+    const int i = tid + u * 256;
+    const int v = i & 3;
+    const int p = (i < NV ? i : 0) >> 2;
+    const int hr = p / static_cast<int>(HC);
+    const int hc = p - hr * static_cast<int>(HC);
+    const int gi = hr / HRI;
+    const int dy = hr - gi * HRI - static_cast<int>(PH);
+    const int xx = hc - static_cast<int>(PW);
+    const bool live = i < NV && xx >= 0 && xx < W && v * 8 < CP;
+    soff[u] = static_cast<unsigned>(v * PLANE + p * 16);
+    goff[u] = ((gi * static_cast<int>(H) + dy) * static_cast<int>(W) + xx) * static_cast<int>(CP) + v * 8;
+    meta[u] = (live ? 1 << 24 : 0) | ((dy + 64) << 8) | gi;
+  }
+  auto load_step = [&](long long s) {
+    if (s < steps) {
+      const long long tile = blockIdx.x + (s / NCH) * gridDim.x;
+      const int ch = static_cast<int>(s % NCH);
+      const long long img0 = (tile / TPI) * G;
+      const int r0 = static_cast<int>(tile % TPI) * static_cast<int>(TR);
+      const T* base = x + (img0 * H * W + static_cast<long long>(r0) * W) * CP + ch * static_cast<int>(CH);
+      const unsigned st = ring_a + static_cast<unsigned>(s % STAGES) * STAGE;
+#pragma unroll
+      for (int u = 0; u < NU; ++u) {
+        // (meta through a shuffle to itself: ptxas otherwise hoists what it gives out of the main
+        // loop into registers, 252 to 254 on tiles of several images, 128 this way)
+        const int mu = __shfl_sync(0xffffffffu, meta[u], tid & 31);
+        const int yy = r0 + ((mu >> 8) & 0xffff) - 64;
+        const bool ok = (mu >> 24) != 0 && yy >= 0 && yy < H && img0 + (mu & 0xff) < batch &&
+                        (CP % CH == 0 || ch * static_cast<int>(CH) + ((tid + u * 256) & 3) * 8 < CP);
+        if (NV % 256 == 0 || tid + u * 256 < NV) {
+          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                       :: "r"(st + soff[u]), "l"(ok ? base + goff[u] : x), "r"(ok ? 16 : 0) : "memory");
+        }
+      }
+    }
+    cp_async_commit();
+  };
+  // This warpgroup's patches (wgi, wgi + 2, ...): image, first row and column in the tile.
+  auto patch = [](int p, int& gi, int& row0, int& col0) {
+    gi = p / static_cast<int>(RO * CO);
+    const int r = p % static_cast<int>(RO * CO);
+    const int ri = r / static_cast<int>(CO);
+    const int ci = r % static_cast<int>(CO);
+    row0 = ri == RO - 1 ? static_cast<int>(LASTR) : ri * 8;
+    col0 = ci == CO - 1 ? static_cast<int>(LASTC) : ci * 8;
+  };
+  unsigned long long ad[PWG];  // A's descriptor at stage 0, tap (0, 0), the chunk's first plane
+#pragma unroll
+  for (int u = 0; u < PWG; ++u) {
+    int gi, row0, col0;
+    patch(min(wgi + 2 * u, static_cast<int>(NPATCH - 1)), gi, row0, col0);
+    const unsigned a = ring_a + static_cast<unsigned>(((gi * HRI + row0) * static_cast<int>(HC) + col0) * 16);
+    ad[u] = DESC_A | static_cast<unsigned long long>((a & 0x3FFFF) >> 4);
+  }
+  float acc[PWG][NT][4];
+#pragma unroll
+  for (int s = 0; s < STAGES - 2; ++s) {
+    load_step(s);  // (the filter joins the first group)
+  }
+  for (long long s = 0; s < steps; ++s) {
+    cp_async_wait<STAGES - 3>();
+    // The halo (and the filter) are read by the async proxy (wgmma).
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    __syncthreads();  // step s in for every thread; step s - 2's MMAs done everywhere
+    load_step(s + STAGES - 2);
+    const int ch = static_cast<int>(s % NCH);
+    const unsigned long long so = static_cast<unsigned long long>((s % STAGES) * STAGE) >> 4;
+    const unsigned long long bb = DESC_B | static_cast<unsigned long long>(((fs_a + ch * 4 * 128) & 0x3FFFF) >> 4);
+    unsigned long long sa[PWG];  // this step's A descriptors at tap (0, 0)
+#pragma unroll
+    for (int u = 0; u < PWG; ++u) {
+      sa[u] = ad[u] + so;
+    }
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+    for (int tap = 0; tap < TAPS; ++tap) {
+#pragma unroll
+      for (int ks = 0; ks < 2; ++ks) {
+        const unsigned long long db = bb + static_cast<unsigned long long>((tap * NT * KCH8 * 128 + ks * 256) >> 4);
+        const unsigned aoff = static_cast<unsigned>(((tap / static_cast<int>(KW)) * HC + tap % static_cast<int>(KW)) * 16 + ks * 2 * PLANE);
+        const int sc = tap == 0 && ks == 0 ? (ch != 0 ? 1 : 0) : 1;
+#pragma unroll
+        for (int u = 0; u < PWG; ++u) {  // (no branch: a divergent path serializes wgmma)
+          const unsigned long long da = sa[u] + (aoff >> 4);
+          if constexpr (is_same<T, bf16>::value) {
+            )src" << wgmma_ss(nt, "bf16.bf16", "acc[u]") << R"src(          } else {
+            )src" << wgmma_ss(nt, "f16.f16", "acc[u]") << R"src(          }
+        }
+      }
+      // A group a tap, the tap before it left in flight.
+      asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+      asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+    }
+    if (ch == NCH - 1) {  // the tile's last chunk: every MMA done, then bias, activation, pairs stored
+      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#pragma unroll
+      for (int u = 0; u < PWG; ++u) {
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[u][n][i])::"memory");
+        }
+      }
+      const long long tile = blockIdx.x + (s / NCH) * gridDim.x;
+      const long long img0 = (tile / TPI) * G;
+      const int r0 = static_cast<int>(tile % TPI) * static_cast<int>(TR);
+      // The thread's coordinates read again here: worked out before the loop, the patches'
+      // output positions were kept in registers through it (ptxas: 246 to 255 and spills, 140
+      // this way).
+      unsigned et;
+      asm volatile("mov.u32 %0, %%tid.x;" : "=r"(et));
+      const int lane = static_cast<int>(et & 31);
+      const int wg = static_cast<int>(et >> 7);    // warpgroup
+      const int wq = static_cast<int>((et >> 5) & 3);  // warp within it
+#pragma unroll
+      for (int u = 0; u < PWG; ++u) {
+        int gi, row0, col0;
+        patch(min(wg + 2 * u, static_cast<int>(NPATCH - 1)), gi, row0, col0);
+        const int px = col0 + (lane >> 2);
+        const long long img = img0 + gi;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int py = row0 + 2 * wq + h;
+          const int yy = r0 + py;
+          const bool writes = py < TR && px < W && img < batch && yy < H;
+#pragma unroll
+          for (int n = 0; n < NT; ++n) {
+            const int c = n * 8 + 2 * (lane & 3);
+            const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + c)
+                                              : float2{0.0f, 0.0f};
+            const float v0 = activate(act, acc[u][n][2 * h] + bv.x);
+            const float v1 = activate(act, acc[u][n][2 * h + 1] + bv.y);
+            if (writes) {
+              *reinterpret_cast<unsigned*>(y + img * YIMG + (static_cast<long long>(yy) * W + px) * YPIX + c) =
+                  pack2<T>(c < KREAL ? v0 : 0.0f, c + 1 < KREAL ? v1 : 0.0f);
+            }
+          }
+        }
+      }
+    }
+  }
+  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+  cp_async_wait<0>();
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace wg
+
 }  // namespace halo
 
 template <DType P>
@@ -401,30 +779,41 @@ class HaloConv final : public generated::GeneratingTactic<P> {
     c.rank = rank::tailored;
     return c;
   }
+  /// Offered to measured tuning: the mma.sync form, and the warpgroup form (algo 1) on a GPU of
+  /// compute capability 9.0.
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     if (!halo::fits(op)) {
       return {};
     }
-    return {Variant{std::string(name())}};
+    std::vector<Variant> v{Variant{std::string(name())}};
+    if (device_arch() == 90 && halo::wg::fits(op)) {
+      v.push_back(Variant{std::string(name()), 1});
+    }
+    return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    const bool wgmma = v.algo == 1;
     const halo::Tile t = halo::choose(op);
+    const halo::wg::Tile tw = wgmma ? halo::wg::choose(op) : halo::wg::Tile{};
     const generated::DeviceSms d = generated::device_sms();
-    const long long tiles = halo::tiles(op, batch);
+    const long long tiles = wgmma ? halo::wg::tiles(op, batch) : halo::tiles(op, batch);
     const unsigned grid = static_cast<unsigned>(std::max<long long>(1, std::min<long long>(tiles, d.sms)));
-    const std::size_t shared = static_cast<std::size_t>(t.shared);
+    const std::size_t shared = static_cast<std::size_t>(wgmma ? tw.shared : t.shared);
     generated::allow_shared(k, d.device, shared, op.label, "halo_conv");
     const T* x = static_cast<const T*>(io.x);
     const T* wt = w.weight.template as<const T>();
     const float* bias = w.bias_f32.template as<const float>();
     T* y = static_cast<T*>(io.y);
     std::ostringstream what;
-    what << "strata halo conv (mma.sync; the filter in shared memory, tiles of " << t.g
-         << " image(s) x " << t.tr << " rows, their halos streamed " << halo::chunk
+    what << "strata halo conv (" << (wgmma ? "wgmma" : "mma.sync")
+         << "; the filter in shared memory, tiles of " << (wgmma ? tw.g : t.g) << " image(s) x "
+         << (wgmma ? tw.tr : t.tr) << " rows"
+         << (wgmma ? " in " + std::to_string(tw.patches) + " patches of 8 x 8" : std::string())
+         << ", their halos streamed " << halo::chunk
          << " channels at a time"
          << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
                             std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
@@ -438,10 +827,19 @@ class HaloConv final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
-                 "'" << op.label << "': halo_conv has one form (algo, math and fuse 0), not "
+    STRATA_CHECK((v.algo == 0 || v.algo == 1) && v.math == 0 && v.fuse == 0,
+                 "'" << op.label << "': halo_conv has two forms (algo 0: mma.sync, 1: wgmma; math "
+                                    "and fuse 0), not "
                      << to_string(v));
-    return this->named(halo::source(op));
+    if (v.algo == 0) {
+      return this->named(halo::source(op));
+    }
+    STRATA_CHECK(device_arch() == 90,
+                 "'" << op.label << "': halo_conv algo 1 (wgmma) needs a GPU of compute capability "
+                                    "9.0 (sm_90a), and this device is not one");
+    KernelSource ks = this->named(halo::wg::source(op));
+    ks.arch_specific = true;
+    return ks;
   }
 };
 
