@@ -495,9 +495,10 @@ struct Tile {
 
 
 /// One `wgmma.mma_async.sync.aligned.m64n(8·nt)k16.f32.<types>` with both operands in shared
-/// memory (descriptors `da`, `db`; K-major, no transposition) into the f32 accumulators
+/// memory (descriptors `da` and `db`, or the one named; K-major, no transposition) into the f32 accumulators
 /// `acc`[n][i], scale-d from the int `sc` (0: overwrite, the tile's first k-step).
-[[nodiscard]] inline std::string wgmma_ss(int nt, const char* types, const std::string& acc) {
+[[nodiscard]] inline std::string wgmma_ss(int nt, const char* types, const std::string& acc,
+                                         const char* db = "db") {
   std::ostringstream w;
   w << "asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << 4 * nt + 2
     << ", 0;\\nwgmma.mma_async.sync.aligned.m64n" << 8 * nt << "k16.f32." << types << " {";
@@ -508,7 +509,7 @@ struct Tile {
   for (int i = 0; i < 4 * nt; ++i) {
     w << (i ? ", " : "") << "\"+f\"(" << acc << "[" << i / 4 << "][" << i % 4 << "])";
   }
-  w << "\n              : \"l\"(da), \"l\"(db), \"r\"(sc));\n";
+  w << "\n              : \"l\"(da), \"l\"(" << db << "), \"r\"(sc));\n";
   return w.str();
 }
 
@@ -552,6 +553,9 @@ struct Tile {
   constant("LASTC", origins(g.ow).back());
   constant("NPATCH", t.patches);
   constant("PWG", t.per_wg);
+  // An odd number of patches: the last one computed by both warpgroups, half the output slots
+  // each, where the halves are whole n16 (otherwise both compute it whole, and write it twice).
+  constant("SPLIT", t.patches % 2 == 1 && g.kp % 16 == 0 ? 1 : 0);
   constant("STAGES", t.stages);
   constant("PLANE", t.plane);  // bytes a plane of 8 channels (a stage has 4)
   constant("CH", chunk);
@@ -684,9 +688,14 @@ struct Tile {
         const unsigned aoff = static_cast<unsigned>(((tap / static_cast<int>(KW)) * HC + tap % static_cast<int>(KW)) * 16 + ks * 2 * PLANE);
         const int sc = tap == 0 && ks == 0 ? (ch != 0 ? 1 : 0) : 1;
 #pragma unroll
-        for (int u = 0; u < PWG; ++u) {  // (no branch: a divergent path serializes wgmma)
+        for (int u = 0; u < PWG; ++u) {  // (no branch on the warpgroup: a divergent path serializes wgmma)
           const unsigned long long da = sa[u] + (aoff >> 4);
-          if constexpr (is_same<T, bf16>::value) {
+          if (SPLIT && u == PWG - 1) {  // this warpgroup's half of the output slots
+            const unsigned long long dh = db + static_cast<unsigned long long>(wgi) * ((NT / 2 * KCH8 * 128) >> 4);
+            if constexpr (is_same<T, bf16>::value) {
+              )src" << (nt % 2 == 0 ? wgmma_ss(nt / 2, "bf16.bf16", "acc[u]", "dh") : std::string()) << R"src(            } else {
+              )src" << (nt % 2 == 0 ? wgmma_ss(nt / 2, "f16.f16", "acc[u]", "dh") : std::string()) << R"src(            }
+          } else if constexpr (is_same<T, bf16>::value) {
             )src" << wgmma_ss(nt, "bf16.bf16", "acc[u]") << R"src(          } else {
             )src" << wgmma_ss(nt, "f16.f16", "acc[u]") << R"src(          }
         }
@@ -727,9 +736,10 @@ struct Tile {
           const int py = row0 + 2 * wq + h;
           const int yy = r0 + py;
           const bool writes = py < TR && px < W && img < batch && yy < H;
+          const bool half = SPLIT && u == PWG - 1;  // n-tiles wg · NT / 2 on, in acc[u][0..NT / 2)
 #pragma unroll
-          for (int n = 0; n < NT; ++n) {
-            const int c = n * 8 + 2 * (lane & 3);
+          for (int n = 0; n < (half ? NT / 2 : NT); ++n) {
+            const int c = ((half ? wg * (NT / 2) : 0) + n) * 8 + 2 * (lane & 3);
             const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + c)
                                               : float2{0.0f, 0.0f};
             const float v0 = activate(act, acc[u][n][2 * h] + bv.x);
