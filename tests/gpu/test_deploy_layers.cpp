@@ -17,6 +17,7 @@
 #include "strata/models/densenet.hpp"
 #include "strata/models/efficientnet.hpp"
 #include "strata/models/mobilenet_v2.hpp"
+#include "strata/models/resnet.hpp"
 
 namespace {
 
@@ -985,6 +986,12 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
   INFO(d);
   CHECK(halos == 42);
   CHECK(d.find("features.denseblock4.denselayer1.conv2: cudnn") != std::string::npos);
+  // The stem writes block 1's first 64 channels itself (tile_conv, claimed since session 33).
+  CHECK(d.find("features.conv0+norm0+relu0+features.pool0: strata tiled tensor-core conv") != std::string::npos);
+  // No claim where the conv writes no slice: ResNet-18's layer1 3x3 convs stay on cuDNN.
+  const std::string r = describe<models::ResNet18, DType::f16>(256);
+  INFO(r);
+  CHECK(r.find(shows) == std::string::npos);
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

@@ -721,5 +721,17 @@ TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's
                                           "strata tiled tensor-core conv", "copy into");
   check_forced<DenseStemNet, DType::f16>("tile dense stem db", 60, cuda::Variant{"tile_conv", 1, 0, 1},
                                          "patch double-buffered", "copy into");
+  // The forms the heuristic claims for such a stem (session 33): reading the caller's input, on
+  // mma.sync (small batches) and, on a GPU of compute capability 9.0, the 12-slot patch on wgmma
+  // with padded rows (large ones).
+  check_forced<DenseStemNet, DType::f16>("tile dense stem raw", 61, cuda::Variant{"tile_conv", 2, 0, 1},
+                                         "reads the caller's input", "copy into");
+  if (cuda::tactics::mma::wgmma_device()) {
+    const cuda::Variant d12{"tile_conv", 7, 1, 1};
+    check_forced<DenseStemNet, DType::f16>("tile dense stem d12", 62, d12, "strata tiled tensor-core conv",
+                                           "copy into");
+    check_forced<DenseStemNet, DType::bf16>("tile dense stem d12", 63, d12, "strata tiled tensor-core conv",
+                                            "copy into");
+  }
 }
 

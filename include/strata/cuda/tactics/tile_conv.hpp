@@ -908,10 +908,13 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     // tiles) the mma.sync form reading the caller's input ran ResNet-18's stem in 8 µs against
     // cuDNN's 17 + 3 µs of input step (H200, session 18), MobileNetV2's in 7.9 against cuDNN's
     // 11.4 (session 22's measured trials, which at batch 256 gave the wgmma form 215 µs and
-    // cuDNN's best 410, each with the input step). Not where the stem writes a concat slice
-    // (DenseNet's): timed only.
+    // cuDNN's best 410, each with the input step). Also where the stem writes a concat's slice
+    // itself (DenseNet's, which cuDNN's conv + the pool kernel write through a copy): at batch
+    // 256 DenseNet-121's stem took 313 µs on algo 7 math 1 against 914 µs for cuDNN's conv, the
+    // pool and the copy, + 83 µs of input step; the forward 9,062 µs against 9,751 (H200,
+    // session 33, outputs within 2.0e-4, argmax equal).
     const int fuse = v.front().fuse;  // (pooled variants come first)
-    const bool claim = op.conv.s2d && !op.slice;
+    const bool claim = op.conv.s2d && (!op.slice || tile::writes_slice(op));
     c.rank = claim ? rank::special : claim_rank();
     const bool big = static_cast<long long>(batch) * tile::choose(op, fuse != 0).tiles >=
                      tile::claim_tiles;
