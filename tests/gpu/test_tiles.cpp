@@ -726,12 +726,14 @@ TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's
   // with padded rows (large ones).
   check_forced<DenseStemNet, DType::f16>("tile dense stem raw", 61, cuda::Variant{"tile_conv", 2, 0, 1},
                                          "reads the caller's input", "copy into");
+  // (In bf16 algo 7 is not offered: forced here it gave a relative error of 0.043 on an H200 in
+  // session 33, f16 7.5e-4; see tile_conv's candidates.)
   if (cuda::tactics::mma::wgmma_device()) {
     const cuda::Variant d12{"tile_conv", 7, 1, 1};
     check_forced<DenseStemNet, DType::f16>("tile dense stem d12", 62, d12, "strata tiled tensor-core conv",
                                            "copy into");
-    check_forced<DenseStemNet, DType::bf16>("tile dense stem d12", 63, d12, "strata tiled tensor-core conv",
-                                            "copy into");
+    check_forced<DenseStemNet, DType::bf16>("tile dense stem wgmma", 63, cuda::Variant{"tile_conv", 3, 0, 1},
+                                            "strata tiled tensor-core conv", "copy into");
   }
 }
 

@@ -1735,6 +1735,17 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     const auto done = tactic->heuristic(dstem, 1, 0, none);
     REQUIRE(done.has_value());
     CHECK(done->variant == cuda::Variant{"tile_conv", 2, 0, 1});
+    // In bf16 the 12-slot patch reading the caller's input (algo 7) is neither offered nor
+    // claimed (a wrong result on an H200, session 33, not yet diagnosed): the wgmma form from
+    // the input step's map at batch 256.
+    const auto* tb = cuda::find_tactic<DType::bf16>("tile_conv");
+    for (const cuda::Variant& x : tb->candidates(stem, 256, 0, none)) {
+      CHECK(x.algo != 7);
+    }
+    const auto bclaim = tb->heuristic(stem, 256, 0, none);
+    REQUIRE(bclaim.has_value());
+    CHECK(bclaim->variant == (cuda::tactics::mma::wgmma_device() ? cuda::Variant{"tile_conv", 3, 0, 1}
+                                                                : cuda::Variant{"tile_conv", 2, 0, 1}));
   }
   int compiled = 0;
   for (const cuda::OpDesc& op : net.ops) {

@@ -890,7 +890,13 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
         // the 12-slot patch with padded rows (math 1): from the input step's map, and from the
         // caller's input itself (staged)
         v.push_back(Variant{std::string(name()), 6, 1, fuse});
-        v.push_back(Variant{std::string(name()), 7, 1, fuse});
+        // Not in bf16: forced on a DenseNet-style stem writing its concat slice (29x34 input,
+        // batch 1) algo 7 math 1 gave a relative error of 0.043 against the CPU in bf16, where
+        // f16 gave 7.5e-4 and algo 6 in bf16 (the same GEMM from the input step's map) passes
+        // (H200, session 33) — not yet diagnosed, so bf16 stems read the input step's map.
+        if (P != DType::bf16) {
+          v.push_back(Variant{std::string(name()), 7, 1, fuse});
+        }
       }
     }
     return v;
