@@ -16,6 +16,10 @@
 /// chunk the epilogue adds the bias, applies the activation and stores channel pairs through
 /// the output's (or the concat's) pixel and image strides.
 ///
+/// Algo 1 (sm_90a) is the same on Hopper's warpgroup MMA, both operands read from shared memory
+/// (namespace halo::wg): correct, and no faster on DenseNet-121 (H200, session 33), so offered to
+/// measured tuning only.
+///
 /// Why: DenseNet-121's 58 bias-free 3×3 convs (128 → 32 channels) took 3,335 of its 10,714 µs at
 /// batch 256 on an H200 (session 31) as cuDNN's conv into a staging area plus a copy into the
 /// concatenation; at 32 output channels an implicit GEMM gathering each tap from memory reads
@@ -781,8 +785,9 @@ class HaloConv final : public generated::GeneratingTactic<P> {
   [[nodiscard]] bool writes_slice(const OpDesc& op) const override {
     return op.slice.has_value() && halo::fits(op);
   }
-  /// Claimed ahead of the libraries (which write no slice: a copy follows them) where the batch
-  /// gives halo::claim_tiles tiles or more; offered to measured tuning wherever it runs.
+  /// Claimed (the mma.sync form) ahead of the libraries where the conv writes a concat slice
+  /// (they write none: a copy follows them) and the batch gives halo::claim_tiles tiles or more;
+  /// offered to measured tuning wherever it runs.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!halo::claimed(op, batch)) {
