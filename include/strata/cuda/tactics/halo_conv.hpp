@@ -157,22 +157,78 @@ inline constexpr long long claim_tiles = 128;
   return op.slice.has_value() && fits(op) && tiles(op, batch) >= claim_tiles;
 }
 
-/// The kernel's source for `op` (kernel `strata_rtc::halo_conv<T>`).
-[[nodiscard]] inline std::string source(const OpDesc& op) {
-  STRATA_CHECK(fits(op), "halo_conv: layer '" << op.label
-                                               << "' is not a stride-1, size-keeping conv of at most 64 "
-                                                  "output channels that the kernel runs");
-  const ConvGeom& g = op.conv;
-  const Tile t = choose(op);
-  const std::int64_t ypix = op.slice ? op.slice->strides.pixel : g.kp;
-  const std::int64_t yimg = op.slice ? op.slice->strides.image : std::int64_t{g.oh} * g.ow * g.kp;
+/// The halo copy both forms generate: each thread's share of a ring stage's vectors (i = tid +
+/// 256·u of the halo's HR × HC pixels × 4, 16 bytes each) — the same positions for every tile and
+/// chunk, so what does not depend on the tile is worked out once: the vector's shared-memory byte
+/// offset (`soff`, an expression of its pixel p and 8-channel group v), its element offset from
+/// the tile's first row in the tile's first image, and (packed) its image in the tile, its row
+/// relative to the tile's first and whether its column is inside the map — and `load_step(s)`,
+/// which copies step s (the block's tile s / NCH, chunk s % NCH) into its stage (`stage`: a
+/// stage's bytes) as one cp.async group. `shuffled`: the packed word read through a shuffle to
+/// itself, so that ptxas does not hoist what it gives out of the main loop (in the warpgroup
+/// form it held 252 to 254 registers on tiles of several images, 128 this way). Expects in scope
+/// HR, HC, HRI, H, W, CP, CH, PH, PW, NCH, TPI, G, TR, STAGES, x, batch, tid, steps and ring_a.
+[[nodiscard]] inline std::string copy_source(const char* soff, const char* stage, bool shuffled) {
   std::ostringstream o;
+  o << R"src(  constexpr int NV = static_cast<int>(HR * HC * 4);
+  constexpr int NU = (NV + 255) / 256;
+  unsigned soff[NU];
+  int goff[NU];
+  int meta[NU];
+#pragma unroll
+  for (int u = 0; u < NU; ++u) {
+    const int i = tid + u * 256;
+    const int v = i & 3;
+    const int p = (i < NV ? i : 0) >> 2;
+    const int hr = p / static_cast<int>(HC);
+    const int hc = p - hr * static_cast<int>(HC);
+    const int gi = hr / HRI;
+    const int dy = hr - gi * HRI - static_cast<int>(PH);  // row - the tile's first row
+    const int xx = hc - static_cast<int>(PW);
+    const bool live = i < NV && xx >= 0 && xx < W && v * 8 < CP;
+    soff[u] = )src" << soff << R"src(;
+    goff[u] = ((gi * static_cast<int>(H) + dy) * static_cast<int>(W) + xx) * static_cast<int>(CP) + v * 8;
+    meta[u] = (live ? 1 << 24 : 0) | ((dy + 64) << 8) | gi;
+  }
+  auto load_step = [&](long long s) {
+    if (s < steps) {
+      const long long tile = blockIdx.x + (s / NCH) * gridDim.x;
+      const int ch = static_cast<int>(s % NCH);
+      const long long img0 = (tile / TPI) * G;
+      const int r0 = static_cast<int>(tile % TPI) * static_cast<int>(TR);
+      const T* base = x + (img0 * H * W + static_cast<long long>(r0) * W) * CP + ch * static_cast<int>(CH);
+      const unsigned st = ring_a + static_cast<unsigned>(s % STAGES) * )src" << stage << R"src(;
+#pragma unroll
+      for (int u = 0; u < NU; ++u) {
+        const int mu = )src" << (shuffled ? "__shfl_sync(0xffffffffu, meta[u], tid & 31)" : "meta[u]") << R"src(;
+        const int yy = r0 + ((mu >> 8) & 0xffff) - 64;
+        const bool ok = (mu >> 24) != 0 && yy >= 0 && yy < H && img0 + (mu & 0xff) < batch &&
+                        (CP % CH == 0 || ch * static_cast<int>(CH) + ((tid + u * 256) & 3) * 8 < CP);
+        if (NV % 256 == 0 || tid + u * 256 < NV) {
+          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                       :: "r"(st + soff[u]), "l"(ok ? base + goff[u] : x), "r"(ok ? 16 : 0) : "memory");
+        }
+      }
+    }
+    cp_async_commit();
+  };
+)src";
+  return o.str();
+}
+
+/// Opens either form's kernel `strata_rtc::halo_conv<T>` for `op` (the comment line `about`):
+/// Strata's kernel source, the signature, and the constants both forms use — the map and
+/// filter's shapes, the tile (G images × TR rows, a halo of HR × HC pixels), the chunking
+/// (CH slots a step, NCH steps a tile), the result's pixel and image strides (a concat's, for
+/// a slice) and the activation.
+inline void open_kernel(std::ostringstream& o, const OpDesc& op, const std::string& about, int g_images,
+                        int tr, int hr, int hc) {
+  const ConvGeom& g = op.conv;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr long long " << name << " = " << v << ";\n";
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "': tiles of " << t.g << " image(s) x " << t.tr
-    << " rows.\n"
+    << "// Generated for '" << op.label << "'" << about << "\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", 1) halo_conv(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
     << "    T* __restrict__ y, int batch) {\n"
@@ -186,20 +242,35 @@ inline constexpr long long claim_tiles = 128;
   constant("PW", g.pw);
   constant("KP", g.kp);     // output slots (filter rows)
   constant("KREAL", g.k);   // output channels; the slots past them are written as 0
-  constant("G", t.g);       // images a tile
-  constant("TR", t.tr);     // rows a tile
-  constant("HR", t.hr);     // the halo's rows (G images), columns
-  constant("HC", t.hc);
-  constant("MT", t.mt);     // m-tiles a tile
-  constant("MTW", t.per_warp);
+  constant("G", g_images);  // images a tile
+  constant("TR", tr);       // rows a tile
+  constant("HR", hr);       // the halo's rows (G images), columns
+  constant("HC", hc);
   constant("CH", chunk);
   constant("NCH", (g.cp + chunk - 1) / chunk);  // chunks (pipeline steps) a tile
+  constant("YPIX", op.slice ? op.slice->strides.pixel : g.kp);
+  constant("YIMG", op.slice ? op.slice->strides.image : std::int64_t{g.oh} * g.ow * g.kp);
+  generated::act_constant(o, op.act);
+}
+
+/// The kernel's source for `op` (kernel `strata_rtc::halo_conv<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op) {
+  STRATA_CHECK(fits(op), "halo_conv: layer '" << op.label
+                                               << "' is not a stride-1, size-keeping conv of at most 64 "
+                                                  "output channels that the kernel runs");
+  const ConvGeom& g = op.conv;
+  const Tile t = choose(op);
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr long long " << name << " = " << v << ";\n";
+  };
+  open_kernel(o, op, ": tiles of " + std::to_string(t.g) + " image(s) x " + std::to_string(t.tr) + " rows.",
+              t.g, t.tr, t.hr, t.hc);
+  constant("MT", t.mt);     // m-tiles a tile
+  constant("MTW", t.per_warp);
   constant("FP", filter_pitch(g));
   constant("HP", hpitch);
   constant("STAGES", stages);
-  constant("YPIX", ypix);   // the result: elements a pixel, an image (a concat's, for a slice)
-  constant("YIMG", yimg);
-  generated::act_constant(o, op.act);
   o << R"src(  constexpr int NT = static_cast<int>(KP / 8);   // n-tiles: every output slot
   constexpr int TAPS = static_cast<int>(KH * KW);
   constexpr int HS = static_cast<int>(HR * HC * HP);  // elements a ring stage
@@ -226,56 +297,11 @@ inline constexpr long long claim_tiles = 128;
     const bool ok = c8 * 8 < CP;
     cp_async16(fs + row * FP + c8 * 8, ok ? w + (n * TAPS + tap) * CP + c8 * 8 : w, ok);
   }
-  // This thread's share of a halo copy: vectors i = tid + 256·u (u < NU) of the halo's
-  // HR × HC pixels × 4 (16 bytes each) — the same positions for every tile and chunk, so what
-  // does not depend on the tile is worked out once: the vector's shared-memory byte offset, its
-  // element offset from the tile's first row in the tile's first image, and (packed) its image
-  // in the tile, its row relative to the tile's first and whether its column is inside the map.
-  constexpr int NV = static_cast<int>(HR * HC * 4);
-  constexpr int NU = (NV + 255) / 256;
-  unsigned soff[NU];
-  int goff[NU];
-  int meta[NU];
-#pragma unroll
-  for (int u = 0; u < NU; ++u) {
-    const int i = tid + u * 256;
-    const int v = i & 3;
-    const int p = (i < NV ? i : 0) >> 2;
-    const int hr = p / static_cast<int>(HC);
-    const int hc = p - hr * static_cast<int>(HC);
-    const int gi = hr / HRI;
-    const int dy = hr - gi * HRI - static_cast<int>(PH);  // row - the tile's first row
-    const int xx = hc - static_cast<int>(PW);
-    const bool live = i < NV && xx >= 0 && xx < W && v * 8 < CP;
-    soff[u] = static_cast<unsigned>(p * HP + v * 8) * 2u;
-    goff[u] = ((gi * static_cast<int>(H) + dy) * static_cast<int>(W) + xx) * static_cast<int>(CP) + v * 8;
-    meta[u] = (live ? 1 << 24 : 0) | ((dy + 64) << 8) | gi;
-  }
   const unsigned ring_a = shared_address(ring);
   const unsigned fs_a = shared_address(fs);
-  // Step s (the block's tile s / NCH, chunk s % NCH) into its stage; one group a call.
-  auto load_step = [&](long long s) {
-    if (s < steps) {
-      const long long tile = blockIdx.x + (s / NCH) * gridDim.x;
-      const int ch = static_cast<int>(s % NCH);
-      const long long img0 = (tile / TPI) * G;
-      const int r0 = static_cast<int>(tile % TPI) * static_cast<int>(TR);
-      const T* base = x + (img0 * H * W + static_cast<long long>(r0) * W) * CP + ch * static_cast<int>(CH);
-      const unsigned st = ring_a + static_cast<unsigned>(s % STAGES) * (HS * 2u);
-#pragma unroll
-      for (int u = 0; u < NU; ++u) {
-        const int yy = r0 + ((meta[u] >> 8) & 0xffff) - 64;
-        const bool ok = (meta[u] >> 24) != 0 && yy >= 0 && yy < H && img0 + (meta[u] & 0xff) < batch &&
-                        (CP % CH == 0 || ch * static_cast<int>(CH) + ((tid + u * 256) & 3) * 8 < CP);
-        if (NV % 256 == 0 || tid + u * 256 < NV) {
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
-                       :: "r"(st + soff[u]), "l"(ok ? base + goff[u] : x), "r"(ok ? 16 : 0) : "memory");
-        }
-      }
-    }
-    cp_async_commit();
-  };
-  // This lane's A rows: for each of its warp's m-tiles, the halo byte offset of the pixel its
+  // This thread's share of a halo copy, and the copy of a step into its stage (copy_source):
+  // a vector's 16 bytes at its pixel's HP slots.
+)src" << copy_source("static_cast<unsigned>(p * HP + v * 8) * 2u", "(HS * 2u)", false) << R"src(  // This lane's A rows: for each of its warp's m-tiles, the halo byte offset of the pixel its
   // row (lane % 16) reads at tap (0, 0) and its k-half — the same for every tile. Its B rows:
   // the filter byte offset of its row and k-half within a tap's pair of n-tiles.
   unsigned hb[MTW];
@@ -528,33 +554,15 @@ struct Tile {
                                                   "output channels (in 8s) that the warpgroup form runs");
   const ConvGeom& g = op.conv;
   const Tile t = choose(op);
-  const std::int64_t ypix = op.slice ? op.slice->strides.pixel : g.kp;
-  const std::int64_t yimg = op.slice ? op.slice->strides.image : std::int64_t{g.oh} * g.ow * g.kp;
   const int nt = g.kp / 8;
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr long long " << name << " = " << v << ";\n";
   };
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "' (warpgroup MMA): tiles of " << t.g << " image(s) x "
-    << t.tr << " rows, " << t.patches << " patches of 8 x 8 pixels.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", 1) halo_conv(\n"
-    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y, int batch) {\n"
-    << "  pdl_entry();\n";
-  constant("H", g.h);
-  constant("W", g.w);
-  constant("CP", g.cp);
-  constant("KH", g.kh);
-  constant("KW", g.kw);
-  constant("PH", g.ph);
-  constant("PW", g.pw);
-  constant("KP", g.kp);
-  constant("KREAL", g.k);
-  constant("G", t.g);
-  constant("TR", t.tr);
-  constant("HR", t.hr);
-  constant("HC", t.hc);
+  open_kernel(o, op,
+              " (warpgroup MMA): tiles of " + std::to_string(t.g) + " image(s) x " + std::to_string(t.tr) +
+                  " rows, " + std::to_string(t.patches) + " patches of 8 x 8 pixels.",
+              t.g, t.tr, t.hr, t.hc);
   constant("RO", t.rows);   // patch origins an image along its rows, its columns
   constant("CO", t.cols);
   constant("LASTR", origins(t.tr).back());
@@ -566,12 +574,7 @@ struct Tile {
   constant("SPLIT", t.patches % 2 == 1 && g.kp % 16 == 0 ? 1 : 0);
   constant("STAGES", t.stages);
   constant("PLANE", t.plane);  // bytes a plane of 8 channels (a stage has 4)
-  constant("CH", chunk);
-  constant("NCH", (g.cp + chunk - 1) / chunk);
   constant("KCH8", (g.cp + chunk - 1) / chunk * (chunk / 8));  // 8-slot groups of a tap's input slots
-  constant("YPIX", ypix);
-  constant("YIMG", yimg);
-  generated::act_constant(o, op.act);
   o << R"src(  constexpr int NT = static_cast<int>(KP / 8);
   constexpr int TAPS = static_cast<int>(KH * KW);
   constexpr int TPI = static_cast<int>((H + TR - 1) / TR);
@@ -605,53 +608,9 @@ struct Tile {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
                  :: "r"(dst), "l"(ok ? w + (n * TAPS + tap) * CP + k8 * 8 : w), "r"(ok ? 16 : 0) : "memory");
   }
-  // This thread's share of a halo copy (as in the mma.sync form): vector i = tid + 256·u of
-  // the halo's HR × HC pixels × 4, into plane i % 4 at pixel i / 4.
-  constexpr int NV = static_cast<int>(HR * HC * 4);
-  constexpr int NU = (NV + 255) / 256;
-  unsigned soff[NU];
-  int goff[NU];
-  int meta[NU];
-#pragma unroll
-  for (int u = 0; u < NU; ++u) {
-    const int i = tid + u * 256;
-    const int v = i & 3;
-    const int p = (i < NV ? i : 0) >> 2;
-    const int hr = p / static_cast<int>(HC);
-    const int hc = p - hr * static_cast<int>(HC);
-    const int gi = hr / HRI;
-    const int dy = hr - gi * HRI - static_cast<int>(PH);
-    const int xx = hc - static_cast<int>(PW);
-    const bool live = i < NV && xx >= 0 && xx < W && v * 8 < CP;
-    soff[u] = static_cast<unsigned>(v * PLANE + p * 16);
-    goff[u] = ((gi * static_cast<int>(H) + dy) * static_cast<int>(W) + xx) * static_cast<int>(CP) + v * 8;
-    meta[u] = (live ? 1 << 24 : 0) | ((dy + 64) << 8) | gi;
-  }
-  auto load_step = [&](long long s) {
-    if (s < steps) {
-      const long long tile = blockIdx.x + (s / NCH) * gridDim.x;
-      const int ch = static_cast<int>(s % NCH);
-      const long long img0 = (tile / TPI) * G;
-      const int r0 = static_cast<int>(tile % TPI) * static_cast<int>(TR);
-      const T* base = x + (img0 * H * W + static_cast<long long>(r0) * W) * CP + ch * static_cast<int>(CH);
-      const unsigned st = ring_a + static_cast<unsigned>(s % STAGES) * STAGE;
-#pragma unroll
-      for (int u = 0; u < NU; ++u) {
-        // (meta through a shuffle to itself: ptxas otherwise hoists what it gives out of the main
-        // loop into registers, 252 to 254 on tiles of several images, 128 this way)
-        const int mu = __shfl_sync(0xffffffffu, meta[u], tid & 31);
-        const int yy = r0 + ((mu >> 8) & 0xffff) - 64;
-        const bool ok = (mu >> 24) != 0 && yy >= 0 && yy < H && img0 + (mu & 0xff) < batch &&
-                        (CP % CH == 0 || ch * static_cast<int>(CH) + ((tid + u * 256) & 3) * 8 < CP);
-        if (NV % 256 == 0 || tid + u * 256 < NV) {
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
-                       :: "r"(st + soff[u]), "l"(ok ? base + goff[u] : x), "r"(ok ? 16 : 0) : "memory");
-        }
-      }
-    }
-    cp_async_commit();
-  };
-  // This warpgroup's patches (wgi, wgi + 2, ...): image, first row and column in the tile.
+  // This thread's share of a halo copy, and the copy of a step into its stage (copy_source):
+  // a vector's 16 bytes into plane i % 4 at pixel i / 4.
+)src" << copy_source("static_cast<unsigned>(v * PLANE + p * 16)", "STAGE", true) << R"src(  // This warpgroup's patches (wgi, wgi + 2, ...): image, first row and column in the tile.
   auto patch = [](int p, int& gi, int& row0, int& col0) {
     gi = p / static_cast<int>(RO * CO);
     const int r = p % static_cast<int>(RO * CO);
