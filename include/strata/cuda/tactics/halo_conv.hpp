@@ -410,7 +410,6 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, const std::stri
   return o.str();
 }
 
-
 // --- The warpgroup form (algo 1, sm_90a) ------------------------------------------------------
 //
 // The same tiles' halos, stored for wgmma: a chunk of 32 channels as four planes of 8, each
@@ -423,7 +422,8 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, const std::stri
 // issue the MMAs and nothing else. A map whose side is not a multiple of 8 takes an overlapping
 // last patch (computed twice, written twice with the same values); a patch that reaches past
 // a 7-wide map or its last row reads the next pixels of the halo (or the slack after it) into
-// rows that are not written.
+// rows that are not written. Two warpgroups take the patches in turn; an odd last patch is split
+// between them by output slots.
 namespace wg {
 
 inline constexpr int planes = chunk / 8;  ///< 8-channel planes a stage
