@@ -99,6 +99,29 @@ inline void act_constants(std::ostringstream& o, const char* kind, const char* d
     << std::defaultfloat;
 }
 
+/// The "+f" operands of a generated `wgmma` statement: accumulators `acc`[n][i], n < nt, i < 4
+/// (%0 to %(4·nt − 1)).
+[[nodiscard]] inline std::string wgmma_accumulators(int nt, const std::string& acc) {
+  std::ostringstream w;
+  for (int i = 0; i < 4 * nt; ++i) {
+    w << (i ? ", " : "") << "\"+f\"(" << acc << "[" << i / 4 << "][" << i % 4 << "])";
+  }
+  return w.str();
+}
+/// The opening of a generated `wgmma.mma_async.sync.aligned.m64n(8·nt)k16.f32.<types>` asm
+/// statement: the predicate p set from operand %`scale` (scale-d), the mnemonic and the
+/// accumulators' list.
+[[nodiscard]] inline std::string wgmma_opening(int nt, const char* types, int scale) {
+  std::ostringstream w;
+  w << "asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << scale
+    << ", 0;\\nwgmma.mma_async.sync.aligned.m64n" << 8 * nt << "k16.f32." << types << " {";
+  for (int i = 0; i < 4 * nt; ++i) {
+    w << (i ? ", " : "") << "%" << i;
+  }
+  w << "}";
+  return w.str();
+}
+
 /// The statement of one `wgmma.mma_async.sync.aligned.m64n(8·nt)k16.f32.<types>` (types
 /// "f16.f16" or "bf16.bf16") in a generated kernel: f32 accumulators `acc`[n][i] (n < nt, i < 4:
 /// the m16n8 C-fragment layout of each warp's 16 rows, per n-tile) updated in place, A from the
@@ -107,18 +130,22 @@ inline void act_constants(std::ostringstream& o, const char* kind, const char* d
 [[nodiscard]] inline std::string wgmma_call(int nt, const char* types, const std::string& acc,
                                             const std::string& a) {
   std::ostringstream w;
-  w << "asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << 4 * nt + 5
-    << ", 0;\\nwgmma.mma_async.sync.aligned.m64n" << 8 * nt << "k16.f32." << types << " {";
-  for (int i = 0; i < 4 * nt; ++i) {
-    w << (i ? ", " : "") << "%" << i;
-  }
-  w << "}, {%" << 4 * nt << ", %" << 4 * nt + 1 << ", %" << 4 * nt + 2 << ", %" << 4 * nt + 3
-    << "}, %" << 4 * nt + 4 << ", p, 1, 1, 0;\\n}\\n\"\n            : ";
-  for (int i = 0; i < 4 * nt; ++i) {
-    w << (i ? ", " : "") << "\"+f\"(" << acc << "[" << i / 4 << "][" << i % 4 << "])";
-  }
-  w << "\n            : \"r\"(" << a << "[0]), \"r\"(" << a << "[1]), \"r\"(" << a
+  w << wgmma_opening(nt, types, 4 * nt + 5) << ", {%" << 4 * nt << ", %" << 4 * nt + 1 << ", %"
+    << 4 * nt + 2 << ", %" << 4 * nt + 3 << "}, %" << 4 * nt + 4
+    << ", p, 1, 1, 0;\\n}\\n\"\n            : " << wgmma_accumulators(nt, acc)
+    << "\n            : \"r\"(" << a << "[0]), \"r\"(" << a << "[1]), \"r\"(" << a
     << "[2]), \"r\"(" << a << "[3]), \"l\"(desc), \"r\"(1));\n";
+  return w.str();
+}
+
+/// The same with both operands in shared memory (descriptors `da` and `db`; K-major, neither
+/// transposed), scale-d from the int `sc` (0: overwrite — a tile's first k-step).
+[[nodiscard]] inline std::string wgmma_ss_call(int nt, const char* types, const std::string& acc,
+                                               const char* db = "db") {
+  std::ostringstream w;
+  w << wgmma_opening(nt, types, 4 * nt + 2) << ", %" << 4 * nt << ", %" << 4 * nt + 1
+    << ", p, 1, 1, 0, 0;\\n}\\n\"\n              : " << wgmma_accumulators(nt, acc)
+    << "\n              : \"l\"(da), \"l\"(" << db << "), \"r\"(sc));\n";
   return w.str();
 }
 

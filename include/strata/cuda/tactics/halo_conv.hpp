@@ -528,25 +528,6 @@ struct Tile {
 }
 
 
-/// One `wgmma.mma_async.sync.aligned.m64n(8·nt)k16.f32.<types>` with both operands in shared
-/// memory (descriptors `da` and `db`, or the one named; K-major, no transposition) into the f32 accumulators
-/// `acc`[n][i], scale-d from the int `sc` (0: overwrite, the tile's first k-step).
-[[nodiscard]] inline std::string wgmma_ss(int nt, const char* types, const std::string& acc,
-                                         const char* db = "db") {
-  std::ostringstream w;
-  w << "asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << 4 * nt + 2
-    << ", 0;\\nwgmma.mma_async.sync.aligned.m64n" << 8 * nt << "k16.f32." << types << " {";
-  for (int i = 0; i < 4 * nt; ++i) {
-    w << (i ? ", " : "") << "%" << i;
-  }
-  w << "}, %" << 4 * nt << ", %" << 4 * nt + 1 << ", p, 1, 1, 0, 0;\\n}\\n\"\n              : ";
-  for (int i = 0; i < 4 * nt; ++i) {
-    w << (i ? ", " : "") << "\"+f\"(" << acc << "[" << i / 4 << "][" << i % 4 << "])";
-  }
-  w << "\n              : \"l\"(da), \"l\"(" << db << "), \"r\"(sc));\n";
-  return w.str();
-}
-
 /// The warpgroup form's source for `op` (kernel `strata_rtc::halo_conv<T>`, for sm_90a).
 [[nodiscard]] inline std::string source(const OpDesc& op) {
   STRATA_CHECK(fits(op), "halo_conv: layer '" << op.label
@@ -660,11 +641,11 @@ struct Tile {
           if (SPLIT && u == PWG - 1) {  // this warpgroup's half of the output slots
             const unsigned long long dh = db + static_cast<unsigned long long>(wgi) * ((NT / 2 * KCH8 * 128) >> 4);
             if constexpr (is_same<T, bf16>::value) {
-              )src" << (nt % 2 == 0 ? wgmma_ss(nt / 2, "bf16.bf16", "acc[u]", "dh") : std::string()) << R"src(            } else {
-              )src" << (nt % 2 == 0 ? wgmma_ss(nt / 2, "f16.f16", "acc[u]", "dh") : std::string()) << R"src(            }
+              )src" << (nt % 2 == 0 ? generated::wgmma_ss_call(nt / 2, "bf16.bf16", "acc[u]", "dh") : std::string()) << R"src(            } else {
+              )src" << (nt % 2 == 0 ? generated::wgmma_ss_call(nt / 2, "f16.f16", "acc[u]", "dh") : std::string()) << R"src(            }
           } else if constexpr (is_same<T, bf16>::value) {
-            )src" << wgmma_ss(nt, "bf16.bf16", "acc[u]") << R"src(          } else {
-            )src" << wgmma_ss(nt, "f16.f16", "acc[u]") << R"src(          }
+            )src" << generated::wgmma_ss_call(nt, "bf16.bf16", "acc[u]") << R"src(          } else {
+            )src" << generated::wgmma_ss_call(nt, "f16.f16", "acc[u]") << R"src(          }
         }
       }
       // A group a tap, the tap before it left in flight.

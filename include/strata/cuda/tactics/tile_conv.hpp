@@ -920,7 +920,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     // pool and the copy, + 83 µs of input step; the forward 9,062 µs against 9,751 (H200,
     // session 33, outputs within 2.0e-4, argmax equal).
     const int fuse = v.front().fuse;  // (pooled variants come first)
-    const bool claim = op.conv.s2d && (!op.slice || tile::writes_slice(op));
+    const bool claim = op.conv.s2d;  // (one writing a slice is offered only where it writes it)
     c.rank = claim ? rank::special : claim_rank();
     const bool big = static_cast<long long>(batch) * tile::choose(op, fuse != 0).tiles >=
                      tile::claim_tiles;
