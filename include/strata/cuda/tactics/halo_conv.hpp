@@ -216,41 +216,26 @@ inline constexpr long long claim_tiles = 128;
   return o.str();
 }
 
-/// Opens either form's kernel `strata_rtc::halo_conv<T>` for `op` (the comment line `about`):
-/// Strata's kernel source, the signature, and the constants both forms use — the map and
-/// filter's shapes, the tile (G images × TR rows, a halo of HR × HC pixels), the chunking
-/// (CH slots a step, NCH steps a tile), the result's pixel and image strides (a concat's, for
-/// a slice) and the activation.
-inline void open_kernel(std::ostringstream& o, const OpDesc& op, const std::string& about, int g_images,
-                        int tr, int hr, int hc) {
+/// Opens either form's kernel `strata_rtc::halo_conv<T>` for `op` (generated::open_kernel: the
+/// signature and the op's shapes), then the constants both forms add — KREAL (output channels;
+/// slots past them are written as 0), the tile (G images × TR rows, a halo of HR × HC pixels),
+/// the chunking (CH slots a step, NCH steps a tile) and the result's pixel and image strides (a
+/// concat's, for a slice).
+inline void open_kernel(std::ostringstream& o, const OpDesc& op, int g_images, int tr, int hr, int hc) {
   const ConvGeom& g = op.conv;
+  generated::open_kernel(o, op, false, "halo_conv", "int batch");
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr long long " << name << " = " << v << ";\n";
   };
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'" << about << "\n"
-    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", 1) halo_conv(\n"
-    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y, int batch) {\n"
-    << "  pdl_entry();\n";
-  constant("H", g.h);
-  constant("W", g.w);
-  constant("CP", g.cp);     // input slots a pixel
-  constant("KH", g.kh);
-  constant("KW", g.kw);
-  constant("PH", g.ph);
-  constant("PW", g.pw);
-  constant("KP", g.kp);     // output slots (filter rows)
-  constant("KREAL", g.k);   // output channels; the slots past them are written as 0
-  constant("G", g_images);  // images a tile
-  constant("TR", tr);       // rows a tile
-  constant("HR", hr);       // the halo's rows (G images), columns
+  constant("KREAL", g.k);
+  constant("G", g_images);
+  constant("TR", tr);
+  constant("HR", hr);
   constant("HC", hc);
   constant("CH", chunk);
-  constant("NCH", (g.cp + chunk - 1) / chunk);  // chunks (pipeline steps) a tile
+  constant("NCH", (g.cp + chunk - 1) / chunk);
   constant("YPIX", op.slice ? op.slice->strides.pixel : g.kp);
   constant("YIMG", op.slice ? op.slice->strides.image : std::int64_t{g.oh} * g.ow * g.kp);
-  generated::act_constant(o, op.act);
 }
 
 /// The kernel's source for `op` (kernel `strata_rtc::halo_conv<T>`).
@@ -264,8 +249,7 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, const std::stri
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr long long " << name << " = " << v << ";\n";
   };
-  open_kernel(o, op, ": tiles of " + std::to_string(t.g) + " image(s) x " + std::to_string(t.tr) + " rows.",
-              t.g, t.tr, t.hr, t.hc);
+  open_kernel(o, op, t.g, t.tr, t.hr, t.hc);
   constant("MT", t.mt);     // m-tiles a tile
   constant("MTW", t.per_warp);
   constant("FP", filter_pitch(g));
@@ -540,10 +524,7 @@ struct Tile {
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr long long " << name << " = " << v << ";\n";
   };
-  open_kernel(o, op,
-              " (warpgroup MMA): tiles of " + std::to_string(t.g) + " image(s) x " + std::to_string(t.tr) +
-                  " rows, " + std::to_string(t.patches) + " patches of 8 x 8 pixels.",
-              t.g, t.tr, t.hr, t.hc);
+  open_kernel(o, op, t.g, t.tr, t.hr, t.hc);
   constant("RO", t.rows);   // patch origins an image along its rows, its columns
   constant("CO", t.cols);
   constant("LASTR", origins(t.tr).back());
