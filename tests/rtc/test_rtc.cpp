@@ -62,6 +62,12 @@ TEST_CASE("the device the tactics' checks see: a Hopper GPU's answers where CTes
 }
 
 TEST_CASE("Strata's kernels compile for every element type, in parts on several threads, and the cache returns them") {
+  if (std::getenv("STRATA_RTC_EXPECT_SM90") != nullptr) {
+    // The libraries are compiled for sm_90 whatever the device answers: the run without the
+    // preload compiles the same programs (and they are the largest part of this binary's time).
+    MESSAGE("skipped with the Hopper answers preloaded: the same programs as the run without them");
+    return;
+  }
   const auto dir = fresh_dir("strata_rtc_test_cache");
   using kernels::detail::library_instantiations;
   // Each element type's kernels but the depthwise ones, then the 16-bit types' depthwise ones (a
