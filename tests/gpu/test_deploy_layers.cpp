@@ -858,8 +858,8 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   const auto normed = [](const cuda::OpDesc& op) { return op.norm != nullptr; };
   cuda::NetDesc d121 = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();
   cuda::fold_for_per_op_path(d121);
-  // every layer's norm1+relu1, and transitions 2 and 3 (with their pools)
-  CHECK(std::count_if(d121.ops.begin(), d121.ops.end(), normed) == 60);
+  // every layer's norm1+relu1, and the three transitions' (with their pools)
+  CHECK(std::count_if(d121.ops.begin(), d121.ops.end(), normed) == 61);
   const auto pooled = [](const cuda::OpDesc& op) { return op.norm != nullptr && op.pool.has_value(); };
   const auto unpooled = [](const cuda::OpDesc& op) { return op.norm != nullptr && !op.pool; };
   using strata_test::check_forced;

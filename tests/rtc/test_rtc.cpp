@@ -840,11 +840,10 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
       normed.push_back(&op);
     }
   }
-  // Every dense layer's norm1+relu1+conv1, and the transitions whose memory plan left their
-  // block's concatenation clear of what they write (2 and 3; transition 1's next block's
-  // concatenation lies over its own).
-  REQUIRE(normed.size() == 60);
-  CHECK(std::count_if(normed.begin(), normed.end(), [](const cuda::OpDesc* o) { return o->pool.has_value(); }) == 2);
+  // Every dense layer's norm1+relu1+conv1, and the three transitions' norm+relu+conv+pool (the
+  // plan keeps each block's concatenation clear of the next one: norm_folds_into_conv).
+  REQUIRE(normed.size() == 61);
+  CHECK(std::count_if(normed.begin(), normed.end(), [](const cuda::OpDesc* o) { return o->pool.has_value(); }) == 3);
   const cuda::OpDesc& first = *normed.front();  // 64 input slots of a 256-slot concat, 56x56
   const cuda::OpDesc& last = *normed.back();    // 992 of 1,024, 7x7
   CHECK(first.label == "features.denseblock1.denselayer1.norm1+relu1+conv1+norm2+relu2");
@@ -897,7 +896,8 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(cuda::tactics::normed::plan(last, 3).shared == 4 * (64 + 128) * 40 * 2 + 992 * 8);  // 64-pixel blocks
   const cuda::OpDesc& transition = **std::find_if(normed.begin(), normed.end(),
                                                    [](const cuda::OpDesc* o) { return o->pool.has_value(); });
-  CHECK(transition.label == "features.transition2.norm+relu+conv+features.transition2.pool");
+  CHECK(transition.label == "features.transition1.norm+relu+conv+features.transition1.pool");
+  CHECK(transition.conv.cp == 256);  // block 1's 256 channels on 56x56
   CHECK(transition.slice.has_value());  // the next block's first channels
   CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv"}, cuda::OpIo{}).empty());
   // Forms 0 and 2 (the claimed ones) for the three shapes, the others for the first (each

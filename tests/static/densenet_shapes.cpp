@@ -129,4 +129,46 @@ constexpr bool plan_is_sound() {
 }
 static_assert(plan_is_sound());
 
+// In 16-bit NHWC each transition's norm+relu folds into its 1x1 conv, whose fused pool writes the
+// next block's first channels (the CUDA engine's normed_conv): the plan keeps the block's
+// concatenation, which that op reads, live through the pool, so that the next block's is placed
+// clear of it. (In f32 NCHW nothing folds there, and block 2 may lie over block 1.)
+constexpr auto& h = DenseNet121::plan_for<DType::f16, Layout::nhwc>;
+constexpr int transition(int k) {
+  int seen = 0;
+  for (int i = 0; i < g.num_ops; ++i) {
+    if (g.ops[i].label.view().starts_with("features.transition") &&
+        g.ops[i].kind == OpKind::batch_norm && ++seen == k) {
+      return i;
+    }
+  }
+  return -1;
+}
+static_assert(norm_folds_into_conv(g, transition(1), DType::f16, Layout::nhwc));
+static_assert(!norm_folds_into_conv(g, transition(1), DType::f32, Layout::nchw));
+static_assert(pool_fuses_into_conv(g, transition(1) + 1));
+constexpr bool transition_clear(int k) {
+  const int i = transition(k);
+  const int read = g.ops[i].in;  // the block's concatenation
+  const int pooled = g.tensors[g.ops[i + 2].out].view_of;  // the next block's
+  const int unpooled = g.ops[i + 1].out;
+  return i >= 0 && g.ops[i + 2].kind == OpKind::avg_pool && g.tensors[read].view_of < 0 &&
+         pooled >= 0 && h.tensors[read].last == i + 2 && !h.overlap(read, pooled) &&
+         !h.overlap(read, unpooled);
+}
+static_assert(transition_clear(1) && transition_clear(2) && transition_clear(3));
+static_assert(DenseNet121::plan.overlap(block1, g.tensors[g.ops[transition(1) + 2].out].view_of));
+// (and a plan still sound with the longer lives)
+constexpr bool plan16_is_sound() {
+  for (int a = 0; a < g.num_tensors; ++a) {
+    for (int b = a + 1; b < g.num_tensors; ++b) {
+      if (h.owns_storage(a) && h.owns_storage(b) && h.live_together(a, b) && h.overlap(a, b)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+static_assert(plan16_is_sound());
+
 int main() {}

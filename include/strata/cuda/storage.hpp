@@ -720,7 +720,7 @@ inline void fold_squeeze_excite(NetDesc& n) {
 /// adds a residual or reads the network's input, nor where anything but the conv reads its
 /// result; and only where the memory plan kept the batch norm's input (all of a concat it reads
 /// in place) clear of what the conv writes (its map, its pooled map, all of a concat whose slice
-/// that is) — DenseNet-121's transition 1 is left apart for that.
+/// that is; the compile-time plan arranges that: norm_folds_into_conv).
 inline void fold_normed_convs(NetDesc& n) {
   if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
     return;

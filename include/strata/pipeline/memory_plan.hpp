@@ -124,8 +124,31 @@ template <class G>
          (m.stride.h == 1 || m.stride.h == 2) && m.dilation == HW{1};
 }
 
+/// Whether op i of `g` is a batch norm (with its activation, if any) whose result only op i + 1
+/// reads, a 1×1 conv of one group, stride 1 and no padding, neither adding a residual, the batch
+/// norm not of the network's input, stored `dtype` in `layout`: DenseNet's norm → relu → conv,
+/// which the CUDA engine runs as one op in 16-bit NHWC, normalizing the conv's input as it loads
+/// it (OpDesc::norm). The memory plan keeps the batch norm's input live through the conv (and
+/// through the conv's fused pool) for that: without it a transition's pooled output — the next
+/// block's concatenation — could be placed over the block's concatenation it reads.
+template <class G>
+[[nodiscard]] constexpr bool norm_folds_into_conv(const G& g, int i, DType dtype, Layout layout) {
+  if (dtype_size(dtype) != 2 || layout != Layout::nhwc || i < 0 || i + 1 >= g.num_ops ||
+      g.ops[i].kind != OpKind::batch_norm) {
+    return false;
+  }
+  const auto& bn = g.ops[i];
+  const auto& conv = g.ops[i + 1];
+  const LayerDesc& l = conv.layer;
+  return conv.kind == OpKind::conv && conv.in == bn.out && g.tensors[bn.out].uses == 1 &&
+         bn.out != g.output && g.tensors[bn.out].view_of < 0 && bn.in != g.input && bn.in2 < 0 &&
+         conv.in2 < 0 && l.kernel == HW{1} && l.stride == HW{1} && l.padding == HW{0} &&
+         l.groups == 1;
+}
+
 /// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list (with pool_fuses_into_conv's,
-/// gate_folds_into_conv's and expansion_folds_into_depthwise's rules), then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
+/// gate_folds_into_conv's, expansion_folds_into_depthwise's and norm_folds_into_conv's rules),
+/// then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
 /// is placed "greedy by size" (largest tensor first, each at the lowest offset clear of every
 /// tensor live with it), so a residual's skip tensor keeps its place until the op that adds it.
 /// A concat's output is live from its first slice's writer on; its slices take its place.
@@ -149,15 +172,23 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   // map: they stay live through the pool's step, so that the pooled map is placed clear of them.
   // Likewise a gate's multiply folded into the 1×1 conv after it: the conv reads the multiply's
   // inputs (the map and the gate) while it writes its output; and an expansion folded into the
-  // depthwise conv after it: that reads the expansion's input while it writes its output.
+  // depthwise conv after it: that reads the expansion's input while it writes its output; and a
+  // batch norm folded into the 1×1 conv after it, through the conv's fused pool if it has one.
+  // (A channel slice of a concat lives as its concat does: the concat's life is the one kept.)
+  const auto keep_through = [&](int t, int step) {
+    if (t >= 0) {
+      const int owner = g.tensors[t].view_of >= 0 ? g.tensors[t].view_of : t;
+      p.tensors[owner].last = std::max(p.tensors[owner].last, step);
+    }
+  };
   for (int i = 0; i < g.num_ops; ++i) {
     if (pool_fuses_into_conv(g, i) || gate_folds_into_conv(g, i) ||
         expansion_folds_into_depthwise(g, i, dtype, layout)) {
-      for (const int t : {g.ops[i].in, g.ops[i].in2}) {
-        if (t >= 0) {
-          p.tensors[t].last = std::max(p.tensors[t].last, i + 1);
-        }
-      }
+      keep_through(g.ops[i].in, i + 1);
+      keep_through(g.ops[i].in2, i + 1);
+    }
+    if (norm_folds_into_conv(g, i, dtype, layout)) {
+      keep_through(g.ops[i].in, i + 1 + (pool_fuses_into_conv(g, i + 1) ? 1 : 0));
     }
   }
   for (int step = 0; step <= g.num_ops; ++step) {
