@@ -143,23 +143,23 @@ constexpr auto raw_stem_net = input<C, H, W>
     | conv<16, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
     | max_pool<3, PoolOpts{.stride = 2, .padding = 1}> | flatten | dense<5>;
 
-/// An engine of Net (f16, per-op path) whose stem runs on tile_conv `algo` with its pool, on the
-/// caller's input in format `in_opt`.
-template <class Net>
-cuda::Engine<Net, DType::f16> stem_engine(const Weights<Net>& w, int algo, const cuda::InputOptions& in_opt,
-                                          int batch, const std::filesystem::path& cache) {
+/// An engine of Net (P, f16 unless told, per-op path) whose stem runs on tile_conv `algo` (with
+/// `math`) with its pool, on the caller's input in format `in_opt`.
+template <class Net, DType P = DType::f16>
+cuda::Engine<Net, P> stem_engine(const Weights<Net>& w, int algo, const cuda::InputOptions& in_opt,
+                                 int batch, const std::filesystem::path& cache, int math = 0) {
   std::filesystem::remove(cache);
   {
     cuda::TuningCache c(cache);
-    const cuda::NetDesc net = cuda::NetStorage<Net, DType::f16>::describe();
-    c.put(cuda::tuning_key(net.ops.front(), batch, DType::f16, cuda::device_name(0)),
-          cuda::Variant{"tile_conv", algo, 0, 1});
+    const cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+    c.put(cuda::tuning_key(net.ops.front(), batch, P, cuda::device_name(0)),
+          cuda::Variant{"tile_conv", algo, math, 1});
     c.save();
   }
   cuda::EngineOptions o = strata_test::from_cache(batch, cache);
   o.input = in_opt;
   o.fused_max_batch = 0;
-  cuda::Engine<Net, DType::f16> e(w, o);
+  cuda::Engine<Net, P> e(w, o);
   std::filesystem::remove(cache);
   return e;
 }
@@ -168,10 +168,10 @@ cuda::Engine<Net, DType::f16> stem_engine(const Weights<Net>& w, int algo, const
 /// the same kernel's form with an input step (algo 0, 3 or 6) on the same input: the same sums in
 /// the same order, so the same output bit for bit. `staged`: what describe() must say of how the
 /// caller's rows are read.
-template <class Net>
-void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint64_t seed) {
+template <class Net, DType P = DType::f16>
+void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint64_t seed, int math = 0) {
   using N = std::remove_cvref_t<Net>;
-  static_assert(cuda::NetStorage<Net, DType::f16>::s2d_op() == 0);
+  static_assert(cuda::NetStorage<Net, P>::s2d_op() == 0);
   constexpr int kB = 8;  // (224 × 224: more tiles than blocks, so blocks run several)
   const bool u8 = f == cuda::InputFormat::u8_hwc;
   cuda::InputOptions in_opt{.format = f};
@@ -182,9 +182,10 @@ void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint
   }
   const auto w = Weights<Net>::random(seed);
   const auto tmp = std::filesystem::temp_directory_path();
-  auto e = stem_engine<Net>(w, algo, in_opt, kB, tmp / ("strata_raw_stem_" + std::to_string(seed)));
+  auto e = stem_engine<Net, P>(w, algo, in_opt, kB, tmp / ("strata_raw_stem_" + std::to_string(seed)), math);
   const int same_with_input_step = algo == 2 ? 0 : algo == 4 ? 3 : 6;
-  auto ref = stem_engine<Net>(w, same_with_input_step, in_opt, kB, tmp / ("strata_raw_stem_ref_" + std::to_string(seed)));
+  auto ref = stem_engine<Net, P>(w, same_with_input_step, in_opt, kB,
+                                 tmp / ("strata_raw_stem_ref_" + std::to_string(seed)), math);
   const std::string runs = e.describe(kB);
   INFO(runs);
   CHECK(runs.find(std::string("reads the caller's input ") + staged) != std::string::npos);
@@ -214,8 +215,9 @@ void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint
     ref.infer(vals, want, kB);
   }
   MESSAGE("raw stem " << N::input_spec.shape.c << "x" << N::input_spec.shape.h << "x"
-                      << N::input_spec.shape.w << ", " << cuda::input_format_name(f) << ", algo "
-                      << algo << " vs the input step: rel. error "
+                      << N::input_spec.shape.w << ", " << cuda::input_format_name(f) << ", "
+                      << dtype_name(P) << ", algo " << algo << " math " << math
+                      << " vs the input step: rel. error "
                       << strata_test::rel_error(got, want, got.size()));
   CHECK(got == want);
 }
@@ -340,6 +342,14 @@ TEST_CASE("the tiled stem's 12-slot patch on wgmma (tile_conv algos 6 and 7), fo
                                 "mma.sync", d12);
   check_forced<Big, DType::f16>("big stem padded sync", 129, cuda::Variant{"tile_conv", 0, 1, 1},
                                 "pixels apart", nullptr, d12);
+  // bf16 (session 34, not yet GPU-run): algo 7 is withdrawn from bf16 after it gave a relative
+  // error of 0.043 against the CPU on DenseStemNet (math 1, session 33) where f16 passed. Against
+  // algo 6 bit for bit — the same GEMM on the input step's map — this says whether the fault is
+  // in how the kernel rearranges the caller's rows in bf16 (then these differ) or elsewhere.
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>, DType::bf16>(7, F::f32, "(staged in 4-byte words)", 130);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>, DType::bf16>(7, F::f32, "(staged in 4-byte words)", 131, 1);
+  check_raw_stem<DenseStemNet, DType::bf16>(7, F::f32, "(staged in 8-byte words)", 132, 1);
+  check_raw_stem<DenseStemNet, DType::f16>(7, F::f32, "(staged in 8-byte words)", 133, 1);
 }
 
 namespace {
