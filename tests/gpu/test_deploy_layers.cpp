@@ -866,15 +866,19 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   const char* shows = "strata batch norm + 1x1 conv";
   // 12x12 maps: 144 pixels an image, so blocks of 128 and 64 pixels end inside an image and past
   // the batch; 16 and 24 input slots (a partial reduction step), 16 output slots of a 32-wide block.
+  // (Its last batch norm, over 32 slots before a pooled 1x1, joins its conv too since session 34's
+  // plan rule: the unpooled forms are forced on the others, the pooled ones on it below.)
   check_forced<DenseBlockNet, DType::f16>("normed_dense_f16", 130, cuda::Variant{"normed_conv"}, shows,
-                                          ", then", normed);
+                                          ", then", unpooled);
   check_forced<DenseBlockNet, DType::bf16>("normed_dense_bf16", 131, cuda::Variant{"normed_conv", 1},
-                                           "blocks of 64 pixels", ", then", normed);
+                                           "blocks of 64 pixels", ", then", unpooled);
   check_forced<models::DenseNet121, DType::f16>("normed_d121_f16", 132, cuda::Variant{"normed_conv"},
                                                 "of the concat in place", ", then", unpooled);
   check_forced<models::DenseNet121, DType::bf16>("normed_d121_bf16", 133, cuda::Variant{"normed_conv", 1},
                                                  "blocks of 64 pixels", ", then", unpooled);
   // The transitions: the average pool in the epilogue, the next block's first channels written.
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_pool", 155, cuda::Variant{"normed_conv", 0, 0, 1},
+                                          "average pool", ", then", pooled);
   check_forced<models::DenseNet121, DType::f16>("normed_d121_pool", 137, cuda::Variant{"normed_conv", 0, 0, 1},
                                                 "average pool, writing channels 0..", ", then", pooled);
   check_forced<PooledNormNet, DType::f16>("normed_pool_f16", 138, cuda::Variant{"normed_conv", 0, 0, 1},
@@ -885,9 +889,9 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   const char* piped = "pipelined: 4 steps of 32";
   const char* piped64 = "pipelined: 3 steps of 64";
   check_forced<DenseBlockNet, DType::f16>("normed_dense_p_f16", 140, cuda::Variant{"normed_conv", 2}, piped,
-                                          ", then", normed);
+                                          ", then", unpooled);
   check_forced<DenseBlockNet, DType::bf16>("normed_dense_p_bf16", 141, cuda::Variant{"normed_conv", 2, 1},
-                                           piped64, ", then", normed);
+                                           piped64, ", then", unpooled);
   check_forced<models::DenseNet121, DType::f16>("normed_d121_p_f16", 142, cuda::Variant{"normed_conv", 2},
                                                 piped, ", then", unpooled);
   check_forced<models::DenseNet121, DType::bf16>("normed_d121_p_bf16", 143, cuda::Variant{"normed_conv", 2, 1},
@@ -900,15 +904,36 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
                                            piped, ", then", pooled);
   // ... and with blocks of 64 pixels (algo 3).
   check_forced<DenseBlockNet, DType::f16>("normed_dense_p64", 147, cuda::Variant{"normed_conv", 3},
-                                          "blocks of 64 pixels x 32 channels, pipelined: 4 steps of 32", ", then", normed);
+                                          "blocks of 64 pixels x 32 channels, pipelined: 4 steps of 32", ", then", unpooled);
   check_forced<models::DenseNet121, DType::f16>("normed_d121_p64", 148, cuda::Variant{"normed_conv", 3, 1},
                                                 "blocks of 64 pixels x 128 channels, pipelined: 3 steps of 64", ", then", unpooled);
   check_forced<PooledNormNet, DType::bf16>("normed_pool_p64", 149, cuda::Variant{"normed_conv", 3, 0, 1},
                                            "blocks of 64 pixels x 32 channels, pipelined", ", then", pooled);
+  // The warpgroup form (algo 4, sm_90a; written in session 34 without a GPU): n32 (DenseBlockNet's
+  // 16 slots of a 32-wide block) and n128 MMAs, every shape above, pooled and not.
+  if (cuda::device_arch() == 90) {
+    const char* wg = "loaded, wgmma; blocks of 128 pixels";
+    check_forced<DenseBlockNet, DType::f16>("normed_dense_wg_f16", 156, cuda::Variant{"normed_conv", 4}, wg,
+                                            ", then", unpooled);
+    check_forced<DenseBlockNet, DType::bf16>("normed_dense_wg_bf16", 157, cuda::Variant{"normed_conv", 4}, wg,
+                                             ", then", unpooled);
+    check_forced<DenseBlockNet, DType::bf16>("normed_dense_wg_pool", 158, cuda::Variant{"normed_conv", 4, 0, 1},
+                                             wg, ", then", pooled);
+    check_forced<models::DenseNet121, DType::f16>("normed_d121_wg_f16", 159, cuda::Variant{"normed_conv", 4}, wg,
+                                                  ", then", unpooled);
+    check_forced<models::DenseNet121, DType::bf16>("normed_d121_wg_bf16", 160, cuda::Variant{"normed_conv", 4},
+                                                   wg, ", then", unpooled);
+    check_forced<models::DenseNet121, DType::f16>("normed_d121_wg_pool", 161, cuda::Variant{"normed_conv", 4, 0, 1},
+                                                  "average pool, writing channels 0..", ", then", pooled);
+    check_forced<PooledNormNet, DType::f16>("normed_pool_wg_f16", 162, cuda::Variant{"normed_conv", 4, 0, 1}, wg,
+                                            ", then", pooled);
+    check_forced<PooledNormNet, DType::bf16>("normed_pool_wg_bf16", 163, cuda::Variant{"normed_conv", 4, 0, 1}, wg,
+                                             ", then", pooled);
+  }
   // Any other tactic runs the joined op as the batch norm's pass, then the conv.
   check_forced<DenseBlockNet, DType::f16>("normed_dense_lt", 134, cuda::Variant{"lt_conv1x1"},
                                           "strata pointwise (reads channels 0..", nullptr, normed);
-  // The heuristic's plan at batch 256: every joined op of blocks 1-3 (42) and transitions 2 and 3,
+  // The heuristic's plan at batch 256: every joined op of blocks 1-3 (42) and the three transitions,
   // not block 4's 7x7 ones (98 blocks of 128 pixels: the batch norm's pass, then a library).
   {
     const std::string d = describe<models::DenseNet121, DType::f16>(256);
@@ -917,7 +942,7 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
       ++joined;
     }
     INFO(d);
-    CHECK(joined == 44);
+    CHECK(joined == 45);
     // the 42 layers' in the pipelined form (algo 2), the transitions' in form 0 (with their pools)
     std::size_t piped_ops = 0;
     for (std::size_t at = d.find(piped); at != std::string::npos; at = d.find(piped, at + 1)) {
@@ -932,14 +957,14 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   const auto in = strata_test::random_floats(
       static_cast<std::size_t>(17 * DenseBlockNet::input_spec.shape.numel()), 136);
   const auto fused = strata_test::forced_output<DenseBlockNet, DType::f16>(
-      w, in, 17, 17, normed, 2, cuda::Variant{"normed_conv"}, shows);
+      w, in, 17, 17, unpooled, 2, cuda::Variant{"normed_conv"}, shows);
   const auto apart = strata_test::forced_output<DenseBlockNet, DType::f16>(
-      w, in, 17, 17, normed, 2, cuda::Variant{"lt_conv1x1"}, "strata pointwise");
+      w, in, 17, 17, unpooled, 2, cuda::Variant{"lt_conv1x1"}, "strata pointwise");
   const double err = strata_test::rel_error(fused, apart, fused.size());
   MESSAGE("dense block f16, batch 17: normed_conv against the batch norm's pass + cuBLASLt: rel. error " << err);
   CHECK(err < 5e-3);
   const auto piped17 = strata_test::forced_output<DenseBlockNet, DType::f16>(
-      w, in, 17, 17, normed, 2, cuda::Variant{"normed_conv", 2}, piped);
+      w, in, 17, 17, unpooled, 2, cuda::Variant{"normed_conv", 2}, piped);
   const double err2 = strata_test::rel_error(piped17, apart, piped17.size());
   MESSAGE("dense block f16, batch 17: normed_conv algo 2 against the batch norm's pass + cuBLASLt: rel. error " << err2);
   CHECK(err2 < 5e-3);

@@ -844,6 +844,7 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   // plan keeps each block's concatenation clear of the next one: norm_folds_into_conv).
   REQUIRE(normed.size() == 61);
   CHECK(std::count_if(normed.begin(), normed.end(), [](const cuda::OpDesc* o) { return o->pool.has_value(); }) == 3);
+  const bool wgmma = cuda::device_arch() == 90;  // (with the Hopper answers preloaded)
   const cuda::OpDesc& first = *normed.front();  // 64 input slots of a 256-slot concat, 56x56
   const cuda::OpDesc& last = *normed.back();    // 992 of 1,024, 7x7
   CHECK(first.label == "features.denseblock1.denselayer1.norm1+relu1+conv1+norm2+relu2");
@@ -873,19 +874,29 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, fuse}) == op->pool.has_value());
     CHECK(t->writes_slice(*op) == op->slice.has_value());
     // 128- and 64-pixel blocks, and the pipelined form (its 3-step ring and 64-pixel blocks
-    // are forceable only).
-    CHECK(t->candidates(*op, 256, 0, none).size() == 3);
+    // are forceable only); on sm_90 the warpgroup form too.
+    const std::vector<cuda::Variant> offered = t->candidates(*op, 256, 0, none);
+    CHECK(offered.size() == (wgmma ? 4U : 3U));
+    CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 4, 0, fuse}) !=
+           offered.end()) == wgmma);
   }
   // Without its batch norm folded (f32, or the conv alone) the tactic does not apply.
   CHECK_FALSE(t->runs(cuda::norm_main(first)));
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv"}, cuda::OpIo{}).size() == 1);
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 1}, cuda::OpIo{}).size() == 1);
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 3, 1}, cuda::OpIo{}).size() == 1);
-  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4}, cuda::OpIo{}).empty());
+  // The warpgroup form (algo 4) on sm_90 only, and in math 0 only.
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4}, cuda::OpIo{}).size() == (wgmma ? 1U : 0U));
+  if (wgmma) {
+    CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4}, cuda::OpIo{}).front().arch_specific);
+  }
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4, 1}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 5}, cuda::OpIo{}).empty());
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 4, 1), doctest::Contains("no math 1"));
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 1, 1}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 2}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 0, 1}, cuda::OpIo{}).empty());
-  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 4), doctest::Contains("no form 4"));
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 5), doctest::Contains("no form 5"));
   CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 0, 1), doctest::Contains("no math 1"));
   // The pipelined form's rings: 4 steps of 32 slots (two blocks an SM), 3 of 64.
   CHECK(cuda::tactics::normed::source(first, 2).find("(pipelined: 4 steps of 32 slots in flight)") != std::string::npos);
@@ -894,6 +905,9 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(cuda::tactics::normed::plan(last, 2).shared == 4 * 256 * 40 * 2 + 992 * 8);
   CHECK(cuda::tactics::normed::plan(last, 2, 1).shared == 3 * 256 * 72 * 2 + 1024 * 8);
   CHECK(cuda::tactics::normed::plan(last, 3).shared == 4 * (64 + 128) * 40 * 2 + 992 * 8);  // 64-pixel blocks
+  // (the warpgroup form: the filter slice's rows unpadded, as core matrices)
+  CHECK(cuda::tactics::normed::plan(last, 4).shared == 4 * (128 * 40 + 128 * 32) * 2 + 992 * 8);
+  CHECK(cuda::tactics::normed::source(last, 4).find("(wgmma)") != std::string::npos);
   const cuda::OpDesc& transition = **std::find_if(normed.begin(), normed.end(),
                                                    [](const cuda::OpDesc* o) { return o->pool.has_value(); });
   CHECK(transition.label == "features.transition1.norm+relu+conv+features.transition1.pool");
@@ -912,6 +926,11 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
                                            "strata_rtc::normed_conv<strata_rtc::bf16>"};
       CHECK(rtc::compile(src, "normed_conv", names, 90, dir).cubin.size() > 1000);
     }
+    // The warpgroup form, for sm_90a (both types: wgmma's f16 and bf16 statements).
+    const std::vector<std::string> names{"strata_rtc::normed_conv<strata_rtc::f16>",
+                                         "strata_rtc::normed_conv<strata_rtc::bf16>"};
+    CHECK(rtc::compile(cuda::tactics::normed::source(*op, 4), "normed_conv_wg", names, 90, dir, true)
+              .cubin.size() > 1000);
   }
   for (const int algo : {0, 2}) {
     CHECK(rtc::compile(cuda::tactics::normed::source(first, algo), "normed_conv80",

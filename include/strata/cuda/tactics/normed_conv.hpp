@@ -26,6 +26,13 @@
 /// through shared memory in 16-byte chunks. Claimed for unpooled ops (H200, session 32:
 /// DenseNet-121's blocks 1–3 at batch 256, 8–15% faster than form 0).
 ///
+/// Algo 4 (sm_90a; session 34, written without a GPU: offered to measured tuning on compute
+/// capability 9.0, not claimed) is algo 2's ring on Hopper's warpgroup MMA: two warpgroups of 64
+/// rows, each 16-slot step one `wgmma.m64n(BN)k16` with A from registers — each warp's ldmatrix
+/// fragment normalized once (algo 2's 4 × 2 warps normalize every element twice, and Nsight
+/// Compute counted 24 instructions an mma there) — and the filter slice, staged as core
+/// matrices, by descriptor.
+///
 /// Why: DenseNet-121 at batch 256 spent 4.5 of its 12.1 ms (H200, session 8) in the 58 batch
 /// norm + ReLU passes over the concatenations, each written for its 1×1 conv to read once.
 #include <cuda_runtime.h>
@@ -38,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/rtc/library.hpp"
@@ -112,7 +120,11 @@ struct Source {
          s.image % 8 == 0 && (!bn.in_slice || (bn.in_slice->aligned && bn.in_slice->c0 % 8 == 0));
 }
 
-/// A pipelined form's reduction step and ring depth (algos 2 and 3; `math` 0: 32 slots × 4
+/// The warpgroup form (sm_90a): algo 2's ring, each warpgroup's 64 rows × the block's slots one
+/// `wgmma` a 16-slot step, A from registers (normalized as loaded), the filter by descriptor.
+inline constexpr int wgmma_algo = 4;
+
+/// A pipelined form's reduction step and ring depth (algos 2, 3 and 4; `math` 0: 32 slots × 4
 /// stages, 1: 64 slots × 3 stages).
 struct Pipeline {
   int step = bk;  ///< input slots a reduction step
@@ -135,7 +147,10 @@ struct Pipeline {
   p.n_blocks = (kp + p.bn - 1) / p.bn;
   const Pipeline r = pipeline(algo, math);
   const std::int64_t slots = (op.conv.cp + r.step - 1) / r.step * r.step;  // the scale and shift, padded
-  p.shared = std::int64_t{r.stages} * (p.bm + p.bn) * (r.step + 8) * 2 + std::int64_t{2} * slots * 4;
+  // (algo 4: the filter slice as wgmma's core matrices, its rows unpadded)
+  const std::int64_t stage = algo == wgmma_algo ? std::int64_t{p.bm} * (r.step + 8) + std::int64_t{p.bn} * r.step
+                                                : std::int64_t{p.bm + p.bn} * (r.step + 8);
+  p.shared = std::int64_t{r.stages} * stage * 2 + std::int64_t{2} * slots * 4;
   return p;
 }
 
@@ -150,11 +165,208 @@ struct Pipeline {
   return fits(op) && (pixels + 127) / 128 * plan(op, 0).n_blocks >= 264;
 }
 
+/// The body of the warpgroup form (algo 4, sm_90a) after the op's constants, through the end
+/// of the source: `nt` n-tiles of 8 slots a block (BN / 8). Two warpgroups of 64 rows each; the
+/// ring of algo 2 (STAGES steps of BK slots by cp.async: the raw input rows padded to PITCH, then
+/// the filter slice as wgmma's core matrices — no swizzle, K-major: 8 slots × 8 input slots, 128
+/// contiguous bytes, a group of 8 slots' BK / 8 of them in k order, then the next group's), the
+/// copy two steps ahead. A 16-slot step: each warp reads its 16 rows' A fragment with ldmatrix
+/// and normalizes it (scale, shift, the activation, rounded to T, 0 past the channels — each
+/// element once: one warp reads it), then one `wgmma.m64n(8·nt)k16` with A from those registers
+/// (double-buffered: the next step's are loaded and normalized while this one's MMA runs) and the
+/// filter by descriptor. The epilogue is algo 2's: bias, the conv's activation, through shared
+/// memory in 16-byte chunks without a pool, the window's four reduced by shuffles with one.
+inline void wgmma_body(std::ostringstream& o, int nt) {
+  o << R"src(  constexpr int KT = static_cast<int>((CI + BK - 1) / BK);  // reduction steps
+  constexpr int CIP = KT * static_cast<int>(BK);            // input slots, padded to steps
+  constexpr int NT = static_cast<int>(BN / 8);              // n-tiles: the wgmma's N / 8
+  constexpr int KS = static_cast<int>(BK / 16);             // 16-slot steps a reduction step
+  constexpr int AV = BM * (BK / 8) / 256;  // 16-byte input vectors a thread a step
+  constexpr int BV = BN * (BK / 8);        // filter vectors a step
+  constexpr int ABYTES = BM * PITCH * 2;   // a stage's input rows
+  constexpr int STAGE = BM * PITCH + BN * BK;  // elements a stage: input rows, then the filter's core matrices
+  constexpr int AHEAD = STAGES - 2;        // steps copied ahead (a stage is refilled two steps after it was read)
+  static_assert(BM == 128 && AV >= 1 && BM * (BK / 8) % 256 == 0, "two warpgroups of 64 rows; whole input vectors a thread");
+  static_assert(ABYTES % 128 == 0 && (STAGE * 2) % 128 == 0, "core matrices 128-byte aligned");
+  // The filter's descriptor: core matrices 128 bytes apart in K, a group of 8 slots' BK / 8 apart in N.
+  constexpr unsigned long long DESC_B = (static_cast<unsigned long long>(128 >> 4) << 16) |
+                                        (static_cast<unsigned long long>((BK / 8 * 128) >> 4) << 32);
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* ring = reinterpret_cast<T*>(smem);                           // [STAGES][STAGE]
+  float4* nf = reinterpret_cast<float4*>(ring + STAGES * STAGE);  // [CIP / 2] (s, s', f, f')
+  const unsigned ring_a = shared_address(ring);
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int wr = (tid >> 5) * 16;  // this warp's first row: warpgroup tid / 128, 16 rows a warp
+  const long long nb = blockIdx.x % NB;
+  const long long m0 = (blockIdx.x / NB) * BM;
+  const long long n0 = nb * BN;
+  const long long rows = static_cast<long long>(batch) * HW;  // (with a pool: OHW · 4 = HW)
+  for (int i = tid; i < CIP / 2; i += 256) {  // a channel pair's scales and shifts, 0 past C
+    const int c = 2 * i;
+    nf[i] = make_float4(c < C ? scale[c] : 0.0f, c + 1 < C ? scale[c + 1] : 0.0f,
+                        c < C ? shift[c] : 0.0f, c + 1 < C ? shift[c + 1] : 0.0f);
+  }
+  // This thread's input vectors: row r, 8 slots from kc·8 of each step.
+  const T* src[AV];
+  int aoff[AV];
+#pragma unroll
+  for (int v = 0; v < AV; ++v) {
+    const int id = tid + v * 256;
+    const int r = id / (BK / 8);
+    const int kc = id % (BK / 8);
+    aoff[v] = r * PITCH + kc * 8;
+    const long long m = m0 + r;
+    src[v] = m < rows ? x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m) + kc * 8 : nullptr;
+  }
+  // Step kt into its stage (rows past the batch and slots past CI as zeros; filter rows past KP
+  // as zeros), one cp.async group a call, empty past the last step.
+  auto load_stage = [&](int kt) {
+    if (kt < KT) {
+      T* a = ring + (kt % STAGES) * STAGE;
+      T* b = a + BM * PITCH;
+#pragma unroll
+      for (int v = 0; v < AV; ++v) {
+        const int k = kt * BK + (aoff[v] % PITCH);
+        const bool ok = src[v] != nullptr && k < CI;
+        cp_async16(a + aoff[v], ok ? src[v] + kt * BK : x, ok);
+      }
+      for (int i = tid; i < BV; i += 256) {
+        const int n = i / (BK / 8);
+        const int kc = i % (BK / 8);
+        const int k = kt * BK + kc * 8;
+        const bool ok = n0 + n < KP && k < CI;
+        cp_async16(b + ((n >> 3) * (BK / 8) + kc) * 64 + (n & 7) * 8, ok ? w + (n0 + n) * CI + k : w, ok);
+      }
+    }
+    cp_async_commit();
+  };
+  // A channel pair of an A fragment, normalized as the batch norm's kernel computes it.
+  auto norm2 = [&](unsigned r, float sa, float sb, float fa, float fb, int c) -> unsigned {
+    const T* h = reinterpret_cast<const T*>(&r);
+    float t0 = load(h);
+    float t1 = load(h + 1);
+    t0 *= sa;
+    t1 *= sb;
+    t0 += fa;
+    t1 += fb;
+    return pack2<T>(c < C ? activate(norm_act, t0) : 0.0f, c + 1 < C ? activate(norm_act, t1) : 0.0f);
+  };
+  // 16-slot step q of the reduction (step q / KS, part q % KS): this warp's A fragment, normalized.
+  auto load_a = [&](int q, unsigned (&af)[4]) {
+    const int kt = q / KS;
+    const int ks = q % KS;
+    const T* a = ring + (kt % STAGES) * STAGE;
+    ldmatrix_x4(af[0], af[1], af[2], af[3], a + (wr + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
+    const int c = kt * static_cast<int>(BK) + ks * 16 + 2 * (lane & 3);  // channels c, c + 1, c + 8, c + 9
+    const float4 lo = nf[c >> 1];
+    const float4 hi = nf[(c >> 1) + 4];
+    af[0] = norm2(af[0], lo.x, lo.y, lo.z, lo.w, c);
+    af[1] = norm2(af[1], lo.x, lo.y, lo.z, lo.w, c);
+    af[2] = norm2(af[2], hi.x, hi.y, hi.z, hi.w, c + 8);
+    af[3] = norm2(af[3], hi.x, hi.y, hi.z, hi.w, c + 8);
+  };
+  float acc[NT][4];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+  }
+#pragma unroll
+  for (int s = 0; s < AHEAD; ++s) {
+    load_stage(s);
+  }
+  unsigned a[2][4];  // A fragments of 16-slot steps q (a[q & 1])
+#pragma unroll 1
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<AHEAD - 1>();
+    // The filter slice is read by the async proxy (wgmma).
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    // Step kt in for every thread; every MMA of step kt - 2 done (each thread waited for all but
+    // its latest), so its stage may be refilled.
+    __syncthreads();
+    load_stage(kt + AHEAD);
+    const unsigned long long bd =
+        DESC_B | static_cast<unsigned long long>(((ring_a + (kt % STAGES) * (STAGE * 2) + ABYTES) & 0x3FFFF) >> 4);
+    load_a(kt * KS, a[(kt * KS) & 1]);  // (while the previous step's last MMA runs)
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks) {
+      const int q = kt * KS + ks;
+      const unsigned (&ar)[4] = a[q & 1];
+      const unsigned long long desc = bd + static_cast<unsigned long long>((ks * 256) >> 4);
+      asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+      if constexpr (is_same<T, bf16>::value) {
+        )src" << generated::wgmma_call(nt, "bf16.bf16", "acc", "ar") << R"src(      } else {
+        )src" << generated::wgmma_call(nt, "f16.f16", "acc", "ar") << R"src(      }
+      asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+      // This MMA left in flight, the one before it done: its A registers are free.
+      asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+      if (ks + 1 < KS) {
+        load_a(q + 1, a[(q + 1) & 1]);
+      }
+    }
+  }
+  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[j][i])::"memory");
+  }
+  cp_async_wait<0>();  // (only empty groups remain)
+)src";
+  o << R"src(  // Bias and the conv's activation, as algo 2 stores them.
+  constexpr bool STAGED = POOL == 0 && KP % 8 == 0 && YPIX % 8 == 0 && YIMG % 8 == 0;
+  constexpr int TP = BN + 8;  // the staged tile's pitch (elements)
+  static_assert(!STAGED || BM * TP <= STAGES * STAGE, "the output tile fits the ring");
+  if constexpr (STAGED) {
+    __syncthreads();
+  }
+  T* tile = ring;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = wr + (lane >> 2) + 8 * h;
+    const long long m = m0 + r;
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const int nl = j * 8 + 2 * (lane & 3);
+      const int n = static_cast<int>(n0) + nl;
+      const float2 bb = bias != nullptr && n < KP ? *reinterpret_cast<const float2*>(bias + n)
+                                                  : float2{0.0f, 0.0f};
+      float v0 = activate_as<A>(act, acc[j][2 * h] + bb.x);
+      float v1 = activate_as<A>(act, acc[j][2 * h + 1] + bb.y);
+      if constexpr (STAGED) {
+        *reinterpret_cast<unsigned*>(tile + r * TP + nl) =
+            pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
+      } else {
+        normed_store<T, POOL, OHW, YIMG, YPIX, KREAL>(y, m, n, m < rows && n < KP, lane, v0, v1);
+      }
+    }
+  }
+  if constexpr (STAGED) {
+    __syncthreads();
+    constexpr int CH = BN / 8;  // 16-byte chunks a row of the tile
+    for (int i = tid; i < BM * CH; i += 256) {
+      const int r = i / CH;
+      const int ch = i % CH;
+      const long long m = m0 + r;
+      const long long n = n0 + ch * 8;
+      if (m < rows && n < KP) {
+        const long long img = m / OHW;
+        const long long pix = m - img * OHW;
+        *reinterpret_cast<uint4*>(y + img * YIMG + pix * YPIX + n) =
+            *reinterpret_cast<const uint4*>(tile + r * TP + ch * 8);
+      }
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+}
+
 /// The kernel's source for `op` in form `algo` (and `math`, algo 2's ring; kernel
 /// `strata_rtc::normed_conv<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0) {
-  STRATA_CHECK(algo >= 0 && algo <= 3, "normed_conv: no form " << algo);
-  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1),
+  STRATA_CHECK(algo >= 0 && algo <= wgmma_algo, "normed_conv: no form " << algo);
+  STRATA_CHECK(math == 0 || ((algo == 2 || algo == 3) && math == 1),
                "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
   const OpDesc& bn = *op.norm;
@@ -176,6 +388,7 @@ struct Pipeline {
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'" << (algo == 1 || algo == 3 ? " (64-pixel blocks)" : "")
+    << (algo == wgmma_algo ? " (wgmma)" : "")
     << (algo >= 2 ? " (pipelined: " + std::to_string(ring.stages) + " steps of " +
                         std::to_string(ring.step) + " slots in flight)"
                   : std::string())
@@ -265,6 +478,10 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   }
   act("NA", "norm_act", bn.act);  // the batch norm's activation
   act("A", "act", op.act);        // the conv's
+  if (algo == wgmma_algo) {
+    wgmma_body(o, p.bn / 8);
+    return o.str();
+  }
   if (algo >= 2) {
     o << R"src(  // Pipelined (algo 2; 3 with 64-pixel blocks): a ring of STAGES reduction steps copied in by cp.async, the raw input
   // rows beside the filter slice; each warp normalizes the A fragments it reads (its lane's four
@@ -631,8 +848,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
   /// call): the layers' joined ops of blocks 1, 2 and 3 took 1,418, 1,365 and 1,402 µs in algo 2
   /// against 1,657, 1,463 and 1,482 in algo 0; the two pooled transitions 744 against 727; algo
   /// 2's 3-step ring of 64 slots (math 1) and the 64-pixel blocks (algo 3) lost to both.
-  /// Algos 0, 1 and 2 are offered to measured tuning everywhere it runs (algo 3 and math 1 are
-  /// forceable only).
+  /// Algos 0, 1 and 2 are offered to measured tuning everywhere it runs, the warpgroup form (algo
+  /// 4) on a GPU of compute capability 9.0 (algo 3 and math 1 are forceable only).
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!normed::claimed(op, batch)) {
@@ -656,7 +873,13 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     b.algo = 1;
     Variant c = a;
     c.algo = 2;
-    return {a, b, c};
+    std::vector<Variant> v{a, b, c};
+    if (device_arch() == 90) {  // the warpgroup form (sm_90a): offered, not yet claimed
+      Variant d = a;
+      d.algo = normed::wgmma_algo;
+      v.push_back(d);
+    }
+    return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
@@ -683,7 +906,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     T* y = static_cast<T*>(op.pool ? io.pooled : io.y);
     std::ostringstream what;
     what << "strata batch norm + 1x1 conv (the norm and its activation applied as the input is "
-            "loaded, mma.sync; blocks of "
+            "loaded, "
+         << (v.algo == normed::wgmma_algo ? "wgmma" : "mma.sync") << "; blocks of "
          << p.bm << " pixels x " << p.bn << " channels"
          << (v.algo >= 2 ? ", pipelined: " + std::to_string(ring.stages) + " steps of " +
                                std::to_string(ring.step) + " input channels in flight"
@@ -708,9 +932,9 @@ class NormedConv final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo >= 0 && v.algo <= 3,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= normed::wgmma_algo,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1),
+    STRATA_CHECK(v.math == 0 || ((v.algo == 2 || v.algo == 3) && v.math == 1),
                  "'" << op.label << "': normed_conv has math forms 0 and 1 in algos 2 and 3 only, not math "
                      << v.math << " in algo " << v.algo);
     STRATA_CHECK(v.fuse == (op.pool ? 1 : 0),
@@ -719,7 +943,15 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(normed::fits(op), "'" << op.label
                                        << "': normed_conv runs a 1x1 conv (stride 1, one group, "
                                           "no residual or pool) with a folded batch norm");
-    return this->named(normed::source(op, v.algo, v.math));
+    if (v.algo != normed::wgmma_algo) {
+      return this->named(normed::source(op, v.algo, v.math));
+    }
+    STRATA_CHECK(device_arch() == 90,
+                 "'" << op.label << "': normed_conv algo 4 (wgmma) needs a GPU of compute capability "
+                                    "9.0 (sm_90a), and this device is not one");
+    KernelSource ks = this->named(normed::source(op, v.algo, v.math));
+    ks.arch_specific = true;
+    return ks;
   }
 };
 
