@@ -275,7 +275,8 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
   for (int s = 0; s < AHEAD; ++s) {
     load_stage(s);
   }
-  unsigned a[2][4];  // A fragments of 16-slot steps q (a[q & 1])
+  static_assert(KS % 2 == 0, "a step's 16-slot parts alternate the A registers from a[0]");
+  unsigned a[2][4];  // A fragments of 16-slot steps q (a[q & 1] = a[ks & 1]: KS even)
 #pragma unroll 1
   for (int kt = 0; kt < KT; ++kt) {
     cp_async_wait<AHEAD - 1>();
@@ -287,11 +288,11 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
     load_stage(kt + AHEAD);
     const unsigned long long bd =
         DESC_B | static_cast<unsigned long long>(((ring_a + (kt % STAGES) * (STAGE * 2) + ABYTES) & 0x3FFFF) >> 4);
-    load_a(kt * KS, a[(kt * KS) & 1]);  // (while the previous step's last MMA runs)
+    load_a(kt * KS, a[0]);  // (while the previous step's last MMA runs)
 #pragma unroll
     for (int ks = 0; ks < KS; ++ks) {
       const int q = kt * KS + ks;
-      const unsigned (&ar)[4] = a[q & 1];
+      const unsigned (&ar)[4] = a[ks & 1];
       const unsigned long long desc = bd + static_cast<unsigned long long>((ks * 256) >> 4);
       asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
       if constexpr (is_same<T, bf16>::value) {
@@ -301,7 +302,7 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
       // This MMA left in flight, the one before it done: its A registers are free.
       asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
       if (ks + 1 < KS) {
-        load_a(q + 1, a[(q + 1) & 1]);
+        load_a(q + 1, a[(ks + 1) & 1]);
       }
     }
   }
