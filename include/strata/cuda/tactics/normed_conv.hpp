@@ -165,40 +165,13 @@ struct Pipeline {
   return fits(op) && (pixels + 127) / 128 * plan(op, 0).n_blocks >= 264;
 }
 
-/// The body of the warpgroup form (algo 4, sm_90a) after the op's constants, through the end
-/// of the source: `nt` n-tiles of 8 slots a block (BN / 8). Two warpgroups of 64 rows each; the
-/// ring of algo 2 (STAGES steps of BK slots by cp.async: the raw input rows padded to PITCH, then
-/// the filter slice as wgmma's core matrices — no swizzle, K-major: 8 slots × 8 input slots, 128
-/// contiguous bytes, a group of 8 slots' BK / 8 of them in k order, then the next group's), the
-/// copy two steps ahead. A 16-slot step: each warp reads its 16 rows' A fragment with ldmatrix
-/// and normalizes it (scale, shift, the activation, rounded to T, 0 past the channels — each
-/// element once: one warp reads it), then one `wgmma.m64n(8·nt)k16` with A from those registers
-/// (double-buffered: the next step's are loaded and normalized while this one's MMA runs) and the
-/// filter by descriptor. The epilogue is algo 2's: bias, the conv's activation, through shared
-/// memory in 16-byte chunks without a pool, the window's four reduced by shuffles with one.
-inline void wgmma_body(std::ostringstream& o, int nt) {
-  o << R"src(  constexpr int KT = static_cast<int>((CI + BK - 1) / BK);  // reduction steps
-  constexpr int CIP = KT * static_cast<int>(BK);            // input slots, padded to steps
-  constexpr int NT = static_cast<int>(BN / 8);              // n-tiles: the wgmma's N / 8
-  constexpr int KS = static_cast<int>(BK / 16);             // 16-slot steps a reduction step
-  constexpr int AV = BM * (BK / 8) / 256;  // 16-byte input vectors a thread a step
-  constexpr int BV = BN * (BK / 8);        // filter vectors a step
-  constexpr int ABYTES = BM * PITCH * 2;   // a stage's input rows
-  constexpr int STAGE = BM * PITCH + BN * BK;  // elements a stage: input rows, then the filter's core matrices
-  constexpr int AHEAD = STAGES - 2;        // steps copied ahead (a stage is refilled two steps after it was read)
-  static_assert(BM == 128 && AV >= 1 && BM * (BK / 8) % 256 == 0, "two warpgroups of 64 rows; whole input vectors a thread");
-  static_assert(ABYTES % 128 == 0 && (STAGE * 2) % 128 == 0, "core matrices 128-byte aligned");
-  // The filter's descriptor: core matrices 128 bytes apart in K, a group of 8 slots' BK / 8 apart in N.
-  constexpr unsigned long long DESC_B = (static_cast<unsigned long long>(128 >> 4) << 16) |
-                                        (static_cast<unsigned long long>((BK / 8 * 128) >> 4) << 32);
-  extern __shared__ __align__(128) unsigned char smem[];
-  T* ring = reinterpret_cast<T*>(smem);                           // [STAGES][STAGE]
-  float4* nf = reinterpret_cast<float4*>(ring + STAGES * STAGE);  // [CIP / 2] (s, s', f, f')
-  const unsigned ring_a = shared_address(ring);
-  const int tid = static_cast<int>(threadIdx.x);
-  const int lane = tid & 31;
-  const int wr = (tid >> 5) * 16;  // this warp's first row: warpgroup tid / 128, 16 rows a warp
-  const long long nb = blockIdx.x % NB;
+/// Text the pipelined forms (algos 2, 3 and 4) share, in the order the kernel has it.
+namespace pipe {
+/// The block's place (nb, m0, n0), the rows of the GEMM, each channel pair's scales and shifts
+/// staged (nf), and this thread's input vectors (src, aoff). Expects tid, NB, BM, BN, AV, BK,
+/// PITCH, CIP, C and the kernel's parameters in scope.
+[[nodiscard]] inline const char* sources() {
+  return R"src(  const long long nb = blockIdx.x % NB;
   const long long m0 = (blockIdx.x / NB) * BM;
   const long long n0 = nb * BN;
   const long long rows = static_cast<long long>(batch) * HW;  // (with a pool: OHW · 4 = HW)
@@ -219,9 +192,15 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
     const long long m = m0 + r;
     src[v] = m < rows ? x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m) + kc * 8 : nullptr;
   }
-  // Step kt into its stage (rows past the batch and slots past CI as zeros; filter rows past KP
-  // as zeros), one cp.async group a call, empty past the last step.
-  auto load_stage = [&](int kt) {
+)src";
+}
+/// The lambda load_stage(kt): step kt's input rows and filter slice copied into its stage (rows
+/// past the batch, slots past CI and filter rows past KP as zeros), one cp.async group a call,
+/// empty past the last step. `b_slot`: where the filter's vector (row n, 8 slots from kc · 8)
+/// lies from the stage's filter part b (an expression of n and kc).
+[[nodiscard]] inline std::string load_stage(const char* b_slot) {
+  std::ostringstream o;
+  o << R"src(  auto load_stage = [&](int kt) {
     if (kt < KT) {
       T* a = ring + (kt % STAGES) * STAGE;
       T* b = a + BM * PITCH;
@@ -236,12 +215,18 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
         const int kc = i % (BK / 8);
         const int k = kt * BK + kc * 8;
         const bool ok = n0 + n < KP && k < CI;
-        cp_async16(b + ((n >> 3) * (BK / 8) + kc) * 64 + (n & 7) * 8, ok ? w + (n0 + n) * CI + k : w, ok);
+        cp_async16(b + )src" << b_slot << R"src(, ok ? w + (n0 + n) * CI + k : w, ok);
       }
     }
     cp_async_commit();
   };
-  // A channel pair of an A fragment, normalized as the batch norm's kernel computes it.
+)src";
+  return o.str();
+}
+/// The lambda norm2: a channel pair of an A fragment normalized as the batch norm's kernel
+/// computes it (norm_act, rounded to T, 0 past the channels).
+[[nodiscard]] inline const char* norm2() {
+  return R"src(  // A channel pair of an A fragment, normalized as the batch norm's kernel computes it.
   auto norm2 = [&](unsigned r, float sa, float sb, float fa, float fb, int c) -> unsigned {
     const T* h = reinterpret_cast<const T*>(&r);
     float t0 = load(h);
@@ -252,7 +237,111 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
     t1 += fb;
     return pack2<T>(c < C ? activate(norm_act, t0) : 0.0f, c + 1 < C ? activate(norm_act, t1) : 0.0f);
   };
-  // 16-slot step q of the reduction (step q / KS, part q % KS): this warp's A fragment, normalized.
+)src";
+}
+/// The epilogue, through the end of the source: bias and the conv's activation; without a pool
+/// the block's tile through shared memory (the ring) in 16-byte chunks, with one each value
+/// rounded as stored and the window's four reduced by shuffles. Expects acc[MT][NT][4] with
+/// warp (wm, wn)'s rows wm · WM + i · 16 + … and slots wn · WN + j · 8 + …
+[[nodiscard]] inline const char* epilogue() {
+  return R"src(  cp_async_wait<0>();  // (only empty groups remain)
+  // Bias and the conv's activation. Without a pool the block's tile goes through shared memory
+  // (the ring is free once every warp is past its last step) and out in 16-byte rows' chunks;
+  // with one, as in the other forms: each value rounded as stored, the window's four (lanes 4
+  // apart) reduced in the pool kernel's order by the lane of its first position.
+  constexpr bool STAGED = POOL == 0 && KP % 8 == 0 && YPIX % 8 == 0 && YIMG % 8 == 0;
+  constexpr int TP = BN + 8;  // the staged tile's pitch (elements)
+  static_assert(!STAGED || BM * TP <= STAGES * STAGE, "the output tile fits the ring");
+  if constexpr (STAGED) {
+    __syncthreads();
+  }
+  T* tile = ring;
+#pragma unroll
+  for (int i = 0; i < MT; ++i) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = wm * WM + i * 16 + (lane >> 2) + 8 * h;
+      const long long m = m0 + r;
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const int nl = wn * WN + j * 8 + 2 * (lane & 3);
+        const int n = static_cast<int>(n0) + nl;
+        const float2 bb = bias != nullptr && n < KP ? *reinterpret_cast<const float2*>(bias + n)
+                                                    : float2{0.0f, 0.0f};
+        float v0 = activate_as<A>(act, acc[i][j][2 * h] + bb.x);
+        float v1 = activate_as<A>(act, acc[i][j][2 * h + 1] + bb.y);
+        if constexpr (STAGED) {
+          *reinterpret_cast<unsigned*>(tile + r * TP + nl) =
+              pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
+        } else {
+          normed_store<T, POOL, OHW, YIMG, YPIX, KREAL>(y, m, n, m < rows && n < KP, lane, v0, v1);
+        }
+      }
+    }
+  }
+  if constexpr (STAGED) {
+    __syncthreads();
+    constexpr int CH = BN / 8;  // 16-byte chunks a row of the tile
+    for (int i = tid; i < BM * CH; i += 256) {
+      const int r = i / CH;
+      const int ch = i % CH;
+      const long long m = m0 + r;
+      const long long n = n0 + ch * 8;
+      if (m < rows && n < KP) {
+        const long long img = m / OHW;
+        const long long pix = m - img * OHW;
+        *reinterpret_cast<uint4*>(y + img * YIMG + pix * YPIX + n) =
+            *reinterpret_cast<const uint4*>(tile + r * TP + ch * 8);
+      }
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+}
+}  // namespace pipe
+
+/// The body of the warpgroup form (algo 4, sm_90a) after the op's constants, through the end
+/// of the source: `nt` n-tiles of 8 slots a block (BN / 8). Two warpgroups of 64 rows each; the
+/// ring of algo 2 (STAGES steps of BK slots by cp.async: the raw input rows padded to PITCH, then
+/// the filter slice as wgmma's core matrices — no swizzle, K-major: 8 slots × 8 input slots, 128
+/// contiguous bytes, a group of 8 slots' BK / 8 of them in k order, then the next group's), the
+/// copy two steps ahead. A 16-slot step: each warp reads its 16 rows' A fragment with ldmatrix
+/// and normalizes it (scale, shift, the activation, rounded to T, 0 past the channels — each
+/// element once: one warp reads it), then one `wgmma.m64n(8·nt)k16` with A from those registers
+/// (double-buffered: the next step's are loaded and normalized while this one's MMA runs) and the
+/// filter by descriptor. The epilogue is algo 2's: bias, the conv's activation, through shared
+/// memory in 16-byte chunks without a pool, the window's four reduced by shuffles with one.
+inline void wgmma_body(std::ostringstream& o, int nt) {
+  o << R"src(  constexpr int KT = static_cast<int>((CI + BK - 1) / BK);  // reduction steps
+  constexpr int CIP = KT * static_cast<int>(BK);            // input slots, padded to steps
+  constexpr int MT = 1;          // (the epilogue's: a warp's m-tiles)
+  constexpr int WM = 16;         // rows a warp: warp w's from 16 · w (warpgroup w / 4's 64)
+  constexpr int WN = 0;          // (every warp: all the block's slots)
+  constexpr int NT = static_cast<int>(BN / 8);              // n-tiles: the wgmma's N / 8
+  constexpr int KS = static_cast<int>(BK / 16);             // 16-slot steps a reduction step
+  constexpr int AV = BM * (BK / 8) / 256;  // 16-byte input vectors a thread a step
+  constexpr int BV = BN * (BK / 8);        // filter vectors a step
+  constexpr int ABYTES = BM * PITCH * 2;   // a stage's input rows
+  constexpr int STAGE = BM * PITCH + BN * BK;  // elements a stage: input rows, then the filter's core matrices
+  constexpr int AHEAD = STAGES - 2;        // steps copied ahead (a stage is refilled two steps after it was read)
+  static_assert(BM == 128 && AV >= 1 && BM * (BK / 8) % 256 == 0, "two warpgroups of 64 rows; whole input vectors a thread");
+  static_assert(ABYTES % 128 == 0 && (STAGE * 2) % 128 == 0, "core matrices 128-byte aligned");
+  // The filter's descriptor: core matrices 128 bytes apart in K, a group of 8 slots' BK / 8 apart in N.
+  constexpr unsigned long long DESC_B = (static_cast<unsigned long long>(128 >> 4) << 16) |
+                                        (static_cast<unsigned long long>((BK / 8 * 128) >> 4) << 32);
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* ring = reinterpret_cast<T*>(smem);                           // [STAGES][STAGE]
+  float4* nf = reinterpret_cast<float4*>(ring + STAGES * STAGE);  // [CIP / 2] (s, s', f, f')
+  const unsigned ring_a = shared_address(ring);
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int wm = tid >> 5;
+  const int wn = 0;
+  const int wr = wm * WM;  // this warp's first row
+)src" << pipe::sources()
+    << "  // The filter slice as wgmma's core matrices (8 slots x 8 input slots, 128 bytes).\n"
+    << pipe::load_stage("((n >> 3) * (BK / 8) + kc) * 64 + (n & 7) * 8") << pipe::norm2() << R"src(  // 16-slot step q of the reduction (step q / KS, part q % KS): this warp's A fragment, normalized.
   auto load_a = [&](int q, unsigned (&af)[4]) {
     const int kt = q / KS;
     const int ks = q % KS;
@@ -266,10 +355,10 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
     af[2] = norm2(af[2], hi.x, hi.y, hi.z, hi.w, c + 8);
     af[3] = norm2(af[3], hi.x, hi.y, hi.z, hi.w, c + 8);
   };
-  float acc[NT][4];
+  float acc[MT][NT][4];
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
-    acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+    acc[0][j][0] = acc[0][j][1] = acc[0][j][2] = acc[0][j][3] = 0.0f;
   }
 #pragma unroll
   for (int s = 0; s < AHEAD; ++s) {
@@ -296,8 +385,8 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
       const unsigned long long desc = bd + static_cast<unsigned long long>((ks * 256) >> 4);
       asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
       if constexpr (is_same<T, bf16>::value) {
-        )src" << generated::wgmma_call(nt, "bf16.bf16", "acc", "ar") << R"src(      } else {
-        )src" << generated::wgmma_call(nt, "f16.f16", "acc", "ar") << R"src(      }
+        )src" << generated::wgmma_call(nt, "bf16.bf16", "acc[0]", "ar") << R"src(      } else {
+        )src" << generated::wgmma_call(nt, "f16.f16", "acc[0]", "ar") << R"src(      }
       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
       // This MMA left in flight, the one before it done: its A registers are free.
       asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
@@ -310,57 +399,9 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[j][i])::"memory");
+    for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[0][j][i])::"memory");
   }
-  cp_async_wait<0>();  // (only empty groups remain)
-)src";
-  o << R"src(  // Bias and the conv's activation, as algo 2 stores them.
-  constexpr bool STAGED = POOL == 0 && KP % 8 == 0 && YPIX % 8 == 0 && YIMG % 8 == 0;
-  constexpr int TP = BN + 8;  // the staged tile's pitch (elements)
-  static_assert(!STAGED || BM * TP <= STAGES * STAGE, "the output tile fits the ring");
-  if constexpr (STAGED) {
-    __syncthreads();
-  }
-  T* tile = ring;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = wr + (lane >> 2) + 8 * h;
-    const long long m = m0 + r;
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      const int nl = j * 8 + 2 * (lane & 3);
-      const int n = static_cast<int>(n0) + nl;
-      const float2 bb = bias != nullptr && n < KP ? *reinterpret_cast<const float2*>(bias + n)
-                                                  : float2{0.0f, 0.0f};
-      float v0 = activate_as<A>(act, acc[j][2 * h] + bb.x);
-      float v1 = activate_as<A>(act, acc[j][2 * h + 1] + bb.y);
-      if constexpr (STAGED) {
-        *reinterpret_cast<unsigned*>(tile + r * TP + nl) =
-            pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
-      } else {
-        normed_store<T, POOL, OHW, YIMG, YPIX, KREAL>(y, m, n, m < rows && n < KP, lane, v0, v1);
-      }
-    }
-  }
-  if constexpr (STAGED) {
-    __syncthreads();
-    constexpr int CH = BN / 8;  // 16-byte chunks a row of the tile
-    for (int i = tid; i < BM * CH; i += 256) {
-      const int r = i / CH;
-      const int ch = i % CH;
-      const long long m = m0 + r;
-      const long long n = n0 + ch * 8;
-      if (m < rows && n < KP) {
-        const long long img = m / OHW;
-        const long long pix = m - img * OHW;
-        *reinterpret_cast<uint4*>(y + img * YIMG + pix * YPIX + n) =
-            *reinterpret_cast<const uint4*>(tile + r * TP + ch * 8);
-      }
-    }
-  }
-}
-}  // namespace strata_rtc
-)src";
+)src" << pipe::epilogue();
 }
 
 /// The kernel's source for `op` in form `algo` (and `math`, algo 2's ring; kernel
@@ -507,61 +548,9 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   const int warp = tid >> 5;
   const int wm = warp >> 1;
   const int wn = warp & 1;
-  const long long nb = blockIdx.x % NB;
-  const long long m0 = (blockIdx.x / NB) * BM;
-  const long long n0 = nb * BN;
-  const long long rows = static_cast<long long>(batch) * HW;  // (with a pool: OHW · 4 = HW)
-  for (int i = tid; i < CIP / 2; i += 256) {  // a channel pair's scales and shifts, 0 past C
-    const int c = 2 * i;
-    nf[i] = make_float4(c < C ? scale[c] : 0.0f, c + 1 < C ? scale[c + 1] : 0.0f,
-                        c < C ? shift[c] : 0.0f, c + 1 < C ? shift[c + 1] : 0.0f);
-  }
-  // This thread's input vectors: row r, 8 slots from kc·8 of each step.
-  const T* src[AV];
-  int aoff[AV];
-#pragma unroll
-  for (int v = 0; v < AV; ++v) {
-    const int id = tid + v * 256;
-    const int r = id / (BK / 8);
-    const int kc = id % (BK / 8);
-    aoff[v] = r * PITCH + kc * 8;
-    const long long m = m0 + r;
-    src[v] = m < rows ? x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m) + kc * 8 : nullptr;
-  }
-  // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
+)src" << pipe::sources() << R"src(  // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
   // empty past the last step, so that waiting for STAGES - 2 pending groups means step kt is in.
-  auto load_stage = [&](int kt) {
-    if (kt < KT) {
-      T* a = ring + (kt % STAGES) * STAGE;
-      T* b = a + BM * PITCH;
-#pragma unroll
-      for (int v = 0; v < AV; ++v) {
-        const int k = kt * BK + (aoff[v] % PITCH);
-        const bool ok = src[v] != nullptr && k < CI;
-        cp_async16(a + aoff[v], ok ? src[v] + kt * BK : x, ok);
-      }
-      for (int i = tid; i < BV; i += 256) {
-        const int n = i / (BK / 8);
-        const int kc = i % (BK / 8);
-        const int k = kt * BK + kc * 8;
-        const bool ok = n0 + n < KP && k < CI;
-        cp_async16(b + n * PITCH + kc * 8, ok ? w + (n0 + n) * CI + k : w, ok);
-      }
-    }
-    cp_async_commit();
-  };
-  // A channel pair of an A fragment, normalized as the batch norm's kernel computes it.
-  auto norm2 = [&](unsigned r, float sa, float sb, float fa, float fb, int c) -> unsigned {
-    const T* h = reinterpret_cast<const T*>(&r);
-    float t0 = load(h);
-    float t1 = load(h + 1);
-    t0 *= sa;
-    t1 *= sb;
-    t0 += fa;
-    t1 += fb;
-    return pack2<T>(c < C ? activate(norm_act, t0) : 0.0f, c + 1 < C ? activate(norm_act, t1) : 0.0f);
-  };
-  float acc[MT][NT][4];
+)src" << pipe::load_stage("n * PITCH + kc * 8") << R"src()src" << pipe::norm2() << R"src(  float acc[MT][NT][4];
 #pragma unroll
   for (int i = 0; i < MT; ++i) {
 #pragma unroll
@@ -608,60 +597,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       }
     }
   }
-  cp_async_wait<0>();  // (only empty groups remain)
-  // Bias and the conv's activation. Without a pool the block's tile goes through shared memory
-  // (the ring is free once every warp is past its last step) and out in 16-byte rows' chunks;
-  // with one, as in the other forms: each value rounded as stored, the window's four (lanes 4
-  // apart) reduced in the pool kernel's order by the lane of its first position.
-  constexpr bool STAGED = POOL == 0 && KP % 8 == 0 && YPIX % 8 == 0 && YIMG % 8 == 0;
-  constexpr int TP = BN + 8;  // the staged tile's pitch (elements)
-  static_assert(!STAGED || BM * TP <= STAGES * STAGE, "the output tile fits the ring");
-  if constexpr (STAGED) {
-    __syncthreads();
-  }
-  T* tile = ring;
-#pragma unroll
-  for (int i = 0; i < MT; ++i) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = wm * WM + i * 16 + (lane >> 2) + 8 * h;
-      const long long m = m0 + r;
-#pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        const int nl = wn * WN + j * 8 + 2 * (lane & 3);
-        const int n = static_cast<int>(n0) + nl;
-        const float2 bb = bias != nullptr && n < KP ? *reinterpret_cast<const float2*>(bias + n)
-                                                    : float2{0.0f, 0.0f};
-        float v0 = activate_as<A>(act, acc[i][j][2 * h] + bb.x);
-        float v1 = activate_as<A>(act, acc[i][j][2 * h + 1] + bb.y);
-        if constexpr (STAGED) {
-          *reinterpret_cast<unsigned*>(tile + r * TP + nl) =
-              pack2<T>(n < KREAL ? v0 : 0.0f, n + 1 < KREAL ? v1 : 0.0f);
-        } else {
-          normed_store<T, POOL, OHW, YIMG, YPIX, KREAL>(y, m, n, m < rows && n < KP, lane, v0, v1);
-        }
-      }
-    }
-  }
-  if constexpr (STAGED) {
-    __syncthreads();
-    constexpr int CH = BN / 8;  // 16-byte chunks a row of the tile
-    for (int i = tid; i < BM * CH; i += 256) {
-      const int r = i / CH;
-      const int ch = i % CH;
-      const long long m = m0 + r;
-      const long long n = n0 + ch * 8;
-      if (m < rows && n < KP) {
-        const long long img = m / OHW;
-        const long long pix = m - img * OHW;
-        *reinterpret_cast<uint4*>(y + img * YIMG + pix * YPIX + n) =
-            *reinterpret_cast<const uint4*>(tile + r * TP + ch * 8);
-      }
-    }
-  }
-}
-}  // namespace strata_rtc
-)src";
+)src" << pipe::epilogue();
     return o.str();
   }
   o << R"src(  constexpr int KT = static_cast<int>((CI + BK - 1) / BK);  // reduction steps
