@@ -929,6 +929,12 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
                                             ", then", pooled);
     check_forced<PooledNormNet, DType::bf16>("normed_pool_wg_bf16", 163, cuda::Variant{"normed_conv", 4, 0, 1}, wg,
                                              ", then", pooled);
+    // math 1: blocks of 64 slots (two or more blocks across a layer's 128 and the transitions' 128-512)
+    const char* wg64 = "loaded, wgmma; blocks of 128 pixels x 64 channels";
+    check_forced<models::DenseNet121, DType::f16>("normed_d121_wg64", 164, cuda::Variant{"normed_conv", 4, 1}, wg64,
+                                                  ", then", unpooled);
+    check_forced<models::DenseNet121, DType::bf16>("normed_d121_wg64_pool", 165,
+                                                   cuda::Variant{"normed_conv", 4, 1, 1}, wg64, ", then", pooled);
   }
   // Any other tactic runs the joined op as the batch norm's pass, then the conv.
   check_forced<DenseBlockNet, DType::f16>("normed_dense_lt", 134, cuda::Variant{"lt_conv1x1"},

@@ -876,8 +876,10 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     // 128- and 64-pixel blocks, and the pipelined form (its 3-step ring and 64-pixel blocks
     // are forceable only); on sm_90 the warpgroup form too.
     const std::vector<cuda::Variant> offered = t->candidates(*op, 256, 0, none);
-    CHECK(offered.size() == (wgmma ? 4U : 3U));
+    CHECK(offered.size() == (wgmma ? 5U : 3U));  // (and blocks of 64 slots: every op here has 128 or more)
     CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 4, 0, fuse}) !=
+           offered.end()) == wgmma);
+    CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 4, 1, fuse}) !=
            offered.end()) == wgmma);
   }
   // Without its batch norm folded (f32, or the conv alone) the tactic does not apply.
@@ -885,14 +887,15 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv"}, cuda::OpIo{}).size() == 1);
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 1}, cuda::OpIo{}).size() == 1);
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 3, 1}, cuda::OpIo{}).size() == 1);
-  // The warpgroup form (algo 4) on sm_90 only, and in math 0 only.
+  // The warpgroup form (algo 4; math 1, blocks of 64 slots) on sm_90 only.
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4}, cuda::OpIo{}).size() == (wgmma ? 1U : 0U));
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4, 1}, cuda::OpIo{}).size() == (wgmma ? 1U : 0U));
   if (wgmma) {
     CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4}, cuda::OpIo{}).front().arch_specific);
   }
-  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4, 1}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 4, 2}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 5}, cuda::OpIo{}).empty());
-  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 4, 1), doctest::Contains("no math 1"));
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 4, 2), doctest::Contains("no math 2"));
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 1, 1}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 2}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 0, 1}, cuda::OpIo{}).empty());
@@ -907,6 +910,8 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(cuda::tactics::normed::plan(last, 3).shared == 4 * (64 + 128) * 40 * 2 + 992 * 8);  // 64-pixel blocks
   // (the warpgroup form: the filter slice's rows unpadded, as core matrices)
   CHECK(cuda::tactics::normed::plan(last, 4).shared == 4 * (128 * 40 + 128 * 32) * 2 + 992 * 8);
+  CHECK(cuda::tactics::normed::plan(last, 4, 1).shared == 4 * (128 * 40 + 64 * 32) * 2 + 992 * 8);
+  CHECK(cuda::tactics::normed::plan(last, 4, 1).n_blocks == 2);
   CHECK(cuda::tactics::normed::source(last, 4).find("(wgmma)") != std::string::npos);
   const cuda::OpDesc& transition = **std::find_if(normed.begin(), normed.end(),
                                                    [](const cuda::OpDesc* o) { return o->pool.has_value(); });
@@ -931,6 +936,10 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
                                          "strata_rtc::normed_conv<strata_rtc::bf16>"};
     CHECK(rtc::compile(cuda::tactics::normed::source(*op, 4), "normed_conv_wg", names, 90, dir, true)
               .cubin.size() > 1000);
+    if (op == &last) {  // (blocks of 64 slots: m64n64 MMAs)
+      CHECK(rtc::compile(cuda::tactics::normed::source(*op, 4, 1), "normed_conv_wg64", names, 90, dir, true)
+                .cubin.size() > 1000);
+    }
   }
   for (const int algo : {0, 2}) {
     CHECK(rtc::compile(cuda::tactics::normed::source(first, algo), "normed_conv80",

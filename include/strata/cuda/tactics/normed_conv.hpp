@@ -121,11 +121,12 @@ struct Source {
 }
 
 /// The warpgroup form (sm_90a): algo 2's ring, each warpgroup's 64 rows × the block's slots one
-/// `wgmma` a 16-slot step, A from registers (normalized as loaded), the filter by descriptor.
+/// `wgmma` a 16-slot step, A from registers (normalized as loaded), the filter by descriptor;
+/// `math` 1: blocks of at most 64 slots (twice the blocks where few pixels leave SMs idle).
 inline constexpr int wgmma_algo = 4;
 
-/// A pipelined form's reduction step and ring depth (algos 2, 3 and 4; `math` 0: 32 slots × 4
-/// stages, 1: 64 slots × 3 stages).
+/// A pipelined form's reduction step and ring depth (algos 2 and 3: `math` 0, 32 slots × 4
+/// stages, 1: 64 slots × 3 stages; algo 4: 32 × 4).
 struct Pipeline {
   int step = bk;  ///< input slots a reduction step
   int stages = 2;
@@ -134,16 +135,19 @@ struct Pipeline {
   if (algo < 2) {
     return {};
   }
-  return math == 1 ? Pipeline{64, 3} : Pipeline{32, 4};
+  return math == 1 && algo != wgmma_algo ? Pipeline{64, 3} : Pipeline{32, 4};
 }
 
 /// The block shape for `op` in form `algo` (0: 128 pixels a block, 1: 64; pipelined, with the
-/// ring `math` says: 2, 128 pixels; 3, 64).
+/// ring `math` says: 2, 128 pixels; 3, 64; 4, 128 pixels, and up to 64 slots with math 1).
 [[nodiscard]] inline Plan plan(const OpDesc& op, int algo, int math = 0) {
   Plan p;
   p.bm = algo == 1 || algo == 3 ? 64 : 128;
   const int kp = op.conv.kp;
   p.bn = kp >= 128 ? 128 : (kp + 31) / 32 * 32;
+  if (algo == wgmma_algo && math == 1) {
+    p.bn = std::min(p.bn, 64);
+  }
   p.n_blocks = (kp + p.bn - 1) / p.bn;
   const Pipeline r = pipeline(algo, math);
   const std::int64_t slots = (op.conv.cp + r.step - 1) / r.step * r.step;  // the scale and shift, padded
@@ -408,7 +412,7 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
 /// `strata_rtc::normed_conv<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0) {
   STRATA_CHECK(algo >= 0 && algo <= wgmma_algo, "normed_conv: no form " << algo);
-  STRATA_CHECK(math == 0 || ((algo == 2 || algo == 3) && math == 1),
+  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1),
                "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
   const OpDesc& bn = *op.norm;
@@ -492,7 +496,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
 }
 )src"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
-    << (algo >= 2 && math == 1 ? 1 : 2) << ") normed_conv(\n"
+    << ((algo == 2 || algo == 3) && math == 1 ? 1 : 2) << ") normed_conv(\n"
     << "    const T* __restrict__ x, const float* __restrict__ scale,\n"
     << "    const float* __restrict__ shift, const T* __restrict__ w,\n"
     << "    const float* __restrict__ bias, T* __restrict__ y, int batch) {\n"
@@ -811,10 +815,14 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     Variant c = a;
     c.algo = 2;
     std::vector<Variant> v{a, b, c};
-    if (device_arch() == 90) {  // the warpgroup form (sm_90a): offered, not yet claimed
+    if (device_arch() == 90) {  // the warpgroup form (sm_90a), both block widths: offered, not yet claimed
       Variant d = a;
       d.algo = normed::wgmma_algo;
       v.push_back(d);
+      if (op.conv.kp > 64) {  // (up to 64 slots, math 1 is math 0)
+        d.math = 1;
+        v.push_back(d);
+      }
     }
     return v;
   }
@@ -871,8 +879,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo >= 0 && v.algo <= normed::wgmma_algo,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0 || ((v.algo == 2 || v.algo == 3) && v.math == 1),
-                 "'" << op.label << "': normed_conv has math forms 0 and 1 in algos 2 and 3 only, not math "
+    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1),
+                 "'" << op.label << "': normed_conv has math forms 0 and 1 in algos 2 to 4 only, not math "
                      << v.math << " in algo " << v.algo);
     STRATA_CHECK(v.fuse == (op.pool ? 1 : 0),
                  "'" << op.label << "': normed_conv runs "
