@@ -199,9 +199,9 @@ TEST_CASE("concat: a dense block reads its running concatenation in place, nothi
   check_all_precisions<DenseBlockNet>(kMax, kBatches, "dense block", 51);
   for (const std::string& d : {describe<DenseBlockNet, DType::f16>(3), describe<DenseBlockNet, DType::f32>(3)}) {
     INFO(d);
-    // (In 16-bit the first two batch norms are joined to the 1x1 convs after them
-    // (fold_normed_convs); at this batch no tactic claims both, so the batch norm still runs as
-    // its pass.)
+    // (In 16-bit the three batch norms are joined to the 1x1 convs after them
+    // (fold_normed_convs; the last with its pool since session 34's plan rule); at this batch no
+    // tactic claims both, so the batch norm still runs as its pass.)
     CHECK(d.find("strata pointwise (reads channels 0..15 of the concat in place)") != std::string::npos);
     CHECK(d.find("strata pointwise (reads channels 0..23 of the concat in place)") != std::string::npos);
     CHECK(d.find("strata pointwise (reads channels 0..31 of the concat in place)") != std::string::npos);
