@@ -904,6 +904,7 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   // The pipelined form's rings: 4 steps of 32 slots (two blocks an SM), 3 of 64.
   CHECK(cuda::tactics::normed::source(first, 2).find("(pipelined: 4 steps of 32 slots in flight)") != std::string::npos);
   CHECK(cuda::tactics::normed::source(first, 2, 1).find("(pipelined: 3 steps of 64 slots in flight)") != std::string::npos);
+  CHECK(cuda::tactics::normed::source(first, 4).find("(a ring of 4 steps of 32 slots, 2 copied ahead)") != std::string::npos);
   // (992 input slots: 31 steps of 32, 16 of 64; 8 bytes a slot for the scale and shift)
   CHECK(cuda::tactics::normed::plan(last, 2).shared == 4 * 256 * 40 * 2 + 992 * 8);
   CHECK(cuda::tactics::normed::plan(last, 2, 1).shared == 3 * 256 * 72 * 2 + 1024 * 8);

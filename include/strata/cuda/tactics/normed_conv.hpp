@@ -435,9 +435,12 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'" << (algo == 1 || algo == 3 ? " (64-pixel blocks)" : "")
     << (algo == wgmma_algo ? " (wgmma)" : "")
-    << (algo >= 2 ? " (pipelined: " + std::to_string(ring.stages) + " steps of " +
-                        std::to_string(ring.step) + " slots in flight)"
-                  : std::string())
+    << (algo == wgmma_algo ? " (a ring of " + std::to_string(ring.stages) + " steps of " +
+                                 std::to_string(ring.step) + " slots, " + std::to_string(ring.stages - 2) +
+                                 " copied ahead)"
+        : algo >= 2 ? " (pipelined: " + std::to_string(ring.stages) + " steps of " +
+                          std::to_string(ring.step) + " slots in flight)"
+                    : std::string())
     << (pool == 1 ? " (2x2 average pool)" : pool == 2 ? " (2x2 max pool)" : "") << ".\n"
     << R"src(// The input's element offset of GEMM row m: pixel m of the batch, or with a 2x2 pool (rows in
 // windows of 4) position m % 4 of pooled pixel m / 4's window.
@@ -854,9 +857,12 @@ class NormedConv final : public generated::GeneratingTactic<P> {
             "loaded, "
          << (v.algo == normed::wgmma_algo ? "wgmma" : "mma.sync") << "; blocks of "
          << p.bm << " pixels x " << p.bn << " channels"
-         << (v.algo >= 2 ? ", pipelined: " + std::to_string(ring.stages) + " steps of " +
-                               std::to_string(ring.step) + " input channels in flight"
-                         : std::string())
+         << (v.algo == normed::wgmma_algo
+                 ? ", a ring of " + std::to_string(ring.stages) + " steps of " + std::to_string(ring.step) +
+                       " input channels, " + std::to_string(ring.stages - 2) + " copied ahead"
+             : v.algo >= 2 ? ", pipelined: " + std::to_string(ring.stages) + " steps of " +
+                                 std::to_string(ring.step) + " input channels in flight"
+                           : std::string())
          << (op.pool ? std::string(", its 2x2 ") +
                            (op.pool->kind == OpKind::avg_pool ? "average" : "max") + " pool"
                      : std::string())
