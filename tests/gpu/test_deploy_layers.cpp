@@ -909,6 +909,23 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
                                                 "blocks of 64 pixels x 128 channels, pipelined: 3 steps of 64", ", then", unpooled);
   check_forced<PooledNormNet, DType::bf16>("normed_pool_p64", 149, cuda::Variant{"normed_conv", 3, 0, 1},
                                            "blocks of 64 pixels x 32 channels, pipelined", ", then", pooled);
+  // The average pool taken first (fuse 2): the conv over the pooled pixels, each element of its
+  // input the window's four normalized, averaged and rounded (forms 0 and 1; the transitions,
+  // DenseBlockNet's last and PooledNormNet's second conv, not its max-pooled first).
+  const auto pool_first = [](const cuda::OpDesc& op) {
+    return op.norm != nullptr && cuda::tactics::normed::pool_first_fits(op);
+  };
+  const char* firsts = "average pool taken first, on the input";
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_pf", 166, cuda::Variant{"normed_conv", 0, 0, 2},
+                                                firsts, ", then", pool_first);
+  check_forced<models::DenseNet121, DType::bf16>("normed_d121_pf64", 167, cuda::Variant{"normed_conv", 1, 0, 2},
+                                                 firsts, ", then", pool_first);
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_pf", 168, cuda::Variant{"normed_conv", 0, 0, 2}, firsts,
+                                          ", then", pool_first);
+  check_forced<PooledNormNet, DType::bf16>("normed_pool_pf", 169, cuda::Variant{"normed_conv", 1, 0, 2}, firsts,
+                                           ", then", pool_first);
+  check_forced<PooledNormNet, DType::f16>("normed_pool_pf_f16", 170, cuda::Variant{"normed_conv", 0, 0, 2}, firsts,
+                                          ", then", pool_first);
   // The warpgroup form (algo 4, sm_90a; written in session 34 without a GPU): n32 (DenseBlockNet's
   // 16 slots of a 32-wide block) and n128 MMAs, every shape above, pooled and not.
   if (cuda::device_arch() == 90) {

@@ -866,17 +866,23 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     CHECK_FALSE(one.has_value());
     REQUIRE(big.has_value() == (op->conv.h >= 14));
     const int fuse = op->pool ? 1 : 0;  // (a transition's 2x2 average pool in the epilogue)
+    // (a transition's conv has no activation: its average pool may be taken first, fuse 2)
+    CHECK(cuda::tactics::normed::pool_first_fits(*op) == op->pool.has_value());
     if (big) {
       CHECK(big->rank == cuda::rank::joins);
-      // (the pipelined form, algo 2, without a pool; form 0 with one)
-      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 0 : 2, 0, fuse});
+      // (the pipelined form, algo 2, without a pool; form 0 with one, the pool taken first)
+      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 0 : 2, 0, op->pool ? 2 : 0});
     }
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, fuse}) == op->pool.has_value());
+    CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, 2}));
     CHECK(t->writes_slice(*op) == op->slice.has_value());
     // 128- and 64-pixel blocks, and the pipelined form (its 3-step ring and 64-pixel blocks
     // are forceable only); on sm_90 the warpgroup form too.
     const std::vector<cuda::Variant> offered = t->candidates(*op, 256, 0, none);
-    CHECK(offered.size() == (wgmma ? 5U : 3U));  // (and blocks of 64 slots: every op here has 128 or more)
+    // (and blocks of 64 slots: every op here has 128 or more; the pool taken first in forms 0 and 1)
+    CHECK(offered.size() == (wgmma ? 5U : 3U) + (op->pool ? 2U : 0U));
+    CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 1, 0, 2}) !=
+           offered.end()) == op->pool.has_value());
     CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 4, 0, fuse}) !=
            offered.end()) == wgmma);
     CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 4, 1, fuse}) !=
@@ -920,6 +926,25 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(transition.conv.cp == 256);  // block 1's 256 channels on 56x56
   CHECK(transition.slice.has_value());  // the next block's first channels
   CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv"}, cuda::OpIo{}).empty());
+  // The pool taken first (fuse 2): forms 0 and 1 only, an average pool after a conv without an
+  // activation; the kernel's rows are the pooled pixels (blocks a quarter as many).
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 0, 0, 2}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 2, 0, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 0, 2}, cuda::OpIo{}).empty());
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(transition, 2, 0, true), doctest::Contains("not in form 2"));
+  {
+    cuda::OpDesc activated = transition;  // (an activation after the conv: the pool does not commute)
+    activated.act = ActDesc{Act::relu, 0.0f, 0.0f};
+    CHECK_FALSE(cuda::tactics::normed::pool_first_fits(activated));
+    CHECK(cuda::tactics::normed::pool_fits(activated));
+  }
+  const std::string first_pooled = cuda::tactics::normed::source(transition, 0, 0, true);
+  CHECK(first_pooled.find("(2x2 average pool, taken on the input)") != std::string::npos);
+  CHECK(first_pooled.find("constexpr long long PF = 1;") != std::string::npos);
+  CHECK(first_pooled.find("constexpr long long POOL = 0;") != std::string::npos);
+  CHECK(rtc::compile(first_pooled, "normed_conv_pf",
+                     {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
+                     dir).cubin.size() > 1000);
   // Forms 0 and 2 (the claimed ones) for the three shapes, the others for the first (each
   // NVRTC compile is a second or two of CI's time, and this suite runs twice).
   for (const cuda::OpDesc* op : {&first, &last, &transition}) {

@@ -95,6 +95,16 @@ struct Source {
          op.pool->out_shape.w == op.conv.ow / 2 && op.pool->out_cp == op.conv.kp;
 }
 
+/// Whether `op`'s fused pool may be taken first, on the input (fuse 2): a 2×2 average pool the
+/// kernel takes (pool_fits) after a conv with no activation of its own — the average commutes
+/// with the 1×1 conv and its bias, so the GEMM runs over the pooled pixels (a quarter of the
+/// rows, of the MMAs, of the filter's reads) and each A element is the window's four positions
+/// normalized (each rounded to the storage type as the batch norm's kernel stores it), averaged
+/// in f32 and rounded once more. DenseNet's transitions.
+[[nodiscard]] inline bool pool_first_fits(const OpDesc& op) {
+  return op.pool && op.pool->kind == OpKind::avg_pool && op.act.kind == Act::none && pool_fits(op);
+}
+
 /// Whether the kernel writes `op`'s result into its concat slice itself: every slot of the
 /// result a real channel, written whole, 16-byte aligned (DenseNet's transitions write the next
 /// block's first channels).
@@ -409,18 +419,23 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
 }
 
 /// The kernel's source for `op` in form `algo` (and `math`, algo 2's ring; kernel
-/// `strata_rtc::normed_conv<T>`).
-[[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0) {
+/// `strata_rtc::normed_conv<T>`); `pool_first`: the fused average pool taken on the input
+/// (pool_first_fits; forms 0 and 1).
+[[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0, bool pool_first = false) {
   STRATA_CHECK(algo >= 0 && algo <= wgmma_algo, "normed_conv: no form " << algo);
   STRATA_CHECK(math == 0 || (algo >= 2 && math == 1),
                "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
+  STRATA_CHECK(!pool_first || (algo <= 1 && pool_first_fits(op)),
+               "normed_conv: layer '" << op.label << "': the pool is taken first (on the input) in forms 0 and 1, "
+               "for a 2x2 average pool after a conv without an activation, not in form " << algo);
   const OpDesc& bn = *op.norm;
   const ConvGeom& g = op.conv;
   const Plan p = plan(op, algo, math);
   const Pipeline ring = pipeline(algo, math);
   const Source src = source_of(bn);
-  const int pool = !op.pool ? 0 : op.pool->kind == OpKind::avg_pool ? 1 : 2;
+  // (the pool taken first: the epilogue stores the GEMM's rows, the pooled pixels, as they are)
+  const int pool = !op.pool || pool_first ? 0 : op.pool->kind == OpKind::avg_pool ? 1 : 2;
   const Shape out = op.pool ? op.pool->out_shape : op.out_shape;  // the result's map
   const std::int64_t out_hw = std::int64_t{out.h} * out.w;
   const std::int64_t ypix = op.slice ? op.slice->strides.pixel : g.kp;
@@ -441,7 +456,8 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
         : algo >= 2 ? " (pipelined: " + std::to_string(ring.stages) + " steps of " +
                           std::to_string(ring.step) + " slots in flight)"
                     : std::string())
-    << (pool == 1 ? " (2x2 average pool)" : pool == 2 ? " (2x2 max pool)" : "") << ".\n"
+    << (pool == 1 ? " (2x2 average pool)" : pool == 2 ? " (2x2 max pool)" : "")
+    << (pool_first ? " (2x2 average pool, taken on the input)" : "") << ".\n"
     << R"src(// The input's element offset of GEMM row m: pixel m of the batch, or with a 2x2 pool (rows in
 // windows of 4) position m % 4 of pooled pixel m / 4's window.
 template <long long POOL, long long HW, long long W, long long OHW, long long OW, long long XIMG,
@@ -460,6 +476,15 @@ __device__ __forceinline__ long long normed_row(long long m) {
     pix = m - img * HW;
   }
   return img * XIMG + pix * XPIX;
+}
+// The input's element offset of the first position of pooled pixel q's 2x2 window.
+template <long long OHW, long long OW, long long W, long long XIMG, long long XPIX>
+__device__ __forceinline__ long long normed_window(long long q) {
+  const long long img = q / OHW;
+  const long long pq = q - img * OHW;
+  const long long py = pq / OW;
+  const long long px = pq - py * OW;
+  return img * XIMG + (2 * py * W + 2 * px) * XPIX;
 }
 // Stores channel pair (v0, v1) of GEMM row m at slot n (the slots past KREAL as 0) where `writes`;
 // with a 2x2 pool (POOL 1: average, 2: max; rows in windows of 4) each value is first rounded as
@@ -507,6 +532,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   constant("HW", std::int64_t{g.h} * g.w);
   constant("W", g.w);
   constant("POOL", pool);   // 0: none; 1: 2x2 average; 2: 2x2 max (rows in windows of 4)
+  constant("PF", pool_first ? 1 : 0);  // 1: the 2x2 average pool taken on the input (rows: pooled pixels)
   constant("OHW", out_hw);  // the result's pixels an image (pooled, where there is a pool)
   constant("OW", out.w);
   constant("YPIX", ypix);   // the result: elements a pixel, an image (a concat's, for a slice)
@@ -629,7 +655,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   const long long nb = blockIdx.x % NB;
   const long long m0 = (blockIdx.x / NB) * BM;
   const long long n0 = nb * BN;
-  const long long rows = static_cast<long long>(batch) * HW;  // (with a pool: OHW · 4 = HW)
+  // (with a pool in the epilogue: OHW · 4 = HW; taken first, a row a pooled pixel)
+  const long long rows = static_cast<long long>(batch) * (PF != 0 ? OHW : HW);
   for (int i = tid; i < CIP; i += 256) {
     ss[i] = i < C ? scale[i] : 0.0f;
     sh[i] = i < C ? shift[i] : 0.0f;
@@ -644,24 +671,32 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
     arow[v] = id / (BK / 8);
     akc[v] = id % (BK / 8);
     const long long m = m0 + arow[v];
-    src[v] = m < rows ? x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m) : nullptr;
+    src[v] = m >= rows ? nullptr
+             : PF != 0 ? x + normed_window<OHW, OW, W, XIMG, XPIX>(m)
+                       : x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m);
   }
-  uint4 raw[AV];
+  // The input vectors (with the pool taken first, the window's four positions').
+  constexpr int NP = PF != 0 ? 4 : 1;
+  uint4 raw[AV][NP];
   auto load_a = [&](int kt) {
 #pragma unroll
     for (int v = 0; v < AV; ++v) {
       const int k = kt * BK + akc[v] * 8;
-      raw[v] = src[v] != nullptr && k < CI ? *reinterpret_cast<const uint4*>(src[v] + k)
-                                           : uint4{0u, 0u, 0u, 0u};
+#pragma unroll
+      for (int p = 0; p < NP; ++p) {
+        const long long at = (p >> 1) * W * XPIX + (p & 1) * XPIX + k;
+        raw[v][p] = src[v] != nullptr && k < CI ? *reinterpret_cast<const uint4*>(src[v] + at)
+                                                : uint4{0u, 0u, 0u, 0u};
+      }
     }
   };
   // The batch norm as its kernel computes it (x · scale, + shift, the activation, 0 past the
-  // channels), rounded to T, into buffer `buf`.
+  // channels), rounded to T, into buffer `buf`; with the pool taken first, the window's four
+  // so rounded, averaged in the pool kernel's order and rounded again.
   auto store_a = [&](int kt, int buf) {
 #pragma unroll
     for (int v = 0; v < AV; ++v) {
       const int k = kt * BK + akc[v] * 8;
-      const unsigned u[4] = {raw[v].x, raw[v].y, raw[v].z, raw[v].w};
       const float4 s0 = *reinterpret_cast<const float4*>(ss + k);
       const float4 s1 = *reinterpret_cast<const float4*>(ss + k + 4);
       const float4 f0 = *reinterpret_cast<const float4*>(sh + k);
@@ -671,16 +706,34 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       unsigned o[4];
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const T* h = reinterpret_cast<const T*>(&u[j]);
-        float t0 = load(h);
-        float t1 = load(h + 1);
-        t0 *= sc[2 * j];
-        t1 *= sc[2 * j + 1];
-        t0 += sf[2 * j];
-        t1 += sf[2 * j + 1];
         const int c = k + 2 * j;
-        o[j] = pack2<T>(c < C ? activate(norm_act, t0) : 0.0f,
-                        c + 1 < C ? activate(norm_act, t1) : 0.0f);
+        float s0 = 0.0f;
+        float s1 = 0.0f;
+#pragma unroll
+        for (int p = 0; p < NP; ++p) {
+          const unsigned u[4] = {raw[v][p].x, raw[v][p].y, raw[v][p].z, raw[v][p].w};
+          const T* h = reinterpret_cast<const T*>(&u[j]);
+          float t0 = load(h);
+          float t1 = load(h + 1);
+          t0 *= sc[2 * j];
+          t1 *= sc[2 * j + 1];
+          t0 += sf[2 * j];
+          t1 += sf[2 * j + 1];
+          t0 = activate(norm_act, t0);
+          t1 = activate(norm_act, t1);
+          if constexpr (NP == 1) {
+            s0 = t0;
+            s1 = t1;
+          } else {
+            s0 += as_stored<T>(t0);
+            s1 += as_stored<T>(t1);
+          }
+        }
+        if constexpr (NP != 1) {
+          s0 = s0 / 4.0f;
+          s1 = s1 / 4.0f;
+        }
+        o[j] = pack2<T>(c < C ? s0 : 0.0f, c + 1 < C ? s1 : 0.0f);
       }
       const bool live = src[v] != nullptr;  // rows past the batch: zeros (never stored)
       *reinterpret_cast<uint4*>(as + (buf * BM + arow[v]) * PITCH + akc[v] * 8) =
@@ -781,8 +834,10 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     return is_16bit(P) && normed::fits(op);
   }
   [[nodiscard]] bool fuses_norm(const Variant&) const override { return true; }
-  /// A fused 2×2 pool is taken in the epilogue (fuse 1), the unpooled map never stored.
-  [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse == 1; }
+  /// A fused 2×2 pool is taken in the epilogue (fuse 1) or, an average pool after a conv
+  /// without an activation, on the input (fuse 2: the GEMM over the pooled pixels); the unpooled
+  /// map is never stored.
+  [[nodiscard]] bool fuses_pool(const Variant& v) const override { return v.fuse == 1 || v.fuse == 2; }
   [[nodiscard]] bool writes_slice(const OpDesc& op) const override {
     return op.slice.has_value() && normed::fits(op);
   }
@@ -801,7 +856,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     }
     Claim c;
     c.variant.tactic = std::string(name());
-    c.variant.fuse = op.pool ? 1 : 0;
+    c.variant.fuse = !op.pool ? 0 : normed::pool_first_fits(op) ? 2 : 1;
     c.variant.algo = op.pool ? 0 : 2;
     c.rank = rank::joins;
     return c;
@@ -818,6 +873,13 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     Variant c = a;
     c.algo = 2;
     std::vector<Variant> v{a, b, c};
+    if (normed::pool_first_fits(op)) {  // the pool taken first: forms 0 and 1
+      Variant f = a;
+      f.fuse = 2;
+      v.push_back(f);
+      f.algo = 1;
+      v.push_back(f);
+    }
     if (device_arch() == 90) {  // the warpgroup form (sm_90a), both block widths: offered, not yet claimed
       Variant d = a;
       d.algo = normed::wgmma_algo;
@@ -837,7 +899,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': normed_conv without its batch norm's buffers");
     const normed::Plan p = normed::plan(op, v.algo, v.math);
     const normed::Pipeline ring = normed::pipeline(v.algo, v.math);
-    const long long rows = static_cast<long long>(batch) * op.conv.h * op.conv.w;
+    // (the pool taken first: a row a pooled pixel)
+    const long long rows = static_cast<long long>(batch) * op.conv.h * op.conv.w / (v.fuse == 2 ? 4 : 1);
     const long long blocks = (rows + p.bm - 1) / p.bm * p.n_blocks;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label << "': normed_conv would launch "
                                                                << blocks << " blocks at batch " << batch);
@@ -864,7 +927,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                  std::to_string(ring.step) + " input channels in flight"
                            : std::string())
          << (op.pool ? std::string(", its 2x2 ") +
-                           (op.pool->kind == OpKind::avg_pool ? "average" : "max") + " pool"
+                           (op.pool->kind == OpKind::avg_pool ? "average" : "max") + " pool" +
+                           (v.fuse == 2 ? " taken first, on the input (the conv over the pooled pixels)" : "")
                      : std::string())
          << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
                             std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
@@ -888,14 +952,18 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1),
                  "'" << op.label << "': normed_conv has math forms 0 and 1 in algos 2 to 4 only, not math "
                      << v.math << " in algo " << v.algo);
-    STRATA_CHECK(v.fuse == (op.pool ? 1 : 0),
+    STRATA_CHECK(op.pool ? v.fuse == 1 || v.fuse == 2 : v.fuse == 0,
                  "'" << op.label << "': normed_conv runs "
-                     << (op.pool ? "a conv with its fused pool as fuse 1" : "a conv without a pool as fuse 0"));
+                     << (op.pool ? "a conv with its fused pool as fuse 1 (in the epilogue) or 2 (on the input)"
+                                 : "a conv without a pool as fuse 0"));
+    STRATA_CHECK(v.fuse != 2 || (v.algo <= 1 && normed::pool_first_fits(op)),
+                 "'" << op.label << "': normed_conv takes the pool first (fuse 2) in algos 0 and 1, for a 2x2 "
+                        "average pool after a conv without an activation");
     STRATA_CHECK(normed::fits(op), "'" << op.label
                                        << "': normed_conv runs a 1x1 conv (stride 1, one group, "
                                           "no residual or pool) with a folded batch norm");
     if (v.algo != normed::wgmma_algo) {
-      return this->named(normed::source(op, v.algo, v.math));
+      return this->named(normed::source(op, v.algo, v.math, v.fuse == 2));
     }
     STRATA_CHECK(device_arch() == 90,
                  "'" << op.label << "': normed_conv algo 4 (wgmma) needs a GPU of compute capability "
