@@ -953,9 +953,10 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
     check_forced<models::DenseNet121, DType::bf16>("normed_d121_wg64_pool", 165,
                                                    cuda::Variant{"normed_conv", 4, 1, 1}, wg64, ", then", pooled);
   }
-  // Any other tactic runs the joined op as the batch norm's pass, then the conv.
+  // Any other tactic runs the joined op as the batch norm's pass (reading the concat in place),
+  // then the conv. (The last, pooled one reads a tensor of its own: lt_conv1x1 runs no pool.)
   check_forced<DenseBlockNet, DType::f16>("normed_dense_lt", 134, cuda::Variant{"lt_conv1x1"},
-                                          "strata pointwise (reads channels 0..", nullptr, normed);
+                                          "strata pointwise (reads channels 0..", nullptr, unpooled);
   // The heuristic's plan at batch 256: every joined op of blocks 1-3 (42) and the three transitions,
   // not block 4's 7x7 ones (98 blocks of 128 pixels: the batch norm's pass, then a library).
   {
@@ -966,12 +967,19 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
     }
     INFO(d);
     CHECK(joined == 45);
-    // the 42 layers' in the pipelined form (algo 2), the transitions' in form 0 (with their pools)
+    // the 42 layers' in the pipelined form (algo 2), the transitions' with their pools taken
+    // first, in 64-pixel blocks (algo 1)
     std::size_t piped_ops = 0;
     for (std::size_t at = d.find(piped); at != std::string::npos; at = d.find(piped, at + 1)) {
       ++piped_ops;
     }
     CHECK(piped_ops == 42);
+    std::size_t firsts_ops = 0;
+    const std::string first64 = "blocks of 64 pixels x 128 channels, its 2x2 average pool taken first";
+    for (std::size_t at = d.find(first64); at != std::string::npos; at = d.find(first64, at + 1)) {
+      ++firsts_ops;
+    }
+    CHECK(firsts_ops == 3);
     CHECK(d.find("features.denseblock4.denselayer16.norm1+relu1+conv1+norm2+relu2: strata pointwise") !=
           std::string::npos);
   }

@@ -870,8 +870,8 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     CHECK(cuda::tactics::normed::pool_first_fits(*op) == op->pool.has_value());
     if (big) {
       CHECK(big->rank == cuda::rank::joins);
-      // (the pipelined form, algo 2, without a pool; form 0 with one, the pool taken first)
-      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 0 : 2, 0, op->pool ? 2 : 0});
+      // (the pipelined form, algo 2, without a pool; with one, the pool taken first in 64-pixel blocks)
+      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 1 : 2, 0, op->pool ? 2 : 0});
     }
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, fuse}) == op->pool.has_value());
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, 2}));

@@ -857,7 +857,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     Claim c;
     c.variant.tactic = std::string(name());
     c.variant.fuse = !op.pool ? 0 : normed::pool_first_fits(op) ? 2 : 1;
-    c.variant.algo = op.pool ? 0 : 2;
+    // (the pool taken first: 64-pixel blocks, twice the blocks over a quarter of the rows)
+    c.variant.algo = !op.pool ? 2 : c.variant.fuse == 2 ? 1 : 0;
     c.rank = rank::joins;
     return c;
   }
