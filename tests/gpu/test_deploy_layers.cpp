@@ -909,6 +909,33 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
                                                 "blocks of 64 pixels x 128 channels, pipelined: 3 steps of 64", ", then", unpooled);
   check_forced<PooledNormNet, DType::bf16>("normed_pool_p64", 149, cuda::Variant{"normed_conv", 3, 0, 1},
                                            "blocks of 64 pixels x 32 channels, pipelined", ", then", pooled);
+  // The folded form (algo 2, math 2): the ReLU batch norm's scale folded into the filter, one
+  // packed fma.relu a channel pair (the pass's rounding differs: within the CPU check's bound).
+  const auto folds = [](const cuda::OpDesc& op) {
+    return op.norm != nullptr && cuda::tactics::normed::fold_fits(op);
+  };
+  const auto folds_unpooled = [](const cuda::OpDesc& op) {
+    return op.norm != nullptr && !op.pool && cuda::tactics::normed::fold_fits(op);
+  };
+  const char* folded = "the norm's scale folded into the filter: one fma a channel pair; blocks of 128";
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_fold", 171, cuda::Variant{"normed_conv", 2, 2},
+                                                folded, ", then", folds_unpooled);
+  check_forced<models::DenseNet121, DType::bf16>("normed_d121_fold_bf16", 172, cuda::Variant{"normed_conv", 2, 2},
+                                                 folded, ", then", folds_unpooled);
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_fold_pool", 173, cuda::Variant{"normed_conv", 2, 2, 1},
+                                                folded, ", then", [](const cuda::OpDesc& op) {
+                                                  return op.norm != nullptr && op.pool.has_value();
+                                                });
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_fold", 174, cuda::Variant{"normed_conv", 2, 2}, folded,
+                                          ", then", folds_unpooled);
+  check_forced<DenseBlockNet, DType::bf16>("normed_dense_fold_bf16", 175, cuda::Variant{"normed_conv", 2, 2},
+                                           folded, ", then", folds_unpooled);
+  {  // (PooledNormNet's batch norms, ReLU6 and hardswish, do not fold)
+    cuda::NetDesc pn = cuda::NetStorage<PooledNormNet, DType::f16>::describe();
+    cuda::fold_for_per_op_path(pn);
+    CHECK(std::count_if(pn.ops.begin(), pn.ops.end(), normed) == 2);
+    CHECK_FALSE(std::any_of(pn.ops.begin(), pn.ops.end(), folds));
+  }
   // The average pool taken first (fuse 2): the conv over the pooled pixels, each element of its
   // input the window's four normalized, averaged and rounded (forms 0 and 1; the transitions,
   // DenseBlockNet's last and PooledNormNet's second conv, not its max-pooled first).

@@ -871,7 +871,8 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     if (big) {
       CHECK(big->rank == cuda::rank::joins);
       // (the pipelined form, algo 2, without a pool; with one, the pool taken first in 64-pixel blocks)
-      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 1 : 2, 0, op->pool ? 2 : 0});
+      // (and without a pool, the ReLU batch norm's scale folded into the filter: math 2)
+      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 1 : 2, op->pool ? 0 : 2, op->pool ? 2 : 0});
     }
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, fuse}) == op->pool.has_value());
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, 2}));
@@ -880,7 +881,10 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     // are forceable only); on sm_90 the warpgroup form too.
     const std::vector<cuda::Variant> offered = t->candidates(*op, 256, 0, none);
     // (and blocks of 64 slots: every op here has 128 or more; the pool taken first in forms 0 and 1)
-    CHECK(offered.size() == (wgmma ? 5U : 3U) + (op->pool ? 2U : 0U));
+    // (and algo 2 with the scale folded, math 2, pooled or not)
+    CHECK(offered.size() == (wgmma ? 5U : 3U) + (op->pool ? 3U : 1U));
+    CHECK(cuda::tactics::normed::fold_fits(*op));  // (a ReLU over every input slot)
+    CHECK(std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 2, 2, fuse}) != offered.end());
     CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 1, 0, 2}) !=
            offered.end()) == op->pool.has_value());
     CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 4, 0, fuse}) !=
@@ -903,7 +907,7 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 5}, cuda::OpIo{}).empty());
   CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 4, 2), doctest::Contains("no math 2"));
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 1, 1}, cuda::OpIo{}).empty());
-  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 3}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 0, 1}, cuda::OpIo{}).empty());
   CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 5), doctest::Contains("no form 5"));
   CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 0, 1), doctest::Contains("no math 1"));
@@ -937,6 +941,47 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     activated.act = ActDesc{Act::relu, 0.0f, 0.0f};
     CHECK_FALSE(cuda::tactics::normed::pool_first_fits(activated));
     CHECK(cuda::tactics::normed::pool_fits(activated));
+  }
+  // The folded form (algo 2, math 2): the sources, the factors.
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 2}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 3, 2}, cuda::OpIo{}).empty());
+  for (const cuda::OpDesc* op : {&first, &last}) {
+    const std::string folded = cuda::tactics::normed::source(*op, 2, 2);
+    CHECK(folded.find("(the batch norm's scale folded into the filter)") != std::string::npos);
+    CHECK(folded.find("fold2<T, NA>(af[i][0], lo)") != std::string::npos);
+    CHECK(rtc::compile(folded, "normed_conv_fold",
+                       {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
+                       dir).cubin.size() > 1000);
+  }
+  {
+    cuda::OpDesc six = first;  // (a ReLU6 does not fold: its bound would move with the scale)
+    auto bn6 = std::make_shared<cuda::OpDesc>(*first.norm);
+    bn6->act = ActDesc{Act::clip, 0.0f, 6.0f};
+    six.norm = bn6;
+    CHECK_FALSE(cuda::tactics::normed::fold_fits(six));
+    CHECK_THROWS_WITH(cuda::tactics::normed::source(six, 2, 2), doctest::Contains("folded form"));
+  }
+  {
+    // Two output rows of three channels: scales 0.5, -2, 0 and shifts 1, 3, 4 (a zero scale: the
+    // constant through α = |f| / 2^14), then a shift 2^16 times the scale (α = |f| / 2^14).
+    namespace nm = cuda::tactics::normed;
+    const nm::Folded f = nm::fold_scale({1, 2, 3, 4, 5, 6}, 2, 3, {0.5f, -2.0f, 0.0f}, {1.0f, 3.0f, 4.0f}, 65504.0f, "t");
+    CHECK(f.beta == std::vector<float>{1.0f, -1.0f, 0.0f});
+    CHECK(f.gamma == std::vector<float>{2.0f, 1.5f, 16384.0f});
+    CHECK(f.filter == std::vector<float>{0.5f, 4.0f, 3.0f * 0x1p-12f, 2.0f, 10.0f, 6.0f * 0x1p-12f});
+    // relu(x s + f) = α relu(x β + γ) for x = -1, 0.25, 3 on each channel
+    const std::vector<float> s{0.5f, -2.0f, 0.0f}, sh{1.0f, 3.0f, 4.0f}, a{0.5f, 2.0f, 0x1p-12f};
+    for (int c = 0; c < 3; ++c) {
+      for (const float x : {-1.0f, 0.25f, 3.0f}) {
+        CHECK(std::max(0.0f, x * s[c] + sh[c]) == doctest::Approx(a[c] * std::max(0.0f, x * f.beta[c] + f.gamma[c])));
+      }
+    }
+    const nm::Folded g = nm::fold_scale({1, 1}, 1, 2, {1e-3f, 1.0f}, {65.536f, 0.0f}, 65504.0f, "t");
+    CHECK(g.gamma[0] == 16384.0f);
+    CHECK(g.beta[0] == doctest::Approx(0.25f));
+    CHECK_THROWS_WITH(nm::fold_scale({1e4f}, 1, 1, {100.0f}, {0.0f}, 65504.0f, "layer x"),
+                      doctest::Contains("layer x"));
   }
   const std::string first_pooled = cuda::tactics::normed::source(transition, 0, 0, true);
   CHECK(first_pooled.find("(2x2 average pool, taken on the input)") != std::string::npos);

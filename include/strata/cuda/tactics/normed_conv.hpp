@@ -38,6 +38,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,6 +47,7 @@
 #include <vector>
 
 #include "strata/cuda/device.hpp"
+#include "strata/cuda/device_weights.hpp"
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/rtc/library.hpp"
@@ -135,6 +137,62 @@ struct Source {
 /// `math` 1: blocks of at most 64 slots (twice the blocks where few pixels leave SMs idle).
 inline constexpr int wgmma_algo = 4;
 
+/// `math` 2 of the pipelined form (algo 2: its ring of 4 steps of 32 slots): the batch norm's
+/// scale folded into the filter, so that the normalization is one packed `fma` a channel pair
+/// (`fma.rn.relu` with a ReLU) on the tensor cores' own A fragments. Each input channel c takes
+/// α = max(|s|, |f| · 2⁻¹⁴) (s, f: its scale and shift), the filter's column c is multiplied by α,
+/// and the input is normalized as x · (s / α) + f / α in T — s / α is ±1 wherever |f / s| ≤ 2¹⁴, and
+/// neither factor leaves T's range — so act(x · s + f) = α · act(x · s / α + f / α) for the ReLU
+/// and for none. (Numerics: the sum rounded once in T where the batch norm's kernel rounds
+/// x · s + f computed in f32; the filter rounded again.) For a batch norm with a ReLU or no
+/// activation whose channels fill the input's slots.
+inline constexpr int folded_math = 2;
+[[nodiscard]] inline bool fold_fits(const OpDesc& op) {
+  return op.norm != nullptr && (op.norm->act.kind == Act::relu || op.norm->act.kind == Act::none) &&
+         op.norm->out_shape.c == op.conv.cp;
+}
+
+/// The folded form's factors for one op: the filter (kp rows of cp, f32) with each column c
+/// multiplied by α_c, and each channel's (s / α, f / α). An error names the layer where a
+/// multiplied weight would leave T's range (`max_value`).
+struct Folded {
+  std::vector<float> filter;
+  std::vector<float> beta;   ///< s / α a channel
+  std::vector<float> gamma;  ///< f / α a channel
+};
+[[nodiscard]] inline Folded fold_scale(const std::vector<float>& filter, int kp, int cp,
+                                       const std::vector<float>& scale, const std::vector<float>& shift,
+                                       float max_value, const std::string& label) {
+  STRATA_CHECK(filter.size() >= static_cast<std::size_t>(kp) * cp && scale.size() >= static_cast<std::size_t>(cp) &&
+                   shift.size() >= static_cast<std::size_t>(cp),
+               "normed_conv: layer '" << label << "': the filter or the batch norm's scale and shift are short");
+  Folded f;
+  f.filter.assign(filter.begin(), filter.begin() + static_cast<std::ptrdiff_t>(kp) * cp);
+  f.beta.assign(static_cast<std::size_t>(cp), 0.0f);
+  f.gamma.assign(static_cast<std::size_t>(cp), 0.0f);
+  for (int c = 0; c < cp; ++c) {
+    const float sc = scale[static_cast<std::size_t>(c)];
+    const float sh = shift[static_cast<std::size_t>(c)];
+    STRATA_CHECK(std::isfinite(sc) && std::isfinite(sh),
+                 "normed_conv: layer '" << label << "': the batch norm's scale or shift of channel " << c
+                                        << " is not finite");
+    const float alpha = std::max(std::fabs(sc), std::fabs(sh) * 0x1p-14f);
+    if (alpha > 0.0f) {
+      f.beta[static_cast<std::size_t>(c)] = sc / alpha;
+      f.gamma[static_cast<std::size_t>(c)] = sh / alpha;
+    }
+    for (int n = 0; n < kp; ++n) {
+      float& wv = f.filter[static_cast<std::size_t>(n) * cp + c];
+      wv *= alpha;
+      STRATA_CHECK(std::fabs(wv) <= max_value,
+                   "normed_conv: layer '" << label << "': its filter times the batch norm's scale ("
+                                          << alpha << " for channel " << c << ") leaves the storage type's range "
+                                          "at output channel " << n << "; force another math form for this layer");
+    }
+  }
+  return f;
+}
+
 /// A pipelined form's reduction step and ring depth (algos 2 and 3: `math` 0, 32 slots × 4
 /// stages, 1: 64 slots × 3 stages; algo 4: 32 × 4).
 struct Pipeline {
@@ -145,7 +203,7 @@ struct Pipeline {
   if (algo < 2) {
     return {};
   }
-  return math == 1 && algo != wgmma_algo ? Pipeline{64, 3} : Pipeline{32, 4};
+  return math == 1 && algo != wgmma_algo ? Pipeline{64, 3} : Pipeline{32, 4};  // (math 2: 32 x 4)
 }
 
 /// The block shape for `op` in form `algo` (0: 128 pixels a block, 1: 64; pipelined, with the
@@ -184,17 +242,25 @@ namespace pipe {
 /// The block's place (nb, m0, n0), the rows of the GEMM, each channel pair's scales and shifts
 /// staged (nf), and this thread's input vectors (src, aoff). Expects tid, NB, BM, BN, AV, BK,
 /// PITCH, CIP, C and the kernel's parameters in scope.
-[[nodiscard]] inline const char* sources() {
-  return R"src(  const long long nb = blockIdx.x % NB;
+[[nodiscard]] inline std::string sources(bool folded = false) {
+  std::string head = R"src(  const long long nb = blockIdx.x % NB;
   const long long m0 = (blockIdx.x / NB) * BM;
   const long long n0 = nb * BN;
   const long long rows = static_cast<long long>(batch) * HW;  // (with a pool: OHW · 4 = HW)
-  for (int i = tid; i < CIP / 2; i += 256) {  // a channel pair's scales and shifts, 0 past C
+)src";
+  head += folded ? R"src(  // (folded: `scale` holds a channel pair's (s / a, s' / a') and (f / a, f' / a') in T, 8 bytes a pair)
+  uint2* nh = reinterpret_cast<uint2*>(nf);
+  for (int i = tid; i < CIP / 2; i += 256) {
+    nh[i] = 2 * i < C ? reinterpret_cast<const uint2*>(scale)[i] : make_uint2(0u, 0u);
+  }
+)src"
+                 : R"src(  for (int i = tid; i < CIP / 2; i += 256) {  // a channel pair's scales and shifts, 0 past C
     const int c = 2 * i;
     nf[i] = make_float4(c < C ? scale[c] : 0.0f, c + 1 < C ? scale[c + 1] : 0.0f,
                         c < C ? shift[c] : 0.0f, c + 1 < C ? shift[c + 1] : 0.0f);
   }
-  // This thread's input vectors: row r, 8 slots from kc·8 of each step.
+)src";
+  return head + R"src(  // This thread's input vectors: row r, 8 slots from kc·8 of each step.
   const T* src[AV];
   int aoff[AV];
 #pragma unroll
@@ -423,9 +489,12 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
 /// (pool_first_fits; forms 0 and 1).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0, bool pool_first = false) {
   STRATA_CHECK(algo >= 0 && algo <= wgmma_algo, "normed_conv: no form " << algo);
-  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1),
+  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1) || (algo == 2 && math == folded_math),
                "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
+  STRATA_CHECK(math != folded_math || fold_fits(op),
+               "normed_conv: layer '" << op.label << "': the folded form (math 2) takes a batch norm with a ReLU "
+               "or no activation, over every slot of the conv's input");
   STRATA_CHECK(!pool_first || (algo <= 1 && pool_first_fits(op)),
                "normed_conv: layer '" << op.label << "': the pool is taken first (on the input) in forms 0 and 1, "
                "for a 2x2 average pool after a conv without an activation, not in form " << algo);
@@ -450,6 +519,7 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'" << (algo == 1 || algo == 3 ? " (64-pixel blocks)" : "")
     << (algo == wgmma_algo ? " (wgmma)" : "")
+    << (math == folded_math ? " (the batch norm's scale folded into the filter)" : "")
     << (algo == wgmma_algo ? " (a ring of " + std::to_string(ring.stages) + " steps of " +
                                  std::to_string(ring.step) + " slots, " + std::to_string(ring.stages - 2) +
                                  " copied ahead)"
@@ -485,6 +555,26 @@ __device__ __forceinline__ long long normed_window(long long q) {
   const long long py = pq / OW;
   const long long px = pq - py * OW;
   return img * XIMG + (2 * py * W + 2 * px) * XPIX;
+}
+// A channel pair x normalized in the folded form (math 2): x * beta + gamma in T, one packed fma
+// (with the ReLU: fma.rn.relu); f = (beta pair, gamma pair).
+template <class T, Act NA>
+__device__ __forceinline__ unsigned fold2(unsigned x, uint2 f) {
+  unsigned o;
+  if constexpr (is_same<T, bf16>::value) {
+    if constexpr (NA == Act::relu) {
+      asm("fma.rn.relu.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(f.x), "r"(f.y));
+    } else {
+      asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(f.x), "r"(f.y));
+    }
+  } else {
+    if constexpr (NA == Act::relu) {
+      asm("fma.rn.relu.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(f.x), "r"(f.y));
+    } else {
+      asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(f.x), "r"(f.y));
+    }
+  }
+  return o;
 }
 // Stores channel pair (v0, v1) of GEMM row m at slot n (the slots past KREAL as 0) where `writes`;
 // with a 2x2 pool (POOL 1: average, 2: max; rows in windows of 4) each value is first rounded as
@@ -581,7 +671,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   const int warp = tid >> 5;
   const int wm = warp >> 1;
   const int wn = warp & 1;
-)src" << pipe::sources() << R"src(  // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
+)src" << pipe::sources(math == folded_math) << R"src(  // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
   // empty past the last step, so that waiting for STAGES - 2 pending groups means step kt is in.
 )src" << pipe::load_stage("n * PITCH + kc * 8") << R"src()src" << pipe::norm2() << R"src(  float acc[MT][NT][4];
 #pragma unroll
@@ -604,7 +694,23 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       const int c = kt * BK + ks * 16 + 2 * (lane & 3);  // this lane's channels: c, c + 1, c + 8, c + 9
-      const float4 lo = nf[c >> 1];
+)src";
+    if (math == folded_math) {
+      o << R"src(      const uint2 lo = nh[c >> 1];  // (folded: one packed fma a channel pair)
+      const uint2 hi = nh[(c >> 1) + 4];
+      unsigned af[MT][4];
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3],
+                    a + (wm * WM + i * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
+        af[i][0] = fold2<T, NA>(af[i][0], lo);
+        af[i][1] = fold2<T, NA>(af[i][1], lo);
+        af[i][2] = fold2<T, NA>(af[i][2], hi);
+        af[i][3] = fold2<T, NA>(af[i][3], hi);
+      }
+)src";
+    } else {
+      o << R"src(      const float4 lo = nf[c >> 1];
       const float4 hi = nf[(c >> 1) + 4];
       unsigned af[MT][4];
 #pragma unroll
@@ -616,7 +722,9 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
         af[i][2] = norm2(af[i][2], hi.x, hi.y, hi.z, hi.w, c + 8);
         af[i][3] = norm2(af[i][3], hi.x, hi.y, hi.z, hi.w, c + 8);
       }
-#pragma unroll
+)src";
+    }
+    o << R"src(#pragma unroll
       for (int j = 0; j < NT; j += 2) {
         unsigned b0, b1, b2, b3;
         ldmatrix_x4(b0, b1, b2, b3,
@@ -859,6 +967,9 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     c.variant.fuse = !op.pool ? 0 : normed::pool_first_fits(op) ? 2 : 1;
     // (the pool taken first: 64-pixel blocks, twice the blocks over a quarter of the rows)
     c.variant.algo = !op.pool ? 2 : c.variant.fuse == 2 ? 1 : 0;
+    if (!op.pool && normed::fold_fits(op)) {  // the scale folded into the filter
+      c.variant.math = normed::folded_math;
+    }
     c.rank = rank::joins;
     return c;
   }
@@ -874,6 +985,11 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     Variant c = a;
     c.algo = 2;
     std::vector<Variant> v{a, b, c};
+    if (normed::fold_fits(op)) {  // algo 2 with the scale folded into the filter
+      Variant f = c;
+      f.math = normed::folded_math;
+      v.push_back(f);
+    }
     if (normed::pool_first_fits(op)) {  // the pool taken first: forms 0 and 1
       Variant f = a;
       f.fuse = 2;
@@ -908,7 +1024,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     const std::size_t shared = static_cast<std::size_t>(p.shared);
     generated::allow_shared(k, generated::device_sms().device, shared, op.label, "normed_conv");
     const T* x = static_cast<const T*>(io.norm_x);
-    const float* scale = io.norm_weights->scale_f32.template as<const float>();
+    const float* scale = io.norm_weights->scale_f32.template as<const float>();  // (math 2: replaced below)
     const float* shift = io.norm_weights->shift_f32.template as<const float>();
     STRATA_CHECK(scale != nullptr && shift != nullptr,
                  "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
@@ -916,10 +1032,45 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     const T* wt = w.weight.template as<const T>();
     const float* bias = w.bias_f32.template as<const float>();
     T* y = static_cast<T*>(op.pool ? io.pooled : io.y);
+    // The folded form (math 2): the filter times each channel's α and the (s / α, f / α) pairs
+    // in T, made here from the uploaded weights, owned by the step.
+    std::shared_ptr<DeviceBuffer> folded_w, folded_f;
+    if (v.math == normed::folded_math) {
+      const int kp = op.conv.kp;
+      const int cp = op.conv.cp;
+      std::vector<std::uint16_t> bits(static_cast<std::size_t>(kp) * cp);
+      std::vector<float> sc(static_cast<std::size_t>(cp)), sh(static_cast<std::size_t>(cp));
+      STRATA_CHECK(w.weight.bytes() >= bits.size() * 2, "cuda::Engine: layer '" << op.label << "': normed_conv "
+                   "math 2: the filter holds " << w.weight.bytes() << " bytes, not " << kp << " rows of " << cp);
+      STRATA_CUDA_CHECK(cudaMemcpy(bits.data(), wt, bits.size() * 2, cudaMemcpyDeviceToHost));
+      STRATA_CUDA_CHECK(cudaMemcpy(sc.data(), scale, sc.size() * 4, cudaMemcpyDeviceToHost));
+      STRATA_CUDA_CHECK(cudaMemcpy(sh.data(), shift, sh.size() * 4, cudaMemcpyDeviceToHost));
+      std::vector<float> f32(bits.size());
+      for (std::size_t i = 0; i < bits.size(); ++i) {
+        f32[i] = P == DType::f16 ? half_to_float(bits[i]) : bf16_to_float(bits[i]);
+      }
+      const normed::Folded fold = normed::fold_scale(f32, kp, cp, sc, sh, P == DType::f16 ? 65504.0f : 3.0e38f, op.label);
+      const std::vector<std::uint8_t> wb = detail::to_device_bits<P>(fold.filter);
+      std::vector<float> pairs(static_cast<std::size_t>(cp) * 2);  // (β, β', γ, γ') a channel pair
+      for (int c = 0; c + 1 < cp; c += 2) {
+        const std::size_t at = static_cast<std::size_t>(c) * 2;
+        pairs[at] = fold.beta[static_cast<std::size_t>(c)];
+        pairs[at + 1] = fold.beta[static_cast<std::size_t>(c) + 1];
+        pairs[at + 2] = fold.gamma[static_cast<std::size_t>(c)];
+        pairs[at + 3] = fold.gamma[static_cast<std::size_t>(c) + 1];
+      }
+      const std::vector<std::uint8_t> fb = detail::to_device_bits<P>(pairs);
+      folded_w = std::make_shared<DeviceBuffer>(detail::upload(wb.data(), wb.size()));
+      folded_f = std::make_shared<DeviceBuffer>(detail::upload(fb.data(), fb.size()));
+      wt = folded_w->template as<const T>();
+      scale = folded_f->template as<const float>();  // (the kernel reads it as T pairs)
+    }
     std::ostringstream what;
     what << "strata batch norm + 1x1 conv (the norm and its activation applied as the input is "
             "loaded, "
-         << (v.algo == normed::wgmma_algo ? "wgmma" : "mma.sync") << "; blocks of "
+         << (v.algo == normed::wgmma_algo ? "wgmma" : "mma.sync")
+         << (v.math == normed::folded_math ? ", the norm's scale folded into the filter: one fma a channel pair" : "")
+         << "; blocks of "
          << p.bm << " pixels x " << p.bn << " channels"
          << (v.algo == normed::wgmma_algo
                  ? ", a ring of " + std::to_string(ring.stages) + " steps of " + std::to_string(ring.step) +
@@ -940,6 +1091,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
          << ", shapes compiled in)";
     const unsigned grid = static_cast<unsigned>(blocks);
     return kernel_step(what.str(), [=](cudaStream_t s) {
+      (void)folded_w;  // (owned by the step)
+      (void)folded_f;
       rtc::launch_shared(k, grid, static_cast<unsigned>(normed::threads), shared, s, x, scale,
                          shift, wt, bias, y, batch);
     });
@@ -950,9 +1103,12 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo >= 0 && v.algo <= normed::wgmma_algo,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1),
-                 "'" << op.label << "': normed_conv has math forms 0 and 1 in algos 2 to 4 only, not math "
-                     << v.math << " in algo " << v.algo);
+    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1) || (v.algo == 2 && v.math == normed::folded_math),
+                 "'" << op.label << "': normed_conv has math forms 0 and 1 in algos 2 to 4 and 2 in algo 2 only, "
+                        "not math " << v.math << " in algo " << v.algo);
+    STRATA_CHECK(v.math != normed::folded_math || normed::fold_fits(op),
+                 "'" << op.label << "': normed_conv math 2 folds the scale of a batch norm with a ReLU or no "
+                        "activation over every input slot into the filter, and this op's is not one");
     STRATA_CHECK(op.pool ? v.fuse == 1 || v.fuse == 2 : v.fuse == 0,
                  "'" << op.label << "': normed_conv runs "
                      << (op.pool ? "a conv with its fused pool as fuse 1 (in the epilogue) or 2 (on the input)"
