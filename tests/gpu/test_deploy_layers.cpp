@@ -926,6 +926,18 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
                                                 folded, ", then", [](const cuda::OpDesc& op) {
                                                   return op.norm != nullptr && op.pool.has_value();
                                                 });
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_fold_pf", 176, cuda::Variant{"normed_conv", 1, 2, 2},
+                                                "folded into the filter: one fma a channel pair; blocks of 64 pixels x 128 "
+                                                "channels, its 2x2 average pool taken first",
+                                                ", then", [](const cuda::OpDesc& op) {
+                                                  return op.norm != nullptr && op.pool.has_value();
+                                                });
+  check_forced<models::DenseNet121, DType::bf16>("normed_d121_fold_pf0", 177, cuda::Variant{"normed_conv", 0, 2, 2},
+                                                 "folded into the filter", ", then", [](const cuda::OpDesc& op) {
+                                                   return op.norm != nullptr && op.pool.has_value();
+                                                 });
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_fold0", 178, cuda::Variant{"normed_conv", 0, 2}, "folded into the filter",
+                                          ", then", folds_unpooled);
   check_forced<DenseBlockNet, DType::f16>("normed_dense_fold", 174, cuda::Variant{"normed_conv", 2, 2}, folded,
                                           ", then", folds_unpooled);
   check_forced<DenseBlockNet, DType::bf16>("normed_dense_fold_bf16", 175, cuda::Variant{"normed_conv", 2, 2},

@@ -872,7 +872,7 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
       CHECK(big->rank == cuda::rank::joins);
       // (the pipelined form, algo 2, without a pool; with one, the pool taken first in 64-pixel blocks)
       // (and without a pool, the ReLU batch norm's scale folded into the filter: math 2)
-      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 1 : 2, op->pool ? 0 : 2, op->pool ? 2 : 0});
+      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 1 : 2, 2, op->pool ? 2 : 0});
     }
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, fuse}) == op->pool.has_value());
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, 2}));
@@ -882,7 +882,7 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     const std::vector<cuda::Variant> offered = t->candidates(*op, 256, 0, none);
     // (and blocks of 64 slots: every op here has 128 or more; the pool taken first in forms 0 and 1)
     // (and algo 2 with the scale folded, math 2, pooled or not)
-    CHECK(offered.size() == (wgmma ? 5U : 3U) + (op->pool ? 3U : 1U));
+    CHECK(offered.size() == (wgmma ? 5U : 3U) + (op->pool ? 4U : 1U));
     CHECK(cuda::tactics::normed::fold_fits(*op));  // (a ReLU over every input slot)
     CHECK(std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 2, 2, fuse}) != offered.end());
     CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"normed_conv", 1, 0, 2}) !=
@@ -944,7 +944,7 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   }
   // The folded form (algo 2, math 2): the sources, the factors.
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 2}, cuda::OpIo{}).size() == 1);
-  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 2}, cuda::OpIo{}).size() == 1);
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 3, 2}, cuda::OpIo{}).empty());
   for (const cuda::OpDesc* op : {&first, &last}) {
     const std::string folded = cuda::tactics::normed::source(*op, 2, 2);
@@ -983,6 +983,12 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     CHECK_THROWS_WITH(nm::fold_scale({1e4f}, 1, 1, {100.0f}, {0.0f}, 65504.0f, "layer x"),
                       doctest::Contains("layer x"));
   }
+  // (folded, with the pool taken first: the window's four fma'd and summed in T)
+  const std::string folded_first = cuda::tactics::normed::source(transition, 1, 2, true);
+  CHECK(folded_first.find("constexpr long long FOLDED = 1;") != std::string::npos);
+  CHECK(rtc::compile(folded_first, "normed_conv_fold_pf",
+                     {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
+                     dir).cubin.size() > 1000);
   const std::string first_pooled = cuda::tactics::normed::source(transition, 0, 0, true);
   CHECK(first_pooled.find("(2x2 average pool, taken on the input)") != std::string::npos);
   CHECK(first_pooled.find("constexpr long long PF = 1;") != std::string::npos);

@@ -33,6 +33,18 @@
 /// Compute counted 24 instructions an mma there) — and the filter slice, staged as core
 /// matrices, by descriptor.
 ///
+/// Fuse 2 (forms 0 and 1): an average pool after a conv without an activation is taken first,
+/// on the input — it commutes with the 1×1 conv — so the GEMM runs over the pooled pixels, each
+/// A element the window's four positions normalized and averaged as they are loaded. Claimed
+/// for DenseNet's transitions in 64-pixel blocks (H200, session 35, batch 256: the three took
+/// 531 µs against 1,159 with the pool in the epilogue).
+///
+/// Math 2 (algo 2): the batch norm's scale folded into the filter, prepared per op from the
+/// uploaded weights, so that the normalization is one packed `fma.rn.relu` a channel pair of the
+/// A fragments (fold_scale). Session 35's Nsight Compute on algo 2 (DenseNet-121, batch 256): two
+/// blocks an SM (registers), 0.6 instructions issued a cycle a scheduler, DRAM 25–40% busy —
+/// the normalization's ~11 instructions a channel pair, done by both warps that read a fragment.
+///
 /// Why: DenseNet-121 at batch 256 spent 4.5 of its 12.1 ms (H200, session 8) in the 58 batch
 /// norm + ReLU passes over the concatenations, each written for its 1×1 conv to read once.
 #include <cuda_runtime.h>
@@ -489,7 +501,7 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
 /// (pool_first_fits; forms 0 and 1).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0, bool pool_first = false) {
   STRATA_CHECK(algo >= 0 && algo <= wgmma_algo, "normed_conv: no form " << algo);
-  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1) || (algo == 2 && math == folded_math),
+  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1) || (algo <= 2 && math == folded_math),
                "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
   STRATA_CHECK(math != folded_math || fold_fits(op),
@@ -576,6 +588,21 @@ __device__ __forceinline__ unsigned fold2(unsigned x, uint2 f) {
   }
   return o;
 }
+// ((a + b) + c + d) / 4 on channel pairs in T (the folded form's pool taken first).
+template <class T>
+__device__ __forceinline__ unsigned quarter_sum4(unsigned a, unsigned b, unsigned c, unsigned d) {
+  unsigned s;
+  if constexpr (is_same<T, bf16>::value) {
+    asm("{ .reg .b32 q;\n add.rn.bf16x2 %0, %1, %2;\n add.rn.bf16x2 %0, %0, %3;\n add.rn.bf16x2 %0, %0, %4;\n"
+        " mov.b32 q, 0x3E803E80;\n mul.rn.bf16x2 %0, %0, q; }"
+        : "=r"(s) : "r"(a), "r"(b), "r"(c), "r"(d));
+  } else {
+    asm("{ .reg .b32 q;\n add.rn.f16x2 %0, %1, %2;\n add.rn.f16x2 %0, %0, %3;\n add.rn.f16x2 %0, %0, %4;\n"
+        " mov.b32 q, 0x34003400;\n mul.rn.f16x2 %0, %0, q; }"
+        : "=r"(s) : "r"(a), "r"(b), "r"(c), "r"(d));
+  }
+  return s;
+}
 // Stores channel pair (v0, v1) of GEMM row m at slot n (the slots past KREAL as 0) where `writes`;
 // with a 2x2 pool (POOL 1: average, 2: max; rows in windows of 4) each value is first rounded as
 // the conv would store it, and the lane of a window's first position reduces the four (from the
@@ -622,7 +649,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   constant("HW", std::int64_t{g.h} * g.w);
   constant("W", g.w);
   constant("POOL", pool);   // 0: none; 1: 2x2 average; 2: 2x2 max (rows in windows of 4)
-  constant("PF", pool_first ? 1 : 0);  // 1: the 2x2 average pool taken on the input (rows: pooled pixels)
+  constant("PF", pool_first ? 1 : 0);
+  constant("FOLDED", math == folded_math ? 1 : 0);  // the batch norm's scale folded into the filter  // 1: the 2x2 average pool taken on the input (rows: pooled pixels)
   constant("OHW", out_hw);  // the result's pixels an image (pooled, where there is a pool)
   constant("OW", out.w);
   constant("YPIX", ypix);   // the result: elements a pixel, an image (a concat's, for a slice)
@@ -765,9 +793,17 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   const long long n0 = nb * BN;
   // (with a pool in the epilogue: OHW · 4 = HW; taken first, a row a pooled pixel)
   const long long rows = static_cast<long long>(batch) * (PF != 0 ? OHW : HW);
-  for (int i = tid; i < CIP; i += 256) {
-    ss[i] = i < C ? scale[i] : 0.0f;
-    sh[i] = i < C ? shift[i] : 0.0f;
+  constexpr bool FOLD = FOLDED != 0;  // (math 2: `scale` holds the channel pairs' (s / a, f / a) in T)
+  uint2* nh = reinterpret_cast<uint2*>(ss);
+  if constexpr (FOLD) {
+    for (int i = tid; i < CIP / 2; i += 256) {
+      nh[i] = 2 * i < C ? reinterpret_cast<const uint2*>(scale)[i] : make_uint2(0u, 0u);
+    }
+  } else {
+    for (int i = tid; i < CIP; i += 256) {
+      ss[i] = i < C ? scale[i] : 0.0f;
+      sh[i] = i < C ? shift[i] : 0.0f;
+    }
   }
   // This thread's input vectors: row r, 8 slots from kc·8 of each step.
   const T* src[AV];
@@ -812,6 +848,23 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       const float sc[8] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
       const float sf[8] = {f0.x, f0.y, f0.z, f0.w, f1.x, f1.y, f1.z, f1.w};
       unsigned o[4];
+      if constexpr (FOLD) {  // one packed fma a channel pair and position, the window's four summed in T
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint2 f = nh[(k >> 1) + j];
+          unsigned t[NP];
+#pragma unroll
+          for (int p = 0; p < NP; ++p) {
+            const unsigned u[4] = {raw[v][p].x, raw[v][p].y, raw[v][p].z, raw[v][p].w};
+            t[p] = fold2<T, NA>(u[j], f);
+          }
+          if constexpr (NP == 1) {
+            o[j] = t[0];
+          } else {
+            o[j] = quarter_sum4<T>(t[0], t[1], t[2], t[3]);
+          }
+        }
+      } else {
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const int c = k + 2 * j;
@@ -842,6 +895,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
           s1 = s1 / 4.0f;
         }
         o[j] = pack2<T>(c < C ? s0 : 0.0f, c + 1 < C ? s1 : 0.0f);
+      }
       }
       const bool live = src[v] != nullptr;  // rows past the batch: zeros (never stored)
       *reinterpret_cast<uint4*>(as + (buf * BM + arow[v]) * PITCH + akc[v] * 8) =
@@ -967,7 +1021,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     c.variant.fuse = !op.pool ? 0 : normed::pool_first_fits(op) ? 2 : 1;
     // (the pool taken first: 64-pixel blocks, twice the blocks over a quarter of the rows)
     c.variant.algo = !op.pool ? 2 : c.variant.fuse == 2 ? 1 : 0;
-    if (!op.pool && normed::fold_fits(op)) {  // the scale folded into the filter
+    if ((!op.pool || c.variant.fuse == 2) && normed::fold_fits(op)) {  // the scale folded into the filter
       c.variant.math = normed::folded_math;
     }
     c.rank = rank::joins;
@@ -996,6 +1050,10 @@ class NormedConv final : public generated::GeneratingTactic<P> {
       v.push_back(f);
       f.algo = 1;
       v.push_back(f);
+      if (normed::fold_fits(op)) {  // (and with the scale folded)
+        f.math = normed::folded_math;
+        v.push_back(f);
+      }
     }
     if (device_arch() == 90) {  // the warpgroup form (sm_90a), both block widths: offered, not yet claimed
       Variant d = a;
@@ -1103,8 +1161,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo >= 0 && v.algo <= normed::wgmma_algo,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1) || (v.algo == 2 && v.math == normed::folded_math),
-                 "'" << op.label << "': normed_conv has math forms 0 and 1 in algos 2 to 4 and 2 in algo 2 only, "
+    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1) || (v.algo <= 2 && v.math == normed::folded_math),
+                 "'" << op.label << "': normed_conv has math 1 in algos 2 to 4 and math 2 in algos 0 to 2 only, "
                         "not math " << v.math << " in algo " << v.algo);
     STRATA_CHECK(v.math != normed::folded_math || normed::fold_fits(op),
                  "'" << op.label << "': normed_conv math 2 folds the scale of a batch norm with a ReLU or no "
