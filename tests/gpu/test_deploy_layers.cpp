@@ -938,6 +938,13 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
                                                  });
   check_forced<DenseBlockNet, DType::f16>("normed_dense_fold0", 178, cuda::Variant{"normed_conv", 0, 2}, "folded into the filter",
                                           ", then", folds_unpooled);
+  check_forced<models::DenseNet121, DType::f16>("normed_d121_fold64", 179, cuda::Variant{"normed_conv", 2, 3},
+                                                "folded into the filter: one fma a channel pair; blocks of 128 pixels x 64",
+                                                ", then", folds_unpooled);
+  check_forced<models::DenseNet121, DType::bf16>("normed_d121_fold64_pool", 180, cuda::Variant{"normed_conv", 2, 3, 1},
+                                                 "blocks of 128 pixels x 64 channels", ", then", [](const cuda::OpDesc& op) {
+                                                   return op.norm != nullptr && op.pool.has_value();
+                                                 });
   check_forced<DenseBlockNet, DType::f16>("normed_dense_fold", 174, cuda::Variant{"normed_conv", 2, 2}, folded,
                                           ", then", folds_unpooled);
   check_forced<DenseBlockNet, DType::bf16>("normed_dense_fold_bf16", 175, cuda::Variant{"normed_conv", 2, 2},

@@ -159,6 +159,11 @@ inline constexpr int wgmma_algo = 4;
 /// x · s + f computed in f32; the filter rounded again.) For a batch norm with a ReLU or no
 /// activation whose channels fill the input's slots.
 inline constexpr int folded_math = 2;
+/// `math` 3 (algo 2): the folded form in blocks of at most 64 output slots — twice the blocks,
+/// for maps whose 128-pixel blocks fill the GPU less than twice (DenseNet-121's block 3 at
+/// batch 256: 392 blocks of 128 slots on 132 SMs, two a SM).
+inline constexpr int folded_narrow_math = 3;
+[[nodiscard]] constexpr bool folds(int math) { return math == folded_math || math == folded_narrow_math; }
 [[nodiscard]] inline bool fold_fits(const OpDesc& op) {
   return op.norm != nullptr && (op.norm->act.kind == Act::relu || op.norm->act.kind == Act::none) &&
          op.norm->out_shape.c == op.conv.cp;
@@ -225,7 +230,7 @@ struct Pipeline {
   p.bm = algo == 1 || algo == 3 ? 64 : 128;
   const int kp = op.conv.kp;
   p.bn = kp >= 128 ? 128 : (kp + 31) / 32 * 32;
-  if (algo == wgmma_algo && math == 1) {
+  if ((algo == wgmma_algo && math == 1) || math == folded_narrow_math) {
     p.bn = std::min(p.bn, 64);
   }
   p.n_blocks = (kp + p.bn - 1) / p.bn;
@@ -501,10 +506,11 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
 /// (pool_first_fits; forms 0 and 1).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0, bool pool_first = false) {
   STRATA_CHECK(algo >= 0 && algo <= wgmma_algo, "normed_conv: no form " << algo);
-  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1) || (algo <= 2 && math == folded_math),
+  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1) || (algo <= 2 && math == folded_math) ||
+                   (algo == 2 && math == folded_narrow_math),
                "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
-  STRATA_CHECK(math != folded_math || fold_fits(op),
+  STRATA_CHECK(!folds(math) || fold_fits(op),
                "normed_conv: layer '" << op.label << "': the folded form (math 2) takes a batch norm with a ReLU "
                "or no activation, over every slot of the conv's input");
   STRATA_CHECK(!pool_first || (algo <= 1 && pool_first_fits(op)),
@@ -531,7 +537,7 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'" << (algo == 1 || algo == 3 ? " (64-pixel blocks)" : "")
     << (algo == wgmma_algo ? " (wgmma)" : "")
-    << (math == folded_math ? " (the batch norm's scale folded into the filter)" : "")
+    << (folds(math) ? " (the batch norm's scale folded into the filter)" : "")
     << (algo == wgmma_algo ? " (a ring of " + std::to_string(ring.stages) + " steps of " +
                                  std::to_string(ring.step) + " slots, " + std::to_string(ring.stages - 2) +
                                  " copied ahead)"
@@ -649,8 +655,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   constant("HW", std::int64_t{g.h} * g.w);
   constant("W", g.w);
   constant("POOL", pool);   // 0: none; 1: 2x2 average; 2: 2x2 max (rows in windows of 4)
-  constant("PF", pool_first ? 1 : 0);
-  constant("FOLDED", math == folded_math ? 1 : 0);  // the batch norm's scale folded into the filter  // 1: the 2x2 average pool taken on the input (rows: pooled pixels)
+  constant("PF", pool_first ? 1 : 0);  // 1: the 2x2 average pool taken on the input (rows: pooled pixels)
+  constant("FOLDED", folds(math) ? 1 : 0);  // the batch norm's scale folded into the filter
   constant("OHW", out_hw);  // the result's pixels an image (pooled, where there is a pool)
   constant("OW", out.w);
   constant("YPIX", ypix);   // the result: elements a pixel, an image (a concat's, for a slice)
@@ -699,7 +705,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   const int warp = tid >> 5;
   const int wm = warp >> 1;
   const int wn = warp & 1;
-)src" << pipe::sources(math == folded_math) << R"src(  // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
+)src" << pipe::sources(folds(math)) << R"src(  // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
   // empty past the last step, so that waiting for STAGES - 2 pending groups means step kt is in.
 )src" << pipe::load_stage("n * PITCH + kc * 8") << R"src()src" << pipe::norm2() << R"src(  float acc[MT][NT][4];
 #pragma unroll
@@ -723,7 +729,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
     for (int ks = 0; ks < BK / 16; ++ks) {
       const int c = kt * BK + ks * 16 + 2 * (lane & 3);  // this lane's channels: c, c + 1, c + 8, c + 9
 )src";
-    if (math == folded_math) {
+    if (folds(math)) {
       o << R"src(      const uint2 lo = nh[c >> 1];  // (folded: one packed fma a channel pair)
       const uint2 hi = nh[(c >> 1) + 4];
       unsigned af[MT][4];
@@ -1023,6 +1029,13 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     c.variant.algo = !op.pool ? 2 : c.variant.fuse == 2 ? 1 : 0;
     if ((!op.pool || c.variant.fuse == 2) && normed::fold_fits(op)) {  // the scale folded into the filter
       c.variant.math = normed::folded_math;
+      // (without a pool, where 128-slot blocks fill the GPU's two blocks an SM less than twice:
+      // blocks of 64 slots)
+      const std::int64_t pixels = std::int64_t{batch} * op.conv.h * op.conv.w;
+      if (!op.pool && op.conv.kp > 64 && device_arch() != 0 &&
+          (pixels + 127) / 128 * normed::plan(op, 2).n_blocks < 4 * generated::device_sms().sms) {
+        c.variant.math = normed::folded_narrow_math;
+      }
     }
     c.rank = rank::joins;
     return c;
@@ -1039,10 +1052,14 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     Variant c = a;
     c.algo = 2;
     std::vector<Variant> v{a, b, c};
-    if (normed::fold_fits(op)) {  // algo 2 with the scale folded into the filter
+    if (normed::fold_fits(op)) {  // algo 2 with the scale folded into the filter (and 64-slot blocks)
       Variant f = c;
       f.math = normed::folded_math;
       v.push_back(f);
+      if (op.conv.kp > 64) {
+        f.math = normed::folded_narrow_math;
+        v.push_back(f);
+      }
     }
     if (normed::pool_first_fits(op)) {  // the pool taken first: forms 0 and 1
       Variant f = a;
@@ -1093,7 +1110,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     // The folded form (math 2): the filter times each channel's α and the (s / α, f / α) pairs
     // in T, made here from the uploaded weights, owned by the step.
     std::shared_ptr<DeviceBuffer> folded_w, folded_f;
-    if (v.math == normed::folded_math) {
+    if (normed::folds(v.math)) {
       const int kp = op.conv.kp;
       const int cp = op.conv.cp;
       std::vector<std::uint16_t> bits(static_cast<std::size_t>(kp) * cp);
@@ -1127,7 +1144,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     what << "strata batch norm + 1x1 conv (the norm and its activation applied as the input is "
             "loaded, "
          << (v.algo == normed::wgmma_algo ? "wgmma" : "mma.sync")
-         << (v.math == normed::folded_math ? ", the norm's scale folded into the filter: one fma a channel pair" : "")
+         << (normed::folds(v.math) ? ", the norm's scale folded into the filter: one fma a channel pair" : "")
          << "; blocks of "
          << p.bm << " pixels x " << p.bn << " channels"
          << (v.algo == normed::wgmma_algo
@@ -1161,10 +1178,12 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo >= 0 && v.algo <= normed::wgmma_algo,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1) || (v.algo <= 2 && v.math == normed::folded_math),
-                 "'" << op.label << "': normed_conv has math 1 in algos 2 to 4 and math 2 in algos 0 to 2 only, "
+    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1) || (v.algo <= 2 && v.math == normed::folded_math) ||
+                     (v.algo == 2 && v.math == normed::folded_narrow_math),
+                 "'" << op.label << "': normed_conv has math 1 in algos 2 to 4, math 2 in algos 0 to 2 and math 3 in "
+                        "algo 2 only, "
                         "not math " << v.math << " in algo " << v.algo);
-    STRATA_CHECK(v.math != normed::folded_math || normed::fold_fits(op),
+    STRATA_CHECK(!normed::folds(v.math) || normed::fold_fits(op),
                  "'" << op.label << "': normed_conv math 2 folds the scale of a batch norm with a ReLU or no "
                         "activation over every input slot into the filter, and this op's is not one");
     STRATA_CHECK(op.pool ? v.fuse == 1 || v.fuse == 2 : v.fuse == 0,
