@@ -160,8 +160,9 @@ inline constexpr int wgmma_algo = 4;
 /// activation whose channels fill the input's slots.
 inline constexpr int folded_math = 2;
 /// `math` 3 (algo 2): the folded form in blocks of at most 64 output slots — twice the blocks,
-/// for maps whose 128-pixel blocks fill the GPU less than twice (DenseNet-121's block 3 at
-/// batch 256: 392 blocks of 128 slots on 132 SMs, two a SM).
+/// for maps whose 128-pixel blocks fill the GPU less than twice. Offered to measured tuning, not
+/// claimed: on DenseNet-121's block 3 at batch 256 (392 blocks of 128 slots on an H200's 132
+/// SMs) its 24 layers took 1,391 µs against 1,190 in math 2 (session 35).
 inline constexpr int folded_narrow_math = 3;
 [[nodiscard]] constexpr bool folds(int math) { return math == folded_math || math == folded_narrow_math; }
 [[nodiscard]] inline bool fold_fits(const OpDesc& op) {
@@ -1029,13 +1030,6 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     c.variant.algo = !op.pool ? 2 : c.variant.fuse == 2 ? 1 : 0;
     if ((!op.pool || c.variant.fuse == 2) && normed::fold_fits(op)) {  // the scale folded into the filter
       c.variant.math = normed::folded_math;
-      // (without a pool, where 128-slot blocks fill the GPU's two blocks an SM less than twice:
-      // blocks of 64 slots)
-      const std::int64_t pixels = std::int64_t{batch} * op.conv.h * op.conv.w;
-      if (!op.pool && op.conv.kp > 64 && device_arch() != 0 &&
-          (pixels + 127) / 128 * normed::plan(op, 2).n_blocks < 4 * generated::device_sms().sms) {
-        c.variant.math = normed::folded_narrow_math;
-      }
     }
     c.rank = rank::joins;
     return c;
