@@ -1002,6 +1002,9 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK_COMPILES(rtc::compile(folded_first, "normed_conv_fold_pf",
                      {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
                      dir).cubin.size() > 1000);
+  // (and for sm_80: its packed bf16 arithmetic is fma only)
+  CHECK_COMPILES(rtc::compile(folded_first, "normed_conv_fold_pf80", {"strata_rtc::normed_conv<strata_rtc::bf16>"}, 80,
+                              dir).cubin.size() > 1000);
   const std::string first_pooled = cuda::tactics::normed::source(transition, 0, 0, true);
   CHECK(first_pooled.find("(2x2 average pool, taken on the input)") != std::string::npos);
   CHECK(first_pooled.find("constexpr long long PF = 1;") != std::string::npos);

@@ -595,17 +595,19 @@ __device__ __forceinline__ unsigned fold2(unsigned x, uint2 f) {
   }
   return o;
 }
-// ((a + b) + c + d) / 4 on channel pairs in T (the folded form's pool taken first).
+// (a + b + c + d) / 4 on channel pairs in T (the folded form's pool taken first): each quartered
+// as it is added (fma by 0.25: the sum of four values up to 2^14 stays within f16's range; fma is
+// the bf16x2 arithmetic sm_80 has).
 template <class T>
 __device__ __forceinline__ unsigned quarter_sum4(unsigned a, unsigned b, unsigned c, unsigned d) {
   unsigned s;
   if constexpr (is_same<T, bf16>::value) {
-    asm("{ .reg .b32 q;\n add.rn.bf16x2 %0, %1, %2;\n add.rn.bf16x2 %0, %0, %3;\n add.rn.bf16x2 %0, %0, %4;\n"
-        " mov.b32 q, 0x3E803E80;\n mul.rn.bf16x2 %0, %0, q; }"
+    asm("{ .reg .b32 q, z;\n mov.b32 q, 0x3E803E80;\n mov.b32 z, 0x80008000;\n fma.rn.bf16x2 %0, %1, q, z;\n"
+        " fma.rn.bf16x2 %0, %2, q, %0;\n fma.rn.bf16x2 %0, %3, q, %0;\n fma.rn.bf16x2 %0, %4, q, %0; }"
         : "=r"(s) : "r"(a), "r"(b), "r"(c), "r"(d));
   } else {
-    asm("{ .reg .b32 q;\n add.rn.f16x2 %0, %1, %2;\n add.rn.f16x2 %0, %0, %3;\n add.rn.f16x2 %0, %0, %4;\n"
-        " mov.b32 q, 0x34003400;\n mul.rn.f16x2 %0, %0, q; }"
+    asm("{ .reg .b32 q, z;\n mov.b32 q, 0x34003400;\n mov.b32 z, 0x80008000;\n fma.rn.f16x2 %0, %1, q, z;\n"
+        " fma.rn.f16x2 %0, %2, q, %0;\n fma.rn.f16x2 %0, %3, q, %0;\n fma.rn.f16x2 %0, %4, q, %0; }"
         : "=r"(s) : "r"(a), "r"(b), "r"(c), "r"(d));
   }
   return s;
