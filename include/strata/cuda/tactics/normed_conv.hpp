@@ -732,36 +732,30 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
     for (int ks = 0; ks < BK / 16; ++ks) {
       const int c = kt * BK + ks * 16 + 2 * (lane & 3);  // this lane's channels: c, c + 1, c + 8, c + 9
 )src";
-    if (folds(math)) {
-      o << R"src(      const uint2 lo = nh[c >> 1];  // (folded: one packed fma a channel pair)
+    o << (folds(math) ? R"src(      const uint2 lo = nh[c >> 1];  // (folded: one packed fma a channel pair)
       const uint2 hi = nh[(c >> 1) + 4];
-      unsigned af[MT][4];
+)src"
+                      : R"src(      const float4 lo = nf[c >> 1];
+      const float4 hi = nf[(c >> 1) + 4];
+)src")
+      << R"src(      unsigned af[MT][4];
 #pragma unroll
       for (int i = 0; i < MT; ++i) {
         ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3],
                     a + (wm * WM + i * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
-        af[i][0] = fold2<T, NA>(af[i][0], lo);
+)src"
+      << (folds(math) ? R"src(        af[i][0] = fold2<T, NA>(af[i][0], lo);
         af[i][1] = fold2<T, NA>(af[i][1], lo);
         af[i][2] = fold2<T, NA>(af[i][2], hi);
         af[i][3] = fold2<T, NA>(af[i][3], hi);
-      }
-)src";
-    } else {
-      o << R"src(      const float4 lo = nf[c >> 1];
-      const float4 hi = nf[(c >> 1) + 4];
-      unsigned af[MT][4];
-#pragma unroll
-      for (int i = 0; i < MT; ++i) {
-        ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3],
-                    a + (wm * WM + i * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
-        af[i][0] = norm2(af[i][0], lo.x, lo.y, lo.z, lo.w, c);
+)src"
+                      : R"src(        af[i][0] = norm2(af[i][0], lo.x, lo.y, lo.z, lo.w, c);
         af[i][1] = norm2(af[i][1], lo.x, lo.y, lo.z, lo.w, c);
         af[i][2] = norm2(af[i][2], hi.x, hi.y, hi.z, hi.w, c + 8);
         af[i][3] = norm2(af[i][3], hi.x, hi.y, hi.z, hi.w, c + 8);
-      }
-)src";
-    }
-    o << R"src(#pragma unroll
+)src")
+      << R"src(      }
+#pragma unroll
       for (int j = 0; j < NT; j += 2) {
         unsigned b0, b1, b2, b3;
         ldmatrix_x4(b0, b1, b2, b3,
@@ -850,12 +844,6 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
 #pragma unroll
     for (int v = 0; v < AV; ++v) {
       const int k = kt * BK + akc[v] * 8;
-      const float4 s0 = *reinterpret_cast<const float4*>(ss + k);
-      const float4 s1 = *reinterpret_cast<const float4*>(ss + k + 4);
-      const float4 f0 = *reinterpret_cast<const float4*>(sh + k);
-      const float4 f1 = *reinterpret_cast<const float4*>(sh + k + 4);
-      const float sc[8] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
-      const float sf[8] = {f0.x, f0.y, f0.z, f0.w, f1.x, f1.y, f1.z, f1.w};
       unsigned o[4];
       if constexpr (FOLD) {  // one packed fma a channel pair and position, the window's four summed in T
 #pragma unroll
@@ -874,6 +862,12 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
           }
         }
       } else {
+      const float4 sa = *reinterpret_cast<const float4*>(ss + k);
+      const float4 sb = *reinterpret_cast<const float4*>(ss + k + 4);
+      const float4 fa = *reinterpret_cast<const float4*>(sh + k);
+      const float4 fb = *reinterpret_cast<const float4*>(sh + k + 4);
+      const float sc[8] = {sa.x, sa.y, sa.z, sa.w, sb.x, sb.y, sb.z, sb.w};
+      const float sf[8] = {fa.x, fa.y, fa.z, fa.w, fb.x, fb.y, fb.z, fb.w};
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const int c = k + 2 * j;
