@@ -2,6 +2,7 @@
 // Shared by the GPU layer tests (test_layers.cpp, test_tiles.cpp): running a network with chosen
 // ops forced onto a variant through a tuning cache, and the nets both files force variants on.
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -39,6 +40,23 @@ template <class Net, DType P>
 inline void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v,
                          const char* shows, const char* absent = nullptr,
                          const std::function<bool(const cuda::OpDesc&)>& force_if = {}) {
+  // STRATA_FORCED_ONLY=TEXT[,TEXT...] runs only the checks whose name contains one of the texts
+  // (each CPU reference of a large network takes seconds: a device run re-checking a few forms),
+  // and says so of the rest.
+  if (const char* only = std::getenv("STRATA_FORCED_ONLY"); only != nullptr && *only != '\0') {
+    const std::string texts = only;
+    bool wanted = false;
+    for (std::size_t at = 0; at <= texts.size();) {
+      const std::size_t end = std::min(texts.find(',', at), texts.size());
+      const std::string t = texts.substr(at, end - at);
+      wanted = wanted || (!t.empty() && std::string(name).find(t) != std::string::npos);
+      at = end + 1;
+    }
+    if (!wanted) {
+      MESSAGE("forced check '" << name << "' skipped: STRATA_FORCED_ONLY=" << texts);
+      return;
+    }
+  }
   using N = std::remove_cvref_t<Net>;
   constexpr int kB = 5;
   const auto w = Weights<Net>::random(seed);

@@ -1063,6 +1063,23 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
                                                 "of a concat", ", then", three);
   check_forced<models::DenseNet121, DType::bf16>("halo_d121_bf16", 153, cuda::Variant{"halo_conv"},
                                                  "of a concat", ", then", three);
+  // The same in blocks of 16 warps (math 1).
+  const char* wide = "strata halo conv (mma.sync, 16 warps";
+  check_forced<DenseBlockNet, DType::bf16>("halo_wide_dense_bf16", 181, cuda::Variant{"halo_conv", 0, 1}, wide,
+                                           ", then", three);
+  check_forced<models::DenseNet121, DType::f16>("halo_wide_d121_f16", 182, cuda::Variant{"halo_conv", 0, 1},
+                                                wide, ", then", three);
+  // By row segments (algo 2): 8 x 8 units, each halo row segment read once for the taps of its
+  // column; n8 MMAs on 12x12 maps (two strips, the second half past the map), n32 on DenseNet's.
+  const char* segs = "units of 8 x 8";
+  check_forced<DenseBlockNet, DType::f16>("halo_seg_dense_f16", 183, cuda::Variant{"halo_conv", 2}, segs,
+                                          ", then", three);
+  check_forced<DenseBlockNet, DType::bf16>("halo_seg_dense_bf16", 184, cuda::Variant{"halo_conv", 2}, segs,
+                                           ", then", three);
+  check_forced<models::DenseNet121, DType::f16>("halo_seg_d121_f16", 185, cuda::Variant{"halo_conv", 2}, segs,
+                                                ", then", three);
+  check_forced<models::DenseNet121, DType::bf16>("halo_seg_d121_bf16", 186, cuda::Variant{"halo_conv", 2}, segs,
+                                                 ", then", three);
   // The warpgroup form (algo 1: both operands read by wgmma from shared memory, 8 x 8 output
   // patches), on a GPU of compute capability 9.0: n8 (DenseBlockNet) and n32 (DenseNet-121) MMAs.
   if (cuda::device_arch() == 90) {

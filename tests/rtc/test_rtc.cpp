@@ -1058,10 +1058,13 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
     if (is3) {
       three.push_back(&op);
       CHECK(t->writes_slice(op));
-      // the mma.sync form; with it the warpgroup form (algo 1) where the GPU is an sm_90
+      // the mma.sync form in 8 warps and in 16 (math 1), by row segments (algo 2); with them the
+      // warpgroup form (algo 1) where the GPU is an sm_90
       const auto offered = t->candidates(op, 256, 0, none);
-      REQUIRE(offered.size() == (cuda::device_arch() == 90 ? 2u : 1u));
-      CHECK(offered.front() == cuda::Variant{"halo_conv"});
+      REQUIRE(offered.size() == (cuda::device_arch() == 90 ? 4u : 3u));
+      CHECK(offered[0] == cuda::Variant{"halo_conv"});
+      CHECK(offered[1] == cuda::Variant{"halo_conv", 0, 1});
+      CHECK(offered[2] == cuda::Variant{"halo_conv", 2});
       CHECK(offered.back().algo == (cuda::device_arch() == 90 ? 1 : 0));
       // Claimed (ahead of cuDNN + the copy into the slice) where the batch gives 128 tiles or
       // more: at batch 256 on the 56x56, 28x28 and 14x14 maps, not on the 7x7 (52 tiles of 5
@@ -1099,6 +1102,37 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
   CHECK((t7.g == 5 && t7.tr == 7 && t7.hr == 45 && t7.hc == 9));
   for (const cuda::OpDesc* op : three) {
     CHECK(h::choose(*op).shared <= h::max_shared);
+    CHECK(h::choose(*op, h::wide_math).shared <= h::max_shared);
+  }
+  // The 16-warp form (math 1): 56x56 in the same 8-row tiles, 2 m-tiles a warp (28 over 16).
+  const h::Tile x56 = h::choose(*three.front(), h::wide_math);
+  CHECK((x56.warps == 16 && x56.g == 1 && x56.tr == 8 && x56.mt == 28 && x56.per_warp == 2));
+  CHECK(h::threads_of(h::wide_math) == 512);
+  CHECK(h::threads_of(0) == 256);
+  // The row-segment form (algo 2): units of 8 x 8 outputs, 8-column strips; 56x56 in 8-row tiles
+  // (7 strips: 7 units), 28x28 in 14 rows (4 strips x 2 row groups), 14x14 two whole images (2 x 2
+  // each), 7x7 seven images (one unit each). A ring stage reaches past the halo where a unit's
+  // strips or rows do (the last ones read what lies after it; never written).
+  {
+    const auto by_side = [&](int side) {
+      return h::seg::choose(**std::find_if(three.begin(), three.end(),
+                                            [&](const cuda::OpDesc* op) { return op->conv.h == side; }));
+    };
+    const h::seg::Tile s56 = by_side(56);
+    CHECK((s56.g == 1 && s56.tr == 8 && s56.rg == 1 && s56.sw == 7 && s56.units == 7 && s56.per_warp == 1));
+    CHECK((s56.hr == 10 && s56.hc == 58 && s56.stage == (10 * 58 * 40 * 2 + 127) / 128 * 128));
+    const h::seg::Tile s28 = by_side(28);
+    CHECK((s28.g == 1 && s28.tr == 14 && s28.rg == 2 && s28.sw == 4 && s28.units == 8));
+    // its last unit reads rows 16 + 1 and columns 32 + 1 of a 16 x 30 halo
+    CHECK(s28.stage == ((std::int64_t{17} * 30 + 33) * 40 * 2 + 48 + 16 + 127) / 128 * 128);
+    const h::seg::Tile s14 = by_side(14);
+    CHECK((s14.g == 2 && s14.tr == 14 && s14.units == 8 && s14.hr == 32 && s14.hc == 16));
+    const h::seg::Tile s7 = by_side(7);
+    CHECK((s7.g == 7 && s7.tr == 7 && s7.units == 7 && s7.hr == 63 && s7.hc == 9));
+    for (const cuda::OpDesc* op : three) {
+      CHECK(h::seg::fits(*op));
+      CHECK(h::seg::choose(*op).shared <= h::max_shared);
+    }
   }
   // The warpgroup form's tiles: 8 x 8 output patches (a last one overlapping where 8 does not
   // divide the side; one reaching past a 7x7 map), a ring of 4 stages of 4 planes of 8 channels,
@@ -1131,7 +1165,12 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
   CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv"}, cuda::OpIo{}).size() == 1);
   CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 1}, cuda::OpIo{}).size() ==
         (cuda::device_arch() == 90 ? 1u : 0u));
-  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 0, 1}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 2}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 3}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 2, 1}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 0, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*three.front(), cuda::Variant{"halo_conv", 1, 1}, cuda::OpIo{}).empty());
   // A stride-2 conv, or one whose map shrinks, is not its shape.
   cuda::OpDesc strided = *three.front();
   strided.conv.sh = strided.conv.sw = 2;
@@ -1144,6 +1183,20 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
                                        "strata_rtc::halo_conv<strata_rtc::bf16>"};
   CHECK(rtc::compile(h::source(*three.front()), "halo_conv", names, 90, dir).cubin.size() > 1000);
   CHECK(rtc::compile(h::source(*three.back()), "halo_conv7", {names[0]}, 80, dir).cubin.size() > 1000);
+  {
+    // The 16-warp form: blocks of 512 threads, its warps' m-tiles 16 apart.
+    const std::string wide = h::source(*three.front(), h::wide_math);
+    CHECK(wide.find("__launch_bounds__(512, 1)") != std::string::npos);
+    CHECK(wide.find("constexpr long long WARPS = 16;") != std::string::npos);
+    CHECK(rtc::compile(wide, "halo_conv_wide", names, 90, dir).cubin.size() > 1000);
+  }
+  // The row-segment form on each map size (and for sm_80: mma.sync and ldmatrix only).
+  for (int side : {56, 28, 14, 7}) {
+    const cuda::OpDesc& op = **std::find_if(three.begin(), three.end(),
+                                            [&](const cuda::OpDesc* o) { return o->conv.h == side; });
+    CHECK(rtc::compile(h::seg::source(op), "halo_seg" + std::to_string(side), names, side == 7 ? 80 : 90, dir)
+              .cubin.size() > 1000);
+  }
   // The warpgroup form compiles for sm_90a (wgmma), both element types, on each map size.
   for (int side : {56, 28, 14, 7}) {
     const cuda::OpDesc& op = **std::find_if(three.begin(), three.end(),

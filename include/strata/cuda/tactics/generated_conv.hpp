@@ -227,17 +227,19 @@ inline void act_constants(std::ostringstream& o, const char* kind, const char* d
 /// KW; strides SH, SW, padding PH, PW, dilation DH, DW; output OH, OW, K, KP; the pool's window
 /// QH, QW, stride PSH, PSW, padding PPH, PPW, output YH, YW, IS_MAX and all of it as the
 /// PoolShape `pool` (with `pooled`; else a 1x1 window over the conv's map) — and the activation
-/// `act`. Blocks of 256 threads, registers limited so that `min_blocks` fit an SM; `attrs` goes
-/// before the launch bounds (a `__cluster_dims__(...)`, say).
+/// `act`. Blocks of `threads` threads (256 unless said), registers limited so that `min_blocks`
+/// fit an SM; `attrs` goes before the launch bounds (a `__cluster_dims__(...)`, say).
 inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, const char* kernel,
-                        const char* params, int min_blocks = 1, const std::string& attrs = "") {
+                        const char* params, int min_blocks = 1, const std::string& attrs = "",
+                        int threads = 256) {
   const ConvGeom& g = op.conv;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "'.\n"
-    << "template <class T>\n__global__ void " << attrs << "__launch_bounds__(256, " << min_blocks << ") " << kernel
+    << "template <class T>\n__global__ void " << attrs << "__launch_bounds__(" << threads << ", " << min_blocks
+    << ") " << kernel
     << "(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
     << "    T* __restrict__ y, " << params << ") {\n"
