@@ -1095,8 +1095,8 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
   } else {
     MESSAGE("halo_conv algo 1 (wgmma) not checked: this GPU is not of compute capability 9.0");
   }
-  // The heuristic's plan at batch 256: blocks 1-3's 42 3x3 convs here, block 4's (7x7 maps: 52
-  // tiles) on cuDNN, then a copy into the slice.
+  // The heuristic's plan at batch 256: blocks 1-3's 42 3x3 convs here, by row segments (algo 2),
+  // block 4's (7x7 maps: 52 tiles) on cuDNN, then a copy into the slice.
   const std::string d = describe<models::DenseNet121, DType::f16>(256);
   std::size_t halos = 0;
   for (std::size_t at = d.find(shows); at != std::string::npos; at = d.find(shows, at + 1)) {
@@ -1104,6 +1104,8 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
   }
   INFO(d);
   CHECK(halos == 42);
+  CHECK(d.find("features.denseblock1.denselayer1.conv2: strata halo conv (mma.sync, 8 warps; the filter in shared "
+               "memory, tiles of 1 image(s) x 8 rows in 7 units of 8 x 8") != std::string::npos);
   CHECK(d.find("features.denseblock4.denselayer1.conv2: cudnn") != std::string::npos);
   // The stem writes block 1's first 64 channels itself (tile_conv, claimed since session 33).
   CHECK(d.find("features.conv0+norm0+relu0+features.pool0: strata tiled tensor-core conv") != std::string::npos);

@@ -1071,9 +1071,9 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
       // images); not at batch 1.
       const auto claim = t->heuristic(op, 256, std::size_t{1} << 30, none);
       CHECK(claim.has_value() == (op.conv.h >= 14));
-      if (claim) {
+      if (claim) {  // (the row-segment form since session 36)
         CHECK(claim->rank == cuda::rank::tailored);
-        CHECK(claim->variant == cuda::Variant{"halo_conv"});
+        CHECK(claim->variant == cuda::Variant{"halo_conv", 2});
       }
       CHECK_FALSE(t->heuristic(op, 1, std::size_t{1} << 30, none).has_value());
     }

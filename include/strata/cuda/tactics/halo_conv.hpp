@@ -16,6 +16,10 @@
 /// chunk the epilogue adds the bias, applies the activation and stores channel pairs through
 /// the output's (or the concat's) pixel and image strides.
 ///
+/// Algo 2 (claimed since session 36) keeps the tiles, ring and filter but gives each warp 8 × 8
+/// outputs and reads each halo row segment once for the taps of its column (namespace halo::seg);
+/// math 1 runs algo 0 in blocks of 16 warps (measured tuning only).
+///
 /// Algo 1 (sm_90a) is the same on Hopper's warpgroup MMA, both operands read from shared memory
 /// (namespace halo::wg): correct, and no faster on DenseNet-121 (H200, session 33), so offered to
 /// measured tuning only.
@@ -164,6 +168,11 @@ inline constexpr long long claim_tiles = 128;
 [[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
   return op.slice.has_value() && fits(op) && tiles(op, batch) >= claim_tiles;
 }
+/// The form the heuristic claims: the row-segment one (algo 2) where it fits. Measured on an
+/// H200 (session 36, DenseNet-121 at batch 256, each form forced on every 3x3 conv, same call):
+/// blocks 1 / 2 / 3 1,213 / 736 / 464 µs against 1,322 / 780 / 484 for algo 0 (forward 7,342
+/// against 7,482); on the 7x7 maps of block 4 (not claimed) 269 against cuDNN's 200.
+inline constexpr int claimed_algo = 2;
 
 /// The halo copy both forms generate: each thread's share of a ring stage's vectors (i = tid +
 /// NTHREADS·u of the halo's HR × HC pixels × 4, 16 bytes each) — the same positions for every tile and
@@ -997,9 +1006,10 @@ class HaloConv final : public generated::GeneratingTactic<P> {
   [[nodiscard]] bool writes_slice(const OpDesc& op) const override {
     return op.slice.has_value() && halo::fits(op);
   }
-  /// Claimed (the mma.sync form) ahead of the libraries where the conv writes a concat slice
-  /// (they write none: a copy follows them) and the batch gives halo::claim_tiles tiles or more;
-  /// offered to measured tuning wherever it runs.
+  /// Claimed ahead of the libraries where the conv writes a concat slice (they write none: a copy
+  /// follows them) and the batch gives halo::claim_tiles tiles or more — in the row-segment form
+  /// (halo::claimed_algo) where it fits, else the mma.sync form of 8 warps; offered to measured
+  /// tuning wherever it runs.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!halo::claimed(op, batch)) {
@@ -1007,6 +1017,7 @@ class HaloConv final : public generated::GeneratingTactic<P> {
     }
     Claim c;
     c.variant.tactic = std::string(name());
+    c.variant.algo = halo::seg::fits(op) ? halo::claimed_algo : 0;
     c.rank = rank::tailored;
     return c;
   }
