@@ -78,6 +78,11 @@ struct Tile {
   std::int64_t shared = 0;  ///< bytes: the filter, then the ring
 };
 
+/// Tiles of `g` images × `tr` rows a batch takes on a map of `oh` rows (0 where no tile fits: tr 0).
+[[nodiscard]] inline long long tile_count(int g, int tr, int oh, int batch) {
+  return tr == 0 ? 0 : (std::int64_t{batch} + g - 1) / g * ((oh + tr - 1) / tr);
+}
+
 /// Filter row pitch (elements): the input slots padded to whole chunks, + 8 (an odd number of
 /// 16-byte chunks, so that the 8 rows an ldmatrix reads fall in 8 bank groups).
 [[nodiscard]] inline int filter_pitch(const ConvGeom& g) { return (g.cp + chunk - 1) / chunk * chunk + 8; }
@@ -159,7 +164,7 @@ struct Tile {
 inline constexpr long long claim_tiles = 128;
 [[nodiscard]] inline long long tiles(const OpDesc& op, int batch, int math = 0) {
   const Tile t = choose(op, math);
-  return t.tr == 0 ? 0 : (std::int64_t{batch} + t.g - 1) / t.g * ((op.conv.oh + t.tr - 1) / t.tr);
+  return tile_count(t.g, t.tr, op.conv.oh, batch);
 }
 /// Only where the op writes a concat's slice, which the libraries do through a copy: on ResNet's
 /// 3×3 64 → 64 convs (no slice), claimed by mistake in session 32, it took 234 µs a conv at
@@ -237,6 +242,30 @@ inline constexpr int claimed_algo = 2;
   return o.str();
 }
 
+/// The start both mma.sync forms share: the thread's place, the block's tiles and steps (tiles
+/// blockIdx.x, + gridDim.x, ...; NCH steps each), and the filter's copy into shared memory
+/// (row (tap, n) from filter row n's tap slice, zeros past the slots). Expects in scope
+/// NTHREADS, G, TPI, NCH, TAPS, KP, FP, CP, fs, w and batch.
+[[nodiscard]] inline std::string start_source() {
+  return R"src(  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const long long groups = (batch + G - 1) / G;
+  const long long tiles = groups * TPI;
+  const long long mine = blockIdx.x < tiles ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
+  const int steps = static_cast<int>(mine * NCH);
+  // The filter, once: row (tap, n) from filter row n's tap slice (zeros past the slots).
+  for (int i = tid; i < TAPS * KP * (FP / 8 - 1); i += static_cast<int>(NTHREADS)) {
+    const int row = i / static_cast<int>(FP / 8 - 1);
+    const int c8 = i % static_cast<int>(FP / 8 - 1);
+    const int tap = row / static_cast<int>(KP);
+    const int n = row % static_cast<int>(KP);
+    const bool ok = c8 * 8 < CP;
+    cp_async16(fs + row * FP + c8 * 8, ok ? w + (n * TAPS + tap) * CP + c8 * 8 : w, ok);
+  }
+)src";
+}
+
 /// Opens either form's kernel `strata_rtc::halo_conv<T>` for `op` (generated::open_kernel: the
 /// signature and the op's shapes), then the constants both forms add — KREAL (output channels;
 /// slots past them are written as 0), the tile (G images × TR rows, a halo of HR × HC pixels),
@@ -294,23 +323,7 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, int g_images, i
   extern __shared__ __align__(16) unsigned char smem[];
   T* fs = reinterpret_cast<T*>(smem);  // [TAPS][KP][FP] the filter
   T* ring = fs + TAPS * KP * FP;        // [STAGES][HR][HC][HP] halo chunks
-  const int tid = static_cast<int>(threadIdx.x);
-  const int lane = tid & 31;
-  const int warp = tid >> 5;
-  const long long groups = (batch + G - 1) / G;
-  const long long tiles = groups * TPI;
-  const long long mine = blockIdx.x < tiles ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
-  const int steps = static_cast<int>(mine * NCH);
-  // The filter, once: row (tap, n) from filter row n's tap slice (zeros past the slots).
-  for (int i = tid; i < TAPS * KP * (FP / 8 - 1); i += static_cast<int>(NTHREADS)) {
-    const int row = i / static_cast<int>(FP / 8 - 1);
-    const int c8 = i % static_cast<int>(FP / 8 - 1);
-    const int tap = row / static_cast<int>(KP);
-    const int n = row % static_cast<int>(KP);
-    const bool ok = c8 * 8 < CP;
-    cp_async16(fs + row * FP + c8 * 8, ok ? w + (n * TAPS + tap) * CP + c8 * 8 : w, ok);
-  }
-  const unsigned ring_a = shared_address(ring);
+)src" << start_source() << R"src(  const unsigned ring_a = shared_address(ring);
   const unsigned fs_a = shared_address(fs);
   // This thread's share of a halo copy, and the copy of a step into its stage (copy_source):
   // a vector's 16 bytes at its pixel's HP slots.
@@ -540,7 +553,7 @@ struct Tile {
 
 [[nodiscard]] inline long long tiles(const OpDesc& op, int batch) {
   const Tile t = choose(op);
-  return t.tr == 0 ? 0 : (std::int64_t{batch} + t.g - 1) / t.g * ((op.conv.oh + t.tr - 1) / t.tr);
+  return tile_count(t.g, t.tr, op.conv.oh, batch);
 }
 
 
@@ -807,7 +820,7 @@ struct Tile {
 
 [[nodiscard]] inline long long tiles(const OpDesc& op, int batch) {
   const Tile t = choose(op);
-  return t.tr == 0 ? 0 : (std::int64_t{batch} + t.g - 1) / t.g * ((op.conv.oh + t.tr - 1) / t.tr);
+  return tile_count(t.g, t.tr, op.conv.oh, batch);
 }
 
 /// The row-segment form's source for `op` (kernel `strata_rtc::halo_conv<T>`).
@@ -839,23 +852,7 @@ struct Tile {
   static_assert(SEGS % 2 == 0, "segments in pairs (an odd kernel height)");
   extern __shared__ __align__(16) unsigned char smem[];
   T* fs = reinterpret_cast<T*>(smem);  // [TAPS][KP][FP] the filter
-  const int tid = static_cast<int>(threadIdx.x);
-  const int lane = tid & 31;
-  const int warp = tid >> 5;
-  const long long groups = (batch + G - 1) / G;
-  const long long tiles = groups * TPI;
-  const long long mine = blockIdx.x < tiles ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
-  const int steps = static_cast<int>(mine * NCH);
-  // The filter, once: row (tap, n) from filter row n's tap slice (zeros past the slots).
-  for (int i = tid; i < TAPS * KP * (FP / 8 - 1); i += static_cast<int>(NTHREADS)) {
-    const int row = i / static_cast<int>(FP / 8 - 1);
-    const int c8 = i % static_cast<int>(FP / 8 - 1);
-    const int tap = row / static_cast<int>(KP);
-    const int n = row % static_cast<int>(KP);
-    const bool ok = c8 * 8 < CP;
-    cp_async16(fs + row * FP + c8 * 8, ok ? w + (n * TAPS + tap) * CP + c8 * 8 : w, ok);
-  }
-  const unsigned fs_a = shared_address(fs);
+)src" << start_source() << R"src(  const unsigned fs_a = shared_address(fs);
   const unsigned ring_a = fs_a + static_cast<unsigned>(TAPS * KP * FP * 2);
   // This thread's share of a halo copy, and the copy of a step into its stage (copy_source).
 )src" << copy_source("static_cast<unsigned>(p * HP + v * 8) * 2u", "static_cast<unsigned>(STB)", false) << R"src(  // This lane's A rows: for each of its warp's units, the halo byte offset of the pixel it reads
