@@ -166,18 +166,6 @@ inline constexpr long long claim_tiles = 128;
   const Tile t = choose(op, math);
   return tile_count(t.g, t.tr, op.conv.oh, batch);
 }
-/// Only where the op writes a concat's slice, which the libraries do through a copy: on ResNet's
-/// 3×3 64 → 64 convs (no slice), claimed by mistake in session 32, it took 234 µs a conv at
-/// batch 256 where cuDNN's fused conv takes about 145 (R2 2,193 µs against 2,047–2,075; H200,
-/// session 33).
-[[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
-  return op.slice.has_value() && fits(op) && tiles(op, batch) >= claim_tiles;
-}
-/// The form the heuristic claims: the row-segment one (algo 2) where it fits. Measured on an
-/// H200 (session 36, DenseNet-121 at batch 256, each form forced on every 3x3 conv, same call):
-/// blocks 1 / 2 / 3 1,213 / 736 / 464 µs against 1,322 / 780 / 484 for algo 0 (forward 7,342
-/// against 7,482); on the 7x7 maps of block 4 (not claimed) 269 against cuDNN's 200.
-inline constexpr int claimed_algo = 2;
 
 /// The halo copy both forms generate: each thread's share of a ring stage's vectors (i = tid +
 /// NTHREADS·u of the halo's HR × HC pixels × 4, 16 bytes each) — the same positions for every tile and
@@ -989,6 +977,23 @@ struct Tile {
 
 }  // namespace seg
 
+/// The form the heuristic claims: the row-segment one (algo 2) where it fits, else algo 0.
+/// Measured on an H200 (session 36, DenseNet-121 at batch 256, each form forced on every 3x3
+/// conv, same call): blocks 1 / 2 / 3 1,213 / 736 / 464 µs against 1,322 / 780 / 484 for algo 0
+/// (forward 7,342 against 7,482); on the 7x7 maps of block 4 (not claimed) 269 against cuDNN's
+/// 200.
+[[nodiscard]] inline int claimed_algo(const OpDesc& op) { return seg::fits(op) ? 2 : 0; }
+/// Only where the op writes a concat's slice, which the libraries do through a copy: on ResNet's
+/// 3×3 64 → 64 convs (no slice), claimed by mistake in session 32, it took 234 µs a conv at
+/// batch 256 where cuDNN's fused conv takes about 145 (R2 2,193 µs against 2,047–2,075; H200,
+/// session 33) — and where the claimed form's tiles number claim_tiles or more.
+[[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
+  if (!op.slice.has_value() || !fits(op)) {
+    return false;
+  }
+  return (claimed_algo(op) == 2 ? seg::tiles(op, batch) : tiles(op, batch)) >= claim_tiles;
+}
+
 }  // namespace halo
 
 template <DType P>
@@ -1004,8 +1009,8 @@ class HaloConv final : public generated::GeneratingTactic<P> {
     return op.slice.has_value() && halo::fits(op);
   }
   /// Claimed ahead of the libraries where the conv writes a concat slice (they write none: a copy
-  /// follows them) and the batch gives halo::claim_tiles tiles or more — in the row-segment form
-  /// (halo::claimed_algo) where it fits, else the mma.sync form of 8 warps; offered to measured
+  /// follows them) and the claimed form (halo::claimed_algo: by row segments where it fits, else
+  /// the mma.sync form of 8 warps) gives halo::claim_tiles tiles or more; offered to measured
   /// tuning wherever it runs.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
@@ -1014,7 +1019,7 @@ class HaloConv final : public generated::GeneratingTactic<P> {
     }
     Claim c;
     c.variant.tactic = std::string(name());
-    c.variant.algo = halo::seg::fits(op) ? halo::claimed_algo : 0;
+    c.variant.algo = halo::claimed_algo(op);
     c.rank = rank::tailored;
     return c;
   }
