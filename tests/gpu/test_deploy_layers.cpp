@@ -161,6 +161,17 @@ constexpr auto deferred_net = input<8, 20, 20>
     | conv<8, 1>;
 using DeferredNet = std::remove_cv_t<decltype(deferred_net)>;
 
+// Two DenseNet-style layers for the joined bottleneck kernel (bottleneck_conv): a 10x9 map (90
+// pixels: two images a block, the batch's last block half empty), 40 input slots (a partial
+// reduction step) read in place, a 32-slot bottleneck into a 5x5 conv with a bias and a ReLU of
+// its own; then a batch norm without an activation over 56 slots, a 64-slot bottleneck into a 3x3
+// conv; each conv writing its 16 channels of a concat.
+constexpr auto bottleneck_net = input<8, 10, 9> | conv<40, 1>
+    | concat(identity, batch_norm | relu | conv<32, 1> | batch_norm | relu | conv<16, 5, ConvOpts{.padding = 2}> | relu)
+    | concat(identity, batch_norm | conv<64, 1> | relu | conv<16, 3, ConvOpts{.padding = 1}>)
+    | conv<8, 1>;
+using BottleneckNet = std::remove_cv_t<decltype(bottleneck_net)>;
+
 template <class Net, DType P>
 std::string describe(int batch) {
   cuda::EngineOptions opt;
@@ -1095,24 +1106,95 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
   } else {
     MESSAGE("halo_conv algo 1 (wgmma) not checked: this GPU is not of compute capability 9.0");
   }
-  // The heuristic's plan at batch 256: blocks 1-3's 42 3x3 convs here, by row segments (algo 2),
-  // block 4's (7x7 maps: 52 tiles) on cuDNN, then a copy into the slice.
+  // The heuristic's plan at batch 256: blocks 1-2's 18 3x3 convs here, by row segments (algo 2);
+  // blocks 3 and 4 run each layer as one kernel (bottleneck_conv, joined at that max_batch).
   const std::string d = describe<models::DenseNet121, DType::f16>(256);
   std::size_t halos = 0;
   for (std::size_t at = d.find(shows); at != std::string::npos; at = d.find(shows, at + 1)) {
     ++halos;
   }
   INFO(d);
-  CHECK(halos == 42);
+  CHECK(halos == 18);
   CHECK(d.find("features.denseblock1.denselayer1.conv2: strata halo conv (mma.sync, 8 warps; the filter in shared "
                "memory, tiles of 1 image(s) x 8 rows in 7 units of 8 x 8") != std::string::npos);
-  CHECK(d.find("features.denseblock4.denselayer1.conv2: cudnn") != std::string::npos);
+  CHECK(d.find("features.denseblock4.denselayer1.norm1+relu1+conv1+norm2+relu2+conv2: strata bottleneck") !=
+        std::string::npos);
   // The stem writes block 1's first 64 channels itself (tile_conv, claimed since session 33).
   CHECK(d.find("features.conv0+norm0+relu0+features.pool0: strata tiled tensor-core conv") != std::string::npos);
   // No claim where the conv writes no slice: ResNet-18's layer1 3x3 convs stay on cuDNN.
   const std::string r = describe<models::ResNet18, DType::f16>(256);
   INFO(r);
   CHECK(r.find(shows) == std::string::npos);
+}
+
+namespace {
+// Net in precision P with every op that fold_bottleneck_convs joins forced onto bottleneck_conv with
+// tiles of `g` images (g 0: bneck::choose_g's), at max_batch 32 (the fold's least), against the
+// CPU at each of `batches`; the joined ops' count must be `count`.
+template <class Net, DType P>
+void check_bottleneck(std::uint64_t seed, int g, const std::vector<int>& batches, std::size_t count) {
+  using N = std::remove_cvref_t<Net>;
+  constexpr int kMaxB = cuda::bottleneck_min_batch;
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_bottleneck_convs(net);
+  cuda::EngineOptions opt;
+  opt.max_batch = kMaxB;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.bottleneck) {
+      opt.force[op.label] = cuda::Variant{"bottleneck_conv", 0, (g > 0 ? g : cuda::tactics::bneck::choose_g(op)) - 1};
+    }
+  }
+  REQUIRE(opt.force.size() == count);
+  const int most = *std::max_element(batches.begin(), batches.end());
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(most) * N::input_spec.shape.numel(), seed + 100);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, most);
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string d = e.describe(most);
+  INFO(d);
+  for (const auto& [label, v] : opt.force) {
+    const std::size_t at = d.find(label + ": strata bottleneck + conv");
+    CHECK(at != std::string::npos);
+  }
+  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+  for (const int b : batches) {
+    std::vector<float> out(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("bottleneck_conv " << dtype_name(P) << " (tiles of " << g << " image(s), 0: chosen), batch " << b
+                               << ": rel. error " << err);
+    CHECK(err < strata_test::tolerance(P));
+  }
+}
+}  // namespace
+
+TEST_CASE("bottleneck_conv: a DenseNet layer (batch norm, 1x1 conv, kxk conv) as one kernel, the bottleneck in shared memory") {
+  // BottleneckNet: 5x5 and 3x3 convs, a ReLU batch norm and one without, 40 and 56 input slots
+  // in place; tiles of 2 images (chosen) and of 1.
+  check_bottleneck<BottleneckNet, DType::f16>(170, 0, {1, 3, 17, 32}, 2);
+  check_bottleneck<BottleneckNet, DType::bf16>(171, 0, {1, 3, 17}, 2);
+  check_bottleneck<BottleneckNet, DType::f16>(172, 1, {3, 17}, 2);
+  // DenseNet-121's blocks 3 and 4 (40 layers: 14x14 maps a block of one image, 7x7 of two).
+  check_bottleneck<models::DenseNet121, DType::f16>(173, 0, {1, 5}, 40);
+  check_bottleneck<models::DenseNet121, DType::bf16>(174, 0, {5}, 40);
+  // The heuristic's plan at batch 256 joins and claims them all.
+  const std::string d = describe<models::DenseNet121, DType::f16>(256);
+  INFO(d);
+  std::size_t joined = 0;
+  for (std::size_t at = d.find(": strata bottleneck + conv"); at != std::string::npos;
+       at = d.find(": strata bottleneck + conv", at + 1)) {
+    ++joined;
+  }
+  CHECK(joined == 40);
+  CHECK(d.find("features.denseblock3.denselayer1.norm1+relu1+conv1+norm2+relu2+conv2: strata bottleneck + conv (the "
+               "batch norm, the 1x1 conv and the 3x3 conv as one kernel, the bottleneck's 128 channels kept in shared "
+               "memory; mma.sync, 16 warps; tiles of 1 image(s), writing channels 256..287 of a concat") !=
+        std::string::npos);
+  CHECK(d.find("features.denseblock4.denselayer16.norm1+relu1+conv1+norm2+relu2+conv2: strata bottleneck + conv") !=
+        std::string::npos);
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

@@ -1207,6 +1207,117 @@ TEST_CASE("halo_conv: which convs it runs, the tiles it takes, the source compil
   CHECK_THROWS_WITH(h::wg::source(strided), doctest::Contains("that the warpgroup form runs"));
 }
 
+TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold, labels, the claim, the key, the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_bottleneck");
+  cuda::NetDesc n = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  const std::size_t before = n.ops.size();
+  cuda::NetDesc plain = n;
+  cuda::fold_bottleneck_convs(n);
+  std::vector<const cuda::OpDesc*> joined;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.bottleneck) {
+      joined.push_back(&op);
+    }
+  }
+  // Blocks 3 and 4 (14x14 and 7x7 maps: 24 + 16 layers); blocks 1 and 2 (56x56, 28x28) are too large.
+  REQUIRE(joined.size() == 40);
+  CHECK(n.ops.size() == before - 40);
+  const cuda::OpDesc& first = *joined.front();
+  const cuda::OpDesc& last = *joined.back();
+  CHECK(first.label == "features.denseblock3.denselayer1.norm1+relu1+conv1+norm2+relu2+conv2");
+  CHECK(cuda::bottleneck_main(first).label == "features.denseblock3.denselayer1.conv2");
+  CHECK(first.bottleneck->label == "features.denseblock3.denselayer1.norm1+relu1+conv1+norm2+relu2");
+  CHECK(first.conv.h == 14);
+  CHECK(last.conv.h == 7);
+  CHECK(first.slice.has_value());
+  // Twice: nothing more to join; f32 (NCHW) and the unfolded ops of blocks 1 and 2 untouched.
+  cuda::NetDesc again = n;
+  cuda::fold_bottleneck_convs(again);
+  CHECK(again.ops.size() == n.ops.size());
+  cuda::NetDesc f32 = cuda::NetStorage<models::DenseNet121, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  const std::size_t f32_ops = f32.ops.size();
+  cuda::fold_bottleneck_convs(f32);
+  CHECK(f32.ops.size() == f32_ops);
+  CHECK(std::none_of(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) {
+    return o.bottleneck && o.conv.h > 14;
+  }));
+  // A conv that writes over the channels its batch norm reads is not joined.
+  {
+    cuda::NetDesc clash = plain;
+    for (std::size_t i = 0; i + 1 < clash.ops.size(); ++i) {
+      cuda::OpDesc& c = clash.ops[i + 1];
+      if (clash.ops[i].norm && c.slice && c.conv.h == 14) {
+        c.slice->c0 = 0;  // (as if it wrote the concat's first channels)
+      }
+    }
+    cuda::fold_bottleneck_convs(clash);
+    CHECK(std::count_if(clash.ops.begin(), clash.ops.end(), [](const cuda::OpDesc& o) { return o.bottleneck != nullptr; }) ==
+          16);
+  }
+  namespace b = cuda::tactics::bneck;
+  const cuda::Libraries none{};
+  const auto* t = cuda::find_tactic<DType::f16>("bottleneck_conv");
+  REQUIRE(t != nullptr);
+  for (const cuda::OpDesc* op : joined) {
+    INFO(op->label);
+    CHECK(t->runs(*op));
+    CHECK(t->fuses_bottleneck(cuda::Variant{"bottleneck_conv"}));
+    CHECK(t->writes_slice(*op));
+    const int g = op->conv.h == 14 ? 1 : 2;
+    CHECK(b::choose_g(*op) == g);
+    // Claimed at batch 256 (256 and 128 blocks), not at 64 or 1.
+    const auto big = t->heuristic(*op, 256, std::size_t{1} << 30, none);
+    REQUIRE(big.has_value());
+    CHECK(big->rank == cuda::rank::joins);
+    CHECK(big->variant == cuda::Variant{"bottleneck_conv", 0, g - 1});
+    CHECK_FALSE(t->heuristic(*op, 64, std::size_t{1} << 30, none).has_value());
+    CHECK_FALSE(t->heuristic(*op, 1, std::size_t{1} << 30, none).has_value());
+    // The key names the bottleneck: a cache entry for the conv alone is not this op's.
+    CHECK(cuda::tuning_key(*op, 256, DType::f16, "gpu") !=
+          cuda::tuning_key(cuda::bottleneck_main(*op), 256, DType::f16, "gpu"));
+    // Other tactics of the conv see the joined op and run the bottleneck first (not fused).
+    CHECK_FALSE(cuda::find_tactic<DType::f16>("halo_conv")->fuses_bottleneck(cuda::Variant{"halo_conv"}));
+  }
+  // Hand-worked plans: a 14x14 image a block (196 rows, 13 m-tiles: 2 warps down x 8 across, 7
+  // m-tiles a warp; the 3x3 conv in 4 groups of up to 4 m-tiles x 4 parts of its 72 steps) and
+  // two 7x7 images (98 rows, 7 m-tiles: 4 a warp; 2 groups x 8 parts).
+  const b::Plan p14 = b::plan(first, 1);
+  CHECK(p14.rows == 196);
+  CHECK(p14.mt == 13);
+  CHECK(p14.wn1 == 8);
+  CHECK(p14.mtw1 == 7);
+  CHECK(p14.ms == 4);
+  CHECK(p14.ks == 4);
+  CHECK(p14.mtw2 == 4);
+  CHECK(p14.map_bytes == 16 * 16 * 136 * 2);     // the map with its border (> 208 rows of 40 floats)
+  CHECK(p14.ring_bytes == 3 * (208 + 128) * 40 * 2);  // the ring (> the 3x3 filter: 9 x 32 x 136 x 2)
+  CHECK(p14.shared == p14.map_bytes + p14.ring_bytes + 256 * 4 + 128 * 4 + 32 * 4);
+  const b::Plan p7 = b::plan(last, 2);
+  CHECK(p7.rows == 98);
+  CHECK(p7.mt == 7);
+  CHECK(p7.ms == 2);
+  CHECK(p7.ks == 8);
+  CHECK(p7.ring_bytes == 9 * 32 * 136 * 2);  // the filter (> the ring: 3 x (112 + 128) x 40 x 2)
+  CHECK(b::plan(first, 4).rows == 0);        // (784 rows: 49 m-tiles, 25 a warp)
+  // Not a bottleneck conv: the conv alone, or the 1x1 op.
+  CHECK_FALSE(t->runs(cuda::bottleneck_main(first)));
+  CHECK_FALSE(t->runs(*first.bottleneck));
+  CHECK(t->kernel_sources(first, cuda::Variant{"bottleneck_conv", 0, 8}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"bottleneck_conv", 1}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"bottleneck_conv"}, cuda::OpIo{}).size() == 1);
+  const std::vector<std::string> names{"strata_rtc::bottleneck_conv<strata_rtc::f16>",
+                                       "strata_rtc::bottleneck_conv<strata_rtc::bf16>"};
+  CHECK(rtc::compile(b::source(first, 1), "bottleneck14", names, 90, dir).cubin.size() > 1000);
+  CHECK(rtc::compile(b::source(last, 2), "bottleneck7", names, 80, dir).cubin.size() > 1000);
+  // Forcing a joined op's part by its own label names the joined op.
+  cuda::EngineOptions opt;
+  opt.force["features.denseblock3.denselayer1.conv2"] = cuda::Variant{"halo_conv"};
+  CHECK_THROWS_WITH((void)cuda::forced_variants<DType::f16>(n, opt.force),
+                    doctest::Contains("features.denseblock3.denselayer1.norm1+relu1+conv1+norm2+relu2+conv2"));
+}
+
 TEST_CASE("a network's head as one kernel (pooled_dense): the fold's op, its key, the source compiles") {
   const auto dir = fresh_dir("strata_rtc_test_pooled_dense");
   const auto* t = cuda::find_tactic<DType::f16>("pooled_dense");

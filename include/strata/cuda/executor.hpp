@@ -335,6 +335,13 @@ class Executor {
       io.norm_x = a + op.norm->in_offset * batch + bytes_into(op.norm->in_slice);
       io.norm_weights = model_ != nullptr ? &model_->weights.op(op.norm->index) : nullptr;
     }
+    if (op.bottleneck) {
+      const OpDesc& b = *op.bottleneck;
+      io.bottleneck_x = a + b.in_offset * batch;
+      io.bottleneck_norm_x = a + b.norm->in_offset * batch + bytes_into(b.norm->in_slice);
+      io.bottleneck_weights = model_ != nullptr ? &model_->weights.op(b.index) : nullptr;
+      io.bottleneck_norm_weights = model_ != nullptr ? &model_->weights.op(b.norm->index) : nullptr;
+    }
     io.user_out = slots_[static_cast<std::size_t>(slot)].out.as<float>();
     io.staging = a + staging_offset_ * batch;
     // The caller's input, as it was given (also for a conv that reads it space-to-depth: a

@@ -1190,6 +1190,10 @@ class FusedNetworkStep final : public Step {
       if (op.norm) {
         weights_of(*op.norm);
       }
+      if (op.bottleneck) {
+        weights_of(*op.bottleneck);
+        weights_of(*op.bottleneck->norm);
+      }
     }
   }
   [[nodiscard]] std::string describe() const override {

@@ -219,6 +219,16 @@ struct OpDesc {
   /// batch norm first (Strata's pointwise kernel) into the conv's input slot.
   std::shared_ptr<const OpDesc> norm;
   std::string norm_conv_label;  ///< with `norm`: the conv's own label (norm_main)
+  /// A size-keeping k×k conv only (per-op path at large batches, 16-bit NHWC;
+  /// fold_bottleneck_convs): the 1×1 conv with its folded batch norm (its own `norm`) whose
+  /// result only this conv reads — DenseNet's norm1+relu1+conv1+norm2+relu2 before each layer's
+  /// conv2 — run as part of this op (label "<bottleneck>+<conv>", the shared scope written once);
+  /// in_shape/in_offset/in_id stay the bottleneck's output's. A tactic that computes both says so
+  /// (Tactic::fuses_bottleneck: OpIo::bottleneck_*) and the bottleneck's output is then never
+  /// stored; prepare_step otherwise runs the bottleneck first, on the heuristic's choice for it,
+  /// into this conv's input slot.
+  std::shared_ptr<const OpDesc> bottleneck;
+  std::string bottleneck_conv_label;  ///< with `bottleneck`: the conv's own label (bottleneck_main)
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -434,13 +444,14 @@ inline void fold_final_softmax(NetDesc& n) {
 
 /// Whether op `o` reads tensor `t` (the network's tensor id), in any role: its input, its
 /// residual, a folded pool's map, a folded gate's map or gate, a side conv's input or residual,
-/// a folded expansion's input, a folded squeeze-excite gate's map, a folded batch norm's input.
+/// a folded expansion's input, a folded squeeze-excite gate's map, a folded batch norm's input,
+/// what a folded bottleneck reads.
 [[nodiscard]] inline bool reads_tensor(const OpDesc& o, int t) {
   return t >= 0 && (o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
          (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) ||
          (o.side && (o.side->in_id == t || o.side->z_id == t)) ||
          (o.expand && o.expand->in_id == t) || (o.squeeze && o.squeeze->gap->in_id == t) ||
-         (o.norm && o.norm->in_id == t));
+         (o.norm && o.norm->in_id == t) || (o.bottleneck && reads_tensor(*o.bottleneck, t)));
 }
 
 /// For the per-op path: a global average pool whose output only the dense layer after it reads
@@ -620,7 +631,7 @@ inline void fold_squeeze_excite(NetDesc& n) {
   }
   const int elem = dtype_size(n.precision);
   const auto plain = [](const OpDesc& o) {
-    return !o.gap && !o.gate && !o.side && !o.expand && !o.squeeze && !o.norm && !o.softmax &&
+    return !o.gap && !o.gate && !o.side && !o.expand && !o.squeeze && !o.norm && !o.bottleneck && !o.softmax &&
            !o.slice && !o.in_slice && !o.writes_user_output && !o.net_output;
   };
   for (std::size_t i = 0; i + 2 < n.ops.size(); ++i) {
@@ -774,6 +785,97 @@ inline void fold_normed_convs(NetDesc& n) {
   return c;
 }
 
+/// The largest map a bottleneck fold is made for (fold_bottleneck_convs): the bytes of one
+/// image's bottleneck output with a border for the k×k conv's padding, each pixel's slots padded
+/// by 8 — what tactics/bottleneck_conv.hpp keeps in shared memory (DenseNet-121's 14×14 and 7×7
+/// maps of 128 channels: 69,632 and 22,032 bytes; its 28×28 ones, 244,800, are not folded).
+inline constexpr std::int64_t bottleneck_max_map_bytes = 96 << 10;
+/// The least max_batch at which the engine makes bottleneck folds: the joined kernel takes whole
+/// images a block, so it is claimed only where a batch fills the GPU with them.
+inline constexpr int bottleneck_min_batch = 32;
+
+/// For the per-op path at large batches (bottleneck_min_batch), 16-bit NHWC: a 1×1 conv with a
+/// folded batch norm (fold_normed_convs; DenseNet's norm1+relu1+conv1, with norm2+relu2 folded
+/// into it) whose result only the conv after it reads, that conv a size-keeping one (stride 1,
+/// dilation 1, odd kernel of at most 7 with half of it as padding, one group) — a DenseNet layer —
+/// joined to that conv as one op, "<bottleneck>+<conv>" (OpDesc::bottleneck), which a tactic may
+/// run as one kernel keeping the bottleneck's output on chip (Tactic::fuses_bottleneck), and
+/// prepare_step otherwise runs as the two ops, as before. Only for maps whose bottleneck output
+/// with its border fits bottleneck_max_map_bytes an image, of 32 to 256 output slots in 32s; not
+/// where either op has a fused pool, a residual or a deferred activation, nor where anything but
+/// the conv reads the bottleneck's output; and only where what the conv writes is clear of what the
+/// batch norm reads: other bytes of the arena, or other channels of the same concat (a DenseNet
+/// layer reads the block's running concatenation in place and writes the next channels of it).
+inline void fold_bottleneck_convs(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  const int elem = dtype_size(n.precision);
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& b = n.ops[i];
+    OpDesc& c = n.ops[i + 1];
+    if (!b.norm || b.pool || b.slice || b.gate || b.squeeze || b.side || b.expand || b.bottleneck ||
+        b.net_output || b.writes_user_output || b.has_residual || b.in_act.kind != Act::none ||
+        !b.act_applied_by.empty() || b.conv.kp % 32 != 0 || b.conv.kp > 256 || b.conv.k != b.conv.kp) {
+      continue;
+    }
+    const ConvGeom& g = c.conv;
+    const bool same_size = c.kind == OpKind::conv && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+                           g.kh % 2 == 1 && g.kw % 2 == 1 && g.kh <= 7 && g.kw <= 7 &&
+                           g.ph == g.kh / 2 && g.pw == g.kw / 2 && g.groups == 1 && g.packed &&
+                           !g.s2d && g.fcg == g.cp && g.kd == g.kp && g.h == g.oh && g.w == g.ow;
+    if (!same_size || c.in_id != b.out_id || c.in_cp != b.out_cp || g.cp != b.conv.kp || c.has_residual ||
+        c.pool || c.gap || c.gate || c.side || c.expand || c.squeeze || c.norm || c.bottleneck ||
+        c.softmax || c.in_slice || c.in_act.kind != Act::none || c.writes_user_output ||
+        (c.slice && (c.slice->flatten || c.slice->strides.channel != 1))) {
+      continue;
+    }
+    const std::int64_t map = std::int64_t{g.h + g.kh - 1} * (g.w + g.kw - 1) * (b.conv.kp + 8) * elem;
+    if (map > bottleneck_max_map_bytes) {
+      continue;
+    }
+    const bool read_elsewhere =
+        c.z_id == b.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+          return &o != &c && reads_tensor(o, b.out_id);
+        });
+    // What the joined kernel reads (the batch norm's input) against what it writes (the conv's
+    // result): the same concat's other channels, or other bytes.
+    const OpDesc& bn = *b.norm;
+    bool clear = false;
+    if (bn.in_slice && c.slice && bn.in_offset == c.out_offset &&
+        bn.in_slice->strides.pixel == c.slice->strides.pixel &&
+        bn.in_slice->strides.image == c.slice->strides.image) {
+      const int r0 = bn.in_slice->c0;
+      const int r1 = r0 + bn.in_cp;
+      const int w0 = c.slice->c0;
+      const int w1 = w0 + c.slice->write;
+      clear = w1 <= r0 || r1 <= w0;
+    } else {
+      const ArenaRange x = norm_input_range(bn, elem);
+      const ArenaRange y = c.slice ? ArenaRange{c.out_offset, c.out_offset + c.slice->strides.image * elem}
+                                   : arena_range(c.out_offset, c.out_shape, c.out_cp, elem);
+      clear = !x.overlaps(y);
+    }
+    if (read_elsewhere || !clear) {
+      continue;
+    }
+    c.bottleneck = std::make_shared<const OpDesc>(b);
+    c.bottleneck_conv_label = c.label;
+    c.label = join_scoped(b.label, c.label);
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+/// The conv of an op with a folded bottleneck as it was before the fold (the bottleneck,
+/// *op.bottleneck, runs first), under its own label.
+[[nodiscard]] inline OpDesc bottleneck_main(const OpDesc& joined) {
+  OpDesc c = joined;
+  c.bottleneck.reset();
+  c.label = joined.bottleneck_conv_label;
+  c.bottleneck_conv_label.clear();
+  return c;
+}
+
 /// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_expanded_depthwise,
 /// fold_squeeze_excite, fold_normed_convs, fold_final_softmax), as the engine makes them.
 inline void fold_for_per_op_path(NetDesc& n) {
@@ -829,6 +931,11 @@ struct ArenaAccess {
     a.reads.push_back(norm_input_range(*op.norm, elem));
     a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
   }
+  if (op.bottleneck) {  // what the bottleneck reads and writes (its output: this op's input slot)
+    const ArenaAccess b = arena_access(*op.bottleneck, elem);
+    a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
+    a.writes.insert(a.writes.end(), b.writes.begin(), b.writes.end());
+  }
   if (op.side) {
     const ArenaAccess b = arena_access(*op.side, elem);
     a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
@@ -852,7 +959,7 @@ struct ArenaAccess {
   const OpDesc& b = n.ops[i + 1];
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
-           !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm;
+           !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm && !o.bottleneck;
   };
   if (!plain(a) || !plain(b) || reads_tensor(b, a.out_id) || reads_tensor(a, b.out_id)) {
     return false;
@@ -894,7 +1001,7 @@ inline void fold_side_convs(NetDesc& n) {
     const OpDesc& m = n.ops[i + 1];
     const auto plain = [](const OpDesc& o) {
       return o.kind == OpKind::conv && !o.has_residual && !o.pool && !o.gap && !o.softmax &&
-             !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm && !o.slice &&
+             !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm && !o.bottleneck && !o.slice &&
              !o.in_slice && o.in_act.kind == Act::none &&
              o.act_applied_by.empty() && !o.net_output && !o.writes_user_output &&
              o.conv.groups == 1 && o.conv.packed && !o.conv.s2d;

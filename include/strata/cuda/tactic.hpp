@@ -82,6 +82,14 @@ struct OpIo {
   /// normalized map's slot); else null.
   const void* norm_x = nullptr;
   const OpWeights* norm_weights = nullptr;
+  /// For a conv with a folded bottleneck (OpDesc::bottleneck): the bottleneck's input slot (the
+  /// normalized map's, where its batch norm runs as a pass), its batch norm's input (a concat
+  /// slice's first element, where it reads one in place) and the two ops' weights (io.x is then
+  /// the bottleneck output's slot); else null.
+  const void* bottleneck_x = nullptr;
+  const void* bottleneck_norm_x = nullptr;
+  const OpWeights* bottleneck_weights = nullptr;
+  const OpWeights* bottleneck_norm_weights = nullptr;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -205,6 +213,11 @@ class Tactic {
   /// they read its input (OpIo::norm_x, norm_weights). Otherwise prepare_step runs the batch norm
   /// first, as a step of its own, into the conv's input slot.
   [[nodiscard]] virtual bool fuses_norm(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps compute a conv's folded bottleneck (OpDesc::bottleneck: a 1×1
+  /// conv with its batch norm) themselves, reading its input and weights (OpIo::bottleneck_*).
+  /// Otherwise prepare_step runs the bottleneck first, as a step of its own, into the conv's
+  /// input slot.
+  [[nodiscard]] virtual bool fuses_bottleneck(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

@@ -71,6 +71,13 @@ namespace strata::cuda {
     os << ",norm" << b.in_cp << (b.in_slice ? "of" + std::to_string(b.in_slice->strides.pixel) : "")
        << ",act" << static_cast<int>(b.act.kind);
   }
+  if (op.bottleneck) {  // a folded bottleneck (a 1×1 conv with its batch norm): likewise
+    const OpDesc& b = *op.bottleneck;
+    const OpDesc& bn = *b.norm;
+    os << ",bottleneck" << b.conv.xc << (b.has_bias ? "" : "nobias") << ",act" << static_cast<int>(b.act.kind)
+       << ",norm" << bn.in_cp << (bn.in_slice ? "of" + std::to_string(bn.in_slice->strides.pixel) : "")
+       << ",act" << static_cast<int>(bn.act.kind);
+  }
   if (op.softmax) {  // a folded final softmax: every candidate's time includes it
     os << "," << op_kind_name(op.softmax->kind);
   }
@@ -154,6 +161,17 @@ template <DType P>
                        << (normed->norm->label == label ? "the 1x1 conv after it"
                                                         : "the batch norm before it")
                        << " as one op, '" << normed->label << "' (fold_normed_convs): force that op");
+      const auto bottlenecked = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        return o.bottleneck && (o.bottleneck->label == label || o.bottleneck_conv_label == label ||
+                                o.bottleneck->norm->label == label || o.bottleneck->norm_conv_label == label);
+      });
+      STRATA_CHECK(bottlenecked == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which at a max_batch of " << bottleneck_min_batch
+                       << " or more runs joined to "
+                       << (bottlenecked->bottleneck_conv_label == label ? "the 1x1 conv before it"
+                                                                        : "the conv after it")
+                       << " as one op, '" << bottlenecked->label << "' (fold_bottleneck_convs): force that op");
       std::ostringstream names;
       for (const OpDesc& o : net.ops) {
         names << (&o == &net.ops.front() ? "" : ", ") << o.label;
@@ -313,6 +331,8 @@ template <DType P, class Exec>
         io.expand_weights = op.expand ? &weights.op(op.expand->index) : nullptr;
         io.squeeze_weights = op.squeeze ? &weights.op(op.squeeze->index) : nullptr;
         io.norm_weights = op.norm ? &weights.op(op.norm->index) : nullptr;
+        io.bottleneck_weights = op.bottleneck ? &weights.op(op.bottleneck->index) : nullptr;
+        io.bottleneck_norm_weights = op.bottleneck ? &weights.op(op.bottleneck->norm->index) : nullptr;
         step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here

@@ -989,6 +989,49 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
 
 }  // namespace normed
 
+/// The folded form's weights for `op` on the device (math 2; fold_scale): the filter with each
+/// input channel's column times α, and each channel pair's (s / α, s' / α', f / α, f' / α') in T,
+/// made from the uploaded filter and the batch norm's f32 scale and shift.
+namespace normed {
+template <DType P>
+struct FoldedBuffers {
+  std::shared_ptr<DeviceBuffer> filter;
+  std::shared_ptr<DeviceBuffer> pairs;
+};
+template <DType P>
+[[nodiscard]] FoldedBuffers<P> upload_folded(const OpDesc& op, const DeviceBuffer& weight, const float* scale,
+                                             const float* shift) {
+  const int kp = op.conv.kp;
+  const int cp = op.conv.cp;
+  std::vector<std::uint16_t> bits(static_cast<std::size_t>(kp) * cp);
+  std::vector<float> sc(static_cast<std::size_t>(cp)), sh(static_cast<std::size_t>(cp));
+  STRATA_CHECK(weight.bytes() >= bits.size() * 2, "cuda::Engine: layer '" << op.label << "': normed_conv "
+               "math 2: the filter holds " << weight.bytes() << " bytes, not " << kp << " rows of " << cp);
+  STRATA_CUDA_CHECK(cudaMemcpy(bits.data(), weight.get(), bits.size() * 2, cudaMemcpyDeviceToHost));
+  STRATA_CUDA_CHECK(cudaMemcpy(sc.data(), scale, sc.size() * 4, cudaMemcpyDeviceToHost));
+  STRATA_CUDA_CHECK(cudaMemcpy(sh.data(), shift, sh.size() * 4, cudaMemcpyDeviceToHost));
+  std::vector<float> f32(bits.size());
+  for (std::size_t i = 0; i < bits.size(); ++i) {
+    f32[i] = P == DType::f16 ? half_to_float(bits[i]) : bf16_to_float(bits[i]);
+  }
+  const Folded fold = fold_scale(f32, kp, cp, sc, sh, P == DType::f16 ? 65504.0f : 3.0e38f, op.label);
+  const std::vector<std::uint8_t> wb = detail::to_device_bits<P>(fold.filter);
+  std::vector<float> pairs(static_cast<std::size_t>(cp) * 2);  // (β, β', γ, γ') a channel pair
+  for (int c = 0; c + 1 < cp; c += 2) {
+    const std::size_t at = static_cast<std::size_t>(c) * 2;
+    pairs[at] = fold.beta[static_cast<std::size_t>(c)];
+    pairs[at + 1] = fold.beta[static_cast<std::size_t>(c) + 1];
+    pairs[at + 2] = fold.gamma[static_cast<std::size_t>(c)];
+    pairs[at + 3] = fold.gamma[static_cast<std::size_t>(c) + 1];
+  }
+  const std::vector<std::uint8_t> fb = detail::to_device_bits<P>(pairs);
+  FoldedBuffers<P> out;
+  out.filter = std::make_shared<DeviceBuffer>(detail::upload(wb.data(), wb.size()));
+  out.pairs = std::make_shared<DeviceBuffer>(detail::upload(fb.data(), fb.size()));
+  return out;
+}
+}  // namespace normed
+
 template <DType P>
 class NormedConv final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
@@ -1101,32 +1144,9 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     // in T, made here from the uploaded weights, owned by the step.
     std::shared_ptr<DeviceBuffer> folded_w, folded_f;
     if (normed::folds(v.math)) {
-      const int kp = op.conv.kp;
-      const int cp = op.conv.cp;
-      std::vector<std::uint16_t> bits(static_cast<std::size_t>(kp) * cp);
-      std::vector<float> sc(static_cast<std::size_t>(cp)), sh(static_cast<std::size_t>(cp));
-      STRATA_CHECK(w.weight.bytes() >= bits.size() * 2, "cuda::Engine: layer '" << op.label << "': normed_conv "
-                   "math 2: the filter holds " << w.weight.bytes() << " bytes, not " << kp << " rows of " << cp);
-      STRATA_CUDA_CHECK(cudaMemcpy(bits.data(), wt, bits.size() * 2, cudaMemcpyDeviceToHost));
-      STRATA_CUDA_CHECK(cudaMemcpy(sc.data(), scale, sc.size() * 4, cudaMemcpyDeviceToHost));
-      STRATA_CUDA_CHECK(cudaMemcpy(sh.data(), shift, sh.size() * 4, cudaMemcpyDeviceToHost));
-      std::vector<float> f32(bits.size());
-      for (std::size_t i = 0; i < bits.size(); ++i) {
-        f32[i] = P == DType::f16 ? half_to_float(bits[i]) : bf16_to_float(bits[i]);
-      }
-      const normed::Folded fold = normed::fold_scale(f32, kp, cp, sc, sh, P == DType::f16 ? 65504.0f : 3.0e38f, op.label);
-      const std::vector<std::uint8_t> wb = detail::to_device_bits<P>(fold.filter);
-      std::vector<float> pairs(static_cast<std::size_t>(cp) * 2);  // (β, β', γ, γ') a channel pair
-      for (int c = 0; c + 1 < cp; c += 2) {
-        const std::size_t at = static_cast<std::size_t>(c) * 2;
-        pairs[at] = fold.beta[static_cast<std::size_t>(c)];
-        pairs[at + 1] = fold.beta[static_cast<std::size_t>(c) + 1];
-        pairs[at + 2] = fold.gamma[static_cast<std::size_t>(c)];
-        pairs[at + 3] = fold.gamma[static_cast<std::size_t>(c) + 1];
-      }
-      const std::vector<std::uint8_t> fb = detail::to_device_bits<P>(pairs);
-      folded_w = std::make_shared<DeviceBuffer>(detail::upload(wb.data(), wb.size()));
-      folded_f = std::make_shared<DeviceBuffer>(detail::upload(fb.data(), fb.size()));
+      normed::FoldedBuffers<P> fb = normed::upload_folded<P>(op, w.weight, scale, shift);
+      folded_w = std::move(fb.filter);
+      folded_f = std::move(fb.pairs);
       wt = folded_w->template as<const T>();
       scale = folded_f->template as<const float>();  // (the kernel reads it as T pairs)
     }

@@ -11,6 +11,7 @@
 
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/band_depthwise.hpp"
+#include "strata/cuda/tactics/bottleneck_conv.hpp"
 #include "strata/cuda/tactics/conv_transpose.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
 #include "strata/cuda/tactics/cudnn_graph_conv.hpp"
@@ -37,6 +38,7 @@ template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
   static const tactics::ExpandDepthwise<P> expand_depthwise;
   static const tactics::NormedConv<P> normed_conv;
+  static const tactics::BottleneckConv<P> bottleneck_conv;
   static const tactics::HaloConv<P> halo_conv;
   static const tactics::DepthwiseBand<P> depthwise_band;
   static const tactics::DepthwiseConv<P> depthwise_conv;
@@ -68,7 +70,7 @@ template <DType P>
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
-      &pooled_dense, &gap_dense, &normed_conv, &halo_conv};
+      &pooled_dense, &gap_dense, &normed_conv, &halo_conv, &bottleneck_conv};
   return list;
 }
 
@@ -123,7 +125,8 @@ template <DType P>
 /// (Tactic::kernel_sources) are the ones prepare() asks for.
 template <DType P>
 [[nodiscard]] OpDesc op_as_prepared(const Tactic<P>& t, const OpDesc& op, const Variant& v) {
-  const OpDesc c = op.gate && !t.fuses_gate(v)         ? gate_conv(op)
+  const OpDesc c = op.bottleneck && !t.fuses_bottleneck(v) ? bottleneck_main(op)
+                   : op.gate && !t.fuses_gate(v)         ? gate_conv(op)
                    : op.expand && !t.fuses_expand(v)   ? expand_main(op)
                    : op.squeeze && !t.fuses_squeeze(v) ? squeeze_main(op)
                    : op.norm && !t.fuses_norm(v)       ? norm_main(op)
@@ -230,6 +233,23 @@ template <DType P>
     parts.push_back(prepare_step(t, rest, v, batch, w, rio, lib));
     return std::make_unique<StepSequence>(std::move(parts));
   };
+  if (op.bottleneck && !t.fuses_bottleneck(v)) {  // the bottleneck as the heuristic runs it, then the conv
+    STRATA_CHECK(io.bottleneck_weights != nullptr && io.bottleneck_norm_weights != nullptr &&
+                     io.bottleneck_x != nullptr && io.bottleneck_norm_x != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its bottleneck's buffers");
+    OpIo bio;
+    bio.x = io.bottleneck_x;
+    bio.norm_x = io.bottleneck_norm_x;
+    bio.norm_weights = io.bottleneck_norm_weights;
+    bio.y = const_cast<void*>(io.x);  // the conv's input slot
+    bio.staging = io.staging;
+    OpIo cio = io;
+    cio.bottleneck_x = nullptr;
+    cio.bottleneck_norm_x = nullptr;
+    cio.bottleneck_weights = nullptr;
+    cio.bottleneck_norm_weights = nullptr;
+    return heuristic_then(*op.bottleneck, *io.bottleneck_weights, bio, bottleneck_main(op), cio);
+  }
   if (op.expand && !t.fuses_expand(v)) {  // the expansion as the heuristic runs it, then the conv
     STRATA_CHECK(io.expand_weights != nullptr && io.expand_x != nullptr,
                  "cuda::Engine: layer '" << op.label << "' without its expansion's buffers");

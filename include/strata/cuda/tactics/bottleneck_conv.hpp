@@ -1,0 +1,642 @@
+#pragma once
+/// Tactic `bottleneck_conv`: a DenseNet layer — the batch norm and ReLU over the block's running
+/// concatenation, the 1×1 bottleneck conv (with the next batch norm and ReLU folded into it), and
+/// the size-keeping k×k conv after it (OpDesc::bottleneck, fold_bottleneck_convs; 16-bit NHWC) —
+/// as one kernel generated for the op, the bottleneck's output (four times the layer's growth, on
+/// every pixel) kept in shared memory: never written nor read back, and the k×k conv's halo
+/// already there.
+///
+/// A block takes G whole images (14×14 maps: one, 7×7: two) in 16 warps. First the 1×1 conv as a
+/// GEMM over the tile's pixels (rows) and the bottleneck's slots, on mma.sync m16n8k16 with f32
+/// accumulation: a ring of 3 reduction steps of 32 input slots copied in by cp.async, the raw
+/// input rows beside the filter slice; each thread normalizes the 16-byte vectors it copied once
+/// they land (the batch norm's scale folded into the filter as normed_conv's math 2 does: one
+/// packed fma.rn.relu a channel pair), then one barrier a step. The warps split the slots 16 a
+/// warp and the m-tiles between the rest. Its epilogue adds the bias, applies the activation,
+/// rounds to the storage type (as the unfused path stores the map) and writes each pixel into a
+/// map of the tile's images with a zero border of the k×k conv's padding (pixel rows padded to an
+/// odd number of 16-byte chunks). The k×k conv's filter is then copied into the ring's space, and
+/// the second GEMM reads its A rows from the map at each tap's offset: the warps split the m-tiles
+/// in groups of up to 4 and the reduction (taps × 16-slot steps) in parts, the parts' partial sums
+/// added in f32 through shared memory in a fixed order (deterministic), then the bias and the
+/// activation, and 16-byte stores into the layer's channels of the concatenation.
+///
+/// Why: at batch 256 on an H200 (session 36) DenseNet-121's block 3 took 49 µs a layer for its
+/// normed 1×1 conv and 19 for its 3×3 conv, block 4 about 25 and 12 — against a few µs of memory
+/// traffic — the bottleneck's output written and read back, two launches, and the 1×1 conv's
+/// 128-pixel blocks filling 1.5 waves of the GPU.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "strata/cuda/device.hpp"
+#include "strata/cuda/device_weights.hpp"
+#include "strata/cuda/kernel_source.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/rtc/library.hpp"
+#include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/normed_conv.hpp"
+
+namespace strata::cuda::tactics {
+
+namespace bneck {
+
+inline constexpr int threads = 512;
+inline constexpr int warps = threads / 32;
+inline constexpr int bk = 32;      ///< input slots a reduction step of the 1×1 conv
+inline constexpr int pitch = 40;   ///< elements a staged row (bk + 8: 80 bytes)
+inline constexpr int stages = 3;
+/// Shared memory a block may take: the device's opt-in, at most 227 KiB (the H100's and H200's).
+inline constexpr std::int64_t max_shared = 227 << 10;
+
+/// A block's shape for one op: G images, the two GEMMs' warp splits, and the shared memory.
+struct Plan {
+  int g = 0;          ///< images a block
+  int rows = 0;       ///< the tile's pixels (G · H · W)
+  int mt = 0;         ///< m-tiles of 16 rows
+  int wn1 = 0;        ///< 1×1 conv: warps across the bottleneck's slots (16 a warp)
+  int wm1 = 0;        ///< 1×1 conv: warps down the m-tiles
+  int mtw1 = 0;       ///< 1×1 conv: m-tiles a warp at most
+  int ms = 0;         ///< k×k conv: groups of m-tiles
+  int ks = 0;         ///< k×k conv: parts of the reduction
+  int mtw2 = 0;       ///< k×k conv: m-tiles a group at most
+  int kt = 0;         ///< 1×1 conv: reduction steps
+  std::int64_t map_bytes = 0;    ///< the tile's bottleneck map (with its border), or the partial sums
+  std::int64_t ring_bytes = 0;   ///< the 1×1 conv's ring, or the k×k conv's filter
+  std::int64_t shared = 0;
+};
+
+[[nodiscard]] inline std::int64_t shared_budget() {
+  return std::min<std::int64_t>(
+      kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(max_shared), max_shared);
+}
+
+/// The plan for `op` with `g` images a block; rows 0 where it does not fit.
+[[nodiscard]] inline Plan plan(const OpDesc& op, int g) {
+  Plan p;
+  const OpDesc& b = *op.bottleneck;
+  const ConvGeom& c = op.conv;
+  const int kp1 = b.conv.kp;
+  const int kp2 = c.kp;
+  p.g = g;
+  p.rows = g * c.h * c.w;
+  p.mt = (p.rows + 15) / 16;
+  p.wn1 = kp1 / 16;
+  if (p.wn1 < 1 || p.wn1 > warps || warps % p.wn1 != 0) {
+    return Plan{};
+  }
+  p.wm1 = warps / p.wn1;
+  p.mtw1 = (p.mt + p.wm1 - 1) / p.wm1;
+  const int nt2 = kp2 / 8;
+  p.ms = 1;
+  while (p.ms < warps && (p.mt + p.ms - 1) / p.ms * nt2 > 16) {
+    p.ms *= 2;
+  }
+  p.ks = warps / p.ms;
+  p.mtw2 = (p.mt + p.ms - 1) / p.ms;
+  p.kt = (b.conv.cp + bk - 1) / bk;
+  const std::int64_t mp = std::int64_t{p.mt} * 16;
+  const std::int64_t map = std::int64_t{g} * (c.h + c.kh - 1) * (c.w + c.kw - 1) * (kp1 + 8) * 2;
+  const std::int64_t partial = mp * (kp2 + 8) * 4;
+  p.map_bytes = (std::max(map, partial) + 15) / 16 * 16;
+  const std::int64_t ring = std::int64_t{stages} * (mp + kp1) * pitch * 2;
+  const std::int64_t filter = std::int64_t{c.kh} * c.kw * kp2 * (kp1 + 8) * 2;
+  p.ring_bytes = (std::max(ring, filter) + 15) / 16 * 16;
+  const std::int64_t cip = std::int64_t{p.kt} * bk;
+  p.shared = p.map_bytes + p.ring_bytes + cip * 4 + std::int64_t{kp1} * 4 + std::int64_t{kp2} * 4;
+  if (p.mtw1 > 8 || p.mtw2 * nt2 > 16 || p.shared > shared_budget()) {
+    return Plan{};
+  }
+  return p;
+}
+
+/// Whether the kernel runs `op` (before the tile): a conv with a folded bottleneck whose 1×1 conv
+/// normed_conv's folded form runs (its batch norm with a ReLU or none over every input slot, read
+/// in 16-byte vectors), 32 to 256 bottleneck slots in 16s, the k×k conv's 16 to 64 output slots in
+/// 16s over exactly the bottleneck's slots, its result (or concat slice) written in 16-byte
+/// vectors; on a GPU of sm_80 on.
+[[nodiscard]] inline bool shape_fits(const OpDesc& op) {
+  if (!op.bottleneck || !generated::mma_sync_device()) {
+    return false;
+  }
+  const OpDesc& b = *op.bottleneck;
+  const ConvGeom& c = op.conv;
+  const bool slice_ok = !op.slice || (op.slice->aligned && !op.slice->flatten && op.slice->strides.channel == 1 &&
+                                      op.slice->c0 % 8 == 0 && op.slice->write == c.kp &&
+                                      op.slice->strides.pixel % 8 == 0 && op.slice->strides.image % 8 == 0);
+  return normed::fits(b) && normed::fold_fits(b) && !b.pool && !b.slice && b.conv.kp % 16 == 0 &&
+         b.conv.kp >= 32 && b.conv.kp <= 256 && c.cp == b.conv.kp && op.in_cp == c.cp &&
+         c.kp % 16 == 0 && c.kp <= 64 && c.kd == c.kp && c.fcg == c.cp && c.groups == 1 && c.sh == 1 &&
+         c.sw == 1 && c.dh == 1 && c.dw == 1 && c.kh % 2 == 1 && c.kw % 2 == 1 && c.ph == c.kh / 2 &&
+         c.pw == c.kw / 2 && c.oh == c.h && c.ow == c.w && !op.pool && !op.has_residual && !op.gap &&
+         !op.gate && !op.side && !op.expand && !op.squeeze && !op.norm && !op.in_slice &&
+         op.in_act.kind == Act::none && slice_ok;
+}
+
+/// The least images a block whose tile has 96 rows or more (DenseNet-121: 1 on 14×14 maps, 2 on
+/// 7×7), or the most that fit below that; 0 where none fits.
+[[nodiscard]] inline int choose_g(const OpDesc& op) {
+  int best = 0;
+  for (int g = 1; g <= 8; ++g) {
+    if (plan(op, g).rows == 0) {
+      break;
+    }
+    best = g;
+    if (g * op.conv.h * op.conv.w >= 96) {
+      break;
+    }
+  }
+  return best;
+}
+
+[[nodiscard]] inline bool fits(const OpDesc& op) { return shape_fits(op) && choose_g(op) > 0; }
+
+/// Blocks of a batch from which the heuristic runs an op here: about one an SM of the H100/H200.
+inline constexpr long long claim_blocks = 128;
+[[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
+  if (!fits(op)) {
+    return false;
+  }
+  const int g = choose_g(op);
+  return (std::int64_t{batch} + g - 1) / g >= claim_blocks;
+}
+
+/// The kernel's source for `op` with `g` images a block (kernel `strata_rtc::bottleneck_conv<T>`).
+[[nodiscard]] inline std::string source(const OpDesc& op, int g) {
+  STRATA_CHECK(shape_fits(op), "bottleneck_conv: layer '" << op.label << "' is not a conv with a folded "
+                                                             "bottleneck that the kernel runs");
+  const Plan p = plan(op, g);
+  STRATA_CHECK(p.rows > 0, "bottleneck_conv: layer '" << op.label << "': tiles of " << g
+                                                      << " image(s) do not fit the kernel");
+  const OpDesc& b = *op.bottleneck;
+  const OpDesc& bn = *b.norm;
+  const ConvGeom& c = op.conv;
+  const normed::Source src = normed::source_of(bn);
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) { o << "  constexpr int " << name << " = " << v << ";\n"; };
+  auto wide = [&](const char* name, long long v) { o << "  constexpr long long " << name << " = " << v << ";\n"; };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "': tiles of " << g << " image(s), 16 warps.\n"
+    << R"src(// A channel pair normalized in the folded form: x * beta + gamma in T, one packed fma (with
+// the ReLU: fma.rn.relu); f = (beta pair, gamma pair).
+template <class T, Act NA>
+__device__ __forceinline__ unsigned bneck_fold2(unsigned x, unsigned fb, unsigned fg) {
+  unsigned o;
+  if constexpr (is_same<T, bf16>::value) {
+    if constexpr (NA == Act::relu) {
+      asm("fma.rn.relu.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(fb), "r"(fg));
+    } else {
+      asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(fb), "r"(fg));
+    }
+  } else {
+    if constexpr (NA == Act::relu) {
+      asm("fma.rn.relu.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(fb), "r"(fg));
+    } else {
+      asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(fb), "r"(fg));
+    }
+  }
+  return o;
+}
+template <class T>
+__global__ void __launch_bounds__(512, 1) bottleneck_conv(
+    const T* __restrict__ x, const T* __restrict__ fold, const T* __restrict__ w1,
+    const float* __restrict__ bias1, const T* __restrict__ w2, const float* __restrict__ bias2,
+    T* __restrict__ y, int batch) {
+  pdl_entry();
+)src";
+  constant("NTHREADS", threads);
+  constant("G", g);
+  constant("H", c.h);
+  constant("W", c.w);
+  constant("HW", c.h * c.w);
+  constant("MR", p.rows);       // the tile's pixels (rows of both GEMMs)
+  constant("MT", p.mt);         // their m-tiles
+  constant("MP", p.mt * 16);
+  constant("C", bn.out_shape.c);  // channels the batch norm normalizes (the slots past them: 0)
+  constant("CI", b.conv.cp);    // the 1x1 conv's input slots
+  constant("KT", p.kt);         // its reduction steps of BK slots
+  constant("CIP", p.kt * bk);
+  constant("BK", bk);
+  constant("PITCH", pitch);
+  constant("STAGES", stages);
+  constant("KP1", b.conv.kp);   // the bottleneck's slots (its filter's rows; the k x k conv's input slots)
+  constant("K1", b.conv.k);
+  constant("KH", c.kh);
+  constant("KW", c.kw);
+  constant("PH", c.ph);
+  constant("PW", c.pw);
+  constant("TAPS", c.kh * c.kw);
+  constant("MH", c.h + c.kh - 1);  // the map's rows and columns with the border
+  constant("MW", c.w + c.kw - 1);
+  constant("MPITCH", b.conv.kp + 8);  // a map pixel's elements (an odd number of 16-byte chunks)
+  constant("KP2", c.kp);        // the k x k conv's output slots
+  constant("K2", c.k);
+  constant("W2PITCH", b.conv.kp + 8);
+  constant("RPITCH", c.kp + 8);  // a row of partial sums (f32)
+  constant("WN1", p.wn1);
+  constant("WM1", p.wm1);
+  constant("MTW1", p.mtw1);
+  constant("MS", p.ms);
+  constant("KS", p.ks);
+  constant("MTW2", p.mtw2);
+  constant("NT2", c.kp / 8);
+  constant("K16", c.kh * c.kw * (b.conv.kp / 16));  // the k x k conv's 16-slot reduction steps
+  constant("MAPB", static_cast<long long>(p.map_bytes));
+  constant("RINGB", static_cast<long long>(p.ring_bytes));
+  wide("XPIX", src.pixel);  // the batch norm's input: elements a pixel, an image
+  wide("XIMG", src.image);
+  wide("YPIX", op.slice ? op.slice->strides.pixel : c.kp);  // the result (a concat's strides, for a slice)
+  wide("YIMG", op.slice ? op.slice->strides.image : std::int64_t{c.h} * c.w * c.kp);
+  generated::act_constants(o, "NA", "norm_act", bn.act);
+  generated::act_constants(o, "A1", "act1", b.act);
+  generated::act_constants(o, "A2", "act2", op.act);
+  o << R"src(  constexpr int STAGE = (MP + KP1) * PITCH;  // elements a stage: input rows, then filter rows
+  constexpr int AV = MP * (BK / 8);             // input vectors a step
+  constexpr int AU = (AV + NTHREADS - 1) / NTHREADS;
+  constexpr int BV = KP1 * (BK / 8);            // filter vectors a step
+  constexpr int BU = (BV + NTHREADS - 1) / NTHREADS;
+  static_assert(MP * RPITCH * 4 <= MAPB && STAGES * STAGE * 2 <= RINGB && TAPS * KP2 * W2PITCH * 2 <= RINGB,
+                "the shared-memory plan");
+  static_assert(NT2 % 2 == 0, "n-tile pairs");
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* map = reinterpret_cast<T*>(smem);            // [G][MH][MW][MPITCH]: the bottleneck's output
+  float* red = reinterpret_cast<float*>(smem);    // [MP][RPITCH]: partial sums, once the map is read
+  T* ring = reinterpret_cast<T*>(smem + MAPB);    // [STAGES][STAGE]
+  T* w2s = ring;                                  // [TAPS][KP2][W2PITCH]: once the 1x1 conv is done
+  uint2* nh = reinterpret_cast<uint2*>(smem + MAPB + RINGB);  // [CIP / 2] (beta pair, gamma pair)
+  float* b1s = reinterpret_cast<float*>(nh + CIP / 2);         // [KP1]
+  float* b2s = b1s + KP1;                                      // [KP2]
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const long long img0 = static_cast<long long>(blockIdx.x) * G;
+  // The map's border (and the rows of images past the batch) as zeros; the folded batch norm's
+  // pairs (0 past C) and the biases.
+  for (int i = tid; i < MAPB / 16; i += NTHREADS) {
+    reinterpret_cast<uint4*>(smem)[i] = make_uint4(0u, 0u, 0u, 0u);
+  }
+  for (int i = tid; i < CIP / 2; i += NTHREADS) {
+    nh[i] = 2 * i < C ? reinterpret_cast<const uint2*>(fold)[i] : make_uint2(0u, 0u);
+  }
+  for (int i = tid; i < KP1; i += NTHREADS) {
+    b1s[i] = bias1 != nullptr ? bias1[i] : 0.0f;
+  }
+  for (int i = tid; i < KP2; i += NTHREADS) {
+    b2s[i] = bias2 != nullptr ? bias2[i] : 0.0f;
+  }
+  // This thread's input vectors: row r (pixel r of the tile), 8 slots from kc * 8 of each step.
+  const T* src[AU];
+  int aoff[AU];
+#pragma unroll
+  for (int u = 0; u < AU; ++u) {
+    const int i = tid + u * NTHREADS;
+    const int r = i / (BK / 8);
+    const int kc = i % (BK / 8);
+    aoff[u] = i < AV ? r * PITCH + kc * 8 : -1;
+    const int gi = r / HW;
+    const long long img = img0 + gi;
+    src[u] = i < AV && r < MR && img < batch ? x + img * XIMG + static_cast<long long>(r - gi * HW) * XPIX + kc * 8
+                                             : nullptr;
+  }
+  auto load_stage = [&](int kt) {
+    if (kt < KT) {
+      T* a = ring + (kt % STAGES) * STAGE;
+      T* bs = a + MP * PITCH;
+#pragma unroll
+      for (int u = 0; u < AU; ++u) {
+        if (aoff[u] >= 0) {
+          const int k = kt * BK + (aoff[u] % PITCH);
+          const bool ok = src[u] != nullptr && k < CI;
+          cp_async16(a + aoff[u], ok ? src[u] + kt * BK : x, ok);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < BU; ++u) {
+        const int i = tid + u * NTHREADS;
+        if (i < BV) {
+          const int n = i / (BK / 8);
+          const int kc = i % (BK / 8);
+          const int k = kt * BK + kc * 8;
+          const bool ok = k < CI;
+          cp_async16(bs + n * PITCH + kc * 8, ok ? w1 + static_cast<long long>(n) * CI + k : w1, ok);
+        }
+      }
+    }
+    cp_async_commit();
+  };
+  // The vectors this thread copied for step kt, normalized in place once they landed.
+  auto normalize = [&](int kt) {
+    T* a = ring + (kt % STAGES) * STAGE;
+#pragma unroll
+    for (int u = 0; u < AU; ++u) {
+      if (aoff[u] >= 0) {
+        const int k = kt * BK + (aoff[u] % PITCH);
+        uint4 v = *reinterpret_cast<const uint4*>(a + aoff[u]);
+        const uint4 f0 = *reinterpret_cast<const uint4*>(nh + (k >> 1));
+        const uint4 f1 = *reinterpret_cast<const uint4*>(nh + (k >> 1) + 2);
+        v.x = bneck_fold2<T, NA>(v.x, f0.x, f0.y);
+        v.y = bneck_fold2<T, NA>(v.y, f0.z, f0.w);
+        v.z = bneck_fold2<T, NA>(v.z, f1.x, f1.y);
+        v.w = bneck_fold2<T, NA>(v.w, f1.z, f1.w);
+        *reinterpret_cast<uint4*>(a + aoff[u]) = v;
+      }
+    }
+  };
+  // The 1x1 conv: warp (wm, wn) computes slots wn * 16 .. + 15 of m-tiles wm, wm + WM1, ...
+  const int wn = warp % WN1;
+  const int wm = warp / WN1;
+  float acc[MTW1][2][4];
+#pragma unroll
+  for (int i = 0; i < MTW1; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+    }
+  }
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    load_stage(s);
+  }
+  __syncthreads();  // the pairs in (normalize reads them)
+#pragma unroll 1
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    normalize(kt);
+    __syncthreads();  // step kt in and normalized for every thread; step kt - 1's stage free to refill
+    load_stage(kt + STAGES - 1);
+    const T* a = ring + (kt % STAGES) * STAGE;
+    const T* bs = a + MP * PITCH;
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ++ks) {
+      unsigned b0, b1, b2, b3;
+      ldmatrix_x4(b0, b1, b2, b3,
+                  bs + (wn * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ks * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+      for (int i = 0; i < MTW1; ++i) {
+        const int mt = wm + i * WM1;
+        if (mt < MT) {
+          unsigned a0, a1, a2, a3;
+          ldmatrix_x4(a0, a1, a2, a3, a + (mt * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
+          mma_16816<T>(acc[i][0], a0, a1, a2, a3, b0, b1);
+          mma_16816<T>(acc[i][1], a0, a1, a2, a3, b2, b3);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // every warp past its last step: the ring is free
+  // The k x k conv's filter into the ring's space: row (tap, n) from filter row n's tap slice.
+  for (int i = tid; i < TAPS * KP2 * (KP1 / 8); i += NTHREADS) {
+    const int row = i / (KP1 / 8);
+    const int c8 = i % (KP1 / 8);
+    const int tap = row / KP2;
+    const int n = row % KP2;
+    cp_async16(w2s + row * W2PITCH + c8 * 8, w2 + (static_cast<long long>(n) * TAPS + tap) * KP1 + c8 * 8, true);
+  }
+  cp_async_commit();
+  // The bottleneck's output: bias, activation, rounded to T, into the map inside its border.
+#pragma unroll
+  for (int i = 0; i < MTW1; ++i) {
+    const int mt = wm + i * WM1;
+    if (mt < MT) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = mt * 16 + (lane >> 2) + 8 * h;
+        if (r < MR) {
+          const int gi = r / HW;
+          const int p = r - gi * HW;
+          const int yy = p / W;
+          const int xx = p - yy * W;
+          T* dst = map + ((gi * MH + yy + PH) * MW + xx + PW) * MPITCH;
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const int n = wn * 16 + j * 8 + 2 * (lane & 3);
+            const float v0 = activate_as<A1>(act1, acc[i][j][2 * h] + b1s[n]);
+            const float v1 = activate_as<A1>(act1, acc[i][j][2 * h + 1] + b1s[n + 1]);
+            *reinterpret_cast<unsigned*>(dst + n) = pack2<T>(n < K1 ? v0 : 0.0f, n + 1 < K1 ? v1 : 0.0f);
+          }
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // the map and the filter in
+  // The k x k conv: warp (mg, q) computes m-tiles mg, mg + MS, ... over part q of the reduction
+  // (16-slot steps s: tap s / (KP1 / 16), slots (s % (KP1 / 16)) * 16 ..).
+  const int mg = warp % MS;
+  const int q = warp / MS;
+  const int s0 = q * K16 / KS;
+  const int s1 = (q + 1) * K16 / KS;
+  int base[MTW2];  // the map pixel of this lane's A row at tap (0, 0)
+#pragma unroll
+  for (int i = 0; i < MTW2; ++i) {
+    int r = (mg + i * MS) * 16 + (lane & 15);
+    r = r < MR ? r : 0;  // (rows past the tile: any pixel, never stored)
+    const int gi = r / HW;
+    const int p = r - gi * HW;
+    const int yy = p / W;
+    base[i] = (gi * MH + yy) * MW + (p - yy * W);
+  }
+  float acc2[MTW2][NT2][4];
+#pragma unroll
+  for (int i = 0; i < MTW2; ++i) {
+#pragma unroll
+    for (int j = 0; j < NT2; ++j) {
+      acc2[i][j][0] = acc2[i][j][1] = acc2[i][j][2] = acc2[i][j][3] = 0.0f;
+    }
+  }
+  constexpr int C16 = KP1 / 16;
+#pragma unroll 2
+  for (int s = s0; s < s1; ++s) {
+    const int tap = s / C16;
+    const int c16 = s - tap * C16;
+    const int ty = tap / KW;
+    const int toff = ty * MW + (tap - ty * KW);
+    unsigned bq[NT2 / 2][4];
+#pragma unroll
+    for (int jj = 0; jj < NT2 / 2; ++jj) {
+      ldmatrix_x4(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3],
+                  w2s + (tap * KP2 + jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * W2PITCH + c16 * 16 +
+                      ((lane >> 3) & 1) * 8);
+    }
+#pragma unroll
+    for (int i = 0; i < MTW2; ++i) {
+      if (mg + i * MS < MT) {
+        unsigned a0, a1, a2, a3;
+        ldmatrix_x4(a0, a1, a2, a3, map + (base[i] + toff) * MPITCH + c16 * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int jj = 0; jj < NT2 / 2; ++jj) {
+          mma_16816<T>(acc2[i][2 * jj], a0, a1, a2, a3, bq[jj][0], bq[jj][1]);
+          mma_16816<T>(acc2[i][2 * jj + 1], a0, a1, a2, a3, bq[jj][2], bq[jj][3]);
+        }
+      }
+    }
+  }
+  __syncthreads();  // the map read by every warp: its space takes the partial sums
+  // The parts' partial sums added in a fixed order (part 0 stores, 1, 2, ... add).
+#pragma unroll 1
+  for (int part = 0; part < KS; ++part) {
+    if (q == part) {
+#pragma unroll
+      for (int i = 0; i < MTW2; ++i) {
+        const int mt = mg + i * MS;
+        if (mt < MT) {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int r = mt * 16 + (lane >> 2) + 8 * h;
+#pragma unroll
+            for (int j = 0; j < NT2; ++j) {
+              float2* d = reinterpret_cast<float2*>(red + r * RPITCH + j * 8 + 2 * (lane & 3));
+              float2 v = make_float2(acc2[i][j][2 * h], acc2[i][j][2 * h + 1]);
+              if (part > 0) {
+                const float2 o = *d;
+                v.x = o.x + v.x;
+                v.y = o.y + v.y;
+              }
+              *d = v;
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();
+  }
+  // Bias, activation, rounded to T: 16-byte vectors into the result (the slots past K2 as 0).
+  constexpr int CH2 = KP2 / 8;
+  for (int i = tid; i < MR * CH2; i += NTHREADS) {
+    const int r = i / CH2;
+    const int ch = i - r * CH2;
+    const int gi = r / HW;
+    const long long img = img0 + gi;
+    if (img < batch) {
+      const float4 lo = *reinterpret_cast<const float4*>(red + r * RPITCH + ch * 8);
+      const float4 hi = *reinterpret_cast<const float4*>(red + r * RPITCH + ch * 8 + 4);
+      const float s[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      unsigned o[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int n = ch * 8 + 2 * e;
+        const float v0 = activate_as<A2>(act2, s[2 * e] + b2s[n]);
+        const float v1 = activate_as<A2>(act2, s[2 * e + 1] + b2s[n + 1]);
+        o[e] = pack2<T>(n < K2 ? v0 : 0.0f, n + 1 < K2 ? v1 : 0.0f);
+      }
+      *reinterpret_cast<uint4*>(y + img * YIMG + static_cast<long long>(r - gi * HW) * YPIX + ch * 8) =
+          make_uint4(o[0], o[1], o[2], o[3]);
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
+}  // namespace bneck
+
+template <DType P>
+class BottleneckConv final : public generated::GeneratingTactic<P> {
+  using T = storage_t<P>;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "bottleneck_conv"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return is_16bit(P) && bneck::fits(op);
+  }
+  [[nodiscard]] bool fuses_bottleneck(const Variant&) const override { return true; }
+  [[nodiscard]] bool writes_slice(const OpDesc& op) const override {
+    return op.slice.has_value() && bneck::fits(op);
+  }
+  /// Claimed ahead of the two ops' kernels (rank joins) where a batch gives bneck::claim_blocks
+  /// blocks or more, with the least images a block whose tile has 96 rows (bneck::choose_g).
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
+                                               const Libraries&) const override {
+    if (!bneck::claimed(op, batch)) {
+      return std::nullopt;
+    }
+    Claim c;
+    c.variant.tactic = std::string(name());
+    c.variant.math = bneck::choose_g(op) - 1;
+    c.rank = rank::joins;
+    return c;
+  }
+  /// Offered to measured tuning: tiles of 1, 2 and 4 images where they fit (`math` = images - 1).
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+                                                const Libraries&) const override {
+    std::vector<Variant> v;
+    if (!bneck::shape_fits(op)) {
+      return v;
+    }
+    for (const int g : {1, 2, 4}) {
+      if (bneck::plan(op, g).rows > 0) {
+        v.push_back(Variant{std::string(name()), 0, g - 1});
+      }
+    }
+    return v;
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries&) const override {
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    STRATA_CHECK(io.bottleneck_norm_x != nullptr && io.bottleneck_weights != nullptr &&
+                     io.bottleneck_norm_weights != nullptr,
+                 "cuda::Engine: layer '" << op.label << "': bottleneck_conv without its bottleneck's buffers");
+    const int g = v.math + 1;
+    const bneck::Plan p = bneck::plan(op, g);
+    const OpDesc& b = *op.bottleneck;
+    const float* scale = io.bottleneck_norm_weights->scale_f32.template as<const float>();
+    const float* shift = io.bottleneck_norm_weights->shift_f32.template as<const float>();
+    STRATA_CHECK(scale != nullptr && shift != nullptr,
+                 "cuda::Engine: layer '" << op.label << "': the batch norm '" << b.norm->label
+                                         << "' has no scale and shift on the device");
+    // The 1x1 conv's filter with the batch norm's scale folded in, and the (s / α, f / α) pairs.
+    const normed::FoldedBuffers<P> folded = normed::upload_folded<P>(b, io.bottleneck_weights->weight, scale, shift);
+    const std::shared_ptr<DeviceBuffer> fw = folded.filter;
+    const std::shared_ptr<DeviceBuffer> ff = folded.pairs;
+    const T* x = static_cast<const T*>(io.bottleneck_norm_x);
+    const T* pairs = ff->template as<const T>();
+    const T* w1 = fw->template as<const T>();
+    const float* bias1 = io.bottleneck_weights->bias_f32.template as<const float>();
+    const T* w2 = w.weight.template as<const T>();
+    const float* bias2 = w.bias_f32.template as<const float>();
+    T* y = static_cast<T*>(io.y);
+    const long long blocks = (static_cast<long long>(batch) + g - 1) / g;
+    const std::size_t shared = static_cast<std::size_t>(p.shared);
+    generated::allow_shared(k, generated::device_sms().device, shared, op.label, "bottleneck_conv");
+    std::ostringstream what;
+    what << "strata bottleneck + conv (the batch norm, the 1x1 conv and the " << op.conv.kh << "x" << op.conv.kw
+         << " conv as one kernel, the bottleneck's " << b.conv.k
+         << " channels kept in shared memory; mma.sync, 16 warps; tiles of " << g << " image(s)"
+         << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
+                            std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
+                      : std::string())
+         << (b.norm->in_slice ? ", reading channels 0.." + std::to_string(b.norm->in_shape.c - 1) +
+                                    " of the concat in place"
+                              : std::string())
+         << ", shapes compiled in)";
+    const unsigned grid = static_cast<unsigned>(blocks);
+    return kernel_step(what.str(), [=](cudaStream_t s) {
+      (void)fw;  // (owned by the step)
+      (void)ff;
+      rtc::launch_shared(k, grid, static_cast<unsigned>(bneck::threads), shared, s, x, pairs, w1, bias1, w2,
+                         bias2, y, batch);
+    });
+  }
+
+ private:
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo&) const override {
+    STRATA_CHECK(v.algo == 0 && v.fuse == 0 && v.math >= 0 && v.math < 8,
+                 "'" << op.label << "': bottleneck_conv has tiles of 1 to 8 images (math 0 to 7), algo 0, fuse 0, not "
+                     << to_string(v));
+    STRATA_CHECK(bneck::shape_fits(op), "'" << op.label << "': bottleneck_conv runs a conv with a folded bottleneck "
+                                                           "(fold_bottleneck_convs) of the shapes it takes");
+    return this->named(bneck::source(op, v.math + 1));
+  }
+};
+
+}  // namespace strata::cuda::tactics
