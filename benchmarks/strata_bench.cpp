@@ -597,13 +597,16 @@ Json case_json(const Args& a, const CaseInfo& c, strata::DType p, int batch, con
 /// path (as the engine folds it by default) whose label contains the text, unless --force names
 /// that op; an error where no op's label contains it.
 template <class Net, DType P>
-Args with_forced_each(const Args& given) {
+Args with_forced_each(const Args& given, int max_batch) {
   Args a = given;
   if (a.force_each.empty()) {
     return a;
   }
   strata::cuda::NetDesc net = strata::cuda::NetStorage<Net, P>::describe();
   strata::cuda::fold_for_per_op_path(net);
+  if (max_batch >= strata::cuda::bottleneck_min_batch) {  // (as the engine joins DenseNet's layers there)
+    strata::cuda::fold_bottleneck_convs(net);
+  }
   for (const auto& [text, v] : a.force_each) {
     int matched = 0;
     for (const strata::cuda::OpDesc& op : net.ops) {
@@ -624,7 +627,7 @@ template <class Net, DType P>
 int run_case(const Args& given, const CaseInfo& c, int batch) {
   namespace sc = strata::cuda;
   using N = std::remove_cvref_t<Net>;
-  const Args a = with_forced_each<Net, P>(given);
+  const Args a = with_forced_each<Net, P>(given, batch);
   constexpr std::int64_t in_numel = N::input_spec.shape.numel();
   constexpr std::int64_t out_numel = N::output_spec.shape.numel();
 

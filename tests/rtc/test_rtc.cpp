@@ -1292,14 +1292,17 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
   CHECK(p14.ks == 4);
   CHECK(p14.mtw2 == 4);
   CHECK(p14.map_bytes == 16 * 16 * 136 * 2);     // the map with its border (> 208 rows of 40 floats)
-  CHECK(p14.ring_bytes == 3 * (208 + 128) * 40 * 2);  // the ring (> the 3x3 filter: 9 x 32 x 136 x 2)
+  // The ring: 5 steps fit beside the map in 227 KiB (> the 3x3 filter: 9 x 32 x 136 x 2).
+  CHECK(p14.stages == 5);
+  CHECK(p14.ring_bytes == 5 * (208 + 128) * 40 * 2);
   CHECK(p14.shared == p14.map_bytes + p14.ring_bytes + 256 * 4 + 128 * 4 + 32 * 4);
   const b::Plan p7 = b::plan(last, 2);
   CHECK(p7.rows == 98);
   CHECK(p7.mt == 7);
   CHECK(p7.ms == 2);
   CHECK(p7.ks == 8);
-  CHECK(p7.ring_bytes == 9 * 32 * 136 * 2);  // the filter (> the ring: 3 x (112 + 128) x 40 x 2)
+  CHECK(p7.stages == 6);
+  CHECK(p7.ring_bytes == 6 * (112 + 128) * 40 * 2);  // (> the filter: 9 x 32 x 136 x 2)
   CHECK(b::plan(first, 4).rows == 0);        // (784 rows: 49 m-tiles, 25 a warp)
   // Not a bottleneck conv: the conv alone, or the 1x1 op.
   CHECK_FALSE(t->runs(cuda::bottleneck_main(first)));

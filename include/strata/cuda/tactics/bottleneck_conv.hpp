@@ -8,7 +8,8 @@
 ///
 /// A block takes G whole images (14×14 maps: one, 7×7: two) in 16 warps. First the 1×1 conv as a
 /// GEMM over the tile's pixels (rows) and the bottleneck's slots, on mma.sync m16n8k16 with f32
-/// accumulation: a ring of 3 reduction steps of 32 input slots copied in by cp.async, the raw
+/// accumulation: a ring of 3 to 6 reduction steps of 32 input slots (as many as fit) copied in by
+/// cp.async, the raw
 /// input rows beside the filter slice; each thread normalizes the 16-byte vectors it copied once
 /// they land (the batch norm's scale folded into the filter as normed_conv's math 2 does: one
 /// packed fma.rn.relu a channel pair), then one barrier a step. The warps split the slots 16 a
@@ -52,7 +53,11 @@ inline constexpr int threads = 512;
 inline constexpr int warps = threads / 32;
 inline constexpr int bk = 32;      ///< input slots a reduction step of the 1×1 conv
 inline constexpr int pitch = 40;   ///< elements a staged row (bk + 8: 80 bytes)
-inline constexpr int stages = 3;
+/// The 1×1 conv's ring: as many steps as fit between these (one block an SM: the copies in
+/// flight are all it has to hide the memory's latency with; 3 steps measured 1.5 µs a step on an
+/// H200, session 37).
+inline constexpr int min_stages = 3;
+inline constexpr int max_stages = 6;
 /// Shared memory a block may take: the device's opt-in, at most 227 KiB (the H100's and H200's).
 inline constexpr std::int64_t max_shared = 227 << 10;
 
@@ -68,6 +73,7 @@ struct Plan {
   int ks = 0;         ///< k×k conv: parts of the reduction
   int mtw2 = 0;       ///< k×k conv: m-tiles a group at most
   int kt = 0;         ///< 1×1 conv: reduction steps
+  int stages = 0;     ///< 1×1 conv: its ring's steps (as many as fit, up to max_stages)
   std::int64_t map_bytes = 0;    ///< the tile's bottleneck map (with its border), or the partial sums
   std::int64_t ring_bytes = 0;   ///< the 1×1 conv's ring, or the k×k conv's filter
   std::int64_t shared = 0;
@@ -106,12 +112,22 @@ struct Plan {
   const std::int64_t map = std::int64_t{g} * (c.h + c.kh - 1) * (c.w + c.kw - 1) * (kp1 + 8) * 2;
   const std::int64_t partial = mp * (kp2 + 8) * 4;
   p.map_bytes = (std::max(map, partial) + 15) / 16 * 16;
-  const std::int64_t ring = std::int64_t{stages} * (mp + kp1) * pitch * 2;
   const std::int64_t filter = std::int64_t{c.kh} * c.kw * kp2 * (kp1 + 8) * 2;
-  p.ring_bytes = (std::max(ring, filter) + 15) / 16 * 16;
   const std::int64_t cip = std::int64_t{p.kt} * bk;
-  p.shared = p.map_bytes + p.ring_bytes + cip * 4 + std::int64_t{kp1} * 4 + std::int64_t{kp2} * 4;
-  if (p.mtw1 > 8 || p.mtw2 * nt2 > 16 || p.shared > shared_budget()) {
+  const std::int64_t rest = cip * 4 + std::int64_t{kp1} * 4 + std::int64_t{kp2} * 4;
+  const std::int64_t budget = shared_budget();
+  // The deepest ring that fits: a block alone on its SM keeps that many steps of copies in flight.
+  for (int s = max_stages; s >= min_stages; --s) {
+    const std::int64_t ring = std::int64_t{s} * (mp + kp1) * pitch * 2;
+    const std::int64_t bytes = (std::max(ring, filter) + 15) / 16 * 16;
+    if (p.map_bytes + bytes + rest <= budget) {
+      p.stages = s;
+      p.ring_bytes = bytes;
+      break;
+    }
+  }
+  p.shared = p.map_bytes + p.ring_bytes + rest;
+  if (p.stages == 0 || p.mtw1 > 8 || p.mtw2 * nt2 > 16) {
     return Plan{};
   }
   return p;
@@ -225,7 +241,7 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   constant("CIP", p.kt * bk);
   constant("BK", bk);
   constant("PITCH", pitch);
-  constant("STAGES", stages);
+  constant("STAGES", p.stages);
   constant("KP1", b.conv.kp);   // the bottleneck's slots (its filter's rows; the k x k conv's input slots)
   constant("K1", b.conv.k);
   constant("KH", c.kh);
