@@ -1294,7 +1294,7 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
   CHECK(p14.map_bytes == 16 * 16 * 136 * 2);     // the map with its border (> 208 rows of 40 floats)
   // The ring: 5 steps fit beside the map in 227 KiB (> the 3x3 filter: 9 x 32 x 136 x 2).
   CHECK(p14.stages == 5);
-  CHECK(p14.ring_bytes == 5 * (208 + 128) * 40 * 2);
+  CHECK(p14.ring_bytes == 5 * (224 + 128) * 40 * 2);  // (a stage: 2 x 7 m-tiles of input rows)
   CHECK(p14.shared == p14.map_bytes + p14.ring_bytes + 256 * 4 + 128 * 4 + 32 * 4);
   const b::Plan p7 = b::plan(last, 2);
   CHECK(p7.rows == 98);
@@ -1302,7 +1302,7 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
   CHECK(p7.ms == 2);
   CHECK(p7.ks == 8);
   CHECK(p7.stages == 6);
-  CHECK(p7.ring_bytes == 6 * (112 + 128) * 40 * 2);  // (> the filter: 9 x 32 x 136 x 2)
+  CHECK(p7.ring_bytes == 6 * (128 + 128) * 40 * 2);  // (2 x 4 m-tiles; > the filter: 9 x 32 x 136 x 2)
   CHECK(b::plan(first, 4).rows == 0);        // (784 rows: 49 m-tiles, 25 a warp)
   // Not a bottleneck conv: the conv alone, or the 1x1 op.
   CHECK_FALSE(t->runs(cuda::bottleneck_main(first)));

@@ -109,6 +109,9 @@ struct Plan {
   p.mtw2 = (p.mt + p.ms - 1) / p.ms;
   p.kt = (b.conv.cp + bk - 1) / bk;
   const std::int64_t mp = std::int64_t{p.mt} * 16;
+  // (a stage's input rows: every warp's m-tiles whole, so that the MMA loop has no branch — the
+  // rows past the tile's are never copied nor stored)
+  const std::int64_t ma = std::int64_t{p.wm1} * p.mtw1 * 16;
   const std::int64_t map = std::int64_t{g} * (c.h + c.kh - 1) * (c.w + c.kw - 1) * (kp1 + 8) * 2;
   const std::int64_t partial = mp * (kp2 + 8) * 4;
   p.map_bytes = (std::max(map, partial) + 15) / 16 * 16;
@@ -118,7 +121,7 @@ struct Plan {
   const std::int64_t budget = shared_budget();
   // The deepest ring that fits: a block alone on its SM keeps that many steps of copies in flight.
   for (int s = max_stages; s >= min_stages; --s) {
-    const std::int64_t ring = std::int64_t{s} * (mp + kp1) * pitch * 2;
+    const std::int64_t ring = std::int64_t{s} * (ma + kp1) * pitch * 2;
     const std::int64_t bytes = (std::max(ring, filter) + 15) / 16 * 16;
     if (p.map_bytes + bytes + rest <= budget) {
       p.stages = s;
@@ -235,6 +238,7 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   constant("MR", p.rows);       // the tile's pixels (rows of both GEMMs)
   constant("MT", p.mt);         // their m-tiles
   constant("MP", p.mt * 16);
+  constant("MA", p.wm1 * p.mtw1 * 16);  // a stage's input rows (every warp's m-tiles whole)
   constant("C", bn.out_shape.c);  // channels the batch norm normalizes (the slots past them: 0)
   constant("CI", b.conv.cp);    // the 1x1 conv's input slots
   constant("KT", p.kt);         // its reduction steps of BK slots
@@ -273,7 +277,7 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   generated::act_constants(o, "NA", "norm_act", bn.act);
   generated::act_constants(o, "A1", "act1", b.act);
   generated::act_constants(o, "A2", "act2", op.act);
-  o << R"src(  constexpr int STAGE = (MP + KP1) * PITCH;  // elements a stage: input rows, then filter rows
+  o << R"src(  constexpr int STAGE = (MA + KP1) * PITCH;  // elements a stage: input rows, then filter rows
   constexpr int AV = MP * (BK / 8);             // input vectors a step
   constexpr int AU = (AV + NTHREADS - 1) / NTHREADS;
   constexpr int BV = KP1 * (BK / 8);            // filter vectors a step
@@ -324,7 +328,7 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   auto load_stage = [&](int kt) {
     if (kt < KT) {
       T* a = ring + (kt % STAGES) * STAGE;
-      T* bs = a + MP * PITCH;
+      T* bs = a + MA * PITCH;
 #pragma unroll
       for (int u = 0; u < AU; ++u) {
         if (aoff[u] >= 0) {
@@ -388,21 +392,23 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
     __syncthreads();  // step kt in and normalized for every thread; step kt - 1's stage free to refill
     load_stage(kt + STAGES - 1);
     const T* a = ring + (kt % STAGES) * STAGE;
-    const T* bs = a + MP * PITCH;
+    const T* bs = a + MA * PITCH;
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       unsigned b0, b1, b2, b3;
       ldmatrix_x4(b0, b1, b2, b3,
                   bs + (wn * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ks * 16 + ((lane >> 3) & 1) * 8);
+      // (no branch: a warp's m-tiles past the tile's read rows never copied, results never stored)
+      unsigned af[MTW1][4];
 #pragma unroll
       for (int i = 0; i < MTW1; ++i) {
         const int mt = wm + i * WM1;
-        if (mt < MT) {
-          unsigned a0, a1, a2, a3;
-          ldmatrix_x4(a0, a1, a2, a3, a + (mt * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
-          mma_16816<T>(acc[i][0], a0, a1, a2, a3, b0, b1);
-          mma_16816<T>(acc[i][1], a0, a1, a2, a3, b2, b3);
-        }
+        ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3], a + (mt * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
+      }
+#pragma unroll
+      for (int i = 0; i < MTW1; ++i) {
+        mma_16816<T>(acc[i][0], af[i][0], af[i][1], af[i][2], af[i][3], b0, b1);
+        mma_16816<T>(acc[i][1], af[i][0], af[i][1], af[i][2], af[i][3], b2, b3);
       }
     }
   }
@@ -482,16 +488,18 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
                   w2s + (tap * KP2 + jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * W2PITCH + c16 * 16 +
                       ((lane >> 3) & 1) * 8);
     }
+    // (no branch: m-tiles past the tile's read pixel 0, their sums never stored)
+    unsigned af[MTW2][4];
 #pragma unroll
     for (int i = 0; i < MTW2; ++i) {
-      if (mg + i * MS < MT) {
-        unsigned a0, a1, a2, a3;
-        ldmatrix_x4(a0, a1, a2, a3, map + (base[i] + toff) * MPITCH + c16 * 16 + (lane >> 4) * 8);
+      ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3], map + (base[i] + toff) * MPITCH + c16 * 16 + (lane >> 4) * 8);
+    }
 #pragma unroll
-        for (int jj = 0; jj < NT2 / 2; ++jj) {
-          mma_16816<T>(acc2[i][2 * jj], a0, a1, a2, a3, bq[jj][0], bq[jj][1]);
-          mma_16816<T>(acc2[i][2 * jj + 1], a0, a1, a2, a3, bq[jj][2], bq[jj][3]);
-        }
+    for (int i = 0; i < MTW2; ++i) {
+#pragma unroll
+      for (int jj = 0; jj < NT2 / 2; ++jj) {
+        mma_16816<T>(acc2[i][2 * jj], af[i][0], af[i][1], af[i][2], af[i][3], bq[jj][0], bq[jj][1]);
+        mma_16816<T>(acc2[i][2 * jj + 1], af[i][0], af[i][1], af[i][2], af[i][3], bq[jj][2], bq[jj][3]);
       }
     }
   }
