@@ -223,6 +223,23 @@ __device__ __forceinline__ unsigned bneck_fold2(unsigned x, unsigned fb, unsigne
   }
   return o;
 }
+// Shared memory by 32-bit address: ldmatrix x4, a 16-byte cp.async (zeros where !ok), 16-byte
+// loads and stores (each hot loop's addresses are a per-thread base plus constants).
+__device__ __forceinline__ void bn_ldsm4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, unsigned a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a) : "memory");
+}
+__device__ __forceinline__ void bn_cp16(unsigned s, const void* g, bool ok) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(g), "r"(ok ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ uint4 bn_lds16(unsigned a) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(a) : "memory");
+  return v;
+}
+__device__ __forceinline__ void bn_sts16(unsigned a, uint4 v) {
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" :: "r"(a), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+}
 template <class T>
 __global__ void __launch_bounds__(512, 1) bottleneck_conv(
     const T* __restrict__ x, const T* __restrict__ fold, const T* __restrict__ w1,
@@ -311,41 +328,52 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   for (int i = tid; i < KP2; i += NTHREADS) {
     b2s[i] = bias2 != nullptr ? bias2[i] : 0.0f;
   }
-  // This thread's input vectors: row r (pixel r of the tile), 8 slots from kc * 8 of each step.
+  // This thread's input vectors: row r (pixel r of the tile), 8 slots from kc * 8 of each step —
+  // its byte offset in a stage (~0: none), its source, its first slot; likewise its filter vectors.
+  const unsigned ring_s = shared_address(ring);
+  const unsigned nh_s = shared_address(nh);
   const T* src[AU];
-  int aoff[AU];
+  unsigned adst[AU];
+  int ak[AU];
 #pragma unroll
   for (int u = 0; u < AU; ++u) {
     const int i = tid + u * NTHREADS;
     const int r = i / (BK / 8);
     const int kc = i % (BK / 8);
-    aoff[u] = i < AV ? r * PITCH + kc * 8 : -1;
+    adst[u] = i < AV ? static_cast<unsigned>((r * PITCH + kc * 8) * 2) : ~0u;
+    ak[u] = kc * 8;
     const int gi = r / HW;
     const long long img = img0 + gi;
     src[u] = i < AV && r < MR && img < batch ? x + img * XIMG + static_cast<long long>(r - gi * HW) * XPIX + kc * 8
                                              : nullptr;
   }
+  const T* bsrc[BU];
+  unsigned bdst[BU];
+  int bk8[BU];
+#pragma unroll
+  for (int u = 0; u < BU; ++u) {
+    const int i = tid + u * NTHREADS;
+    const int n = i / (BK / 8);
+    const int kc = i % (BK / 8);
+    bdst[u] = i < BV ? static_cast<unsigned>(((MA + n) * PITCH + kc * 8) * 2) : ~0u;
+    bk8[u] = kc * 8;
+    bsrc[u] = w1 + static_cast<long long>(i < BV ? n : 0) * CI + kc * 8;
+  }
   auto load_stage = [&](int kt) {
     if (kt < KT) {
-      T* a = ring + (kt % STAGES) * STAGE;
-      T* bs = a + MA * PITCH;
+      const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE * 2);
 #pragma unroll
       for (int u = 0; u < AU; ++u) {
-        if (aoff[u] >= 0) {
-          const int k = kt * BK + (aoff[u] % PITCH);
-          const bool ok = src[u] != nullptr && k < CI;
-          cp_async16(a + aoff[u], ok ? src[u] + kt * BK : x, ok);
+        if (adst[u] != ~0u) {
+          const bool ok = src[u] != nullptr && (CI % BK == 0 || kt * BK + ak[u] < CI);
+          bn_cp16(st + adst[u], ok ? src[u] + kt * BK : x, ok);
         }
       }
 #pragma unroll
       for (int u = 0; u < BU; ++u) {
-        const int i = tid + u * NTHREADS;
-        if (i < BV) {
-          const int n = i / (BK / 8);
-          const int kc = i % (BK / 8);
-          const int k = kt * BK + kc * 8;
-          const bool ok = k < CI;
-          cp_async16(bs + n * PITCH + kc * 8, ok ? w1 + static_cast<long long>(n) * CI + k : w1, ok);
+        if (bdst[u] != ~0u) {
+          const bool ok = CI % BK == 0 || kt * BK + bk8[u] < CI;
+          bn_cp16(st + bdst[u], ok ? bsrc[u] + kt * BK : w1, ok);
         }
       }
     }
@@ -353,25 +381,29 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   };
   // The vectors this thread copied for step kt, normalized in place once they landed.
   auto normalize = [&](int kt) {
-    T* a = ring + (kt % STAGES) * STAGE;
+    const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE * 2);
 #pragma unroll
     for (int u = 0; u < AU; ++u) {
-      if (aoff[u] >= 0) {
-        const int k = kt * BK + (aoff[u] % PITCH);
-        uint4 v = *reinterpret_cast<const uint4*>(a + aoff[u]);
-        const uint4 f0 = *reinterpret_cast<const uint4*>(nh + (k >> 1));
-        const uint4 f1 = *reinterpret_cast<const uint4*>(nh + (k >> 1) + 2);
+      if (adst[u] != ~0u) {
+        const unsigned f = nh_s + static_cast<unsigned>((kt * BK + ak[u]) * 4);  // (8 bytes a channel pair)
+        uint4 v = bn_lds16(st + adst[u]);
+        const uint4 f0 = bn_lds16(f);
+        const uint4 f1 = bn_lds16(f + 16);
         v.x = bneck_fold2<T, NA>(v.x, f0.x, f0.y);
         v.y = bneck_fold2<T, NA>(v.y, f0.z, f0.w);
         v.z = bneck_fold2<T, NA>(v.z, f1.x, f1.y);
         v.w = bneck_fold2<T, NA>(v.w, f1.z, f1.w);
-        *reinterpret_cast<uint4*>(a + aoff[u]) = v;
+        bn_sts16(st + adst[u], v);
       }
     }
   };
   // The 1x1 conv: warp (wm, wn) computes slots wn * 16 .. + 15 of m-tiles wm, wm + WM1, ...
   const int wn = warp % WN1;
   const int wm = warp / WN1;
+  // Its lane's ldmatrix addresses in a stage (bytes): A rows of its first m-tile, B rows.
+  const unsigned a_lane = static_cast<unsigned>(((wm * 16 + (lane & 15)) * PITCH + (lane >> 4) * 8) * 2);
+  const unsigned b_lane =
+      static_cast<unsigned>(((MA + wn * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8) * 2);
   float acc[MTW1][2][4];
 #pragma unroll
   for (int i = 0; i < MTW1; ++i) {
@@ -391,19 +423,16 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
     normalize(kt);
     __syncthreads();  // step kt in and normalized for every thread; step kt - 1's stage free to refill
     load_stage(kt + STAGES - 1);
-    const T* a = ring + (kt % STAGES) * STAGE;
-    const T* bs = a + MA * PITCH;
+    const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE * 2);
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       unsigned b0, b1, b2, b3;
-      ldmatrix_x4(b0, b1, b2, b3,
-                  bs + (wn * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ks * 16 + ((lane >> 3) & 1) * 8);
+      bn_ldsm4(b0, b1, b2, b3, st + b_lane + ks * 32);
       // (no branch: a warp's m-tiles past the tile's read rows never copied, results never stored)
       unsigned af[MTW1][4];
 #pragma unroll
       for (int i = 0; i < MTW1; ++i) {
-        const int mt = wm + i * WM1;
-        ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3], a + (mt * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
+        bn_ldsm4(af[i][0], af[i][1], af[i][2], af[i][3], st + a_lane + (i * WM1 * 16 * PITCH * 2 + ks * 32));
       }
 #pragma unroll
       for (int i = 0; i < MTW1; ++i) {
@@ -475,24 +504,32 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
     }
   }
   constexpr int C16 = KP1 / 16;
+  // This lane's ldmatrix addresses (bytes) at tap (0, 0), slots 0..15: its A rows' map pixels, its B rows.
+  const unsigned map_s = shared_address(map);
+  unsigned a2[MTW2];
+#pragma unroll
+  for (int i = 0; i < MTW2; ++i) {
+    a2[i] = map_s + static_cast<unsigned>((base[i] * MPITCH + (lane >> 4) * 8) * 2);
+  }
+  const unsigned b2_lane = shared_address(w2s) +
+                           static_cast<unsigned>((((lane & 7) + ((lane >> 4) << 3)) * W2PITCH + ((lane >> 3) & 1) * 8) * 2);
 #pragma unroll 2
   for (int s = s0; s < s1; ++s) {
     const int tap = s / C16;
     const int c16 = s - tap * C16;
     const int ty = tap / KW;
-    const int toff = ty * MW + (tap - ty * KW);
+    const unsigned toff = static_cast<unsigned>(((ty * MW + (tap - ty * KW)) * MPITCH + c16 * 16) * 2);
+    const unsigned boff = b2_lane + static_cast<unsigned>((tap * KP2 * W2PITCH + c16 * 16) * 2);
     unsigned bq[NT2 / 2][4];
 #pragma unroll
     for (int jj = 0; jj < NT2 / 2; ++jj) {
-      ldmatrix_x4(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3],
-                  w2s + (tap * KP2 + jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * W2PITCH + c16 * 16 +
-                      ((lane >> 3) & 1) * 8);
+      bn_ldsm4(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3], boff + jj * 16 * W2PITCH * 2);
     }
     // (no branch: m-tiles past the tile's read pixel 0, their sums never stored)
     unsigned af[MTW2][4];
 #pragma unroll
     for (int i = 0; i < MTW2; ++i) {
-      ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3], map + (base[i] + toff) * MPITCH + c16 * 16 + (lane >> 4) * 8);
+      bn_ldsm4(af[i][0], af[i][1], af[i][2], af[i][3], a2[i] + toff);
     }
 #pragma unroll
     for (int i = 0; i < MTW2; ++i) {
