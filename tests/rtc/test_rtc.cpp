@@ -1267,11 +1267,14 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
     CHECK(t->writes_slice(*op));
     const int g = op->conv.h == 14 ? 1 : 2;
     CHECK(b::choose_g(*op) == g);
-    // Claimed at batch 256 (256 and 128 blocks), not at 64 or 1.
+    // Claimed at batch 256 where a block stacks images (block 4: 128 blocks of two), not on
+    // block 3's 14x14 maps (measured slower there), nor at 64 or 1.
     const auto big = t->heuristic(*op, 256, std::size_t{1} << 30, none);
-    REQUIRE(big.has_value());
-    CHECK(big->rank == cuda::rank::joins);
-    CHECK(big->variant == cuda::Variant{"bottleneck_conv", 0, g - 1});
+    REQUIRE(big.has_value() == (g == 2));
+    if (big) {
+      CHECK(big->rank == cuda::rank::joins);
+      CHECK(big->variant == cuda::Variant{"bottleneck_conv", 0, g - 1});
+    }
     CHECK_FALSE(t->heuristic(*op, 64, std::size_t{1} << 30, none).has_value());
     CHECK_FALSE(t->heuristic(*op, 1, std::size_t{1} << 30, none).has_value());
     // The key names the bottleneck: a cache entry for the conv alone is not this op's.
@@ -1280,21 +1283,21 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
     // Other tactics of the conv see the joined op and run the bottleneck first (not fused).
     CHECK_FALSE(cuda::find_tactic<DType::f16>("halo_conv")->fuses_bottleneck(cuda::Variant{"halo_conv"}));
   }
-  // Hand-worked plans: a 14x14 image a block (196 rows, 13 m-tiles: 4 warps down x 4 across, 4
+  // Hand-worked plans: a 14x14 image a block (196 rows, 13 m-tiles: 2 warps down x 8 across, 7
   // m-tiles a warp; the 3x3 conv in 4 groups of up to 4 m-tiles x 4 parts of its 72 steps) and
   // two 7x7 images (98 rows, 7 m-tiles: 4 a warp; 2 groups x 8 parts).
   const b::Plan p14 = b::plan(first, 1);
   CHECK(p14.rows == 196);
   CHECK(p14.mt == 13);
-  CHECK(p14.wn1 == 4);
-  CHECK(p14.mtw1 == 4);
+  CHECK(p14.wn1 == 8);
+  CHECK(p14.mtw1 == 7);
   CHECK(p14.ms == 4);
   CHECK(p14.ks == 4);
   CHECK(p14.mtw2 == 4);
   CHECK(p14.map_bytes == 16 * 16 * 136 * 2);     // the map with its border (> 208 rows of 40 floats)
-  // The ring: 4 steps fit beside the map in 227 KiB (> the 3x3 filter: 9 x 32 x 136 x 2).
-  CHECK(p14.stages == 4);
-  CHECK(p14.ring_bytes == 4 * (256 + 128) * 40 * 2);  // (a stage: 4 x 4 m-tiles of input rows)
+  // The ring: 5 steps fit beside the map in 227 KiB (> the 3x3 filter: 9 x 32 x 136 x 2).
+  CHECK(p14.stages == 5);
+  CHECK(p14.ring_bytes == 5 * (224 + 128) * 40 * 2);  // (a stage: 2 x 7 m-tiles of input rows)
   CHECK(p14.shared == p14.map_bytes + p14.ring_bytes + 256 * 4 + 128 * 4 + 32 * 4);
   const b::Plan p7 = b::plan(last, 2);
   CHECK(p7.rows == 98);
@@ -1302,8 +1305,8 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
   CHECK(p7.ms == 2);
   CHECK(p7.ks == 8);
   CHECK(p7.stages == 6);
-  CHECK(p7.ring_bytes == 6 * (128 + 128) * 40 * 2);  // (4 x 2 m-tiles; > the filter: 9 x 32 x 136 x 2)
-  CHECK(b::plan(first, 4).rows == 0);        // (784 rows: 49 m-tiles, 13 a warp)
+  CHECK(p7.ring_bytes == 6 * (128 + 128) * 40 * 2);  // (2 x 4 m-tiles; > the filter: 9 x 32 x 136 x 2)
+  CHECK(b::plan(first, 4).rows == 0);        // (784 rows: 49 m-tiles, 25 a warp)
   // Not a bottleneck conv: the conv alone, or the 1x1 op.
   CHECK_FALSE(t->runs(cuda::bottleneck_main(first)));
   CHECK_FALSE(t->runs(*first.bottleneck));
