@@ -53,7 +53,7 @@ inline void check_forced(const char* name, std::uint64_t seed, const cuda::Varia
       at = end + 1;
     }
     if (!wanted) {
-      MESSAGE("forced check '" << name << "' skipped: STRATA_FORCED_ONLY=" << texts);
+      MESSAGE("forced check '" << std::string(name) << "' skipped: STRATA_FORCED_ONLY=" << texts);
       return;
     }
   }

@@ -962,7 +962,10 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   for (const cuda::OpDesc* op : {&first, &last}) {
     const std::string folded = cuda::tactics::normed::source(*op, 2, 2);
     CHECK(folded.find("(the batch norm's scale folded into the filter)") != std::string::npos);
-    CHECK(folded.find("fold2<T, NA>(af[i][0], lo)") != std::string::npos);
+    CHECK(folded.find("fold2<T, NA>(af[i][0], lo.x, lo.y)") != std::string::npos);
+    // (its copies and ldmatrix by 32-bit shared address, a thread's places worked out once)
+    CHECK(folded.find("cp_async16_at(st + adst[v]") != std::string::npos);
+    CHECK(folded.find("ldsm4_at(af[i][0]") != std::string::npos);
     CHECK_COMPILES(rtc::compile(folded, "normed_conv_fold",
                        {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
                        dir).cubin.size() > 1000);

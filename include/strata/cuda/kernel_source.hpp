@@ -288,6 +288,27 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], unsigned a0, unsigned a
   }
 }
 
+/// A channel pair x of T (f16 or bf16) normalized in the folded form of a batch norm: x·β + γ
+/// rounded once in T, one packed fma (with the ReLU: fma.rn.relu); b and g hold the pair's β and γ.
+template <class T, Act NA>
+__device__ __forceinline__ unsigned fold2(unsigned x, unsigned b, unsigned g) {
+  unsigned o;
+  if constexpr (is_same<T, bf16>::value) {
+    if constexpr (NA == Act::relu) {
+      asm("fma.rn.relu.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(b), "r"(g));
+    } else {
+      asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(b), "r"(g));
+    }
+  } else {
+    if constexpr (NA == Act::relu) {
+      asm("fma.rn.relu.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(b), "r"(g));
+    } else {
+      asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(b), "r"(g));
+    }
+  }
+  return o;
+}
+
 /// ldmatrix (x4 / x2, 16-bit, not transposed): lanes 8i..8i+7 give the shared-memory addresses
 /// of the 8 rows (16 bytes each) of matrix i; register i receives, in every lane, the pair at row
 /// lane/4, columns 2·(lane%4) and +1 of matrix i — the mma.sync fragment layout.
@@ -378,6 +399,24 @@ __device__ __forceinline__ void cp_async(void* s, const void* g, bool valid) {
 }
 __device__ __forceinline__ void cp_async16(void* s, const void* g, bool valid) {
   cp_async<16>(s, g, valid);
+}
+/// Shared memory by 32-bit address (shared_address): ldmatrix x4, a 16-byte cp.async (zeros where
+/// !ok), 16-byte loads and stores — for hot loops whose addresses are a per-thread base plus
+/// constants, with no generic-to-shared conversion at each access.
+__device__ __forceinline__ void ldsm4_at(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, unsigned a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a) : "memory");
+}
+__device__ __forceinline__ void cp_async16_at(unsigned s, const void* g, bool ok) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(g), "r"(ok ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ uint4 lds16_at(unsigned a) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(a) : "memory");
+  return v;
+}
+__device__ __forceinline__ void sts16_at(unsigned a, uint4 v) {
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" :: "r"(a), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N>

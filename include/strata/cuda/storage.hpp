@@ -454,6 +454,14 @@ inline void fold_final_softmax(NetDesc& n) {
          (o.norm && o.norm->in_id == t) || (o.bottleneck && reads_tensor(*o.bottleneck, t)));
 }
 
+/// Whether tensor `t` is read by an op of `n` other than `reader`, or by `reader` in another role
+/// than its input (as its residual) — what keeps a producer from being joined to `reader`.
+[[nodiscard]] inline bool read_besides(const NetDesc& n, int t, const OpDesc& reader) {
+  return reader.z_id == t || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
+           return &o != &reader && reads_tensor(o, t);
+         });
+}
+
 /// For the per-op path: a global average pool whose output only the dense layer after it reads
 /// (ResNet's, MobileNet's, EfficientNet's, DenseNet's head: avgpool, flatten, fc) joined to that
 /// layer as one op, "avgpool+fc" (OpDesc::gap), which a tactic may run as one kernel
@@ -530,10 +538,7 @@ inline void fold_gated_convs(NetDesc& n) {
     // The product read by the conv as its input only: not as its residual too (a multiply then
     // `residual(conv<C, 1> | ...)`, whose add fuses into the conv), nor by any other op, in
     // whatever role (input, residual, a folded pool's map, a folded gate's map or gate).
-    const bool read_elsewhere =
-        conv.z_id == mul.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
-          return &o != &conv && reads_tensor(o, mul.out_id);
-        });
+    const bool read_elsewhere = read_besides(n, mul.out_id, conv);
     // The map and the gate clear of the conv's output (the memory plan's rule keeps them live
     // through the conv; checked here, since the fused step reads them as it writes).
     const ArenaRange y = arena_range(conv.out_offset, conv.out_shape, conv.out_cp, elem);
@@ -584,10 +589,7 @@ inline void fold_expanded_depthwise(NetDesc& n) {
         (!e.act_applied_by.empty() && e.act_applied_by != d.label)) {
       continue;
     }
-    const bool read_elsewhere =
-        d.z_id == e.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
-          return &o != &d && reads_tensor(o, e.out_id);
-        });
+    const bool read_elsewhere = read_besides(n, e.out_id, d);
     const ArenaRange y = arena_range(d.out_offset, d.out_shape, d.out_cp, elem);
     const ArenaRange x = arena_range(e.in_offset, e.in_shape, e.in_cp, elem);
     if (read_elsewhere || y.overlaps(x)) {
@@ -707,6 +709,17 @@ inline void fold_squeeze_excite(NetDesc& n) {
   return arena_range(bn.in_offset, bn.in_shape, bn.in_cp, elem);
 }
 
+/// The arena bytes per image that op `o`'s result occupies: all of the concat whose channel slice
+/// it writes, else its pooled map where a pool is fused, else its map.
+[[nodiscard]] inline ArenaRange result_range(const OpDesc& o, int elem) {
+  const std::int64_t at = o.pool ? o.pool->out_offset : o.out_offset;
+  if (o.slice) {
+    return ArenaRange{at, at + o.slice->strides.image * elem};
+  }
+  return o.pool ? arena_range(o.pool->out_offset, o.pool->out_shape, o.pool->out_cp, elem)
+                : arena_range(o.out_offset, o.out_shape, o.out_cp, elem);
+}
+
 /// Whether Strata's normed 1×1 kernel (tactics/normed_conv.hpp) could run conv `op` once a batch
 /// norm is folded into it: a 1×1 conv of one group, stride 1, no padding, packed 16-bit slots in
 /// 8s, as many filter rows as output slots, no residual or deferred activation (a fused pool
@@ -752,20 +765,11 @@ inline void fold_normed_convs(NetDesc& n) {
         (conv.slice && conv.slice->flatten)) {
       continue;
     }
-    const bool read_elsewhere =
-        conv.z_id == bn.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
-          return &o != &conv && reads_tensor(o, bn.out_id);
-        });
-    // What the conv writes: its map (unpooled, where a pool is fused) and the pooled map, or all
-    // of the concat whose slice its result is.
+    const bool read_elsewhere = read_besides(n, bn.out_id, conv);
+    // What the conv writes: its map (unpooled, where a pool is fused) and its result.
     const ArenaRange x = norm_input_range(bn, elem);
     const ArenaRange y = arena_range(conv.out_offset, conv.out_shape, conv.out_cp, elem);
-    const std::int64_t result_offset = conv.pool ? conv.pool->out_offset : conv.out_offset;
-    const ArenaRange r =
-        conv.slice ? ArenaRange{result_offset, result_offset + conv.slice->strides.image * elem}
-        : conv.pool ? arena_range(conv.pool->out_offset, conv.pool->out_shape, conv.pool->out_cp, elem)
-                    : y;
-    if (read_elsewhere || y.overlaps(x) || r.overlaps(x)) {
+    if (read_elsewhere || y.overlaps(x) || result_range(conv, elem).overlaps(x)) {
       continue;
     }
     conv.norm = std::make_shared<const OpDesc>(bn);
@@ -834,10 +838,7 @@ inline void fold_bottleneck_convs(NetDesc& n) {
     if (map > bottleneck_max_map_bytes) {
       continue;
     }
-    const bool read_elsewhere =
-        c.z_id == b.out_id || std::any_of(n.ops.begin(), n.ops.end(), [&](const OpDesc& o) {
-          return &o != &c && reads_tensor(o, b.out_id);
-        });
+    const bool read_elsewhere = read_besides(n, b.out_id, c);
     // What the joined kernel reads (the batch norm's input) against what it writes (the conv's
     // result): the same concat's other channels, or other bytes.
     const OpDesc& bn = *b.norm;
@@ -851,10 +852,7 @@ inline void fold_bottleneck_convs(NetDesc& n) {
       const int w1 = w0 + c.slice->write;
       clear = w1 <= r0 || r1 <= w0;
     } else {
-      const ArenaRange x = norm_input_range(bn, elem);
-      const ArenaRange y = c.slice ? ArenaRange{c.out_offset, c.out_offset + c.slice->strides.image * elem}
-                                   : arena_range(c.out_offset, c.out_shape, c.out_cp, elem);
-      clear = !x.overlaps(y);
+      clear = !norm_input_range(bn, elem).overlaps(result_range(c, elem));
     }
     if (read_elsewhere || !clear) {
       continue;

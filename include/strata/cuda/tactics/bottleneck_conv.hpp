@@ -207,44 +207,7 @@ inline constexpr long long claim_blocks = 128;
   auto wide = [&](const char* name, long long v) { o << "  constexpr long long " << name << " = " << v << ";\n"; };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "': tiles of " << g << " image(s), 16 warps.\n"
-    << R"src(// A channel pair normalized in the folded form: x * beta + gamma in T, one packed fma (with
-// the ReLU: fma.rn.relu); f = (beta pair, gamma pair).
-template <class T, Act NA>
-__device__ __forceinline__ unsigned bneck_fold2(unsigned x, unsigned fb, unsigned fg) {
-  unsigned o;
-  if constexpr (is_same<T, bf16>::value) {
-    if constexpr (NA == Act::relu) {
-      asm("fma.rn.relu.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(fb), "r"(fg));
-    } else {
-      asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(fb), "r"(fg));
-    }
-  } else {
-    if constexpr (NA == Act::relu) {
-      asm("fma.rn.relu.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(fb), "r"(fg));
-    } else {
-      asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(fb), "r"(fg));
-    }
-  }
-  return o;
-}
-// Shared memory by 32-bit address: ldmatrix x4, a 16-byte cp.async (zeros where !ok), 16-byte
-// loads and stores (each hot loop's addresses are a per-thread base plus constants).
-__device__ __forceinline__ void bn_ldsm4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, unsigned a) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a) : "memory");
-}
-__device__ __forceinline__ void bn_cp16(unsigned s, const void* g, bool ok) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(g), "r"(ok ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ uint4 bn_lds16(unsigned a) {
-  uint4 v;
-  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(a) : "memory");
-  return v;
-}
-__device__ __forceinline__ void bn_sts16(unsigned a, uint4 v) {
-  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" :: "r"(a), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
-}
-template <class T>
+    << R"src(template <class T>
 __global__ void __launch_bounds__(512, 1) bottleneck_conv(
     const T* __restrict__ x, const T* __restrict__ fold, const T* __restrict__ w1,
     const float* __restrict__ bias1, const T* __restrict__ w2, const float* __restrict__ bias2,
@@ -253,7 +216,6 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
 )src";
   constant("NTHREADS", threads);
   constant("G", g);
-  constant("H", c.h);
   constant("W", c.w);
   constant("HW", c.h * c.w);
   constant("MR", p.rows);       // the tile's pixels (rows of both GEMMs)
@@ -269,7 +231,6 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   constant("STAGES", p.stages);
   constant("KP1", b.conv.kp);   // the bottleneck's slots (its filter's rows; the k x k conv's input slots)
   constant("K1", b.conv.k);
-  constant("KH", c.kh);
   constant("KW", c.kw);
   constant("PH", c.ph);
   constant("PW", c.pw);
@@ -295,7 +256,7 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   wide("XIMG", src.image);
   wide("YPIX", op.slice ? op.slice->strides.pixel : c.kp);  // the result (a concat's strides, for a slice)
   wide("YIMG", op.slice ? op.slice->strides.image : std::int64_t{c.h} * c.w * c.kp);
-  generated::act_constants(o, "NA", "norm_act", bn.act);
+  o << "  constexpr Act NA = static_cast<Act>(" << static_cast<int>(bn.act.kind) << ");  // the batch norm's (folded)\n";
   generated::act_constants(o, "A1", "act1", b.act);
   generated::act_constants(o, "A2", "act2", op.act);
   o << R"src(  constexpr int STAGE = (MA + KP1) * PITCH;  // elements a stage: input rows, then filter rows
@@ -370,14 +331,14 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
       for (int u = 0; u < AU; ++u) {
         if (adst[u] != ~0u) {
           const bool ok = src[u] != nullptr && (CI % BK == 0 || kt * BK + ak[u] < CI);
-          bn_cp16(st + adst[u], ok ? src[u] + kt * BK : x, ok);
+          cp_async16_at(st + adst[u], ok ? src[u] + kt * BK : x, ok);
         }
       }
 #pragma unroll
       for (int u = 0; u < BU; ++u) {
         if (bdst[u] != ~0u) {
           const bool ok = CI % BK == 0 || kt * BK + bk8[u] < CI;
-          bn_cp16(st + bdst[u], ok ? bsrc[u] + kt * BK : w1, ok);
+          cp_async16_at(st + bdst[u], ok ? bsrc[u] + kt * BK : w1, ok);
         }
       }
     }
@@ -390,14 +351,14 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
     for (int u = 0; u < AU; ++u) {
       if (adst[u] != ~0u) {
         const unsigned f = nh_s + static_cast<unsigned>((kt * BK + ak[u]) * 4);  // (8 bytes a channel pair)
-        uint4 v = bn_lds16(st + adst[u]);
-        const uint4 f0 = bn_lds16(f);
-        const uint4 f1 = bn_lds16(f + 16);
-        v.x = bneck_fold2<T, NA>(v.x, f0.x, f0.y);
-        v.y = bneck_fold2<T, NA>(v.y, f0.z, f0.w);
-        v.z = bneck_fold2<T, NA>(v.z, f1.x, f1.y);
-        v.w = bneck_fold2<T, NA>(v.w, f1.z, f1.w);
-        bn_sts16(st + adst[u], v);
+        uint4 v = lds16_at(st + adst[u]);
+        const uint4 f0 = lds16_at(f);
+        const uint4 f1 = lds16_at(f + 16);
+        v.x = fold2<T, NA>(v.x, f0.x, f0.y);
+        v.y = fold2<T, NA>(v.y, f0.z, f0.w);
+        v.z = fold2<T, NA>(v.z, f1.x, f1.y);
+        v.w = fold2<T, NA>(v.w, f1.z, f1.w);
+        sts16_at(st + adst[u], v);
       }
     }
   };
@@ -431,12 +392,12 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       unsigned b0, b1, b2, b3;
-      bn_ldsm4(b0, b1, b2, b3, st + b_lane + ks * 32);
+      ldsm4_at(b0, b1, b2, b3, st + b_lane + ks * 32);
       // (no branch: a warp's m-tiles past the tile's read rows never copied, results never stored)
       unsigned af[MTW1][4];
 #pragma unroll
       for (int i = 0; i < MTW1; ++i) {
-        bn_ldsm4(af[i][0], af[i][1], af[i][2], af[i][3], st + a_lane + (i * WM1 * 16 * PITCH * 2 + ks * 32));
+        ldsm4_at(af[i][0], af[i][1], af[i][2], af[i][3], st + a_lane + (i * WM1 * 16 * PITCH * 2 + ks * 32));
       }
 #pragma unroll
       for (int i = 0; i < MTW1; ++i) {
@@ -527,13 +488,13 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
     unsigned bq[NT2 / 2][4];
 #pragma unroll
     for (int jj = 0; jj < NT2 / 2; ++jj) {
-      bn_ldsm4(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3], boff + jj * 16 * W2PITCH * 2);
+      ldsm4_at(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3], boff + jj * 16 * W2PITCH * 2);
     }
     // (no branch: m-tiles past the tile's read pixel 0, their sums never stored)
     unsigned af[MTW2][4];
 #pragma unroll
     for (int i = 0; i < MTW2; ++i) {
-      bn_ldsm4(af[i][0], af[i][1], af[i][2], af[i][3], a2[i] + toff);
+      ldsm4_at(af[i][0], af[i][1], af[i][2], af[i][3], a2[i] + toff);
     }
 #pragma unroll
     for (int i = 0; i < MTW2; ++i) {
@@ -661,7 +622,7 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': the batch norm '" << b.norm->label
                                          << "' has no scale and shift on the device");
     // The 1x1 conv's filter with the batch norm's scale folded in, and the (s / α, f / α) pairs.
-    const normed::FoldedBuffers<P> folded = normed::upload_folded<P>(b, io.bottleneck_weights->weight, scale, shift);
+    const normed::FoldedBuffers folded = normed::upload_folded<P>(b, io.bottleneck_weights->weight, scale, shift);
     const std::shared_ptr<DeviceBuffer> fw = folded.filter;
     const std::shared_ptr<DeviceBuffer> ff = folded.pairs;
     const T* x = static_cast<const T*>(io.bottleneck_norm_x);

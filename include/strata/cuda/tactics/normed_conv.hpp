@@ -24,7 +24,11 @@
 /// filter slice, one barrier a step; 4 × 2 warps, each normalizing the A fragments it reads with
 /// ldmatrix (its lane's four channels a 16-slot step); without a pool the output tile goes out
 /// through shared memory in 16-byte chunks. Claimed for unpooled ops (H200, session 32:
-/// DenseNet-121's blocks 1–3 at batch 256, 8–15% faster than form 0).
+/// DenseNet-121's blocks 1–3 at batch 256, 8–15% faster than form 0). Each thread's copy
+/// sources and shared-memory places are worked out once, the copies and ldmatrix take 32-bit
+/// shared addresses (session 38: blocks 1 and 2 of DenseNet-121 at batch 256 8% and 12% faster).
+/// (Blocks of 96 pixels, warps 2 × 4, were tried on DenseNet-121's 14×14 maps at batch 256, whose
+/// 392 blocks of 128 leave a second wave of 128: 1,663 against 1,668 µs for block 3, not kept.)
 ///
 /// Algo 4 (sm_90a; session 34, written without a GPU: offered to measured tuning on compute
 /// capability 9.0, not claimed) is algo 2's ring on Hopper's warpgroup MMA: two warpgroups of 64
@@ -165,6 +169,12 @@ inline constexpr int folded_math = 2;
 /// SMs) its 24 layers took 1,391 µs against 1,190 in math 2 (session 35).
 inline constexpr int folded_narrow_math = 3;
 [[nodiscard]] constexpr bool folds(int math) { return math == folded_math || math == folded_narrow_math; }
+/// The forms and maths there are: math 1 in algos 2 to 4, math 2 in algos 0 to 2, math 3 in
+/// algo 2; math 0 everywhere.
+[[nodiscard]] constexpr bool form_exists(int algo, int math) {
+  return math == 0 || (algo >= 2 && math == 1) || (algo <= 2 && math == folded_math) ||
+         (algo == 2 && math == folded_narrow_math);
+}
 [[nodiscard]] inline bool fold_fits(const OpDesc& op) {
   return op.norm != nullptr && (op.norm->act.kind == Act::relu || op.norm->act.kind == Act::none) &&
          op.norm->out_shape.c == op.conv.cp;
@@ -295,25 +305,51 @@ namespace pipe {
 /// The lambda load_stage(kt): step kt's input rows and filter slice copied into its stage (rows
 /// past the batch, slots past CI and filter rows past KP as zeros), one cp.async group a call,
 /// empty past the last step. `b_slot`: where the filter's vector (row n, 8 slots from kc · 8)
-/// lies from the stage's filter part b (an expression of n and kc).
+/// lies from the stage's filter part (an expression of n and kc). Each thread's vectors — their
+/// sources and their places in a stage, as 32-bit shared addresses — are worked out once, so a
+/// step's copy is a constant offset from them (expects ring, STAGE, aoff, src and the kernel's
+/// parameters in scope; defines ring_s, the ring's shared address).
 [[nodiscard]] inline std::string load_stage(const char* b_slot) {
   std::ostringstream o;
-  o << R"src(  auto load_stage = [&](int kt) {
+  o << R"src(  const unsigned ring_s = shared_address(ring);
+  constexpr int BU = (BV + 255) / 256;  // filter vectors a thread a step (the last maybe partial)
+  unsigned adst[AV];  // this thread's input vectors: bytes into a stage
+  bool aok[AV];
+  int akc[AV];
+#pragma unroll
+  for (int v = 0; v < AV; ++v) {
+    adst[v] = static_cast<unsigned>(aoff[v]) * 2u;
+    aok[v] = src[v] != nullptr;
+    akc[v] = aoff[v] % PITCH;
+  }
+  const T* bsrc[BU];  // its filter vectors: row n of the block's slots, 8 slots from kc · 8
+  unsigned bdst[BU];
+  bool bok[BU];
+  int bkc[BU];
+#pragma unroll
+  for (int u = 0; u < BU; ++u) {
+    const int i = tid + u * 256;
+    const int n = i / (BK / 8);
+    const int kc = i % (BK / 8);
+    bok[u] = i < BV && n0 + n < KP;
+    bsrc[u] = bok[u] ? w + (n0 + n) * CI + kc * 8 : w;
+    bdst[u] = static_cast<unsigned>(BM * PITCH + )src" << b_slot << R"src() * 2u;
+    bkc[u] = kc * 8;
+  }
+  auto load_stage = [&](int kt) {
     if (kt < KT) {
-      T* a = ring + (kt % STAGES) * STAGE;
-      T* b = a + BM * PITCH;
+      const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE) * 2u;
 #pragma unroll
       for (int v = 0; v < AV; ++v) {
-        const int k = kt * BK + (aoff[v] % PITCH);
-        const bool ok = src[v] != nullptr && k < CI;
-        cp_async16(a + aoff[v], ok ? src[v] + kt * BK : x, ok);
+        const bool ok = aok[v] && (CI % BK == 0 || kt * static_cast<int>(BK) + akc[v] < CI);
+        cp_async16_at(st + adst[v], ok ? src[v] + kt * BK : x, ok);
       }
-      for (int i = tid; i < BV; i += 256) {
-        const int n = i / (BK / 8);
-        const int kc = i % (BK / 8);
-        const int k = kt * BK + kc * 8;
-        const bool ok = n0 + n < KP && k < CI;
-        cp_async16(b + )src" << b_slot << R"src(, ok ? w + (n0 + n) * CI + k : w, ok);
+#pragma unroll
+      for (int u = 0; u < BU; ++u) {
+        if (BV % 256 == 0 || tid + u * 256 < BV) {
+          const bool ok = bok[u] && (CI % BK == 0 || kt * static_cast<int>(BK) + bkc[u] < CI);
+          cp_async16_at(st + bdst[u], ok ? bsrc[u] + kt * BK : w, ok);
+        }
       }
     }
     cp_async_commit();
@@ -507,9 +543,7 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
 /// (pool_first_fits; forms 0 and 1).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0, bool pool_first = false) {
   STRATA_CHECK(algo >= 0 && algo <= wgmma_algo, "normed_conv: no form " << algo);
-  STRATA_CHECK(math == 0 || (algo >= 2 && math == 1) || (algo <= 2 && math == folded_math) ||
-                   (algo == 2 && math == folded_narrow_math),
-               "normed_conv: form " << algo << " has no math " << math);
+  STRATA_CHECK(form_exists(algo, math), "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
   STRATA_CHECK(!folds(math) || fold_fits(op),
                "normed_conv: layer '" << op.label << "': the folded form (math 2) takes a batch norm with a ReLU "
@@ -574,26 +608,6 @@ __device__ __forceinline__ long long normed_window(long long q) {
   const long long py = pq / OW;
   const long long px = pq - py * OW;
   return img * XIMG + (2 * py * W + 2 * px) * XPIX;
-}
-// A channel pair x normalized in the folded form (math 2): x * beta + gamma in T, one packed fma
-// (with the ReLU: fma.rn.relu); f = (beta pair, gamma pair).
-template <class T, Act NA>
-__device__ __forceinline__ unsigned fold2(unsigned x, uint2 f) {
-  unsigned o;
-  if constexpr (is_same<T, bf16>::value) {
-    if constexpr (NA == Act::relu) {
-      asm("fma.rn.relu.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(f.x), "r"(f.y));
-    } else {
-      asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(f.x), "r"(f.y));
-    }
-  } else {
-    if constexpr (NA == Act::relu) {
-      asm("fma.rn.relu.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(f.x), "r"(f.y));
-    } else {
-      asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(o) : "r"(x), "r"(f.x), "r"(f.y));
-    }
-  }
-  return o;
 }
 // (a + b + c + d) / 4 on channel pairs in T (the folded form's pool taken first): each quartered
 // as it is added (fma by 0.25: the sum of four values up to 2^14 stays within f16's range; fma is
@@ -718,6 +732,12 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
     }
   }
+  // This lane's ldmatrix rows, bytes into a stage: A (row wm · WM + lane % 16, 8 slots from
+  // (lane / 16) · 8) and B (the filter's row of slot wn · WN + lane % 8 + (lane / 16) · 8, 8 slots
+  // from ((lane / 8) % 2) · 8).
+  const unsigned a_lane = static_cast<unsigned>((wm * WM + (lane & 15)) * PITCH + (lane >> 4) * 8) * 2u;
+  const unsigned b_lane =
+      static_cast<unsigned>(BM * PITCH + (wn * WN + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8) * 2u;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     load_stage(s);
@@ -726,8 +746,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
     cp_async_wait<STAGES - 2>();
     __syncthreads();  // step kt in for every thread; step kt - 1's stage free to refill
     load_stage(kt + STAGES - 1);
-    const T* a = ring + (kt % STAGES) * STAGE;
-    const T* b = a + BM * PITCH;
+    const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE) * 2u;
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       const int c = kt * BK + ks * 16 + 2 * (lane & 3);  // this lane's channels: c, c + 1, c + 8, c + 9
@@ -741,13 +760,12 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       << R"src(      unsigned af[MT][4];
 #pragma unroll
       for (int i = 0; i < MT; ++i) {
-        ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3],
-                    a + (wm * WM + i * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
+        ldsm4_at(af[i][0], af[i][1], af[i][2], af[i][3], st + a_lane + (i * 16 * PITCH + ks * 16) * 2);
 )src"
-      << (folds(math) ? R"src(        af[i][0] = fold2<T, NA>(af[i][0], lo);
-        af[i][1] = fold2<T, NA>(af[i][1], lo);
-        af[i][2] = fold2<T, NA>(af[i][2], hi);
-        af[i][3] = fold2<T, NA>(af[i][3], hi);
+      << (folds(math) ? R"src(        af[i][0] = fold2<T, NA>(af[i][0], lo.x, lo.y);
+        af[i][1] = fold2<T, NA>(af[i][1], lo.x, lo.y);
+        af[i][2] = fold2<T, NA>(af[i][2], hi.x, hi.y);
+        af[i][3] = fold2<T, NA>(af[i][3], hi.x, hi.y);
 )src"
                       : R"src(        af[i][0] = norm2(af[i][0], lo.x, lo.y, lo.z, lo.w, c);
         af[i][1] = norm2(af[i][1], lo.x, lo.y, lo.z, lo.w, c);
@@ -758,9 +776,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
 #pragma unroll
       for (int j = 0; j < NT; j += 2) {
         unsigned b0, b1, b2, b3;
-        ldmatrix_x4(b0, b1, b2, b3,
-                    b + (wn * WN + j * 8 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ks * 16 +
-                        ((lane >> 3) & 1) * 8);
+        ldsm4_at(b0, b1, b2, b3, st + b_lane + (j * 8 * PITCH + ks * 16) * 2);
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
           mma_16816<T>(acc[i][j], af[i][0], af[i][1], af[i][2], af[i][3], b0, b1);
@@ -853,7 +869,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
 #pragma unroll
           for (int p = 0; p < NP; ++p) {
             const unsigned u[4] = {raw[v][p].x, raw[v][p].y, raw[v][p].z, raw[v][p].w};
-            t[p] = fold2<T, NA>(u[j], f);
+            t[p] = fold2<T, NA>(u[j], f.x, f.y);
           }
           if constexpr (NP == 1) {
             o[j] = t[0];
@@ -993,13 +1009,12 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
 /// input channel's column times α, and each channel pair's (s / α, s' / α', f / α, f' / α') in T,
 /// made from the uploaded filter and the batch norm's f32 scale and shift.
 namespace normed {
-template <DType P>
 struct FoldedBuffers {
   std::shared_ptr<DeviceBuffer> filter;
   std::shared_ptr<DeviceBuffer> pairs;
 };
 template <DType P>
-[[nodiscard]] FoldedBuffers<P> upload_folded(const OpDesc& op, const DeviceBuffer& weight, const float* scale,
+[[nodiscard]] FoldedBuffers upload_folded(const OpDesc& op, const DeviceBuffer& weight, const float* scale,
                                              const float* shift) {
   const int kp = op.conv.kp;
   const int cp = op.conv.cp;
@@ -1025,7 +1040,7 @@ template <DType P>
     pairs[at + 3] = fold.gamma[static_cast<std::size_t>(c) + 1];
   }
   const std::vector<std::uint8_t> fb = detail::to_device_bits<P>(pairs);
-  FoldedBuffers<P> out;
+  FoldedBuffers out;
   out.filter = std::make_shared<DeviceBuffer>(detail::upload(wb.data(), wb.size()));
   out.pairs = std::make_shared<DeviceBuffer>(detail::upload(fb.data(), fb.size()));
   return out;
@@ -1144,7 +1159,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     // in T, made here from the uploaded weights, owned by the step.
     std::shared_ptr<DeviceBuffer> folded_w, folded_f;
     if (normed::folds(v.math)) {
-      normed::FoldedBuffers<P> fb = normed::upload_folded<P>(op, w.weight, scale, shift);
+      normed::FoldedBuffers fb = normed::upload_folded<P>(op, w.weight, scale, shift);
       folded_w = std::move(fb.filter);
       folded_f = std::move(fb.pairs);
       wt = folded_w->template as<const T>();
@@ -1188,11 +1203,9 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo >= 0 && v.algo <= normed::wgmma_algo,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
-    STRATA_CHECK(v.math == 0 || (v.algo >= 2 && v.math == 1) || (v.algo <= 2 && v.math == normed::folded_math) ||
-                     (v.algo == 2 && v.math == normed::folded_narrow_math),
-                 "'" << op.label << "': normed_conv has math 1 in algos 2 to 4, math 2 in algos 0 to 2 and math 3 in "
-                        "algo 2 only, "
-                        "not math " << v.math << " in algo " << v.algo);
+    STRATA_CHECK(normed::form_exists(v.algo, v.math),
+                 "'" << op.label << "': normed_conv has math 1 in algos 2 to 4, math 2 in algos 0 to 2 and "
+                        "math 3 in algo 2 only, not math " << v.math << " in algo " << v.algo);
     STRATA_CHECK(!normed::folds(v.math) || normed::fold_fits(op),
                  "'" << op.label << "': normed_conv math 2 folds the scale of a batch norm with a ReLU or no "
                         "activation over every input slot into the filter, and this op's is not one");
