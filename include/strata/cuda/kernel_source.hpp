@@ -407,6 +407,9 @@ __device__ __forceinline__ void ldsm4_at(unsigned& r0, unsigned& r1, unsigned& r
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a) : "memory");
 }
+__device__ __forceinline__ void ldsm2_at(unsigned& r0, unsigned& r1, unsigned a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];" : "=r"(r0), "=r"(r1) : "r"(a) : "memory");
+}
 __device__ __forceinline__ void cp_async16_at(unsigned s, const void* g, bool ok) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(g), "r"(ok ? 16 : 0) : "memory");
 }

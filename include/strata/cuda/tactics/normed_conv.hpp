@@ -802,6 +802,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   T* bs = as + 2 * BM * PITCH;                 // [2][BN][PITCH] filter slice
   float* ss = reinterpret_cast<float*>(bs + 2 * BN * PITCH);  // [CIP] scale, then [CIP] shift
   float* sh = ss + CIP;
+  const unsigned as_s = shared_address(as);  // (32-bit shared addresses of both buffers)
+  const unsigned bs_s = shared_address(bs);
   const int tid = static_cast<int>(threadIdx.x);
   const int lane = tid & 31;
   const int warp = tid >> 5;
@@ -917,19 +919,40 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       }
       }
       const bool live = src[v] != nullptr;  // rows past the batch: zeros (never stored)
-      *reinterpret_cast<uint4*>(as + (buf * BM + arow[v]) * PITCH + akc[v] * 8) =
-          live ? uint4{o[0], o[1], o[2], o[3]} : uint4{0u, 0u, 0u, 0u};
+      sts16_at(as_s + 2u * static_cast<unsigned>((buf * BM + arow[v]) * PITCH + akc[v] * 8),
+               live ? uint4{o[0], o[1], o[2], o[3]} : uint4{0u, 0u, 0u, 0u});
     }
   };
+  // This thread's filter vectors (row n of the block's slots, 8 slots from kc · 8 of each step):
+  // their sources and places in buffer 0, worked out once.
+  constexpr int BU = (BV + 255) / 256;
+  const T* bsrc[BU];
+  unsigned bdst[BU];
+  bool bok[BU];
+  int bkc[BU];
+#pragma unroll
+  for (int u = 0; u < BU; ++u) {
+    const int i = tid + u * 256;
+    const int n = i / (BK / 8);
+    const int kc = i % (BK / 8);
+    bok[u] = i < BV && n0 + n < KP;
+    bsrc[u] = bok[u] ? w + (n0 + n) * CI + kc * 8 : w;
+    bdst[u] = bs_s + 2u * static_cast<unsigned>(n * PITCH + kc * 8);
+    bkc[u] = kc * 8;
+  }
   auto load_b = [&](int kt, int buf) {
-    for (int i = tid; i < BV; i += 256) {
-      const int n = i / (BK / 8);
-      const int kc = i % (BK / 8);
-      const int k = kt * BK + kc * 8;
-      const bool v = n0 + n < KP && k < CI;
-      cp_async16(bs + (buf * BN + n) * PITCH + kc * 8, v ? w + (n0 + n) * CI + k : w, v);
+#pragma unroll
+    for (int u = 0; u < BU; ++u) {
+      if (BV % 256 == 0 || tid + u * 256 < BV) {
+        const bool ok = bok[u] && (CI % BK == 0 || kt * static_cast<int>(BK) + bkc[u] < CI);
+        cp_async16_at(bdst[u] + static_cast<unsigned>(buf * BN * PITCH) * 2u, ok ? bsrc[u] + kt * BK : w, ok);
+      }
     }
   };
+  // This lane's ldmatrix rows in buffer 0: A (row wm · WM + lane % 16, 8 slots from (lane / 16)
+  // · 8), B (the filter's row of slot wn · WN + lane % 8, 8 slots from ((lane / 8) % 2) · 8).
+  const unsigned a_lane = as_s + 2u * static_cast<unsigned>((wm * WM + (lane & 15)) * PITCH + (lane >> 4) * 8);
+  const unsigned b_lane = bs_s + 2u * static_cast<unsigned>((wn * WN + (lane & 7)) * PITCH + ((lane >> 3) & 1) * 8);
   float acc[MT][NT][4];
 #pragma unroll
   for (int i = 0; i < MT; ++i) {
@@ -952,20 +975,19 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       load_b(kt + 1, cur ^ 1);
       cp_async_commit();
     }
-    const T* a = as + cur * BM * PITCH;
-    const T* b = bs + cur * BN * PITCH;
+    const unsigned a = a_lane + static_cast<unsigned>(cur * BM * PITCH) * 2u;
+    const unsigned b = b_lane + static_cast<unsigned>(cur * BN * PITCH) * 2u;
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       unsigned af[MT][4];
 #pragma unroll
       for (int i = 0; i < MT; ++i) {
-        ldmatrix_x4(af[i][0], af[i][1], af[i][2], af[i][3],
-                    a + (wm * WM + i * 16 + (lane & 15)) * PITCH + ks * 16 + (lane >> 4) * 8);
+        ldsm4_at(af[i][0], af[i][1], af[i][2], af[i][3], a + (i * 16 * PITCH + ks * 16) * 2);
       }
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
         unsigned b0, b1;
-        ldmatrix_x2(b0, b1, b + (wn * WN + j * 8 + (lane & 7)) * PITCH + ks * 16 + ((lane >> 3) & 1) * 8);
+        ldsm2_at(b0, b1, b + (j * 8 * PITCH + ks * 16) * 2);
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
           mma_16816<T>(acc[i][j], af[i][0], af[i][1], af[i][2], af[i][3], b0, b1);

@@ -199,7 +199,7 @@ using kernels::device_attribute;
         const int n0 = (u % NG) * NT;              // first n-tile
         const int pb = a_pixel(mt);
         auto load_a = [&](unsigned (&a)[4], int s) {
-          ldmatrix_x4(a[0], a[1], a[2], a[3], a_address(pb, s));
+          ldsm4_at(a[0], a[1], a[2], a[3], a_address(pb, s));
         };
         float acc[NT][4];
 #pragma unroll
@@ -650,20 +650,22 @@ struct RawStage {
       return (r / CC) * SH * ICP + (r % CC) * SW;
     };
     const int akh = (lane >> 4) * 8;  // this lane's k-half for A
-    // Where this lane's ldmatrix reads A at k-step s for the row at patch pixel pb: its k (tap
-    // and channel; with slots in 16s a k-step is one tap, known here), or the zero pixel.
-    auto a_address = [&](int pb, int s) {
+    const unsigned xsa = shared_address(xs);  // the patch's 32-bit shared address
+    // Where this lane's ldmatrix reads A at k-step s for the row at patch pixel pb (a 32-bit
+    // shared address): its k (tap and channel; with slots in 16s a k-step is one tap, known
+    // here), or the zero pixel.
+    auto a_address = [&](int pb, int s) -> unsigned {
       if constexpr (D12) {
         // k-step s: tap row s / SPT, slots (s % SPT)·16 + akh.. of that row's run of KW pixels
         // from patch pixel p — read from the copy where p starts 16-byte aligned.
         const int p = pb + (s / SPT) * DH * ICP;
-        return ((p & 1) != 0 ? xs + OOFF + (p + 1) * C12 : xs + p * C12) + (s % SPT) * 16 + akh;
+        return xsa + 2u * static_cast<unsigned>(((p & 1) != 0 ? OOFF + (p + 1) * C12 : p * C12) + (s % SPT) * 16 + akh);
       }
       const int k = 16 * s + akh;
       const int tap = CP % 16 == 0 ? 16 * s / CP : k / CP;
       const int c = CP % 16 == 0 ? 16 * s % CP + akh : k % CP;
       const int off = (tap / KW) * DH * ICP + (tap % KW) * DW;
-      return tap < TAPS ? xs + (pb + off) * XS + c : xs + ZERO * XS;
+      return xsa + 2u * static_cast<unsigned>(tap < TAPS ? (pb + off) * XS + c : ZERO * XS);
     };
     // Stores m-tile mt's accumulators of n-tiles n0.. (acc[n][i]: row lane/4 + 8·(i/2),
     // channel (n0 + n)·8 + 2·(lane%4) + i%2) into the tile's conv outputs, bias and activation
@@ -694,7 +696,8 @@ struct RawStage {
       const int n0 = (u % NG) * NT;  // first n-tile
       const int pb[2] = {a_pixel(2 * mu), a_pixel(2 * mu + 1)};
       // For B: row lane%8 (an output channel) of matrix lane/8 (n-tile +lane/16, k-half lane/8%2).
-      const T* brow = ws + ((n0 + (lane >> 4)) * 8 + (lane & 7)) * WS + ((lane >> 3) & 1) * 8;
+      const unsigned brow =
+          shared_address(ws) + 2u * static_cast<unsigned>(((n0 + (lane >> 4)) * 8 + (lane & 7)) * WS + ((lane >> 3) & 1) * 8);
       float acc[2][NT][4];
 #pragma unroll
       for (int mi = 0; mi < 2; ++mi) {
@@ -714,14 +717,14 @@ struct RawStage {
         unsigned b[NT][2];
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
-          ldmatrix_x4(a[mi][0], a[mi][1], a[mi][2], a[mi][3], a_address(pb[mi], s));
+          ldsm4_at(a[mi][0], a[mi][1], a[mi][2], a[mi][3], a_address(pb[mi], s));
         }
 #pragma unroll
         for (int n = 0; n < NT; n += 2) {
           if (n + 1 < NT) {
-            ldmatrix_x4(b[n][0], b[n][1], b[n + 1][0], b[n + 1][1], brow + n * 8 * WS + 16 * s);
+            ldsm4_at(b[n][0], b[n][1], b[n + 1][0], b[n + 1][1], brow + 2u * (n * 8 * WS + 16 * s));
           } else {
-            ldmatrix_x2(b[n][0], b[n][1], brow + n * 8 * WS + 16 * s);
+            ldsm2_at(b[n][0], b[n][1], brow + 2u * (n * 8 * WS + 16 * s));
           }
         }
 #pragma unroll
