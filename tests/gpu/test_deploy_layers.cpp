@@ -5,6 +5,7 @@
 // residual), channel gates (squeeze-excite), conv_transpose with every option.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -1056,6 +1057,34 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   const double err2 = strata_test::rel_error(piped17, apart, piped17.size());
   MESSAGE("dense block f16, batch 17: normed_conv algo 2 against the batch norm's pass + cuBLASLt: rel. error " << err2);
   CHECK(err2 < 5e-3);
+}
+
+TEST_CASE("normed_conv algo 5: a transition's pool taken first on the pipelined ring, form 1's output to the bit") {
+  // DenseNet-121's three transitions (batch norm, ReLU, 1x1 conv, 2x2 average pool; the scale
+  // folded, math 2) forced onto algo 5 and onto form 1 (which the heuristic claims), every other
+  // op alike: the same arithmetic in the same order (each thread normalizes and averages the
+  // window's four positions it copied as form 1's store does; the same k order of the MMAs).
+  const auto transitions = [](const cuda::OpDesc& op) { return op.norm != nullptr && op.pool.has_value(); };
+  const int b = strata_test::quick_run() ? 3 : 17;
+  const auto w = Weights<models::DenseNet121>::random(215);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(b) * static_cast<std::size_t>(models::DenseNet121::input_spec.shape.numel()), 216);
+  const char* piped = "pipelined: 3 steps of 32 input channels in flight, its 2x2 average pool taken first";
+  const char* form1 = "blocks of 64 pixels x 128 channels, its 2x2 average pool taken first";
+  const auto a = strata_test::forced_output<models::DenseNet121, DType::f16>(
+      w, in, b, b, transitions, 3, cuda::Variant{"normed_conv", 5, 2, 2}, piped);
+  const auto f = strata_test::forced_output<models::DenseNet121, DType::f16>(
+      w, in, b, b, transitions, 3, cuda::Variant{"normed_conv", 1, 2, 2}, form1);
+  CHECK(std::memcmp(a.data(), f.data(), a.size() * sizeof(float)) == 0);
+  const auto ab = strata_test::forced_output<models::DenseNet121, DType::bf16>(
+      w, in, b, b, transitions, 3, cuda::Variant{"normed_conv", 5, 2, 2}, piped);
+  const auto fb = strata_test::forced_output<models::DenseNet121, DType::bf16>(
+      w, in, b, b, transitions, 3, cuda::Variant{"normed_conv", 1, 2, 2}, form1);
+  CHECK(std::memcmp(ab.data(), fb.data(), ab.size() * sizeof(float)) == 0);
+  // ... and against the CPU (every other op measured, as check_forced does).
+  strata_test::check_forced<models::DenseNet121, DType::f16>("normed_d121_pf_pipe", 217,
+                                                             cuda::Variant{"normed_conv", 5, 2, 2}, piped, ", then",
+                                                             transitions);
 }
 
 TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed halos, into their concat slices") {

@@ -915,7 +915,8 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 1, 1}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 2, 4}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 0, 1}, cuda::OpIo{}).empty());
-  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 5), doctest::Contains("no form 5"));
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 6), doctest::Contains("no form 6"));
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 5), doctest::Contains("no math 0"));
   CHECK_THROWS_WITH(cuda::tactics::normed::source(first, 0, 1), doctest::Contains("no math 1"));
   // The pipelined form's rings: 4 steps of 32 slots (two blocks an SM), 3 of 64.
   CHECK(cuda::tactics::normed::source(first, 2).find("(pipelined: 4 steps of 32 slots in flight)") != std::string::npos);
@@ -942,6 +943,23 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 2, 0, 2}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 0, 0, 2}, cuda::OpIo{}).empty());
   CHECK_THROWS_WITH(cuda::tactics::normed::source(transition, 2, 0, true), doctest::Contains("not in form 2"));
+  // Algo 5: the pool taken first on the pipelined ring (folded math 2 and fuse 2 only; forceable,
+  // not offered): 64 pooled pixels a block, 3 steps of the window's four planes and the filter.
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 5, 2, 2}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 5, 2, 1}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 5, 0, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 5, 2}, cuda::OpIo{}).empty());
+  CHECK_THROWS_WITH(cuda::tactics::normed::source(transition, 5, 2), doctest::Contains("form 5 takes the pool first"));
+  CHECK(cuda::tactics::normed::plan(transition, 5, 2).bm == 64);
+  CHECK(cuda::tactics::normed::plan(transition, 5, 2).shared == 3 * (4 * 64 + 128) * 40 * 2 + 256 * 8);
+  {
+    const std::string pp = cuda::tactics::normed::source(transition, 5, 2, true);
+    CHECK(pp.find("(pipelined: 3 steps of 32 slots in flight) (2x2 average pool, taken on the input)") != std::string::npos);
+    CHECK(pp.find("o4[j] = quarter_sum4<T>(t[0], t[1], t[2], t[3]);") != std::string::npos);
+    CHECK_COMPILES(rtc::compile(pp, "normed_conv_pool_pipe",
+                       {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
+                       dir).cubin.size() > 1000);
+  }
   {
     cuda::OpDesc activated = transition;  // (an activation after the conv: the pool does not commute)
     activated.act = ActDesc{Act::relu, 0.0f, 0.0f};

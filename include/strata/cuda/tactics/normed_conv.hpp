@@ -43,6 +43,10 @@
 /// for DenseNet's transitions in 64-pixel blocks (H200, session 35, batch 256: the three took
 /// 531 µs against 1,159 with the pool in the epilogue).
 ///
+/// Algo 5 (math 2, fuse 2; forceable only) runs the pool-first form on algo 2's ring: the
+/// window's four positions staged a plane each, normalized and averaged by the thread that
+/// copied them (form 1's arithmetic) before the step's barrier.
+///
 /// Math 2 (algo 2): the batch norm's scale folded into the filter, prepared per op from the
 /// uploaded weights, so that the normalization is one packed `fma.rn.relu` a channel pair of the
 /// A fragments (fold_scale). Session 35's Nsight Compute on algo 2 (DenseNet-121, batch 256): two
@@ -152,6 +156,13 @@ struct Source {
 /// `wgmma` a 16-slot step, A from registers (normalized as loaded), the filter by descriptor;
 /// `math` 1: blocks of at most 64 slots (twice the blocks where few pixels leave SMs idle).
 inline constexpr int wgmma_algo = 4;
+/// Algo 5: the pipelined form with the pool taken first (fuse 2, folded math 2 only): blocks of 64
+/// pooled pixels, a ring of 3 steps of 32 slots, each step's input the window's four positions (a
+/// plane each) copied in by cp.async; each thread normalizes and averages the vectors it copied
+/// (form 1's arithmetic, to the bit) into the first plane before the step's barrier, so the warps
+/// read normalized A fragments. For the transitions, whose form 1 holds a step's loads in
+/// registers and waits for them at every step. Forceable only (not yet run on a GPU).
+inline constexpr int pool_pipe_algo = 5;
 
 /// `math` 2 of the pipelined form (algo 2: its ring of 4 steps of 32 slots): the batch norm's
 /// scale folded into the filter, so that the normalization is one packed `fma` a channel pair
@@ -169,11 +180,12 @@ inline constexpr int folded_math = 2;
 /// SMs) its 24 layers took 1,391 µs against 1,190 in math 2 (session 35).
 inline constexpr int folded_narrow_math = 3;
 [[nodiscard]] constexpr bool folds(int math) { return math == folded_math || math == folded_narrow_math; }
-/// The forms and maths there are: math 1 in algos 2 to 4, math 2 in algos 0 to 2, math 3 in
-/// algo 2; math 0 everywhere.
+/// The forms and maths there are: math 0 in algos 0 to 4, math 1 in algos 2 to 4, math 2 in algos
+/// 0 to 2 and 5, math 3 in algo 2.
 [[nodiscard]] constexpr bool form_exists(int algo, int math) {
-  return math == 0 || (algo >= 2 && math == 1) || (algo <= 2 && math == folded_math) ||
-         (algo == 2 && math == folded_narrow_math);
+  return (algo <= wgmma_algo && (math == 0 || (algo >= 2 && math == 1) || (algo <= 2 && math == folded_math) ||
+                                 (algo == 2 && math == folded_narrow_math))) ||
+         (algo == pool_pipe_algo && math == folded_math);
 }
 [[nodiscard]] inline bool fold_fits(const OpDesc& op) {
   return op.norm != nullptr && (op.norm->act.kind == Act::relu || op.norm->act.kind == Act::none) &&
@@ -231,6 +243,9 @@ struct Pipeline {
   if (algo < 2) {
     return {};
   }
+  if (algo == pool_pipe_algo) {
+    return Pipeline{32, 3};
+  }
   return math == 1 && algo != wgmma_algo ? Pipeline{64, 3} : Pipeline{32, 4};  // (math 2: 32 x 4)
 }
 
@@ -238,7 +253,7 @@ struct Pipeline {
 /// ring `math` says: 2, 128 pixels; 3, 64; 4, 128 pixels, and up to 64 slots with math 1).
 [[nodiscard]] inline Plan plan(const OpDesc& op, int algo, int math = 0) {
   Plan p;
-  p.bm = algo == 1 || algo == 3 ? 64 : 128;
+  p.bm = algo == 1 || algo == 3 || algo == pool_pipe_algo ? 64 : 128;
   const int kp = op.conv.kp;
   p.bn = kp >= 128 ? 128 : (kp + 31) / 32 * 32;
   if ((algo == wgmma_algo && math == 1) || math == folded_narrow_math) {
@@ -248,8 +263,10 @@ struct Pipeline {
   const Pipeline r = pipeline(algo, math);
   const std::int64_t slots = (op.conv.cp + r.step - 1) / r.step * r.step;  // the scale and shift, padded
   // (algo 4: the filter slice as wgmma's core matrices, its rows unpadded)
+  // (algo 5: the window's four positions, a plane of input rows each)
   const std::int64_t stage = algo == wgmma_algo ? std::int64_t{p.bm} * (r.step + 8) + std::int64_t{p.bn} * r.step
-                                                : std::int64_t{p.bm + p.bn} * (r.step + 8);
+                             : algo == pool_pipe_algo ? std::int64_t{4 * p.bm + p.bn} * (r.step + 8)
+                                                      : std::int64_t{p.bm + p.bn} * (r.step + 8);
   p.shared = std::int64_t{r.stages} * stage * 2 + std::int64_t{2} * slots * 4;
   return p;
 }
@@ -274,7 +291,9 @@ namespace pipe {
   std::string head = R"src(  const long long nb = blockIdx.x % NB;
   const long long m0 = (blockIdx.x / NB) * BM;
   const long long n0 = nb * BN;
-  const long long rows = static_cast<long long>(batch) * HW;  // (with a pool: OHW · 4 = HW)
+  // (with a pool in the epilogue: OHW · 4 = HW; taken first, a row a pooled pixel)
+  const long long rows = static_cast<long long>(batch) * (PF != 0 ? OHW : HW);
+  constexpr int NPOS = PF != 0 ? 4 : 1;  // input planes a stage (the pool taken first: the window's four positions)
 )src";
   head += folded ? R"src(  // (folded: `scale` holds a channel pair's (s / a, s' / a') and (f / a, f' / a') in T, 8 bytes a pair)
   uint2* nh = reinterpret_cast<uint2*>(nf);
@@ -298,7 +317,9 @@ namespace pipe {
     const int kc = id % (BK / 8);
     aoff[v] = r * PITCH + kc * 8;
     const long long m = m0 + r;
-    src[v] = m < rows ? x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m) + kc * 8 : nullptr;
+    src[v] = m >= rows ? nullptr
+             : (PF != 0 ? x + normed_window<OHW, OW, W, XIMG, XPIX>(m) : x + normed_row<POOL, HW, W, OHW, OW, XIMG, XPIX>(m)) +
+                   kc * 8;
   }
 )src";
 }
@@ -333,7 +354,7 @@ namespace pipe {
     const int kc = i % (BK / 8);
     bok[u] = i < BV && n0 + n < KP;
     bsrc[u] = bok[u] ? w + (n0 + n) * CI + kc * 8 : w;
-    bdst[u] = static_cast<unsigned>(BM * PITCH + )src" << b_slot << R"src() * 2u;
+    bdst[u] = static_cast<unsigned>(NPOS * BM * PITCH + )src" << b_slot << R"src() * 2u;
     bkc[u] = kc * 8;
   }
   auto load_stage = [&](int kt) {
@@ -342,7 +363,11 @@ namespace pipe {
 #pragma unroll
       for (int v = 0; v < AV; ++v) {
         const bool ok = aok[v] && (CI % BK == 0 || kt * static_cast<int>(BK) + akc[v] < CI);
-        cp_async16_at(st + adst[v], ok ? src[v] + kt * BK : x, ok);
+#pragma unroll
+        for (int q = 0; q < NPOS; ++q) {  // (plane q: window position q, row q / 2, column q % 2)
+          cp_async16_at(st + adst[v] + static_cast<unsigned>(q * BM * PITCH) * 2u,
+                        ok ? src[v] + ((q >> 1) * W + (q & 1)) * XPIX + kt * BK : x, ok);
+        }
       }
 #pragma unroll
       for (int u = 0; u < BU; ++u) {
@@ -542,15 +567,17 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
 /// `strata_rtc::normed_conv<T>`); `pool_first`: the fused average pool taken on the input
 /// (pool_first_fits; forms 0 and 1).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo, int math = 0, bool pool_first = false) {
-  STRATA_CHECK(algo >= 0 && algo <= wgmma_algo, "normed_conv: no form " << algo);
+  STRATA_CHECK(algo >= 0 && algo <= pool_pipe_algo, "normed_conv: no form " << algo);
   STRATA_CHECK(form_exists(algo, math), "normed_conv: form " << algo << " has no math " << math);
   STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
   STRATA_CHECK(!folds(math) || fold_fits(op),
                "normed_conv: layer '" << op.label << "': the folded form (math 2) takes a batch norm with a ReLU "
                "or no activation, over every slot of the conv's input");
-  STRATA_CHECK(!pool_first || (algo <= 1 && pool_first_fits(op)),
-               "normed_conv: layer '" << op.label << "': the pool is taken first (on the input) in forms 0 and 1, "
+  STRATA_CHECK(!pool_first || ((algo <= 1 || algo == pool_pipe_algo) && pool_first_fits(op)),
+               "normed_conv: layer '" << op.label << "': the pool is taken first (on the input) in forms 0, 1 and 5, "
                "for a 2x2 average pool after a conv without an activation, not in form " << algo);
+  STRATA_CHECK(algo != pool_pipe_algo || pool_first,
+               "normed_conv: layer '" << op.label << "': form 5 takes the pool first (fuse 2)");
   const OpDesc& bn = *op.norm;
   const ConvGeom& g = op.conv;
   const Plan p = plan(op, algo, math);
@@ -570,7 +597,7 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
     generated::act_constants(o, kind, desc, a);
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'" << (algo == 1 || algo == 3 ? " (64-pixel blocks)" : "")
+    << "// Generated for '" << op.label << "'" << (algo == 1 || algo == 3 || algo == pool_pipe_algo ? " (64-pixel blocks)" : "")
     << (algo == wgmma_algo ? " (wgmma)" : "")
     << (folds(math) ? " (the batch norm's scale folded into the filter)" : "")
     << (algo == wgmma_algo ? " (a ring of " + std::to_string(ring.stages) + " steps of " +
@@ -699,10 +726,13 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
     return o.str();
   }
   if (algo >= 2) {
+    const bool pf = algo == pool_pipe_algo;  // (the pool taken first: each thread converts its own vectors)
     o << R"src(  // Pipelined (algo 2; 3 with 64-pixel blocks): a ring of STAGES reduction steps copied in by cp.async, the raw input
   // rows beside the filter slice; each warp normalizes the A fragments it reads (its lane's four
   // channels a 16-slot step: scale, shift, the activation, rounded to T, 0 past the channels),
-  // so nothing waits on a register round trip between the loads and the tensor cores.
+  // so nothing waits on a register round trip between the loads and the tensor cores. Algo 5
+  // (the pool taken first): the window's four positions a plane each, normalized and averaged
+  // by the thread that copied them into the first plane before the step's barrier.
   constexpr int KT = static_cast<int>((CI + BK - 1) / BK);  // reduction steps
   constexpr int CIP = KT * static_cast<int>(BK);            // input slots, padded to steps
   constexpr int WM = BM / 4;     // rows a warp (4 warps down)
@@ -711,11 +741,12 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   constexpr int NT = WN / 8;     // its n-tiles (even: ldmatrix_x4 reads two)
   constexpr int AV = BM * (BK / 8) / 256;  // 16-byte input vectors a thread a step
   constexpr int BV = BN * (BK / 8);        // filter vectors a step
-  constexpr int STAGE = (BM + BN) * PITCH; // elements a stage: input rows, then filter rows
+  // elements a stage: input rows (a plane of them each window position, the pool taken first), then filter rows
+  constexpr int STAGE = ((PF != 0 ? 4 : 1) * BM + BN) * PITCH;
   static_assert(AV >= 1 && BM * (BK / 8) % 256 == 0, "whole input vectors a thread");
   static_assert(NT % 2 == 0 && MT >= 1, "warp tiles of whole m-tiles and n-tile pairs");
   extern __shared__ __align__(16) unsigned char smem[];
-  T* ring = reinterpret_cast<T*>(smem);                           // [STAGES][BM + BN][PITCH]
+  T* ring = reinterpret_cast<T*>(smem);                           // [STAGES][STAGE]
   float4* nf = reinterpret_cast<float4*>(ring + STAGES * STAGE);  // [CIP / 2] (s, s', f, f')
   const int tid = static_cast<int>(threadIdx.x);
   const int lane = tid & 31;
@@ -736,25 +767,57 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   // (lane / 16) · 8) and B (the filter's row of slot wn · WN + lane % 8 + (lane / 16) · 8, 8 slots
   // from ((lane / 8) % 2) · 8).
   const unsigned a_lane = static_cast<unsigned>((wm * WM + (lane & 15)) * PITCH + (lane >> 4) * 8) * 2u;
-  const unsigned b_lane =
-      static_cast<unsigned>(BM * PITCH + (wn * WN + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8) * 2u;
+  const unsigned b_lane = static_cast<unsigned>(NPOS * BM * PITCH + (wn * WN + (lane & 7) + ((lane >> 4) << 3)) * PITCH +
+                                                ((lane >> 3) & 1) * 8) * 2u;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     load_stage(s);
   }
   for (int kt = 0; kt < KT; ++kt) {
-    cp_async_wait<STAGES - 2>();
-    __syncthreads();  // step kt in for every thread; step kt - 1's stage free to refill
+    cp_async_wait<STAGES - 2>();  // this thread's copies of step kt in
+)src";
+    if (pf) {
+      o << R"src(    {  // Its vectors of step kt: the window's four positions normalized (one packed fma a channel
+       // pair and position) and averaged in T as form 1 does it, into plane 0 where position 0 was.
+      const unsigned sa = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE) * 2u;
+#pragma unroll
+      for (int v = 0; v < AV; ++v) {
+        const int k = kt * static_cast<int>(BK) + akc[v];
+        uint4 q[4];
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+          q[p] = lds16_at(sa + adst[v] + static_cast<unsigned>(p * BM * PITCH) * 2u);
+        }
+        unsigned o4[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint2 f = nh[(k >> 1) + j];
+          unsigned t[4];
+#pragma unroll
+          for (int p = 0; p < 4; ++p) {
+            const unsigned u[4] = {q[p].x, q[p].y, q[p].z, q[p].w};
+            t[p] = fold2<T, NA>(u[j], f.x, f.y);
+          }
+          o4[j] = quarter_sum4<T>(t[0], t[1], t[2], t[3]);
+        }
+        sts16_at(sa + adst[v], uint4{o4[0], o4[1], o4[2], o4[3]});
+      }
+    }
+)src";
+    }
+    o << R"src(    __syncthreads();  // step kt in for every thread; step kt - 1's stage free to refill
     load_stage(kt + STAGES - 1);
     const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE) * 2u;
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
-      const int c = kt * BK + ks * 16 + 2 * (lane & 3);  // this lane's channels: c, c + 1, c + 8, c + 9
 )src";
-    o << (folds(math) ? R"src(      const uint2 lo = nh[c >> 1];  // (folded: one packed fma a channel pair)
+    o << (pf ? ""
+          : folds(math) ? R"src(      const int c = kt * BK + ks * 16 + 2 * (lane & 3);  // this lane's channels: c, c + 1, c + 8, c + 9
+      const uint2 lo = nh[c >> 1];  // (folded: one packed fma a channel pair)
       const uint2 hi = nh[(c >> 1) + 4];
 )src"
-                      : R"src(      const float4 lo = nf[c >> 1];
+                      : R"src(      const int c = kt * BK + ks * 16 + 2 * (lane & 3);  // this lane's channels: c, c + 1, c + 8, c + 9
+      const float4 lo = nf[c >> 1];
       const float4 hi = nf[(c >> 1) + 4];
 )src")
       << R"src(      unsigned af[MT][4];
@@ -762,7 +825,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       for (int i = 0; i < MT; ++i) {
         ldsm4_at(af[i][0], af[i][1], af[i][2], af[i][3], st + a_lane + (i * 16 * PITCH + ks * 16) * 2);
 )src"
-      << (folds(math) ? R"src(        af[i][0] = fold2<T, NA>(af[i][0], lo.x, lo.y);
+      << (pf ? "        // (normalized and pooled as staged)\n"
+          : folds(math) ? R"src(        af[i][0] = fold2<T, NA>(af[i][0], lo.x, lo.y);
         af[i][1] = fold2<T, NA>(af[i][1], lo.x, lo.y);
         af[i][2] = fold2<T, NA>(af[i][2], hi.x, hi.y);
         af[i][3] = fold2<T, NA>(af[i][3], hi.x, hi.y);
@@ -1223,11 +1287,11 @@ class NormedConv final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo >= 0 && v.algo <= normed::wgmma_algo,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= normed::pool_pipe_algo,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
     STRATA_CHECK(normed::form_exists(v.algo, v.math),
-                 "'" << op.label << "': normed_conv has math 1 in algos 2 to 4, math 2 in algos 0 to 2 and "
-                        "math 3 in algo 2 only, not math " << v.math << " in algo " << v.algo);
+                 "'" << op.label << "': normed_conv has math 0 in algos 0 to 4, math 1 in algos 2 to 4, math 2 in "
+                        "algos 0 to 2 and 5 and math 3 in algo 2 only, not math " << v.math << " in algo " << v.algo);
     STRATA_CHECK(!normed::folds(v.math) || normed::fold_fits(op),
                  "'" << op.label << "': normed_conv math 2 folds the scale of a batch norm with a ReLU or no "
                         "activation over every input slot into the filter, and this op's is not one");
@@ -1235,9 +1299,11 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                  "'" << op.label << "': normed_conv runs "
                      << (op.pool ? "a conv with its fused pool as fuse 1 (in the epilogue) or 2 (on the input)"
                                  : "a conv without a pool as fuse 0"));
-    STRATA_CHECK(v.fuse != 2 || (v.algo <= 1 && normed::pool_first_fits(op)),
-                 "'" << op.label << "': normed_conv takes the pool first (fuse 2) in algos 0 and 1, for a 2x2 "
+    STRATA_CHECK(v.fuse != 2 || ((v.algo <= 1 || v.algo == normed::pool_pipe_algo) && normed::pool_first_fits(op)),
+                 "'" << op.label << "': normed_conv takes the pool first (fuse 2) in algos 0, 1 and 5, for a 2x2 "
                         "average pool after a conv without an activation");
+    STRATA_CHECK(v.algo != normed::pool_pipe_algo || v.fuse == 2,
+                 "'" << op.label << "': normed_conv algo 5 takes the pool first (fuse 2)");
     STRATA_CHECK(normed::fits(op), "'" << op.label
                                        << "': normed_conv runs a 1x1 conv (stride 1, one group, "
                                           "no residual or pool) with a folded batch norm");
