@@ -323,27 +323,12 @@ namespace pipe {
   }
 )src";
 }
-/// The lambda load_stage(kt): step kt's input rows and filter slice copied into its stage (rows
-/// past the batch, slots past CI and filter rows past KP as zeros), one cp.async group a call,
-/// empty past the last step. `b_slot`: where the filter's vector (row n, 8 slots from kc · 8)
-/// lies from the stage's filter part (an expression of n and kc). Each thread's vectors — their
-/// sources and their places in a stage, as 32-bit shared addresses — are worked out once, so a
-/// step's copy is a constant offset from them (expects ring, STAGE, aoff, src and the kernel's
-/// parameters in scope; defines ring_s, the ring's shared address).
-[[nodiscard]] inline std::string load_stage(const char* b_slot) {
-  std::ostringstream o;
-  o << R"src(  const unsigned ring_s = shared_address(ring);
-  constexpr int BU = (BV + 255) / 256;  // filter vectors a thread a step (the last maybe partial)
-  unsigned adst[AV];  // this thread's input vectors: bytes into a stage
-  bool aok[AV];
-  int akc[AV];
-#pragma unroll
-  for (int v = 0; v < AV; ++v) {
-    adst[v] = static_cast<unsigned>(aoff[v]) * 2u;
-    aok[v] = src[v] != nullptr;
-    akc[v] = aoff[v] % PITCH;
-  }
-  const T* bsrc[BU];  // its filter vectors: row n of the block's slots, 8 slots from kc · 8
+/// This thread's filter vectors — row n of the block's slots, 8 slots from kc · 8 of each step —
+/// worked out once: their sources (bsrc, with bok and bkc for the range checks) and places in
+/// shared memory (bdst: `dst`, an expression of n and kc). Expects tid, BV, BK, n0, KP, CI and w.
+[[nodiscard]] inline std::string filter_vectors(const std::string& dst) {
+  return R"src(  constexpr int BU = (BV + 255) / 256;  // filter vectors a thread a step (the last maybe partial)
+  const T* bsrc[BU];
   unsigned bdst[BU];
   bool bok[BU];
   int bkc[BU];
@@ -354,10 +339,44 @@ namespace pipe {
     const int kc = i % (BK / 8);
     bok[u] = i < BV && n0 + n < KP;
     bsrc[u] = bok[u] ? w + (n0 + n) * CI + kc * 8 : w;
-    bdst[u] = static_cast<unsigned>(NPOS * BM * PITCH + )src" << b_slot << R"src() * 2u;
+    bdst[u] = )src" + dst + R"src(;
     bkc[u] = kc * 8;
   }
-  auto load_stage = [&](int kt) {
+)src";
+}
+/// Step kt's filter vectors copied (cp.async) to bdst + `at` (filter rows past KP and slots past CI
+/// as zeros).
+[[nodiscard]] inline std::string filter_copies(const std::string& at) {
+  return R"src(#pragma unroll
+      for (int u = 0; u < BU; ++u) {
+        if (BV % 256 == 0 || tid + u * 256 < BV) {
+          const bool ok = bok[u] && (CI % BK == 0 || kt * static_cast<int>(BK) + bkc[u] < CI);
+          cp_async16_at()src" + at + R"src( + bdst[u], ok ? bsrc[u] + kt * BK : w, ok);
+        }
+      }
+)src";
+}
+/// The lambda load_stage(kt): step kt's input rows and filter slice copied into its stage (rows
+/// past the batch, slots past CI and filter rows past KP as zeros), one cp.async group a call,
+/// empty past the last step. `b_slot`: where the filter's vector (row n, 8 slots from kc · 8)
+/// lies from the stage's filter part (an expression of n and kc). Each thread's vectors — their
+/// sources and their places in a stage, as 32-bit shared addresses — are worked out once, so a
+/// step's copy is a constant offset from them (expects ring, STAGE, aoff, src and the kernel's
+/// parameters in scope; defines ring_s, the ring's shared address).
+[[nodiscard]] inline std::string load_stage(const char* b_slot) {
+  std::ostringstream o;
+  o << R"src(  const unsigned ring_s = shared_address(ring);
+  unsigned adst[AV];  // this thread's input vectors: bytes into a stage
+  bool aok[AV];
+  int akc[AV];
+#pragma unroll
+  for (int v = 0; v < AV; ++v) {
+    adst[v] = static_cast<unsigned>(aoff[v]) * 2u;
+    aok[v] = src[v] != nullptr;
+    akc[v] = aoff[v] % PITCH;
+  }
+)src" << filter_vectors(std::string("static_cast<unsigned>(NPOS * BM * PITCH + ") + b_slot + ") * 2u")
+    << R"src(  auto load_stage = [&](int kt) {
     if (kt < KT) {
       const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE) * 2u;
 #pragma unroll
@@ -369,14 +388,7 @@ namespace pipe {
                         ok ? src[v] + ((q >> 1) * W + (q & 1)) * XPIX + kt * BK : x, ok);
         }
       }
-#pragma unroll
-      for (int u = 0; u < BU; ++u) {
-        if (BV % 256 == 0 || tid + u * 256 < BV) {
-          const bool ok = bok[u] && (CI % BK == 0 || kt * static_cast<int>(BK) + bkc[u] < CI);
-          cp_async16_at(st + bdst[u], ok ? bsrc[u] + kt * BK : w, ok);
-        }
-      }
-    }
+      )src" << filter_copies("st") << R"src(    }
     cp_async_commit();
   };
 )src";
@@ -987,32 +999,9 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
                live ? uint4{o[0], o[1], o[2], o[3]} : uint4{0u, 0u, 0u, 0u});
     }
   };
-  // This thread's filter vectors (row n of the block's slots, 8 slots from kc · 8 of each step):
-  // their sources and places in buffer 0, worked out once.
-  constexpr int BU = (BV + 255) / 256;
-  const T* bsrc[BU];
-  unsigned bdst[BU];
-  bool bok[BU];
-  int bkc[BU];
-#pragma unroll
-  for (int u = 0; u < BU; ++u) {
-    const int i = tid + u * 256;
-    const int n = i / (BK / 8);
-    const int kc = i % (BK / 8);
-    bok[u] = i < BV && n0 + n < KP;
-    bsrc[u] = bok[u] ? w + (n0 + n) * CI + kc * 8 : w;
-    bdst[u] = bs_s + 2u * static_cast<unsigned>(n * PITCH + kc * 8);
-    bkc[u] = kc * 8;
-  }
-  auto load_b = [&](int kt, int buf) {
-#pragma unroll
-    for (int u = 0; u < BU; ++u) {
-      if (BV % 256 == 0 || tid + u * 256 < BV) {
-        const bool ok = bok[u] && (CI % BK == 0 || kt * static_cast<int>(BK) + bkc[u] < CI);
-        cp_async16_at(bdst[u] + static_cast<unsigned>(buf * BN * PITCH) * 2u, ok ? bsrc[u] + kt * BK : w, ok);
-      }
-    }
-  };
+  // (the filter's vectors: their places in buffer 0)
+)src" << pipe::filter_vectors("bs_s + 2u * static_cast<unsigned>(n * PITCH + kc * 8)") << R"src(  auto load_b = [&](int kt, int buf) {
+    )src" << pipe::filter_copies("static_cast<unsigned>(buf * BN * PITCH) * 2u") << R"src(  };
   // This lane's ldmatrix rows in buffer 0: A (row wm · WM + lane % 16, 8 slots from (lane / 16)
   // · 8), B (the filter's row of slot wn · WN + lane % 8, 8 slots from ((lane / 8) % 2) · 8).
   const unsigned a_lane = as_s + 2u * static_cast<unsigned>((wm * WM + (lane & 15)) * PITCH + (lane >> 4) * 8);
