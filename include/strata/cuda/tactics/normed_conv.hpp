@@ -785,7 +785,11 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   for (int s = 0; s < STAGES - 1; ++s) {
     load_stage(s);
   }
-  for (int kt = 0; kt < KT; ++kt) {
+)src";
+    if (pf) {  // (the conversion before each step's barrier reads the pairs other threads staged)
+      o << "  __syncthreads();  // the scale and shift pairs in\n";
+    }
+    o << R"src(  for (int kt = 0; kt < KT; ++kt) {
     cp_async_wait<STAGES - 2>();  // this thread's copies of step kt in
 )src";
     if (pf) {
