@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Strata against an earlier Strata, on one GPU in one run: builds strata_bench from this tree and
-# from BASE (another checkout, e.g. `git worktree add /tmp/base <commit>`), runs each case on
+# from BASE (another checkout, e.g. `git worktree add /tmp/base <commit>`, or — where the copy has
+# no .git, as on the device machine — a folder made beforehand with `git archive <commit> | tar -x
+# -C BASE`; a BASE without .deps/ uses this tree's), runs each case on
 # both — alternating, the same weights and inputs — checks that their outputs agree, and prints
 # GPU time per forward and host wall latency side by side. For "behaviour and speed unchanged"
 # checks of refactors; PyTorch's side is scripts/bench.sh's job.
@@ -29,7 +31,11 @@ mkdir -p "$WORK"
 
 build() {  # $1 source tree, $2 build dir
   local prefix=""
-  [ -d "$1/.deps" ] && prefix="-DCMAKE_PREFIX_PATH=$1/.deps"
+  if [ -d "$1/.deps" ]; then
+    prefix="-DCMAKE_PREFIX_PATH=$1/.deps"
+  elif [ -d "$ROOT/.deps" ]; then
+    prefix="-DCMAKE_PREFIX_PATH=$ROOT/.deps"
+  fi
   cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" \
     -DSTRATA_BUILD_TESTS=OFF -DSTRATA_BUILD_EXAMPLES=OFF -DSTRATA_BUILD_BENCHMARKS=ON \
     -DCUDNN_ROOT="$CUDNN" $prefix > "$2.configure.log" || { cat "$2.configure.log"; exit 1; }
@@ -40,7 +46,8 @@ build "$BASE" "$WORK/base" &
 build "$ROOT" "$WORK/new" &
 wait %1 && wait %2
 
-CASES=("M1 f32 1" "M1 f16 1" "M2 f16 4096" "R1 f16 1" "R2 f16 256" "R2 f32 256" "R3 f16 1" "R3 f16 256")
+CASES=("M1 f32 1" "M1 f16 1" "M2 f16 4096" "R1 f16 1" "R2 f16 256" "R2 f32 256" "R3 f16 1" "R3 f16 256"
+       "MV2 f16 1" "MV2 f16 256" "EB0 f16 1" "EB0 f16 256" "D121 f16 1" "D121 f16 256")
 : > "$WORK/compare.jsonl"
 for c in "${CASES[@]}"; do
   read -r id prec batch <<< "$c"
@@ -62,7 +69,8 @@ import sys
 from safetensors.numpy import load_file
 a = load_file(sys.argv[1])["output"].astype("float64"); b = load_file(sys.argv[2])["output"].astype("float64")
 import numpy as np
-print(f"outputs {sys.argv[3]}: max |new - base| / max |base| = {np.abs(a - b).max() / max(np.abs(a).max(), 1e-30):.2e}")
+d = np.abs(a - b).max() / max(np.abs(a).max(), 1e-30)
+print(f"outputs {sys.argv[3]}: " + ("equal to the bit" if np.array_equal(a, b) else f"max |new - base| / max |base| = {d:.2e}"))
 PYEOF
 done
 "$PY" - "$WORK/compare.jsonl" <<'PYEOF'
