@@ -955,10 +955,10 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   {
     const std::string pp = cuda::tactics::normed::source(transition, 5, 2, true);
     CHECK(pp.find("(pipelined: 3 steps of 32 slots in flight) (2x2 average pool, taken on the input)") != std::string::npos);
-    CHECK(pp.find("o4[j] = quarter_sum4<T>(t[0], t[1], t[2], t[3]);") != std::string::npos);
+    CHECK(pp.find("sts16_at(sa + adst[v], fold_vector<T, NA, 4>(q, nh + (k >> 1)));") != std::string::npos);
     // (the pairs staged by other threads, read by the first step's conversion before its barrier:
     // a barrier after staging them — found missing by a review)
-    CHECK(pp.find("__syncthreads();  // the scale and shift pairs in") < pp.find("o4[j] = quarter_sum4"));
+    CHECK(pp.find("__syncthreads();  // the scale and shift pairs in") < pp.find("fold_vector<T, NA, 4>(q,"));
     CHECK_COMPILES(rtc::compile(pp, "normed_conv_pool_pipe",
                        {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
                        dir).cubin.size() > 1000);

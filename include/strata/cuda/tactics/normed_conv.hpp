@@ -293,7 +293,6 @@ namespace pipe {
   const long long n0 = nb * BN;
   // (with a pool in the epilogue: OHW · 4 = HW; taken first, a row a pooled pixel)
   const long long rows = static_cast<long long>(batch) * (PF != 0 ? OHW : HW);
-  constexpr int NPOS = PF != 0 ? 4 : 1;  // input planes a stage (the pool taken first: the window's four positions)
 )src";
   head += folded ? R"src(  // (folded: `scale` holds a channel pair's (s / a, s' / a') and (f / a, f' / a') in T, 8 bytes a pair)
   uint2* nh = reinterpret_cast<uint2*>(nf);
@@ -665,6 +664,29 @@ __device__ __forceinline__ unsigned quarter_sum4(unsigned a, unsigned b, unsigne
   }
   return s;
 }
+// A 16-byte input vector (8 channels from an even one) in the folded form: each of its NP
+// positions' channel pairs normalized (one packed fma, f[j]: pair j's (beta pair, gamma pair)), and
+// with the pool taken first (NP = 4) the window's four averaged in T (quarter_sum4).
+template <class T, Act NA, int NP>
+__device__ __forceinline__ uint4 fold_vector(const uint4 (&raw)[NP], const uint2* f) {
+  unsigned o[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const uint2 fj = f[j];
+    unsigned t[NP];
+#pragma unroll
+    for (int p = 0; p < NP; ++p) {
+      const unsigned u[4] = {raw[p].x, raw[p].y, raw[p].z, raw[p].w};
+      t[p] = fold2<T, NA>(u[j], fj.x, fj.y);
+    }
+    if constexpr (NP == 1) {
+      o[j] = t[0];
+    } else {
+      o[j] = quarter_sum4<T>(t[0], t[1], t[2], t[3]);
+    }
+  }
+  return uint4{o[0], o[1], o[2], o[3]};
+}
 // Stores channel pair (v0, v1) of GEMM row m at slot n (the slots past KREAL as 0) where `writes`;
 // with a 2x2 pool (POOL 1: average, 2: max; rows in windows of 4) each value is first rounded as
 // the conv would store it, and the lane of a window's first position reduces the four (from the
@@ -712,6 +734,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   constant("W", g.w);
   constant("POOL", pool);   // 0: none; 1: 2x2 average; 2: 2x2 max (rows in windows of 4)
   constant("PF", pool_first ? 1 : 0);  // 1: the 2x2 average pool taken on the input (rows: pooled pixels)
+  // input planes a ring stage: the window's four positions where the pipelined form (algo 5) takes the pool first
+  constant("NPOS", algo == pool_pipe_algo ? 4 : 1);
   constant("FOLDED", folds(math) ? 1 : 0);  // the batch norm's scale folded into the filter
   constant("OHW", out_hw);  // the result's pixels an image (pooled, where there is a pool)
   constant("OW", out.w);
@@ -754,7 +778,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   constexpr int AV = BM * (BK / 8) / 256;  // 16-byte input vectors a thread a step
   constexpr int BV = BN * (BK / 8);        // filter vectors a step
   // elements a stage: input rows (a plane of them each window position, the pool taken first), then filter rows
-  constexpr int STAGE = ((PF != 0 ? 4 : 1) * BM + BN) * PITCH;
+  constexpr int STAGE = (NPOS * BM + BN) * PITCH;
   static_assert(AV >= 1 && BM * (BK / 8) % 256 == 0, "whole input vectors a thread");
   static_assert(NT % 2 == 0 && MT >= 1, "warp tiles of whole m-tiles and n-tile pairs");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -804,19 +828,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
         for (int p = 0; p < 4; ++p) {
           q[p] = lds16_at(sa + adst[v] + static_cast<unsigned>(p * BM * PITCH) * 2u);
         }
-        unsigned o4[4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const uint2 f = nh[(k >> 1) + j];
-          unsigned t[4];
-#pragma unroll
-          for (int p = 0; p < 4; ++p) {
-            const unsigned u[4] = {q[p].x, q[p].y, q[p].z, q[p].w};
-            t[p] = fold2<T, NA>(u[j], f.x, f.y);
-          }
-          o4[j] = quarter_sum4<T>(t[0], t[1], t[2], t[3]);
-        }
-        sts16_at(sa + adst[v], uint4{o4[0], o4[1], o4[2], o4[3]});
+        sts16_at(sa + adst[v], fold_vector<T, NA, 4>(q, nh + (k >> 1)));
       }
     }
 )src";
@@ -944,21 +956,11 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       const int k = kt * BK + akc[v] * 8;
       unsigned o[4];
       if constexpr (FOLD) {  // one packed fma a channel pair and position, the window's four summed in T
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const uint2 f = nh[(k >> 1) + j];
-          unsigned t[NP];
-#pragma unroll
-          for (int p = 0; p < NP; ++p) {
-            const unsigned u[4] = {raw[v][p].x, raw[v][p].y, raw[v][p].z, raw[v][p].w};
-            t[p] = fold2<T, NA>(u[j], f.x, f.y);
-          }
-          if constexpr (NP == 1) {
-            o[j] = t[0];
-          } else {
-            o[j] = quarter_sum4<T>(t[0], t[1], t[2], t[3]);
-          }
-        }
+        const uint4 fv = fold_vector<T, NA, NP>(raw[v], nh + (k >> 1));
+        o[0] = fv.x;
+        o[1] = fv.y;
+        o[2] = fv.z;
+        o[3] = fv.w;
       } else {
       const float4 sa = *reinterpret_cast<const float4*>(ss + k);
       const float4 sb = *reinterpret_cast<const float4*>(ss + k + 4);
