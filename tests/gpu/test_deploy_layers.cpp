@@ -1024,9 +1024,9 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
       ++joined;
     }
     INFO(d);
-    CHECK(joined == 45);
+    CHECK(joined == 43);  // (and two transitions as a pass and cuBLASLt, below)
     // the 42 layers' in the pipelined form (algo 2), the transitions' with their pools taken
-    // first, in 64-pixel blocks (algo 1)
+    // first, in 64-pixel blocks (algo 1) the first's, as a pass and cuBLASLt (algo 6) the other two
     std::size_t piped_ops = 0;
     for (std::size_t at = d.find(piped); at != std::string::npos; at = d.find(piped, at + 1)) {
       ++piped_ops;
@@ -1037,7 +1037,13 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
     for (std::size_t at = d.find(first64); at != std::string::npos; at = d.find(first64, at + 1)) {
       ++firsts_ops;
     }
-    CHECK(firsts_ops == 3);
+    CHECK(firsts_ops == 1);
+    std::size_t pass_ops = 0;
+    const std::string pass = "2x2 average pool pass (the pool taken first, into a map of the pooled pixels)";
+    for (std::size_t at = d.find(pass); at != std::string::npos; at = d.find(pass, at + 1)) {
+      ++pass_ops;
+    }
+    CHECK(pass_ops == 2);
     CHECK(d.find("features.denseblock4.denselayer16.norm1+relu1+conv1+norm2+relu2: strata pointwise") !=
           std::string::npos);
   }
@@ -1085,6 +1091,47 @@ TEST_CASE("normed_conv algo 5: a transition's pool taken first on the pipelined 
   strata_test::check_forced<models::DenseNet121, DType::f16>("normed_d121_pf_pipe", 217,
                                                              cuda::Variant{"normed_conv", 5, 2, 2}, piped, ", then",
                                                              transitions);
+}
+
+TEST_CASE("normed_conv algo 6: a transition's pool taken first by a pass, then cuBLASLt's GEMM over the pooled map") {
+  using strata_test::check_forced;
+  const auto pool_first = [](const cuda::OpDesc& op) {
+    return op.norm != nullptr && cuda::tactics::normed::pool_first_fits(op);
+  };
+  const char* shows = "2x2 average pool pass (the pool taken first, into a map of the pooled pixels) + cublasLtMatmul";
+  // Against the CPU: DenseBlockNet's transition (into its concat slice), PooledNormNet's second
+  // conv (a hardswish batch norm; its result not a slice), in f16 and bf16.
+  check_forced<DenseBlockNet, DType::f16>("normed_dense_pass", 230, cuda::Variant{"normed_conv", 6, 0, 2}, shows,
+                                          ", then", pool_first);
+  check_forced<DenseBlockNet, DType::bf16>("normed_dense_pass_bf16", 231, cuda::Variant{"normed_conv", 6, 0, 2},
+                                           shows, ", then", pool_first);
+  check_forced<PooledNormNet, DType::f16>("normed_pool_pass", 232, cuda::Variant{"normed_conv", 6, 0, 2}, shows,
+                                          ", then", pool_first);
+  // DenseNet-121's three transitions (256, 512, 1,024 input channels into the next block's first
+  // channels), every other op on the heuristic's plan: against the CPU, and against form 0 with
+  // the pool taken first (math 0), whose GEMM input is the same to the bit (the same
+  // normalization, rounding and averaging order) and whose sums differ only in their order.
+  const int b = strata_test::quick_run() ? 3 : 9;
+  const auto w = Weights<models::DenseNet121>::random(233);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(b) * static_cast<std::size_t>(models::DenseNet121::input_spec.shape.numel()), 234);
+  const auto ref = strata_test::cpu_reference<models::DenseNet121>(w, in, b);
+  for (const bool bf : {false, true}) {
+    const auto pass = bf ? strata_test::forced_output<models::DenseNet121, DType::bf16>(
+                               w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 6, 0, 2}, shows)
+                         : strata_test::forced_output<models::DenseNet121, DType::f16>(
+                               w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 6, 0, 2}, shows);
+    const auto form0 = bf ? strata_test::forced_output<models::DenseNet121, DType::bf16>(
+                                w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 0, 0, 2}, "taken first")
+                          : strata_test::forced_output<models::DenseNet121, DType::f16>(
+                                w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 0, 0, 2}, "taken first");
+    const double to_cpu = strata_test::rel_error(pass, ref, pass.size());
+    const double to_form0 = strata_test::rel_error(pass, form0, pass.size());
+    MESSAGE("DenseNet-121 " << std::string(bf ? "bf16" : "f16") << ", batch " << b << ", transitions on algo 6: rel. error "
+                            << to_cpu << " against the CPU, " << to_form0 << " against form 0");
+    CHECK(to_cpu < (bf ? 3e-2 : 1e-2));
+    CHECK(to_form0 < (bf ? 1e-2 : 2e-3));
+  }
 }
 
 TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed halos, into their concat slices") {

@@ -877,8 +877,19 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
       CHECK(big->rank == cuda::rank::joins);
       // (the pipelined form, algo 2, without a pool; with one, the pool taken first in 64-pixel blocks)
       // (and without a pool, the ReLU batch norm's scale folded into the filter: math 2)
-      CHECK(big->variant == cuda::Variant{"normed_conv", op->pool ? 1 : 2, 2, op->pool ? 2 : 0});
+      // (the transitions of more than 128 output slots, the pool first as a pass, then cuBLASLt: algo 6)
+      const bool pass = op->pool && op->conv.kp > 128;
+      CHECK(big->variant == (pass ? cuda::Variant{"normed_conv", 6, 0, 2}
+                                  : cuda::Variant{"normed_conv", op->pool ? 1 : 2, 2, op->pool ? 2 : 0}));
+      // (without the workspace for the pooled map, form 1 again)
+      const std::optional<cuda::Claim> small = t->heuristic(*op, 256, std::size_t{4} << 20, none);
+      REQUIRE(small.has_value());
+      CHECK(small->variant == cuda::Variant{"normed_conv", op->pool ? 1 : 2, 2, op->pool ? 2 : 0});
     }
+    // The pass and cuBLASLt (algo 6) offered for a pooled one where the pooled map fits the workspace.
+    const std::vector<cuda::Variant> roomy = t->candidates(*op, 256, std::size_t{1} << 30, none);
+    CHECK((std::find(roomy.begin(), roomy.end(), cuda::Variant{"normed_conv", 6, 0, 2}) != roomy.end()) ==
+          op->pool.has_value());
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, fuse}) == op->pool.has_value());
     CHECK(t->fuses_pool(cuda::Variant{"normed_conv", 0, 0, 2}));
     CHECK(t->writes_slice(*op) == op->slice.has_value());

@@ -66,6 +66,7 @@
 #include <string>
 #include <vector>
 
+#include "strata/cuda/cublaslt.hpp"
 #include "strata/cuda/device.hpp"
 #include "strata/cuda/device_weights.hpp"
 #include "strata/cuda/kernel_source.hpp"
@@ -73,6 +74,7 @@
 #include "strata/cuda/rtc/library.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/lt_matmul.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -163,6 +165,13 @@ inline constexpr int wgmma_algo = 4;
 /// read normalized A fragments. For the transitions, whose form 1 holds a step's loads in
 /// registers and waits for them at every step. Forceable only (not yet run on a GPU).
 inline constexpr int pool_pipe_algo = 5;
+/// Algo 6 (math 0, fuse 2): the pool taken first in two steps — a pass that normalizes the
+/// window's four positions and averages them (form 0's arithmetic, to the bit) into a dense map of
+/// the pooled pixels in the workspace, then one cuBLASLt GEMM over it (f32 accumulation, the bias
+/// in its epilogue) writing the result, a concat slice in place. For the transitions of many
+/// output channels, where the joined forms normalize and average every input element once for
+/// each block of 128 output slots (DenseNet-121's third: four times).
+inline constexpr int pass_gemm_algo = 6;
 
 /// `math` 2 of the pipelined form (algo 2: its ring of 4 steps of 32 slots): the batch norm's
 /// scale folded into the filter, so that the normalization is one packed `fma` a channel pair
@@ -180,12 +189,12 @@ inline constexpr int folded_math = 2;
 /// SMs) its 24 layers took 1,391 µs against 1,190 in math 2 (session 35).
 inline constexpr int folded_narrow_math = 3;
 [[nodiscard]] constexpr bool folds(int math) { return math == folded_math || math == folded_narrow_math; }
-/// The forms and maths there are: math 0 in algos 0 to 4, math 1 in algos 2 to 4, math 2 in algos
-/// 0 to 2 and 5, math 3 in algo 2.
+/// The forms and maths there are: math 0 in algos 0 to 4 and 6, math 1 in algos 2 to 4, math 2 in
+/// algos 0 to 2 and 5, math 3 in algo 2.
 [[nodiscard]] constexpr bool form_exists(int algo, int math) {
   return (algo <= wgmma_algo && (math == 0 || (algo >= 2 && math == 1) || (algo <= 2 && math == folded_math) ||
                                  (algo == 2 && math == folded_narrow_math))) ||
-         (algo == pool_pipe_algo && math == folded_math);
+         (algo == pool_pipe_algo && math == folded_math) || (algo == pass_gemm_algo && math == 0);
 }
 [[nodiscard]] inline bool fold_fits(const OpDesc& op) {
   return op.norm != nullptr && (op.norm->act.kind == Act::relu || op.norm->act.kind == Act::none) &&
@@ -1084,6 +1093,92 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   return o.str();
 }
 
+/// Algo 6's pass for `op` (pool_first_fits): the kernel `strata_rtc::normed_conv<T>`(x, scale,
+/// shift, y, batch), a thread a 16-byte vector (8 slots) of a pooled pixel — the window's four
+/// positions read where the batch norm's input lies (a concat's slice in place), each normalized
+/// as the batch norm's kernel computes it (x · scale, + shift, the activation; 0 past the
+/// channels) and rounded to T, the four summed in f32 in the pool kernel's order, quartered and
+/// rounded — written densely (CI slots a pooled pixel) for the GEMM that follows.
+[[nodiscard]] inline std::string pool_pass_source(const OpDesc& op) {
+  STRATA_CHECK(fits(op) && pool_first_fits(op),
+               "normed_conv: layer '" << op.label << "': algo 6 takes a 2x2 average pool first, after a 1x1 conv "
+               "without an activation with a folded batch norm it runs");
+  const OpDesc& bn = *op.norm;
+  const ConvGeom& g = op.conv;
+  const Source src = source_of(bn);
+  const Shape out = op.pool->out_shape;
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr long long " << name << " = " << v << ";\n";
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "': its batch norm and 2x2 average pool, taken first, into a dense map "
+       "of the pooled pixels for the GEMM.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(256) normed_conv(\n"
+    << "    const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ shift,\n"
+    << "    T* __restrict__ y, int batch) {\n"
+    << "  pdl_entry();\n";
+  constant("W", g.w);
+  constant("OHW", std::int64_t{out.h} * out.w);  // pooled pixels an image
+  constant("OW", out.w);
+  constant("XPIX", src.pixel);  // the batch norm's input: elements a pixel, an image
+  constant("XIMG", src.image);
+  constant("C", bn.out_shape.c);  // channels the batch norm normalizes; slots past them are 0
+  constant("CI", g.cp);           // slots a pixel (the GEMM's reduction)
+  generated::act_constants(o, "NA", "norm_act", bn.act);
+  o << R"src(  constexpr long long VECS = CI / 8;  // 16-byte vectors a pooled pixel
+  const long long i = static_cast<long long>(blockIdx.x) * 256 + threadIdx.x;
+  if (i >= static_cast<long long>(batch) * OHW * VECS) {
+    return;
+  }
+  const long long q = i / VECS;  // the pooled pixel
+  const int k = static_cast<int>(i - q * VECS) * 8;
+  const long long img = q / OHW;
+  const long long pq = q - img * OHW;
+  const long long py = pq / OW;
+  const long long px = pq - py * OW;
+  const T* s = x + img * XIMG + (2 * py * W + 2 * px) * XPIX + k;
+  uint4 raw[4];
+#pragma unroll
+  for (int p = 0; p < 4; ++p) {
+    raw[p] = *reinterpret_cast<const uint4*>(s + (p >> 1) * W * XPIX + (p & 1) * XPIX);
+  }
+  unsigned o[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int c = k + 2 * j;
+    const float sc0 = c < C ? scale[c] : 0.0f;
+    const float sc1 = c + 1 < C ? scale[c + 1] : 0.0f;
+    const float sf0 = c < C ? shift[c] : 0.0f;
+    const float sf1 = c + 1 < C ? shift[c + 1] : 0.0f;
+    float s0 = 0.0f;
+    float s1 = 0.0f;
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      const unsigned u[4] = {raw[p].x, raw[p].y, raw[p].z, raw[p].w};
+      const T* h = reinterpret_cast<const T*>(&u[j]);
+      float t0 = load(h);
+      float t1 = load(h + 1);
+      t0 *= sc0;
+      t1 *= sc1;
+      t0 += sf0;
+      t1 += sf1;
+      t0 = activate(norm_act, t0);
+      t1 = activate(norm_act, t1);
+      s0 += as_stored<T>(t0);
+      s1 += as_stored<T>(t1);
+    }
+    s0 = s0 / 4.0f;
+    s1 = s1 / 4.0f;
+    o[j] = pack2<T>(c < C ? s0 : 0.0f, c + 1 < C ? s1 : 0.0f);
+  }
+  *reinterpret_cast<uint4*>(y + q * CI + k) = uint4{o[0], o[1], o[2], o[3]};
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
 }  // namespace normed
 
 /// The folded form's weights for `op` on the device (math 2; fold_scale): the filter with each
@@ -1126,6 +1221,90 @@ template <DType P>
   out.pairs = std::make_shared<DeviceBuffer>(detail::upload(fb.data(), fb.size()));
   return out;
 }
+
+/// Algo 6's step: the pass (pool_pass_source) into the workspace past cuBLASLt's own, then one
+/// matmul, column-major with the output slots as rows: D (kp × pooled pixels, `ld` the result's
+/// elements a pixel: its concat's, in place) = Wᵀ-stored (cp × kp)ᵀ · pooled (cp × pixels) + bias.
+template <DType P>
+class PassGemmStep final : public Step {
+  using T = storage_t<P>;
+
+ public:
+  /// Bytes of the pooled map at `batch` (the pass's output, the GEMM's input).
+  [[nodiscard]] static std::size_t scratch(const OpDesc& op, int batch) {
+    return static_cast<std::size_t>(batch) * op.pool->out_shape.h * op.pool->out_shape.w * op.conv.cp *
+           sizeof(T);
+  }
+
+  PassGemmStep(const OpDesc& op, cudaKernel_t pass, const T* x, const float* scale, const float* shift,
+               const OpWeights& w, T* y, int batch, const Libraries& lib, std::string what)
+      : pass_(pass), x_(x), scale_(scale), shift_(shift), weight_(w.weight.get()), y_(y), batch_(batch),
+        lt_(lib.lt), scratch_(scratch(op, batch)), what_(std::move(what)) {
+    const ConvGeom& g = op.conv;
+    const Shape out = op.pool->out_shape;
+    const std::int64_t cols = std::int64_t{batch} * out.h * out.w;
+    const std::int64_t ypix = op.slice ? op.slice->strides.pixel : g.kp;
+    const std::int64_t yimg = op.slice ? op.slice->strides.image : std::int64_t{out.h} * out.w * g.kp;
+    STRATA_CHECK(yimg == std::int64_t{out.h} * out.w * ypix && ypix % 8 == 0 && g.cp % 8 == 0,
+                 "cuda::Engine: layer '" << op.label << "': normed_conv algo 6 writes its result as one matrix "
+                                            "of evenly spaced pixels (16-byte aligned), and this op's are not");
+    const long long vectors = cols * (g.cp / 8);
+    const long long blocks = (vectors + 255) / 256;
+    STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label << "': normed_conv algo 6's pass "
+                                                               "would launch " << blocks << " blocks");
+    grid_ = static_cast<unsigned>(blocks);
+    mm_ = MatmulDesc::create(false);
+    mm_.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+    mm_.set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    const void* bias = w.bias.get();
+    mm_.set(CUBLASLT_MATMUL_DESC_EPILOGUE, bias != nullptr ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
+    if (bias != nullptr) {
+      mm_.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+      mm_.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, cublas_type(P));
+    }
+    a_ = MatrixLayout::create(P, static_cast<std::uint64_t>(g.cp), static_cast<std::uint64_t>(g.kp), g.cp);
+    b_ = MatrixLayout::create(P, static_cast<std::uint64_t>(g.cp), static_cast<std::uint64_t>(cols), g.cp);
+    d_ = MatrixLayout::create(P, static_cast<std::uint64_t>(g.kp), static_cast<std::uint64_t>(cols), ypix);
+    const MatmulPreference pref = MatmulPreference::create();
+    pref.set_max_workspace(lt_workspace);
+    cublasLtMatmulHeuristicResult_t result{};
+    int count = 0;
+    STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lib.lt, mm_.get(), a_.get(), b_.get(), d_.get(), d_.get(),
+                                                       pref.get(), 1, &result, &count));
+    STRATA_CHECK(count > 0, "cuBLASLt has no algorithm for layer '" << op.label << "' (normed_conv algo 6's GEMM "
+                                                                     "over " << cols << " pooled pixels)");
+    algo_ = result.algo;
+  }
+
+  [[nodiscard]] std::size_t workspace_bytes() const override { return lt_workspace + scratch_; }
+  [[nodiscard]] std::string describe() const override { return what_; }
+  void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
+    STRATA_CHECK(ws_bytes >= workspace_bytes(), "normed_conv algo 6: a workspace of " << ws_bytes
+                                                   << " bytes, not " << workspace_bytes());
+    T* pooled = reinterpret_cast<T*>(static_cast<std::uint8_t*>(ws) + lt_workspace);
+    rtc::launch(pass_, grid_, 256u, s, x_, scale_, shift_, pooled, batch_);
+    const float one = 1.0f;
+    const float zero = 0.0f;
+    STRATA_CUBLAS_CHECK(cublasLtMatmul(lt_, mm_.get(), &one, weight_, a_.get(), pooled, b_.get(), &zero, y_,
+                                       d_.get(), y_, d_.get(), &algo_, ws, lt_workspace, s));
+  }
+
+ private:
+  cudaKernel_t pass_;
+  const T* x_;
+  const float* scale_;
+  const float* shift_;
+  const void* weight_;
+  T* y_;
+  int batch_;
+  cublasLtHandle_t lt_;
+  std::size_t scratch_;
+  std::string what_;
+  unsigned grid_ = 0;
+  MatmulDesc mm_;
+  MatrixLayout a_, b_, d_;
+  cublasLtMatmulAlgo_t algo_{};
+};
 }  // namespace normed
 
 template <DType P>
@@ -1153,23 +1332,32 @@ class NormedConv final : public generated::GeneratingTactic<P> {
   /// 2's 3-step ring of 64 slots (math 1) and the 64-pixel blocks (algo 3) lost to both.
   /// Algos 0, 1 and 2 are offered to measured tuning everywhere it runs, the warpgroup form (algo
   /// 4) on a GPU of compute capability 9.0 (algo 3 and math 1 are forceable only).
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
+  /// The pool taken first where the joined form would normalize and average each input element
+  /// for two or more blocks of output slots (more than 128 of them) runs as the pass and cuBLASLt
+  /// (algo 6): on an H200 (session 39, DenseNet-121 at batch 256) transitions 2 and 3 took 134
+  /// and 76 µs so against 143 and 121 in form 1 math 2, transition 1 (128 slots) 261 against 186.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws_limit,
                                                const Libraries&) const override {
     if (!normed::claimed(op, batch)) {
       return std::nullopt;
     }
     Claim c;
     c.variant.tactic = std::string(name());
+    c.rank = rank::joins;
     c.variant.fuse = !op.pool ? 0 : normed::pool_first_fits(op) ? 2 : 1;
+    if (c.variant.fuse == 2 && normed::plan(op, 1).n_blocks >= 2 &&
+        lt_workspace + normed::PassGemmStep<P>::scratch(op, batch) <= ws_limit) {
+      c.variant.algo = normed::pass_gemm_algo;
+      return c;
+    }
     // (the pool taken first: 64-pixel blocks, twice the blocks over a quarter of the rows)
     c.variant.algo = !op.pool ? 2 : c.variant.fuse == 2 ? 1 : 0;
     if ((!op.pool || c.variant.fuse == 2) && normed::fold_fits(op)) {  // the scale folded into the filter
       c.variant.math = normed::folded_math;
     }
-    c.rank = rank::joins;
     return c;
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t ws_limit,
                                                 const Libraries&) const override {
     if (!normed::fits(op)) {
       return {};
@@ -1200,6 +1388,12 @@ class NormedConv final : public generated::GeneratingTactic<P> {
         f.math = normed::folded_math;
         v.push_back(f);
       }
+      if (lt_workspace + normed::PassGemmStep<P>::scratch(op, batch) <= ws_limit) {  // the pass, then cuBLASLt
+        Variant g = a;
+        g.algo = normed::pass_gemm_algo;
+        g.fuse = 2;
+        v.push_back(g);
+      }
     }
     if (device_arch() == 90) {  // the warpgroup form (sm_90a), both block widths: offered, not yet claimed
       Variant d = a;
@@ -1214,10 +1408,26 @@ class NormedConv final : public generated::GeneratingTactic<P> {
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
-                                              const Libraries&) const override {
+                                              const Libraries& lib) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     STRATA_CHECK(io.norm_x != nullptr && io.norm_weights != nullptr,
                  "cuda::Engine: layer '" << op.label << "': normed_conv without its batch norm's buffers");
+    if (v.algo == normed::pass_gemm_algo) {  // the pass, then cuBLASLt's GEMM
+      const float* sc = io.norm_weights->scale_f32.template as<const float>();
+      const float* sf = io.norm_weights->shift_f32.template as<const float>();
+      STRATA_CHECK(sc != nullptr && sf != nullptr && io.pooled != nullptr,
+                   "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
+                                           << "' has no scale and shift on the device, or the op no pooled output");
+      std::ostringstream what;
+      what << "strata batch norm + 2x2 average pool pass (the pool taken first, into a map of the pooled pixels) "
+              "+ cublasLtMatmul (1x1 conv as GEMM, epilogue BIAS"
+           << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
+                              std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
+                        : std::string())
+           << ")";
+      return std::make_unique<normed::PassGemmStep<P>>(op, k, static_cast<const T*>(io.norm_x), sc, sf, w,
+                                                       static_cast<T*>(io.pooled), batch, lib, what.str());
+    }
     const normed::Plan p = normed::plan(op, v.algo, v.math);
     const normed::Pipeline ring = normed::pipeline(v.algo, v.math);
     // (the pool taken first: a row a pooled pixel)
@@ -1282,11 +1492,17 @@ class NormedConv final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo >= 0 && v.algo <= normed::pool_pipe_algo,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= normed::pass_gemm_algo,
                  "'" << op.label << "': normed_conv has no algo " << v.algo);
     STRATA_CHECK(normed::form_exists(v.algo, v.math),
-                 "'" << op.label << "': normed_conv has math 0 in algos 0 to 4, math 1 in algos 2 to 4, math 2 in "
-                        "algos 0 to 2 and 5 and math 3 in algo 2 only, not math " << v.math << " in algo " << v.algo);
+                 "'" << op.label << "': normed_conv has math 0 in algos 0 to 4 and 6, math 1 in algos 2 to 4, math 2 "
+                        "in algos 0 to 2 and 5 and math 3 in algo 2 only, not math " << v.math << " in algo " << v.algo);
+    if (v.algo == normed::pass_gemm_algo) {
+      STRATA_CHECK(v.fuse == 2 && normed::pool_first_fits(op) && normed::fits(op),
+                   "'" << op.label << "': normed_conv algo 6 takes a 2x2 average pool first (fuse 2), after a 1x1 "
+                          "conv without an activation");
+      return this->named(normed::pool_pass_source(op));
+    }
     STRATA_CHECK(!normed::folds(v.math) || normed::fold_fits(op),
                  "'" << op.label << "': normed_conv math 2 folds the scale of a batch norm with a ReLU or no "
                         "activation over every input slot into the filter, and this op's is not one");
