@@ -1016,7 +1016,7 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   check_forced<DenseBlockNet, DType::f16>("normed_dense_lt", 134, cuda::Variant{"lt_conv1x1"},
                                           "strata pointwise (reads channels 0..", nullptr, unpooled);
   // The heuristic's plan at batch 256: every joined op of blocks 1-3 (42) and the three transitions,
-  // not block 4's 7x7 ones (98 blocks of 128 pixels: the batch norm's pass, then a library).
+  // not block 4's 7x7 ones (98 blocks of 128 pixels: bottleneck_conv runs each layer whole).
   {
     const std::string d = describe<models::DenseNet121, DType::f16>(256);
     std::size_t joined = 0;
@@ -1044,7 +1044,8 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
       ++pass_ops;
     }
     CHECK(pass_ops == 2);
-    CHECK(d.find("features.denseblock4.denselayer16.norm1+relu1+conv1+norm2+relu2: strata pointwise") !=
+    // (block 4's layers, 98 blocks of 128 pixels, each one bottleneck_conv kernel since session 37)
+    CHECK(d.find("features.denseblock4.denselayer16.norm1+relu1+conv1+norm2+relu2+conv2: strata bottleneck + conv") !=
           std::string::npos);
   }
   // The two ways agree with each other (and each with the CPU, above) at a batch of 17.
