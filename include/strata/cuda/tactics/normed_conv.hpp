@@ -45,7 +45,14 @@
 ///
 /// Algo 5 (math 2, fuse 2; forceable only) runs the pool-first form on algo 2's ring: the
 /// window's four positions staged a plane each, normalized and averaged by the thread that
-/// copied them (form 1's arithmetic) before the step's barrier.
+/// copied them (form 1's arithmetic) before the step's barrier. Equal to form 1 to the bit and
+/// slower on each transition (H200, session 39: 196 / 152 / 133 µs against 186 / 142 / 121).
+///
+/// Algo 6 (math 0, fuse 2): the pool taken first as a pass into the workspace (form 0's
+/// normalization and averaging, each input element once) and one cuBLASLt GEMM over the pooled
+/// map writing the result in place; claimed for transitions of more than 128 output slots, where
+/// the joined forms normalize each element once a block of 128 slots (session 39: DenseNet-121's
+/// transitions 2 and 3 at batch 256 134 and 76 µs against 142 and 121).
 ///
 /// Math 2 (algo 2): the batch norm's scale folded into the filter, prepared per op from the
 /// uploaded weights, so that the normalization is one packed `fma.rn.relu` a channel pair of the
@@ -163,7 +170,8 @@ inline constexpr int wgmma_algo = 4;
 /// plane each) copied in by cp.async; each thread normalizes and averages the vectors it copied
 /// (form 1's arithmetic, to the bit) into the first plane before the step's barrier, so the warps
 /// read normalized A fragments. For the transitions, whose form 1 holds a step's loads in
-/// registers and waits for them at every step. Forceable only (not yet run on a GPU).
+/// registers and waits for them at every step. Forceable only: equal to form 1 to the bit, and
+/// slower (H200, session 39, DenseNet-121 b256: 196 / 152 / 133 µs against 186 / 142 / 121).
 inline constexpr int pool_pipe_algo = 5;
 /// Algo 6 (math 0, fuse 2): the pool taken first in two steps — a pass that normalizes the
 /// window's four positions and averages them (form 0's arithmetic, to the bit) into a dense map of
