@@ -1151,14 +1151,31 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   for (int p = 0; p < 4; ++p) {
     raw[p] = *reinterpret_cast<const uint4*>(s + (p >> 1) * W * XPIX + (p & 1) * XPIX);
   }
+  // The vector's 8 scales and shifts (0 past the channels): four 16-byte loads where every slot
+  // is a channel (`scale` and `shift` hold C floats, 16-byte aligned), else one a channel.
+  float sc[8], sf[8];
+  if constexpr (C == CI) {
+    const float4 a = *reinterpret_cast<const float4*>(scale + k);
+    const float4 b = *reinterpret_cast<const float4*>(scale + k + 4);
+    const float4 e = *reinterpret_cast<const float4*>(shift + k);
+    const float4 f = *reinterpret_cast<const float4*>(shift + k + 4);
+    sc[0] = a.x; sc[1] = a.y; sc[2] = a.z; sc[3] = a.w; sc[4] = b.x; sc[5] = b.y; sc[6] = b.z; sc[7] = b.w;
+    sf[0] = e.x; sf[1] = e.y; sf[2] = e.z; sf[3] = e.w; sf[4] = f.x; sf[5] = f.y; sf[6] = f.z; sf[7] = f.w;
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      sc[j] = k + j < C ? scale[k + j] : 0.0f;
+      sf[j] = k + j < C ? shift[k + j] : 0.0f;
+    }
+  }
   unsigned o[4];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     const int c = k + 2 * j;
-    const float sc0 = c < C ? scale[c] : 0.0f;
-    const float sc1 = c + 1 < C ? scale[c + 1] : 0.0f;
-    const float sf0 = c < C ? shift[c] : 0.0f;
-    const float sf1 = c + 1 < C ? shift[c + 1] : 0.0f;
+    const float sc0 = sc[2 * j];
+    const float sc1 = sc[2 * j + 1];
+    const float sf0 = sf[2 * j];
+    const float sf1 = sf[2 * j + 1];
     float s0 = 0.0f;
     float s1 = 0.0f;
 #pragma unroll
@@ -1171,8 +1188,13 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
       t1 *= sc1;
       t0 += sf0;
       t1 += sf1;
-      t0 = activate(norm_act, t0);
-      t1 = activate(norm_act, t1);
+      if constexpr (NA == Act::silu) {  // (activate's own SiLU, as form 0 computes it)
+        t0 = activate(norm_act, t0);
+        t1 = activate(norm_act, t1);
+      } else {  // (the same function, its kind fixed at compile time)
+        t0 = activate_as<NA>(norm_act, t0);
+        t1 = activate_as<NA>(norm_act, t1);
+      }
       s0 += as_stored<T>(t0);
       s1 += as_stored<T>(t1);
     }
