@@ -1100,8 +1100,8 @@ TEST_CASE("normed_conv algo 6: a transition's pool taken first by a pass, then c
     return op.norm != nullptr && cuda::tactics::normed::pool_first_fits(op);
   };
   const char* shows = "2x2 average pool pass (the pool taken first, into a map of the pooled pixels) + cublasLtMatmul";
-  // Against the CPU: DenseBlockNet's transition (into its concat slice), PooledNormNet's second
-  // conv (a hardswish batch norm; its result not a slice), in f16 and bf16.
+  // Against the CPU: DenseBlockNet's transition (its result read by the global pool, no slice),
+  // PooledNormNet's second conv (a hardswish batch norm; 8 channels), in f16 and bf16.
   check_forced<DenseBlockNet, DType::f16>("normed_dense_pass", 230, cuda::Variant{"normed_conv", 6, 0, 2}, shows,
                                           ", then", pool_first);
   check_forced<DenseBlockNet, DType::bf16>("normed_dense_pass_bf16", 231, cuda::Variant{"normed_conv", 6, 0, 2},
@@ -1111,21 +1111,23 @@ TEST_CASE("normed_conv algo 6: a transition's pool taken first by a pass, then c
   // DenseNet-121's three transitions (256, 512, 1,024 input channels into the next block's first
   // channels), every other op on the heuristic's plan: against the CPU, and against form 0 with
   // the pool taken first (math 0), whose GEMM input is the same to the bit (the same
-  // normalization, rounding and averaging order) and whose sums differ only in their order.
+  // normalization, rounding and averaging order) and whose sums differ only in their order (the
+  // transitions have no bias: algo 6 adds a bias rounded to T in cuBLASLt's epilogue, form 0 in f32).
   const int b = strata_test::quick_run() ? 3 : 9;
   const auto w = Weights<models::DenseNet121>::random(233);
   const auto in = strata_test::random_floats(
       static_cast<std::size_t>(b) * static_cast<std::size_t>(models::DenseNet121::input_spec.shape.numel()), 234);
   const auto ref = strata_test::cpu_reference<models::DenseNet121>(w, in, b);
+  const char* form0_shows = "blocks of 128 pixels x 128 channels, its 2x2 average pool taken first, on the input";
   for (const bool bf : {false, true}) {
     const auto pass = bf ? strata_test::forced_output<models::DenseNet121, DType::bf16>(
                                w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 6, 0, 2}, shows)
                          : strata_test::forced_output<models::DenseNet121, DType::f16>(
                                w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 6, 0, 2}, shows);
     const auto form0 = bf ? strata_test::forced_output<models::DenseNet121, DType::bf16>(
-                                w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 0, 0, 2}, "taken first")
+                                w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 0, 0, 2}, form0_shows)
                           : strata_test::forced_output<models::DenseNet121, DType::f16>(
-                                w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 0, 0, 2}, "taken first");
+                                w, in, b, b, pool_first, 3, cuda::Variant{"normed_conv", 0, 0, 2}, form0_shows);
     const double to_cpu = strata_test::rel_error(pass, ref, pass.size());
     const double to_form0 = strata_test::rel_error(pass, form0, pass.size());
     MESSAGE("DenseNet-121 " << std::string(bf ? "bf16" : "f16") << ", batch " << b << ", transitions on algo 6: rel. error "

@@ -974,6 +974,30 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
                        {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
                        dir).cubin.size() > 1000);
   }
+  // Algo 6: the pool taken first as a pass into the workspace, then cuBLASLt (math 0, fuse 2 only;
+  // the pass is the one generated kernel).
+  CHECK(cuda::tactics::normed::pass_gemm_fits(transition));
+  CHECK_FALSE(cuda::tactics::normed::pass_gemm_fits(first));
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 6, 0, 2}, cuda::OpIo{}).size() == 1);
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 6, 0, 1}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(transition, cuda::Variant{"normed_conv", 6, 2, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 6}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"normed_conv", 6, 0, 2}, cuda::OpIo{}).empty());
+  CHECK_THROWS_WITH(cuda::tactics::normed::pool_pass_source(first), doctest::Contains("algo 6 takes a 2x2 average pool"));
+  {
+    const std::string pass = cuda::tactics::normed::pool_pass_source(transition);
+    // (256 channels over 256 slots: a vector's scales and shifts in 16-byte loads; the ReLU fixed)
+    CHECK(pass.find("constexpr long long CI = 256;") != std::string::npos);
+    CHECK(pass.find("constexpr long long C = 256;") != std::string::npos);
+    CHECK(pass.find("activate_as<NA>(norm_act, t0)") != std::string::npos);
+    CHECK_COMPILES(rtc::compile(pass, "normed_conv_pass",
+                       {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
+                       dir).cubin.size() > 1000);
+    cuda::OpDesc sliced = transition;  // (pixels not evenly spaced across images: not as one matrix)
+    sliced.slice->strides.image += 8;
+    CHECK_FALSE(cuda::tactics::normed::pass_gemm_fits(sliced));
+    CHECK(t->kernel_sources(sliced, cuda::Variant{"normed_conv", 6, 0, 2}, cuda::OpIo{}).empty());
+  }
   {
     cuda::OpDesc activated = transition;  // (an activation after the conv: the pool does not commute)
     activated.act = ActDesc{Act::relu, 0.0f, 0.0f};

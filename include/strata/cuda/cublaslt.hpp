@@ -4,6 +4,7 @@
 #include <cublasLt.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "strata/core/dtype.hpp"
 #include "strata/cuda/check.hpp"
@@ -99,7 +100,17 @@ class MatrixLayout {
   Unique<cublasLtMatrixLayout_t, detail::DestroyLayout> d_;
 };
 
-/// A heuristic preference (the workspace limit).
+/// The largest power of two up to 256 that divides the address `p` (256 for null).
+[[nodiscard]] inline std::uint32_t pointer_alignment(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::uint32_t r = 256;
+  while (r > 1 && a % r != 0) {
+    r /= 2;
+  }
+  return r;
+}
+
+/// A heuristic preference (the workspace limit, the operands' alignments).
 class MatmulPreference {
  public:
   [[nodiscard]] static MatmulPreference create() {
@@ -112,6 +123,18 @@ class MatmulPreference {
   void set_max_workspace(std::uint64_t bytes) const {
     STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
         d_.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes, sizeof(bytes)));
+  }
+  /// The alignments (bytes) of the A, B, C and D pointers the matmul will be given: algorithms
+  /// that need more are not offered (unset, cuBLASLt assumes 256).
+  void set_alignments(std::uint32_t a, std::uint32_t b, std::uint32_t c, std::uint32_t d) const {
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, std::uint32_t> all[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, a},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, b},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, c},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, d}};
+    for (const auto& [attr, bytes] : all) {
+      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d_.get(), attr, &bytes, sizeof(bytes)));
+    }
   }
 
  private:

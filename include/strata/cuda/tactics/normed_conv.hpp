@@ -1101,16 +1101,30 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   return o.str();
 }
 
-/// Algo 6's pass for `op` (pool_first_fits): the kernel `strata_rtc::normed_conv<T>`(x, scale,
+/// Whether algo 6 runs `op`: a 1×1 conv with a folded batch norm it runs (fits) whose 2×2 average
+/// pool may be taken first (pool_first_fits), its result one matrix of evenly spaced pixels (its
+/// own tensor, or a concat's slice: an image's pixels follow on from the last image's) 16-byte
+/// aligned, as cuBLASLt writes it.
+[[nodiscard]] inline bool pass_gemm_fits(const OpDesc& op) {
+  if (!fits(op) || !pool_first_fits(op)) {
+    return false;
+  }
+  const std::int64_t ohw = std::int64_t{op.pool->out_shape.h} * op.pool->out_shape.w;
+  const std::int64_t ypix = op.slice ? op.slice->strides.pixel : op.conv.kp;
+  const std::int64_t yimg = op.slice ? op.slice->strides.image : ohw * op.conv.kp;
+  return yimg == ohw * ypix && ypix % 8 == 0 && op.conv.cp % 8 == 0;
+}
+
+/// Algo 6's pass for `op` (pass_gemm_fits): the kernel `strata_rtc::normed_conv<T>`(x, scale,
 /// shift, y, batch), a thread a 16-byte vector (8 slots) of a pooled pixel — the window's four
 /// positions read where the batch norm's input lies (a concat's slice in place), each normalized
 /// as the batch norm's kernel computes it (x · scale, + shift, the activation; 0 past the
 /// channels) and rounded to T, the four summed in f32 in the pool kernel's order, quartered and
 /// rounded — written densely (CI slots a pooled pixel) for the GEMM that follows.
 [[nodiscard]] inline std::string pool_pass_source(const OpDesc& op) {
-  STRATA_CHECK(fits(op) && pool_first_fits(op),
-               "normed_conv: layer '" << op.label << "': algo 6 takes a 2x2 average pool first, after a 1x1 conv "
-               "without an activation with a folded batch norm it runs");
+  STRATA_CHECK(fits(op), "normed_conv: layer '" << op.label << "' is not a 1x1 conv with a folded batch norm it runs");
+  STRATA_CHECK(pass_gemm_fits(op), "normed_conv: layer '" << op.label << "': algo 6 takes a 2x2 average pool first, "
+               "after a conv without an activation, and writes evenly spaced pixels; this op's are not");
   const OpDesc& bn = *op.norm;
   const ConvGeom& g = op.conv;
   const Source src = source_of(bn);
@@ -1274,10 +1288,8 @@ class PassGemmStep final : public Step {
     const Shape out = op.pool->out_shape;
     const std::int64_t cols = std::int64_t{batch} * out.h * out.w;
     const std::int64_t ypix = op.slice ? op.slice->strides.pixel : g.kp;
-    const std::int64_t yimg = op.slice ? op.slice->strides.image : std::int64_t{out.h} * out.w * g.kp;
-    STRATA_CHECK(yimg == std::int64_t{out.h} * out.w * ypix && ypix % 8 == 0 && g.cp % 8 == 0,
-                 "cuda::Engine: layer '" << op.label << "': normed_conv algo 6 writes its result as one matrix "
-                                            "of evenly spaced pixels (16-byte aligned), and this op's are not");
+    STRATA_CHECK(pass_gemm_fits(op), "cuda::Engine: layer '" << op.label << "': normed_conv algo 6 writes its "
+                                      "result as one matrix of evenly spaced pixels (16-byte aligned), and this op's are not");
     const long long vectors = cols * (g.cp / 8);
     const long long blocks = (vectors + 255) / 256;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label << "': normed_conv algo 6's pass "
@@ -1295,8 +1307,11 @@ class PassGemmStep final : public Step {
     a_ = MatrixLayout::create(P, static_cast<std::uint64_t>(g.cp), static_cast<std::uint64_t>(g.kp), g.cp);
     b_ = MatrixLayout::create(P, static_cast<std::uint64_t>(g.cp), static_cast<std::uint64_t>(cols), g.cp);
     d_ = MatrixLayout::create(P, static_cast<std::uint64_t>(g.kp), static_cast<std::uint64_t>(cols), ypix);
+    // (the operands' alignments as they are: the result may be a concat's slice at an arena offset
+    // of 16 bytes' alignment, where cuBLASLt's heuristic would otherwise assume 256)
     const MatmulPreference pref = MatmulPreference::create();
     pref.set_max_workspace(lt_workspace);
+    pref.set_alignments(pointer_alignment(weight_), 256, pointer_alignment(y_), pointer_alignment(y_));
     cublasLtMatmulHeuristicResult_t result{};
     int count = 0;
     STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lib.lt, mm_.get(), a_.get(), b_.get(), d_.get(), d_.get(),
@@ -1309,8 +1324,8 @@ class PassGemmStep final : public Step {
   [[nodiscard]] std::size_t workspace_bytes() const override { return lt_workspace + scratch_; }
   [[nodiscard]] std::string describe() const override { return what_; }
   void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
-    STRATA_CHECK(ws_bytes >= workspace_bytes(), "normed_conv algo 6: a workspace of " << ws_bytes
-                                                   << " bytes, not " << workspace_bytes());
+    STRATA_CHECK(ws_bytes >= workspace_bytes(), "normed_conv algo 6 needs a workspace of " << workspace_bytes()
+                                                   << " bytes, and was given " << ws_bytes);
     T* pooled = reinterpret_cast<T*>(static_cast<std::uint8_t*>(ws) + lt_workspace);
     rtc::launch(pass_, grid_, 256u, s, x_, scale_, shift_, pooled, batch_);
     const float one = 1.0f;
@@ -1365,7 +1380,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
   /// The pool taken first where the joined form would normalize and average each input element
   /// for two or more blocks of output slots (more than 128 of them) runs as the pass and cuBLASLt
   /// (algo 6): on an H200 (session 39, DenseNet-121 at batch 256) transitions 2 and 3 took 134
-  /// and 76 µs so against 143 and 121 in form 1 math 2, transition 1 (128 slots) 261 against 186.
+  /// and 76 µs so against 142 and 121 in form 1 math 2, transition 1 (128 slots) 261 against 186.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws_limit,
                                                const Libraries&) const override {
     if (!normed::claimed(op, batch)) {
@@ -1375,7 +1390,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     c.variant.tactic = std::string(name());
     c.rank = rank::joins;
     c.variant.fuse = !op.pool ? 0 : normed::pool_first_fits(op) ? 2 : 1;
-    if (c.variant.fuse == 2 && normed::plan(op, 1).n_blocks >= 2 &&
+    if (c.variant.fuse == 2 && normed::plan(op, 1).n_blocks >= 2 && normed::pass_gemm_fits(op) &&
         lt_workspace + normed::PassGemmStep<P>::scratch(op, batch) <= ws_limit) {
       c.variant.algo = normed::pass_gemm_algo;
       return c;
@@ -1418,7 +1433,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
         f.math = normed::folded_math;
         v.push_back(f);
       }
-      if (lt_workspace + normed::PassGemmStep<P>::scratch(op, batch) <= ws_limit) {  // the pass, then cuBLASLt
+      if (normed::pass_gemm_fits(op) &&
+          lt_workspace + normed::PassGemmStep<P>::scratch(op, batch) <= ws_limit) {  // the pass, then cuBLASLt
         Variant g = a;
         g.algo = normed::pass_gemm_algo;
         g.fuse = 2;
@@ -1450,7 +1466,8 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                                            << "' has no scale and shift on the device, or the op no pooled output");
       std::ostringstream what;
       what << "strata batch norm + 2x2 average pool pass (the pool taken first, into a map of the pooled pixels) "
-              "+ cublasLtMatmul (1x1 conv as GEMM, epilogue BIAS"
+              "+ cublasLtMatmul (1x1 conv as GEMM"
+           << (w.bias.get() != nullptr ? ", epilogue BIAS" : "")
            << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
                               std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
                         : std::string())
@@ -1528,10 +1545,9 @@ class NormedConv final : public generated::GeneratingTactic<P> {
                  "'" << op.label << "': normed_conv has math 0 in algos 0 to 4 and 6, math 1 in algos 2 to 4, math 2 "
                         "in algos 0 to 2 and 5 and math 3 in algo 2 only, not math " << v.math << " in algo " << v.algo);
     if (v.algo == normed::pass_gemm_algo) {
-      STRATA_CHECK(v.fuse == 2 && normed::pool_first_fits(op) && normed::fits(op),
-                   "'" << op.label << "': normed_conv algo 6 takes a 2x2 average pool first (fuse 2), after a 1x1 "
-                          "conv without an activation");
-      return this->named(normed::pool_pass_source(op));
+      STRATA_CHECK(v.fuse == 2 && v.math == 0,
+                   "'" << op.label << "': normed_conv algo 6 takes a 2x2 average pool first (fuse 2), in math 0");
+      return this->named(normed::pool_pass_source(op));  // (which says why where it cannot run the op)
     }
     STRATA_CHECK(!normed::folds(v.math) || normed::fold_fits(op),
                  "'" << op.label << "': normed_conv math 2 folds the scale of a batch norm with a ReLU or no "
