@@ -119,6 +119,13 @@ constexpr auto dense_block_net = input<3, 12, 12> | conv<16, 3, ConvOpts{.paddin
     | batch_norm | relu | conv<8, 1> | avg_pool<2> | global_avg_pool | flatten | dense<5>;
 using DenseBlockNet = std::remove_cv_t<decltype(dense_block_net)>;
 
+// DenseNet's head in small: the last block's concatenation (20 channels in 24 slots), a batch norm
+// and ReLU over it, the global average pool and the classifier (fold_normed_pooled_dense).
+constexpr auto norm_head_net = input<3, 10, 10> | conv<12, 3, ConvOpts{.padding = 1}>
+    | concat(identity, batch_norm | relu | conv<8, 3, ConvOpts{.padding = 1}>)
+    | batch_norm | relu | global_avg_pool | flatten | dense<7>;
+using NormHeadNet = std::remove_cv_t<decltype(norm_head_net)>;
+
 // Batch norms folded into 1x1 convs with a fused 2x2 pool (normed_conv fuse 1): each reads a
 // concat's identity channels in place (so its input stays live and the fold is made), ReLU6 into
 // a 24-channel conv + max pool, hardswish over 40 slots (a partial reduction step) into a
@@ -867,13 +874,15 @@ TEST_CASE("an expansion folded into the depthwise conv after it: one kernel, the
 }
 
 TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv loads its input, the normalized map never stored") {
-  const auto normed = [](const cuda::OpDesc& op) { return op.norm != nullptr; };
+  const auto normed = [](const cuda::OpDesc& op) { return op.norm != nullptr && op.kind == OpKind::conv; };
   cuda::NetDesc d121 = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();
   cuda::fold_for_per_op_path(d121);
-  // every layer's norm1+relu1, and the three transitions' (with their pools)
+  // every layer's norm1+relu1, and the three transitions' (with their pools); (norm5's, into the
+  // head: fold_normed_pooled_dense)
   CHECK(std::count_if(d121.ops.begin(), d121.ops.end(), normed) == 61);
+  CHECK(d121.ops.back().norm != nullptr);
   const auto pooled = [](const cuda::OpDesc& op) { return op.norm != nullptr && op.pool.has_value(); };
-  const auto unpooled = [](const cuda::OpDesc& op) { return op.norm != nullptr && !op.pool; };
+  const auto unpooled = [](const cuda::OpDesc& op) { return op.norm != nullptr && !op.pool && op.kind == OpKind::conv; };
   using strata_test::check_forced;
   const char* shows = "strata batch norm + 1x1 conv";
   // 12x12 maps: 144 pixels an image, so blocks of 128 and 64 pixels end inside an image and past
@@ -1135,6 +1144,49 @@ TEST_CASE("normed_conv algo 6: a transition's pool taken first by a pass, then c
     CHECK(to_cpu < (bf ? 3e-2 : 1e-2));
     CHECK(to_form0 < (bf ? 1e-2 : 2e-3));
   }
+}
+
+TEST_CASE("a batch norm before the head's global average pool: the map normalized as the pool reads it") {
+  // The head's op with the batch norm folded in (fold_normed_pooled_dense), on cuBLASLt (the pool
+  // kernel replaced by one that normalizes as it averages) and on gap_dense (one kernel for the
+  // pool and the dense layer: the batch norm's pass first, into the pool's map), against the CPU.
+  cuda::NetDesc net = cuda::NetStorage<NormHeadNet, DType::f16>::describe();
+  cuda::fold_for_per_op_path(net);
+  REQUIRE(net.ops.back().norm != nullptr);
+  REQUIRE(net.ops.back().gap.has_value());
+  const std::string head = net.ops.back().label;
+  constexpr int kB = 17;
+  const auto w = Weights<NormHeadNet>::random(240);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(kB * NormHeadNet::input_spec.shape.numel()), 241);
+  const auto ref = strata_test::cpu_reference<NormHeadNet>(w, in, kB);
+  const std::size_t n_out = static_cast<std::size_t>(NormHeadNet::output_spec.shape.numel());
+  const auto run = [&]<DType P>(const cuda::Variant& v, int max_batch, std::initializer_list<int> batches,
+                                const char* shows) {
+    cuda::EngineOptions opt{.max_batch = max_batch, .fused_max_batch = 0};
+    opt.force[head] = v;
+    cuda::Engine<NormHeadNet, P> e(w, opt);
+    for (const int b : batches) {
+      const std::string runs = e.describe(b);
+      INFO(runs);
+      const std::size_t at = runs.find(head + ": ");
+      REQUIRE(at != std::string::npos);
+      CHECK(runs.substr(at, runs.find('\n', at) - at).find(shows) != std::string::npos);
+      std::vector<float> out(static_cast<std::size_t>(b) * n_out, std::numeric_limits<float>::quiet_NaN());
+      e.infer(std::span<const float>(in.data(), static_cast<std::size_t>(b) * NormHeadNet::input_spec.shape.numel()),
+              out, b);
+      const double err = strata_test::rel_error(out, ref, out.size());
+      MESSAGE("norm head " << dtype_name(P) << " " << cuda::to_string(v) << ", batch " << b << ": rel. error " << err);
+      CHECK(err < (P == DType::f16 ? 1e-2 : 3e-2));
+    }
+  };
+  const char* fused = "strata batch norm + global_avg_pool (the map normalized as it is averaged";
+  run.operator()<DType::f16>(cuda::Variant{"lt_dense"}, kB, {1, 3, kB}, fused);
+  run.operator()<DType::bf16>(cuda::Variant{"lt_dense"}, kB, {1, kB}, fused);
+  constexpr int small = cuda::tactics::gap_dense::max_batch;  // (gap_dense's most images)
+  run.operator()<DType::f16>(cuda::Variant{"gap_dense"}, small, {1, small}, "strata pointwise");
+  // DenseNet-121's head at batch 256 (the heuristic's plan): norm5 and its ReLU in the pool's kernel.
+  const std::string d = describe<models::DenseNet121, DType::f16>(256);
+  CHECK(d.find("features.norm5+relu+global_avg_pool2+classifier: " + std::string(fused)) != std::string::npos);
 }
 
 TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed halos, into their concat slices") {

@@ -841,13 +841,17 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   cuda::fold_for_per_op_path(n);
   std::vector<const cuda::OpDesc*> normed;
   for (const cuda::OpDesc& op : n.ops) {
-    if (op.norm) {
+    if (op.norm && op.kind == OpKind::conv) {
       normed.push_back(&op);
     }
   }
   // Every dense layer's norm1+relu1+conv1, and the three transitions' norm+relu+conv+pool (the
   // plan keeps each block's concatenation clear of the next one: norm_folds_into_conv).
   REQUIRE(normed.size() == 61);
+  // (and norm5 and its ReLU into the head: fold_normed_pooled_dense; not normed_conv's)
+  REQUIRE(n.ops.back().norm != nullptr);
+  CHECK(n.ops.back().label == "features.norm5+relu+global_avg_pool2+classifier");
+  CHECK_FALSE(cuda::find_tactic<DType::f16>("normed_conv")->runs(n.ops.back()));
   CHECK(std::count_if(normed.begin(), normed.end(), [](const cuda::OpDesc* o) { return o->pool.has_value(); }) == 3);
   const bool wgmma = cuda::device_arch() == 90;  // (with the Hopper answers preloaded)
   const cuda::OpDesc& first = *normed.front();  // 64 input slots of a 256-slot concat, 56x56

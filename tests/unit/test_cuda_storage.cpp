@@ -1248,3 +1248,51 @@ TEST_CASE("a batch norm folds into the 1x1 conv that alone reads it (fold_normed
   CHECK(cuda::join_scoped("a.bn+relu", "b.conv") == "a.bn+relu+b.conv");
   CHECK(cuda::join_scoped("bn0+relu1", "conv2") == "bn0+relu1+conv2");
 }
+
+TEST_CASE("a batch norm folds into the head whose global average pool alone reads it (fold_normed_pooled_dense)") {
+  // DenseNet's head: the last block's concatenation, a batch norm and ReLU, the global average
+  // pool and the classifier (the pool joined to the classifier first: fold_pooled_dense).
+  using Net = decltype(input<8, 6, 6> | conv<16, 1> | concat(identity, conv<8, 3, ConvOpts{.padding = 1}>) |
+                       batch_norm | relu | global_avg_pool | flatten | dense<10>);
+  const cuda::NetDesc before = NetStorage<Net, DType::f16>::describe();
+  cuda::NetDesc n = before;
+  cuda::fold_for_per_op_path(n);
+  const cuda::OpDesc& head = n.ops.back();
+  const cuda::OpDesc& bn = *std::find_if(before.ops.begin(), before.ops.end(),
+                                         [](const cuda::OpDesc& o) { return o.kind == OpKind::batch_norm; });
+  const cuda::OpDesc& pool = *std::find_if(before.ops.begin(), before.ops.end(),
+                                           [](const cuda::OpDesc& o) { return o.kind == OpKind::global_avg_pool; });
+  REQUIRE(head.kind == OpKind::dense);
+  REQUIRE(head.gap.has_value());
+  REQUIRE(head.norm != nullptr);
+  check_stands_as(*head.norm, bn);
+  CHECK(head.norm->act.kind == Act::relu);
+  CHECK(head.gap->in_id == bn.out_id);  // (the pool's map: where the batch norm writes when it runs first)
+  CHECK(head.label == bn.label + "+" + pool.label + "+" + before.ops.back().label);
+  CHECK(cuda::norm_main(head).label == pool.label + "+" + before.ops.back().label);
+  CHECK_FALSE(cuda::norm_main(head).norm);
+  CHECK(cuda::reads_tensor(head, bn.in_id));
+  CHECK(std::none_of(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.kind == OpKind::batch_norm; }));
+  // What the joined op writes (the pooled vector's slot, the classifier's output) is clear of the
+  // batch norm's input; with the pooled slot moved over it, the batch norm stays apart.
+  const cuda::ArenaRange x = cuda::norm_input_range(bn, 2);
+  CHECK_FALSE(cuda::arena_range(head.in_offset, head.in_shape, head.in_cp, 2).overlaps(x));
+  cuda::NetDesc moved = before;
+  cuda::fold_pooled_dense(moved);
+  moved.ops.back().in_offset = bn.in_offset;
+  cuda::fold_normed_pooled_dense(moved);
+  CHECK(moved.ops.back().norm == nullptr);
+  // Once is all; f32 (NCHW) folds nothing of the kind.
+  cuda::NetDesc twice = n;
+  cuda::fold_normed_pooled_dense(twice);
+  CHECK(twice.ops.size() == n.ops.size());
+  cuda::NetDesc f32 = NetStorage<Net, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.norm != nullptr; }));
+  // A batch norm whose map another op reads too (made so here: the first conv's residual) stays apart.
+  cuda::NetDesc shared = before;
+  cuda::fold_pooled_dense(shared);
+  shared.ops.front().z_id = bn.out_id;
+  cuda::fold_normed_pooled_dense(shared);
+  CHECK(shared.ops.back().norm == nullptr);
+}

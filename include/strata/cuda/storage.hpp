@@ -217,6 +217,10 @@ struct OpDesc {
   /// normalized map's. A tactic that computes both says so (Tactic::fuses_norm: OpIo::norm_x,
   /// norm_weights) and the normalized map is then never stored; prepare_step otherwise runs the
   /// batch norm first (Strata's pointwise kernel) into the conv's input slot.
+  /// Also a dense op with a folded global average pool (fold_normed_pooled_dense: DenseNet's norm5
+  /// and ReLU before its head): the batch norm whose map only that pool reads; prepare_step runs
+  /// the two as one kernel (normed::gap_step) into the dense layer's input slot, or, for a
+  /// tactic that runs the pool itself, the batch norm first into the pool's map (OpIo::gap_in).
   std::shared_ptr<const OpDesc> norm;
   std::string norm_conv_label;  ///< with `norm`: the conv's own label (norm_main)
   /// A size-keeping k×k conv only (per-op path at large batches, 16-bit NHWC;
@@ -779,6 +783,48 @@ inline void fold_normed_convs(NetDesc& n) {
   }
 }
 
+/// For the per-op path, 16-bit NHWC: a batch norm (with its activation: DenseNet's norm5 and the
+/// ReLU after it) whose result only a network head's global average pool reads, that pool joined
+/// to its dense layer (fold_pooled_dense: "avgpool+fc"), joined to that op too as one op,
+/// "<norm>+<avgpool>+<fc>" (OpDesc::norm on a dense op), which prepare_step runs as one kernel
+/// normalizing the map as it averages it, then the dense layer — the normalized map, as large as
+/// the batch norm's input, is never written nor read — or, for a tactic that runs the pool and
+/// the dense layer as one kernel (Tactic::fuses_gap), as the batch norm, then that kernel, as
+/// before. Not where an activation is deferred into either read, nor where the batch norm adds a
+/// residual or reads the network's input, nor where anything but the pool reads its result; and
+/// only where what the joined op writes (the pooled vector's slot, its result) is clear of the
+/// batch norm's input.
+inline void fold_normed_pooled_dense(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  const int elem = dtype_size(n.precision);
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& bn = n.ops[i];
+    OpDesc& d = n.ops[i + 1];
+    if (bn.kind != OpKind::batch_norm || bn.has_residual || bn.in_act.kind != Act::none ||
+        !bn.act_applied_by.empty() || bn.slice || bn.writes_user_output || bn.net_output ||
+        bn.in_id == n.input_id || bn.in_cp != bn.out_cp || bn.in_shape.c != bn.out_shape.c ||
+        bn.in_shape.h != bn.out_shape.h || bn.in_shape.w != bn.out_shape.w || bn.in_cp % 8 != 0 ||
+        (bn.in_slice && (bn.in_slice->strides.channel != 1 || !bn.in_slice->aligned || bn.in_slice->c0 % 8 != 0)) ||
+        d.kind != OpKind::dense || !d.gap || d.gap->in_id != bn.out_id || d.gap->in_cp != bn.out_cp ||
+        d.gap->in_shape.c != bn.out_shape.c || d.gap->in_shape.h != bn.out_shape.h ||
+        d.gap->in_shape.w != bn.out_shape.w || d.norm || d.in_slice || d.in_act.kind != Act::none ||
+        d.in_shape.c != bn.out_shape.c || d.in_cp < bn.out_cp) {
+      continue;
+    }
+    const ArenaRange x = norm_input_range(bn, elem);
+    const ArenaRange pooled = arena_range(d.in_offset, d.in_shape, d.in_cp, elem);
+    if (read_besides(n, bn.out_id, d) || pooled.overlaps(x) || result_range(d, elem).overlaps(x)) {
+      continue;
+    }
+    d.norm = std::make_shared<const OpDesc>(bn);
+    d.norm_conv_label = d.label;
+    d.label = join_scoped(bn.label, d.label);
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
 /// The conv of an op with a folded batch norm as it was before the fold (the batch norm,
 /// *op.norm, runs first), under its own label.
 [[nodiscard]] inline OpDesc norm_main(const OpDesc& joined) {
@@ -875,13 +921,15 @@ inline void fold_bottleneck_convs(NetDesc& n) {
 }
 
 /// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_expanded_depthwise,
-/// fold_squeeze_excite, fold_normed_convs, fold_final_softmax), as the engine makes them.
+/// fold_squeeze_excite, fold_normed_convs, fold_normed_pooled_dense, fold_final_softmax), as the
+/// engine makes them.
 inline void fold_for_per_op_path(NetDesc& n) {
   fold_pooled_dense(n);
   fold_gated_convs(n);
   fold_expanded_depthwise(n);
   fold_squeeze_excite(n);
   fold_normed_convs(n);
+  fold_normed_pooled_dense(n);
   fold_final_softmax(n);
 }
 

@@ -158,9 +158,12 @@ template <DType P>
       STRATA_CHECK(normed == net.ops.end(),
                    "cuda::Engine: EngineOptions::force names layer '"
                        << label << "', which runs joined to "
-                       << (normed->norm->label == label ? "the 1x1 conv after it"
-                                                        : "the batch norm before it")
-                       << " as one op, '" << normed->label << "' (fold_normed_convs): force that op");
+                       << (normed->norm->label != label ? "the batch norm before it"
+                           : normed->kind == OpKind::dense ? "the global average pool and dense layer after it"
+                                                           : "the 1x1 conv after it")
+                       << " as one op, '" << normed->label << "' ("
+                       << (normed->kind == OpKind::dense ? "fold_normed_pooled_dense" : "fold_normed_convs")
+                       << "): force that op");
       const auto bottlenecked = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.bottleneck && (o.bottleneck->label == label || o.bottleneck_conv_label == label ||
                                 o.bottleneck->norm->label == label || o.bottleneck->norm_conv_label == label);

@@ -146,8 +146,30 @@ template <class G>
          l.groups == 1;
 }
 
+/// Whether op i of `g` is a batch norm (with its activation, if any) whose result only op i + 1
+/// reads, a global average pool whose result only op i + 2 reads, a dense layer — the batch norm
+/// not of the network's input, stored `dtype` in `layout`: DenseNet's norm5 → relu → pool →
+/// classifier, which the CUDA engine runs as one op in 16-bit NHWC, normalizing the map as the
+/// pool reads it. The memory plan keeps the batch norm's input live through the dense layer for
+/// that (so that the pooled vector and the layer's output are placed clear of it).
+template <class G>
+[[nodiscard]] constexpr bool norm_folds_into_pooled_dense(const G& g, int i, DType dtype, Layout layout) {
+  if (dtype_size(dtype) != 2 || layout != Layout::nhwc || i < 0 || i + 2 >= g.num_ops ||
+      g.ops[i].kind != OpKind::batch_norm) {
+    return false;
+  }
+  const auto& bn = g.ops[i];
+  const auto& pool = g.ops[i + 1];
+  const auto& dense = g.ops[i + 2];
+  return pool.kind == OpKind::global_avg_pool && pool.in == bn.out && g.tensors[bn.out].uses == 1 &&
+         bn.out != g.output && g.tensors[bn.out].view_of < 0 && bn.in != g.input && bn.in2 < 0 &&
+         dense.kind == OpKind::dense && dense.in == pool.out && g.tensors[pool.out].uses == 1 &&
+         pool.out != g.output;
+}
+
 /// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list (with pool_fuses_into_conv's,
-/// gate_folds_into_conv's, expansion_folds_into_depthwise's and norm_folds_into_conv's rules),
+/// gate_folds_into_conv's, expansion_folds_into_depthwise's, norm_folds_into_conv's and
+/// norm_folds_into_pooled_dense's rules),
 /// then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
 /// is placed "greedy by size" (largest tensor first, each at the lowest offset clear of every
 /// tensor live with it), so a residual's skip tensor keeps its place until the op that adds it.
@@ -173,7 +195,8 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   // Likewise a gate's multiply folded into the 1×1 conv after it: the conv reads the multiply's
   // inputs (the map and the gate) while it writes its output; and an expansion folded into the
   // depthwise conv after it: that reads the expansion's input while it writes its output; and a
-  // batch norm folded into the 1×1 conv after it, through the conv's fused pool if it has one.
+  // batch norm folded into the 1×1 conv after it, through the conv's fused pool if it has one,
+  // or into a network's head (its global average pool and dense layer).
   // (A channel slice of a concat lives as its concat does: the concat's life is the one kept.)
   const auto keep_through = [&](int t, int step) {
     if (t >= 0) {
@@ -189,6 +212,9 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
     }
     if (norm_folds_into_conv(g, i, dtype, layout)) {
       keep_through(g.ops[i].in, i + 1 + (pool_fuses_into_conv(g, i + 1) ? 1 : 0));
+    }
+    if (norm_folds_into_pooled_dense(g, i, dtype, layout)) {
+      keep_through(g.ops[i].in, i + 2);
     }
   }
   for (int step = 0; step <= g.num_ops; ++step) {

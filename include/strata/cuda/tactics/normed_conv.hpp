@@ -1266,6 +1266,95 @@ template <DType P>
   return out;
 }
 
+/// The kernel `strata_rtc::normed_conv<T>`(x, scale, shift, y, batch) of a dense op with a folded
+/// global average pool and batch norm (fold_normed_pooled_dense: DenseNet's norm5 and ReLU before
+/// its head): a thread a 16-byte vector (8 slots) of an image's pooled vector, summing the map's
+/// pixels where the batch norm's input lies (a concat in place), each normalized as the batch
+/// norm's kernel computes it (x · scale, + shift, the activation) and rounded to T, in f32, times
+/// 1 / (H·W), rounded; 0 past the channels — the dense layer's input as the pool kernel writes it.
+[[nodiscard]] inline std::string gap_source(const OpDesc& op) {
+  STRATA_CHECK(op.kind == OpKind::dense && op.gap && op.norm && op.gap->in_cp == op.norm->in_cp &&
+                   op.norm->in_cp % 8 == 0 && op.in_cp % 8 == 0 && op.in_cp >= op.norm->in_cp,
+               "normed gap: layer '" << op.label << "' is not a dense layer with a folded global average pool and "
+                                        "batch norm over 16-byte vectors");
+  const OpDesc& bn = *op.norm;
+  const Source src = source_of(bn);
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr long long " << name << " = " << v << ";\n";
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "': its batch norm and global average pool, into the dense layer's input.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(64) normed_conv(\n"
+    << "    const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ shift,\n"
+    << "    T* __restrict__ y, int batch) {\n"
+    << "  pdl_entry();\n";
+  constant("HW", std::int64_t{bn.in_shape.h} * bn.in_shape.w);
+  constant("XPIX", src.pixel);  // the batch norm's input: elements a pixel, an image
+  constant("XIMG", src.image);
+  constant("C", bn.out_shape.c);  // channels; slots past them are 0
+  constant("CI", bn.in_cp);       // the map's slots
+  constant("YIMG", op.in_cp);     // the dense layer's input slots an image
+  generated::act_constants(o, "NA", "norm_act", bn.act);
+  o << R"src(  constexpr long long VECS = YIMG / 8;  // 16-byte vectors of an image's result
+  const long long i = static_cast<long long>(blockIdx.x) * 64 + threadIdx.x;
+  if (i >= static_cast<long long>(batch) * VECS) {
+    return;
+  }
+  const long long img = i / VECS;
+  const int k = static_cast<int>(i - img * VECS) * 8;
+  T* out = y + img * YIMG + k;
+  if (k >= CI) {
+    *reinterpret_cast<uint4*>(out) = uint4{0u, 0u, 0u, 0u};
+    return;
+  }
+  float sc[8], sf[8];
+  if constexpr (C == CI) {
+    const float4 a = *reinterpret_cast<const float4*>(scale + k);
+    const float4 b = *reinterpret_cast<const float4*>(scale + k + 4);
+    const float4 e = *reinterpret_cast<const float4*>(shift + k);
+    const float4 f = *reinterpret_cast<const float4*>(shift + k + 4);
+    sc[0] = a.x; sc[1] = a.y; sc[2] = a.z; sc[3] = a.w; sc[4] = b.x; sc[5] = b.y; sc[6] = b.z; sc[7] = b.w;
+    sf[0] = e.x; sf[1] = e.y; sf[2] = e.z; sf[3] = e.w; sf[4] = f.x; sf[5] = f.y; sf[6] = f.z; sf[7] = f.w;
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      sc[j] = k + j < C ? scale[k + j] : 0.0f;
+      sf[j] = k + j < C ? shift[k + j] : 0.0f;
+    }
+  }
+  float s[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  const T* p = x + img * XIMG + k;
+#pragma unroll 7
+  for (long long q = 0; q < HW; ++q) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(p + q * XPIX);
+    const unsigned u[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const T* h = reinterpret_cast<const T*>(&u[j / 2]) + (j & 1);
+      float t = load(h) * sc[j] + sf[j];
+      if constexpr (NA == Act::silu) {  // (activate's own SiLU, as the batch norm's kernel computes it)
+        t = activate(norm_act, t);
+      } else {
+        t = activate_as<NA>(norm_act, t);
+      }
+      s[j] += as_stored<T>(t);
+    }
+  }
+  constexpr float inv = 1.0f / static_cast<float>(HW);
+  unsigned o[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int c = k + 2 * j;
+    o[j] = pack2<T>(c < C ? s[2 * j] * inv : 0.0f, c + 1 < C ? s[2 * j + 1] * inv : 0.0f);
+  }
+  *reinterpret_cast<uint4*>(out) = uint4{o[0], o[1], o[2], o[3]};
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
 /// Algo 6's step: the pass (pool_pass_source) into the workspace past cuBLASLt's own, then one
 /// matmul, column-major with the output slots as rows: D (kp × pooled pixels, `ld` the result's
 /// elements a pixel: its concat's, in place) = Wᵀ-stored (cp × kp)ᵀ · pooled (cp × pixels) + bias.

@@ -193,6 +193,30 @@ class StepSequence final : public Step {
   std::vector<std::unique_ptr<Step>> parts_;
 };
 
+/// A dense op's folded batch norm and global average pool (fold_normed_pooled_dense) as one
+/// kernel generated for it (normed::gap_source), from the batch norm's input (io.norm_x) into the
+/// dense layer's input slot (io.x): the normalized map is never written.
+template <DType P>
+[[nodiscard]] std::unique_ptr<Step> normed_gap_step(const OpDesc& op, int batch, const OpIo& io) {
+  using T = storage_t<P>;
+  STRATA_CHECK(is_16bit(P) && op.norm && op.gap && io.norm_x != nullptr && io.norm_weights != nullptr,
+               "cuda::Engine: layer '" << op.label << "' without its batch norm's buffers, or not 16-bit");
+  const KernelSource ks{tactics::normed::gap_source(op),
+                        "strata_rtc::normed_conv<" + std::string(kernels::detail::rtc_type<T>()) + ">"};
+  const cudaKernel_t k = tactics::generated::kernel(ks);
+  const float* scale = io.norm_weights->scale_f32.template as<const float>();
+  const float* shift = io.norm_weights->shift_f32.template as<const float>();
+  STRATA_CHECK(scale != nullptr && shift != nullptr,
+               "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
+                                       << "' has no scale and shift on the device");
+  const T* x = static_cast<const T*>(io.norm_x);
+  T* y = static_cast<T*>(const_cast<void*>(io.x));
+  const long long threads = static_cast<long long>(batch) * (op.in_cp / 8);
+  const unsigned grid = static_cast<unsigned>((threads + 63) / 64);
+  return tactics::kernel_step("strata batch norm + global_avg_pool (the map normalized as it is averaged, shapes compiled in)",
+                     [=](cudaStream_t s) { rtc::launch(k, grid, 64u, s, x, scale, shift, y, batch); });
+}
+
 /// `op` prepared with tactic `t` (variant `v`) at `batch` — preceded, for an op whose producer's
 /// activation was deferred into its read (OpDesc::in_act) by a tactic that does not apply it, by
 /// that activation applied in place; and, for a conv with a fused pool
@@ -206,7 +230,10 @@ class StepSequence final : public Step {
 /// by the expansion on the heuristic's variant into the conv's input slot, and a conv's folded
 /// squeeze-excite gate (OpDesc::squeeze) by the pool and the first conv on the heuristic's
 /// variants into their slots, and a conv's folded batch norm (OpDesc::norm) by Strata's
-/// pointwise kernel from its input (io.norm_x) into the conv's input slot. Every caller prepares
+/// pointwise kernel from its input (io.norm_x) into the conv's input slot; a dense layer's folded
+/// batch norm and global average pool run as one kernel (normed_gap_step) into the layer's input
+/// slot, or, for a tactic that runs the pool itself, the batch norm first into the pool's map
+/// (io.gap_in). Every caller prepares
 /// ops through this, so a
 /// tactic's timing always covers the whole op.
 ///
@@ -277,12 +304,27 @@ template <DType P>
     mio.squeeze_weights = nullptr;
     return heuristic_then(*op.squeeze, *io.squeeze_weights, qio, squeeze_main(op), mio);
   }
+  if (op.norm && op.gap && !t.fuses_norm(v) && !t.fuses_gap(v)) {
+    // a dense layer's folded batch norm and global average pool as one kernel, then the layer
+    OpDesc dense = norm_main(op);
+    dense.gap.reset();
+    dense.label = dense.label.substr(op.gap->label.size() + 1);
+    OpIo dio = io;
+    dio.gap_in = nullptr;
+    dio.norm_x = nullptr;
+    dio.norm_weights = nullptr;
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(normed_gap_step<P>(op, batch, io));
+    parts.push_back(prepare_step(t, dense, v, batch, w, dio, lib));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
   if (op.norm && !t.fuses_norm(v)) {  // Strata's batch norm kernel, then the conv
     STRATA_CHECK(io.norm_weights != nullptr && io.norm_x != nullptr,
                  "cuda::Engine: layer '" << op.label << "' without its batch norm's buffers");
     OpIo nio;
     nio.x = io.norm_x;
-    nio.y = const_cast<void*>(io.x);  // the conv's input slot
+    // the conv's input slot (a dense layer's folded pool's map, io.gap_in: fold_normed_pooled_dense)
+    nio.y = const_cast<void*>(op.gap ? io.gap_in : io.x);
     OpIo cio = io;
     cio.norm_x = nullptr;
     cio.norm_weights = nullptr;
