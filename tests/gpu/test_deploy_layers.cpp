@@ -1147,9 +1147,9 @@ TEST_CASE("normed_conv algo 6: a transition's pool taken first by a pass, then c
 }
 
 TEST_CASE("a batch norm before the head's global average pool: the map normalized as the pool reads it") {
-  // The head's op with the batch norm folded in (fold_normed_pooled_dense), on cuBLASLt (the pool
-  // kernel replaced by one that normalizes as it averages) and on gap_dense (one kernel for the
-  // pool and the dense layer: the batch norm's pass first, into the pool's map), against the CPU.
+  // The head's op with the batch norm folded in (fold_normed_pooled_dense) on normed_head (the
+  // batch norm and the pool as one kernel, then cuBLASLt), and on lt_dense and gap_dense (the
+  // batch norm's pass first, into the pool's map), against the CPU.
   cuda::NetDesc net = cuda::NetStorage<NormHeadNet, DType::f16>::describe();
   cuda::fold_for_per_op_path(net);
   REQUIRE(net.ops.back().norm != nullptr);
@@ -1180,13 +1180,35 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
     }
   };
   const char* fused = "strata batch norm + global_avg_pool (the map normalized as it is averaged";
-  run.operator()<DType::f16>(cuda::Variant{"lt_dense"}, kB, {1, 3, kB}, fused);
-  run.operator()<DType::bf16>(cuda::Variant{"lt_dense"}, kB, {1, kB}, fused);
+  run.operator()<DType::f16>(cuda::Variant{"normed_head"}, kB, {1, 3, kB}, fused);
+  run.operator()<DType::bf16>(cuda::Variant{"normed_head"}, kB, {1, kB}, fused);
+  run.operator()<DType::f16>(cuda::Variant{"lt_dense"}, kB, {1, kB}, "strata pointwise");
   constexpr int small = cuda::tactics::gap_dense::max_batch;  // (gap_dense's most images)
   run.operator()<DType::f16>(cuda::Variant{"gap_dense"}, small, {1, small}, "strata pointwise");
-  // DenseNet-121's head at batch 256 (the heuristic's plan): norm5 and its ReLU in the pool's kernel.
-  const std::string d = describe<models::DenseNet121, DType::f16>(256);
-  CHECK(d.find("features.norm5+relu+global_avg_pool2+classifier: " + std::string(fused)) != std::string::npos);
+  // Not offered nor claimed until timed.
+  const auto* t = cuda::find_tactic<DType::f16>("normed_head");
+  REQUIRE(t != nullptr);
+  CHECK(t->applicable(net.ops.back()));
+  CHECK(t->candidates(net.ops.back(), kB, std::size_t{1} << 30, {}).empty());
+  CHECK_FALSE(t->heuristic(net.ops.back(), kB, std::size_t{1} << 30, {}).has_value());
+  // DenseNet-121's head (norm5, its ReLU, the pool, the classifier: 1,024 channels of 7x7) forced
+  // onto normed_head, every other op on the heuristic's plan: against the CPU and the heuristic's.
+  const auto is_head = [](const cuda::OpDesc& op) { return op.kind == OpKind::dense && op.norm != nullptr; };
+  const int b = 3;
+  const auto wd = Weights<models::DenseNet121>::random(242);
+  const auto ind = strata_test::random_floats(
+      static_cast<std::size_t>(b) * static_cast<std::size_t>(models::DenseNet121::input_spec.shape.numel()), 243);
+  const auto refd = strata_test::cpu_reference<models::DenseNet121>(wd, ind, b);
+  const auto joined = strata_test::forced_output<models::DenseNet121, DType::f16>(
+      wd, ind, b, b, is_head, 1, cuda::Variant{"normed_head"}, fused);
+  const auto apart = strata_test::forced_output<models::DenseNet121, DType::f16>(
+      wd, ind, b, b, is_head, 1, cuda::Variant{"lt_dense"}, "features.norm5+relu+global_avg_pool2+classifier: strata pointwise");
+  const double to_cpu = strata_test::rel_error(joined, refd, joined.size());
+  const double to_apart = strata_test::rel_error(joined, apart, joined.size());
+  MESSAGE("DenseNet-121 f16, batch 3, head on normed_head: rel. error " << to_cpu << " against the CPU, " << to_apart
+                                                                       << " against the pass + pool + cuBLASLt");
+  CHECK(to_cpu < 1e-2);
+  CHECK(to_apart < 2e-3);
 }
 
 TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed halos, into their concat slices") {

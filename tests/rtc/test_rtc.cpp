@@ -852,6 +852,23 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   REQUIRE(n.ops.back().norm != nullptr);
   CHECK(n.ops.back().label == "features.norm5+relu+global_avg_pool2+classifier");
   CHECK_FALSE(cuda::find_tactic<DType::f16>("normed_conv")->runs(n.ops.back()));
+  {  // normed_head: the batch norm and the pool as one generated kernel (forceable only), compiled
+    const auto* head = cuda::find_tactic<DType::f16>("normed_head");
+    REQUIRE(head != nullptr);
+    CHECK(head->runs(n.ops.back()));
+    CHECK_FALSE(head->runs(*normed.front()));
+    CHECK(head->fuses_norm(cuda::Variant{"normed_head"}));
+    CHECK(head->fuses_gap(cuda::Variant{"normed_head"}));
+    const auto src = head->kernel_sources(n.ops.back(), cuda::Variant{"normed_head"}, cuda::OpIo{});
+    REQUIRE(src.size() == 1);
+    CHECK(src.front().name == "strata_rtc::normed_head<strata_rtc::f16>");
+    CHECK(src.front().source.find("constexpr long long HW = 49;") != std::string::npos);
+    CHECK(src.front().source.find("constexpr long long CI = 1024;") != std::string::npos);
+    CHECK_COMPILES(rtc::compile(src.front().source, "normed_head",
+                       {"strata_rtc::normed_head<strata_rtc::f16>", "strata_rtc::normed_head<strata_rtc::bf16>"}, 90,
+                       dir).cubin.size() > 1000);
+    CHECK_FALSE(cuda::find_tactic<DType::f32>("normed_head")->applicable(n.ops.back()));
+  }
   CHECK(std::count_if(normed.begin(), normed.end(), [](const cuda::OpDesc* o) { return o->pool.has_value(); }) == 3);
   const bool wgmma = cuda::device_arch() == 90;  // (with the Hopper answers preloaded)
   const cuda::OpDesc& first = *normed.front();  // 64 input slots of a 256-slot concat, 56x56

@@ -976,6 +976,9 @@ struct ArenaAccess {
   if (op.norm) {  // the batch norm's input (all of a concat it reads in place); its result's slot
     a.reads.push_back(norm_input_range(*op.norm, elem));
     a.writes.push_back(range(op.in_offset, op.in_shape, op.in_cp));
+    if (op.gap) {  // (before a folded pool: the pool's map, where the batch norm runs first)
+      a.writes.push_back(range(op.gap->in_offset, op.gap->in_shape, op.gap->in_cp));
+    }
   }
   if (op.bottleneck) {  // what the bottleneck reads and writes (its output: this op's input slot)
     const ArenaAccess b = arena_access(*op.bottleneck, elem);

@@ -1266,7 +1266,7 @@ template <DType P>
   return out;
 }
 
-/// The kernel `strata_rtc::normed_conv<T>`(x, scale, shift, y, batch) of a dense op with a folded
+/// The kernel `strata_rtc::normed_head<T>`(x, scale, shift, y, batch) of a dense op with a folded
 /// global average pool and batch norm (fold_normed_pooled_dense: DenseNet's norm5 and ReLU before
 /// its head): a thread a 16-byte vector (8 slots) of an image's pooled vector, summing the map's
 /// pixels where the batch norm's input lies (a concat in place), each normalized as the batch
@@ -1285,7 +1285,7 @@ template <DType P>
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "': its batch norm and global average pool, into the dense layer's input.\n"
-    << "template <class T>\n__global__ void __launch_bounds__(64) normed_conv(\n"
+    << "template <class T>\n__global__ void __launch_bounds__(64) normed_head(\n"
     << "    const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ shift,\n"
     << "    T* __restrict__ y, int batch) {\n"
     << "  pdl_entry();\n";
@@ -1662,6 +1662,94 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     KernelSource ks = this->named(normed::source(op, v.algo, v.math));
     ks.arch_specific = true;
     return ks;
+  }
+};
+
+
+/// `normed_head`: a network's head with its batch norm folded in (fold_normed_pooled_dense:
+/// DenseNet's norm5 and ReLU, the global average pool and the classifier, 16-bit NHWC) as two
+/// steps: the batch norm and the pool in one kernel generated for the op (normed::gap_source: the
+/// normalized map, as large as the batch norm's input, never written) into the dense layer's
+/// input slot, then lt_dense's cuBLASLt GEMM. Every other tactic runs the batch norm first, into
+/// the pool's map. Forceable only: written in session 39 after its last device call, not yet run
+/// on a GPU (its GPU test: "a batch norm before the head's global average pool: …").
+template <DType P>
+class NormedHead final : public generated::GeneratingTactic<P> {
+  using T = storage_t<P>;
+
+  /// The kernel's launch, then the dense layer's step.
+  class HeadStep final : public Step {
+   public:
+    HeadStep(cudaKernel_t k, unsigned grid, const T* x, const float* scale, const float* shift, T* y, int batch,
+             std::unique_ptr<Step> dense)
+        : k_(k), grid_(grid), x_(x), scale_(scale), shift_(shift), y_(y), batch_(batch), dense_(std::move(dense)) {}
+    [[nodiscard]] std::size_t workspace_bytes() const override { return dense_->workspace_bytes(); }
+    [[nodiscard]] std::string describe() const override {
+      return "strata batch norm + global_avg_pool (the map normalized as it is averaged, shapes compiled in), then " +
+             dense_->describe();
+    }
+    void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
+      rtc::launch(k_, grid_, 64u, s, x_, scale_, shift_, y_, batch_);
+      dense_->launch(s, ws, ws_bytes);
+    }
+
+   private:
+    cudaKernel_t k_;
+    unsigned grid_;
+    const T* x_;
+    const float* scale_;
+    const float* shift_;
+    T* y_;
+    int batch_;
+    std::unique_ptr<Step> dense_;
+  };
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "normed_head"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return is_16bit(P) && op.kind == OpKind::dense && op.norm && op.gap && op.in_act.kind == Act::none &&
+           op.gap->in_cp == op.norm->in_cp && op.norm->in_cp % 8 == 0 && op.in_cp % 8 == 0 &&
+           op.in_cp >= op.norm->in_cp;
+  }
+  [[nodiscard]] bool fuses_norm(const Variant&) const override { return true; }
+  [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t, const Libraries&) const override {
+    return std::nullopt;  // (forceable only until it has run on a GPU)
+  }
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int, std::size_t, const Libraries&) const override {
+    return {};
+  }
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch, const OpWeights& w,
+                                              const OpIo& io, const Libraries& lib) const override {
+    STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
+                 "cuda::Engine: layer '" << op.label << "': normed_head has one form (algo 0)");
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
+    STRATA_CHECK(io.norm_x != nullptr && io.norm_weights != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its batch norm's buffers");
+    const float* scale = io.norm_weights->scale_f32.template as<const float>();
+    const float* shift = io.norm_weights->shift_f32.template as<const float>();
+    STRATA_CHECK(scale != nullptr && shift != nullptr,
+                 "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
+                                         << "' has no scale and shift on the device");
+    OpDesc dense = norm_main(op);  // (the dense layer alone, under its own label)
+    dense.gap.reset();
+    dense.label = dense.label.substr(op.gap->label.size() + 1);
+    OpIo dio = io;
+    dio.gap_in = nullptr;
+    dio.norm_x = nullptr;
+    dio.norm_weights = nullptr;
+    auto gemm = std::make_unique<LtMatmulStep<P>>(dense, w, dio, lib, batch, dense.dense_kin, dense.out_cp, batch,
+                                                  static_cast<std::int64_t>(batch) * dense.out_cp, 1, 0);
+    const long long threads = static_cast<long long>(batch) * (op.in_cp / 8);
+    return std::make_unique<HeadStep>(k, static_cast<unsigned>((threads + 63) / 64), static_cast<const T*>(io.norm_x),
+                                      scale, shift, static_cast<T*>(const_cast<void*>(io.x)), batch, std::move(gemm));
+  }
+
+ private:
+  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant&, const OpIo&) const override {
+    STRATA_CHECK(applicable(op), "'" << op.label << "': normed_head runs a 16-bit dense layer with a folded global "
+                                        "average pool and batch norm (fold_normed_pooled_dense)");
+    return this->named(normed::gap_source(op));
   }
 };
 

@@ -38,6 +38,7 @@ template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
   static const tactics::ExpandDepthwise<P> expand_depthwise;
   static const tactics::NormedConv<P> normed_conv;
+  static const tactics::NormedHead<P> normed_head;
   static const tactics::BottleneckConv<P> bottleneck_conv;
   static const tactics::HaloConv<P> halo_conv;
   static const tactics::DepthwiseBand<P> depthwise_band;
@@ -70,7 +71,7 @@ template <DType P>
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
-      &pooled_dense, &gap_dense, &normed_conv, &halo_conv, &bottleneck_conv};
+      &pooled_dense, &gap_dense, &normed_conv, &halo_conv, &bottleneck_conv, &normed_head};
   return list;
 }
 
@@ -193,30 +194,6 @@ class StepSequence final : public Step {
   std::vector<std::unique_ptr<Step>> parts_;
 };
 
-/// A dense op's folded batch norm and global average pool (fold_normed_pooled_dense) as one
-/// kernel generated for it (normed::gap_source), from the batch norm's input (io.norm_x) into the
-/// dense layer's input slot (io.x): the normalized map is never written.
-template <DType P>
-[[nodiscard]] std::unique_ptr<Step> normed_gap_step(const OpDesc& op, int batch, const OpIo& io) {
-  using T = storage_t<P>;
-  STRATA_CHECK(is_16bit(P) && op.norm && op.gap && io.norm_x != nullptr && io.norm_weights != nullptr,
-               "cuda::Engine: layer '" << op.label << "' without its batch norm's buffers, or not 16-bit");
-  const KernelSource ks{tactics::normed::gap_source(op),
-                        "strata_rtc::normed_conv<" + std::string(kernels::detail::rtc_type<T>()) + ">"};
-  const cudaKernel_t k = tactics::generated::kernel(ks);
-  const float* scale = io.norm_weights->scale_f32.template as<const float>();
-  const float* shift = io.norm_weights->shift_f32.template as<const float>();
-  STRATA_CHECK(scale != nullptr && shift != nullptr,
-               "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
-                                       << "' has no scale and shift on the device");
-  const T* x = static_cast<const T*>(io.norm_x);
-  T* y = static_cast<T*>(const_cast<void*>(io.x));
-  const long long threads = static_cast<long long>(batch) * (op.in_cp / 8);
-  const unsigned grid = static_cast<unsigned>((threads + 63) / 64);
-  return tactics::kernel_step("strata batch norm + global_avg_pool (the map normalized as it is averaged, shapes compiled in)",
-                     [=](cudaStream_t s) { rtc::launch(k, grid, 64u, s, x, scale, shift, y, batch); });
-}
-
 /// `op` prepared with tactic `t` (variant `v`) at `batch` — preceded, for an op whose producer's
 /// activation was deferred into its read (OpDesc::in_act) by a tactic that does not apply it, by
 /// that activation applied in place; and, for a conv with a fused pool
@@ -230,10 +207,9 @@ template <DType P>
 /// by the expansion on the heuristic's variant into the conv's input slot, and a conv's folded
 /// squeeze-excite gate (OpDesc::squeeze) by the pool and the first conv on the heuristic's
 /// variants into their slots, and a conv's folded batch norm (OpDesc::norm) by Strata's
-/// pointwise kernel from its input (io.norm_x) into the conv's input slot; a dense layer's folded
-/// batch norm and global average pool run as one kernel (normed_gap_step) into the layer's input
-/// slot, or, for a tactic that runs the pool itself, the batch norm first into the pool's map
-/// (io.gap_in). Every caller prepares
+/// pointwise kernel from its input (io.norm_x) into the conv's input slot (a dense layer's
+/// folded batch norm, before its folded global average pool: into the pool's map, io.gap_in).
+/// Every caller prepares
 /// ops through this, so a
 /// tactic's timing always covers the whole op.
 ///
@@ -303,20 +279,6 @@ template <DType P>
     mio.squeeze_pooled = nullptr;
     mio.squeeze_weights = nullptr;
     return heuristic_then(*op.squeeze, *io.squeeze_weights, qio, squeeze_main(op), mio);
-  }
-  if (op.norm && op.gap && !t.fuses_norm(v) && !t.fuses_gap(v)) {
-    // a dense layer's folded batch norm and global average pool as one kernel, then the layer
-    OpDesc dense = norm_main(op);
-    dense.gap.reset();
-    dense.label = dense.label.substr(op.gap->label.size() + 1);
-    OpIo dio = io;
-    dio.gap_in = nullptr;
-    dio.norm_x = nullptr;
-    dio.norm_weights = nullptr;
-    std::vector<std::unique_ptr<Step>> parts;
-    parts.push_back(normed_gap_step<P>(op, batch, io));
-    parts.push_back(prepare_step(t, dense, v, batch, w, dio, lib));
-    return std::make_unique<StepSequence>(std::move(parts));
   }
   if (op.norm && !t.fuses_norm(v)) {  // Strata's batch norm kernel, then the conv
     STRATA_CHECK(io.norm_weights != nullptr && io.norm_x != nullptr,
