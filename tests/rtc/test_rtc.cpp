@@ -1010,7 +1010,8 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     // (256 channels over 256 slots: a vector's scales and shifts in 16-byte loads; the ReLU fixed)
     CHECK(pass.find("constexpr long long CI = 256;") != std::string::npos);
     CHECK(pass.find("constexpr long long C = 256;") != std::string::npos);
-    CHECK(pass.find("activate_as<NA>(norm_act, t0)") != std::string::npos);
+    CHECK(pass.find("normed_stored<T, NA>(norm_act, load(h), sc0, sf0)") != std::string::npos);
+    CHECK(pass.find("vector_factors<C, CI>(scale, shift, k, sc, sf);") != std::string::npos);
     CHECK_COMPILES(rtc::compile(pass, "normed_conv_pass",
                        {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
                        dir).cubin.size() > 1000);

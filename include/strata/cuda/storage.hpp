@@ -736,6 +736,18 @@ inline void fold_squeeze_excite(NetDesc& n) {
          g.kd == g.kp && g.kp % 8 == 0 && op.in_cp == g.cp && g.h == g.oh && g.w == g.ow;
 }
 
+/// Whether `bn` is a batch norm op of `n` that a fold may join to the op after it: it carries no
+/// folds of its own, adds no residual, has no activation deferred into its read nor its own
+/// deferred, writes no concat slice nor the network's output, does not read the network's input,
+/// keeps its shape and slots, and reads any concat slice with unit channel stride, aligned.
+[[nodiscard]] inline bool joinable_norm(const NetDesc& n, const OpDesc& bn) {
+  return bn.kind == OpKind::batch_norm && !bn.has_residual && bn.in_act.kind == Act::none &&
+         bn.act_applied_by.empty() && !bn.slice && !bn.writes_user_output && !bn.net_output &&
+         bn.in_id != n.input_id && bn.in_cp == bn.out_cp && bn.in_shape.c == bn.out_shape.c &&
+         bn.in_shape.h == bn.out_shape.h && bn.in_shape.w == bn.out_shape.w &&
+         (!bn.in_slice || (bn.in_slice->strides.channel == 1 && bn.in_slice->aligned));
+}
+
 /// For the per-op path, 16-bit NHWC: a batch norm (with its activation: DenseNet's norm1+relu1,
 /// or a pre-activation block's bn+relu) whose result only the 1×1 conv after it reads
 /// (normed_conv_shape) joined to that conv as one op, "<norm>+<conv>" (OpDesc::norm), which a
@@ -759,12 +771,7 @@ inline void fold_normed_convs(NetDesc& n) {
     OpDesc& conv = n.ops[i + 1];
     // (a batch norm op carries no folds of its own; of the conv's, only a gate's or a
     // squeeze-excite gate's may precede this one, and a side conv's follows it)
-    if (bn.kind != OpKind::batch_norm || bn.has_residual || bn.in_act.kind != Act::none ||
-        !bn.act_applied_by.empty() || bn.slice || bn.writes_user_output || bn.net_output ||
-        bn.in_id == n.input_id || bn.in_cp != bn.out_cp || bn.in_shape.c != bn.out_shape.c ||
-        bn.in_shape.h != bn.out_shape.h || bn.in_shape.w != bn.out_shape.w ||
-        (bn.in_slice && (bn.in_slice->strides.channel != 1 || !bn.in_slice->aligned)) ||
-        !normed_conv_shape(conv) || conv.in_id != bn.out_id || conv.gate || conv.squeeze ||
+    if (!joinable_norm(n, bn) || !normed_conv_shape(conv) || conv.in_id != bn.out_id || conv.gate || conv.squeeze ||
         conv.side || conv.norm || conv.in_slice || conv.in_cp != bn.out_cp ||
         (conv.slice && conv.slice->flatten)) {
       continue;
@@ -802,11 +809,7 @@ inline void fold_normed_pooled_dense(NetDesc& n) {
   for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
     const OpDesc& bn = n.ops[i];
     OpDesc& d = n.ops[i + 1];
-    if (bn.kind != OpKind::batch_norm || bn.has_residual || bn.in_act.kind != Act::none ||
-        !bn.act_applied_by.empty() || bn.slice || bn.writes_user_output || bn.net_output ||
-        bn.in_id == n.input_id || bn.in_cp != bn.out_cp || bn.in_shape.c != bn.out_shape.c ||
-        bn.in_shape.h != bn.out_shape.h || bn.in_shape.w != bn.out_shape.w || bn.in_cp % 8 != 0 ||
-        (bn.in_slice && (bn.in_slice->strides.channel != 1 || !bn.in_slice->aligned || bn.in_slice->c0 % 8 != 0)) ||
+    if (!joinable_norm(n, bn) || bn.in_cp % 8 != 0 || (bn.in_slice && bn.in_slice->c0 % 8 != 0) ||
         d.kind != OpKind::dense || !d.gap || d.gap->in_id != bn.out_id || d.gap->in_cp != bn.out_cp ||
         d.gap->in_shape.c != bn.out_shape.c || d.gap->in_shape.h != bn.out_shape.h ||
         d.gap->in_shape.w != bn.out_shape.w || d.norm || d.in_slice || d.in_act.kind != Act::none ||

@@ -1101,6 +1101,43 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   return o.str();
 }
 
+/// Device functions the pass kernels share (algo 6's pool pass, normed_head's): a 16-byte vector's
+/// scales and shifts, and one value normalized as the batch norm's kernel stores it.
+inline constexpr const char* pass_helpers = R"src(// A 16-byte vector's 8 scales and shifts from slot k (0 past the C channels): four 16-byte loads
+// where every slot is a channel (`scale` and `shift` hold C floats, 16-byte aligned), else one a channel.
+template <long long C, long long CI>
+__device__ __forceinline__ void vector_factors(const float* __restrict__ scale, const float* __restrict__ shift,
+                                               int k, float (&sc)[8], float (&sf)[8]) {
+  if constexpr (C == CI) {
+    const float4 a = *reinterpret_cast<const float4*>(scale + k);
+    const float4 b = *reinterpret_cast<const float4*>(scale + k + 4);
+    const float4 e = *reinterpret_cast<const float4*>(shift + k);
+    const float4 f = *reinterpret_cast<const float4*>(shift + k + 4);
+    sc[0] = a.x; sc[1] = a.y; sc[2] = a.z; sc[3] = a.w; sc[4] = b.x; sc[5] = b.y; sc[6] = b.z; sc[7] = b.w;
+    sf[0] = e.x; sf[1] = e.y; sf[2] = e.z; sf[3] = e.w; sf[4] = f.x; sf[5] = f.y; sf[6] = f.z; sf[7] = f.w;
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      sc[j] = k + j < C ? scale[k + j] : 0.0f;
+      sf[j] = k + j < C ? shift[k + j] : 0.0f;
+    }
+  }
+}
+// x · s + f and the batch norm's activation NA (activate's own SiLU, as the batch norm's kernel
+// computes it; any other kind fixed at compile time), rounded to T as that kernel stores it.
+template <class T, Act NA>
+__device__ __forceinline__ float normed_stored(ActDesc a, float x, float s, float f) {
+  float t = x * s;
+  t += f;
+  if constexpr (NA == Act::silu) {
+    t = activate(a, t);
+  } else {
+    t = activate_as<NA>(a, t);
+  }
+  return as_stored<T>(t);
+}
+)src";
+
 /// Whether algo 6 runs `op`: a 1×1 conv with a folded batch norm it runs (fits) whose 2×2 average
 /// pool may be taken first (pool_first_fits), its result one matrix of evenly spaced pixels (its
 /// own tensor, or a concat's slice: an image's pixels follow on from the last image's) 16-byte
@@ -1133,7 +1170,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr long long " << name << " = " << v << ";\n";
   };
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << pass_helpers
     << "// Generated for '" << op.label << "': its batch norm and 2x2 average pool, taken first, into a dense map "
        "of the pooled pixels for the GEMM.\n"
     << "template <class T>\n__global__ void __launch_bounds__(256) normed_conv(\n"
@@ -1165,23 +1202,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   for (int p = 0; p < 4; ++p) {
     raw[p] = *reinterpret_cast<const uint4*>(s + (p >> 1) * W * XPIX + (p & 1) * XPIX);
   }
-  // The vector's 8 scales and shifts (0 past the channels): four 16-byte loads where every slot
-  // is a channel (`scale` and `shift` hold C floats, 16-byte aligned), else one a channel.
   float sc[8], sf[8];
-  if constexpr (C == CI) {
-    const float4 a = *reinterpret_cast<const float4*>(scale + k);
-    const float4 b = *reinterpret_cast<const float4*>(scale + k + 4);
-    const float4 e = *reinterpret_cast<const float4*>(shift + k);
-    const float4 f = *reinterpret_cast<const float4*>(shift + k + 4);
-    sc[0] = a.x; sc[1] = a.y; sc[2] = a.z; sc[3] = a.w; sc[4] = b.x; sc[5] = b.y; sc[6] = b.z; sc[7] = b.w;
-    sf[0] = e.x; sf[1] = e.y; sf[2] = e.z; sf[3] = e.w; sf[4] = f.x; sf[5] = f.y; sf[6] = f.z; sf[7] = f.w;
-  } else {
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      sc[j] = k + j < C ? scale[k + j] : 0.0f;
-      sf[j] = k + j < C ? shift[k + j] : 0.0f;
-    }
-  }
+  vector_factors<C, CI>(scale, shift, k, sc, sf);
   unsigned o[4];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -1196,21 +1218,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
     for (int p = 0; p < 4; ++p) {
       const unsigned u[4] = {raw[p].x, raw[p].y, raw[p].z, raw[p].w};
       const T* h = reinterpret_cast<const T*>(&u[j]);
-      float t0 = load(h);
-      float t1 = load(h + 1);
-      t0 *= sc0;
-      t1 *= sc1;
-      t0 += sf0;
-      t1 += sf1;
-      if constexpr (NA == Act::silu) {  // (activate's own SiLU, as form 0 computes it)
-        t0 = activate(norm_act, t0);
-        t1 = activate(norm_act, t1);
-      } else {  // (the same function, its kind fixed at compile time)
-        t0 = activate_as<NA>(norm_act, t0);
-        t1 = activate_as<NA>(norm_act, t1);
-      }
-      s0 += as_stored<T>(t0);
-      s1 += as_stored<T>(t1);
+      s0 += normed_stored<T, NA>(norm_act, load(h), sc0, sf0);
+      s1 += normed_stored<T, NA>(norm_act, load(h + 1), sc1, sf1);
     }
     s0 = s0 / 4.0f;
     s1 = s1 / 4.0f;
@@ -1283,7 +1292,7 @@ template <DType P>
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr long long " << name << " = " << v << ";\n";
   };
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << pass_helpers
     << "// Generated for '" << op.label << "': its batch norm and global average pool, into the dense layer's input.\n"
     << "template <class T>\n__global__ void __launch_bounds__(64) normed_head(\n"
     << "    const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ shift,\n"
@@ -1309,20 +1318,7 @@ template <DType P>
     return;
   }
   float sc[8], sf[8];
-  if constexpr (C == CI) {
-    const float4 a = *reinterpret_cast<const float4*>(scale + k);
-    const float4 b = *reinterpret_cast<const float4*>(scale + k + 4);
-    const float4 e = *reinterpret_cast<const float4*>(shift + k);
-    const float4 f = *reinterpret_cast<const float4*>(shift + k + 4);
-    sc[0] = a.x; sc[1] = a.y; sc[2] = a.z; sc[3] = a.w; sc[4] = b.x; sc[5] = b.y; sc[6] = b.z; sc[7] = b.w;
-    sf[0] = e.x; sf[1] = e.y; sf[2] = e.z; sf[3] = e.w; sf[4] = f.x; sf[5] = f.y; sf[6] = f.z; sf[7] = f.w;
-  } else {
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      sc[j] = k + j < C ? scale[k + j] : 0.0f;
-      sf[j] = k + j < C ? shift[k + j] : 0.0f;
-    }
-  }
+  vector_factors<C, CI>(scale, shift, k, sc, sf);
   float s[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
   const T* p = x + img * XIMG + k;
 #pragma unroll 7
@@ -1332,13 +1328,7 @@ template <DType P>
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const T* h = reinterpret_cast<const T*>(&u[j / 2]) + (j & 1);
-      float t = load(h) * sc[j] + sf[j];
-      if constexpr (NA == Act::silu) {  // (activate's own SiLU, as the batch norm's kernel computes it)
-        t = activate(norm_act, t);
-      } else {
-        t = activate_as<NA>(norm_act, t);
-      }
-      s[j] += as_stored<T>(t);
+      s[j] += normed_stored<T, NA>(norm_act, load(h), sc[j], sf[j]);
     }
   }
   constexpr float inv = 1.0f / static_cast<float>(HW);
