@@ -1184,7 +1184,7 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
   run.operator()<DType::bf16>(cuda::Variant{"normed_head"}, kB, {1, kB}, fused);
   run.operator()<DType::f16>(cuda::Variant{"lt_dense"}, kB, {1, kB}, "strata pointwise");
   constexpr int small = cuda::tactics::gap_dense::max_batch;  // (gap_dense's most images)
-  run.operator()<DType::f16>(cuda::Variant{"gap_dense"}, small, {1, small}, "strata pointwise");
+  run.operator()<DType::f16>(cuda::Variant{"gap_dense", 8}, small, {1, small}, "strata pointwise");
   // Not offered nor claimed until timed.
   const auto* t = cuda::find_tactic<DType::f16>("normed_head");
   REQUIRE(t != nullptr);

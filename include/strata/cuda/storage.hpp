@@ -218,9 +218,9 @@ struct OpDesc {
   /// norm_weights) and the normalized map is then never stored; prepare_step otherwise runs the
   /// batch norm first (Strata's pointwise kernel) into the conv's input slot.
   /// Also a dense op with a folded global average pool (fold_normed_pooled_dense: DenseNet's norm5
-  /// and ReLU before its head): the batch norm whose map only that pool reads; prepare_step runs
-  /// the two as one kernel (normed::gap_step) into the dense layer's input slot, or, for a
-  /// tactic that runs the pool itself, the batch norm first into the pool's map (OpIo::gap_in).
+  /// and ReLU before its head): the batch norm whose map only that pool reads; the tactic
+  /// normed_head runs the two as one kernel into the dense layer's input slot, and prepare_step
+  /// otherwise runs the batch norm first into the pool's map (OpIo::gap_in).
   std::shared_ptr<const OpDesc> norm;
   std::string norm_conv_label;  ///< with `norm`: the conv's own label (norm_main)
   /// A size-keeping k×k conv only (per-op path at large batches, 16-bit NHWC;
@@ -442,6 +442,9 @@ inline void fold_final_softmax(NetDesc& n) {
   dense.softmax = SoftmaxEpilogue{sm.index, sm.label,     sm.kind,     sm.layer,
                                   sm.out_shape, sm.out_cp, sm.out_offset, sm.out_id};
   dense.label += "+" + sm.label;
+  if (dense.norm) {  // (fold_normed_pooled_dense's: the layer's own label, as norm_main gives it)
+    dense.norm_conv_label += "+" + sm.label;
+  }
   dense.writes_user_output = true;
   n.ops.pop_back();
 }
@@ -793,11 +796,10 @@ inline void fold_normed_convs(NetDesc& n) {
 /// For the per-op path, 16-bit NHWC: a batch norm (with its activation: DenseNet's norm5 and the
 /// ReLU after it) whose result only a network head's global average pool reads, that pool joined
 /// to its dense layer (fold_pooled_dense: "avgpool+fc"), joined to that op too as one op,
-/// "<norm>+<avgpool>+<fc>" (OpDesc::norm on a dense op), which prepare_step runs as one kernel
-/// normalizing the map as it averages it, then the dense layer — the normalized map, as large as
-/// the batch norm's input, is never written nor read — or, for a tactic that runs the pool and
-/// the dense layer as one kernel (Tactic::fuses_gap), as the batch norm, then that kernel, as
-/// before. Not where an activation is deferred into either read, nor where the batch norm adds a
+/// "<norm>+<avgpool>+<fc>" (OpDesc::norm on a dense op), which a tactic may run as one kernel
+/// normalizing the map as it averages it, then the dense layer (normed_head: the normalized map,
+/// as large as the batch norm's input, is never written nor read), and prepare_step otherwise
+/// runs as the batch norm into the pool's map, then the pool and the dense layer, as before. Not where an activation is deferred into either read, nor where the batch norm adds a
 /// residual or reads the network's input, nor where anything but the pool reads its result; and
 /// only where what the joined op writes (the pooled vector's slot, its result) is clear of the
 /// batch norm's input.
@@ -867,7 +869,7 @@ inline void fold_bottleneck_convs(NetDesc& n) {
   for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
     const OpDesc& b = n.ops[i];
     OpDesc& c = n.ops[i + 1];
-    if (!b.norm || b.pool || b.slice || b.gate || b.squeeze || b.side || b.expand || b.bottleneck ||
+    if (b.kind != OpKind::conv || !b.norm || b.pool || b.slice || b.gate || b.squeeze || b.side || b.expand || b.bottleneck ||
         b.net_output || b.writes_user_output || b.has_residual || b.in_act.kind != Act::none ||
         !b.act_applied_by.empty() || b.conv.kp % 32 != 0 || b.conv.kp > 256 || b.conv.k != b.conv.kp) {
       continue;

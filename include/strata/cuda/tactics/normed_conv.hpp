@@ -1293,7 +1293,8 @@ template <DType P>
     o << "  constexpr long long " << name << " = " << v << ";\n";
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << pass_helpers
-    << "// Generated for '" << op.label << "': its batch norm and global average pool, into the dense layer's input.\n"
+    << "// Generated for a network's head: its batch norm and global average pool, into the dense layer's input\n"
+    << "// (no label here: the op is prepared with and without a folded softmax, the same kernel).\n"
     << "template <class T>\n__global__ void __launch_bounds__(64) normed_head(\n"
     << "    const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ shift,\n"
     << "    T* __restrict__ y, int batch) {\n"
@@ -1697,9 +1698,15 @@ class NormedHead final : public generated::GeneratingTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "normed_head"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return is_16bit(P) && op.kind == OpKind::dense && op.norm && op.gap && op.in_act.kind == Act::none &&
-           op.gap->in_cp == op.norm->in_cp && op.norm->in_cp % 8 == 0 && op.in_cp % 8 == 0 &&
-           op.in_cp >= op.norm->in_cp;
+    if (!is_16bit(P) || op.kind != OpKind::dense || !op.norm || !op.gap || op.in_act.kind != Act::none ||
+        op.in_slice) {
+      return false;
+    }
+    const OpDesc& bn = *op.norm;
+    const normed::Source src = normed::source_of(bn);
+    return op.gap->in_cp == bn.in_cp && op.gap->in_shape.h == bn.in_shape.h && op.gap->in_shape.w == bn.in_shape.w &&
+           bn.in_cp % 8 == 0 && op.in_cp % 8 == 0 && op.in_cp >= bn.in_cp && op.dense_kin == op.in_cp &&
+           src.pixel % 8 == 0 && src.image % 8 == 0 && (!bn.in_slice || bn.in_slice->c0 % 8 == 0);
   }
   [[nodiscard]] bool fuses_norm(const Variant&) const override { return true; }
   [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }

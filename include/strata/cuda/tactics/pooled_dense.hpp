@@ -200,10 +200,10 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
          op.out_shape.h == 1 && op.out_shape.w == 1 && (op.gap->in_cp * bytes) % 16 == 0;
 }
 
-/// Whether a block of `rows` output rows keeps each warp's rows in registers (at most 16
-/// 16-byte loads a lane).
+/// Whether a block of `rows` output rows (8 or more, in 8s) keeps each warp's rows in registers
+/// (at most 16 16-byte loads a lane).
 [[nodiscard]] inline bool rows_fit(const OpDesc& op, int bytes, int rows) {
-  return rows % 8 == 0 && rows / 8 * loads_a_row(op.gap->in_cp, bytes) <= 16;
+  return rows >= 8 && rows % 8 == 0 && rows / 8 * loads_a_row(op.gap->in_cp, bytes) <= 16;
 }
 
 /// The kernel's source for `op` with `rows` output rows a block (kernel
