@@ -799,10 +799,11 @@ inline void fold_normed_convs(NetDesc& n) {
 /// "<norm>+<avgpool>+<fc>" (OpDesc::norm on a dense op), which a tactic may run as one kernel
 /// normalizing the map as it averages it, then the dense layer (normed_head: the normalized map,
 /// as large as the batch norm's input, is never written nor read), and prepare_step otherwise
-/// runs as the batch norm into the pool's map, then the pool and the dense layer, as before. Not where an activation is deferred into either read, nor where the batch norm adds a
-/// residual or reads the network's input, nor where anything but the pool reads its result; and
-/// only where what the joined op writes (the pooled vector's slot, its result) is clear of the
-/// batch norm's input.
+/// runs as the batch norm into the pool's map, then the pool and the dense layer, as before. Not
+/// where an activation is deferred into either read, nor where the batch norm adds a residual or
+/// reads the network's input, nor where anything but the pool reads its result; and only where
+/// what the joined op writes (the pooled vector's slot, its result) is clear of the batch norm's
+/// input.
 inline void fold_normed_pooled_dense(NetDesc& n) {
   if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
     return;
@@ -811,11 +812,9 @@ inline void fold_normed_pooled_dense(NetDesc& n) {
   for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
     const OpDesc& bn = n.ops[i];
     OpDesc& d = n.ops[i + 1];
-    if (!joinable_norm(n, bn) || bn.in_cp % 8 != 0 || (bn.in_slice && bn.in_slice->c0 % 8 != 0) ||
-        d.kind != OpKind::dense || !d.gap || d.gap->in_id != bn.out_id || d.gap->in_cp != bn.out_cp ||
-        d.gap->in_shape.c != bn.out_shape.c || d.gap->in_shape.h != bn.out_shape.h ||
-        d.gap->in_shape.w != bn.out_shape.w || d.norm || d.in_slice || d.in_act.kind != Act::none ||
-        d.in_shape.c != bn.out_shape.c || d.in_cp < bn.out_cp) {
+    // (the pool reads the batch norm's result: its map, the same shape and slots)
+    if (!joinable_norm(n, bn) || d.kind != OpKind::dense || !d.gap || d.gap->in_id != bn.out_id ||
+        d.norm || d.in_slice || d.in_act.kind != Act::none) {
       continue;
     }
     const ArenaRange x = norm_input_range(bn, elem);
@@ -869,8 +868,8 @@ inline void fold_bottleneck_convs(NetDesc& n) {
   for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
     const OpDesc& b = n.ops[i];
     OpDesc& c = n.ops[i + 1];
-    if (b.kind != OpKind::conv || !b.norm || b.pool || b.slice || b.gate || b.squeeze || b.side || b.expand || b.bottleneck ||
-        b.net_output || b.writes_user_output || b.has_residual || b.in_act.kind != Act::none ||
+    if (b.kind != OpKind::conv || !b.norm || b.pool || b.slice || b.gate || b.squeeze || b.side ||
+        b.expand || b.bottleneck || b.net_output || b.writes_user_output || b.has_residual || b.in_act.kind != Act::none ||
         !b.act_applied_by.empty() || b.conv.kp % 32 != 0 || b.conv.kp > 256 || b.conv.k != b.conv.kp) {
       continue;
     }

@@ -10,9 +10,11 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -159,6 +161,56 @@ class Step {
   /// op whose result is the network's output (OpDesc::net_output): the plan then has no output
   /// step.
   [[nodiscard]] virtual bool writes_network_output() const { return false; }
+};
+
+/// Several steps run as one op (a conv, then its fused pool; a dense layer, then its softmax).
+class StepSequence final : public Step {
+ public:
+  explicit StepSequence(std::vector<std::unique_ptr<Step>> parts) : parts_(std::move(parts)) {}
+  [[nodiscard]] std::size_t workspace_bytes() const override {
+    std::size_t b = 0;
+    for (const auto& p : parts_) {
+      b = std::max(b, p->workspace_bytes());
+    }
+    return b;
+  }
+  void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
+    for (const auto& p : parts_) {
+      p->launch(s, ws, ws_bytes);
+    }
+  }
+  [[nodiscard]] std::string describe() const override {
+    std::ostringstream os;
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      os << (i > 0 ? ", then " : "") << parts_[i]->describe();
+    }
+    return os.str();
+  }
+  [[nodiscard]] bool reads_network_input() const override {
+    for (const auto& p : parts_) {
+      if (p->reads_network_input()) {
+        return true;
+      }
+    }
+    return false;
+  }
+  [[nodiscard]] bool writes_network_output() const override {
+    return !parts_.empty() && parts_.back()->writes_network_output();
+  }
+  [[nodiscard]] bool fell_back() const override {
+    for (const auto& p : parts_) {
+      if (p->fell_back()) {
+        return true;
+      }
+    }
+    return false;
+  }
+  [[nodiscard]] bool library_fused() const override {
+    return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->library_fused(); });
+  }
+
+ private:
+  std::vector<std::unique_ptr<Step>> parts_;
 };
 
 /// One way to run ops of some kind in precision P. Stateless: everything per op and batch

@@ -124,6 +124,21 @@ template <class G>
          (m.stride.h == 1 || m.stride.h == 2) && m.dilation == HW{1};
 }
 
+/// Whether op i of `g` is a batch norm (with its activation, if any), stored `dtype` in `layout`
+/// (16-bit NHWC), of neither the network's input nor with a residual, whose result — not the
+/// network's output nor a view — only op i + 1 reads (and reads as its input): what the CUDA
+/// engine's batch-norm folds ask of the batch norm.
+template <class G>
+[[nodiscard]] constexpr bool norm_joins_next(const G& g, int i, DType dtype, Layout layout) {
+  if (dtype_size(dtype) != 2 || layout != Layout::nhwc || i < 0 || i + 1 >= g.num_ops ||
+      g.ops[i].kind != OpKind::batch_norm) {
+    return false;
+  }
+  const auto& bn = g.ops[i];
+  return g.ops[i + 1].in == bn.out && g.tensors[bn.out].uses == 1 && bn.out != g.output &&
+         g.tensors[bn.out].view_of < 0 && bn.in != g.input && bn.in2 < 0;
+}
+
 /// Whether op i of `g` is a batch norm (with its activation, if any) whose result only op i + 1
 /// reads, a 1×1 conv of one group, stride 1 and no padding, neither adding a residual, the batch
 /// norm not of the network's input, stored `dtype` in `layout`: DenseNet's norm → relu → conv,
@@ -133,17 +148,13 @@ template <class G>
 /// block's concatenation — could be placed over the block's concatenation it reads.
 template <class G>
 [[nodiscard]] constexpr bool norm_folds_into_conv(const G& g, int i, DType dtype, Layout layout) {
-  if (dtype_size(dtype) != 2 || layout != Layout::nhwc || i < 0 || i + 1 >= g.num_ops ||
-      g.ops[i].kind != OpKind::batch_norm) {
+  if (!norm_joins_next(g, i, dtype, layout)) {
     return false;
   }
-  const auto& bn = g.ops[i];
   const auto& conv = g.ops[i + 1];
   const LayerDesc& l = conv.layer;
-  return conv.kind == OpKind::conv && conv.in == bn.out && g.tensors[bn.out].uses == 1 &&
-         bn.out != g.output && g.tensors[bn.out].view_of < 0 && bn.in != g.input && bn.in2 < 0 &&
-         conv.in2 < 0 && l.kernel == HW{1} && l.stride == HW{1} && l.padding == HW{0} &&
-         l.groups == 1;
+  return conv.kind == OpKind::conv && conv.in2 < 0 && l.kernel == HW{1} && l.stride == HW{1} &&
+         l.padding == HW{0} && l.groups == 1;
 }
 
 /// Whether op i of `g` is a batch norm (with its activation, if any) whose result only op i + 1
@@ -154,17 +165,13 @@ template <class G>
 /// that (so that the pooled vector and the layer's output are placed clear of it).
 template <class G>
 [[nodiscard]] constexpr bool norm_folds_into_pooled_dense(const G& g, int i, DType dtype, Layout layout) {
-  if (dtype_size(dtype) != 2 || layout != Layout::nhwc || i < 0 || i + 2 >= g.num_ops ||
-      g.ops[i].kind != OpKind::batch_norm) {
+  if (!norm_joins_next(g, i, dtype, layout) || i + 2 >= g.num_ops) {
     return false;
   }
-  const auto& bn = g.ops[i];
   const auto& pool = g.ops[i + 1];
   const auto& dense = g.ops[i + 2];
-  return pool.kind == OpKind::global_avg_pool && pool.in == bn.out && g.tensors[bn.out].uses == 1 &&
-         bn.out != g.output && g.tensors[bn.out].view_of < 0 && bn.in != g.input && bn.in2 < 0 &&
-         dense.kind == OpKind::dense && dense.in == pool.out && g.tensors[pool.out].uses == 1 &&
-         pool.out != g.output;
+  return pool.kind == OpKind::global_avg_pool && dense.kind == OpKind::dense && dense.in == pool.out &&
+         g.tensors[pool.out].uses == 1 && pool.out != g.output;
 }
 
 /// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list (with pool_fuses_into_conv's,

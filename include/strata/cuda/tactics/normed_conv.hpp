@@ -81,6 +81,7 @@
 #include "strata/cuda/rtc/library.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/lt_matmul.hpp"
 
 namespace strata::cuda::tactics {
@@ -1275,6 +1276,20 @@ template <DType P>
   return out;
 }
 
+/// Whether gap_source's kernel runs `op`: a dense layer with a folded global average pool and
+/// batch norm (fold_normed_pooled_dense) over the same map, read in 16-byte vectors, its input one
+/// vector of at least the map's slots an image, no deferred activation nor input slice.
+[[nodiscard]] inline bool head_fits(const OpDesc& op) {
+  if (op.kind != OpKind::dense || !op.norm || !op.gap || op.in_act.kind != Act::none || op.in_slice) {
+    return false;
+  }
+  const OpDesc& bn = *op.norm;
+  const Source src = source_of(bn);
+  return op.gap->in_cp == bn.in_cp && op.gap->in_shape.h == bn.in_shape.h && op.gap->in_shape.w == bn.in_shape.w &&
+         bn.in_cp % 8 == 0 && op.in_cp % 8 == 0 && op.in_cp >= bn.in_cp && op.dense_kin == op.in_cp &&
+         src.pixel % 8 == 0 && src.image % 8 == 0 && (!bn.in_slice || bn.in_slice->c0 % 8 == 0);
+}
+
 /// The kernel `strata_rtc::normed_head<T>`(x, scale, shift, y, batch) of a dense op with a folded
 /// global average pool and batch norm (fold_normed_pooled_dense: DenseNet's norm5 and ReLU before
 /// its head): a thread a 16-byte vector (8 slots) of an image's pooled vector, summing the map's
@@ -1282,10 +1297,8 @@ template <DType P>
 /// norm's kernel computes it (x · scale, + shift, the activation) and rounded to T, in f32, times
 /// 1 / (H·W), rounded; 0 past the channels — the dense layer's input as the pool kernel writes it.
 [[nodiscard]] inline std::string gap_source(const OpDesc& op) {
-  STRATA_CHECK(op.kind == OpKind::dense && op.gap && op.norm && op.gap->in_cp == op.norm->in_cp &&
-                   op.norm->in_cp % 8 == 0 && op.in_cp % 8 == 0 && op.in_cp >= op.norm->in_cp,
-               "normed gap: layer '" << op.label << "' is not a dense layer with a folded global average pool and "
-                                        "batch norm over 16-byte vectors");
+  STRATA_CHECK(head_fits(op), "normed gap: layer '" << op.label << "' is not a dense layer with a folded global "
+                                                      "average pool and batch norm over 16-byte vectors");
   const OpDesc& bn = *op.norm;
   const Source src = source_of(bn);
   std::ostringstream o;
@@ -1668,46 +1681,9 @@ template <DType P>
 class NormedHead final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
 
-  /// The kernel's launch, then the dense layer's step.
-  class HeadStep final : public Step {
-   public:
-    HeadStep(cudaKernel_t k, unsigned grid, const T* x, const float* scale, const float* shift, T* y, int batch,
-             std::unique_ptr<Step> dense)
-        : k_(k), grid_(grid), x_(x), scale_(scale), shift_(shift), y_(y), batch_(batch), dense_(std::move(dense)) {}
-    [[nodiscard]] std::size_t workspace_bytes() const override { return dense_->workspace_bytes(); }
-    [[nodiscard]] std::string describe() const override {
-      return "strata batch norm + global_avg_pool (the map normalized as it is averaged, shapes compiled in), then " +
-             dense_->describe();
-    }
-    void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
-      rtc::launch(k_, grid_, 64u, s, x_, scale_, shift_, y_, batch_);
-      dense_->launch(s, ws, ws_bytes);
-    }
-
-   private:
-    cudaKernel_t k_;
-    unsigned grid_;
-    const T* x_;
-    const float* scale_;
-    const float* shift_;
-    T* y_;
-    int batch_;
-    std::unique_ptr<Step> dense_;
-  };
-
  public:
   [[nodiscard]] std::string_view name() const override { return "normed_head"; }
-  [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    if (!is_16bit(P) || op.kind != OpKind::dense || !op.norm || !op.gap || op.in_act.kind != Act::none ||
-        op.in_slice) {
-      return false;
-    }
-    const OpDesc& bn = *op.norm;
-    const normed::Source src = normed::source_of(bn);
-    return op.gap->in_cp == bn.in_cp && op.gap->in_shape.h == bn.in_shape.h && op.gap->in_shape.w == bn.in_shape.w &&
-           bn.in_cp % 8 == 0 && op.in_cp % 8 == 0 && op.in_cp >= bn.in_cp && op.dense_kin == op.in_cp &&
-           src.pixel % 8 == 0 && src.image % 8 == 0 && (!bn.in_slice || bn.in_slice->c0 % 8 == 0);
-  }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override { return is_16bit(P) && normed::head_fits(op); }
   [[nodiscard]] bool fuses_norm(const Variant&) const override { return true; }
   [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t, const Libraries&) const override {
@@ -1738,8 +1714,15 @@ class NormedHead final : public generated::GeneratingTactic<P> {
     auto gemm = std::make_unique<LtMatmulStep<P>>(dense, w, dio, lib, batch, dense.dense_kin, dense.out_cp, batch,
                                                   static_cast<std::int64_t>(batch) * dense.out_cp, 1, 0);
     const long long threads = static_cast<long long>(batch) * (op.in_cp / 8);
-    return std::make_unique<HeadStep>(k, static_cast<unsigned>((threads + 63) / 64), static_cast<const T*>(io.norm_x),
-                                      scale, shift, static_cast<T*>(const_cast<void*>(io.x)), batch, std::move(gemm));
+    const auto grid = static_cast<unsigned>((threads + 63) / 64);
+    const T* x = static_cast<const T*>(io.norm_x);
+    T* y = static_cast<T*>(const_cast<void*>(io.x));
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(kernel_step(
+        "strata batch norm + global_avg_pool (the map normalized as it is averaged, shapes compiled in)",
+        [=](cudaStream_t s) { rtc::launch(k, grid, 64u, s, x, scale, shift, y, batch); }));
+    parts.push_back(std::move(gemm));
+    return std::make_unique<StepSequence>(std::move(parts));
   }
 
  private:
