@@ -1185,12 +1185,20 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
   run.operator()<DType::f16>(cuda::Variant{"lt_dense"}, kB, {1, kB}, "strata pointwise");
   constexpr int small = cuda::tactics::gap_dense::max_batch;  // (gap_dense's most images)
   run.operator()<DType::f16>(cuda::Variant{"gap_dense", 8}, small, {1, small}, "strata pointwise");
-  // Not offered nor claimed until timed.
+  // Claimed above batch 1 (measured at 256), not offered to measured tuning.
   const auto* t = cuda::find_tactic<DType::f16>("normed_head");
   REQUIRE(t != nullptr);
   CHECK(t->applicable(net.ops.back()));
   CHECK(t->candidates(net.ops.back(), kB, std::size_t{1} << 30, {}).empty());
-  CHECK_FALSE(t->heuristic(net.ops.back(), kB, std::size_t{1} << 30, {}).has_value());
+  CHECK(t->heuristic(net.ops.back(), kB, std::size_t{1} << 30, {}).has_value());
+  CHECK_FALSE(t->heuristic(net.ops.back(), 1, std::size_t{1} << 30, {}).has_value());
+  {  // and the heuristic's plan runs it (batch 3), gap_dense's at batch 1
+    cuda::Engine<NormHeadNet, DType::f16> e(w, cuda::EngineOptions{.max_batch = 3, .fused_max_batch = 0});
+    const std::string at3 = e.describe(3);
+    INFO(at3);
+    CHECK(at3.find(head + ": " + fused) != std::string::npos);
+    CHECK(e.describe(1).find(head + ": " + fused) == std::string::npos);
+  }
   // DenseNet-121's head (norm5, its ReLU, the pool, the classifier: 1,024 channels of 7x7) forced
   // onto normed_head, every other op on the heuristic's plan: against the CPU and the heuristic's.
   const auto is_head = [](const cuda::OpDesc& op) { return op.kind == OpKind::dense && op.norm != nullptr; };

@@ -852,10 +852,15 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
   REQUIRE(n.ops.back().norm != nullptr);
   CHECK(n.ops.back().label == "features.norm5+relu+global_avg_pool2+classifier");
   CHECK_FALSE(cuda::find_tactic<DType::f16>("normed_conv")->runs(n.ops.back()));
-  {  // normed_head: the batch norm and the pool as one generated kernel (forceable only), compiled
+  {  // normed_head: the batch norm and the pool as one generated kernel (claimed above batch 1), compiled
     const auto* head = cuda::find_tactic<DType::f16>("normed_head");
     REQUIRE(head != nullptr);
     CHECK(head->runs(n.ops.back()));
+    const auto claim = head->heuristic(n.ops.back(), 256, std::size_t{1} << 30, {});
+    REQUIRE(claim.has_value());
+    CHECK(claim->rank == cuda::rank::tailored);
+    CHECK_FALSE(head->heuristic(n.ops.back(), 1, std::size_t{1} << 30, {}).has_value());
+    CHECK(head->candidates(n.ops.back(), 256, std::size_t{1} << 30, {}).empty());
     CHECK_FALSE(head->runs(*normed.front()));
     CHECK(head->fuses_norm(cuda::Variant{"normed_head"}));
     CHECK(head->fuses_gap(cuda::Variant{"normed_head"}));

@@ -8,9 +8,11 @@
 #include <cublasLt.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "strata/cuda/check.hpp"
@@ -39,8 +41,17 @@ struct StridedColumns {
 /// its folded channel gate (OpDesc::gate), the matmul then batched over the images.
 enum class Gather { subsample, im2col, gate };
 
+/// A kernel run before the matmul that writes its input (B, kin × cols, dense) into the step's
+/// scratch: `launch(stream, scratch)`; `describe` names it in the step's description.
+struct LtPrologue {
+  std::function<void(cudaStream_t, void*)> launch;
+  std::string describe;
+};
+
 /// One matmul planned for one batch: layouts, epilogue, cuBLASLt's heuristic algorithm (the
-/// `algo_index`-th of its list).
+/// `algo_index`-th of its list), told the operands' real alignments. With a prologue, the matmul
+/// reads what the prologue wrote in the scratch; `ldd` (0: mp) spaces D's columns, for a result
+/// that is a concat's slice (OpDesc::slice: `ldd` its pixel stride).
 template <DType P>
 class LtMatmulStep final : public Step {
   using T = storage_t<P>;
@@ -54,25 +65,38 @@ class LtMatmulStep final : public Step {
   LtMatmulStep(const OpDesc& op, const OpWeights& w, const OpIo& io, const Libraries& lib,
                int batch, int kin, int mp, std::int64_t cols, std::int64_t act_total,
                int act_hw, std::size_t scratch, StridedColumns strided = {},
-               Gather gather = Gather::subsample, int algo_index = 0)
+               Gather gather = Gather::subsample, int algo_index = 0, LtPrologue prologue = {},
+               std::int64_t ldd = 0)
       : op_(op), w_(w), io_(io), lib_(lib), batch_(batch), act_total_(act_total),
-        act_hw_(act_hw), scratch_(scratch), strided_(strided.count > 0), gather_(gather) {
+        act_hw_(act_hw), scratch_(scratch), strided_(strided.count > 0), gather_(gather),
+        prologue_(std::move(prologue)) {
     STRATA_CHECK(gather != Gather::im2col || sizeof(T) == 2,
                  "cuda::Engine: layer '" << op.label << "': im2col + GEMM runs 16-bit storage only");
+    STRATA_CHECK(!prologue_.launch || (scratch > 0 && !strided_ && gather == Gather::subsample),
+                 "cuda::Engine: layer '" << op.label << "': a matmul's prologue writes its whole input "
+                                            "into a scratch of its own, and is given none");
+    STRATA_CHECK(ldd == 0 || (ldd >= mp && !strided_ && gather != Gather::gate && io.z == nullptr),
+                 "cuda::Engine: layer '" << op.label << "': a matmul's result spaced " << ldd
+                                         << " elements a column holds " << mp << " rows, one matmul, no residual");
     tf32_ = !is_16bit(P) && lib.tf32;  // (f32 with TF32 allowed, and tf32)
     mm_ = MatmulDesc::create(tf32_);
     mm_.set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
     mm_.set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
     const bool relu = op.act.kind == Act::relu;
     act_after_ = !relu && op.act.kind != Act::none;
-    mm_.set(CUBLASLT_MATMUL_DESC_EPILOGUE, relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS);
-    mm_.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, w.bias.get());
-    const cudaDataType_t bias_type = cublas_type(P);
-    mm_.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
+    bias_ = w.bias.get() != nullptr;
+    mm_.set(CUBLASLT_MATMUL_DESC_EPILOGUE, relu ? (bias_ ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
+                                                : (bias_ ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT));
+    if (bias_) {
+      mm_.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, w.bias.get());
+      mm_.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, cublas_type(P));
+    }
+    mp_ = mp;
+    ldd_ = ldd > 0 ? ldd : mp;
     a_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(mp), kin);
     b_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(cols),
                               strided_ ? strided.ld : kin);
-    d_ = MatrixLayout::create(P, static_cast<std::uint64_t>(mp), static_cast<std::uint64_t>(cols), mp);
+    d_ = MatrixLayout::create(P, static_cast<std::uint64_t>(mp), static_cast<std::uint64_t>(cols), ldd_);
     if (strided_) {
       a_.set_batch(strided.count, 0);
       b_.set_batch(strided.count, strided.stride_b);
@@ -87,8 +111,17 @@ class LtMatmulStep final : public Step {
       b_.set_batch(batch, cols * kin);
       d_.set_batch(batch, cols * mp);
     }
+    // The operands' alignments as they are (cuBLASLt's heuristic otherwise assumes 256 bytes): a
+    // result may be a concat's slice at an offset of 16 bytes' alignment. What the step writes
+    // into its scratch (the workspace past cuBLASLt's, 256-aligned) counts as 256.
+    const bool staged_b = scratch > 0 && gather != Gather::gate;
+    const bool staged_a = gather == Gather::gate;
+    const void* c = io.z != nullptr ? io.z : io.y;
     const MatmulPreference pref = MatmulPreference::create();
     pref.set_max_workspace(lt_workspace);
+    pref.set_alignments(staged_a ? 256 : pointer_alignment(w.weight.get()),
+                        staged_b ? 256 : pointer_alignment(gather == Gather::gate ? io.gate_x : io.x),
+                        pointer_alignment(c), pointer_alignment(io.y));
     std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<std::size_t>(algo_index) + 1);
     int count = 0;
     STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lib.lt, mm_.get(), a_.get(), b_.get(),
@@ -104,19 +137,25 @@ class LtMatmulStep final : public Step {
 
   [[nodiscard]] std::size_t workspace_bytes() const override { return lt_workspace + scratch_; }
   [[nodiscard]] std::string describe() const override {
-    const bool im2col = scratch_ > 0 && gather_ == Gather::im2col;
+    const bool im2col = scratch_ > 0 && gather_ == Gather::im2col && !prologue_.launch;
     const bool gate = gather_ == Gather::gate;
-    std::string s = op_.kind != OpKind::conv ? "cublasLtMatmul (dense"
+    std::string s = prologue_.launch ? prologue_.describe + " + " : std::string();
+    s += op_.kind != OpKind::conv ? "cublasLtMatmul (dense"
                     : im2col ? "strata im2col + cublasLtMatmul (" + std::to_string(op_.conv.kh) + "x" +
                                    std::to_string(op_.conv.kw) + " conv as one GEMM"
                     : gate ? "strata gate_weights (the gate folded into the weights, per image) + "
                              "cublasLtMatmul (1x1 conv as a GEMM an image"
                              : "cublasLtMatmul (1x1 conv as GEMM";
-    s += im2col || gate ? "" : scratch_ > 0 ? ", subsampled input" : strided_ ? ", strided input read in place: a matmul a row" : "";
+    s += im2col || gate || prologue_.launch ? "" : scratch_ > 0 ? ", subsampled input" : strided_ ? ", strided input read in place: a matmul a row" : "";
     if (algo_index_ > 0) {
       s += ", heuristic's algorithm " + std::to_string(algo_index_);
     }
-    s += op_.act.kind == Act::relu ? ", epilogue RELU_BIAS" : ", epilogue BIAS";
+    s += op_.act.kind == Act::relu ? (bias_ ? ", epilogue RELU_BIAS" : ", epilogue RELU")
+                                   : (bias_ ? ", epilogue BIAS" : "");
+    if (ldd_ != mp_ && op_.slice) {
+      s += ", writing channels " + std::to_string(op_.slice->c0) + ".." +
+           std::to_string(op_.slice->c0 + op_.conv.k - 1) + " of a concat";
+    }
     s += tf32_ ? ", TF32)" : ")";
     if (act_after_) {
       s += " + strata pointwise";
@@ -124,10 +163,17 @@ class LtMatmulStep final : public Step {
     return s;
   }
 
-  void launch(cudaStream_t s, void* ws, std::size_t) override {
+  void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
+    STRATA_CHECK(ws_bytes >= workspace_bytes(), "cuda::Engine: layer '" << op_.label << "': its matmul needs a "
+                                                    "workspace of " << workspace_bytes() << " bytes, and was given "
+                                                    << ws_bytes);
     const T* src = static_cast<const T*>(io_.x);
     const void* weights = w_.weight.get();
-    if (gather_ == Gather::gate) {  // the weights scaled by each image's gate, then the matmuls
+    if (prologue_.launch) {  // the matmul's input, written by the prologue
+      void* scratch = static_cast<std::uint8_t*>(ws) + lt_workspace;
+      prologue_.launch(s, scratch);
+      src = static_cast<const T*>(scratch);
+    } else if (gather_ == Gather::gate) {  // the weights scaled by each image's gate, then the matmuls
       if constexpr (sizeof(T) == 2) {
         const ConvGeom& cg = op_.conv;
         T* scaled = reinterpret_cast<T*>(static_cast<std::uint8_t*>(ws) + lt_workspace);
@@ -175,8 +221,12 @@ class LtMatmulStep final : public Step {
   bool strided_ = false;
   Gather gather_ = Gather::subsample;
   int algo_index_ = 0;
+  LtPrologue prologue_;
   bool act_after_ = false;
   bool tf32_ = false;
+  bool bias_ = true;
+  std::int64_t mp_ = 0;
+  std::int64_t ldd_ = 0;
   MatmulDesc mm_;
   MatrixLayout a_, b_, d_;
   cublasLtMatmulAlgo_t algo_{};
