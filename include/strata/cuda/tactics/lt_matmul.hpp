@@ -49,7 +49,7 @@ struct LtPrologue {
 };
 
 /// One matmul planned for one batch: layouts, epilogue, cuBLASLt's heuristic algorithm (the
-/// `algo_index`-th of its list), told the operands' real alignments. With a prologue, the matmul
+/// `algo_index`-th of its list). With a prologue, the matmul
 /// reads what the prologue wrote in the scratch; `ldd` (0: mp) spaces D's columns, for a result
 /// that is a concat's slice (OpDesc::slice: `ldd` its pixel stride).
 template <DType P>
@@ -111,17 +111,16 @@ class LtMatmulStep final : public Step {
       b_.set_batch(batch, cols * kin);
       d_.set_batch(batch, cols * mp);
     }
-    // The operands' alignments as they are (cuBLASLt's heuristic otherwise assumes 256 bytes): a
-    // result may be a concat's slice at an offset of 16 bytes' alignment. What the step writes
-    // into its scratch (the workspace past cuBLASLt's, 256-aligned) counts as 256.
-    const bool staged_b = scratch > 0 && gather != Gather::gate;
-    const bool staged_a = gather == Gather::gate;
-    const void* c = io.z != nullptr ? io.z : io.y;
+    // A result that is a concat's slice (ldd) may sit at an offset of 16 bytes' alignment, where
+    // cuBLASLt's heuristic otherwise assumes 256: the operands' alignments as they are (what the
+    // prologue writes into the scratch, past cuBLASLt's workspace, counts as 256). Not yet for
+    // the other matmuls: telling them may change the algorithm picked, to be timed on a GPU first.
     const MatmulPreference pref = MatmulPreference::create();
     pref.set_max_workspace(lt_workspace);
-    pref.set_alignments(staged_a ? 256 : pointer_alignment(w.weight.get()),
-                        staged_b ? 256 : pointer_alignment(gather == Gather::gate ? io.gate_x : io.x),
-                        pointer_alignment(c), pointer_alignment(io.y));
+    if (ldd > 0 || prologue_.launch) {
+      pref.set_alignments(pointer_alignment(w.weight.get()), prologue_.launch ? 256 : pointer_alignment(io.x),
+                          pointer_alignment(io.y), pointer_alignment(io.y));
+    }
     std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<std::size_t>(algo_index) + 1);
     int count = 0;
     STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lib.lt, mm_.get(), a_.get(), b_.get(),
