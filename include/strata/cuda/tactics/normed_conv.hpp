@@ -1394,7 +1394,9 @@ class NormedConv final : public generated::GeneratingTactic<P> {
   /// The pool taken first where the joined form would normalize and average each input element
   /// for two or more blocks of output slots (more than 128 of them) runs as the pass and cuBLASLt
   /// (algo 6): on an H200 (session 39, DenseNet-121 at batch 256) transitions 2 and 3 took 134
-  /// and 76 µs so against 142 and 121 in form 1 math 2, transition 1 (128 slots) 261 against 186.
+  /// and 76 µs so against 142 and 121 in form 1 math 2, transition 1 (128 slots) 261 against 186;
+  /// with the pass's 16-byte loads (session 40) 94 and 56, transition 1 183.5 against 187.0 but
+  /// the forward 7 µs slower, so form 1 keeps it.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws_limit,
                                                const Libraries&) const override {
     if (!normed::claimed(op, batch)) {
