@@ -91,12 +91,11 @@ class LtMatmulStep final : public Step {
       mm_.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, w.bias.get());
       mm_.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, cublas_type(P));
     }
-    mp_ = mp;
-    ldd_ = ldd > 0 ? ldd : mp;
     a_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(mp), kin);
     b_ = MatrixLayout::create(P, static_cast<std::uint64_t>(kin), static_cast<std::uint64_t>(cols),
                               strided_ ? strided.ld : kin);
-    d_ = MatrixLayout::create(P, static_cast<std::uint64_t>(mp), static_cast<std::uint64_t>(cols), ldd_);
+    spaced_ = ldd > 0;
+    d_ = MatrixLayout::create(P, static_cast<std::uint64_t>(mp), static_cast<std::uint64_t>(cols), spaced_ ? ldd : mp);
     if (strided_) {
       a_.set_batch(strided.count, 0);
       b_.set_batch(strided.count, strided.stride_b);
@@ -117,7 +116,7 @@ class LtMatmulStep final : public Step {
     // the other matmuls: telling them may change the algorithm picked, to be timed on a GPU first.
     const MatmulPreference pref = MatmulPreference::create();
     pref.set_max_workspace(lt_workspace);
-    if (ldd > 0 || prologue_.launch) {
+    if (spaced_ || prologue_.launch) {
       pref.set_alignments(pointer_alignment(w.weight.get()), prologue_.launch ? 256 : pointer_alignment(io.x),
                           pointer_alignment(io.y), pointer_alignment(io.y));
     }
@@ -151,7 +150,7 @@ class LtMatmulStep final : public Step {
     }
     s += op_.act.kind == Act::relu ? (bias_ ? ", epilogue RELU_BIAS" : ", epilogue RELU")
                                    : (bias_ ? ", epilogue BIAS" : "");
-    if (ldd_ != mp_ && op_.slice) {
+    if (spaced_ && op_.slice) {
       s += ", writing channels " + std::to_string(op_.slice->c0) + ".." +
            std::to_string(op_.slice->c0 + op_.conv.k - 1) + " of a concat";
     }
@@ -224,8 +223,7 @@ class LtMatmulStep final : public Step {
   bool act_after_ = false;
   bool tf32_ = false;
   bool bias_ = true;
-  std::int64_t mp_ = 0;
-  std::int64_t ldd_ = 0;
+  bool spaced_ = false;  ///< D's columns ldd apart (a concat's slice)
   MatmulDesc mm_;
   MatrixLayout a_, b_, d_;
   cublasLtMatmulAlgo_t algo_{};

@@ -1153,6 +1153,18 @@ __device__ __forceinline__ float normed_stored(ActDesc a, float x, float s, floa
   return yimg == ohw * ypix && ypix % 8 == 0 && op.conv.cp % 8 == 0;
 }
 
+/// Bytes of algo 6's pooled map at `batch` (the pass's output, the GEMM's input), in the step's
+/// scratch past cuBLASLt's workspace.
+[[nodiscard]] inline std::size_t pass_gemm_scratch(const OpDesc& op, int batch, std::size_t element_bytes) {
+  return static_cast<std::size_t>(batch) * op.pool->out_shape.h * op.pool->out_shape.w * op.conv.cp * element_bytes;
+}
+
+/// Whether algo 6 runs `op` at `batch` within a workspace of `ws_limit` bytes (cuBLASLt's and the
+/// pooled map).
+[[nodiscard]] inline bool pass_gemm_runs(const OpDesc& op, int batch, std::size_t ws_limit, std::size_t element_bytes) {
+  return pass_gemm_fits(op) && lt_workspace + pass_gemm_scratch(op, batch, element_bytes) <= ws_limit;
+}
+
 /// Algo 6's pass for `op` (pass_gemm_fits): the kernel `strata_rtc::normed_conv<T>`(x, scale,
 /// shift, y, batch), a thread a 16-byte vector (8 slots) of a pooled pixel — the window's four
 /// positions read where the batch norm's input lies (a concat's slice in place), each normalized
@@ -1359,11 +1371,6 @@ template <DType P>
   return o.str();
 }
 
-/// Bytes of algo 6's pooled map at `batch` (the pass's output, the GEMM's input), in the step's
-/// scratch past cuBLASLt's workspace.
-[[nodiscard]] inline std::size_t pass_gemm_scratch(const OpDesc& op, int batch, std::size_t element_bytes) {
-  return static_cast<std::size_t>(batch) * op.pool->out_shape.h * op.pool->out_shape.w * op.conv.cp * element_bytes;
-}
 }  // namespace normed
 
 template <DType P>
@@ -1406,8 +1413,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
     c.variant.tactic = std::string(name());
     c.rank = rank::joins;
     c.variant.fuse = !op.pool ? 0 : normed::pool_first_fits(op) ? 2 : 1;
-    if (c.variant.fuse == 2 && normed::plan(op, 1).n_blocks >= 2 && normed::pass_gemm_fits(op) &&
-        lt_workspace + normed::pass_gemm_scratch(op, batch, sizeof(T)) <= ws_limit) {
+    if (c.variant.fuse == 2 && normed::plan(op, 1).n_blocks >= 2 && normed::pass_gemm_runs(op, batch, ws_limit, sizeof(T))) {
       c.variant.algo = normed::pass_gemm_algo;
       return c;
     }
@@ -1449,8 +1455,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
         f.math = normed::folded_math;
         v.push_back(f);
       }
-      if (normed::pass_gemm_fits(op) &&
-          lt_workspace + normed::pass_gemm_scratch(op, batch, sizeof(T)) <= ws_limit) {  // the pass, then cuBLASLt
+      if (normed::pass_gemm_runs(op, batch, ws_limit, sizeof(T))) {  // the pass, then cuBLASLt
         Variant g = a;
         g.algo = normed::pass_gemm_algo;
         g.fuse = 2;
@@ -1480,9 +1485,7 @@ class NormedConv final : public generated::GeneratingTactic<P> {
       STRATA_CHECK(sc != nullptr && sf != nullptr && io.pooled != nullptr,
                    "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
                                            << "' has no scale and shift on the device, or the op no pooled output");
-      STRATA_CHECK(normed::pass_gemm_fits(op), "cuda::Engine: layer '" << op.label << "': normed_conv algo 6 writes "
-                   "its result as one matrix of evenly spaced pixels (16-byte aligned), and this op's are not");
-      const ConvGeom& g = op.conv;
+      const ConvGeom& g = op.conv;  // (kernel_of's pool_pass_source checked pass_gemm_fits)
       const std::int64_t cols = std::int64_t{batch} * op.pool->out_shape.h * op.pool->out_shape.w;
       const long long blocks = (cols * (g.cp / 8) + 255) / 256;  // (a thread a 16-byte vector)
       STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label << "': normed_conv algo 6's pass "

@@ -1,10 +1,8 @@
 #pragma once
 /// Every tactic the engine may use, in one list: adding a way to run an op is its own header
 /// under tactics/ and one line here. Order breaks ties between equal heuristic claims.
-#include <algorithm>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -143,7 +141,6 @@ template <DType P>
                                                     const Libraries& lib) {
   return find_tactic<P>(tactic)->prepare(op, Variant{std::string(tactic)}, batch, w, io, lib);
 }
-
 
 /// `op` prepared with tactic `t` (variant `v`) at `batch` — preceded, for an op whose producer's
 /// activation was deferred into its read (OpDesc::in_act) by a tactic that does not apply it, by
