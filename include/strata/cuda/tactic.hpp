@@ -187,23 +187,13 @@ class StepSequence final : public Step {
     return os.str();
   }
   [[nodiscard]] bool reads_network_input() const override {
-    for (const auto& p : parts_) {
-      if (p->reads_network_input()) {
-        return true;
-      }
-    }
-    return false;
+    return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->reads_network_input(); });
   }
   [[nodiscard]] bool writes_network_output() const override {
     return !parts_.empty() && parts_.back()->writes_network_output();
   }
   [[nodiscard]] bool fell_back() const override {
-    for (const auto& p : parts_) {
-      if (p->fell_back()) {
-        return true;
-      }
-    }
-    return false;
+    return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->fell_back(); });
   }
   [[nodiscard]] bool library_fused() const override {
     return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->library_fused(); });
