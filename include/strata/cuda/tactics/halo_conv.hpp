@@ -214,8 +214,10 @@ inline constexpr long long claim_tiles = 128;
       const unsigned st = ring_a + static_cast<unsigned>(s % static_cast<int>(STAGES)) * )src" << stage << R"src(;
 #pragma unroll
       for (int u = 0; u < NU; ++u) {
+        // (read by every lane: a shuffle under the branch below, which splits a warp where the
+        // stage's last vectors end, waited forever for the lanes that skip it)
+        const int mu = )src" << (shuffled ? "__shfl_sync(0xffffffffu, meta[u], tid & 31)" : "meta[u]") << R"src(;
         if (u < NU - 1 || NV % NTHREADS == 0 || tid + u * static_cast<int>(NTHREADS) < NV) {
-          const int mu = )src" << (shuffled ? "__shfl_sync(0xffffffffu, meta[u], tid & 31)" : "meta[u]") << R"src(;
           const int yy = r0 + (mu & 0xffffff) - 0x400000;
           const bool ok = static_cast<unsigned>(yy) < static_cast<unsigned>(H) && (GI == 1 || img0 + (mu >> 24) < batch) &&
                           (CP % CHI == 0 || ch * CHI + ((tid + u * static_cast<int>(NTHREADS)) & 3) * 8 < CP);
