@@ -34,7 +34,8 @@ using namespace strata;
 /// Runs Net in precision P with every conv+pool op that tactic `v` can run forced onto variant
 /// `v` (a tuning-cache file that names it), checks that describe() shows `shows` on each forced
 /// op's line (and not `absent`, when given), and compares with the CPU. (Ops not forced are
-/// timed: measured tuning may pick the same tactic for them too.) `force_if`, when given, picks
+/// timed: measured tuning may pick the same tactic for them too; under STRATA_GPU_TEST_QUICK the
+/// forced ops are named in EngineOptions::force and the others take the heuristic's variants.) `force_if`, when given, picks
 /// the conv+pool ops to force instead (for a variant that tuning does not offer).
 template <class Net, DType P>
 inline void check_forced(const char* name, std::uint64_t seed, const cuda::Variant& v,
@@ -85,6 +86,14 @@ inline void check_forced(const char* name, std::uint64_t seed, const cuda::Varia
     c.save();
   }
   cuda::EngineOptions opt = strata_test::from_cache(kB, cache);
+  if (strata_test::quick_run()) {
+    // The quick run: the same ops forced by name, every other op on the heuristic — measured
+    // tuning of a whole DenseNet-121 for each of a case's dozen checks took minutes.
+    opt.tuning = cuda::Tuning::heuristic;
+    for (const std::string& label : forced) {
+      opt.force[label] = v;
+    }
+  }
   opt.fused_max_batch = 0;  // batch 1 on the forced variants too, not the fused-network kernel
   cuda::Engine<Net, P> e(w, opt);
   const std::string runs = e.describe(kB);

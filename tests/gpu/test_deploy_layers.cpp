@@ -1268,6 +1268,19 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
                                                   wg, ", then", three);
     check_forced<models::DenseNet121, DType::bf16>("halo_wg_d121_bf16", 157, cuda::Variant{"halo_conv", 1},
                                                    wg, ", then", three);
+    // DeferredNet's first conv (1x1, 8 -> 64 slots, 20x20 maps): tiles of 7 halo rows of 20
+    // pixels, 560 vectors a stage, so a stage's last vectors end inside a warp — where the halo
+    // copy's shuffle, under the branch that splits the warp, hung (found in session 41).
+    const auto first = [](const cuda::OpDesc& op) {
+      namespace halo = cuda::tactics::halo;
+      if (op.kind != OpKind::conv || op.conv.kh != 1 || op.conv.kp != 64 || !halo::wg::fits(op)) {
+        return false;
+      }
+      const halo::wg::Tile t = halo::wg::choose(op);
+      return (4 * t.hr * t.hc) % 32 != 0;
+    };
+    check_forced<DeferredNet, DType::f16>("halo_wg_split_warp", 158, cuda::Variant{"halo_conv", 1}, wg,
+                                          ", then", first);
   } else {
     MESSAGE("halo_conv algo 1 (wgmma) not checked: this GPU is not of compute capability 9.0");
   }

@@ -8,11 +8,14 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "strata/core/error.hpp"
@@ -248,6 +251,10 @@ template <DType P, class Exec>
     return chosen;
   }
   TuningCache cache(options.tuning_cache);
+  // STRATA_TUNING_TRACE=1: each candidate named on stderr before it runs, and its time after —
+  // a candidate that never ends (a kernel that hangs) is then the last line.
+  const char* trace_env = std::getenv("STRATA_TUNING_TRACE");
+  const bool trace = trace_env != nullptr && std::string_view(trace_env) == "1";
   DeviceBuffer find_ws;  // for timing: as large as any sane candidate needs, made on first use
   // Where one op alone reads the network's input, its candidates that convert the input as they
   // load it (Step::reads_network_input: the network then has no input step) are compared with
@@ -343,7 +350,20 @@ template <DType P, class Exec>
       if (step->workspace_bytes() > find_ws.bytes()) {
         continue;
       }
-      if (const std::optional<float> ms = time_step(*step, exec.stream(), find_ws)) {
+      if (trace) {
+        std::fprintf(stderr, "strata tuning: %s: %s ...", op.label.c_str(), to_string(v).c_str());
+        std::fflush(stderr);
+      }
+      const std::optional<float> ms = time_step(*step, exec.stream(), find_ws);
+      if (trace) {
+        if (ms) {
+          std::fprintf(stderr, " %.1f us\n", static_cast<double>(*ms) * 1000.0);
+        } else {
+          std::fprintf(stderr, " declined\n");
+        }
+        std::fflush(stderr);
+      }
+      if (ms) {
         timed.push_back({v, *ms, step->reads_network_input(),
                          op.net_output && step->writes_network_output(), trial});
       }
