@@ -1075,6 +1075,57 @@ TEST_CASE("a batch norm folded into the 1x1 conv after it: applied as the conv l
   CHECK(err2 < 5e-3);
 }
 
+// splitk_conv fuse 3 (session 41, written without a GPU): the batch norm applied as the split-K
+// kernel stages its input — each 8-slot chunk normalized in shared memory by the thread that
+// copied it — so DenseNet's norm1+relu1+conv1 is one launch at small batches. Forced on every
+// layer's joined op, against the CPU: DenseBlockNet (16 and 24 slots, one partial k-step, the
+// slices met in the workspace's form, unsplit) and DenseNet-121 (the concatenation read in place,
+// 64 to 992 slots in clusters of 8 — on block 1's first layers most slices empty — and of 16 with
+// 8 staged k-steps); then against the batch norm's pass + the same split-K conv at batches 5 and 1.
+TEST_CASE("splitk_conv fuse 3: a batch norm applied as the split-K conv stages its input; concat slices written in place") {
+  using strata_test::check_forced;
+  const auto joins = [](const cuda::OpDesc& op) { return cuda::tactics::splitk::fuses_norm(op); };
+  const char* staged = "the batch norm applied as the input is staged";
+  check_forced<DenseBlockNet, DType::f16>("sk_norm_dense_f16", 190, cuda::Variant{"splitk_conv", 0, 0, 3}, staged,
+                                          ", then", joins);
+  check_forced<DenseBlockNet, DType::bf16>("sk_norm_dense_bf16", 191, cuda::Variant{"splitk_conv", 0, 0, 3}, staged,
+                                           ", then", joins);
+  // ... and its 3x3 convs' 8 channels of the concatenation (channels 16..23 and 24..31) written in
+  // place by the workspace form (5 k-steps over 24 and 32 slots), no copy after them.
+  const auto slice3 = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv && op.conv.kh == 3 && op.slice; };
+  check_forced<DenseBlockNet, DType::f16>("sk_slice_dense_f16", 197, cuda::Variant{"splitk_conv"},
+                                          "strata split-K conv", ", then", slice3);
+  if (cuda::device_arch() < 90) {
+    MESSAGE("splitk_conv fuse 3 in clusters not checked: this GPU is not of compute capability 9.0");
+    return;
+  }
+  check_forced<models::DenseNet121, DType::f16>("sk_norm_d121_f16", 192, cuda::Variant{"splitk_conv", 8, 0, 3},
+                                                staged, ", then", joins);
+  check_forced<models::DenseNet121, DType::bf16>("sk_norm_d121_bf16", 193, cuda::Variant{"splitk_conv", 16, 1, 3},
+                                                 staged, ", then", joins);
+  // Every form writes a concat's slice itself (session 41): DenseNet-121's 3x3 convs (32 channels
+  // of the block's concatenation) forced onto clusters of 8, no copy after them.
+  check_forced<models::DenseNet121, DType::f16>("sk_slice_d121_f16", 196, cuda::Variant{"splitk_conv", 8},
+                                                "strata split-K conv", ", then", slice3);
+  // Against the pass + the same split-K conv (fuse 0: the batch norm's kernel first): the same
+  // normalized values, the same sums in the same order.
+  constexpr int kB = 5;
+  const auto w = Weights<models::DenseNet121>::random(194);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(kB) * static_cast<std::size_t>(models::DenseNet121::input_spec.shape.numel()), 195);
+  for (const int b : {kB, 1}) {
+    const auto joined = strata_test::forced_output<models::DenseNet121, DType::f16>(
+        w, in, kB, b, joins, 58, cuda::Variant{"splitk_conv", 8, 0, 3}, staged);
+    const auto apart = strata_test::forced_output<models::DenseNet121, DType::f16>(
+        w, in, kB, b, joins, 58, cuda::Variant{"splitk_conv", 8}, "then strata split-K conv");
+    const double diff = strata_test::rel_error(joined, apart, joined.size());
+    MESSAGE("DenseNet-121 f16 batch " << b << ", splitk_conv fuse 3 against the pass + fuse 0: rel. difference "
+                                      << diff << (joined == apart ? " (equal to the bit)" : ""));
+    CHECK(std::none_of(joined.begin(), joined.end(), [](float f) { return std::isnan(f); }));
+    CHECK(diff < 2e-3);
+  }
+}
+
 TEST_CASE("normed_conv algo 5: a transition's pool taken first on the pipelined ring, form 1's output to the bit") {
   // DenseNet-121's three transitions (batch norm, ReLU, 1x1 conv, 2x2 average pool; the scale
   // folded, math 2) forced onto algo 5 and onto form 1 (which the heuristic claims), every other

@@ -629,6 +629,75 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
       }
     }
   }
+  // Fuse 3 (a folded batch norm applied as the input is staged): DenseNet-121's layers' norm1 +
+  // relu1 + conv1 on the per-op path, reading the block's concatenation in place — not the
+  // transitions (a pool) nor convs without a batch norm.
+  {
+    cuda::NetDesc d = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();
+    cuda::fold_for_per_op_path(d);
+    std::vector<const cuda::OpDesc*> normed;
+    for (const cuda::OpDesc& op : d.ops) {
+      const bool layer = op.norm != nullptr && !op.pool && op.kind == OpKind::conv;
+      CHECK(sk::fuses_norm(op) == layer);
+      if (layer) {
+        normed.push_back(&op);
+      }
+    }
+    REQUIRE(normed.size() == 58);
+    // block 1's first layer (64 slots of a 256-slot concatenation, 56x56) and block 4's last
+    // (992 of 1,024, 7x7): the strides are the concatenation's
+    const cuda::OpDesc& first = *normed.front();
+    const cuda::OpDesc& last = *normed.back();
+    CHECK(first.conv.cp == 64);
+    CHECK(sk::norm_strides(*first.norm).first == 256);
+    CHECK(last.conv.cp == 992);
+    CHECK(sk::norm_strides(*last.norm).second == 7 * 7 * 1024);
+    for (const cuda::OpDesc* op : {&first, &last}) {
+      INFO(op->label);
+      const std::string src = sk::source(*op, 16, sk::default_stages, false, false, true);
+      CHECK(src.find("constexpr long long XPIX = " + std::to_string(sk::norm_strides(*op->norm).first)) !=
+            std::string::npos);
+      for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::splitk_conv<") + ty + ">"};
+        CHECK(rtc::compile(src, "splitk_normed", names, 90, dir).cubin.size() > 1000);
+      }
+      const std::vector<std::string> names{"strata_rtc::splitk_conv<strata_rtc::f16>"};
+      CHECK(rtc::compile(sk::source(*op, 0, sk::default_stages, false, false, true), "splitk_normed_ws", names,
+                         90, dir).cubin.size() > 1000);
+      CHECK(rtc::compile(sk::source(*op, 8, sk::deep_stages, false, false, true), "splitk_normed_deep", names,
+                         90, dir).cubin.size() > 1000);
+    }
+    // Each layer's 3x3 conv writes its 32 channels of the concatenation itself (slice_fits): the
+    // slice's strides compiled in; the transitions' (a pool) are not split-K's.
+    std::size_t slices = 0;
+    for (const cuda::OpDesc& op : d.ops) {
+      if (op.slice && op.kind == OpKind::conv && op.conv.kh == 3) {
+        ++slices;
+        CHECK(sk::slice_fits(op));
+        CHECK(t->writes_slice(op));
+      }
+    }
+    CHECK(slices == 58);
+    const auto conv2 = std::find_if(d.ops.begin(), d.ops.end(), [](const cuda::OpDesc& op) {
+      return op.slice && op.kind == OpKind::conv && op.conv.kh == 3 && op.conv.h == 14;
+    });
+    REQUIRE(conv2 != d.ops.end());
+    const std::string ssrc = sk::source(*conv2, 8);
+    CHECK(ssrc.find("constexpr long long YPIX = " + std::to_string(conv2->slice->strides.pixel)) != std::string::npos);
+    CHECK(rtc::compile(ssrc, "splitk_slice", {"strata_rtc::splitk_conv<strata_rtc::f16>"}, 90, dir).cubin.size() > 1000);
+    CHECK(!t->writes_slice(net.ops[0]));  // (no slice)
+    // The unfused forms' text is unchanged by the batch norm's: no NORMED constant there.
+    CHECK(sk::source(cuda::norm_main(first)).find("NORMED") == std::string::npos);
+    // fuse 3 on an op without a batch norm names the op
+    try {
+      (void)t->kernel_sources(net.ops[3], cuda::Variant{"splitk_conv", 0, 0, 3}, cuda::OpIo{});
+      (void)t->prepare(net.ops[3], cuda::Variant{"splitk_conv", 0, 0, 3}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+      FAIL("splitk_conv fuse 3 was accepted without a batch norm");
+    } catch (const strata::Error& e) {
+      CHECK(std::string(e.what()).find(net.ops[3].label) != std::string::npos);
+      CHECK(std::string(e.what()).find("folded batch norm") != std::string::npos);
+    }
+  }
   try {
     (void)t->kernel_sources(net.ops[0], cuda::Variant{"splitk_conv", 3}, cuda::OpIo{});
     (void)t->prepare(net.ops[0], cuda::Variant{"splitk_conv", 3}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});

@@ -25,6 +25,8 @@
 /// runs forced (GPU test: "split-K convs" in tests/gpu/test_tiles.cpp). The heuristic claims
 /// the clusters for convs with a window on small maps (claimed_cluster). Math 1 stages 8 k-steps
 /// instead of 4 (80 KiB of dynamic shared memory), so a slice of up to 8 has every copy in flight.
+/// Fuse 2 applies a folded channel gate as the input is staged, fuse 3 a folded batch norm
+/// (DenseNet's norm1+relu1 before a 1x1 conv, over the concatenation read in place).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -34,6 +36,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "strata/cuda/check.hpp"
@@ -164,6 +167,40 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
          g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
+/// Whether the kernel writes `op`'s result into its concat slice itself (OpDesc::slice): the
+/// slice's own slots, unit channel stride, channel pairs 4-byte aligned — DenseNet's 3x3 convs
+/// writing their 32 channels of the block's concatenation. Every form writes through the same
+/// epilogue, so all of them do.
+[[nodiscard]] inline bool slice_fits(const OpDesc& op) {
+  return op.slice.has_value() && !op.slice->flatten && op.slice->strides.channel == 1 &&
+         op.slice->write == op.conv.kp && op.slice->c0 % 2 == 0 && op.slice->strides.pixel % 2 == 0 &&
+         op.slice->strides.image % 2 == 0 && op.slice->elem_offset % 2 == 0;
+}
+
+/// Where a folded batch norm's input lies (OpDesc::norm): elements from one pixel to the next
+/// and from one image to the next — a concat's, where it reads a slice of one in place.
+[[nodiscard]] inline std::pair<std::int64_t, std::int64_t> norm_strides(const OpDesc& bn) {
+  if (bn.in_slice) {
+    return {bn.in_slice->strides.pixel, bn.in_slice->strides.image};
+  }
+  return {bn.in_cp, std::int64_t{bn.in_shape.h} * bn.in_shape.w * bn.in_cp};
+}
+
+/// Whether the kernel applies `op`'s folded batch norm (OpDesc::norm: DenseNet's norm1+relu1
+/// before each layer's 1x1 conv1) as it stages its input (variant fuse 3): a 1x1 conv of stride 1
+/// (normed_conv_shape) with no pool, concat slice, side conv or gate of its own, whose batch norm
+/// reads all of the conv's input slots in 16-byte vectors (a concat's channels in place).
+[[nodiscard]] inline bool fuses_norm(const OpDesc& op) {
+  if (!op.norm || !normed_conv_shape(op) || op.pool || op.slice || op.side || op.gate || op.squeeze ||
+      op.expand || op.bottleneck || op.has_residual) {
+    return false;
+  }
+  const OpDesc& bn = *op.norm;
+  const auto [pixel, image] = norm_strides(bn);
+  return bn.in_cp == op.conv.cp && pixel % 8 == 0 && image % 8 == 0 &&
+         (!bn.in_slice || (bn.in_slice->aligned && bn.in_slice->c0 % 8 == 0));
+}
+
 /// Whether measured tuning times fuse 2 in clusters of `cs` for `op` at `batch` on `sms` SMs: the
 /// gate fuses, no more slices than k-steps (cluster_split rounds a slice's k-steps up, so the
 /// last slices may still be empty: 5 k-steps over 4 leave one idle), and the split tiles keep to
@@ -233,10 +270,13 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// one cluster's blocks (`splits` must then be `cluster`). `stages` k-steps staged: the default's
 /// buffers are static shared memory, more are dynamic (stage_bytes each, opted into).
 [[nodiscard]] inline std::string source(const OpDesc& op, int cluster = 0, int stages = default_stages,
-                                        bool side = false, bool gated = false) {
+                                        bool side = false, bool gated = false, bool normed = false) {
   std::ostringstream o;
   generated::open_kernel(o, op, false, "splitk_conv",
-                         side ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
+                         normed ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
+                                  "unsigned* __restrict__ counters, int splits, int chunk, "
+                                  "const float* __restrict__ nscale, const float* __restrict__ nshift"
+                         : side ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
                                 "unsigned* __restrict__ counters, int splits, int chunk, "
                                 "const T* __restrict__ w2, const float* __restrict__ bias2, "
                                 "T* __restrict__ y2"
@@ -265,6 +305,23 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   o << "  constexpr bool GATED = " << (gated ? "true" : "false") << ";\n";
   if (!gated) {
     o << "  const T* const gate = nullptr;\n";
+  }
+  // A concat's slice written in place (slice_fits): the slice's elements a pixel and an image.
+  if (slice_fits(op)) {
+    o << "  constexpr long long YPIX = " << op.slice->strides.pixel << ", YIMG = " << op.slice->strides.image
+      << ";  // (y: the concat's slice)\n";
+  }
+  // The folded batch norm (OpDesc::norm; fuse 3): x is the batch norm's input — a concat's
+  // channels read in place, XPIX elements a pixel and XIMG an image — and each staged A chunk is
+  // normalized in place as the batch norm's kernel computes it (x · scale + shift, its
+  // activation, rounded to T; slots past the channels 0).
+  if (normed) {
+    const auto [pixel, image] = norm_strides(*op.norm);
+    o << "  constexpr bool NORMED = true;\n"
+      << "  constexpr long long XPIX = " << pixel << ", XIMG = " << image << ";\n";
+    generated::act_constants(o, "NA", "norm_act", op.norm->act);
+    o << "  static_assert(KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0,\n"
+      << "                \"splitk_conv: a folded batch norm with a 1x1 conv of stride 1 only\");\n";
   }
   o << "  constexpr int BM = " << tile_m << ", BN = " << tile_n << ", BK = " << step_k << ";\n"
     << "  constexpr int CS = " << cluster << ";  // a tile's slices in one cluster (0: none)\n"
@@ -331,7 +388,9 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
       const int iy = oy * SH - PH + (tap / KW) * DH;
       const int ix = ox * SW - PW + (tap % KW) * DW;
       va = iy >= 0 && iy < H && ix >= 0 && ix < W;
-      ga = va ? x + ((static_cast<long long>(img) * H + iy) * W + ix) * CP + c : x;
+      )src" << (normed ? "ga = va ? x + static_cast<long long>(img) * XIMG + (static_cast<long long>(iy) * W + ix) * XPIX + c : x;"
+                       : "ga = va ? x + ((static_cast<long long>(img) * H + iy) * W + ix) * CP + c : x;")
+    << R"src(
     }
     cp_async<16>(as + (buf * BM + lr) * PITCH + lc, ga, va);
     const bool vb = n_ok && k < KTOT;
@@ -369,7 +428,27 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   if (GATED && steps > 0) {
     g_next = gate_chunk(s0);
   }
-  for (int i = 0; i < steps; ++i) {
+)src";
+  if (normed) {
+    o << R"src(  // The batch norm's scale and shift of this thread's staged A chunk (8 slots) for k-step
+  // `step`, one k-step ahead of their use (the arrays are padded to the slots, 16-byte aligned).
+  const bool a_live = pix_ok;
+  float4 ns_next[2] = {}, nf_next[2] = {};
+  auto norm_chunk = [&](int step) {
+    const int k = step * BK + lc;
+    if (a_live && k < KTOT) {
+      ns_next[0] = *reinterpret_cast<const float4*>(nscale + k);
+      ns_next[1] = *reinterpret_cast<const float4*>(nscale + k + 4);
+      nf_next[0] = *reinterpret_cast<const float4*>(nshift + k);
+      nf_next[1] = *reinterpret_cast<const float4*>(nshift + k + 4);
+    }
+  };
+  if (steps > 0) {
+    norm_chunk(s0);
+  }
+)src";
+  }
+  o << R"src(  for (int i = 0; i < steps; ++i) {
     cp_async_wait<ST - 2>();  // step i's copies have landed (this thread's)
     if constexpr (GATED) {  // this thread's chunk times the gate, rounded to T, in place
       const uint4 g = g_next;
@@ -390,7 +469,39 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
       }
       *a = v;
     }
-    __syncthreads();          // everyone's; and every warp is done with step i - 1's buffer
+)src";
+  if (normed) {
+    o << R"src(    {  // this thread's chunk normalized as the batch norm's kernel computes it, in place
+      const float sc[8] = {ns_next[0].x, ns_next[0].y, ns_next[0].z, ns_next[0].w,
+                           ns_next[1].x, ns_next[1].y, ns_next[1].z, ns_next[1].w};
+      const float sf[8] = {nf_next[0].x, nf_next[0].y, nf_next[0].z, nf_next[0].w,
+                           nf_next[1].x, nf_next[1].y, nf_next[1].z, nf_next[1].w};
+      if (i + 1 < steps) {
+        norm_chunk(s0 + i + 1);
+      }
+      const int i0_k = (s0 + i) * BK + lc;  // the chunk's first channel slot (a 1x1 conv)
+      if (a_live && i0_k < KTOT) {  // (rows past the pixels and slots past the reduction stay 0)
+        uint4* a = reinterpret_cast<uint4*>(as + ((i % ST) * BM + lr) * PITCH + lc);
+        uint4 v = *a;
+        unsigned* vw = reinterpret_cast<unsigned*>(&v);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const T* xv = reinterpret_cast<const T*>(&vw[j]);
+          float t0 = load(xv);
+          float t1 = load(xv + 1);
+          t0 *= sc[2 * j];
+          t1 *= sc[2 * j + 1];
+          t0 += sf[2 * j];
+          t1 += sf[2 * j + 1];
+          const int ch = i0_k + 2 * j;  // (channel slots from C on: 0, as the batch norm writes them)
+          vw[j] = pack2<T>(ch < C ? activate(norm_act, t0) : 0.0f, ch + 1 < C ? activate(norm_act, t1) : 0.0f);
+        }
+        *a = v;
+      }
+    }
+)src";
+  }
+  o << R"src(    __syncthreads();          // everyone's; and every warp is done with step i - 1's buffer
     if (i + ST - 1 < steps) stage(s0 + i + ST - 1, (i + ST - 1) % ST);
     cp_async_commit();
     const T* A = as + (i % ST) * BM * PITCH;
@@ -432,7 +543,11 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
       v0 += load(z + at);
       v1 += load(z + at + 1);
     }
-    *reinterpret_cast<unsigned*>(y + at) =
+)src" << (slice_fits(op) ? "    const long long yat = static_cast<long long>(row / (OH * OW)) * YIMG +\n"
+                           "                          static_cast<long long>(row % (OH * OW)) * YPIX + col;\n"
+                           "    *reinterpret_cast<unsigned*>(y + yat) ="
+                         : "    *reinterpret_cast<unsigned*>(y + at) =")
+    << R"src(
         pack2<T>(col < K ? activate(act, v0) : 0.0f, col + 1 < K ? activate(act, v1) : 0.0f);
   };
   // (for_each_pair: each of this thread's C-fragment pairs inside the output)
@@ -541,6 +656,20 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   /// kernel before the same split-K conv); claimed at batch 1 (splitk::claimed_gate_cluster),
   /// offered to measured tuning at every batch.
   [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.fuse == 2; }
+  /// Fuse 3: the op's folded batch norm (OpDesc::norm: DenseNet's norm1+relu1 before each
+  /// layer's 1x1 conv1, over the block's running concatenation read in place) applied as the
+  /// kernel stages its input — each 8-slot chunk normalized in shared memory by the thread that
+  /// copied it, as the batch norm's kernel computes it — so the normalized map is never stored
+  /// and the op is one launch. For small batches, where the pass and the GEMM are two launches of
+  /// a few microseconds each over a map of a few hundred pixels (DenseNet-121 at batch 1: 58 such
+  /// layers) and normed_conv's blocks of 64 or 128 pixels leave the GPU idle. Written in session
+  /// 41 without a GPU: offered to measured tuning, forceable, not claimed.
+  [[nodiscard]] bool fuses_norm(const Variant& v) const override { return v.fuse == 3; }
+  /// A concat's slice written in place, by every form (splitk::slice_fits): DenseNet-121's 3x3
+  /// convs at batch 1, claimed here in blocks 3 and 4 (clusters of 8), were each a conv into the
+  /// staging area and a copy into the slice — 40 launches of the forward's (session 41, written
+  /// without a GPU).
+  [[nodiscard]] bool writes_slice(const OpDesc& op) const override { return splitk::slice_fits(op); }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws_limit,
                                                const Libraries&) const override {
     if (device_arch() < 90 || !applicable(op)) {
@@ -572,6 +701,19 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       return v;
     }
     const int sms = generated::device_sms().sms;
+    if (splitk::fuses_norm(op)) {  // the batch norm applied as staged (fuse 3)
+      if (splitk::partial_bytes(op, batch, splitk::split(op, batch, sms)) <= ws_limit) {
+        v.push_back(Variant{std::string(name()), 0, 0, 3});  // the slices met in the workspace
+      }
+      for (const int cs : splitk::cluster_sizes) {
+        if (splitk::offers_cluster(op, batch, sms, cs)) {
+          v.push_back(Variant{std::string(name()), cs, 0, 3});
+          if (splitk::cluster_split(op, batch, cs).chunk > splitk::default_stages) {
+            v.push_back(Variant{std::string(name()), cs, 1, 3});
+          }
+        }
+      }
+    }
     if (gate_workspace_fits(op, batch, sms, ws_limit)) {
       v.push_back(Variant{std::string(name()), 0, 0, 2});  // the gate applied as staged, the
                                                            // slices met in the workspace
@@ -617,6 +759,13 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(!gated || (io.gate_x != nullptr && io.gate != nullptr),
                  "cuda::Engine: layer '" << op.label
                                          << "': splitk_conv fuse 2 without the gate's map or gate");
+    const bool normed = v.fuse == 3;
+    STRATA_CHECK(!normed || (io.norm_x != nullptr && io.norm_weights != nullptr &&
+                             io.norm_weights->scale_f32.get() != nullptr &&
+                             io.norm_weights->shift_f32.get() != nullptr),
+                 "cuda::Engine: layer '" << op.label
+                                         << "': splitk_conv fuse 3 without its batch norm's input, "
+                                            "scale or shift");
     const splitk::Split s = side        ? splitk::side_split(op, batch, v.algo)
                             : clustered ? splitk::cluster_split(op, batch, v.algo)
                                         : splitk::split(op, batch, d.sms);
@@ -637,9 +786,10 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                          : std::string("the reduction unsplit"))
         << ", shapes compiled in; " << (side ? "the side conv's tiles after the conv's, " : "")
         << (gated ? "the gate applied as the input is staged, " : "")
+        << (normed ? "the batch norm applied as the input is staged, " : "")
         << (op.has_residual ? "residual, " : "");
     return std::make_unique<SplitStep>(op, w, io, batch, s, clustered, shared, k, how.str(), side,
-                                       gated);
+                                       gated, normed);
   }
 
  private:
@@ -648,13 +798,22 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                                             "16-bit conv of one group over packed "
                                                             "channels");
     STRATA_CHECK((v.algo == 0 || splitk::cluster_size(v.algo)) && (v.math == 0 || v.math == 1) &&
-                     (v.fuse >= 0 && v.fuse <= 2),
+                     (v.fuse >= 0 && v.fuse <= 3),
                  "cuda::Engine: layer '" << op.label << "': splitk_conv has algo 0 (slices met "
                                             "through a workspace) and algos 2, 4, 8, 16 (slices "
                                             "in a cluster of that size), math 0 (4 staged "
-                                            "k-steps) or 1 (8), fuse 0, 1 (the side conv too) or "
-                                            "2 (the folded gate applied as staged); not "
+                                            "k-steps) or 1 (8), fuse 0, 1 (the side conv too), "
+                                            "2 (the folded gate applied as staged) or 3 (the "
+                                            "folded batch norm applied as staged); not "
                                          << to_string(v));
+    if (v.fuse == 3) {
+      STRATA_CHECK(splitk::fuses_norm(op),
+                   "cuda::Engine: layer '" << op.label << "': splitk_conv fuse 3 applies a folded "
+                                              "batch norm to a 1x1 conv of stride 1 that reads its "
+                                              "input in 16-byte vectors, and this op has none; not "
+                                           << to_string(v));
+      return this->named(splitk::source(op, v.algo, stages(v), false, false, true));
+    }
     if (v.fuse == 2) {
       STRATA_CHECK(splitk::fuses_gate(op),
                    "cuda::Engine: layer '" << op.label << "': splitk_conv fuse 2 applies a folded "
@@ -691,8 +850,8 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
    public:
     SplitStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, splitk::Split s,
               bool clustered, std::size_t shared, cudaKernel_t k, const std::string& how, bool side,
-              bool gated)
-        : generated::KernelStep<T>(op, w, gated ? gated_io(io) : io,
+              bool gated, bool normed)
+        : generated::KernelStep<T>(op, w, gated ? gated_io(io) : normed ? normed_io(io) : io,
                                    generated::Launch{static_cast<unsigned>(s.blocks()), 256, shared},
                                    false, k, "split-K conv", how.c_str()),
           batch_(batch), split_(s), z_(static_cast<const T*>(io.z)),
@@ -701,6 +860,8 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
           w2_(side_ ? io.side_weights->weight.template as<const T>() : nullptr),
           bias2_(side_ ? io.side_weights->bias_f32.template as<const float>() : nullptr),
           y2_(side_ ? static_cast<T*>(io.side_y) : nullptr),
+          nscale_(normed ? io.norm_weights->scale_f32.template as<const float>() : nullptr),
+          nshift_(normed ? io.norm_weights->shift_f32.template as<const float>() : nullptr),
           partial_(clustered ? 0 : splitk::partial_bytes(op, batch, s)),
           // (each launch's last block of a tile sets its counter back to 0)
           counters_(zeroed_device_buffer(
@@ -712,6 +873,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       if (side_) {
         this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
                   split_.splits, split_.chunk, w2_, bias2_, y2_);
+      } else if (nscale_ != nullptr) {
+        this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
+                  split_.splits, split_.chunk, nscale_, nshift_);
       } else if (gate_ != nullptr) {
         this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
                   split_.splits, split_.chunk, gate_);
@@ -727,6 +891,11 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       io.x = io.gate_x;
       return io;
     }
+    /// The kernel's x for a folded batch norm: the batch norm's input (a concat's channels).
+    static OpIo normed_io(OpIo io) {
+      io.x = io.norm_x;
+      return io;
+    }
     int batch_ = 1;
     splitk::Split split_;
     const T* z_ = nullptr;
@@ -735,6 +904,8 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     const T* w2_ = nullptr;
     const float* bias2_ = nullptr;
     T* y2_ = nullptr;
+    const float* nscale_ = nullptr;  ///< fuse 3: the batch norm's scale and shift (f32, a slot each)
+    const float* nshift_ = nullptr;
     std::size_t partial_ = 0;
     DeviceBuffer counters_;
   };
