@@ -1090,11 +1090,14 @@ TEST_CASE("splitk_conv fuse 3: a batch norm applied as the split-K conv stages i
                                           ", then", joins);
   check_forced<DenseBlockNet, DType::bf16>("sk_norm_dense_bf16", 191, cuda::Variant{"splitk_conv", 0, 0, 3}, staged,
                                            ", then", joins);
-  // ... and its 3x3 convs' 8 channels of the concatenation (channels 16..23 and 24..31) written in
-  // place by the workspace form (5 k-steps over 24 and 32 slots), no copy after them.
-  const auto slice3 = [](const cuda::OpDesc& op) { return op.kind == OpKind::conv && op.conv.kh == 3 && op.slice; };
+  // ... and the ops writing its concatenation's slices — the first conv (channels 0..15, reading
+  // the network's input) and the 3x3 convs' 8 channels each (16 input slots: 5 k-steps) — written
+  // in place by the workspace form, no copy after them.
+  const auto slice3 = [](const cuda::OpDesc& op) {
+    return op.kind == OpKind::conv && op.conv.kh == 3 && op.slice && !op.pool;
+  };
   check_forced<DenseBlockNet, DType::f16>("sk_slice_dense_f16", 197, cuda::Variant{"splitk_conv"},
-                                          "strata split-K conv", ", then", slice3);
+                                          "of a concat, ", ", then", slice3);
   if (cuda::device_arch() < 90) {
     MESSAGE("splitk_conv fuse 3 in clusters not checked: this GPU is not of compute capability 9.0");
     return;
@@ -1106,7 +1109,7 @@ TEST_CASE("splitk_conv fuse 3: a batch norm applied as the split-K conv stages i
   // Every form writes a concat's slice itself (session 41): DenseNet-121's 3x3 convs (32 channels
   // of the block's concatenation) forced onto clusters of 8, no copy after them.
   check_forced<models::DenseNet121, DType::f16>("sk_slice_d121_f16", 196, cuda::Variant{"splitk_conv", 8},
-                                                "strata split-K conv", ", then", slice3);
+                                                "of a concat, ", ", then", slice3);
   // Against the pass + the same split-K conv (fuse 0: the batch norm's kernel first): the same
   // normalized values, the same sums in the same order.
   constexpr int kB = 5;

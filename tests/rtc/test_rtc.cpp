@@ -668,16 +668,27 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
                          90, dir).cubin.size() > 1000);
     }
     // Each layer's 3x3 conv writes its 32 channels of the concatenation itself (slice_fits): the
-    // slice's strides compiled in; the transitions' (a pool) are not split-K's.
+    // slice's strides compiled in. Not the transitions: their slice is the pooled result's, and
+    // the kernel writes the unpooled map that Strata's pool step then reads (split-K runs them,
+    // with the copy into the slice after the pool).
     std::size_t slices = 0;
+    std::size_t pooled = 0;
     for (const cuda::OpDesc& op : d.ops) {
       if (op.slice && op.kind == OpKind::conv && op.conv.kh == 3) {
         ++slices;
         CHECK(sk::slice_fits(op));
         CHECK(t->writes_slice(op));
       }
+      if (op.slice && op.pool && t->applicable(op)) {
+        INFO(op.label);
+        ++pooled;
+        CHECK(!sk::slice_fits(op));
+        CHECK(!t->writes_slice(op));
+        CHECK(sk::source(op, 4).find("YPIX") == std::string::npos);
+      }
     }
     CHECK(slices == 58);
+    CHECK(pooled == 3);
     const auto conv2 = std::find_if(d.ops.begin(), d.ops.end(), [](const cuda::OpDesc& op) {
       return op.slice && op.kind == OpKind::conv && op.conv.kh == 3 && op.conv.h == 14;
     });

@@ -170,9 +170,10 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// Whether the kernel writes `op`'s result into its concat slice itself (OpDesc::slice): the
 /// slice's own slots, unit channel stride, channel pairs 4-byte aligned — DenseNet's 3x3 convs
 /// writing their 32 channels of the block's concatenation. Every form writes through the same
-/// epilogue, so all of them do.
+/// epilogue, so all of them do. Not with a fused pool: the kernel writes the unpooled map, which
+/// the pool step after it reads dense (the slice is the pooled result's: DenseNet's transitions).
 [[nodiscard]] inline bool slice_fits(const OpDesc& op) {
-  return op.slice.has_value() && !op.slice->flatten && op.slice->strides.channel == 1 &&
+  return op.slice.has_value() && !op.pool && !op.slice->flatten && op.slice->strides.channel == 1 &&
          op.slice->write == op.conv.kp && op.slice->c0 % 2 == 0 && op.slice->strides.pixel % 2 == 0 &&
          op.slice->strides.image % 2 == 0 && op.slice->elem_offset % 2 == 0;
 }
@@ -197,7 +198,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   }
   const OpDesc& bn = *op.norm;
   const auto [pixel, image] = norm_strides(bn);
-  return bn.in_cp == op.conv.cp && pixel % 8 == 0 && image % 8 == 0 &&
+  return bn.in_cp == op.conv.cp && op.out_cp == op.conv.kp && pixel % 8 == 0 && image % 8 == 0 &&
          (!bn.in_slice || (bn.in_slice->aligned && bn.in_slice->c0 % 8 == 0));
 }
 
@@ -432,11 +433,10 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   if (normed) {
     o << R"src(  // The batch norm's scale and shift of this thread's staged A chunk (8 slots) for k-step
   // `step`, one k-step ahead of their use (the arrays are padded to the slots, 16-byte aligned).
-  const bool a_live = pix_ok;
   float4 ns_next[2] = {}, nf_next[2] = {};
   auto norm_chunk = [&](int step) {
     const int k = step * BK + lc;
-    if (a_live && k < KTOT) {
+    if (pix_ok && k < KTOT) {
       ns_next[0] = *reinterpret_cast<const float4*>(nscale + k);
       ns_next[1] = *reinterpret_cast<const float4*>(nscale + k + 4);
       nf_next[0] = *reinterpret_cast<const float4*>(nshift + k);
@@ -480,7 +480,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
         norm_chunk(s0 + i + 1);
       }
       const int i0_k = (s0 + i) * BK + lc;  // the chunk's first channel slot (a 1x1 conv)
-      if (a_live && i0_k < KTOT) {  // (rows past the pixels and slots past the reduction stay 0)
+      if (pix_ok && i0_k < KTOT) {  // (rows past the pixels and slots past the reduction stay 0)
         uint4* a = reinterpret_cast<uint4*>(as + ((i % ST) * BM + lr) * PITCH + lc);
         uint4 v = *a;
         unsigned* vw = reinterpret_cast<unsigned*>(&v);
@@ -787,6 +787,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
         << ", shapes compiled in; " << (side ? "the side conv's tiles after the conv's, " : "")
         << (gated ? "the gate applied as the input is staged, " : "")
         << (normed ? "the batch norm applied as the input is staged, " : "")
+        << (splitk::slice_fits(op) ? "writing channels " + std::to_string(op.slice->c0) + ".." +
+                                         std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat, "
+                                   : std::string())
         << (op.has_residual ? "residual, " : "");
     return std::make_unique<SplitStep>(op, w, io, batch, s, clustered, shared, k, how.str(), side,
                                        gated, normed);
@@ -809,8 +812,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     if (v.fuse == 3) {
       STRATA_CHECK(splitk::fuses_norm(op),
                    "cuda::Engine: layer '" << op.label << "': splitk_conv fuse 3 applies a folded "
-                                              "batch norm to a 1x1 conv of stride 1 that reads its "
-                                              "input in 16-byte vectors, and this op has none; not "
+                                              "batch norm to a 1x1 conv of stride 1 (no pool, slice, "
+                                              "side conv or gate) that reads its input in 16-byte "
+                                              "vectors, and this op is not one; not "
                                            << to_string(v));
       return this->named(splitk::source(op, v.algo, stages(v), false, false, true));
     }
