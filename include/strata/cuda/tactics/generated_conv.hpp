@@ -99,6 +99,24 @@ inline void act_constants(std::ostringstream& o, const char* kind, const char* d
     << std::defaultfloat;
 }
 
+/// The lambda norm2 of the kernels that apply a folded batch norm as they load (normed_conv,
+/// splitk_conv fuse 3): a channel pair normalized as the batch norm's kernel computes it
+/// (x · scale + shift, norm_act, rounded to T, 0 past the C channels). Expects T, C and norm_act
+/// in scope.
+[[nodiscard]] inline const char* norm_pair_source() {
+  return R"src(  // A channel pair of an A fragment, normalized as the batch norm's kernel computes it.
+  auto norm2 = [&](unsigned r, float sa, float sb, float fa, float fb, int c) -> unsigned {
+    const T* h = reinterpret_cast<const T*>(&r);
+    float t0 = load(h);
+    float t1 = load(h + 1);
+    t0 *= sa;
+    t1 *= sb;
+    t0 += fa;
+    t1 += fb;
+    return pack2<T>(c < C ? activate(norm_act, t0) : 0.0f, c + 1 < C ? activate(norm_act, t1) : 0.0f);
+  };
+)src";
+}
 /// The "+f" operands of a generated `wgmma` statement: accumulators `acc`[n][i], n < nt, i < 4
 /// (%0 to %(4·nt − 1)).
 [[nodiscard]] inline std::string wgmma_accumulators(int nt, const std::string& acc) {

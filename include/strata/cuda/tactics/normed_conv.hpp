@@ -411,22 +411,6 @@ namespace pipe {
 )src";
   return o.str();
 }
-/// The lambda norm2: a channel pair of an A fragment normalized as the batch norm's kernel
-/// computes it (norm_act, rounded to T, 0 past the channels).
-[[nodiscard]] inline const char* norm2() {
-  return R"src(  // A channel pair of an A fragment, normalized as the batch norm's kernel computes it.
-  auto norm2 = [&](unsigned r, float sa, float sb, float fa, float fb, int c) -> unsigned {
-    const T* h = reinterpret_cast<const T*>(&r);
-    float t0 = load(h);
-    float t1 = load(h + 1);
-    t0 *= sa;
-    t1 *= sb;
-    t0 += fa;
-    t1 += fb;
-    return pack2<T>(c < C ? activate(norm_act, t0) : 0.0f, c + 1 < C ? activate(norm_act, t1) : 0.0f);
-  };
-)src";
-}
 /// The epilogue, through the end of the source: bias and the conv's activation; without a pool
 /// the block's tile through shared memory (the ring) in 16-byte chunks, with one each value
 /// rounded as stored and the window's four reduced by shuffles. Expects acc[MT][NT][4] with
@@ -529,7 +513,8 @@ inline void wgmma_body(std::ostringstream& o, int nt) {
   const int wr = wm * WM;  // this warp's first row
 )src" << pipe::sources()
     << "  // The filter slice as wgmma's core matrices (8 slots x 8 input slots, 128 bytes).\n"
-    << pipe::load_stage("((n >> 3) * (BK / 8) + kc) * 64 + (n & 7) * 8") << pipe::norm2() << R"src(  // 16-slot step q of the reduction (step q / KS, part q % KS): this warp's A fragment, normalized.
+    << pipe::load_stage("((n >> 3) * (BK / 8) + kc) * 64 + (n & 7) * 8") << generated::norm_pair_source()
+    << R"src(  // 16-slot step q of the reduction (step q / KS, part q % KS): this warp's A fragment, normalized.
   auto load_a = [&](int q, unsigned (&af)[4]) {
     const int kt = q / KS;
     const int ks = q % KS;
@@ -809,7 +794,7 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   const int wn = warp & 1;
 )src" << pipe::sources(folds(math)) << R"src(  // Step kt into its stage (rows past the batch and slots past CI as zeros); a group a call,
   // empty past the last step, so that waiting for STAGES - 2 pending groups means step kt is in.
-)src" << pipe::load_stage("n * PITCH + kc * 8") << R"src()src" << pipe::norm2() << R"src(  float acc[MT][NT][4];
+)src" << pipe::load_stage("n * PITCH + kc * 8") << R"src()src" << generated::norm_pair_source() << R"src(  float acc[MT][NT][4];
 #pragma unroll
   for (int i = 0; i < MT; ++i) {
 #pragma unroll

@@ -431,7 +431,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   }
 )src";
   if (normed) {
-    o << R"src(  // The batch norm's scale and shift of this thread's staged A chunk (8 slots) for k-step
+    o << generated::norm_pair_source() << R"src(  // The batch norm's scale and shift of this thread's staged A chunk (8 slots) for k-step
   // `step`, one k-step ahead of their use (the arrays are padded to the slots, 16-byte aligned).
   float4 ns_next[2] = {}, nf_next[2] = {};
   auto norm_chunk = [&](int step) {
@@ -485,16 +485,8 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
         uint4 v = *a;
         unsigned* vw = reinterpret_cast<unsigned*>(&v);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const T* xv = reinterpret_cast<const T*>(&vw[j]);
-          float t0 = load(xv);
-          float t1 = load(xv + 1);
-          t0 *= sc[2 * j];
-          t1 *= sc[2 * j + 1];
-          t0 += sf[2 * j];
-          t1 += sf[2 * j + 1];
-          const int ch = i0_k + 2 * j;  // (channel slots from C on: 0, as the batch norm writes them)
-          vw[j] = pack2<T>(ch < C ? activate(norm_act, t0) : 0.0f, ch + 1 < C ? activate(norm_act, t1) : 0.0f);
+        for (int j = 0; j < 4; ++j) {  // (channel slots from C on: 0, as the batch norm writes them)
+          vw[j] = norm2(vw[j], sc[2 * j], sc[2 * j + 1], sf[2 * j], sf[2 * j + 1], i0_k + 2 * j);
         }
         *a = v;
       }
