@@ -318,8 +318,8 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   // activation, rounded to T; slots past the channels 0).
   if (normed) {
     const auto [pixel, image] = norm_strides(*op.norm);
-    o << "  constexpr bool NORMED = true;\n"
-      << "  constexpr long long XPIX = " << pixel << ", XIMG = " << image << ";\n";
+    o << "  constexpr long long XPIX = " << pixel << ", XIMG = " << image
+      << ";  // (x: the batch norm's input)\n";
     generated::act_constants(o, "NA", "norm_act", op.norm->act);
     o << "  static_assert(KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0,\n"
       << "                \"splitk_conv: a folded batch norm with a 1x1 conv of stride 1 only\");\n";
@@ -389,7 +389,8 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
       const int iy = oy * SH - PH + (tap / KW) * DH;
       const int ix = ox * SW - PW + (tap % KW) * DW;
       va = iy >= 0 && iy < H && ix >= 0 && ix < W;
-      )src" << (normed ? "ga = va ? x + static_cast<long long>(img) * XIMG + (static_cast<long long>(iy) * W + ix) * XPIX + c : x;"
+      )src" << (normed ? "ga = va ? x + static_cast<long long>(img) * XIMG +\n"
+                         "                   (static_cast<long long>(iy) * W + ix) * XPIX + c : x;"
                        : "ga = va ? x + ((static_cast<long long>(img) * H + iy) * W + ix) * CP + c : x;")
     << R"src(
     }
@@ -431,8 +432,9 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   }
 )src";
   if (normed) {
-    o << generated::norm_pair_source() << R"src(  // The batch norm's scale and shift of this thread's staged A chunk (8 slots) for k-step
-  // `step`, one k-step ahead of their use (the arrays are padded to the slots, 16-byte aligned).
+    o << generated::norm_pair_source()
+      << R"src(  // The batch norm's scale and shift of this thread's staged A chunk (8 slots) for
+  // k-step `step`, one k-step ahead of their use (the arrays padded to the slots, 16-byte aligned).
   float4 ns_next[2] = {}, nf_next[2] = {};
   auto norm_chunk = [&](int step) {
     const int k = step * BK + lc;
