@@ -697,6 +697,29 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
     CHECK(ssrc.find("constexpr long long YPIX = " + std::to_string(conv2->slice->strides.pixel)) != std::string::npos);
     CHECK(rtc::compile(ssrc, "splitk_slice", {"strata_rtc::splitk_conv<strata_rtc::f16>"}, 90, dir).cubin.size() > 1000);
     CHECK(!t->writes_slice(net.ops[0]));  // (no slice)
+    // With the Hopper answers preloaded (132 SMs): the heuristic's split-K claims at batch 1 on
+    // DenseNet-121's 3x3 convs — blocks 2 to 4, clusters of 8 — each write their slice, so the
+    // plan has no copy after them; fuse 3 is offered (clusters where the tiles leave SMs idle,
+    // the workspace form elsewhere) and not claimed.
+    if (cuda::device_arch() == 90) {
+      std::size_t claimed = 0;
+      for (const cuda::OpDesc& op : d.ops) {
+        if (op.slice && op.kind == OpKind::conv && op.conv.kh == 3) {
+          if (const auto c = t->heuristic(op, 1, std::size_t{1} << 30, {})) {
+            ++claimed;
+            CHECK(c->variant.algo == 8);
+            CHECK(t->writes_slice(op));
+          }
+        }
+      }
+      CHECK(claimed == 52);
+      for (const cuda::OpDesc* op : normed) {
+        INFO(op->label);
+        CHECK(!t->heuristic(*op, 1, std::size_t{1} << 30, {}).has_value());
+        const auto offered = t->candidates(*op, 1, std::size_t{1} << 30, {});
+        CHECK(std::any_of(offered.begin(), offered.end(), [](const cuda::Variant& v) { return v.fuse == 3; }));
+      }
+    }
     // The unfused forms' text is unchanged by the batch norm's: no strides of its input there.
     CHECK(sk::source(cuda::norm_main(first)).find("XPIX") == std::string::npos);
     // fuse 3 on an op without a batch norm names the op
