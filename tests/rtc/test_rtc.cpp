@@ -649,13 +649,13 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
     const cuda::OpDesc& first = *normed.front();
     const cuda::OpDesc& last = *normed.back();
     CHECK(first.conv.cp == 64);
-    CHECK(sk::norm_strides(*first.norm).first == 256);
+    CHECK(cuda::tactics::normed::source_of(*first.norm).pixel == 256);
     CHECK(last.conv.cp == 992);
-    CHECK(sk::norm_strides(*last.norm).second == 7 * 7 * 1024);
+    CHECK(cuda::tactics::normed::source_of(*last.norm).image == 7 * 7 * 1024);
     for (const cuda::OpDesc* op : {&first, &last}) {
       INFO(op->label);
       const std::string src = sk::source(*op, 16, sk::default_stages, false, false, true);
-      CHECK(src.find("constexpr long long XPIX = " + std::to_string(sk::norm_strides(*op->norm).first)) !=
+      CHECK(src.find("constexpr long long XPIX = " + std::to_string(cuda::tactics::normed::source_of(*op->norm).pixel)) !=
             std::string::npos);
       for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
         const std::vector<std::string> names{std::string("strata_rtc::splitk_conv<") + ty + ">"};

@@ -99,6 +99,14 @@ inline void act_constants(std::ostringstream& o, const char* kind, const char* d
     << std::defaultfloat;
 }
 
+/// Whether a kernel storing channel pairs (4 bytes) writes `op`'s concat slice itself: the
+/// slice's own slots (write == kp), unit channel stride, not flattened, its pairs 4-byte aligned
+/// (first channel, pixel and image strides even). halo_conv, splitk_conv.
+[[nodiscard]] inline bool pair_slice_fits(const OpDesc& op) {
+  return op.slice.has_value() && !op.slice->flatten && op.slice->strides.channel == 1 &&
+         op.slice->write == op.conv.kp && op.slice->c0 % 2 == 0 && op.slice->strides.pixel % 2 == 0 &&
+         op.slice->strides.image % 2 == 0;
+}
 /// The lambda norm2 of the kernels that apply a folded batch norm as they load (normed_conv,
 /// splitk_conv fuse 3): a channel pair normalized as the batch norm's kernel computes it
 /// (x · scale + shift, norm_act, rounded to T, 0 past the C channels). Expects T, C and norm_act

@@ -146,11 +146,7 @@ struct Tile {
 }
 
 /// Whether the kernel writes `op`'s concat slice itself: its own slots only, pairs aligned.
-[[nodiscard]] inline bool slice_fits(const OpDesc& op) {
-  return !op.slice || (!op.slice->flatten && op.slice->strides.channel == 1 &&
-                       op.slice->write == op.conv.kp && op.slice->c0 % 2 == 0 &&
-                       op.slice->strides.pixel % 2 == 0 && op.slice->strides.image % 2 == 0);
-}
+[[nodiscard]] inline bool slice_fits(const OpDesc& op) { return !op.slice || generated::pair_slice_fits(op); }
 
 [[nodiscard]] inline bool fits(const OpDesc& op) {
   return generated::mma_sync_device() && shape_fits(op) && slice_fits(op) && choose(op).tr > 0;

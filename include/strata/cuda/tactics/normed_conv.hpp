@@ -146,6 +146,16 @@ struct Source {
                        op.conv.k == op.conv.kp && op.slice->strides.pixel % 8 == 0);
 }
 
+/// Whether the batch norm folded into `op` (OpDesc::norm) reads all of the conv's input slots
+/// in 16-byte vectors — slots and strides in 8s, a concat's slice aligned — and the conv's result
+/// has its slots. Also splitk_conv fuse 3's condition.
+[[nodiscard]] inline bool input_fits(const OpDesc& op) {
+  const OpDesc& bn = *op.norm;
+  const Source s = source_of(bn);
+  return bn.in_cp == op.conv.cp && op.out_cp == op.conv.kp && s.pixel % 8 == 0 && s.image % 8 == 0 &&
+         (!bn.in_slice || (bn.in_slice->aligned && bn.in_slice->c0 % 8 == 0));
+}
+
 /// Whether the kernel runs `op`: a 1×1 conv with a folded batch norm (normed_conv_shape), its
 /// input read in 16-byte vectors (slots and strides in 8s), at most max_slots input slots; any
 /// fused pool a 2×2 one it takes (pool_fits), any concat slice one it writes (slice_fits); on
@@ -155,11 +165,7 @@ struct Source {
       !generated::mma_sync_device()) {
     return false;
   }
-  const OpDesc& bn = *op.norm;
-  const Source s = source_of(bn);
-  return op.conv.cp <= max_slots && bn.in_cp == op.conv.cp && op.out_cp == op.conv.kp &&
-         s.pixel % 8 == 0 &&
-         s.image % 8 == 0 && (!bn.in_slice || (bn.in_slice->aligned && bn.in_slice->c0 % 8 == 0));
+  return op.conv.cp <= max_slots && input_fits(op);
 }
 
 /// The warpgroup form (sm_90a): algo 2's ring, each warpgroup's 64 rows × the block's slots one

@@ -36,13 +36,13 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "strata/cuda/check.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/normed_conv.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -172,34 +172,15 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// writing their 32 channels of the block's concatenation. Every form writes through the same
 /// epilogue, so all of them do. Not with a fused pool: the kernel writes the unpooled map, which
 /// the pool step after it reads dense (the slice is the pooled result's: DenseNet's transitions).
-[[nodiscard]] inline bool slice_fits(const OpDesc& op) {
-  return op.slice.has_value() && !op.pool && !op.slice->flatten && op.slice->strides.channel == 1 &&
-         op.slice->write == op.conv.kp && op.slice->c0 % 2 == 0 && op.slice->strides.pixel % 2 == 0 &&
-         op.slice->strides.image % 2 == 0 && op.slice->elem_offset % 2 == 0;
-}
-
-/// Where a folded batch norm's input lies (OpDesc::norm): elements from one pixel to the next
-/// and from one image to the next — a concat's, where it reads a slice of one in place.
-[[nodiscard]] inline std::pair<std::int64_t, std::int64_t> norm_strides(const OpDesc& bn) {
-  if (bn.in_slice) {
-    return {bn.in_slice->strides.pixel, bn.in_slice->strides.image};
-  }
-  return {bn.in_cp, std::int64_t{bn.in_shape.h} * bn.in_shape.w * bn.in_cp};
-}
+[[nodiscard]] inline bool slice_fits(const OpDesc& op) { return !op.pool && generated::pair_slice_fits(op); }
 
 /// Whether the kernel applies `op`'s folded batch norm (OpDesc::norm: DenseNet's norm1+relu1
 /// before each layer's 1x1 conv1) as it stages its input (variant fuse 3): a 1x1 conv of stride 1
 /// (normed_conv_shape) with no pool, concat slice, side conv or gate of its own, whose batch norm
 /// reads all of the conv's input slots in 16-byte vectors (a concat's channels in place).
 [[nodiscard]] inline bool fuses_norm(const OpDesc& op) {
-  if (!op.norm || !normed_conv_shape(op) || op.pool || op.slice || op.side || op.gate || op.squeeze ||
-      op.expand || op.bottleneck || op.has_residual) {
-    return false;
-  }
-  const OpDesc& bn = *op.norm;
-  const auto [pixel, image] = norm_strides(bn);
-  return bn.in_cp == op.conv.cp && op.out_cp == op.conv.kp && pixel % 8 == 0 && image % 8 == 0 &&
-         (!bn.in_slice || (bn.in_slice->aligned && bn.in_slice->c0 % 8 == 0));
+  return op.norm && normed_conv_shape(op) && !op.pool && !op.slice && !op.side && !op.gate && !op.squeeze &&
+         !op.expand && !op.bottleneck && !op.has_residual && normed::input_fits(op);
 }
 
 /// Whether measured tuning times fuse 2 in clusters of `cs` for `op` at `batch` on `sms` SMs: the
@@ -317,8 +298,8 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   // normalized in place as the batch norm's kernel computes it (x · scale + shift, its
   // activation, rounded to T; slots past the channels 0).
   if (normed) {
-    const auto [pixel, image] = norm_strides(*op.norm);
-    o << "  constexpr long long XPIX = " << pixel << ", XIMG = " << image
+    const normed::Source src = normed::source_of(*op.norm);
+    o << "  constexpr long long XPIX = " << src.pixel << ", XIMG = " << src.image
       << ";  // (x: the batch norm's input)\n";
     generated::act_constants(o, "NA", "norm_act", op.norm->act);
     o << "  static_assert(KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0,\n"
