@@ -1127,6 +1127,31 @@ TEST_CASE("splitk_conv fuse 3: a batch norm applied as the split-K conv stages i
     CHECK(std::none_of(joined.begin(), joined.end(), [](float f) { return std::isnan(f); }));
     CHECK(diff < 2e-3);
   }
+  // The heuristic's plan at batch 1 on 132 SMs (an H100's or H200's; the rules from measured
+  // tuning on an H200, session 42): 48 joined layers in fuse 3, the other 10 in normed_conv's
+  // folded form, the three transitions as normed_conv's pass + cuBLASLt; every 3x3 conv split-K
+  // writing its slice — no copy into a slice and no batch norm pass of its own before a conv.
+  // (Its output against the CPU: "densenet121" in test_deploy_networks.cpp, batch 1.)
+  if (cuda::tactics::generated::device_sms().sms == 132) {
+    const std::string d = describe<models::DenseNet121, DType::f16>(1);
+    INFO(d);
+    const auto count = [&](const std::string& text) {
+      std::size_t n = 0;
+      for (std::size_t at = d.find(text); at != std::string::npos; at = d.find(text, at + 1)) {
+        ++n;
+      }
+      return n;
+    };
+    CHECK(count(staged) == 48);
+    CHECK(count("folded into the filter") == 10);
+    CHECK(count("2x2 average pool pass (the pool taken first") == 3);
+    CHECK(count("split-K conv 3x3") == 58);
+    CHECK(count("copy into") == 0);
+    CHECK(count("reads channels 0..") == 0);
+  } else {
+    MESSAGE("DenseNet-121's batch-1 plan not checked: its rules are for 132 SMs, this GPU has "
+            << cuda::tactics::generated::device_sms().sms);
+  }
 }
 
 TEST_CASE("normed_conv algo 5: a transition's pool taken first on the pipelined ring, form 1's output to the bit") {

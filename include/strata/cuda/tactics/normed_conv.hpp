@@ -306,6 +306,20 @@ struct Pipeline {
   return fits(op) && (pixels + 127) / 128 * plan(op, 0).n_blocks >= 264;
 }
 
+/// Whether the heuristic claims `op` at batch 1, where normed::claimed does not: a 2×2 average
+/// pool taken first (pool_first_fits) as the pass + cuBLASLt (algo 6; the heuristic checks its
+/// workspace), or without a pool a short reduction (at most 256 input slots: 8 k-steps of 32) in
+/// the folded pipelined form of 64-slot blocks (algo 2, math 3). DenseNet-121 at batch 1 on an
+/// H200 (session 42, measured tuning's picks against the heuristic's plan of the batch norm's
+/// pass + cuBLASLt, µs): the three transitions 5.8 / 5.8 / 6.4 in algo 6 against 11.6 / 11.4 /
+/// 11.5; block 1's six layers (3,136 pixels, 64–224 slots) 4.1–6.6 in algo 2 math 3 (algo 1 at
+/// 128 slots) against 5.7–6.8; block 2's first two (784 pixels, 128 and 160 slots) 4.8 and 5.2
+/// (algo 1, algo 2 math 3) against 5.7 and 5.8, its next two went to cuBLASLt and cuDNN (5.7, 5.8 against 5.7, 6.0).
+/// Longer reductions at batch 1 went to splitk_conv's fuse 3, which SplitkConv claims first.
+[[nodiscard]] inline bool claimed_single(const OpDesc& op) {
+  return fits(op) && (pool_first_fits(op) || (!op.pool && fold_fits(op) && op.conv.cp <= 256));
+}
+
 /// Text the pipelined forms (algos 2, 3 and 4) share, in the order the kernel has it.
 namespace pipe {
 /// The block's place (nb, m0, n0), the rows of the GEMM, each channel pair's scales and shifts
@@ -1395,14 +1409,34 @@ class NormedConv final : public generated::GeneratingTactic<P> {
   /// and 76 µs so against 142 and 121 in form 1 math 2, transition 1 (128 slots) 261 against 186;
   /// with the pass's 16-byte loads (session 40) 94 and 56, transition 1 183.5 against 187.0 but
   /// the forward 7 µs slower, so form 1 keeps it.
+  ///
+  /// At batch 1 (normed::claimed_single): the transitions' pass + cuBLASLt (algo 6, the pool
+  /// taken first), the other joined ops the folded pipelined form in 64-slot blocks (algo 2, math
+  /// 3) — where splitk_conv's fuse 3, claimed first at the same rank, does not take them.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws_limit,
                                                const Libraries&) const override {
-    if (!normed::claimed(op, batch)) {
-      return std::nullopt;
-    }
     Claim c;
     c.variant.tactic = std::string(name());
     c.rank = rank::joins;
+    if (batch == 1 && !normed::claimed(op, batch)) {
+      if (!normed::claimed_single(op)) {
+        return std::nullopt;
+      }
+      if (op.pool) {
+        if (!normed::pass_gemm_runs(op, batch, ws_limit, sizeof(T))) {
+          return std::nullopt;
+        }
+        c.variant.algo = normed::pass_gemm_algo;
+        c.variant.fuse = 2;
+        return c;
+      }
+      c.variant.algo = 2;
+      c.variant.math = op.conv.kp > 64 ? normed::folded_narrow_math : normed::folded_math;
+      return c;
+    }
+    if (!normed::claimed(op, batch)) {
+      return std::nullopt;
+    }
     c.variant.fuse = !op.pool ? 0 : normed::pool_first_fits(op) ? 2 : 1;
     if (c.variant.fuse == 2 && normed::plan(op, 1).n_blocks >= 2 && normed::pass_gemm_runs(op, batch, ws_limit, sizeof(T))) {
       c.variant.algo = normed::pass_gemm_algo;

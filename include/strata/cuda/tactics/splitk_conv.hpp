@@ -131,9 +131,14 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// The cluster size the heuristic claims `op` at `batch` with on `sms` SMs, or 0 for none: a
 /// conv with a window (not 1×1: cuBLASLt and cuDNN ran those faster) whose tiles fill at most an
 /// eighth of the SMs, the largest of 16, 8, 4 that keeps to a block an SM with slices of at least
-/// 4 k-steps. ResNet-18 at batch 1 on an H200 (session 19, measured tuning's trials, µs): layer3's
+/// 4 k-steps (2 in clusters of 16). ResNet-18 at batch 1 on an H200 (session 19, measured tuning's trials, µs): layer3's
 /// 3×3 convs (16 tiles) 6.2 / 8.2 / 8.0 at 8 slices against cuDNN's 6.8 / 8.8 / 8.6; layer4's
-/// (8 tiles) 7.3 and 9.5–9.7 at 16 against cuDNN's heuristic pick's 8.3 and 11.9–12.0.
+/// (8 tiles) 7.3 and 9.5–9.7 at 16 against cuDNN's heuristic pick's 8.3 and 11.9–12.0. Clusters
+/// of 16 with slices of 3 k-steps (until session 42 at least 4): DenseNet-121's 3×3 convs of
+/// blocks 3 and 4 at batch 1 (36 k-steps over 4 and 1 tiles) took 4.8–4.9 and 4.6–4.8 µs in
+/// clusters of 16 against 5.4–5.5 and 5.3–5.4 in clusters of 8 (H200, session 42, measured
+/// tuning against the heuristic's plan); smaller clusters keep 4 (not measured shorter).
+/// ResNet's claims keep their sizes (their slices at 16 are 4 k-steps or more).
 [[nodiscard]] inline int claimed_cluster(const OpDesc& op, int batch, int sms) {
   if (op.conv.kh * op.conv.kw == 1) {
     return 0;
@@ -144,7 +149,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
     return 0;
   }
   for (const int cs : {16, 8, 4}) {
-    if (tiles * cs <= sms && u.k_steps >= 4 * cs) {
+    if (tiles * cs <= sms && u.k_steps >= (cs == 16 ? 2 : 4) * cs) {
       return cs;
     }
   }
@@ -181,6 +186,38 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 [[nodiscard]] inline bool fuses_norm(const OpDesc& op) {
   return op.norm && normed_conv_shape(op) && !op.pool && !op.slice && !op.side && !op.gate && !op.squeeze &&
          !op.expand && !op.bottleneck && !op.has_residual && normed::input_fits(op);
+}
+
+/// Whether the heuristic claims `op` at batch 1 on `sms` SMs in clusters of 4 with every copy of
+/// a slice in flight (math 1) where claimed_cluster does not (tiles filling more than an eighth
+/// of the SMs): a conv with a window that writes a concat's slice (slice_fits), which the library
+/// convs write into a staging area and a copy moves — two launches. DenseNet-121's 3×3 convs of
+/// block 1 at batch 1 (49 tiles, 36 k-steps): 8.9–9.0 µs against cuDNN + the copy's 9.4–9.5 (H200,
+/// session 42, measured tuning's pick against the heuristic's plan).
+[[nodiscard]] inline bool slice_claimed(const OpDesc& op, int batch, int sms) {
+  return batch == 1 && op.slice && slice_fits(op) && op.conv.kh * op.conv.kw > 1 && claimed_cluster(op, batch, sms) == 0 &&
+         offers_cluster(op, batch, sms, 4);
+}
+
+/// The cluster size the heuristic claims fuse 3 with for `op` at batch 1 on `sms` SMs, or 0 for
+/// none: the largest of 8 and 4 that tuning is offered (offers_cluster), where the batch norm
+/// fuses (fuses_norm). DenseNet-121 at batch 1 on an H200 (session 42, measured tuning's picks
+/// against the heuristic's plan of the batch norm's pass + cuBLASLt, µs a layer's op): clusters
+/// of 8 won 28 of the 32 layers with 16–31 k-steps (blocks 3 and 4: 5.0–6.4 against 5.7–6.9),
+/// clusters of 4 8 of the 16 with 8–15 (blocks 2 and 3: 5.1–6.1 against 5.7–6.5), the pass +
+/// cuBLASLt or cuDNN the others (margins not recorded: the tuning cache keeps winners only);
+/// below 8 k-steps (no clusters of 4 offered) normed_conv and the libraries won. Clusters of 16
+/// (32 k-steps on) were not offered there: not claimed.
+[[nodiscard]] inline int claimed_norm_cluster(const OpDesc& op, int sms) {
+  if (!fuses_norm(op)) {
+    return 0;
+  }
+  for (const int cs : {8, 4}) {
+    if (offers_cluster(op, 1, sms, cs)) {
+      return cs;
+    }
+  }
+  return 0;
 }
 
 /// Whether measured tuning times fuse 2 in clusters of `cs` for `op` at `batch` on `sms` SMs: the
@@ -638,12 +675,14 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   /// and the op is one launch. For small batches, where the pass and the GEMM are two launches of
   /// a few microseconds each over a map of a few hundred pixels (DenseNet-121 at batch 1: 58 such
   /// layers) and normed_conv's blocks of 64 or 128 pixels leave the GPU idle. Written in session
-  /// 41 without a GPU: offered to measured tuning, forceable, not claimed.
+  /// 41; on an H200 in session 42 equal to the pass + the same split-K conv within 2.2e-4 (GPU
+  /// tests), offered to measured tuning, and claimed at batch 1 where it won there
+  /// (splitk::claimed_norm_cluster).
   [[nodiscard]] bool fuses_norm(const Variant& v) const override { return v.fuse == 3; }
   /// A concat's slice written in place, by every form (splitk::slice_fits): DenseNet-121's 3x3
-  /// convs at batch 1, claimed here in blocks 3 and 4 (clusters of 8), were each a conv into the
-  /// staging area and a copy into the slice — 40 launches of the forward's (session 41, written
-  /// without a GPU).
+  /// convs at batch 1, claimed here in blocks 2 to 4, were each a conv into the staging area and
+  /// a copy into the slice — 52 launches of the forward's. Without the copies (session 42, H200)
+  /// the heuristic's forward took 621.7 µs against 706.5 (session 40).
   [[nodiscard]] bool writes_slice(const OpDesc& op) const override { return splitk::slice_fits(op); }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws_limit,
                                                const Libraries&) const override {
@@ -662,6 +701,15 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     }
     if (const int side = splitk::claimed_side_cluster(op, batch, sms); side != 0) {
       return Claim{Variant{std::string(name()), side, 0, 1}, rank::joins};
+    }
+    if (batch == 1) {  // the batch norm applied as staged: one launch (ahead of normed_conv's claim)
+      if (const int cs = splitk::claimed_norm_cluster(op, sms); cs != 0) {
+        return Claim{Variant{std::string(name()), cs, 0, 3}, rank::joins};
+      }
+    }
+    if (splitk::slice_claimed(op, batch, sms)) {  // (every copy of a slice in flight where they outnumber the stages)
+      const bool deep = splitk::cluster_split(op, batch, 4).chunk > splitk::default_stages;
+      return Claim{Variant{std::string(name()), 4, deep ? 1 : 0, 0}, rank::special};
     }
     const int cs = splitk::claimed_cluster(op, batch, sms);
     if (cs == 0) {
