@@ -137,7 +137,10 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// of 16 with slices of 3 k-steps (until session 42 at least 4): DenseNet-121's 3×3 convs of
 /// blocks 3 and 4 at batch 1 (36 k-steps over 4 and 1 tiles) took 4.8–4.9 and 4.6–4.8 µs in
 /// clusters of 16 against 5.4–5.5 and 5.3–5.4 in clusters of 8 (H200, session 42, measured
-/// tuning against the heuristic's plan); smaller clusters keep 4 (not measured shorter).
+/// tuning against the heuristic's plan; the forward 560.3 µs with the other batch-1 rules of
+/// session 42), and the forward at batch 2 (blocks 3 and 4 at 16) 689.2 µs against 709.1 with
+/// them forced onto clusters of 8, at batch 8 (block 4) 1,009.8 against 1,019.4; smaller
+/// clusters keep 4 (not measured shorter).
 /// ResNet's claims keep their sizes (their slices at 16 are 4 k-steps or more).
 [[nodiscard]] inline int claimed_cluster(const OpDesc& op, int batch, int sms) {
   if (op.conv.kh * op.conv.kw == 1) {
@@ -677,7 +680,8 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   /// layers) and normed_conv's blocks of 64 or 128 pixels leave the GPU idle. Written in session
   /// 41; on an H200 in session 42 equal to the pass + the same split-K conv within 2.2e-4 (GPU
   /// tests), offered to measured tuning, and claimed at batch 1 where it won there
-  /// (splitk::claimed_norm_cluster).
+  /// (splitk::claimed_norm_cluster): with normed_conv's batch-1 claims and the clusters of 16,
+  /// DenseNet-121's heuristic forward took 560.3 µs against 621.7 (measured tuning's: 561.8).
   [[nodiscard]] bool fuses_norm(const Variant& v) const override { return v.fuse == 3; }
   /// A concat's slice written in place, by every form (splitk::slice_fits): DenseNet-121's 3x3
   /// convs at batch 1, claimed here in blocks 2 to 4, were each a conv into the staging area and
