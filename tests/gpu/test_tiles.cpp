@@ -12,6 +12,7 @@
 
 #include "forced.hpp"
 #include "gpu_test.hpp"
+#include "strata/models/densenet.hpp"
 #include "strata/models/mnist_cnn.hpp"
 #include "strata/models/resnet.hpp"
 
@@ -556,6 +557,12 @@ TEST_CASE("programmatic dependent launches (EngineOptions::pdl) change no output
   check_pdl<DownNet, DType::f16>(5, 143);
   check_pdl<std::remove_cv_t<decltype(gap_net<96>)>, DType::f16>(70, 144);
   check_pdl<models::MnistCnn, DType::f32>(9, 145);
+  // The split-K conv copies its filter's first k-steps before its wait (pdl_launch first, then
+  // pdl_wait): a 7x7 map of 256 channels at batch 1 (clusters of 16), and DenseNet-121 at batch 1
+  // (106 split-K launches, 48 of them applying the batch norm as staged; each 3x3 conv's input
+  // the 1x1 conv's output just before it, each 1x1 conv's the concat that earlier kernels wrote).
+  check_pdl<SmallMapNet, DType::f16>(1, 146);
+  check_pdl<models::DenseNet121, DType::f16>(1, 147);
 }
 
 namespace {

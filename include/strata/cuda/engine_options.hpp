@@ -132,7 +132,10 @@ struct EngineOptions {
   /// programmatic dependent launches (rtc::PdlScope) — each may start while the kernel before it
   /// finishes its last wave, and waits before touching memory. Off by default: on an H200 it
   /// gained nothing on ResNet-18, MobileNetV2 or EfficientNet-B0 (which got slower: 529 → 595 µs
-  /// at batch 1) — cuDNN's and cuBLAS's kernels are launched as usual either way.
+  /// at batch 1) — cuDNN's and cuBLAS's kernels are launched as usual either way. Since session
+  /// 42 the split-K conv copies its filter's first k-steps before it waits (weights no kernel
+  /// writes), so its launch also hides that latency: not yet measured (DenseNet-121 at batch 1
+  /// runs 106 of them).
   bool pdl = false;
   /// The per-op path runs an op beside the next one where neither needs the other's result nor
   /// touches what the other reads or writes (runs_beside_next: ResNet's downsample and its

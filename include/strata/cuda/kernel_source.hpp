@@ -492,6 +492,23 @@ __device__ __forceinline__ void pdl_entry() {
 #endif
 }
 
+/// pdl_entry in two halves, for a kernel with work to do before it touches what an earlier
+/// kernel wrote (the split-K conv's first copies of its filter, which no kernel writes): let the
+/// next kernel launch, first thing ...
+__device__ __forceinline__ void pdl_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+/// ... and wait for the kernel before this one, before any read of an activation or workspace
+/// and any write — by every thread, before any return (a kernel that completes has waited, so
+/// the kernels before its predecessor have finished too).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 /// A library kernel's clusters of n blocks: the attribute on compute capability 9.0 on, nothing
 /// before (where the attribute does not compile, and such a kernel is never launched).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

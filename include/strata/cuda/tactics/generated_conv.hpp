@@ -254,10 +254,12 @@ inline void act_constants(std::ostringstream& o, const char* kind, const char* d
 /// QH, QW, stride PSH, PSW, padding PPH, PPW, output YH, YW, IS_MAX and all of it as the
 /// PoolShape `pool` (with `pooled`; else a 1x1 window over the conv's map) — and the activation
 /// `act`. Blocks of `threads` threads (256 unless said), registers limited so that `min_blocks`
-/// fit an SM; `attrs` goes before the launch bounds (a `__cluster_dims__(...)`, say).
+/// fit an SM; `attrs` goes before the launch bounds (a `__cluster_dims__(...)`, say). With
+/// `early_work` the kernel opens with pdl_launch only, and calls pdl_wait itself once it has done
+/// what needs nothing an earlier kernel wrote (else pdl_entry, both, first thing).
 inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, const char* kernel,
                         const char* params, int min_blocks = 1, const std::string& attrs = "",
-                        int threads = 256) {
+                        int threads = 256, bool early_work = false) {
   const ConvGeom& g = op.conv;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
@@ -269,7 +271,8 @@ inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, co
     << "(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
     << "    T* __restrict__ y, " << params << ") {\n"
-    << "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n";
+    << (early_work ? "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the filter's first copies)\n"
+                   : "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n");
   constant("H", g.h);
   constant("W", g.w);
   constant("CP", g.cp);

@@ -309,7 +309,8 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
                                    "unsigned* __restrict__ counters, int splits, int chunk",
                          2,
                          cluster > 0 ? "__cluster_dims__(" + std::to_string(cluster) + ", 1, 1) "
-                                     : std::string());
+                                     : std::string(),
+                         256, true);
   if (side) {  // the side conv (OpDesc::side): its output slots and channels, its activation
     const OpDesc& d = *op.side;
     o << "  constexpr int SKP = " << d.conv.kp << ", SK = " << d.conv.k << ";\n"
@@ -400,7 +401,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   const int img = pix_ok ? pix / (OW * OH) : 0;
   const int n_row = n0 + lr;
   const bool n_ok = n_row < NOUT;
-  auto stage = [&](int step, int buf) {
+  auto stage_a = [&](int step, int buf) {
     const int k = step * BK + lc;  // a multiple of 8: one tap's slots (CP % 8 == 0)
     bool va = pix_ok && k < KTOT;
     const T* ga = x;
@@ -416,10 +417,17 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
     << R"src(
     }
     cp_async<16>(as + (buf * BM + lr) * PITCH + lc, ga, va);
+  };
+  auto stage_b = [&](int step, int buf) {  // (the filter: written by no kernel)
+    const int k = step * BK + lc;
     const bool vb = n_ok && k < KTOT;
     const T* gb = on_side ? w2 + static_cast<long long>(n_row) * CP + (k - TC * CP)
                           : w + static_cast<long long>(n_row) * KTOT + k;
     cp_async<16>(bs + (buf * BN + lr) * PITCH + lc, vb ? gb : w, vb);
+  };
+  auto stage = [&](int step, int buf) {
+    stage_a(step, buf);
+    stage_b(step, buf);
   };
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
@@ -434,9 +442,18 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
     }
   }
+  // The filter's first ST - 1 k-steps copied in one group before the wait for the kernel before
+  // (a programmatic dependent launch: while it finishes), then the input's, a group a step — the
+  // filter's group the oldest, so complete whenever step 0's is.
 #pragma unroll
   for (int i = 0; i < ST - 1; ++i) {
-    if (i < steps) stage(s0 + i, i);
+    if (i < steps) stage_b(s0 + i, i);
+  }
+  cp_async_commit();
+  pdl_wait();
+#pragma unroll
+  for (int i = 0; i < ST - 1; ++i) {
+    if (i < steps) stage_a(s0 + i, i);
     cp_async_commit();
   }
   // The gate of this thread's staged A chunk (its pixel's image, the chunk's 8 channels) for
