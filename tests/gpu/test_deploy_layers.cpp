@@ -1130,9 +1130,15 @@ TEST_CASE("splitk_conv fuse 3: a batch norm applied as the split-K conv stages i
   // The heuristic's plan at batch 1 on 132 SMs (an H100's or H200's; the rules from measured
   // tuning on an H200, session 42): 48 joined layers in fuse 3, the other 10 in normed_conv's
   // folded form, the three transitions as normed_conv's pass + cuBLASLt; every 3x3 conv split-K
-  // writing its slice — no copy into a slice and no batch norm pass of its own before a conv.
-  // (Its output against the CPU: "densenet121" in test_deploy_networks.cpp, batch 1.)
+  // writing its slice — no copy into a slice and no batch norm pass of its own before a conv;
+  // and its output against the CPU's in f16 and bf16 (an engine of maximum batch 1: the variants
+  // are chosen for the maximum batch, so the network tests' batch-1 runs take another plan).
   if (cuda::tactics::generated::device_sms().sms == 132) {
+    const auto w1 = Weights<models::DenseNet121>::random(251);
+    const auto in1 = strata_test::random_floats(static_cast<std::size_t>(models::DenseNet121::input_spec.shape.numel()), 252);
+    const auto ref1 = strata_test::cpu_reference<models::DenseNet121>(w1, in1, 1);
+    strata_test::check_engine<models::DenseNet121, DType::f16>(w1, in1, ref1, 1, {1}, "DenseNet-121 batch-1 plan");
+    strata_test::check_engine<models::DenseNet121, DType::bf16>(w1, in1, ref1, 1, {1}, "DenseNet-121 batch-1 plan");
     const std::string d = describe<models::DenseNet121, DType::f16>(1);
     INFO(d);
     const auto count = [&](const std::string& text) {

@@ -773,6 +773,41 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
       const auto& reg = cuda::all_tactics<DType::f16>();
       CHECK(std::find(reg.begin(), reg.end(), t) < std::find(reg.begin(), reg.end(), nt));
     }
+    // Under programmatic dependent launches the kernel copies its filter's first k-steps (one
+    // cp.async group) before it waits for the kernel before it, and its input only after: it
+    // opens with pdl_launch (not pdl_entry, which waits), and the wait comes between the filter's
+    // group and the input's copies — in every form (here fuse 3 in clusters, the workspace form,
+    // 8 stages, a slice written).
+    for (const std::string& src : {sk::source(first, 16, sk::default_stages, false, false, true),
+                                   sk::source(cuda::norm_main(last), 0), sk::source(*conv2, 8, sk::deep_stages)}) {
+      const std::string body = src.substr(src.rfind("__global__"));  // (the generated kernel, after the library's)
+      const std::size_t launch = body.find("pdl_launch();");
+      const std::size_t filter = body.find("if (i < steps) stage_b(s0 + i, i);");
+      const std::size_t wait = body.find("pdl_wait();");
+      const std::size_t input = body.find("if (i < steps) stage_a(s0 + i, i);");
+      REQUIRE(launch != std::string::npos);
+      REQUIRE(filter != std::string::npos);
+      REQUIRE(wait != std::string::npos);
+      REQUIRE(input != std::string::npos);
+      CHECK(body.find("pdl_entry();") == std::string::npos);
+      CHECK(launch < filter);
+      CHECK(filter < body.find("cp_async_commit();"));
+      CHECK(body.find("cp_async_commit();") < wait);
+      CHECK(wait < input);
+      // (between the filter's copies and the wait only their commit; the first input, gate and
+      // batch norm reads after it)
+      const std::string gap = body.substr(filter, wait - filter);
+      CHECK(gap.find("stage_a(") == std::string::npos);
+      CHECK(gap.find("stage(") == std::string::npos);
+      for (const char* first_read : {"g_next = gate_chunk(s0);", "norm_chunk(s0);", "for (int i = 0; i < steps; ++i)"}) {
+        INFO(first_read);
+        const std::size_t at = body.find(first_read);
+        CHECK((at == std::string::npos || at > input));
+      }
+      CHECK(body.find("for (int i = 0; i < steps; ++i)") != std::string::npos);
+    }
+    // Other generated kernels still wait first thing.
+    CHECK(cuda::tactics::normed::source(first, 2, 2).find("pdl_entry();") != std::string::npos);
     // The unfused forms' text is unchanged by the batch norm's: no strides of its input there.
     CHECK(sk::source(cuda::norm_main(first)).find("XPIX") == std::string::npos);
     // fuse 3 on an op without a batch norm names the op
@@ -1047,20 +1082,22 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     CHECK(t->fuses_norm(cuda::Variant{"normed_conv"}));
     // It claims such an op ahead of the libraries (which would run the batch norm as a pass of
     // its own) where 128-pixel blocks fill the GPU twice over: at batch 256 on maps of 14x14 and
-    // more, not on block 4's 7x7 (98 blocks). At batch 1 (normed::claimed_single, session 42):
-    // the transitions as the pass + cuBLASLt (algo 6), the layers of at most 256 input slots in
-    // the folded form of 64-slot blocks (algo 2, math 3; splitk_conv's fuse 3, claimed first at
-    // the same rank, takes those of 256 where clusters are offered); none of longer reductions.
+    // more, not on block 4's 7x7 (98 blocks). At batch 1 (normed::claimed_single, session 42;
+    // on compute capability 9.0 on, where it was measured — here with the Hopper answers
+    // preloaded): the transitions as the pass + cuBLASLt (algo 6), the layers of at most 256
+    // input slots in the folded form of 64-slot blocks (algo 2, math 3; splitk_conv's fuse 3,
+    // claimed first at the same rank, takes those of 256 where clusters are offered); none of
+    // longer reductions.
     const std::optional<cuda::Claim> big = t->heuristic(*op, 256, std::size_t{1} << 30, none);
     const std::optional<cuda::Claim> one = t->heuristic(*op, 1, std::size_t{1} << 30, none);
-    REQUIRE(one.has_value() == (op->pool.has_value() || op->conv.cp <= 256));
-    CHECK(cuda::tactics::normed::claimed_single(*op) == one.has_value());
+    CHECK(cuda::tactics::normed::claimed_single(*op) == (op->pool.has_value() || op->conv.cp <= 256));
+    REQUIRE(one.has_value() == (wgmma && cuda::tactics::normed::claimed_single(*op)));
     if (one) {
       CHECK(one->rank == cuda::rank::joins);
       CHECK(one->variant == (op->pool ? cuda::Variant{"normed_conv", 6, 0, 2} : cuda::Variant{"normed_conv", 2, 3, 0}));
     }
     // (without the workspace for the pooled map at batch 1: a transition unclaimed)
-    CHECK(t->heuristic(*op, 1, 0, none).has_value() == (!op->pool && op->conv.cp <= 256));
+    CHECK(t->heuristic(*op, 1, 0, none).has_value() == (wgmma && !op->pool && op->conv.cp <= 256));
     REQUIRE(big.has_value() == (op->conv.h >= 14));
     const int fuse = op->pool ? 1 : 0;  // (a transition's 2x2 average pool in the epilogue)
     // (a transition's conv has no activation: its average pool may be taken first, fuse 2)

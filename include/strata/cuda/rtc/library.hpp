@@ -109,9 +109,11 @@ inline thread_local bool pdl_launches = false;
 /// Within its lifetime, launches on this thread are programmatic dependent launches (Hopper's
 /// PDL, compute capability 9.0 on): each kernel may start once every block of the kernel before
 /// it on the stream has started (all of Strata's kernels signal that first thing, in
-/// `pdl_entry`) and waits there, before it touches memory, until that kernel has finished and its
-/// writes are visible — so a kernel's launch overlaps its predecessor's last wave instead of
-/// following its end. Nested scopes restore the previous setting.
+/// `pdl_entry` or `pdl_launch`) and waits, before it touches memory an earlier kernel writes,
+/// until that kernel has finished and its writes are visible (`pdl_entry`; the split-K conv
+/// copies its filter's first k-steps first, then `pdl_wait`) — so a kernel's launch overlaps its
+/// predecessor's last wave instead of following its end. Nested scopes restore the previous
+/// setting.
 class PdlScope {
  public:
   explicit PdlScope(bool on) : prev_(pdl_launches) { pdl_launches = on; }

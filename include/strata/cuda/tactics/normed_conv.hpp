@@ -1410,16 +1410,17 @@ class NormedConv final : public generated::GeneratingTactic<P> {
   /// with the pass's 16-byte loads (session 40) 94 and 56, transition 1 183.5 against 187.0 but
   /// the forward 7 µs slower, so form 1 keeps it.
   ///
-  /// At batch 1 (normed::claimed_single): the transitions' pass + cuBLASLt (algo 6, the pool
-  /// taken first), the other joined ops the folded pipelined form in 64-slot blocks (algo 2, math
-  /// 3) — where splitk_conv's fuse 3, claimed first at the same rank, does not take them.
+  /// At batch 1 on a GPU of compute capability 9.0 on (normed::claimed_single; measured on an
+  /// H200 only): the transitions' pass + cuBLASLt (algo 6, the pool taken first), the other joined
+  /// ops the folded pipelined form in 64-slot blocks (algo 2, math 3) — where splitk_conv's fuse
+  /// 3, claimed first at the same rank, does not take them.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t ws_limit,
                                                const Libraries&) const override {
     Claim c;
     c.variant.tactic = std::string(name());
     c.rank = rank::joins;
     if (batch == 1 && !normed::claimed(op, batch)) {
-      if (!normed::claimed_single(op)) {
+      if (device_arch() < 90 || !normed::claimed_single(op)) {  // (measured on an H200 only)
         return std::nullopt;
       }
       if (op.pool) {

@@ -141,7 +141,9 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// session 42), and the forward at batch 2 (blocks 3 and 4 at 16) 689.2 µs against 709.1 with
 /// them forced onto clusters of 8, at batch 8 (block 4) 1,009.8 against 1,019.4; smaller
 /// clusters keep 4 (not measured shorter).
-/// ResNet's claims keep their sizes (their slices at 16 are 4 k-steps or more).
+/// ResNet's claims keep their sizes (their slices at 16 are 4 k-steps or more); U-Net's
+/// bottleneck.conv3 and dec3.conv0 (36 k-steps, 2 and 4 tiles at batch 1) move from 8 to 16 as
+/// DenseNet's do — not measured there.
 [[nodiscard]] inline int claimed_cluster(const OpDesc& op, int batch, int sms) {
   if (op.conv.kh * op.conv.kw == 1) {
     return 0;
@@ -191,15 +193,16 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
          !op.expand && !op.bottleneck && !op.has_residual && normed::input_fits(op);
 }
 
-/// Whether the heuristic claims `op` at batch 1 on `sms` SMs in clusters of 4 with every copy of
-/// a slice in flight (math 1) where claimed_cluster does not (tiles filling more than an eighth
-/// of the SMs): a conv with a window that writes a concat's slice (slice_fits), which the library
-/// convs write into a staging area and a copy moves — two launches. DenseNet-121's 3×3 convs of
+/// Whether the heuristic claims `op` at batch 1 on `sms` SMs in clusters of 4 (with 8 staged
+/// k-steps, math 1, where a slice is longer than 4) where its tiles fill more than an eighth of
+/// the SMs (so claimed_cluster does not): a conv with a window that writes a concat's slice
+/// (slice_fits), which the library convs write into a staging area and a copy moves — two
+/// launches. DenseNet-121's 3×3 convs of
 /// block 1 at batch 1 (49 tiles, 36 k-steps): 8.9–9.0 µs against cuDNN + the copy's 9.4–9.5 (H200,
 /// session 42, measured tuning's pick against the heuristic's plan).
 [[nodiscard]] inline bool slice_claimed(const OpDesc& op, int batch, int sms) {
-  return batch == 1 && op.slice && slice_fits(op) && op.conv.kh * op.conv.kw > 1 && claimed_cluster(op, batch, sms) == 0 &&
-         offers_cluster(op, batch, sms, 4);
+  return batch == 1 && op.slice && slice_fits(op) && op.conv.kh * op.conv.kw > 1 &&
+         unsplit(op, batch).tiles() * 8 > sms && offers_cluster(op, batch, sms, 4);
 }
 
 /// The cluster size the heuristic claims fuse 3 with for `op` at batch 1 on `sms` SMs, or 0 for
@@ -728,7 +731,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
         return Claim{Variant{std::string(name()), cs, 0, 3}, rank::joins};
       }
     }
-    if (splitk::slice_claimed(op, batch, sms)) {  // (every copy of a slice in flight where they outnumber the stages)
+    if (splitk::slice_claimed(op, batch, sms)) {  // (8 staged k-steps where a slice has more than 4)
       const bool deep = splitk::cluster_split(op, batch, 4).chunk > splitk::default_stages;
       return Claim{Variant{std::string(name()), 4, deep ? 1 : 0, 0}, rank::special};
     }
