@@ -99,6 +99,10 @@ struct Split {
   return s;
 }
 
+/// Whether split `s` has a form of math 1 (deep_stages staged k-steps): slices longer than the
+/// default's copies in flight.
+[[nodiscard]] inline bool has_deep_form(const Split& s) { return s.chunk > default_stages; }
+
 /// Cluster sizes (the variants' algos): a tile's slices, one block each, in one cluster. 16 is
 /// a non-portable size (the kernel opts in; Hopper allows it).
 inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
@@ -201,7 +205,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// block 1 at batch 1 (49 tiles, 36 k-steps): 8.9–9.0 µs against cuDNN + the copy's 9.4–9.5 (H200,
 /// session 42, measured tuning's pick against the heuristic's plan).
 [[nodiscard]] inline bool slice_claimed(const OpDesc& op, int batch, int sms) {
-  return batch == 1 && op.slice && slice_fits(op) && op.conv.kh * op.conv.kw > 1 &&
+  return batch == 1 && slice_fits(op) && op.conv.kh * op.conv.kw > 1 &&
          unsplit(op, batch).tiles() * 8 > sms && offers_cluster(op, batch, sms, 4);
 }
 
@@ -732,7 +736,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       }
     }
     if (splitk::slice_claimed(op, batch, sms)) {  // (8 staged k-steps where a slice has more than 4)
-      const bool deep = splitk::cluster_split(op, batch, 4).chunk > splitk::default_stages;
+      const bool deep = splitk::has_deep_form(splitk::cluster_split(op, batch, 4));
       return Claim{Variant{std::string(name()), 4, deep ? 1 : 0, 0}, rank::special};
     }
     const int cs = splitk::claimed_cluster(op, batch, sms);
@@ -748,18 +752,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       return v;
     }
     const int sms = generated::device_sms().sms;
-    if (splitk::fuses_norm(op)) {  // the batch norm applied as staged (fuse 3)
-      if (splitk::partial_bytes(op, batch, splitk::split(op, batch, sms)) <= ws_limit) {
-        v.push_back(Variant{std::string(name()), 0, 0, 3});  // the slices met in the workspace
-      }
-      for (const int cs : splitk::cluster_sizes) {
-        if (splitk::offers_cluster(op, batch, sms, cs)) {
-          v.push_back(Variant{std::string(name()), cs, 0, 3});
-          if (splitk::cluster_split(op, batch, cs).chunk > splitk::default_stages) {
-            v.push_back(Variant{std::string(name()), cs, 1, 3});
-          }
-        }
-      }
+    const bool norm = splitk::fuses_norm(op);  // the batch norm applied as staged (fuse 3) too
+    if (norm && splitk::partial_bytes(op, batch, splitk::split(op, batch, sms)) <= ws_limit) {
+      v.push_back(Variant{std::string(name()), 0, 0, 3});  // (the slices met in the workspace)
     }
     if (gate_workspace_fits(op, batch, sms, ws_limit)) {
       v.push_back(Variant{std::string(name()), 0, 0, 2});  // the gate applied as staged, the
@@ -767,10 +762,15 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     }
     for (const int cs : splitk::cluster_sizes) {
       if (splitk::offers_cluster(op, batch, sms, cs)) {
-        v.push_back(Variant{std::string(name()), cs, 0, 0});
-        if (splitk::cluster_split(op, batch, cs).chunk > splitk::default_stages) {
-          // slices longer than the default's copies in flight: all (up to 8) at once
-          v.push_back(Variant{std::string(name()), cs, 1, 0});
+        // (slices longer than the default's copies in flight: also all, up to 8, at once — math 1)
+        const bool deep = splitk::has_deep_form(splitk::cluster_split(op, batch, cs));
+        for (const int fuse : {0, 3}) {
+          if (fuse == 0 || norm) {
+            v.push_back(Variant{std::string(name()), cs, 0, fuse});
+            if (deep) {
+              v.push_back(Variant{std::string(name()), cs, 1, fuse});
+            }
+          }
         }
       }
       if (splitk::offers_gate(op, batch, sms, cs)) {
@@ -778,7 +778,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       }
       if (splitk::offers_side(op, batch, sms, cs)) {  // the side conv in the same launch
         v.push_back(Variant{std::string(name()), cs, 0, 1});
-        if (splitk::side_split(op, batch, cs).chunk > splitk::default_stages) {
+        if (splitk::has_deep_form(splitk::side_split(op, batch, cs))) {
           v.push_back(Variant{std::string(name()), cs, 1, 1});
         }
       }
