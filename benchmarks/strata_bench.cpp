@@ -96,6 +96,7 @@ struct Args {
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
   bool pdl = false;          // EngineOptions::pdl (programmatic dependent launches)
+  bool bneck_clusters = false;  // EngineOptions::bottleneck_clusters (DenseNet layers joined at small batches)
   bool branches = false;     // EngineOptions::concurrent_branches (an op beside the next one)
   bool plan_check = false;   // EngineOptions::plan_check (measured tuning: whole plans compared)
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
@@ -113,7 +114,7 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl] [--branches]\n"
+               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl] [--bottleneck-clusters] [--branches]\n"
                "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--force-each 'TEXT=VARIANT' ...]   (every op whose label contains TEXT)\n"
@@ -172,6 +173,8 @@ Args parse_args(int argc, char** argv) {
       a.cudnn_graph = true;
     } else if (k == "--pdl") {
       a.pdl = true;
+    } else if (k == "--bottleneck-clusters") {
+      a.bneck_clusters = true;
     } else if (k == "--branches") {
       a.branches = true;
     } else if (k == "--plan-check") {
@@ -561,6 +564,7 @@ strata::cuda::EngineOptions case_options(const Args& a, int batch) {
   opt.allow_tf32 = a.tf32;
   opt.cudnn_graph_candidates = a.cudnn_graph;
   opt.pdl = a.pdl;
+  opt.bottleneck_clusters = a.bneck_clusters;
   opt.concurrent_branches = a.branches;
   opt.plan_check = a.plan_check;
   opt.capture_batches = {batch};
@@ -604,7 +608,10 @@ Args with_forced_each(const Args& given, int max_batch) {
   }
   strata::cuda::NetDesc net = strata::cuda::NetStorage<Net, P>::describe();
   strata::cuda::fold_for_per_op_path(net);
-  if (max_batch >= strata::cuda::bottleneck_min_batch) {  // (as the engine joins DenseNet's layers there)
+  strata::cuda::EngineOptions o;
+  o.max_batch = max_batch;
+  o.bottleneck_clusters = a.bneck_clusters;
+  if (strata::cuda::joins_bottlenecks(o)) {  // (as the engine joins DenseNet's layers)
     strata::cuda::fold_bottleneck_convs(net);
   }
   for (const auto& [text, v] : a.force_each) {
@@ -696,6 +703,7 @@ int run_case(const Args& given, const CaseInfo& c, int batch) {
             {"tf32", (a.tf32 && P == strata::DType::f32) || P == strata::DType::tf32},
             {"cudnn_graph", a.cudnn_graph},
             {"pdl", a.pdl},
+            {"bottleneck_clusters", a.bneck_clusters},
             {"branches", a.branches},
             {"plan_check", a.plan_check},
             {"plan_check_measured_us", engine.stats().plan_check_measured_us},

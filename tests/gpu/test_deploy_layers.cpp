@@ -180,6 +180,18 @@ constexpr auto bottleneck_net = input<8, 10, 9> | conv<40, 1>
     | conv<8, 1>;
 using BottleneckNet = std::remove_cv_t<decltype(bottleneck_net)>;
 
+// Two DenseNet-style layers for bottleneck_conv's cluster form (an image a cluster): a 7x11 map
+// (77 pixels: 5 m-tiles; 7 rows in pixel groups of 1, 2 or 4 rows — in clusters of 16 with 2
+// n-groups the eighth group is empty and the 5x5 conv's halo reaches two groups away), 264 and
+// 280 input slots (9 reduction steps, the last one partial), 64-slot bottlenecks (n-groups of 32
+// or 16 slots), a 5x5 conv with a ReLU of its own after a ReLU batch norm, then a batch norm
+// without an activation and a 3x3 conv; each writing its 16 channels of a concat.
+constexpr auto cluster_bneck_net = input<8, 7, 11> | conv<264, 1>
+    | concat(identity, batch_norm | relu | conv<64, 1> | batch_norm | relu | conv<16, 5, ConvOpts{.padding = 2}> | relu)
+    | concat(identity, batch_norm | conv<64, 1> | relu | conv<16, 3, ConvOpts{.padding = 1}>)
+    | conv<8, 1>;
+using ClusterBneckNet = std::remove_cv_t<decltype(cluster_bneck_net)>;
+
 template <class Net, DType P>
 std::string describe(int batch) {
   cuda::EngineOptions opt;
@@ -1462,6 +1474,98 @@ TEST_CASE("bottleneck_conv: a DenseNet layer (batch norm, 1x1 conv, kxk conv) as
         std::string::npos);
   CHECK(d.find("features.denseblock4.denselayer16.norm1+relu1+conv1+norm2+relu2+conv2: strata bottleneck + conv") !=
         std::string::npos);
+}
+
+namespace {
+// Net in precision P at max_batch `most` (at most bottleneck_cluster_max_batch) with
+// EngineOptions::bottleneck_clusters, every joined op the cluster form fits with clusters of `cs`
+// blocks in `ng` n-groups forced onto it (`count` of them), against the CPU at each of `batches`.
+template <class Net, DType P>
+void check_bottleneck_cluster(std::uint64_t seed, int cs, int ng, const std::vector<int>& batches, std::size_t count) {
+  using N = std::remove_cvref_t<Net>;
+  const int most = *std::max_element(batches.begin(), batches.end());
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_bottleneck_convs(net);
+  cuda::EngineOptions opt;
+  opt.max_batch = most;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  opt.bottleneck_clusters = true;
+  REQUIRE(cuda::joins_bottlenecks(opt));
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.bottleneck && cuda::tactics::bneck::cluster_plan(op, cs, ng).cs > 0) {
+      opt.force[op.label] = cuda::Variant{"bottleneck_conv", cs, ng};
+    }
+  }
+  REQUIRE(opt.force.size() == count);
+  const auto w = Weights<Net>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(most) * N::input_spec.shape.numel(), seed + 100);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, most);
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string d = "\n" + e.describe(most);
+  INFO(d);
+  for (const auto& [label, v] : opt.force) {
+    const std::size_t at = d.find("\n" + label + ": strata bottleneck + conv");
+    REQUIRE(at != std::string::npos);
+    const std::string line = d.substr(at + 1, d.find('\n', at + 1) - at - 1);
+    CHECK(line.find("an image a cluster of " + std::to_string(cs) + " blocks of 16 warps: " + std::to_string(ng) +
+                    " groups of ") != std::string::npos);
+  }
+  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+  for (const int b : batches) {
+    std::vector<float> out(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("bottleneck_conv clusters of " << cs << " in " << ng << " n-groups, " << dtype_name(P) << ", batch " << b
+                                           << ": rel. error " << err);
+    CHECK(err < strata_test::tolerance(P));
+  }
+}
+}  // namespace
+
+// Written in session 43 without a GPU: not yet run.
+TEST_CASE("bottleneck_conv's cluster form: a DenseNet layer as one kernel, an image a thread-block cluster") {
+  if (cuda::device_arch() < 90) {
+    MESSAGE("bottleneck_conv's cluster form skipped: compute capability below 9.0");
+    return;
+  }
+  // ClusterBneckNet: every form on both layers (5x5 and 3x3, partial reduction steps, an empty
+  // pixel group and a halo two groups deep in clusters of 16 with 2 n-groups).
+  for (const auto& [cs, ng] : {std::pair{8, 2}, std::pair{8, 4}, std::pair{16, 2}, std::pair{16, 4}}) {
+    check_bottleneck_cluster<ClusterBneckNet, DType::f16>(200 + static_cast<std::uint64_t>(cs + ng), cs, ng, {1, 3, 8},
+                                                          2);
+  }
+  check_bottleneck_cluster<ClusterBneckNet, DType::bf16>(220, 16, 2, {1, 3}, 2);
+  // DenseNet-121's blocks 3 and 4 (40 layers: 14x14 and 7x7 maps).
+  check_bottleneck_cluster<models::DenseNet121, DType::f16>(221, 16, 4, {1, 2}, 40);
+  check_bottleneck_cluster<models::DenseNet121, DType::f16>(222, 8, 2, {1}, 40);
+  check_bottleneck_cluster<models::DenseNet121, DType::bf16>(223, 16, 2, {1}, 40);
+  if (!strata_test::quick_run()) {
+    check_bottleneck_cluster<models::DenseNet121, DType::f16>(224, 8, 4, {1}, 40);
+  }
+  // Joined but not run by it (the heuristic claims no cluster form): the joined ops run as the
+  // two ops on the variants each has alone — the same output, to the bit, as without the joins.
+  const auto w = Weights<models::DenseNet121>::random(225);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(models::DenseNet121::input_spec.shape.numel()), 325);
+  std::vector<float> apart(1000, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> joined(1000, std::numeric_limits<float>::quiet_NaN());
+  cuda::EngineOptions opt;
+  opt.max_batch = 1;
+  opt.fused_max_batch = 0;
+  cuda::Engine<models::DenseNet121, DType::f16>(w, opt).infer(in, apart, 1);
+  opt.bottleneck_clusters = true;
+  cuda::Engine<models::DenseNet121, DType::f16> e(w, opt);
+  e.infer(in, joined, 1);
+  const std::string d = e.describe(1);
+  INFO(d);
+  std::size_t n = 0;
+  for (std::size_t at = d.find("norm1+relu1+conv1+norm2+relu2+conv2: "); at != std::string::npos;
+       at = d.find("norm1+relu1+conv1+norm2+relu2+conv2: ", at + 1)) {
+    ++n;
+  }
+  CHECK(n == 40);
+  CHECK(joined == apart);
 }
 
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {

@@ -1606,6 +1606,119 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
                                        "strata_rtc::bottleneck_conv<strata_rtc::bf16>"};
   CHECK(rtc::compile(b::source(first, 1), "bottleneck14", names, 90, dir).cubin.size() > 1000);
   CHECK(rtc::compile(b::source(last, 2), "bottleneck7", names, 80, dir).cubin.size() > 1000);
+  // The cluster form (an image a cluster of 8 or 16 blocks; session 43, not yet GPU-run). Hand-
+  // worked plans: block 3's first layer (256 input slots: 8 steps, 2 a k-group) in clusters of
+  // 16 in 4 n-groups of 32 slots — 8 warps down x 2 across its 13 m-tiles (2 a warp), pixel
+  // groups of 4 rows (the k x k conv: 56 pixels, 4 m-tiles, one a warp x 4 parts), a ring of 2
+  // steps; its last layer (992 slots: 31 steps, 8 a k-group) with a ring of 8; block 4's last
+  // (7x7: 4 m-tiles; groups of 2 rows, one m-tile x 16 parts).
+  const cuda::OpDesc& last3 = *joined[23];
+  REQUIRE(last3.conv.h == 14);
+  const b::ClusterPlan c1 = b::cluster_plan(first, 16, 4);
+  CHECK(c1.cs == 16);
+  CHECK(c1.kg == 4);
+  CHECK(c1.nw == 32);
+  CHECK(c1.wn1 == 2);
+  CHECK(c1.wm1 == 8);
+  CHECK(c1.mtw1 == 2);
+  CHECK(c1.kt == 8);
+  CHECK(c1.spb == 2);
+  CHECK(c1.stages == 2);
+  CHECK(c1.rh == 4);
+  CHECK(c1.mt2 == 4);
+  CHECK(c1.ms2 == 4);
+  CHECK(c1.ks2 == 4);
+  CHECK(c1.mtw2 == 1);
+  CHECK(c1.ring_bytes == 2 * (208 + 32) * 40 * 2);  // (> the partial sums: 208 x 36 and 4 x 64 x 36 floats)
+  CHECK(c1.map_bytes == (4 + 2) * 16 * 40 * 2);      // 6 rows (the halo) x 16 columns (the border)
+  CHECK(c1.w2_bytes == 9 * 32 * 40 * 2);
+  CHECK(c1.shared == c1.ring_bytes + c1.map_bytes + c1.w2_bytes + 2 * 32 * 4 + 32 * 4 + 32 * 4);
+  const b::ClusterPlan c24 = b::cluster_plan(last3, 16, 4);
+  CHECK(c24.kt == 31);
+  CHECK(c24.spb == 8);
+  CHECK(c24.stages == 8);
+  CHECK(c24.ring_bytes == 8 * (208 + 32) * 40 * 2);
+  const b::ClusterPlan c24b = b::cluster_plan(last3, 16, 2);  // 2 n-groups of 64 slots x 8 k-groups
+  CHECK(c24b.kg == 8);
+  CHECK(c24b.nw == 64);
+  CHECK(c24b.wn1 == 4);
+  CHECK(c24b.mtw1 == 4);
+  CHECK(c24b.stages == 4);
+  CHECK(c24b.rh == 2);
+  CHECK(c24b.mt2 == 2);
+  CHECK(c24b.ks2 == 8);
+  const b::ClusterPlan c7 = b::cluster_plan(last, 16, 4);
+  CHECK(c7.mt == 4);
+  CHECK(c7.rh == 2);
+  CHECK(c7.mt2 == 1);
+  CHECK(c7.ms2 == 1);
+  CHECK(c7.ks2 == 16);
+  CHECK(c7.ring_bytes == 8 * (64 + 32) * 40 * 2);
+  for (const cuda::OpDesc* op : joined) {
+    for (const auto& [cs, ng] : {std::pair{8, 2}, std::pair{8, 4}, std::pair{16, 2}, std::pair{16, 4}}) {
+      const b::ClusterPlan p = b::cluster_plan(*op, cs, ng);
+      INFO(op->label << " " << cs << " " << ng);
+      CHECK(p.cs == cs);
+      CHECK(p.shared <= 227 * 1024);
+      CHECK(p.stages >= 2);
+    }
+  }
+  // Sizes and groups it does not take; a 1x1 reduction of fewer steps than k-groups.
+  CHECK(b::cluster_plan(first, 4, 2).cs == 0);
+  CHECK(b::cluster_plan(first, 16, 3).cs == 0);
+  CHECK(b::cluster_plan(first, 16, 16).cs == 0);  // (8-slot groups: not a whole warp's 16)
+  {
+    cuda::OpDesc few = first;
+    auto short_b = std::make_shared<cuda::OpDesc>(*first.bottleneck);
+    short_b->conv.cp = 64;  // 2 steps
+    few.bottleneck = short_b;
+    CHECK(b::cluster_plan(few, 8, 4).cs == 8);   // 2 k-groups
+    CHECK(b::cluster_plan(few, 16, 4).cs == 0);  // 4 k-groups
+  }
+  // Offered at batches up to 8 on compute capability 9.0 on (none without a device); variants
+  // outside the form's algos and maths are refused.
+  const auto cluster_offers = [&](int batch) {
+    const auto v = t->candidates(first, batch, std::size_t{1} << 30, none);
+    return std::count_if(v.begin(), v.end(), [](const cuda::Variant& x) { return x.algo != 0; });
+  };
+  CHECK(cluster_offers(1) == (cuda::device_arch() >= 90 ? 4 : 0));
+  CHECK(cluster_offers(8) == (cuda::device_arch() >= 90 ? 4 : 0));
+  CHECK(cluster_offers(9) == 0);
+  CHECK(t->kernel_sources(first, cuda::Variant{"bottleneck_conv", 16, 3}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"bottleneck_conv", 4, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(first, cuda::Variant{"bottleneck_conv", 16, 4, 1}, cuda::OpIo{}).empty());
+  const auto cl = t->kernel_sources(first, cuda::Variant{"bottleneck_conv", 16, 4}, cuda::OpIo{});
+  REQUIRE(cl.size() == 1);
+  CHECK(cl.front().source.find("__cluster_dims__(16, 1, 1)") != std::string::npos);
+  CHECK(cl.front().source.find("constexpr int KG = 4;") != std::string::npos);
+  // The filters are copied before the wait for the kernel before, the input after it.
+  {
+    const std::string& src = cl.front().source;
+    const std::size_t launch = src.find("  pdl_launch();");
+    const std::size_t w2copy = src.find("cp_async16(w2s + row * W2PITCH");
+    const std::size_t wait = src.find("  pdl_wait();");
+    const std::size_t input = src.find("if (j < steps) stage_a(j);");
+    CHECK(launch < w2copy);
+    CHECK(w2copy < wait);
+    CHECK(wait < input);
+    CHECK(input != std::string::npos);
+  }
+  CHECK(rtc::compile(cl.front().source, "bottleneck_cl14", names, 90, dir).cubin.size() > 1000);
+  CHECK(rtc::compile(b::cluster_source(last3, 16, 2), "bottleneck_cl14b", names, 90, dir).cubin.size() > 1000);
+  CHECK(rtc::compile(b::cluster_source(last, 8, 4), "bottleneck_cl7", names, 90, dir).cubin.size() > 1000);
+  // The engine joins the layers at small batches only where asked, on compute capability 9.0 on.
+  {
+    cuda::EngineOptions o;
+    o.max_batch = 1;
+    CHECK_FALSE(cuda::joins_bottlenecks(o));
+    o.bottleneck_clusters = true;
+    CHECK(cuda::joins_bottlenecks(o) == (cuda::device_arch() >= 90));
+    o.max_batch = 9;
+    CHECK_FALSE(cuda::joins_bottlenecks(o));
+    o.max_batch = 32;
+    o.bottleneck_clusters = false;
+    CHECK(cuda::joins_bottlenecks(o));
+  }
   // Forcing a joined op's part by its own label names the joined op.
   cuda::EngineOptions opt;
   opt.force["features.denseblock3.denselayer1.conv2"] = cuda::Variant{"halo_conv"};

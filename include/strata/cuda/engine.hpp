@@ -144,7 +144,7 @@ class Engine {
     if (options_.max_batch <= side_conv_max_batch && !branches && !all_fused) {
       fold_side_convs(net);
     }
-    if (options_.max_batch >= bottleneck_min_batch) {
+    if (joins_bottlenecks(options_)) {
       fold_bottleneck_convs(net);
     }
     const auto tuning = std::chrono::steady_clock::now();

@@ -144,6 +144,15 @@ struct EngineOptions {
   /// got faster (ResNet-18 at batch 1 131.4 µs either way, ResNet-50 290.7 → 305.3, ResNet-18 at
   /// batch 256 2,047.7 → 2,045.8). Not with `pdl`.
   bool concurrent_branches = false;
+  /// Hopper on (compute capability 9.0+), max_batch up to bottleneck_cluster_max_batch (8): join
+  /// each DenseNet-style layer — batch norm, 1x1 conv, size-keeping k×k conv — into one op as
+  /// the large batches do (fold_bottleneck_convs), which bottleneck_conv's cluster form can run
+  /// as one kernel, an image a thread-block cluster of 8 or 16 blocks with the bottleneck in
+  /// distributed shared memory (DenseNet-121 at batch 1: 40 launches fewer); offered to measured
+  /// tuning, forced by the joined op's label ("...norm1+relu1+conv1+norm2+relu2+conv2"), claimed
+  /// by no heuristic yet. A joined op that does not run it runs as the two ops, the 1x1 conv on
+  /// the heuristic's variant. Off by default: written in session 43 without a GPU, not yet run.
+  bool bottleneck_clusters = false;
 };
 
 /// What `fused_max_batch` means for an engine with `max_batch`: fused_auto becomes

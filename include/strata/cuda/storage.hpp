@@ -847,6 +847,11 @@ inline constexpr std::int64_t bottleneck_max_map_bytes = 96 << 10;
 /// The least max_batch at which the engine makes bottleneck folds: the joined kernel takes whole
 /// images a block, so it is claimed only where a batch fills the GPU with them.
 inline constexpr int bottleneck_min_batch = 32;
+/// The largest max_batch at which the engine also makes bottleneck folds on GPUs of compute
+/// capability 9.0 on when asked (EngineOptions::bottleneck_clusters): bottleneck_conv's cluster
+/// form takes an image a thread-block cluster, for small batches (where the joined op is not run
+/// by it, it runs as the two ops, each on the variant the heuristic gives it alone).
+inline constexpr int bottleneck_cluster_max_batch = 8;
 
 /// For the per-op path at large batches (bottleneck_min_batch), 16-bit NHWC: a 1×1 conv with a
 /// folded batch norm (fold_normed_convs; DenseNet's norm1+relu1+conv1, with norm2+relu2 folded

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "strata/core/error.hpp"
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/graph_capture.hpp"
 #include "strata/cuda/resources.hpp"
@@ -27,6 +28,14 @@
 #include "strata/cuda/tuning_cache.hpp"
 
 namespace strata::cuda {
+
+/// Whether an engine of options `o` joins DenseNet-style layers into one op each
+/// (fold_bottleneck_convs): at a max_batch of bottleneck_min_batch on, and on compute capability
+/// 9.0 on at one of up to bottleneck_cluster_max_batch where EngineOptions::bottleneck_clusters asks.
+[[nodiscard]] inline bool joins_bottlenecks(const EngineOptions& o) {
+  return o.max_batch >= bottleneck_min_batch ||
+         (o.bottleneck_clusters && o.max_batch <= bottleneck_cluster_max_batch && device_arch() >= 90);
+}
 
 /// The tuning cache's key of `op` at `batch`: GPU, cuDNN version, precision, and the op's
 /// exact shape in storage terms.

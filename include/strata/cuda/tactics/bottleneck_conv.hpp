@@ -563,6 +563,573 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   return o.str();
 }
 
+/// The cluster form (variant algo = cluster size 8 or 16, math = n-groups): one image a
+/// thread-block cluster, for small batches, where the whole-image form's one block an image
+/// leaves the GPU idle (DenseNet-121 at batch 1: one block per layer, 1.5 µs a reduction step).
+///
+/// Block r of an image's cluster of CS = NG · KG blocks works on two shares of the layer:
+/// - the 1×1 conv: bottleneck slots ng·NW .. + NW (ng = r % NG, NW = KP1 / NG) over reduction
+///   steps kg·KT/KG .. (kg + 1)·KT/KG (kg = r / NG) for every pixel of the image, its input
+///   normalized as staged (the folded batch norm, as the whole-image form) — a partial sum in f32
+///   in its shared memory. After a cluster barrier, block (ng, kg) adds up the KG partial sums of
+///   its slots (in the order kg = 0, 1, ...) for the image rows of pixel group kg (RH rows from
+///   kg·RH), adds the bias, applies the activation, rounds to T and stores the result into the
+///   bottleneck map of every block of channel group ng whose rows it lies in or borders (the k×k
+///   conv's halo): distributed shared memory, each block's map RH + kh - 1 rows with a zero border.
+/// - the k×k conv: after a second barrier, block (cg = r % NG, pg = r / NG) computes the partial
+///   sums of the output rows of pixel group pg over its map's NW channels (every tap), its warps
+///   splitting m-tiles and parts of the reduction; after a third barrier each block of a pixel
+///   group adds up its share of the group's pixels over the NG blocks and their parts (a fixed
+///   order), adds the bias, applies the activation and stores 16-byte vectors into the result (or
+///   the concat's slice); a fourth barrier keeps every block's shared memory until all are read.
+/// Nothing of the layer but its result reaches memory; one launch. The filters (no kernel writes
+/// them) are copied before the wait for the kernel before (programmatic dependent launches).
+inline constexpr int cluster_max_batch = bottleneck_cluster_max_batch;  ///< batches at which it is offered
+inline constexpr int cluster_max_stages = 8;
+
+/// A block's shape in the cluster form of `op` with clusters of `cs` blocks in `ng` n-groups.
+struct ClusterPlan {
+  int cs = 0;     ///< blocks a cluster (an image)
+  int ng = 0;     ///< n-groups: the bottleneck's slots split NG ways (and the k x k conv's reduction)
+  int kg = 0;     ///< k-groups: the 1x1 conv's reduction split KG ways; also the pixel groups
+  int nw = 0;     ///< a group's bottleneck slots (KP1 / NG)
+  int mt = 0;     ///< the image's m-tiles of 16 pixels
+  int kt = 0;     ///< the 1x1 conv's reduction steps
+  int spb = 0;    ///< a block's reduction steps at most
+  int stages = 0; ///< its ring's steps
+  int rh = 0;     ///< image rows a pixel group
+  int wn1 = 0;    ///< 1x1 conv: warps across the group's slots (16 a warp)
+  int wm1 = 0;    ///< 1x1 conv: warps down the m-tiles
+  int mtw1 = 0;   ///< 1x1 conv: m-tiles a warp at most
+  int mt2 = 0;    ///< k x k conv: m-tiles of a pixel group
+  int ms2 = 0;    ///< k x k conv: warps down its m-tiles
+  int ks2 = 0;    ///< k x k conv: parts of its reduction
+  int mtw2 = 0;   ///< k x k conv: m-tiles a warp at most
+  std::int64_t ring_bytes = 0;  ///< the ring, then the partial sums of either conv
+  std::int64_t map_bytes = 0;   ///< the group's bottleneck map with its border and halo
+  std::int64_t w2_bytes = 0;    ///< the k x k conv's filter, the group's slots
+  std::int64_t shared = 0;
+};
+
+/// The cluster form's plan for `op` (a conv with a folded bottleneck: shape_fits) with clusters
+/// of `cs` (8 or 16) blocks in `ng` n-groups; cs 0 where it does not fit.
+[[nodiscard]] inline ClusterPlan cluster_plan(const OpDesc& op, int cs, int ng) {
+  ClusterPlan p;
+  if (!op.bottleneck || (cs != 8 && cs != 16) || ng < 1 || cs % ng != 0) {
+    return p;
+  }
+  const OpDesc& b = *op.bottleneck;
+  const ConvGeom& c = op.conv;
+  const int kp1 = b.conv.kp;
+  const int kp2 = c.kp;
+  if (kp1 % ng != 0 || (kp1 / ng) % 16 != 0) {
+    return p;
+  }
+  ClusterPlan q;
+  q.cs = cs;
+  q.ng = ng;
+  q.kg = cs / ng;
+  q.nw = kp1 / ng;
+  q.wn1 = q.nw / 16;
+  if (q.wn1 > warps || warps % q.wn1 != 0) {
+    return p;
+  }
+  q.wm1 = warps / q.wn1;
+  const int hw = c.h * c.w;
+  q.mt = (hw + 15) / 16;
+  q.mtw1 = (q.mt + q.wm1 - 1) / q.wm1;
+  q.kt = (b.conv.cp + bk - 1) / bk;
+  if (q.mtw1 > 8 || q.kt < q.kg) {
+    return p;
+  }
+  q.spb = (q.kt + q.kg - 1) / q.kg;
+  q.rh = (c.h + q.kg - 1) / q.kg;
+  q.mt2 = (q.rh * c.w + 15) / 16;
+  q.ms2 = 1;
+  while (q.ms2 * 2 <= std::min(q.mt2, warps)) {
+    q.ms2 *= 2;
+  }
+  q.ks2 = warps / q.ms2;
+  q.mtw2 = (q.mt2 + q.ms2 - 1) / q.ms2;
+  if (q.mtw2 * (kp2 / 8) > 16) {
+    return p;
+  }
+  const std::int64_t mp = std::int64_t{q.mt} * 16;
+  const std::int64_t stage = (mp + q.nw) * pitch * 2;
+  const std::int64_t partial1 = mp * (q.nw + 4) * 4;
+  const std::int64_t partial2 = std::int64_t{q.ks2} * q.mt2 * 16 * (kp2 + 4) * 4;
+  q.map_bytes = (std::int64_t{q.rh + c.kh - 1} * (c.w + c.kw - 1) * (q.nw + 8) * 2 + 15) / 16 * 16;
+  q.w2_bytes = (std::int64_t{c.kh} * c.kw * kp2 * (q.nw + 8) * 2 + 15) / 16 * 16;
+  const std::int64_t rest = std::int64_t{q.spb} * bk * 4 + std::int64_t{q.nw} * 4 + std::int64_t{kp2} * 4;
+  const std::int64_t budget = shared_budget();
+  for (int s = std::min(cluster_max_stages, std::max(2, q.spb)); s >= 2; --s) {
+    const std::int64_t ring = (std::max({s * stage, partial1, partial2}) + 15) / 16 * 16;
+    if (ring + q.map_bytes + q.w2_bytes + rest <= budget) {
+      q.stages = s;
+      q.ring_bytes = ring;
+      break;
+    }
+  }
+  if (q.stages == 0) {
+    return p;
+  }
+  q.shared = q.ring_bytes + q.map_bytes + q.w2_bytes + rest;
+  return q;
+}
+
+/// The cluster form's kernel source for `op` (kernel `strata_rtc::bottleneck_conv<T>`, the
+/// cluster size compiled in; compute capability 9.0 on).
+[[nodiscard]] inline std::string cluster_source(const OpDesc& op, int cs, int ng) {
+  STRATA_CHECK(shape_fits(op), "bottleneck_conv: layer '" << op.label << "' is not a conv with a folded "
+                                                             "bottleneck that the kernel runs");
+  const ClusterPlan p = cluster_plan(op, cs, ng);
+  STRATA_CHECK(p.cs > 0, "bottleneck_conv: layer '" << op.label << "': clusters of " << cs << " blocks in "
+                                                    << ng << " n-groups do not fit the kernel");
+  const OpDesc& b = *op.bottleneck;
+  const OpDesc& bn = *b.norm;
+  const ConvGeom& c = op.conv;
+  const normed::Source src = normed::source_of(bn);
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) { o << "  constexpr int " << name << " = " << v << ";\n"; };
+  auto wide = [&](const char* name, long long v) { o << "  constexpr long long " << name << " = " << v << ";\n"; };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "': an image a cluster of " << cs << " blocks, " << ng
+    << " n-groups, 16 warps.\n"
+    << R"src(#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// Shared memory of the cluster's blocks (shared::cluster addresses).
+__device__ __forceinline__ unsigned cl_map(unsigned local, unsigned rank) {
+  unsigned remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
+  return remote;
+}
+__device__ __forceinline__ float4 cl_ld4(unsigned a) {
+  float4 v;
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(a) : "memory");
+  return v;
+}
+__device__ __forceinline__ void cl_st4(unsigned a, uint4 v) {
+  asm volatile("st.shared::cluster.v4.u32 [%0], {%1, %2, %3, %4};"
+               :: "r"(a), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+}
+#endif
+template <class T>
+__global__ void __cluster_dims__()src"
+    << cs << R"src(, 1, 1) __launch_bounds__(512, 1) bottleneck_conv(
+    const T* __restrict__ x, const T* __restrict__ fold, const T* __restrict__ w1,
+    const float* __restrict__ bias1, const T* __restrict__ w2, const float* __restrict__ bias2,
+    T* __restrict__ y, int batch) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  pdl_launch();
+)src";
+  constant("NTHREADS", threads);
+  constant("CS", cs);
+  constant("NG", ng);
+  constant("KG", p.kg);
+  constant("NW", p.nw);         // a group's bottleneck slots
+  constant("H", c.h);
+  constant("W", c.w);
+  constant("HW", c.h * c.w);
+  constant("MT", p.mt);         // the image's m-tiles
+  constant("MP", p.mt * 16);
+  constant("C", bn.out_shape.c);  // channels the batch norm normalizes (the slots past them: 0)
+  constant("CI", b.conv.cp);    // the 1x1 conv's input slots
+  constant("KT", p.kt);         // its reduction steps of BK slots
+  constant("SPB", p.spb);       // a block's steps at most
+  constant("BK", bk);
+  constant("PITCH", pitch);
+  constant("ST", p.stages);
+  constant("KP1", b.conv.kp);
+  constant("K1", b.conv.k);
+  constant("KW", c.kw);
+  constant("PH", c.ph);
+  constant("PW", c.pw);
+  constant("TAPS", c.kh * c.kw);
+  constant("RH", p.rh);          // image rows a pixel group
+  constant("LR", p.rh + c.kh - 1);  // the group's map rows (with the halo)
+  constant("MW", c.w + c.kw - 1);   // the map's columns with the border
+  constant("TD", (c.ph + p.rh - 1) / p.rh);  // pixel groups a map row's halo reaches
+  constant("MPITCH", p.nw + 8);  // a map pixel's elements (an odd number of 16-byte chunks)
+  constant("P1PITCH", p.nw + 4); // a row of the 1x1 conv's partial sums (f32)
+  constant("KP2", c.kp);
+  constant("K2", c.k);
+  constant("W2PITCH", p.nw + 8);
+  constant("P2PITCH", c.kp + 4); // a row of the k x k conv's partial sums (f32)
+  constant("WN1", p.wn1);
+  constant("WM1", p.wm1);
+  constant("MTW1", p.mtw1);
+  constant("MT2", p.mt2);
+  constant("MP2", p.mt2 * 16);
+  constant("MS2", p.ms2);
+  constant("KS2", p.ks2);
+  constant("MTW2", p.mtw2);
+  constant("NT2", c.kp / 8);
+  constant("K16", c.kh * c.kw * (p.nw / 16));  // the k x k conv's 16-slot steps over a group's slots
+  constant("RINGB", static_cast<long long>(p.ring_bytes));
+  constant("MAPB", static_cast<long long>(p.map_bytes));
+  constant("W2B", static_cast<long long>(p.w2_bytes));
+  wide("XPIX", src.pixel);  // the batch norm's input: elements a pixel, an image
+  wide("XIMG", src.image);
+  wide("YPIX", op.slice ? op.slice->strides.pixel : c.kp);  // the result (a concat's strides, for a slice)
+  wide("YIMG", op.slice ? op.slice->strides.image : std::int64_t{c.h} * c.w * c.kp);
+  o << "  constexpr Act NA = static_cast<Act>(" << static_cast<int>(bn.act.kind) << ");  // the batch norm's (folded)\n";
+  generated::act_constants(o, "A1", "act1", b.act);
+  generated::act_constants(o, "A2", "act2", op.act);
+  o << R"src(  constexpr int STAGE = (MP + NW) * PITCH;  // elements a stage: input rows, then filter rows
+  constexpr int AV = MP * (BK / 8);             // input vectors a step
+  constexpr int AU = (AV + NTHREADS - 1) / NTHREADS;
+  constexpr int BV = NW * (BK / 8);             // filter vectors a step
+  constexpr int BU = (BV + NTHREADS - 1) / NTHREADS;
+  static_assert(ST >= 2 && ST * STAGE * 2 <= RINGB && MP * P1PITCH * 4 <= RINGB && KS2 * MP2 * P2PITCH * 4 <= RINGB,
+                "the shared-memory plan");
+  static_assert(LR * MW * MPITCH * 2 <= MAPB && TAPS * KP2 * W2PITCH * 2 <= W2B && NT2 % 2 == 0 && KT >= KG,
+                "the shared-memory plan");
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* ring = reinterpret_cast<T*>(smem);           // [ST][STAGE]
+  float* red = reinterpret_cast<float*>(smem);    // [MP][P1PITCH], then [KS2][MP2][P2PITCH]: partial sums
+  T* map = reinterpret_cast<T*>(smem + RINGB);    // [LR][MW][MPITCH]: the group's bottleneck map
+  T* w2s = reinterpret_cast<T*>(smem + RINGB + MAPB);  // [TAPS][KP2][W2PITCH]
+  uint2* nh = reinterpret_cast<uint2*>(smem + RINGB + MAPB + W2B);  // [SPB * BK / 2] (beta pair, gamma pair)
+  float* b1s = reinterpret_cast<float*>(nh + SPB * BK / 2);          // [NW]
+  float* b2s = b1s + NW;                                             // [KP2]
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const unsigned rank = blockIdx.x % static_cast<unsigned>(CS);  // (a cluster's blocks are consecutive)
+  const long long img = blockIdx.x / static_cast<unsigned>(CS);
+  const int ng = static_cast<int>(rank) % NG;  // the 1x1 conv's slot group; the k x k conv's channel group
+  const int kg = static_cast<int>(rank) / NG;  // its reduction group; the pixel group of both
+  const int ka = kg * KT / KG;
+  const int steps = (kg + 1) * KT / KG - ka;
+  const unsigned ring_s = shared_address(ring);
+  const unsigned red_s = shared_address(red);
+  const unsigned map_s = shared_address(map);
+  const unsigned nh_s = shared_address(nh);
+  // What no kernel writes, before the wait for the kernel before: the map's zeros (its border,
+  // and rows past the image), the folded batch norm's pairs of this block's slots (0 past C),
+  // the biases, the k x k conv's filter (row (tap, n): the group's slots) and the 1x1 conv's
+  // filter rows of the first ST - 1 steps (one cp.async group, the oldest).
+  for (int i = tid; i < MAPB / 16; i += NTHREADS) {
+    reinterpret_cast<uint4*>(smem + RINGB)[i] = make_uint4(0u, 0u, 0u, 0u);
+  }
+  for (int i = tid; i < steps * BK / 2; i += NTHREADS) {
+    const int pr = ka * BK / 2 + i;
+    nh[i] = 2 * pr < C ? reinterpret_cast<const uint2*>(fold)[pr] : make_uint2(0u, 0u);
+  }
+  for (int i = tid; i < NW; i += NTHREADS) {
+    b1s[i] = bias1 != nullptr ? bias1[ng * NW + i] : 0.0f;
+  }
+  for (int i = tid; i < KP2; i += NTHREADS) {
+    b2s[i] = bias2 != nullptr ? bias2[i] : 0.0f;
+  }
+  for (int i = tid; i < TAPS * KP2 * (NW / 8); i += NTHREADS) {
+    const int row = i / (NW / 8);
+    const int c8 = i % (NW / 8);
+    const int tap = row / KP2;
+    const int n = row % KP2;
+    cp_async16(w2s + row * W2PITCH + c8 * 8, w2 + (static_cast<long long>(n) * TAPS + tap) * KP1 + ng * NW + c8 * 8, true);
+  }
+  // This thread's input vectors: row r (pixel r of the image), 8 slots from kc * 8 of a step —
+  // its byte offset in a stage (~0: none), its source (null past the image's pixels), its first
+  // slot; likewise its filter vectors (rows ng * NW + n).
+  const T* src[AU];
+  unsigned adst[AU];
+  int ak[AU];
+#pragma unroll
+  for (int u = 0; u < AU; ++u) {
+    const int i = tid + u * NTHREADS;
+    const int r = i / (BK / 8);
+    const int kc = i % (BK / 8);
+    adst[u] = i < AV ? static_cast<unsigned>((r * PITCH + kc * 8) * 2) : ~0u;
+    ak[u] = kc * 8;
+    src[u] = i < AV && r < HW ? x + img * XIMG + static_cast<long long>(r) * XPIX + kc * 8 : nullptr;
+  }
+  const T* bsrc[BU];
+  unsigned bdst[BU];
+  int bk8[BU];
+#pragma unroll
+  for (int u = 0; u < BU; ++u) {
+    const int i = tid + u * NTHREADS;
+    const int n = i / (BK / 8);
+    const int kc = i % (BK / 8);
+    bdst[u] = i < BV ? static_cast<unsigned>(((MP + n) * PITCH + kc * 8) * 2) : ~0u;
+    bk8[u] = kc * 8;
+    bsrc[u] = w1 + static_cast<long long>(ng * NW + (i < BV ? n : 0)) * CI + kc * 8;
+  }
+  // Step j of this block's (reduction step ka + j) into stage j % ST.
+  auto stage_a = [&](int j) {
+    const int kt = ka + j;
+    const unsigned st = ring_s + static_cast<unsigned>((j % ST) * STAGE * 2);
+#pragma unroll
+    for (int u = 0; u < AU; ++u) {
+      if (adst[u] != ~0u) {
+        const bool ok = src[u] != nullptr && (CI % BK == 0 || kt * BK + ak[u] < CI);
+        cp_async16_at(st + adst[u], ok ? src[u] + kt * BK : x, ok);
+      }
+    }
+  };
+  auto stage_b = [&](int j) {
+    const int kt = ka + j;
+    const unsigned st = ring_s + static_cast<unsigned>((j % ST) * STAGE * 2);
+#pragma unroll
+    for (int u = 0; u < BU; ++u) {
+      if (bdst[u] != ~0u) {
+        const bool ok = CI % BK == 0 || kt * BK + bk8[u] < CI;
+        cp_async16_at(st + bdst[u], ok ? bsrc[u] + kt * BK : w1, ok);
+      }
+    }
+  };
+#pragma unroll
+  for (int j = 0; j < ST - 1; ++j) {
+    if (j < steps) stage_b(j);
+  }
+  cp_async_commit();
+  pdl_wait();
+#pragma unroll
+  for (int j = 0; j < ST - 1; ++j) {
+    if (j < steps) stage_a(j);
+    cp_async_commit();
+  }
+  // The input vectors this thread copied for step j (the image's pixels), normalized in place
+  // once they landed; the rest stay zeros.
+  auto normalize = [&](int j) {
+    const unsigned st = ring_s + static_cast<unsigned>((j % ST) * STAGE * 2);
+#pragma unroll
+    for (int u = 0; u < AU; ++u) {
+      if (src[u] != nullptr) {
+        const unsigned f = nh_s + static_cast<unsigned>((j * BK + ak[u]) * 4);  // (8 bytes a channel pair)
+        uint4 v = lds16_at(st + adst[u]);
+        const uint4 f0 = lds16_at(f);
+        const uint4 f1 = lds16_at(f + 16);
+        v.x = fold2<T, NA>(v.x, f0.x, f0.y);
+        v.y = fold2<T, NA>(v.y, f0.z, f0.w);
+        v.z = fold2<T, NA>(v.z, f1.x, f1.y);
+        v.w = fold2<T, NA>(v.w, f1.z, f1.w);
+        sts16_at(st + adst[u], v);
+      }
+    }
+  };
+  // The 1x1 conv: warp (wm, wn) computes the group's slots wn * 16 .. + 15 of m-tiles wm, wm + WM1, ...
+  const int wn = warp % WN1;
+  const int wm = warp / WN1;
+  const unsigned a_lane = static_cast<unsigned>(((wm * 16 + (lane & 15)) * PITCH + (lane >> 4) * 8) * 2);
+  const unsigned b_lane =
+      static_cast<unsigned>(((MP + wn * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8) * 2);
+  float acc[MTW1][2][4];
+#pragma unroll
+  for (int i = 0; i < MTW1; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+    }
+  }
+  __syncthreads();  // the pairs in (normalize reads them)
+#pragma unroll 1
+  for (int j = 0; j < steps; ++j) {
+    cp_async_wait<ST - 2>();
+    normalize(j);
+    __syncthreads();  // step j in and normalized for every thread; step j - 1's stage free to refill
+    if (j + ST - 1 < steps) {
+      stage_a(j + ST - 1);
+      stage_b(j + ST - 1);
+    }
+    cp_async_commit();
+    const unsigned st = ring_s + static_cast<unsigned>((j % ST) * STAGE * 2);
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ++ks) {
+      unsigned b0, b1, b2, b3;
+      ldsm4_at(b0, b1, b2, b3, st + b_lane + ks * 32);
+#pragma unroll
+      for (int i = 0; i < MTW1; ++i) {
+        if (wm + i * WM1 < MT) {  // (the warp's: uniform)
+          unsigned af[4];
+          ldsm4_at(af[0], af[1], af[2], af[3], st + a_lane + (i * WM1 * 16 * PITCH * 2 + ks * 32));
+          mma_16816<T>(acc[i][0], af[0], af[1], af[2], af[3], b0, b1);
+          mma_16816<T>(acc[i][1], af[0], af[1], af[2], af[3], b2, b3);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // every warp past its last step (the ring free); the filters in
+  // This block's partial sums of the 1x1 conv, [MP][P1PITCH] in the ring's space.
+#pragma unroll
+  for (int i = 0; i < MTW1; ++i) {
+    const int mt = wm + i * WM1;
+    if (mt < MT) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = mt * 16 + (lane >> 2) + 8 * h;
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const int n = wn * 16 + j * 8 + 2 * (lane & 3);
+          *reinterpret_cast<float2*>(red + r * P1PITCH + n) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+        }
+      }
+    }
+  }
+  cluster_barrier();  // every block's partial sums written, every map's zeros in
+  // The bottleneck of pixel group kg's rows, the group's slots: the KG partial sums added in
+  // order, the bias, the activation, rounded to T, 8 slots a vector into the map of every block
+  // of channel group ng that holds the row (its own rows or its halo).
+  {
+    constexpr int CH1 = NW / 8;
+    const int y0 = kg * RH;
+    const int np = max(0, min(H, y0 + RH) - y0) * W;
+    for (int e = tid; e < np * CH1; e += NTHREADS) {
+      const int pix = y0 * W + e / CH1;
+      const int ch = e % CH1;
+      const unsigned off = red_s + static_cast<unsigned>((pix * P1PITCH + ch * 8) * 4);
+      float s[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int q = 0; q < KG; ++q) {
+        const unsigned a = cl_map(off, static_cast<unsigned>(q * NG + ng));
+        const float4 lo = cl_ld4(a);
+        const float4 hi = cl_ld4(a + 16);
+        s[0] += lo.x; s[1] += lo.y; s[2] += lo.z; s[3] += lo.w;
+        s[4] += hi.x; s[5] += hi.y; s[6] += hi.z; s[7] += hi.w;
+      }
+      unsigned v[4];
+#pragma unroll
+      for (int e2 = 0; e2 < 4; ++e2) {
+        const int n = ch * 8 + 2 * e2;
+        const int gn = ng * NW + n;
+        const float v0 = activate_as<A1>(act1, s[2 * e2] + b1s[n]);
+        const float v1 = activate_as<A1>(act1, s[2 * e2 + 1] + b1s[n + 1]);
+        v[e2] = pack2<T>(gn < K1 ? v0 : 0.0f, gn + 1 < K1 ? v1 : 0.0f);
+      }
+      const int yy = pix / W;
+      const int xx = pix - yy * W;
+      const int t0 = yy / RH;
+#pragma unroll
+      for (int dt = -TD; dt <= TD; ++dt) {
+        const int t = t0 + dt;
+        const int ly = yy - t * RH + PH;  // the row in group t's map
+        if (t >= 0 && t < KG && ly >= 0 && ly < LR) {
+          const unsigned d = map_s + static_cast<unsigned>(((ly * MW + xx + PW) * MPITCH + ch * 8) * 2);
+          cl_st4(cl_map(d, static_cast<unsigned>(t * NG + ng)), make_uint4(v[0], v[1], v[2], v[3]));
+        }
+      }
+    }
+  }
+  cluster_barrier();  // every map complete; every block's partial sums read
+  // The k x k conv of pixel group kg's output rows over channel group ng (the map's slots):
+  // warp (mg, q) computes m-tiles mg, mg + MS2, ... over part q of the 16-slot steps (step s:
+  // tap s / (NW / 16), slots (s % (NW / 16)) * 16 ..).
+  const int oy0 = kg * RH;
+  const int m2 = max(0, min(H, oy0 + RH) - oy0) * W;  // the group's output pixels
+  const int mg = warp % MS2;
+  const int q2 = warp / MS2;
+  const int s0 = q2 * K16 / KS2;
+  const int s1 = (q2 + 1) * K16 / KS2;
+  constexpr int C16 = NW / 16;
+  unsigned a2[MTW2];
+#pragma unroll
+  for (int i = 0; i < MTW2; ++i) {
+    int r = (mg + i * MS2) * 16 + (lane & 15);
+    r = r < m2 ? r : 0;  // (rows past the group's pixels: any pixel, never stored)
+    const int ly = r / W;
+    a2[i] = map_s + static_cast<unsigned>(((ly * MW + (r - ly * W)) * MPITCH + (lane >> 4) * 8) * 2);
+  }
+  const unsigned b2_lane = shared_address(w2s) +
+                           static_cast<unsigned>((((lane & 7) + ((lane >> 4) << 3)) * W2PITCH + ((lane >> 3) & 1) * 8) * 2);
+  float acc2[MTW2][NT2][4];
+#pragma unroll
+  for (int i = 0; i < MTW2; ++i) {
+#pragma unroll
+    for (int j = 0; j < NT2; ++j) {
+      acc2[i][j][0] = acc2[i][j][1] = acc2[i][j][2] = acc2[i][j][3] = 0.0f;
+    }
+  }
+#pragma unroll 2
+  for (int s = s0; s < s1; ++s) {
+    const int tap = s / C16;
+    const int c16 = s - tap * C16;
+    const int ty = tap / KW;
+    const unsigned toff = static_cast<unsigned>(((ty * MW + (tap - ty * KW)) * MPITCH + c16 * 16) * 2);
+    const unsigned boff = b2_lane + static_cast<unsigned>((tap * KP2 * W2PITCH + c16 * 16) * 2);
+    unsigned bq[NT2 / 2][4];
+#pragma unroll
+    for (int jj = 0; jj < NT2 / 2; ++jj) {
+      ldsm4_at(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3], boff + jj * 16 * W2PITCH * 2);
+    }
+#pragma unroll
+    for (int i = 0; i < MTW2; ++i) {
+      if (mg + i * MS2 < MT2) {  // (the warp's: uniform)
+        unsigned af[4];
+        ldsm4_at(af[0], af[1], af[2], af[3], a2[i] + toff);
+#pragma unroll
+        for (int jj = 0; jj < NT2 / 2; ++jj) {
+          mma_16816<T>(acc2[i][2 * jj], af[0], af[1], af[2], af[3], bq[jj][0], bq[jj][1]);
+          mma_16816<T>(acc2[i][2 * jj + 1], af[0], af[1], af[2], af[3], bq[jj][2], bq[jj][3]);
+        }
+      }
+    }
+  }
+  // Part q2's partial sums, [KS2][MP2][P2PITCH] in the ring's space (the 1x1 conv's partial sums
+  // read by every block: the barrier above).
+#pragma unroll
+  for (int i = 0; i < MTW2; ++i) {
+    const int mt = mg + i * MS2;
+    if (mt < MT2) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = mt * 16 + (lane >> 2) + 8 * h;
+#pragma unroll
+        for (int j = 0; j < NT2; ++j) {
+          *reinterpret_cast<float2*>(red + (q2 * MP2 + r) * P2PITCH + j * 8 + 2 * (lane & 3)) =
+              make_float2(acc2[i][j][2 * h], acc2[i][j][2 * h + 1]);
+        }
+      }
+    }
+  }
+  cluster_barrier();  // every block's partial sums written
+  // This block's share of its pixel group's outputs: the NG blocks' parts added in order (block
+  // by block, part by part), the bias, the activation, rounded to T: 16-byte vectors into the
+  // result (the slots past K2 as 0).
+  {
+    constexpr int CH2 = KP2 / 8;
+    const int i0 = ng * m2 / NG;
+    const int i1 = (ng + 1) * m2 / NG;
+    for (int e = tid; e < (i1 - i0) * CH2; e += NTHREADS) {
+      const int i = i0 + e / CH2;
+      const int ch = e % CH2;
+      float s[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll 1
+      for (int g = 0; g < NG; ++g) {
+#pragma unroll
+        for (int part = 0; part < KS2; ++part) {
+          const unsigned a = cl_map(red_s + static_cast<unsigned>(((part * MP2 + i) * P2PITCH + ch * 8) * 4),
+                                    static_cast<unsigned>(kg * NG + g));
+          const float4 lo = cl_ld4(a);
+          const float4 hi = cl_ld4(a + 16);
+          s[0] += lo.x; s[1] += lo.y; s[2] += lo.z; s[3] += lo.w;
+          s[4] += hi.x; s[5] += hi.y; s[6] += hi.z; s[7] += hi.w;
+        }
+      }
+      unsigned v[4];
+#pragma unroll
+      for (int e2 = 0; e2 < 4; ++e2) {
+        const int n = ch * 8 + 2 * e2;
+        const float v0 = activate_as<A2>(act2, s[2 * e2] + b2s[n]);
+        const float v1 = activate_as<A2>(act2, s[2 * e2 + 1] + b2s[n + 1]);
+        v[e2] = pack2<T>(n < K2 ? v0 : 0.0f, n + 1 < K2 ? v1 : 0.0f);
+      }
+      *reinterpret_cast<uint4*>(y + img * YIMG + static_cast<long long>(oy0 * W + i) * YPIX + ch * 8) =
+          make_uint4(v[0], v[1], v[2], v[3]);
+    }
+  }
+  cluster_barrier();  // every block's partial sums read before any block leaves
+  (void)batch;
+#else
+  static_assert(sizeof(T) == 0, "bottleneck_conv's cluster form: compute capability 9.0 on");
+#endif
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
 }  // namespace bneck
 
 template <DType P>
@@ -592,8 +1159,11 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
     c.rank = rank::joins;
     return c;
   }
-  /// Offered to measured tuning: tiles of 1, 2 and 4 images where they fit (`math` = images - 1).
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+  /// Offered to measured tuning: tiles of 1, 2 and 4 images where they fit (`math` = images - 1);
+  /// at batches up to bneck::cluster_max_batch on compute capability 9.0 on, also the cluster
+  /// form — an image a cluster of 8 or 16 blocks (`algo`) in 2 or 4 n-groups (`math`) — where it
+  /// fits (bneck::cluster_plan).
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
     std::vector<Variant> v;
     if (!bneck::shape_fits(op)) {
@@ -602,6 +1172,15 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
     for (const int g : {1, 2, 4}) {
       if (bneck::plan(op, g).rows > 0) {
         v.push_back(Variant{std::string(name()), 0, g - 1});
+      }
+    }
+    if (batch <= bneck::cluster_max_batch && device_arch() >= 90) {
+      for (const int cs : {8, 16}) {
+        for (const int ng : {2, 4}) {
+          if (bneck::cluster_plan(op, cs, ng).cs > 0) {
+            v.push_back(Variant{std::string(name()), cs, ng});
+          }
+        }
       }
     }
     return v;
@@ -613,9 +1192,12 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(io.bottleneck_norm_x != nullptr && io.bottleneck_weights != nullptr &&
                      io.bottleneck_norm_weights != nullptr,
                  "cuda::Engine: layer '" << op.label << "': bottleneck_conv without its bottleneck's buffers");
+    const OpDesc& b = *op.bottleneck;
+    if (v.algo != 0) {
+      return prepare_cluster(k, op, v, batch, w, io);
+    }
     const int g = v.math + 1;
     const bneck::Plan p = bneck::plan(op, g);
-    const OpDesc& b = *op.bottleneck;
     const float* scale = io.bottleneck_norm_weights->scale_f32.template as<const float>();
     const float* shift = io.bottleneck_norm_weights->shift_f32.template as<const float>();
     STRATA_CHECK(scale != nullptr && shift != nullptr,
@@ -657,12 +1239,90 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
 
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0 && v.fuse == 0 && v.math >= 0 && v.math < 8,
-                 "'" << op.label << "': bottleneck_conv has tiles of 1 to 8 images (math 0 to 7), algo 0, fuse 0, not "
+    STRATA_CHECK(v.fuse == 0 && ((v.algo == 0 && v.math >= 0 && v.math < 8) ||
+                                 ((v.algo == 8 || v.algo == 16) && (v.math == 2 || v.math == 4))),
+                 "'" << op.label << "': bottleneck_conv has tiles of 1 to 8 images (algo 0, math 0 to 7) and an image "
+                                    "a cluster of 8 or 16 blocks (algo 8 or 16) in 2 or 4 n-groups (math 2 or 4), fuse 0; "
+                                    "not "
                      << to_string(v));
     STRATA_CHECK(bneck::shape_fits(op), "'" << op.label << "': bottleneck_conv runs a conv with a folded bottleneck "
                                                            "(fold_bottleneck_convs) of the shapes it takes");
+    if (v.algo != 0) {
+      STRATA_CHECK(bneck::cluster_plan(op, v.algo, v.math).cs > 0,
+                   "'" << op.label << "': bottleneck_conv's cluster form does not fit this layer as " << to_string(v)
+                       << " (the 1x1 conv's reduction steps at least the k-groups, the warps' tiles and the shared "
+                          "memory within bounds)");
+      return this->named(bneck::cluster_source(op, v.algo, v.math));
+    }
     return this->named(bneck::source(op, v.math + 1));
+  }
+  /// The cluster form's step (algo = cluster size, math = n-groups): batch clusters of v.algo
+  /// blocks of 16 warps.
+  [[nodiscard]] std::unique_ptr<Step> prepare_cluster(cudaKernel_t k, const OpDesc& op, const Variant& v, int batch,
+                                                      const OpWeights& w, const OpIo& io) const {
+    STRATA_CHECK(device_arch() >= 90, "cuda::Engine: layer '" << op.label << "': bottleneck_conv algo " << v.algo
+                                                              << " runs thread-block clusters (compute capability "
+                                                                 "9.0 on)");
+    const bneck::ClusterPlan p = bneck::cluster_plan(op, v.algo, v.math);
+    const OpDesc& b = *op.bottleneck;
+    const float* scale = io.bottleneck_norm_weights->scale_f32.template as<const float>();
+    const float* shift = io.bottleneck_norm_weights->shift_f32.template as<const float>();
+    STRATA_CHECK(scale != nullptr && shift != nullptr,
+                 "cuda::Engine: layer '" << op.label << "': the batch norm '" << b.norm->label
+                                         << "' has no scale and shift on the device");
+    const normed::FoldedBuffers folded = normed::upload_folded<P>(b, io.bottleneck_weights->weight, scale, shift);
+    const std::shared_ptr<DeviceBuffer> fw = folded.filter;
+    const std::shared_ptr<DeviceBuffer> ff = folded.pairs;
+    const T* x = static_cast<const T*>(io.bottleneck_norm_x);
+    const T* pairs = ff->template as<const T>();
+    const T* w1 = fw->template as<const T>();
+    const float* bias1 = io.bottleneck_weights->bias_f32.template as<const float>();
+    const T* w2 = w.weight.template as<const T>();
+    const float* bias2 = w.bias_f32.template as<const float>();
+    T* y = static_cast<T*>(io.y);
+    const std::size_t shared = static_cast<std::size_t>(p.shared);
+    const int device = generated::device_sms().device;
+    generated::allow_shared(k, device, shared, op.label, "bottleneck_conv");
+    generated::allow_cluster(k, device, v.algo, op.label, name());
+    // A cluster's blocks run at once on one GPU processing cluster, one block an SM here: say so
+    // where none fits rather than fail at launch.
+    {
+      cudaLaunchConfig_t config{};
+      config.gridDim = dim3(static_cast<unsigned>(v.algo));
+      config.blockDim = dim3(static_cast<unsigned>(bneck::threads));
+      config.dynamicSmemBytes = shared;
+      int clusters = 0;
+      const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, reinterpret_cast<const void*>(k), &config);
+      if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+      }
+      STRATA_CHECK(e != cudaSuccess || clusters > 0,
+                   "cuda::Engine: layer '" << op.label << "': bottleneck_conv's clusters of " << v.algo << " blocks of "
+                                           << shared << " bytes of shared memory each do not fit this GPU at once");
+    }
+    const long long grid = static_cast<long long>(batch) * v.algo;
+    STRATA_CHECK(grid <= 0x7fffffffLL, "cuda::Engine: layer '" << op.label << "': bottleneck_conv would launch "
+                                                               << grid << " blocks at batch " << batch);
+    std::ostringstream what;
+    what << "strata bottleneck + conv (the batch norm, the 1x1 conv and the " << op.conv.kh << "x" << op.conv.kw
+         << " conv as one kernel, the bottleneck's " << b.conv.k
+         << " channels kept in distributed shared memory; mma.sync, an image a cluster of " << v.algo
+         << " blocks of 16 warps: " << p.ng << " groups of " << p.nw << " slots x " << p.kg
+         << " of the reduction and of the rows"
+         << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
+                            std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
+                      : std::string())
+         << (b.norm->in_slice ? ", reading channels 0.." + std::to_string(b.norm->in_shape.c - 1) +
+                                    " of the concat in place"
+                              : std::string())
+         << ", shapes compiled in)";
+    const unsigned blocks = static_cast<unsigned>(grid);
+    return kernel_step(what.str(), [=](cudaStream_t s) {
+      (void)fw;  // (owned by the step)
+      (void)ff;
+      rtc::launch_shared(k, blocks, static_cast<unsigned>(bneck::threads), shared, s, x, pairs, w1, bias1, w2, bias2,
+                         y, batch);
+    });
   }
 };
 
