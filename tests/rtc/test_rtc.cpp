@@ -414,6 +414,37 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
   }
 }
 
+TEST_CASE("cuBLASLt is told each operand's alignment as the matmul step passes it (lt_alignments), hand-worked") {
+  namespace t = cuda::tactics;
+  const auto at = [](std::uintptr_t a) { return reinterpret_cast<const void*>(a); };
+  // One matmul: weights 256-aligned, the input at 16 bytes past, the result at 64 (its C the same).
+  const t::LtAlignments one = t::lt_alignments(2, at(0x10000), at(0x10010), nullptr, at(0x10040), false, false, {}, 40, 24, 7);
+  CHECK(one.a == 256);
+  CHECK(one.b == 16);
+  CHECK(one.c == 64);
+  CHECK(one.d == 64);
+  // A residual (C) at 8; the input gathered into the scratch (256); every operand 256: the default.
+  const t::LtAlignments res = t::lt_alignments(2, at(0x10000), at(0x10010), at(0x10008), at(0x10100), true, false, {}, 40, 24, 7);
+  CHECK(res.b == 256);
+  CHECK(res.c == 8);
+  CHECK(res.d == 256);
+  const t::LtAlignments all = t::lt_alignments(4, at(0x20000), at(0x20100), nullptr, at(0x20200), false, false, {}, 8, 8, 8);
+  CHECK((all.a == 256 && all.b == 256 && all.c == 256 && all.d == 256));
+  // A matmul a row: the rows' inputs 24 elements of f16 apart (48 bytes: 16), results 64 (128).
+  const t::StridedColumns rows{.count = 7, .ld = 16, .stride_b = 24, .stride_d = 64};
+  const t::LtAlignments str = t::lt_alignments(2, at(0x10000), at(0x10000), nullptr, at(0x10000), false, false, rows, 8, 8, 7);
+  CHECK(str.b == 16);
+  CHECK(str.c == 128);
+  CHECK(str.d == 128);
+  // Batched over images (the gate): A 40 x 24 f16 apart (1,920 bytes: 128), B 49 x 40 (3,920: 16),
+  // D 49 x 24 (2,352: 16); the scaled weights in the scratch.
+  const t::LtAlignments g = t::lt_alignments(2, at(0x10008), at(0x10000), nullptr, at(0x10000), false, true, {}, 40, 24, 49);
+  CHECK(g.a == 128);
+  CHECK(g.b == 16);
+  CHECK(g.c == 16);
+  CHECK(g.d == 16);
+}
+
 TEST_CASE("a channel gate folded into a 1x1 conv on cuBLASLt (algo 2): the weights scaled per image where they are smaller than the product") {
   // EfficientNet-B0-like projections: 96 -> 24 channels of a 56x56 map (24 output slots under
   // 3,136 pixels: algo 2 claimed), 672 -> 192 of a 7x7 map (192 over 49: offered, not claimed);

@@ -7,6 +7,7 @@
 /// row) [+ C, the residual], relu in the epilogue and other activations as a Strata kernel after.
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,6 +41,45 @@ struct StridedColumns {
 /// input subsampled, a conv's im2col matrix, or (gate) a 1×1 conv's weights scaled per image by
 /// its folded channel gate (OpDesc::gate), the matmul then batched over the images.
 enum class Gather { subsample, im2col, gate };
+
+/// The alignments (bytes, up to 256) of a matmul's A, B, C and D operands as LtMatmulStep
+/// passes them, for cuBLASLt's heuristic (which otherwise assumes 256 and may pick an algorithm
+/// that needs it): the memory plan places tensors at offsets of 16 bytes' alignment times the
+/// batch, and a concat's slice or the later matrices of a strided or batched matmul may sit at
+/// less. `elem`: bytes an element; `weights`, `x`, `z` (null: none), `y`: the pointers;
+/// `scratch_b`: B is a scratch past cuBLASLt's workspace (a prologue's, a subsample's or an
+/// im2col's: 256, as the workspace is allocated); `gate`: A is the per-image scaled weights in
+/// that scratch and the matmul is batched over images (A kin·mp, B cols·kin, D cols·mp elements
+/// apart); `strided`: a matmul a row (B stride_b, D stride_d elements apart). A batch's matrices
+/// count at the alignment of their stride.
+struct LtAlignments {
+  std::uint32_t a = 256, b = 256, c = 256, d = 256;
+};
+[[nodiscard]] inline LtAlignments lt_alignments(std::size_t elem, const void* weights, const void* x, const void* z,
+                                                const void* y, bool scratch_b, bool gate, const StridedColumns& strided,
+                                                int kin, int mp, std::int64_t cols) {
+  const auto stride = [elem](std::int64_t elements) {
+    return pointer_alignment(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(elements) * elem));
+  };
+  LtAlignments r;
+  r.a = gate ? 256u : pointer_alignment(weights);
+  r.b = scratch_b ? 256u : pointer_alignment(x);
+  r.d = pointer_alignment(y);
+  r.c = z != nullptr ? pointer_alignment(z) : r.d;
+  if (strided.count > 0) {
+    r.b = std::min(r.b, stride(strided.stride_b));
+    r.d = std::min(r.d, stride(strided.stride_d));
+    r.c = std::min(r.c, stride(strided.stride_d));
+  }
+  if (gate) {
+    r.a = std::min(r.a, stride(std::int64_t{kin} * mp));
+    r.b = std::min(r.b, stride(cols * kin));
+    r.d = std::min(r.d, stride(cols * mp));
+    r.c = std::min(r.c, stride(cols * mp));
+  }
+  return r;
+}
+
 
 /// A kernel run before the matmul that writes its input (B, kin × cols, dense) into the step's
 /// scratch: `launch(stream, scratch)`; `describe` names it in the step's description.
@@ -110,15 +150,15 @@ class LtMatmulStep final : public Step {
       b_.set_batch(batch, cols * kin);
       d_.set_batch(batch, cols * mp);
     }
-    // A result that is a concat's slice (ldd) may sit at an offset of 16 bytes' alignment, where
-    // cuBLASLt's heuristic otherwise assumes 256: the operands' alignments as they are (what the
-    // prologue writes into the scratch, past cuBLASLt's workspace, counts as 256). Not yet for
-    // the other matmuls: telling them may change the algorithm picked, to be timed on a GPU first.
+    // The operands' alignments as launch() will pass them (lt_alignments), where cuBLASLt's
+    // heuristic otherwise assumes 256 bytes and may pick an algorithm that needs it.
     const MatmulPreference pref = MatmulPreference::create();
     pref.set_max_workspace(lt_workspace);
-    if (spaced_ || prologue_.launch) {
-      pref.set_alignments(pointer_alignment(w.weight.get()), prologue_.launch ? 256 : pointer_alignment(io.x),
-                          pointer_alignment(io.y), pointer_alignment(io.y));
+    {
+      const LtAlignments al =
+          lt_alignments(sizeof(T), w.weight.get(), gather == Gather::gate ? io.gate_x : io.x, io.z, io.y,
+                        scratch > 0 && gather != Gather::gate, gather == Gather::gate, strided, kin, mp, cols);
+      pref.set_alignments(al.a, al.b, al.c, al.d);
     }
     std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<std::size_t>(algo_index) + 1);
     int count = 0;
