@@ -611,9 +611,7 @@ Args with_forced_each(const Args& given, int max_batch) {
   strata::cuda::EngineOptions o;
   o.max_batch = max_batch;
   o.bottleneck_clusters = a.bneck_clusters;
-  if (strata::cuda::joins_bottlenecks(o)) {  // (as the engine joins DenseNet's layers)
-    strata::cuda::fold_bottleneck_convs(net);
-  }
+  strata::cuda::join_bottlenecks(net, o);  // (as the engine joins DenseNet's layers)
   for (const auto& [text, v] : a.force_each) {
     int matched = 0;
     for (const strata::cuda::OpDesc& op : net.ops) {

@@ -1727,7 +1727,7 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
     const std::string& src = cl.front().source;
     const std::size_t launch = src.find("  pdl_launch();");
     const std::size_t w2copy = src.find("cp_async16(w2s + row * W2PITCH");
-    const std::size_t wait = src.find("  pdl_wait();");
+    const std::size_t wait = src.find("\n  pdl_wait();");  // (the kernel's; a cluster past the batch waits too)
     const std::size_t input = src.find("if (j < steps) stage_a(j);");
     CHECK(launch < w2copy);
     CHECK(w2copy < wait);
@@ -1749,6 +1749,21 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
     o.max_batch = 32;
     o.bottleneck_clusters = false;
     CHECK(cuda::joins_bottlenecks(o));
+    // Joined as the engine joins them: at batch 32 blocks 3-4 (40 layers); at batch 2 with the
+    // clusters asked for, block 2's 28x28 layers too (52: the cluster form holds a pixel group's
+    // rows a block), none without.
+    const auto joins = [&](int max_batch, bool clusters) {
+      cuda::EngineOptions e;
+      e.max_batch = max_batch;
+      e.bottleneck_clusters = clusters;
+      cuda::NetDesc d = plain;
+      cuda::join_bottlenecks(d, e);
+      return std::count_if(d.ops.begin(), d.ops.end(), [](const cuda::OpDesc& x) { return x.bottleneck != nullptr; });
+    };
+    CHECK(joins(32, false) == 40);
+    CHECK(joins(2, false) == 0);
+    CHECK(joins(2, true) == (cuda::device_arch() >= 90 ? 52 : 0));
+    CHECK(joins(9, true) == 0);
   }
   // Forcing a joined op's part by its own label names the joined op.
   cuda::EngineOptions opt;

@@ -144,9 +144,7 @@ class Engine {
     if (options_.max_batch <= side_conv_max_batch && !branches && !all_fused) {
       fold_side_convs(net);
     }
-    if (joins_bottlenecks(options_)) {
-      fold_bottleneck_convs(net);
-    }
+    join_bottlenecks(net, options_);
     const auto tuning = std::chrono::steady_clock::now();
     const std::vector<std::optional<Variant>> forced_v = forced_variants<P>(net, options_.force);
     auto variants = choose_variants<P>(net, w, *exec_, options_, forced_v, exec_->stats());

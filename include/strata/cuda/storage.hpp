@@ -844,6 +844,10 @@ inline void fold_normed_pooled_dense(NetDesc& n) {
 /// by 8 — what tactics/bottleneck_conv.hpp keeps in shared memory (DenseNet-121's 14×14 and 7×7
 /// maps of 128 channels: 69,632 and 22,032 bytes; its 28×28 ones, 244,800, are not folded).
 inline constexpr std::int64_t bottleneck_max_map_bytes = 96 << 10;
+/// The largest such map where the joins are made for bottleneck_conv's cluster form
+/// (EngineOptions::bottleneck_clusters), which holds a pixel group's rows a block: DenseNet-121's
+/// 28×28 maps (244,800 bytes) too, not its 56×56 ones (915,008).
+inline constexpr std::int64_t bottleneck_cluster_max_map_bytes = 256 << 10;
 /// The least max_batch at which the engine makes bottleneck folds: the joined kernel takes whole
 /// images a block, so it is claimed only where a batch fills the GPU with them.
 inline constexpr int bottleneck_min_batch = 32;
@@ -860,12 +864,12 @@ inline constexpr int bottleneck_cluster_max_batch = 8;
 /// joined to that conv as one op, "<bottleneck>+<conv>" (OpDesc::bottleneck), which a tactic may
 /// run as one kernel keeping the bottleneck's output on chip (Tactic::fuses_bottleneck), and
 /// prepare_step otherwise runs as the two ops, as before. Only for maps whose bottleneck output
-/// with its border fits bottleneck_max_map_bytes an image, of 32 to 256 output slots in 32s; not
+/// with its border fits `max_map_bytes` an image, of 32 to 256 output slots in 32s; not
 /// where either op has a fused pool, a residual or a deferred activation, nor where anything but
 /// the conv reads the bottleneck's output; and only where what the conv writes is clear of what the
 /// batch norm reads: other bytes of the arena, or other channels of the same concat (a DenseNet
 /// layer reads the block's running concatenation in place and writes the next channels of it).
-inline void fold_bottleneck_convs(NetDesc& n) {
+inline void fold_bottleneck_convs(NetDesc& n, std::int64_t max_map_bytes = bottleneck_max_map_bytes) {
   if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
     return;
   }
@@ -890,7 +894,7 @@ inline void fold_bottleneck_convs(NetDesc& n) {
       continue;
     }
     const std::int64_t map = std::int64_t{g.h + g.kh - 1} * (g.w + g.kw - 1) * (b.conv.kp + 8) * elem;
-    if (map > bottleneck_max_map_bytes) {
+    if (map > max_map_bytes) {
       continue;
     }
     const bool read_elsewhere = read_besides(n, b.out_id, c);

@@ -37,6 +37,17 @@ namespace strata::cuda {
          (o.bottleneck_clusters && o.max_batch <= bottleneck_cluster_max_batch && device_arch() >= 90);
 }
 
+/// `net`'s DenseNet-style layers joined as an engine of options `o` joins them
+/// (joins_bottlenecks): for the cluster form at small batches also on maps of up to
+/// bottleneck_cluster_max_map_bytes, else of up to bottleneck_max_map_bytes.
+inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
+  if (!joins_bottlenecks(o)) {
+    return;
+  }
+  fold_bottleneck_convs(net, o.max_batch < bottleneck_min_batch ? bottleneck_cluster_max_map_bytes
+                                                                : bottleneck_max_map_bytes);
+}
+
 /// The tuning cache's key of `op` at `batch`: GPU, cuDNN version, precision, and the op's
 /// exact shape in storage terms.
 [[nodiscard]] inline std::string tuning_key(const OpDesc& op, int batch, DType p,

@@ -797,6 +797,10 @@ __global__ void __cluster_dims__()src"
   const int warp = tid >> 5;
   const unsigned rank = blockIdx.x % static_cast<unsigned>(CS);  // (a cluster's blocks are consecutive)
   const long long img = blockIdx.x / static_cast<unsigned>(CS);
+  if (img >= batch) {  // (a whole cluster: the launch is batch clusters)
+    pdl_wait();
+    return;
+  }
   const int ng = static_cast<int>(rank) % NG;  // the 1x1 conv's slot group; the k x k conv's channel group
   const int kg = static_cast<int>(rank) / NG;  // its reduction group; the pixel group of both
   const int ka = kg * KT / KG;
@@ -1119,8 +1123,9 @@ __global__ void __cluster_dims__()src"
           make_uint4(v[0], v[1], v[2], v[3]);
     }
   }
-  cluster_barrier();  // every block's partial sums read before any block leaves
-  (void)batch;
+  // Every block's partial sums read before any block leaves (its shared memory goes with it):
+  // the arrive relaxed — nothing written here is read after it.
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;" ::: "memory");
 #else
   static_assert(sizeof(T) == 0, "bottleneck_conv's cluster form: compute capability 9.0 on");
 #endif
@@ -1188,6 +1193,9 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
+    STRATA_CHECK(v.algo == 0 || device_arch() >= 90,
+                 "cuda::Engine: layer '" << op.label << "': bottleneck_conv algo " << v.algo
+                                         << " runs thread-block clusters (compute capability 9.0 on)");
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     STRATA_CHECK(io.bottleneck_norm_x != nullptr && io.bottleneck_weights != nullptr &&
                      io.bottleneck_norm_weights != nullptr,
@@ -1260,9 +1268,6 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
   /// blocks of 16 warps.
   [[nodiscard]] std::unique_ptr<Step> prepare_cluster(cudaKernel_t k, const OpDesc& op, const Variant& v, int batch,
                                                       const OpWeights& w, const OpIo& io) const {
-    STRATA_CHECK(device_arch() >= 90, "cuda::Engine: layer '" << op.label << "': bottleneck_conv algo " << v.algo
-                                                              << " runs thread-block clusters (compute capability "
-                                                                 "9.0 on)");
     const bneck::ClusterPlan p = bneck::cluster_plan(op, v.algo, v.math);
     const OpDesc& b = *op.bottleneck;
     const float* scale = io.bottleneck_norm_weights->scale_f32.template as<const float>();
