@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -1404,23 +1406,29 @@ TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed ha
 }
 
 namespace {
-// Net in precision P with every op that fold_bottleneck_convs joins forced onto bottleneck_conv with
-// tiles of `g` images (g 0: bneck::choose_g's), at max_batch 32 (the fold's least), against the
-// CPU at each of `batches`; the joined ops' count must be `count`.
+// Net in precision P, its DenseNet layers joined as an engine of max_batch `max_batch` joins them
+// (with EngineOptions::bottleneck_clusters `clusters`), each joined op that `variant` gives a
+// variant for forced onto it — `count` of them —, each described with `shows`, against the CPU
+// at each of `batches`.
 template <class Net, DType P>
-void check_bottleneck(std::uint64_t seed, int g, const std::vector<int>& batches, std::size_t count) {
+void check_joined(std::uint64_t seed, int max_batch, bool clusters,
+                  const std::function<std::optional<cuda::Variant>(const cuda::OpDesc&)>& variant,
+                  const std::string& shows, const std::vector<int>& batches, std::size_t count) {
   using N = std::remove_cvref_t<Net>;
-  constexpr int kMaxB = cuda::bottleneck_min_batch;
-  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
-  cuda::fold_for_per_op_path(net);
-  cuda::fold_bottleneck_convs(net);
   cuda::EngineOptions opt;
-  opt.max_batch = kMaxB;
+  opt.max_batch = max_batch;
   opt.tuning = cuda::Tuning::heuristic;
   opt.fused_max_batch = 0;
+  opt.bottleneck_clusters = clusters;
+  REQUIRE(cuda::joins_bottlenecks(opt));
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::join_bottlenecks(net, opt);  // (as the engine joins them)
   for (const cuda::OpDesc& op : net.ops) {
     if (op.bottleneck) {
-      opt.force[op.label] = cuda::Variant{"bottleneck_conv", 0, (g > 0 ? g : cuda::tactics::bneck::choose_g(op)) - 1};
+      if (const auto v = variant(op)) {
+        opt.force[op.label] = *v;
+      }
     }
   }
   REQUIRE(opt.force.size() == count);
@@ -1429,21 +1437,33 @@ void check_bottleneck(std::uint64_t seed, int g, const std::vector<int>& batches
   const auto in = strata_test::random_floats(static_cast<std::size_t>(most) * N::input_spec.shape.numel(), seed + 100);
   const auto ref = strata_test::cpu_reference<Net>(w, in, most);
   cuda::Engine<Net, P> e(w, opt);
-  const std::string d = e.describe(most);
+  const std::string d = "\n" + e.describe(most);
   INFO(d);
   for (const auto& [label, v] : opt.force) {
-    const std::size_t at = d.find(label + ": strata bottleneck + conv");
-    CHECK(at != std::string::npos);
+    const std::size_t at = d.find("\n" + label + ": strata bottleneck + conv");
+    REQUIRE(at != std::string::npos);
+    CHECK(d.substr(at + 1, d.find('\n', at + 1) - at - 1).find(shows) != std::string::npos);
   }
   const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
   for (const int b : batches) {
     std::vector<float> out(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
     e.infer(in, out, b);
     const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE("bottleneck_conv " << dtype_name(P) << " (tiles of " << g << " image(s), 0: chosen), batch " << b
-                               << ": rel. error " << err);
+    MESSAGE("bottleneck_conv (" << shows << ") " << dtype_name(P) << ", batch " << b << ": rel. error " << err);
     CHECK(err < strata_test::tolerance(P));
   }
+}
+
+// The whole-image form with tiles of `g` images (g 0: bneck::choose_g's) on every joined op, at
+// max_batch 32 (the fold's least).
+template <class Net, DType P>
+void check_bottleneck(std::uint64_t seed, int g, const std::vector<int>& batches, std::size_t count) {
+  check_joined<Net, P>(
+      seed, cuda::bottleneck_min_batch, false,
+      [g](const cuda::OpDesc& op) {
+        return cuda::Variant{"bottleneck_conv", 0, (g > 0 ? g : cuda::tactics::bneck::choose_g(op)) - 1};
+      },
+      "kept in shared memory; mma.sync, 16 warps; tiles of ", batches, count);
 }
 }  // namespace
 
@@ -1477,50 +1497,20 @@ TEST_CASE("bottleneck_conv: a DenseNet layer (batch norm, 1x1 conv, kxk conv) as
 }
 
 namespace {
-// Net in precision P at max_batch `most` (at most bottleneck_cluster_max_batch) with
-// EngineOptions::bottleneck_clusters, every joined op the cluster form fits with clusters of `cs`
-// blocks in `ng` n-groups forced onto it (`count` of them), against the CPU at each of `batches`.
+// The cluster form with clusters of `cs` blocks in `ng` n-groups on every joined op it fits (at
+// the largest of `batches`, at most bottleneck_cluster_max_batch, with the joins asked for).
 template <class Net, DType P>
 void check_bottleneck_cluster(std::uint64_t seed, int cs, int ng, const std::vector<int>& batches, std::size_t count) {
-  using N = std::remove_cvref_t<Net>;
-  const int most = *std::max_element(batches.begin(), batches.end());
-  cuda::EngineOptions opt;
-  opt.max_batch = most;
-  opt.tuning = cuda::Tuning::heuristic;
-  opt.fused_max_batch = 0;
-  opt.bottleneck_clusters = true;
-  REQUIRE(cuda::joins_bottlenecks(opt));
-  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
-  cuda::fold_for_per_op_path(net);
-  cuda::join_bottlenecks(net, opt);  // (as the engine joins them)
-  for (const cuda::OpDesc& op : net.ops) {
-    if (op.bottleneck && cuda::tactics::bneck::cluster_plan(op, cs, ng).cs > 0) {
-      opt.force[op.label] = cuda::Variant{"bottleneck_conv", cs, ng};
-    }
-  }
-  REQUIRE(opt.force.size() == count);
-  const auto w = Weights<Net>::random(seed);
-  const auto in = strata_test::random_floats(static_cast<std::size_t>(most) * N::input_spec.shape.numel(), seed + 100);
-  const auto ref = strata_test::cpu_reference<Net>(w, in, most);
-  cuda::Engine<Net, P> e(w, opt);
-  const std::string d = "\n" + e.describe(most);
-  INFO(d);
-  for (const auto& [label, v] : opt.force) {
-    const std::size_t at = d.find("\n" + label + ": strata bottleneck + conv");
-    REQUIRE(at != std::string::npos);
-    const std::string line = d.substr(at + 1, d.find('\n', at + 1) - at - 1);
-    CHECK(line.find("an image a cluster of " + std::to_string(cs) + " blocks of 16 warps: " + std::to_string(ng) +
-                    " groups of ") != std::string::npos);
-  }
-  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
-  for (const int b : batches) {
-    std::vector<float> out(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
-    e.infer(in, out, b);
-    const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE("bottleneck_conv clusters of " << cs << " in " << ng << " n-groups, " << dtype_name(P) << ", batch " << b
-                                           << ": rel. error " << err);
-    CHECK(err < strata_test::tolerance(P));
-  }
+  check_joined<Net, P>(
+      seed, *std::max_element(batches.begin(), batches.end()), true,
+      [cs, ng](const cuda::OpDesc& op) -> std::optional<cuda::Variant> {
+        if (cuda::tactics::bneck::cluster_plan(op, cs, ng).cs == 0) {
+          return std::nullopt;
+        }
+        return cuda::Variant{"bottleneck_conv", cs, ng};
+      },
+      "an image a cluster of " + std::to_string(cs) + " blocks of 16 warps: " + std::to_string(ng) + " groups of ",
+      batches, count);
 }
 }  // namespace
 

@@ -191,6 +191,62 @@ inline constexpr long long claim_blocks = 128;
   return g >= 2 && (std::int64_t{batch} + g - 1) / g >= claim_blocks;
 }
 
+/// Both forms' constants of what they read and write: the batch norm's input (XPIX, XIMG:
+/// elements a pixel, an image — a concat's, read in place), the result's (YPIX, YIMG: a concat's
+/// strides for a slice) and the three activations (NA: the batch norm's, folded; A1/act1 the 1×1
+/// conv's; A2/act2 the k×k conv's).
+inline void io_constants(std::ostringstream& o, const OpDesc& op) {
+  const OpDesc& b = *op.bottleneck;
+  const OpDesc& bn = *b.norm;
+  const ConvGeom& c = op.conv;
+  const normed::Source src = normed::source_of(bn);
+  auto wide = [&](const char* name, long long v) { o << "  constexpr long long " << name << " = " << v << ";\n"; };
+  wide("XPIX", src.pixel);  // the batch norm's input: elements a pixel, an image
+  wide("XIMG", src.image);
+  wide("YPIX", op.slice ? op.slice->strides.pixel : c.kp);  // the result (a concat's strides, for a slice)
+  wide("YIMG", op.slice ? op.slice->strides.image : std::int64_t{c.h} * c.w * c.kp);
+  o << "  constexpr Act NA = static_cast<Act>(" << static_cast<int>(bn.act.kind) << ");  // the batch norm's (folded)\n";
+  generated::act_constants(o, "A1", "act1", b.act);
+  generated::act_constants(o, "A2", "act2", op.act);
+}
+
+/// Both forms' k×k conv over the bottleneck map in shared memory: each lane's B-fragment rows
+/// (b2_lane) in the filter [TAPS][KP2][W2PITCH], then the warp's 16-slot steps s0 .. s1 (tap s /
+/// C16, slots (s % C16) * 16 ..) into acc2[MTW2][NT2] from its A rows at a2[] ([..][MW][MPITCH]
+/// pixels at tap (0, 0)), no branch: m-tiles past the pixels read a clamped pixel, never stored.
+[[nodiscard]] inline const char* kxk_steps_source() {
+  return R"src(  const unsigned b2_lane = shared_address(w2s) +
+                           static_cast<unsigned>((((lane & 7) + ((lane >> 4) << 3)) * W2PITCH + ((lane >> 3) & 1) * 8) * 2);
+#pragma unroll 2
+  for (int s = s0; s < s1; ++s) {
+    const int tap = s / C16;
+    const int c16 = s - tap * C16;
+    const int ty = tap / KW;
+    const unsigned toff = static_cast<unsigned>(((ty * MW + (tap - ty * KW)) * MPITCH + c16 * 16) * 2);
+    const unsigned boff = b2_lane + static_cast<unsigned>((tap * KP2 * W2PITCH + c16 * 16) * 2);
+    unsigned bq[NT2 / 2][4];
+#pragma unroll
+    for (int jj = 0; jj < NT2 / 2; ++jj) {
+      ldsm4_at(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3], boff + jj * 16 * W2PITCH * 2);
+    }
+    // (no branch: m-tiles past the tile's read pixel 0, their sums never stored)
+    unsigned af[MTW2][4];
+#pragma unroll
+    for (int i = 0; i < MTW2; ++i) {
+      ldsm4_at(af[i][0], af[i][1], af[i][2], af[i][3], a2[i] + toff);
+    }
+#pragma unroll
+    for (int i = 0; i < MTW2; ++i) {
+#pragma unroll
+      for (int jj = 0; jj < NT2 / 2; ++jj) {
+        mma_16816<T>(acc2[i][2 * jj], af[i][0], af[i][1], af[i][2], af[i][3], bq[jj][0], bq[jj][1]);
+        mma_16816<T>(acc2[i][2 * jj + 1], af[i][0], af[i][1], af[i][2], af[i][3], bq[jj][2], bq[jj][3]);
+      }
+    }
+  }
+)src";
+}
+
 /// The kernel's source for `op` with `g` images a block (kernel `strata_rtc::bottleneck_conv<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op, int g) {
   STRATA_CHECK(shape_fits(op), "bottleneck_conv: layer '" << op.label << "' is not a conv with a folded "
@@ -201,10 +257,8 @@ inline constexpr long long claim_blocks = 128;
   const OpDesc& b = *op.bottleneck;
   const OpDesc& bn = *b.norm;
   const ConvGeom& c = op.conv;
-  const normed::Source src = normed::source_of(bn);
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) { o << "  constexpr int " << name << " = " << v << ";\n"; };
-  auto wide = [&](const char* name, long long v) { o << "  constexpr long long " << name << " = " << v << ";\n"; };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "': tiles of " << g << " image(s), 16 warps.\n"
     << R"src(template <class T>
@@ -252,13 +306,7 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   constant("K16", c.kh * c.kw * (b.conv.kp / 16));  // the k x k conv's 16-slot reduction steps
   constant("MAPB", static_cast<long long>(p.map_bytes));
   constant("RINGB", static_cast<long long>(p.ring_bytes));
-  wide("XPIX", src.pixel);  // the batch norm's input: elements a pixel, an image
-  wide("XIMG", src.image);
-  wide("YPIX", op.slice ? op.slice->strides.pixel : c.kp);  // the result (a concat's strides, for a slice)
-  wide("YIMG", op.slice ? op.slice->strides.image : std::int64_t{c.h} * c.w * c.kp);
-  o << "  constexpr Act NA = static_cast<Act>(" << static_cast<int>(bn.act.kind) << ");  // the batch norm's (folded)\n";
-  generated::act_constants(o, "A1", "act1", b.act);
-  generated::act_constants(o, "A2", "act2", op.act);
+  io_constants(o, op);
   o << R"src(  constexpr int STAGE = (MA + KP1) * PITCH;  // elements a stage: input rows, then filter rows
   constexpr int AV = MP * (BK / 8);             // input vectors a step
   constexpr int AU = (AV + NTHREADS - 1) / NTHREADS;
@@ -476,36 +524,7 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
   for (int i = 0; i < MTW2; ++i) {
     a2[i] = map_s + static_cast<unsigned>((base[i] * MPITCH + (lane >> 4) * 8) * 2);
   }
-  const unsigned b2_lane = shared_address(w2s) +
-                           static_cast<unsigned>((((lane & 7) + ((lane >> 4) << 3)) * W2PITCH + ((lane >> 3) & 1) * 8) * 2);
-#pragma unroll 2
-  for (int s = s0; s < s1; ++s) {
-    const int tap = s / C16;
-    const int c16 = s - tap * C16;
-    const int ty = tap / KW;
-    const unsigned toff = static_cast<unsigned>(((ty * MW + (tap - ty * KW)) * MPITCH + c16 * 16) * 2);
-    const unsigned boff = b2_lane + static_cast<unsigned>((tap * KP2 * W2PITCH + c16 * 16) * 2);
-    unsigned bq[NT2 / 2][4];
-#pragma unroll
-    for (int jj = 0; jj < NT2 / 2; ++jj) {
-      ldsm4_at(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3], boff + jj * 16 * W2PITCH * 2);
-    }
-    // (no branch: m-tiles past the tile's read pixel 0, their sums never stored)
-    unsigned af[MTW2][4];
-#pragma unroll
-    for (int i = 0; i < MTW2; ++i) {
-      ldsm4_at(af[i][0], af[i][1], af[i][2], af[i][3], a2[i] + toff);
-    }
-#pragma unroll
-    for (int i = 0; i < MTW2; ++i) {
-#pragma unroll
-      for (int jj = 0; jj < NT2 / 2; ++jj) {
-        mma_16816<T>(acc2[i][2 * jj], af[i][0], af[i][1], af[i][2], af[i][3], bq[jj][0], bq[jj][1]);
-        mma_16816<T>(acc2[i][2 * jj + 1], af[i][0], af[i][1], af[i][2], af[i][3], bq[jj][2], bq[jj][3]);
-      }
-    }
-  }
-  __syncthreads();  // the map read by every warp: its space takes the partial sums
+)src" << kxk_steps_source() << R"src(  __syncthreads();  // the map read by every warp: its space takes the partial sums
   // The parts' partial sums added in a fixed order (part 0 stores, 1, 2, ... add).
 #pragma unroll 1
   for (int part = 0; part < KS; ++part) {
@@ -688,10 +707,8 @@ struct ClusterPlan {
   const OpDesc& b = *op.bottleneck;
   const OpDesc& bn = *b.norm;
   const ConvGeom& c = op.conv;
-  const normed::Source src = normed::source_of(bn);
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) { o << "  constexpr int " << name << " = " << v << ";\n"; };
-  auto wide = [&](const char* name, long long v) { o << "  constexpr long long " << name << " = " << v << ";\n"; };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
     << "// Generated for '" << op.label << "': an image a cluster of " << cs << " blocks, " << ng
     << " n-groups, 16 warps.\n"
@@ -768,13 +785,7 @@ __global__ void __cluster_dims__()src"
   constant("RINGB", static_cast<long long>(p.ring_bytes));
   constant("MAPB", static_cast<long long>(p.map_bytes));
   constant("W2B", static_cast<long long>(p.w2_bytes));
-  wide("XPIX", src.pixel);  // the batch norm's input: elements a pixel, an image
-  wide("XIMG", src.image);
-  wide("YPIX", op.slice ? op.slice->strides.pixel : c.kp);  // the result (a concat's strides, for a slice)
-  wide("YIMG", op.slice ? op.slice->strides.image : std::int64_t{c.h} * c.w * c.kp);
-  o << "  constexpr Act NA = static_cast<Act>(" << static_cast<int>(bn.act.kind) << ");  // the batch norm's (folded)\n";
-  generated::act_constants(o, "A1", "act1", b.act);
-  generated::act_constants(o, "A2", "act2", op.act);
+  io_constants(o, op);
   o << R"src(  constexpr int STAGE = (MP + NW) * PITCH;  // elements a stage: input rows, then filter rows
   constexpr int AV = MP * (BK / 8);             // input vectors a step
   constexpr int AU = (AV + NTHREADS - 1) / NTHREADS;
@@ -1026,6 +1037,14 @@ __global__ void __cluster_dims__()src"
   const int q2 = warp / MS2;
   const int s0 = q2 * K16 / KS2;
   const int s1 = (q2 + 1) * K16 / KS2;
+  float acc2[MTW2][NT2][4];
+#pragma unroll
+  for (int i = 0; i < MTW2; ++i) {
+#pragma unroll
+    for (int j = 0; j < NT2; ++j) {
+      acc2[i][j][0] = acc2[i][j][1] = acc2[i][j][2] = acc2[i][j][3] = 0.0f;
+    }
+  }
   constexpr int C16 = NW / 16;
   unsigned a2[MTW2];
 #pragma unroll
@@ -1035,42 +1054,7 @@ __global__ void __cluster_dims__()src"
     const int ly = r / W;
     a2[i] = map_s + static_cast<unsigned>(((ly * MW + (r - ly * W)) * MPITCH + (lane >> 4) * 8) * 2);
   }
-  const unsigned b2_lane = shared_address(w2s) +
-                           static_cast<unsigned>((((lane & 7) + ((lane >> 4) << 3)) * W2PITCH + ((lane >> 3) & 1) * 8) * 2);
-  float acc2[MTW2][NT2][4];
-#pragma unroll
-  for (int i = 0; i < MTW2; ++i) {
-#pragma unroll
-    for (int j = 0; j < NT2; ++j) {
-      acc2[i][j][0] = acc2[i][j][1] = acc2[i][j][2] = acc2[i][j][3] = 0.0f;
-    }
-  }
-#pragma unroll 2
-  for (int s = s0; s < s1; ++s) {
-    const int tap = s / C16;
-    const int c16 = s - tap * C16;
-    const int ty = tap / KW;
-    const unsigned toff = static_cast<unsigned>(((ty * MW + (tap - ty * KW)) * MPITCH + c16 * 16) * 2);
-    const unsigned boff = b2_lane + static_cast<unsigned>((tap * KP2 * W2PITCH + c16 * 16) * 2);
-    unsigned bq[NT2 / 2][4];
-#pragma unroll
-    for (int jj = 0; jj < NT2 / 2; ++jj) {
-      ldsm4_at(bq[jj][0], bq[jj][1], bq[jj][2], bq[jj][3], boff + jj * 16 * W2PITCH * 2);
-    }
-#pragma unroll
-    for (int i = 0; i < MTW2; ++i) {
-      if (mg + i * MS2 < MT2) {  // (the warp's: uniform)
-        unsigned af[4];
-        ldsm4_at(af[0], af[1], af[2], af[3], a2[i] + toff);
-#pragma unroll
-        for (int jj = 0; jj < NT2 / 2; ++jj) {
-          mma_16816<T>(acc2[i][2 * jj], af[0], af[1], af[2], af[3], bq[jj][0], bq[jj][1]);
-          mma_16816<T>(acc2[i][2 * jj + 1], af[0], af[1], af[2], af[3], bq[jj][2], bq[jj][3]);
-        }
-      }
-    }
-  }
-  // Part q2's partial sums, [KS2][MP2][P2PITCH] in the ring's space (the 1x1 conv's partial sums
+)src" << kxk_steps_source() << R"src(  // Part q2's partial sums, [KS2][MP2][P2PITCH] in the ring's space (the 1x1 conv's partial sums
   // read by every block: the barrier above).
 #pragma unroll
   for (int i = 0; i < MTW2; ++i) {
@@ -1201,11 +1185,6 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
                      io.bottleneck_norm_weights != nullptr,
                  "cuda::Engine: layer '" << op.label << "': bottleneck_conv without its bottleneck's buffers");
     const OpDesc& b = *op.bottleneck;
-    if (v.algo != 0) {
-      return prepare_cluster(k, op, v, batch, w, io);
-    }
-    const int g = v.math + 1;
-    const bneck::Plan p = bneck::plan(op, g);
     const float* scale = io.bottleneck_norm_weights->scale_f32.template as<const float>();
     const float* shift = io.bottleneck_norm_weights->shift_f32.template as<const float>();
     STRATA_CHECK(scale != nullptr && shift != nullptr,
@@ -1222,13 +1201,32 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
     const T* w2 = w.weight.template as<const T>();
     const float* bias2 = w.bias_f32.template as<const float>();
     T* y = static_cast<T*>(io.y);
-    const long long blocks = (static_cast<long long>(batch) + g - 1) / g;
-    const std::size_t shared = static_cast<std::size_t>(p.shared);
-    generated::allow_shared(k, generated::device_sms().device, shared, op.label, "bottleneck_conv");
+    const int device = generated::device_sms().device;
+    // Whole images a block (algo 0: tiles of math + 1), or an image a cluster of algo blocks.
+    long long blocks = 0;
+    std::size_t shared = 0;
+    std::ostringstream how;
+    if (v.algo == 0) {
+      const int g = v.math + 1;
+      blocks = (static_cast<long long>(batch) + g - 1) / g;
+      shared = static_cast<std::size_t>(bneck::plan(op, g).shared);
+      generated::allow_shared(k, device, shared, op.label, "bottleneck_conv");
+      how << "shared memory; mma.sync, 16 warps; tiles of " << g << " image(s)";
+    } else {
+      const bneck::ClusterPlan p = bneck::cluster_plan(op, v.algo, v.math);
+      blocks = static_cast<long long>(batch) * v.algo;
+      shared = static_cast<std::size_t>(p.shared);
+      generated::allow_shared(k, device, shared, op.label, "bottleneck_conv");
+      generated::allow_cluster(k, device, v.algo, op.label, name());
+      check_clusters_fit(k, op, v.algo, shared);
+      how << "distributed shared memory; mma.sync, an image a cluster of " << v.algo << " blocks of 16 warps: "
+          << p.ng << " groups of " << p.nw << " slots x " << p.kg << " of the reduction and of the rows";
+    }
+    STRATA_CHECK(blocks <= 0x7fffffffLL, "cuda::Engine: layer '" << op.label << "': bottleneck_conv would launch "
+                                                                 << blocks << " blocks at batch " << batch);
     std::ostringstream what;
     what << "strata bottleneck + conv (the batch norm, the 1x1 conv and the " << op.conv.kh << "x" << op.conv.kw
-         << " conv as one kernel, the bottleneck's " << b.conv.k
-         << " channels kept in shared memory; mma.sync, 16 warps; tiles of " << g << " image(s)"
+         << " conv as one kernel, the bottleneck's " << b.conv.k << " channels kept in " << how.str()
          << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
                             std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
                       : std::string())
@@ -1264,70 +1262,21 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
     }
     return this->named(bneck::source(op, v.math + 1));
   }
-  /// The cluster form's step (algo = cluster size, math = n-groups): batch clusters of v.algo
-  /// blocks of 16 warps.
-  [[nodiscard]] std::unique_ptr<Step> prepare_cluster(cudaKernel_t k, const OpDesc& op, const Variant& v, int batch,
-                                                      const OpWeights& w, const OpIo& io) const {
-    const bneck::ClusterPlan p = bneck::cluster_plan(op, v.algo, v.math);
-    const OpDesc& b = *op.bottleneck;
-    const float* scale = io.bottleneck_norm_weights->scale_f32.template as<const float>();
-    const float* shift = io.bottleneck_norm_weights->shift_f32.template as<const float>();
-    STRATA_CHECK(scale != nullptr && shift != nullptr,
-                 "cuda::Engine: layer '" << op.label << "': the batch norm '" << b.norm->label
-                                         << "' has no scale and shift on the device");
-    const normed::FoldedBuffers folded = normed::upload_folded<P>(b, io.bottleneck_weights->weight, scale, shift);
-    const std::shared_ptr<DeviceBuffer> fw = folded.filter;
-    const std::shared_ptr<DeviceBuffer> ff = folded.pairs;
-    const T* x = static_cast<const T*>(io.bottleneck_norm_x);
-    const T* pairs = ff->template as<const T>();
-    const T* w1 = fw->template as<const T>();
-    const float* bias1 = io.bottleneck_weights->bias_f32.template as<const float>();
-    const T* w2 = w.weight.template as<const T>();
-    const float* bias2 = w.bias_f32.template as<const float>();
-    T* y = static_cast<T*>(io.y);
-    const std::size_t shared = static_cast<std::size_t>(p.shared);
-    const int device = generated::device_sms().device;
-    generated::allow_shared(k, device, shared, op.label, "bottleneck_conv");
-    generated::allow_cluster(k, device, v.algo, op.label, name());
-    // A cluster's blocks run at once on one GPU processing cluster, one block an SM here: say so
-    // where none fits rather than fail at launch.
-    {
-      cudaLaunchConfig_t config{};
-      config.gridDim = dim3(static_cast<unsigned>(v.algo));
-      config.blockDim = dim3(static_cast<unsigned>(bneck::threads));
-      config.dynamicSmemBytes = shared;
-      int clusters = 0;
-      const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, reinterpret_cast<const void*>(k), &config);
-      if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-      }
-      STRATA_CHECK(e != cudaSuccess || clusters > 0,
-                   "cuda::Engine: layer '" << op.label << "': bottleneck_conv's clusters of " << v.algo << " blocks of "
-                                           << shared << " bytes of shared memory each do not fit this GPU at once");
+  /// A cluster's blocks run at once on one GPU processing cluster, one block an SM here: says so
+  /// where no cluster of `cs` blocks of `shared` bytes fits rather than fail at launch.
+  static void check_clusters_fit(cudaKernel_t k, const OpDesc& op, int cs, std::size_t shared) {
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>(cs));
+    config.blockDim = dim3(static_cast<unsigned>(bneck::threads));
+    config.dynamicSmemBytes = shared;
+    int clusters = 0;
+    const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, reinterpret_cast<const void*>(k), &config);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
     }
-    const long long grid = static_cast<long long>(batch) * v.algo;
-    STRATA_CHECK(grid <= 0x7fffffffLL, "cuda::Engine: layer '" << op.label << "': bottleneck_conv would launch "
-                                                               << grid << " blocks at batch " << batch);
-    std::ostringstream what;
-    what << "strata bottleneck + conv (the batch norm, the 1x1 conv and the " << op.conv.kh << "x" << op.conv.kw
-         << " conv as one kernel, the bottleneck's " << b.conv.k
-         << " channels kept in distributed shared memory; mma.sync, an image a cluster of " << v.algo
-         << " blocks of 16 warps: " << p.ng << " groups of " << p.nw << " slots x " << p.kg
-         << " of the reduction and of the rows"
-         << (op.slice ? ", writing channels " + std::to_string(op.slice->c0) + ".." +
-                            std::to_string(op.slice->c0 + op.conv.k - 1) + " of a concat"
-                      : std::string())
-         << (b.norm->in_slice ? ", reading channels 0.." + std::to_string(b.norm->in_shape.c - 1) +
-                                    " of the concat in place"
-                              : std::string())
-         << ", shapes compiled in)";
-    const unsigned blocks = static_cast<unsigned>(grid);
-    return kernel_step(what.str(), [=](cudaStream_t s) {
-      (void)fw;  // (owned by the step)
-      (void)ff;
-      rtc::launch_shared(k, blocks, static_cast<unsigned>(bneck::threads), shared, s, x, pairs, w1, bias1, w2, bias2,
-                         y, batch);
-    });
+    STRATA_CHECK(e != cudaSuccess || clusters > 0,
+                 "cuda::Engine: layer '" << op.label << "': bottleneck_conv's clusters of " << cs << " blocks of "
+                                         << shared << " bytes of shared memory each do not fit this GPU at once");
   }
 };
 
