@@ -210,6 +210,48 @@ inline void io_constants(std::ostringstream& o, const OpDesc& op) {
   generated::act_constants(o, "A2", "act2", op.act);
 }
 
+/// Both forms' 1×1 conv setup: `normalize(kt)` — the input vectors this thread copied for the
+/// ring's step kt (stage kt % STAGES; the folded batch norm's pairs from nh at kt · BK), normalized
+/// in place once they landed — and the warp's place (wm, wn: slots wn · 16 .. + 15 of m-tiles wm,
+/// wm + WM1, ...), its lanes' ldmatrix addresses in a stage (A rows, then the filter's from MA),
+/// its accumulators.
+[[nodiscard]] inline const char* one_by_one_source() {
+  return R"src(  // The vectors this thread copied for step kt, normalized in place once they landed.
+  auto normalize = [&](int kt) {
+    const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE * 2);
+#pragma unroll
+    for (int u = 0; u < AU; ++u) {
+      if (adst[u] != ~0u) {
+        const unsigned f = nh_s + static_cast<unsigned>((kt * BK + ak[u]) * 4);  // (8 bytes a channel pair)
+        uint4 v = lds16_at(st + adst[u]);
+        const uint4 f0 = lds16_at(f);
+        const uint4 f1 = lds16_at(f + 16);
+        v.x = fold2<T, NA>(v.x, f0.x, f0.y);
+        v.y = fold2<T, NA>(v.y, f0.z, f0.w);
+        v.z = fold2<T, NA>(v.z, f1.x, f1.y);
+        v.w = fold2<T, NA>(v.w, f1.z, f1.w);
+        sts16_at(st + adst[u], v);
+      }
+    }
+  };
+  // The 1x1 conv: warp (wm, wn) computes slots wn * 16 .. + 15 of m-tiles wm, wm + WM1, ...
+  const int wn = warp % WN1;
+  const int wm = warp / WN1;
+  // Its lane's ldmatrix addresses in a stage (bytes): A rows of its first m-tile, B rows.
+  const unsigned a_lane = static_cast<unsigned>(((wm * 16 + (lane & 15)) * PITCH + (lane >> 4) * 8) * 2);
+  const unsigned b_lane =
+      static_cast<unsigned>(((MA + wn * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8) * 2);
+  float acc[MTW1][2][4];
+#pragma unroll
+  for (int i = 0; i < MTW1; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+    }
+  }
+)src";
+}
+
 /// Both forms' k×k conv over the bottleneck map in shared memory: each lane's B-fragment rows
 /// (b2_lane) in the filter [TAPS][KP2][W2PITCH], then the warp's 16-slot steps s0 .. s1 (tap s /
 /// C16, slots (s % C16) * 16 ..) into acc2[MTW2][NT2] from its A rows at a2[] ([..][MW][MPITCH]
@@ -392,40 +434,7 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
     }
     cp_async_commit();
   };
-  // The vectors this thread copied for step kt, normalized in place once they landed.
-  auto normalize = [&](int kt) {
-    const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE * 2);
-#pragma unroll
-    for (int u = 0; u < AU; ++u) {
-      if (adst[u] != ~0u) {
-        const unsigned f = nh_s + static_cast<unsigned>((kt * BK + ak[u]) * 4);  // (8 bytes a channel pair)
-        uint4 v = lds16_at(st + adst[u]);
-        const uint4 f0 = lds16_at(f);
-        const uint4 f1 = lds16_at(f + 16);
-        v.x = fold2<T, NA>(v.x, f0.x, f0.y);
-        v.y = fold2<T, NA>(v.y, f0.z, f0.w);
-        v.z = fold2<T, NA>(v.z, f1.x, f1.y);
-        v.w = fold2<T, NA>(v.w, f1.z, f1.w);
-        sts16_at(st + adst[u], v);
-      }
-    }
-  };
-  // The 1x1 conv: warp (wm, wn) computes slots wn * 16 .. + 15 of m-tiles wm, wm + WM1, ...
-  const int wn = warp % WN1;
-  const int wm = warp / WN1;
-  // Its lane's ldmatrix addresses in a stage (bytes): A rows of its first m-tile, B rows.
-  const unsigned a_lane = static_cast<unsigned>(((wm * 16 + (lane & 15)) * PITCH + (lane >> 4) * 8) * 2);
-  const unsigned b_lane =
-      static_cast<unsigned>(((MA + wn * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8) * 2);
-  float acc[MTW1][2][4];
-#pragma unroll
-  for (int i = 0; i < MTW1; ++i) {
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
-    }
-  }
-#pragma unroll
+)src" << one_by_one_source() << R"src(#pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     load_stage(s);
   }
@@ -755,7 +764,8 @@ __global__ void __cluster_dims__()src"
   constant("SPB", p.spb);       // a block's steps at most
   constant("BK", bk);
   constant("PITCH", pitch);
-  constant("ST", p.stages);
+  constant("STAGES", p.stages);
+  constant("MA", p.mt * 16);  // a stage's input rows (the image's m-tiles; the filter's rows after them)
   constant("KP1", b.conv.kp);
   constant("K1", b.conv.k);
   constant("KW", c.kw);
@@ -791,12 +801,12 @@ __global__ void __cluster_dims__()src"
   constexpr int AU = (AV + NTHREADS - 1) / NTHREADS;
   constexpr int BV = NW * (BK / 8);             // filter vectors a step
   constexpr int BU = (BV + NTHREADS - 1) / NTHREADS;
-  static_assert(ST >= 2 && ST * STAGE * 2 <= RINGB && MP * P1PITCH * 4 <= RINGB && KS2 * MP2 * P2PITCH * 4 <= RINGB,
+  static_assert(STAGES >= 2 && STAGES * STAGE * 2 <= RINGB && MP * P1PITCH * 4 <= RINGB && KS2 * MP2 * P2PITCH * 4 <= RINGB,
                 "the shared-memory plan");
   static_assert(LR * MW * MPITCH * 2 <= MAPB && TAPS * KP2 * W2PITCH * 2 <= W2B && NT2 % 2 == 0 && KT >= KG,
                 "the shared-memory plan");
   extern __shared__ __align__(16) unsigned char smem[];
-  T* ring = reinterpret_cast<T*>(smem);           // [ST][STAGE]
+  T* ring = reinterpret_cast<T*>(smem);           // [STAGES][STAGE]
   float* red = reinterpret_cast<float*>(smem);    // [MP][P1PITCH], then [KS2][MP2][P2PITCH]: partial sums
   T* map = reinterpret_cast<T*>(smem + RINGB);    // [LR][MW][MPITCH]: the group's bottleneck map
   T* w2s = reinterpret_cast<T*>(smem + RINGB + MAPB);  // [TAPS][KP2][W2PITCH]
@@ -823,7 +833,7 @@ __global__ void __cluster_dims__()src"
   // What no kernel writes, before the wait for the kernel before: the map's zeros (its border,
   // and rows past the image), the folded batch norm's pairs of this block's slots (0 past C),
   // the biases, the k x k conv's filter (row (tap, n): the group's slots) and the 1x1 conv's
-  // filter rows of the first ST - 1 steps (one cp.async group, the oldest).
+  // filter rows of the first STAGES - 1 steps (one cp.async group, the oldest).
   for (int i = tid; i < MAPB / 16; i += NTHREADS) {
     reinterpret_cast<uint4*>(smem + RINGB)[i] = make_uint4(0u, 0u, 0u, 0u);
   }
@@ -871,10 +881,10 @@ __global__ void __cluster_dims__()src"
     bk8[u] = kc * 8;
     bsrc[u] = w1 + static_cast<long long>(ng * NW + (i < BV ? n : 0)) * CI + kc * 8;
   }
-  // Step j of this block's (reduction step ka + j) into stage j % ST.
+  // Step j of this block's (reduction step ka + j) into stage j % STAGES.
   auto stage_a = [&](int j) {
     const int kt = ka + j;
-    const unsigned st = ring_s + static_cast<unsigned>((j % ST) * STAGE * 2);
+    const unsigned st = ring_s + static_cast<unsigned>((j % STAGES) * STAGE * 2);
 #pragma unroll
     for (int u = 0; u < AU; ++u) {
       if (adst[u] != ~0u) {
@@ -885,7 +895,7 @@ __global__ void __cluster_dims__()src"
   };
   auto stage_b = [&](int j) {
     const int kt = ka + j;
-    const unsigned st = ring_s + static_cast<unsigned>((j % ST) * STAGE * 2);
+    const unsigned st = ring_s + static_cast<unsigned>((j % STAGES) * STAGE * 2);
 #pragma unroll
     for (int u = 0; u < BU; ++u) {
       if (bdst[u] != ~0u) {
@@ -895,61 +905,28 @@ __global__ void __cluster_dims__()src"
     }
   };
 #pragma unroll
-  for (int j = 0; j < ST - 1; ++j) {
+  for (int j = 0; j < STAGES - 1; ++j) {
     if (j < steps) stage_b(j);
   }
   cp_async_commit();
   pdl_wait();
 #pragma unroll
-  for (int j = 0; j < ST - 1; ++j) {
+  for (int j = 0; j < STAGES - 1; ++j) {
     if (j < steps) stage_a(j);
     cp_async_commit();
   }
-  // The input vectors this thread copied for step j (the image's pixels), normalized in place
-  // once they landed; the rest stay zeros.
-  auto normalize = [&](int j) {
-    const unsigned st = ring_s + static_cast<unsigned>((j % ST) * STAGE * 2);
-#pragma unroll
-    for (int u = 0; u < AU; ++u) {
-      if (src[u] != nullptr) {
-        const unsigned f = nh_s + static_cast<unsigned>((j * BK + ak[u]) * 4);  // (8 bytes a channel pair)
-        uint4 v = lds16_at(st + adst[u]);
-        const uint4 f0 = lds16_at(f);
-        const uint4 f1 = lds16_at(f + 16);
-        v.x = fold2<T, NA>(v.x, f0.x, f0.y);
-        v.y = fold2<T, NA>(v.y, f0.z, f0.w);
-        v.z = fold2<T, NA>(v.z, f1.x, f1.y);
-        v.w = fold2<T, NA>(v.w, f1.z, f1.w);
-        sts16_at(st + adst[u], v);
-      }
-    }
-  };
-  // The 1x1 conv: warp (wm, wn) computes the group's slots wn * 16 .. + 15 of m-tiles wm, wm + WM1, ...
-  const int wn = warp % WN1;
-  const int wm = warp / WN1;
-  const unsigned a_lane = static_cast<unsigned>(((wm * 16 + (lane & 15)) * PITCH + (lane >> 4) * 8) * 2);
-  const unsigned b_lane =
-      static_cast<unsigned>(((MP + wn * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8) * 2);
-  float acc[MTW1][2][4];
-#pragma unroll
-  for (int i = 0; i < MTW1; ++i) {
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
-    }
-  }
-  __syncthreads();  // the pairs in (normalize reads them)
+)src" << one_by_one_source() << R"src(  __syncthreads();  // the pairs in (normalize reads them)
 #pragma unroll 1
   for (int j = 0; j < steps; ++j) {
-    cp_async_wait<ST - 2>();
+    cp_async_wait<STAGES - 2>();
     normalize(j);
     __syncthreads();  // step j in and normalized for every thread; step j - 1's stage free to refill
-    if (j + ST - 1 < steps) {
-      stage_a(j + ST - 1);
-      stage_b(j + ST - 1);
+    if (j + STAGES - 1 < steps) {
+      stage_a(j + STAGES - 1);
+      stage_b(j + STAGES - 1);
     }
     cp_async_commit();
-    const unsigned st = ring_s + static_cast<unsigned>((j % ST) * STAGE * 2);
+    const unsigned st = ring_s + static_cast<unsigned>((j % STAGES) * STAGE * 2);
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       unsigned b0, b1, b2, b3;
