@@ -1497,19 +1497,22 @@ TEST_CASE("bottleneck_conv: a DenseNet layer (batch norm, 1x1 conv, kxk conv) as
 }
 
 namespace {
-// The cluster form with clusters of `cs` blocks in `ng` n-groups on every joined op it fits (at
-// the largest of `batches`, at most bottleneck_cluster_max_batch, with the joins asked for).
+// The cluster form with clusters of `cs` blocks in `ng` n-groups, an image in `bands` of them, on
+// every joined op it fits (at the largest of `batches`, at most bottleneck_cluster_max_batch, with
+// the joins asked for).
 template <class Net, DType P>
-void check_bottleneck_cluster(std::uint64_t seed, int cs, int ng, const std::vector<int>& batches, std::size_t count) {
+void check_bottleneck_cluster(std::uint64_t seed, int cs, int ng, const std::vector<int>& batches, std::size_t count,
+                              int bands = 1) {
   check_joined<Net, P>(
       seed, *std::max_element(batches.begin(), batches.end()), true,
-      [cs, ng](const cuda::OpDesc& op) -> std::optional<cuda::Variant> {
-        if (cuda::tactics::bneck::cluster_plan(op, cs, ng).cs == 0) {
+      [cs, ng, bands](const cuda::OpDesc& op) -> std::optional<cuda::Variant> {
+        if (cuda::tactics::bneck::cluster_plan(op, cs, ng, bands).cs == 0) {
           return std::nullopt;
         }
-        return cuda::Variant{"bottleneck_conv", cs, ng};
+        return cuda::Variant{"bottleneck_conv", cs, ng, bands > 1 ? bands : 0};
       },
-      "an image a cluster of " + std::to_string(cs) + " blocks of 16 warps: " + std::to_string(ng) + " groups of ",
+      (bands > 1 ? " rows of an image a cluster of " : "an image a cluster of ") + std::to_string(cs) +
+          " blocks of 16 warps: " + std::to_string(ng) + " groups of ",
       batches, count);
 }
 }  // namespace
@@ -1527,9 +1530,16 @@ TEST_CASE("bottleneck_conv's cluster form: a DenseNet layer as one kernel, an im
                                                           2);
   }
   check_bottleneck_cluster<ClusterBneckNet, DType::bf16>(220, 16, 2, {1, 3}, 2);
+  // In bands (a 7-row map in 2 bands of 4 rows and 4 of 2: the 5x5 conv's halo computed by both
+  // bands it borders, two rows deep).
+  check_bottleneck_cluster<ClusterBneckNet, DType::f16>(225, 16, 2, {1, 3}, 2, 2);
+  check_bottleneck_cluster<ClusterBneckNet, DType::f16>(226, 8, 4, {1, 3}, 2, 4);
+  check_bottleneck_cluster<ClusterBneckNet, DType::bf16>(227, 16, 4, {2}, 2, 4);
   // DenseNet-121: blocks 2 to 4 in 4 n-groups (52 layers: 28x28 maps with a ring of 2 steps,
-  // 14x14, 7x7), blocks 3 and 4 in 2 (40: block 2's partial sums do not fit).
+  // 14x14, 7x7), blocks 3 and 4 in 2 (40: block 2's partial sums do not fit); blocks 1 and 2 in
+  // 4 bands, clusters of 8 (18 layers: 56x56 and 28x28 maps).
   check_bottleneck_cluster<models::DenseNet121, DType::f16>(221, 16, 4, {1, 2}, 52);
+  check_bottleneck_cluster<models::DenseNet121, DType::f16>(228, 8, 4, {1, 2}, 18, 4);
   check_bottleneck_cluster<models::DenseNet121, DType::f16>(222, 8, 2, {1}, 40);
   check_bottleneck_cluster<models::DenseNet121, DType::bf16>(223, 16, 2, {1}, 40);
   if (!strata_test::quick_run()) {
@@ -1555,7 +1565,7 @@ TEST_CASE("bottleneck_conv's cluster form: a DenseNet layer as one kernel, an im
        at = d.find("norm1+relu1+conv1+norm2+relu2+conv2: ", at + 1)) {
     ++n;
   }
-  CHECK(n == 52);  // (blocks 2 to 4)
+  CHECK(n == 58);  // (every layer)
   CHECK(joined == apart);
 }
 

@@ -1737,6 +1737,53 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
   CHECK(rtc::compile(cl.front().source, "bottleneck_cl14", names, 90, dir).cubin.size() > 1000);
   CHECK(rtc::compile(b::cluster_source(last3, 16, 2), "bottleneck_cl14b", names, 90, dir).cubin.size() > 1000);
   CHECK(rtc::compile(b::cluster_source(last, 8, 4), "bottleneck_cl7", names, 90, dir).cubin.size() > 1000);
+  // Bands: block 1's 56x56 maps (joined only for the clusters, up to 1 MB a map) in 4 bands of 14
+  // output rows, each with the 3x3 conv's halo: 16 rows of the 1x1 conv (56 m-tiles, 7 a warp),
+  // pixel groups of 4 rows (14 m-tiles: 8 warps down x 2 parts), a ring of 2 steps of 928 rows.
+  {
+    cuda::NetDesc big = plain;
+    cuda::fold_bottleneck_convs(big, cuda::bottleneck_cluster_max_map_bytes);
+    std::vector<const cuda::OpDesc*> b1;
+    for (const cuda::OpDesc& op : big.ops) {
+      if (op.bottleneck && op.conv.h == 56) {
+        b1.push_back(&op);
+      }
+    }
+    REQUIRE(b1.size() == 6);
+    const cuda::OpDesc& l6 = *b1.back();  // (224 input slots: 7 steps)
+    CHECK(b::cluster_bands(l6) == std::vector<int>{1, 2, 4, 8});
+    CHECK(b::cluster_bands(first) == std::vector<int>{1});
+    CHECK(b::cluster_plan(l6, 16, 4).cs == 0);  // (one band: 196 m-tiles, 25 a warp)
+    const b::ClusterPlan p4 = b::cluster_plan(l6, 16, 4, 4);
+    CHECK(p4.cs == 16);
+    CHECK(p4.bands == 4);
+    CHECK(p4.br == 14);
+    CHECK(p4.er == 16);
+    CHECK(p4.mt == 56);
+    CHECK(p4.mtw1 == 7);
+    CHECK(p4.rh == 4);
+    CHECK(p4.mt2 == 14);
+    CHECK(p4.ms2 == 8);
+    CHECK(p4.ks2 == 2);
+    CHECK(p4.stages == 2);
+    CHECK(p4.ring_bytes == 2 * (896 + 32) * 40 * 2);
+    CHECK(p4.map_bytes == (4 + 2) * 58 * 40 * 2);
+    CHECK(b::cluster_plan(l6, 16, 4, 3).cs == 0);    // (bands of 19 rows: 21 rows of the 1x1 conv, 74 m-tiles, 10 a warp)
+    CHECK(b::cluster_plan(*b1.front(), 16, 4, 4).cs == 0);  // (64 input slots: 2 steps, 4 k-groups)
+    CHECK(b::cluster_plan(*b1.front(), 8, 4, 4).cs == 8);
+    // No empty band: 7 rows in 8 bands of 1 fit, in 6 of 2 (the last would be empty) not.
+    CHECK(b::cluster_plan(last, 8, 4, 7).cs == 8);
+    CHECK(b::cluster_plan(last, 8, 4, 6).cs == 0);
+    CHECK(t->kernel_sources(l6, cuda::Variant{"bottleneck_conv", 16, 4, 3}, cuda::OpIo{}).empty());  // (fuse: 2, 4, 8)
+    const auto banded = t->kernel_sources(l6, cuda::Variant{"bottleneck_conv", 16, 4, 4}, cuda::OpIo{});
+    REQUIRE(banded.size() == 1);
+    CHECK(banded.front().source.find("constexpr int BANDS = 4;") != std::string::npos);
+    CHECK(banded.front().source.find("constexpr int BR = 14;") != std::string::npos);
+    CHECK(rtc::compile(banded.front().source, "bottleneck_cl56", names, 90, dir).cubin.size() > 1000);
+    const auto offered = t->candidates(l6, 1, std::size_t{1} << 30, none);
+    CHECK(std::count_if(offered.begin(), offered.end(), [](const cuda::Variant& x) { return x.fuse == 4; }) ==
+          (cuda::device_arch() >= 90 ? 2 : 0));  // (4 bands: 8 x 4 and 16 x 4; in 2 n-groups the partial sums do not fit)
+  }
   // The engine joins the layers at small batches only where asked, on compute capability 9.0 on.
   {
     cuda::EngineOptions o;
@@ -1750,8 +1797,8 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
     o.bottleneck_clusters = false;
     CHECK(cuda::joins_bottlenecks(o));
     // Joined as the engine joins them: at batch 32 blocks 3-4 (40 layers); at batch 2 with the
-    // clusters asked for, block 2's 28x28 layers too (52: the cluster form holds a pixel group's
-    // rows a block), none without.
+    // clusters asked for, blocks 1 and 2 too (58: the cluster form holds a pixel group's rows a
+    // block, and takes large maps in bands), none without.
     const auto joins = [&](int max_batch, bool clusters) {
       cuda::EngineOptions e;
       e.max_batch = max_batch;
@@ -1762,7 +1809,7 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
     };
     CHECK(joins(32, false) == 40);
     CHECK(joins(2, false) == 0);
-    CHECK(joins(2, true) == (cuda::device_arch() >= 90 ? 52 : 0));
+    CHECK(joins(2, true) == (cuda::device_arch() >= 90 ? 58 : 0));
     CHECK(joins(9, true) == 0);
   }
   // Forcing a joined op's part by its own label names the joined op.

@@ -148,7 +148,7 @@ struct EngineOptions {
   /// each DenseNet-style layer — batch norm, 1x1 conv, size-keeping k×k conv — into one op as
   /// the large batches do (fold_bottleneck_convs), which bottleneck_conv's cluster form can run
   /// as one kernel, an image a thread-block cluster of 8 or 16 blocks with the bottleneck in
-  /// distributed shared memory (DenseNet-121 at batch 1: 52 launches fewer, blocks 2 to 4); offered to measured
+  /// distributed shared memory (DenseNet-121 at batch 1: 58 launches fewer; blocks 1 and 2 in bands of rows); offered to measured
   /// tuning, forced by the joined op's label ("...norm1+relu1+conv1+norm2+relu2+conv2"), claimed
   /// by no heuristic yet. A joined op that does not run it runs as the two ops, the 1x1 conv on
   /// the heuristic's variant. Off by default: written in session 43 without a GPU, not yet run.

@@ -845,9 +845,9 @@ inline void fold_normed_pooled_dense(NetDesc& n) {
 /// maps of 128 channels: 69,632 and 22,032 bytes; its 28×28 ones, 244,800, are not folded).
 inline constexpr std::int64_t bottleneck_max_map_bytes = 96 << 10;
 /// The largest such map where the joins are made for bottleneck_conv's cluster form
-/// (EngineOptions::bottleneck_clusters), which holds a pixel group's rows a block: DenseNet-121's
-/// 28×28 maps (244,800 bytes) too, not its 56×56 ones (915,008).
-inline constexpr std::int64_t bottleneck_cluster_max_map_bytes = 256 << 10;
+/// (EngineOptions::bottleneck_clusters), which holds a pixel group's rows a block and takes a
+/// large image in bands: DenseNet-121's 28×28 and 56×56 maps (244,800 and 915,008 bytes) too.
+inline constexpr std::int64_t bottleneck_cluster_max_map_bytes = 1 << 20;
 /// The least max_batch at which the engine makes bottleneck folds: the joined kernel takes whole
 /// images a block, so it is claimed only where a batch fills the GPU with them.
 inline constexpr int bottleneck_min_batch = 32;

@@ -612,20 +612,28 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
 ///   the concat's slice); a fourth barrier keeps every block's shared memory until all are read.
 /// Nothing of the layer but its result reaches memory; one launch. The filters (no kernel writes
 /// them) are copied before the wait for the kernel before (programmatic dependent launches).
+///
+/// Bands (variant fuse = bands, 2 to 8; 0: one): a large map's image over several clusters, each
+/// a band of BR output rows — its 1×1 conv over the band's rows and the k×k conv's halo rows
+/// above and below it (computed by both bands they border), its pixel groups the band's rows
+/// (the first also reducing the halo above, the last the halo below).
 inline constexpr int cluster_max_batch = bottleneck_cluster_max_batch;  ///< batches at which it is offered
 inline constexpr int cluster_max_stages = 8;
 
 /// A block's shape in the cluster form of `op` with clusters of `cs` blocks in `ng` n-groups.
 struct ClusterPlan {
-  int cs = 0;     ///< blocks a cluster (an image)
+  int cs = 0;     ///< blocks a cluster (an image, or a band of it)
+  int bands = 0;  ///< clusters an image
+  int br = 0;     ///< output rows a band
+  int er = 0;     ///< rows of the 1x1 conv a band at most (its own and the k x k conv's halo)
   int ng = 0;     ///< n-groups: the bottleneck's slots split NG ways (and the k x k conv's reduction)
   int kg = 0;     ///< k-groups: the 1x1 conv's reduction split KG ways; also the pixel groups
   int nw = 0;     ///< a group's bottleneck slots (KP1 / NG)
-  int mt = 0;     ///< the image's m-tiles of 16 pixels
+  int mt = 0;     ///< the band's m-tiles of 16 pixels (of the 1x1 conv: er rows)
   int kt = 0;     ///< the 1x1 conv's reduction steps
   int spb = 0;    ///< a block's reduction steps at most
   int stages = 0; ///< its ring's steps
-  int rh = 0;     ///< image rows a pixel group
+  int rh = 0;     ///< output rows a pixel group
   int wn1 = 0;    ///< 1x1 conv: warps across the group's slots (16 a warp)
   int wm1 = 0;    ///< 1x1 conv: warps down the m-tiles
   int mtw1 = 0;   ///< 1x1 conv: m-tiles a warp at most
@@ -640,10 +648,11 @@ struct ClusterPlan {
 };
 
 /// The cluster form's plan for `op` (a conv with a folded bottleneck: shape_fits) with clusters
-/// of `cs` (8 or 16) blocks in `ng` n-groups; cs 0 where it does not fit.
-[[nodiscard]] inline ClusterPlan cluster_plan(const OpDesc& op, int cs, int ng) {
+/// of `cs` (8 or 16) blocks in `ng` n-groups, an image in `bands` clusters (1 to 8; none empty);
+/// cs 0 where it does not fit.
+[[nodiscard]] inline ClusterPlan cluster_plan(const OpDesc& op, int cs, int ng, int bands = 1) {
   ClusterPlan p;
-  if (!op.bottleneck || (cs != 8 && cs != 16) || ng < 1 || cs % ng != 0) {
+  if (!op.bottleneck || (cs != 8 && cs != 16) || ng < 1 || cs % ng != 0 || bands < 1 || bands > 8) {
     return p;
   }
   const OpDesc& b = *op.bottleneck;
@@ -663,15 +672,20 @@ struct ClusterPlan {
     return p;
   }
   q.wm1 = warps / q.wn1;
-  const int hw = c.h * c.w;
-  q.mt = (hw + 15) / 16;
+  q.bands = bands;
+  q.br = (c.h + bands - 1) / bands;
+  if ((bands - 1) * q.br >= c.h) {
+    return p;  // (an empty band)
+  }
+  q.er = bands == 1 ? c.h : std::min(c.h, q.br + c.kh - 1);
+  q.mt = (q.er * c.w + 15) / 16;
   q.mtw1 = (q.mt + q.wm1 - 1) / q.wm1;
   q.kt = (b.conv.cp + bk - 1) / bk;
   if (q.mtw1 > 8 || q.kt < q.kg) {
     return p;
   }
   q.spb = (q.kt + q.kg - 1) / q.kg;
-  q.rh = (c.h + q.kg - 1) / q.kg;
+  q.rh = (q.br + q.kg - 1) / q.kg;
   q.mt2 = (q.rh * c.w + 15) / 16;
   q.ms2 = 1;
   while (q.ms2 * 2 <= std::min(q.mt2, warps)) {
@@ -705,22 +719,33 @@ struct ClusterPlan {
   return q;
 }
 
+/// The bands an image the cluster form is offered with for `op`: one, and on maps of 28×28 pixels
+/// or more (DenseNet-121's blocks 1 and 2) also 2, 4 and 8 — more clusters an image, each reading
+/// its band's rows of the input (and the halo's, twice).
+[[nodiscard]] inline std::vector<int> cluster_bands(const OpDesc& op) {
+  if (std::int64_t{op.conv.h} * op.conv.w >= 784) {
+    return {1, 2, 4, 8};
+  }
+  return {1};
+}
+
 /// The cluster form's kernel source for `op` (kernel `strata_rtc::bottleneck_conv<T>`, the
 /// cluster size compiled in; compute capability 9.0 on).
-[[nodiscard]] inline std::string cluster_source(const OpDesc& op, int cs, int ng) {
+[[nodiscard]] inline std::string cluster_source(const OpDesc& op, int cs, int ng, int bands = 1) {
   STRATA_CHECK(shape_fits(op), "bottleneck_conv: layer '" << op.label << "' is not a conv with a folded "
                                                              "bottleneck that the kernel runs");
-  const ClusterPlan p = cluster_plan(op, cs, ng);
+  const ClusterPlan p = cluster_plan(op, cs, ng, bands);
   STRATA_CHECK(p.cs > 0, "bottleneck_conv: layer '" << op.label << "': clusters of " << cs << " blocks in "
-                                                    << ng << " n-groups do not fit the kernel");
+                                                    << ng << " n-groups, " << bands
+                                                    << " band(s) an image, do not fit the kernel");
   const OpDesc& b = *op.bottleneck;
   const OpDesc& bn = *b.norm;
   const ConvGeom& c = op.conv;
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) { o << "  constexpr int " << name << " = " << v << ";\n"; };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "': an image a cluster of " << cs << " blocks, " << ng
-    << " n-groups, 16 warps.\n"
+    << "// Generated for '" << op.label << "': " << (bands > 1 ? "a band of an image" : "an image")
+    << " a cluster of " << cs << " blocks, " << ng << " n-groups, 16 warps.\n"
     << R"src(#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 // Shared memory of the cluster's blocks (shared::cluster addresses).
 __device__ __forceinline__ unsigned cl_map(unsigned local, unsigned rank) {
@@ -755,8 +780,9 @@ __global__ void __cluster_dims__()src"
   constant("NW", p.nw);         // a group's bottleneck slots
   constant("H", c.h);
   constant("W", c.w);
-  constant("HW", c.h * c.w);
-  constant("MT", p.mt);         // the image's m-tiles
+  constant("BANDS", bands);     // clusters an image
+  constant("BR", p.br);         // output rows a band
+  constant("MT", p.mt);         // the band's m-tiles (of the 1x1 conv: its rows and the halo)
   constant("MP", p.mt * 16);
   constant("C", bn.out_shape.c);  // channels the batch norm normalizes (the slots past them: 0)
   constant("CI", b.conv.cp);    // the 1x1 conv's input slots
@@ -772,7 +798,7 @@ __global__ void __cluster_dims__()src"
   constant("PH", c.ph);
   constant("PW", c.pw);
   constant("TAPS", c.kh * c.kw);
-  constant("RH", p.rh);          // image rows a pixel group
+  constant("RH", p.rh);          // output rows a pixel group
   constant("LR", p.rh + c.kh - 1);  // the group's map rows (with the halo)
   constant("MW", c.w + c.kw - 1);   // the map's columns with the border
   constant("TD", (c.ph + p.rh - 1) / p.rh);  // pixel groups a map row's halo reaches
@@ -817,11 +843,19 @@ __global__ void __cluster_dims__()src"
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const unsigned rank = blockIdx.x % static_cast<unsigned>(CS);  // (a cluster's blocks are consecutive)
-  const long long img = blockIdx.x / static_cast<unsigned>(CS);
-  if (img >= batch) {  // (a whole cluster: the launch is batch clusters)
+  const unsigned cluster = blockIdx.x / static_cast<unsigned>(CS);
+  const long long img = cluster / static_cast<unsigned>(BANDS);
+  if (img >= batch) {  // (a whole cluster: the launch is batch x BANDS clusters)
     pdl_wait();
     return;
   }
+  // The band's output rows b0 .. b1 - 1; its 1x1 conv's, e0 .. e1 - 1 (with the k x k conv's
+  // halo rows: PH above, PH below, inside the image), ME pixels from pixel e0 * W of the image.
+  const int b0 = static_cast<int>(cluster % static_cast<unsigned>(BANDS)) * BR;
+  const int b1 = min(H, b0 + BR);
+  const int e0 = max(0, b0 - PH);
+  const int e1 = min(H, b1 + PH);
+  const int ME = (e1 - e0) * W;
   const int ng = static_cast<int>(rank) % NG;  // the 1x1 conv's slot group; the k x k conv's channel group
   const int kg = static_cast<int>(rank) / NG;  // its reduction group; the pixel group of both
   const int ka = kg * KT / KG;
@@ -854,9 +888,9 @@ __global__ void __cluster_dims__()src"
     const int n = row % KP2;
     cp_async16(w2s + row * W2PITCH + c8 * 8, w2 + (static_cast<long long>(n) * TAPS + tap) * KP1 + ng * NW + c8 * 8, true);
   }
-  // This thread's input vectors: row r (pixel r of the image), 8 slots from kc * 8 of a step —
-  // its byte offset in a stage (~0: none), its source (null past the image's pixels), its first
-  // slot; likewise its filter vectors (rows ng * NW + n).
+  // This thread's input vectors: row r (pixel e0 * W + r of the image), 8 slots from kc * 8 of a
+  // step — its byte offset in a stage (~0: none), its source (null past the band's pixels), its
+  // first slot; likewise its filter vectors (rows ng * NW + n).
   const T* src[AU];
   unsigned adst[AU];
   int ak[AU];
@@ -867,7 +901,7 @@ __global__ void __cluster_dims__()src"
     const int kc = i % (BK / 8);
     adst[u] = i < AV ? static_cast<unsigned>((r * PITCH + kc * 8) * 2) : ~0u;
     ak[u] = kc * 8;
-    src[u] = i < AV && r < HW ? x + img * XIMG + static_cast<long long>(r) * XPIX + kc * 8 : nullptr;
+    src[u] = i < AV && r < ME ? x + img * XIMG + static_cast<long long>(e0 * W + r) * XPIX + kc * 8 : nullptr;
   }
   const T* bsrc[BU];
   unsigned bdst[BU];
@@ -961,17 +995,21 @@ __global__ void __cluster_dims__()src"
     }
   }
   cluster_barrier();  // every block's partial sums written, every map's zeros in
-  // The bottleneck of pixel group kg's rows, the group's slots: the KG partial sums added in
-  // order, the bias, the activation, rounded to T, 8 slots a vector into the map of every block
-  // of channel group ng that holds the row (its own rows or its halo).
+  // Pixel group kg: the band's output rows g0 .. g1 - 1.
+  const int g0 = min(b1, b0 + kg * RH);
+  const int g1 = min(b1, b0 + (kg + 1) * RH);
+  // The bottleneck of pixel group kg's rows (the first group's also the halo above the band, the
+  // last's the halo below), the group's slots: the KG partial sums added in order, the bias, the
+  // activation, rounded to T, 8 slots a vector into the map of every block of channel group ng
+  // that holds the row (its own rows or its halo).
   {
     constexpr int CH1 = NW / 8;
-    const int y0 = kg * RH;
-    const int np = max(0, min(H, y0 + RH) - y0) * W;
+    const int y0 = kg == 0 ? e0 : g0;
+    const int np = max(0, (kg == KG - 1 ? e1 : g1) - y0) * W;
     for (int e = tid; e < np * CH1; e += NTHREADS) {
-      const int pix = y0 * W + e / CH1;
+      const int pix = y0 * W + e / CH1;  // (of the image)
       const int ch = e % CH1;
-      const unsigned off = red_s + static_cast<unsigned>((pix * P1PITCH + ch * 8) * 4);
+      const unsigned off = red_s + static_cast<unsigned>(((pix - e0 * W) * P1PITCH + ch * 8) * 4);
       float s[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
       for (int q = 0; q < KG; ++q) {
@@ -990,8 +1028,8 @@ __global__ void __cluster_dims__()src"
         const float v1 = activate_as<A1>(act1, s[2 * e2 + 1] + b1s[n + 1]);
         v[e2] = pack2<T>(gn < K1 ? v0 : 0.0f, gn + 1 < K1 ? v1 : 0.0f);
       }
-      const int yy = pix / W;
-      const int xx = pix - yy * W;
+      const int yy = pix / W - b0;  // (the band's row: -PH .. BR + PH - 1)
+      const int xx = pix - (yy + b0) * W;
       const int t0 = yy / RH;
 #pragma unroll
       for (int dt = -TD; dt <= TD; ++dt) {
@@ -1008,8 +1046,8 @@ __global__ void __cluster_dims__()src"
   // The k x k conv of pixel group kg's output rows over channel group ng (the map's slots):
   // warp (mg, q) computes m-tiles mg, mg + MS2, ... over part q of the 16-slot steps (step s:
   // tap s / (NW / 16), slots (s % (NW / 16)) * 16 ..).
-  const int oy0 = kg * RH;
-  const int m2 = max(0, min(H, oy0 + RH) - oy0) * W;  // the group's output pixels
+  const int oy0 = g0;
+  const int m2 = (g1 - g0) * W;  // the group's output pixels
   const int mg = warp % MS2;
   const int q2 = warp / MS2;
   const int s0 = q2 * K16 / KS2;
@@ -1127,8 +1165,8 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
   }
   /// Offered to measured tuning: tiles of 1, 2 and 4 images where they fit (`math` = images - 1);
   /// at batches up to bneck::cluster_max_batch on compute capability 9.0 on, also the cluster
-  /// form — an image a cluster of 8 or 16 blocks (`algo`) in 2 or 4 n-groups (`math`) — where it
-  /// fits (bneck::cluster_plan).
+  /// form — an image (or a band of it: `fuse` bands, bneck::cluster_bands) a cluster of 8 or 16
+  /// blocks (`algo`) in 2 or 4 n-groups (`math`) — where it fits (bneck::cluster_plan).
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
     std::vector<Variant> v;
@@ -1141,10 +1179,12 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
       }
     }
     if (batch <= bneck::cluster_max_batch && device_arch() >= 90) {
-      for (const int cs : {8, 16}) {
-        for (const int ng : {2, 4}) {
-          if (bneck::cluster_plan(op, cs, ng).cs > 0) {
-            v.push_back(Variant{std::string(name()), cs, ng});
+      for (const int bands : bneck::cluster_bands(op)) {
+        for (const int cs : {8, 16}) {
+          for (const int ng : {2, 4}) {
+            if (bneck::cluster_plan(op, cs, ng, bands).cs > 0) {
+              v.push_back(Variant{std::string(name()), cs, ng, bands > 1 ? bands : 0});
+            }
           }
         }
       }
@@ -1190,14 +1230,16 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
       generated::allow_shared(k, device, shared, op.label, "bottleneck_conv");
       how << "shared memory; mma.sync, 16 warps; tiles of " << g << " image(s)";
     } else {
-      const bneck::ClusterPlan p = bneck::cluster_plan(op, v.algo, v.math);
-      blocks = static_cast<long long>(batch) * v.algo;
+      const bneck::ClusterPlan p = bneck::cluster_plan(op, v.algo, v.math, std::max(1, v.fuse));
+      blocks = static_cast<long long>(batch) * p.bands * v.algo;
       shared = static_cast<std::size_t>(p.shared);
       generated::allow_shared(k, device, shared, op.label, "bottleneck_conv");
       generated::allow_cluster(k, device, v.algo, op.label, name());
       check_clusters_fit(k, op, v.algo, shared);
-      how << "distributed shared memory; mma.sync, an image a cluster of " << v.algo << " blocks of 16 warps: "
-          << p.ng << " groups of " << p.nw << " slots x " << p.kg << " of the reduction and of the rows";
+      how << "distributed shared memory; mma.sync, "
+          << (p.bands > 1 ? "a band of " + std::to_string(p.br) + " rows of an image" : std::string("an image"))
+          << " a cluster of " << v.algo << " blocks of 16 warps: " << p.ng << " groups of " << p.nw << " slots x "
+          << p.kg << " of the reduction and of the rows";
     }
     STRATA_CHECK(blocks <= 0x7fffffffLL, "cuda::Engine: layer '" << op.label << "': bottleneck_conv would launch "
                                                                  << blocks << " blocks at batch " << batch);
@@ -1222,20 +1264,22 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
 
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo&) const override {
-    STRATA_CHECK(v.fuse == 0 && ((v.algo == 0 && v.math >= 0 && v.math < 8) ||
-                                 ((v.algo == 8 || v.algo == 16) && (v.math == 2 || v.math == 4))),
-                 "'" << op.label << "': bottleneck_conv has tiles of 1 to 8 images (algo 0, math 0 to 7) and an image "
-                                    "a cluster of 8 or 16 blocks (algo 8 or 16) in 2 or 4 n-groups (math 2 or 4), fuse 0; "
-                                    "not "
+    STRATA_CHECK((v.algo == 0 && v.fuse == 0 && v.math >= 0 && v.math < 8) ||
+                     ((v.algo == 8 || v.algo == 16) && (v.math == 2 || v.math == 4) &&
+                      (v.fuse == 0 || v.fuse == 2 || v.fuse == 4 || v.fuse == 8)),
+                 "'" << op.label << "': bottleneck_conv has tiles of 1 to 8 images (algo 0, math 0 to 7, fuse 0) and "
+                                    "an image, or bands of it, a cluster of 8 or 16 blocks (algo 8 or 16) in 2 or 4 "
+                                    "n-groups (math 2 or 4) — fuse 0 one band, 2, 4 or 8 bands; not "
                      << to_string(v));
     STRATA_CHECK(bneck::shape_fits(op), "'" << op.label << "': bottleneck_conv runs a conv with a folded bottleneck "
                                                            "(fold_bottleneck_convs) of the shapes it takes");
     if (v.algo != 0) {
-      STRATA_CHECK(bneck::cluster_plan(op, v.algo, v.math).cs > 0,
+      const int bands = std::max(1, v.fuse);
+      STRATA_CHECK(bneck::cluster_plan(op, v.algo, v.math, bands).cs > 0,
                    "'" << op.label << "': bottleneck_conv's cluster form does not fit this layer as " << to_string(v)
-                       << " (the 1x1 conv's reduction steps at least the k-groups, the warps' tiles and the shared "
-                          "memory within bounds)");
-      return this->named(bneck::cluster_source(op, v.algo, v.math));
+                       << " (the 1x1 conv's reduction steps at least the k-groups, no band empty, the warps' tiles "
+                          "and the shared memory within bounds)");
+      return this->named(bneck::cluster_source(op, v.algo, v.math, bands));
     }
     return this->named(bneck::source(op, v.math + 1));
   }
