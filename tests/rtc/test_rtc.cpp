@@ -1753,6 +1753,18 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
     const cuda::OpDesc& l6 = *b1.back();  // (224 input slots: 7 steps)
     CHECK(b::cluster_bands(l6) == std::vector<int>{1, 2, 4, 8});
     CHECK(b::cluster_bands(first) == std::vector<int>{1});
+    // The tactic runs these where the cluster form does (compute capability 9.0 on), though the
+    // whole-image form does not fit them; likewise block 2's, in up to 4 bands (8 of 28 rows:
+    // the last band empty).
+    CHECK_FALSE(b::fits(l6));
+    CHECK(t->runs(l6) == (cuda::device_arch() >= 90));
+    CHECK(t->writes_slice(l6) == (cuda::device_arch() >= 90));
+    const auto b2 = std::find_if(big.ops.begin(), big.ops.end(), [](const cuda::OpDesc& o) {
+      return o.bottleneck && o.conv.h == 28;
+    });
+    REQUIRE(b2 != big.ops.end());
+    CHECK(b::cluster_bands(*b2) == std::vector<int>{1, 2, 4});
+    CHECK(t->runs(*b2) == (cuda::device_arch() >= 90));
     CHECK(b::cluster_plan(l6, 16, 4).cs == 0);  // (one band: 196 m-tiles, 25 a warp)
     const b::ClusterPlan p4 = b::cluster_plan(l6, 16, 4, 4);
     CHECK(p4.cs == 16);

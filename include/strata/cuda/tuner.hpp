@@ -193,8 +193,9 @@ template <DType P>
       });
       STRATA_CHECK(bottlenecked == net.ops.end(),
                    "cuda::Engine: EngineOptions::force names layer '"
-                       << label << "', which at a max_batch of " << bottleneck_min_batch
-                       << " or more runs joined to "
+                       << label << "', which at this max_batch (" << bottleneck_min_batch
+                       << " or more; up to " << bottleneck_cluster_max_batch
+                       << " with EngineOptions::bottleneck_clusters) runs joined to "
                        << (bottlenecked->bottleneck_conv_label == label ? "the 1x1 conv before it"
                                                                         : "the conv after it")
                        << " as one op, '" << bottlenecked->label << "' (fold_bottleneck_convs): force that op");

@@ -723,10 +723,37 @@ struct ClusterPlan {
 /// or more (DenseNet-121's blocks 1 and 2) also 2, 4 and 8 — more clusters an image, each reading
 /// its band's rows of the input (and the halo's, twice).
 [[nodiscard]] inline std::vector<int> cluster_bands(const OpDesc& op) {
+  std::vector<int> v{1};
   if (std::int64_t{op.conv.h} * op.conv.w >= 784) {
-    return {1, 2, 4, 8};
+    for (const int bands : {2, 4, 8}) {
+      if ((bands - 1) * ((op.conv.h + bands - 1) / bands) < op.conv.h) {  // (no band empty)
+        v.push_back(bands);
+      }
+    }
   }
-  return {1};
+  return v;
+}
+
+/// Whether the tactic runs `op` on this device: the whole-image form fits (fits), or — compute
+/// capability 9.0 on — the cluster form in some size, n-groups and bands it is offered with
+/// (DenseNet-121's 28×28 and 56×56 layers fit that form only).
+[[nodiscard]] inline bool runs(const OpDesc& op) {
+  if (fits(op)) {
+    return true;
+  }
+  if (!shape_fits(op) || device_arch() < 90) {
+    return false;
+  }
+  for (const int bands : cluster_bands(op)) {
+    for (const int cs : {8, 16}) {
+      for (const int ng : {2, 4}) {
+        if (cluster_plan(op, cs, ng, bands).cs > 0) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
 }
 
 /// The cluster form's kernel source for `op` (kernel `strata_rtc::bottleneck_conv<T>`, the
@@ -1143,11 +1170,11 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "bottleneck_conv"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return is_16bit(P) && bneck::fits(op);
+    return is_16bit(P) && bneck::runs(op);
   }
   [[nodiscard]] bool fuses_bottleneck(const Variant&) const override { return true; }
   [[nodiscard]] bool writes_slice(const OpDesc& op) const override {
-    return op.slice.has_value() && bneck::fits(op);
+    return op.slice.has_value() && bneck::runs(op);
   }
   /// Claimed ahead of the two ops' kernels (rank joins) where a block stacks images and a batch
   /// gives bneck::claim_blocks blocks or more (bneck::claimed), with the least images a block whose
