@@ -134,8 +134,8 @@ struct EngineOptions {
   /// gained nothing on ResNet-18, MobileNetV2 or EfficientNet-B0 (which got slower: 529 → 595 µs
   /// at batch 1) — cuDNN's and cuBLAS's kernels are launched as usual either way. Since session
   /// 42 the split-K conv copies its filter's first k-steps before it waits (weights no kernel
-  /// writes), so its launch also hides that latency: not yet measured (DenseNet-121 at batch 1
-  /// runs 106 of them).
+  /// writes), so its launch also hides that latency: DenseNet-121 at batch 1 (106 of them)
+  /// 570.1 → 557.2 µs with it (H200, session 43, one call).
   bool pdl = false;
   /// The per-op path runs an op beside the next one where neither needs the other's result nor
   /// touches what the other reads or writes (runs_beside_next: ResNet's downsample and its
@@ -146,12 +146,14 @@ struct EngineOptions {
   bool concurrent_branches = false;
   /// Hopper on (compute capability 9.0+), max_batch up to bottleneck_cluster_max_batch (8): join
   /// each DenseNet-style layer — batch norm, 1x1 conv, size-keeping k×k conv — into one op as
-  /// the large batches do (fold_bottleneck_convs), which bottleneck_conv's cluster form can run
-  /// as one kernel, an image a thread-block cluster of 8 or 16 blocks with the bottleneck in
-  /// distributed shared memory (DenseNet-121 at batch 1: 58 launches fewer; blocks 1 and 2 in bands of rows); offered to measured
-  /// tuning, forced by the joined op's label ("...norm1+relu1+conv1+norm2+relu2+conv2"), claimed
-  /// by no heuristic yet. A joined op that does not run it runs as the two ops, the 1x1 conv on
-  /// the heuristic's variant. Off by default: written in session 43 without a GPU, not yet run.
+  /// the large batches do (join_bottlenecks), which bottleneck_conv's cluster form can run as one
+  /// kernel, an image (or a band of its rows) a thread-block cluster of 8 or 16 blocks with the
+  /// bottleneck in distributed shared memory (DenseNet-121 at batch 1: 58 launches fewer);
+  /// offered to measured tuning, forced by the joined op's label
+  /// ("...norm1+relu1+conv1+norm2+relu2+conv2"), claimed by no heuristic. A joined op that does
+  /// not run it runs as the two ops, the 1x1 conv on the heuristic's variant. Off by default:
+  /// correct on an H200 but slower (session 43: DenseNet-121 at batch 1 822-935 µs with the
+  /// cluster forms forced, against 570 without).
   bool bottleneck_clusters = false;
 };
 
