@@ -617,7 +617,6 @@ __global__ void __launch_bounds__(512, 1) bottleneck_conv(
 /// a band of BR output rows — its 1×1 conv over the band's rows and the k×k conv's halo rows
 /// above and below it (computed by both bands they border), its pixel groups the band's rows
 /// (the first also reducing the halo above, the last the halo below).
-inline constexpr int cluster_max_batch = bottleneck_cluster_max_batch;  ///< batches at which it is offered
 inline constexpr int cluster_max_stages = 8;
 
 /// A block's shape in the cluster form of `op` with clusters of `cs` blocks in `ng` n-groups.
@@ -1191,7 +1190,7 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
     return c;
   }
   /// Offered to measured tuning: tiles of 1, 2 and 4 images where they fit (`math` = images - 1);
-  /// at batches up to bneck::cluster_max_batch on compute capability 9.0 on, also the cluster
+  /// at batches up to bottleneck_cluster_max_batch on compute capability 9.0 on, also the cluster
   /// form — an image (or a band of it: `fuse` bands, bneck::cluster_bands) a cluster of 8 or 16
   /// blocks (`algo`) in 2 or 4 n-groups (`math`) — where it fits (bneck::cluster_plan).
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
@@ -1205,7 +1204,7 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
         v.push_back(Variant{std::string(name()), 0, g - 1});
       }
     }
-    if (batch <= bneck::cluster_max_batch && device_arch() >= 90) {
+    if (batch <= bottleneck_cluster_max_batch && device_arch() >= 90) {
       for (const int bands : bneck::cluster_bands(op)) {
         for (const int cs : {8, 16}) {
           for (const int ng : {2, 4}) {
