@@ -95,7 +95,8 @@ struct Args {
   int fused_max_batch = strata::cuda::fused_auto;  // EngineOptions::fused_max_batch (default: the engine's)
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
-  bool pdl = false;          // EngineOptions::pdl (programmatic dependent launches)
+  // EngineOptions::pdl (programmatic dependent launches): the engine's default (timed), --pdl, --no-pdl
+  strata::cuda::Pdl pdl = strata::cuda::Pdl::timed;
   bool bneck_clusters = false;  // EngineOptions::bottleneck_clusters (DenseNet layers joined at small batches)
   bool branches = false;     // EngineOptions::concurrent_branches (an op beside the next one)
   bool plan_check = false;   // EngineOptions::plan_check (measured tuning: whole plans compared)
@@ -114,7 +115,7 @@ struct Args {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl] [--bottleneck-clusters] [--branches]\n"
+               "         [--fused-max-batch N] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--branches]\n"
                "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--force-each 'TEXT=VARIANT' ...]   (every op whose label contains TEXT)\n"
@@ -172,7 +173,9 @@ Args parse_args(int argc, char** argv) {
     } else if (k == "--cudnn-graph") {
       a.cudnn_graph = true;
     } else if (k == "--pdl") {
-      a.pdl = true;
+      a.pdl = strata::cuda::Pdl::on;
+    } else if (k == "--no-pdl") {
+      a.pdl = strata::cuda::Pdl::off;
     } else if (k == "--bottleneck-clusters") {
       a.bneck_clusters = true;
     } else if (k == "--branches") {
@@ -700,7 +703,10 @@ int run_case(const Args& given, const CaseInfo& c, int batch) {
             {"path", engine.path(batch)},
             {"tf32", (a.tf32 && P == strata::DType::f32) || P == strata::DType::tf32},
             {"cudnn_graph", a.cudnn_graph},
-            {"pdl", a.pdl},
+            {"pdl", engine.stats().pdl},
+            {"pdl_mode", strata::cuda::pdl_name(a.pdl)},
+            {"pdl_check_off_us", engine.stats().pdl_check_off_us},
+            {"pdl_check_on_us", engine.stats().pdl_check_on_us},
             {"bottleneck_clusters", a.bneck_clusters},
             {"branches", a.branches},
             {"plan_check", a.plan_check},

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <random>
 #include <span>
+#include <sstream>
 
 #include "forced.hpp"
 #include "gpu_test.hpp"
@@ -518,8 +520,8 @@ void check_same_output(int batch, std::uint64_t seed, const std::function<void(c
   const auto w = Weights<Net>::random(seed);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(batch * N::input_spec.shape.numel()), seed + 1);
   const std::size_t n_out = static_cast<std::size_t>(batch * N::output_spec.shape.numel());
-  cuda::Engine<Net, P> plain(w, {.max_batch = batch, .fused_max_batch = 0});
-  cuda::EngineOptions o{.max_batch = batch, .fused_max_batch = 0};
+  cuda::Engine<Net, P> plain(w, {.max_batch = batch, .fused_max_batch = 0, .pdl = cuda::Pdl::off});
+  cuda::EngineOptions o{.max_batch = batch, .fused_max_batch = 0, .pdl = cuda::Pdl::off};
   set(o);
   cuda::Engine<Net, P> other(w, o);
   std::vector<float> want(n_out, std::numeric_limits<float>::quiet_NaN());
@@ -537,13 +539,44 @@ void check_same_output(int batch, std::uint64_t seed, const std::function<void(c
 }
 
 /// Strata's kernels as programmatic dependent launches (EngineOptions::pdl) and without: the
-/// same steps (a kernel that read its input before its predecessor finished would differ).
+/// same steps (a kernel that read its input before its predecessor finished would differ). Then
+/// the default, Pdl::timed: both ways timed at construction, the faster kept (over 0.5%), the
+/// output the same, and a context launching as its engine does.
 template <class Net, DType P>
 void check_pdl(int batch, std::uint64_t seed) {
   check_same_output<Net, P>(
-      batch, seed, [](cuda::EngineOptions& o) { o.pdl = true; },
-      [&](cuda::Engine<Net, P>& plain, cuda::Engine<Net, P>& pdl, const std::vector<float>&,
-          const std::vector<float>&) { CHECK(pdl.describe(batch) == plain.describe(batch)); });
+      batch, seed, [](cuda::EngineOptions& o) { o.pdl = cuda::Pdl::on; },
+      [&](cuda::Engine<Net, P>& plain, cuda::Engine<Net, P>& pdl, const std::vector<float>& in,
+          const std::vector<float>& want) {
+        CHECK(pdl.describe(batch) == plain.describe(batch));
+        CHECK_FALSE(plain.stats().pdl);
+        CHECK(pdl.stats().pdl);
+        CHECK(plain.stats().pdl_check_on_us == 0.0);
+        CHECK(pdl.stats().pdl_check_on_us == 0.0);
+        const auto w = Weights<Net>::random(seed);  // (check_same_output's weights)
+        cuda::Engine<Net, P> timed(w, {.max_batch = batch, .fused_max_batch = 0});
+        const cuda::EngineStats& st = timed.stats();
+        CHECK(st.pdl_check_error.empty());
+        CHECK(st.pdl_check_off_us > 0.0);
+        CHECK(st.pdl_check_on_us > 0.0);
+        CHECK(st.pdl == (st.pdl_check_on_us < 0.995 * st.pdl_check_off_us));
+        MESSAGE("Pdl::timed at batch " << batch << ": " << st.pdl_check_off_us << " us ordinary, "
+                                       << st.pdl_check_on_us << " us programmatic; kept "
+                                       << (st.pdl ? "programmatic" : "ordinary"));
+        std::ostringstream sum;
+        timed.summary(sum);
+        CHECK(sum.str().find(st.pdl ? "(EngineOptions::pdl, timed): Strata's kernels as programmatic"
+                                    : "(EngineOptions::pdl, timed): Strata's kernels as ordinary") !=
+              std::string::npos);
+        std::vector<float> got(want.size(), std::numeric_limits<float>::quiet_NaN());
+        timed.infer(in, got, batch);
+        CHECK(got == want);
+        cuda::Engine<Net, P> ctx = timed.context();
+        CHECK(ctx.stats().pdl == st.pdl);
+        std::fill(got.begin(), got.end(), std::numeric_limits<float>::quiet_NaN());
+        ctx.infer(in, got, batch);
+        CHECK(got == want);
+      });
 }
 }  // namespace
 

@@ -125,7 +125,7 @@ class Engine {
       : options_(checked(std::move(options))),
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
                                             options_.allow_tf32, options_.input,
-                                            options_.io_slots, pdl(options_),
+                                            options_.io_slots, may_pdl(options_),
                                             options_.concurrent_branches)) {
     const auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -139,7 +139,7 @@ class Engine {
     fold_for_per_op_path(net);  // (the fused kernel, if any, has been generated)
     // (not where two streams run such pairs side by side instead — the executor's branches,
     // which it does not make with PDL —, nor where every batch runs the fused kernel)
-    const bool branches = options_.concurrent_branches && !options_.pdl;
+    const bool branches = options_.concurrent_branches && !may_pdl(options_);
     const bool all_fused = fused != nullptr && options_.fused_max_batch >= options_.max_batch;
     if (options_.max_batch <= side_conv_max_batch && !branches && !all_fused) {
       fold_side_convs(net);
@@ -180,6 +180,13 @@ class Engine {
         st.plan_check_error = e.what();
       }
     }
+    if (all_fused) {
+      exec_->set_pdl(false);  // (no per-op plan)
+    } else if (options_.pdl == Pdl::timed && exec_->pdl()) {
+      time_launches(model);
+    }
+    model->pdl = exec_->pdl();
+    exec_->stats().pdl = model->pdl;
     exec_->stats().tuning_ms = since(tuning);
     model_ = std::move(model);
     exec_->build(model_, options_.capture_batches);
@@ -396,6 +403,14 @@ class Engine {
          << (st.plan_kept == "measured" ? "measured tuning's" : "the heuristic's")
          << (st.plan_check_error.empty() ? "" : " (the check failed: " + st.plan_check_error + ")");
     }
+    os << "\nLaunches (EngineOptions::pdl, " << pdl_name(options_.pdl) << "): Strata's kernels "
+       << (st.pdl ? "as programmatic dependent launches" : "as ordinary launches");
+    if (st.pdl_check_on_us > 0.0) {
+      os << " (timed at batch " << options_.max_batch << ": " << st.pdl_check_off_us
+         << " µs ordinary, " << st.pdl_check_on_us << " µs programmatic)";
+    } else if (!st.pdl_check_error.empty()) {
+      os << " (the timing failed: " << st.pdl_check_error << ")";
+    }
     os << "\nSteps at batch " << b << ":\n";
     std::istringstream steps(describe(b));
     for (std::string line; std::getline(steps, line);) {
@@ -413,13 +428,37 @@ class Engine {
         model_(std::move(model)),
         exec_(std::make_unique<Executor<P>>(model_->net, options_.max_batch,
                                             options_.allow_tf32, options_.input,
-                                            options_.io_slots, pdl(options_),
+                                            options_.io_slots, model_->pdl,
                                             options_.concurrent_branches)) {
+    exec_->stats().pdl = model_->pdl;
     exec_->build(model_, options_.capture_batches);
   }
 
-  /// EngineOptions::pdl where the GPU has programmatic dependent launches (Hopper on).
-  static bool pdl(const EngineOptions& o) { return o.pdl && device_arch() >= 90; }
+  /// Whether the per-op path may launch Strata's kernels as programmatic dependent launches:
+  /// the GPU has them (Hopper on) and EngineOptions::pdl asks for them (Pdl::on) or for the
+  /// timing (Pdl::timed, not beside concurrent_branches, which then has its two streams).
+  static bool may_pdl(const EngineOptions& o) {
+    return device_arch() >= 90 &&
+           (o.pdl == Pdl::on || (o.pdl == Pdl::timed && !o.concurrent_branches));
+  }
+
+  /// Pdl::timed: the plan at max_batch timed with ordinary and with programmatic dependent
+  /// launches; PDL kept where it is over 0.5% faster (EngineStats::pdl_check_*). A failed timing
+  /// keeps ordinary launches and says why; it does not fail the build.
+  void time_launches(const std::shared_ptr<Model<P>>& model) {
+    EngineStats& st = exec_->stats();
+    bool keep = false;
+    try {
+      const auto [off_ms, on_ms] = exec_->time_pdl(model);
+      st.pdl_check_off_us = 1000.0 * off_ms;
+      st.pdl_check_on_us = 1000.0 * on_ms;
+      keep = on_ms < 0.995f * off_ms;
+    } catch (const std::exception& e) {
+      (void)cudaGetLastError();
+      st.pdl_check_error = e.what();
+    }
+    exec_->set_pdl(keep);
+  }
   static EngineOptions checked(EngineOptions o) {
     STRATA_CHECK(o.max_batch >= 1, "cuda::Engine: max_batch must be at least 1, got " << o.max_batch);
     STRATA_CHECK(o.fused_max_batch >= 0 || o.fused_max_batch == fused_auto,

@@ -81,6 +81,22 @@ inline constexpr int fused_auto = -1;
 /// The batches fused_auto runs fused: measured faster than the per-op path at batch 1.
 inline constexpr int fused_auto_batches = 1;
 
+/// How the per-op path launches Strata's own kernels (EngineOptions::pdl).
+enum class Pdl {
+  off,    ///< as ordinary kernel launches
+  on,     ///< as programmatic dependent launches, where the GPU has them (compute capability 9.0 on)
+  timed,  ///< both ways timed at construction; the faster kept (ordinary below compute capability 9.0)
+};
+
+[[nodiscard]] constexpr const char* pdl_name(Pdl p) {
+  switch (p) {
+    case Pdl::off: return "off";
+    case Pdl::on: return "on";
+    case Pdl::timed: return "timed";
+  }
+  return "?";
+}
+
 /// What an Engine is built for.
 struct EngineOptions {
   int max_batch = 1;                       ///< largest batch forward() accepts
@@ -128,21 +144,24 @@ struct EngineOptions {
   /// does not have, or one that cannot run that op; a variant the tactic then refuses fails in
   /// its preparation, named. The per-op path only (a batch that runs fused ignores it).
   std::map<std::string, Variant> force{};
-  /// Hopper on (compute capability 9.0+): the per-op path's graph launches Strata's kernels as
-  /// programmatic dependent launches (rtc::PdlScope) — each may start while the kernel before it
-  /// finishes its last wave, and waits before touching memory. Off by default: on an H200 it
-  /// gained nothing on ResNet-18, MobileNetV2 or EfficientNet-B0 (which got slower: 529 → 595 µs
-  /// at batch 1) — cuDNN's and cuBLAS's kernels are launched as usual either way. Since session
-  /// 42 the split-K conv copies its filter's first k-steps before it waits (weights no kernel
-  /// writes), so its launch also hides that latency: DenseNet-121 at batch 1 (106 of them)
-  /// 570.1 → 557.2 µs with it (H200, session 43, one call).
-  bool pdl = false;
+  /// Hopper on (compute capability 9.0+): whether the per-op path's graph launches Strata's
+  /// kernels as programmatic dependent launches (rtc::PdlScope) — each may start while the
+  /// kernel before it finishes its last wave, and waits before touching memory an earlier kernel
+  /// writes (the split-K conv and bottleneck_conv's cluster form copy filter steps first). The
+  /// default, Pdl::timed, times the plan at max_batch both ways at construction and keeps the
+  /// faster (EngineStats::pdl*): on an H200 (session 44, heuristic plans, median µs without /
+  /// with) it gained on DenseNet-121 at batch 1 (570.6 / 556.9) and EfficientNet-B0 at batch 1
+  /// (308.4 / 282.4), and lost on MNIST at batch 4096 (145.3 / 157.0), ResNet-18 at batch 1
+  /// (118.9 / 121.7) and DenseNet-121 at batch 256 (6,811 / 6,861). Outputs are the same to the
+  /// bit either way. cuDNN's and cuBLAS's kernels are launched as usual.
+  Pdl pdl = Pdl::timed;
   /// The per-op path runs an op beside the next one where neither needs the other's result nor
   /// touches what the other reads or writes (runs_beside_next: ResNet's downsample and its
   /// block's first conv), on a second stream with a workspace of its own — in the graph, two
   /// branches. Off by default: on an H200 the outputs were bit-equal to one stream's but nothing
   /// got faster (ResNet-18 at batch 1 131.4 µs either way, ResNet-50 290.7 → 305.3, ResNet-18 at
-  /// batch 256 2,047.7 → 2,045.8). Not with `pdl`.
+  /// batch 256 2,047.7 → 2,045.8). Not with Pdl::on; with Pdl::timed, the branches and ordinary
+  /// launches (nothing timed).
   bool concurrent_branches = false;
   /// Hopper on (compute capability 9.0+), max_batch up to bottleneck_cluster_max_batch (8): join
   /// each DenseNet-style layer — batch norm, 1x1 conv, size-keeping k×k conv — into one op as
@@ -230,6 +249,17 @@ struct EngineStats {
   double plan_check_heuristic_us = 0.0;
   std::string plan_kept;
   std::string plan_check_error;
+  /// Whether the per-op path's plans launch Strata's kernels as programmatic dependent launches
+  /// (EngineOptions::pdl: Pdl::on on a GPU that has them, or what Pdl::timed kept).
+  bool pdl = false;
+  /// Pdl::timed: the plan's GPU time per replay at max_batch (µs) launched as usual and as
+  /// programmatic dependent launches (one plan captured both ways, timed in turns, three rounds,
+  /// medians); PDL is kept where it was over 0.5% faster. 0 where nothing was timed (another
+  /// mode, a GPU without PDL, every batch on the fused kernel, concurrent_branches, a context).
+  /// Where the timing failed, ordinary launches are kept and `pdl_check_error` says why.
+  double pdl_check_off_us = 0.0;
+  double pdl_check_on_us = 0.0;
+  std::string pdl_check_error;
 };
 
 }  // namespace strata::cuda

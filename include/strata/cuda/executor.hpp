@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct Model {
   /// Per op: its variant was named by EngineOptions::force — where it cannot run, that is an
   /// error rather than a fall-back to the heuristic's choice.
   std::vector<bool> forced{};
+  /// The per-op path launches Strata's kernels as programmatic dependent launches
+  /// (EngineOptions::pdl, as the engine that chose the variants decided; its contexts too).
+  bool pdl = false;
 };
 
 /// One pair of device input/output buffers and the events that order their use by enqueue():
@@ -53,6 +57,21 @@ struct IoSlot {
   Event uploaded;
   Event computed;
   Event downloaded;
+};
+
+/// Sets `slot` to `other` for a scope, then back (an executor's model while another is timed).
+template <class M>
+class ModelSwap {
+ public:
+  ModelSwap(std::shared_ptr<const M>& slot, std::type_identity_t<std::shared_ptr<const M>> other)
+      : slot_(slot), own_(std::exchange(slot, std::move(other))) {}
+  ModelSwap(const ModelSwap&) = delete;
+  ModelSwap& operator=(const ModelSwap&) = delete;
+  ~ModelSwap() { slot_ = std::move(own_); }
+
+ private:
+  std::shared_ptr<const M>& slot_;
+  std::shared_ptr<const M> own_;
 };
 
 /// One execution context (see the file comment). Move-only; to be used by one thread at a time.
@@ -181,12 +200,7 @@ class Executor {
     STRATA_CHECK(branch_ == nullptr, "cuda::Engine: a whole plan is timed on one stream (not "
                                      "with concurrent_branches)");
     synchronize();  // (nothing enqueued may still use the arena or slot 0)
-    std::shared_ptr<const Model<P>> own = std::exchange(model_, model);
-    struct Restore {
-      std::shared_ptr<const Model<P>>& to;
-      std::shared_ptr<const Model<P>>& from;
-      ~Restore() { to = std::move(from); }
-    } restore{model_, own};
+    const ModelSwap restore(model_, model);
     precompile_chosen();
     ExecPlan a = make_plan(max_batch_, 0, any_workspace);
     std::swap(model->variants, other);
@@ -211,6 +225,45 @@ class Executor {
     std::sort(tb.begin(), tb.end());
     return {ta[1], tb[1]};
   }
+
+  /// GPU milliseconds per replay at the largest batch of `model`'s plan with Strata's kernels
+  /// launched as usual and as programmatic dependent launches (EngineOptions::pdl's Pdl::timed,
+  /// before build; the caller checks the GPU has them): one plan made, captured both ways, timed
+  /// in turns — three rounds, the median of each — and dropped. The executor's model is
+  /// restored. Not with a second stream (concurrent_branches).
+  [[nodiscard]] std::pair<float, float> time_pdl(const std::shared_ptr<const Model<P>>& model) {
+    STRATA_CHECK(branch_ == nullptr, "cuda::Engine: launches are timed on one stream (not with "
+                                     "concurrent_branches)");
+    synchronize();  // (nothing enqueued may still use the arena or slot 0)
+    const ModelSwap restore(model_, model);
+    precompile_chosen();
+    ExecPlan plan = make_plan(max_batch_, 0, any_workspace);
+    const DeviceBuffer ws(plan.workspace_bytes());
+    plan.pdl = false;
+    plan.capture(stream_.get(), ws);
+    GraphExec plain = std::move(plan.graph);
+    plan.pdl = true;
+    plan.capture(stream_.get(), ws);
+    std::vector<float> t_off;
+    std::vector<float> t_on;
+    for (int round = 0; round < 3; ++round) {
+      t_off.push_back(time_graph(plain, stream_.get()));
+      t_on.push_back(time_graph(plan.graph, stream_.get()));
+    }
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+    std::sort(t_off.begin(), t_off.end());
+    std::sort(t_on.begin(), t_on.end());
+    return {t_off[1], t_on[1]};
+  }
+
+  /// Whether plans made from now on launch Strata's kernels as programmatic dependent launches
+  /// (before build; EngineOptions::pdl's Pdl::timed, once decided). Not with a second stream.
+  void set_pdl(bool on) {
+    STRATA_CHECK(!on || branch_ == nullptr, "cuda::Engine: programmatic dependent launches are "
+                                            "not made with concurrent_branches");
+    pdl_ = on;
+  }
+  [[nodiscard]] bool pdl() const { return pdl_; }
 
   /// The plan for `batch` reading and writing I/O slot `slot`, with its graph, capturing it
   /// first if needed (after `user_stream`'s pending work, which may still read the output
