@@ -837,8 +837,33 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
       }
       CHECK(body.find("for (int i = 0; i < steps; ++i)") != std::string::npos);
     }
-    // Other generated kernels still wait first thing.
-    CHECK(cuda::tactics::normed::source(first, 2, 2).find("pdl_entry();") != std::string::npos);
+    // normed_conv's ring forms (algos 2, 3, 5) copy their filter's first steps before the wait
+    // too, then the input's; its other forms wait first thing.
+    {
+      namespace nm = cuda::tactics::normed;
+      for (const std::string& src : {nm::source(first, 2, 2), nm::source(first, 2, nm::folded_narrow_math), nm::source(first, 3, 0)}) {
+        const std::string body = src.substr(src.rfind("__global__"));
+        const std::size_t launch = body.find("pdl_launch();");
+        const std::size_t filter = body.find("    load_filter(s);");
+        const std::size_t wait = body.find("\n  pdl_wait();");
+        const std::size_t input = body.find("    load_stage(s, false);");
+        REQUIRE(launch != std::string::npos);
+        REQUIRE(filter != std::string::npos);
+        REQUIRE(wait != std::string::npos);
+        REQUIRE(input != std::string::npos);
+        CHECK(body.find("pdl_entry();") == std::string::npos);
+        CHECK(launch < filter);
+        CHECK(filter < wait);
+        CHECK(body.find("cp_async_commit();", filter) < wait);
+        CHECK(wait < input);
+        CHECK(input < body.find("load_stage(kt + STAGES - 1);"));
+        // (before the wait no copy of the input: the only cp.async lambda called is load_filter)
+        const std::string gap = body.substr(launch, wait - launch);
+        CHECK(gap.find("load_stage(s") == std::string::npos);
+      }
+      CHECK(nm::source(first, 1, 2).find("pdl_entry();") != std::string::npos);
+      CHECK(nm::source(first, 1, 2).find("pdl_launch();") == std::string::npos);
+    }
     // The unfused forms' text is unchanged by the batch norm's: no strides of its input there.
     CHECK(sk::source(cuda::norm_main(first)).find("XPIX") == std::string::npos);
     // fuse 3 on an op without a batch norm names the op

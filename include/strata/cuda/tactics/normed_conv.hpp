@@ -188,6 +188,13 @@ inline constexpr int pool_pipe_algo = 5;
 /// each block of 128 output slots (DenseNet-121's third: four times).
 inline constexpr int pass_gemm_algo = 6;
 
+/// Whether form `algo`'s kernel does work before a programmatic dependent launch's wait: the
+/// mma.sync ring forms (algos 2, 3 and 5) copy the filter's first STAGES − 1 steps first (weights
+/// no kernel writes), then wait, then copy the input's; the other forms wait first thing.
+[[nodiscard]] constexpr bool early_work(int algo) {
+  return algo == 2 || algo == 3 || algo == pool_pipe_algo;
+}
+
 /// `math` 2 of the pipelined form (algo 2: its ring of 4 steps of 32 slots): the batch norm's
 /// scale folded into the filter, so that the normalization is one packed `fma` a channel pair
 /// (`fma.rn.relu` with a ReLU) on the tensor cores' own A fragments. Each input channel c takes
@@ -413,7 +420,7 @@ namespace pipe {
     akc[v] = aoff[v] % PITCH;
   }
 )src" << filter_vectors(std::string("static_cast<unsigned>(NPOS * BM * PITCH + ") + b_slot + ") * 2u")
-    << R"src(  auto load_stage = [&](int kt) {
+    << R"src(  auto load_stage = [&](int kt, bool with_filter = true) {
     if (kt < KT) {
       const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE) * 2u;
 #pragma unroll
@@ -425,8 +432,17 @@ namespace pipe {
                         ok ? src[v] + ((q >> 1) * W + (q & 1)) * XPIX + kt * BK : x, ok);
         }
       }
-      )src" << filter_copies("st") << R"src(    }
+      if (with_filter) {
+      )src" << filter_copies("st") << R"src(      }
+    }
     cp_async_commit();
+  };
+  // Step kt's filter slice alone (no commit): copied before a programmatic dependent launch's
+  // wait, the filter being weights no kernel writes.
+  auto load_filter = [&](int kt) {
+    if (kt < KT) {
+      const unsigned st = ring_s + static_cast<unsigned>((kt % STAGES) * STAGE) * 2u;
+      )src" << filter_copies("st") << R"src(    }
   };
 )src";
   return o.str();
@@ -752,7 +768,8 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
     << "    const T* __restrict__ x, const float* __restrict__ scale,\n"
     << "    const float* __restrict__ shift, const T* __restrict__ w,\n"
     << "    const float* __restrict__ bias, T* __restrict__ y, int batch) {\n"
-    << "  pdl_entry();\n";
+    << (early_work(algo) ? "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the filter's first copies)\n"
+                         : "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n");
   constant("HW", std::int64_t{g.h} * g.w);
   constant("W", g.w);
   constant("POOL", pool);   // 0: none; 1: 2x2 average; 2: 2x2 max (rows in windows of 4)
@@ -828,9 +845,19 @@ __device__ __forceinline__ void normed_store(T* __restrict__ y, long long m, int
   const unsigned a_lane = static_cast<unsigned>((wm * WM + (lane & 15)) * PITCH + (lane >> 4) * 8) * 2u;
   const unsigned b_lane = static_cast<unsigned>(NPOS * BM * PITCH + (wn * WN + (lane & 7) + ((lane >> 4) << 3)) * PITCH +
                                                 ((lane >> 3) & 1) * 8) * 2u;
+  // The filter's first STAGES - 1 steps (one group; the scales and shifts above are weights
+  // too), then — once the kernel before this one has finished, under a programmatic dependent
+  // launch — the input's, a group a step: waiting for STAGES - 2 pending groups before step kt
+  // still means steps 0..kt are in.
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
-    load_stage(s);
+    load_filter(s);
+  }
+  cp_async_commit();
+  pdl_wait();
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    load_stage(s, false);
   }
 )src";
     if (pf) {  // (the conversion before each step's barrier reads the pairs other threads staged)
