@@ -15,6 +15,7 @@
 #include "forced.hpp"
 #include "gpu_test.hpp"
 #include "strata/models/densenet.hpp"
+#include "strata/models/efficientnet.hpp"
 #include "strata/models/mnist_cnn.hpp"
 #include "strata/models/resnet.hpp"
 
@@ -596,6 +597,10 @@ TEST_CASE("programmatic dependent launches (EngineOptions::pdl) change no output
   // the 1x1 conv's output just before it, each 1x1 conv's the concat that earlier kernels wrote).
   check_pdl<SmallMapNet, DType::f16>(1, 146);
   check_pdl<models::DenseNet121, DType::f16>(1, 147);
+  // normed_conv's ring forms (DenseNet-121 at batch 1: algo 2 math 3 on 10 layers, above) and
+  // expand_depthwise copy weights before the wait too: EfficientNet-B0 at batch 1 (its
+  // expansions and depthwise convs, squeeze-excite clusters, gated projections).
+  check_pdl<models::EfficientNetB0, DType::f16>(1, 148);
 }
 
 namespace {

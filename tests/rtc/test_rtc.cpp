@@ -3431,6 +3431,25 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 0, 1}, {}).empty());
   CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 4}, {}).empty());
   CHECK_FALSE(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 3}, {}).empty());
+  // Under a programmatic dependent launch every form copies its first expansion weights before
+  // it waits, and its input patch after: pdl_launch, the weights, pdl_wait, the patch.
+  for (const std::string& src : {ed::source(f3), ed::source(f3, 1, 0), ed::source(f3, 0, 3), ed::source(e5x5, 1, 3)}) {
+    const std::string body = src.substr(src.rfind("__global__"));
+    const std::size_t launch = body.find("pdl_launch();");
+    const std::size_t weights = body.find("load_weights(");  // (the first call)
+    const std::size_t wait = body.find("  pdl_wait();");
+    const std::size_t patch = body.find("const T* xi = x + img");
+    REQUIRE(launch != std::string::npos);
+    REQUIRE(weights != std::string::npos);
+    REQUIRE(wait != std::string::npos);
+    REQUIRE(patch != std::string::npos);
+    CHECK(body.find("pdl_entry();") == std::string::npos);
+    CHECK(launch < weights);
+    CHECK(weights < wait);
+    CHECK(wait < patch);
+    CHECK(body.find("cp_async16(xs") > wait);  // (the first input copy)
+    CHECK(body.find(" z[") == std::string::npos);  // (the residual read through pair_epilogue, after)
+  }
 }
 
 // squeeze_excite: a squeeze-excite gate's pool and two 1x1 convs as one op (fold_squeeze_excite)

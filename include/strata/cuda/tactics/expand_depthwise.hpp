@@ -359,6 +359,10 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     }
   };
   load_weights(@C, 0);
+  // (Under a programmatic dependent launch the kernel has started before the one before it has
+  // finished: the expansion's weights above, which no kernel writes, are copied first; the input
+  // only once that kernel's writes are visible.)
+  pdl_wait();
   // The patch: every input slot of each pixel, zero outside the map and past the slots.
   const T* xi = x + img * (static_cast<long long>(H) * W * CI);
   for (int i = tid; i < MP * KC; i += NTHREADS) {
@@ -421,7 +425,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
     << "    const T* __restrict__ wd, const float* __restrict__ bd, T* __restrict__ y,\n"
     << "    const T* __restrict__ z, int batch) {\n"
-    << "  pdl_entry();\n";
+    << "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the first weights' copies)\n";
   constant("H", g.h);
   constant("W", g.w);
   constant("CI", ex.conv.cp);  // the expansion's input slots
