@@ -3012,6 +3012,29 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
       MESSAGE(op->label << " " << std::string(ty) << ": compiled in " << c.ms << " ms");
     }
   }
+  // Under a programmatic dependent launch the filters (weights) are loaded before the wait, the
+  // patch (the kernel before's output) after: in both forms.
+  for (const std::string& src : {bd::source(s2), bd::source(*dw[2]), bd::source(seven, 1, 2), bd::source(*dw[2], 1, 4)}) {
+    const std::string body = src.substr(src.rfind("__global__"));
+    const std::size_t launch = body.find("pdl_launch();");
+    const std::size_t filters = std::min(body.find("float wv[KS * KS][2];"), body.find("wsf[e] ="));
+    const std::size_t wait = body.find("  pdl_wait();");
+    const std::size_t patch = body.find("const T* xi = x + img");
+    REQUIRE(launch != std::string::npos);
+    REQUIRE(filters != std::string::npos);
+    REQUIRE(wait != std::string::npos);
+    REQUIRE(patch != std::string::npos);
+    CHECK(body.find("pdl_entry();") == std::string::npos);
+    CHECK(launch < filters);
+    CHECK(filters < wait);
+    CHECK(wait < patch);
+    CHECK(body.find("xi[") == std::string::npos);
+    CHECK(body.find(" x[") == std::string::npos);
+  }
+  {  // (and they compile so: the forms with images a block)
+    const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::f16>"};
+    CHECK(rtc::compile(bd::source(*dw[2], 1, 4), "depthwise_band", names, 90, dir).cubin.size() > 1000);
+  }
   CHECK(s2.in_act.kind == Act::silu);  // the 1x1's SiLU deferred into the depthwise conv's read
   CHECK(bd::source(s2).find("constexpr Act IA = static_cast<Act>(" +
                             std::to_string(static_cast<int>(Act::silu)) + ");") != std::string::npos);

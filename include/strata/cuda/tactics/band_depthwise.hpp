@@ -190,6 +190,9 @@ inline constexpr const char* decode = R"src(  long long b = blockIdx.x;
     return;
   }
 )src";
+/// Under a programmatic dependent launch, the wait for the kernel before (whose output the patch
+/// is): after the filters are loaded, before the patch.
+inline constexpr const char* wait = "  pdl_wait();\n";
 /// The block's first channel.
 inline constexpr const char* first_channel = R"src(  const int c0 = chunk * 2 * PB;  // the block's first channel
 )src";
@@ -351,7 +354,7 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
     << ", " << (algo == 1 && g.kh == 7 ? 1 : 2) << ") depthwise_band(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
     << "    T* __restrict__ y, const T* __restrict__ z, int batch) {\n"
-    << "  pdl_entry();\n";
+    << "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the filters' loads)\n";
   constant("H", g.h);
   constant("W", g.w);
   constant("CP", g.cp);
@@ -382,9 +385,11 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
     << "  constexpr ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
     << std::defaultfloat;
   if (algo == 0) {  // (the text measured in sessions 23-25)
+    // (the filters, weights no kernel writes, loaded before a programmatic dependent launch's
+    // wait; the patch, the kernel before's output, after it)
     o << text::declarations << text::decode << text::first_channel << text::geometry
-      << text::patch << text::thread << text::filters << "  __syncthreads();\n" << text::compute
-      << "}\n}  // namespace strata_rtc\n";
+      << text::thread << text::filters << text::wait << text::patch << "  __syncthreads();\n"
+      << text::compute << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   constant("IMGS", images);
@@ -404,7 +409,7 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
   for (int e = threadIdx.x; e < 2 * PB * KS * KS; e += NTHREADS) {
     wsf[e] = c0 + e / (KS * KS) < KREAL ? load(w + static_cast<long long>(c0) * (KS * KS) + e) : 0.0f;
   }
-)src" << text::geometry << text::thread << R"src(  __syncthreads();
+)src" << text::wait << text::geometry << text::thread << R"src(  __syncthreads();
   float wv[KS * KS][2];
 #pragma unroll
   for (int t = 0; t < KS * KS; ++t) {
