@@ -46,6 +46,19 @@ std::filesystem::path fresh_dir(const char* name) {
   std::filesystem::remove_all(d);
   return d;
 }
+
+/// Whether every `return;` of a generated kernel's text (`body`, from its `__global__`) comes
+/// after its programmatic dependent launch's wait (`wait`, the kernel's own pdl_wait) or right
+/// after a pdl_wait of its own (the line before it): every thread waits before it returns.
+bool returns_after_waits(const std::string& body, std::size_t wait) {
+  for (std::size_t r = body.find("return;"); r != std::string::npos && r < wait; r = body.find("return;", r + 1)) {
+    const std::size_t line = body.rfind('\n', body.rfind('\n', r) - 1);
+    if (body.substr(line, r - line).find("pdl_wait();") == std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
 }  // namespace
 
 TEST_CASE("the device the tactics' checks see: a Hopper GPU's answers where CTest preloads them") {
@@ -860,6 +873,13 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
         // (before the wait no copy of the input: the only cp.async lambda called is load_filter)
         const std::string gap = body.substr(launch, wait - launch);
         CHECK(gap.find("load_stage(s") == std::string::npos);
+        CHECK(returns_after_waits(body, wait));
+      }
+      {  // (the check itself: a return before the wait without one of its own fails it)
+        const std::string bad = "__global__ k() {\n  if (b) {\n    return;\n  }\n  pdl_wait();\n}";
+        const std::string good = "__global__ k() {\n  if (b) {\n    pdl_wait();\n    return;\n  }\n  pdl_wait();\n}";
+        CHECK_FALSE(returns_after_waits(bad, bad.find("\n  pdl_wait();")));
+        CHECK(returns_after_waits(good, good.find("\n  pdl_wait();")));
       }
       CHECK(nm::source(first, 1, 2).find("pdl_entry();") != std::string::npos);
       CHECK(nm::source(first, 1, 2).find("pdl_launch();") == std::string::npos);
@@ -3018,7 +3038,7 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
     const std::string body = src.substr(src.rfind("__global__"));
     const std::size_t launch = body.find("pdl_launch();");
     const std::size_t filters = std::min(body.find("float wv[KS * KS][2];"), body.find("wsf[e] ="));
-    const std::size_t wait = body.find("  pdl_wait();");
+    const std::size_t wait = body.find("\n  pdl_wait();");
     const std::size_t patch = body.find("const T* xi = x + img");
     REQUIRE(launch != std::string::npos);
     REQUIRE(filters != std::string::npos);
@@ -3030,6 +3050,7 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
     CHECK(wait < patch);
     CHECK(body.find("xi[") == std::string::npos);
     CHECK(body.find(" x[") == std::string::npos);
+    CHECK(returns_after_waits(body, wait));
   }
   {  // (and they compile so: the forms with images a block)
     const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::f16>"};
@@ -3460,7 +3481,7 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
     const std::string body = src.substr(src.rfind("__global__"));
     const std::size_t launch = body.find("pdl_launch();");
     const std::size_t weights = body.find("load_weights(");  // (the first call)
-    const std::size_t wait = body.find("  pdl_wait();");
+    const std::size_t wait = body.find("\n  pdl_wait();");
     const std::size_t patch = body.find("const T* xi = x + img");
     REQUIRE(launch != std::string::npos);
     REQUIRE(weights != std::string::npos);
@@ -3472,6 +3493,7 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
     CHECK(wait < patch);
     CHECK(body.find("cp_async16(xs") > wait);  // (the first input copy)
     CHECK(body.find(" z[") == std::string::npos);  // (the residual read through pair_epilogue, after)
+    CHECK(returns_after_waits(body, wait));
   }
 }
 

@@ -187,6 +187,7 @@ inline constexpr const char* decode = R"src(  long long b = blockIdx.x;
   const int ty = static_cast<int>(b % TILES_Y);
   const long long img = b / TILES_Y;
   if (img >= batch) {
+    pdl_wait();  // (every thread waits before it returns: see pdl_wait)
     return;
   }
 )src";
@@ -402,6 +403,7 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
   const int ty = static_cast<int>(b % TILES_Y);
   const long long img0 = b / TILES_Y * IMGS;
   if (img0 >= batch) {
+    pdl_wait();  // (every thread waits before it returns: see pdl_wait)
     return;
   }
 )src" << text::first_channel << R"src(  // The chunk's filters (contiguous in memory) by coalesced loads into shared memory once, then

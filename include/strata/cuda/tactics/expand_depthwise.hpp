@@ -337,6 +337,7 @@ inline constexpr const char* tile = R"src(  const int tx = static_cast<int>(b % 
   const int ty = static_cast<int>(b % TILES_Y);
   const long long img = b / TILES_Y;
   if (img >= batch) {
+    pdl_wait();  // (every thread waits before it returns: see pdl_wait)
     return;
   }
 )src";
@@ -489,6 +490,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 )src" << text::tile << R"src(  const int c0 = gc * CHUNKS / GROUPS;  // (an even split: every group has a chunk or more)
   const int n = (gc + 1) * CHUNKS / GROUPS - c0;
   if (n <= 0) {
+    pdl_wait();  // (every thread waits before it returns: see pdl_wait)
     return;
   }
 )src" << text::with(text::staging, {{"@C", "c0"}});
