@@ -3640,6 +3640,30 @@ TEST_CASE("a squeeze-excite gate as one op and one kernel (squeeze_excite): labe
   CHECK(cuda::kernels::squeeze_excite_splits(1, 112 * 112, 132, cuda::tactics::squeeze_excite_most_splits) == 64);
   CHECK(cuda::kernels::squeeze_excite_splits(1, 7 * 7, 132, cuda::tactics::squeeze_excite_most_splits) == 6);
   // (algo 1 not offered to measured tuning until it has run on a GPU: candidates() above)
+  // The cluster form (algo 2) asks its shares of both products' weights into L1 before a
+  // programmatic dependent launch's wait, and reads the map only after it.
+  {
+    const std::string lib = cuda::kernels::kernel_source();
+    const std::size_t at = lib.find("squeeze_excite_cluster_kernel(\n");
+    REQUIRE(at != std::string::npos);
+    const std::string body = lib.substr(at, lib.find("\n}\n", at) - at);
+    const std::size_t launch = body.find("pdl_launch();");
+    const std::size_t w1 = body.find("prefetch_l1(w1");
+    const std::size_t w2 = body.find("prefetch_l1(w2");
+    const std::size_t wait = body.find("\n  pdl_wait();");
+    const std::size_t pool = body.find("pool_share(x");
+    REQUIRE(launch != std::string::npos);
+    REQUIRE(w1 != std::string::npos);
+    REQUIRE(w2 != std::string::npos);
+    REQUIRE(wait != std::string::npos);
+    REQUIRE(pool != std::string::npos);
+    CHECK(body.find("pdl_entry();") == std::string::npos);
+    CHECK(launch < w1);
+    CHECK(w1 < w2);
+    CHECK(w2 < wait);
+    CHECK(wait < pool);
+    CHECK(body.find("return;") == std::string::npos);
+  }
 }
 
 // depthwise_band algo 1 (GPU-tested in session 27, forceable only): the chunk's filters staged

@@ -509,6 +509,22 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
+/// The bytes [p, p + bytes) asked into this SM's L1 (prefetch.global.L1, a 128-byte line a
+/// thread at a time, the block's threads together): for weights a kernel will read, issued
+/// before a programmatic dependent launch's wait. A hint only: nothing is read or written.
+__device__ __forceinline__ void prefetch_l1(const void* p, long long bytes) {
+#if defined(__CUDA_ARCH__)
+  if (bytes <= 0) {
+    return;
+  }
+  const auto first = reinterpret_cast<unsigned long long>(p) & ~127ull;
+  const auto end = reinterpret_cast<unsigned long long>(p) + static_cast<unsigned long long>(bytes);
+  for (unsigned long long a = first + 128ull * threadIdx.x; a < end; a += 128ull * blockDim.x) {
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
+  }
+#endif
+}
+
 /// A library kernel's clusters of n blocks: the attribute on compute capability 9.0 on, nothing
 /// before (where the attribute does not compile, and such a kernel is never launched).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -2625,7 +2641,7 @@ __global__ void STRATA_CLUSTER_DIMS(CL) __launch_bounds__(256, 1) squeeze_excite
     const T* __restrict__ x, const T* __restrict__ w1, const float* __restrict__ b1,
     const T* __restrict__ w2, const float* __restrict__ b2, T* __restrict__ y, int n, int cp,
     int hw, int k1, int k1p, int k2, int k2p, ActDesc act1, ActDesc in_act2, ActDesc act2) {
-  pdl_entry();
+  pdl_launch();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   __shared__ float red[8][256];
   __shared__ __align__(16) float mine[4096];      // this block's sums of its pixels
@@ -2636,6 +2652,21 @@ __global__ void STRATA_CLUSTER_DIMS(CL) __launch_bounds__(256, 1) squeeze_excite
   const int warp = tid >> 5;
   const int r = static_cast<int>(blockIdx.x % CL);  // the rank in the cluster (clusters along x)
   const long long img = blockIdx.x / CL;             // (the grid is n · CL: every block an image)
+  // This block's share of fc1's outputs [f0, f1) and of fc2's output slots [s0, s1).
+  const int per1 = (k1p + CL - 1) / CL;
+  const int f0 = min(k1p, r * per1);
+  const int f1 = min(k1p, f0 + per1);
+  const int per2 = (k2p + CL - 1) / CL;
+  const int s0 = min(k2p, r * per2);
+  const int s1 = min(k2p, s0 + per2);
+  // Their weights (fc1's rows, fc2's slots of each 8-input chunk) asked into L1 before the wait
+  // — weights no kernel writes: under a programmatic dependent launch while the kernel before
+  // this one finishes — so that the two products after the pooling find them there.
+  prefetch_l1(w1 + static_cast<long long>(f0) * cp, static_cast<long long>(max(0, min(f1, k1) - f0)) * cp * sizeof(T));
+  for (int v = 0; v < k1p / 8; ++v) {
+    prefetch_l1(w2 + (static_cast<long long>(v) * k2p + s0) * 8, static_cast<long long>(max(0, min(s1, k2) - s0)) * 8 * sizeof(T));
+  }
+  pdl_wait();
   const int span = (hw + CL - 1) / CL;
   const int p0 = min(hw, r * span);
   const int p1 = min(hw, p0 + span);
@@ -2656,9 +2687,6 @@ __global__ void STRATA_CLUSTER_DIMS(CL) __launch_bounds__(256, 1) squeeze_excite
   }
   __syncthreads();
   // fc1: this block's outputs [f0, f1), a warp an output at a time, its lanes 8 input slots each.
-  const int per1 = (k1p + CL - 1) / CL;
-  const int f0 = min(k1p, r * per1);
-  const int f1 = min(k1p, f0 + per1);
   for (int o = f0 + warp; o < f1; o += 8) {
     se_fc1_output<T>(w1, b1, pooled, squeezed, o, k1, cp, lane, act1, in_act2);
   }
@@ -2671,9 +2699,6 @@ __global__ void STRATA_CLUSTER_DIMS(CL) __launch_bounds__(256, 1) squeeze_excite
   }
   cluster_barrier();  // no block reads another's shared memory after this
   // fc2: this block's output slots [s0, s1), a thread each.
-  const int per2 = (k2p + CL - 1) / CL;
-  const int s0 = min(k2p, r * per2);
-  const int s1 = min(k2p, s0 + per2);
   for (int o = s0 + tid; o < s1; o += 256) {
     store(y + img * k2p + o, se_fc2_output<T>(w2, b2, squeezed, o, k1p, k2, k2p, act2));
   }
