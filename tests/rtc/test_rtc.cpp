@@ -59,6 +59,28 @@ bool returns_after_waits(const std::string& body, std::size_t wait) {
   }
   return true;
 }
+
+/// A generated kernel's text (`body`, from its `__global__`) that works before a programmatic
+/// dependent launch's wait: it opens with pdl_launch (no pdl_entry); `weights` (its first read of
+/// weights) comes before its own wait, `input` (its first read of what an earlier kernel wrote)
+/// after it; every thread waits before it returns. Returns the wait's position.
+std::size_t check_early_work(const std::string& body, const std::string& weights, const std::string& input) {
+  INFO(weights << " / " << input);
+  const std::size_t launch = body.find("pdl_launch();");
+  const std::size_t w = body.find(weights);
+  const std::size_t wait = body.find("\n  pdl_wait();");
+  const std::size_t in = body.find(input);
+  REQUIRE(launch != std::string::npos);
+  REQUIRE(w != std::string::npos);
+  REQUIRE(wait != std::string::npos);
+  REQUIRE(in != std::string::npos);
+  CHECK(body.find("pdl_entry();") == std::string::npos);
+  CHECK(launch < w);
+  CHECK(w < wait);
+  CHECK(wait < in);
+  CHECK(returns_after_waits(body, wait));
+  return wait;
+}
 }  // namespace
 
 TEST_CASE("the device the tactics' checks see: a Hopper GPU's answers where CTest preloads them") {
@@ -856,24 +878,11 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
       namespace nm = cuda::tactics::normed;
       for (const std::string& src : {nm::source(first, 2, 2), nm::source(first, 2, nm::folded_narrow_math), nm::source(first, 3, 0)}) {
         const std::string body = src.substr(src.rfind("__global__"));
-        const std::size_t launch = body.find("pdl_launch();");
-        const std::size_t filter = body.find("    load_filter(s);");
-        const std::size_t wait = body.find("\n  pdl_wait();");
-        const std::size_t input = body.find("    load_stage(s, false);");
-        REQUIRE(launch != std::string::npos);
-        REQUIRE(filter != std::string::npos);
-        REQUIRE(wait != std::string::npos);
-        REQUIRE(input != std::string::npos);
-        CHECK(body.find("pdl_entry();") == std::string::npos);
-        CHECK(launch < filter);
-        CHECK(filter < wait);
-        CHECK(body.find("cp_async_commit();", filter) < wait);
-        CHECK(wait < input);
-        CHECK(input < body.find("load_stage(kt + STAGES - 1);"));
+        const std::size_t wait = check_early_work(body, "    load_filter(s);", "    load_stage(s, false);");
+        CHECK(body.find("cp_async_commit();", body.find("    load_filter(s);")) < wait);
+        CHECK(body.find("    load_stage(s, false);") < body.find("load_stage(kt + STAGES - 1);"));
         // (before the wait no copy of the input: the only cp.async lambda called is load_filter)
-        const std::string gap = body.substr(launch, wait - launch);
-        CHECK(gap.find("load_stage(s") == std::string::npos);
-        CHECK(returns_after_waits(body, wait));
+        CHECK(body.substr(0, wait).find("load_stage(s") == std::string::npos);
       }
       {  // (the check itself: a return before the wait without one of its own fails it)
         const std::string bad = "__global__ k() {\n  if (b) {\n    return;\n  }\n  pdl_wait();\n}";
@@ -881,8 +890,10 @@ TEST_CASE("split-K convs (splitk_conv): the split, and the source compiles in f1
         CHECK_FALSE(returns_after_waits(bad, bad.find("\n  pdl_wait();")));
         CHECK(returns_after_waits(good, good.find("\n  pdl_wait();")));
       }
-      CHECK(nm::source(first, 1, 2).find("pdl_entry();") != std::string::npos);
-      CHECK(nm::source(first, 1, 2).find("pdl_launch();") == std::string::npos);
+      const std::string form1 = nm::source(first, 1, 2);
+      const std::string body1 = form1.substr(form1.rfind("__global__"));  // (the kernel, after the library's)
+      CHECK(body1.find("pdl_entry();") != std::string::npos);
+      CHECK(body1.find("pdl_launch();") == std::string::npos);
     }
     // The unfused forms' text is unchanged by the batch norm's: no strides of its input there.
     CHECK(sk::source(cuda::norm_main(first)).find("XPIX") == std::string::npos);
@@ -1770,14 +1781,9 @@ TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold
   // The filters are copied before the wait for the kernel before, the input after it.
   {
     const std::string& src = cl.front().source;
-    const std::size_t launch = src.find("  pdl_launch();");
-    const std::size_t w2copy = src.find("cp_async16(w2s + row * W2PITCH");
-    const std::size_t wait = src.find("\n  pdl_wait();");  // (the kernel's; a cluster past the batch waits too)
-    const std::size_t input = src.find("if (j < steps) stage_a(j);");
-    CHECK(launch < w2copy);
-    CHECK(w2copy < wait);
-    CHECK(wait < input);
-    CHECK(input != std::string::npos);
+    // (the kernel, after the library's; a cluster past the batch waits too)
+    (void)check_early_work(src.substr(src.rfind("__global__")), "cp_async16(w2s + row * W2PITCH",
+                           "if (j < steps) stage_a(j);");
   }
   CHECK(rtc::compile(cl.front().source, "bottleneck_cl14", names, 90, dir).cubin.size() > 1000);
   CHECK(rtc::compile(b::cluster_source(last3, 16, 2), "bottleneck_cl14b", names, 90, dir).cubin.size() > 1000);
@@ -3036,21 +3042,10 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
   // patch (the kernel before's output) after: in both forms.
   for (const std::string& src : {bd::source(s2), bd::source(*dw[2]), bd::source(seven, 1, 2), bd::source(*dw[2], 1, 4)}) {
     const std::string body = src.substr(src.rfind("__global__"));
-    const std::size_t launch = body.find("pdl_launch();");
-    const std::size_t filters = std::min(body.find("float wv[KS * KS][2];"), body.find("wsf[e] ="));
-    const std::size_t wait = body.find("\n  pdl_wait();");
-    const std::size_t patch = body.find("const T* xi = x + img");
-    REQUIRE(launch != std::string::npos);
-    REQUIRE(filters != std::string::npos);
-    REQUIRE(wait != std::string::npos);
-    REQUIRE(patch != std::string::npos);
-    CHECK(body.find("pdl_entry();") == std::string::npos);
-    CHECK(launch < filters);
-    CHECK(filters < wait);
-    CHECK(wait < patch);
+    const bool staged = body.find("wsf[e] =") != std::string::npos;  // (algo 1: the filters via shared memory)
+    (void)check_early_work(body, staged ? "wsf[e] =" : "float wv[KS * KS][2];", "const T* xi = x + img");
     CHECK(body.find("xi[") == std::string::npos);
     CHECK(body.find(" x[") == std::string::npos);
-    CHECK(returns_after_waits(body, wait));
   }
   {  // (and they compile so: the forms with images a block)
     const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::f16>"};
@@ -3479,21 +3474,9 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   // it waits, and its input patch after: pdl_launch, the weights, pdl_wait, the patch.
   for (const std::string& src : {ed::source(f3), ed::source(f3, 1, 0), ed::source(f3, 0, 3), ed::source(e5x5, 1, 3)}) {
     const std::string body = src.substr(src.rfind("__global__"));
-    const std::size_t launch = body.find("pdl_launch();");
-    const std::size_t weights = body.find("load_weights(");  // (the first call)
-    const std::size_t wait = body.find("\n  pdl_wait();");
-    const std::size_t patch = body.find("const T* xi = x + img");
-    REQUIRE(launch != std::string::npos);
-    REQUIRE(weights != std::string::npos);
-    REQUIRE(wait != std::string::npos);
-    REQUIRE(patch != std::string::npos);
-    CHECK(body.find("pdl_entry();") == std::string::npos);
-    CHECK(launch < weights);
-    CHECK(weights < wait);
-    CHECK(wait < patch);
+    const std::size_t wait = check_early_work(body, "load_weights(", "const T* xi = x + img");  // (the first call)
     CHECK(body.find("cp_async16(xs") > wait);  // (the first input copy)
     CHECK(body.find(" z[") == std::string::npos);  // (the residual read through pair_epilogue, after)
-    CHECK(returns_after_waits(body, wait));
   }
 }
 
@@ -3647,21 +3630,8 @@ TEST_CASE("a squeeze-excite gate as one op and one kernel (squeeze_excite): labe
     const std::size_t at = lib.find("squeeze_excite_cluster_kernel(\n");
     REQUIRE(at != std::string::npos);
     const std::string body = lib.substr(at, lib.find("\n}\n", at) - at);
-    const std::size_t launch = body.find("pdl_launch();");
-    const std::size_t w1 = body.find("prefetch_l1(w1");
-    const std::size_t w2 = body.find("prefetch_l1(w2");
-    const std::size_t wait = body.find("\n  pdl_wait();");
-    const std::size_t pool = body.find("pool_share(x");
-    REQUIRE(launch != std::string::npos);
-    REQUIRE(w1 != std::string::npos);
-    REQUIRE(w2 != std::string::npos);
-    REQUIRE(wait != std::string::npos);
-    REQUIRE(pool != std::string::npos);
-    CHECK(body.find("pdl_entry();") == std::string::npos);
-    CHECK(launch < w1);
-    CHECK(w1 < w2);
-    CHECK(w2 < wait);
-    CHECK(wait < pool);
+    const std::size_t wait = check_early_work(body, "prefetch_l1(w1", "pool_share(x");
+    CHECK(body.find("prefetch_l1(w2") < wait);
     CHECK(body.find("return;") == std::string::npos);
   }
 }

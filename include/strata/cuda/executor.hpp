@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "strata/cuda/engine_options.hpp"
 #include "strata/cuda/exec_plan.hpp"
 #include "strata/cuda/fused_network.hpp"
+#include "strata/cuda/graph_capture.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/cuda/tactic.hpp"
@@ -58,6 +60,22 @@ struct IoSlot {
   Event computed;
   Event downloaded;
 };
+
+/// GPU milliseconds per replay of graphs `a` and `b` on `s`, timed in turns (time_graph each),
+/// three rounds: the median of each's three.
+[[nodiscard]] inline std::pair<float, float> time_in_turns(const GraphExec& a, const GraphExec& b,
+                                                           cudaStream_t s) {
+  std::array<float, 3> ta{};
+  std::array<float, 3> tb{};
+  for (std::size_t round = 0; round < ta.size(); ++round) {
+    ta[round] = time_graph(a, s);
+    tb[round] = time_graph(b, s);
+  }
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(s));
+  std::sort(ta.begin(), ta.end());
+  std::sort(tb.begin(), tb.end());
+  return {ta[1], tb[1]};
+}
 
 /// Sets `slot` to `other` for a scope, then back (an executor's model while another is timed).
 template <class M>
@@ -214,16 +232,7 @@ class Executor {
     const DeviceBuffer ws(std::max(a.workspace_bytes(), b.workspace_bytes()));
     a.capture(stream_.get(), ws);
     b.capture(stream_.get(), ws);
-    std::vector<float> ta;
-    std::vector<float> tb;
-    for (int round = 0; round < 3; ++round) {
-      ta.push_back(time_graph(a.graph, stream_.get()));
-      tb.push_back(time_graph(b.graph, stream_.get()));
-    }
-    STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
-    std::sort(ta.begin(), ta.end());
-    std::sort(tb.begin(), tb.end());
-    return {ta[1], tb[1]};
+    return time_in_turns(a.graph, b.graph, stream_.get());
   }
 
   /// GPU milliseconds per replay at the largest batch of `model`'s plan with Strata's kernels
@@ -244,16 +253,7 @@ class Executor {
     GraphExec plain = std::move(plan.graph);
     plan.pdl = true;
     plan.capture(stream_.get(), ws);
-    std::vector<float> t_off;
-    std::vector<float> t_on;
-    for (int round = 0; round < 3; ++round) {
-      t_off.push_back(time_graph(plain, stream_.get()));
-      t_on.push_back(time_graph(plan.graph, stream_.get()));
-    }
-    STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
-    std::sort(t_off.begin(), t_off.end());
-    std::sort(t_on.begin(), t_on.end());
-    return {t_off[1], t_on[1]};
+    return time_in_turns(plain, plan.graph, stream_.get());
   }
 
   /// Whether plans made from now on launch Strata's kernels as programmatic dependent launches
