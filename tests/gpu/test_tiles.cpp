@@ -563,7 +563,7 @@ void check_pdl(int batch, std::uint64_t seed) {
         CHECK(st.pdl == (st.pdl_check_on_us < 0.995 * st.pdl_check_off_us));
         MESSAGE("Pdl::timed at batch " << batch << ": " << st.pdl_check_off_us << " us ordinary, "
                                        << st.pdl_check_on_us << " us programmatic; kept "
-                                       << (st.pdl ? "programmatic" : "ordinary"));
+                                       << std::string(st.pdl ? "programmatic" : "ordinary"));
         std::ostringstream sum;
         timed.summary(sum);
         CHECK(sum.str().find(st.pdl ? "(EngineOptions::pdl, timed): Strata's kernels as programmatic"

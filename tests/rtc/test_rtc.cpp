@@ -3038,14 +3038,20 @@ TEST_CASE("the depthwise band kernel: its block shapes, hand-worked, and its sou
       MESSAGE(op->label << " " << std::string(ty) << ": compiled in " << c.ms << " ms");
     }
   }
-  // Under a programmatic dependent launch the filters (weights) are loaded before the wait, the
-  // patch (the kernel before's output) after: in both forms.
-  for (const std::string& src : {bd::source(s2), bd::source(*dw[2]), bd::source(seven, 1, 2), bd::source(*dw[2], 1, 4)}) {
+  // Under a programmatic dependent launch algo 1 stages its filters (weights) before the wait,
+  // the patch (the kernel before's output) after; algo 0 waits first thing (its filters, loaded
+  // into registers after the patch, would stay live across the patch's loop if loaded before).
+  for (const std::string& src : {bd::source(seven, 1, 2), bd::source(*dw[2], 1, 4), bd::source(s2, 1, 1)}) {
     const std::string body = src.substr(src.rfind("__global__"));
-    const bool staged = body.find("wsf[e] =") != std::string::npos;  // (algo 1: the filters via shared memory)
-    (void)check_early_work(body, staged ? "wsf[e] =" : "float wv[KS * KS][2];", "const T* xi = x + img");
+    (void)check_early_work(body, "wsf[e] =", "const T* xi = x + img");
     CHECK(body.find("xi[") == std::string::npos);
     CHECK(body.find(" x[") == std::string::npos);
+  }
+  for (const std::string& src : {bd::source(s2), bd::source(*dw[2])}) {
+    const std::string body = src.substr(src.rfind("__global__"));
+    CHECK(body.find("pdl_entry();") < body.find("const T* xi = x + img"));
+    CHECK(body.find("pdl_launch();") == std::string::npos);
+    CHECK(body.find("const T* xi = x + img") < body.find("float wv[KS * KS][2];"));  // (the patch, then the filters)
   }
   {  // (and they compile so: the forms with images a block)
     const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::f16>"};

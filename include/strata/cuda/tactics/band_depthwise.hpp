@@ -187,12 +187,11 @@ inline constexpr const char* decode = R"src(  long long b = blockIdx.x;
   const int ty = static_cast<int>(b % TILES_Y);
   const long long img = b / TILES_Y;
   if (img >= batch) {
-    pdl_wait();  // (every thread waits before it returns: see pdl_wait)
     return;
   }
 )src";
-/// Under a programmatic dependent launch, the wait for the kernel before (whose output the patch
-/// is): after the filters are loaded, before the patch.
+/// Algo 1, under a programmatic dependent launch: the wait for the kernel before (whose output
+/// the patch is), after the filters are staged, before the patch.
 inline constexpr const char* wait = "  pdl_wait();\n";
 /// The block's first channel.
 inline constexpr const char* first_channel = R"src(  const int c0 = chunk * 2 * PB;  // the block's first channel
@@ -355,7 +354,8 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
     << ", " << (algo == 1 && g.kh == 7 ? 1 : 2) << ") depthwise_band(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
     << "    T* __restrict__ y, const T* __restrict__ z, int batch) {\n"
-    << "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the filters' loads)\n";
+    << (algo == 0 ? "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n"
+                  : "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the filters' staging)\n");
   constant("H", g.h);
   constant("W", g.w);
   constant("CP", g.cp);
@@ -386,11 +386,13 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
     << "  constexpr ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
     << std::defaultfloat;
   if (algo == 0) {  // (the text measured in sessions 23-25)
-    // (the filters, weights no kernel writes, loaded before a programmatic dependent launch's
-    // wait; the patch, the kernel before's output, after it)
+    // (Waits first thing: its filters loaded into registers before the patch — to copy them
+    // before a programmatic dependent launch's wait — kept them live across the patch's loop,
+    // 56 -> 72-80 registers a 3x3 thread and 80-85 -> 102-107 a 5x5 one (ptxas, sm_90): a block
+    // an SM fewer.)
     o << text::declarations << text::decode << text::first_channel << text::geometry
-      << text::thread << text::filters << text::wait << text::patch << "  __syncthreads();\n"
-      << text::compute << "}\n}  // namespace strata_rtc\n";
+      << text::patch << text::thread << text::filters << "  __syncthreads();\n" << text::compute
+      << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   constant("IMGS", images);
