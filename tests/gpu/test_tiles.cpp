@@ -541,7 +541,7 @@ void check_same_output(int batch, std::uint64_t seed, const std::function<void(c
 
 /// Strata's kernels as programmatic dependent launches (EngineOptions::pdl) and without: the
 /// same steps (a kernel that read its input before its predecessor finished would differ). Then
-/// the default, Pdl::timed: both ways timed at construction, the faster kept (over 0.5%), the
+/// the default, Pdl::timed: both ways timed at construction, the faster kept (over 1%), the
 /// output the same, and a context launching as its engine does.
 template <class Net, DType P>
 void check_pdl(int batch, std::uint64_t seed) {
@@ -560,7 +560,7 @@ void check_pdl(int batch, std::uint64_t seed) {
         CHECK(st.pdl_check_error.empty());
         CHECK(st.pdl_check_off_us > 0.0);
         CHECK(st.pdl_check_on_us > 0.0);
-        CHECK(st.pdl == (st.pdl_check_on_us < 0.995 * st.pdl_check_off_us));
+        CHECK(st.pdl == (st.pdl_check_on_us < 0.99 * st.pdl_check_off_us));
         MESSAGE("Pdl::timed at batch " << batch << ": " << st.pdl_check_off_us << " us ordinary, "
                                        << st.pdl_check_on_us << " us programmatic; kept "
                                        << std::string(st.pdl ? "programmatic" : "ordinary"));

@@ -1286,6 +1286,11 @@ TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): w
     // (the pairs staged by other threads, read by the first step's conversion before its barrier:
     // a barrier after staging them — found missing by a review)
     CHECK(pp.find("__syncthreads();  // the scale and shift pairs in") < pp.find("fold_vector<T, NA, 4>(q,"));
+    // (under a programmatic dependent launch: the filter's first steps before the wait, the
+    // window's input after it, as the other ring forms)
+    const std::string body = pp.substr(pp.rfind("__global__"));
+    const std::size_t wait = check_early_work(body, "    load_filter(s);", "    load_stage(s, false);");
+    CHECK(wait < body.find("fold_vector<T, NA, 4>(q,"));
     CHECK_COMPILES(rtc::compile(pp, "normed_conv_pool_pipe",
                        {"strata_rtc::normed_conv<strata_rtc::f16>", "strata_rtc::normed_conv<strata_rtc::bf16>"}, 90,
                        dir).cubin.size() > 1000);

@@ -147,9 +147,11 @@ struct EngineOptions {
   /// Hopper on (compute capability 9.0+): whether the per-op path's graph launches Strata's
   /// kernels as programmatic dependent launches (rtc::PdlScope) — each may start while the
   /// kernel before it finishes its last wave, and waits before touching memory an earlier kernel
-  /// writes (the split-K conv and bottleneck_conv's cluster form copy filter steps first). The
-  /// default, Pdl::timed, times the plan at max_batch both ways at construction and keeps the
-  /// faster (EngineStats::pdl*): on an H200 (session 44, heuristic plans, median µs without /
+  /// writes (the split-K conv, normed_conv's ring forms, expand_depthwise, depthwise_band's algo
+  /// 1, the squeeze-excite cluster and bottleneck_conv's cluster form copy or prefetch weights
+  /// first). The default, Pdl::timed, times the plan at max_batch both ways at construction and
+  /// keeps PDL where it is over 1% faster (EngineStats::pdl*; decided at max_batch for every
+  /// batch of the engine, before EngineOptions::plan_check compares plans): on an H200 (session 44, heuristic plans, median µs without /
   /// with) it gained on DenseNet-121 at batch 1 (570.6 / 556.9) and EfficientNet-B0 at batch 1
   /// (308.4 / 282.4), and lost on MNIST at batch 4096 (145.3 / 157.0), ResNet-18 at batch 1
   /// (118.9 / 121.7) and DenseNet-121 at batch 256 (6,811 / 6,861). Outputs are the same to the
@@ -254,9 +256,10 @@ struct EngineStats {
   bool pdl = false;
   /// Pdl::timed: the plan's GPU time per replay at max_batch (µs) launched as usual and as
   /// programmatic dependent launches (one plan captured both ways, timed in turns, three rounds,
-  /// medians); PDL is kept where it was over 0.5% faster. 0 where nothing was timed (another
-  /// mode, a GPU without PDL, every batch on the fused kernel, concurrent_branches, a context).
-  /// Where the timing failed, ordinary launches are kept and `pdl_check_error` says why.
+  /// medians); PDL is kept where it was over 1% faster. 0 where nothing was timed (another
+  /// mode, a GPU without PDL, every batch on the fused kernel, concurrent_branches, a context)
+  /// or the timing failed: ordinary launches are then kept and `pdl_check_error` says why.
+  /// (tuning_ms includes the timing, whichever the tuning mode.)
   double pdl_check_off_us = 0.0;
   double pdl_check_on_us = 0.0;
   std::string pdl_check_error;

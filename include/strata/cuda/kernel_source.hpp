@@ -481,8 +481,9 @@ __device__ __forceinline__ float row_dots_by_lane(const uint4 (&raw)[KI], const 
   return warp_sums_by_lane(acc, lane);
 }
 
-/// First thing in every kernel of Strata's: let the next kernel on the stream launch (it waits in
-/// its own pdl_entry), then wait until the kernel before this one has finished and its writes
+/// First thing in every kernel of Strata's that has no work to do before its wait (else
+/// pdl_launch ... pdl_wait): let the next kernel on the stream launch (it waits in its own
+/// pdl_entry or pdl_wait), then wait until the kernel before this one has finished and its writes
 /// are visible — no-ops unless launched as a programmatic dependent launch (rtc::PdlScope;
 /// compute capability 9.0 on).
 __device__ __forceinline__ void pdl_entry() {
@@ -493,8 +494,9 @@ __device__ __forceinline__ void pdl_entry() {
 }
 
 /// pdl_entry in two halves, for a kernel with work to do before it touches what an earlier
-/// kernel wrote (the split-K conv's first copies of its filter, which no kernel writes): let the
-/// next kernel launch, first thing ...
+/// kernel wrote (copies or prefetches of weights, which no kernel writes: the split-K conv,
+/// normed_conv's ring forms, expand_depthwise, depthwise_band's algo 1, the squeeze-excite
+/// cluster, bottleneck_conv's cluster form): let the next kernel launch, first thing ...
 __device__ __forceinline__ void pdl_launch() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");

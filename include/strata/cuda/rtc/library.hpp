@@ -110,8 +110,8 @@ inline thread_local bool pdl_launches = false;
 /// PDL, compute capability 9.0 on): each kernel may start once every block of the kernel before
 /// it on the stream has started (all of Strata's kernels signal that first thing, in
 /// `pdl_entry` or `pdl_launch`) and waits, before it touches memory an earlier kernel writes,
-/// until that kernel has finished and its writes are visible (`pdl_entry`; the split-K conv
-/// copies its filter's first k-steps first, then `pdl_wait`) — so a kernel's launch overlaps its
+/// until that kernel has finished and its writes are visible (`pdl_entry`; kernels with weights
+/// to copy first — the split-K conv's filter steps, among others — then `pdl_wait`) — so a kernel's launch overlaps its
 /// predecessor's last wave instead of following its end. Nested scopes restore the previous
 /// setting.
 class PdlScope {
