@@ -125,8 +125,7 @@ class Engine {
       : options_(checked(std::move(options))),
         exec_(std::make_unique<Executor<P>>(NetStorage<Net, P>::describe(), options_.max_batch,
                                             options_.allow_tf32, options_.input,
-                                            options_.io_slots, may_pdl(options_),
-                                            options_.concurrent_branches)) {
+                                            options_.io_slots, branches(options_))) {
     const auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
     };
@@ -139,7 +138,7 @@ class Engine {
     fold_for_per_op_path(net);  // (the fused kernel, if any, has been generated)
     // (not where two streams run such pairs side by side instead — the executor's branches,
     // which it does not make with PDL —, nor where every batch runs the fused kernel)
-    const bool branches = options_.concurrent_branches && !may_pdl(options_);
+    const bool branches = Engine::branches(options_);
     const bool all_fused = fused != nullptr && options_.fused_max_batch >= options_.max_batch;
     if (options_.max_batch <= side_conv_max_batch && !branches && !all_fused) {
       fold_side_convs(net);
@@ -164,13 +163,8 @@ class Engine {
                                                      options_.fused_max_batch, std::move(forced)});
     // How Strata's kernels launch, decided first (Pdl::timed: on measured tuning's or the
     // heuristic's plan), so that the whole-plan check below compares the plans as they will run.
-    if (all_fused) {
-      exec_->set_pdl(false);  // (no per-op plan)
-    } else if (options_.pdl == Pdl::timed && exec_->pdl()) {
-      time_launches(model);
-    }
-    model->pdl = exec_->pdl();
-    exec_->stats().pdl = model->pdl;
+    model->pdl = !all_fused && may_pdl(options_) &&  // (all fused: no per-op plan)
+                 (options_.pdl == Pdl::on || time_launches(model));
     if (!heuristic.empty() && heuristic != model->variants) {
       EngineStats& st = exec_->stats();
       try {
@@ -430,9 +424,7 @@ class Engine {
         model_(std::move(model)),
         exec_(std::make_unique<Executor<P>>(model_->net, options_.max_batch,
                                             options_.allow_tf32, options_.input,
-                                            options_.io_slots, model_->pdl,
-                                            options_.concurrent_branches && !may_pdl(options_))) {
-    exec_->stats().pdl = model_->pdl;
+                                            options_.io_slots, branches(options_))) {
     exec_->build(model_, options_.capture_batches);
   }
 
@@ -443,24 +435,26 @@ class Engine {
     return device_arch() >= 90 &&
            (o.pdl == Pdl::on || (o.pdl == Pdl::timed && !o.concurrent_branches));
   }
+  /// Whether the per-op path runs ops beside the next on a second stream (concurrent_branches,
+  /// where no programmatic dependent launch may be made).
+  static bool branches(const EngineOptions& o) { return o.concurrent_branches && !may_pdl(o); }
 
   /// Pdl::timed: the plan at max_batch timed with ordinary and with programmatic dependent
-  /// launches; PDL kept where it is over 1% faster (the timings' noise, as the whole-plan check
-  /// has it; EngineStats::pdl_check_*). A failed timing keeps ordinary launches and says why; it
-  /// does not fail the build.
-  void time_launches(const std::shared_ptr<Model<P>>& model) {
+  /// launches; whether PDL is over 1% faster (the timings' noise, as the whole-plan check has
+  /// it; EngineStats::pdl_check_*). A failed timing answers no and says why; it does not fail the
+  /// build.
+  [[nodiscard]] bool time_launches(const std::shared_ptr<Model<P>>& model) {
     EngineStats& st = exec_->stats();
-    bool keep = false;
     try {
       const auto [off_ms, on_ms] = exec_->time_pdl(model);
       st.pdl_check_off_us = 1000.0 * off_ms;
       st.pdl_check_on_us = 1000.0 * on_ms;
-      keep = on_ms < 0.99f * off_ms;
+      return on_ms < 0.99f * off_ms;
     } catch (const std::exception& e) {
       (void)cudaGetLastError();
       st.pdl_check_error = e.what();
+      return false;
     }
-    exec_->set_pdl(keep);
   }
   static EngineOptions checked(EngineOptions o) {
     STRATA_CHECK(o.max_batch >= 1, "cuda::Engine: max_batch must be at least 1, got " << o.max_batch);

@@ -99,15 +99,14 @@ class Executor {
   /// Creates the streams and handles and allocates every buffer for batches up to `max_batch`
   /// of `net` (input in `input`'s form, `io_slots` input/output buffer pairs); no plan yet (see
   /// build).
-  /// `pdl`: per-op plans launch Strata's kernels as programmatic dependent launches
-  /// (EngineOptions::pdl; the caller checks the GPU has them). `branches`: an op that may run
-  /// beside the next one does, on a second stream (EngineOptions::concurrent_branches; not with
-  /// `pdl`).
+  /// `branches`: an op that may run beside the next one does, on a second stream
+  /// (EngineOptions::concurrent_branches, where the caller makes no programmatic dependent
+  /// launches). Whether the per-op plans launch Strata's kernels as programmatic dependent
+  /// launches is the model's (Model::pdl).
   Executor(const NetDesc& net, int max_batch, bool tf32 = false, const InputOptions& input = {},
-           int io_slots = 1, bool pdl = false, bool branches = false)
+           int io_slots = 1, bool branches = false)
       : max_batch_(max_batch),
         tf32_((tf32 && net.precision == DType::f32) || net.precision == DType::tf32),
-        pdl_(pdl),
         format_(input.format),
         input_id_(net.input_id), in_shape_(net.in_shape),
         input_hwc_(input_is_hwc(input.format, net.in_layout)) {
@@ -146,7 +145,7 @@ class Executor {
     pinned_out_ = PinnedBuffer(out_bytes);
     upload_ = Stream::create();
     download_ = Stream::create();
-    if (branches && !pdl) {
+    if (branches) {
       branch_ = std::make_unique<Branch>();
       branch_->cudnn = CudnnHandle::create();
       branch_->cudnn.set_stream(branch_->stream.get());
@@ -174,6 +173,7 @@ class Executor {
   /// captures the listed batches' graphs.
   void build(std::shared_ptr<const Model<P>> model, const std::vector<int>& capture_batches) {
     model_ = std::move(model);
+    stats_.pdl = model_->pdl;
     std::vector<int> batches = capture_batches;
     batches.push_back(max_batch_);
     std::sort(batches.begin(), batches.end());
@@ -255,15 +255,6 @@ class Executor {
     plan.capture(stream_.get(), ws);
     return time_in_turns(plain, plan.graph, stream_.get());
   }
-
-  /// Whether plans made from now on launch Strata's kernels as programmatic dependent launches
-  /// (before build; EngineOptions::pdl's Pdl::timed, once decided). Not with a second stream.
-  void set_pdl(bool on) {
-    STRATA_CHECK(!on || branch_ == nullptr, "cuda::Engine: programmatic dependent launches are "
-                                            "not made with concurrent_branches");
-    pdl_ = on;
-  }
-  [[nodiscard]] bool pdl() const { return pdl_; }
 
   /// The plan for `batch` reading and writing I/O slot `slot`, with its graph, capturing it
   /// first if needed (after `user_stream`'s pending work, which may still read the output
@@ -570,7 +561,7 @@ class Executor {
     if (m.net.needs_output_step && !output_written) {
       plan.steps.push_back({"output", output_step_at(m.net, batch, slot)});
     }
-    plan.pdl = pdl_;
+    plan.pdl = m.pdl;
     return plan;
   }
 
@@ -605,7 +596,6 @@ class Executor {
 
   int max_batch_ = 1;
   bool tf32_ = false;
-  bool pdl_ = false;  ///< EngineOptions::pdl, where the GPU has it
   InputFormat format_ = InputFormat::f32;
   int input_id_ = -1;       ///< NetDesc::input_id
   Shape in_shape_{};        ///< the network's input as declared

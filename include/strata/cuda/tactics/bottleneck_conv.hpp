@@ -733,26 +733,34 @@ struct ClusterPlan {
   return v;
 }
 
-/// Whether the tactic runs `op` on this device: the whole-image form fits (fits), or — compute
-/// capability 9.0 on — the cluster form in some size, n-groups and bands it is offered with
-/// (DenseNet-121's 28×28 and 56×56 layers fit that form only).
-[[nodiscard]] inline bool runs(const OpDesc& op) {
-  if (fits(op)) {
-    return true;
-  }
-  if (!shape_fits(op) || device_arch() < 90) {
-    return false;
-  }
+/// One cluster form: clusters of `cs` blocks in `ng` n-groups, an image in `bands` bands.
+struct ClusterForm {
+  int cs = 0;
+  int ng = 0;
+  int bands = 1;
+};
+
+/// The cluster forms offered for `op` that fit it (cluster_plan): 8 or 16 blocks, 2 or 4
+/// n-groups, each of cluster_bands(op) (the device is not asked).
+[[nodiscard]] inline std::vector<ClusterForm> cluster_forms(const OpDesc& op) {
+  std::vector<ClusterForm> forms;
   for (const int bands : cluster_bands(op)) {
     for (const int cs : {8, 16}) {
       for (const int ng : {2, 4}) {
         if (cluster_plan(op, cs, ng, bands).cs > 0) {
-          return true;
+          forms.push_back({cs, ng, bands});
         }
       }
     }
   }
-  return false;
+  return forms;
+}
+
+/// Whether the tactic runs `op` on this device: the whole-image form fits (fits), or — compute
+/// capability 9.0 on — some cluster form does (DenseNet-121's 28×28 and 56×56 layers fit that
+/// form only).
+[[nodiscard]] inline bool runs(const OpDesc& op) {
+  return fits(op) || (shape_fits(op) && device_arch() >= 90 && !cluster_forms(op).empty());
 }
 
 /// The cluster form's kernel source for `op` (kernel `strata_rtc::bottleneck_conv<T>`, the
@@ -1205,14 +1213,8 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
       }
     }
     if (batch <= bottleneck_cluster_max_batch && device_arch() >= 90) {
-      for (const int bands : bneck::cluster_bands(op)) {
-        for (const int cs : {8, 16}) {
-          for (const int ng : {2, 4}) {
-            if (bneck::cluster_plan(op, cs, ng, bands).cs > 0) {
-              v.push_back(Variant{std::string(name()), cs, ng, bands > 1 ? bands : 0});
-            }
-          }
-        }
+      for (const bneck::ClusterForm& f : bneck::cluster_forms(op)) {
+        v.push_back(Variant{std::string(name()), f.cs, f.ng, f.bands > 1 ? f.bands : 0});
       }
     }
     return v;
