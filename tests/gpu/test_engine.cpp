@@ -361,11 +361,48 @@ TEST_CASE("cuDNN graph convs: conv + bias + add + relu as one operation graph, f
   for (const cuda::TuningTrial& t : down.stats().tuning_trials) {
     if (t.variant.rfind("cudnn_graph", 0) == 0) {
       ++(t.op.rfind("conv0", 0) == 0 ? strided : other);
+      // (each timed configuration names its engine: Step::tuning_note)
+      INFO(t.variant << ": " << t.note);
+      CHECK((t.us < 0.0 || t.note.rfind("engine ", 0) == 0));
     }
   }
   INFO(down.describe(4));
   CHECK(strided > 0);
   CHECK(other == 0);
+  // Untimed (the heuristic), a strided 1x1 conv of ResNet-18's layer2.0 downsample's shape takes
+  // the graph's first configuration of the engine measured fastest (math 1) in an engine of
+  // max_batch 32 or more on a GPU of compute capability 9.0 on with the cuDNN measured — at every
+  // batch of it —, cuBLASLt in a smaller one; all against the CPU reference.
+  using Down = decltype(input<64, 56, 56> | conv<128, 1, ConvOpts{.stride = 2}> | batch_norm
+                        | global_avg_pool | flatten | dense<3>);
+  using Graph = cuda::tactics::CudnnGraphConv<DType::f16>;
+  constexpr int kBig = Graph::graph_claim_min_batch;
+  const auto dw = Weights<Down>::random(65);
+  const auto din = strata_test::random_floats(kBig * 64 * 56 * 56, 165);
+  const auto dref = strata_test::cpu_reference<Down>(dw, din, kBig);
+  const bool claims = cuda::device_arch() >= 90 && cudnnGetVersion() / 100 == Graph::claim_cudnn;
+  for (const int mb : {kBig - 1, kBig}) {
+    cuda::EngineOptions hopt;
+    hopt.max_batch = mb;
+    cuda::Engine<Down, DType::f16> heur(dw, hopt);
+    for (const int b : {3, mb}) {
+      const std::string runs = heur.describe(b);
+      INFO("max_batch " << mb << ", batch " << b << ":\n" << runs);
+      // (the conv's line: after the input step's)
+      const std::size_t at = runs.starts_with("conv0+bn1") ? 0 : runs.find("\nconv0+bn1") + 1;
+      REQUIRE(at != std::string::npos + 1);
+      const std::string conv = runs.substr(at, runs.find('\n', at) - at);
+      const bool graph = conv.find(": cuDNN graph conv+bias (engine " +
+                                   std::to_string(Graph::claim_engine) + ", ") != std::string::npos;
+      CHECK(graph == (claims && mb == kBig));
+      CHECK(graph != (conv.find(": cublasLtMatmul") != std::string::npos));
+      std::vector<float> out(static_cast<std::size_t>(b) * 3, std::nanf(""));
+      heur.infer(std::span<const float>(din.data(), static_cast<std::size_t>(b) * 64 * 56 * 56), out, b);
+      const double err = strata_test::rel_error(out, dref, out.size());
+      MESSAGE("heuristic strided 1x1, max_batch " << mb << ", batch " << b << ": rel. error " << err);
+      CHECK(err < 1e-2);
+    }
+  }
 }
 
 TEST_CASE("measured tuning's whole-plan check (EngineOptions::plan_check) keeps the faster of its plan and the heuristic's") {

@@ -434,6 +434,13 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
   CHECK(t->heuristic(net.ops[2], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
   const auto plain = t->candidates(net.ops[2], 256, ws, {});
   CHECK(plain == std::vector<cuda::Variant>{cuda::Variant{"lt_conv1x1"}});
+  // The cuDNN graph tactic claims a strided 1x1 conv only with a handle to ask cuDNN's list
+  // (GPU-tested in "cuDNN graph convs", with the batch threshold).
+  const auto* g = cuda::find_tactic<DType::f16>("cudnn_graph");
+  CHECK(g->applicable(net.ops[0]));
+  CHECK(!g->heuristic(net.ops[0], 256, ws, {}).has_value());
+  CHECK(cuda::tactics::CudnnGraphConv<DType::f16>::strided_1x1(net.ops[0]));
+  CHECK(!cuda::tactics::CudnnGraphConv<DType::f16>::strided_1x1(net.ops[2]));
   constexpr auto odd = input<64, 7, 7> | conv<16, 1, ConvOpts{.stride = 2}> | flatten | dense<3>;
   const cuda::NetDesc odd_net = cuda::NetStorage<std::remove_cv_t<decltype(odd)>, DType::f16>::describe();
   const auto ov = t->candidates(odd_net.ops[0], 256, ws, {});

@@ -203,7 +203,9 @@ struct TuningTrial {
   /// input, when some candidate converts the input itself, "with the input step" (the others'
   /// time plus the input step's) or "reads the input itself"; for the op whose result is the
   /// network's output, when some candidate writes the caller's output itself, "with the output
-  /// step" or "writes the output itself".
+  /// step" or "writes the output itself". Before those, what the step says of itself where the
+  /// variant's name does not (Step::tuning_note: a cuDNN graph configuration's engine, "engine
+  /// 41"); "; " between parts.
   std::string note;
 };
 

@@ -144,6 +144,9 @@ class Step {
   virtual void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) = 0;
   /// What runs the op, for Engine::describe ("cudnnConvolutionBiasActivationForward algo 1").
   [[nodiscard]] virtual std::string describe() const = 0;
+  /// What measured tuning's table notes beside this step's time, where the variant's name does
+  /// not say it ("engine 41": which cuDNN engine a graph configuration is).
+  [[nodiscard]] virtual std::string tuning_note() const { return {}; }
   /// Whether the step stopped running the variant it was prepared with (a library declined it
   /// at run time and the step fell back): a timing of it does not count for that variant.
   [[nodiscard]] virtual bool fell_back() const { return false; }

@@ -371,6 +371,7 @@ template <DType P, class Exec>
       if (step->workspace_bytes() > find_ws.bytes()) {
         continue;
       }
+      stats.tuning_trials[trial].note = step->tuning_note();
       if (trace) {
         std::fprintf(stderr, "strata tuning: %s: %s ...", op.label.c_str(), to_string(v).c_str());
         std::fflush(stderr);
@@ -396,8 +397,9 @@ template <DType P, class Exec>
           time_step(*exec.input_step_at(net, mb), exec.stream(), find_ws).value_or(0.0f);
       for (Timed& x : timed) {
         x.ms += x.reads_input ? 0.0f : input_ms;
-        stats.tuning_trials[x.trial].note = x.reads_input ? "reads the input itself"
-                                                          : "with the input step";
+        std::string& note = stats.tuning_trials[x.trial].note;
+        note += note.empty() ? "" : "; ";
+        note += x.reads_input ? "reads the input itself" : "with the input step";
       }
     }
     // Likewise, where some candidates for the op whose result is the network's output write the

@@ -3,9 +3,10 @@
 /// cuDNN operation graph (the backend "graph API"): conv_fprop → + bias → (+ z) → (relu), the
 /// intermediates virtual (f32), so cuDNN's runtime-fusion engines may run the whole op as one
 /// kernel. Variants: the engine configurations cuDNN's heuristic (mode A) lists for the graph,
-/// by position; each becomes an execution plan when the op is prepared (engines that compile
-/// kernels do it then). Only measured tuning tries it — on strided 1×1 convs always, on the
-/// others when asked (EngineOptions::cudnn_graph_candidates): it never claims an op untimed. f32 storage is NCHW,
+/// by position (math 1: the first of engine `claim_engine` in the list at each batch); each becomes an execution plan when the op is prepared (engines that compile
+/// kernels do it then). Measured tuning tries it on strided 1×1 convs always, on the others when
+/// asked (EngineOptions::cudnn_graph_candidates); untimed, it claims only a strided 1×1 conv at a
+/// large batch, on the engine measured fastest there (heuristic()). f32 storage is NCHW,
 /// which the fusion engines do not take, so 16-bit only.
 #include <cudnn.h>
 
@@ -36,13 +37,42 @@ class CudnnGraphConv final : public Tactic<P> {
     return is_16bit(P) && op.kind == OpKind::conv && cg.packed && cg.groups == 1 &&
            !op.pool && (op.act.kind == Act::none || op.act.kind == Act::relu);
   }
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
-                                               const Libraries&) const override {
-    // Untimed choices stay with the other tactics: cuDNN's own first configuration can be 12x
-    // slower than its fifth (ResNet-18's layer2.0 downsample at batch 256: 338 µs against
-    // 27.6; heuristic mode B orders them the same — H200, session 18).
+  /// A strided 1×1 conv (ResNet's downsamples) at batch `graph_claim_min_batch` or more on a GPU
+  /// of compute capability 9.0 on, with cuDNN 9.19: the first configuration in cuDNN's list of
+  /// engine `claim_engine`, ahead of cuBLASLt over the subsampled input. Nothing else untimed:
+  /// cuDNN's own first configuration can be 12x slower than its fifth (ResNet-18's layer2.0
+  /// downsample at batch 256: 338 µs against 27.6; heuristic mode B orders them the same — H200,
+  /// session 18). Session 45 (H200, cuDNN 9.19, batch 256) named the engines: that downsample's
+  /// first six configurations were engines 35, 11, 35, 41, 41, 41 (337.5, 200.1, 359.8, 28.7,
+  /// 27.5, 32.1 µs; cuBLASLt 66.7), layer3.0's and layer4.0's all engine 41 (16.6–24.1 and
+  /// 13.3–15.7; cuBLASLt 29.3 and 14.8), and ResNet-50's three downsamples within 6% of their
+  /// best on any of them. Engine numbers are cuDNN's own and may change between versions, so
+  /// the claim is made only on the version measured.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
+                                               const Libraries& lib) const override {
+    if (!strided_1x1(op) || batch < graph_claim_min_batch || lib.cudnn == nullptr ||
+        device_arch() < 90 || cudnnGetVersion() / 100 != claim_cudnn) {
+      return std::nullopt;
+    }
+    try {
+      if (first_of_engine(build(op, batch, lib.cudnn)) >= 0) {
+        return Claim{{std::string(name()), 0, first_of_engine_math, 0}, rank::special - 1};
+      }
+    } catch (const Error&) {
+      // cuDNN cannot describe this graph here: no claim
+    }
     return std::nullopt;
   }
+  /// `math` 1: not the configuration at position `algo` but the first of engine `claim_engine`
+  /// in the list cuDNN gives at the batch being prepared (the lists differ from batch to batch).
+  static constexpr int first_of_engine_math = 1;
+  /// The engine (CUDNN_ATTR_ENGINE_GLOBAL_INDEX) heuristic() claims, and the cuDNN version
+  /// (cudnnGetVersion() / 100) it was measured with.
+  static constexpr std::int64_t claim_engine = 41;
+  static constexpr std::size_t claim_cudnn = 919;
+  /// The least batch at which heuristic() claims a strided 1×1 conv (below it, cuBLASLt reads
+  /// the input in place or subsampled: ResNet-18's downsamples at batch 1 took 3.4–3.9 µs so).
+  static constexpr int graph_claim_min_batch = 32;
   /// A strided 1×1 conv (ResNet's downsamples): timed by measured tuning whether or not the
   /// other graph candidates were asked for — on an H200 (session 18, R2 f16 batch 256) the
   /// graph's runtime-fusion engine ran ResNet-18's three in 27.6 / 16.5 / 13.2 µs against
@@ -69,20 +99,29 @@ class CudnnGraphConv final : public Tactic<P> {
     return out;
   }
 
-  /// The op's graph with engine configuration `v.algo` made into an execution plan. Throws when
+  /// The op's graph with engine configuration `v.algo` (math 1: the first of `claim_engine`)
+  /// made into an execution plan. Throws when
   /// cuDNN cannot build that plan (the tuner then skips the variant).
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries& lib) const override {
     auto s = std::make_unique<GraphStep>();
     s->graph = build(op, batch, lib.cudnn);
-    STRATA_CHECK(v.algo >= 0 && v.algo < static_cast<int>(s->graph.configs.size()),
-                 "cudnn_graph: layer '" << op.label << "': engine configuration " << v.algo
+    STRATA_CHECK(v.math == 0 || v.math == first_of_engine_math,
+                 "cudnn_graph: layer '" << op.label << "': no math " << v.math << " (0: the configuration at "
+                                           "position algo; 1: the first of engine " << claim_engine << ")");
+    const int config = v.math == first_of_engine_math ? first_of_engine(s->graph) : v.algo;
+    STRATA_CHECK(v.math == 0 || config >= 0,
+                 "cudnn_graph: layer '" << op.label << "': none of the first " << max_configs
+                                        << " of cuDNN's engine configurations at batch " << batch
+                                        << " is engine " << claim_engine);
+    STRATA_CHECK(config >= 0 && config < static_cast<int>(s->graph.configs.size()),
+                 "cudnn_graph: layer '" << op.label << "': engine configuration " << config
                                         << " of " << s->graph.configs.size());
     s->plan = BackendDesc::create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
     s->plan.set_handle(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, lib.cudnn)
         .set_desc(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                  s->graph.configs[static_cast<std::size_t>(v.algo)]);
+                  s->graph.configs[static_cast<std::size_t>(config)]);
     const cudnnStatus_t st = s->plan.try_finalize();
     if (st != CUDNN_STATUS_SUCCESS) {
       char cleared[256];
@@ -92,8 +131,8 @@ class CudnnGraphConv final : public Tactic<P> {
     }
     s->workspace = static_cast<std::size_t>(s->plan.get_int(CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE));
     s->handle = lib.cudnn;
-    s->config = v.algo;
-    s->engine = engine_index(s->graph.configs[static_cast<std::size_t>(v.algo)]);
+    s->config = config;
+    s->engine = engine_index(s->graph.configs[static_cast<std::size_t>(config)]);
     // The variant pack's pointers (all but the workspace, known at launch).
     s->uids.push_back(uid_x);
     s->ptrs.push_back(const_cast<void*>(io.x));
@@ -131,6 +170,9 @@ class CudnnGraphConv final : public Tactic<P> {
       os << "cuDNN graph " << graph.what << " (engine " << engine << ", configuration " << config
          << " of " << graph.configs.size() << ")";
       return os.str();
+    }
+    [[nodiscard]] std::string tuning_note() const override {
+      return "engine " + std::to_string(engine);
     }
     void launch(cudaStream_t, void* ws, std::size_t) override {
       // (the handle the step was prepared with is bound to the stream it runs on: the execution
@@ -291,6 +333,18 @@ class CudnnGraphConv final : public Tactic<P> {
       g.configs.resize(static_cast<std::size_t>(got));
     }
     return g;
+  }
+
+  /// The position of the first configuration among the first max_configs of `g` whose engine is
+  /// `claim_engine`, or -1.
+  static int first_of_engine(const Graph& g) {
+    const int n = std::min(static_cast<int>(g.configs.size()), max_configs);
+    for (int i = 0; i < n; ++i) {
+      if (engine_index(g.configs[static_cast<std::size_t>(i)]) == claim_engine) {
+        return i;
+      }
+    }
+    return -1;
   }
 
   /// The global index of a configuration's engine (for describe()), or -1.

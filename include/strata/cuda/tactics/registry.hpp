@@ -92,15 +92,16 @@ template <DType P>
 }
 
 /// The heuristic choice for `op` at `batch` within `ws_limit` workspace bytes: the claim of
-/// lowest rank (claim_rank) among the applicable tactics (ties: registry order). Throws when no
+/// lowest rank (claim_rank) among the applicable tactics (ties: registry order), leaving out the
+/// tactic named `exclude` (one whose chosen variant could not be prepared). Throws when no
 /// tactic claims the op.
 template <DType P>
 [[nodiscard]] Variant heuristic_variant(const OpDesc& op, int batch, std::size_t ws_limit,
-                                        const Libraries& lib) {
+                                        const Libraries& lib, std::string_view exclude = {}) {
   std::optional<Claim> best;
   std::string tried;
   for (const Tactic<P>* t : all_tactics<P>()) {
-    if (!t->runs(op)) {
+    if (!t->runs(op) || t->name() == exclude) {
       continue;
     }
     tried += tried.empty() ? "" : ", ";
