@@ -405,6 +405,48 @@ TEST_CASE("cuDNN graph convs: conv + bias + add + relu as one operation graph, f
   }
 }
 
+TEST_CASE("lt_conv1x1's math m: the m-th of cuBLASLt's heuristic's algorithms, forced, against the CPU") {
+  // A 1x1 conv of stride 1 with a residual's add and relu after it, and a strided one (its input
+  // subsampled first), each forced onto cuBLASLt's algorithms 0 to lt_algos - 1 in turn.
+  using LtNet = decltype(input<32, 14, 14> | conv<64, 1> | batch_norm | relu
+                         | residual<relu>(conv<64, 1> | batch_norm)
+                         | conv<32, 1, ConvOpts{.stride = 2}> | batch_norm | flatten | dense<3>);
+  using Lt = cuda::tactics::LtConv1x1<DType::f16>;
+  constexpr int kB = 9;
+  const auto w = Weights<LtNet>::random(66);
+  const auto in = strata_test::random_floats(kB * 32 * 14 * 14, 166);
+  const auto ref = strata_test::cpu_reference<LtNet>(w, in, kB);
+  int ran = 0;
+  for (int m = 0; m < Lt::lt_algos; ++m) {
+    cuda::EngineOptions opt;
+    opt.max_batch = kB;
+    for (const cuda::OpDesc& op : cuda::NetStorage<LtNet, DType::f16>::describe().ops) {
+      if (op.kind == OpKind::conv) {
+        opt.force[op.label] = cuda::Variant{"lt_conv1x1", 0, m};
+      }
+    }
+    REQUIRE(opt.force.size() == 3);
+    try {
+      cuda::Engine<LtNet, DType::f16> e(w, opt);
+      for (int b : {kB, 3}) {
+        const std::string runs = e.describe(b);
+        INFO("math " << m << ", batch " << b << ":\n" << runs);
+        CHECK((runs.find("heuristic's algorithm " + std::to_string(m)) != std::string::npos) == (m > 0));
+        std::vector<float> out(static_cast<std::size_t>(b) * 3, std::nanf(""));
+        e.infer(std::span<const float>(in.data(), static_cast<std::size_t>(b) * 32 * 14 * 14), out, b);
+        const double err = strata_test::rel_error(out, ref, out.size());
+        MESSAGE("lt_conv1x1 math " << m << ", batch " << b << ": rel. error " << err);
+        CHECK(err < 1e-2);
+        ++ran;
+      }
+    } catch (const Error& err) {  // (cuBLASLt may list fewer algorithms for some matmul)
+      MESSAGE("math " << m << ": " << std::string(err.what()));
+      CHECK(std::string(err.what()).find("has no algorithm number " + std::to_string(m)) != std::string::npos);
+    }
+  }
+  CHECK(ran >= 4);  // math 0 and at least one other, at both batches
+}
+
 TEST_CASE("measured tuning's whole-plan check (EngineOptions::plan_check) keeps the faster of its plan and the heuristic's") {
   // The cache hands measured tuning Strata's direct kernel for both MNIST convs — a plan the
   // heuristic would not make at batch 64 — so the two whole plans differ and both are timed.

@@ -432,8 +432,16 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
   CHECK(t->heuristic(net.ops[0], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1", 1});
   CHECK(t->heuristic(net.ops[0], 2, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
   CHECK(t->heuristic(net.ops[2], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
+  // Measured tuning times the first lt_algos of cuBLASLt's heuristic's algorithms (math 0, 1, ...)
+  // for the single matmul; the heuristic takes the first.
+  using Lt = cuda::tactics::LtConv1x1<DType::f16>;
+  std::vector<cuda::Variant> lt_list;
+  for (int m = 0; m < Lt::lt_algos; ++m) {
+    lt_list.push_back(cuda::Variant{"lt_conv1x1", 0, m});
+  }
+  CHECK(Lt::lt_algos >= 2);
   const auto plain = t->candidates(net.ops[2], 256, ws, {});
-  CHECK(plain == std::vector<cuda::Variant>{cuda::Variant{"lt_conv1x1"}});
+  CHECK(plain == lt_list);
   // The cuDNN graph tactic claims a strided 1x1 conv only with a handle to ask cuDNN's list
   // (GPU-tested in "cuDNN graph convs", with the batch threshold).
   const auto* g = cuda::find_tactic<DType::f16>("cudnn_graph");
@@ -444,7 +452,7 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
   constexpr auto odd = input<64, 7, 7> | conv<16, 1, ConvOpts{.stride = 2}> | flatten | dense<3>;
   const cuda::NetDesc odd_net = cuda::NetStorage<std::remove_cv_t<decltype(odd)>, DType::f16>::describe();
   const auto ov = t->candidates(odd_net.ops[0], 256, ws, {});
-  CHECK(ov == std::vector<cuda::Variant>{cuda::Variant{"lt_conv1x1"}});
+  CHECK(ov == lt_list);
   CHECK(t->heuristic(odd_net.ops[0], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
   // Forced where it cannot run: an error naming the layer, before any GPU work.
   try {
@@ -453,6 +461,16 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
   } catch (const strata::Error& e) {
     CHECK(std::string(e.what()).find(odd_net.ops[0].label) != std::string::npos);
     CHECK(std::string(e.what()).find("in place") != std::string::npos);
+  }
+  // A cuBLASLt algorithm past those timed, or one with the in-place form, is refused by name.
+  for (const cuda::Variant& bad : {cuda::Variant{"lt_conv1x1", 0, Lt::lt_algos}, cuda::Variant{"lt_conv1x1", 1, 1}}) {
+    try {
+      (void)t->prepare(net.ops[0], bad, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+      FAIL("lt_conv1x1 accepted " << std::string(cuda::to_string(bad)));
+    } catch (const strata::Error& e) {
+      CHECK(std::string(e.what()).find("no math") != std::string::npos);
+      CHECK(std::string(e.what()).find(net.ops[0].label) != std::string::npos);
+    }
   }
 }
 

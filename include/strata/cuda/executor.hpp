@@ -521,10 +521,11 @@ class Executor {
                        "cuda::Engine: layer '" << op.label << "' at batch " << batch
                                                << ": the forced" << note.substr(10)
                                                << " (EngineOptions::force)");
-          // (not the tactic that could not run it: the heuristic may have chosen it)
-          const Variant h = heuristic_variant<P>(
-              op, batch, ws_limit != any_workspace ? ws_limit : max_tuning_workspace, l,
-              step ? std::string_view{} : std::string_view{m.variants[i].tactic});
+          const std::size_t limit = ws_limit != any_workspace ? ws_limit : max_tuning_workspace;
+          Variant h = heuristic_variant<P>(op, batch, limit, l);
+          if (!step && h == m.variants[i]) {  // the heuristic's own choice could not be prepared
+            h = heuristic_variant<P>(op, batch, limit, l, m.variants[i].tactic);
+          }
           step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), l);
         }
         return step;

@@ -326,9 +326,12 @@ class LtConv1x1 final : public Tactic<P> {
     // algo 0: one matmul (a strided conv's input subsampled first); algo 1 (strided, H = sh·OH):
     // a matmul a row of output pixels reading the input in place.
     // algo 2 (a folded gate): the weights scaled per image, a matmul an image.
+    // (math m: the m-th of cuBLASLt's heuristic's algorithms for algo 0's matmul, m < lt_algos)
     std::vector<Variant> v;
     if (lt_workspace + scratch(op.conv, batch) <= ws_limit) {
-      v.push_back(Variant{std::string(name())});
+      for (int m = 0; m < lt_algos; ++m) {
+        v.push_back(Variant{std::string(name()), 0, m});
+      }
     }
     if (in_place(op.conv) && lt_workspace <= ws_limit) {
       v.push_back(Variant{std::string(name()), 1});
@@ -344,6 +347,11 @@ class LtConv1x1 final : public Tactic<P> {
     const ConvGeom& cg = op.conv;
     STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
                  "cuda::Engine: layer '" << op.label << "': lt_conv1x1 has no algo " << v.algo << " (0-2)");
+    STRATA_CHECK(v.math >= 0 && v.math < lt_algos && (v.math == 0 || v.algo == 0),
+                 "cuda::Engine: layer '" << op.label << "': lt_conv1x1 has no math " << v.math
+                                         << (v.algo == 0 ? "" : " with algo " + std::to_string(v.algo))
+                                         << " (algo 0: 0-" << lt_algos - 1 << ", cuBLASLt's heuristic's "
+                                            "algorithms in its order; otherwise 0)");
     const std::int64_t pixels = static_cast<std::int64_t>(batch) * cg.oh * cg.ow;
     if (v.algo == 2) {
       STRATA_CHECK(gate_runs(op), "cuda::Engine: layer '"
@@ -366,8 +374,14 @@ class LtConv1x1 final : public Tactic<P> {
                                                pixels * cg.kp, cg.oh * cg.ow, 0, sc);
     }
     return std::make_unique<LtMatmulStep<P>>(op, w, io, lib, batch, cg.cp, cg.kp, pixels,
-                                             pixels * cg.kp, cg.oh * cg.ow, scratch(cg, batch));
+                                             pixels * cg.kp, cg.oh * cg.ow, scratch(cg, batch),
+                                             StridedColumns{}, Gather::subsample, v.math);
   }
+  /// How many of cuBLASLt's heuristic's algorithms measured tuning times for algo 0's matmul
+  /// (math 0 to lt_algos - 1; the heuristic takes the first). cuBLASLt's first is not always its
+  /// fastest: ResNet-50's layer2.0.conv1 (a 1×1 conv, 256 → 128 slots at 56×56) at batch 256 took
+  /// 214 µs on it, cuDNN's implicit GEMM 172 (H200, session 45).
+  static constexpr int lt_algos = 4;
 
  private:
   /// Bytes of the subsampled input of a strided 1×1 conv at `batch` (0 when not strided).
