@@ -431,6 +431,9 @@ TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where 
   // where the rows are not the stride apart.
   CHECK(t->heuristic(net.ops[0], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1", 1});
   CHECK(t->heuristic(net.ops[0], 2, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
+  // ... and in place at any batch where the subsampled input would not fit the workspace left
+  // (a batch planned after the engine's workspace was sized).
+  CHECK(t->heuristic(net.ops[0], 256, cuda::tactics::lt_workspace, {})->variant == cuda::Variant{"lt_conv1x1", 1});
   CHECK(t->heuristic(net.ops[2], 1, ws, {})->variant == cuda::Variant{"lt_conv1x1"});
   // Measured tuning times the first lt_algos of cuBLASLt's heuristic's algorithms (math 0, 1, ...)
   // for the single matmul; the heuristic takes the first.

@@ -523,8 +523,13 @@ class Executor {
                                                << " (EngineOptions::force)");
           const std::size_t limit = ws_limit != any_workspace ? ws_limit : max_tuning_workspace;
           Variant h = heuristic_variant<P>(op, batch, limit, l);
-          if (!step && h == m.variants[i]) {  // the heuristic's own choice could not be prepared
-            h = heuristic_variant<P>(op, batch, limit, l, m.variants[i].tactic);
+          if (h == m.variants[i]) {  // the heuristic's own choice is the one that did not do
+            try {
+              h = heuristic_variant<P>(op, batch, limit, l, m.variants[i].tactic);
+            } catch (const Error& e) {
+              STRATA_CHECK(false, "cuda::Engine: layer '" << op.label << "' at batch " << batch << ": "
+                                                          << note << ", and " << e.what());
+            }
           }
           step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), l);
         }

@@ -195,6 +195,14 @@ class StepSequence final : public Step {
   [[nodiscard]] bool writes_network_output() const override {
     return !parts_.empty() && parts_.back()->writes_network_output();
   }
+  [[nodiscard]] std::string tuning_note() const override {
+    std::string note;
+    for (const auto& p : parts_) {
+      const std::string n = p->tuning_note();
+      note += note.empty() || n.empty() ? n : "; " + n;
+    }
+    return note;
+  }
   [[nodiscard]] bool fell_back() const override {
     return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->fell_back(); });
   }

@@ -38,7 +38,7 @@ class CudnnGraphConv final : public Tactic<P> {
            !op.pool && (op.act.kind == Act::none || op.act.kind == Act::relu);
   }
   /// A strided 1×1 conv (ResNet's downsamples) at batch `graph_claim_min_batch` or more on a GPU
-  /// of compute capability 9.0 on, with cuDNN 9.19: the first configuration in cuDNN's list of
+  /// of compute capability 9.0 (the one measured), with cuDNN 9.19: the first configuration in cuDNN's list of
   /// engine `claim_engine`, ahead of cuBLASLt over the subsampled input. Nothing else untimed:
   /// cuDNN's own first configuration can be 12x slower than its fifth (ResNet-18's layer2.0
   /// downsample at batch 256: 338 µs against 27.6; heuristic mode B orders them the same — H200,
@@ -51,11 +51,11 @@ class CudnnGraphConv final : public Tactic<P> {
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries& lib) const override {
     if (!strided_1x1(op) || batch < graph_claim_min_batch || lib.cudnn == nullptr ||
-        device_arch() < 90 || cudnnGetVersion() / 100 != claim_cudnn) {
+        device_arch() != 90 || cudnnGetVersion() / 100 != claim_cudnn) {
       return std::nullopt;
     }
     try {
-      if (first_of_engine(build(op, batch, lib.cudnn)) >= 0) {
+      if (first_of_engine(build(op, batch, lib.cudnn), max_configs) >= 0) {
         return Claim{{std::string(name()), 0, first_of_engine_math, 0}, rank::special - 1};
       }
     } catch (const Error&) {
@@ -64,7 +64,9 @@ class CudnnGraphConv final : public Tactic<P> {
     return std::nullopt;
   }
   /// `math` 1: not the configuration at position `algo` but the first of engine `claim_engine`
-  /// in the list cuDNN gives at the batch being prepared (the lists differ from batch to batch).
+  /// in the list cuDNN gives at the batch being prepared — anywhere in it: the lists differ from
+  /// batch to batch, and the claim (among the first max_configs at the largest batch) holds for
+  /// every batch of the engine.
   static constexpr int first_of_engine_math = 1;
   /// The engine (CUDNN_ATTR_ENGINE_GLOBAL_INDEX) heuristic() claims, and the cuDNN version
   /// (cudnnGetVersion() / 100) it was measured with.
@@ -110,11 +112,13 @@ class CudnnGraphConv final : public Tactic<P> {
     STRATA_CHECK(v.math == 0 || v.math == first_of_engine_math,
                  "cudnn_graph: layer '" << op.label << "': no math " << v.math << " (0: the configuration at "
                                            "position algo; 1: the first of engine " << claim_engine << ")");
-    const int config = v.math == first_of_engine_math ? first_of_engine(s->graph) : v.algo;
+    const int config = v.math == first_of_engine_math
+                           ? first_of_engine(s->graph, static_cast<int>(s->graph.configs.size()))
+                           : v.algo;
     STRATA_CHECK(v.math == 0 || config >= 0,
-                 "cudnn_graph: layer '" << op.label << "': none of the first " << max_configs
-                                        << " of cuDNN's engine configurations at batch " << batch
-                                        << " is engine " << claim_engine);
+                 "cudnn_graph: layer '" << op.label << "': none of cuDNN's "
+                                        << s->graph.configs.size() << " engine configurations at batch "
+                                        << batch << " is engine " << claim_engine);
     STRATA_CHECK(config >= 0 && config < static_cast<int>(s->graph.configs.size()),
                  "cudnn_graph: layer '" << op.label << "': engine configuration " << config
                                         << " of " << s->graph.configs.size());
@@ -335,10 +339,10 @@ class CudnnGraphConv final : public Tactic<P> {
     return g;
   }
 
-  /// The position of the first configuration among the first max_configs of `g` whose engine is
+  /// The position of the first configuration among the first `within` of `g` whose engine is
   /// `claim_engine`, or -1.
-  static int first_of_engine(const Graph& g) {
-    const int n = std::min(static_cast<int>(g.configs.size()), max_configs);
+  static int first_of_engine(const Graph& g, int within) {
+    const int n = std::min(static_cast<int>(g.configs.size()), within);
     for (int i = 0; i < n; ++i) {
       if (engine_index(g.configs[static_cast<std::size_t>(i)]) == claim_engine) {
         return i;

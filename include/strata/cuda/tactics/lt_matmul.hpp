@@ -312,11 +312,14 @@ class LtConv1x1 final : public Tactic<P> {
     // product, written and read by the multiply, is then never stored, and the scaled weights
     // fit the workspace: on an H200 at batch 256 (session 24) EfficientNet-B0's eleven such
     // projections with their multiplies took 1,166 µs as two steps, 695 as one.
+    // Where the subsampled input does not fit the workspace left (a smaller batch of an engine
+    // whose plan at its largest batch gave the op to another tactic), in place when it can be.
     const bool gated = gate_pays(op) && lt_workspace + gate_scratch(op.conv, batch) <= ws_limit;
+    const bool subsampled_fits = lt_workspace + scratch(op.conv, batch) <= ws_limit;
     Claim c;
     c.rank = rank::special;
     c.variant.tactic = std::string(name());
-    c.variant.algo = gated ? 2 : batch == 1 && in_place(op.conv) ? 1 : 0;
+    c.variant.algo = gated ? 2 : (batch == 1 || !subsampled_fits) && in_place(op.conv) ? 1 : 0;
     return c;
   }
   /// algo 2 runs the op's folded gate itself.
