@@ -16,9 +16,11 @@
 // arguments, 77 no CUDA device.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -36,6 +38,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -269,10 +272,102 @@ Json device_info() {
           {"cudnn", static_cast<long>(cudnnGetVersion())}};
 }
 
-/// GPU time per call, in microseconds: median, min and max over the repeats.
+/// The SM clock and board power while the repeats run, sampled every 5 ms through the driver's
+/// NVML (libnvidia-ml.so.1, opened at run time: nothing to link; absent where it does not open).
+/// A sustained load may run at lower clocks than a short one (a plan timed in a short burst at
+/// engine construction read 7.6% faster than here: docs/benchmarks.md, session 45).
+class ClockSampler {
+ public:
+  explicit ClockSampler(int cuda_device) {
+    lib_ = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib_ == nullptr) {
+      return;
+    }
+    auto sym = [&](const char* n) { return dlsym(lib_, n); };
+    init_ = reinterpret_cast<int (*)()>(sym("nvmlInit_v2"));
+    shutdown_ = reinterpret_cast<int (*)()>(sym("nvmlShutdown"));
+    by_bus_ = reinterpret_cast<int (*)(const char*, void**)>(sym("nvmlDeviceGetHandleByPciBusId_v2"));
+    clock_ = reinterpret_cast<int (*)(void*, int, unsigned*)>(sym("nvmlDeviceGetClockInfo"));
+    power_ = reinterpret_cast<int (*)(void*, unsigned*)>(sym("nvmlDeviceGetPowerUsage"));
+    char bus[32] = {};
+    if (init_ == nullptr || shutdown_ == nullptr || by_bus_ == nullptr || clock_ == nullptr ||
+        power_ == nullptr || init_() != 0) {
+      return;
+    }
+    initialized_ = true;
+    ok_ = cudaDeviceGetPCIBusId(bus, sizeof(bus), cuda_device) == cudaSuccess && by_bus_(bus, &dev_) == 0;
+  }
+  ~ClockSampler() {
+    stop();
+    if (initialized_) {
+      shutdown_();
+    }
+    if (lib_ != nullptr) {
+      dlclose(lib_);
+    }
+  }
+  ClockSampler(const ClockSampler&) = delete;
+  ClockSampler& operator=(const ClockSampler&) = delete;
+  void start() {
+    if (!ok_ || thread_.joinable()) {
+      return;
+    }
+    running_ = true;
+    thread_ = std::thread([this] {
+      while (running_) {
+        unsigned mhz = 0;
+        unsigned mw = 0;
+        if (clock_(dev_, 1 /* NVML_CLOCK_SM */, &mhz) == 0 && power_(dev_, &mw) == 0) {
+          mhz_.push_back(mhz);
+          watts_.push_back(mw / 1000.0);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+  void stop() {
+    running_ = false;
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+  /// {"sm_clock_mhz": {min, median, max}, "power_w": {...}, "samples": n}, or null.
+  [[nodiscard]] Json summary() {
+    stop();
+    if (mhz_.empty()) {
+      return nullptr;
+    }
+    auto stats = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return Json{{"min", v.front()}, {"median", v[v.size() / 2]}, {"max", v.back()}};
+    };
+    return Json{{"sm_clock_mhz", stats(std::vector<double>(mhz_.begin(), mhz_.end()))},
+                {"power_w", stats(watts_)},
+                {"samples", mhz_.size()}};
+  }
+
+ private:
+  void* lib_ = nullptr;
+  int (*init_)() = nullptr;
+  int (*shutdown_)() = nullptr;
+  int (*by_bus_)(const char*, void**) = nullptr;
+  int (*clock_)(void*, int, unsigned*) = nullptr;
+  int (*power_)(void*, unsigned*) = nullptr;
+  void* dev_ = nullptr;
+  bool initialized_ = false;
+  bool ok_ = false;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+  std::vector<unsigned> mhz_;
+  std::vector<double> watts_;
+};
+
+/// GPU time per call, in microseconds: median, min and max over the repeats; the SM clock and
+/// power during them where NVML answers (ClockSampler).
 struct Timing {
   double median_us = 0, min_us = 0, max_us = 0;
   int iters = 0, repeats = 0;
+  Json clocks = nullptr;
 };
 
 /// Times `launch` (which enqueues one unit of work on `s`): `repeats` runs of `iters` calls
@@ -308,9 +403,14 @@ Timing time_gpu(const std::function<void()>& launch, cudaStream_t s, const Args&
                         : static_cast<int>(std::clamp(
                               std::ceil(a.target_ms / std::max(per_call_ms, 1e-6)), 3.0, 100000.0));
   std::vector<double> us;
+  int device = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  ClockSampler clocks(device);
+  clocks.start();
   for (int r = 0; r < a.repeats; ++r) {
     us.push_back(run(t.iters) * 1000.0 / t.iters);
   }
+  t.clocks = clocks.summary();
   std::sort(us.begin(), us.end());
   t.median_us = us[us.size() / 2];
   t.min_us = us.front();
@@ -323,7 +423,8 @@ Json timing_json(const Timing& t) {
           {"min_us", t.min_us},
           {"max_us", t.max_us},
           {"iters", t.iters},
-          {"repeats", t.repeats}};
+          {"repeats", t.repeats},
+          {"clocks", t.clocks}};
 }
 
 /// The floor under a batch-1 figure, measured the way a case is: a graph holding one kernel that
