@@ -289,6 +289,7 @@ class ClockSampler {
     by_bus_ = reinterpret_cast<int (*)(const char*, void**)>(sym("nvmlDeviceGetHandleByPciBusId_v2"));
     clock_ = reinterpret_cast<int (*)(void*, int, unsigned*)>(sym("nvmlDeviceGetClockInfo"));
     power_ = reinterpret_cast<int (*)(void*, unsigned*)>(sym("nvmlDeviceGetPowerUsage"));
+    auto by_index = reinterpret_cast<int (*)(unsigned, void**)>(sym("nvmlDeviceGetHandleByIndex_v2"));
     char bus[32] = {};
     if (init_ == nullptr || shutdown_ == nullptr || by_bus_ == nullptr || clock_ == nullptr ||
         power_ == nullptr || init_() != 0) {
@@ -296,6 +297,10 @@ class ClockSampler {
     }
     initialized_ = true;
     ok_ = cudaDeviceGetPCIBusId(bus, sizeof(bus), cuda_device) == cudaSuccess && by_bus_(bus, &dev_) == 0;
+    int visible = 0;
+    if (!ok_ && by_index != nullptr && cudaGetDeviceCount(&visible) == cudaSuccess && visible == 1) {
+      ok_ = by_index(0, &dev_) == 0;  // (one GPU: NVML's first where the bus id is not understood)
+    }
   }
   ~ClockSampler() {
     stop();
