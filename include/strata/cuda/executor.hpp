@@ -532,6 +532,12 @@ class Executor {
             }
           }
           step = prepare_step(*find_tactic<P>(h.tactic), op, h, batch, w, io(op, batch, slot), l);
+          // (its launch would fail on the workspace there is: said here, with why it was chosen)
+          STRATA_CHECK(ws_limit == any_workspace || step->workspace_bytes() <= ws_limit,
+                       "cuda::Engine: layer '" << op.label << "' at batch " << batch << ": " << note
+                                               << "; the heuristic's " << to_string(h) << " needs "
+                                               << step->workspace_bytes() << " workspace bytes, and "
+                                               << ws_limit << " were planned");
         }
         return step;
       };
