@@ -284,19 +284,19 @@ class ClockSampler {
       return;
     }
     auto sym = [&](const char* n) { return dlsym(lib_, n); };
-    init_ = reinterpret_cast<int (*)()>(sym("nvmlInit_v2"));
+    auto init = reinterpret_cast<int (*)()>(sym("nvmlInit_v2"));
     shutdown_ = reinterpret_cast<int (*)()>(sym("nvmlShutdown"));
-    by_bus_ = reinterpret_cast<int (*)(const char*, void**)>(sym("nvmlDeviceGetHandleByPciBusId_v2"));
+    auto by_bus = reinterpret_cast<int (*)(const char*, void**)>(sym("nvmlDeviceGetHandleByPciBusId_v2"));
     clock_ = reinterpret_cast<int (*)(void*, int, unsigned*)>(sym("nvmlDeviceGetClockInfo"));
     power_ = reinterpret_cast<int (*)(void*, unsigned*)>(sym("nvmlDeviceGetPowerUsage"));
     auto by_index = reinterpret_cast<int (*)(unsigned, void**)>(sym("nvmlDeviceGetHandleByIndex_v2"));
     char bus[32] = {};
-    if (init_ == nullptr || shutdown_ == nullptr || by_bus_ == nullptr || clock_ == nullptr ||
-        power_ == nullptr || init_() != 0) {
+    if (init == nullptr || shutdown_ == nullptr || by_bus == nullptr || clock_ == nullptr ||
+        power_ == nullptr || init() != 0) {
       return;
     }
     initialized_ = true;
-    ok_ = cudaDeviceGetPCIBusId(bus, sizeof(bus), cuda_device) == cudaSuccess && by_bus_(bus, &dev_) == 0;
+    ok_ = cudaDeviceGetPCIBusId(bus, sizeof(bus), cuda_device) == cudaSuccess && by_bus(bus, &dev_) == 0;
     int visible = 0;
     if (!ok_ && by_index != nullptr && cudaGetDeviceCount(&visible) == cudaSuccess && visible == 1) {
       ok_ = by_index(0, &dev_) == 0;  // (one GPU: NVML's first where the bus id is not understood)
@@ -353,9 +353,7 @@ class ClockSampler {
 
  private:
   void* lib_ = nullptr;
-  int (*init_)() = nullptr;
   int (*shutdown_)() = nullptr;
-  int (*by_bus_)(const char*, void**) = nullptr;
   int (*clock_)(void*, int, unsigned*) = nullptr;
   int (*power_)(void*, unsigned*) = nullptr;
   void* dev_ = nullptr;

@@ -558,8 +558,7 @@ class Executor {
                (note.empty() ? "" : "; " + note);
       }
       if (marked) {
-        note += (note.empty() ? "" : "; ") + std::string("runs beside ") + m.net.ops[i + 1].label +
-                " (a second stream)";
+        add_note(note, "runs beside " + m.net.ops[i + 1].label + " (a second stream)");
       }
       // (a step that reads the caller's input itself — a first conv converting it as it stages
       // it — needs no input step; a residual add of the input does)

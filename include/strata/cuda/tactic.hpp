@@ -133,6 +133,15 @@ inline constexpr int extra_pass = 5;
          op.in_cp == g.cp && g.kd == g.kp && g.kp % 8 == 0;
 }
 
+/// `part` added to a note of parts separated by "; " (describe()'s notes, tuning trials' notes);
+/// an empty part adds nothing.
+inline void add_note(std::string& note, std::string_view part) {
+  if (!part.empty()) {
+    note += note.empty() ? "" : "; ";
+    note += part;
+  }
+}
+
 /// One op prepared for one batch size: descriptors made, plans chosen. `launch` enqueues it.
 class Step {
  public:
@@ -198,8 +207,7 @@ class StepSequence final : public Step {
   [[nodiscard]] std::string tuning_note() const override {
     std::string note;
     for (const auto& p : parts_) {
-      const std::string n = p->tuning_note();
-      note += note.empty() || n.empty() ? n : "; " + n;
+      add_note(note, p->tuning_note());
     }
     return note;
   }

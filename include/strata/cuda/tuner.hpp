@@ -397,9 +397,8 @@ template <DType P, class Exec>
           time_step(*exec.input_step_at(net, mb), exec.stream(), find_ws).value_or(0.0f);
       for (Timed& x : timed) {
         x.ms += x.reads_input ? 0.0f : input_ms;
-        std::string& note = stats.tuning_trials[x.trial].note;
-        note += note.empty() ? "" : "; ";
-        note += x.reads_input ? "reads the input itself" : "with the input step";
+        add_note(stats.tuning_trials[x.trial].note,
+                 x.reads_input ? "reads the input itself" : "with the input step");
       }
     }
     // Likewise, where some candidates for the op whose result is the network's output write the
@@ -411,9 +410,8 @@ template <DType P, class Exec>
           time_step(*exec.output_step_at(net, mb), exec.stream(), find_ws).value_or(0.0f);
       for (Timed& x : timed) {
         x.ms += x.writes_output ? 0.0f : output_ms;
-        std::string& note = stats.tuning_trials[x.trial].note;
-        note += note.empty() ? "" : "; ";
-        note += x.writes_output ? "writes the output itself" : "with the output step";
+        add_note(stats.tuning_trials[x.trial].note,
+                 x.writes_output ? "writes the output itself" : "with the output step");
       }
     }
     float best_ms = 1e30f;
