@@ -21,10 +21,9 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "strata/core/dtype.hpp"
 #include "strata/core/error.hpp"
+#include "strata/weights/json.hpp"
 
 namespace strata {
 
@@ -121,25 +120,37 @@ struct TensorInfo {
 
 namespace detail::safetensors {
 
-using Json = nlohmann::json;
+using json::Document;
+using json::Node;
 
 /// Largest header Strata accepts; the reference implementation uses the same 100 MB limit.
 inline constexpr std::uint64_t max_header_bytes = 100'000'000;
 /// Most problems listed in one error; a file with more is garbage and the rest add nothing.
 inline constexpr std::size_t max_listed_problems = 100;
 
-/// A JSON value (of a header) as text for an error message: ASCII-escaped, cut to `limit`.
-/// Arrays and objects are named by type only: dumping them recurses, and they may be deep.
-[[nodiscard]] inline std::string show(const Json& j, std::size_t limit = 48) {
-  if (j.is_structured()) {
-    return std::string("a JSON ") + j.type_name();
-  }
-  std::string s = j.dump(-1, ' ', true, Json::error_handler_t::replace);  // never throws
+/// Text for an error message, cut to `limit` characters.
+[[nodiscard]] inline std::string cut(std::string s, std::size_t limit) {
   if (s.size() > limit) {
     s.resize(limit);
     s += "...";
   }
   return s;
+}
+
+/// A string as a JSON literal for an error message: ASCII-escaped (whatever its bytes), cut.
+[[nodiscard]] inline std::string show(std::string_view text, std::size_t limit = 48) {
+  return cut(*json::quote(text, /*ascii=*/true), limit);
+}
+
+/// A JSON value (of a header) as text for an error message: scalars as written (strings
+/// ASCII-escaped), cut to `limit`; arrays and objects named by type only (they may be deep).
+[[nodiscard]] inline std::string show(const Document& doc, const Node& j, std::size_t limit = 48) {
+  switch (j.kind) {
+    case json::Kind::array:
+    case json::Kind::object: return std::string("a JSON ") + std::string(json::kind_name(j.kind));
+    case json::Kind::string: return show(doc.string(j), limit);
+    default: return cut(std::string(doc.text(j)), limit);
+  }
 }
 
 /// A tensor name for an error message: as is when printable, else quoted and escaped.
@@ -148,7 +159,7 @@ inline constexpr std::size_t max_listed_problems = 100;
       !name.empty() && name.size() <= 200 && std::none_of(name.begin(), name.end(), [](char c) {
         return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '"';
       });
-  return plain ? name : show(Json(name), 200);
+  return plain ? name : show(std::string_view(name), 200);
 }
 
 /// "[2, 3, 4]"; long shapes are cut after 8 dimensions.
@@ -169,11 +180,8 @@ template <class Range>
 }
 
 /// "an array" / "a string" ... for "X is <kind>, not Y" messages.
-[[nodiscard]] inline std::string kind(const Json& j) {
-  if (j.is_number_integer() || j.is_number_float()) {
-    return "a number";
-  }
-  const std::string t = j.type_name();
+[[nodiscard]] inline std::string kind(const Node& j) {
+  const std::string t(json::kind_name(j.kind));
   return (t == "array" || t == "object" ? "an " : "a ") + t;
 }
 
@@ -239,117 +247,87 @@ class Problems {
   std::size_t count_ = 0;
 };
 
-/// SAX pass over the header that records the order of the top-level keys and every key that
-/// appears twice in one object: nlohmann::json sorts keys and silently keeps the last duplicate.
-class KeyScanner {
- public:
-  using Int = Json::number_integer_t;
-  using Uint = Json::number_unsigned_t;
-  using Float = Json::number_float_t;
-
-  std::vector<std::string> order;                  // top-level keys in header order, each once
-  std::map<std::string, std::size_t> top_repeats;  // name -> extra occurrences
-  std::vector<std::pair<std::string, std::string>> nested_repeats;  // (top-level name, key)
-  std::string error;                                                // the parse error, if any
-
-  bool null() { return true; }
-  bool boolean(bool) { return true; }
-  bool number_integer(Int) { return true; }
-  bool number_unsigned(Uint) { return true; }
-  bool number_float(Float, const std::string&) { return true; }
-  bool string(std::string&) { return true; }
-  bool binary(Json::binary_t&) { return true; }
-  bool start_array(std::size_t) { return true; }
-  bool end_array() { return true; }
-  bool start_object(std::size_t) {
-    open_.emplace_back();
-    return true;
-  }
-  bool end_object() {
-    open_.pop_back();
-    return true;
-  }
-  bool key(std::string& k) {
-    const bool fresh = open_.back().insert(k).second;
-    if (open_.size() == 1) {
-      current_top_ = k;
-      if (fresh) {
-        order.push_back(k);
-      } else {
-        ++top_repeats[k];
-      }
-    } else if (!fresh) {
-      nested_repeats.emplace_back(current_top_, k);
-    }
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const Json::exception& e) {
-    error = e.what();
-    return false;
-  }
-
- private:
-  std::vector<std::set<std::string>> open_;  // keys seen so far in each open object
-  std::string current_top_;
-};
-
-/// The parsed header and its top-level keys in header order.
+/// The parsed header and its top-level keys in header order, each once.
 struct ParsedHeader {
-  Json root;
+  Document doc;
   std::vector<std::string> order;
 };
 
-/// Parses the header; records duplicates, or the reason it is not a JSON object, in `problems`.
-/// Two linear passes: nlohmann's callback parser rescans the parent on every object end.
+/// Records every key that appears twice in one object nested anywhere in `j` (the value of
+/// top-level entry `top`), in header order. Depth is bounded by Document::max_depth.
+inline void nested_repeats(const Document& doc, const Node& j, const std::string& top,
+                           Problems& problems) {
+  if (j.kind != json::Kind::object && j.kind != json::Kind::array) {
+    return;
+  }
+  std::set<std::string> seen;
+  doc.for_each(j, [&](const Node& m) {
+    if (j.kind == json::Kind::object && !seen.insert(doc.key(m)).second) {
+      problems.add(top, "duplicate key " + show(doc.key(m)) + " in its entry");
+    }
+    nested_repeats(doc, m, top, problems);
+  });
+}
+
+/// Parses the header; records repeated keys, or the reason it is not a JSON object, in
+/// `problems`. The header's text must outlive the result.
 [[nodiscard]] inline std::optional<ParsedHeader> parse_header(std::string_view text,
                                                               Problems& problems) {
-  KeyScanner scan;
-  if (!Json::sax_parse(text.begin(), text.end(), &scan)) {
-    problems.add("the header is not valid JSON: " + scan.error);
+  std::string error;
+  std::optional<Document> doc = Document::parse(text, error);
+  if (!doc) {
+    problems.add("the header is not valid JSON: " + error);
     return std::nullopt;
   }
-  ParsedHeader out;
-  try {
-    out.root = Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {  // not expected: the SAX pass accepted the same text
-    problems.add(std::string("the header is not valid JSON: ") + e.what());
+  const Node& root = doc->root();
+  if (root.kind != json::Kind::object) {
+    problems.add("the header is " + kind(root) + ", not a JSON object");
     return std::nullopt;
   }
-  if (!out.root.is_object()) {
-    problems.add("the header is " + kind(out.root) + ", not a JSON object");
-    return std::nullopt;
+  ParsedHeader out{std::move(*doc), {}};
+  std::map<std::string, std::size_t> top_repeats;  // name -> extra occurrences
+  out.doc.for_each(out.doc.root(), [&](const Node& m) {
+    std::string name = out.doc.key(m);
+    if (const auto [it, fresh] = top_repeats.emplace(name, 0); fresh) {
+      out.order.push_back(std::move(name));
+    } else {
+      ++it->second;
+    }
+  });
+  for (const auto& [name, extra] : top_repeats) {
+    if (extra > 0) {
+      problems.add(name,
+                   std::string(name == "__metadata__" ? "duplicate key" : "duplicate tensor name") +
+                       " (it appears " + std::to_string(extra + 1) + " times in the header)");
+    }
   }
-  out.order = std::move(scan.order);
-  for (const auto& [name, extra] : scan.top_repeats) {
-    problems.add(name,
-                 std::string(name == "__metadata__" ? "duplicate key" : "duplicate tensor name") +
-                     " (it appears " + std::to_string(extra + 1) + " times in the header)");
-  }
-  for (const auto& [name, key] : scan.nested_repeats) {
-    problems.add(name, "duplicate key " + show(Json(key)) + " in its entry");
-  }
+  out.doc.for_each(out.doc.root(), [&](const Node& m) {
+    nested_repeats(out.doc, m, out.doc.key(m), problems);
+  });
   return out;
 }
 
 /// Reads data_offsets[i] as a non-negative integer, or records why not.
-[[nodiscard]] inline std::optional<std::uint64_t> offset_at(const Json& offsets, std::size_t i,
+[[nodiscard]] inline std::optional<std::uint64_t> offset_at(const Document& doc,
+                                                            const Node& offsets, std::size_t i,
                                                             const std::string& name,
                                                             Problems& problems) {
-  const Json& v = offsets[i];
-  if (v.is_number_unsigned()) {
-    return v.get<std::uint64_t>();
+  const Node& v = doc.element(offsets, i);
+  if (v.is_unsigned()) {
+    return v.bits;
   }
-  problems.add(name, "data_offsets[" + std::to_string(i) + "] is " + show(v) +
+  problems.add(name, "data_offsets[" + std::to_string(i) + "] is " + show(doc, v) +
                          ", not a non-negative integer");
   return std::nullopt;
 }
 
 /// Validates one header entry against a data section of `data_size` bytes.
-[[nodiscard]] inline Entry check_entry(const std::string& name, const Json& entry,
-                                       std::size_t data_size, Problems& problems) {
+[[nodiscard]] inline Entry check_entry(const std::string& name, const Document& doc,
+                                       const Node& entry, std::size_t data_size,
+                                       Problems& problems) {
   Entry out;
   out.info.name = name;
-  if (!entry.is_object()) {
+  if (entry.kind != json::Kind::object) {
     problems.add(name, "entry is " + kind(entry) +
                            ", not an object with \"dtype\", \"shape\" and \"data_offsets\"");
     return out;
@@ -357,39 +335,42 @@ struct ParsedHeader {
   bool ok = true;
 
   std::optional<StDType> dtype;
-  if (auto it = entry.find("dtype"); it == entry.end()) {
+  if (const Node* it = doc.find(entry, "dtype"); it == nullptr) {
     problems.add(name, "missing \"dtype\"");
-  } else if (!it->is_string()) {
+  } else if (it->kind != json::Kind::string) {
     problems.add(name, "\"dtype\" is " + kind(*it) + ", not a string");
-  } else if (dtype = parse_st_dtype(it->get_ref<const std::string&>()); !dtype) {
-    problems.add(name, "unknown dtype " + show(*it));
+  } else if (dtype = parse_st_dtype(doc.string(*it)); !dtype) {
+    problems.add(name, "unknown dtype " + show(doc, *it));
   }
   ok = ok && dtype.has_value();
 
   bool shape_ok = false;
-  if (auto it = entry.find("shape"); it == entry.end()) {
+  if (const Node* it = doc.find(entry, "shape"); it == nullptr) {
     problems.add(name, "missing \"shape\"");
-  } else if (!it->is_array()) {
+  } else if (it->kind != json::Kind::array) {
     problems.add(name, "\"shape\" is " + kind(*it) + ", not an array of dimensions");
   } else {
     shape_ok = true;
-    for (std::size_t i = 0; i < it->size() && shape_ok; ++i) {  // report the first bad one
-      const Json& d = (*it)[i];
-      auto where = [&] { return "shape[" + std::to_string(i) + "] is " + show(d); };
-      if (d.is_number_unsigned() &&
-          d.get<std::uint64_t>() <= std::uint64_t{std::numeric_limits<std::int64_t>::max()}) {
-        out.info.shape.push_back(d.get<std::int64_t>());
-      } else if (d.is_number_unsigned()) {
+    std::size_t i = 0;
+    doc.for_each(*it, [&](const Node& d) {
+      if (!shape_ok) {
+        return;  // report the first bad one
+      }
+      auto where = [&] { return "shape[" + std::to_string(i) + "] is " + show(doc, d); };
+      if (d.is_unsigned() && d.bits <= std::uint64_t{std::numeric_limits<std::int64_t>::max()}) {
+        out.info.shape.push_back(static_cast<std::int64_t>(d.bits));
+      } else if (d.is_unsigned()) {
         problems.add(name, where() + ", too large for a dimension");
         shape_ok = false;
-      } else if (d.is_number_integer()) {
+      } else if (d.is_integer()) {
         problems.add(name, where() + ": dimensions must be non-negative");
         shape_ok = false;
       } else {
         problems.add(name, where() + ", not an integer");
         shape_ok = false;
       }
-    }
+      ++i;
+    });
   }
   ok = ok && shape_ok;
 
@@ -407,16 +388,16 @@ struct ParsedHeader {
 
   std::optional<std::uint64_t> begin;
   std::optional<std::uint64_t> end;
-  if (auto it = entry.find("data_offsets"); it == entry.end()) {
+  if (const Node* it = doc.find(entry, "data_offsets"); it == nullptr) {
     problems.add(name, "missing \"data_offsets\"");
-  } else if (!it->is_array()) {
+  } else if (it->kind != json::Kind::array) {
     problems.add(name, "\"data_offsets\" is " + kind(*it) + ", not an array [begin, end]");
-  } else if (it->size() != 2) {
-    problems.add(name, "\"data_offsets\" has " + std::to_string(it->size()) +
+  } else if (it->size != 2) {
+    problems.add(name, "\"data_offsets\" has " + std::to_string(it->size) +
                            " elements, not 2 [begin, end]");
   } else {
-    begin = offset_at(*it, 0, name, problems);
-    end = offset_at(*it, 1, name, problems);
+    begin = offset_at(doc, *it, 0, name, problems);
+    end = offset_at(doc, *it, 1, name, problems);
   }
   if (!begin || !end) {
     return out;
@@ -553,13 +534,14 @@ class SafetensorsFile {
     SafetensorsFile file;
     file.data_offset_ = 8 + header_size;
     const std::size_t data_size = bytes.size() - file.data_offset_;
+    const st::Document& doc = header->doc;
     for (const std::string& name : header->order) {
-      const st::Json& entry = header->root.at(name);
+      const st::Node& entry = *doc.find(doc.root(), name);
       if (name == "__metadata__") {
-        file.read_metadata(entry, problems);
+        file.read_metadata(doc, entry, problems);
         continue;
       }
-      st::Entry e = st::check_entry(name, entry, data_size, problems);
+      st::Entry e = st::check_entry(name, doc, entry, data_size, problems);
       if (e.ok) {
         file.tensors_.push_back(std::move(e.info));
       }
@@ -647,20 +629,22 @@ class SafetensorsFile {
     return v;
   }
 
-  void read_metadata(const nlohmann::json& j, detail::safetensors::Problems& problems) {
+  void read_metadata(const detail::json::Document& doc, const detail::json::Node& j,
+                     detail::safetensors::Problems& problems) {
     namespace st = detail::safetensors;
-    if (!j.is_object()) {
+    if (j.kind != detail::json::Kind::object) {
       problems.add("__metadata__", "entry is " + st::kind(j) + ", not an object of strings");
       return;
     }
-    for (const auto& [key, value] : j.items()) {
-      if (value.is_string()) {
-        metadata_.emplace(key, value.get<std::string>());
+    doc.for_each(j, [&](const detail::json::Node& value) {
+      std::string key = doc.key(value);
+      if (value.kind == detail::json::Kind::string) {
+        metadata_.emplace(std::move(key), doc.string(value));
       } else {
-        problems.add("__metadata__", "value of " + st::show(st::Json(key)) + " is " +
-                                         st::kind(value) + ", not a string");
+        problems.add("__metadata__", "value of " + st::show(key) + " is " + st::kind(value) +
+                                         ", not a string");
       }
-    }
+    });
   }
 
   std::vector<std::byte> bytes_;
@@ -685,15 +669,14 @@ struct TensorToWrite {
 [[nodiscard]] inline std::vector<std::byte> encode_safetensors(
     const std::vector<TensorToWrite>& tensors,
     const std::map<std::string, std::string>& metadata = {}) {
-  using Json = nlohmann::json;
   std::string header = "{";
   auto quoted = [](const std::string& s) {
-    try {
-      return Json(s).dump();
-    } catch (const Json::exception&) {  // dump() rejects invalid UTF-8
+    std::optional<std::string> q = detail::json::quote(s, /*ascii=*/false);
+    if (!q) {
       throw Error("encode_safetensors: " + detail::safetensors::show_name(s) +
                   " is not valid UTF-8");
     }
+    return std::move(*q);
   };
   if (!metadata.empty()) {
     header += "\"__metadata__\":{";
