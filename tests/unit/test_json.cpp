@@ -158,6 +158,23 @@ TEST_CASE("json: members keep their order and repeats; find returns the last") {
   CHECK(d->find(d->root(), "z") == nullptr);
 }
 
+TEST_CASE("json: key() of a node that is not an object's member is empty") {
+  const auto d = parse(R"(["x", {"": 1}])");
+  REQUIRE(d.has_value());
+  CHECK(d->key(d->root()).empty());
+  CHECK(d->key(d->element(d->root(), 1)).empty());
+  const sj::Node& member = d->element(d->element(d->root(), 1), 0);
+  CHECK(member.key_begin > 0);  // the empty key "" of a member
+  CHECK(d->key(member).empty());
+}
+
+TEST_CASE("json: a number beyond a double's range is named, cut to 40 digits") {
+  std::string error;
+  CHECK_FALSE(parse("[1" + std::string(400, '0') + "]", &error).has_value());
+  CHECK(error.find("the number 1" + std::string(39, '0') + "... is beyond a double's range") !=
+        std::string::npos);
+}
+
 TEST_CASE("json: strings decode their escapes to UTF-8") {
   const auto d = parse(R"(["\u00e9", "\ud83d\ude00", "a\\b\"c", "\u0000"])");
   REQUIRE(d.has_value());

@@ -253,9 +253,10 @@ class Document {
 
   /// A string's characters, escapes decoded.
   [[nodiscard]] std::string string(const Node& n) const { return decode(n.begin, n.end); }
-  /// An object member's key, escapes decoded.
+  /// An object member's key, escapes decoded ("" for a node that is not a member: a member's
+  /// key starts after its object's '{' and its own '"', at byte 2 or later).
   [[nodiscard]] std::string key(const Node& member) const {
-    return decode(member.key_begin, member.key_end);
+    return member.key_begin == 0 ? std::string() : decode(member.key_begin, member.key_end);
   }
   /// A value's text as written (a number's literal).
   [[nodiscard]] std::string_view text(const Node& n) const {
@@ -441,8 +442,9 @@ class Document {
           }
           if (lead + exponent > 0) {
             p = b;
-            return fail("the number " + std::string(s.substr(b, n.end - b)) +
-                        " is beyond a double's range");
+            const std::string_view digits = s.substr(b, n.end - b);
+            return fail("the number " + std::string(digits.substr(0, 40)) +
+                        (digits.size() > 40 ? "..." : "") + " is beyond a double's range");
           }
         }
       }
@@ -616,6 +618,10 @@ class Document {
 
   /// The text [b, e) of a checked string, escapes decoded.
   [[nodiscard]] std::string decode(std::uint32_t b, std::uint32_t e) const {
+    const std::string_view raw = text_.substr(b, e - b);
+    if (raw.find('\\') == std::string_view::npos) {
+      return std::string(raw);  // no escapes: the text itself (checked when parsed)
+    }
     std::string out;
     std::vector<Node> scratch;
     Parser parser(text_.substr(0, e + 1), scratch);

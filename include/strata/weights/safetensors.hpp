@@ -247,10 +247,12 @@ class Problems {
   std::size_t count_ = 0;
 };
 
-/// The parsed header and its top-level keys in header order, each once.
+/// The parsed header and its top-level entries in header order, each name once with its last
+/// member (the one a JSON library keeping one value a key would keep; a pointer into doc's
+/// nodes, whose buffer a move of the document keeps).
 struct ParsedHeader {
   Document doc;
-  std::vector<std::string> order;
+  std::vector<std::pair<std::string, const Node*>> order;
 };
 
 /// Records every key that appears twice in one object nested anywhere in `j` (the value of
@@ -285,17 +287,19 @@ inline void nested_repeats(const Document& doc, const Node& j, const std::string
     return std::nullopt;
   }
   ParsedHeader out{std::move(*doc), {}};
-  std::map<std::string, std::size_t> top_repeats;  // name -> extra occurrences
+  // name -> (extra occurrences, its place in order)
+  std::map<std::string, std::pair<std::size_t, std::size_t>> top_repeats;
   out.doc.for_each(out.doc.root(), [&](const Node& m) {
     std::string name = out.doc.key(m);
-    if (const auto [it, fresh] = top_repeats.emplace(name, 0); fresh) {
-      out.order.push_back(std::move(name));
+    if (const auto [it, fresh] = top_repeats.emplace(name, std::pair{0, out.order.size()}); fresh) {
+      out.order.emplace_back(std::move(name), &m);
     } else {
-      ++it->second;
+      ++it->second.first;
+      out.order[it->second.second].second = &m;
     }
   });
-  for (const auto& [name, extra] : top_repeats) {
-    if (extra > 0) {
+  for (const auto& [name, repeats] : top_repeats) {
+    if (const std::size_t extra = repeats.first; extra > 0) {
       problems.add(name,
                    std::string(name == "__metadata__" ? "duplicate key" : "duplicate tensor name") +
                        " (it appears " + std::to_string(extra + 1) + " times in the header)");
@@ -535,8 +539,8 @@ class SafetensorsFile {
     file.data_offset_ = 8 + header_size;
     const std::size_t data_size = bytes.size() - file.data_offset_;
     const st::Document& doc = header->doc;
-    for (const std::string& name : header->order) {
-      const st::Node& entry = *doc.find(doc.root(), name);
+    for (const auto& [name, member] : header->order) {
+      const st::Node& entry = *member;
       if (name == "__metadata__") {
         file.read_metadata(doc, entry, problems);
         continue;
