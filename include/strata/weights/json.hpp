@@ -5,13 +5,14 @@
 /// JSON library: about 2.7 s of g++'s time each).
 ///
 /// `Document::parse` checks the whole text — one value, RFC 8259's grammar exactly, strings of
-/// well-formed UTF-8 with valid escapes (surrogates paired), at most `max_depth` nested arrays and
-/// objects, no number beyond a double's range (as nlohmann::json and the safetensors reference,
-/// serde_json, reject them) — and keeps a tree of nodes pointing into the text: an object's members stay in the
-/// order of the text, repeated keys included (the caller decides what a repeat means); a
-/// string's characters and a number's digits are read from the text when asked for. Integers
-/// are classified as nlohmann::json classifies them: unsigned where the value fits 64 bits, signed
-/// where a negative one fits, else floating. A parse error gives the byte, line and column.
+/// well-formed UTF-8 with valid escapes (surrogates paired), at most `max_depth` nested arrays
+/// and objects, no number beyond a double's range (as nlohmann::json and the safetensors
+/// reference, serde_json, reject them) — and keeps a tree of nodes pointing into the text: an
+/// object's members stay in the order of the text, repeated keys included (the caller decides
+/// what a repeat means); a string's characters and a number's digits are read from the text
+/// when asked for. Integers are classified as nlohmann::json classifies them: unsigned where the
+/// value fits 64 bits, signed where a negative one fits, else floating. A parse error gives the
+/// byte, line and column.
 #include <algorithm>
 #include <charconv>
 #include <cstddef>
@@ -99,7 +100,9 @@ struct Node {
 
 /// The code point of the well-formed sequence of `len` bytes at s[p].
 [[nodiscard]] inline std::uint32_t utf8_decode(std::string_view s, std::size_t p, std::size_t len) {
-  const auto at = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i])); };
+  const auto at = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i]));
+  };
   if (len == 1) {
     return at(p);
   }
