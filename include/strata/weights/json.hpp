@@ -369,6 +369,7 @@ class Document {
       if (negative) {
         ++p;
       }
+      const std::size_t digits = p;  // the first digit
       if (!digit_at(p)) {
         return fail(found() + " after '-'; expected a digit");
       }
@@ -380,9 +381,9 @@ class Document {
         }
       }
       const std::size_t int_end = p;
-      const std::size_t frac_begin = p + 1;
+      const bool fraction = p < s.size() && s[p] == '.';
       bool integer = true;
-      if (p < s.size() && s[p] == '.') {
+      if (fraction) {
         ++p;
         if (!digit_at(p)) {
           return fail(found() + " after a decimal point; expected a digit");
@@ -416,7 +417,7 @@ class Document {
       if (integer) {
         std::uint64_t v = 0;
         bool fits = true;
-        for (std::size_t i = b + (negative ? 1 : 0); i < int_end && fits; ++i) {
+        for (std::size_t i = digits; i < int_end && fits; ++i) {
           const auto d = static_cast<std::uint64_t>(s[i] - '0');
           fits = v <= (~std::uint64_t{0} - d) / 10;
           v = v * 10 + d;
@@ -432,22 +433,21 @@ class Document {
       }
       if (n.number == Number::floating) {
         double d = 0.0;
-        const auto [at, ec] = std::from_chars(s.data() + b, s.data() + p, d);
-        if (ec == std::errc::result_out_of_range) {
+        if (std::from_chars(s.data() + b, s.data() + p, d).ec == std::errc::result_out_of_range) {
           // Past a double's range, or below its smallest denormal (which rounds to 0, as
-          // strtod's does): the first digit's power of ten tells which.
-          long long lead = static_cast<long long>(int_end - b) - (negative ? 2 : 1);
-          if (s[b + (negative ? 1 : 0)] == '0') {
+          // strtod's does): the first nonzero digit's power of ten tells which.
+          long long lead = static_cast<long long>(int_end - digits) - 1;
+          if (s[digits] == '0') {  // 0.000d...
             lead = -1;
-            for (std::size_t i = frac_begin; s[int_end] == '.' && i < p && s[i] == '0'; ++i) {
+            for (std::size_t i = int_end + 1; fraction && i < p && s[i] == '0'; ++i) {
               --lead;
             }
           }
           if (lead + exponent > 0) {
             p = b;
-            const std::string_view digits = s.substr(b, n.end - b);
-            return fail("the number " + std::string(digits.substr(0, 40)) +
-                        (digits.size() > 40 ? "..." : "") + " is beyond a double's range");
+            const std::string_view written = s.substr(b, n.end - b);
+            return fail("the number " + std::string(written.substr(0, 40)) +
+                        (written.size() > 40 ? "..." : "") + " is beyond a double's range");
           }
         }
       }

@@ -181,8 +181,8 @@ template <class Range>
 
 /// "an array" / "a string" ... for "X is <kind>, not Y" messages.
 [[nodiscard]] inline std::string kind(const Node& j) {
-  const std::string t(json::kind_name(j.kind));
-  return (t == "array" || t == "object" ? "an " : "a ") + t;
+  const bool vowel = j.kind == json::Kind::array || j.kind == json::Kind::object;
+  return (vowel ? "an " : "a ") + std::string(json::kind_name(j.kind));
 }
 
 /// Reads the u64 at `p` (little-endian; the host is little-endian, see the static_assert).
@@ -264,8 +264,10 @@ inline void nested_repeats(const Document& doc, const Node& j, const std::string
   }
   std::set<std::string> seen;
   doc.for_each(j, [&](const Node& m) {
-    if (j.kind == json::Kind::object && !seen.insert(doc.key(m)).second) {
-      problems.add(top, "duplicate key " + show(doc.key(m)) + " in its entry");
+    if (j.kind == json::Kind::object) {
+      if (auto [it, fresh] = seen.insert(doc.key(m)); !fresh) {
+        problems.add(top, "duplicate key " + show(*it) + " in its entry");
+      }
     }
     nested_repeats(doc, m, top, problems);
   });
@@ -306,7 +308,7 @@ inline void nested_repeats(const Document& doc, const Node& j, const std::string
     }
   }
   out.doc.for_each(out.doc.root(), [&](const Node& m) {
-    nested_repeats(out.doc, m, out.doc.key(m), problems);
+    nested_repeats(out.doc, m, out.doc.key(m), problems);  // (repeated members too)
   });
   return out;
 }
