@@ -2,7 +2,7 @@
 # The benchmarks of BENCHMARKS.md in one command, on a machine with an NVIDIA GPU:
 #   scripts/bench.sh [--quick] [--compile-budget-s S] [--tuning heuristic|measured]
 #                    [--cases "M1 R2"] [--precisions "f16 f32+tf32"] [--build-dir DIR]
-#                    [--fused-max-batch N]
+#                    [--fused-max-batch N] [--strata-args "ARGS"]
 # 1. finds cuDNN ($CUDNN_ROOT, else PyTorch's nvidia.cudnn package, so both sides run the same
 #    cuDNN, else the CUDA install or the system) and puts its lib/ on LD_LIBRARY_PATH;
 # 2. configures and builds strata_bench (Release, sm_90 unless $CUDA_ARCH says otherwise, all
@@ -26,6 +26,7 @@ TUNING=measured  # TensorRT-style: time the candidate algorithms at engine const
 ONLY=""
 PRECS=""  # --precisions "f16 f32+tf32": only those of the cases' precisions
 FUSED=()  # --fused-max-batch N for strata_bench (EngineOptions::fused_max_batch); default: the engine's
+EXTRA=()  # --strata-args "--cudnn-graph --plan-check": more engine options for every Strata case
 ARGS="$*"
 
 usage() {
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
     --precisions) PRECS=${2:?}; shift ;;
     --build-dir) BUILD=${2:?}; shift ;;
     --fused-max-batch) FUSED=(--fused-max-batch "${2:?}"); shift ;;
+    --strata-args) read -r -a EXTRA <<< "${2:?}"; shift ;;
     *) usage ;;
   esac
   shift
@@ -170,7 +172,7 @@ for c in "${CASES[@]}"; do
   fi
   timeout 300 "$BENCH" --case "$id" --precision "$sp" "${tf[@]}" --batch "$batch" "${wa[@]}" "${xa[@]}" \
     --dump-output "$WORK/output_${id}_${prec}_b$batch.safetensors" --tuning "$TUNING" \
-    "${FUSED[@]}" --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
+    "${FUSED[@]}" "${EXTRA[@]}" --profile "${CEIL_ARGS[@]}" --out-json "$WORK/strata.jsonl" --commit "$COMMIT" || rc=$?
   if [ "$rc" != 0 ] && [ "$(wc -l < "$WORK/strata.jsonl")" = "$before" ]; then
     # It died without saying why (a crash or the timeout): record the case as an error.
     printf '{"kind":"timing","side":"strata","case":"%s","network":"%s","precision":"%s","batch":%s,"status":"ERROR","error":"strata_bench exited with status %s","commit":"%s"}\n' \
