@@ -322,6 +322,55 @@ TEST_CASE("conv_transpose: stride, output_padding, groups, dilation, folded batc
   check_all_precisions<ConvTransposeNet>(kMax, kBatches, "conv_transpose", 48);
 }
 
+// ConvTransposeNet under measured tuning (cudnn_conv_transpose's algorithms timed beside the
+// direct kernel, whichever wins kept) at batches 17 and 3, against the CPU.
+template <DType P>
+void check_measured_deconv() {
+  const auto w = Weights<ConvTransposeNet>::random(91);
+  const auto in = strata_test::random_floats(17 * ConvTransposeNet::input_spec.shape.numel(), 191);
+  const auto ref = strata_test::cpu_reference<ConvTransposeNet>(w, in, 17);
+  cuda::EngineOptions opt;
+  opt.max_batch = 17;
+  opt.tuning = cuda::Tuning::measured;
+  opt.fused_max_batch = 0;
+  cuda::Engine<ConvTransposeNet, P> e(w, opt);
+  INFO(e.describe(17));
+  for (const int b : {17, 3}) {
+    std::vector<float> out(static_cast<std::size_t>(b * ConvTransposeNet::output_spec.shape.numel()),
+                           std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, b);
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("deconv measured " << dtype_name(P) << " batch " << b << ": rel. error " << err);
+    CHECK(err < strata_test::tolerance(P));
+  }
+}
+
+// cudnn_conv_transpose (cuDNN's backward-data convolution, the filter rearranged at prepare, then
+// Strata's epilogue): forced — as cuDNN's own first choice — on the transposed convs it applies
+// to, in every precision, against the CPU. ConvTransposeNet's first two (groups 2 with dilation
+// 2 and output_padding 1; a (2, 3) kernel of stride (2, 1) without bias, into mish) take it; its
+// third (output_padding not below the stride) stays on conv_transpose_direct. In the U-Net step
+// the up-conv's output is a concat's slice, which this tactic does not write in place: the plan
+// stages it and copies. Then measured tuning, which times every algorithm cuDNN lists beside the
+// direct kernel, against the CPU.
+TEST_CASE("cudnn_conv_transpose: forced and timed, against the CPU") {
+  using strata_test::check_forced;
+  const auto deconv = [](const cuda::OpDesc& op) { return op.kind == strata::OpKind::conv_transpose; };
+  const cuda::Variant own{"cudnn_conv_transpose"};
+  const char* bwd = "cudnnConvolutionBackwardData algo";
+  check_forced<ConvTransposeNet, DType::f32>("deconv_f32", 85, own, bwd, nullptr, deconv);
+  check_forced<ConvTransposeNet, DType::f16>("deconv_f16", 86, own, bwd, nullptr, deconv);
+  check_forced<ConvTransposeNet, DType::bf16>("deconv_bf16", 87, own, bwd, nullptr, deconv);
+  check_forced<ConvTransposeNet, DType::tf32>("deconv_tf32", 88, own, bwd, nullptr, deconv);
+  check_forced<UnetNet, DType::f16>("deconv_unet_f16", 89, own, bwd, nullptr, deconv);
+  check_forced<UnetNet, DType::f32>("deconv_unet_f32", 90, own, bwd, nullptr, deconv);
+  const std::string d = describe<ConvTransposeNet, DType::f16>(5);
+  INFO(d);
+  CHECK(d.find("strata conv_transpose_direct") != std::string::npos);  // the heuristic's choice
+  check_measured_deconv<DType::f16>();
+  check_measured_deconv<DType::f32>();
+}
+
 TEST_CASE("a U-Net step: max_pool, conv, conv_transpose up, concat with the skip") {
   check_all_precisions<UnetNet>(kMax, kBatches, "unet step", 49);
 }

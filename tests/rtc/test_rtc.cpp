@@ -27,6 +27,7 @@
 #include <strata/cuda/tactics/generated_conv.hpp>
 #include <strata/cuda/tactics/registry.hpp>
 #include <strata/cuda/tuner.hpp>
+#include <strata/layers/conv_transpose.hpp>
 #include <strata/models/densenet.hpp>
 #include <strata/models/efficientnet.hpp>
 #include <strata/models/mnist_cnn.hpp>
@@ -410,6 +411,55 @@ TEST_CASE("global average pooling splits an image's pixels over blocks only wher
       }
     }
   }
+}
+
+TEST_CASE("cudnn_conv_transpose: the transposed convs whose output the forward conv maps back onto their input; timed, not claimed") {
+  // Hand-worked sizes. First: 5x6 in, stride 2, padding 1, output_padding 1, dilation 2, k 3:
+  // out (5-1)*2 - 2 + 2*2 + 1 + 1 = 12 (w: 14); the forward conv of 12 rows gives
+  // (12 + 2 - 4 - 1) / 2 + 1 = 5 (w: (14 + 2 - 4 - 1) / 2 + 1 = 6): applies. Second: kernel
+  // (2, 3), stride (2, 1): 12x14 -> 24x16, forward (24 - 1 - 1) / 2 + 1 = 12, (16 - 2 - 1) + 1 =
+  // 14: applies. Third: stride 1, padding 1, output_padding 1 (below the dilation 2, not below
+  // the stride): 24x16 -> 27x19, forward 27 + 2 - 4 - 1 + 1 = 25, not 24: cuDNN cannot describe
+  // it, conv_transpose_direct keeps it.
+  constexpr auto net = input<4, 5, 6>
+      | conv_transpose<6, 3, ConvTransposeOpts{.stride = 2, .padding = 1, .output_padding = 1,
+                                               .dilation = 2, .groups = 2}>
+      | conv_transpose<5, HW{2, 3}, ConvTransposeOpts{.stride = HW{2, 1}, .bias = false}>
+      | conv_transpose<3, 3, ConvTransposeOpts{.padding = 1, .output_padding = 1, .dilation = 2}>;
+  using Net = std::remove_cv_t<decltype(net)>;
+  const auto check = [](const cuda::NetDesc& d, const auto* t, const auto* direct) {
+    REQUIRE(t != nullptr);
+    REQUIRE(direct != nullptr);
+    std::vector<bool> applies;
+    std::vector<std::pair<int, int>> out;
+    for (const cuda::OpDesc& op : d.ops) {
+      if (op.kind != strata::OpKind::conv_transpose) {
+        continue;
+      }
+      applies.push_back(t->applicable(op));
+      CHECK(applies.back() == cuda::tactics::conv_transpose_inverts(op));
+      out.emplace_back(op.out_shape.h, op.out_shape.w);
+      // Offered to measured tuning and forceable; the heuristic keeps the direct kernel.
+      CHECK_FALSE(t->heuristic(op, 8, std::size_t{1} << 30, {}).has_value());
+      CHECK(direct->heuristic(op, 8, std::size_t{1} << 30, {}).has_value());
+    }
+    CHECK(applies == std::vector<bool>{true, true, false});
+    CHECK(out == std::vector<std::pair<int, int>>{{12, 14}, {24, 16}, {27, 19}});
+  };
+  cuda::NetDesc f16 = cuda::NetStorage<Net, DType::f16>::describe();
+  cuda::fold_for_per_op_path(f16);
+  check(f16, cuda::find_tactic<DType::f16>("cudnn_conv_transpose"),
+        cuda::find_tactic<DType::f16>("conv_transpose_direct"));
+  cuda::NetDesc f32 = cuda::NetStorage<Net, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  check(f32, cuda::find_tactic<DType::f32>("cudnn_conv_transpose"),
+        cuda::find_tactic<DType::f32>("conv_transpose_direct"));
+  CHECK(cuda::find_tactic<DType::bf16>("cudnn_conv_transpose") != nullptr);
+  CHECK(cuda::find_tactic<DType::tf32>("cudnn_conv_transpose") != nullptr);
+  // A variant names cuDNN's algorithm plus one (0: cuDNN's own first choice at prepare).
+  const auto v = cuda::parse_variant("cudnn_conv_transpose algo 2 math 1");
+  REQUIRE(v.has_value());
+  CHECK(*v == cuda::Variant{"cudnn_conv_transpose", 2, 1, 0});
 }
 
 TEST_CASE("a strided 1x1 conv on cuBLASLt: read in place (a matmul a row) where its input rows are its stride apart") {

@@ -12,6 +12,7 @@
 #include "strata/cuda/tactics/bottleneck_conv.hpp"
 #include "strata/cuda/tactics/conv_transpose.hpp"
 #include "strata/cuda/tactics/cudnn_conv.hpp"
+#include "strata/cuda/tactics/cudnn_conv_transpose.hpp"
 #include "strata/cuda/tactics/cudnn_graph_conv.hpp"
 #include "strata/cuda/tactics/dense_softmax.hpp"
 #include "strata/cuda/tactics/depthwise_conv.hpp"
@@ -64,11 +65,12 @@ template <DType P>
   static const tactics::ChannelGate<P> channel_gate;
   static const tactics::Copy<P> copy;
   static const tactics::ConvTransposeDirect<P> conv_transpose_direct;
+  static const tactics::CudnnConvTranspose<P> cudnn_conv_transpose;
   static const std::vector<const Tactic<P>*> list{
       &expand_depthwise, &depthwise_band, &depthwise_conv, &squeeze_excite, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
-      &conv_transpose_direct, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
+      &conv_transpose_direct, &cudnn_conv_transpose, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
       &pooled_dense, &gap_dense, &normed_conv, &halo_conv, &bottleneck_conv, &normed_head};
   return list;
 }

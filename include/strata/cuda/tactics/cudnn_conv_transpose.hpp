@@ -1,0 +1,251 @@
+#pragma once
+/// Tactic `cudnn_conv_transpose`: nn.ConvTranspose2d as cuDNN's backward-data convolution — the
+/// transposed convolution of input x with PyTorch's weight (C, O/g, kh, kw) is the gradient,
+/// with respect to its input, of the forward convolution (cross-correlation) whose filter that
+/// weight is (K = C output channels, O/g input channels a group), so cudnnConvolutionBackwardData
+/// with dy = x computes it on cuDNN's kernels (tensor cores in 16-bit and TF32); then Strata's
+/// pointwise epilogue adds the bias (a folded batch norm's too) and the residual, applies the
+/// activation and writes the padding slots as 0. Variants: algo 0, cuDNN's own first choice
+/// among those that fit the workspace (as its heuristic ranks them at prepare); algo a ≥ 1,
+/// cudnnConvolutionBwdDataAlgo_t a − 1; math, cuDNN's math type (f32 uses FMA math unless the
+/// context allows TF32, as cudnn_conv).
+///
+/// Where it applies: every transposed conv whose output size the forward convolution maps back
+/// onto the input's (output_padding < stride in each dimension: cuDNN derives the sizes from the
+/// forward direction). An output that is a concat's slice is written to the staging area and
+/// copied (prepare_step; conv_transpose_direct writes slices itself). Its filter is a copy of the
+/// op's weights made at prepare, laid out as the forward convolution's ((C, kh, kw, O/g) NHWC in
+/// 16-bit and TF32, (C, O/g, kh, kw) NCHW in f32).
+///
+/// Why: conv_transpose_direct gathers with one thread an output element, in f32 FMAs, reading
+/// its input channels one by one — correct for every option, slow for a U-Net's large up-convs.
+/// Written in session 47 without a GPU: offered to measured tuning and forceable
+/// (EngineOptions::force, `strata_bench --force`), not claimed by the heuristic until timed.
+#include <cudnn.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "strata/cuda/check.hpp"
+#include "strata/cuda/cudnn.hpp"
+#include "strata/cuda/kernels.hpp"
+#include "strata/cuda/resources.hpp"
+#include "strata/cuda/tactic.hpp"
+
+namespace strata::cuda::tactics {
+
+/// Whether the forward convolution of a conv_transpose's output (padding, stride, dilation as
+/// declared) has the transposed conv's input size in both dimensions — what cuDNN's
+/// backward-data descriptors must satisfy (PyTorch: output_padding < stride).
+[[nodiscard]] inline bool conv_transpose_inverts(const OpDesc& op) {
+  if (op.kind != OpKind::conv_transpose) {
+    return false;
+  }
+  const LayerDesc& d = op.layer;
+  const auto back = [](int out, int in, int k, int s, int p, int dil) {
+    const int span = out + 2 * p - dil * (k - 1) - 1;
+    return span >= 0 && span / s + 1 == in;
+  };
+  return back(op.out_shape.h, op.in_shape.h, d.kernel.h, d.stride.h, d.padding.h, d.dilation.h) &&
+         back(op.out_shape.w, op.in_shape.w, d.kernel.w, d.stride.w, d.padding.w, d.dilation.w);
+}
+
+template <DType P>
+class CudnnConvTranspose final : public Tactic<P> {
+  using T = storage_t<P>;
+  static constexpr bool nhwc = storage_layout(P) == Layout::nhwc;
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return "cudnn_conv_transpose"; }
+  [[nodiscard]] bool applicable(const OpDesc& op) const override {
+    return conv_transpose_inverts(op);
+  }
+  /// Not claimed until timed on a GPU (see the file comment): conv_transpose_direct stays the
+  /// heuristic's choice.
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+                                               const Libraries&) const override {
+    return std::nullopt;
+  }
+  /// Every algorithm cuDNN's heuristic lists as runnable within the limit.
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t ws_limit,
+                                                const Libraries& lib) const override {
+    std::vector<Variant> out;
+    for (const auto& perf : ranked(op, batch, lib, ws_limit)) {
+      out.push_back({std::string(name()), static_cast<int>(perf.algo) + 1,
+                     static_cast<int>(perf.mathType), 0});
+    }
+    return out;
+  }
+
+  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
+                                              const OpWeights& w, const OpIo& io,
+                                              const Libraries& lib) const override {
+    auto s = std::make_unique<DeconvStep>(op, w, io, lib, batch);
+    if (v.algo <= 0) {  // cuDNN's own first choice
+      const auto r = ranked(op, batch, lib, std::size_t{1} << 30);
+      STRATA_CHECK(!r.empty(), "cudnn_conv_transpose: cuDNN lists no backward-data algorithm for '"
+                                   << op.label << "' at batch " << batch);
+      s->algo = r.front().algo;
+      s->math = math_for(static_cast<int>(r.front().mathType), lib.tf32);
+    } else {
+      s->algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(v.algo - 1);
+      s->math = math_for(v.math, lib.tf32);
+    }
+    s->d = describe(op, batch, s->math);
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+        lib.cudnn, s->d.w.get(), s->d.dy.get(), s->d.conv.get(), s->d.dx.get(), s->algo,
+        &s->workspace));
+    s->filter = forward_filter(op, w);
+    return s;
+  }
+
+ private:
+  /// cuDNN's descriptors: dy is the transposed conv's input, dx its output.
+  struct Descs {
+    TensorDesc dy, dx;
+    FilterDesc w;
+    ConvDesc conv;
+  };
+
+  struct DeconvStep final : Step {
+    DeconvStep(const OpDesc& op, const OpWeights& w, const OpIo& io, const Libraries& lib,
+               int batch)
+        : op_(op), w_(w), io_(io), lib_(lib), batch_(batch) {}
+
+    [[nodiscard]] std::size_t workspace_bytes() const override { return workspace; }
+    [[nodiscard]] std::string describe() const override {
+      std::ostringstream os;
+      os << "cudnnConvolutionBackwardData algo " << static_cast<int>(algo)
+         << (needs_epilogue() ? " + strata pointwise (bias, act)" : "");
+      if (!is_16bit(P) && math != CUDNN_FMA_MATH) {
+        os << " (TF32 allowed)";
+      }
+      return os.str();
+    }
+    void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
+      const float one = 1.0f;
+      const float zero = 0.0f;
+      T* y = static_cast<T*>(io_.y);
+      const cudnnStatus_t st = cudnnConvolutionBackwardData(
+          lib_.cudnn, &one, d.w.get(), filter.get(), d.dy.get(), io_.x, d.conv.get(), algo, ws,
+          ws_bytes, &zero, d.dx.get(), y);
+      if (st != CUDNN_STATUS_SUCCESS) {
+        detail::throw_call_error("cuDNN", "cudnnConvolutionBackwardData", STRATA_HERE,
+                                 static_cast<long>(st), detail::cudnn_message(st));
+      }
+      if (needs_epilogue()) {
+        const Shape os = op_.out_shape;
+        const std::int64_t total = static_cast<std::int64_t>(batch_) * op_.out_cp * os.h * os.w;
+        kernels::pointwise<T>(y, static_cast<const T*>(io_.z), y, nullptr,
+                              w_.bias_f32.template as<const float>(), op_.act, total, op_.out_cp,
+                              os.h * os.w, os.c, nhwc, s);
+      }
+    }
+    /// A bias, a residual, an activation, or padding slots cuDNN does not write.
+    [[nodiscard]] bool needs_epilogue() const {
+      return op_.has_bias || io_.z != nullptr || op_.act.kind != Act::none ||
+             op_.out_shape.c != op_.out_cp;
+    }
+
+    OpDesc op_;
+    const OpWeights& w_;
+    OpIo io_;
+    Libraries lib_;
+    int batch_;
+    Descs d;
+    DeviceBuffer filter;  ///< the forward convolution's filter (forward_filter)
+    cudnnConvolutionBwdDataAlgo_t algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+    cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+    std::size_t workspace = 0;
+  };
+
+  /// As cudnn_conv: f32 stays FMA math unless the context allows TF32.
+  static bool math_ok(cudnnMathType_t m, bool tf32) {
+    return is_16bit(P) || tf32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
+  }
+  static cudnnMathType_t math_for(int chosen, bool tf32) {
+    return !is_16bit(P) && !tf32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(chosen);
+  }
+
+  static Descs describe(const OpDesc& op, int batch, cudnnMathType_t math) {
+    const Shape is = op.in_shape;
+    const Shape os = op.out_shape;
+    const LayerDesc& l = op.layer;
+    Descs s;
+    s.dy = TensorDesc::create();
+    s.dx = TensorDesc::create();
+    s.w = FilterDesc::create();
+    s.conv = ConvDesc::create();
+    if (nhwc) {  // the real channels, the slots' strides
+      s.dy.set(P, batch, is.c, is.h, is.w, op.in_cp * is.h * is.w, 1, is.w * op.in_cp, op.in_cp);
+      s.dx.set(P, batch, os.c, os.h, os.w, op.out_cp * os.h * os.w, 1, os.w * op.out_cp,
+               op.out_cp);
+      s.w.set(P, CUDNN_TENSOR_NHWC, is.c, os.c / l.groups, l.kernel.h, l.kernel.w);
+    } else {
+      s.dy.set(P, batch, is.c, is.h, is.w, op.in_cp * is.h * is.w, is.h * is.w, is.w, 1);
+      s.dx.set(P, batch, os.c, os.h, os.w, op.out_cp * os.h * os.w, os.h * os.w, os.w, 1);
+      s.w.set(P, CUDNN_TENSOR_NCHW, is.c, os.c / l.groups, l.kernel.h, l.kernel.w);
+    }
+    s.conv.set(l.padding.h, l.padding.w, l.stride.h, l.stride.w, l.dilation.h, l.dilation.w,
+               l.groups, math);
+    return s;
+  }
+
+  /// cuDNN's heuristic list for op at batch, keeping what may run here within ws_limit.
+  static std::vector<cudnnConvolutionBwdDataAlgoPerf_t> ranked(const OpDesc& op, int batch,
+                                                               const Libraries& lib,
+                                                               std::size_t ws_limit) {
+    const Descs s =
+        describe(op, batch, !is_16bit(P) && !lib.tf32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int n = 0;
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        lib.cudnn, s.w.get(), s.dy.get(), s.conv.get(), s.dx.get(),
+        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> out;
+    for (int i = 0; i < n; ++i) {
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, lib.tf32) &&
+          perf[i].memory <= ws_limit) {
+        out.push_back(perf[i]);
+      }
+    }
+    return out;
+  }
+
+  /// The op's weights as the forward convolution's filter, on the device: read back from the
+  /// layout conv_transpose_direct uses ((O, kh, kw, C/g), conv_transpose_weights_stored) and
+  /// rearranged element for element (no rounding: the same values in another order).
+  static DeviceBuffer forward_filter(const OpDesc& op, const OpWeights& w) {
+    const int c = op.in_shape.c;
+    const int g = op.layer.groups;
+    const int cpg = c / g;
+    const int opg = op.out_shape.c / g;
+    const std::size_t taps = static_cast<std::size_t>(op.layer.kernel.h) * op.layer.kernel.w;
+    const std::size_t n = static_cast<std::size_t>(c) * opg * taps;
+    STRATA_CHECK(w.weight.bytes() == n * sizeof(T),
+                 "cudnn_conv_transpose: '" << op.label << "' has " << w.weight.bytes()
+                                           << " bytes of weights, its shape needs "
+                                           << n * sizeof(T));
+    std::vector<T> stored(n);
+    STRATA_CUDA_CHECK(cudaMemcpy(stored.data(), w.weight.get(), n * sizeof(T), cudaMemcpyDeviceToHost));
+    std::vector<T> f(n);
+    for (int ci = 0; ci < c; ++ci) {
+      const int group = ci / cpg;
+      for (int j = 0; j < opg; ++j) {
+        const std::size_t o = static_cast<std::size_t>(group) * opg + j;
+        for (std::size_t t = 0; t < taps; ++t) {
+          const T v = stored[(o * taps + t) * cpg + static_cast<std::size_t>(ci % cpg)];
+          f[nhwc ? (static_cast<std::size_t>(ci) * taps + t) * opg + j
+                 : (static_cast<std::size_t>(ci) * opg + j) * taps + t] = v;
+        }
+      }
+    }
+    return detail::upload(f.data(), n * sizeof(T));
+  }
+};
+
+}  // namespace strata::cuda::tactics
