@@ -44,6 +44,7 @@
 #include "strata/models/mnist_cnn.hpp"
 #include "strata/models/mobilenet_v2.hpp"
 #include "strata/models/resnet.hpp"
+#include "strata/models/unet.hpp"
 
 namespace strata_bench {
 
@@ -66,6 +67,8 @@ inline constexpr CaseInfo cases[] = {
     {"R2", "resnet18", 256}, {"R3", "resnet50", 256}, {"R2-stream", "resnet18", 256},
     // The deployable networks of issue 12 (torchvision definitions), f16 only.
     {"MV2", "mobilenet_v2", 256}, {"EB0", "efficientnet_b0", 256}, {"D121", "densenet121", 256},
+    // A plain U-Net (strata::models::unet: 3x64x64 in, its decoder's transposed convs), f16 only.
+    {"UN", "unet", 256},
 };
 
 /// Command-line options (see the file comment).
@@ -582,6 +585,9 @@ int run_precision(const Args& a, const CaseInfo& c, int batch) {
     }
     if (c.network == "densenet121") {
       return run_case<strata::models::DenseNet121, P>(a, c, batch);
+    }
+    if (c.network == "unet") {
+      return run_case<strata::models::UNet, P>(a, c, batch);
     }
   }
   throw strata::Error("case " + std::string(c.id) + " does not run in " +

@@ -7,7 +7,7 @@ namespace strata_bench {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "strata_bench: " << problem << "\n"
-            << "usage: strata_bench --case M1|M2|R1|R2|R3|R2-stream|MV2|EB0|D121 --precision f32|f16|bf16|tf32 [--batch N]\n"
+            << "usage: strata_bench --case M1|M2|R1|R2|R3|R2-stream|MV2|EB0|D121|UN --precision f32|f16|bf16|tf32 [--batch N]\n"
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"

@@ -48,7 +48,8 @@ COMPILE_PRIORITY = [("M2", "f16", 4096, False), ("R2", "f16", 256, False),
                     ("R1", "f16", 1, False), ("R3", "f16", 1, False), ("R2", "f32", 256, True),
                     ("MV2", "f16", 256, False), ("EB0", "f16", 256, False),
                     ("D121", "f16", 256, False), ("MV2", "f16", 1, False),
-                    ("EB0", "f16", 1, False), ("D121", "f16", 1, False)]
+                    ("EB0", "f16", 1, False), ("D121", "f16", 1, False), ("UN", "f16", 256, False),
+                    ("UN", "f16", 1, False)]
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -98,6 +99,10 @@ def build_model(network, weights_path):
     """The network in eval mode, f32, on the CPU, with Strata's weights (strict load)."""
     if network == "mnist_cnn":
         model = mnist_cnn()
+    elif network == "unet":  # the nn.Module strata::models::unet is declared after
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "torchvision"))
+        from unet import UNet
+        model = UNet(classes=2, width=16)
     else:
         import torchvision
         model = getattr(torchvision.models, network)(weights=None)

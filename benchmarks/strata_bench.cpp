@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   }
   const bool no_case = a.ceilings || a.launch_floor;
   if (!no_case && c == nullptr) {
-    usage("unknown case '" + a.case_id + "' (M1, M2, R1, R2, R3, R2-stream, MV2, EB0 or D121)");
+    usage("unknown case '" + a.case_id + "' (M1, M2, R1, R2, R3, R2-stream, MV2, EB0, D121 or UN)");
   }
   const int batch = no_case ? 0 : (a.batch > 0 ? a.batch : c->batch);
   int count = 0;
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
       return run_ceilings(a);
     }
     const bool deployable = c->network == "mobilenet_v2" || c->network == "efficientnet_b0" ||
-                            c->network == "densenet121";
+                            c->network == "densenet121" || c->network == "unet";
     if (deployable && a.precision != "f16") {
       usage("case " + a.case_id + " runs in f16 only");
     }

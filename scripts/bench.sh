@@ -118,14 +118,15 @@ CASES=("M1 f32 1" "M1 f16 1" "M1 bf16 1"
        "R1 f16 1" "R1 f32 1"
        "R2 f16 256" "R2 f32 256" "R2 f32+tf32 256"
        "R3 f16 1" "R3 f16 256"
-       "MV2 f16 1" "MV2 f16 256" "EB0 f16 1" "EB0 f16 256" "D121 f16 1" "D121 f16 256")
+       "MV2 f16 1" "MV2 f16 256" "EB0 f16 1" "EB0 f16 256" "D121 f16 1" "D121 f16 256"
+       "UN f16 1" "UN f16 256")
 network() {
   case "$1" in
     M1 | M2) echo mnist_cnn ;; R3) echo resnet50 ;; MV2) echo mobilenet_v2 ;;
-    EB0) echo efficientnet_b0 ;; D121) echo densenet121 ;; *) echo resnet18 ;;
+    EB0) echo efficientnet_b0 ;; D121) echo densenet121 ;; UN) echo unet ;; *) echo resnet18 ;;
   esac
 }
-in_shape() { case "$1" in M1 | M2) echo 1x28x28 ;; *) echo 3x224x224 ;; esac; }
+in_shape() { case "$1" in M1 | M2) echo 1x28x28 ;; UN) echo 3x64x64 ;; *) echo 3x224x224 ;; esac; }
 # The per-layer profiles' roofline column uses the copy ceiling and the GEMM ceiling of the
 # case's precision just measured (gemm_tf32 for f32+tf32; gemm_f16 where one is missing).
 HAVE_CEIL=0
