@@ -2,7 +2,6 @@
 // strata_bench's parts (benchmarks/strata_bench.cpp has main()): the options, timing, and
 // Strata's side of a case as templates over the network and precision, instantiated in two
 // translation units built side by side: f16's (bench_f16.cpp) and the other precisions'.
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>

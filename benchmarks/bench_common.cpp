@@ -1,4 +1,5 @@
 // strata_bench's non-template parts (bench.hpp declares them).
+#include <cublas_v2.h>
 #include <dlfcn.h>
 
 #include "bench.hpp"

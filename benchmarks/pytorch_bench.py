@@ -95,14 +95,21 @@ def mnist_cnn():
         nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10), nn.Softmax(dim=1))
 
 
+def unet_module():
+    """tests/torchvision/unet.py's UNet class (imported once)."""
+    path = str(Path(__file__).resolve().parent.parent / "tests" / "torchvision")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    from unet import UNet
+    return UNet
+
+
 def build_model(network, weights_path):
     """The network in eval mode, f32, on the CPU, with Strata's weights (strict load)."""
     if network == "mnist_cnn":
         model = mnist_cnn()
     elif network == "unet":  # the nn.Module strata::models::unet is declared after
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "torchvision"))
-        from unet import UNet
-        model = UNet(classes=2, width=16)
+        model = unet_module()(classes=2, width=16)
     else:
         import torchvision
         model = getattr(torchvision.models, network)(weights=None)

@@ -1,6 +1,7 @@
-// strata_bench: Strata's side of one benchmark case of BENCHMARKS.md (M1, M2, R1, R2, R3) in
-// one precision and batch, or the GPU's two ceilings (--ceilings). Appends one JSON line per
-// measurement to --out-json and prints it. docs/benchmarks.md says how the numbers are used.
+// strata_bench: Strata's side of one benchmark case (BENCHMARKS.md's M1, M2, R1, R2, R3,
+// R2-stream; issue 12's MV2, EB0, D121; the U-Net UN) in one precision and batch, or the GPU's
+// two ceilings (--ceilings). Appends one JSON line per measurement to --out-json and prints it.
+// docs/benchmarks.md says how the numbers are used.
 //
 //   strata_bench --case R2 --precision f16 [--batch 256] [--weights F | --save-weights F]
 //                [--input F | --save-input F] [--dump-output F] [--out-json F] [--commit SHA]

@@ -10,17 +10,23 @@
 /// cudnnConvolutionBwdDataAlgo_t a − 1; math, cuDNN's math type (f32 uses FMA math unless the
 /// context allows TF32, as cudnn_conv).
 ///
-/// Where it applies: every transposed conv whose output size the forward convolution maps back
-/// onto the input's (output_padding < stride in each dimension: cuDNN derives the sizes from the
-/// forward direction). An output that is a concat's slice is written to the staging area and
-/// copied (prepare_step; conv_transpose_direct writes slices itself). Its filter is a copy of the
-/// op's weights made at prepare, laid out as the forward convolution's ((C, kh, kw, O/g) NHWC in
-/// 16-bit and TF32, (C, O/g, kh, kw) NCHW in f32).
+/// Where it applies: a transposed conv whose output size the forward convolution maps back onto
+/// the input's (output_padding < stride in each dimension: cuDNN derives the sizes from the
+/// forward direction); in NHWC (16-bit, TF32) one whose channels fill their slots, or of one
+/// group: cuDNN lists no algorithm for NHWC tensors whose channel stride exceeds their channels
+/// (as cudnn_conv found for forward convs), so the tensors are described with their padded slots
+/// as channels and the filter padded with zeros — the input's padding slots hold 0, as every
+/// producer writes them, and the output's come out 0. An output that is a concat's slice is
+/// written to the staging area and copied (prepare_step; conv_transpose_direct writes slices
+/// itself). Its filter is a copy of the op's weights made at prepare, laid out as the forward
+/// convolution's ((C, kh, kw, O/g) NHWC, (C, O/g, kh, kw) NCHW in f32).
 ///
 /// Why: conv_transpose_direct gathers with one thread an output element, in f32 FMAs, reading
 /// its input channels one by one — correct for every option, slow for a U-Net's large up-convs.
 /// Written in session 47 without a GPU: offered to measured tuning and forceable
-/// (EngineOptions::force, `strata_bench --force`), not claimed by the heuristic until timed.
+/// (EngineOptions::force, `strata_bench --force`), not claimed by the heuristic until timed. The
+/// filter copy is per prepared step (each plan's, each tuning candidate's): for a U-Net's
+/// up-convs tens of kilobytes to a few megabytes, not counted in the engine's weight bytes.
 #include <cudnn.h>
 
 #include <cstdint>
@@ -62,7 +68,7 @@ class CudnnConvTranspose final : public Tactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "cudnn_conv_transpose"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return conv_transpose_inverts(op);
+    return conv_transpose_inverts(op) && (!nhwc || op.layer.groups == 1 || packed(op));
   }
   /// Not claimed until timed on a GPU (see the file comment): conv_transpose_direct stays the
   /// heuristic's choice.
@@ -70,7 +76,8 @@ class CudnnConvTranspose final : public Tactic<P> {
                                                const Libraries&) const override {
     return std::nullopt;
   }
-  /// Every algorithm cuDNN's heuristic lists as runnable within the limit.
+  /// Every algorithm cuDNN's heuristic lists as runnable within the limit (none where cuDNN
+  /// refuses the descriptors: measured tuning then times the direct kernel alone).
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t ws_limit,
                                                 const Libraries& lib) const override {
     std::vector<Variant> out;
@@ -86,7 +93,7 @@ class CudnnConvTranspose final : public Tactic<P> {
                                               const Libraries& lib) const override {
     auto s = std::make_unique<DeconvStep>(op, w, io, lib, batch);
     if (v.algo <= 0) {  // cuDNN's own first choice
-      const auto r = ranked(op, batch, lib, std::size_t{1} << 30);
+      const auto r = ranked(op, batch, lib, std::size_t{1} << 30);  // (as cudnn_conv, no plan limit)
       STRATA_CHECK(!r.empty(), "cudnn_conv_transpose: cuDNN lists no backward-data algorithm for '"
                                    << op.label << "' at batch " << batch);
       s->algo = r.front().algo;
@@ -118,8 +125,8 @@ class CudnnConvTranspose final : public Tactic<P> {
 
     [[nodiscard]] std::size_t workspace_bytes() const override { return workspace; }
     [[nodiscard]] std::string describe() const override {
-      std::ostringstream os;
-      os << "cudnnConvolutionBackwardData algo " << static_cast<int>(algo)
+      std::ostringstream os;  // (cuDNN's own number: the variant's algo is one more)
+      os << "cudnnConvolutionBackwardData, cuDNN algorithm " << static_cast<int>(algo)
          << (needs_epilogue() ? " + strata pointwise (bias, act)" : "");
       if (!is_16bit(P) && math != CUDNN_FMA_MATH) {
         os << " (TF32 allowed)";
@@ -163,6 +170,15 @@ class CudnnConvTranspose final : public Tactic<P> {
     std::size_t workspace = 0;
   };
 
+  /// Whether the op's channels fill their slots (NHWC: multiples of 8; NCHW: always).
+  static bool packed(const OpDesc& op) {
+    return op.in_cp == op.in_shape.c && op.out_cp == op.out_shape.c;
+  }
+  /// The channels the descriptors give the input and output: the real ones where they fill
+  /// their slots (or in NCHW), else (NHWC, one group) the slots, the filter padded to match.
+  static int dy_channels(const OpDesc& op) { return nhwc && !packed(op) ? op.in_cp : op.in_shape.c; }
+  static int dx_channels(const OpDesc& op) { return nhwc && !packed(op) ? op.out_cp : op.out_shape.c; }
+
   /// As cudnn_conv: f32 stays FMA math unless the context allows TF32.
   static bool math_ok(cudnnMathType_t m, bool tf32) {
     return is_16bit(P) || tf32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
@@ -180,11 +196,13 @@ class CudnnConvTranspose final : public Tactic<P> {
     s.dx = TensorDesc::create();
     s.w = FilterDesc::create();
     s.conv = ConvDesc::create();
-    if (nhwc) {  // the real channels, the slots' strides
-      s.dy.set(P, batch, is.c, is.h, is.w, op.in_cp * is.h * is.w, 1, is.w * op.in_cp, op.in_cp);
-      s.dx.set(P, batch, os.c, os.h, os.w, op.out_cp * os.h * os.w, 1, os.w * op.out_cp,
+    const int yc = dy_channels(op);
+    const int xc = dx_channels(op);
+    if (nhwc) {  // packed: the slots as channels (dy_channels)
+      s.dy.set(P, batch, yc, is.h, is.w, op.in_cp * is.h * is.w, 1, is.w * op.in_cp, op.in_cp);
+      s.dx.set(P, batch, xc, os.h, os.w, op.out_cp * os.h * os.w, 1, os.w * op.out_cp,
                op.out_cp);
-      s.w.set(P, CUDNN_TENSOR_NHWC, is.c, os.c / l.groups, l.kernel.h, l.kernel.w);
+      s.w.set(P, CUDNN_TENSOR_NHWC, yc, xc / l.groups, l.kernel.h, l.kernel.w);
     } else {
       s.dy.set(P, batch, is.c, is.h, is.w, op.in_cp * is.h * is.w, is.h * is.w, is.w, 1);
       s.dx.set(P, batch, os.c, os.h, os.w, op.out_cp * os.h * os.w, os.h * os.w, os.w, 1);
@@ -203,10 +221,14 @@ class CudnnConvTranspose final : public Tactic<P> {
         describe(op, batch, !is_16bit(P) && !lib.tf32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
-    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        lib.cudnn, s.w.get(), s.dy.get(), s.conv.get(), s.dx.get(),
-        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> out;
+    if (cudnnGetConvolutionBackwardDataAlgorithm_v7(lib.cudnn, s.w.get(), s.dy.get(), s.conv.get(),
+                                                    s.dx.get(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                    &n, perf) != CUDNN_STATUS_SUCCESS) {
+      char cleared[256];  // (the refusal, not kept for a later call's message)
+      cudnnGetLastErrorString(cleared, sizeof(cleared));
+      return out;
+    }
     for (int i = 0; i < n; ++i) {
       if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, lib.tf32) &&
           perf[i].memory <= ws_limit) {
@@ -218,12 +240,16 @@ class CudnnConvTranspose final : public Tactic<P> {
 
   /// The op's weights as the forward convolution's filter, on the device: read back from the
   /// layout conv_transpose_direct uses ((O, kh, kw, C/g), conv_transpose_weights_stored) and
-  /// rearranged element for element (no rounding: the same values in another order).
+  /// rearranged element for element (no rounding: the same values in another order), into
+  /// (dy_channels, kh, kw, dx_channels / g) NHWC — zeros for padding slots — or
+  /// (C, O/g, kh, kw) NCHW.
   static DeviceBuffer forward_filter(const OpDesc& op, const OpWeights& w) {
     const int c = op.in_shape.c;
     const int g = op.layer.groups;
     const int cpg = c / g;
     const int opg = op.out_shape.c / g;
+    const int kf = dy_channels(op);           // the filter's rows (K)
+    const int cf = dx_channels(op) / g;       // its channels a row (C), the padded opg
     const std::size_t taps = static_cast<std::size_t>(op.layer.kernel.h) * op.layer.kernel.w;
     const std::size_t n = static_cast<std::size_t>(c) * opg * taps;
     STRATA_CHECK(w.weight.bytes() == n * sizeof(T),
@@ -232,19 +258,20 @@ class CudnnConvTranspose final : public Tactic<P> {
                                            << n * sizeof(T));
     std::vector<T> stored(n);
     STRATA_CUDA_CHECK(cudaMemcpy(stored.data(), w.weight.get(), n * sizeof(T), cudaMemcpyDeviceToHost));
-    std::vector<T> f(n);
+    const std::size_t nf = static_cast<std::size_t>(kf) * cf * taps;
+    std::vector<T> f(nf, T{});  // (the padding's zeros: +0.0 in every storage type)
     for (int ci = 0; ci < c; ++ci) {
       const int group = ci / cpg;
       for (int j = 0; j < opg; ++j) {
         const std::size_t o = static_cast<std::size_t>(group) * opg + j;
         for (std::size_t t = 0; t < taps; ++t) {
           const T v = stored[(o * taps + t) * cpg + static_cast<std::size_t>(ci % cpg)];
-          f[nhwc ? (static_cast<std::size_t>(ci) * taps + t) * opg + j
-                 : (static_cast<std::size_t>(ci) * opg + j) * taps + t] = v;
+          f[nhwc ? (static_cast<std::size_t>(ci) * taps + t) * cf + j
+                 : (static_cast<std::size_t>(ci) * cf + j) * taps + t] = v;
         }
       }
     }
-    return detail::upload(f.data(), n * sizeof(T));
+    return detail::upload(f.data(), nf * sizeof(T));
   }
 };
 
