@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks of BENCHMARKS.md in one command, on a machine with an NVIDIA GPU:
 #   scripts/bench.sh [--quick] [--compile-budget-s S] [--tuning heuristic|measured]
-#                    [--cases "M1 R2"] [--precisions "f16 f32+tf32"] [--build-dir DIR]
-#                    [--fused-max-batch N] [--strata-args "ARGS"]
+#                    [--cases "M1 R2"] [--precisions "f16 f32+tf32"] [--batches "1"]
+#                    [--build-dir DIR] [--fused-max-batch N] [--strata-args "ARGS"]
 # 1. finds cuDNN ($CUDNN_ROOT, else PyTorch's nvidia.cudnn package, so both sides run the same
 #    cuDNN, else the CUDA install or the system) and puts its lib/ on LD_LIBRARY_PATH;
 # 2. configures and builds strata_bench (Release, sm_90 unless $CUDA_ARCH says otherwise, all
@@ -25,6 +25,7 @@ BUDGET=210
 TUNING=measured  # TensorRT-style: time the candidate algorithms at engine construction
 ONLY=""
 PRECS=""  # --precisions "f16 f32+tf32": only those of the cases' precisions
+BATCHES=""  # --batches "1": only the cases' rows at those batch sizes
 FUSED=()  # --fused-max-batch N for strata_bench (EngineOptions::fused_max_batch); default: the engine's
 EXTRA=()  # --strata-args "--cudnn-graph --plan-check": more engine options for every Strata case
 ARGS="$*"
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
     --tuning) TUNING=${2:?}; shift ;;
     --cases) ONLY=${2:?}; shift ;;
     --precisions) PRECS=${2:?}; shift ;;
+    --batches) BATCHES=${2:?}; shift ;;
     --build-dir) BUILD=${2:?}; shift ;;
     --fused-max-batch) FUSED=(--fused-max-batch "${2:?}"); shift ;;
     --strata-args) read -r -a EXTRA <<< "${2:?}"; shift ;;
@@ -153,6 +155,9 @@ for c in "${CASES[@]}"; do
     continue
   fi
   if [ -n "$PRECS" ] && [[ " $PRECS " != *" $prec "* ]]; then
+    continue
+  fi
+  if [ -n "$BATCHES" ] && [[ " $BATCHES " != *" $batch "* ]]; then
     continue
   fi
   net=$(network "$id")
