@@ -40,6 +40,19 @@ struct DestroyActDesc {
   return CUDNN_DATA_FLOAT;
 }
 
+/// Whether cuDNN math type `m` may run a convolution of precision `p`: any in 16-bit; in f32
+/// only real f32 (FMA or default math, no TF32 tensor-op math) unless TF32 is allowed
+/// (EngineOptions::allow_tf32; always in a tf32 engine).
+[[nodiscard]] inline bool cudnn_math_ok(DType p, cudnnMathType_t m, bool tf32) {
+  return is_16bit(p) || tf32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
+}
+
+/// The math type to run with for a chosen one (a variant's, cuDNN's list's): FMA in f32 without
+/// TF32, else the chosen.
+[[nodiscard]] inline cudnnMathType_t cudnn_math_for(DType p, int chosen, bool tf32) {
+  return !is_16bit(p) && !tf32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(chosen);
+}
+
 /// A cuDNN handle (one per thread of work: handles are not shared between threads).
 class CudnnHandle {
  public:

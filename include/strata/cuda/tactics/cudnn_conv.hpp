@@ -59,7 +59,7 @@ class CudnnConv final : public Tactic<P> {
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries& lib) const override {
     auto s = std::make_unique<ConvStep>(op, w, io, lib, batch);
-    s->math = math_for(v.math, lib.tf32);
+    s->math = cudnn_math_for(P, v.math, lib.tf32);
     s->d = describe_conv(op, batch, s->math);
     s->algo = static_cast<cudnnConvolutionFwdAlgo_t>(v.algo);
     s->fused = v.fuse != 0 && fusable(op);
@@ -173,15 +173,6 @@ class CudnnConv final : public Tactic<P> {
   /// identity is not offered by the legacy call, so relu only).
   static bool fusable(const OpDesc& op) { return op.conv.packed && op.act.kind == Act::relu; }
 
-  /// Whether a math type may be used: f32 must be real f32 (no TF32 tensor-op math) unless
-  /// the context allows TF32 (EngineOptions::allow_tf32; always for a tf32 engine).
-  static bool math_ok(cudnnMathType_t m, bool tf32) {
-    return is_16bit(P) || tf32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
-  }
-  static cudnnMathType_t math_for(int chosen, bool tf32) {
-    return !is_16bit(P) && !tf32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(chosen);
-  }
-
   static Descs describe_conv(const OpDesc& op, int batch, cudnnMathType_t math) {
     const ConvGeom& cg = op.conv;
     Descs s;
@@ -221,8 +212,8 @@ class CudnnConv final : public Tactic<P> {
         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
     std::vector<cudnnConvolutionFwdAlgoPerf_t> out;
     for (int i = 0; i < n; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, lib.tf32) &&
-          perf[i].memory <= ws_limit) {
+      if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+          cudnn_math_ok(P, perf[i].mathType, lib.tf32) && perf[i].memory <= ws_limit) {
         out.push_back(perf[i]);
       }
     }

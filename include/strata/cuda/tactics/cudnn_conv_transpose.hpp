@@ -93,14 +93,15 @@ class CudnnConvTranspose final : public Tactic<P> {
                                               const Libraries& lib) const override {
     auto s = std::make_unique<DeconvStep>(op, w, io, lib, batch);
     if (v.algo <= 0) {  // cuDNN's own first choice
-      const auto r = ranked(op, batch, lib, std::size_t{1} << 30);  // (as cudnn_conv, no plan limit)
+      // (no plan's workspace limit here, as cudnn_conv's forced variants have none)
+      const auto r = ranked(op, batch, lib, std::size_t{1} << 30);
       STRATA_CHECK(!r.empty(), "cudnn_conv_transpose: cuDNN lists no backward-data algorithm for '"
                                    << op.label << "' at batch " << batch);
       s->algo = r.front().algo;
-      s->math = math_for(static_cast<int>(r.front().mathType), lib.tf32);
+      s->math = cudnn_math_for(P, static_cast<int>(r.front().mathType), lib.tf32);
     } else {
       s->algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(v.algo - 1);
-      s->math = math_for(v.math, lib.tf32);
+      s->math = cudnn_math_for(P, v.math, lib.tf32);
     }
     s->d = describe(op, batch, s->math);
     STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
@@ -176,16 +177,13 @@ class CudnnConvTranspose final : public Tactic<P> {
   }
   /// The channels the descriptors give the input and output: the real ones where they fill
   /// their slots (or in NCHW), else (NHWC, one group) the slots, the filter padded to match.
-  static int dy_channels(const OpDesc& op) { return nhwc && !packed(op) ? op.in_cp : op.in_shape.c; }
-  static int dx_channels(const OpDesc& op) { return nhwc && !packed(op) ? op.out_cp : op.out_shape.c; }
+  static int dy_channels(const OpDesc& op) {
+    return nhwc && !packed(op) ? op.in_cp : op.in_shape.c;
+  }
+  static int dx_channels(const OpDesc& op) {
+    return nhwc && !packed(op) ? op.out_cp : op.out_shape.c;
+  }
 
-  /// As cudnn_conv: f32 stays FMA math unless the context allows TF32.
-  static bool math_ok(cudnnMathType_t m, bool tf32) {
-    return is_16bit(P) || tf32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
-  }
-  static cudnnMathType_t math_for(int chosen, bool tf32) {
-    return !is_16bit(P) && !tf32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(chosen);
-  }
 
   static Descs describe(const OpDesc& op, int batch, cudnnMathType_t math) {
     const Shape is = op.in_shape;
@@ -222,16 +220,16 @@ class CudnnConvTranspose final : public Tactic<P> {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> out;
-    if (cudnnGetConvolutionBackwardDataAlgorithm_v7(lib.cudnn, s.w.get(), s.dy.get(), s.conv.get(),
-                                                    s.dx.get(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                                                    &n, perf) != CUDNN_STATUS_SUCCESS) {
+    if (cudnnGetConvolutionBackwardDataAlgorithm_v7(
+            lib.cudnn, s.w.get(), s.dy.get(), s.conv.get(), s.dx.get(),
+            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf) != CUDNN_STATUS_SUCCESS) {
       char cleared[256];  // (the refusal, not kept for a later call's message)
       cudnnGetLastErrorString(cleared, sizeof(cleared));
       return out;
     }
     for (int i = 0; i < n; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, lib.tf32) &&
-          perf[i].memory <= ws_limit) {
+      if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+          cudnn_math_ok(P, perf[i].mathType, lib.tf32) && perf[i].memory <= ws_limit) {
         out.push_back(perf[i]);
       }
     }
@@ -257,7 +255,8 @@ class CudnnConvTranspose final : public Tactic<P> {
                                            << " bytes of weights, its shape needs "
                                            << n * sizeof(T));
     std::vector<T> stored(n);
-    STRATA_CUDA_CHECK(cudaMemcpy(stored.data(), w.weight.get(), n * sizeof(T), cudaMemcpyDeviceToHost));
+    STRATA_CUDA_CHECK(
+        cudaMemcpy(stored.data(), w.weight.get(), n * sizeof(T), cudaMemcpyDeviceToHost));
     const std::size_t nf = static_cast<std::size_t>(kf) * cf * taps;
     std::vector<T> f(nf, T{});  // (the padding's zeros: +0.0 in every storage type)
     for (int ci = 0; ci < c; ++ci) {
