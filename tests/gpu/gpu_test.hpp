@@ -90,42 +90,46 @@ std::vector<float> cpu_reference(const strata::Weights<Net>& w, const std::vecto
   return out;
 }
 
+/// Runs engine `e` at each batch size in `batches` (outputs poisoned with NaN first) and
+/// compares with `ref` (the CPU's output for the first images of `in`): relative error below
+/// `tol`, else tolerance(P). `what` names the run in the messages.
+template <class Net, DType P>
+void check_batches(strata::cuda::Engine<Net, P>& e, const std::vector<float>& in,
+                   const std::vector<float>& ref, const std::vector<int>& batches,
+                   const std::string& what, double tol = -1.0) {
+  using N = std::remove_cvref_t<Net>;
+  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+  for (const int b : batches) {
+    std::vector<float> out(static_cast<std::size_t>(b) * out_n,
+                           std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, b);
+    const double err = rel_error(out, ref, out.size());
+    INFO(what << " " << strata::dtype_name(P) << " batch " << b << " rel. error " << err);
+    MESSAGE(what << " " << strata::dtype_name(P) << " batch " << b << ": rel. error " << err);
+    CHECK(err < (tol > 0.0 ? tol : tolerance(P)));
+  }
+}
+
 /// Runs `Net` in precision P at each batch size in `batches` (outputs poisoned with NaN first)
 /// and compares with `ref` (the CPU's output for the first max_batch images of `in`).
 template <class Net, DType P>
 void check_engine(const strata::Weights<Net>& w, const std::vector<float>& in,
                   const std::vector<float>& ref, int max_batch, const std::vector<int>& batches,
                   const char* name, double tol = -1.0) {
-  using N = std::remove_cvref_t<Net>;
-  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
   strata::cuda::EngineOptions opt;
   opt.max_batch = max_batch;
   opt.capture_batches = {1};
   opt.fused_max_batch = 0;  // the per-op path at every batch (the fused kernel is checked below)
   strata::cuda::Engine<Net, P> gpu(w, opt);
-  for (int b : batches) {
-    std::vector<float> out(static_cast<std::size_t>(b) * out_n,
-                           std::numeric_limits<float>::quiet_NaN());
-    gpu.infer(in, out, b);
-    const double err = rel_error(out, ref, out.size());
-    INFO(std::string(name) << " " << strata::dtype_name(P) << " batch " << b << " rel. error " << err);
-    MESSAGE(std::string(name) << " " << strata::dtype_name(P) << " batch " << b << ": rel. error " << err);
-    CHECK(err < (tol > 0.0 ? tol : tolerance(P)));
-  }
+  check_batches(gpu, in, ref, batches, name, tol);
   // The same network through the fused-network kernel, where it fits (batches 1 and 3).
   if constexpr (strata::cuda::NetStorage<Net, P>::fused_fit().fits) {
     opt.fused_max_batch = 3;
     strata::cuda::Engine<Net, P> fused(w, opt);
     for (int b : {1, 3}) {
       REQUIRE(fused.path(b) == "fused network");
-      std::vector<float> out(static_cast<std::size_t>(b) * out_n,
-                             std::numeric_limits<float>::quiet_NaN());
-      fused.infer(in, out, b);
-      const double err = rel_error(out, ref, out.size());
-      MESSAGE(std::string(name) << " " << strata::dtype_name(P) << " batch " << b
-                                << " fused: rel. error " << err);
-      CHECK(err < (tol > 0.0 ? tol : tolerance(P)));
     }
+    check_batches(fused, in, ref, {1, 3}, std::string(name) + " fused", tol);
   }
 }
 

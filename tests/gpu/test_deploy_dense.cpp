@@ -563,14 +563,7 @@ void check_joined(std::uint64_t seed, int max_batch, bool clusters,
     REQUIRE(at != std::string::npos);
     CHECK(d.substr(at + 1, d.find('\n', at + 1) - at - 1).find(shows) != std::string::npos);
   }
-  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
-  for (const int b : batches) {
-    std::vector<float> out(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
-    e.infer(in, out, b);
-    const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE("bottleneck_conv (" << shows << ") " << dtype_name(P) << ", batch " << b << ": rel. error " << err);
-    CHECK(err < strata_test::tolerance(P));
-  }
+  strata_test::check_batches(e, in, ref, batches, "bottleneck_conv (" + shows + ")");
 }
 
 // The whole-image form with tiles of `g` images (g 0: bneck::choose_g's) on every joined op, at

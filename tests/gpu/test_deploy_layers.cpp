@@ -340,14 +340,7 @@ void check_measured_deconv() {
     timed += t.variant.starts_with("cudnn_conv_transpose") && t.us >= 0 ? 1 : 0;
   }
   CHECK(timed > 0);
-  for (const int b : {17, 3}) {
-    std::vector<float> out(static_cast<std::size_t>(b * ConvTransposeNet::output_spec.shape.numel()),
-                           std::numeric_limits<float>::quiet_NaN());
-    e.infer(in, out, b);
-    const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE("deconv measured " << dtype_name(P) << " batch " << b << ": rel. error " << err);
-    CHECK(err < strata_test::tolerance(P));
-  }
+  strata_test::check_batches(e, in, ref, {17, 3}, "deconv measured");
 }
 
 // cudnn_conv_transpose (cuDNN's backward-data convolution, the filter rearranged at prepare, then
@@ -535,14 +528,7 @@ void check_depthwise_forced(int algo, int mb, const std::vector<int>& batches, s
     shown += line.find(mark) != std::string::npos ? 1 : 0;
   }
   CHECK(shown == static_cast<std::size_t>(forced));
-  const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
-  for (int b : batches) {
-    std::vector<float> out(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
-    e.infer(in, out, b);
-    const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE("depthwise forced algo " << algo << " " << dtype_name(P) << " batch " << b << ": rel. error " << err);
-    CHECK(err < strata_test::tolerance(P));
-  }
+  strata_test::check_batches(e, in, ref, batches, "depthwise forced algo " + std::to_string(algo));
 }
 
 // depthwise_band algo 1 (passed on an H200 in session 27): the chunk's filters staged

@@ -41,6 +41,7 @@
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
 #include "strata/cuda/tactic.hpp"
+#include "strata/layers/layer.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -52,12 +53,10 @@ namespace strata::cuda::tactics {
     return false;
   }
   const LayerDesc& d = op.layer;
-  const auto back = [](int out, int in, int k, int s, int p, int dil) {
-    const int span = out + 2 * p - dil * (k - 1) - 1;
-    return span >= 0 && span / s + 1 == in;
-  };
-  return back(op.out_shape.h, op.in_shape.h, d.kernel.h, d.stride.h, d.padding.h, d.dilation.h) &&
-         back(op.out_shape.w, op.in_shape.w, d.kernel.w, d.stride.w, d.padding.w, d.dilation.w);
+  return window_out(op.out_shape.h, d.kernel.h, d.stride.h, d.padding.h, d.dilation.h, false) ==
+             op.in_shape.h &&
+         window_out(op.out_shape.w, d.kernel.w, d.stride.w, d.padding.w, d.dilation.w, false) ==
+             op.in_shape.w;
 }
 
 template <DType P>
