@@ -2380,7 +2380,7 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
   }
 }
 
-TEST_CASE("the fused kernel copies weights into shared memory at its start, in 16-bit, within its limit") {
+TEST_CASE("the fused kernel holds tensors between phases and copies weights into shared memory at its start, in 16-bit, within its limit") {
   const cuda::NetDesc f16 = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
   const auto count = [](const std::string& src, const std::string& what) {
     int n = 0;
@@ -2389,32 +2389,51 @@ TEST_CASE("the fused kernel copies weights into shared memory at its start, in 1
     }
     return n;
   };
-  // Cluster of 16: conv4 stages its input (32x14x14 x 2 B = 12544) and filter (64x3x3x32 x 2 B
-  // = 36864): 49408 bytes; then conv4's filter again (36864, kept for every image), this block's
-  // 8 rows of dense9 (128 outputs, 4 warps each, 32 warps a block: 8 x 3136 x 2 B = 50176) and,
-  // for the first block, dense11's 10 rows of 128 (2560).
+  // Cluster of 16. First the tensors held in shared memory between phases (in the order first
+  // declared): conv0's pooled output (32x14x14 x 2 B = 12544), conv4's (64x7x7 x 2 B = 6272),
+  // dense9's (128 x 2 B = 256): 19072 bytes. Then conv4's staging, its input held: the filter's
+  // slot (64x3x3x32 x 2 B = 36864) to 55936; then conv4's filter again (36864, kept for every
+  // image), this block's 8 rows of dense9 (128 outputs, 4 warps each, 32 warps a block:
+  // 8 x 3136 x 2 B = 50176) and, for the first block, dense11's 10 rows of 128 (2560).
   {
     cuda::detail::FusedWriter w(f16, 16);
     const std::string src = w.source();
-    CHECK(w.shared_bytes() == 49408 + 36864 + 50176 + 2560);
-    CHECK(count(src, "    prefetch(staged + 49408, p.w[2], 36864);") == 1);
-    CHECK(count(src, "prefetch(staged + 86272, static_cast<const unsigned char*>(p.w[4]) + a, min(50176LL, 802816LL - a));") == 1);
-    CHECK(count(src, "if (rank == 0) prefetch(staged + 136448, p.w[5], 2560);") == 1);
+    CHECK(w.shared_bytes() == 19072 + 36864 + 36864 + 50176 + 2560);
+    CHECK(count(src, "    prefetch(staged + 55936, p.w[2], 36864);") == 1);
+    CHECK(count(src, "prefetch(staged + 92800, static_cast<const unsigned char*>(p.w[4]) + a, min(50176LL, 802816LL - a));") == 1);
+    CHECK(count(src, "if (rank == 0) prefetch(staged + 142976, p.w[5], 2560);") == 1);
     CHECK(count(src, "prefetched();") == 2);  // before dense9 and dense11 read them
+    // Held: written into every block's copy, read from the block's own; conv4 reads its input
+    // where it is (no staging copy); the arena is not used at all.
+    CHECK(count(src, "Held<T> Y{reinterpret_cast<T*>(staged + 0)};") == 1);
+    CHECK(count(src, "Held<T> Y{reinterpret_cast<T*>(staged + 12544)};") == 1);
+    CHECK(count(src, "Held<T> Y{reinterpret_cast<T*>(staged + 18816)};") == 1);
+    CHECK(count(src, "const T* X = reinterpret_cast<const T*>(staged + 12544);") == 1);
+    CHECK(count(src, "const T* Xs = X;") == 1);
+    CHECK(count(src, "xs[i] = xg[i]") == 0);
+    CHECK(count(src, "tensor<") == 0);
+    CHECK(count(src, "constexpr unsigned kCluster = 16;") == 1);
+    // A cluster that goes on to another image waits for its blocks first.
+    CHECK(count(src, "if (img + clusters < p.batch) cluster_sync();") == 1);
   }
   // Cluster of 8: 16 rows of dense9 a block.
   {
     cuda::detail::FusedWriter w(f16, 8);
-    (void)w.source();
-    CHECK(w.shared_bytes() == 49408 + 36864 + 100352 + 2560);
+    const std::string src = w.source();
+    CHECK(w.shared_bytes() == 19072 + 36864 + 36864 + 100352 + 2560);
+    CHECK(count(src, "constexpr unsigned kCluster = 8;") == 1);
   }
-  // A limit of 60000 bytes: only dense11's rows fit after the staged conv.
+  // A limit of 60000 bytes: held tensors may take what staging conv4's input and filter
+  // (49408) leaves, 10592: conv4's output (6272) and dense9's (256), not conv0's; then conv4
+  // stages its input as before (from 6528), and only dense11's rows fit after it.
   {
     cuda::detail::FusedWriter w(f16, 16, 60000);
     const std::string src = w.source();
-    CHECK(w.shared_bytes() == 49408 + 2560);
-    CHECK(count(src, "prefetch(staged + 49408, p.w[5], 2560);") == 1);
+    CHECK(w.shared_bytes() == 6528 + 49408 + 2560);
+    CHECK(count(src, "prefetch(staged + 55936, p.w[5], 2560);") == 1);
     CHECK(count(src, "p.w[4]) + a") == 0);
+    CHECK(count(src, "Held<T> Y{") == 2);
+    CHECK(count(src, "uint4* xs = reinterpret_cast<uint4*>(staged + 6528);") == 1);
   }
   // f32: none (measured slower); no staged conv either.
   {
@@ -2423,6 +2442,7 @@ TEST_CASE("the fused kernel copies weights into shared memory at its start, in 1
     const std::string src = w.source();
     CHECK(w.shared_bytes() == 0);
     CHECK(count(src, "prefetch(staged") == 0);
+    CHECK(count(src, "Held<T> Y{") == 0);  // nothing held either (16-bit only, as the prefetch)
   }
 }
 

@@ -40,6 +40,9 @@ inline constexpr std::int64_t fused_staged_max = 160 << 10;
 /// Shared memory per block the fused kernel may use in all: the staged convs, then the weights
 /// it copies in once at its start (Hopper opts a block into 227 KiB).
 inline constexpr std::int64_t fused_shared_max = 200 << 10;
+/// Shared memory per block the fused kernel may give to tensors it holds there between phases
+/// (FusedWriter::plan_held), out of fused_shared_max: first, then the staged convs and weights.
+inline constexpr std::int64_t fused_held_max = 64 << 10;
 
 /// The fused kernel's parameters: the caller's f32 input and output, the arena, the batch, and
 /// each op's parameters (indexed as the network's ops).
@@ -81,6 +84,12 @@ class FusedWriter {
                                          : "strata_rtc::bf16") {}
 
   [[nodiscard]] std::string source() {
+    if (!dry_) {  // which tensors stay in shared memory: from a first pass that records them
+      FusedWriter first(net_, cluster_, shared_max_);
+      first.dry_ = true;
+      (void)first.source();
+      plan_held(first);
+    }
     os_ << kernels::kernel_prelude << R"(
 namespace strata_net {
 using namespace strata_rtc;
@@ -138,6 +147,30 @@ __device__ __forceinline__ void prefetch(unsigned char* s, const void* g, long l
 __device__ __forceinline__ void prefetched() {
   asm volatile("cp.async.wait_all;" ::: "memory");
   __syncthreads();
+}
+// A tensor held in shared memory (FusedWriter::plan_held): every block of the cluster has its
+// own copy at the same offset; a store writes the value into each block's copy (distributed
+// shared memory), which the cluster barrier after the phase makes visible to all of them.
+constexpr unsigned kCluster = )" << cluster_ << R"(;
+template <class U>
+struct Held { U* p; };
+template <class U>
+__device__ __forceinline__ Held<U> operator+(Held<U> h, long long i) { return Held<U>{h.p + i}; }
+template <class U>
+__device__ __forceinline__ void store(Held<U> h, float v) {
+  U s;
+  strata_rtc::store(&s, v);
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(h.p));
+  #pragma unroll
+  for (unsigned r = 0; r < kCluster; ++r) {
+    unsigned ra;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(r));
+    if constexpr (is_same<U, float>::value) {
+      asm volatile("st.shared::cluster.b32 [%0], %1;" :: "r"(ra), "r"(__float_as_uint(s)) : "memory");
+    } else {
+      asm volatile("st.shared::cluster.b16 [%0], %1;" :: "r"(ra), "h"(s.bits) : "memory");
+    }
+  }
 }
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -225,7 +258,11 @@ extern "C" __global__ void __cluster_dims__()"
       output();
     }
     // Each image has its own slice of every tensor, so the next image needs no barrier first.
-    os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n  }\n";
+    os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n";
+    if (!held_.empty()) {  // the next image's phases write what this one's last phase may read
+      os_ << "    if (img + clusters < p.batch) cluster_sync();\n";
+    }
+    os_ << "  }\n";
     if (!prefetch_.empty()) {  // no copy left in flight, whatever ran (a block with no image)
       os_ << "  asm volatile(\"cp.async.wait_all;\" ::: \"memory\");\n";
     }
@@ -259,10 +296,61 @@ extern "C" __global__ void __cluster_dims__()"
       << a.alpha << "f, " << a.beta << "f}";
     return s.str();
   }
+  /// Declares `name`, the tensor at arena `offset` of `n` elements of `type`: a pointer into the
+  /// arena, or into shared memory where the tensor is held there — for a writer (`is_const`
+  /// false) then a Held<T>, whose stores reach every block's copy.
   void ptr(const char* name, bool is_const, const char* type, std::int64_t offset,
-           std::int64_t n) {
-    os_ << "      " << (is_const ? "const " : "") << type << "* " << name << " = tensor<"
-        << (is_const ? "const " : "") << type << ">(p, " << offset << ", " << n << ", img);\n";
+           std::int64_t n, const char* indent = "      ") {
+    const std::string t = type;
+    if (dry_) {
+      const std::int64_t bytes = n * (is_16bit(net_.precision) ? 2 : 4);  // (type is "T")
+      if (uses_.count(offset) == 0) {
+        use_order_.push_back(offset);
+      }
+      uses_[offset] = std::max(uses_[offset], bytes);
+    }
+    if (const auto h = held_.find(offset); h != held_.end()) {
+      if (is_const) {
+        os_ << indent << "const " << t << "* " << name << " = reinterpret_cast<const " << t
+            << "*>(staged + " << h->second << ");  // held in shared memory\n";
+      } else {
+        os_ << indent << "Held<" << t << "> " << name << "{reinterpret_cast<" << t
+            << "*>(staged + " << h->second << ")};  // into every block's shared memory\n";
+      }
+      return;
+    }
+    os_ << indent << (is_const ? "const " : "") << t << "* " << name << " = tensor<"
+        << (is_const ? "const " : "") << t << ">(p, " << offset << ", " << n << ", img);\n";
+  }
+  [[nodiscard]] bool held(std::int64_t offset) const { return held_.count(offset) != 0; }
+
+  /// The tensors the kernel keeps in shared memory instead of the arena, from the first pass's
+  /// record of every tensor it declared (arena offset, bytes): in the order they are first
+  /// declared, each while the held tensors stay within fused_held_max, 16-bit precisions only
+  /// (as the weight prefetch). A tensor so held is written into every block's copy by its
+  /// producer (distributed shared memory) and read from the block's own copy: no round trip
+  /// through L2 between phases, and a tensor-core conv no longer stages such an input. Tensors
+  /// the plan places at one arena offset share one region (the plan gives them disjoint lives).
+  void plan_held(const FusedWriter& first) {
+    held_.clear();
+    base_ = 0;
+    if (!is_16bit(net_.precision)) {
+      return;
+    }
+    std::int64_t staged = 0;  // the most a conv would stage with nothing held
+    for (const OpDesc& op : net_.ops) {
+      const Staged st = staged_bytes(op);
+      staged = std::max(staged, st.x + st.w);
+    }
+    const std::int64_t limit = std::min(fused_held_max, shared_max_ - staged);
+    for (const std::int64_t offset : first.use_order_) {
+      const std::int64_t bytes = (first.uses_.at(offset) + 15) / 16 * 16;
+      if (offset % 16 != 0 || base_ + bytes > limit) {
+        continue;
+      }
+      held_.emplace(offset, base_);
+      base_ += bytes;
+    }
   }
   /// Decodes storage index e of a (cp, h, w) tensor into c, y, x.
   void decode(int cp, int h, int w) {
@@ -291,10 +379,10 @@ extern "C" __global__ void __cluster_dims__()"
     std::string label;          ///< the op's, for the source's comment
   };
   void plan_prefetches() {
-    std::int64_t staged = 0;
+    std::int64_t staged = base_;  // after the held tensors
     for (const OpDesc& op : net_.ops) {
       const Staged st = staged_bytes(op);
-      staged = std::max(staged, st.x + st.w);
+      staged = std::max(staged, base_ + st.x + st.w);
     }
     shared_ = staged;
     // 16-bit only. MNIST CNN b1 on an H200 (run58): f16 11.17 -> 10.92 us, bf16 11.36 -> 11.01;
@@ -500,9 +588,11 @@ extern "C" __global__ void __cluster_dims__()"
 
   /// Shared memory a tensor-core conv stages per block: its whole input, and its filter when both
   /// fit fused_staged_max (0: read from global memory).
+  /// An input held in shared memory (plan_held) is read where it is: x = 0, `held`.
   struct Staged {
     std::int64_t x = 0;
     std::int64_t w = 0;
+    bool held = false;
   };
   [[nodiscard]] Staged staged_bytes(const OpDesc& op) const {
     if (!mma_fits(op)) {
@@ -511,6 +601,9 @@ extern "C" __global__ void __cluster_dims__()"
     const ConvGeom& g = op.conv;
     const std::int64_t x = numel(g.cp, op.in_shape) * 2;
     const std::int64_t w = std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2;
+    if (held(op.in_offset)) {
+      return {0, w <= fused_staged_max ? w : 0, true};
+    }
     if (x > fused_staged_max || op.in_offset % 16 != 0 || net_.arena_per_image % 16 != 0) {
       return {};
     }
@@ -543,29 +636,36 @@ extern "C" __global__ void __cluster_dims__()"
     const int ntiles = g.kp / 8;
     ptr("Y", false, "T", pooled ? pl.out_offset : op.out_offset, numel(ycp, ys));
     const Staged st = staged_bytes(op);
-    if (st.x > 0) {  // every block copies the input (and the filter) with 16-byte loads, all in flight
-      os_ << "      {\n"
-          << "        const uint4* xg = reinterpret_cast<const uint4*>(X);\n"
-          << "        uint4* xs = reinterpret_cast<uint4*>(staged);\n"
-          << "        #pragma unroll\n"
-          << "        for (int i = threadIdx.x; i < " << st.x / 16 << "; i += " << fused_threads
-          << ") xs[i] = xg[i];\n";
+    // Every block copies the input (unless held in shared memory) and the filter with 16-byte
+    // loads, all in flight, from base_ on (after the held tensors).
+    if (st.x > 0 || st.held) {
+      os_ << "      {\n";
+      if (st.x > 0) {
+        os_ << "        const uint4* xg = reinterpret_cast<const uint4*>(X);\n"
+            << "        uint4* xs = reinterpret_cast<uint4*>(staged + " << base_ << ");\n"
+            << "        #pragma unroll\n"
+            << "        for (int i = threadIdx.x; i < " << st.x / 16 << "; i += " << fused_threads
+            << ") xs[i] = xg[i];\n";
+      }
       const Prefetch* pf = prefetched(op);
       if (pf != nullptr) {
         os_ << "        asm volatile(\"cp.async.wait_all;\" ::: \"memory\");  // the filter, prefetched\n";
       } else if (st.w > 0) {
         os_ << "        const uint4* wg = reinterpret_cast<const uint4*>(w);\n"
-            << "        uint4* ws = reinterpret_cast<uint4*>(staged + " << st.x << ");\n"
+            << "        uint4* ws = reinterpret_cast<uint4*>(staged + " << base_ + st.x << ");\n"
             << "        #pragma unroll\n"
             << "        for (int i = threadIdx.x; i < " << st.w / 16 << "; i += " << fused_threads
             << ") ws[i] = wg[i];\n";
       }
       os_ << "        __syncthreads();\n"
           << "      }\n"
-          << "      const T* Xs = reinterpret_cast<const T*>(staged);\n"
+          << "      const T* Xs = "
+          << (st.held ? std::string("X")
+                      : "reinterpret_cast<const T*>(staged + " + std::to_string(base_) + ")")
+          << ";\n"
           << "      const T* Ws = "
           << (pf != nullptr ? "reinterpret_cast<const T*>(staged + " + std::to_string(pf->smem) + ")"
-              : st.w > 0    ? "reinterpret_cast<const T*>(staged + " + std::to_string(st.x) + ")"
+              : st.w > 0    ? "reinterpret_cast<const T*>(staged + " + std::to_string(base_ + st.x) + ")"
                             : std::string("w"))
           << ";\n";
     } else {
@@ -899,8 +999,8 @@ extern "C" __global__ void __cluster_dims__()"
       os_ << "        if (lane < " << m << ") p.out[static_cast<long long>(img) * " << m
           << " + lane] = v;\n";
     } else {
-      os_ << "        T* Y = tensor<T>(p, " << sm.out_offset << ", " << sm.out_cp << ", img);\n"
-          << "        if (lane < " << sm.out_cp << ") store(Y + lane, lane < " << m
+      ptr("Y", false, "T", sm.out_offset, sm.out_cp, "        ");
+      os_ << "        if (lane < " << sm.out_cp << ") store(Y + lane, lane < " << m
           << " ? v : 0.0f);\n";
     }
     os_ << "      }\n"
@@ -1057,8 +1157,8 @@ extern "C" __global__ void __cluster_dims__()"
           << "        }\n";
     } else {
       const int ocp = op.out_cp;
-      os_ << "        T* Y = tensor<T>(p, " << op.out_offset << ", " << numel(ocp, op.out_shape) << ", img);\n"
-          << "        for (int c = lane; c < " << ocp << "; c += 32) {\n"
+      ptr("Y", false, "T", op.out_offset, numel(ocp, op.out_shape), "        ");
+      os_ << "        for (int c = lane; c < " << ocp << "; c += 32) {\n"
           << "          float v = 0.0f;\n"
           << "          if (c < " << is.c << ") {\n"
           << "            const float zc = load(X + " << at("c", "ry", "rx", cp, is.h, is.w) << ") - mx;\n"
@@ -1081,6 +1181,11 @@ extern "C" __global__ void __cluster_dims__()"
   std::int64_t shared_max_;
   std::vector<std::string> phases_;
   std::map<int, Prefetch> prefetch_;  ///< by op index, set by source()
+  bool dry_ = false;  ///< the first pass: records the tensors declared (uses_), held_ empty
+  std::map<std::int64_t, std::int64_t> uses_;  ///< first pass: arena offset -> most bytes declared
+  std::vector<std::int64_t> use_order_;        ///< first pass: arena offsets, first declared first
+  std::map<std::int64_t, std::int64_t> held_;  ///< arena offset -> offset in shared memory
+  std::int64_t base_ = 0;  ///< shared memory the held tensors take (staging starts there)
   std::int64_t shared_ = 0;           ///< dynamic shared memory per block, set by source()
   int input_reader_ = -1;  ///< direct_input_reader(), set by source()
   int cluster_;
