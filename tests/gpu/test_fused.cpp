@@ -100,6 +100,9 @@ void check_fused(const Weights<Net>& w, const std::vector<float>& in,
   const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
   cuda::Engine<Net, P> fused(w, {.max_batch = kMax, .capture_batches = {1}, .fused_max_batch = kMax});
   cuda::Engine<Net, P> per_op(w, {.max_batch = kMax, .fused_max_batch = 0});
+  // The fused kernel with its tensors in the arena between phases, not held in shared memory:
+  // the same values stored, so the same outputs to the bit.
+  cuda::Engine<Net, P> arena(w, {.max_batch = kMax, .fused_max_batch = kMax, .fused_hold = false});
   CHECK(fused.stats().fused_network);
   CHECK_FALSE(per_op.stats().fused_network);
   for (int b : strata_test::test_batches(kBatches)) {
@@ -107,8 +110,11 @@ void check_fused(const Weights<Net>& w, const std::vector<float>& in,
     CHECK(per_op.path(b) == "per-op");
     std::vector<float> a(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
     std::vector<float> c(a.size(), std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> h(a.size(), std::numeric_limits<float>::quiet_NaN());
     fused.infer(in, a, b);
     per_op.infer(in, c, b);
+    arena.infer(in, h, b);
+    CHECK(std::equal(a.begin(), a.end(), h.begin()));
     const double err = rel_error(a, ref, a.size());
     const double agree = rel_error(a, c, a.size());
     MESSAGE(std::string(name) << " " << dtype_name(P) << " batch " << b << ": fused vs CPU " << err

@@ -110,6 +110,10 @@ struct EngineOptions {
   /// otherwise 0 (docs/cuda_backend.md: measured 2.4x faster than the per-op path for the MNIST
   /// CNN at batch 1 in 16-bit, 1.3x in f32).
   int fused_max_batch = fused_auto;
+  /// 16-bit fused-network kernels: keep the tensors passed between phases in shared memory, each
+  /// block its own copy written by the producing phase through distributed shared memory, instead
+  /// of the arena (docs/cuda_backend.md, "The fused-network path"). On by default; off to compare.
+  bool fused_hold = true;
   /// f32 engines only: let convolutions and matmuls use TF32 tensor cores (f32 storage and
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
   /// relative error instead of 1e-6. Off by default, as in TensorRT and PyTorch's convolutions.

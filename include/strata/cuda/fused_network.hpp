@@ -76,15 +76,18 @@ namespace detail {
 /// Writes the generated source, one op at a time.
 class FusedWriter {
  public:
-  /// `shared_max`: the dynamic shared memory a block may have (prefetched weights stop there).
-  FusedWriter(const NetDesc& net, int cluster, std::int64_t shared_max = fused_shared_max)
-      : net_(net), shared_max_(shared_max), cluster_(cluster), nhwc_(net.layout == Layout::nhwc),
+  /// `shared_max`: the dynamic shared memory a block may have (prefetched weights stop there);
+  /// `hold`: tensors between phases may be held in shared memory (plan_held).
+  FusedWriter(const NetDesc& net, int cluster, std::int64_t shared_max = fused_shared_max,
+              bool hold = true)
+      : net_(net), shared_max_(shared_max), hold_(hold), cluster_(cluster),
+        nhwc_(net.layout == Layout::nhwc),
         t_(!is_16bit(net.precision)      ? "float"
            : net.precision == DType::f16 ? "strata_rtc::f16"
                                          : "strata_rtc::bf16") {}
 
   [[nodiscard]] std::string source() {
-    if (!dry_) {  // which tensors stay in shared memory: from a first pass that records them
+    if (!dry_ && hold_) {  // which tensors stay in shared memory: from a first pass that records them
       FusedWriter first(net_, cluster_, shared_max_);
       first.dry_ = true;
       (void)first.source();
@@ -334,7 +337,7 @@ extern "C" __global__ void __cluster_dims__()"
   void plan_held(const FusedWriter& first) {
     held_.clear();
     base_ = 0;
-    if (!is_16bit(net_.precision)) {
+    if (!hold_ || !is_16bit(net_.precision)) {
       return;
     }
     std::int64_t staged = 0;  // the most a conv would stage with nothing held
@@ -1179,6 +1182,7 @@ extern "C" __global__ void __cluster_dims__()"
 
   const NetDesc& net_;
   std::int64_t shared_max_;
+  bool hold_;
   std::vector<std::string> phases_;
   std::map<int, Prefetch> prefetch_;  ///< by op index, set by source()
   bool dry_ = false;  ///< the first pass: records the tensors declared (uses_), held_ empty
@@ -1200,7 +1204,8 @@ extern "C" __global__ void __cluster_dims__()"
 /// cache on construction).
 class FusedNetwork {
  public:
-  explicit FusedNetwork(const NetDesc& net) {
+  /// `hold`: EngineOptions::fused_hold.
+  explicit FusedNetwork(const NetDesc& net, bool hold = true) {
     int device = 0;
     STRATA_CUDA_CHECK(cudaGetDevice(&device));
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
@@ -1213,7 +1218,7 @@ class FusedNetwork {
     const std::int64_t shared_max = std::min<std::int64_t>(fused_shared_max, optin - 1024);
     const auto build = [&](int cluster) {
       cluster_ = cluster;
-      detail::FusedWriter writer(net, cluster_, shared_max);
+      detail::FusedWriter writer(net, cluster_, shared_max, hold);
       const std::string src = writer.source();
       phases_ = writer.phases();
       shared_ = static_cast<std::size_t>(writer.shared_bytes());
