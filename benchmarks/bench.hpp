@@ -85,7 +85,7 @@ struct Args {
   int repeats = 9;
   int gpus = 0;              // R2-stream through an EnginePool of 1, then of this many GPUs
   int fused_max_batch = strata::cuda::fused_auto;  // EngineOptions::fused_max_batch (default: the engine's)
-  bool fused_hold = true;  // EngineOptions::fused_hold (--fused-no-hold: off)
+  bool fused_hold = false;  // EngineOptions::fused_hold (--fused-hold: on)
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
   // EngineOptions::pdl (programmatic dependent launches): the engine's default (timed), --pdl, --no-pdl

@@ -12,7 +12,7 @@ namespace strata_bench {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--fused-no-hold] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--branches]\n"
+               "         [--fused-max-batch N] [--fused-hold] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--branches]\n"
                "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--force-each 'TEXT=VARIANT' ...]   (every op whose label contains TEXT)\n"
@@ -81,8 +81,8 @@ Args parse_args(int argc, char** argv) {
       a.plan_check = true;
     } else if (k == "--fused-max-batch") {
       a.fused_max_batch = number(i);
-    } else if (k == "--fused-no-hold") {
-      a.fused_hold = false;
+    } else if (k == "--fused-hold") {
+      a.fused_hold = true;
     } else if (k == "--force" || k == "--force-each") {
       // An op's label (as describe() and the profile print it) or, for --force-each, text that
       // labels contain; '=', and the variant.

@@ -100,9 +100,9 @@ void check_fused(const Weights<Net>& w, const std::vector<float>& in,
   const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
   cuda::Engine<Net, P> fused(w, {.max_batch = kMax, .capture_batches = {1}, .fused_max_batch = kMax});
   cuda::Engine<Net, P> per_op(w, {.max_batch = kMax, .fused_max_batch = 0});
-  // The fused kernel with its tensors in the arena between phases, not held in shared memory:
-  // the same values stored, so the same outputs to the bit.
-  cuda::Engine<Net, P> arena(w, {.max_batch = kMax, .fused_max_batch = kMax, .fused_hold = false});
+  // The fused kernel with its tensors held in shared memory between phases (16-bit), not in the
+  // arena: the same values stored, so the same outputs to the bit.
+  cuda::Engine<Net, P> held(w, {.max_batch = kMax, .fused_max_batch = kMax, .fused_hold = true});
   CHECK(fused.stats().fused_network);
   CHECK_FALSE(per_op.stats().fused_network);
   for (int b : strata_test::test_batches(kBatches)) {
@@ -113,7 +113,7 @@ void check_fused(const Weights<Net>& w, const std::vector<float>& in,
     std::vector<float> h(a.size(), std::numeric_limits<float>::quiet_NaN());
     fused.infer(in, a, b);
     per_op.infer(in, c, b);
-    arena.infer(in, h, b);
+    held.infer(in, h, b);
     CHECK(std::equal(a.begin(), a.end(), h.begin()));
     const double err = rel_error(a, ref, a.size());
     const double agree = rel_error(a, c, a.size());

@@ -413,7 +413,7 @@ TEST_CASE("global average pooling splits an image's pixels over blocks only wher
   }
 }
 
-TEST_CASE("cudnn_conv_transpose: the transposed convs whose output the forward conv maps back onto their input; timed, not claimed") {
+TEST_CASE("cudnn_conv_transpose: the transposed convs whose output the forward conv maps back onto their input; claimed above the direct kernel") {
   // Hand-worked sizes. First: 5x6 in, stride 2, padding 1, output_padding 1, dilation 2, k 3:
   // out (5-1)*2 - 2 + 2*2 + 1 + 1 = 12 (w: 14); the forward conv of 12 rows gives
   // (12 + 2 - 4 - 1) / 2 + 1 = 5 (w: (14 + 2 - 4 - 1) / 2 + 1 = 6): applies. Second: kernel
@@ -443,9 +443,14 @@ TEST_CASE("cudnn_conv_transpose: the transposed convs whose output the forward c
       applies.push_back(t->applicable(op));
       CHECK((!applies.back() || cuda::tactics::conv_transpose_inverts(op)));
       out.emplace_back(op.out_shape.h, op.out_shape.w);
-      // Offered to measured tuning and forceable; the heuristic keeps the direct kernel.
-      CHECK_FALSE(t->heuristic(op, 8, std::size_t{1} << 30, {}).has_value());
-      CHECK(direct->heuristic(op, 8, std::size_t{1} << 30, {}).has_value());
+      // Claimed by the heuristic (cuDNN's own first choice) above the direct kernel, which
+      // claims every transposed conv (the planner asks only the tactics that apply).
+      const auto c = t->heuristic(op, 8, std::size_t{1} << 30, {});
+      const auto dc = direct->heuristic(op, 8, std::size_t{1} << 30, {});
+      REQUIRE(c.has_value());
+      REQUIRE(dc.has_value());
+      CHECK(c->variant == cuda::Variant{"cudnn_conv_transpose", 0, 0, 0});
+      CHECK(c->rank < dc->rank);
     }
     CHECK(applies == expected);
     CHECK(out == std::vector<std::pair<int, int>>{{12, 14}, {24, 16}, {27, 19}});
@@ -2396,7 +2401,7 @@ TEST_CASE("the fused kernel holds tensors between phases and copies weights into
   // image), this block's 8 rows of dense9 (128 outputs, 4 warps each, 32 warps a block:
   // 8 x 3136 x 2 B = 50176) and, for the first block, dense11's 10 rows of 128 (2560).
   {
-    cuda::detail::FusedWriter w(f16, 16);
+    cuda::detail::FusedWriter w(f16, 16, cuda::fused_shared_max, true);
     const std::string src = w.source();
     CHECK(w.shared_bytes() == 19072 + 36864 + 36864 + 50176 + 2560);
     CHECK(count(src, "    prefetch(staged + 55936, p.w[2], 36864);") == 1);
@@ -2416,9 +2421,20 @@ TEST_CASE("the fused kernel holds tensors between phases and copies weights into
     // A cluster that goes on to another image waits for its blocks first.
     CHECK(count(src, "if (img + clusters < p.batch) cluster_sync();") == 1);
   }
+  // Not held (the default, EngineOptions::fused_hold off): conv4 stages its input (12544) and
+  // filter (36864) from 0, the weights follow from 49408.
+  {
+    cuda::detail::FusedWriter w(f16, 16);
+    const std::string src = w.source();
+    CHECK(w.shared_bytes() == 49408 + 36864 + 50176 + 2560);
+    CHECK(count(src, "    prefetch(staged + 49408, p.w[2], 36864);") == 1);
+    CHECK(count(src, "Held<T> Y{") == 0);
+    CHECK(count(src, "xs[i] = xg[i]") == 1);
+    CHECK(count(src, "if (img + clusters < p.batch) cluster_sync();") == 0);
+  }
   // Cluster of 8: 16 rows of dense9 a block.
   {
-    cuda::detail::FusedWriter w(f16, 8);
+    cuda::detail::FusedWriter w(f16, 8, cuda::fused_shared_max, true);
     const std::string src = w.source();
     CHECK(w.shared_bytes() == 19072 + 36864 + 36864 + 100352 + 2560);
     CHECK(count(src, "constexpr unsigned kCluster = 8;") == 1);
@@ -2427,7 +2443,7 @@ TEST_CASE("the fused kernel holds tensors between phases and copies weights into
   // (49408) leaves, 10592: conv4's output (6272) and dense9's (256), not conv0's; then conv4
   // stages its input as before (from 6528), and only dense11's rows fit after it.
   {
-    cuda::detail::FusedWriter w(f16, 16, 60000);
+    cuda::detail::FusedWriter w(f16, 16, 60000, true);
     const std::string src = w.source();
     CHECK(w.shared_bytes() == 6528 + 49408 + 2560);
     CHECK(count(src, "prefetch(staged + 55936, p.w[5], 2560);") == 1);
@@ -2438,7 +2454,7 @@ TEST_CASE("the fused kernel holds tensors between phases and copies weights into
   // f32: none (measured slower); no staged conv either.
   {
     const cuda::NetDesc f32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();
-    cuda::detail::FusedWriter w(f32, 16);  // (it keeps a reference to the description)
+    cuda::detail::FusedWriter w(f32, 16, cuda::fused_shared_max, true);  // (it keeps a reference to the description)
     const std::string src = w.source();
     CHECK(w.shared_bytes() == 0);
     CHECK(count(src, "prefetch(staged") == 0);

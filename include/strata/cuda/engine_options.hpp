@@ -112,8 +112,10 @@ struct EngineOptions {
   int fused_max_batch = fused_auto;
   /// 16-bit fused-network kernels: keep the tensors passed between phases in shared memory, each
   /// block its own copy written by the producing phase through distributed shared memory, instead
-  /// of the arena (docs/cuda_backend.md, "The fused-network path"). On by default; off to compare.
-  bool fused_hold = true;
+  /// of the arena (docs/cuda_backend.md, "The fused-network path"). Off by default: slower on an
+  /// H100 (session 48: MNIST f16 at batch 1 13.4 µs against 11.3 in the arena — the broadcast
+  /// stores cost more than the L2 round trips they save).
+  bool fused_hold = false;
   /// f32 engines only: let convolutions and matmuls use TF32 tensor cores (f32 storage and
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
   /// relative error instead of 1e-6. Off by default, as in TensorRT and PyTorch's convolutions.

@@ -79,7 +79,7 @@ class FusedWriter {
   /// `shared_max`: the dynamic shared memory a block may have (prefetched weights stop there);
   /// `hold`: tensors between phases may be held in shared memory (plan_held).
   FusedWriter(const NetDesc& net, int cluster, std::int64_t shared_max = fused_shared_max,
-              bool hold = true)
+              bool hold = false)
       : net_(net), shared_max_(shared_max), hold_(hold), cluster_(cluster),
         nhwc_(net.layout == Layout::nhwc),
         t_(!is_16bit(net.precision)      ? "float"
@@ -1205,7 +1205,7 @@ extern "C" __global__ void __cluster_dims__()"
 class FusedNetwork {
  public:
   /// `hold`: EngineOptions::fused_hold.
-  explicit FusedNetwork(const NetDesc& net, bool hold = true) {
+  explicit FusedNetwork(const NetDesc& net, bool hold = false) {
     int device = 0;
     STRATA_CUDA_CHECK(cudaGetDevice(&device));
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));

@@ -25,6 +25,11 @@ class ConvTransposeDirect final : public KernelTactic<P> {
     return op.kind == OpKind::conv_transpose;
   }
   [[nodiscard]] bool writes_slice(const OpDesc&) const override { return true; }
+  /// Every transposed conv; below cudnn_conv_transpose's claim where that applies (measured).
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
+                                               const Libraries&) const override {
+    return Claim{{std::string(this->name())}, rank::fallback};
+  }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {

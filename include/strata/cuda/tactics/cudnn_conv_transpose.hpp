@@ -69,11 +69,13 @@ class CudnnConvTranspose final : public Tactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return conv_transpose_inverts(op) && (!nhwc || op.layer.groups == 1 || packed(op));
   }
-  /// Not claimed until timed on a GPU (see the file comment): conv_transpose_direct stays the
-  /// heuristic's choice.
+  /// Claimed where it applies, as cuDNN's own first choice at prepare (algo 0): on an H100
+  /// (session 48) the U-Net case's three transposed convs took 27–49 µs at batch 256 where
+  /// conv_transpose_direct took 2,150–2,221 each (the network 7,242 → 903 µs), and 9.5–15.2
+  /// against 12.4–20.9 at batch 1 (131.8 → 113.3). conv_transpose_direct keeps the others.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc&, int, std::size_t,
                                                const Libraries&) const override {
-    return std::nullopt;
+    return Claim{{std::string(name()), 0, 0, 0}, rank::library};
   }
   /// Every algorithm cuDNN's heuristic lists as runnable within the limit (none where cuDNN
   /// refuses the descriptors: measured tuning then times the direct kernel alone).
