@@ -12,7 +12,7 @@ namespace strata_bench {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--fused-hold] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--branches]\n"
+               "         [--fused-max-batch N] [--fused-hold] [--fused-cluster N] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--branches]\n"
                "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--force-each 'TEXT=VARIANT' ...]   (every op whose label contains TEXT)\n"
@@ -83,6 +83,8 @@ Args parse_args(int argc, char** argv) {
       a.fused_max_batch = number(i);
     } else if (k == "--fused-hold") {
       a.fused_hold = true;
+    } else if (k == "--fused-cluster") {
+      a.fused_cluster = number(i);
     } else if (k == "--force" || k == "--force-each") {
       // An op's label (as describe() and the profile print it) or, for --force-each, text that
       // labels contain; '=', and the variant.
@@ -413,6 +415,54 @@ int run_launch_floor(const Args& a) {
     j.update(timing_json(t));
     emit(a, j);
   }
+  if (!clusters) {
+    return 0;
+  }
+  // What a cluster barrier costs by cluster size and block size (the fused kernel's choices,
+  // EngineOptions::fused_cluster): clusters of 1, 2, 4, 8 and 16 blocks (16 where allowed) of
+  // 1,024 threads, and of 256, each kernel with the four barriers.
+  std::ostringstream o;
+  const std::vector<int> sizes{1, 2, 4, 8, 16};
+  for (const int c : sizes) {
+    o << "extern \"C\" __global__ void __cluster_dims__(" << c << ", 1, 1) __launch_bounds__("
+      << sc::fused_threads << ") floor_c" << c << "(float* out) {\n"
+      << "  for (int i = 0; i < 4; ++i) {\n"
+      << "    asm volatile(\"barrier.cluster.arrive.release.aligned;\\n\\tbarrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
+      << "  }\n"
+      << "  if (threadIdx.x == 0 && blockIdx.x == 0 && out != nullptr) *out = 1.0f;\n}\n";
+  }
+  std::vector<std::string> sized;
+  for (const int c : sizes) {
+    sized.push_back("floor_c" + std::to_string(c));
+  }
+  const sc::rtc::Library by_size(
+      sc::rtc::compile(o.str(), "strata_launch_floor_sizes", sized, sc::rtc::current_arch()), sized);
+  for (const int c : sizes) {
+    const cudaKernel_t k = by_size.kernel("floor_c" + std::to_string(c));
+    if (c > sc::fused_cluster_portable &&
+        cudaKernelSetAttributeForDevice(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1,
+                                        device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      continue;
+    }
+    for (const unsigned threads : {static_cast<unsigned>(sc::fused_threads), 256u}) {
+      float* po = out.as<float>();
+      const sc::GraphExec g = sc::capture_graph(s, [&](cudaStream_t cs) {
+        sc::rtc::launch_shared(k, static_cast<unsigned>(c), threads, 0, cs, po);
+      });
+      const Timing t = time_gpu([&] { g.launch(s); }, s, a);
+      Json j = dev;
+      j.update({{"kind", "launch_floor"},
+                {"name", "cluster" + std::to_string(c) + "_4_barriers_" + std::to_string(threads) +
+                             "_threads"},
+                {"blocks", c},
+                {"threads", threads},
+                {"cluster", c},
+                {"shared_bytes", 0}});
+      j.update(timing_json(t));
+      emit(a, j);
+    }
+  }
   return 0;
 }
 
@@ -538,6 +588,7 @@ strata::cuda::EngineOptions case_options(const Args& a, int batch) {
   opt.tuning_cache = a.tuning_cache;
   opt.fused_max_batch = a.fused_max_batch;
   opt.fused_hold = a.fused_hold;
+  opt.fused_cluster = a.fused_cluster;
   opt.allow_tf32 = a.tf32;
   opt.cudnn_graph_candidates = a.cudnn_graph;
   opt.pdl = a.pdl;

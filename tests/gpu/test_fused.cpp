@@ -247,3 +247,41 @@ TEST_CASE("fused network: the batch threshold picks the path; big networks do no
   static_assert(!fit.fits);
   CHECK(std::string(fit.reason).find("MFLOP") != std::string::npos);
 }
+
+TEST_CASE("fused network: the cluster size an engine asks for (EngineOptions::fused_cluster)") {
+  // Clusters of 1, 2, 4 and 8 blocks (16 is the default where the GPU allows it): each against
+  // the CPU reference at batches 1, 3 and 20 (20 images on fewer clusters than images where the
+  // cluster is large); the engine says which size it runs; a size the kernel does not take is
+  // refused by name.
+  const auto w = Weights<models::MnistCnn>::random(12);
+  const auto in = random_floats(static_cast<std::size_t>(kMax * 784), 19);
+  const auto ref = cpu_reference<models::MnistCnn>(w, in, kMax);
+  int device = 0;
+  int major = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (major < 9) {
+    MESSAGE("no thread-block clusters on this GPU: skipped");
+    return;
+  }
+  for (const int c : {1, 2, 4, 8}) {
+    cuda::Engine<models::MnistCnn, DType::f16> e(
+        w, {.max_batch = kMax, .fused_max_batch = kMax, .fused_cluster = c});
+    CHECK(e.describe(1).find(" clusters of " + std::to_string(c) + " blocks") != std::string::npos);
+    for (const int b : {1, 3, kMax}) {
+      std::vector<float> a(static_cast<std::size_t>(b) * 10, std::numeric_limits<float>::quiet_NaN());
+      e.infer(in, a, b);
+      const double err = rel_error(a, ref, a.size());
+      MESSAGE("MNIST f16, clusters of " << c << ", batch " << b << ": fused vs CPU " << err);
+      CHECK(err < 1e-2);
+    }
+  }
+  const auto w32 = Weights<models::MnistCnn>::random(13);
+  try {
+    cuda::Engine<models::MnistCnn, DType::f16> bad(w32, {.fused_cluster = 3});
+    FAIL("a cluster of 3 blocks was accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("fused_cluster must be 0 (automatic), 1, 2, 4, 8 or 16, got 3") !=
+          std::string::npos);
+  }
+}

@@ -2353,6 +2353,19 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
     CHECK(ph[0].find("+max_pool") != std::string::npos);
     CHECK(ph[1].find("+max_pool") != std::string::npos);
   }
+  // Clusters of 1, 2 and 4 blocks (EngineOptions::fused_cluster), held tensors too: the same
+  // phases; the source names its cluster size.
+  const cuda::NetDesc mnist16 = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  for (const int c : {1, 2, 4}) {
+    for (const bool hold : {false, true}) {
+      cuda::detail::FusedWriter writer(mnist16, c, cuda::fused_shared_max, hold);  // (a reference)
+      const std::string src = writer.source();
+      INFO("cluster " << c << (hold ? ", held" : ""));
+      CHECK(src.find("__cluster_dims__(" + std::to_string(c) + ", 1, 1)") != std::string::npos);
+      CHECK(writer.phases().size() == 4);
+      CHECK(rtc::compile(src, "fused_test", names, 90, dir).cubin.size() > 1000);
+    }
+  }
   // The second conv (32 channels) on tensor cores in 16-bit, not in f32; the first (1 channel) not.
   const auto mma_count = [](const cuda::NetDesc& net) {
     const std::string src = cuda::detail::FusedWriter(net, 16).source();

@@ -133,7 +133,7 @@ class Engine {
     DeviceWeights<P> w(weights, net);
     std::unique_ptr<FusedNetwork> fused;
     if (net.fused_fits && options_.fused_max_batch > 0) {
-      fused = std::make_unique<FusedNetwork>(net, options_.fused_hold);
+      fused = std::make_unique<FusedNetwork>(net, options_.fused_hold, options_.fused_cluster);
     }
     fold_for_per_op_path(net);  // (the fused kernel, if any, has been generated)
     // (not where two streams run such pairs side by side instead — the executor's branches,
@@ -462,6 +462,10 @@ class Engine {
                  "cuda::Engine: fused_max_batch must be 0 or more (or fused_auto), got "
                      << o.fused_max_batch);
     STRATA_CHECK(o.io_slots >= 1, "cuda::Engine: io_slots must be at least 1, got " << o.io_slots);
+    STRATA_CHECK(o.fused_cluster == 0 || o.fused_cluster == 1 || o.fused_cluster == 2 ||
+                     o.fused_cluster == 4 || o.fused_cluster == 8 || o.fused_cluster == 16,
+                 "cuda::Engine: fused_cluster must be 0 (automatic), 1, 2, 4, 8 or 16, got "
+                     << o.fused_cluster);
     const InputOptions& in = o.input;
     constexpr auto channels = static_cast<std::size_t>(Network::input_spec.shape.c);
     STRATA_CHECK(in.mean.empty() || in.mean.size() == channels,

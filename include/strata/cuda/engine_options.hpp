@@ -116,6 +116,11 @@ struct EngineOptions {
   /// H100 (session 48: MNIST f16 at batch 1 13.4 µs against 11.3 in the arena — the broadcast
   /// stores cost more than the L2 round trips they save).
   bool fused_hold = false;
+  /// Thread blocks per cluster of the fused-network kernel (one image a cluster): 0, the default,
+  /// 16 where the GPU allows that non-portable size, else 8; or 1, 2, 4, 8 or 16 (16 refused by
+  /// name where the GPU does not allow it). Fewer blocks make each cluster barrier cheaper and
+  /// leave each block more of a dense layer's rows; more spread each phase wider.
+  int fused_cluster = 0;
   /// f32 engines only: let convolutions and matmuls use TF32 tensor cores (f32 storage and
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
   /// relative error instead of 1e-6. Off by default, as in TensorRT and PyTorch's convolutions.

@@ -1204,8 +1204,9 @@ extern "C" __global__ void __cluster_dims__()"
 /// cache on construction).
 class FusedNetwork {
  public:
-  /// `hold`: EngineOptions::fused_hold.
-  explicit FusedNetwork(const NetDesc& net, bool hold = false) {
+  /// `hold`: EngineOptions::fused_hold; `cluster`: EngineOptions::fused_cluster (0: 16 where
+  /// the GPU allows it, else 8).
+  explicit FusedNetwork(const NetDesc& net, bool hold = false, int cluster = 0) {
     int device = 0;
     STRATA_CUDA_CHECK(cudaGetDevice(&device));
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
@@ -1225,12 +1226,15 @@ class FusedNetwork {
       lib_ = std::make_unique<rtc::Library>(
           rtc::compile(src, "strata_network", names, rtc::current_arch()), names);
     };
-    build(fused_cluster_large);
+    build(cluster > 0 ? cluster : fused_cluster_large);
     // 16 blocks per cluster is a non-portable size: allowed per kernel, where the GPU has it.
-    if (cudaKernelSetAttributeForDevice(lib_->kernel("strata_network"),
+    if (cluster_ > fused_cluster_portable &&
+        cudaKernelSetAttributeForDevice(lib_->kernel("strata_network"),
                                         cudaFuncAttributeNonPortableClusterSizeAllowed, 1,
                                         device) != cudaSuccess) {
       (void)cudaGetLastError();
+      STRATA_CHECK(cluster == 0, "fused network: this GPU does not allow clusters of "
+                                     << cluster << " blocks (EngineOptions::fused_cluster)");
       build(fused_cluster_portable);
     }
     if (shared_ > (48u << 10)) {  // over the default: the kernel opts in
