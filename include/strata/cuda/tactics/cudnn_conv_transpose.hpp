@@ -23,8 +23,8 @@
 ///
 /// Why: conv_transpose_direct gathers with one thread an output element, in f32 FMAs, reading
 /// its input channels one by one — correct for every option, slow for a U-Net's large up-convs.
-/// Written in session 47 without a GPU: offered to measured tuning and forceable
-/// (EngineOptions::force, `strata_bench --force`), not claimed by the heuristic until timed. The
+/// Written in session 47; claimed by the heuristic wherever it applies since session 48 (measured
+/// on an H100: see heuristic()), offered to measured tuning and forceable. The
 /// filter copy is per prepared step (each plan's, each tuning candidate's): for a U-Net's
 /// up-convs tens of kilobytes to a few megabytes, not counted in the engine's weight bytes.
 #include <cudnn.h>
