@@ -87,6 +87,7 @@ struct Args {
   int fused_max_batch = strata::cuda::fused_auto;  // EngineOptions::fused_max_batch (default: the engine's)
   bool fused_hold = false;  // EngineOptions::fused_hold (--fused-hold: on)
   int fused_cluster = 0;    // EngineOptions::fused_cluster (--fused-cluster N)
+  bool fused_mbarrier = false;  // EngineOptions::fused_mbarrier_sync (--fused-mbarrier)
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
   // EngineOptions::pdl (programmatic dependent launches): the engine's default (timed), --pdl, --no-pdl

@@ -2,8 +2,10 @@
 // f16 and bf16 at batches 1, 3, 17 and the maximum, all on the fused path; against the per-op
 // path on the same weights and inputs; which path each batch takes; what does not fit.
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "gpu_test.hpp"
 #include "strata/models/mnist_cnn.hpp"
@@ -246,6 +248,34 @@ TEST_CASE("fused network: the batch threshold picks the path; big networks do no
   constexpr auto fit = cuda::Engine<models::ResNet18, DType::f16>::fused_fit;
   static_assert(!fit.fits);
   CHECK(std::string(fit.reason).find("MFLOP") != std::string::npos);
+}
+
+TEST_CASE("fused network: phases separated by mbarriers give the cluster barrier's outputs to the bit") {
+  // EngineOptions::fused_mbarrier_sync: the same kernel but for how its phases wait for each
+  // other, so the same values; at batches 1, 3, 17 and 20 (a cluster running several images
+  // alternates its two mbarriers across them), through forward() and through infer()'s host
+  // path (the upload waited for by a phase_sync too), and several times in a row.
+  const auto run = [](auto tag, std::uint64_t seed, const char* name) {
+    using Net = typename decltype(tag)::type;
+    using N = std::remove_cvref_t<Net>;
+    const auto w = Weights<Net>::random(seed);
+    const auto in = random_floats(static_cast<std::size_t>(kMax * N::input_spec.shape.numel()), seed + 3);
+    const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+    cuda::Engine<Net, DType::f16> bar(w, {.max_batch = kMax, .fused_max_batch = kMax});
+    cuda::Engine<Net, DType::f16> mb(w, {.max_batch = kMax, .fused_max_batch = kMax, .fused_mbarrier_sync = true});
+    for (int b : {1, 3, 17, kMax, 1, 3}) {
+      std::vector<float> x(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> y(x.size(), std::numeric_limits<float>::quiet_NaN());
+      bar.infer(in, x, b);
+      mb.infer(in, y, b);
+      INFO(name << " batch " << b);
+      CHECK(std::equal(x.begin(), x.end(), y.begin()));
+      CHECK(std::all_of(y.begin(), y.end(), [](float v) { return std::isfinite(v); }));
+    }
+  };
+  run(std::type_identity<models::MnistCnn>{}, 41, "mnist");
+  run(std::type_identity<ResidualNet>{}, 42, "residual");
+  run(std::type_identity<AwkwardNet>{}, 43, "awkward");
 }
 
 TEST_CASE("fused network: the cluster size an engine asks for (EngineOptions::fused_cluster)") {

@@ -2366,6 +2366,29 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
       CHECK(rtc::compile(src, "fused_test", names, 90, dir).cubin.size() > 1000);
     }
   }
+  // Phases separated by mbarriers (EngineOptions::fused_mbarrier_sync): the same phases, each
+  // boundary a phase_sync (the host path's upload one more), no cluster barrier between phases;
+  // compiles in f16 and f32, and for the pools net in bf16 (a pool phase of its own).
+  {
+    const auto count = [](const std::string& src, const std::string& what) {
+      int n = 0;
+      for (std::size_t at = src.find(what); at != std::string::npos; at = src.find(what, at + 1)) {
+        ++n;
+      }
+      return n;
+    };
+    const cuda::NetDesc m32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();
+    const cuda::NetDesc pools = cuda::NetStorage<FusedRtcNet, DType::bf16>::describe();
+    for (const cuda::NetDesc* net : {&mnist16, &m32, &pools}) {
+      cuda::detail::FusedWriter writer(*net, 16, cuda::fused_shared_max, false, true);
+      const std::string src = writer.source();
+      const int boundaries = static_cast<int>(writer.phases().size()) - 1;
+      CHECK(count(src, "    phase_sync(sync);") == boundaries + 1);  // + the host path's
+      CHECK(count(src, "    cluster_sync();") == 0);
+      CHECK(count(src, "mbarrier.init.shared::cta.b64") == 1);
+      CHECK(rtc::compile(src, "fused_test", names, 90, dir).cubin.size() > 1000);
+    }
+  }
   // The second conv (32 channels) on tensor cores in 16-bit, not in f32; the first (1 channel) not.
   const auto mma_count = [](const cuda::NetDesc& net) {
     const std::string src = cuda::detail::FusedWriter(net, 16).source();

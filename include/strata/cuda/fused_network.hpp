@@ -79,8 +79,8 @@ class FusedWriter {
   /// `shared_max`: the dynamic shared memory a block may have (prefetched weights stop there);
   /// `hold`: tensors between phases may be held in shared memory (plan_held).
   FusedWriter(const NetDesc& net, int cluster, std::int64_t shared_max = fused_shared_max,
-              bool hold = false)
-      : net_(net), shared_max_(shared_max), hold_(hold), cluster_(cluster),
+              bool hold = false, bool mbarrier_sync = false)
+      : net_(net), shared_max_(shared_max), hold_(hold), mbar_(mbarrier_sync), cluster_(cluster),
         nhwc_(net.layout == Layout::nhwc),
         t_(!is_16bit(net.precision)      ? "float"
            : net.precision == DType::f16 ? "strata_rtc::f16"
@@ -175,6 +175,42 @@ __device__ __forceinline__ void store(Held<U> h, float v) {
     }
   }
 }
+// Phases separated by mbarriers instead of the hardware cluster barrier (EngineOptions::
+// fused_mbarrier_sync): after a block barrier, one thread of each block arrives on every block's
+// mbarrier (release at cluster scope); every thread waits for its own block's (acquire). Two
+// mbarriers alternate, phase k on bar[k % 2] with parity (k / 2) % 2: an arrival for phase k + 1
+// can then never be counted toward a phase k whose arrivals are still in flight. The first sync
+// first waits out the cluster barrier that made the mbarriers' initialization visible.
+struct PhaseSync {
+  unsigned long long* bar;  // two mbarriers, each expecting one arrival per block
+  unsigned k;
+  bool first;
+};
+__device__ __forceinline__ void phase_sync(PhaseSync& s) {
+  if (s.first) {
+    asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+    s.first = false;
+  }
+  __syncthreads();
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(s.bar + (s.k & 1u)));
+  if (threadIdx.x == 0) {
+    asm volatile("fence.acq_rel.cluster;" ::: "memory");
+    for (unsigned r = 0; r < kCluster; ++r) {
+      unsigned ra;
+      asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(r));
+      asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" :: "r"(ra) : "memory");
+    }
+  }
+  const unsigned parity = (s.k >> 1) & 1u;
+  unsigned done = 0;
+  do {
+    asm volatile("{\n\t.reg .pred p;\n\t"
+                 "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n\t"
+                 "selp.u32 %0, 1, 0, p;\n\t}"
+                 : "=r"(done) : "r"(a), "r"(parity) : "memory");
+  } while (done == 0);
+  ++s.k;
+}
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -199,6 +235,19 @@ extern "C" __global__ void __cluster_dims__()"
   __shared__ float red[32];  // a dense layer's partial sums, one per warp
   extern __shared__ __align__(16) unsigned char staged[];  // staged conv inputs and filters, then prefetched weights
 )";
+    if (mbar_) {
+      os_ << R"(  __shared__ __align__(8) unsigned long long phase_bars[2];
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 2; ++i) {
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;"
+                   :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(phase_bars + i))), "r"(kCluster) : "memory");
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");  // waited for at the first phase_sync
+  PhaseSync sync{phase_bars, 0u, true};
+)";
+    }
     prefetches();
     os_ << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters) {\n";
     stage();
@@ -213,7 +262,7 @@ extern "C" __global__ void __cluster_dims__()"
         continue;
       }
       if (op.index != input_reader_) {  // the first phase reads only the caller's input
-        os_ << "    cluster_sync();\n";
+        sync();
       }
       if (const OpDesc* sm = softmax_after(op)) {
         phase(op.label + "+" + sm->label);
@@ -248,7 +297,7 @@ extern "C" __global__ void __cluster_dims__()"
       os_ << "    }\n";
       if (op.pool && pool_lanes(op) == 0) {  // a pool window over 32: its own phase
         const OpDesc p = pool_op(op);
-        os_ << "    cluster_sync();\n";
+        sync();
         phase(p.label);
         os_ << "    {  // op " << p.index << ": " << p.label << "\n";
         pool(p);
@@ -256,18 +305,21 @@ extern "C" __global__ void __cluster_dims__()"
       }
     }
     if (net_.needs_output_step) {
-      os_ << "    cluster_sync();\n";
+      sync();
       phase("output");
       output();
     }
     // Each image has its own slice of every tensor, so the next image needs no barrier first.
     os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n";
     if (!held_.empty()) {  // the next image's phases write what this one's last phase may read
-      os_ << "    if (img + clusters < p.batch) cluster_sync();\n";
+      os_ << "    if (img + clusters < p.batch) " << (mbar_ ? "phase_sync(sync);\n" : "cluster_sync();\n");
     }
     os_ << "  }\n";
     if (!prefetch_.empty()) {  // no copy left in flight, whatever ran (a block with no image)
       os_ << "  asm volatile(\"cp.async.wait_all;\" ::: \"memory\");\n";
+    }
+    if (mbar_) {  // the start's cluster barrier waited for where no phase_sync did (one phase)
+      os_ << "  if (sync.first) asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n";
     }
     os_ << "}\n";
     return os_.str();
@@ -477,7 +529,9 @@ extern "C" __global__ void __cluster_dims__()"
         << "      " << type << "* dd = reinterpret_cast<" << type
         << "*>(const_cast<float*>(p.in) + static_cast<long long>(img) * " << n << ");\n"
         << "      for (int e = tid; e < " << (vec ? n / 4 : n) << "; e += nthreads) {\n"
-        << "        dd[e] = hs[e];\n      }\n      cluster_sync();\n    }\n";
+        << "        dd[e] = hs[e];\n      }\n";
+    sync();
+    os_ << "    }\n";
   }
 
   void input() {
@@ -1173,6 +1227,10 @@ extern "C" __global__ void __cluster_dims__()"
     os_ << "      }\n";
   }
 
+  /// Between phases: every block's writes visible to every block (the cluster barrier, or
+  /// phase_sync in the mbarrier mode).
+  void sync() { os_ << (mbar_ ? "    phase_sync(sync);\n" : "    cluster_sync();\n"); }
+
   /// Starts phase `name`: its stamp is the SM clock as image 0 enters it.
   void phase(std::string name) {
     os_ << "    stamp(p, " << phases_.size() << ", img" << (phases_.empty() ? ", 0" : "")
@@ -1183,6 +1241,7 @@ extern "C" __global__ void __cluster_dims__()"
   const NetDesc& net_;
   std::int64_t shared_max_;
   bool hold_;
+  bool mbar_;  ///< phases separated by mbarriers (phase_sync) instead of the cluster barrier
   std::vector<std::string> phases_;
   std::map<int, Prefetch> prefetch_;  ///< by op index, set by source()
   bool dry_ = false;  ///< the first pass: records the tensors declared (uses_), held_ empty
@@ -1205,8 +1264,9 @@ extern "C" __global__ void __cluster_dims__()"
 class FusedNetwork {
  public:
   /// `hold`: EngineOptions::fused_hold; `cluster`: EngineOptions::fused_cluster (0: 16 where
-  /// the GPU allows it, else 8).
-  explicit FusedNetwork(const NetDesc& net, bool hold = false, int cluster = 0) {
+  /// the GPU allows it, else 8); `mbarrier_sync`: EngineOptions::fused_mbarrier_sync.
+  explicit FusedNetwork(const NetDesc& net, bool hold = false, int cluster = 0,
+                        bool mbarrier_sync = false) {
     int device = 0;
     STRATA_CUDA_CHECK(cudaGetDevice(&device));
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
@@ -1219,7 +1279,7 @@ class FusedNetwork {
     const std::int64_t shared_max = std::min<std::int64_t>(fused_shared_max, optin - 1024);
     const auto build = [&](int cluster) {
       cluster_ = cluster;
-      detail::FusedWriter writer(net, cluster_, shared_max, hold);
+      detail::FusedWriter writer(net, cluster_, shared_max, hold, mbarrier_sync);
       const std::string src = writer.source();
       phases_ = writer.phases();
       shared_ = static_cast<std::size_t>(writer.shared_bytes());
