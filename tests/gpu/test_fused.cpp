@@ -263,14 +263,22 @@ TEST_CASE("fused network: phases separated by mbarriers give the cluster barrier
     const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
     cuda::Engine<Net, DType::f16> bar(w, {.max_batch = kMax, .fused_max_batch = kMax});
     cuda::Engine<Net, DType::f16> mb(w, {.max_batch = kMax, .fused_max_batch = kMax, .fused_mbarrier_sync = true});
-    for (int b : {1, 3, 17, kMax, 1, 3}) {
-      std::vector<float> x(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
-      std::vector<float> y(x.size(), std::numeric_limits<float>::quiet_NaN());
-      bar.infer(in, x, b);
-      mb.infer(in, y, b);
-      INFO(name << " batch " << b);
-      CHECK(std::equal(x.begin(), x.end(), y.begin()));
-      CHECK(std::all_of(y.begin(), y.end(), [](float v) { return std::isfinite(v); }));
+    // and with the tensors held in shared memory, written across the cluster between the syncs
+    cuda::Engine<Net, DType::f16> mbh(w, {.max_batch = kMax, .fused_max_batch = kMax, .fused_hold = true,
+                                          .fused_mbarrier_sync = true});
+    for (int round = 0; round < 4; ++round) {  // (a rare race would need many runs to show)
+      for (int b : {1, 3, 17, kMax}) {
+        std::vector<float> x(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+        std::vector<float> y(x.size(), std::numeric_limits<float>::quiet_NaN());
+        std::vector<float> z(x.size(), std::numeric_limits<float>::quiet_NaN());
+        bar.infer(in, x, b);
+        mb.infer(in, y, b);
+        mbh.infer(in, z, b);
+        INFO(name << " batch " << b << " round " << round);
+        CHECK(std::equal(x.begin(), x.end(), y.begin()));
+        CHECK(std::equal(x.begin(), x.end(), z.begin()));
+        CHECK(std::all_of(y.begin(), y.end(), [](float v) { return std::isfinite(v); }));
+      }
     }
   };
   run(std::type_identity<models::MnistCnn>{}, 41, "mnist");

@@ -2388,6 +2388,14 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
       CHECK(count(src, "mbarrier.init.shared::cta.b64") == 1);
       CHECK(rtc::compile(src, "fused_test", names, 90, dir).cubin.size() > 1000);
     }
+    // Held tensors too (16-bit): the start's cluster barrier waited for before the first phase
+    // (which stores into other blocks' shared memory), so no phase_sync waits for it again.
+    cuda::detail::FusedWriter held(mnist16, 16, cuda::fused_shared_max, true, true);
+    const std::string hs = held.source();
+    CHECK(count(hs, "barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n  sync.first = false;\n  for (int img = ") == 1);
+    CHECK(count(hs, "if (img + clusters < p.batch) phase_sync(sync);") == 1);
+    CHECK(count(hs, "Held<T> Y{") == 3);
+    CHECK(rtc::compile(hs, "fused_test", names, 90, dir).cubin.size() > 1000);
   }
   // The second conv (32 channels) on tensor cores in 16-bit, not in f32; the first (1 channel) not.
   const auto mma_count = [](const cuda::NetDesc& net) {
@@ -2454,6 +2462,8 @@ TEST_CASE("the fused kernel holds tensors between phases and copies weights into
     CHECK(count(src, "xs[i] = xg[i]") == 0);
     CHECK(count(src, "tensor<") == 0);
     CHECK(count(src, "constexpr unsigned kCluster = 16;") == 1);
+    // Every block of the cluster has started before any writes into another's shared memory.
+    CHECK(count(src, "  cluster_sync();\n  for (int img = ") == 1);
     // A cluster that goes on to another image waits for its blocks first.
     CHECK(count(src, "if (img + clusters < p.batch) cluster_sync();") == 1);
   }

@@ -176,8 +176,10 @@ __device__ __forceinline__ void store(Held<U> h, float v) {
   }
 }
 // Phases separated by mbarriers instead of the hardware cluster barrier (EngineOptions::
-// fused_mbarrier_sync): after a block barrier, one thread of each block arrives on every block's
-// mbarrier (release at cluster scope); every thread waits for its own block's (acquire). Two
+// fused_mbarrier_sync): after a block barrier, lane r of the first warp arrives on block
+// (rank + r)'s mbarrier (release at cluster scope: it covers the block's writes the block barrier
+// ordered before it; the lanes in parallel, each block starting at the next rank); every thread
+// waits for its own block's (acquire). Two
 // mbarriers alternate, phase k on bar[k % 2] with parity (k / 2) % 2: an arrival for phase k + 1
 // can then never be counted toward a phase k whose arrivals are still in flight. The first sync
 // first waits out the cluster barrier that made the mbarriers' initialization visible.
@@ -193,13 +195,11 @@ __device__ __forceinline__ void phase_sync(PhaseSync& s) {
   }
   __syncthreads();
   const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(s.bar + (s.k & 1u)));
-  if (threadIdx.x == 0) {
-    asm volatile("fence.acq_rel.cluster;" ::: "memory");
-    for (unsigned r = 0; r < kCluster; ++r) {
-      unsigned ra;
-      asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(r));
-      asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" :: "r"(ra) : "memory");
-    }
+  if (threadIdx.x < kCluster) {
+    const unsigned r = (cluster_rank() + threadIdx.x) % kCluster;
+    unsigned ra;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(r));
+    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" :: "r"(ra) : "memory");
   }
   const unsigned parity = (s.k >> 1) & 1u;
   unsigned done = 0;
@@ -249,6 +249,11 @@ extern "C" __global__ void __cluster_dims__()"
 )";
     }
     prefetches();
+    if (!held_.empty()) {  // every block started before any stores into another's shared memory
+      os_ << (mbar_ ? "  asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
+                      "  sync.first = false;\n"
+                    : "  cluster_sync();\n");
+    }
     os_ << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters) {\n";
     stage();
     input_reader_ = direct_input_reader();
