@@ -1282,8 +1282,8 @@ class FusedNetwork {
     STRATA_CUDA_CHECK(
         cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     const std::int64_t shared_max = std::min<std::int64_t>(fused_shared_max, optin - 1024);
-    const auto build = [&](int cluster) {
-      cluster_ = cluster;
+    const auto build = [&](int blocks) {
+      cluster_ = blocks;
       detail::FusedWriter writer(net, cluster_, shared_max, hold, mbarrier_sync);
       const std::string src = writer.source();
       phases_ = writer.phases();
