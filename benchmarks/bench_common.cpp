@@ -443,23 +443,23 @@ int run_launch_floor(const Args& a) {
   // 1,024 threads, and of 256, each kernel with the four barriers.
   std::ostringstream o;
   const std::vector<int> sizes{1, 2, 4, 8, 16};
-  for (const int c : sizes) {
-    o << "extern \"C\" __global__ void __cluster_dims__(" << c << ", 1, 1) __launch_bounds__("
-      << sc::fused_threads << ") floor_c" << c << "(float* out) {\n"
+  for (const int n : sizes) {
+    o << "extern \"C\" __global__ void __cluster_dims__(" << n << ", 1, 1) __launch_bounds__("
+      << sc::fused_threads << ") floor_c" << n << "(float* out) {\n"
       << "  for (int i = 0; i < 4; ++i) {\n"
       << "    asm volatile(\"barrier.cluster.arrive.release.aligned;\\n\\tbarrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
       << "  }\n"
       << "  if (threadIdx.x == 0 && blockIdx.x == 0 && out != nullptr) *out = 1.0f;\n}\n";
   }
   std::vector<std::string> sized;
-  for (const int c : sizes) {
-    sized.push_back("floor_c" + std::to_string(c));
+  for (const int n : sizes) {
+    sized.push_back("floor_c" + std::to_string(n));
   }
   const sc::rtc::Library by_size(
       sc::rtc::compile(o.str(), "strata_launch_floor_sizes", sized, sc::rtc::current_arch()), sized);
-  for (const int c : sizes) {
-    const cudaKernel_t k = by_size.kernel("floor_c" + std::to_string(c));
-    if (c > sc::fused_cluster_portable &&
+  for (const int n : sizes) {
+    const cudaKernel_t k = by_size.kernel("floor_c" + std::to_string(n));
+    if (n > sc::fused_cluster_portable &&
         cudaKernelSetAttributeForDevice(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1,
                                         device) != cudaSuccess) {
       (void)cudaGetLastError();
@@ -468,16 +468,16 @@ int run_launch_floor(const Args& a) {
     for (const unsigned threads : {static_cast<unsigned>(sc::fused_threads), 256u}) {
       float* po = out.as<float>();
       const sc::GraphExec g = sc::capture_graph(s, [&](cudaStream_t cs) {
-        sc::rtc::launch_shared(k, static_cast<unsigned>(c), threads, 0, cs, po);
+        sc::rtc::launch_shared(k, static_cast<unsigned>(n), threads, 0, cs, po);
       });
       const Timing t = time_gpu([&] { g.launch(s); }, s, a);
       Json j = dev;
       j.update({{"kind", "launch_floor"},
-                {"name", "cluster" + std::to_string(c) + "_4_barriers_" + std::to_string(threads) +
+                {"name", "cluster" + std::to_string(n) + "_4_barriers_" + std::to_string(threads) +
                              "_threads"},
-                {"blocks", c},
+                {"blocks", n},
                 {"threads", threads},
-                {"cluster", c},
+                {"cluster", n},
                 {"shared_bytes", 0}});
       j.update(timing_json(t));
       emit(a, j);
