@@ -203,8 +203,7 @@ class CudnnConv final : public Tactic<P> {
   static std::vector<cudnnConvolutionFwdAlgoPerf_t> ranked(const OpDesc& op, int batch,
                                                            const Libraries& lib,
                                                            std::size_t ws_limit) {
-    const Descs s = describe_conv(
-        op, batch, !is_16bit(P) && !lib.tf32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
+    const Descs s = describe_conv(op, batch, cudnn_math_for(P, CUDNN_TENSOR_OP_MATH, lib.tf32));
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
     STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(

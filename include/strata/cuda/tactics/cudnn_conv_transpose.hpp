@@ -185,7 +185,6 @@ class CudnnConvTranspose final : public Tactic<P> {
     return nhwc && !packed(op) ? op.out_cp : op.out_shape.c;
   }
 
-
   static Descs describe(const OpDesc& op, int batch, cudnnMathType_t math) {
     const Shape is = op.in_shape;
     const Shape os = op.out_shape;
@@ -216,8 +215,7 @@ class CudnnConvTranspose final : public Tactic<P> {
   static std::vector<cudnnConvolutionBwdDataAlgoPerf_t> ranked(const OpDesc& op, int batch,
                                                                const Libraries& lib,
                                                                std::size_t ws_limit) {
-    const Descs s =
-        describe(op, batch, !is_16bit(P) && !lib.tf32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH);
+    const Descs s = describe(op, batch, cudnn_math_for(P, CUDNN_TENSOR_OP_MATH, lib.tf32));
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> out;
