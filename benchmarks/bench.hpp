@@ -88,6 +88,7 @@ struct Args {
   bool fused_hold = false;  // EngineOptions::fused_hold (--fused-hold: on)
   int fused_cluster = 0;    // EngineOptions::fused_cluster (--fused-cluster N)
   bool fused_mbarrier = false;  // EngineOptions::fused_mbarrier_sync (--fused-mbarrier)
+  bool fused_tiled = false;  // EngineOptions::fused_tiled (--fused-tiled)
   bool tf32 = false;         // EngineOptions::allow_tf32 (f32 only)
   bool cudnn_graph = false;  // EngineOptions::cudnn_graph_candidates (measured tuning, 16-bit)
   // EngineOptions::pdl (programmatic dependent launches): the engine's default (timed), --pdl, --no-pdl

@@ -12,7 +12,7 @@ namespace strata_bench {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--fused-hold] [--fused-cluster N] [--fused-mbarrier] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--branches]\n"
+               "         [--fused-max-batch N] [--fused-hold] [--fused-cluster N] [--fused-mbarrier] [--fused-tiled] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--branches]\n"
                "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--force-each 'TEXT=VARIANT' ...]   (every op whose label contains TEXT)\n"
@@ -87,6 +87,8 @@ Args parse_args(int argc, char** argv) {
       a.fused_cluster = number(i);
     } else if (k == "--fused-mbarrier") {
       a.fused_mbarrier = true;
+    } else if (k == "--fused-tiled") {
+      a.fused_tiled = true;
     } else if (k == "--force" || k == "--force-each") {
       // An op's label (as describe() and the profile print it) or, for --force-each, text that
       // labels contain; '=', and the variant.
@@ -604,6 +606,7 @@ strata::cuda::EngineOptions case_options(const Args& a, int batch) {
   opt.fused_hold = a.fused_hold;
   opt.fused_cluster = a.fused_cluster;
   opt.fused_mbarrier_sync = a.fused_mbarrier;
+  opt.fused_tiled = a.fused_tiled;
   opt.allow_tf32 = a.tf32;
   opt.cudnn_graph_candidates = a.cudnn_graph;
   opt.pdl = a.pdl;

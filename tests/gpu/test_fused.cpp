@@ -85,7 +85,20 @@ constexpr auto wide_net = input<16, 100, 100> | conv<16, 3, ConvOpts{.stride = 2
     | flatten | dense<8> | softmax;
 using WideNet = std::remove_cv_t<decltype(wide_net)>;
 
+// The tiled form's cases (EngineOptions::fused_tiled): a first conv with dilation and a 3x3
+// ceil-mode pool (16 lanes a pooled value), a tensor-core conv with a ceil-mode average pool
+// that does not count padding, a 1x1 conv with no pool, a stride-2 tensor-core conv whose 3x3
+// map leaves 7 of 16 blocks without a rectangle, three dense layers and a log_softmax.
+constexpr auto tiled_net = input<3, 23, 19> | conv<16, 3, ConvOpts{.padding = 2, .dilation = 2}>
+    | relu | max_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true}>
+    | conv<32, 3, ConvOpts{.padding = 1}> | batch_norm | silu
+    | avg_pool<2, PoolOpts{.ceil_mode = true, .count_include_pad = false}> | conv<16, 1> | gelu
+    | conv<32, 3, ConvOpts{.stride = 2, .padding = 1}> | relu
+    | flatten | dense<40> | relu | dense<24> | strata::tanh | dense<7> | log_softmax;
+using TiledNet = std::remove_cv_t<decltype(tiled_net)>;
+
 static_assert(cuda::NetStorage<models::MnistCnn, DType::f16>::fused_fit().fits);
+static_assert(cuda::NetStorage<TiledNet, DType::f16>::fused_fit().fits);
 static_assert(cuda::NetStorage<EdgeNet, DType::f16>::fused_fit().fits);
 static_assert(cuda::NetStorage<WideNet, DType::f16>::fused_fit().fits);
 static_assert(cuda::NetStorage<MmaNet, DType::bf16>::fused_fit().fits);
@@ -322,4 +335,65 @@ TEST_CASE("fused network: the cluster size an engine asks for (EngineOptions::fu
     CHECK(std::string(e.what()).find("fused_cluster must be 0 (automatic), 1, 2, 4, 8 or 16, got 3") !=
           std::string::npos);
   }
+}
+
+TEST_CASE("fused network, tiled: each block its rectangle of the convs, the dense layer's partial sums gathered") {
+  // EngineOptions::fused_tiled against the CPU reference and against the phase kernel (the same
+  // arithmetic but for the order of the first dense layer's sums) at batches 1, 3, 17 and 20, in
+  // f16 and bf16, four rounds (the partial sums' mbarrier alternates its parity image by image);
+  // MNIST also at clusters of 1, 2, 4 and 8 blocks; a network the form does not take keeps the
+  // phase kernel.
+  int device = 0;
+  int major = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (major < 9) {
+    MESSAGE("no thread-block clusters on this GPU: skipped");
+    return;
+  }
+  const auto run = [](auto tag, auto ptag, std::uint64_t seed, const char* name, double tol,
+                      const std::vector<int>& clusters) {
+    using Net = typename decltype(tag)::type;
+    constexpr DType P = decltype(ptag)::value;
+    using N = std::remove_cvref_t<Net>;
+    const auto w = Weights<Net>::random(seed);
+    const auto in = random_floats(static_cast<std::size_t>(kMax * N::input_spec.shape.numel()), seed + 3);
+    const auto ref = cpu_reference<Net>(w, in, kMax);
+    const std::size_t out_n = static_cast<std::size_t>(N::output_spec.shape.numel());
+    cuda::Engine<Net, P> phases(w, {.max_batch = kMax, .fused_max_batch = kMax});
+    CHECK(phases.describe(1).find("tiled") == std::string::npos);
+    for (const int c : clusters) {
+      cuda::Engine<Net, P> tiled(w, {.max_batch = kMax, .fused_max_batch = kMax, .fused_cluster = c,
+                                     .fused_tiled = true});
+      CHECK(tiled.describe(1).find("fused network kernel (tiled; ") != std::string::npos);
+      for (int round = 0; round < 4; ++round) {
+        for (int b : kBatches) {
+          std::vector<float> a(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+          std::vector<float> x(a.size(), std::numeric_limits<float>::quiet_NaN());
+          tiled.infer(in, a, b);
+          phases.infer(in, x, b);
+          const double err = rel_error(a, ref, a.size());
+          const double agree = rel_error(a, x, a.size());
+          if (round == 0) {
+            MESSAGE(name << " " << dtype_name(P) << " cluster " << c << " batch " << b
+                         << ": tiled vs CPU " << err << ", vs the phase kernel " << agree);
+          }
+          INFO(name << " cluster " << c << " batch " << b << " round " << round);
+          CHECK(err < tol);
+          CHECK(agree < tol);
+        }
+      }
+    }
+  };
+  using F16 = std::integral_constant<DType, DType::f16>;
+  using BF16 = std::integral_constant<DType, DType::bf16>;
+  run(std::type_identity<models::MnistCnn>{}, F16{}, 51, "mnist", 1e-2, {0, 1, 2, 4, 8});
+  run(std::type_identity<models::MnistCnn>{}, BF16{}, 52, "mnist", 3e-2, {0});
+  run(std::type_identity<TiledNet>{}, F16{}, 53, "tiled", 1e-2, {0, 4});
+  run(std::type_identity<TiledNet>{}, BF16{}, 54, "tiled", 3e-2, {0});
+  // Not a conv stack then dense layers (a residual): the phase kernel, as without the option.
+  const auto w = Weights<ResidualNet>::random(55);
+  cuda::Engine<ResidualNet, DType::f16> e(w, {.max_batch = 1, .fused_max_batch = 1, .fused_tiled = true});
+  CHECK(e.describe(1).find("fused network kernel (") != std::string::npos);
+  CHECK(e.describe(1).find("tiled") == std::string::npos);
 }

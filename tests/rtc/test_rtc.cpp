@@ -2429,6 +2429,83 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
   }
 }
 
+namespace {
+// The tiled form's shapes (as tests/gpu/test_fused.cpp's TiledNet): a dilated first conv with a
+// 3x3 ceil-mode pool, tensor-core convs with and without pools, a stride-2 one last whose 3x3
+// map gives 9 rectangles to 16 blocks, three dense layers, a log_softmax.
+constexpr auto tiled_rtc_net = input<3, 23, 19> | conv<16, 3, ConvOpts{.padding = 2, .dilation = 2}>
+    | relu | max_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true}>
+    | conv<32, 3, ConvOpts{.padding = 1}> | batch_norm | silu
+    | avg_pool<2, PoolOpts{.ceil_mode = true, .count_include_pad = false}> | conv<16, 1> | gelu
+    | conv<32, 3, ConvOpts{.stride = 2, .padding = 1}> | relu
+    | flatten | dense<40> | relu | dense<24> | strata::tanh | dense<7> | log_softmax;
+using TiledRtcNet = std::remove_cv_t<decltype(tiled_rtc_net)>;
+}  // namespace
+
+TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its source compiles without cluster barriers between layers") {
+  const auto dir = fresh_dir("strata_rtc_test_tiled");
+  const std::vector<std::string> names{"strata_network"};
+  const auto count = [](const std::string& src, const std::string& what) {
+    int n = 0;
+    for (std::size_t at = src.find(what); at != std::string::npos; at = src.find(what, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const cuda::NetDesc mnist = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
+  {
+    cuda::detail::FusedWriter w(mnist, 16, cuda::fused_shared_max, false, false, true);
+    REQUIRE(w.tiled());
+    const std::string src = w.source();
+    // 7x7 pooled map in 2 x 7 rectangles (at most 4 pixels each, the smallest first-conv region
+    // among the grids with 4): 14 blocks with one, 2 without.
+    CHECK(count(src, "const bool active = rank < 14u;") == 1);
+    CHECK(count(src, "const int r1y0 = ty * 7 / 2, r1y1 = (ty + 1) * 7 / 2;") == 1);
+    // One cluster barrier, between images; the partial sums by st.async, 14 blocks x 128 floats.
+    CHECK(count(src, "cluster_sync();") == 1);
+    CHECK(count(src, "if (img + clusters < p.batch) cluster_sync();") == 1);
+    CHECK(count(src, "st.async.shared::cluster.mbarrier::complete_tx::bytes.b32") == 1);
+    CHECK(count(src, "\"r\"(7168)") == 1);
+    CHECK(count(src, "barrier.cluster.arrive.relaxed.aligned;") == 1);
+    CHECK(w.phases() == std::vector<std::string>{"conv0+bn1+relu2+max_pool3", "conv4+bn5+relu6+max_pool7",
+                                                 "dense9+relu10 (partial sums)",
+                                                 "dense9+relu10 (gathered)+dense11+softmax12"});
+    const rtc::Compiled c = rtc::compile(src, "tiled_mnist", names, 90, dir);
+    CHECK(c.cubin.size() > 1000);
+  }
+  for (const int cl : {1, 2, 4, 8}) {  // a cluster of 1: the one block sends to itself
+    cuda::detail::FusedWriter w(mnist, cl, cuda::fused_shared_max, false, false, true);
+    REQUIRE(w.tiled());
+    const rtc::Compiled c = rtc::compile(w.source(), "tiled_mnist_c" + std::to_string(cl), names, 90, dir);
+    CHECK(c.cubin.size() > 1000);
+  }
+  for (const DType p : {DType::f16, DType::bf16}) {
+    const cuda::NetDesc net = p == DType::f16 ? cuda::NetStorage<TiledRtcNet, DType::f16>::describe()
+                                              : cuda::NetStorage<TiledRtcNet, DType::bf16>::describe();
+    REQUIRE(net.fused_fits);
+    cuda::detail::FusedWriter w(net, 16, cuda::fused_shared_max, false, false, true);
+    INFO(w.tiled_misfit());
+    REQUIRE(w.tiled());
+    const std::string src = w.source();
+    CHECK(count(src, "const bool active = rank < 9u;") == 1);  // 3x3 map: 9 rectangles
+    CHECK(w.phases().size() == 6);  // four convs, the partial sums, the rest
+    CHECK(w.phases().back() == "dense12+relu13 (gathered)+dense14+tanh15+dense16+log_softmax17");
+    const rtc::Compiled c = rtc::compile(src, "tiled_net", names, 90, dir);
+    CHECK(c.cubin.size() > 1000);
+  }
+  // What it does not take, and why: f32; a residual; a dense-only net.
+  CHECK(cuda::detail::FusedWriter(cuda::NetStorage<models::MnistCnn, DType::f32>::describe(), 16, cuda::fused_shared_max,
+                                  false, false, true).tiled_misfit() == "16-bit NHWC engines only");
+  const cuda::NetDesc rd = cuda::NetStorage<ResidualDenseNet, DType::f16>::describe();
+  const cuda::detail::FusedWriter rdw(rd, 16, cuda::fused_shared_max, false, false, true);
+  CHECK_FALSE(rdw.tiled());
+  CHECK_FALSE(rdw.tiled_misfit().empty());
+  const cuda::NetDesc rtc_net = cuda::NetStorage<FusedRtcNet, DType::f16>::describe();
+  const cuda::detail::FusedWriter rw(rtc_net, 16, cuda::fused_shared_max, false, false, true);
+  CHECK_FALSE(rw.tiled());
+  CHECK(rw.tiled_misfit().find("not on tensor cores") != std::string::npos);  // (its grouped conv)
+}
+
 TEST_CASE("the fused kernel holds tensors between phases and copies weights into shared memory at its start, in 16-bit, within its limit") {
   const cuda::NetDesc f16 = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
   const auto count = [](const std::string& src, const std::string& what) {

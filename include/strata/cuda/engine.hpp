@@ -134,7 +134,7 @@ class Engine {
     std::unique_ptr<FusedNetwork> fused;
     if (net.fused_fits && options_.fused_max_batch > 0) {
       fused = std::make_unique<FusedNetwork>(net, options_.fused_hold, options_.fused_cluster,
-                                             options_.fused_mbarrier_sync);
+                                             options_.fused_mbarrier_sync, options_.fused_tiled);
     }
     fold_for_per_op_path(net);  // (the fused kernel, if any, has been generated)
     // (not where two streams run such pairs side by side instead — the executor's branches,

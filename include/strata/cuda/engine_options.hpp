@@ -126,6 +126,13 @@ struct EngineOptions {
   /// (about 0.65 µs each on an H100 for a cluster of 16 × 1,024 threads, session 48). Off by
   /// default until measured.
   bool fused_mbarrier_sync = false;
+  /// 16-bit fused-network kernels of a network that is a stack of convs (each with its pool)
+  /// followed by dense layers and a softmax: the tiled form — each block of the cluster computes
+  /// one rectangle of the last conv's map and everything it depends on in its own shared memory
+  /// (overlaps computed twice), then its share of the first dense layer, whose partial sums it
+  /// sends to the first block (st.async, counted by an mbarrier): no cluster barrier between the
+  /// layers (docs/cuda_backend.md, "The tiled form"). Ignored where the network does not fit it.
+  bool fused_tiled = false;
   /// f32 engines only: let convolutions and matmuls use TF32 tensor cores (f32 storage and
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
   /// relative error instead of 1e-6. Off by default, as in TensorRT and PyTorch's convolutions.

@@ -78,21 +78,144 @@ class FusedWriter {
  public:
   /// `shared_max`: the dynamic shared memory a block may have (prefetched weights stop there);
   /// `hold`: tensors between phases may be held in shared memory (plan_held).
+  /// `tiled`: the tiled form where the network fits it (tiled(), tiled_misfit()).
   FusedWriter(const NetDesc& net, int cluster, std::int64_t shared_max = fused_shared_max,
-              bool hold = false, bool mbarrier_sync = false)
+              bool hold = false, bool mbarrier_sync = false, bool tiled = false)
       : net_(net), shared_max_(shared_max), hold_(hold), mbar_(mbarrier_sync), cluster_(cluster),
         nhwc_(net.layout == Layout::nhwc),
         t_(!is_16bit(net.precision)      ? "float"
            : net.precision == DType::f16 ? "strata_rtc::f16"
-                                         : "strata_rtc::bf16") {}
+                                         : "strata_rtc::bf16") {
+    tiled_ = tiled && tiled_plan().why.empty();
+  }
+  /// Whether source() writes the tiled form.
+  [[nodiscard]] bool tiled() const { return tiled_; }
+  /// Why the network does not fit the tiled form at this cluster size, or "" when it does.
+  [[nodiscard]] std::string tiled_misfit() const { return tiled_plan().why; }
 
   [[nodiscard]] std::string source() {
+    if (tiled_) {
+      return tiled_source();
+    }
     if (!dry_ && hold_) {  // which tensors stay in shared memory: from a first pass that records them
       FusedWriter first(net_, cluster_, shared_max_);
       first.dry_ = true;
       (void)first.source();
       plan_held(first);
     }
+    prelude();
+    os_ << R"(
+extern "C" __global__ void __cluster_dims__()"
+        << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
+        << R"(, 1) strata_network(strata_net::Params p) {
+  using namespace strata_net;
+  strata_rtc::pdl_entry();
+  // Warps are numbered across the cluster's blocks in turn (warp w of block r is warp
+  // w·)" << cluster_ << R"( + r), so work smaller than the cluster still spreads over every SM.
+  const int tid = ((static_cast<int>(threadIdx.x) >> 5) * )" << cluster_
+        << R"( + static_cast<int>(cluster_rank())) * 32 + (static_cast<int>(threadIdx.x) & 31);
+  const int nthreads = )" << cluster_ * fused_threads << R"(;
+  const int clusters = gridDim.x / )" << cluster_ << R"(;
+  __shared__ float red[32];  // a dense layer's partial sums, one per warp
+  extern __shared__ __align__(16) unsigned char staged[];  // staged conv inputs and filters, then prefetched weights
+)";
+    if (mbar_) {
+      os_ << R"(  __shared__ __align__(8) unsigned long long phase_bars[2];
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 2; ++i) {
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;"
+                   :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(phase_bars + i))), "r"(kCluster) : "memory");
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");  // waited for at the first phase_sync
+  PhaseSync sync{phase_bars, 0u, true};
+)";
+    }
+    prefetches();
+    if (!held_.empty()) {  // every block started before any stores into another's shared memory
+      os_ << (mbar_ ? "  asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
+                      "  sync.first = false;\n"
+                    : "  cluster_sync();\n");
+    }
+    os_ << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters) {\n";
+    stage();
+    input_reader_ = direct_input_reader();
+    if (input_reader_ < 0) {
+      phase("input");
+      input();
+    }
+    const OpDesc* merged = nullptr;  // a softmax computed with the dense layer before it
+    for (const OpDesc& op : net_.ops) {
+      if (&op == merged) {
+        continue;
+      }
+      if (op.index != input_reader_) {  // the first phase reads only the caller's input
+        sync();
+      }
+      if (const OpDesc* sm = softmax_after(op)) {
+        phase(op.label + "+" + sm->label);
+        os_ << "    {  // ops " << op.index << ", " << sm->index << ": " << op.label << ", "
+            << sm->label << "\n";
+        dense_softmax(op, *sm);
+        os_ << "    }\n";
+        merged = sm;
+        continue;
+      }
+      std::string name = op.label;  // a conv's label names its fused pool too
+      if (const std::string tail = op.pool ? "+" + op.pool->label : std::string();
+          op.pool && pool_lanes(op) == 0 && name.size() > tail.size() &&
+          name.compare(name.size() - tail.size(), tail.size(), tail) == 0) {
+        name.resize(name.size() - tail.size());  // the pool is a phase of its own
+      }
+      phase(name);
+      os_ << "    {  // op " << op.index << ": " << op.label << "\n";
+      switch (op.kind) {
+        case OpKind::conv: conv(op); break;
+        case OpKind::dense: dense(op); break;
+        case OpKind::batch_norm:
+        case OpKind::activation:
+        case OpKind::add: pointwise(op); break;
+        case OpKind::max_pool:
+        case OpKind::avg_pool: pool(op); break;
+        case OpKind::global_avg_pool: global_avg_pool(op); break;
+        case OpKind::softmax:
+        case OpKind::log_softmax: softmax(op); break;
+        default: break;  // other kinds never get here: NetStorage::fused_fit refuses them
+      }
+      os_ << "    }\n";
+      if (op.pool && pool_lanes(op) == 0) {  // a pool window over 32: its own phase
+        const OpDesc p = pool_op(op);
+        sync();
+        phase(p.label);
+        os_ << "    {  // op " << p.index << ": " << p.label << "\n";
+        pool(p);
+        os_ << "    }\n";
+      }
+    }
+    if (net_.needs_output_step) {
+      sync();
+      phase("output");
+      output();
+    }
+    // Each image has its own slice of every tensor, so the next image needs no barrier first.
+    os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n";
+    if (!held_.empty()) {  // the next image's phases write what this one's last phase may read
+      os_ << "    if (img + clusters < p.batch) " << (mbar_ ? "phase_sync(sync);\n" : "cluster_sync();\n");
+    }
+    os_ << "  }\n";
+    if (!prefetch_.empty()) {  // no copy left in flight, whatever ran (a block with no image)
+      os_ << "  asm volatile(\"cp.async.wait_all;\" ::: \"memory\");\n";
+    }
+    if (mbar_) {  // the start's cluster barrier waited for where no phase_sync did (one phase)
+      os_ << "  if (sync.first) asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n";
+    }
+    os_ << "}\n";
+    return os_.str();
+  }
+  /// The generated source's common part: the kernel prelude, then the fused kernel's helpers
+  /// (namespace strata_net).
+  void prelude() {
     os_ << kernels::kernel_prelude << R"(
 namespace strata_net {
 using namespace strata_rtc;
@@ -220,115 +343,9 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 }  // namespace strata_net
+)";
+  }
 
-extern "C" __global__ void __cluster_dims__()"
-        << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
-        << R"(, 1) strata_network(strata_net::Params p) {
-  using namespace strata_net;
-  strata_rtc::pdl_entry();
-  // Warps are numbered across the cluster's blocks in turn (warp w of block r is warp
-  // w·)" << cluster_ << R"( + r), so work smaller than the cluster still spreads over every SM.
-  const int tid = ((static_cast<int>(threadIdx.x) >> 5) * )" << cluster_
-        << R"( + static_cast<int>(cluster_rank())) * 32 + (static_cast<int>(threadIdx.x) & 31);
-  const int nthreads = )" << cluster_ * fused_threads << R"(;
-  const int clusters = gridDim.x / )" << cluster_ << R"(;
-  __shared__ float red[32];  // a dense layer's partial sums, one per warp
-  extern __shared__ __align__(16) unsigned char staged[];  // staged conv inputs and filters, then prefetched weights
-)";
-    if (mbar_) {
-      os_ << R"(  __shared__ __align__(8) unsigned long long phase_bars[2];
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < 2; ++i) {
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;"
-                   :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(phase_bars + i))), "r"(kCluster) : "memory");
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
-  asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");  // waited for at the first phase_sync
-  PhaseSync sync{phase_bars, 0u, true};
-)";
-    }
-    prefetches();
-    if (!held_.empty()) {  // every block started before any stores into another's shared memory
-      os_ << (mbar_ ? "  asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
-                      "  sync.first = false;\n"
-                    : "  cluster_sync();\n");
-    }
-    os_ << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters) {\n";
-    stage();
-    input_reader_ = direct_input_reader();
-    if (input_reader_ < 0) {
-      phase("input");
-      input();
-    }
-    const OpDesc* merged = nullptr;  // a softmax computed with the dense layer before it
-    for (const OpDesc& op : net_.ops) {
-      if (&op == merged) {
-        continue;
-      }
-      if (op.index != input_reader_) {  // the first phase reads only the caller's input
-        sync();
-      }
-      if (const OpDesc* sm = softmax_after(op)) {
-        phase(op.label + "+" + sm->label);
-        os_ << "    {  // ops " << op.index << ", " << sm->index << ": " << op.label << ", "
-            << sm->label << "\n";
-        dense_softmax(op, *sm);
-        os_ << "    }\n";
-        merged = sm;
-        continue;
-      }
-      std::string name = op.label;  // a conv's label names its fused pool too
-      if (const std::string tail = op.pool ? "+" + op.pool->label : std::string();
-          op.pool && pool_lanes(op) == 0 && name.size() > tail.size() &&
-          name.compare(name.size() - tail.size(), tail.size(), tail) == 0) {
-        name.resize(name.size() - tail.size());  // the pool is a phase of its own
-      }
-      phase(name);
-      os_ << "    {  // op " << op.index << ": " << op.label << "\n";
-      switch (op.kind) {
-        case OpKind::conv: conv(op); break;
-        case OpKind::dense: dense(op); break;
-        case OpKind::batch_norm:
-        case OpKind::activation:
-        case OpKind::add: pointwise(op); break;
-        case OpKind::max_pool:
-        case OpKind::avg_pool: pool(op); break;
-        case OpKind::global_avg_pool: global_avg_pool(op); break;
-        case OpKind::softmax:
-        case OpKind::log_softmax: softmax(op); break;
-        default: break;  // other kinds never get here: NetStorage::fused_fit refuses them
-      }
-      os_ << "    }\n";
-      if (op.pool && pool_lanes(op) == 0) {  // a pool window over 32: its own phase
-        const OpDesc p = pool_op(op);
-        sync();
-        phase(p.label);
-        os_ << "    {  // op " << p.index << ": " << p.label << "\n";
-        pool(p);
-        os_ << "    }\n";
-      }
-    }
-    if (net_.needs_output_step) {
-      sync();
-      phase("output");
-      output();
-    }
-    // Each image has its own slice of every tensor, so the next image needs no barrier first.
-    os_ << "    stamp(p, " << phases_.size() << ", img, 1);\n";
-    if (!held_.empty()) {  // the next image's phases write what this one's last phase may read
-      os_ << "    if (img + clusters < p.batch) " << (mbar_ ? "phase_sync(sync);\n" : "cluster_sync();\n");
-    }
-    os_ << "  }\n";
-    if (!prefetch_.empty()) {  // no copy left in flight, whatever ran (a block with no image)
-      os_ << "  asm volatile(\"cp.async.wait_all;\" ::: \"memory\");\n";
-    }
-    if (mbar_) {  // the start's cluster barrier waited for where no phase_sync did (one phase)
-      os_ << "  if (sync.first) asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n";
-    }
-    os_ << "}\n";
-    return os_.str();
-  }
   /// Dynamic shared memory per block the kernel needs: the largest staged conv, then the
   /// prefetched weights (valid after source()).
   [[nodiscard]] std::int64_t shared_bytes() const { return shared_; }
@@ -1234,6 +1251,677 @@ extern "C" __global__ void __cluster_dims__()"
 
   /// Between phases: every block's writes visible to every block (the cluster barrier, or
   /// phase_sync in the mbarrier mode).
+  // ---- The tiled form (EngineOptions::fused_tiled) -------------------------------------------
+  // A network that is a stack of convs (each with its pool, if any) and then dense layers runs
+  // without a barrier between its convs: the last conv's (pooled) map is cut into one rectangle
+  // per block, and each block computes, in its own shared memory, every value of every conv that
+  // its rectangle depends on — the overlap between neighbouring rectangles computed twice. The
+  // first dense layer then runs split by its input: each block multiplies its rectangle's values
+  // by the matching columns of the weights (copied into its shared memory at the start) and
+  // sends its partial sums to the first block (st.async into that block's shared memory,
+  // counted by an mbarrier: no cluster barrier, no memory fence), which adds them up and runs
+  // the remaining dense layers and the softmax. One wait between the blocks per image instead of
+  // one cluster barrier per phase (each about 0.8 µs with its fence on an H100, session 49).
+
+  /// A region of a map: rows [y0, y1), columns [x0, x1).
+  struct Reg {
+    int y0 = 0, y1 = 0, x0 = 0, x1 = 0;
+  };
+  /// One conv of the stack, with its pool.
+  struct TStage {
+    const OpDesc* op = nullptr;
+    bool mma = false;
+    int lanes = 1;                                       ///< rows (or lanes) per pooled pixel
+    int pkh = 1, pkw = 1, psh = 1, psw = 1, pph = 0, ppw = 0;
+    Shape ys{};                                          ///< the stage's (pooled) output
+    int ycp = 0;                                         ///< its channel slots
+    bool is_max = true;
+    int oh = 0, ow = 0;                                  ///< the largest output region of a block
+    std::int64_t tile = 0;                               ///< its shared-memory offset
+    std::int64_t filter = -1;                            ///< an mma stage's prefetched filter
+  };
+  struct TPlan {
+    std::vector<TStage> st;
+    std::vector<const OpDesc*> dense;
+    const OpDesc* softmax = nullptr;
+    int ty = 1, tx = 1;           ///< the last map's rectangles: ty rows of tx
+    int ih = 0, iw = 0, ic = 0;   ///< the largest input region of a block, real input channels
+    std::int64_t in_tile = 0, cols = 0, part = 0, vec = 0, bytes = 0;
+    int np = 0;                   ///< the most pixels of a block's rectangle
+    int vec_n = 0;                ///< floats per vector in the first block
+    std::string why;              ///< empty: the network fits
+  };
+  /// The output region conv stage `s` computes before its pool, for a pooled region `r`.
+  [[nodiscard]] static Reg prepool(const TStage& s, Reg r) {
+    const ConvGeom& g = s.op->conv;
+    return {std::max(r.y0 * s.psh - s.pph, 0), std::min((r.y1 - 1) * s.psh - s.pph + s.pkh, g.oh),
+            std::max(r.x0 * s.psw - s.ppw, 0), std::min((r.x1 - 1) * s.psw - s.ppw + s.pkw, g.ow)};
+  }
+  /// The input region conv stage `s` reads for its (pooled) output region `r`.
+  [[nodiscard]] static Reg input_of(const TStage& s, Reg r) {
+    const ConvGeom& g = s.op->conv;
+    const Reg a = prepool(s, r);
+    return {std::max(a.y0 * g.sh - g.ph, 0), std::min((a.y1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1, g.h),
+            std::max(a.x0 * g.sw - g.pw, 0), std::min((a.x1 - 1) * g.sw - g.pw + (g.kw - 1) * g.dw + 1, g.w)};
+  }
+  /// Block `rank`'s rectangle of the last map.
+  [[nodiscard]] static Reg rect(const TPlan& t, int rank) {
+    const Shape& f = t.st.back().ys;
+    const int y = rank / t.tx;
+    const int x = rank % t.tx;
+    return {y * f.h / t.ty, (y + 1) * f.h / t.ty, x * f.w / t.tx, (x + 1) * f.w / t.tx};
+  }
+  /// Every stage's output region for block `rank` (index s), then the input's (index L).
+  [[nodiscard]] static std::vector<Reg> regions(const TPlan& t, int rank) {
+    const std::size_t n = t.st.size();
+    std::vector<Reg> r(n + 1);
+    r[n - 1] = rect(t, rank);
+    for (std::size_t s = n; s-- > 0;) {
+      r[s == 0 ? n : s - 1] = input_of(t.st[s], r[s]);
+    }
+    return r;
+  }
+
+  /// The tiled plan of the network (TPlan::why says why not).
+  [[nodiscard]] TPlan tiled_plan() const {
+    TPlan t;
+    const auto no = [&t](std::string why) {
+      t.why = std::move(why);
+      return t;
+    };
+    if (!is_16bit(net_.precision) || !nhwc_) {
+      return no("16-bit NHWC engines only");
+    }
+    if (net_.ops.empty() || net_.s2d_op >= 0) {
+      return no("not a stack of convs then dense layers");
+    }
+    std::int64_t result = -1;  // the arena offset of the previous op's result
+    for (const OpDesc& op : net_.ops) {
+      if (op.in_act.kind != Act::none || op.has_residual) {
+        return no(op.label + ": a residual or a deferred activation");
+      }
+      if (op.kind == OpKind::conv) {
+        if (!t.dense.empty()) {
+          return no(op.label + ": a conv after a dense layer");
+        }
+        TStage s;
+        s.op = &op;
+        const ConvGeom& g = op.conv;
+        if (t.st.empty()) {
+          if (direct_input_reader() != op.index) {
+            return no(op.label + ": the first conv does not read the input alone, directly");
+          }
+        } else {
+          if (!mma_fits(op) || op.in_offset != result || g.cp != t.st.back().ycp) {
+            return no(op.label + ": a conv that is not on tensor cores or does not read the conv before it");
+          }
+          s.mma = true;
+        }
+        if (op.pool) {
+          const OpDesc pl = pool_op(op);
+          s.lanes = pool_lanes(op);
+          if (s.lanes == 0) {
+            return no(op.label + ": a pool window of more than 32 positions");
+          }
+          s.pkh = pl.layer.kernel.h;
+          s.pkw = pl.layer.kernel.w;
+          s.psh = pl.layer.stride.h;
+          s.psw = pl.layer.stride.w;
+          s.pph = pl.layer.padding.h;
+          s.ppw = pl.layer.padding.w;
+          s.ys = pl.out_shape;
+          s.ycp = pl.out_cp;
+          s.is_max = pl.kind == OpKind::max_pool;
+          result = pl.out_offset;
+        } else {
+          s.ys = Shape{g.k, g.oh, g.ow, 3};
+          s.ycp = g.kp;
+          result = op.out_offset;
+        }
+        t.st.push_back(s);
+      } else if (op.kind == OpKind::dense) {
+        if (t.st.empty() || op.in_offset != result || op.dense_kin % 8 != 0) {
+          return no(op.label + ": a dense layer that does not read the layer before it");
+        }
+        if (t.dense.empty()) {
+          const TStage& l = t.st.back();
+          if (op.dense_kin != l.ys.h * l.ys.w * l.ycp || l.ycp % 8 != 0) {
+            return no(op.label + ": the first dense layer's input is not the last conv's map");
+          }
+        } else if (op.dense_kin != channel_slots(t.dense.back()->layer.out_channels, net_.precision)) {
+          return no(op.label + ": a dense layer's input is not the dense layer before it");
+        }
+        t.dense.push_back(&op);
+        result = op.out_offset;
+      } else if ((op.kind == OpKind::softmax || op.kind == OpKind::log_softmax) && !t.dense.empty() &&
+                 &op == &net_.ops.back() && op.in_offset == result &&
+                 t.dense.back()->layer.out_channels <= 32) {
+        t.softmax = &op;
+      } else {
+        return no(op.label + ": not a conv, a dense layer or a final softmax");
+      }
+    }
+    if (t.dense.empty()) {
+      return no("no dense layer after the convs");
+    }
+    // The rectangles: as even as the last map allows, the fewest pixels in the largest, then the
+    // smallest first-conv region (the recomputed overlap).
+    const Shape f = t.st.back().ys;
+    int best_px = 0;
+    int best_in = 0;
+    for (int ty = 1; ty <= std::min(cluster_, f.h); ++ty) {
+      const int tx = std::min(cluster_ / ty, f.w);
+      TPlan c = t;
+      c.ty = ty;
+      c.tx = tx;
+      int px = 0;
+      int in = 0;
+      for (int r = 0; r < ty * tx; ++r) {
+        const std::vector<Reg> rg = regions(c, r);
+        const Reg last = rg[t.st.size() - 1];
+        const Reg first = t.st.size() > 1 ? rg[0] : last;
+        px = std::max(px, (last.y1 - last.y0) * (last.x1 - last.x0));
+        in = std::max(in, (first.y1 - first.y0) * (first.x1 - first.x0));
+      }
+      if (best_px == 0 || px < best_px || (px == best_px && in < best_in)) {
+        best_px = px;
+        best_in = in;
+        t.ty = ty;
+        t.tx = tx;
+      }
+    }
+    // Region sizes and the shared memory: the input tile, each stage's tile, the filters, the
+    // first dense layer's columns, the partial sums, two vectors.
+    for (int r = 0; r < t.ty * t.tx; ++r) {
+      const std::vector<Reg> rg = regions(t, r);
+      for (std::size_t s = 0; s < t.st.size(); ++s) {
+        t.st[s].oh = std::max(t.st[s].oh, rg[s].y1 - rg[s].y0);
+        t.st[s].ow = std::max(t.st[s].ow, rg[s].x1 - rg[s].x0);
+      }
+      t.ih = std::max(t.ih, rg.back().y1 - rg.back().y0);
+      t.iw = std::max(t.iw, rg.back().x1 - rg.back().x0);
+    }
+    t.ic = t.st.front().op->conv.c;
+    const auto up16 = [](std::int64_t b) { return (b + 15) / 16 * 16; };
+    std::int64_t at = 0;
+    t.in_tile = at;
+    at += up16(std::int64_t{t.ih} * t.iw * t.ic * 2);
+    for (TStage& s : t.st) {
+      s.tile = at;
+      at += up16(std::int64_t{s.oh} * s.ow * s.ycp * 2);
+    }
+    for (TStage& s : t.st) {
+      if (s.mma) {
+        const ConvGeom& g = s.op->conv;
+        s.filter = at;
+        at += up16(std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2);
+      }
+    }
+    const TStage& l = t.st.back();
+    t.np = l.oh * l.ow;
+    const int m = t.dense.front()->layer.out_channels;
+    const std::int64_t cols = up16(std::int64_t{m} * t.np * l.ycp * 2);
+    t.part = at;
+    at += up16(std::int64_t{t.ty} * t.tx * m * 4);
+    for (const OpDesc* d : t.dense) {
+      t.vec_n = std::max({t.vec_n, d->dense_kin, channel_slots(d->layer.out_channels, net_.precision)});
+    }
+    t.vec = at;
+    at += up16(std::int64_t{t.vec_n} * 2 * 4);
+    // The first dense layer's columns in shared memory where they fit, else read from global
+    // memory (L2) as the partial sums need them (cols -1: few blocks, many columns each).
+    t.cols = at + cols <= shared_max_ ? at : -1;
+    at += t.cols >= 0 ? cols : 0;
+    t.bytes = at;
+    if (t.bytes > shared_max_) {
+      return no("its tiles and weights need " + std::to_string(t.bytes) +
+                " bytes of shared memory a block, over " + std::to_string(shared_max_));
+    }
+    return t;
+  }
+
+  /// The name of stage `s`'s region variables in the source ("r<s>": r<s>y0, r<s>y1, ...).
+  [[nodiscard]] static std::string region_name(std::size_t s) {
+    std::string r = "r";
+    r += std::to_string(s);  // (not "r" + to_string(): g++ 12 warns -Wrestrict on it)
+    return r;
+  }
+  /// The region variables of every stage (r<s>y0 ...; rin for the input's), for `rank`.
+  void tiled_regions(const TPlan& t) {
+    const Shape f = t.st.back().ys;
+    const std::size_t n = t.st.size();
+    os_ << "  const int ty = static_cast<int>(rank) / " << t.tx << ";\n"
+        << "  const int tx = static_cast<int>(rank) % " << t.tx << ";\n"
+        << "  const bool active = rank < " << t.ty * t.tx << "u;  // a block with a rectangle\n"
+        << "  const int r" << n - 1 << "y0 = ty * " << f.h << " / " << t.ty << ", r" << n - 1
+        << "y1 = (ty + 1) * " << f.h << " / " << t.ty << ";\n"
+        << "  const int r" << n - 1 << "x0 = tx * " << f.w << " / " << t.tx << ", r" << n - 1
+        << "x1 = (tx + 1) * " << f.w << " / " << t.tx << ";\n";
+    for (std::size_t s = n; s-- > 0;) {
+      const TStage& st = t.st[s];
+      const ConvGeom& g = st.op->conv;
+      const std::string o = region_name(s);
+      const std::string i = s == 0 ? std::string("rin") : region_name(s - 1);
+      os_ << "  // " << st.op->label << ": its input region from its output region\n";
+      for (const char* d : {"y", "x"}) {
+        const bool y = d[0] == 'y';
+        const int ps = y ? st.psh : st.psw, pp = y ? st.pph : st.ppw, pk = y ? st.pkh : st.pkw;
+        const int cs = y ? g.sh : g.sw, cpd = y ? g.ph : g.pw, ck = y ? g.kh : g.kw, cd = y ? g.dh : g.dw;
+        const int om = y ? g.oh : g.ow, im = y ? g.h : g.w;
+        os_ << "  const int " << i << d << "0 = max(max(" << o << d << "0 * " << ps << " - " << pp
+            << ", 0) * " << cs << " - " << cpd << ", 0);\n"
+            << "  const int " << i << d << "1 = min((min((" << o << d << "1 - 1) * " << ps << " - " << pp
+            << " + " << pk << ", " << om << ") - 1) * " << cs << " - " << cpd << " + "
+            << (ck - 1) * cd + 1 << ", " << im << ");\n";
+      }
+    }
+  }
+
+  /// The first conv, from the input tile, into its tile: `lanes` lanes per pooled output.
+  void tiled_direct(const TPlan& t) {
+    const TStage& s = t.st.front();
+    const OpDesc& op = *s.op;
+    const ConvGeom& g = op.conv;
+    const int cpg = g.c / g.groups;
+    const int kpg = g.k / g.groups;
+    const int cp = s.ycp;
+    const std::int64_t most = std::int64_t{s.oh} * s.ow * cp * s.lanes;
+    const std::int64_t work = (most + 31) / 32 * 32;
+    const int per = static_cast<int>(std::min<std::int64_t>(4, (work + fused_threads - 1) / fused_threads));
+    os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
+        << "      const float* bias = p.bf[" << op.index << "];\n"
+        << "      const T* Xt = reinterpret_cast<const T*>(staged + " << t.in_tile << ");\n"
+        << "      T* Yt = reinterpret_cast<T*>(staged + " << s.tile << ");\n"
+        << "      const int rw = r0x1 - r0x0;\n"
+        << "      const int work = (r0y1 - r0y0) * rw * " << cp * s.lanes << ";\n"
+        << "      constexpr PoolShape pool = " << pool_shape_of(op) << ";\n"
+        << "      auto lane_value = [&](int t) -> float {\n"
+        << "        const int e = t / " << s.lanes << "; const int q = t % " << s.lanes << ";\n"
+        << "        const int c = e % " << cp << "; const int pix = e / " << cp << ";\n"
+        << "        const int y = r0y0 + pix / rw; const int x = r0x0 + pix % rw;\n"
+        << "        const PoolWindow win = pool_window(pool, y, x);\n"
+        << "        const int k = c;\n"
+        << "        const int oy = y * " << s.psh << " - " << s.pph << " + q / " << s.pkw << ";\n"
+        << "        const int ox = x * " << s.psw << " - " << s.ppw << " + q % " << s.pkw << ";\n"
+        << "        if (!(t < work && k < " << g.k << " && q < " << s.pkh * s.pkw
+        << " && oy >= win.y0 && oy < win.y1 && ox >= win.x0 && ox < win.x1)) {\n"
+        << "          return pool_start(pool);\n"
+        << "        }\n"
+        << "        const int grp = k / " << kpg << ";\n"
+        << "        float acc = bias[k];\n"
+        << "        #pragma unroll\n"
+        << "        for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
+        << "          const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
+        << "          if (iy < 0 || iy >= " << g.h << ") continue;\n"
+        << "          #pragma unroll\n"
+        << "          for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
+        << "            const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
+        << "            if (ix < 0 || ix >= " << g.w << ") continue;\n"
+        << "            const T* xp = Xt + ((iy - riny0) * " << t.iw << " + (ix - rinx0)) * " << t.ic
+        << " + grp * " << cpg << ";\n"
+        << "            const T* wp = w + ((k * " << g.kh << " + ky) * " << g.kw << " + kx) * " << g.fcg << ";\n"
+        << "            #pragma unroll\n"
+        << "            for (int ci = 0; ci < " << cpg << "; ++ci) acc += load(xp + ci) * load(wp + ci);\n"
+        << "          }\n"
+        << "        }\n"
+        << "        return activate(" << act(op.act) << ", acc);\n"
+        << "      };\n"
+        << "      for (int t0 = threadIdx.x; t0 < " << work << "; t0 += " << per * fused_threads << ") {\n"
+        << "        float vs[" << per << "];\n"
+        << "        #pragma unroll\n"
+        << "        for (int r = 0; r < " << per << "; ++r) vs[r] = lane_value(t0 + r * " << fused_threads << ");\n"
+        << "        #pragma unroll\n"
+        << "        for (int r = 0; r < " << per << "; ++r) {\n"
+        << "          const int t = t0 + r * " << fused_threads << ";  // (warp-uniform)\n"
+        << "          float v = vs[r];\n";
+    for (int o = s.lanes / 2; o > 0; o /= 2) {
+      os_ << "          v = pool_add(pool, v, __shfl_xor_sync(0xffffffffu, v, " << o << "));\n";
+    }
+    os_ << "          if (t < work && t % " << s.lanes << " == 0) {\n"
+        << "            const int e = t / " << s.lanes << ";\n"
+        << "            const int c = e % " << cp << "; const int pix = e / " << cp << ";\n";
+    if (!s.is_max) {
+      os_ << "            v /= pool_window(pool, r0y0 + pix / rw, r0x0 + pix % rw).divisor;\n";
+    }
+    os_ << "            store(Yt + ((pix / rw) * " << s.ow << " + pix % rw) * " << cp << " + c, c < "
+        << g.k << " ? v : 0.0f);\n"
+        << "          }\n"
+        << "        }\n"
+        << "      }\n";
+  }
+
+  /// Conv stage `si` (on tensor cores) from the tile of the stage before it into its own.
+  void tiled_mma(const TPlan& t, std::size_t si) {
+    const TStage& s = t.st[si];
+    const TStage& prev = t.st[si - 1];
+    const OpDesc& op = *s.op;
+    const ConvGeom& g = op.conv;
+    const int ntiles = g.kp / 8;
+    const std::string o = region_name(si);
+    const std::string i = region_name(si - 1);
+    os_ << "      const T* Xs = reinterpret_cast<const T*>(staged + " << prev.tile << ");\n"
+        << "      const T* Ws = reinterpret_cast<const T*>(staged + " << s.filter << ");  // prefetched\n"
+        << "      const float* bias = p.bf[" << op.index << "];\n"
+        << "      T* Yt = reinterpret_cast<T*>(staged + " << s.tile << ");\n"
+        << "      const int rw = " << o << "x1 - " << o << "x0;\n"
+        << "      const int pixels = (" << o << "y1 - " << o << "y0) * rw;\n"
+        << "      const int units = (pixels * " << s.lanes << " + 15) / 16 * " << ntiles << ";\n"
+        << "      constexpr PoolShape pool = " << pool_shape_of(op) << ";\n"
+        << "      const int lane = threadIdx.x & 31;\n"
+        << "      for (int u = threadIdx.x >> 5; u < units; u += " << fused_threads / 32 << ") {\n"
+        << "        const int mt = u / " << ntiles << "; const int nt = u % " << ntiles << ";\n"
+        << "        int oy[2], ox[2]; bool ok[2];\n"
+        << "        #pragma unroll\n"
+        << "        for (int h = 0; h < 2; ++h) {\n"
+        << "          const int r = mt * 16 + (lane >> 2) + 8 * h;\n"
+        << "          const int pix = r / " << s.lanes << "; const int q = r % " << s.lanes << ";\n"
+        << "          const int py = " << o << "y0 + pix / rw; const int px = " << o << "x0 + pix % rw;\n"
+        << "          oy[h] = py * " << s.psh << " - " << s.pph << " + q / " << s.pkw << ";\n"
+        << "          ox[h] = px * " << s.psw << " - " << s.ppw << " + q % " << s.pkw << ";\n"
+        << "          ok[h] = pix < pixels && q < " << s.pkh * s.pkw << " && oy[h] >= 0 && oy[h] < "
+        << g.oh << " && ox[h] >= 0 && ox[h] < " << g.ow << ";\n"
+        << "        }\n"
+        << "        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};\n"
+        << "        const T* wn = Ws + (nt * 8 + (lane >> 2)) * " << g.kh * g.kw * g.cp << " + (lane & 3) * 2;\n"
+        << "        #pragma unroll\n"
+        << "        for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
+        << "          #pragma unroll\n"
+        << "          for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
+        << "            const T* xr[2];\n"
+        << "            bool in[2];\n"
+        << "            #pragma unroll\n"
+        << "            for (int h = 0; h < 2; ++h) {\n"
+        << "              const int iy = oy[h] * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
+        << "              const int ix = ox[h] * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
+        << "              in[h] = ok[h] && iy >= 0 && iy < " << g.h << " && ix >= 0 && ix < " << g.w << ";\n"
+        << "              xr[h] = Xs + (in[h] ? ((iy - " << i << "y0) * " << prev.ow << " + (ix - " << i
+        << "x0)) * " << g.cp << " : 0) + (lane & 3) * 2;\n"
+        << "            }\n"
+        << "            const T* wt = wn + (ky * " << g.kw << " + kx) * " << g.cp << ";\n"
+        << "            #pragma unroll\n"
+        << "            for (int c0 = 0; c0 < " << g.cp << "; c0 += 16) {\n"
+        << "              const unsigned a0 = in[0] ? *reinterpret_cast<const unsigned*>(xr[0] + c0) : 0u;\n"
+        << "              const unsigned a1 = in[1] ? *reinterpret_cast<const unsigned*>(xr[1] + c0) : 0u;\n"
+        << "              const unsigned a2 = in[0] ? *reinterpret_cast<const unsigned*>(xr[0] + c0 + 8) : 0u;\n"
+        << "              const unsigned a3 = in[1] ? *reinterpret_cast<const unsigned*>(xr[1] + c0 + 8) : 0u;\n"
+        << "              const unsigned b0 = *reinterpret_cast<const unsigned*>(wt + c0);\n"
+        << "              const unsigned b1 = *reinterpret_cast<const unsigned*>(wt + c0 + 8);\n"
+        << "              mma_16816<T>(acc, a0, a1, a2, a3, b0, b1);\n"
+        << "            }\n"
+        << "          }\n"
+        << "        }\n"
+        << "        #pragma unroll\n"
+        << "        for (int i = 0; i < 4; ++i) {  // acc[i]: row lane/4 + 8·(i/2), channel 2·(lane%4) + i%2\n"
+        << "          const int h = i >> 1;\n"
+        << "          const int k = nt * 8 + (lane & 3) * 2 + (i & 1);\n"
+        << "          float v = acc[i];\n"
+        << "          if (k < " << g.k << ") {\n"
+        << "            v += bias[k];\n"
+        << "            v = activate(" << act(op.act) << ", v);\n"
+        << "          }\n"
+        << "          if (!ok[h]) v = pool_start(pool);\n";
+    for (int sh = 4; sh < 4 * s.lanes; sh *= 2) {
+      os_ << "          v = pool_add(pool, v, __shfl_xor_sync(0xffffffffu, v, " << sh << "));\n";
+    }
+    os_ << "          const int r = mt * 16 + (lane >> 2) + 8 * h;\n"
+        << "          const int pix = r / " << s.lanes << ";\n"
+        << "          if (r % " << s.lanes << " == 0 && pix < pixels) {\n";
+    if (!s.is_max) {
+      os_ << "            v /= pool_window(pool, " << o << "y0 + pix / rw, " << o << "x0 + pix % rw).divisor;\n";
+    }
+    os_ << "            store(Yt + ((pix / rw) * " << s.ow << " + pix % rw) * " << s.ycp << " + k, k < "
+        << g.k << " ? v : 0.0f);\n"
+        << "          }\n"
+        << "        }\n"
+        << "      }\n";
+  }
+
+  /// conv_pool_shape's literal, with a 1×1 window where the conv has no pool.
+  [[nodiscard]] static std::string pool_shape_of(const OpDesc& op) {
+    return kernels::source_literal(
+        kernels::conv_pool_shape(op, 0, op.pool ? op.pool->out_cp : op.conv.kp));
+  }
+
+  [[nodiscard]] std::string tiled_source() {
+    const TPlan t = tiled_plan();
+    STRATA_CHECK(t.why.empty(), "fused network, tiled: " << t.why);
+    shared_ = t.bytes;
+    prelude();
+    const std::size_t n = t.st.size();
+    const TStage& l = t.st.back();
+    const OpDesc& d0 = *t.dense.front();
+    const int m0 = d0.layer.out_channels;
+    const int active = t.ty * t.tx;
+    os_ << R"(
+// The tiled form: no cluster barrier between the convs; the first dense layer's partial sums go
+// to the first block by st.async, counted by its mbarrier (complete_tx).
+__device__ __forceinline__ unsigned cluster_addr(const void* p, unsigned r) {
+  unsigned ra;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(static_cast<unsigned>(__cvta_generic_to_shared(p))), "r"(r));
+  return ra;
+}
+extern "C" __global__ void __cluster_dims__()"
+        << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
+        << R"(, 1) strata_network(strata_net::Params p) {
+  using namespace strata_net;
+  strata_rtc::pdl_entry();
+  const int clusters = gridDim.x / )" << cluster_ << R"(;
+  const unsigned rank = cluster_rank();
+  extern __shared__ __align__(16) unsigned char staged[];
+  __shared__ __align__(8) unsigned long long gather;  // the first block's: the partial sums' bytes
+  if (rank == 0 && threadIdx.x == 0) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(&gather))) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  // Every block has started (and the mbarrier is initialized) before the first st.async: waited
+  // for just before the first partial sums are sent.
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+  bool joined = false;
+)";
+    tiled_regions(t);
+    // The weights into shared memory, once: the tensor-core convs' filters (group 0), this block's
+    // columns of the first dense layer (group 1).
+    os_ << "  {\n";
+    for (const TStage& s : t.st) {
+      if (s.mma) {
+        const ConvGeom& g = s.op->conv;
+        os_ << "    prefetch(staged + " << s.filter << ", p.w[" << s.op->index << "], "
+            << std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2 << ");  // " << s.op->label << "\n";
+      }
+    }
+    const std::string ln = std::to_string(n - 1);
+    os_ << "    asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
+        << "    if (" << (t.cols >= 0 ? "active" : "false") << ") {  // " << d0.label
+        << ": the columns of this block's pixels, every row" << (t.cols >= 0 ? "" : " (not here: read from global memory)") << "\n"
+        << "      const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
+        << "      const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
+        << "      const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
+        << "      for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
+        << fused_threads << ") {\n"
+        << "        const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
+        << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
+        << "        const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
+        << "        const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
+        << "        const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
+        << " + ((o * " << t.np << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
+        << "        asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
+        << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
+        << "      }\n"
+        << "    }\n"
+        << "    asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
+        << "  }\n"
+        << "  unsigned k = 0;  // images this cluster has run\n"
+        << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters, ++k) {\n"
+        << "    if (rank == 0 && threadIdx.x == 0) {  // this image's partial sums, expected\n"
+        << "      asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" :: \"r\"(static_cast<unsigned>(__cvta_generic_to_shared(&gather))), \"r\"("
+        << active * m0 * 4 << ") : \"memory\");\n"
+        << "    }\n";
+    // The stages.
+    for (std::size_t s = 0; s < n; ++s) {
+      const TStage& st = t.st[s];
+      phase(st.op->label);
+      os_ << "    if (active) {  // op " << st.op->index << ": " << st.op->label << ", this block's region\n";
+      if (s == 0) {
+        const Shape is = net_.in_shape;
+        const std::string src = net_.in_layout == Layout::nhwc
+                                    ? "(iy * " + std::to_string(is.w) + " + ix) * " + std::to_string(is.c) + " + c"
+                                    : "(c * " + std::to_string(is.h) + " + iy) * " + std::to_string(is.w) + " + ix";
+        os_ << "      {  // the input region, f32 into storage\n"
+            << "        const float* src = p.in + static_cast<long long>(img) * " << is.numel() << ";\n"
+            << "        T* xt = reinterpret_cast<T*>(staged + " << t.in_tile << ");\n"
+            << "        for (int i = threadIdx.x; i < " << t.ih * t.iw * t.ic << "; i += " << fused_threads << ") {\n"
+            << "          const int c = i % " << t.ic << "; const int x = (i / " << t.ic << ") % " << t.iw
+            << "; const int y = i / " << t.iw * t.ic << ";\n"
+            << "          const int iy = riny0 + y; const int ix = rinx0 + x;\n"
+            << "          store(xt + i, iy < riny1 && ix < rinx1 ? src[" << src << "] : 0.0f);\n"
+            << "        }\n"
+            << "        __syncthreads();\n"
+            << "      }\n";
+        tiled_direct(t);
+      } else {
+        if (s == 1) {
+          os_ << "      asm volatile(\"cp.async.wait_group 1;\" ::: \"memory\");  // the filters\n";
+        }
+        os_ << "      __syncthreads();\n";
+        tiled_mma(t, s);
+      }
+      os_ << "      __syncthreads();\n"
+          << "    }\n";
+    }
+    // The first dense layer's partial sums.
+    int g = 1;  // threads per output
+    while (g < 32 && std::int64_t{g} * 2 * m0 <= fused_threads) {
+      g *= 2;
+    }
+    const int per_round = fused_threads / g;
+    phase(d0.label + " (partial sums)");
+    os_ << "    if (!joined) {  // (every block has started: st.async may reach the first block)\n"
+        << "      asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
+        << "      joined = true;\n"
+        << "    }\n"
+        << "    if (active) {  // op " << d0.index << ": " << d0.label << ", this block's pixels: " << g
+        << " threads an output\n"
+        << "      asm volatile(\"cp.async.wait_all;\" ::: \"memory\");  // the columns\n"
+        << "      __syncthreads();\n"
+        << "      const T* Xt = reinterpret_cast<const T*>(staged + " << l.tile << ");\n"
+        << "      const T* Wc = " << (t.cols >= 0 ? "reinterpret_cast<const T*>(staged + " + std::to_string(t.cols) + ")" : std::string("static_cast<const T*>(p.w[") + std::to_string(d0.index) + "])") << ";\n"
+        << "      const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
+        << "      const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
+        << "      const unsigned to = cluster_addr(staged + " << t.part << " + rank * " << m0 * 4 << ", 0);\n"
+        << "      const unsigned bar = cluster_addr(&gather, 0);\n"
+        << "      #pragma unroll\n"
+        << "      for (int o0 = 0; o0 < " << m0 << "; o0 += " << per_round << ") {\n"
+        << "        const int o = o0 + static_cast<int>(threadIdx.x) / " << g << ";\n"
+        << "        const int part = threadIdx.x % " << g << ";\n"
+        << "        float acc = 0.0f;\n"
+        << "        if (o < " << m0 << ") {\n"
+        << "          for (int e = part * 8; e < np * " << l.ycp << "; e += " << g * 8 << ") {\n"
+        << "            const int pix = e / " << l.ycp << "; const int c = e % " << l.ycp << ";\n"
+        << "            float xv[8], wv[8];\n"
+        << "            load8(Xt + ((pix / rw) * " << l.ow << " + pix % rw) * " << l.ycp << " + c, xv);\n"
+        << "            load8(Wc + " << (t.cols >= 0 ? "(o * " + std::to_string(t.np) + " + pix) * " + std::to_string(l.ycp) + " + c"
+                                          : "o * " + std::to_string(d0.dense_kin) + "LL + " +
+                                                at("c", "r" + ln + "y0 + pix / rw", "r" + ln + "x0 + pix % rw", l.ycp, l.ys.h, l.ys.w))
+        << ", wv);\n"
+        << "            #pragma unroll\n"
+        << "            for (int q = 0; q < 8; ++q) acc += xv[q] * wv[q];\n"
+        << "          }\n"
+        << "        }\n";
+    for (int sh = g / 2; sh > 0; sh /= 2) {
+      os_ << "        acc += __shfl_xor_sync(0xffffffffu, acc, " << sh << ");\n";
+    }
+    os_ << "        if (o < " << m0 << " && part == 0) {\n"
+        << "          asm volatile(\"st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [%0], %1, [%2];\" :: \"r\"(to + o * 4), \"r\"(__float_as_uint(acc)), \"r\"(bar) : \"memory\");\n"
+        << "        }\n"
+        << "      }\n"
+        << "    }\n";
+    // The first block: the sums, the remaining dense layers, the softmax, the output.
+    std::string rest = d0.label + " (gathered)";
+    for (std::size_t i = 1; i < t.dense.size(); ++i) {
+      rest += "+" + t.dense[i]->label;
+    }
+    if (t.softmax != nullptr) {
+      rest += "+" + t.softmax->label;
+    }
+    phase(rest);
+    os_ << "    if (rank == 0) {\n"
+        << "      {  // every block's partial sums arrived\n"
+        << "        const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(&gather));\n"
+        << "        unsigned done = 0;\n"
+        << "        do {\n"
+        << "          asm volatile(\"{\\n\\t.reg .pred p;\\n\\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\\n\\tselp.u32 %0, 1, 0, p;\\n\\t}\" : \"=r\"(done) : \"r\"(a), \"r\"(k & 1u) : \"memory\");\n"
+        << "        } while (done == 0);\n"
+        << "      }\n"
+        << "      const float* part = reinterpret_cast<const float*>(staged + " << t.part << ");\n"
+        << "      float* va = reinterpret_cast<float*>(staged + " << t.vec << ");\n"
+        << "      float* vb = va + " << t.vec_n << ";\n"
+        << "      const int lane = threadIdx.x & 31;\n"
+        << "      const int wib = threadIdx.x >> 5;\n"
+        << "      (void)lane; (void)wib; (void)vb;\n"
+        << "      {  // op " << d0.index << ": " << d0.label << ", the sum of the blocks' partial sums\n"
+        << "        const T* bias = static_cast<const T*>(p.b[" << d0.index << "]);\n"
+        << "        for (int o = threadIdx.x; o < " << channel_slots(m0, net_.precision) << "; o += "
+        << fused_threads << ") {\n"
+        << "          float v = 0.0f;\n"
+        << "          if (o < " << m0 << ") {\n"
+        << "            float a = 0.0f;\n"
+        << "            #pragma unroll\n"
+        << "            for (int r = 0; r < " << active << "; ++r) a += part[r * " << m0 << " + o];\n"
+        << "            v = as_stored<T>(activate(" << act(d0.act) << ", a + load(bias + o)));\n"
+        << "          }\n"
+        << "          va[o] = v;\n"
+        << "        }\n"
+        << "      }\n";
+    const char* in = "va";
+    const char* out = "vb";
+    for (std::size_t i = 1; i < t.dense.size(); ++i) {
+      const OpDesc& d = *t.dense[i];
+      const int m = d.layer.out_channels;
+      os_ << "      __syncthreads();\n"
+          << "      {  // op " << d.index << ": " << d.label << ", a warp an output\n"
+          << "        const T* w = static_cast<const T*>(p.w[" << d.index << "]);\n"
+          << "        const T* bias = static_cast<const T*>(p.b[" << d.index << "]);\n"
+          << "        for (int o = wib; o < " << channel_slots(m, net_.precision) << "; o += "
+          << fused_threads / 32 << ") {\n"
+          << "          float acc = 0.0f;\n"
+          << "          if (o < " << m << ") {\n"
+          << "            for (int j = lane; j < " << d.dense_kin << "; j += 32) acc += " << in
+          << "[j] * load(w + static_cast<long long>(o) * " << d.dense_kin << " + j);\n"
+          << "          }\n"
+          << "          acc = warp_sum(acc);\n"
+          << "          if (lane == 0) " << out << "[o] = o < " << m << " ? as_stored<T>(activate("
+          << act(d.act) << ", acc + load(bias + o))) : 0.0f;\n"
+          << "        }\n"
+          << "      }\n";
+      std::swap(in, out);
+    }
+    const int m = t.dense.back()->layer.out_channels;
+    os_ << "      __syncthreads();\n";
+    if (t.softmax != nullptr) {
+      const bool log = t.softmax->kind == OpKind::log_softmax;
+      os_ << "      if (wib == 0) {  // op " << t.softmax->index << ": " << t.softmax->label << "\n"
+          << "        const float z = lane < " << m << " ? " << in << "[lane] : -__int_as_float(0x7f800000);\n"
+          << "        const float mx = warp_max(z);\n"
+          << "        const float ez = lane < " << m << " ? expf(z - mx) : 0.0f;\n"
+          << "        const float sum = warp_sum(ez);\n"
+          << "        const float v = " << (log ? "z - mx - logf(sum)" : "ez / sum") << ";\n"
+          << "        if (lane < " << m << ") p.out[static_cast<long long>(img) * " << m << " + lane] = "
+          << (t.softmax->writes_user_output ? "v" : "as_stored<T>(v)") << ";\n"
+          << "      }\n";
+    } else {
+      os_ << "      for (int o = threadIdx.x; o < " << m << "; o += " << fused_threads
+          << ") p.out[static_cast<long long>(img) * " << m << " + o] = " << in << "[o];\n";
+    }
+    os_ << "    }\n"
+        << "    stamp(p, " << phases_.size() << ", img, 1);\n"
+        << "    if (img + clusters < p.batch) cluster_sync();  // the first block's sums read before the next image's arrive\n"
+        << "  }\n"
+        << "  if (!joined) asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
+        << "  asm volatile(\"cp.async.wait_all;\" ::: \"memory\");\n"
+        << "}\n";
+    return os_.str();
+  }
+
   void sync() { os_ << (mbar_ ? "    phase_sync(sync);\n" : "    cluster_sync();\n"); }
 
   /// Starts phase `name`: its stamp is the SM clock as image 0 enters it.
@@ -1247,6 +1935,7 @@ extern "C" __global__ void __cluster_dims__()"
   std::int64_t shared_max_;
   bool hold_;
   bool mbar_;  ///< phases separated by mbarriers (phase_sync) instead of the cluster barrier
+  bool tiled_ = false;  ///< the tiled form (tiled_source)
   std::vector<std::string> phases_;
   std::map<int, Prefetch> prefetch_;  ///< by op index, set by source()
   bool dry_ = false;  ///< the first pass: records the tensors declared (uses_), held_ empty
@@ -1271,7 +1960,7 @@ class FusedNetwork {
   /// `hold`: EngineOptions::fused_hold; `cluster`: EngineOptions::fused_cluster (0: 16 where
   /// the GPU allows it, else 8); `mbarrier_sync`: EngineOptions::fused_mbarrier_sync.
   explicit FusedNetwork(const NetDesc& net, bool hold = false, int cluster = 0,
-                        bool mbarrier_sync = false) {
+                        bool mbarrier_sync = false, bool tiled = false) {
     int device = 0;
     STRATA_CUDA_CHECK(cudaGetDevice(&device));
     STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
@@ -1284,7 +1973,8 @@ class FusedNetwork {
     const std::int64_t shared_max = std::min<std::int64_t>(fused_shared_max, optin - 1024);
     const auto build = [&](int blocks) {
       cluster_ = blocks;
-      detail::FusedWriter writer(net, cluster_, shared_max, hold, mbarrier_sync);
+      detail::FusedWriter writer(net, cluster_, shared_max, hold, mbarrier_sync, tiled);
+      tiled_ = writer.tiled();
       const std::string src = writer.source();
       phases_ = writer.phases();
       shared_ = static_cast<std::size_t>(writer.shared_bytes());
@@ -1314,6 +2004,8 @@ class FusedNetwork {
   [[nodiscard]] std::size_t shared_bytes() const { return shared_; }
   [[nodiscard]] cudaKernel_t kernel() const { return lib_->kernel("strata_network"); }
   [[nodiscard]] int cluster() const { return cluster_; }
+  /// Whether the kernel is the tiled form (EngineOptions::fused_tiled, where the network fits).
+  [[nodiscard]] bool tiled() const { return tiled_; }
   /// The kernel's phases in order ("input", "conv0+bn1+relu2+max_pool3", ...).
   [[nodiscard]] const std::vector<std::string>& phases() const { return phases_; }
   /// Clusters to launch for `batch` images: one per image, up to as many as the GPU holds.
@@ -1327,6 +2019,7 @@ class FusedNetwork {
   std::size_t shared_ = 0;
   int sms_ = 0;
   int cluster_ = fused_cluster_portable;
+  bool tiled_ = false;
 };
 
 /// The step that runs a whole network with its fused kernel at one batch size.
@@ -1377,7 +2070,7 @@ class FusedNetworkStep final : public Step {
   }
   [[nodiscard]] std::string describe() const override {
     std::ostringstream os;
-    os << "strata fused network kernel (" << fn_.clusters(batch_) << " clusters of "
+    os << "strata fused network kernel (" << (fn_.tiled() ? "tiled; " : "") << fn_.clusters(batch_) << " clusters of "
        << fn_.cluster() << " blocks of " << fused_threads << " threads"
        << (p_.stage != nullptr ? "; reads page-locked host input, writes host output" : "") << ")";
     return os.str();
