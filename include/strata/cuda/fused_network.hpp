@@ -64,7 +64,8 @@ struct FusedParams {
   /// page-locked host memory read by the kernel over the bus, into `in` (the engine's device
   /// input buffer), with one 16-byte load per thread where the image is a multiple of 4 floats
   /// (scalar loads otherwise), then runs as usual.
-  /// Saves the upload's copy node; pays one bus round trip per image.
+  /// Saves the upload's copy node; pays one bus round trip per image. (The tiled form reads each
+  /// block's region of the image from here directly and leaves `in` as it is.)
   const float* stage = nullptr;
 };
 
@@ -1766,8 +1767,9 @@ extern "C" __global__ void __cluster_dims__()"
         const std::string src = net_.in_layout == Layout::nhwc
                                     ? "(iy * " + std::to_string(is.w) + " + ix) * " + std::to_string(is.c) + " + c"
                                     : "(c * " + std::to_string(is.h) + " + iy) * " + std::to_string(is.w) + " + ix";
-        os_ << "      {  // the input region, f32 into storage\n"
-            << "        const float* src = p.in + static_cast<long long>(img) * " << is.numel() << ";\n"
+        os_ << "      {  // the input region, f32 into storage (infer()'s host path: from page-locked host memory)\n"
+            << "        const float* src = (p.stage != nullptr ? p.stage : p.in) + static_cast<long long>(img) * "
+            << is.numel() << ";\n"
             << "        T* xt = reinterpret_cast<T*>(staged + " << t.in_tile << ");\n"
             << "        for (int i = threadIdx.x; i < " << t.ih * t.iw * t.ic << "; i += " << fused_threads << ") {\n"
             << "          const int c = i % " << t.ic << "; const int x = (i / " << t.ic << ") % " << t.iw
