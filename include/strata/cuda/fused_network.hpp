@@ -1288,6 +1288,8 @@ __device__ __forceinline__ float warp_max(float v) {
     int ty = 1, tx = 1;           ///< the last map's rectangles: ty rows of tx
     int ih = 0, iw = 0, ic = 0;   ///< the largest input region of a block, real input channels
     std::int64_t in_tile = 0, cols = 0, part = 0, vec = 0, bytes = 0;
+    std::int64_t w0 = -1, b0 = -1;   ///< the first conv's filter and f32 bias, staged with the input
+    std::vector<std::int64_t> dw;    ///< later dense layers' weights in the first block, or -1
     int np = 0;                   ///< the most pixels of a block's rectangle
     int vec_n = 0;                ///< floats per vector in the first block
     std::string why;              ///< empty: the network fits
@@ -1447,6 +1449,16 @@ __device__ __forceinline__ float warp_max(float v) {
     std::int64_t at = 0;
     t.in_tile = at;
     at += up16(std::int64_t{t.ih} * t.iw * t.ic * 2);
+    {  // the first conv's filter and bias, loaded with the input region (one round trip)
+      const ConvGeom& g = t.st.front().op->conv;
+      const std::int64_t wb = std::int64_t{g.kd} * g.kh * g.kw * g.fcg * 2;
+      if (wb % 16 == 0 && wb / 16 <= 4 * fused_threads && g.k <= fused_threads) {
+        t.w0 = at;
+        at += up16(wb);
+        t.b0 = at;
+        at += up16(std::int64_t{g.k} * 4);
+      }
+    }
     for (TStage& s : t.st) {
       s.tile = at;
       at += up16(std::int64_t{s.oh} * s.ow * s.ycp * 2);
@@ -1469,6 +1481,11 @@ __device__ __forceinline__ float warp_max(float v) {
     }
     t.vec = at;
     at += up16(std::int64_t{t.vec_n} * 2 * 4);
+    for (std::size_t i = 1; i < t.dense.size(); ++i) {  // (the first block's, where they fit)
+      const std::int64_t b = std::int64_t{t.dense[i]->layer.out_channels} * t.dense[i]->dense_kin * 2;
+      t.dw.push_back(at + b <= shared_max_ - cols ? at : -1);
+      at += t.dw.back() >= 0 ? up16(b) : 0;
+    }
     // The first dense layer's columns in shared memory where they fit, else read from global
     // memory (L2) as the partial sums need them (cols -1: few blocks, many columns each).
     t.cols = at + cols <= shared_max_ ? at : -1;
@@ -1529,9 +1546,14 @@ __device__ __forceinline__ float warp_max(float v) {
     const std::int64_t most = std::int64_t{s.oh} * s.ow * cp * s.lanes;
     const std::int64_t work = (most + 31) / 32 * 32;
     const int per = static_cast<int>(std::min<std::int64_t>(4, (work + fused_threads - 1) / fused_threads));
-    os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
-        << "      const float* bias = p.bf[" << op.index << "];\n"
-        << "      const T* Xt = reinterpret_cast<const T*>(staged + " << t.in_tile << ");\n"
+    if (t.w0 >= 0) {
+      os_ << "      const T* w = reinterpret_cast<const T*>(staged + " << t.w0 << ");  // staged\n"
+          << "      const float* bias = reinterpret_cast<const float*>(staged + " << t.b0 << ");\n";
+    } else {
+      os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
+          << "      const float* bias = p.bf[" << op.index << "];\n";
+    }
+    os_ << "      const T* Xt = reinterpret_cast<const T*>(staged + " << t.in_tile << ");\n"
         << "      T* Yt = reinterpret_cast<T*>(staged + " << s.tile << ");\n"
         << "      const int rw = r0x1 - r0x0;\n"
         << "      const int work = (r0y1 - r0y0) * rw * " << cp * s.lanes << ";\n"
@@ -1720,38 +1742,49 @@ extern "C" __global__ void __cluster_dims__()"
   bool joined = false;
 )";
     tiled_regions(t);
-    // The weights into shared memory, once: the tensor-core convs' filters (group 0), this block's
-    // columns of the first dense layer (group 1).
-    os_ << "  {\n";
+    // The weights into shared memory, once (the first image, after its input region's loads are
+    // issued, so that those do not wait behind them): the tensor-core convs' filters (group 0),
+    // this block's columns of the first dense layer and, in the first block, the later dense
+    // layers' weights (group 1).
+    std::ostringstream pf;
+    pf << "        if (k == 0) {  // the weights, once\n";
     for (const TStage& s : t.st) {
       if (s.mma) {
         const ConvGeom& g = s.op->conv;
-        os_ << "    prefetch(staged + " << s.filter << ", p.w[" << s.op->index << "], "
-            << std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2 << ");  // " << s.op->label << "\n";
+        pf << "          prefetch(staged + " << s.filter << ", p.w[" << s.op->index << "], "
+           << std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2 << ");  // " << s.op->label << "\n";
       }
     }
     const std::string ln = std::to_string(n - 1);
-    os_ << "    asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
-        << "    if (" << (t.cols >= 0 ? "active" : "false") << ") {  // " << d0.label
-        << ": the columns of this block's pixels, every row" << (t.cols >= 0 ? "" : " (not here: read from global memory)") << "\n"
-        << "      const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
-        << "      const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
-        << "      const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
-        << "      for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
-        << fused_threads << ") {\n"
-        << "        const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
-        << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
-        << "        const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
-        << "        const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
-        << "        const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
-        << " + ((o * " << t.np << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
-        << "        asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
-        << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
-        << "      }\n"
-        << "    }\n"
-        << "    asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
-        << "  }\n"
-        << "  unsigned k = 0;  // images this cluster has run\n"
+    pf << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n";
+    if (t.cols >= 0) {
+      pf << "          {  // " << d0.label << ": the columns of this block's pixels, every row\n"
+         << "            const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
+         << "            const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
+         << "            const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
+         << "            for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
+         << fused_threads << ") {\n"
+         << "              const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
+         << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
+         << "              const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
+         << "              const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
+         << "              const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
+         << " + ((o * " << t.np << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
+         << "              asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
+         << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
+         << "            }\n"
+         << "          }\n";
+    }
+    for (std::size_t i = 1; i < t.dense.size(); ++i) {
+      if (t.dw[i - 1] >= 0) {
+        const OpDesc& d = *t.dense[i];
+        pf << "          if (rank == 0) prefetch(staged + " << t.dw[i - 1] << ", p.w[" << d.index << "], "
+           << std::int64_t{d.layer.out_channels} * d.dense_kin * 2 << ");  // " << d.label << "\n";
+      }
+    }
+    pf << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
+       << "        }\n";
+    os_ << "  unsigned k = 0;  // images this cluster has run\n"
         << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters, ++k) {\n"
         << "    if (rank == 0 && threadIdx.x == 0) {  // this image's partial sums, expected\n"
         << "      asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" :: \"r\"(static_cast<unsigned>(__cvta_generic_to_shared(&gather))), \"r\"("
@@ -1767,17 +1800,52 @@ extern "C" __global__ void __cluster_dims__()"
         const std::string src = net_.in_layout == Layout::nhwc
                                     ? "(iy * " + std::to_string(is.w) + " + ix) * " + std::to_string(is.c) + " + c"
                                     : "(c * " + std::to_string(is.h) + " + iy) * " + std::to_string(is.w) + " + ix";
-        os_ << "      {  // the input region, f32 into storage (infer()'s host path: from page-locked host memory)\n"
+        const int total = t.ih * t.iw * t.ic;
+        const int ni = (total + fused_threads - 1) / fused_threads;
+        const ConvGeom& g0 = t.st.front().op->conv;
+        const std::int64_t wchunks = std::int64_t{g0.kd} * g0.kh * g0.kw * g0.fcg * 2 / 16;
+        const int nw = static_cast<int>((wchunks + fused_threads - 1) / fused_threads);
+        os_ << "      {  // the input region, f32 into storage (infer()'s host path: from page-locked host\n"
+            << "         // memory), and the first conv's filter and bias: every load issued, then the stores\n"
             << "        const float* src = (p.stage != nullptr ? p.stage : p.in) + static_cast<long long>(img) * "
             << is.numel() << ";\n"
-            << "        T* xt = reinterpret_cast<T*>(staged + " << t.in_tile << ");\n"
-            << "        for (int i = threadIdx.x; i < " << t.ih * t.iw * t.ic << "; i += " << fused_threads << ") {\n"
+            << "        float xin[" << ni << "];\n"
+            << "        #pragma unroll\n"
+            << "        for (int r = 0; r < " << ni << "; ++r) {\n"
+            << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
             << "          const int c = i % " << t.ic << "; const int x = (i / " << t.ic << ") % " << t.iw
             << "; const int y = i / " << t.iw * t.ic << ";\n"
             << "          const int iy = riny0 + y; const int ix = rinx0 + x;\n"
-            << "          store(xt + i, iy < riny1 && ix < rinx1 ? src[" << src << "] : 0.0f);\n"
-            << "        }\n"
-            << "        __syncthreads();\n"
+            << "          xin[r] = i < " << total << " && iy < riny1 && ix < rinx1 ? src[" << src << "] : 0.0f;\n"
+            << "        }\n";
+        if (t.w0 >= 0) {
+          os_ << "        uint4 wv[" << nw << "];\n"
+              << "        const uint4* wsrc = static_cast<const uint4*>(p.w[" << t.st.front().op->index << "]);\n"
+              << "        #pragma unroll\n"
+              << "        for (int r = 0; r < " << nw << "; ++r) {\n"
+              << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
+              << "          if (i < " << wchunks << ") wv[r] = wsrc[i];\n"
+              << "        }\n"
+              << "        const float bv = threadIdx.x < " << g0.k << " ? p.bf[" << t.st.front().op->index
+              << "][threadIdx.x] : 0.0f;\n";
+        }
+        os_ << pf.str()
+            << "        T* xt = reinterpret_cast<T*>(staged + " << t.in_tile << ");\n"
+            << "        #pragma unroll\n"
+            << "        for (int r = 0; r < " << ni << "; ++r) {\n"
+            << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
+            << "          if (i < " << total << ") store(xt + i, xin[r]);\n"
+            << "        }\n";
+        if (t.w0 >= 0) {
+          os_ << "        #pragma unroll\n"
+              << "        for (int r = 0; r < " << nw << "; ++r) {\n"
+              << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
+              << "          if (i < " << wchunks << ") reinterpret_cast<uint4*>(staged + " << t.w0 << ")[i] = wv[r];\n"
+              << "        }\n"
+              << "        if (threadIdx.x < " << g0.k << ") reinterpret_cast<float*>(staged + " << t.b0
+              << ")[threadIdx.x] = bv;\n";
+        }
+        os_ << "        __syncthreads();\n"
             << "      }\n";
         tiled_direct(t);
       } else {
@@ -1881,7 +1949,8 @@ extern "C" __global__ void __cluster_dims__()"
       const int m = d.layer.out_channels;
       os_ << "      __syncthreads();\n"
           << "      {  // op " << d.index << ": " << d.label << ", a warp an output\n"
-          << "        const T* w = static_cast<const T*>(p.w[" << d.index << "]);\n"
+          << "        const T* w = " << (t.dw[i - 1] >= 0 ? "reinterpret_cast<const T*>(staged + " + std::to_string(t.dw[i - 1]) + ");  // prefetched"
+                                                 : "static_cast<const T*>(p.w[" + std::to_string(d.index) + "]);") << "\n"
           << "        const T* bias = static_cast<const T*>(p.b[" << d.index << "]);\n"
           << "        for (int o = wib; o < " << channel_slots(m, net_.precision) << "; o += "
           << fused_threads / 32 << ") {\n"
