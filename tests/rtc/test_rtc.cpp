@@ -2473,7 +2473,7 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
     const rtc::Compiled c = rtc::compile(src, "tiled_mnist", names, 90, dir);
     CHECK(c.cubin.size() > 1000);
   }
-  for (const int cl : {1, 2, 4, 8}) {  // a cluster of 1: the one block sends to itself
+  for (const int cl : {2, 4, 8}) {  // (2 and 4: the first dense layer's columns read from global memory)
     cuda::detail::FusedWriter w(mnist, cl, cuda::fused_shared_max, false, false, true);
     REQUIRE(w.tiled());
     const rtc::Compiled c = rtc::compile(w.source(), "tiled_mnist_c" + std::to_string(cl), names, 90, dir);
@@ -2493,7 +2493,9 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
     const rtc::Compiled c = rtc::compile(src, "tiled_net", names, 90, dir);
     CHECK(c.cubin.size() > 1000);
   }
-  // What it does not take, and why: f32; a residual; a dense-only net.
+  // What it does not take, and why: one block a cluster; f32; a residual; a dense-only net.
+  CHECK(cuda::detail::FusedWriter(mnist, 1, cuda::fused_shared_max, false, false, true).tiled_misfit() ==
+        "a cluster of at least 2 blocks");
   CHECK(cuda::detail::FusedWriter(cuda::NetStorage<models::MnistCnn, DType::f32>::describe(), 16, cuda::fused_shared_max,
                                   false, false, true).tiled_misfit() == "16-bit NHWC engines only");
   const cuda::NetDesc rd = cuda::NetStorage<ResidualDenseNet, DType::f16>::describe();

@@ -1335,6 +1335,9 @@ __device__ __forceinline__ float warp_max(float v) {
     if (!is_16bit(net_.precision) || !nhwc_) {
       return no("16-bit NHWC engines only");
     }
+    if (cluster_ < 2) {  // (st.async into a block's own shared memory: compute-sanitizer refuses it)
+      return no("a cluster of at least 2 blocks");
+    }
     if (net_.ops.empty() || net_.s2d_op >= 0) {
       return no("not a stack of convs then dense layers");
     }
