@@ -1538,7 +1538,10 @@ __device__ __forceinline__ float warp_max(float v) {
     }
   }
 
-  /// The first conv, from the input tile, into its tile: `lanes` lanes per pooled output.
+  /// The first conv, from the input tile, into its tile: a thread a pooled pixel and `G` output
+  /// channels — each input value loaded once for the G channels, the pool's window positions in
+  /// registers (no shuffles), the region walked in compile-time strides (its largest width),
+  /// masked to the block's own.
   void tiled_direct(const TPlan& t) {
     const TStage& s = t.st.front();
     const OpDesc& op = *s.op;
@@ -1546,9 +1549,18 @@ __device__ __forceinline__ float warp_max(float v) {
     const int cpg = g.c / g.groups;
     const int kpg = g.k / g.groups;
     const int cp = s.ycp;
-    const std::int64_t most = std::int64_t{s.oh} * s.ow * cp * s.lanes;
-    const std::int64_t work = (most + 31) / 32 * 32;
-    const int per = static_cast<int>(std::min<std::int64_t>(4, (work + fused_threads - 1) / fused_threads));
+    // Channels a thread: the most (up to 8, dividing the slots and the group's channels) that
+    // still leave every thread of the block an item or close to it.
+    int gc = 1;
+    for (const int c : {8, 4, 2}) {
+      if (cp % c == 0 && (kpg % c == 0 || g.groups == 1) &&
+          std::int64_t{s.oh} * s.ow * (cp / c) >= fused_threads / 2) {
+        gc = c;
+        break;
+      }
+    }
+    const int ng = cp / gc;
+    const std::int64_t items = std::int64_t{s.oh} * s.ow * ng;
     if (t.w0 >= 0) {
       os_ << "      const T* w = reinterpret_cast<const T*>(staged + " << t.w0 << ");  // staged\n"
           << "      const float* bias = reinterpret_cast<const float*>(staged + " << t.b0 << ");\n";
@@ -1558,60 +1570,57 @@ __device__ __forceinline__ float warp_max(float v) {
     }
     os_ << "      const T* Xt = reinterpret_cast<const T*>(staged + " << t.in_tile << ");\n"
         << "      T* Yt = reinterpret_cast<T*>(staged + " << s.tile << ");\n"
-        << "      const int rw = r0x1 - r0x0;\n"
-        << "      const int work = (r0y1 - r0y0) * rw * " << cp * s.lanes << ";\n"
         << "      constexpr PoolShape pool = " << pool_shape_of(op) << ";\n"
-        << "      auto lane_value = [&](int t) -> float {\n"
-        << "        const int e = t / " << s.lanes << "; const int q = t % " << s.lanes << ";\n"
-        << "        const int c = e % " << cp << "; const int pix = e / " << cp << ";\n"
-        << "        const int y = r0y0 + pix / rw; const int x = r0x0 + pix % rw;\n"
+        << "      // a thread: one pooled pixel of the region, " << gc << " channels\n"
+        << "      for (int it = threadIdx.x; it < " << items << "; it += " << fused_threads << ") {\n"
+        << "        const int c0 = (it % " << ng << ") * " << gc << ";\n"
+        << "        const int pix = it / " << ng << ";\n"
+        << "        const int ly = pix / " << s.ow << "; const int lx = pix % " << s.ow << ";\n"
+        << "        const int y = r0y0 + ly; const int x = r0x0 + lx;\n"
+        << "        if (y >= r0y1 || x >= r0x1) continue;\n"
         << "        const PoolWindow win = pool_window(pool, y, x);\n"
-        << "        const int k = c;\n"
-        << "        const int oy = y * " << s.psh << " - " << s.pph << " + q / " << s.pkw << ";\n"
-        << "        const int ox = x * " << s.psw << " - " << s.ppw << " + q % " << s.pkw << ";\n"
-        << "        if (!(t < work && k < " << g.k << " && q < " << s.pkh * s.pkw
-        << " && oy >= win.y0 && oy < win.y1 && ox >= win.x0 && ox < win.x1)) {\n"
-        << "          return pool_start(pool);\n"
-        << "        }\n"
-        << "        const int grp = k / " << kpg << ";\n"
-        << "        float acc = bias[k];\n"
+        << "        float best[" << gc << "];\n"
         << "        #pragma unroll\n"
-        << "        for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
-        << "          const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
-        << "          if (iy < 0 || iy >= " << g.h << ") continue;\n"
+        << "        for (int j = 0; j < " << gc << "; ++j) best[j] = pool_start(pool);\n"
+        << "        const int grp = min(c0 / " << kpg << ", " << g.groups - 1 << ");  // (padded channels: the last group's input)\n"
+        << "        #pragma unroll\n"
+        << "        for (int q = 0; q < " << s.pkh * s.pkw << "; ++q) {  // the pool's window positions\n"
+        << "          const int oy = y * " << s.psh << " - " << s.pph << " + q / " << s.pkw << ";\n"
+        << "          const int ox = x * " << s.psw << " - " << s.ppw << " + q % " << s.pkw << ";\n"
+        << "          if (oy < win.y0 || oy >= win.y1 || ox < win.x0 || ox >= win.x1) continue;\n"
+        << "          float acc[" << gc << "];\n"
         << "          #pragma unroll\n"
-        << "          for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
-        << "            const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
-        << "            if (ix < 0 || ix >= " << g.w << ") continue;\n"
-        << "            const T* xp = Xt + ((iy - riny0) * " << t.iw << " + (ix - rinx0)) * " << t.ic
-        << " + grp * " << cpg << ";\n"
-        << "            const T* wp = w + ((k * " << g.kh << " + ky) * " << g.kw << " + kx) * " << g.fcg << ";\n"
+        << "          for (int j = 0; j < " << gc << "; ++j) acc[j] = c0 + j < " << g.k << " ? bias[c0 + j] : 0.0f;\n"
+        << "          #pragma unroll\n"
+        << "          for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
+        << "            const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
+        << "            if (iy < 0 || iy >= " << g.h << ") continue;\n"
         << "            #pragma unroll\n"
-        << "            for (int ci = 0; ci < " << cpg << "; ++ci) acc += load(xp + ci) * load(wp + ci);\n"
+        << "            for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
+        << "              const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
+        << "              if (ix < 0 || ix >= " << g.w << ") continue;\n"
+        << "              const T* xp = Xt + ((iy - riny0) * " << t.iw << " + (ix - rinx0)) * " << t.ic
+        << " + grp * " << cpg << ";\n"
+        << "              #pragma unroll\n"
+        << "              for (int ci = 0; ci < " << cpg << "; ++ci) {\n"
+        << "                const float xv = load(xp + ci);\n"
+        << "                #pragma unroll\n"
+        << "                for (int j = 0; j < " << gc << "; ++j) {\n"
+        << "                  if (c0 + j < " << g.k << ") acc[j] += xv * load(w + (((c0 + j) * " << g.kh
+        << " + ky) * " << g.kw << " + kx) * " << g.fcg << " + ci);\n"
+        << "                }\n"
+        << "              }\n"
+        << "            }\n"
         << "          }\n"
+        << "          #pragma unroll\n"
+        << "          for (int j = 0; j < " << gc << "; ++j) best[j] = pool_add(pool, best[j], activate("
+        << act(op.act) << ", acc[j]));\n"
         << "        }\n"
-        << "        return activate(" << act(op.act) << ", acc);\n"
-        << "      };\n"
-        << "      for (int t0 = threadIdx.x; t0 < " << work << "; t0 += " << per * fused_threads << ") {\n"
-        << "        float vs[" << per << "];\n"
+        << (s.is_max ? "" : "        const float div = win.divisor;\n")
         << "        #pragma unroll\n"
-        << "        for (int r = 0; r < " << per << "; ++r) vs[r] = lane_value(t0 + r * " << fused_threads << ");\n"
-        << "        #pragma unroll\n"
-        << "        for (int r = 0; r < " << per << "; ++r) {\n"
-        << "          const int t = t0 + r * " << fused_threads << ";  // (warp-uniform)\n"
-        << "          float v = vs[r];\n";
-    for (int o = s.lanes / 2; o > 0; o /= 2) {
-      os_ << "          v = pool_add(pool, v, __shfl_xor_sync(0xffffffffu, v, " << o << "));\n";
-    }
-    os_ << "          if (t < work && t % " << s.lanes << " == 0) {\n"
-        << "            const int e = t / " << s.lanes << ";\n"
-        << "            const int c = e % " << cp << "; const int pix = e / " << cp << ";\n";
-    if (!s.is_max) {
-      os_ << "            v /= pool_window(pool, r0y0 + pix / rw, r0x0 + pix % rw).divisor;\n";
-    }
-    os_ << "            store(Yt + ((pix / rw) * " << s.ow << " + pix % rw) * " << cp << " + c, c < "
-        << g.k << " ? v : 0.0f);\n"
-        << "          }\n"
+        << "        for (int j = 0; j < " << gc << "; ++j) {\n"
+        << "          store(Yt + (ly * " << s.ow << " + lx) * " << cp << " + c0 + j, c0 + j < " << g.k << " ? "
+        << (s.is_max ? "best[j]" : "best[j] / div") << " : 0.0f);\n"
         << "        }\n"
         << "      }\n";
   }
