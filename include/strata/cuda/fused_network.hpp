@@ -1768,34 +1768,39 @@ extern "C" __global__ void __cluster_dims__()"
       }
     }
     const std::string ln = std::to_string(n - 1);
-    pf << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n";
+    pf << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
+       << "        }\n";
+    // Group 1 is issued after the first conv has run (its address arithmetic and its traffic
+    // would otherwise come before that conv's work): needed only by the partial sums.
+    std::ostringstream pf1;
+    pf1 << "      if (k == 0) {  // the dense layers' weights, once\n";
     if (t.cols >= 0) {
-      pf << "          {  // " << d0.label << ": the columns of this block's pixels, every row\n"
-         << "            const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
-         << "            const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
-         << "            const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
-         << "            for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
-         << fused_threads << ") {\n"
-         << "              const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
-         << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
-         << "              const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
-         << "              const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
-         << "              const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
-         << " + ((o * " << t.np << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
-         << "              asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
-         << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
-         << "            }\n"
-         << "          }\n";
+      pf1 << "          {  // " << d0.label << ": the columns of this block's pixels, every row\n"
+          << "            const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
+          << "            const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
+          << "            const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
+          << "            for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
+          << fused_threads << ") {\n"
+          << "              const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
+          << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
+          << "              const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
+          << "              const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
+          << "              const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
+          << " + ((o * " << t.np << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
+          << "              asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
+          << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
+          << "            }\n"
+          << "          }\n";
     }
     for (std::size_t i = 1; i < t.dense.size(); ++i) {
       if (t.dw[i - 1] >= 0) {
         const OpDesc& d = *t.dense[i];
-        pf << "          if (rank == 0) prefetch(staged + " << t.dw[i - 1] << ", p.w[" << d.index << "], "
-           << std::int64_t{d.layer.out_channels} * d.dense_kin * 2 << ");  // " << d.label << "\n";
+        pf1 << "          if (rank == 0) prefetch(staged + " << t.dw[i - 1] << ", p.w[" << d.index << "], "
+            << std::int64_t{d.layer.out_channels} * d.dense_kin * 2 << ");  // " << d.label << "\n";
       }
     }
-    pf << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
-       << "        }\n";
+    pf1 << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
+        << "      }\n";
     os_ << "  unsigned k = 0;  // images this cluster has run\n"
         << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters, ++k) {\n"
         << "    if (rank == 0 && threadIdx.x == 0) {  // this image's partial sums, expected\n"
@@ -1860,6 +1865,7 @@ extern "C" __global__ void __cluster_dims__()"
         os_ << "        __syncthreads();\n"
             << "      }\n";
         tiled_direct(t);
+        os_ << pf1.str();
       } else {
         if (s == 1) {
           os_ << "      asm volatile(\"cp.async.wait_group 1;\" ::: \"memory\");  // the filters\n";
