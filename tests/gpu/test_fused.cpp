@@ -7,6 +7,7 @@
 #include <string>
 #include <type_traits>
 
+#include "../fused_nets.hpp"
 #include "gpu_test.hpp"
 #include "strata/models/mnist_cnn.hpp"
 #include "strata/models/resnet.hpp"
@@ -85,17 +86,7 @@ constexpr auto wide_net = input<16, 100, 100> | conv<16, 3, ConvOpts{.stride = 2
     | flatten | dense<8> | softmax;
 using WideNet = std::remove_cv_t<decltype(wide_net)>;
 
-// The tiled form's cases (EngineOptions::fused_tiled): a first conv with dilation and a 3x3
-// ceil-mode pool (16 lanes a pooled value), a tensor-core conv with a ceil-mode average pool
-// that does not count padding, a 1x1 conv with no pool, a stride-2 tensor-core conv whose 3x3
-// map leaves 7 of 16 blocks without a rectangle, three dense layers and a log_softmax.
-constexpr auto tiled_net = input<3, 23, 19> | conv<16, 3, ConvOpts{.padding = 2, .dilation = 2}>
-    | relu | max_pool<3, PoolOpts{.stride = 2, .padding = 1, .ceil_mode = true}>
-    | conv<32, 3, ConvOpts{.padding = 1}> | batch_norm | silu
-    | avg_pool<2, PoolOpts{.ceil_mode = true, .count_include_pad = false}> | conv<16, 1> | gelu
-    | conv<32, 3, ConvOpts{.stride = 2, .padding = 1}> | relu
-    | flatten | dense<40> | relu | dense<24> | strata::tanh | dense<7> | log_softmax;
-using TiledNet = std::remove_cv_t<decltype(tiled_net)>;
+using strata_test::TiledNet;  // (tests/fused_nets.hpp)
 
 static_assert(cuda::NetStorage<models::MnistCnn, DType::f16>::fused_fit().fits);
 static_assert(cuda::NetStorage<TiledNet, DType::f16>::fused_fit().fits);
@@ -105,6 +96,16 @@ static_assert(cuda::NetStorage<MmaNet, DType::bf16>::fused_fit().fits);
 static_assert(cuda::NetStorage<ResidualNet, DType::f16>::fused_fit().fits);
 static_assert(cuda::NetStorage<AwkwardNet, DType::bf16>::fused_fit().fits);
 static_assert(!cuda::NetStorage<models::ResNet18, DType::f16>::fused_fit().fits);
+
+/// Whether this GPU has thread-block clusters (compute capability 9.0 on), which the fused
+/// kernel's cluster sizes other than the default and its tiled form need.
+bool has_clusters() {
+  int device = 0;
+  int major = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  return major >= 9;
+}
 
 /// One engine per path (fused for every batch, per-op for every batch) on the same weights and
 /// inputs: each against the CPU reference, and the two against each other.
@@ -307,11 +308,7 @@ TEST_CASE("fused network: the cluster size an engine asks for (EngineOptions::fu
   const auto w = Weights<models::MnistCnn>::random(12);
   const auto in = random_floats(static_cast<std::size_t>(kMax * 784), 19);
   const auto ref = cpu_reference<models::MnistCnn>(w, in, kMax);
-  int device = 0;
-  int major = 0;
-  STRATA_CUDA_CHECK(cudaGetDevice(&device));
-  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  if (major < 9) {
+  if (!has_clusters()) {
     MESSAGE("no thread-block clusters on this GPU: skipped");
     return;
   }
@@ -343,11 +340,7 @@ TEST_CASE("fused network, tiled: each block its rectangle of the convs, the dens
   // f16 and bf16, four rounds (the partial sums' mbarrier alternates its parity image by image);
   // MNIST also at clusters of 2, 4 and 8 blocks; a network the form does not take keeps the
   // phase kernel, and so does a cluster of 1 block.
-  int device = 0;
-  int major = 0;
-  STRATA_CUDA_CHECK(cudaGetDevice(&device));
-  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  if (major < 9) {
+  if (!has_clusters()) {
     MESSAGE("no thread-block clusters on this GPU: skipped");
     return;
   }
