@@ -909,6 +909,20 @@ __device__ __forceinline__ float warp_max(float v) {
         << "      }\n";
   }
 
+  /// Opens a direct conv's loops over its taps at indentation `ind` (conv_value, tiled_direct):
+  /// iy and ix of output pixel (oy, ox), taps outside the input skipped (zero padding). Two
+  /// braces left open.
+  void open_taps(const ConvGeom& g, const std::string& ind) {
+    os_ << ind << "#pragma unroll\n"
+        << ind << "for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
+        << ind << "  const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
+        << ind << "  if (iy < 0 || iy >= " << g.h << ") continue;\n"
+        << ind << "  #pragma unroll\n"
+        << ind << "  for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
+        << ind << "    const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
+        << ind << "    if (ix < 0 || ix >= " << g.w << ") continue;\n";
+  }
+
   /// The conv's value at output channel k (< K), pixel (oy, ox) into `acc`: bias, the dot
   /// product, the residual, the activation.
   void conv_value(const OpDesc& op, const std::string& ind) {
@@ -917,15 +931,8 @@ __device__ __forceinline__ float warp_max(float v) {
     const int kpg = g.k / g.groups;    // output channels per group
     const int oslots = nhwc_ ? g.kp : g.k;
     os_ << ind << "const int grp = k / " << kpg << ";\n"
-        << ind << "acc = bias[k];\n"
-        << ind << "#pragma unroll\n"
-        << ind << "for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
-        << ind << "  const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
-        << ind << "  if (iy < 0 || iy >= " << g.h << ") continue;\n"
-        << ind << "  #pragma unroll\n"
-        << ind << "  for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
-        << ind << "    const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
-        << ind << "    if (ix < 0 || ix >= " << g.w << ") continue;\n";
+        << ind << "acc = bias[k];\n";
+    open_taps(g, ind);
     // Filters: OIHW (f32) or (Kd, kh, kw, fcg) (16-bit), fcg weights per tap.
     const std::string wrow = nhwc_ ? "w + ((k * " + std::to_string(g.kh) + " + ky) * " +
                                          std::to_string(g.kw) + " + kx) * " + std::to_string(g.fcg)
@@ -1596,16 +1603,9 @@ __device__ __forceinline__ float warp_max(float v) {
         << "          if (oy < win.y0 || oy >= win.y1 || ox < win.x0 || ox >= win.x1) continue;\n"
         << "          float acc[" << gc << "];\n"
         << "          #pragma unroll\n"
-        << "          for (int j = 0; j < " << gc << "; ++j) acc[j] = c0 + j < " << g.k << " ? bias[c0 + j] : 0.0f;\n"
-        << "          #pragma unroll\n"
-        << "          for (int ky = 0; ky < " << g.kh << "; ++ky) {\n"
-        << "            const int iy = oy * " << g.sh << " - " << g.ph << " + ky * " << g.dh << ";\n"
-        << "            if (iy < 0 || iy >= " << g.h << ") continue;\n"
-        << "            #pragma unroll\n"
-        << "            for (int kx = 0; kx < " << g.kw << "; ++kx) {\n"
-        << "              const int ix = ox * " << g.sw << " - " << g.pw << " + kx * " << g.dw << ";\n"
-        << "              if (ix < 0 || ix >= " << g.w << ") continue;\n"
-        << "              const T* xp = Xt + ((iy - riny0) * " << t.iw << " + (ix - rinx0)) * " << t.ic
+        << "          for (int j = 0; j < " << gc << "; ++j) acc[j] = c0 + j < " << g.k << " ? bias[c0 + j] : 0.0f;\n";
+    open_taps(g, "          ");
+    os_ << "              const T* xp = Xt + ((iy - riny0) * " << t.iw << " + (ix - rinx0)) * " << t.ic
         << " + grp * " << cpg << ";\n"
         << "              #pragma unroll\n"
         << "              for (int ci = 0; ci < " << cpg << "; ++ci) {\n"
