@@ -236,14 +236,11 @@ TEST_CASE("fused network: stride, dilation, groups, ceil-mode pools, many activa
 
 TEST_CASE("fused network: by default batch 1 runs it where the network fits, the input is f32 and the GPU has clusters") {
   const auto w = Weights<models::MnistCnn>::random(8);
-  int device = 0;
-  int major = 0;
-  STRATA_CUDA_CHECK(cudaGetDevice(&device));
-  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  const bool clusters = has_clusters();
   cuda::Engine<models::MnistCnn, DType::f16> e(w, {.max_batch = 4});
-  CHECK(e.path(1) == (major >= 9 ? "fused network" : "per-op"));
+  CHECK(e.path(1) == (clusters ? "fused network" : "per-op"));
   CHECK(e.path(2) == "per-op");
-  CHECK(e.stats().fused_network == (major >= 9));
+  CHECK(e.stats().fused_network == clusters);
   cuda::Engine<models::MnistCnn, DType::f16> u8(w, {.max_batch = 2, .input = {.format = cuda::InputFormat::u8_hwc}});
   CHECK(u8.path(1) == "per-op");  // the fused kernel reads f32 input
   CHECK_FALSE(u8.stats().fused_network);

@@ -118,20 +118,24 @@ struct EngineOptions {
   bool fused_hold = false;
   /// Thread blocks per cluster of the fused-network kernel (one image a cluster): 0, the default,
   /// 16 where the GPU allows that non-portable size, else 8; or 1, 2, 4, 8 or 16 (16 refused by
-  /// name where the GPU does not allow it). Fewer blocks make each cluster barrier cheaper and
-  /// leave each block more of a dense layer's rows; more spread each phase wider.
+  /// name where the GPU does not allow it). Each phase is spread over the cluster's blocks, so
+  /// fewer are slower: MNIST f16 at batch 1 on an H100 (session 49) 11.3 µs at 16, 20.8 at 4,
+  /// 34.9 at 2, 61.4 at 1 (a cluster barrier costs about the same at every size).
   int fused_cluster = 0;
   /// The fused-network kernel's phases separated by mbarriers — one thread of each block
   /// arriving on every block's, after a block barrier — instead of the hardware cluster barrier
   /// (about 0.65 µs each on an H100 for a cluster of 16 × 1,024 threads, session 48). Off by
-  /// default until measured.
+  /// default: slower (MNIST f16 at batch 1 on an H100, session 49: 13.65 µs against 11.3; both
+  /// pay the release fence at cluster scope that dominates a barrier).
   bool fused_mbarrier_sync = false;
   /// 16-bit fused-network kernels of a network that is a stack of convs (each with its pool)
   /// followed by dense layers and a softmax: the tiled form — each block of the cluster computes
   /// one rectangle of the last conv's map and everything it depends on in its own shared memory
   /// (overlaps computed twice), then its share of the first dense layer, whose partial sums it
   /// sends to the first block (st.async, counted by an mbarrier): no cluster barrier between the
-  /// layers (docs/cuda_backend.md, "The tiled form"). Ignored where the network does not fit it.
+  /// layers (docs/cuda_backend.md, "The tiled form"). Ignored where the network does not fit it
+  /// (and at a cluster of 1 block). Off by default: slower (MNIST f16 at batch 1 on an H100,
+  /// session 49: 13.8 µs against 11.2–11.4, for its recomputed first conv).
   bool fused_tiled = false;
   /// f32 engines only: let convolutions and matmuls use TF32 tensor cores (f32 storage and
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3

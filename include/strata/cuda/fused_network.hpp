@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -87,16 +88,18 @@ class FusedWriter {
         t_(!is_16bit(net.precision)      ? "float"
            : net.precision == DType::f16 ? "strata_rtc::f16"
                                          : "strata_rtc::bf16") {
-    tiled_ = tiled && tiled_plan().why.empty();
+    if (tiled) {
+      plan_ = tiled_plan();
+    }
   }
-  /// Whether source() writes the tiled form.
-  [[nodiscard]] bool tiled() const { return tiled_; }
+  /// Whether source() writes the tiled form (asked for, and the network fits it).
+  [[nodiscard]] bool tiled() const { return plan_.has_value() && plan_->why.empty(); }
   /// Why the network does not fit the tiled form at this cluster size, or "" when it does.
-  [[nodiscard]] std::string tiled_misfit() const { return tiled_plan().why; }
+  [[nodiscard]] std::string tiled_misfit() const { return plan_ ? plan_->why : tiled_plan().why; }
 
   [[nodiscard]] std::string source() {
-    if (tiled_) {
-      return tiled_source();
+    if (tiled()) {
+      return tiled_source(*plan_);
     }
     if (!dry_ && hold_) {  // which tensors stay in shared memory: from a first pass that records them
       FusedWriter first(net_, cluster_, shared_max_);
@@ -214,6 +217,13 @@ extern "C" __global__ void __cluster_dims__()"
     os_ << "}\n";
     return os_.str();
   }
+  /// Dynamic shared memory per block the kernel needs: the largest staged conv, then the
+  /// prefetched weights (valid after source()).
+  [[nodiscard]] std::int64_t shared_bytes() const { return shared_; }
+  /// The phases source() wrote, in order (the input conversion, each op, the output conversion).
+  [[nodiscard]] const std::vector<std::string>& phases() const { return phases_; }
+
+ private:
   /// The generated source's common part: the kernel prelude, then the fused kernel's helpers
   /// (namespace strata_net).
   void prelude() {
@@ -279,6 +289,12 @@ __device__ __forceinline__ void prefetched() {
 // own copy at the same offset; a store writes the value into each block's copy (distributed
 // shared memory), which the cluster barrier after the phase makes visible to all of them.
 constexpr unsigned kCluster = )" << cluster_ << R"(;
+// The shared::cluster address of `p` (this block's shared memory) in block `r` of the cluster.
+__device__ __forceinline__ unsigned cluster_addr(const void* p, unsigned r) {
+  unsigned ra;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(static_cast<unsigned>(__cvta_generic_to_shared(p))), "r"(r));
+  return ra;
+}
 template <class U>
 struct Held { U* p; };
 template <class U>
@@ -287,11 +303,9 @@ template <class U>
 __device__ __forceinline__ void store(Held<U> h, float v) {
   U s;
   strata_rtc::store(&s, v);
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(h.p));
   #pragma unroll
   for (unsigned r = 0; r < kCluster; ++r) {
-    unsigned ra;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(r));
+    const unsigned ra = cluster_addr(h.p, r);
     if constexpr (is_same<U, float>::value) {
       asm volatile("st.shared::cluster.b32 [%0], %1;" :: "r"(ra), "r"(__float_as_uint(s)) : "memory");
     } else {
@@ -320,9 +334,7 @@ __device__ __forceinline__ void phase_sync(PhaseSync& s) {
   __syncthreads();
   const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(s.bar + (s.k & 1u)));
   if (threadIdx.x < kCluster) {
-    const unsigned r = (cluster_rank() + threadIdx.x) % kCluster;
-    unsigned ra;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(r));
+    const unsigned ra = cluster_addr(s.bar + (s.k & 1u), (cluster_rank() + threadIdx.x) % kCluster);
     asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" :: "r"(ra) : "memory");
   }
   const unsigned parity = (s.k >> 1) & 1u;
@@ -347,13 +359,6 @@ __device__ __forceinline__ float warp_max(float v) {
 )";
   }
 
-  /// Dynamic shared memory per block the kernel needs: the largest staged conv, then the
-  /// prefetched weights (valid after source()).
-  [[nodiscard]] std::int64_t shared_bytes() const { return shared_; }
-  /// The phases source() wrote, in order (the input conversion, each op, the output conversion).
-  [[nodiscard]] const std::vector<std::string>& phases() const { return phases_; }
-
- private:
   static std::int64_t numel(int slots, Shape s) {
     return static_cast<std::int64_t>(slots) * s.h * s.w;
   }
@@ -1303,9 +1308,10 @@ __device__ __forceinline__ float warp_max(float v) {
     std::int64_t in_tile = 0, cols = 0, part = 0, vec = 0, bytes = 0;
     std::int64_t w0 = -1, b0 = -1;   ///< the first conv's filter and f32 bias, staged with the input
     std::vector<std::int64_t> dw;    ///< later dense layers' weights in the first block, or -1
-    int np = 0;                   ///< the most pixels of a block's rectangle
     int vec_n = 0;                ///< floats per vector in the first block
     std::string why;              ///< empty: the network fits
+    /// The most pixels of a block's rectangle of the last map.
+    [[nodiscard]] int np() const { return st.back().oh * st.back().ow; }
   };
   /// The output region conv stage `s` computes before its pool, for a pooled region `r`.
   [[nodiscard]] static Reg prepool(const TStage& s, Reg r) {
@@ -1487,9 +1493,8 @@ __device__ __forceinline__ float warp_max(float v) {
       }
     }
     const TStage& l = t.st.back();
-    t.np = l.oh * l.ow;
     const int m = t.dense.front()->layer.out_channels;
-    const std::int64_t cols = up16(std::int64_t{m} * t.np * l.ycp * 2);
+    const std::int64_t cols = up16(std::int64_t{m} * t.np() * l.ycp * 2);
     t.part = at;
     at += up16(std::int64_t{t.ty} * t.tx * m * 4);
     for (const OpDesc* d : t.dense) {
@@ -1695,9 +1700,7 @@ __device__ __forceinline__ float warp_max(float v) {
         kernels::conv_pool_shape(op, 0, op.pool ? op.pool->out_cp : op.conv.kp));
   }
 
-  [[nodiscard]] std::string tiled_source() {
-    const TPlan t = tiled_plan();
-    STRATA_CHECK(t.why.empty(), "fused network, tiled: " << t.why);
+  [[nodiscard]] std::string tiled_source(const TPlan& t) {
     shared_ = t.bytes;
     prelude();
     const std::size_t n = t.st.size();
@@ -1708,11 +1711,6 @@ __device__ __forceinline__ float warp_max(float v) {
     os_ << R"(
 // The tiled form: no cluster barrier between the convs; the first dense layer's partial sums go
 // to the first block by st.async, counted by its mbarrier (complete_tx).
-__device__ __forceinline__ unsigned cluster_addr(const void* p, unsigned r) {
-  unsigned ra;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(static_cast<unsigned>(__cvta_generic_to_shared(p))), "r"(r));
-  return ra;
-}
 extern "C" __global__ void __cluster_dims__()"
         << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
         << R"(, 1) strata_network(strata_net::Params p) {
@@ -1764,7 +1762,7 @@ extern "C" __global__ void __cluster_dims__()"
           << "              const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
           << "              const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
           << "              const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
-          << " + ((o * " << t.np << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
+          << " + ((o * " << t.np() << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
           << "              asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
           << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
           << "            }\n"
@@ -1885,7 +1883,7 @@ extern "C" __global__ void __cluster_dims__()"
         << "            const int pix = e / " << l.ycp << "; const int c = e % " << l.ycp << ";\n"
         << "            float xv[8], wv[8];\n"
         << "            load8(Xt + ((pix / rw) * " << l.ow << " + pix % rw) * " << l.ycp << " + c, xv);\n"
-        << "            load8(Wc + " << (t.cols >= 0 ? "(o * " + std::to_string(t.np) + " + pix) * " + std::to_string(l.ycp) + " + c"
+        << "            load8(Wc + " << (t.cols >= 0 ? "(o * " + std::to_string(t.np()) + " + pix) * " + std::to_string(l.ycp) + " + c"
                                           : "o * " + std::to_string(d0.dense_kin) + "LL + " +
                                                 at("c", "r" + ln + "y0 + pix / rw", "r" + ln + "x0 + pix % rw", l.ycp, l.ys.h, l.ys.w))
         << ", wv);\n"
@@ -2007,7 +2005,7 @@ extern "C" __global__ void __cluster_dims__()"
   std::int64_t shared_max_;
   bool hold_;
   bool mbar_;  ///< phases separated by mbarriers (phase_sync) instead of the cluster barrier
-  bool tiled_ = false;  ///< the tiled form (tiled_source)
+  std::optional<TPlan> plan_;  ///< the tiled form's plan, where it was asked for (tiled())
   std::vector<std::string> phases_;
   std::map<int, Prefetch> prefetch_;  ///< by op index, set by source()
   bool dry_ = false;  ///< the first pass: records the tensors declared (uses_), held_ empty
