@@ -2433,7 +2433,7 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
 
 using TiledRtcNet = strata_test::TiledNet;  // (tests/fused_nets.hpp)
 
-TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its source compiles without cluster barriers between layers") {
+TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its source compiles with one cluster barrier an image") {
   const auto dir = fresh_dir("strata_rtc_test_tiled");
   const std::vector<std::string> names{"strata_network"};
   const auto count = [](const std::string& src, const std::string& what) {
@@ -2448,18 +2448,22 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
     cuda::detail::FusedWriter w(mnist, 16, cuda::fused_shared_max, false, false, true);
     REQUIRE(w.tiled());
     const std::string src = w.source();
-    // 7x7 pooled map in 2 x 7 rectangles (at most 4 pixels each, the smallest first-conv region
-    // among the grids with 4): 14 blocks with one, 2 without.
+    // 7x7 pooled map in 2 x 7 rectangles (at most 4 pixels each, the smallest region of the
+    // first conv's map read among the grids with 4): 14 blocks with one, 2 without.
     CHECK(count(src, "const bool active = rank < 14u;") == 1);
     CHECK(count(src, "const int r1y0 = ty * 7 / 2, r1y1 = (ty + 1) * 7 / 2;") == 1);
-    // One cluster barrier, between images; the partial sums by st.async, 13 blocks x 128 floats
+    // The first conv over the whole cluster into the arena (the host path's page-locked image
+    // read where it is), then its one cluster barrier (none between images), each block's region
+    // of its map read back 16 bytes a load; the partial sums by st.async, 13 blocks x 128 floats
     // (the first block's own stored where they are), waited for with an acquire at cluster scope.
+    CHECK(count(src, "const float* src = (p.stage != nullptr ? p.stage : p.in) + static_cast<long long>(img) * 784;") == 1);
+    CHECK(count(src, "for (int t0 = tid; t0 < 25088; t0 += 2 * nthreads)") == 1);
     CHECK(count(src, "cluster_sync();") == 1);
-    CHECK(count(src, "if (img + clusters < p.batch) cluster_sync();") == 1);
+    CHECK(count(src, "    }\n    cluster_sync();\n    if (active) {  // op 0: conv0+bn1+relu2+max_pool3, this block's region") == 1);
+    CHECK(count(src, "dst[(ly * 4 + lx) * 4 + c] = src[((r0y0 + ly) * 14 + r0x0 + lx) * 4 + c];") == 1);
     CHECK(count(src, "st.async.shared::cluster.mbarrier::complete_tx::bytes.b32") == 1);
     CHECK(count(src, "\"r\"(6656)") == 1);
     CHECK(count(src, "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\\n\\tselp") == 1);
-    CHECK(count(src, "barrier.cluster.arrive.relaxed.aligned;") == 1);
     CHECK(w.phases() == std::vector<std::string>{"conv0+bn1+relu2+max_pool3", "conv4+bn5+relu6+max_pool7",
                                                  "dense9+relu10 (partial sums)",
                                                  "dense9+relu10 (gathered)+dense11+softmax12"});

@@ -254,8 +254,16 @@ __device__ __forceinline__ void stamp(const Params& p, int i, int img, int timer
     if (timer_slot >= 0) p.trace[kTraceSlots + timer_slot] = global_ns();
   }
 }
+// A phase boundary: the block's threads meet at a block barrier, one thread's fence at cluster
+// scope then makes every store the block made before it visible to the cluster (a fence is
+// cumulative over what the block barrier ordered before it), and the cluster barrier's arrive
+// needs no release of its own. A release arrive in every thread costs a GPU-wide memory barrier
+// a warp (session 49's microbenchmark on an H100: 959 against 785 ns a boundary with its
+// global stores and loads).
 __device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+  __syncthreads();
+  if (threadIdx.x == 0) asm volatile("fence.acq_rel.cluster;" ::: "memory");
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
 __device__ __forceinline__ unsigned cluster_rank() {
   unsigned r;
@@ -604,11 +612,13 @@ __device__ __forceinline__ float warp_max(float v) {
     return kernels::source_literal(kernels::conv_pool_shape(op, 0, op.pool->out_cp));
   }
 
-  void conv(const OpDesc& op) {
+  /// Conv `op` over the cluster's threads; the caller's input (when `op` reads it directly) at
+  /// `in`, an expression of Params `p`.
+  void conv(const OpDesc& op, const std::string& in = "p.in") {
     const ConvGeom& g = op.conv;
     const int oslots = nhwc_ ? g.kp : g.k;
     if (op.index == input_reader_) {
-      os_ << "      const float* src = p.in + static_cast<long long>(img) * "
+      os_ << "      const float* src = " << in << " + static_cast<long long>(img) * "
           << net_.in_shape.numel() << ";  // read as f32, converted on load\n";
     } else {
       ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
@@ -1268,19 +1278,21 @@ __device__ __forceinline__ float warp_max(float v) {
     os_ << "      }\n";
   }
 
-  /// Between phases: every block's writes visible to every block (the cluster barrier, or
-  /// phase_sync in the mbarrier mode).
   // ---- The tiled form (EngineOptions::fused_tiled) -------------------------------------------
   // A network that is a stack of convs (each with its pool, if any) and then dense layers runs
-  // without a barrier between its convs: the last conv's (pooled) map is cut into one rectangle
-  // per block, and each block computes, in its own shared memory, every value of every conv that
-  // its rectangle depends on — the overlap between neighbouring rectangles computed twice. The
-  // first dense layer then runs split by its input: each block multiplies its rectangle's values
-  // by the matching columns of the weights (copied into its shared memory at the start) and
-  // sends its partial sums to the first block (st.async into that block's shared memory,
-  // counted by an mbarrier: no cluster barrier, no memory fence), which adds them up and runs
-  // the remaining dense layers and the softmax. One wait between the blocks per image instead of
-  // one cluster barrier per phase (each about 0.8 µs with its fence on an H100, session 49).
+  // with one cluster barrier an image: the first conv (and its pool) runs as in the phase kernel,
+  // its map spread over every thread of the cluster and written to the arena; after the barrier
+  // the last conv's (pooled) map is cut into one rectangle per block, each block reads the region
+  // of the first conv's map its rectangle depends on into its shared memory and computes there
+  // every value of every later conv that the rectangle needs — the overlap between neighbouring
+  // rectangles computed twice. The first dense layer then runs split by its input: each block
+  // multiplies its rectangle's values by the matching columns of the weights (copied into its
+  // shared memory) and sends its partial sums to the first block (st.async into that block's
+  // shared memory, counted by an mbarrier: no cluster barrier, no memory fence), which adds them
+  // up and runs the remaining dense layers and the softmax. Session 49 recomputed the first conv
+  // too, over each block's region (no barrier at all): the largest regions took 3.3 times a
+  // 16th of the map, and the first block waited for them (13.8 µs against the phase kernel's
+  // 11.3 on the MNIST CNN, H100).
 
   /// A region of a map: rows [y0, y1), columns [x0, x1).
   struct Reg {
@@ -1304,9 +1316,8 @@ __device__ __forceinline__ float warp_max(float v) {
     std::vector<const OpDesc*> dense;
     const OpDesc* softmax = nullptr;
     int ty = 1, tx = 1;           ///< the last map's rectangles: ty rows of tx
-    int ih = 0, iw = 0, ic = 0;   ///< the largest input region of a block, real input channels
-    std::int64_t in_tile = 0, cols = 0, part = 0, vec = 0, bytes = 0;
-    std::int64_t w0 = -1, b0 = -1;   ///< the first conv's filter and f32 bias, staged with the input
+    std::int64_t first = 0;       ///< the first conv's (pooled) map in the arena
+    std::int64_t cols = 0, part = 0, vec = 0, bytes = 0;
     std::vector<std::int64_t> dw;    ///< later dense layers' weights in the first block, or -1
     int vec_n = 0;                ///< floats per vector in the first block
     std::string why;              ///< empty: the network fits
@@ -1429,8 +1440,15 @@ __device__ __forceinline__ float warp_max(float v) {
     if (t.dense.empty()) {
       return no("no dense layer after the convs");
     }
+    {
+      const OpDesc& f = *t.st.front().op;
+      t.first = f.pool ? pool_op(f).out_offset : f.out_offset;
+      if (t.first % 16 != 0 || net_.arena_per_image % 16 != 0) {
+        return no(f.label + ": its map is not 16-byte aligned in the arena");
+      }
+    }
     // The rectangles: as even as the last map allows, the fewest pixels in the largest, then the
-    // smallest first-conv region (the recomputed overlap).
+    // smallest region of the first conv's map a block reads.
     const Shape f = t.st.back().ys;
     int best_px = 0;
     int best_in = 0;
@@ -1444,7 +1462,7 @@ __device__ __forceinline__ float warp_max(float v) {
       for (int r = 0; r < ty * tx; ++r) {
         const std::vector<Reg> rg = regions(c, r);
         const Reg last = rg[t.st.size() - 1];
-        const Reg first = t.st.size() > 1 ? rg[0] : last;
+        const Reg first = rg[0];
         px = std::max(px, (last.y1 - last.y0) * (last.x1 - last.x0));
         in = std::max(in, (first.y1 - first.y0) * (first.x1 - first.x0));
       }
@@ -1455,32 +1473,18 @@ __device__ __forceinline__ float warp_max(float v) {
         t.tx = tx;
       }
     }
-    // Region sizes and the shared memory: the input tile, each stage's tile, the filters, the
-    // first dense layer's columns, the partial sums, two vectors.
+    // Region sizes and the shared memory: each stage's tile (the first conv's: the region of its
+    // map the block reads), the filters, the first dense layer's columns, the partial sums, two
+    // vectors.
     for (int r = 0; r < t.ty * t.tx; ++r) {
       const std::vector<Reg> rg = regions(t, r);
       for (std::size_t s = 0; s < t.st.size(); ++s) {
         t.st[s].oh = std::max(t.st[s].oh, rg[s].y1 - rg[s].y0);
         t.st[s].ow = std::max(t.st[s].ow, rg[s].x1 - rg[s].x0);
       }
-      t.ih = std::max(t.ih, rg.back().y1 - rg.back().y0);
-      t.iw = std::max(t.iw, rg.back().x1 - rg.back().x0);
     }
-    t.ic = t.st.front().op->conv.c;
     const auto up16 = [](std::int64_t b) { return (b + 15) / 16 * 16; };
     std::int64_t at = 0;
-    t.in_tile = at;
-    at += up16(std::int64_t{t.ih} * t.iw * t.ic * 2);
-    {  // the first conv's filter and bias, loaded with the input region (one round trip)
-      const ConvGeom& g = t.st.front().op->conv;
-      const std::int64_t wb = std::int64_t{g.kd} * g.kh * g.kw * g.fcg * 2;
-      if (wb % 16 == 0 && wb / 16 <= 4 * fused_threads && g.k <= fused_threads) {
-        t.w0 = at;
-        at += up16(wb);
-        t.b0 = at;
-        at += up16(std::int64_t{g.k} * 4);
-      }
-    }
     for (TStage& s : t.st) {
       s.tile = at;
       at += up16(std::int64_t{s.oh} * s.ow * s.ycp * 2);
@@ -1525,7 +1529,8 @@ __device__ __forceinline__ float warp_max(float v) {
     r += std::to_string(s);  // (not "r" + to_string(): g++ 12 warns -Wrestrict on it)
     return r;
   }
-  /// The region variables of every stage (r<s>y0 ...; rin for the input's), for `rank`.
+  /// The region variables of every stage (r<s>y0 ...), for `rank`: the last stage's its
+  /// rectangle, each one before it the region the next stage reads.
   void tiled_regions(const TPlan& t) {
     const Shape f = t.st.back().ys;
     const std::size_t n = t.st.size();
@@ -1536,11 +1541,11 @@ __device__ __forceinline__ float warp_max(float v) {
         << "y1 = (ty + 1) * " << f.h << " / " << t.ty << ";\n"
         << "  const int r" << n - 1 << "x0 = tx * " << f.w << " / " << t.tx << ", r" << n - 1
         << "x1 = (tx + 1) * " << f.w << " / " << t.tx << ";\n";
-    for (std::size_t s = n; s-- > 0;) {
+    for (std::size_t s = n; s-- > 1;) {
       const TStage& st = t.st[s];
       const ConvGeom& g = st.op->conv;
       const std::string o = region_name(s);
-      const std::string i = s == 0 ? std::string("rin") : region_name(s - 1);
+      const std::string i = region_name(s - 1);
       os_ << "  // " << st.op->label << ": its input region from its output region\n";
       for (const char* d : {"y", "x"}) {
         const bool y = d[0] == 'y';
@@ -1554,86 +1559,6 @@ __device__ __forceinline__ float warp_max(float v) {
             << (ck - 1) * cd + 1 << ", " << im << ");\n";
       }
     }
-  }
-
-  /// The first conv, from the input tile, into its tile: a thread a pooled pixel and `G` output
-  /// channels — each input value loaded once for the G channels, the pool's window positions in
-  /// registers (no shuffles), the region walked in compile-time strides (its largest width),
-  /// masked to the block's own.
-  void tiled_direct(const TPlan& t) {
-    const TStage& s = t.st.front();
-    const OpDesc& op = *s.op;
-    const ConvGeom& g = op.conv;
-    const int cpg = g.c / g.groups;
-    const int kpg = g.k / g.groups;
-    const int cp = s.ycp;
-    // Channels a thread: the most (up to 8, dividing the slots and the group's channels) that
-    // still leave every thread of the block an item or close to it.
-    int gc = 1;
-    for (const int c : {8, 4, 2}) {
-      if (cp % c == 0 && (kpg % c == 0 || g.groups == 1) &&
-          std::int64_t{s.oh} * s.ow * (cp / c) >= fused_threads / 2) {
-        gc = c;
-        break;
-      }
-    }
-    const int ng = cp / gc;
-    const std::int64_t items = std::int64_t{s.oh} * s.ow * ng;
-    if (t.w0 >= 0) {
-      os_ << "      const T* w = reinterpret_cast<const T*>(staged + " << t.w0 << ");  // staged\n"
-          << "      const float* bias = reinterpret_cast<const float*>(staged + " << t.b0 << ");\n";
-    } else {
-      os_ << "      const T* w = static_cast<const T*>(p.w[" << op.index << "]);\n"
-          << "      const float* bias = p.bf[" << op.index << "];\n";
-    }
-    os_ << "      const T* Xt = reinterpret_cast<const T*>(staged + " << t.in_tile << ");\n"
-        << "      T* Yt = reinterpret_cast<T*>(staged + " << s.tile << ");\n"
-        << "      constexpr PoolShape pool = " << pool_shape_of(op) << ";\n"
-        << "      // a thread: one pooled pixel of the region, " << gc << " channels\n"
-        << "      for (int it = threadIdx.x; it < " << items << "; it += " << fused_threads << ") {\n"
-        << "        const int c0 = (it % " << ng << ") * " << gc << ";\n"
-        << "        const int pix = it / " << ng << ";\n"
-        << "        const int ly = pix / " << s.ow << "; const int lx = pix % " << s.ow << ";\n"
-        << "        const int y = r0y0 + ly; const int x = r0x0 + lx;\n"
-        << "        if (y >= r0y1 || x >= r0x1) continue;\n"
-        << "        const PoolWindow win = pool_window(pool, y, x);\n"
-        << "        float best[" << gc << "];\n"
-        << "        #pragma unroll\n"
-        << "        for (int j = 0; j < " << gc << "; ++j) best[j] = pool_start(pool);\n"
-        << "        const int grp = min(c0 / " << kpg << ", " << g.groups - 1 << ");  // (padded channels: the last group's input)\n"
-        << "        #pragma unroll\n"
-        << "        for (int q = 0; q < " << s.pkh * s.pkw << "; ++q) {  // the pool's window positions\n"
-        << "          const int oy = y * " << s.psh << " - " << s.pph << " + q / " << s.pkw << ";\n"
-        << "          const int ox = x * " << s.psw << " - " << s.ppw << " + q % " << s.pkw << ";\n"
-        << "          if (oy < win.y0 || oy >= win.y1 || ox < win.x0 || ox >= win.x1) continue;\n"
-        << "          float acc[" << gc << "];\n"
-        << "          #pragma unroll\n"
-        << "          for (int j = 0; j < " << gc << "; ++j) acc[j] = c0 + j < " << g.k << " ? bias[c0 + j] : 0.0f;\n";
-    open_taps(g, "          ");
-    os_ << "              const T* xp = Xt + ((iy - riny0) * " << t.iw << " + (ix - rinx0)) * " << t.ic
-        << " + grp * " << cpg << ";\n"
-        << "              #pragma unroll\n"
-        << "              for (int ci = 0; ci < " << cpg << "; ++ci) {\n"
-        << "                const float xv = load(xp + ci);\n"
-        << "                #pragma unroll\n"
-        << "                for (int j = 0; j < " << gc << "; ++j) {\n"
-        << "                  if (c0 + j < " << g.k << ") acc[j] += xv * load(w + (((c0 + j) * " << g.kh
-        << " + ky) * " << g.kw << " + kx) * " << g.fcg << " + ci);\n"
-        << "                }\n"
-        << "              }\n"
-        << "            }\n"
-        << "          }\n"
-        << "          #pragma unroll\n"
-        << "          for (int j = 0; j < " << gc << "; ++j) best[j] = pool_add(pool, best[j], activate("
-        << act(op.act) << ", acc[j]));\n"
-        << "        }\n"
-        << (s.is_max ? "" : "        const float div = win.divisor;\n")
-        << "        #pragma unroll\n"
-        << "        for (int j = 0; j < " << gc << "; ++j) {\n"
-        << "          store(Yt + (ly * " << s.ow << " + lx) * " << cp << " + c0 + j, c0 + j < " << g.k << " ? "
-        << (s.is_max ? "best[j]" : "best[j] / div") << " : 0.0f);\n"
-        << "        }\n"
-        << "      }\n";
   }
 
   /// Conv stage `si` (on tensor cores) from the tile of the stage before it into its own.
@@ -1704,144 +1629,111 @@ __device__ __forceinline__ float warp_max(float v) {
     shared_ = t.bytes;
     prelude();
     const std::size_t n = t.st.size();
+    const TStage& f = t.st.front();
     const TStage& l = t.st.back();
     const OpDesc& d0 = *t.dense.front();
     const int m0 = d0.layer.out_channels;
     const int active = t.ty * t.tx;
+    input_reader_ = f.op->index;  // (tiled_plan: the first conv reads the caller's input directly)
     os_ << R"(
-// The tiled form: no cluster barrier between the convs; the first dense layer's partial sums go
-// to the first block by st.async, counted by its mbarrier (complete_tx).
+// The tiled form: one cluster barrier an image, after the first conv; the first dense layer's
+// partial sums go to the first block by st.async, counted by its mbarrier (complete_tx).
 extern "C" __global__ void __cluster_dims__()"
         << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
         << R"(, 1) strata_network(strata_net::Params p) {
   using namespace strata_net;
   strata_rtc::pdl_entry();
+  // The first conv's work: warps numbered across the cluster's blocks in turn, as in the phase
+  // kernel.
+  const int tid = ((static_cast<int>(threadIdx.x) >> 5) * )"
+        << cluster_ << R"( + static_cast<int>(cluster_rank())) * 32 + (static_cast<int>(threadIdx.x) & 31);
+  const int nthreads = )" << cluster_ * fused_threads << R"(;
   const int clusters = gridDim.x / )" << cluster_ << R"(;
   const unsigned rank = cluster_rank();
   extern __shared__ __align__(16) unsigned char staged[];
   __shared__ __align__(8) unsigned long long gather;  // the first block's: the partial sums' bytes
-  if (rank == 0 && threadIdx.x == 0) {
+  if (rank == 0 && threadIdx.x == 0) {  // (made visible by the first conv's cluster barrier)
     asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(&gather))) : "memory");
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
-  // Every block has started (and the mbarrier is initialized) before the first st.async: waited
-  // for just before the first partial sums are sent.
-  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
-  bool joined = false;
 )";
     tiled_regions(t);
-    // The weights into shared memory, once (the first image, after its input region's loads are
-    // issued, so that those do not wait behind them): the tensor-core convs' filters (group 0),
-    // this block's columns of the first dense layer and, in the first block, the later dense
-    // layers' weights (group 1).
+    // The weights into shared memory, once, issued after the first conv's work (their address
+    // arithmetic and traffic would otherwise come before it) and before its cluster barrier:
+    // the tensor-core convs' filters (group 0), this block's columns of the first dense layer
+    // and, in the first block, the later dense layers' weights (group 1).
     std::ostringstream pf;
-    pf << "        if (k == 0) {  // the weights, once\n";
+    pf << "    if (k == 0) {  // the weights, once\n";
     for (const TStage& s : t.st) {
       if (s.mma) {
         const ConvGeom& g = s.op->conv;
-        pf << "          prefetch(staged + " << s.filter << ", p.w[" << s.op->index << "], "
+        pf << "      prefetch(staged + " << s.filter << ", p.w[" << s.op->index << "], "
            << std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2 << ");  // " << s.op->label << "\n";
       }
     }
     const std::string ln = std::to_string(n - 1);
-    pf << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
-       << "        }\n";
-    // Group 1 is issued after the first conv has run (its address arithmetic and its traffic
-    // would otherwise come before that conv's work): needed only by the partial sums.
-    std::ostringstream pf1;
-    pf1 << "      if (k == 0) {  // the dense layers' weights, once\n";
+    pf << "      asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n";
     if (t.cols >= 0) {
-      pf1 << "          {  // " << d0.label << ": the columns of this block's pixels, every row\n"
-          << "            const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
-          << "            const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
-          << "            const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
-          << "            for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
-          << fused_threads << ") {\n"
-          << "              const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
-          << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
-          << "              const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
-          << "              const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
-          << "              const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
-          << " + ((o * " << t.np() << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
-          << "              asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
-          << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
-          << "            }\n"
-          << "          }\n";
+      pf << "      if (active) {  // " << d0.label << ": the columns of this block's pixels, every row\n"
+         << "        const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
+         << "        const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
+         << "        const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
+         << "        for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
+         << fused_threads << ") {\n"
+         << "          const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
+         << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
+         << "          const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
+         << "          const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
+         << "          const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
+         << " + ((o * " << t.np() << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
+         << "          asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
+         << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
+         << "        }\n"
+         << "      }\n";
     }
     for (std::size_t i = 1; i < t.dense.size(); ++i) {
       if (t.dw[i - 1] >= 0) {
         const OpDesc& d = *t.dense[i];
-        pf1 << "          if (rank == 0) prefetch(staged + " << t.dw[i - 1] << ", p.w[" << d.index << "], "
-            << std::int64_t{d.layer.out_channels} * d.dense_kin * 2 << ");  // " << d.label << "\n";
+        pf << "      if (rank == 0) prefetch(staged + " << t.dw[i - 1] << ", p.w[" << d.index << "], "
+           << std::int64_t{d.layer.out_channels} * d.dense_kin * 2 << ");  // " << d.label << "\n";
       }
     }
-    pf1 << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
-        << "      }\n";
+    pf << "      asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
+       << "    }\n";
     os_ << "  unsigned k = 0;  // images this cluster has run\n"
         << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters, ++k) {\n"
         << "    if (rank == 0 && threadIdx.x == 0) {  // this image's partial sums, expected\n"
         << "      asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" :: \"r\"(static_cast<unsigned>(__cvta_generic_to_shared(&gather))), \"r\"("
         << (active - 1) * m0 * 4 << ") : \"memory\");  // (the other blocks': its own are plain stores)\n"
         << "    }\n";
-    // The stages.
+    // The first conv: the whole map over the cluster, into the arena (the host path's image read
+    // from page-locked host memory where it is).
+    phase(f.op->label);
+    os_ << "    {  // op " << f.op->index << ": " << f.op->label << ", the whole map over the cluster\n";
+    conv(*f.op, "(p.stage != nullptr ? p.stage : p.in)");
+    os_ << "    }\n" << pf.str() << "    cluster_sync();\n";
+    // Each block's region of it into its tile, then the later convs over their regions.
     for (std::size_t s = 0; s < n; ++s) {
       const TStage& st = t.st[s];
-      phase(st.op->label);
+      if (s > 0) {
+        phase(st.op->label);
+      }
       os_ << "    if (active) {  // op " << st.op->index << ": " << st.op->label << ", this block's region\n";
       if (s == 0) {
-        const Shape is = net_.in_shape;
-        const std::string src = net_.in_layout == Layout::nhwc
-                                    ? "(iy * " + std::to_string(is.w) + " + ix) * " + std::to_string(is.c) + " + c"
-                                    : "(c * " + std::to_string(is.h) + " + iy) * " + std::to_string(is.w) + " + ix";
-        const int total = t.ih * t.iw * t.ic;
-        const int ni = (total + fused_threads - 1) / fused_threads;
-        const ConvGeom& g0 = t.st.front().op->conv;
-        const std::int64_t wchunks = std::int64_t{g0.kd} * g0.kh * g0.kw * g0.fcg * 2 / 16;
-        const int nw = static_cast<int>((wchunks + fused_threads - 1) / fused_threads);
-        os_ << "      {  // the input region, f32 into storage (infer()'s host path: from page-locked host\n"
-            << "         // memory), and the first conv's filter and bias: every load issued, then the stores\n"
-            << "        const float* src = (p.stage != nullptr ? p.stage : p.in) + static_cast<long long>(img) * "
-            << is.numel() << ";\n"
-            << "        float xin[" << ni << "];\n"
-            << "        #pragma unroll\n"
-            << "        for (int r = 0; r < " << ni << "; ++r) {\n"
-            << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
-            << "          const int c = i % " << t.ic << "; const int x = (i / " << t.ic << ") % " << t.iw
-            << "; const int y = i / " << t.iw * t.ic << ";\n"
-            << "          const int iy = riny0 + y; const int ix = rinx0 + x;\n"
-            << "          xin[r] = i < " << total << " && iy < riny1 && ix < rinx1 ? src[" << src << "] : 0.0f;\n"
-            << "        }\n";
-        if (t.w0 >= 0) {
-          os_ << "        uint4 wv[" << nw << "];\n"
-              << "        const uint4* wsrc = static_cast<const uint4*>(p.w[" << t.st.front().op->index << "]);\n"
-              << "        #pragma unroll\n"
-              << "        for (int r = 0; r < " << nw << "; ++r) {\n"
-              << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
-              << "          if (i < " << wchunks << ") wv[r] = wsrc[i];\n"
-              << "        }\n"
-              << "        const float bv = threadIdx.x < " << g0.k << " ? p.bf[" << t.st.front().op->index
-              << "][threadIdx.x] : 0.0f;\n";
-        }
-        os_ << pf.str()
-            << "        T* xt = reinterpret_cast<T*>(staged + " << t.in_tile << ");\n"
-            << "        #pragma unroll\n"
-            << "        for (int r = 0; r < " << ni << "; ++r) {\n"
-            << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
-            << "          if (i < " << total << ") store(xt + i, xin[r]);\n"
-            << "        }\n";
-        if (t.w0 >= 0) {
-          os_ << "        #pragma unroll\n"
-              << "        for (int r = 0; r < " << nw << "; ++r) {\n"
-              << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
-              << "          if (i < " << wchunks << ") reinterpret_cast<uint4*>(staged + " << t.w0 << ")[i] = wv[r];\n"
-              << "        }\n"
-              << "        if (threadIdx.x < " << g0.k << ") reinterpret_cast<float*>(staged + " << t.b0
-              << ")[threadIdx.x] = bv;\n";
-        }
-        os_ << "        __syncthreads();\n"
+        const int c8 = st.ycp / 8;
+        os_ << "      {  // the region of the first conv's map this block reads, 16 bytes a load\n"
+            << "        const uint4* src = reinterpret_cast<const uint4*>(p.arena + static_cast<long long>(img) * "
+            << net_.arena_per_image << " + " << t.first << ");\n"
+            << "        uint4* dst = reinterpret_cast<uint4*>(staged + " << st.tile << ");\n"
+            << "        const int rw = r0x1 - r0x0;\n"
+            << "        for (int i = threadIdx.x; i < (r0y1 - r0y0) * rw * " << c8 << "; i += "
+            << fused_threads << ") {\n"
+            << "          const int c = i % " << c8 << "; const int pix = i / " << c8 << ";\n"
+            << "          const int ly = pix / rw; const int lx = pix % rw;\n"
+            << "          dst[(ly * " << st.ow << " + lx) * " << c8 << " + c] = src[((r0y0 + ly) * " << st.ys.w
+            << " + r0x0 + lx) * " << c8 << " + c];\n"
+            << "        }\n"
             << "      }\n";
-        tiled_direct(t);
-        os_ << pf1.str();
       } else {
         if (s == 1) {
           os_ << "      asm volatile(\"cp.async.wait_group 1;\" ::: \"memory\");  // the filters\n";
@@ -1852,6 +1744,7 @@ extern "C" __global__ void __cluster_dims__()"
       os_ << "      __syncthreads();\n"
           << "    }\n";
     }
+
     // The first dense layer's partial sums.
     int g = 1;  // threads per output
     while (g < 32 && std::int64_t{g} * 2 * m0 <= fused_threads) {
@@ -1859,11 +1752,7 @@ extern "C" __global__ void __cluster_dims__()"
     }
     const int per_round = fused_threads / g;
     phase(d0.label + " (partial sums)");
-    os_ << "    if (!joined) {  // (every block has started: st.async may reach the first block)\n"
-        << "      asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
-        << "      joined = true;\n"
-        << "    }\n"
-        << "    if (active) {  // op " << d0.index << ": " << d0.label << ", this block's pixels: " << g
+    os_ << "    if (active) {  // op " << d0.index << ": " << d0.label << ", this block's pixels: " << g
         << " threads an output\n"
         << "      asm volatile(\"cp.async.wait_all;\" ::: \"memory\");  // the columns\n"
         << "      __syncthreads();\n"
@@ -1984,14 +1873,16 @@ extern "C" __global__ void __cluster_dims__()"
     }
     os_ << "    }\n"
         << "    stamp(p, " << phases_.size() << ", img, 1);\n"
-        << "    if (img + clusters < p.batch) cluster_sync();  // the first block's sums read before the next image's arrive\n"
+        << "    // (The next image's partial sums are sent after its first conv's cluster barrier, which\n"
+        << "    // the first block reaches once it has read these.)\n"
         << "  }\n"
-        << "  if (!joined) asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
         << "  asm volatile(\"cp.async.wait_all;\" ::: \"memory\");\n"
         << "}\n";
     return os_.str();
   }
 
+  /// Between phases: every block's writes visible to every block (the cluster barrier, or
+  /// phase_sync in the mbarrier mode).
   void sync() { os_ << (mbar_ ? "    phase_sync(sync);\n" : "    cluster_sync();\n"); }
 
   /// Starts phase `name`: its stamp is the SM clock as image 0 enters it.
