@@ -254,17 +254,10 @@ __device__ __forceinline__ void stamp(const Params& p, int i, int img, int timer
     if (timer_slot >= 0) p.trace[kTraceSlots + timer_slot] = global_ns();
   }
 }
-// A phase boundary: the block's threads meet at a block barrier, one thread's fence at cluster
-// scope then makes every store the block made before it visible to the cluster (a fence is
-// cumulative over what the block barrier ordered before it), and the cluster barrier's arrive
-// needs no release of its own. A release arrive in every thread costs a GPU-wide memory barrier
-// a warp (session 49's microbenchmark on an H100: 959 against 785 ns a boundary with its
-// global stores and loads).
-__device__ __forceinline__ void cluster_sync() {
-  __syncthreads();
-  if (threadIdx.x == 0) asm volatile("fence.acq_rel.cluster;" ::: "memory");
-  asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
+// A phase boundary (the prelude's cluster_barrier: a block barrier, one thread's fence at
+// cluster scope, a relaxed cluster barrier — session 49's microbenchmark on an H100: 785 against
+// 959 ns a boundary with its global stores and loads, against a release arrive in every thread).
+__device__ __forceinline__ void cluster_sync() { cluster_barrier(); }
 __device__ __forceinline__ unsigned cluster_rank() {
   unsigned r;
   asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));

@@ -1158,7 +1158,7 @@ __global__ void __cluster_dims__()src"
   }
   // Every block's partial sums read before any block leaves (its shared memory goes with it):
   // the arrive relaxed — nothing written here is read after it.
-  asm volatile("barrier.cluster.arrive.relaxed.aligned;\n\tbarrier.cluster.wait.aligned;" ::: "memory");
+  cluster_reads_done();
 #else
   static_assert(sizeof(T) == 0, "bottleneck_conv's cluster form: compute capability 9.0 on");
 #endif

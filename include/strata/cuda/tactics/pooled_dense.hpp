@@ -144,7 +144,7 @@ inline constexpr int threads = 256;
     const int c = j % CP;
     full[j] = cluster_load(&mine[b * CPB + c % CPB], static_cast<unsigned>(c / CPB));
   }
-  cluster_barrier();  // the whole vector here; no block reads another's shared memory after this
+  cluster_reads_done();  // the whole vector here; no block reads another's shared memory after this
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
   for (int base = o0 + warp * RW; base < o1; base += (threads / 32) * RW) {

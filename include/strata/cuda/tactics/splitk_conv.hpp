@@ -618,7 +618,7 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
         finish(m0 + r, n0 + c, v0, v1);
       }
     }
-    cluster_barrier();  // no block leaves while another may still read its shared memory
+    cluster_reads_done();  // no block leaves while another may still read its shared memory
     return;
   }
 #endif
