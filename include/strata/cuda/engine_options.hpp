@@ -129,13 +129,15 @@ struct EngineOptions {
   /// pay the release fence at cluster scope that dominates a barrier).
   bool fused_mbarrier_sync = false;
   /// 16-bit fused-network kernels of a network that is a stack of convs (each with its pool)
-  /// followed by dense layers and a softmax: the tiled form — each block of the cluster computes
-  /// one rectangle of the last conv's map and everything it depends on in its own shared memory
-  /// (overlaps computed twice), then its share of the first dense layer, whose partial sums it
-  /// sends to the first block (st.async, counted by an mbarrier): no cluster barrier between the
-  /// layers (docs/cuda_backend.md, "The tiled form"). Ignored where the network does not fit it
-  /// (and at a cluster of 1 block). Off by default: slower (MNIST f16 at batch 1 on an H100,
-  /// session 49: 13.8 µs against 11.2–11.4, for its recomputed first conv).
+  /// followed by dense layers and a softmax: the tiled form — the first conv over the whole
+  /// cluster as in the phase kernel, one cluster barrier, then each block computes one rectangle
+  /// of the last conv's map and everything it depends on after the first conv in its own shared
+  /// memory (overlaps computed twice), then its share of the first dense layer, whose partial
+  /// sums it sends to the first block (st.async, counted by an mbarrier): one cluster barrier an
+  /// image instead of one a layer (docs/cuda_backend.md, "The tiled form"). Ignored where the
+  /// network does not fit it (and at a cluster of 1 block). Off by default: session 49's form,
+  /// which recomputed the first conv over each block's region too, was slower (MNIST f16 at batch
+  /// 1 on an H100: 13.8 µs against 11.2–11.4); this one is not yet timed.
   bool fused_tiled = false;
   /// f32 engines only: let convolutions and matmuls use TF32 tensor cores (f32 storage and
   /// accumulation, inputs rounded to a 10-bit mantissa) — several times faster, about 1e-3
