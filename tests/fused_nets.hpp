@@ -22,4 +22,12 @@ inline constexpr auto tiled_net = strata::input<3, 23, 19>
     | strata::dense<7> | strata::log_softmax;
 using TiledNet = std::remove_cv_t<decltype(tiled_net)>;
 
+// The tiled form with one conv (no tensor-core stage: its map is the last and the region a block
+// reads is its rectangle), an input of 286 floats (not a multiple of 4: the host path's copy
+// one float a load) and a softmax.
+inline constexpr auto tiled_one_conv_net = strata::input<2, 13, 11>
+    | strata::conv<24, 3, strata::ConvOpts{.padding = 1}> | strata::batch_norm | strata::relu
+    | strata::max_pool<2> | strata::flatten | strata::dense<10> | strata::softmax;
+using TiledOneConvNet = std::remove_cv_t<decltype(tiled_one_conv_net)>;
+
 }  // namespace strata_test

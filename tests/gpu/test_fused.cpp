@@ -335,8 +335,10 @@ TEST_CASE("fused network, tiled: each block its rectangle of the convs, the dens
   // EngineOptions::fused_tiled against the CPU reference and against the phase kernel (the same
   // arithmetic but for the order of the first dense layer's sums) at batches 1, 3, 17 and 20, in
   // f16 and bf16, four rounds (the partial sums' mbarrier alternates its parity image by image);
-  // MNIST also at clusters of 2, 4 and 8 blocks; a network the form does not take keeps the
-  // phase kernel, and so does a cluster of 1 block.
+  // MNIST also at clusters of 2, 4 and 8 blocks, a one-conv network at 16 and 2; infer() (its
+  // host path: the image copied from page-locked memory) and forward() on the device buffers
+  // equal to the bit; a network the form does not take keeps the phase kernel, and so does a
+  // cluster of 1 block.
   if (!has_clusters()) {
     MESSAGE("no thread-block clusters on this GPU: skipped");
     return;
@@ -371,6 +373,18 @@ TEST_CASE("fused network, tiled: each block its rectangle of the convs, the dens
           INFO(std::string(name) << " cluster " << c << " batch " << b << " round " << round);
           CHECK(err < tol);
           CHECK(agree < tol);
+          if (round == 0) {  // forward() on the engine's device buffers (the kernel reads p.in, not
+                             // infer()'s page-locked copy): the same values
+            const std::size_t in_n = static_cast<std::size_t>(b * N::input_spec.shape.numel());
+            REQUIRE(cudaMemcpy(tiled.input_buffer(), in.data(), in_n * sizeof(float), cudaMemcpyHostToDevice) ==
+                    cudaSuccess);
+            tiled.forward(tiled.input_buffer(), tiled.output_buffer(), b, tiled.stream());
+            std::vector<float> f(a.size(), std::numeric_limits<float>::quiet_NaN());
+            REQUIRE(cudaStreamSynchronize(tiled.stream()) == cudaSuccess);
+            REQUIRE(cudaMemcpy(f.data(), tiled.output_buffer(), f.size() * sizeof(float), cudaMemcpyDeviceToHost) ==
+                    cudaSuccess);
+            CHECK(std::equal(a.begin(), a.end(), f.begin()));
+          }
         }
       }
     }
@@ -381,6 +395,7 @@ TEST_CASE("fused network, tiled: each block its rectangle of the convs, the dens
   run(std::type_identity<models::MnistCnn>{}, BF16{}, 52, "mnist", 3e-2, {0});
   run(std::type_identity<TiledNet>{}, F16{}, 53, "tiled", 1e-2, {0, 4});
   run(std::type_identity<TiledNet>{}, BF16{}, 54, "tiled", 3e-2, {0});
+  run(std::type_identity<strata_test::TiledOneConvNet>{}, F16{}, 57, "one conv", 1e-2, {0, 2});
   // Not a conv stack then dense layers (a residual): the phase kernel, as without the option.
   const auto w = Weights<ResidualNet>::random(55);
   cuda::Engine<ResidualNet, DType::f16> e(w, {.max_batch = 1, .fused_max_batch = 1, .fused_tiled = true});

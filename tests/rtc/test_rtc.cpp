@@ -2453,14 +2453,20 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
     CHECK(count(src, "const bool active = rank < 14u;") == 1);
     CHECK(count(src, "const int r1y0 = ty * 7 / 2, r1y1 = (ty + 1) * 7 / 2;") == 1);
     // The first conv over the whole cluster into the arena (the host path's page-locked image
-    // read where it is), then its one cluster barrier (none between images), each block's region
-    // of its map read back 16 bytes a load; the partial sums by st.async, 13 blocks x 128 floats
-    // (the first block's own stored where they are), waited for with an acquire at cluster scope.
-    CHECK(count(src, "const float* src = (p.stage != nullptr ? p.stage : p.in) + static_cast<long long>(img) * 784;") == 1);
+    // copied into each block's shared memory first, 196 16-byte loads), then its one cluster
+    // barrier (none between images), each block's region of its map read back 16 bytes a load,
+    // the dense layers' weights asked for between the loads and the stores; the partial sums by
+    // st.async, 13 blocks x 128 floats (the first block's own stored where they are), waited for
+    // with an acquire at cluster scope.
+    CHECK(count(src, "for (int e = threadIdx.x; e < 196; e += 1024) xs[e] = hs[e];") == 1);
+    CHECK(count(src, "const float* src = image;  // read as f32, converted on load") == 1);
     CHECK(count(src, "for (int t0 = tid; t0 < 25088; t0 += 2 * nthreads)") == 1);
     CHECK(count(src, "cluster_sync();") == 1);
     CHECK(count(src, "    }\n    cluster_sync();\n    if (active) {  // op 0: conv0+bn1+relu2+max_pool3, this block's region") == 1);
-    CHECK(count(src, "dst[(ly * 4 + lx) * 4 + c] = src[((r0y0 + ly) * 14 + r0x0 + lx) * 4 + c];") == 1);
+    CHECK(count(src, "if (i < total) v[r] = src[((r0y0 + pix / rw) * 14 + r0x0 + pix % rw) * 4 + c];") == 1);
+    CHECK(count(src, "if (i < total) dst[((pix / rw) * 4 + pix % rw) * 4 + c] = v[r];") == 1);
+    const std::string body = src.substr(src.find("strata_network(strata_net::Params p)"));  // the kernel
+    CHECK(count(body, "cp.async.commit_group;") == 2);
     CHECK(count(src, "st.async.shared::cluster.mbarrier::complete_tx::bytes.b32") == 1);
     CHECK(count(src, "\"r\"(6656)") == 1);
     CHECK(count(src, "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\\n\\tselp") == 1);
@@ -2488,6 +2494,22 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
     CHECK(w.phases().size() == 6);  // four convs, the partial sums, the rest
     CHECK(w.phases().back() == "dense12+relu13 (gathered)+dense14+tanh15+dense16+log_softmax17");
     const rtc::Compiled c = rtc::compile(src, "tiled_net", names, 90, dir);
+    CHECK(c.cubin.size() > 1000);
+  }
+  {  // one conv: its region is its rectangle; one copy group; the host path's copy float by float
+    const cuda::NetDesc net = cuda::NetStorage<strata_test::TiledOneConvNet, DType::f16>::describe();
+    REQUIRE(net.fused_fits);
+    cuda::detail::FusedWriter w(net, 16, cuda::fused_shared_max, false, false, true);
+    INFO(w.tiled_misfit());
+    REQUIRE(w.tiled());
+    const std::string src = w.source();
+    CHECK(count(src, "for (int e = threadIdx.x; e < 286; e += 1024) xs[e] = hs[e];") == 1);
+    const std::string body = src.substr(src.find("strata_network(strata_net::Params p)"));  // the kernel
+    CHECK(count(body, "cp.async.commit_group;") == 1);  // (the columns': no filter to copy)
+    CHECK(count(src, "cp.async.wait_group 1;") == 0);
+    CHECK(w.phases() == std::vector<std::string>{"conv0+bn1+relu2+max_pool3", "dense5 (partial sums)",
+                                                 "dense5 (gathered)+softmax6"});
+    const rtc::Compiled c = rtc::compile(src, "tiled_one_conv", names, 90, dir);
     CHECK(c.cubin.size() > 1000);
   }
   // What it does not take, and why: one block a cluster; f32; a residual; a dense-only net.

@@ -65,8 +65,8 @@ struct FusedParams {
   /// page-locked host memory read by the kernel over the bus, into `in` (the engine's device
   /// input buffer), with one 16-byte load per thread where the image is a multiple of 4 floats
   /// (scalar loads otherwise), then runs as usual.
-  /// Saves the upload's copy node; pays one bus round trip per image. (The tiled form reads each
-  /// block's region of the image from here directly and leaves `in` as it is.)
+  /// Saves the upload's copy node; pays one bus round trip per image. (The tiled form copies the
+  /// image into each block's shared memory instead, where it fits, and leaves `in` as it is.)
   const float* stage = nullptr;
 };
 
@@ -256,8 +256,15 @@ __device__ __forceinline__ void stamp(const Params& p, int i, int img, int timer
 }
 // A phase boundary (the prelude's cluster_barrier: a block barrier, one thread's fence at
 // cluster scope, a relaxed cluster barrier — session 49's microbenchmark on an H100: 785 against
-// 959 ns a boundary with its global stores and loads, against a release arrive in every thread).
-__device__ __forceinline__ void cluster_sync() { cluster_barrier(); }
+// 959 ns a boundary with the phase's global stores and loads, against a release arrive in every
+// thread).
+__device__ __forceinline__ void cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cluster_barrier();
+#elif defined(__CUDA_ARCH__)
+  __trap();  // (the fused kernel runs in clusters: compute capability 9.0 on)
+#endif
+}
 __device__ __forceinline__ unsigned cluster_rank() {
   unsigned r;
   asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
@@ -605,14 +612,16 @@ __device__ __forceinline__ float warp_max(float v) {
     return kernels::source_literal(kernels::conv_pool_shape(op, 0, op.pool->out_cp));
   }
 
-  /// Conv `op` over the cluster's threads; the caller's input (when `op` reads it directly) at
-  /// `in`, an expression of Params `p`.
-  void conv(const OpDesc& op, const std::string& in = "p.in") {
+  /// Conv `op` over the cluster's threads; when `op` reads the caller's input directly, the
+  /// image's f32 values at `image` (an expression; by default image img of p.in).
+  void conv(const OpDesc& op, const std::string& image = "") {
     const ConvGeom& g = op.conv;
     const int oslots = nhwc_ ? g.kp : g.k;
     if (op.index == input_reader_) {
-      os_ << "      const float* src = " << in << " + static_cast<long long>(img) * "
-          << net_.in_shape.numel() << ";  // read as f32, converted on load\n";
+      os_ << "      const float* src = "
+          << (image.empty() ? "p.in + static_cast<long long>(img) * " + std::to_string(net_.in_shape.numel())
+                            : image)
+          << ";  // read as f32, converted on load\n";
     } else {
       ptr("X", true, "T", op.in_offset, numel(op.in_cp, op.in_shape));
     }
@@ -917,7 +926,7 @@ __device__ __forceinline__ float warp_max(float v) {
         << "      }\n";
   }
 
-  /// Opens a direct conv's loops over its taps at indentation `ind` (conv_value, tiled_direct):
+  /// Opens a direct conv's loops over its taps at indentation `ind` (conv_value):
   /// iy and ix of output pixel (oy, ox), taps outside the input skipped (zero padding). Two
   /// braces left open.
   void open_taps(const ConvGeom& g, const std::string& ind) {
@@ -1310,6 +1319,7 @@ __device__ __forceinline__ float warp_max(float v) {
     const OpDesc* softmax = nullptr;
     int ty = 1, tx = 1;           ///< the last map's rectangles: ty rows of tx
     std::int64_t first = 0;       ///< the first conv's (pooled) map in the arena
+    std::int64_t in_stage = -1;   ///< the host path's image in shared memory, where it fits
     std::int64_t cols = 0, part = 0, vec = 0, bytes = 0;
     std::vector<std::int64_t> dw;    ///< later dense layers' weights in the first block, or -1
     int vec_n = 0;                ///< floats per vector in the first block
@@ -1508,6 +1518,12 @@ __device__ __forceinline__ float warp_max(float v) {
     // memory (L2) as the partial sums need them (cols -1: few blocks, many columns each).
     t.cols = at + cols <= shared_max_ ? at : -1;
     at += t.cols >= 0 ? cols : 0;
+    // The host path's image (page-locked host memory, read over the bus) copied into each block's
+    // shared memory once, where it fits, so that the first conv's taps do not read it again and
+    // again across the bus (else they do).
+    const std::int64_t ib = up16(net_.in_shape.numel() * 4);
+    t.in_stage = at + ib <= shared_max_ ? at : -1;
+    at += t.in_stage >= 0 ? ib : 0;
     t.bytes = at;
     if (t.bytes > shared_max_) {
       return no("its tiles and weights need " + std::to_string(t.bytes) +
@@ -1651,60 +1667,84 @@ extern "C" __global__ void __cluster_dims__()"
   }
 )";
     tiled_regions(t);
-    // The weights into shared memory, once, issued after the first conv's work (their address
-    // arithmetic and traffic would otherwise come before it) and before its cluster barrier:
-    // the tensor-core convs' filters (group 0), this block's columns of the first dense layer
-    // and, in the first block, the later dense layers' weights (group 1).
-    std::ostringstream pf;
-    pf << "    if (k == 0) {  // the weights, once\n";
-    for (const TStage& s : t.st) {
-      if (s.mma) {
-        const ConvGeom& g = s.op->conv;
-        pf << "      prefetch(staged + " << s.filter << ", p.w[" << s.op->index << "], "
-           << std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2 << ");  // " << s.op->label << "\n";
+    // The weights into shared memory, once (the first image): the tensor-core convs' filters
+    // (group 0) after the first conv's work (their address arithmetic and traffic would
+    // otherwise come before it) and before its cluster barrier; this block's columns of the first
+    // dense layer and, in the first block, the later dense layers' weights (group 1) once the
+    // block's region of the first conv's map has been asked for (their traffic behind it).
+    std::ostringstream pf0;
+    if (n > 1) {  // (stages after the first are on tensor cores)
+      pf0 << "    if (nimg == 0 && active) {  // the filters, once\n";
+      for (const TStage& s : t.st) {
+        if (s.mma) {
+          const ConvGeom& g = s.op->conv;
+          pf0 << "      prefetch(staged + " << s.filter << ", p.w[" << s.op->index << "], "
+              << std::int64_t{g.kp} * g.kh * g.kw * g.cp * 2 << ");  // " << s.op->label << "\n";
+        }
       }
+      pf0 << "      asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
+          << "    }\n";
     }
     const std::string ln = std::to_string(n - 1);
-    pf << "      asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n";
+    std::ostringstream pf1;
+    pf1 << "        if (nimg == 0) {  // the dense layers' weights, once\n";
     if (t.cols >= 0) {
-      pf << "      if (active) {  // " << d0.label << ": the columns of this block's pixels, every row\n"
-         << "        const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
-         << "        const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
-         << "        const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
-         << "        for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
-         << fused_threads << ") {\n"
-         << "          const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
-         << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
-         << "          const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
-         << "          const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
-         << "          const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
-         << " + ((o * " << t.np() << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
-         << "          asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
-         << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
-         << "        }\n"
-         << "      }\n";
+      pf1 << "          {  // " << d0.label << ": the columns of this block's pixels, every row\n"
+          << "            const int rw = r" << ln << "x1 - r" << ln << "x0;\n"
+          << "            const int np = (r" << ln << "y1 - r" << ln << "y0) * rw;\n"
+          << "            const unsigned char* wg = static_cast<const unsigned char*>(p.w[" << d0.index << "]);\n"
+          << "            for (int i = threadIdx.x; i < " << m0 << " * np * " << l.ycp / 8 << "; i += "
+          << fused_threads << ") {\n"
+          << "              const int c8 = i % " << l.ycp / 8 << "; const int pix = (i / " << l.ycp / 8
+          << ") % np; const int o = i / (" << l.ycp / 8 << " * np);\n"
+          << "              const int py = r" << ln << "y0 + pix / rw; const int px = r" << ln << "x0 + pix % rw;\n"
+          << "              const long long j = " << at("c8 * 8", "py", "px", l.ycp, l.ys.h, l.ys.w) << ";\n"
+          << "              const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(staged + " << t.cols
+          << " + ((o * " << t.np() << " + pix) * " << l.ycp << " + c8 * 8) * 2));\n"
+          << "              asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(sa), \"l\"(wg + (o * "
+          << d0.dense_kin << "LL + j) * 2) : \"memory\");\n"
+          << "            }\n"
+          << "          }\n";
     }
     for (std::size_t i = 1; i < t.dense.size(); ++i) {
       if (t.dw[i - 1] >= 0) {
         const OpDesc& d = *t.dense[i];
-        pf << "      if (rank == 0) prefetch(staged + " << t.dw[i - 1] << ", p.w[" << d.index << "], "
-           << std::int64_t{d.layer.out_channels} * d.dense_kin * 2 << ");  // " << d.label << "\n";
+        pf1 << "          if (rank == 0) prefetch(staged + " << t.dw[i - 1] << ", p.w[" << d.index << "], "
+            << std::int64_t{d.layer.out_channels} * d.dense_kin * 2 << ");  // " << d.label << "\n";
       }
     }
-    pf << "      asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
-       << "    }\n";
-    os_ << "  unsigned k = 0;  // images this cluster has run\n"
-        << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters, ++k) {\n"
+    pf1 << "          asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n"
+        << "        }\n";
+    os_ << "  unsigned nimg = 0;  // images this cluster has run\n"
+        << "  for (int img = blockIdx.x / " << cluster_ << "; img < p.batch; img += clusters, ++nimg) {\n"
         << "    if (rank == 0 && threadIdx.x == 0) {  // this image's partial sums, expected\n"
         << "      asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" :: \"r\"(static_cast<unsigned>(__cvta_generic_to_shared(&gather))), \"r\"("
         << (active - 1) * m0 * 4 << ") : \"memory\");  // (the other blocks': its own are plain stores)\n"
         << "    }\n";
-    // The first conv: the whole map over the cluster, into the arena (the host path's image read
-    // from page-locked host memory where it is).
+    // The first conv: the whole map over the cluster, into the arena.
     phase(f.op->label);
+    const std::int64_t in_n = net_.in_shape.numel();
+    std::string image = "p.in + static_cast<long long>(img) * " + std::to_string(in_n);
+    if (t.in_stage >= 0) {  // the host path's image copied into this block's shared memory once
+      const bool vec = in_n % 4 == 0;  // 16-byte loads (16-byte aligned per image, as stage())
+      const char* type = vec ? "float4" : "float";
+      os_ << "    const float* image = " << image << ";\n"
+          << "    if (p.stage != nullptr) {  // host path: the image from page-locked host memory, read once\n"
+          << "      const " << type << "* hs = reinterpret_cast<const " << type << "*>(p.stage + static_cast<long long>(img) * "
+          << in_n << ");\n"
+          << "      " << type << "* xs = reinterpret_cast<" << type << "*>(staged + " << t.in_stage << ");\n"
+          << "      for (int e = threadIdx.x; e < " << (vec ? in_n / 4 : in_n) << "; e += " << fused_threads
+          << ") xs[e] = hs[e];\n"
+          << "      __syncthreads();\n"
+          << "      image = reinterpret_cast<const float*>(staged + " << t.in_stage << ");\n"
+          << "    }\n";
+      image = "image";
+    } else {  // (read across the bus by every tap: an image too large to copy)
+      image = "(p.stage != nullptr ? p.stage : p.in) + static_cast<long long>(img) * " + std::to_string(in_n);
+    }
     os_ << "    {  // op " << f.op->index << ": " << f.op->label << ", the whole map over the cluster\n";
-    conv(*f.op, "(p.stage != nullptr ? p.stage : p.in)");
-    os_ << "    }\n" << pf.str() << "    cluster_sync();\n";
+    conv(*f.op, image);
+    os_ << "    }\n" << pf0.str() << "    cluster_sync();\n";
     // Each block's region of it into its tile, then the later convs over their regions.
     for (std::size_t s = 0; s < n; ++s) {
       const TStage& st = t.st[s];
@@ -1714,17 +1754,27 @@ extern "C" __global__ void __cluster_dims__()"
       os_ << "    if (active) {  // op " << st.op->index << ": " << st.op->label << ", this block's region\n";
       if (s == 0) {
         const int c8 = st.ycp / 8;
+        const int nr = static_cast<int>((std::int64_t{st.oh} * st.ow * c8 + fused_threads - 1) / fused_threads);
         os_ << "      {  // the region of the first conv's map this block reads, 16 bytes a load\n"
             << "        const uint4* src = reinterpret_cast<const uint4*>(p.arena + static_cast<long long>(img) * "
             << net_.arena_per_image << " + " << t.first << ");\n"
             << "        uint4* dst = reinterpret_cast<uint4*>(staged + " << st.tile << ");\n"
             << "        const int rw = r0x1 - r0x0;\n"
-            << "        for (int i = threadIdx.x; i < (r0y1 - r0y0) * rw * " << c8 << "; i += "
-            << fused_threads << ") {\n"
+            << "        const int total = (r0y1 - r0y0) * rw * " << c8 << ";\n"
+            << "        uint4 v[" << nr << "];\n"
+            << "        #pragma unroll\n"
+            << "        for (int r = 0; r < " << nr << "; ++r) {\n"
+            << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
             << "          const int c = i % " << c8 << "; const int pix = i / " << c8 << ";\n"
-            << "          const int ly = pix / rw; const int lx = pix % rw;\n"
-            << "          dst[(ly * " << st.ow << " + lx) * " << c8 << " + c] = src[((r0y0 + ly) * " << st.ys.w
-            << " + r0x0 + lx) * " << c8 << " + c];\n"
+            << "          if (i < total) v[r] = src[((r0y0 + pix / rw) * " << st.ys.w << " + r0x0 + pix % rw) * "
+            << c8 << " + c];\n"
+            << "        }\n"
+            << pf1.str()
+            << "        #pragma unroll\n"
+            << "        for (int r = 0; r < " << nr << "; ++r) {\n"
+            << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
+            << "          const int c = i % " << c8 << "; const int pix = i / " << c8 << ";\n"
+            << "          if (i < total) dst[((pix / rw) * " << st.ow << " + pix % rw) * " << c8 << " + c] = v[r];\n"
             << "        }\n"
             << "      }\n";
       } else {
@@ -1799,7 +1849,7 @@ extern "C" __global__ void __cluster_dims__()"
         << "        const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(&gather));\n"
         << "        unsigned done = 0;\n"
         << "        do {\n"
-        << "          asm volatile(\"{\\n\\t.reg .pred p;\\n\\tmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\\n\\tselp.u32 %0, 1, 0, p;\\n\\t}\" : \"=r\"(done) : \"r\"(a), \"r\"(k & 1u) : \"memory\");\n"
+        << "          asm volatile(\"{\\n\\t.reg .pred p;\\n\\tmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\\n\\tselp.u32 %0, 1, 0, p;\\n\\t}\" : \"=r\"(done) : \"r\"(a), \"r\"(nimg & 1u) : \"memory\");\n"
         << "        } while (done == 0);  // (acquire at cluster scope: the other blocks' st.async release there)\n"
         << "        __syncthreads();  // and this block's own partial sums stored\n"
         << "      }\n"

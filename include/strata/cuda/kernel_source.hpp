@@ -541,8 +541,9 @@ __device__ __forceinline__ void prefetch_l1(const void* p, long long bytes) {
 /// cluster's blocks after it. The block's threads meet first; one thread's fence at cluster scope
 /// then releases what all of them wrote (a fence is cumulative over what the block barrier
 /// ordered before it), so the cluster barrier's arrive needs no release of its own — a release
-/// arrive costs a GPU-wide memory barrier in every warp (session 49, an H100, 16 blocks of 1,024
-/// threads: 792 ns a barrier so, about 490 this way).
+/// arrive costs a GPU-wide memory barrier in every warp (session 49's microbenchmark, an H100, 16
+/// blocks of 1,024 threads: 792 ns a barrier so and about 490 this way with shared memory
+/// written before it; 959 and 785 with global stores before it and loads after).
 __device__ __forceinline__ void cluster_barrier() {
   __syncthreads();
   if (threadIdx.x == 0) asm volatile("fence.acq_rel.cluster;" ::: "memory");
