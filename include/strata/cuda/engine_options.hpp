@@ -130,7 +130,8 @@ struct EngineOptions {
   bool fused_mbarrier_sync = false;
   /// 16-bit fused-network kernels of a network that is a stack of convs (each with its pool)
   /// followed by dense layers and a softmax: the tiled form — the first conv over the whole
-  /// cluster as in the phase kernel, one cluster barrier, then each block computes one rectangle
+  /// cluster as in the phase kernel (each block's outputs kept in its shared memory, read by the
+  /// others from there), one cluster barrier, then each block computes one rectangle
   /// of the last conv's map and everything it depends on after the first conv in its own shared
   /// memory (overlaps computed twice), then its share of the first dense layer, whose partial
   /// sums it sends to the first block (st.async, counted by an mbarrier): one cluster barrier an

@@ -265,6 +265,14 @@ __device__ __forceinline__ void cluster_sync() {
   __trap();  // (the fused kernel runs in clusters: compute capability 9.0 on)
 #endif
 }
+// The end of the tiled form's kernel: the prelude's cluster_reads_done.
+__device__ __forceinline__ void reads_done() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cluster_reads_done();
+#elif defined(__CUDA_ARCH__)
+  __trap();
+#endif
+}
 __device__ __forceinline__ unsigned cluster_rank() {
   unsigned r;
   asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
@@ -639,7 +647,7 @@ __device__ __forceinline__ float warp_max(float v) {
       return;
     }
     const Shape os{oslots, op.out_shape.h, op.out_shape.w, 3};
-    ptr("Y", false, "T", op.out_offset, numel(oslots, op.out_shape));
+    out_decl(op.out_offset, numel(oslots, op.out_shape));
     os_ << "      for (int e = tid; e < " << os.numel() << "; e += nthreads) {\n";
     decode(oslots, g.oh, g.ow);
     os_ << "        const int k = c; const int oy = y; const int ox = x;\n"
@@ -647,8 +655,23 @@ __device__ __forceinline__ float warp_max(float v) {
         << "        if (k < " << g.k << ") {\n";
     conv_value(op, "          ");
     os_ << "        }\n"
-        << "        store(Y + e, acc);\n"
+        << "        store(" << out_at("e") << ", acc);\n"
         << "      }\n";
+  }
+
+  /// Where a conv (conv(), conv_pooled) writes its output `Y`: the tensor in the arena, or (the
+  /// tiled form's first conv, own_) this block's share of it in its own shared memory.
+  void out_decl(std::int64_t offset, std::int64_t n) {
+    if (own_) {
+      os_ << "      T* Y = reinterpret_cast<T*>(staged + " << own_->smem << " + (nimg & 1u) * " << own_->bytes
+          << ");  // this block's outputs, in its shared memory\n";
+    } else {
+      ptr("Y", false, "T", offset, n);
+    }
+  }
+  /// The address output `e` is stored at (out_decl's Y).
+  [[nodiscard]] std::string out_at(const std::string& e) const {
+    return own_ ? "Y + " + own_->slot(e) : "Y + " + e;
   }
 
   /// The conv that reads the caller's f32 input itself, converting as it loads (no input phase
@@ -876,7 +899,7 @@ __device__ __forceinline__ float warp_max(float v) {
     // Items per thread and round: a thread computes up to 4 conv values before it reduces and
     // stores any, so their loads are in flight together (one round trip, not one per item).
     const int per = static_cast<int>(std::min<std::int64_t>(4, (work + threads - 1) / threads));
-    ptr("Y", false, "T", pl.out_offset, outputs);
+    out_decl(pl.out_offset, outputs);
     os_ << "      // " << lanes << " lanes per pooled output (" << pl.label << "), " << per
         << " per thread and round\n"
         << "      constexpr PoolShape pool = " << pool_shape(op) << ";\n"
@@ -920,7 +943,7 @@ __device__ __forceinline__ float warp_max(float v) {
     } else {
       os_ << "            v /= pool_window(pool, y, x).divisor;\n";
     }
-    os_ << "            store(Y + e, c < " << g.k << " ? v : 0.0f);\n"
+    os_ << "            store(" << out_at("e") << ", c < " << g.k << " ? v : 0.0f);\n"
         << "          }\n"
         << "        }\n"
         << "      }\n";
@@ -1296,6 +1319,22 @@ __device__ __forceinline__ float warp_max(float v) {
   // 16th of the map, and the first block waited for them (13.8 µs against the phase kernel's
   // 11.3 on the MNIST CNN, H100).
 
+  /// The tiled form's first conv: its work block by block (warps of block r take items
+  /// [r·1024, r·1024 + 1024) of every round of cluster·1024), each block's outputs kept in its
+  /// own shared memory: output e, computed by block (e % E) / B, at slot (e / E)·B + e % B of a
+  /// buffer of `bytes` (two, alternating by image), B = 1024 / lanes outputs a block a round,
+  /// E = B · cluster.
+  struct Own {
+    std::int64_t smem = 0, bytes = 0;
+    int b = 0, e = 0;
+    [[nodiscard]] std::string slot(const std::string& x) const {
+      return "((" + x + ") / " + std::to_string(e) + ") * " + std::to_string(b) + " + (" + x + ") % " +
+             std::to_string(b);
+    }
+    [[nodiscard]] std::string owner(const std::string& x) const {
+      return "((" + x + ") % " + std::to_string(e) + ") / " + std::to_string(b);
+    }
+  };
   /// A region of a map: rows [y0, y1), columns [x0, x1).
   struct Reg {
     int y0 = 0, y1 = 0, x0 = 0, x1 = 0;
@@ -1318,7 +1357,7 @@ __device__ __forceinline__ float warp_max(float v) {
     std::vector<const OpDesc*> dense;
     const OpDesc* softmax = nullptr;
     int ty = 1, tx = 1;           ///< the last map's rectangles: ty rows of tx
-    std::int64_t first = 0;       ///< the first conv's (pooled) map in the arena
+    Own own;                      ///< the first conv's map, each block's share of it
     std::int64_t in_stage = -1;   ///< the host path's image in shared memory, where it fits
     std::int64_t cols = 0, part = 0, vec = 0, bytes = 0;
     std::vector<std::int64_t> dw;    ///< later dense layers' weights in the first block, or -1
@@ -1443,13 +1482,6 @@ __device__ __forceinline__ float warp_max(float v) {
     if (t.dense.empty()) {
       return no("no dense layer after the convs");
     }
-    {
-      const OpDesc& f = *t.st.front().op;
-      t.first = f.pool ? pool_op(f).out_offset : f.out_offset;
-      if (t.first % 16 != 0 || net_.arena_per_image % 16 != 0) {
-        return no(f.label + ": its map is not 16-byte aligned in the arena");
-      }
-    }
     // The rectangles: as even as the last map allows, the fewest pixels in the largest, then the
     // smallest region of the first conv's map a block reads.
     const Shape f = t.st.back().ys;
@@ -1488,6 +1520,17 @@ __device__ __forceinline__ float warp_max(float v) {
     }
     const auto up16 = [](std::int64_t b) { return (b + 15) / 16 * 16; };
     std::int64_t at = 0;
+    {  // the first conv's outputs this block computes, by image parity (Own)
+      const TStage& s0 = t.st.front();
+      const std::int64_t outputs = numel(s0.ycp, s0.ys);
+      const std::int64_t work = s0.op->pool ? (outputs * s0.lanes + 31) / 32 * 32 : outputs;
+      const std::int64_t threads = std::int64_t{cluster_} * fused_threads;
+      t.own.b = fused_threads / s0.lanes;
+      t.own.e = t.own.b * cluster_;
+      t.own.bytes = up16((work + threads - 1) / threads * t.own.b * 2);
+      t.own.smem = at;
+      at += 2 * t.own.bytes;
+    }
     for (TStage& s : t.st) {
       s.tile = at;
       at += up16(std::int64_t{s.oh} * s.ow * s.ycp * 2);
@@ -1645,17 +1688,17 @@ __device__ __forceinline__ float warp_max(float v) {
     const int active = t.ty * t.tx;
     input_reader_ = f.op->index;  // (tiled_plan: the first conv reads the caller's input directly)
     os_ << R"(
-// The tiled form: one cluster barrier an image, after the first conv; the first dense layer's
-// partial sums go to the first block by st.async, counted by its mbarrier (complete_tx).
+// The tiled form: one cluster barrier an image, after the first conv, whose outputs each block
+// keeps in its own shared memory and the others read from there; the first dense layer's partial
+// sums go to the first block by st.async, counted by its mbarrier (complete_tx).
 extern "C" __global__ void __cluster_dims__()"
         << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
         << R"(, 1) strata_network(strata_net::Params p) {
   using namespace strata_net;
   strata_rtc::pdl_entry();
-  // The first conv's work: warps numbered across the cluster's blocks in turn, as in the phase
-  // kernel.
-  const int tid = ((static_cast<int>(threadIdx.x) >> 5) * )"
-        << cluster_ << R"( + static_cast<int>(cluster_rank())) * 32 + (static_cast<int>(threadIdx.x) & 31);
+  // The first conv's work block by block: this block's outputs are a contiguous share of each
+  // round, kept in its own shared memory.
+  const int tid = static_cast<int>(cluster_rank()) * )" << fused_threads << R"( + static_cast<int>(threadIdx.x);
   const int nthreads = )" << cluster_ * fused_threads << R"(;
   const int clusters = gridDim.x / )" << cluster_ << R"(;
   const unsigned rank = cluster_rank();
@@ -1721,7 +1764,8 @@ extern "C" __global__ void __cluster_dims__()"
         << "      asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" :: \"r\"(static_cast<unsigned>(__cvta_generic_to_shared(&gather))), \"r\"("
         << (active - 1) * m0 * 4 << ") : \"memory\");  // (the other blocks': its own are plain stores)\n"
         << "    }\n";
-    // The first conv: the whole map over the cluster, into the arena.
+    // The first conv: the whole map over the cluster, each block's share into its own shared
+    // memory.
     phase(f.op->label);
     const std::int64_t in_n = net_.in_shape.numel();
     std::string image = "p.in + static_cast<long long>(img) * " + std::to_string(in_n);
@@ -1743,7 +1787,9 @@ extern "C" __global__ void __cluster_dims__()"
       image = "(p.stage != nullptr ? p.stage : p.in) + static_cast<long long>(img) * " + std::to_string(in_n);
     }
     os_ << "    {  // op " << f.op->index << ": " << f.op->label << ", the whole map over the cluster\n";
+    own_ = t.own;
     conv(*f.op, image);
+    own_.reset();
     os_ << "    }\n" << pf0.str() << "    cluster_sync();\n";
     // Each block's region of it into its tile, then the later convs over their regions.
     for (std::size_t s = 0; s < n; ++s) {
@@ -1755,9 +1801,11 @@ extern "C" __global__ void __cluster_dims__()"
       if (s == 0) {
         const int c8 = st.ycp / 8;
         const int nr = static_cast<int>((std::int64_t{st.oh} * st.ow * c8 + fused_threads - 1) / fused_threads);
-        os_ << "      {  // the region of the first conv's map this block reads, 16 bytes a load\n"
-            << "        const uint4* src = reinterpret_cast<const uint4*>(p.arena + static_cast<long long>(img) * "
-            << net_.arena_per_image << " + " << t.first << ");\n"
+        const std::string e = "((r0y0 + pix / rw) * " + std::to_string(st.ys.w) + " + r0x0 + pix % rw) * " +
+                              std::to_string(st.ycp) + " + c * 8";
+        os_ << "      {  // the region of the first conv's map this block reads, 16 bytes a load from the\n"
+            << "         // shared memory of the block that computed them\n"
+            << "        const unsigned char* own = staged + " << t.own.smem << " + (nimg & 1u) * " << t.own.bytes << ";\n"
             << "        uint4* dst = reinterpret_cast<uint4*>(staged + " << st.tile << ");\n"
             << "        const int rw = r0x1 - r0x0;\n"
             << "        const int total = (r0y1 - r0y0) * rw * " << c8 << ";\n"
@@ -1766,8 +1814,11 @@ extern "C" __global__ void __cluster_dims__()"
             << "        for (int r = 0; r < " << nr << "; ++r) {\n"
             << "          const int i = threadIdx.x + r * " << fused_threads << ";\n"
             << "          const int c = i % " << c8 << "; const int pix = i / " << c8 << ";\n"
-            << "          if (i < total) v[r] = src[((r0y0 + pix / rw) * " << st.ys.w << " + r0x0 + pix % rw) * "
-            << c8 << " + c];\n"
+            << "          if (i < total) {\n"
+            << "            const int e = " << e << ";\n"
+            << "            const unsigned ra = cluster_addr(own + (" << t.own.slot("e") << ") * 2, " << t.own.owner("e") << ");\n"
+            << "            asm volatile(\"ld.shared::cluster.v4.u32 {%0, %1, %2, %3}, [%4];\" : \"=r\"(v[r].x), \"=r\"(v[r].y), \"=r\"(v[r].z), \"=r\"(v[r].w) : \"r\"(ra) : \"memory\");\n"
+            << "          }\n"
             << "        }\n"
             << pf1.str()
             << "        #pragma unroll\n"
@@ -1917,8 +1968,10 @@ extern "C" __global__ void __cluster_dims__()"
     os_ << "    }\n"
         << "    stamp(p, " << phases_.size() << ", img, 1);\n"
         << "    // (The next image's partial sums are sent after its first conv's cluster barrier, which\n"
-        << "    // the first block reaches once it has read these.)\n"
+        << "    // the first block reaches once it has read these; its first conv writes the other\n"
+        << "    // buffer of the blocks' outputs.)\n"
         << "  }\n"
+        << "  reads_done();  // no block leaves while another may still read its outputs\n"
         << "  asm volatile(\"cp.async.wait_all;\" ::: \"memory\");\n"
         << "}\n";
     return os_.str();
@@ -1939,6 +1992,7 @@ extern "C" __global__ void __cluster_dims__()"
   std::int64_t shared_max_;
   bool hold_;
   bool mbar_;  ///< phases separated by mbarriers (phase_sync) instead of the cluster barrier
+  std::optional<Own> own_;
   std::optional<TPlan> plan_;  ///< the tiled form's plan, where it was asked for (tiled())
   std::vector<std::string> phases_;
   std::map<int, Prefetch> prefetch_;  ///< by op index, set by source()
