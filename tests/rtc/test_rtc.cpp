@@ -2452,23 +2452,24 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
     // first conv's map read among the grids with 4): 14 blocks with one, 2 without.
     CHECK(count(src, "const bool active = rank < 14u;") == 1);
     CHECK(count(src, "const int r1y0 = ty * 7 / 2, r1y1 = (ty + 1) * 7 / 2;") == 1);
-    // The first conv over the whole cluster, block by block (the host path's page-locked image
-    // copied into each block's shared memory first, 196 16-byte loads), each block's outputs —
-    // 256 of each round of 4,096 — kept in its own shared memory (two buffers of 1,024 bytes, by
-    // image); then its one cluster barrier (none between images), each block's region of that
+    // The first conv over the whole cluster, its items dealt to the blocks a warp at a time as in
+    // the phase kernel (the host path's page-locked image copied into each block's shared memory
+    // first, 196 16-byte loads), each block's outputs — 8 of every 128 — kept in its own shared
+    // memory (two buffers of 1,024 bytes, by image); then its one cluster barrier (none between
+    // images), each block's region of that
     // map read 16 bytes a load from the blocks that computed it, the dense layers' weights asked
     // for between the loads and the stores; the partial sums by st.async, 13 blocks x 128 floats
     // (the first block's own stored where they are), waited for with an acquire at cluster
     // scope; a relaxed cluster barrier before any block leaves.
     CHECK(count(src, "for (int e = threadIdx.x; e < 196; e += 1024) xs[e] = hs[e];") == 1);
     CHECK(count(src, "const float* src = image;  // read as f32, converted on load") == 1);
-    CHECK(count(src, "const int tid = static_cast<int>(cluster_rank()) * 1024 + static_cast<int>(threadIdx.x);") == 1);
+    CHECK(count(src, "const int tid = ((static_cast<int>(threadIdx.x) / 32) * 16 + static_cast<int>(cluster_rank())) * 32 + static_cast<int>(threadIdx.x) % 32;") == 1);
     CHECK(count(src, "for (int t0 = tid; t0 < 25088; t0 += 2 * nthreads)") == 1);
     CHECK(count(src, "T* Y = reinterpret_cast<T*>(staged + 0 + (nimg & 1u) * 1024);") == 1);
-    CHECK(count(src, "store(Y + ((e) / 4096) * 256 + (e) % 256, c < 32 ? v : 0.0f);") == 1);
+    CHECK(count(src, "store(Y + ((e) / 128) * 8 + (e) % 8, c < 32 ? v : 0.0f);") == 1);
     CHECK(count(src, "cluster_sync();") == 1);
     CHECK(count(src, "    }\n    cluster_sync();\n    if (active) {  // op 0: conv0+bn1+relu2+max_pool3, this block's region") == 1);
-    CHECK(count(src, "cluster_addr(own + (((e) / 4096) * 256 + (e) % 256) * 2, ((e) % 4096) / 256);") == 1);
+    CHECK(count(src, "cluster_addr(own + (((e) / 128) * 8 + (e) % 8) * 2, ((e) / 8) % 16);") == 1);
     CHECK(count(src, "ld.shared::cluster.v4.u32") == 1);
     CHECK(count(src, "if (i < total) dst[((pix / rw) * 4 + pix % rw) * 4 + c] = v[r];") == 1);
     CHECK(count(src, "  reads_done();") == 1);

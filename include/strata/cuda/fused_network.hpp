@@ -882,6 +882,12 @@ __device__ __forceinline__ float warp_max(float v) {
         << "      }\n";
   }
 
+  /// conv_pooled's items: `lanes` a pooled output, whole warps.
+  [[nodiscard]] std::int64_t pooled_work(const OpDesc& op) const {
+    const OpDesc pl = pool_op(op);
+    return (numel(pl.out_cp, pl.out_shape) * pool_lanes(op) + 31) / 32 * 32;
+  }
+
   /// A conv and its pool in one phase: `L` lanes of a warp per pooled output, lane q computing
   /// the conv (bias, residual, activation) at window position q, shuffles taking the max or sum.
   /// The unpooled map is never stored.
@@ -894,7 +900,7 @@ __device__ __forceinline__ float warp_max(float v) {
     const int lanes = pool_lanes(op);
     const bool is_max = pl.kind == OpKind::max_pool;
     const std::int64_t outputs = numel(cp, ps);
-    const std::int64_t work = (outputs * lanes + 31) / 32 * 32;  // whole warps run every round
+    const std::int64_t work = pooled_work(op);
     const std::int64_t threads = std::int64_t{cluster_} * fused_threads;
     // Items per thread and round: a thread computes up to 4 conv values before it reduces and
     // stores any, so their loads are in flight together (one round trip, not one per item).
@@ -1319,20 +1325,21 @@ __device__ __forceinline__ float warp_max(float v) {
   // 16th of the map, and the first block waited for them (13.8 µs against the phase kernel's
   // 11.3 on the MNIST CNN, H100).
 
-  /// The tiled form's first conv: its work block by block (warps of block r take items
-  /// [r·1024, r·1024 + 1024) of every round of cluster·1024), each block's outputs kept in its
-  /// own shared memory: output e, computed by block (e % E) / B, at slot (e / E)·B + e % B of a
-  /// buffer of `bytes` (two, alternating by image), B = 1024 / lanes outputs a block a round,
-  /// E = B · cluster.
+  /// The tiled form's first conv: its items dealt to the cluster's blocks in chunks of G (G = 32,
+  /// or 8 pooled outputs' lanes where that is more: chunk c to block c % cluster, as the phase
+  /// kernel deals warps, so a partial last round spreads over every block), each block's outputs
+  /// kept in its own shared memory: output e, computed by block (e / B) % cluster, at slot
+  /// (e / E)·B + e % B of a buffer of `bytes` (two, alternating by image), B = G / lanes outputs
+  /// a chunk (a multiple of 8: a 16-byte load never straddles two blocks), E = B · cluster.
   struct Own {
     std::int64_t smem = 0, bytes = 0;
-    int b = 0, e = 0;
+    int g = 32, b = 0, e = 0;
     [[nodiscard]] std::string slot(const std::string& x) const {
       return "((" + x + ") / " + std::to_string(e) + ") * " + std::to_string(b) + " + (" + x + ") % " +
              std::to_string(b);
     }
     [[nodiscard]] std::string owner(const std::string& x) const {
-      return "((" + x + ") % " + std::to_string(e) + ") / " + std::to_string(b);
+      return "((" + x + ") / " + std::to_string(b) + ") % " + std::to_string(e / b);
     }
   };
   /// A region of a map: rows [y0, y1), columns [x0, x1).
@@ -1522,12 +1529,12 @@ __device__ __forceinline__ float warp_max(float v) {
     std::int64_t at = 0;
     {  // the first conv's outputs this block computes, by image parity (Own)
       const TStage& s0 = t.st.front();
-      const std::int64_t outputs = numel(s0.ycp, s0.ys);
-      const std::int64_t work = s0.op->pool ? (outputs * s0.lanes + 31) / 32 * 32 : outputs;
+      const std::int64_t work = s0.op->pool ? pooled_work(*s0.op) : numel(s0.ycp, s0.ys);  // (conv())
       const std::int64_t threads = std::int64_t{cluster_} * fused_threads;
-      t.own.b = fused_threads / s0.lanes;
+      t.own.g = std::max(32, 8 * s0.lanes);
+      t.own.b = t.own.g / s0.lanes;
       t.own.e = t.own.b * cluster_;
-      t.own.bytes = up16((work + threads - 1) / threads * t.own.b * 2);
+      t.own.bytes = up16((work + threads - 1) / threads * (fused_threads / s0.lanes) * 2);
       t.own.smem = at;
       at += 2 * t.own.bytes;
     }
@@ -1696,9 +1703,10 @@ extern "C" __global__ void __cluster_dims__()"
         << R"(, 1) strata_network(strata_net::Params p) {
   using namespace strata_net;
   strata_rtc::pdl_entry();
-  // The first conv's work block by block: this block's outputs are a contiguous share of each
-  // round, kept in its own shared memory.
-  const int tid = static_cast<int>(cluster_rank()) * )" << fused_threads << R"( + static_cast<int>(threadIdx.x);
+  // The first conv's items dealt to the blocks in chunks of )" << t.own.g << R"(: this block's outputs, kept in its
+  // own shared memory.
+  const int tid = ((static_cast<int>(threadIdx.x) / )" << t.own.g << R"() * )" << cluster_
+        << R"( + static_cast<int>(cluster_rank())) * )" << t.own.g << R"( + static_cast<int>(threadIdx.x) % )" << t.own.g << R"(;
   const int nthreads = )" << cluster_ * fused_threads << R"(;
   const int clusters = gridDim.x / )" << cluster_ << R"(;
   const unsigned rank = cluster_rank();
