@@ -2535,6 +2535,111 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
   CHECK(rw.tiled_misfit().find("not on tensor cores") != std::string::npos);  // (its grouped conv)
 }
 
+namespace {
+
+// The numbers after `prefix` in `src` (the first line that has it): each run of digits up to the
+// line's end.
+std::vector<long long> numbers_after(const std::string& src, const std::string& prefix) {
+  const std::size_t at = src.find(prefix);
+  REQUIRE_MESSAGE(at != std::string::npos, "not in the source: " << prefix);
+  const std::size_t end = src.find('\n', at);
+  std::vector<long long> v;
+  long long cur = -1;
+  for (std::size_t i = at + prefix.size(); i <= end && i < src.size(); ++i) {
+    const char ch = src[i];
+    if (ch >= '0' && ch <= '9') {
+      cur = (cur < 0 ? 0 : cur * 10) + (ch - '0');
+    } else if (cur >= 0) {
+      v.push_back(cur);
+      cur = -1;
+    }
+  }
+  return v;
+}
+
+// The tiled form's first conv, emulated from its generated source: which block each item goes to
+// (the tid line), where each block stores each output (the store), where the readers look for it
+// (the region load's owner and slot) — every output stored once, where it is read, within its
+// block's buffer; every 16-byte load within one block's outputs.
+void check_tiled_first_map(const std::string& src, const std::string& what) {
+  INFO(what);
+  const std::string body = src.substr(src.find("strata_network(strata_net::Params p)"));
+  const auto tid = numbers_after(body, "const int tid = ((static_cast<int>(threadIdx.x) / ");
+  REQUIRE(tid.size() == 4);  // G, cluster, G, G
+  const long long g = tid[0], cluster = tid[1];
+  CHECK(tid[2] == g);
+  CHECK(tid[3] == g);
+  const long long nthreads = numbers_after(body, "const int nthreads = ").at(0);
+  CHECK(nthreads == cluster * 1024);
+  const long long bytes = numbers_after(body, "T* Y = reinterpret_cast<T*>(staged + ").at(2);
+  const bool pooled = body.find("for (int t0 = tid; t0 < ") != std::string::npos;
+  long long work = 0, lanes = 1, outputs = 0;
+  if (pooled) {
+    work = numbers_after(body, "for (int t0 = tid; t0 < ").at(0);
+    lanes = numbers_after(body, "          const int e = t / ").at(0);
+    outputs = numbers_after(body, "if (t < " + std::to_string(work) + " && t % ").at(2);  // lanes, 0, outputs
+  } else {
+    work = outputs = numbers_after(body, "for (int e = tid; e < ").at(0);
+  }
+  const auto st = numbers_after(body, "store(Y + ((e) / ");  // E, B, B[, channels]
+  const auto rd = numbers_after(body, "cluster_addr(own + (((e) / ");  // E, B, B, 2, B, cluster
+  REQUIRE(st.size() >= 3);
+  REQUIRE(rd.size() == 6);
+  CHECK(g % 32 == 0);  // (a pooled output's lanes in one warp)
+  std::vector<std::vector<int>> seen(static_cast<std::size_t>(cluster));
+  std::vector<long long> where(static_cast<std::size_t>(outputs), -1);
+  int bad = 0;
+  for (long long rank = 0; rank < cluster; ++rank) {
+    seen[static_cast<std::size_t>(rank)].assign(static_cast<std::size_t>(bytes / 2), 0);
+    for (long long x = 0; x < 1024; ++x) {
+      for (long long t = ((x / g) * cluster + rank) * g + x % g; t < work; t += nthreads) {
+        const long long e = t / lanes;
+        if (t % lanes != 0 || e >= outputs) {
+          continue;
+        }
+        const long long slot = (e / st[0]) * st[1] + e % st[2];
+        const long long owner = (e / rd[4]) % rd[5];
+        const long long read = (e / rd[0]) * rd[1] + e % rd[2];
+        bad += owner != rank || read != slot || slot < 0 || slot >= bytes / 2;
+        if (slot >= 0 && slot < bytes / 2) {
+          bad += seen[static_cast<std::size_t>(rank)][static_cast<std::size_t>(slot)]++ != 0;
+        }
+        bad += where[static_cast<std::size_t>(e)] != -1;
+        where[static_cast<std::size_t>(e)] = rank;
+      }
+    }
+  }
+  CHECK(bad == 0);
+  CHECK(std::count(where.begin(), where.end(), -1) == 0);  // every output computed
+  for (long long e = 0; e < outputs; e += 8) {  // a 16-byte load: 8 outputs of one block, in a row
+    const long long owner = (e / rd[4]) % rd[5];
+    const long long slot = (e / rd[0]) * rd[1] + e % rd[2];
+    for (long long k = 1; k < 8 && e + k < outputs; ++k) {
+      bad += (e + k) / rd[4] % rd[5] != owner || ((e + k) / rd[0]) * rd[1] + (e + k) % rd[2] != slot + k;
+    }
+    bad += slot % 8 != 0;
+  }
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("the tiled fused kernel's first conv: every output stored once by one block and read where it was stored") {
+  // From the generated source's own numbers (the tid line, the store, the region load), at every
+  // cluster size: MNIST (4 lanes a pooled output), the test network (a 3x3 pool: 16 lanes, chunks
+  // of 128 items), the one-conv network (its last round partial).
+  const auto run = [](const cuda::NetDesc& net, const char* name) {
+    for (const int cl : {2, 4, 8, 16}) {
+      cuda::detail::FusedWriter w(net, cl, cuda::fused_shared_max, false, false, true);
+      REQUIRE(w.tiled());
+      check_tiled_first_map(w.source(), std::string(name) + " cluster " + std::to_string(cl));
+    }
+  };
+  run(cuda::NetStorage<models::MnistCnn, DType::f16>::describe(), "mnist");
+  run(cuda::NetStorage<TiledRtcNet, DType::f16>::describe(), "tiled");
+  run(cuda::NetStorage<strata_test::TiledOneConvNet, DType::bf16>::describe(), "one conv");
+}
+
 TEST_CASE("the fused kernel holds tensors between phases and copies weights into shared memory at its start, in 16-bit, within its limit") {
   const cuda::NetDesc f16 = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
   const auto count = [](const std::string& src, const std::string& what) {
