@@ -50,6 +50,15 @@ std::filesystem::path fresh_dir(const char* name) {
   return d;
 }
 
+/// How many times `what` occurs in `src` (overlaps counted).
+int count(const std::string& src, const std::string& what) {
+  int n = 0;
+  for (std::size_t at = src.find(what); at != std::string::npos; at = src.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 /// Whether every `return;` of a generated kernel's text (`body`, from its `__global__`) comes
 /// after its programmatic dependent launch's wait (`wait`, the kernel's own pdl_wait) or right
 /// after a pdl_wait of its own (the line before it): every thread waits before it returns.
@@ -2372,13 +2381,6 @@ TEST_CASE("the fused-network kernel's source compiles in f32, f16 and bf16; a co
   // boundary a phase_sync (the host path's upload one more), no cluster barrier between phases;
   // compiles in f16 and f32, and for the pools net in bf16 (a pool phase of its own).
   {
-    const auto count = [](const std::string& src, const std::string& what) {
-      int n = 0;
-      for (std::size_t at = src.find(what); at != std::string::npos; at = src.find(what, at + 1)) {
-        ++n;
-      }
-      return n;
-    };
     const cuda::NetDesc m32 = cuda::NetStorage<models::MnistCnn, DType::f32>::describe();
     const cuda::NetDesc pools = cuda::NetStorage<FusedRtcNet, DType::bf16>::describe();
     for (const cuda::NetDesc* net : {&mnist16, &m32, &pools}) {
@@ -2436,13 +2438,6 @@ using TiledRtcNet = strata_test::TiledNet;  // (tests/fused_nets.hpp)
 TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its source compiles with one cluster barrier an image") {
   const auto dir = fresh_dir("strata_rtc_test_tiled");
   const std::vector<std::string> names{"strata_network"};
-  const auto count = [](const std::string& src, const std::string& what) {
-    int n = 0;
-    for (std::size_t at = src.find(what); at != std::string::npos; at = src.find(what, at + 1)) {
-      ++n;
-    }
-    return n;
-  };
   const cuda::NetDesc mnist = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
   {
     cuda::detail::FusedWriter w(mnist, 16, cuda::fused_shared_max, false, false, true);
@@ -2461,7 +2456,7 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
     // for between the loads and the stores; the partial sums by st.async, 13 blocks x 128 floats
     // (the first block's own stored where they are), waited for with an acquire at cluster
     // scope; a relaxed cluster barrier before any block leaves.
-    CHECK(count(src, "for (int e = threadIdx.x; e < 196; e += 1024) xs[e] = hs[e];") == 1);
+    CHECK(count(src, "for (int e = static_cast<int>(threadIdx.x); e < 196; e += 1024) dd[e] = hs[e];") == 1);
     CHECK(count(src, "const float* src = image;  // read as f32, converted on load") == 1);
     CHECK(count(src, "const int tid = ((static_cast<int>(threadIdx.x) / 32) * 16 + static_cast<int>(cluster_rank())) * 32 + static_cast<int>(threadIdx.x) % 32;") == 1);
     CHECK(count(src, "for (int t0 = tid; t0 < 25088; t0 += 2 * nthreads)") == 1);
@@ -2511,7 +2506,7 @@ TEST_CASE("the tiled fused kernel: which networks it takes, its rectangles, its 
     INFO(w.tiled_misfit());
     REQUIRE(w.tiled());
     const std::string src = w.source();
-    CHECK(count(src, "for (int e = threadIdx.x; e < 286; e += 1024) xs[e] = hs[e];") == 1);
+    CHECK(count(src, "for (int e = static_cast<int>(threadIdx.x); e < 286; e += 1024) dd[e] = hs[e];") == 1);
     const std::string body = src.substr(src.find("strata_network(strata_net::Params p)"));  // the kernel
     CHECK(count(body, "cp.async.commit_group;") == 1);  // (the columns': no filter to copy)
     CHECK(count(src, "cp.async.wait_group 1;") == 0);
@@ -2642,13 +2637,6 @@ TEST_CASE("the tiled fused kernel's first conv: every output stored once by one 
 
 TEST_CASE("the fused kernel holds tensors between phases and copies weights into shared memory at its start, in 16-bit, within its limit") {
   const cuda::NetDesc f16 = cuda::NetStorage<models::MnistCnn, DType::f16>::describe();
-  const auto count = [](const std::string& src, const std::string& what) {
-    int n = 0;
-    for (std::size_t at = src.find(what); at != std::string::npos; at = src.find(what, at + 1)) {
-      ++n;
-    }
-    return n;
-  };
   // Cluster of 16. First the tensors held in shared memory between phases (in the order first
   // declared): conv0's pooled output (32x14x14 x 2 B = 12544), conv4's (64x7x7 x 2 B = 6272),
   // dense9's (128 x 2 B = 256): 19072 bytes. Then conv4's staging, its input held: the filter's

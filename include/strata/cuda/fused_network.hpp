@@ -108,19 +108,8 @@ class FusedWriter {
       plan_held(first);
     }
     prelude();
-    os_ << R"(
-extern "C" __global__ void __cluster_dims__()"
-        << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
-        << R"(, 1) strata_network(strata_net::Params p) {
-  using namespace strata_net;
-  strata_rtc::pdl_entry();
-  // Warps are numbered across the cluster's blocks in turn (warp w of block r is warp
-  // w·)" << cluster_ << R"( + r), so work smaller than the cluster still spreads over every SM.
-  const int tid = ((static_cast<int>(threadIdx.x) >> 5) * )" << cluster_
-        << R"( + static_cast<int>(cluster_rank())) * 32 + (static_cast<int>(threadIdx.x) & 31);
-  const int nthreads = )" << cluster_ * fused_threads << R"(;
-  const int clusters = gridDim.x / )" << cluster_ << R"(;
-  __shared__ float red[32];  // a dense layer's partial sums, one per warp
+    open_kernel("", 32);
+    os_ << R"(  __shared__ float red[32];  // a dense layer's partial sums, one per warp
   extern __shared__ __align__(16) unsigned char staged[];  // staged conv inputs and filters, then prefetched weights
 )";
     if (mbar_) {
@@ -224,6 +213,22 @@ extern "C" __global__ void __cluster_dims__()"
   [[nodiscard]] const std::vector<std::string>& phases() const { return phases_; }
 
  private:
+  /// The kernel's signature and its first lines (after `comment`): `tid` numbers the cluster's
+  /// threads for work spread over all of them, dealt to the blocks in chunks of `g` (a multiple
+  /// of 32: chunk c to block c % cluster, so work smaller than the cluster still spreads over
+  /// every SM), `nthreads` of them; `clusters` in the grid.
+  void open_kernel(const char* comment, int g) {
+    os_ << "\n" << comment << R"(extern "C" __global__ void __cluster_dims__()" << cluster_ << R"(, 1, 1) __launch_bounds__()"
+        << fused_threads << R"(, 1) strata_network(strata_net::Params p) {
+  using namespace strata_net;
+  strata_rtc::pdl_entry();
+  const int tid = ((static_cast<int>(threadIdx.x) / )" << g << ") * " << cluster_
+        << " + static_cast<int>(cluster_rank())) * " << g << " + static_cast<int>(threadIdx.x) % " << g << R"(;
+  const int nthreads = )" << cluster_ * fused_threads << R"(;
+  const int clusters = gridDim.x / )" << cluster_ << R"(;
+)";
+  }
+
   /// The generated source's common part: the kernel prelude, then the fused kernel's helpers
   /// (namespace strata_net).
   void prelude() {
@@ -564,18 +569,25 @@ __device__ __forceinline__ float warp_max(float v) {
   /// The host path's upload (FusedParams::stage): the cluster copies its image into p.in, then
   /// waits at the cluster barrier (the next phase reads what other blocks copied).
   void stage() {
-    const std::int64_t n = net_.in_shape.numel();
-    const bool vec = n % 4 == 0;  // 16-byte loads (both buffers are 16-byte aligned per image)
-    const char* type = vec ? "float4" : "float";
-    os_ << "    if (p.stage != nullptr) {  // host path: the image from page-locked host memory\n"
-        << "      const " << type << "* hs = reinterpret_cast<const " << type
-        << "*>(p.stage + static_cast<long long>(img) * " << n << ");\n"
-        << "      " << type << "* dd = reinterpret_cast<" << type
-        << "*>(const_cast<float*>(p.in) + static_cast<long long>(img) * " << n << ");\n"
-        << "      for (int e = tid; e < " << (vec ? n / 4 : n) << "; e += nthreads) {\n"
-        << "        dd[e] = hs[e];\n      }\n";
+    os_ << "    if (p.stage != nullptr) {  // host path: the image from page-locked host memory\n";
+    copy_image("const_cast<float*>(p.in) + static_cast<long long>(img) * " +
+                   std::to_string(net_.in_shape.numel()),
+               "tid", "nthreads");
     sync();
     os_ << "    }\n";
+  }
+  /// The host path's copy of image img from page-locked host memory (p.stage) to `dst`, a
+  /// pointer expression: elements first, first + step, ... — 16-byte ones where the image is a
+  /// multiple of 4 floats (both ends are 16-byte aligned per image then).
+  void copy_image(const std::string& dst, const char* first, const std::string& step) {
+    const std::int64_t n = net_.in_shape.numel();
+    const bool vec = n % 4 == 0;
+    const char* type = vec ? "float4" : "float";
+    os_ << "      const " << type << "* hs = reinterpret_cast<const " << type
+        << "*>(p.stage + static_cast<long long>(img) * " << n << ");\n"
+        << "      " << type << "* dd = reinterpret_cast<" << type << "*>(" << dst << ");\n"
+        << "      for (int e = " << first << "; e < " << (vec ? n / 4 : n) << "; e += " << step
+        << ") dd[e] = hs[e];\n";
   }
 
   void input() {
@@ -1312,9 +1324,10 @@ __device__ __forceinline__ float warp_max(float v) {
   // ---- The tiled form (EngineOptions::fused_tiled) -------------------------------------------
   // A network that is a stack of convs (each with its pool, if any) and then dense layers runs
   // with one cluster barrier an image: the first conv (and its pool) runs as in the phase kernel,
-  // its map spread over every thread of the cluster and written to the arena; after the barrier
-  // the last conv's (pooled) map is cut into one rectangle per block, each block reads the region
-  // of the first conv's map its rectangle depends on into its shared memory and computes there
+  // its map spread over every thread of the cluster, each block's outputs kept in its own shared
+  // memory (Own); after the barrier the last conv's (pooled) map is cut into one rectangle per
+  // block, each block reads the region of the first conv's map its rectangle depends on from the
+  // blocks that computed it into its shared memory and computes there
   // every value of every later conv that the rectangle needs — the overlap between neighbouring
   // rectangles computed twice. The first dense layer then runs split by its input: each block
   // multiplies its rectangle's values by the matching columns of the weights (copied into its
@@ -1393,13 +1406,14 @@ __device__ __forceinline__ float warp_max(float v) {
     const int x = rank % t.tx;
     return {y * f.h / t.ty, (y + 1) * f.h / t.ty, x * f.w / t.tx, (x + 1) * f.w / t.tx};
   }
-  /// Every stage's output region for block `rank` (index s), then the input's (index L).
+  /// Every stage's output region for block `rank` (index s): the last stage's its rectangle,
+  /// each one before it what the next reads.
   [[nodiscard]] static std::vector<Reg> regions(const TPlan& t, int rank) {
     const std::size_t n = t.st.size();
-    std::vector<Reg> r(n + 1);
+    std::vector<Reg> r(n);
     r[n - 1] = rect(t, rank);
-    for (std::size_t s = n; s-- > 0;) {
-      r[s == 0 ? n : s - 1] = input_of(t.st[s], r[s]);
+    for (std::size_t s = n - 1; s > 0; --s) {
+      r[s - 1] = input_of(t.st[s], r[s]);
     }
     return r;
   }
@@ -1694,22 +1708,11 @@ __device__ __forceinline__ float warp_max(float v) {
     const int m0 = d0.layer.out_channels;
     const int active = t.ty * t.tx;
     input_reader_ = f.op->index;  // (tiled_plan: the first conv reads the caller's input directly)
-    os_ << R"(
-// The tiled form: one cluster barrier an image, after the first conv, whose outputs each block
-// keeps in its own shared memory and the others read from there; the first dense layer's partial
-// sums go to the first block by st.async, counted by its mbarrier (complete_tx).
-extern "C" __global__ void __cluster_dims__()"
-        << cluster_ << R"(, 1, 1) __launch_bounds__()" << fused_threads
-        << R"(, 1) strata_network(strata_net::Params p) {
-  using namespace strata_net;
-  strata_rtc::pdl_entry();
-  // The first conv's items dealt to the blocks in chunks of )" << t.own.g << R"(: this block's outputs, kept in its
-  // own shared memory.
-  const int tid = ((static_cast<int>(threadIdx.x) / )" << t.own.g << R"() * )" << cluster_
-        << R"( + static_cast<int>(cluster_rank())) * )" << t.own.g << R"( + static_cast<int>(threadIdx.x) % )" << t.own.g << R"(;
-  const int nthreads = )" << cluster_ * fused_threads << R"(;
-  const int clusters = gridDim.x / )" << cluster_ << R"(;
-  const unsigned rank = cluster_rank();
+    open_kernel("// The tiled form: one cluster barrier an image, after the first conv, whose outputs each block\n"
+                "// keeps in its own shared memory and the others read from there; the first dense layer's partial\n"
+                "// sums go to the first block by st.async, counted by its mbarrier (complete_tx).\n",
+                t.own.g);
+    os_ << R"(  const unsigned rank = cluster_rank();
   extern __shared__ __align__(16) unsigned char staged[];
   __shared__ __align__(8) unsigned long long gather;  // the first block's: the partial sums' bytes
   if (rank == 0 && threadIdx.x == 0) {  // (made visible by the first conv's cluster barrier)
@@ -1778,16 +1781,11 @@ extern "C" __global__ void __cluster_dims__()"
     const std::int64_t in_n = net_.in_shape.numel();
     std::string image = "p.in + static_cast<long long>(img) * " + std::to_string(in_n);
     if (t.in_stage >= 0) {  // the host path's image copied into this block's shared memory once
-      const bool vec = in_n % 4 == 0;  // 16-byte loads (16-byte aligned per image, as stage())
-      const char* type = vec ? "float4" : "float";
       os_ << "    const float* image = " << image << ";\n"
-          << "    if (p.stage != nullptr) {  // host path: the image from page-locked host memory, read once\n"
-          << "      const " << type << "* hs = reinterpret_cast<const " << type << "*>(p.stage + static_cast<long long>(img) * "
-          << in_n << ");\n"
-          << "      " << type << "* xs = reinterpret_cast<" << type << "*>(staged + " << t.in_stage << ");\n"
-          << "      for (int e = threadIdx.x; e < " << (vec ? in_n / 4 : in_n) << "; e += " << fused_threads
-          << ") xs[e] = hs[e];\n"
-          << "      __syncthreads();\n"
+          << "    if (p.stage != nullptr) {  // host path: the image from page-locked host memory, read once\n";
+      copy_image("staged + " + std::to_string(t.in_stage), "static_cast<int>(threadIdx.x)",
+                 std::to_string(fused_threads));
+      os_ << "      __syncthreads();\n"
           << "      image = reinterpret_cast<const float*>(staged + " << t.in_stage << ");\n"
           << "    }\n";
       image = "image";
