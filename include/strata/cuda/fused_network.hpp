@@ -777,6 +777,19 @@ __device__ __forceinline__ float warp_max(float v) {
         << "        }\n";
   }
 
+  /// Opens the epilogue of mma_taps' tile (conv_mma, tiled_mma): a loop over the thread's four
+  /// accumulators, `v` the value of row h, channel k, the bias added for real channels; the loop
+  /// and the `if` left open.
+  void open_mma_epilogue(const ConvGeom& g) {
+    os_ << "        #pragma unroll\n"
+        << "        for (int i = 0; i < 4; ++i) {  // acc[i]: row lane/4 + 8·(i/2), channel 2·(lane%4) + i%2\n"
+        << "          const int h = i >> 1;\n"
+        << "          const int k = nt * 8 + (lane & 3) * 2 + (i & 1);\n"
+        << "          float v = acc[i];\n"
+        << "          if (k < " << g.k << ") {\n"
+        << "            v += bias[k];\n";
+  }
+
   /// A conv (and its pool) as an implicit GEMM on tensor cores. Rows are output pixels — with a
   /// pool, L rows per pooled pixel, one per window position —, columns output channels, the
   /// reduction runs over taps × input channels in steps of 16. Each warp computes 16×8 tiles:
@@ -861,13 +874,7 @@ __device__ __forceinline__ float warp_max(float v) {
         << g.oh << " && ox[h] >= 0 && ox[h] < " << g.ow << ";\n"
         << "        }\n";
     mma_taps(g, "iy * " + std::to_string(g.w) + " + ix");
-    os_ << "        #pragma unroll\n"
-        << "        for (int i = 0; i < 4; ++i) {  // acc[i]: row lane/4 + 8·(i/2), channel 2·(lane%4) + i%2\n"
-        << "          const int h = i >> 1;\n"
-        << "          const int k = nt * 8 + (lane & 3) * 2 + (i & 1);\n"
-        << "          float v = acc[i];\n"
-        << "          if (k < " << g.k << ") {\n"
-        << "            v += bias[k];\n";
+    open_mma_epilogue(g);
     if (op.has_residual) {
       os_ << "            if (ok[h]) v += load(Z + " << at("k", "oy[h]", "ox[h]", g.kp, g.oh, g.ow)
           << ");\n";
@@ -1666,14 +1673,8 @@ __device__ __forceinline__ float warp_max(float v) {
         << g.oh << " && ox[h] >= 0 && ox[h] < " << g.ow << ";\n"
         << "        }\n";
     mma_taps(g, "(iy - " + i + "y0) * " + std::to_string(prev.ow) + " + (ix - " + i + "x0)");
-    os_ << "        #pragma unroll\n"
-        << "        for (int i = 0; i < 4; ++i) {  // acc[i]: row lane/4 + 8·(i/2), channel 2·(lane%4) + i%2\n"
-        << "          const int h = i >> 1;\n"
-        << "          const int k = nt * 8 + (lane & 3) * 2 + (i & 1);\n"
-        << "          float v = acc[i];\n"
-        << "          if (k < " << g.k << ") {\n"
-        << "            v += bias[k];\n"
-        << "            v = activate(" << act(op.act) << ", v);\n"
+    open_mma_epilogue(g);
+    os_ << "            v = activate(" << act(op.act) << ", v);\n"
         << "          }\n"
         << "          if (!ok[h]) v = pool_start(pool);\n";
     for (int sh = 4; sh < 4 * s.lanes; sh *= 2) {
