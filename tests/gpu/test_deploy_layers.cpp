@@ -176,6 +176,117 @@ TEST_CASE("a channel gate folded into the 1x1 conv after it: the weights scaled 
   }
 }
 
+// splitk_conv fuse 4 (session 51): at batch 1 the squeeze-excite op computing a projection's gate
+// joined to it (fold_excited_gates), the projection's clusters pooling their slices of the map,
+// fc1's products shared over the cluster, the slice's gate from fc2 — the gate never stored, a
+// launch fewer. Forced against the CPU on an awkward block (100 channels in 104 slots: a last
+// slice of 8 slots, fc1 of 6 outputs in 8 slots, ReLU then hardsigmoid, clusters of 2 and 4) and
+// on EfficientNet-B0's gates in the largest cluster each one's slices allow (28x28 maps in 4 and
+// 8 too); and the heuristic's plan at batch 1 (fuse 4 claimed on the 14x14 and 7x7 gates).
+namespace {
+inline constexpr auto excite_block = input<24, 7, 9>
+    | conv<100, 1> | batch_norm | silu
+    | conv<100, 3, ConvOpts{.padding = 1, .groups = 100}> | batch_norm | silu
+    | multiply(global_avg_pool | conv<6, 1> | relu | conv<100, 1> | hardsigmoid)
+    | conv<36, 1> | batch_norm | flatten | dense<5>;
+using ExciteBlock = std::remove_cv_t<decltype(excite_block)>;
+
+/// Net's output in P at batch 1 (max_batch 1, heuristic tuning, the per-op path) with each joined
+/// squeeze-excite op (OpDesc::excite) that `cluster` gives a size for forced onto splitk_conv fuse
+/// 4 in it; at least `least` of them, each described as fuse 4.
+template <class Net, DType P>
+std::vector<float> excite_forced(const Weights<Net>& w, const std::vector<float>& in,
+                                 const std::function<int(const cuda::OpDesc&)>& cluster, std::size_t least) {
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_excited_gates(net);  // (as the engine does at a max_batch of 1)
+  cuda::EngineOptions opt;
+  opt.max_batch = 1;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.excite) {
+      if (const int cs = cluster(op); cs > 0) {
+        opt.force[op.label] = cuda::Variant{"splitk_conv", cs, 0, 4};
+      }
+    }
+  }
+  REQUIRE(opt.force.size() >= least);
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string d = "\n" + e.describe(1);
+  INFO(d);
+  for (const auto& [label, v] : opt.force) {
+    const std::size_t at = d.find("\n" + label + ": ");
+    REQUIRE(at != std::string::npos);
+    const std::string line = d.substr(at + 1, d.find('\n', at + 1) - at - 1);
+    INFO(line);
+    CHECK(line.find("the squeeze-excite op's pool, fc1 and fc2 computed by each cluster") != std::string::npos);
+    CHECK(line.find(", then") == std::string::npos);  // one step
+  }
+  std::vector<float> out(static_cast<std::size_t>(std::remove_cvref_t<Net>::output_spec.shape.numel()),
+                         std::numeric_limits<float>::quiet_NaN());
+  e.infer(in, out, 1);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a squeeze-excite op computed with its gate by the projection's clusters (splitk_conv fuse 4), batch 1") {
+  if (cuda::device_arch() < 90) {
+    MESSAGE("splitk_conv fuse 4 runs thread-block clusters (compute capability 9.0 on): skipped");
+    return;
+  }
+  namespace sk = cuda::tactics::splitk;
+  {
+    const auto w = Weights<ExciteBlock>::random(93);
+    const auto in = strata_test::random_floats(static_cast<std::size_t>(ExciteBlock::input_spec.shape.numel()), 193);
+    const auto ref = strata_test::cpu_reference<ExciteBlock>(w, in, 1);
+    for (const int cs : {2, 4}) {
+      const auto f16 = excite_forced<ExciteBlock, DType::f16>(w, in, [&](const cuda::OpDesc&) { return cs; }, 1);
+      const auto bf16 = excite_forced<ExciteBlock, DType::bf16>(w, in, [&](const cuda::OpDesc&) { return cs; }, 1);
+      const double e16 = strata_test::rel_error(f16, ref, ref.size());
+      const double eb16 = strata_test::rel_error(bf16, ref, ref.size());
+      MESSAGE("excite block, fuse 4 in clusters of " << cs << ": rel. error f16 " << e16 << ", bf16 " << eb16);
+      CHECK(e16 < 1e-2);
+      CHECK(eb16 < 3e-2);
+    }
+  }
+  using EB0 = models::EfficientNetB0;
+  const auto w = Weights<EB0>::random(94);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(EB0::input_spec.shape.numel()), 194);
+  const auto ref = strata_test::cpu_reference<EB0>(w, in, 1);
+  const int sms = cuda::tactics::generated::device_sms().sms;
+  const auto largest = [&](const cuda::OpDesc& op) {
+    for (const int cs : {16, 8, 4}) {
+      if (sk::fuses_excite(op, cs) && sk::offers_gate(op, 1, sms, cs)) {
+        return cs;
+      }
+    }
+    return 0;
+  };
+  const auto out = excite_forced<EB0, DType::f16>(w, in, largest, 14);
+  const double err = strata_test::rel_error(out, ref, ref.size());
+  MESSAGE("EfficientNet-B0 f16, fuse 4 forced on 14 gates, batch 1: rel. error " << err);
+  CHECK(err < 1e-2);
+  // The heuristic's plan at batch 1: fuse 4 on the eleven 14x14 and 7x7 gates, fuse 2 on the others.
+  cuda::EngineOptions opt;
+  opt.max_batch = 1;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  cuda::Engine<EB0, DType::f16> e(w, opt);
+  const std::string d = e.describe(1);
+  INFO(d);
+  std::size_t excited = 0;
+  for (std::size_t at = d.find("computed by each cluster"); at != std::string::npos; at = d.find("computed by each cluster", at + 1)) {
+    ++excited;
+  }
+  CHECK(excited == 11);
+  std::vector<float> h(ref.size(), std::numeric_limits<float>::quiet_NaN());
+  e.infer(in, h, 1);
+  const double herr = strata_test::rel_error(h, ref, ref.size());
+  MESSAGE("EfficientNet-B0 f16 heuristic, batch 1 (fuse 4 claimed): rel. error " << herr);
+  CHECK(herr < 1e-2);
+}
+
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —
 // joined as one op (fold_squeeze_excite), "<pool>+<fc1>+<fc2>". The heuristic runs small gates on
 // one kernel (squeeze_excite: on compute capability 9.0 on, where batch x 8 is at most twice the

@@ -1096,6 +1096,93 @@ TEST_CASE("a channel gate applied as splitk_conv stages its input (fuse 2): whic
   }
 }
 
+// splitk_conv fuse 4 (session 51): at batch 1 the squeeze-excite op that computes the gate
+// (fold_excited_gates) is computed by the projection's clusters too, each block its slice of the
+// channels: the pool, fc1's products over the slice, a cluster barrier, fc1 finished and the
+// slice's gate from fc2.
+TEST_CASE("a squeeze-excite op computed with its gate by splitk_conv's clusters (fuse 4): which ops, the claim, the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_excite_sk");
+  cuda::NetDesc n = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  const std::size_t before = n.ops.size();
+  cuda::fold_excited_gates(n);
+  CHECK(n.ops.size() == before - 16);  // all sixteen gates' squeeze-excite ops joined
+  namespace sk = cuda::tactics::splitk;
+  const auto* t = cuda::find_tactic<DType::f16>("splitk_conv");
+  REQUIRE(t != nullptr);
+  const cuda::Variant four{"splitk_conv", 16, 0, 4};
+  CHECK(t->fuses_excite(four));
+  CHECK(t->fuses_gate(four));
+  CHECK_FALSE(t->fuses_excite(cuda::Variant{"splitk_conv", 16, 0, 2}));
+  std::vector<int> claimed;  // the heuristic's cluster with fuse 4, or 0
+  int compiled = 0;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (!op.gate) {
+      continue;
+    }
+    INFO(op.label);
+    REQUIRE(op.excite != nullptr);
+    const int cs = sk::claimed_gate_cluster(op, 132);
+    claimed.push_back(cs != 0 && sk::excite_claimed(op, cs) ? cs : 0);
+    // The kernel prepared for each variant: fuse 4 the joined op's; fuse 2 the gated conv's
+    // (the squeeze-excite op a step before it); fuse 0 the conv's alone.
+    const cuda::Variant v4{"splitk_conv", 16, 0, 4};
+    const cuda::Variant v2{"splitk_conv", 16, 0, 2};
+    CHECK(cuda::op_as_prepared(*t, op, v4).excite != nullptr);
+    CHECK(cuda::op_as_prepared(*t, op, v2).label == cuda::excite_main(op).label);
+    CHECK(cuda::op_as_prepared(*t, op, cuda::Variant{"splitk_conv", 16}).label == cuda::gate_conv(op).label);
+    const auto k2 = t->kernel_sources(cuda::op_as_prepared(*t, op, v2), v2, cuda::OpIo{});
+    REQUIRE(k2.size() == 1);
+    CHECK(k2[0].source == sk::source(cuda::excite_main(op), 16, sk::default_stages, false, true));
+    CHECK(k2[0].source.find("SE_K1") == std::string::npos);
+    const auto k4 = t->kernel_sources(op, v4, cuda::OpIo{});
+    if (!sk::fuses_excite(op, 16)) {
+      CHECK(k4.empty());  // (slices over excite_most_slots, or none: refused)
+      continue;
+    }
+    REQUIRE(k4.size() == 1);
+    CHECK(k4[0].source == sk::source(op, 16, sk::default_stages, false, true, false, true));
+    const cuda::OpDesc& f1 = *op.excite->squeeze;
+    CHECK(k4[0].source.find("constexpr int SE_K1 = " + std::to_string(f1.conv.k) + ", SE_K1P = " +
+                            std::to_string(f1.conv.kp) + ";") != std::string::npos);
+    CHECK(k4[0].source.find("constexpr int SE_SLOTS = " + std::to_string(sk::excite_slice_slots(op, 16))) !=
+          std::string::npos);
+    CHECK(k4[0].source.find("const T* const gate = nullptr;") != std::string::npos);
+    // fuse 4 on the gated conv alone (no squeeze-excite op): refused
+    CHECK(t->kernel_sources(cuda::excite_main(op), v4, cuda::OpIo{}).empty());
+    // the widest (features.7.0: 1,152 channels, 96 a block, fc1 48) and a 14x14 one (features.4.0:
+    // 240 channels in 16 slices of 32, fc1 10) compiled, f16 and bf16 (and 8 staged k-steps)
+    if ((op.conv.cp == 1152 && op.conv.k == 320) || (op.conv.cp == 240 && op.conv.h == 14)) {
+      for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::splitk_conv<") + ty + ">"};
+        CHECK(rtc::compile(k4[0].source, "splitk_excite", names, 90, dir).cubin.size() > 1000);
+      }
+      const std::vector<std::string> names{"strata_rtc::splitk_conv<strata_rtc::f16>"};
+      CHECK(rtc::compile(sk::source(op, 8, sk::deep_stages, false, true, false, true), "splitk_excite_deep",
+                         names, 90, dir).cubin.size() > 1000);
+      ++compiled;
+    }
+  }
+  CHECK(compiled == 2);
+  // Claimed on the 14x14 and 7x7 maps (features.4.0 on: at most 25 KiB of the map a block), in
+  // the clusters fuse 2 is claimed with; not on 56x56 and 28x28 (50 KiB a block and more).
+  CHECK(claimed == std::vector<int>{0, 0, 0, 0, 0, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16});
+  // Refused: a cluster whose slices are too wide (features.7.0 in 8: 160 slots), the workspace form.
+  const auto widest = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) {
+    return o.gate && o.conv.cp == 1152 && o.conv.k == 320;
+  });
+  REQUIRE(widest != n.ops.end());
+  CHECK(t->kernel_sources(*widest, cuda::Variant{"splitk_conv", 8, 0, 4}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*widest, cuda::Variant{"splitk_conv", 0, 0, 4}, cuda::OpIo{}).empty());
+  CHECK_FALSE(sk::fuses_excite(*widest, 8));
+  CHECK(sk::fuses_excite(*widest, 16));
+  // No device, no clusters: neither claimed nor offered.
+  if (cuda::device_arch() < 90) {
+    CHECK(!t->heuristic(*widest, 1, std::size_t{1} << 30, {}).has_value());
+    CHECK(t->candidates(*widest, 1, std::size_t{1} << 30, {}).empty());
+  }
+}
+
 TEST_CASE("a downsample joined to its block's first conv: splitk_conv's side source compiles, its key") {
   const auto dir = fresh_dir("strata_rtc_test_side");
   cuda::NetDesc n = cuda::NetStorage<models::ResNet18, DType::f16>::describe();

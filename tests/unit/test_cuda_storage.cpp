@@ -929,6 +929,76 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   CHECK(std::none_of(twice.ops.begin(), twice.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }));
 }
 
+TEST_CASE("a squeeze-excite op folds into the gated conv after it (fold_excited_gates), 16-bit NHWC at batch 1") {
+  // EfficientNet's block: expansion, depthwise, gate (pool, fc1, fc2), projection with a residual;
+  // then a gate whose pool reads another map than the one it multiplies (no fold).
+  using Block = decltype(input<16, 14, 14> | residual(conv<64, 1> | batch_norm | silu |
+                         conv<64, 3, ConvOpts{.padding = 1, .groups = 64}> | batch_norm | silu |
+                         multiply(global_avg_pool | conv<8, 1> | silu | conv<64, 1> | sigmoid) |
+                         conv<16, 1> | batch_norm) | flatten | dense<4>);
+  cuda::NetDesc n = NetStorage<Block, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  const std::size_t folded_once = n.ops.size();
+  const auto gated = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); });
+  REQUIRE(gated != n.ops.end());
+  REQUIRE(gated != n.ops.begin());
+  const cuda::OpDesc q = *(gated - 1);  // the squeeze-excite op: fc2 with its pool and fc1
+  const cuda::OpDesc conv = *gated;
+  REQUIRE(q.squeeze != nullptr);
+  CHECK(conv.gate->gate_id == q.out_id);
+  cuda::fold_excited_gates(n);
+  REQUIRE(n.ops.size() == folded_once - 1);
+  const auto joined = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.excite != nullptr; });
+  REQUIRE(joined != n.ops.end());
+  const cuda::OpDesc& d = *joined;
+  // "<pool>+<fc1>+<fc2>+<multiply>+<conv>", the scope they share written once
+  CHECK(d.label == cuda::join_scoped(q.label, conv.label));
+  CHECK(d.label == "0.6.global_avg_pool0+0.6.conv1+silu2+0.6.conv3+sigmoid4+multiply6+mul+0.conv7+bn8+add");
+  CHECK(d.excite->label == q.label);
+  CHECK(d.excite->out_id == conv.gate->gate_id);
+  CHECK(d.excite_conv_label == conv.label);
+  // Undone: the gated conv under its own label, and the conv alone (its gate and the
+  // squeeze-excite op both run first).
+  const cuda::OpDesc e = cuda::excite_main(d);
+  CHECK(e.label == conv.label);
+  CHECK(e.excite == nullptr);
+  CHECK(e.gate.has_value());
+  CHECK(cuda::gate_conv(d).label == cuda::gate_conv(conv).label);
+  CHECK_FALSE(cuda::gate_conv(d).gate.has_value());
+  CHECK(cuda::gate_conv(d).excite == nullptr);
+  // It reads what the squeeze-excite op read (the map) and the gate; what it writes includes the
+  // squeeze-excite op's slots (the pooled and squeezed vectors, the gate), where it runs first.
+  CHECK(cuda::reads_tensor(d, q.squeeze->gap->in_id));
+  const cuda::ArenaAccess a = cuda::arena_access(d, 2);
+  const cuda::ArenaAccess qa = cuda::arena_access(q, 2);
+  const cuda::ArenaAccess ca = cuda::arena_access(conv, 2);
+  REQUIRE(a.writes.size() == ca.writes.size() + qa.writes.size());
+  CHECK(a.writes.back().begin == qa.writes.back().begin);
+  CHECK(std::any_of(a.writes.begin(), a.writes.end(), [&](const cuda::ArenaRange& r) { return r.begin == q.out_offset; }));
+  // Once is all; f32 and a gate another op reads too keep the two ops apart.
+  cuda::fold_excited_gates(n);
+  CHECK(n.ops.size() == folded_once - 1);
+  cuda::NetDesc f32 = NetStorage<Block, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  cuda::fold_excited_gates(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.excite != nullptr; }));
+  cuda::NetDesc shared = NetStorage<Block, DType::f16>::describe();
+  cuda::fold_for_per_op_path(shared);
+  shared.ops.back().z_id = q.out_id;  // (as if the head read the gate too)
+  cuda::fold_excited_gates(shared);
+  CHECK(std::none_of(shared.ops.begin(), shared.ops.end(), [](const cuda::OpDesc& o) { return o.excite != nullptr; }));
+  // A gate whose pool reads the block's input while it multiplies the depthwise conv's map: no fold.
+  cuda::NetDesc other = NetStorage<Block, DType::f16>::describe();
+  cuda::fold_for_per_op_path(other);
+  for (cuda::OpDesc& o : other.ops) {
+    if (o.gate) {
+      o.gate->x_id = o.in_id + 1000;
+    }
+  }
+  cuda::fold_excited_gates(other);
+  CHECK(std::none_of(other.ops.begin(), other.ops.end(), [](const cuda::OpDesc& o) { return o.excite != nullptr; }));
+}
+
 TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_expanded_depthwise), 16-bit only") {
   // An inverted-residual block (ReLU6 expansion 16 -> 96, 3x3 depthwise, projection, the add);
   // a SiLU expansion into a 5x5 stride-2 depthwise conv; a strided 1x1 before a depthwise conv

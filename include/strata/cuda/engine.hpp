@@ -144,6 +144,9 @@ class Engine {
     if (options_.max_batch <= side_conv_max_batch && !branches && !all_fused) {
       fold_side_convs(net);
     }
+    if (options_.max_batch <= excite_max_batch && !all_fused) {
+      fold_excited_gates(net);
+    }
     join_bottlenecks(net, options_);
     const auto tuning = std::chrono::steady_clock::now();
     const std::vector<std::optional<Variant>> forced_v = forced_variants<P>(net, options_.force);

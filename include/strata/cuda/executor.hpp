@@ -375,6 +375,13 @@ class Executor {
       io.squeeze_pooled = a + op.squeeze->in_offset * batch;
       io.squeeze_weights = model_ != nullptr ? &model_->weights.op(op.squeeze->index) : nullptr;
     }
+    if (op.excite) {
+      const OpDesc& q = *op.excite;
+      io.excite_squeezed = a + q.in_offset * batch;
+      io.excite_pooled = a + q.squeeze->in_offset * batch;
+      io.excite_weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
+      io.excite_squeeze_weights = model_ != nullptr ? &model_->weights.op(q.squeeze->index) : nullptr;
+    }
     if (op.norm) {
       io.norm_x = a + op.norm->in_offset * batch + bytes_into(op.norm->in_slice);
       io.norm_weights = model_ != nullptr ? &model_->weights.op(op.norm->index) : nullptr;

@@ -233,6 +233,15 @@ struct OpDesc {
   /// into this conv's input slot.
   std::shared_ptr<const OpDesc> bottleneck;
   std::string bottleneck_conv_label;  ///< with `bottleneck`: the conv's own label (bottleneck_main)
+  /// A conv with a folded channel gate only (per-op path at batch 1, 16-bit NHWC;
+  /// fold_excited_gates): the squeeze-excite op that computes the gate — the second 1×1 conv with
+  /// its folded pool and first conv (its own `squeeze`), pooling the very map the gate multiplies
+  /// — run as part of this op (label "<pool>+<fc1>+<fc2>+<multiply>+<conv>", the shared scope
+  /// written once). A tactic that computes all of it says so (Tactic::fuses_excite:
+  /// OpIo::excite_*) and the gate is then never stored; prepare_step otherwise runs the
+  /// squeeze-excite op first, on the heuristic's choice for it, into the gate's slot (io.gate).
+  std::shared_ptr<const OpDesc> excite;
+  std::string excite_conv_label;  ///< with `excite`: the gated conv's own label (excite_main)
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -359,11 +368,22 @@ template <class Epilogue>
   return d;
 }
 
-/// The conv of an op with a folded gate as it was before the fold (gate_op runs first).
-[[nodiscard]] inline OpDesc gate_conv(const OpDesc& joined) {
+/// The gated conv of an op with a folded squeeze-excite op (OpDesc::excite) as it was before
+/// that fold (the squeeze-excite op, *op.excite, runs first, into the gate's slot).
+[[nodiscard]] inline OpDesc excite_main(const OpDesc& joined) {
   OpDesc c = joined;
+  c.excite.reset();
+  c.label = joined.excite_conv_label;
+  c.excite_conv_label.clear();
+  return c;
+}
+
+/// The conv of an op with a folded gate as it was before the fold (gate_op runs first; before
+/// it, a folded squeeze-excite op's, excite_main).
+[[nodiscard]] inline OpDesc gate_conv(const OpDesc& joined) {
+  OpDesc c = joined.excite ? excite_main(joined) : joined;
+  c.label = c.label.substr(c.gate->label.size() + 1);
   c.gate.reset();
-  c.label = joined.label.substr(joined.gate->label.size() + 1);
   return c;
 }
 
@@ -452,13 +472,14 @@ inline void fold_final_softmax(NetDesc& n) {
 /// Whether op `o` reads tensor `t` (the network's tensor id), in any role: its input, its
 /// residual, a folded pool's map, a folded gate's map or gate, a side conv's input or residual,
 /// a folded expansion's input, a folded squeeze-excite gate's map, a folded batch norm's input,
-/// what a folded bottleneck reads.
+/// what a folded bottleneck or squeeze-excite op reads.
 [[nodiscard]] inline bool reads_tensor(const OpDesc& o, int t) {
   return t >= 0 && (o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
          (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) ||
          (o.side && (o.side->in_id == t || o.side->z_id == t)) ||
          (o.expand && o.expand->in_id == t) || (o.squeeze && o.squeeze->gap->in_id == t) ||
-         (o.norm && o.norm->in_id == t) || (o.bottleneck && reads_tensor(*o.bottleneck, t)));
+         (o.norm && o.norm->in_id == t) || (o.bottleneck && reads_tensor(*o.bottleneck, t)) ||
+         (o.excite && reads_tensor(*o.excite, t)));
 }
 
 /// Whether tensor `t` is read by an op of `n` other than `reader`, or by `reader` in another role
@@ -933,6 +954,40 @@ inline void fold_bottleneck_convs(NetDesc& n, std::int64_t max_map_bytes = bottl
   return c;
 }
 
+/// The largest max_batch at which the engine joins squeeze-excite ops to the gated convs after
+/// them (fold_excited_gates): the batch at which splitk_conv computes the gate in its clusters.
+inline constexpr int excite_max_batch = 1;
+
+/// For the per-op path at batch 1 (excite_max_batch), 16-bit NHWC: a squeeze-excite op (a second
+/// 1×1 conv with its folded pool and first conv, fold_squeeze_excite) whose result only the
+/// folded gate of the conv after it reads (fold_gated_convs), pooling the very map that gate
+/// multiplies — EfficientNet's pool, fc1, fc2 and projection — joined to that conv as one op
+/// (OpDesc::excite), which a tactic may run as one kernel (Tactic::fuses_excite: splitk_conv's
+/// clusters each pool their slice of the map and compute its gate) and prepare_step otherwise
+/// runs as the squeeze-excite op, then the gated conv: the same launches as before. Not where
+/// the squeeze-excite op writes a concat's slice or the network's output, or has its activation
+/// applied by another op.
+inline void fold_excited_gates(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& q = n.ops[i];
+    OpDesc& c = n.ops[i + 1];
+    if (!q.squeeze || !q.squeeze->gap || q.slice || q.in_slice || q.net_output ||
+        q.writes_user_output || !q.act_applied_by.empty() || c.kind != OpKind::conv || !c.gate ||
+        c.excite || c.gate->gate_id != q.out_id || c.gate->x_id != q.squeeze->gap->in_id ||
+        q.out_cp != c.in_cp || q.squeeze->gap->in_cp != c.in_cp || q.conv.k != c.conv.c ||
+        read_besides(n, q.out_id, c)) {
+      continue;
+    }
+    c.excite = std::make_shared<const OpDesc>(q);
+    c.excite_conv_label = c.label;
+    c.label = join_scoped(q.label, c.label);
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
 /// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_expanded_depthwise,
 /// fold_squeeze_excite, fold_normed_convs, fold_normed_pooled_dense, fold_final_softmax), as the
 /// engine makes them.
@@ -1003,6 +1058,11 @@ struct ArenaAccess {
     a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
     a.writes.insert(a.writes.end(), b.writes.begin(), b.writes.end());
   }
+  if (op.excite) {  // what the squeeze-excite op reads and writes (its result: the gate's slot)
+    const ArenaAccess b = arena_access(*op.excite, elem);
+    a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
+    a.writes.insert(a.writes.end(), b.writes.begin(), b.writes.end());
+  }
   return a;
 }
 
@@ -1021,7 +1081,8 @@ struct ArenaAccess {
   const OpDesc& b = n.ops[i + 1];
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
-           !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm && !o.bottleneck;
+           !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm && !o.bottleneck &&
+           !o.excite;
   };
   if (!plain(a) || !plain(b) || reads_tensor(b, a.out_id) || reads_tensor(a, b.out_id)) {
     return false;

@@ -104,6 +104,12 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
   if (op.softmax) {  // a folded final softmax: every candidate's time includes it
     os << "," << op_kind_name(op.softmax->kind);
   }
+  if (op.excite) {  // a folded squeeze-excite op (pooling the gated map): likewise
+    const OpDesc& q = *op.excite;
+    os << ",excite" << q.squeeze->conv.k << (q.squeeze->has_bias ? "" : "nobias") << ",act"
+       << static_cast<int>(q.squeeze->act.kind) << ":" << static_cast<int>(q.in_act.kind) << ":"
+       << static_cast<int>(q.act.kind) << (q.has_bias ? "" : "nobias");
+  }
   if (op.side) {  // a side conv (the input's, stride's and output size's the same): likewise
     os << ",side" << op.side->conv.kd << (op.side->has_bias ? "" : "nobias") << ",act"
        << static_cast<int>(op.side->act.kind);
@@ -147,6 +153,21 @@ template <DType P>
                        << label << "', which at a max_batch of at most " << side_conv_max_batch
                        << " runs joined to the conv beside it as one op, '" << joined->label
                        << "' (fold_side_convs): force that op");
+      const auto excited = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        if (!o.excite) {
+          return false;
+        }
+        const OpDesc& q = *o.excite;
+        return q.label == label || q.squeeze->label == label || q.squeeze->gap->label == label ||
+               squeeze_main(q).label == label || excite_main(o).label == label;
+      });
+      STRATA_CHECK(excited == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which at a max_batch of at most " << excite_max_batch
+                       << " runs joined to "
+                       << (excited->excite_conv_label == label ? "the squeeze-excite op whose gate it applies"
+                                                               : "the gated conv after it")
+                       << " as one op, '" << excited->label << "' (fold_excited_gates): force that op");
       const auto gated = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.gate && (o.gate->label == label || gate_conv(o).label == label);
       });
@@ -364,6 +385,8 @@ template <DType P, class Exec>
         io.norm_weights = op.norm ? &weights.op(op.norm->index) : nullptr;
         io.bottleneck_weights = op.bottleneck ? &weights.op(op.bottleneck->index) : nullptr;
         io.bottleneck_norm_weights = op.bottleneck ? &weights.op(op.bottleneck->norm->index) : nullptr;
+        io.excite_weights = op.excite ? &weights.op(op.excite->index) : nullptr;
+        io.excite_squeeze_weights = op.excite ? &weights.op(op.excite->squeeze->index) : nullptr;
         step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here

@@ -128,7 +128,8 @@ template <DType P>
 template <DType P>
 [[nodiscard]] OpDesc op_as_prepared(const Tactic<P>& t, const OpDesc& op, const Variant& v) {
   const OpDesc c = op.bottleneck && !t.fuses_bottleneck(v) ? bottleneck_main(op)
-                   : op.gate && !t.fuses_gate(v)         ? gate_conv(op)
+                   : op.gate && !t.fuses_gate(v)         ? gate_conv(op)  // (and any excite)
+                   : op.excite && !t.fuses_excite(v)     ? excite_main(op)
                    : op.expand && !t.fuses_expand(v)   ? expand_main(op)
                    : op.squeeze && !t.fuses_squeeze(v) ? squeeze_main(op)
                    : op.norm && !t.fuses_norm(v)       ? norm_main(op)
@@ -152,7 +153,9 @@ template <DType P>
 /// slot (io.y) to the pooled map (io.pooled); likewise a dense layer's folded softmax
 /// (OpDesc::softmax), by Strata's softmax kernel from the dense layer's slot into io.user_out;
 /// and a dense layer's folded global average pool (OpDesc::gap) is preceded by Strata's pool
-/// kernel from the map (io.gap_in) into the dense layer's input slot, a conv's folded channel
+/// kernel from the map (io.gap_in) into the dense layer's input slot, a gated conv's folded
+/// squeeze-excite op (OpDesc::excite) by that op on the heuristic's variant into the gate's slot
+/// (io.gate), a conv's folded channel
 /// gate (OpDesc::gate) by Strata's channel-gate kernel from the map and the gate (io.gate_x,
 /// io.gate) into the conv's input slot, a depthwise conv's folded expansion (OpDesc::expand)
 /// by the expansion on the heuristic's variant into the conv's input slot, and a conv's folded
@@ -203,6 +206,25 @@ template <DType P>
     cio.bottleneck_weights = nullptr;
     cio.bottleneck_norm_weights = nullptr;
     return heuristic_then(*op.bottleneck, *io.bottleneck_weights, bio, bottleneck_main(op), cio);
+  }
+  if (op.excite && !t.fuses_excite(v)) {  // the squeeze-excite op as the heuristic runs it, then the gated conv
+    STRATA_CHECK(io.excite_weights != nullptr && io.excite_squeeze_weights != nullptr &&
+                     io.excite_squeezed != nullptr && io.excite_pooled != nullptr &&
+                     io.gate_x != nullptr && io.gate != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its squeeze-excite op's buffers");
+    OpIo qio;
+    qio.x = io.excite_squeezed;
+    qio.squeeze_x = io.gate_x;  // (the map the gate multiplies is the one the pool reads)
+    qio.squeeze_pooled = io.excite_pooled;
+    qio.squeeze_weights = io.excite_squeeze_weights;
+    qio.y = const_cast<void*>(io.gate);  // the gate's slot
+    qio.staging = io.staging;
+    OpIo cio = io;
+    cio.excite_squeezed = nullptr;
+    cio.excite_pooled = nullptr;
+    cio.excite_weights = nullptr;
+    cio.excite_squeeze_weights = nullptr;
+    return heuristic_then(*op.excite, *io.excite_weights, qio, excite_main(op), cio);
   }
   if (op.expand && !t.fuses_expand(v)) {  // the expansion as the heuristic runs it, then the conv
     STRATA_CHECK(io.expand_weights != nullptr && io.expand_x != nullptr,

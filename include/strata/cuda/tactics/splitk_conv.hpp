@@ -26,7 +26,8 @@
 /// the clusters for convs with a window on small maps (claimed_cluster). Math 1 stages 8 k-steps
 /// instead of 4 (80 KiB of dynamic shared memory), so a slice of up to 8 has every copy in flight.
 /// Fuse 2 applies a folded channel gate as the input is staged, fuse 3 a folded batch norm
-/// (DenseNet's norm1+relu1 before a 1x1 conv, over the concatenation read in place).
+/// (DenseNet's norm1+relu1 before a 1x1 conv, over the concatenation read in place), fuse 4 (batch
+/// 1, clusters) computes the gate of fuse 2 too, from its folded squeeze-excite op.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -285,6 +286,48 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   return 0;
 }
 
+/// The most channel slots of a block's slice where the kernel computes a folded squeeze-excite
+/// op (fuse 4): four k-steps (the pool's threads take 8 slots each: at most 16 such chunks), and
+/// fc1's most output slots there (a thread each).
+inline constexpr int excite_most_slots = 4 * step_k;
+inline constexpr int excite_most_squeezed = 256;
+
+/// The channel slots of a block's slice of `op` (a 1x1 conv: its k-steps' elements) at batch 1 in
+/// clusters of `cs`.
+[[nodiscard]] inline int excite_slice_slots(const OpDesc& op, int cs) {
+  return cluster_split(op, 1, cs).chunk * step_k;
+}
+
+/// Whether the kernel computes `op`'s folded squeeze-excite op (OpDesc::excite) in clusters of
+/// `cs` (variant fuse 4, batch 1): the gate folds (fuses_gate); fc1's filter rows are the map's
+/// slots and fc2's are fc1's (at most excite_most_squeezed), fc2's outputs the conv's channels;
+/// a block's slice of the channels at most excite_most_slots.
+[[nodiscard]] inline bool fuses_excite(const OpDesc& op, int cs) {
+  if (!fuses_gate(op) || !op.excite || !op.excite->squeeze || cs < 2) {
+    return false;
+  }
+  const OpDesc& q = *op.excite;
+  const OpDesc& f1 = *q.squeeze;
+  return f1.conv.kh == 1 && f1.conv.kw == 1 && f1.conv.fcg == op.conv.cp &&
+         f1.conv.kd >= f1.conv.k && f1.conv.kp % 8 == 0 && f1.conv.kp <= excite_most_squeezed &&
+         q.conv.kh == 1 && q.conv.kw == 1 && q.conv.fcg == f1.conv.kp && q.conv.kd >= q.conv.k &&
+         q.conv.k == op.conv.c && op.conv.cp % 8 == 0 &&
+         excite_slice_slots(op, cs) <= excite_most_slots;
+}
+
+/// The most bytes of the map a block pools where the heuristic claims fuse 4 (each of a
+/// projection's clusters pools its slices of the whole map): EfficientNet-B0's 14x14 and 7x7
+/// blocks (at most 25 KiB a block), not its 28x28 and 56x56 ones (50 KiB and more).
+inline constexpr std::int64_t excite_claim_pool_bytes = 32 << 10;
+
+/// Whether the heuristic claims fuse 4 for `op` at batch 1 in clusters of `cs` (those it claims
+/// fuse 2 with, claimed_gate_cluster): the squeeze-excite op folds in (fuses_excite) and a block's
+/// share of the pool is at most excite_claim_pool_bytes.
+[[nodiscard]] inline bool excite_claimed(const OpDesc& op, int cs) {
+  return fuses_excite(op, cs) &&
+         std::int64_t{op.conv.h} * op.conv.w * excite_slice_slots(op, cs) * 2 <= excite_claim_pool_bytes;
+}
+
 /// Bytes of the f32 partial sums at split `s` (none with one slice).
 [[nodiscard]] inline std::size_t partial_bytes(const OpDesc& op, int batch, const Split& s) {
   if (s.splits <= 1) {
@@ -299,7 +342,10 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
 /// one cluster's blocks (`splits` must then be `cluster`). `stages` k-steps staged: the default's
 /// buffers are static shared memory, more are dynamic (stage_bytes each, opted into).
 [[nodiscard]] inline std::string source(const OpDesc& op, int cluster = 0, int stages = default_stages,
-                                        bool side = false, bool gated = false, bool normed = false) {
+                                        bool side = false, bool gated = false, bool normed = false,
+                                        bool excited = false) {
+  STRATA_CHECK(!excited || (gated && cluster > 1 && op.excite),
+               "splitk_conv: a folded squeeze-excite op is computed with its gate, in a cluster");
   std::ostringstream o;
   generated::open_kernel(o, op, false, "splitk_conv",
                          normed ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
@@ -309,6 +355,10 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
                                 "unsigned* __restrict__ counters, int splits, int chunk, "
                                 "const T* __restrict__ w2, const float* __restrict__ bias2, "
                                 "T* __restrict__ y2"
+                         : excited ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
+                                     "unsigned* __restrict__ counters, int splits, int chunk, "
+                                     "const T* __restrict__ sw1, const float* __restrict__ sb1, "
+                                     "const T* __restrict__ sw2, const float* __restrict__ sb2"
                          : gated ? "int batch, const T* __restrict__ z, float* __restrict__ part, "
                                    "unsigned* __restrict__ counters, int splits, int chunk, "
                                    "const T* __restrict__ gate"
@@ -333,8 +383,27 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
   // A chunk is multiplied by its image's gate and rounded to T in place — the product the
   // channel-gate kernel would have stored.
   o << "  constexpr bool GATED = " << (gated ? "true" : "false") << ";\n";
-  if (!gated) {
-    o << "  const T* const gate = nullptr;\n";
+  if (!gated || excited) {
+    o << "  const T* const gate = nullptr;" << (excited ? "  // (computed here: fuse 4)" : "") << "\n";
+  }
+  // The folded squeeze-excite op (OpDesc::excite; fuse 4): fc1's outputs, the slots of a block's
+  // slice of the channels (a 1x1 conv: its k-steps' slots) and their 8-slot chunks rounded up to
+  // a power of 2 (the pool's threads), the three activations.
+  if (excited) {
+    const OpDesc& q = *op.excite;
+    const OpDesc& f1 = *q.squeeze;
+    const int slots = excite_slice_slots(op, cluster);
+    int qn = 1;
+    while (qn * 8 < slots) {
+      qn *= 2;
+    }
+    o << "  constexpr int SE_K1 = " << f1.conv.k << ", SE_K1P = " << f1.conv.kp
+      << ";  // fc1's outputs (and slots: fc2's row)\n"
+      << "  constexpr int SE_SLOTS = " << slots << ", SE_QN = " << qn
+      << ";  // a slice's slots; its 8-slot chunks, rounded up to a power of 2\n";
+    generated::act_constants(o, "SE_A1", "se_act1", f1.act);
+    generated::act_constants(o, "SE_I2", "se_in_act2", q.in_act);
+    generated::act_constants(o, "SE_A2", "se_act2", q.act);
   }
   // A concat's slice written in place (slice_fits): the slice's elements a pixel and an image.
   if (slice_fits(op)) {
@@ -463,7 +532,109 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
     if (i < steps) stage_a(s0 + i, i);
     cp_async_commit();
   }
-  // The gate of this thread's staged A chunk (its pixel's image, the chunk's 8 channels) for
+)src";
+  o << (excited ? R"src(  // The folded squeeze-excite op (OpDesc::excite; fuse 4; batch 1, every pixel image 0's), while
+  // the first k-steps' copies are in flight: this block pools its slice of the channels, slots
+  // [c0, c0 + nch), over the whole map (x: the map the gate multiplies) — a thread 8 slots of
+  // every (256 / SE_QN)-th pixel, the pixel lanes added in a warp, then the warps in order —,
+  // rounded to T as the pool stores it; adds fc1's products over its slice (a thread an output);
+  // after a cluster barrier every block adds the cluster's sums in rank order, finishes fc1 (its
+  // bias, activation, rounding, the activation deferred into fc2's read) and computes fc2 for its
+  // slice's slots (a thread a slot, fc2's row-major weights) — the gate, rounded to T as the
+  // squeeze-excite kernel stores it, in shared memory, where the staged chunks read it.
+  static_assert(SE_QN <= 32 && 32 % SE_QN == 0 && SE_SLOTS <= 8 * SE_QN && SE_K1P <= 256,
+                "splitk_conv: a slice's chunks a power of 2 up to 32, fc1's slots a thread each");
+  __shared__ __align__(16) T se_gate[SE_SLOTS];
+  {
+    __shared__ __align__(16) float se_pool[SE_SLOTS];
+    __shared__ float se_red[8][8 * SE_QN];
+    __shared__ float se_part[SE_K1P];
+    __shared__ float se_sq[SE_K1P];
+    const int c0 = s0 * BK;  // (a 1x1 conv: a k-step's elements are channel slots)
+    const int nch = min(KTOT, s_end * BK) - c0;  // (0 or less: an empty slice)
+    constexpr int PL = 256 / SE_QN;  // pixel lanes
+    const int sq = threadIdx.x % SE_QN;
+    const int sp = threadIdx.x / SE_QN;
+    float sum[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    if (sq * 8 < nch) {
+#pragma unroll 4
+      for (int p = sp; p < H * W; p += PL) {
+        float v[8];
+        load8(x + static_cast<long long>(p) * CP + c0 + sq * 8, v);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) sum[j] += v[j];
+      }
+    }
+#pragma unroll
+    for (int d = SE_QN; d < 32; d <<= 1) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) sum[j] += __shfl_xor_sync(0xffffffffu, sum[j], d);
+    }
+    if (lane < SE_QN) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) se_red[warp][sq * 8 + j] = sum[j];
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < nch; c += blockDim.x) {
+      float t = 0.0f;
+#pragma unroll
+      for (int q = 0; q < 8; ++q) t += se_red[q][c];
+      se_pool[c] = as_stored<T>(t / static_cast<float>(H * W));
+    }
+    __syncthreads();
+    if (threadIdx.x < SE_K1P) {  // fc1's products over this slice
+      const int o = threadIdx.x;
+      float acc = 0.0f;
+      if (o < SE_K1) {
+        for (int i = 0; i < nch; i += 8) {
+          float wv[8];
+          load8(sw1 + static_cast<long long>(o) * CP + c0 + i, wv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) acc += se_pool[i + j] * wv[j];
+        }
+      }
+      se_part[o] = acc;
+    }
+    cluster_barrier();  // every block's sums of fc1 written
+    if (threadIdx.x < SE_K1P) {
+      const int o = threadIdx.x;
+      float v[CS];
+#pragma unroll
+      for (int r = 0; r < CS; ++r) v[r] = cluster_load(&se_part[o], static_cast<unsigned>(r));
+      float acc = 0.0f;
+#pragma unroll
+      for (int r = 0; r < CS; ++r) acc += v[r];
+      float f = o < SE_K1 ? as_stored<T>(activate(se_act1, acc + (sb1 != nullptr ? sb1[o] : 0.0f))) : 0.0f;
+      if (SE_I2 != Act::none) {  // as fc2 reads what fc1 stored
+        f = as_stored<T>(activate(se_in_act2, f));
+      }
+      se_sq[o] = f;
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < nch; c += blockDim.x) {  // fc2: this slice's gate
+      const int ch = c0 + c;
+      float acc = 0.0f;
+      if (ch < C) {
+        for (int i = 0; i < SE_K1P; i += 8) {
+          float wv[8];
+          load8(sw2 + static_cast<long long>(ch) * SE_K1P + i, wv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) acc += se_sq[i + j] * wv[j];
+        }
+        acc = activate(se_act2, acc + (sb2 != nullptr ? sb2[ch] : 0.0f));
+      }
+      store(se_gate + c, acc);
+    }
+    __syncthreads();
+  }
+  // The gate of this thread's staged A chunk for k-step `step`, from the slice's (zeros where the
+  // chunk is zeros), one k-step ahead of its use.
+  auto gate_chunk = [&](int step) {
+    const int k = step * BK + lc;
+    return pix_ok && k < KTOT ? *reinterpret_cast<const uint4*>(se_gate + (k - s0 * BK))
+                              : make_uint4(0u, 0u, 0u, 0u);
+  };
+)src" : R"src(  // The gate of this thread's staged A chunk (its pixel's image, the chunk's 8 channels) for
   // k-step `step`, as loaded (zeros where the chunk is zeros), one k-step ahead of its use.
   auto gate_chunk = [&](int step) {
     const int k = step * BK + lc;
@@ -471,7 +642,8 @@ inline constexpr int cluster_sizes[] = {2, 4, 8, 16};
                ? *reinterpret_cast<const uint4*>(gate + static_cast<long long>(img) * CP + k)
                : make_uint4(0u, 0u, 0u, 0u);
   };
-  uint4 g_next = make_uint4(0u, 0u, 0u, 0u);
+)src")
+    << R"src(  uint4 g_next = make_uint4(0u, 0u, 0u, 0u);
   if (GATED && steps > 0) {
     g_next = gate_chunk(s0);
   }
@@ -694,7 +866,15 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
   /// on an H200 (session 28: forced against the CPU, and equal to the bit with the channel-gate
   /// kernel before the same split-K conv); claimed at batch 1 (splitk::claimed_gate_cluster),
   /// offered to measured tuning at every batch.
-  [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.fuse == 2; }
+  [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.fuse == 2 || v.fuse == 4; }
+  /// Fuse 4 (batch 1, clusters): fuse 2, and the gate itself computed by the clusters — the op's
+  /// folded squeeze-excite op (OpDesc::excite: EfficientNet's pool, fc1 and fc2 before its
+  /// projection) — so that the gate is one launch fewer: each block pools its slice of the
+  /// channels over the whole map, adds fc1's products over it, a cluster barrier shares those,
+  /// and each block finishes fc1 and computes its slice's gate from fc2 (splitk::source). Written
+  /// in session 51 for EfficientNet-B0 at batch 1, whose sixteen gates were a launch each of
+  /// 6.2–8.3 µs (H200, session 28) before projections of 4.6–5.8.
+  [[nodiscard]] bool fuses_excite(const Variant& v) const override { return v.fuse == 4; }
   /// Fuse 3: the op's folded batch norm (OpDesc::norm: DenseNet's norm1+relu1 before each
   /// layer's 1x1 conv1, over the block's running concatenation read in place) applied as the
   /// kernel stages its input — each 8-slot chunk normalized in shared memory by the thread that
@@ -724,6 +904,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       const int cs = batch == 1 ? splitk::claimed_gate_cluster(op, sms) : 0;
       if (batch != 1 || (cs == 0 && !gate_workspace_fits(op, batch, sms, ws_limit))) {
         return std::nullopt;
+      }
+      if (cs != 0 && splitk::excite_claimed(op, cs)) {  // the gate computed here too: a launch fewer
+        return Claim{Variant{std::string(name()), cs, 0, 4}, rank::joins - 1};
       }
       return Claim{Variant{std::string(name()), cs, 0, 2}, rank::joins};
     }
@@ -775,6 +958,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       }
       if (splitk::offers_gate(op, batch, sms, cs)) {
         v.push_back(Variant{std::string(name()), cs, 0, 2});  // the gate applied as staged
+        if (batch == 1 && splitk::fuses_excite(op, cs)) {  // and computed here
+          v.push_back(Variant{std::string(name()), cs, 0, 4});
+        }
       }
       if (splitk::offers_side(op, batch, sms, cs)) {  // the side conv in the same launch
         v.push_back(Variant{std::string(name()), cs, 0, 1});
@@ -802,10 +988,17 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(!side || (io.side_y != nullptr && io.side_weights != nullptr),
                  "cuda::Engine: layer '" << op.label
                                          << "': splitk_conv without its side conv's buffers");
-    const bool gated = v.fuse == 2;
-    STRATA_CHECK(!gated || (io.gate_x != nullptr && io.gate != nullptr),
+    const bool excited = v.fuse == 4;
+    const bool gated = v.fuse == 2 || excited;
+    STRATA_CHECK(!gated || (io.gate_x != nullptr && (excited || io.gate != nullptr)),
                  "cuda::Engine: layer '" << op.label
                                          << "': splitk_conv fuse 2 without the gate's map or gate");
+    STRATA_CHECK(!excited || (io.excite_weights != nullptr && io.excite_squeeze_weights != nullptr),
+                 "cuda::Engine: layer '" << op.label
+                                         << "': splitk_conv fuse 4 without its squeeze-excite op's weights");
+    STRATA_CHECK(!excited || batch == 1,
+                 "cuda::Engine: layer '" << op.label << "': splitk_conv fuse 4 computes the gate of "
+                                            "one image (batch 1), not " << batch);
     const bool normed = v.fuse == 3;
     STRATA_CHECK(!normed || (io.norm_x != nullptr && io.norm_weights != nullptr &&
                              io.norm_weights->scale_f32.get() != nullptr &&
@@ -832,6 +1025,9 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                           : "")
                          : std::string("the reduction unsplit"))
         << ", shapes compiled in; " << (side ? "the side conv's tiles after the conv's, " : "")
+        << (excited ? "the squeeze-excite op's pool, fc1 and fc2 computed by each cluster for its "
+                      "slices (fc1's sums shared in distributed shared memory), "
+                    : "")
         << (gated ? "the gate applied as the input is staged, " : "")
         << (normed ? "the batch norm applied as the input is staged, " : "")
         << (splitk::slice_fits(op) ? "writing channels " + std::to_string(op.slice->c0) + ".." +
@@ -839,7 +1035,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                    : std::string())
         << (op.has_residual ? "residual, " : "");
     return std::make_unique<SplitStep>(op, w, io, batch, s, clustered, shared, k, how.str(), side,
-                                       gated, normed);
+                                       gated, normed, excited);
   }
 
  private:
@@ -848,13 +1044,14 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                                             "16-bit conv of one group over packed "
                                                             "channels");
     STRATA_CHECK((v.algo == 0 || splitk::cluster_size(v.algo)) && (v.math == 0 || v.math == 1) &&
-                     (v.fuse >= 0 && v.fuse <= 3),
+                     (v.fuse >= 0 && v.fuse <= 4),
                  "cuda::Engine: layer '" << op.label << "': splitk_conv has algo 0 (slices met "
                                             "through a workspace) and algos 2, 4, 8, 16 (slices "
                                             "in a cluster of that size), math 0 (4 staged "
                                             "k-steps) or 1 (8), fuse 0, 1 (the side conv too), "
-                                            "2 (the folded gate applied as staged) or 3 (the "
-                                            "folded batch norm applied as staged); not "
+                                            "2 (the folded gate applied as staged), 3 (the "
+                                            "folded batch norm applied as staged) or 4 (fuse 2, "
+                                            "the gate's squeeze-excite op computed too); not "
                                          << to_string(v));
     if (v.fuse == 3) {
       STRATA_CHECK(splitk::fuses_norm(op),
@@ -864,6 +1061,18 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
                                               "vectors, and this op is not one; not "
                                            << to_string(v));
       return this->named(splitk::source(op, v.algo, stages(v), false, false, true));
+    }
+    if (v.fuse == 4) {
+      STRATA_CHECK(splitk::fuses_excite(op, v.algo),
+                   "cuda::Engine: layer '" << op.label << "': splitk_conv fuse 4 computes a folded "
+                                              "squeeze-excite op (fc1 of at most "
+                                           << splitk::excite_most_squeezed
+                                           << " slots) and applies its gate to a 1x1 conv of stride "
+                                              "1 in a cluster whose blocks' slices have at most "
+                                           << splitk::excite_most_slots
+                                           << " channel slots, and this op or cluster is not one; not "
+                                           << to_string(v));
+      return this->named(splitk::source(op, v.algo, stages(v), false, true, false, true));
     }
     if (v.fuse == 2) {
       STRATA_CHECK(splitk::fuses_gate(op),
@@ -901,13 +1110,18 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
    public:
     SplitStep(const OpDesc& op, const OpWeights& w, const OpIo& io, int batch, splitk::Split s,
               bool clustered, std::size_t shared, cudaKernel_t k, const std::string& how, bool side,
-              bool gated, bool normed)
+              bool gated, bool normed, bool excited)
         : generated::KernelStep<T>(op, w, gated ? gated_io(io) : normed ? normed_io(io) : io,
                                    generated::Launch{static_cast<unsigned>(s.blocks()), 256, shared},
                                    false, k, "split-K conv", how.c_str()),
           batch_(batch), split_(s), z_(static_cast<const T*>(io.z)),
           side_(side),
-          gate_(gated ? static_cast<const T*>(io.gate) : nullptr),
+          gate_(gated && !excited ? static_cast<const T*>(io.gate) : nullptr),
+          excited_(excited),
+          sw1_(excited ? io.excite_squeeze_weights->weight.template as<const T>() : nullptr),
+          sb1_(excited ? io.excite_squeeze_weights->bias_f32.template as<const float>() : nullptr),
+          sw2_(excited ? io.excite_weights->weight.template as<const T>() : nullptr),
+          sb2_(excited ? io.excite_weights->bias_f32.template as<const float>() : nullptr),
           w2_(side_ ? io.side_weights->weight.template as<const T>() : nullptr),
           bias2_(side_ ? io.side_weights->bias_f32.template as<const float>() : nullptr),
           y2_(side_ ? static_cast<T*>(io.side_y) : nullptr),
@@ -921,7 +1135,10 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     void launch(cudaStream_t s, void* ws, std::size_t ws_bytes) override {
       STRATA_CHECK(ws_bytes >= partial_, "splitk_conv: a workspace of " << ws_bytes << " bytes, "
                                                                         << partial_ << " needed");
-      if (side_) {
+      if (excited_) {
+        this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
+                  split_.splits, split_.chunk, sw1_, sb1_, sw2_, sb2_);
+      } else if (side_) {
         this->run(s, batch_, z_, static_cast<float*>(ws), counters_.template as<unsigned>(),
                   split_.splits, split_.chunk, w2_, bias2_, y2_);
       } else if (nscale_ != nullptr) {
@@ -952,6 +1169,11 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     const T* z_ = nullptr;
     bool side_ = false;  ///< the launch computes the side conv too (its tiles after the conv's)
     const T* gate_ = nullptr;  ///< fuse 2: the folded gate, (n, cp)
+    bool excited_ = false;     ///< fuse 4: the squeeze-excite op's weights (fc1's, fc2's: row-major)
+    const T* sw1_ = nullptr;
+    const float* sb1_ = nullptr;
+    const T* sw2_ = nullptr;
+    const float* sb2_ = nullptr;
     const T* w2_ = nullptr;
     const float* bias2_ = nullptr;
     T* y2_ = nullptr;
