@@ -511,6 +511,17 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
+/// One thread's prefetch into L1 of every 128-byte line of [p, p + bytes) (prefetch_l1 spreads
+/// them over the block's threads instead).
+__device__ __forceinline__ void prefetch_row(const void* p, long long bytes) {
+#if defined(__CUDA_ARCH__)
+  const auto end = reinterpret_cast<unsigned long long>(p) + static_cast<unsigned long long>(bytes);
+  for (auto a = reinterpret_cast<unsigned long long>(p) & ~127ull; a < end; a += 128ull) {
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
+  }
+#endif
+}
+
 /// The bytes [p, p + bytes) asked into this SM's L1 (prefetch.global.L1, a 128-byte line a
 /// thread at a time, the block's threads together): for weights a kernel will read, issued
 /// before a programmatic dependent launch's wait. A hint only: nothing is read or written.

@@ -526,7 +526,21 @@ inline constexpr std::int64_t excite_claim_pool_bytes = 32 << 10;
     if (i < steps) stage_b(s0 + i, i);
   }
   cp_async_commit();
-  pdl_wait();
+)src";
+  if (excited) {  // (weights no kernel writes: while the kernel before this one finishes)
+    o << R"src(  {  // the squeeze-excite op's weights this block reads asked into L1: fc1's columns of its
+     // slice (a thread a row), fc2's rows of its slice's channels
+    const int c0 = s0 * BK;
+    const int nch = min(KTOT, s_end * BK) - c0;
+    for (int r = threadIdx.x; r < SE_K1 && nch > 0; r += blockDim.x) {
+      prefetch_row(sw1 + static_cast<long long>(r) * CP + c0, static_cast<long long>(nch) * sizeof(T));
+    }
+    prefetch_l1(sw2 + static_cast<long long>(c0) * SE_K1P,
+                static_cast<long long>(max(0, min(C - c0, nch))) * SE_K1P * sizeof(T));
+  }
+)src";
+  }
+  o << R"src(  pdl_wait();
 #pragma unroll
   for (int i = 0; i < ST - 1; ++i) {
     if (i < steps) stage_a(s0 + i, i);
