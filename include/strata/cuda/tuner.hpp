@@ -159,6 +159,7 @@ template <DType P>
         }
         const OpDesc& q = *o.excite;
         return q.label == label || q.squeeze->label == label || q.squeeze->gap->label == label ||
+               q.squeeze->label.substr(q.squeeze->gap->label.size() + 1) == label ||
                squeeze_main(q).label == label || excite_main(o).label == label;
       });
       STRATA_CHECK(excited == net.ops.end(),

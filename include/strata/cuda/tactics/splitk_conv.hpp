@@ -320,12 +320,20 @@ inline constexpr int excite_most_squeezed = 256;
 /// blocks (at most 25 KiB a block), not its 28x28 and 56x56 ones (50 KiB and more).
 inline constexpr std::int64_t excite_claim_pool_bytes = 32 << 10;
 
+/// The most bytes of the map a block pools where measured tuning is offered fuse 4 (28x28 maps
+/// in slices of 64 slots, 98 KiB; not 56x56 ones, 392 KiB and more).
+inline constexpr std::int64_t excite_offer_pool_bytes = 128 << 10;
+
+/// The bytes of the map a block of `op` pools in clusters of `cs` (fuse 4).
+[[nodiscard]] inline std::int64_t excite_pool_bytes(const OpDesc& op, int cs) {
+  return std::int64_t{op.conv.h} * op.conv.w * excite_slice_slots(op, cs) * 2;
+}
+
 /// Whether the heuristic claims fuse 4 for `op` at batch 1 in clusters of `cs` (those it claims
 /// fuse 2 with, claimed_gate_cluster): the squeeze-excite op folds in (fuses_excite) and a block's
 /// share of the pool is at most excite_claim_pool_bytes.
 [[nodiscard]] inline bool excite_claimed(const OpDesc& op, int cs) {
-  return fuses_excite(op, cs) &&
-         std::int64_t{op.conv.h} * op.conv.w * excite_slice_slots(op, cs) * 2 <= excite_claim_pool_bytes;
+  return fuses_excite(op, cs) && excite_pool_bytes(op, cs) <= excite_claim_pool_bytes;
 }
 
 /// Bytes of the f32 partial sums at split `s` (none with one slice).
@@ -972,7 +980,8 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
       }
       if (splitk::offers_gate(op, batch, sms, cs)) {
         v.push_back(Variant{std::string(name()), cs, 0, 2});  // the gate applied as staged
-        if (batch == 1 && splitk::fuses_excite(op, cs)) {  // and computed here
+        if (batch == 1 && splitk::fuses_excite(op, cs) &&  // and computed here
+            splitk::excite_pool_bytes(op, cs) <= splitk::excite_offer_pool_bytes) {
           v.push_back(Variant{std::string(name()), cs, 0, 4});
         }
       }
