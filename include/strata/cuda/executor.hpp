@@ -377,10 +377,10 @@ class Executor {
     }
     if (op.excite) {
       const OpDesc& q = *op.excite;
-      io.excite_squeezed = a + q.in_offset * batch;
-      io.excite_pooled = a + q.squeeze->in_offset * batch;
-      io.excite_weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
-      io.excite_squeeze_weights = model_ != nullptr ? &model_->weights.op(q.squeeze->index) : nullptr;
+      io.excite.squeezed = a + q.in_offset * batch;
+      io.excite.pooled = a + q.squeeze->in_offset * batch;
+      io.excite.weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
+      io.excite.squeeze_weights = model_ != nullptr ? &model_->weights.op(q.squeeze->index) : nullptr;
     }
     if (op.norm) {
       io.norm_x = a + op.norm->in_offset * batch + bytes_into(op.norm->in_slice);

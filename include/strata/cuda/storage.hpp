@@ -238,7 +238,7 @@ struct OpDesc {
   /// its folded pool and first conv (its own `squeeze`), pooling the very map the gate multiplies
   /// — run as part of this op (label "<pool>+<fc1>+<fc2>+<multiply>+<conv>", the shared scope
   /// written once). A tactic that computes all of it says so (Tactic::fuses_excite:
-  /// OpIo::excite_*) and the gate is then never stored; prepare_step otherwise runs the
+  /// OpIo::excite) and the gate is then never stored; prepare_step otherwise runs the
   /// squeeze-excite op first, on the heuristic's choice for it, into the gate's slot (io.gate).
   std::shared_ptr<const OpDesc> excite;
   std::string excite_conv_label;  ///< with `excite`: the gated conv's own label (excite_main)

@@ -94,11 +94,13 @@ struct OpIo {
   const OpWeights* bottleneck_norm_weights = nullptr;
   /// For a gated conv with a folded squeeze-excite op (OpDesc::excite): that op's input slot (the
   /// squeezed vector's), its pooled vector's slot, its weights (the second 1×1 conv's) and its
-  /// first conv's (the gate's map is gate_x, the gate's slot gate); else null.
-  void* excite_squeezed = nullptr;
-  void* excite_pooled = nullptr;
-  const OpWeights* excite_weights = nullptr;
-  const OpWeights* excite_squeeze_weights = nullptr;
+  /// first conv's (the gate's map is gate_x, the gate's slot gate); else all null.
+  struct Excite {
+    void* squeezed = nullptr;
+    void* pooled = nullptr;
+    const OpWeights* weights = nullptr;
+    const OpWeights* squeeze_weights = nullptr;
+  } excite;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -288,7 +290,7 @@ class Tactic {
   [[nodiscard]] virtual bool fuses_bottleneck(const Variant&) const { return false; }
   /// Whether variant `v`'s steps compute a gated conv's folded squeeze-excite op (OpDesc::excite:
   /// the pool of the gated map, both 1×1 convs, the gate) themselves, reading the map (OpIo::
-  /// gate_x) and both convs' weights (OpIo::excite_weights, excite_squeeze_weights); such a
+  /// gate_x) and both convs' weights (OpIo::excite); such a
   /// variant fuses the gate too (fuses_gate). Otherwise prepare_step runs the squeeze-excite op
   /// first, as a step of its own, into the gate's slot (OpIo::gate).
   [[nodiscard]] virtual bool fuses_excite(const Variant&) const { return false; }

@@ -386,8 +386,8 @@ template <DType P, class Exec>
         io.norm_weights = op.norm ? &weights.op(op.norm->index) : nullptr;
         io.bottleneck_weights = op.bottleneck ? &weights.op(op.bottleneck->index) : nullptr;
         io.bottleneck_norm_weights = op.bottleneck ? &weights.op(op.bottleneck->norm->index) : nullptr;
-        io.excite_weights = op.excite ? &weights.op(op.excite->index) : nullptr;
-        io.excite_squeeze_weights = op.excite ? &weights.op(op.excite->squeeze->index) : nullptr;
+        io.excite.weights = op.excite ? &weights.op(op.excite->index) : nullptr;
+        io.excite.squeeze_weights = op.excite ? &weights.op(op.excite->squeeze->index) : nullptr;
         step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here

@@ -208,23 +208,20 @@ template <DType P>
     return heuristic_then(*op.bottleneck, *io.bottleneck_weights, bio, bottleneck_main(op), cio);
   }
   if (op.excite && !t.fuses_excite(v)) {  // the squeeze-excite op as the heuristic runs it, then the gated conv
-    STRATA_CHECK(io.excite_weights != nullptr && io.excite_squeeze_weights != nullptr &&
-                     io.excite_squeezed != nullptr && io.excite_pooled != nullptr &&
-                     io.gate_x != nullptr && io.gate != nullptr,
+    const OpIo::Excite& e = io.excite;
+    STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.squeezed != nullptr &&
+                     e.pooled != nullptr && io.gate_x != nullptr && io.gate != nullptr,
                  "cuda::Engine: layer '" << op.label << "' without its squeeze-excite op's buffers");
     OpIo qio;
-    qio.x = io.excite_squeezed;
+    qio.x = e.squeezed;
     qio.squeeze_x = io.gate_x;  // (the map the gate multiplies is the one the pool reads)
-    qio.squeeze_pooled = io.excite_pooled;
-    qio.squeeze_weights = io.excite_squeeze_weights;
+    qio.squeeze_pooled = e.pooled;
+    qio.squeeze_weights = e.squeeze_weights;
     qio.y = const_cast<void*>(io.gate);  // the gate's slot
     qio.staging = io.staging;
     OpIo cio = io;
-    cio.excite_squeezed = nullptr;
-    cio.excite_pooled = nullptr;
-    cio.excite_weights = nullptr;
-    cio.excite_squeeze_weights = nullptr;
-    return heuristic_then(*op.excite, *io.excite_weights, qio, excite_main(op), cio);
+    cio.excite = {};
+    return heuristic_then(*op.excite, *e.weights, qio, excite_main(op), cio);
   }
   if (op.expand && !t.fuses_expand(v)) {  // the expansion as the heuristic runs it, then the conv
     STRATA_CHECK(io.expand_weights != nullptr && io.expand_x != nullptr,

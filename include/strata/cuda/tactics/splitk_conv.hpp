@@ -1023,7 +1023,7 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(!gated || (io.gate_x != nullptr && (excited || io.gate != nullptr)),
                  "cuda::Engine: layer '" << op.label
                                          << "': splitk_conv fuse 2 without the gate's map or gate");
-    STRATA_CHECK(!excited || (io.excite_weights != nullptr && io.excite_squeeze_weights != nullptr),
+    STRATA_CHECK(!excited || (io.excite.weights != nullptr && io.excite.squeeze_weights != nullptr),
                  "cuda::Engine: layer '" << op.label
                                          << "': splitk_conv fuse 4 without its squeeze-excite op's weights");
     STRATA_CHECK(!excited || batch == 1,
@@ -1148,10 +1148,10 @@ class SplitkConv final : public generated::GeneratingTactic<P> {
           side_(side),
           gate_(gated && !excited ? static_cast<const T*>(io.gate) : nullptr),
           excited_(excited),
-          sw1_(excited ? io.excite_squeeze_weights->weight.template as<const T>() : nullptr),
-          sb1_(excited ? io.excite_squeeze_weights->bias_f32.template as<const float>() : nullptr),
-          sw2_(excited ? io.excite_weights->weight.template as<const T>() : nullptr),
-          sb2_(excited ? io.excite_weights->bias_f32.template as<const float>() : nullptr),
+          sw1_(excited ? io.excite.squeeze_weights->weight.template as<const T>() : nullptr),
+          sb1_(excited ? io.excite.squeeze_weights->bias_f32.template as<const float>() : nullptr),
+          sw2_(excited ? io.excite.weights->weight.template as<const T>() : nullptr),
+          sb2_(excited ? io.excite.weights->bias_f32.template as<const float>() : nullptr),
           w2_(side_ ? io.side_weights->weight.template as<const T>() : nullptr),
           bias2_(side_ ? io.side_weights->bias_f32.template as<const float>() : nullptr),
           y2_(side_ ? static_cast<T*>(io.side_y) : nullptr),
