@@ -542,16 +542,17 @@ inline constexpr std::int64_t excite_offer_pool_bytes = 128 << 10;
   cp_async_commit();
 )src";
   if (excited) {  // (weights no kernel writes: while the kernel before this one finishes)
-    o << R"src(  {  // the squeeze-excite op's weights this block reads asked into L1: fc1's columns of its
-     // slice (a thread a row), fc2's rows of its slice's channels
-    const int c0 = s0 * BK;
-    const int nch = min(KTOT, s_end * BK) - c0;
-    for (int r = threadIdx.x; r < SE_K1 && nch > 0; r += blockDim.x) {
-      prefetch_row(sw1 + static_cast<long long>(r) * CP + c0, static_cast<long long>(nch) * sizeof(T));
-    }
-    prefetch_l1(sw2 + static_cast<long long>(c0) * SE_K1P,
-                static_cast<long long>(max(0, min(C - c0, nch))) * SE_K1P * sizeof(T));
+    o << R"src(  // This block's slice of the channels, slots [c0, c0 + nch) (a 1x1 conv: a k-step's elements
+  // are channel slots; nch 0 or less: an empty slice).
+  const int c0 = s0 * BK;
+  const int nch = min(KTOT, s_end * BK) - c0;
+  // The squeeze-excite op's weights this block reads asked into L1: fc1's columns of its slice
+  // (a thread a row), fc2's rows of its slice's channels.
+  for (int r = threadIdx.x; r < SE_K1 && nch > 0; r += blockDim.x) {
+    prefetch_row(sw1 + static_cast<long long>(r) * CP + c0, static_cast<long long>(nch) * sizeof(T));
   }
+  prefetch_l1(sw2 + static_cast<long long>(c0) * SE_K1P,
+              static_cast<long long>(max(0, min(C - c0, nch))) * SE_K1P * sizeof(T));
 )src";
   }
   o << R"src(  pdl_wait();
@@ -578,8 +579,6 @@ inline constexpr std::int64_t excite_offer_pool_bytes = 128 << 10;
     __shared__ float se_red[8][8 * SE_QN];
     __shared__ float se_part[SE_K1P];
     __shared__ float se_sq[SE_K1P];
-    const int c0 = s0 * BK;  // (a 1x1 conv: a k-step's elements are channel slots)
-    const int nch = min(KTOT, s_end * BK) - c0;  // (0 or less: an empty slice)
     constexpr int PL = 256 / SE_QN;  // pixel lanes
     const int sq = threadIdx.x % SE_QN;
     const int sp = threadIdx.x / SE_QN;
@@ -659,7 +658,7 @@ inline constexpr std::int64_t excite_offer_pool_bytes = 128 << 10;
   // chunk is zeros), one k-step ahead of its use.
   auto gate_chunk = [&](int step) {
     const int k = step * BK + lc;
-    return pix_ok && k < KTOT ? *reinterpret_cast<const uint4*>(se_gate + (k - s0 * BK))
+    return pix_ok && k < KTOT ? *reinterpret_cast<const uint4*>(se_gate + (k - c0))
                               : make_uint4(0u, 0u, 0u, 0u);
   };
 )src" : R"src(  // The gate of this thread's staged A chunk (its pixel's image, the chunk's 8 channels) for
