@@ -268,7 +268,7 @@ TEST_CASE("a squeeze-excite op computed with its gate by the projection's cluste
   MESSAGE("EfficientNet-B0 f16, fuse 4 forced on 14 gates, batch 1: rel. error " << err);
   CHECK(err < 1e-2);
   // The heuristic's plan at batch 1: fuse 4 on the eleven 14x14 and 7x7 gates, fuse 2 on the
-  // others (none on fuse 4 until this test has passed on a GPU: splitk::excite_gpu_tested).
+  // others.
   cuda::EngineOptions opt;
   opt.max_batch = 1;
   opt.tuning = cuda::Tuning::heuristic;
@@ -280,7 +280,7 @@ TEST_CASE("a squeeze-excite op computed with its gate by the projection's cluste
   for (std::size_t at = d.find("computed by each cluster"); at != std::string::npos; at = d.find("computed by each cluster", at + 1)) {
     ++excited;
   }
-  CHECK(excited == (sk::excite_gpu_tested ? 11u : 0u));
+  CHECK(excited == 11u);
   std::vector<float> h(ref.size(), std::numeric_limits<float>::quiet_NaN());
   e.infer(in, h, 1);
   const double herr = strata_test::rel_error(h, ref, ref.size());
