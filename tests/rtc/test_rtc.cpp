@@ -1164,9 +1164,10 @@ TEST_CASE("a squeeze-excite op computed with its gate by splitk_conv's clusters 
     }
   }
   CHECK(compiled == 2);
-  // Claimed on the 14x14 and 7x7 maps (features.4.0 on: at most 25 KiB of the map a block), in
-  // the clusters fuse 2 is claimed with; not on 56x56 and 28x28 (50 KiB a block and more).
-  CHECK(claimed == std::vector<int>{0, 0, 0, 0, 0, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16});
+  // Claimed on the 28x28, 14x14 and 7x7 maps (features.3.0 on: at most 98 KiB of the map a
+  // block), in the clusters fuse 2 is claimed with; not on the 56x56 and 112x112 ones (features.2.1
+  // in 4: 392 KiB a block; features.1.0 and 2.0: no cluster claimed).
+  CHECK(claimed == std::vector<int>{0, 0, 0, 4, 8, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16});
   // Refused: a cluster whose slices are too wide (features.7.0 in 8: 160 slots), the workspace form.
   const auto widest = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) {
     return o.gate && o.conv.cp == 1152 && o.conv.k == 320;
