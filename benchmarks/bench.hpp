@@ -181,9 +181,13 @@ Args with_forced_each(const Args& given, int max_batch) {
   strata::cuda::NetDesc net = strata::cuda::NetStorage<Net, P>::describe();
   strata::cuda::fold_for_per_op_path(net);
   // (as the engine joins ops at a max_batch of 1: side convs where no branches run beside each
-  // other, squeeze-excite ops to their gated convs; then DenseNet's layers)
+  // other, squeeze-excite ops to the depthwise convs before them or their gated convs; then
+  // DenseNet's layers)
   if (max_batch <= strata::cuda::side_conv_max_batch && !a.branches) {
     strata::cuda::fold_side_convs(net);
+  }
+  if (strata::cuda::tail_fold_gpu_tested && max_batch <= strata::cuda::tail_max_batch) {
+    strata::cuda::fold_tailed_gates(net);
   }
   if (max_batch <= strata::cuda::excite_max_batch) {
     strata::cuda::fold_excited_gates(net);

@@ -288,6 +288,101 @@ TEST_CASE("a squeeze-excite op computed with its gate by the projection's cluste
   CHECK(herr < 1e-2);
 }
 
+// depthwise_band fuse 1 (session 52): at batch 1 the squeeze-excite op of a map of 56x56 or more
+// joined to the depthwise conv before it (fold_tailed_gates) and computed by the same launch —
+// each block's channel sums over its tile, the image's last block the pool's mean, fc1 and fc2
+// into the gate's slot. The engine makes the fold only once this test has passed
+// (tail_fold_gpu_tested; the device script runs it with the switch on in a copy of the headers).
+// Against the CPU: an awkward block (100 channels in 104 slots — bands of 4 of its 52 channel pairs —, fc1
+// of 6 in 8 slots, ReLU then hardsigmoid, a 5x5 stride-2 depthwise conv) forced onto fuse 1 and
+// onto fuse 0 (the conv, then the squeeze-excite op), f16 and bf16; EfficientNet-B0's heuristic
+// plan (fuse 1 claimed on its three 112x112 and 56x56 gates).
+namespace {
+inline constexpr auto tail_block = input<24, 113, 111>
+    | conv<100, 1> | batch_norm | silu
+    | conv<100, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 100}> | batch_norm | silu
+    | multiply(global_avg_pool | conv<6, 1> | relu | conv<100, 1> | hardsigmoid)
+    | conv<36, 1> | batch_norm | flatten | dense<5>;
+using TailBlock = std::remove_cv_t<decltype(tail_block)>;
+
+/// Net's output in P at batch 1 (max_batch 1, heuristic tuning, the per-op path) with each op
+/// joined to a squeeze-excite op (OpDesc::tail) forced onto depthwise_band fuse `fuse`; the
+/// describe() line of each says whether the launch computes the gate.
+template <class Net, DType P>
+std::vector<float> tail_forced(const Weights<Net>& w, const std::vector<float>& in, int fuse) {
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_tailed_gates(net);  // (as the engine does at a max_batch of 1)
+  cuda::EngineOptions opt;
+  opt.max_batch = 1;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.tail) {
+      opt.force[op.label] = cuda::Variant{"depthwise_band", 0, 0, fuse};
+    }
+  }
+  REQUIRE(opt.force.size() >= 1);
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string d = "\n" + e.describe(1);
+  INFO(d);
+  for (const auto& [label, v] : opt.force) {
+    const std::size_t at = d.find("\n" + label + ": ");
+    REQUIRE(at != std::string::npos);
+    const std::string line = d.substr(at + 1, d.find('\n', at + 1) - at - 1);
+    INFO(line);
+    CHECK((line.find("computed by each image's last block") != std::string::npos) == (fuse == 1));
+  }
+  std::vector<float> out(static_cast<std::size_t>(std::remove_cvref_t<Net>::output_spec.shape.numel()),
+                         std::numeric_limits<float>::quiet_NaN());
+  e.infer(in, out, 1);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwise_band fuse 1), batch 1") {
+  if (!cuda::tail_fold_gpu_tested) {
+    MESSAGE("fold_tailed_gates is off until this test has passed (cuda::tail_fold_gpu_tested): skipped");
+    return;
+  }
+  {
+    const auto w = Weights<TailBlock>::random(95);
+    const auto in = strata_test::random_floats(static_cast<std::size_t>(TailBlock::input_spec.shape.numel()), 195);
+    const auto ref = strata_test::cpu_reference<TailBlock>(w, in, 1);
+    for (const int fuse : {1, 0}) {
+      const auto f16 = tail_forced<TailBlock, DType::f16>(w, in, fuse);
+      const auto bf16 = tail_forced<TailBlock, DType::bf16>(w, in, fuse);
+      const double e16 = strata_test::rel_error(f16, ref, ref.size());
+      const double eb16 = strata_test::rel_error(bf16, ref, ref.size());
+      MESSAGE("tail block, depthwise_band fuse " << fuse << ": rel. error f16 " << e16 << ", bf16 " << eb16);
+      CHECK(e16 < 1e-2);
+      CHECK(eb16 < 3e-2);
+    }
+  }
+  using EB0 = models::EfficientNetB0;
+  const auto w = Weights<EB0>::random(96);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(EB0::input_spec.shape.numel()), 196);
+  const auto ref = strata_test::cpu_reference<EB0>(w, in, 1);
+  cuda::EngineOptions opt;
+  opt.max_batch = 1;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  cuda::Engine<EB0, DType::f16> e(w, opt);
+  const std::string d = e.describe(1);
+  INFO(d);
+  std::size_t tailed = 0;
+  for (std::size_t at = d.find("computed by each image's last block"); at != std::string::npos;
+       at = d.find("computed by each image's last block", at + 1)) {
+    ++tailed;
+  }
+  CHECK(tailed == 3u);
+  std::vector<float> h(ref.size(), std::numeric_limits<float>::quiet_NaN());
+  e.infer(in, h, 1);
+  const double herr = strata_test::rel_error(h, ref, ref.size());
+  MESSAGE("EfficientNet-B0 f16 heuristic, batch 1 (fuse 1 on 3 gates): rel. error " << herr);
+  CHECK(herr < 1e-2);
+}
+
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —
 // joined as one op (fold_squeeze_excite), "<pool>+<fc1>+<fc2>". The heuristic runs small gates on
 // one kernel (squeeze_excite: on compute capability 9.0 on, where batch x 8 is at most twice the

@@ -1096,6 +1096,74 @@ TEST_CASE("a channel gate applied as splitk_conv stages its input (fuse 2): whic
   }
 }
 
+// depthwise_band fuse 1 (session 52): at batch 1 the squeeze-excite op of a 112x112 or 56x56
+// map joined to the depthwise conv before it (fold_tailed_gates), each block's channel sums, the
+// image's last block the pool's mean, fc1 and fc2.
+TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwise_band fuse 1): which ops, the claim, the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_band_tail");
+  cuda::NetDesc n = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  const std::size_t before = n.ops.size();
+  cuda::fold_tailed_gates(n);
+  cuda::fold_excited_gates(n);
+  CHECK(n.ops.size() == before - 16);  // every gate joined: three before, thirteen after
+  namespace band = cuda::tactics::band;
+  const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
+  REQUIRE(t != nullptr);
+  const cuda::Variant one{"depthwise_band", 0, 0, 1};
+  CHECK(t->fuses_tail(one));
+  CHECK_FALSE(t->fuses_tail(cuda::Variant{"depthwise_band"}));
+  std::vector<std::string> tailed;
+  int compiled = 0;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (!op.tail) {
+      if (op.kind == OpKind::conv && band::fits(op)) {  // fuse 1 refused without a joined op
+        CHECK(t->kernel_sources(op, one, cuda::OpIo{}).empty());
+      }
+      continue;
+    }
+    INFO(op.label);
+    tailed.push_back(op.tail_conv_label);
+    REQUIRE(band::fuses_tail(op));
+    // Claimed as one launch (the expansions of 2.0 and 2.1 still a step before it), offered.
+    const auto claim = t->heuristic(op, 1, std::size_t{1} << 30, {});
+    REQUIRE(claim.has_value());
+    CHECK(claim->variant == one);
+    CHECK(claim->rank == cuda::rank::joins);
+    const auto offered = t->candidates(op, 1, std::size_t{1} << 30, {});
+    CHECK(std::find(offered.begin(), offered.end(), one) != offered.end());
+    // The kernel prepared for fuse 1 is the joined op's; for fuse 0 the conv's alone.
+    const cuda::OpDesc p1 = cuda::op_as_prepared(*t, op, one);
+    CHECK(p1.tail != nullptr);
+    const auto k1 = t->kernel_sources(p1, one, cuda::OpIo{});
+    REQUIRE(k1.size() == 1);
+    CHECK(k1[0].source == band::source(p1, 0, 1, true));
+    CHECK(k1[0].source.find("constexpr int SE_K1 = " + std::to_string(op.tail->squeeze->conv.k)) != std::string::npos);
+    CHECK(k1[0].source.find("atomicAdd(&counters[img]") != std::string::npos);
+    const cuda::OpDesc p0 = cuda::op_as_prepared(*t, op, cuda::Variant{"depthwise_band"});
+    CHECK(p0.tail == nullptr);
+    CHECK(p0.expand == nullptr);
+    CHECK(p0.label == (op.expand ? cuda::expand_main(cuda::tail_main(op)).label : op.tail_conv_label));
+    const auto k0 = t->kernel_sources(p0, cuda::Variant{"depthwise_band"}, cuda::OpIo{});
+    REQUIRE(k0.size() == 1);
+    CHECK(k0[0].source.find("SE_K1") == std::string::npos);
+    // algo 1 does not compute it
+    CHECK(t->kernel_sources(p1, cuda::Variant{"depthwise_band", 1, 2, 1}, cuda::OpIo{}).empty());
+    if (op.conv.oh == 112 || op.conv.cp == 144) {  // features.1.0 and 2.1, f16 and bf16
+      for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+        const std::vector<std::string> names{std::string("strata_rtc::depthwise_band<") + ty + ">"};
+        CHECK(rtc::compile(k1[0].source, "band_tail", names, 90, dir).cubin.size() > 1000);
+      }
+      ++compiled;
+    }
+  }
+  CHECK(compiled == 2);
+  CHECK(tailed == std::vector<std::string>{
+                      "features.1.0.block.0.conv0+bn1+silu2",
+                      "features.2.0.block.0.conv0+bn1+silu2+features.2.0.block.1.conv0+bn1+silu2",
+                      "features.2.1.block.0.conv0+bn1+silu2+features.2.1.block.1.conv0+bn1+silu2"});
+}
+
 // splitk_conv fuse 4 (session 51): at batch 1 the squeeze-excite op that computes the gate
 // (fold_excited_gates) is computed by the projection's clusters too, each block its slice of the
 // channels: the pool, fc1's products over the slice, a cluster barrier, fc1 finished and the

@@ -999,6 +999,76 @@ TEST_CASE("a squeeze-excite op folds into the gated conv after it (fold_excited_
   CHECK(std::none_of(other.ops.begin(), other.ops.end(), [](const cuda::OpDesc& o) { return o.excite != nullptr; }));
 }
 
+TEST_CASE("a squeeze-excite op folds into the depthwise conv before it on maps of 56x56 on (fold_tailed_gates), 16-bit only") {
+  // An inverted-residual block at 56x56 (the expansion joined to the depthwise conv first) and
+  // the same at 28x28 (no fold: the projection's clusters compute those gates, fold_excited_gates).
+  using Block = decltype(input<16, 56, 56> | residual(conv<64, 1> | batch_norm | silu |
+                         conv<64, 3, ConvOpts{.padding = 1, .groups = 64}> | batch_norm | silu |
+                         multiply(global_avg_pool | conv<8, 1> | silu | conv<64, 1> | sigmoid) |
+                         conv<16, 1> | batch_norm) | flatten | dense<4>);
+  cuda::NetDesc n = NetStorage<Block, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  const std::size_t folded_once = n.ops.size();
+  const auto se = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.squeeze != nullptr; });
+  REQUIRE(se != n.ops.end());
+  REQUIRE(se != n.ops.begin());
+  const cuda::OpDesc q = *se;         // the squeeze-excite op: fc2 with its pool and fc1
+  const cuda::OpDesc dw = *(se - 1);  // the depthwise conv
+  REQUIRE(dw.conv.groups == 64);
+  CHECK(q.squeeze->gap->in_id == dw.out_id);
+  cuda::fold_tailed_gates(n);
+  REQUIRE(n.ops.size() == folded_once - 1);
+  const auto joined = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.tail != nullptr; });
+  REQUIRE(joined != n.ops.end());
+  const cuda::OpDesc& d = *joined;
+  // "<conv>+<pool>+<fc1>+<fc2>", the scope they share written once
+  CHECK(d.label == cuda::join_scoped(dw.label, q.label));
+  CHECK(d.label == "0.conv3+bn4+silu5+6.global_avg_pool0+0.6.conv1+silu2+0.6.conv3+sigmoid4");
+  CHECK((d.expand == nullptr) == (dw.expand == nullptr));
+  CHECK(d.tail->label == q.label);
+  CHECK(d.tail_conv_label == dw.label);
+  // Undone: the depthwise conv under its own label (the squeeze-excite op runs after it).
+  const cuda::OpDesc m = cuda::tail_main(d);
+  CHECK(m.label == dw.label);
+  CHECK(m.tail == nullptr);
+  // It reads what the conv reads; what it writes includes the squeeze-excite op's slots (the
+  // pooled and squeezed vectors, the gate).
+  CHECK(cuda::reads_tensor(d, dw.in_id));
+  CHECK(cuda::reads_tensor(d, dw.out_id));  // (the pool reads the conv's result)
+  const cuda::ArenaAccess a = cuda::arena_access(d, 2);
+  const cuda::ArenaAccess qa = cuda::arena_access(q, 2);
+  const cuda::ArenaAccess da = cuda::arena_access(dw, 2);
+  REQUIRE(a.writes.size() == da.writes.size() + qa.writes.size());
+  CHECK(std::any_of(a.writes.begin(), a.writes.end(), [&](const cuda::ArenaRange& r) { return r.begin == q.out_offset * 2; }) ==
+        std::any_of(qa.writes.begin(), qa.writes.end(), [&](const cuda::ArenaRange& r) { return r.begin == q.out_offset * 2; }));
+  CHECK_FALSE(cuda::runs_beside_next(n, static_cast<std::size_t>(joined - n.ops.begin())));
+  // The gated projection after it keeps its gate and takes no squeeze-excite op (none left).
+  const cuda::OpDesc& proj = *(joined + 1);
+  REQUIRE(proj.gate.has_value());
+  CHECK(proj.gate->gate_id == q.out_id);
+  cuda::fold_excited_gates(n);
+  CHECK(n.ops.size() == folded_once - 1);
+  CHECK(std::none_of(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.excite != nullptr; }));
+  // Once is all; f32 keeps the ops apart; so does a 28x28 map (fold_excited_gates takes it).
+  cuda::fold_tailed_gates(n);
+  CHECK(n.ops.size() == folded_once - 1);
+  cuda::NetDesc f32 = NetStorage<Block, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  cuda::fold_tailed_gates(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.tail != nullptr; }));
+  using Small = decltype(input<16, 28, 28> | residual(conv<64, 1> | batch_norm | silu |
+                         conv<64, 3, ConvOpts{.padding = 1, .groups = 64}> | batch_norm | silu |
+                         multiply(global_avg_pool | conv<8, 1> | silu | conv<64, 1> | sigmoid) |
+                         conv<16, 1> | batch_norm) | flatten | dense<4>);
+  cuda::NetDesc small = NetStorage<Small, DType::f16>::describe();
+  cuda::fold_for_per_op_path(small);
+  const std::size_t small_ops = small.ops.size();
+  cuda::fold_tailed_gates(small);
+  CHECK(small.ops.size() == small_ops);
+  cuda::fold_excited_gates(small);
+  CHECK(small.ops.size() == small_ops - 1);
+}
+
 TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_expanded_depthwise), 16-bit only") {
   // An inverted-residual block (ReLU6 expansion 16 -> 96, 3x3 depthwise, projection, the add);
   // a SiLU expansion into a 5x5 stride-2 depthwise conv; a strided 1x1 before a depthwise conv

@@ -382,6 +382,14 @@ class Executor {
       io.excite.weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
       io.excite.squeeze_weights = model_ != nullptr ? &model_->weights.op(q.squeeze->index) : nullptr;
     }
+    if (op.tail) {
+      const OpDesc& q = *op.tail;
+      io.tail.squeezed = a + q.in_offset * batch;
+      io.tail.pooled = a + q.squeeze->in_offset * batch;
+      io.tail.gate = a + q.out_offset * batch;
+      io.tail.weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
+      io.tail.squeeze_weights = model_ != nullptr ? &model_->weights.op(q.squeeze->index) : nullptr;
+    }
     if (op.norm) {
       io.norm_x = a + op.norm->in_offset * batch + bytes_into(op.norm->in_slice);
       io.norm_weights = model_ != nullptr ? &model_->weights.op(op.norm->index) : nullptr;

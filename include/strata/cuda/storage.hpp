@@ -242,6 +242,15 @@ struct OpDesc {
   /// squeeze-excite op first, on the heuristic's choice for it, into the gate's slot (io.gate).
   std::shared_ptr<const OpDesc> excite;
   std::string excite_conv_label;  ///< with `excite`: the gated conv's own label (excite_main)
+  /// A depthwise conv only (per-op path at batch 1, 16-bit NHWC; fold_tailed_gates): the
+  /// squeeze-excite op after it — the second 1×1 conv with its folded pool and first conv, pooling
+  /// this op's result — run as part of this op, *after* it (label "<conv>+<pool>+<fc1>+<fc2>",
+  /// the shared scope written once). A tactic that computes it says so (Tactic::fuses_tail:
+  /// OpIo::tail; depthwise_band's last block of an image computes the gate from its blocks'
+  /// channel sums); prepare_step otherwise runs the conv, then the squeeze-excite op on the
+  /// heuristic's choice for it: the same launches as before.
+  std::shared_ptr<const OpDesc> tail;
+  std::string tail_conv_label;  ///< with `tail`: the conv's own label (tail_main)
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -378,6 +387,16 @@ template <class Epilogue>
   return c;
 }
 
+/// The depthwise conv of an op with a squeeze-excite op joined after it (OpDesc::tail) as it was
+/// before the fold: the op prepare_step runs first where the tactic does not compute the tail.
+[[nodiscard]] inline OpDesc tail_main(const OpDesc& joined) {
+  OpDesc c = joined;
+  c.tail.reset();
+  c.label = joined.tail_conv_label;
+  c.tail_conv_label.clear();
+  return c;
+}
+
 /// The conv of an op with a folded gate as it was before the fold (gate_op runs first; before
 /// it, a folded squeeze-excite op's, excite_main).
 [[nodiscard]] inline OpDesc gate_conv(const OpDesc& joined) {
@@ -479,7 +498,7 @@ inline void fold_final_softmax(NetDesc& n) {
          (o.side && (o.side->in_id == t || o.side->z_id == t)) ||
          (o.expand && o.expand->in_id == t) || (o.squeeze && o.squeeze->gap->in_id == t) ||
          (o.norm && o.norm->in_id == t) || (o.bottleneck && reads_tensor(*o.bottleneck, t)) ||
-         (o.excite && reads_tensor(*o.excite, t)));
+         (o.excite && reads_tensor(*o.excite, t)) || (o.tail && reads_tensor(*o.tail, t)));
 }
 
 /// Whether tensor `t` is read by an op of `n` other than `reader`, or by `reader` in another role
@@ -988,6 +1007,49 @@ inline void fold_excited_gates(NetDesc& n) {
   }
 }
 
+/// The largest max_batch at which the engine joins a squeeze-excite op to the depthwise conv
+/// before it (fold_tailed_gates), and the least map (pixels) it does so for: the maps whose
+/// gates the projection's clusters do not compute (splitk_conv fuse 4 takes those of up to a
+/// block's 128 KiB of the map: EfficientNet-B0's 28x28 ones and smaller).
+inline constexpr int tail_max_batch = 1;
+inline constexpr int tail_min_pixels = 56 * 56;
+/// Whether the engine makes the fold (fold_tailed_gates) — not until the GPU test of the kernel
+/// that computes the joined op ("a squeeze-excite op computed by the depthwise conv before it",
+/// tests/gpu/test_deploy_layers.cpp) has passed: written in session 52 after the device time ran
+/// out.
+inline constexpr bool tail_fold_gpu_tested = false;
+
+/// For the per-op path at batch 1 (tail_max_batch), 16-bit NHWC: a squeeze-excite op (a second
+/// 1×1 conv with its folded pool and first conv, fold_squeeze_excite) right after the depthwise
+/// conv whose result it pools, on a map of tail_min_pixels or more — EfficientNet-B0's 112×112
+/// and 56×56 gates — joined to that conv as one op (OpDesc::tail), which a tactic may run as one
+/// kernel (Tactic::fuses_tail: depthwise_band) and prepare_step otherwise runs as the conv, then
+/// the squeeze-excite op: the same launches as before. Not where either writes a concat's slice
+/// or the network's output, the conv adds a residual or pools, or another op applies either's
+/// activation. Made before fold_excited_gates (which then leaves those gates alone).
+inline void fold_tailed_gates(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    OpDesc& d = n.ops[i];
+    const OpDesc& q = n.ops[i + 1];
+    const bool depthwise = d.kind == OpKind::conv && d.conv.groups > 1 && d.conv.groups == d.conv.c &&
+                           d.conv.k == d.conv.c;
+    if (!depthwise || d.tail || d.pool || d.slice || d.net_output || d.writes_user_output ||
+        d.z_offset >= 0 || !d.act_applied_by.empty() ||
+        std::int64_t{d.out_shape.h} * d.out_shape.w < tail_min_pixels || !q.squeeze ||
+        !q.squeeze->gap || q.squeeze->gap->in_id != d.out_id || q.squeeze->gap->in_cp != d.out_cp ||
+        q.slice || q.in_slice || q.net_output || q.writes_user_output || !q.act_applied_by.empty()) {
+      continue;
+    }
+    d.tail = std::make_shared<const OpDesc>(q);
+    d.tail_conv_label = d.label;
+    d.label = join_scoped(d.label, q.label);
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i + 1));
+  }
+}
+
 /// The folds of the per-op path (fold_pooled_dense, fold_gated_convs, fold_expanded_depthwise,
 /// fold_squeeze_excite, fold_normed_convs, fold_normed_pooled_dense, fold_final_softmax), as the
 /// engine makes them.
@@ -1063,6 +1125,11 @@ struct ArenaAccess {
     a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
     a.writes.insert(a.writes.end(), b.writes.begin(), b.writes.end());
   }
+  if (op.tail) {  // likewise, after the conv (it pools the conv's result)
+    const ArenaAccess b = arena_access(*op.tail, elem);
+    a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
+    a.writes.insert(a.writes.end(), b.writes.begin(), b.writes.end());
+  }
   return a;
 }
 
@@ -1082,7 +1149,7 @@ struct ArenaAccess {
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
            !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm && !o.bottleneck &&
-           !o.excite;
+           !o.excite && !o.tail;
   };
   if (!plain(a) || !plain(b) || reads_tensor(b, a.out_id) || reads_tensor(a, b.out_id)) {
     return false;

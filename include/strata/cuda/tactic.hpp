@@ -101,6 +101,17 @@ struct OpIo {
     const OpWeights* weights = nullptr;
     const OpWeights* squeeze_weights = nullptr;
   } excite;
+  /// For a depthwise conv with a squeeze-excite op joined after it (OpDesc::tail): that op's
+  /// input slot (the squeezed vector's), its pooled vector's slot, its result's (the gate's), its
+  /// weights (the second 1×1 conv's) and its first conv's (the map it pools is io.y); else all
+  /// null.
+  struct Tail {
+    void* squeezed = nullptr;
+    void* pooled = nullptr;
+    void* gate = nullptr;
+    const OpWeights* weights = nullptr;
+    const OpWeights* squeeze_weights = nullptr;
+  } tail;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -294,6 +305,11 @@ class Tactic {
   /// variant fuses the gate too (fuses_gate). Otherwise prepare_step runs the squeeze-excite op
   /// first, as a step of its own, into the gate's slot (OpIo::gate).
   [[nodiscard]] virtual bool fuses_excite(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps compute a depthwise conv's joined squeeze-excite op (OpDesc::
+  /// tail: the pool of the conv's result, both 1×1 convs) themselves, writing the gate
+  /// (OpIo::tail). Otherwise prepare_step runs the conv, then the squeeze-excite op as a step of
+  /// its own.
+  [[nodiscard]] virtual bool fuses_tail(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

@@ -110,6 +110,12 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
        << static_cast<int>(q.squeeze->act.kind) << ":" << static_cast<int>(q.in_act.kind) << ":"
        << static_cast<int>(q.act.kind) << (q.has_bias ? "" : "nobias");
   }
+  if (op.tail) {  // a squeeze-excite op joined after the conv (pooling its result): likewise
+    const OpDesc& q = *op.tail;
+    os << ",tail" << q.squeeze->conv.k << (q.squeeze->has_bias ? "" : "nobias") << ",act"
+       << static_cast<int>(q.squeeze->act.kind) << ":" << static_cast<int>(q.in_act.kind) << ":"
+       << static_cast<int>(q.act.kind) << (q.has_bias ? "" : "nobias");
+  }
   if (op.side) {  // a side conv (the input's, stride's and output size's the same): likewise
     os << ",side" << op.side->conv.kd << (op.side->has_bias ? "" : "nobias") << ",act"
        << static_cast<int>(op.side->act.kind);
@@ -169,6 +175,21 @@ template <DType P>
                        << (excited->excite_conv_label == label ? "the squeeze-excite op whose gate it applies"
                                                                : "the gated conv after it")
                        << " as one op, '" << excited->label << "' (fold_excited_gates): force that op");
+      const auto tailed = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        if (!o.tail) {
+          return false;
+        }
+        const OpDesc& q = *o.tail;
+        return q.label == label || q.squeeze->label == label || q.squeeze->gap->label == label ||
+               squeeze_main(q).label == label || o.tail_conv_label == label;
+      });
+      STRATA_CHECK(tailed == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which at a max_batch of at most " << tail_max_batch
+                       << " runs joined to "
+                       << (tailed->tail_conv_label == label ? "the squeeze-excite op after it"
+                                                            : "the depthwise conv before it")
+                       << " as one op, '" << tailed->label << "' (fold_tailed_gates): force that op");
       const auto gated = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.gate && (o.gate->label == label || gate_conv(o).label == label);
       });
@@ -388,6 +409,8 @@ template <DType P, class Exec>
         io.bottleneck_norm_weights = op.bottleneck ? &weights.op(op.bottleneck->norm->index) : nullptr;
         io.excite.weights = op.excite ? &weights.op(op.excite->index) : nullptr;
         io.excite.squeeze_weights = op.excite ? &weights.op(op.excite->squeeze->index) : nullptr;
+        io.tail.weights = op.tail ? &weights.op(op.tail->index) : nullptr;
+        io.tail.squeeze_weights = op.tail ? &weights.op(op.tail->squeeze->index) : nullptr;
         step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here

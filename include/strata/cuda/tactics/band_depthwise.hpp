@@ -37,6 +37,7 @@
 
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
+#include "strata/cuda/resources.hpp"
 #include "strata/cuda/rtc/library.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
@@ -326,15 +327,135 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
 /// The images a block of algo 1 may take (math M: M images; 0 reads as 1).
 [[nodiscard]] inline bool images_valid(int m) { return m == 0 || m == 1 || m == 2 || m == 4 || m == 8; }
 
+/// The most fc1 outputs (slots) the tail form computes, a thread each.
+inline constexpr int tail_most_squeezed = 256;
+
+/// Static shared memory the tail form adds (bytes): the block's channel sums by thread group,
+/// the pooled vector, fc1's outputs.
+[[nodiscard]] inline std::int64_t tail_bytes(const OpDesc& op, const Plan& p) {
+  return std::int64_t{4} * (std::int64_t{p.threads()} * 2 + op.conv.cp + op.tail->squeeze->conv.kp) + 16;
+}
+
+/// Whether the kernel computes `op`'s joined squeeze-excite op (OpDesc::tail; variant fuse 1,
+/// algo 0): the conv adds no residual; fc1's filter rows are the map's slots and fc2's are fc1's
+/// (at most tail_most_squeezed, a multiple of 8), fc2's outputs the conv's channels in its
+/// slots; the patch and the tail's shared memory within the default 48 KiB.
+[[nodiscard]] inline bool fuses_tail(const OpDesc& op) {
+  if (!op.tail || !op.tail->squeeze || !fits(op) || op.has_residual || op.z_offset >= 0) {
+    return false;
+  }
+  const OpDesc& q = *op.tail;
+  const OpDesc& f1 = *q.squeeze;
+  const Plan p = plan(op);
+  return f1.conv.kh == 1 && f1.conv.kw == 1 && f1.conv.fcg == op.conv.cp &&
+         f1.conv.kd >= f1.conv.k && f1.conv.kp % 8 == 0 && f1.conv.kp <= tail_most_squeezed &&
+         q.conv.kh == 1 && q.conv.kw == 1 && q.conv.fcg == f1.conv.kp && q.conv.kd >= q.conv.k &&
+         q.conv.k == op.conv.k && q.out_cp == op.conv.cp && op.conv.cp % 8 == 0 &&
+         p.shared + tail_bytes(op, p) <= max_shared;
+}
+
+namespace text {
+/// The tail form's end (algo 0, fuse 1): the joined squeeze-excite op (OpDesc::tail). Each block
+/// adds up each of its channels over its tile as stored (rounded to T), the thread groups in
+/// order, and writes the sums to `part`; the last block of the image to arrive (the image's
+/// counter) adds the tiles' sums in tile order — the pool's mean, rounded as the pool stores it —,
+/// computes fc1 (a thread an output: bias, activation, rounded; the activation fc2 applies on
+/// load, rounded) and fc2 (a thread a slot: bias, activation), stores the gate and sets the
+/// counter back to 0 for the next launch.
+inline constexpr const char* tail = R"src(  {
+    __shared__ float tl_red[NTHREADS / PB][2 * PB];
+    __shared__ float tl_pool[CP];
+    __shared__ float tl_sq[SE_K1P];
+    __shared__ bool tl_last;
+    float s0 = 0.0f;
+    float s1 = 0.0f;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int oy = oy0 + st * R + r;
+#pragma unroll
+      for (int c = 0; c < CW; ++c) {
+        const int ox = ox0 + cg * CW + c;
+        if (oy < OH && ox < OW) {
+          s0 += ch < KREAL ? as_stored<T>(activate_as<A>(act, acc[r][c][0] + bv.x)) : 0.0f;
+          s1 += ch + 1 < KREAL ? as_stored<T>(activate_as<A>(act, acc[r][c][1] + bv.y)) : 0.0f;
+        }
+      }
+    }
+    tl_red[grp][2 * p] = s0;
+    tl_red[grp][2 * p + 1] = s1;
+    __syncthreads();
+    constexpr int TILES = TILES_Y * TILES_X;
+    const long long tile = img * TILES + ty * TILES_X + tx;
+    for (int c = threadIdx.x; c < 2 * PB; c += NTHREADS) {
+      float t = 0.0f;
+#pragma unroll 4
+      for (int g = 0; g < NTHREADS / PB; ++g) t += tl_red[g][c];
+      part[tile * CP + c0 + c] = t;
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      tl_last = atomicAdd(&counters[img], 1u) == static_cast<unsigned>(CHUNKS * TILES - 1);
+    }
+    __syncthreads();
+    if (!tl_last) {
+      return;
+    }
+    __threadfence();
+    for (int c = threadIdx.x; c < CP; c += NTHREADS) {
+      float t = 0.0f;
+      for (int i = 0; i < TILES; ++i) t += __ldcg(part + (img * TILES + i) * CP + c);
+      tl_pool[c] = as_stored<T>(t / static_cast<float>(OH * OW));
+    }
+    __syncthreads();
+    for (int o = threadIdx.x; o < SE_K1P; o += NTHREADS) {  // fc1
+      float a = 0.0f;
+      if (o < SE_K1) {
+        for (int i = 0; i < CP; i += 8) {
+          float wv[8];
+          load8(sw1 + static_cast<long long>(o) * CP + i, wv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[j];
+        }
+      }
+      float f = o < SE_K1 ? as_stored<T>(activate(se_act1, a + (sb1 != nullptr ? sb1[o] : 0.0f))) : 0.0f;
+      if (SE_I2 != Act::none) {  // as fc2 reads what fc1 stored
+        f = as_stored<T>(activate(se_in_act2, f));
+      }
+      tl_sq[o] = f;
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < CP; c += NTHREADS) {  // fc2: the gate
+      float a = 0.0f;
+      if (c < KREAL) {
+        for (int i = 0; i < SE_K1P; i += 8) {
+          float wv[8];
+          load8(sw2 + static_cast<long long>(c) * SE_K1P + i, wv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) a += tl_sq[i + j] * wv[j];
+        }
+        a = activate(se_act2, a + (sb2 != nullptr ? sb2[c] : 0.0f));
+      }
+      store(gate + img * CP + c, a);
+    }
+    if (threadIdx.x == 0) {
+      counters[img] = 0u;  // for the next launch (stream-ordered after this one)
+    }
+  }
+)src";
+}  // namespace text
+
 /// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`): algo 0, the filters
 /// read from memory by each thread, an image a block (GPU-verified, claimed); algo 1, the chunk's
 /// filters staged through shared memory by coalesced loads and `images` images a block, the
 /// filters loaded once for all of them — the same sums in the same order (written after session
 /// 26's last GPU run: forceable only).
-[[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int images = 1) {
+[[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int images = 1, bool tail = false) {
   const ConvGeom& g = op.conv;
   const Plan p = plan(op);
   STRATA_CHECK(p.pb > 0, "depthwise_band: no block shape for '" << op.label << "'");
+  STRATA_CHECK(!tail || (algo == 0 && fuses_tail(op)),
+               "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
   STRATA_CHECK(algo == 0 || (algo == 1 && images >= 1 && fits_staged_filters(op)),
                "depthwise_band: no form " << algo << " with " << images << " images a block for '"
                                           << op.label << "'");
@@ -353,7 +474,12 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
     // registers, not two)
     << ", " << (algo == 1 && g.kh == 7 ? 1 : 2) << ") depthwise_band(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
-    << "    T* __restrict__ y, const T* __restrict__ z, int batch) {\n"
+    << "    T* __restrict__ y, const T* __restrict__ z, int batch"
+    << (tail ? ",\n    float* __restrict__ part, unsigned* __restrict__ counters, const T* __restrict__ sw1,\n"
+               "    const float* __restrict__ sb1, const T* __restrict__ sw2, const float* __restrict__ sb2,\n"
+               "    T* __restrict__ gate"
+             : "")
+    << ") {\n"
     << (algo == 0 ? "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n"
                   : "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the filters' staging)\n");
   constant("H", g.h);
@@ -385,6 +511,15 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
     << "  constexpr Act A = static_cast<Act>(" << static_cast<int>(op.act.kind) << ");\n"
     << "  constexpr ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
     << std::defaultfloat;
+  if (tail) {
+    const OpDesc& q = *op.tail;
+    const OpDesc& f1 = *q.squeeze;
+    o << "  constexpr int SE_K1 = " << f1.conv.k << ", SE_K1P = " << f1.conv.kp
+      << ";  // fc1's outputs (and slots: fc2's row)\n";
+    generated::act_constants(o, "SE_A1", "se_act1", f1.act);
+    generated::act_constants(o, "SE_I2", "se_in_act2", q.in_act);
+    generated::act_constants(o, "SE_A2", "se_act2", q.act);
+  }
   if (algo == 0) {  // (the text measured in sessions 23-25)
     // (Waits first thing: its filters loaded into registers before the patch — to copy them
     // before a programmatic dependent launch's wait — kept them live across the patch's loop,
@@ -392,7 +527,7 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
     // an SM fewer.)
     o << text::declarations << text::decode << text::first_channel << text::geometry
       << text::patch << text::thread << text::filters << "  __syncthreads();\n" << text::compute
-      << "}\n}  // namespace strata_rtc\n";
+      << (tail ? text::tail : "") << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   constant("IMGS", images);
@@ -445,6 +580,14 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     return is_16bit(P) && band::fits(op);
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
+  /// Fuse 1 (algo 0, batch 1 where the fold is made): the squeeze-excite op joined after the conv
+  /// (OpDesc::tail, fold_tailed_gates) computed by the same launch — each block's channel sums
+  /// over its tile, the image's last block the pool's mean, fc1 and fc2 (band::text::tail) — so
+  /// that EfficientNet-B0's 112×112 and 56×56 gates, which the projections' clusters do not
+  /// compute (splitk_conv fuse 4), are a launch fewer each. Written in session 52 after the
+  /// device time ran out: the engine makes the fold only once its GPU test has passed
+  /// (tail_fold_gpu_tested).
+  [[nodiscard]] bool fuses_tail(const Variant& v) const override { return v.fuse == 1; }
   /// The ops band::claimed names, ahead of cuDNN and its activation passes and of the depthwise
   /// tactic's kernels (its claim wins their tie: it comes first in the registry). On an H200
   /// (session 23, measured tuning's trials) it won all nine of EfficientNet-B0's 5×5 layers at
@@ -455,12 +598,18 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     if (!band::claimed(op)) {
       return std::nullopt;
     }
+    if (band::fuses_tail(op)) {  // the joined squeeze-excite op in the same launch
+      return Claim{Variant{std::string(name()), 0, 0, 1}, rank::joins};
+    }
     return Claim{{std::string(name())}, rank::tailored};
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     if (!band::offered(op)) {
       return {};
+    }
+    if (band::fuses_tail(op)) {
+      return {Variant{std::string(name())}, Variant{std::string(name()), 0, 0, 1}};
     }
     return {Variant{std::string(name())}};
   }
@@ -496,6 +645,30 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                (images == 1 ? " image" : " images") + " a block"
                          : std::string())
          << ")";
+    if (v.fuse == 1) {  // the joined squeeze-excite op: its weights, the gate's slot, the sums
+      const OpIo::Tail& e = io.tail;
+      STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.gate != nullptr,
+                   "'" << op.label << "': depthwise_band fuse 1 without the squeeze-excite op's buffers");
+      const auto part = std::make_shared<DeviceBuffer>(static_cast<std::size_t>(batch) * p.tiles_y *
+                                                       p.tiles_x * op.conv.cp * sizeof(float));
+      // (the image's last block sets its counter back to 0)
+      const auto counters = std::make_shared<DeviceBuffer>(
+          zeroed_device_buffer(static_cast<std::size_t>(batch) * sizeof(unsigned)));
+      const T* sw1 = e.squeeze_weights->weight.template as<const T>();
+      const float* sb1 = e.squeeze_weights->bias_f32.template as<const float>();
+      const T* sw2 = e.weights->weight.template as<const T>();
+      const float* sb2 = e.weights->bias_f32.template as<const float>();
+      T* gate = static_cast<T*>(e.gate);
+      const OpDesc& f1 = *op.tail->squeeze;
+      what << "; the squeeze-excite op after it (pool, 1x1 " << op.conv.k << "->" << f1.conv.k
+           << ", 1x1 " << f1.conv.k << "->" << op.tail->conv.k
+           << ") computed by each image's last block from the blocks' channel sums";
+      return kernel_step(what.str(), [=](cudaStream_t s) {
+        rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch,
+                           part->template as<float>(), counters->template as<unsigned>(), sw1, sb1,
+                           sw2, sb2, gate);
+      });
+    }
     return kernel_step(what.str(), [=](cudaStream_t s) {
       rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch);
     });
@@ -511,14 +684,17 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                  "'" << op.label << "': depthwise_band has algo 0 (math 0), and algo 1 with math "
                                     "0, 1, 2, 4 or 8 (images a block; 0 reads as 1); not "
                                  << to_string(v));
-    STRATA_CHECK(v.fuse == 0, "'" << op.label << "': depthwise_band has no fuse " << v.fuse);
+    STRATA_CHECK(v.fuse == 0 || (v.fuse == 1 && v.algo == 0 && v.math == 0 && band::fuses_tail(op)),
+                 "'" << op.label << "': depthwise_band has fuse 1 (algo 0) only for a depthwise conv "
+                                    "with a squeeze-excite op joined after it that it computes; not "
+                     << to_string(v));
     STRATA_CHECK(band::fits(op), "'" << op.label
                                      << "': depthwise_band runs a depthwise conv of dilation 1 "
                                         "whose output has its input's channel slots");
     STRATA_CHECK(v.algo == 0 || band::fits_staged_filters(op),
                  "'" << op.label << "': depthwise_band algo 1: the patch and the filters need more "
                                     "than 48 KiB of shared memory");
-    return this->named(band::source(op, v.algo, std::max(v.math, 1)));
+    return this->named(band::source(op, v.algo, std::max(v.math, 1), v.fuse == 1));
   }
 };
 

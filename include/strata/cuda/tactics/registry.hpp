@@ -127,6 +127,9 @@ template <DType P>
 /// (Tactic::kernel_sources) are the ones prepare() asks for.
 template <DType P>
 [[nodiscard]] OpDesc op_as_prepared(const Tactic<P>& t, const OpDesc& op, const Variant& v) {
+  if (op.tail && !t.fuses_tail(v)) {  // (the conv may have a folded expansion too)
+    return op_as_prepared(t, tail_main(op), v);
+  }
   const OpDesc c = op.bottleneck && !t.fuses_bottleneck(v) ? bottleneck_main(op)
                    : op.gate && !t.fuses_gate(v)         ? gate_conv(op)  // (and any excite)
                    : op.excite && !t.fuses_excite(v)     ? excite_main(op)
@@ -190,6 +193,26 @@ template <DType P>
     parts.push_back(prepare_step(t, rest, v, batch, w, rio, lib));
     return std::make_unique<StepSequence>(std::move(parts));
   };
+  if (op.tail && !t.fuses_tail(v)) {  // the conv, then the squeeze-excite op as the heuristic runs it
+    const OpIo::Tail& e = io.tail;
+    STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.squeezed != nullptr &&
+                     e.pooled != nullptr && e.gate != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its squeeze-excite op's buffers");
+    OpIo qio;
+    qio.x = e.squeezed;
+    qio.squeeze_x = io.y;  // (the map the pool reads is the conv's result)
+    qio.squeeze_pooled = e.pooled;
+    qio.squeeze_weights = e.squeeze_weights;
+    qio.y = e.gate;
+    qio.staging = io.staging;
+    OpIo cio = io;
+    cio.tail = {};
+    const Variant qv = heuristic_variant<P>(*op.tail, batch, static_cast<std::size_t>(-1), lib);
+    std::vector<std::unique_ptr<Step>> parts;
+    parts.push_back(prepare_step(t, tail_main(op), v, batch, w, cio, lib));
+    parts.push_back(prepare_step(*find_tactic<P>(qv.tactic), *op.tail, qv, batch, *e.weights, qio, lib));
+    return std::make_unique<StepSequence>(std::move(parts));
+  }
   if (op.bottleneck && !t.fuses_bottleneck(v)) {  // the bottleneck as the heuristic runs it, then the conv
     STRATA_CHECK(io.bottleneck_weights != nullptr && io.bottleneck_norm_weights != nullptr &&
                      io.bottleneck_x != nullptr && io.bottleneck_norm_x != nullptr,
