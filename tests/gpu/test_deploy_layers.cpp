@@ -239,6 +239,40 @@ std::vector<float> forced_at_batch1(const Weights<Net>& w, const std::vector<flo
   return out;
 }
 
+/// f16's and bf16's outputs against the CPU's, each within its precision's bound.
+void check_16bit(const std::string& what, const std::vector<float>& f16, const std::vector<float>& bf16,
+                 const std::vector<float>& ref) {
+  const double e16 = strata_test::rel_error(f16, ref, ref.size());
+  const double eb16 = strata_test::rel_error(bf16, ref, ref.size());
+  MESSAGE(what << ": rel. error f16 " << e16 << ", bf16 " << eb16);
+  CHECK(e16 < 1e-2);
+  CHECK(eb16 < 3e-2);
+}
+
+/// Net's heuristic plan in f16 at batch 1 (max_batch 1, the per-op path): `joined` of its
+/// describe() lines say `phrase`, and its output is the CPU's `ref` within f16's bound.
+template <class Net>
+void check_heuristic_at_batch1(const Weights<Net>& w, const std::vector<float>& in, const std::vector<float>& ref,
+                               const std::string& phrase, std::size_t joined) {
+  cuda::EngineOptions opt;
+  opt.max_batch = 1;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  cuda::Engine<Net, DType::f16> e(w, opt);
+  const std::string d = e.describe(1);
+  INFO(d);
+  std::size_t n = 0;
+  for (std::size_t at = d.find(phrase); at != std::string::npos; at = d.find(phrase, at + 1)) {
+    ++n;
+  }
+  CHECK(n == joined);
+  std::vector<float> h(ref.size(), std::numeric_limits<float>::quiet_NaN());
+  e.infer(in, h, 1);
+  const double err = strata_test::rel_error(h, ref, ref.size());
+  MESSAGE("f16 heuristic, batch 1 (" << joined << " joined ops: " << phrase << "): rel. error " << err);
+  CHECK(err < 1e-2);
+}
+
 /// forced_at_batch1 with each joined squeeze-excite op (OpDesc::excite) that `cluster` gives a
 /// size for forced onto splitk_conv fuse 4 in it, each described as fuse 4 in one step.
 template <class Net, DType P>
@@ -269,13 +303,9 @@ TEST_CASE("a squeeze-excite op computed with its gate by the projection's cluste
     const auto in = strata_test::random_floats(static_cast<std::size_t>(ExciteBlock::input_spec.shape.numel()), 193);
     const auto ref = strata_test::cpu_reference<ExciteBlock>(w, in, 1);
     for (const int cs : {2, 4}) {
-      const auto f16 = excite_forced<ExciteBlock, DType::f16>(w, in, [&](const cuda::OpDesc&) { return cs; }, 1);
-      const auto bf16 = excite_forced<ExciteBlock, DType::bf16>(w, in, [&](const cuda::OpDesc&) { return cs; }, 1);
-      const double e16 = strata_test::rel_error(f16, ref, ref.size());
-      const double eb16 = strata_test::rel_error(bf16, ref, ref.size());
-      MESSAGE("excite block, fuse 4 in clusters of " << cs << ": rel. error f16 " << e16 << ", bf16 " << eb16);
-      CHECK(e16 < 1e-2);
-      CHECK(eb16 < 3e-2);
+      check_16bit("excite block, fuse 4 in clusters of " + std::to_string(cs),
+                  excite_forced<ExciteBlock, DType::f16>(w, in, [&](const cuda::OpDesc&) { return cs; }, 1),
+                  excite_forced<ExciteBlock, DType::bf16>(w, in, [&](const cuda::OpDesc&) { return cs; }, 1), ref);
     }
   }
   using EB0 = models::EfficientNetB0;
@@ -299,23 +329,7 @@ TEST_CASE("a squeeze-excite op computed with its gate by the projection's cluste
   CHECK(err < 1e-2);
   // The heuristic's plan at batch 1: fuse 4 on the thirteen 28x28, 14x14 and 7x7 gates, fuse 2
   // on the others.
-  cuda::EngineOptions opt;
-  opt.max_batch = 1;
-  opt.tuning = cuda::Tuning::heuristic;
-  opt.fused_max_batch = 0;
-  cuda::Engine<EB0, DType::f16> e(w, opt);
-  const std::string d = e.describe(1);
-  INFO(d);
-  std::size_t excited = 0;
-  for (std::size_t at = d.find("computed by each cluster"); at != std::string::npos; at = d.find("computed by each cluster", at + 1)) {
-    ++excited;
-  }
-  CHECK(excited == 13u);
-  std::vector<float> h(ref.size(), std::numeric_limits<float>::quiet_NaN());
-  e.infer(in, h, 1);
-  const double herr = strata_test::rel_error(h, ref, ref.size());
-  MESSAGE("EfficientNet-B0 f16 heuristic, batch 1 (fuse 4 claimed): rel. error " << herr);
-  CHECK(herr < 1e-2);
+  check_heuristic_at_batch1<EB0>(w, in, ref, "computed by each cluster", 13);
 }
 
 // depthwise_band fuse 1 (session 52): at batch 1 the squeeze-excite op of a map of 56x56 or more
@@ -361,37 +375,15 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
     const auto in = strata_test::random_floats(static_cast<std::size_t>(TailBlock::input_spec.shape.numel()), 195);
     const auto ref = strata_test::cpu_reference<TailBlock>(w, in, 1);
     for (const int fuse : {1, 0}) {
-      const auto f16 = tail_forced<TailBlock, DType::f16>(w, in, fuse);
-      const auto bf16 = tail_forced<TailBlock, DType::bf16>(w, in, fuse);
-      const double e16 = strata_test::rel_error(f16, ref, ref.size());
-      const double eb16 = strata_test::rel_error(bf16, ref, ref.size());
-      MESSAGE("tail block, depthwise_band fuse " << fuse << ": rel. error f16 " << e16 << ", bf16 " << eb16);
-      CHECK(e16 < 1e-2);
-      CHECK(eb16 < 3e-2);
+      check_16bit("tail block, depthwise_band fuse " + std::to_string(fuse),
+                  tail_forced<TailBlock, DType::f16>(w, in, fuse), tail_forced<TailBlock, DType::bf16>(w, in, fuse), ref);
     }
   }
   using EB0 = models::EfficientNetB0;
   const auto w = Weights<EB0>::random(96);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(EB0::input_spec.shape.numel()), 196);
   const auto ref = strata_test::cpu_reference<EB0>(w, in, 1);
-  cuda::EngineOptions opt;
-  opt.max_batch = 1;
-  opt.tuning = cuda::Tuning::heuristic;
-  opt.fused_max_batch = 0;
-  cuda::Engine<EB0, DType::f16> e(w, opt);
-  const std::string d = e.describe(1);
-  INFO(d);
-  std::size_t tailed = 0;
-  for (std::size_t at = d.find("computed by each image's last block"); at != std::string::npos;
-       at = d.find("computed by each image's last block", at + 1)) {
-    ++tailed;
-  }
-  CHECK(tailed == 3u);
-  std::vector<float> h(ref.size(), std::numeric_limits<float>::quiet_NaN());
-  e.infer(in, h, 1);
-  const double herr = strata_test::rel_error(h, ref, ref.size());
-  MESSAGE("EfficientNet-B0 f16 heuristic, batch 1 (fuse 1 on 3 gates): rel. error " << herr);
-  CHECK(herr < 1e-2);
+  check_heuristic_at_batch1<EB0>(w, in, ref, "computed by each image's last block", 3);
 }
 
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —
