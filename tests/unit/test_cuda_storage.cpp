@@ -929,13 +929,18 @@ TEST_CASE("a gate's multiply folds into the 1x1 conv that alone reads it (fold_g
   CHECK(std::none_of(twice.ops.begin(), twice.ops.end(), [](const cuda::OpDesc& o) { return o.gate.has_value(); }));
 }
 
-TEST_CASE("a squeeze-excite op folds into the gated conv after it (fold_excited_gates), 16-bit NHWC at batch 1") {
-  // EfficientNet's block: expansion, depthwise, gate (pool, fc1, fc2), projection with a residual;
-  // then a gate whose pool reads another map than the one it multiplies (no fold).
-  using Block = decltype(input<16, 14, 14> | residual(conv<64, 1> | batch_norm | silu |
+// EfficientNet's block on an SxS map: expansion, depthwise conv, gate (pool, fc1, fc2), projection
+// with a residual.
+template <int S>
+using SeBlock = decltype(input<16, S, S> | residual(conv<64, 1> | batch_norm | silu |
                          conv<64, 3, ConvOpts{.padding = 1, .groups = 64}> | batch_norm | silu |
                          multiply(global_avg_pool | conv<8, 1> | silu | conv<64, 1> | sigmoid) |
                          conv<16, 1> | batch_norm) | flatten | dense<4>);
+
+TEST_CASE("a squeeze-excite op folds into the gated conv after it (fold_excited_gates), 16-bit NHWC at batch 1") {
+  // EfficientNet's block at 14x14 (SeBlock); then a gate whose pool reads another map than the one
+  // it multiplies (no fold).
+  using Block = SeBlock<14>;
   cuda::NetDesc n = NetStorage<Block, DType::f16>::describe();
   cuda::fold_for_per_op_path(n);
   const std::size_t folded_once = n.ops.size();
@@ -1002,10 +1007,7 @@ TEST_CASE("a squeeze-excite op folds into the gated conv after it (fold_excited_
 TEST_CASE("a squeeze-excite op folds into the depthwise conv before it on maps of 56x56 on (fold_tailed_gates), 16-bit only") {
   // An inverted-residual block at 56x56 (the expansion joined to the depthwise conv first) and
   // the same at 28x28 (no fold: the projection's clusters compute those gates, fold_excited_gates).
-  using Block = decltype(input<16, 56, 56> | residual(conv<64, 1> | batch_norm | silu |
-                         conv<64, 3, ConvOpts{.padding = 1, .groups = 64}> | batch_norm | silu |
-                         multiply(global_avg_pool | conv<8, 1> | silu | conv<64, 1> | sigmoid) |
-                         conv<16, 1> | batch_norm) | flatten | dense<4>);
+  using Block = SeBlock<56>;
   cuda::NetDesc n = NetStorage<Block, DType::f16>::describe();
   cuda::fold_for_per_op_path(n);
   const std::size_t folded_once = n.ops.size();
@@ -1056,10 +1058,7 @@ TEST_CASE("a squeeze-excite op folds into the depthwise conv before it on maps o
   cuda::fold_for_per_op_path(f32);
   cuda::fold_tailed_gates(f32);
   CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.tail != nullptr; }));
-  using Small = decltype(input<16, 28, 28> | residual(conv<64, 1> | batch_norm | silu |
-                         conv<64, 3, ConvOpts{.padding = 1, .groups = 64}> | batch_norm | silu |
-                         multiply(global_avg_pool | conv<8, 1> | silu | conv<64, 1> | sigmoid) |
-                         conv<16, 1> | batch_norm) | flatten | dense<4>);
+  using Small = SeBlock<28>;
   cuda::NetDesc small = NetStorage<Small, DType::f16>::describe();
   cuda::fold_for_per_op_path(small);
   const std::size_t small_ops = small.ops.size();
