@@ -375,20 +375,20 @@ class Executor {
       io.squeeze_pooled = a + op.squeeze->in_offset * batch;
       io.squeeze_weights = model_ != nullptr ? &model_->weights.op(op.squeeze->index) : nullptr;
     }
+    const auto excite_io = [&](const OpDesc& q) {  // a joined squeeze-excite op's buffers
+      OpIo::Excite e;
+      e.squeezed = a + q.in_offset * batch;
+      e.pooled = a + q.squeeze->in_offset * batch;
+      e.weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
+      e.squeeze_weights = model_ != nullptr ? &model_->weights.op(q.squeeze->index) : nullptr;
+      return e;
+    };
     if (op.excite) {
-      const OpDesc& q = *op.excite;
-      io.excite.squeezed = a + q.in_offset * batch;
-      io.excite.pooled = a + q.squeeze->in_offset * batch;
-      io.excite.weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
-      io.excite.squeeze_weights = model_ != nullptr ? &model_->weights.op(q.squeeze->index) : nullptr;
+      io.excite = excite_io(*op.excite);
     }
     if (op.tail) {
-      const OpDesc& q = *op.tail;
-      io.tail.squeezed = a + q.in_offset * batch;
-      io.tail.pooled = a + q.squeeze->in_offset * batch;
-      io.tail.gate = a + q.out_offset * batch;
-      io.tail.weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
-      io.tail.squeeze_weights = model_ != nullptr ? &model_->weights.op(q.squeeze->index) : nullptr;
+      io.tail = excite_io(*op.tail);
+      io.tail.gate = a + op.tail->out_offset * batch;
     }
     if (op.norm) {
       io.norm_x = a + op.norm->in_offset * batch + bytes_into(op.norm->in_slice);

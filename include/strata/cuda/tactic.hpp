@@ -92,26 +92,22 @@ struct OpIo {
   const void* bottleneck_norm_x = nullptr;
   const OpWeights* bottleneck_weights = nullptr;
   const OpWeights* bottleneck_norm_weights = nullptr;
-  /// For a gated conv with a folded squeeze-excite op (OpDesc::excite): that op's input slot (the
-  /// squeezed vector's), its pooled vector's slot, its weights (the second 1×1 conv's) and its
-  /// first conv's (the gate's map is gate_x, the gate's slot gate); else all null.
+  /// A joined squeeze-excite op's buffers: its input slot (the squeezed vector's), its pooled
+  /// vector's slot, its result's (the gate's: set for OpDesc::tail only — a gated conv's is
+  /// OpIo::gate), its weights (the second 1×1 conv's) and its first conv's; else all null.
   struct Excite {
-    void* squeezed = nullptr;
-    void* pooled = nullptr;
-    const OpWeights* weights = nullptr;
-    const OpWeights* squeeze_weights = nullptr;
-  } excite;
-  /// For a depthwise conv with a squeeze-excite op joined after it (OpDesc::tail): that op's
-  /// input slot (the squeezed vector's), its pooled vector's slot, its result's (the gate's), its
-  /// weights (the second 1×1 conv's) and its first conv's (the map it pools is io.y); else all
-  /// null.
-  struct Tail {
     void* squeezed = nullptr;
     void* pooled = nullptr;
     void* gate = nullptr;
     const OpWeights* weights = nullptr;
     const OpWeights* squeeze_weights = nullptr;
-  } tail;
+  };
+  /// For a gated conv with a folded squeeze-excite op (OpDesc::excite; the map it pools is
+  /// gate_x, the gate's slot gate).
+  Excite excite;
+  /// For a depthwise conv with a squeeze-excite op joined after it (OpDesc::tail; the map it
+  /// pools is y).
+  Excite tail;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's

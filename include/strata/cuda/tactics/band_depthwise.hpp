@@ -646,7 +646,7 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                          : std::string())
          << ")";
     if (v.fuse == 1) {  // the joined squeeze-excite op: its weights, the gate's slot, the sums
-      const OpIo::Tail& e = io.tail;
+      const OpIo::Excite& e = io.tail;
       STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.gate != nullptr,
                    "'" << op.label << "': depthwise_band fuse 1 without the squeeze-excite op's buffers");
       const auto part = std::make_shared<DeviceBuffer>(static_cast<std::size_t>(batch) * p.tiles_y *

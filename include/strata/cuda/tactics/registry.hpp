@@ -193,18 +193,24 @@ template <DType P>
     parts.push_back(prepare_step(t, rest, v, batch, w, rio, lib));
     return std::make_unique<StepSequence>(std::move(parts));
   };
-  if (op.tail && !t.fuses_tail(v)) {  // the conv, then the squeeze-excite op as the heuristic runs it
-    const OpIo::Tail& e = io.tail;
+  // A joined squeeze-excite op's own buffers (OpDesc::excite, OpDesc::tail): its pool reads
+  // `map`, its result goes to `gate`.
+  const auto excite_io = [&](const OpIo::Excite& e, const void* map, void* gate) {
     STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.squeezed != nullptr &&
-                     e.pooled != nullptr && e.gate != nullptr,
+                     e.pooled != nullptr && map != nullptr && gate != nullptr,
                  "cuda::Engine: layer '" << op.label << "' without its squeeze-excite op's buffers");
     OpIo qio;
     qio.x = e.squeezed;
-    qio.squeeze_x = io.y;  // (the map the pool reads is the conv's result)
+    qio.squeeze_x = map;
     qio.squeeze_pooled = e.pooled;
     qio.squeeze_weights = e.squeeze_weights;
-    qio.y = e.gate;
+    qio.y = gate;
     qio.staging = io.staging;
+    return qio;
+  };
+  if (op.tail && !t.fuses_tail(v)) {  // the conv, then the squeeze-excite op as the heuristic runs it
+    const OpIo::Excite& e = io.tail;
+    const OpIo qio = excite_io(e, io.y, e.gate);  // (the map the pool reads is the conv's result)
     OpIo cio = io;
     cio.tail = {};
     const Variant qv = heuristic_variant<P>(*op.tail, batch, static_cast<std::size_t>(-1), lib);
@@ -232,16 +238,8 @@ template <DType P>
   }
   if (op.excite && !t.fuses_excite(v)) {  // the squeeze-excite op as the heuristic runs it, then the gated conv
     const OpIo::Excite& e = io.excite;
-    STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.squeezed != nullptr &&
-                     e.pooled != nullptr && io.gate_x != nullptr && io.gate != nullptr,
-                 "cuda::Engine: layer '" << op.label << "' without its squeeze-excite op's buffers");
-    OpIo qio;
-    qio.x = e.squeezed;
-    qio.squeeze_x = io.gate_x;  // (the map the gate multiplies is the one the pool reads)
-    qio.squeeze_pooled = e.pooled;
-    qio.squeeze_weights = e.squeeze_weights;
-    qio.y = const_cast<void*>(io.gate);  // the gate's slot
-    qio.staging = io.staging;
+    // (the map the gate multiplies is the one the pool reads; the result: the gate's slot)
+    const OpIo qio = excite_io(e, io.gate_x, const_cast<void*>(io.gate));
     OpIo cio = io;
     cio.excite = {};
     return heuristic_then(*op.excite, *e.weights, qio, excite_main(op), cio);
