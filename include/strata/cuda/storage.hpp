@@ -1021,8 +1021,8 @@ inline constexpr bool tail_fold_gpu_tested = false;
 
 /// For the per-op path at batch 1 (tail_max_batch), 16-bit NHWC: a squeeze-excite op (a second
 /// 1×1 conv with its folded pool and first conv, fold_squeeze_excite) right after the depthwise
-/// conv whose result it pools, on a map of tail_min_pixels or more — EfficientNet-B0's 112×112
-/// and 56×56 gates — joined to that conv as one op (OpDesc::tail), which a tactic may run as one
+/// conv (one Strata's kernels run, depthwise_runs) whose result it pools, on a map of
+/// tail_min_pixels or more — EfficientNet-B0's 112×112 and 56×56 gates — joined to that conv as one op (OpDesc::tail), which a tactic may run as one
 /// kernel (Tactic::fuses_tail: depthwise_band) and prepare_step otherwise runs as the conv, then
 /// the squeeze-excite op: the same launches as before. Not where either writes a concat's slice
 /// or the network's output, the conv adds a residual or pools, or another op applies either's
@@ -1034,9 +1034,7 @@ inline void fold_tailed_gates(NetDesc& n) {
   for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
     OpDesc& d = n.ops[i];
     const OpDesc& q = n.ops[i + 1];
-    const bool depthwise = d.kind == OpKind::conv && d.conv.groups > 1 && d.conv.groups == d.conv.c &&
-                           d.conv.k == d.conv.c;
-    if (!depthwise || d.tail || d.pool || d.slice || d.net_output || d.writes_user_output ||
+    if (!depthwise_runs(d) || d.tail || d.slice || d.net_output || d.writes_user_output ||
         d.z_offset >= 0 || !d.act_applied_by.empty() ||
         std::int64_t{d.out_shape.h} * d.out_shape.w < tail_min_pixels || !q.squeeze ||
         !q.squeeze->gap || q.squeeze->gap->in_id != d.out_id || q.squeeze->gap->in_cp != d.out_cp ||
