@@ -186,7 +186,7 @@ Args with_forced_each(const Args& given, int max_batch) {
   if (max_batch <= strata::cuda::side_conv_max_batch && !a.branches) {
     strata::cuda::fold_side_convs(net);
   }
-  if (strata::cuda::tail_fold_gpu_tested && max_batch <= strata::cuda::tail_max_batch) {
+  if (max_batch <= strata::cuda::tail_max_batch) {
     strata::cuda::fold_tailed_gates(net);
   }
   if (max_batch <= strata::cuda::excite_max_batch) {

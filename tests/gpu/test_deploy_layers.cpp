@@ -192,15 +192,13 @@ inline constexpr auto excite_block = input<24, 7, 9>
 using ExciteBlock = std::remove_cv_t<decltype(excite_block)>;
 
 /// The ops of Net in P as the engine has them at a max_batch of 1 (the squeeze-excite ops joined
-/// to the depthwise convs before them, fold_tailed_gates, once it is switched on, or to the gated
-/// convs after them, fold_excited_gates).
+/// to the depthwise convs before them, fold_tailed_gates, or to the gated convs after them,
+/// fold_excited_gates).
 template <class Net, DType P>
 cuda::NetDesc folded_at_batch1() {
   cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
   cuda::fold_for_per_op_path(net);
-  if (cuda::tail_fold_gpu_tested) {
-    cuda::fold_tailed_gates(net);
-  }
+  cuda::fold_tailed_gates(net);
   cuda::fold_excited_gates(net);
   return net;
 }
@@ -321,9 +319,9 @@ TEST_CASE("a squeeze-excite op computed with its gate by the projection's cluste
     }
     return 0;
   };
-  // (fourteen: all but features.1.0's and 2.0's, whose projections take no cluster; thirteen
-  // once features.2.1's gate is its depthwise conv's, fold_tailed_gates)
-  const auto out = excite_forced<EB0, DType::f16>(w, in, largest, cuda::tail_fold_gpu_tested ? 13 : 14);
+  // (thirteen: all but features.1.0's, 2.0's and 2.1's, the gates joined to their depthwise
+  // convs, fold_tailed_gates)
+  const auto out = excite_forced<EB0, DType::f16>(w, in, largest, 13);
   const double err = strata_test::rel_error(out, ref, ref.size());
   MESSAGE("EfficientNet-B0 f16, fuse 4 forced, batch 1: rel. error " << err);
   CHECK(err < 1e-2);
@@ -335,8 +333,8 @@ TEST_CASE("a squeeze-excite op computed with its gate by the projection's cluste
 // depthwise_band fuse 1 (session 52): at batch 1 the squeeze-excite op of a map of 56x56 or more
 // joined to the depthwise conv before it (fold_tailed_gates) and computed by the same launch —
 // each block's channel sums over its tile, the image's last block the pool's mean, fc1 and fc2
-// into the gate's slot. The engine makes the fold only once this test has passed
-// (tail_fold_gpu_tested; the device script runs it with the switch on in a copy of the headers).
+// into the gate's slot (first passed on an H100 in session 53, when the engine began making the
+// fold).
 // Against the CPU: an awkward block (100 channels in 104 slots — bands of 4 of its 52 channel pairs —, fc1
 // of 6 in 8 slots, ReLU then hardsigmoid, a 5x5 stride-2 depthwise conv) forced onto fuse 1 and
 // onto fuse 0 (the conv, then the squeeze-excite op), f16 and bf16; EfficientNet-B0's heuristic
@@ -366,10 +364,6 @@ std::vector<float> tail_forced(const Weights<Net>& w, const std::vector<float>& 
 }  // namespace
 
 TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwise_band fuse 1), batch 1") {
-  if (!cuda::tail_fold_gpu_tested) {
-    MESSAGE("fold_tailed_gates is off until this test has passed (cuda::tail_fold_gpu_tested): skipped");
-    return;
-  }
   {
     const auto w = Weights<TailBlock>::random(95);
     const auto in = strata_test::random_floats(static_cast<std::size_t>(TailBlock::input_spec.shape.numel()), 195);

@@ -144,7 +144,7 @@ class Engine {
     if (options_.max_batch <= side_conv_max_batch && !branches && !all_fused) {
       fold_side_convs(net);
     }
-    if (tail_fold_gpu_tested && options_.max_batch <= tail_max_batch && !all_fused) {
+    if (options_.max_batch <= tail_max_batch && !all_fused) {
       fold_tailed_gates(net);  // (first: the gates it takes are not the projections' to compute)
     }
     if (options_.max_batch <= excite_max_batch && !all_fused) {

@@ -1013,11 +1013,6 @@ inline void fold_excited_gates(NetDesc& n) {
 /// block's 128 KiB of the map: EfficientNet-B0's 28x28 ones and smaller).
 inline constexpr int tail_max_batch = 1;
 inline constexpr int tail_min_pixels = 56 * 56;
-/// Whether the engine makes the fold (fold_tailed_gates) — not until the GPU test of the kernel
-/// that computes the joined op ("a squeeze-excite op computed by the depthwise conv before it",
-/// tests/gpu/test_deploy_layers.cpp) has passed: written in session 52 after the device time ran
-/// out.
-inline constexpr bool tail_fold_gpu_tested = false;
 
 /// For the per-op path at batch 1 (tail_max_batch), 16-bit NHWC: a squeeze-excite op (a second
 /// 1×1 conv with its folded pool and first conv, fold_squeeze_excite) right after the depthwise
