@@ -366,8 +366,9 @@ TEST_CASE("normed_conv algo 6: a transition's pool taken first by a pass, then c
 
 TEST_CASE("a batch norm before the head's global average pool: the map normalized as the pool reads it") {
   // The head's op with the batch norm folded in (fold_normed_pooled_dense) on normed_head (the
-  // batch norm and the pool as one kernel, then cuBLASLt), and on lt_dense and gap_dense (the
-  // batch norm's pass first, into the pool's map), against the CPU.
+  // batch norm and the pool as one kernel, then cuBLASLt), on lt_dense and gap_dense (the batch
+  // norm's pass first, into the pool's map), and on gap_dense fuse 1 (the batch norm applied as
+  // the map is averaged: the head one kernel), against the CPU.
   cuda::NetDesc net = cuda::NetStorage<NormHeadNet, DType::f16>::describe();
   cuda::fold_for_per_op_path(net);
   REQUIRE(net.ops.back().norm != nullptr);
@@ -403,6 +404,9 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
   run.operator()<DType::f16>(cuda::Variant{"lt_dense"}, kB, {1, kB}, "strata pointwise");
   constexpr int small = cuda::tactics::gap_dense::max_batch;  // (gap_dense's most images)
   run.operator()<DType::f16>(cuda::Variant{"gap_dense", 8}, small, {1, small}, "strata pointwise");
+  const char* in_gap = "strata batch norm + global_avg_pool+dense";  // (gap_dense fuse 1)
+  run.operator()<DType::f16>(cuda::Variant{"gap_dense", 8, 0, 1}, small, {1, small}, in_gap);
+  run.operator()<DType::bf16>(cuda::Variant{"gap_dense", 16, 0, 1}, small, {1, 3}, in_gap);
   // Claimed above batch 1 (measured at 256), not offered to measured tuning.
   const auto* t = cuda::find_tactic<DType::f16>("normed_head");
   REQUIRE(t != nullptr);
@@ -420,6 +424,7 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
     INFO(at1);
     CHECK(at1.find(head + ": ") != std::string::npos);
     CHECK(at1.find(head + ": " + fused) == std::string::npos);
+    CHECK(at1.find(head + ": " + in_gap) != std::string::npos);  // (gap_dense fuse 1's claim)
   }
   // DenseNet-121's head (norm5, its ReLU, the pool, the classifier: 1,024 channels of 7x7) forced
   // onto normed_head, every other op on the heuristic's plan: against the CPU and the heuristic's.
@@ -439,6 +444,26 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
                                                                        << " against the pass + pool + cuBLASLt");
   CHECK(to_cpu < 1e-2);
   CHECK(to_apart < 2e-3);
+  // And at batch 1 onto gap_dense fuse 1 (the heuristic's claim there) and fuse 0 (the batch
+  // norm's pass, then the same kernel): each value normalized and rounded as the pass stores it
+  // and summed in the same order, so the outputs agree to f32 rounding.
+  for (const bool bf : {false, true}) {
+    const auto in1 = std::vector<float>(ind.begin(), ind.begin() + models::DenseNet121::input_spec.shape.numel());
+    const auto ref1 = strata_test::cpu_reference<models::DenseNet121>(wd, in1, 1);
+    const auto force = [&](int fuse, const char* shows) {
+      const cuda::Variant v{"gap_dense", 8, 0, fuse};
+      return bf ? strata_test::forced_output<models::DenseNet121, DType::bf16>(wd, in1, 1, 1, is_head, 1, v, shows)
+                : strata_test::forced_output<models::DenseNet121, DType::f16>(wd, in1, 1, 1, is_head, 1, v, shows);
+    };
+    const auto one = force(1, "features.norm5+relu+global_avg_pool2+classifier: strata batch norm + global_avg_pool+dense");
+    const auto two = force(0, "features.norm5+relu+global_avg_pool2+classifier: strata pointwise");
+    const double err = strata_test::rel_error(one, ref1, one.size());
+    const double to_two = strata_test::rel_error(one, two, one.size());
+    MESSAGE("DenseNet-121 " << (bf ? "bf16" : "f16") << ", batch 1, head on gap_dense fuse 1: rel. error " << err
+                            << " against the CPU, " << to_two << " against the pass + gap_dense");
+    CHECK(err < (bf ? 3e-2 : 1e-2));
+    CHECK(to_two < 1e-6);
+  }
 }
 
 TEST_CASE("halo_conv: size-keeping convs of few output channels from streamed halos, into their concat slices") {

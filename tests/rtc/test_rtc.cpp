@@ -1369,6 +1369,39 @@ TEST_CASE("a network's last op, its head, as one kernel writing the caller's out
   CHECK(rtc::compile(gd::source(r50, 16), "gap_dense50", names, 90, dir).cubin.size() > 1000);
   // 32 rows of 2,048 inputs would not fit a warp's registers: the kernel says so.
   CHECK_THROWS(rtc::compile(gd::source(r50, 32), "gap_dense50_32", names, 90, dir));
+
+  // Fuse 1: DenseNet-121's head with norm5 and its ReLU folded in (fold_normed_pooled_dense), the
+  // map normalized as it is averaged — offered beside fuse 0 for each of the three row counts
+  // (1,024 inputs: 4 loads a lane a row), claimed at batch 1; not for a head without a batch norm.
+  const cuda::OpDesc d121 = head(cuda::NetStorage<models::DenseNet121, DType::f16>::describe());
+  const cuda::OpDesc d121b = head(cuda::NetStorage<models::DenseNet121, DType::bf16>::describe());
+  REQUIRE(d121.norm != nullptr);
+  CHECK(gd::fuses_norm(d121, 2));
+  CHECK_FALSE(gd::fuses_norm(r18, 2));
+  const auto* t = cuda::find_tactic<DType::f16>("gap_dense");
+  const auto offered = t->candidates(d121, 1, 0, {});
+  CHECK(offered.size() == 6);
+  CHECK(std::count_if(offered.begin(), offered.end(), [&](const cuda::Variant& v) { return t->fuses_norm(v); }) == 3);
+  CHECK(t->candidates(r18, 1, 0, {}).size() == 3);  // (no fuse 1 without a batch norm)
+  const auto claim = t->heuristic(d121, 1, 0, {});
+  REQUIRE(claim.has_value());
+  CHECK(claim->variant == cuda::Variant{"gap_dense", 8, 0, 1});
+  CHECK(t->heuristic(r18, 1, 0, {})->variant == cuda::Variant{"gap_dense", 8, 0, 0});
+  CHECK_FALSE(t->heuristic(d121, 2, 0, {}).has_value());
+  const std::string normed = gd::source(d121, 8, true);
+  CHECK(normed.find("normed_stored<T, NA>") != std::string::npos);
+  CHECK(gd::source(d121, 8).find("normed_stored") == std::string::npos);  // (fuse 0: the pass first)
+  CHECK(rtc::compile(normed, "gap_dense_norm", {"strata_rtc::gap_dense<strata_rtc::f16>"}, 90, dir).cubin.size() > 1000);
+  CHECK(rtc::compile(gd::source(d121b, 32, true), "gap_dense_norm_bf16", {"strata_rtc::gap_dense<strata_rtc::bf16>"}, 90,
+                     dir).cubin.size() > 1000);
+  CHECK_THROWS_AS(gd::source(r18, 8, true), strata::Error);
+  try {
+    (void)t->prepare(r18, cuda::Variant{"gap_dense", 8, 0, 1}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
+    FAIL("gap_dense fuse 1 was accepted for a head without a batch norm");
+  } catch (const strata::Error& e) {
+    CHECK(std::string(e.what()).find(r18.label) != std::string::npos);
+    CHECK(std::string(e.what()).find("fuse 1 applies a batch norm") != std::string::npos);
+  }
 }
 
 TEST_CASE("a batch norm and the 1x1 conv after it as one kernel (normed_conv): what it claims, the source compiles") {

@@ -46,6 +46,7 @@
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
+#include "strata/cuda/tactics/normed_conv.hpp"
 
 namespace strata::cuda::tactics {
 
@@ -200,6 +201,14 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
          op.out_shape.h == 1 && op.out_shape.w == 1 && (op.gap->in_cp * bytes) % 16 == 0;
 }
 
+/// Whether the kernel applies `op`'s folded batch norm (fold_normed_pooled_dense: DenseNet's norm5
+/// and ReLU before its head) to the map as it averages it (variant fuse 1): normed_head's
+/// conditions (normed::head_fits: the batch norm's input over the pool's map, read in 16-byte
+/// vectors, a concat in place) on a head the kernel runs.
+[[nodiscard]] inline bool fuses_norm(const OpDesc& op, int bytes) {
+  return fits(op, bytes) && normed::head_fits(op);
+}
+
 /// Whether a block of `rows` output rows (8 or more, in 8s) keeps each warp's rows in registers
 /// (at most 16 16-byte loads a lane).
 [[nodiscard]] inline bool rows_fit(const OpDesc& op, int bytes, int rows) {
@@ -207,13 +216,19 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
 }
 
 /// The kernel's source for `op` with `rows` output rows a block (kernel
-/// `strata_rtc::gap_dense<T>`).
-[[nodiscard]] inline std::string source(const OpDesc& op, int rows) {
+/// `strata_rtc::gap_dense<T>`); with `norm` (fuses_norm) the kernel takes the batch norm's
+/// input `x` (its pixels XPIX elements apart, its images XIMG) and its scale and shift, and
+/// sums each value normalized as the batch norm's kernel stores it (normed_stored: the pass's
+/// arithmetic and rounding) — the sums of the pass + this kernel, in the same order.
+[[nodiscard]] inline std::string source(const OpDesc& op, int rows, bool norm = false) {
+  STRATA_CHECK(!norm || fuses_norm(op, 2), "gap_dense: layer '" << op.label << "' has no batch norm it applies as "
+                                                                   "the map is averaged");
   std::ostringstream o;
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << (norm ? normed::pass_helpers : "")
     << "// Generated for '" << op.label << "'.\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ") gap_dense(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,\n"
+    << (norm ? "    const float* __restrict__ scale, const float* __restrict__ shift,\n" : "")
     << "    float* __restrict__ out, int batch) {\n"
     << "  constexpr int HW = " << op.gap->in_shape.h * op.gap->in_shape.w << ";  // pixels averaged\n"
     << "  constexpr int CP = " << op.gap->in_cp << ";  // channel slots (= the layer's inputs)\n"
@@ -222,6 +237,22 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
     << "  constexpr int BMAX = " << max_batch << ";\n"
     << "  constexpr int threads = " << threads << ";  // (the launch's)\n";
   generated::act_constant(o, op.act);
+  // Where image b's pixel p starts, the values summed, and (with the batch norm) each column's
+  // scales and shifts.
+  std::string image = "static_cast<long long>(b) * HW * CP", pixel = "static_cast<long long>(p) * CP";
+  std::string value = "load(h + e)", factors;
+  if (norm) {
+    const OpDesc& bn = *op.norm;
+    const normed::Source src = normed::source_of(bn);
+    o << "  constexpr long long XPIX = " << src.pixel << ", XIMG = " << src.image
+      << ";  // the batch norm's input: elements a pixel, an image\n"
+      << "  constexpr long long C = " << bn.out_shape.c << ";  // channels; slots past them are the weights' zeros'\n";
+    generated::act_constants(o, "NA", "norm_act", bn.act);
+    image = "static_cast<long long>(b) * XIMG";
+    pixel = "static_cast<long long>(p) * XPIX";
+    value = "normed_stored<T, NA>(norm_act, load(h + e), sc[e], sf[e])";
+    factors = "      float sc[V], sf[V];\n      vector_factors<C, CP>(scale, shift, col * V, sc, sf);\n";
+  }
   o << R"src(  constexpr int V = 16 / static_cast<int>(sizeof(T));  // elements a 16-byte load
   constexpr int COLS = CP / V;                      // 16-byte columns of a pixel
   constexpr int PG = COLS >= threads ? 1 : threads / COLS;  // thread groups over the pixels
@@ -250,20 +281,20 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
   // Every image's map averaged in f32 (each block the whole map, from L2): thread t sums 16-byte
   // column t % COLS over pixels t / COLS, t / COLS + PG, ...; the groups' sums added after.
   for (int b = 0; b < batch; ++b) {
-    const T* xb = x + static_cast<long long>(b) * HW * CP;
+    const T* xb = x + )src" << image << R"src(;
     for (int col = static_cast<int>(threadIdx.x) % (PG > 1 ? COLS : threads); col < COLS;
          col += (PG > 1 ? COLS : threads)) {
       const int g = PG > 1 ? static_cast<int>(threadIdx.x) / COLS : 0;
-      float s[V];
+)src" << factors << R"src(      float s[V];
 #pragma unroll
       for (int e = 0; e < V; ++e) s[e] = 0.0f;
       if (g < PG) {
 #pragma unroll 7
         for (int p = g; p < HW; p += PG) {
-          const uint4 v = *reinterpret_cast<const uint4*>(xb + static_cast<long long>(p) * CP + col * V);
+          const uint4 v = *reinterpret_cast<const uint4*>(xb + )src" << pixel << R"src( + col * V);
           const T* h = reinterpret_cast<const T*>(&v);
 #pragma unroll
-          for (int e = 0; e < V; ++e) s[e] += load(h + e);
+          for (int e = 0; e < V; ++e) s[e] += )src" << value << R"src(;
         }
       }
       float* dst = PG > 1 ? part + g * CP : pooled + b * CP;
@@ -382,6 +413,11 @@ class PooledDense final : public generated::GeneratingTactic<P> {
 /// forward 131.6 → 126.6 µs under the heuristic), ResNet-50's 8.4, MobileNet-v2's 5.8; hence the
 /// heuristic's claim at batch 1 (maps up to ResNet-50's); measured tuning times it up to
 /// max_batch images. f32 (NCHW storage) is not this kernel's.
+/// Fuse 1 (gap_dense::fuses_norm): the head's folded batch norm (fold_normed_pooled_dense:
+/// DenseNet's norm5 and ReLU) applied to the map as it is averaged — the batch norm's pass (a
+/// launch of its own before fuse 0) and the normalized map gone; each value normalized and
+/// rounded as the pass stores it, summed in the same order, so the output is fuse 0's. Claimed at
+/// batch 1 (normed_head's two launches claim the head above it).
 template <DType P>
 class GapDense final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
@@ -395,6 +431,7 @@ class GapDense final : public generated::GeneratingTactic<P> {
     return is_16bit(P) && gap_dense::fits(op, bytes);  // (NHWC: the 16-bit storage)
   }
   [[nodiscard]] bool fuses_gap(const Variant&) const override { return true; }
+  [[nodiscard]] bool fuses_norm(const Variant& v) const override { return v.fuse == 1; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     // Measured at batch 1 only (ResNet-18/50's and MobileNet-v2's heads); each block averages
@@ -406,15 +443,20 @@ class GapDense final : public generated::GeneratingTactic<P> {
     c.rank = rank::tailored;
     c.variant.tactic = std::string(name());
     c.variant.algo = 8;
+    c.variant.fuse = op.norm && gap_dense::fuses_norm(op, bytes) ? 1 : 0;  // (the batch norm too)
     return c;
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
     std::vector<Variant> v;
     if (batch <= gap_dense::max_batch && applicable(op)) {
+      const bool norm = op.norm && gap_dense::fuses_norm(op, bytes);
       for (const int rows : gap_dense::rows_per_block) {
         if (gap_dense::rows_fit(op, bytes, rows)) {
           v.push_back(Variant{std::string(name()), rows, 0, 0});
+          if (norm) {
+            v.push_back(Variant{std::string(name()), rows, 0, 1});
+          }
         }
       }
     }
@@ -426,23 +468,39 @@ class GapDense final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(batch <= gap_dense::max_batch,
                  "cuda::Engine: layer '" << op.label << "': gap_dense runs at most "
                                          << gap_dense::max_batch << " images a launch, not " << batch);
-    STRATA_CHECK(io.gap_in != nullptr && io.user_out != nullptr,
-                 "cuda::Engine: layer '" << op.label << "': gap_dense without the map or the output");
+    const bool norm = v.fuse == 1;
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    const T* x = static_cast<const T*>(io.gap_in);
+    STRATA_CHECK((norm ? io.norm_x : io.gap_in) != nullptr && io.user_out != nullptr,
+                 "cuda::Engine: layer '" << op.label << "': gap_dense without the map or the output");
+    const T* x = static_cast<const T*>(norm ? io.norm_x : io.gap_in);
     const T* wt = static_cast<const T*>(w.weight.get());
     const T* b = static_cast<const T*>(w.bias.get());
     float* out = io.user_out;
+    const float* scale = nullptr;
+    const float* shift = nullptr;
+    if (norm) {
+      STRATA_CHECK(io.norm_weights != nullptr, "cuda::Engine: layer '" << op.label
+                                                                       << "' without its batch norm's buffers");
+      scale = io.norm_weights->scale_f32.template as<const float>();
+      shift = io.norm_weights->shift_f32.template as<const float>();
+      STRATA_CHECK(scale != nullptr && shift != nullptr,
+                   "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
+                                           << "' has no scale and shift on the device");
+    }
     const auto grid = static_cast<unsigned>((op.layer.out_channels + v.algo - 1) / v.algo);
     std::ostringstream what;
-    what << "strata global_avg_pool+dense " << op.gap->in_shape.h << "x" << op.gap->in_shape.w
-         << "x" << op.gap->in_cp << "->" << op.layer.out_channels << " (one kernel, " << grid
-         << " blocks of " << v.algo << " rows, shapes compiled in; into the output, f32)";
+    what << "strata " << (norm ? "batch norm + " : "") << "global_avg_pool+dense " << op.gap->in_shape.h << "x"
+         << op.gap->in_shape.w << "x" << op.gap->in_cp << "->" << op.layer.out_channels << " (one kernel, "
+         << (norm ? "the map normalized as it is averaged, " : "") << grid << " blocks of " << v.algo
+         << " rows, shapes compiled in; into the output, f32)";
+    const auto threads = static_cast<unsigned>(gap_dense::threads);
+    if (norm) {
+      return kernel_step(
+          what.str(),
+          [=](cudaStream_t s) { rtc::launch(k, grid, threads, s, x, wt, b, scale, shift, out, batch); }, true);
+    }
     return kernel_step(
-        what.str(),
-        [=](cudaStream_t s) {
-          rtc::launch(k, grid, static_cast<unsigned>(gap_dense::threads), s, x, wt, b, out, batch);
-        },
+        what.str(), [=](cudaStream_t s) { rtc::launch(k, grid, threads, s, x, wt, b, out, batch); },
         true);  // (the caller's output: no output step)
   }
 
@@ -454,12 +512,16 @@ class GapDense final : public generated::GeneratingTactic<P> {
                                                     "global average pool folded in, whose result "
                                                     "is the network's output, at most "
                                      << pooled_dense::max_inputs << " inputs, no residual");
-    STRATA_CHECK(gap_dense::rows_fit(op, bytes, v.algo) && v.math == 0 && v.fuse == 0,
+    STRATA_CHECK(gap_dense::rows_fit(op, bytes, v.algo) && v.math == 0 && (v.fuse == 0 || v.fuse == 1),
                  "cuda::Engine: layer '" << op.label << "': gap_dense has algos 8, 16 and 32 (rows "
                                                         "a block, where a warp's rows fit its "
-                                                        "registers), math and fuse 0; not "
+                                                        "registers), math 0, fuse 0 and 1; not "
                                          << to_string(v));
-    return this->named(gap_dense::source(op, v.algo));
+    STRATA_CHECK(v.fuse == 0 || (op.norm && gap_dense::fuses_norm(op, bytes)),
+                 "cuda::Engine: layer '" << op.label << "': gap_dense fuse 1 applies a batch norm folded into the "
+                                                        "head (fold_normed_pooled_dense) as the map is averaged; "
+                                                        "this op has none it can read");
+    return this->named(gap_dense::source(op, v.algo, v.fuse == 1));
   }
 };
 
