@@ -418,25 +418,11 @@ inline constexpr const char* tail = R"src(  {
           for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[j];
         }
       }
-      float f = o < SE_K1 ? as_stored<T>(activate(se_act1, a + (sb1 != nullptr ? sb1[o] : 0.0f))) : 0.0f;
-      if (SE_I2 != Act::none) {  // as fc2 reads what fc1 stored
-        f = as_stored<T>(activate(se_in_act2, f));
-      }
-      tl_sq[o] = f;
+      tl_sq[o] = se_squeezed<T, SE_I2>(se_act1, se_in_act2, a, sb1, o, SE_K1);
     }
     __syncthreads();
     for (int c = threadIdx.x; c < CP; c += NTHREADS) {  // fc2: the gate
-      float a = 0.0f;
-      if (c < KREAL) {
-        for (int i = 0; i < SE_K1P; i += 8) {
-          float wv[8];
-          load8(sw2 + static_cast<long long>(c) * SE_K1P + i, wv);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) a += tl_sq[i + j] * wv[j];
-        }
-        a = activate(se_act2, a + (sb2 != nullptr ? sb2[c] : 0.0f));
-      }
-      store(gate + img * CP + c, a);
+      store(gate + img * CP + c, c < KREAL ? se_excited<SE_K1P>(se_act2, tl_sq, sw2, sb2, c) : 0.0f);
     }
     if (threadIdx.x == 0) {
       counters[img] = 0u;  // for the next launch (stream-ordered after this one)
@@ -463,7 +449,7 @@ inline constexpr const char* tail = R"src(  {
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << (tail ? generated::excite_helpers : "")
     << "// Generated for '" << op.label << "'"
     << (algo == 0 ? std::string()
                   : " (filters staged, " + std::to_string(images) + (images == 1 ? " image" : " images") +
@@ -512,13 +498,7 @@ inline constexpr const char* tail = R"src(  {
     << "  constexpr ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
     << std::defaultfloat;
   if (tail) {
-    const OpDesc& q = *op.tail;
-    const OpDesc& f1 = *q.squeeze;
-    o << "  constexpr int SE_K1 = " << f1.conv.k << ", SE_K1P = " << f1.conv.kp
-      << ";  // fc1's outputs (and slots: fc2's row)\n";
-    generated::act_constants(o, "SE_A1", "se_act1", f1.act);
-    generated::act_constants(o, "SE_I2", "se_in_act2", q.in_act);
-    generated::act_constants(o, "SE_A2", "se_act2", q.act);
+    generated::excite_constants(o, *op.tail);
   }
   if (algo == 0) {  // (the text measured in sessions 23-25)
     // (Waits first thing: its filters loaded into registers before the patch — to copy them

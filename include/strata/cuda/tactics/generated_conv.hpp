@@ -99,6 +99,50 @@ inline void act_constants(std::ostringstream& o, const char* kind, const char* d
     << std::defaultfloat;
 }
 
+/// A folded squeeze-excite op's constants in a kernel that computes its gate (splitk_conv fuse 4,
+/// depthwise_band fuse 1): `SE_K1` fc1's outputs and `SE_K1P` its slots (fc2's row); fc1's
+/// activation (SE_A1, se_act1), the one fc2 applies on load (SE_I2, se_in_act2) and fc2's
+/// (SE_A2, se_act2). `q` is the squeeze-excite op (its `squeeze`, fc1).
+inline void excite_constants(std::ostringstream& o, const OpDesc& q) {
+  const OpDesc& f1 = *q.squeeze;
+  o << "  constexpr int SE_K1 = " << f1.conv.k << ", SE_K1P = " << f1.conv.kp
+    << ";  // fc1's outputs (and slots: fc2's row)\n";
+  act_constants(o, "SE_A1", "se_act1", f1.act);
+  act_constants(o, "SE_I2", "se_in_act2", q.in_act);
+  act_constants(o, "SE_A2", "se_act2", q.act);
+}
+
+/// The device functions of the kernels that compute a squeeze-excite op's gate from its pooled
+/// vector (splitk_conv fuse 4, depthwise_band fuse 1), after excite_constants: fc1's output
+/// finished from its sum and fc2's for one channel — the squeeze-excite kernel's arithmetic and
+/// roundings.
+inline constexpr const char* excite_helpers = R"src(// fc1's output o (of k1; 0 in the padding slots) from its sum: its bias and activation,
+// rounded to T as fc1 stores it; then the activation fc2 applies as it loads it (I2), rounded.
+template <class T, Act I2>
+__device__ __forceinline__ float se_squeezed(ActDesc a1, ActDesc i2, float sum, const float* __restrict__ b1, int o,
+                                             int k1) {
+  float f = o < k1 ? as_stored<T>(activate(a1, sum + (b1 != nullptr ? b1[o] : 0.0f))) : 0.0f;
+  if (I2 != Act::none) {
+    f = as_stored<T>(activate(i2, f));
+  }
+  return f;
+}
+// Channel ch's gate, before it is stored: fc2's row ch (K1P slots) times the squeezed vector sq
+// (shared memory), its bias and activation.
+template <int K1P, class T>
+__device__ __forceinline__ float se_excited(ActDesc a2, const float* sq, const T* __restrict__ w2,
+                                            const float* __restrict__ b2, int ch) {
+  float acc = 0.0f;
+  for (int i = 0; i < K1P; i += 8) {
+    float wv[8];
+    load8(w2 + static_cast<long long>(ch) * K1P + i, wv);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc += sq[i + j] * wv[j];
+  }
+  return activate(a2, acc + (b2 != nullptr ? b2[ch] : 0.0f));
+}
+)src";
+
 /// Whether a kernel storing channel pairs (4 bytes) writes `op`'s concat slice itself: the
 /// slice's own slots (write == kp), unit channel stride, not flattened, its pairs 4-byte aligned
 /// (first channel, pixel and image strides even). halo_conv, splitk_conv.
@@ -256,15 +300,16 @@ inline void act_constants(std::ostringstream& o, const char* kind, const char* d
 /// `act`. Blocks of `threads` threads (256 unless said), registers limited so that `min_blocks`
 /// fit an SM; `attrs` goes before the launch bounds (a `__cluster_dims__(...)`, say). With
 /// `early_work` the kernel opens with pdl_launch only, and calls pdl_wait itself once it has done
-/// what needs nothing an earlier kernel wrote (else pdl_entry, both, first thing).
+/// what needs nothing an earlier kernel wrote (else pdl_entry, both, first thing). `helpers`:
+/// device functions written before the kernel (excite_helpers).
 inline void open_kernel(std::ostringstream& o, const OpDesc& op, bool pooled, const char* kernel,
                         const char* params, int min_blocks = 1, const std::string& attrs = "",
-                        int threads = 256, bool early_work = false) {
+                        int threads = 256, bool early_work = false, const char* helpers = "") {
   const ConvGeom& g = op.conv;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
-  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << helpers
     << "// Generated for '" << op.label << "'.\n"
     << "template <class T>\n__global__ void " << attrs << "__launch_bounds__(" << threads << ", " << min_blocks
     << ") " << kernel

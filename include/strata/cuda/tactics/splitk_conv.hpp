@@ -375,7 +375,7 @@ inline constexpr std::int64_t excite_pool_bytes_max = 128 << 10;
                          2,
                          cluster > 0 ? "__cluster_dims__(" + std::to_string(cluster) + ", 1, 1) "
                                      : std::string(),
-                         256, true);
+                         256, true, excited ? generated::excite_helpers : "");
   if (side) {  // the side conv (OpDesc::side): its output slots and channels, its activation
     const OpDesc& d = *op.side;
     o << "  constexpr int SKP = " << d.conv.kp << ", SK = " << d.conv.k << ";\n"
@@ -398,20 +398,14 @@ inline constexpr std::int64_t excite_pool_bytes_max = 128 << 10;
   // slice of the channels (a 1x1 conv: its k-steps' slots) and their 8-slot chunks rounded up to
   // a power of 2 (the pool's threads), the three activations.
   if (excited) {
-    const OpDesc& q = *op.excite;
-    const OpDesc& f1 = *q.squeeze;
     const int slots = excite_slice_slots(op, cluster);
     int qn = 1;
     while (qn * 8 < slots) {
       qn *= 2;
     }
-    o << "  constexpr int SE_K1 = " << f1.conv.k << ", SE_K1P = " << f1.conv.kp
-      << ";  // fc1's outputs (and slots: fc2's row)\n"
-      << "  constexpr int SE_SLOTS = " << slots << ", SE_QN = " << qn
+    generated::excite_constants(o, *op.excite);
+    o << "  constexpr int SE_SLOTS = " << slots << ", SE_QN = " << qn
       << ";  // a slice's slots; its 8-slot chunks, rounded up to a power of 2\n";
-    generated::act_constants(o, "SE_A1", "se_act1", f1.act);
-    generated::act_constants(o, "SE_I2", "se_in_act2", q.in_act);
-    generated::act_constants(o, "SE_A2", "se_act2", q.act);
   }
   // A concat's slice written in place (slice_fits): the slice's elements a pixel and an image.
   if (slice_fits(op)) {
@@ -625,26 +619,11 @@ inline constexpr std::int64_t excite_pool_bytes_max = 128 << 10;
       float acc = 0.0f;
 #pragma unroll
       for (int r = 0; r < CS; ++r) acc += v[r];
-      float f = o < SE_K1 ? as_stored<T>(activate(se_act1, acc + (sb1 != nullptr ? sb1[o] : 0.0f))) : 0.0f;
-      if (SE_I2 != Act::none) {  // as fc2 reads what fc1 stored
-        f = as_stored<T>(activate(se_in_act2, f));
-      }
-      se_sq[o] = f;
+      se_sq[o] = se_squeezed<T, SE_I2>(se_act1, se_in_act2, acc, sb1, o, SE_K1);
     }
     __syncthreads();
     for (int c = threadIdx.x; c < nch; c += blockDim.x) {  // fc2: this slice's gate
-      const int ch = c0 + c;
-      float acc = 0.0f;
-      if (ch < C) {
-        for (int i = 0; i < SE_K1P; i += 8) {
-          float wv[8];
-          load8(sw2 + static_cast<long long>(ch) * SE_K1P + i, wv);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) acc += se_sq[i + j] * wv[j];
-        }
-        acc = activate(se_act2, acc + (sb2 != nullptr ? sb2[ch] : 0.0f));
-      }
-      store(se_gate + c, acc);
+      store(se_gate + c, c0 + c < C ? se_excited<SE_K1P>(se_act2, se_sq, sw2, sb2, c0 + c) : 0.0f);
     }
     __syncthreads();
   }
