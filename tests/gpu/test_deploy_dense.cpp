@@ -446,7 +446,9 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
   CHECK(to_apart < 2e-3);
   // And at batch 1 onto gap_dense fuse 1 (the heuristic's claim there) and fuse 0 (the batch
   // norm's pass, then the same kernel): each value normalized and rounded as the pass stores it
-  // and summed in the same order, so the outputs agree to f32 rounding.
+  // and summed in the same order — the outputs agree but for a normalized value rounded the other
+  // way where the compilers contract x * scale + shift differently (H100, session 53: 9.7e-7 in
+  // f16, 0 in bf16).
   for (const bool bf : {false, true}) {
     const auto in1 = std::vector<float>(ind.begin(), ind.begin() + models::DenseNet121::input_spec.shape.numel());
     const auto ref1 = strata_test::cpu_reference<models::DenseNet121>(wd, in1, 1);
@@ -459,10 +461,10 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
     const auto two = force(0, "features.norm5+relu+global_avg_pool2+classifier: strata pointwise");
     const double err = strata_test::rel_error(one, ref1, one.size());
     const double to_two = strata_test::rel_error(one, two, one.size());
-    MESSAGE("DenseNet-121 " << (bf ? "bf16" : "f16") << ", batch 1, head on gap_dense fuse 1: rel. error " << err
+    MESSAGE("DenseNet-121 " << std::string(bf ? "bf16" : "f16") << ", batch 1, head on gap_dense fuse 1: rel. error " << err
                             << " against the CPU, " << to_two << " against the pass + gap_dense");
     CHECK(err < (bf ? 3e-2 : 1e-2));
-    CHECK(to_two < 1e-6);
+    CHECK(to_two < 1e-5);
   }
 }
 

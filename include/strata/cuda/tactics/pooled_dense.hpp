@@ -416,8 +416,10 @@ class PooledDense final : public generated::GeneratingTactic<P> {
 /// Fuse 1 (gap_dense::fuses_norm): the head's folded batch norm (fold_normed_pooled_dense:
 /// DenseNet's norm5 and ReLU) applied to the map as it is averaged — the batch norm's pass (a
 /// launch of its own before fuse 0) and the normalized map gone; each value normalized and
-/// rounded as the pass stores it, summed in the same order, so the output is fuse 0's. Claimed at
-/// batch 1 (normed_head's two launches claim the head above it).
+/// rounded as the pass stores it, summed in the same order (DenseNet-121 at batch 1 on an H100,
+/// session 53: 9.7e-7 from fuse 0's output in f16, 0 in bf16; the head 6.4 µs in the profile
+/// against the pass + fuse 0's 8.5). Claimed at batch 1 (normed_head's two launches claim the
+/// head above it).
 template <DType P>
 class GapDense final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
