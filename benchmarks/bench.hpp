@@ -180,22 +180,10 @@ Args with_forced_each(const Args& given, int max_batch) {
   }
   strata::cuda::NetDesc net = strata::cuda::NetStorage<Net, P>::describe();
   strata::cuda::fold_for_per_op_path(net);
-  // (as the engine joins ops at a max_batch of 1: side convs where no branches run beside each
-  // other, squeeze-excite ops to the depthwise convs before them or their gated convs; then
-  // DenseNet's layers)
-  if (max_batch <= strata::cuda::side_conv_max_batch && !a.branches) {
-    strata::cuda::fold_side_convs(net);
-  }
-  if (max_batch <= strata::cuda::tail_max_batch) {
-    strata::cuda::fold_tailed_gates(net);
-  }
-  if (max_batch <= strata::cuda::excite_max_batch) {
-    strata::cuda::fold_excited_gates(net);
-  }
   strata::cuda::EngineOptions o;
   o.max_batch = max_batch;
   o.bottleneck_clusters = a.bneck_clusters;
-  strata::cuda::join_bottlenecks(net, o);  // (as the engine joins DenseNet's layers)
+  strata::cuda::fold_for_max_batch(net, o, a.branches);  // (the ops as the engine joins them)
   for (const auto& [text, v] : a.force_each) {
     int matched = 0;
     for (const strata::cuda::OpDesc& op : net.ops) {

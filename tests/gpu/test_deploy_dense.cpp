@@ -449,9 +449,9 @@ TEST_CASE("a batch norm before the head's global average pool: the map normalize
   // and summed in the same order — the outputs agree but for a normalized value rounded the other
   // way where the compilers contract x * scale + shift differently (H100, session 53: 9.7e-7 in
   // f16, 0 in bf16).
+  const auto in1 = std::vector<float>(ind.begin(), ind.begin() + models::DenseNet121::input_spec.shape.numel());
+  const auto ref1 = strata_test::cpu_reference<models::DenseNet121>(wd, in1, 1);
   for (const bool bf : {false, true}) {
-    const auto in1 = std::vector<float>(ind.begin(), ind.begin() + models::DenseNet121::input_spec.shape.numel());
-    const auto ref1 = strata_test::cpu_reference<models::DenseNet121>(wd, in1, 1);
     const auto force = [&](int fuse, const char* shows) {
       const cuda::Variant v{"gap_dense", 8, 0, fuse};
       return bf ? strata_test::forced_output<models::DenseNet121, DType::bf16>(wd, in1, 1, 1, is_head, 1, v, shows)

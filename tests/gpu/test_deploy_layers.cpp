@@ -191,15 +191,13 @@ inline constexpr auto excite_block = input<24, 7, 9>
     | conv<36, 1> | batch_norm | flatten | dense<5>;
 using ExciteBlock = std::remove_cv_t<decltype(excite_block)>;
 
-/// The ops of Net in P as the engine has them at a max_batch of 1 (the squeeze-excite ops joined
-/// to the depthwise convs before them, fold_tailed_gates, or to the gated convs after them,
-/// fold_excited_gates).
+/// The ops of Net in P as the engine has them at a max_batch of 1 (fold_for_max_batch: the
+/// squeeze-excite ops joined to the depthwise convs before them or to the gated convs after them).
 template <class Net, DType P>
 cuda::NetDesc folded_at_batch1() {
   cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
   cuda::fold_for_per_op_path(net);
-  cuda::fold_tailed_gates(net);
-  cuda::fold_excited_gates(net);
+  cuda::fold_for_max_batch(net, cuda::EngineOptions{.max_batch = 1}, false);
   return net;
 }
 

@@ -1390,8 +1390,18 @@ TEST_CASE("a network's last op, its head, as one kernel writing the caller's out
   CHECK_FALSE(t->heuristic(d121, 2, 0, {}).has_value());
   const std::string normed = gd::source(d121, 8, true);
   CHECK(normed.find("normed_stored<T, NA>") != std::string::npos);
-  CHECK(gd::source(d121, 8).find("normed_stored") == std::string::npos);  // (fuse 0: the pass first)
+  // (the batch norm's input by its own strides — a concat read in place —, not the pool map's)
+  CHECK(normed.find("xb + static_cast<long long>(p) * XPIX + col * V") != std::string::npos);
+  CHECK(normed.find("x + static_cast<long long>(b) * XIMG;") != std::string::npos);
+  // Fuse 0's text as it was before fuse 1 (GPU-run since session 20): no batch norm, the map's
+  // own strides.
+  const std::string plain = gd::source(d121, 8);
+  CHECK(plain.find("normed_stored") == std::string::npos);
+  CHECK(plain.find("scale") == std::string::npos);
+  CHECK(plain.find("xb + static_cast<long long>(p) * CP + col * V") != std::string::npos);
+  CHECK(plain.find("x + static_cast<long long>(b) * HW * CP;") != std::string::npos);
   CHECK(rtc::compile(normed, "gap_dense_norm", {"strata_rtc::gap_dense<strata_rtc::f16>"}, 90, dir).cubin.size() > 1000);
+  CHECK(rtc::compile(normed, "gap_dense_norm80", {"strata_rtc::gap_dense<strata_rtc::f16>"}, 80, dir).cubin.size() > 1000);
   CHECK(rtc::compile(gd::source(d121b, 32, true), "gap_dense_norm_bf16", {"strata_rtc::gap_dense<strata_rtc::bf16>"}, 90,
                      dir).cubin.size() > 1000);
   CHECK_THROWS_AS(gd::source(r18, 8, true), strata::Error);

@@ -141,16 +141,7 @@ class Engine {
     // which it does not make with PDL —, nor where every batch runs the fused kernel)
     const bool branches = Engine::branches(options_);
     const bool all_fused = fused != nullptr && options_.fused_max_batch >= options_.max_batch;
-    if (options_.max_batch <= side_conv_max_batch && !branches && !all_fused) {
-      fold_side_convs(net);
-    }
-    if (options_.max_batch <= tail_max_batch && !all_fused) {
-      fold_tailed_gates(net);  // (first: the gates it takes are not the projections' to compute)
-    }
-    if (options_.max_batch <= excite_max_batch && !all_fused) {
-      fold_excited_gates(net);
-    }
-    join_bottlenecks(net, options_);
+    fold_for_max_batch(net, options_, branches, all_fused);
     const auto tuning = std::chrono::steady_clock::now();
     const std::vector<std::optional<Variant>> forced_v = forced_variants<P>(net, options_.force);
     auto variants = choose_variants<P>(net, w, *exec_, options_, forced_v, exec_->stats());

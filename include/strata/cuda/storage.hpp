@@ -219,8 +219,9 @@ struct OpDesc {
   /// batch norm first (Strata's pointwise kernel) into the conv's input slot.
   /// Also a dense op with a folded global average pool (fold_normed_pooled_dense: DenseNet's norm5
   /// and ReLU before its head): the batch norm whose map only that pool reads; the tactic
-  /// normed_head runs the two as one kernel into the dense layer's input slot, and prepare_step
-  /// otherwise runs the batch norm first into the pool's map (OpIo::gap_in).
+  /// normed_head runs the two as one kernel into the dense layer's input slot, gap_dense fuse 1
+  /// all three as one kernel into the output, and prepare_step otherwise runs the batch norm
+  /// first into the pool's map (OpIo::gap_in).
   std::shared_ptr<const OpDesc> norm;
   std::string norm_conv_label;  ///< with `norm`: the conv's own label (norm_main)
   /// A size-keeping k×k conv only (per-op path at large batches, 16-bit NHWC;

@@ -48,6 +48,28 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
                                                                 : bottleneck_max_map_bytes);
 }
 
+/// `net` (after fold_for_per_op_path) with the ops an engine of options `o` joins for its
+/// max_batch, in the engine's order: side convs (not where `branches`: two streams then run such
+/// pairs side by side), squeeze-excite ops to the depthwise convs before them (fold_tailed_gates;
+/// first: the gates it takes are not the projections' to compute) or to their gated convs
+/// (fold_excited_gates) — none of these where every batch runs the fused kernel (`all_fused`) —,
+/// then DenseNet's layers (join_bottlenecks). The engine, strata_bench's --force-each and the
+/// tests fold through this one sequence.
+inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branches, bool all_fused = false) {
+  if (!all_fused) {
+    if (o.max_batch <= side_conv_max_batch && !branches) {
+      fold_side_convs(net);
+    }
+    if (o.max_batch <= tail_max_batch) {
+      fold_tailed_gates(net);
+    }
+    if (o.max_batch <= excite_max_batch) {
+      fold_excited_gates(net);
+    }
+  }
+  join_bottlenecks(net, o);
+}
+
 /// The tuning cache's key of `op` at `batch`: GPU, cuDNN version, precision, and the op's
 /// exact shape in storage terms.
 [[nodiscard]] inline std::string tuning_key(const OpDesc& op, int batch, DType p,

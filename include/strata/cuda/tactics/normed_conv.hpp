@@ -1320,6 +1320,24 @@ template <DType P>
   return out;
 }
 
+/// The batch norm's scale and shift (f32, on the device) of `op`'s folded batch norm (OpDesc::norm)
+/// for a tactic that applies it (normed_head, gap_dense fuse 1): from `io`, or an error naming the
+/// layer and what is missing.
+struct NormFactors {
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+};
+[[nodiscard]] inline NormFactors norm_factors(const OpDesc& op, const OpIo& io) {
+  STRATA_CHECK(op.norm && io.norm_x != nullptr && io.norm_weights != nullptr,
+               "cuda::Engine: layer '" << op.label << "' without its batch norm's buffers (its input, scale and shift)");
+  const NormFactors f{io.norm_weights->scale_f32.template as<const float>(),
+                      io.norm_weights->shift_f32.template as<const float>()};
+  STRATA_CHECK(f.scale != nullptr && f.shift != nullptr,
+               "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
+                                       << "' has no scale and shift on the device");
+  return f;
+}
+
 /// Whether gap_source's kernel runs `op`: a dense layer with a folded global average pool and
 /// batch norm (fold_normed_pooled_dense) over the same map, read in 16-byte vectors, its input one
 /// vector of at least the map's slots an image, no deferred activation nor input slice.
@@ -1664,8 +1682,9 @@ class NormedConv final : public generated::GeneratingTactic<P> {
 /// DenseNet's norm5 and ReLU, the global average pool and the classifier, 16-bit NHWC) as two
 /// steps: the batch norm and the pool in one kernel generated for the op (normed::gap_source: the
 /// normalized map, as large as the batch norm's input, never written) into the dense layer's
-/// input slot, then lt_dense's cuBLASLt GEMM. Every other tactic runs the batch norm first, into
-/// the pool's map. GPU test: "a batch norm before the head's global average pool: …".
+/// input slot, then lt_dense's cuBLASLt GEMM. gap_dense fuse 1 applies the batch norm in its one
+/// kernel too; every other tactic runs it first, into the pool's map. GPU test: "a batch norm
+/// before the head's global average pool: …".
 template <DType P>
 class NormedHead final : public generated::GeneratingTactic<P> {
   using T = storage_t<P>;
@@ -1678,7 +1697,7 @@ class NormedHead final : public generated::GeneratingTactic<P> {
   /// Claimed above batch 1, ahead of lt_dense's two steps after the batch norm's pass: on an H200
   /// (session 40, DenseNet-121 f16 at batch 256) the head took 11.3 µs so against 35.6 (the pass,
   /// the pool kernel and cuBLASLt), the forward 6,800 against 6,819. At batch 1 gap_dense claims
-  /// the head (one kernel after the pass).
+  /// the head (fuse 1: the batch norm, the pool and the classifier in one kernel).
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t, const Libraries&) const override {
     if (batch == 1 || !applicable(op)) {
       return std::nullopt;
@@ -1696,13 +1715,9 @@ class NormedHead final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
                  "cuda::Engine: layer '" << op.label << "': normed_head has one form (algo 0)");
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    STRATA_CHECK(io.norm_x != nullptr && io.norm_weights != nullptr,
-                 "cuda::Engine: layer '" << op.label << "' without its batch norm's buffers");
-    const float* scale = io.norm_weights->scale_f32.template as<const float>();
-    const float* shift = io.norm_weights->shift_f32.template as<const float>();
-    STRATA_CHECK(scale != nullptr && shift != nullptr,
-                 "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
-                                         << "' has no scale and shift on the device");
+    const normed::NormFactors nf = normed::norm_factors(op, io);
+    const float* scale = nf.scale;
+    const float* shift = nf.shift;
     OpDesc dense = norm_main(op);  // (the dense layer alone, under its own label)
     dense.gap.reset();
     dense.label = dense.label.substr(op.gap->label.size() + 1);

@@ -246,11 +246,13 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
     const normed::Source src = normed::source_of(bn);
     o << "  constexpr long long XPIX = " << src.pixel << ", XIMG = " << src.image
       << ";  // the batch norm's input: elements a pixel, an image\n"
-      << "  constexpr long long C = " << bn.out_shape.c << ";  // channels; slots past them are the weights' zeros'\n";
+      << "  constexpr long long C = " << bn.out_shape.c << ";  // channels; slots past them summed as 0\n";
     generated::act_constants(o, "NA", "norm_act", bn.act);
     image = "static_cast<long long>(b) * XIMG";
     pixel = "static_cast<long long>(p) * XPIX";
-    value = "normed_stored<T, NA>(norm_act, load(h + e), sc[e], sf[e])";
+    // (slots past the channels 0, as the pass writes them: not act(0) — a sigmoid's 0.5 — nor
+    // whatever the input holds there)
+    value = "(C == CP || col * V + e < C ? normed_stored<T, NA>(norm_act, load(h + e), sc[e], sf[e]) : 0.0f)";
     factors = "      float sc[V], sf[V];\n      vector_factors<C, CP>(scale, shift, col * V, sc, sf);\n";
   }
   o << R"src(  constexpr int V = 16 / static_cast<int>(sizeof(T));  // elements a 16-byte load
@@ -445,14 +447,14 @@ class GapDense final : public generated::GeneratingTactic<P> {
     c.rank = rank::tailored;
     c.variant.tactic = std::string(name());
     c.variant.algo = 8;
-    c.variant.fuse = op.norm && gap_dense::fuses_norm(op, bytes) ? 1 : 0;  // (the batch norm too)
+    c.variant.fuse = gap_dense::fuses_norm(op, bytes) ? 1 : 0;  // (the batch norm too)
     return c;
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
     std::vector<Variant> v;
     if (batch <= gap_dense::max_batch && applicable(op)) {
-      const bool norm = op.norm && gap_dense::fuses_norm(op, bytes);
+      const bool norm = gap_dense::fuses_norm(op, bytes);
       for (const int rows : gap_dense::rows_per_block) {
         if (gap_dense::rows_fit(op, bytes, rows)) {
           v.push_back(Variant{std::string(name()), rows, 0, 0});
@@ -471,24 +473,17 @@ class GapDense final : public generated::GeneratingTactic<P> {
                  "cuda::Engine: layer '" << op.label << "': gap_dense runs at most "
                                          << gap_dense::max_batch << " images a launch, not " << batch);
     const bool norm = v.fuse == 1;
-    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    STRATA_CHECK((norm ? io.norm_x : io.gap_in) != nullptr && io.user_out != nullptr,
-                 "cuda::Engine: layer '" << op.label << "': gap_dense without the map or the output");
+    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));  // (first: it refuses a wrong fuse by name)
+    STRATA_CHECK(norm || io.gap_in != nullptr,
+                 "cuda::Engine: layer '" << op.label << "': gap_dense without the pool's map");
+    STRATA_CHECK(io.user_out != nullptr, "cuda::Engine: layer '" << op.label << "': gap_dense without the output");
+    const normed::NormFactors nf = norm ? normed::norm_factors(op, io) : normed::NormFactors{};  // (checks norm_x)
+    const float* scale = nf.scale;
+    const float* shift = nf.shift;
     const T* x = static_cast<const T*>(norm ? io.norm_x : io.gap_in);
     const T* wt = static_cast<const T*>(w.weight.get());
     const T* b = static_cast<const T*>(w.bias.get());
     float* out = io.user_out;
-    const float* scale = nullptr;
-    const float* shift = nullptr;
-    if (norm) {
-      STRATA_CHECK(io.norm_weights != nullptr, "cuda::Engine: layer '" << op.label
-                                                                       << "' without its batch norm's buffers");
-      scale = io.norm_weights->scale_f32.template as<const float>();
-      shift = io.norm_weights->shift_f32.template as<const float>();
-      STRATA_CHECK(scale != nullptr && shift != nullptr,
-                   "cuda::Engine: layer '" << op.label << "': the batch norm '" << op.norm->label
-                                           << "' has no scale and shift on the device");
-    }
     const auto grid = static_cast<unsigned>((op.layer.out_channels + v.algo - 1) / v.algo);
     std::ostringstream what;
     what << "strata " << (norm ? "batch norm + " : "") << "global_avg_pool+dense " << op.gap->in_shape.h << "x"
@@ -519,7 +514,7 @@ class GapDense final : public generated::GeneratingTactic<P> {
                                                         "a block, where a warp's rows fit its "
                                                         "registers), math 0, fuse 0 and 1; not "
                                          << to_string(v));
-    STRATA_CHECK(v.fuse == 0 || (op.norm && gap_dense::fuses_norm(op, bytes)),
+    STRATA_CHECK(v.fuse == 0 || gap_dense::fuses_norm(op, bytes),
                  "cuda::Engine: layer '" << op.label << "': gap_dense fuse 1 applies a batch norm folded into the "
                                                         "head (fold_normed_pooled_dense) as the map is averaged; "
                                                         "this op has none it can read");
