@@ -1113,6 +1113,22 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
   const cuda::Variant one{"depthwise_band", 0, 0, 1};
   CHECK(t->fuses_tail(one));
   CHECK_FALSE(t->fuses_tail(cuda::Variant{"depthwise_band"}));
+  // EngineOptions::force names the joined op: the conv's own label, the squeeze-excite op's and
+  // fc1's without its pool are refused, naming it.
+  {
+    const auto first = std::find_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.tail != nullptr; });
+    REQUIRE(first != n.ops.end());
+    const cuda::OpDesc& f1 = *first->tail->squeeze;
+    for (const std::string& part : {first->tail_conv_label, first->tail->label, f1.label.substr(f1.gap->label.size() + 1)}) {
+      INFO(part);
+      try {
+        (void)cuda::forced_variants<DType::f16>(n, {{part, cuda::Variant{"depthwise_band"}}});
+        FAIL("a part of a joined op was forced");
+      } catch (const strata::Error& e) {
+        CHECK(std::string(e.what()).find("'" + first->label + "' (fold_tailed_gates): force that op") != std::string::npos);
+      }
+    }
+  }
   std::vector<std::string> tailed;
   int compiled = 0;
   for (const cuda::OpDesc& op : n.ops) {

@@ -378,24 +378,27 @@ template <class Epilogue>
   return d;
 }
 
+/// `joined` as it was before the fold that joined `part` to it (OpDesc::excite, tail, norm,
+/// bottleneck: the joins that keep the main op's own label in `own_label`).
+[[nodiscard]] inline OpDesc unjoined(const OpDesc& joined, std::shared_ptr<const OpDesc> OpDesc::*part,
+                                     std::string OpDesc::*own_label) {
+  OpDesc c = joined;
+  (c.*part).reset();
+  c.label = joined.*own_label;
+  (c.*own_label).clear();
+  return c;
+}
+
 /// The gated conv of an op with a folded squeeze-excite op (OpDesc::excite) as it was before
 /// that fold (the squeeze-excite op, *op.excite, runs first, into the gate's slot).
 [[nodiscard]] inline OpDesc excite_main(const OpDesc& joined) {
-  OpDesc c = joined;
-  c.excite.reset();
-  c.label = joined.excite_conv_label;
-  c.excite_conv_label.clear();
-  return c;
+  return unjoined(joined, &OpDesc::excite, &OpDesc::excite_conv_label);
 }
 
 /// The depthwise conv of an op with a squeeze-excite op joined after it (OpDesc::tail) as it was
 /// before the fold: the op prepare_step runs first where the tactic does not compute the tail.
 [[nodiscard]] inline OpDesc tail_main(const OpDesc& joined) {
-  OpDesc c = joined;
-  c.tail.reset();
-  c.label = joined.tail_conv_label;
-  c.tail_conv_label.clear();
-  return c;
+  return unjoined(joined, &OpDesc::tail, &OpDesc::tail_conv_label);
 }
 
 /// The conv of an op with a folded gate as it was before the fold (gate_op runs first; before
@@ -873,11 +876,7 @@ inline void fold_normed_pooled_dense(NetDesc& n) {
 /// The conv of an op with a folded batch norm as it was before the fold (the batch norm,
 /// *op.norm, runs first), under its own label.
 [[nodiscard]] inline OpDesc norm_main(const OpDesc& joined) {
-  OpDesc c = joined;
-  c.norm.reset();
-  c.label = joined.norm_conv_label;
-  c.norm_conv_label.clear();
-  return c;
+  return unjoined(joined, &OpDesc::norm, &OpDesc::norm_conv_label);
 }
 
 /// The largest map a bottleneck fold is made for (fold_bottleneck_convs): the bytes of one
@@ -967,11 +966,7 @@ inline void fold_bottleneck_convs(NetDesc& n, std::int64_t max_map_bytes = bottl
 /// The conv of an op with a folded bottleneck as it was before the fold (the bottleneck,
 /// *op.bottleneck, runs first), under its own label.
 [[nodiscard]] inline OpDesc bottleneck_main(const OpDesc& joined) {
-  OpDesc c = joined;
-  c.bottleneck.reset();
-  c.label = joined.bottleneck_conv_label;
-  c.bottleneck_conv_label.clear();
-  return c;
+  return unjoined(joined, &OpDesc::bottleneck, &OpDesc::bottleneck_conv_label);
 }
 
 /// The largest max_batch at which the engine joins squeeze-excite ops to the gated convs after

@@ -181,14 +181,15 @@ template <DType P>
                        << label << "', which at a max_batch of at most " << side_conv_max_batch
                        << " runs joined to the conv beside it as one op, '" << joined->label
                        << "' (fold_side_convs): force that op");
-      const auto excited = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
-        if (!o.excite) {
-          return false;
-        }
-        const OpDesc& q = *o.excite;
+      // (a squeeze-excite op joined to a conv: its own label, its pool's, fc1's with and without
+      // the pool, fc2's)
+      const auto names_squeeze_excite = [&](const OpDesc& q) {
         return q.label == label || q.squeeze->label == label || q.squeeze->gap->label == label ||
                q.squeeze->label.substr(q.squeeze->gap->label.size() + 1) == label ||
-               squeeze_main(q).label == label || excite_main(o).label == label;
+               squeeze_main(q).label == label;
+      };
+      const auto excited = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        return o.excite && (names_squeeze_excite(*o.excite) || o.excite_conv_label == label);
       });
       STRATA_CHECK(excited == net.ops.end(),
                    "cuda::Engine: EngineOptions::force names layer '"
@@ -198,12 +199,7 @@ template <DType P>
                                                                : "the gated conv after it")
                        << " as one op, '" << excited->label << "' (fold_excited_gates): force that op");
       const auto tailed = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
-        if (!o.tail) {
-          return false;
-        }
-        const OpDesc& q = *o.tail;
-        return q.label == label || q.squeeze->label == label || q.squeeze->gap->label == label ||
-               squeeze_main(q).label == label || o.tail_conv_label == label;
+        return o.tail && (names_squeeze_excite(*o.tail) || o.tail_conv_label == label);
       });
       STRATA_CHECK(tailed == net.ops.end(),
                    "cuda::Engine: EngineOptions::force names layer '"

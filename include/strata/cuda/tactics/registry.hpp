@@ -184,13 +184,18 @@ template <DType P>
                                        << t.name() << "' cannot");
   // `first` on the heuristic's variant, then `rest` on this one: a joined op as its two steps
   // (any workspace for `first`: the executor sizes its own from the plans' steps — for a side
-  // conv, at batch 1 where the fold is made, cuBLASLt's in-place form needs only its own).
+  // conv, at batch 1 where the fold is made, cuBLASLt's in-place form needs only its own). With
+  // `first_after`, `first` runs after `rest` instead (a squeeze-excite op joined after its conv).
   const auto heuristic_then = [&](const OpDesc& first, const OpWeights& fw, const OpIo& fio,
-                                  const OpDesc& rest, const OpIo& rio) -> std::unique_ptr<Step> {
+                                  const OpDesc& rest, const OpIo& rio,
+                                  bool first_after = false) -> std::unique_ptr<Step> {
     const Variant fv = heuristic_variant<P>(first, batch, static_cast<std::size_t>(-1), lib);
     std::vector<std::unique_ptr<Step>> parts;
     parts.push_back(prepare_step(*find_tactic<P>(fv.tactic), first, fv, batch, fw, fio, lib));
     parts.push_back(prepare_step(t, rest, v, batch, w, rio, lib));
+    if (first_after) {
+      std::swap(parts[0], parts[1]);
+    }
     return std::make_unique<StepSequence>(std::move(parts));
   };
   // A joined squeeze-excite op's own buffers (OpDesc::excite, OpDesc::tail): its pool reads
@@ -213,11 +218,7 @@ template <DType P>
     const OpIo qio = excite_io(e, io.y, e.gate);  // (the map the pool reads is the conv's result)
     OpIo cio = io;
     cio.tail = {};
-    const Variant qv = heuristic_variant<P>(*op.tail, batch, static_cast<std::size_t>(-1), lib);
-    std::vector<std::unique_ptr<Step>> parts;
-    parts.push_back(prepare_step(t, tail_main(op), v, batch, w, cio, lib));
-    parts.push_back(prepare_step(*find_tactic<P>(qv.tactic), *op.tail, qv, batch, *e.weights, qio, lib));
-    return std::make_unique<StepSequence>(std::move(parts));
+    return heuristic_then(*op.tail, *e.weights, qio, tail_main(op), cio, true);
   }
   if (op.bottleneck && !t.fuses_bottleneck(v)) {  // the bottleneck as the heuristic runs it, then the conv
     STRATA_CHECK(io.bottleneck_weights != nullptr && io.bottleneck_norm_weights != nullptr &&
