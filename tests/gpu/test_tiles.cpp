@@ -168,8 +168,8 @@ cuda::Engine<Net, P> stem_engine(const Weights<Net>& w, int algo, const cuda::In
   return e;
 }
 
-/// The stem of Net on tile_conv `algo` (2, 4 or 7: reading the caller's input, format `f`) against
-/// the same kernel's form with an input step (algo 0, 3 or 6) on the same input: the same sums in
+/// The stem of Net on tile_conv `algo` (2, 4, 7 or 9: reading the caller's input, format `f`) against
+/// the same kernel's form with an input step (algo 0, 3, 6 or 8) on the same input: the same sums in
 /// the same order, so the same output bit for bit. `staged`: what describe() must say of how the
 /// caller's rows are read.
 template <class Net, DType P = DType::f16>
@@ -187,7 +187,7 @@ void check_raw_stem(int algo, cuda::InputFormat f, const char* staged, std::uint
   const auto w = Weights<Net>::random(seed);
   const auto tmp = std::filesystem::temp_directory_path();
   auto e = stem_engine<Net, P>(w, algo, in_opt, kB, tmp / ("strata_raw_stem_" + std::to_string(seed)), math);
-  const int same_with_input_step = algo == 2 ? 0 : algo == 4 ? 3 : 6;
+  const int same_with_input_step = algo == 2 ? 0 : algo == 4 ? 3 : algo == 9 ? 8 : 6;
   auto ref = stem_engine<Net, P>(w, same_with_input_step, in_opt, kB,
                                  tmp / ("strata_raw_stem_ref_" + std::to_string(seed)), math);
   const std::string runs = e.describe(kB);
@@ -354,6 +354,60 @@ TEST_CASE("the tiled stem's 12-slot patch on wgmma (tile_conv algos 6 and 7), fo
   check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>, DType::bf16>(7, F::f32, "(staged in 4-byte words)", 131, 1);
   check_raw_stem<DenseStemNet, DType::bf16>(7, F::f32, "(staged in 8-byte words)", 132, 1);
   check_raw_stem<DenseStemNet, DType::f16>(7, F::f32, "(staged in 8-byte words)", 133, 1);
+}
+
+TEST_CASE("the tiled stem with pixels as wgmma's N (tile_conv algos 8 and 9), forced") {
+  if (!cuda::tactics::mma::wgmma_device()) {
+    MESSAGE("SKIPPED: tile_conv's wgmma forms need a GPU of compute capability 9.0 (sm_90a)");
+    return;
+  }
+  // A 3-channel 7x7/2 stem read space-to-depth, the channels as wgmma's M and the tile's conv
+  // outputs (in the patch's grid) as its N, both operands by descriptor (tile::swap_of).
+  // TileNet: partial tiles, 20 output channels (the M rows past 24 slots neither staged nor
+  // stored), with its pool and without; against the CPU.
+  for (const int fuse : {1, 0}) {
+    const auto swaps = [fuse](const cuda::OpDesc& op) {
+      return cuda::tactics::tile::choose_swap(op, fuse == 1).py > 0;
+    };
+    const cuda::Variant v{"tile_conv", 8, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile swap", 141, v, "pixels as wgmma's N", "mma.sync", swaps);
+    check_forced<TileNet, DType::bf16>("tile swap", 142, v, "pixels as wgmma's N", "mma.sync", swaps);
+    const cuda::Variant raw{"tile_conv", 9, 0, fuse};
+    check_forced<TileNet, DType::f16>("tile swap raw", 143, raw, "pixels as wgmma's N", "mma.sync", swaps);
+  }
+  // Reading the caller's input (algo 9) against the same kernel with an input step (algo 8):
+  // bit for bit, f32 / f16 / 8-bit HWC rows of every word size; DenseNet's stem writing its
+  // concat slice; ResNet's image size, where blocks run several tiles.
+  using F = cuda::InputFormat;
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 29, 37>)>>(9, F::f32, "(staged in 4-byte words)", 144);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 27, 44>)>>(9, F::f32, "(staged in 16-byte words)", 145);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 30, 40>)>>(9, F::u8_hwc, "(staged in 8-byte words)", 146);
+  check_raw_stem<std::remove_cv_t<decltype(raw_stem_net<3, 31, 38>)>>(9, F::f16, "(staged in 4-byte words)", 147);
+  check_raw_stem<DenseStemNet>(9, F::f32, "(staged in 8-byte words)", 148);
+  using Big = std::remove_cv_t<decltype(raw_stem_net<3, 224, 224>)>;
+  check_raw_stem<Big>(9, F::f32, "(staged in 16-byte words)", 149);
+  const auto swaps = [](const cuda::OpDesc& op) { return cuda::tactics::tile::choose_swap(op, true).py > 0; };
+  check_forced<Big, DType::f16>("big stem swap", 150, cuda::Variant{"tile_conv", 8, 0, 1}, "pixels as wgmma's N",
+                                "mma.sync", swaps);
+  check_forced<DenseStemNet, DType::f16>("dense stem swap", 151, cuda::Variant{"tile_conv", 9, 0, 1},
+                                         "pixels as wgmma's N", "mma.sync", swaps);
+  // Against algo 7 (the 12-slot patch through ldmatrix) on ResNet's image size, f32 input, 8
+  // images: the same products summed in another order — within f16's rounding of the stem.
+  {
+    constexpr int kB = 8;
+    const auto w = Weights<Big>::random(152);
+    const auto tmp = std::filesystem::temp_directory_path();
+    auto swapped = stem_engine<Big>(w, 9, {}, kB, tmp / "strata_swap_vs_7_a");
+    auto plain = stem_engine<Big>(w, 7, {}, kB, tmp / "strata_swap_vs_7_b");
+    const auto vals = strata_test::random_floats(static_cast<std::size_t>(kB) * 3 * 224 * 224, 152);
+    std::vector<float> got(kB * 5, std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> want(kB * 5, std::numeric_limits<float>::quiet_NaN());
+    swapped.infer(vals, got, kB);
+    plain.infer(vals, want, kB);
+    const double err = strata_test::rel_error(got, want, got.size());
+    MESSAGE("224x224 stem, algo 9 against algo 7: rel. error " << err);
+    CHECK(err < 2e-3);
+  }
 }
 
 namespace {

@@ -3152,13 +3152,13 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
   // and the other convs behind every other tactic (where a GPU before sm_80 answers, it claims
   // nothing): at batch 256 on wgmma with the 12-slot patch reading the caller's input (algo 7,
   // padded rows), elsewhere — and at batch 1, 56 tiles for the whole GPU — on mma.sync reading
-  // the caller's input (algo 2).
+  // the caller's input (algo 2). (Since session 54 the swapped form, algo 9, ahead of algo 7.)
   const cuda::Libraries none{};
   if (cuda::tactics::generated::mma_sync_device()) {
     const auto claim = tactic->heuristic(stem, 256, 0, none);
     REQUIRE(claim.has_value());
     CHECK(claim->rank < cuda::rank::library);
-    const cuda::Variant big = cuda::tactics::mma::wgmma_device() ? cuda::Variant{"tile_conv", 7, 1, 1}
+    const cuda::Variant big = cuda::tactics::mma::wgmma_device() ? cuda::Variant{"tile_conv", 9, 0, 1}
                                                                 : cuda::Variant{"tile_conv", 2, 0, 1};
     CHECK(claim->variant == big);
     const auto other = tactic->heuristic(net.ops[1], 256, 0, none);
@@ -3191,6 +3191,7 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     const auto* tb = cuda::find_tactic<DType::bf16>("tile_conv");
     for (const cuda::Variant& x : tb->candidates(stem, 256, 0, none)) {
       CHECK(x.algo != 7);
+      CHECK(x.algo != 9);  // (the swapped form reading the caller's input: as algo 7)
     }
     const auto bclaim = tb->heuristic(stem, 256, 0, none);
     REQUIRE(bclaim.has_value());
@@ -3314,6 +3315,47 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
         CHECK(rtc::compile(src, "tile_conv_d12", names, 90, dir, true).cubin.size() > 1000);
       }
     }
+    // The swapped form (algos 8 and 9): channels as wgmma's M, the tile's conv outputs in the
+    // patch's grid as its N, at most tile::swap_max_n a warpgroup — ResNet's stem takes tiles of
+    // 4x14 pooled outputs, 9x29 conv outputs over rows of 32 patch pixels: 8 · 32 + 29 = 285
+    // columns, 144 a warpgroup (two of 144 ≥ 285). Its source compiles for sm_90a: pooled from
+    // the caller's input in f16 (the heuristic's claim) and from the map in bf16, unpooled from
+    // the map in f16 (each compile takes seconds).
+    namespace tl = cuda::tactics::tile;
+    REQUIRE(tl::swap_geometry(stem));
+    const tl::Tile sw = tl::choose_swap(stem, true);
+    REQUIRE(sw.py > 0);
+    const tl::Swap sws = tl::swap_of(stem, sw);
+    CHECK(sws.nwg % 8 == 0);
+    CHECK(sws.nwg <= tl::swap_max_n);
+    CHECK(2 * sws.nwg >= (sw.cr - 1) * sw.ic + sw.cc);
+    CHECK(sws.plane > 2 * sws.nwg + 3 * sw.ic + 3);  // the last column's last tap inside a plane
+    CHECK(sws.shared <= tl::max_shared);
+    CHECK(sw.py * sw.px == 56);
+    CHECK(sws.nwg == 144);
+    for (const bool pooled : {true, false}) {
+      const tl::Tile ts = tl::choose_swap(stem, pooled);
+      REQUIRE(ts.py > 0);
+      for (const bool raw_in : {false, true}) {
+        const std::string src = tl::source(
+            stem, pooled, ts, false,
+            raw_in ? tl::RawInput{true, cuda::InputFormat::f32, false, net.in_shape} : tl::RawInput{}, true, true, 0,
+            true);
+        CHECK(src.find("constexpr bool SWAP = true;") != std::string::npos);
+        CHECK(src.find("stmatrix.sync.aligned.m8n8.x2.trans.shared.b16") != std::string::npos);
+        CHECK(src.find("wgmma.mma_async.sync.aligned.m64n" + std::to_string(tl::swap_of(stem, ts).nwg) + "k16") !=
+              std::string::npos);
+        if (!pooled && raw_in) {
+          continue;
+        }
+        const std::string ty = pooled && !raw_in ? "strata_rtc::bf16" : "strata_rtc::f16";
+        const std::vector<std::string> names{"strata_rtc::tile_conv<" + ty + ">"};
+        CHECK(rtc::compile(src, "tile_conv_swap", names, 90, dir, true).cubin.size() > 1000);
+      }
+    }
+    // Padded patch rows are not for it (the columns are the patch's own grid).
+    CHECK_THROWS_WITH(tl::source(stem, true, sw, false, {}, true, true, sw.ic + 5, true),
+                      doctest::Contains("its patch rows unpadded"));
     constexpr auto four = input<4, 40, 40> | conv<16, 7, ConvOpts{.stride = 2, .padding = 3}> | relu
         | max_pool<3, PoolOpts{.stride = 2, .padding = 1}> | flatten | dense<3>;
     const cuda::NetDesc four_net = cuda::NetStorage<std::remove_cv_t<decltype(four)>, DType::f16>::describe();
@@ -3328,6 +3370,10 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
     const cuda::NetDesc s5 = cuda::NetStorage<std::remove_cv_t<decltype(small5)>, DType::f16>::describe();
     CHECK(s3.ops.front().conv.s2d);
     CHECK(s5.ops.front().conv.s2d);
+    CHECK_FALSE(tl::swap_geometry(s3.ops.front()));
+    CHECK_FALSE(tl::swap_geometry(s5.ops.front()));
+    CHECK_FALSE(tl::swap_geometry(four_net.ops.front()));
+    CHECK(tl::choose_swap(s3.ops.front(), false).py == 0);
     CHECK_FALSE(cuda::tactics::tile::dense12_fits(s3.ops.front()));
     CHECK_FALSE(cuda::tactics::tile::dense12_fits(s5.ops.front()));
     CHECK_FALSE(cuda::tactics::tile::dense12_fits(net.ops[1]));
