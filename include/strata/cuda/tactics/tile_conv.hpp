@@ -36,6 +36,11 @@
 /// of 16). Written without a GPU (session 17; ptxas: 81 registers, no spills; the A addresses
 /// checked against the 16-slot patch's values in a host simulation): not offered to tuning until
 /// its GPU test ("12-slot patch") has passed and it has been timed.
+///
+/// Algos 8 and 9 (wgmma; 9 reads the caller's input) run that 12-slot stem with the operands
+/// swapped — the output channels as wgmma's M, the tile's conv outputs as its N, both read from
+/// shared memory by descriptor, no ldmatrix (tile::swap_of, below). On an H100 (session 54) algo
+/// 9 ran ResNet-18's stem at batch 256 in 263.5 µs against algo 7's 300.7; the heuristic claims it.
 #include <cuda_runtime.h>
 
 #include <algorithm>
