@@ -11,6 +11,7 @@
 #include <random>
 #include <span>
 #include <sstream>
+#include <type_traits>
 
 #include "forced.hpp"
 #include "gpu_test.hpp"
@@ -397,6 +398,34 @@ TEST_CASE("the tiled stem with pixels as wgmma's N (tile_conv algos 8 and 9), fo
                                 "mma.sync", swaps);
   check_forced<DenseStemNet, DType::f16>("dense stem swap", 151, cuda::Variant{"tile_conv", 9, 0, 1},
                                          "a warpgroup), shapes compiled in; reads the caller's input", "mma.sync", swaps);
+  // Pipelined (math 4, session 54, not yet GPU-run): the next tile's patch converted and the
+  // previous tile pooled while this tile's MMAs run — the same sums, conv outputs and pool, so
+  // equal to algo 9 math 0 to the bit: TileNet (partial tiles, blocks of one tile or two at
+  // batch 8), DenseNet's stem writing its slice, ResNet's image size.
+  {
+    constexpr int kB = 8;
+    const auto tmp = std::filesystem::temp_directory_path();
+    auto same = [&](auto tag, const char* what) {
+      using Net = typename decltype(tag)::type;
+      const auto w = Weights<Net>::random(162);
+      auto piped = stem_engine<Net>(w, 9, {}, kB, tmp / "strata_swap_pipe_a", cuda::tactics::tile::math_pipelined);
+      auto plain = stem_engine<Net>(w, 9, {}, kB, tmp / "strata_swap_pipe_b", 0);
+      const std::string d = piped.describe(kB);
+      INFO(d);
+      CHECK(d.find("pixels as wgmma's N") != std::string::npos);
+      CHECK(d.find(", pipelined, shapes compiled in; reads the caller's input") != std::string::npos);
+      const auto vals = strata_test::random_floats(static_cast<std::size_t>(kB) * Net::input_spec.shape.numel(), 162);
+      std::vector<float> got(kB * 5, std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> want(kB * 5, std::numeric_limits<float>::quiet_NaN());
+      piped.infer(vals, got, kB);
+      plain.infer(vals, want, kB);
+      MESSAGE(what << ": algo 9 pipelined against unpipelined: rel. error " << strata_test::rel_error(got, want, got.size()));
+      CHECK(got == want);
+    };
+    same(std::type_identity<TileNet>{}, "TileNet");
+    same(std::type_identity<DenseStemNet>{}, "DenseStemNet");
+    same(std::type_identity<Big>{}, "224x224");
+  }
   // Against algo 7 (the 12-slot patch through ldmatrix) on ResNet's image size, f32 input, 8
   // images: the same products summed in another order — within f16's rounding of the stem.
   {

@@ -3360,6 +3360,24 @@ TEST_CASE("the tiled tensor-core conv: tiles for ResNet's stem, its source compi
         CHECK(rtc::compile(src, "tile_conv_swap", names, 90, dir, true).cubin.size() > 1000);
       }
     }
+    // Pipelined (algo 9 math 4): a second pair of planes, its own tile loop; from the caller's
+    // staged rows only; algo 8 has no math 4.
+    {
+      const tl::RawInput f32_in{true, cuda::InputFormat::f32, false, net.in_shape};
+      const std::string ps = tl::source(stem, true, sw, false, f32_in, true, true, 0, true, true);
+      CHECK(ps.find("constexpr bool PIPE = true;") != std::string::npos);
+      CHECK(ps.find("xs0 + 2 * PATCH);  // (PIPE)") != std::string::npos);
+      CHECK(tl::swap_of(stem, sw, true).shared - sws.shared == std::int64_t{2} * sws.plane * 16);
+      CHECK(rtc::compile(ps, "tile_conv_swap_pipe", {"strata_rtc::tile_conv<strata_rtc::f16>"}, 90, dir, true).cubin.size() > 1000);
+      CHECK_THROWS_WITH(tl::source(stem, true, sw, false, {}, true, true, 0, true, true),
+                        doctest::Contains("reads the caller's input staged"));
+      // (the other forms' text has no PIPE constant: unchanged by it)
+      CHECK(tl::source(stem, true, sw, false, f32_in, true, true, 0, true).find("PIPE") == std::string::npos);
+      const cuda::OpWeights ow;
+      const cuda::OpIo oio;
+      CHECK_THROWS_WITH((void)tactic->prepare(stem, cuda::Variant{"tile_conv", 8, 4, 1}, 256, ow, oio, none),
+                        doctest::Contains("no math 4 for algo 8"));
+    }
     // Padded patch rows are not for it (the columns are the patch's own grid).
     CHECK_THROWS_WITH(tl::source(stem, true, sw, false, {}, true, true, sw.ic + 5, true),
                       doctest::Contains("its patch rows unpadded"));

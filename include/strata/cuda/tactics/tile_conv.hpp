@@ -155,6 +155,9 @@ template <class Cost>
 /// GPU's SMs (choose_for), for stems at small batches (claimed for unpooled ones: heuristic()).
 inline constexpr int math_padded = 1;
 inline constexpr int math_small = 2;
+/// 4 (algo 9 only): the swapped form pipelined — tile t's GEMM in flight while the block pools
+/// tile t - 1 and converts tile t + 1's patch into a second pair of planes (swap_pipe).
+inline constexpr int math_pipelined = 4;
 /// The most images a batch may have for math_small to be offered (and claimed).
 inline constexpr int small_batch = 4;
 
@@ -220,19 +223,107 @@ using kernels::device_attribute;
   return o.str();
 }
 
+/// The pooling of a tile from its conv outputs in ct (or their copy out): one thread per output
+/// pixel and 8 channels, `img` and `tile` (the tile's image and its index there) in scope — in
+/// the tile loop, or in the pipelined loop's pool_tile (swap_pipe_defs).
+[[nodiscard]] inline std::string pool_loop() {
+  return R"src(    // Pooling (or copying out) from ct: one thread per output pixel and 8 channels.
+    T* yi = y + img * YIMG;
+    for (int i = threadIdx.x; i < TPY * TPX * (KP / 8); i += 256) {
+      const int c8 = (i % (KP / 8)) * 8;
+      const int p = i / (KP / 8);
+      const int ly = p / TPX;
+      const int lx = p % TPX;
+      const int py = (tile / TX) * TPY + ly;
+      const int px = (tile % TX) * TPX + lx;
+      if (py >= YH || px >= YW) {
+        continue;
+      }
+      T* out = yi + (py * YW + px) * YPIX + c8;
+      if constexpr (QH * QW == 1) {
+        // (a 1x1 window may still have a stride: output (ly, lx) is conv output (ly·PSH, lx·PSW))
+        *reinterpret_cast<uint4*>(out) =
+            *reinterpret_cast<const uint4*>(ct + (ly * PSH * CROW + lx * PSW) * CTS + c8);
+      } else {
+        // Over each window position inside the conv's map, as the op stored it in ct: the max of
+        // the values in pairs (exact in 16 bits), or their sum in f32.
+        unsigned m[4] = {neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>()};
+        float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        // A window inside the conv's map reads every position unchecked (the checked form only
+        // at the map's edges).
+        auto window = [&](bool checked) {
+#pragma unroll
+          for (int qy = 0; qy < QH; ++qy) {
+#pragma unroll
+            for (int qx = 0; qx < QW; ++qx) {
+              const int cy = py * PSH - PPH + qy;
+              const int cx = px * PSW - PPW + qx;
+              if (!checked || (cy >= 0 && cy < OH && cx >= 0 && cx < OW)) {
+                const T* at = ct + ((ly * PSH + qy) * CROW + lx * PSW + qx) * CTS + c8;
+                if constexpr (IS_MAX) {
+                  const uint4 c = *reinterpret_cast<const uint4*>(at);
+                  m[0] = max2<T>(m[0], c.x);
+                  m[1] = max2<T>(m[1], c.y);
+                  m[2] = max2<T>(m[2], c.z);
+                  m[3] = max2<T>(m[3], c.w);
+                } else {
+                  float c[8];
+                  load8(at, c);
+#pragma unroll
+                  for (int j = 0; j < 8; ++j) v[j] += c[j];
+                }
+              }
+            }
+          }
+        };
+        const int wy = py * PSH - PPH;
+        const int wx = px * PSW - PPW;
+        if (wy >= 0 && wy + QH <= OH && wx >= 0 && wx + QW <= OW) {
+          window(false);
+        } else {
+          window(true);
+        }
+        if constexpr (IS_MAX) {
+          if constexpr (POST_ACT) {  // the ReLU (ReLU6) after the max: pairs of +0.0 (and 6)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+              m[j] = max2<T>(m[j], 0u);
+              if constexpr (POST_HI) {
+                m[j] = min2<T>(m[j], pack2<T>(6.0f, 6.0f));
+              }
+            }
+          }
+          *reinterpret_cast<uint4*>(out) = make_uint4(m[0], m[1], m[2], m[3]);
+        } else {
+          const float d = pool_window(pool, py, px).divisor;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) v[j] /= d;
+          store8(out, v);
+        }
+      }
+    }
+)src";
+}
+
 /// The swapped form's GEMM of a tile (tile::swap_of; `nt` = NWG / 8 n-tiles a warpgroup): per
 /// k-step one `wgmma.mma_async.m64n(8·nt)k16` with A, the filter's core matrices for 64
-/// channels, and B, the planes from the k-step's pixel offset, both by descriptor; then bias and
-/// activation (POST_ACT: the bias only) and the accumulators stored transposed with stmatrix —
-/// 8 channels of one conv output a 16-byte row of ct, as store_conv stores them.
-[[nodiscard]] inline std::string swap_gemm(int nt) {
-  std::ostringstream o;
-  o << R"src(    if constexpr (SWAP) {
-      const int wgi = warp >> 2;  // this warpgroup's columns: col0 = wgi · NWG on
+/// channels, and B, the planes xs from the k-step's pixel offset, both by descriptor, committed
+/// as one group (`issue`); then (`finish`) the wait for it, bias and activation (POST_ACT: the
+/// bias only) and the accumulators stored transposed with stmatrix — 8 channels of one conv
+/// output a 16-byte row of ct, as store_conv stores them. `head` declares the warp's place and
+/// the accumulators `acc`.
+struct SwapGemm {
+  std::string head, issue, finish;
+};
+[[nodiscard]] inline SwapGemm swap_gemm(int nt) {
+  SwapGemm g;
+  g.head = R"src(      const int wgi = warp >> 2;  // this warpgroup's columns: col0 = wgi · NWG on
       const int wr = warp & 3;    // this warp's channels: 16 · wr on
       const int col0 = wgi * NWG;
       float acc[NWG / 8][4];
-#pragma unroll
+)src";
+  std::ostringstream o;
+  o << R"src(#pragma unroll
       for (int n = 0; n < NWG / 8; ++n) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) acc[n][i] = 0.0f;
@@ -260,7 +351,9 @@ using kernels::device_attribute;
           )src" << generated::wgmma_ss_call(nt, "f16.f16", "acc") << R"src(        }
       }
       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+)src";
+  g.issue = o.str();
+  g.finish = R"src(      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
 #pragma unroll
       for (int n = 0; n < NWG / 8; ++n) {
 #pragma unroll
@@ -291,9 +384,67 @@ using kernels::device_attribute;
           }
         }
       }
-    }
 )src";
-  return o.str();
+  return g;
+}
+/// The swapped form's GEMM inline in the tile loop (head, issue, finish in one block).
+[[nodiscard]] inline std::string swap_inline(int nt) {
+  const SwapGemm g = swap_gemm(nt);
+  return "    if constexpr (SWAP) {\n" + g.head + g.issue + g.finish + "    }\n";
+}
+/// The pipelined swapped form's tile loop (math_pipelined; the caller's rows staged): per tile t,
+/// its GEMM issued (asynchronous, over planes pb), then — the MMAs in flight — the previous
+/// tile's conv outputs pooled from ct and the next tile's staged rows converted into the other
+/// planes; a barrier (ct and the staged rows free, the planes written and fenced), the rows of
+/// the tile after next copied in, the GEMM waited for and stored into ct, a barrier. The same
+/// sums, conv outputs and pool as the unpipelined form (equal to it to the bit).
+[[nodiscard]] inline std::string swap_pipe(int nt) {
+  const SwapGemm g = swap_gemm(nt);
+  return "  // PIPE: the loop below replaces the tile loop after it.\n" + g.head +
+         "  auto swap_issue = [&](const T* xs) {\n" + g.issue + "  };\n" +
+         "  auto swap_finish = [&]() {\n" + g.finish + "  };\n" +
+         "  auto pool_tile = [&](long long t) {\n"
+         "    const int img = static_cast<int>(t / TILES);\n"
+         "    const int tile = static_cast<int>(t % TILES);\n" +
+         pool_loop() + "  };\n" + R"src(  static_assert(!PIPE || (SWAP && RAW && RAW_STAGED), "PIPE: the swapped form from staged rows");
+  long long tp = blockIdx.x;
+  if (tp < total) {  // the first tile's patch (its rows were copied in above)
+    cp_async_wait<0>();
+    __syncthreads();
+    convert_patch(tp, xs0);
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    __syncthreads();
+    if (tp + gridDim.x < total) {
+      load_patch(tp + gridDim.x, xs0);
+    }
+  }
+  int pb = 0;          // tile tp's planes
+  long long prev = -1;  // the tile whose conv outputs ct holds, not yet pooled
+  for (; tp < total; tp += gridDim.x, pb ^= 1) {
+    swap_issue(xs0 + pb * PATCH);
+    if (prev >= 0) {
+      pool_tile(prev);
+    }
+    const long long tn = tp + gridDim.x;
+    if (tn < total) {
+      cp_async_wait<0>();  // tile tn's rows
+      __syncthreads();
+      convert_patch(tn, xs0 + (pb ^ 1) * PATCH);
+      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    }
+    __syncthreads();  // ct pooled, the staged rows converted, planes pb ^ 1 written
+    if (tn + gridDim.x < total) {
+      load_patch(tn + gridDim.x, xs0);
+    }
+    swap_finish();
+    __syncthreads();  // ct holds tile tp
+    prev = tp;
+  }
+  if (prev >= 0) {
+    pool_tile(prev);
+  }
+  if constexpr (!PIPE) {
+)src";
 }
 
 /// The kernel's source for `op` (pooled: with its fused pool) with tile `t`; `double_buffer`: the
@@ -362,7 +513,8 @@ struct Swap {
   int plane = 0;  ///< pixels a plane (the patch, then slack that only unread columns read)
   std::int64_t shared = 0;  ///< the filter, the conv outputs and the two planes, bytes
 };
-[[nodiscard]] inline Swap swap_of(const OpDesc& op, const Tile& t) {
+/// (`pipelined`: math_pipelined, a second pair of planes.)
+[[nodiscard]] inline Swap swap_of(const OpDesc& op, const Tile& t, bool pipelined = false) {
   const ConvGeom& g = op.conv;
   Swap s;
   const int nq = (t.cr - 1) * t.ic + t.cc;  // columns up to the tile's last conv output
@@ -370,7 +522,7 @@ struct Swap {
   s.plane = std::max(t.ir * t.ic, 2 * s.nwg + (g.kh - 1) * t.ic + g.kw) + 1;
   const int ksteps12 = g.kh * 3;
   s.shared = (std::int64_t{64} * ksteps12 * 16 + std::int64_t{2} * s.nwg * odd_chunks(g.kp) +
-              std::int64_t{2} * s.plane * 8) * 2;
+              std::int64_t{pipelined ? 4 : 2} * s.plane * 8) * 2;
   return s;
 }
 /// Whether `op` can take the swapped form: a 12-slot stem of 4x4 taps (ResNet's 7x7/2 read
@@ -488,14 +640,16 @@ struct RawStage {
 [[nodiscard]] inline std::string source(const OpDesc& op, bool pooled, const Tile& t,
                                         bool double_buffer = false, RawInput raw = {},
                                         bool wgmma = false, bool dense12 = false, int icp = 0,
-                                        bool swap = false) {
+                                        bool swap = false, bool pipelined = false) {
   const ConvGeom& g = op.conv;
   STRATA_CHECK(!dense12 || (wgmma && dense12_fits(op)),
                "tile_conv: the 12-slot patch is for a wgmma stem read space-to-depth from 3 channels");
   STRATA_CHECK(!swap || (dense12 && swap_geometry(op) && (icp == 0 || icp == t.ic)),
                "tile_conv: the swapped form is for a 12-slot stem of 4x4 taps and at most 64 "
                "channels, its patch rows unpadded");
-  const Swap sw = swap ? swap_of(op, t) : Swap{};
+  STRATA_CHECK(!pipelined || (swap && raw.used && raw_stage(t, raw).wb > 0),
+               "tile_conv: the pipelined swapped form reads the caller's input staged");
+  const Swap sw = swap ? swap_of(op, t, pipelined) : Swap{};
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
@@ -529,6 +683,9 @@ struct RawStage {
   // SWAP (tile::swap_of): channels as wgmma's M, the tile's conv outputs in the patch's grid as
   // its N — NWG columns a warpgroup —, the patch as planes P0 and X of PLANE pixels.
   o << "  constexpr bool SWAP = " << (swap ? "true" : "false") << ";\n";
+  if (pipelined) {  // (the constant only where it is true: other kernels' text as before)
+    o << "  constexpr bool PIPE = true;  // a second pair of planes; the loop of swap_pipe\n";
+  }
   constant("NWG", swap ? sw.nwg : 8);
   constant("PLANE", swap ? sw.plane : 0);
   // The caller's input, when the patch is read from it: C × H × W as declared, its strides, and
@@ -594,7 +751,9 @@ struct RawStage {
   T* ct = ws + WSZ;                    // the tile's conv outputs, CTS apart
   T* xs0 = ct + MROWS * CTS;           // patch buffers: pixels XS apart, then a zero pixel
   // The staged raw rows (RAW_STAGED), after the patch buffer(s).
-  unsigned char* rs = reinterpret_cast<unsigned char*>(xs0 + (DB ? 2 : 1) * PATCH);
+)src" << (pipelined ? "  unsigned char* rs = reinterpret_cast<unsigned char*>(xs0 + 2 * PATCH);  // (PIPE)"
+                       : "  unsigned char* rs = reinterpret_cast<unsigned char*>(xs0 + (DB ? 2 : 1) * PATCH);")
+    << R"src(
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   // BZ (wgmma, one group of n-tiles): this lane's bias values, read once — the same channels in
@@ -632,7 +791,7 @@ struct RawStage {
     }
     // the planes' slack (read by unread columns only) zero, once — before any thread's cp.async
     // of the first patch can land there (the barrier)
-    for (int i = threadIdx.x; i < PATCH / 8; i += 256) {
+    for (int i = threadIdx.x; i < )src" << (pipelined ? "2 * " : "") << R"src(PATCH / 8; i += 256) {
       reinterpret_cast<uint4*>(xs0)[i] = make_uint4(0u, 0u, 0u, 0u);
     }
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
@@ -839,7 +998,7 @@ struct RawStage {
   if (blockIdx.x < total) {
     load_patch(blockIdx.x, xs0);
   }
-  int buf = 0;  // the patch buffer of tile t
+)src" << (pipelined ? swap_pipe(sw.nwg / 8) : std::string()) << R"src(  int buf = 0;  // the patch buffer of tile t
   for (long long t = blockIdx.x; t < total; t += gridDim.x, buf ^= (DB ? 1 : 0)) {
     const T* xs = xs0 + buf * PATCH;
     cp_async_wait<0>();
@@ -911,7 +1070,8 @@ struct RawStage {
         }
       }
     };
-)src" << wgmma_gemm(n_tiles(g)) << (swap ? swap_gemm(sw.nwg / 8) : std::string()) << R"src(    for (int u = WG ? UNITS : warp; u < UNITS; u += 8) {
+)src" << wgmma_gemm(n_tiles(g))
+    << (swap ? swap_inline(sw.nwg / 8) : std::string()) << R"src(    for (int u = WG ? UNITS : warp; u < UNITS; u += 8) {
       const int mu = u / NG;
       const int n0 = (u % NG) * NT;  // first n-tile
       const int pb[2] = {a_pixel(2 * mu), a_pixel(2 * mu + 1)};
@@ -966,83 +1126,7 @@ struct RawStage {
     if (!DB && !EARLY && t + gridDim.x < total) {
       load_patch(t + gridDim.x, xs0);  // in flight while this tile is pooled
     }
-    // Pooling (or copying out) from ct: one thread per output pixel and 8 channels.
-    T* yi = y + img * YIMG;
-    for (int i = threadIdx.x; i < TPY * TPX * (KP / 8); i += 256) {
-      const int c8 = (i % (KP / 8)) * 8;
-      const int p = i / (KP / 8);
-      const int ly = p / TPX;
-      const int lx = p % TPX;
-      const int py = (tile / TX) * TPY + ly;
-      const int px = (tile % TX) * TPX + lx;
-      if (py >= YH || px >= YW) {
-        continue;
-      }
-      T* out = yi + (py * YW + px) * YPIX + c8;
-      if constexpr (QH * QW == 1) {
-        // (a 1x1 window may still have a stride: output (ly, lx) is conv output (ly·PSH, lx·PSW))
-        *reinterpret_cast<uint4*>(out) =
-            *reinterpret_cast<const uint4*>(ct + (ly * PSH * CROW + lx * PSW) * CTS + c8);
-      } else {
-        // Over each window position inside the conv's map, as the op stored it in ct: the max of
-        // the values in pairs (exact in 16 bits), or their sum in f32.
-        unsigned m[4] = {neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>(), neg_inf2<T>()};
-        float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-        // A window inside the conv's map reads every position unchecked (the checked form only
-        // at the map's edges).
-        auto window = [&](bool checked) {
-#pragma unroll
-          for (int qy = 0; qy < QH; ++qy) {
-#pragma unroll
-            for (int qx = 0; qx < QW; ++qx) {
-              const int cy = py * PSH - PPH + qy;
-              const int cx = px * PSW - PPW + qx;
-              if (!checked || (cy >= 0 && cy < OH && cx >= 0 && cx < OW)) {
-                const T* at = ct + ((ly * PSH + qy) * CROW + lx * PSW + qx) * CTS + c8;
-                if constexpr (IS_MAX) {
-                  const uint4 c = *reinterpret_cast<const uint4*>(at);
-                  m[0] = max2<T>(m[0], c.x);
-                  m[1] = max2<T>(m[1], c.y);
-                  m[2] = max2<T>(m[2], c.z);
-                  m[3] = max2<T>(m[3], c.w);
-                } else {
-                  float c[8];
-                  load8(at, c);
-#pragma unroll
-                  for (int j = 0; j < 8; ++j) v[j] += c[j];
-                }
-              }
-            }
-          }
-        };
-        const int wy = py * PSH - PPH;
-        const int wx = px * PSW - PPW;
-        if (wy >= 0 && wy + QH <= OH && wx >= 0 && wx + QW <= OW) {
-          window(false);
-        } else {
-          window(true);
-        }
-        if constexpr (IS_MAX) {
-          if constexpr (POST_ACT) {  // the ReLU (ReLU6) after the max: pairs of +0.0 (and 6)
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-              m[j] = max2<T>(m[j], 0u);
-              if constexpr (POST_HI) {
-                m[j] = min2<T>(m[j], pack2<T>(6.0f, 6.0f));
-              }
-            }
-          }
-          *reinterpret_cast<uint4*>(out) = make_uint4(m[0], m[1], m[2], m[3]);
-        } else {
-          const float d = pool_window(pool, py, px).divisor;
-#pragma unroll
-          for (int j = 0; j < 8; ++j) v[j] /= d;
-          store8(out, v);
-        }
-      }
-    }
-  }
-}
+)src" << pool_loop() << "  }\n" << (pipelined ? "  }\n" : "") << R"src(}
 }  // namespace strata_rtc
 )src";
   return o.str();
@@ -1223,6 +1307,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
         << ((v.math & tile::math_small) != 0 ? " (sized for a small batch)" : "")
         << ((v.math & tile::math_padded) != 0 ? ", patch rows " + std::to_string(tile::patch_pitch(op, t, true)) + " pixels apart" : "")
         << (f.swap ? ", pixels as wgmma's N (" + std::to_string(tile::swap_of(op, t).nwg) + " a warpgroup)" : "")
+        << (v.math == tile::math_pipelined ? ", pipelined" : "")
         << ", shapes compiled in; "
         << (raw.used ? "reads the caller's input" : "");
     if (raw.used) {
@@ -1246,16 +1331,18 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo& io) const override {
     const bool pooled = this->pools(v, op);
-    STRATA_CHECK(v.math >= 0 && v.math <= (tile::math_padded | tile::math_small),
+    const bool pipelined = v.math == tile::math_pipelined;
+    STRATA_CHECK(v.math >= 0 && (v.math <= (tile::math_padded | tile::math_small) || (pipelined && v.algo == 9)),
                  "cuda::Engine: layer '" << op.label << "': tile_conv has no math " << v.math
+                                         << (v.math == tile::math_pipelined ? " for algo " + std::to_string(v.algo) : std::string())
                                          << " (bits: 1, patch rows padded; 2, tiles for a small "
-                                            "batch)");
+                                            "batch; 4 alone, algo 9 pipelined)");
     // (the swapped form's own conditions first: its tile is none where they fail)
-    STRATA_CHECK(!tile::form_of(v.algo).swap || (v.math == 0 && tile::swap_geometry(op)),
+    STRATA_CHECK(!tile::form_of(v.algo).swap || ((v.math == 0 || pipelined) && tile::swap_geometry(op)),
                  "cuda::Engine: layer '" << op.label << "': tile_conv algo " << v.algo
                                          << " (pixels as wgmma's N) is for a 3-channel stem of "
                                             "4x4 taps space-to-depth (a 7x7/2 conv) with at most "
-                                            "64 output channels, math 0");
+                                            "64 output channels, math 0 (or 4 for algo 9)");
     const tile::Tile t = tile_of(op, pooled, v);
     STRATA_CHECK(t.py > 0 && tile::fits(op, pooled),
                  "cuda::Engine: layer '" << op.label << "': tile_conv cannot run it"
@@ -1273,6 +1360,11 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
                                          << " (the 12-slot patch) is for a stem read "
                                             "space-to-depth from 3 channels");
     const Sizes z = sizes(op, v, io, t);
+    STRATA_CHECK(!pipelined || (z.raw.used && tile::raw_stage(t, z.raw).wb > 0),
+                 "cuda::Engine: layer '" << op.label << "': tile_conv algo 9 math 4 (pipelined) "
+                                            "reads the caller's input staged in shared memory, "
+                                            "and this input cannot be (its rows' bytes, or the "
+                                            "block's shared memory)");
     STRATA_CHECK(!z.raw.used || (op.conv.s2d && io.net_input != nullptr),
                  "cuda::Engine: layer '" << op.label << "': tile_conv reads the caller's input "
                                             "only in a first conv read space-to-depth");
@@ -1283,7 +1375,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     // (an unused input's format and shape stay out of the source: one program for every input)
     KernelSource ks = this->named(tile::source(op, pooled, t, f.db, z.raw.used ? z.raw : tile::RawInput{},
                                                f.wg, f.d12, tile::patch_pitch(op, t, (v.math & tile::math_padded) != 0),
-                                               f.swap));
+                                               f.swap, pipelined));
     ks.arch_specific = f.wg;
     return ks;
   }
@@ -1306,7 +1398,7 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     const tile::Form f = tile::form_of(v.algo);
     // (t.shared holds one 16-slot patch at pitch t.ic: the buffers this form has instead)
     const std::int64_t patches =
-        f.swap ? tile::swap_of(op, t).shared
+        f.swap ? tile::swap_of(op, t, v.math == tile::math_pipelined).shared
                : t.shared - t.patch +
                      (f.db ? 2 : 1) * tile::patch_bytes(op, t, tile::patch_pitch(op, t, (v.math & tile::math_padded) != 0), f.d12);
     Sizes z;
