@@ -225,7 +225,7 @@ using kernels::device_attribute;
 
 /// The pooling of a tile from its conv outputs in ct (or their copy out): one thread per output
 /// pixel and 8 channels, `img` and `tile` (the tile's image and its index there) in scope — in
-/// the tile loop, or in the pipelined loop's pool_tile (swap_pipe_defs).
+/// the tile loop, or in the pipelined loop's pool_tile (swap_pipe).
 [[nodiscard]] inline std::string pool_loop() {
   return R"src(    // Pooling (or copying out) from ct: one thread per output pixel and 8 channels.
     T* yi = y + img * YIMG;
@@ -397,16 +397,17 @@ struct SwapGemm {
 /// tile's conv outputs pooled from ct and the next tile's staged rows converted into the other
 /// planes; a barrier (ct and the staged rows free, the planes written and fenced), the rows of
 /// the tile after next copied in, the GEMM waited for and stored into ct, a barrier. The same
-/// sums, conv outputs and pool as the unpipelined form (equal to it to the bit).
+/// sums, conv outputs and pool as the unpipelined form (equal to it to the bit). Emitted instead
+/// of the tile loop of source().
 [[nodiscard]] inline std::string swap_pipe(int nt) {
   const SwapGemm g = swap_gemm(nt);
-  return "  // PIPE: the loop below replaces the tile loop after it.\n" + g.head +
+  return "  // PIPE: the tile loop (the unpipelined forms' is not emitted).\n" + g.head +
          "  auto swap_issue = [&](const T* xs) {\n" + g.issue + "  };\n" +
          "  auto swap_finish = [&]() {\n" + g.finish + "  };\n" +
          "  auto pool_tile = [&](long long t) {\n"
          "    const int img = static_cast<int>(t / TILES);\n"
          "    const int tile = static_cast<int>(t % TILES);\n" +
-         pool_loop() + "  };\n" + R"src(  static_assert(!PIPE || (SWAP && RAW && RAW_STAGED), "PIPE: the swapped form from staged rows");
+         pool_loop() + "  };\n" + R"src(  static_assert(PIPE && SWAP && RAW && RAW_STAGED, "PIPE: the swapped form from staged rows");
   long long tp = blockIdx.x;
   if (tp < total) {  // the first tile's patch (its rows were copied in above)
     cp_async_wait<0>();
@@ -443,7 +444,6 @@ struct SwapGemm {
   if (prev >= 0) {
     pool_tile(prev);
   }
-  if constexpr (!PIPE) {
 )src";
 }
 
@@ -511,7 +511,7 @@ inline constexpr int swap_max_n = 160;  ///< a warpgroup's columns: 80 accumulat
 struct Swap {
   int nwg = 0;    ///< columns (conv outputs in the patch's grid) a warpgroup: a multiple of 8
   int plane = 0;  ///< pixels a plane (the patch, then slack that only unread columns read)
-  std::int64_t shared = 0;  ///< the filter, the conv outputs and the two planes, bytes
+  std::int64_t shared = 0;  ///< the filter, the conv outputs and the planes (a pair, two if pipelined), bytes
 };
 /// (`pipelined`: math_pipelined, a second pair of planes.)
 [[nodiscard]] inline Swap swap_of(const OpDesc& op, const Tile& t, bool pipelined = false) {
@@ -533,7 +533,7 @@ struct Swap {
 /// The swapped form's tile for `op` (`pooled`: with its pool): the least GEMM columns an image,
 /// plus 96 a tile for its copy-in and pooling, with a warpgroup's columns within swap_max_n and
 /// its shared memory within max_shared (the caller's staged rows come on top: fitted()); py = 0
-/// when none fits. ResNet's stem at 224x224: 7x8 pooled outputs, 2 x 152 columns.
+/// when none fits. ResNet's stem at 224x224: 4x14 pooled outputs, 2 x 144 columns.
 [[nodiscard]] inline Tile choose_swap(const OpDesc& op, bool pooled) {
   Tile best;
   if (!swap_geometry(op)) {
@@ -998,7 +998,11 @@ struct RawStage {
   if (blockIdx.x < total) {
     load_patch(blockIdx.x, xs0);
   }
-)src" << (pipelined ? swap_pipe(sw.nwg / 8) : std::string()) << R"src(  int buf = 0;  // the patch buffer of tile t
+)src";
+  if (pipelined) {  // its own tile loop (swap_pipe) instead of the one below
+    o << swap_pipe(sw.nwg / 8);
+  } else {
+    o << R"src(  int buf = 0;  // the patch buffer of tile t
   for (long long t = blockIdx.x; t < total; t += gridDim.x, buf ^= (DB ? 1 : 0)) {
     const T* xs = xs0 + buf * PATCH;
     cp_async_wait<0>();
@@ -1126,7 +1130,9 @@ struct RawStage {
     if (!DB && !EARLY && t + gridDim.x < total) {
       load_patch(t + gridDim.x, xs0);  // in flight while this tile is pooled
     }
-)src" << pool_loop() << "  }\n" << (pipelined ? "  }\n" : "") << R"src(}
+)src" << pool_loop() << "  }\n";
+  }
+  o << R"src(}
 }  // namespace strata_rtc
 )src";
   return o.str();
