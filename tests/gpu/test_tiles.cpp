@@ -899,3 +899,68 @@ TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's
   }
 }
 
+
+namespace {
+// Convs for plane_conv (size-keeping convs into 64 slots, the output channels as wgmma's M and
+// the tile's pixels as its N): one from 16 input slots, a residual block's two (bias + relu;
+// bias + add + relu), a 5x5 into 60 channels (slots 60-63 written as zeros) with a gelu, a 3x3
+// from those 64 slots; a 19x23 map (one tile of 20 rows an image: its last row past the map).
+constexpr auto plane_net = input<16, 19, 23> | conv<64, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+    | residual<relu>(conv<64, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+                     | conv<64, 3, ConvOpts{.padding = 1}> | batch_norm)
+    | conv<60, 5, ConvOpts{.padding = 2}> | gelu | conv<64, 3, ConvOpts{.padding = 1}> | relu
+    | global_avg_pool | flatten | dense<7>;
+using PlaneNet = std::remove_cv_t<decltype(plane_net)>;
+// Several tiles a block: 8x8 maps (a tile an image) at batch 300, over 132 SMs.
+constexpr auto plane_small_net = input<64, 8, 8> | conv<64, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+    | residual<relu>(conv<64, 3, ConvOpts{.padding = 1}> | batch_norm) | flatten | dense<5>;
+using PlaneSmallNet = std::remove_cv_t<decltype(plane_small_net)>;
+}  // namespace
+
+TEST_CASE("size-keeping convs into 64 slots with the pixels as wgmma's N (plane_conv), forced") {
+  if (cuda::device_arch() != 90) {
+    MESSAGE("plane_conv not checked: this GPU is not of compute capability 9.0 (sm_90a)");
+    return;
+  }
+  const cuda::Variant v{"plane_conv"};
+  const auto fits = [](const cuda::OpDesc& op) { return cuda::tactics::plane::shape_fits(op); };
+  const char* shows = "strata plane conv (wgmma";
+  check_forced<PlaneNet, DType::f16>("plane", 240, v, shows, nullptr, fits);
+  check_forced<PlaneNet, DType::bf16>("plane", 241, v, shows, nullptr, fits);
+  // ResNet-18's layer1 (its four 3x3 64 -> 64 convs: 56x56 maps in tiles of 8 rows, 232 columns a
+  // warpgroup), the add of the second conv of each block fused
+  check_forced<models::ResNet18, DType::f16>("plane resnet18", 242, v, shows, nullptr, fits);
+  check_forced<models::ResNet18, DType::bf16>("plane resnet18", 243, v, shows, nullptr, fits);
+  // The serial form (math 1: two buffers, the tile's phases in turn; 8-row tiles on ResNet's maps)
+  const cuda::Variant serial{"plane_conv", 0, cuda::tactics::plane::serial_math};
+  check_forced<PlaneNet, DType::f16>("plane serial", 245, serial, "the phases in turn", nullptr, fits);
+  check_forced<PlaneNet, DType::bf16>("plane serial", 246, serial, "the phases in turn", nullptr, fits);
+  check_forced<models::ResNet18, DType::f16>("plane serial resnet18", 247, serial, "the phases in turn", nullptr, fits);
+  // Several tiles a block: the patch buffers reused, the next tiles' patches in flight.
+  for (const cuda::Variant& form : {v, serial}) {
+    using Net = PlaneSmallNet;
+    constexpr int kB = 300;
+    const auto w = Weights<Net>::random(244);
+    const auto in = random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), 344);
+    const auto ref = cpu_reference<Net>(w, in, kB);
+    cuda::NetDesc net = cuda::NetStorage<Net, DType::f16>::describe();
+    cuda::fold_for_per_op_path(net);
+    cuda::EngineOptions opt{.max_batch = kB, .fused_max_batch = 0};
+    for (const cuda::OpDesc& op : net.ops) {
+      if (fits(op)) {
+        opt.force[op.label] = form;
+      }
+    }
+    REQUIRE(opt.force.size() == 2);
+    cuda::Engine<Net, DType::f16> e(w, opt);
+    const std::string runs = e.describe(kB);
+    INFO(runs);
+    CHECK(occurrences(runs, shows) == 2);
+    CHECK(cuda::tactics::plane::tiles(*std::find_if(net.ops.begin(), net.ops.end(), fits), kB) == kB);
+    std::vector<float> out(static_cast<std::size_t>(kB) * 5, std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, out, kB);
+    const double err = rel_error(out, ref, out.size());
+    MESSAGE("plane_conv math " << form.math << ", 8x8 maps at batch 300 (several tiles a block): rel. error " << err);
+    CHECK(err < 1e-2);
+  }
+}

@@ -1209,12 +1209,11 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
         v.push_back(Variant{std::string(name()), 7, 1, fuse});
       }
       if (wgmma && tile::choose_swap(op, pooled).py > 0) {
-        // the swapped form (pixels as wgmma's N): from the input step's map, and (f16 only until
-        // its bf16 form is GPU-tested against algo 8's) from the caller's input
+        // the swapped form (pixels as wgmma's N): from the input step's map, and from the
+        // caller's input (in bf16 too since session 55, its bf16 form equal to algo 8's to the
+        // bit on the GPU)
         v.push_back(Variant{std::string(name()), 8, 0, fuse});
-        if (P != DType::bf16) {
-          v.push_back(Variant{std::string(name()), 9, 0, fuse});
-        }
+        v.push_back(Variant{std::string(name()), 9, 0, fuse});
       }
     }
     return v;
