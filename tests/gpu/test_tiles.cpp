@@ -903,14 +903,19 @@ TEST_CASE("the tiled tensor-core conv writes a concat's slice itself (DenseNet's
 namespace {
 // Convs for plane_conv (size-keeping convs into 64 slots, the output channels as wgmma's M and
 // the tile's pixels as its N): one from 16 input slots, a residual block's two (bias + relu;
-// bias + add + relu), a 5x5 into 60 channels (slots 60-63 written as zeros) with a gelu, a 3x3
-// from those 64 slots; a 19x23 map (one tile of 20 rows an image: its last row past the map).
+// bias + add + relu), a 5x5 from 32 slots into 60 channels (slots 60-63 written as zeros) with a
+// gelu, a 3x3 from those 64 slots; a 19x23 map (tiles whose last rows lie past the map).
 constexpr auto plane_net = input<16, 19, 23> | conv<64, 3, ConvOpts{.padding = 1}> | batch_norm | relu
     | residual<relu>(conv<64, 3, ConvOpts{.padding = 1}> | batch_norm | relu
                      | conv<64, 3, ConvOpts{.padding = 1}> | batch_norm)
-    | conv<60, 5, ConvOpts{.padding = 2}> | gelu | conv<64, 3, ConvOpts{.padding = 1}> | relu
-    | global_avg_pool | flatten | dense<7>;
+    | conv<32, 1> | relu | conv<60, 5, ConvOpts{.padding = 2}> | gelu
+    | conv<64, 3, ConvOpts{.padding = 1}> | relu | global_avg_pool | flatten | dense<7>;
 using PlaneNet = std::remove_cv_t<decltype(plane_net)>;
+// A 7x7 map (9 patch columns a row: the second warpgroup's first column inside a row, the last
+// row's last outputs its) and a 1x3 conv (one tap row).
+constexpr auto plane_odd_net = input<64, 7, 7> | conv<64, 3, ConvOpts{.padding = 1}> | batch_norm | relu
+    | conv<64, HW{1, 3}, ConvOpts{.padding = HW{0, 1}}> | relu | flatten | dense<5>;
+using PlaneOddNet = std::remove_cv_t<decltype(plane_odd_net)>;
 // Several tiles a block: 8x8 maps (a tile an image) at batch 300, over 132 SMs.
 constexpr auto plane_small_net = input<64, 8, 8> | conv<64, 3, ConvOpts{.padding = 1}> | batch_norm | relu
     | residual<relu>(conv<64, 3, ConvOpts{.padding = 1}> | batch_norm) | flatten | dense<5>;
@@ -927,6 +932,9 @@ TEST_CASE("size-keeping convs into 64 slots with the pixels as wgmma's N (plane_
   const char* shows = "strata plane conv (wgmma";
   check_forced<PlaneNet, DType::f16>("plane", 240, v, shows, nullptr, fits);
   check_forced<PlaneNet, DType::bf16>("plane", 241, v, shows, nullptr, fits);
+  check_forced<PlaneOddNet, DType::f16>("plane odd", 251, v, shows, nullptr, fits);
+  check_forced<PlaneOddNet, DType::bf16>("plane odd", 252, v, shows, nullptr, fits);
+  check_forced<PlaneOddNet, DType::f16>("plane odd serial", 253, cuda::Variant{"plane_conv", 0, 1}, shows, nullptr, fits);
   // ResNet-18's layer1 (its four 3x3 64 -> 64 convs: 56x56 maps in tiles of 8 rows, 232 columns a
   // warpgroup), the add of the second conv of each block fused
   check_forced<models::ResNet18, DType::f16>("plane resnet18", 242, v, shows, nullptr, fits);
@@ -936,6 +944,13 @@ TEST_CASE("size-keeping convs into 64 slots with the pixels as wgmma's N (plane_
   check_forced<PlaneNet, DType::f16>("plane serial", 245, serial, "the phases in turn", nullptr, fits);
   check_forced<PlaneNet, DType::bf16>("plane serial", 246, serial, "the phases in turn", nullptr, fits);
   check_forced<models::ResNet18, DType::f16>("plane serial resnet18", 247, serial, "the phases in turn", nullptr, fits);
+  // The serial form with the residual's rows staged with the patch (math 2; convs with a residual).
+  const cuda::Variant staged{"plane_conv", 0, cuda::tactics::plane::staged_math};
+  const auto with_z = [&](const cuda::OpDesc& op) { return fits(op) && op.has_residual; };
+  const char* zshows = "the residual's rows copied in with the patch";
+  check_forced<PlaneNet, DType::f16>("plane staged", 248, staged, zshows, nullptr, with_z);
+  check_forced<PlaneNet, DType::bf16>("plane staged", 249, staged, zshows, nullptr, with_z);
+  check_forced<models::ResNet18, DType::f16>("plane staged resnet18", 250, staged, zshows, nullptr, with_z);
   // Several tiles a block: the patch buffers reused, the next tiles' patches in flight.
   for (const cuda::Variant& form : {v, serial}) {
     using Net = PlaneSmallNet;

@@ -1941,19 +1941,51 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
   CHECK(p.shared == 73728 + 3 * 46208);
   // 3 rows a warpgroup: 176 columns, but three buffers of its patch (8 planes x 473 pixels) would
   // take 255,360 bytes, past the 227 KiB a block may have.
-  CHECK(pl::make(fit[0]->conv, 3, true).nwg == 176);
-  CHECK(pl::make(fit[0]->conv, 3, true).shared == 73728 + 3 * 8 * 473 * 16);
-  CHECK(pl::make(fit[0]->conv, 3, true).shared > pl::max_shared);
+  CHECK(pl::make(fit[0]->conv, 3, 0).nwg == 176);
+  CHECK(pl::make(fit[0]->conv, 3, 0).shared == 73728 + 3 * 8 * 473 * 16);
+  CHECK(pl::make(fit[0]->conv, 3, 0).shared > pl::max_shared);
   // The serial form's (two buffers): 4 rows a warpgroup, 3 x 58 + 56 = 230 -> 232 columns; 10 x 58
   // pixels, the last column (463) reading up to 463 + 118 = 581 -> 585; 8 x 585 x 16 = 74,880; 7
   // tiles an image. 5 rows would take 288 columns, past wgmma's 256.
-  const pl::Tile s = pl::choose(*fit[0], false);
+  const pl::Tile s = pl::choose(*fit[0], pl::serial_math);
   CHECK((s.rw == 4 && s.tr == 8 && s.nwg == 232 && s.plane == 585 && s.tpi == 7));
   CHECK(s.buffer == 74880);
   CHECK(s.shared == 73728 + 2 * 74880);
-  CHECK(pl::make(fit[0]->conv, 5, false).nwg > pl::max_n);
+  CHECK(pl::make(fit[0]->conv, 5, pl::serial_math).nwg > pl::max_n);
   CHECK(pl::tiles(*fit[0], 256) == 3584);
-  CHECK(pl::tiles(*fit[0], 256, false) == 1792);
+  CHECK(pl::tiles(*fit[0], 256, pl::serial_math) == 1792);
+  // The serial form with the residual staged (math 2): each buffer the patch's planes, then the
+  // tile's rows of the residual (4 x 56 pixels x 128 bytes = 28,672) from 46,208 bytes on; two
+  // buffers of 4-row tiles fit (223,488 bytes), of 6 rows not (2 x (60,544 + 43,008) + 73,728).
+  const pl::Tile z = pl::choose(*fit[1], pl::staged_math);
+  CHECK((z.rw == 2 && z.tr == 4 && z.nwg == 120 && z.zoff == 46208 && z.buffer == 46208 + 28672));
+  CHECK(z.shared == 73728 + 2 * (46208 + 28672));
+  CHECK(pl::make(fit[1]->conv, 3, pl::staged_math).shared == 73728 + 2 * (60544 + 43008));
+  // The two warpgroups' columns cover the tile's last stored output at every tile height and map
+  // width (a review found the second warpgroup starting inside a row and the last row's last
+  // outputs computed by neither): 12x12 in 6-row tiles takes 48 columns a warpgroup, (5 x 14 + 12
+  // + 1) / 2 = 41 -> 48, where 3 rows' own, 2 x 14 + 12 = 40, would leave 2 outputs out; each
+  // plane holds every pixel the last column reads; the pipelined form stays within 128 columns.
+  for (int side : {7, 12, 21, 28, 36, 56}) {
+    cuda::ConvGeom g = fit[0]->conv;
+    g.h = g.w = g.oh = g.ow = side;
+    for (int rw = 1; rw <= 8; ++rw) {
+      for (int math : {0, pl::serial_math}) {
+        const pl::Tile m = pl::make(g, rw, math);
+        INFO(side << "x" << side << ", " << rw << " rows a warpgroup, math " << math);
+        CHECK(2 * m.nwg >= (m.tr - 1) * m.ic + g.ow);
+        CHECK(m.plane >= 2 * m.nwg + (g.kh - 1) * m.ic + g.kw - 1);
+      }
+    }
+    cuda::OpDesc o = *fit[0];
+    o.conv = g;
+    CHECK(pl::choose(o).nwg <= pl::pipelined_max_n);
+  }
+  {
+    cuda::ConvGeom g12 = fit[0]->conv;
+    g12.h = g12.w = g12.oh = g12.ow = 12;
+    CHECK(pl::make(g12, 3, pl::serial_math).nwg == 48);
+  }
   // A strided conv, one that shrinks its map, or one into 128 slots is not its shape.
   cuda::OpDesc strided = *fit[0];
   strided.conv.sh = strided.conv.sw = 2;
@@ -2006,26 +2038,35 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
     CHECK(claimed == 3);
     CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv"}, cuda::OpIo{}).size() == 1);
     CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, 1}, cuda::OpIo{}).size() == 1);
+    CHECK(t->kernel_sources(*fit[1], cuda::Variant{"plane_conv", 0, pl::staged_math}, cuda::OpIo{}).size() == 1);
   } else {
     CHECK_FALSE(t->runs(*fit[0]));
     CHECK_FALSE(t->heuristic(*fit[0], 256, 0, none).has_value());
     CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv"}, cuda::OpIo{}).empty());
   }
   CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 1}, cuda::OpIo{}).empty());
-  CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, 2}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, 3}, cuda::OpIo{}).empty());
   // Both forms compile for sm_90a, both element types; the residual's form reads z.
   const std::string piped = pl::source(*fit[0]);
-  const std::string serial = pl::source(*fit[1], false);
+  const std::string serial = pl::source(*fit[1], pl::serial_math);
+  const std::string staged = pl::source(*fit[1], pl::staged_math);
   CHECK(piped.find("constexpr bool PIPELINED = true;") != std::string::npos);
   CHECK(piped.find("constexpr bool HAS_Z = false;") != std::string::npos);
   CHECK(serial.find("constexpr bool PIPELINED = false;") != std::string::npos);
   CHECK(serial.find("constexpr bool HAS_Z = true;") != std::string::npos);
   CHECK(piped.find("wgmma.mma_async.sync.aligned.m64n120k16") != std::string::npos);
   CHECK(serial.find("wgmma.mma_async.sync.aligned.m64n232k16") != std::string::npos);
+  CHECK(serial.find("constexpr bool Z_STAGED = false;") != std::string::npos);
+  CHECK(staged.find("constexpr bool Z_STAGED = true;") != std::string::npos);
+  CHECK(staged.find("constexpr int ZOFF = 46208;") != std::string::npos);
+  // (the staged form only for a conv with a residual)
+  CHECK_THROWS_WITH(pl::source(*fit[0], pl::staged_math), doctest::Contains("ops with a residual only"));
+  CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, pl::staged_math}, cuda::OpIo{}).empty());
   const std::vector<std::string> names{"strata_rtc::plane_conv<strata_rtc::f16>",
                                        "strata_rtc::plane_conv<strata_rtc::bf16>"};
   CHECK(rtc::compile(piped, "plane_conv", names, 90, dir, true).cubin.size() > 1000);
   CHECK(rtc::compile(serial, "plane_conv_serial", names, 90, dir, true).cubin.size() > 1000);
+  CHECK(rtc::compile(staged, "plane_conv_staged", names, 90, dir, true).cubin.size() > 1000);
 }
 
 TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold, labels, the claim, the key, the source compiles") {

@@ -15,9 +15,10 @@
 /// swizzle, K-major), core matrices a plane apart in k (two planes a k-step of 16 channels) and
 /// 128 bytes apart in N, and a tap's shift is a change of the start address. The filter is held
 /// as core matrices too (stage_filter's layout), read by descriptor. Each of the block's two
-/// warpgroups takes RW of the tile's rows: NWG = (RW − 1) · IC + W columns rounded up to 8, at
-/// most 256 (wgmma's largest N) — on ResNet's 56×56 maps 2 rows in 120 columns (pipelined) or 4
-/// in 232 (serial).
+/// warpgroups takes NWG of the tile's columns in the patch's grid (the second from column NWG on),
+/// at most 256 (wgmma's largest N): half the tile's columns up to its last stored output, (TR − 1)
+/// · IC + W, rounded up to 8 — on ResNet's 56×56 maps 2 rows in 120 columns (pipelined) or 4 in
+/// 232 (serial).
 ///
 /// Persistent blocks of 8 warps, one an SM. The filter is copied in once a block and each tile's
 /// patch by cp.async (zeros outside the map); after a tile's MMAs the accumulators, with the
@@ -54,14 +55,20 @@ namespace plane {
 
 inline constexpr int threads = 256;  ///< two warpgroups
 inline constexpr int max_n = 256;    ///< a warpgroup's GEMM columns: wgmma's largest N
+/// ... in the pipelined form, whose two accumulator sets take NWG / 2 registers each: above 128
+/// ptxas spills (a 56×56 map from 16 slots at 232 columns: 1,988 bytes, every wgmma serialized).
+inline constexpr int pipelined_max_n = 128;
 inline constexpr int kp = 64;        ///< output slots: one wgmma M
 inline constexpr int stage_pitch = kp + 8;  ///< elements a staged output pixel (144 bytes: 8 rows of stmatrix in 8 bank groups)
 /// Shared memory a block may take (the H100's and H200's opt-in).
 inline constexpr std::int64_t max_shared = 227 << 10;
-/// The pipelined form (math 0) holds three patch buffers — tiles t (its outputs staged), t + 1
-/// (its MMAs), t + 2 (copied in) —, the serial one (math 1) two.
+/// The forms (a variant's math): the pipelined form (0) holds three patch buffers — tiles t (its
+/// outputs staged), t + 1 (its MMAs), t + 2 (copied in) —, the serial one (1) two; the serial one
+/// with the residual staged (2: ops with a residual only) copies each tile's rows of the residual
+/// into its buffer with the patch, so that the write-out reads them from shared memory.
 inline constexpr int serial_math = 1;
-[[nodiscard]] inline int buffers(bool pipelined) { return pipelined ? 3 : 2; }
+inline constexpr int staged_math = 2;
+[[nodiscard]] inline int buffers(int math) { return math == 0 ? 3 : 2; }
 
 /// A tile shape for one op and what it takes.
 struct Tile {
@@ -72,7 +79,8 @@ struct Tile {
   int nwg = 0;     ///< GEMM columns a warpgroup (a multiple of 8)
   int plane = 0;   ///< pixels a plane: the patch, then the slack only unstored columns read (≡ 1 mod 8)
   int tpi = 0;     ///< tiles an image
-  std::int64_t buffer = 0;  ///< bytes a patch buffer (its planes, or the staged outputs where more)
+  std::int64_t buffer = 0;  ///< bytes a patch buffer (its planes, or the staged outputs where more; then the residual's rows, staged_math)
+  std::int64_t zoff = 0;    ///< where a buffer's residual rows start (staged_math), bytes
   std::int64_t shared = 0;  ///< bytes: the filter, then the buffers (buffers())
 };
 
@@ -81,13 +89,16 @@ struct Tile {
   return std::int64_t{kp} * ksteps(g) * 16 * 2;
 }
 
-[[nodiscard]] inline Tile make(const ConvGeom& g, int rw, bool pipelined) {
+[[nodiscard]] inline Tile make(const ConvGeom& g, int rw, int math) {
   Tile t;
   t.rw = rw;
   t.tr = 2 * rw;
   t.ic = g.w + g.kw - 1;
   t.pr = t.tr + g.kh - 1;
-  t.nwg = ((rw - 1) * t.ic + g.ow + 7) / 8 * 8;
+  // The two warpgroups' columns, NWG each, cover the tile's outputs up to its last row's last
+  // stored column: (TR − 1) · IC + W of them, halved and rounded up to 8 (the second warpgroup's
+  // start, NWG, falls inside a row where W + KW − 1 does not divide evenly).
+  t.nwg = (((2 * rw - 1) * t.ic + g.ow + 1) / 2 + 7) / 8 * 8;
   // The last column (2·NWG − 1) reads up to pixel 2·NWG − 1 + (KH − 1)·IC + KW − 1; the stored
   // outputs never read past the patch (row TR − 1, column W − 1 reads pixel PR·IC − 1 at most).
   const int reach = 2 * t.nwg + (g.kh - 1) * t.ic + g.kw - 1;
@@ -96,8 +107,12 @@ struct Tile {
   const std::int64_t planes = std::int64_t{g.cp / 8} * t.plane * 16;
   const std::int64_t staged = std::int64_t{2} * t.nwg * stage_pitch * 2;
   t.buffer = (std::max(planes, staged) + 127) / 128 * 128;
+  t.zoff = t.buffer;
+  if (math == staged_math) {
+    t.buffer += (std::int64_t{t.tr} * g.ow * kp * 2 + 127) / 128 * 128;
+  }
   t.tpi = (g.oh + t.tr - 1) / t.tr;
-  t.shared = filter_bytes(g) + buffers(pipelined) * t.buffer;
+  t.shared = filter_bytes(g) + buffers(math) * t.buffer;
   return t;
 }
 
@@ -115,9 +130,9 @@ struct Tile {
 }
 
 /// The tile of least estimated work an image (GEMM columns, and half a unit a patch pixel copied
-/// in), its warpgroup's columns within max_n and its shared memory within the device's opt-in;
-/// rw = 0 when none fits.
-[[nodiscard]] inline Tile choose(const OpDesc& op, bool pipelined = true) {
+/// in), its warpgroup's columns within max_n (within pipelined_max_n for the pipelined form's
+/// two accumulator sets) and its shared memory within the device's opt-in; rw = 0 when none fits.
+[[nodiscard]] inline Tile choose(const OpDesc& op, int math = 0) {
   const ConvGeom& g = op.conv;
   const std::int64_t budget =
       std::min<std::int64_t>(kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(max_shared),
@@ -125,8 +140,8 @@ struct Tile {
   Tile best;
   double best_cost = std::numeric_limits<double>::max();
   for (int rw = 1; rw <= (g.oh + 1) / 2; ++rw) {
-    const Tile t = make(g, rw, pipelined);
-    if (t.nwg > max_n || t.shared > budget) {
+    const Tile t = make(g, rw, math);
+    if (t.nwg > (math == 0 ? pipelined_max_n : max_n) || t.shared > budget) {
       break;  // (both grow with rw)
     }
     const double cost = static_cast<double>(t.tpi) * (2.0 * t.nwg + 0.5 * t.pr * t.ic);
@@ -143,8 +158,8 @@ struct Tile {
 }
 
 /// Tiles of a batch.
-[[nodiscard]] inline long long tiles(const OpDesc& op, int batch, bool pipelined = true) {
-  return static_cast<long long>(batch) * choose(op, pipelined).tpi;
+[[nodiscard]] inline long long tiles(const OpDesc& op, int batch, int math = 0) {
+  return static_cast<long long>(batch) * choose(op, math).tpi;
 }
 
 /// Tiles of a batch (pipelined form) from which the heuristic runs a conv here — about 15 an SM
@@ -157,19 +172,25 @@ inline constexpr long long claim_tiles = 2048;
 /// two networks, each faster); the forwards moved within their noise (R2 2,058-2,069 against
 /// 2,068-2,079 µs, R3 6,364-6,384 against 6,383-6,391). With the residual added it lost
 /// (178-214 µs against 165-167), and the serial form (math 1) ran 141 and 187-188.
+/// (Only on maps of at least 56×56, the size measured.)
 [[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
-  return fits(op) && !op.has_residual && op.conv.kh >= 3 && op.conv.kw >= 3 &&
-         tiles(op, batch) >= claim_tiles;
+  return fits(op) && !op.has_residual && op.conv.kh >= 3 && op.conv.kw >= 3 && op.conv.h >= 56 &&
+         op.conv.w >= 56 && tiles(op, batch) >= claim_tiles;
 }
 
-/// The kernel's source for `op` (kernel `strata_rtc::plane_conv<T>`), pipelined or serial.
-[[nodiscard]] inline std::string source(const OpDesc& op, bool pipelined = true) {
-  STRATA_CHECK(shape_fits(op) && choose(op, pipelined).rw > 0,
+/// The kernel's source for `op` (kernel `strata_rtc::plane_conv<T>`) in form `math`.
+[[nodiscard]] inline std::string source(const OpDesc& op, int math = 0) {
+  STRATA_CHECK(math >= 0 && math <= staged_math && (math != staged_math || op.has_residual),
+               "plane_conv: form math " << math << " is not one of its forms for layer '" << op.label
+                                        << "' (0 pipelined, 1 serial, 2 serial with the residual staged: "
+                                           "ops with a residual only)");
+  const bool pipelined = math == 0;
+  STRATA_CHECK(shape_fits(op) && choose(op, math).rw > 0,
                "plane_conv: layer '" << op.label
                                      << "' is not a stride-1, size-keeping conv of 64 output slots "
                                         "from input slots in 16s whose tile fits this GPU's shared memory");
   const ConvGeom& g = op.conv;
-  const Tile t = choose(op, pipelined);
+  const Tile t = choose(op, math);
   const int nt = t.nwg / 8;
   std::ostringstream o;
   generated::open_kernel(o, op, false, "plane_conv", "int batch, const T* __restrict__ z", 1, "", threads);
@@ -187,7 +208,9 @@ inline constexpr long long claim_tiles = 2048;
   constant("KSTEPS", ksteps(g));
   constant("CTS", stage_pitch);
   o << "  constexpr bool HAS_Z = " << (op.has_residual ? "true" : "false") << ";\n"
-    << "  constexpr bool PIPELINED = " << (pipelined ? "true" : "false") << ";\n";
+    << "  constexpr bool PIPELINED = " << (pipelined ? "true" : "false") << ";\n"
+    << "  constexpr bool Z_STAGED = " << (math == staged_math ? "true" : "false") << ";\n";
+  constant("ZOFF", static_cast<long long>(t.zoff));
   o << R"src(  constexpr int NPL = CP / 8;   // input planes
   constexpr int CPS = CP / 16;  // k-steps a tap
   constexpr int WROW = KH * KW * CP;  // a filter row (output channel): taps × input slots
@@ -219,6 +242,14 @@ inline constexpr long long claim_tiles = 2048;
         const int xx = p - rr * IC - PW;
         const bool ok = static_cast<unsigned>(yy) < static_cast<unsigned>(H) && static_cast<unsigned>(xx) < static_cast<unsigned>(W);
         cp_async16_at(sb + static_cast<unsigned>(v * PLANE + p) * 16u, ok ? base + (yy * W + xx) * CP + v * 8 : x, ok);
+      }
+      if constexpr (Z_STAGED) {  // the tile's rows of the residual, 16 bytes each, in order
+        const int r0 = static_cast<int>(t % TPI) * TR;
+        const T* zb = z + (static_cast<long long>(img) * OH + r0) * (OW * KP);
+        for (int i = tid; i < TR * OW * (KP / 8); i += 256) {
+          const bool ok = r0 + i / (OW * (KP / 8)) < OH;
+          cp_async16_at(sb + static_cast<unsigned>(ZOFF) + static_cast<unsigned>(i) * 16u, ok ? zb + i * 8 : z, ok);
+        }
       }
     }
     cp_async_commit();
@@ -337,7 +368,7 @@ inline constexpr long long claim_tiles = 2048;
 #pragma unroll
       for (int u0 = 0; u0 < WU; u0 += WB) {
         uint4 zr[WB];
-        if constexpr (HAS_Z) {
+        if constexpr (HAS_Z && !Z_STAGED) {
 #pragma unroll
           for (int u = 0; u < WB; ++u) {
             long long off;
@@ -355,7 +386,11 @@ inline constexpr long long claim_tiles = 2048;
             if constexpr (HAS_Z) {
               float a[8], zz[8];
               load8(st + so, a);
-              load8(reinterpret_cast<const T*>(&zr[u]), zz);
+              if constexpr (Z_STAGED) {
+                load8(st + ZOFF / 2 + (tid + (u0 + u) * 256) * 8, zz);
+              } else {
+                load8(reinterpret_cast<const T*>(&zr[u]), zz);
+              }
               const int v = (tid + (u0 + u) * 256) % (KP / 8);
 #pragma unroll
               for (int e = 0; e < 8; ++e) a[e] = K == KP || v * 8 + e < K ? activate(act, a[e] + zz[e]) : 0.0f;
@@ -456,7 +491,8 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
     return is_16bit(P) && plane::fits(op);
   }
   /// Claimed (the pipelined form, ahead of the libraries) where plane::claimed says; offered to
-  /// measured tuning in both forms wherever it runs.
+  /// measured tuning in its pipelined and serial forms wherever it runs. (The serial form with
+  /// the residual staged, math 2 — written in session 55, not yet GPU-run — runs only forced.)
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!plane::claimed(op, batch)) {
@@ -484,10 +520,10 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    const bool pipelined = v.math != plane::serial_math;
-    const plane::Tile t = plane::choose(op, pipelined);
+    const bool pipelined = v.math == 0;
+    const plane::Tile t = plane::choose(op, v.math);
     const generated::DeviceSms d = generated::device_sms();
-    const long long tiles = plane::tiles(op, batch, pipelined);
+    const long long tiles = plane::tiles(op, batch, v.math);
     const unsigned grid = static_cast<unsigned>(std::max<long long>(1, std::min<long long>(tiles, d.sms)));
     const std::size_t shared = static_cast<std::size_t>(t.shared);
     generated::allow_shared(k, d.device, shared, op.label, "plane_conv");
@@ -502,7 +538,9 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
     what << "strata plane conv (wgmma, output channels as M and " << t.nwg
          << " output pixels a warpgroup as N, both from shared memory by descriptor; tiles of "
          << t.tr << " rows, the input patch as " << op.conv.cp / 8 << " planes of 8 channels, "
-         << (pipelined ? "pipelined over 3 buffers" : "the phases in turn over 2 buffers") << "; bias" << (op.has_residual ? ", add" : "")
+         << (pipelined ? "pipelined over 3 buffers" : "the phases in turn over 2 buffers")
+         << (v.math == plane::staged_math ? ", the residual's rows copied in with the patch" : "") << "; bias"
+         << (op.has_residual ? ", add" : "")
          << ", act fused; shapes compiled in)";
     return kernel_step(what.str(), [=](cudaStream_t s) {
       rtc::launch_shared(k, grid, static_cast<unsigned>(plane::threads), shared, s, x, wt, bias, y, batch, z);
@@ -512,14 +550,16 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0 && (v.math == 0 || v.math == plane::serial_math) && v.fuse == 0,
-                 "'" << op.label << "': plane_conv has two forms (algo 0, fuse 0; math 0 pipelined, "
-                                    "math 1 serial), not "
+    STRATA_CHECK(v.algo == 0 && v.math >= 0 && v.math <= plane::staged_math && v.fuse == 0 &&
+                     (v.math != plane::staged_math || op.has_residual),
+                 "'" << op.label << "': plane_conv has three forms (algo 0, fuse 0; math 0 pipelined, "
+                                    "math 1 serial, math 2 serial with the residual staged — for a "
+                                    "conv with a residual), not "
                      << to_string(v));
     STRATA_CHECK(device_arch() == 90,
                  "'" << op.label << "': plane_conv (wgmma) needs a GPU of compute capability 9.0 "
                                     "(sm_90a), and this device is not one");
-    KernelSource ks = this->named(plane::source(op, v.math != plane::serial_math));
+    KernelSource ks = this->named(plane::source(op, v.math));
     ks.arch_specific = true;
     return ks;
   }
