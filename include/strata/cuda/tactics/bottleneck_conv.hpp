@@ -79,10 +79,7 @@ struct Plan {
   std::int64_t shared = 0;
 };
 
-[[nodiscard]] inline std::int64_t shared_budget() {
-  return std::min<std::int64_t>(
-      kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(max_shared), max_shared);
-}
+[[nodiscard]] inline std::int64_t shared_budget() { return generated::shared_budget(max_shared); }
 
 /// The plan for `op` with `g` images a block; rows 0 where it does not fit.
 [[nodiscard]] inline Plan plan(const OpDesc& op, int g) {

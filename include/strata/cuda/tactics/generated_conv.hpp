@@ -219,6 +219,35 @@ __device__ __forceinline__ float se_excited(ActDesc a2, const float* sq, const T
   return w.str();
 }
 
+/// A warp's share of a warpgroup's m64 accumulators `acc`[n][i] (channels as wgmma's M: channel
+/// 16·wr + lane/4 + 8·(i/2), column col0 + 8·n + 2·(lane%4) + i%2) stored transposed into shared
+/// memory for one 8-channel half h: n-tiles in pairs by stmatrix .x2 .trans (lane l gives row l%8
+/// of matrix l/8: the column whose 8 channels that row holds), an odd last one by .x1 — a column's
+/// 8 channels a 16-byte row at `base` + 2 · (column · CTS + c0). Expects in scope T, NWG, CTS, lane,
+/// col0, h, c0 and `val(a)`, the value stored for an accumulator (tile_conv's swapped forms,
+/// plane_conv).
+[[nodiscard]] inline std::string stmatrix_trans_columns(const char* base) {
+  return std::string(R"src(#pragma unroll
+          for (int n = 0; n < NWG / 8; n += 2) {
+            const unsigned r0 = pack2<T>(val(acc[n][2 * h]), val(acc[n][2 * h + 1]));
+            const int col = col0 + 8 * (n + ((lane >> 3) & 1)) + (lane & 7);
+            const unsigned at = )src") + base + R"src( + 2u * static_cast<unsigned>(col * CTS + c0);
+            if (n + 1 < NWG / 8) {
+              const unsigned r1 = pack2<T>(val(acc[n + 1][2 * h]), val(acc[n + 1][2 * h + 1]));
+              asm volatile("stmatrix.sync.aligned.m8n8.x2.trans.shared.b16 [%0], {%1, %2};" ::"r"(at), "r"(r0), "r"(r1) : "memory");
+            } else {
+              asm volatile("stmatrix.sync.aligned.m8n8.x1.trans.shared.b16 [%0], {%1};" ::"r"(at), "r"(r0) : "memory");
+            }
+          }
+)src";
+}
+
+/// Shared memory a block of a kernel sized up to `cap` bytes may take: the current device's
+/// opt-in, at most `cap` (`cap` where no device answers).
+[[nodiscard]] inline std::int64_t shared_budget(std::int64_t cap) {
+  return std::min<std::int64_t>(kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(cap), cap);
+}
+
 /// The loop of a generated conv's 256 threads that stage its filter in shared memory `ws` once a
 /// block, zero past the last tap (the last k-step's B must not be NaN): as rows of WS elements
 /// (WCH 16-byte chunks in all), or as wgmma's core matrices (no swizzle, K-major: 8 channels × 8

@@ -134,9 +134,7 @@ struct Tile {
 /// two accumulator sets) and its shared memory within the device's opt-in; rw = 0 when none fits.
 [[nodiscard]] inline Tile choose(const OpDesc& op, int math = 0) {
   const ConvGeom& g = op.conv;
-  const std::int64_t budget =
-      std::min<std::int64_t>(kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(max_shared),
-                             max_shared);
+  const std::int64_t budget = generated::shared_budget(max_shared);
   Tile best;
   double best_cost = std::numeric_limits<double>::max();
   for (int rw = 1; rw <= (g.oh + 1) / 2; ++rw) {
@@ -323,27 +321,13 @@ inline constexpr long long claim_tiles = 2048;
   // Tile t's accumulators, with the bias (and the activation where no residual follows), stored
   // into the buffer at pa (its MMAs done with it).
   auto stage_out = [&](unsigned pa, const Acc& acc) {
-    // acc[n][i]: channel 16·wr + lane/4 + 8·(i/2), column 8·n + 2·(lane%4) + i%2. Per 8-channel
-    // half h, n-tiles in pairs: stmatrix .x2 .trans, lane l giving row l%8 of matrix l/8 — the
-    // column (output pixel in the patch's grid) whose 8 channels that row holds.
+    // (generated::stmatrix_trans_columns: a column — output pixel in the patch's grid — a row)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int c0 = 16 * wr + 8 * h;
       const int k = c0 + (lane >> 2);
       auto val = [&](float a) { return K == KP || k < K ? (HAS_Z ? a + bv[h] : activate(act, a + bv[h])) : 0.0f; };
-#pragma unroll
-      for (int n = 0; n < NWG / 8; n += 2) {
-        const unsigned r0 = pack2<T>(val(acc[n][2 * h]), val(acc[n][2 * h + 1]));
-        const int col = col0 + 8 * (n + ((lane >> 3) & 1)) + (lane & 7);
-        const unsigned at = pa + 2u * static_cast<unsigned>(col * CTS + c0);
-        if (n + 1 < NWG / 8) {
-          const unsigned r1 = pack2<T>(val(acc[n + 1][2 * h]), val(acc[n + 1][2 * h + 1]));
-          asm volatile("stmatrix.sync.aligned.m8n8.x2.trans.shared.b16 [%0], {%1, %2};" ::"r"(at), "r"(r0), "r"(r1) : "memory");
-        } else {
-          asm volatile("stmatrix.sync.aligned.m8n8.x1.trans.shared.b16 [%0], {%1};" ::"r"(at), "r"(r0) : "memory");
-        }
-      }
-    }
+)src" << generated::stmatrix_trans_columns("pa") << R"src(    }
   };
   // Tile t's rows out of the buffer at pa: 8 channels (16 bytes) a thread and step, the residual
   // (read WB steps at a time, its loads in flight together) added first.
@@ -437,6 +421,8 @@ inline constexpr long long claim_tiles = 2048;
       __syncthreads();
       write_out(t, buffer(b));
     };
+    // Two tiles a loop turn, so that each accumulator set is named statically. (Written as one
+    // lambda called twice, ptxas lays the loop out differently: the GPU-run machine code is this.)
     for (int b = 0; t < total;) {
       if (t + gridDim.x >= total) {
         last(t, b, acc0);
@@ -523,7 +509,7 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
     const bool pipelined = v.math == 0;
     const plane::Tile t = plane::choose(op, v.math);
     const generated::DeviceSms d = generated::device_sms();
-    const long long tiles = plane::tiles(op, batch, v.math);
+    const long long tiles = static_cast<long long>(batch) * t.tpi;
     const unsigned grid = static_cast<unsigned>(std::max<long long>(1, std::min<long long>(tiles, d.sms)));
     const std::size_t shared = static_cast<std::size_t>(t.shared);
     generated::allow_shared(k, d.device, shared, op.label, "plane_conv");

@@ -359,9 +359,7 @@ struct SwapGemm {
 #pragma unroll
         for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[n][i])::"memory");
       }
-      // acc[n][i]: channel 16·wr + lane/4 + 8·(i/2), column 8·n + 2·(lane%4) + i%2.
-      // Per 8-channel half h, n-tiles in pairs: stmatrix .x2 .trans, lane l giving row l%8 of
-      // matrix l/8 — the column (conv output) whose 8 channels that row holds.
+      // The accumulators stored transposed (generated::stmatrix_trans_columns).
       const unsigned cta = shared_address(ct);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -370,19 +368,7 @@ struct SwapGemm {
           const int k = c0 + (lane >> 2);
           const float b = k < K ? bias[k] : 0.0f;
           auto val = [&](float a) { return K == KP || k < K ? (POST_ACT ? a + b : activate(act, a + b)) : 0.0f; };
-#pragma unroll
-          for (int n = 0; n < NWG / 8; n += 2) {
-            const unsigned r0 = pack2<T>(val(acc[n][2 * h]), val(acc[n][2 * h + 1]));
-            const int col = col0 + 8 * (n + ((lane >> 3) & 1)) + (lane & 7);
-            const unsigned at = cta + 2u * static_cast<unsigned>(col * CTS + c0);
-            if (n + 1 < NWG / 8) {
-              const unsigned r1 = pack2<T>(val(acc[n + 1][2 * h]), val(acc[n + 1][2 * h + 1]));
-              asm volatile("stmatrix.sync.aligned.m8n8.x2.trans.shared.b16 [%0], {%1, %2};" ::"r"(at), "r"(r0), "r"(r1) : "memory");
-            } else {
-              asm volatile("stmatrix.sync.aligned.m8n8.x1.trans.shared.b16 [%0], {%1};" ::"r"(at), "r"(r0) : "memory");
-            }
-          }
-        }
+)src" + generated::stmatrix_trans_columns("cta") + R"src(        }
       }
 )src";
   return g;
