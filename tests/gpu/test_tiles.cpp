@@ -951,8 +951,35 @@ TEST_CASE("size-keeping convs into 64 slots with the pixels as wgmma's N (plane_
   check_forced<PlaneNet, DType::f16>("plane staged", 248, staged, zshows, nullptr, with_z);
   check_forced<PlaneNet, DType::bf16>("plane staged", 249, staged, zshows, nullptr, with_z);
   check_forced<models::ResNet18, DType::f16>("plane staged resnet18", 250, staged, zshows, nullptr, with_z);
+  // The warp-specialized form (math 3: a producer warpgroup, two consumers each on tiles of its
+  // own, taking turns at the MMAs).
+  const cuda::Variant special{"plane_conv", 0, cuda::tactics::plane::specialized_math};
+  const char* sshows = "warp-specialized";
+  check_forced<PlaneNet, DType::f16>("plane specialized", 254, special, sshows, nullptr, fits);
+  check_forced<PlaneNet, DType::bf16>("plane specialized", 255, special, sshows, nullptr, fits);
+  check_forced<PlaneOddNet, DType::f16>("plane odd specialized", 256, special, sshows, nullptr, fits);
+  check_forced<models::ResNet18, DType::f16>("plane specialized resnet18", 257, special, sshows, nullptr, fits);
+  check_forced<models::ResNet18, DType::bf16>("plane specialized resnet18", 259, special, sshows, nullptr, fits);
+  {
+    // Many tiles a block, both consumers at work and every buffer reused: ResNet-18 at batch 48
+    // (672 tiles of layer1's four convs, 5 or 6 a block) equal to the serial form's output to the
+    // bit (the same k-steps in the same order into each accumulator, the same epilogue).
+    using Net = models::ResNet18;
+    constexpr int kB = 48;
+    const auto w = Weights<Net>::random(258);
+    const auto in = random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), 358);
+    const auto a = strata_test::forced_output<Net, DType::f16>(w, in, kB, kB, fits, 4, special, sshows);
+    const auto b = strata_test::forced_output<Net, DType::f16>(w, in, kB, kB, fits, 4, serial, "the phases in turn");
+    REQUIRE(a.size() == b.size());
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      differ += a[i] == b[i] ? 0 : 1;
+    }
+    MESSAGE("plane_conv math 3 against math 1, ResNet-18 f16 at batch 48: " << differ << " of " << a.size() << " outputs differ");
+    CHECK(differ == 0);
+  }
   // Several tiles a block: the patch buffers reused, the next tiles' patches in flight.
-  for (const cuda::Variant& form : {v, serial}) {
+  for (const cuda::Variant& form : {v, serial, special}) {
     using Net = PlaneSmallNet;
     constexpr int kB = 300;
     const auto w = Weights<Net>::random(244);

@@ -1961,6 +1961,18 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
   CHECK((z.rw == 2 && z.tr == 4 && z.nwg == 120 && z.zoff == 46208 && z.buffer == 46208 + 28672));
   CHECK(z.shared == 73728 + 2 * (46208 + 28672));
   CHECK(pl::make(fit[1]->conv, 3, pl::staged_math).shared == 73728 + 2 * (60544 + 43008));
+  // The warp-specialized form (math 3): a warpgroup's own tiles of 4 rows, 3 x 58 + 56 = 230 ->
+  // 232 columns; its last column (231) reads up to pixel 231 + 116 + 2 = 349, past the patch's 348
+  // -> a plane of 353; 8 x 353 x 16 = 45,184 bytes a buffer; three buffers, then 64 bytes of
+  // mbarriers; 14 tiles an image (5 rows would take 288 columns).
+  const pl::Tile ws = pl::choose(*fit[1], pl::specialized_math);
+  CHECK((ws.rw == 4 && ws.tr == 4 && ws.nwg == 232 && ws.plane == 353 && ws.tpi == 14));
+  CHECK(ws.buffer == 45184);
+  CHECK(ws.shared == 73728 + 3 * 45184 + 64);
+  CHECK(pl::make(fit[1]->conv, 5, pl::specialized_math).nwg > pl::max_n);
+  CHECK(pl::tiles(*fit[1], 256, pl::specialized_math) == 3584);
+  CHECK(pl::block_threads(pl::specialized_math) == 384);
+  CHECK(pl::block_threads(0) == 256);
   // The two warpgroups' columns cover the tile's last stored output at every tile height and map
   // width (a review found the second warpgroup starting inside a row and the last row's last
   // outputs computed by neither): 12x12 in 6-row tiles takes 48 columns a warpgroup, (5 x 14 + 12
@@ -1970,11 +1982,13 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
     cuda::ConvGeom g = fit[0]->conv;
     g.h = g.w = g.oh = g.ow = side;
     for (int rw = 1; rw <= 8; ++rw) {
-      for (int math : {0, pl::serial_math}) {
+      for (int math : {0, pl::serial_math, pl::specialized_math}) {
         const pl::Tile m = pl::make(g, rw, math);
+        const int wgs = math == pl::specialized_math ? 1 : 2;  // warpgroups a tile
         INFO(side << "x" << side << ", " << rw << " rows a warpgroup, math " << math);
-        CHECK(2 * m.nwg >= (m.tr - 1) * m.ic + g.ow);
-        CHECK(m.plane >= 2 * m.nwg + (g.kh - 1) * m.ic + g.kw - 1);
+        CHECK(m.tr == wgs * rw);
+        CHECK(wgs * m.nwg >= (m.tr - 1) * m.ic + g.ow);
+        CHECK(m.plane >= wgs * m.nwg + (g.kh - 1) * m.ic + g.kw - 1);
       }
     }
     cuda::OpDesc o = *fit[0];
@@ -2039,17 +2053,25 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
     CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv"}, cuda::OpIo{}).size() == 1);
     CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, 1}, cuda::OpIo{}).size() == 1);
     CHECK(t->kernel_sources(*fit[1], cuda::Variant{"plane_conv", 0, pl::staged_math}, cuda::OpIo{}).size() == 1);
+    CHECK(t->kernel_sources(*fit[1], cuda::Variant{"plane_conv", 0, pl::specialized_math}, cuda::OpIo{}).size() == 1);
   } else {
     CHECK_FALSE(t->runs(*fit[0]));
     CHECK_FALSE(t->heuristic(*fit[0], 256, 0, none).has_value());
     CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv"}, cuda::OpIo{}).empty());
   }
   CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 1}, cuda::OpIo{}).empty());
-  CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, 3}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, 4}, cuda::OpIo{}).empty());
   // Both forms compile for sm_90a, both element types; the residual's form reads z.
   const std::string piped = pl::source(*fit[0]);
   const std::string serial = pl::source(*fit[1], pl::serial_math);
   const std::string staged = pl::source(*fit[1], pl::staged_math);
+  const std::string special = pl::source(*fit[1], pl::specialized_math);
+  const std::string special_plain = pl::source(*fit[0], pl::specialized_math);
+  CHECK(special.find("__launch_bounds__(384, 1)") != std::string::npos);
+  CHECK(special.find("wgmma.mma_async.sync.aligned.m64n232k16") != std::string::npos);
+  CHECK(special.find("constexpr bool HAS_Z = true;") != std::string::npos);
+  CHECK(special_plain.find("constexpr bool HAS_Z = false;") != std::string::npos);
+  CHECK(special.find("cp.async.mbarrier.arrive.noinc") != std::string::npos);
   CHECK(piped.find("constexpr bool PIPELINED = true;") != std::string::npos);
   CHECK(piped.find("constexpr bool HAS_Z = false;") != std::string::npos);
   CHECK(serial.find("constexpr bool PIPELINED = false;") != std::string::npos);
@@ -2067,6 +2089,8 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
   CHECK(rtc::compile(piped, "plane_conv", names, 90, dir, true).cubin.size() > 1000);
   CHECK(rtc::compile(serial, "plane_conv_serial", names, 90, dir, true).cubin.size() > 1000);
   CHECK(rtc::compile(staged, "plane_conv_staged", names, 90, dir, true).cubin.size() > 1000);
+  CHECK(rtc::compile(special, "plane_conv_specialized", names, 90, dir, true).cubin.size() > 1000);
+  CHECK(rtc::compile(special_plain, "plane_conv_specialized_plain", names, 90, dir, true).cubin.size() > 1000);
 }
 
 TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold, labels, the claim, the key, the source compiles") {

@@ -68,12 +68,21 @@ inline constexpr std::int64_t max_shared = 227 << 10;
 /// into its buffer with the patch, so that the write-out reads them from shared memory.
 inline constexpr int serial_math = 1;
 inline constexpr int staged_math = 2;
-[[nodiscard]] inline int buffers(int math) { return math == 0 ? 3 : 2; }
+/// The warp-specialized form (3): a producer warpgroup copies patches into three buffers (each
+/// tile's copy completing on an mbarrier), two consumer warpgroups take alternate tiles of their
+/// own, each a whole tile's columns, and issue their MMAs in turn — one warpgroup's MMAs run
+/// while the other stages and writes out its last tile (a ping-pong, 384 threads).
+inline constexpr int specialized_math = 3;
+inline constexpr int last_math = specialized_math;
+[[nodiscard]] inline int buffers(int math) { return math == 0 || math == specialized_math ? 3 : 2; }
+[[nodiscard]] inline int block_threads(int math) { return math == specialized_math ? 384 : threads; }
+/// Bytes after the buffers in the specialized form: its mbarriers (a full and an empty one a buffer).
+inline constexpr std::int64_t barrier_bytes = 64;
 
 /// A tile shape for one op and what it takes.
 struct Tile {
   int rw = 0;      ///< output rows a warpgroup
-  int tr = 0;      ///< output rows a tile (two warpgroups)
+  int tr = 0;      ///< output rows a tile (two warpgroups; one in the specialized form, tr = rw)
   int ic = 0;      ///< patch columns: W + KW − 1
   int pr = 0;      ///< patch rows: TR + KH − 1
   int nwg = 0;     ///< GEMM columns a warpgroup (a multiple of 8)
@@ -91,28 +100,31 @@ struct Tile {
 
 [[nodiscard]] inline Tile make(const ConvGeom& g, int rw, int math) {
   Tile t;
+  const bool one = math == specialized_math;  // a warpgroup's own tiles
+  const int wgs = one ? 1 : 2;
   t.rw = rw;
-  t.tr = 2 * rw;
+  t.tr = wgs * rw;
   t.ic = g.w + g.kw - 1;
   t.pr = t.tr + g.kh - 1;
-  // The two warpgroups' columns, NWG each, cover the tile's outputs up to its last row's last
-  // stored column: (TR − 1) · IC + W of them, halved and rounded up to 8 (the second warpgroup's
-  // start, NWG, falls inside a row where W + KW − 1 does not divide evenly).
-  t.nwg = (((2 * rw - 1) * t.ic + g.ow + 1) / 2 + 7) / 8 * 8;
-  // The last column (2·NWG − 1) reads up to pixel 2·NWG − 1 + (KH − 1)·IC + KW − 1; the stored
+  // The warpgroups' columns, NWG each, cover the tile's outputs up to its last row's last stored
+  // column: (TR − 1) · IC + W of them, halved where two warpgroups share the tile, rounded up to
+  // 8 (the second warpgroup's start, NWG, falls inside a row where W + KW − 1 does not divide
+  // evenly).
+  t.nwg = ((((t.tr - 1) * t.ic + g.ow) + wgs - 1) / wgs + 7) / 8 * 8;
+  // The last column (wgs·NWG − 1) reads up to pixel wgs·NWG − 1 + (KH − 1)·IC + KW − 1; the stored
   // outputs never read past the patch (row TR − 1, column W − 1 reads pixel PR·IC − 1 at most).
-  const int reach = 2 * t.nwg + (g.kh - 1) * t.ic + g.kw - 1;
+  const int reach = wgs * t.nwg + (g.kh - 1) * t.ic + g.kw - 1;
   const int pixels = std::max(t.pr * t.ic, reach);
   t.plane = (pixels + 6) / 8 * 8 + 1;  // (an odd number of 16-byte units: a pixel's 8 planes in 8 bank groups)
   const std::int64_t planes = std::int64_t{g.cp / 8} * t.plane * 16;
-  const std::int64_t staged = std::int64_t{2} * t.nwg * stage_pitch * 2;
+  const std::int64_t staged = std::int64_t{wgs} * t.nwg * stage_pitch * 2;
   t.buffer = (std::max(planes, staged) + 127) / 128 * 128;
   t.zoff = t.buffer;
   if (math == staged_math) {
     t.buffer += (std::int64_t{t.tr} * g.ow * kp * 2 + 127) / 128 * 128;
   }
   t.tpi = (g.oh + t.tr - 1) / t.tr;
-  t.shared = filter_bytes(g) + buffers(math) * t.buffer;
+  t.shared = filter_bytes(g) + buffers(math) * t.buffer + (one ? barrier_bytes : 0);
   return t;
 }
 
@@ -137,12 +149,13 @@ struct Tile {
   const std::int64_t budget = generated::shared_budget(max_shared);
   Tile best;
   double best_cost = std::numeric_limits<double>::max();
-  for (int rw = 1; rw <= (g.oh + 1) / 2; ++rw) {
+  const int wgs = math == specialized_math ? 1 : 2;
+  for (int rw = 1; rw <= (g.oh + wgs - 1) / wgs; ++rw) {
     const Tile t = make(g, rw, math);
     if (t.nwg > (math == 0 ? pipelined_max_n : max_n) || t.shared > budget) {
       break;  // (both grow with rw)
     }
-    const double cost = static_cast<double>(t.tpi) * (2.0 * t.nwg + 0.5 * t.pr * t.ic);
+    const double cost = static_cast<double>(t.tpi) * ((t.tr / t.rw) * t.nwg + 0.5 * t.pr * t.ic);
     if (cost < best_cost - 1e-9) {
       best = t;
       best_cost = cost;
@@ -176,12 +189,224 @@ inline constexpr long long claim_tiles = 2048;
          op.conv.w >= 56 && tiles(op, batch) >= claim_tiles;
 }
 
+/// The body of the warp-specialized form's kernel (math 3), after source()'s constants: 384
+/// threads; warpgroup 0 the producer, 1 and 2 the consumers of alternate tiles (`nt` n-tiles of
+/// 8 columns a tile).
+inline void specialized_body(std::ostringstream& o, int nt) {
+  o << R"src(  constexpr int NPL = CP / 8;   // input planes
+  constexpr int CPS = CP / 16;  // k-steps a tap
+  constexpr int WROW = KH * KW * CP;  // a filter row (output channel): taps × input slots
+  constexpr int NB = 3;         // patch buffers
+  static_assert(KP == 64 && NWG % 8 == 0 && NWG <= 256 && TR == RW, "one wgmma M of 64 channels, N <= 256, a warpgroup's own tiles");
+  extern __shared__ __align__(128) unsigned char smem[];
+  const unsigned wa = shared_address(smem);  // the filter as core matrices (stage_filter's layout)
+  const unsigned xa = wa + static_cast<unsigned>(KP * KSTEPS * 16 * 2);  // NB buffers of BUFB bytes
+  const unsigned full0 = xa + static_cast<unsigned>(NB * BUFB);  // buffer b's patch landed: full0 + 8b
+  const unsigned empty0 = full0 + 8u * NB;                       // buffer b free again: empty0 + 8b
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int role = warp >> 2;  // 0: the producer; 1, 2: the consumers
+  const long long total = static_cast<long long>(batch) * TPI;
+  // This block's tiles j = 0, 1, ...: tile blockIdx.x + j · gridDim.x, in buffer j % NB, taken by
+  // consumer j % 2.
+  const int count = static_cast<long long>(blockIdx.x) < total
+                        ? static_cast<int>((total - 1 - static_cast<long long>(blockIdx.x)) / gridDim.x) + 1
+                        : 0;
+  if (tid == 0) {
+#pragma unroll
+    for (int b = 0; b < NB; ++b) {
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;" ::"r"(full0 + 8u * b) : "memory");
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;" ::"r"(empty0 + 8u * b) : "memory");
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+  // Waits for the phase of parity `parity` of the mbarrier at `bar` to complete.
+  auto wait_phase = [](unsigned bar, unsigned parity) {
+    unsigned done = 0;
+    do {
+      asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\tselp.u32 %0, 1, 0, p;\n}"
+                   : "=r"(done)
+                   : "r"(bar), "r"(parity)
+                   : "memory");
+    } while (done == 0);
+  };
+  if (role == 0) {
+    // The producer: the filter with the first patch, then tile j's patch (zeros outside the map)
+    // into buffer j % NB once the consumer of tile j − NB has freed it; each thread's copies of a
+    // tile counted on the buffer's full barrier as they land (cp.async.mbarrier.arrive .noinc:
+    // the barrier expects the 128 arrivals). Its registers given to the consumers.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;" ::: "memory");
+    for (int i = tid; i < KP * KSTEPS * 2; i += 128) {
+      const int n = i / (KSTEPS * 2);
+      const int c = i % (KSTEPS * 2);
+      cp_async16_at(wa + static_cast<unsigned>(((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) * 2u, w + n * WROW + c * 8, true);
+    }
+    for (int j = 0; j < count; ++j) {
+      const int b = j % NB;
+      if (j >= NB) {
+        wait_phase(empty0 + 8u * b, static_cast<unsigned>((j / NB - 1) & 1));
+      }
+      const long long t = static_cast<long long>(blockIdx.x) + static_cast<long long>(j) * gridDim.x;
+      const int img = static_cast<int>(t / TPI);
+      const int y0 = static_cast<int>(t % TPI) * TR - PH;
+      const T* base = x + static_cast<long long>(img) * (H * W * CP);
+      const unsigned sb = xa + static_cast<unsigned>(b) * static_cast<unsigned>(BUFB);
+      for (int i = tid; i < PR * IC * NPL; i += 128) {
+        const int v = i % NPL;
+        const int p = i / NPL;
+        const int rr = p / IC;
+        const int yy = y0 + rr;
+        const int xx = p - rr * IC - PW;
+        const bool ok = static_cast<unsigned>(yy) < static_cast<unsigned>(H) && static_cast<unsigned>(xx) < static_cast<unsigned>(W);
+        cp_async16_at(sb + static_cast<unsigned>(v * PLANE + p) * 16u, ok ? base + (yy * W + xx) * CP + v * 8 : x, ok);
+      }
+      asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(full0 + 8u * b) : "memory");
+    }
+    asm volatile("cp.async.wait_all;" ::: "memory");
+    return;
+  }
+  // A consumer: tiles j ≡ wgi (mod 2), the whole tile's NWG columns its GEMM's N.
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 224;" ::: "memory");
+  const int wgi = role - 1;
+  const int wr = warp & 3;          // this warp's channels: 16 · wr on
+  const int ct = tid - 128 * role;  // this thread within its warpgroup
+  constexpr int col0 = 0;
+  float bv[2];  // this lane's two channels' biases (halves h: 16·wr + 8h + lane/4)
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int k = 16 * wr + 8 * h + (lane >> 2);
+    bv[h] = bias != nullptr && k < K ? bias[k] : 0.0f;
+  }
+  float acc[NWG / 8][4];
+#pragma unroll
+  for (int n = 0; n < NWG / 8; ++n) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) acc[n][i] = 0.0f;
+  }
+  // A: k-steps 256 bytes apart, core matrices 128 bytes apart in k, a channel group's apart in M.
+  constexpr unsigned long long DA = (static_cast<unsigned long long>(128 >> 4) << 16) |
+                                    (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
+  // B: core matrices a plane apart in k, 8 pixels (128 bytes) apart in N.
+  constexpr unsigned long long DB = (static_cast<unsigned long long>(PLANE) << 16) |
+                                    (static_cast<unsigned long long>(128 >> 4) << 32);
+  // Buffer b's tile: Its MMAs, one wgmma a k-step (tap, 16 input slots), committed as one group.
+  auto issue_gemm = [&](unsigned pa) {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+    for (int s = 0; s < KSTEPS; ++s) {
+      const int tap = s / CPS;
+      const int j = s % CPS;
+      const int ky = tap / KW;
+      const int kx = tap % KW;
+      const unsigned long long da = DA | static_cast<unsigned long long>(((wa + s * 256) & 0x3FFFF) >> 4);
+      const unsigned bb = pa + 16u * static_cast<unsigned>(2 * j * PLANE + ky * IC + kx);
+      const unsigned long long db = DB | static_cast<unsigned long long>((bb & 0x3FFFF) >> 4);
+      const int sc = s == 0 ? 0 : 1;
+      if constexpr (is_same<T, bf16>::value) {
+        )src" << generated::wgmma_ss_call(nt, "bf16.bf16", "acc") << R"src(      } else {
+        )src" << generated::wgmma_ss_call(nt, "f16.f16", "acc") << R"src(      }
+    }
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+  };
+  // The accumulators, with the bias (and the activation where no residual follows), stored
+  // transposed into the buffer at pa (its MMAs done with it).
+  auto stage_out = [&](unsigned pa) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int c0 = 16 * wr + 8 * h;
+      const int k = c0 + (lane >> 2);
+      auto val = [&](float a) { return K == KP || k < K ? (HAS_Z ? a + bv[h] : activate(act, a + bv[h])) : 0.0f; };
+)src" << generated::stmatrix_trans_columns("pa") << R"src(    }
+  };
+  // Tile t's rows out of the buffer at pa, 8 channels (16 bytes) a thread and step, the
+  // residual's loads of WB steps in flight together and added first.
+  auto write_out = [&](long long t, unsigned pa) {
+    const int img = static_cast<int>(t / TPI);
+    const int r0 = static_cast<int>(t % TPI) * TR;
+    const T* st = reinterpret_cast<const T*>(smem + (pa - wa));
+    constexpr int WO = TR * OW * (KP / 8);  // 16-byte rows out
+    constexpr int WU = (WO + 127) / 128;     // a thread's steps
+    constexpr int WB = 4;
+    const int v = ct % (KP / 8);  // this thread's 8 channels: 8v on (128 threads a step)
+    auto place = [&](int u, long long& off, int& so) {
+      const int i = ct + u * 128;
+      const int p = i / (KP / 8);
+      const int r = p / OW;
+      const int c = p - r * OW;
+      off = (static_cast<long long>(img) * OH + r0 + r) * (OW * KP) + c * KP + v * 8;
+      so = (r * IC + c) * CTS + v * 8;
+      return i < WO && r0 + r < OH;
+    };
+#pragma unroll
+    for (int u0 = 0; u0 < WU; u0 += WB) {
+      uint4 zr[WB];
+      if constexpr (HAS_Z) {
+#pragma unroll
+        for (int u = 0; u < WB; ++u) {
+          long long off;
+          int so;
+          if (u0 + u < WU && place(u0 + u, off, so)) {
+            zr[u] = __ldg(reinterpret_cast<const uint4*>(z + off));
+          }
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < WB; ++u) {
+        long long off;
+        int so;
+        if (u0 + u < WU && place(u0 + u, off, so)) {
+          if constexpr (HAS_Z) {
+            float a[8], zz[8];
+            load8(st + so, a);
+            load8(reinterpret_cast<const T*>(&zr[u]), zz);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) a[e] = K == KP || v * 8 + e < K ? activate(act, a[e] + zz[e]) : 0.0f;
+            store8(y + off, a);
+          } else {
+            *reinterpret_cast<uint4*>(y + off) = *reinterpret_cast<const uint4*>(st + so);
+          }
+        }
+      }
+    }
+  };
+  for (int j = wgi; j < count; j += 2) {
+    const int b = j % NB;
+    const long long t = static_cast<long long>(blockIdx.x) + static_cast<long long>(j) * gridDim.x;
+    const unsigned pa = xa + static_cast<unsigned>(b) * static_cast<unsigned>(BUFB);
+    wait_phase(full0 + 8u * b, static_cast<unsigned>((j / NB) & 1));  // the patch (and the filter) landed
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");      // ... for the MMAs' reads
+    if (j > 0) {  // this consumer's turn: the other's MMAs of tile j − 1 issued (named barrier 1 + wgi)
+      asm volatile("bar.sync %0, 256;" ::"r"(1 + wgi) : "memory");
+    }
+    issue_gemm(pa);
+    if (j + 1 < count) {  // the other consumer's turn for tile j + 1
+      asm volatile("bar.arrive %0, 256;" ::"r"(2 - wgi) : "memory");
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#pragma unroll
+    for (int n = 0; n < NWG / 8; ++n) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[n][i])::"memory");
+    }
+    asm volatile("bar.sync %0, 128;" ::"r"(3 + wgi) : "memory");  // the warpgroup's MMAs done with buffer b
+    stage_out(pa);
+    asm volatile("bar.sync %0, 128;" ::"r"(3 + wgi) : "memory");
+    write_out(t, pa);
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty0 + 8u * b) : "memory");  // buffer b free
+  }
+}
+}  // namespace strata_rtc
+)src";
+}
+
 /// The kernel's source for `op` (kernel `strata_rtc::plane_conv<T>`) in form `math`.
 [[nodiscard]] inline std::string source(const OpDesc& op, int math = 0) {
-  STRATA_CHECK(math >= 0 && math <= staged_math && (math != staged_math || op.has_residual),
+  STRATA_CHECK(math >= 0 && math <= last_math && (math != staged_math || op.has_residual),
                "plane_conv: form math " << math << " is not one of its forms for layer '" << op.label
                                         << "' (0 pipelined, 1 serial, 2 serial with the residual staged: "
-                                           "ops with a residual only)");
+                                           "ops with a residual only, 3 warp-specialized)");
   const bool pipelined = math == 0;
   STRATA_CHECK(shape_fits(op) && choose(op, math).rw > 0,
                "plane_conv: layer '" << op.label
@@ -191,7 +416,8 @@ inline constexpr long long claim_tiles = 2048;
   const Tile t = choose(op, math);
   const int nt = t.nwg / 8;
   std::ostringstream o;
-  generated::open_kernel(o, op, false, "plane_conv", "int batch, const T* __restrict__ z", 1, "", threads);
+  generated::open_kernel(o, op, false, "plane_conv", "int batch, const T* __restrict__ z", 1, "",
+                         block_threads(math));
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
@@ -209,6 +435,10 @@ inline constexpr long long claim_tiles = 2048;
     << "  constexpr bool PIPELINED = " << (pipelined ? "true" : "false") << ";\n"
     << "  constexpr bool Z_STAGED = " << (math == staged_math ? "true" : "false") << ";\n";
   constant("ZOFF", static_cast<long long>(t.zoff));
+  if (math == specialized_math) {
+    specialized_body(o, nt);
+    return o.str();
+  }
   o << R"src(  constexpr int NPL = CP / 8;   // input planes
   constexpr int CPS = CP / 16;  // k-steps a tap
   constexpr int WROW = KH * KW * CP;  // a filter row (output channel): taps × input slots
@@ -524,23 +754,26 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
     what << "strata plane conv (wgmma, output channels as M and " << t.nwg
          << " output pixels a warpgroup as N, both from shared memory by descriptor; tiles of "
          << t.tr << " rows, the input patch as " << op.conv.cp / 8 << " planes of 8 channels, "
-         << (pipelined ? "pipelined over 3 buffers" : "the phases in turn over 2 buffers")
+         << (pipelined ? "pipelined over 3 buffers"
+             : v.math == plane::specialized_math
+                 ? "warp-specialized: a producer warpgroup copying into 3 buffers, two consumers taking turns"
+                 : "the phases in turn over 2 buffers")
          << (v.math == plane::staged_math ? ", the residual's rows copied in with the patch" : "") << "; bias"
          << (op.has_residual ? ", add" : "")
          << ", act fused; shapes compiled in)";
     return kernel_step(what.str(), [=](cudaStream_t s) {
-      rtc::launch_shared(k, grid, static_cast<unsigned>(plane::threads), shared, s, x, wt, bias, y, batch, z);
+      rtc::launch_shared(k, grid, static_cast<unsigned>(plane::block_threads(v.math)), shared, s, x, wt, bias, y, batch, z);
     });
   }
 
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0 && v.math >= 0 && v.math <= plane::staged_math && v.fuse == 0 &&
+    STRATA_CHECK(v.algo == 0 && v.math >= 0 && v.math <= plane::last_math && v.fuse == 0 &&
                      (v.math != plane::staged_math || op.has_residual),
-                 "'" << op.label << "': plane_conv has three forms (algo 0, fuse 0; math 0 pipelined, "
+                 "'" << op.label << "': plane_conv has four forms (algo 0, fuse 0; math 0 pipelined, "
                                     "math 1 serial, math 2 serial with the residual staged — for a "
-                                    "conv with a residual), not "
+                                    "conv with a residual —, math 3 warp-specialized), not "
                      << to_string(v));
     STRATA_CHECK(device_arch() == 90,
                  "'" << op.label << "': plane_conv (wgmma) needs a GPU of compute capability 9.0 "
