@@ -960,6 +960,10 @@ TEST_CASE("size-keeping convs into 64 slots with the pixels as wgmma's N (plane_
   check_forced<PlaneOddNet, DType::f16>("plane odd specialized", 256, special, sshows, nullptr, fits);
   check_forced<models::ResNet18, DType::f16>("plane specialized resnet18", 257, special, sshows, nullptr, fits);
   check_forced<models::ResNet18, DType::bf16>("plane specialized resnet18", 259, special, sshows, nullptr, fits);
+  // ... over four buffers (algo 1: 3-row tiles on ResNet's maps)
+  const cuda::Variant special4{"plane_conv", 1, cuda::tactics::plane::specialized_math};
+  check_forced<PlaneNet, DType::f16>("plane specialized4", 260, special4, "copying into 4 buffers", nullptr, fits);
+  check_forced<models::ResNet18, DType::f16>("plane specialized4 resnet18", 261, special4, "copying into 4 buffers", nullptr, fits);
   {
     // Many tiles a block, both consumers at work and every buffer reused: ResNet-18 at batch 48
     // (672 tiles of layer1's four convs, 5 or 6 a block) equal to the serial form's output to the
@@ -970,13 +974,19 @@ TEST_CASE("size-keeping convs into 64 slots with the pixels as wgmma's N (plane_
     const auto in = random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), 358);
     const auto a = strata_test::forced_output<Net, DType::f16>(w, in, kB, kB, fits, 4, special, sshows);
     const auto b = strata_test::forced_output<Net, DType::f16>(w, in, kB, kB, fits, 4, serial, "the phases in turn");
+    const auto c = strata_test::forced_output<Net, DType::f16>(w, in, kB, kB, fits, 4, special4, "copying into 4 buffers");
     REQUIRE(a.size() == b.size());
+    REQUIRE(c.size() == b.size());
     std::size_t differ = 0;
+    std::size_t differ4 = 0;
     for (std::size_t i = 0; i < a.size(); ++i) {
       differ += a[i] == b[i] ? 0 : 1;
+      differ4 += c[i] == b[i] ? 0 : 1;
     }
-    MESSAGE("plane_conv math 3 against math 1, ResNet-18 f16 at batch 48: " << differ << " of " << a.size() << " outputs differ");
+    MESSAGE("plane_conv math 3 against math 1, ResNet-18 f16 at batch 48: " << differ << " of " << a.size()
+            << " outputs differ (over 4 buffers: " << differ4 << ")");
     CHECK(differ == 0);
+    CHECK(differ4 == 0);
   }
   // Several tiles a block: the patch buffers reused, the next tiles' patches in flight.
   for (const cuda::Variant& form : {v, serial, special}) {

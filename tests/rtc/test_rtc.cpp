@@ -1972,6 +1972,14 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
   CHECK(pl::make(fit[1]->conv, 5, pl::specialized_math).nwg > pl::max_n);
   CHECK(pl::tiles(*fit[1], 256, pl::specialized_math) == 3584);
   CHECK(pl::block_threads(pl::specialized_math) == 384);
+  CHECK(ws.nb == 3);
+  // ... over four buffers (algo 1): 3-row tiles, 2 x 58 + 56 = 172 -> 176 columns, reaching pixel
+  // 175 + 118 = 293 of a 290-pixel patch -> a plane of 297; 8 x 297 x 16 = 38,016 bytes; 19 tiles
+  // an image (4-row tiles' four buffers would take 254,528 bytes).
+  const pl::Tile w4 = pl::choose(*fit[1], pl::specialized_math, 1);
+  CHECK((w4.rw == 3 && w4.tr == 3 && w4.nwg == 176 && w4.plane == 297 && w4.tpi == 19 && w4.nb == 4));
+  CHECK(w4.shared == 73728 + 4 * 38016 + 64);
+  CHECK(pl::make(fit[1]->conv, 4, pl::specialized_math, 1).shared == 73728 + 4 * 45184 + 64);
   CHECK(pl::block_threads(0) == 256);
   // The two warpgroups' columns cover the tile's last stored output at every tile height and map
   // width (a review found the second warpgroup starting inside a row and the last row's last
@@ -2054,6 +2062,7 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
     CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, 1}, cuda::OpIo{}).size() == 1);
     CHECK(t->kernel_sources(*fit[1], cuda::Variant{"plane_conv", 0, pl::staged_math}, cuda::OpIo{}).size() == 1);
     CHECK(t->kernel_sources(*fit[1], cuda::Variant{"plane_conv", 0, pl::specialized_math}, cuda::OpIo{}).size() == 1);
+    CHECK(t->kernel_sources(*fit[1], cuda::Variant{"plane_conv", 1, pl::specialized_math}, cuda::OpIo{}).size() == 1);
   } else {
     CHECK_FALSE(t->runs(*fit[0]));
     CHECK_FALSE(t->heuristic(*fit[0], 256, 0, none).has_value());
@@ -2061,12 +2070,19 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
   }
   CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 1}, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 0, 4}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 2, pl::specialized_math}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(*fit[0], cuda::Variant{"plane_conv", 1, pl::serial_math}, cuda::OpIo{}).empty());
+  CHECK_THROWS_WITH(pl::source(*fit[0], pl::serial_math, 1), doctest::Contains("is not one of its forms"));
   // Both forms compile for sm_90a, both element types; the residual's form reads z.
   const std::string piped = pl::source(*fit[0]);
   const std::string serial = pl::source(*fit[1], pl::serial_math);
   const std::string staged = pl::source(*fit[1], pl::staged_math);
   const std::string special = pl::source(*fit[1], pl::specialized_math);
   const std::string special_plain = pl::source(*fit[0], pl::specialized_math);
+  const std::string special4 = pl::source(*fit[1], pl::specialized_math, 1);
+  CHECK(special4.find("constexpr int NB = 4;") != std::string::npos);
+  CHECK(special4.find("wgmma.mma_async.sync.aligned.m64n176k16") != std::string::npos);
+  CHECK(special.find("constexpr int NB = 3;") != std::string::npos);
   CHECK(special.find("__launch_bounds__(384, 1)") != std::string::npos);
   CHECK(special.find("wgmma.mma_async.sync.aligned.m64n232k16") != std::string::npos);
   CHECK(special.find("constexpr bool HAS_Z = true;") != std::string::npos);
@@ -2091,6 +2107,7 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
   CHECK(rtc::compile(staged, "plane_conv_staged", names, 90, dir, true).cubin.size() > 1000);
   CHECK(rtc::compile(special, "plane_conv_specialized", names, 90, dir, true).cubin.size() > 1000);
   CHECK(rtc::compile(special_plain, "plane_conv_specialized_plain", names, 90, dir, true).cubin.size() > 1000);
+  CHECK(rtc::compile(special4, "plane_conv_specialized4", names, 90, dir, true).cubin.size() > 1000);
 }
 
 TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold, labels, the claim, the key, the source compiles") {

@@ -75,6 +75,10 @@ inline constexpr int staged_math = 2;
 inline constexpr int specialized_math = 3;
 inline constexpr int last_math = specialized_math;
 [[nodiscard]] inline int buffers(int math) { return math == 0 || math == specialized_math ? 3 : 2; }
+/// The specialized form's patch buffers for a variant's algo: 3 (algo 0) or 4 (algo 1; smaller
+/// tiles, the producer further ahead).
+inline constexpr int max_algo = 1;
+[[nodiscard]] inline int specialized_buffers(int algo) { return 3 + algo; }
 [[nodiscard]] inline int block_threads(int math) { return math == specialized_math ? 384 : threads; }
 /// Bytes after the buffers in the specialized form: its mbarriers (a full and an empty one a buffer).
 inline constexpr std::int64_t barrier_bytes = 64;
@@ -91,6 +95,7 @@ struct Tile {
   std::int64_t buffer = 0;  ///< bytes a patch buffer (its planes, or the staged outputs where more; then the residual's rows, staged_math)
   std::int64_t zoff = 0;    ///< where a buffer's residual rows start (staged_math), bytes
   std::int64_t shared = 0;  ///< bytes: the filter, then the buffers (buffers())
+  int nb = 0;      ///< patch buffers
 };
 
 [[nodiscard]] inline int ksteps(const ConvGeom& g) { return g.kh * g.kw * g.cp / 16; }
@@ -98,7 +103,7 @@ struct Tile {
   return std::int64_t{kp} * ksteps(g) * 16 * 2;
 }
 
-[[nodiscard]] inline Tile make(const ConvGeom& g, int rw, int math) {
+[[nodiscard]] inline Tile make(const ConvGeom& g, int rw, int math, int algo = 0) {
   Tile t;
   const bool one = math == specialized_math;  // a warpgroup's own tiles
   const int wgs = one ? 1 : 2;
@@ -124,7 +129,8 @@ struct Tile {
     t.buffer += (std::int64_t{t.tr} * g.ow * kp * 2 + 127) / 128 * 128;
   }
   t.tpi = (g.oh + t.tr - 1) / t.tr;
-  t.shared = filter_bytes(g) + buffers(math) * t.buffer + (one ? barrier_bytes : 0);
+  t.nb = one ? specialized_buffers(algo) : buffers(math);
+  t.shared = filter_bytes(g) + t.nb * t.buffer + (one ? barrier_bytes : 0);
   return t;
 }
 
@@ -144,14 +150,14 @@ struct Tile {
 /// The tile of least estimated work an image (GEMM columns, and half a unit a patch pixel copied
 /// in), its warpgroup's columns within max_n (within pipelined_max_n for the pipelined form's
 /// two accumulator sets) and its shared memory within the device's opt-in; rw = 0 when none fits.
-[[nodiscard]] inline Tile choose(const OpDesc& op, int math = 0) {
+[[nodiscard]] inline Tile choose(const OpDesc& op, int math = 0, int algo = 0) {
   const ConvGeom& g = op.conv;
   const std::int64_t budget = generated::shared_budget(max_shared);
   Tile best;
   double best_cost = std::numeric_limits<double>::max();
   const int wgs = math == specialized_math ? 1 : 2;
   for (int rw = 1; rw <= (g.oh + wgs - 1) / wgs; ++rw) {
-    const Tile t = make(g, rw, math);
+    const Tile t = make(g, rw, math, algo);
     if (t.nwg > (math == 0 ? pipelined_max_n : max_n) || t.shared > budget) {
       break;  // (both grow with rw)
     }
@@ -169,8 +175,8 @@ struct Tile {
 }
 
 /// Tiles of a batch.
-[[nodiscard]] inline long long tiles(const OpDesc& op, int batch, int math = 0) {
-  return static_cast<long long>(batch) * choose(op, math).tpi;
+[[nodiscard]] inline long long tiles(const OpDesc& op, int batch, int math = 0, int algo = 0) {
+  return static_cast<long long>(batch) * choose(op, math, algo).tpi;
 }
 
 /// Tiles of a batch (pipelined form) from which the heuristic runs a conv here — about 15 an SM
@@ -196,7 +202,6 @@ inline void specialized_body(std::ostringstream& o, int nt) {
   o << R"src(  constexpr int NPL = CP / 8;   // input planes
   constexpr int CPS = CP / 16;  // k-steps a tap
   constexpr int WROW = KH * KW * CP;  // a filter row (output channel): taps × input slots
-  constexpr int NB = 3;         // patch buffers
   static_assert(KP == 64 && NWG % 8 == 0 && NWG <= 256 && TR == RW, "one wgmma M of 64 channels, N <= 256, a warpgroup's own tiles");
   extern __shared__ __align__(128) unsigned char smem[];
   const unsigned wa = shared_address(smem);  // the filter as core matrices (stage_filter's layout)
@@ -320,53 +325,58 @@ inline void specialized_body(std::ostringstream& o, int nt) {
       auto val = [&](float a) { return K == KP || k < K ? (HAS_Z ? a + bv[h] : activate(act, a + bv[h])) : 0.0f; };
 )src" << generated::stmatrix_trans_columns("pa") << R"src(    }
   };
-  // Tile t's rows out of the buffer at pa, 8 channels (16 bytes) a thread and step, the
-  // residual's loads of WB steps in flight together and added first.
-  auto write_out = [&](long long t, unsigned pa) {
+  // Tile t's rows out of the buffer at pa, 8 channels (16 bytes) a thread and step (128 threads
+  // a step: this thread's channels 8v..8v+7 in each), the residual — its rows loaded into zr
+  // while the tile's MMAs ran — added first.
+  constexpr int WO = TR * OW * (KP / 8);  // 16-byte rows out
+  constexpr int WU = (WO + 127) / 128;     // a thread's steps
+  const int v = ct % (KP / 8);
+  auto place = [&](long long t, int u, long long& off, int& so) {
     const int img = static_cast<int>(t / TPI);
     const int r0 = static_cast<int>(t % TPI) * TR;
-    const T* st = reinterpret_cast<const T*>(smem + (pa - wa));
-    constexpr int WO = TR * OW * (KP / 8);  // 16-byte rows out
-    constexpr int WU = (WO + 127) / 128;     // a thread's steps
-    constexpr int WB = 4;
-    const int v = ct % (KP / 8);  // this thread's 8 channels: 8v on (128 threads a step)
-    auto place = [&](int u, long long& off, int& so) {
-      const int i = ct + u * 128;
-      const int p = i / (KP / 8);
-      const int r = p / OW;
-      const int c = p - r * OW;
-      off = (static_cast<long long>(img) * OH + r0 + r) * (OW * KP) + c * KP + v * 8;
-      so = (r * IC + c) * CTS + v * 8;
-      return i < WO && r0 + r < OH;
-    };
+    const int i = ct + u * 128;
+    const int p = i / (KP / 8);
+    const int r = p / OW;
+    const int c = p - r * OW;
+    off = (static_cast<long long>(img) * OH + r0 + r) * (OW * KP) + c * KP + v * 8;
+    so = (r * IC + c) * CTS + v * 8;
+    return i < WO && r0 + r < OH;
+  };
+  // (the residual in two halves of ZH steps: the first loaded under the MMAs, the second after
+  // the first is written out — beside the accumulators, the whole would not fit in 168 registers)
+  constexpr int ZH = (WU + 1) / 2;
+  uint4 zr[HAS_Z ? ZH : 1];
+  auto load_z = [&](long long t, int u0) {
+    if constexpr (HAS_Z) {
 #pragma unroll
-    for (int u0 = 0; u0 < WU; u0 += WB) {
-      uint4 zr[WB];
-      if constexpr (HAS_Z) {
-#pragma unroll
-        for (int u = 0; u < WB; ++u) {
-          long long off;
-          int so;
-          if (u0 + u < WU && place(u0 + u, off, so)) {
-            zr[u] = __ldg(reinterpret_cast<const uint4*>(z + off));
-          }
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < WB; ++u) {
+      for (int u = 0; u < ZH; ++u) {
         long long off;
         int so;
-        if (u0 + u < WU && place(u0 + u, off, so)) {
-          if constexpr (HAS_Z) {
-            float a[8], zz[8];
-            load8(st + so, a);
-            load8(reinterpret_cast<const T*>(&zr[u]), zz);
+        if (u0 + u < WU && place(t, u0 + u, off, so)) {
+          zr[u] = __ldg(reinterpret_cast<const uint4*>(z + off));
+        }
+      }
+    }
+  };
+  auto write_out = [&](long long t, unsigned pa) {
+    const T* st = reinterpret_cast<const T*>(smem + (pa - wa));
 #pragma unroll
-            for (int e = 0; e < 8; ++e) a[e] = K == KP || v * 8 + e < K ? activate(act, a[e] + zz[e]) : 0.0f;
-            store8(y + off, a);
-          } else {
-            *reinterpret_cast<uint4*>(y + off) = *reinterpret_cast<const uint4*>(st + so);
-          }
+    for (int u = 0; u < WU; ++u) {
+      if (HAS_Z && u == ZH) {
+        load_z(t, ZH);
+      }
+      long long off;
+      int so;
+      if (place(t, u, off, so)) {
+        if constexpr (HAS_Z) {
+          float a[8], zz[8];
+          load8(st + so, a);
+          load8(reinterpret_cast<const T*>(&zr[u % ZH]), zz);
+#pragma unroll
+          for (int e = 0; e < 8; ++e) a[e] = K == KP || v * 8 + e < K ? activate(act, a[e] + zz[e]) : 0.0f;
+          store8(y + off, a);
+        } else {
+          *reinterpret_cast<uint4*>(y + off) = *reinterpret_cast<const uint4*>(st + so);
         }
       }
     }
@@ -384,6 +394,7 @@ inline void specialized_body(std::ostringstream& o, int nt) {
     if (j + 1 < count) {  // the other consumer's turn for tile j + 1
       asm volatile("bar.arrive %0, 256;" ::"r"(2 - wgi) : "memory");
     }
+    load_z(t, 0);  // (in flight under the MMAs)
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
 #pragma unroll
     for (int n = 0; n < NWG / 8; ++n) {
@@ -402,18 +413,19 @@ inline void specialized_body(std::ostringstream& o, int nt) {
 }
 
 /// The kernel's source for `op` (kernel `strata_rtc::plane_conv<T>`) in form `math`.
-[[nodiscard]] inline std::string source(const OpDesc& op, int math = 0) {
-  STRATA_CHECK(math >= 0 && math <= last_math && (math != staged_math || op.has_residual),
-               "plane_conv: form math " << math << " is not one of its forms for layer '" << op.label
+[[nodiscard]] inline std::string source(const OpDesc& op, int math = 0, int algo = 0) {
+  STRATA_CHECK(math >= 0 && math <= last_math && (math != staged_math || op.has_residual) &&
+                   algo >= 0 && (algo == 0 || (math == specialized_math && algo <= max_algo)),
+               "plane_conv: form math " << math << ", algo " << algo << " is not one of its forms for layer '" << op.label
                                         << "' (0 pipelined, 1 serial, 2 serial with the residual staged: "
-                                           "ops with a residual only, 3 warp-specialized)");
+                                           "ops with a residual only, 3 warp-specialized over 3 buffers, or 4 with algo 1)");
   const bool pipelined = math == 0;
-  STRATA_CHECK(shape_fits(op) && choose(op, math).rw > 0,
+  STRATA_CHECK(shape_fits(op) && choose(op, math, algo).rw > 0,
                "plane_conv: layer '" << op.label
                                      << "' is not a stride-1, size-keeping conv of 64 output slots "
                                         "from input slots in 16s whose tile fits this GPU's shared memory");
   const ConvGeom& g = op.conv;
-  const Tile t = choose(op, math);
+  const Tile t = choose(op, math, algo);
   const int nt = t.nwg / 8;
   std::ostringstream o;
   generated::open_kernel(o, op, false, "plane_conv", "int batch, const T* __restrict__ z", 1, "",
@@ -436,6 +448,7 @@ inline void specialized_body(std::ostringstream& o, int nt) {
     << "  constexpr bool Z_STAGED = " << (math == staged_math ? "true" : "false") << ";\n";
   constant("ZOFF", static_cast<long long>(t.zoff));
   if (math == specialized_math) {
+    o << "  constexpr int NB = " << t.nb << ";  // patch buffers\n";
     specialized_body(o, nt);
     return o.str();
   }
@@ -737,7 +750,7 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
                                               const Libraries&) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     const bool pipelined = v.math == 0;
-    const plane::Tile t = plane::choose(op, v.math);
+    const plane::Tile t = plane::choose(op, v.math, v.algo);
     const generated::DeviceSms d = generated::device_sms();
     const long long tiles = static_cast<long long>(batch) * t.tpi;
     const unsigned grid = static_cast<unsigned>(std::max<long long>(1, std::min<long long>(tiles, d.sms)));
@@ -754,10 +767,11 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
     what << "strata plane conv (wgmma, output channels as M and " << t.nwg
          << " output pixels a warpgroup as N, both from shared memory by descriptor; tiles of "
          << t.tr << " rows, the input patch as " << op.conv.cp / 8 << " planes of 8 channels, "
-         << (pipelined ? "pipelined over 3 buffers"
+         << (pipelined ? std::string("pipelined over 3 buffers")
              : v.math == plane::specialized_math
-                 ? "warp-specialized: a producer warpgroup copying into 3 buffers, two consumers taking turns"
-                 : "the phases in turn over 2 buffers")
+                 ? "warp-specialized: a producer warpgroup copying into " + std::to_string(t.nb) +
+                       " buffers, two consumers taking turns"
+                 : std::string("the phases in turn over 2 buffers"))
          << (v.math == plane::staged_math ? ", the residual's rows copied in with the patch" : "") << "; bias"
          << (op.has_residual ? ", add" : "")
          << ", act fused; shapes compiled in)";
@@ -769,16 +783,18 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0 && v.math >= 0 && v.math <= plane::last_math && v.fuse == 0 &&
-                     (v.math != plane::staged_math || op.has_residual),
+    STRATA_CHECK(v.math >= 0 && v.math <= plane::last_math && v.fuse == 0 &&
+                     (v.math != plane::staged_math || op.has_residual) &&
+                     (v.algo == 0 || (v.math == plane::specialized_math && v.algo > 0 && v.algo <= plane::max_algo)),
                  "'" << op.label << "': plane_conv has four forms (algo 0, fuse 0; math 0 pipelined, "
                                     "math 1 serial, math 2 serial with the residual staged — for a "
-                                    "conv with a residual —, math 3 warp-specialized), not "
+                                    "conv with a residual —, math 3 warp-specialized over 3 buffers, "
+                                    "or algo 1 over 4), not "
                      << to_string(v));
     STRATA_CHECK(device_arch() == 90,
                  "'" << op.label << "': plane_conv (wgmma) needs a GPU of compute capability 9.0 "
                                     "(sm_90a), and this device is not one");
-    KernelSource ks = this->named(plane::source(op, v.math));
+    KernelSource ks = this->named(plane::source(op, v.math, v.algo));
     ks.arch_specific = true;
     return ks;
   }
