@@ -179,20 +179,23 @@ struct Tile {
   return static_cast<long long>(batch) * choose(op, math, algo).tpi;
 }
 
-/// Tiles of a batch (pipelined form) from which the heuristic runs a conv here — about 15 an SM
-/// of the H100 (measured at 3,584: ResNet's 56×56 maps at batch 256, tiles of 4 rows).
+/// Tiles of a batch (the warp-specialized form's, 4-row tiles on ResNet's maps) from which the
+/// heuristic runs a conv here — about 15 an SM of the H100 (measured at 3,584: ResNet's 56×56
+/// maps at batch 256).
 inline constexpr long long claim_tiles = 2048;
-/// Whether the heuristic claims `op` at `batch`: the pipelined form, on a conv of at least 3×3
-/// taps without a residual, from claim_tiles tiles. On an H100 (session 55, R2 and R3 at batch
-/// 256, f16, each forward's per-op profile, two device calls) ResNet's 3×3 64 → 64 convs with
-/// bias and ReLU took 139.6-143.1 µs against cuDNN's fused conv's 144.4-145.4 (five convs of
-/// two networks, each faster); the forwards moved within their noise (R2 2,058-2,069 against
-/// 2,068-2,079 µs, R3 6,364-6,384 against 6,383-6,391). With the residual added it lost
-/// (178-214 µs against 165-167), and the serial form (math 1) ran 141 and 187-188.
-/// (Only on maps of at least 56×56, the size measured.)
+/// The form the heuristic claims: the warp-specialized one over three buffers.
+inline constexpr int claim_math = specialized_math;
+/// Whether the heuristic claims `op` at `batch` (in form claim_math): a conv of at least 3×3 taps
+/// without a residual, on a map of at least 56×56 (the size measured), from claim_tiles tiles.
+/// On an H100 (R2 at batch 256, f16, the forward's per-op profile): ResNet-18's layer1 conv1s
+/// (3×3 64 → 64, bias and ReLU) took 122.6-122.7 µs in the warp-specialized form (session 56)
+/// against 141.7-144.8 in the pipelined form (math 0, claimed in session 55 at 139.6-143.1) and
+/// cuDNN's fused conv's 144.2-145.4. With the residual added the warp-specialized form lost
+/// (183.2-184.3 µs against cuDNN's 164.9-166.6: the residual's loads in the write-out), as the
+/// others did (math 0 178-214, math 1 187-188, math 2 169.4-171.6).
 [[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
-  return fits(op) && !op.has_residual && op.conv.kh >= 3 && op.conv.kw >= 3 && op.conv.h >= 56 &&
-         op.conv.w >= 56 && tiles(op, batch) >= claim_tiles;
+  return fits(op) && choose(op, claim_math).rw > 0 && !op.has_residual && op.conv.kh >= 3 &&
+         op.conv.kw >= 3 && op.conv.h >= 56 && op.conv.w >= 56 && tiles(op, batch, claim_math) >= claim_tiles;
 }
 
 /// The body of the warp-specialized form's kernel (math 3), after source()'s constants: 384
@@ -719,16 +722,18 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
     return is_16bit(P) && plane::fits(op);
   }
-  /// Claimed (the pipelined form, ahead of the libraries) where plane::claimed says; offered to
-  /// measured tuning in its pipelined and serial forms wherever it runs. (The serial form with
-  /// the residual staged, math 2 — written in session 55, not yet GPU-run — runs only forced.)
+  /// Claimed (the warp-specialized form, ahead of the libraries) where plane::claimed says;
+  /// offered to measured tuning in its pipelined, serial and warp-specialized forms wherever they
+  /// run. (The serial form with the residual staged, math 2, and the warp-specialized form over
+  /// four buffers, algo 1, run only forced.)
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!plane::claimed(op, batch)) {
       return std::nullopt;
     }
     Claim c;
-    c.variant.tactic = std::string(name());
+    c.variant.tactic = std::string(name());  // (in steps: g++ 12 warns of a maybe-uninitialized string otherwise)
+    c.variant.math = plane::claim_math;
     c.rank = rank::tailored;
     return c;
   }
@@ -743,7 +748,11 @@ class PlaneConv final : public generated::GeneratingTactic<P> {
     if (!plane::fits(op)) {
       return {};
     }
-    return {Variant{std::string(name())}, Variant{std::string(name()), 0, plane::serial_math}};
+    std::vector<Variant> v{Variant{std::string(name())}, Variant{std::string(name()), 0, plane::serial_math}};
+    if (plane::choose(op, plane::specialized_math).rw > 0) {
+      v.push_back(Variant{std::string(name()), 0, plane::specialized_math});
+    }
+    return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
