@@ -20,17 +20,21 @@
 /// · IC + W, rounded up to 8 — on ResNet's 56×56 maps 2 rows in 120 columns (pipelined) or 4 in
 /// 232 (serial).
 ///
-/// Persistent blocks of 8 warps, one an SM. The filter is copied in once a block and each tile's
+/// Persistent blocks of 8 warps (12 in the warp-specialized form), one an SM. The filter is copied in once a block and each tile's
 /// patch by cp.async (zeros outside the map); after a tile's MMAs the accumulators, with the
 /// bias (and the activation where no residual follows), are stored transposed (stmatrix .trans)
 /// into the buffer the MMAs just read, then written out as 16-byte rows of 8 channels — the
 /// residual, where the op has one, read the same way and added in f32 before the activation (the
-/// conv's sum rounded to 16 bits first: one rounding more than a fused library conv). Two forms
-/// (the variant's math): 0, pipelined — three patch buffers and two accumulator sets, tile t + 1's
+/// conv's sum rounded to 16 bits first: one rounding more than a fused library conv). Forms (the
+/// variant's math): 0, pipelined — three patch buffers and two accumulator sets, tile t + 1's
 /// MMAs issued before tile t's outputs are staged and written out (4-row tiles on ResNet's 56×56
-/// maps, 212 KB); 1, serial — two buffers, a tile's phases in turn (8-row tiles, 218 KB).
-/// Measured and claimed: plane::claimed; docs/cuda_backend.md, "ResNet's 3×3 convs with pixels as
-/// wgmma's N".
+/// maps, 212 KB); 1, serial — two buffers, a tile's phases in turn (8-row tiles, 218 KB); 2, the
+/// serial form with the residual's rows copied in with the patch; 3, warp-specialized (384
+/// threads): a producer warpgroup copies patches into three buffers (four: algo 1) and two
+/// consumer warpgroups take alternate tiles of their own, issuing their MMAs in turn, so that one
+/// stages and writes out while the other's MMAs run (4-row tiles of 232 columns on ResNet's maps).
+/// Measured and claimed (math 3): plane::claimed; docs/cuda_backend.md, "ResNet's 3×3 convs with
+/// pixels as wgmma's N".
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -186,16 +190,17 @@ inline constexpr long long claim_tiles = 2048;
 /// The form the heuristic claims: the warp-specialized one over three buffers.
 inline constexpr int claim_math = specialized_math;
 /// Whether the heuristic claims `op` at `batch` (in form claim_math): a conv of at least 3×3 taps
-/// without a residual, on a map of at least 56×56 (the size measured), from claim_tiles tiles.
-/// On an H100 (R2 at batch 256, f16, the forward's per-op profile): ResNet-18's layer1 conv1s
-/// (3×3 64 → 64, bias and ReLU) took 122.6-122.7 µs in the warp-specialized form (session 56)
-/// against 141.7-144.8 in the pipelined form (math 0, claimed in session 55 at 139.6-143.1) and
-/// cuDNN's fused conv's 144.2-145.4. With the residual added the warp-specialized form lost
-/// (183.2-184.3 µs against cuDNN's 164.9-166.6: the residual's loads in the write-out), as the
-/// others did (math 0 178-214, math 1 187-188, math 2 169.4-171.6).
+/// on a map of at least 56×56 (the size measured), from claim_tiles tiles, with its residual add
+/// or without. On an H100 (session 56, R2 at batch 256, f16, the forward's per-op profile, two
+/// calls): ResNet-18's layer1 conv1s (3×3 64 → 64, bias and ReLU) took 122.5-124.1 µs in the
+/// warp-specialized form against 141.7-144.8 in the pipelined form (math 0, claimed in session
+/// 55) and cuDNN's fused conv's 144.2-145.4; its conv2s (bias, the residual, ReLU) 147.0-151.7
+/// with the residual's first half loaded under the MMAs, against cuDNN's 165.5-165.9 (183.2-184.3
+/// before that preload). The forward: 1,932-1,941 µs with all four on it, 1,978-1,986 with the
+/// conv1s only, 1,999-2,008 with session 55's claim (alternating, one call).
 [[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
-  return fits(op) && choose(op, claim_math).rw > 0 && !op.has_residual && op.conv.kh >= 3 &&
-         op.conv.kw >= 3 && op.conv.h >= 56 && op.conv.w >= 56 && tiles(op, batch, claim_math) >= claim_tiles;
+  return fits(op) && choose(op, claim_math).rw > 0 && op.conv.kh >= 3 && op.conv.kw >= 3 &&
+         op.conv.h >= 56 && op.conv.w >= 56 && tiles(op, batch, claim_math) >= claim_tiles;
 }
 
 /// The body of the warp-specialized form's kernel (math 3), after source()'s constants: 384
