@@ -203,6 +203,86 @@ inline constexpr int claim_math = specialized_math;
          op.conv.h >= 56 && op.conv.w >= 56 && tiles(op, batch, claim_math) >= claim_tiles;
 }
 
+/// Generated text shared by the forms' kernels (the statements as the GPU-run forms have them).
+/// Tile t's patch into buffer b by cp.async, `threads` threads from thread `tid` on: pixel p =
+/// row · IC + column of the patch, plane v, 16 bytes each; zeros outside the map.
+[[nodiscard]] inline std::string copy_patch(int threads) {
+  return R"src(      const int img = static_cast<int>(t / TPI);
+      const int y0 = static_cast<int>(t % TPI) * TR - PH;
+      const T* base = x + static_cast<long long>(img) * (H * W * CP);
+      const unsigned sb = xa + static_cast<unsigned>(b) * static_cast<unsigned>(BUFB);
+      for (int i = tid; i < PR * IC * NPL; i += )src" + std::to_string(threads) + R"src() {
+        const int v = i % NPL;
+        const int p = i / NPL;
+        const int rr = p / IC;
+        const int yy = y0 + rr;
+        const int xx = p - rr * IC - PW;
+        const bool ok = static_cast<unsigned>(yy) < static_cast<unsigned>(H) && static_cast<unsigned>(xx) < static_cast<unsigned>(W);
+        cp_async16_at(sb + static_cast<unsigned>(v * PLANE + p) * 16u, ok ? base + (yy * W + xx) * CP + v * 8 : x, ok);
+      }
+)src";
+}
+/// The filter into shared memory at wa as core matrices by cp.async (`threads` threads, the
+/// statements indented by `indent`).
+[[nodiscard]] inline std::string copy_filter(int threads, int indent) {
+  const std::string i(static_cast<std::size_t>(indent), ' ');
+  return i + "for (int i = tid; i < KP * KSTEPS * 2; i += " + std::to_string(threads) + ") {\n" + i +
+         "  const int n = i / (KSTEPS * 2);\n" + i + "  const int c = i % (KSTEPS * 2);\n" + i +
+         "  cp_async16_at(wa + static_cast<unsigned>(((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) * 2u, w + n * WROW + c * 8, true);\n" +
+         i + "}\n";
+}
+/// The descriptors' constant fields and `issue_gemm(pa, acc)`: a tile's MMAs over the patch at pa
+/// into the accumulators acc (an Acc), from the warpgroup's column col0 on (`nt` n-tiles of 8).
+[[nodiscard]] inline std::string issue_gemm(int nt) {
+  std::ostringstream o;
+  o << R"src(  // A: k-steps 256 bytes apart, core matrices 128 bytes apart in k, a channel group's apart in M.
+  constexpr unsigned long long DA = (static_cast<unsigned long long>(128 >> 4) << 16) |
+                                    (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
+  // B: core matrices a plane apart in k, 8 pixels (128 bytes) apart in N.
+  constexpr unsigned long long DB = (static_cast<unsigned long long>(PLANE) << 16) |
+                                    (static_cast<unsigned long long>(128 >> 4) << 32);
+  // A tile's MMAs over the patch at pa: per k-step (tap, 16 input slots) one wgmma, A the
+  // filter's core matrices, B the two planes of those slots from the tap's pixel offset on;
+  // committed as one group, in flight until wait_gemm().
+  auto issue_gemm = [&](unsigned pa, Acc& acc) {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+    for (int s = 0; s < KSTEPS; ++s) {
+      const int tap = s / CPS;
+      const int j = s % CPS;
+      const int ky = tap / KW;
+      const int kx = tap % KW;
+      const unsigned long long da = DA | static_cast<unsigned long long>(((wa + s * 256) & 0x3FFFF) >> 4);
+      const unsigned bb = pa + 16u * static_cast<unsigned>(2 * j * PLANE + col0 + ky * IC + kx);
+      const unsigned long long db = DB | static_cast<unsigned long long>((bb & 0x3FFFF) >> 4);
+      const int sc = s == 0 ? 0 : 1;
+      if constexpr (is_same<T, bf16>::value) {
+        )src" << generated::wgmma_ss_call(nt, "bf16.bf16", "acc") << R"src(      } else {
+        )src" << generated::wgmma_ss_call(nt, "f16.f16", "acc") << R"src(      }
+    }
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+  };
+)src";
+  return o.str();
+}
+
+/// `stage_out(pa, acc)`: a tile's accumulators, with the bias (and the activation where no
+/// residual follows), stored transposed into the buffer at pa (its MMAs done with it).
+[[nodiscard]] inline std::string stage_out() {
+  return std::string(R"src(  // Tile t's accumulators, with the bias (and the activation where no residual follows), stored
+  // into the buffer at pa (its MMAs done with it).
+  auto stage_out = [&](unsigned pa, const Acc& acc) {
+    // (generated::stmatrix_trans_columns: a column — output pixel in the patch's grid — a row)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int c0 = 16 * wr + 8 * h;
+      const int k = c0 + (lane >> 2);
+      auto val = [&](float a) { return K == KP || k < K ? (HAS_Z ? a + bv[h] : activate(act, a + bv[h])) : 0.0f; };
+)src") + generated::stmatrix_trans_columns("pa") + R"src(    }
+  };
+)src";
+}
+
 /// The body of the warp-specialized form's kernel (math 3), after source()'s constants: 384
 /// threads; warpgroup 0 the producer, 1 and 2 the consumers of alternate tiles (`nt` n-tiles of
 /// 8 columns a tile).
@@ -251,31 +331,13 @@ inline void specialized_body(std::ostringstream& o, int nt) {
     // tile counted on the buffer's full barrier as they land (cp.async.mbarrier.arrive .noinc:
     // the barrier expects the 128 arrivals). Its registers given to the consumers.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 56;" ::: "memory");
-    for (int i = tid; i < KP * KSTEPS * 2; i += 128) {
-      const int n = i / (KSTEPS * 2);
-      const int c = i % (KSTEPS * 2);
-      cp_async16_at(wa + static_cast<unsigned>(((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) * 2u, w + n * WROW + c * 8, true);
-    }
-    for (int j = 0; j < count; ++j) {
+)src" << copy_filter(128, 4) << R"src(    for (int j = 0; j < count; ++j) {
       const int b = j % NB;
       if (j >= NB) {
         wait_phase(empty0 + 8u * b, static_cast<unsigned>((j / NB - 1) & 1));
       }
       const long long t = static_cast<long long>(blockIdx.x) + static_cast<long long>(j) * gridDim.x;
-      const int img = static_cast<int>(t / TPI);
-      const int y0 = static_cast<int>(t % TPI) * TR - PH;
-      const T* base = x + static_cast<long long>(img) * (H * W * CP);
-      const unsigned sb = xa + static_cast<unsigned>(b) * static_cast<unsigned>(BUFB);
-      for (int i = tid; i < PR * IC * NPL; i += 128) {
-        const int v = i % NPL;
-        const int p = i / NPL;
-        const int rr = p / IC;
-        const int yy = y0 + rr;
-        const int xx = p - rr * IC - PW;
-        const bool ok = static_cast<unsigned>(yy) < static_cast<unsigned>(H) && static_cast<unsigned>(xx) < static_cast<unsigned>(W);
-        cp_async16_at(sb + static_cast<unsigned>(v * PLANE + p) * 16u, ok ? base + (yy * W + xx) * CP + v * 8 : x, ok);
-      }
-      asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(full0 + 8u * b) : "memory");
+)src" << copy_patch(128) << R"src(      asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(full0 + 8u * b) : "memory");
     }
     asm volatile("cp.async.wait_all;" ::: "memory");
     return;
@@ -292,48 +354,14 @@ inline void specialized_body(std::ostringstream& o, int nt) {
     const int k = 16 * wr + 8 * h + (lane >> 2);
     bv[h] = bias != nullptr && k < K ? bias[k] : 0.0f;
   }
-  float acc[NWG / 8][4];
+  using Acc = float[NWG / 8][4];
+  Acc acc;
 #pragma unroll
   for (int n = 0; n < NWG / 8; ++n) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) acc[n][i] = 0.0f;
   }
-  // A: k-steps 256 bytes apart, core matrices 128 bytes apart in k, a channel group's apart in M.
-  constexpr unsigned long long DA = (static_cast<unsigned long long>(128 >> 4) << 16) |
-                                    (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
-  // B: core matrices a plane apart in k, 8 pixels (128 bytes) apart in N.
-  constexpr unsigned long long DB = (static_cast<unsigned long long>(PLANE) << 16) |
-                                    (static_cast<unsigned long long>(128 >> 4) << 32);
-  // Buffer b's tile: Its MMAs, one wgmma a k-step (tap, 16 input slots), committed as one group.
-  auto issue_gemm = [&](unsigned pa) {
-    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-#pragma unroll
-    for (int s = 0; s < KSTEPS; ++s) {
-      const int tap = s / CPS;
-      const int j = s % CPS;
-      const int ky = tap / KW;
-      const int kx = tap % KW;
-      const unsigned long long da = DA | static_cast<unsigned long long>(((wa + s * 256) & 0x3FFFF) >> 4);
-      const unsigned bb = pa + 16u * static_cast<unsigned>(2 * j * PLANE + ky * IC + kx);
-      const unsigned long long db = DB | static_cast<unsigned long long>((bb & 0x3FFFF) >> 4);
-      const int sc = s == 0 ? 0 : 1;
-      if constexpr (is_same<T, bf16>::value) {
-        )src" << generated::wgmma_ss_call(nt, "bf16.bf16", "acc") << R"src(      } else {
-        )src" << generated::wgmma_ss_call(nt, "f16.f16", "acc") << R"src(      }
-    }
-    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-  };
-  // The accumulators, with the bias (and the activation where no residual follows), stored
-  // transposed into the buffer at pa (its MMAs done with it).
-  auto stage_out = [&](unsigned pa) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int c0 = 16 * wr + 8 * h;
-      const int k = c0 + (lane >> 2);
-      auto val = [&](float a) { return K == KP || k < K ? (HAS_Z ? a + bv[h] : activate(act, a + bv[h])) : 0.0f; };
-)src" << generated::stmatrix_trans_columns("pa") << R"src(    }
-  };
-  // Tile t's rows out of the buffer at pa, 8 channels (16 bytes) a thread and step (128 threads
+)src" << issue_gemm(nt) << R"src()src" << stage_out() << R"src(  // Tile t's rows out of the buffer at pa, 8 channels (16 bytes) a thread and step (128 threads
   // a step: this thread's channels 8v..8v+7 in each), the residual — its rows loaded into zr
   // while the tile's MMAs ran — added first.
   constexpr int WO = TR * OW * (KP / 8);  // 16-byte rows out
@@ -398,7 +426,7 @@ inline void specialized_body(std::ostringstream& o, int nt) {
     if (j > 0) {  // this consumer's turn: the other's MMAs of tile j − 1 issued (named barrier 1 + wgi)
       asm volatile("bar.sync %0, 256;" ::"r"(1 + wgi) : "memory");
     }
-    issue_gemm(pa);
+    issue_gemm(pa, acc);
     if (j + 1 < count) {  // the other consumer's turn for tile j + 1
       asm volatile("bar.arrive %0, 256;" ::"r"(2 - wgi) : "memory");
     }
@@ -410,7 +438,7 @@ inline void specialized_body(std::ostringstream& o, int nt) {
       for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(acc[n][i])::"memory");
     }
     asm volatile("bar.sync %0, 128;" ::"r"(3 + wgi) : "memory");  // the warpgroup's MMAs done with buffer b
-    stage_out(pa);
+    stage_out(pa, acc);
     asm volatile("bar.sync %0, 128;" ::"r"(3 + wgi) : "memory");
     write_out(t, pa);
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty0 + 8u * b) : "memory");  // buffer b free
@@ -479,20 +507,7 @@ inline void specialized_body(std::ostringstream& o, int nt) {
   // 16 bytes each; zeros outside the map. One cp.async group (empty past the last tile).
   auto load_tile = [&](long long t, int b) {
     if (t < total) {
-      const int img = static_cast<int>(t / TPI);
-      const int y0 = static_cast<int>(t % TPI) * TR - PH;
-      const T* base = x + static_cast<long long>(img) * (H * W * CP);
-      const unsigned sb = xa + static_cast<unsigned>(b) * static_cast<unsigned>(BUFB);
-      for (int i = tid; i < PR * IC * NPL; i += 256) {
-        const int v = i % NPL;
-        const int p = i / NPL;
-        const int rr = p / IC;
-        const int yy = y0 + rr;
-        const int xx = p - rr * IC - PW;
-        const bool ok = static_cast<unsigned>(yy) < static_cast<unsigned>(H) && static_cast<unsigned>(xx) < static_cast<unsigned>(W);
-        cp_async16_at(sb + static_cast<unsigned>(v * PLANE + p) * 16u, ok ? base + (yy * W + xx) * CP + v * 8 : x, ok);
-      }
-      if constexpr (Z_STAGED) {  // the tile's rows of the residual, 16 bytes each, in order
+)src" << copy_patch(256) << R"src(      if constexpr (Z_STAGED) {  // the tile's rows of the residual, 16 bytes each, in order
         const int r0 = static_cast<int>(t % TPI) * TR;
         const T* zb = z + (static_cast<long long>(img) * OH + r0) * (OW * KP);
         for (int i = tid; i < TR * OW * (KP / 8); i += 256) {
@@ -505,12 +520,7 @@ inline void specialized_body(std::ostringstream& o, int nt) {
   };
   // The filter as core matrices (8 channels × 8 k-slots, 128 contiguous bytes; a channel group's
   // KSTEPS · 2 of them in k order, then the next group's), by cp.async with the first patch.
-  for (int i = tid; i < KP * KSTEPS * 2; i += 256) {
-    const int n = i / (KSTEPS * 2);
-    const int c = i % (KSTEPS * 2);
-    cp_async16_at(wa + static_cast<unsigned>(((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) * 2u, w + n * WROW + c * 8, true);
-  }
-  load_tile(blockIdx.x, 0);
+)src" << copy_filter(256, 2) << R"src(  load_tile(blockIdx.x, 0);
   load_tile(static_cast<long long>(blockIdx.x) + gridDim.x, 1);
   // This lane's two channels (halves h = 0, 1: 16·wr + 8h + lane/4) and their biases.
   float bv[2];
@@ -528,34 +538,7 @@ inline void specialized_body(std::ostringstream& o, int nt) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) acc0[n][i] = acc1[n][i] = 0.0f;
   }
-  // A: k-steps 256 bytes apart, core matrices 128 bytes apart in k, a channel group's apart in M.
-  constexpr unsigned long long DA = (static_cast<unsigned long long>(128 >> 4) << 16) |
-                                    (static_cast<unsigned long long>((KSTEPS * 2 * 128) >> 4) << 32);
-  // B: core matrices a plane apart in k, 8 pixels (128 bytes) apart in N.
-  constexpr unsigned long long DB = (static_cast<unsigned long long>(PLANE) << 16) |
-                                    (static_cast<unsigned long long>(128 >> 4) << 32);
-  // A tile's MMAs over the patch at pa: per k-step (tap, 16 input slots) one wgmma, A the
-  // filter's core matrices, B the two planes of those slots from the tap's pixel offset on;
-  // committed as one group, in flight until wait_gemm().
-  auto issue_gemm = [&](unsigned pa, Acc& acc) {
-    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-#pragma unroll
-    for (int s = 0; s < KSTEPS; ++s) {
-      const int tap = s / CPS;
-      const int j = s % CPS;
-      const int ky = tap / KW;
-      const int kx = tap % KW;
-      const unsigned long long da = DA | static_cast<unsigned long long>(((wa + s * 256) & 0x3FFFF) >> 4);
-      const unsigned bb = pa + 16u * static_cast<unsigned>(2 * j * PLANE + col0 + ky * IC + kx);
-      const unsigned long long db = DB | static_cast<unsigned long long>((bb & 0x3FFFF) >> 4);
-      const int sc = s == 0 ? 0 : 1;
-      if constexpr (is_same<T, bf16>::value) {
-        )src" << generated::wgmma_ss_call(nt, "bf16.bf16", "acc") << R"src(      } else {
-        )src" << generated::wgmma_ss_call(nt, "f16.f16", "acc") << R"src(      }
-    }
-    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-  };
-  // The MMAs into acc done (`pending`: the group issued after them may still run).
+)src" << issue_gemm(nt) << R"src(  // The MMAs into acc done (`pending`: the group issued after them may still run).
   auto wait_gemm = [&](Acc& acc, bool pending) {
     if (pending) {
       asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
@@ -569,18 +552,7 @@ inline void specialized_body(std::ostringstream& o, int nt) {
     }
   };
   auto buffer = [&](int b) { return xa + static_cast<unsigned>(b) * static_cast<unsigned>(BUFB); };
-  // Tile t's accumulators, with the bias (and the activation where no residual follows), stored
-  // into the buffer at pa (its MMAs done with it).
-  auto stage_out = [&](unsigned pa, const Acc& acc) {
-    // (generated::stmatrix_trans_columns: a column — output pixel in the patch's grid — a row)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int c0 = 16 * wr + 8 * h;
-      const int k = c0 + (lane >> 2);
-      auto val = [&](float a) { return K == KP || k < K ? (HAS_Z ? a + bv[h] : activate(act, a + bv[h])) : 0.0f; };
-)src" << generated::stmatrix_trans_columns("pa") << R"src(    }
-  };
-  // Tile t's rows out of the buffer at pa: 8 channels (16 bytes) a thread and step, the residual
+)src" << stage_out() << R"src(  // Tile t's rows out of the buffer at pa: 8 channels (16 bytes) a thread and step, the residual
   // (read WB steps at a time, its loads in flight together) added first.
   auto write_out = [&](long long t, unsigned pa) {
     {
