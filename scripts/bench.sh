@@ -44,7 +44,9 @@ while [ $# -gt 0 ]; do
     --batches) BATCHES=${2:?}; shift ;;
     --build-dir) BUILD=${2:?}; shift ;;
     --fused-max-batch) FUSED=(--fused-max-batch "${2:?}"); shift ;;
-    --strata-args) read -r -a EXTRA <<< "${2:?}"; shift ;;
+    # (read without -r: a backslash keeps a space in one argument, "--force-each layer1.=plane_conv\ math\ 3")
+    # shellcheck disable=SC2162
+    --strata-args) read -a EXTRA <<< "${2:?}"; shift ;;
     *) usage ;;
   esac
   shift
