@@ -204,14 +204,14 @@ inline constexpr int claim_math = specialized_math;
 }
 
 /// Generated text shared by the forms' kernels (the statements as the GPU-run forms have them).
-/// Tile t's patch into buffer b by cp.async, `threads` threads from thread `tid` on: pixel p =
+/// Tile t's patch into buffer b by cp.async, `stride` threads from thread `tid` on: pixel p =
 /// row · IC + column of the patch, plane v, 16 bytes each; zeros outside the map.
-[[nodiscard]] inline std::string copy_patch(int threads) {
+[[nodiscard]] inline std::string copy_patch(int stride) {
   return R"src(      const int img = static_cast<int>(t / TPI);
       const int y0 = static_cast<int>(t % TPI) * TR - PH;
       const T* base = x + static_cast<long long>(img) * (H * W * CP);
       const unsigned sb = xa + static_cast<unsigned>(b) * static_cast<unsigned>(BUFB);
-      for (int i = tid; i < PR * IC * NPL; i += )src" + std::to_string(threads) + R"src() {
+      for (int i = tid; i < PR * IC * NPL; i += )src" + std::to_string(stride) + R"src() {
         const int v = i % NPL;
         const int p = i / NPL;
         const int rr = p / IC;
@@ -222,11 +222,11 @@ inline constexpr int claim_math = specialized_math;
       }
 )src";
 }
-/// The filter into shared memory at wa as core matrices by cp.async (`threads` threads, the
+/// The filter into shared memory at wa as core matrices by cp.async (`stride` threads, the
 /// statements indented by `indent`).
-[[nodiscard]] inline std::string copy_filter(int threads, int indent) {
+[[nodiscard]] inline std::string copy_filter(int stride, int indent) {
   const std::string i(static_cast<std::size_t>(indent), ' ');
-  return i + "for (int i = tid; i < KP * KSTEPS * 2; i += " + std::to_string(threads) + ") {\n" + i +
+  return i + "for (int i = tid; i < KP * KSTEPS * 2; i += " + std::to_string(stride) + ") {\n" + i +
          "  const int n = i / (KSTEPS * 2);\n" + i + "  const int c = i % (KSTEPS * 2);\n" + i +
          "  cp_async16_at(wa + static_cast<unsigned>(((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8) * 2u, w + n * WROW + c * 8, true);\n" +
          i + "}\n";
