@@ -78,11 +78,15 @@ inline constexpr int staged_math = 2;
 /// while the other stages and writes out its last tile (a ping-pong, 384 threads).
 inline constexpr int specialized_math = 3;
 inline constexpr int last_math = specialized_math;
-[[nodiscard]] inline int buffers(int math) { return math == 0 || math == specialized_math ? 3 : 2; }
-/// The specialized form's patch buffers for a variant's algo: 3 (algo 0) or 4 (algo 1; smaller
-/// tiles, the producer further ahead).
+/// The specialized form's algo: its patch buffers, 3 (algo 0) or 4 (algo 1; smaller tiles, the
+/// producer further ahead). The other forms have algo 0 only.
 inline constexpr int max_algo = 1;
-[[nodiscard]] inline int specialized_buffers(int algo) { return 3 + algo; }
+/// Patch buffers of a form (math) and algo: the pipelined form 3, the serial ones 2, the
+/// specialized one 3 + algo.
+[[nodiscard]] inline int buffers(int math, int algo = 0) {
+  if (math == specialized_math) return 3 + algo;
+  return math == 0 ? 3 : 2;
+}
 [[nodiscard]] inline int block_threads(int math) { return math == specialized_math ? 384 : threads; }
 /// Bytes after the buffers in the specialized form: its mbarriers (a full and an empty one a buffer).
 inline constexpr std::int64_t barrier_bytes = 64;
@@ -133,7 +137,7 @@ struct Tile {
     t.buffer += (std::int64_t{t.tr} * g.ow * kp * 2 + 127) / 128 * 128;
   }
   t.tpi = (g.oh + t.tr - 1) / t.tr;
-  t.nb = one ? specialized_buffers(algo) : buffers(math);
+  t.nb = buffers(math, algo);
   t.shared = filter_bytes(g) + t.nb * t.buffer + (one ? barrier_bytes : 0);
   return t;
 }
