@@ -1016,3 +1016,137 @@ TEST_CASE("size-keeping convs into 64 slots with the pixels as wgmma's N (plane_
     CHECK(err < 1e-2);
   }
 }
+
+namespace {
+// Stems for stem_conv (a 7x7/2 conv over 3 channels into 64, its 3x3/2 max pool; the conv's map
+// even): 64x80 inputs (conv 32x40, pooled 16x20; 43 patch columns, 88 GEMM columns), rows of 80
+// elements (f32 320 bytes, f16 160, 8-bit HWC 240: whole 16-byte units for the bulk copies).
+template <int H, int W>
+constexpr auto band_stem_net = input<3, H, W>
+    | conv<64, 7, ConvOpts{.stride = 2, .padding = 3, .bias = false}> | batch_norm | relu
+    | max_pool<3, PoolOpts{.stride = 2, .padding = 1}> | flatten | dense<5>;
+using BandStemNet = std::remove_cv_t<decltype(band_stem_net<64, 80>)>;
+
+/// Net's output in precision P at batch `b` (max batch `b`, heuristic tuning, per-op path) with
+/// its stem forced onto `v`, from input `vals` in format `in_opt` (8-bit: `bytes`; f16: `vals`
+/// rounded) — and the engine's description.
+template <class Net, DType P = DType::f16>
+std::pair<std::vector<float>, std::string> stem_run(const Weights<Net>& w, const cuda::Variant& v,
+                                                    const cuda::InputOptions& in_opt, int b,
+                                                    const std::vector<float>& vals,
+                                                    const std::vector<std::uint8_t>& bytes) {
+  using N = std::remove_cvref_t<Net>;
+  cuda::EngineOptions opt{.max_batch = b, .tuning = cuda::Tuning::heuristic, .fused_max_batch = 0};
+  opt.input = in_opt;
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  opt.force[net.ops.front().label] = v;
+  cuda::Engine<Net, P> e(w, opt);
+  std::vector<float> out(static_cast<std::size_t>(b) * static_cast<std::size_t>(N::output_spec.shape.numel()),
+                         std::numeric_limits<float>::quiet_NaN());
+  if (in_opt.format == cuda::InputFormat::u8_hwc) {
+    e.infer(std::span<const std::uint8_t>(bytes.data(), static_cast<std::size_t>(b) * N::input_spec.shape.numel()), out, b);
+  } else if (in_opt.format == cuda::InputFormat::f16) {
+    std::vector<__half> h(static_cast<std::size_t>(b) * N::input_spec.shape.numel());
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      h[i] = __float2half(vals[i]);
+    }
+    e.infer(h, out, b);
+  } else {
+    e.infer(std::span<const float>(vals.data(), static_cast<std::size_t>(b) * N::input_spec.shape.numel()), out, b);
+  }
+  return {out, e.describe(b)};
+}
+}  // namespace
+
+TEST_CASE("the stem as warp-specialized bands of conv rows (stem_conv), forced and claimed") {
+  if (cuda::device_arch() != 90) {
+    MESSAGE("stem_conv not checked: this GPU is not of compute capability 9.0 (sm_90a)");
+    return;
+  }
+  using F = cuda::InputFormat;
+  const cuda::Variant band{"stem_conv", 0, 0, 1};
+  const cuda::Variant band4{"stem_conv", 1, 0, 1};
+  const char* shows = "strata stem conv (wgmma";
+  {
+    // Against the CPU, f32 input: batch 1 (16 bands of one pooled row, each but the first from
+    // the tile above it), 5, 40 (bands of 3 rows and one of 1: the two consumers of a block with
+    // different tile counts), 300 (bands of 4 rows, several units a consumer).
+    using Net = BandStemNet;
+    constexpr int kMax = 300;
+    const auto w = Weights<Net>::random(270);
+    const auto vals = random_floats(static_cast<std::size_t>(kMax * Net::input_spec.shape.numel()), 370);
+    for (const int b : {1, 5, 40, 300}) {
+      const std::vector<float> in(vals.begin(), vals.begin() + static_cast<std::ptrdiff_t>(b * Net::input_spec.shape.numel()));
+      const auto ref = cpu_reference<Net>(w, in, b);
+      for (const cuda::Variant& v : {band, band4}) {
+        const auto [out, d] = stem_run<Net>(w, v, {}, b, vals, {});
+        INFO(d);
+        CHECK(d.find(shows) != std::string::npos);
+        CHECK(d.find("input: ") == std::string::npos);  // (no input step: the stem reads the caller's input)
+        const double err = rel_error(out, ref, out.size());
+        MESSAGE("stem_conv algo " << v.algo << ", 64x80 stem, f16, batch " << b << ": rel. error " << err);
+        CHECK(err < 1e-2);
+      }
+      if (b == 40) {  // bf16
+        const auto [out, d] = stem_run<Net, DType::bf16>(w, band, {}, b, vals, {});
+        const double err = rel_error(out, ref, out.size());
+        MESSAGE("stem_conv, 64x80 stem, bf16, batch 40: rel. error " << err);
+        CHECK(err < 2e-2);
+      }
+    }
+    // Every input format, normalized on the GPU, against tile_conv's swapped form from the input
+    // step's map (algo 8: the same k-steps in the same order, the same pool): equal to the bit.
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(kMax * Net::input_spec.shape.numel()));
+    std::mt19937_64 rng(371);
+    for (std::uint8_t& x : bytes) {
+      x = static_cast<std::uint8_t>(rng() & 0xffu);
+    }
+    for (const F f : {F::f32, F::f16, F::u8_hwc}) {
+      cuda::InputOptions in_opt{.format = f, .scale = f == F::u8_hwc ? 1.0f / 255.0f : 1.0f,
+                                .mean = {0.485f, 0.456f, 0.406f}, .stddev = {0.229f, 0.224f, 0.225f}};
+      for (const int b : {3, 40}) {
+        const auto [got, d] = stem_run<Net>(w, band, in_opt, b, vals, bytes);
+        const auto [want, dr] = stem_run<Net>(w, cuda::Variant{"tile_conv", 8, 0, 1}, in_opt, b, vals, bytes);
+        INFO(d);
+        INFO(dr);
+        CHECK(d.find(shows) != std::string::npos);
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          differ += got[i] == want[i] ? 0 : 1;
+        }
+        MESSAGE("stem_conv against tile_conv algo 8, " << cuda::input_format_name(f) << " input, batch " << b
+                << ": rel. error " << rel_error(got, want, got.size()) << ", " << differ << " of " << got.size()
+                << " outputs differ");
+        CHECK(rel_error(got, want, got.size()) < 1e-3);
+      }
+    }
+  }
+  // ResNet-18 (224x224: 56 tiles an image, 232 GEMM columns) against the CPU, f16 and bf16, both
+  // forms; and claimed (heuristic) at batch 48 against tile_conv algo 9's output.
+  const auto fits = [](const cuda::OpDesc& op) { return cuda::tactics::stem::shape_fits(op); };
+  check_forced<models::ResNet18, DType::f16>("stem resnet18", 272, band, shows, nullptr, fits);
+  check_forced<models::ResNet18, DType::bf16>("stem resnet18", 273, band, shows, nullptr, fits);
+  check_forced<models::ResNet18, DType::f16>("stem4 resnet18", 274, band4, "into 4 buffers", nullptr, fits);
+  {
+    using Net = models::ResNet18;
+    constexpr int kB = 48;
+    const auto w = Weights<Net>::random(275);
+    const auto in = random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), 375);
+    cuda::Engine<Net, DType::f16> claimed(w, {.max_batch = kB, .tuning = cuda::Tuning::heuristic, .fused_max_batch = 0});
+    const std::string d = claimed.describe(kB);
+    INFO(d);
+    CHECK(d.find(shows) != std::string::npos);
+    std::vector<float> a(static_cast<std::size_t>(kB) * 1000, std::numeric_limits<float>::quiet_NaN());
+    claimed.infer(in, a, kB);
+    const auto b = forced_output<Net, DType::f16>(w, in, kB, kB, fits, 1, cuda::Variant{"tile_conv", 9, 0, 1},
+                                                  "pixels as wgmma's N");
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      differ += a[i] == b[i] ? 0 : 1;
+    }
+    MESSAGE("stem_conv (claimed) against tile_conv algo 9, ResNet-18 f16 at batch 48: rel. error "
+            << rel_error(a, b, a.size()) << ", " << differ << " of " << a.size() << " outputs differ");
+    CHECK(rel_error(a, b, a.size()) < 1e-3);
+  }
+}

@@ -2112,6 +2112,101 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
   CHECK(rtc::compile(special4, "plane_conv_specialized4", names, 90, dir, true).cubin.size() > 1000);
 }
 
+TEST_CASE("stem_conv: the stem it runs, its sizes and bands, the claim, the source compiles") {
+  const auto dir = fresh_dir("strata_rtc_test_stem");
+  namespace st = cuda::tactics::stem;
+  cuda::NetDesc r = cuda::NetStorage<models::ResNet18, DType::f16>::describe();
+  cuda::fold_for_per_op_path(r);
+  // ResNet-18's stem only (7x7/2 over 3 channels read space-to-depth, 64 channels, its max pool).
+  std::vector<const cuda::OpDesc*> fit;
+  for (const cuda::OpDesc& op : r.ops) {
+    if (st::shape_fits(op)) {
+      fit.push_back(&op);
+    }
+  }
+  REQUIRE(fit.size() == 1);
+  const cuda::OpDesc& stem = *fit[0];
+  CHECK(stem.label == "conv1+bn1+relu+maxpool");
+  // Worked by hand: a 115-pixel space-to-depth row (112 + 3), two conv rows 115 + 112 = 227 ->
+  // 232 GEMM columns; the last column reads pixel 231 + 3 x 115 + 3 = 579 -> planes of 585
+  // pixels (1 mod 8), 2 x 585 x 16 = 18,720 -> 18,816 bytes a buffer; 232 staged outputs of 144
+  // bytes + 56 x 8 maxima of 16 bytes = 40,576; f32 rows: 3 channels x 10 rows x 896 = 26,880.
+  const st::Input f32{cuda::InputFormat::f32, false, r.in_shape};
+  const st::Geometry g = st::geometry(stem, f32);
+  CHECK((g.ic == 115 && g.nwg == 232 && g.plane == 585 && g.nb == 3 && g.buffer == 18816 && g.stage == 40576 &&
+         g.raw == 26880));
+  CHECK(g.shared == 64 * 12 * 16 * 2 + 3 * 18816 + 2 * 40576 + 2 * 26880 + 128);
+  CHECK(st::input_fits(stem, f32));
+  // Four buffers fit with f16 or 8-bit rows, not with f32's (227 KiB a block).
+  CHECK_FALSE(st::input_fits(stem, f32, 1));
+  CHECK(st::input_fits(stem, st::Input{cuda::InputFormat::f16, false, r.in_shape}, 1));
+  const st::Input u8{cuda::InputFormat::u8_hwc, true, r.in_shape};
+  CHECK(st::geometry(stem, u8).raw == (10 * 672 + 127) / 128 * 128);
+  CHECK(st::input_fits(stem, u8, 1));
+  // A row of an odd number of 8-bit pixels is no whole number of 16-byte units: refused.
+  CHECK_FALSE(st::input_fits(stem, st::Input{cuda::InputFormat::u8_hwc, true, Shape{3, 224, 221}}));
+  CHECK_THROWS_WITH(st::source(stem, f32, 1), doctest::Contains("cannot read the caller's input as given"));
+  CHECK_THROWS_WITH(st::source(stem, f32, 2), doctest::Contains("is not one of its forms"));
+  // Bands: at batch 256 over 264 consumers (132 SMs) one an image (56 tiles each); at batch 1
+  // one pooled row a band (2 tiles each); at 17, 14 bands of 4 rows (238 units, 5 tiles each).
+  CHECK(st::bands(56, 256, 264) == 1);
+  CHECK(st::bands(56, 1, 264) == 56);
+  CHECK(st::bands(56, 17, 264) == 14);
+  // Not ResNet's layer1 convs, nor a stem without its pool or of other widths.
+  CHECK_FALSE(st::shape_fits(r.ops[1]));
+  cuda::OpDesc unpooled = stem;
+  unpooled.pool.reset();
+  CHECK_FALSE(st::shape_fits(unpooled));
+  cuda::OpDesc narrow = stem;
+  narrow.conv.k = narrow.conv.kp = 32;
+  CHECK_FALSE(st::shape_fits(narrow));
+  const auto* t = cuda::find_tactic<DType::f16>("stem_conv");
+  REQUIRE(t != nullptr);
+  const cuda::Libraries none{};
+  cuda::OpIo io;
+  io.net_input = &io;  // (any non-null address: the source names no pointer)
+  io.net_input_shape = r.in_shape;
+  if (cuda::device_arch() == 90) {
+    CHECK(t->runs(stem));
+    // Claimed ahead of tile_conv's swapped form from 448 tiles (batch 8), offered in both forms.
+    const auto claim = t->heuristic(stem, 8, 0, none);
+    REQUIRE(claim.has_value());
+    CHECK(claim->variant == cuda::Variant{"stem_conv", 0, 0, 1});
+    CHECK(claim->rank < cuda::rank::special);
+    CHECK_FALSE(t->heuristic(stem, 7, 0, none).has_value());
+    // (ahead of tile_conv's claim of the stem)
+    const auto tile = cuda::find_tactic<DType::f16>("tile_conv")->heuristic(stem, 256, 0, none);
+    REQUIRE(tile.has_value());
+    CHECK(claim->rank < tile->rank);
+    CHECK(t->candidates(stem, 256, 0, none) ==
+          std::vector<cuda::Variant>{cuda::Variant{"stem_conv", 0, 0, 1}, cuda::Variant{"stem_conv", 1, 0, 1}});
+    CHECK(t->kernel_sources(stem, cuda::Variant{"stem_conv", 0, 0, 1}, io).size() == 1);
+    // (no caller's input given: nothing to compile; prepare() says why)
+    CHECK(t->kernel_sources(stem, cuda::Variant{"stem_conv", 0, 0, 1}, cuda::OpIo{}).empty());
+  } else {
+    CHECK_FALSE(t->heuristic(stem, 256, 0, none).has_value());
+    CHECK(t->candidates(stem, 256, 0, none).empty());
+  }
+  CHECK(t->kernel_sources(stem, cuda::Variant{"stem_conv", 0, 0, 0}, io).empty());
+  CHECK(t->kernel_sources(stem, cuda::Variant{"stem_conv", 0, 1, 1}, io).empty());
+  // The source: 384 threads, m64n232k16, bulk copies counted on mbarriers; compiles for sm_90a in
+  // both element types, from f32, f16 and 8-bit input.
+  const std::string src = st::source(stem, f32);
+  CHECK(src.find("__launch_bounds__(384, 1)") != std::string::npos);
+  CHECK(src.find("wgmma.mma_async.sync.aligned.m64n232k16") != std::string::npos);
+  CHECK(src.find("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes") != std::string::npos);
+  CHECK(src.find("constexpr bool POST_ACT = true;") != std::string::npos);
+  CHECK(src.find("using Src = float;") != std::string::npos);
+  const std::string src8 = st::source(stem, u8, 1);
+  CHECK(src8.find("constexpr bool RHWC = true;") != std::string::npos);
+  CHECK(src8.find("constexpr int NB = 4;") != std::string::npos);
+  const std::vector<std::string> names{"strata_rtc::stem_conv<strata_rtc::f16>", "strata_rtc::stem_conv<strata_rtc::bf16>"};
+  CHECK(rtc::compile(src, "stem_conv", names, 90, dir, true).cubin.size() > 1000);
+  CHECK(rtc::compile(src8, "stem_conv_u8", names, 90, dir, true).cubin.size() > 1000);
+  CHECK(rtc::compile(st::source(stem, st::Input{cuda::InputFormat::f16, false, r.in_shape}), "stem_conv_f16", names, 90, dir, true)
+            .cubin.size() > 1000);
+}
+
 TEST_CASE("a DenseNet layer as one op and one kernel (bottleneck_conv): the fold, labels, the claim, the key, the source compiles") {
   const auto dir = fresh_dir("strata_rtc_test_bottleneck");
   cuda::NetDesc n = cuda::NetStorage<models::DenseNet121, DType::f16>::describe();

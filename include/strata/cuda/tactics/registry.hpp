@@ -29,6 +29,7 @@
 #include "strata/cuda/tactics/pooled_dense.hpp"
 #include "strata/cuda/tactics/splitk_conv.hpp"
 #include "strata/cuda/tactics/squeeze_excite.hpp"
+#include "strata/cuda/tactics/stem_conv.hpp"
 #include "strata/cuda/tactics/tile_conv.hpp"
 
 namespace strata::cuda {
@@ -42,6 +43,7 @@ template <DType P>
   static const tactics::BottleneckConv<P> bottleneck_conv;
   static const tactics::HaloConv<P> halo_conv;
   static const tactics::PlaneConv<P> plane_conv;
+  static const tactics::StemConv<P> stem_conv;
   static const tactics::DepthwiseBand<P> depthwise_band;
   static const tactics::DepthwiseConv<P> depthwise_conv;
   static const tactics::PixelConv1x1<P> pixel_conv1x1;
@@ -73,7 +75,7 @@ template <DType P>
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_conv_transpose, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
-      &pooled_dense, &gap_dense, &normed_conv, &halo_conv, &bottleneck_conv, &normed_head, &plane_conv};
+      &pooled_dense, &gap_dense, &normed_conv, &halo_conv, &bottleneck_conv, &normed_head, &plane_conv, &stem_conv};
   return list;
 }
 
