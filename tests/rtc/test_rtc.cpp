@@ -2152,6 +2152,15 @@ TEST_CASE("stem_conv: the stem it runs, its sizes and bands, the claim, the sour
   CHECK(st::bands(56, 256, 264) == 1);
   CHECK(st::bands(56, 1, 264) == 56);
   CHECK(st::bands(56, 17, 264) == 14);
+  // Never a band that starts past the last row (the kernel's cursors assume none), at any batch.
+  int past = 0;
+  for (int batch = 1; batch <= 600; ++batch) {
+    for (const long long consumers : {16ll, 132ll, 228ll, 264ll, 288ll}) {
+      const int b = st::bands(56, batch, consumers);
+      past += (b - 1) * ((56 + b - 1) / b) >= 56 ? 1 : 0;
+    }
+  }
+  CHECK(past == 0);
   // Not ResNet's layer1 convs, nor a stem without its pool or of other widths.
   CHECK_FALSE(st::shape_fits(r.ops[1]));
   cuda::OpDesc unpooled = stem;

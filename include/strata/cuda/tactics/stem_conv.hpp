@@ -113,7 +113,7 @@ struct Geometry {
       g.w != g.ow + 3 || g.h != g.oh + 3 || g.oh % 2 != 0 || g.ow % 2 != 0 || g.ow + g.w > 256) {
     return false;
   }
-  if (!op.pool || op.pool->kind != OpKind::max_pool || op.has_residual || op.slice ||
+  if (!op.pool || op.pool->kind != OpKind::max_pool || op.pool->out_cp != kp || op.has_residual || op.slice ||
       op.in_act.kind != Act::none || op.gap || op.gate || op.softmax || op.side || op.expand ||
       op.squeeze || op.norm || op.bottleneck || op.in_slice || op.excite || op.tail) {
     return false;
@@ -149,7 +149,9 @@ struct Geometry {
       best_cost = cost;
     }
   }
-  return best;
+  // (as many bands as rows of that height give: no band starting past the last row)
+  const int bl = (rows + best - 1) / best;
+  return (rows + bl - 1) / bl;
 }
 
 /// Tiles (two conv rows each) of a batch from which the heuristic claims the stem: ResNet's at
