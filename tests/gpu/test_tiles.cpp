@@ -1059,7 +1059,7 @@ std::pair<std::vector<float>, std::string> stem_run(const Weights<Net>& w, const
 }
 }  // namespace
 
-TEST_CASE("the stem as warp-specialized bands of conv rows (stem_conv), forced and claimed") {
+TEST_CASE("the stem as warp-specialized bands of conv rows (stem_conv), forced") {
   if (cuda::device_arch() != 90) {
     MESSAGE("stem_conv not checked: this GPU is not of compute capability 9.0 (sm_90a)");
     return;
@@ -1115,38 +1115,33 @@ TEST_CASE("the stem as warp-specialized bands of conv rows (stem_conv), forced a
         for (std::size_t i = 0; i < got.size(); ++i) {
           differ += got[i] == want[i] ? 0 : 1;
         }
-        MESSAGE("stem_conv against tile_conv algo 8, " << cuda::input_format_name(f) << " input, batch " << b
+        MESSAGE("stem_conv against tile_conv algo 8, " << std::string(cuda::input_format_name(f)) << " input, batch " << b
                 << ": rel. error " << rel_error(got, want, got.size()) << ", " << differ << " of " << got.size()
                 << " outputs differ");
-        CHECK(rel_error(got, want, got.size()) < 1e-3);
+        CHECK(differ == 0);  // (observed on an H100, session 57)
       }
     }
   }
-  // ResNet-18 (224x224: 56 tiles an image, 232 GEMM columns) against the CPU, f16 and bf16, both
-  // forms; and claimed (heuristic) at batch 48 against tile_conv algo 9's output.
+  // ResNet-18 (224x224: 56 tiles an image, 232 GEMM columns) against the CPU, f16 and bf16 (f32
+  // input: algo 1's four buffers do not fit beside its rows); and at batch 48 (5 bands of 12 rows)
+  // against tile_conv algo 9, the heuristic's stem.
   const auto fits = [](const cuda::OpDesc& op) { return cuda::tactics::stem::shape_fits(op); };
   check_forced<models::ResNet18, DType::f16>("stem resnet18", 272, band, shows, nullptr, fits);
   check_forced<models::ResNet18, DType::bf16>("stem resnet18", 273, band, shows, nullptr, fits);
-  check_forced<models::ResNet18, DType::f16>("stem4 resnet18", 274, band4, "into 4 buffers", nullptr, fits);
   {
     using Net = models::ResNet18;
     constexpr int kB = 48;
     const auto w = Weights<Net>::random(275);
     const auto in = random_floats(static_cast<std::size_t>(kB * Net::input_spec.shape.numel()), 375);
-    cuda::Engine<Net, DType::f16> claimed(w, {.max_batch = kB, .tuning = cuda::Tuning::heuristic, .fused_max_batch = 0});
-    const std::string d = claimed.describe(kB);
-    INFO(d);
-    CHECK(d.find(shows) != std::string::npos);
-    std::vector<float> a(static_cast<std::size_t>(kB) * 1000, std::numeric_limits<float>::quiet_NaN());
-    claimed.infer(in, a, kB);
+    const auto a = forced_output<Net, DType::f16>(w, in, kB, kB, fits, 1, band, shows);
     const auto b = forced_output<Net, DType::f16>(w, in, kB, kB, fits, 1, cuda::Variant{"tile_conv", 9, 0, 1},
                                                   "pixels as wgmma's N");
     std::size_t differ = 0;
     for (std::size_t i = 0; i < a.size(); ++i) {
       differ += a[i] == b[i] ? 0 : 1;
     }
-    MESSAGE("stem_conv (claimed) against tile_conv algo 9, ResNet-18 f16 at batch 48: rel. error "
+    MESSAGE("stem_conv against tile_conv algo 9, ResNet-18 f16 at batch 48: rel. error "
             << rel_error(a, b, a.size()) << ", " << differ << " of " << a.size() << " outputs differ");
-    CHECK(rel_error(a, b, a.size()) < 1e-3);
+    CHECK(differ == 0);  // (the same sums in the same order; equal at batch 256 in R2 on an H100)
   }
 }

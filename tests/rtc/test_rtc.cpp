@@ -2112,7 +2112,7 @@ TEST_CASE("plane_conv: which convs it runs, the tiles it takes, the claim, the s
   CHECK(rtc::compile(special4, "plane_conv_specialized4", names, 90, dir, true).cubin.size() > 1000);
 }
 
-TEST_CASE("stem_conv: the stem it runs, its sizes and bands, the claim, the source compiles") {
+TEST_CASE("stem_conv: the stem it runs, its sizes and bands, when it is timed, the source compiles") {
   const auto dir = fresh_dir("strata_rtc_test_stem");
   namespace st = cuda::tactics::stem;
   cuda::NetDesc r = cuda::NetStorage<models::ResNet18, DType::f16>::describe();
@@ -2177,23 +2177,19 @@ TEST_CASE("stem_conv: the stem it runs, its sizes and bands, the claim, the sour
   io.net_input_shape = r.in_shape;
   if (cuda::device_arch() == 90) {
     CHECK(t->runs(stem));
-    // Claimed ahead of tile_conv's swapped form from 448 tiles (batch 8), offered in both forms.
-    const auto claim = t->heuristic(stem, 8, 0, none);
-    REQUIRE(claim.has_value());
-    CHECK(claim->variant == cuda::Variant{"stem_conv", 0, 0, 1});
-    CHECK(claim->rank < cuda::rank::special);
-    CHECK_FALSE(t->heuristic(stem, 7, 0, none).has_value());
-    // (ahead of tile_conv's claim of the stem)
-    const auto tile = cuda::find_tactic<DType::f16>("tile_conv")->heuristic(stem, 256, 0, none);
-    REQUIRE(tile.has_value());
-    CHECK(claim->rank < tile->rank);
+    // Not claimed (slower than tile_conv's swapped form on an H100, session 57): tile_conv keeps
+    // the stem; timed by measured tuning from 448 tiles (batch 8), in both forms.
+    CHECK_FALSE(t->heuristic(stem, 256, 0, none).has_value());
+    CHECK(cuda::find_tactic<DType::f16>("tile_conv")->heuristic(stem, 256, 0, none).has_value());
+    CHECK(t->timed(stem, 8));
+    CHECK_FALSE(t->timed(stem, 7));
     CHECK(t->candidates(stem, 256, 0, none) ==
           std::vector<cuda::Variant>{cuda::Variant{"stem_conv", 0, 0, 1}, cuda::Variant{"stem_conv", 1, 0, 1}});
     CHECK(t->kernel_sources(stem, cuda::Variant{"stem_conv", 0, 0, 1}, io).size() == 1);
     // (no caller's input given: nothing to compile; prepare() says why)
     CHECK(t->kernel_sources(stem, cuda::Variant{"stem_conv", 0, 0, 1}, cuda::OpIo{}).empty());
   } else {
-    CHECK_FALSE(t->heuristic(stem, 256, 0, none).has_value());
+    CHECK_FALSE(t->timed(stem, 256));
     CHECK(t->candidates(stem, 256, 0, none).empty());
   }
   CHECK(t->kernel_sources(stem, cuda::Variant{"stem_conv", 0, 0, 0}, io).empty());
