@@ -242,6 +242,34 @@ __device__ __forceinline__ float se_excited(ActDesc a2, const float* sq, const T
 )src";
 }
 
+/// Thread 0's initialization of NB pairs of mbarriers — full0 + 8b and empty0 + 8b, 128 arrivals
+/// each (a warpgroup's threads) — then `extra` (more inits), then the fence that makes them visible
+/// (the warp-specialized kernels: plane_conv math 3, stem_conv). Indented 4 spaces, inside the
+/// caller's `if (tid == 0) {`.
+[[nodiscard]] inline std::string init_buffer_barriers(const std::string& extra = "") {
+  return std::string(R"src(#pragma unroll
+    for (int b = 0; b < NB; ++b) {
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;" ::"r"(full0 + 8u * b) : "memory");
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;" ::"r"(empty0 + 8u * b) : "memory");
+    }
+)src") + extra + R"src(    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+)src";
+}
+/// `wait_phase(bar, parity)`: waits for the phase of parity `parity` of the mbarrier at shared
+/// address `bar` to complete (try_wait in a loop). Indented 2 spaces.
+[[nodiscard]] inline const char* wait_phase_lambda() {
+  return R"src(  auto wait_phase = [](unsigned bar, unsigned parity) {
+    unsigned done = 0;
+    do {
+      asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\tselp.u32 %0, 1, 0, p;\n}"
+                   : "=r"(done)
+                   : "r"(bar), "r"(parity)
+                   : "memory");
+    } while (done == 0);
+  };
+)src";
+}
+
 /// Shared memory a block of a kernel sized up to `cap` bytes may take: the current device's
 /// opt-in, at most `cap` (`cap` where no device answers).
 [[nodiscard]] inline std::int64_t shared_budget(std::int64_t cap) {

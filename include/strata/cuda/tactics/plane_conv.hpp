@@ -311,25 +311,10 @@ inline void specialized_body(std::ostringstream& o, int nt) {
                         ? static_cast<int>((total - 1 - static_cast<long long>(blockIdx.x)) / gridDim.x) + 1
                         : 0;
   if (tid == 0) {
-#pragma unroll
-    for (int b = 0; b < NB; ++b) {
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;" ::"r"(full0 + 8u * b) : "memory");
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;" ::"r"(empty0 + 8u * b) : "memory");
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
+)src" << generated::init_buffer_barriers() << R"src(  }
   __syncthreads();
   // Waits for the phase of parity `parity` of the mbarrier at `bar` to complete.
-  auto wait_phase = [](unsigned bar, unsigned parity) {
-    unsigned done = 0;
-    do {
-      asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\tselp.u32 %0, 1, 0, p;\n}"
-                   : "=r"(done)
-                   : "r"(bar), "r"(parity)
-                   : "memory");
-    } while (done == 0);
-  };
-  if (role == 0) {
+)src" << generated::wait_phase_lambda() << R"src(  if (role == 0) {
     // The producer: the filter with the first patch, then tile j's patch (zeros outside the map)
     // into buffer j % NB once the consumer of tile j − NB has freed it; each thread's copies of a
     // tile counted on the buffer's full barrier as they land (cp.async.mbarrier.arrive .noinc:

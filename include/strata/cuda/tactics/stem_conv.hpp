@@ -298,15 +298,9 @@ inline constexpr long long timed_tiles = 448;
     ++k.s;
   };
   if (tid == 0) {
-#pragma unroll
-    for (int b = 0; b < NB; ++b) {
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;" ::"r"(full0 + 8u * b) : "memory");
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;" ::"r"(empty0 + 8u * b) : "memory");
-    }
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(rfull0) : "memory");
+)src" << generated::init_buffer_barriers(R"src(    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(rfull0) : "memory");
     asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(rfull0 + 8u) : "memory");
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
+)src") << R"src(  }
   // The planes' slack (read only by columns never stored) zero, once, in every buffer.
   for (int i = tid; i < NB * (BUFB / 16); i += 384) {
     const unsigned at = xa + static_cast<unsigned>(i) * 16u;
@@ -314,16 +308,7 @@ inline constexpr long long timed_tiles = 448;
   }
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
   __syncthreads();
-  auto wait_phase = [](unsigned bar, unsigned parity) {
-    unsigned done = 0;
-    do {
-      asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\tselp.u32 %0, 1, 0, p;\n}"
-                   : "=r"(done)
-                   : "r"(bar), "r"(parity)
-                   : "memory");
-    } while (done == 0);
-  };
-  if (role == 0) {
+)src" << generated::wait_phase_lambda() << R"src(  if (role == 0) {
     // (64: at 56 the conversion spilled. setmaxnreg.inc takes registers only from those the
     // block's own warps released: 4 warps × (168 − 64) × 32 = 13,312, so the consumers ask for
     // 216, 8 × 48 × 32 = 12,288 — asking for more would wait for ever.)
@@ -368,22 +353,7 @@ inline constexpr long long timed_tiles = 448;
       }
     }
     T* ws = reinterpret_cast<T*>(smem);
-    for (int i = tid; i < 64 * KSTEPS * 2; i += 128) {
-      const int n = i / (KSTEPS * 2);
-      const int c = i % (KSTEPS * 2);
-      const int ky = c / 6;
-      const int part = (c / 2) % 3;
-      const int half = c % 2;
-      float v[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        const int kx = part < 2 ? 2 * part + half : 2 * half + e / 4;
-        const int sl = part < 2 ? e : 8 + e % 4;
-        v[e] = load(w + n * WROW + (ky * KW + kx) * CP + sl);
-      }
-      store8(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8, v);
-    }
-    // The normalization (scale, shift) of each input channel.
+)src" << tile::swap_filter("tid", 128) << R"src(    // The normalization (scale, shift) of each input channel.
     float scale[3] = {1.0f, 1.0f, 1.0f};
     float shift[3] = {0.0f, 0.0f, 0.0f};
     if (affine != nullptr) {

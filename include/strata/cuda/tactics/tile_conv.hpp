@@ -378,6 +378,27 @@ struct SwapGemm {
   const SwapGemm g = swap_gemm(nt);
   return "    if constexpr (SWAP) {\n" + g.head + g.issue + g.finish + "    }\n";
 }
+/// The swapped form's filter staged in shared memory `ws` as 64 channels' core matrices (channels
+/// past KP zero) in the planes' k order, by threads `first`, `first` + `stride`, ... (indented 4
+/// spaces; tile_conv's swapped forms, stem_conv).
+[[nodiscard]] inline std::string swap_filter(const char* first, int stride) {
+  return std::string("    for (int i = ") + first + "; i < 64 * KSTEPS * 2; i += " + std::to_string(stride) + ") {\n" +
+         R"src(      const int n = i / (KSTEPS * 2);
+      const int c = i % (KSTEPS * 2);
+      const int ky = c / 6;
+      const int part = (c / 2) % 3;
+      const int half = c % 2;
+      float v[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int kx = part < 2 ? 2 * part + half : 2 * half + j / 4;
+        const int sl = part < 2 ? j : 8 + j % 4;
+        v[j] = n < KP ? load(w + n * WROW + (ky * KW + kx) * CP + sl) : 0.0f;
+      }
+      store8(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8, v);
+    }
+)src";
+}
 /// The pipelined swapped form's tile loop (math_pipelined; the caller's rows staged): per tile t,
 /// its GEMM issued (asynchronous, over planes pb), then — the MMAs in flight — the previous
 /// tile's conv outputs pooled from ct and the next tile's staged rows converted into the other
@@ -760,22 +781,7 @@ struct RawStage {
     // wgmma's A: core matrices as stage_filter's for 64 channels, in the planes' k order — a tap
     // row's k-steps (taps 0 and 1, slots 0-7), (taps 2 and 3, slots 0-7), (slots 8-11 of taps
     // 0, 1, 2, 3).
-    for (int i = threadIdx.x; i < 64 * KSTEPS * 2; i += 256) {
-      const int n = i / (KSTEPS * 2);
-      const int c = i % (KSTEPS * 2);
-      const int ky = c / 6;
-      const int part = (c / 2) % 3;
-      const int half = c % 2;
-      float v[8];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const int kx = part < 2 ? 2 * part + half : 2 * half + j / 4;
-        const int sl = part < 2 ? j : 8 + j % 4;
-        v[j] = n < KP ? load(w + n * WROW + (ky * KW + kx) * CP + sl) : 0.0f;
-      }
-      store8(ws + ((n >> 3) * KSTEPS * 2 + c) * 64 + (n & 7) * 8, v);
-    }
-    // the planes' slack (read by unread columns only) zero, once — before any thread's cp.async
+)src" << swap_filter("threadIdx.x", 256) << R"src(    // the planes' slack (read by unread columns only) zero, once — before any thread's cp.async
     // of the first patch can land there (the barrier)
     for (int i = threadIdx.x; i < )src" << (pipelined ? "2 * " : "") << R"src(PATCH / 8; i += 256) {
       reinterpret_cast<uint4*>(xs0)[i] = make_uint4(0u, 0u, 0u, 0u);
