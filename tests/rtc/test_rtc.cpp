@@ -2131,7 +2131,7 @@ TEST_CASE("stem_conv: the stem it runs, its sizes and bands, when it is timed, t
   // 232 GEMM columns; the last column reads pixel 231 + 3 x 115 + 3 = 579 -> planes of 585
   // pixels (1 mod 8), 2 x 585 x 16 = 18,720 -> 18,816 bytes a buffer; 232 staged outputs of 144
   // bytes + 56 x 8 maxima of 16 bytes = 40,576; f32 rows: 3 channels x 10 rows x 896 = 26,880.
-  const st::Input f32{cuda::InputFormat::f32, false, r.in_shape};
+  const st::Input f32{true, cuda::InputFormat::f32, false, r.in_shape};
   const st::Geometry g = st::geometry(stem, f32);
   CHECK((g.ic == 115 && g.nwg == 232 && g.plane == 585 && g.nb == 3 && g.buffer == 18816 && g.stage == 40576 &&
          g.raw == 26880));
@@ -2139,12 +2139,12 @@ TEST_CASE("stem_conv: the stem it runs, its sizes and bands, when it is timed, t
   CHECK(st::input_fits(stem, f32));
   // Four buffers fit with f16 or 8-bit rows, not with f32's (227 KiB a block).
   CHECK_FALSE(st::input_fits(stem, f32, 1));
-  CHECK(st::input_fits(stem, st::Input{cuda::InputFormat::f16, false, r.in_shape}, 1));
-  const st::Input u8{cuda::InputFormat::u8_hwc, true, r.in_shape};
+  CHECK(st::input_fits(stem, st::Input{true, cuda::InputFormat::f16, false, r.in_shape}, 1));
+  const st::Input u8{true, cuda::InputFormat::u8_hwc, true, r.in_shape};
   CHECK(st::geometry(stem, u8).raw == (10 * 672 + 127) / 128 * 128);
   CHECK(st::input_fits(stem, u8, 1));
   // A row of an odd number of 8-bit pixels is no whole number of 16-byte units: refused.
-  CHECK_FALSE(st::input_fits(stem, st::Input{cuda::InputFormat::u8_hwc, true, Shape{3, 224, 221}}));
+  CHECK_FALSE(st::input_fits(stem, st::Input{true, cuda::InputFormat::u8_hwc, true, Shape{3, 224, 221}}));
   CHECK_THROWS_WITH(st::source(stem, f32, 1), doctest::Contains("cannot read the caller's input as given"));
   CHECK_THROWS_WITH(st::source(stem, f32, 2), doctest::Contains("is not one of its forms"));
   // Bands: at batch 256 over 264 consumers (132 SMs) one an image (56 tiles each); at batch 1
@@ -2203,12 +2203,12 @@ TEST_CASE("stem_conv: the stem it runs, its sizes and bands, when it is timed, t
   CHECK(src.find("constexpr bool POST_ACT = true;") != std::string::npos);
   CHECK(src.find("using Src = float;") != std::string::npos);
   const std::string src8 = st::source(stem, u8, 1);
-  CHECK(src8.find("constexpr bool RHWC = true;") != std::string::npos);
+  CHECK(src8.find("constexpr bool SRC_HWC = true;") != std::string::npos);
   CHECK(src8.find("constexpr int NB = 4;") != std::string::npos);
   const std::vector<std::string> names{"strata_rtc::stem_conv<strata_rtc::f16>", "strata_rtc::stem_conv<strata_rtc::bf16>"};
   CHECK(rtc::compile(src, "stem_conv", names, 90, dir, true).cubin.size() > 1000);
   CHECK(rtc::compile(src8, "stem_conv_u8", names, 90, dir, true).cubin.size() > 1000);
-  CHECK(rtc::compile(st::source(stem, st::Input{cuda::InputFormat::f16, false, r.in_shape}), "stem_conv_f16", names, 90, dir, true)
+  CHECK(rtc::compile(st::source(stem, st::Input{true, cuda::InputFormat::f16, false, r.in_shape}), "stem_conv_f16", names, 90, dir, true)
             .cubin.size() > 1000);
 }
 

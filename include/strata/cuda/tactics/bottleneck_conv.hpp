@@ -59,7 +59,7 @@ inline constexpr int pitch = 40;   ///< elements a staged row (bk + 8: 80 bytes)
 inline constexpr int min_stages = 3;
 inline constexpr int max_stages = 6;
 /// Shared memory a block may take: the device's opt-in, at most 227 KiB (the H100's and H200's).
-inline constexpr std::int64_t max_shared = 227 << 10;
+inline constexpr std::int64_t max_shared = generated::hopper_max_shared;
 
 /// A block's shape for one op: G images, the two GEMMs' warp splits, and the shared memory.
 struct Plan {

@@ -242,6 +242,10 @@ __device__ __forceinline__ float se_excited(ActDesc a2, const float* sq, const T
 )src";
 }
 
+/// Shared memory a block may opt into on sm_90 (the H100's and H200's 227 KiB): the budget of the
+/// kernels sized for it (plane_conv, halo_conv, bottleneck_conv, stem_conv).
+inline constexpr std::int64_t hopper_max_shared = 227 << 10;
+
 /// Thread 0's initialization of NB pairs of mbarriers — full0 + 8b and empty0 + 8b, 128 arrivals
 /// each (a warpgroup's threads) — then `extra` (more inits), then the fence that makes them visible
 /// (the warp-specialized kernels: plane_conv math 3, stem_conv). Indented 4 spaces, inside the

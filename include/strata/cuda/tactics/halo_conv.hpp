@@ -62,7 +62,7 @@ inline constexpr int hpitch = 40;  ///< elements a halo pixel takes (chunk + 8: 
 inline constexpr int stages = 3;
 /// Shared memory a block may take: the current device's opt-in (227 KiB on the H100 and H200,
 /// 163 on the A100), or 227 KiB where no device answers (an engine cannot be built there).
-inline constexpr std::int64_t max_shared = 227 << 10;
+inline constexpr std::int64_t max_shared = generated::hopper_max_shared;
 [[nodiscard]] inline std::int64_t shared_budget() {
   return kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(max_shared);
 }

@@ -17,26 +17,30 @@
 namespace strata::cuda::tactics {
 
 /// A step that is one call of a Strata kernel launcher, described by `what`; `writes_output`:
-/// the kernel writes the caller's f32 output itself (Step::writes_network_output).
+/// the kernel writes the caller's f32 output itself (Step::writes_network_output); `reads_input`:
+/// it reads the caller's input itself (Step::reads_network_input).
 template <class Launch>
 class KernelStep final : public Step {
  public:
-  KernelStep(std::string what, Launch launch, bool writes_output)
-      : what_(std::move(what)), launch_(std::move(launch)), writes_output_(writes_output) {}
+  KernelStep(std::string what, Launch launch, bool writes_output, bool reads_input)
+      : what_(std::move(what)), launch_(std::move(launch)), writes_output_(writes_output),
+        reads_input_(reads_input) {}
   [[nodiscard]] std::string describe() const override { return what_; }
   void launch(cudaStream_t s, void*, std::size_t) override { launch_(s); }
   [[nodiscard]] bool writes_network_output() const override { return writes_output_; }
+  [[nodiscard]] bool reads_network_input() const override { return reads_input_; }
 
  private:
   std::string what_;
   Launch launch_;
   bool writes_output_ = false;
+  bool reads_input_ = false;
 };
 
 template <class Launch>
 [[nodiscard]] std::unique_ptr<Step> kernel_step(std::string what, Launch launch,
-                                                bool writes_output = false) {
-  return std::make_unique<KernelStep<Launch>>(std::move(what), std::move(launch), writes_output);
+                                                bool writes_output = false, bool reads_input = false) {
+  return std::make_unique<KernelStep<Launch>>(std::move(what), std::move(launch), writes_output, reads_input);
 }
 
 /// Dense strides of a stored tensor with `cp` channel slots and `hw` pixels in precision P.

@@ -65,7 +65,7 @@ inline constexpr int pipelined_max_n = 128;
 inline constexpr int kp = 64;        ///< output slots: one wgmma M
 inline constexpr int stage_pitch = kp + 8;  ///< elements a staged output pixel (144 bytes: 8 rows of stmatrix in 8 bank groups)
 /// Shared memory a block may take (the H100's and H200's opt-in).
-inline constexpr std::int64_t max_shared = 227 << 10;
+inline constexpr std::int64_t max_shared = generated::hopper_max_shared;
 /// The forms (a variant's math): the pipelined form (0) holds three patch buffers — tiles t (its
 /// outputs staged), t + 1 (its MMAs), t + 2 (copied in) —, the serial one (1) two; the serial one
 /// with the residual staged (2: ops with a residual only) copies each tile's rows of the residual

@@ -8,8 +8,8 @@
 /// outputs for 224 used), the GEMM's columns are padded past them (288), and the tile's phases —
 /// copy-in, conversion, MMAs, staging, pool — follow each other in each block. Here a tile is two
 /// whole conv rows (2j, 2j + 1) and yields pooled row j: the window's third row, 2j − 1, is the
-/// previous tile's second row, whose three-column maxima the thread that pools them keeps in
-/// registers — so no conv output is computed twice within a band of rows. The tile's GEMM is
+/// previous tile's second row, whose three-column maxima the thread that pools them keeps (in
+/// shared memory) — so no conv output is computed twice within a band of rows. The tile's GEMM is
 /// tile_conv's swapped one over the patch's grid: output channels as wgmma's M (64), the two
 /// rows' conv outputs as N (q = row · IC + column, IC = W + 3: 232 columns for 224 outputs on a
 /// 224×224 input, m64n232k16), the patch as two planes (P0: slots 0-7 of a pixel; X: slots 8-11
@@ -38,7 +38,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -50,6 +49,7 @@
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/tactic.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
+#include "strata/cuda/tactics/kernel_ops.hpp"
 #include "strata/cuda/tactics/tile_conv.hpp"
 
 namespace strata::cuda::tactics {
@@ -65,22 +65,18 @@ inline constexpr int raw_rows = 10;  ///< input rows a tile reads: 2 conv rows' 
 inline constexpr int max_algo = 1;
 [[nodiscard]] inline int buffers(int algo) { return 3 + algo; }
 /// Shared memory a block may take (the H100's and H200's opt-in).
-inline constexpr std::int64_t max_shared = 227 << 10;
+inline constexpr std::int64_t max_shared = generated::hopper_max_shared;
 inline constexpr std::int64_t barrier_bytes = 128;  ///< the mbarriers: full and empty a buffer, 2 staging
 
-/// The caller's input as the kernel reads it: its element size and whether it is H × W × C.
-struct Input {
-  InputFormat format = InputFormat::f32;
-  bool hwc = false;
-  Shape shape{};  ///< C × H × W as declared
-  [[nodiscard]] int es() const { return format == InputFormat::f32 ? 4 : format == InputFormat::f16 ? 2 : 1; }
-  /// Bytes a staged row: a channel's row (C × H × W), a row of pixels (H × W × C).
-  [[nodiscard]] std::int64_t row_bytes() const {
-    return std::int64_t{shape.w} * es() * (hwc ? shape.c : 1);
-  }
-  /// Rows a tile stages: raw_rows, each channel's for C × H × W input.
-  [[nodiscard]] int rows() const { return raw_rows * (hwc ? 1 : shape.c); }
-};
+/// The caller's input as the kernel reads it (tile_conv's description of it: format, layout,
+/// shape as declared; `used` and `staged` do not matter here).
+using Input = tile::RawInput;
+/// Bytes a staged row of `in`: a channel's row (C × H × W), a row of pixels (H × W × C).
+[[nodiscard]] inline std::int64_t row_bytes(const Input& in) {
+  return std::int64_t{in.shape.w} * input_format_size(in.format) * (in.hwc ? in.shape.c : 1);
+}
+/// Rows a tile stages: raw_rows, each channel's for C × H × W input.
+[[nodiscard]] inline int staged_rows(const Input& in) { return raw_rows * (in.hwc ? 1 : in.shape.c); }
 
 /// What a kernel for one op takes.
 struct Geometry {
@@ -89,8 +85,8 @@ struct Geometry {
   int plane = 0;  ///< pixels a plane (the 5-row patch, then slack only unstored columns read; ≡ 1 mod 8)
   int nb = 0;     ///< patch buffers
   std::int64_t buffer = 0;  ///< bytes a patch buffer (planes P0 and X)
-  std::int64_t stage = 0;   ///< bytes a consumer's staged conv outputs, then its rows' maxima (prev)
-  std::int64_t prev = 0;    ///< bytes of a consumer's three-column maxima of its last conv row
+  std::int64_t prev = 0;    ///< where a consumer's maxima of its last conv row start: after its staged outputs
+  std::int64_t stage = 0;   ///< bytes a consumer's staged conv outputs, then those maxima (a pooled row's)
   std::int64_t raw = 0;     ///< bytes a staging buffer of the caller's rows
   std::int64_t shared = 0;  ///< the block's dynamic shared memory
 };
@@ -105,9 +101,9 @@ struct Geometry {
   s.plane = (pixels + 6) / 8 * 8 + 1;
   s.nb = buffers(algo);
   s.buffer = (std::int64_t{2} * s.plane * 16 + 127) / 128 * 128;
-  s.prev = std::int64_t{g.ow / 2} * kp * 2;  // a pooled row: 8 channels, 16 bytes, an entry
-  s.stage = (std::int64_t{s.nwg} * stage_pitch * 2 + s.prev + 127) / 128 * 128;
-  s.raw = (std::int64_t{in.rows()} * in.row_bytes() + 127) / 128 * 128;
+  s.prev = std::int64_t{s.nwg} * stage_pitch * 2;  // (144 bytes a column: 16-byte aligned)
+  s.stage = (s.prev + std::int64_t{g.ow / 2} * kp * 2 + 127) / 128 * 128;
+  s.raw = (std::int64_t{staged_rows(in)} * row_bytes(in) + 127) / 128 * 128;
   s.shared = std::int64_t{kp} * ksteps * 16 * 2 + s.nb * s.buffer + 2 * s.stage + 2 * s.raw + barrier_bytes;
   return s;
 }
@@ -136,9 +132,9 @@ struct Geometry {
 /// alignment), and its block's shared memory within max_shared.
 [[nodiscard]] inline bool input_fits(const OpDesc& op, const Input& in, int algo = 0) {
   const Shape& s = in.shape;
-  const std::int64_t image = std::int64_t{s.c} * s.h * s.w * in.es();
-  const std::int64_t plane = in.hwc ? 0 : std::int64_t{s.h} * s.w * in.es();
-  return s.c == 3 && in.row_bytes() % 16 == 0 && image % 16 == 0 && plane % 16 == 0 &&
+  const std::int64_t image = std::int64_t{s.c} * s.h * s.w * input_format_size(in.format);
+  const std::int64_t plane = in.hwc ? 0 : std::int64_t{s.h} * s.w * input_format_size(in.format);
+  return s.c == 3 && row_bytes(in) % 16 == 0 && image % 16 == 0 && plane % 16 == 0 &&
          (in.format != InputFormat::u8_hwc || in.hwc) && geometry(op, in, algo).shared <= max_shared;
 }
 
@@ -193,7 +189,7 @@ inline constexpr long long timed_tiles = 448;
   constant("NB", s.nb);
   constant("BUFB", static_cast<int>(s.buffer));
   constant("STAGEB", static_cast<int>(s.stage));
-  constant("PREVOFF", static_cast<int>(s.stage - s.prev) / 16 * 16);
+  constant("PREVOFF", static_cast<int>(s.prev));
   constant("RAWB", static_cast<int>(s.raw));
   constant("KSTEPS", ksteps);
   constant("CTS", stage_pitch);
@@ -206,14 +202,12 @@ inline constexpr long long timed_tiles = 448;
   constant("RW", rs.w);
   constant("RPH", op.layer.padding.h);
   constant("RPW", op.layer.padding.w);
-  constant("RROWS", in.rows());
-  constant("RROWB", static_cast<int>(in.row_bytes()));
-  o << "  constexpr bool RHWC = " << (in.hwc ? "true" : "false") << ";\n"
-    << "  using Src = "
-    << (in.format == InputFormat::f16 ? "f16" : in.format == InputFormat::u8_hwc ? "unsigned char" : "float")
-    << ";\n"
-    << "  constexpr long long RIMGB = " << std::int64_t{rs.c} * rs.h * rs.w * in.es() << ";  // bytes an image\n"
-    << "  constexpr long long RPLANEB = " << (in.hwc ? 0 : std::int64_t{rs.h} * rs.w * in.es())
+  constant("RROWS", staged_rows(in));
+  constant("RROWB", static_cast<int>(row_bytes(in)));
+  generated::source_constants(o, {true, in.format, in.hwc});  // RAW, Src, SRC_HWC
+  const int es = input_format_size(in.format);
+  o << "  constexpr long long RIMGB = " << std::int64_t{rs.c} * rs.h * rs.w * es << ";  // bytes an image\n"
+    << "  constexpr long long RPLANEB = " << (in.hwc ? 0 : std::int64_t{rs.h} * rs.w * es)
     << ";  // bytes a channel's plane\n";
   // POST_ACT: the ReLU (ReLU6) after the max (tile_conv::post_activation: the same bits).
   const bool post_act = tile::post_activation(op, true);
@@ -331,7 +325,7 @@ inline constexpr long long timed_tiles = 448;
       for (int i = lane; i < RROWS; i += 32) {
         const int rr = i % 10;  // (channel i / 10 for C x H x W input)
         if (rr >= lo && rr < hi) {
-          const unsigned char* src = rin + img * RIMGB + (RHWC ? 0 : (i / 10) * RPLANEB) +
+          const unsigned char* src = rin + img * RIMGB + (SRC_HWC ? 0 : (i / 10) * RPLANEB) +
                                      static_cast<long long>(gy0 + rr) * RROWB;
           const unsigned dst = ra0 + static_cast<unsigned>(r * RAWB + i * RROWB);
           asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
@@ -389,7 +383,7 @@ inline constexpr long long timed_tiles = 448;
           const int rr = 2 * pr + (ch / 2) % 2;
           const int gx = 2 * pc - RPW + ch % 2;
           const bool in = static_cast<unsigned>(gy0 + rr) < static_cast<unsigned>(RH) && static_cast<unsigned>(gx) < static_cast<unsigned>(RW);
-          const long long at = RHWC ? (static_cast<long long>(rr) * RW + gx) * RC + ci : (static_cast<long long>(ci) * 10 + rr) * RW + gx;
+          const long long at = SRC_HWC ? (static_cast<long long>(rr) * RW + gx) * RC + ci : (static_cast<long long>(ci) * 10 + rr) * RW + gx;
           v[ch] = in ? fmaf(load(reinterpret_cast<const Src*>(rb) + at), scale[ci], shift[ci]) : 0.0f;
         }
         const unsigned lo0 = pack2<T>(v[0], v[1]), lo1 = pack2<T>(v[2], v[3]);
@@ -606,21 +600,13 @@ class StemConv final : public generated::PoolingKernelTactic<P> {
             "bulk copies and rearranging them space-to-depth into "
          << s.nb << " buffers, two consumers taking turns, each pooling its own bands of rows ("
          << nbd << " an image); bias, act and the 3x3/2 max pool fused; reads the caller's input)";
-    class Run final : public Step {
-     public:
-      Run(std::string what, std::function<void(cudaStream_t)> f) : what_(std::move(what)), f_(std::move(f)) {}
-      void launch(cudaStream_t s, void*, std::size_t) override { f_(s); }
-      [[nodiscard]] std::string describe() const override { return what_; }
-      [[nodiscard]] bool reads_network_input() const override { return true; }
-
-     private:
-      std::string what_;
-      std::function<void(cudaStream_t)> f_;
-    };
-    return std::make_unique<Run>(what.str(), [=](cudaStream_t st) {
-      rtc::launch_shared(k, grid, static_cast<unsigned>(stem::threads), shared, st,
-                         static_cast<const T*>(nullptr), wt, bias, y, batch, raw, affine, nbd);
-    });
+    return kernel_step(
+        what.str(),
+        [=](cudaStream_t st) {
+          rtc::launch_shared(k, grid, static_cast<unsigned>(stem::threads), shared, st,
+                             static_cast<const T*>(nullptr), wt, bias, y, batch, raw, affine, nbd);
+        },
+        false, true);  // (reads the caller's input: the network has no input step)
   }
 
  protected:
@@ -632,8 +618,7 @@ class StemConv final : public generated::PoolingKernelTactic<P> {
            static_cast<long long>(batch) * (op.conv.oh / 2) >= stem::timed_tiles;
   }
   [[nodiscard]] static stem::Input input_of(const OpIo& io) {
-    return stem::Input{io.net_input_format, io.net_input_hwc || io.net_input_format == InputFormat::u8_hwc,
-                       io.net_input_shape};
+    return stem::Input{true, io.net_input_format, io.net_input_hwc, io.net_input_shape};
   }
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo& io) const override {
     STRATA_CHECK(v.fuse == 1 && v.math == 0 && v.algo >= 0 && v.algo <= stem::max_algo,
