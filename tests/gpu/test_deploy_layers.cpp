@@ -937,6 +937,109 @@ TEST_CASE("an expansion folded into the depthwise conv after it: one kernel, the
                                                    ", then", expanded);
 }
 
+namespace {
+// Two inverted-residual blocks for the projection joined after them (fold_projected_depthwise, at
+// a max_batch of project_min_batch or more): one with its residual (16 -> 90 channels in 96 slots,
+// 3x3, back to 24) on a 30x30 map (cut tiles), one without (stride 2 to 15x15, 144 channels,
+// projected to 20 channels in 24 slots: the slots past them written as 0).
+inline constexpr auto project_net = input<16, 30, 30>
+    | conv<24, 3, ConvOpts{.padding = 1}> | relu6
+    | residual(conv<90, 1> | batch_norm | relu6
+               | conv<90, 3, ConvOpts{.padding = 1, .groups = 90}> | batch_norm | relu6
+               | conv<24, 1, ConvOpts{.bias = false}> | batch_norm)
+    | conv<144, 1> | batch_norm | relu6
+    | conv<144, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 144}> | batch_norm | relu6
+    | conv<20, 1> | batch_norm | global_avg_pool | flatten | dense<10>;
+using ProjectNet = std::remove_cv_t<decltype(project_net)>;
+
+/// Net's outputs in P at each of `batches` from an engine of max batch `max_batch` (heuristic
+/// tuning, the per-op path) with `v` forced on every op with a joined projection that
+/// expand_depthwise can run with it (at least `least`), each one's describe() line showing `shows`.
+template <class Net, DType P>
+std::vector<std::vector<float>> projected_outputs(const Weights<Net>& w, const std::vector<float>& in, int max_batch,
+                                                  const std::vector<int>& batches, const cuda::Variant& v,
+                                                  const std::string& shows, std::size_t least) {
+  cuda::EngineOptions opt;
+  opt.max_batch = max_batch;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_for_max_batch(net, opt, false);
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.project && cuda::tactics::expand_dw::plan(op, 1, true).nc > 0) {
+      opt.force[op.label] = v;
+    }
+  }
+  REQUIRE(opt.force.size() >= least);
+  cuda::Engine<Net, P> e(w, opt);
+  const std::string d = "\n" + e.describe(batches.front());
+  INFO(d);
+  for (const auto& [label, fv] : opt.force) {
+    const std::size_t at = d.find("\n" + label + ": ");
+    REQUIRE(at != std::string::npos);
+    const std::string line = d.substr(at + 1, d.find('\n', at + 1) - at - 1);
+    INFO(line);
+    CHECK(line.find(shows) != std::string::npos);
+  }
+  std::vector<std::vector<float>> outs;
+  const std::size_t out_n = static_cast<std::size_t>(std::remove_cvref_t<Net>::output_spec.shape.numel());
+  for (const int b : batches) {
+    outs.emplace_back(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, outs.back(), b);
+  }
+  return outs;
+}
+
+/// project_net's joined blocks on expand_depthwise with the projection (fuse 1) and without it
+/// (fuse 0: the projection a step of its own after the kernel), in P, against the CPU and each
+/// other at batches 1, 3, 17 and the maximum, 40.
+template <DType P>
+void check_projected_blocks(std::uint64_t seed) {
+  const std::vector<int> batches{1, 3, 17, 40};
+  const auto w = Weights<ProjectNet>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(40 * ProjectNet::input_spec.shape.numel()), seed + 1);
+  const auto ref = strata_test::cpu_reference<ProjectNet>(w, in, 40);
+  const auto joined = projected_outputs<ProjectNet, P>(w, in, 40, batches, cuda::Variant{"expand_depthwise", 0, 0, 1},
+                                                       "the 1x1 projection after it on tensor cores too", 2);
+  const auto apart = projected_outputs<ProjectNet, P>(w, in, 40, batches, cuda::Variant{"expand_depthwise"},
+                                                      ", then", 2);
+  const double bound = P == DType::bf16 ? 3e-2 : 1e-2;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const double e1 = strata_test::rel_error(joined[i], ref, joined[i].size());
+    const double e0 = strata_test::rel_error(apart[i], ref, apart[i].size());
+    const double e10 = strata_test::rel_error(joined[i], apart[i], joined[i].size());
+    MESSAGE("project_net " << dtype_name(P) << ", batch " << batches[i] << ": rel. error fuse 1 " << e1
+                           << ", fuse 0 " << e0 << ", fuse 1 against fuse 0 " << e10);
+    CHECK(e1 < bound);
+    CHECK(e0 < bound);
+    CHECK(e10 < bound);
+  }
+}
+}  // namespace
+
+// expand_depthwise fuse 1 (fold_projected_depthwise: at a max_batch of 32 or more, an
+// inverted-residual block's projection joined after its expansion and depthwise conv; one kernel
+// computes the three, the depthwise conv's output kept in shared memory a chunk of channels at a
+// time and multiplied into the projection's f32 sums): project_net's two blocks (f16, bf16), and
+// every joined op of MobileNetV2 whose block shape fits (features.2 to .11: 24 to 96 output
+// channels, strides 1 and 2, residual or not), against the CPU.
+TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv and projection (expand_depthwise fuse 1)") {
+  check_projected_blocks<DType::f16>(150);
+  check_projected_blocks<DType::bf16>(151);
+  using Net = models::MobileNetV2;
+  const auto w = Weights<Net>::random(152);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(5 * Net::input_spec.shape.numel()), 153);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, 5);
+  const auto outs = projected_outputs<Net, DType::f16>(w, in, 32, {5, 1}, cuda::Variant{"expand_depthwise", 0, 0, 1},
+                                                       "the 1x1 projection after it on tensor cores too", 10);
+  for (const auto& out : outs) {
+    const double err = strata_test::rel_error(out, ref, out.size());
+    MESSAGE("MobileNetV2 f16, expand_depthwise fuse 1 forced, batch " << out.size() / 1000 << ": rel. error " << err);
+    CHECK(err < 1e-2);
+  }
+}
+
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {
   check_depthwise_forced<DepthwiseNet, DType::f16>(2, 17, {1, 3, 17}, 80);
   check_depthwise_forced<DepthwiseNet, DType::bf16>(2, 17, {1, 3, 17}, 81);

@@ -4454,6 +4454,125 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
 
 // squeeze_excite: a squeeze-excite gate's pool and two 1x1 convs as one op (fold_squeeze_excite)
 // and one kernel (kernels::squeeze_excite, in the 16-bit libraries the first test compiles).
+// expand_depthwise fuse 1: an inverted-residual block's projection joined after its expansion and
+// depthwise conv (fold_projected_depthwise, at large batches), the depthwise conv's output kept in
+// shared memory and multiplied into the projection's sums chunk by chunk.
+TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): the fold's batches, block shapes, the claim, the key, refusals, the source compiles") {
+  namespace ed = cuda::tactics::expand_dw;
+  const auto folded = [](int max_batch) {
+    cuda::NetDesc n = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
+    cuda::fold_for_per_op_path(n);
+    cuda::fold_for_max_batch(n, cuda::EngineOptions{.max_batch = max_batch}, false);
+    return n;
+  };
+  const auto projected = [](const cuda::OpDesc& o) { return o.project != nullptr; };
+  const cuda::NetDesc small = folded(cuda::project_min_batch - 1);
+  const cuda::NetDesc mv2 = folded(256);
+  CHECK(std::none_of(small.ops.begin(), small.ops.end(), projected));
+  CHECK(std::count_if(mv2.ops.begin(), mv2.ops.end(), projected) == 16);  // every block with an expansion
+  CHECK(mv2.ops.size() == small.ops.size() - 16);
+  const auto joined = [&](std::string_view block) -> const cuda::OpDesc& {
+    const auto it = std::find_if(mv2.ops.begin(), mv2.ops.end(), [&](const cuda::OpDesc& o) {
+      return o.project && o.label.rfind(std::string(block) + ".conv.0.conv0", 0) == 0;
+    });
+    REQUIRE(it != mv2.ops.end());
+    return *it;
+  };
+  const cuda::OpDesc& f3 = joined("features.3");
+  const cuda::OpDesc& f4 = joined("features.4");
+  const cuda::OpDesc& f7 = joined("features.7");
+  const cuda::OpDesc& f14 = joined("features.14");
+  CHECK(f3.label == "features.3.conv.0.conv0+bn1+clip2+features.3.conv.1.conv0+bn1+clip2+conv2+bn3+add");
+  CHECK(f3.project->has_residual);
+  CHECK_FALSE(f4.project->has_residual);
+  // features.3: the plain form's tile and chunks (48 of 144 channels), plus the tile's depthwise
+  // outputs (64 pixels in rows of 56 elements: 7 chunks of 16 bytes, odd), the projection's
+  // weights (24 rows of 152: 144 padded to 19 chunks) and its f32 sums (64 x 24).
+  const ed::Plan p0 = ed::plan(f3);
+  const ed::Plan p = ed::plan(f3, 1, true);
+  CHECK(p.project);
+  CHECK(p.nc == 48);
+  CHECK(p.th * p.tw == 64);
+  CHECK(p.co == 24);
+  CHECK(p.kpr == 24);
+  CHECK(p.dp == 56);
+  CHECK(p.wpp == 152);
+  CHECK(p.ep == p0.ep);
+  CHECK(p.shared == p0.shared + 2 * 64 * 56 + 2 * 24 * 152 + 4 * 64 * 24);
+  CHECK(ed::plan(f4, 1, true).co == 32);
+  CHECK(ed::plan(f7, 1, true).co == 64);
+  CHECK(ed::plan(f7, 1, true).nc % 16 == 0);
+  // features.14 (576 -> 160 on 7x7): the projection's weights and sums do not fit with any tile.
+  CHECK(ed::plan(f14, 1, true).nc == 0);
+  CHECK(ed::plan(f14).nc > 0);
+  // The tactic: fuse 1 computes the projection; claimed where the plain form is and the shape fits.
+  const auto* t = cuda::find_tactic<DType::f16>("expand_depthwise");
+  REQUIRE(t != nullptr);
+  const cuda::Variant v0{"expand_depthwise"};
+  const cuda::Variant v1{"expand_depthwise", 0, 0, 1};
+  CHECK(t->fuses_project(v1));
+  CHECK_FALSE(t->fuses_project(v0));
+  CHECK(t->applicable(f3));
+  const cuda::Libraries none{};
+  const auto claim = t->heuristic(f3, 256, 0, none);
+  REQUIRE(claim.has_value());
+  CHECK(claim->variant == v1);
+  CHECK(claim->rank == cuda::rank::joins);
+  CHECK_FALSE(t->heuristic(f3, 20, 0, none).has_value());
+  CHECK(t->candidates(f3, 256, 0, none) == std::vector<cuda::Variant>{v0, v1});
+  CHECK(t->candidates(f14, 256, 0, none) == std::vector<cuda::Variant>{v0});
+  // Without the projection, a tactic runs the op before the fold and the projection after it.
+  CHECK(cuda::op_as_prepared(*t, f3, v1).label == f3.label);
+  CHECK(cuda::op_as_prepared(*t, f3, v0).label ==
+        "features.3.conv.0.conv0+bn1+clip2+features.3.conv.1.conv0+bn1+clip2");
+  const auto* band = cuda::find_tactic<DType::f16>("depthwise_band");
+  CHECK(band->applicable(f3));
+  CHECK(cuda::op_as_prepared(*band, f3, cuda::Variant{"depthwise_band"}).label == "features.3.conv.1.conv0+bn1+clip2");
+  // Fuse 1 is the plain form's only; none on an op without a projection, nor where it does not fit.
+  const auto k1 = t->kernel_sources(f3, v1, {});
+  REQUIRE(k1.size() == 1);
+  CHECK(k1[0].source.find("constexpr int CO = 24;") != std::string::npos);
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 1, 0, 1}, {}).empty());
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 2, 1}, {}).empty());
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 0, 2}, {}).empty());
+  CHECK(t->kernel_sources(cuda::project_main(f3), v1, {}).empty());
+  CHECK(t->kernel_sources(f14, v1, {}).empty());
+  CHECK(t->kernel_sources(f14, v0, {}).size() == 1);
+  // Its key: the projection's outputs and residual (the op without it differs).
+  const std::string key = cuda::tuning_key(f3, 256, DType::f16, "gpu");
+  CHECK(key.find(",project24,act0,add") != std::string::npos);
+  CHECK(key != cuda::tuning_key(cuda::project_main(f3), 256, DType::f16, "gpu"));
+  // Forcing the projection, or the op it joined, by its own label names the joined op.
+  for (const char* label : {"features.3.conv.conv2+bn3+add",
+                            "features.3.conv.0.conv0+bn1+clip2+features.3.conv.1.conv0+bn1+clip2"}) {
+    INFO(label);
+    std::string refused;
+    try {
+      (void)cuda::forced_variants<DType::f16>(mv2, {{label, v0}});
+    } catch (const strata::Error& e) {
+      refused = e.what();
+    }
+    CHECK(refused.find("'" + f3.label + "' (fold_projected_depthwise)") != std::string::npos);
+  }
+  CHECK_NOTHROW((void)cuda::forced_variants<DType::f16>(mv2, {{f3.label, v1}}));
+  // The sources compile (f16 and bf16): strides 1 and 2, with and without the residual, 24, 32
+  // and 64 outputs; the plain form's (fuse 0) has none of the projection's.
+  CHECK(ed::source(f3).find("CO =") == std::string::npos);
+  CHECK(ed::source(f3).find("pair_epilogue(y, z,") != std::string::npos);
+  const auto dir = fresh_dir("strata_rtc_test_expand_project");
+  for (const cuda::OpDesc* op : {&f3, &f4, &f7}) {
+    const std::string src = ed::source(*op, 0, 0, true);
+    INFO(op->label);
+    CHECK(src.find("constexpr int CO = " + std::to_string(op->project->conv.kp) + ";") != std::string::npos);
+    CHECK(src.find("(with the projection)") != std::string::npos);
+    for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+      const std::vector<std::string> names{std::string("strata_rtc::expand_depthwise<") + ty + ">"};
+      const rtc::Compiled c = rtc::compile(src, "expand_depthwise", names, 90, dir);
+      CHECK(c.cubin.size() > 1000);
+    }
+  }
+}
+
 TEST_CASE("a squeeze-excite gate as one op and one kernel (squeeze_excite): labels, refusals, the claim, the key, forced labels") {
   const auto squeezed = [](const cuda::OpDesc& o) { return o.squeeze != nullptr; };
   const cuda::NetDesc before = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();

@@ -1068,6 +1068,97 @@ TEST_CASE("a squeeze-excite op folds into the depthwise conv before it on maps o
   CHECK(small.ops.size() == small_ops - 1);
 }
 
+TEST_CASE("a projection joins the expansion and depthwise conv before it at large batches (fold_projected_depthwise)") {
+  // An inverted-residual block with its residual, then one without (stride 2, 64 -> 24): both
+  // projections join; a 1x1 after a depthwise conv without an expansion (a 3x3 conv's output)
+  // does not.
+  using Blocks = decltype(input<16, 20, 20> | conv<16, 3, ConvOpts{.padding = 1}> | relu |
+                          residual(conv<96, 1> | batch_norm | relu6 |
+                                   conv<96, 3, ConvOpts{.padding = 1, .groups = 96}> | batch_norm | relu6 |
+                                   conv<16, 1> | batch_norm) |
+                          conv<64, 1> | relu6 | conv<64, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 64}> | relu6 |
+                          conv<24, 1> | conv<24, 3, ConvOpts{.padding = 1}> |
+                          conv<24, 3, ConvOpts{.padding = 1, .groups = 24}> | conv<8, 1> |
+                          global_avg_pool | flatten | dense<4>);
+  constexpr auto& g = Blocks::graph;
+  std::vector<int> folds;
+  for (int i = 0; i < g.num_ops; ++i) {
+    if (projection_folds_into_depthwise(g, i, DType::f16, Layout::nhwc)) {
+      folds.push_back(i);
+    }
+    CHECK_FALSE(projection_folds_into_depthwise(g, i, DType::f32, Layout::nhwc));
+    CHECK_FALSE(projection_folds_into_depthwise(g, i, DType::f16, Layout::nchw));
+  }
+  REQUIRE(folds.size() == 2);
+  // The plan's rule: each block's input stays live through its projection, which the joined
+  // kernel writes while it reads that input; without the fold (f32) the second block's input
+  // dies at its expansion.
+  const auto plan = plan_memory(g, DType::f16, Layout::nhwc);
+  for (const int d : folds) {
+    const int x = g.ops[d - 1].in;
+    CHECK(plan.tensors[x].last >= d + 1);
+    CHECK_FALSE(plan.overlap(x, g.ops[d + 1].out));
+  }
+  const auto f32_plan = plan_memory(g, DType::f32, Layout::nchw);
+  CHECK(f32_plan.tensors[g.ops[folds[1] - 1].in].last == folds[1] - 1);
+
+  cuda::NetDesc small = NetStorage<Blocks, DType::f16>::describe();
+  cuda::fold_for_per_op_path(small);
+  cuda::NetDesc n = small;
+  cuda::fold_projected_depthwise(n);  // (the engine's at a max_batch of project_min_batch on)
+  REQUIRE(n.ops.size() == small.ops.size() - 2);
+  std::vector<const cuda::OpDesc*> joined;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.project) {
+      joined.push_back(&op);
+    }
+  }
+  REQUIRE(joined.size() == 2);
+  CHECK(joined[0]->label == "2.conv0+bn1+clip2+2.conv3+bn4+clip5+conv6+bn7+add");
+  for (std::size_t j = 0; j < 2; ++j) {
+    const cuda::OpDesc& d = *joined[j];
+    const auto at = std::find_if(small.ops.begin(), small.ops.end(),
+                                 [&](const cuda::OpDesc& o) { return o.label == d.project_conv_label; });
+    REQUIRE(at != small.ops.end());
+    REQUIRE(at + 1 != small.ops.end());
+    const cuda::OpDesc& d0 = *at;       // the expansion + depthwise op as it was
+    const cuda::OpDesc& q0 = *(at + 1);  // the projection
+    CHECK(d.label == cuda::join_scoped(d0.label, q0.label));
+    const cuda::OpDesc m = cuda::project_main(d);
+    check_stands_as(m, d0);
+    CHECK_FALSE(m.project);
+    REQUIRE(m.expand);
+    check_stands_as(*d.project, q0);
+    // The joined op's own fields stay the depthwise conv's; the block's output is the projection's.
+    CHECK(d.out_offset == d0.out_offset);
+    CHECK(d.z_offset < 0);
+    CHECK(d.project->in_id == d0.out_id);
+    CHECK(d.project->has_residual == (j == 0));
+    // It reads the block's input (also as the residual) and writes the block's output, clear of it.
+    CHECK(cuda::reads_tensor(d, d.expand->in_id));
+    CHECK(cuda::reads_tensor(d, q0.z_id) == (q0.z_id >= 0));
+    const cuda::ArenaAccess a = cuda::arena_access(d, 2);
+    const cuda::ArenaRange x = cuda::arena_range(d.expand->in_offset, d.expand->in_shape, d.expand->in_cp, 2);
+    const cuda::ArenaRange y = cuda::arena_range(q0.out_offset, q0.out_shape, q0.out_cp, 2);
+    CHECK(std::any_of(a.writes.begin(), a.writes.end(),
+                      [&](const cuda::ArenaRange& r) { return r.begin == y.begin && r.end == y.end; }));
+    CHECK_FALSE(x.overlaps(y));
+  }
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    if (n.ops[i].project || n.ops[i + 1].project) {
+      CHECK_FALSE(cuda::runs_beside_next(n, i));
+    }
+  }
+  // Once is all; f32 (NCHW) joins nothing.
+  const std::size_t ops = n.ops.size();
+  cuda::fold_projected_depthwise(n);
+  CHECK(n.ops.size() == ops);
+  cuda::NetDesc f32 = NetStorage<Blocks, DType::f32>::describe();
+  cuda::fold_for_per_op_path(f32);
+  cuda::fold_projected_depthwise(f32);
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.project != nullptr; }));
+}
+
 TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_expanded_depthwise), 16-bit only") {
   // An inverted-residual block (ReLU6 expansion 16 -> 96, 3x3 depthwise, projection, the add);
   // a SiLU expansion into a 5x5 stride-2 depthwise conv; a strided 1x1 before a depthwise conv

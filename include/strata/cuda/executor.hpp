@@ -390,6 +390,12 @@ class Executor {
       io.tail = excite_io(*op.tail);
       io.tail.gate = a + op.tail->out_offset * batch;
     }
+    if (op.project) {
+      const OpDesc& q = *op.project;
+      io.project.y = a + q.out_offset * batch;
+      io.project.z = q.z_offset >= 0 ? a + q.z_offset * batch : nullptr;
+      io.project.weights = model_ != nullptr ? &model_->weights.op(q.index) : nullptr;
+    }
     if (op.norm) {
       io.norm_x = a + op.norm->in_offset * batch + bytes_into(op.norm->in_slice);
       io.norm_weights = model_ != nullptr ? &model_->weights.op(op.norm->index) : nullptr;

@@ -2103,7 +2103,7 @@ class FusedNetworkStep final : public Step {
     p_.arena = static_cast<unsigned char*>(arena);
     p_.batch = batch;
     // (every op of the network's, also one the per-op path joined to another: OpDesc::side,
-    // OpDesc::expand, OpDesc::squeeze, OpDesc::excite, OpDesc::tail — the fused kernel was generated before those folds)
+    // OpDesc::expand, OpDesc::squeeze, OpDesc::excite, OpDesc::tail, OpDesc::project — the fused kernel was generated before those folds)
     const auto weights_of = [&](const OpDesc& op) {
       const OpWeights& ow = w.op(op.index);
       const auto i = static_cast<std::size_t>(op.index);
@@ -2138,6 +2138,9 @@ class FusedNetworkStep final : public Step {
       if (op.bottleneck) {
         weights_of(*op.bottleneck);
         weights_of(*op.bottleneck->norm);
+      }
+      if (op.project) {
+        weights_of(*op.project);
       }
     }
   }

@@ -252,6 +252,17 @@ struct OpDesc {
   /// heuristic's choice for it: the same launches as before.
   std::shared_ptr<const OpDesc> tail;
   std::string tail_conv_label;  ///< with `tail`: the conv's own label (tail_main)
+  /// A depthwise conv with a folded expansion only (per-op path at large batches,
+  /// project_min_batch; 16-bit NHWC; fold_projected_depthwise): the 1×1 projection conv after it
+  /// whose input only this op's result is — an inverted-residual block's last layer, with its
+  /// residual add — run as part of this op, *after* it (label "<expansion>+<depthwise>+
+  /// <projection>", the shared scope written once). This op's own fields stay the depthwise
+  /// conv's; the block's output is the projection's (project->out_offset, out_id). A tactic that
+  /// computes all three says so (Tactic::fuses_project: OpIo::project) and the depthwise conv's
+  /// result is then never stored; prepare_step otherwise runs this op, then the projection on the
+  /// heuristic's choice for it: the same launches as before.
+  std::shared_ptr<const OpDesc> project;
+  std::string project_conv_label;  ///< with `project`: the depthwise op's own label (project_main)
   /// The op's result (the pooled map, for a conv with a fused pool) is a concat's channel slice.
   std::optional<OutSlice> slice;
   /// The op's input is a channel slice of a concat's output left in place (graph.hpp,
@@ -401,6 +412,13 @@ template <class Epilogue>
   return unjoined(joined, &OpDesc::tail, &OpDesc::tail_conv_label);
 }
 
+/// The depthwise conv (with its folded expansion) of an op with the projection joined after it
+/// (OpDesc::project) as it was before the fold: the op prepare_step runs first where the tactic
+/// does not compute the projection.
+[[nodiscard]] inline OpDesc project_main(const OpDesc& joined) {
+  return unjoined(joined, &OpDesc::project, &OpDesc::project_conv_label);
+}
+
 /// The conv of an op with a folded gate as it was before the fold (gate_op runs first; before
 /// it, a folded squeeze-excite op's, excite_main).
 [[nodiscard]] inline OpDesc gate_conv(const OpDesc& joined) {
@@ -495,14 +513,15 @@ inline void fold_final_softmax(NetDesc& n) {
 /// Whether op `o` reads tensor `t` (the network's tensor id), in any role: its input, its
 /// residual, a folded pool's map, a folded gate's map or gate, a side conv's input or residual,
 /// a folded expansion's input, a folded squeeze-excite gate's map, a folded batch norm's input,
-/// what a folded bottleneck or squeeze-excite op reads.
+/// what a folded bottleneck or squeeze-excite op reads, a joined projection's residual.
 [[nodiscard]] inline bool reads_tensor(const OpDesc& o, int t) {
   return t >= 0 && (o.in_id == t || o.z_id == t || (o.gap && o.gap->in_id == t) ||
          (o.gate && (o.gate->x_id == t || o.gate->gate_id == t)) ||
          (o.side && (o.side->in_id == t || o.side->z_id == t)) ||
          (o.expand && o.expand->in_id == t) || (o.squeeze && o.squeeze->gap->in_id == t) ||
          (o.norm && o.norm->in_id == t) || (o.bottleneck && reads_tensor(*o.bottleneck, t)) ||
-         (o.excite && reads_tensor(*o.excite, t)) || (o.tail && reads_tensor(*o.tail, t)));
+         (o.excite && reads_tensor(*o.excite, t)) || (o.tail && reads_tensor(*o.tail, t)) ||
+         (o.project && o.project->z_id == t));
 }
 
 /// Whether tensor `t` is read by an op of `n` other than `reader`, or by `reader` in another role
@@ -969,6 +988,56 @@ inline void fold_bottleneck_convs(NetDesc& n, std::int64_t max_map_bytes = bottl
   return unjoined(joined, &OpDesc::bottleneck, &OpDesc::bottleneck_conv_label);
 }
 
+/// The least max_batch at which the engine joins an inverted-residual block's projection to the
+/// block's expansion and depthwise conv (fold_projected_depthwise): the kernel that computes the
+/// three (expand_depthwise) takes a tile of an image a block and is claimed with a thousand
+/// blocks or more, so not at small batches, whose plans stay as they were.
+inline constexpr int project_min_batch = 32;
+
+/// For the per-op path at large batches (project_min_batch), 16-bit NHWC: the 1×1 projection conv
+/// (one group, stride 1, no padding; with its residual add, if any) whose input only a depthwise
+/// conv with a folded expansion writes and only it reads — MobileNetV2's inverted-residual blocks
+/// — joined after that op (OpDesc::project), "<expansion>+<depthwise>+<projection>", which a
+/// tactic may run as one kernel, the depthwise conv's result — as large as the expanded map over
+/// the stride — never stored (Tactic::fuses_project), and prepare_step otherwise runs as the two
+/// ops, as before. Not where either writes a concat's slice or the network's output, the depthwise
+/// conv adds a residual, an activation is deferred into the projection's read, or the projection
+/// has any other fold; and only where what the joined kernel writes (the block's output) is clear
+/// of what it reads (the expansion's input, the residual): the memory plan's rule
+/// (projection_folds_into_depthwise) keeps them apart.
+inline void fold_projected_depthwise(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  const int elem = dtype_size(n.precision);
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    OpDesc& d = n.ops[i];
+    const OpDesc& q = n.ops[i + 1];
+    const ConvGeom& g = q.conv;
+    if (!d.expand || d.project || d.tail || d.slice || d.pool || d.net_output ||
+        d.writes_user_output || d.has_residual || d.z_offset >= 0 || !d.act_applied_by.empty() ||
+        q.kind != OpKind::conv || q.in_id != d.out_id || q.in_cp != d.out_cp || g.cp != d.out_cp ||
+        g.kh != 1 || g.kw != 1 || g.sh != 1 || g.sw != 1 || g.ph != 0 || g.pw != 0 ||
+        g.groups != 1 || !g.packed || g.s2d || g.fcg != g.cp || g.kd != g.kp || q.out_cp != g.kp ||
+        q.pool || q.gap || q.gate || q.side || q.expand || q.squeeze || q.norm || q.bottleneck ||
+        q.excite || q.tail || q.project || q.softmax || q.slice || q.in_slice ||
+        q.in_act.kind != Act::none || q.writes_user_output || q.net_output ||
+        !q.act_applied_by.empty()) {
+      continue;
+    }
+    const ArenaRange y = arena_range(q.out_offset, q.out_shape, q.out_cp, elem);
+    const ArenaRange x = arena_range(d.expand->in_offset, d.expand->in_shape, d.expand->in_cp, elem);
+    const bool z_clear = q.z_offset < 0 || !y.overlaps(arena_range(q.z_offset, q.out_shape, q.out_cp, elem));
+    if (read_besides(n, d.out_id, q) || y.overlaps(x) || !z_clear) {
+      continue;
+    }
+    d.project = std::make_shared<const OpDesc>(q);
+    d.project_conv_label = d.label;
+    d.label = join_scoped(d.label, q.label);
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i + 1));
+  }
+}
+
 /// The largest max_batch at which the engine joins squeeze-excite ops to the gated convs after
 /// them (fold_excited_gates): the batch at which splitk_conv computes the gate in its clusters.
 inline constexpr int excite_max_batch = 1;
@@ -1119,6 +1188,11 @@ struct ArenaAccess {
     a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
     a.writes.insert(a.writes.end(), b.writes.begin(), b.writes.end());
   }
+  if (op.project) {  // likewise, after the conv (it reads the conv's result, writes the block's)
+    const ArenaAccess b = arena_access(*op.project, elem);
+    a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
+    a.writes.insert(a.writes.end(), b.writes.begin(), b.writes.end());
+  }
   return a;
 }
 
@@ -1138,7 +1212,7 @@ struct ArenaAccess {
   const auto plain = [](const OpDesc& o) {
     return o.in_act.kind == Act::none && !o.slice && !o.in_slice && !o.writes_user_output &&
            !o.softmax && !o.side && !o.gate && !o.expand && !o.squeeze && !o.norm && !o.bottleneck &&
-           !o.excite && !o.tail;
+           !o.excite && !o.tail && !o.project;
   };
   if (!plain(a) || !plain(b) || reads_tensor(b, a.out_id) || reads_tensor(a, b.out_id)) {
     return false;

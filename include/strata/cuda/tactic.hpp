@@ -108,6 +108,15 @@ struct OpIo {
   /// For a depthwise conv with a squeeze-excite op joined after it (OpDesc::tail; the map it
   /// pools is y).
   Excite tail;
+  /// For a depthwise conv with the projection joined after it (OpDesc::project; its input is
+  /// y, the depthwise conv's result's slot): the projection's result (the block's output), its
+  /// residual (or null) and its weights; else all null.
+  struct Project {
+    void* y = nullptr;
+    const void* z = nullptr;
+    const OpWeights* weights = nullptr;
+  };
+  Project project;
 };
 
 /// A kernel a tactic compiles (NVRTC) when it prepares a step: the source, the instantiation's
@@ -306,6 +315,11 @@ class Tactic {
   /// (OpIo::tail). Otherwise prepare_step runs the conv, then the squeeze-excite op as a step of
   /// its own.
   [[nodiscard]] virtual bool fuses_tail(const Variant&) const { return false; }
+  /// Whether variant `v`'s steps compute a depthwise conv's joined projection (OpDesc::project:
+  /// the 1×1 conv after it, with its residual) themselves, writing the block's output
+  /// (OpIo::project) and not the depthwise conv's result. Otherwise prepare_step runs the
+  /// depthwise conv, then the projection as a step of its own.
+  [[nodiscard]] virtual bool fuses_project(const Variant&) const { return false; }
   /// Whether this tactic writes `op`'s result into its concat slice itself (OpDesc::slice:
   /// through the slice's strides, `write` slots per pixel; io.y, or io.pooled, points at the
   /// slice's first element). Otherwise prepare_step has the op write a dense result into the

@@ -53,7 +53,8 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
 /// pairs side by side), squeeze-excite ops to the depthwise convs before them (fold_tailed_gates;
 /// first: the gates it takes are not the projections' to compute) or to their gated convs
 /// (fold_excited_gates) — none of these where every batch runs the fused kernel (`all_fused`) —,
-/// then DenseNet's layers (join_bottlenecks). The engine, strata_bench's --force-each and the
+/// inverted-residual blocks' projections at large batches (fold_projected_depthwise), then
+/// DenseNet's layers (join_bottlenecks). The engine, strata_bench's --force-each and the
 /// tests fold through this one sequence.
 inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branches, bool all_fused = false) {
   if (!all_fused) {
@@ -66,6 +67,9 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
     if (o.max_batch <= excite_max_batch) {
       fold_excited_gates(net);
     }
+  }
+  if (o.max_batch >= project_min_batch) {
+    fold_projected_depthwise(net);
   }
   join_bottlenecks(net, o);
 }
@@ -137,6 +141,11 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
     os << ",tail" << q.squeeze->conv.k << (q.squeeze->has_bias ? "" : "nobias") << ",act"
        << static_cast<int>(q.squeeze->act.kind) << ":" << static_cast<int>(q.in_act.kind) << ":"
        << static_cast<int>(q.act.kind) << (q.has_bias ? "" : "nobias");
+  }
+  if (op.project) {  // a projection joined after the conv (a 1×1 of its result): likewise
+    const OpDesc& q = *op.project;
+    os << ",project" << q.conv.kd << (q.has_bias ? "" : "nobias") << ",act"
+       << static_cast<int>(q.act.kind) << (q.has_residual ? ",add" : "");
   }
   if (op.side) {  // a side conv (the input's, stride's and output size's the same): likewise
     os << ",side" << op.side->conv.kd << (op.side->has_bias ? "" : "nobias") << ",act"
@@ -216,6 +225,17 @@ template <DType P>
                        << label << "', which runs joined to its channel gate's multiply as one "
                                    "op, '"
                        << gated->label << "' (fold_gated_convs): force that op");
+      const auto projected = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
+        return o.project && (o.project->label == label || o.project_conv_label == label ||
+                             o.expand->label == label || expand_main(project_main(o)).label == label);
+      });
+      STRATA_CHECK(projected == net.ops.end(),
+                   "cuda::Engine: EngineOptions::force names layer '"
+                       << label << "', which at a max_batch of " << project_min_batch
+                       << " or more runs joined to "
+                       << (projected->project->label == label ? "the expansion and depthwise conv before it"
+                                                              : "the rest of its inverted-residual block")
+                       << " as one op, '" << projected->label << "' (fold_projected_depthwise): force that op");
       const auto expanded = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.expand && (o.expand->label == label || expand_main(o).label == label);
       });
@@ -429,6 +449,7 @@ template <DType P, class Exec>
         io.excite.squeeze_weights = op.excite ? &weights.op(op.excite->squeeze->index) : nullptr;
         io.tail.weights = op.tail ? &weights.op(op.tail->index) : nullptr;
         io.tail.squeeze_weights = op.tail ? &weights.op(op.tail->squeeze->index) : nullptr;
+        io.project.weights = op.project ? &weights.op(op.project->index) : nullptr;
         step = prepare_step(*t, op, v, mb, weights.op(op.index), io, lib);
       } catch (const Error&) {
         continue;  // this variant cannot run here

@@ -124,6 +124,27 @@ template <class G>
          (m.stride.h == 1 || m.stride.h == 2) && m.dilation == HW{1};
 }
 
+/// Whether op i of `g` is a depthwise conv into which the expansion before it folds
+/// (expansion_folds_into_depthwise of op i − 1), whose output — not the network's output nor a
+/// view — only op i + 1 reads, a 1×1 conv of one group, stride 1 and no padding: an
+/// inverted-residual block's expansion, depthwise conv and projection (MobileNetV2's), which the
+/// CUDA engine may run as one kernel at large batches, never storing the depthwise conv's output
+/// (OpDesc::project). The memory plan keeps the expansion's input live through the projection for
+/// that (in a block with a residual it is anyway: the projection adds it).
+template <class G>
+[[nodiscard]] constexpr bool projection_folds_into_depthwise(const G& g, int i, DType dtype,
+                                                             Layout layout) {
+  if (!expansion_folds_into_depthwise(g, i - 1, dtype, layout) || i + 1 >= g.num_ops) {
+    return false;
+  }
+  const auto& d = g.ops[i];
+  const auto& p = g.ops[i + 1];
+  const LayerDesc& l = p.layer;
+  return p.kind == OpKind::conv && p.in == d.out && g.tensors[d.out].uses == 1 &&
+         d.out != g.output && g.tensors[d.out].view_of < 0 && l.kernel == HW{1} &&
+         l.stride == HW{1} && l.padding == HW{0} && l.groups == 1;
+}
+
 /// Whether op i of `g` is a batch norm (with its activation, if any), stored `dtype` in `layout`
 /// (16-bit NHWC), of neither the network's input nor with a residual, whose result — not the
 /// network's output nor a view — only op i + 1 reads (and reads as its input): what the CUDA
@@ -175,7 +196,8 @@ template <class G>
 }
 
 /// Plans graph `g` for `dtype`/`layout`: lifetimes from the op list (with pool_fuses_into_conv's,
-/// gate_folds_into_conv's, expansion_folds_into_depthwise's, norm_folds_into_conv's and
+/// gate_folds_into_conv's, expansion_folds_into_depthwise's, projection_folds_into_depthwise's,
+/// norm_folds_into_conv's and
 /// norm_folds_into_pooled_dense's rules),
 /// then offsets. A linear chain ping-pongs between the bottom and the top of the arena (arena = peak); anything else
 /// is placed "greedy by size" (largest tensor first, each at the lowest offset clear of every
@@ -201,7 +223,8 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
   // map: they stay live through the pool's step, so that the pooled map is placed clear of them.
   // Likewise a gate's multiply folded into the 1×1 conv after it: the conv reads the multiply's
   // inputs (the map and the gate) while it writes its output; and an expansion folded into the
-  // depthwise conv after it: that reads the expansion's input while it writes its output; and a
+  // depthwise conv after it: that reads the expansion's input while it writes its output (and
+  // through the projection after them, where that joins them too: it writes the block's output); and a
   // batch norm folded into the 1×1 conv after it, through the conv's fused pool if it has one,
   // or into a network's head (its global average pool and dense layer).
   // (A channel slice of a concat lives as its concat does: the concat's life is the one kept.)
@@ -216,6 +239,9 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
         expansion_folds_into_depthwise(g, i, dtype, layout)) {
       keep_through(g.ops[i].in, i + 1);
       keep_through(g.ops[i].in2, i + 1);
+    }
+    if (projection_folds_into_depthwise(g, i, dtype, layout)) {
+      keep_through(g.ops[i - 1].in, i + 1);
     }
     if (norm_folds_into_conv(g, i, dtype, layout)) {
       keep_through(g.ops[i].in, i + 1 + (pool_fuses_into_conv(g, i + 1) ? 1 : 0));

@@ -67,6 +67,10 @@ struct Plan {
   int chunks = 0;
   int ep = 0;                    ///< 4-byte words an expanded pixel's row (padded: fewer conflicts)
   int tiles_y = 0, tiles_x = 0;
+  /// With the projection joined (fuse 1): its output slots and real channels, the pitches
+  /// (16-bit elements) of the tile's depthwise outputs (ds) and of its weights (wps).
+  bool project = false;
+  int co = 0, kpr = 0, dp = 0, wpp = 0;
   std::int64_t shared = 0;
   [[nodiscard]] int pairs() const { return nc / 2; }
   [[nodiscard]] int items() const { return pairs() * strips * groups; }
@@ -106,17 +110,34 @@ struct Plan {
          e.kd == e.kp && e.kp == g.cp && e.h == g.h && e.w == g.w;
 }
 
-/// The block shape for `op` with `ebufs` expanded patches (2: the pipelined form) (nc = 0 where
-/// none fits).
-[[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1) {
+/// Whether the kernel can also run `op`'s joined projection (OpDesc::project, fold_projected_depthwise):
+/// a 1×1 GEMM over the depthwise conv's output slots into output slots in 8s.
+[[nodiscard]] inline bool projection_fits(const OpDesc& op) {
+  if (!op.project || !shapes_fit(op)) {
+    return false;
+  }
+  const ConvGeom& q = op.project->conv;
+  return q.cp == op.conv.kp && q.kp % 8 == 0 && q.kd == q.kp && q.fcg == q.cp && op.project->out_cp == q.kp;
+}
+
+/// The block shape for `op` with `ebufs` expanded patches (2: the pipelined form), and with its
+/// joined projection where `project` (fuse 1: chunks of 16s, tiles of 16 pixels or more; nc = 0
+/// where none fits).
+[[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1, bool project = false) {
   Plan p;
-  if (!shapes_fit(op)) {
+  if (!shapes_fit(op) || (project && !projection_fits(op))) {
     return p;
   }
   const ConvGeom& g = op.conv;
   const ConvGeom& e = op.expand->conv;
   p.ki = (e.cp + 15) / 16 * 16;
   p.xp = generated::odd_chunks(p.ki);
+  if (project) {
+    p.project = true;
+    p.co = op.project->conv.kp;
+    p.kpr = op.project->conv.k;
+    p.wpp = generated::odd_chunks(g.cp);
+  }
   std::vector<int> ncs;  // multiples of 8 dividing the slots, largest first
   for (int n = 64; n >= 8; n -= 8) {
     if (g.cp % n == 0) {
@@ -127,7 +148,7 @@ struct Plan {
   for (const int least : {32, 8}) {
     for (const auto& [th, tw] : {std::pair{8, 8}, {4, 8}, {4, 4}, {2, 4}}) {
       for (const int nc : ncs) {
-        if (nc < least) {
+        if (nc < least || (project && (nc % 16 != 0 || th * tw % 16 != 0))) {
           continue;
         }
         Plan q = p;
@@ -143,13 +164,19 @@ struct Plan {
         q.rows = q.pairs() * (th / 2) * (tw / cols) * 2 > threads ? 2 : 1;
         q.strips = th / q.rows;
         q.groups = tw / cols;
+        // The projection's: the tile's depthwise outputs, its weights, its f32 sums.
+        q.dp = project ? generated::odd_chunks(nc) : 0;
+        const std::int64_t joined = project ? std::int64_t{2} * th * tw * q.dp +
+                                                  std::int64_t{2} * q.co * q.wpp +
+                                                  std::int64_t{4} * th * tw * q.co
+                                            : 0;
         // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits.
         int best = 1 << 30;
         for (int ep = q.pairs(); ep < q.pairs() + 32; ++ep) {
           const int c = conflicts(q, g.sh, ep);
           const std::int64_t shared = std::int64_t{2} * q.mp * q.xp +
                                       std::int64_t{2} * 2 * nc * q.xp +
-                                      std::int64_t{4} * q.mp * ep * ebufs;
+                                      std::int64_t{4} * q.mp * ep * ebufs + joined;
           if (c < best && shared <= max_shared) {
             best = c;
             q.ep = ep;
@@ -301,7 +328,10 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
           }
         }
       }
-      // Bias, the residual, the activation; the slots past the real channels as 0.
+@EPI    }
+)src";
+/// The depthwise conv's epilogue (in `depthwise`): into its output.
+inline constexpr const char* store_output = R"src(      // Bias, the residual, the activation; the slots past the real channels as 0.
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         const int oy = oy0 + st * R + r;
@@ -314,6 +344,63 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
                             return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
                           });
           }
+        }
+      }
+)src";
+/// The depthwise conv's epilogue where the projection joins (fuse 1): bias and activation,
+/// rounded to the storage type as the depthwise conv's output is stored, into the tile's rows of
+/// the projection's input (ds: a pixel's NC channels a row; the slots past the real channels 0).
+inline constexpr const char* store_tile = R"src(      // Bias, the activation, rounded as stored, into the projection's input rows.
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int q = 0; q < CW; ++q) {
+          const float v0 = activate_as<A>(act, acc[r][q][0] + bv.x);
+          const float v1 = activate_as<A>(act, acc[r][q][1] + bv.y);
+          reinterpret_cast<unsigned*>(ds)[((st * R + r) * TW + cg * CW + q) * (DP / 2) + p] =
+              pack2<T>(ch < KREAL ? v0 : 0.0f, ch + 1 < KREAL ? v1 : 0.0f);
+        }
+      }
+)src";
+/// The projection's part of chunk c (fuse 1), after a barrier: the tile's depthwise outputs (ds,
+/// TH·TW pixels × NC) times the projection's weights of the chunk's channels on tensor cores,
+/// added to the block's f32 sums (ps: each thread its own fragment's four, so no barrier); after
+/// the last chunk, + bias, + the residual, the projection's activation, into the block's output.
+inline constexpr const char* projection = R"src(    for (int u = warp; u < MT2 * NT2; u += NWARPS) {
+      const int mt = u / NT2;
+      const int nt = u % NT2;
+      float* own = ps + (u * 32 + lane) * 4;
+      float pacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      if (c > 0) {
+        const float4 o4 = *reinterpret_cast<const float4*>(own);
+        pacc[0] = o4.x;
+        pacc[1] = o4.y;
+        pacc[2] = o4.z;
+        pacc[3] = o4.w;
+      }
+#pragma unroll
+      for (int ks = 0; ks < NC / 16; ++ks) {
+        unsigned a0, a1, a2, a3, b0, b1;
+        ldmatrix_x4(a0, a1, a2, a3, ds + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * DP + ks * 16 + (lane >> 4) * 8);
+        ldmatrix_x2(b0, b1, wps + (nt * 8 + (lane & 7)) * WPP + c * NC + ks * 16 + ((lane >> 3) & 1) * 8);
+        mma_16816<T>(pacc, a0, a1, a2, a3, b0, b1);
+      }
+      if (c + 1 < CHUNKS) {
+        *reinterpret_cast<float4*>(own) = float4{pacc[0], pacc[1], pacc[2], pacc[3]};
+        continue;
+      }
+      const int col = nt * 8 + 2 * (lane & 3);
+      const float2 bb = bp != nullptr ? *reinterpret_cast<const float2*>(bp + col) : float2{0.0f, 0.0f};
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int pix = mt * 16 + (lane >> 2) + 8 * h;
+        const int oy = oy0 + pix / TW;
+        const int ox = ox0 + pix % TW;
+        if (oy < OH && ox < OW) {
+          pair_epilogue(yp, zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR,
+                        pacc[2 * h] + bb.x, pacc[2 * h + 1] + bb.y, [&](float v0, float v1) {
+                          return float2{activate_as<PA>(pact, v0), activate_as<PA>(pact, v1)};
+                        });
         }
       }
     }
@@ -402,16 +489,19 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 /// chunk's expansion, then its depthwise conv, two barriers a chunk; 1: pipelined — the expansion
 /// of chunk c + 1 beside the depthwise conv of chunk c, the expanded patch double-buffered, one
 /// barrier a chunk), the chunks split over `groups` blocks a tile (0 or 1: a block takes them all).
-[[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0) {
+[[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0,
+                                       bool project = false) {
   const ConvGeom& g = op.conv;
   const OpDesc& ex = *op.expand;
-  const Plan p = plan(op, algo == 1 ? 2 : 1);
+  const Plan p = plan(op, algo == 1 ? 2 : 1, project);
   STRATA_CHECK(algo == 0 || algo == 1, "expand_depthwise: no form " << algo);
   STRATA_CHECK(groups >= 0 && groups <= p.chunks,
                "expand_depthwise: " << groups << " chunk groups for " << p.chunks << " chunks");
   const bool split = groups > 1;
   const bool plain = algo == 0 && !split;  // the form measured first (session 25)
-  STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'");
+  STRATA_CHECK(!project || plain, "expand_depthwise: the projection joins the plain form only");
+  STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'"
+                             << (project ? " with its projection" : ""));
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
@@ -420,12 +510,17 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     generated::act_constants(o, kind, desc, a);
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'" << (plain ? "" : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)") << ".\n"
+    << "// Generated for '" << op.label << "'" << (plain ? "" : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)")
+    << (project ? " (with the projection)" : "") << ".\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
     << min_blocks(op, p) << ") expand_depthwise(\n"
     << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
     << "    const T* __restrict__ wd, const float* __restrict__ bd, T* __restrict__ y,\n"
-    << "    const T* __restrict__ z, int batch) {\n"
+    << "    const T* __restrict__ z, int batch"
+    << (project ? ",\n    const T* __restrict__ wp, const float* __restrict__ bp, T* __restrict__ yp,\n"
+                  "    const T* __restrict__ zp"
+                : "")
+    << ") {\n"
     << "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the first weights' copies)\n";
   constant("H", g.h);
   constant("W", g.w);
@@ -463,10 +558,37 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   act("EA", "ea", ex.act);      // the expansion's own activation (in its epilogue)
   act("IA", "in_act", op.in_act);  // the one deferred into the depthwise conv's read
   act("A", "act", op.act);
+  if (project) {
+    constant("CO", p.co);      // the projection's output slots
+    constant("KPR", p.kpr);    // its real channels
+    constant("DP", p.dp);
+    constant("WPP", p.wpp);
+    constant("MT2", p.th * p.tw / 16);  // its m-tiles (the tile's pixels)
+    constant("NT2", p.co / 8);          // its n-tiles
+    act("PA", "pact", op.project->act);
+  }
   const std::string ebuf = algo == 1 ? "(es + (k & 1) * (MP * EP))" : "es";
   if (plain) {
-    o << text::declarations << "  long long b = blockIdx.x;\n" << text::tile
-      << text::with(text::staging, {{"@C", "0"}}) << "  for (int c = 0; c < CHUNKS; ++c) {\n"
+    o << text::declarations;
+    if (project) {
+      o << R"src(  T* ds = reinterpret_cast<T*>(es + MP * EP);                     // [TH * TW][DP] depthwise outputs
+  T* wps = ds + TH * TW * DP;                                      // [CO][WPP] the projection's weights
+  float* ps = reinterpret_cast<float*>(wps + CO * WPP);            // its f32 sums, by fragment
+)src";
+    }
+    o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}});
+    if (project) {
+      o << R"src(  // The projection's weights, all of them, in a copy group of their own (waited for with the
+  // first chunk's).
+  for (int i = tid; i < CO * (CP / 8); i += NTHREADS) {
+    const int n = i / (CP / 8);
+    const int kc = i % (CP / 8);
+    cp_async16(wps + n * WPP + kc * 8, wp + static_cast<long long>(n) * CP + kc * 8, true);
+  }
+  cp_async_commit();
+)src";
+    }
+    o << "  for (int c = 0; c < CHUNKS; ++c) {\n"
       << text::filters << R"src(    if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
       load_weights(c + 1, (c + 1) & 1);
       cp_async_commit();
@@ -478,7 +600,11 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 )src"
       << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in\n"
-      << text::with(text::depthwise, {{"@E", "es"}}) << "  }\n}\n}  // namespace strata_rtc\n";
+      << text::with(text::depthwise, {{"@EPI", project ? text::store_tile : text::store_output}, {"@E", "es"}});
+    if (project) {
+      o << "    __syncthreads();  // the chunk's depthwise outputs in\n" << text::projection;
+    }
+    o << "  }\n}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   // The other forms: the block's chunks c0 .. c0 + n - 1 (chunk groups fastest in the grid, so
@@ -506,7 +632,8 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
 )src" << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in\n"
-      << text::with(text::depthwise, {{"@E", "es"}}) << "  }\n}\n}  // namespace strata_rtc\n";
+      << text::with(text::depthwise, {{"@EPI", text::store_output}, {"@E", "es"}})
+      << "  }\n}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   // Pipelined: chunk 0's expansion first; then in step k the filters of chunk k, one barrier
@@ -538,7 +665,8 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     if (k + 1 < n) {
       const int c = c0 + k + 1;
 )src" << text::with(text::expansion, {{"@W", "(k + 1) & 1"}, {"@E", "(es + ((k + 1) & 1) * (MP * EP))"}})
-    << "    }\n" << text::with(text::depthwise, {{"@E", ebuf}}) << "  }\n}\n}  // namespace strata_rtc\n";
+    << "    }\n" << text::with(text::depthwise, {{"@EPI", text::store_output}, {"@E", ebuf}})
+    << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
 
@@ -555,21 +683,28 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
   }
   [[nodiscard]] bool reads_input_act() const override { return true; }
   [[nodiscard]] bool fuses_expand(const Variant&) const override { return true; }
+  /// Fuse 1: the joined projection too (OpDesc::project).
+  [[nodiscard]] bool fuses_project(const Variant& v) const override { return v.fuse == 1; }
   /// The ops expand_dw::claimed names, ahead of the depthwise kernels with the expansion as a
-  /// step of its own; offered to measured tuning on every op it runs.
+  /// step of its own — with the projection where it is joined and fits (fuse 1); offered to
+  /// measured tuning on every op it runs, with and without the projection.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!expand_dw::claimed(op, batch)) {
       return std::nullopt;
     }
-    return Claim{{std::string(name())}, rank::joins};
+    return Claim{{std::string(name()), 0, 0, expand_dw::plan(op, 1, true).nc > 0 ? 1 : 0}, rank::joins};
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
     if (!expand_dw::fits(op)) {
       return {};
     }
-    return {Variant{std::string(name())}};
+    std::vector<Variant> v{Variant{std::string(name())}};
+    if (expand_dw::plan(op, 1, true).nc > 0) {
+      v.push_back(Variant{std::string(name()), 0, 0, 1});
+    }
+    return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
@@ -578,7 +713,11 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(io.expand_x != nullptr && io.expand_weights != nullptr,
                  "cuda::Engine: layer '" << op.label
                                          << "': expand_depthwise without its expansion's buffers");
-    const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1);
+    const bool project = v.fuse == 1;
+    STRATA_CHECK(!project || (io.project.y != nullptr && io.project.weights != nullptr),
+                 "cuda::Engine: layer '" << op.label
+                                         << "': expand_depthwise fuse 1 without its projection's buffers");
+    const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1, project);
     const int groups = std::max(v.math, 1);
     const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * groups;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
@@ -595,6 +734,10 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     const float* bd = w.bias_f32.template as<const float>();
     T* y = static_cast<T*>(io.y);
     const T* z = static_cast<const T*>(io.z);
+    const T* wp = project ? io.project.weights->weight.template as<const T>() : nullptr;
+    const float* bp = project ? io.project.weights->bias_f32.template as<const float>() : nullptr;
+    T* yp = static_cast<T*>(io.project.y);
+    const T* zp = static_cast<const T*>(io.project.z);
     const ConvGeom& g = op.conv;
     std::ostringstream what;
     what << "strata expand+depthwise " << g.kh << "x" << g.kw
@@ -603,7 +746,17 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
          << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass"
          << (v.algo == 1 ? ", pipelined" : "")
          << (groups > 1 ? ", the chunks over " + std::to_string(groups) + " blocks a tile" : "")
+         << (project ? ", the 1x1 projection after it on tensor cores too: " +
+                           std::to_string(op.project->conv.c) + "->" + std::to_string(op.project->conv.k) +
+                           (op.project->has_residual ? " + residual" : "") + ", the depthwise conv's output kept on chip"
+                     : std::string())
          << ", shapes compiled in)";
+    if (project) {
+      return kernel_step(what.str(), [=](cudaStream_t s) {
+        rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we,
+                           be, wd, bd, y, z, batch, wp, bp, yp, zp);
+      });
+    }
     return kernel_step(what.str(), [=](cudaStream_t s) {
       rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we, be,
                          wd, bd, y, z, batch);
@@ -615,7 +768,12 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo == 0 || v.algo == 1,
                  "'" << op.label << "': expand_depthwise has no algo " << v.algo);
-    STRATA_CHECK(v.fuse == 0, "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
+    STRATA_CHECK(v.fuse == 0 || v.fuse == 1, "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
+    STRATA_CHECK(v.fuse == 0 || (v.algo == 0 && v.math == 0 && expand_dw::plan(op, 1, true).nc > 0),
+                 "'" << op.label
+                     << "': expand_depthwise fuse 1 (the projection joined) runs the plain form "
+                        "(algo 0, math 0) of a depthwise conv with a joined 1x1 projection "
+                        "(fold_projected_depthwise) whose block shape fits");
     STRATA_CHECK(expand_dw::fits(op), "'" << op.label
                                           << "': expand_depthwise runs a depthwise conv of "
                                              "dilation 1 with a folded 1x1 expansion");
@@ -627,7 +785,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                  "'" << op.label << "': expand_depthwise math " << v.math << " splits "
                      << p.chunks << " chunks of " << p.nc << " channels over more blocks than "
                      << "there are chunks");
-    return this->named(expand_dw::source(op, v.algo, v.math));
+    return this->named(expand_dw::source(op, v.algo, v.math, v.fuse == 1));
   }
 };
 

@@ -134,6 +134,9 @@ template <DType P>
   if (op.tail && !t.fuses_tail(v)) {  // (the conv may have a folded expansion too)
     return op_as_prepared(t, tail_main(op), v);
   }
+  if (op.project && !t.fuses_project(v)) {  // (the depthwise conv's own op, with its expansion)
+    return op_as_prepared(t, project_main(op), v);
+  }
   const OpDesc c = op.bottleneck && !t.fuses_bottleneck(v) ? bottleneck_main(op)
                    : op.gate && !t.fuses_gate(v)         ? gate_conv(op)  // (and any excite)
                    : op.excite && !t.fuses_excite(v)     ? excite_main(op)
@@ -223,6 +226,19 @@ template <DType P>
     OpIo cio = io;
     cio.tail = {};
     return heuristic_then(*op.tail, *e.weights, qio, tail_main(op), cio, true);
+  }
+  if (op.project && !t.fuses_project(v)) {  // the depthwise conv, then the projection as the heuristic runs it
+    const OpIo::Project& pr = io.project;
+    STRATA_CHECK(pr.weights != nullptr && pr.y != nullptr,
+                 "cuda::Engine: layer '" << op.label << "' without its projection's buffers");
+    OpIo pio;
+    pio.x = io.y;  // (the depthwise conv's result)
+    pio.z = pr.z;
+    pio.y = pr.y;
+    pio.staging = io.staging;
+    OpIo dio = io;
+    dio.project = {};
+    return heuristic_then(*op.project, *pr.weights, pio, project_main(op), dio, true);
   }
   if (op.bottleneck && !t.fuses_bottleneck(v)) {  // the bottleneck as the heuristic runs it, then the conv
     STRATA_CHECK(io.bottleneck_weights != nullptr && io.bottleneck_norm_weights != nullptr &&
