@@ -939,22 +939,22 @@ TEST_CASE("an expansion folded into the depthwise conv after it: one kernel, the
 
 namespace {
 // Two inverted-residual blocks for the projection joined after them (fold_projected_depthwise, at
-// a max_batch of project_min_batch or more): one with its residual (16 -> 90 channels in 96 slots,
-// 3x3, back to 24) on a 30x30 map (cut tiles), one without (stride 2 to 15x15, 144 channels,
-// projected to 20 channels in 24 slots: the slots past them written as 0).
-inline constexpr auto project_net = input<16, 30, 30>
-    | conv<24, 3, ConvOpts{.padding = 1}> | relu6
+// a max_batch where expand_depthwise claims them: 64): one with its residual (16 -> 90 channels in
+// 96 slots, 3x3, back to 16) on a 54x54 map (cut tiles), one without (stride 2 to 27x27, 96
+// channels, projected to 20 channels in 24 slots: the slots past them written as 0).
+inline constexpr auto project_net = input<16, 54, 54>
+    | conv<16, 3, ConvOpts{.padding = 1}> | relu6
     | residual(conv<90, 1> | batch_norm | relu6
                | conv<90, 3, ConvOpts{.padding = 1, .groups = 90}> | batch_norm | relu6
-               | conv<24, 1, ConvOpts{.bias = false}> | batch_norm)
-    | conv<144, 1> | batch_norm | relu6
-    | conv<144, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 144}> | batch_norm | relu6
+               | conv<16, 1, ConvOpts{.bias = false}> | batch_norm)
+    | conv<96, 1> | batch_norm | relu6
+    | conv<96, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 96}> | batch_norm | relu6
     | conv<20, 1> | batch_norm | global_avg_pool | flatten | dense<10>;
 using ProjectNet = std::remove_cv_t<decltype(project_net)>;
 
 /// Net's outputs in P at each of `batches` from an engine of max batch `max_batch` (heuristic
-/// tuning, the per-op path) with `v` forced on every op with a joined projection that
-/// expand_depthwise can run with it (at least `least`), each one's describe() line showing `shows`.
+/// tuning, the per-op path) with `v` forced on every op the engine joins with its projection (at
+/// least `least`), each one's describe() line showing `shows`.
 template <class Net, DType P>
 std::vector<std::vector<float>> projected_outputs(const Weights<Net>& w, const std::vector<float>& in, int max_batch,
                                                   const std::vector<int>& batches, const cuda::Variant& v,
@@ -967,7 +967,7 @@ std::vector<std::vector<float>> projected_outputs(const Weights<Net>& w, const s
   cuda::fold_for_per_op_path(net);
   cuda::fold_for_max_batch(net, opt, false);
   for (const cuda::OpDesc& op : net.ops) {
-    if (op.project && cuda::tactics::expand_dw::plan(op, 1, true).nc > 0) {
+    if (op.project) {
       opt.force[op.label] = v;
     }
   }
@@ -993,16 +993,16 @@ std::vector<std::vector<float>> projected_outputs(const Weights<Net>& w, const s
 
 /// project_net's joined blocks on expand_depthwise with the projection (fuse 1) and without it
 /// (fuse 0: the projection a step of its own after the kernel), in P, against the CPU and each
-/// other at batches 1, 3, 17 and the maximum, 40.
+/// other at batches 1, 3, 17 and the maximum, 64.
 template <DType P>
 void check_projected_blocks(std::uint64_t seed) {
-  const std::vector<int> batches{1, 3, 17, 40};
+  const std::vector<int> batches{1, 3, 17, 64};
   const auto w = Weights<ProjectNet>::random(seed);
-  const auto in = strata_test::random_floats(static_cast<std::size_t>(40 * ProjectNet::input_spec.shape.numel()), seed + 1);
-  const auto ref = strata_test::cpu_reference<ProjectNet>(w, in, 40);
-  const auto joined = projected_outputs<ProjectNet, P>(w, in, 40, batches, cuda::Variant{"expand_depthwise", 0, 0, 1},
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(64 * ProjectNet::input_spec.shape.numel()), seed + 1);
+  const auto ref = strata_test::cpu_reference<ProjectNet>(w, in, 64);
+  const auto joined = projected_outputs<ProjectNet, P>(w, in, 64, batches, cuda::Variant{"expand_depthwise", 0, 0, 1},
                                                        "the 1x1 projection after it on tensor cores too", 2);
-  const auto apart = projected_outputs<ProjectNet, P>(w, in, 40, batches, cuda::Variant{"expand_depthwise"},
+  const auto apart = projected_outputs<ProjectNet, P>(w, in, 64, batches, cuda::Variant{"expand_depthwise"},
                                                       ", then", 2);
   const double bound = P == DType::bf16 ? 3e-2 : 1e-2;
   for (std::size_t i = 0; i < batches.size(); ++i) {
@@ -1022,8 +1022,8 @@ void check_projected_blocks(std::uint64_t seed) {
 // inverted-residual block's projection joined after its expansion and depthwise conv; one kernel
 // computes the three, the depthwise conv's output kept in shared memory a chunk of channels at a
 // time and multiplied into the projection's f32 sums): project_net's two blocks (f16, bf16), and
-// every joined op of MobileNetV2 whose block shape fits (features.2 to .11: 24 to 96 output
-// channels, strides 1 and 2, residual or not), against the CPU.
+// every op of MobileNetV2 the engine joins at a max_batch of 256 (features.2, .3, .5, .6, .7: 24
+// to 64 output channels, strides 1 and 2, residual or not), against the CPU at batches 5 and 1.
 TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv and projection (expand_depthwise fuse 1)") {
   check_projected_blocks<DType::f16>(150);
   check_projected_blocks<DType::bf16>(151);
@@ -1031,8 +1031,8 @@ TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv a
   const auto w = Weights<Net>::random(152);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(5 * Net::input_spec.shape.numel()), 153);
   const auto ref = strata_test::cpu_reference<Net>(w, in, 5);
-  const auto outs = projected_outputs<Net, DType::f16>(w, in, 32, {5, 1}, cuda::Variant{"expand_depthwise", 0, 0, 1},
-                                                       "the 1x1 projection after it on tensor cores too", 10);
+  const auto outs = projected_outputs<Net, DType::f16>(w, in, 256, {5, 1}, cuda::Variant{"expand_depthwise", 0, 0, 1},
+                                                       "the 1x1 projection after it on tensor cores too", 4);
   for (const auto& out : outs) {
     const double err = strata_test::rel_error(out, ref, out.size());
     MESSAGE("MobileNetV2 f16, expand_depthwise fuse 1 forced, batch " << out.size() / 1000 << ": rel. error " << err);

@@ -4467,10 +4467,31 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   };
   const auto projected = [](const cuda::OpDesc& o) { return o.project != nullptr; };
   const cuda::NetDesc small = folded(cuda::project_min_batch - 1);
-  const cuda::NetDesc mv2 = folded(256);
   CHECK(std::none_of(small.ops.begin(), small.ops.end(), projected));
-  CHECK(std::count_if(mv2.ops.begin(), mv2.ops.end(), projected) == 16);  // every block with an expansion
+  // Every block with an expansion joins (the fold alone); the engine joins at its max_batch only
+  // those the kernel would run as one (claimed, and the projection claimed with it).
+  cuda::NetDesc mv2 = small;
+  cuda::fold_projected_depthwise(mv2);
+  CHECK(std::count_if(mv2.ops.begin(), mv2.ops.end(), projected) == 16);
   CHECK(mv2.ops.size() == small.ops.size() - 16);
+  const cuda::NetDesc engine256 = folded(256);
+  std::vector<std::string> joined256;
+  for (const cuda::OpDesc& o : engine256.ops) {
+    if (o.project) {
+      CHECK(ed::claimed(o, 256));
+      CHECK(ed::projection_claimed(o));
+      joined256.push_back(o.label.substr(0, o.label.find(".conv.0")));
+    }
+  }
+  for (const char* block : {"features.2", "features.3", "features.5", "features.6"}) {
+    CHECK(std::find(joined256.begin(), joined256.end(), block) != joined256.end());
+  }
+  CHECK(std::find(joined256.begin(), joined256.end(), "features.4") == joined256.end());  // (3 -> 2 blocks an SM)
+  CHECK(std::find(joined256.begin(), joined256.end(), "features.14") == joined256.end());  // (does not fit)
+  CHECK(engine256.ops.size() == small.ops.size() - joined256.size());
+  const cuda::NetDesc engine32 = folded(32);
+  CHECK(std::count_if(engine32.ops.begin(), engine32.ops.end(), projected) <
+        static_cast<std::ptrdiff_t>(joined256.size()));  // (fewer blocks claimed at 32 images)
   const auto joined = [&](std::string_view block) -> const cuda::OpDesc& {
     const auto it = std::find_if(mv2.ops.begin(), mv2.ops.end(), [&](const cuda::OpDesc& o) {
       return o.project && o.label.rfind(std::string(block) + ".conv.0.conv0", 0) == 0;
@@ -4498,7 +4519,9 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(p.dp == 56);
   CHECK(p.wpp == 152);
   CHECK(p.ep == p0.ep);
-  CHECK(p.shared == p0.shared + 2 * 64 * 56 + 2 * 24 * 152 + 4 * 64 * 24);
+  CHECK(p.shared == p0.shared + 2 * 64 * 56 + 2 * 24 * 152 + 4 * 64 * 24 + 4 * 24);
+  CHECK(ed::residual_staged(f3));  // (its residual, the block's input, added from the staged patch)
+  CHECK_FALSE(ed::residual_staged(f4));
   CHECK(ed::plan(f4, 1, true).co == 32);
   CHECK(ed::plan(f7, 1, true).co == 64);
   CHECK(ed::plan(f7, 1, true).nc % 16 == 0);
@@ -4519,6 +4542,12 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(claim->variant == v1);
   CHECK(claim->rank == cuda::rank::joins);
   CHECK_FALSE(t->heuristic(f3, 20, 0, none).has_value());
+  // Not where the projection's shared memory would cost a block an SM (features.4: 3 -> 2).
+  CHECK(ed::min_blocks(f4, ed::plan(f4)) == 3);
+  CHECK(ed::min_blocks(f4, ed::plan(f4, 1, true)) == 2);
+  const auto claim4 = t->heuristic(f4, 256, 0, none);
+  REQUIRE(claim4.has_value());
+  CHECK(claim4->variant == v0);
   CHECK(t->candidates(f3, 256, 0, none) == std::vector<cuda::Variant>{v0, v1});
   CHECK(t->candidates(f14, 256, 0, none) == std::vector<cuda::Variant>{v0});
   // Without the projection, a tactic runs the op before the fold and the projection after it.
@@ -4565,6 +4594,7 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
     INFO(op->label);
     CHECK(src.find("constexpr int CO = " + std::to_string(op->project->conv.kp) + ";") != std::string::npos);
     CHECK(src.find("(with the projection)") != std::string::npos);
+    CHECK(src.find(std::string("constexpr bool RES_XS = ") + (op == &f3 ? "true" : "false")) != std::string::npos);
     for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
       const std::vector<std::string> names{std::string("strata_rtc::expand_depthwise<") + ty + ">"};
       const rtc::Compiled c = rtc::compile(src, "expand_depthwise", names, 90, dir);

@@ -9,6 +9,7 @@
 /// from which the tactics, the tuner and the executor work without naming the network's type.
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -1004,8 +1005,11 @@ inline constexpr int project_min_batch = 32;
 /// conv adds a residual, an activation is deferred into the projection's read, or the projection
 /// has any other fold; and only where what the joined kernel writes (the block's output) is clear
 /// of what it reads (the expansion's input, the residual): the memory plan's rule
-/// (projection_folds_into_depthwise) keeps them apart.
-inline void fold_projected_depthwise(NetDesc& n) {
+/// (projection_folds_into_depthwise) keeps them apart. With `keep`, only the joins it accepts
+/// (given the joined op): the engine joins only those its kernel would run as one at its
+/// max_batch, so that the others keep their projection as an op of its own, which measured
+/// tuning times and EngineOptions::force names.
+inline void fold_projected_depthwise(NetDesc& n, const std::function<bool(const OpDesc&)>& keep = {}) {
   if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
     return;
   }
@@ -1031,9 +1035,14 @@ inline void fold_projected_depthwise(NetDesc& n) {
     if (read_besides(n, d.out_id, q) || y.overlaps(x) || !z_clear) {
       continue;
     }
-    d.project = std::make_shared<const OpDesc>(q);
-    d.project_conv_label = d.label;
-    d.label = join_scoped(d.label, q.label);
+    OpDesc joined = d;
+    joined.project = std::make_shared<const OpDesc>(q);
+    joined.project_conv_label = d.label;
+    joined.label = join_scoped(d.label, q.label);
+    if (keep && !keep(joined)) {
+      continue;
+    }
+    d = std::move(joined);
     n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i + 1));
   }
 }

@@ -53,7 +53,8 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
 /// pairs side by side), squeeze-excite ops to the depthwise convs before them (fold_tailed_gates;
 /// first: the gates it takes are not the projections' to compute) or to their gated convs
 /// (fold_excited_gates) — none of these where every batch runs the fused kernel (`all_fused`) —,
-/// inverted-residual blocks' projections at large batches (fold_projected_depthwise), then
+/// inverted-residual blocks' projections at large batches where expand_depthwise would run them
+/// with their blocks (fold_projected_depthwise), then
 /// DenseNet's layers (join_bottlenecks). The engine, strata_bench's --force-each and the
 /// tests fold through this one sequence.
 inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branches, bool all_fused = false) {
@@ -68,8 +69,10 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
       fold_excited_gates(net);
     }
   }
-  if (o.max_batch >= project_min_batch) {
-    fold_projected_depthwise(net);
+  if (o.max_batch >= project_min_batch) {  // (where expand_depthwise would run the three as one)
+    fold_projected_depthwise(net, [&](const OpDesc& joined) {
+      return tactics::expand_dw::claimed(joined, o.max_batch) && tactics::expand_dw::projection_claimed(joined);
+    });
   }
   join_bottlenecks(net, o);
 }

@@ -120,6 +120,16 @@ struct Plan {
   return q.cp == op.conv.kp && q.kp % 8 == 0 && q.kd == q.kp && q.fcg == q.cp && op.project->out_cp == q.kp;
 }
 
+/// Whether the joined projection's residual is the block's input as the kernel stages it (the
+/// expansion's input, the same slots; stride 1, so each output pixel's input is in the patch):
+/// the kernel then adds it from shared memory.
+[[nodiscard]] inline bool residual_staged(const OpDesc& op) {
+  const OpDesc& q = *op.project;
+  const OpDesc& e = *op.expand;
+  return q.has_residual && q.z_offset >= 0 && q.z_offset == e.in_offset && q.z_id == e.in_id &&
+         q.out_cp == e.in_cp && op.conv.sh == 1 && op.conv.sw == 1;
+}
+
 /// The block shape for `op` with `ebufs` expanded patches (2: the pipelined form), and with its
 /// joined projection where `project` (fuse 1: chunks of 16s, tiles of 16 pixels or more; nc = 0
 /// where none fits).
@@ -168,7 +178,7 @@ struct Plan {
         q.dp = project ? generated::odd_chunks(nc) : 0;
         const std::int64_t joined = project ? std::int64_t{2} * th * tw * q.dp +
                                                   std::int64_t{2} * q.co * q.wpp +
-                                                  std::int64_t{4} * th * tw * q.co
+                                                  std::int64_t{4} * th * tw * q.co + std::int64_t{4} * q.co
                                             : 0;
         // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits.
         int best = 1 << 30;
@@ -202,6 +212,13 @@ struct Plan {
 /// fits an SM's 227 KiB, else 2.
 [[nodiscard]] inline int min_blocks(const OpDesc& op, const Plan& p) {
   return op.conv.kh == 3 && 3 * (p.shared + 1024) <= (227 << 10) ? 3 : 2;
+}
+
+/// Whether the heuristic runs `op`'s joined projection in the kernel too (fuse 1, where it claims
+/// the op): where the projection's block shape fits as many blocks an SM as the plain form's.
+[[nodiscard]] inline bool projection_claimed(const OpDesc& op) {
+  const Plan p = plan(op, 1, true);
+  return p.nc > 0 && min_blocks(op, p) == min_blocks(op, plan(op));
 }
 
 /// Whether the heuristic takes `op` at `batch`: where the kernel was measured faster than the
@@ -362,16 +379,18 @@ inline constexpr const char* store_tile = R"src(      // Bias, the activation, r
         }
       }
 )src";
-/// The projection's part of chunk c (fuse 1), after a barrier: the tile's depthwise outputs (ds,
-/// TH·TW pixels × NC) times the projection's weights of the chunk's channels on tensor cores,
+/// The projection's part of chunk @PC (fuse 1), after a barrier: the tile's depthwise outputs
+/// (ds, TH·TW pixels × NC) times the projection's weights of the chunk's channels on tensor cores,
 /// added to the block's f32 sums (ps: each thread its own fragment's four, so no barrier); after
-/// the last chunk, + bias, + the residual, the projection's activation, into the block's output.
-inline constexpr const char* projection = R"src(    for (int u = warp; u < MT2 * NT2; u += NWARPS) {
+/// the last chunk, + bias, + the residual (from the staged patch where it is the block's input,
+/// RES_XS), the projection's activation, into the block's output.
+inline constexpr const char* projection = R"src(    // (the units from the last warp on: the expansion's start from the first)
+    for (int u = NWARPS - 1 - warp; u < MT2 * NT2; u += NWARPS) {
       const int mt = u / NT2;
       const int nt = u % NT2;
       float* own = ps + (u * 32 + lane) * 4;
       float pacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      if (c > 0) {
+      if (@PC > 0) {
         const float4 o4 = *reinterpret_cast<const float4*>(own);
         pacc[0] = o4.x;
         pacc[1] = o4.y;
@@ -382,24 +401,32 @@ inline constexpr const char* projection = R"src(    for (int u = warp; u < MT2 *
       for (int ks = 0; ks < NC / 16; ++ks) {
         unsigned a0, a1, a2, a3, b0, b1;
         ldmatrix_x4(a0, a1, a2, a3, ds + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * DP + ks * 16 + (lane >> 4) * 8);
-        ldmatrix_x2(b0, b1, wps + (nt * 8 + (lane & 7)) * WPP + c * NC + ks * 16 + ((lane >> 3) & 1) * 8);
+        ldmatrix_x2(b0, b1, wps + (nt * 8 + (lane & 7)) * WPP + @PC * NC + ks * 16 + ((lane >> 3) & 1) * 8);
         mma_16816<T>(pacc, a0, a1, a2, a3, b0, b1);
       }
-      if (c + 1 < CHUNKS) {
+      if (@PC + 1 < CHUNKS) {
         *reinterpret_cast<float4*>(own) = float4{pacc[0], pacc[1], pacc[2], pacc[3]};
         continue;
       }
       const int col = nt * 8 + 2 * (lane & 3);
-      const float2 bb = bp != nullptr ? *reinterpret_cast<const float2*>(bp + col) : float2{0.0f, 0.0f};
+      const float2 bb = *reinterpret_cast<const float2*>(pbs + col);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int pix = mt * 16 + (lane >> 2) + 8 * h;
         const int oy = oy0 + pix / TW;
         const int ox = ox0 + pix % TW;
         if (oy < OH && ox < OW) {
-          pair_epilogue(yp, zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR,
-                        pacc[2 * h] + bb.x, pacc[2 * h + 1] + bb.y, [&](float v0, float v1) {
-                          return float2{activate_as<PA>(pact, v0), activate_as<PA>(pact, v1)};
+          float v0 = pacc[2 * h] + bb.x;
+          float v1 = pacc[2 * h + 1] + bb.y;
+          if constexpr (RES_XS) {  // (the residual: the block's input, staged as the patch)
+            const unsigned zr = *reinterpret_cast<const unsigned*>(xs + ((pix / TW + PH) * COLS_IN + pix % TW + PW) * XP + col);
+            const T* zh = reinterpret_cast<const T*>(&zr);
+            v0 += load(zh);
+            v1 += load(zh + 1);
+          }
+          pair_epilogue(yp, RES_XS ? nullptr : zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR, v0, v1,
+                        [&](float a, float b) {
+                          return float2{activate_as<PA>(pact, a), activate_as<PA>(pact, b)};
                         });
         }
       }
@@ -566,6 +593,8 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     constant("MT2", p.th * p.tw / 16);  // its m-tiles (the tile's pixels)
     constant("NT2", p.co / 8);          // its n-tiles
     act("PA", "pact", op.project->act);
+    o << "  constexpr bool RES_XS = " << (residual_staged(op) ? "true" : "false")
+      << ";  // the residual read from the staged patch (the block's input, stride 1)\n";
   }
   const std::string ebuf = algo == 1 ? "(es + (k & 1) * (MP * EP))" : "es";
   if (plain) {
@@ -574,6 +603,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
       o << R"src(  T* ds = reinterpret_cast<T*>(es + MP * EP);                     // [TH * TW][DP] depthwise outputs
   T* wps = ds + TH * TW * DP;                                      // [CO][WPP] the projection's weights
   float* ps = reinterpret_cast<float*>(wps + CO * WPP);            // its f32 sums, by fragment
+  float* pbs = ps + TH * TW * CO;                                  // [CO] its bias
 )src";
     }
     o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}});
@@ -584,6 +614,9 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     const int n = i / (CP / 8);
     const int kc = i % (CP / 8);
     cp_async16(wps + n * WPP + kc * 8, wp + static_cast<long long>(n) * CP + kc * 8, true);
+  }
+  for (int i = tid; i < CO / 4; i += NTHREADS) {  // (zeros without a bias)
+    cp_async16(pbs + 4 * i, bp != nullptr ? static_cast<const void*>(bp + 4 * i) : wp, bp != nullptr);
   }
   cp_async_commit();
 )src";
@@ -598,13 +631,18 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     }
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
 )src"
+      << (project ? "    if (c > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums\n" +
+                        text::with(text::projection, {{"@PC", "(c - 1)"}}) + "    }\n"
+                  : std::string())
       << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
-      << "    __syncthreads();  // the expanded patch in\n"
-      << text::with(text::depthwise, {{"@EPI", project ? text::store_tile : text::store_output}, {"@E", "es"}});
+      << "    __syncthreads();  // the expanded patch in" << (project ? "; ds read" : "") << "\n"
+      << text::with(text::depthwise, {{"@EPI", project ? text::store_tile : text::store_output}, {"@E", "es"}})
+      << "  }\n";
     if (project) {
-      o << "    __syncthreads();  // the chunk's depthwise outputs in\n" << text::projection;
+      o << "  __syncthreads();  // the last chunk's depthwise outputs in\n  {\n"
+        << text::with(text::projection, {{"@PC", "(CHUNKS - 1)"}}) << "  }\n";
     }
-    o << "  }\n}\n}  // namespace strata_rtc\n";
+    o << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   // The other forms: the block's chunks c0 .. c0 + n - 1 (chunk groups fastest in the grid, so
@@ -693,7 +731,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     if (!expand_dw::claimed(op, batch)) {
       return std::nullopt;
     }
-    return Claim{{std::string(name()), 0, 0, expand_dw::plan(op, 1, true).nc > 0 ? 1 : 0}, rank::joins};
+    return Claim{{std::string(name()), 0, 0, expand_dw::projection_claimed(op) ? 1 : 0}, rank::joins};
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
                                                 const Libraries&) const override {
