@@ -4452,8 +4452,6 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   }
 }
 
-// squeeze_excite: a squeeze-excite gate's pool and two 1x1 convs as one op (fold_squeeze_excite)
-// and one kernel (kernels::squeeze_excite, in the 16-bit libraries the first test compiles).
 // expand_depthwise fuse 1: an inverted-residual block's projection joined after its expansion and
 // depthwise conv (fold_projected_depthwise, at large batches), the depthwise conv's output kept in
 // shared memory and multiplied into the projection's sums chunk by chunk.
@@ -4603,6 +4601,8 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   }
 }
 
+// squeeze_excite: a squeeze-excite gate's pool and two 1x1 convs as one op (fold_squeeze_excite)
+// and one kernel (kernels::squeeze_excite, in the 16-bit libraries the first test compiles).
 TEST_CASE("a squeeze-excite gate as one op and one kernel (squeeze_excite): labels, refusals, the claim, the key, forced labels") {
   const auto squeezed = [](const cuda::OpDesc& o) { return o.squeeze != nullptr; };
   const cuda::NetDesc before = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
