@@ -1022,8 +1022,8 @@ void check_projected_blocks(std::uint64_t seed) {
 // inverted-residual block's projection joined after its expansion and depthwise conv; one kernel
 // computes the three, the depthwise conv's output kept in shared memory a chunk of channels at a
 // time and multiplied into the projection's f32 sums): project_net's two blocks (f16, bf16), and
-// every op of MobileNetV2 the engine joins at a max_batch of 256 (features.2, .3, .5, .6, .7: 24
-// to 64 output channels, strides 1 and 2, residual or not), against the CPU at batches 5 and 1.
+// every op of MobileNetV2 the engine joins at a max_batch of 256 (features.2, .3, .5, .6: 24 and
+// 32 output channels, strides 1 and 2, residual or not), against the CPU at batches 5 and 1.
 TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv and projection (expand_depthwise fuse 1)") {
   check_projected_blocks<DType::f16>(150);
   check_projected_blocks<DType::bf16>(151);

@@ -4485,6 +4485,8 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
     CHECK(std::find(joined256.begin(), joined256.end(), block) != joined256.end());
   }
   CHECK(std::find(joined256.begin(), joined256.end(), "features.4") == joined256.end());  // (3 -> 2 blocks an SM)
+  CHECK(std::find(joined256.begin(), joined256.end(), "features.7") == joined256.end());  // (64 outputs: slower)
+  CHECK(joined256.size() == 4);
   CHECK(std::find(joined256.begin(), joined256.end(), "features.14") == joined256.end());  // (does not fit)
   CHECK(engine256.ops.size() == small.ops.size() - joined256.size());
   const cuda::NetDesc engine32 = folded(32);
