@@ -201,6 +201,22 @@ cuda::NetDesc folded_at_batch1() {
   return net;
 }
 
+/// Each forced op's describe() line of engine `e` at `batch` (found by its label in `force`),
+/// checked by `check_line`.
+template <class E>
+void check_forced_lines(E& e, const std::map<std::string, cuda::Variant>& force, int batch,
+                        const std::function<void(const std::string&)>& check_line) {
+  const std::string d = "\n" + e.describe(batch);
+  INFO(d);
+  for (const auto& [label, v] : force) {
+    const std::size_t at = d.find("\n" + label + ": ");
+    REQUIRE(at != std::string::npos);
+    const std::string line = d.substr(at + 1, d.find('\n', at + 1) - at - 1);
+    INFO(line);
+    check_line(line);
+  }
+}
+
 /// Net's output in P at batch 1 (max_batch 1, heuristic tuning, the per-op path) with each op of
 /// folded_at_batch1 that `variant` gives a variant for forced onto it — at least `least` of them —
 /// and each one's describe() line checked by `check_line`.
@@ -220,15 +236,7 @@ std::vector<float> forced_at_batch1(const Weights<Net>& w, const std::vector<flo
   }
   REQUIRE(opt.force.size() >= least);
   cuda::Engine<Net, P> e(w, opt);
-  const std::string d = "\n" + e.describe(1);
-  INFO(d);
-  for (const auto& [label, v] : opt.force) {
-    const std::size_t at = d.find("\n" + label + ": ");
-    REQUIRE(at != std::string::npos);
-    const std::string line = d.substr(at + 1, d.find('\n', at + 1) - at - 1);
-    INFO(line);
-    check_line(line);
-  }
+  check_forced_lines(e, opt.force, 1, check_line);
   std::vector<float> out(static_cast<std::size_t>(std::remove_cvref_t<Net>::output_spec.shape.numel()),
                          std::numeric_limits<float>::quiet_NaN());
   e.infer(in, out, 1);
@@ -973,15 +981,8 @@ std::vector<std::vector<float>> projected_outputs(const Weights<Net>& w, const s
   }
   REQUIRE(opt.force.size() >= least);
   cuda::Engine<Net, P> e(w, opt);
-  const std::string d = "\n" + e.describe(batches.front());
-  INFO(d);
-  for (const auto& [label, fv] : opt.force) {
-    const std::size_t at = d.find("\n" + label + ": ");
-    REQUIRE(at != std::string::npos);
-    const std::string line = d.substr(at + 1, d.find('\n', at + 1) - at - 1);
-    INFO(line);
-    CHECK(line.find(shows) != std::string::npos);
-  }
+  check_forced_lines(e, opt.force, batches.front(),
+                     [&](const std::string& line) { CHECK(line.find(shows) != std::string::npos); });
   std::vector<std::vector<float>> outs;
   const std::size_t out_n = static_cast<std::size_t>(std::remove_cvref_t<Net>::output_spec.shape.numel());
   for (const int b : batches) {
