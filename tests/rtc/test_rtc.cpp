@@ -4511,11 +4511,11 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   // weights (24 rows of 152: 144 padded to 19 chunks) and its f32 sums (64 x 24).
   const ed::Plan p0 = ed::plan(f3);
   const ed::Plan p = ed::plan(f3, 1, true);
-  CHECK(p.project);
+  CHECK(p0.co == 0);  // (the plain form's plan has no projection)
   CHECK(p.nc == 48);
   CHECK(p.th * p.tw == 64);
   CHECK(p.co == 24);
-  CHECK(p.kpr == 24);
+  CHECK(ed::source(f3, 0, 0, true).find("constexpr int KPR = 24;") != std::string::npos);
   CHECK(p.dp == 56);
   CHECK(p.wpp == 152);
   CHECK(p.ep == p0.ep);
@@ -4527,6 +4527,8 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(ed::plan(f7, 1, true).nc % 16 == 0);
   // features.14 (576 -> 160 on 7x7): the projection's weights and sums do not fit with any tile.
   CHECK(ed::plan(f14, 1, true).nc == 0);
+  CHECK_FALSE(ed::fits(f14, true));
+  CHECK(ed::fits(f3, true));
   CHECK(ed::plan(f14).nc > 0);
   // The tactic: fuse 1 computes the projection; claimed where the plain form is and the shape fits.
   const auto* t = cuda::find_tactic<DType::f16>("expand_depthwise");

@@ -278,6 +278,14 @@ struct OpDesc {
   int out_id = -1;
 };
 
+/// Whether conv geometry `g` is a 1×1 of one group, stride 1 and no padding over packed slots,
+/// not read space-to-depth: a GEMM over the map's pixels as stored (what the per-op folds of
+/// 1×1 convs ask of them).
+[[nodiscard]] constexpr bool pointwise_geom(const ConvGeom& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
+         g.groups == 1 && g.packed && !g.s2d;
+}
+
 /// Whether Strata's depthwise kernel (kernels::depthwise, 16-bit NHWC storage) runs conv `op`:
 /// one filter per channel (groups = input channels = output channels), a square kernel of 3, 5
 /// or 7 taps, equal strides of 1 or 2, any padding and dilation, no fused pool, and an input
@@ -602,8 +610,7 @@ inline void fold_gated_convs(NetDesc& n) {
         mul.in_act.kind != Act::none || mul.act.kind != Act::none ||
         !mul.act_applied_by.empty() || conv.in_act.kind != Act::none || mul.slice ||
         mul.in_slice || conv.in_slice || mul.writes_user_output || mul.net_output ||
-        mul.in_id == n.input_id || cg.kh != 1 || cg.kw != 1 || cg.sh != 1 || cg.sw != 1 ||
-        cg.ph != 0 || cg.pw != 0 || cg.groups != 1 || cg.s2d || !cg.packed) {
+        mul.in_id == n.input_id || !pointwise_geom(cg)) {
       continue;
     }
     // The product read by the conv as its input only: not as its residual too (a multiply then
@@ -650,9 +657,8 @@ inline void fold_expanded_depthwise(NetDesc& n) {
     const bool expansion = e.kind == OpKind::conv && !e.has_residual && !e.pool && !e.gap &&
                            !e.gate && !e.side && !e.expand && !e.slice && !e.in_slice &&
                            e.in_act.kind == Act::none && !e.net_output && !e.writes_user_output &&
-                           e.in_id != n.input_id && eg.kh == 1 && eg.kw == 1 && eg.sh == 1 &&
-                           eg.sw == 1 && eg.ph == 0 && eg.pw == 0 && eg.groups == 1 && eg.packed &&
-                           !eg.s2d && eg.cp % 8 == 0 && eg.fcg == eg.cp && eg.kd == eg.kp &&
+                           e.in_id != n.input_id && pointwise_geom(eg) && eg.cp % 8 == 0 &&
+                           eg.fcg == eg.cp && eg.kd == eg.kp &&
                            e.in_cp == eg.cp && e.out_cp == eg.kp;
     if (!expansion || !depthwise_runs(d) || dg.dh != 1 || dg.dw != 1 || d.gate || d.side ||
         d.expand || d.slice ||
@@ -798,8 +804,7 @@ inline void fold_squeeze_excite(NetDesc& n) {
 [[nodiscard]] inline bool normed_conv_shape(const OpDesc& op) {
   const ConvGeom& g = op.conv;
   return op.kind == OpKind::conv && !op.has_residual && op.in_act.kind == Act::none &&
-         g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
-         g.groups == 1 && g.packed && !g.s2d && g.cp % 8 == 0 && g.fcg == g.cp &&
+         pointwise_geom(g) && g.cp % 8 == 0 && g.fcg == g.cp &&
          g.kd == g.kp && g.kp % 8 == 0 && op.in_cp == g.cp && g.h == g.oh && g.w == g.ow;
 }
 
@@ -1021,8 +1026,7 @@ inline void fold_projected_depthwise(NetDesc& n, const std::function<bool(const 
     if (!d.expand || d.project || d.tail || d.slice || d.pool || d.net_output ||
         d.writes_user_output || d.has_residual || d.z_offset >= 0 || !d.act_applied_by.empty() ||
         q.kind != OpKind::conv || q.in_id != d.out_id || q.in_cp != d.out_cp || g.cp != d.out_cp ||
-        g.kh != 1 || g.kw != 1 || g.sh != 1 || g.sw != 1 || g.ph != 0 || g.pw != 0 ||
-        g.groups != 1 || !g.packed || g.s2d || g.fcg != g.cp || g.kd != g.kp || q.out_cp != g.kp ||
+        !pointwise_geom(g) || g.fcg != g.cp || g.kd != g.kp || q.out_cp != g.kp ||
         q.pool || q.gap || q.gate || q.side || q.expand || q.squeeze || q.norm || q.bottleneck ||
         q.excite || q.tail || q.project || q.softmax || q.slice || q.in_slice ||
         q.in_act.kind != Act::none || q.writes_user_output || q.net_output ||

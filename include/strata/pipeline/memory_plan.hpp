@@ -63,6 +63,12 @@ struct MemoryPlan {
   }
 };
 
+/// Whether conv layer `l` is a 1×1 of one group, stride 1 and no padding: a GEMM over its map's
+/// pixels (the convs the folds below join to what is before or after them).
+[[nodiscard]] constexpr bool pointwise_layer(const LayerDesc& l) {
+  return l.kernel == HW{1} && l.stride == HW{1} && l.padding == HW{0} && l.groups == 1;
+}
+
 /// Whether op i of `g` is a conv whose output only op i + 1 reads, a max/avg pool: a backend may
 /// run the pair as one op that writes the pooled map directly (conv+pool fusion; the CUDA
 /// engine does). The memory plan keeps the conv's inputs live through the pool for that.
@@ -92,7 +98,7 @@ template <class G>
   const LayerDesc& l = conv.layer;
   return conv.kind == OpKind::conv && conv.in == mul.out && g.tensors[mul.out].uses == 1 &&
          mul.out != g.output && g.tensors[mul.out].view_of < 0 && mul.act.kind == Act::none &&
-         l.kernel == HW{1} && l.stride == HW{1} && l.padding == HW{0} && l.groups == 1;
+         pointwise_layer(l);
 }
 
 /// Whether op i of `g` is a 1×1 conv of one group, stride 1 and no padding, without a residual,
@@ -118,7 +124,7 @@ template <class G>
   const int k = m.kernel.h;
   return d.kind == OpKind::conv && d.in == e.out && g.tensors[e.out].uses == 1 &&
          e.out != g.output && g.tensors[e.out].view_of < 0 && e.in != g.input && e.in2 < 0 &&
-         l.kernel == HW{1} && l.stride == HW{1} && l.padding == HW{0} && l.groups == 1 &&
+         pointwise_layer(l) &&
          m.groups == c && c > 1 && m.out_channels == c && m.kernel.w == k &&
          (k == 3 || k == 5 || k == 7) && m.stride.w == m.stride.h &&
          (m.stride.h == 1 || m.stride.h == 2) && m.dilation == HW{1};
@@ -141,8 +147,7 @@ template <class G>
   const auto& p = g.ops[i + 1];
   const LayerDesc& l = p.layer;
   return p.kind == OpKind::conv && p.in == d.out && g.tensors[d.out].uses == 1 &&
-         d.out != g.output && g.tensors[d.out].view_of < 0 && l.kernel == HW{1} &&
-         l.stride == HW{1} && l.padding == HW{0} && l.groups == 1;
+         d.out != g.output && g.tensors[d.out].view_of < 0 && pointwise_layer(l);
 }
 
 /// Whether op i of `g` is a batch norm (with its activation, if any), stored `dtype` in `layout`
@@ -174,8 +179,7 @@ template <class G>
   }
   const auto& conv = g.ops[i + 1];
   const LayerDesc& l = conv.layer;
-  return conv.kind == OpKind::conv && conv.in2 < 0 && l.kernel == HW{1} && l.stride == HW{1} &&
-         l.padding == HW{0} && l.groups == 1;
+  return conv.kind == OpKind::conv && conv.in2 < 0 && pointwise_layer(l);
 }
 
 /// Whether op i of `g` is a batch norm (with its activation, if any) whose result only op i + 1

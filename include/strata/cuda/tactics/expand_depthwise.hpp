@@ -67,10 +67,9 @@ struct Plan {
   int chunks = 0;
   int ep = 0;                    ///< 4-byte words an expanded pixel's row (padded: fewer conflicts)
   int tiles_y = 0, tiles_x = 0;
-  /// With the projection joined (fuse 1): its output slots and real channels, the pitches
-  /// (16-bit elements) of the tile's depthwise outputs (ds) and of its weights (wps).
-  bool project = false;
-  int co = 0, kpr = 0, dp = 0, wpp = 0;
+  /// With the projection joined (fuse 1; 0 without): its output slots, the pitches (16-bit
+  /// elements) of the tile's depthwise outputs (ds) and of its weights (wps).
+  int co = 0, dp = 0, wpp = 0;
   std::int64_t shared = 0;
   [[nodiscard]] int pairs() const { return nc / 2; }
   [[nodiscard]] int items() const { return pairs() * strips * groups; }
@@ -143,9 +142,7 @@ struct Plan {
   p.ki = (e.cp + 15) / 16 * 16;
   p.xp = generated::odd_chunks(p.ki);
   if (project) {
-    p.project = true;
     p.co = op.project->conv.kp;
-    p.kpr = op.project->conv.k;
     p.wpp = generated::odd_chunks(g.cp);
   }
   std::vector<int> ncs;  // multiples of 8 dividing the slots, largest first
@@ -204,8 +201,10 @@ struct Plan {
   return p;
 }
 
-/// Whether the kernel runs `op` (a block shape fits).
-[[nodiscard]] inline bool fits(const OpDesc& op) { return plan(op).nc > 0; }
+/// Whether the kernel runs `op` (a block shape fits), with its joined projection where `project`.
+[[nodiscard]] inline bool fits(const OpDesc& op, bool project = false) {
+  return plan(op, 1, project).nc > 0;
+}
 
 /// Blocks an SM the kernel is compiled for (__launch_bounds__): 3 for 3×3 taps (85 registers a
 /// thread: the filters, 2×4 outputs of a pair and a window row fit) where the shared memory of 3
@@ -248,7 +247,8 @@ struct Plan {
 
 /// Pieces of the kernel's source (expand_dw::source), shared by its forms: the chunk's depthwise
 /// filters into registers (defines ch, wv, bv for chunk c); the expansion of chunk c from weight
-/// buffer @W into expanded buffer @E; the depthwise conv from expanded buffer @E; the constants
+/// buffer @W into expanded buffer @E; the depthwise conv from expanded buffer @E, its epilogue
+/// @STORE (store_output, or store_tile for the projection of chunk @PC: fuse 1); the constants
 /// derived and the shared-memory layout.
 namespace text {
 inline constexpr const char* filters = R"src(    // The chunk's depthwise filters and bias into registers first: their loads' latency passes
@@ -349,7 +349,7 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
           }
         }
       }
-@EPI    }
+@STORE    }
 )src";
 /// The depthwise conv's epilogue (in `depthwise`): into its output.
 inline constexpr const char* store_output = R"src(      // Bias, the residual, the activation; the slots past the real channels as 0.
@@ -591,7 +591,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   act("A", "act", op.act);
   if (project) {
     constant("CO", p.co);      // the projection's output slots
-    constant("KPR", p.kpr);    // its real channels
+    constant("KPR", op.project->conv.k);  // its real channels
     constant("DP", p.dp);
     constant("WPP", p.wpp);
     constant("MT2", p.th * p.tw / 16);  // its m-tiles (the tile's pixels)
@@ -640,7 +640,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
                   : std::string())
       << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in" << (project ? "; ds read" : "") << "\n"
-      << text::with(text::depthwise, {{"@EPI", project ? text::store_tile : text::store_output}, {"@E", "es"}})
+      << text::with(text::depthwise, {{"@STORE", project ? text::store_tile : text::store_output}, {"@E", "es"}})
       << "  }\n";
     if (project) {
       o << "  __syncthreads();  // the last chunk's depthwise outputs in\n  {\n"
@@ -674,7 +674,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
 )src" << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in\n"
-      << text::with(text::depthwise, {{"@EPI", text::store_output}, {"@E", "es"}})
+      << text::with(text::depthwise, {{"@STORE", text::store_output}, {"@E", "es"}})
       << "  }\n}\n}  // namespace strata_rtc\n";
     return o.str();
   }
@@ -707,7 +707,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     if (k + 1 < n) {
       const int c = c0 + k + 1;
 )src" << text::with(text::expansion, {{"@W", "(k + 1) & 1"}, {"@E", "(es + ((k + 1) & 1) * (MP * EP))"}})
-    << "    }\n" << text::with(text::depthwise, {{"@EPI", text::store_output}, {"@E", ebuf}})
+    << "    }\n" << text::with(text::depthwise, {{"@STORE", text::store_output}, {"@E", ebuf}})
     << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
@@ -743,7 +743,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
       return {};
     }
     std::vector<Variant> v{Variant{std::string(name())}};
-    if (expand_dw::plan(op, 1, true).nc > 0) {
+    if (expand_dw::fits(op, true)) {
       v.push_back(Variant{std::string(name()), 0, 0, 1});
     }
     return v;
@@ -793,16 +793,14 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                            (op.project->has_residual ? " + residual" : "") + ", the depthwise conv's output kept on chip"
                      : std::string())
          << ", shapes compiled in)";
-    if (project) {
+    // (fuse 1's kernel takes the projection's buffers after the others)
+    const auto step = [&](auto... projection) {
       return kernel_step(what.str(), [=](cudaStream_t s) {
         rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we,
-                           be, wd, bd, y, z, batch, wp, bp, yp, zp);
+                           be, wd, bd, y, z, batch, projection...);
       });
-    }
-    return kernel_step(what.str(), [=](cudaStream_t s) {
-      rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we, be,
-                         wd, bd, y, z, batch);
-    });
+    };
+    return project ? step(wp, bp, yp, zp) : step();
   }
 
  private:
@@ -811,7 +809,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(v.algo == 0 || v.algo == 1,
                  "'" << op.label << "': expand_depthwise has no algo " << v.algo);
     STRATA_CHECK(v.fuse == 0 || v.fuse == 1, "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
-    STRATA_CHECK(v.fuse == 0 || (v.algo == 0 && v.math == 0 && expand_dw::plan(op, 1, true).nc > 0),
+    STRATA_CHECK(v.fuse == 0 || (v.algo == 0 && v.math == 0 && expand_dw::fits(op, true)),
                  "'" << op.label
                      << "': expand_depthwise fuse 1 (the projection joined) runs the plain form "
                         "(algo 0, math 0) of a depthwise conv with a joined 1x1 projection "
