@@ -4309,12 +4309,13 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   CHECK(f3.label == "features.3.conv.0.conv0+bn1+clip2+features.3.conv.1.conv0+bn1+clip2");
   CHECK(f3.in_act.kind == Act::clip);  // the expansion's ReLU6, deferred into the depthwise read
   // MobileNetV2's features.3: 24 -> 144 channels on 56x56, 3x3 stride 1. A reduction of 24 slots
-  // padded to 32 (rows of 40 elements: 5 chunks of 16 bytes, odd); chunks of 48 channels (144 is
+  // (16 on m16n8k16, 8 on m16n8k8; rows of 24 elements: 3 chunks of 16 bytes, odd, so no padding
+  // to 32 for the tensor cores to multiply by zeros); chunks of 48 channels (144 is
   // no multiple of 64 or 56); a tile of 8x8 outputs reads a 10x10 patch: 100 pixels, 112 GEMM
   // rows; 24 pairs x 4 strips of 2 rows x 2 groups of 4 columns = 192 threads' work.
   const ed::Plan p = ed::plan(f3);
-  CHECK(p.ki == 32);
-  CHECK(p.xp == 40);
+  CHECK(p.ki == 24);
+  CHECK(p.xp == 24);
   CHECK(p.nc == 48);
   CHECK(p.chunks == 3);
   CHECK(p.th == 8);
@@ -4331,7 +4332,8 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   CHECK(p.tiles_x == 7);
   CHECK(p.ep >= 24);
   CHECK(ed::conflicts(p, 1, p.ep) <= ed::conflicts(p, 1, 24));
-  CHECK(p.shared == 2 * 112 * 40 + 2 * 2 * 48 * 40 + 4 * 112 * p.ep);
+  CHECK(p.shared == 2 * 112 * 24 + 2 * 2 * 48 * 24 + 4 * 112 * p.ep);
+  CHECK(ed::source(f3).find("if constexpr (KI % 16 != 0)") != std::string::npos);  // (the m16n8k8 step)
   // features.14: 96 -> 576 on 14x14, stride 2: the 8x8 tile (7x7 outputs) reads 17x17 pixels,
   // 304 GEMM rows of 104 elements; 64 channels a chunk would pass the shared-memory limit, 48 fit
   // (12 chunks) with unpadded rows of expanded pairs (the padded ones would not).
@@ -4421,7 +4423,7 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   CHECK(ed::source(f3).find("GROUPS") == std::string::npos);
   const ed::Plan pipe = ed::plan(f3, 2);
   CHECK(pipe.nc == 48);
-  CHECK(pipe.shared == 2 * 112 * 40 + 2 * 2 * 48 * 40 + 2 * 4 * 112 * pipe.ep);
+  CHECK(pipe.shared == 2 * 112 * 24 + 2 * 2 * 48 * 24 + 2 * 4 * 112 * pipe.ep);
   CHECK(t->candidates(f3, 256, 0, none).size() == 1);  // (algo 0 only)
   for (const cuda::Variant& v : {cuda::Variant{"expand_depthwise", 1}, cuda::Variant{"expand_depthwise", 0, 3},
                                  cuda::Variant{"expand_depthwise", 1, 2}}) {
@@ -4481,12 +4483,11 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
       joined256.push_back(o.label.substr(0, o.label.find(".conv.0")));
     }
   }
-  for (const char* block : {"features.2", "features.3", "features.5", "features.6"}) {
+  for (const char* block : {"features.2", "features.3", "features.4", "features.5", "features.6"}) {
     CHECK(std::find(joined256.begin(), joined256.end(), block) != joined256.end());
   }
-  CHECK(std::find(joined256.begin(), joined256.end(), "features.4") == joined256.end());  // (3 -> 2 blocks an SM)
   CHECK(std::find(joined256.begin(), joined256.end(), "features.7") == joined256.end());  // (64 outputs: slower)
-  CHECK(joined256.size() == 4);
+  CHECK(joined256.size() == 5);
   CHECK(std::find(joined256.begin(), joined256.end(), "features.14") == joined256.end());  // (does not fit)
   CHECK(engine256.ops.size() == small.ops.size() - joined256.size());
   const cuda::NetDesc engine32 = folded(32);
@@ -4508,7 +4509,8 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK_FALSE(f4.project->has_residual);
   // features.3: the plain form's tile and chunks (48 of 144 channels), plus the tile's depthwise
   // outputs (64 pixels in rows of 56 elements: 7 chunks of 16 bytes, odd), the projection's
-  // weights (24 rows of 152: 144 padded to 19 chunks) and its f32 sums (64 x 24).
+  // weights (24 rows of 152: 144 padded to 19 chunks) and bias; its f32 sums are in registers
+  // (12 units of 16 pixels x 8 outputs over 8 warps: 2 a warp at most).
   const ed::Plan p0 = ed::plan(f3);
   const ed::Plan p = ed::plan(f3, 1, true);
   CHECK(p0.co == 0);  // (the plain form's plan has no projection)
@@ -4519,7 +4521,13 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(p.dp == 56);
   CHECK(p.wpp == 152);
   CHECK(p.ep == p0.ep);
-  CHECK(p.shared == p0.shared + 2 * 64 * 56 + 2 * 24 * 152 + 4 * 64 * 24 + 4 * 24);
+  CHECK(p.shared == p0.shared + 2 * 64 * 56 + 2 * 24 * 152 + 4 * 24);
+  CHECK(p.units_a_warp() == 2);
+  // features.4 (stride 2, 17x17 patches, 32 outputs) keeps the plain form's 3 blocks an SM.
+  const ed::Plan p4 = ed::plan(f4, 1, true);
+  CHECK(ed::min_blocks(f4, p4) == 3);
+  CHECK(ed::min_blocks(f4, p4) == ed::min_blocks(f4, ed::plan(f4)));
+  CHECK(ed::projection_claimed(f4));
   CHECK(ed::residual_staged(f3));  // (its residual, the block's input, added from the staged patch)
   CHECK_FALSE(ed::residual_staged(f4));
   CHECK(ed::plan(f4, 1, true).co == 32);
@@ -4544,12 +4552,14 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(claim->variant == v1);
   CHECK(claim->rank == cuda::rank::joins);
   CHECK_FALSE(t->heuristic(f3, 20, 0, none).has_value());
-  // Not where the projection's shared memory would cost a block an SM (features.4: 3 -> 2).
-  CHECK(ed::min_blocks(f4, ed::plan(f4)) == 3);
-  CHECK(ed::min_blocks(f4, ed::plan(f4, 1, true)) == 2);
-  const auto claim4 = t->heuristic(f4, 256, 0, none);
-  REQUIRE(claim4.has_value());
-  CHECK(claim4->variant == v0);
+  // Not for a projection of more than 32 outputs (features.7: 64; its block shape keeps the plain
+  // form's 2 blocks an SM).
+  CHECK(ed::min_blocks(f7, ed::plan(f7, 1, true)) == ed::min_blocks(f7, ed::plan(f7)));
+  CHECK_FALSE(ed::projection_claimed(f7));
+  const auto claim7 = t->heuristic(f7, 256, 0, none);
+  REQUIRE(claim7.has_value());
+  CHECK(claim7->variant == v0);
+  CHECK(t->heuristic(f4, 256, 0, none)->variant == v1);
   CHECK(t->candidates(f3, 256, 0, none) == std::vector<cuda::Variant>{v0, v1});
   CHECK(t->candidates(f14, 256, 0, none) == std::vector<cuda::Variant>{v0});
   // Without the projection, a tactic runs the op before the fold and the projection after it.

@@ -288,6 +288,23 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], unsigned a0, unsigned a
   }
 }
 
+/// D += A·B for a reduction of 8 (mma.sync m16n8k8): A 16×8 (a0 rows 0–7, a1 rows 8–15), B 8×8,
+/// as mma_16816 otherwise — the tail of a reduction that is a multiple of 8 but not of 16.
+template <class T>
+__device__ __forceinline__ void mma_1688(float (&d)[4], unsigned a0, unsigned a1, unsigned b0) {
+  if constexpr (is_same<T, bf16>::value) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(b0));
+  } else {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(b0));
+  }
+}
+
 /// A channel pair x of T (f16 or bf16) normalized in the folded form of a batch norm: x·β + γ
 /// rounded once in T, one packed fma (with the ReLU: fma.rn.relu); b and g hold the pair's β and γ.
 template <class T, Act NA>
@@ -309,7 +326,7 @@ __device__ __forceinline__ unsigned fold2(unsigned x, unsigned b, unsigned g) {
   return o;
 }
 
-/// ldmatrix (x4 / x2, 16-bit, not transposed): lanes 8i..8i+7 give the shared-memory addresses
+/// ldmatrix (x4 / x2 / x1, 16-bit, not transposed): lanes 8i..8i+7 give the shared-memory addresses
 /// of the 8 rows (16 bytes each) of matrix i; register i receives, in every lane, the pair at row
 /// lane/4, columns 2·(lane%4) and +1 of matrix i — the mma.sync fragment layout.
 __device__ __forceinline__ unsigned shared_address(const void* p) {
@@ -327,6 +344,12 @@ __device__ __forceinline__ void ldmatrix_x4(unsigned& r0, unsigned& r1, unsigned
 __device__ __forceinline__ void ldmatrix_x2(unsigned& r0, unsigned& r1, const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];"
                : "=r"(r0), "=r"(r1)
+               : "r"(shared_address(p))
+               : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x1(unsigned& r0, const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];"
+               : "=r"(r0)
                : "r"(shared_address(p))
                : "memory");
 }

@@ -61,7 +61,7 @@ struct Plan {
   int strips = 0, groups = 0;    ///< th / rows, tw / cols
   int rows_in = 0, cols_in = 0;  ///< the patch's input rows × columns
   int np = 0, mp = 0;            ///< patch pixels, and rounded up to 16 (the GEMM's rows)
-  int ki = 0;                    ///< input slots rounded up to 16 (the GEMM's reduction)
+  int ki = 0;                    ///< input slots (the GEMM's reduction, a multiple of 8)
   int xp = 0;                    ///< 16-bit elements a staged pixel row (odd 16-byte chunks)
   int nc = 0;                    ///< expanded channels a chunk (a multiple of 8, at most 64)
   int chunks = 0;
@@ -73,6 +73,8 @@ struct Plan {
   std::int64_t shared = 0;
   [[nodiscard]] int pairs() const { return nc / 2; }
   [[nodiscard]] int items() const { return pairs() * strips * groups; }
+  /// The projection's units (m16n8 tiles of its output) a warp at most (fuse 1).
+  [[nodiscard]] int units_a_warp() const { return (th * tw / 16 * (co / 8) + threads / 32 - 1) / (threads / 32); }
 };
 
 /// The most threads of a warp whose 4-byte words fall in one bank (1 = none): the depthwise
@@ -139,7 +141,7 @@ struct Plan {
   }
   const ConvGeom& g = op.conv;
   const ConvGeom& e = op.expand->conv;
-  p.ki = (e.cp + 15) / 16 * 16;
+  p.ki = e.cp;  // (a multiple of 8: the last 8 of a reduction 8 past a multiple of 16 on m16n8k8)
   p.xp = generated::odd_chunks(p.ki);
   if (project) {
     p.co = op.project->conv.kp;
@@ -171,11 +173,11 @@ struct Plan {
         q.rows = q.pairs() * (th / 2) * (tw / cols) * 2 > threads ? 2 : 1;
         q.strips = th / q.rows;
         q.groups = tw / cols;
-        // The projection's: the tile's depthwise outputs, its weights, its f32 sums.
+        // The projection's: the tile's depthwise outputs, its weights and bias (its f32 sums in registers).
         q.dp = project ? generated::odd_chunks(nc) : 0;
         const std::int64_t joined = project ? std::int64_t{2} * th * tw * q.dp +
                                                   std::int64_t{2} * q.co * q.wpp +
-                                                  std::int64_t{4} * th * tw * q.co + std::int64_t{4} * q.co
+                                                  std::int64_t{4} * q.co
                                             : 0;
         // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits.
         int best = 1 << 30;
@@ -291,6 +293,18 @@ inline constexpr const char* expansion = R"src(    // The expanded patch of the 
           }
         }
       }
+      if constexpr (KI % 16 != 0) {  // the reduction's last 8 (input slots 8 past a multiple of 16)
+        unsigned a0, a1;
+        ldmatrix_x2(a0, a1, xs + (mt * 16 + (lane & 15)) * XP + KI - 8);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          if (ng * 4 + j < NT8) {
+            unsigned b0;
+            ldmatrix_x1(b0, wc + ((ng * 4 + j) * 8 + (lane & 7)) * XP + KI - 8);
+            mma_1688<T>(acc[j], a0, a1, b0);
+          }
+        }
+      }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = mt * 16 + (lane >> 2) + 8 * h;
@@ -385,53 +399,46 @@ inline constexpr const char* store_tile = R"src(      // Bias, the activation, r
 )src";
 /// The projection's part of chunk @PC (fuse 1), after a barrier: the tile's depthwise outputs
 /// (ds, TH·TW pixels × NC) times the projection's weights of the chunk's channels on tensor cores,
-/// added to the block's f32 sums (ps: each thread its own fragment's four, so no barrier); after
-/// the last chunk, + bias, + the residual (from the staged patch where it is the block's input,
-/// RES_XS), the projection's activation, into the block's output.
+/// added to the thread's f32 sums (pacc: UPW fragments of four a thread, in registers); after the
+/// last chunk (@LAST), + bias, + the residual (from the staged patch where it is the block's
+/// input, RES_XS), the projection's activation, into the block's output.
 inline constexpr const char* projection = R"src(    // (the units from the last warp on: the expansion's start from the first)
-    for (int u = NWARPS - 1 - warp; u < MT2 * NT2; u += NWARPS) {
-      const int mt = u / NT2;
-      const int nt = u % NT2;
-      float* own = ps + (u * 32 + lane) * 4;
-      float pacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      if (@PC > 0) {
-        const float4 o4 = *reinterpret_cast<const float4*>(own);
-        pacc[0] = o4.x;
-        pacc[1] = o4.y;
-        pacc[2] = o4.z;
-        pacc[3] = o4.w;
-      }
 #pragma unroll
-      for (int ks = 0; ks < NC / 16; ++ks) {
-        unsigned a0, a1, a2, a3, b0, b1;
-        ldmatrix_x4(a0, a1, a2, a3, ds + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * DP + ks * 16 + (lane >> 4) * 8);
-        ldmatrix_x2(b0, b1, wps + (nt * 8 + (lane & 7)) * WPP + @PC * NC + ks * 16 + ((lane >> 3) & 1) * 8);
-        mma_16816<T>(pacc, a0, a1, a2, a3, b0, b1);
-      }
-      if (@PC + 1 < CHUNKS) {
-        *reinterpret_cast<float4*>(own) = float4{pacc[0], pacc[1], pacc[2], pacc[3]};
-        continue;
-      }
-      const int col = nt * 8 + 2 * (lane & 3);
-      const float2 bb = *reinterpret_cast<const float2*>(pbs + col);
+    for (int i = 0; i < UPW; ++i) {
+      const int u = NWARPS - 1 - warp + i * NWARPS;
+      if (u < MT2 * NT2) {
+        const int mt = u / NT2;
+        const int nt = u % NT2;
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int pix = mt * 16 + (lane >> 2) + 8 * h;
-        const int oy = oy0 + pix / TW;
-        const int ox = ox0 + pix % TW;
-        if (oy < OH && ox < OW) {
-          float v0 = pacc[2 * h] + bb.x;
-          float v1 = pacc[2 * h + 1] + bb.y;
-          if constexpr (RES_XS) {  // (the residual: the block's input, staged as the patch)
-            const unsigned zr = *reinterpret_cast<const unsigned*>(xs + ((pix / TW + PH) * COLS_IN + pix % TW + PW) * XP + col);
-            const T* zh = reinterpret_cast<const T*>(&zr);
-            v0 += load(zh);
-            v1 += load(zh + 1);
+        for (int ks = 0; ks < NC / 16; ++ks) {
+          unsigned a0, a1, a2, a3, b0, b1;
+          ldmatrix_x4(a0, a1, a2, a3, ds + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * DP + ks * 16 + (lane >> 4) * 8);
+          ldmatrix_x2(b0, b1, wps + (nt * 8 + (lane & 7)) * WPP + @PC * NC + ks * 16 + ((lane >> 3) & 1) * 8);
+          mma_16816<T>(pacc[i], a0, a1, a2, a3, b0, b1);
+        }
+        if constexpr (@LAST) {
+          const int col = nt * 8 + 2 * (lane & 3);
+          const float2 bb = *reinterpret_cast<const float2*>(pbs + col);
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int pix = mt * 16 + (lane >> 2) + 8 * h;
+            const int oy = oy0 + pix / TW;
+            const int ox = ox0 + pix % TW;
+            if (oy < OH && ox < OW) {
+              float v0 = pacc[i][2 * h] + bb.x;
+              float v1 = pacc[i][2 * h + 1] + bb.y;
+              if constexpr (RES_XS) {  // (the residual: the block's input, staged as the patch)
+                const unsigned zr = *reinterpret_cast<const unsigned*>(xs + ((pix / TW + PH) * COLS_IN + pix % TW + PW) * XP + col);
+                const T* zh = reinterpret_cast<const T*>(&zr);
+                v0 += load(zh);
+                v1 += load(zh + 1);
+              }
+              pair_epilogue(yp, RES_XS ? nullptr : zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR, v0, v1,
+                            [&](float a, float b) {
+                              return float2{activate_as<PA>(pact, a), activate_as<PA>(pact, b)};
+                            });
+            }
           }
-          pair_epilogue(yp, RES_XS ? nullptr : zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR, v0, v1,
-                        [&](float a, float b) {
-                          return float2{activate_as<PA>(pact, a), activate_as<PA>(pact, b)};
-                        });
         }
       }
     }
@@ -596,6 +603,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     constant("WPP", p.wpp);
     constant("MT2", p.th * p.tw / 16);  // its m-tiles (the tile's pixels)
     constant("NT2", p.co / 8);          // its n-tiles
+    constant("UPW", p.units_a_warp());  // its units (16 pixels x 8 outputs) a warp at most
     act("PA", "pact", op.project->act);
     o << "  constexpr bool RES_XS = " << (residual_staged(op) ? "true" : "false")
       << ";  // the residual read from the staged patch (the block's input, stride 1)\n";
@@ -606,8 +614,13 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     if (project) {
       o << R"src(  T* ds = reinterpret_cast<T*>(es + MP * EP);                     // [TH * TW][DP] depthwise outputs
   T* wps = ds + TH * TW * DP;                                      // [CO][WPP] the projection's weights
-  float* ps = reinterpret_cast<float*>(wps + CO * WPP);            // its f32 sums, by fragment
-  float* pbs = ps + TH * TW * CO;                                  // [CO] its bias
+  float* pbs = reinterpret_cast<float*>(wps + CO * WPP);           // [CO] its bias
+  // The projection's f32 sums: UPW fragments a thread (its warp's units), through every chunk.
+  float pacc[UPW][4];
+#pragma unroll
+  for (int i = 0; i < UPW; ++i) {
+    pacc[i][0] = pacc[i][1] = pacc[i][2] = pacc[i][3] = 0.0f;
+  }
 )src";
     }
     o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}});
@@ -636,7 +649,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
 )src"
       << (project ? "    if (c > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums\n" +
-                        text::with(text::projection, {{"@PC", "(c - 1)"}}) + "    }\n"
+                        text::with(text::projection, {{"@PC", "(c - 1)"}, {"@LAST", "false"}}) + "    }\n"
                   : std::string())
       << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in" << (project ? "; ds read" : "") << "\n"
@@ -644,7 +657,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
       << "  }\n";
     if (project) {
       o << "  __syncthreads();  // the last chunk's depthwise outputs in\n  {\n"
-        << text::with(text::projection, {{"@PC", "(CHUNKS - 1)"}}) << "  }\n";
+        << text::with(text::projection, {{"@PC", "(CHUNKS - 1)"}, {"@LAST", "true"}}) << "  }\n";
     }
     o << "}\n}  // namespace strata_rtc\n";
     return o.str();
