@@ -4468,27 +4468,26 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   const auto projected = [](const cuda::OpDesc& o) { return o.project != nullptr; };
   const cuda::NetDesc small = folded(cuda::project_min_batch - 1);
   CHECK(std::none_of(small.ops.begin(), small.ops.end(), projected));
-  // Every block joins (the fold alone: sixteen with an expansion, features.1 without); the engine
-  // joins at its max_batch only those a kernel would run as one (claimed, and the projection
-  // claimed with it: expand_dw::joins).
+  // Every block with an expansion joins (the fold alone); the engine joins at its max_batch only
+  // those the kernel would run as one (claimed, and the projection claimed with it).
   cuda::NetDesc mv2 = small;
   cuda::fold_projected_depthwise(mv2);
-  CHECK(std::count_if(mv2.ops.begin(), mv2.ops.end(), projected) == 17);
-  CHECK(mv2.ops.size() == small.ops.size() - 17);
+  CHECK(std::count_if(mv2.ops.begin(), mv2.ops.end(), projected) == 16);
+  CHECK(mv2.ops.size() == small.ops.size() - 16);
   const cuda::NetDesc engine256 = folded(256);
   std::vector<std::string> joined256;
   for (const cuda::OpDesc& o : engine256.ops) {
     if (o.project) {
-      CHECK(ed::joins(o, 256));
-      CHECK((ed::claimed(o, 256) && ed::projection_claimed(o)) == (o.expand != nullptr));
+      CHECK(ed::claimed(o, 256));
+      CHECK(ed::projection_claimed(o));
       joined256.push_back(o.label.substr(0, o.label.find(".conv.0")));
     }
   }
-  for (const char* block : {"features.1", "features.2", "features.3", "features.4", "features.5", "features.6"}) {
+  for (const char* block : {"features.2", "features.3", "features.4", "features.5", "features.6"}) {
     CHECK(std::find(joined256.begin(), joined256.end(), block) != joined256.end());
   }
   CHECK(std::find(joined256.begin(), joined256.end(), "features.7") == joined256.end());  // (64 outputs: slower)
-  CHECK(joined256.size() == 6);
+  CHECK(joined256.size() == 5);
   CHECK(std::find(joined256.begin(), joined256.end(), "features.14") == joined256.end());  // (does not fit)
   CHECK(engine256.ops.size() == small.ops.size() - joined256.size());
   const cuda::NetDesc engine32 = folded(32);
@@ -4613,92 +4612,6 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
       const rtc::Compiled c = rtc::compile(src, "expand_depthwise", names, 90, dir);
       CHECK(c.cubin.size() > 1000);
     }
-  }
-}
-
-// depthwise_project: a depthwise conv with no expansion before it and its joined projection
-// (MobileNetV2's features.1) as one kernel, expand_depthwise's fuse 1 staging the depthwise conv's
-// own input.
-TEST_CASE("a depthwise conv without an expansion and its projection as one kernel (depthwise_project): the join, the block shape, the claim, refusals, the source compiles") {
-  namespace ed = cuda::tactics::expand_dw;
-  cuda::NetDesc mv2 = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
-  cuda::fold_for_per_op_path(mv2);
-  cuda::NetDesc small = mv2;
-  cuda::fold_for_max_batch(small, cuda::EngineOptions{.max_batch = 8}, false);
-  cuda::fold_for_max_batch(mv2, cuda::EngineOptions{.max_batch = 256}, false);
-  const auto f1 = std::find_if(mv2.ops.begin(), mv2.ops.end(),
-                               [](const cuda::OpDesc& o) { return o.label.rfind("features.1.", 0) == 0; });
-  REQUIRE(f1 != mv2.ops.end());
-  const cuda::OpDesc& op = *f1;
-  // The depthwise conv (ReLU6 of the stem deferred into its read) and the projection, labelled
-  // with the shared scope once; at batch 8 the two stay apart.
-  CHECK(op.label == "features.1.conv.0.conv0+bn1+clip2+conv1+bn2");
-  REQUIRE(op.project);
-  CHECK_FALSE(op.expand);
-  CHECK(op.in_act.kind == Act::clip);
-  CHECK(cuda::project_main(op).label == "features.1.conv.0.conv0+bn1+clip2");
-  CHECK(std::none_of(small.ops.begin(), small.ops.end(), [](const cuda::OpDesc& o) { return o.project != nullptr; }));
-  // 32 channels on 112x112, 3x3 stride 1, projected to 16: a tile of 8x8 outputs reads a 10x10
-  // patch of the input's 32 slots (rows of 40 elements: 5 chunks, odd) in one chunk; no weight
-  // buffers for an expansion; the expanded patch's place holds the input's channels.
-  CHECK(ed::unexpanded_fits(op));
-  CHECK_FALSE(ed::shapes_fit(op));
-  CHECK_FALSE(ed::fits(op));  // (not without the projection)
-  const ed::Plan p = ed::plan(op, 1, true);
-  CHECK(p.ki == 32);
-  CHECK(p.xp == 40);
-  CHECK(p.nc == 32);
-  CHECK(p.chunks == 1);
-  CHECK(p.th * p.tw == 64);
-  CHECK(p.mp == 112);
-  CHECK(p.co == 16);
-  CHECK(p.units_a_warp() == 1);
-  CHECK(p.shared == 2 * 112 * 40 + 4 * 112 * p.ep + 2 * 64 * p.dp + 2 * 16 * p.wpp + 4 * 16);
-  CHECK(ed::unexpanded_claimed(op, 256));
-  CHECK_FALSE(ed::unexpanded_claimed(op, 4));  // (too few blocks: 4 x 196 tiles)
-  CHECK(ed::joins(op, 256));
-  CHECK_FALSE(ed::claimed(op, 256));  // (expand_depthwise's claim: with an expansion only)
-  // The tactic: depthwise_project claims it; expand_depthwise does not run it.
-  const auto* t = cuda::find_tactic<DType::f16>("depthwise_project");
-  REQUIRE(t != nullptr);
-  const auto* e = cuda::find_tactic<DType::f16>("expand_depthwise");
-  CHECK_FALSE(e->applicable(op));
-  CHECK(t->applicable(op));
-  CHECK_FALSE(t->applicable(cuda::project_main(op)));
-  const cuda::Variant v{"depthwise_project"};
-  CHECK(t->fuses_project(v));
-  const cuda::Libraries none{};
-  const auto claim = t->heuristic(op, 256, 0, none);
-  REQUIRE(claim.has_value());
-  CHECK(claim->variant == v);
-  CHECK(claim->rank == cuda::rank::joins);
-  CHECK_FALSE(t->heuristic(op, 4, 0, none).has_value());
-  CHECK(t->candidates(op, 256, 0, none) == std::vector<cuda::Variant>{v});
-  CHECK(t->kernel_sources(op, cuda::Variant{"depthwise_project", 1}, {}).empty());
-  CHECK_FALSE(cuda::find_tactic<DType::f32>("depthwise_project")->applicable(op));
-  // Not with an expansion (expand_depthwise's), nor without its projection.
-  const auto f3 = std::find_if(mv2.ops.begin(), mv2.ops.end(), [](const cuda::OpDesc& o) {
-    return o.label.rfind("features.3.", 0) == 0 && o.project != nullptr;
-  });
-  REQUIRE(f3 != mv2.ops.end());
-  CHECK_FALSE(t->applicable(*f3));
-  // The key names the projection; the source: no expansion's weights, the staged channels copied
-  // with the deferred ReLU6; it compiles in f16 and bf16.
-  CHECK(cuda::tuning_key(op, 256, DType::f16, "gpu").find(",project16,act0") != std::string::npos);
-  const std::string src = ed::source(op, 0, 0, true);
-  CHECK(src.find("constexpr int WBUFS = 0;") != std::string::npos);
-  CHECK(src.find("load_weights(0, 0);") == std::string::npos);
-  CHECK(src.find("(no expansion)") != std::string::npos);
-  CHECK(src.find("mma_16816<T>(acc[j]") == std::string::npos);  // (no expansion GEMM)
-  CHECK(src.find("constexpr int CO = 16;") != std::string::npos);
-  const auto k = t->kernel_sources(op, v, {});
-  REQUIRE(k.size() == 1);
-  CHECK(k[0].source == src);
-  const auto dir = fresh_dir("strata_rtc_test_depthwise_project");
-  for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
-    const std::vector<std::string> names{std::string("strata_rtc::expand_depthwise<") + ty + ">"};
-    const rtc::Compiled c = rtc::compile(src, "depthwise_project", names, 90, dir);
-    CHECK(c.cubin.size() > 1000);
   }
 }
 

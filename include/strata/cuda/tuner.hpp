@@ -70,7 +70,9 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
     }
   }
   if (o.max_batch >= project_min_batch) {  // (where expand_depthwise would run the three as one)
-    fold_projected_depthwise(net, [&](const OpDesc& joined) { return tactics::expand_dw::joins(joined, o.max_batch); });
+    fold_projected_depthwise(net, [&](const OpDesc& joined) {
+      return tactics::expand_dw::claimed(joined, o.max_batch) && tactics::expand_dw::projection_claimed(joined);
+    });
   }
   join_bottlenecks(net, o);
 }
@@ -228,16 +230,14 @@ template <DType P>
                        << gated->label << "' (fold_gated_convs): force that op");
       const auto projected = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.project && (o.project->label == label || o.project_conv_label == label ||
-                             (o.expand && (o.expand->label == label ||
-                                           expand_main(project_main(o)).label == label)));
+                             o.expand->label == label || expand_main(project_main(o)).label == label);
       });
       STRATA_CHECK(projected == net.ops.end(),
                    "cuda::Engine: EngineOptions::force names layer '"
                        << label << "', which at a max_batch of " << project_min_batch
                        << " or more runs joined to "
-                       << (projected->project->label != label ? "the rest of its inverted-residual block"
-                           : projected->expand                   ? "the expansion and depthwise conv before it"
-                                                                 : "the depthwise conv before it")
+                       << (projected->project->label == label ? "the expansion and depthwise conv before it"
+                                                              : "the rest of its inverted-residual block")
                        << " as one op, '" << projected->label << "' (fold_projected_depthwise): force that op");
       const auto expanded = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.expand && (o.expand->label == label || expand_main(o).label == label);

@@ -111,19 +111,10 @@ struct Plan {
          e.kd == e.kp && e.kp == g.cp && e.h == g.h && e.w == g.w;
 }
 
-/// Whether the kernel runs depthwise conv `op` without an expansion (with its joined projection
-/// only: fuse 1, the tactic depthwise_project; MobileNetV2's features.1): of dilation 1, its
-/// output with its input's slots, its input staged as the patch in place of the expanded one.
-[[nodiscard]] inline bool unexpanded_fits(const OpDesc& op) {
-  const ConvGeom& g = op.conv;
-  return !op.expand && depthwise_runs(op) && g.dh == 1 && g.dw == 1 && g.cp == g.kp &&
-         g.cp % 8 == 0 && op.in_cp == g.cp;
-}
-
 /// Whether the kernel can also run `op`'s joined projection (OpDesc::project, fold_projected_depthwise):
 /// a 1×1 GEMM over the depthwise conv's output slots into output slots in 8s.
 [[nodiscard]] inline bool projection_fits(const OpDesc& op) {
-  if (!op.project || !(op.expand ? shapes_fit(op) : unexpanded_fits(op))) {
+  if (!op.project || !shapes_fit(op)) {
     return false;
   }
   const ConvGeom& q = op.project->conv;
@@ -135,24 +126,22 @@ struct Plan {
 /// the kernel then adds it from shared memory.
 [[nodiscard]] inline bool residual_staged(const OpDesc& op) {
   const OpDesc& q = *op.project;
-  const OpDesc& e = op.expand ? *op.expand : op;  // (what the kernel stages)
+  const OpDesc& e = *op.expand;
   return q.has_residual && q.z_offset >= 0 && q.z_offset == e.in_offset && q.z_id == e.in_id &&
          q.out_cp == e.in_cp && op.conv.sh == 1 && op.conv.sw == 1;
 }
 
 /// The block shape for `op` with `ebufs` expanded patches (2: the pipelined form), and with its
 /// joined projection where `project` (fuse 1: chunks of 16s, tiles of 16 pixels or more; nc = 0
-/// where none fits). Without an expansion (unexpanded_fits; `project` only) the staged patch is
-/// the depthwise conv's input, copied a chunk at a time into the expanded patch's place.
+/// where none fits).
 [[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1, bool project = false) {
   Plan p;
-  if (project ? !projection_fits(op) : !shapes_fit(op)) {
+  if (!shapes_fit(op) || (project && !projection_fits(op))) {
     return p;
   }
   const ConvGeom& g = op.conv;
-  const bool expanded = op.expand != nullptr;
-  // (a multiple of 8: the last 8 of a reduction 8 past a multiple of 16 on m16n8k8)
-  p.ki = expanded ? op.expand->conv.cp : g.cp;
+  const ConvGeom& e = op.expand->conv;
+  p.ki = e.cp;  // (a multiple of 8: the last 8 of a reduction 8 past a multiple of 16 on m16n8k8)
   p.xp = generated::odd_chunks(p.ki);
   if (project) {
     p.co = op.project->conv.kp;
@@ -195,7 +184,7 @@ struct Plan {
         for (int ep = q.pairs(); ep < q.pairs() + 32; ++ep) {
           const int c = conflicts(q, g.sh, ep);
           const std::int64_t shared = std::int64_t{2} * q.mp * q.xp +
-                                      (expanded ? std::int64_t{2} * 2 * nc * q.xp : 0) +
+                                      std::int64_t{2} * 2 * nc * q.xp +
                                       std::int64_t{4} * q.mp * ep * ebufs + joined;
           if (c < best && shared <= max_shared) {
             best = c;
@@ -256,29 +245,6 @@ struct Plan {
   const Act a = op.in_act.kind != Act::none ? op.in_act.kind : op.expand->act.kind;
   const bool cheap = a == Act::none || a == Act::relu || a == Act::clip;
   return g.kh == 3 && (g.h >= 112 || (cheap && g.h >= 28));
-}
-
-/// Whether the heuristic runs `op` — a depthwise conv without an expansion, its projection joined
-/// (unexpanded_fits) — as one kernel (the tactic depthwise_project) at `batch`: on the maps and
-/// activations `claimed` names, 3×3 taps, a projection of up to 32 outputs, a thousand blocks or
-/// more. MobileNetV2's features.1 at batch 256 (H100, session 59): its depthwise conv (depthwise_band)
-/// and projection (cuBLASLt) took 176.4 + 112.1 µs, each near the copy bandwidth, for a map of 32
-/// channels on 112×112 written by one and read back by the other.
-[[nodiscard]] inline bool unexpanded_claimed(const OpDesc& op, int batch) {
-  const Plan p = plan(op, 1, true);
-  if (op.expand || p.nc == 0 || p.co > 32 || std::int64_t{batch} * p.tiles_y * p.tiles_x < 1024) {
-    return false;
-  }
-  const Act a = op.in_act.kind;
-  const bool cheap = a == Act::none || a == Act::relu || a == Act::clip;
-  return op.conv.kh == 3 && cheap && op.conv.h >= 28;
-}
-
-/// Whether the engine joins the projection in `joined` at max_batch `batch` (fold_for_max_batch):
-/// where the heuristic would run the block as one kernel.
-[[nodiscard]] inline bool joins(const OpDesc& joined, int batch) {
-  return joined.expand ? claimed(joined, batch) && projection_claimed(joined)
-                       : unexpanded_claimed(joined, batch);
 }
 
 /// Pieces of the kernel's source (expand_dw::source), shared by its forms: the chunk's depthwise
@@ -359,20 +325,6 @@ inline constexpr const char* expansion = R"src(    // The expanded patch of the 
           }
         }
       }
-    }
-)src";
-/// In place of the expansion where there is none (unexpanded_fits): the chunk's channels of the
-/// staged patch into the expanded patch's place.
-inline constexpr const char* unexpanded = R"src(    // The chunk's channels of the staged patch (no expansion), the activation deferred into the
-    // depthwise conv's read applied, zero outside the map (its padding).
-    for (int i = tid; i < NP * PAIRS; i += NTHREADS) {
-      const int row = i / PAIRS;
-      const int pr = i % PAIRS;
-      const int iy = iy0 + row / COLS_IN;
-      const int ix = ix0 + row % COLS_IN;
-      const bool in = iy >= 0 && iy < H && ix >= 0 && ix < W;
-      const unsigned v = *reinterpret_cast<const unsigned*>(xs + row * XP + c * NC + 2 * pr);
-      es[row * EP + pr] = in ? pair_act_stored<IA, T>(v, in_act, b2.x, b2.y) : 0u;
     }
 )src";
 inline constexpr const char* depthwise = R"src(    // The depthwise conv from it: a channel pair of R rows x CW columns of outputs a thread.
@@ -501,8 +453,8 @@ inline constexpr const char* declarations = R"src(  constexpr int KC = KI / 8;  
   constexpr int NCW = (CW - 1) * S + KS; // patch columns a thread's window holds
   extern __shared__ __align__(16) unsigned char smem[];
   T* xs = reinterpret_cast<T*>(smem);                              // [MP][XP] the input patch
-  T* ws = xs + MP * XP;                                            // [WBUFS][NC][XP] weight chunks
-  unsigned* es = reinterpret_cast<unsigned*>(ws + WBUFS * NC * XP);  // [MP][EP] expanded pairs
+  T* ws = xs + MP * XP;                                            // [2][NC][XP] weight chunks
+  unsigned* es = reinterpret_cast<unsigned*>(ws + 2 * NC * XP);    // [MP][EP] expanded pairs
 )src";
 /// The block's image and tile (after `long long b = blockIdx.x;` and any other index taken off).
 inline constexpr const char* tile = R"src(  const int tx = static_cast<int>(b % TILES_X);
@@ -578,7 +530,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0,
                                        bool project = false) {
   const ConvGeom& g = op.conv;
-  const bool expanded = op.expand != nullptr;  // (else the staged patch is the depthwise conv's input)
+  const OpDesc& ex = *op.expand;
   const Plan p = plan(op, algo == 1 ? 2 : 1, project);
   STRATA_CHECK(algo == 0 || algo == 1, "expand_depthwise: no form " << algo);
   STRATA_CHECK(groups >= 0 && groups <= p.chunks,
@@ -586,7 +538,6 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   const bool split = groups > 1;
   const bool plain = algo == 0 && !split;  // the form measured first (session 25)
   STRATA_CHECK(!project || plain, "expand_depthwise: the projection joins the plain form only");
-  STRATA_CHECK(expanded || project, "expand_depthwise: a depthwise conv without an expansion runs with its projection only");
   STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'"
                              << (project ? " with its projection" : ""));
   std::ostringstream o;
@@ -611,7 +562,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     << "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the first weights' copies)\n";
   constant("H", g.h);
   constant("W", g.w);
-  constant("CI", expanded ? op.expand->conv.cp : g.cp);  // the staged input's slots
+  constant("CI", ex.conv.cp);  // the expansion's input slots
   constant("KI", p.ki);
   constant("XP", p.xp);
   constant("CP", g.cp);        // expanded slots: the depthwise conv's input and output
@@ -639,11 +590,10 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   constant("TILES_Y", p.tiles_y);
   constant("TILES_X", p.tiles_x);
   constant("NTHREADS", threads);
-  constant("WBUFS", expanded ? 2 : 0);  // the expansion's weight buffers
   if (!plain) {
     constant("GROUPS", std::max(groups, 1));
   }
-  act("EA", "ea", expanded ? op.expand->act : ActDesc{});  // the expansion's own activation (in its epilogue)
+  act("EA", "ea", ex.act);      // the expansion's own activation (in its epilogue)
   act("IA", "in_act", op.in_act);  // the one deferred into the depthwise conv's read
   act("A", "act", op.act);
   if (project) {
@@ -673,8 +623,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   }
 )src";
     }
-    o << "  long long b = blockIdx.x;\n" << text::tile
-      << text::with(text::staging, {{"@C", "0"}, {"  load_weights(0, 0);\n", expanded ? "  load_weights(0, 0);\n" : ""}});
+    o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}});
     if (project) {
       o << R"src(  // The projection's weights, all of them, in a copy group of their own (waited for with the
   // first chunk's).
@@ -690,7 +639,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 )src";
     }
     o << "  for (int c = 0; c < CHUNKS; ++c) {\n"
-      << text::filters << (expanded ? R"src(    if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
+      << text::filters << R"src(    if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
       load_weights(c + 1, (c + 1) & 1);
       cp_async_commit();
       cp_async_wait<1>();
@@ -698,13 +647,11 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
       cp_async_wait<0>();
     }
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
-)src" : R"src(    cp_async_wait<0>();
-    __syncthreads();  // the patch in; the last chunk's reads done
-)src")
+)src"
       << (project ? "    if (c > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums\n" +
                         text::with(text::projection, {{"@PC", "(c - 1)"}, {"@LAST", "false"}}) + "    }\n"
                   : std::string())
-      << (expanded ? text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}}) : std::string(text::unexpanded))
+      << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in" << (project ? "; ds read" : "") << "\n"
       << text::with(text::depthwise, {{"@STORE", project ? text::store_tile : text::store_output}, {"@E", "es"}})
       << "  }\n";
@@ -778,61 +725,6 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   return o.str();
 }
 
-/// The step that launches kernel `k` (expand_dw::source for `op`, form `v`) at `batch`: the
-/// staged input `x` (the expansion's, or the depthwise conv's own without one) and the
-/// expansion's weights `ew` (none without an expansion).
-template <class T>
-[[nodiscard]] std::unique_ptr<Step> step(const OpDesc& op, const Variant& v, cudaKernel_t k, int batch,
-                                         const OpWeights& w, const OpIo& io, const void* x_in,
-                                         const OpWeights* ew) {
-  const bool project = v.fuse == 1;
-  STRATA_CHECK(!project || (io.project.y != nullptr && io.project.weights != nullptr),
-               "cuda::Engine: layer '" << op.label
-                                       << "': expand_depthwise fuse 1 without its projection's buffers");
-  const Plan p = plan(op, v.algo == 1 ? 2 : 1, project);
-  const int groups = std::max(v.math, 1);
-  const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * groups;
-  STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
-                                         << "': expand_depthwise would launch " << blocks
-                                         << " blocks at batch " << batch);
-  const std::size_t shared = static_cast<std::size_t>(p.shared);
-  generated::allow_shared(k, generated::device_sms().device, shared, op.label, "expand_depthwise");
-  const unsigned grid = static_cast<unsigned>(blocks);
-  const T* x = static_cast<const T*>(x_in);
-  const T* we = ew != nullptr ? ew->weight.template as<const T>() : nullptr;
-  const float* be = ew != nullptr ? ew->bias_f32.template as<const float>() : nullptr;
-  const T* wd = w.weight.template as<const T>();
-  const float* bd = w.bias_f32.template as<const float>();
-  T* y = static_cast<T*>(io.y);
-  const T* z = static_cast<const T*>(io.z);
-  const T* wp = project ? io.project.weights->weight.template as<const T>() : nullptr;
-  const float* bp = project ? io.project.weights->bias_f32.template as<const float>() : nullptr;
-  T* yp = static_cast<T*>(io.project.y);
-  const T* zp = static_cast<const T*>(io.project.z);
-  const ConvGeom& g = op.conv;
-  std::ostringstream what;
-  what << "strata " << (ew != nullptr ? "expand+depthwise " : "depthwise+projection ") << g.kh << "x" << g.kw
-       << (g.sh > 1 ? " stride " + std::to_string(g.sh) : std::string())
-       << (ew != nullptr ? " (the 1x1 expansion on tensor cores, its map kept in shared memory; tiles of "
-                         : " (the input staged in shared memory; tiles of ")
-       << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass"
-       << (v.algo == 1 ? ", pipelined" : "")
-       << (groups > 1 ? ", the chunks over " + std::to_string(groups) + " blocks a tile" : "")
-       << (project ? ", the 1x1 projection after it on tensor cores too: " +
-                         std::to_string(op.project->conv.c) + "->" + std::to_string(op.project->conv.k) +
-                         (op.project->has_residual ? " + residual" : "") + ", the depthwise conv's output kept on chip"
-                   : std::string())
-       << ", shapes compiled in)";
-  // (fuse 1's kernel takes the projection's buffers after the others)
-  const auto launch = [&](auto... projection) {
-    return kernel_step(what.str(), [=](cudaStream_t s) {
-      rtc::launch_shared(k, grid, static_cast<unsigned>(threads), shared, s, x, we, be, wd, bd, y,
-                         z, batch, projection...);
-    });
-  };
-  return project ? launch(wp, bp, yp, zp) : launch();
-}
-
 }  // namespace expand_dw
 
 template <DType P>
@@ -876,7 +768,52 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(io.expand_x != nullptr && io.expand_weights != nullptr,
                  "cuda::Engine: layer '" << op.label
                                          << "': expand_depthwise without its expansion's buffers");
-    return expand_dw::step<T>(op, v, k, batch, w, io, io.expand_x, io.expand_weights);
+    const bool project = v.fuse == 1;
+    STRATA_CHECK(!project || (io.project.y != nullptr && io.project.weights != nullptr),
+                 "cuda::Engine: layer '" << op.label
+                                         << "': expand_depthwise fuse 1 without its projection's buffers");
+    const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1, project);
+    const int groups = std::max(v.math, 1);
+    const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * groups;
+    STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
+                                           << "': expand_depthwise would launch " << blocks
+                                           << " blocks at batch " << batch);
+    const std::size_t shared = static_cast<std::size_t>(p.shared);
+    generated::allow_shared(k, generated::device_sms().device, shared, op.label,
+                            "expand_depthwise");
+    const unsigned grid = static_cast<unsigned>(blocks);
+    const T* x = static_cast<const T*>(io.expand_x);
+    const T* we = io.expand_weights->weight.template as<const T>();
+    const float* be = io.expand_weights->bias_f32.template as<const float>();
+    const T* wd = w.weight.template as<const T>();
+    const float* bd = w.bias_f32.template as<const float>();
+    T* y = static_cast<T*>(io.y);
+    const T* z = static_cast<const T*>(io.z);
+    const T* wp = project ? io.project.weights->weight.template as<const T>() : nullptr;
+    const float* bp = project ? io.project.weights->bias_f32.template as<const float>() : nullptr;
+    T* yp = static_cast<T*>(io.project.y);
+    const T* zp = static_cast<const T*>(io.project.z);
+    const ConvGeom& g = op.conv;
+    std::ostringstream what;
+    what << "strata expand+depthwise " << g.kh << "x" << g.kw
+         << (g.sh > 1 ? " stride " + std::to_string(g.sh) : std::string())
+         << " (the 1x1 expansion on tensor cores, its map kept in shared memory; tiles of "
+         << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass"
+         << (v.algo == 1 ? ", pipelined" : "")
+         << (groups > 1 ? ", the chunks over " + std::to_string(groups) + " blocks a tile" : "")
+         << (project ? ", the 1x1 projection after it on tensor cores too: " +
+                           std::to_string(op.project->conv.c) + "->" + std::to_string(op.project->conv.k) +
+                           (op.project->has_residual ? " + residual" : "") + ", the depthwise conv's output kept on chip"
+                     : std::string())
+         << ", shapes compiled in)";
+    // (fuse 1's kernel takes the projection's buffers after the others)
+    const auto step = [&](auto... projection) {
+      return kernel_step(what.str(), [=](cudaStream_t s) {
+        rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we,
+                           be, wd, bd, y, z, batch, projection...);
+      });
+    };
+    return project ? step(wp, bp, yp, zp) : step();
   }
 
  private:
@@ -902,55 +839,6 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                      << p.chunks << " chunks of " << p.nc << " channels over more blocks than "
                      << "there are chunks");
     return this->named(expand_dw::source(op, v.algo, v.math, v.fuse == 1));
-  }
-};
-
-/// Tactic `depthwise_project`: a depthwise conv with no expansion before it and the 1×1
-/// projection joined after it (fold_projected_depthwise; MobileNetV2's features.1) as one kernel —
-/// expand_depthwise's fuse 1 with the depthwise conv's input staged as the patch in place of the
-/// expanded one (expand_dw::unexpanded_fits), so the depthwise conv's output is never stored.
-/// Claimed where expand_dw::unexpanded_claimed says; offered to measured tuning wherever it runs.
-template <DType P>
-class DepthwiseProject final : public generated::GeneratingTactic<P> {
-  using T = storage_t<P>;
-
- public:
-  [[nodiscard]] std::string_view name() const override { return "depthwise_project"; }
-  [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return is_16bit(P) && !op.expand && expand_dw::fits(op, true);
-  }
-  [[nodiscard]] bool reads_input_act() const override { return true; }
-  [[nodiscard]] bool fuses_project(const Variant&) const override { return true; }
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
-                                               const Libraries&) const override {
-    if (!applicable(op) || !expand_dw::unexpanded_claimed(op, batch)) {
-      return std::nullopt;
-    }
-    return Claim{{std::string(name())}, rank::joins};
-  }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
-                                                const Libraries&) const override {
-    return applicable(op) ? std::vector<Variant>{Variant{std::string(name())}} : std::vector<Variant>{};
-  }
-  [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
-                                              const OpWeights& w, const OpIo& io,
-                                              const Libraries&) const override {
-    const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    STRATA_CHECK(io.x != nullptr, "cuda::Engine: layer '" << op.label << "': depthwise_project without its input");
-    return expand_dw::step<T>(op, Variant{"expand_depthwise", 0, 0, 1}, k, batch, w, io, io.x, nullptr);
-  }
-
- private:
-  [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
-                                       const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
-                 "'" << op.label << "': depthwise_project has one form (algo 0, math 0, fuse 0)");
-    STRATA_CHECK(applicable(op), "'" << op.label
-                                     << "': depthwise_project runs a depthwise conv of dilation 1 "
-                                        "without an expansion, with a joined 1x1 projection "
-                                        "(fold_projected_depthwise) whose block shape fits");
-    return {expand_dw::source(op, 0, 0, true),
-            std::string("strata_rtc::expand_depthwise<") + kernels::detail::rtc_type<T>() + ">"};
   }
 };
 

@@ -38,7 +38,6 @@ namespace strata::cuda {
 template <DType P>
 [[nodiscard]] const std::vector<const Tactic<P>*>& all_tactics() {
   static const tactics::ExpandDepthwise<P> expand_depthwise;
-  static const tactics::DepthwiseProject<P> depthwise_project;
   static const tactics::NormedConv<P> normed_conv;
   static const tactics::NormedHead<P> normed_head;
   static const tactics::BottleneckConv<P> bottleneck_conv;
@@ -72,7 +71,7 @@ template <DType P>
   static const tactics::ConvTransposeDirect<P> conv_transpose_direct;
   static const tactics::CudnnConvTranspose<P> cudnn_conv_transpose;
   static const std::vector<const Tactic<P>*> list{
-      &expand_depthwise, &depthwise_project, &depthwise_band, &depthwise_conv, &squeeze_excite, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
+      &expand_depthwise, &depthwise_band, &depthwise_conv, &squeeze_excite, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
       &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_conv_transpose, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
