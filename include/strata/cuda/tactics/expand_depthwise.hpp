@@ -220,7 +220,9 @@ struct Plan {
 /// the plain form's. Measured on an H100 at batch 256 (session 58, MobileNetV2, against the plain
 /// form with the projection on cuBLASLt after it): features.2 454.7 -> 421.4 µs, .3 487.0 ->
 /// 431.0, .5 170.6 -> 161.8, .6 172.5 -> 161.9, but .7 (64 outputs: 32 of the projection's tiles
-/// a chunk) 70.5 -> 106.1, and .4 with the projection's shared memory would lose a block an SM.
+/// a chunk) 70.5 -> 106.1. Session 59 (H100): with the reduction's rows unpadded and the sums in
+/// registers .4 keeps its 3 blocks an SM, 226.9 + 30.4 -> 248.0; .7 still loses (78.4 against
+/// 62.3 + 7.6).
 [[nodiscard]] inline bool projection_claimed(const OpDesc& op) {
   const Plan p = plan(op, 1, true);
   return p.nc > 0 && p.co <= 32 && min_blocks(op, p) == min_blocks(op, plan(op));
