@@ -446,7 +446,8 @@ inline constexpr const char* projection = R"src(    // (the units from the last 
     }
 )src";
 
-inline constexpr const char* declarations = R"src(  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
+inline constexpr const char* declarations = R"src(  static_assert(KI == CI && KI % 8 == 0, "the reduction: the staged input's slots, unpadded");
+  constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
   constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
   constexpr int NT8 = NC / 8;          // its n-tiles (a chunk's expanded channels)
   constexpr int NG = (NT8 + 3) / 4;    // groups of up to 4 n-tiles a warp computes at once
@@ -476,14 +477,13 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   const int ox0 = tx * TW;
   const int iy0 = oy0 * S - PH;
   const int ix0 = ox0 * S - PW;
-  // The expansion's weights of chunk c into buffer `buf` (the reduction's padding as zeros).
+  // The expansion's weights of chunk c into buffer `buf` (KI = CI: the reduction unpadded).
   auto load_weights = [&](int c, int buf) {
     T* dst = ws + buf * (NC * XP);
     for (int i = tid; i < NC * KC; i += NTHREADS) {
       const int n = i / KC;
       const int kc = i % KC;
-      const bool v = kc * 8 < CI;
-      cp_async16(dst + n * XP + kc * 8, we + static_cast<long long>(c * NC + n) * CI + (v ? kc * 8 : 0), v);
+      cp_async16(dst + n * XP + kc * 8, we + static_cast<long long>(c * NC + n) * CI + kc * 8, true);
     }
   };
   load_weights(@C, 0);
@@ -491,14 +491,14 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   // finished: the expansion's weights above, which no kernel writes, are copied first; the input
   // only once that kernel's writes are visible.)
   pdl_wait();
-  // The patch: every input slot of each pixel, zero outside the map and past the slots.
+  // The patch: every input slot of each pixel, zero outside the map.
   const T* xi = x + img * (static_cast<long long>(H) * W * CI);
   for (int i = tid; i < MP * KC; i += NTHREADS) {
     const int r = i / KC;
     const int kc = i % KC;
     const int iy = iy0 + r / COLS_IN;
     const int ix = ix0 + r % COLS_IN;
-    const bool v = r < NP && kc * 8 < CI && iy >= 0 && iy < H && ix >= 0 && ix < W;
+    const bool v = r < NP && iy >= 0 && iy < H && ix >= 0 && ix < W;
     cp_async16(xs + r * XP + kc * 8, v ? xi + (static_cast<long long>(iy) * W + ix) * CI + kc * 8 : xi, v);
   }
   cp_async_commit();
