@@ -946,13 +946,17 @@ TEST_CASE("an expansion folded into the depthwise conv after it: one kernel, the
 }
 
 namespace {
-// Two inverted-residual blocks for the projection joined after them (fold_projected_depthwise, at
-// a max_batch where expand_depthwise claims them: 64): one with its residual (24 -> 90 channels in
-// 96 slots, 3x3, back to 24) on a 54x54 map (cut tiles), one without (stride 2 to 27x27, 96
-// channels, projected to 20 channels in 24 slots: the slots past them written as 0). Both
-// expansions reduce over 24 slots: 16 on m16n8k16, the last 8 on m16n8k8.
+// Three blocks for the projection joined after them (fold_projected_depthwise, at a max_batch of
+// 64): a depthwise conv without an expansion (the stem's ReLU6 deferred into its read; 32
+// channels, 3x3, on depthwise_band with its projection to 24 in the same launch: tiles of 8x16
+// outputs cut by the 54x54 map at both edges), then two inverted-residual blocks where
+// expand_depthwise claims them: one with its residual (24 -> 90 channels in 96 slots, 3x3, back
+// to 24), one without (stride 2 to 27x27, 96 channels, projected to 20 channels in 24 slots: the
+// slots past them written as 0). Both expansions reduce over 24 slots: 16 on m16n8k16, the last
+// 8 on m16n8k8.
 inline constexpr auto project_net = input<16, 54, 54>
-    | conv<24, 3, ConvOpts{.padding = 1}> | relu6
+    | conv<32, 3, ConvOpts{.padding = 1}> | relu6
+    | conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm | relu6 | conv<24, 1> | batch_norm
     | residual(conv<90, 1> | batch_norm | relu6
                | conv<90, 3, ConvOpts{.padding = 1, .groups = 90}> | batch_norm | relu6
                | conv<24, 1, ConvOpts{.bias = false}> | batch_norm)
@@ -963,11 +967,13 @@ using ProjectNet = std::remove_cv_t<decltype(project_net)>;
 
 /// Net's outputs in P at each of `batches` from an engine of max batch `max_batch` (heuristic
 /// tuning, the per-op path) with `v` forced on every op the engine joins with its projection (at
-/// least `least`), each one's describe() line showing `shows`.
+/// least `least`) — `unexpanded` on those without an expansion —, each one's describe() line
+/// showing `shows` (`unexpanded_shows`).
 template <class Net, DType P>
 std::vector<std::vector<float>> projected_outputs(const Weights<Net>& w, const std::vector<float>& in, int max_batch,
                                                   const std::vector<int>& batches, const cuda::Variant& v,
-                                                  const std::string& shows, std::size_t least) {
+                                                  const std::string& shows, const cuda::Variant& unexpanded,
+                                                  const std::string& unexpanded_shows, std::size_t least) {
   cuda::EngineOptions opt;
   opt.max_batch = max_batch;
   opt.tuning = cuda::Tuning::heuristic;
@@ -975,15 +981,19 @@ std::vector<std::vector<float>> projected_outputs(const Weights<Net>& w, const s
   cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
   cuda::fold_for_per_op_path(net);
   cuda::fold_for_max_batch(net, opt, false);
+  std::size_t plain = 0;
   for (const cuda::OpDesc& op : net.ops) {
     if (op.project) {
-      opt.force[op.label] = v;
+      opt.force[op.label] = op.expand ? v : unexpanded;
+      plain += op.expand ? 0 : 1;
     }
   }
   REQUIRE(opt.force.size() >= least);
+  REQUIRE(plain == 1);  // (project_net's first block, MobileNetV2's features.1)
   cuda::Engine<Net, P> e(w, opt);
-  check_forced_lines(e, opt.force, batches.front(),
-                     [&](const std::string& line) { CHECK(line.find(shows) != std::string::npos); });
+  check_forced_lines(e, opt.force, batches.front(), [&](const std::string& line) {
+    CHECK((line.find(shows) != std::string::npos || line.find(unexpanded_shows) != std::string::npos));
+  });
   std::vector<std::vector<float>> outs;
   const std::size_t out_n = static_cast<std::size_t>(std::remove_cvref_t<Net>::output_spec.shape.numel());
   for (const int b : batches) {
@@ -1003,9 +1013,11 @@ void check_projected_blocks(std::uint64_t seed) {
   const auto in = strata_test::random_floats(static_cast<std::size_t>(64 * ProjectNet::input_spec.shape.numel()), seed + 1);
   const auto ref = strata_test::cpu_reference<ProjectNet>(w, in, 64);
   const auto joined = projected_outputs<ProjectNet, P>(w, in, 64, batches, cuda::Variant{"expand_depthwise", 0, 0, 1},
-                                                       "the 1x1 projection after it on tensor cores too", 2);
+                                                       "the 1x1 projection after it on tensor cores too",
+                                                       cuda::Variant{"depthwise_band", 0, 0, 2},
+                                                       "the 1x1 projection after it on tensor cores in the same block", 3);
   const auto apart = projected_outputs<ProjectNet, P>(w, in, 64, batches, cuda::Variant{"expand_depthwise"},
-                                                      ", then", 2);
+                                                      ", then", cuda::Variant{"depthwise_band"}, ", then", 3);
   const double bound = P == DType::bf16 ? 3e-2 : 1e-2;
   for (std::size_t i = 0; i < batches.size(); ++i) {
     const double e1 = strata_test::rel_error(joined[i], ref, joined[i].size());
@@ -1023,11 +1035,12 @@ void check_projected_blocks(std::uint64_t seed) {
 // expand_depthwise fuse 1 (fold_projected_depthwise: at a max_batch of 32 or more, an
 // inverted-residual block's projection joined after its expansion and depthwise conv; one kernel
 // computes the three, the depthwise conv's output kept in shared memory a chunk of channels at a
-// time and multiplied into the projection's f32 sums): project_net's two blocks (f16, bf16), and
-// every op of MobileNetV2 the engine joins at a max_batch of 256 (features.2 to .6: 16, 24 and 32
-// input channels, 24 and 32 output channels, strides 1 and 2, residual or not), against the CPU
-// at batches 5 and 1.
-TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv and projection (expand_depthwise fuse 1)") {
+// time and multiplied into the projection's f32 sums; and depthwise_band fuse 2, a depthwise conv
+// without an expansion and its projection): project_net's three blocks (f16, bf16), and every op
+// of MobileNetV2 the engine joins at a max_batch of 256 (features.1 on depthwise_band fuse 2;
+// features.2 to .6: 16, 24 and 32 input channels, 24 and 32 output channels, strides 1 and 2,
+// residual or not), against the CPU at batches 5 and 1.
+TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv and projection (expand_depthwise fuse 1; depthwise_band fuse 2 without an expansion)") {
   check_projected_blocks<DType::f16>(150);
   check_projected_blocks<DType::bf16>(151);
   using Net = models::MobileNetV2;
@@ -1035,10 +1048,12 @@ TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv a
   const auto in = strata_test::random_floats(static_cast<std::size_t>(5 * Net::input_spec.shape.numel()), 153);
   const auto ref = strata_test::cpu_reference<Net>(w, in, 5);
   const auto outs = projected_outputs<Net, DType::f16>(w, in, 256, {5, 1}, cuda::Variant{"expand_depthwise", 0, 0, 1},
-                                                       "the 1x1 projection after it on tensor cores too", 5);
+                                                       "the 1x1 projection after it on tensor cores too",
+                                                       cuda::Variant{"depthwise_band", 0, 0, 2},
+                                                       "the 1x1 projection after it on tensor cores in the same block", 6);
   for (const auto& out : outs) {
     const double err = strata_test::rel_error(out, ref, out.size());
-    MESSAGE("MobileNetV2 f16, expand_depthwise fuse 1 forced, batch " << out.size() / 1000 << ": rel. error " << err);
+    MESSAGE("MobileNetV2 f16, expand_depthwise fuse 1 and depthwise_band fuse 2 forced, batch " << out.size() / 1000 << ": rel. error " << err);
     CHECK(err < 1e-2);
   }
 }

@@ -4468,26 +4468,31 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   const auto projected = [](const cuda::OpDesc& o) { return o.project != nullptr; };
   const cuda::NetDesc small = folded(cuda::project_min_batch - 1);
   CHECK(std::none_of(small.ops.begin(), small.ops.end(), projected));
-  // Every block with an expansion joins (the fold alone); the engine joins at its max_batch only
-  // those the kernel would run as one (claimed, and the projection claimed with it).
+  // Every block joins (the fold alone: sixteen with an expansion, features.1 without); the engine
+  // joins at its max_batch only those a kernel would run as one (expand_depthwise: claimed, and
+  // the projection claimed with it; without an expansion, depthwise_band's fuse 2).
   cuda::NetDesc mv2 = small;
   cuda::fold_projected_depthwise(mv2);
-  CHECK(std::count_if(mv2.ops.begin(), mv2.ops.end(), projected) == 16);
-  CHECK(mv2.ops.size() == small.ops.size() - 16);
+  CHECK(std::count_if(mv2.ops.begin(), mv2.ops.end(), projected) == 17);
+  CHECK(mv2.ops.size() == small.ops.size() - 17);
   const cuda::NetDesc engine256 = folded(256);
   std::vector<std::string> joined256;
   for (const cuda::OpDesc& o : engine256.ops) {
     if (o.project) {
-      CHECK(ed::claimed(o, 256));
-      CHECK(ed::projection_claimed(o));
+      if (o.expand) {
+        CHECK(ed::claimed(o, 256));
+        CHECK(ed::projection_claimed(o));
+      } else {
+        CHECK(cuda::tactics::band::projection_claimed(o));
+      }
       joined256.push_back(o.label.substr(0, o.label.find(".conv.0")));
     }
   }
-  for (const char* block : {"features.2", "features.3", "features.4", "features.5", "features.6"}) {
+  for (const char* block : {"features.1", "features.2", "features.3", "features.4", "features.5", "features.6"}) {
     CHECK(std::find(joined256.begin(), joined256.end(), block) != joined256.end());
   }
   CHECK(std::find(joined256.begin(), joined256.end(), "features.7") == joined256.end());  // (64 outputs: slower)
-  CHECK(joined256.size() == 5);
+  CHECK(joined256.size() == 6);
   CHECK(std::find(joined256.begin(), joined256.end(), "features.14") == joined256.end());  // (does not fit)
   CHECK(engine256.ops.size() == small.ops.size() - joined256.size());
   const cuda::NetDesc engine32 = folded(32);
@@ -4612,6 +4617,86 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
       const rtc::Compiled c = rtc::compile(src, "expand_depthwise", names, 90, dir);
       CHECK(c.cubin.size() > 1000);
     }
+  }
+}
+
+// depthwise_band fuse 2: a depthwise conv with no expansion before it and the 1x1 projection
+// joined after it (MobileNetV2's features.1, fold_projected_depthwise at large batches) in one
+// launch, the tile's depthwise outputs kept in shared memory in the patch's place.
+TEST_CASE("a depthwise conv without an expansion and its projection as one kernel (depthwise_band fuse 2): the join, the block shape, the claim, refusals, the source compiles") {
+  namespace band = cuda::tactics::band;
+  cuda::NetDesc mv2 = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
+  cuda::fold_for_per_op_path(mv2);
+  cuda::NetDesc small = mv2;
+  cuda::fold_for_max_batch(small, cuda::EngineOptions{.max_batch = 8}, false);
+  cuda::fold_for_max_batch(mv2, cuda::EngineOptions{.max_batch = 256}, false);
+  const auto f1 = std::find_if(mv2.ops.begin(), mv2.ops.end(),
+                               [](const cuda::OpDesc& o) { return o.label.rfind("features.1.", 0) == 0; });
+  REQUIRE(f1 != mv2.ops.end());
+  const cuda::OpDesc& op = *f1;
+  // The depthwise conv (the stem's ReLU6 deferred into its read) and the projection, labelled
+  // with the shared scope once; at a max_batch of 8 the two stay apart.
+  CHECK(op.label == "features.1.conv.0.conv0+bn1+clip2+conv1+bn2");
+  REQUIRE(op.project);
+  CHECK_FALSE(op.expand);
+  CHECK(op.in_act.kind == Act::clip);
+  CHECK(cuda::project_main(op).label == "features.1.conv.0.conv0+bn1+clip2");
+  CHECK(std::none_of(small.ops.begin(), small.ops.end(), [](const cuda::OpDesc& o) { return o.project != nullptr; }));
+  // 32 channels on 112x112, 3x3 stride 1, projected to 16: the band's plan (16 pairs, tiles of 8x16
+  // outputs, 256 threads, one chunk); the tile's outputs (128 pixels in rows of 40 elements) take
+  // the patch's place (10 x 18 pixels); the projection's weights (16 rows of 40) and bias behind.
+  const band::Plan p = band::plan(op);
+  CHECK(p.pb == 16);
+  CHECK(p.chunks == 1);
+  CHECK(p.th == 8);
+  CHECK(p.tw == 16);
+  CHECK(p.threads() == 256);
+  CHECK(band::projection_pitch(op) == 40);
+  CHECK(band::projection_shared(op, p) == std::max<std::int64_t>(p.shared, 2 * 128 * 40) + 2 * 16 * 40 + 4 * 16);
+  CHECK(band::projection_fits(op));
+  CHECK(band::projection_claimed(op));
+  CHECK_FALSE(band::projection_fits(cuda::project_main(op)));  // (no projection joined)
+  CHECK_FALSE(cuda::tactics::expand_dw::fits(op, true));     // (expand_depthwise's: with an expansion only)
+  // The tactic: fuse 2 claimed and offered beside fuse 0; the variant said to compute the
+  // projection; refused without the projection, with another algo, and in f32.
+  const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
+  REQUIRE(t != nullptr);
+  const cuda::Variant v{"depthwise_band", 0, 0, 2};
+  CHECK(t->fuses_project(v));
+  CHECK_FALSE(t->fuses_project(cuda::Variant{"depthwise_band"}));
+  const cuda::Libraries none{};
+  const auto claim = t->heuristic(op, 256, 0, none);
+  REQUIRE(claim.has_value());
+  CHECK(claim->variant == v);
+  CHECK(claim->rank == cuda::rank::joins);
+  CHECK(t->candidates(op, 256, 0, none) == std::vector<cuda::Variant>{cuda::Variant{"depthwise_band"}, v});
+  CHECK(t->kernel_sources(cuda::project_main(op), v, {}).empty());
+  CHECK(t->kernel_sources(op, cuda::Variant{"depthwise_band", 1, 0, 2}, {}).empty());
+  // The features.3 block (an expansion) is not fuse 2's.
+  const auto f3 = std::find_if(mv2.ops.begin(), mv2.ops.end(), [](const cuda::OpDesc& o) {
+    return o.label.rfind("features.3.", 0) == 0 && o.project != nullptr;
+  });
+  REQUIRE(f3 != mv2.ops.end());
+  CHECK_FALSE(band::projection_fits(*f3));
+  // The source: the projection's weights staged, the outputs through ds on tensor cores, none of
+  // the depthwise conv's own stores; it compiles in f16 and bf16.
+  const std::string src = band::source(op, 0, 1, false, true);
+  CHECK(src.find("constexpr int CO = 16;") != std::string::npos);
+  CHECK(src.find("constexpr int MT2 = 8;") != std::string::npos);
+  CHECK(src.find("mma_16816<T>(d,") != std::string::npos);
+  const auto body = [](const std::string& text) { return text.substr(text.rfind("__global__")); };
+  CHECK(body(src).find("pair_epilogue(y, z,") == std::string::npos);
+  CHECK(body(src).find("pair_epilogue(yp, zp,") != std::string::npos);
+  CHECK(body(band::source(op)).find("pair_epilogue(y, z,") != std::string::npos);
+  CHECK(band::source(op).find("CO =") == std::string::npos);
+  const auto k = t->kernel_sources(op, v, {});
+  REQUIRE(k.size() == 1);
+  CHECK(k[0].source == src);
+  const auto dir = fresh_dir("strata_rtc_test_band_project");
+  for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+    const std::vector<std::string> names{std::string("strata_rtc::depthwise_band<") + ty + ">"};
+    const rtc::Compiled c = rtc::compile(src, "depthwise_band_project", names, 90, dir);
+    CHECK(c.cubin.size() > 1000);
   }
 }
 

@@ -1070,8 +1070,8 @@ TEST_CASE("a squeeze-excite op folds into the depthwise conv before it on maps o
 
 TEST_CASE("a projection joins the expansion and depthwise conv before it at large batches (fold_projected_depthwise)") {
   // An inverted-residual block with its residual, then one without (stride 2, 64 -> 24): both
-  // projections join; a 1x1 after a depthwise conv without an expansion (a 3x3 conv's output)
-  // does not.
+  // projections join; so does a 1x1 after a depthwise conv without an expansion (of a 3x3 conv's
+  // output, as MobileNetV2's features.1 is of its stem's).
   using Blocks = decltype(input<16, 20, 20> | conv<16, 3, ConvOpts{.padding = 1}> | relu |
                           residual(conv<96, 1> | batch_norm | relu6 |
                                    conv<96, 3, ConvOpts{.padding = 1, .groups = 96}> | batch_norm | relu6 |
@@ -1089,13 +1089,14 @@ TEST_CASE("a projection joins the expansion and depthwise conv before it at larg
     CHECK_FALSE(projection_folds_into_depthwise(g, i, DType::f32, Layout::nhwc));
     CHECK_FALSE(projection_folds_into_depthwise(g, i, DType::f16, Layout::nchw));
   }
-  REQUIRE(folds.size() == 2);
-  // The plan's rule: each block's input stays live through its projection, which the joined
-  // kernel writes while it reads that input; without the fold (f32) the second block's input
-  // dies at its expansion.
+  REQUIRE(folds.size() == 3);
+  CHECK(g.ops[folds[2]].layer.groups == 24);  // (the unexpanded one)
+  // The plan's rule: each block's input (the expansion's, else the depthwise conv's) stays live
+  // through its projection, which the joined kernel writes while it reads that input; without the
+  // fold (f32) the second block's input dies at its expansion.
   const auto plan = plan_memory(g, DType::f16, Layout::nhwc);
   for (const int d : folds) {
-    const int x = g.ops[d - 1].in;
+    const int x = d == folds[2] ? g.ops[d].in : g.ops[d - 1].in;
     CHECK(plan.tensors[x].last >= d + 1);
     CHECK_FALSE(plan.overlap(x, g.ops[d + 1].out));
   }
@@ -1106,16 +1107,16 @@ TEST_CASE("a projection joins the expansion and depthwise conv before it at larg
   cuda::fold_for_per_op_path(small);
   cuda::NetDesc n = small;
   cuda::fold_projected_depthwise(n);  // (the engine's at a max_batch of project_min_batch on)
-  REQUIRE(n.ops.size() == small.ops.size() - 2);
+  REQUIRE(n.ops.size() == small.ops.size() - 3);
   std::vector<const cuda::OpDesc*> joined;
   for (const cuda::OpDesc& op : n.ops) {
     if (op.project) {
       joined.push_back(&op);
     }
   }
-  REQUIRE(joined.size() == 2);
+  REQUIRE(joined.size() == 3);
   CHECK(joined[0]->label == "2.conv0+bn1+clip2+2.conv3+bn4+clip5+conv6+bn7+add");
-  for (std::size_t j = 0; j < 2; ++j) {
+  for (std::size_t j = 0; j < 3; ++j) {
     const cuda::OpDesc& d = *joined[j];
     const auto at = std::find_if(small.ops.begin(), small.ops.end(),
                                  [&](const cuda::OpDesc& o) { return o.label == d.project_conv_label; });
@@ -1127,7 +1128,7 @@ TEST_CASE("a projection joins the expansion and depthwise conv before it at larg
     const cuda::OpDesc m = cuda::project_main(d);
     check_stands_as(m, d0);
     CHECK_FALSE(m.project);
-    REQUIRE(m.expand);
+    CHECK((m.expand != nullptr) == (j < 2));
     check_stands_as(*d.project, q0);
     // The joined op's own fields stay the depthwise conv's; the block's output is the projection's.
     CHECK(d.out_offset == d0.out_offset);
@@ -1135,10 +1136,11 @@ TEST_CASE("a projection joins the expansion and depthwise conv before it at larg
     CHECK(d.project->in_id == d0.out_id);
     CHECK(d.project->has_residual == (j == 0));
     // It reads the block's input (also as the residual) and writes the block's output, clear of it.
-    CHECK(cuda::reads_tensor(d, d.expand->in_id));
+    const cuda::OpDesc& in = d.expand ? *d.expand : d;
+    CHECK(cuda::reads_tensor(d, in.in_id));
     CHECK(cuda::reads_tensor(d, q0.z_id) == (q0.z_id >= 0));
     const cuda::ArenaAccess a = cuda::arena_access(d, 2);
-    const cuda::ArenaRange x = cuda::arena_range(d.expand->in_offset, d.expand->in_shape, d.expand->in_cp, 2);
+    const cuda::ArenaRange x = cuda::arena_range(in.in_offset, in.in_shape, in.in_cp, 2);
     const cuda::ArenaRange y = cuda::arena_range(q0.out_offset, q0.out_shape, q0.out_cp, 2);
     CHECK(std::any_of(a.writes.begin(), a.writes.end(),
                       [&](const cuda::ArenaRange& r) { return r.begin == y.begin && r.end == y.end; }));

@@ -253,7 +253,7 @@ struct OpDesc {
   /// heuristic's choice for it: the same launches as before.
   std::shared_ptr<const OpDesc> tail;
   std::string tail_conv_label;  ///< with `tail`: the conv's own label (tail_main)
-  /// A depthwise conv with a folded expansion only (per-op path at large batches,
+  /// A depthwise conv with a folded expansion, or with no fold (per-op path at large batches,
   /// project_min_batch; 16-bit NHWC; fold_projected_depthwise): the 1×1 projection conv after it
   /// whose input only this op's result is — an inverted-residual block's last layer, with its
   /// residual add — run as part of this op, *after* it (label "<expansion>+<depthwise>+
@@ -1002,8 +1002,9 @@ inline constexpr int project_min_batch = 32;
 
 /// For the per-op path at large batches (project_min_batch), 16-bit NHWC: the 1×1 projection conv
 /// (one group, stride 1, no padding; with its residual add, if any) whose input only a depthwise
-/// conv with a folded expansion writes and only it reads — MobileNetV2's inverted-residual blocks
-/// — joined after that op (OpDesc::project), "<expansion>+<depthwise>+<projection>", which a
+/// conv with a folded expansion (or one with no other fold: MobileNetV2's features.1) writes and
+/// only it reads — MobileNetV2's inverted-residual blocks — joined after that op
+/// (OpDesc::project), "<expansion>+<depthwise>+<projection>", which a
 /// tactic may run as one kernel, the depthwise conv's result — as large as the expanded map over
 /// the stride — never stored (Tactic::fuses_project), and prepare_step otherwise runs as the two
 /// ops, as before. Not where either writes a concat's slice or the network's output, the depthwise
@@ -1023,7 +1024,11 @@ inline void fold_projected_depthwise(NetDesc& n, const std::function<bool(const 
     OpDesc& d = n.ops[i];
     const OpDesc& q = n.ops[i + 1];
     const ConvGeom& g = q.conv;
-    if (!d.expand || d.project || d.tail || d.slice || d.pool || d.net_output ||
+    // (without an expansion: a depthwise conv of nothing else folded, MobileNetV2's features.1)
+    const bool plain_dw = !d.expand && depthwise_runs(d) && !d.gate && !d.side && !d.squeeze &&
+                          !d.norm && !d.bottleneck && !d.excite && !d.gap && !d.softmax &&
+                          !d.in_slice;
+    if ((!d.expand && !plain_dw) || d.project || d.tail || d.slice || d.pool || d.net_output ||
         d.writes_user_output || d.has_residual || d.z_offset >= 0 || !d.act_applied_by.empty() ||
         q.kind != OpKind::conv || q.in_id != d.out_id || q.in_cp != d.out_cp || g.cp != d.out_cp ||
         !pointwise_geom(g) || g.fcg != g.cp || g.kd != g.kp || q.out_cp != g.kp ||
@@ -1034,7 +1039,8 @@ inline void fold_projected_depthwise(NetDesc& n, const std::function<bool(const 
       continue;
     }
     const ArenaRange y = arena_range(q.out_offset, q.out_shape, q.out_cp, elem);
-    const ArenaRange x = arena_range(d.expand->in_offset, d.expand->in_shape, d.expand->in_cp, elem);
+    const OpDesc& in = d.expand ? *d.expand : d;  // (the block's input: what the kernel stages)
+    const ArenaRange x = arena_range(in.in_offset, in.in_shape, in.in_cp, elem);
     const bool z_clear = q.z_offset < 0 || !y.overlaps(arena_range(q.z_offset, q.out_shape, q.out_cp, elem));
     if (read_besides(n, d.out_id, q) || y.overlaps(x) || !z_clear) {
       continue;

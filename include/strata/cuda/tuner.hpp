@@ -54,7 +54,8 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
 /// first: the gates it takes are not the projections' to compute) or to their gated convs
 /// (fold_excited_gates) — none of these where every batch runs the fused kernel (`all_fused`) —,
 /// inverted-residual blocks' projections at large batches where expand_depthwise would run them
-/// with their blocks (fold_projected_depthwise), then
+/// with their blocks, or depthwise_band with a depthwise conv that has no expansion
+/// (fold_projected_depthwise), then
 /// DenseNet's layers (join_bottlenecks). The engine, strata_bench's --force-each and the
 /// tests fold through this one sequence.
 inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branches, bool all_fused = false) {
@@ -71,7 +72,9 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
   }
   if (o.max_batch >= project_min_batch) {  // (where expand_depthwise would run the three as one)
     fold_projected_depthwise(net, [&](const OpDesc& joined) {
-      return tactics::expand_dw::claimed(joined, o.max_batch) && tactics::expand_dw::projection_claimed(joined);
+      return joined.expand ? tactics::expand_dw::claimed(joined, o.max_batch) &&
+                                 tactics::expand_dw::projection_claimed(joined)
+                           : tactics::band::projection_claimed(joined);  // (MobileNetV2's features.1)
     });
   }
   join_bottlenecks(net, o);
@@ -230,14 +233,16 @@ template <DType P>
                        << gated->label << "' (fold_gated_convs): force that op");
       const auto projected = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.project && (o.project->label == label || o.project_conv_label == label ||
-                             o.expand->label == label || expand_main(project_main(o)).label == label);
+                             (o.expand && (o.expand->label == label ||
+                                           expand_main(project_main(o)).label == label)));
       });
       STRATA_CHECK(projected == net.ops.end(),
                    "cuda::Engine: EngineOptions::force names layer '"
                        << label << "', which at a max_batch of " << project_min_batch
                        << " or more runs joined to "
-                       << (projected->project->label == label ? "the expansion and depthwise conv before it"
-                                                              : "the rest of its inverted-residual block")
+                       << (projected->project->label != label ? "the rest of its inverted-residual block"
+                           : projected->expand                   ? "the expansion and depthwise conv before it"
+                                                                 : "the depthwise conv before it")
                        << " as one op, '" << projected->label << "' (fold_projected_depthwise): force that op");
       const auto expanded = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.expand && (o.expand->label == label || expand_main(o).label == label);

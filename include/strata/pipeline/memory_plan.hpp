@@ -101,6 +101,15 @@ template <class G>
          pointwise_layer(l);
 }
 
+/// Whether conv layer `m` over `c` channels is a depthwise conv the CUDA engine's joined kernels
+/// run: one filter per channel, as many outputs, square 3, 5 or 7 taps, stride 1 or 2, dilation 1.
+[[nodiscard]] constexpr bool depthwise_layer(const LayerDesc& m, int c) {
+  const int k = m.kernel.h;
+  return m.groups == c && c > 1 && m.out_channels == c && m.kernel.w == k &&
+         (k == 3 || k == 5 || k == 7) && m.stride.w == m.stride.h &&
+         (m.stride.h == 1 || m.stride.h == 2) && m.dilation == HW{1};
+}
+
 /// Whether op i of `g` is a 1×1 conv of one group, stride 1 and no padding, without a residual,
 /// not of the network's input, whose output only op i + 1 reads, a depthwise conv (one filter per
 /// channel, as many outputs, square 3, 5 or 7 taps, stride 1 or 2, dilation 1), stored `dtype` in
@@ -118,29 +127,30 @@ template <class G>
   }
   const auto& e = g.ops[i];
   const auto& d = g.ops[i + 1];
-  const LayerDesc& l = e.layer;
-  const LayerDesc& m = d.layer;
-  const int c = d.in_spec.shape.c;
-  const int k = m.kernel.h;
   return d.kind == OpKind::conv && d.in == e.out && g.tensors[e.out].uses == 1 &&
          e.out != g.output && g.tensors[e.out].view_of < 0 && e.in != g.input && e.in2 < 0 &&
-         pointwise_layer(l) &&
-         m.groups == c && c > 1 && m.out_channels == c && m.kernel.w == k &&
-         (k == 3 || k == 5 || k == 7) && m.stride.w == m.stride.h &&
-         (m.stride.h == 1 || m.stride.h == 2) && m.dilation == HW{1};
+         pointwise_layer(e.layer) && depthwise_layer(d.layer, d.in_spec.shape.c);
 }
 
 /// Whether op i of `g` is a depthwise conv into which the expansion before it folds
-/// (expansion_folds_into_depthwise of op i − 1), whose output — not the network's output nor a
-/// view — only op i + 1 reads, a 1×1 conv of one group, stride 1 and no padding: an
-/// inverted-residual block's expansion, depthwise conv and projection (MobileNetV2's), which the
-/// CUDA engine may run as one kernel at large batches, never storing the depthwise conv's output
-/// (OpDesc::project). The memory plan keeps the expansion's input live through the projection for
-/// that (in a block with a residual it is anyway: the projection adds it).
+/// (expansion_folds_into_depthwise of op i − 1) — or one without an expansion (a depthwise conv
+/// of a tensor other than the network's input, without a residual: MobileNetV2's features.1) —
+/// whose output, not the network's output nor a view, only op i + 1 reads, a 1×1 conv of one
+/// group, stride 1 and no padding: an inverted-residual block's expansion, depthwise conv and
+/// projection (MobileNetV2's), which the CUDA engine may run as one kernel at large batches, never
+/// storing the depthwise conv's output (OpDesc::project). The memory plan keeps the block's input
+/// (the expansion's, else the depthwise conv's) live through the
+/// projection for that (in a block with a residual it is anyway: the projection adds it).
 template <class G>
 [[nodiscard]] constexpr bool projection_folds_into_depthwise(const G& g, int i, DType dtype,
                                                              Layout layout) {
-  if (!expansion_folds_into_depthwise(g, i - 1, dtype, layout) || i + 1 >= g.num_ops) {
+  if (i < 0 || i + 1 >= g.num_ops || dtype_size(dtype) != 2 || layout != Layout::nhwc) {
+    return false;
+  }
+  const bool expanded = expansion_folds_into_depthwise(g, i - 1, dtype, layout);
+  const auto& dw = g.ops[i];
+  if (!expanded && !(dw.kind == OpKind::conv && dw.in != g.input && dw.in2 < 0 &&
+                     depthwise_layer(dw.layer, dw.in_spec.shape.c))) {
     return false;
   }
   const auto& d = g.ops[i];
@@ -245,7 +255,7 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
       keep_through(g.ops[i].in2, i + 1);
     }
     if (projection_folds_into_depthwise(g, i, dtype, layout)) {
-      keep_through(g.ops[i - 1].in, i + 1);
+      keep_through(expansion_folds_into_depthwise(g, i - 1, dtype, layout) ? g.ops[i - 1].in : g.ops[i].in, i + 1);
     }
     if (norm_folds_into_conv(g, i, dtype, layout)) {
       keep_through(g.ops[i].in, i + 1 + (pool_fuses_into_conv(g, i + 1) ? 1 : 0));

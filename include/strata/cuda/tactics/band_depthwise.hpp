@@ -256,7 +256,7 @@ inline constexpr const char* filters = R"src(  float wv[KS * KS][2];
   }
   const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + ch) : float2{0.0f, 0.0f};
 )src";
-/// The outputs of image img: the window rows from the patch, bias, residual, activation.
+/// The sums of image img: the window rows from the patch times the filters.
 inline constexpr const char* compute = R"src(  float acc[R][CW][2];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -291,7 +291,9 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
       }
     }
   }
-  // Bias, the residual, the activation; the slots past the real channels as 0.
+)src";
+/// The outputs stored: bias, the residual, the activation (algo 0 and 1 without a projection).
+inline constexpr const char* store = R"src(  // Bias, the residual, the activation; the slots past the real channels as 0.
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     const int oy = oy0 + st * R + r;
@@ -431,17 +433,132 @@ inline constexpr const char* tail = R"src(  {
 )src";
 }  // namespace text
 
+/// The joined projection's form (fuse 2; algo 0): the pitch, in 16-bit elements, of a pixel's row
+/// of the tile's depthwise outputs (ds) and of an output's row of the projection's weights — 16
+/// bytes past the channels, so that ldmatrix's eight rows fall in distinct banks.
+[[nodiscard]] inline int projection_pitch(const OpDesc& op) { return op.conv.cp + 8; }
+
+/// Dynamic shared memory of the joined projection's form (bytes): the patch, whose place the
+/// tile's depthwise outputs take once it is read, then the projection's weights and bias.
+[[nodiscard]] inline std::int64_t projection_shared(const OpDesc& op, const Plan& p) {
+  const std::int64_t outs = std::int64_t{2} * p.th * p.tw * projection_pitch(op);
+  const int co = op.project->conv.kp;
+  return std::max(p.shared, outs) + std::int64_t{2} * co * projection_pitch(op) + std::int64_t{4} * co;
+}
+
+/// The most output slots of a joined projection the kernel computes (fuse 2).
+inline constexpr int most_projected = 64;
+
+/// Whether the kernel computes `op`'s joined 1×1 projection (OpDesc::project, fold_projected_depthwise;
+/// variant fuse 2, algo 0) — a depthwise conv without an expansion before it (MobileNetV2's
+/// features.1): one chunk a block (all the channels: up to 64 slots, in 16s), tiles of a multiple
+/// of 16 pixels; the projection's filter rows the conv's slots, its outputs in 8s (at most
+/// most_projected); the shared memory within the default 48 KiB.
+[[nodiscard]] inline bool projection_fits(const OpDesc& op) {
+  if (!op.project || op.expand || op.tail || !fits(op) || op.has_residual || op.z_offset >= 0) {
+    return false;
+  }
+  const Plan p = plan(op);
+  const OpDesc& q = *op.project;
+  const ConvGeom& g = q.conv;
+  return p.chunks == 1 && op.conv.cp % 16 == 0 && (p.th * p.tw) % 16 == 0 && g.kh == 1 &&
+         g.kw == 1 && g.groups == 1 && g.cp == op.conv.cp && g.fcg == g.cp && g.kd == g.kp &&
+         g.kp % 8 == 0 && g.kp <= most_projected && q.out_cp == g.kp &&
+         projection_shared(op, p) <= max_shared;
+}
+
+/// Whether the heuristic runs `op` with its joined projection (fuse 2): wherever it claims the
+/// depthwise conv (claimed) and the projection fits. MobileNetV2's features.1 at batch 256 (H100,
+/// session 59): the depthwise conv here and the projection on cuBLASLt took 176.4 + 112.1 µs, a
+/// map of 32 channels on 112×112 written by one and read back by the other, each near the copy
+/// bandwidth; joined, that map never leaves the chip.
+[[nodiscard]] inline bool projection_claimed(const OpDesc& op) { return projection_fits(op) && claimed(op); }
+
+namespace text {
+/// The joined projection's weights and bias into shared memory (fuse 2), behind the patch.
+inline constexpr const char* projection_weights = R"src(  T* wps = reinterpret_cast<T*>(xs + XS_WORDS);           // [CO][WPP] the projection's weights
+  float* pbs = reinterpret_cast<float*>(wps + CO * WPP);  // [CO] its bias
+  for (int i = threadIdx.x; i < CO * (CP / 8); i += NTHREADS) {
+    const int n = i / (CP / 8);
+    const int kc = i % (CP / 8);
+    *reinterpret_cast<uint4*>(wps + n * WPP + kc * 8) =
+        *reinterpret_cast<const uint4*>(wp + static_cast<long long>(n) * CP + kc * 8);
+  }
+  for (int i = threadIdx.x; i < CO; i += NTHREADS) {
+    pbs[i] = bp != nullptr ? bp[i] : 0.0f;
+  }
+)src";
+/// The joined projection (fuse 2), after the sums: the tile's depthwise outputs — bias and
+/// activation, rounded as the conv's output is stored, the slots past the real channels 0 — into
+/// shared memory in the patch's place (ds: a pixel's channels a row), then on tensor cores a
+/// warp's 16 pixels at a time times the projection's weights, + bias, + the residual, the
+/// projection's activation, into the block's output.
+inline constexpr const char* projection = R"src(  __syncthreads();  // every thread's reads of the patch done: the depthwise outputs take its place
+  {
+    T* ds = reinterpret_cast<T*>(xs);  // [TH * TW][DP]
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+      for (int c = 0; c < CW; ++c) {
+        const float v0 = activate_as<A>(act, acc[r][c][0] + bv.x);
+        const float v1 = activate_as<A>(act, acc[r][c][1] + bv.y);
+        reinterpret_cast<unsigned*>(ds)[((st * R + r) * TW + cg * CW + c) * (DP / 2) + p] =
+            pack2<T>(ch < KREAL ? v0 : 0.0f, ch + 1 < KREAL ? v1 : 0.0f);
+      }
+    }
+    __syncthreads();  // the tile's depthwise outputs in
+    const int warp = static_cast<int>(threadIdx.x) / 32;
+    const int lane = static_cast<int>(threadIdx.x) % 32;
+    for (int mt = warp; mt < MT2; mt += NWARPS) {
+      unsigned a[CP / 16][4];
+#pragma unroll
+      for (int ks = 0; ks < CP / 16; ++ks) {
+        ldmatrix_x4(a[ks][0], a[ks][1], a[ks][2], a[ks][3],
+                    ds + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * DP + ks * 16 + (lane >> 4) * 8);
+      }
+#pragma unroll
+      for (int nt = 0; nt < NT2; ++nt) {
+        float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int ks = 0; ks < CP / 16; ++ks) {
+          unsigned b0, b1;
+          ldmatrix_x2(b0, b1, wps + (nt * 8 + (lane & 7)) * WPP + ks * 16 + ((lane >> 3) & 1) * 8);
+          mma_16816<T>(d, a[ks][0], a[ks][1], a[ks][2], a[ks][3], b0, b1);
+        }
+        const int col = nt * 8 + 2 * (lane & 3);
+        const float2 bb = *reinterpret_cast<const float2*>(pbs + col);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int pix = mt * 16 + (lane >> 2) + 8 * h;
+          const int oy = oy0 + pix / TW;
+          const int ox = ox0 + pix % TW;
+          if (oy < OH && ox < OW) {
+            pair_epilogue(yp, zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR, d[2 * h] + bb.x,
+                          d[2 * h + 1] + bb.y, [&](float u0, float u1) {
+                            return float2{activate_as<PA>(pact, u0), activate_as<PA>(pact, u1)};
+                          });
+          }
+        }
+      }
+    }
+  }
+)src";
+}  // namespace text
+
 /// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`): algo 0, the filters
 /// read from memory by each thread, an image a block (GPU-verified, claimed); algo 1, the chunk's
 /// filters staged through shared memory by coalesced loads and `images` images a block, the
 /// filters loaded once for all of them — the same sums in the same order (written after session
 /// 26's last GPU run: forceable only).
-[[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int images = 1, bool tail = false) {
+[[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int images = 1, bool tail = false,
+                                       bool project = false) {
   const ConvGeom& g = op.conv;
   const Plan p = plan(op);
   STRATA_CHECK(p.pb > 0, "depthwise_band: no block shape for '" << op.label << "'");
   STRATA_CHECK(!tail || (algo == 0 && fuses_tail(op)),
                "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
+  STRATA_CHECK(!project || (algo == 0 && !tail && projection_fits(op)),
+               "depthwise_band: no joined projection computed for '" << op.label << "'");
   STRATA_CHECK(algo == 0 || (algo == 1 && images >= 1 && fits_staged_filters(op)),
                "depthwise_band: no form " << algo << " with " << images << " images a block for '"
                                           << op.label << "'");
@@ -465,6 +582,9 @@ inline constexpr const char* tail = R"src(  {
                "    const float* __restrict__ sb1, const T* __restrict__ sw2, const float* __restrict__ sb2,\n"
                "    T* __restrict__ gate"
              : "")
+    << (project ? ",\n    const T* __restrict__ wp, const float* __restrict__ bp, T* __restrict__ yp,\n"
+                  "    const T* __restrict__ zp"
+                : "")
     << ") {\n"
     << (algo == 0 ? "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n"
                   : "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the filters' staging)\n");
@@ -500,13 +620,31 @@ inline constexpr const char* tail = R"src(  {
   if (tail) {
     generated::excite_constants(o, *op.tail);
   }
+  if (project) {  // the joined projection's (fuse 2)
+    const OpDesc& q = *op.project;
+    constant("CO", q.conv.kp);   // its output slots
+    constant("KPR", q.conv.k);   // its real channels
+    constant("DP", projection_pitch(op));
+    constant("WPP", projection_pitch(op));
+    constant("MT2", p.th * p.tw / 16);  // its m-tiles (the tile's pixels)
+    constant("NT2", q.conv.kp / 8);     // its n-tiles
+    constant("NWARPS", p.threads() / 32);
+    // 4-byte words of the patch or, once it is read, the depthwise outputs (whichever is larger)
+    constant("XS_WORDS", std::max<std::int64_t>(std::int64_t{p.rows_in} * p.pitch,
+                                                std::int64_t{p.th} * p.tw * projection_pitch(op) / 2));
+    o << "  constexpr Act PA = static_cast<Act>(" << static_cast<int>(q.act.kind) << ");\n"
+      << "  constexpr ActDesc pact{PA, " << std::hexfloat << q.act.alpha << "f, " << q.act.beta
+      << "f};\n"
+      << std::defaultfloat;
+  }
   if (algo == 0) {  // (the text measured in sessions 23-25)
     // (Waits first thing: its filters loaded into registers before the patch — to copy them
     // before a programmatic dependent launch's wait — kept them live across the patch's loop,
     // 56 -> 72-80 registers a 3x3 thread and 80-85 -> 102-107 a 5x5 one (ptxas, sm_90): a block
     // an SM fewer.)
     o << text::declarations << text::decode << text::first_channel << text::geometry
-      << text::patch << text::thread << text::filters << "  __syncthreads();\n" << text::compute
+      << (project ? text::projection_weights : "") << text::patch << text::thread << text::filters
+      << "  __syncthreads();\n" << text::compute << (project ? text::projection : text::store)
       << (tail ? text::tail : "") << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }
@@ -544,7 +682,7 @@ inline constexpr const char* tail = R"src(  {
     if (im > 0) {
       __syncthreads();  // the previous image's reads of the patch are done
     }
-)src" << text::patch << "  __syncthreads();\n" << text::compute << "  }\n}\n}  // namespace strata_rtc\n";
+)src" << text::patch << "  __syncthreads();\n" << text::compute << text::store << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
 
@@ -567,6 +705,11 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   /// compute (splitk_conv fuse 4), are a launch fewer each (GPU-tested and timed in session 53,
   /// H100: EfficientNet-B0 at batch 1 256.5 -> 250.7 us, heuristic plans).
   [[nodiscard]] bool fuses_tail(const Variant& v) const override { return v.fuse == 1; }
+  /// Fuse 2 (algo 0, at large batches where the fold is made): the 1×1 projection joined after a
+  /// depthwise conv without an expansion (OpDesc::project, fold_projected_depthwise: MobileNetV2's
+  /// features.1) computed by the same launch on tensor cores from the tile's depthwise outputs in
+  /// shared memory (band::text::projection), so that the conv's output map is never stored.
+  [[nodiscard]] bool fuses_project(const Variant& v) const override { return v.fuse == 2; }
   /// The ops band::claimed names, ahead of cuDNN and its activation passes and of the depthwise
   /// tactic's kernels (its claim wins their tie: it comes first in the registry). On an H200
   /// (session 23, measured tuning's trials) it won all nine of EfficientNet-B0's 5×5 layers at
@@ -580,6 +723,9 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     if (band::fuses_tail(op)) {  // the joined squeeze-excite op in the same launch
       return Claim{Variant{std::string(name()), 0, 0, 1}, rank::joins};
     }
+    if (band::projection_claimed(op)) {  // the joined projection in the same launch
+      return Claim{Variant{std::string(name()), 0, 0, 2}, rank::joins};
+    }
     return Claim{{std::string(name())}, rank::tailored};
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
@@ -589,6 +735,9 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     }
     if (band::fuses_tail(op)) {
       return {Variant{std::string(name())}, Variant{std::string(name()), 0, 0, 1}};
+    }
+    if (band::projection_fits(op)) {
+      return {Variant{std::string(name())}, Variant{std::string(name()), 0, 0, 2}};
     }
     return {Variant{std::string(name())}};
   }
@@ -604,7 +753,8 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                            << " blocks");
     const unsigned grid = static_cast<unsigned>(blocks);
     const unsigned threads = static_cast<unsigned>(p.threads());
-    const std::size_t shared = static_cast<std::size_t>(p.shared);
+    const std::size_t shared =
+        static_cast<std::size_t>(v.fuse == 2 ? band::projection_shared(op, p) : p.shared);
     const T* x = static_cast<const T*>(io.x);
     const T* z = static_cast<const T*>(io.z);
     T* y = static_cast<T*>(io.y);
@@ -648,6 +798,22 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                            sw2, sb2, gate);
       });
     }
+    if (v.fuse == 2) {  // the joined projection: its weights, bias, output and residual
+      const OpIo::Project& pr = io.project;
+      STRATA_CHECK(pr.weights != nullptr && pr.y != nullptr,
+                   "'" << op.label << "': depthwise_band fuse 2 without its projection's buffers");
+      const T* wp = pr.weights->weight.template as<const T>();
+      const float* bp = pr.weights->bias_f32.template as<const float>();
+      T* yp = static_cast<T*>(pr.y);
+      const T* zp = static_cast<const T*>(pr.z);
+      const OpDesc& q = *op.project;
+      what << "; the 1x1 projection after it on tensor cores in the same block (" << q.conv.c << "->"
+           << q.conv.k << (q.has_residual ? " + residual" : "")
+           << "), the depthwise conv's output kept on chip";
+      return kernel_step(what.str(), [=](cudaStream_t s) {
+        rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch, wp, bp, yp, zp);
+      });
+    }
     return kernel_step(what.str(), [=](cudaStream_t s) {
       rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch);
     });
@@ -663,9 +829,14 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                  "'" << op.label << "': depthwise_band has algo 0 (math 0), and algo 1 with math "
                                     "0, 1, 2, 4 or 8 (images a block; 0 reads as 1); not "
                                  << to_string(v));
-    STRATA_CHECK(v.fuse == 0 || (v.fuse == 1 && v.algo == 0 && v.math == 0 && band::fuses_tail(op)),
+    STRATA_CHECK(v.fuse == 0 || v.fuse == 2 || (v.fuse == 1 && v.algo == 0 && v.math == 0 && band::fuses_tail(op)),
                  "'" << op.label << "': depthwise_band has fuse 1 (algo 0) only for a depthwise conv "
                                     "with a squeeze-excite op joined after it that it computes; not "
+                     << to_string(v));
+    STRATA_CHECK(v.fuse != 2 || (v.algo == 0 && v.math == 0 && band::projection_fits(op)),
+                 "'" << op.label << "': depthwise_band has fuse 2 (algo 0) only for a depthwise conv "
+                                    "without an expansion, with a joined 1x1 projection "
+                                    "(fold_projected_depthwise) it computes; not "
                      << to_string(v));
     STRATA_CHECK(band::fits(op), "'" << op.label
                                      << "': depthwise_band runs a depthwise conv of dilation 1 "
@@ -673,7 +844,7 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(v.algo == 0 || band::fits_staged_filters(op),
                  "'" << op.label << "': depthwise_band algo 1: the patch and the filters need more "
                                     "than 48 KiB of shared memory");
-    return this->named(band::source(op, v.algo, std::max(v.math, 1), v.fuse == 1));
+    return this->named(band::source(op, v.algo, std::max(v.math, 1), v.fuse == 1, v.fuse == 2));
   }
 };
 
