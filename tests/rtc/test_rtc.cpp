@@ -4488,11 +4488,14 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
       joined256.push_back(o.label.substr(0, o.label.find(".conv.0")));
     }
   }
-  for (const char* block : {"features.1", "features.2", "features.3", "features.4", "features.5", "features.6"}) {
+  for (const char* block : {"features.2", "features.3", "features.4", "features.5", "features.6"}) {
     CHECK(std::find(joined256.begin(), joined256.end(), block) != joined256.end());
   }
+  // (features.1, without an expansion: once depthwise_band's fuse 2 is GPU-tested)
+  const bool f1 = cuda::tactics::band::projection_gpu_tested;
+  CHECK((std::find(joined256.begin(), joined256.end(), "features.1") != joined256.end()) == f1);
   CHECK(std::find(joined256.begin(), joined256.end(), "features.7") == joined256.end());  // (64 outputs: slower)
-  CHECK(joined256.size() == 6);
+  CHECK(joined256.size() == (f1 ? 6u : 5u));
   CHECK(std::find(joined256.begin(), joined256.end(), "features.14") == joined256.end());  // (does not fit)
   CHECK(engine256.ops.size() == small.ops.size() - joined256.size());
   const cuda::NetDesc engine32 = folded(32);
@@ -4627,21 +4630,36 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
   namespace band = cuda::tactics::band;
   cuda::NetDesc mv2 = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
   cuda::fold_for_per_op_path(mv2);
-  cuda::NetDesc small = mv2;
-  cuda::fold_for_max_batch(small, cuda::EngineOptions{.max_batch = 8}, false);
-  cuda::fold_for_max_batch(mv2, cuda::EngineOptions{.max_batch = 256}, false);
-  const auto f1 = std::find_if(mv2.ops.begin(), mv2.ops.end(),
-                               [](const cuda::OpDesc& o) { return o.label.rfind("features.1.", 0) == 0; });
-  REQUIRE(f1 != mv2.ops.end());
-  const cuda::OpDesc& op = *f1;
+  const cuda::NetDesc unfolded = mv2;
+  cuda::fold_projected_depthwise(mv2);  // (the fold alone: every block joins)
+  const auto first = [](const cuda::NetDesc& n) {
+    return std::find_if(n.ops.begin(), n.ops.end(),
+                        [](const cuda::OpDesc& o) { return o.label.rfind("features.1.", 0) == 0; });
+  };
+  REQUIRE(first(mv2) != mv2.ops.end());
+  const cuda::OpDesc& op = *first(mv2);
   // The depthwise conv (the stem's ReLU6 deferred into its read) and the projection, labelled
-  // with the shared scope once; at a max_batch of 8 the two stay apart.
+  // with the shared scope once.
   CHECK(op.label == "features.1.conv.0.conv0+bn1+clip2+conv1+bn2");
   REQUIRE(op.project);
   CHECK_FALSE(op.expand);
   CHECK(op.in_act.kind == Act::clip);
   CHECK(cuda::project_main(op).label == "features.1.conv.0.conv0+bn1+clip2");
-  CHECK(std::none_of(small.ops.begin(), small.ops.end(), [](const cuda::OpDesc& o) { return o.project != nullptr; }));
+  // The engine's fold: at a max_batch of 8 never; at 256 once fuse 2 is GPU-tested
+  // (band::projection_gpu_tested), or where EngineOptions::force names the joined op.
+  const auto engine_joins = [&](int max_batch, bool forced) {
+    cuda::NetDesc n = unfolded;
+    cuda::EngineOptions o{.max_batch = max_batch};
+    if (forced) {
+      o.force[op.label] = cuda::Variant{"depthwise_band", 0, 0, 2};
+    }
+    cuda::fold_for_max_batch(n, o, false);
+    return first(n)->project != nullptr;
+  };
+  CHECK_FALSE(engine_joins(8, false));
+  CHECK_FALSE(engine_joins(8, true));  // (below project_min_batch: no join at all)
+  CHECK(engine_joins(256, false) == band::projection_gpu_tested);
+  CHECK(engine_joins(256, true));
   // 32 channels on 112x112, 3x3 stride 1, projected to 16: the band's plan (16 pairs, tiles of 8x16
   // outputs, 256 threads, one chunk); the tile's outputs (128 pixels in rows of 40 elements) take
   // the patch's place (10 x 18 pixels); the projection's weights (16 rows of 40) and bias behind.
@@ -4654,11 +4672,12 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
   CHECK(band::projection_pitch(op) == 40);
   CHECK(band::projection_shared(op, p) == std::max<std::int64_t>(p.shared, 2 * 128 * 40) + 2 * 16 * 40 + 4 * 16);
   CHECK(band::projection_fits(op));
-  CHECK(band::projection_claimed(op));
+  CHECK(band::projection_claimed(op) == band::projection_gpu_tested);
   CHECK_FALSE(band::projection_fits(cuda::project_main(op)));  // (no projection joined)
   CHECK_FALSE(cuda::tactics::expand_dw::fits(op, true));     // (expand_depthwise's: with an expansion only)
-  // The tactic: fuse 2 claimed and offered beside fuse 0; the variant said to compute the
-  // projection; refused without the projection, with another algo, and in f32.
+  // The tactic: fuse 2 offered beside fuse 0, and claimed once GPU-tested (else the plain
+  // kernel, the projection then a step of its own); the variant said to compute the projection;
+  // refused without the projection and with another algo.
   const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
   REQUIRE(t != nullptr);
   const cuda::Variant v{"depthwise_band", 0, 0, 2};
@@ -4667,8 +4686,8 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
   const cuda::Libraries none{};
   const auto claim = t->heuristic(op, 256, 0, none);
   REQUIRE(claim.has_value());
-  CHECK(claim->variant == v);
-  CHECK(claim->rank == cuda::rank::joins);
+  CHECK(claim->variant == (band::projection_gpu_tested ? v : cuda::Variant{"depthwise_band"}));
+  CHECK(claim->rank == (band::projection_gpu_tested ? cuda::rank::joins : cuda::rank::tailored));
   CHECK(t->candidates(op, 256, 0, none) == std::vector<cuda::Variant>{cuda::Variant{"depthwise_band"}, v});
   CHECK(t->kernel_sources(cuda::project_main(op), v, {}).empty());
   CHECK(t->kernel_sources(op, cuda::Variant{"depthwise_band", 1, 0, 2}, {}).empty());

@@ -54,8 +54,8 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
 /// first: the gates it takes are not the projections' to compute) or to their gated convs
 /// (fold_excited_gates) — none of these where every batch runs the fused kernel (`all_fused`) —,
 /// inverted-residual blocks' projections at large batches where expand_depthwise would run them
-/// with their blocks, or depthwise_band with a depthwise conv that has no expansion
-/// (fold_projected_depthwise), then
+/// with their blocks, or depthwise_band with a depthwise conv that has no expansion, or where
+/// EngineOptions::force names the joined op (fold_projected_depthwise), then
 /// DenseNet's layers (join_bottlenecks). The engine, strata_bench's --force-each and the
 /// tests fold through this one sequence.
 inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branches, bool all_fused = false) {
@@ -71,10 +71,12 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
     }
   }
   if (o.max_batch >= project_min_batch) {  // (where expand_depthwise would run the three as one)
+    // (and any join EngineOptions::force names: a form the heuristic does not claim, forced)
     fold_projected_depthwise(net, [&](const OpDesc& joined) {
-      return joined.expand ? tactics::expand_dw::claimed(joined, o.max_batch) &&
-                                 tactics::expand_dw::projection_claimed(joined)
-                           : tactics::band::projection_claimed(joined);  // (MobileNetV2's features.1)
+      return (joined.expand ? tactics::expand_dw::claimed(joined, o.max_batch) &&
+                                  tactics::expand_dw::projection_claimed(joined)
+                            : tactics::band::projection_claimed(joined)) ||  // (MobileNetV2's features.1)
+             o.force.count(joined.label) > 0;
     });
   }
   join_bottlenecks(net, o);

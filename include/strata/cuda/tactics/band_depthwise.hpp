@@ -467,12 +467,22 @@ inline constexpr int most_projected = 64;
          projection_shared(op, p) <= max_shared;
 }
 
+/// Whether fuse 2 has passed its GPU test ("an inverted-residual block as one kernel ...",
+/// tests/gpu/test_deploy_layers.cpp, which forces it) and been timed: until then the heuristic
+/// does not claim it, the engine joins no such projection by itself (fold_for_max_batch), and
+/// the form runs only where EngineOptions::force names the joined op. Written in session 60,
+/// when the device could not be started.
+inline constexpr bool projection_gpu_tested = false;
+
 /// Whether the heuristic runs `op` with its joined projection (fuse 2): wherever it claims the
-/// depthwise conv (claimed) and the projection fits. MobileNetV2's features.1 at batch 256 (H100,
-/// session 59): the depthwise conv here and the projection on cuBLASLt took 176.4 + 112.1 µs, a
-/// map of 32 channels on 112×112 written by one and read back by the other, each near the copy
-/// bandwidth; joined, that map never leaves the chip.
-[[nodiscard]] inline bool projection_claimed(const OpDesc& op) { return projection_fits(op) && claimed(op); }
+/// depthwise conv (claimed) and the projection fits, once GPU-tested (projection_gpu_tested).
+/// MobileNetV2's features.1 at batch 256 (H100, session 59): the depthwise conv here and the
+/// projection on cuBLASLt took 176.4 + 112.1 µs, a map of 32 channels on 112×112 written by one
+/// and read back by the other, each near the copy bandwidth; joined, that map never leaves the
+/// chip.
+[[nodiscard]] inline bool projection_claimed(const OpDesc& op) {
+  return projection_gpu_tested && projection_fits(op) && claimed(op);
+}
 
 namespace text {
 /// The joined projection's weights and bias into shared memory (fuse 2), behind the patch.
@@ -709,6 +719,7 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   /// depthwise conv without an expansion (OpDesc::project, fold_projected_depthwise: MobileNetV2's
   /// features.1) computed by the same launch on tensor cores from the tile's depthwise outputs in
   /// shared memory (band::text::projection), so that the conv's output map is never stored.
+  /// Forceable only until its GPU test has passed (band::projection_gpu_tested).
   [[nodiscard]] bool fuses_project(const Variant& v) const override { return v.fuse == 2; }
   /// The ops band::claimed names, ahead of cuDNN and its activation passes and of the depthwise
   /// tactic's kernels (its claim wins their tie: it comes first in the registry). On an H200
