@@ -4674,6 +4674,25 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
   CHECK(band::projection_fits(op));
   CHECK(band::projection_claimed(op) == band::projection_gpu_tested);
   CHECK_FALSE(band::projection_fits(cuda::project_main(op)));  // (no projection joined)
+  // 16 slots: on a 16x16 map 8 pairs x 8 strips x 4 column groups (256 threads) fit; on 20x20, 8
+  // x 6 x 5 = 240 threads — a partial warp, which the projection's mma.sync cannot take — do not.
+  const auto with_map = [&](int slots, int side) {
+    cuda::OpDesc o = op;
+    o.conv.c = o.conv.cp = o.conv.k = o.conv.kp = o.conv.xc = o.conv.kd = o.conv.groups = slots;  // (fcg 1)
+    o.conv.h = o.conv.w = o.conv.oh = o.conv.ow = side;
+    o.in_cp = o.out_cp = slots;
+    cuda::OpDesc q = *op.project;
+    q.conv.c = q.conv.cp = q.conv.xc = q.conv.fcg = q.in_cp = slots;
+    q.conv.h = q.conv.w = q.conv.oh = q.conv.ow = side;
+    o.project = std::make_shared<const cuda::OpDesc>(q);
+    return o;
+  };
+  CHECK(band::fits(with_map(16, 16)));
+  CHECK(band::plan(with_map(16, 16)).threads() == 256);
+  CHECK(band::projection_fits(with_map(16, 16)));
+  CHECK(band::fits(with_map(16, 20)));
+  CHECK(band::plan(with_map(16, 20)).threads() == 240);
+  CHECK_FALSE(band::projection_fits(with_map(16, 20)));
   CHECK_FALSE(cuda::tactics::expand_dw::fits(op, true));     // (expand_depthwise's: with an expansion only)
   // The tactic: fuse 2 offered beside fuse 0, and claimed once GPU-tested (else the plain
   // kernel, the projection then a step of its own); the variant said to compute the projection;

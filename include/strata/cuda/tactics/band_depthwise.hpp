@@ -451,8 +451,9 @@ inline constexpr int most_projected = 64;
 
 /// Whether the kernel computes `op`'s joined 1×1 projection (OpDesc::project, fold_projected_depthwise;
 /// variant fuse 2, algo 0) — a depthwise conv without an expansion before it (MobileNetV2's
-/// features.1): one chunk a block (all the channels: up to 64 slots, in 16s), tiles of a multiple
-/// of 16 pixels; the projection's filter rows the conv's slots, its outputs in 8s (at most
+/// features.1): one chunk a block (all the channels: up to 64 slots, in 16s), whole warps, tiles
+/// of a multiple of 16 pixels; the projection a 1×1 of stride 1 over the conv's map, nothing
+/// deferred into its read, its filter rows the conv's slots, its outputs in 8s (at most
 /// most_projected); the shared memory within the default 48 KiB.
 [[nodiscard]] inline bool projection_fits(const OpDesc& op) {
   if (!op.project || op.expand || op.tail || !fits(op) || op.has_residual || op.z_offset >= 0) {
@@ -461,10 +462,13 @@ inline constexpr int most_projected = 64;
   const Plan p = plan(op);
   const OpDesc& q = *op.project;
   const ConvGeom& g = q.conv;
-  return p.chunks == 1 && op.conv.cp % 16 == 0 && (p.th * p.tw) % 16 == 0 && g.kh == 1 &&
-         g.kw == 1 && g.groups == 1 && g.cp == op.conv.cp && g.fcg == g.cp && g.kd == g.kp &&
+  // (whole warps: the projection's ldmatrix and mma.sync take all 32 lanes of each)
+  return p.chunks == 1 && p.threads() % 32 == 0 && op.conv.cp % 16 == 0 &&
+         (p.th * p.tw) % 16 == 0 && g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 &&
+         g.ph == 0 && g.pw == 0 && g.groups == 1 && !g.s2d && g.h == op.conv.oh &&
+         g.w == op.conv.ow && g.cp == op.conv.cp && g.fcg == g.cp && g.kd == g.kp &&
          g.kp % 8 == 0 && g.kp <= most_projected && q.out_cp == g.kp &&
-         projection_shared(op, p) <= max_shared;
+         q.in_act.kind == Act::none && projection_shared(op, p) <= max_shared;
 }
 
 /// Whether fuse 2 has passed its GPU test ("an inverted-residual block as one kernel ...",
@@ -474,14 +478,17 @@ inline constexpr int most_projected = 64;
 /// when the device could not be started.
 inline constexpr bool projection_gpu_tested = false;
 
-/// Whether the heuristic runs `op` with its joined projection (fuse 2): wherever it claims the
-/// depthwise conv (claimed) and the projection fits, once GPU-tested (projection_gpu_tested).
+/// Whether the heuristic runs `op` with its joined projection (fuse 2): where it claims the
+/// depthwise conv (claimed), 3×3 at stride 1, and the projection fits, once GPU-tested
+/// (projection_gpu_tested).
 /// MobileNetV2's features.1 at batch 256 (H100, session 59): the depthwise conv here and the
 /// projection on cuBLASLt took 176.4 + 112.1 µs, a map of 32 channels on 112×112 written by one
 /// and read back by the other, each near the copy bandwidth; joined, that map never leaves the
 /// chip.
 [[nodiscard]] inline bool projection_claimed(const OpDesc& op) {
-  return projection_gpu_tested && projection_fits(op) && claimed(op);
+  // (3×3 at stride 1: the taps and stride the GPU test runs it with)
+  return projection_gpu_tested && projection_fits(op) && claimed(op) && op.conv.kh == 3 &&
+         op.conv.sh == 1;
 }
 
 namespace text {
