@@ -510,20 +510,12 @@ inline constexpr const char* projection_weights = R"src(  T* wps = reinterpret_c
 /// shared memory in the patch's place (ds: a pixel's channels a row), then on tensor cores a
 /// warp's 16 pixels at a time times the projection's weights, + bias, + the residual, the
 /// projection's activation, into the block's output.
-inline constexpr const char* projection = R"src(  __syncthreads();  // every thread's reads of the patch done: the depthwise outputs take its place
+/// (In the source: projection_outputs, generated::store_tile, projection.)
+inline constexpr const char* projection_outputs = R"src(  __syncthreads();  // every thread's reads of the patch done: the depthwise outputs take its place
   {
     T* ds = reinterpret_cast<T*>(xs);  // [TH * TW][DP]
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-#pragma unroll
-      for (int c = 0; c < CW; ++c) {
-        const float v0 = activate_as<A>(act, acc[r][c][0] + bv.x);
-        const float v1 = activate_as<A>(act, acc[r][c][1] + bv.y);
-        reinterpret_cast<unsigned*>(ds)[((st * R + r) * TW + cg * CW + c) * (DP / 2) + p] =
-            pack2<T>(ch < KREAL ? v0 : 0.0f, ch + 1 < KREAL ? v1 : 0.0f);
-      }
-    }
-    __syncthreads();  // the tile's depthwise outputs in
+)src";
+inline constexpr const char* projection = R"src(    __syncthreads();  // the tile's depthwise outputs in
     const int warp = static_cast<int>(threadIdx.x) / 32;
     const int lane = static_cast<int>(threadIdx.x) % 32;
     for (int mt = warp; mt < MT2; mt += NWARPS) {
@@ -661,7 +653,9 @@ inline constexpr const char* projection = R"src(  __syncthreads();  // every thr
     // an SM fewer.)
     o << text::declarations << text::decode << text::first_channel << text::geometry
       << (project ? text::projection_weights : "") << text::patch << text::thread << text::filters
-      << "  __syncthreads();\n" << text::compute << (project ? text::projection : text::store)
+      << "  __syncthreads();\n" << text::compute
+      << (project ? std::string(text::projection_outputs) + generated::store_tile + text::projection
+                  : std::string(text::store))
       << (tail ? text::tail : "") << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }

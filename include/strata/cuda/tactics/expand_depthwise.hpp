@@ -384,21 +384,8 @@ inline constexpr const char* store_output = R"src(      // Bias, the residual, t
         }
       }
 )src";
-/// The depthwise conv's epilogue where the projection joins (fuse 1): bias and activation,
-/// rounded to the storage type as the depthwise conv's output is stored, into the tile's rows of
-/// the projection's input (ds: a pixel's NC channels a row; the slots past the real channels 0).
-inline constexpr const char* store_tile = R"src(      // Bias, the activation, rounded as stored, into the projection's input rows.
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-#pragma unroll
-        for (int q = 0; q < CW; ++q) {
-          const float v0 = activate_as<A>(act, acc[r][q][0] + bv.x);
-          const float v1 = activate_as<A>(act, acc[r][q][1] + bv.y);
-          reinterpret_cast<unsigned*>(ds)[((st * R + r) * TW + cg * CW + q) * (DP / 2) + p] =
-              pack2<T>(ch < KREAL ? v0 : 0.0f, ch + 1 < KREAL ? v1 : 0.0f);
-        }
-      }
-)src";
+/// The depthwise conv's epilogue where the projection joins (fuse 1): generated::store_tile.
+inline constexpr const char* store_tile = generated::store_tile;
 /// The projection's part of chunk @PC (fuse 1), after a barrier: the tile's depthwise outputs
 /// (ds, TH·TW pixels × NC) times the projection's weights of the chunk's channels on tensor cores,
 /// added to the thread's f32 sums (pacc: UPW fragments of four a thread, in registers); after the

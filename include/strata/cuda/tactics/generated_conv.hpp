@@ -112,6 +112,24 @@ inline void excite_constants(std::ostringstream& o, const OpDesc& q) {
   act_constants(o, "SE_A2", "se_act2", q.act);
 }
 
+/// A depthwise conv's epilogue where a 1×1 projection joins it in the same kernel
+/// (expand_depthwise fuse 1, depthwise_band fuse 2): each thread's channel pair (ch, p) of R×CW
+/// outputs (acc, its strip st and column group cg) — bias and activation, rounded to the storage
+/// type as the depthwise conv's output is stored — into the tile's rows of the projection's input
+/// (ds: a pixel's channels a row, DP elements apart; the slots past the real channels 0).
+inline constexpr const char* store_tile = R"src(      // Bias, the activation, rounded as stored, into the projection's input rows.
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int q = 0; q < CW; ++q) {
+          const float v0 = activate_as<A>(act, acc[r][q][0] + bv.x);
+          const float v1 = activate_as<A>(act, acc[r][q][1] + bv.y);
+          reinterpret_cast<unsigned*>(ds)[((st * R + r) * TW + cg * CW + q) * (DP / 2) + p] =
+              pack2<T>(ch < KREAL ? v0 : 0.0f, ch + 1 < KREAL ? v1 : 0.0f);
+        }
+      }
+)src";
+
 /// The device functions of the kernels that compute a squeeze-excite op's gate from its pooled
 /// vector (splitk_conv fuse 4, depthwise_band fuse 1), after excite_constants: fc1's output
 /// finished from its sum and fc2's for one channel — the squeeze-excite kernel's arithmetic and
