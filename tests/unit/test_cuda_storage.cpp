@@ -1159,6 +1159,16 @@ TEST_CASE("a projection joins the expansion and depthwise conv before it at larg
   cuda::fold_for_per_op_path(f32);
   cuda::fold_projected_depthwise(f32);
   CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), [](const cuda::OpDesc& o) { return o.project != nullptr; }));
+  // A depthwise conv of the network's input and its 1x1: neither the plan's rule nor the fold.
+  using First = decltype(input<16, 20, 20> | conv<16, 3, ConvOpts{.padding = 1, .groups = 16}> | conv<8, 1> |
+                         global_avg_pool | flatten | dense<4>);
+  CHECK_FALSE(projection_folds_into_depthwise(First::graph, 0, DType::f16, Layout::nhwc));
+  cuda::NetDesc first = NetStorage<First, DType::f16>::describe();
+  cuda::fold_for_per_op_path(first);
+  REQUIRE(first.ops.size() >= 2);
+  REQUIRE(first.ops[0].in_id == first.input_id);
+  cuda::fold_projected_depthwise(first);
+  CHECK(std::none_of(first.ops.begin(), first.ops.end(), [](const cuda::OpDesc& o) { return o.project != nullptr; }));
 }
 
 TEST_CASE("an expansion folds into the depthwise conv that alone reads it (fold_expanded_depthwise), 16-bit only") {

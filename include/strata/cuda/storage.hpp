@@ -1027,7 +1027,7 @@ inline void fold_projected_depthwise(NetDesc& n, const std::function<bool(const 
     // (without an expansion: a depthwise conv of nothing else folded, MobileNetV2's features.1)
     const bool plain_dw = !d.expand && depthwise_runs(d) && !d.gate && !d.side && !d.squeeze &&
                           !d.norm && !d.bottleneck && !d.excite && !d.gap && !d.softmax &&
-                          !d.in_slice;
+                          !d.in_slice && d.in_id != n.input_id;  // (as the memory plan's rule)
     if ((!d.expand && !plain_dw) || d.project || d.tail || d.slice || d.pool || d.net_output ||
         d.writes_user_output || d.has_residual || d.z_offset >= 0 || !d.act_applied_by.empty() ||
         q.kind != OpKind::conv || q.in_id != d.out_id || q.in_cp != d.out_cp || g.cp != d.out_cp ||
