@@ -141,23 +141,27 @@ template <class G>
 /// storing the depthwise conv's output (OpDesc::project). The memory plan keeps the block's input
 /// (the expansion's, else the depthwise conv's) live through the
 /// projection for that (in a block with a residual it is anyway: the projection adds it).
+/// projected_block_input: that input tensor, or −1 where op i is no such depthwise conv.
+template <class G>
+[[nodiscard]] constexpr int projected_block_input(const G& g, int i, DType dtype, Layout layout) {
+  if (i < 0 || i + 1 >= g.num_ops || dtype_size(dtype) != 2 || layout != Layout::nhwc) {
+    return -1;
+  }
+  const auto& d = g.ops[i];
+  const bool expanded = expansion_folds_into_depthwise(g, i - 1, dtype, layout);
+  if (!expanded && !(d.kind == OpKind::conv && d.in != g.input && d.in2 < 0 &&
+                     depthwise_layer(d.layer, d.in_spec.shape.c))) {
+    return -1;
+  }
+  const auto& p = g.ops[i + 1];
+  const bool joins = p.kind == OpKind::conv && p.in == d.out && g.tensors[d.out].uses == 1 &&
+                     d.out != g.output && g.tensors[d.out].view_of < 0 && pointwise_layer(p.layer);
+  return !joins ? -1 : expanded ? g.ops[i - 1].in : d.in;
+}
 template <class G>
 [[nodiscard]] constexpr bool projection_folds_into_depthwise(const G& g, int i, DType dtype,
                                                              Layout layout) {
-  if (i < 0 || i + 1 >= g.num_ops || dtype_size(dtype) != 2 || layout != Layout::nhwc) {
-    return false;
-  }
-  const bool expanded = expansion_folds_into_depthwise(g, i - 1, dtype, layout);
-  const auto& dw = g.ops[i];
-  if (!expanded && !(dw.kind == OpKind::conv && dw.in != g.input && dw.in2 < 0 &&
-                     depthwise_layer(dw.layer, dw.in_spec.shape.c))) {
-    return false;
-  }
-  const auto& d = g.ops[i];
-  const auto& p = g.ops[i + 1];
-  const LayerDesc& l = p.layer;
-  return p.kind == OpKind::conv && p.in == d.out && g.tensors[d.out].uses == 1 &&
-         d.out != g.output && g.tensors[d.out].view_of < 0 && pointwise_layer(l);
+  return projected_block_input(g, i, dtype, layout) >= 0;
 }
 
 /// Whether op i of `g` is a batch norm (with its activation, if any), stored `dtype` in `layout`
@@ -254,8 +258,8 @@ consteval auto plan_memory(const G& g, DType dtype, Layout layout) {
       keep_through(g.ops[i].in, i + 1);
       keep_through(g.ops[i].in2, i + 1);
     }
-    if (projection_folds_into_depthwise(g, i, dtype, layout)) {
-      keep_through(expansion_folds_into_depthwise(g, i - 1, dtype, layout) ? g.ops[i - 1].in : g.ops[i].in, i + 1);
+    if (const int block_in = projected_block_input(g, i, dtype, layout); block_in >= 0) {
+      keep_through(block_in, i + 1);
     }
     if (norm_folds_into_conv(g, i, dtype, layout)) {
       keep_through(g.ops[i].in, i + 1 + (pool_fuses_into_conv(g, i + 1) ? 1 : 0));

@@ -438,12 +438,17 @@ inline constexpr const char* tail = R"src(  {
 /// bytes past the channels, so that ldmatrix's eight rows fall in distinct banks.
 [[nodiscard]] inline int projection_pitch(const OpDesc& op) { return op.conv.cp + 8; }
 
-/// Dynamic shared memory of the joined projection's form (bytes): the patch, whose place the
-/// tile's depthwise outputs take once it is read, then the projection's weights and bias.
+/// Where the joined projection's weights start in shared memory (bytes, a multiple of 16): past
+/// the patch, whose place the tile's depthwise outputs take once it is read.
+[[nodiscard]] inline std::int64_t projection_weights_at(const OpDesc& op, const Plan& p) {
+  return std::max(p.shared, std::int64_t{2} * p.th * p.tw * projection_pitch(op));
+}
+
+/// Dynamic shared memory of the joined projection's form (bytes): the patch or the depthwise
+/// outputs, then the projection's weights and bias.
 [[nodiscard]] inline std::int64_t projection_shared(const OpDesc& op, const Plan& p) {
-  const std::int64_t outs = std::int64_t{2} * p.th * p.tw * projection_pitch(op);
   const int co = op.project->conv.kp;
-  return std::max(p.shared, outs) + std::int64_t{2} * co * projection_pitch(op) + std::int64_t{4} * co;
+  return projection_weights_at(op, p) + std::int64_t{2} * co * projection_pitch(op) + std::int64_t{4} * co;
 }
 
 /// The most output slots of a joined projection the kernel computes (fuse 2).
@@ -639,8 +644,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     constant("NT2", q.conv.kp / 8);     // its n-tiles
     constant("NWARPS", p.threads() / 32);
     // 4-byte words of the patch or, once it is read, the depthwise outputs (whichever is larger)
-    constant("XS_WORDS", std::max<std::int64_t>(std::int64_t{p.rows_in} * p.pitch,
-                                                std::int64_t{p.th} * p.tw * projection_pitch(op) / 2));
+    constant("XS_WORDS", projection_weights_at(op, p) / 4);
     o << "  constexpr Act PA = static_cast<Act>(" << static_cast<int>(q.act.kind) << ");\n"
       << "  constexpr ActDesc pact{PA, " << std::hexfloat << q.act.alpha << "f, " << q.act.beta
       << "f};\n"
