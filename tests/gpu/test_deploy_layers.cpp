@@ -1015,10 +1015,10 @@ std::vector<std::vector<float>> projected_outputs(const Weights<Net>& w, const s
 
 /// project_net's joined blocks on expand_depthwise with the projection (fuse 1) and without it
 /// (fuse 0: the projection a step of its own after the kernel), in P, against the CPU and each
-/// other at batches 1, 3, 17 and the maximum, 64.
+/// other at batches 1, 3, 17 and the maximum, 64 (1 and 3 under STRATA_GPU_TEST_QUICK).
 template <DType P>
 void check_projected_blocks(std::uint64_t seed) {
-  const std::vector<int> batches{1, 3, 17, 64};
+  const std::vector<int> batches = strata_test::test_batches({1, 3, 17, 64});
   const auto w = Weights<ProjectNet>::random(seed);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(64 * ProjectNet::input_spec.shape.numel()), seed + 1);
   const auto ref = strata_test::cpu_reference<ProjectNet>(w, in, 64);
@@ -1049,7 +1049,7 @@ void check_projected_blocks(std::uint64_t seed) {
 // without an expansion and its projection): project_net's three blocks (f16, bf16), and every op
 // of MobileNetV2 the engine joins at a max_batch of 256 (features.1 on depthwise_band fuse 2;
 // features.2 to .6: 16, 24 and 32 input channels, 24 and 32 output channels, strides 1 and 2,
-// residual or not), against the CPU at batches 5 and 1.
+// residual or not), against the CPU at batches 5 and 1 (1 under STRATA_GPU_TEST_QUICK).
 TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv and projection (expand_depthwise fuse 1; depthwise_band fuse 2 without an expansion)") {
   check_projected_blocks<DType::f16>(150);
   check_projected_blocks<DType::bf16>(151);
@@ -1057,7 +1057,8 @@ TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv a
   const auto w = Weights<Net>::random(152);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(5 * Net::input_spec.shape.numel()), 153);
   const auto ref = strata_test::cpu_reference<Net>(w, in, 5);
-  const auto outs = projected_outputs<Net, DType::f16>(w, in, 256, {5, 1}, cuda::Variant{"expand_depthwise", 0, 0, 1},
+  // (batch 1 alone under STRATA_GPU_TEST_QUICK: racecheck instruments cuDNN's and cuBLAS's kernels too)
+  const auto outs = projected_outputs<Net, DType::f16>(w, in, 256, strata_test::quick_run() ? std::vector<int>{1} : std::vector<int>{5, 1}, cuda::Variant{"expand_depthwise", 0, 0, 1},
                                                        "the 1x1 projection after it on tensor cores too",
                                                        cuda::Variant{"depthwise_band", 0, 0, 2},
                                                        "the 1x1 projection after it on tensor cores in the same block", 6);
