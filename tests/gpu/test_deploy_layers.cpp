@@ -1128,3 +1128,40 @@ TEST_CASE("MobileNetV2's and EfficientNet-B0's stems with tiles for a small batc
                                                      small, "mma.sync", stem);
   }
 }
+
+namespace {
+// A network's last conv with ReLU6 (MobileNetV2's features.18) or SiLU (EfficientNet's head),
+// read only by the global average pool: too large for the fused-network kernel, so 16-bit
+// storage defers the activation into the pool's read (defer_activations).
+constexpr auto relu6_head = input<64, 32, 32> | conv<1024, 1> | batch_norm | relu6 | global_avg_pool |
+                            flatten | dense<10>;
+constexpr auto silu_head = input<64, 32, 32> | conv<1024, 1> | batch_norm | silu | global_avg_pool |
+                           flatten | dense<10>;
+using Relu6Head = std::remove_cv_t<decltype(relu6_head)>;
+using SiluHead = std::remove_cv_t<decltype(silu_head)>;
+static_assert(!cuda::NetStorage<Relu6Head, DType::f16>::fused_fit().fits);
+static_assert(!cuda::NetStorage<SiluHead, DType::bf16>::fused_fit().fits);
+}  // namespace
+
+// The activation applied by the pool as it sums (the conv stores the batch norm's output): at
+// batch 1 the head as one kernel (gap_dense), at 3 the pool kernel with an image's pixels split
+// over blocks, at 65 the pool kernel a block an image (global_avg_pool_rows_kernel), each
+// followed by the dense layer; against the CPU in every precision (f32 and tf32 keep the
+// activation with the conv).
+TEST_CASE("a last conv's ReLU6 or SiLU applied by the global average pool as it reads (the head, the pool kernels)") {
+  const cuda::NetDesc n = cuda::NetStorage<Relu6Head, DType::f16>::describe();
+  REQUIRE(n.ops[0].act.kind == Act::none);
+  REQUIRE(n.ops[1].in_act.kind == Act::clip);
+  {
+    cuda::EngineOptions opt;
+    opt.max_batch = 65;
+    cuda::Engine<Relu6Head, DType::f16> e(Weights<Relu6Head>::random(160), opt);
+    for (const int b : {1, 3, 65}) {
+      const std::string d = e.describe(b);
+      INFO(d);
+      CHECK(d.find("applied as it") != std::string::npos);
+    }
+  }
+  strata_test::check_all_precisions<Relu6Head>(65, {1, 3, 65}, "relu6 head", 161);
+  strata_test::check_all_precisions<SiluHead>(65, {1, 3, 65}, "silu head", 162);
+}

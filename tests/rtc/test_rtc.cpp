@@ -1423,6 +1423,35 @@ TEST_CASE("a network's last op, its head, as one kernel writing the caller's out
   CHECK(rtc::compile(gd::source(d121b, 32, true), "gap_dense_norm_bf16", {"strata_rtc::gap_dense<strata_rtc::bf16>"}, 90,
                      dir).cubin.size() > 1000);
   CHECK_THROWS_AS(gd::source(r18, 8, true), strata::Error);
+  // MobileNetV2's (EfficientNet-B0's) last conv's ReLU6 (SiLU) deferred into the pool's read
+  // (defer_activations): the kernel applies it to each value, rounded as stored, as it sums;
+  // the tuning key says so; pooled_dense (the map as stored) does not take such a head.
+  cuda::NetDesc mv2n = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
+  cuda::fold_for_per_op_path(mv2n);
+  const cuda::OpDesc mv2 = mv2n.ops.back();
+  const cuda::OpDesc eb0 = head(cuda::NetStorage<models::EfficientNetB0, DType::bf16>::describe());
+  REQUIRE(mv2.gap.has_value());
+  CHECK(mv2.gap->in_act.kind == Act::clip);
+  CHECK(mv2.gap->in_act.beta == 6.0f);
+  CHECK(mv2.label == "global_avg_pool1+classifier.dense1");
+  CHECK(mv2n.ops[mv2n.ops.size() - 2].act.kind == Act::none);  // features.18: stored before its ReLU6
+  CHECK(mv2n.ops[mv2n.ops.size() - 2].act_applied_by == mv2.label);
+  REQUIRE(eb0.gap.has_value());
+  CHECK(eb0.gap->in_act.kind == Act::silu);
+  CHECK(r18.gap->in_act.kind == Act::none);  // (ResNet's ReLU: the conv's epilogue applies it)
+  const std::string mv2s = gd::source(mv2, 8);
+  CHECK(mv2s.find("as_stored<T>(activate(gap_in_act, load(h + e)))") != std::string::npos);
+  CHECK(gd::source(r18, 8).find("gap_in_act") == std::string::npos);
+  CHECK(t->candidates(mv2, 1, 0, {}).size() == 2);  // (1,280 inputs, 5 loads a lane a row: 8 and 16 rows)
+  CHECK(t->heuristic(mv2, 1, 0, {})->variant == cuda::Variant{"gap_dense", 8, 0, 0});
+  CHECK(cuda::find_tactic<DType::f16>("pooled_dense")->candidates(mv2, 1, 0, {}).empty());
+  cuda::OpDesc unfolded = mv2;
+  unfolded.gap->in_act = ActDesc{};
+  CHECK(cuda::tuning_key(mv2, 1, DType::f16, "gpu") != cuda::tuning_key(unfolded, 1, DType::f16, "gpu"));
+  CHECK(cuda::gap_op(mv2).in_act.kind == Act::clip);  // (the stand-alone pool's, where a tactic does not fold it)
+  CHECK(rtc::compile(mv2s, "gap_dense_mv2", {"strata_rtc::gap_dense<strata_rtc::f16>"}, 90, dir).cubin.size() > 1000);
+  CHECK(rtc::compile(gd::source(eb0, 16), "gap_dense_eb0", {"strata_rtc::gap_dense<strata_rtc::bf16>"}, 90, dir)
+            .cubin.size() > 1000);
   try {
     (void)t->prepare(r18, cuda::Variant{"gap_dense", 8, 0, 1}, 1, cuda::OpWeights{}, cuda::OpIo{}, {});
     FAIL("gap_dense fuse 1 was accepted for a head without a batch norm");
@@ -2604,6 +2633,10 @@ TEST_CASE("an op whose producer's activation was deferred: Strata's kernels appl
             CHECK(c->rank == cuda::rank::tailored);
             CHECK(c->variant == cuda::Variant{"depthwise_band"});
           }
+          continue;
+        }
+        if (t->name() == "pool") {  // (the only tactic of pools: the global pool applies a deferred activation)
+          CHECK(t->reads_input_act());
           continue;
         }
         if (t->reads_input_act()) {

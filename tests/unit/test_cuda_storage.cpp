@@ -793,6 +793,65 @@ TEST_CASE("an expansion conv's ReLU6/SiLU moves into the depthwise conv that alo
   CHECK(two.ops[1].in_act.kind == Act::silu);
 }
 
+TEST_CASE("the last conv's ReLU6/SiLU moves into the global average pool that alone reads it, and into the head's fold") {
+  // MobileNetV2's and EfficientNet's last conv (1x1 to 1,280 channels, batch norm, ReLU6 or SiLU:
+  // cuBLASLt's GEMM and an activation pass), read only by the global average pool.
+  using Head = decltype(input<64, 32, 32> | conv<1024, 1> | batch_norm | relu6 | global_avg_pool | flatten |
+                        dense<10>);
+  cuda::NetDesc h = NetStorage<Head, DType::f16>::describe();
+  REQUIRE_FALSE(h.fused_fits);
+  REQUIRE(h.ops.size() == 3);
+  const cuda::OpDesc last = h.ops[0];
+  CHECK(last.act.kind == Act::none);  // stored before its activation
+  CHECK(h.ops[1].kind == OpKind::global_avg_pool);
+  CHECK(h.ops[1].in_act.kind == Act::clip);  // which the pool applies as it reads
+  CHECK(h.ops[1].in_act.beta == 6.0f);
+  CHECK(last.act_applied_by == h.ops[1].label);
+  // Joined with the dense layer ("avgpool+fc"), the pool's read keeps it; the stand-alone pool
+  // of the fold (gap_op) applies it too; the producer names the joined op.
+  cuda::fold_pooled_dense(h);
+  REQUIRE(h.ops.size() == 2);
+  const cuda::OpDesc& head = h.ops[1];
+  REQUIRE(head.gap.has_value());
+  CHECK(head.gap->in_act.kind == Act::clip);
+  CHECK(head.gap->in_act.alpha == 0.0f);
+  CHECK(head.in_act.kind == Act::none);  // (the dense layer reads the pooled vector as it is)
+  CHECK(cuda::gap_op(head).in_act.kind == Act::clip);
+  CHECK(h.ops[0].act_applied_by == head.label);
+  // SiLU likewise (EfficientNet); ReLU stays with the conv (the GEMM's epilogue applies it).
+  using SiluHead = decltype(input<64, 32, 32> | conv<1024, 1> | silu | global_avg_pool | flatten | dense<10>);
+  const cuda::NetDesc sh = NetStorage<SiluHead, DType::bf16>::describe();
+  REQUIRE_FALSE(sh.fused_fits);
+  CHECK(sh.ops[0].act.kind == Act::none);
+  CHECK(sh.ops[1].in_act.kind == Act::silu);
+  using ReluHead = decltype(input<64, 32, 32> | conv<1024, 1> | relu | global_avg_pool | flatten | dense<10>);
+  const cuda::NetDesc rh = NetStorage<ReluHead, DType::f16>::describe();
+  REQUIRE_FALSE(rh.fused_fits);
+  CHECK(rh.ops[0].act.kind == Act::relu);
+  CHECK(rh.ops[1].in_act.kind == Act::none);
+  // A depthwise conv's activation stays with it (Strata's kernel applies it as it stores); a
+  // conv whose output another op reads too keeps its own; f32 keeps every activation.
+  using DwHead = decltype(input<64, 32, 32> | conv<1024, 1> | relu |
+                          conv<1024, 3, ConvOpts{.padding = 1, .groups = 1024}> | relu6 | global_avg_pool |
+                          flatten | dense<10>);
+  const cuda::NetDesc dh = NetStorage<DwHead, DType::f16>::describe();
+  REQUIRE_FALSE(dh.fused_fits);
+  REQUIRE(cuda::depthwise_runs(dh.ops[1]));
+  CHECK(dh.ops[1].act.kind == Act::clip);
+  CHECK(dh.ops[2].in_act.kind == Act::none);
+  using TwoReaders = decltype(input<64, 32, 32> | conv<1024, 1> | hardswish |
+                              multiply(global_avg_pool | conv<1024, 1> | sigmoid) | global_avg_pool | flatten |
+                              dense<10>);
+  const cuda::NetDesc tr = NetStorage<TwoReaders, DType::f16>::describe();
+  REQUIRE_FALSE(tr.fused_fits);
+  REQUIRE(tr.ops[1].kind == OpKind::global_avg_pool);
+  CHECK(tr.ops[0].act.kind == Act::hardswish);
+  CHECK(tr.ops[1].in_act.kind == Act::none);
+  const cuda::NetDesc f = NetStorage<Head, DType::f32>::describe();
+  CHECK(f.ops[0].act.kind == Act::clip);
+  CHECK(f.ops[1].in_act.kind == Act::none);
+}
+
 TEST_CASE("a squeeze-excite gate's first activation moves into its second layer") {
   using Gated = decltype(input<16, 224, 224> | conv<32, 3, ConvOpts{.padding = 1}> |
                          multiply(global_avg_pool | conv<8, 1> | silu | conv<32, 1> | sigmoid) |

@@ -855,15 +855,25 @@ __device__ __forceinline__ void add_dot8(const uint4& raw, const float* vec, flo
   }
 }
 
+/// v[j] = act(v[j]) rounded to T, for 8 loaded values (an activation deferred into a read).
+template <class T>
+__device__ __forceinline__ void activate8_stored(ActDesc a, float (&v)[8]) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    v[j] = as_stored<T>(activate(a, v[j]));
+  }
+}
+
 /// A block's sums of one channel group of pixels [p0, p1) of an NHWC image (`base`: its first
 /// pixel's group g, pixels cp slots apart): this thread (thread pl · width + g % width: pixel
 /// lane pl of `lanes`, group g of cg) adds 8 channels (one 16-byte load) of every `lanes`-th
 /// pixel, 4 loads in flight; the lanes are summed through `red` (free on entry: a barrier comes
-/// first), the sums in pl == 0's `acc`.
+/// first), the sums in pl == 0's `acc`. Each value is `in_act` of it, rounded to T, where an
+/// activation is deferred into the pool's read (as the producer would have stored it).
 template <class T>
 __device__ __forceinline__ void pool_group_sums(const T* base, int cp, int p0, int p1, int g, int cg,
                                                 int pl, int lanes, int width, float (&red)[8][256],
-                                                float (&acc)[8]) {
+                                                float (&acc)[8], ActDesc in_act = ActDesc{Act::none, 0.0f, 0.0f}) {
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
     acc[j] = 0.0f;
@@ -879,6 +889,12 @@ __device__ __forceinline__ void pool_group_sums(const T* base, int cp, int p0, i
       load8(base + static_cast<long long>(p + lanes) * cp, v1);
       load8(base + static_cast<long long>(p + 2 * lanes) * cp, v2);
       load8(base + static_cast<long long>(p + 3 * lanes) * cp, v3);
+      if (in_act.kind != Act::none) {
+        activate8_stored<T>(in_act, v0);
+        activate8_stored<T>(in_act, v1);
+        activate8_stored<T>(in_act, v2);
+        activate8_stored<T>(in_act, v3);
+      }
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
@@ -887,6 +903,9 @@ __device__ __forceinline__ void pool_group_sums(const T* base, int cp, int p0, i
     for (; p < p1; p += lanes) {
       float v[8];
       load8(base + static_cast<long long>(p) * cp, v);
+      if (in_act.kind != Act::none) {
+        activate8_stored<T>(in_act, v);
+      }
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         acc[j] += v[j];
@@ -940,9 +959,10 @@ __device__ __forceinline__ void pool_share(const T* base, int cp, int p0, int p1
 /// thread 8 channels (one 16-byte load) of every `lanes`-th pixel, 4 loads in flight; the pixel
 /// lanes summed in shared memory. A ResNet's 7×7×512 map is one 1-KB row a pixel, read whole by
 /// 64 threads (global_avg_pool_kernel's blocks of 32 channels read 64 bytes of it each).
+/// `in_act`: an activation deferred into the pool's read (none: the values as stored).
 template <class T>
 __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int n,
-                                            int c, int hw) {
+                                            int c, int hw, ActDesc in_act) {
   pdl_entry();
   __shared__ float red[8][256];
   const int cg = c / 8;                       // 16-byte channel groups
@@ -955,7 +975,7 @@ __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restri
     for (int g0 = 0; g0 < cg; g0 += width) {
       const int g = g0 + g_in;
       float acc[8];
-      pool_group_sums(x + img * hw * c + g * 8, c, 0, hw, g, cg, pl, lanes, width, red, acc);
+      pool_group_sums(x + img * hw * c + g * 8, c, 0, hw, g, cg, pl, lanes, width, red, acc, in_act);
       if (pl == 0 && g < cg) {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
@@ -975,10 +995,11 @@ __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restri
 /// are added in shared memory. When there are few units (an SE gate's pool at batch 1), each is split over
 /// `splits` blocks along the pixels: each block writes its 32 partial sums to `partial`, and
 /// the last block of the unit to finish (a counter per unit, reset by that block) adds them in
-/// split order — one launch, the same sums whatever order the blocks run in.
+/// split order — one launch, the same sums whatever order the blocks run in. `in_act`: an
+/// activation deferred into the pool's read (16-bit NHWC; none: the values as stored).
 template <class T>
 __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int n, int c, int hw,
-                                bool nhwc, int splits, float* partial, unsigned* counters) {
+                                bool nhwc, int splits, float* partial, unsigned* counters, ActDesc in_act) {
   pdl_entry();
   const long long outputs = static_cast<long long>(n) * c;
   if (nhwc) {
@@ -1015,6 +1036,12 @@ __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ 
             load8(base + static_cast<long long>(p + 64) * c, v1);
             load8(base + static_cast<long long>(p + 128) * c, v2);
             load8(base + static_cast<long long>(p + 192) * c, v3);
+            if (in_act.kind != Act::none) {
+              activate8_stored<T>(in_act, v0);
+              activate8_stored<T>(in_act, v1);
+              activate8_stored<T>(in_act, v2);
+              activate8_stored<T>(in_act, v3);
+            }
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
               acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
@@ -1023,6 +1050,9 @@ __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ 
           for (; p < p1; p += 64) {
             float v[8];
             load8(base + static_cast<long long>(p) * c, v);
+            if (in_act.kind != Act::none) {
+              activate8_stored<T>(in_act, v);
+            }
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
               acc[j] += v[j];
@@ -1048,12 +1078,16 @@ __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ 
         if (ch < c) {
           const T* base = x + img * hw * c + ch;
           int p = p0 + ty;
+          const auto value = [&](int q) {
+            const float v = load(base + static_cast<long long>(q) * c);
+            return in_act.kind != Act::none ? as_stored<T>(activate(in_act, v)) : v;
+          };
           for (; p + 8 < p1; p += 16) {
-            a0 += load(base + static_cast<long long>(p) * c);
-            a1 += load(base + static_cast<long long>(p + 8) * c);
+            a0 += value(p);
+            a1 += value(p + 8);
           }
           for (; p < p1; p += 8) {
-            a0 += load(base + static_cast<long long>(p) * c);
+            a0 += value(p);
           }
         }
         part[ty][tx] = a0 + a1;
@@ -1106,7 +1140,8 @@ __global__ void global_avg_pool_kernel(const T* __restrict__ x, T* __restrict__ 
     const T* base = x + wi * hw;
     float acc = 0.0f;
     for (int p = lane; p < hw; p += 32) {
-      acc += load(base + p);
+      const float v = load(base + p);
+      acc += in_act.kind != Act::none ? as_stored<T>(activate(in_act, v)) : v;
     }
     for (int off = 16; off > 0; off >>= 1) {
       acc += __shfl_xor_sync(0xffffffffu, acc, off);

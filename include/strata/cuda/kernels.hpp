@@ -878,16 +878,19 @@ void pool(const T* x, T* y, PoolShape s, bool nhwc, cudaStream_t stream) {
 
 /// Mean over H·W for each of n × c channel slots (f32 accumulation). NHWC with splits > 1:
 /// `partial` holds splits × units × 32 floats and `counters` units zeroed unsigneds (units =
-/// n · ⌈c/32⌉), left zeroed for the next launch (global_pool_splits).
+/// n · ⌈c/32⌉), left zeroed for the next launch (global_pool_splits). `in_act`: an activation
+/// deferred into the pool's read (defer_activations), applied to each value and rounded to T
+/// before it is summed.
 template <class T>
 void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStream_t stream,
-                     int splits = 1, float* partial = nullptr, unsigned* counters = nullptr) {
+                     int splits = 1, float* partial = nullptr, unsigned* counters = nullptr,
+                     ActDesc in_act = ActDesc{}) {
   if (nhwc && splits == 1 && c % 8 == 0 && n >= 64) {
     // Images enough for a block each (below that, blocks of 32 channels spread them): ResNet-18's
     // at batch 256 (H200) took 17.7 µs in blocks of 32 channels.
     const std::string rows = detail::kernel_name("global_avg_pool_rows_kernel", {detail::rtc_type<T>()});
     rtc::launch(library<T>().kernel(rows), static_cast<unsigned>(std::min(n, 1 << 20)), 256, stream,
-                x, y, n, c, hw);
+                x, y, n, c, hw, in_act);
     return;
   }
   const std::string k = detail::kernel_name("global_avg_pool_kernel", {detail::rtc_type<T>()});
@@ -895,11 +898,11 @@ void global_avg_pool(const T* x, T* y, int n, int c, int hw, bool nhwc, cudaStre
     const std::int64_t units = static_cast<std::int64_t>(n) * ((c + 31) / 32);
     rtc::launch(library<T>().kernel(k),
                 static_cast<unsigned>(std::min<std::int64_t>(units * splits, 1 << 20)), 256,
-                stream, x, y, n, c, hw, nhwc, splits, partial, counters);
+                stream, x, y, n, c, hw, nhwc, splits, partial, counters, in_act);
     return;
   }
   detail::run<T>(k, static_cast<std::int64_t>(n) * c * 32, stream, x, y, n, c, hw, nhwc, 1,
-                 static_cast<float*>(nullptr), static_cast<unsigned*>(nullptr));
+                 static_cast<float*>(nullptr), static_cast<unsigned*>(nullptr), in_act);
 }
 
 /// softmax / log_softmax over c channels for each of n·hw rows (f32, one warp per row);

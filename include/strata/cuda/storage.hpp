@@ -82,6 +82,10 @@ struct GapPrologue {
   int in_cp = 0;
   std::int64_t in_offset = 0;  ///< arena offset per image of the map
   int in_id = -1;
+  /// An activation deferred into the pool's read (defer_activations: the producer's, which a
+  /// library could not fuse), applied to each value and rounded to the storage type before it
+  /// is summed; none where the map is as stored.
+  ActDesc in_act{};
 };
 
 /// A channel gate's multiply (x · gate, the gate (C,1,1) a squeeze-excite branch's result) whose
@@ -366,6 +370,7 @@ template <class Epilogue>
   d.in_cp = g.in_cp;
   d.in_offset = g.in_offset;
   d.in_id = g.in_id;
+  d.in_act = g.in_act;
   d.out_shape = dense.in_shape;
   d.out_cp = dense.in_cp;
   d.out_offset = dense.in_offset;
@@ -545,7 +550,9 @@ inline void fold_final_softmax(NetDesc& n) {
 /// (ResNet's, MobileNet's, EfficientNet's, DenseNet's head: avgpool, flatten, fc) joined to that
 /// layer as one op, "avgpool+fc" (OpDesc::gap), which a tactic may run as one kernel
 /// (Tactic::fuses_gap) and prepare_step otherwise runs as the pool, then the dense layer — the
-/// same two launches as before. Not where an activation is deferred into either read, nor where
+/// same two launches as before. An activation deferred into the pool's read (the conv before it:
+/// MobileNetV2's ReLU6, EfficientNet's SiLU) goes with it (GapPrologue::in_act). Not where one is
+/// deferred into the dense layer's read, nor where
 /// either op reads or writes a concat's slice, nor where the pool reads the network's input (the
 /// executor's input step is for ops whose own input that is). The fused-network kernel keeps
 /// the ops apart.
@@ -554,7 +561,7 @@ inline void fold_pooled_dense(NetDesc& n) {
     const OpDesc& pool = n.ops[i];
     OpDesc& dense = n.ops[i + 1];
     if (pool.kind != OpKind::global_avg_pool || dense.kind != OpKind::dense || dense.gap ||
-        dense.in_id != pool.out_id || pool.in_act.kind != Act::none ||
+        dense.in_id != pool.out_id ||
         dense.in_act.kind != Act::none || pool.act.kind != Act::none ||
         !pool.act_applied_by.empty() || pool.slice || pool.in_slice || dense.in_slice ||
         pool.writes_user_output || pool.pool || pool.in_id == n.input_id) {
@@ -567,8 +574,13 @@ inline void fold_pooled_dense(NetDesc& n) {
       continue;
     }
     dense.gap = GapPrologue{pool.index,    pool.label,     pool.layer, pool.in_shape,
-                            pool.in_cp,    pool.in_offset, pool.in_id};
+                            pool.in_cp,    pool.in_offset, pool.in_id, pool.in_act};
     dense.label = pool.label + "+" + dense.label;
+    for (OpDesc& o : n.ops) {  // (the producer whose activation the pool applies names the joined op)
+      if (o.act_applied_by == pool.label) {
+        o.act_applied_by = dense.label;
+      }
+    }
     n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
   }
 }
@@ -883,7 +895,7 @@ inline void fold_normed_pooled_dense(NetDesc& n) {
     OpDesc& d = n.ops[i + 1];
     // (the pool reads the batch norm's result: its map, the same shape and slots)
     if (!joinable_norm(n, bn) || d.kind != OpKind::dense || !d.gap || d.gap->in_id != bn.out_id ||
-        d.norm || d.in_slice || d.in_act.kind != Act::none) {
+        d.norm || d.in_slice || d.in_act.kind != Act::none || d.gap->in_act.kind != Act::none) {
       continue;
     }
     const ArenaRange x = norm_input_range(bn, elem);
@@ -1319,19 +1331,25 @@ struct FusedFit {
 /// expansion 1×1 of an inverted-residual block then runs as a plain GEMM with a bias epilogue,
 /// and the largest tensor of the block is written and read once instead of twice. Likewise a
 /// squeeze-excite gate's first layer's activation moves into its second layer
-/// (pixel_conv1x1_runs). The values
+/// (pixel_conv1x1_runs), and the last conv's activation of MobileNetV2 or EfficientNet (ReLU6,
+/// SiLU over 1,280 channels, a pass of its own after cuBLASLt's GEMM) into the global average
+/// pool that alone reads it (Strata's pool kernels and the head's kernels apply it to each value
+/// as they sum; fold_pooled_dense carries it). The values
 /// are those of the unfused path (the activation is applied to the same stored value, and its
 /// result rounded to the storage type before use). `uses[t]` is the number of readers of
 /// tensor t.
 inline void defer_activations(NetDesc& n, const std::vector<int>& uses) {
   for (OpDesc& b : n.ops) {
-    if (!(depthwise_runs(b) || pixel_conv1x1_runs(b)) || b.in_slice || b.in_act.kind != Act::none || b.in_id < 0 ||
+    const bool global_pool = b.kind == OpKind::global_avg_pool && !b.pool && !b.slice;
+    if (!(depthwise_runs(b) || pixel_conv1x1_runs(b) || global_pool) || b.in_slice || b.in_act.kind != Act::none || b.in_id < 0 ||
         b.in_id >= static_cast<int>(uses.size()) || uses[b.in_id] != 1) {
       continue;
     }
     for (OpDesc& a : n.ops) {
+      // (into a global pool only from a conv a library runs: Strata's depthwise kernels apply
+      // their own activation as they store)
       if (&a != &b && a.out_id == b.in_id && a.kind == OpKind::conv && !a.pool && !a.slice &&
-          !a.writes_user_output && needs_activation_pass(a.act)) {
+          !a.writes_user_output && needs_activation_pass(a.act) && !(global_pool && depthwise_runs(a))) {
         b.in_act = a.act;
         a.act = ActDesc{};
         a.act_applied_by = b.label;

@@ -109,6 +109,10 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
      << (op.has_bias ? "" : ",nobias");
   if (op.gap) {  // a folded global average pool: every candidate's time includes it
     os << ",gap" << op.gap->in_shape.h << "x" << op.gap->in_shape.w;
+    if (op.gap->in_act.kind != Act::none) {  // (an activation deferred into the pool's read)
+      os << ",gap_in_act" << static_cast<int>(op.gap->in_act.kind) << ":" << op.gap->in_act.alpha << ":"
+         << op.gap->in_act.beta;
+    }
   }
   if (op.gate) {  // a folded channel gate: every candidate's time includes it
     os << ",gate";

@@ -160,6 +160,9 @@ class Pool final : public KernelTactic<P> {
     return op.kind == OpKind::max_pool || op.kind == OpKind::avg_pool ||
            op.kind == OpKind::global_avg_pool;
   }
+  /// (The global average pool applies an activation deferred into its read; defer_activations
+  /// defers none into the other pools.)
+  [[nodiscard]] bool reads_input_act() const override { return true; }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant&, int batch,
                                               const OpWeights&, const OpIo& io,
                                               const Libraries&) const override {
@@ -168,8 +171,10 @@ class Pool final : public KernelTactic<P> {
     T* y = static_cast<T*>(io.y);
     const Shape is = op.in_shape;
     if (op.kind == OpKind::global_avg_pool) {
-      return std::make_unique<GlobalPoolStep>(x, y, batch, op.in_cp, is.h * is.w, nhwc);
+      return std::make_unique<GlobalPoolStep>(x, y, batch, op.in_cp, is.h * is.w, nhwc, op.in_act);
     }
+    STRATA_CHECK(op.in_act.kind == Act::none, "cuda::Engine: layer '" << op.label
+                                                  << "': the pool kernel applies no activation deferred into its read");
     const LayerDesc& d = op.layer;
     const kernels::PoolShape ps{batch, op.in_cp, is.h, is.w, op.out_shape.h, op.out_shape.w,
                                 d.kernel.h, d.kernel.w, d.stride.h, d.stride.w, d.padding.h,
@@ -184,8 +189,8 @@ class Pool final : public KernelTactic<P> {
   /// share the scratch): every plan owns its steps and runs them on one stream.
   class GlobalPoolStep final : public Step {
    public:
-    GlobalPoolStep(const T* x, T* y, int n, int c, int hw, bool nhwc)
-        : x_(x), y_(y), n_(n), c_(c), hw_(hw), nhwc_(nhwc) {
+    GlobalPoolStep(const T* x, T* y, int n, int c, int hw, bool nhwc, ActDesc in_act)
+        : x_(x), y_(y), n_(n), c_(c), hw_(hw), nhwc_(nhwc), in_act_(in_act) {
       if (nhwc) {
         int device = 0;
         int sms = 0;
@@ -200,13 +205,18 @@ class Pool final : public KernelTactic<P> {
       }
     }
     [[nodiscard]] std::string describe() const override {
-      return splits_ > 1 ? "strata global_avg_pool (" + std::to_string(splits_) +
-                               " blocks per image and 32 channels)"
-                         : "strata global_avg_pool";
+      std::string what = "strata global_avg_pool";
+      if (splits_ > 1) {
+        what += " (" + std::to_string(splits_) + " blocks per image and 32 channels)";
+      }
+      if (in_act_.kind != Act::none) {
+        what += " (the producer's activation applied as it reads)";
+      }
+      return what;
     }
     void launch(cudaStream_t s, void*, std::size_t) override {
       kernels::global_avg_pool<T>(x_, y_, n_, c_, hw_, nhwc_, s, splits_,
-                                  partial_.as<float>(), counters_.as<unsigned>());
+                                  partial_.as<float>(), counters_.as<unsigned>(), in_act_);
     }
 
    private:
@@ -214,6 +224,7 @@ class Pool final : public KernelTactic<P> {
     T* y_;
     int n_, c_, hw_;
     bool nhwc_;
+    ActDesc in_act_;
     int splits_ = 1;
     DeviceBuffer partial_;
     DeviceBuffer counters_;

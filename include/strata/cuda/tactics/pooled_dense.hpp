@@ -61,11 +61,15 @@ inline constexpr int threads = 256;
 
 /// Whether the kernel runs `op`: a dense layer with a folded global average pool over a map of
 /// at most max_inputs channel slots (in 8s), no residual, no folded softmax.
-[[nodiscard]] inline bool fits(const OpDesc& op) {
+[[nodiscard]] inline bool fits_head(const OpDesc& op) {
   return op.kind == OpKind::dense && op.gap.has_value() && !op.softmax && !op.has_residual &&
          op.in_act.kind == Act::none && op.gap->in_cp % 8 == 0 && op.gap->in_cp <= max_inputs &&
          op.dense_kin == op.gap->in_cp && op.layer.out_channels >= 1 &&
          op.out_cp >= op.layer.out_channels && op.gap->in_shape.h * op.gap->in_shape.w >= 1;
+}
+/// ... and no activation deferred into the pool's read (this kernel sums the map as stored).
+[[nodiscard]] inline bool fits(const OpDesc& op) {
+  return fits_head(op) && op.gap->in_act.kind == Act::none;
 }
 
 /// Whether `cluster` is one of the variants' sizes.
@@ -195,9 +199,10 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
 /// Whether the kernel runs `op` in storage of `bytes`-byte elements: a dense layer whose result
 /// is the network's output (it writes the caller's f32 output), with a folded global average
 /// pool over a map of at most pooled_dense::max_inputs channel slots, no residual, no folded
-/// softmax.
+/// softmax. An activation deferred into the pool's read (GapPrologue::in_act: MobileNetV2's
+/// ReLU6) is applied to each value, rounded as stored, as the map is summed.
 [[nodiscard]] inline bool fits(const OpDesc& op, int bytes) {
-  return pooled_dense::fits(op) && op.net_output && !op.writes_user_output &&
+  return pooled_dense::fits_head(op) && op.net_output && !op.writes_user_output &&
          op.out_shape.h == 1 && op.out_shape.w == 1 && (op.gap->in_cp * bytes) % 16 == 0;
 }
 
@@ -241,6 +246,10 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
   // scales and shifts.
   std::string image = "static_cast<long long>(b) * HW * CP", pixel = "static_cast<long long>(p) * CP";
   std::string value = "load(h + e)", factors;
+  if (op.gap->in_act.kind != Act::none) {  // (the producer's activation, deferred into this read)
+    generated::act_constants(o, "GIA", "gap_in_act", op.gap->in_act);
+    value = "as_stored<T>(activate(gap_in_act, load(h + e)))";
+  }
   if (norm) {
     const OpDesc& bn = *op.norm;
     const normed::Source src = normed::source_of(bn);
@@ -488,7 +497,9 @@ class GapDense final : public generated::GeneratingTactic<P> {
     std::ostringstream what;
     what << "strata " << (norm ? "batch norm + " : "") << "global_avg_pool+dense " << op.gap->in_shape.h << "x"
          << op.gap->in_shape.w << "x" << op.gap->in_cp << "->" << op.layer.out_channels << " (one kernel, "
-         << (norm ? "the map normalized as it is averaged, " : "") << grid << " blocks of " << v.algo
+         << (norm ? "the map normalized as it is averaged, " : "")
+         << (op.gap->in_act.kind != Act::none ? "the producer's activation applied as it is averaged, " : "")
+         << grid << " blocks of " << v.algo
          << " rows, shapes compiled in; into the output, f32)";
     const auto threads = static_cast<unsigned>(gap_dense::threads);
     if (norm) {
