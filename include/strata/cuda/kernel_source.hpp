@@ -120,6 +120,20 @@ __device__ __forceinline__ float activate(ActDesc a, float x) {
 }
 
 
+/// act(x) for an activation kind fixed at compile time (a, its parameters): what activate()
+/// computes, without the other kinds' code where many call sites are unrolled. SiLU through the
+/// fast exponential and division (__expf, __fdividef: a few f32 ulps from activate()'s, far below
+/// the 16-bit rounding these kernels store with; 0 or -0 where 1 + e^-x overflows, as there).
+template <Act A>
+__device__ __forceinline__ float activate_as(ActDesc a, float x) {
+  if constexpr (A == Act::silu) {
+    return __fdividef(x, 1.0f + __expf(-x));
+  } else {
+    a.kind = A;
+    return activate(a, x);
+  }
+}
+
 /// Two floats rounded to a pair of T (f16 or bf16), the first in the low half (lower address).
 /// (The paired forms are sm_80's; f16 on an older GPU takes one conversion a value, the same
 /// values. bf16 needs sm_80 anyway.)
@@ -864,16 +878,33 @@ __device__ __forceinline__ void activate8_stored(ActDesc a, float (&v)[8]) {
   }
 }
 
+/// A loaded value as it is summed: as stored (no activation deferred into the read).
+struct AsLoaded {
+  __device__ __forceinline__ float operator()(float v) const { return v; }
+};
+/// ... or with activation A (kind fixed at compile time) applied and rounded to T.
+template <class T, Act A>
+struct StoredAct {
+  ActDesc a;
+  __device__ __forceinline__ float operator()(float v) const { return as_stored<T>(activate_as<A>(a, v)); }
+};
+/// ... or any kind, chosen at run time.
+template <class T>
+struct StoredAnyAct {
+  ActDesc a;
+  __device__ __forceinline__ float operator()(float v) const { return as_stored<T>(activate(a, v)); }
+};
+
 /// A block's sums of one channel group of pixels [p0, p1) of an NHWC image (`base`: its first
 /// pixel's group g, pixels cp slots apart): this thread (thread pl · width + g % width: pixel
 /// lane pl of `lanes`, group g of cg) adds 8 channels (one 16-byte load) of every `lanes`-th
 /// pixel, 4 loads in flight; the lanes are summed through `red` (free on entry: a barrier comes
-/// first), the sums in pl == 0's `acc`. Each value is `in_act` of it, rounded to T, where an
-/// activation is deferred into the pool's read (as the producer would have stored it).
-template <class T>
+/// first), the sums in pl == 0's `acc`. Each value is f of it (StoredAct: an activation
+/// deferred into the pool's read, rounded to T as the producer would have stored it).
+template <class T, class F = AsLoaded>
 __device__ __forceinline__ void pool_group_sums(const T* base, int cp, int p0, int p1, int g, int cg,
                                                 int pl, int lanes, int width, float (&red)[8][256],
-                                                float (&acc)[8], ActDesc in_act = ActDesc{Act::none, 0.0f, 0.0f}) {
+                                                float (&acc)[8], F f = F{}) {
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
     acc[j] = 0.0f;
@@ -889,26 +920,17 @@ __device__ __forceinline__ void pool_group_sums(const T* base, int cp, int p0, i
       load8(base + static_cast<long long>(p + lanes) * cp, v1);
       load8(base + static_cast<long long>(p + 2 * lanes) * cp, v2);
       load8(base + static_cast<long long>(p + 3 * lanes) * cp, v3);
-      if (in_act.kind != Act::none) {
-        activate8_stored<T>(in_act, v0);
-        activate8_stored<T>(in_act, v1);
-        activate8_stored<T>(in_act, v2);
-        activate8_stored<T>(in_act, v3);
-      }
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        acc[j] += (v0[j] + v1[j]) + (v2[j] + v3[j]);
+        acc[j] += (f(v0[j]) + f(v1[j])) + (f(v2[j]) + f(v3[j]));
       }
     }
     for (; p < p1; p += lanes) {
       float v[8];
       load8(base + static_cast<long long>(p) * cp, v);
-      if (in_act.kind != Act::none) {
-        activate8_stored<T>(in_act, v);
-      }
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        acc[j] += v[j];
+        acc[j] += f(v[j]);
       }
     }
   }
@@ -960,11 +982,9 @@ __device__ __forceinline__ void pool_share(const T* base, int cp, int p0, int p1
 /// lanes summed in shared memory. A ResNet's 7×7×512 map is one 1-KB row a pixel, read whole by
 /// 64 threads (global_avg_pool_kernel's blocks of 32 channels read 64 bytes of it each).
 /// `in_act`: an activation deferred into the pool's read (none: the values as stored).
-template <class T>
-__global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int n,
-                                            int c, int hw, ActDesc in_act) {
-  pdl_entry();
-  __shared__ float red[8][256];
+template <class T, class F>
+__device__ __forceinline__ void global_avg_pool_rows(const T* __restrict__ x, T* __restrict__ y, int n,
+                                                     int c, int hw, float (&red)[8][256], F f) {
   const int cg = c / 8;                       // 16-byte channel groups
   const int width = cg < 256 ? cg : 256;      // groups a round
   const int lanes = 256 / width;              // pixel lanes
@@ -975,7 +995,7 @@ __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restri
     for (int g0 = 0; g0 < cg; g0 += width) {
       const int g = g0 + g_in;
       float acc[8];
-      pool_group_sums(x + img * hw * c + g * 8, c, 0, hw, g, cg, pl, lanes, width, red, acc, in_act);
+      pool_group_sums(x + img * hw * c + g * 8, c, 0, hw, g, cg, pl, lanes, width, red, acc, f);
       if (pl == 0 && g < cg) {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
@@ -984,6 +1004,20 @@ __global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restri
         store8(y + img * c + g * 8, acc);
       }
     }
+  }
+}
+template <class T>
+__global__ void global_avg_pool_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int n,
+                                            int c, int hw, ActDesc in_act) {
+  pdl_entry();
+  __shared__ float red[8][256];
+  // (the activation's kind fixed at compile time for those networks defer: no switch in the loop)
+  switch (in_act.kind) {
+    case Act::none: global_avg_pool_rows(x, y, n, c, hw, red, AsLoaded{}); break;
+    case Act::clip: global_avg_pool_rows(x, y, n, c, hw, red, StoredAct<T, Act::clip>{in_act}); break;
+    case Act::silu: global_avg_pool_rows(x, y, n, c, hw, red, StoredAct<T, Act::silu>{in_act}); break;
+    case Act::hardswish: global_avg_pool_rows(x, y, n, c, hw, red, StoredAct<T, Act::hardswish>{in_act}); break;
+    default: global_avg_pool_rows(x, y, n, c, hw, red, StoredAnyAct<T>{in_act}); break;
   }
 }
 
@@ -1957,20 +1991,6 @@ __global__ void __launch_bounds__(256, 4) depthwise_tiled_kernel(const T* __rest
         depthwise_store(acc, bias, z, y, ((o.img * s.oh + oy) * s.ow + ox) * s.kp + ch, ch, s.k, act);
       }
     }
-  }
-}
-
-/// act(x) for an activation kind fixed at compile time (a, its parameters): what activate()
-/// computes, without the other kinds' code where many call sites are unrolled. SiLU through the
-/// fast exponential and division (__expf, __fdividef: a few f32 ulps from activate()'s, far below
-/// the 16-bit rounding these kernels store with; 0 or -0 where 1 + e^-x overflows, as there).
-template <Act A>
-__device__ __forceinline__ float activate_as(ActDesc a, float x) {
-  if constexpr (A == Act::silu) {
-    return __fdividef(x, 1.0f + __expf(-x));
-  } else {
-    a.kind = A;
-    return activate(a, x);
   }
 }
 
