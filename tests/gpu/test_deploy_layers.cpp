@@ -1143,11 +1143,11 @@ static_assert(!cuda::NetStorage<Relu6Head, DType::f16>::fused_fit().fits);
 static_assert(!cuda::NetStorage<SiluHead, DType::bf16>::fused_fit().fits);
 }  // namespace
 
-// The activation applied by the pool as it sums (the conv stores the batch norm's output): at
-// batch 1 the head as one kernel (gap_dense), at 3 the pool kernel with an image's pixels split
-// over blocks, at 65 the pool kernel a block an image (global_avg_pool_rows_kernel), each
-// followed by the dense layer; against the CPU in every precision (f32 and tf32 keep the
-// activation with the conv).
+// The activation applied by the pool as it sums (the conv stores the batch norm's output): in an
+// engine of max batch 1 the head as one kernel (gap_dense, claimed at batch 1), and in one of max
+// batch 65 the pool kernel — at 1 and 3 with an image's pixels split over blocks, at 65 a block
+// an image (global_avg_pool_rows_kernel) — followed by the dense layer; against the CPU in every
+// precision (f32 and tf32 keep the activation with the conv).
 TEST_CASE("a last conv's ReLU6 or SiLU applied by the global average pool as it reads (the head, the pool kernels)") {
   const cuda::NetDesc n = cuda::NetStorage<Relu6Head, DType::f16>::describe();
   REQUIRE(n.ops[0].act.kind == Act::none);
@@ -1161,6 +1161,18 @@ TEST_CASE("a last conv's ReLU6 or SiLU applied by the global average pool as it 
       INFO(d);
       CHECK(d.find("applied as it") != std::string::npos);
     }
+  }
+  {  // the head as one kernel: gap_dense with the ReLU6 in its source
+    const auto w = Weights<Relu6Head>::random(163);
+    const auto in = strata_test::random_floats(static_cast<std::size_t>(Relu6Head::input_spec.shape.numel()), 164);
+    const auto ref = strata_test::cpu_reference<Relu6Head>(w, in, 1);
+    cuda::EngineOptions opt;
+    opt.max_batch = 1;
+    cuda::Engine<Relu6Head, DType::f16> e(w, opt);
+    const std::string d = e.describe(1);
+    INFO(d);
+    CHECK(d.find("the producer's activation applied as it is averaged") != std::string::npos);
+    strata_test::check_batches(e, in, ref, {1}, "relu6 head, gap_dense");
   }
   strata_test::check_all_precisions<Relu6Head>(65, {1, 3, 65}, "relu6 head", 161);
   strata_test::check_all_precisions<SiluHead>(65, {1, 3, 65}, "silu head", 162);

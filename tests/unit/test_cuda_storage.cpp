@@ -818,6 +818,16 @@ TEST_CASE("the last conv's ReLU6/SiLU moves into the global average pool that al
   CHECK(head.in_act.kind == Act::none);  // (the dense layer reads the pooled vector as it is)
   CHECK(cuda::gap_op(head).in_act.kind == Act::clip);
   CHECK(h.ops[0].act_applied_by == head.label);
+  // With a softmax after the dense layer (folded into the head: the network's output), the
+  // producer names the op as finally labelled.
+  using SoftHead = decltype(input<64, 32, 32> | conv<1024, 1> | batch_norm | relu6 | global_avg_pool | flatten |
+                            dense<10> | softmax);
+  cuda::NetDesc soft = NetStorage<SoftHead, DType::f16>::describe();
+  cuda::fold_for_per_op_path(soft);
+  REQUIRE(soft.ops.size() == 2);
+  REQUIRE(soft.ops[1].softmax.has_value());
+  CHECK(soft.ops[1].gap->in_act.kind == Act::clip);
+  CHECK(soft.ops[0].act_applied_by == soft.ops[1].label);
   // SiLU likewise (EfficientNet); ReLU stays with the conv (the GEMM's epilogue applies it).
   using SiluHead = decltype(input<64, 32, 32> | conv<1024, 1> | silu | global_avg_pool | flatten | dense<10>);
   const cuda::NetDesc sh = NetStorage<SiluHead, DType::bf16>::describe();

@@ -516,7 +516,13 @@ inline void fold_final_softmax(NetDesc& n) {
   }
   dense.softmax = SoftmaxEpilogue{sm.index, sm.label,     sm.kind,     sm.layer,
                                   sm.out_shape, sm.out_cp, sm.out_offset, sm.out_id};
+  const std::string before = dense.label;
   dense.label += "+" + sm.label;
+  for (OpDesc& o : n.ops) {  // (a producer whose activation the head's pool applies names the joined op)
+    if (o.act_applied_by == before) {
+      o.act_applied_by = dense.label;
+    }
+  }
   if (dense.norm) {  // (fold_normed_pooled_dense's: the layer's own label, as norm_main gives it)
     dense.norm_conv_label += "+" + sm.label;
   }

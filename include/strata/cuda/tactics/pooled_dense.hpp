@@ -211,7 +211,9 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
 /// conditions (normed::head_fits: the batch norm's input over the pool's map, read in 16-byte
 /// vectors, a concat in place) on a head the kernel runs.
 [[nodiscard]] inline bool fuses_norm(const OpDesc& op, int bytes) {
-  return fits(op, bytes) && normed::head_fits(op);
+  // (not with an activation deferred into the pool's read: the normalized value replaces it;
+  // fold_normed_pooled_dense makes no such head either)
+  return fits(op, bytes) && normed::head_fits(op) && op.gap->in_act.kind == Act::none;
 }
 
 /// Whether a block of `rows` output rows (8 or more, in 8s) keeps each warp's rows in registers
