@@ -498,6 +498,16 @@ struct NetDesc {
   }
 };
 
+/// A producer whose activation a reader applies (OpDesc::act_applied_by, defer_activations)
+/// names that reader by its label: where a fold relabels the reader `from` as `to`, so does it.
+inline void rename_applier(NetDesc& n, const std::string& from, const std::string& to) {
+  for (OpDesc& o : n.ops) {
+    if (o.act_applied_by == from) {
+      o.act_applied_by = to;
+    }
+  }
+}
+
 /// For the per-op path: the network's final softmax/log_softmax joined to the dense layer before
 /// it (NetDesc::final_softmax_folds) as one op, "dense11+softmax12", which a tactic may run as
 /// one kernel (Tactic::fuses_softmax) and prepare_step otherwise runs as the dense layer, then
@@ -518,11 +528,7 @@ inline void fold_final_softmax(NetDesc& n) {
                                   sm.out_shape, sm.out_cp, sm.out_offset, sm.out_id};
   const std::string before = dense.label;
   dense.label += "+" + sm.label;
-  for (OpDesc& o : n.ops) {  // (a producer whose activation the head's pool applies names the joined op)
-    if (o.act_applied_by == before) {
-      o.act_applied_by = dense.label;
-    }
-  }
+  rename_applier(n, before, dense.label);
   if (dense.norm) {  // (fold_normed_pooled_dense's: the layer's own label, as norm_main gives it)
     dense.norm_conv_label += "+" + sm.label;
   }
@@ -582,11 +588,7 @@ inline void fold_pooled_dense(NetDesc& n) {
     dense.gap = GapPrologue{pool.index,    pool.label,     pool.layer, pool.in_shape,
                             pool.in_cp,    pool.in_offset, pool.in_id, pool.in_act};
     dense.label = pool.label + "+" + dense.label;
-    for (OpDesc& o : n.ops) {  // (the producer whose activation the pool applies names the joined op)
-      if (o.act_applied_by == pool.label) {
-        o.act_applied_by = dense.label;
-      }
-    }
+    rename_applier(n, pool.label, dense.label);
     n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
   }
 }
