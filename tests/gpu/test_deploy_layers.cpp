@@ -1144,7 +1144,7 @@ static_assert(!cuda::NetStorage<SiluHead, DType::bf16>::fused_fit().fits);
 }  // namespace
 
 // The activation applied by the pool as it sums (the conv stores the batch norm's output): in an
-// engine of max batch 1 the head as one kernel (gap_dense, claimed at batch 1), and in one of max
+// engine of max batch 1 the head as one kernel (gap_dense, forced), and in one of max
 // batch 65 the pool kernel — at 1 and 3 with an image's pixels split over blocks, at 65 a block
 // an image (global_avg_pool_rows_kernel) — followed by the dense layer; against the CPU in every
 // precision (f32 and tf32 keep the activation with the conv).
@@ -1166,8 +1166,20 @@ TEST_CASE("a last conv's ReLU6 or SiLU applied by the global average pool as it 
     const auto w = Weights<Relu6Head>::random(163);
     const auto in = strata_test::random_floats(static_cast<std::size_t>(Relu6Head::input_spec.shape.numel()), 164);
     const auto ref = strata_test::cpu_reference<Relu6Head>(w, in, 1);
+    // (forced: the heuristic claims gap_dense at batch 1 for maps up to 7x7x2048, this one is
+    // 32x32x1024)
+    cuda::NetDesc folded = cuda::NetStorage<Relu6Head, DType::f16>::describe();
+    cuda::fold_for_per_op_path(folded);
+    std::string head;
+    for (const cuda::OpDesc& op : folded.ops) {
+      if (op.gap) {
+        head = op.label;
+      }
+    }
+    REQUIRE(!head.empty());
     cuda::EngineOptions opt;
     opt.max_batch = 1;
+    opt.force[head] = cuda::Variant{"gap_dense", 8, 0, 0};
     cuda::Engine<Relu6Head, DType::f16> e(w, opt);
     const std::string d = e.describe(1);
     INFO(d);
