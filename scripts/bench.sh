@@ -3,10 +3,12 @@
 #   scripts/bench.sh [--quick] [--compile-budget-s S] [--tuning heuristic|measured]
 #                    [--cases "M1 R2"] [--precisions "f16 f32+tf32"] [--batches "1"]
 #                    [--build-dir DIR] [--fused-max-batch N] [--strata-args "ARGS"]
+#                    [--bench-bin PATH]
 # 1. finds cuDNN ($CUDNN_ROOT, else PyTorch's nvidia.cudnn package, so both sides run the same
 #    cuDNN, else the CUDA install or the system) and puts its lib/ on LD_LIBRARY_PATH;
 # 2. configures and builds strata_bench (Release, sm_90 unless $CUDA_ARCH says otherwise, all
 #    cores); a git-ignored .deps/ folder may hold nlohmann/json for machines that lack it;
+#    --bench-bin PATH runs a strata_bench built elsewhere instead (of this tree: nothing checks);
 # 3. measures the ceilings (device-to-device copy, cuBLAS GEMMs);
 # 4. runs every case on Strata (writing the weights, inputs and outputs as safetensors files);
 # 5. runs benchmarks/pytorch_bench.py on the same files: checks Strata's outputs, then times
@@ -27,6 +29,7 @@ ONLY=""
 PRECS=""  # --precisions "f16 f32+tf32": only those of the cases' precisions
 BATCHES=""  # --batches "1": only the cases' rows at those batch sizes
 FUSED=()  # --fused-max-batch N for strata_bench (EngineOptions::fused_max_batch); default: the engine's
+BIN=""  # --bench-bin PATH: a prebuilt strata_bench (no configure, no build)
 EXTRA=()  # --strata-args "--cudnn-graph --plan-check": more engine options for every Strata case
 ARGS="$*"
 
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
     --batches) BATCHES=${2:?}; shift ;;
     --build-dir) BUILD=${2:?}; shift ;;
     --fused-max-batch) FUSED=(--fused-max-batch "${2:?}"); shift ;;
+    --bench-bin) BIN=${2:?}; shift ;;
     # (read without -r: a backslash keeps a space in one argument, "--force-each layer1.=plane_conv\ math\ 3")
     # shellcheck disable=SC2162
     --strata-args) read -a EXTRA <<< "${2:?}"; shift ;;
@@ -96,13 +100,19 @@ fi
 say "cuDNN $CUDNN; commit $COMMIT; $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'nvidia-smi not found')"
 
 # --- 2. build ---------------------------------------------------------------------------------
-say "configure + build strata_bench in $BUILD ($JOBS jobs)"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
-  -DSTRATA_BUILD_TESTS=OFF -DSTRATA_BUILD_EXAMPLES=OFF -DSTRATA_BUILD_BENCHMARKS=ON \
-  -DCUDNN_ROOT="$CUDNN" ${PREFIX:+"-DCMAKE_PREFIX_PATH=$PREFIX"} > "$WORK/configure.log" ||
-  { cat "$WORK/configure.log"; exit 1; }
-cmake --build "$BUILD" --target strata_bench -j "$JOBS"
-BENCH=$BUILD/benchmarks/strata_bench
+if [ -n "$BIN" ]; then
+  say "prebuilt strata_bench: $BIN (not built here)"
+  [ -x "$BIN" ] || { echo "bench.sh: --bench-bin $BIN is not an executable" >&2; exit 1; }
+  BENCH=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+else
+  say "configure + build strata_bench in $BUILD ($JOBS jobs)"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
+    -DSTRATA_BUILD_TESTS=OFF -DSTRATA_BUILD_EXAMPLES=OFF -DSTRATA_BUILD_BENCHMARKS=ON \
+    -DCUDNN_ROOT="$CUDNN" ${PREFIX:+"-DCMAKE_PREFIX_PATH=$PREFIX"} > "$WORK/configure.log" ||
+    { cat "$WORK/configure.log"; exit 1; }
+  cmake --build "$BUILD" --target strata_bench -j "$JOBS"
+  BENCH=$BUILD/benchmarks/strata_bench
+fi
 
 # --- 3. ceilings ------------------------------------------------------------------------------
 say "ceilings"

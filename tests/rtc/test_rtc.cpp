@@ -1440,8 +1440,24 @@ TEST_CASE("a network's last op, its head, as one kernel writing the caller's out
   CHECK(eb0.gap->in_act.kind == Act::silu);
   CHECK(r18.gap->in_act.kind == Act::none);  // (ResNet's ReLU: the conv's epilogue applies it)
   const std::string mv2s = gd::source(mv2, 8);
-  CHECK(mv2s.find("as_stored<T>(activate(gap_in_act, load(h + e)))") != std::string::npos);
+  CHECK(mv2s.find("as_stored<T>(activate_as<GIA>(gap_in_act, load(h + e)))") != std::string::npos);
   CHECK(gd::source(r18, 8).find("gap_in_act") == std::string::npos);
+  {
+    // The activation's kind folds at compile time: activate() on the constexpr ActDesc left it a
+    // weak global that the kernel switched on for every value (MobileNetV2's head at batch 1:
+    // 42.5 us on an H100, session 62). The PTX has no such global.
+    nvrtcProgram prog = nullptr;
+    REQUIRE(nvrtcCreateProgram(&prog, mv2s.c_str(), "gap_dense_relu6.cu", 0, nullptr, nullptr) == NVRTC_SUCCESS);
+    REQUIRE(nvrtcAddNameExpression(prog, "strata_rtc::gap_dense<strata_rtc::f16>") == NVRTC_SUCCESS);
+    const char* opts[] = {"--gpu-architecture=compute_90", "-std=c++17"};
+    REQUIRE(nvrtcCompileProgram(prog, 2, opts) == NVRTC_SUCCESS);
+    std::size_t n = 0;
+    REQUIRE(nvrtcGetPTXSize(prog, &n) == NVRTC_SUCCESS);
+    std::string ptx(n, '\0');
+    REQUIRE(nvrtcGetPTX(prog, ptx.data()) == NVRTC_SUCCESS);
+    nvrtcDestroyProgram(&prog);
+    CHECK(ptx.find(".weak .global") == std::string::npos);
+  }
   CHECK(t->candidates(mv2, 1, 0, {}).size() == 2);  // (1,280 inputs, 5 loads a lane a row: 8 and 16 rows)
   CHECK(t->heuristic(mv2, 1, 0, {})->variant == cuda::Variant{"gap_dense", 8, 0, 0});
   CHECK(cuda::find_tactic<DType::f16>("pooled_dense")->candidates(mv2, 1, 0, {}).empty());
@@ -3862,14 +3878,15 @@ TEST_CASE("the tiled tensor-core conv claims an unpooled space-to-depth stem (Mo
   CHECK(t.tiles < cuda::tactics::tile::claim_tiles);
   const cuda::Libraries none{};
   if (cuda::tactics::generated::mma_sync_device()) {
-    // Ahead of cuDNN (rank library) at both batches: at 256 the wgmma form from the input
-    // step's map where the device has wgmma (else mma.sync reading the caller's input), at
-    // batch 1 the mma.sync form reading the caller's input (session 22's trials on an H200:
-    // 215 µs against cuDNN's 410 at 256, 7.9 against 11.4 at 1).
+    // Ahead of cuDNN (rank library) at both batches: at 256 the wgmma form reading the caller's
+    // input where the device has wgmma (session 62, H100: MobileNetV2 2,869.8 -> 2,843.9 µs
+    // against the wgmma form from the input step's map), else mma.sync reading it; at batch 1 the
+    // mma.sync form reading the caller's input (session 22's trials on an H200: 215 µs against
+    // cuDNN's 410 at 256, 7.9 against 11.4 at 1).
     const auto big = tactic->heuristic(stem, 256, 0, none);
     REQUIRE(big.has_value());
     CHECK(big->rank < cuda::rank::library);
-    CHECK(big->variant == (cuda::tactics::mma::wgmma_device() ? cuda::Variant{"tile_conv", 3, 0, 0}
+    CHECK(big->variant == (cuda::tactics::mma::wgmma_device() ? cuda::Variant{"tile_conv", 4, 0, 0}
                                                                : cuda::Variant{"tile_conv", 2, 0, 0}));
     // At batches up to tile::small_batch, tiles for one image (math 2) reading the caller's
     // input, on wgmma where the device has it, ahead of generated_conv's claim (session 30's
@@ -4472,8 +4489,10 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   }
   const std::vector<std::string> bf{"strata_rtc::expand_depthwise<strata_rtc::bf16>"};
   CHECK(rtc::compile(ed::source(e5x5, 1, 3), "expand_depthwise", bf, 90, dir).cubin.size() > 1000);
-  // What it refuses: no algo 2, no fuse, more groups than chunks (3 for features.3).
-  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 2}, {}).empty());
+  // What it refuses: no algo 3 (algo 2, one block an SM more, fits features.3), no fuse, more
+  // groups than chunks (3 for features.3).
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 3}, {}).empty());
+  CHECK_FALSE(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 2}, {}).empty());
   CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 0, 1}, {}).empty());
   CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 4}, {}).empty());
   CHECK_FALSE(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 0, 3}, {}).empty());
@@ -4620,6 +4639,26 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(t->kernel_sources(cuda::project_main(f3), v1, {}).empty());
   CHECK(t->kernel_sources(f14, v1, {}).empty());
   CHECK(t->kernel_sources(f14, v0, {}).size() == 1);
+  // Algo 2, forced only: the plain form for one block an SM more where their shared memory fits
+  // (features.3: 4 of 38 KiB; features.4's 3 of 70 KiB are the most).
+  const cuda::Variant v2{"expand_depthwise", 2, 0, 1};
+  CHECK(ed::denser_blocks(f3, p) == 4);
+  CHECK(ed::denser_blocks(f4, p4) == 0);
+  CHECK(ed::source(f3, 2, 0, true).find("__launch_bounds__(256, 4)") != std::string::npos);
+  CHECK(ed::source(f3, 0, 0, true).find("__launch_bounds__(256, 3)") != std::string::npos);
+  CHECK(t->kernel_sources(f3, v2, {}).size() == 1);
+  CHECK(t->kernel_sources(f4, v2, {}).empty());
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 2, 2, 1}, {}).empty());  // (no split)
+  CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 3, 0, 1}, {}).empty());
+  {
+    std::string refused;
+    try {
+      (void)ed::source(f4, 2, 0, true);
+    } catch (const strata::Error& e) {
+      refused = e.what();
+    }
+    CHECK(refused.find("algo 2 (one block an SM more) for '" + f4.label + "'") != std::string::npos);
+  }
   // Its key: the projection's outputs and residual (the op without it differs).
   const std::string key = cuda::tuning_key(f3, 256, DType::f16, "gpu");
   CHECK(key.find(",project24,act0,add") != std::string::npos);
@@ -4642,8 +4681,9 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(ed::source(f3).find("CO =") == std::string::npos);
   CHECK(ed::source(f3).find("pair_epilogue(y, z,") != std::string::npos);
   const auto dir = fresh_dir("strata_rtc_test_expand_project");
-  for (const cuda::OpDesc* op : {&f3, &f4, &f7}) {
-    const std::string src = ed::source(*op, 0, 0, true);
+  for (const auto& form : std::vector<std::pair<const cuda::OpDesc*, int>>{{&f3, 0}, {&f4, 0}, {&f7, 0}, {&f3, 2}}) {
+    const cuda::OpDesc* op = form.first;
+    const std::string src = ed::source(*op, form.second, 0, true);
     INFO(op->label);
     CHECK(src.find("constexpr int CO = " + std::to_string(op->project->conv.kp) + ";") != std::string::npos);
     CHECK(src.find("(with the projection)") != std::string::npos);

@@ -447,6 +447,12 @@ __device__ __forceinline__ void ldsm4_at(unsigned& r0, unsigned& r1, unsigned& r
 __device__ __forceinline__ void ldsm2_at(unsigned& r0, unsigned& r1, unsigned a) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];" : "=r"(r0), "=r"(r1) : "r"(a) : "memory");
 }
+__device__ __forceinline__ void ldsm1_at(unsigned& r0, unsigned a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];" : "=r"(r0) : "r"(a) : "memory");
+}
+__device__ __forceinline__ void sts32_at(unsigned a, unsigned v) {
+  asm volatile("st.shared.u32 [%0], %1;" :: "r"(a), "r"(v) : "memory");
+}
 __device__ __forceinline__ void cp_async16_at(unsigned s, const void* g, bool ok) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(g), "r"(ok ? 16 : 0) : "memory");
 }

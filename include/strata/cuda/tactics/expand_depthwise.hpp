@@ -18,7 +18,8 @@
 /// Algo 1 and math passed their forced GPU tests in session 26 and were timed forced on every
 /// joined op of MobileNetV2 and EfficientNet-B0 (H200): slower than the plain form wherever it is
 /// claimed at batch 256, and than the unjoined pair at batch 1 but for MobileNetV2's features.2
-/// (algo 1 math 2: 9.8 -> 6.0 µs); so only forced runs take them.
+/// (algo 1 math 2: 9.8 -> 6.0 µs); so only forced runs take them. Algo 2 (session 62): the plain
+/// form compiled for one block an SM more (denser_blocks), forced only.
 ///
 /// Why: at batch 256 on an H200 (session 25's first profile) MobileNetV2's sixteen expansions
 /// took 1,114 µs and its seventeen depthwise convs 1,500 of its 3,388 — the expanded map written
@@ -215,6 +216,17 @@ struct Plan {
   return op.conv.kh == 3 && 3 * (p.shared + 1024) <= (227 << 10) ? 3 : 2;
 }
 
+/// Algo 2: the plain form (algo 0) compiled for one block an SM more than min_blocks, where that
+/// many blocks' shared memory fits an SM's 227 KiB — fewer registers a thread (64 at 4 blocks of
+/// 256 threads: the compiler spills about 100 bytes a thread to local memory) for a third more
+/// warps to issue from. MobileNetV2's features.3 at batch 256 (H100, session 61, Nsight Compute)
+/// issued on 66.8% of its cycles at 3 blocks an SM, limited by registers and shared memory; only
+/// forced until timed.
+[[nodiscard]] inline int denser_blocks(const OpDesc& op, const Plan& p) {
+  const int b = min_blocks(op, p) + 1;
+  return b * (p.shared + 1024) <= (227 << 10) ? b : 0;
+}
+
 /// Whether the heuristic runs `op`'s joined projection in the kernel too (fuse 1, where it claims
 /// the op): a projection of up to 32 output slots whose block shape fits as many blocks an SM as
 /// the plain form's. Measured on an H100 at batch 256 (session 58, MobileNetV2, against the plain
@@ -272,9 +284,17 @@ inline constexpr const char* filters = R"src(    // The chunk's depthwise filter
     }
 )src";
 inline constexpr const char* expansion = R"src(    // The expanded patch of the chunk's channels: X · Wc on tensor cores, + bias, the
-    // activations as stored, zero outside the map (the depthwise conv's padding).
-    const T* wc = ws + (@W) * (NC * XP);
-    for (int u = warp; u < MT * NG; u += NWARPS) {
+    // activations as stored, zero outside the map (the depthwise conv's padding). The warp's
+    // units are warp, warp + NWARPS, ... (ku-th: warp + ku NWARPS); every address is a lane's
+    // base (staging) plus constants.
+    const unsigned wc16 = wb16 + 2u * ((@W) * (NC * XP));
+    const unsigned wc8 = wb8 + 2u * ((@W) * (NC * XP));
+    const unsigned eo = shared_address(@E) + 4u * ((lane >> 2) * EP + (lane & 3));
+    for (int ku = 0; ku < UE; ++ku) {
+      const int u = warp + ku * NWARPS;
+      if (u >= MT * NG) {
+        break;
+      }
       const int mt = u / NG;
       const int ng = u % NG;
       float acc[4][4];
@@ -282,37 +302,37 @@ inline constexpr const char* expansion = R"src(    // The expanded patch of the 
       for (int j = 0; j < 4; ++j) {
         acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
       }
+      const unsigned am = 2u * (mt * 16 * XP);
+      const unsigned bn = 2u * (ng * 32 * XP);
 #pragma unroll
       for (int ks = 0; ks < KI / 16; ++ks) {
         unsigned a0, a1, a2, a3;
-        ldmatrix_x4(a0, a1, a2, a3, xs + (mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * XP + ks * 16 + (lane >> 4) * 8);
+        ldsm4_at(a0, a1, a2, a3, xa16 + am + 32u * ks);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           if (ng * 4 + j < NT8) {
             unsigned b0, b1;
-            ldmatrix_x2(b0, b1, wc + ((ng * 4 + j) * 8 + (lane & 7)) * XP + ks * 16 + ((lane >> 3) & 1) * 8);
+            ldsm2_at(b0, b1, wc16 + bn + 2u * (j * 8 * XP) + 32u * ks);
             mma_16816<T>(acc[j], a0, a1, a2, a3, b0, b1);
           }
         }
       }
       if constexpr (KI % 16 != 0) {  // the reduction's last 8 (input slots 8 past a multiple of 16)
         unsigned a0, a1;
-        ldmatrix_x2(a0, a1, xs + (mt * 16 + (lane & 15)) * XP + KI - 8);
+        ldsm2_at(a0, a1, xa8 + am);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           if (ng * 4 + j < NT8) {
             unsigned b0;
-            ldmatrix_x1(b0, wc + ((ng * 4 + j) * 8 + (lane & 7)) * XP + KI - 8);
+            ldsm1_at(b0, wc8 + bn + 2u * (j * 8 * XP));
             mma_1688<T>(acc[j], a0, a1, b0);
           }
         }
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int row = mt * 16 + (lane >> 2) + 8 * h;
-        const int iy = iy0 + row / COLS_IN;
-        const int ix = ix0 + row % COLS_IN;
-        const bool in = row < NP && iy >= 0 && iy < H && ix >= 0 && ix < W;
+        const bool in = ((inmask >> (2 * ku + h)) & 1u) != 0u;  // (the row in the map: staging)
+        const unsigned ro = eo + 4u * ((mt * 16 + 8 * h) * EP);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           const int nt = ng * 4 + j;
@@ -323,7 +343,7 @@ inline constexpr const char* expansion = R"src(    // The expanded patch of the 
             unsigned v = pack2<T>(activate_as<EA>(ea, acc[j][2 * h] + bb.x),
                                   activate_as<EA>(ea, acc[j][2 * h + 1] + bb.y));
             v = pair_act_stored<IA, T>(v, in_act, b2.x, b2.y);
-            @E[row * EP + nt * 4 + (lane & 3)] = in ? v : 0u;
+            sts32_at(ro + 16u * nt, in ? v : 0u);
           }
         }
       }
@@ -441,6 +461,8 @@ inline constexpr const char* declarations = R"src(  static_assert(KI == CI && KI
   constexpr int NWARPS = NTHREADS / 32;
   constexpr int NR = (R - 1) * S + KS;   // patch rows a thread's outputs read
   constexpr int NCW = (CW - 1) * S + KS; // patch columns a thread's window holds
+  constexpr int UE = (MT * NG + NWARPS - 1) / NWARPS;  // the expansion's units a warp at most
+  static_assert(2 * UE <= 32, "the expansion's rows in the map: a bit each of a 32-bit mask");
   extern __shared__ __align__(16) unsigned char smem[];
   T* xs = reinterpret_cast<T*>(smem);                              // [MP][XP] the input patch
   T* ws = xs + MP * XP;                                            // [2][NC][XP] weight chunks
@@ -497,6 +519,27 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   const int p = tid % PAIRS;
   const int st = (tid / PAIRS) % STRIPS;
   const int cg = (tid / PAIRS) / STRIPS;
+  // The expansion's addresses as 32-bit shared-memory offsets, the lane's part worked out once:
+  // its ldmatrix rows of the patch (16-column k-steps; the last 8) and of the weights' buffer 0.
+  const unsigned xa16 = shared_address(xs) + 2u * (((lane & 7) + ((lane >> 3) & 1) * 8) * XP + (lane >> 4) * 8);
+  const unsigned xa8 = shared_address(xs) + 2u * ((lane & 15) * XP + KI - 8);
+  const unsigned wb16 = shared_address(ws) + 2u * ((lane & 7) * XP + ((lane >> 3) & 1) * 8);
+  const unsigned wb8 = shared_address(ws) + 2u * ((lane & 7) * XP + KI - 8);
+  // Which of the lane's expanded rows lie in the map (bit 2 ku + h: row 16 mt + lane / 4 + 8 h
+  // of the warp's unit ku), the same for every chunk: the rest are stored as 0.
+  unsigned inmask = 0u;
+  for (int ku = 0; ku < UE; ++ku) {
+    const int u = warp + ku * NWARPS;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = (u / NG) * 16 + (lane >> 2) + 8 * h;
+      const int iy = iy0 + row / COLS_IN;
+      const int ix = ix0 + row % COLS_IN;
+      if (u < MT * NG && row < NP && iy >= 0 && iy < H && ix >= 0 && ix < W) {
+        inmask |= 1u << (2 * ku + h);
+      }
+    }
+  }
 )src";
 
 /// `t` with each key of `subs` replaced by its text.
@@ -515,20 +558,26 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 /// The kernel's source for `op` (kernel `strata_rtc::expand_depthwise<T>`): form `algo` (0: a
 /// chunk's expansion, then its depthwise conv, two barriers a chunk; 1: pipelined — the expansion
 /// of chunk c + 1 beside the depthwise conv of chunk c, the expanded patch double-buffered, one
-/// barrier a chunk), the chunks split over `groups` blocks a tile (0 or 1: a block takes them all).
+/// barrier a chunk; 2: the plain form for denser_blocks blocks an SM), the chunks split over
+/// `groups` blocks a tile (0 or 1: a block takes them all).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0,
                                        bool project = false) {
   const ConvGeom& g = op.conv;
   const OpDesc& ex = *op.expand;
   const Plan p = plan(op, algo == 1 ? 2 : 1, project);
-  STRATA_CHECK(algo == 0 || algo == 1, "expand_depthwise: no form " << algo);
+  STRATA_CHECK(algo >= 0 && algo <= 2, "expand_depthwise: no form " << algo);
   STRATA_CHECK(groups >= 0 && groups <= p.chunks,
                "expand_depthwise: " << groups << " chunk groups for " << p.chunks << " chunks");
   const bool split = groups > 1;
-  const bool plain = algo == 0 && !split;  // the form measured first (session 25)
+  const bool plain = (algo == 0 || algo == 2) && !split;  // the form measured first (session 25)
   STRATA_CHECK(!project || plain, "expand_depthwise: the projection joins the plain form only");
   STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'"
                              << (project ? " with its projection" : ""));
+  STRATA_CHECK(algo != 2 || (!split && denser_blocks(op, p) > 0),
+               "expand_depthwise: algo 2 (one block an SM more) for '"
+                   << op.label << "': " << (split ? "the chunks split over blocks"
+                                                  : "that many blocks' shared memory exceeds an SM's"));
+  const int blocks = algo == 2 ? denser_blocks(op, p) : min_blocks(op, p);
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
@@ -537,10 +586,10 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     generated::act_constants(o, kind, desc, a);
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'" << (plain ? "" : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)")
+    << "// Generated for '" << op.label << "'" << (plain && algo == 0 ? "" : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)")
     << (project ? " (with the projection)" : "") << ".\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
-    << min_blocks(op, p) << ") expand_depthwise(\n"
+    << blocks << ") expand_depthwise(\n"
     << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
     << "    const T* __restrict__ wd, const float* __restrict__ bd, T* __restrict__ y,\n"
     << "    const T* __restrict__ z, int batch"
@@ -762,6 +811,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                  "cuda::Engine: layer '" << op.label
                                          << "': expand_depthwise fuse 1 without its projection's buffers");
     const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1, project);
+    const int dense = v.algo == 2 ? expand_dw::denser_blocks(op, p) : 0;
     const int groups = std::max(v.math, 1);
     const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * groups;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
@@ -789,6 +839,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
          << " (the 1x1 expansion on tensor cores, its map kept in shared memory; tiles of "
          << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass"
          << (v.algo == 1 ? ", pipelined" : "")
+         << (v.algo == 2 ? ", compiled for " + std::to_string(dense) + " blocks an SM" : "")
          << (groups > 1 ? ", the chunks over " + std::to_string(groups) + " blocks a tile" : "")
          << (project ? ", the 1x1 projection after it on tensor cores too: " +
                            std::to_string(op.project->conv.c) + "->" + std::to_string(op.project->conv.k) +
@@ -808,13 +859,13 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo == 0 || v.algo == 1,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
                  "'" << op.label << "': expand_depthwise has no algo " << v.algo);
     STRATA_CHECK(v.fuse == 0 || v.fuse == 1, "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
-    STRATA_CHECK(v.fuse == 0 || (v.algo == 0 && v.math == 0 && expand_dw::fits(op, true)),
+    STRATA_CHECK(v.fuse == 0 || ((v.algo == 0 || v.algo == 2) && v.math == 0 && expand_dw::fits(op, true)),
                  "'" << op.label
                      << "': expand_depthwise fuse 1 (the projection joined) runs the plain form "
-                        "(algo 0, math 0) of a depthwise conv with a joined 1x1 projection "
+                        "(algo 0 or 2, math 0) of a depthwise conv with a joined 1x1 projection "
                         "(fold_projected_depthwise) whose block shape fits");
     STRATA_CHECK(expand_dw::fits(op), "'" << op.label
                                           << "': expand_depthwise runs a depthwise conv of "

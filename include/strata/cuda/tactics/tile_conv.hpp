@@ -1255,6 +1255,14 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     const auto d12 = offered(7, 1);
     const auto wg = offered(3, 0);
     const auto raw = offered(2, 0);
+    // From 1,024 tiles, an unpooled stem (MobileNetV2's and EfficientNet's 3x3/2) where neither
+    // of those two fits: the wgmma form reading the caller's input (algo 4), ahead of algo 3
+    // after the input step — MobileNetV2 at batch 256 on an H100 (session 62, heuristic plan,
+    // the stem forced, whole forward median): 2,869.8 -> 2,843.9 µs, the stem 202.3 µs against
+    // the input step's 99.1 + algo 3's 127.7; algo 2 (mma.sync) 2,852.9, algo 5 2,908.0. (On an
+    // H200 in session 22, with the kernels of then, algo 3 and its input step had won: 215
+    // against 224-229 µs.)
+    const auto raw_wg = offered(4, 0);
     // An unpooled stem at batches <= tile::small_batch: tiles for one image on this GPU's SMs
     // (math 2), reading the caller's input, on wgmma where the GPU has it (algo 4), else mma.sync
     // (algo 2) — ahead of generated_conv's claim (rank::tailored - 1), which ran these stems
@@ -1274,6 +1282,8 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
       c.variant = *swapped;
     } else if (claim && big && d12 != v.end()) {
       c.variant = *d12;
+    } else if (claim && big && fuse == 0 && raw_wg != v.end()) {
+      c.variant = *raw_wg;
     } else if (claim && !(big && wg != v.end()) && raw != v.end()) {
       c.variant = *raw;
     } else if (wg != v.end()) {
