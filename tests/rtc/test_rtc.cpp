@@ -1099,6 +1099,23 @@ TEST_CASE("a channel gate applied as splitk_conv stages its input (fuse 2): whic
 // depthwise_band fuse 1 (session 52): at batch 1 the squeeze-excite op of a 112x112 or 56x56
 // map joined to the depthwise conv before it (fold_tailed_gates), each block's channel sums, the
 // image's last block the pool's mean, fc1 and fc2.
+namespace {
+/// The PTX (compute_90) of generated source `src`'s kernel `name` (NVRTC, no device needed).
+std::string ptx_of(const std::string& src, const char* name) {
+  nvrtcProgram prog = nullptr;
+  REQUIRE(nvrtcCreateProgram(&prog, src.c_str(), "ptx_of.cu", 0, nullptr, nullptr) == NVRTC_SUCCESS);
+  REQUIRE(nvrtcAddNameExpression(prog, name) == NVRTC_SUCCESS);
+  const char* opts[] = {"--gpu-architecture=compute_90", "-std=c++17"};
+  REQUIRE(nvrtcCompileProgram(prog, 2, opts) == NVRTC_SUCCESS);
+  std::size_t n = 0;
+  REQUIRE(nvrtcGetPTXSize(prog, &n) == NVRTC_SUCCESS);
+  std::string ptx(n, '\0');
+  REQUIRE(nvrtcGetPTX(prog, ptx.data()) == NVRTC_SUCCESS);
+  nvrtcDestroyProgram(&prog);
+  return ptx;
+}
+}  // namespace
+
 TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwise_band fuse 1): which ops, the claim, the source compiles") {
   const auto dir = fresh_dir("strata_rtc_test_band_tail");
   cuda::NetDesc n = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
@@ -1170,6 +1187,11 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
         const std::vector<std::string> names{std::string("strata_rtc::depthwise_band<") + ty + ">"};
         CHECK(rtc::compile(k1[0].source, "band_tail", names, 90, dir).cubin.size() > 1000);
       }
+      // The gate's activations (SiLU, sigmoid) fold at compile time: a constexpr ActDesc passed
+      // to activate() was kept as a weak global, switched on for every value (session 62's
+      // audit); act_constants now writes them const.
+      CHECK(ptx_of(k1[0].source, "strata_rtc::depthwise_band<strata_rtc::f16>").find(".weak .global") ==
+            std::string::npos);
       ++compiled;
     }
   }
@@ -1442,22 +1464,10 @@ TEST_CASE("a network's last op, its head, as one kernel writing the caller's out
   const std::string mv2s = gd::source(mv2, 8);
   CHECK(mv2s.find("as_stored<T>(activate_as<GIA>(gap_in_act, load(h + e)))") != std::string::npos);
   CHECK(gd::source(r18, 8).find("gap_in_act") == std::string::npos);
-  {
-    // The activation's kind folds at compile time: activate() on the constexpr ActDesc left it a
-    // weak global that the kernel switched on for every value (MobileNetV2's head at batch 1:
-    // 42.5 us on an H100, session 62). The PTX has no such global.
-    nvrtcProgram prog = nullptr;
-    REQUIRE(nvrtcCreateProgram(&prog, mv2s.c_str(), "gap_dense_relu6.cu", 0, nullptr, nullptr) == NVRTC_SUCCESS);
-    REQUIRE(nvrtcAddNameExpression(prog, "strata_rtc::gap_dense<strata_rtc::f16>") == NVRTC_SUCCESS);
-    const char* opts[] = {"--gpu-architecture=compute_90", "-std=c++17"};
-    REQUIRE(nvrtcCompileProgram(prog, 2, opts) == NVRTC_SUCCESS);
-    std::size_t n = 0;
-    REQUIRE(nvrtcGetPTXSize(prog, &n) == NVRTC_SUCCESS);
-    std::string ptx(n, '\0');
-    REQUIRE(nvrtcGetPTX(prog, ptx.data()) == NVRTC_SUCCESS);
-    nvrtcDestroyProgram(&prog);
-    CHECK(ptx.find(".weak .global") == std::string::npos);
-  }
+  // The activation's kind folds at compile time: activate() on the constexpr ActDesc left it a
+  // weak global that the kernel switched on for every value (MobileNetV2's head at batch 1:
+  // 42.5 us on an H100, session 62). The PTX has no such global.
+  CHECK(ptx_of(mv2s, "strata_rtc::gap_dense<strata_rtc::f16>").find(".weak .global") == std::string::npos);
   CHECK(t->candidates(mv2, 1, 0, {}).size() == 2);  // (1,280 inputs, 5 loads a lane a row: 8 and 16 rows)
   CHECK(t->heuristic(mv2, 1, 0, {})->variant == cuda::Variant{"gap_dense", 8, 0, 0});
   CHECK(cuda::find_tactic<DType::f16>("pooled_dense")->candidates(mv2, 1, 0, {}).empty());
@@ -4681,6 +4691,9 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(ed::source(f3).find("CO =") == std::string::npos);
   CHECK(ed::source(f3).find("pair_epilogue(y, z,") != std::string::npos);
   const auto dir = fresh_dir("strata_rtc_test_expand_project");
+  // (its ReLU6 bounds constants in the code, not loaded from a weak global: act_constants)
+  CHECK(ptx_of(ed::source(f3, 0, 0, true), "strata_rtc::expand_depthwise<strata_rtc::f16>").find(".weak .global") ==
+        std::string::npos);
   for (const auto& form : std::vector<std::pair<const cuda::OpDesc*, int>>{{&f3, 0}, {&f4, 0}, {&f7, 0}, {&f3, 2}}) {
     const cuda::OpDesc* op = form.first;
     const std::string src = ed::source(*op, form.second, 0, true);

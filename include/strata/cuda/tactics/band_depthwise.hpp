@@ -629,10 +629,10 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
   constant("CHUNKS", p.chunks);
   constant("NTHREADS", p.threads());
   o << "  constexpr Act IA = static_cast<Act>(" << static_cast<int>(op.in_act.kind) << ");\n"
-    << "  constexpr ActDesc in_act{IA, " << std::hexfloat << op.in_act.alpha << "f, "
+    << "  const ActDesc in_act{IA, " << std::hexfloat << op.in_act.alpha << "f, "
     << op.in_act.beta << "f};\n"
     << "  constexpr Act A = static_cast<Act>(" << static_cast<int>(op.act.kind) << ");\n"
-    << "  constexpr ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
+    << "  const ActDesc act{A, " << op.act.alpha << "f, " << op.act.beta << "f};\n"
     << std::defaultfloat;
   if (tail) {
     generated::excite_constants(o, *op.tail);
@@ -649,7 +649,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     // 4-byte words of the patch or, once it is read, the depthwise outputs (whichever is larger)
     constant("XS_WORDS", projection_weights_at(op, p) / 4);
     o << "  constexpr Act PA = static_cast<Act>(" << static_cast<int>(q.act.kind) << ");\n"
-      << "  constexpr ActDesc pact{PA, " << std::hexfloat << q.act.alpha << "f, " << q.act.beta
+      << "  const ActDesc pact{PA, " << std::hexfloat << q.act.alpha << "f, " << q.act.beta
       << "f};\n"
       << std::defaultfloat;
   }

@@ -90,11 +90,15 @@ inline void act_constant(std::ostringstream& o, const ActDesc& a) {
 }
 
 /// Activation `a` as two constants of a generated kernel: `constexpr Act <kind>` (for template
-/// arguments: activate_as<kind>) and `constexpr ActDesc <desc>` (its parameters exact), for a
-/// kernel with more than one activation (expand_depthwise, normed_conv).
+/// arguments: activate_as<kind>) and `const ActDesc <desc>` (its parameters exact), for a kernel
+/// with more than one activation (expand_depthwise, normed_conv). Not constexpr: NVRTC keeps a
+/// constexpr ActDesc whose address an inlined call takes as a weak global, and reads the kind
+/// (activate(): a switch for every value) or the bounds from it (session 62's audit of every
+/// generated kernel's PTX: EfficientNet-B0's squeeze-excite gates in splitk_conv fuse 4 and
+/// depthwise_band fuse 1 switched on the kind; MobileNetV2's ReLU6 bounds were loaded).
 inline void act_constants(std::ostringstream& o, const char* kind, const char* desc, const ActDesc& a) {
   o << "  constexpr Act " << kind << " = static_cast<Act>(" << static_cast<int>(a.kind) << ");\n"
-    << "  constexpr ActDesc " << desc << "{" << kind << ", " << std::hexfloat << a.alpha << "f, "
+    << "  const ActDesc " << desc << "{" << kind << ", " << std::hexfloat << a.alpha << "f, "
     << a.beta << "f};\n"
     << std::defaultfloat;
 }
