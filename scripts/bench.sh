@@ -8,7 +8,8 @@
 #    cuDNN, else the CUDA install or the system) and puts its lib/ on LD_LIBRARY_PATH;
 # 2. configures and builds strata_bench (Release, sm_90 unless $CUDA_ARCH says otherwise, all
 #    cores); a git-ignored .deps/ folder may hold nlohmann/json for machines that lack it;
-#    --bench-bin PATH runs a strata_bench built elsewhere instead (of this tree: nothing checks);
+#    --bench-bin PATH runs a strata_bench built elsewhere instead (of this tree: nothing checks;
+#    the results are labelled with this tree's commit unless $STRATA_COMMIT names the binary's);
 # 3. measures the ceilings (device-to-device copy, cuBLAS GEMMs);
 # 4. runs every case on Strata (writing the weights, inputs and outputs as safetensors files);
 # 5. runs benchmarks/pytorch_bench.py on the same files: checks Strata's outputs, then times
@@ -34,7 +35,7 @@ EXTRA=()  # --strata-args "--cudnn-graph --plan-check": more engine options for 
 ARGS="$*"
 
 usage() {
-  sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -101,7 +102,7 @@ say "cuDNN $CUDNN; commit $COMMIT; $(nvidia-smi --query-gpu=name,driver_version 
 
 # --- 2. build ---------------------------------------------------------------------------------
 if [ -n "$BIN" ]; then
-  say "prebuilt strata_bench: $BIN (not built here)"
+  say "prebuilt strata_bench: $BIN (not built here; labelled $COMMIT${STRATA_COMMIT:+, as STRATA_COMMIT says})"
   [ -x "$BIN" ] || { echo "bench.sh: --bench-bin $BIN is not an executable" >&2; exit 1; }
   BENCH=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 else

@@ -1096,25 +1096,31 @@ TEST_CASE("a channel gate applied as splitk_conv stages its input (fuse 2): whic
   }
 }
 
-// depthwise_band fuse 1 (session 52): at batch 1 the squeeze-excite op of a 112x112 or 56x56
-// map joined to the depthwise conv before it (fold_tailed_gates), each block's channel sums, the
-// image's last block the pool's mean, fc1 and fc2.
 namespace {
-/// The PTX (compute_90) of generated source `src`'s kernel `name` (NVRTC, no device needed).
+/// The PTX (compute_90) of generated source `src`'s kernel `name` (NVRTC, no device needed); the
+/// compiler's log in the failure's message where it does not compile.
 std::string ptx_of(const std::string& src, const char* name) {
   nvrtcProgram prog = nullptr;
   REQUIRE(nvrtcCreateProgram(&prog, src.c_str(), "ptx_of.cu", 0, nullptr, nullptr) == NVRTC_SUCCESS);
-  REQUIRE(nvrtcAddNameExpression(prog, name) == NVRTC_SUCCESS);
   const char* opts[] = {"--gpu-architecture=compute_90", "-std=c++17"};
-  REQUIRE(nvrtcCompileProgram(prog, 2, opts) == NVRTC_SUCCESS);
+  const bool compiled = nvrtcAddNameExpression(prog, name) == NVRTC_SUCCESS &&
+                        nvrtcCompileProgram(prog, 2, opts) == NVRTC_SUCCESS;
+  std::string out;
   std::size_t n = 0;
-  REQUIRE(nvrtcGetPTXSize(prog, &n) == NVRTC_SUCCESS);
-  std::string ptx(n, '\0');
-  REQUIRE(nvrtcGetPTX(prog, ptx.data()) == NVRTC_SUCCESS);
+  if (compiled ? nvrtcGetPTXSize(prog, &n) == NVRTC_SUCCESS : nvrtcGetProgramLogSize(prog, &n) == NVRTC_SUCCESS) {
+    out.assign(n, '\0');
+    (void)(compiled ? nvrtcGetPTX(prog, out.data()) : nvrtcGetProgramLog(prog, out.data()));
+  }
   nvrtcDestroyProgram(&prog);
-  return ptx;
+  INFO(out);
+  REQUIRE(compiled);
+  return out;
 }
 }  // namespace
+
+// depthwise_band fuse 1 (session 52): at batch 1 the squeeze-excite op of a 112x112 or 56x56
+// map joined to the depthwise conv before it (fold_tailed_gates), each block's channel sums, the
+// image's last block the pool's mean, fc1 and fc2.
 
 TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwise_band fuse 1): which ops, the claim, the source compiles") {
   const auto dir = fresh_dir("strata_rtc_test_band_tail");
@@ -4122,18 +4128,7 @@ TEST_CASE("a dense layer and its folded softmax as one generated kernel: its sou
     cuda::fold_final_softmax(gn);
     REQUIRE(cuda::tactics::dense_softmax::fits(gn.ops.back()));
     const std::string src = cuda::tactics::dense_softmax::source(gn.ops.back());
-    nvrtcProgram prog = nullptr;
-    REQUIRE(nvrtcCreateProgram(&prog, src.c_str(), "dense_softmax_gelu.cu", 0, nullptr, nullptr) ==
-            NVRTC_SUCCESS);
-    REQUIRE(nvrtcAddNameExpression(prog, "strata_rtc::dense_softmax<strata_rtc::f16>") == NVRTC_SUCCESS);
-    const char* opts[] = {"--gpu-architecture=compute_90", "-std=c++17"};
-    REQUIRE(nvrtcCompileProgram(prog, 2, opts) == NVRTC_SUCCESS);
-    std::size_t n = 0;
-    REQUIRE(nvrtcGetPTXSize(prog, &n) == NVRTC_SUCCESS);
-    std::string ptx(n, '\0');
-    REQUIRE(nvrtcGetPTX(prog, ptx.data()) == NVRTC_SUCCESS);
-    nvrtcDestroyProgram(&prog);
-    CHECK(ptx.find(".weak .global") == std::string::npos);
+    CHECK(ptx_of(src, "strata_rtc::dense_softmax<strata_rtc::f16>").find(".weak .global") == std::string::npos);
   }
   {
     // Rows whose length is no multiple of 8 (f32: 7 inputs) take scalar loads; a log_softmax
@@ -4659,6 +4654,8 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   CHECK(t->kernel_sources(f3, v2, {}).size() == 1);
   CHECK(t->kernel_sources(f4, v2, {}).empty());
   CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 2, 2, 1}, {}).empty());  // (no split)
+  CHECK(t->kernel_sources(cuda::project_main(f3), cuda::Variant{"expand_depthwise", 2, 2, 0}, {}).empty());
+  CHECK(t->kernel_sources(cuda::project_main(f3), cuda::Variant{"expand_depthwise", 2, 0, 0}, {}).size() == 1);
   CHECK(t->kernel_sources(f3, cuda::Variant{"expand_depthwise", 3, 0, 1}, {}).empty());
   {
     std::string refused;

@@ -218,7 +218,7 @@ struct Plan {
 
 /// Algo 2: the plain form (algo 0) compiled for one block an SM more than min_blocks, where that
 /// many blocks' shared memory fits an SM's 227 KiB — fewer registers a thread (64 at 4 blocks of
-/// 256 threads: the compiler spills about 100 bytes a thread to local memory) for a third more
+/// 256 threads: ptxas spilled 100 bytes a thread for features.3, sm_90, session 62) for a third more
 /// warps to issue from. MobileNetV2's features.3 at batch 256 (H100, session 61, Nsight Compute)
 /// issued on 66.8% of its cycles at 3 blocks an SM, limited by registers and shared memory; only
 /// forced until timed.
@@ -285,8 +285,9 @@ inline constexpr const char* filters = R"src(    // The chunk's depthwise filter
 )src";
 inline constexpr const char* expansion = R"src(    // The expanded patch of the chunk's channels: X · Wc on tensor cores, + bias, the
     // activations as stored, zero outside the map (the depthwise conv's padding). The warp's
-    // units are warp, warp + NWARPS, ... (ku-th: warp + ku NWARPS); every address is a lane's
-    // base (staging) plus constants.
+    // units are warp, warp + NWARPS, ... (ku-th: warp + ku NWARPS); an ldmatrix address is the
+    // lane's base (staging) plus the unit's and the k-step's offsets, a store the chunk's
+    // expanded buffer's lane word (eo) plus the row's and the n-tile's.
     const unsigned wc16 = wb16 + 2u * ((@W) * (NC * XP));
     const unsigned wc8 = wb8 + 2u * ((@W) * (NC * XP));
     const unsigned eo = shared_address(@E) + 4u * ((lane >> 2) * EP + (lane & 3));

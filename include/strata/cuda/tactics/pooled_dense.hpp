@@ -249,12 +249,10 @@ inline constexpr int rows_per_block[] = {8, 16, 32};
   std::string image = "static_cast<long long>(b) * HW * CP", pixel = "static_cast<long long>(p) * CP";
   std::string value = "load(h + e)", factors;
   if (op.gap->in_act.kind != Act::none) {  // (the producer's activation, deferred into this read)
-    // (its kind fixed at compile time, and its bounds a local copy, as act_constant makes them:
-    // activate() on the constexpr ActDesc kept it a weak global and switched on its kind at run
-    // time for every value, which took MobileNetV2's head at batch 1 from about 6 to 42.5 µs —
-    // H100, session 62)
-    generated::act_constants(o, "GIA", "gap_in_act_c", op.gap->in_act);
-    o << "  const ActDesc gap_in_act{GIA, gap_in_act_c.alpha, gap_in_act_c.beta};\n";
+    // (its kind fixed at compile time and its desc const, act_constants: activate() on a
+    // constexpr ActDesc kept it a weak global and switched on its kind at run time for every
+    // value, which took MobileNetV2's head at batch 1 from about 6 to 42.5 µs — H100, session 62)
+    generated::act_constants(o, "GIA", "gap_in_act", op.gap->in_act);
     value = "as_stored<T>(activate_as<GIA>(gap_in_act, load(h + e)))";
   }
   if (norm) {

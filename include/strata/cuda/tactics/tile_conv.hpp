@@ -1237,10 +1237,9 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     // 7 with padded patch rows, which reads the caller's input itself (ResNet-18's stem at batch
     // 256: 352 µs and no input step, against algo 3's 319 µs + 83 µs of input step; H200,
     // session 18; where the input cannot be staged, algo 7 reads the input step's map), else the
-    // wgmma form (algo 3: 316 µs against the mma.sync form's 411, session 17; MobileNetV2's
-    // 3x3/2 stem 215 µs with the input step, against 224-229 for the forms reading the caller's
-    // input, session 22). Below that, and off sm_90a, the mma.sync form reading the caller's
-    // input (algo 2) for a stem.
+    // wgmma form (algo 3: 316 µs against the mma.sync form's 411, session 17) — for an unpooled
+    // stem algo 4 below since session 62. Below that, and off sm_90a, the mma.sync form reading
+    // the caller's input (algo 2) for a stem.
     auto offered = [&](int algo, int math) {
       return std::find(v.begin(), v.end(), Variant{std::string(name()), algo, math, fuse});
     };
@@ -1255,13 +1254,15 @@ class TileConv final : public generated::PoolingKernelTactic<P> {
     const auto d12 = offered(7, 1);
     const auto wg = offered(3, 0);
     const auto raw = offered(2, 0);
-    // From 1,024 tiles, an unpooled stem (MobileNetV2's and EfficientNet's 3x3/2) where neither
-    // of those two fits: the wgmma form reading the caller's input (algo 4), ahead of algo 3
-    // after the input step — MobileNetV2 at batch 256 on an H100 (session 62, heuristic plan,
-    // the stem forced, whole forward median): 2,869.8 -> 2,843.9 µs, the stem 202.3 µs against
-    // the input step's 99.1 + algo 3's 127.7; algo 2 (mma.sync) 2,852.9, algo 5 2,908.0. (On an
-    // H200 in session 22, with the kernels of then, algo 3 and its input step had won: 215
-    // against 224-229 µs.)
+    // From 1,024 tiles, a stem without its pool in the kernel (fuse 0: MobileNetV2's and
+    // EfficientNet's 3x3/2, or a pooled stem whose pooled form does not fit) where neither of
+    // those two fits: the wgmma form reading the caller's input (algo 4), ahead of algo 3 after
+    // the input step — MobileNetV2 at batch 256 on an H100 (session 62, heuristic plan, the stem
+    // forced, whole forward median): 2,869.8 -> 2,843.9 µs, the stem 202.3 µs against the input
+    // step's 99.1 + algo 3's 127.7; algo 2 (mma.sync) 2,852.9, algo 5 2,908.0. Timed at batch 256
+    // on the H100 only (EfficientNet-B0's stem read 200.9 µs claimed, not compared); on an H200
+    // in session 22, with the kernels of then, algo 3 and its input step had won (215 against
+    // 224-229 µs) — not timed there since.
     const auto raw_wg = offered(4, 0);
     // An unpooled stem at batches <= tile::small_batch: tiles for one image on this GPU's SMs
     // (math 2), reading the caller's input, on wgmma where the GPU has it (algo 4), else mma.sync
