@@ -94,6 +94,7 @@ struct Args {
   // EngineOptions::pdl (programmatic dependent launches): the engine's default (timed), --pdl, --no-pdl
   strata::cuda::Pdl pdl = strata::cuda::Pdl::timed;
   bool bneck_clusters = false;  // EngineOptions::bottleneck_clusters (DenseNet layers joined at small batches)
+  bool block_clusters = true;   // EngineOptions::block_clusters (inverted-residual blocks joined at small batches)
   bool branches = false;     // EngineOptions::concurrent_branches (an op beside the next one)
   bool plan_check = false;   // EngineOptions::plan_check (measured tuning: whole plans compared)
   int iters = 0;             // 0: calibrated so that one repeat takes about target_ms
@@ -183,6 +184,7 @@ Args with_forced_each(const Args& given, int max_batch) {
   strata::cuda::EngineOptions o;
   o.max_batch = max_batch;
   o.bottleneck_clusters = a.bneck_clusters;
+  o.block_clusters = a.block_clusters;
   strata::cuda::fold_for_max_batch(net, o, a.branches);  // (the ops as the engine joins them)
   for (const auto& [text, v] : a.force_each) {
     int matched = 0;
@@ -277,6 +279,7 @@ int run_case(const Args& given, const CaseInfo& c, int batch) {
             {"pdl_check_off_us", engine.stats().pdl_check_off_us},
             {"pdl_check_on_us", engine.stats().pdl_check_on_us},
             {"bottleneck_clusters", a.bneck_clusters},
+            {"block_clusters", a.block_clusters},
             {"branches", a.branches},
             {"plan_check", a.plan_check},
             {"plan_check_measured_us", engine.stats().plan_check_measured_us},

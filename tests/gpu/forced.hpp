@@ -96,6 +96,7 @@ inline void check_forced(const char* name, std::uint64_t seed, const cuda::Varia
   }
   opt.fused_max_batch = 0;  // batch 1 on the forced variants too, not the fused-network kernel
   opt.bottleneck_clusters = false;  // (the ops as forced here: DenseNet's layers not joined)
+  opt.block_clusters = false;  // (nor inverted-residual blocks' projections)
   cuda::Engine<Net, P> e(w, opt);
   const std::string runs = e.describe(kB);
   INFO(runs);
@@ -141,6 +142,7 @@ inline std::vector<float> forced_output(const Weights<Net>& w, const std::vector
   opt.tuning = cuda::Tuning::heuristic;
   opt.fused_max_batch = 0;
   opt.bottleneck_clusters = false;  // (the ops as forced here: DenseNet's layers not joined)
+  opt.block_clusters = false;  // (nor inverted-residual blocks' projections)
   for (const cuda::OpDesc& op : net.ops) {
     if (force_if(op)) {
       opt.force[op.label] = v;

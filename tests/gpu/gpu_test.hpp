@@ -55,6 +55,9 @@ inline strata::cuda::EngineOptions from_cache(int max_batch, const std::filesyst
   opt.max_batch = max_batch;
   opt.tuning = strata::cuda::Tuning::measured;
   opt.tuning_cache = cache;
+  // (the cache's keys are those of fold_for_per_op_path's ops: inverted-residual blocks not
+  // joined at small batches)
+  opt.block_clusters = false;
   return opt;
 }
 

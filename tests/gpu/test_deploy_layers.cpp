@@ -1061,6 +1061,134 @@ TEST_CASE("an inverted-residual block as one kernel: expansion, depthwise conv a
   }
 }
 
+namespace {
+constexpr const char* kClusterMark = "(a cluster: the projection's sums exchanged on chip)";
+
+/// Net's outputs in P at each of `batches` from an engine of max batch `mb` (heuristic tuning,
+/// the per-op path) that joins inverted-residual blocks at small batches (EngineOptions::
+/// block_clusters; not where `clusters` is false), with expand_depthwise's cluster form in shape
+/// `code` forced on every joined op it fits (0: the heuristic's choices). Checks that at least
+/// `least` ops are joined (none without `clusters`) and, on compute capability 9.0 on, that at
+/// batch 1 every joined op runs the cluster form — the forced ones at every batch.
+template <class Net, DType P>
+std::vector<std::vector<float>> cluster_outputs(const Weights<Net>& w, const std::vector<float>& in, int mb,
+                                                const std::vector<int>& batches, int code, std::size_t least,
+                                                bool clusters = true) {
+  namespace ed = cuda::tactics::expand_dw;
+  cuda::EngineOptions opt;
+  opt.max_batch = mb;
+  opt.tuning = cuda::Tuning::heuristic;
+  opt.fused_max_batch = 0;
+  opt.block_clusters = clusters;
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_for_max_batch(net, opt, false);
+  std::size_t joined = 0;
+  std::size_t forced = 0;
+  for (const cuda::OpDesc& op : net.ops) {
+    if (op.project && op.expand) {
+      ++joined;
+      if (code != 0 && ed::cluster_plan(op, code).nc > 0) {
+        opt.force[op.label] = cuda::Variant{"expand_depthwise", 3, code, 1};
+        ++forced;
+      }
+    }
+  }
+  if (!clusters) {
+    REQUIRE(joined == 0);
+  } else {
+    REQUIRE(joined >= least);
+    REQUIRE((code == 0 || forced > 0));
+  }
+  const bool hopper = cuda::device_arch() >= 90;
+  if (!hopper) {
+    opt.force.clear();  // (the cluster form needs 9.0: the joined ops run as their two ops)
+  }
+  cuda::Engine<Net, P> e(w, opt);
+  std::vector<std::vector<float>> outs;
+  const std::size_t out_n = static_cast<std::size_t>(std::remove_cvref_t<Net>::output_spec.shape.numel());
+  for (const int b : batches) {
+    const std::string d = e.describe(b);
+    INFO(d);
+    std::size_t shown = 0;
+    for (std::size_t at = d.find(kClusterMark); at != std::string::npos; at = d.find(kClusterMark, at + 1)) {
+      ++shown;
+    }
+    if (!hopper || !clusters) {
+      CHECK(shown == 0);
+    } else {
+      CHECK(shown >= forced);
+      if (b == 1) {  // (the heuristic claims the rest at batch 1)
+        CHECK(shown == joined);
+      }
+    }
+    outs.emplace_back(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
+    e.infer(in, outs.back(), b);
+  }
+  return outs;
+}
+
+/// ProjectNet's two inverted-residual blocks in the cluster form, in P: the heuristic's shapes
+/// and every shape forced (tiles of 8x8, 4x8 and 4x4; chunks of 16, 32 and 48 of its 96 slots:
+/// clusters of 2 to 6 blocks), against the CPU and the engine that keeps the ops apart, at
+/// batches 1, 3 and 17 (1 and 3 under STRATA_GPU_TEST_QUICK).
+template <DType P>
+void check_cluster_blocks(std::uint64_t seed) {
+  const std::vector<int> batches = strata_test::test_batches({1, 3, 17});
+  const int mb = *std::max_element(batches.begin(), batches.end());
+  const auto w = Weights<ProjectNet>::random(seed);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(mb * ProjectNet::input_spec.shape.numel()), seed + 1);
+  const auto ref = strata_test::cpu_reference<ProjectNet>(w, in, mb);
+  const auto apart = cluster_outputs<ProjectNet, P>(w, in, mb, batches, 0, 0, false);
+  const double bound = P == DType::bf16 ? 3e-2 : 1e-2;
+  std::vector<int> codes{0};
+  for (const int t : {1, 2, 3}) {
+    for (const int nc : {16, 32, 48}) {
+      codes.push_back(1000 * t + nc);
+    }
+  }
+  for (const int code : codes) {
+    const auto outs = cluster_outputs<ProjectNet, P>(w, in, mb, batches, code, 2);
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      const double e1 = strata_test::rel_error(outs[i], ref, outs[i].size());
+      const double e0 = strata_test::rel_error(apart[i], ref, apart[i].size());
+      const double e10 = strata_test::rel_error(outs[i], apart[i], outs[i].size());
+      MESSAGE("project_net " << dtype_name(P) << ", cluster shape " << (code == 0 ? std::string("(heuristic)") : std::to_string(code))
+                             << ", batch " << batches[i] << ": rel. error " << e1 << ", apart " << e0
+                             << ", against apart " << e10);
+      CHECK(e1 < bound);
+      CHECK(e10 < bound);
+    }
+  }
+}
+}  // namespace
+
+// expand_depthwise algo 3 (the cluster form; EngineOptions::block_clusters): at small batches an
+// inverted-residual block's expansion, depthwise conv and projection as one kernel, a tile's
+// chunks of expanded channels split over a thread-block cluster and the projection's partial
+// sums exchanged in distributed shared memory. project_net's blocks in f16 and bf16 in every
+// shape; MobileNetV2 as the heuristic runs it (its sixteen blocks at batch 1: 24 to 320 output
+// channels, strides 1 and 2, residual or not, 56x56 to 7x7 maps) and with chunks of 16 forced
+// (3 to 4 chunks a block in its late stages), against the CPU.
+TEST_CASE("an inverted-residual block as one cluster kernel at small batches (expand_depthwise algo 3)") {
+  check_cluster_blocks<DType::f16>(160);
+  check_cluster_blocks<DType::bf16>(161);
+  using Net = models::MobileNetV2;
+  const auto w = Weights<Net>::random(162);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(4 * Net::input_spec.shape.numel()), 163);
+  const auto ref = strata_test::cpu_reference<Net>(w, in, 4);
+  const std::vector<int> batches = strata_test::quick_run() ? std::vector<int>{1} : std::vector<int>{1, 4};
+  for (const int code : {0, 3016, 2032}) {
+    const auto outs = cluster_outputs<Net, DType::f16>(w, in, 4, batches, code, 16);
+    for (const auto& out : outs) {
+      const double err = strata_test::rel_error(out, ref, out.size());
+      MESSAGE("MobileNetV2 f16, the cluster form " << (code == 0 ? std::string("as claimed") : "in shape " + std::to_string(code))
+                                                 << ", batch " << out.size() / 1000 << ": rel. error " << err);
+      CHECK(err < 1e-2);
+    }
+  }
+}
+
 TEST_CASE("the depthwise strip kernel, forced: 3x3 at strides 1 and 2, strips cut by the map, f(0) != 0 on load") {
   check_depthwise_forced<DepthwiseNet, DType::f16>(2, 17, {1, 3, 17}, 80);
   check_depthwise_forced<DepthwiseNet, DType::bf16>(2, 17, {1, 3, 17}, 81);

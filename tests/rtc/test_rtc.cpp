@@ -4343,6 +4343,117 @@ TEST_CASE("tf32: its ops run on the libraries (cuDNN, cuBLASLt) and the generic 
   CHECK(cuda::tuning_key(c, 1, DType::tf32, "gpu", true) != cuda::tuning_key(f32.ops[1], 1, DType::f32, "gpu", true));
 }
 
+// expand_depthwise algo 3 (session 63): at small batches an inverted-residual block's expansion,
+// depthwise conv and projection as one kernel, a tile's chunks split over a thread-block cluster
+// whose blocks exchange the projection's partial sums in distributed shared memory.
+TEST_CASE("an inverted-residual block in a thread-block cluster (expand_depthwise algo 3): the joins at small batches, shapes hand-worked, the choice, the source compiles") {
+  namespace ed = cuda::tactics::expand_dw;
+  const auto folded = [](int max_batch, bool clusters, const std::map<std::string, cuda::Variant>& force = {}) {
+    cuda::NetDesc n = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
+    cuda::fold_for_per_op_path(n);
+    cuda::EngineOptions o;
+    o.max_batch = max_batch;
+    o.block_clusters = clusters;
+    o.force = force;
+    cuda::fold_for_max_batch(n, o, false);
+    return n;
+  };
+  const auto projected = [](const cuda::NetDesc& n) {
+    return std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.project && o.expand; });
+  };
+  // The engine joins all sixteen of MobileNetV2's expanded blocks at max_batch 1 to 31 (each has
+  // a cluster shape), none with block_clusters off; at 256 the large-batch rule's (features.2-6).
+  const cuda::NetDesc one = folded(1, true);
+  CHECK(projected(one) == 16);
+  CHECK(projected(folded(31, true)) == 16);
+  CHECK(projected(folded(1, false)) == 0);
+  CHECK(projected(folded(256, true)) == 5);
+  const auto op = [&](std::string_view prefix) -> const cuda::OpDesc& {
+    const auto it = std::find_if(one.ops.begin(), one.ops.end(), [&](const cuda::OpDesc& o) {
+      return o.project && o.label.rfind(prefix, 0) == 0;
+    });
+    REQUIRE(it != one.ops.end());
+    return *it;
+  };
+  const cuda::OpDesc& f8 = op("features.8.");
+  const cuda::OpDesc& f17 = op("features.17.");
+  const cuda::OpDesc& f2 = op("features.2.");
+  CHECK(f8.label == "features.8.conv.0.conv0+bn1+clip2+features.8.conv.1.conv0+bn1+clip2+conv2+bn3+add");
+  // A force naming the expansion+depthwise op or the projection by its own label keeps them apart.
+  CHECK(projected(folded(1, true, {{f8.project_conv_label, cuda::Variant{"expand_depthwise"}}})) == 15);
+  CHECK(projected(folded(1, true, {{f8.project->label, cuda::Variant{"lt_conv1x1"}}})) == 15);
+  // features.8 (64 -> 384 -> 64 on 14x14, stride 1, the residual): shape 3048, tiles of 4x4 outputs
+  // (6x6 input pixels, 48 GEMM rows of 64 slots, rows of 72 elements) and chunks of 48 channels:
+  // 8 chunks, a cluster of 8 blocks of one chunk each, 16 tiles, 128 blocks at batch 1. The
+  // projection's weights of one chunk (48 columns: rows of 56, odd 16-byte chunks), its partial
+  // sums in rows of 72 floats (64 + 8: a float2 row's quarter of the banks apart).
+  const ed::Plan p = ed::cluster_plan(f8, 3048);
+  CHECK(p.th == 4);
+  CHECK(p.tw == 4);
+  CHECK(p.nc == 48);
+  CHECK(p.chunks == 8);
+  CHECK(p.cluster == 8);
+  CHECK(p.nmax == 1);
+  CHECK(p.mp == 48);
+  CHECK(p.xp == 72);
+  CHECK(p.co == 64);
+  CHECK(p.wpp == 56);
+  CHECK(p.dp == 56);
+  CHECK(p.rp == 72);
+  CHECK(p.tiles_y * p.tiles_x == 16);
+  CHECK(p.units_a_warp() == 1);
+  CHECK(p.shared == 2 * 48 * 72 + 2 * 2 * 48 * 72 + 4 * 48 * p.ep + 2 * 16 * 56 + 2 * 64 * 56 + 4 * 64 + 4 * 16 * 72);
+  CHECK(ed::cluster_blocks_an_sm(p) == 2);
+  // The choice at batch 1 on 132 SMs: the fewest waves, then the least work a block (4x4 tiles'
+  // 128 blocks: one wave); at batch 16 tiles of 8x8 and chunks of 64 (384 blocks, three waves of
+  // one block an SM), but claimed only up to cluster_max_batch.
+  CHECK(ed::cluster_choice(f8, 1, 132) == 3048);
+  CHECK(ed::cluster_claimed(f8, 1, 132) == 3048);
+  CHECK(ed::cluster_choice(f8, 16, 132) == 1064);
+  CHECK(ed::cluster_claimed(f8, ed::cluster_max_batch, 132) != 0);
+  CHECK(ed::cluster_claimed(f8, ed::cluster_max_batch + 1, 132) == 0);
+  CHECK(ed::cluster_claimed(cuda::project_main(f8), 1, 132) == 0);  // (no projection joined)
+  // features.17 (160 -> 960 -> 320 on 7x7) in chunks of 16: 60 chunks over a cluster of 15, 4
+  // a block; 8x8 and 4x8 tiles would give a warp more than 8 of the projection's units (40
+  // n-tiles of 8 outputs).
+  const ed::Plan q = ed::cluster_plan(f17, 3016);
+  CHECK(q.cluster == 15);
+  CHECK(q.nmax == 4);
+  CHECK(q.wpp == 72);  // (4 x 16 = 64 columns: 8 chunks of 16 bytes, even, + 8)
+  CHECK(q.units_a_warp() == 5);
+  CHECK_FALSE(ed::fits(f17, true));  // (the plain form's projection does not fit: the cluster form's does)
+  CHECK(ed::cluster_plan(f17, 1016).nc == 0);
+  CHECK(ed::cluster_plan(f17, 2016).nc == 0);
+  CHECK(ed::cluster_plan(f8, 4048).nc == 0);   // (no tile 4)
+  CHECK(ed::cluster_plan(f8, 3040).nc == 0);   // (chunks of 16s)
+  CHECK(ed::cluster_plan(f8, 3080).nc == 0);   // (at most 64)
+  // The tactic: the claim needs clusters (compute capability 9.0 on); the source is made anyway.
+  const auto* t = cuda::find_tactic<DType::f16>("expand_depthwise");
+  const cuda::Libraries none{};
+  CHECK(t->heuristic(f8, 1, 0, none).has_value() == (cuda::device_arch() >= 90));
+  CHECK(t->fuses_project(cuda::Variant{"expand_depthwise", 3, 3048, 1}));
+  CHECK(t->kernel_sources(f8, cuda::Variant{"expand_depthwise", 3, 3048, 0}, {}).empty());  // (fuse 1 only)
+  CHECK(t->kernel_sources(f8, cuda::Variant{"expand_depthwise", 3, 4048, 1}, {}).empty());
+  CHECK(t->kernel_sources(cuda::project_main(f8), cuda::Variant{"expand_depthwise", 3, 3048, 1}, {}).empty());
+  CHECK(t->kernel_sources(f17, cuda::Variant{"expand_depthwise", 3, 3064, 1}, {}).size() == 1);
+  const auto k = t->kernel_sources(f8, cuda::Variant{"expand_depthwise", 3, 3048, 1}, {});
+  REQUIRE(k.size() == 1);
+  CHECK(k[0].source == ed::source(f8, 3, 3048, true));
+  CHECK(k[0].source.find("__cluster_dims__(8, 1, 1) __launch_bounds__(256, 2)") != std::string::npos);
+  CHECK(k[0].source.find("constexpr bool RES_XS = true;") != std::string::npos);
+  CHECK(ed::source(f17, 3, 3016, true).find("constexpr int NMAX = 4;") != std::string::npos);
+  // It compiles (f16, bf16; the residual staged, stride 2 without one, several chunks a block),
+  // with no activation desc left in global memory.
+  const auto dir = fresh_dir("strata_rtc_test_expand_cluster");
+  for (const auto& [o, code] : std::vector<std::pair<const cuda::OpDesc*, int>>{{&f8, 3048}, {&f2, 1048}, {&f17, 3016}}) {
+    const std::string src = ed::source(*o, 3, code, true);
+    INFO(o->label << " " << code);
+    CHECK(ptx_of(src, "strata_rtc::expand_depthwise<strata_rtc::f16>").find(".weak .global") == std::string::npos);
+    const std::vector<std::string> bf{"strata_rtc::expand_depthwise<strata_rtc::bf16>"};
+    CHECK(rtc::compile(src, "expand_depthwise", bf, 90, dir).cubin.size() > 1000);
+  }
+}
+
 // expand_depthwise: an inverted-residual block's expansion and depthwise conv as one kernel
 // (fold_expanded_depthwise), the expanded map kept in shared memory.
 TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise): block shapes, hand-worked, the claim, the key, the source compiles") {

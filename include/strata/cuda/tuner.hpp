@@ -78,6 +78,15 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
                             : tactics::band::projection_claimed(joined)) ||  // (MobileNetV2's features.1)
              o.force.count(joined.label) > 0;
     });
+  } else if (o.block_clusters) {  // small batches: where expand_depthwise's cluster form fits
+    // (not where the force names the ops apart: the expansion+depthwise op or the projection)
+    fold_projected_depthwise(net, [&](const OpDesc& joined) {
+      return (joined.expand && tactics::expand_dw::cluster_fits(joined) &&
+              o.force.count(joined.project_conv_label) == 0 && o.force.count(joined.project->label) == 0) ||
+             o.force.count(joined.label) > 0;
+    });
+  } else {  // (only the joins the force names)
+    fold_projected_depthwise(net, [&](const OpDesc& joined) { return o.force.count(joined.label) > 0; });
   }
   join_bottlenecks(net, o);
 }
@@ -244,8 +253,7 @@ template <DType P>
       });
       STRATA_CHECK(projected == net.ops.end(),
                    "cuda::Engine: EngineOptions::force names layer '"
-                       << label << "', which at a max_batch of " << project_min_batch
-                       << " or more runs joined to "
+                       << label << "', which at this max_batch runs joined to "
                        << (projected->project->label != label ? "the rest of its inverted-residual block"
                            : projected->expand                   ? "the expansion and depthwise conv before it"
                                                                  : "the depthwise conv before it")

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/rtc/library.hpp"
@@ -71,6 +72,10 @@ struct Plan {
   /// With the projection joined (fuse 1; 0 without): its output slots, the pitches (16-bit
   /// elements) of the tile's depthwise outputs (ds) and of its weights (wps).
   int co = 0, dp = 0, wpp = 0;
+  /// The cluster form (algo 3; 0 in the others): the chunks split over a cluster of `cluster`
+  /// blocks a tile, `nmax` chunks a block at most (wpp: the pitch of those chunks' projection
+  /// weights), the projection's partial sums exchanged in rows of `rp` floats.
+  int cluster = 0, nmax = 0, rp = 0;
   std::int64_t shared = 0;
   [[nodiscard]] int pairs() const { return nc / 2; }
   [[nodiscard]] int items() const { return pairs() * strips * groups; }
@@ -132,76 +137,88 @@ struct Plan {
          q.out_cp == e.in_cp && op.conv.sh == 1 && op.conv.sw == 1;
 }
 
-/// The block shape for `op` with `ebufs` expanded patches (2: the pipelined form), and with its
-/// joined projection where `project` (fuse 1: chunks of 16s, tiles of 16 pixels or more; nc = 0
-/// where none fits).
-[[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1, bool project = false) {
-  Plan p;
-  if (!shapes_fit(op) || (project && !projection_fits(op))) {
-    return p;
-  }
+/// The block shape of output tiles `th`×`tw` and chunks of `nc` expanded channels for `op`
+/// with `ebufs` expanded patches, with its joined projection where `project`, its chunks split
+/// over a cluster of `cluster` blocks (the cluster form; 0: the others), within `limit` bytes of
+/// shared memory (nc = 0 where none fits).
+[[nodiscard]] inline Plan shaped(const OpDesc& op, int th, int tw, int nc, int ebufs, bool project,
+                                 int cluster = 0, std::int64_t limit = max_shared) {
+  Plan q;
   const ConvGeom& g = op.conv;
   const ConvGeom& e = op.expand->conv;
-  p.ki = e.cp;  // (a multiple of 8: the last 8 of a reduction 8 past a multiple of 16 on m16n8k8)
-  p.xp = generated::odd_chunks(p.ki);
+  q.ki = e.cp;  // (a multiple of 8: the last 8 of a reduction 8 past a multiple of 16 on m16n8k8)
+  q.xp = generated::odd_chunks(q.ki);
+  q.th = th;
+  q.tw = tw;
+  q.nc = nc;
+  q.chunks = g.cp / nc;
   if (project) {
-    p.co = op.project->conv.kp;
-    p.wpp = generated::odd_chunks(g.cp);
+    q.co = op.project->conv.kp;
+    q.wpp = generated::odd_chunks(g.cp);
   }
-  std::vector<int> ncs;  // multiples of 8 dividing the slots, largest first
-  for (int n = 64; n >= 8; n -= 8) {
-    if (g.cp % n == 0) {
-      ncs.push_back(n);
+  if (cluster > 0) {  // (each block's share of the chunks, their projection weights alone)
+    q.cluster = cluster;
+    q.nmax = (q.chunks + cluster - 1) / cluster;
+    q.wpp = generated::odd_chunks(q.nmax * nc);
+    q.rp = q.co + (8 - q.co % 32 + 32) % 32;  // (a float2's rows on distinct bank quarters)
+  }
+  q.rows_in = (th - 1) * g.sh + g.kh;
+  q.cols_in = (tw - 1) * g.sw + g.kw;
+  q.np = q.rows_in * q.cols_in;
+  q.mp = (q.np + 15) / 16 * 16;
+  // Two output rows a thread, unless that leaves most threads without one.
+  q.rows = q.pairs() * (th / 2) * (tw / cols) * 2 > threads ? 2 : 1;
+  q.strips = th / q.rows;
+  q.groups = tw / cols;
+  // The projection's: the tile's depthwise outputs, its weights and bias (its f32 sums in
+  // registers), and in the cluster form the tile's partial sums.
+  q.dp = project ? generated::odd_chunks(nc) : 0;
+  const std::int64_t joined =
+      project ? std::int64_t{2} * th * tw * q.dp + std::int64_t{2} * q.co * q.wpp + std::int64_t{4} * q.co +
+                    std::int64_t{4} * th * tw * q.rp
+              : 0;
+  // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits.
+  int best = 1 << 30;
+  for (int ep = q.pairs(); ep < q.pairs() + 32; ++ep) {
+    const int c = conflicts(q, g.sh, ep);
+    const std::int64_t shared = std::int64_t{2} * q.mp * q.xp + std::int64_t{2} * 2 * nc * q.xp +
+                                std::int64_t{4} * q.mp * ep * ebufs + joined;
+    if (c < best && shared <= limit) {
+      best = c;
+      q.ep = ep;
+      q.shared = shared;
     }
   }
-  // The largest tile whose chunks hold 32 channels or more, else the largest with any.
+  if (q.ep == 0) {
+    return Plan{};
+  }
+  q.tiles_y = (g.oh + th - 1) / th;
+  q.tiles_x = (g.ow + tw - 1) / tw;
+  return q;
+}
+
+/// The block shape for `op` with `ebufs` expanded patches (2: the pipelined form), and with its
+/// joined projection where `project` (fuse 1: chunks of 16s, tiles of 16 pixels or more; nc = 0
+/// where none fits): the largest tile whose chunks hold 32 channels or more, else the largest
+/// with any, the widest chunks first.
+[[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1, bool project = false) {
+  if (!shapes_fit(op) || (project && !projection_fits(op))) {
+    return Plan{};
+  }
+  const int cp = op.conv.cp;
   for (const int least : {32, 8}) {
     for (const auto& [th, tw] : {std::pair{8, 8}, {4, 8}, {4, 4}, {2, 4}}) {
-      for (const int nc : ncs) {
-        if (nc < least || (project && (nc % 16 != 0 || th * tw % 16 != 0))) {
+      for (int nc = 64; nc >= 8; nc -= 8) {
+        if (cp % nc != 0 || nc < least || (project && (nc % 16 != 0 || th * tw % 16 != 0))) {
           continue;
         }
-        Plan q = p;
-        q.th = th;
-        q.tw = tw;
-        q.nc = nc;
-        q.chunks = g.cp / nc;
-        q.rows_in = (th - 1) * g.sh + g.kh;
-        q.cols_in = (tw - 1) * g.sw + g.kw;
-        q.np = q.rows_in * q.cols_in;
-        q.mp = (q.np + 15) / 16 * 16;
-        // Two output rows a thread, unless that leaves most threads without one.
-        q.rows = q.pairs() * (th / 2) * (tw / cols) * 2 > threads ? 2 : 1;
-        q.strips = th / q.rows;
-        q.groups = tw / cols;
-        // The projection's: the tile's depthwise outputs, its weights and bias (its f32 sums in registers).
-        q.dp = project ? generated::odd_chunks(nc) : 0;
-        const std::int64_t joined = project ? std::int64_t{2} * th * tw * q.dp +
-                                                  std::int64_t{2} * q.co * q.wpp +
-                                                  std::int64_t{4} * q.co
-                                            : 0;
-        // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits.
-        int best = 1 << 30;
-        for (int ep = q.pairs(); ep < q.pairs() + 32; ++ep) {
-          const int c = conflicts(q, g.sh, ep);
-          const std::int64_t shared = std::int64_t{2} * q.mp * q.xp +
-                                      std::int64_t{2} * 2 * nc * q.xp +
-                                      std::int64_t{4} * q.mp * ep * ebufs + joined;
-          if (c < best && shared <= max_shared) {
-            best = c;
-            q.ep = ep;
-            q.shared = shared;
-          }
-        }
-        if (q.ep > 0) {
-          q.tiles_y = (g.oh + th - 1) / th;
-          q.tiles_x = (g.ow + tw - 1) / tw;
+        if (const Plan q = shaped(op, th, tw, nc, ebufs, project); q.nc > 0) {
           return q;
         }
       }
     }
   }
-  return p;
+  return Plan{};
 }
 
 /// Whether the kernel runs `op` (a block shape fits), with its joined projection where `project`.
@@ -259,6 +276,103 @@ struct Plan {
   const Act a = op.in_act.kind != Act::none ? op.in_act.kind : op.expand->act.kind;
   const bool cheap = a == Act::none || a == Act::relu || a == Act::clip;
   return g.kh == 3 && (g.h >= 112 || (cheap && g.h >= 28));
+}
+
+/// The cluster form (algo 3, fuse 1) for small batches, where a tile a block leaves most SMs
+/// idle: the chunks of a tile split over a thread-block cluster of up to 16 blocks, each block
+/// computing the expansion, the depthwise conv and the projection's partial sums of its chunks;
+/// the partial sums then exchanged through distributed shared memory, each block finishing a
+/// share of the tile's outputs (bias, residual, activation). Its shape is the variant's math:
+/// 1000 · (t + 1) + nc, tile t of cluster_tiles, chunks of nc channels.
+inline constexpr int cluster_tiles[3][2] = {{8, 8}, {4, 8}, {4, 4}};
+inline constexpr int cluster_max = 16;
+/// The shared memory a block of the cluster form may take (one block an SM).
+inline constexpr std::int64_t cluster_shared = 227 << 10;
+/// The projection's units a warp at most in the cluster form (its sums in registers).
+inline constexpr int cluster_units = 8;
+
+/// The cluster form's block shape for math `code` (nc = 0 where it does not fit).
+[[nodiscard]] inline Plan cluster_plan(const OpDesc& op, int code) {
+  const int t = code / 1000 - 1;
+  const int nc = code % 1000;
+  if (t < 0 || t > 2 || nc < 16 || nc > 64 || nc % 16 != 0 || !projection_fits(op) ||
+      op.conv.cp % nc != 0) {
+    return Plan{};
+  }
+  const int chunks = op.conv.cp / nc;
+  const int per = (chunks + cluster_max - 1) / cluster_max;  // chunks a block at most
+  const int cluster = (chunks + per - 1) / per;  // (an even split gives each block 1 .. per)
+  const Plan p = shaped(op, cluster_tiles[t][0], cluster_tiles[t][1], nc, 1, true, cluster, cluster_shared);
+  return p.nc > 0 && p.units_a_warp() <= cluster_units ? p : Plan{};
+}
+
+/// Blocks an SM the cluster form is compiled for: 2 where two blocks' shared memory fits.
+[[nodiscard]] inline int cluster_blocks_an_sm(const Plan& p) {
+  return 2 * (p.shared + 1024) <= (227 << 10) ? 2 : 1;
+}
+
+/// The cluster form's shape for `op` at `batch` on `sms` SMs (its math; 0 where none fits): the
+/// fewest waves of blocks, each wave costed as a block's fixed latency (its copies, barriers
+/// and the exchange: about 3,000 cycles) plus its arithmetic (the expansion and the projection
+/// on tensor cores, the depthwise conv on the FMA pipes); ties to fewer blocks, then wider chunks.
+/// With `tile` (0 to 2), the best of that tile's shapes.
+[[nodiscard]] inline int cluster_choice(const OpDesc& op, int batch, int sms, int tile = -1) {
+  int best = 0;
+  double best_cost = 0.0;
+  long long best_blocks = 0;
+  for (int t = 0; t < 3; ++t) {
+    if (tile >= 0 && t != tile) {
+      continue;
+    }
+    for (int nc = 64; nc >= 16; nc -= 16) {
+      const int code = 1000 * (t + 1) + nc;
+      const Plan p = cluster_plan(op, code);
+      if (p.nc == 0) {
+        continue;
+      }
+      const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * p.cluster;
+      const long long waves = (blocks + std::max(sms, 1) - 1) / std::max(sms, 1);
+      const double px = static_cast<double>(p.th) * p.tw;
+      const double work = 3000.0 + p.nmax * (static_cast<double>(p.mp) * p.ki * p.nc / 256.0 +
+                                              px * p.nc * op.conv.kh * op.conv.kw / 64.0 +
+                                              px * p.nc * p.co / 256.0);
+      const double cost = static_cast<double>(waves) * work;
+      if (best == 0 || cost < best_cost - 1e-9 || (cost < best_cost + 1e-9 && blocks < best_blocks)) {
+        best = code;
+        best_cost = cost;
+        best_blocks = blocks;
+      }
+    }
+  }
+  return best;
+}
+
+/// Whether the engine joins `op`'s projection at a max_batch below project_min_batch: where the
+/// cluster form has a shape for it (compute capability 9.0 on decides at the claim; elsewhere
+/// the joined op runs as its two ops, as before).
+[[nodiscard]] inline bool cluster_fits(const OpDesc& op) {
+  return shapes_fit(op) && projection_fits(op) && cluster_choice(op, 1, 1) != 0;
+}
+
+/// The largest batch the heuristic runs the cluster form at. MobileNetV2 on an H100 (session 63,
+/// strata_bench, the blocks of features.2-11 in it, against the three ops apart): batch 1 155.0 ->
+/// 118.9 µs, 2 169.9 -> 141.8, but 8 258.2 -> 269.1 and 16 367.2 -> 384.9.
+inline constexpr int cluster_max_batch = 4;
+
+/// Whether the heuristic takes `op` at `batch` on `sms` SMs in the cluster form (its shape; 0:
+/// not): a joined projection, at batches up to cluster_max_batch, where the plain form is not
+/// claimed (too few tiles), in at most two waves of blocks.
+[[nodiscard]] inline int cluster_claimed(const OpDesc& op, int batch, int sms) {
+  if (!op.project || batch > cluster_max_batch || claimed(op, batch) || !projection_fits(op)) {
+    return 0;
+  }
+  const int code = cluster_choice(op, batch, sms);
+  if (code == 0) {
+    return 0;
+  }
+  const Plan p = cluster_plan(op, code);
+  const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * p.cluster;
+  return blocks <= 2LL * cluster_blocks_an_sm(p) * sms ? code : 0;
 }
 
 /// Pieces of the kernel's source (expand_dw::source), shared by its forms: the chunk's depthwise
@@ -454,6 +568,74 @@ inline constexpr const char* projection = R"src(    // (the units from the last 
     }
 )src";
 
+/// The cluster form's end: the block's partial sums of the tile's projection (its chunks) into
+/// `red`; a cluster barrier; then each block finishes its share of the tile's output pairs, the
+/// cluster's partial sums added in rank order (the same order in every block: deterministic),
+/// + bias, + the residual (from the staged patch where it is the block's input), the
+/// projection's activation, into the block's output; no block leaves while another may still
+/// read its sums.
+inline constexpr const char* exchange = R"src(#pragma unroll
+  for (int i = 0; i < UPW; ++i) {
+    const int u = NWARPS - 1 - warp + i * NWARPS;
+    if (u < MT2 * NT2) {
+      const int col = (u % NT2) * 8 + 2 * (lane & 3);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int pix = (u / NT2) * 16 + (lane >> 2) + 8 * h;
+        *reinterpret_cast<float2*>(red + pix * RP + col) = make_float2(pacc[i][2 * h], pacc[i][2 * h + 1]);
+      }
+    }
+  }
+  cluster_barrier();  // every block's partial sums written
+  {
+    constexpr int OUT_PAIRS = TH * TW * (CO / 2);
+    constexpr int SHARE = (OUT_PAIRS + GROUPS - 1) / GROUPS;
+    const int end = min((gc + 1) * SHARE, OUT_PAIRS);
+    for (int e = gc * SHARE + tid; e < end; e += NTHREADS) {
+      const int pix = e / (CO / 2);
+      const int col = (e % (CO / 2)) * 2;
+      const int oy = oy0 + pix / TW;
+      const int ox = ox0 + pix % TW;
+      if (oy < OH && ox < OW) {
+        float v0 = 0.0f;
+        float v1 = 0.0f;
+#pragma unroll
+        for (int q = 0; q < GROUPS; ++q) {
+          const float2 v = cluster_load2(red + pix * RP + col, static_cast<unsigned>(q));
+          v0 += v.x;
+          v1 += v.y;
+        }
+        const float2 bb = *reinterpret_cast<const float2*>(pbs + col);
+        v0 += bb.x;
+        v1 += bb.y;
+        if constexpr (RES_XS) {  // (the residual: the block's input, staged as the patch)
+          const unsigned zr = *reinterpret_cast<const unsigned*>(xs + ((pix / TW + PH) * COLS_IN + pix % TW + PW) * XP + col);
+          const T* zh = reinterpret_cast<const T*>(&zr);
+          v0 += load(zh);
+          v1 += load(zh + 1);
+        }
+        pair_epilogue(yp, RES_XS ? nullptr : zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR, v0, v1,
+                      [&](float a, float b) {
+                        return float2{activate_as<PA>(pact, a), activate_as<PA>(pact, b)};
+                      });
+      }
+    }
+  }
+  cluster_reads_done();  // no block leaves while another may still read its sums
+)src";
+
+/// The projection's buffers after the expanded patch (fuse 1; the cluster form's partial sums
+/// after them), and the thread's f32 sums.
+inline constexpr const char* projection_buffers = R"src(  T* ds = reinterpret_cast<T*>(es + MP * EP);                     // [TH * TW][DP] depthwise outputs
+  T* wps = ds + TH * TW * DP;                                      // [CO][WPP] the projection's weights
+  float* pbs = reinterpret_cast<float*>(wps + CO * WPP);           // [CO] its bias
+  // The projection's f32 sums: UPW fragments a thread (its warp's units), through every chunk.
+  float pacc[UPW][4];
+#pragma unroll
+  for (int i = 0; i < UPW; ++i) {
+    pacc[i][0] = pacc[i][1] = pacc[i][2] = pacc[i][3] = 0.0f;
+  }
+)src";
 inline constexpr const char* declarations = R"src(  static_assert(KI == CI && KI % 8 == 0, "the reduction: the staged input's slots, unpadded");
   constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
   constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
@@ -559,26 +741,31 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 /// The kernel's source for `op` (kernel `strata_rtc::expand_depthwise<T>`): form `algo` (0: a
 /// chunk's expansion, then its depthwise conv, two barriers a chunk; 1: pipelined — the expansion
 /// of chunk c + 1 beside the depthwise conv of chunk c, the expanded patch double-buffered, one
-/// barrier a chunk; 2: the plain form for denser_blocks blocks an SM), the chunks split over
+/// barrier a chunk; 2: the plain form for denser_blocks blocks an SM; 3: the cluster form, with
+/// the projection, `groups` then its shape, cluster_plan's code), the chunks split over
 /// `groups` blocks a tile (0 or 1: a block takes them all).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0,
                                        bool project = false) {
   const ConvGeom& g = op.conv;
   const OpDesc& ex = *op.expand;
-  const Plan p = plan(op, algo == 1 ? 2 : 1, project);
-  STRATA_CHECK(algo >= 0 && algo <= 2, "expand_depthwise: no form " << algo);
-  STRATA_CHECK(groups >= 0 && groups <= p.chunks,
+  STRATA_CHECK(algo >= 0 && algo <= 3, "expand_depthwise: no form " << algo);
+  const bool clustered = algo == 3;
+  STRATA_CHECK(!clustered || project, "expand_depthwise: the cluster form (algo 3) computes the projection");
+  const Plan p = clustered ? cluster_plan(op, groups) : plan(op, algo == 1 ? 2 : 1, project);
+  STRATA_CHECK(clustered || (groups >= 0 && groups <= p.chunks),
                "expand_depthwise: " << groups << " chunk groups for " << p.chunks << " chunks");
-  const bool split = groups > 1;
+  const bool split = !clustered && groups > 1;
   const bool plain = (algo == 0 || algo == 2) && !split;  // the form measured first (session 25)
-  STRATA_CHECK(!project || plain, "expand_depthwise: the projection joins the plain form only");
+  STRATA_CHECK(!project || plain || clustered,
+               "expand_depthwise: the projection joins the plain form or the cluster form only");
   STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'"
-                             << (project ? " with its projection" : ""));
+                             << (project ? " with its projection" : "")
+                             << (clustered ? " in the cluster form's shape " + std::to_string(groups) : std::string()));
   STRATA_CHECK(algo != 2 || (!split && denser_blocks(op, p) > 0),
                "expand_depthwise: algo 2 (one block an SM more) for '"
                    << op.label << "': " << (split ? "the chunks split over blocks"
                                                   : "that many blocks' shared memory exceeds an SM's"));
-  const int blocks = algo == 2 ? denser_blocks(op, p) : min_blocks(op, p);
+  const int blocks = clustered ? cluster_blocks_an_sm(p) : algo == 2 ? denser_blocks(op, p) : min_blocks(op, p);
   std::ostringstream o;
   auto constant = [&](const char* name, long long v) {
     o << "  constexpr int " << name << " = " << v << ";\n";
@@ -587,10 +774,13 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     generated::act_constants(o, kind, desc, a);
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
-    << "// Generated for '" << op.label << "'" << (plain && algo == 0 ? "" : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)")
+    << "// Generated for '" << op.label << "'"
+    << (plain && algo == 0 ? "" : clustered ? " (the cluster form, shape " + std::to_string(groups) + ")"
+                                            : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)")
     << (project ? " (with the projection)" : "") << ".\n"
-    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", "
-    << blocks << ") expand_depthwise(\n"
+    << "template <class T>\n__global__ void "
+    << (clustered ? "__cluster_dims__(" + std::to_string(p.cluster) + ", 1, 1) " : std::string())
+    << "__launch_bounds__(" << threads << ", " << blocks << ") expand_depthwise(\n"
     << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
     << "    const T* __restrict__ wd, const float* __restrict__ bd, T* __restrict__ y,\n"
     << "    const T* __restrict__ z, int batch"
@@ -629,7 +819,11 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   constant("TILES_Y", p.tiles_y);
   constant("TILES_X", p.tiles_x);
   constant("NTHREADS", threads);
-  if (!plain) {
+  if (clustered) {
+    constant("GROUPS", p.cluster);  // the cluster's blocks: a tile's chunk groups
+    constant("NMAX", p.nmax);
+    constant("RP", p.rp);
+  } else if (!plain) {
     constant("GROUPS", std::max(groups, 1));
   }
   act("EA", "ea", ex.act);      // the expansion's own activation (in its epilogue)
@@ -651,16 +845,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   if (plain) {
     o << text::declarations;
     if (project) {
-      o << R"src(  T* ds = reinterpret_cast<T*>(es + MP * EP);                     // [TH * TW][DP] depthwise outputs
-  T* wps = ds + TH * TW * DP;                                      // [CO][WPP] the projection's weights
-  float* pbs = reinterpret_cast<float*>(wps + CO * WPP);           // [CO] its bias
-  // The projection's f32 sums: UPW fragments a thread (its warp's units), through every chunk.
-  float pacc[UPW][4];
-#pragma unroll
-  for (int i = 0; i < UPW; ++i) {
-    pacc[i][0] = pacc[i][1] = pacc[i][2] = pacc[i][3] = 0.0f;
-  }
-)src";
+      o << text::projection_buffers;
     }
     o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}});
     if (project) {
@@ -699,6 +884,49 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
         << text::with(text::projection, {{"@PC", "(CHUNKS - 1)"}, {"@LAST", "true"}}) << "  }\n";
     }
     o << "}\n}  // namespace strata_rtc\n";
+    return o.str();
+  }
+  if (clustered) {
+    // The cluster form: the tile's blocks (one cluster, ranks = chunk groups) take chunks
+    // c0 .. c0 + n - 1 each — the plain form's loop over them, with the projection weights of
+    // those chunks alone (column k NC of wps: chunk c0 + k) — then exchange the projection's
+    // partial sums.
+    o << text::declarations << text::projection_buffers
+      << "  float* red = pbs + CO;  // [TH * TW][RP] the tile's partial sums (this block's chunks)\n"
+      << R"src(  long long b = blockIdx.x;
+  const int gc = static_cast<int>(b % GROUPS);  // (the rank in the cluster: clusters along x)
+  b /= GROUPS;
+)src" << text::tile << R"src(  const int c0 = gc * CHUNKS / GROUPS;  // (an even split: every block has 1 .. NMAX chunks)
+  const int n = (gc + 1) * CHUNKS / GROUPS - c0;
+)src" << text::with(text::staging, {{"@C", "c0"}}) << R"src(  // The projection's weights of this block's chunks, in a copy group of their own (waited for
+  // with the first chunk's).
+  for (int i = tid; i < CO * (n * NC / 8); i += NTHREADS) {
+    const int r = i / (n * NC / 8);
+    const int kc = i % (n * NC / 8);
+    cp_async16(wps + r * WPP + kc * 8, wp + static_cast<long long>(r) * CP + c0 * NC + kc * 8, true);
+  }
+  for (int i = tid; i < CO / 4; i += NTHREADS) {  // (zeros without a bias)
+    cp_async16(pbs + 4 * i, bp != nullptr ? static_cast<const void*>(bp + 4 * i) : wp, bp != nullptr);
+  }
+  cp_async_commit();
+  for (int k = 0; k < n; ++k) {
+    const int c = c0 + k;
+)src" << text::filters << R"src(    if (k + 1 < n) {  // the next chunk's weights copied in while this one runs
+      load_weights(c + 1, (k + 1) & 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
+    if (k > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums
+)src" << text::with(text::projection, {{"@PC", "(k - 1)"}, {"@LAST", "false"}}) << "    }\n"
+      << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
+      << "    __syncthreads();  // the expanded patch in; ds read\n"
+      << text::with(text::depthwise, {{"@STORE", text::store_tile}, {"@E", "es"}})
+      << "  }\n  __syncthreads();  // the last chunk's depthwise outputs in\n  {\n"
+      << text::with(text::projection, {{"@PC", "(n - 1)"}, {"@LAST", "false"}}) << "  }\n"
+      << text::exchange << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   // The other forms: the block's chunks c0 .. c0 + n - 1 (chunk groups fastest in the grid, so
@@ -785,11 +1013,17 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!expand_dw::claimed(op, batch)) {
+      // (at small batches, a joined projection: the cluster form — clusters need 9.0 on)
+      if (op.project && device_arch() >= 90) {
+        if (const int code = expand_dw::cluster_claimed(op, batch, generated::device_sms().sms); code != 0) {
+          return Claim{{std::string(name()), 3, code, 1}, rank::joins};
+        }
+      }
       return std::nullopt;
     }
     return Claim{{std::string(name()), 0, 0, expand_dw::projection_claimed(op) ? 1 : 0}, rank::joins};
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
     if (!expand_dw::fits(op)) {
       return {};
@@ -798,11 +1032,23 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     if (expand_dw::fits(op, true)) {
       v.push_back(Variant{std::string(name()), 0, 0, 1});
     }
+    if (op.project && device_arch() >= 90) {  // the cluster form: each tile's best shape
+      const int sms = generated::device_sms().sms;
+      for (int t = 0; t < 3; ++t) {
+        if (const int code = expand_dw::cluster_choice(op, batch, sms, t); code != 0) {
+          v.push_back(Variant{std::string(name()), 3, code, 1});
+        }
+      }
+    }
     return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
+    STRATA_CHECK(v.algo != 3 || device_arch() >= 90,
+                 "cuda::Engine: layer '" << op.label
+                                         << "': expand_depthwise algo 3 runs thread-block clusters, "
+                                            "which need compute capability 9.0 or later");
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     STRATA_CHECK(io.expand_x != nullptr && io.expand_weights != nullptr,
                  "cuda::Engine: layer '" << op.label
@@ -811,9 +1057,14 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(!project || (io.project.y != nullptr && io.project.weights != nullptr),
                  "cuda::Engine: layer '" << op.label
                                          << "': expand_depthwise fuse 1 without its projection's buffers");
-    const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1, project);
+    const bool clustered = v.algo == 3;
+    const expand_dw::Plan p = clustered ? expand_dw::cluster_plan(op, v.math)
+                                        : expand_dw::plan(op, v.algo == 1 ? 2 : 1, project);
     const int dense = v.algo == 2 ? expand_dw::denser_blocks(op, p) : 0;
-    const int groups = std::max(v.math, 1);
+    const int groups = clustered ? p.cluster : std::max(v.math, 1);
+    if (clustered) {
+      generated::allow_cluster(k, generated::device_sms().device, p.cluster, op.label, "expand_depthwise algo 3");
+    }
     const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * groups;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
                                            << "': expand_depthwise would launch " << blocks
@@ -841,7 +1092,9 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
          << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass"
          << (v.algo == 1 ? ", pipelined" : "")
          << (v.algo == 2 ? ", compiled for " + std::to_string(dense) + " blocks an SM" : "")
-         << (groups > 1 ? ", the chunks over " + std::to_string(groups) + " blocks a tile" : "")
+         << (groups > 1 ? ", the chunks over " + std::to_string(groups) + " blocks a tile" +
+                              (clustered ? " (a cluster: the projection's sums exchanged on chip)" : "")
+                        : "")
          << (project ? ", the 1x1 projection after it on tensor cores too: " +
                            std::to_string(op.project->conv.c) + "->" + std::to_string(op.project->conv.k) +
                            (op.project->has_residual ? " + residual" : "") + ", the depthwise conv's output kept on chip"
@@ -860,9 +1113,20 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo >= 0 && v.algo <= 2,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 3,
                  "'" << op.label << "': expand_depthwise has no algo " << v.algo);
     STRATA_CHECK(v.fuse == 0 || v.fuse == 1, "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
+    if (v.algo == 3) {  // the cluster form: the projection joined, the shape in math
+      STRATA_CHECK(v.fuse == 1 && expand_dw::projection_fits(op),
+                   "'" << op.label
+                       << "': expand_depthwise algo 3 (the cluster form) computes a joined 1x1 "
+                          "projection (fuse 1, fold_projected_depthwise)");
+      STRATA_CHECK(expand_dw::cluster_plan(op, v.math).nc > 0,
+                   "'" << op.label << "': expand_depthwise algo 3 has no shape " << v.math
+                       << " (math: 1000 (t + 1) + nc, tile t of 8x8, 4x8, 4x4 and chunks of nc = 16, "
+                          "32, 48 or 64 channels dividing its slots, within an SM's shared memory)");
+      return this->named(expand_dw::source(op, 3, v.math, true));
+    }
     STRATA_CHECK(v.fuse == 0 || ((v.algo == 0 || v.algo == 2) && v.math == 0 && expand_dw::fits(op, true)),
                  "'" << op.label
                      << "': expand_depthwise fuse 1 (the projection joined) runs the plain form "
