@@ -4627,15 +4627,22 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
 // shared memory and multiplied into the projection's sums chunk by chunk.
 TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): the fold's batches, block shapes, the claim, the key, refusals, the source compiles") {
   namespace ed = cuda::tactics::expand_dw;
-  const auto folded = [](int max_batch) {
+  const auto folded = [](int max_batch, bool clusters = true) {
     cuda::NetDesc n = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
     cuda::fold_for_per_op_path(n);
-    cuda::fold_for_max_batch(n, cuda::EngineOptions{.max_batch = max_batch}, false);
+    cuda::fold_for_max_batch(n, cuda::EngineOptions{.max_batch = max_batch, .block_clusters = clusters}, false);
     return n;
   };
   const auto projected = [](const cuda::OpDesc& o) { return o.project != nullptr; };
-  const cuda::NetDesc small = folded(cuda::project_min_batch - 1);
+  // Below project_min_batch the engine joins only where expand_depthwise's cluster form fits
+  // (block_clusters: every expanded block, session 63), nothing without it.
+  const cuda::NetDesc small = folded(cuda::project_min_batch - 1, false);
   CHECK(std::none_of(small.ops.begin(), small.ops.end(), projected));
+  const cuda::NetDesc small_clusters = folded(cuda::project_min_batch - 1);
+  CHECK(std::count_if(small_clusters.ops.begin(), small_clusters.ops.end(), projected) == 16);
+  for (const cuda::OpDesc& o : small_clusters.ops) {
+    CHECK((!o.project || (o.expand && ed::cluster_fits(o))));
+  }
   // Every block joins (the fold alone: sixteen with an expansion, features.1 without); the engine
   // joins at its max_batch only those a kernel would run as one (expand_depthwise: claimed, and
   // the projection claimed with it; without an expansion, depthwise_band's fuse 2).
@@ -4839,8 +4846,9 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
   CHECK_FALSE(op.expand);
   CHECK(op.in_act.kind == Act::clip);
   CHECK(cuda::project_main(op).label == "features.1.conv.0.conv0+bn1+clip2");
-  // The engine's fold: at a max_batch of 8 never; at 256 once fuse 2 is GPU-tested
-  // (band::projection_gpu_tested), or where EngineOptions::force names the joined op.
+  // The engine's fold: at a max_batch of 8 only where EngineOptions::force names the joined op
+  // (below project_min_batch the engine itself joins only expanded blocks: the cluster form);
+  // at 256 once fuse 2 is GPU-tested (band::projection_gpu_tested), or where forced.
   const auto engine_joins = [&](int max_batch, bool forced) {
     cuda::NetDesc n = unfolded;
     cuda::EngineOptions o{.max_batch = max_batch};
@@ -4851,7 +4859,7 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
     return first(n)->project != nullptr;
   };
   CHECK_FALSE(engine_joins(8, false));
-  CHECK_FALSE(engine_joins(8, true));  // (below project_min_batch: no join at all)
+  CHECK(engine_joins(8, true));
   CHECK(engine_joins(256, false) == band::projection_gpu_tested);
   CHECK(engine_joins(256, true));
   // 32 channels on 112x112, 3x3 stride 1, projected to 16: the band's plan (16 pairs, tiles of 8x16
