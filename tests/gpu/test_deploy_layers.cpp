@@ -1119,6 +1119,17 @@ std::vector<std::vector<float>> cluster_outputs(const Weights<Net>& w, const std
     } else {
       CHECK(shown >= forced);
       if (b == 1) {  // (the heuristic claims the rest at batch 1)
+        if (shown != joined) {  // (which joined op runs otherwise)
+          for (const cuda::OpDesc& op : net.ops) {
+            const std::size_t at = ("\n" + d).find("\n" + op.label + ": ");
+            if (op.project && op.expand && at != std::string::npos) {
+              const std::string line = d.substr(at, d.find('\n', at) - at);
+              if (line.find(kClusterMark) == std::string::npos) {
+                MESSAGE("shape " << code << ", batch 1, not in the cluster form: " << line.substr(0, 400));
+              }
+            }
+          }
+        }
         CHECK(shown == joined);
       }
     }

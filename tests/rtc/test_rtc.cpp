@@ -4639,9 +4639,9 @@ TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): t
   const cuda::NetDesc small = folded(cuda::project_min_batch - 1, false);
   CHECK(std::none_of(small.ops.begin(), small.ops.end(), projected));
   const cuda::NetDesc small_clusters = folded(cuda::project_min_batch - 1);
-  CHECK(std::count_if(small_clusters.ops.begin(), small_clusters.ops.end(), projected) == 16);
-  for (const cuda::OpDesc& o : small_clusters.ops) {
-    CHECK((!o.project || (o.expand && ed::cluster_fits(o))));
+  CHECK(std::count_if(small_clusters.ops.begin(), small_clusters.ops.end(), projected) == 17);
+  for (const cuda::OpDesc& o : small_clusters.ops) {  // (features.1: depthwise_band fuse 2)
+    CHECK((!o.project || (o.expand ? ed::cluster_fits(o) : cuda::tactics::band::projection_claimed(o))));
   }
   // Every block joins (the fold alone: sixteen with an expansion, features.1 without); the engine
   // joins at its max_batch only those a kernel would run as one (expand_depthwise: claimed, and
@@ -4846,9 +4846,9 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
   CHECK_FALSE(op.expand);
   CHECK(op.in_act.kind == Act::clip);
   CHECK(cuda::project_main(op).label == "features.1.conv.0.conv0+bn1+clip2");
-  // The engine's fold: at a max_batch of 8 only where EngineOptions::force names the joined op
-  // (below project_min_batch the engine itself joins only expanded blocks: the cluster form);
-  // at 256 once fuse 2 is GPU-tested (band::projection_gpu_tested), or where forced.
+  // The engine's fold: at a max_batch of 8 and of 256 once fuse 2 is GPU-tested
+  // (band::projection_gpu_tested; below project_min_batch with EngineOptions::block_clusters,
+  // the default), or where EngineOptions::force names the joined op.
   const auto engine_joins = [&](int max_batch, bool forced) {
     cuda::NetDesc n = unfolded;
     cuda::EngineOptions o{.max_batch = max_batch};
@@ -4858,7 +4858,7 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
     cuda::fold_for_max_batch(n, o, false);
     return first(n)->project != nullptr;
   };
-  CHECK_FALSE(engine_joins(8, false));
+  CHECK(engine_joins(8, false) == band::projection_gpu_tested);
   CHECK(engine_joins(8, true));
   CHECK(engine_joins(256, false) == band::projection_gpu_tested);
   CHECK(engine_joins(256, true));

@@ -211,7 +211,9 @@ struct EngineOptions {
   /// expand_depthwise's cluster form has a shape for the three, which the heuristic claims from
   /// compute capability 9.0 on at the batches where the plain form is not (a tile's chunks split
   /// over a thread-block cluster, the projection's partial sums exchanged in distributed shared
-  /// memory: one launch a block instead of three). A joined op no tactic runs as one kernel
+  /// memory: one launch a block instead of three), and a depthwise conv without an expansion to
+  /// its projection where depthwise_band's fuse 2 runs the two (MobileNetV2's features.1; at
+  /// large batches the engine makes these joins anyway). A joined op no tactic runs as one kernel
   /// runs as the two ops, as before; an op named in `force` by its unjoined label stays apart.
   /// false: the plans without these joins.
   bool block_clusters = true;

@@ -78,10 +78,11 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
                             : tactics::band::projection_claimed(joined)) ||  // (MobileNetV2's features.1)
              o.force.count(joined.label) > 0;
     });
-  } else if (o.block_clusters) {  // small batches: where expand_depthwise's cluster form fits
-    // (not where the force names the ops apart: the expansion+depthwise op or the projection)
+  } else if (o.block_clusters) {  // small batches: where expand_depthwise's cluster form fits,
+    // or depthwise_band's fuse 2 (MobileNetV2's features.1) — not where the force names the ops
+    // apart (the expansion+depthwise op or the projection)
     fold_projected_depthwise(net, [&](const OpDesc& joined) {
-      return (joined.expand && tactics::expand_dw::cluster_fits(joined) &&
+      return ((joined.expand ? tactics::expand_dw::cluster_fits(joined) : tactics::band::projection_claimed(joined)) &&
               o.force.count(joined.project_conv_label) == 0 && o.force.count(joined.project->label) == 0) ||
              o.force.count(joined.label) > 0;
     });

@@ -355,9 +355,10 @@ inline constexpr int cluster_units = 8;
 }
 
 /// The largest batch the heuristic runs the cluster form at. MobileNetV2 on an H100 (session 63,
-/// strata_bench, the blocks of features.2-11 in it, against the three ops apart): batch 1 155.0 ->
-/// 118.9 µs, 2 169.9 -> 141.8, but 8 258.2 -> 269.1 and 16 367.2 -> 384.9.
-inline constexpr int cluster_max_batch = 4;
+/// strata_bench, every block in it, against the ops apart): batch 1 154.9 -> 105.5 µs, 2 169.6
+/// -> 138.9, 4 195.8 -> 194.9 (no gain); with features.2-11 in it (a first run), 8 258.2 ->
+/// 269.1 and 16 367.2 -> 384.9.
+inline constexpr int cluster_max_batch = 2;
 
 /// Whether the heuristic takes `op` at `batch` on `sms` SMs in the cluster form (its shape; 0:
 /// not): a joined projection, at batches up to cluster_max_batch, where the plain form is not
