@@ -1068,8 +1068,10 @@ constexpr const char* kClusterMark = "(a cluster: the projection's sums exchange
 /// the per-op path) that joins inverted-residual blocks at small batches (EngineOptions::
 /// block_clusters; not where `clusters` is false), with expand_depthwise's cluster form in shape
 /// `code` forced on every joined op it fits (0: the heuristic's choices). Checks that at least
-/// `least` ops are joined (none without `clusters`) and, on compute capability 9.0 on, that at
-/// batch 1 every joined op runs the cluster form — the forced ones at every batch.
+/// `least` ops are joined (none without `clusters`) and, on compute capability 9.0 on, which run
+/// the cluster form at every batch: the variants are chosen at the engine's max batch, so every
+/// joined op where the heuristic claims it there (mb up to cluster_max_batch), else the forced
+/// ones only.
 template <class Net, DType P>
 std::vector<std::vector<float>> cluster_outputs(const Weights<Net>& w, const std::vector<float>& in, int mb,
                                                 const std::vector<int>& batches, int code, std::size_t least,
@@ -1117,20 +1119,20 @@ std::vector<std::vector<float>> cluster_outputs(const Weights<Net>& w, const std
     if (!hopper || !clusters) {
       CHECK(shown == 0);
     } else {
-      CHECK(shown >= forced);
-      if (b == 1) {  // (the heuristic claims the rest at batch 1)
-        if (shown != joined) {  // (which joined op runs otherwise)
+      const std::size_t want = mb <= ed::cluster_max_batch ? joined : forced;
+      {
+        if (shown != want) {  // (which joined op runs otherwise)
           for (const cuda::OpDesc& op : net.ops) {
             const std::size_t at = ("\n" + d).find("\n" + op.label + ": ");
             if (op.project && op.expand && at != std::string::npos) {
               const std::string line = d.substr(at, d.find('\n', at) - at);
               if (line.find(kClusterMark) == std::string::npos) {
-                MESSAGE("shape " << code << ", batch 1, not in the cluster form: " << line.substr(0, 400));
+                MESSAGE("shape " << code << ", batch " << b << ", not in the cluster form: " << line.substr(0, 400));
               }
             }
           }
         }
-        CHECK(shown == joined);
+        CHECK(shown == want);
       }
     }
     outs.emplace_back(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
@@ -1139,10 +1141,11 @@ std::vector<std::vector<float>> cluster_outputs(const Weights<Net>& w, const std
   return outs;
 }
 
-/// ProjectNet's two inverted-residual blocks in the cluster form, in P: the heuristic's shapes
-/// and every shape forced (tiles of 8x8, 4x8 and 4x4; chunks of 16, 32 and 48 of its 96 slots:
-/// clusters of 2 to 6 blocks), against the CPU and the engine that keeps the ops apart, at
-/// batches 1, 3 and 17 (1 and 3 under STRATA_GPU_TEST_QUICK).
+/// ProjectNet's two inverted-residual blocks in the cluster form, in P: the heuristic's shapes (an
+/// engine of max batch cluster_max_batch, at 1 and that) and every shape forced (tiles of 8x8,
+/// 4x8 and 4x4; chunks of 16, 32 and 48 of its 96 slots: clusters of 2 to 6 blocks; an engine of
+/// max batch 17, where the heuristic keeps the ops apart), against the CPU and the engine that
+/// keeps the ops apart, at batches 1, 3 and 17 (1 and 3 under STRATA_GPU_TEST_QUICK).
 template <DType P>
 void check_cluster_blocks(std::uint64_t seed) {
   const std::vector<int> batches = strata_test::test_batches({1, 3, 17});
@@ -1156,6 +1159,18 @@ void check_cluster_blocks(std::uint64_t seed) {
   for (const int t : {1, 2, 3}) {
     for (const int nc : {16, 32, 48}) {
       codes.push_back(1000 * t + nc);
+    }
+  }
+  {  // as the heuristic claims them, in an engine of max batch cluster_max_batch
+    const int cm = cuda::tactics::expand_dw::cluster_max_batch;
+    const std::vector<int> small{1, cm};
+    const auto outs = cluster_outputs<ProjectNet, P>(w, in, cm, small, 0, 2);
+    const auto ref_small = strata_test::cpu_reference<ProjectNet>(w, in, cm);
+    for (std::size_t i = 0; i < small.size(); ++i) {
+      const double e1 = strata_test::rel_error(outs[i], ref_small, outs[i].size());
+      MESSAGE("project_net " << dtype_name(P) << ", the cluster form as claimed at max batch " << cm << ", batch "
+                             << small[i] << ": rel. error " << e1);
+      CHECK(e1 < bound);
     }
   }
   for (const int code : codes) {
@@ -1178,9 +1193,9 @@ void check_cluster_blocks(std::uint64_t seed) {
 // inverted-residual block's expansion, depthwise conv and projection as one kernel, a tile's
 // chunks of expanded channels split over a thread-block cluster and the projection's partial
 // sums exchanged in distributed shared memory. project_net's blocks in f16 and bf16 in every
-// shape; MobileNetV2 as the heuristic runs it (its sixteen blocks at batch 1: 24 to 320 output
-// channels, strides 1 and 2, residual or not, 56x56 to 7x7 maps) and with chunks of 16 forced
-// (3 to 4 chunks a block in its late stages), against the CPU.
+// shape; MobileNetV2 as the heuristic runs it at max batch 1 (its sixteen blocks: 24 to 320
+// output channels, strides 1 and 2, residual or not, 56x56 to 7x7 maps) and in two forced shapes
+// at batches 1 and 4 (chunks of 16: 3 to 4 chunks a block in its late stages), against the CPU.
 TEST_CASE("an inverted-residual block as one cluster kernel at small batches (expand_depthwise algo 3)") {
   check_cluster_blocks<DType::f16>(160);
   check_cluster_blocks<DType::bf16>(161);
@@ -1190,7 +1205,9 @@ TEST_CASE("an inverted-residual block as one cluster kernel at small batches (ex
   const auto ref = strata_test::cpu_reference<Net>(w, in, 4);
   const std::vector<int> batches = strata_test::quick_run() ? std::vector<int>{1} : std::vector<int>{1, 4};
   for (const int code : {0, 3016, 2032}) {
-    const auto outs = cluster_outputs<Net, DType::f16>(w, in, 4, batches, code, 16);
+    // (shape 0: an engine of max batch 1, where the heuristic claims every block; forced shapes at 4)
+    const auto outs = cluster_outputs<Net, DType::f16>(w, in, code == 0 ? 1 : 4,
+                                                       code == 0 ? std::vector<int>{1} : batches, code, 16);
     for (const auto& out : outs) {
       const double err = strata_test::rel_error(out, ref, out.size());
       MESSAGE("MobileNetV2 f16, the cluster form " << (code == 0 ? std::string("as claimed") : "in shape " + std::to_string(code))
