@@ -1067,11 +1067,11 @@ constexpr const char* kClusterMark = "(a cluster: the projection's sums exchange
 /// Net's outputs in P at each of `batches` from an engine of max batch `mb` (heuristic tuning,
 /// the per-op path) that joins inverted-residual blocks at small batches (EngineOptions::
 /// block_clusters; not where `clusters` is false), with expand_depthwise's cluster form in shape
-/// `code` forced on every joined op it fits (0: the heuristic's choices). Checks that at least
-/// `least` ops are joined (none without `clusters`) and, on compute capability 9.0 on, which run
-/// the cluster form at every batch: the variants are chosen at the engine's max batch, so every
-/// joined op where the heuristic claims it there (mb up to cluster_max_batch), else the forced
-/// ones only.
+/// `code` forced on every block it fits (0: the heuristic's choices). The blocks are the joins
+/// fold_projected_depthwise makes with an expansion (at least `least`). On compute capability
+/// 9.0 on, checks which run the cluster form at every batch: where the engine joins them by
+/// itself (max batches up to cluster_max_batch, where the heuristic claims them) all of them,
+/// else the forced ones — none without `clusters` or a shape.
 template <class Net, DType P>
 std::vector<std::vector<float>> cluster_outputs(const Weights<Net>& w, const std::vector<float>& in, int mb,
                                                 const std::vector<int>& batches, int code, std::size_t least,
@@ -1082,30 +1082,34 @@ std::vector<std::vector<float>> cluster_outputs(const Weights<Net>& w, const std
   opt.tuning = cuda::Tuning::heuristic;
   opt.fused_max_batch = 0;
   opt.block_clusters = clusters;
-  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
-  cuda::fold_for_per_op_path(net);
-  cuda::fold_for_max_batch(net, opt, false);
-  std::size_t joined = 0;
+  cuda::NetDesc all = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(all);
+  cuda::fold_projected_depthwise(all);
+  std::size_t blocks = 0;
   std::size_t forced = 0;
-  for (const cuda::OpDesc& op : net.ops) {
+  for (const cuda::OpDesc& op : all.ops) {
     if (op.project && op.expand) {
-      ++joined;
+      ++blocks;
       if (code != 0 && ed::cluster_plan(op, code).nc > 0) {
         opt.force[op.label] = cuda::Variant{"expand_depthwise", 3, code, 1};
         ++forced;
       }
     }
   }
-  if (!clusters) {
-    REQUIRE(joined == 0);
-  } else {
-    REQUIRE(joined >= least);
-    REQUIRE((code == 0 || forced > 0));
-  }
+  REQUIRE(blocks >= least);
+  REQUIRE((code == 0 || forced > 0));
   const bool hopper = cuda::device_arch() >= 90;
   if (!hopper) {
-    opt.force.clear();  // (the cluster form needs 9.0: the joined ops run as their two ops)
+    opt.force.clear();  // (the cluster form needs 9.0: the blocks run as their ops)
   }
+  // The engine's joins: every block where it joins them itself, else the forced ones.
+  cuda::NetDesc net = cuda::NetStorage<Net, P>::describe();
+  cuda::fold_for_per_op_path(net);
+  cuda::fold_for_max_batch(net, opt, false);
+  const auto joined = static_cast<std::size_t>(std::count_if(
+      net.ops.begin(), net.ops.end(), [](const cuda::OpDesc& op) { return op.project && op.expand; }));
+  const std::size_t want = !hopper ? 0 : clusters && mb <= ed::cluster_max_batch ? blocks : forced;
+  CHECK(joined == want);
   cuda::Engine<Net, P> e(w, opt);
   std::vector<std::vector<float>> outs;
   const std::size_t out_n = static_cast<std::size_t>(std::remove_cvref_t<Net>::output_spec.shape.numel());
@@ -1116,25 +1120,18 @@ std::vector<std::vector<float>> cluster_outputs(const Weights<Net>& w, const std
     for (std::size_t at = d.find(kClusterMark); at != std::string::npos; at = d.find(kClusterMark, at + 1)) {
       ++shown;
     }
-    if (!hopper || !clusters) {
-      CHECK(shown == 0);
-    } else {
-      const std::size_t want = mb <= ed::cluster_max_batch ? joined : forced;
-      {
-        if (shown != want) {  // (which joined op runs otherwise)
-          for (const cuda::OpDesc& op : net.ops) {
-            const std::size_t at = ("\n" + d).find("\n" + op.label + ": ");
-            if (op.project && op.expand && at != std::string::npos) {
-              const std::string line = d.substr(at, d.find('\n', at) - at);
-              if (line.find(kClusterMark) == std::string::npos) {
-                MESSAGE("shape " << code << ", batch " << b << ", not in the cluster form: " << line.substr(0, 400));
-              }
-            }
+    if (shown != want) {  // (which joined op runs otherwise)
+      for (const cuda::OpDesc& op : net.ops) {
+        const std::size_t at = ("\n" + d).find("\n" + op.label + ": ");
+        if (op.project && op.expand && at != std::string::npos) {
+          const std::string line = d.substr(at, d.find('\n', at) - at);
+          if (line.find(kClusterMark) == std::string::npos) {
+            MESSAGE("shape " << code << ", batch " << b << ", not in the cluster form: " << line.substr(0, 400));
           }
         }
-        CHECK(shown == want);
       }
     }
+    CHECK(shown == want);
     outs.emplace_back(static_cast<std::size_t>(b) * out_n, std::numeric_limits<float>::quiet_NaN());
     e.infer(in, outs.back(), b);
   }

@@ -206,12 +206,12 @@ struct EngineOptions {
   /// correct on an H200 but slower (session 43: DenseNet-121 at batch 1 822-935 µs with the
   /// cluster forms forced, against 570 without).
   bool bottleneck_clusters = false;
-  /// At a max_batch below project_min_batch (32): join each inverted-residual block's
-  /// projection to its expansion and depthwise conv (fold_projected_depthwise) where
-  /// expand_depthwise's cluster form has a shape for the three, which the heuristic claims from
-  /// compute capability 9.0 on at the batches where the plain form is not (a tile's chunks split
-  /// over a thread-block cluster, the projection's partial sums exchanged in distributed shared
-  /// memory: one launch a block instead of three), and a depthwise conv without an expansion to
+  /// At a max_batch up to tactics::expand_dw::cluster_max_batch (2): join each inverted-residual
+  /// block's projection to its expansion and depthwise conv (fold_projected_depthwise) where
+  /// expand_depthwise's cluster form has a shape for the three, which the heuristic then claims
+  /// from compute capability 9.0 on (a tile's chunks split over a thread-block cluster, the
+  /// projection's partial sums exchanged in distributed shared memory: one launch a block
+  /// instead of three; no join on a GPU without clusters), and a depthwise conv without an expansion to
   /// its projection where depthwise_band's fuse 2 runs the two (MobileNetV2's features.1; at
   /// large batches the engine makes these joins anyway). A joined op no tactic runs as one kernel
   /// runs as the two ops, as before; an op named in `force` by its unjoined label stays apart.

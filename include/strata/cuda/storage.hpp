@@ -258,7 +258,8 @@ struct OpDesc {
   std::shared_ptr<const OpDesc> tail;
   std::string tail_conv_label;  ///< with `tail`: the conv's own label (tail_main)
   /// A depthwise conv with a folded expansion, or with no fold (per-op path at large batches,
-  /// project_min_batch; 16-bit NHWC; fold_projected_depthwise): the 1×1 projection conv after it
+  /// project_min_batch, and at the smallest, EngineOptions::block_clusters; 16-bit NHWC;
+  /// fold_projected_depthwise): the 1×1 projection conv after it
   /// whose input only this op's result is — an inverted-residual block's last layer, with its
   /// residual add — run as part of this op, *after* it (label "<expansion>+<depthwise>+
   /// <projection>", the shared scope written once). This op's own fields stay the depthwise
@@ -1015,12 +1016,14 @@ inline void fold_bottleneck_convs(NetDesc& n, std::int64_t max_map_bytes = bottl
 }
 
 /// The least max_batch at which the engine joins an inverted-residual block's projection to the
-/// block's expansion and depthwise conv (fold_projected_depthwise): the kernel that computes the
-/// three (expand_depthwise) takes a tile of an image a block and is claimed with a thousand
-/// blocks or more, so not at small batches, whose plans stay as they were.
+/// block's expansion and depthwise conv (fold_projected_depthwise) for expand_depthwise's plain
+/// form, which takes a tile of an image a block and is claimed with a thousand blocks or more.
+/// (At max batches up to expand_dw::cluster_max_batch the engine joins them for its cluster form
+/// instead, EngineOptions::block_clusters; between the two, plans stay as they were.)
 inline constexpr int project_min_batch = 32;
 
-/// For the per-op path at large batches (project_min_batch), 16-bit NHWC: the 1×1 projection conv
+/// For the per-op path at large batches (project_min_batch) and the smallest
+/// (EngineOptions::block_clusters), 16-bit NHWC: the 1×1 projection conv
 /// (one group, stride 1, no padding; with its residual add, if any) whose input only a depthwise
 /// conv with a folded expansion (or one with no other fold: MobileNetV2's features.1) writes and
 /// only it reads — MobileNetV2's inverted-residual blocks — joined after that op

@@ -53,9 +53,11 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
 /// pairs side by side), squeeze-excite ops to the depthwise convs before them (fold_tailed_gates;
 /// first: the gates it takes are not the projections' to compute) or to their gated convs
 /// (fold_excited_gates) — none of these where every batch runs the fused kernel (`all_fused`) —,
-/// inverted-residual blocks' projections at large batches where expand_depthwise would run them
-/// with their blocks, or depthwise_band with a depthwise conv that has no expansion, or where
-/// EngineOptions::force names the joined op (fold_projected_depthwise), then
+/// inverted-residual blocks' projections where a kernel would run them with their blocks — at
+/// large batches expand_depthwise's plain form, at max batches up to expand_dw::cluster_max_batch
+/// its cluster form (EngineOptions::block_clusters), at either depthwise_band with a depthwise
+/// conv that has no expansion — or where EngineOptions::force names the joined op
+/// (fold_projected_depthwise), then
 /// DenseNet's layers (join_bottlenecks). The engine, strata_bench's --force-each and the
 /// tests fold through this one sequence.
 inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branches, bool all_fused = false) {
@@ -78,11 +80,17 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
                             : tactics::band::projection_claimed(joined)) ||  // (MobileNetV2's features.1)
              o.force.count(joined.label) > 0;
     });
-  } else if (o.block_clusters) {  // small batches: where expand_depthwise's cluster form fits,
-    // or depthwise_band's fuse 2 (MobileNetV2's features.1) — not where the force names the ops
-    // apart (the expansion+depthwise op or the projection)
+  } else if (o.block_clusters && o.max_batch <= tactics::expand_dw::cluster_max_batch) {
+    // Small batches: where the heuristic runs the three as one there — expand_depthwise's
+    // cluster form (thread-block clusters: compute capability 9.0 on; no device at all, as when
+    // the rtc tests fold a plan, folds as on one) — or depthwise_band's fuse 2 (MobileNetV2's
+    // features.1); not where the force names the ops apart (the expansion+depthwise op or the
+    // projection). Elsewhere the projections stay ops of their own, which measured tuning times.
+    const int arch = device_arch();
+    const bool clusters = arch == 0 || arch >= 90;
     fold_projected_depthwise(net, [&](const OpDesc& joined) {
-      return ((joined.expand ? tactics::expand_dw::cluster_fits(joined) : tactics::band::projection_claimed(joined)) &&
+      return ((joined.expand ? clusters && tactics::expand_dw::cluster_fits(joined)
+                             : tactics::band::projection_claimed(joined)) &&
               o.force.count(joined.project_conv_label) == 0 && o.force.count(joined.project->label) == 0) ||
              o.force.count(joined.label) > 0;
     });

@@ -347,9 +347,9 @@ inline constexpr int cluster_units = 8;
   return best;
 }
 
-/// Whether the engine joins `op`'s projection at a max_batch below project_min_batch: where the
-/// cluster form has a shape for it (compute capability 9.0 on decides at the claim; elsewhere
-/// the joined op runs as its two ops, as before).
+/// Whether the cluster form has a shape for `op` (a joined projection): where it does, the engine
+/// joins the projection at max batches up to cluster_max_batch (fold_for_max_batch, on a device
+/// with thread-block clusters).
 [[nodiscard]] inline bool cluster_fits(const OpDesc& op) {
   return shapes_fit(op) && projection_fits(op) && cluster_choice(op, 1, 1) != 0;
 }
@@ -522,6 +522,21 @@ inline constexpr const char* store_output = R"src(      // Bias, the residual, t
 )src";
 /// The depthwise conv's epilogue where the projection joins (fuse 1): generated::store_tile.
 inline constexpr const char* store_tile = generated::store_tile;
+/// The projection's output pair (tile pixel `pix`, output slots `col`, `col` + 1; at (oy, ox)),
+/// its sums and bias in v0, v1: + the residual (from the staged patch where it is the block's
+/// input, RES_XS), the projection's activation, into the block's output (the plain form's last
+/// chunk and the cluster form's exchange; @FINISH in those texts).
+inline constexpr const char* finish = R"src(              if constexpr (RES_XS) {  // (the residual: the block's input, staged as the patch)
+                const unsigned zr = *reinterpret_cast<const unsigned*>(xs + ((pix / TW + PH) * COLS_IN + pix % TW + PW) * XP + col);
+                const T* zh = reinterpret_cast<const T*>(&zr);
+                v0 += load(zh);
+                v1 += load(zh + 1);
+              }
+              pair_epilogue(yp, RES_XS ? nullptr : zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR, v0, v1,
+                            [&](float a, float b) {
+                              return float2{activate_as<PA>(pact, a), activate_as<PA>(pact, b)};
+                            });
+)src";
 /// The projection's part of chunk @PC (fuse 1), after a barrier: the tile's depthwise outputs
 /// (ds, TH·TW pixels × NC) times the projection's weights of the chunk's channels on tensor cores,
 /// added to the thread's f32 sums (pacc: UPW fragments of four a thread, in registers); after the
@@ -552,17 +567,7 @@ inline constexpr const char* projection = R"src(    // (the units from the last 
             if (oy < OH && ox < OW) {
               float v0 = pacc[i][2 * h] + bb.x;
               float v1 = pacc[i][2 * h + 1] + bb.y;
-              if constexpr (RES_XS) {  // (the residual: the block's input, staged as the patch)
-                const unsigned zr = *reinterpret_cast<const unsigned*>(xs + ((pix / TW + PH) * COLS_IN + pix % TW + PW) * XP + col);
-                const T* zh = reinterpret_cast<const T*>(&zr);
-                v0 += load(zh);
-                v1 += load(zh + 1);
-              }
-              pair_epilogue(yp, RES_XS ? nullptr : zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR, v0, v1,
-                            [&](float a, float b) {
-                              return float2{activate_as<PA>(pact, a), activate_as<PA>(pact, b)};
-                            });
-            }
+@FINISH            }
           }
         }
       }
@@ -609,17 +614,7 @@ inline constexpr const char* exchange = R"src(#pragma unroll
         const float2 bb = *reinterpret_cast<const float2*>(pbs + col);
         v0 += bb.x;
         v1 += bb.y;
-        if constexpr (RES_XS) {  // (the residual: the block's input, staged as the patch)
-          const unsigned zr = *reinterpret_cast<const unsigned*>(xs + ((pix / TW + PH) * COLS_IN + pix % TW + PW) * XP + col);
-          const T* zh = reinterpret_cast<const T*>(&zr);
-          v0 += load(zh);
-          v1 += load(zh + 1);
-        }
-        pair_epilogue(yp, RES_XS ? nullptr : zp, ((img * OH + oy) * OW + ox) * CO + col, col, KPR, v0, v1,
-                      [&](float a, float b) {
-                        return float2{activate_as<PA>(pact, a), activate_as<PA>(pact, b)};
-                      });
-      }
+@FINISH      }
     }
   }
   cluster_reads_done();  // no block leaves while another may still read its sums
@@ -874,7 +869,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
 )src"
       << (project ? "    if (c > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums\n" +
-                        text::with(text::projection, {{"@PC", "(c - 1)"}, {"@LAST", "false"}}) + "    }\n"
+                        text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(c - 1)"}, {"@LAST", "false"}}) + "    }\n"
                   : std::string())
       << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in" << (project ? "; ds read" : "") << "\n"
@@ -882,7 +877,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
       << "  }\n";
     if (project) {
       o << "  __syncthreads();  // the last chunk's depthwise outputs in\n  {\n"
-        << text::with(text::projection, {{"@PC", "(CHUNKS - 1)"}, {"@LAST", "true"}}) << "  }\n";
+        << text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(CHUNKS - 1)"}, {"@LAST", "true"}}) << "  }\n";
     }
     o << "}\n}  // namespace strata_rtc\n";
     return o.str();
@@ -921,13 +916,13 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
     }
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
     if (k > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums
-)src" << text::with(text::projection, {{"@PC", "(k - 1)"}, {"@LAST", "false"}}) << "    }\n"
+)src" << text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(k - 1)"}, {"@LAST", "false"}}) << "    }\n"
       << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in; ds read\n"
       << text::with(text::depthwise, {{"@STORE", text::store_tile}, {"@E", "es"}})
       << "  }\n  __syncthreads();  // the last chunk's depthwise outputs in\n  {\n"
-      << text::with(text::projection, {{"@PC", "(n - 1)"}, {"@LAST", "false"}}) << "  }\n"
-      << text::exchange << "}\n}  // namespace strata_rtc\n";
+      << text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(n - 1)"}, {"@LAST", "false"}}) << "  }\n"
+      << text::with(text::exchange, {{"@FINISH", text::finish}}) << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   // The other forms: the block's chunks c0 .. c0 + n - 1 (chunk groups fastest in the grid, so
@@ -1066,13 +1061,28 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     if (clustered) {
       generated::allow_cluster(k, generated::device_sms().device, p.cluster, op.label, "expand_depthwise algo 3");
     }
+    generated::allow_shared(k, generated::device_sms().device, static_cast<std::size_t>(p.shared), op.label,
+                            "expand_depthwise");
+    if (clustered) {  // (a cluster the GPU cannot hold at once — a smaller part, a MIG slice — refused here)
+      cudaLaunchConfig_t config{};
+      config.gridDim = dim3(static_cast<unsigned>(p.cluster));
+      config.blockDim = dim3(static_cast<unsigned>(expand_dw::threads));
+      config.dynamicSmemBytes = static_cast<std::size_t>(p.shared);
+      int fit = 0;
+      const cudaError_t e = cudaOccupancyMaxActiveClusters(&fit, reinterpret_cast<const void*>(k), &config);
+      if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+      }
+      STRATA_CHECK(e != cudaSuccess || fit > 0,
+                   "cuda::Engine: layer '" << op.label << "': expand_depthwise algo 3's clusters of " << p.cluster
+                                           << " blocks of " << p.shared
+                                           << " bytes of shared memory each do not fit this GPU at once");
+    }
     const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * groups;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
                                            << "': expand_depthwise would launch " << blocks
                                            << " blocks at batch " << batch);
     const std::size_t shared = static_cast<std::size_t>(p.shared);
-    generated::allow_shared(k, generated::device_sms().device, shared, op.label,
-                            "expand_depthwise");
     const unsigned grid = static_cast<unsigned>(blocks);
     const T* x = static_cast<const T*>(io.expand_x);
     const T* we = io.expand_weights->weight.template as<const T>();
