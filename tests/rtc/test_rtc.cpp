@@ -4435,6 +4435,13 @@ TEST_CASE("an inverted-residual block in a thread-block cluster (expand_depthwis
   const auto* t = cuda::find_tactic<DType::f16>("expand_depthwise");
   const cuda::Libraries none{};
   CHECK(t->heuristic(f8, 1, 0, none).has_value() == (cuda::device_arch() >= 90));
+  // Measured tuning times each tile's best shape, at the batches the engine joins blocks for it
+  // (under the rtc suite's stand-in sm_90 device: three here, none at 3).
+  const auto offered = t->candidates(f8, 1, 0, none);
+  CHECK(std::count_if(offered.begin(), offered.end(), [](const cuda::Variant& v) { return v.algo == 3; }) ==
+        (cuda::device_arch() >= 90 ? 3 : 0));
+  const auto offered3 = t->candidates(f8, ed::cluster_max_batch + 1, 0, none);
+  CHECK(std::none_of(offered3.begin(), offered3.end(), [](const cuda::Variant& v) { return v.algo == 3; }));
   CHECK(t->fuses_project(cuda::Variant{"expand_depthwise", 3, 3048, 1}));
   CHECK(t->kernel_sources(f8, cuda::Variant{"expand_depthwise", 3, 3048, 0}, {}).empty());  // (fuse 1 only)
   CHECK(t->kernel_sources(f8, cuda::Variant{"expand_depthwise", 3, 4048, 1}, {}).empty());

@@ -1028,7 +1028,9 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     if (expand_dw::fits(op, true)) {
       v.push_back(Variant{std::string(name()), 0, 0, 1});
     }
-    if (op.project && device_arch() >= 90) {  // the cluster form: each tile's best shape
+    // The cluster form, each tile's best shape: at the batches the engine joins blocks for it
+    // (larger ones measured slower than the ops apart on an H100, session 63).
+    if (op.project && batch <= expand_dw::cluster_max_batch && device_arch() >= 90) {
       const int sms = generated::device_sms().sms;
       for (int t = 0; t < 3; ++t) {
         if (const int code = expand_dw::cluster_choice(op, batch, sms, t); code != 0) {
