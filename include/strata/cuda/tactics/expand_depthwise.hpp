@@ -721,6 +721,19 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   }
 )src";
 
+/// The head of a chunk's step (after `filters`): the next chunk's expansion weights copied in
+/// while this one runs, then the barrier after which the patch and this chunk's weights are in
+/// and the last chunk's reads done — chunk @K of @N (the block's), `c` its index among all.
+inline constexpr const char* next_chunk = R"src(    if (@K + 1 < @N) {  // the next chunk's weights copied in while this one runs
+      load_weights(c + 1, (@K + 1) & 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
+)src";
+
 /// `t` with each key of `subs` replaced by its text.
 [[nodiscard]] inline std::string with(
     std::string t, std::initializer_list<std::pair<const char*, std::string>> subs) {
@@ -859,15 +872,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 )src";
     }
     o << "  for (int c = 0; c < CHUNKS; ++c) {\n"
-      << text::filters << R"src(    if (c + 1 < CHUNKS) {  // the next chunk's weights copied in while this one runs
-      load_weights(c + 1, (c + 1) & 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
-)src"
+      << text::filters << text::with(text::next_chunk, {{"@K", "c"}, {"@N", "CHUNKS"}})
       << (project ? "    if (c > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums\n" +
                         text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(c - 1)"}, {"@LAST", "false"}}) + "    }\n"
                   : std::string())
@@ -907,15 +912,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   cp_async_commit();
   for (int k = 0; k < n; ++k) {
     const int c = c0 + k;
-)src" << text::filters << R"src(    if (k + 1 < n) {  // the next chunk's weights copied in while this one runs
-      load_weights(c + 1, (k + 1) & 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
-    if (k > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums
+)src" << text::filters << text::with(text::next_chunk, {{"@K", "k"}, {"@N", "n"}}) << R"src(    if (k > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums
 )src" << text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(k - 1)"}, {"@LAST", "false"}}) << "    }\n"
       << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in; ds read\n"
@@ -940,15 +937,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
 )src" << text::with(text::staging, {{"@C", "c0"}});
   if (algo == 0) {
     o << "  for (int k = 0; k < n; ++k) {\n    const int c = c0 + k;\n" << text::filters
-      << R"src(    if (k + 1 < n) {  // the next chunk's weights copied in while this one runs
-      load_weights(c + 1, (k + 1) & 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
-)src" << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
+      << text::with(text::next_chunk, {{"@K", "k"}, {"@N", "n"}}) << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in\n"
       << text::with(text::depthwise, {{"@STORE", text::store_output}, {"@E", "es"}})
       << "  }\n}\n}  // namespace strata_rtc\n";
