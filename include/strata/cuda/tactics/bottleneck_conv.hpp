@@ -1260,7 +1260,7 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
       shared = static_cast<std::size_t>(p.shared);
       generated::allow_shared(k, device, shared, op.label, "bottleneck_conv");
       generated::allow_cluster(k, device, v.algo, op.label, name());
-      check_clusters_fit(k, op, v.algo, shared);
+      generated::check_clusters_fit(k, v.algo, bneck::threads, shared, op.label, "bottleneck_conv");
       how << "distributed shared memory; mma.sync, "
           << (p.bands > 1 ? "a band of " + std::to_string(p.br) + " rows of an image" : std::string("an image"))
           << " a cluster of " << v.algo << " blocks of 16 warps: " << p.ng << " groups of " << p.nw << " slots x "
@@ -1307,22 +1307,6 @@ class BottleneckConv final : public generated::GeneratingTactic<P> {
       return this->named(bneck::cluster_source(op, v.algo, v.math, bands));
     }
     return this->named(bneck::source(op, v.math + 1));
-  }
-  /// A cluster's blocks run at once on one GPU processing cluster, one block an SM here: says so
-  /// where no cluster of `cs` blocks of `shared` bytes fits rather than fail at launch.
-  static void check_clusters_fit(cudaKernel_t k, const OpDesc& op, int cs, std::size_t shared) {
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(cs));
-    config.blockDim = dim3(static_cast<unsigned>(bneck::threads));
-    config.dynamicSmemBytes = shared;
-    int clusters = 0;
-    const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, reinterpret_cast<const void*>(k), &config);
-    if (e != cudaSuccess) {
-      (void)cudaGetLastError();
-    }
-    STRATA_CHECK(e != cudaSuccess || clusters > 0,
-                 "cuda::Engine: layer '" << op.label << "': bottleneck_conv's clusters of " << cs << " blocks of "
-                                         << shared << " bytes of shared memory each do not fit this GPU at once");
   }
 };
 

@@ -734,6 +734,22 @@ inline constexpr const char* next_chunk = R"src(    if (@K + 1 < @N) {  // the n
     __syncthreads();  // the patch and this chunk's weights in; the last chunk's reads done
 )src";
 
+/// The projection's weights (fuse 1) — of each output row @KC 16-byte chunks from column 0@FROM
+/// (all of them in the plain form, the block's chunks' in the cluster form) — and its bias, in a
+/// copy group of their own (waited for with the first chunk's).
+inline constexpr const char* projection_weights = R"src(  // The projection's weights (the block's columns) and bias, in a copy group of their own
+  // (waited for with the first chunk's).
+  for (int i = tid; i < CO * @KC; i += NTHREADS) {
+    const int r = i / @KC;
+    const int kc = i % @KC;
+    cp_async16(wps + r * WPP + kc * 8, wp + static_cast<long long>(r) * CP@FROM + kc * 8, true);
+  }
+  for (int i = tid; i < CO / 4; i += NTHREADS) {  // (zeros without a bias)
+    cp_async16(pbs + 4 * i, bp != nullptr ? static_cast<const void*>(bp + 4 * i) : wp, bp != nullptr);
+  }
+  cp_async_commit();
+)src";
+
 /// `t` with each key of `subs` replaced by its text.
 [[nodiscard]] inline std::string with(
     std::string t, std::initializer_list<std::pair<const char*, std::string>> subs) {
@@ -858,18 +874,7 @@ inline constexpr const char* next_chunk = R"src(    if (@K + 1 < @N) {  // the n
     }
     o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}});
     if (project) {
-      o << R"src(  // The projection's weights, all of them, in a copy group of their own (waited for with the
-  // first chunk's).
-  for (int i = tid; i < CO * (CP / 8); i += NTHREADS) {
-    const int n = i / (CP / 8);
-    const int kc = i % (CP / 8);
-    cp_async16(wps + n * WPP + kc * 8, wp + static_cast<long long>(n) * CP + kc * 8, true);
-  }
-  for (int i = tid; i < CO / 4; i += NTHREADS) {  // (zeros without a bias)
-    cp_async16(pbs + 4 * i, bp != nullptr ? static_cast<const void*>(bp + 4 * i) : wp, bp != nullptr);
-  }
-  cp_async_commit();
-)src";
+      o << text::with(text::projection_weights, {{"@KC", "(CP / 8)"}, {"@FROM", ""}});
     }
     o << "  for (int c = 0; c < CHUNKS; ++c) {\n"
       << text::filters << text::with(text::next_chunk, {{"@K", "c"}, {"@N", "CHUNKS"}})
@@ -899,18 +904,8 @@ inline constexpr const char* next_chunk = R"src(    if (@K + 1 < @N) {  // the n
   b /= GROUPS;
 )src" << text::tile << R"src(  const int c0 = gc * CHUNKS / GROUPS;  // (an even split: every block has 1 .. NMAX chunks)
   const int n = (gc + 1) * CHUNKS / GROUPS - c0;
-)src" << text::with(text::staging, {{"@C", "c0"}}) << R"src(  // The projection's weights of this block's chunks, in a copy group of their own (waited for
-  // with the first chunk's).
-  for (int i = tid; i < CO * (n * NC / 8); i += NTHREADS) {
-    const int r = i / (n * NC / 8);
-    const int kc = i % (n * NC / 8);
-    cp_async16(wps + r * WPP + kc * 8, wp + static_cast<long long>(r) * CP + c0 * NC + kc * 8, true);
-  }
-  for (int i = tid; i < CO / 4; i += NTHREADS) {  // (zeros without a bias)
-    cp_async16(pbs + 4 * i, bp != nullptr ? static_cast<const void*>(bp + 4 * i) : wp, bp != nullptr);
-  }
-  cp_async_commit();
-  for (int k = 0; k < n; ++k) {
+)src" << text::with(text::staging, {{"@C", "c0"}})
+      << text::with(text::projection_weights, {{"@KC", "(n * NC / 8)"}, {"@FROM", " + c0 * NC"}}) << R"src(  for (int k = 0; k < n; ++k) {
     const int c = c0 + k;
 )src" << text::filters << text::with(text::next_chunk, {{"@K", "k"}, {"@N", "n"}}) << R"src(    if (k > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums
 )src" << text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(k - 1)"}, {"@LAST", "false"}}) << "    }\n"
@@ -1049,31 +1044,19 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                                         : expand_dw::plan(op, v.algo == 1 ? 2 : 1, project);
     const int dense = v.algo == 2 ? expand_dw::denser_blocks(op, p) : 0;
     const int groups = clustered ? p.cluster : std::max(v.math, 1);
+    const std::size_t shared = static_cast<std::size_t>(p.shared);
+    const int device = generated::device_sms().device;
     if (clustered) {
-      generated::allow_cluster(k, generated::device_sms().device, p.cluster, op.label, "expand_depthwise algo 3");
+      generated::allow_cluster(k, device, p.cluster, op.label, "expand_depthwise algo 3");
     }
-    generated::allow_shared(k, generated::device_sms().device, static_cast<std::size_t>(p.shared), op.label,
-                            "expand_depthwise");
-    if (clustered) {  // (a cluster the GPU cannot hold at once — a smaller part, a MIG slice — refused here)
-      cudaLaunchConfig_t config{};
-      config.gridDim = dim3(static_cast<unsigned>(p.cluster));
-      config.blockDim = dim3(static_cast<unsigned>(expand_dw::threads));
-      config.dynamicSmemBytes = static_cast<std::size_t>(p.shared);
-      int fit = 0;
-      const cudaError_t e = cudaOccupancyMaxActiveClusters(&fit, reinterpret_cast<const void*>(k), &config);
-      if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-      }
-      STRATA_CHECK(e != cudaSuccess || fit > 0,
-                   "cuda::Engine: layer '" << op.label << "': expand_depthwise algo 3's clusters of " << p.cluster
-                                           << " blocks of " << p.shared
-                                           << " bytes of shared memory each do not fit this GPU at once");
+    generated::allow_shared(k, device, shared, op.label, "expand_depthwise");
+    if (clustered) {
+      generated::check_clusters_fit(k, p.cluster, expand_dw::threads, shared, op.label, "expand_depthwise algo 3");
     }
     const long long blocks = static_cast<long long>(batch) * p.tiles_y * p.tiles_x * groups;
     STRATA_CHECK(blocks < (1LL << 31), "cuda::Engine: layer '" << op.label
                                            << "': expand_depthwise would launch " << blocks
                                            << " blocks at batch " << batch);
-    const std::size_t shared = static_cast<std::size_t>(p.shared);
     const unsigned grid = static_cast<unsigned>(blocks);
     const T* x = static_cast<const T*>(io.expand_x);
     const T* we = io.expand_weights->weight.template as<const T>();

@@ -1144,6 +1144,25 @@ inline void allow_cluster(cudaKernel_t k, int device, int cluster, const std::st
   }
 }
 
+/// A cluster's blocks run at once on one GPU processing cluster: throws naming `label` and
+/// `tactic` where no cluster of `cluster` blocks of `threads` threads and `shared` bytes of
+/// dynamic shared memory fits this GPU (a smaller part, a MIG slice) rather than fail at launch.
+inline void check_clusters_fit(cudaKernel_t k, int cluster, int threads, std::size_t shared,
+                               const std::string& label, std::string_view tactic) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(cluster));
+  config.blockDim = dim3(static_cast<unsigned>(threads));
+  config.dynamicSmemBytes = shared;
+  int clusters = 0;
+  const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, reinterpret_cast<const void*>(k), &config);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+  }
+  STRATA_CHECK(e != cudaSuccess || clusters > 0,
+               "cuda::Engine: layer '" << label << "': " << tactic << "'s clusters of " << cluster << " blocks of "
+                                       << shared << " bytes of shared memory each do not fit this GPU at once");
+}
+
 /// How a generated kernel is launched: `grid` blocks of `block` threads, `shared` bytes of dynamic
 /// shared memory per block.
 struct Launch {
