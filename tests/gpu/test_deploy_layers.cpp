@@ -386,6 +386,118 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
   check_heuristic_at_batch1<EB0>(w, in, ref, "computed by each image's last block", 3);
 }
 
+// depthwise_band fuse 1 at large batches (session 64): an engine of max batch 32 or more
+// (tail_min_batch) joins every squeeze-excite op to the depthwise conv before it, on maps of any
+// size, and the heuristic claims fuse 1 wherever the kernel computes the op — the image's last
+// block adding the tiles' sums over thread groups and running fc1 a warp an output. Against the
+// CPU: the awkward block at max batch 32 (its 57x56 map in 8 bands of 8x56 outputs, 4 channel
+// pairs and 224 threads a block, 100 channels in 104 slots: the tiles' sums split over two thread
+// groups), batches 32, 17, 3 and 1, f16 and bf16;
+// EfficientNet-B0 in f16 at batches 3 and 1 of an engine of max batch 32 — fifteen of its sixteen
+// gates computed so (1,152-channel fc1s, 7x7 maps of one tile, the 112x112 map's 98 tiles), all
+// but features.2.0's, whose depthwise conv runs with its expansion (expand_depthwise).
+TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large batches (depthwise_band fuse 1)") {
+  const std::string phrase = "computed by each image's last block";
+  const auto count = [&](const std::string& d) {
+    std::size_t n = 0;
+    for (std::size_t at = d.find(phrase); at != std::string::npos; at = d.find(phrase, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  {
+    constexpr int mb = 32;
+    const auto w = Weights<TailBlock>::random(97);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(mb * TailBlock::input_spec.shape.numel()), 197);
+    const auto ref = strata_test::cpu_reference<TailBlock>(w, in, mb);
+    strata_test::check_engine<TailBlock, DType::f16>(w, in, ref, mb, {32, 17, 3, 1}, "tail block, max batch 32");
+    strata_test::check_engine<TailBlock, DType::bf16>(w, in, ref, mb, {32, 17, 3, 1}, "tail block, max batch 32");
+    const std::string d = strata_test::deploy::describe<TailBlock, DType::f16>(mb);
+    INFO(d);
+    CHECK(count(d) == 1);
+    CHECK(d.find("strata squeeze_excite") == std::string::npos);
+  }
+  using EB0 = models::EfficientNetB0;
+  const auto w = Weights<EB0>::random(98);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(3 * EB0::input_spec.shape.numel()), 198);
+  const auto ref = strata_test::cpu_reference<EB0>(w, in, 3);
+  cuda::EngineOptions opt;
+  opt.max_batch = 32;
+  opt.fused_max_batch = 0;
+  cuda::Engine<EB0, DType::f16> e(w, opt);
+  const std::string d = e.describe(3);
+  INFO(d);
+  CHECK(count(d) == 15);
+  strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, max batch 32");
+}
+
+// depthwise_band algo 2 (session 64): math M images a block, the next image's patch copied in
+// (cp.async) while this one is computed, the producer's activation applied to it in place; with
+// the joined squeeze-excite op (fuse 1: each image's tail in turn, a block not an image's last
+// going on to its next image) and without (fuse 0: the conv, then the squeeze-excite op). Forced
+// by label in engines of max batch 32 against the CPU: the awkward block (5x5 stride 2, 57x56,
+// 100 channels in 104 slots) with 2 and 4 images a block at batches 32, 17, 3 and 1 (4 images a
+// block: the last block of 17 takes one), f16 and bf16; EfficientNet-B0's fifteen band convs
+// with 4 images a block, f16, at batch 3.
+TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined squeeze-excite op") {
+  // An engine of max batch `mb` with every joined op of Net's (OpDesc::tail) forced onto `v` — all
+  // but EfficientNet-B0's features.2.0, whose depthwise conv runs with its expansion — `want` of them.
+  const auto forced = [](auto tag, int mb, const cuda::Variant& v, std::size_t want) {
+    using Net = typename decltype(tag)::type;
+    cuda::NetDesc n = cuda::NetStorage<Net, DType::f16>::describe();
+    cuda::fold_for_per_op_path(n);
+    cuda::EngineOptions opt;
+    opt.max_batch = mb;
+    opt.fused_max_batch = 0;
+    cuda::fold_for_max_batch(n, opt, false);
+    for (const cuda::OpDesc& op : n.ops) {
+      if (op.tail && op.label.find("features.2.0.") == std::string::npos) {
+        opt.force[op.label] = v;  // (an expansion joined to the conv then runs as a step of its own)
+      }
+    }
+    CHECK(opt.force.size() == want);
+    return opt;
+  };
+  {
+    constexpr int mb = 32;
+    const auto w = Weights<TailBlock>::random(99);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(mb * TailBlock::input_spec.shape.numel()), 199);
+    const auto ref = strata_test::cpu_reference<TailBlock>(w, in, mb);
+    for (const int m : {2, 4}) {
+      for (const int fuse : {1, 0}) {
+        const cuda::Variant v{"depthwise_band", 2, m, fuse};
+        INFO(cuda::to_string(v));
+        const cuda::EngineOptions opt = forced(std::type_identity<TailBlock>{}, mb, v, 1);
+        cuda::Engine<TailBlock, DType::f16> e16(w, opt);
+        const std::string d = e16.describe(mb);
+        INFO(d);
+        CHECK(d.find("pipelined: " + std::to_string(m) + " images a block") != std::string::npos);
+        CHECK((d.find("computed by each image's last block") != std::string::npos) == (fuse == 1));
+        strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "tail block, algo 2 math " + std::to_string(m) + " fuse " + std::to_string(fuse));
+        cuda::Engine<TailBlock, DType::bf16> e16b(w, opt);
+        strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "tail block, algo 2 math " + std::to_string(m) + " fuse " + std::to_string(fuse));
+      }
+    }
+  }
+  using EB0 = models::EfficientNetB0;
+  const auto w = Weights<EB0>::random(100);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(3 * EB0::input_spec.shape.numel()), 200);
+  const auto ref = strata_test::cpu_reference<EB0>(w, in, 3);
+  const cuda::EngineOptions opt = forced(std::type_identity<EB0>{}, 32, cuda::Variant{"depthwise_band", 2, 4, 1}, 15);
+  cuda::Engine<EB0, DType::f16> e(w, opt);
+  const std::string d = e.describe(3);
+  INFO(d);
+  std::size_t n = 0;
+  const std::string phrase = "pipelined: 4 images a block";
+  for (std::size_t at = d.find(phrase); at != std::string::npos; at = d.find(phrase, at + 1)) {
+    ++n;
+  }
+  CHECK(n == 15);
+  strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, band algo 2 math 4 fuse 1");
+}
+
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —
 // joined as one op (fold_squeeze_excite), "<pool>+<fc1>+<fc2>". The heuristic runs small gates on
 // one kernel (squeeze_excite: on compute capability 9.0 on, where batch x 8 is at most twice the

@@ -1208,6 +1208,76 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
                       "features.2.1.block.0.conv0+bn1+silu2+features.2.1.block.1.conv0+bn1+silu2"});
 }
 
+// depthwise_band fuse 1 at large batches (session 64): an engine of max batch
+// cuda::tail_min_batch (32) or more joins all sixteen of EfficientNet-B0's gates to the depthwise
+// convs before them, whatever the map; between 2 and 31 none; at 1 the three of 56x56 and more.
+// Claimed at batch 256 as one launch; the 1,152-channel gate's source (one 7x7 tile an image,
+// fc1 48 outputs a warp each over 1,152 channels) compiles.
+TEST_CASE("an engine of max batch 32 or more joins every squeeze-excite op to the depthwise conv before it (fold_for_max_batch)") {
+  const auto dir = fresh_dir("strata_rtc_test_band_tail_large");
+  namespace band = cuda::tactics::band;
+  const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
+  REQUIRE(t != nullptr);
+  const cuda::Variant one{"depthwise_band", 0, 0, 1};
+  for (const int mb : {1, 2, 31, 32, 256}) {
+    INFO("max batch " << mb);
+    cuda::NetDesc n = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+    cuda::fold_for_per_op_path(n);
+    cuda::EngineOptions o;
+    o.max_batch = mb;
+    o.block_clusters = false;
+    cuda::fold_for_max_batch(n, o, false);
+    const auto tails = std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& op) { return op.tail != nullptr; });
+    CHECK(tails == (mb >= cuda::tail_min_batch ? 16 : mb <= cuda::tail_max_batch ? 3 : 0));
+    if (mb != 256) {
+      continue;
+    }
+    int compiled = 0;
+    for (const cuda::OpDesc& op : n.ops) {
+      if (!op.tail) {
+        continue;
+      }
+      INFO(op.label);
+      REQUIRE(band::fuses_tail(op));
+      const auto claim = t->heuristic(op, mb, std::size_t{1} << 30, {});
+      REQUIRE(claim.has_value());
+      CHECK(claim->variant == one);
+      // Algo 2 (pipelined, 2 and 4 images a block, with the tail) offered at batch 256, not at 8.
+      const auto offered = t->candidates(op, mb, std::size_t{1} << 30, {});
+      for (const int m : {2, 4}) {
+        CHECK(std::find(offered.begin(), offered.end(), cuda::Variant{"depthwise_band", 2, m, 1}) != offered.end());
+      }
+      const auto few = t->candidates(op, 8, std::size_t{1} << 30, {});
+      CHECK(std::none_of(few.begin(), few.end(), [](const cuda::Variant& v) { return v.algo == 2; }));
+      if (op.conv.kh == 5 && op.conv.sh == 2 && op.conv.cp == 144) {  // features.3.0: algo 2 math 4, both fuses
+        for (const int fuse : {1, 0}) {
+          const cuda::Variant v{"depthwise_band", 2, 4, fuse};
+          const cuda::OpDesc pv = cuda::op_as_prepared(*t, op, v);
+          const auto kv = t->kernel_sources(pv, v, cuda::OpIo{});
+          REQUIRE(kv.size() == 1);
+          CHECK(kv[0].source.find("constexpr int IMGS = 4;") != std::string::npos);
+          CHECK(kv[0].source.find("cp_async16(buf") != std::string::npos);
+          CHECK((kv[0].source.find("if (!tl_last) {\n      continue;") != std::string::npos) == (fuse == 1));
+          CHECK(kv[0].source.find("__launch_bounds__(224, 3) depthwise_band") != std::string::npos);
+          const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::bf16>"};
+          CHECK(rtc::compile(kv[0].source, "band_a2_" + std::to_string(fuse), names, 90, dir).cubin.size() > 1000);
+        }
+      }
+      if (op.conv.cp == 1152 && compiled == 0) {
+        const cuda::OpDesc p1 = cuda::op_as_prepared(*t, op, one);
+        const auto k1 = t->kernel_sources(p1, one, cuda::OpIo{});
+        REQUIRE(k1.size() == 1);
+        CHECK(k1[0].source.find("constexpr int CP = 1152;") != std::string::npos);
+        CHECK(k1[0].source.find("__shfl_xor_sync") != std::string::npos);
+        const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::f16>"};
+        CHECK(rtc::compile(k1[0].source, "band_tail_1152", names, 90, dir).cubin.size() > 1000);
+        ++compiled;
+      }
+    }
+    CHECK(compiled == 1);
+  }
+}
+
 // splitk_conv fuse 4 (session 51): at batch 1 the squeeze-excite op that computes the gate
 // (fold_excited_gates) is computed by the projection's clusters too, each block its slice of the
 // channels: the pool, fc1's products over the slice, a cluster barrier, fc1 finished and the
@@ -4931,7 +5001,11 @@ TEST_CASE("a depthwise conv without an expansion and its projection as one kerne
   REQUIRE(claim.has_value());
   CHECK(claim->variant == (band::projection_gpu_tested ? v : cuda::Variant{"depthwise_band"}));
   CHECK(claim->rank == (band::projection_gpu_tested ? cuda::rank::joins : cuda::rank::tailored));
-  CHECK(t->candidates(op, 256, 0, none) == std::vector<cuda::Variant>{cuda::Variant{"depthwise_band"}, v});
+  // (and algo 2, pipelined, 2 and 4 images a block, at batches of 32 and more)
+  CHECK(t->candidates(op, 256, 0, none) ==
+        std::vector<cuda::Variant>{cuda::Variant{"depthwise_band"}, v, cuda::Variant{"depthwise_band", 2, 2},
+                                   cuda::Variant{"depthwise_band", 2, 4}});
+  CHECK(t->candidates(op, 31, 0, none) == std::vector<cuda::Variant>{cuda::Variant{"depthwise_band"}, v});
   CHECK(t->kernel_sources(cuda::project_main(op), v, {}).empty());
   CHECK(t->kernel_sources(op, cuda::Variant{"depthwise_band", 1, 0, 2}, {}).empty());
   // The features.3 block (an expansion) is not fuse 2's.
@@ -5167,13 +5241,14 @@ TEST_CASE("depthwise_band algo 1: filters staged, images a block: fits, refusals
                            {"strata_rtc::depthwise_band<strata_rtc::bf16>"}, 90, "");
   // Forms it does not have: errors naming the layer, before any GPU work.
   const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
-  for (const cuda::Variant& v : {cuda::Variant{"depthwise_band", 1, 3}, cuda::Variant{"depthwise_band", 2},
-                                 cuda::Variant{"depthwise_band", 0, 4}}) {
+  for (const cuda::Variant& v : {cuda::Variant{"depthwise_band", 1, 3}, cuda::Variant{"depthwise_band", 3},
+                                 cuda::Variant{"depthwise_band", 2, 3}, cuda::Variant{"depthwise_band", 0, 4}}) {
     INFO(cuda::to_string(v));
     CHECK(t->kernel_sources(*small5, v, {}).empty());
   }
   CHECK_FALSE(t->kernel_sources(*small5, cuda::Variant{"depthwise_band", 1, 4}, {}).empty());
-  // (offered to measured tuning: algo 0 only)
+  // (offered to measured tuning: algo 0, and at batch 256 algo 2 with 2 and 4 images a block)
   const auto offered = t->candidates(*small5, 256, 0, {});
-  CHECK(offered == std::vector<cuda::Variant>{cuda::Variant{"depthwise_band"}});
+  CHECK(offered == std::vector<cuda::Variant>{cuda::Variant{"depthwise_band"}, cuda::Variant{"depthwise_band", 2, 2},
+                                              cuda::Variant{"depthwise_band", 2, 4}});
 }

@@ -1120,6 +1120,11 @@ inline void fold_excited_gates(NetDesc& n) {
 /// block's 128 KiB of the map: EfficientNet-B0's 28x28 ones and smaller).
 inline constexpr int tail_max_batch = 1;
 inline constexpr int tail_min_pixels = 56 * 56;
+/// The least max_batch from which the engine joins them again, on maps of any size: at large
+/// batches the squeeze-excite kernel's pool reads the whole map back (EfficientNet-B0 at batch
+/// 256: its sixteen gates about 560 of 5,270 µs, H100, session 63), which the depthwise conv's
+/// blocks can sum as they store it.
+inline constexpr int tail_min_batch = 32;
 
 /// For the per-op path at batch 1 (tail_max_batch), 16-bit NHWC: a squeeze-excite op (a second
 /// 1×1 conv with its folded pool and first conv, fold_squeeze_excite) right after the depthwise
@@ -1129,7 +1134,7 @@ inline constexpr int tail_min_pixels = 56 * 56;
 /// the squeeze-excite op: the same launches as before. Not where either writes a concat's slice
 /// or the network's output, the conv adds a residual or pools, or another op applies either's
 /// activation. Made before fold_excited_gates (which then leaves those gates alone).
-inline void fold_tailed_gates(NetDesc& n) {
+inline void fold_tailed_gates(NetDesc& n, std::int64_t min_pixels = tail_min_pixels) {
   if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
     return;
   }
@@ -1138,7 +1143,7 @@ inline void fold_tailed_gates(NetDesc& n) {
     const OpDesc& q = n.ops[i + 1];
     if (!depthwise_runs(d) || d.tail || d.slice || d.net_output || d.writes_user_output ||
         d.z_offset >= 0 || !d.act_applied_by.empty() ||
-        std::int64_t{d.out_shape.h} * d.out_shape.w < tail_min_pixels || !q.squeeze ||
+        std::int64_t{d.out_shape.h} * d.out_shape.w < min_pixels || !q.squeeze ||
         !q.squeeze->gap || q.squeeze->gap->in_id != d.out_id || q.squeeze->gap->in_cp != d.out_cp ||
         q.slice || q.in_slice || q.net_output || q.writes_user_output || !q.act_applied_by.empty()) {
       continue;

@@ -67,6 +67,8 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
     }
     if (o.max_batch <= tail_max_batch) {
       fold_tailed_gates(net);
+    } else if (o.max_batch >= tail_min_batch) {
+      fold_tailed_gates(net, 0);
     }
     if (o.max_batch <= excite_max_batch) {
       fold_excited_gates(net);

@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "strata/cuda/device.hpp"
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
 #include "strata/cuda/resources.hpp"
@@ -309,6 +310,46 @@ inline constexpr const char* store = R"src(  // Bias, the residual, the activati
     }
   }
 )src";
+/// Algo 2 (pipelined): image im's patch copied into buffer `buf` of the two (cp.async, 16 bytes a
+/// copy, zeros outside the map), as one copy group.
+inline constexpr const char* stage = R"src(  auto stage = [&](long long im_img, unsigned* buf) {
+    const T* xi = x + im_img * (static_cast<long long>(H) * W * CP) + c0;
+    for (int i = threadIdx.x; i < ITEMS; i += NTHREADS) {
+      const int v = i % V;
+      const int px = i / V;
+      const int iy = iy0 + px / COLS_IN;
+      const int ix = ix0 + px % COLS_IN;
+      const bool in = iy >= 0 && iy < H && ix >= 0 && ix < W;
+      cp_async16(buf + (px / COLS_IN) * PITCH + (px % COLS_IN) * PB + v * 4,
+                 in ? xi + (iy * W + ix) * CP + v * 8 : x, in);
+    }
+    cp_async_commit();
+  };
+)src";
+/// Algo 2: the head of image img's turn — its patch in (each thread waits for its own copies,
+/// applies the producer's activation to them in place: once a value, inside the map only, as
+/// algo 0 stages it), a barrier (every copy and the previous image's reads of the other buffer
+/// done), then the next image's copies issued into the other buffer.
+inline constexpr const char* turn = R"src(    unsigned* const xb = xs + (im & 1) * (ROWS_IN * PITCH);
+    cp_async_wait<0>();
+    if constexpr (IA != Act::none) {
+      for (int i = threadIdx.x; i < ITEMS; i += NTHREADS) {
+        const int v = i % V;
+        const int px = i / V;
+        const int iy = iy0 + px / COLS_IN;
+        const int ix = ix0 + px % COLS_IN;
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {  // (the padding stays 0)
+          uint4* const q = reinterpret_cast<uint4*>(xb + (px / COLS_IN) * PITCH + (px % COLS_IN) * PB + v * 4);
+          const uint4 u = *q;
+          *q = make_uint4(act_pair(u.x), act_pair(u.y), act_pair(u.z), act_pair(u.w));
+        }
+      }
+    }
+    __syncthreads();
+    if (im + 1 < IMGS && img + 1 < batch) {
+      stage(img + 1, xs + ((im + 1) & 1) * (ROWS_IN * PITCH));
+    }
+)src";
 }  // namespace text
 
 /// Bytes of static shared memory algo 1 adds: the chunk's filters as f32.
@@ -324,6 +365,26 @@ inline constexpr const char* store = R"src(  // Bias, the residual, the activati
   }
   const Plan p = plan(op);
   return p.shared + filter_bytes(op, p) <= max_shared;
+}
+
+/// Whether measured tuning is offered algo 2 (pipelined: math M images a block, the next image's
+/// patch copied in with cp.async while this one is computed) for `op` at `batch`: at batches of
+/// 32 or more (tail_min_batch's engines), on compute capability 8.0 on (or without a device, as
+/// the rtc tests plan). At batch 256 on an H100 (session 63) the band kernel moved its maps at
+/// 1.0-1.5 TB/s: two blocks an SM, each loading its patch, then computing, then storing.
+[[nodiscard]] inline bool pipelined_offered(const OpDesc& op, int batch) {
+  const int arch = device_arch();
+  return fits(op) && batch >= 32 && (arch == 0 || arch >= 80);
+}
+
+/// The blocks an SM algo 2 is compiled for (__launch_bounds__): 4 for 3×3 taps and 3 for larger
+/// ones (at most 64 and 85 registers a thread of 256; ptxas for sm_90 spilled none on
+/// EfficientNet-B0's 3×3 and 5×5 convs, session 64 — at 2 blocks it took 96-127 registers), where
+/// that many blocks' two patches fit an SM's 227 KiB; at least 2.
+[[nodiscard]] inline int pipelined_min_blocks(const OpDesc& op, const Plan& p) {
+  const int want = op.conv.kh == 3 ? 4 : 3;
+  const std::int64_t fit = (std::int64_t{227} << 10) / (2 * p.shared + 4096);
+  return static_cast<int>(std::max<std::int64_t>(2, std::min<std::int64_t>(want, fit)));
 }
 
 /// The images a block of algo 1 may take (math M: M images; 0 reads as 1).
@@ -360,10 +421,15 @@ namespace text {
 /// The tail form's end (algo 0, fuse 1): the joined squeeze-excite op (OpDesc::tail). Each block
 /// adds up each of its channels over its tile as stored (rounded to T), the thread groups in
 /// order, and writes the sums to `part`; the last block of the image to arrive (the image's
-/// counter) adds the tiles' sums in tile order — the pool's mean, rounded as the pool stores it —,
-/// computes fc1 (a thread an output: bias, activation, rounded; the activation fc2 applies on
-/// load, rounded) and fc2 (a thread a slot: bias, activation), stores the gate and sets the
-/// counter back to 0 for the next launch.
+/// counter) adds the tiles' sums — split over as many thread groups as the block holds copies of
+/// the channels, each taking every PG-th tile, their sums then added in group order — the pool's
+/// mean, rounded as the pool stores it —, computes fc1 (a warp an output, its lanes' sums added
+/// by shuffles; a thread an output where the block is not whole warps: bias, activation,
+/// rounded; the activation fc2 applies on load, rounded) and fc2 (a thread a slot: bias,
+/// activation), stores the gate and sets the counter back to 0 for the next launch. (Session
+/// 64: the pool and fc1 were a thread a channel and an output, 98 dependent loads a thread for
+/// a 112x112 map's tiles and 144 for a 1,152-channel fc1 — the chain each image's last block
+/// ran alone.)
 inline constexpr const char* tail = R"src(  {
     __shared__ float tl_red[NTHREADS / PB][2 * PB];
     __shared__ float tl_pool[CP];
@@ -404,23 +470,64 @@ inline constexpr const char* tail = R"src(  {
       return;
     }
     __threadfence();
-    for (int c = threadIdx.x; c < CP; c += NTHREADS) {
-      float t = 0.0f;
-      for (int i = 0; i < TILES; ++i) t += __ldcg(part + (img * TILES + i) * CP + c);
-      tl_pool[c] = as_stored<T>(t / static_cast<float>(OH * OW));
+    // The pool: a channel's tile sums split over PG thread groups (tile g, g + PG, ...), whose
+    // sums are then added in group order.
+    constexpr int PG = CP < NTHREADS ? NTHREADS / CP : 1;
+    if constexpr (PG > 1) {
+      float* tl_acc = &tl_red[0][0];  // [PG][CP] (the block's sums above are read by now)
+      const int c = static_cast<int>(threadIdx.x) % CP;
+      const int q = static_cast<int>(threadIdx.x) / CP;
+      if (q < PG) {
+        float t = 0.0f;
+        for (int i = q; i < TILES; i += PG) t += __ldcg(part + (img * TILES + i) * CP + c);
+        tl_acc[q * CP + c] = t;
+      }
+      __syncthreads();
+      if (static_cast<int>(threadIdx.x) < CP) {
+        float t = 0.0f;
+#pragma unroll
+        for (int g = 0; g < PG; ++g) t += tl_acc[g * CP + threadIdx.x];
+        tl_pool[threadIdx.x] = as_stored<T>(t / static_cast<float>(OH * OW));
+      }
+    } else {
+      for (int c = threadIdx.x; c < CP; c += NTHREADS) {
+        float t = 0.0f;
+        for (int i = 0; i < TILES; ++i) t += __ldcg(part + (img * TILES + i) * CP + c);
+        tl_pool[c] = as_stored<T>(t / static_cast<float>(OH * OW));
+      }
     }
     __syncthreads();
-    for (int o = threadIdx.x; o < SE_K1P; o += NTHREADS) {  // fc1
-      float a = 0.0f;
-      if (o < SE_K1) {
-        for (int i = 0; i < CP; i += 8) {
-          float wv[8];
-          load8(sw1 + static_cast<long long>(o) * CP + i, wv);
+    if constexpr (NTHREADS % 32 == 0) {  // fc1: a warp an output, 8 channels a lane at a time
+      const int lane = static_cast<int>(threadIdx.x) % 32;
+      for (int o = static_cast<int>(threadIdx.x) / 32; o < SE_K1P; o += NTHREADS / 32) {
+        float a = 0.0f;
+        if (o < SE_K1) {
+          for (int i = 8 * lane; i < CP; i += 256) {
+            float wv[8];
+            load8(sw1 + static_cast<long long>(o) * CP + i, wv);
 #pragma unroll
-          for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[j];
+            for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[j];
+          }
+#pragma unroll
+          for (int off = 16; off > 0; off /= 2) a += __shfl_xor_sync(0xffffffffu, a, off);
+        }
+        if (lane == 0) {
+          tl_sq[o] = se_squeezed<T, SE_I2>(se_act1, se_in_act2, a, sb1, o, SE_K1);
         }
       }
-      tl_sq[o] = se_squeezed<T, SE_I2>(se_act1, se_in_act2, a, sb1, o, SE_K1);
+    } else {  // (a thread an output)
+      for (int o = threadIdx.x; o < SE_K1P; o += NTHREADS) {
+        float a = 0.0f;
+        if (o < SE_K1) {
+          for (int i = 0; i < CP; i += 8) {
+            float wv[8];
+            load8(sw1 + static_cast<long long>(o) * CP + i, wv);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[j];
+          }
+        }
+        tl_sq[o] = se_squeezed<T, SE_I2>(se_act1, se_in_act2, a, sb1, o, SE_K1);
+      }
     }
     __syncthreads();
     for (int c = threadIdx.x; c < CP; c += NTHREADS) {  // fc2: the gate
@@ -572,11 +679,11 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
   const ConvGeom& g = op.conv;
   const Plan p = plan(op);
   STRATA_CHECK(p.pb > 0, "depthwise_band: no block shape for '" << op.label << "'");
-  STRATA_CHECK(!tail || (algo == 0 && fuses_tail(op)),
+  STRATA_CHECK(!tail || ((algo == 0 || algo == 2) && fuses_tail(op)),
                "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
   STRATA_CHECK(!project || (algo == 0 && !tail && projection_fits(op)),
                "depthwise_band: no joined projection computed for '" << op.label << "'");
-  STRATA_CHECK(algo == 0 || (algo == 1 && images >= 1 && fits_staged_filters(op)),
+  STRATA_CHECK(algo == 0 || (algo == 1 && images >= 1 && fits_staged_filters(op)) || (algo == 2 && images >= 1),
                "depthwise_band: no form " << algo << " with " << images << " images a block for '"
                                           << op.label << "'");
   std::ostringstream o;
@@ -592,7 +699,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     << "template <class T>\n__global__ void __launch_bounds__(" << p.threads()
     // (algo 1 at 7x7 keeps 98 filter values live across its image loop: one block an SM's
     // registers, not two)
-    << ", " << (algo == 1 && g.kh == 7 ? 1 : 2) << ") depthwise_band(\n"
+    << ", " << (algo == 1 && g.kh == 7 ? 1 : algo == 2 ? pipelined_min_blocks(op, p) : 2) << ") depthwise_band(\n"
     << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
     << "    T* __restrict__ y, const T* __restrict__ z, int batch"
     << (tail ? ",\n    float* __restrict__ part, unsigned* __restrict__ counters, const T* __restrict__ sw1,\n"
@@ -603,7 +710,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
                   "    const T* __restrict__ zp"
                 : "")
     << ") {\n"
-    << (algo == 0 ? "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n"
+    << (algo != 1 ? "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n"
                   : "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the filters' staging)\n");
   constant("H", g.h);
   constant("W", g.w);
@@ -664,6 +771,37 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
       << (project ? std::string(text::projection_outputs) + generated::store_tile + text::projection
                   : std::string(text::store))
       << (tail ? text::tail : "") << "}\n}  // namespace strata_rtc\n";
+    return o.str();
+  }
+  if (algo == 2) {  // pipelined: `images` images a block, the next one's patch copied meanwhile
+    constant("IMGS", images);
+    std::string compute = text::compute;
+    const std::string from = "const unsigned* base = xs + ";
+    compute.replace(compute.find(from), from.size(), "const unsigned* base = xb + ");
+    std::string tail_text = tail ? text::tail : "";
+    if (tail) {  // (a block not the image's last goes on to its next image)
+      const std::string leave = "if (!tl_last) {\n      return;\n    }";
+      STRATA_CHECK(tail_text.find(leave) != std::string::npos, "depthwise_band: the tail's exit");
+      tail_text.replace(tail_text.find(leave), leave.size(), "if (!tl_last) {\n      continue;\n    }");
+    }
+    o << text::declarations << R"src(  long long b = blockIdx.x;
+  const int chunk = static_cast<int>(b % CHUNKS);
+  b /= CHUNKS;
+  const int tx = static_cast<int>(b % TILES_X);
+  b /= TILES_X;
+  const int ty = static_cast<int>(b % TILES_Y);
+  const long long img0 = b / TILES_Y * IMGS;
+  if (img0 >= batch) {
+    return;
+  }
+)src" << text::first_channel << text::geometry << text::stage << "  stage(img0, xs);\n"
+      << text::thread << R"src(#pragma unroll 1
+  for (int im = 0; im < IMGS; ++im) {
+    const long long img = img0 + im;
+    if (img >= batch) {
+      break;
+    }
+)src" << text::turn << text::filters << compute << text::store << tail_text << "  }\n}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   constant("IMGS", images);
@@ -749,33 +887,42 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     }
     return Claim{{std::string(name())}, rank::tailored};
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int, std::size_t,
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
     if (!band::offered(op)) {
       return {};
     }
-    if (band::fuses_tail(op)) {
-      return {Variant{std::string(name())}, Variant{std::string(name()), 0, 0, 1}};
+    std::vector<Variant> out{Variant{std::string(name())}};
+    const bool tail = band::fuses_tail(op);
+    if (tail) {
+      out.push_back(Variant{std::string(name()), 0, 0, 1});
+    } else if (band::projection_fits(op)) {
+      out.push_back(Variant{std::string(name()), 0, 0, 2});
     }
-    if (band::projection_fits(op)) {
-      return {Variant{std::string(name())}, Variant{std::string(name()), 0, 0, 2}};
+    if (band::pipelined_offered(op, batch)) {  // algo 2: 2 and 4 images a block, the tail's form too
+      for (const int m : {2, 4}) {
+        out.push_back(Variant{std::string(name()), 2, m, tail ? 1 : 0});
+      }
     }
-    return {Variant{std::string(name())}};
+    return out;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     const band::Plan p = band::plan(op);
-    const int images = v.algo == 1 ? std::max(v.math, 1) : 1;
+    const int images = v.algo == 1 || v.algo == 2 ? std::max(v.math, 1) : 1;
     const long long blocks = static_cast<long long>((batch + images - 1) / images) * p.tiles_y *
                              p.tiles_x * p.chunks;
     STRATA_CHECK(blocks < (1LL << 31), "'" << op.label << "': depthwise_band: " << blocks
                                            << " blocks");
     const unsigned grid = static_cast<unsigned>(blocks);
     const unsigned threads = static_cast<unsigned>(p.threads());
-    const std::size_t shared =
-        static_cast<std::size_t>(v.fuse == 2 ? band::projection_shared(op, p) : p.shared);
+    const std::size_t shared = static_cast<std::size_t>(
+        v.fuse == 2 ? band::projection_shared(op, p) : v.algo == 2 ? 2 * p.shared : p.shared);
+    if (shared > (std::size_t{48} << 10)) {  // (algo 2's two patches)
+      generated::allow_shared(k, generated::device_sms().device, shared, op.label, "depthwise_band algo 2");
+    }
     const T* x = static_cast<const T*>(io.x);
     const T* z = static_cast<const T*>(io.z);
     T* y = static_cast<T*>(io.y);
@@ -793,7 +940,10 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
          << band::cols << " outputs of a channel pair a thread, shapes compiled in"
          << (v.algo == 1 ? "; filters staged in shared memory, " + std::to_string(images) +
                                (images == 1 ? " image" : " images") + " a block"
-                         : std::string())
+             : v.algo == 2 ? "; pipelined: " + std::to_string(images) +
+                                 (images == 1 ? " image" : " images") +
+                                 " a block, the next one's patch copied in while this one is computed"
+                           : std::string())
          << ")";
     if (v.fuse == 1) {  // the joined squeeze-excite op: its weights, the gate's slot, the sums
       const OpIo::Excite& e = io.tail;
@@ -846,14 +996,18 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   /// takes.
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK((v.algo == 0 && v.math == 0) || (v.algo == 1 && band::images_valid(v.math)),
-                 "'" << op.label << "': depthwise_band has algo 0 (math 0), and algo 1 with math "
+    STRATA_CHECK((v.algo == 0 && v.math == 0) || ((v.algo == 1 || v.algo == 2) && band::images_valid(v.math)),
+                 "'" << op.label << "': depthwise_band has algo 0 (math 0), and algos 1 and 2 with math "
                                     "0, 1, 2, 4 or 8 (images a block; 0 reads as 1); not "
                                  << to_string(v));
-    STRATA_CHECK(v.fuse == 0 || v.fuse == 2 || (v.fuse == 1 && v.algo == 0 && v.math == 0 && band::fuses_tail(op)),
-                 "'" << op.label << "': depthwise_band has fuse 1 (algo 0) only for a depthwise conv "
+    STRATA_CHECK(v.fuse == 0 || v.fuse == 2 ||
+                     (v.fuse == 1 && ((v.algo == 0 && v.math == 0) || v.algo == 2) && band::fuses_tail(op)),
+                 "'" << op.label << "': depthwise_band has fuse 1 (algo 0 or 2) only for a depthwise conv "
                                     "with a squeeze-excite op joined after it that it computes; not "
                      << to_string(v));
+    STRATA_CHECK(v.algo != 2 || device_arch() == 0 || device_arch() >= 80,
+                 "'" << op.label << "': depthwise_band algo 2 copies its patches with cp.async "
+                                    "(compute capability 8.0 on)");
     STRATA_CHECK(v.fuse != 2 || (v.algo == 0 && v.math == 0 && band::projection_fits(op)),
                  "'" << op.label << "': depthwise_band has fuse 2 (algo 0) only for a depthwise conv "
                                     "without an expansion, with a joined 1x1 projection "
