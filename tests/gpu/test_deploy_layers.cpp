@@ -386,18 +386,19 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
   check_heuristic_at_batch1<EB0>(w, in, ref, "computed by each image's last block", 3);
 }
 
-// depthwise_band fuse 1 at large batches (session 64): an engine of max batch 32 or more
+// depthwise_band fuse 3 at large batches (session 64): an engine of max batch 32 or more
 // (tail_min_batch) joins every squeeze-excite op to the depthwise conv before it, on maps of any
-// size, and the heuristic claims fuse 1 wherever the kernel computes the op — the image's last
-// block adding the tiles' sums over thread groups and running fc1 a warp an output. Against the
+// size, and the heuristic claims fuse 3 wherever the kernel computes the op — the conv's blocks
+// write their channel sums of the values as stored, a second kernel a block an image adds them
+// up over thread groups and runs fc1 a warp an output, fc2 and the gate. Against the
 // CPU: the awkward block at max batch 32 (its 57x56 map in 8 bands of 8x56 outputs, 4 channel
 // pairs and 224 threads a block, 100 channels in 104 slots: the tiles' sums split over two thread
 // groups), batches 32, 17, 3 and 1, f16 and bf16;
 // EfficientNet-B0 in f16 at batches 3 and 1 of an engine of max batch 32 — fifteen of its sixteen
 // gates computed so (1,152-channel fc1s, 7x7 maps of one tile, the 112x112 map's 98 tiles), all
 // but features.2.0's, whose depthwise conv runs with its expansion (expand_depthwise).
-TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large batches (depthwise_band fuse 1)") {
-  const std::string phrase = "computed by each image's last block";
+TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large batches (depthwise_band fuse 3)") {
+  const std::string phrase = "computed from the blocks' channel sums by a second kernel";
   const auto count = [&](const std::string& d) {
     std::size_t n = 0;
     for (std::size_t at = d.find(phrase); at != std::string::npos; at = d.find(phrase, at + 1)) {
@@ -417,6 +418,7 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large
     INFO(d);
     CHECK(count(d) == 1);
     CHECK(d.find("strata squeeze_excite") == std::string::npos);
+    CHECK(d.find("computed by each image's last block") == std::string::npos);
   }
   using EB0 = models::EfficientNetB0;
   const auto w = Weights<EB0>::random(98);
@@ -434,12 +436,13 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large
 
 // depthwise_band algo 2 (session 64): math M images a block, the next image's patch copied in
 // (cp.async) while this one is computed, the producer's activation applied to it in place; with
-// the joined squeeze-excite op (fuse 1: each image's tail in turn, a block not an image's last
-// going on to its next image) and without (fuse 0: the conv, then the squeeze-excite op). Forced
+// the joined squeeze-excite op (fuse 3: the sums, then the gate kernel; fuse 1: each image's tail
+// in turn, a block not an image's last going on to its next image) and without (fuse 0: the conv,
+// then the squeeze-excite op). Forced
 // by label in engines of max batch 32 against the CPU: the awkward block (5x5 stride 2, 57x56,
 // 100 channels in 104 slots) with 2 and 4 images a block at batches 32, 17, 3 and 1 (4 images a
 // block: the last block of 17 takes one), f16 and bf16; EfficientNet-B0's fifteen band convs
-// with 4 images a block, f16, at batch 3.
+// with 4 images a block and fuse 3, f16, at batch 3.
 TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined squeeze-excite op") {
   // An engine of max batch `mb` with every joined op of Net's (OpDesc::tail) forced onto `v` — all
   // but EfficientNet-B0's features.2.0, whose depthwise conv runs with its expansion — `want` of them.
@@ -466,7 +469,7 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
         static_cast<std::size_t>(mb * TailBlock::input_spec.shape.numel()), 199);
     const auto ref = strata_test::cpu_reference<TailBlock>(w, in, mb);
     for (const int m : {2, 4}) {
-      for (const int fuse : {1, 0}) {
+      for (const int fuse : {3, 1, 0}) {
         const cuda::Variant v{"depthwise_band", 2, m, fuse};
         INFO(cuda::to_string(v));
         const cuda::EngineOptions opt = forced(std::type_identity<TailBlock>{}, mb, v, 1);
@@ -475,6 +478,7 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
         INFO(d);
         CHECK(d.find("pipelined: " + std::to_string(m) + " images a block") != std::string::npos);
         CHECK((d.find("computed by each image's last block") != std::string::npos) == (fuse == 1));
+        CHECK((d.find("by a second kernel, a block an image") != std::string::npos) == (fuse == 3));
         strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "tail block, algo 2 math " + std::to_string(m) + " fuse " + std::to_string(fuse));
         cuda::Engine<TailBlock, DType::bf16> e16b(w, opt);
         strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "tail block, algo 2 math " + std::to_string(m) + " fuse " + std::to_string(fuse));
@@ -485,7 +489,7 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
   const auto w = Weights<EB0>::random(100);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(3 * EB0::input_spec.shape.numel()), 200);
   const auto ref = strata_test::cpu_reference<EB0>(w, in, 3);
-  const cuda::EngineOptions opt = forced(std::type_identity<EB0>{}, 32, cuda::Variant{"depthwise_band", 2, 4, 1}, 15);
+  const cuda::EngineOptions opt = forced(std::type_identity<EB0>{}, 32, cuda::Variant{"depthwise_band", 2, 4, 3}, 15);
   cuda::Engine<EB0, DType::f16> e(w, opt);
   const std::string d = e.describe(3);
   INFO(d);
@@ -495,7 +499,7 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
     ++n;
   }
   CHECK(n == 15);
-  strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, band algo 2 math 4 fuse 1");
+  strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, band algo 2 math 4 fuse 3");
 }
 
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —

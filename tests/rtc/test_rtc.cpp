@@ -1208,11 +1208,12 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
                       "features.2.1.block.0.conv0+bn1+silu2+features.2.1.block.1.conv0+bn1+silu2"});
 }
 
-// depthwise_band fuse 1 at large batches (session 64): an engine of max batch
+// depthwise_band fuse 3 at large batches (session 64): an engine of max batch
 // cuda::tail_min_batch (32) or more joins all sixteen of EfficientNet-B0's gates to the depthwise
 // convs before them, whatever the map; between 2 and 31 none; at 1 the three of 56x56 and more.
-// Claimed at batch 256 as one launch; the 1,152-channel gate's source (one 7x7 tile an image,
-// fc1 48 outputs a warp each over 1,152 channels) compiles.
+// Claimed at batch 256 as fuse 3 (the conv's blocks write their channel sums, a second kernel
+// computes the gate), fuse 1 offered; algo 2 offered with fuse 3; the 1,152-channel gate's
+// sources (one 7x7 tile an image, fc1 48 outputs a warp each over 1,152 channels) compile.
 TEST_CASE("an engine of max batch 32 or more joins every squeeze-excite op to the depthwise conv before it (fold_for_max_batch)") {
   const auto dir = fresh_dir("strata_rtc_test_band_tail_large");
   namespace band = cuda::tactics::band;
@@ -1239,25 +1240,32 @@ TEST_CASE("an engine of max batch 32 or more joins every squeeze-excite op to th
       }
       INFO(op.label);
       REQUIRE(band::fuses_tail(op));
+      const cuda::Variant three{"depthwise_band", 0, 0, 3};
       const auto claim = t->heuristic(op, mb, std::size_t{1} << 30, {});
       REQUIRE(claim.has_value());
-      CHECK(claim->variant == one);
-      // Algo 2 (pipelined, 2 and 4 images a block, with the tail) offered at batch 256, not at 8.
+      CHECK(claim->variant == three);
+      CHECK(t->heuristic(op, 1, std::size_t{1} << 30, {})->variant == one);
+      CHECK(t->fuses_tail(three));
+      // Fuses 1 and 3 and algo 2 (pipelined, 2 and 4 images a block, with the sums) offered at
+      // batch 256; at 8 neither fuse 3 nor algo 2.
       const auto offered = t->candidates(op, mb, std::size_t{1} << 30, {});
+      CHECK(std::find(offered.begin(), offered.end(), one) != offered.end());
+      CHECK(std::find(offered.begin(), offered.end(), three) != offered.end());
       for (const int m : {2, 4}) {
-        CHECK(std::find(offered.begin(), offered.end(), cuda::Variant{"depthwise_band", 2, m, 1}) != offered.end());
+        CHECK(std::find(offered.begin(), offered.end(), cuda::Variant{"depthwise_band", 2, m, 3}) != offered.end());
       }
       const auto few = t->candidates(op, 8, std::size_t{1} << 30, {});
-      CHECK(std::none_of(few.begin(), few.end(), [](const cuda::Variant& v) { return v.algo == 2; }));
+      CHECK(std::none_of(few.begin(), few.end(), [](const cuda::Variant& v) { return v.algo == 2 || v.fuse == 3; }));
       if (op.conv.kh == 5 && op.conv.sh == 2 && op.conv.cp == 144) {  // features.3.0: algo 2 math 4, both fuses
-        for (const int fuse : {1, 0}) {
+        for (const int fuse : {3, 1, 0}) {
           const cuda::Variant v{"depthwise_band", 2, 4, fuse};
           const cuda::OpDesc pv = cuda::op_as_prepared(*t, op, v);
           const auto kv = t->kernel_sources(pv, v, cuda::OpIo{});
-          REQUIRE(kv.size() == 1);
+          REQUIRE(kv.size() == (fuse == 3 ? 2U : 1U));  // (fuse 3: the gate kernel too)
           CHECK(kv[0].source.find("constexpr int IMGS = 4;") != std::string::npos);
           CHECK(kv[0].source.find("cp_async16(buf") != std::string::npos);
           CHECK((kv[0].source.find("if (!tl_last) {\n      continue;") != std::string::npos) == (fuse == 1));
+          CHECK((kv[0].source.find("the values as stored summed") != std::string::npos) == (fuse == 3));
           CHECK(kv[0].source.find("__launch_bounds__(224, 3) depthwise_band") != std::string::npos);
           const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::bf16>"};
           CHECK(rtc::compile(kv[0].source, "band_a2_" + std::to_string(fuse), names, 90, dir).cubin.size() > 1000);
@@ -1271,6 +1279,16 @@ TEST_CASE("an engine of max batch 32 or more joins every squeeze-excite op to th
         CHECK(k1[0].source.find("__shfl_xor_sync") != std::string::npos);
         const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::f16>"};
         CHECK(rtc::compile(k1[0].source, "band_tail_1152", names, 90, dir).cubin.size() > 1000);
+        // fuse 3: the conv without the counter, and the gate kernel (a block an image)
+        const cuda::OpDesc p3 = cuda::op_as_prepared(*t, op, three);
+        const auto k3 = t->kernel_sources(p3, three, cuda::OpIo{});
+        REQUIRE(k3.size() == 2);
+        CHECK(k3[0].source.find("atomicAdd(&counters[img]") == std::string::npos);
+        CHECK(k3[0].source.find("part[tile * CP + c0 + c] = t;") != std::string::npos);
+        CHECK(k3[1].name == "strata_rtc::depthwise_band_gate<strata_rtc::f16>");
+        CHECK(k3[1].source.find("constexpr int TILES = 1;") != std::string::npos);
+        CHECK(rtc::compile(k3[0].source, "band_sums_1152", names, 90, dir).cubin.size() > 1000);
+        CHECK(rtc::compile(k3[1].source, "band_gate_1152", {k3[1].name}, 90, dir).cubin.size() > 1000);
         ++compiled;
       }
     }

@@ -310,6 +310,31 @@ inline constexpr const char* store = R"src(  // Bias, the residual, the activati
     }
   }
 )src";
+/// Fuse 3: the outputs stored as `store` stores them (no residual: fuses_tail), each thread adding
+/// up its pair's values as stored (rounded to T; 0 in the slots past the real channels) — the
+/// activation computed once a value.
+inline constexpr const char* store_summed = R"src(  // Bias, the activation; the slots past the real channels as 0; the values as stored summed.
+  float s0 = 0.0f;
+  float s1 = 0.0f;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int oy = oy0 + st * R + r;
+#pragma unroll
+    for (int c = 0; c < CW; ++c) {
+      const int ox = ox0 + cg * CW + c;
+      if (oy < OH && ox < OW) {
+        pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
+                      acc[r][c][0] + bv.x, acc[r][c][1] + bv.y, [&](float v0, float v1) {
+                        const float a0 = activate_as<A>(act, v0);
+                        const float a1 = activate_as<A>(act, v1);
+                        s0 += ch < KREAL ? as_stored<T>(a0) : 0.0f;
+                        s1 += ch + 1 < KREAL ? as_stored<T>(a1) : 0.0f;
+                        return float2{a0, a1};
+                      });
+      }
+    }
+  }
+)src";
 /// Algo 2 (pipelined): image im's patch copied into buffer `buf` of the two (cp.async, 16 bytes a
 /// copy, zeros outside the map), as one copy group.
 inline constexpr const char* stage = R"src(  auto stage = [&](long long im_img, unsigned* buf) {
@@ -390,6 +415,12 @@ inline constexpr const char* turn = R"src(    unsigned* const xb = xs + (im & 1)
 /// The images a block of algo 1 may take (math M: M images; 0 reads as 1).
 [[nodiscard]] inline bool images_valid(int m) { return m == 0 || m == 1 || m == 2 || m == 4 || m == 8; }
 
+/// Threads of fuse 3's gate kernel (a block an image).
+inline constexpr int gate_threads = 256;
+/// The least batch from which the heuristic claims fuse 3 (the sums form) for a joined
+/// squeeze-excite op rather than fuse 1 (the tail form: the image's last block computes the gate).
+inline constexpr int sums_min_batch = 32;
+
 /// The most fc1 outputs (slots) the tail form computes, a thread each.
 inline constexpr int tail_most_squeezed = 256;
 
@@ -430,11 +461,13 @@ namespace text {
 /// 64: the pool and fc1 were a thread a channel and an output, 98 dependent loads a thread for
 /// a 112x112 map's tiles and 144 for a 1,152-channel fc1 — the chain each image's last block
 /// ran alone.)
-inline constexpr const char* tail = R"src(  {
+inline constexpr const char* tail_head = R"src(  {
     __shared__ float tl_red[NTHREADS / PB][2 * PB];
     __shared__ float tl_pool[CP];
     __shared__ float tl_sq[SE_K1P];
-    __shared__ bool tl_last;
+)src";
+/// (fuse 1) The block's sums of its pairs' outputs as stored, computed again from the sums.
+inline constexpr const char* tail_sums = R"src(    __shared__ bool tl_last;
     float s0 = 0.0f;
     float s1 = 0.0f;
 #pragma unroll
@@ -449,7 +482,9 @@ inline constexpr const char* tail = R"src(  {
         }
       }
     }
-    tl_red[grp][2 * p] = s0;
+)src";
+/// The thread groups' sums added in order, written to `part` (fuses 1 and 3).
+inline constexpr const char* tail_part = R"src(    tl_red[grp][2 * p] = s0;
     tl_red[grp][2 * p + 1] = s1;
     __syncthreads();
     constexpr int TILES = TILES_Y * TILES_X;
@@ -460,17 +495,22 @@ inline constexpr const char* tail = R"src(  {
       for (int g = 0; g < NTHREADS / PB; ++g) t += tl_red[g][c];
       part[tile * CP + c0 + c] = t;
     }
-    __threadfence();
+)src";
+/// (fuse 1) The image's counter: a block not its last leaves (@LEAVE: return, or continue to its next image).
+inline constexpr const char* tail_last = R"src(    __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
       tl_last = atomicAdd(&counters[img], 1u) == static_cast<unsigned>(CHUNKS * TILES - 1);
     }
     __syncthreads();
     if (!tl_last) {
-      return;
+      @LEAVE;
     }
     __threadfence();
-    // The pool: a channel's tile sums split over PG thread groups (tile g, g + PG, ...), whose
+)src";
+/// The pool from the tiles' sums, fc1, fc2: the gate (the image's last block for fuse 1; the
+/// gate kernel's block of the image for fuse 3).
+inline constexpr const char* tail_gate = R"src(    // The pool: a channel's tile sums split over PG thread groups (tile g, g + PG, ...), whose
     // sums are then added in group order.
     constexpr int PG = CP < NTHREADS ? NTHREADS / CP : 1;
     if constexpr (PG > 1) {
@@ -533,11 +573,14 @@ inline constexpr const char* tail = R"src(  {
     for (int c = threadIdx.x; c < CP; c += NTHREADS) {  // fc2: the gate
       store(gate + img * CP + c, c < KREAL ? se_excited<SE_K1P>(se_act2, tl_sq, sw2, sb2, c) : 0.0f);
     }
-    if (threadIdx.x == 0) {
+)src";
+/// (fuse 1) The counter set back to 0 for the next launch; the scope closed.
+inline constexpr const char* tail_end = R"src(    if (threadIdx.x == 0) {
       counters[img] = 0u;  // for the next launch (stream-ordered after this one)
     }
   }
 )src";
+
 }  // namespace text
 
 /// The joined projection's form (fuse 2; algo 0): the pitch, in 16-bit elements, of a pixel's row
@@ -669,16 +712,68 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
 )src";
 }  // namespace text
 
+/// Fuse 3's second kernel, `strata_rtc::depthwise_band_gate<T>` (a source of its own):
+/// a block of 256 threads an image adds up the tiles' sums the conv's blocks wrote to `part` —
+/// the pool's mean, rounded as the pool stores it —, computes fc1 and fc2 as the tail form's last
+/// block does (text::tail_gate) and stores the gate.
+[[nodiscard]] inline std::string gate_source(const OpDesc& op) {
+  STRATA_CHECK(fuses_tail(op), "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
+  const Plan p = plan(op);
+  std::ostringstream o;
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << generated::excite_helpers;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr int " << name << " = " << v << ";\n";
+  };
+  o << "// The gate of '" << op.tail->label << "' from the sums of '" << op.tail_conv_label << "'.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << gate_threads << ") depthwise_band_gate(\n"
+    << "    const float* __restrict__ part, const T* __restrict__ sw1, const float* __restrict__ sb1,\n"
+    << "    const T* __restrict__ sw2, const float* __restrict__ sb2, T* __restrict__ gate, int batch) {\n"
+    << "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n";
+  constant("CP", op.conv.cp);
+  constant("KREAL", op.conv.k);
+  constant("OH", op.conv.oh);
+  constant("OW", op.conv.ow);
+  constant("TILES", std::int64_t{p.tiles_y} * p.tiles_x);
+  constant("NTHREADS", gate_threads);
+  generated::excite_constants(o, *op.tail);
+  o << R"src(  const long long img = blockIdx.x;
+  if (img >= batch) {
+    return;
+  }
+  {
+    __shared__ float tl_red[1][NTHREADS];
+    __shared__ float tl_pool[CP];
+    __shared__ float tl_sq[SE_K1P];
+)src" << text::tail_gate << "  }\n}\n}  // namespace strata_rtc\n";
+  return o.str();
+}
+
 /// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`): algo 0, the filters
 /// read from memory by each thread, an image a block (GPU-verified, claimed); algo 1, the chunk's
 /// filters staged through shared memory by coalesced loads and `images` images a block, the
 /// filters loaded once for all of them — the same sums in the same order (written after session
 /// 26's last GPU run: forceable only).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int images = 1, bool tail = false,
-                                       bool project = false) {
+                                       bool project = false, bool sums = false) {
   const ConvGeom& g = op.conv;
   const Plan p = plan(op);
   STRATA_CHECK(p.pb > 0, "depthwise_band: no block shape for '" << op.label << "'");
+  STRATA_CHECK(!sums || tail, "depthwise_band: the sums form (fuse 3) is a tail form");
+  // The joined squeeze-excite op's text after the stores: fuse 1 the tail (the block's sums, the
+  // image's last block the gate; a block not the last leaves by `leave`), fuse 3 the block's sums
+  // of the values as stored (store_summed) into `part`, the gate by a second kernel.
+  const auto tail_text = [&](const std::string& leave) -> std::string {
+    if (!tail) {
+      return "";
+    }
+    if (sums) {
+      return std::string(text::tail_head) + text::tail_part + "  }\n";
+    }
+    std::string last = text::tail_last;
+    last.replace(last.find("@LEAVE"), 6, leave);
+    return std::string(text::tail_head) + text::tail_sums + text::tail_part + last + text::tail_gate + text::tail_end;
+  };
+  const char* store = sums ? text::store_summed : text::store;
   STRATA_CHECK(!tail || ((algo == 0 || algo == 2) && fuses_tail(op)),
                "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
   STRATA_CHECK(!project || (algo == 0 && !tail && projection_fits(op)),
@@ -769,8 +864,8 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
       << (project ? text::projection_weights : "") << text::patch << text::thread << text::filters
       << "  __syncthreads();\n" << text::compute
       << (project ? std::string(text::projection_outputs) + generated::store_tile + text::projection
-                  : std::string(text::store))
-      << (tail ? text::tail : "") << "}\n}  // namespace strata_rtc\n";
+                  : std::string(store))
+      << tail_text("return") << "}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   if (algo == 2) {  // pipelined: `images` images a block, the next one's patch copied meanwhile
@@ -778,12 +873,6 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     std::string compute = text::compute;
     const std::string from = "const unsigned* base = xs + ";
     compute.replace(compute.find(from), from.size(), "const unsigned* base = xb + ");
-    std::string tail_text = tail ? text::tail : "";
-    if (tail) {  // (a block not the image's last goes on to its next image)
-      const std::string leave = "if (!tl_last) {\n      return;\n    }";
-      STRATA_CHECK(tail_text.find(leave) != std::string::npos, "depthwise_band: the tail's exit");
-      tail_text.replace(tail_text.find(leave), leave.size(), "if (!tl_last) {\n      continue;\n    }");
-    }
     o << text::declarations << R"src(  long long b = blockIdx.x;
   const int chunk = static_cast<int>(b % CHUNKS);
   b /= CHUNKS;
@@ -801,7 +890,9 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     if (img >= batch) {
       break;
     }
-)src" << text::turn << text::filters << compute << text::store << tail_text << "  }\n}\n}  // namespace strata_rtc\n";
+)src" << text::turn << text::filters << compute << store
+      << tail_text("continue") /* (a block not the image's last goes on to its next image) */
+      << "  }\n}\n}  // namespace strata_rtc\n";
     return o.str();
   }
   constant("IMGS", images);
@@ -860,7 +951,13 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   /// that EfficientNet-B0's 112×112 and 56×56 gates, which the projections' clusters do not
   /// compute (splitk_conv fuse 4), are a launch fewer each (GPU-tested and timed in session 53,
   /// H100: EfficientNet-B0 at batch 1 256.5 -> 250.7 us, heuristic plans).
-  [[nodiscard]] bool fuses_tail(const Variant& v) const override { return v.fuse == 1; }
+  /// Fuse 3 (algo 0 or 2; at large batches): the same op as two launches — the conv's blocks
+  /// write their channel sums of the values as stored (band::text::store_summed) without waiting
+  /// on one another, then a kernel a block an image adds them up and computes the gate
+  /// (band::gate_source). At batch 256 the tail form's fence and counter cost more than the pool
+  /// they save (H100, session 64: EfficientNet-B0 5,329 -> 5,942 µs with fuse 1 on its fifteen
+  /// band convs).
+  [[nodiscard]] bool fuses_tail(const Variant& v) const override { return v.fuse == 1 || v.fuse == 3; }
   /// Fuse 2 (algo 0, at large batches where the fold is made): the 1×1 projection joined after a
   /// depthwise conv without an expansion (OpDesc::project, fold_projected_depthwise: MobileNetV2's
   /// features.1) computed by the same launch on tensor cores from the tile's depthwise outputs in
@@ -874,13 +971,13 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   /// (session 23, measured tuning's trials) it won all nine of EfficientNet-B0's 5×5 layers at
   /// batch 256 (67-252 µs against cuDNN's 142-623 with its passes) and at batch 1 (4.5-6.7 µs
   /// against the block-per-tile kernel's 9.4-21.1).
-  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int, std::size_t,
+  [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!band::claimed(op)) {
       return std::nullopt;
     }
-    if (band::fuses_tail(op)) {  // the joined squeeze-excite op in the same launch
-      return Claim{Variant{std::string(name()), 0, 0, 1}, rank::joins};
+    if (band::fuses_tail(op)) {  // the joined squeeze-excite op: in the same launch, or the sums
+      return Claim{Variant{std::string(name()), 0, 0, batch >= band::sums_min_batch ? 3 : 1}, rank::joins};
     }
     if (band::projection_claimed(op)) {  // the joined projection in the same launch
       return Claim{Variant{std::string(name()), 0, 0, 2}, rank::joins};
@@ -896,12 +993,15 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     const bool tail = band::fuses_tail(op);
     if (tail) {
       out.push_back(Variant{std::string(name()), 0, 0, 1});
+      if (batch >= band::sums_min_batch) {
+        out.push_back(Variant{std::string(name()), 0, 0, 3});
+      }
     } else if (band::projection_fits(op)) {
       out.push_back(Variant{std::string(name()), 0, 0, 2});
     }
-    if (band::pipelined_offered(op, batch)) {  // algo 2: 2 and 4 images a block, the tail's form too
+    if (band::pipelined_offered(op, batch)) {  // algo 2: 2 and 4 images a block, the sums form too
       for (const int m : {2, 4}) {
-        out.push_back(Variant{std::string(name()), 2, m, tail ? 1 : 0});
+        out.push_back(Variant{std::string(name()), 2, m, tail ? 3 : 0});
       }
     }
     return out;
@@ -920,7 +1020,7 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     const unsigned threads = static_cast<unsigned>(p.threads());
     const std::size_t shared = static_cast<std::size_t>(
         v.fuse == 2 ? band::projection_shared(op, p) : v.algo == 2 ? 2 * p.shared : p.shared);
-    if (shared > (std::size_t{48} << 10)) {  // (algo 2's two patches)
+    if (v.algo == 2) {  // (its two patches, beside the tail's static shared memory, may pass 48 KiB)
       generated::allow_shared(k, generated::device_sms().device, shared, op.label, "depthwise_band algo 2");
     }
     const T* x = static_cast<const T*>(io.x);
@@ -945,10 +1045,10 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                  " a block, the next one's patch copied in while this one is computed"
                            : std::string())
          << ")";
-    if (v.fuse == 1) {  // the joined squeeze-excite op: its weights, the gate's slot, the sums
+    if (v.fuse == 1 || v.fuse == 3) {  // the joined squeeze-excite op: its weights, the gate's slot, the sums
       const OpIo::Excite& e = io.tail;
       STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.gate != nullptr,
-                   "'" << op.label << "': depthwise_band fuse 1 without the squeeze-excite op's buffers");
+                   "'" << op.label << "': depthwise_band fuse " << v.fuse << " without the squeeze-excite op's buffers");
       const auto part = std::make_shared<DeviceBuffer>(static_cast<std::size_t>(batch) * p.tiles_y *
                                                        p.tiles_x * op.conv.cp * sizeof(float));
       // (the image's last block sets its counter back to 0)
@@ -962,7 +1062,20 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
       const OpDesc& f1 = *op.tail->squeeze;
       what << "; the squeeze-excite op after it (pool, 1x1 " << op.conv.k << "->" << f1.conv.k
            << ", 1x1 " << f1.conv.k << "->" << op.tail->conv.k
-           << ") computed by each image's last block from the blocks' channel sums";
+           << (v.fuse == 3 ? ") computed from the blocks' channel sums by a second kernel, a block an image"
+                           : ") computed by each image's last block from the blocks' channel sums");
+      if (v.fuse == 3) {
+        const cudaKernel_t kg = generated::kernel(gate_kernel_of(op));
+        const auto images = static_cast<unsigned>(batch);
+        return kernel_step(what.str(), [=](cudaStream_t s) {
+          rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch,
+                             part->template as<float>(), counters->template as<unsigned>(), sw1, sb1,
+                             sw2, sb2, gate);
+          rtc::launch_shared(kg, images, static_cast<unsigned>(band::gate_threads), 0, s,
+                             static_cast<const float*>(part->template as<float>()), sw1, sb1, sw2, sb2,
+                             gate, batch);
+        });
+      }
       return kernel_step(what.str(), [=](cudaStream_t s) {
         rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch,
                            part->template as<float>(), counters->template as<unsigned>(), sw1, sb1,
@@ -1001,9 +1114,10 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                     "0, 1, 2, 4 or 8 (images a block; 0 reads as 1); not "
                                  << to_string(v));
     STRATA_CHECK(v.fuse == 0 || v.fuse == 2 ||
-                     (v.fuse == 1 && ((v.algo == 0 && v.math == 0) || v.algo == 2) && band::fuses_tail(op)),
-                 "'" << op.label << "': depthwise_band has fuse 1 (algo 0 or 2) only for a depthwise conv "
-                                    "with a squeeze-excite op joined after it that it computes; not "
+                     ((v.fuse == 1 || v.fuse == 3) && ((v.algo == 0 && v.math == 0) || v.algo == 2) &&
+                      band::fuses_tail(op)),
+                 "'" << op.label << "': depthwise_band has fuses 1 and 3 (algo 0 or 2) only for a depthwise "
+                                    "conv with a squeeze-excite op joined after it that it computes; not "
                      << to_string(v));
     STRATA_CHECK(v.algo != 2 || device_arch() == 0 || device_arch() >= 80,
                  "'" << op.label << "': depthwise_band algo 2 copies its patches with cp.async "
@@ -1019,7 +1133,20 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(v.algo == 0 || band::fits_staged_filters(op),
                  "'" << op.label << "': depthwise_band algo 1: the patch and the filters need more "
                                     "than 48 KiB of shared memory");
-    return this->named(band::source(op, v.algo, std::max(v.math, 1), v.fuse == 1, v.fuse == 2));
+    return this->named(band::source(op, v.algo, std::max(v.math, 1), v.fuse == 1 || v.fuse == 3,
+                                    v.fuse == 2, v.fuse == 3));
+  }
+  /// Fuse 3's gate kernel (band::gate_source).
+  [[nodiscard]] std::vector<KernelSource> more_kernels(const OpDesc& op, const Variant& v,
+                                                       const OpIo&) const override {
+    if (v.fuse != 3) {
+      return {};
+    }
+    return {gate_kernel_of(op)};
+  }
+  [[nodiscard]] KernelSource gate_kernel_of(const OpDesc& op) const {
+    return {band::gate_source(op), std::string("strata_rtc::depthwise_band_gate<") +
+                                       kernels::detail::rtc_type<storage_t<P>>() + ">"};
   }
 };
 

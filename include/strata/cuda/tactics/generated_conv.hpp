@@ -1260,7 +1260,11 @@ class GeneratingTactic : public Tactic<P> {
   [[nodiscard]] std::vector<KernelSource> kernel_sources(const OpDesc& op, const Variant& v,
                                                          const OpIo& io) const final {
     try {
-      return {kernel_of(op, v, io)};
+      std::vector<KernelSource> out{kernel_of(op, v, io)};
+      for (KernelSource& k : more_kernels(op, v, io)) {
+        out.push_back(std::move(k));
+      }
+      return out;
     } catch (const Error&) {
       return {};  // (prepare() says why)
     }
@@ -1269,6 +1273,11 @@ class GeneratingTactic : public Tactic<P> {
  protected:
   [[nodiscard]] virtual KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                                const OpIo& io) const = 0;
+  /// Kernels a variant launches after kernel_of's, each a source of its own (none by default).
+  [[nodiscard]] virtual std::vector<KernelSource> more_kernels(const OpDesc&, const Variant&,
+                                                               const OpIo&) const {
+    return {};
+  }
   /// The kernel `strata_rtc::<name><T>` of generated source `src`, for the storage type T.
   [[nodiscard]] KernelSource named(std::string src) const {
     return {std::move(src), "strata_rtc::" + std::string(this->name()) + "<" +
