@@ -1066,12 +1066,12 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                            : ") computed by each image's last block from the blocks' channel sums");
       if (v.fuse == 3) {
         const cudaKernel_t kg = generated::kernel(gate_kernel_of(op));
-        const auto images = static_cast<unsigned>(batch);
+        const auto gate_blocks = static_cast<unsigned>(batch);  // (a block an image)
         return kernel_step(what.str(), [=](cudaStream_t s) {
           rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch,
                              part->template as<float>(), counters->template as<unsigned>(), sw1, sb1,
                              sw2, sb2, gate);
-          rtc::launch_shared(kg, images, static_cast<unsigned>(band::gate_threads), 0, s,
+          rtc::launch_shared(kg, gate_blocks, static_cast<unsigned>(band::gate_threads), 0, s,
                              static_cast<const float*>(part->template as<float>()), sw1, sb1, sw2, sb2,
                              gate, batch);
         });
