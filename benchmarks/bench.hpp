@@ -94,6 +94,7 @@ struct Args {
   // EngineOptions::pdl (programmatic dependent launches): the engine's default (timed), --pdl, --no-pdl
   strata::cuda::Pdl pdl = strata::cuda::Pdl::timed;
   bool bneck_clusters = false;  // EngineOptions::bottleneck_clusters (DenseNet layers joined at small batches)
+  bool tail_sums = false;  // EngineOptions::tail_sums (squeeze-excite ops joined to depthwise convs at large batches)
   bool block_clusters = true;   // EngineOptions::block_clusters (inverted-residual blocks joined at small batches)
   bool branches = false;     // EngineOptions::concurrent_branches (an op beside the next one)
   bool plan_check = false;   // EngineOptions::plan_check (measured tuning: whole plans compared)
@@ -184,6 +185,7 @@ Args with_forced_each(const Args& given, int max_batch) {
   strata::cuda::EngineOptions o;
   o.max_batch = max_batch;
   o.bottleneck_clusters = a.bneck_clusters;
+  o.tail_sums = a.tail_sums;
   o.block_clusters = a.block_clusters;
   strata::cuda::fold_for_max_batch(net, o, a.branches);  // (the ops as the engine joins them)
   for (const auto& [text, v] : a.force_each) {
@@ -279,6 +281,7 @@ int run_case(const Args& given, const CaseInfo& c, int batch) {
             {"pdl_check_off_us", engine.stats().pdl_check_off_us},
             {"pdl_check_on_us", engine.stats().pdl_check_on_us},
             {"bottleneck_clusters", a.bneck_clusters},
+            {"tail_sums", a.tail_sums},
             {"block_clusters", a.block_clusters},
             {"branches", a.branches},
             {"plan_check", a.plan_check},

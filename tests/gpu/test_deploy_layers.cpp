@@ -387,8 +387,9 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
 }
 
 // depthwise_band fuse 3 at large batches (session 64): an engine of max batch 32 or more
-// (tail_min_batch) joins every squeeze-excite op to the depthwise conv before it, on maps of any
-// size, and the heuristic claims fuse 3 wherever the kernel computes the op — the conv's blocks
+// (tail_min_batch) with EngineOptions::tail_sums joins every squeeze-excite op to the depthwise
+// conv before it, on maps of any size, and the heuristic claims fuse 3 wherever the kernel
+// computes the op — the conv's blocks
 // write their channel sums of the values as stored, a second kernel a block an image adds them
 // up over thread groups and runs fc1 a warp an output, fc2 and the gate. Against the
 // CPU: the awkward block at max batch 32 (its 57x56 map in 8 bands of 8x56 outputs, 4 channel
@@ -406,27 +407,36 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large
     }
     return n;
   };
+  cuda::EngineOptions opt;
+  opt.max_batch = 32;
+  opt.fused_max_batch = 0;
+  opt.tail_sums = true;
   {
     constexpr int mb = 32;
     const auto w = Weights<TailBlock>::random(97);
     const auto in = strata_test::random_floats(
         static_cast<std::size_t>(mb * TailBlock::input_spec.shape.numel()), 197);
     const auto ref = strata_test::cpu_reference<TailBlock>(w, in, mb);
-    strata_test::check_engine<TailBlock, DType::f16>(w, in, ref, mb, {32, 17, 3, 1}, "tail block, max batch 32");
-    strata_test::check_engine<TailBlock, DType::bf16>(w, in, ref, mb, {32, 17, 3, 1}, "tail block, max batch 32");
-    const std::string d = strata_test::deploy::describe<TailBlock, DType::f16>(mb);
+    cuda::Engine<TailBlock, DType::f16> e16(w, opt);
+    strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "tail block, max batch 32");
+    cuda::Engine<TailBlock, DType::bf16> e16b(w, opt);
+    strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "tail block, max batch 32");
+    const std::string d = e16.describe(mb);
     INFO(d);
     CHECK(count(d) == 1);
     CHECK(d.find("strata squeeze_excite") == std::string::npos);
     CHECK(d.find("computed by each image's last block") == std::string::npos);
+    // Without tail_sums (the default) the gate stays an op of its own.
+    cuda::EngineOptions apart = opt;
+    apart.tail_sums = false;
+    const std::string d0 = cuda::Engine<TailBlock, DType::f16>(w, apart).describe(mb);
+    CHECK(count(d0) == 0);
+    CHECK(d0.find("strata squeeze_excite") != std::string::npos);
   }
   using EB0 = models::EfficientNetB0;
   const auto w = Weights<EB0>::random(98);
   const auto in = strata_test::random_floats(static_cast<std::size_t>(3 * EB0::input_spec.shape.numel()), 198);
   const auto ref = strata_test::cpu_reference<EB0>(w, in, 3);
-  cuda::EngineOptions opt;
-  opt.max_batch = 32;
-  opt.fused_max_batch = 0;
   cuda::Engine<EB0, DType::f16> e(w, opt);
   const std::string d = e.describe(3);
   INFO(d);
@@ -453,6 +463,7 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
     cuda::EngineOptions opt;
     opt.max_batch = mb;
     opt.fused_max_batch = 0;
+    opt.tail_sums = true;  // (the joins at large batches; fuse 0 then runs the two ops)
     cuda::fold_for_max_batch(n, opt, false);
     for (const cuda::OpDesc& op : n.ops) {
       if (op.tail && op.label.find("features.2.0.") == std::string::npos) {

@@ -217,6 +217,16 @@ struct EngineOptions {
   /// runs as the two ops, as before; an op named in `force` by its unjoined label stays apart.
   /// false: the plans without these joins.
   bool block_clusters = true;
+  /// At a max_batch of tail_min_batch (32) or more: join each squeeze-excite op to the depthwise
+  /// conv before it on maps of any size (fold_tailed_gates), which depthwise_band's fuse 3 then
+  /// runs as the conv — its blocks writing their channel sums of the values as stored — and a
+  /// second kernel, a block an image, computing the gate from those sums, so that the gate's pool
+  /// does not read the conv's output back (EfficientNet-B0 at batch 256: its sixteen gates took
+  /// about 560 of 5,270 µs, H100, session 63). A joined op no tactic runs that way runs as the two
+  /// ops, as before. Off by default: written in session 64 after its device time was spent, not
+  /// yet GPU-run (the tail form, fuse 1, claimed there ran EfficientNet-B0 at batch 256 in 5,942
+  /// against 5,329 µs on an H100: its fence and counter). strata_bench --tail-sums.
+  bool tail_sums = false;
 };
 
 /// What `fused_max_batch` means for an engine with `max_batch`: fused_auto becomes

@@ -51,7 +51,8 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
 /// `net` (after fold_for_per_op_path) with the ops an engine of options `o` joins for its
 /// max_batch, in the engine's order: side convs (not where `branches`: two streams then run such
 /// pairs side by side), squeeze-excite ops to the depthwise convs before them (fold_tailed_gates;
-/// first: the gates it takes are not the projections' to compute) or to their gated convs
+/// first: the gates it takes are not the projections' to compute; at max batches from
+/// tail_min_batch on every map's, where EngineOptions::tail_sums asks) or to their gated convs
 /// (fold_excited_gates) — none of these where every batch runs the fused kernel (`all_fused`) —,
 /// inverted-residual blocks' projections where a kernel would run them with their blocks — at
 /// large batches expand_depthwise's plain form, at max batches up to expand_dw::cluster_max_batch
@@ -67,7 +68,7 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
     }
     if (o.max_batch <= tail_max_batch) {
       fold_tailed_gates(net);
-    } else if (o.max_batch >= tail_min_batch) {
+    } else if (o.tail_sums && o.max_batch >= tail_min_batch) {
       fold_tailed_gates(net, 0);
     }
     if (o.max_batch <= excite_max_batch) {

@@ -392,6 +392,12 @@ inline constexpr const char* turn = R"src(    unsigned* const xb = xs + (im & 1)
   return p.shared + filter_bytes(op, p) <= max_shared;
 }
 
+/// Whether algo 2 has passed its GPU tests with every fix in: forceable only until then. (Session
+/// 64's first run passed it on the test block — 2 and 4 images a block, fuses 1 and 0, f16 and
+/// bf16 — and failed EfficientNet-B0's features.6.0 at launch: its two patches and the tail's
+/// static shared memory passed 48 KiB without the opt-in, now always made; not run since.)
+inline constexpr bool pipelined_gpu_tested = false;
+
 /// Whether measured tuning is offered algo 2 (pipelined: math M images a block, the next image's
 /// patch copied in with cp.async while this one is computed) for `op` at `batch`: at batches of
 /// 32 or more (tail_min_batch's engines), on compute capability 8.0 on (or without a device, as
@@ -399,7 +405,7 @@ inline constexpr const char* turn = R"src(    unsigned* const xb = xs + (im & 1)
 /// 1.0-1.5 TB/s: two blocks an SM, each loading its patch, then computing, then storing.
 [[nodiscard]] inline bool pipelined_offered(const OpDesc& op, int batch) {
   const int arch = device_arch();
-  return fits(op) && batch >= 32 && (arch == 0 || arch >= 80);
+  return pipelined_gpu_tested && fits(op) && batch >= 32 && (arch == 0 || arch >= 80);
 }
 
 /// The blocks an SM algo 2 is compiled for (__launch_bounds__): 4 for 3×3 taps and 3 for larger
