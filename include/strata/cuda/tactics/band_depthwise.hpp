@@ -401,8 +401,10 @@ inline constexpr bool pipelined_gpu_tested = false;
 /// Whether measured tuning is offered algo 2 (pipelined: math M images a block, the next image's
 /// patch copied in with cp.async while this one is computed) for `op` at `batch`: at batches of
 /// 32 or more (tail_min_batch's engines), on compute capability 8.0 on (or without a device, as
-/// the rtc tests plan). At batch 256 on an H100 (session 63) the band kernel moved its maps at
-/// 1.0-1.5 TB/s: two blocks an SM, each loading its patch, then computing, then storing.
+/// the rtc tests plan). At batch 256 on an H100 (session 63's profile) EfficientNet-B0's
+/// expansion + depthwise ops (cuBLASLt, then this kernel) moved their bytes at 1.0-1.5 TB/s; a
+/// block of algo 0 loads its patch, then computes, then stores, with nothing of its own in flight
+/// between.
 [[nodiscard]] inline bool pipelined_offered(const OpDesc& op, int batch) {
   const int arch = device_arch();
   return pipelined_gpu_tested && fits(op) && batch >= 32 && (arch == 0 || arch >= 80);
