@@ -1130,7 +1130,8 @@ inline constexpr int tail_min_batch = 32;
 /// For the per-op path at batch 1 (tail_max_batch), 16-bit NHWC: a squeeze-excite op (a second
 /// 1×1 conv with its folded pool and first conv, fold_squeeze_excite) right after the depthwise
 /// conv (one Strata's kernels run, depthwise_runs) whose result it pools, on a map of
-/// tail_min_pixels or more — EfficientNet-B0's 112×112 and 56×56 gates — joined to that conv as one op (OpDesc::tail), which a tactic may run as one
+/// `min_pixels` (tail_min_pixels: EfficientNet-B0's 112×112 and 56×56 gates; 0 at large batches
+/// where EngineOptions::tail_sums asks, fold_for_max_batch) or more — joined to that conv as one op (OpDesc::tail), which a tactic may run as one
 /// kernel (Tactic::fuses_tail: depthwise_band) and prepare_step otherwise runs as the conv, then
 /// the squeeze-excite op: the same launches as before. Not where either writes a concat's slice
 /// or the network's output, the conv adds a residual or pools, or another op applies either's

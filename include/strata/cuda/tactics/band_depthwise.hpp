@@ -426,8 +426,9 @@ inline constexpr bool pipelined_gpu_tested = false;
 /// Threads of fuse 3's gate kernel (a block an image).
 inline constexpr int gate_threads = 256;
 /// The least batch from which the heuristic claims fuse 3 (the sums form) for a joined
-/// squeeze-excite op rather than fuse 1 (the tail form: the image's last block computes the gate).
-inline constexpr int sums_min_batch = 32;
+/// squeeze-excite op rather than fuse 1 (the tail form: the image's last block computes the gate):
+/// the max batch from which the engine joins them at large batches (EngineOptions::tail_sums).
+inline constexpr int sums_min_batch = tail_min_batch;
 
 /// The most fc1 outputs (slots) the tail form computes, a thread each.
 inline constexpr int tail_most_squeezed = 256;
@@ -796,8 +797,8 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << (tail ? generated::excite_helpers : "")
     << "// Generated for '" << op.label << "'"
     << (algo == 0 ? std::string()
-                  : " (filters staged, " + std::to_string(images) + (images == 1 ? " image" : " images") +
-                        " a block)")
+                  : (algo == 2 ? " (pipelined, " : " (filters staged, ") + std::to_string(images) +
+                        (images == 1 ? " image" : " images") + " a block)")
     << ".\n"
     << "template <class T>\n__global__ void __launch_bounds__(" << p.threads()
     // (algo 1 at 7x7 keeps 98 filter values live across its image loop: one block an SM's
