@@ -293,7 +293,8 @@ inline constexpr const char* compute = R"src(  float acc[R][CW][2];
     }
   }
 )src";
-/// The outputs stored: bias, the residual, the activation (algo 0 and 1 without a projection).
+/// The outputs stored: bias, the residual, the activation (without a projection); `@EPILOGUE`
+/// the lambda's body (store_text).
 inline constexpr const char* store = R"src(  // Bias, the residual, the activation; the slots past the real channels as 0.
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -304,37 +305,28 @@ inline constexpr const char* store = R"src(  // Bias, the residual, the activati
       if (oy < OH && ox < OW) {
         pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
                       acc[r][c][0] + bv.x, acc[r][c][1] + bv.y, [&](float v0, float v1) {
-                        return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
-                      });
+@EPILOGUE                      });
       }
     }
   }
 )src";
-/// Fuse 3: the outputs stored as `store` stores them (no residual: fuses_tail), each thread adding
-/// up its pair's values as stored (rounded to T; 0 in the slots past the real channels) — the
-/// activation computed once a value.
-inline constexpr const char* store_summed = R"src(  // Bias, the activation; the slots past the real channels as 0; the values as stored summed.
-  float s0 = 0.0f;
-  float s1 = 0.0f;
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    const int oy = oy0 + st * R + r;
-#pragma unroll
-    for (int c = 0; c < CW; ++c) {
-      const int ox = ox0 + cg * CW + c;
-      if (oy < OH && ox < OW) {
-        pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
-                      acc[r][c][0] + bv.x, acc[r][c][1] + bv.y, [&](float v0, float v1) {
-                        const float a0 = activate_as<A>(act, v0);
+/// The stores' lambda: the activation.
+inline constexpr const char* store_plain = R"src(                        return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
+)src";
+/// Fuse 3's: the activation once a value, each thread adding up its pair's values as stored
+/// (rounded to T; 0 in the slots past the real channels) into s0 and s1 (no residual: fuses_tail).
+inline constexpr const char* store_summed = R"src(                        const float a0 = activate_as<A>(act, v0);
                         const float a1 = activate_as<A>(act, v1);
                         s0 += ch < KREAL ? as_stored<T>(a0) : 0.0f;
                         s1 += ch + 1 < KREAL ? as_stored<T>(a1) : 0.0f;
                         return float2{a0, a1};
-                      });
-      }
-    }
-  }
 )src";
+/// The stores (text::store), with fuse 3's sums where `sums`.
+[[nodiscard]] inline std::string store_text(bool sums) {
+  std::string t = store;
+  t.replace(t.find("@EPILOGUE"), 9, sums ? store_summed : store_plain);
+  return sums ? "  // (fuse 3) the values as stored summed, a channel pair a thread\n  float s0 = 0.0f;\n  float s1 = 0.0f;\n" + t : t;
+}
 /// Algo 2 (pipelined): image im's patch copied into buffer `buf` of the two (cp.async, 16 bytes a
 /// copy, zeros outside the map), as one copy group.
 inline constexpr const char* stage = R"src(  auto stage = [&](long long im_img, unsigned* buf) {
@@ -782,7 +774,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     last.replace(last.find("@LEAVE"), 6, leave);
     return std::string(text::tail_head) + text::tail_sums + text::tail_part + last + text::tail_gate + text::tail_end;
   };
-  const char* store = sums ? text::store_summed : text::store;
+  const std::string store = text::store_text(sums);
   STRATA_CHECK(!tail || ((algo == 0 || algo == 2) && fuses_tail(op)),
                "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
   STRATA_CHECK(!project || (algo == 0 && !tail && projection_fits(op)),
@@ -938,7 +930,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     if (im > 0) {
       __syncthreads();  // the previous image's reads of the patch are done
     }
-)src" << text::patch << "  __syncthreads();\n" << text::compute << text::store << "  }\n}\n}  // namespace strata_rtc\n";
+)src" << text::patch << "  __syncthreads();\n" << text::compute << store << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
 
