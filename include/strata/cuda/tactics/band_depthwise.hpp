@@ -192,6 +192,16 @@ inline constexpr const char* decode = R"src(  long long b = blockIdx.x;
     return;
   }
 )src";
+/// The block's channel chunk, tile and first image (algos 1 and 2: IMGS images a block), before
+/// the check that it has one.
+inline constexpr const char* decode_images = R"src(  long long b = blockIdx.x;
+  const int chunk = static_cast<int>(b % CHUNKS);
+  b /= CHUNKS;
+  const int tx = static_cast<int>(b % TILES_X);
+  b /= TILES_X;
+  const int ty = static_cast<int>(b % TILES_Y);
+  const long long img0 = b / TILES_Y * IMGS;
+)src";
 /// Algo 1, under a programmatic dependent launch: the wait for the kernel before (whose output
 /// the patch is), after the filters are staged, before the patch.
 inline constexpr const char* wait = "  pdl_wait();\n";
@@ -399,7 +409,7 @@ inline constexpr bool pipelined_gpu_tested = false;
 /// between.
 [[nodiscard]] inline bool pipelined_offered(const OpDesc& op, int batch) {
   const int arch = device_arch();
-  return pipelined_gpu_tested && fits(op) && batch >= 32 && (arch == 0 || arch >= 80);
+  return pipelined_gpu_tested && fits(op) && batch >= tail_min_batch && (arch == 0 || arch >= 80);
 }
 
 /// The blocks an SM algo 2 is compiled for (__launch_bounds__): 4 for 3×3 taps and 3 for larger
@@ -464,7 +474,9 @@ namespace text {
 /// ran alone.)
 inline constexpr const char* tail_head = R"src(  {
     __shared__ float tl_red[NTHREADS / PB][2 * PB];
-    __shared__ float tl_pool[CP];
+)src";
+/// The pooled vector and fc1's outputs (fuse 1's last block, fuse 3's gate kernel).
+inline constexpr const char* tail_vectors = R"src(    __shared__ float tl_pool[CP];
     __shared__ float tl_sq[SE_K1P];
 )src";
 /// (fuse 1) The block's sums of its pairs' outputs as stored, computed again from the sums.
@@ -743,9 +755,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
   }
   {
     __shared__ float tl_red[1][NTHREADS];
-    __shared__ float tl_pool[CP];
-    __shared__ float tl_sq[SE_K1P];
-)src" << text::tail_gate << "  }\n}\n}  // namespace strata_rtc\n";
+)src" << text::tail_vectors << text::tail_gate << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
 
@@ -772,7 +782,8 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     }
     std::string last = text::tail_last;
     last.replace(last.find("@LEAVE"), 6, leave);
-    return std::string(text::tail_head) + text::tail_sums + text::tail_part + last + text::tail_gate + text::tail_end;
+    return std::string(text::tail_head) + text::tail_vectors + text::tail_sums + text::tail_part + last +
+           text::tail_gate + text::tail_end;
   };
   const std::string store = text::store_text(sums);
   STRATA_CHECK(!tail || ((algo == 0 || algo == 2) && fuses_tail(op)),
@@ -874,14 +885,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     std::string compute = text::compute;
     const std::string from = "const unsigned* base = xs + ";
     compute.replace(compute.find(from), from.size(), "const unsigned* base = xb + ");
-    o << text::declarations << R"src(  long long b = blockIdx.x;
-  const int chunk = static_cast<int>(b % CHUNKS);
-  b /= CHUNKS;
-  const int tx = static_cast<int>(b % TILES_X);
-  b /= TILES_X;
-  const int ty = static_cast<int>(b % TILES_Y);
-  const long long img0 = b / TILES_Y * IMGS;
-  if (img0 >= batch) {
+    o << text::declarations << text::decode_images << R"src(  if (img0 >= batch) {
     return;
   }
 )src" << text::first_channel << text::geometry << text::stage << "  stage(img0, xs);\n"
@@ -897,15 +901,8 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     return o.str();
   }
   constant("IMGS", images);
-  o << text::declarations << R"src(  __shared__ float wsf[2 * PB * KS * KS];  // the chunk's filters, channel-major
-  long long b = blockIdx.x;
-  const int chunk = static_cast<int>(b % CHUNKS);
-  b /= CHUNKS;
-  const int tx = static_cast<int>(b % TILES_X);
-  b /= TILES_X;
-  const int ty = static_cast<int>(b % TILES_Y);
-  const long long img0 = b / TILES_Y * IMGS;
-  if (img0 >= batch) {
+  o << text::declarations << "  __shared__ float wsf[2 * PB * KS * KS];  // the chunk's filters, channel-major\n"
+    << text::decode_images << R"src(  if (img0 >= batch) {
     pdl_wait();  // (every thread waits before it returns: see pdl_wait)
     return;
   }
@@ -1052,9 +1049,9 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                    "'" << op.label << "': depthwise_band fuse " << v.fuse << " without the squeeze-excite op's buffers");
       const auto part = std::make_shared<DeviceBuffer>(static_cast<std::size_t>(batch) * p.tiles_y *
                                                        p.tiles_x * op.conv.cp * sizeof(float));
-      // (the image's last block sets its counter back to 0)
+      // (fuse 1: the images' counters, which each image's last block sets back to 0)
       const auto counters = std::make_shared<DeviceBuffer>(
-          zeroed_device_buffer(static_cast<std::size_t>(batch) * sizeof(unsigned)));
+          v.fuse == 1 ? zeroed_device_buffer(static_cast<std::size_t>(batch) * sizeof(unsigned)) : DeviceBuffer());
       const T* sw1 = e.squeeze_weights->weight.template as<const T>();
       const float* sb1 = e.squeeze_weights->bias_f32.template as<const float>();
       const T* sw2 = e.weights->weight.template as<const T>();
@@ -1131,7 +1128,7 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(band::fits(op), "'" << op.label
                                      << "': depthwise_band runs a depthwise conv of dilation 1 "
                                         "whose output has its input's channel slots");
-    STRATA_CHECK(v.algo == 0 || band::fits_staged_filters(op),
+    STRATA_CHECK(v.algo != 1 || band::fits_staged_filters(op),
                  "'" << op.label << "': depthwise_band algo 1: the patch and the filters need more "
                                     "than 48 KiB of shared memory");
     return this->named(band::source(op, v.algo, std::max(v.math, 1), v.fuse == 1 || v.fuse == 3,
