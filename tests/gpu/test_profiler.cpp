@@ -74,3 +74,26 @@ TEST_CASE("per-layer profile of the fused-network path: one row with the whole n
   CHECK(s.bytes > Net::param_count * 2);  // every weight once, in f16
   CHECK(s.roofline > 0.0);
 }
+
+// A step that joins ops counts the results between them as unstored, but not one an op after
+// the step reads too: a squeeze-excite op joined to the depthwise conv before it (depthwise_band
+// fuse 1 at batch 1, on maps of 56x56 and more) leaves the conv's map for the multiply, so the
+// step writes it. (Counted as unstored, the step's bytes were its input and weights alone.)
+TEST_CASE("per-layer profile: a joined step's bytes count an intermediate map read after the step") {
+  using Net = decltype(input<32, 56, 56> | conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm |
+                       silu | multiply(global_avg_pool | conv<8, 1> | silu | conv<32, 1> | sigmoid) |
+                       conv<16, 1> | batch_norm);
+  cuda::Engine<Net, DType::f16> engine(Weights<Net>::random(5), {.max_batch = 1, .fused_max_batch = 0});
+  const auto report = cuda::profile_layers(engine, 1, "se", cuda::Ceilings{700.0, 3000.0}, 10);
+  std::ostringstream os;
+  report.print(os);
+  MESSAGE(os.str());
+  const auto joined = std::find_if(report.steps.begin(), report.steps.end(), [](const auto& s) {
+    return s.kind.starts_with("conv+global_avg_pool");
+  });
+  REQUIRE_MESSAGE(joined != report.steps.end(), "the squeeze-excite op is not joined to the depthwise conv");
+  const std::int64_t map = std::int64_t{32} * 56 * 56 * 2;  // f16, 32 channels a pixel (no padding)
+  // the conv's input and its map once each, plus the weights of the conv and the gate's 1x1s
+  CHECK(joined->bytes >= 2 * map);
+  CHECK(joined->bytes <= 2 * map + Net::param_count * 2 + 1024);
+}

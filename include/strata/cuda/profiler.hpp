@@ -136,9 +136,21 @@ template <class Net, DType P>
       }
     }
     if (run.size() > 1) {
-      // The intermediate results are not counted (ideally unstored); a final softmax writes
+      // The intermediate results are not counted (ideally unstored) unless an op after the
+      // step reads one too — a squeeze-excite op joined to the depthwise conv before it leaves
+      // that conv's map for the multiply — which the step then writes; a final softmax writes
       // the caller's f32 output.
       const Op* last = run.back();
+      const auto read_later = [&](const Op& producer) {
+        for (int j = 0; j < g.num_ops; ++j) {
+          const Op& reader = g.ops[j];
+          if (std::find(run.begin(), run.end(), &reader) == run.end() &&
+              (reader.in == producer.out || reader.in2 == producer.out)) {
+            return true;
+          }
+        }
+        return producer.out == g.output;
+      };
       s.flops = 0;
       s.bytes = 0;
       for (std::size_t k = 0; k < run.size(); ++k) {
@@ -148,7 +160,7 @@ template <class Net, DType P>
         s.kind += op_kind_name(run[k]->kind);
         s.flops += run[k]->flops * batch;
         s.bytes += op_bytes(*run[k]) - (k > 0 ? activation(run[k]->in_spec) : 0) -
-                   (k + 1 < run.size() ? activation(run[k]->out_spec) : 0);
+                   (k + 1 < run.size() && !read_later(*run[k]) ? activation(run[k]->out_spec) : 0);
       }
       if (last->kind == OpKind::softmax || last->kind == OpKind::log_softmax) {
         s.bytes += last->out_spec.shape.numel() * batch * 4 - activation(last->out_spec);
