@@ -94,7 +94,7 @@ struct Args {
   // EngineOptions::pdl (programmatic dependent launches): the engine's default (timed), --pdl, --no-pdl
   strata::cuda::Pdl pdl = strata::cuda::Pdl::timed;
   bool bneck_clusters = false;  // EngineOptions::bottleneck_clusters (DenseNet layers joined at small batches)
-  bool tail_sums = false;  // EngineOptions::tail_sums (squeeze-excite ops joined to depthwise convs at large batches)
+  bool tail_sums = true;  // EngineOptions::tail_sums (squeeze-excite ops joined to depthwise convs at large batches)
   bool block_clusters = true;   // EngineOptions::block_clusters (inverted-residual blocks joined at small batches)
   bool branches = false;     // EngineOptions::concurrent_branches (an op beside the next one)
   bool plan_check = false;   // EngineOptions::plan_check (measured tuning: whole plans compared)

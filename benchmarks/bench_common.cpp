@@ -12,7 +12,7 @@ namespace strata_bench {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--fused-hold] [--fused-cluster N] [--fused-mbarrier] [--fused-tiled] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--no-block-clusters] [--tail-sums] [--branches]\n"
+               "         [--fused-max-batch N] [--fused-hold] [--fused-cluster N] [--fused-mbarrier] [--fused-tiled] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--no-block-clusters] [--no-tail-sums] [--branches]\n"
                "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--force-each 'TEXT=VARIANT' ...]   (every op whose label contains TEXT)\n"
@@ -75,8 +75,10 @@ Args parse_args(int argc, char** argv) {
       a.pdl = strata::cuda::Pdl::off;
     } else if (k == "--bottleneck-clusters") {
       a.bneck_clusters = true;
-    } else if (k == "--tail-sums") {
+    } else if (k == "--tail-sums") {  // (the default since session 65)
       a.tail_sums = true;
+    } else if (k == "--no-tail-sums") {
+      a.tail_sums = false;
     } else if (k == "--no-block-clusters") {
       a.block_clusters = false;
     } else if (k == "--branches") {

@@ -426,7 +426,7 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large
     CHECK(count(d) == 1);
     CHECK(d.find("strata squeeze_excite") == std::string::npos);
     CHECK(d.find("computed by each image's last block") == std::string::npos);
-    // Without tail_sums (the default) the gate stays an op of its own (computed by neither form).
+    // With tail_sums off (on by default) the gate stays an op of its own (computed by neither form).
     cuda::EngineOptions apart = opt;
     apart.tail_sums = false;
     const std::string d0 = cuda::Engine<TailBlock, DType::f16>(w, apart).describe(mb);

@@ -1209,11 +1209,13 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
 }
 
 // depthwise_band fuse 3 at large batches (session 64): an engine of max batch
-// cuda::tail_min_batch (32) or more with EngineOptions::tail_sums joins all sixteen of
-// EfficientNet-B0's gates to the depthwise convs before them, whatever the map (without it none);
-// between 2 and 31 none; at 1 the three of 56x56 and more. Claimed at batch 256 as fuse 3 (the
-// conv's blocks write their channel sums, a second kernel computes the gate), fuse 1 offered;
-// algo 2 offered with fuse 3 once GPU-tested (band::pipelined_gpu_tested); algo 2's sources and
+// cuda::tail_min_batch (32) or more with EngineOptions::tail_sums (the default since session 65)
+// joins all sixteen of EfficientNet-B0's gates to the depthwise convs before them, whatever the
+// map (without it none); between 2 and 31 none; at 1 the three of 56x56 and more. Claimed at
+// batch 256 as fuse 3 (the conv's blocks write their channel sums, a second kernel computes the
+// gate) — on algo 2 math 4 (pipelined, 4 images a block) for the seven 5x5 convs of stride 1
+// (band::pipelined_claimed), algo 0 for the others —, fuse 1 offered; algo 2 offered with fuse 3
+// once GPU-tested (band::pipelined_gpu_tested); algo 2's sources and
 // the 1,152-channel gate's (one 7x7 tile an image, fc1 48 outputs a warp each over 1,152
 // channels) compile.
 TEST_CASE("an engine of max batch 32 or more with tail_sums joins every squeeze-excite op to the depthwise conv before it (fold_for_max_batch)") {
@@ -1238,13 +1240,15 @@ TEST_CASE("an engine of max batch 32 or more with tail_sums joins every squeeze-
       return std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& op) { return op.tail != nullptr; });
     };
     const int small = mb <= cuda::tail_max_batch ? 3 : 0;
-    CHECK(tails(folded(false)) == small);  // (the default)
+    CHECK(tails(folded(false)) == small);
+    CHECK(cuda::EngineOptions{}.tail_sums);  // (the default)
     const cuda::NetDesc n = folded(true);
     CHECK(tails(n) == (mb >= cuda::tail_min_batch ? 16 : small));
     if (mb != 256) {
       continue;
     }
     int compiled = 0;
+    int pipelined = 0;
     for (const cuda::OpDesc& op : n.ops) {
       if (!op.tail) {
         continue;
@@ -1254,7 +1258,9 @@ TEST_CASE("an engine of max batch 32 or more with tail_sums joins every squeeze-
       const cuda::Variant three{"depthwise_band", 0, 0, 3};
       const auto claim = t->heuristic(op, mb, std::size_t{1} << 30, {});
       REQUIRE(claim.has_value());
-      CHECK(claim->variant == three);
+      const bool five_by_five_s1 = op.conv.kh == 5 && op.conv.sh == 1;
+      CHECK(claim->variant == (five_by_five_s1 && band::pipelined_gpu_tested ? cuda::Variant{"depthwise_band", 2, 4, 3} : three));
+      pipelined += claim->variant.algo == 2 ? 1 : 0;
       CHECK(t->heuristic(op, 1, std::size_t{1} << 30, {})->variant == one);
       CHECK(t->fuses_tail(three));
       // Fuses 1 and 3 and algo 2 (pipelined, 2 and 4 images a block, with the sums) offered at
@@ -1288,7 +1294,7 @@ TEST_CASE("an engine of max batch 32 or more with tail_sums joins every squeeze-
         const auto k1 = t->kernel_sources(p1, one, cuda::OpIo{});
         REQUIRE(k1.size() == 1);
         CHECK(k1[0].source.find("constexpr int CP = 1152;") != std::string::npos);
-        CHECK(k1[0].source.find("for (int i = 8 * lane; i < CP; i += 256)") != std::string::npos);  // (fc1 a warp an output)
+        CHECK(k1[0].source.find("constexpr int F1 = (CP + 255) / 256;") != std::string::npos);  // (fc1 a warp an output)
         const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::f16>"};
         CHECK(rtc::compile(k1[0].source, "band_tail_1152", names, 90, dir).cubin.size() > 1000);
         // fuse 3: the conv without the counter, and the gate kernel (a block an image)
@@ -1305,6 +1311,7 @@ TEST_CASE("an engine of max batch 32 or more with tail_sums joins every squeeze-
       }
     }
     CHECK(compiled == 1);
+    CHECK(pipelined == (band::pipelined_gpu_tested ? 7 : 0));  // features.3.1, 5.0-5.2, 6.1-6.3
   }
 }
 

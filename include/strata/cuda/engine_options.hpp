@@ -223,10 +223,11 @@ struct EngineOptions {
   /// second kernel, a block an image, computing the gate from those sums, so that the gate's pool
   /// does not read the conv's output back (EfficientNet-B0 at batch 256: its sixteen gates took
   /// about 560 of 5,270 µs, H100, session 63). A joined op no tactic runs that way runs as the two
-  /// ops, as before. Off by default: written in session 64 after its device time was spent, not
-  /// yet GPU-run (the tail form, fuse 1, claimed there ran EfficientNet-B0 at batch 256 in 5,942
-  /// against 5,329 µs on an H100: its fence and counter). strata_bench --tail-sums.
-  bool tail_sums = false;
+  /// ops, as before. On by default since session 65 (H100: the GPU tests passed; EfficientNet-B0
+  /// at batch 256 5,187 and 5,182 µs against 5,336 without, one lease; session 64's tail form,
+  /// fuse 1, claimed there had run it in 5,942 against 5,329: its fence and counter).
+  /// strata_bench --no-tail-sums turns it off.
+  bool tail_sums = true;
 };
 
 /// What `fused_max_batch` means for an engine with `max_batch`: fused_auto becomes

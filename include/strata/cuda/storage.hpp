@@ -1121,7 +1121,7 @@ inline void fold_excited_gates(NetDesc& n) {
 inline constexpr int tail_max_batch = 1;
 inline constexpr int tail_min_pixels = 56 * 56;
 /// The least max_batch from which the engine joins them again, on maps of any size, where
-/// EngineOptions::tail_sums asks (off by default until GPU-run): at large batches the
+/// EngineOptions::tail_sums asks (the default since session 65): at large batches the
 /// squeeze-excite kernel's pool reads the whole map back (EfficientNet-B0 at batch 256: its
 /// sixteen gates about 560 of 5,270 µs, H100, session 63), which the depthwise conv's blocks can
 /// sum as they store it (depthwise_band fuse 3).

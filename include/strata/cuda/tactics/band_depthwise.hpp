@@ -394,11 +394,13 @@ inline constexpr const char* turn = R"src(    unsigned* const xb = xs + (im & 1)
   return p.shared + filter_bytes(op, p) <= max_shared;
 }
 
-/// Whether algo 2 has passed its GPU tests with every fix in: forceable only until then. (Session
-/// 64's first run passed it on the test block — 2 and 4 images a block, fuses 1 and 0, f16 and
-/// bf16 — and failed EfficientNet-B0's features.6.0 at launch: its two patches and the tail's
-/// static shared memory passed 48 KiB without the opt-in, now always made; not run since.)
-inline constexpr bool pipelined_gpu_tested = false;
+/// Whether algo 2 has passed its GPU tests with every fix in. (Session 64's first run passed it
+/// on the test block — 2 and 4 images a block, fuses 1 and 0, f16 and bf16 — and failed
+/// EfficientNet-B0's features.6.0 at launch: its two patches and the tail's static shared memory
+/// passed 48 KiB without the opt-in, now always made. Session 65, H100: the GPU test "depthwise_band
+/// algo 2: pipelined images, with and without the joined squeeze-excite op" passed, 76
+/// assertions, f16 within 6.7e-4 and bf16 6.1e-3 of the CPU.)
+inline constexpr bool pipelined_gpu_tested = true;
 
 /// Whether measured tuning is offered algo 2 (pipelined: math M images a block, the next image's
 /// patch copied in with cp.async while this one is computed) for `op` at `batch`: at batches of
@@ -459,6 +461,20 @@ inline constexpr int tail_most_squeezed = 256;
          p.shared + tail_bytes(op, p) <= max_shared;
 }
 
+/// Whether the heuristic claims algo 2 (4 images a block, the sums form) for `op` at `batch`: a
+/// 5×5 (or larger) depthwise conv of stride 1 with its joined squeeze-excite op, where it is
+/// offered and the sums form (fuse 3) is claimed. EfficientNet-B0 at batch 256 on an H100
+/// (session 65, heuristic profiles of the joined ops, algo 0 fuse 3 against algo 2 math 4 fuse
+/// 3): the stride-1 5×5 convs 338.7 → 314.6 µs (features.3.1), 189.0 → 173.1 (5.0), 273.3 →
+/// 250.6 and 272.7 → 248.7 (5.1, 5.2), 138.4 → 133.1 (6.1, and 6.2/6.3 alike); the stride-2 5×5
+/// convs split (3.0 476.1 → 467.0, 6.0 155.1 → 170.5) and every 3×3 lost 5-19 µs (features.1.0
+/// 233.8 → 253.0, 4.0 149.9 → 167.9; why is not measured). The whole forward: 5,176.7 against
+/// 5,200.7 µs with algo 2 forced on all fifteen.
+[[nodiscard]] inline bool pipelined_claimed(const OpDesc& op, int batch) {
+  return pipelined_offered(op, batch) && op.conv.kh >= 5 && op.conv.kw >= 5 && op.conv.sh == 1 &&
+         op.conv.sw == 1 && fuses_tail(op) && batch >= sums_min_batch;
+}
+
 namespace text {
 /// The tail form's end (algo 0, fuse 1): the joined squeeze-excite op (OpDesc::tail). Each block
 /// adds up each of its channels over its tile as stored (rounded to T), the thread groups in
@@ -471,7 +487,10 @@ namespace text {
 /// activation), stores the gate and sets the counter back to 0 for the next launch. (Session
 /// 64: the pool and fc1 were a thread a channel and an output, 98 dependent loads a thread for
 /// a 112x112 map's tiles and 144 for a 1,152-channel fc1 — the chain each image's last block
-/// ran alone.)
+/// ran alone. Session 65: a lane issues all its loads of an fc1 row before its first sum, and
+/// the pool's channels are unrolled by 4 — fuse 3's gate kernel took 22-23 µs for each 1,152-
+/// channel gate of EfficientNet-B0 at batch 256 on an H100, its fc1 rows five loads in a row
+/// a lane; the sums are added in the same order.)
 inline constexpr const char* tail_head = R"src(  {
     __shared__ float tl_red[NTHREADS / PB][2 * PB];
 )src";
@@ -543,6 +562,7 @@ inline constexpr const char* tail_gate = R"src(    // The pool: a channel's tile
         tl_pool[threadIdx.x] = as_stored<T>(t / static_cast<float>(OH * OW));
       }
     } else {
+#pragma unroll 4
       for (int c = threadIdx.x; c < CP; c += NTHREADS) {
         float t = 0.0f;
         for (int i = 0; i < TILES; ++i) t += __ldcg(part + (img * TILES + i) * CP + c);
@@ -551,15 +571,26 @@ inline constexpr const char* tail_gate = R"src(    // The pool: a channel's tile
     }
     __syncthreads();
     if constexpr (NTHREADS % 32 == 0) {  // fc1: a warp an output, 8 channels a lane at a time
+      // (a lane's F1 loads of the row issued before its first sum: in flight together)
+      constexpr int F1 = (CP + 255) / 256;
       const int lane = static_cast<int>(threadIdx.x) % 32;
       for (int o = static_cast<int>(threadIdx.x) / 32; o < SE_K1P; o += NTHREADS / 32) {
         float a = 0.0f;
         if (o < SE_K1) {
-          for (int i = 8 * lane; i < CP; i += 256) {
-            float wv[8];
-            load8(sw1 + static_cast<long long>(o) * CP + i, wv);
+          float wv[F1][8];
 #pragma unroll
-            for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[j];
+          for (int f = 0; f < F1; ++f) {
+            if (8 * lane + 256 * f < CP) {
+              load8(sw1 + static_cast<long long>(o) * CP + 8 * lane + 256 * f, wv[f]);
+            }
+          }
+#pragma unroll
+          for (int f = 0; f < F1; ++f) {
+            const int i = 8 * lane + 256 * f;
+            if (i < CP) {
+#pragma unroll
+              for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[f][j];
+            }
           }
 #pragma unroll
           for (int off = 16; off > 0; off /= 2) a += __shfl_xor_sync(0xffffffffu, a, off);
@@ -973,6 +1004,9 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                                const Libraries&) const override {
     if (!band::claimed(op)) {
       return std::nullopt;
+    }
+    if (band::pipelined_claimed(op, batch)) {  // the sums form, 4 images a block pipelined
+      return Claim{Variant{std::string(name()), 2, 4, 3}, rank::joins};
     }
     if (band::fuses_tail(op)) {  // the joined squeeze-excite op: in the same launch, or the sums
       return Claim{Variant{std::string(name()), 0, 0, batch >= band::sums_min_batch ? 3 : 1}, rank::joins};
