@@ -513,6 +513,56 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
   strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, band algo 2 math 4 fuse 3");
 }
 
+// mma_conv1x1 (session 65): a 1x1 conv of stride 1 as a GEMM over the batch's pixels on tensor
+// cores, a block 128 pixels x a chunk of the output channels. Forced on every 1x1 conv of a chain
+// that reaches each path of the kernel — 24 input slots (a k-step of 16, then one of 8: 21
+// channels), 104 (100 channels: the last 8 on m16n8k8), 240 and 40; output chunks of 104, 120 (240
+// in two), 40 and 112; SiLU, ReLU, none and hardswish; 143 pixels an image, so no batch fills its
+// last block — in an engine of max batch 32 against the CPU, batches 32, 17, 3 and 1, f16 and bf16.
+namespace {
+inline constexpr auto pointwise_net = input<21, 13, 11>
+    | conv<100, 1> | batch_norm | silu
+    | conv<240, 1> | batch_norm | relu
+    | conv<40, 1> | batch_norm
+    | conv<112, 1> | batch_norm | hardswish
+    | flatten | dense<5>;
+using PointwiseNet = std::remove_cv_t<decltype(pointwise_net)>;
+}  // namespace
+
+TEST_CASE("mma_conv1x1: 1x1 convs as GEMMs over the batch's pixels on tensor cores, forced") {
+  constexpr int mb = 32;
+  const auto w = Weights<PointwiseNet>::random(103);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(mb * PointwiseNet::input_spec.shape.numel()), 203);
+  const auto ref = strata_test::cpu_reference<PointwiseNet>(w, in, mb);
+  cuda::EngineOptions opt;
+  opt.max_batch = mb;
+  opt.fused_max_batch = 0;
+  cuda::NetDesc n = cuda::NetStorage<PointwiseNet, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  cuda::fold_for_max_batch(n, opt, false);
+  const auto* t = cuda::find_tactic<DType::f16>("mma_conv1x1");
+  REQUIRE(t != nullptr);
+  for (const cuda::OpDesc& op : n.ops) {
+    if (t->applicable(op)) {
+      opt.force[op.label] = cuda::Variant{"mma_conv1x1"};
+    }
+  }
+  CHECK(opt.force.size() == 4);
+  cuda::Engine<PointwiseNet, DType::f16> e16(w, opt);
+  const std::string d = e16.describe(mb);
+  INFO(d);
+  std::size_t shown = 0;
+  const std::string phrase = "strata 1x1 conv on tensor cores";
+  for (std::size_t at = d.find(phrase); at != std::string::npos; at = d.find(phrase, at + 1)) {
+    ++shown;
+  }
+  CHECK(shown == 4);
+  strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "pointwise chain, mma_conv1x1");
+  cuda::Engine<PointwiseNet, DType::bf16> e16b(w, opt);
+  strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "pointwise chain, mma_conv1x1");
+}
+
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —
 // joined as one op (fold_squeeze_excite), "<pool>+<fc1>+<fc2>". The heuristic runs small gates on
 // one kernel (squeeze_excite: on compute capability 9.0 on, where batch x 8 is at most twice the

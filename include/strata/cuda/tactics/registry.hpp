@@ -26,6 +26,7 @@
 #include "strata/cuda/tactics/normed_conv.hpp"
 #include "strata/cuda/tactics/pixel_conv.hpp"
 #include "strata/cuda/tactics/plane_conv.hpp"
+#include "strata/cuda/tactics/pointwise_mma.hpp"
 #include "strata/cuda/tactics/pooled_dense.hpp"
 #include "strata/cuda/tactics/splitk_conv.hpp"
 #include "strata/cuda/tactics/squeeze_excite.hpp"
@@ -52,6 +53,7 @@ template <DType P>
   static const tactics::DirectConv<P> direct_conv;
   static const tactics::MmaConv<P> mma_conv;
   static const tactics::TileConv<P> tile_conv;
+  static const tactics::PointwiseMma<P> mma_conv1x1;
   static const tactics::LtConv1x1<P> lt_conv1x1;
   static const tactics::LtIm2col<P> lt_im2col;
   static const tactics::SplitkConv<P> splitk_conv;
@@ -72,7 +74,7 @@ template <DType P>
   static const tactics::CudnnConvTranspose<P> cudnn_conv_transpose;
   static const std::vector<const Tactic<P>*> list{
       &expand_depthwise, &depthwise_band, &depthwise_conv, &squeeze_excite, &pixel_conv1x1, &generated_conv, &direct_conv, &mma_conv,
-      &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
+      &mma_conv1x1, &lt_conv1x1,     &cudnn_conv,    &lt_dense,       &pointwise,   &pool,
       &softmax,        &upsample,      &adaptive_pool,  &channel_gate, &copy,
       &conv_transpose_direct, &cudnn_conv_transpose, &cudnn_graph_conv, &tile_conv, &dense_softmax, &lt_im2col, &splitk_conv,
       &pooled_dense, &gap_dense, &normed_conv, &halo_conv, &bottleneck_conv, &normed_head, &plane_conv, &stem_conv};
