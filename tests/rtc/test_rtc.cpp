@@ -5294,3 +5294,68 @@ TEST_CASE("depthwise_band algo 1: filters staged, images a block: fits, refusals
   CHECK(offered.size() == (band::pipelined_gpu_tested ? 3U : 1U));
   CHECK(offered.front() == cuda::Variant{"depthwise_band"});
 }
+
+// mma_conv1x1 (session 65): the heuristic gives it EfficientNet-B0's expansions at batch 256 — the
+// ten that run before a depthwise conv (OpDesc::expand: depthwise_band runs them on the
+// heuristic's variant) and fit its 100 KiB (192 input slots do not: 6.1-7.0), and features.2.0's,
+// which expand_depthwise computes itself — and none at batch
+// 8 (256 pixels x 8 images of the 14x14 maps: under 32 K pixels; and under min_batch); not
+// ResNet-50's fourfold 1x1 convs (layer1.0.downsample, 64 -> 256 at 56x56). Its sources for a
+// reduction of 24 slots (a k-step of 8 after one of 16) and of 112 (chunks of 112 of 672) compile.
+TEST_CASE("mma_conv1x1: which expansions the heuristic gives it, and its sources compile") {
+  const auto dir = fresh_dir("strata_rtc_test_pointwise");
+  namespace pw = cuda::tactics::pointwise;
+  const auto* t = cuda::find_tactic<DType::f16>("mma_conv1x1");
+  const auto* lt1x1 = cuda::find_tactic<DType::f16>("lt_conv1x1");
+  REQUIRE(t != nullptr);
+  REQUIRE(lt1x1 != nullptr);
+  const cuda::Libraries none{};
+  cuda::NetDesc n = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
+  cuda::fold_for_per_op_path(n);
+  cuda::EngineOptions o;
+  o.max_batch = 256;
+  cuda::fold_for_max_batch(n, o, false);
+  std::vector<std::string> claimed;
+  int compiled = 0;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (!op.expand || op.expand->conv.kh != 1) {
+      continue;
+    }
+    const cuda::OpDesc& e = *op.expand;
+    INFO(e.label);
+    // (ahead of cuBLASLt's claim where it claims: a lower rank wins)
+    const auto claim = t->heuristic(e, 256, std::size_t{1} << 30, none);
+    CHECK(claim.has_value() == pw::claimed(e, 256));
+    if (claim) {
+      const auto lt = lt1x1->heuristic(e, 256, std::size_t{1} << 30, none);
+      REQUIRE(lt.has_value());
+      CHECK(cuda::claim_rank(*t, e, *claim) < cuda::claim_rank(*lt1x1, e, *lt));
+      claimed.push_back(e.label.substr(0, e.label.find(".block")));
+    }
+    CHECK_FALSE(t->heuristic(e, 8, std::size_t{1} << 30, none).has_value());
+    if (pw::fits(e) && ((e.conv.cp == 24 && compiled == 0) || (e.conv.cp == 112 && compiled == 1))) {
+      const auto k = t->kernel_sources(e, cuda::Variant{"mma_conv1x1"}, cuda::OpIo{});
+      REQUIRE(k.size() == 1);
+      CHECK(k[0].name == "strata_rtc::mma_conv1x1<strata_rtc::f16>");
+      CHECK(k[0].source.find("constexpr int NB = " + std::to_string(pw::chunk(e.conv.kp)) + ";") != std::string::npos);
+      CHECK((k[0].source.find("constexpr int K = 24;") != std::string::npos) == (e.conv.cp == 24));
+      CHECK(rtc::compile(k[0].source, "pointwise_" + std::to_string(e.conv.cp), {k[0].name}, 90, dir).cubin.size() > 1000);
+      ++compiled;
+    }
+  }
+  CHECK(compiled == 2);
+  CHECK(claimed == std::vector<std::string>{"features.2.0", "features.2.1", "features.3.0", "features.3.1", "features.4.0",
+                                            "features.4.1", "features.4.2", "features.5.0", "features.5.1",
+                                            "features.5.2", "features.6.0"});
+  CHECK(pw::chunk(144) == 144);
+  CHECK(pw::chunk(240) == 120);
+  CHECK(pw::chunk(672) == 112);
+  cuda::NetDesc r50 = cuda::NetStorage<models::ResNet50, DType::f16>::describe();
+  cuda::fold_for_per_op_path(r50);
+  int fits = 0;
+  for (const cuda::OpDesc& op : r50.ops) {
+    fits += pw::fits(op) ? 1 : 0;
+    CHECK_FALSE(pw::claimed(op, 256));
+  }
+  CHECK(fits > 0);  // (its stride-1 1x1 convs without a residual: offered to measured tuning)
+}
