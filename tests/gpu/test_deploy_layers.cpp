@@ -346,6 +346,15 @@ TEST_CASE("a squeeze-excite op computed with its gate by the projection's cluste
 // onto fuse 0 (the conv, then the squeeze-excite op), f16 and bf16; EfficientNet-B0's heuristic
 // plan (fuse 1 claimed on its three 112x112 and 56x56 gates).
 namespace {
+/// How many times `phrase` occurs in `text` (describe()'s lines naming a form).
+std::size_t occurrences(const std::string& text, const std::string& phrase) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(phrase); at != std::string::npos; at = text.find(phrase, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 inline constexpr auto tail_block = input<24, 113, 111>
     | conv<100, 1> | batch_norm | silu
     | conv<100, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 100}> | batch_norm | silu
@@ -400,13 +409,7 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it (depthwi
 // but features.2.0's, whose depthwise conv runs with its expansion (expand_depthwise).
 TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large batches (depthwise_band fuse 3)") {
   const std::string phrase = "computed from the blocks' channel sums by a second kernel";
-  const auto count = [&](const std::string& d) {
-    std::size_t n = 0;
-    for (std::size_t at = d.find(phrase); at != std::string::npos; at = d.find(phrase, at + 1)) {
-      ++n;
-    }
-    return n;
-  };
+  const auto count = [&](const std::string& d) { return occurrences(d, phrase); };
   cuda::EngineOptions opt;
   opt.max_batch = 32;
   opt.fused_max_batch = 0;
@@ -504,12 +507,7 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
   cuda::Engine<EB0, DType::f16> e(w, opt);
   const std::string d = e.describe(3);
   INFO(d);
-  std::size_t n = 0;
-  const std::string phrase = "pipelined: 4 images a block";
-  for (std::size_t at = d.find(phrase); at != std::string::npos; at = d.find(phrase, at + 1)) {
-    ++n;
-  }
-  CHECK(n == 15);
+  CHECK(occurrences(d, "pipelined: 4 images a block") == 15);
   strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, band algo 2 math 4 fuse 3");
 }
 
@@ -552,12 +550,7 @@ TEST_CASE("mma_conv1x1: 1x1 convs as GEMMs over the batch's pixels on tensor cor
   cuda::Engine<PointwiseNet, DType::f16> e16(w, opt);
   const std::string d = e16.describe(mb);
   INFO(d);
-  std::size_t shown = 0;
-  const std::string phrase = "strata 1x1 conv on tensor cores";
-  for (std::size_t at = d.find(phrase); at != std::string::npos; at = d.find(phrase, at + 1)) {
-    ++shown;
-  }
-  CHECK(shown == 4);
+  CHECK(occurrences(d, "strata 1x1 conv on tensor cores") == 4);
   strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "pointwise chain, mma_conv1x1");
   cuda::Engine<PointwiseNet, DType::bf16> e16b(w, opt);
   strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "pointwise chain, mma_conv1x1");
