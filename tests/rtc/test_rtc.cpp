@@ -1294,7 +1294,8 @@ TEST_CASE("an engine of max batch 32 or more with tail_sums joins every squeeze-
         const auto k1 = t->kernel_sources(p1, one, cuda::OpIo{});
         REQUIRE(k1.size() == 1);
         CHECK(k1[0].source.find("constexpr int CP = 1152;") != std::string::npos);
-        CHECK(k1[0].source.find("constexpr int F1 = (CP + 255) / 256;") != std::string::npos);  // (fc1 a warp an output)
+        CHECK(k1[0].source.find("for (int i = 8 * lane; i < CP; i += 256)") != std::string::npos);  // (fc1 a warp an output)
+        CHECK(k1[0].source.find("constexpr bool FC1_PRELOAD = false;") != std::string::npos);  // (inside the conv's kernel)
         const std::vector<std::string> names{"strata_rtc::depthwise_band<strata_rtc::f16>"};
         CHECK(rtc::compile(k1[0].source, "band_tail_1152", names, 90, dir).cubin.size() > 1000);
         // fuse 3: the conv without the counter, and the gate kernel (a block an image)
@@ -1305,6 +1306,7 @@ TEST_CASE("an engine of max batch 32 or more with tail_sums joins every squeeze-
         CHECK(k3[0].source.find("part[tile * CP + c0 + c] = t;") != std::string::npos);
         CHECK(k3[1].name == "strata_rtc::depthwise_band_gate<strata_rtc::f16>");
         CHECK(k3[1].source.find("constexpr int TILES = 1;") != std::string::npos);
+        CHECK(k3[1].source.find("constexpr bool FC1_PRELOAD = true;") != std::string::npos);  // (the gate kernel's loads in flight)
         CHECK(rtc::compile(k3[0].source, "band_sums_1152", names, 90, dir).cubin.size() > 1000);
         CHECK(rtc::compile(k3[1].source, "band_gate_1152", {k3[1].name}, 90, dir).cubin.size() > 1000);
         ++compiled;

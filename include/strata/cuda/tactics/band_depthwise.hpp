@@ -462,7 +462,7 @@ inline constexpr int tail_most_squeezed = 256;
 }
 
 /// Whether the heuristic claims algo 2 (4 images a block, the sums form) for `op` at `batch`: a
-/// 5×5 (or larger) depthwise conv of stride 1 with its joined squeeze-excite op, where it is
+/// 5×5 depthwise conv of stride 1 (the shape measured) with its joined squeeze-excite op, where it is
 /// offered and the sums form (fuse 3) is claimed. EfficientNet-B0 at batch 256 on an H100
 /// (session 65, heuristic profiles of the joined ops, algo 0 fuse 3 against algo 2 math 4 fuse
 /// 3): the stride-1 5×5 convs 338.7 → 314.6 µs (features.3.1), 189.0 → 173.1 (5.0), 273.3 →
@@ -471,7 +471,7 @@ inline constexpr int tail_most_squeezed = 256;
 /// 233.8 → 253.0, 4.0 149.9 → 167.9; why is not measured). The whole forward: 5,176.7 against
 /// 5,200.7 µs with algo 2 forced on all fifteen.
 [[nodiscard]] inline bool pipelined_claimed(const OpDesc& op, int batch) {
-  return pipelined_offered(op, batch) && op.conv.kh >= 5 && op.conv.kw >= 5 && op.conv.sh == 1 &&
+  return pipelined_offered(op, batch) && op.conv.kh == 5 && op.conv.kw == 5 && op.conv.sh == 1 &&
          op.conv.sw == 1 && fuses_tail(op) && batch >= sums_min_batch;
 }
 
@@ -487,10 +487,12 @@ namespace text {
 /// activation), stores the gate and sets the counter back to 0 for the next launch. (Session
 /// 64: the pool and fc1 were a thread a channel and an output, 98 dependent loads a thread for
 /// a 112x112 map's tiles and 144 for a 1,152-channel fc1 — the chain each image's last block
-/// ran alone. Session 65: a lane issues all its loads of an fc1 row before its first sum, and
-/// the pool's channels are unrolled by 4 — fuse 3's gate kernel took 22-23 µs for each 1,152-
-/// channel gate of EfficientNet-B0 at batch 256 on an H100, its fc1 rows five loads in a row
-/// a lane; the sums are added in the same order.)
+/// ran alone. Session 65: in fuse 3's gate kernel (FC1_PRELOAD) a lane issues all its loads of an
+/// fc1 row before its first sum, and the pool's channels are unrolled by 4 — that kernel took
+/// 22-23 µs for each 1,152-channel gate of EfficientNet-B0 at batch 256 on an H100, its fc1 rows
+/// five loads in a row a lane; the sums are added in the same order. Inside the conv's kernel
+/// (fuse 1) the loop stays: there the preload spilled under algo 2's launch bounds — a review's
+/// ptxas, features.6.x algo 2 fuse 1, 0 → 32 bytes of spill stores.)
 inline constexpr const char* tail_head = R"src(  {
     __shared__ float tl_red[NTHREADS / PB][2 * PB];
 )src";
@@ -571,25 +573,33 @@ inline constexpr const char* tail_gate = R"src(    // The pool: a channel's tile
     }
     __syncthreads();
     if constexpr (NTHREADS % 32 == 0) {  // fc1: a warp an output, 8 channels a lane at a time
-      // (a lane's F1 loads of the row issued before its first sum: in flight together)
-      constexpr int F1 = (CP + 255) / 256;
       const int lane = static_cast<int>(threadIdx.x) % 32;
       for (int o = static_cast<int>(threadIdx.x) / 32; o < SE_K1P; o += NTHREADS / 32) {
         float a = 0.0f;
         if (o < SE_K1) {
-          float wv[F1][8];
+          if constexpr (FC1_PRELOAD) {  // (the gate kernel: a lane's F1 loads of the row in flight together)
+            constexpr int F1 = (CP + 255) / 256;
+            float wv[F1][8];
 #pragma unroll
-          for (int f = 0; f < F1; ++f) {
-            if (8 * lane + 256 * f < CP) {
-              load8(sw1 + static_cast<long long>(o) * CP + 8 * lane + 256 * f, wv[f]);
+            for (int f = 0; f < F1; ++f) {
+              if (8 * lane + 256 * f < CP) {
+                load8(sw1 + static_cast<long long>(o) * CP + 8 * lane + 256 * f, wv[f]);
+              }
             }
-          }
 #pragma unroll
-          for (int f = 0; f < F1; ++f) {
-            const int i = 8 * lane + 256 * f;
-            if (i < CP) {
+            for (int f = 0; f < F1; ++f) {
+              const int i = 8 * lane + 256 * f;
+              if (i < CP) {
 #pragma unroll
-              for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[f][j];
+                for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[f][j];
+              }
+            }
+          } else {  // (inside the conv's kernel, whose registers its launch bounds cap)
+            for (int i = 8 * lane; i < CP; i += 256) {
+              float wv[8];
+              load8(sw1 + static_cast<long long>(o) * CP + i, wv);
+#pragma unroll
+              for (int j = 0; j < 8; ++j) a += tl_pool[i + j] * wv[j];
             }
           }
 #pragma unroll
@@ -780,6 +790,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
   constant("TILES", std::int64_t{p.tiles_y} * p.tiles_x);
   constant("NTHREADS", gate_threads);
   generated::excite_constants(o, *op.tail);
+  o << "  constexpr bool FC1_PRELOAD = true;  // (fc1's row loads in flight together)\n";
   o << R"src(  const long long img = blockIdx.x;
   if (img >= batch) {
     return;
@@ -881,6 +892,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     << std::defaultfloat;
   if (tail) {
     generated::excite_constants(o, *op.tail);
+    o << "  constexpr bool FC1_PRELOAD = false;  // (fc1's loads a row's group at a time: the launch bounds cap the registers)\n";
   }
   if (project) {  // the joined projection's (fuse 2)
     const OpDesc& q = *op.project;

@@ -104,6 +104,7 @@ inline constexpr bool gpu_tested = true;
 /// (ResNet-50's layer1.0.downsample, 64→256 at 56×56, is a fourfold 1×1: not claimed, not timed.)
 [[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
   return gpu_tested && fits(op) && batch >= min_batch && op.conv.k >= 6 * op.conv.c && op.conv.cp <= 192 &&
+         chunk(op.conv.kp) >= 64 &&  // (not where the chunks would restage the pixels' rows many times)
          static_cast<std::int64_t>(batch) * op.conv.h * op.conv.w >= (std::int64_t{32} << 10);
 }
 
