@@ -180,14 +180,12 @@ Args with_forced_each(const Args& given, int max_batch) {
   if (a.force_each.empty()) {
     return a;
   }
-  strata::cuda::NetDesc net = strata::cuda::NetStorage<Net, P>::describe();
-  strata::cuda::fold_for_per_op_path(net);
   strata::cuda::EngineOptions o;
   o.max_batch = max_batch;
   o.bottleneck_clusters = a.bneck_clusters;
   o.tail_sums = a.tail_sums;
   o.block_clusters = a.block_clusters;
-  strata::cuda::fold_for_max_batch(net, o, a.branches);  // (the ops as the engine joins them)
+  const strata::cuda::NetDesc net = strata::cuda::per_op_ops<Net, P>(o, a.branches);  // (the ops as the engine joins them)
   for (const auto& [text, v] : a.force_each) {
     int matched = 0;
     for (const strata::cuda::OpDesc& op : net.ops) {

@@ -461,13 +461,11 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
   // but EfficientNet-B0's features.2.0, whose depthwise conv runs with its expansion — `want` of them.
   const auto forced = [](auto tag, int mb, const cuda::Variant& v, std::size_t want) {
     using Net = typename decltype(tag)::type;
-    cuda::NetDesc n = cuda::NetStorage<Net, DType::f16>::describe();
-    cuda::fold_for_per_op_path(n);
     cuda::EngineOptions opt;
     opt.max_batch = mb;
     opt.fused_max_batch = 0;
     opt.tail_sums = true;  // (the joins at large batches; fuse 0 then runs the two ops)
-    cuda::fold_for_max_batch(n, opt, false);
+    const cuda::NetDesc n = cuda::per_op_ops<Net, DType::f16>(opt);
     for (const cuda::OpDesc& op : n.ops) {
       if (op.tail && op.label.find("features.2.0.") == std::string::npos) {
         opt.force[op.label] = v;  // (an expansion joined to the conv then runs as a step of its own)
@@ -536,9 +534,7 @@ TEST_CASE("mma_conv1x1: 1x1 convs as GEMMs over the batch's pixels on tensor cor
   cuda::EngineOptions opt;
   opt.max_batch = mb;
   opt.fused_max_batch = 0;
-  cuda::NetDesc n = cuda::NetStorage<PointwiseNet, DType::f16>::describe();
-  cuda::fold_for_per_op_path(n);
-  cuda::fold_for_max_batch(n, opt, false);
+  const cuda::NetDesc n = cuda::per_op_ops<PointwiseNet, DType::f16>(opt);
   const auto* t = cuda::find_tactic<DType::f16>("mma_conv1x1");
   REQUIRE(t != nullptr);
   for (const cuda::OpDesc& op : n.ops) {

@@ -1227,14 +1227,8 @@ TEST_CASE("an engine of max batch 32 or more with tail_sums joins every squeeze-
   for (const int mb : {1, 2, 31, 32, 256}) {
     INFO("max batch " << mb);
     const auto folded = [&](bool sums) {
-      cuda::NetDesc n = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
-      cuda::fold_for_per_op_path(n);
-      cuda::EngineOptions o;
-      o.max_batch = mb;
-      o.block_clusters = false;
-      o.tail_sums = sums;
-      cuda::fold_for_max_batch(n, o, false);
-      return n;
+      return cuda::per_op_ops<models::EfficientNetB0, DType::f16>(
+          cuda::EngineOptions{.max_batch = mb, .block_clusters = false, .tail_sums = sums});
     };
     const auto tails = [](const cuda::NetDesc& n) {
       return std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& op) { return op.tail != nullptr; });
@@ -4460,14 +4454,11 @@ TEST_CASE("tf32: its ops run on the libraries (cuDNN, cuBLASLt) and the generic 
 TEST_CASE("an inverted-residual block in a thread-block cluster (expand_depthwise algo 3): the joins at small batches, shapes hand-worked, the choice, the source compiles") {
   namespace ed = cuda::tactics::expand_dw;
   const auto folded = [](int max_batch, bool clusters, const std::map<std::string, cuda::Variant>& force = {}) {
-    cuda::NetDesc n = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
-    cuda::fold_for_per_op_path(n);
     cuda::EngineOptions o;
     o.max_batch = max_batch;
     o.block_clusters = clusters;
     o.force = force;
-    cuda::fold_for_max_batch(n, o, false);
-    return n;
+    return cuda::per_op_ops<models::MobileNetV2, DType::f16>(o);
   };
   const auto projected = [](const cuda::NetDesc& n) {
     return std::count_if(n.ops.begin(), n.ops.end(), [](const cuda::OpDesc& o) { return o.project && o.expand; });
@@ -4749,10 +4740,8 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
 TEST_CASE("an inverted-residual block as one kernel (expand_depthwise fuse 1): the fold's batches, block shapes, the claim, the key, refusals, the source compiles") {
   namespace ed = cuda::tactics::expand_dw;
   const auto folded = [](int max_batch, bool clusters = true) {
-    cuda::NetDesc n = cuda::NetStorage<models::MobileNetV2, DType::f16>::describe();
-    cuda::fold_for_per_op_path(n);
-    cuda::fold_for_max_batch(n, cuda::EngineOptions{.max_batch = max_batch, .block_clusters = clusters}, false);
-    return n;
+    return cuda::per_op_ops<models::MobileNetV2, DType::f16>(
+        cuda::EngineOptions{.max_batch = max_batch, .block_clusters = clusters});
   };
   const auto projected = [](const cuda::OpDesc& o) { return o.project != nullptr; };
   // Below project_min_batch the engine joins nothing (nothing forced) but at max batches up to
@@ -5312,11 +5301,7 @@ TEST_CASE("mma_conv1x1: which expansions the heuristic gives it, and its sources
   REQUIRE(t != nullptr);
   REQUIRE(lt1x1 != nullptr);
   const cuda::Libraries none{};
-  cuda::NetDesc n = cuda::NetStorage<models::EfficientNetB0, DType::f16>::describe();
-  cuda::fold_for_per_op_path(n);
-  cuda::EngineOptions o;
-  o.max_batch = 256;
-  cuda::fold_for_max_batch(n, o, false);
+  const cuda::NetDesc n = cuda::per_op_ops<models::EfficientNetB0, DType::f16>(cuda::EngineOptions{.max_batch = 256});
   std::vector<std::string> claimed;
   int compiled = 0;
   for (const cuda::OpDesc& op : n.ops) {

@@ -103,6 +103,18 @@ inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branch
   join_bottlenecks(net, o);
 }
 
+/// Net's ops in precision P as the per-op path runs them for options `o` with `branches`: the
+/// description folded as the engine folds it (fold_for_per_op_path, then fold_for_max_batch), for
+/// callers that name or inspect the joined ops without building an engine (strata_bench's
+/// --force-each, the tests). (The engine itself generates any fused kernel between the two.)
+template <class Net, DType P>
+[[nodiscard]] NetDesc per_op_ops(const EngineOptions& o, bool branches = false) {
+  NetDesc net = NetStorage<Net, P>::describe();
+  fold_for_per_op_path(net);
+  fold_for_max_batch(net, o, branches);
+  return net;
+}
+
 /// The tuning cache's key of `op` at `batch`: GPU, cuDNN version, precision, and the op's
 /// exact shape in storage terms.
 [[nodiscard]] inline std::string tuning_key(const OpDesc& op, int batch, DType p,
