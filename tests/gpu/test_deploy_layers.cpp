@@ -552,6 +552,69 @@ TEST_CASE("mma_conv1x1: 1x1 convs as GEMMs over the batch's pixels on tensor cor
   strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "pointwise chain, mma_conv1x1");
 }
 
+// mma_conv1x1 algo 1 (session 66): the reduction staged in k-steps of 32 through a ring of 4
+// stages, a folded channel gate applied to each A fragment (the product rounded to T as the
+// channel-gate kernel stores it), a residual added in the epilogue. Forced (math 0: 128 pixel rows
+// a block; math 1: 64) on the chain's gated and residual 1x1 convs, which reach each path — a
+// gated projection 216 -> 48 with a residual (216 slots: the last k-step a quarter zeros), a gated
+// 296 -> 192 with ReLU (chunks of 96, two warps across each), 192 -> 192 with a residual and ReLU
+// (no gate), and a gated 200 -> 40 (one warp across the 40 slots: 128 rows only; the last k-step
+// 8 channels); 63 pixels an image, so a block's rows span up to four images and no batch fills
+// its last block — against the CPU at batches 32, 17, 3 and 1, f16 and bf16; and on
+// EfficientNet-B0's sixteen gated projections at 5 images.
+namespace {
+inline constexpr auto staged_pointwise_net = input<48, 7, 9>
+    | residual(conv<216, 1> | batch_norm | silu | squeeze_excite<216, 9, silu> | conv<48, 1> | batch_norm)
+    | conv<296, 1> | batch_norm | silu | squeeze_excite<296, 9, silu> | conv<192, 1> | batch_norm | relu
+    | residual(conv<192, 1> | batch_norm) | relu
+    | conv<200, 1> | batch_norm | silu | squeeze_excite<200, 10, silu> | conv<40, 1> | batch_norm
+    | flatten | dense<5>;
+using StagedPointwiseNet = std::remove_cv_t<decltype(staged_pointwise_net)>;
+}  // namespace
+
+TEST_CASE("mma_conv1x1 algo 1: the reduction staged, a folded gate and a residual, forced") {
+  namespace pw = cuda::tactics::pointwise;
+  constexpr int mb = 32;
+  const auto w = Weights<StagedPointwiseNet>::random(107);
+  const auto in = strata_test::random_floats(
+      static_cast<std::size_t>(mb * StagedPointwiseNet::input_spec.shape.numel()), 207);
+  const auto ref = strata_test::cpu_reference<StagedPointwiseNet>(w, in, mb);
+  for (const int m : {0, 1}) {
+    cuda::EngineOptions opt;
+    opt.max_batch = mb;
+    opt.fused_max_batch = 0;
+    const cuda::NetDesc n = cuda::per_op_ops<StagedPointwiseNet, DType::f16>(opt);
+    int gated = 0;
+    for (const cuda::OpDesc& op : n.ops) {
+      if (op.kind == OpKind::conv && pw::staged_fits(op, pw::staged_rows(m)) && (op.gate || op.has_residual)) {
+        opt.force[op.label] = cuda::Variant{"mma_conv1x1", 1, m};
+        gated += op.gate ? 1 : 0;
+      }
+    }
+    INFO("math " << m);
+    CHECK(gated == (m == 0 ? 3 : 2));  // (40 output slots: one warp across them, 128 rows only)
+    CHECK(opt.force.size() == (m == 0 ? 4U : 3U));
+    cuda::Engine<StagedPointwiseNet, DType::f16> e16(w, opt);
+    const std::string d = e16.describe(mb);
+    INFO(d);
+    CHECK(occurrences(d, "the gate applied to the staged input") == (m == 0 ? 3U : 2U));
+    CHECK(occurrences(d, "the residual added") == 2);
+    CHECK(occurrences(d, "channel_gate") == 0);
+    strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "staged pointwise chain, mma_conv1x1 algo 1");
+    cuda::Engine<StagedPointwiseNet, DType::bf16> e16b(w, opt);
+    strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "staged pointwise chain, mma_conv1x1 algo 1");
+  }
+  using strata_test::check_forced;
+  const char* shows = "the gate applied to the staged input";
+  check_forced<models::EfficientNetB0, DType::f16>("staged_eb0_f16", 90, cuda::Variant{"mma_conv1x1", 1, 0}, shows,
+                                                   "channel_gate",
+                                                   [](const cuda::OpDesc& op) { return op.gate.has_value(); });
+  check_forced<models::EfficientNetB0, DType::bf16>("staged_eb0_bf16", 91, cuda::Variant{"mma_conv1x1", 1, 1}, shows,
+                                                    "channel_gate", [](const cuda::OpDesc& op) {
+                                                      return op.gate.has_value() && pw::staged_fits(op, 64);
+                                                    });
+}
+
 // A squeeze-excite gate — the global average pool and the two 1x1 convs of the pooled vector —
 // joined as one op (fold_squeeze_excite), "<pool>+<fc1>+<fc2>". The heuristic runs small gates on
 // one kernel (squeeze_excite: on compute capability 9.0 on, where batch x 8 is at most twice the

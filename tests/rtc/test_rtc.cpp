@@ -5346,3 +5346,102 @@ TEST_CASE("mma_conv1x1: which expansions the heuristic gives it, and its sources
   }
   CHECK(fits > 0);  // (its stride-1 1x1 convs without a residual: offered to measured tuning)
 }
+
+// mma_conv1x1 algo 1 (session 66): the reduction staged in k-steps, a folded channel gate applied
+// to the staged input and a residual added — EfficientNet-B0's sixteen gated projections (the
+// channel-gate kernel or the per-image weights before cuBLASLt otherwise). It fits all sixteen
+// with 128 pixel rows a block and the twelve whose chunks are multiples of 16 with 64; it folds
+// the gate (Tactic::fuses_gate); until its GPU test passes it is neither claimed nor offered
+// (pointwise::staged_gpu_tested). Its sources compile for features.6.1 (1152 -> 192 in chunks of
+// 96, a tile's 128 rows over up to 4 images of 7x7, a residual), features.7.0 in bf16 (chunks of
+// 80: an odd count of n-tiles a warp) and ResNet-50's layer1.0.conv3 (no gate, a residual, ReLU).
+TEST_CASE("mma_conv1x1 algo 1: the gated projections it fits, and its sources compile") {
+  const auto dir = fresh_dir("strata_rtc_test_pointwise_staged");
+  namespace pw = cuda::tactics::pointwise;
+  const auto* t = cuda::find_tactic<DType::f16>("mma_conv1x1");
+  const auto* tb = cuda::find_tactic<DType::bf16>("mma_conv1x1");
+  REQUIRE(t != nullptr);
+  REQUIRE(tb != nullptr);
+  CHECK(t->fuses_gate(cuda::Variant{"mma_conv1x1", 1, 0}));
+  CHECK(t->fuses_gate(cuda::Variant{"mma_conv1x1", 1, 1}));
+  CHECK_FALSE(t->fuses_gate(cuda::Variant{"mma_conv1x1"}));
+  CHECK(pw::staged_chunk(112) == 112);
+  CHECK(pw::staged_chunk(192) == 96);
+  CHECK(pw::staged_chunk(320) == 80);
+  CHECK(pw::staged_chunk(1280) == 128);
+  CHECK(pw::staged_chunk(200) == 40);
+  CHECK(pw::images_spanned(128, 49) == 4);
+  CHECK(pw::images_spanned(64, 49) == 3);
+  CHECK(pw::images_spanned(128, 196) == 2);
+  CHECK(pw::images_spanned(128, 128) == 2);
+  CHECK(pw::images_spanned(128, 129) == 2);
+  CHECK(pw::images_spanned(128, 1) == 128);
+  const cuda::Libraries none{};
+  const cuda::NetDesc n = cuda::per_op_ops<models::EfficientNetB0, DType::f16>(cuda::EngineOptions{.max_batch = 256});
+  int gated = 0;
+  int fit128 = 0;
+  int fit64 = 0;
+  int compiled = 0;
+  for (const cuda::OpDesc& op : n.ops) {
+    if (!op.gate) {
+      continue;
+    }
+    INFO(op.label);
+    ++gated;
+    fit128 += pw::staged_fits(op, 128) ? 1 : 0;
+    fit64 += pw::staged_fits(op, 64) ? 1 : 0;
+    CHECK(pw::staged_fits(op, 64) == (pw::staged_chunk(op.conv.kp) % 16 == 0));
+    CHECK(t->applicable(op));
+    CHECK_FALSE(pw::fits(op));  // (algo 0 runs no gate)
+    CHECK_FALSE(t->heuristic(op, 256, std::size_t{1} << 30, none).has_value());
+    const auto offered = t->candidates(op, 256, std::size_t{1} << 30, none);
+    CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"mma_conv1x1", 1, 0}) != offered.end()) ==
+          pw::staged_gpu_tested);
+    CHECK(std::find(offered.begin(), offered.end(), cuda::Variant{"mma_conv1x1"}) == offered.end());
+    if (!pw::staged_fits(op, 64)) {
+      CHECK(t->kernel_sources(op, cuda::Variant{"mma_conv1x1", 1, 1}, cuda::OpIo{}).empty());
+    }
+    const std::string block = op.label.substr(0, op.label.find(".block"));
+    if (block == "features.6.1" || block == "features.7.0") {
+      const bool bf = block == "features.7.0";
+      const auto k = (bf ? tb->kernel_sources(op, cuda::Variant{"mma_conv1x1", 1, 0}, cuda::OpIo{})
+                         : t->kernel_sources(op, cuda::Variant{"mma_conv1x1", 1, 0}, cuda::OpIo{}));
+      REQUIRE(k.size() == 1);
+      CHECK(k[0].name == (bf ? "strata_rtc::mma_conv1x1<strata_rtc::bf16>" : "strata_rtc::mma_conv1x1<strata_rtc::f16>"));
+      CHECK(k[0].source.find("constexpr int NB = " + std::string(bf ? "80" : "96") + ";") != std::string::npos);
+      CHECK(k[0].source.find("constexpr int IMGS = 4;") != std::string::npos);
+      CHECK(k[0].source.find("constexpr bool GATED = true;") != std::string::npos);
+      CHECK(k[0].source.find(std::string("constexpr bool RESIDUAL = ") + (bf ? "false" : "true")) != std::string::npos);
+      CHECK(k[0].source.find("constexpr int KS = 36;") != std::string::npos);
+      CHECK(rtc::compile(k[0].source, "pointwise_staged_" + block, {k[0].name}, 90, dir).cubin.size() > 1000);
+      ++compiled;
+    }
+  }
+  CHECK(gated == 16);
+  CHECK(fit128 == 16);
+  CHECK(fit64 == 12);
+  CHECK(compiled == 2);
+  // (a forced variant it does not have: an error naming the op)
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.gate) {
+      CHECK_THROWS_WITH(static_cast<void>(t->prepare(op, cuda::Variant{"mma_conv1x1", 1, 2}, 1, {}, {}, none)),
+                        doctest::Contains(op.label.c_str()));
+      break;
+    }
+  }
+  // ResNet-50's layer1.0.conv3: 64 -> 256 and the residual, ReLU after the add; no gate.
+  const cuda::NetDesc r50 = cuda::per_op_ops<models::ResNet50, DType::f16>(cuda::EngineOptions{.max_batch = 256});
+  const auto conv3 = std::find_if(r50.ops.begin(), r50.ops.end(), [](const cuda::OpDesc& op) {
+    return op.label.rfind("layer1.0.conv3", 0) == 0;
+  });
+  REQUIRE(conv3 != r50.ops.end());
+  INFO(conv3->label);
+  REQUIRE(conv3->has_residual);
+  REQUIRE(pw::staged_fits(*conv3));
+  CHECK_FALSE(pw::fits(*conv3));
+  const auto k = t->kernel_sources(*conv3, cuda::Variant{"mma_conv1x1", 1, 0}, cuda::OpIo{});
+  REQUIRE(k.size() == 1);
+  CHECK(k[0].source.find("constexpr bool GATED = false;") != std::string::npos);
+  CHECK(k[0].source.find("constexpr int NB = 128;") != std::string::npos);
+  CHECK(rtc::compile(k[0].source, "pointwise_staged_r50", {k[0].name}, 90, dir).cubin.size() > 1000);
+}

@@ -221,6 +221,320 @@ inline constexpr bool gpu_tested = true;
   return o.str();
 }
 
+
+// ---- Algo 1: the reduction staged in k-steps (a projection's long one), a folded gate, a residual ----
+
+/// Channels a k-step and stages of the ring (algo 1).
+inline constexpr int step_k = 32;
+inline constexpr int stages = 4;
+/// Shared memory at most for algo 1: two blocks an SM on compute capability 9.0.
+inline constexpr std::int64_t staged_max_shared = 113 << 10;
+
+/// Whether the GPU test of algo 1 ("mma_conv1x1 algo 1: ...", tests/gpu/test_deploy_layers.cpp)
+/// has passed: until then it is neither claimed nor offered to measured tuning, only forced.
+inline constexpr bool staged_gpu_tested = false;
+
+/// Output channels a block for `kp` output slots (algo 1): all of them up to 128, else the largest
+/// multiple of 16 up to 128 dividing them (two warps share a pixel row's channels), else of 8.
+[[nodiscard]] inline int staged_chunk(int kp) {
+  if (kp <= 128) {
+    return kp;
+  }
+  for (int n = 128; n >= 16; n -= 16) {
+    if (kp % n == 0) {
+      return n;
+    }
+  }
+  return chunk(kp) <= 128 ? chunk(kp) : 8;
+}
+
+/// Pixel rows a block for variant math `m` of algo 1: 128 (math 0) or 64 (math 1).
+[[nodiscard]] inline int staged_rows(int m) { return m == 1 ? 64 : 128; }
+
+/// Warps across a block's output channels (algo 1): two where the chunk is a multiple of 16 (a
+/// warp then takes rows/4 pixels x half the chunk), else one (rows/8 pixels x the chunk).
+[[nodiscard]] inline int staged_warps_n(int nb) { return nb % 16 == 0 ? 2 : 1; }
+
+/// Whether algo 1 has a form with `rows` pixel rows for `kp` output slots: each warp at least 16
+/// rows.
+[[nodiscard]] inline bool staged_rows_fit(int kp, int rows) {
+  return rows / (8 / staged_warps_n(staged_chunk(kp))) >= 16;
+}
+
+/// The most images `rows` consecutive pixels span, `hw` pixels an image.
+[[nodiscard]] inline int images_spanned(int rows, std::int64_t hw) {
+  return static_cast<int>(1 + (rows - 1 + hw - 1) / hw);
+}
+
+/// The reduction's slots rounded up to whole k-steps (algo 1: the gate's rows in shared memory).
+[[nodiscard]] inline int staged_k(int cp) { return (cp + step_k - 1) / step_k * step_k; }
+
+/// Bytes of shared memory of algo 1 with `rows` pixel rows: the ring's stages (the pixels' and
+/// the chunk's filter rows of a k-step, rows padded to 5 16-byte words), and a folded gate's
+/// values for the images the rows span. (The output tile reuses the ring.)
+[[nodiscard]] inline std::int64_t staged_shared_bytes(const OpDesc& op, int rows) {
+  const std::int64_t ring = std::int64_t{2} * stages * (rows + staged_chunk(op.conv.kp)) * (step_k + 8);
+  const std::int64_t gate =
+      op.gate ? std::int64_t{2} * images_spanned(rows, std::int64_t{op.conv.h} * op.conv.w) * staged_k(op.conv.cp) : 0;
+  const std::int64_t out = std::int64_t{2} * rows * generated::odd_chunks(staged_chunk(op.conv.kp));
+  return (ring > out ? ring : out) + gate;
+}
+
+/// Whether algo 1 runs `op` with `rows` pixel rows: a 16-bit NHWC 1×1 conv of stride 1, no
+/// padding, one group, packed slots, its output whole (no concat slice), with or without a
+/// residual and a folded channel gate (OpDesc::gate: applied to the staged input) — nothing else
+/// joined to it, no pool or deferred activation on its input.
+[[nodiscard]] inline bool staged_fits(const OpDesc& op, int rows = 128) {
+  const ConvGeom& g = op.conv;
+  return op.kind == OpKind::conv && g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
+         g.pw == 0 && g.dh == 1 && g.dw == 1 && g.groups == 1 && g.packed && !g.s2d && g.cp % 8 == 0 &&
+         g.kp % 8 == 0 && g.fcg == g.cp && g.kd == g.kp && op.in_cp == g.cp && op.out_cp == g.kp &&
+         g.oh == g.h && g.ow == g.w && !op.pool && !op.slice && !op.in_slice && op.in_act.kind == Act::none &&
+         !op.gap && !op.softmax && !op.side && !op.expand && !op.squeeze && !op.norm && !op.bottleneck &&
+         !op.excite && !op.tail && !op.project && staged_rows_fit(g.kp, rows) &&
+         staged_shared_bytes(op, rows) <= staged_max_shared;
+}
+
+/// Algo 1's source for `op` with `rows` pixel rows (kernel `strata_rtc::mma_conv1x1<T>`): the
+/// pixels' input rows and the chunk's filter rows of each k-step of 32 channels copied into a ring
+/// of 4 stages by cp.async (channels past the input's slots, and rows past the batch's pixels,
+/// zero), one barrier a k-step; a folded gate's values for the images the tile spans copied once,
+/// and each A fragment multiplied by its pixel's image's gate in the fragment's registers (a
+/// packed fma with -0: the product rounded to T, exactly what the channel-gate kernel stores);
+/// the epilogue adds the bias and the residual (staged through shared memory), applies the
+/// activation, and stores the tile in 16-byte words.
+[[nodiscard]] inline std::string staged_source(const OpDesc& op, int rows) {
+  STRATA_CHECK(staged_fits(op, rows), "mma_conv1x1: not a 16-bit 1x1 conv its algo 1 runs with " << rows
+                                          << " pixel rows a block: '" << op.label << "'");
+  const ConvGeom& g = op.conv;
+  const int nb = staged_chunk(g.kp);
+  const int wn = staged_warps_n(nb);
+  const int hw = g.h * g.w;
+  std::ostringstream o;
+  auto constant = [&](const char* name, long long v) {
+    o << "  constexpr int " << name << " = " << v << ";\n";
+  };
+  o << kernels::kernel_source() << "\nnamespace strata_rtc {\n"
+    << "// Generated for '" << op.label << "': 1x1 conv " << g.c << "->" << g.k << " over " << g.h << "x" << g.w
+    << " pixels an image" << (op.gate ? ", its input gated per image and channel" : "")
+    << (op.has_residual ? ", plus a residual" : "") << "; the reduction in k-steps.\n"
+    << "template <class T>\n__global__ void __launch_bounds__(" << threads << ", 2) mma_conv1x1(\n"
+    << "    const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,\n"
+    << "    const T* __restrict__ gate, const T* z, T* y, int images) {\n"
+    << "  pdl_entry();  // (a programmatic dependent launch's wait; else nothing)\n";
+  constant("K", g.cp);  // input slots: the reduction
+  constant("KS", staged_k(g.cp) / step_k);  // k-steps
+  constant("BK", step_k);
+  constant("ST", stages);
+  constant("AP", step_k + 8);  // a staged row's elements (5 16-byte words: ldmatrix's rows apart)
+  constant("N", g.kp);
+  constant("KREAL", g.k);
+  constant("NB", nb);
+  constant("CHUNKS", g.kp / nb);
+  constant("ROWS", rows);
+  constant("WN", wn);                          // warps across the chunk
+  constant("WM", rows / (8 / wn));             // pixel rows a warp
+  constant("MT", rows / (8 / wn) / 16);        // m-tiles a warp
+  constant("NT", nb / wn / 8);                 // n-tiles a warp
+  constant("OP", generated::odd_chunks(nb));
+  constant("HW", hw);
+  constant("IMGS", op.gate ? images_spanned(rows, hw) : 0);
+  constant("GP", staged_k(g.cp));  // a gate row's elements in shared memory
+  constant("NTHREADS", threads);
+  o << "  constexpr bool GATED = " << (op.gate ? "true" : "false") << ";\n"
+    << "  constexpr bool RESIDUAL = " << (op.has_residual ? "true" : "false") << ";\n";
+  generated::act_constant(o, op.act);
+  o << R"src(  static_assert(MT >= 1 && NT >= 1 && WM % 16 == 0 && NB % (8 * WN) == 0, "mma_conv1x1: tile");
+  extern __shared__ __align__(16) unsigned char sm[];
+  T* const ring = reinterpret_cast<T*>(sm);                // ST x ([ROWS][AP] then [NB][AP])
+  constexpr int STAGE = (ROWS + NB) * AP;                  // elements a stage
+  constexpr int RING = ST * STAGE > ROWS * OP ? ST * STAGE : ROWS * OP;
+  T* const gs = ring + RING;                               // [IMGS][GP]: the tile's images' gates
+  T* const os = ring;                                      // [ROWS][OP]: the output tile (after the ring)
+  const int chunk = static_cast<int>(blockIdx.x % CHUNKS);
+  const long long p0 = static_cast<long long>(blockIdx.x / CHUNKS) * ROWS;
+  const long long pixels = static_cast<long long>(images) * HW;
+  const int n0 = chunk * NB;
+  const long long img0 = p0 / HW;
+  // k-step s's copies into stage `buf`: the tile's input rows, then the chunk's filter rows.
+  constexpr int KV = BK / 8;
+  auto stage_copies = [&](int buf, int s) {
+    T* const as = ring + buf * STAGE;
+    T* const bs = as + ROWS * AP;
+    const int k0 = s * BK;
+    for (int i = threadIdx.x; i < ROWS * KV; i += NTHREADS) {
+      const int r = i / KV;
+      const int k = k0 + (i % KV) * 8;
+      const bool ok = p0 + r < pixels && k < K;
+      cp_async16(as + r * AP + (i % KV) * 8, ok ? x + (p0 + r) * K + k : x, ok);
+    }
+    for (int i = threadIdx.x; i < NB * KV; i += NTHREADS) {
+      const int r = i / KV;
+      const int k = k0 + (i % KV) * 8;
+      const bool ok = k < K;
+      cp_async16(bs + r * AP + (i % KV) * 8, ok ? w + static_cast<long long>(n0 + r) * K + k : w, ok);
+    }
+  };
+  if constexpr (GATED) {  // the gates of the images the tile spans (zeros past the batch and K)
+    constexpr int GV = GP / 8;
+    for (int i = threadIdx.x; i < IMGS * GV; i += NTHREADS) {
+      const int r = i / GV;
+      const int k = (i % GV) * 8;
+      const bool ok = img0 + r < images && k < K;
+      cp_async16(gs + r * GP + k, ok ? gate + (img0 + r) * K + k : gate, ok);
+    }
+  }
+#pragma unroll
+  for (int s = 0; s < ST - 1; ++s) {
+    if (s < KS) {
+      stage_copies(s, s);
+    }
+    cp_async_commit();
+  }
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int wr = (warp / WN) * WM;   // the warp's first pixel row in the tile
+  const int wc = (warp % WN) * (NB / WN);  // and its first output channel in the chunk
+  const int g = lane / 4;
+  const int t = lane % 4;
+  float acc[MT][NT][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+    }
+  }
+  // A (ldmatrix x4): rows wr + 16 i + lane % 16, columns 8 (lane / 16) of a k16 step; B (x4 for
+  // n-tiles j and j + 1: rows wc + 8 j + 8 (lane / 16) + lane % 8, columns 8 ((lane / 8) % 2); x2
+  // for a last odd one).
+  const unsigned ring_a = shared_address(ring);
+  const unsigned a_lane = ring_a + 2u * ((wr + lane % 16) * AP + 8 * (lane / 16));
+  const unsigned b_lane = ring_a + 2u * (ROWS * AP + (wc + 8 * (lane / 16) + lane % 8) * AP + 8 * ((lane / 8) % 2));
+  const unsigned b_lane2 = ring_a + 2u * (ROWS * AP + (wc + lane % 8) * AP + 8 * ((lane / 8) % 2));
+  // The gate rows of this thread's fragment rows (g and g + 8 of each m-tile), columns 2t.
+  unsigned gate_row[MT][2];
+#pragma unroll
+  for (int i = 0; i < MT; ++i) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = wr + 16 * i + g + 8 * h;
+      const int local = GATED ? static_cast<int>((p0 + r) / HW - img0) : 0;
+      gate_row[i][h] = shared_address(gs) + 2u * (local * GP + 2 * t);
+    }
+  }
+#pragma unroll 1
+  for (int s = 0; s < KS; ++s) {
+    cp_async_wait<ST - 2>();  // k-step s's copies have landed (this thread's) ...
+    __syncthreads();          // ... and everyone's; every warp is past k-step s - 1's reads
+    {
+      const int next = s + ST - 1;
+      if (next < KS) {
+        stage_copies(next % ST, next);
+      }
+      cp_async_commit();
+    }
+    const unsigned stage_off = 2u * static_cast<unsigned>((s % ST) * STAGE);
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      unsigned a[MT][4];
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        ldsm4_at(a[i][0], a[i][1], a[i][2], a[i][3], a_lane + stage_off + 2u * (16 * i * AP + kk));
+      }
+      if constexpr (GATED) {  // each pair times its pixel's image's gate, rounded to T (fma with -0)
+        const unsigned gk = 2u * (s * BK + kk);
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+          unsigned q[4];
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[0]) : "r"(gate_row[i][0] + gk));
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[1]) : "r"(gate_row[i][1] + gk));
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[2]) : "r"(gate_row[i][0] + gk + 16u));
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[3]) : "r"(gate_row[i][1] + gk + 16u));
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            if constexpr (is_same<T, bf16>::value) {
+              asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(a[i][e]) : "r"(a[i][e]), "r"(q[e]), "r"(0x80008000u));
+            } else {
+              asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(a[i][e]) : "r"(a[i][e]), "r"(q[e]), "r"(0x80008000u));
+            }
+          }
+        }
+      }
+#pragma unroll
+      for (int j = 0; j + 1 < NT; j += 2) {
+        unsigned b0, b1, b2, b3;
+        ldsm4_at(b0, b1, b2, b3, b_lane + stage_off + 2u * (8 * j * AP + kk));
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+          mma_16816<T>(acc[i][j], a[i][0], a[i][1], a[i][2], a[i][3], b0, b1);
+          mma_16816<T>(acc[i][j + 1], a[i][0], a[i][1], a[i][2], a[i][3], b2, b3);
+        }
+      }
+      if constexpr (NT % 2 == 1) {
+        unsigned b0, b1;
+        ldsm2_at(b0, b1, b_lane2 + stage_off + 2u * (8 * (NT - 1) * AP + kk));
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+          mma_16816<T>(acc[i][NT - 1], a[i][0], a[i][1], a[i][2], a[i][3], b0, b1);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // every warp is past the ring: the output tile takes its place
+  if constexpr (RESIDUAL) {  // the residual's tile, where the output tile goes (rows past the pixels 0)
+    constexpr int OV = NB / 8;
+    for (int i = threadIdx.x; i < ROWS * OV; i += NTHREADS) {
+      const int r = i / OV;
+      const int v = i % OV;
+      const bool ok = p0 + r < pixels;
+      cp_async16(os + r * OP + v * 8, ok ? z + (p0 + r) * N + n0 + v * 8 : z, ok);
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+  }
+  // Bias (and the residual: each pair read where this thread writes it), activation, rounded to
+  // T, 0 past the real channels.
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    const int col = wc + 8 * j + 2 * t;
+    const int c = n0 + col;
+    const float b0 = bias != nullptr ? bias[c] : 0.0f;
+    const float b1 = bias != nullptr ? bias[c + 1] : 0.0f;
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        unsigned* const at = reinterpret_cast<unsigned*>(os + (wr + 16 * i + g + 8 * h) * OP + col);
+        float r0 = 0.0f, r1 = 0.0f;
+        if constexpr (RESIDUAL) {
+          const T* zv = reinterpret_cast<const T*>(at);
+          r0 = load(zv);
+          r1 = load(zv + 1);
+        }
+        const float v0 = c < KREAL ? activate(act, acc[i][j][2 * h] + b0 + r0) : 0.0f;
+        const float v1 = c + 1 < KREAL ? activate(act, acc[i][j][2 * h + 1] + b1 + r1) : 0.0f;
+        *at = pack2<T>(v0, v1);
+      }
+    }
+  }
+  __syncthreads();
+  constexpr int OV = NB / 8;
+  for (int i = threadIdx.x; i < ROWS * OV; i += NTHREADS) {
+    const int r = i / OV;
+    const int v = i % OV;
+    if (p0 + r < pixels) {
+      *reinterpret_cast<uint4*>(y + (p0 + r) * N + n0 + v * 8) = *reinterpret_cast<const uint4*>(os + r * OP + v * 8);
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+  return o.str();
+}
+
 }  // namespace pointwise
 
 template <DType P>
@@ -230,9 +544,11 @@ class PointwiseMma final : public generated::GeneratingTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "mma_conv1x1"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return is_16bit(P) && storage_layout(P) == Layout::nhwc && pointwise::fits(op) &&
+    return is_16bit(P) && storage_layout(P) == Layout::nhwc && (pointwise::fits(op) || pointwise::staged_fits(op)) &&
            generated::mma_sync_device();
   }
+  /// Algo 1 applies a folded channel gate itself (OpIo::gate_x, OpIo::gate).
+  [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.algo == 1; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!pointwise::claimed(op, batch)) {
@@ -240,12 +556,22 @@ class PointwiseMma final : public generated::GeneratingTactic<P> {
     }
     return Claim{{std::string(name())}, rank::tailored};
   }
-  [[nodiscard]] std::vector<Variant> candidates(const OpDesc&, int batch, std::size_t,
+  /// Algo 0 at batches of 32 and more where it fits; algo 1 (math 0: 128 pixel rows a block, math
+  /// 1: 64) wherever it fits, once GPU-tested (pointwise::staged_gpu_tested).
+  [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
-    if (batch < pointwise::min_batch) {
-      return {};
+    std::vector<Variant> v;
+    if (batch >= pointwise::min_batch && pointwise::fits(op)) {
+      v.push_back(Variant{std::string(name())});
     }
-    return {Variant{std::string(name())}};
+    if (pointwise::staged_gpu_tested) {
+      for (const int m : {0, 1}) {
+        if (pointwise::staged_fits(op, pointwise::staged_rows(m))) {
+          v.push_back(Variant{std::string(name()), 1, m});
+        }
+      }
+    }
+    return v;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
@@ -253,16 +579,40 @@ class PointwiseMma final : public generated::GeneratingTactic<P> {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
     const ConvGeom& g = op.conv;
     const long long pixels = static_cast<long long>(batch) * g.h * g.w;
+    const T* wt = w.weight.template as<const T>();
+    const float* bias = w.bias_f32.template as<const float>();
+    T* y = static_cast<T*>(io.y);
+    std::ostringstream what;
+    if (v.algo == 1) {
+      const int rows = pointwise::staged_rows(v.math);
+      const int nb = pointwise::staged_chunk(g.kp);
+      const long long blocks = (pixels + rows - 1) / rows * (g.kp / nb);
+      STRATA_CHECK(blocks < (1LL << 31), "'" << op.label << "': mma_conv1x1: " << blocks << " blocks");
+      const auto grid = static_cast<unsigned>(blocks);
+      const auto shared = static_cast<std::size_t>(pointwise::staged_shared_bytes(op, rows));
+      generated::allow_shared(k, generated::device_sms().device, shared, op.label, "mma_conv1x1");
+      const bool gated = op.gate.has_value();
+      STRATA_CHECK(!gated || (io.gate_x != nullptr && io.gate != nullptr),
+                   "'" << op.label << "': mma_conv1x1 algo 1: the folded gate's map and gate are not given");
+      STRATA_CHECK(!op.has_residual || io.z != nullptr, "'" << op.label << "': mma_conv1x1 algo 1: no residual given");
+      const T* x = static_cast<const T*>(gated ? io.gate_x : io.x);
+      const T* gate = gated ? static_cast<const T*>(io.gate) : nullptr;
+      const T* z = op.has_residual ? static_cast<const T*>(io.z) : nullptr;
+      what << "strata 1x1 conv on tensor cores (mma.sync; k-steps of " << pointwise::step_k << " channels in "
+           << pointwise::stages << " stages, blocks of " << rows << " pixels x " << nb << " output channels"
+           << (gated ? ", the gate applied to the staged input" : "") << (op.has_residual ? ", the residual added" : "")
+           << ", shapes compiled in)";
+      return kernel_step(what.str(), [=](cudaStream_t s) {
+        rtc::launch_shared(k, grid, static_cast<unsigned>(pointwise::threads), shared, s, x, wt, bias, gate, z, y,
+                           batch);
+      });
+    }
     const long long blocks = (pixels + pointwise::rows - 1) / pointwise::rows * (g.kp / pointwise::chunk(g.kp));
     STRATA_CHECK(blocks < (1LL << 31), "'" << op.label << "': mma_conv1x1: " << blocks << " blocks");
     const auto grid = static_cast<unsigned>(blocks);
     const auto shared = static_cast<std::size_t>(pointwise::shared_bytes(op));
     generated::allow_shared(k, generated::device_sms().device, shared, op.label, "mma_conv1x1");
     const T* x = static_cast<const T*>(io.x);
-    T* y = static_cast<T*>(io.y);
-    const T* wt = w.weight.template as<const T>();
-    const float* bias = w.bias_f32.template as<const float>();
-    std::ostringstream what;
     what << "strata 1x1 conv on tensor cores (mma.sync; blocks of " << pointwise::rows << " pixels x "
          << pointwise::chunk(g.kp) << " output channels, shapes compiled in)";
     return kernel_step(what.str(), [=](cudaStream_t s) {
@@ -272,8 +622,18 @@ class PointwiseMma final : public generated::GeneratingTactic<P> {
 
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v, const OpIo&) const override {
+    if (v.algo == 1) {
+      STRATA_CHECK(v.fuse == 0 && (v.math == 0 || v.math == 1) &&
+                       pointwise::staged_fits(op, pointwise::staged_rows(v.math)),
+                   "'" << op.label << "': mma_conv1x1 algo 1 (the reduction staged) runs a 16-bit 1x1 conv of "
+                          "stride 1 (a folded gate and a residual allowed, nothing else joined) in blocks of 128 "
+                          "(math 0) or 64 (math 1) pixels within "
+                       << (pointwise::staged_max_shared >> 10) << " KiB of shared memory; not " << to_string(v));
+      return this->named(pointwise::staged_source(op, pointwise::staged_rows(v.math)));
+    }
     STRATA_CHECK(v.algo == 0 && v.math == 0 && v.fuse == 0,
-                 "'" << op.label << "': mma_conv1x1 has one form (algo 0); not " << to_string(v));
+                 "'" << op.label << "': mma_conv1x1 has algo 0 (the reduction whole in shared memory) and 1 "
+                        "(staged: math 0 or 1); not " << to_string(v));
     return this->named(pointwise::source(op));
   }
 };
