@@ -509,6 +509,84 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
   strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, band algo 2 math 4 fuse 3");
 }
 
+// depthwise_band algos 3 and 4 (session 66): algo 0's and algo 2's kernels on the whole-map plan —
+// a block every output of its image for fewer channel pairs, where algo 0's plan cuts the map
+// into bands whose patches overlap. Forced by label on the joined ops whose map it fits
+// (band::whole_fits) in engines of max batch 32 against the CPU: a 3x3 conv of stride 2 from
+// 27x23 to 14x12 (92 channels in 96 slots) and a 5x5 conv of stride 1 on 14x12 (96 channels) —
+// each 8 channel pairs a block against algo 0's 16 in two bands — each with its squeeze-excite
+// op: algo 3 with
+// fuses 3, 1 and 0, algo 4 with 2 and 4 images a block (fuses 3 and 0) — at batches 32, 17, 3
+// and 1, f16 and bf16; EfficientNet-B0's five 14x14 band convs (features.4.1-5.2) with algo 3
+// fuse 3 and algo 4 math 4 fuse 3, f16, at batch 3.
+namespace {
+inline constexpr auto whole_block = input<20, 27, 23>
+    | conv<92, 1> | batch_norm | silu
+    | conv<92, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 92}> | batch_norm | silu
+    | multiply(global_avg_pool | conv<6, 1> | relu | conv<92, 1> | hardsigmoid)
+    | conv<40, 1> | batch_norm | silu
+    | conv<96, 1> | batch_norm | silu
+    | conv<96, 5, ConvOpts{.padding = 2, .groups = 96}> | batch_norm | silu
+    | multiply(global_avg_pool | conv<10, 1> | silu | conv<96, 1> | sigmoid)
+    | conv<36, 1> | batch_norm | flatten | dense<5>;
+using WholeBlock = std::remove_cv_t<decltype(whole_block)>;
+}  // namespace
+
+TEST_CASE("depthwise_band algos 3 and 4: the whole map a block") {
+  namespace band = cuda::tactics::band;
+  // An engine of max batch `mb` with every joined op of Net's (OpDesc::tail) whose map the whole
+  // form fits forced onto `v` — `want` of them.
+  const auto forced = [](auto tag, int mb, const cuda::Variant& v, std::size_t want) {
+    using Net = typename decltype(tag)::type;
+    cuda::EngineOptions opt;
+    opt.max_batch = mb;
+    opt.fused_max_batch = 0;
+    opt.tail_sums = true;
+    const cuda::NetDesc n = cuda::per_op_ops<Net, DType::f16>(opt);
+    for (const cuda::OpDesc& op : n.ops) {
+      if (op.tail && band::whole_fits(op)) {
+        opt.force[op.label] = v;
+      }
+    }
+    CHECK(opt.force.size() == want);
+    return opt;
+  };
+  {
+    constexpr int mb = 32;
+    const auto w = Weights<WholeBlock>::random(111);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(mb * WholeBlock::input_spec.shape.numel()), 211);
+    const auto ref = strata_test::cpu_reference<WholeBlock>(w, in, mb);
+    for (const cuda::Variant& v : {cuda::Variant{"depthwise_band", 3, 0, 3}, cuda::Variant{"depthwise_band", 3, 0, 1},
+                                   cuda::Variant{"depthwise_band", 3, 0, 0}, cuda::Variant{"depthwise_band", 4, 2, 3},
+                                   cuda::Variant{"depthwise_band", 4, 4, 3}, cuda::Variant{"depthwise_band", 4, 4, 0}}) {
+      INFO(cuda::to_string(v));
+      const cuda::EngineOptions opt = forced(std::type_identity<WholeBlock>{}, mb, v, 2);
+      cuda::Engine<WholeBlock, DType::f16> e16(w, opt);
+      const std::string d = e16.describe(mb);
+      INFO(d);
+      CHECK(occurrences(d, "the whole map a block") == 2);
+      CHECK(occurrences(d, "by a second kernel, a block an image") == (v.fuse == 3 ? 2U : 0U));
+      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "whole block, " + cuda::to_string(v));
+      cuda::Engine<WholeBlock, DType::bf16> e16b(w, opt);
+      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "whole block, " + cuda::to_string(v));
+    }
+  }
+  using EB0 = models::EfficientNetB0;
+  const auto w = Weights<EB0>::random(112);
+  const auto in = strata_test::random_floats(static_cast<std::size_t>(3 * EB0::input_spec.shape.numel()), 212);
+  const auto ref = strata_test::cpu_reference<EB0>(w, in, 3);
+  for (const cuda::Variant& v : {cuda::Variant{"depthwise_band", 3, 0, 3}, cuda::Variant{"depthwise_band", 4, 4, 3}}) {
+    INFO(cuda::to_string(v));
+    const cuda::EngineOptions opt = forced(std::type_identity<EB0>{}, 32, v, 5);
+    cuda::Engine<EB0, DType::f16> e(w, opt);
+    const std::string d = e.describe(3);
+    INFO(d);
+    CHECK(occurrences(d, "the whole map a block") == 5);
+    strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, band " + cuda::to_string(v));
+  }
+}
+
 // mma_conv1x1 (session 65): a 1x1 conv of stride 1 as a GEMM over the batch's pixels on tensor
 // cores, a block 128 pixels x a chunk of the output channels. Forced on every 1x1 conv of a chain
 // that reaches each path of the kernel — 24 input slots (a k-step of 16, then one of 8: 21

@@ -5445,3 +5445,78 @@ TEST_CASE("mma_conv1x1 algo 1: the gated projections it fits, and its sources co
   CHECK(k[0].source.find("constexpr int NB = 128;") != std::string::npos);
   CHECK(rtc::compile(k[0].source, "pointwise_staged_r50", {k[0].name}, 90, dir).cubin.size() > 1000);
 }
+
+// depthwise_band algos 3 and 4 (session 66): algo 0's and algo 2's kernels on the whole-map plan
+// (band::whole_plan) — on EfficientNet-B0 the five 14x14 band convs (features.4.1-5.2: 8 channel
+// pairs a block, 14x16 outputs, against algo 0's 16 pairs in two bands of 8 rows), on MobileNetV2
+// the seven 14x14 ones (against 32 pairs in four 8x8 tiles); not the 7x7 maps (one tile already)
+// nor the larger ones (no pb leaves the map within 256 threads). Neither claimed nor offered until
+// GPU-tested; the sources of algo 3 fuse 3 (its gate kernel adding one tile an image) and algo 4
+// compile; a variant they do not have names the op.
+TEST_CASE("depthwise_band algos 3 and 4: the whole map a block, for the 14x14 maps") {
+  const auto dir = fresh_dir("strata_rtc_test_band_whole");
+  namespace band = cuda::tactics::band;
+  const auto* t = cuda::find_tactic<DType::f16>("depthwise_band");
+  REQUIRE(t != nullptr);
+  const cuda::Libraries none{};
+  const cuda::NetDesc eb0 = cuda::per_op_ops<models::EfficientNetB0, DType::f16>(cuda::EngineOptions{.max_batch = 256});
+  std::vector<std::string> whole;
+  int compiled = 0;
+  for (const cuda::OpDesc& op : eb0.ops) {
+    if (!band::fits(op)) {
+      continue;
+    }
+    INFO(op.label);
+    const band::Plan w = band::plan(op, true);
+    const band::Plan p = band::plan(op);
+    if (band::whole_fits(op)) {
+      whole.push_back(op.label.substr(0, op.label.find(".block")));
+      CHECK(w.pb == 8);
+      CHECK(w.th == 14);
+      CHECK(w.tw == 16);
+      CHECK(w.threads() == 224);
+      CHECK(w.tiles_y * w.tiles_x == 1);
+      CHECK(p.tiles_y * p.tiles_x == 2);
+      CHECK(w.rows_in == 14 - 1 + op.conv.kh);  // (every input row staged once, with the padding)
+      CHECK(band::fuses_tail(op, true));
+      const auto offered = t->candidates(op, 256, std::size_t{1} << 30, none);
+      CHECK((std::find(offered.begin(), offered.end(), cuda::Variant{"depthwise_band", 3, 0, 3}) != offered.end()) ==
+            band::whole_gpu_tested);
+      CHECK(t->heuristic(op, 256, std::size_t{1} << 30, none)->variant.algo < 3);
+      if (compiled == 0 && op.conv.kh == 5) {  // algo 3 fuse 3: the conv and the gate kernel
+        const auto k = t->kernel_sources(op, cuda::Variant{"depthwise_band", 3, 0, 3}, cuda::OpIo{});
+        REQUIRE(k.size() == 2);
+        CHECK(k[0].source.find("(the whole map a block)") != std::string::npos);
+        CHECK(k[0].source.find("constexpr int TILES_Y = 1;") != std::string::npos);
+        CHECK(k[0].source.find("constexpr int PB = 8;") != std::string::npos);
+        CHECK(k[1].source.find("constexpr int TILES = 1;") != std::string::npos);
+        CHECK(t->kernel_sources(op, cuda::Variant{"depthwise_band", 0, 0, 3}, cuda::OpIo{})[1].source.find(
+                  "constexpr int TILES = 2;") != std::string::npos);
+        for (std::size_t i = 0; i < k.size(); ++i) {
+          CHECK(rtc::compile(k[i].source, "band_whole_" + std::to_string(i), {k[i].name}, 90, dir).cubin.size() > 1000);
+        }
+        const auto k4 = t->kernel_sources(op, cuda::Variant{"depthwise_band", 4, 4, 3}, cuda::OpIo{});
+        REQUIRE(k4.size() == 2);
+        CHECK(k4[0].source.find("constexpr int IMGS = 4;") != std::string::npos);
+        CHECK(rtc::compile(k4[0].source, "band_whole_pipelined", {k4[0].name}, 90, dir).cubin.size() > 1000);
+        CHECK_THROWS_WITH(static_cast<void>(t->prepare(op, cuda::Variant{"depthwise_band", 3, 2, 3}, 1, {}, {}, none)),
+                          doctest::Contains(op.label.c_str()));
+        ++compiled;
+      }
+    } else {
+      CHECK(t->kernel_sources(op, cuda::Variant{"depthwise_band", 3}, cuda::OpIo{}).empty());
+    }
+  }
+  CHECK(compiled == 1);
+  CHECK(whole == std::vector<std::string>{"features.4.1", "features.4.2", "features.5.0", "features.5.1", "features.5.2"});
+  const cuda::NetDesc mv2 = cuda::per_op_ops<models::MobileNetV2, DType::f16>(cuda::EngineOptions{.max_batch = 256});
+  int mv2_whole = 0;
+  for (const cuda::OpDesc& op : mv2.ops) {
+    if (band::fits(op) && band::whole_fits(op)) {
+      ++mv2_whole;
+      CHECK(op.conv.oh == 14);
+      CHECK(band::plan(op).tiles_y * band::plan(op).tiles_x == 4);
+    }
+  }
+  CHECK(mv2_whole == 7);
+}

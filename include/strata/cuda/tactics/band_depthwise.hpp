@@ -87,8 +87,64 @@ struct Plan {
   return worst;
 }
 
-/// The block shape for `op` (pb = 0 where none fits).
-[[nodiscard]] inline Plan plan(const OpDesc& op) {
+/// The patch's pitch (a multiple of 4 words: 16-byte stores) with the fewest bank conflicts, its
+/// input rows and columns, and its bytes, for plan `p`'s pb, strips and groups.
+inline void patch_shape(const ConvGeom& g, Plan& p) {
+  p.th = p.strips * rows;
+  p.tw = p.groups * cols;
+  p.rows_in = (p.th - 1) * g.sh + g.kh;
+  p.cols_in = (p.tw - 1) * g.sw + g.kw;
+  int best = -1;
+  int best_c = 1 << 30;
+  for (int pad = 0; pad < 32; pad += 4) {
+    const int pitch = p.cols_in * p.pb + pad;
+    const int c = conflicts(p.pb, p.strips, g.sh, pitch);
+    if (c < best_c) {
+      best_c = c;
+      best = pitch;
+    }
+  }
+  p.pitch = best;
+  p.shared = std::int64_t{p.rows_in} * p.pitch * 4;
+}
+
+/// The whole-map block shape for `op` (algos 3 and 4): a block computes every output of its
+/// image for pb channel pairs — strips and column groups across the whole map, the largest pb
+/// (a divisor of the pairs) that leaves them within 256 threads and the patch within 48 KiB —
+/// so that no input row is staged (and its producer's activation applied) by two bands. pb = 0
+/// where no pb does.
+[[nodiscard]] inline Plan whole_plan(const OpDesc& op) {
+  const ConvGeom& g = op.conv;
+  Plan p;
+  const int pairs = g.cp / 2;
+  for (const int d : {32, 16, 8, 4}) {
+    if (pairs % d != 0) {
+      continue;
+    }
+    Plan q;
+    q.pb = d;
+    q.strips = (g.oh + rows - 1) / rows;
+    q.groups = (g.ow + cols - 1) / cols;
+    if (q.threads() > max_threads) {
+      continue;
+    }
+    patch_shape(g, q);
+    if (q.shared > max_shared) {
+      continue;
+    }
+    q.tiles_y = 1;
+    q.tiles_x = 1;
+    q.chunks = pairs / q.pb;
+    return q;
+  }
+  return p;
+}
+
+/// The block shape for `op` (pb = 0 where none fits); with `whole`, the whole-map one (whole_plan).
+[[nodiscard]] inline Plan plan(const OpDesc& op, bool whole = false) {
+  if (whole) {
+    return whole_plan(op);
+  }
   const ConvGeom& g = op.conv;
   Plan p;
   const int pairs = g.cp / 2;
@@ -106,23 +162,7 @@ struct Plan {
   p.groups = std::min((g.ow + cols - 1) / cols, std::max(1, max_threads / (p.pb * 4)));
   p.strips = std::max(1, std::min((g.oh + rows - 1) / rows, max_threads / (p.pb * p.groups)));
   for (;;) {
-    p.th = p.strips * rows;
-    p.tw = p.groups * cols;
-    p.rows_in = (p.th - 1) * g.sh + g.kh;
-    p.cols_in = (p.tw - 1) * g.sw + g.kw;
-    // The pitch (a multiple of 4 words: 16-byte stores) with the fewest bank conflicts.
-    int best = -1;
-    int best_c = 1 << 30;
-    for (int pad = 0; pad < 32; pad += 4) {
-      const int pitch = p.cols_in * p.pb + pad;
-      const int c = conflicts(p.pb, p.strips, g.sh, pitch);
-      if (c < best_c) {
-        best_c = c;
-        best = pitch;
-      }
-    }
-    p.pitch = best;
-    p.shared = std::int64_t{p.rows_in} * p.pitch * 4;
+    patch_shape(g, p);
     if (p.shared <= max_shared) {
       break;
     }
@@ -446,14 +486,18 @@ inline constexpr int tail_most_squeezed = 256;
 /// Whether the kernel computes `op`'s joined squeeze-excite op (OpDesc::tail; variant fuse 1,
 /// algo 0): the conv adds no residual; fc1's filter rows are the map's slots and fc2's are fc1's
 /// (at most tail_most_squeezed, a multiple of 8), fc2's outputs the conv's channels in its
-/// slots; the patch and the tail's shared memory within the default 48 KiB.
-[[nodiscard]] inline bool fuses_tail(const OpDesc& op) {
+/// slots; the patch and the tail's shared memory within the default 48 KiB (with `whole`, the
+/// whole-map plan's).
+[[nodiscard]] inline bool fuses_tail(const OpDesc& op, bool whole = false) {
   if (!op.tail || !op.tail->squeeze || !fits(op) || op.has_residual || op.z_offset >= 0) {
     return false;
   }
   const OpDesc& q = *op.tail;
   const OpDesc& f1 = *q.squeeze;
-  const Plan p = plan(op);
+  const Plan p = plan(op, whole);
+  if (p.pb == 0) {
+    return false;
+  }
   return f1.conv.kh == 1 && f1.conv.kw == 1 && f1.conv.fcg == op.conv.cp &&
          f1.conv.kd >= f1.conv.k && f1.conv.kp % 8 == 0 && f1.conv.kp <= tail_most_squeezed &&
          q.conv.kh == 1 && q.conv.kw == 1 && q.conv.fcg == f1.conv.kp && q.conv.kd >= q.conv.k &&
@@ -474,6 +518,26 @@ inline constexpr int tail_most_squeezed = 256;
   return pipelined_offered(op, batch) && op.conv.kh == 5 && op.conv.kw == 5 && op.conv.sh == 1 &&
          op.conv.sw == 1 && fuses_tail(op) && batch >= sums_min_batch;
 }
+
+/// Whether the whole-map forms (algo 3: algo 0's kernel, algo 4: algo 2's, on whole_plan) run
+/// `op` and differ from algos 0 and 2: its whole output map within one block's 256 threads for
+/// some pb, where algo 0's plan cuts it into tiles. On EfficientNet-B0 that is the 14×14 maps
+/// (features.4.x, 5.x: 8 channel pairs a block instead of 16 in two bands of 8 rows, whose 5×5
+/// patches stage 24 input rows where the map has 18 — with the producer's SiLU applied to each
+/// staged value); its 7×7 maps are one tile a block already.
+[[nodiscard]] inline bool whole_fits(const OpDesc& op) {
+  if (!fits(op)) {
+    return false;
+  }
+  const Plan w = plan(op, true);
+  const Plan p = plan(op);
+  return w.pb > 0 && std::int64_t{w.tiles_y} * w.tiles_x < std::int64_t{p.tiles_y} * p.tiles_x;
+}
+
+/// Whether the whole-map forms have passed their GPU test ("depthwise_band algos 3 and 4: the whole
+/// map a block", tests/gpu/test_deploy_layers.cpp): until then they are neither claimed nor
+/// offered to measured tuning, only forced. (Written in session 66 without a GPU.)
+inline constexpr bool whole_gpu_tested = false;
 
 namespace text {
 /// The tail form's end (algo 0, fuse 1): the joined squeeze-excite op (OpDesc::tail). Each block
@@ -769,10 +833,11 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
 /// Fuse 3's second kernel, `strata_rtc::depthwise_band_gate<T>` (a source of its own):
 /// a block of 256 threads an image adds up the tiles' sums the conv's blocks wrote to `part` —
 /// the pool's mean, rounded as the pool stores it —, computes fc1 and fc2 as the tail form's last
-/// block does (text::tail_gate) and stores the gate.
-[[nodiscard]] inline std::string gate_source(const OpDesc& op) {
-  STRATA_CHECK(fuses_tail(op), "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
-  const Plan p = plan(op);
+/// block does (text::tail_gate) and stores the gate. `whole`: the conv's blocks are the
+/// whole-map form's (algos 3 and 4: a tile an image).
+[[nodiscard]] inline std::string gate_source(const OpDesc& op, bool whole = false) {
+  STRATA_CHECK(fuses_tail(op, whole), "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
+  const Plan p = plan(op, whole);  // (its tiles: the sums' count an image)
   std::ostringstream o;
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << generated::excite_helpers;
   auto constant = [&](const char* name, long long v) {
@@ -807,9 +872,9 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
 /// filters loaded once for all of them — the same sums in the same order (written after session
 /// 26's last GPU run: forceable only).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int images = 1, bool tail = false,
-                                       bool project = false, bool sums = false) {
+                                       bool project = false, bool sums = false, bool whole = false) {
   const ConvGeom& g = op.conv;
-  const Plan p = plan(op);
+  const Plan p = plan(op, whole);
   STRATA_CHECK(p.pb > 0, "depthwise_band: no block shape for '" << op.label << "'");
   STRATA_CHECK(!sums || tail, "depthwise_band: the sums form (fuse 3) is a tail form");
   // The joined squeeze-excite op's text after the stores: fuse 1 the tail (the block's sums, the
@@ -828,10 +893,11 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
            text::tail_gate + text::tail_end;
   };
   const std::string store = text::store_text(sums);
-  STRATA_CHECK(!tail || ((algo == 0 || algo == 2) && fuses_tail(op)),
+  STRATA_CHECK(!tail || ((algo == 0 || algo == 2) && fuses_tail(op, whole)),
                "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
-  STRATA_CHECK(!project || (algo == 0 && !tail && projection_fits(op)),
+  STRATA_CHECK(!project || (algo == 0 && !tail && !whole && projection_fits(op)),
                "depthwise_band: no joined projection computed for '" << op.label << "'");
+  STRATA_CHECK(!whole || algo == 0 || algo == 2, "depthwise_band: no whole-map form of algo " << algo);
   STRATA_CHECK(algo == 0 || (algo == 1 && images >= 1 && fits_staged_filters(op)) || (algo == 2 && images >= 1),
                "depthwise_band: no form " << algo << " with " << images << " images a block for '"
                                           << op.label << "'");
@@ -840,7 +906,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     o << "  constexpr int " << name << " = " << v << ";\n";
   };
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << (tail ? generated::excite_helpers : "")
-    << "// Generated for '" << op.label << "'"
+    << "// Generated for '" << op.label << "'" << (whole ? " (the whole map a block)" : "")
     << (algo == 0 ? std::string()
                   : (algo == 2 ? " (pipelined, " : " (filters staged, ") + std::to_string(images) +
                         (images == 1 ? " image" : " images") + " a block)")
@@ -1048,14 +1114,26 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
         out.push_back(Variant{std::string(name()), 2, m, tail ? 3 : 0});
       }
     }
+    if (band::whole_gpu_tested && band::whole_fits(op)) {  // algos 3 and 4: the whole map a block
+      const bool whole_tail = tail && band::fuses_tail(op, true);
+      const bool whole_sums = whole_tail && batch >= band::sums_min_batch;
+      out.push_back(Variant{std::string(name()), 3, 0, whole_sums ? 3 : 0});
+      if (band::pipelined_offered(op, batch)) {
+        for (const int m : {2, 4}) {
+          out.push_back(Variant{std::string(name()), 4, m, whole_sums ? 3 : 0});
+        }
+      }
+    }
     return out;
   }
   [[nodiscard]] std::unique_ptr<Step> prepare(const OpDesc& op, const Variant& v, int batch,
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    const band::Plan p = band::plan(op);
-    const int images = v.algo == 1 || v.algo == 2 ? std::max(v.math, 1) : 1;
+    const bool whole = v.algo == 3 || v.algo == 4;  // (algo 0's and 2's kernels on the whole-map plan)
+    const int form = v.algo == 3 ? 0 : v.algo == 4 ? 2 : v.algo;
+    const band::Plan p = band::plan(op, whole);
+    const int images = form == 1 || form == 2 ? std::max(v.math, 1) : 1;
     const long long blocks = static_cast<long long>((batch + images - 1) / images) * p.tiles_y *
                              p.tiles_x * p.chunks;
     STRATA_CHECK(blocks < (1LL << 31), "'" << op.label << "': depthwise_band: " << blocks
@@ -1063,8 +1141,8 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     const unsigned grid = static_cast<unsigned>(blocks);
     const unsigned threads = static_cast<unsigned>(p.threads());
     const std::size_t shared = static_cast<std::size_t>(
-        v.fuse == 2 ? band::projection_shared(op, p) : v.algo == 2 ? 2 * p.shared : p.shared);
-    if (v.algo == 2) {  // (its two patches, beside the tail's static shared memory, may pass 48 KiB)
+        v.fuse == 2 ? band::projection_shared(op, p) : form == 2 ? 2 * p.shared : p.shared);
+    if (form == 2) {  // (its two patches, beside the tail's static shared memory, may pass 48 KiB)
       generated::allow_shared(k, generated::device_sms().device, shared, op.label, "depthwise_band algo 2");
     }
     const T* x = static_cast<const T*>(io.x);
@@ -1082,9 +1160,10 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
          << "bias" << (op.has_residual ? ", add" : "") << ", act fused; bands of " << p.th << "x"
          << p.tw << " outputs x " << 2 * p.pb << " channels a block, " << band::rows << "x"
          << band::cols << " outputs of a channel pair a thread, shapes compiled in"
-         << (v.algo == 1 ? "; filters staged in shared memory, " + std::to_string(images) +
+         << (whole ? "; the whole map a block" : "")
+         << (form == 1 ? "; filters staged in shared memory, " + std::to_string(images) +
                                (images == 1 ? " image" : " images") + " a block"
-             : v.algo == 2 ? "; pipelined: " + std::to_string(images) +
+             : form == 2 ? "; pipelined: " + std::to_string(images) +
                                  (images == 1 ? " image" : " images") +
                                  " a block, the next one's patch copied in while this one is computed"
                            : std::string())
@@ -1109,7 +1188,7 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
            << (v.fuse == 3 ? ") computed from the blocks' channel sums by a second kernel, a block an image"
                            : ") computed by each image's last block from the blocks' channel sums");
       if (v.fuse == 3) {
-        const cudaKernel_t kg = generated::kernel(gate_kernel_of(op));
+        const cudaKernel_t kg = generated::kernel(gate_kernel_of(op, whole));
         const auto gate_blocks = static_cast<unsigned>(batch);  // (a block an image)
         return kernel_step(what.str(), [=](cudaStream_t s) {
           rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch,
@@ -1153,17 +1232,24 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
   /// takes.
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK((v.algo == 0 && v.math == 0) || ((v.algo == 1 || v.algo == 2) && band::images_valid(v.math)),
-                 "'" << op.label << "': depthwise_band has algo 0 (math 0), and algos 1 and 2 with math "
-                                    "0, 1, 2, 4 or 8 (images a block; 0 reads as 1); not "
+    STRATA_CHECK(((v.algo == 0 || v.algo == 3) && v.math == 0) ||
+                     ((v.algo == 1 || v.algo == 2 || v.algo == 4) && band::images_valid(v.math)),
+                 "'" << op.label << "': depthwise_band has algos 0 and 3 (math 0), and algos 1, 2 and 4 with "
+                                    "math 0, 1, 2, 4 or 8 (images a block; 0 reads as 1); not "
                                  << to_string(v));
+    const bool whole = v.algo == 3 || v.algo == 4;
+    const int form = v.algo == 3 ? 0 : v.algo == 4 ? 2 : v.algo;
+    STRATA_CHECK(!whole || band::whole_fits(op),
+                 "'" << op.label << "': depthwise_band algos 3 and 4 (the whole map a block) run a map whose "
+                                    "outputs one block of 256 threads covers, where algo 0 cuts it into "
+                                    "tiles; not this op's (" << to_string(v) << ")");
     STRATA_CHECK(v.fuse == 0 || v.fuse == 2 ||
-                     ((v.fuse == 1 || v.fuse == 3) && ((v.algo == 0 && v.math == 0) || v.algo == 2) &&
-                      band::fuses_tail(op)),
+                     ((v.fuse == 1 || v.fuse == 3) && ((form == 0 && v.math == 0) || form == 2) &&
+                      band::fuses_tail(op, whole)),
                  "'" << op.label << "': depthwise_band has fuses 1 and 3 (algo 0 or 2) only for a depthwise "
                                     "conv with a squeeze-excite op joined after it that it computes; not "
                      << to_string(v));
-    STRATA_CHECK(v.algo != 2 || device_arch() == 0 || device_arch() >= 80,
+    STRATA_CHECK(form != 2 || device_arch() == 0 || device_arch() >= 80,
                  "'" << op.label << "': depthwise_band algo 2 copies its patches with cp.async "
                                     "(compute capability 8.0 on)");
     STRATA_CHECK(v.fuse != 2 || (v.algo == 0 && v.math == 0 && band::projection_fits(op)),
@@ -1177,8 +1263,8 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(v.algo != 1 || band::fits_staged_filters(op),
                  "'" << op.label << "': depthwise_band algo 1: the patch and the filters need more "
                                     "than 48 KiB of shared memory");
-    return this->named(band::source(op, v.algo, std::max(v.math, 1), v.fuse == 1 || v.fuse == 3,
-                                    v.fuse == 2, v.fuse == 3));
+    return this->named(band::source(op, form, std::max(v.math, 1), v.fuse == 1 || v.fuse == 3,
+                                    v.fuse == 2, v.fuse == 3, whole));
   }
   /// Fuse 3's gate kernel (band::gate_source).
   [[nodiscard]] std::vector<KernelSource> more_kernels(const OpDesc& op, const Variant& v,
@@ -1186,10 +1272,10 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     if (v.fuse != 3) {
       return {};
     }
-    return {gate_kernel_of(op)};
+    return {gate_kernel_of(op, v.algo == 3 || v.algo == 4)};
   }
-  [[nodiscard]] KernelSource gate_kernel_of(const OpDesc& op) const {
-    return {band::gate_source(op), std::string("strata_rtc::depthwise_band_gate<") +
+  [[nodiscard]] KernelSource gate_kernel_of(const OpDesc& op, bool whole) const {
+    return {band::gate_source(op, whole), std::string("strata_rtc::depthwise_band_gate<") +
                                        kernels::detail::rtc_type<storage_t<P>>() + ">"};
   }
 };

@@ -255,47 +255,47 @@ inline constexpr bool staged_gpu_tested = false;
 /// warp then takes rows/4 pixels x half the chunk), else one (rows/8 pixels x the chunk).
 [[nodiscard]] inline int staged_warps_n(int nb) { return nb % 16 == 0 ? 2 : 1; }
 
-/// Whether algo 1 has a form with `rows` pixel rows for `kp` output slots: each warp at least 16
+/// Whether algo 1 has a form with `tile_rows` pixel rows for `kp` output slots: each warp at least 16
 /// rows.
-[[nodiscard]] inline bool staged_rows_fit(int kp, int rows) {
-  return rows / (8 / staged_warps_n(staged_chunk(kp))) >= 16;
+[[nodiscard]] inline bool staged_rows_fit(int kp, int tile_rows) {
+  return tile_rows / (8 / staged_warps_n(staged_chunk(kp))) >= 16;
 }
 
-/// The most images `rows` consecutive pixels span, `hw` pixels an image.
-[[nodiscard]] inline int images_spanned(int rows, std::int64_t hw) {
-  return static_cast<int>(1 + (rows - 1 + hw - 1) / hw);
+/// The most images `tile_rows` consecutive pixels span, `hw` pixels an image.
+[[nodiscard]] inline int images_spanned(int tile_rows, std::int64_t hw) {
+  return static_cast<int>(1 + (tile_rows - 1 + hw - 1) / hw);
 }
 
 /// The reduction's slots rounded up to whole k-steps (algo 1: the gate's rows in shared memory).
 [[nodiscard]] inline int staged_k(int cp) { return (cp + step_k - 1) / step_k * step_k; }
 
-/// Bytes of shared memory of algo 1 with `rows` pixel rows: the ring's stages (the pixels' and
+/// Bytes of shared memory of algo 1 with `tile_rows` pixel rows: the ring's stages (the pixels' and
 /// the chunk's filter rows of a k-step, rows padded to 5 16-byte words), and a folded gate's
 /// values for the images the rows span. (The output tile reuses the ring.)
-[[nodiscard]] inline std::int64_t staged_shared_bytes(const OpDesc& op, int rows) {
-  const std::int64_t ring = std::int64_t{2} * stages * (rows + staged_chunk(op.conv.kp)) * (step_k + 8);
+[[nodiscard]] inline std::int64_t staged_shared_bytes(const OpDesc& op, int tile_rows) {
+  const std::int64_t ring = std::int64_t{2} * stages * (tile_rows + staged_chunk(op.conv.kp)) * (step_k + 8);
   const std::int64_t gate =
-      op.gate ? std::int64_t{2} * images_spanned(rows, std::int64_t{op.conv.h} * op.conv.w) * staged_k(op.conv.cp) : 0;
-  const std::int64_t out = std::int64_t{2} * rows * generated::odd_chunks(staged_chunk(op.conv.kp));
+      op.gate ? std::int64_t{2} * images_spanned(tile_rows, std::int64_t{op.conv.h} * op.conv.w) * staged_k(op.conv.cp) : 0;
+  const std::int64_t out = std::int64_t{2} * tile_rows * generated::odd_chunks(staged_chunk(op.conv.kp));
   return (ring > out ? ring : out) + gate;
 }
 
-/// Whether algo 1 runs `op` with `rows` pixel rows: a 16-bit NHWC 1×1 conv of stride 1, no
+/// Whether algo 1 runs `op` with `tile_rows` pixel rows: a 16-bit NHWC 1×1 conv of stride 1, no
 /// padding, one group, packed slots, its output whole (no concat slice), with or without a
 /// residual and a folded channel gate (OpDesc::gate: applied to the staged input) — nothing else
 /// joined to it, no pool or deferred activation on its input.
-[[nodiscard]] inline bool staged_fits(const OpDesc& op, int rows = 128) {
+[[nodiscard]] inline bool staged_fits(const OpDesc& op, int tile_rows = 128) {
   const ConvGeom& g = op.conv;
   return op.kind == OpKind::conv && g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
          g.pw == 0 && g.dh == 1 && g.dw == 1 && g.groups == 1 && g.packed && !g.s2d && g.cp % 8 == 0 &&
          g.kp % 8 == 0 && g.fcg == g.cp && g.kd == g.kp && op.in_cp == g.cp && op.out_cp == g.kp &&
          g.oh == g.h && g.ow == g.w && !op.pool && !op.slice && !op.in_slice && op.in_act.kind == Act::none &&
          !op.gap && !op.softmax && !op.side && !op.expand && !op.squeeze && !op.norm && !op.bottleneck &&
-         !op.excite && !op.tail && !op.project && staged_rows_fit(g.kp, rows) &&
-         staged_shared_bytes(op, rows) <= staged_max_shared;
+         !op.excite && !op.tail && !op.project && staged_rows_fit(g.kp, tile_rows) &&
+         staged_shared_bytes(op, tile_rows) <= staged_max_shared;
 }
 
-/// Algo 1's source for `op` with `rows` pixel rows (kernel `strata_rtc::mma_conv1x1<T>`): the
+/// Algo 1's source for `op` with `tile_rows` pixel rows (kernel `strata_rtc::mma_conv1x1<T>`): the
 /// pixels' input rows and the chunk's filter rows of each k-step of 32 channels copied into a ring
 /// of 4 stages by cp.async (channels past the input's slots, and rows past the batch's pixels,
 /// zero), one barrier a k-step; a folded gate's values for the images the tile spans copied once,
@@ -303,8 +303,8 @@ inline constexpr bool staged_gpu_tested = false;
 /// packed fma with -0: the product rounded to T, exactly what the channel-gate kernel stores);
 /// the epilogue adds the bias and the residual (staged through shared memory), applies the
 /// activation, and stores the tile in 16-byte words.
-[[nodiscard]] inline std::string staged_source(const OpDesc& op, int rows) {
-  STRATA_CHECK(staged_fits(op, rows), "mma_conv1x1: not a 16-bit 1x1 conv its algo 1 runs with " << rows
+[[nodiscard]] inline std::string staged_source(const OpDesc& op, int tile_rows) {
+  STRATA_CHECK(staged_fits(op, tile_rows), "mma_conv1x1: not a 16-bit 1x1 conv its algo 1 runs with " << tile_rows
                                           << " pixel rows a block: '" << op.label << "'");
   const ConvGeom& g = op.conv;
   const int nb = staged_chunk(g.kp);
@@ -331,14 +331,14 @@ inline constexpr bool staged_gpu_tested = false;
   constant("KREAL", g.k);
   constant("NB", nb);
   constant("CHUNKS", g.kp / nb);
-  constant("ROWS", rows);
+  constant("ROWS", tile_rows);
   constant("WN", wn);                          // warps across the chunk
-  constant("WM", rows / (8 / wn));             // pixel rows a warp
-  constant("MT", rows / (8 / wn) / 16);        // m-tiles a warp
+  constant("WM", tile_rows / (8 / wn));             // pixel rows a warp
+  constant("MT", tile_rows / (8 / wn) / 16);        // m-tiles a warp
   constant("NT", nb / wn / 8);                 // n-tiles a warp
   constant("OP", generated::odd_chunks(nb));
   constant("HW", hw);
-  constant("IMGS", op.gate ? images_spanned(rows, hw) : 0);
+  constant("IMGS", op.gate ? images_spanned(tile_rows, hw) : 0);
   constant("GP", staged_k(g.cp));  // a gate row's elements in shared memory
   constant("NTHREADS", threads);
   o << "  constexpr bool GATED = " << (op.gate ? "true" : "false") << ";\n"
