@@ -539,6 +539,14 @@ inline constexpr int tail_most_squeezed = 256;
 /// offered to measured tuning, only forced. (Written in session 66 without a GPU.)
 inline constexpr bool whole_gpu_tested = false;
 
+/// Whether the heuristic runs `op` at `batch` on the whole-map form of the variant it claims
+/// (algo 0 → 3, algo 2 → 4), once GPU-tested: wherever whole_fits, at batches of 32 and more (the
+/// batch-1 plans, measured as they are, stay). Written before any GPU run (session 66): the rule
+/// to measure first.
+[[nodiscard]] inline bool whole_claimed(const OpDesc& op, int batch) {
+  return whole_gpu_tested && batch >= sums_min_batch && whole_fits(op);
+}
+
 namespace text {
 /// The tail form's end (algo 0, fuse 1): the joined squeeze-excite op (OpDesc::tail). Each block
 /// adds up each of its channels over its tile as stored (rounded to T), the thread groups in
@@ -1083,16 +1091,21 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     if (!band::claimed(op)) {
       return std::nullopt;
     }
+    // (algos 0 and 2 become 3 and 4, the whole map a block, where whole_claimed and the joined
+    // squeeze-excite op, if any, fits the whole-map plan too)
+    const bool tail = band::fuses_tail(op);
+    const bool whole = band::whole_claimed(op, batch) && (!tail || band::fuses_tail(op, true));
     if (band::pipelined_claimed(op, batch)) {  // the sums form, 4 images a block pipelined
-      return Claim{Variant{std::string(name()), 2, 4, 3}, rank::joins};
+      return Claim{Variant{std::string(name()), whole ? 4 : 2, 4, 3}, rank::joins};
     }
-    if (band::fuses_tail(op)) {  // the joined squeeze-excite op: in the same launch, or the sums
-      return Claim{Variant{std::string(name()), 0, 0, batch >= band::sums_min_batch ? 3 : 1}, rank::joins};
+    if (tail) {  // the joined squeeze-excite op: in the same launch, or the sums
+      return Claim{Variant{std::string(name()), whole ? 3 : 0, 0, batch >= band::sums_min_batch ? 3 : 1},
+                   rank::joins};
     }
     if (band::projection_claimed(op)) {  // the joined projection in the same launch
       return Claim{Variant{std::string(name()), 0, 0, 2}, rank::joins};
     }
-    return Claim{{std::string(name())}, rank::tailored};
+    return Claim{Variant{std::string(name()), whole ? 3 : 0}, rank::tailored};
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {

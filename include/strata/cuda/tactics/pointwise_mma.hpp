@@ -295,6 +295,16 @@ inline constexpr bool staged_gpu_tested = false;
          staged_shared_bytes(op, tile_rows) <= staged_max_shared;
 }
 
+/// Whether the heuristic claims algo 1 (math 0) for `op` at `batch`, once GPU-tested: a 1×1 conv
+/// with a folded channel gate (the projections of EfficientNet-B0's blocks: no gating pass, no
+/// per-image weights), or an inverted-residual expansion that algo 0 does not fit (192 input slots
+/// and more: EfficientNet-B0's 7×7 expansions, on cuBLASLt at 18–19 µs each in session 65), at
+/// batches of 32 and more. Written before any GPU run (session 66): the rule to measure first.
+[[nodiscard]] inline bool staged_claimed(const OpDesc& op, int batch) {
+  return staged_gpu_tested && batch >= min_batch && staged_fits(op, 128) &&
+         (op.gate.has_value() || (!fits(op) && !op.has_residual && op.conv.k >= 6 * op.conv.c));
+}
+
 /// Algo 1's source for `op` with `tile_rows` pixel rows (kernel `strata_rtc::mma_conv1x1<T>`): the
 /// pixels' input rows and the chunk's filter rows of each k-step of 32 channels copied into a ring
 /// of 4 stages by cp.async (channels past the input's slots, and rows past the batch's pixels,
@@ -551,6 +561,9 @@ class PointwiseMma final : public generated::GeneratingTactic<P> {
   [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.algo == 1; }
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
+    if (pointwise::staged_claimed(op, batch)) {
+      return Claim{Variant{std::string(name()), 1, 0}, rank::tailored};
+    }
     if (!pointwise::claimed(op, batch)) {
       return std::nullopt;
     }
