@@ -232,7 +232,8 @@ inline constexpr std::int64_t staged_max_shared = 113 << 10;
 
 /// Whether the GPU test of algo 1 ("mma_conv1x1 algo 1: ...", tests/gpu/test_deploy_layers.cpp)
 /// has passed: until then it is neither claimed nor offered to measured tuning, only forced.
-inline constexpr bool staged_gpu_tested = false;
+/// (Session 66, H100: passed, 116 assertions, bf16 within 5.8e-3 of the CPU.)
+inline constexpr bool staged_gpu_tested = true;
 
 /// Output channels a block for `kp` output slots (algo 1): all of them up to 128, else the largest
 /// multiple of 16 up to 128 dividing them (two warps share a pixel row's channels), else of 8.
@@ -275,7 +276,7 @@ inline constexpr bool staged_gpu_tested = false;
 [[nodiscard]] inline std::int64_t staged_shared_bytes(const OpDesc& op, int tile_rows) {
   const std::int64_t ring = std::int64_t{2} * stages * (tile_rows + staged_chunk(op.conv.kp)) * (step_k + 8);
   const std::int64_t gate =
-      op.gate ? std::int64_t{2} * images_spanned(tile_rows, std::int64_t{op.conv.h} * op.conv.w) * staged_k(op.conv.cp) : 0;
+      op.gate ? std::int64_t{2} * images_spanned(tile_rows, std::int64_t{op.conv.h} * op.conv.w) * (staged_k(op.conv.cp) + 8) : 0;
   const std::int64_t out = std::int64_t{2} * tile_rows * generated::odd_chunks(staged_chunk(op.conv.kp));
   return (ring > out ? ring : out) + gate;
 }
@@ -296,13 +297,18 @@ inline constexpr bool staged_gpu_tested = false;
 }
 
 /// Whether the heuristic claims algo 1 (math 0) for `op` at `batch`, once GPU-tested: a 1×1 conv
-/// with a folded channel gate (the projections of EfficientNet-B0's blocks: no gating pass, no
-/// per-image weights), or an inverted-residual expansion that algo 0 does not fit (192 input slots
-/// and more: EfficientNet-B0's 7×7 expansions, on cuBLASLt at 18–19 µs each in session 65), at
-/// batches of 32 and more. Written before any GPU run (session 66): the rule to measure first.
+/// with a folded channel gate (no gating pass, no per-image weights) of at least 32 output slots
+/// over at least 48 K pixels. Measured on an H100 at batch 256 (session 66, per-op profiles of
+/// EfficientNet-B0's gated projections, algo 1 math 0 forced on all sixteen against the
+/// heuristic's channel gate or per-image weights + cuBLASLt): it won on the 28×28 and 14×14 maps
+/// of 40–112 output channels — features.3.0 52.2 → 43.0 µs, 3.1 69.4 → 61.3, 4.0 27.0 → 20.4,
+/// 4.1/4.2 53 → 44, 5.0 54.2 → 44.4, 5.1/5.2 90 → 61 — and lost where the outputs are 16 or 24
+/// channels of a large map (1.0 117.7 → 209.1, 2.0 83.5 → 115.4, 2.1 123.2 → 139.7) and on the
+/// 7×7 maps at 12.5 K pixels (6.0 24.4 → 25.5, 6.1–6.3 39.7 → 41.9, 7.0 53.0 → 62.0); math 1 lost
+/// to math 0 everywhere it ran. (Expansions: offered to measured tuning, not claimed — not timed.)
 [[nodiscard]] inline bool staged_claimed(const OpDesc& op, int batch) {
-  return staged_gpu_tested && batch >= min_batch && staged_fits(op, 128) &&
-         (op.gate.has_value() || (!fits(op) && !op.has_residual && op.conv.k >= 6 * op.conv.c));
+  return staged_gpu_tested && batch >= min_batch && staged_fits(op, 128) && op.gate.has_value() &&
+         op.conv.kp >= 32 && static_cast<std::int64_t>(batch) * op.conv.h * op.conv.w >= (std::int64_t{48} << 10);
 }
 
 /// Algo 1's source for `op` with `tile_rows` pixel rows (kernel `strata_rtc::mma_conv1x1<T>`): the
@@ -350,6 +356,7 @@ inline constexpr bool staged_gpu_tested = false;
   constant("HW", hw);
   constant("IMGS", op.gate ? images_spanned(tile_rows, hw) : 0);
   constant("GP", staged_k(g.cp));  // a gate row's elements in shared memory
+  constant("GPP", staged_k(g.cp) + 8);  // and its pitch (16 bytes over: two images' rows on other banks)
   constant("NTHREADS", threads);
   o << "  constexpr bool GATED = " << (op.gate ? "true" : "false") << ";\n"
     << "  constexpr bool RESIDUAL = " << (op.has_residual ? "true" : "false") << ";\n";
@@ -359,7 +366,7 @@ inline constexpr bool staged_gpu_tested = false;
   T* const ring = reinterpret_cast<T*>(sm);                // ST x ([ROWS][AP] then [NB][AP])
   constexpr int STAGE = (ROWS + NB) * AP;                  // elements a stage
   constexpr int RING = ST * STAGE > ROWS * OP ? ST * STAGE : ROWS * OP;
-  T* const gs = ring + RING;                               // [IMGS][GP]: the tile's images' gates
+  T* const gs = ring + RING;                               // [IMGS][GPP]: the tile's images' gates
   T* const os = ring;                                      // [ROWS][OP]: the output tile (after the ring)
   const int chunk = static_cast<int>(blockIdx.x % CHUNKS);
   const long long p0 = static_cast<long long>(blockIdx.x / CHUNKS) * ROWS;
@@ -391,7 +398,7 @@ inline constexpr bool staged_gpu_tested = false;
       const int r = i / GV;
       const int k = (i % GV) * 8;
       const bool ok = img0 + r < images && k < K;
-      cp_async16(gs + r * GP + k, ok ? gate + (img0 + r) * K + k : gate, ok);
+      cp_async16(gs + r * GPP + k, ok ? gate + (img0 + r) * K + k : gate, ok);
     }
   }
 #pragma unroll
@@ -430,7 +437,7 @@ inline constexpr bool staged_gpu_tested = false;
     for (int h = 0; h < 2; ++h) {
       const int r = wr + 16 * i + g + 8 * h;
       const int local = GATED ? static_cast<int>((p0 + r) / HW - img0) : 0;
-      gate_row[i][h] = shared_address(gs) + 2u * (local * GP + 2 * t);
+      gate_row[i][h] = shared_address(gs) + 2u * (local * GPP + 2 * t);
     }
   }
 #pragma unroll 1
@@ -457,10 +464,10 @@ inline constexpr bool staged_gpu_tested = false;
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
           unsigned q[4];
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[0]) : "r"(gate_row[i][0] + gk));
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[1]) : "r"(gate_row[i][1] + gk));
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[2]) : "r"(gate_row[i][0] + gk + 16u));
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[3]) : "r"(gate_row[i][1] + gk + 16u));
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[0]) : "r"(gate_row[i][0] + gk) : "memory");
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[1]) : "r"(gate_row[i][1] + gk) : "memory");
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[2]) : "r"(gate_row[i][0] + gk + 16u) : "memory");
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[3]) : "r"(gate_row[i][1] + gk + 16u) : "memory");
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             if constexpr (is_same<T, bf16>::value) {
@@ -554,8 +561,16 @@ class PointwiseMma final : public generated::GeneratingTactic<P> {
  public:
   [[nodiscard]] std::string_view name() const override { return "mma_conv1x1"; }
   [[nodiscard]] bool applicable(const OpDesc& op) const override {
-    return is_16bit(P) && storage_layout(P) == Layout::nhwc && (pointwise::fits(op) || pointwise::staged_fits(op)) &&
-           generated::mma_sync_device();
+    return is_16bit(P) && storage_layout(P) == Layout::nhwc &&
+           (pointwise::fits(op) || staged_runs(op, 128) || staged_runs(op, 64)) && generated::mma_sync_device();
+  }
+  /// Whether algo 1 runs `op` with `tile_rows` pixel rows on this device: it fits, and its shared
+  /// memory is within the device's opt-in limit (99 KiB on compute capability 8.6 and 8.9; no
+  /// device: as fitted).
+  [[nodiscard]] static bool staged_runs(const OpDesc& op, int tile_rows) {
+    return pointwise::staged_fits(op, tile_rows) &&
+           pointwise::staged_shared_bytes(op, tile_rows) <=
+               kernels::device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin).value_or(1 << 30);
   }
   /// Algo 1 applies a folded channel gate itself (OpIo::gate_x, OpIo::gate).
   [[nodiscard]] bool fuses_gate(const Variant& v) const override { return v.algo == 1; }
@@ -579,7 +594,7 @@ class PointwiseMma final : public generated::GeneratingTactic<P> {
     }
     if (pointwise::staged_gpu_tested) {
       for (const int m : {0, 1}) {
-        if (pointwise::staged_fits(op, pointwise::staged_rows(m))) {
+        if (staged_runs(op, pointwise::staged_rows(m))) {
           v.push_back(Variant{std::string(name()), 1, m});
         }
       }
