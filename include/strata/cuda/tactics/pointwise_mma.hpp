@@ -108,6 +108,21 @@ inline constexpr bool gpu_tested = true;
          static_cast<std::int64_t>(batch) * op.conv.h * op.conv.w >= (std::int64_t{32} << 10);
 }
 
+/// The end of both forms' kernels: the output tile (os: ROWS rows of OP elements, NB of them the
+/// chunk's outputs) stored in 16-byte words, rows past the batch's pixels left out.
+inline constexpr const char* stored_tile = R"src(  __syncthreads();
+  constexpr int OV = NB / 8;
+  for (int i = threadIdx.x; i < ROWS * OV; i += NTHREADS) {
+    const int r = i / OV;
+    const int v = i % OV;
+    if (p0 + r < pixels) {
+      *reinterpret_cast<uint4*>(y + (p0 + r) * N + n0 + v * 8) = *reinterpret_cast<const uint4*>(os + r * OP + v * 8);
+    }
+  }
+}
+}  // namespace strata_rtc
+)src";
+
 /// The kernel's source for `op` (kernel `strata_rtc::mma_conv1x1<T>`).
 [[nodiscard]] inline std::string source(const OpDesc& op) {
   STRATA_CHECK(fits(op), "mma_conv1x1: not a plain 16-bit 1x1 conv it runs: '" << op.label << "'");
@@ -206,18 +221,7 @@ inline constexpr bool gpu_tested = true;
       *reinterpret_cast<unsigned*>(os + (16 * warp + g + 8 * h) * OP + 8 * j + 2 * t) = pack2<T>(v0, v1);
     }
   }
-  __syncthreads();
-  constexpr int OV = NB / 8;
-  for (int i = threadIdx.x; i < ROWS * OV; i += NTHREADS) {
-    const int r = i / OV;
-    const int v = i % OV;
-    if (p0 + r < pixels) {
-      *reinterpret_cast<uint4*>(y + (p0 + r) * N + n0 + v * 8) = *reinterpret_cast<const uint4*>(os + r * OP + v * 8);
-    }
-  }
-}
-}  // namespace strata_rtc
-)src";
+)src" << stored_tile;
   return o.str();
 }
 
@@ -537,18 +541,7 @@ inline constexpr bool staged_gpu_tested = true;
       }
     }
   }
-  __syncthreads();
-  constexpr int OV = NB / 8;
-  for (int i = threadIdx.x; i < ROWS * OV; i += NTHREADS) {
-    const int r = i / OV;
-    const int v = i % OV;
-    if (p0 + r < pixels) {
-      *reinterpret_cast<uint4*>(y + (p0 + r) * N + n0 + v * 8) = *reinterpret_cast<const uint4*>(os + r * OP + v * 8);
-    }
-  }
-}
-}  // namespace strata_rtc
-)src";
+)src" << stored_tile;
   return o.str();
 }
 
