@@ -20,6 +20,11 @@
 /// load touching 32 lines) cost about as much as the convolution (features.6.1 at batch 256: 110
 /// µs against a floor near 15).
 ///
+/// Algos 3 and 4 (session 66): algo 0's and algo 2's kernels on the whole-map plan (whole_plan): a
+/// block every output of its image for fewer channel pairs where the map fits one block of 256
+/// threads — the 14×14 maps —, so that no input row is staged twice; claimed at batch 32 and up
+/// (whole_claimed): EfficientNet-B0's 5.1/5.2 246.5 → 224.5 µs at batch 256 on an H100.
+///
 /// Why: EfficientNet-B0's nine 5×5 depthwise convs take a third of its time at batch 256 on an
 /// H200 (2,525 of 7,690 µs, session 23), run as cuDNN's conv between two activation passes; the
 /// kernels that read their window straight from memory (the strip and channel-pair kernels, fast
