@@ -78,7 +78,8 @@ TEST_CASE("per-layer profile of the fused-network path: one row with the whole n
 // A step that joins ops counts the results between them as unstored, but not one an op after
 // the step reads too: a squeeze-excite op joined to the depthwise conv before it (depthwise_band
 // fuse 1 at batch 1, on maps of 56x56 and more) leaves the conv's map for the multiply, so the
-// step writes it. (Counted as unstored, the step's bytes were its input and weights alone.)
+// step writes it. (Counted as unstored, the step's bytes were its input and weights alone.) And a
+// channel gate counts as the gate it is, not as a map.
 TEST_CASE("per-layer profile: a joined step's bytes count an intermediate map read after the step") {
   using Net = decltype(input<32, 56, 56> | conv<32, 3, ConvOpts{.padding = 1, .groups = 32}> | batch_norm |
                        silu | multiply(global_avg_pool | conv<8, 1> | silu | conv<32, 1> | sigmoid) |
@@ -96,4 +97,12 @@ TEST_CASE("per-layer profile: a joined step's bytes count an intermediate map re
   // the conv's input and its map once each, plus the weights of the conv and the gate's 1x1s
   CHECK(joined->bytes >= 2 * map);
   CHECK(joined->bytes <= 2 * map + Net::param_count * 2 + 1024);
+  // The multiply and the 1x1 conv after it: the map, the gate (32 values, not a map: session 66),
+  // the conv's output (16 channels) and weights.
+  const auto gated = std::find_if(report.steps.begin(), report.steps.end(), [](const auto& s) {
+    return s.kind == "multiply+conv";
+  });
+  REQUIRE(gated != report.steps.end());
+  CHECK(gated->bytes >= map + map / 2);
+  CHECK(gated->bytes <= map + map / 2 + Net::param_count * 2 + 1024);
 }

@@ -93,8 +93,9 @@ template <class Net, DType P>
   r.ceilings = ceilings;
   auto activation = [&](TensorSpec spec) { return tensor_bytes(spec, P, layout) * batch; };
   auto op_bytes = [&](const Op& op) {
+    // (the second operand as stored: a residual the size of the output, a channel gate's C×1×1)
     std::int64_t b = activation(op.in_spec) + activation(op.out_spec) +
-                     (op.in2 >= 0 ? activation(op.out_spec) : 0);
+                     (op.in2 >= 0 ? activation(g.tensors[op.in2].spec) : 0);
     if (op.weight >= 0) {
       b += g.params[op.weight].spec.numel() * dtype_size(P);
     }
