@@ -355,6 +355,26 @@ std::size_t occurrences(const std::string& text, const std::string& phrase) {
   return n;
 }
 
+/// An engine of Net of max batch `mb` (the per-op path with the joins of large batches) with every
+/// op joined to a squeeze-excite op (OpDesc::tail) that `pick` accepts forced onto `v` — `want` of
+/// them.
+template <class Net>
+cuda::EngineOptions tails_forced(int mb, const cuda::Variant& v, std::size_t want,
+                                 const std::function<bool(const cuda::OpDesc&)>& pick) {
+  cuda::EngineOptions opt;
+  opt.max_batch = mb;
+  opt.fused_max_batch = 0;
+  opt.tail_sums = true;  // (the joins at large batches; fuse 0 then runs the two ops)
+  const cuda::NetDesc n = cuda::per_op_ops<Net, DType::f16>(opt);
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.tail && pick(op)) {
+      opt.force[op.label] = v;
+    }
+  }
+  CHECK(opt.force.size() == want);
+  return opt;
+}
+
 inline constexpr auto tail_block = input<24, 113, 111>
     | conv<100, 1> | batch_norm | silu
     | conv<100, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 100}> | batch_norm | silu
@@ -460,19 +480,9 @@ TEST_CASE("depthwise_band algo 2: pipelined images, with and without the joined 
   // An engine of max batch `mb` with every joined op of Net's (OpDesc::tail) forced onto `v` — all
   // but EfficientNet-B0's features.2.0, whose depthwise conv runs with its expansion — `want` of them.
   const auto forced = [](auto tag, int mb, const cuda::Variant& v, std::size_t want) {
-    using Net = typename decltype(tag)::type;
-    cuda::EngineOptions opt;
-    opt.max_batch = mb;
-    opt.fused_max_batch = 0;
-    opt.tail_sums = true;  // (the joins at large batches; fuse 0 then runs the two ops)
-    const cuda::NetDesc n = cuda::per_op_ops<Net, DType::f16>(opt);
-    for (const cuda::OpDesc& op : n.ops) {
-      if (op.tail && op.label.find("features.2.0.") == std::string::npos) {
-        opt.force[op.label] = v;  // (an expansion joined to the conv then runs as a step of its own)
-      }
-    }
-    CHECK(opt.force.size() == want);
-    return opt;
+    // (an expansion joined to the conv then runs as a step of its own)
+    return tails_forced<typename decltype(tag)::type>(
+        mb, v, want, [](const cuda::OpDesc& op) { return op.label.find("features.2.0.") == std::string::npos; });
   };
   {
     constexpr int mb = 32;
@@ -537,19 +547,7 @@ TEST_CASE("depthwise_band algos 3 and 4: the whole map a block") {
   // An engine of max batch `mb` with every joined op of Net's (OpDesc::tail) whose map the whole
   // form fits forced onto `v` — `want` of them.
   const auto forced = [](auto tag, int mb, const cuda::Variant& v, std::size_t want) {
-    using Net = typename decltype(tag)::type;
-    cuda::EngineOptions opt;
-    opt.max_batch = mb;
-    opt.fused_max_batch = 0;
-    opt.tail_sums = true;
-    const cuda::NetDesc n = cuda::per_op_ops<Net, DType::f16>(opt);
-    for (const cuda::OpDesc& op : n.ops) {
-      if (op.tail && band::whole_fits(op)) {
-        opt.force[op.label] = v;
-      }
-    }
-    CHECK(opt.force.size() == want);
-    return opt;
+    return tails_forced<typename decltype(tag)::type>(mb, v, want, [](const cuda::OpDesc& op) { return band::whole_fits(op); });
   };
   {
     constexpr int mb = 32;

@@ -450,6 +450,11 @@ __device__ __forceinline__ void ldsm2_at(unsigned& r0, unsigned& r1, unsigned a)
 __device__ __forceinline__ void ldsm1_at(unsigned& r0, unsigned a) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];" : "=r"(r0) : "r"(a) : "memory");
 }
+__device__ __forceinline__ unsigned lds32_at(unsigned a) {
+  unsigned v;
+  asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(a) : "memory");
+  return v;
+}
 __device__ __forceinline__ void sts32_at(unsigned a, unsigned v) {
   asm volatile("st.shared.u32 [%0], %1;" :: "r"(a), "r"(v) : "memory");
 }

@@ -539,6 +539,11 @@ inline constexpr int tail_most_squeezed = 256;
   return w.pb > 0 && std::int64_t{w.tiles_y} * w.tiles_x < std::int64_t{p.tiles_y} * p.tiles_x;
 }
 
+/// Whether variant `v` is a whole-map form (algos 3 and 4), and the kernel it runs on that plan:
+/// algo 0's (3), algo 2's (4), or its own algo.
+[[nodiscard]] inline bool whole_form(const Variant& v) { return v.algo == 3 || v.algo == 4; }
+[[nodiscard]] inline int kernel_form(const Variant& v) { return v.algo == 3 ? 0 : v.algo == 4 ? 2 : v.algo; }
+
 /// Whether the whole-map forms have passed their GPU test ("depthwise_band algos 3 and 4: the whole
 /// map a block", tests/gpu/test_deploy_layers.cpp): until then they are neither claimed nor
 /// offered to measured tuning, only forced. (Session 66, H100: passed, 74 assertions, bf16 within
@@ -1152,8 +1157,8 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                                               const OpWeights& w, const OpIo& io,
                                               const Libraries&) const override {
     const cudaKernel_t k = generated::kernel(kernel_of(op, v, io));
-    const bool whole = v.algo == 3 || v.algo == 4;  // (algo 0's and 2's kernels on the whole-map plan)
-    const int form = v.algo == 3 ? 0 : v.algo == 4 ? 2 : v.algo;
+    const bool whole = band::whole_form(v);  // (algo 0's and 2's kernels on the whole-map plan)
+    const int form = band::kernel_form(v);
     const band::Plan p = band::plan(op, whole);
     const int images = form == 1 || form == 2 ? std::max(v.math, 1) : 1;
     const long long blocks = static_cast<long long>((batch + images - 1) / images) * p.tiles_y *
@@ -1259,8 +1264,8 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                  "'" << op.label << "': depthwise_band has algos 0 and 3 (math 0), and algos 1, 2 and 4 with "
                                     "math 0, 1, 2, 4 or 8 (images a block; 0 reads as 1); not "
                                  << to_string(v));
-    const bool whole = v.algo == 3 || v.algo == 4;
-    const int form = v.algo == 3 ? 0 : v.algo == 4 ? 2 : v.algo;
+    const bool whole = band::whole_form(v);
+    const int form = band::kernel_form(v);
     STRATA_CHECK(!whole || band::whole_fits(op),
                  "'" << op.label << "': depthwise_band algos 3 and 4 (the whole map a block) run a map whose "
                                     "outputs one block of 256 threads covers, where algo 0 cuts it into "
@@ -1294,7 +1299,7 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
     if (v.fuse != 3) {
       return {};
     }
-    return {gate_kernel_of(op, v.algo == 3 || v.algo == 4)};
+    return {gate_kernel_of(op, band::whole_form(v))};
   }
   [[nodiscard]] KernelSource gate_kernel_of(const OpDesc& op, bool whole) const {
     return {band::gate_source(op, whole), std::string("strata_rtc::depthwise_band_gate<") +

@@ -256,7 +256,12 @@ inline constexpr bool staged_gpu_tested = true;
       return n;
     }
   }
-  return chunk(kp) <= 128 ? chunk(kp) : 8;
+  for (int n = 120; n > 8; n -= 16) {  // (the odd multiples of 8: kp is not a multiple of 16)
+    if (kp % n == 0) {
+      return n;
+    }
+  }
+  return 8;
 }
 
 /// Pixel rows a block for variant math `m` of algo 1: 128 (math 0) or 64 (math 1).
@@ -473,18 +478,11 @@ inline constexpr bool staged_gpu_tested = true;
         const unsigned gk = 2u * (s * BK + kk);
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
-          unsigned q[4];
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[0]) : "r"(gate_row[i][0] + gk) : "memory");
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[1]) : "r"(gate_row[i][1] + gk) : "memory");
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[2]) : "r"(gate_row[i][0] + gk + 16u) : "memory");
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q[3]) : "r"(gate_row[i][1] + gk + 16u) : "memory");
+          const unsigned q[4] = {lds32_at(gate_row[i][0] + gk), lds32_at(gate_row[i][1] + gk),
+                                 lds32_at(gate_row[i][0] + gk + 16u), lds32_at(gate_row[i][1] + gk + 16u)};
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            if constexpr (is_same<T, bf16>::value) {
-              asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(a[i][e]) : "r"(a[i][e]), "r"(q[e]), "r"(0x80008000u));
-            } else {
-              asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(a[i][e]) : "r"(a[i][e]), "r"(q[e]), "r"(0x80008000u));
-            }
+            a[i][e] = fold2<T, Act::none>(a[i][e], q[e], 0x80008000u);  // a·g + (-0): the product in T
           }
         }
       }
