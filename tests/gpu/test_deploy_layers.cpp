@@ -463,8 +463,57 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large
   cuda::Engine<EB0, DType::f16> e(w, opt);
   const std::string d = e.describe(3);
   INFO(d);
-  CHECK(count(d) == 15);
+  CHECK(count(d) == (cuda::tactics::expand_dw::sums_gpu_tested ? 16 : 15));  // (features.2.0: expand_depthwise fuse 3)
   strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, max batch 32");
+}
+
+// expand_depthwise fuse 3 (session 67): the expansion, the depthwise conv and the joined
+// squeeze-excite op's channel sums in one kernel, then depthwise_band's gate kernel, a block an
+// image. Forced on the awkward block (5x5 stride 2 to 57x56, 100 channels in 104 slots: chunks of
+// 8, the last slots' sums 0) in algos 0 and 2 at batches 32, 17, 3 and 1, f16 and bf16, against
+// the CPU; EfficientNet-B0 at max batch 32, where the heuristic claims it for features.2.0.
+TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums in the expansion's kernel, then the gate kernel") {
+  const std::string phrase = "computed from the blocks' channel sums by a second kernel";
+  constexpr int mb = 32;
+  {
+    const auto w = Weights<TailBlock>::random(93);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(mb * TailBlock::input_spec.shape.numel()), 193);
+    const auto ref = strata_test::cpu_reference<TailBlock>(w, in, mb);
+    for (const int algo : {0, 2}) {
+      const cuda::Variant v{"expand_depthwise", algo, 0, 3};
+      INFO(cuda::to_string(v));
+      const cuda::EngineOptions opt =
+          tails_forced<TailBlock>(mb, v, 1, [](const cuda::OpDesc& op) { return op.expand != nullptr; });
+      cuda::Engine<TailBlock, DType::f16> e16(w, opt);
+      const std::string d = e16.describe(mb);
+      INFO(d);
+      CHECK(occurrences(d, "strata expand+depthwise") == 1);
+      CHECK(occurrences(d, phrase) == 1);
+      CHECK(d.find("strata squeeze_excite") == std::string::npos);
+      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "tail block, expand_depthwise algo " + std::to_string(algo) + " fuse 3");
+      cuda::Engine<TailBlock, DType::bf16> e16b(w, opt);
+      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "tail block, expand_depthwise algo " + std::to_string(algo) + " fuse 3");
+    }
+  }
+  if constexpr (cuda::tactics::expand_dw::sums_gpu_tested) {
+    using EB0 = models::EfficientNetB0;
+    const auto w = Weights<EB0>::random(91);
+    const auto in = strata_test::random_floats(static_cast<std::size_t>(3 * EB0::input_spec.shape.numel()), 191);
+    const auto ref = strata_test::cpu_reference<EB0>(w, in, 3);
+    cuda::EngineOptions opt;
+    opt.max_batch = mb;
+    opt.fused_max_batch = 0;
+    opt.tail_sums = true;
+    cuda::Engine<EB0, DType::f16> e(w, opt);
+    const std::string d = e.describe(3);
+    INFO(d);
+    const std::size_t at = d.find("strata expand+depthwise 3x3 stride 2");
+    REQUIRE(at != std::string::npos);
+    CHECK(d.find(phrase, at) < d.find('\n', at));
+    CHECK(d.find("strata squeeze_excite") == std::string::npos);
+    strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, max batch 32, expand_depthwise fuse 3");
+  }
 }
 
 // depthwise_band algo 2 (session 64): math M images a block, the next image's patch copied in

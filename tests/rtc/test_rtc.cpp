@@ -4738,6 +4738,95 @@ TEST_CASE("an expansion and its depthwise conv as one kernel (expand_depthwise):
   }
 }
 
+// expand_depthwise fuse 3 (session 67): at large batches the squeeze-excite op joined after the
+// depthwise conv (fold_tailed_gates) computed from the blocks' channel sums, as depthwise_band's
+// fuse 3 does — each block its tile's sums of the values as stored, chunk by chunk, then
+// depthwise_band's gate kernel, a block an image.
+TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums — which ops, shapes hand-worked, the claim, refusals, the sources compile") {
+  namespace ed = cuda::tactics::expand_dw;
+  namespace band = cuda::tactics::band;
+  const cuda::NetDesc eb0 = cuda::per_op_ops<models::EfficientNetB0, DType::f16>(cuda::EngineOptions{.max_batch = 256});
+  const auto it = std::find_if(eb0.ops.begin(), eb0.ops.end(), [](const cuda::OpDesc& o) {
+    return o.expand && o.expand->label == "features.2.0.block.0.conv0+bn1+silu2";
+  });
+  REQUIRE(it != eb0.ops.end());
+  const cuda::OpDesc& f20 = *it;
+  REQUIRE(f20.tail != nullptr);  // (joined at max batch 256: EngineOptions::tail_sums)
+  CHECK(f20.label.find("features.2.0.block.2.fc2") != std::string::npos);
+  CHECK(band::tail_shapes_fit(f20));
+  CHECK(ed::sums_fit(f20));
+  // features.2.0: 16 -> 96 on 112x112, 3x3 stride 2 to 56x56. Tiles of 8x8 outputs (17x17
+  // patches, 304 GEMM rows), two chunks of 48 channels; the sums: 4 strips x 2 column groups
+  // = 8 thread groups x 48 floats, 1,536 bytes past the expanded patch.
+  const ed::Plan p = ed::plan(f20);
+  const ed::Plan q = ed::plan(f20, 1, false, true);
+  CHECK(q.sums);
+  CHECK_FALSE(p.sums);
+  CHECK(q.nc == 48);
+  CHECK(q.chunks == 2);
+  CHECK(q.th == 8);
+  CHECK(q.tw == 8);
+  CHECK(q.mp == 304);
+  CHECK(q.strips * q.groups == 8);
+  CHECK(q.ep == p.ep);
+  CHECK(q.shared == p.shared + 4 * 8 * 48);
+  CHECK(q.tiles_y * q.tiles_x == 49);
+  CHECK(ed::min_blocks(f20, q) == 3);
+  // No projection with it, and no op without a joined squeeze-excite op.
+  CHECK(ed::plan(f20, 1, true, true).nc == 0);
+  const cuda::OpDesc apart = cuda::tail_main(f20);
+  CHECK_FALSE(ed::sums_fit(apart));
+  CHECK(ed::fits(apart));
+  // The claim: at batch 256 and 32 (the least batch whose engines join the gate; 32 x 49 tiles
+  // pass the thousand blocks the plain form asks), not at 16.
+  const auto* t = cuda::find_tactic<DType::f16>("expand_depthwise");
+  REQUIRE(t != nullptr);
+  const cuda::Libraries none{};
+  const cuda::Variant three{"expand_depthwise", 0, 0, 3};
+  CHECK(ed::sums_claimed(f20, 256) == ed::sums_gpu_tested);
+  CHECK(ed::sums_claimed(f20, band::sums_min_batch) == ed::sums_gpu_tested);
+  CHECK_FALSE(ed::sums_claimed(f20, 16));
+  const auto claim = t->heuristic(f20, 256, 0, none);
+  REQUIRE(claim.has_value());
+  CHECK(claim->variant == (ed::sums_gpu_tested ? three : cuda::Variant{"expand_depthwise"}));
+  const auto offered = t->candidates(f20, 256, 0, none);
+  CHECK((std::find(offered.begin(), offered.end(), three) != offered.end()) == ed::sums_gpu_tested);
+  const auto few = t->candidates(f20, 16, 0, none);
+  CHECK(std::none_of(few.begin(), few.end(), [](const cuda::Variant& v) { return v.fuse == 3; }));
+  CHECK(t->fuses_tail(three));
+  CHECK_FALSE(t->fuses_tail(cuda::Variant{"expand_depthwise"}));
+  CHECK(cuda::op_as_prepared(*t, f20, three).label == f20.label);
+  CHECK(cuda::op_as_prepared(*t, f20, cuda::Variant{"expand_depthwise"}).label == apart.label);
+  // The sources: the conv with the sums (each chunk's, after the barrier past its stores; the
+  // last after the loop), and the gate kernel over 49 tiles an image.
+  const auto k = t->kernel_sources(f20, three, cuda::OpIo{});
+  REQUIRE(k.size() == 2);
+  CHECK(k[0].source.find("int batch, float* __restrict__ part") != std::string::npos);
+  CHECK(k[0].source.find("red[(tid / PAIRS) * NC + 2 * p] = s0;") != std::string::npos);
+  CHECK(k[0].source.find("(c - 1) * NC + tid] = t;") != std::string::npos);
+  CHECK(k[0].source.find("(CHUNKS - 1) * NC + tid] = t;") != std::string::npos);
+  CHECK(k[0].source.find("__launch_bounds__(256, 3) expand_depthwise") != std::string::npos);
+  CHECK(k[1].name == "strata_rtc::depthwise_band_gate<strata_rtc::f16>");
+  CHECK(k[1].source.find("constexpr int TILES = 49;") != std::string::npos);
+  CHECK(k[1].source.find("constexpr int CP = 96;") != std::string::npos);
+  CHECK(ed::source(f20).find("int batch, float* __restrict__ part") == std::string::npos);
+  // Refusals: fuse 3 without the joined op, with the split or pipelined forms.
+  CHECK(t->kernel_sources(apart, three, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(f20, cuda::Variant{"expand_depthwise", 1, 0, 3}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(f20, cuda::Variant{"expand_depthwise", 0, 2, 3}, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(f20, cuda::Variant{"expand_depthwise", 0, 0, 2}, cuda::OpIo{}).empty());
+  const auto dense = t->kernel_sources(f20, cuda::Variant{"expand_depthwise", 2, 0, 3}, cuda::OpIo{});
+  REQUIRE(dense.size() == 2);
+  CHECK(dense[0].source.find("__launch_bounds__(256, 4) expand_depthwise") != std::string::npos);
+  const auto dir = fresh_dir("strata_rtc_test_expand_sums");
+  for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+    const std::vector<std::string> names{std::string("strata_rtc::expand_depthwise<") + ty + ">"};
+    CHECK(rtc::compile(k[0].source, "expand_sums", names, 90, dir).cubin.size() > 1000);
+    CHECK(rtc::compile(dense[0].source, "expand_sums_dense", names, 90, dir).cubin.size() > 1000);
+  }
+  CHECK(rtc::compile(k[1].source, "expand_sums_gate", {k[1].name}, 90, dir).cubin.size() > 1000);
+}
+
 // expand_depthwise fuse 1: an inverted-residual block's projection joined after its expansion and
 // depthwise conv (fold_projected_depthwise, at large batches), the depthwise conv's output kept in
 // shared memory and multiplied into the projection's sums chunk by chunk.

@@ -488,26 +488,33 @@ inline constexpr int tail_most_squeezed = 256;
   return std::int64_t{4} * (std::int64_t{p.threads()} * 2 + op.conv.cp + op.tail->squeeze->conv.kp) + 16;
 }
 
+/// Whether `op`'s joined squeeze-excite op (OpDesc::tail) is one the gate kernels compute from a
+/// conv's channel sums (text::tail_gate): the conv adds no residual; fc1's filter rows are the
+/// map's slots and fc2's are fc1's (at most tail_most_squeezed, a multiple of 8), fc2's outputs
+/// the conv's channels in its slots. (The shapes alone: expand_depthwise's fuse 3 asks too.)
+[[nodiscard]] inline bool tail_shapes_fit(const OpDesc& op) {
+  if (!op.tail || !op.tail->squeeze || op.has_residual || op.z_offset >= 0) {
+    return false;
+  }
+  const OpDesc& q = *op.tail;
+  const OpDesc& f1 = *q.squeeze;
+  return f1.conv.kh == 1 && f1.conv.kw == 1 && f1.conv.fcg == op.conv.cp &&
+         f1.conv.kd >= f1.conv.k && f1.conv.kp % 8 == 0 && f1.conv.kp <= tail_most_squeezed &&
+         q.conv.kh == 1 && q.conv.kw == 1 && q.conv.fcg == f1.conv.kp && q.conv.kd >= q.conv.k &&
+         q.conv.k == op.conv.k && q.out_cp == op.conv.cp && op.conv.cp % 8 == 0;
+}
+
 /// Whether the kernel computes `op`'s joined squeeze-excite op (OpDesc::tail; variant fuse 1,
 /// algo 0): the conv adds no residual; fc1's filter rows are the map's slots and fc2's are fc1's
 /// (at most tail_most_squeezed, a multiple of 8), fc2's outputs the conv's channels in its
 /// slots; the patch and the tail's shared memory within the default 48 KiB (with `whole`, the
 /// whole-map plan's).
 [[nodiscard]] inline bool fuses_tail(const OpDesc& op, bool whole = false) {
-  if (!op.tail || !op.tail->squeeze || !fits(op) || op.has_residual || op.z_offset >= 0) {
+  if (!tail_shapes_fit(op) || !fits(op)) {
     return false;
   }
-  const OpDesc& q = *op.tail;
-  const OpDesc& f1 = *q.squeeze;
   const Plan p = plan(op, whole);
-  if (p.pb == 0) {
-    return false;
-  }
-  return f1.conv.kh == 1 && f1.conv.kw == 1 && f1.conv.fcg == op.conv.cp &&
-         f1.conv.kd >= f1.conv.k && f1.conv.kp % 8 == 0 && f1.conv.kp <= tail_most_squeezed &&
-         q.conv.kh == 1 && q.conv.kw == 1 && q.conv.fcg == f1.conv.kp && q.conv.kd >= q.conv.k &&
-         q.conv.k == op.conv.k && q.out_cp == op.conv.cp && op.conv.cp % 8 == 0 &&
-         p.shared + tail_bytes(op, p) <= max_shared;
+  return p.pb != 0 && p.shared + tail_bytes(op, p) <= max_shared;
 }
 
 /// Whether the heuristic claims algo 2 (4 images a block, the sums form) for `op` at `batch`: a
@@ -855,11 +862,10 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
 /// Fuse 3's second kernel, `strata_rtc::depthwise_band_gate<T>` (a source of its own):
 /// a block of 256 threads an image adds up the tiles' sums the conv's blocks wrote to `part` —
 /// the pool's mean, rounded as the pool stores it —, computes fc1 and fc2 as the tail form's last
-/// block does (text::tail_gate) and stores the gate. `whole`: the conv's blocks are the
-/// whole-map form's (algos 3 and 4: a tile an image).
-[[nodiscard]] inline std::string gate_source(const OpDesc& op, bool whole = false) {
-  STRATA_CHECK(fuses_tail(op, whole), "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
-  const Plan p = plan(op, whole);  // (its tiles: the sums' count an image)
+/// block does (text::tail_gate) and stores the gate: `tiles` sums of each channel an image, in
+/// part[(img * tiles + tile) * CP + c] (this kernel's blocks, or expand_depthwise fuse 3's).
+[[nodiscard]] inline std::string gate_source_for(const OpDesc& op, std::int64_t tiles) {
+  STRATA_CHECK(tail_shapes_fit(op) && tiles > 0, "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
   std::ostringstream o;
   o << kernels::kernel_source() << "\nnamespace strata_rtc {\n" << generated::excite_helpers;
   auto constant = [&](const char* name, long long v) {
@@ -874,7 +880,7 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
   constant("KREAL", op.conv.k);
   constant("OH", op.conv.oh);
   constant("OW", op.conv.ow);
-  constant("TILES", std::int64_t{p.tiles_y} * p.tiles_x);
+  constant("TILES", tiles);
   constant("NTHREADS", gate_threads);
   generated::excite_constants(o, *op.tail);
   o << "  constexpr bool FC1_PRELOAD = true;  // (fc1's row loads in flight together)\n";
@@ -886,6 +892,12 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
     __shared__ float tl_red[1][NTHREADS];
 )src" << text::tail_vectors << text::tail_gate << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
+}
+/// band::gate_source_for with this kernel's tiles an image (`whole`: the whole-map plan's).
+[[nodiscard]] inline std::string gate_source(const OpDesc& op, bool whole = false) {
+  STRATA_CHECK(fuses_tail(op, whole), "depthwise_band: no squeeze-excite op computed for '" << op.label << "'");
+  const Plan p = plan(op, whole);  // (its tiles: the sums' count an image)
+  return gate_source_for(op, std::int64_t{p.tiles_y} * p.tiles_x);
 }
 
 /// The kernel's source for `op` (kernel `strata_rtc::depthwise_band<T>`): algo 0, the filters

@@ -40,8 +40,10 @@
 #include "strata/cuda/device.hpp"
 #include "strata/cuda/kernel_source.hpp"
 #include "strata/cuda/kernels.hpp"
+#include "strata/cuda/resources.hpp"
 #include "strata/cuda/rtc/library.hpp"
 #include "strata/cuda/tactic.hpp"
+#include "strata/cuda/tactics/band_depthwise.hpp"
 #include "strata/cuda/tactics/generated_conv.hpp"
 #include "strata/cuda/tactics/kernel_ops.hpp"
 
@@ -76,6 +78,9 @@ struct Plan {
   /// blocks a tile, `nmax` chunks a block at most (wpp: the pitch of those chunks' projection
   /// weights), the projection's partial sums exchanged in rows of `rp` floats.
   int cluster = 0, nmax = 0, rp = 0;
+  /// The sums form (fuse 3; false in the others): a chunk's channel sums by thread group in
+  /// shared memory after the expanded patch, [STRIPS · groups][NC] floats.
+  bool sums = false;
   std::int64_t shared = 0;
   [[nodiscard]] int pairs() const { return nc / 2; }
   [[nodiscard]] int items() const { return pairs() * strips * groups; }
@@ -142,8 +147,9 @@ struct Plan {
 /// over a cluster of `cluster` blocks (the cluster form; 0: the others), within `limit` bytes of
 /// shared memory (nc = 0 where none fits).
 [[nodiscard]] inline Plan shaped(const OpDesc& op, int th, int tw, int nc, int ebufs, bool project,
-                                 int cluster = 0, std::int64_t limit = max_shared) {
+                                 int cluster = 0, std::int64_t limit = max_shared, bool sums = false) {
   Plan q;
+  q.sums = sums;
   const ConvGeom& g = op.conv;
   const ConvGeom& e = op.expand->conv;
   q.ki = e.cp;  // (a multiple of 8: the last 8 of a reduction 8 past a multiple of 16 on m16n8k8)
@@ -177,12 +183,13 @@ struct Plan {
       project ? std::int64_t{2} * th * tw * q.dp + std::int64_t{2} * q.co * q.wpp + std::int64_t{4} * q.co +
                     std::int64_t{4} * th * tw * q.rp
               : 0;
+  const std::int64_t summed = sums ? std::int64_t{4} * q.strips * q.groups * nc : 0;
   // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits.
   int best = 1 << 30;
   for (int ep = q.pairs(); ep < q.pairs() + 32; ++ep) {
     const int c = conflicts(q, g.sh, ep);
     const std::int64_t shared = std::int64_t{2} * q.mp * q.xp + std::int64_t{2} * 2 * nc * q.xp +
-                                std::int64_t{4} * q.mp * ep * ebufs + joined;
+                                std::int64_t{4} * q.mp * ep * ebufs + joined + summed;
     if (c < best && shared <= limit) {
       best = c;
       q.ep = ep;
@@ -199,10 +206,10 @@ struct Plan {
 
 /// The block shape for `op` with `ebufs` expanded patches (2: the pipelined form), and with its
 /// joined projection where `project` (fuse 1: chunks of 16s, tiles of 16 pixels or more; nc = 0
-/// where none fits): the largest tile whose chunks hold 32 channels or more, else the largest
-/// with any, the widest chunks first.
-[[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1, bool project = false) {
-  if (!shapes_fit(op) || (project && !projection_fits(op))) {
+/// where none fits) or its joined squeeze-excite op's sums where `sums` (fuse 3): the largest
+/// tile whose chunks hold 32 channels or more, else the largest with any, the widest chunks first.
+[[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1, bool project = false, bool sums = false) {
+  if (!shapes_fit(op) || (project && !projection_fits(op)) || (sums && (project || !band::tail_shapes_fit(op)))) {
     return Plan{};
   }
   const int cp = op.conv.cp;
@@ -212,7 +219,7 @@ struct Plan {
         if (cp % nc != 0 || nc < least || (project && (nc % 16 != 0 || th * tw % 16 != 0))) {
           continue;
         }
-        if (const Plan q = shaped(op, th, tw, nc, ebufs, project); q.nc > 0) {
+        if (const Plan q = shaped(op, th, tw, nc, ebufs, project, 0, max_shared, sums); q.nc > 0) {
           return q;
         }
       }
@@ -276,6 +283,25 @@ struct Plan {
   const Act a = op.in_act.kind != Act::none ? op.in_act.kind : op.expand->act.kind;
   const bool cheap = a == Act::none || a == Act::relu || a == Act::clip;
   return g.kh == 3 && (g.h >= 112 || (cheap && g.h >= 28));
+}
+
+/// Whether the kernel can compute `op`'s joined squeeze-excite op (OpDesc::tail, fold_tailed_gates;
+/// fuse 3, the plain form): the gate kernel's shapes (band::tail_shapes_fit) and a block shape
+/// with the chunks' sums beside the expanded patch.
+[[nodiscard]] inline bool sums_fit(const OpDesc& op) { return plan(op, 1, false, true).nc > 0; }
+
+/// Whether fuse 3 has passed its GPU tests (forced, "expand_depthwise fuse 3: ..." in
+/// tests/gpu/test_deploy_layers.cpp): until then the heuristic does not claim it.
+inline constexpr bool sums_gpu_tested = true;
+
+/// Whether the heuristic runs `op`'s joined squeeze-excite op in the kernel too (fuse 3: each
+/// block's channel sums of its tile as stored, then depthwise_band's gate kernel, a block an
+/// image), where it claims the op at `batch` (claimed), the engine has joined the gate
+/// (EngineOptions::tail_sums: max batch band::sums_min_batch and more) and the sums fit. At batch
+/// 256 the squeeze-excite kernel after this one read the whole 56×56×96 map of EfficientNet-B0's
+/// features.2.0 back (59 µs of its 610, H100, session 65's Nsight Compute).
+[[nodiscard]] inline bool sums_claimed(const OpDesc& op, int batch) {
+  return sums_gpu_tested && batch >= band::sums_min_batch && claimed(op, batch) && sums_fit(op);
 }
 
 /// The cluster form (algo 3, fuse 1) for small batches, where a tile a block leaves most SMs
@@ -519,6 +545,43 @@ inline constexpr const char* store_output = R"src(      // Bias, the residual, t
           }
         }
       }
+)src";
+/// Fuse 3's epilogue (in `depthwise`): store_output, each thread adding up its pair's values as
+/// stored (rounded to T; 0 in the slots past the real channels) and leaving the two sums in the
+/// chunk's row of its thread group (red: [ITEMS / PAIRS][NC]).
+inline constexpr const char* store_summed = R"src(      // Bias, the activation; the slots past the real channels as 0; (fuse 3) the values as
+      // stored summed, a channel pair a thread.
+      float s0 = 0.0f;
+      float s1 = 0.0f;
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int oy = oy0 + st * R + r;
+#pragma unroll
+        for (int q = 0; q < CW; ++q) {
+          const int ox = ox0 + cg * CW + q;
+          if (oy < OH && ox < OW) {
+            pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
+                          acc[r][q][0] + bv.x, acc[r][q][1] + bv.y, [&](float v0, float v1) {
+                            const float a0 = activate_as<A>(act, v0);
+                            const float a1 = activate_as<A>(act, v1);
+                            s0 += ch < KREAL ? as_stored<T>(a0) : 0.0f;
+                            s1 += ch + 1 < KREAL ? as_stored<T>(a1) : 0.0f;
+                            return float2{a0, a1};
+                          });
+          }
+        }
+      }
+      red[(tid / PAIRS) * NC + 2 * p] = s0;
+      red[(tid / PAIRS) * NC + 2 * p + 1] = s1;
+)src";
+/// (fuse 3) Chunk @C's sums of the tile, its thread groups' added in order, into `part` — after
+/// a barrier past the chunk's stores, before the next chunk's.
+inline constexpr const char* chunk_sums = R"src(    if (tid < NC) {  // (fuse 3) chunk @C's channel sums of the tile
+      float t = 0.0f;
+#pragma unroll 4
+      for (int g = 0; g < ITEMS / PAIRS; ++g) t += red[g * NC + tid];
+      part[(img * (TILES_Y * TILES_X) + ty * TILES_X + tx) * CP + (@C) * NC + tid] = t;
+    }
 )src";
 /// The depthwise conv's epilogue where the projection joins (fuse 1): generated::store_tile.
 inline constexpr const char* store_tile = generated::store_tile;
@@ -768,21 +831,25 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
 /// of chunk c + 1 beside the depthwise conv of chunk c, the expanded patch double-buffered, one
 /// barrier a chunk; 2: the plain form for denser_blocks blocks an SM; 3: the cluster form, with
 /// the projection, `groups` then its shape, cluster_plan's code), the chunks split over
-/// `groups` blocks a tile (0 or 1: a block takes them all).
+/// `groups` blocks a tile (0 or 1: a block takes them all); with the joined squeeze-excite op's
+/// channel sums where `sums` (fuse 3: the plain form, algo 0 or 2; the gate is
+/// band::gate_source_for's kernel).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0,
-                                       bool project = false) {
+                                       bool project = false, bool sums = false) {
   const ConvGeom& g = op.conv;
   const OpDesc& ex = *op.expand;
   STRATA_CHECK(algo >= 0 && algo <= 3, "expand_depthwise: no form " << algo);
   const bool clustered = algo == 3;
   STRATA_CHECK(!clustered || project, "expand_depthwise: the cluster form (algo 3) computes the projection");
-  const Plan p = clustered ? cluster_plan(op, groups) : plan(op, algo == 1 ? 2 : 1, project);
+  const Plan p = clustered ? cluster_plan(op, groups) : plan(op, algo == 1 ? 2 : 1, project, sums);
   STRATA_CHECK(clustered || (groups >= 0 && groups <= p.chunks),
                "expand_depthwise: " << groups << " chunk groups for " << p.chunks << " chunks");
   const bool split = !clustered && groups > 1;
   const bool plain = (algo == 0 || algo == 2) && !split;  // the form measured first (session 25)
   STRATA_CHECK(!project || plain || clustered,
                "expand_depthwise: the projection joins the plain form or the cluster form only");
+  STRATA_CHECK(!sums || (plain && !project),
+               "expand_depthwise: the squeeze-excite op's sums (fuse 3) join the plain form without a projection");
   STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'"
                              << (project ? " with its projection" : "")
                              << (clustered ? " in the cluster form's shape " + std::to_string(groups) : std::string()));
@@ -802,13 +869,14 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     << "// Generated for '" << op.label << "'"
     << (plain && algo == 0 ? "" : clustered ? " (the cluster form, shape " + std::to_string(groups) + ")"
                                             : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)")
-    << (project ? " (with the projection)" : "") << ".\n"
+    << (project ? " (with the projection)" : "") << (sums ? " (with the squeeze-excite op's sums)" : "") << ".\n"
     << "template <class T>\n__global__ void "
     << (clustered ? "__cluster_dims__(" + std::to_string(p.cluster) + ", 1, 1) " : std::string())
     << "__launch_bounds__(" << threads << ", " << blocks << ") expand_depthwise(\n"
     << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
     << "    const T* __restrict__ wd, const float* __restrict__ bd, T* __restrict__ y,\n"
     << "    const T* __restrict__ z, int batch"
+    << (sums ? ", float* __restrict__ part" : "")
     << (project ? ",\n    const T* __restrict__ wp, const float* __restrict__ bp, T* __restrict__ yp,\n"
                   "    const T* __restrict__ zp"
                 : "")
@@ -872,6 +940,9 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     if (project) {
       o << text::projection_buffers;
     }
+    if (sums) {
+      o << "  float* red = reinterpret_cast<float*>(es + MP * EP);  // [ITEMS / PAIRS][NC] (fuse 3) a chunk's sums\n";
+    }
     o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}});
     if (project) {
       o << text::with(text::projection_weights, {{"@KC", "(CP / 8)"}, {"@FROM", ""}});
@@ -881,10 +952,14 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
       << (project ? "    if (c > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums\n" +
                         text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(c - 1)"}, {"@LAST", "false"}}) + "    }\n"
                   : std::string())
+      << (sums ? "    if (c > 0) {\n" + text::with(text::chunk_sums, {{"@C", "c - 1"}}) + "    }\n" : std::string())
       << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
-      << "    __syncthreads();  // the expanded patch in" << (project ? "; ds read" : "") << "\n"
-      << text::with(text::depthwise, {{"@STORE", project ? text::store_tile : text::store_output}, {"@E", "es"}})
+      << "    __syncthreads();  // the expanded patch in" << (project ? "; ds read" : "") << (sums ? "; the sums read" : "") << "\n"
+      << text::with(text::depthwise, {{"@STORE", project ? text::store_tile : sums ? text::store_summed : text::store_output}, {"@E", "es"}})
       << "  }\n";
+    if (sums) {
+      o << "  __syncthreads();  // the last chunk's sums in\n" << text::with(text::chunk_sums, {{"@C", "CHUNKS - 1"}});
+    }
     if (project) {
       o << "  __syncthreads();  // the last chunk's depthwise outputs in\n  {\n"
         << text::with(text::projection, {{"@FINISH", text::finish}, {"@PC", "(CHUNKS - 1)"}, {"@LAST", "true"}}) << "  }\n";
@@ -987,9 +1062,13 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
   [[nodiscard]] bool fuses_expand(const Variant&) const override { return true; }
   /// Fuse 1: the joined projection too (OpDesc::project).
   [[nodiscard]] bool fuses_project(const Variant& v) const override { return v.fuse == 1; }
+  /// Fuse 3: the joined squeeze-excite op (OpDesc::tail) as depthwise_band's fuse 3 computes it —
+  /// each block's channel sums of its tile as stored, then the gate kernel, a block an image.
+  [[nodiscard]] bool fuses_tail(const Variant& v) const override { return v.fuse == 3; }
   /// The ops expand_dw::claimed names, ahead of the depthwise kernels with the expansion as a
-  /// step of its own — with the projection where it is joined and fits (fuse 1); offered to
-  /// measured tuning on every op it runs, with and without the projection.
+  /// step of its own — with the projection where it is joined and fits (fuse 1), with the
+  /// squeeze-excite op's sums where it is joined (fuse 3, expand_dw::sums_claimed); offered to
+  /// measured tuning on every op it runs, with and without them.
   [[nodiscard]] std::optional<Claim> heuristic(const OpDesc& op, int batch, std::size_t,
                                                const Libraries&) const override {
     if (!expand_dw::claimed(op, batch)) {
@@ -1001,7 +1080,8 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
       }
       return std::nullopt;
     }
-    return Claim{{std::string(name()), 0, 0, expand_dw::projection_claimed(op) ? 1 : 0}, rank::joins};
+    const int fuse = expand_dw::projection_claimed(op) ? 1 : expand_dw::sums_claimed(op, batch) ? 3 : 0;
+    return Claim{{std::string(name()), 0, 0, fuse}, rank::joins};
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
@@ -1011,6 +1091,9 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     std::vector<Variant> v{Variant{std::string(name())}};
     if (expand_dw::fits(op, true)) {
       v.push_back(Variant{std::string(name()), 0, 0, 1});
+    }
+    if (expand_dw::sums_gpu_tested && batch >= band::sums_min_batch && expand_dw::sums_fit(op)) {
+      v.push_back(Variant{std::string(name()), 0, 0, 3});
     }
     // The cluster form, each tile's best shape: at the batches the engine joins blocks for it
     // (larger ones measured slower than the ops apart on an H100, session 63).
@@ -1039,9 +1122,10 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(!project || (io.project.y != nullptr && io.project.weights != nullptr),
                  "cuda::Engine: layer '" << op.label
                                          << "': expand_depthwise fuse 1 without its projection's buffers");
+    const bool sums = v.fuse == 3;
     const bool clustered = v.algo == 3;
     const expand_dw::Plan p = clustered ? expand_dw::cluster_plan(op, v.math)
-                                        : expand_dw::plan(op, v.algo == 1 ? 2 : 1, project);
+                                        : expand_dw::plan(op, v.algo == 1 ? 2 : 1, project, sums);
     const int dense = v.algo == 2 ? expand_dw::denser_blocks(op, p) : 0;
     const int groups = clustered ? p.cluster : std::max(v.math, 1);
     const std::size_t shared = static_cast<std::size_t>(p.shared);
@@ -1085,6 +1169,31 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                            (op.project->has_residual ? " + residual" : "") + ", the depthwise conv's output kept on chip"
                      : std::string())
          << ", shapes compiled in)";
+    if (sums) {  // the joined squeeze-excite op: its weights, the gate's slot, the sums
+      const OpIo::Excite& e = io.tail;
+      STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.gate != nullptr,
+                   "cuda::Engine: layer '" << op.label << "': expand_depthwise fuse 3 without the squeeze-excite op's buffers");
+      const auto part = std::make_shared<DeviceBuffer>(static_cast<std::size_t>(batch) * p.tiles_y *
+                                                       p.tiles_x * op.conv.cp * sizeof(float));
+      const T* sw1 = e.squeeze_weights->weight.template as<const T>();
+      const float* sb1 = e.squeeze_weights->bias_f32.template as<const float>();
+      const T* sw2 = e.weights->weight.template as<const T>();
+      const float* sb2 = e.weights->bias_f32.template as<const float>();
+      T* gate = static_cast<T*>(e.gate);
+      const OpDesc& f1 = *op.tail->squeeze;
+      what << "; the squeeze-excite op after it (pool, 1x1 " << op.conv.k << "->" << f1.conv.k << ", 1x1 "
+           << f1.conv.k << "->" << op.tail->conv.k
+           << ") computed from the blocks' channel sums by a second kernel, a block an image";
+      const cudaKernel_t kg = generated::kernel(gate_kernel_of(op));
+      const auto gate_blocks = static_cast<unsigned>(batch);  // (a block an image)
+      return kernel_step(what.str(), [=](cudaStream_t s) {
+        rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we, be, wd,
+                           bd, y, z, batch, part->template as<float>());
+        rtc::launch_shared(kg, gate_blocks, static_cast<unsigned>(band::gate_threads), 0, s,
+                           static_cast<const float*>(part->template as<float>()), sw1, sb1, sw2, sb2,
+                           gate, batch);
+      });
+    }
     // (fuse 1's kernel takes the projection's buffers after the others)
     const auto step = [&](auto... projection) {
       return kernel_step(what.str(), [=](cudaStream_t s) {
@@ -1100,7 +1209,8 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                                        const OpIo&) const override {
     STRATA_CHECK(v.algo >= 0 && v.algo <= 3,
                  "'" << op.label << "': expand_depthwise has no algo " << v.algo);
-    STRATA_CHECK(v.fuse == 0 || v.fuse == 1, "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
+    STRATA_CHECK(v.fuse == 0 || v.fuse == 1 || v.fuse == 3,
+                 "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
     if (v.algo == 3) {  // the cluster form: the projection joined, the shape in math
       STRATA_CHECK(v.fuse == 1 && expand_dw::projection_fits(op),
                    "'" << op.label
@@ -1112,7 +1222,12 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                           "32, 48 or 64 channels dividing its slots, within an SM's shared memory)");
       return this->named(expand_dw::source(op, 3, v.math, true));
     }
-    STRATA_CHECK(v.fuse == 0 || ((v.algo == 0 || v.algo == 2) && v.math == 0 && expand_dw::fits(op, true)),
+    STRATA_CHECK(v.fuse != 3 || ((v.algo == 0 || v.algo == 2) && v.math == 0 && expand_dw::sums_fit(op)),
+                 "'" << op.label
+                     << "': expand_depthwise fuse 3 (the squeeze-excite op's sums) runs the plain form "
+                        "(algo 0 or 2, math 0) of a depthwise conv with a joined squeeze-excite op "
+                        "(fold_tailed_gates) whose gate kernel and block shape fit");
+    STRATA_CHECK(v.fuse != 1 || ((v.algo == 0 || v.algo == 2) && v.math == 0 && expand_dw::fits(op, true)),
                  "'" << op.label
                      << "': expand_depthwise fuse 1 (the projection joined) runs the plain form "
                         "(algo 0 or 2, math 0) of a depthwise conv with a joined 1x1 projection "
@@ -1120,7 +1235,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(expand_dw::fits(op), "'" << op.label
                                           << "': expand_depthwise runs a depthwise conv of "
                                              "dilation 1 with a folded 1x1 expansion");
-    const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1);
+    const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1, false, v.fuse == 3);
     STRATA_CHECK(p.nc > 0, "'" << op.label
                                << "': expand_depthwise's pipelined form (algo 1) finds no block "
                                   "shape within its shared memory");
@@ -1128,7 +1243,20 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                  "'" << op.label << "': expand_depthwise math " << v.math << " splits "
                      << p.chunks << " chunks of " << p.nc << " channels over more blocks than "
                      << "there are chunks");
-    return this->named(expand_dw::source(op, v.algo, v.math, v.fuse == 1));
+    return this->named(expand_dw::source(op, v.algo, v.math, v.fuse == 1, v.fuse == 3));
+  }
+  /// Fuse 3's gate kernel (band::gate_source_for, this kernel's tiles an image).
+  [[nodiscard]] std::vector<KernelSource> more_kernels(const OpDesc& op, const Variant& v,
+                                                       const OpIo&) const override {
+    if (v.fuse != 3) {
+      return {};
+    }
+    return {gate_kernel_of(op)};
+  }
+  [[nodiscard]] KernelSource gate_kernel_of(const OpDesc& op) const {
+    const expand_dw::Plan p = expand_dw::plan(op, 1, false, true);
+    return {band::gate_source_for(op, std::int64_t{p.tiles_y} * p.tiles_x),
+            std::string("strata_rtc::depthwise_band_gate<") + kernels::detail::rtc_type<storage_t<P>>() + ">"};
   }
 };
 
