@@ -470,30 +470,39 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large
 // expand_depthwise fuse 3 (session 67): the expansion, the depthwise conv and the joined
 // squeeze-excite op's channel sums in one kernel, then depthwise_band's gate kernel, a block an
 // image. Forced on the awkward block (5x5 stride 2 to 57x56, 100 channels in 104 slots: chunks of
-// 8, the last slots' sums 0) in algos 0 and 2 at batches 32, 17, 3 and 1, f16 and bf16, against
-// the CPU; EfficientNet-B0 at max batch 32, where the heuristic claims it for features.2.0.
+// 8, the last slots' sums 0) behind a 1x1 conv (an expansion reading the network's input is not
+// joined: fold_expanded_depthwise) in algos 0 and 2 at batches 32, 17, 3 and 1, f16 and bf16,
+// against the CPU; EfficientNet-B0 at max batch 32, where the heuristic claims it for features.2.0.
+inline constexpr auto expand_tail_block = input<24, 113, 111>
+    | conv<24, 1> | batch_norm | relu
+    | conv<100, 1> | batch_norm | silu
+    | conv<100, 5, ConvOpts{.stride = 2, .padding = 2, .groups = 100}> | batch_norm | silu
+    | multiply(global_avg_pool | conv<6, 1> | relu | conv<100, 1> | hardsigmoid)
+    | conv<36, 1> | batch_norm | flatten | dense<5>;
+using ExpandTailBlock = std::remove_cv_t<decltype(expand_tail_block)>;
+
 TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums in the expansion's kernel, then the gate kernel") {
   const std::string phrase = "computed from the blocks' channel sums by a second kernel";
   constexpr int mb = 32;
   {
-    const auto w = Weights<TailBlock>::random(93);
+    const auto w = Weights<ExpandTailBlock>::random(93);
     const auto in = strata_test::random_floats(
-        static_cast<std::size_t>(mb * TailBlock::input_spec.shape.numel()), 193);
-    const auto ref = strata_test::cpu_reference<TailBlock>(w, in, mb);
+        static_cast<std::size_t>(mb * ExpandTailBlock::input_spec.shape.numel()), 193);
+    const auto ref = strata_test::cpu_reference<ExpandTailBlock>(w, in, mb);
     for (const int algo : {0, 2}) {
       const cuda::Variant v{"expand_depthwise", algo, 0, 3};
       INFO(cuda::to_string(v));
       const cuda::EngineOptions opt =
-          tails_forced<TailBlock>(mb, v, 1, [](const cuda::OpDesc& op) { return op.expand != nullptr; });
-      cuda::Engine<TailBlock, DType::f16> e16(w, opt);
+          tails_forced<ExpandTailBlock>(mb, v, 1, [](const cuda::OpDesc& op) { return op.expand != nullptr; });
+      cuda::Engine<ExpandTailBlock, DType::f16> e16(w, opt);
       const std::string d = e16.describe(mb);
       INFO(d);
       CHECK(occurrences(d, "strata expand+depthwise") == 1);
       CHECK(occurrences(d, phrase) == 1);
       CHECK(d.find("strata squeeze_excite") == std::string::npos);
-      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "tail block, expand_depthwise algo " + std::to_string(algo) + " fuse 3");
-      cuda::Engine<TailBlock, DType::bf16> e16b(w, opt);
-      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "tail block, expand_depthwise algo " + std::to_string(algo) + " fuse 3");
+      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "expand+tail block, expand_depthwise algo " + std::to_string(algo) + " fuse 3");
+      cuda::Engine<ExpandTailBlock, DType::bf16> e16b(w, opt);
+      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "expand+tail block, expand_depthwise algo " + std::to_string(algo) + " fuse 3");
     }
   }
   if constexpr (cuda::tactics::expand_dw::sums_gpu_tested) {
