@@ -405,7 +405,7 @@ inline constexpr int cluster_max_batch = 2;
 /// Pieces of the kernel's source (expand_dw::source), shared by its forms: the chunk's depthwise
 /// filters into registers (defines ch, wv, bv for chunk c); the expansion of chunk c from weight
 /// buffer @W into expanded buffer @E; the depthwise conv from expanded buffer @E, its epilogue
-/// @STORE (store_output, or store_tile for the projection of chunk @PC: fuse 1); the constants
+/// @STORE (store_text, or store_tile for the projection of chunk @PC: fuse 1); the constants
 /// derived and the shared-memory layout.
 namespace text {
 inline constexpr const char* filters = R"src(    // The chunk's depthwise filters and bias into registers first: their loads' latency passes
@@ -529,9 +529,10 @@ inline constexpr const char* depthwise = R"src(    // The depthwise conv from it
       }
 @STORE    }
 )src";
-/// The depthwise conv's epilogue (in `depthwise`): into its output.
-inline constexpr const char* store_output = R"src(      // Bias, the residual, the activation; the slots past the real channels as 0.
-#pragma unroll
+/// The depthwise conv's epilogue (in `depthwise`): into its output; `@EPILOGUE` the lambda's
+/// body (store_text).
+inline constexpr const char* store_loop = R"src(      // Bias, the residual, the activation; the slots past the real channels as 0.
+@SUMS#pragma unroll
       for (int r = 0; r < R; ++r) {
         const int oy = oy0 + st * R + r;
 #pragma unroll
@@ -540,40 +541,30 @@ inline constexpr const char* store_output = R"src(      // Bias, the residual, t
           if (oy < OH && ox < OW) {
             pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
                           acc[r][q][0] + bv.x, acc[r][q][1] + bv.y, [&](float v0, float v1) {
-                            return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
-                          });
+@EPILOGUE                          });
           }
         }
       }
 )src";
-/// Fuse 3's epilogue (in `depthwise`): store_output, each thread adding up its pair's values as
-/// stored (rounded to T; 0 in the slots past the real channels) and leaving the two sums in the
-/// chunk's row of its thread group (red: [ITEMS / PAIRS][NC]).
-inline constexpr const char* store_summed = R"src(      // Bias, the activation; the slots past the real channels as 0; (fuse 3) the values as
-      // stored summed, a channel pair a thread.
-      float s0 = 0.0f;
-      float s1 = 0.0f;
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const int oy = oy0 + st * R + r;
-#pragma unroll
-        for (int q = 0; q < CW; ++q) {
-          const int ox = ox0 + cg * CW + q;
-          if (oy < OH && ox < OW) {
-            pair_epilogue(y, z, ((img * OH + oy) * OW + ox) * CP + ch, ch, KREAL,
-                          acc[r][q][0] + bv.x, acc[r][q][1] + bv.y, [&](float v0, float v1) {
-                            const float a0 = activate_as<A>(act, v0);
+/// The stores' lambda: the activation.
+inline constexpr const char* store_plain = R"src(                            return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
+)src";
+/// Fuse 3's: the activation once a value, each thread adding up its pair's values as stored
+/// (rounded to T; 0 in the slots past the real channels) into s0 and s1, which it then leaves in
+/// the chunk's row of its thread group (red: [ITEMS / PAIRS][NC]).
+inline constexpr const char* store_summed = R"src(                            const float a0 = activate_as<A>(act, v0);
                             const float a1 = activate_as<A>(act, v1);
                             s0 += ch < KREAL ? as_stored<T>(a0) : 0.0f;
                             s1 += ch + 1 < KREAL ? as_stored<T>(a1) : 0.0f;
                             return float2{a0, a1};
-                          });
-          }
-        }
-      }
-      red[(tid / PAIRS) * NC + 2 * p] = s0;
-      red[(tid / PAIRS) * NC + 2 * p + 1] = s1;
 )src";
+/// The stores (store_loop), with fuse 3's sums where `sums`.
+[[nodiscard]] inline std::string store_text(bool sums) {
+  std::string t = store_loop;
+  t.replace(t.find("@EPILOGUE"), 9, sums ? store_summed : store_plain);
+  t.replace(t.find("@SUMS"), 5, sums ? "      float s0 = 0.0f;  // (fuse 3) the values as stored summed, a channel pair a thread\n      float s1 = 0.0f;\n" : "");
+  return sums ? t + "      red[(tid / PAIRS) * NC + 2 * p] = s0;\n      red[(tid / PAIRS) * NC + 2 * p + 1] = s1;\n" : t;
+}
 /// (fuse 3) Chunk @C's sums of the tile, its thread groups' added in order, into `part` — after
 /// a barrier past the chunk's stores, before the next chunk's.
 inline constexpr const char* chunk_sums = R"src(    if (tid < NC) {  // (fuse 3) chunk @C's channel sums of the tile
@@ -955,7 +946,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
       << (sums ? "    if (c > 0) {\n" + text::with(text::chunk_sums, {{"@C", "c - 1"}}) + "    }\n" : std::string())
       << text::with(text::expansion, {{"@W", "c & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in" << (project ? "; ds read" : "") << (sums ? "; the sums read" : "") << "\n"
-      << text::with(text::depthwise, {{"@STORE", project ? text::store_tile : sums ? text::store_summed : text::store_output}, {"@E", "es"}})
+      << text::with(text::depthwise, {{"@STORE", project ? std::string(text::store_tile) : text::store_text(sums)}, {"@E", "es"}})
       << "  }\n";
     if (sums) {
       o << "  __syncthreads();  // the last chunk's sums in\n" << text::with(text::chunk_sums, {{"@C", "CHUNKS - 1"}});
@@ -1009,7 +1000,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     o << "  for (int k = 0; k < n; ++k) {\n    const int c = c0 + k;\n" << text::filters
       << text::with(text::next_chunk, {{"@K", "k"}, {"@N", "n"}}) << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
       << "    __syncthreads();  // the expanded patch in\n"
-      << text::with(text::depthwise, {{"@STORE", text::store_output}, {"@E", "es"}})
+      << text::with(text::depthwise, {{"@STORE", text::store_text(false)}, {"@E", "es"}})
       << "  }\n}\n}  // namespace strata_rtc\n";
     return o.str();
   }
@@ -1042,7 +1033,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     if (k + 1 < n) {
       const int c = c0 + k + 1;
 )src" << text::with(text::expansion, {{"@W", "(k + 1) & 1"}, {"@E", "(es + ((k + 1) & 1) * (MP * EP))"}})
-    << "    }\n" << text::with(text::depthwise, {{"@STORE", text::store_output}, {"@E", ebuf}})
+    << "    }\n" << text::with(text::depthwise, {{"@STORE", text::store_text(false)}, {"@E", ebuf}})
     << "  }\n}\n}  // namespace strata_rtc\n";
   return o.str();
 }
