@@ -549,19 +549,13 @@ inline constexpr const char* store_loop = R"src(      // Bias, the residual, the
 /// The stores' lambda: the activation.
 inline constexpr const char* store_plain = R"src(                            return float2{activate_as<A>(act, v0), activate_as<A>(act, v1)};
 )src";
-/// Fuse 3's: the activation once a value, each thread adding up its pair's values as stored
-/// (rounded to T; 0 in the slots past the real channels) into s0 and s1, which it then leaves in
-/// the chunk's row of its thread group (red: [ITEMS / PAIRS][NC]).
-inline constexpr const char* store_summed = R"src(                            const float a0 = activate_as<A>(act, v0);
-                            const float a1 = activate_as<A>(act, v1);
-                            s0 += ch < KREAL ? as_stored<T>(a0) : 0.0f;
-                            s1 += ch + 1 < KREAL ? as_stored<T>(a1) : 0.0f;
-                            return float2{a0, a1};
-)src";
-/// The stores (store_loop), with fuse 3's sums where `sums`.
+/// The stores (store_loop), with fuse 3's sums where `sums`: depthwise_band's lambda body
+/// (band::text::store_summed — each thread adding up its pair's values as stored, rounded to T,
+/// 0 in the slots past the real channels, into s0 and s1), which the thread then leaves in the
+/// chunk's row of its thread group (red: [ITEMS / PAIRS][NC]).
 [[nodiscard]] inline std::string store_text(bool sums) {
   std::string t = store_loop;
-  t.replace(t.find("@EPILOGUE"), 9, sums ? store_summed : store_plain);
+  t.replace(t.find("@EPILOGUE"), 9, sums ? band::text::store_summed : store_plain);
   t.replace(t.find("@SUMS"), 5, sums ? "      float s0 = 0.0f;  // (fuse 3) the values as stored summed, a channel pair a thread\n      float s1 = 0.0f;\n" : "");
   return sums ? t + "      red[(tid / PAIRS) * NC + 2 * p] = s0;\n      red[(tid / PAIRS) * NC + 2 * p + 1] = s1;\n" : t;
 }
