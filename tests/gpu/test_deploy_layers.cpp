@@ -471,8 +471,12 @@ TEST_CASE("a squeeze-excite op computed by the depthwise conv before it at large
 // squeeze-excite op's channel sums in one kernel, then depthwise_band's gate kernel, a block an
 // image. Forced on the awkward block (5x5 stride 2 to 57x56, 100 channels in 104 slots: chunks of
 // 8, the last slots' sums 0) behind a 1x1 conv (an expansion reading the network's input is not
-// joined: fold_expanded_depthwise) in algos 0 and 2 at batches 32, 17, 3 and 1, f16 and bf16,
-// against the CPU; EfficientNet-B0 at max batch 32, where the heuristic claims it for features.2.0.
+// joined: fold_expanded_depthwise), its gate's layers scaled so that the gate matters, in algos
+// 0, 2 and 4 at batches 32, 17, 3 and 1, f16 and bf16, against the CPU and (f16, batch 32)
+// against the same block with the gate by the squeeze-excite kernel (fuse 0); EfficientNet-B0 at
+// max batch 32 (where the gate of one block barely moves the output: an integration check),
+// where the heuristic claims it for features.2.0,
+// and with algo 4 (the expansion's n-tiles balanced over its units; written without a GPU) forced.
 inline constexpr auto expand_tail_block = input<24, 113, 111>
     | conv<24, 1> | batch_norm | relu
     | conv<100, 1> | batch_norm | silu
@@ -481,19 +485,65 @@ inline constexpr auto expand_tail_block = input<24, 113, 111>
     | conv<36, 1> | batch_norm | flatten | dense<5>;
 using ExpandTailBlock = std::remove_cv_t<decltype(expand_tail_block)>;
 
+/// `w` with every parameter whose state_dict name starts with `prefix` times `factor`, loaded
+/// back from a safetensors file as a user's weights are. (With fan-in scaled random weights a
+/// squeeze-excite gate sits near 0.5 whatever its pool reads: session 67's review found the
+/// block's output 8e-4 from the CPU's with the gate's sums all 0. Its layers times 8 make the gate
+/// matter: then about 6%.)
+template <class Net>
+Weights<Net> scaled_params(const Weights<Net>& w, std::string_view prefix, float factor) {
+  std::vector<TensorToWrite> out;
+  const auto& g = Net::graph;
+  for (int i = 0; i < g.num_params; ++i) {
+    const auto& p = g.params[i];
+    TensorToWrite t;
+    t.name = std::string(p.name.view());
+    t.shape.assign(p.spec.dims, p.spec.dims + p.spec.rank);
+    if (p.spec.integer) {
+      t.dtype = StDType::i64;
+      t.data.resize(8);
+    } else {
+      std::vector<float> v(w.param(i).begin(), w.param(i).end());
+      if (t.name.starts_with(prefix)) {
+        for (float& x : v) {
+          x *= factor;
+        }
+      }
+      t.dtype = StDType::f32;
+      t.data.resize(v.size() * sizeof(float));
+      std::memcpy(t.data.data(), v.data(), t.data.size());
+    }
+    out.push_back(std::move(t));
+  }
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("strata_scaled_" + std::to_string(std::random_device{}()) + ".safetensors");
+  write_safetensors(path, out);
+  auto r = Weights<Net>::load(path);
+  std::filesystem::remove(path);
+  return r;
+}
+
 TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums in the expansion's kernel, then the gate kernel") {
   const std::string phrase = "computed from the blocks' channel sums by a second kernel";
   constexpr int mb = 32;
   {
-    const auto w = Weights<ExpandTailBlock>::random(93);
+    const auto w = scaled_params(Weights<ExpandTailBlock>::random(93), "9.", 8.0f);  // (the gate's layers)
     const auto in = strata_test::random_floats(
         static_cast<std::size_t>(mb * ExpandTailBlock::input_spec.shape.numel()), 193);
     const auto ref = strata_test::cpu_reference<ExpandTailBlock>(w, in, mb);
-    for (const int algo : {0, 2}) {
+    const auto pick = [](const cuda::OpDesc& op) { return op.expand != nullptr; };
+    // The gate by the squeeze-excite kernel after the conv (fuse 0): the same values but for the
+    // order of the pool's additions.
+    cuda::Engine<ExpandTailBlock, DType::f16> apart(
+        w, tails_forced<ExpandTailBlock>(mb, cuda::Variant{"expand_depthwise"}, 1, pick));
+    CHECK(occurrences(apart.describe(mb), phrase) == 0);
+    const std::size_t out_n = static_cast<std::size_t>(mb * ExpandTailBlock::output_spec.shape.numel());
+    std::vector<float> apart_out(out_n);
+    apart.infer(in, apart_out, mb);
+    for (const int algo : {0, 2, 4}) {  // (algo 4: the expansion's n-tiles balanced — one here)
       const cuda::Variant v{"expand_depthwise", algo, 0, 3};
       INFO(cuda::to_string(v));
-      const cuda::EngineOptions opt =
-          tails_forced<ExpandTailBlock>(mb, v, 1, [](const cuda::OpDesc& op) { return op.expand != nullptr; });
+      const cuda::EngineOptions opt = tails_forced<ExpandTailBlock>(mb, v, 1, pick);
       cuda::Engine<ExpandTailBlock, DType::f16> e16(w, opt);
       const std::string d = e16.describe(mb);
       INFO(d);
@@ -501,6 +551,11 @@ TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums in the expansio
       CHECK(occurrences(d, phrase) == 1);
       CHECK(d.find("strata squeeze_excite") == std::string::npos);
       strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "expand+tail block, expand_depthwise algo " + std::to_string(algo) + " fuse 3");
+      std::vector<float> out(out_n);
+      e16.infer(in, out, mb);
+      const double apart_err = strata_test::rel_error(out, apart_out, out_n);
+      MESSAGE("algo " << algo << " fuse 3 against fuse 0 (f16, batch 32): rel. error " << apart_err);
+      CHECK(apart_err < 3e-3);
       cuda::Engine<ExpandTailBlock, DType::bf16> e16b(w, opt);
       strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "expand+tail block, expand_depthwise algo " + std::to_string(algo) + " fuse 3");
     }
@@ -522,6 +577,15 @@ TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums in the expansio
     CHECK(d.find(phrase, at) < d.find('\n', at));
     CHECK(d.find("strata squeeze_excite") == std::string::npos);
     strata_test::check_batches(e, in, ref, {3, 1}, "EfficientNet-B0, max batch 32, expand_depthwise fuse 3");
+    // Algo 4 forced there: its 6 n-tiles a chunk in units of 3 (algo 0: 4 and 2).
+    const cuda::EngineOptions even = tails_forced<EB0>(mb, cuda::Variant{"expand_depthwise", 4, 0, 3}, 1, [](const cuda::OpDesc& op) {
+      return op.expand != nullptr;
+    });
+    cuda::Engine<EB0, DType::f16> e4(w, even);
+    const std::string d4 = e4.describe(3);
+    INFO(d4);
+    CHECK(occurrences(d4, "n-tiles split evenly") == 1);
+    strata_test::check_batches(e4, in, ref, {3, 1}, "EfficientNet-B0, max batch 32, expand_depthwise algo 4 fuse 3");
   }
 }
 

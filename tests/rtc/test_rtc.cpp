@@ -4825,6 +4825,31 @@ TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums — which ops, 
     CHECK(rtc::compile(dense[0].source, "expand_sums_dense", names, 90, dir).cubin.size() > 1000);
   }
   CHECK(rtc::compile(k[1].source, "expand_sums_gate", {k[1].name}, 90, dir).cubin.size() > 1000);
+  // Algo 4 (session 67, forced only): the plain form with the expansion's n-tiles split evenly
+  // over its groups — features.2.0's 6 (48 channels) 3 and 3, where the other forms take 4 and 2
+  // (and with 8 warps and 2 groups a warp always draws the same one); 56 channels 4 and 3, 40 3
+  // and 2, 64 4 and 4 as before, 24 one group of 3.
+  CHECK(ed::tiles_a_group(q, false) == 4);
+  CHECK(ed::tiles_a_group(q, true) == 3);
+  for (const auto& [nc, want] : {std::pair{56, 4}, {40, 3}, {64, 4}, {24, 3}, {16, 2}}) {
+    ed::Plan x;
+    x.nc = nc;
+    CHECK(ed::tiles_a_group(x, true) == want);
+    CHECK(ed::tiles_a_group(x, false) == 4);
+  }
+  CHECK(k[0].source.find("constexpr int NPG = 4;") != std::string::npos);
+  const auto even = t->kernel_sources(f20, cuda::Variant{"expand_depthwise", 4, 0, 3}, cuda::OpIo{});
+  REQUIRE(even.size() == 2);
+  CHECK(even[0].source.find("constexpr int NPG = 3;") != std::string::npos);
+  CHECK(even[0].source.find("__launch_bounds__(256, 3) expand_depthwise") != std::string::npos);
+  CHECK(even[1].source == k[1].source);  // (the same gate kernel)
+  CHECK(t->kernel_sources(f20, cuda::Variant{"expand_depthwise", 4, 2, 3}, cuda::OpIo{}).empty());  // (math 0 only)
+  CHECK(t->kernel_sources(f20, cuda::Variant{"expand_depthwise", 5, 0, 3}, cuda::OpIo{}).empty());
+  CHECK(std::none_of(offered.begin(), offered.end(), [](const cuda::Variant& v) { return v.algo == 4; }));
+  for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+    const std::vector<std::string> names{std::string("strata_rtc::expand_depthwise<") + ty + ">"};
+    CHECK(rtc::compile(even[0].source, "expand_even", names, 90, dir).cubin.size() > 1000);
+  }
 }
 
 // expand_depthwise fuse 1: an inverted-residual block's projection joined after its expansion and

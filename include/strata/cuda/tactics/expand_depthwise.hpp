@@ -19,7 +19,10 @@
 /// joined op of MobileNetV2 and EfficientNet-B0 (H200): slower than the plain form wherever it is
 /// claimed at batch 256, and than the unjoined pair at batch 1 but for MobileNetV2's features.2
 /// (algo 1 math 2: 9.8 -> 6.0 µs); so only forced runs take them. Algo 2 (session 62): the plain
-/// form compiled for one block an SM more (denser_blocks), forced only.
+/// form compiled for one block an SM more (denser_blocks), forced only. Algo 4 (session 67,
+/// written without a GPU): the plain form with the expansion's n-tiles split evenly over its
+/// units (tiles_a_group), forced only. Fuse 1: the joined projection; fuse 3 (session 67): the
+/// joined squeeze-excite op's channel sums, then depthwise_band's gate kernel.
 ///
 /// Why: at batch 256 on an H200 (session 25's first profile) MobileNetV2's sixteen expansions
 /// took 1,114 µs and its seventeen depthwise convs 1,500 of its 3,388 — the expanded map written
@@ -233,6 +236,18 @@ struct Plan {
   return plan(op, 1, project).nc > 0;
 }
 
+/// The expansion's n-tiles (8 expanded channels each) a unit of a warp's work computes at most:
+/// 4 in the forms measured first, the last group taking the rest (a chunk of 48 channels: 4 and
+/// 2 — and with 8 warps and 2 groups each warp always draws the same group, so that half the
+/// warps did twice the other half's share: EfficientNet-B0's features.2.0 waited at the barrier
+/// after the expansion in 17% of its warps' stall samples, H100, session 67's Nsight Compute);
+/// algo 4 (`balanced`) splits them evenly over as many groups (48 channels: 3 and 3).
+[[nodiscard]] inline int tiles_a_group(const Plan& p, bool balanced) {
+  const int nt8 = p.nc / 8;
+  const int groups = (nt8 + 3) / 4;
+  return balanced ? (nt8 + groups - 1) / groups : 4;
+}
+
 /// Blocks an SM the kernel is compiled for (__launch_bounds__): 3 for 3×3 taps (85 registers a
 /// thread: the filters, 2×4 outputs of a pair and a window row fit) where the shared memory of 3
 /// fits an SM's 227 KiB, else 2.
@@ -297,11 +312,14 @@ inline constexpr bool sums_gpu_tested = true;
 /// Whether the heuristic runs `op`'s joined squeeze-excite op in the kernel too (fuse 3: each
 /// block's channel sums of its tile as stored, then depthwise_band's gate kernel, a block an
 /// image), where it claims the op at `batch` (claimed), the engine has joined the gate
-/// (EngineOptions::tail_sums: max batch band::sums_min_batch and more) and the sums fit. At batch
+/// (EngineOptions::tail_sums: max batch band::sums_min_batch and more) and the sums fit without
+/// costing a block an SM. At batch
 /// 256 the squeeze-excite kernel after this one read the whole 56×56×96 map of EfficientNet-B0's
 /// features.2.0 back (59 µs of its 610, H100, session 65's Nsight Compute).
 [[nodiscard]] inline bool sums_claimed(const OpDesc& op, int batch) {
-  return sums_gpu_tested && batch >= band::sums_min_batch && claimed(op, batch) && sums_fit(op);
+  // (and only where the sums' table costs no block an SM: features.2.0 keeps its 3)
+  return sums_gpu_tested && batch >= band::sums_min_batch && claimed(op, batch) && sums_fit(op) &&
+         min_blocks(op, plan(op, 1, false, true)) == min_blocks(op, plan(op));
 }
 
 /// The cluster form (algo 3, fuse 1) for small batches, where a tile a block leaves most SMs
@@ -445,14 +463,14 @@ inline constexpr const char* expansion = R"src(    // The expanded patch of the 
         acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
       }
       const unsigned am = 2u * (mt * 16 * XP);
-      const unsigned bn = 2u * (ng * 32 * XP);
+      const unsigned bn = 2u * (ng * NPG * 8 * XP);
 #pragma unroll
       for (int ks = 0; ks < KI / 16; ++ks) {
         unsigned a0, a1, a2, a3;
         ldsm4_at(a0, a1, a2, a3, xa16 + am + 32u * ks);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          if (ng * 4 + j < NT8) {
+          if (j < NPG && ng * NPG + j < NT8) {
             unsigned b0, b1;
             ldsm2_at(b0, b1, wc16 + bn + 2u * (j * 8 * XP) + 32u * ks);
             mma_16816<T>(acc[j], a0, a1, a2, a3, b0, b1);
@@ -464,7 +482,7 @@ inline constexpr const char* expansion = R"src(    // The expanded patch of the 
         ldsm2_at(a0, a1, xa8 + am);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          if (ng * 4 + j < NT8) {
+          if (j < NPG && ng * NPG + j < NT8) {
             unsigned b0;
             ldsm1_at(b0, wc8 + bn + 2u * (j * 8 * XP));
             mma_1688<T>(acc[j], a0, a1, b0);
@@ -477,8 +495,8 @@ inline constexpr const char* expansion = R"src(    // The expanded patch of the 
         const unsigned ro = eo + 4u * ((mt * 16 + 8 * h) * EP);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          const int nt = ng * 4 + j;
-          if (nt < NT8) {
+          const int nt = ng * NPG + j;
+          if (j < NPG && nt < NT8) {
             const int col = nt * 8 + 2 * (lane & 3);
             const float2 bb = be != nullptr ? *reinterpret_cast<const float2*>(be + c * NC + col)
                                             : float2{0.0f, 0.0f};
@@ -684,7 +702,7 @@ inline constexpr const char* declarations = R"src(  static_assert(KI == CI && KI
   constexpr int KC = KI / 8;          // 16-byte chunks of a staged pixel row
   constexpr int MT = MP / 16;          // the expansion's m-tiles (patch pixels)
   constexpr int NT8 = NC / 8;          // its n-tiles (a chunk's expanded channels)
-  constexpr int NG = (NT8 + 3) / 4;    // groups of up to 4 n-tiles a warp computes at once
+  constexpr int NG = (NT8 + NPG - 1) / NPG;  // groups of NPG (at most 4) n-tiles a warp computes at once
   constexpr int NWARPS = NTHREADS / 32;
   constexpr int NR = (R - 1) * S + KS;   // patch rows a thread's outputs read
   constexpr int NCW = (CW - 1) * S + KS; // patch columns a thread's window holds
@@ -816,14 +834,20 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
 /// of chunk c + 1 beside the depthwise conv of chunk c, the expanded patch double-buffered, one
 /// barrier a chunk; 2: the plain form for denser_blocks blocks an SM; 3: the cluster form, with
 /// the projection, `groups` then its shape, cluster_plan's code), the chunks split over
-/// `groups` blocks a tile (0 or 1: a block takes them all); with the joined squeeze-excite op's
-/// channel sums where `sums` (fuse 3: the plain form, algo 0 or 2; the gate is
-/// band::gate_source_for's kernel).
+/// `groups` blocks a tile (0 or 1: a block takes them all); 4: the plain form with the
+/// expansion's n-tiles split evenly over its groups (tiles_a_group; written in session 67
+/// without a GPU, forced only); with the joined squeeze-excite op's channel sums where `sums`
+/// (fuse 3: the plain form, algo 0, 2 or 4; the gate is band::gate_source_for's kernel).
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0,
                                        bool project = false, bool sums = false) {
   const ConvGeom& g = op.conv;
   const OpDesc& ex = *op.expand;
-  STRATA_CHECK(algo >= 0 && algo <= 3, "expand_depthwise: no form " << algo);
+  STRATA_CHECK(algo >= 0 && algo <= 4, "expand_depthwise: no form " << algo);
+  const bool balanced = algo == 4;
+  STRATA_CHECK(!balanced || groups <= 1, "expand_depthwise: algo 4 is the plain form (a block takes every chunk)");
+  if (balanced) {
+    algo = 0;
+  }
   const bool clustered = algo == 3;
   STRATA_CHECK(!clustered || project, "expand_depthwise: the cluster form (algo 3) computes the projection");
   const Plan p = clustered ? cluster_plan(op, groups) : plan(op, algo == 1 ? 2 : 1, project, sums);
@@ -854,6 +878,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     << "// Generated for '" << op.label << "'"
     << (plain && algo == 0 ? "" : clustered ? " (the cluster form, shape " + std::to_string(groups) + ")"
                                             : " (form " + std::to_string(algo) + ", " + std::to_string(groups) + " chunk groups)")
+    << (balanced ? " (the expansion's n-tiles split evenly over its groups)" : "")
     << (project ? " (with the projection)" : "") << (sums ? " (with the squeeze-excite op's sums)" : "") << ".\n"
     << "template <class T>\n__global__ void "
     << (clustered ? "__cluster_dims__(" + std::to_string(p.cluster) + ", 1, 1) " : std::string())
@@ -890,6 +915,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
   constant("NP", p.np);
   constant("MP", p.mp);
   constant("NC", p.nc);
+  constant("NPG", tiles_a_group(p, balanced));  // the expansion's n-tiles a unit of work at most
   constant("CHUNKS", p.chunks);
   constant("EP", p.ep);
   constant("PAIRS", p.pairs());
@@ -1146,6 +1172,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
          << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass"
          << (v.algo == 1 ? ", pipelined" : "")
          << (v.algo == 2 ? ", compiled for " + std::to_string(dense) + " blocks an SM" : "")
+         << (v.algo == 4 ? ", the expansion's n-tiles split evenly over its warps' units" : "")
          << (groups > 1 ? ", the chunks over " + std::to_string(groups) + " blocks a tile" +
                               (clustered ? " (a cluster: the projection's sums exchanged on chip)" : "")
                         : "")
@@ -1192,8 +1219,11 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
                                        const OpIo&) const override {
-    STRATA_CHECK(v.algo >= 0 && v.algo <= 3,
+    STRATA_CHECK(v.algo >= 0 && v.algo <= 4,
                  "'" << op.label << "': expand_depthwise has no algo " << v.algo);
+    STRATA_CHECK(v.algo != 4 || v.math == 0,
+                 "'" << op.label << "': expand_depthwise algo 4 (the plain form, the expansion's n-tiles "
+                                    "balanced) takes every chunk in a block: math 0");
     STRATA_CHECK(v.fuse == 0 || v.fuse == 1 || v.fuse == 3,
                  "'" << op.label << "': expand_depthwise has no fuse " << v.fuse);
     if (v.algo == 3) {  // the cluster form: the projection joined, the shape in math
@@ -1207,15 +1237,16 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                           "32, 48 or 64 channels dividing its slots, within an SM's shared memory)");
       return this->named(expand_dw::source(op, 3, v.math, true));
     }
-    STRATA_CHECK(v.fuse != 3 || ((v.algo == 0 || v.algo == 2) && v.math == 0 && expand_dw::sums_fit(op)),
+    const bool plain = (v.algo == 0 || v.algo == 2 || v.algo == 4) && v.math == 0;
+    STRATA_CHECK(v.fuse != 3 || (plain && expand_dw::sums_fit(op)),
                  "'" << op.label
                      << "': expand_depthwise fuse 3 (the squeeze-excite op's sums) runs the plain form "
-                        "(algo 0 or 2, math 0) of a depthwise conv with a joined squeeze-excite op "
+                        "(algo 0, 2 or 4, math 0) of a depthwise conv with a joined squeeze-excite op "
                         "(fold_tailed_gates) whose gate kernel and block shape fit");
-    STRATA_CHECK(v.fuse != 1 || ((v.algo == 0 || v.algo == 2) && v.math == 0 && expand_dw::fits(op, true)),
+    STRATA_CHECK(v.fuse != 1 || (plain && expand_dw::fits(op, true)),
                  "'" << op.label
                      << "': expand_depthwise fuse 1 (the projection joined) runs the plain form "
-                        "(algo 0 or 2, math 0) of a depthwise conv with a joined 1x1 projection "
+                        "(algo 0, 2 or 4, math 0) of a depthwise conv with a joined 1x1 projection "
                         "(fold_projected_depthwise) whose block shape fits");
     STRATA_CHECK(expand_dw::fits(op), "'" << op.label
                                           << "': expand_depthwise runs a depthwise conv of "
