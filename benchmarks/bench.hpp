@@ -95,6 +95,7 @@ struct Args {
   strata::cuda::Pdl pdl = strata::cuda::Pdl::timed;
   bool bneck_clusters = false;  // EngineOptions::bottleneck_clusters (DenseNet layers joined at small batches)
   bool tail_sums = true;  // EngineOptions::tail_sums (squeeze-excite ops joined to depthwise convs at large batches)
+  bool stem_joins = false;  // EngineOptions::stem_joins (the stem joined to the depthwise conv after it)
   bool block_clusters = true;   // EngineOptions::block_clusters (inverted-residual blocks joined at small batches)
   bool branches = false;     // EngineOptions::concurrent_branches (an op beside the next one)
   bool plan_check = false;   // EngineOptions::plan_check (measured tuning: whole plans compared)
@@ -184,6 +185,7 @@ Args with_forced_each(const Args& given, int max_batch) {
   o.max_batch = max_batch;
   o.bottleneck_clusters = a.bneck_clusters;
   o.tail_sums = a.tail_sums;
+  o.stem_joins = a.stem_joins;
   o.block_clusters = a.block_clusters;
   const strata::cuda::NetDesc net = strata::cuda::per_op_ops<Net, P>(o, a.branches);  // (the ops as the engine joins them)
   for (const auto& [text, v] : a.force_each) {
@@ -280,6 +282,7 @@ int run_case(const Args& given, const CaseInfo& c, int batch) {
             {"pdl_check_on_us", engine.stats().pdl_check_on_us},
             {"bottleneck_clusters", a.bneck_clusters},
             {"tail_sums", a.tail_sums},
+            {"stem_joins", a.stem_joins},
             {"block_clusters", a.block_clusters},
             {"branches", a.branches},
             {"plan_check", a.plan_check},

@@ -12,7 +12,7 @@ namespace strata_bench {
                "         [--weights F | --save-weights F] [--input F | --save-input F]\n"
                "         [--dump-output F] [--out-json F] [--commit SHA]\n"
                "         [--tuning heuristic|measured] [--tuning-cache F] [--repeats R] [--iters N]\n"
-               "         [--fused-max-batch N] [--fused-hold] [--fused-cluster N] [--fused-mbarrier] [--fused-tiled] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--no-block-clusters] [--no-tail-sums] [--branches]\n"
+               "         [--fused-max-batch N] [--fused-hold] [--fused-cluster N] [--fused-mbarrier] [--fused-tiled] [--tf32] [--cudnn-graph] [--pdl|--no-pdl] [--bottleneck-clusters] [--no-block-clusters] [--no-tail-sums] [--stem-joins] [--branches]\n"
                "         [--plan-check] [--gpus N]\n"
                "         [--force 'LABEL=TACTIC[ algo A][ math M][ fuse F]' ...]\n"
                "         [--force-each 'TEXT=VARIANT' ...]   (every op whose label contains TEXT)\n"
@@ -79,6 +79,8 @@ Args parse_args(int argc, char** argv) {
       a.tail_sums = true;
     } else if (k == "--no-tail-sums") {
       a.tail_sums = false;
+    } else if (k == "--stem-joins") {
+      a.stem_joins = true;
     } else if (k == "--no-block-clusters") {
       a.block_clusters = false;
     } else if (k == "--branches") {
@@ -618,6 +620,7 @@ strata::cuda::EngineOptions case_options(const Args& a, int batch) {
   opt.pdl = a.pdl;
   opt.bottleneck_clusters = a.bneck_clusters;
   opt.tail_sums = a.tail_sums;
+  opt.stem_joins = a.stem_joins;
   opt.block_clusters = a.block_clusters;
   opt.concurrent_branches = a.branches;
   opt.plan_check = a.plan_check;

@@ -492,28 +492,16 @@ using ExpandTailBlock = std::remove_cv_t<decltype(expand_tail_block)>;
 /// matter: then about 6%.)
 template <class Net>
 Weights<Net> scaled_params(const Weights<Net>& w, std::string_view prefix, float factor) {
-  std::vector<TensorToWrite> out;
-  const auto& g = Net::graph;
-  for (int i = 0; i < g.num_params; ++i) {
-    const auto& p = g.params[i];
-    TensorToWrite t;
-    t.name = std::string(p.name.view());
-    t.shape.assign(p.spec.dims, p.spec.dims + p.spec.rank);
-    if (p.spec.integer) {
-      t.dtype = StDType::i64;
-      t.data.resize(8);
-    } else {
-      std::vector<float> v(w.param(i).begin(), w.param(i).end());
-      if (t.name.starts_with(prefix)) {
-        for (float& x : v) {
-          x *= factor;
-        }
+  std::vector<TensorToWrite> out = w.tensors();
+  for (TensorToWrite& t : out) {
+    if (t.dtype == StDType::f32 && t.name.starts_with(prefix)) {
+      std::vector<float> v(t.data.size() / sizeof(float));
+      std::memcpy(v.data(), t.data.data(), t.data.size());
+      for (float& x : v) {
+        x *= factor;
       }
-      t.dtype = StDType::f32;
-      t.data.resize(v.size() * sizeof(float));
       std::memcpy(t.data.data(), v.data(), t.data.size());
     }
-    out.push_back(std::move(t));
   }
   const auto path = std::filesystem::temp_directory_path() /
                     ("strata_scaled_" + std::to_string(std::random_device{}()) + ".safetensors");
@@ -587,6 +575,165 @@ TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums in the expansio
     CHECK(occurrences(d4, "n-tiles split evenly") == 1);
     strata_test::check_batches(e4, in, ref, {3, 1}, "EfficientNet-B0, max batch 32, expand_depthwise algo 4 fuse 3");
   }
+}
+
+namespace {
+// The stem joined to the depthwise conv after it (fold_stem_depthwise, EngineOptions::stem_joins):
+// an EfficientNet-like one (32 channels, SiLU, its squeeze-excite op joined after the depthwise
+// conv at max batch 32) on an odd-sized input whose tiles cross every edge, and a
+// MobileNetV2-like one (20 channels in 24 slots, ReLU6, the depthwise conv of stride 2).
+inline constexpr auto stem_tail_block = input<3, 61, 57>
+    | conv<32, 3, ConvOpts{.stride = 2, .padding = 1, .bias = false}> | batch_norm | silu
+    | conv<32, 3, ConvOpts{.padding = 1, .groups = 32, .bias = false}> | batch_norm | silu
+    | multiply(global_avg_pool | conv<8, 1> | silu | conv<32, 1> | sigmoid)
+    | conv<16, 1> | batch_norm | global_avg_pool | flatten | dense<5>;
+using StemTailBlock = std::remove_cv_t<decltype(stem_tail_block)>;
+inline constexpr auto stem_plain_block = input<3, 50, 47>
+    | conv<20, 3, ConvOpts{.stride = 2, .padding = 1}> | batch_norm | relu6
+    | conv<20, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 20}> | batch_norm | relu6
+    | conv<16, 1> | batch_norm | flatten | dense<4>;
+using StemPlainBlock = std::remove_cv_t<decltype(stem_plain_block)>;
+
+/// An engine of max batch `mb` with the stem joined and the joined op forced onto `v`.
+template <class Net>
+cuda::EngineOptions stem_forced(int mb, const cuda::Variant& v) {
+  cuda::EngineOptions opt;
+  opt.max_batch = mb;
+  opt.fused_max_batch = 0;
+  opt.stem_joins = true;
+  const cuda::NetDesc n = cuda::per_op_ops<Net, DType::f16>(opt);
+  for (const cuda::OpDesc& op : n.ops) {
+    if (op.expand && op.expand->conv.s2d) {
+      opt.force[op.label] = v;
+    }
+  }
+  CHECK(opt.force.size() == 1);
+  return opt;
+}
+
+/// 8-bit HWC images and the normalized NCHW floats the CPU reference reads for them.
+template <class Net>
+std::pair<std::vector<std::uint8_t>, std::vector<float>> u8_images(int n, const cuda::InputOptions& o,
+                                                                 std::uint64_t seed) {
+  constexpr Shape s = std::remove_cvref_t<Net>::input_spec.shape;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> d(0, 255);
+  std::vector<std::uint8_t> hwc(static_cast<std::size_t>(n) * s.numel());
+  for (auto& x : hwc) {
+    x = static_cast<std::uint8_t>(d(rng));
+  }
+  std::vector<float> x(hwc.size());
+  for (int i = 0; i < n; ++i) {
+    for (int c = 0; c < s.c; ++c) {
+      for (int p = 0; p < s.h * s.w; ++p) {
+        const float v = static_cast<float>(hwc[(static_cast<std::size_t>(i) * s.h * s.w + p) * s.c + c]);
+        x[(static_cast<std::size_t>(i) * s.c + c) * s.h * s.w + p] =
+            (v * o.scale - o.mean[static_cast<std::size_t>(c)]) / o.stddev[static_cast<std::size_t>(c)];
+      }
+    }
+  }
+  return {hwc, x};
+}
+}  // namespace
+
+// expand_depthwise with a joined stem (session 68, written without a GPU): the stem's 2x2 taps of
+// space-to-depth blocks staged from the caller's input (f32 NCHW, then u8 HWC with ImageNet's
+// normalization), the stem as the expansion, its map never stored. Forced by label in engines of
+// max batch 32 against the CPU: the two blocks above under the plain form (algo 0) with and
+// without the squeeze-excite op's sums, algo 2 and algo 4, at batches 32, 17, 3 and 1, f16 and
+// bf16; the joined op against the same engine with the stem apart (fuse 0 of the plain path);
+// EfficientNet-B0 and MobileNetV2 at batch 3.
+TEST_CASE("expand_depthwise with the stem: the caller's input staged space-to-depth, the stem as the expansion, forced") {
+  constexpr int mb = 32;
+  const std::string phrase = "strata stem+depthwise";
+  {
+    const auto w = Weights<StemTailBlock>::random(94);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(mb * StemTailBlock::input_spec.shape.numel()), 194);
+    const auto ref = strata_test::cpu_reference<StemTailBlock>(w, in, mb);
+    for (const cuda::Variant& v : {cuda::Variant{"expand_depthwise", 0, 0, 3}, cuda::Variant{"expand_depthwise", 0, 0, 0},
+                                   cuda::Variant{"expand_depthwise", 2, 0, 3}, cuda::Variant{"expand_depthwise", 4, 0, 3}}) {
+      INFO(cuda::to_string(v));
+      const cuda::EngineOptions opt = stem_forced<StemTailBlock>(mb, v);
+      cuda::Engine<StemTailBlock, DType::f16> e16(w, opt);
+      const std::string d = e16.describe(mb);
+      INFO(d);
+      CHECK(occurrences(d, phrase) == 1);
+      CHECK(d.find("\ninput: ") == std::string::npos);  // no input step: the kernel reads the caller's input
+      CHECK(d.rfind("input: ", 0) != 0);
+      CHECK((d.find("computed from the blocks' channel sums by a second kernel") != std::string::npos) == (v.fuse == 3));
+      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "stem+tail block, " + cuda::to_string(v));
+      cuda::Engine<StemTailBlock, DType::bf16> e16b(w, opt);
+      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "stem+tail block, " + cuda::to_string(v));
+    }
+    // The joined op run as the two ops (the stem on its own kernel, the input step first, if it
+    // needs one) gives the same values, but for the gate's order of additions.
+    cuda::EngineOptions apart_opt;
+    apart_opt.max_batch = mb;
+    apart_opt.fused_max_batch = 0;
+    apart_opt.stem_joins = true;
+    cuda::Engine<StemTailBlock, DType::f16> apart(w, apart_opt);
+    CHECK(occurrences(apart.describe(mb), phrase) == 0);  // (not claimed before its GPU test)
+    cuda::Engine<StemTailBlock, DType::f16> joined(w, stem_forced<StemTailBlock>(mb, cuda::Variant{"expand_depthwise", 0, 0, 3}));
+    const std::size_t out_n = static_cast<std::size_t>(mb * StemTailBlock::output_spec.shape.numel());
+    std::vector<float> a(out_n);
+    std::vector<float> j(out_n);
+    apart.infer(in, a, mb);
+    joined.infer(in, j, mb);
+    const double err = strata_test::rel_error(j, a, out_n);
+    MESSAGE("stem joined against apart (f16, batch 32): rel. error " << err);
+    CHECK(err < 3e-3);
+  }
+  {
+    const auto w = Weights<StemPlainBlock>::random(95);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(mb * StemPlainBlock::input_spec.shape.numel()), 195);
+    const auto ref = strata_test::cpu_reference<StemPlainBlock>(w, in, mb);
+    for (const int algo : {0, 4}) {
+      const cuda::Variant v{"expand_depthwise", algo, 0, 0};
+      INFO(cuda::to_string(v));
+      const cuda::EngineOptions opt = stem_forced<StemPlainBlock>(mb, v);
+      cuda::Engine<StemPlainBlock, DType::f16> e16(w, opt);
+      const std::string d = e16.describe(mb);
+      INFO(d);
+      CHECK(occurrences(d, phrase) == 1);
+      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "stem block, " + cuda::to_string(v));
+      cuda::Engine<StemPlainBlock, DType::bf16> e16b(w, opt);
+      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "stem block, " + cuda::to_string(v));
+    }
+    // 8-bit HWC images normalized as they are staged (ImageNet's mean and std).
+    cuda::EngineOptions opt = stem_forced<StemPlainBlock>(mb, cuda::Variant{"expand_depthwise"});
+    opt.input = {.format = cuda::InputFormat::u8_hwc,
+                 .scale = 1.0f / 255.0f,
+                 .mean = {0.485f, 0.456f, 0.406f},
+                 .stddev = {0.229f, 0.224f, 0.225f}};
+    const auto [bytes, normalized] = u8_images<StemPlainBlock>(17, opt.input, 196);
+    const auto ref8 = strata_test::cpu_reference<StemPlainBlock>(w, normalized, 17);
+    cuda::Engine<StemPlainBlock, DType::f16> e8(w, opt);
+    CHECK(occurrences(e8.describe(17), phrase) == 1);
+    for (const int b : {17, 3, 1}) {
+      std::vector<float> out(static_cast<std::size_t>(b) * StemPlainBlock::output_spec.shape.numel(),
+                             std::numeric_limits<float>::quiet_NaN());
+      e8.infer(bytes, out, b);
+      const double err = strata_test::rel_error(out, ref8, out.size());
+      MESSAGE("stem block, u8 HWC normalized, batch " << b << ": rel. error " << err);
+      CHECK(err < strata_test::tolerance(DType::f16));
+    }
+  }
+  // The two networks whose stems it was written for, at batch 3.
+  const auto whole = [&](auto tag, const char* name) {
+    using Net = typename decltype(tag)::type;
+    const auto w = Weights<Net>::random(97);
+    const auto in = strata_test::random_floats(static_cast<std::size_t>(3 * Net::input_spec.shape.numel()), 197);
+    const auto ref = strata_test::cpu_reference<Net>(w, in, 3);
+    cuda::Engine<Net, DType::f16> e(w, stem_forced<Net>(mb, cuda::Variant{"expand_depthwise"}));
+    const std::string d = e.describe(3);
+    INFO(d);
+    CHECK(occurrences(d, phrase) == 1);
+    strata_test::check_batches(e, in, ref, {3, 1}, std::string(name) + ", the stem joined");
+  };
+  whole(std::type_identity<models::EfficientNetB0>{}, "EfficientNet-B0");
+  whole(std::type_identity<models::MobileNetV2>{}, "MobileNetV2");
 }
 
 // depthwise_band algo 2 (session 64): math M images a block, the next image's patch copied in

@@ -4852,6 +4852,123 @@ TEST_CASE("expand_depthwise fuse 3: the squeeze-excite op's sums — which ops, 
   }
 }
 
+// The stem joined to the depthwise conv after it (fold_stem_depthwise, EngineOptions::stem_joins;
+// session 68, written without a GPU): expand_depthwise stages each stem output pixel's four
+// space-to-depth blocks from the caller's input and runs the stem as its expansion, so the
+// stem's map (112x112x32 in MobileNetV2 and EfficientNet-B0) is never stored.
+TEST_CASE("expand_depthwise with a joined stem: the fold, shapes hand-worked, no claim before its GPU test, refusals, the sources compile") {
+  namespace ed = cuda::tactics::expand_dw;
+  const auto ops = [](bool joins) {
+    return cuda::per_op_ops<models::EfficientNetB0, DType::f16>(cuda::EngineOptions{.max_batch = 256, .stem_joins = joins});
+  };
+  const cuda::NetDesc off = ops(false);
+  const cuda::NetDesc eb0 = ops(true);
+  const auto is_stem = [](const cuda::OpDesc& o) { return o.expand && o.expand->conv.s2d; };
+  CHECK(std::none_of(off.ops.begin(), off.ops.end(), is_stem));  // (off by default)
+  CHECK(cuda::EngineOptions{}.stem_joins == false);
+  REQUIRE(std::count_if(eb0.ops.begin(), eb0.ops.end(), is_stem) == 1);
+  CHECK(eb0.ops.size() + 1 == off.ops.size());
+  const cuda::OpDesc& j = eb0.ops.front();
+  REQUIRE(is_stem(j));
+  CHECK(cuda::reads_network_input(j, eb0.input_id));
+  CHECK(j.in_id != eb0.input_id);
+  CHECK(j.expand->label == off.ops.front().label);
+  CHECK(j.label.starts_with(off.ops.front().label + "+features.1.0.block.0"));
+  REQUIRE(j.tail != nullptr);  // (features.1.0's squeeze-excite op joined after it, as before)
+  CHECK(cuda::expand_main(cuda::tail_main(j)).label == cuda::tail_main(off.ops[1]).label);
+  // The stem as the executor stores it: a 2x2 conv of stride 1 over 113x113 blocks of 12 real
+  // slots of 16, into 112x112x32 — the depthwise conv's input.
+  const cuda::ConvGeom& e = j.expand->conv;
+  CHECK(e.c == 12);
+  CHECK(e.cp == 16);
+  CHECK(e.kh == 2);
+  CHECK(e.h == 113);
+  CHECK(e.oh == 112);
+  CHECK(j.conv.h == 112);
+  CHECK(j.conv.cp == 32);
+  CHECK(ed::stem(j));
+  CHECK(ed::shapes_fit(j));
+  CHECK(ed::sums_fit(j));
+  CHECK_FALSE(ed::stem(off.ops[1]));
+  // The block: tiles of 8x8 outputs (10x10 patch pixels, 112 GEMM rows), one chunk of all 32
+  // channels, rows of 64 slots (four taps' 16; 72 with the odd-chunk padding); 14x14 tiles.
+  const ed::Plan p = ed::plan(j);
+  CHECK(p.ki == 64);
+  CHECK(p.xp == 72);
+  CHECK(p.nc == 32);
+  CHECK(p.chunks == 1);
+  CHECK(p.th == 8);
+  CHECK(p.tw == 8);
+  CHECK(p.np == 100);
+  CHECK(p.mp == 112);
+  CHECK(p.tiles_y * p.tiles_x == 196);
+  CHECK(p.shared == 2 * 112 * 72 + 2 * 2 * 32 * 72 + 4 * 112 * p.ep);
+  // Not claimed, not offered, before its GPU test; forced, it runs.
+  const auto* t = cuda::find_tactic<DType::f16>("expand_depthwise");
+  REQUIRE(t != nullptr);
+  const cuda::Libraries none{};
+  CHECK(t->runs(j));
+  CHECK(ed::claimed(j, 256) == ed::stem_gpu_tested);
+  CHECK(t->heuristic(j, 256, 0, none).has_value() == ed::stem_gpu_tested);
+  CHECK(t->candidates(j, 256, 0, none).empty() != ed::stem_gpu_tested);
+  CHECK(ed::cluster_plan(j, 1032).nc == 0);
+  // The sources: the caller's input (f32 NCHW as declared, then u8 HWC normalized) in x's place.
+  cuda::OpIo io;
+  const float dummy = 0.0f;
+  io.net_input = &dummy;
+  io.net_input_format = cuda::InputFormat::f32;
+  io.net_input_shape = Shape{3, 224, 224};
+  const cuda::Variant three{"expand_depthwise", 0, 0, 3};
+  const auto k = t->kernel_sources(j, three, io);
+  REQUIRE(k.size() == 2);
+  CHECK(k[0].source.find("const void* __restrict__ xr, const float* __restrict__ affine") != std::string::npos);
+  CHECK(k[0].source.find("space_to_depth8(xi, Strides{RIMG, RPIX, RCH}") != std::string::npos);
+  CHECK(k[0].source.find("using Src = float;") != std::string::npos);
+  CHECK(k[0].source.find("constexpr long long RPIX = 1, RCH = 50176, RIMG = 150528;") != std::string::npos);
+  CHECK(k[0].source.find("constexpr int RPH = 1;") != std::string::npos);
+  CHECK(k[0].source.find("constexpr int CI = 64;") != std::string::npos);
+  CHECK(k[0].source.find("cp_async16(xs + r * XP") == std::string::npos);  // (no 1x1 patch)
+  CHECK(k[1].source.find("constexpr int TILES = 196;") != std::string::npos);
+  // Refusals: without the caller's input; the pipelined, split and cluster forms.
+  CHECK(t->kernel_sources(j, three, cuda::OpIo{}).empty());
+  CHECK(t->kernel_sources(j, cuda::Variant{"expand_depthwise", 1, 0, 3}, io).empty());
+  CHECK(t->kernel_sources(j, cuda::Variant{"expand_depthwise", 0, 2, 0}, io).empty());
+  CHECK(t->kernel_sources(j, cuda::Variant{"expand_depthwise", 3, 1032, 1}, io).empty());
+  // A 1x1 expansion's source is as before: no stem's text in it.
+  const auto f20 = std::find_if(eb0.ops.begin(), eb0.ops.end(), [](const cuda::OpDesc& o) {
+    return o.expand && o.expand->label == "features.2.0.block.0.conv0+bn1+silu2";
+  });
+  REQUIRE(f20 != eb0.ops.end());
+  CHECK(ed::source(*f20).find("space_to_depth8(xi") == std::string::npos);
+  CHECK_THROWS_AS((void)ed::source(j), Error);  // (a stem's source needs the input described)
+  cuda::OpIo u8 = io;
+  u8.net_input_format = cuda::InputFormat::u8_hwc;
+  u8.net_input_hwc = true;
+  const auto k8 = t->kernel_sources(j, cuda::Variant{"expand_depthwise", 4, 0, 0}, u8);
+  REQUIRE(k8.size() == 1);
+  CHECK(k8[0].source.find("using Src = unsigned char;") != std::string::npos);
+  CHECK(k8[0].source.find("constexpr long long RPIX = 3, RCH = 1, RIMG = 150528;") != std::string::npos);
+  const auto dir = fresh_dir("strata_rtc_test_expand_stem");
+  for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {
+    const std::vector<std::string> names{std::string("strata_rtc::expand_depthwise<") + ty + ">"};
+    CHECK(rtc::compile(k[0].source, "expand_stem", names, 90, dir).cubin.size() > 1000);
+    CHECK(rtc::compile(k8[0].source, "expand_stem_u8", names, 90, dir).cubin.size() > 1000);
+  }
+  // MobileNetV2 (ReLU6, no squeeze-excite op): its stem joins features.1's depthwise conv too.
+  const cuda::NetDesc mv2 =
+      cuda::per_op_ops<models::MobileNetV2, DType::f16>(cuda::EngineOptions{.max_batch = 256, .stem_joins = true});
+  REQUIRE(is_stem(mv2.ops.front()));
+  CHECK(ed::plan(mv2.ops.front()).nc == 32);
+  const auto km = t->kernel_sources(mv2.ops.front(), cuda::Variant{"expand_depthwise"}, io);
+  REQUIRE(km.size() == 1);
+  CHECK(rtc::compile(km[0].source, "expand_stem_mv2", {"strata_rtc::expand_depthwise<strata_rtc::f16>"}, 90, dir)
+            .cubin.size() > 1000);
+  // Not in f32 (stored NCHW: no space-to-depth stem, no 16-bit kernels).
+  const cuda::NetDesc f32 =
+      cuda::per_op_ops<models::EfficientNetB0, DType::f32>(cuda::EngineOptions{.max_batch = 256, .stem_joins = true});
+  CHECK(std::none_of(f32.ops.begin(), f32.ops.end(), is_stem));
+}
+
 // expand_depthwise fuse 1: an inverted-residual block's projection joined after its expansion and
 // depthwise conv (fold_projected_depthwise, at large batches), the depthwise conv's output kept in
 // shared memory and multiplied into the projection's sums chunk by chunk.

@@ -169,3 +169,25 @@ TEST_CASE("save then load round-trips, as PyTorch's load_state_dict would read i
   REQUIRE(file.find("1.num_batches_tracked") != nullptr);
   CHECK(file.find("1.num_batches_tracked")->dtype == StDType::i64);
 }
+
+TEST_CASE("tensors() lists every parameter as save() writes it: state_dict names, shapes, values") {
+  const auto w = Weights<models::MnistCnn>::random(5);
+  const auto tensors = w.tensors();
+  const auto& g = models::MnistCnn::graph;
+  REQUIRE(static_cast<int>(tensors.size()) == g.num_params);
+  for (int i = 0; i < g.num_params; ++i) {
+    const auto& p = g.params[i];
+    const TensorToWrite& t = tensors[static_cast<std::size_t>(i)];
+    CAPTURE(t.name);
+    CHECK(t.name == p.name.view());
+    CHECK(std::equal(t.shape.begin(), t.shape.end(), p.spec.dims, p.spec.dims + p.spec.rank));
+    if (p.spec.integer) {
+      CHECK(t.dtype == StDType::i64);
+      continue;
+    }
+    REQUIRE(t.dtype == StDType::f32);
+    const auto v = w.param(i);
+    REQUIRE(t.data.size() == v.size() * sizeof(float));
+    CHECK(std::memcmp(t.data.data(), v.data(), t.data.size()) == 0);
+  }
+}

@@ -228,6 +228,15 @@ struct EngineOptions {
   /// fuse 1, claimed there had run it in 5,942 against 5,329: its fence and counter).
   /// strata_bench --no-tail-sums turns it off.
   bool tail_sums = true;
+  /// Join the network's stem — a 3×3/2 conv over the input's 3 channels read space-to-depth — to
+  /// the depthwise conv after it (fold_stem_depthwise: MobileNetV2's and EfficientNet's features.0
+  /// and features.1's first layer), which `expand_depthwise` can then run as one kernel that reads
+  /// the caller's input itself and never stores the stem's map (the largest of either network:
+  /// 112×112×32). Not claimed by the heuristic until its GPU tests have passed
+  /// (tactics::expand_dw::stem_gpu_tested): forced by the joined op's label, and a joined op no
+  /// tactic runs as one kernel runs as the two ops, as before. Off by default (written in session
+  /// 68 without a GPU); strata_bench --stem-joins turns it on.
+  bool stem_joins = false;
 };
 
 /// What `fused_max_batch` means for an engine with `max_batch`: fused_auto becomes

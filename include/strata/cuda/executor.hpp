@@ -411,7 +411,7 @@ class Executor {
     io.staging = a + staging_offset_ * batch;
     // The caller's input, as it was given (also for a conv that reads it space-to-depth: a
     // tactic that converts it itself does that rearrangement too, or reads io.x as stored).
-    if (op.in_id == input_id_) {
+    if (reads_network_input(op, input_id_)) {  // (also through a folded stem: fold_stem_depthwise)
       io.net_input = slots_[static_cast<std::size_t>(slot)].in.get();
       io.net_input_format = format_;
       io.net_input_hwc = input_hwc_;
@@ -584,7 +584,7 @@ class Executor {
       // (a step that reads the caller's input itself — a first conv converting it as it stages
       // it — needs no input step; a residual add of the input does)
       input_read_converted |= op.z_id == m.net.input_id ||
-                              (op.in_id == m.net.input_id && !step->reads_network_input());
+                              (reads_network_input(op, m.net.input_id) && !step->reads_network_input());
       output_written |= op.net_output && step->writes_network_output();
       plan.steps.push_back({op.label, std::move(step), std::move(note), marked});
     }

@@ -699,6 +699,55 @@ inline void fold_expanded_depthwise(NetDesc& n) {
   }
 }
 
+/// Whether conv op `e` is a network's stem read space-to-depth from the network's input (tensor
+/// `input_id`): a 3×3 or 4×4 conv of stride 2 over 3 channels, stored as a 2×2 conv of stride 1
+/// over 2×2 blocks of 12 real slots of 16 (is_s2d), one group, nothing else folded into it.
+[[nodiscard]] inline bool stem_expansion(const OpDesc& e, int input_id) {
+  const ConvGeom& g = e.conv;
+  return e.kind == OpKind::conv && e.in_id == input_id && g.s2d && g.c == 12 && g.cp == 16 && g.kh == 2 &&
+         g.kw == 2 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 &&
+         g.groups == 1 && g.packed && g.fcg == g.cp && g.kd == g.kp && e.out_cp == g.kp && !e.has_residual &&
+         !e.pool && !e.gap && !e.gate && !e.side && !e.expand && !e.slice && !e.in_slice &&
+         e.in_act.kind == Act::none && !e.net_output && !e.writes_user_output && e.z_offset < 0;
+}
+
+/// Whether op `op` reads the network's input (tensor `input_id`) as its input, or through a
+/// folded stem (fold_stem_depthwise): the engine hands such an op the caller's input
+/// (OpIo::net_input), and the plan needs its input step unless the op's step converts it itself.
+[[nodiscard]] inline bool reads_network_input(const OpDesc& op, int input_id) {
+  return op.in_id == input_id || (op.expand && op.expand->in_id == input_id);
+}
+
+/// For the per-op path, 16-bit NHWC, where EngineOptions::stem_joins asks: the network's stem
+/// (stem_expansion: a 3×3/2 conv over the input's 3 channels, MobileNetV2's and EfficientNet's)
+/// whose result only the depthwise conv after it reads (dilation 1, over the stem's output map)
+/// — those networks' features.0 and features.1's first layer — joined to that conv as one op,
+/// "<stem>+<depthwise>" (OpDesc::expand, as fold_expanded_depthwise's), which expand_depthwise
+/// may run as one kernel reading the caller's input itself (space-to-depth as the input step
+/// would; the stem's map, the largest of either network, never stored), and prepare_step
+/// otherwise runs as the stem, then the depthwise conv: the same launches as before. The stem's
+/// activation, or the one deferred into the depthwise conv's read, goes with it.
+inline void fold_stem_depthwise(NetDesc& n) {
+  if (!is_16bit(n.precision) || n.layout != Layout::nhwc) {
+    return;
+  }
+  for (std::size_t i = 0; i + 1 < n.ops.size(); ++i) {
+    const OpDesc& e = n.ops[i];
+    OpDesc& d = n.ops[i + 1];
+    const ConvGeom& eg = e.conv;
+    const ConvGeom& dg = d.conv;
+    if (!stem_expansion(e, n.input_id) || !depthwise_runs(d) || dg.dh != 1 || dg.dw != 1 || d.gate ||
+        d.side || d.expand || d.tail || d.project || d.slice || d.in_slice || d.in_id != e.out_id ||
+        dg.cp != eg.kp || d.in_cp != dg.cp || dg.h != eg.oh || dg.w != eg.ow ||
+        (!e.act_applied_by.empty() && e.act_applied_by != d.label) || read_besides(n, e.out_id, d)) {
+      continue;
+    }
+    d.expand = std::make_shared<const OpDesc>(e);
+    d.label = e.label + "+" + d.label;
+    n.ops.erase(n.ops.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
 /// The depthwise conv of an op with a folded expansion as it was before the fold (the expansion,
 /// *op.expand, runs first).
 [[nodiscard]] inline OpDesc expand_main(const OpDesc& joined) {

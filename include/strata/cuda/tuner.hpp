@@ -63,6 +63,9 @@ inline void join_bottlenecks(NetDesc& net, const EngineOptions& o) {
 /// tests fold through this one sequence.
 inline void fold_for_max_batch(NetDesc& net, const EngineOptions& o, bool branches, bool all_fused = false) {
   if (!all_fused) {
+    if (o.stem_joins) {  // (before the squeeze-excite joins: the depthwise conv keeps its own)
+      fold_stem_depthwise(net);
+    }
     if (o.max_batch <= side_conv_max_batch && !branches) {
       fold_side_convs(net);
     }
@@ -150,9 +153,9 @@ template <class Net, DType P>
   if (op.gate) {  // a folded channel gate: every candidate's time includes it
     os << ",gate";
   }
-  if (op.expand) {  // a folded expansion (a 1×1 of the same map): likewise
+  if (op.expand) {  // a folded expansion (a 1×1 of the same map, or the stem): likewise
     const OpDesc& e = *op.expand;
-    os << ",expand" << e.conv.xc << (e.has_bias ? "" : "nobias") << ",act"
+    os << ",expand" << e.conv.xc << (e.conv.s2d ? "s2d" : "") << (e.has_bias ? "" : "nobias") << ",act"
        << static_cast<int>(e.act.kind);
   }
   if (op.squeeze) {  // a folded squeeze-excite gate's pool and first conv: likewise
@@ -409,7 +412,7 @@ template <DType P, class Exec>
   // the others charged the input step's time, which they leave to run before them.
   int input_reads = 0;
   for (const OpDesc& op : net.ops) {
-    input_reads += (op.in_id == net.input_id ? 1 : 0) + (op.z_id == net.input_id ? 1 : 0);
+    input_reads += (reads_network_input(op, net.input_id) ? 1 : 0) + (op.z_id == net.input_id ? 1 : 0);
   }
   // Every generated kernel a candidate to be timed will compile, compiled side by side first
   // (measured tuning of the MNIST CNN prepares 18 such programs; one after the other they took
@@ -524,7 +527,7 @@ template <DType P, class Exec>
     }
     const bool some_read_input =
         std::any_of(timed.begin(), timed.end(), [](const Timed& x) { return x.reads_input; });
-    if (input_reads == 1 && op.in_id == net.input_id && some_read_input) {
+    if (input_reads == 1 && reads_network_input(op, net.input_id) && some_read_input) {
       const float input_ms =
           time_step(*exec.input_step_at(net, mb), exec.stream(), find_ws).value_or(0.0f);
       for (Timed& x : timed) {

@@ -214,9 +214,9 @@ class Weights {
   /// All parameters, indexed as `Net::graph.params`.
   [[nodiscard]] std::span<const std::vector<float>> all() const { return values_; }
 
-  /// Writes the weights as a safetensors file PyTorch can load with load_state_dict (f32;
-  /// num_batches_tracked as int64 0).
-  void save(const std::filesystem::path& path) const {
+  /// The weights as the tensors of a safetensors file, in `Net::graph.params` order, named as
+  /// the state_dict names them (f32; num_batches_tracked as int64 0): what save() writes.
+  [[nodiscard]] std::vector<TensorToWrite> tensors() const {
     std::vector<TensorToWrite> out;
     const auto& g = Network::graph;
     for (int i = 0; i < g.num_params; ++i) {
@@ -235,8 +235,10 @@ class Weights {
       }
       out.push_back(std::move(t));
     }
-    write_safetensors(path, out);
+    return out;
   }
+  /// Writes the weights as a safetensors file PyTorch can load with load_state_dict (tensors()).
+  void save(const std::filesystem::path& path) const { write_safetensors(path, tensors()); }
 
  private:
   explicit Weights(std::vector<std::vector<float>> values) : values_(std::move(values)) {}

@@ -1074,6 +1074,54 @@ inline constexpr const char* projection = R"src(    __syncthreads();  // the til
   return o.str();
 }
 
+/// The joined squeeze-excite op's side of a step that computes its sums (depthwise_band fuses 1
+/// and 3, expand_depthwise fuse 3), set up once in prepare(): its two 1x1 layers' weights and the
+/// gate's slot (OpIo::tail), the buffer `part` of `tiles` f32 sums of each channel slot an image,
+/// and fuse 3's second launch (the gate kernel, gate_source_for's, a block an image).
+template <class T>
+struct GateSums {
+  std::shared_ptr<DeviceBuffer> part;
+  const T* sw1 = nullptr;
+  const float* sb1 = nullptr;
+  const T* sw2 = nullptr;
+  const float* sb2 = nullptr;
+  T* gate = nullptr;
+
+  [[nodiscard]] float* sums() const { return part->template as<float>(); }
+  /// The gate kernel `kg` over `batch` images, after the conv's blocks have written `part`.
+  void launch_gate(cudaKernel_t kg, int batch, cudaStream_t s) const {
+    rtc::launch_shared(kg, static_cast<unsigned>(batch), static_cast<unsigned>(gate_threads), 0, s,
+                       static_cast<const float*>(sums()), sw1, sb1, sw2, sb2, gate, batch);
+  }
+};
+/// GateSums for `op` at `batch` (`who`: the tactic and form, for the error where the engine gave
+/// the step no squeeze-excite buffers).
+template <class T>
+[[nodiscard]] GateSums<T> gate_sums(const OpDesc& op, const OpIo::Excite& e, int batch, std::int64_t tiles,
+                                    const std::string& who) {
+  STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.gate != nullptr && op.tail &&
+                   op.tail->squeeze,
+               "cuda::Engine: layer '" << op.label << "': " << who << " without the squeeze-excite op's buffers");
+  GateSums<T> g;
+  g.part = std::make_shared<DeviceBuffer>(static_cast<std::size_t>(batch) * static_cast<std::size_t>(tiles) *
+                                          static_cast<std::size_t>(op.conv.cp) * sizeof(float));
+  g.sw1 = e.squeeze_weights->weight.template as<const T>();
+  g.sb1 = e.squeeze_weights->bias_f32.template as<const float>();
+  g.sw2 = e.weights->weight.template as<const T>();
+  g.sb2 = e.weights->bias_f32.template as<const float>();
+  g.gate = static_cast<T*>(e.gate);
+  return g;
+}
+/// How a step's description names the joined squeeze-excite op: "; the squeeze-excite op after
+/// it (pool, 1x1 k->s, 1x1 s->k" (the caller closes the parenthesis with how it is computed).
+[[nodiscard]] inline std::string gate_text(const OpDesc& op) {
+  const OpDesc& f1 = *op.tail->squeeze;
+  return "; the squeeze-excite op after it (pool, 1x1 " + std::to_string(op.conv.k) + "->" +
+         std::to_string(f1.conv.k) + ", 1x1 " + std::to_string(f1.conv.k) + "->" + std::to_string(op.tail->conv.k);
+}
+/// Fuse 3's words for how the gate is computed (after gate_text).
+inline constexpr const char* gate_by_kernel = ") computed from the blocks' channel sums by a second kernel, a block an image";
+
 }  // namespace band
 
 template <DType P>
@@ -1208,41 +1256,25 @@ class DepthwiseBand final : public generated::GeneratingTactic<P> {
                            : std::string())
          << ")";
     if (v.fuse == 1 || v.fuse == 3) {  // the joined squeeze-excite op: its weights, the gate's slot, the sums
-      const OpIo::Excite& e = io.tail;
-      STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.gate != nullptr,
-                   "'" << op.label << "': depthwise_band fuse " << v.fuse << " without the squeeze-excite op's buffers");
-      const auto part = std::make_shared<DeviceBuffer>(static_cast<std::size_t>(batch) * p.tiles_y *
-                                                       p.tiles_x * op.conv.cp * sizeof(float));
+      const band::GateSums<T> gs = band::gate_sums<T>(op, io.tail, batch, std::int64_t{p.tiles_y} * p.tiles_x,
+                                                      "depthwise_band fuse " + std::to_string(v.fuse));
       // (fuse 1: the images' counters, which each image's last block sets back to 0)
       const auto counters = std::make_shared<DeviceBuffer>(
           v.fuse == 1 ? zeroed_device_buffer(static_cast<std::size_t>(batch) * sizeof(unsigned)) : DeviceBuffer());
-      const T* sw1 = e.squeeze_weights->weight.template as<const T>();
-      const float* sb1 = e.squeeze_weights->bias_f32.template as<const float>();
-      const T* sw2 = e.weights->weight.template as<const T>();
-      const float* sb2 = e.weights->bias_f32.template as<const float>();
-      T* gate = static_cast<T*>(e.gate);
-      const OpDesc& f1 = *op.tail->squeeze;
-      what << "; the squeeze-excite op after it (pool, 1x1 " << op.conv.k << "->" << f1.conv.k
-           << ", 1x1 " << f1.conv.k << "->" << op.tail->conv.k
-           << (v.fuse == 3 ? ") computed from the blocks' channel sums by a second kernel, a block an image"
-                           : ") computed by each image's last block from the blocks' channel sums");
+      what << band::gate_text(op)
+           << (v.fuse == 3 ? band::gate_by_kernel : ") computed by each image's last block from the blocks' channel sums");
+      const auto conv = [=](cudaStream_t s) {
+        rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch, gs.sums(),
+                           counters->template as<unsigned>(), gs.sw1, gs.sb1, gs.sw2, gs.sb2, gs.gate);
+      };
       if (v.fuse == 3) {
         const cudaKernel_t kg = generated::kernel(gate_kernel_of(op, whole));
-        const auto gate_blocks = static_cast<unsigned>(batch);  // (a block an image)
         return kernel_step(what.str(), [=](cudaStream_t s) {
-          rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch,
-                             part->template as<float>(), counters->template as<unsigned>(), sw1, sb1,
-                             sw2, sb2, gate);
-          rtc::launch_shared(kg, gate_blocks, static_cast<unsigned>(band::gate_threads), 0, s,
-                             static_cast<const float*>(part->template as<float>()), sw1, sb1, sw2, sb2,
-                             gate, batch);
+          conv(s);
+          gs.launch_gate(kg, batch, s);
         });
       }
-      return kernel_step(what.str(), [=](cudaStream_t s) {
-        rtc::launch_shared(k, grid, threads, shared, s, x, wt, bias, y, z, batch,
-                           part->template as<float>(), counters->template as<unsigned>(), sw1, sb1,
-                           sw2, sb2, gate);
-      });
+      return kernel_step(what.str(), conv);
     }
     if (v.fuse == 2) {  // the joined projection: its weights, bias, output and residual
       const OpIo::Project& pr = io.project;

@@ -111,16 +111,36 @@ struct Plan {
   return worst_read + worst_store;
 }
 
+/// Whether `op`'s folded expansion is the network's stem (fold_stem_depthwise, EngineOptions::
+/// stem_joins): a 2×2 conv over space-to-depth blocks of the caller's input (stem_expansion),
+/// which the kernel stages itself — each patch pixel's four blocks of 16 slots, 64 a row, the
+/// stem's filter rows as stored — instead of a 1×1 conv's input pixels.
+[[nodiscard]] inline bool stem(const OpDesc& op) {
+  return op.expand != nullptr && op.expand->conv.s2d;
+}
+
+/// Whether the stem form (stem) has passed its GPU tests ("expand_depthwise with the stem: ..."
+/// in tests/gpu/test_deploy_layers.cpp): until then the heuristic claims no joined stem and
+/// measured tuning is offered none; a force runs it.
+inline constexpr bool stem_gpu_tested = false;
+
 /// Whether the kernel runs `op`: a depthwise conv with a folded expansion (fold_expanded_depthwise)
-/// of dilation 1 whose output has its input's slots, the expansion a 1×1 GEMM over the same map.
+/// of dilation 1 whose output has its input's slots, the expansion a 1×1 GEMM over the same map —
+/// or the network's stem over the input's space-to-depth blocks (fold_stem_depthwise), whose
+/// output map is the depthwise conv's input.
 [[nodiscard]] inline bool shapes_fit(const OpDesc& op) {
   if (!op.expand) {
     return false;
   }
   const ConvGeom& g = op.conv;
   const ConvGeom& e = op.expand->conv;
-  return depthwise_runs(op) && g.dh == 1 && g.dw == 1 && g.cp == g.kp && g.cp % 8 == 0 &&
-         op.in_cp == g.cp && e.kh == 1 && e.kw == 1 && e.sh == 1 && e.sw == 1 && e.ph == 0 &&
+  const bool dw = depthwise_runs(op) && g.dh == 1 && g.dw == 1 && g.cp == g.kp && g.cp % 8 == 0 && op.in_cp == g.cp;
+  if (stem(op)) {
+    return dw && e.c == 12 && e.cp == 16 && e.kh == 2 && e.kw == 2 && e.sh == 1 && e.sw == 1 && e.ph == 0 &&
+           e.pw == 0 && e.groups == 1 && e.packed && e.fcg == e.cp && e.kd == e.kp && e.kp == g.cp &&
+           e.oh == g.h && e.ow == g.w;
+  }
+  return dw && e.kh == 1 && e.kw == 1 && e.sh == 1 && e.sw == 1 && e.ph == 0 &&
          e.pw == 0 && e.groups == 1 && e.packed && !e.s2d && e.cp % 8 == 0 && e.fcg == e.cp &&
          e.kd == e.kp && e.kp == g.cp && e.h == g.h && e.w == g.w;
 }
@@ -141,7 +161,7 @@ struct Plan {
 [[nodiscard]] inline bool residual_staged(const OpDesc& op) {
   const OpDesc& q = *op.project;
   const OpDesc& e = *op.expand;
-  return q.has_residual && q.z_offset >= 0 && q.z_offset == e.in_offset && q.z_id == e.in_id &&
+  return !stem(op) && q.has_residual && q.z_offset >= 0 && q.z_offset == e.in_offset && q.z_id == e.in_id &&
          q.out_cp == e.in_cp && op.conv.sh == 1 && op.conv.sw == 1;
 }
 
@@ -155,7 +175,9 @@ struct Plan {
   q.sums = sums;
   const ConvGeom& g = op.conv;
   const ConvGeom& e = op.expand->conv;
-  q.ki = e.cp;  // (a multiple of 8: the last 8 of a reduction 8 past a multiple of 16 on m16n8k8)
+  // (a multiple of 8: the last 8 of a reduction 8 past a multiple of 16 on m16n8k8; a stem's
+  // row: its four taps' space-to-depth blocks, 64 slots)
+  q.ki = stem(op) ? e.kh * e.kw * e.cp : e.cp;
   q.xp = generated::odd_chunks(q.ki);
   q.th = th;
   q.tw = tw;
@@ -290,6 +312,9 @@ struct Plan {
 /// or its activation (SiLU) for the traffic it saves (MobileNetV2's 14×14 stage: 145 against
 /// 100 µs; its 7×7 one: 81 against 44); measured tuning times it everywhere it runs.
 [[nodiscard]] inline bool claimed(const OpDesc& op, int batch) {
+  if (stem(op) && !stem_gpu_tested) {  // (a joined stem: forced only until its GPU tests pass)
+    return false;
+  }
   const Plan p = plan(op);
   if (p.nc == 0 || std::int64_t{batch} * p.tiles_y * p.tiles_x < 1024) {
     return false;
@@ -339,7 +364,7 @@ inline constexpr int cluster_units = 8;
 [[nodiscard]] inline Plan cluster_plan(const OpDesc& op, int code) {
   const int t = code / 1000 - 1;
   const int nc = code % 1000;
-  if (t < 0 || t > 2 || nc < 16 || nc > 64 || nc % 16 != 0 || !projection_fits(op) ||
+  if (t < 0 || t > 2 || nc < 16 || nc > 64 || nc % 16 != 0 || !projection_fits(op) || stem(op) ||
       op.conv.cp % nc != 0) {
     return Plan{};
   }
@@ -745,17 +770,7 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
   // finished: the expansion's weights above, which no kernel writes, are copied first; the input
   // only once that kernel's writes are visible.)
   pdl_wait();
-  // The patch: every input slot of each pixel, zero outside the map.
-  const T* xi = x + img * (static_cast<long long>(H) * W * CI);
-  for (int i = tid; i < MP * KC; i += NTHREADS) {
-    const int r = i / KC;
-    const int kc = i % KC;
-    const int iy = iy0 + r / COLS_IN;
-    const int ix = ix0 + r % COLS_IN;
-    const bool v = r < NP && iy >= 0 && iy < H && ix >= 0 && ix < W;
-    cp_async16(xs + r * XP + kc * 8, v ? xi + (static_cast<long long>(iy) * W + ix) * CI + kc * 8 : xi, v);
-  }
-  cp_async_commit();
+@PATCH  cp_async_commit();
   const uint2 b2 = pair_act_bounds<IA, T>(in_act);
   // This thread's part of the depthwise conv (at most one item a chunk: ITEMS <= NTHREADS):
   // channel pair p of the chunk, strip st, column group cg.
@@ -784,6 +799,39 @@ inline constexpr const char* staging = R"src(  const int tid = static_cast<int>(
         inmask |= 1u << (2 * ku + h);
       }
     }
+  }
+)src";
+
+/// The patch staging's (in `staging`, @PATCH): every input slot of each pixel, zero outside the map.
+inline constexpr const char* patch = R"src(  // The patch: every input slot of each pixel, zero outside the map.
+  const T* xi = x + img * (static_cast<long long>(H) * W * CI);
+  for (int i = tid; i < MP * KC; i += NTHREADS) {
+    const int r = i / KC;
+    const int kc = i % KC;
+    const int iy = iy0 + r / COLS_IN;
+    const int ix = ix0 + r % COLS_IN;
+    const bool v = r < NP && iy >= 0 && iy < H && ix >= 0 && ix < W;
+    cp_async16(xs + r * XP + kc * 8, v ? xi + (static_cast<long long>(iy) * W + ix) * CI + kc * 8 : xi, v);
+  }
+)src";
+/// A stem's patch (stem: fold_stem_depthwise): each patch pixel — a pixel of the stem's output,
+/// the depthwise conv's input — gets its 2x2 taps' space-to-depth blocks of 16 slots (tap t at
+/// 16 t, the order of the stem's filter rows), read from the caller's input and converted as the
+/// input step would (space_to_depth8: normalized, 0 outside the image and past its 3 channels),
+/// rounded to T. A pixel outside the stem's map (the depthwise conv's padding) or past NP reads
+/// whatever its blocks hold: its expanded row is stored as 0 (inmask).
+inline constexpr const char* stem_patch = R"src(  // The patch: each stem output pixel's four space-to-depth blocks, from the caller's input.
+  const Src* xi = static_cast<const Src*>(xr) + img * RIMG;
+  for (int i = tid; i < MP * KC; i += NTHREADS) {
+    const int r = i / KC;
+    const int kc = i % KC;
+    const int tap = kc / (SCP / 8);
+    float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    if (r < NP) {
+      space_to_depth8(xi, Strides{RIMG, RPIX, RCH}, RC, RH, RW, RPH, RPW, iy0 + r / COLS_IN + tap / 2,
+                      ix0 + r % COLS_IN + tap % 2, (kc % (SCP / 8)) * 8, affine, v);
+    }
+    store8(xs + r * XP + kc * 8, v);
   }
 )src";
 
@@ -837,11 +885,24 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
 /// `groups` blocks a tile (0 or 1: a block takes them all); 4: the plain form with the
 /// expansion's n-tiles split evenly over its groups (tiles_a_group; written in session 67
 /// without a GPU, forced only); with the joined squeeze-excite op's channel sums where `sums`
-/// (fuse 3: the plain form, algo 0, 2 or 4; the gate is band::gate_source_for's kernel).
+/// (fuse 3: the plain form, algo 0, 2 or 4; the gate is band::gate_source_for's kernel). For a
+/// joined stem (stem: the plain form, algo 0, 2 or 4, with or without the projection or the sums)
+/// `raw` says what the caller's input is — the kernel then takes it (`xr`) and its normalization
+/// (`affine`, may be null) in place of `x`.
+struct RawInput {
+  InputFormat format = InputFormat::f32;
+  bool hwc = false;  ///< height × width × channels per image (u8 input always is)
+  Shape shape{};     ///< as declared
+};
 [[nodiscard]] inline std::string source(const OpDesc& op, int algo = 0, int groups = 0,
-                                       bool project = false, bool sums = false) {
+                                       bool project = false, bool sums = false,
+                                       const std::optional<RawInput>& raw = std::nullopt) {
   const ConvGeom& g = op.conv;
   const OpDesc& ex = *op.expand;
+  const bool st = stem(op);
+  STRATA_CHECK(st == raw.has_value(), "expand_depthwise: '" << op.label << "'"
+                                          << (st ? " reads the caller's input through its stem, which was not described"
+                                                 : " has no stem to read the caller's input"));
   STRATA_CHECK(algo >= 0 && algo <= 4, "expand_depthwise: no form " << algo);
   const bool balanced = algo == 4;
   STRATA_CHECK(!balanced || groups <= 1, "expand_depthwise: algo 4 is the plain form (a block takes every chunk)");
@@ -859,6 +920,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
                "expand_depthwise: the projection joins the plain form or the cluster form only");
   STRATA_CHECK(!sums || (plain && !project),
                "expand_depthwise: the squeeze-excite op's sums (fuse 3) join the plain form without a projection");
+  STRATA_CHECK(!st || plain, "expand_depthwise: a joined stem runs the plain form (algo 0, 2 or 4, math 0)");
   STRATA_CHECK(p.nc > 0, "expand_depthwise: no block shape for '" << op.label << "'"
                              << (project ? " with its projection" : "")
                              << (clustered ? " in the cluster form's shape " + std::to_string(groups) : std::string()));
@@ -883,7 +945,9 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     << "template <class T>\n__global__ void "
     << (clustered ? "__cluster_dims__(" + std::to_string(p.cluster) + ", 1, 1) " : std::string())
     << "__launch_bounds__(" << threads << ", " << blocks << ") expand_depthwise(\n"
-    << "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n"
+    << (st ? "    const void* __restrict__ xr, const float* __restrict__ affine, const T* __restrict__ we,\n"
+             "    const float* __restrict__ be,\n"
+           : "    const T* __restrict__ x, const T* __restrict__ we, const float* __restrict__ be,\n")
     << "    const T* __restrict__ wd, const float* __restrict__ bd, T* __restrict__ y,\n"
     << "    const T* __restrict__ z, int batch"
     << (sums ? ", float* __restrict__ part" : "")
@@ -894,7 +958,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     << "  pdl_launch();  // (a programmatic dependent launch: its wait comes after the first weights' copies)\n";
   constant("H", g.h);
   constant("W", g.w);
-  constant("CI", ex.conv.cp);  // the expansion's input slots
+  constant("CI", p.ki);        // the expansion's filter row: its input slots (a stem's four taps')
   constant("KI", p.ki);
   constant("XP", p.xp);
   constant("CP", g.cp);        // expanded slots: the depthwise conv's input and output
@@ -930,6 +994,21 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
   } else if (!plain) {
     constant("GROUPS", std::max(groups, 1));
   }
+  if (st) {  // the caller's input: C x H x W as declared, its strides, the stem's own padding
+    const Shape& rs = raw->shape;
+    o << "  using Src = "
+      << (raw->format == InputFormat::f16 ? "f16" : raw->format == InputFormat::u8_hwc ? "unsigned char" : "float")
+      << ";\n";
+    constant("SCP", ex.conv.cp);  // a space-to-depth block's slots
+    constant("RC", rs.c);
+    constant("RH", rs.h);
+    constant("RW", rs.w);
+    constant("RPH", ex.layer.padding.h);
+    constant("RPW", ex.layer.padding.w);
+    o << "  constexpr long long RPIX = " << (raw->hwc ? rs.c : 1) << ", RCH = "
+      << (raw->hwc ? 1LL : static_cast<long long>(rs.h) * rs.w)
+      << ", RIMG = " << static_cast<long long>(rs.c) * rs.h * rs.w << ";\n";
+  }
   act("EA", "ea", ex.act);      // the expansion's own activation (in its epilogue)
   act("IA", "in_act", op.in_act);  // the one deferred into the depthwise conv's read
   act("A", "act", op.act);
@@ -954,7 +1033,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     if (sums) {
       o << "  float* red = reinterpret_cast<float*>(es + MP * EP);  // [ITEMS / PAIRS][NC] (fuse 3) a chunk's sums\n";
     }
-    o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}});
+    o << "  long long b = blockIdx.x;\n" << text::tile << text::with(text::staging, {{"@C", "0"}, {"@PATCH", st ? text::stem_patch : text::patch}});
     if (project) {
       o << text::with(text::projection_weights, {{"@KC", "(CP / 8)"}, {"@FROM", ""}});
     }
@@ -990,7 +1069,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
   b /= GROUPS;
 )src" << text::tile << R"src(  const int c0 = gc * CHUNKS / GROUPS;  // (an even split: every block has 1 .. NMAX chunks)
   const int n = (gc + 1) * CHUNKS / GROUPS - c0;
-)src" << text::with(text::staging, {{"@C", "c0"}})
+)src" << text::with(text::staging, {{"@C", "c0"}, {"@PATCH", text::patch}})
       << text::with(text::projection_weights, {{"@KC", "(n * NC / 8)"}, {"@FROM", " + c0 * NC"}}) << R"src(  for (int k = 0; k < n; ++k) {
     const int c = c0 + k;
 )src" << text::filters << text::with(text::next_chunk, {{"@K", "k"}, {"@N", "n"}}) << R"src(    if (k > 0) {  // the last chunk's depthwise outputs (ds) into the projection's sums
@@ -1015,7 +1094,7 @@ inline constexpr const char* projection_weights = R"src(  // The projection's we
     pdl_wait();  // (every thread waits before it returns: see pdl_wait)
     return;
   }
-)src" << text::with(text::staging, {{"@C", "c0"}});
+)src" << text::with(text::staging, {{"@C", "c0"}, {"@PATCH", text::patch}});
   if (algo == 0) {
     o << "  for (int k = 0; k < n; ++k) {\n    const int c = c0 + k;\n" << text::filters
       << text::with(text::next_chunk, {{"@K", "k"}, {"@N", "n"}}) << text::with(text::expansion, {{"@W", "k & 1"}, {"@E", "es"}})
@@ -1096,8 +1175,8 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
   }
   [[nodiscard]] std::vector<Variant> candidates(const OpDesc& op, int batch, std::size_t,
                                                 const Libraries&) const override {
-    if (!expand_dw::fits(op)) {
-      return {};
+    if (!expand_dw::fits(op) || (expand_dw::stem(op) && !expand_dw::stem_gpu_tested)) {
+      return {};  // (a joined stem: forced only until its GPU tests pass)
     }
     std::vector<Variant> v{Variant{std::string(name())}};
     if (expand_dw::fits(op, true)) {
@@ -1154,6 +1233,10 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                                            << " blocks at batch " << batch);
     const unsigned grid = static_cast<unsigned>(blocks);
     const T* x = static_cast<const T*>(io.expand_x);
+    // (a joined stem: the caller's input and its normalization in x's place, kernel_of checked)
+    const bool stem = expand_dw::stem(op);
+    const void* xr = io.net_input;
+    const float* affine = io.net_input_affine;
     const T* we = io.expand_weights->weight.template as<const T>();
     const float* be = io.expand_weights->bias_f32.template as<const float>();
     const T* wd = w.weight.template as<const T>();
@@ -1166,9 +1249,15 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     const T* zp = static_cast<const T*>(io.project.z);
     const ConvGeom& g = op.conv;
     std::ostringstream what;
-    what << "strata expand+depthwise " << g.kh << "x" << g.kw
+    what << (stem ? "strata stem+depthwise " : "strata expand+depthwise ") << g.kh << "x" << g.kw
          << (g.sh > 1 ? " stride " + std::to_string(g.sh) : std::string())
-         << " (the 1x1 expansion on tensor cores, its map kept in shared memory; tiles of "
+         << (stem ? " (the stem, " + std::to_string(op.expand->layer.kernel.h) + "x" +
+                        std::to_string(op.expand->layer.kernel.w) + " stride " +
+                        std::to_string(op.expand->layer.stride.h) + " over the input's " +
+                        std::to_string(op.expand->conv.c / 4) +
+                        " channels, on tensor cores from the caller's input as it is, converted as it is staged; "
+                        "its map kept in shared memory; tiles of "
+                  : std::string(" (the 1x1 expansion on tensor cores, its map kept in shared memory; tiles of "))
          << p.th << "x" << p.tw << " outputs, " << p.nc << " channels a pass"
          << (v.algo == 1 ? ", pipelined" : "")
          << (v.algo == 2 ? ", compiled for " + std::to_string(dense) + " blocks an SM" : "")
@@ -1181,44 +1270,38 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                            (op.project->has_residual ? " + residual" : "") + ", the depthwise conv's output kept on chip"
                      : std::string())
          << ", shapes compiled in)";
+    // The kernel's launch: its arguments, then any of fuse 1's or fuse 3's.
+    const unsigned nthreads = static_cast<unsigned>(expand_dw::threads);
+    const auto conv = [=](cudaStream_t s, auto... more) {
+      if (stem) {
+        rtc::launch_shared(k, grid, nthreads, shared, s, xr, affine, we, be, wd, bd, y, z, batch, more...);
+      } else {
+        rtc::launch_shared(k, grid, nthreads, shared, s, x, we, be, wd, bd, y, z, batch, more...);
+      }
+    };
     if (sums) {  // the joined squeeze-excite op: its weights, the gate's slot, the sums
-      const OpIo::Excite& e = io.tail;
-      STRATA_CHECK(e.weights != nullptr && e.squeeze_weights != nullptr && e.gate != nullptr,
-                   "cuda::Engine: layer '" << op.label << "': expand_depthwise fuse 3 without the squeeze-excite op's buffers");
-      const auto part = std::make_shared<DeviceBuffer>(static_cast<std::size_t>(batch) * p.tiles_y *
-                                                       p.tiles_x * op.conv.cp * sizeof(float));
-      const T* sw1 = e.squeeze_weights->weight.template as<const T>();
-      const float* sb1 = e.squeeze_weights->bias_f32.template as<const float>();
-      const T* sw2 = e.weights->weight.template as<const T>();
-      const float* sb2 = e.weights->bias_f32.template as<const float>();
-      T* gate = static_cast<T*>(e.gate);
-      const OpDesc& f1 = *op.tail->squeeze;
-      what << "; the squeeze-excite op after it (pool, 1x1 " << op.conv.k << "->" << f1.conv.k << ", 1x1 "
-           << f1.conv.k << "->" << op.tail->conv.k
-           << ") computed from the blocks' channel sums by a second kernel, a block an image";
+      const band::GateSums<T> gs = band::gate_sums<T>(op, io.tail, batch, std::int64_t{p.tiles_y} * p.tiles_x,
+                                                      "expand_depthwise fuse 3");
+      what << band::gate_text(op) << band::gate_by_kernel;
       const cudaKernel_t kg = generated::kernel(gate_kernel_of(op));
-      const auto gate_blocks = static_cast<unsigned>(batch);  // (a block an image)
-      return kernel_step(what.str(), [=](cudaStream_t s) {
-        rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we, be, wd,
-                           bd, y, z, batch, part->template as<float>());
-        rtc::launch_shared(kg, gate_blocks, static_cast<unsigned>(band::gate_threads), 0, s,
-                           static_cast<const float*>(part->template as<float>()), sw1, sb1, sw2, sb2,
-                           gate, batch);
-      });
+      return kernel_step(
+          what.str(),
+          [=](cudaStream_t s) {
+            conv(s, gs.sums());
+            gs.launch_gate(kg, batch, s);
+          },
+          false, stem);
     }
     // (fuse 1's kernel takes the projection's buffers after the others)
     const auto step = [&](auto... projection) {
-      return kernel_step(what.str(), [=](cudaStream_t s) {
-        rtc::launch_shared(k, grid, static_cast<unsigned>(expand_dw::threads), shared, s, x, we,
-                           be, wd, bd, y, z, batch, projection...);
-      });
+      return kernel_step(what.str(), [=](cudaStream_t s) { conv(s, projection...); }, false, stem);
     };
     return project ? step(wp, bp, yp, zp) : step();
   }
 
  private:
   [[nodiscard]] KernelSource kernel_of(const OpDesc& op, const Variant& v,
-                                       const OpIo&) const override {
+                                       const OpIo& io) const override {
     STRATA_CHECK(v.algo >= 0 && v.algo <= 4,
                  "'" << op.label << "': expand_depthwise has no algo " << v.algo);
     STRATA_CHECK(v.algo != 4 || v.math == 0,
@@ -1251,6 +1334,16 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
     STRATA_CHECK(expand_dw::fits(op), "'" << op.label
                                           << "': expand_depthwise runs a depthwise conv of "
                                              "dilation 1 with a folded 1x1 expansion");
+    std::optional<expand_dw::RawInput> raw;
+    if (expand_dw::stem(op)) {  // (a joined stem: the caller's input read as it is)
+      STRATA_CHECK(v.algo != 1 && v.math == 0,
+                   "'" << op.label << "': expand_depthwise with a joined stem runs the plain form (algo 0, 2 "
+                                      "or 4, math 0)");
+      STRATA_CHECK(io.net_input != nullptr,
+                   "'" << op.label << "': expand_depthwise with a joined stem reads the caller's input itself "
+                                      "(OpIo::net_input), which this step was not given");
+      raw = expand_dw::RawInput{io.net_input_format, io.net_input_hwc, io.net_input_shape};
+    }
     const expand_dw::Plan p = expand_dw::plan(op, v.algo == 1 ? 2 : 1, false, v.fuse == 3);
     STRATA_CHECK(p.nc > 0, "'" << op.label
                                << "': expand_depthwise's pipelined form (algo 1) finds no block "
@@ -1259,7 +1352,7 @@ class ExpandDepthwise final : public generated::GeneratingTactic<P> {
                  "'" << op.label << "': expand_depthwise math " << v.math << " splits "
                      << p.chunks << " chunks of " << p.nc << " channels over more blocks than "
                      << "there are chunks");
-    return this->named(expand_dw::source(op, v.algo, v.math, v.fuse == 1, v.fuse == 3));
+    return this->named(expand_dw::source(op, v.algo, v.math, v.fuse == 1, v.fuse == 3, raw));
   }
   /// Fuse 3's gate kernel (band::gate_source_for, this kernel's tiles an image).
   [[nodiscard]] std::vector<KernelSource> more_kernels(const OpDesc& op, const Variant& v,

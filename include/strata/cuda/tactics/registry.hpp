@@ -274,6 +274,12 @@ template <DType P>
     eio.x = io.expand_x;
     eio.y = const_cast<void*>(io.x);  // the depthwise conv's input slot
     eio.staging = io.staging;
+    // (a folded stem, fold_stem_depthwise: the caller's input, as the stem alone gets it)
+    eio.net_input = io.net_input;
+    eio.net_input_format = io.net_input_format;
+    eio.net_input_hwc = io.net_input_hwc;
+    eio.net_input_affine = io.net_input_affine;
+    eio.net_input_shape = io.net_input_shape;
     OpIo dio = io;
     dio.expand_x = nullptr;
     dio.expand_weights = nullptr;
