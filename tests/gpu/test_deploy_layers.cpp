@@ -3,6 +3,8 @@
 // hardswish/hardsigmoid/mish, upsample, adaptive_avg_pool, concat (channel slices at offsets and
 // of sizes that are not multiples of 8, nested, flat, with a fused conv+pool branch, inside a
 // residual), channel gates (squeeze-excite), conv_transpose with every option.
+#include <cuda_fp16.h>
+
 #include "deploy_nets.hpp"
 
 using namespace strata_test::deploy;  // the nets, kBatches, kMax, describe; strata
@@ -640,14 +642,16 @@ std::pair<std::vector<std::uint8_t>, std::vector<float>> u8_images(int n, const 
 // space-to-depth blocks staged from the caller's input (f32 NCHW, then u8 HWC with ImageNet's
 // normalization), the stem as the expansion, its map never stored. Forced by label in engines of
 // max batch 32 against the CPU: the two blocks above under the plain form (algo 0) with and
-// without the squeeze-excite op's sums, algo 2 and algo 4, at batches 32, 17, 3 and 1, f16 and
-// bf16; the joined op against the same engine with the stem apart (fuse 0 of the plain path);
-// EfficientNet-B0 and MobileNetV2 at batch 3.
+// without the squeeze-excite op's sums, algo 2 and algo 4, and with the projection joined after
+// (fuse 1), at batches 32, 17, 3 and 1, f16 and bf16; the joined op against the same engine with
+// the stem apart; EfficientNet-B0 and MobileNetV2 at batch 3.
 TEST_CASE("expand_depthwise with the stem: the caller's input staged space-to-depth, the stem as the expansion, forced") {
   constexpr int mb = 32;
   const std::string phrase = "strata stem+depthwise";
   {
-    const auto w = Weights<StemTailBlock>::random(94);
+    // (its gate's layers x8, so that wrong sums move the output: see scaled_params)
+    REQUIRE(StemTailBlock::graph.find_param("6.1.weight") >= 0);  // (fc1 of the gate)
+    const auto w = scaled_params(Weights<StemTailBlock>::random(94), "6.", 8.0f);
     const auto in = strata_test::random_floats(
         static_cast<std::size_t>(mb * StemTailBlock::input_spec.shape.numel()), 194);
     const auto ref = strata_test::cpu_reference<StemTailBlock>(w, in, mb);
@@ -700,6 +704,51 @@ TEST_CASE("expand_depthwise with the stem: the caller's input staged space-to-de
       strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "stem block, " + cuda::to_string(v));
       cuda::Engine<StemPlainBlock, DType::bf16> e16b(w, opt);
       strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "stem block, " + cuda::to_string(v));
+    }
+    // The projection after it joined too (fuse 1: the whole block as one kernel), forced by the
+    // three's label: the fold joins what the force names.
+    {
+      cuda::EngineOptions opt;
+      opt.max_batch = mb;
+      opt.fused_max_batch = 0;
+      opt.stem_joins = true;
+      const cuda::NetDesc n = cuda::per_op_ops<StemPlainBlock, DType::f16>(opt);
+      REQUIRE(n.ops.size() >= 2);
+      REQUIRE(n.ops[0].expand != nullptr);
+      const std::string three = cuda::join_scoped(n.ops[0].label, n.ops[1].label);
+      opt.force[three] = cuda::Variant{"expand_depthwise", 0, 0, 1};
+      cuda::Engine<StemPlainBlock, DType::f16> e16(w, opt);
+      const std::string d = e16.describe(mb);
+      INFO(d);
+      CHECK(occurrences(d, phrase) == 1);
+      CHECK(d.find("the 1x1 projection after it on tensor cores too") != std::string::npos);
+      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "stem block, the projection joined (fuse 1)");
+      cuda::Engine<StemPlainBlock, DType::bf16> e16b(w, opt);
+      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "stem block, the projection joined (fuse 1)");
+    }
+    // f16 input (NCHW as declared): the half values themselves.
+    {
+      cuda::EngineOptions opt = stem_forced<StemPlainBlock>(mb, cuda::Variant{"expand_depthwise"});
+      opt.input = {.format = cuda::InputFormat::f16};
+      std::vector<__half> h(in.size());
+      std::vector<float> vals(in.size());
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        __half_raw r;
+        r.x = float_to_half(in[i]);
+        h[i] = __half(r);
+        vals[i] = half_to_float(r.x);
+      }
+      const auto ref16 = strata_test::cpu_reference<StemPlainBlock>(w, vals, mb);
+      cuda::Engine<StemPlainBlock, DType::f16> e16(w, opt);
+      CHECK(occurrences(e16.describe(mb), phrase) == 1);
+      for (const int b : {32, 3}) {
+        std::vector<float> out(static_cast<std::size_t>(b) * StemPlainBlock::output_spec.shape.numel(),
+                               std::numeric_limits<float>::quiet_NaN());
+        e16.infer(h, out, b);
+        const double err = strata_test::rel_error(out, ref16, out.size());
+        MESSAGE("stem block, f16 input, batch " << b << ": rel. error " << err);
+        CHECK(err < strata_test::tolerance(DType::f16));
+      }
     }
     // 8-bit HWC images normalized as they are staged (ImageNet's mean and std).
     cuda::EngineOptions opt = stem_forced<StemPlainBlock>(mb, cuda::Variant{"expand_depthwise"});

@@ -4873,6 +4873,12 @@ TEST_CASE("expand_depthwise with a joined stem: the fold, shapes hand-worked, no
   CHECK(cuda::reads_network_input(j, eb0.input_id));
   CHECK(j.in_id != eb0.input_id);
   CHECK(j.expand->label == off.ops.front().label);
+  // The input step still finds the op that reads the input space-to-depth (its padding), now
+  // inside the joined op (NetDesc::op_at; session 68's review found it threw).
+  REQUIRE(eb0.s2d_op >= 0);
+  CHECK(&eb0.op_at(eb0.s2d_op) == j.expand.get());
+  CHECK(eb0.op_at(eb0.s2d_op).layer.padding.h == 1);
+  CHECK(&eb0.op_at(j.index) == &j);
   CHECK(j.label.starts_with(off.ops.front().label + "+features.1.0.block.0"));
   REQUIRE(j.tail != nullptr);  // (features.1.0's squeeze-excite op joined after it, as before)
   CHECK(cuda::expand_main(cuda::tail_main(j)).label == cuda::tail_main(off.ops[1]).label);
@@ -4962,6 +4968,21 @@ TEST_CASE("expand_depthwise with a joined stem: the fold, shapes hand-worked, no
   const auto km = t->kernel_sources(mv2.ops.front(), cuda::Variant{"expand_depthwise"}, io);
   REQUIRE(km.size() == 1);
   CHECK(rtc::compile(km[0].source, "expand_stem_mv2", {"strata_rtc::expand_depthwise<strata_rtc::f16>"}, 90, dir)
+            .cubin.size() > 1000);
+  // With features.1's projection joined after it where a force names the three (fuse 1: the
+  // whole block as one kernel, 32 -> 16).
+  const std::string block3 = cuda::join_scoped(mv2.ops[0].label, mv2.ops[1].label);
+  cuda::EngineOptions forced{.max_batch = 256, .stem_joins = true};
+  forced.force[block3] = cuda::Variant{"expand_depthwise", 0, 0, 1};
+  const cuda::NetDesc mv2p = cuda::per_op_ops<models::MobileNetV2, DType::f16>(forced);
+  REQUIRE(mv2p.ops.front().label == block3);
+  REQUIRE(mv2p.ops.front().project != nullptr);
+  CHECK(ed::projection_fits(mv2p.ops.front()));
+  CHECK_FALSE(ed::residual_staged(mv2p.ops.front()));
+  const auto kp = t->kernel_sources(mv2p.ops.front(), cuda::Variant{"expand_depthwise", 0, 0, 1}, io);
+  REQUIRE(kp.size() == 1);
+  CHECK(kp[0].source.find("constexpr int CO = 16;") != std::string::npos);
+  CHECK(rtc::compile(kp[0].source, "expand_stem_mv2_project", {"strata_rtc::expand_depthwise<strata_rtc::f16>"}, 90, dir)
             .cubin.size() > 1000);
   // Not in f32 (stored NCHW: no space-to-depth stem, no 16-bit kernels).
   const cuda::NetDesc f32 =

@@ -234,8 +234,10 @@ struct EngineOptions {
   /// the caller's input itself and never stores the stem's map (the largest of either network:
   /// 112×112×32). Not claimed by the heuristic until its GPU tests have passed
   /// (tactics::expand_dw::stem_gpu_tested): forced by the joined op's label, and a joined op no
-  /// tactic runs as one kernel runs as the two ops, as before. Off by default (written in session
-  /// 68 without a GPU); strata_bench --stem-joins turns it on.
+  /// tactic runs as one kernel runs as the two ops, as before — but for MobileNetV2's features.1,
+  /// whose projection then joins only where the force names the three (expand_depthwise fuse 1;
+  /// depthwise_band's fuse 2 takes a depthwise conv without an expansion). Off by default
+  /// (written in session 68 without a GPU); strata_bench --stem-joins turns it on.
   bool stem_joins = false;
 };
 

@@ -487,11 +487,30 @@ struct NetDesc {
   bool final_softmax_folds = false;
 
   /// The op of network index `i` (an op may carry the next one fused, so positions and
-  /// indices differ).
+  /// indices differ), also where a fold has joined it into another (OpDesc::expand, project,
+  /// tail, side, squeeze, norm, bottleneck, excite: a stem joined to the depthwise conv after it
+  /// is still the op that reads the input space-to-depth, NetDesc::s2d_op).
   [[nodiscard]] const OpDesc& op_at(int i) const {
-    for (const OpDesc& op : ops) {
+    const auto find = [i](const auto& self, const OpDesc& op) -> const OpDesc* {
+      if (op.index == i) {
+        return &op;
+      }
+      for (const OpDesc* sub : {op.expand.get(), op.project.get(), op.tail.get(), op.side.get(), op.squeeze.get(),
+                                op.norm.get(), op.bottleneck.get(), op.excite.get()}) {
+        if (const OpDesc* f = sub != nullptr ? self(self, *sub) : nullptr; f != nullptr) {
+          return f;
+        }
+      }
+      return nullptr;
+    };
+    for (const OpDesc& op : ops) {  // (the ops as listed first: a joined op keeps its main op's index)
       if (op.index == i) {
         return op;
+      }
+    }
+    for (const OpDesc& op : ops) {
+      if (const OpDesc* f = find(find, op); f != nullptr) {
+        return *f;
       }
     }
     STRATA_CHECK(false, "NetDesc: no op with index " << i);

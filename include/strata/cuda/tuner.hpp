@@ -292,9 +292,12 @@ template <DType P>
                    "cuda::Engine: EngineOptions::force names layer '"
                        << label << "', which runs joined to "
                        << (expanded->expand->label == label ? "the depthwise conv after it"
-                                                            : "its expansion")
+                           : expanded->expand->conv.s2d      ? "the network's stem"
+                                                             : "its expansion")
                        << " as one op, '" << expanded->label
-                       << "' (fold_expanded_depthwise): force that op");
+                       << (expanded->expand->conv.s2d ? "' (fold_stem_depthwise, EngineOptions::stem_joins)"
+                                                      : "' (fold_expanded_depthwise)")
+                       << ": force that op");
       const auto squeezed = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {
         return o.squeeze && (o.squeeze->gap->label == label || o.squeeze->label == label ||
                              o.squeeze->label.substr(o.squeeze->gap->label.size() + 1) == label ||
