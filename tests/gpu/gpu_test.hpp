@@ -3,6 +3,8 @@
 // check that runs one network on the GPU in one precision at several batch sizes.
 #include <doctest/doctest.h>
 
+#include <cuda_fp16.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "strata/cpu/cpu_engine.hpp"
@@ -74,6 +77,20 @@ inline std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float
 
 /// strata::relative_error of `a` against the first a.size() values of `ref`, with NaN mapped to
 /// infinity so that std::max over several runs cannot drop it.
+/// `v` rounded to IEEE half, as __half (an f16 input's values) and as the floats they hold (the
+/// CPU reference's input for them).
+inline std::pair<std::vector<__half>, std::vector<float>> to_half(const std::vector<float>& v) {
+  std::vector<__half> h(v.size());
+  std::vector<float> back(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    __half_raw r;
+    r.x = strata::float_to_half(v[i]);
+    h[i] = __half(r);
+    back[i] = strata::half_to_float(r.x);
+  }
+  return {h, back};
+}
+
 inline double rel_error(std::span<const float> a, std::span<const float> ref, std::size_t n) {
   const double e = strata::relative_error(a.first(n), ref.first(n));
   return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;

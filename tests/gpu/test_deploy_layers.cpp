@@ -3,8 +3,6 @@
 // hardswish/hardsigmoid/mish, upsample, adaptive_avg_pool, concat (channel slices at offsets and
 // of sizes that are not multiples of 8, nested, flat, with a fused conv+pool branch, inside a
 // residual), channel gates (squeeze-excite), conv_transpose with every option.
-#include <cuda_fp16.h>
-
 #include "deploy_nets.hpp"
 
 using namespace strata_test::deploy;  // the nets, kBatches, kMax, describe; strata
@@ -730,14 +728,7 @@ TEST_CASE("expand_depthwise with the stem: the caller's input staged space-to-de
     {
       cuda::EngineOptions opt = stem_forced<StemPlainBlock>(mb, cuda::Variant{"expand_depthwise"});
       opt.input = {.format = cuda::InputFormat::f16};
-      std::vector<__half> h(in.size());
-      std::vector<float> vals(in.size());
-      for (std::size_t i = 0; i < in.size(); ++i) {
-        __half_raw r;
-        r.x = float_to_half(in[i]);
-        h[i] = __half(r);
-        vals[i] = half_to_float(r.x);
-      }
+      const auto [h, vals] = strata_test::to_half(in);
       const auto ref16 = strata_test::cpu_reference<StemPlainBlock>(w, vals, mb);
       cuda::Engine<StemPlainBlock, DType::f16> e16(w, opt);
       CHECK(occurrences(e16.describe(mb), phrase) == 1);

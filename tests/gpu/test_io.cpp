@@ -16,6 +16,7 @@ namespace {
 using namespace strata;
 using strata_test::cpu_reference;
 using strata_test::rel_error;
+using strata_test::to_half;
 using strata_test::tolerance;
 using Mnist = models::MnistCnn;
 
@@ -82,18 +83,6 @@ void check_u8(const cuda::InputOptions& io, const char* name) {
   }
 }
 
-/// `v` rounded to IEEE half, as __half and as the floats they hold.
-std::pair<std::vector<__half>, std::vector<float>> to_half(const std::vector<float>& v) {
-  std::vector<__half> h(v.size());
-  std::vector<float> back(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    __half_raw r;
-    r.x = float_to_half(v[i]);
-    h[i] = __half(r);
-    back[i] = half_to_float(r.x);
-  }
-  return {h, back};
-}
 }  // namespace
 
 TEST_CASE("8-bit HWC images, normalized on the GPU, give the CPU's output on the normalized input") {
