@@ -4896,19 +4896,28 @@ TEST_CASE("expand_depthwise with a joined stem: the fold, shapes hand-worked, no
   CHECK(ed::shapes_fit(j));
   CHECK(ed::sums_fit(j));
   CHECK_FALSE(ed::stem(off.ops[1]));
-  // The block: tiles of 8x8 outputs (10x10 patch pixels, 112 GEMM rows), one chunk of all 32
-  // channels, rows of 64 slots (four taps' 16; 72 with the odd-chunk padding); 14x14 tiles.
+  // The block: tiles of 8x16 outputs (a stem's first choice; 10x18 patch pixels, 192 GEMM rows),
+  // one chunk of all 32 channels, rows of 64 slots (four taps' 16; 72 with the odd-chunk
+  // padding); 2 output rows a thread: 16 pairs x 4 strips x 4 column groups = 256 items; 14x7
+  // tiles.
   const ed::Plan p = ed::plan(j);
   CHECK(p.ki == 64);
   CHECK(p.xp == 72);
   CHECK(p.nc == 32);
   CHECK(p.chunks == 1);
   CHECK(p.th == 8);
-  CHECK(p.tw == 8);
-  CHECK(p.np == 100);
-  CHECK(p.mp == 112);
-  CHECK(p.tiles_y * p.tiles_x == 196);
-  CHECK(p.shared == 2 * 112 * 72 + 2 * 2 * 32 * 72 + 4 * 112 * p.ep);
+  CHECK(p.tw == 16);
+  CHECK(p.rows == 2);
+  CHECK(p.items() == 256);
+  CHECK(p.np == 180);
+  CHECK(p.mp == 192);
+  CHECK(p.tiles_y * p.tiles_x == 98);
+  CHECK(p.shared == 2 * 192 * 72 + 2 * 2 * 32 * 72 + 4 * 192 * p.ep);
+  CHECK(4 * 192 * p.ep >= 4 * 3 * 22 * 38);  // (the input's 22 x 38 rows of 3 channels, f32, staged there first)
+  CHECK(ed::min_blocks(j, p) == 3);
+  // A 1x1 expansion's depthwise conv keeps its 8x8 tiles (the wide tile is a stem's).
+  REQUIRE(off.ops[3].expand != nullptr);
+  CHECK(ed::plan(cuda::tail_main(off.ops[3])).tw == 8);
   // Not claimed, not offered, before its GPU test; forced, it runs.
   const auto* t = cuda::find_tactic<DType::f16>("expand_depthwise");
   REQUIRE(t != nullptr);
@@ -4928,13 +4937,15 @@ TEST_CASE("expand_depthwise with a joined stem: the fold, shapes hand-worked, no
   const auto k = t->kernel_sources(j, three, io);
   REQUIRE(k.size() == 2);
   CHECK(k[0].source.find("const void* __restrict__ xr, const float* __restrict__ affine") != std::string::npos);
-  CHECK(k[0].source.find("space_to_depth8(xi, Strides{RIMG, RPIX, RCH}") != std::string::npos);
+  CHECK(k[0].source.find("constexpr int RPR = 2 * ROWS_IN + 2;") != std::string::npos);  // (the input's rows staged)
+  CHECK(k[0].source.find("normalize(load(xi + (static_cast<long long>(gy) * RW + gx) * RPIX + c * RCH), affine, c)") !=
+        std::string::npos);
   CHECK(k[0].source.find("using Src = float;") != std::string::npos);
   CHECK(k[0].source.find("constexpr long long RPIX = 1, RCH = 50176, RIMG = 150528;") != std::string::npos);
   CHECK(k[0].source.find("constexpr int RPH = 1;") != std::string::npos);
   CHECK(k[0].source.find("constexpr int CI = 64;") != std::string::npos);
   CHECK(k[0].source.find("cp_async16(xs + r * XP") == std::string::npos);  // (no 1x1 patch)
-  CHECK(k[1].source.find("constexpr int TILES = 196;") != std::string::npos);
+  CHECK(k[1].source.find("constexpr int TILES = 98;") != std::string::npos);
   // Refusals: without the caller's input; the pipelined, split and cluster forms.
   CHECK(t->kernel_sources(j, three, cuda::OpIo{}).empty());
   CHECK(t->kernel_sources(j, cuda::Variant{"expand_depthwise", 1, 0, 3}, io).empty());
@@ -4945,7 +4956,7 @@ TEST_CASE("expand_depthwise with a joined stem: the fold, shapes hand-worked, no
     return o.expand && o.expand->label == "features.2.0.block.0.conv0+bn1+silu2";
   });
   REQUIRE(f20 != eb0.ops.end());
-  CHECK(ed::source(*f20).find("space_to_depth8(xi") == std::string::npos);
+  CHECK(ed::source(*f20).find("constexpr int RPR") == std::string::npos);
   CHECK_THROWS_AS((void)ed::source(j), Error);  // (a stem's source needs the input described)
   cuda::OpIo u8 = io;
   u8.net_input_format = cuda::InputFormat::u8_hwc;

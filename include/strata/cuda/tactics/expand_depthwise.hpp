@@ -209,9 +209,15 @@ inline constexpr bool stem_gpu_tested = false;
                     std::int64_t{4} * th * tw * q.rp
               : 0;
   const std::int64_t summed = sums ? std::int64_t{4} * q.strips * q.groups * nc : 0;
-  // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits.
+  // The expanded rows' pitch with the fewest conflicts (the narrowest of those) that fits — for a
+  // stem, wide enough that the caller's input rows the tile reads fit the expanded patch's buffer
+  // (stem_patch stages them there, in f32, before the expansion).
+  const std::int64_t raw = stem(op) ? std::int64_t{4} * (e.c / 4) * (2 * q.rows_in + 2) * (2 * q.cols_in + 2) : 0;
   int best = 1 << 30;
   for (int ep = q.pairs(); ep < q.pairs() + 32; ++ep) {
+    if (std::int64_t{4} * q.mp * ep < raw) {
+      continue;
+    }
     const int c = conflicts(q, g.sh, ep);
     const std::int64_t shared = std::int64_t{2} * q.mp * q.xp + std::int64_t{2} * 2 * nc * q.xp +
                                 std::int64_t{4} * q.mp * ep * ebufs + joined + summed;
@@ -233,18 +239,27 @@ inline constexpr bool stem_gpu_tested = false;
 /// joined projection where `project` (fuse 1: chunks of 16s, tiles of 16 pixels or more; nc = 0
 /// where none fits) or its joined squeeze-excite op's sums where `sums` (fuse 3): the largest
 /// tile whose chunks hold 32 channels or more, else the largest with any, the widest chunks first.
+/// A joined stem (stem) tries tiles of 8×16 outputs first: its expansion is recomputed over the
+/// tile's halo and staged from the caller's input, so a wider tile does less of both an output
+/// (EfficientNet-B0's: 180 stem pixels for 128 outputs, against 100 for 64 at 8×8) — where a
+/// thread still has one depthwise item (ITEMS <= threads) and the shared memory fits.
 [[nodiscard]] inline Plan plan(const OpDesc& op, int ebufs = 1, bool project = false, bool sums = false) {
   if (!shapes_fit(op) || (project && !projection_fits(op)) || (sums && (project || !band::tail_shapes_fit(op)))) {
     return Plan{};
   }
   const int cp = op.conv.cp;
+  const bool wide = stem(op);
   for (const int least : {32, 8}) {
-    for (const auto& [th, tw] : {std::pair{8, 8}, {4, 8}, {4, 4}, {2, 4}}) {
+    for (const auto& [th, tw] : {std::pair{8, 16}, {8, 8}, {4, 8}, {4, 4}, {2, 4}}) {
+      if (tw == 16 && !wide) {
+        continue;
+      }
       for (int nc = 64; nc >= 8; nc -= 8) {
         if (cp % nc != 0 || nc < least || (project && (nc % 16 != 0 || th * tw % 16 != 0))) {
           continue;
         }
-        if (const Plan q = shaped(op, th, tw, nc, ebufs, project, 0, max_shared, sums); q.nc > 0) {
+        if (const Plan q = shaped(op, th, tw, nc, ebufs, project, 0, max_shared, sums);
+            q.nc > 0 && q.items() <= threads) {
           return q;
         }
       }
@@ -816,22 +831,61 @@ inline constexpr const char* patch = R"src(  // The patch: every input slot of e
 )src";
 /// A stem's patch (stem: fold_stem_depthwise): each patch pixel — a pixel of the stem's output,
 /// the depthwise conv's input — gets its 2x2 taps' space-to-depth blocks of 16 slots (tap t at
-/// 16 t, the order of the stem's filter rows), read from the caller's input and converted as the
-/// input step would (space_to_depth8: normalized, 0 outside the image and past its 3 channels),
-/// rounded to T. A pixel outside the stem's map (the depthwise conv's padding) or past NP reads
-/// whatever its blocks hold: its expanded row is stored as 0 (inmask).
+/// 16 t, the order of the stem's filter rows; slot (c, dy, dx) at 4 c + 2 dy + dx), converted as
+/// the input step would (normalized, 0 outside the image and past its channels), rounded to T. In
+/// two steps: the caller's input rows the tile reads — RPR x RPC values of each of its RC
+/// channels from row 2 iy0 - RPH, column 2 ix0 - RPW — into f32 in the expanded patch's buffer
+/// (free until the expansion), one value a thread at a time, consecutive threads along a row;
+/// then, after a barrier, each (patch pixel, tap) item's 16 slots from there. A pixel outside the
+/// stem's map (the depthwise conv's padding) or past NP is staged anyway or as 0: its expanded
+/// row is stored as 0 (inmask).
 inline constexpr const char* stem_patch = R"src(  // The patch: each stem output pixel's four space-to-depth blocks, from the caller's input.
-  const Src* xi = static_cast<const Src*>(xr) + img * RIMG;
-  for (int i = tid; i < MP * KC; i += NTHREADS) {
-    const int r = i / KC;
-    const int kc = i % KC;
-    const int tap = kc / (SCP / 8);
-    float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    if (r < NP) {
-      space_to_depth8(xi, Strides{RIMG, RPIX, RCH}, RC, RH, RW, RPH, RPW, iy0 + r / COLS_IN + tap / 2,
-                      ix0 + r % COLS_IN + tap % 2, (kc % (SCP / 8)) * 8, affine, v);
+  constexpr int RPR = 2 * ROWS_IN + 2;  // the input rows and columns the tile's blocks cover
+  constexpr int RPC = 2 * COLS_IN + 2;
+  static_assert(RC * RPR * RPC <= MP * EP, "the input's rows within the expanded patch's buffer");
+  static_assert(SCP == 16 && KI == 4 * SCP && RC * 4 <= SCP, "four taps of 16-slot blocks a row");
+  float* raw = reinterpret_cast<float*>(es);
+  {
+    const Src* xi = static_cast<const Src*>(xr) + img * RIMG;
+    const int gy0 = 2 * iy0 - RPH;
+    const int gx0 = 2 * ix0 - RPW;
+    for (int i = tid; i < RC * RPR * RPC; i += NTHREADS) {
+      const int c = i / (RPR * RPC);
+      const int ry = (i / RPC) % RPR;
+      const int rx = i % RPC;
+      const int gy = gy0 + ry;
+      const int gx = gx0 + rx;
+      raw[i] = gy >= 0 && gy < RH && gx >= 0 && gx < RW
+                   ? normalize(load(xi + (static_cast<long long>(gy) * RW + gx) * RPIX + c * RCH), affine, c)
+                   : 0.0f;
     }
-    store8(xs + r * XP + kc * 8, v);
+  }
+  __syncthreads();  // the input's rows in
+  for (int i = tid; i < MP * 4; i += NTHREADS) {
+    const int r = i / 4;
+    const int tap = i % 4;
+    float v[16];
+    if (r < NP) {
+      const float* at = raw + (2 * (r / COLS_IN + tap / 2)) * RPC + 2 * (r % COLS_IN + tap % 2);
+#pragma unroll
+      for (int ch = 0; ch < 16; ++ch) {  // slot ch: channel ch / 4, row ch / 2 % 2, column ch % 2
+        v[ch] = ch / 4 < RC ? at[(ch / 4) * (RPR * RPC) + ((ch / 2) % 2) * RPC + ch % 2] : 0.0f;
+      }
+    } else {
+#pragma unroll
+      for (int ch = 0; ch < 16; ++ch) {
+        v[ch] = 0.0f;
+      }
+    }
+    float lo[8];
+    float hi[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      lo[k] = v[k];
+      hi[k] = v[8 + k];
+    }
+    store8(xs + r * XP + tap * 16, lo);
+    store8(xs + r * XP + tap * 16 + 8, hi);
   }
 )src";
 
