@@ -593,6 +593,13 @@ inline constexpr auto stem_plain_block = input<3, 50, 47>
     | conv<20, 3, ConvOpts{.stride = 2, .padding = 1, .groups = 20}> | batch_norm | relu6
     | conv<16, 1> | batch_norm | flatten | dense<4>;
 using StemPlainBlock = std::remove_cv_t<decltype(stem_plain_block)>;
+// MobileNetV2's features.0 and features.1 in small: the stem, a 32-channel depthwise conv and its
+// projection to 16, the three as one kernel (fuse 1) where a force names them.
+inline constexpr auto stem_proj_block = input<3, 50, 47>
+    | conv<32, 3, ConvOpts{.stride = 2, .padding = 1, .bias = false}> | batch_norm | relu6
+    | conv<32, 3, ConvOpts{.padding = 1, .groups = 32, .bias = false}> | batch_norm | relu6
+    | conv<16, 1, ConvOpts{.bias = false}> | batch_norm | flatten | dense<4>;
+using StemProjBlock = std::remove_cv_t<decltype(stem_proj_block)>;
 
 /// An engine of max batch `mb` with the stem joined and the joined op forced onto `v`.
 template <class Net>
@@ -640,9 +647,10 @@ std::pair<std::vector<std::uint8_t>, std::vector<float>> u8_images(int n, const 
 // space-to-depth blocks staged from the caller's input (f32 NCHW, then u8 HWC with ImageNet's
 // normalization), the stem as the expansion, its map never stored. Forced by label in engines of
 // max batch 32 against the CPU: the two blocks above under the plain form (algo 0) with and
-// without the squeeze-excite op's sums, algo 2 and algo 4, and with the projection joined after
-// (fuse 1), at batches 32, 17, 3 and 1, f16 and bf16; the joined op against the same engine with
-// the stem apart; EfficientNet-B0 and MobileNetV2 at batch 3.
+// without the squeeze-excite op's sums, algo 2 and algo 4; a MobileNetV2-like block with its
+// projection joined after (fuse 1, algos 0 and 4), at batches 32, 17, 3 and 1, f16 and bf16; the
+// joined op against the same engine with the stem apart; EfficientNet-B0 and MobileNetV2 at
+// batch 3.
 TEST_CASE("expand_depthwise with the stem: the caller's input staged space-to-depth, the stem as the expansion, forced") {
   constexpr int mb = 32;
   const std::string phrase = "strata stem+depthwise";
@@ -703,27 +711,6 @@ TEST_CASE("expand_depthwise with the stem: the caller's input staged space-to-de
       cuda::Engine<StemPlainBlock, DType::bf16> e16b(w, opt);
       strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "stem block, " + cuda::to_string(v));
     }
-    // The projection after it joined too (fuse 1: the whole block as one kernel), forced by the
-    // three's label: the fold joins what the force names.
-    {
-      cuda::EngineOptions opt;
-      opt.max_batch = mb;
-      opt.fused_max_batch = 0;
-      opt.stem_joins = true;
-      const cuda::NetDesc n = cuda::per_op_ops<StemPlainBlock, DType::f16>(opt);
-      REQUIRE(n.ops.size() >= 2);
-      REQUIRE(n.ops[0].expand != nullptr);
-      const std::string three = cuda::join_scoped(n.ops[0].label, n.ops[1].label);
-      opt.force[three] = cuda::Variant{"expand_depthwise", 0, 0, 1};
-      cuda::Engine<StemPlainBlock, DType::f16> e16(w, opt);
-      const std::string d = e16.describe(mb);
-      INFO(d);
-      CHECK(occurrences(d, phrase) == 1);
-      CHECK(d.find("the 1x1 projection after it on tensor cores too") != std::string::npos);
-      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "stem block, the projection joined (fuse 1)");
-      cuda::Engine<StemPlainBlock, DType::bf16> e16b(w, opt);
-      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "stem block, the projection joined (fuse 1)");
-    }
     // f16 input (NCHW as declared): the half values themselves.
     {
       cuda::EngineOptions opt = stem_forced<StemPlainBlock>(mb, cuda::Variant{"expand_depthwise"});
@@ -758,6 +745,36 @@ TEST_CASE("expand_depthwise with the stem: the caller's input staged space-to-de
       const double err = strata_test::rel_error(out, ref8, out.size());
       MESSAGE("stem block, u8 HWC normalized, batch " << b << ": rel. error " << err);
       CHECK(err < strata_test::tolerance(DType::f16));
+    }
+  }
+  // MobileNetV2's features.0 and .1 in small with the projection joined too (fuse 1: the whole
+  // block as one kernel, 8x16 tiles), forced by the three's label: the fold joins what the force
+  // names.
+  {
+    const auto w = Weights<StemProjBlock>::random(98);
+    const auto in = strata_test::random_floats(
+        static_cast<std::size_t>(mb * StemProjBlock::input_spec.shape.numel()), 198);
+    const auto ref = strata_test::cpu_reference<StemProjBlock>(w, in, mb);
+    cuda::EngineOptions opt;
+    opt.max_batch = mb;
+    opt.fused_max_batch = 0;
+    opt.stem_joins = true;
+    const cuda::NetDesc n = cuda::per_op_ops<StemProjBlock, DType::f16>(opt);
+    REQUIRE(n.ops.size() >= 2);
+    REQUIRE(n.ops[0].expand != nullptr);
+    const std::string three = cuda::join_scoped(n.ops[0].label, n.ops[1].label);
+    for (const int algo : {0, 4}) {
+      opt.force.clear();
+      opt.force[three] = cuda::Variant{"expand_depthwise", algo, 0, 1};
+      INFO(cuda::to_string(opt.force[three]));
+      cuda::Engine<StemProjBlock, DType::f16> e16(w, opt);
+      const std::string d = e16.describe(mb);
+      INFO(d);
+      CHECK(occurrences(d, phrase) == 1);
+      CHECK(d.find("the 1x1 projection after it on tensor cores too") != std::string::npos);
+      strata_test::check_batches(e16, in, ref, {32, 17, 3, 1}, "stem+projection block, fuse 1 algo " + std::to_string(algo));
+      cuda::Engine<StemProjBlock, DType::bf16> e16b(w, opt);
+      strata_test::check_batches(e16b, in, ref, {32, 17, 3, 1}, "stem+projection block, fuse 1 algo " + std::to_string(algo));
     }
   }
   // The two networks whose stems it was written for, at batch 3.

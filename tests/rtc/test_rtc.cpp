@@ -4964,6 +4964,9 @@ TEST_CASE("expand_depthwise with a joined stem: the fold, shapes hand-worked, no
   const auto k8 = t->kernel_sources(j, cuda::Variant{"expand_depthwise", 4, 0, 0}, u8);
   REQUIRE(k8.size() == 1);
   CHECK(k8[0].source.find("using Src = unsigned char;") != std::string::npos);
+  // Algo 4 on a stem: units of 2 n-tiles, 24 of them over 8 warps (algo 0: 12 units of 4).
+  CHECK(k8[0].source.find("constexpr int NPG = 2;") != std::string::npos);
+  CHECK(k[0].source.find("constexpr int NPG = 4;") != std::string::npos);
   CHECK(k8[0].source.find("constexpr long long RPIX = 3, RCH = 1, RIMG = 150528;") != std::string::npos);
   const auto dir = fresh_dir("strata_rtc_test_expand_stem");
   for (const char* ty : {"strata_rtc::f16", "strata_rtc::bf16"}) {

@@ -1132,8 +1132,11 @@ inline void fold_projected_depthwise(NetDesc& n, const std::function<bool(const 
     const ArenaRange y = arena_range(q.out_offset, q.out_shape, q.out_cp, elem);
     const OpDesc& in = d.expand ? *d.expand : d;  // (the block's input: what the kernel stages)
     const ArenaRange x = arena_range(in.in_offset, in.in_shape, in.in_cp, elem);
+    // (a joined stem's kernel reads the caller's input, not the input step's slot; run apart, the
+    // stem reads that slot before the projection writes)
+    const bool x_clear = (d.expand && d.expand->conv.s2d) || !y.overlaps(x);
     const bool z_clear = q.z_offset < 0 || !y.overlaps(arena_range(q.z_offset, q.out_shape, q.out_cp, elem));
-    if (read_besides(n, d.out_id, q) || y.overlaps(x) || !z_clear) {
+    if (read_besides(n, d.out_id, q) || !x_clear || !z_clear) {
       continue;
     }
     OpDesc joined = d;

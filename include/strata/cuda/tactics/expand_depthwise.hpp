@@ -1033,7 +1033,10 @@ struct RawInput {
   constant("NP", p.np);
   constant("MP", p.mp);
   constant("NC", p.nc);
-  constant("NPG", tiles_a_group(p, balanced));  // the expansion's n-tiles a unit of work at most
+  // The expansion's n-tiles a unit of work at most; algo 4 on a stem: 2, so that a stem's 12
+  // m-tiles of 8x16 tiles make 24 units, 3 a warp (4 n-tiles a unit: warps 0-3 take two units,
+  // 4-7 one).
+  constant("NPG", balanced && st ? 2 : tiles_a_group(p, balanced));
   constant("CHUNKS", p.chunks);
   constant("EP", p.ep);
   constant("PAIRS", p.pairs());
@@ -1050,6 +1053,8 @@ struct RawInput {
   }
   if (st) {  // the caller's input: C x H x W as declared, its strides, the stem's own padding
     const Shape& rs = raw->shape;
+    STRATA_CHECK(4 * rs.c == ex.conv.c, "expand_depthwise: '" << op.label << "': the caller's input has " << rs.c
+                                                            << " channels, its stem reads " << ex.conv.c / 4);
     o << "  using Src = "
       << (raw->format == InputFormat::f16 ? "f16" : raw->format == InputFormat::u8_hwc ? "unsigned char" : "float")
       << ";\n";
