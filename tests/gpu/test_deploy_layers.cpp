@@ -610,7 +610,7 @@ cuda::EngineOptions stem_forced(int mb, const cuda::Variant& v) {
   opt.stem_joins = true;
   const cuda::NetDesc n = cuda::per_op_ops<Net, DType::f16>(opt);
   for (const cuda::OpDesc& op : n.ops) {
-    if (op.expand && op.expand->conv.s2d) {
+    if (cuda::joined_stem(op)) {
       opt.force[op.label] = v;
     }
   }

@@ -4863,7 +4863,7 @@ TEST_CASE("expand_depthwise with a joined stem: the fold, shapes hand-worked, no
   };
   const cuda::NetDesc off = ops(false);
   const cuda::NetDesc eb0 = ops(true);
-  const auto is_stem = [](const cuda::OpDesc& o) { return o.expand && o.expand->conv.s2d; };
+  const auto is_stem = [](const cuda::OpDesc& o) { return cuda::joined_stem(o); };
   CHECK(std::none_of(off.ops.begin(), off.ops.end(), is_stem));  // (off by default)
   CHECK(cuda::EngineOptions{}.stem_joins == false);
   REQUIRE(std::count_if(eb0.ops.begin(), eb0.ops.end(), is_stem) == 1);

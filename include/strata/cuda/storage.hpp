@@ -491,6 +491,7 @@ struct NetDesc {
   /// tail, side, squeeze, norm, bottleneck, excite: a stem joined to the depthwise conv after it
   /// is still the op that reads the input space-to-depth, NetDesc::s2d_op).
   [[nodiscard]] const OpDesc& op_at(int i) const {
+    // (a joined op keeps its main op's index; the ops joined into it keep theirs)
     const auto find = [i](const auto& self, const OpDesc& op) -> const OpDesc* {
       if (op.index == i) {
         return &op;
@@ -503,11 +504,6 @@ struct NetDesc {
       }
       return nullptr;
     };
-    for (const OpDesc& op : ops) {  // (the ops as listed first: a joined op keeps its main op's index)
-      if (op.index == i) {
-        return op;
-      }
-    }
     for (const OpDesc& op : ops) {
       if (const OpDesc* f = find(find, op); f != nullptr) {
         return *f;
@@ -728,6 +724,12 @@ inline void fold_expanded_depthwise(NetDesc& n) {
          g.groups == 1 && g.packed && g.fcg == g.cp && g.kd == g.kp && e.out_cp == g.kp && !e.has_residual &&
          !e.pool && !e.gap && !e.gate && !e.side && !e.expand && !e.slice && !e.in_slice &&
          e.in_act.kind == Act::none && !e.net_output && !e.writes_user_output && e.z_offset < 0;
+}
+
+/// Whether op `op` carries the network's stem joined before it (fold_stem_depthwise): its
+/// OpDesc::expand reads the input space-to-depth.
+[[nodiscard]] inline bool joined_stem(const OpDesc& op) {
+  return op.expand != nullptr && op.expand->conv.s2d;
 }
 
 /// Whether op `op` reads the network's input (tensor `input_id`) as its input, or through a
@@ -1134,7 +1136,7 @@ inline void fold_projected_depthwise(NetDesc& n, const std::function<bool(const 
     const ArenaRange x = arena_range(in.in_offset, in.in_shape, in.in_cp, elem);
     // (a joined stem's kernel reads the caller's input, not the input step's slot; run apart, the
     // stem reads that slot before the projection writes)
-    const bool x_clear = (d.expand && d.expand->conv.s2d) || !y.overlaps(x);
+    const bool x_clear = joined_stem(d) || !y.overlaps(x);
     const bool z_clear = q.z_offset < 0 || !y.overlaps(arena_range(q.z_offset, q.out_shape, q.out_cp, elem));
     if (read_besides(n, d.out_id, q) || !x_clear || !z_clear) {
       continue;

@@ -292,10 +292,10 @@ template <DType P>
                    "cuda::Engine: EngineOptions::force names layer '"
                        << label << "', which runs joined to "
                        << (expanded->expand->label == label ? "the depthwise conv after it"
-                           : expanded->expand->conv.s2d      ? "the network's stem"
+                           : joined_stem(*expanded)          ? "the network's stem"
                                                              : "its expansion")
                        << " as one op, '" << expanded->label
-                       << (expanded->expand->conv.s2d ? "' (fold_stem_depthwise, EngineOptions::stem_joins)"
+                       << (joined_stem(*expanded) ? "' (fold_stem_depthwise, EngineOptions::stem_joins)"
                                                       : "' (fold_expanded_depthwise)")
                        << ": force that op");
       const auto squeezed = std::find_if(net.ops.begin(), net.ops.end(), [&](const OpDesc& o) {

@@ -115,9 +115,7 @@ struct Plan {
 /// stem_joins): a 2×2 conv over space-to-depth blocks of the caller's input (stem_expansion),
 /// which the kernel stages itself — each patch pixel's four blocks of 16 slots, 64 a row, the
 /// stem's filter rows as stored — instead of a 1×1 conv's input pixels.
-[[nodiscard]] inline bool stem(const OpDesc& op) {
-  return op.expand != nullptr && op.expand->conv.s2d;
-}
+[[nodiscard]] inline bool stem(const OpDesc& op) { return joined_stem(op); }
 
 /// Whether the stem form (stem) has passed its GPU tests ("expand_depthwise with the stem: ..."
 /// in tests/gpu/test_deploy_layers.cpp): until then the heuristic claims no joined stem and
@@ -277,12 +275,40 @@ inline constexpr bool stem_gpu_tested = false;
 /// 4 in the forms measured first, the last group taking the rest (a chunk of 48 channels: 4 and
 /// 2 — and with 8 warps and 2 groups each warp always draws the same group, so that half the
 /// warps did twice the other half's share: EfficientNet-B0's features.2.0 waited at the barrier
-/// after the expansion in 17% of its warps' stall samples, H100, session 67's Nsight Compute);
-/// algo 4 (`balanced`) splits them evenly over as many groups (48 channels: 3 and 3).
+/// after the expansion in 17% of its warps' stall samples, H100, session 67's Nsight Compute).
+/// Algo 4 (`balanced`) takes the unit size whose units (m-tiles × groups, dealt to the warps in
+/// turn) give the busiest warp the least to issue — a k-step of a unit costed as its A fragment's
+/// load (1) and each n-tile's B load and mma (2): from the even split of a chunk's n-tiles into
+/// groups of up to 4 (48 channels: 3 and 3) down to 1, ties to the larger. features.2.0 (19
+/// m-tiles, 6 n-tiles): 3, the busiest warp 35 against 45 at 4 (4 and 2); a stem's 8×16 tiles
+/// (12 m-tiles, 4 n-tiles): 2, 15 against 18.
 [[nodiscard]] inline int tiles_a_group(const Plan& p, bool balanced) {
   const int nt8 = p.nc / 8;
   const int groups = (nt8 + 3) / 4;
-  return balanced ? (nt8 + groups - 1) / groups : 4;
+  if (!balanced) {
+    return 4;
+  }
+  const int even = (nt8 + groups - 1) / groups;
+  const int warps = threads / 32;
+  const auto busiest = [&](int npg) {  // the busiest warp's cost a k-step with units of npg
+    const int ng = (nt8 + npg - 1) / npg;
+    int most = 0;
+    for (int w = 0; w < warps; ++w) {
+      int load = 0;
+      for (int u = w; u < p.mp / 16 * ng; u += warps) {
+        load += 1 + 2 * std::min(npg, nt8 - (u % ng) * npg);
+      }
+      most = std::max(most, load);
+    }
+    return most;
+  };
+  int best = even;
+  for (int npg = even - 1; npg >= 1; --npg) {
+    if (busiest(npg) < busiest(best)) {
+      best = npg;
+    }
+  }
+  return best;
 }
 
 /// Blocks an SM the kernel is compiled for (__launch_bounds__): 3 for 3×3 taps (85 registers a
@@ -1033,10 +1059,7 @@ struct RawInput {
   constant("NP", p.np);
   constant("MP", p.mp);
   constant("NC", p.nc);
-  // The expansion's n-tiles a unit of work at most; algo 4 on a stem: 2, so that a stem's 12
-  // m-tiles of 8x16 tiles make 24 units, 3 a warp (4 n-tiles a unit: warps 0-3 take two units,
-  // 4-7 one).
-  constant("NPG", balanced && st ? 2 : tiles_a_group(p, balanced));
+  constant("NPG", tiles_a_group(p, balanced));  // the expansion's n-tiles a unit of work at most
   constant("CHUNKS", p.chunks);
   constant("EP", p.ep);
   constant("PAIRS", p.pairs());
